@@ -1,0 +1,343 @@
+"""The ``monitor`` command line: run the daemon, poll now, inspect feeds and articles, check the config."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor import __version__
+from monitor.config import Config, load_config, redacted_dump
+from monitor.durations import parse_since
+from monitor.errors import MonitorError
+from monitor.store.db import Database, current_revision, default_database_url, head_revision, open_database, upgrade
+
+app = typer.Typer(
+    help="Media monitoring: polls news feeds, extracts full articles, and keeps them in a database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@dataclass
+class AppState:
+    config_path: Path
+    db_url: str | None
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def database_url(self) -> str:
+        return self.db_url or default_database_url(self.config_path)
+
+    def database(self, *, migrate: bool = True) -> Database:
+        return open_database(self.database_url(), migrate=migrate)
+
+
+def _state(ctx: typer.Context) -> AppState:
+    return ctx.obj
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", envvar="MONITOR_CONFIG",
+                                         help="The feeds.yaml to use.")] = Path("feeds.yaml"),
+    db: Annotated[str | None, typer.Option("--db", envvar="MONITOR_DATABASE_URL", show_default=False,
+                                           help="Database URL [default: SQLite file next to the config].")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"monitor {__version__}")
+        raise typer.Exit()
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = AppState(config, db)
+
+
+def _fail(exc: MonitorError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    """A timestamp for humans: relative for the recent past and near future."""
+    if value is None:
+        return "-"
+    seconds = (value - now).total_seconds()
+    magnitude = abs(seconds)
+    if magnitude < 90:
+        text = f"{magnitude:.0f}s"
+    elif magnitude < 5400:
+        text = f"{magnitude / 60:.0f}m"
+    elif magnitude < 172800:
+        text = f"{magnitude / 3600:.0f}h"
+    else:
+        return f"{value:%Y-%m-%d %H:%M}"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+@app.command()
+def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Validate the configuration and print it as it takes effect (secrets hidden)."""
+    state = _state(ctx)
+    try:
+        config = state.config()
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+    dump = redacted_dump(config)
+    if as_json:
+        _print_json(dump)
+        return
+    import yaml
+
+    out.print(f"[green]ok[/]: {state.config_path} is valid ({len(config.feeds)} feeds)", highlight=False)
+    out.print(yaml.safe_dump(dump, sort_keys=False, allow_unicode=True).rstrip(), highlight=False, markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create the database or bring its schema up to date."""
+    state = _state(ctx)
+    try:
+        db = state.database(migrate=False)
+        before = current_revision(db)
+        upgrade(db)
+        after = current_revision(db)
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+    if before == after:
+        out.print(f"{db.describe()}: already at revision {after}", highlight=False)
+    else:
+        out.print(f"{db.describe()}: upgraded {before or 'empty'} -> {after}", highlight=False)
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the database's schema revision and the latest one this version knows."""
+    try:
+        db = _state(ctx).database(migrate=False)
+        out.print(f"current: {current_revision(db) or 'empty'}  latest: {head_revision()}", highlight=False)
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def poll(
+    ctx: typer.Context,
+    feed: Annotated[list[str] | None, typer.Option("--feed", "-f", help="Poll only this feed (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Poll every feed once, now, and print what happened."""
+    from monitor.pipeline import Outcome, Pipeline
+
+    state = _state(ctx)
+    try:
+        config = state.config()
+        for name in feed or ():
+            config.feed(name)
+        db = state.database()
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+
+    progress = Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.description}"), console=err, transient=True, disable=not err.is_terminal)
+
+    async def run() -> list:
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            task = progress.add_task("", total=None)
+            return await pipeline.poll(
+                names=feed or None,
+                due_only=False,
+                on_claimed=lambda n: progress.update(task, total=n),
+                on_report=lambda r: progress.update(task, advance=r.outcome is not Outcome.HELD,
+                                                    description=r.feed),
+            )
+
+    with progress:
+        reports = asyncio.run(run())
+    db.dispose()
+    if as_json:
+        _print_json([report.__dict__ for report in reports])
+    else:
+        _print_poll_summary(reports)
+    if reports and all(r.outcome is Outcome.FAILED for r in reports):
+        raise typer.Exit(code=1)
+
+
+def _print_poll_summary(reports: list) -> None:
+    from monitor.pipeline import Outcome
+
+    table = Table(title="Poll", title_justify="left")
+    for column in ("feed", "result", "status", "new", "time", "detail"):
+        table.add_column(column, justify="right" if column in ("status", "new", "time") else "left")
+    colours = {Outcome.OK: "green", Outcome.UNCHANGED: "dim", Outcome.FAILED: "red", Outcome.HELD: "yellow"}
+    for r in sorted(reports, key=lambda r: r.feed.casefold()):
+        detail = f"{r.error_kind}: {r.error}" if r.error else (r.warning or "")
+        if r.linked:
+            detail = f"{r.linked} already stored from other feeds" + (f"; {detail}" if detail else "")
+        table.add_row(r.feed, f"[{colours[r.outcome]}]{r.outcome}[/]", str(r.status or "-"), str(r.new_articles),
+                      f"{r.duration:.1f}s", detail)
+    out.print(table)
+    counts = {outcome: sum(1 for r in reports if r.outcome is outcome) for outcome in Outcome}
+    out.print(
+        f"{counts[Outcome.OK]} ok, {counts[Outcome.UNCHANGED]} unchanged, {counts[Outcome.FAILED]} failed, "
+        f"{counts[Outcome.HELD]} held; {sum(r.new_articles for r in reports)} new articles",
+        highlight=False,
+    )
+
+
+@app.command()
+def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show every feed's state: last success, last error, next poll, article count."""
+    from monitor.store.feeds import feed_statuses, sync_feeds
+
+    state = _state(ctx)
+    try:
+        config = state.config()
+        db = state.database()
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+    now = datetime.now(UTC)
+    with db.session() as session:
+        sync_feeds(session, feeds=config.feeds, now=now)
+        statuses = feed_statuses(session)
+        rows = [_feed_row(s.feed, s.article_count) for s in statuses]
+    db.dispose()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"Feeds ({len(rows)})", title_justify="left")
+    for column in ("feed", "state", "articles", "last success", "next poll", "last error"):
+        table.add_column(column, justify="right" if column == "articles" else "left")
+    for row in rows:
+        if not row["enabled"]:
+            state_text = "[dim]removed[/]"
+        elif row["gone_at"]:
+            state_text = "[red]gone (410): not polled[/]"
+        elif row["last_error_kind"]:
+            state_text = f"[red]failing x{row['consecutive_failures']}[/]"
+        elif row["last_success_at"]:
+            state_text = "[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else "")
+        else:
+            state_text = "new"
+        error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
+        table.add_row(row["name"], state_text, str(row["articles"]), _when(row["last_success_at"], now),
+                      "-" if row["gone_at"] or not row["enabled"] else _when(row["next_poll_at"], now), error)
+    out.print(table)
+
+
+def _feed_row(feed, article_count: int) -> dict:
+    return {
+        "name": feed.name, "url": feed.url, "kind": feed.kind, "enabled": feed.enabled, "title": feed.title,
+        "articles": article_count, "last_polled_at": feed.last_polled_at, "last_success_at": feed.last_success_at,
+        "last_status": feed.last_status, "last_error": feed.last_error, "last_error_kind": feed.last_error_kind,
+        "last_warning": feed.last_warning, "consecutive_failures": feed.consecutive_failures,
+        "next_poll_at": feed.next_poll_at, "retry_after_until": feed.retry_after_until, "gone_at": feed.gone_at,
+        "etag": feed.etag, "last_modified": feed.last_modified,
+    }
+
+
+@app.command()
+def articles(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only articles stored since, e.g. 2d, 6h, 2024-09-01.")] = None,
+    feed: Annotated[str | None, typer.Option("--feed", "-f", help="Only articles from this feed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (0: no limit).")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List stored articles, newest first."""
+    from monitor.store.articles import list_articles
+
+    state = _state(ctx)
+    now = datetime.now(UTC)
+    try:
+        since_at = parse_since(since, now) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    try:
+        db = state.database()
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+    with db.session() as session:
+        rows = [_article_row(a) for a in list_articles(session, since=since_at, feed_name=feed, limit=limit or None)]
+    db.dispose()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"Articles ({len(rows)})", title_justify="left")
+    for column in ("published", "feeds", "title", "body", "url"):
+        table.add_column(column, overflow="fold" if column == "url" else "ellipsis",
+                         max_width=60 if column == "title" else None)
+    for row in rows:
+        when = row["published_at"] or row["fetched_at"]
+        body = f"{row['body_source']} {len(row['body'])}c"
+        table.add_row(f"{when:%Y-%m-%d %H:%M}", ", ".join(row["feeds"]), row["title"] or "-", body, row["url"])
+    out.print(table)
+
+
+def _article_row(article) -> dict:
+    return {
+        "id": article.id, "url": article.url, "canonical_url": article.canonical_url, "guid": article.guid,
+        "title": article.title, "author": article.author, "published_at": article.published_at,
+        "fetched_at": article.fetched_at, "language": article.language,
+        "feeds": sorted({link.feed.name for link in article.feeds}), "body_source": article.body_source,
+        "body_note": article.body_note, "content_hash": article.content_hash, "summary": article.summary,
+        "body": article.body,
+    }
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
+    from monitor.scheduler import run_daemon
+
+    state = _state(ctx)
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        config = state.config()
+        db = state.database()
+    except MonitorError as exc:
+        raise _fail(exc) from exc
+    logging.getLogger("monitor").info("monitor %s starting: %d feeds, database %s (pid %d)",
+                                      __version__, len(config.feeds), db.describe(), os.getpid())
+    asyncio.run(run_daemon(config, db))
+    db.dispose()

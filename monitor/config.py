@@ -1,0 +1,431 @@
+"""feeds.yaml -> validated, frozen settings, with every problem reported at its place in the file.
+
+The YAML is composed into nodes rather than loaded, so each value keeps its line; the plain data built
+from the nodes goes through pydantic, and each validation error is mapped back to the nearest node.
+``${VAR}`` references are expanded first and remembered, so that ``redacted_dump`` can hide them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from monitor.durations import Duration
+from monitor.errors import MonitorError
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+REDACTED = "***"
+# Aliases can blow a small file up into a huge tree ("billion laughs"); these bound the work.
+_MAX_NODES = 200_000
+_MAX_DEPTH = 64
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
+_ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
+_LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/|$)")
+
+KeyPath = tuple[str | int, ...]  # where a value sits in the YAML: ("feeds", 3, "interval")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the config, at its place in the file."""
+
+    file: str
+    line: int | None
+    column: int | None
+    key: str  # dotted, with list indices: "feeds[3].interval"; "" for the file as a whole
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        place = ":".join([self.file] + [str(n) for n in (self.line, self.column) if n is not None])
+        key = f" {self.key}:" if self.key else ""
+        return f"{place}:{key} {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+
+
+class ConfigError(MonitorError):
+    """feeds.yaml could not be read or is invalid; ``problems`` lists everything wrong, in file order."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0)))
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+class _InvalidValue(ValueError):
+    """A validator's complaint, with a hint that the problem report shows separately."""
+
+    def __init__(self, problem: str, hint: str) -> None:
+        super().__init__(f"{problem}: {hint}")
+        self.problem, self.hint = problem, hint
+
+
+def _positive(value: timedelta | None) -> timedelta | None:
+    """``value`` unless it is zero: a zero interval or timeout would spin or fail every time."""
+    if value is not None and value <= timedelta(0):
+        raise _InvalidValue("must be longer than zero", "use e.g. 30s or 15m")
+    return value
+
+
+class _Section(BaseModel):
+    # YAML reads "name: 1984" as a number; a name or tag that looks like one is still text.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+class Settings(_Section):
+    """Defaults and limits for the whole daemon (the ``settings:`` section)."""
+
+    user_agent: str | None = None  # full override of the User-Agent header
+    contact: str | None = None  # email or URL added to the default User-Agent, for site owners
+    interval: Duration = timedelta(minutes=30)  # default poll interval per feed
+    max_backoff: Duration = timedelta(hours=24)  # cap for exponential back-off after consecutive failures
+    timeout: Duration = timedelta(seconds=30)  # per request
+    max_bytes: ByteSize = Field("10MB", gt=0, validate_default=True)  # per response, also after decompression
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(16, ge=1)  # requests in flight over all hosts
+    per_host: int = Field(2, ge=1)  # requests in flight to one host
+    host_delay: Duration = timedelta(seconds=1)  # minimum delay between two requests to one host
+    fetch_pages: bool = True  # fetch each new entry's page for its full text
+    respect_robots: bool = True  # obey robots.txt for article pages
+    min_body_chars: int = Field(250, ge=0)  # shorter extracted text falls back to the feed's own text
+    max_entries_per_poll: int = Field(100, ge=1)  # new entries fetched per feed per poll; the rest wait
+    extract_workers: int | None = Field(None, ge=1)  # processes for text extraction; None = number of CPUs
+    poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
+
+    _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
+
+
+class FeedConfig(_Section):
+    """One feed to poll (an item of the ``feeds:`` list)."""
+
+    name: str  # unique, ignoring case
+    url: str
+    kind: Literal["rss"] = "rss"
+    interval: Duration | None = None  # None = settings.interval
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    fetch_pages: bool | None = None  # None = settings.fetch_pages
+
+    _check_positive = field_validator("interval")(_positive)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 200:
+            raise _InvalidValue("name must be 1 to 200 characters", "give the feed a short, unique name")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return value
+        # urlsplit reads "example.com:8080/feed" as scheme "example.com", so look for "://" instead.
+        if "://" not in value and _LOOKS_LIKE_HOST.match(value):
+            raise _InvalidValue(f"url {value!r} has no scheme", f"write it in full: https://{value}")
+        raise _InvalidValue(f"url {value!r} is not an absolute http(s) URL", "write it as https://host/...")
+
+
+class Config(_Section):
+    """The whole of feeds.yaml. A new section is one more field here."""
+
+    settings: Settings = Settings()
+    feeds: tuple[FeedConfig, ...] = ()
+    # Private rather than fields, so that feeds.yaml cannot set them and dumps leave them out.
+    _source: Path | None = PrivateAttr(None)
+    _from_env: frozenset[KeyPath] = PrivateAttr(frozenset())
+
+    @property
+    def source(self) -> Path | None:
+        """The file this config was loaded from, if any."""
+        return self._source
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        # "settings:" with everything below it commented out is null, which means "defaults".
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> Config:
+        for _, _, message in _duplicate_feeds([(feed.name, feed.url) for feed in self.feeds]):
+            raise PydanticCustomError("duplicate_feed", message)
+        return self
+
+    def feed(self, name: str) -> FeedConfig:
+        """The feed called ``name`` (ignoring case), or a MonitorError that lists the known names."""
+        for feed in self.feeds:
+            if feed.name.casefold() == name.strip().casefold():
+                return feed
+        names = [feed.name for feed in self.feeds]
+        close = difflib.get_close_matches(name, names, n=1)
+        known = f"known feeds: {', '.join(names)}" if names else "no feeds are configured"
+        hint = (f"did you mean '{close[0]}'? " if close else "") + known
+        raise MonitorError(f"no feed named '{name}'", hint=hint)
+
+    def interval_for(self, feed: FeedConfig) -> timedelta:
+        """How often to poll ``feed``."""
+        return self.settings.interval if feed.interval is None else feed.interval
+
+    def fetch_pages_for(self, feed: FeedConfig) -> bool:
+        """Whether to fetch the pages of ``feed``'s entries."""
+        return self.settings.fetch_pages if feed.fetch_pages is None else feed.fetch_pages
+
+
+def _duplicate_feeds(feeds: Sequence[tuple[Any, Any]]) -> list[tuple[int, str, str]]:
+    """(index, "name" or "url", message) for each feed that repeats an earlier one's name or URL."""
+    found, first_index = [], {}
+    for index, (name, url) in enumerate(feeds):
+        for field, value in (("name", name), ("url", url)):
+            if not isinstance(value, str) or not value.strip():
+                continue
+            value = value.strip()
+            parts = urlsplit(value)  # scheme and host are case-insensitive, the rest is not
+            same = value.casefold() if field == "name" else parts._replace(netloc=parts.netloc.lower())
+            if (field, same) in first_index:
+                message = f"duplicate feed {field} {value!r}, as in feeds[{first_index[field, same]}]"
+                found.append((index, field, message))
+            first_index.setdefault((field, same), index)
+    return found
+
+
+def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read feeds.yaml, expand ``${VAR}`` references and validate it.
+
+    Args:
+        path: the YAML file.
+        environ: where ``${VAR}`` references are looked up; ``os.environ`` when None.
+
+    Returns:
+        The frozen Config, with ``source`` set to ``path``.
+
+    Raises:
+        ConfigError: listing every problem found, each with its file, line and key.
+    """
+    path = Path(path)
+    reader = _NodeReader(str(path), os.environ if environ is None else environ)
+    data = reader.read(_compose(path))
+    problems = reader.problems
+    if not isinstance(data, dict):
+        top = reader.problem((), "the top level must be a mapping of sections", "start with 'feeds:'")
+        raise ConfigError([*problems, top])
+    # Checked on the raw data too, so duplicates come with every other problem and with their line
+    # (Config's own check runs only once everything else is valid, and knows no lines).
+    if isinstance(data.get("feeds"), list):
+        feeds = [(f.get("name"), f.get("url")) if isinstance(f, dict) else (0, 0) for f in data["feeds"]]
+        for index, field, message in _duplicate_feeds(feeds):
+            hint = f"give each feed its own {field}"
+            problems.append(reader.problem(("feeds", index, field), message, hint))
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        problems += [_problem_from(reader, e) for e in error.errors(include_url=False) if _is_new(e, reader)]
+    if problems:
+        raise ConfigError(problems)
+    config._source, config._from_env = path, frozenset(reader.from_env)
+    return config
+
+
+def _compose(path: Path) -> yaml.Node:
+    """The YAML node tree of ``path``, or ConfigError for a missing, huge, empty or malformed file."""
+
+    def fail(message: str, hint: str | None, mark: yaml.Mark | None = None) -> ConfigError:
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        return ConfigError([ConfigProblem(str(path), line, column, "", message, hint)])
+
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise fail("file is larger than 5 MB", "is this the right file? feeds.yaml is normally a few KB")
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise fail("config file not found", "create it, or pass --config / set MONITOR_CONFIG") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"cannot read the config file: {error}", "it must be a readable UTF-8 text file") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        tabs = "'\\t'" in str(error.problem)
+        hint = "indent with spaces, not tabs" if tabs else "check the indentation and quoting here"
+        raise fail(f"YAML syntax error: {error.problem}", hint, error.problem_mark) from None
+    except yaml.YAMLError as error:
+        raise fail(f"YAML syntax error: {error}", None) from None
+    if root is None:
+        raise fail("config file is empty", "add a 'feeds:' list with a name and url for each feed")
+    return root
+
+
+class _NodeReader:
+    """Builds plain data from YAML nodes, remembering where each path is and which came from ${VAR}."""
+
+    def __init__(self, file: str, environ: Mapping[str, str]) -> None:
+        self.file, self.environ = file, environ
+        self.marks: dict[KeyPath, tuple[int, int]] = {}  # 1-based (line, column) of each key or item
+        self.from_env: set[KeyPath] = set()
+        self.unresolved: set[KeyPath] = set()  # already reported; pydantic's errors there would repeat them
+        self.problems: list[ConfigProblem] = []
+        self._nodes = 0
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def problem(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigProblem:
+        """A problem placed at ``path``, or at its nearest recorded parent."""
+        for depth in range(len(path), -1, -1):
+            if path[:depth] in self.marks:
+                return ConfigProblem(self.file, *self.marks[path[:depth]], _dotted(path), message, hint)
+        return ConfigProblem(self.file, None, None, _dotted(path), message, hint)
+
+    def read(self, node: yaml.Node, path: KeyPath = (), mark: yaml.Mark | None = None) -> Any:
+        """The plain value of ``node``; ``mark`` is where its key starts, if it has one."""
+        mark = mark or node.start_mark
+        self.marks[path] = (mark.line + 1, mark.column + 1)
+        self._nodes += 1
+        if self._nodes > _MAX_NODES or len(path) > _MAX_DEPTH:
+            hint = "an alias (*name) must not contain itself or multiply into a huge tree"
+            raise ConfigError([self.problem(path[:2], "the file nests or repeats too much", hint)])
+        if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
+            return self._read_mapping(node, path)
+        if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
+            return [self.read(item, path + (index,)) for index, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
+            try:
+                value = self._constructor.construct_object(node)
+            except (yaml.YAMLError, ValueError, OverflowError) as error:
+                return self._unresolved(path, f"cannot read {node.value!r}: {error}", None)
+            return self._expand(value, path) if isinstance(value, str) else value
+        hint = "only plain YAML is allowed: mappings, lists, text, numbers, booleans"
+        return self._unresolved(path, f"unsupported YAML tag {node.tag!r}", hint)
+
+    def _unresolved(self, path: KeyPath, message: str, hint: str | None) -> None:
+        """Report a value that could not be read; None stands in for it."""
+        self.problems.append(self.problem(path, message, hint))
+        self.unresolved.add(path)
+
+    def _read_mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        """A dict, reporting repeated keys (PyYAML would silently keep the last)."""
+        result: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(self.problem(path, "a key must be a plain word", None))
+                continue
+            # The key's text as written: "on:" names a key here, it is not YAML 1.1's True.
+            key, mark = key_node.value, key_node.start_mark
+            if key in first_line:
+                message = f"duplicate key '{key}' (first on line {first_line[key]})"
+                place = (mark.line + 1, mark.column + 1)  # this key's, not the first one's
+                key_path = _dotted(path + (key,))
+                self.problems.append(ConfigProblem(self.file, *place, key_path, message, "remove one"))
+            first_line.setdefault(key, mark.line + 1)
+            result[key] = self.read(value_node, path + (key,), mark)
+        return result
+
+    def _expand(self, text: str, path: KeyPath) -> str:
+        """``text`` with ${VAR} and ${VAR:-default} replaced from the environment and $$ by $."""
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if match.group(0) == "$$":
+                return "$"
+            if name is None:
+                hint = "write ${NAME} or ${NAME:-default}, and $$ for a literal $"
+                self._unresolved(path, f"malformed reference {match.group(0)!r}", hint)
+            elif name in self.environ or default is not None:
+                return self.environ.get(name, default)
+            else:
+                hint = f"export {name}=... or use ${{{name}:-default}}"
+                self._unresolved(path, f"environment variable {name} is not set", hint)
+            return ""
+
+        expanded = _ENV_REFERENCE.sub(substitute, text)
+        # Redacted even when the default was used: a reference marks the value as one to keep out of sight.
+        if any(match.group(1) for match in _ENV_REFERENCE.finditer(text)):
+            self.from_env.add(path)
+        return expanded
+
+
+def _is_new(error: Any, reader: _NodeReader) -> bool:
+    """False for a pydantic error that repeats a problem already reported."""
+    loc = error["loc"]
+    return error["type"] != "duplicate_feed" and not any(loc[: len(p)] == p for p in reader.unresolved)
+
+
+_HINTS = {
+    "bool_type": "use true or false",
+    "bool_parsing": "use true or false",
+    "int_parsing": "use a whole number",
+    "int_type": "use a whole number",
+    "byte_size": "use a number with a unit, e.g. 10MB or 512KiB",
+    "byte_size_unit": "use a unit such as KB, MB, KiB or MiB",
+    "model_type": "expected 'key: value' lines here",
+    "dict_type": "expected 'key: value' lines here",
+    "tuple_type": "expected a list here: one '- item' per line",
+    "string_type": "put it in quotes: YAML reads yes, no, on, off and dates as other types",
+}
+
+
+def _problem_from(reader: _NodeReader, error: Any) -> ConfigProblem:
+    """A ConfigProblem for one pydantic error entry."""
+    loc, kind, cause = tuple(error["loc"]), error["type"], error.get("ctx", {}).get("error")
+    message, hint = error["msg"], _HINTS.get(kind)
+    if isinstance(cause, ValueError) and hasattr(cause, "hint"):  # ours: _InvalidValue, DurationError
+        message, hint = cause.problem, cause.hint
+    elif error["input"] is None and kind.endswith("_type"):
+        message, hint = "has no value", "write a value after the ':', or remove the key"
+    elif kind == "missing":
+        message = f"missing required key '{loc[-1]}'"
+        hint = "every feed needs a name and a url" if loc[:1] == ("feeds",) else None
+    elif kind == "extra_forbidden":
+        valid = list(_model_at(loc[:-1]).model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        message = f"unknown key '{loc[-1]}'"
+        hint = (f"did you mean '{close[0]}'? " if close else "") + f"valid keys: {', '.join(valid)}"
+    if loc in reader.from_env and isinstance(error["input"], str) and error["input"].strip():
+        message = message.replace(error["input"].strip(), REDACTED)  # it may be a secret
+    return reader.problem(loc, message, hint)
+
+
+def _model_at(loc: KeyPath) -> Any:
+    """The model class that validates the mapping at ``loc``, for listing its keys."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, str):
+            model = model.model_fields[part].annotation
+        if get_origin(model) is tuple:  # tuple[FeedConfig, ...]: the next part is an index into it
+            model = get_args(model)[0]
+    return model
+
+
+def _dotted(path: KeyPath) -> str:
+    """("feeds", 3, "interval") -> "feeds[3].interval"."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
+
+
+def redacted_dump(config: Config) -> dict[str, Any]:
+    """The config as JSON-able data, with values from ${VAR} and passwords in URLs shown as ***."""
+    return _redacted(config.model_dump(mode="json"), (), config._from_env)
+
+
+def _redacted(value: Any, path: KeyPath, hidden: frozenset[KeyPath]) -> Any:
+    """``value`` with the paths in ``hidden`` and the password of every URL replaced by ***."""
+    if path in hidden:
+        return REDACTED
+    if isinstance(value, dict):
+        return {key: _redacted(item, path + (key,), hidden) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, path + (index,), hidden) for index, item in enumerate(value)]
+    if isinstance(value, str) and "://" in value and (parts := urlsplit(value)).password:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:{REDACTED}@{host}"))
+    return value

@@ -1,0 +1,311 @@
+"""HTTP fetching: conditional GET, size caps, politeness, and failures sorted into kinds.
+
+One ``Fetcher`` serves a whole poll pass, feeds and article pages alike, so every request to a host goes
+through the same gate. Nothing here raises for network trouble: ``fetch`` always returns a ``FetchResult``,
+and a failed one carries a ``Failure`` whose kind comes from the single function ``classify_exception``
+or ``classify_status``. Exceptions seen from httpx, and where they land::
+
+    httpx.TimeoutException ............................ timeout
+    httpx.ConnectError   (socket.gaierror inside) ..... dns
+                         (ssl.SSLError inside) ........ tls
+                         (anything else) .............. connection
+    httpx.TooManyRedirects ............................ redirects
+    httpx.UnsupportedProtocol / InvalidURL ............ invalid_url
+    httpx.TransportError (read, write, protocol) ...... connection
+    ResponseTooLarge (ours, while streaming) .......... too_large
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+import httpx
+
+from monitor import __version__
+from monitor.politeness import HostGate
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = timedelta(days=7)
+
+
+class FailureKind(StrEnum):
+    """The small set of ways a fetch (or the feed it returned) can fail; stored on the feed's row."""
+
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    TLS = "tls"
+    CONNECTION = "connection"
+    REDIRECTS = "redirects"
+    INVALID_URL = "invalid_url"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    RATE_LIMITED = "rate_limited"
+    GONE = "gone"
+    TOO_LARGE = "too_large"
+    NOT_A_FEED = "not_a_feed"
+    ROBOTS = "robots"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    message: str
+    retry_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one GET produced. ``body`` is the decompressed payload; empty on 304 and on failure."""
+
+    url: str
+    final_url: str
+    status: int | None
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    body: bytes = b""
+    elapsed: float = 0.0
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def not_modified(self) -> bool:
+        return self.failure is None and self.status == 304
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+class ResponseTooLarge(Exception):
+    """The response passed the size cap, before or after decompression."""
+
+
+def default_user_agent(contact: str | None = None) -> str:
+    """An honest User-Agent: who we are, and how a site owner reaches whoever runs us."""
+    reach = f"; +{contact}" if contact else ""
+    return f"monitor/{__version__} (news monitoring feed reader{reach})"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> timedelta | None:
+    """Retry-After as seconds or an HTTP date; None when absent or unreadable. Capped at a week."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delay = when - (now or datetime.now(UTC))
+    return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
+
+
+def classify_status(status: int, headers: Mapping[str, str]) -> Failure | None:
+    """Sort an HTTP status into a failure kind; None for success and 304."""
+    if status < 400:
+        return None
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if status == 410:
+        return Failure(FailureKind.GONE, "HTTP 410 Gone: the publisher removed this feed")
+    if status == 429:
+        return Failure(FailureKind.RATE_LIMITED, "HTTP 429 Too Many Requests", retry_after)
+    if status >= 500:
+        return Failure(FailureKind.HTTP_5XX, f"HTTP {status}", retry_after if status == 503 else None)
+    return Failure(FailureKind.HTTP_4XX, f"HTTP {status}")
+
+
+def classify_exception(exc: BaseException) -> Failure:
+    """Sort an exception raised while fetching into a failure kind."""
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, ResponseTooLarge):
+        return Failure(FailureKind.TOO_LARGE, message)
+    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
+        return Failure(FailureKind.TIMEOUT, f"timed out: {message}")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return Failure(FailureKind.REDIRECTS, message)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return Failure(FailureKind.INVALID_URL, message)
+    if isinstance(exc, httpx.ConnectError):
+        causes = _causes(exc)
+        if any(isinstance(c, socket.gaierror) for c in causes) or "Name or service not known" in message:
+            return Failure(FailureKind.DNS, f"DNS lookup failed: {message}")
+        if any(isinstance(c, ssl.SSLError) for c in causes) or "SSL" in message or "certificate" in message:
+            return Failure(FailureKind.TLS, f"TLS failed: {message}")
+        return Failure(FailureKind.CONNECTION, f"connection failed: {message}")
+    if isinstance(exc, httpx.TransportError | OSError):
+        return Failure(FailureKind.CONNECTION, f"connection broken: {message}")
+    return Failure(FailureKind.OTHER, f"{type(exc).__name__}: {message}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+class _Decoder:
+    """Decompresses gzip/deflate bodies in bounded steps, so a small bomb cannot expand past the cap."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.parts: list[bytes] = []
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._zlib = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        else:
+            raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, chunk: bytes) -> None:
+        if self._zlib is None:
+            self._keep(chunk)
+            return
+        data = chunk
+        while data:
+            out = self._zlib.decompress(data, self.limit - self.size + 1)
+            self._keep(out)
+            data = self._zlib.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if self._zlib is not None:
+            self._keep(self._zlib.flush())
+        return b"".join(self.parts)
+
+    def _keep(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise ResponseTooLarge(f"response larger than {self.limit} bytes after decompression")
+        self.parts.append(data)
+
+
+class Fetcher:
+    """An async HTTP client that is polite to every host and never raises for network trouble.
+
+    Args:
+        user_agent: sent with every request.
+        timeout: seconds for connect, read and write each.
+        max_bytes: cap on the body, checked on Content-Length, while streaming and after decompression.
+        max_redirects: redirects followed before giving up.
+        concurrency: requests in flight over all hosts.
+        gate: per-host limits (concurrency, minimum delay between requests).
+        transport: an httpx transport, for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        timeout: float = 30.0,
+        max_bytes: int = 10_000_000,
+        max_redirects: int = 5,
+        concurrency: int = 16,
+        gate: HostGate | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.gate = gate or HostGate()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._client = httpx.AsyncClient(
+            headers={
+                "User-Agent": user_agent,
+                "Accept-Encoding": "gzip, deflate",
+            },
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=True,
+            max_redirects=max_redirects,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+        )
+        self._timeout = timeout
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
+        """GET ``url``, conditionally when validators are given. Never raises for network failures."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        if accept:
+            headers["Accept"] = accept
+        host = urlsplit(url).hostname or ""
+        started = time.monotonic()
+        try:
+            async with self.gate.slot(host), self._slots:
+                started = time.monotonic()
+                # Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever.
+                async with asyncio.timeout(self._timeout * 3):
+                    return await self._get(url, headers, started)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
+            failure = classify_exception(exc)
+            log.debug("fetch failed", extra={"url": url, "kind": failure.kind})
+            return FetchResult(url, url, None, elapsed=time.monotonic() - started, failure=failure)
+
+    async def _get(self, url: str, headers: dict[str, str], started: float) -> FetchResult:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            response_headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
+            final_url = str(response.url)
+            status = response.status_code
+            failure = classify_status(status, response_headers)
+            if failure is not None or status == 304:
+                return FetchResult(
+                    url, final_url, status, response_headers, elapsed=time.monotonic() - started, failure=failure
+                )
+            declared = response_headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise ResponseTooLarge(f"Content-Length {declared} is over the {self.max_bytes}-byte cap")
+            decoder = _Decoder(response_headers.get("content-encoding", ""), self.max_bytes)
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > self.max_bytes:
+                    raise ResponseTooLarge(f"response passed the {self.max_bytes}-byte cap while streaming")
+                decoder.feed(chunk)
+            body = decoder.finish()
+        return FetchResult(url, final_url, status, response_headers, body, time.monotonic() - started)

@@ -1,0 +1,321 @@
+"""The one orchestrator: claim due feeds, then for each fetch, parse, complete new entries and store them.
+
+Every other module does one stage; only this one knows their order. A failure in one feed is recorded on
+that feed's row and never reaches the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from monitor.config import Config, FeedConfig
+from monitor.extract import Article, ExtractedPage, build_article, choose_body, extract_page
+from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent
+from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.politeness import HostGate
+from monitor.robots import RobotsCache
+from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.store import articles as article_store
+from monitor.store import feeds as feed_store
+from monitor.store.db import Database
+from monitor.urls import canonical_url, is_fetchable
+
+log = logging.getLogger(__name__)
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+LEASE = timedelta(minutes=30)
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    HELD = "held"
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """One feed's poll, as the CLI and the log show it."""
+
+    feed: str
+    outcome: Outcome
+    status: int | None = None
+    new_articles: int = 0
+    linked: int = 0
+    duration: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+    warning: str | None = None
+    next_poll_at: datetime | None = None
+
+
+def instance_name() -> str:
+    """Names this process in feed leases."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Extractor:
+    """Runs ``extract_page`` in worker processes so extraction uses every core while fetching goes on.
+
+    With ``workers=0`` it runs in a thread of this process instead (cheaper to start, for small runs).
+    """
+
+    def __init__(self, workers: int | None) -> None:
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
+        if self.workers == 0:
+            return await asyncio.to_thread(extract_page, html, url)
+        if self._pool is None:
+            # forkserver: workers do not inherit this process's threads and sockets.
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, extract_page, html, url)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class Pipeline:
+    """Polls feeds end to end. Use as ``async with Pipeline(config, db) as pipeline``."""
+
+    def __init__(self, config: Config, db: Database, *, owner: str | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.owner = owner or instance_name()
+        settings = config.settings
+        self.fetcher = Fetcher(
+            user_agent=settings.user_agent or default_user_agent(settings.contact),
+            timeout=settings.timeout.total_seconds(),
+            max_bytes=int(settings.max_bytes),
+            max_redirects=settings.max_redirects,
+            concurrency=settings.concurrency,
+            gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
+        )
+        self.robots = RobotsCache(self.fetcher)
+        self.extractor = Extractor(settings.extract_workers)
+        # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
+        self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
+        self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.fetcher.aclose()
+        await asyncio.to_thread(self.extractor.close)
+
+    def sync_feeds(self) -> None:
+        with self.db.session() as session:
+            feed_store.sync_feeds(session, feeds=self.config.feeds, now=_now())
+
+    def claim(self, *, names: Sequence[str] | None = None, due_only: bool = True,
+              limit: int | None = None) -> tuple[list[feed_store.FeedSnapshot], list[PollReport]]:
+        """Lease the feeds to poll now; also report (as held) the ones a server asked us to leave alone.
+
+        Args:
+            names: only these feeds; all configured feeds when None.
+            due_only: only feeds whose next poll time has come (the daemon); False takes every feed now,
+                except those gone or held by a server's Retry-After.
+            limit: claim at most this many.
+        """
+        now = _now()
+        with self.db.session() as session:
+            claimed = feed_store.claim_feeds(session, now=now, owner=self.owner, lease=LEASE, names=names,
+                                             due_only=due_only, limit=limit)
+            held = [] if due_only else [_held_report(feed, now) for feed in
+                                        feed_store.feeds_on_hold(session, now=now, names=names)]
+        return claimed, held
+
+    async def poll(
+        self,
+        *,
+        names: Sequence[str] | None = None,
+        due_only: bool = True,
+        on_claimed: Callable[[int], None] | None = None,
+        on_report: Callable[[PollReport], None] | None = None,
+    ) -> list[PollReport]:
+        """One pass: claim the feeds to poll (see ``claim``), poll them concurrently, report each.
+
+        Args:
+            on_claimed: called with the number of feeds claimed, before polling starts.
+            on_report: called as each feed finishes.
+        """
+        claimed, held = self.claim(names=names, due_only=due_only)
+        if on_claimed:
+            on_claimed(len(claimed))
+        for report in held:
+            if on_report:
+                on_report(report)
+
+        async def poll_one(feed: feed_store.FeedSnapshot) -> PollReport:
+            report = await self.poll_feed(feed)
+            if on_report:
+                on_report(report)
+            return report
+
+        return held + list(await asyncio.gather(*(poll_one(feed) for feed in claimed)))
+
+    def release(self) -> None:
+        """Give back the leases of feeds this instance did not finish (on shutdown)."""
+        with self.db.session() as session:
+            feed_store.release_leases(session, owner=self.owner)
+
+    async def poll_feed(self, feed: feed_store.FeedSnapshot) -> PollReport:
+        """Poll one claimed feed and record the outcome on its row. Never raises (except cancellation)."""
+        started = time.monotonic()
+        try:
+            report = await self._poll_feed(feed, started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
+            log.exception("poll crashed: feed=%s url=%s", feed.name, feed.url)
+            report = self._finish_failed(feed, None, Failure(FailureKind.OTHER, f"internal error: {exc!r}"), started)
+        log.info(
+            "poll feed=%s outcome=%s status=%s new=%d duration=%.2fs%s",
+            feed.name, report.outcome, report.status, report.new_articles, report.duration,
+            f" error={report.error_kind}: {report.error}" if report.error else "",
+            extra={"feed": feed.name, "url": feed.url},
+        )
+        return report
+
+    async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
+        result = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified,
+                                          accept=FEED_ACCEPT)
+        if result.failure is not None:
+            return self._finish_failed(feed, result.status, result.failure, started)
+        if result.not_modified:
+            return self._finish_ok(feed, result, None, 0, 0, started)
+        try:
+            parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url, headers=result.headers)
+        except NotAFeed as exc:
+            return self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
+        new, linked = await self._store_new_entries(feed, parsed, result)
+        return self._finish_ok(feed, result, parsed, new, linked, started)
+
+    async def _store_new_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed,
+                                 result: FetchResult) -> tuple[int, int]:
+        refs = [article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
+                for item in parsed.items]
+        now = _now()
+        with self.db.session() as session:
+            known = article_store.find_known(session, feed_id=feed.id, entries=refs)
+            linked = 0
+            for item in parsed.items:
+                if item.key in known.elsewhere:
+                    linked += article_store.link_to_feed(
+                        session, article_id=known.elsewhere[item.key], feed_id=feed.id, entry_key=item.key,
+                        entry_url=item.url, now=now)
+        fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere]
+        cap = self.config.settings.max_entries_per_poll
+        if len(fresh) > cap:
+            log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)
+            fresh = fresh[:cap]
+        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url) for item in fresh))
+        created = 0
+        with self.db.session() as session:
+            for article in complete:
+                _, is_new = article_store.save_article(session, article=article, feed_id=feed.id, now=_now())
+                created += is_new
+        return created, linked
+
+    async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
+        """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
+        url = item.url or (item.guid if is_fetchable(item.guid) else None)
+        page: ExtractedPage | None = None
+        problem: str | None = None
+        canonical = None
+        if url is None or not is_fetchable(url):
+            # No page to fetch: a stable made-up address keeps the entry unique in the store.
+            url = f"{feed_url}#entry-{hashlib.sha256(item.key.encode()).hexdigest()[:16]}"
+            canonical, problem = url, "entry has no link"
+        elif not self._fetch_pages(feed.name):
+            problem = "page fetching is off for this feed"
+        else:
+            async with self._page_slots:
+                page, problem, url = await self._fetch_page(url)
+        body = choose_body(page, item, page_problem=problem, min_chars=self.config.settings.min_body_chars)
+        return build_article(item, page, body, url=url, fetched_at=_now(), canonical=canonical)
+
+    async def _fetch_page(self, url: str) -> tuple[ExtractedPage | None, str | None, str]:
+        if self.config.settings.respect_robots and not await self.robots.allowed(url):
+            return None, "robots.txt disallows fetching the page", url
+        result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT)
+        if not result.ok:
+            failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
+            return None, f"page fetch failed ({failure.kind}): {failure.message}", url
+        page = await self.extractor.extract(result.body, result.final_url)
+        return page, None, result.final_url
+
+    def _fetch_pages(self, name: str) -> bool:
+        feed = self._feeds.get(name)
+        return self.config.fetch_pages_for(feed) if feed else self.config.settings.fetch_pages
+
+    def _interval(self, name: str) -> timedelta:
+        feed = self._feeds.get(name)
+        return self.config.interval_for(feed) if feed else self.config.settings.interval
+
+    def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
+                   new: int, linked: int, started: float) -> PollReport:
+        now = _now()
+        ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
+        next_poll = next_poll_after_success(now, interval=self._interval(feed.name), ttl=ttl)
+        record = feed_store.PollRecord(
+            polled_at=now, next_poll_at=next_poll, status=result.status, succeeded=True,
+            warning=parsed.warning if parsed else None,
+            etag=result.etag or (feed.etag if result.not_modified else None),
+            last_modified=result.last_modified or (feed.last_modified if result.not_modified else None),
+            title=parsed.title if parsed else None,
+        )
+        with self.db.session() as session:
+            feed_store.record_poll(session, feed_id=feed.id, owner=self.owner, record=record)
+        return PollReport(feed.name, Outcome.UNCHANGED if result.not_modified else Outcome.OK, result.status, new,
+                          linked, time.monotonic() - started, warning=record.warning, next_poll_at=next_poll)
+
+    def _finish_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
+                       started: float) -> PollReport:
+        now = _now()
+        next_poll = next_poll_after_failure(
+            now, interval=self._interval(feed.name), failures=feed.consecutive_failures + 1,
+            max_backoff=self.config.settings.max_backoff, retry_after=failure.retry_after, feed_key=feed.name)
+        record = feed_store.PollRecord(
+            polled_at=now, next_poll_at=next_poll, status=status, succeeded=False, error=failure.message,
+            error_kind=str(failure.kind), etag=feed.etag, last_modified=feed.last_modified,
+            retry_after_until=now + failure.retry_after if failure.retry_after else None,
+            gone=failure.kind is FailureKind.GONE,
+        )
+        with self.db.session() as session:
+            feed_store.record_poll(session, feed_id=feed.id, owner=self.owner, record=record)
+        return PollReport(feed.name, Outcome.FAILED, status, duration=time.monotonic() - started,
+                          error=failure.message, error_kind=str(failure.kind), next_poll_at=next_poll)
+
+
+def _held_report(feed, now: datetime) -> PollReport:
+    if feed.gone_at is not None:
+        return PollReport(feed.name, Outcome.HELD, feed.last_status, error="gone (HTTP 410): no longer polled",
+                          error_kind=str(FailureKind.GONE))
+    return PollReport(feed.name, Outcome.HELD, feed.last_status,
+                      error=f"server asked to wait (Retry-After) until {feed.retry_after_until:%Y-%m-%d %H:%M:%S} UTC",
+                      error_kind=feed.last_error_kind, next_poll_at=feed.retry_after_until)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

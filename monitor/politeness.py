@@ -1,0 +1,54 @@
+"""Per-host politeness: how many requests one host gets at once, and how far apart they start."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class _Host:
+    __slots__ = ("slots", "lock", "next_start", "delay")
+
+    def __init__(self, concurrency: int, delay: float) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.lock = asyncio.Lock()
+        self.next_start = 0.0
+        self.delay = delay
+
+
+class HostGate:
+    """Limits requests per host: at most ``concurrency`` in flight, starts at least ``delay`` seconds apart.
+
+    A host's delay can be raised (never lowered below the default) by its robots.txt ``Crawl-delay``.
+    """
+
+    def __init__(self, *, concurrency: int = 2, delay: float = 1.0, max_crawl_delay: float = 30.0) -> None:
+        self.concurrency = concurrency
+        self.delay = delay
+        self.max_crawl_delay = max_crawl_delay
+        self._hosts: dict[str, _Host] = {}
+
+    def _host(self, host: str) -> _Host:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host(self.concurrency, self.delay)
+        return state
+
+    def set_crawl_delay(self, host: str, seconds: float) -> None:
+        """Honour a robots.txt Crawl-delay, bounded so a hostile file cannot stall us for hours."""
+        self._host(host).delay = max(self.delay, min(seconds, self.max_crawl_delay))
+
+    @asynccontextmanager
+    async def slot(self, host: str) -> AsyncIterator[None]:
+        state = self._host(host)
+        async with state.slots:
+            # The lock makes waiters take start times one after another, so spacing holds under load.
+            async with state.lock:
+                now = time.monotonic()
+                wait = state.next_start - now
+                state.next_start = max(now, state.next_start) + state.delay
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield

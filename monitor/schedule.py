@@ -1,0 +1,53 @@
+"""When to poll a feed next: pure arithmetic on intervals, server hints and failures."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+MAX_TTL = timedelta(hours=24)
+
+
+def next_poll_after_success(
+    now: datetime,
+    *,
+    interval: timedelta,
+    ttl: timedelta | None = None,
+    retry_after: timedelta | None = None,
+) -> datetime:
+    """As miniflux does: the longest of the configured interval, the feed's TTL and the server's Retry-After."""
+    waits = [interval]
+    if ttl is not None:
+        waits.append(min(ttl, MAX_TTL))
+    if retry_after is not None:
+        waits.append(retry_after)
+    return now + max(waits)
+
+
+def next_poll_after_failure(
+    now: datetime,
+    *,
+    interval: timedelta,
+    failures: int,
+    max_backoff: timedelta,
+    retry_after: timedelta | None = None,
+    feed_key: str = "",
+) -> datetime:
+    """Exponential back-off: interval x 2^(failures-1), capped, never sooner than the server's Retry-After.
+
+    Args:
+        failures: consecutive failures including this one (>= 1).
+        feed_key: spreads feeds that failed together (one host down) so they do not all retry at once.
+    """
+    exponent = min(max(failures - 1, 0), 20)
+    backoff = min(interval * (2**exponent), max(max_backoff, interval))
+    backoff += _jitter(backoff, feed_key, failures)
+    if retry_after is not None:
+        backoff = max(backoff, retry_after)
+    return now + backoff
+
+
+def _jitter(base: timedelta, key: str, failures: int) -> timedelta:
+    """Up to 10% extra, the same for the same feed and failure count (deterministic, so testable)."""
+    digest = hashlib.blake2b(f"{key}:{failures}".encode(), digest_size=2).digest()
+    return base * (int.from_bytes(digest, "big") / 65535 * 0.1)

@@ -1,0 +1,90 @@
+"""The daemon: APScheduler decides when; the pipeline does the work. SIGTERM/SIGINT stop it cleanly.
+
+Every ``poll_tick`` the daemon claims the feeds that are due and starts polling each in its own task, so a
+slow feed never holds back the others and a feed that falls due mid-pass starts at the next tick. Leases in
+the database keep several daemons sharing one PostgreSQL from polling the same feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.config import Config
+from monitor.pipeline import Pipeline
+from monitor.store import feeds as feed_store
+from monitor.store.db import Database
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE = 20.0
+
+
+class Daemon:
+    def __init__(self, config: Config, db: Database, pipeline: Pipeline) -> None:
+        self.config = config
+        self.db = db
+        self.pipeline = pipeline
+        self.stopping = asyncio.Event()
+        self.in_flight: set[asyncio.Task] = set()
+
+    async def tick(self) -> None:
+        """Start a poll for every due feed that is not already being polled."""
+        if self.stopping.is_set():
+            return
+        try:
+            claimed, _ = self.pipeline.claim(due_only=True)
+        except Exception:  # noqa: BLE001 - a database hiccup must not kill the schedule
+            log.exception("could not claim due feeds; will retry at the next tick")
+            return
+        for feed in claimed:
+            task = asyncio.create_task(self.pipeline.poll_feed(feed), name=f"poll {feed.name}")
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def drain(self) -> None:
+        """Let polls in flight finish for a while, then cancel the rest; their leases are released."""
+        if self.in_flight:
+            log.info("stopping: waiting up to %.0fs for %d polls in flight", SHUTDOWN_GRACE, len(self.in_flight))
+            _, pending = await asyncio.wait(set(self.in_flight), timeout=SHUTDOWN_GRACE)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        self.pipeline.release()
+
+
+async def run_daemon(config: Config, db: Database) -> None:
+    """Run until SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    async with Pipeline(config, db) as pipeline:
+        pipeline.sync_feeds()
+        if db.is_sqlite:
+            # SQLite serves one daemon: leases left by a killed predecessor are stale, not another instance's.
+            with db.session() as session:
+                feed_store.release_leases_of_others(session, owner=pipeline.owner)
+        daemon = Daemon(config, db, pipeline)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stopping.set)
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        scheduler.add_job(daemon.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
+                          id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
+        scheduler.start()
+        log.info("daemon started: %d feeds, tick every %ss", len(config.feeds),
+                 config.settings.poll_tick.total_seconds())
+        try:
+            await daemon.stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await daemon.drain()
+        log.info("daemon stopped")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

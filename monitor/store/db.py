@@ -1,0 +1,125 @@
+"""Opening the database (SQLite in WAL mode, or PostgreSQL) and migrating it with Alembic."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+import monitor
+from monitor.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB_NAME = "monitor.db"
+
+
+def default_database_url(config_path: Path) -> str:
+    """An SQLite file next to the configuration file."""
+    return f"sqlite:///{(config_path.resolve().parent / DEFAULT_DB_NAME)}"
+
+
+def migrations_dir() -> Path:
+    """Alembic scripts: inside an installed wheel, or at the top of a source checkout."""
+    package = Path(monitor.__file__).resolve().parent
+    for candidate in (package / "_migrations", package.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StoreError("the database migrations are missing from this installation", hint="reinstall monitor")
+
+
+class Database:
+    """An engine and its session factory."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"invalid database URL {url!r}", hint="e.g. sqlite:///monitor.db or "
+                             "postgresql+psycopg://user@host/dbname") from exc
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        options: dict = {"future": True}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            options["connect_args"] = {"timeout": 30}
+        else:
+            options.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+        try:
+            self.engine: Engine = sqlalchemy.create_engine(parsed, **options)
+        except (ArgumentError, ModuleNotFoundError) as exc:
+            raise StoreError(f"cannot use database {parsed.render_as_string()}: {exc}",
+                             hint="for PostgreSQL install the extra: pip install 'monitor[postgres]'") from exc
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def describe(self) -> str:
+        """The URL with any password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the CLI read while the daemon writes; busy_timeout makes writers wait instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def alembic_config(db: Database) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["engine"] = db.engine
+    return config
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``."""
+    try:
+        command.upgrade(alembic_config(db), revision)
+    except OperationalError as exc:
+        raise StoreError(f"cannot migrate {db.describe()}: {exc.orig}",
+                         hint="check that the database server runs and the URL is right") from exc
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory(str(migrations_dir())).get_current_head()
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """Open the database and, unless told otherwise, upgrade its schema to the latest revision."""
+    db = Database(url)
+    if migrate:
+        upgrade(db)
+    return db

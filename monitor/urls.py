@@ -1,0 +1,31 @@
+"""Canonical form of article URLs, so one article reached by several links is stored once."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import courlan
+
+MAX_URL_LENGTH = 2048
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, default port, sorted query without tracking parameters, no fragment.
+
+    courlan's non-strict normalisation removes the trackers (utm_*, fbclid, gclid, at_medium...) but keeps the
+    parameters a site needs to tell articles apart (strict mode would drop those too).
+    """
+    try:
+        normalized = courlan.normalize_url(url.strip())
+    except (ValueError, AttributeError):
+        normalized = url.strip()
+    parts = urlsplit(normalized)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+def is_fetchable(url: str | None) -> bool:
+    """An absolute http(s) URL of sane length."""
+    if not url or len(url) > MAX_URL_LENGTH:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
