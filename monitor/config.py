@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
@@ -99,7 +99,8 @@ class Settings(_Section):
     respect_robots: bool = True  # obey robots.txt for article pages
     min_body_chars: int = Field(250, ge=0)  # shorter extracted text falls back to the feed's own text
     max_entries_per_poll: int = Field(100, ge=1)  # new entries fetched per feed per poll; the rest wait
-    extract_workers: int | None = Field(None, ge=1)  # processes for text extraction; None = number of CPUs
+    # processes for text extraction; None = one per CPU; 0 = a thread of the main process (small setups)
+    extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
 
     _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
@@ -225,8 +226,9 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     # Checked on the raw data too, so duplicates come with every other problem and with their line
     # (Config's own check runs only once everything else is valid, and knows no lines).
     if isinstance(data.get("feeds"), list):
-        feeds = [(f.get("name"), f.get("url")) if isinstance(f, dict) else (0, 0) for f in data["feeds"]]
-        for index, field, message in _duplicate_feeds(feeds):
+        items = [item if isinstance(item, dict) else {} for item in data["feeds"]]
+        names_and_urls = [(item.get("name"), item.get("url")) for item in items]
+        for index, field, message in _duplicate_feeds(names_and_urls):
             hint = f"give each feed its own {field}"
             problems.append(reader.problem(("feeds", index, field), message, hint))
     try:
@@ -371,7 +373,6 @@ _HINTS = {
     "model_type": "expected 'key: value' lines here",
     "dict_type": "expected 'key: value' lines here",
     "tuple_type": "expected a list here: one '- item' per line",
-    "string_type": "put it in quotes: YAML reads yes, no, on, off and dates as other types",
 }
 
 
@@ -383,6 +384,8 @@ def _problem_from(reader: _NodeReader, error: Any) -> ConfigProblem:
         message, hint = cause.problem, cause.hint
     elif error["input"] is None and kind.endswith("_type"):
         message, hint = "has no value", "write a value after the ':', or remove the key"
+    elif kind == "string_type" and isinstance(error["input"], (bool, date)):
+        hint = "put it in quotes: YAML reads yes, no, on, off and dates as other types"
     elif kind == "missing":
         message = f"missing required key '{loc[-1]}'"
         hint = "every feed needs a name and a url" if loc[:1] == ("feeds",) else None

@@ -224,7 +224,8 @@ class Pipeline:
                     linked += article_store.link_to_feed(
                         session, article_id=known.elsewhere[item.key], feed_id=feed.id, entry_key=item.key,
                         entry_url=item.url, now=now)
-        fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere]
+        fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
+                 and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
         cap = self.config.settings.max_entries_per_poll
         if len(fresh) > cap:
             log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)

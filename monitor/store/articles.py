@@ -55,7 +55,7 @@ def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -
 def _ids_by(session: Session, column, values: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(sorted(set(values))):
-        found.update(session.execute(select(column, Article.id).where(column.in_(chunk))).tuples().all())
+        found.update(session.execute(select(column, Article.id).where(column.in_(chunk))).all())
     return found
 
 

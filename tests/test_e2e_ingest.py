@@ -1,0 +1,259 @@
+"""End to end: feeds and pages served on 127.0.0.1, the real CLI, a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from support.httpserver import Route
+from support.news import Entry, article_html, make_entries, paragraphs_for, rss
+
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+
+
+def serve_feed(web, path, entries, *, host=None, **route):
+    web.set(path, Route(rss("Test feed", web.url("/", host=host), entries), headers=RSS, **route), host=host)
+    return web.url(path, host=host)
+
+
+def by_url(articles):
+    return {a["url"]: a for a in articles}
+
+
+def test_first_poll_stores_every_article_with_its_extracted_body(web, workspace):
+    entries = make_entries(web, "world", 5)
+    workspace.write_config([{"name": "World", "url": serve_feed(web, "/world.xml", entries)}])
+
+    result = workspace.cli("poll")
+    assert "1 ok" in result.stdout and "5 new articles" in result.stdout
+
+    articles = workspace.json("articles")
+    assert len(articles) == 5
+    stored = by_url(articles)
+    for entry in entries:
+        article = stored[entry.url]
+        assert article["title"] == entry.title
+        assert article["guid"] == entry.guid
+        assert article["body_source"] == "extracted"
+        assert paragraphs_for(entry.slug)[3] in article["body"]
+        assert "All rights reserved" not in article["body"]  # boilerplate left out
+        assert article["summary"] == entry.summary
+        assert article["feeds"] == ["World"]
+        assert article["language"] == "en"
+        assert article["published_at"] == entry.published.isoformat()
+        assert len(article["content_hash"]) == 64
+
+
+def test_second_poll_gets_304_and_stores_nothing(web, workspace):
+    entries = make_entries(web, "a", 3)
+    workspace.write_config([{"name": "A", "url": serve_feed(web, "/a.xml", entries)}])
+    workspace.cli("poll")
+    pages_fetched = len([r for r in web.requests if r.path.startswith("/a/")])
+    web.clear_requests()
+
+    report = workspace.json("poll")
+    assert [(r["feed"], r["outcome"], r["status"], r["new_articles"]) for r in report] == [("A", "unchanged", 304, 0)]
+    feed_requests = web.requests_for("/a.xml")
+    assert len(feed_requests) == 1 and feed_requests[0].status == 304
+    assert feed_requests[0].headers["if-none-match"]
+    assert not [r for r in web.requests if r.path.startswith("/a/")]  # no page fetched again
+    assert pages_fetched == 3
+    assert len(workspace.json("articles")) == 3
+
+
+def test_last_modified_alone_gives_a_conditional_get(web, workspace):
+    entries = make_entries(web, "lm", 2)
+    url = serve_feed(web, "/lm.xml", entries, etag=False, last_modified="Mon, 09 Sep 2024 08:00:00 GMT")
+    workspace.write_config([{"name": "LM", "url": url}])
+    workspace.cli("poll")
+    report = workspace.json("poll")
+    assert report[0]["outcome"] == "unchanged"
+    assert web.requests_for("/lm.xml")[-1].headers["if-modified-since"] == "Mon, 09 Sep 2024 08:00:00 GMT"
+
+
+def test_a_feed_that_gains_one_entry_adds_exactly_one_article(web, workspace):
+    entries = make_entries(web, "n", 4)
+    workspace.write_config([{"name": "N", "url": serve_feed(web, "/n.xml", entries)}])
+    workspace.cli("poll")
+    web.clear_requests()
+
+    newer = make_entries(web, "n", 1, start=4)
+    serve_feed(web, "/n.xml", newer + entries)
+    report = workspace.json("poll")
+    assert report[0]["outcome"] == "ok" and report[0]["new_articles"] == 1
+    assert [r.path for r in web.requests if r.path.startswith("/n/")] == ["/n/4"]
+    assert len(workspace.json("articles")) == 5
+
+
+def test_a_failing_host_does_not_stop_the_others(web, workspace):
+    good = make_entries(web, "good", 3, host="127.0.0.3")
+    web.set("/broken.xml", Route(status=500), host="127.0.0.2")
+    workspace.write_config([
+        {"name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
+        {"name": "Broken", "url": web.url("/broken.xml", host="127.0.0.2")},
+        {"name": "Good", "url": serve_feed(web, "/good.xml", good, host="127.0.0.3")},
+    ])
+    report = {r["feed"]: r for r in workspace.json("poll")}
+    assert report["Good"]["outcome"] == "ok" and report["Good"]["new_articles"] == 3
+    assert report["Refused"]["error_kind"] == "connection"
+    assert report["Broken"]["error_kind"] == "http_5xx" and report["Broken"]["status"] == 500
+
+    feeds = {f["name"]: f for f in workspace.json("feeds")}
+    assert feeds["Refused"]["last_error_kind"] == "connection"
+    assert feeds["Refused"]["consecutive_failures"] == 1
+    assert feeds["Broken"]["last_error_kind"] == "http_5xx"
+    assert feeds["Good"]["last_error_kind"] is None and feeds["Good"]["articles"] == 3
+    # Back-off: a failing feed is next due later than its interval would say.
+    next_refused = datetime.fromisoformat(feeds["Refused"]["next_poll_at"])
+    assert next_refused > datetime.now(UTC) + timedelta(minutes=29)
+
+    table = workspace.cli("feeds").stdout
+    assert "Refused" in table and "failing" in table
+
+
+def test_retry_after_delays_only_that_feed(web, workspace):
+    web.set("/busy.xml", Route(status=429, headers={"Retry-After": "3600"}))
+    calm = make_entries(web, "calm", 2)
+    workspace.write_config([
+        {"name": "Busy", "url": web.url("/busy.xml")},
+        {"name": "Calm", "url": serve_feed(web, "/calm.xml", calm)},
+    ], interval="10m")
+    report = {r["feed"]: r for r in workspace.json("poll")}
+    assert report["Busy"]["error_kind"] == "rate_limited"
+    assert report["Calm"]["outcome"] == "ok"
+
+    feeds = {f["name"]: f for f in workspace.json("feeds")}
+    held_until = datetime.fromisoformat(feeds["Busy"]["retry_after_until"])
+    assert timedelta(minutes=59) < held_until - datetime.now(UTC) <= timedelta(hours=1)
+    assert datetime.fromisoformat(feeds["Busy"]["next_poll_at"]) >= held_until
+    assert feeds["Calm"]["retry_after_until"] is None
+    calm_next = datetime.fromisoformat(feeds["Calm"]["next_poll_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=9) < calm_next <= timedelta(minutes=10)
+
+    # Even a manual poll leaves the busy feed alone until the server's time has come.
+    report = {r["feed"]: r for r in workspace.json("poll")}
+    assert report["Busy"]["outcome"] == "held"
+    assert report["Calm"]["outcome"] == "unchanged"
+    assert len(web.requests_for("/busy.xml")) == 1
+
+
+def test_an_oversized_feed_is_refused_and_its_kind_recorded(web, workspace):
+    big = make_entries(web, "big", 1) * 1
+    body = rss("Big", web.url("/"), big) + "<!--" + "x" * 300_000 + "-->"
+    web.set("/big.xml", Route(body, headers=RSS))
+    web.set("/stream.xml", Route(stream_bytes=5_000_000, headers=RSS))
+    workspace.write_config([
+        {"name": "Big", "url": web.url("/big.xml")},
+        {"name": "Stream", "url": web.url("/stream.xml")},
+    ], max_bytes="100KB")
+    report = {r["feed"]: r for r in workspace.json("poll", expect=1)}
+    assert report["Big"]["error_kind"] == "too_large"
+    assert report["Stream"]["error_kind"] == "too_large"
+    feeds = {f["name"]: f for f in workspace.json("feeds")}
+    assert feeds["Big"]["last_error_kind"] == "too_large"
+    assert feeds["Stream"]["articles"] == 0
+
+
+def test_gone_feed_stops_being_polled_and_says_so(web, workspace):
+    web.set("/old.xml", Route(status=410))
+    workspace.write_config([{"name": "Old", "url": web.url("/old.xml")}])
+    workspace.cli("poll", expect=1)
+    report = workspace.json("poll")
+    assert report[0]["outcome"] == "held"
+    assert len(web.requests_for("/old.xml")) == 1
+    feeds = workspace.json("feeds")
+    assert feeds[0]["gone_at"] is not None and feeds[0]["last_error_kind"] == "gone"
+    assert "gone (410)" in workspace.cli("feeds").stdout
+
+
+def test_one_article_in_two_feeds_is_stored_once_and_linked_to_both(web, workspace):
+    shared = make_entries(web, "shared", 2)
+    # The second feed links to the same pages with tracking parameters and its own GUIDs.
+    tracked = [Entry(e.slug, e.title, e.summary, e.url + "?utm_source=rss&utm_medium=feed&fbclid=abc",
+                     guid=f"other:{e.slug}", published=e.published) for e in shared]
+    workspace.write_config([
+        {"name": "First", "url": serve_feed(web, "/first.xml", shared)},
+        {"name": "Second", "url": serve_feed(web, "/second.xml", tracked)},
+    ])
+    workspace.cli("poll", "--feed", "First")
+    web.clear_requests()
+    report = workspace.json("poll", "--feed", "Second")
+    assert report[0]["new_articles"] == 0 and report[0]["linked"] == 2
+    assert not [r for r in web.requests if r.path.startswith("/shared/")]
+    articles = workspace.json("articles")
+    assert len(articles) == 2
+    assert all(a["feeds"] == ["First", "Second"] for a in articles)
+    assert len(workspace.json("articles", "--feed", "Second")) == 2
+
+
+def test_rel_canonical_joins_two_links_to_one_article(web, workspace):
+    text = paragraphs_for("canon")
+    web.set("/story", article_html("Canonical story", text, canonical=web.url("/story")))
+    web.set("/amp/story", article_html("Canonical story", text, canonical=web.url("/story")))
+    entries = [Entry("c1", "Canonical story", "s", web.url("/story"), guid="c1"),
+               Entry("c2", "Canonical story (mobile)", "s", web.url("/amp/story"), guid="c2")]
+    workspace.write_config([{"name": "Canon", "url": serve_feed(web, "/canon.xml", entries)}])
+    report = workspace.json("poll")
+    assert report[0]["new_articles"] == 1
+    articles = workspace.json("articles")
+    assert len(articles) == 1 and articles[0]["canonical_url"] == web.url("/story")
+    # Both entry keys are remembered: the next change of the feed fetches neither page again.
+    web.clear_requests()
+    serve_feed(web, "/canon.xml", list(reversed(entries)))
+    assert workspace.json("poll")[0]["new_articles"] == 0
+    assert not web.requests_for("/story") and not web.requests_for("/amp/story")
+
+
+def test_feed_text_is_used_when_the_page_fails_and_the_reason_kept(web, workspace):
+    web.set("/robots.txt", "User-agent: *\nDisallow: /private/\n")
+    entries = [
+        Entry("missing", "Missing page", "The feed's own summary of the missing page.", web.url("/gone/1"), "m1"),
+        Entry("private", "Private page", "The feed's own summary of the private page.", web.url("/private/1"), "p1"),
+    ]
+    web.set("/private/1", article_html("Private", paragraphs_for("private")))
+    workspace.write_config([{"name": "Fallback", "url": serve_feed(web, "/fb.xml", entries)}])
+    workspace.cli("poll")
+    stored = {a["guid"]: a for a in workspace.json("articles")}
+    assert stored["m1"]["body_source"] == "feed"
+    assert stored["m1"]["body"] == "The feed's own summary of the missing page."
+    assert "http_4xx" in stored["m1"]["body_note"]
+    assert stored["p1"]["body_source"] == "feed" and "robots.txt" in stored["p1"]["body_note"]
+    assert not web.requests_for("/private/1")
+
+
+def test_broken_feed_is_parsed_as_far_as_it_goes_with_a_warning(web, workspace):
+    entries = make_entries(web, "br", 2)
+    broken = rss("Broken", web.url("/"), entries).replace("</channel></rss>", "<item><title>Cut off</title><item><b>")
+    web.set("/broken.xml", Route(broken, headers=RSS))
+    web.set("/page.html", article_html("Not a feed", paragraphs_for("nf")))
+    workspace.write_config([
+        {"name": "Broken", "url": web.url("/broken.xml")},
+        {"name": "NotAFeed", "url": web.url("/page.html")},
+    ])
+    report = {r["feed"]: r for r in workspace.json("poll")}
+    assert report["Broken"]["outcome"] == "ok" and report["Broken"]["new_articles"] == 3
+    assert "malformed" in report["Broken"]["warning"]
+    cut_off = [a for a in workspace.json("articles") if a["title"] == "Cut off"]
+    assert cut_off[0]["body_source"] == "failed" and cut_off[0]["body_note"] == "entry has no link"
+    assert report["NotAFeed"]["error_kind"] == "not_a_feed"
+    feeds = {f["name"]: f for f in workspace.json("feeds")}
+    assert "malformed" in feeds["Broken"]["last_warning"]
+
+
+def test_articles_filters_by_feed_and_since(web, workspace):
+    workspace.write_config([
+        {"name": "One", "url": serve_feed(web, "/one.xml", make_entries(web, "one", 2))},
+        {"name": "Two", "url": serve_feed(web, "/two.xml", make_entries(web, "two", 3))},
+    ])
+    workspace.cli("poll")
+    assert len(workspace.json("articles", "--feed", "Two")) == 3
+    assert len(workspace.json("articles", "--since", "1h")) == 5
+    assert workspace.json("articles", "--since", "2999-01-01") == []
+    assert "Report one-1" in workspace.cli("articles").stdout
+    bad = workspace.cli("articles", "--since", "yesterday", expect=2)
+    assert "--since" in bad.stderr
+
+
+def test_poll_of_an_unknown_feed_name_is_an_error_with_a_hint(web, workspace):
+    workspace.write_config([{"name": "Only", "url": web.url("/x.xml")}])
+    result = workspace.cli("poll", "--feed", "Nope", expect=2)
+    assert "Nope" in result.stderr and "Only" in result.stderr
