@@ -28,7 +28,7 @@ MAX_PAGE_BYTES = 2_000_000
 _SELF_ADDRESS = [
     re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?\s*canonical\b[^>]*>", re.I),
     re.compile(rb"<link\b[^>]*\bhreflang\s*=\s*[\"']?x-default\b[^>]*>", re.I),
-    re.compile(rb"<meta\b[^>]*\b(?:property|name)\s*=\s*[\"']?(?:og|twitter):url[\"'\s/>][^>]*>?", re.I),
+    re.compile(rb"<meta\b[^>]*\b(?:property|name)\s*=\s*[\"']?(?:og|twitter)(?::|&#x0*3a;|&#0*58;)url[\"'\s/>][^>]*>?", re.I),
     re.compile(rb"<base\b[^>]*>", re.I),
 ]
 

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from monitor import __version__
 from monitor.config import Config, load_config, redacted_dump
-from monitor.durations import parse_since
+from monitor.durations import format_duration, parse_since
+from monitor.fetch import default_user_agent
 from monitor.errors import MonitorError
 from monitor.store.db import Database, current_revision, default_database_url, head_revision, open_database, upgrade
 
@@ -122,6 +123,12 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     except MonitorError as exc:
         raise _fail(exc) from exc
     dump = redacted_dump(config)
+    # Show what takes effect, not what was left out: per-feed values fall back to the settings.
+    for feed, shown in zip(config.feeds, dump["feeds"]):
+        shown["interval"] = format_duration(config.interval_for(feed))
+        shown["fetch_pages"] = config.fetch_pages_for(feed)
+    if not config.settings.user_agent:
+        dump["settings"]["user_agent"] = default_user_agent(config.settings.contact)
     if as_json:
         _print_json(dump)
         return

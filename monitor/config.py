@@ -102,6 +102,7 @@ class Settings(_Section):
     # processes for text extraction; None = one per CPU; 0 = a thread of the main process (small setups)
     extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
+    shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
 
     _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
 

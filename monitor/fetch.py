@@ -12,7 +12,10 @@ or ``classify_status``. Exceptions seen from httpx, and where they land::
     httpx.TooManyRedirects ............................ redirects
     httpx.UnsupportedProtocol / InvalidURL ............ invalid_url
     httpx.TransportError (read, write, protocol) ...... connection
+    httpx.DecodingError (unknown or corrupt encoding) . other
     ResponseTooLarge (ours, while streaming) .......... too_large
+
+A URL that cannot be parsed (or has a port out of range) is refused before any request, as invalid_url.
 """
 
 from __future__ import annotations
@@ -111,23 +114,33 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> time
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        delay = timedelta(seconds=int(value))
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        delay = when - (now or datetime.now(UTC))
+    if _is_ascii_digits(value):
+        # Cap before building the timedelta: a hostile "99999999999999" would overflow it.
+        return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delay = when - (now or datetime.now(UTC))
     return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
+
+
+def _is_ascii_digits(value: str) -> bool:
+    """True for "120", False for "", "-1", "1.5" and non-ASCII digits such as "²" (which int() refuses)."""
+    return value.isascii() and value.isdigit()
 
 
 def classify_status(status: int, headers: Mapping[str, str]) -> Failure | None:
     """Sort an HTTP status into a failure kind; None for success and 304."""
-    if status < 400:
+    if status < 300 or status == 304:
         return None
+    if status < 400:
+        # Redirects with a usable Location were followed; what is left is a dead end (300, 305, no Location).
+        return Failure(FailureKind.OTHER, f"HTTP {status}: redirect without a Location to follow")
     retry_after = parse_retry_after(headers.get("retry-after"))
     if status == 410:
         return Failure(FailureKind.GONE, "HTTP 410 Gone: the publisher removed this feed")
@@ -140,6 +153,9 @@ def classify_status(status: int, headers: Mapping[str, str]) -> Failure | None:
 
 def classify_exception(exc: BaseException) -> Failure:
     """Sort an exception raised while fetching into a failure kind."""
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        # anyio can wrap a single low-level error in a group (e.g. OverflowError for a bad port).
+        return classify_exception(exc.exceptions[0])
     message = str(exc) or type(exc).__name__
     if isinstance(exc, ResponseTooLarge):
         return Failure(FailureKind.TOO_LARGE, message)
@@ -156,6 +172,10 @@ def classify_exception(exc: BaseException) -> Failure:
         if any(isinstance(c, ssl.SSLError) for c in causes) or "SSL" in message or "certificate" in message:
             return Failure(FailureKind.TLS, f"TLS failed: {message}")
         return Failure(FailureKind.CONNECTION, f"connection failed: {message}")
+    if isinstance(exc, httpx.DecodingError):
+        return Failure(FailureKind.OTHER, f"could not decode the response body: {message}")
+    if any(isinstance(c, socket.gaierror) for c in _causes(exc)):
+        return Failure(FailureKind.DNS, f"DNS lookup failed: {message}")
     if isinstance(exc, httpx.TransportError | OSError):
         return Failure(FailureKind.CONNECTION, f"connection broken: {message}")
     return Failure(FailureKind.OTHER, f"{type(exc).__name__}: {message}")
@@ -171,35 +191,65 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 class _Decoder:
-    """Decompresses gzip/deflate bodies in bounded steps, so a small bomb cannot expand past the cap."""
+    """Decompresses gzip/deflate bodies in bounded steps, so a small bomb cannot expand past the cap.
+
+    "deflate" is meant to be zlib-wrapped (RFC 9110) but many servers send raw deflate; both are read,
+    as browsers and httpx do. Unknown or stacked encodings, and corrupt data, raise ``httpx.DecodingError``.
+    """
 
     def __init__(self, encoding: str, limit: int) -> None:
         self.limit = limit
         self.size = 0
         self.parts: list[bytes] = []
-        encoding = encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self._zlib = None
-        elif encoding in ("gzip", "x-gzip"):
+        codings = [c.strip().lower() for c in encoding.split(",")]
+        codings = [c for c in codings if c not in ("", "identity")]
+        self.encoding = ", ".join(codings)
+        self._zlib: zlib._Decompress | None = None
+        self._head = b""  # deflate only: bytes held until we know whether a zlib header is present
+        if not codings:
+            self._mode = None
+        elif len(codings) > 1:
+            raise httpx.DecodingError(f"unsupported Content-Encoding {self.encoding!r} (stacked encodings)")
+        elif codings[0] in ("gzip", "x-gzip"):
+            self._mode = "gzip"
             self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._zlib = zlib.decompressobj()
+        elif codings[0] == "deflate":
+            self._mode = "deflate"
         else:
-            raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+            raise httpx.DecodingError(
+                f"unsupported Content-Encoding {self.encoding!r} (we asked for gzip or deflate only)"
+            )
 
     def feed(self, chunk: bytes) -> None:
-        if self._zlib is None:
+        if self._mode is None:
             self._keep(chunk)
             return
+        if self._zlib is None:  # deflate, header not seen yet
+            self._head += chunk
+            if len(self._head) < 2:
+                return
+            chunk, self._head = self._head, b""
+            zlib_wrapped = chunk[0] & 0x0F == 8 and int.from_bytes(chunk[:2], "big") % 31 == 0
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
         data = chunk
-        while data:
-            out = self._zlib.decompress(data, self.limit - self.size + 1)
-            self._keep(out)
-            data = self._zlib.unconsumed_tail
+        try:
+            while data:
+                out = self._zlib.decompress(data, self.limit - self.size + 1)
+                self._keep(out)
+                data = self._zlib.unconsumed_tail
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"corrupt {self.encoding} body: {exc}") from exc
 
     def finish(self) -> bytes:
-        if self._zlib is not None:
-            self._keep(self._zlib.flush())
+        if self._mode is not None:
+            if self._zlib is None:
+                if self._head:
+                    raise httpx.DecodingError(f"corrupt {self.encoding} body: truncated")
+            else:
+                try:
+                    self._keep(self._zlib.flush())
+                except zlib.error as exc:
+                    raise httpx.DecodingError(f"corrupt {self.encoding} body: {exc}") from exc
         return b"".join(self.parts)
 
     def _keep(self, data: bytes) -> None:
@@ -274,14 +324,24 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         if accept:
             headers["Accept"] = accept
-        host = urlsplit(url).hostname or ""
         started = time.monotonic()
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:
+            failure = Failure(FailureKind.INVALID_URL, f"invalid URL {url!r}: {exc}")
+            return FetchResult(url, url, None, failure=failure)
+        host = parts.hostname or ""
+        deadline = self._timeout * 3
         try:
             async with self.gate.slot(host), self._slots:
                 started = time.monotonic()
                 # Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever.
-                async with asyncio.timeout(self._timeout * 3):
-                    return await self._get(url, headers, started)
+                try:
+                    async with asyncio.timeout(deadline):
+                        return await self._get(url, headers, started)
+                except TimeoutError as exc:
+                    raise TimeoutError(f"no complete response within {deadline:g} s") from exc
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
             failure = classify_exception(exc)
             log.debug("fetch failed", extra={"url": url, "kind": failure.kind})
@@ -298,7 +358,7 @@ class Fetcher:
                     url, final_url, status, response_headers, elapsed=time.monotonic() - started, failure=failure
                 )
             declared = response_headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_bytes:
+            if _is_ascii_digits(declared) and int(declared) > self.max_bytes:
                 raise ResponseTooLarge(f"Content-Length {declared} is over the {self.max_bytes}-byte cap")
             decoder = _Decoder(response_headers.get("content-encoding", ""), self.max_bytes)
             received = 0

@@ -7,22 +7,44 @@ the feed. Only a document with no feed in it at all is an error (``NotAFeed``).
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+import re
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from monitor.text import html_to_text
+from monitor.text import html_to_text, normalize_whitespace
 
 log = logging.getLogger(__name__)
 
 MAX_ITEMS = 1000
-_JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/",)
+MAX_KEY_LENGTH = 500
+MAX_TTL_MINUTES = 525_600  # a year; anything longer is a typo, and timedelta has limits
+MAX_GUNZIPPED_BYTES = 20_000_000
+_JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOMS = (
+    (codecs.BOM_UTF32_BE, "utf-32be"),
+    (codecs.BOM_UTF32_LE, "utf-32le"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16be"),
+    (codecs.BOM_UTF16_LE, "utf-16le"),
+)
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+# The first element of an XML document, after the prolog (declaration, PIs, comments, doctype).
+_ROOT = re.compile(rb"\A(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*+<([A-Za-z_][\w.:-]*)", re.DOTALL)
+# Plain-text roots of the feed formats feedparser knows; CDF (<channel>) gets no "version" from it.
+_FEED_ROOTS = frozenset({"rss", "rdf", "feed", "channel"})
+# As feedparser decides for RSS text: HTML only with a closing tag or an entity reference in it.
+_HTMLISH = re.compile(r"</\w+>|&#?\w+;")
 
 
 class NotAFeed(Exception):
@@ -63,9 +85,9 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     """Parse a feed document.
 
     Args:
-        body: the raw bytes as received (after transfer decompression).
+        body: the raw bytes as received (after transfer decompression; a gzip file body is unpacked here).
         url: the URL the document came from, the base for relative links.
-        headers: the response headers (lower-case keys); the charset in Content-Type matters.
+        headers: the response headers; the charset in Content-Type and Content-Language matter.
 
     Returns:
         The feed with its entries in document order, duplicates (same key) removed.
@@ -74,102 +96,231 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         NotAFeed: the document contains no recognisable feed.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
+    body = _gunzip(body) if body[:2] == _GZIP_MAGIC else body
+    header_language = _language(headers.get("content-language", "").split(",")[0])
     if _looks_like_json(body, headers.get("content-type", "")):
-        return _parse_json_feed(body, url)
-    response_headers = dict(headers)
-    response_headers["content-location"] = url
+        return _parse_json_feed(body, url, header_language)
+    # Content-Location is the only way to give feedparser a base URL for bytes. Content-Language is left
+    # out so that an entry's language is what the document says; the header is our last fallback.
+    response_headers = {"content-location": url, "content-type": _xml_content_type(body, headers)}
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True, resolve_relative_uris=True)
-    if not parsed.get("version") and not parsed.entries:
+    if not parsed.get("version") and not parsed.entries and not _has_feed_root(body):
         reason = parsed.get("bozo_exception") or "no RSS, Atom, RDF or JSON Feed found"
         raise NotAFeed(f"not a feed: {reason}")
     info = parsed.feed
-    feed_language = _clean(info.get("language")) or _clean(headers.get("content-language"))
-    base = _clean(info.get("link")) or url
+    feed_language = _language(info.get("language")) or header_language
     items = _unique(_item_from_entry(entry, base_url=url, feed_language=feed_language) for entry in parsed.entries)
     warning = None
     if parsed.get("bozo"):
         warning = f"feed is malformed, parsed as far as possible: {parsed.get('bozo_exception')}"
-    ttl = info.get("ttl")
     return ParsedFeed(
-        title=_clean(info.get("title")),
-        link=urljoin(url, base),
+        title=_clean(_text(info.get("title"), info.get("title_detail"))),
+        link=_absolute(info.get("link"), url) or url,
         language=feed_language,
         items=items,
         warning=warning,
-        ttl_minutes=int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None,
+        ttl_minutes=_ttl(info.get("ttl")),
     )
 
 
 def _item_from_entry(entry: Mapping, *, base_url: str, feed_language: str | None) -> FeedItem:
     link = _absolute(entry.get("link"), base_url)
     guid = _clean(entry.get("id"))
-    title = html_to_text(entry.get("title")) or None
-    summary = html_to_text(entry.get("summary")) or None
-    contents = [c.get("value", "") for c in entry.get("content", []) or [] if isinstance(c, Mapping)]
-    content = html_to_text(max(contents, key=len)) if contents else None
+    title = _clean(_text(entry.get("title"), entry.get("title_detail")))
+    summary = _text(entry.get("summary"), entry.get("summary_detail"))
+    contents = [c for c in entry.get("content", []) or [] if isinstance(c, Mapping)]
+    content = max((_text(c.get("value"), c) or "" for c in contents), key=len, default="") or None
     if content and summary and content == summary:
         summary = None
     language = None
-    for detail in ("title_detail", "summary_detail"):
-        language = language or _clean((entry.get(detail) or {}).get("language"))
+    for detail in (entry.get("title_detail"), entry.get("summary_detail"), *contents):
+        language = language or _language((detail or {}).get("language"))
+    names = [_clean(a.get("name")) for a in entry.get("authors") or [] if isinstance(a, Mapping)]
+    author = ", ".join(dict.fromkeys(n for n in names if n)) or _clean(entry.get("author"))
     published = _struct_to_datetime(entry.get("published_parsed") or entry.get("updated_parsed"))
     return FeedItem(
         key=_entry_key(guid, link, title, summary or content),
         guid=guid,
         url=link,
         title=title,
-        author=_clean(entry.get("author")),
+        author=author or None,
         published=published,
         summary=summary,
-        content=content or None,
+        content=content,
         language=language or feed_language,
     )
 
 
-def _parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> ParsedFeed:
+    text = body.decode("utf-8-sig", errors="replace")
+    warning = "JSON Feed is not valid UTF-8; undecodable bytes replaced" if "\ufffd" in text else None
     try:
-        document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotAFeed(f"not a feed: invalid JSON ({exc})") from exc
-    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(_JSON_FEED_VERSIONS):
+        document = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        document = _salvage_json_feed(text)
+        if document is None:
+            raise NotAFeed(f"not a feed: invalid JSON ({exc})") from exc
+        warning = f"JSON Feed is malformed, parsed as far as possible: {exc}"
+    if not _is_json_feed(document):
         raise NotAFeed("not a feed: JSON without a JSON Feed version")
-    language = _clean(document.get("language"))
+    language = _language(document.get("language")) or header_language
+    feed_authors = _json_authors(document)
     items = []
     for raw in document.get("items") or []:
         if not isinstance(raw, dict):
             continue
-        link = _absolute(raw.get("url") or raw.get("external_url"), url)
-        guid = _clean(str(raw["id"])) if raw.get("id") is not None else None
-        title = html_to_text(_str(raw.get("title"))) or None
-        content = html_to_text(_str(raw.get("content_html"))) or _clean(_str(raw.get("content_text")))
-        summary = _clean(_str(raw.get("summary")))
-        authors = raw.get("authors") or ([raw["author"]] if isinstance(raw.get("author"), dict) else [])
-        author = ", ".join(a["name"] for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str))
+        link = _absolute(raw.get("url"), url) or _absolute(raw.get("external_url"), url)
+        raw_id = raw.get("id")
+        guid = _clean(str(raw_id)) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+        title = _clean(_json_text(raw.get("title"), html=False))
+        content = _json_text(raw.get("content_html"), html=True) or _json_text(raw.get("content_text"), html=False)
+        summary = _json_text(raw.get("summary"), html=False)
+        if content and summary and content == summary:
+            summary = None
         items.append(
             FeedItem(
                 key=_entry_key(guid, link, title, summary or content),
                 guid=guid,
                 url=link,
                 title=title,
-                author=author or None,
-                published=_iso_to_datetime(raw.get("date_published") or raw.get("date_modified")),
+                author=_json_authors(raw) or feed_authors,
+                published=_json_date(raw.get("date_published")) or _json_date(raw.get("date_modified")),
                 summary=summary,
                 content=content,
-                language=_clean(raw.get("language")) or language,
+                language=_language(raw.get("language")) or language,
             )
         )
     return ParsedFeed(
-        title=_clean(_str(document.get("title"))),
+        title=_clean(_json_text(document.get("title"), html=False)),
         link=_absolute(document.get("home_page_url"), url) or url,
         language=language,
         items=_unique(items),
+        warning=warning,
     )
 
 
+def _is_json_feed(document: object) -> bool:
+    """A JSON Feed version, or (for a truncated document) no version but items and a feed's own fields."""
+    if not isinstance(document, dict):
+        return False
+    version = document.get("version")
+    if isinstance(version, str):
+        return version.strip().startswith(_JSON_FEED_VERSIONS)
+    has_feed_fields = any(isinstance(document.get(k), str) for k in ("title", "home_page_url", "feed_url"))
+    return version is None and isinstance(document.get("items"), list) and has_feed_fields
+
+
+def _salvage_json_feed(text: str) -> dict | None:
+    """The fields before ``items`` and every complete item of a truncated JSON Feed, or None."""
+    match = re.search(r'"items"\s*:\s*\[', text)
+    if match is None:
+        return None
+    decoder = json.JSONDecoder(strict=False)
+    try:
+        document = decoder.decode(text[: match.start()].rstrip().rstrip(",") + "}")
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    items = []
+    position = match.end()
+    while True:
+        position = _skip_space(text, position)
+        if position >= len(text) or text[position] == "]":
+            break
+        try:
+            item, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            break
+        items.append(item)
+        position = _skip_space(text, position)
+        if text.startswith(",", position):
+            position += 1
+    document["items"] = items
+    return document
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _json_authors(raw: Mapping) -> str | None:
+    authors = raw.get("authors")
+    if not isinstance(authors, list):
+        authors = [raw["author"]] if isinstance(raw.get("author"), dict) else []
+    names = [_clean(a.get("name")) for a in authors if isinstance(a, dict)]
+    return ", ".join(dict.fromkeys(n for n in names if n)) or None
+
+
+def _json_text(value: object, *, html: bool) -> str | None:
+    """Plain text of a JSON Feed string; plain-text fields holding markup or entities are read as HTML."""
+    if not isinstance(value, str):
+        return None
+    if html or _HTMLISH.search(value):
+        return html_to_text(value) or None
+    return normalize_whitespace(value) or None
+
+
+def _text(value: object, detail: object) -> str | None:
+    """Plain text of a feedparser value, by its content type (feedparser guesses it for RSS)."""
+    if not isinstance(value, str):
+        return None
+    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    if kind and "html" not in kind and "xml" not in kind:
+        return normalize_whitespace(value) or None
+    return html_to_text(value) or None
+
+
 def _looks_like_json(body: bytes, content_type: str) -> bool:
-    if "json" in content_type.lower():
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"{", b"["):
         return True
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    return "json" in content_type.lower() and start != b"<"
+
+
+def _xml_content_type(body: bytes, headers: Mapping[str, str]) -> str:
+    """The Content-Type to give feedparser: an XML type, with the charset we trust most.
+
+    The media type is always application/xml: servers label feeds text/html, text/plain or nothing, and
+    feedparser would then assume US-ASCII or ISO-8859-1 and flag every such feed. A byte-order mark wins
+    over the header (RFC 7303); a body that is valid UTF-8 with non-ASCII bytes in it is UTF-8 whatever its
+    labels say (as miniflux decides). Otherwise the header's charset, else the XML declaration, else UTF-8.
+    """
+    charset = None
+    for bom, encoding in _BOMS:
+        if body.startswith(bom) and not (encoding.startswith("utf-16") and body[2:4] == b"\x00\x00"):
+            charset = encoding
+            break
+    else:
+        if not body.isascii() and _is_utf8(body):
+            charset = "utf-8"
+        else:
+            match = _CHARSET.search(headers.get("content-type", ""))
+            charset = match.group(1) if match else None
+    return f"application/xml; charset={charset}" if charset else "application/xml"
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _has_feed_root(body: bytes) -> bool:
+    match = _ROOT.match(body.lstrip(b"\xef\xbb\xbf")[:4096])
+    return bool(match) and match.group(1).split(b":")[-1].decode("ascii").lower() in _FEED_ROOTS
+
+
+def _gunzip(body: bytes) -> bytes:
+    """A gzip file served as the body itself (no Content-Encoding); at most MAX_GUNZIPPED_BYTES of it."""
+    try:
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, MAX_GUNZIPPED_BYTES)
+    except zlib.error:
+        return body
 
 
 def _entry_key(guid: str | None, link: str | None, title: str | None, text: str | None) -> str:
@@ -177,12 +328,14 @@ def _entry_key(guid: str | None, link: str | None, title: str | None, text: str 
     for identity in (guid, link):
         if identity:
             # Keys are indexed; a hostile feed's megabyte-long GUID is stored by its hash.
-            return identity if len(identity) <= 500 else "sha256:" + hashlib.sha256(identity.encode()).hexdigest()
-    digest = hashlib.sha256(f"{title or ''}\n{text or ''}".encode()).hexdigest()[:32]
+            if len(identity) <= MAX_KEY_LENGTH:
+                return identity
+            return "sha256:" + hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(f"{title or ''}\n{text or ''}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"sha256:{digest}"
 
 
-def _unique(items) -> tuple[FeedItem, ...]:
+def _unique(items: Iterable[FeedItem]) -> tuple[FeedItem, ...]:
     seen: set[str] = set()
     kept = []
     for item in items:
@@ -199,8 +352,18 @@ def _absolute(link: object, base: str) -> str | None:
     link = _clean(link)
     if not link:
         return None
-    joined = urljoin(base, link)
-    return joined if urlsplit(joined).scheme in ("http", "https") else None
+    try:
+        joined = urljoin(base, link)
+        scheme = urlsplit(joined).scheme
+    except ValueError:  # e.g. an invalid IPv6 host
+        return None
+    return joined if scheme in ("http", "https") else None
+
+
+def _ttl(value: object) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        return min(int(value.strip()), MAX_TTL_MINUTES)
+    return None
 
 
 def _struct_to_datetime(value) -> datetime | None:
@@ -208,22 +371,28 @@ def _struct_to_datetime(value) -> datetime | None:
         return None
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, TypeError):
+    except (OverflowError, OSError, ValueError, TypeError):
         return None
 
 
-def _iso_to_datetime(value: object) -> datetime | None:
-    if not isinstance(value, str):
+def _json_date(value: object) -> datetime | None:
+    """RFC 3339 as JSON Feed requires; RFC 822 as some feeds write anyway."""
+    if not isinstance(value, str) or not value.strip():
         return None
+    value = value.strip()
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", value))
     except ValueError:
-        return None
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _language(value: object) -> str | None:
+    value = _clean(value)
+    return value.replace("_", "-") if value else None
 
 
 def _clean(value: object) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,7 +39,14 @@ class HostGate:
 
     def set_crawl_delay(self, host: str, seconds: float) -> None:
         """Honour a robots.txt Crawl-delay, bounded so a hostile file cannot stall us for hours."""
+        if math.isnan(seconds):
+            seconds = self.delay
         self._host(host).delay = max(self.delay, min(seconds, self.max_crawl_delay))
+
+    def delay_for(self, host: str) -> float:
+        """The minimum time between two request starts to ``host`` now in force."""
+        state = self._hosts.get(host)
+        return self.delay if state is None else state.delay
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:

@@ -33,15 +33,24 @@ def next_poll_after_failure(
     retry_after: timedelta | None = None,
     feed_key: str = "",
 ) -> datetime:
-    """Exponential back-off: interval x 2^(failures-1), capped, never sooner than the server's Retry-After.
+    """Exponential back-off: interval x 2^(failures-1) plus up to 10% jitter, capped, never sooner than Retry-After.
+
+    The cap is ``max_backoff`` but never less than ``interval``: a failing feed is not polled more often than
+    a healthy one. Jitter stays inside the cap; feeds that reach the cap keep the spread jitter gave them on
+    the way up, since each waits the same cap from its own last attempt.
 
     Args:
         failures: consecutive failures including this one (>= 1).
         feed_key: spreads feeds that failed together (one host down) so they do not all retry at once.
     """
-    exponent = min(max(failures - 1, 0), 20)
-    backoff = min(interval * (2**exponent), max(max_backoff, interval))
-    backoff += _jitter(backoff, feed_key, failures)
+    cap = max(max_backoff, interval)
+    backoff = interval
+    for _ in range(max(failures - 1, 0)):  # doubling until the cap, so no huge power can overflow timedelta
+        if backoff >= cap or backoff <= timedelta(0):
+            break
+        backoff *= 2
+    backoff = min(backoff, cap)
+    backoff = min(backoff + _jitter(backoff, feed_key, failures), cap)
     if retry_after is not None:
         backoff = max(backoff, retry_after)
     return now + backoff

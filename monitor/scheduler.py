@@ -21,9 +21,6 @@ from monitor.store.db import Database
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE = 20.0
-
-
 class Daemon:
     def __init__(self, config: Config, db: Database, pipeline: Pipeline) -> None:
         self.config = config
@@ -49,8 +46,9 @@ class Daemon:
     async def drain(self) -> None:
         """Let polls in flight finish for a while, then cancel the rest; their leases are released."""
         if self.in_flight:
-            log.info("stopping: waiting up to %.0fs for %d polls in flight", SHUTDOWN_GRACE, len(self.in_flight))
-            _, pending = await asyncio.wait(set(self.in_flight), timeout=SHUTDOWN_GRACE)
+            grace = self.config.settings.shutdown_grace.total_seconds()
+            log.info("stopping: waiting up to %.0fs for %d polls in flight", grace, len(self.in_flight))
+            _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:

@@ -99,17 +99,24 @@ def alembic_config(db: Database) -> AlembicConfig:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``."""
+@contextmanager
+def _reachable(db: Database, doing: str) -> Iterator[None]:
+    """Turn "cannot connect" into an error the user can act on."""
     try:
-        command.upgrade(alembic_config(db), revision)
+        yield
     except OperationalError as exc:
-        raise StoreError(f"cannot migrate {db.describe()}: {exc.orig}",
+        raise StoreError(f"cannot {doing} {db.describe()}: {exc.orig}",
                          hint="check that the database server runs and the URL is right") from exc
 
 
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``."""
+    with _reachable(db, "migrate"):
+        command.upgrade(alembic_config(db), revision)
+
+
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as connection:
+    with _reachable(db, "read the schema of"), db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

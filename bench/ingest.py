@@ -1,0 +1,709 @@
+#!/usr/bin/env python
+"""Ingest benchmark: the real ``monitor poll`` against local "remote" sites, with baselines from the same run.
+
+    .venv/bin/python bench/ingest.py            # full run, a few minutes
+    .venv/bin/python bench/ingest.py --quick    # smoke test, well under a minute
+
+What it measures (see bench/README.md):
+
+1. end to end: ``monitor poll --json`` as a subprocess polls F feeds x E entries on H loopback hosts
+   (127.0.0.1..H, one port, so per-host limits act as on the internet); every response is delayed as a
+   remote site's would be; article pages are real news HTML from ../shared/corpora (else synthetic).
+   Articles per second, peak memory of the process tree, and a check that every article was stored.
+2. naive baseline: the sequential httpx.get + feedparser.parse + httpx.get + trafilatura.extract loop a user
+   would write, in this process, on a subset of the same feeds.
+3. extraction limit: monitor.extract.extract_page alone on the same pages, one process, no network,
+   times the number of CPUs.
+4. unchanged feeds: N small feeds polled once (validators stored), then the timed second poll (all 304).
+
+Prints a summary table with targets and PASS/FAIL; writes the same as JSON to bench/out/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _ensure_project_python() -> None:
+    """Re-run under the project's virtualenv when started with a Python that lacks its packages."""
+    try:
+        import feedparser  # noqa: F401
+        import httpx  # noqa: F401
+        import trafilatura  # noqa: F401
+
+        import monitor  # noqa: F401
+    except ImportError:
+        venv_python = REPO / ".venv" / "bin" / "python"
+        if venv_python.exists() and not os.environ.get("MONITOR_BENCH_REEXEC"):
+            os.environ["MONITOR_BENCH_REEXEC"] = "1"
+            os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
+        raise SystemExit("bench/ingest.py needs the project installed: run it with .venv/bin/python")
+
+
+_ensure_project_python()
+
+import feedparser  # noqa: E402
+import httpx  # noqa: E402
+import trafilatura  # noqa: E402
+import yaml  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pages import Page, load_pages, synthetic_page  # noqa: E402
+from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
+
+from monitor.extract import extract_page  # noqa: E402
+from monitor.urls import canonical_url  # noqa: E402
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+FEED_TYPE = "application/rss+xml; charset=utf-8"
+PAGE_TYPE = "text/html"  # no charset: monitor and trafilatura must find it in the bytes, as on the web
+ROBOTS = "User-agent: *\nAllow: /\n"
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+class BenchError(Exception):
+    """A benchmark step could not run (not a missed target)."""
+
+
+# ------------------------------------------------------------------------------------------------ options
+
+
+@dataclass
+class Options:
+    feeds: int = 200
+    entries: int = 20
+    hosts: int = 10
+    delay: float = 0.1
+    pages: int = 400
+    synthetic: bool = False
+    concurrency: int = 32
+    per_host: int = 4
+    host_delay: float = 0.05
+    workers: int | None = None
+    baseline_feeds: int = 10
+    limit_passes: int = 2
+    unchanged_feeds: int = 2000
+    unchanged_hosts: int = 100
+    unchanged_concurrency: int = 64
+    unchanged_per_host: int = 2
+    unchanged_host_delay: float = 0.25
+    timeout: float = 900.0
+    skip: tuple[str, ...] = ()
+    quick: bool = False
+    keep: bool = False
+    out: Path = OUT_DIR / "ingest.json"
+
+
+QUICK = dict(feeds=20, entries=5, hosts=5, pages=40, baseline_feeds=4, unchanged_feeds=200, unchanged_hosts=20,
+             timeout=120.0)
+STEPS = ("limit", "baseline", "pipeline", "unchanged")
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    defaults = Options()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small smoke-test run: " +
+                        ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " (explicit options still win)")
+    group = parser.add_argument_group("end-to-end poll")
+    group.add_argument("--feeds", type=int, help=f"feeds to poll [{defaults.feeds}]")
+    group.add_argument("--entries", type=int, help=f"entries per feed [{defaults.entries}]")
+    group.add_argument("--hosts", type=int, help=f"loopback hosts serving them [{defaults.hosts}]")
+    group.add_argument("--delay", type=float, default=defaults.delay, help="seconds every response is delayed")
+    group.add_argument("--pages", type=int, help=f"distinct article pages, reused round robin [{defaults.pages}]")
+    group.add_argument("--synthetic", action="store_true", help="generated pages even when the corpora exist")
+    group.add_argument("--concurrency", type=int, default=defaults.concurrency, help="settings.concurrency")
+    group.add_argument("--per-host", type=int, default=defaults.per_host, help="settings.per_host")
+    group.add_argument("--host-delay", type=float, default=defaults.host_delay, help="settings.host_delay (s)")
+    group.add_argument("--workers", type=int, default=None, help="settings.extract_workers [CPU count]")
+    group = parser.add_argument_group("baselines")
+    group.add_argument("--baseline-feeds", type=int, help=f"feeds for the naive loop [{defaults.baseline_feeds}]")
+    group.add_argument("--limit-passes", type=int, default=defaults.limit_passes,
+                       help="passes over the pages for the extraction limit (fastest per page counts)")
+    group = parser.add_argument_group("second poll of unchanged feeds")
+    group.add_argument("--unchanged-feeds", type=int, help=f"feeds [{defaults.unchanged_feeds}]")
+    group.add_argument("--unchanged-hosts", type=int, help=f"hosts serving them [{defaults.unchanged_hosts}]")
+    group.add_argument("--unchanged-concurrency", type=int, default=defaults.unchanged_concurrency)
+    group.add_argument("--unchanged-per-host", type=int, default=defaults.unchanged_per_host)
+    group.add_argument("--unchanged-host-delay", type=float, default=defaults.unchanged_host_delay)
+    group = parser.add_argument_group("run")
+    group.add_argument("--skip", action="append", choices=STEPS, default=[], help="leave out a step (repeatable)")
+    group.add_argument("--timeout", type=float, help=f"seconds allowed per monitor command [{defaults.timeout}]")
+    group.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, DBs, logs)")
+    group.add_argument("--out", type=Path, default=defaults.out, help="JSON results file")
+    args = parser.parse_args(argv)
+
+    options = Options(quick=args.quick, delay=args.delay, synthetic=args.synthetic, concurrency=args.concurrency,
+                      per_host=args.per_host, host_delay=args.host_delay, workers=args.workers,
+                      limit_passes=max(1, args.limit_passes), unchanged_concurrency=args.unchanged_concurrency,
+                      unchanged_per_host=args.unchanged_per_host, unchanged_host_delay=args.unchanged_host_delay,
+                      skip=tuple(args.skip), keep=args.keep, out=args.out)
+    for name in ("feeds", "entries", "hosts", "pages", "baseline_feeds", "unchanged_feeds", "unchanged_hosts",
+                 "timeout"):
+        value = getattr(args, name)
+        if value is None and args.quick:
+            value = QUICK[name]
+        if value is not None:
+            setattr(options, name, value)
+    if not 1 <= options.hosts <= 254 or not 1 <= options.unchanged_hosts <= 254:
+        parser.error("--hosts and --unchanged-hosts must be between 1 and 254")
+    if min(options.feeds, options.entries, options.pages, options.unchanged_feeds) < 1:
+        parser.error("--feeds, --entries, --pages and --unchanged-feeds must be at least 1")
+    options.baseline_feeds = max(0, min(options.baseline_feeds, options.feeds))
+    return options
+
+
+# ------------------------------------------------------------------------------------------------ sites
+
+
+def rss(title: str, link: str, items: list[dict]) -> bytes:
+    """An RSS 2.0 document."""
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>',
+        f"<title>{escape(title)}</title><link>{escape(link)}</link>",
+        f"<description>Benchmark feed {escape(title)}</description><language>en</language>",
+    ]
+    for item in items:
+        parts.append(
+            f"<item><title>{escape(item['title'])}</title><link>{escape(item['link'])}</link>"
+            f"<guid isPermaLink=\"true\">{escape(item['link'])}</guid>"
+            f"<pubDate>{format_datetime(item['published'], usegmt=True)}</pubDate>"
+            f"<description>{escape(item['summary'])}</description></item>"
+        )
+    parts.append("</channel></rss>\n")
+    return "".join(parts).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Feeds and article pages, and where each is served."""
+
+    feed_urls: list[str]  # index = feed number
+    feed_hosts: list[str]
+    articles: list[tuple[int, str, int]]  # (feed number, article URL, page index)
+
+
+def build_site(srv: LocalWebServer, *, feeds: int, entries: int, pages: list[Page], delay: float,
+               prefix: str = "f") -> Site:
+    """Serve ``feeds`` RSS feeds of ``entries`` items each; item n of feed f links to a page on the same host."""
+    hosts = srv.hosts
+    base_time = datetime(2024, 9, 1, 8, 0, tzinfo=UTC)
+    page_routes = [Route(body=page.html, delay=delay, etag=False, headers={"Content-Type": PAGE_TYPE})
+                   for page in pages]
+    feed_urls, feed_hosts, articles = [], [], []
+    for f in range(feeds):
+        host = hosts[f % len(hosts)]
+        items = []
+        for e in range(entries):
+            page_index = (f * entries + e) % len(pages)
+            path = f"/news/{prefix}{f}/{e}.html"
+            srv.set(path, page_routes[page_index], host=host)
+            url = srv.url(path, host=host)
+            articles.append((f, url, page_index))
+            items.append({
+                "title": f"Story {e} of feed {f}: {pages[page_index].name}",
+                "link": url,
+                "published": base_time + timedelta(minutes=f * entries + e),
+                "summary": f"Feed {f}, story {e}: a short summary, as feeds carry, shorter than the article.",
+            })
+        path = f"/feeds/{prefix}{f}.xml"
+        srv.set(path, Route(body=rss(f"Feed {f}", srv.url("/", host=host), items), delay=delay,
+                            headers={"Content-Type": FEED_TYPE}), host=host)
+        feed_urls.append(srv.url(path, host=host))
+        feed_hosts.append(host)
+    srv.set("/robots.txt", Route(body=ROBOTS, delay=delay, headers={"Content-Type": "text/plain"}))
+    return Site(feed_urls, feed_hosts, articles)
+
+
+# ------------------------------------------------------------------------------------------------ processes
+
+
+def _ppid_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    children = _ppid_map()
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(children.get(current, ()))
+    return found
+
+
+def _status_kb(pid: int, key: bytes) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class TreeMemory(threading.Thread):
+    """Samples the resident memory of a process and its descendants every ``interval`` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(name=f"memory-{pid}", daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_tree_kb = self.peak_main_kb = self.peak_pss_kb = self.max_processes = self.samples = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                return
+
+    def sample(self) -> None:
+        pids = descendants(self.pid)
+        rss = {pid: _status_kb(pid, b"VmRSS:") for pid in pids}
+        if not rss.get(self.pid):
+            return  # gone
+        self.samples += 1
+        self.peak_main_kb = max(self.peak_main_kb, rss[self.pid])
+        self.peak_tree_kb = max(self.peak_tree_kb, sum(rss.values()))
+        self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
+        self.max_processes = max(self.max_processes, len([v for v in rss.values() if v]))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(5)
+
+
+@dataclass
+class CliRun:
+    args: list[str]
+    wall: float
+    returncode: int
+    stdout: str
+    peak_tree_mb: float = 0.0
+    peak_main_mb: float = 0.0
+    peak_pss_mb: float = 0.0
+    max_processes: int = 0
+
+
+def monitor_command() -> list[str]:
+    """The monitor CLI of the Python running this bench (its venv's script), else ``python -m monitor``."""
+    script = Path(sys.executable).with_name("monitor")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+
+
+def _kill_group(pgid: int) -> None:
+    """Stop the process group this bench started (the CLI and its extraction workers)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+
+
+def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, timeout: float,
+                label: str, sample: bool = False) -> CliRun:
+    """Run ``monitor --config config --db db_url ARGS`` with a deadline; stderr goes to a log file."""
+    command = [*monitor_command(), "--config", str(config), "--db", db_url, *args]
+    log_path = workdir / f"{label}.stderr.log"
+    env = {k: v for k, v in os.environ.items()
+           if k not in _PROXY_VARIABLES and k not in ("MONITOR_CONFIG", "MONITOR_DATABASE_URL")}
+    with open(log_path, "wb") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                   env=env, cwd=workdir, start_new_session=True)
+        memory = TreeMemory(process.pid) if sample else None
+        if memory:
+            memory.start()
+        try:
+            stdout, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.communicate()
+            raise BenchError(f"{label}: monitor {' '.join(args)} did not finish in {timeout:.0f}s "
+                             f"(log: {log_path})") from None
+        finally:
+            if memory:
+                memory.stop()
+            if process.poll() is None:
+                _kill_group(process.pid)
+        wall = time.perf_counter() - started
+    # Workers left behind by a crash would skew later steps: make sure the group is gone.
+    _kill_group(process.pid)
+    run = CliRun(args, wall, process.returncode, stdout.decode("utf-8", "replace"))
+    if memory:
+        run.peak_tree_mb, run.peak_main_mb = memory.peak_tree_kb / 1024, memory.peak_main_kb / 1024
+        run.peak_pss_mb, run.max_processes = memory.peak_pss_kb / 1024, memory.max_processes
+    if process.returncode not in (0, 1):  # 1: every feed failed, which the checks below report
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise BenchError(f"{label}: monitor {' '.join(args)} exited {process.returncode}:\n{tail}")
+    return run
+
+
+def write_config(path: Path, feed_urls: list[str], *, concurrency: int, per_host: int, host_delay: float,
+                 workers: int | None, timeout: float = 30.0) -> dict:
+    settings = {
+        "concurrency": concurrency,
+        "per_host": per_host,
+        "host_delay": f"{host_delay * 1000:g}ms",
+        "timeout": f"{timeout:g}s",
+        "max_entries_per_poll": 1000,
+        "contact": "bench@localhost",
+    }
+    if workers is not None:
+        settings["extract_workers"] = workers
+    feeds = [{"name": f"feed-{i:05d}", "url": url} for i, url in enumerate(feed_urls)]
+    path.write_text(yaml.safe_dump({"settings": settings, "feeds": feeds}, sort_keys=False))
+    return settings
+
+
+def poll_reports(run: CliRun) -> list[dict]:
+    try:
+        return json.loads(run.stdout)
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"monitor poll --json printed no JSON ({exc}): {run.stdout[:500]!r}") from None
+
+
+# ------------------------------------------------------------------------------------------------ steps
+
+
+def measure_limit(pages: list[Page], passes: int) -> tuple[dict[int, float], list[str]]:
+    """Seconds ``extract_page`` takes on each page (fastest of ``passes``), one process, no network.
+
+    Also names the pages to leave out: those whose extraction still reports a canonical URL of their own,
+    which would make monitor store every URL serving them as one article.
+    """
+    url = "http://127.0.0.1:9/news/probe/0.html"  # never contacted: extraction only reads it
+    for page in pages[:5]:
+        extract_page(page.html, url)  # warm up imports and caches
+    best: dict[int, float] = {}
+    foreign: list[str] = []
+    for attempt in range(passes):
+        for index, page in enumerate(pages):
+            started = time.perf_counter()
+            result = extract_page(page.html, url)
+            elapsed = time.perf_counter() - started
+            best[index] = min(best.get(index, elapsed), elapsed)
+            if attempt == 0 and result and result.canonical_url and \
+                    canonical_url(result.canonical_url) != canonical_url(url):
+                foreign.append(page.name)
+    return best, foreign
+
+
+def run_baseline(site: Site, feed_numbers: list[int]) -> dict:
+    """The loop a user would write: one request at a time, trafilatura.extract on each page."""
+    started = time.perf_counter()
+    articles = extracted = failures = 0
+    for f in feed_numbers:
+        response = httpx.get(site.feed_urls[f])
+        parsed = feedparser.parse(response.content)
+        for entry in parsed.entries:
+            articles += 1
+            try:
+                page = httpx.get(entry.link)
+                page.raise_for_status()
+            except httpx.HTTPError:
+                failures += 1
+                continue
+            text = trafilatura.extract(page.text)
+            extracted += bool(text)
+    wall = time.perf_counter() - started
+    return {"feeds": len(feed_numbers), "articles": articles, "extracted": extracted, "fetch_failures": failures,
+            "wall_s": wall, "articles_per_s": articles / wall if wall else 0.0}
+
+
+def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) -> dict:
+    run = run_monitor(workdir, config, db_url, ["articles", "--json", "--limit", "0"], timeout=timeout,
+                      label="articles")
+    rows = json.loads(run.stdout)
+    sources: dict[str, int] = {}
+    for row in rows:
+        sources[row["body_source"]] = sources.get(row["body_source"], 0) + 1
+    return {"rows": len(rows), "distinct_urls": len({row["url"] for row in rows}), "body_source": sources,
+            "mean_body_chars": sum(len(row["body"]) for row in rows) / len(rows) if rows else 0}
+
+
+def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Path) -> dict:
+    config = workdir / "pipeline.yaml"
+    db_url = f"sqlite:///{workdir / 'pipeline.db'}"
+    settings = write_config(config, site.feed_urls, concurrency=options.concurrency, per_host=options.per_host,
+                            host_delay=options.host_delay, workers=options.workers)
+    run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="pipeline-upgrade")
+    srv.clear_requests()
+    run = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label="pipeline",
+                      sample=True)
+    reports = poll_reports(run)
+    expected = len(site.articles)
+    new = sum(r["new_articles"] for r in reports)
+    outcomes: dict[str, int] = {}
+    for r in reports:
+        outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
+    requests = list(srv.requests)
+    stored = verify_articles(workdir, config, db_url, options.timeout)
+    return {
+        "settings": settings | {"extract_workers": options.workers or os.cpu_count()},
+        "feeds": len(site.feed_urls), "expected_articles": expected, "new_articles_reported": new,
+        "outcomes": outcomes, "stored": stored,
+        "page_requests": sum(1 for r in requests if r.path.startswith("/news/")),
+        "feed_requests": sum(1 for r in requests if r.path.startswith("/feeds/")),
+        "robots_requests": sum(1 for r in requests if r.path == "/robots.txt"),
+        "wall_s": run.wall, "articles_per_s": stored["rows"] / run.wall if run.wall else 0.0,
+        "peak_rss_tree_mb": run.peak_tree_mb, "peak_rss_main_mb": run.peak_main_mb,
+        "peak_pss_tree_mb": run.peak_pss_mb, "max_processes": run.max_processes,
+    }
+
+
+def step_unchanged(options: Options, workdir: Path) -> dict:
+    """Serve many one-entry feeds, poll once to store validators, then time the all-304 second poll."""
+    hosts = free_loopback_hosts(options.unchanged_hosts)
+    pages = [synthetic_page(i, paragraphs=6) for i in range(20)]
+    with LocalWebServer(hosts=hosts) as srv:
+        site = build_site(srv, feeds=options.unchanged_feeds, entries=1, pages=pages, delay=options.delay,
+                          prefix="u")
+        config = workdir / "unchanged.yaml"
+        db_url = f"sqlite:///{workdir / 'unchanged.db'}"
+        settings = write_config(config, site.feed_urls, concurrency=options.unchanged_concurrency,
+                                per_host=options.unchanged_per_host, host_delay=options.unchanged_host_delay,
+                                workers=options.workers)
+        run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="unchanged-upgrade")
+        first = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
+                            label="unchanged-first")
+        first_reports = poll_reports(first)
+        srv.clear_requests()
+        second = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
+                             label="unchanged-second", sample=True)
+        reports = poll_reports(second)
+        requests = list(srv.requests)
+    statuses: dict[str, int] = {}
+    for r in reports:
+        statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+    return {
+        "settings": settings, "feeds": options.unchanged_feeds, "hosts": options.unchanged_hosts,
+        "feeds_per_host": options.unchanged_feeds / options.unchanged_hosts,
+        "first_poll_wall_s": first.wall,
+        "first_poll_new_articles": sum(r["new_articles"] for r in first_reports),
+        "second_poll_wall_s": second.wall, "second_poll_statuses": statuses,
+        "second_poll_unchanged": sum(1 for r in reports if r["outcome"] == "unchanged"),
+        "second_poll_requests": len(requests),
+        "second_poll_conditional": sum(1 for r in requests if "if-none-match" in r.headers),
+        "second_poll_peak_rss_tree_mb": second.peak_tree_mb,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+@dataclass
+class Check:
+    name: str
+    value: str
+    target: str
+    passed: bool | None  # None: informational
+    gate: bool = True  # counts for the exit status
+
+
+@dataclass
+class Results:
+    started_at: str
+    options: dict
+    machine: dict
+    pages: dict = field(default_factory=dict)
+    limit: dict = field(default_factory=dict)
+    baseline: dict = field(default_factory=dict)
+    pipeline: dict = field(default_factory=dict)
+    unchanged: dict = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def build_checks(results: Results, quick: bool) -> list[Check]:
+    checks: list[Check] = []
+    speed_gate = not quick  # a quick run is dominated by start-up: its speeds are not meaningful
+    p, b, limit, u = results.pipeline, results.baseline, results.limit, results.unchanged
+    if p:
+        stored = p["stored"]["rows"]
+        checks.append(Check("articles stored", f"{stored} / {p['expected_articles']}", "all", stored ==
+                            p["expected_articles"]))
+        sources = p["stored"]["body_source"]
+        checks.append(Check("body from extraction", f"{sources.get('extracted', 0)} extracted, "
+                            f"{sources.get('feed', 0)} feed, {sources.get('failed', 0)} failed", "-", None))
+        checks.append(Check("pipeline throughput", f"{p['articles_per_s']:.1f} articles/s "
+                            f"({stored} in {p['wall_s']:.1f}s)", "-", None))
+        checks.append(Check("peak RSS, process tree", f"{p['peak_rss_tree_mb']:.0f} MB "
+                            f"(main {p['peak_rss_main_mb']:.0f} MB, PSS {p['peak_pss_tree_mb']:.0f} MB, "
+                            f"{p['max_processes']} processes)", "-", None))
+    if p and b:
+        ratio = p["articles_per_s"] / b["articles_per_s"] if b["articles_per_s"] else 0.0
+        results.pipeline["vs_baseline"] = ratio
+        checks.append(Check("pipeline / naive loop", f"{ratio:.1f}x ({b['articles_per_s']:.1f} articles/s "
+                            f"naive)", ">= 5x", ratio >= 5, speed_gate))
+    if limit:
+        checks.append(Check("extraction only, 1 core", f"{limit['pages_per_s_one_core']:.1f} pages/s "
+                            f"(x{limit['cpus']} = {limit['pages_per_s_machine']:.1f})", "-", None))
+    if p and limit:
+        share = p["articles_per_s"] / limit["pages_per_s_machine"]
+        results.pipeline["share_of_extraction_limit"] = share
+        checks.append(Check("pipeline / extraction limit", f"{share:.0%}", ">= 70%", share >= 0.70, speed_gate))
+    if u:
+        all_304 = u["second_poll_statuses"].get("304", 0) == u["feeds"]
+        checks.append(Check("unchanged feeds all 304", f"{u['second_poll_statuses'].get('304', 0)} / "
+                            f"{u['feeds']}", "all", all_304))
+        s = u["settings"]
+        checks.append(Check(f"second poll, {u['feeds']} unchanged feeds", f"{u['second_poll_wall_s']:.1f}s "
+                            f"(concurrency {s['concurrency']}, per_host {s['per_host']}, host_delay "
+                            f"{s['host_delay']}, {u['feeds_per_host']:.0f} feeds/host)",
+                            "< 10s", u["second_poll_wall_s"] < 10, speed_gate))
+    for error in results.errors:
+        checks.append(Check("error", error.splitlines()[0][:100], "none", False))
+    return checks
+
+
+def print_table(checks: list[Check]) -> None:
+    rows = [("figure", "value", "target", "result")]
+    for c in checks:
+        result = "-" if c.passed is None else ("PASS" if c.passed else "FAIL") + ("" if c.gate else " (info)")
+        rows.append((c.name, c.value, c.target, result))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    line = "-+-".join("-" * w for w in widths)
+    print("\n" + " | ".join(cell.ljust(w) for cell, w in zip(rows[0], widths)))
+    print(line)
+    for row in rows[1:]:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    warnings.filterwarnings("ignore")  # dateutil and friends complain about odd dates in real pages
+    for name in _PROXY_VARIABLES:  # everything here is loopback; never route it through a proxy
+        os.environ.pop(name, None)
+    cpus = os.cpu_count() or 1
+    results = Results(
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        options={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        machine={"cpus": cpus, "python": platform.python_version(), "platform": platform.platform(),
+                 "trafilatura": trafilatura.__version__, "httpx": httpx.__version__},
+    )
+    say(f"ingest bench{' (quick)' if options.quick else ''}: {options.feeds} feeds x {options.entries} entries "
+        f"on {options.hosts} hosts, {options.delay * 1000:g} ms per response, {cpus} CPUs")
+
+    pages, origin = load_pages(options.pages, synthetic=options.synthetic)
+    say(f"pages: {origin}")
+    with ExitStack() as stack:
+        tmp = tempfile.mkdtemp(prefix="monitor-bench-")
+        if not options.keep:
+            stack.callback(lambda: __import__("shutil").rmtree(tmp, ignore_errors=True))
+        workdir = Path(tmp)
+        try:
+            # Extraction limit first (also drops pages that would still name a canonical URL of their own).
+            best, foreign = measure_limit(pages, options.limit_passes if "limit" not in options.skip else 0)
+            if foreign:
+                say(f"leaving out {len(foreign)} pages that still state their own URL: {', '.join(foreign[:5])}")
+                keep = [i for i, page in enumerate(pages) if page.name not in set(foreign)]
+                pages, best = [pages[i] for i in keep], {new: best[old] for new, old in enumerate(keep)}
+            results.pages = {"origin": origin, "count": len(pages), "left_out": foreign,
+                             "mean_bytes": sum(len(p.html) for p in pages) / len(pages)}
+
+            srv = stack.enter_context(LocalWebServer(hosts=free_loopback_hosts(options.hosts)))
+            site = build_site(srv, feeds=options.feeds, entries=options.entries, pages=pages, delay=options.delay)
+            say(f"serving {len(site.feed_urls)} feeds and {len(site.articles)} articles on {srv.hosts[0]}.."
+                f"{srv.hosts[-1]} port {srv.port}")
+
+            if best:
+                # The same mix of pages the pipeline extracts: each article's page, weighted by use.
+                seconds = sum(best[page_index] for _, _, page_index in site.articles)
+                one_core = len(site.articles) / seconds
+                results.limit = {"pages": len(pages), "passes": options.limit_passes, "cpus": cpus,
+                                 "pages_per_s_one_core": one_core, "pages_per_s_machine": one_core * cpus,
+                                 "mean_ms_per_page": 1000 * seconds / len(site.articles)}
+                say(f"extraction limit: {one_core:.1f} pages/s on one core, {one_core * cpus:.1f} on {cpus}")
+
+            if "baseline" not in options.skip and options.baseline_feeds:
+                step = options.feeds / options.baseline_feeds
+                numbers = sorted({int(i * step) for i in range(options.baseline_feeds)})
+                say(f"naive loop on {len(numbers)} feeds ...")
+                results.baseline = run_baseline(site, numbers)
+                say(f"naive loop: {results.baseline['articles']} articles in {results.baseline['wall_s']:.1f}s "
+                    f"= {results.baseline['articles_per_s']:.1f}/s")
+
+            if "pipeline" not in options.skip:
+                say(f"monitor poll: {len(site.articles)} articles ...")
+                results.pipeline = step_pipeline(options, srv, site, workdir)
+                p = results.pipeline
+                say(f"monitor poll: {p['stored']['rows']} stored in {p['wall_s']:.1f}s = "
+                    f"{p['articles_per_s']:.1f}/s, peak RSS {p['peak_rss_tree_mb']:.0f} MB")
+            srv.stop()
+
+            if "unchanged" not in options.skip:
+                say(f"unchanged feeds: {options.unchanged_feeds} feeds on {options.unchanged_hosts} hosts, "
+                    "first poll ...")
+                results.unchanged = step_unchanged(options, workdir)
+                u = results.unchanged
+                say(f"unchanged feeds: first poll {u['first_poll_wall_s']:.1f}s, "
+                    f"second poll {u['second_poll_wall_s']:.1f}s")
+        except BenchError as exc:
+            results.errors.append(str(exc))
+            say(f"error: {exc}")
+        if options.keep:
+            say(f"kept {workdir}")
+
+    results.checks = build_checks(results, options.quick)
+    print_table(results.checks)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(asdict(results), indent=2, default=str) + "\n")
+    print(f"\nwritten {options.out}" + ("  (quick run: speed targets are informational)" if options.quick else ""))
+    failed = [c for c in results.checks if c.passed is False and c.gate]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

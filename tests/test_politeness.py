@@ -1,0 +1,185 @@
+"""Tests for monitor.politeness.HostGate: per-host concurrency and spacing between request starts.
+
+Timing checks assert lower bounds with a small tolerance (sleeps never end early by more than clock
+granularity); upper bounds are only used where the margin is many times the expected value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+
+from monitor.politeness import HostGate
+
+TOLERANCE = 0.02  # seconds of slack on lower bounds
+
+
+async def _use(gate: HostGate, host: str, hold: float, starts: list[float], active: dict[str, int],
+               peak: dict[str, int]) -> None:
+    async with gate.slot(host):
+        starts.append(time.monotonic())
+        active[host] = active.get(host, 0) + 1
+        peak[host] = max(peak.get(host, 0), active[host])
+        await asyncio.sleep(hold)
+        active[host] -= 1
+
+
+def test_per_host_concurrency_is_honoured():
+    async def main():
+        gate = HostGate(concurrency=2, delay=0)
+        starts, active, peak = [], {}, {}
+        await asyncio.gather(*(_use(gate, "a.example", 0.05, starts, active, peak) for _ in range(6)))
+        return starts, peak
+
+    starts, peak = asyncio.run(main())
+    assert len(starts) == 6
+    assert peak["a.example"] == 2  # all six wanted in at once: two got in, never three
+
+
+def test_concurrency_one_serialises_a_host():
+    async def main():
+        gate = HostGate(concurrency=1, delay=0)
+        starts, active, peak = [], {}, {}
+        t0 = time.monotonic()
+        await asyncio.gather(*(_use(gate, "a.example", 0.05, starts, active, peak) for _ in range(4)))
+        return time.monotonic() - t0, peak
+
+    elapsed, peak = asyncio.run(main())
+    assert peak["a.example"] == 1
+    assert elapsed >= 4 * 0.05 - TOLERANCE
+
+
+def test_minimum_delay_between_starts_to_one_host():
+    delay = 0.1
+
+    async def main():
+        gate = HostGate(concurrency=10, delay=delay)
+        starts, active, peak = [], {}, {}
+        await asyncio.gather(*(_use(gate, "a.example", 0, starts, active, peak) for _ in range(4)))
+        return sorted(starts)
+
+    starts = asyncio.run(main())
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(gap >= delay - TOLERANCE for gap in gaps), gaps
+
+
+def test_first_request_to_a_host_is_not_delayed():
+    async def main():
+        gate = HostGate(concurrency=2, delay=5.0)
+        t0 = time.monotonic()
+        async with gate.slot("a.example"):
+            return time.monotonic() - t0
+
+    assert asyncio.run(main()) < 1.0  # the delay is 5 s: a wide margin
+
+
+def test_spacing_holds_after_an_idle_pause():
+    delay = 0.1
+
+    async def main():
+        gate = HostGate(concurrency=2, delay=delay)
+        starts = []
+        for pause in (0, 0.15, 0):
+            await asyncio.sleep(pause)
+            async with gate.slot("a.example"):
+                starts.append(time.monotonic())
+        return starts
+
+    s = asyncio.run(main())
+    assert s[1] - s[0] >= delay - TOLERANCE
+    assert s[2] - s[1] >= delay - TOLERANCE
+
+
+def test_different_hosts_do_not_delay_each_other():
+    async def main():
+        gate = HostGate(concurrency=1, delay=5.0)
+        t0 = time.monotonic()
+        async with gate.slot("a.example"):
+            # a.example's next start is 5 s away and its only slot is taken; b.example must not care.
+            async with gate.slot("b.example"):
+                pass
+            async with gate.slot("c.example"):
+                pass
+        return time.monotonic() - t0
+
+    assert asyncio.run(main()) < 2.0  # 5 s if hosts were tied together: a wide margin
+
+
+def test_one_host_busy_does_not_block_another_hosts_slots():
+    async def main():
+        gate = HostGate(concurrency=1, delay=0)
+        release = asyncio.Event()
+        entered = asyncio.Event()
+
+        async def hog():
+            async with gate.slot("a.example"):
+                entered.set()
+                await release.wait()
+
+        task = asyncio.create_task(hog())
+        await entered.wait()
+        async with asyncio.timeout(2.0):
+            async with gate.slot("b.example"):
+                pass
+        release.set()
+        await task
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------------------------------ crawl delay
+
+
+def test_delay_for_an_unseen_host_is_the_default():
+    assert HostGate(delay=0.25).delay_for("new.example") == 0.25
+
+
+def test_set_crawl_delay_raises_the_delay():
+    gate = HostGate(delay=0.05, max_crawl_delay=1.0)
+    gate.set_crawl_delay("a.example", 0.3)
+    assert gate.delay_for("a.example") == pytest.approx(0.3)
+    assert gate.delay_for("b.example") == pytest.approx(0.05)
+
+
+def test_set_crawl_delay_is_capped():
+    gate = HostGate(delay=0.05, max_crawl_delay=0.2)
+    gate.set_crawl_delay("a.example", 3600)
+    assert gate.delay_for("a.example") == pytest.approx(0.2)
+    gate.set_crawl_delay("b.example", math.inf)
+    assert gate.delay_for("b.example") == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("asked", [0, 0.01, -5, math.nan])
+def test_set_crawl_delay_never_goes_below_the_default(asked):
+    gate = HostGate(delay=0.05, max_crawl_delay=1.0)
+    gate.set_crawl_delay("a.example", asked)
+    assert gate.delay_for("a.example") == pytest.approx(0.05)
+
+
+def test_cap_below_the_default_keeps_the_default():
+    gate = HostGate(delay=0.5, max_crawl_delay=0.1)
+    gate.set_crawl_delay("a.example", 10)
+    assert gate.delay_for("a.example") == pytest.approx(0.5)
+
+
+def test_crawl_delay_spaces_requests_to_that_host_only():
+    crawl_delay = 0.2
+
+    async def main():
+        gate = HostGate(concurrency=5, delay=0, max_crawl_delay=1.0)
+        gate.set_crawl_delay("slow.example", crawl_delay)
+        slow, fast, active, peak = [], [], {}, {}
+        t0 = time.monotonic()
+        await asyncio.gather(
+            *(_use(gate, "slow.example", 0, slow, active, peak) for _ in range(3)),
+            *(_use(gate, "fast.example", 0, fast, active, peak) for _ in range(3)),
+        )
+        return t0, sorted(slow), sorted(fast)
+
+    t0, slow, fast = asyncio.run(main())
+    assert slow[1] - slow[0] >= crawl_delay - TOLERANCE
+    assert slow[2] - slow[1] >= crawl_delay - TOLERANCE
+    assert fast[-1] < slow[1]  # the other host went ahead at once, not in the slow host's rhythm
