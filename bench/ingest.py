@@ -292,12 +292,12 @@ class TreeMemory(threading.Thread):
         super().__init__(name=f"memory-{pid}", daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_tree_kb = self.peak_main_kb = self.peak_pss_kb = self.max_processes = self.samples = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         while True:
             self.sample()
-            if self._stop.wait(self.interval):
+            if self._halt.wait(self.interval):
                 return
 
     def sample(self) -> None:
@@ -312,7 +312,7 @@ class TreeMemory(threading.Thread):
         self.max_processes = max(self.max_processes, len([v for v in rss.values() if v]))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
 

@@ -360,12 +360,17 @@ class Fetcher:
             declared = response_headers.get("content-length", "")
             if _is_ascii_digits(declared) and int(declared) > self.max_bytes:
                 raise ResponseTooLarge(f"Content-Length {declared} is over the {self.max_bytes}-byte cap")
-            decoder = _Decoder(response_headers.get("content-encoding", ""), self.max_bytes)
-            received = 0
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                if received > self.max_bytes:
-                    raise ResponseTooLarge(f"response passed the {self.max_bytes}-byte cap while streaming")
-                decoder.feed(chunk)
+            if response.is_stream_consumed:
+                # The transport loaded (and httpx decoded) the body already: httpx.MockTransport with content=.
+                decoder = _Decoder("", self.max_bytes)
+                decoder.feed(response.content)
+            else:
+                decoder = _Decoder(response_headers.get("content-encoding", ""), self.max_bytes)
+                received = 0
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        raise ResponseTooLarge(f"response passed the {self.max_bytes}-byte cap while streaming")
+                    decoder.feed(chunk)
             body = decoder.finish()
         return FetchResult(url, final_url, status, response_headers, body, time.monotonic() - started)

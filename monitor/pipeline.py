@@ -234,9 +234,15 @@ class Pipeline:
         created = 0
         with self.db.session() as session:
             for article in complete:
-                _, is_new = article_store.save_article(session, article=article, feed_id=feed.id, now=_now())
+                article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
+                                                                now=_now())
+                if is_new:
+                    self._after_store(session, article_id, article)
                 created += is_new
         return created, linked
+
+    def _after_store(self, session, article_id: int, article: Article) -> None:
+        """The stages that work on a stored article, in order, inside the transaction that stored it."""
 
     async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""

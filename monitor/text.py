@@ -14,8 +14,8 @@ _BLOCK_TAGS = frozenset(
 )
 _CELL_TAGS = frozenset({"td", "th"})
 _DROPPED = ".//script|.//style|.//noscript|.//template"
-# Characters lxml refuses (C0 controls other than tab/newline/CR, lone surrogates) and U+FEFF.
-_UNPARSABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufeff]")
+# Characters lxml refuses (C0 controls but tab/newline/CR, lone surrogates, U+FFFE/U+FFFF) and U+FEFF.
+_UNPARSABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufeff\ufffe\uffff]")
 _TAG = re.compile(r"<[^>]*>")
 # Every whitespace character except the newline: runs of them become one space.
 _SPACES = re.compile(r"[^\S\n]+")
@@ -60,4 +60,8 @@ def normalize_whitespace(text: str) -> str:
 
 def _replace_unparsable(match: re.Match[str]) -> str:
     char = match.group()
-    return "" if char == "\ufeff" else " " if char in "\x0b\x0c" else "\ufffd" if "\ud800" <= char else ""
+    if char in "\x0b\x0c":
+        return " "
+    if "\ud800" <= char <= "\udfff":
+        return "\ufffd"
+    return ""

@@ -109,7 +109,7 @@ def _reachable(db: Database, doing: str) -> Iterator[None]:
                          hint="check that the database server runs and the URL is right") from exc
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "heads") -> None:
     """Bring the schema up to ``revision``."""
     with _reachable(db, "migrate"):
         command.upgrade(alembic_config(db), revision)

@@ -1,127 +1,34 @@
-"""The ``monitor`` command line: run the daemon, poll now, inspect feeds and articles, check the config."""
+"""Ingest commands: check, db, poll, feeds, articles, run."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import sys
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from monitor import __version__
-from monitor.config import Config, load_config, redacted_dump
+from monitor.cli import JsonOption, app, db_app, err, fail, out, print_json, state_of, when
+from monitor.config import redacted_dump
 from monitor.durations import format_duration, parse_since
-from monitor.fetch import default_user_agent
 from monitor.errors import MonitorError
-from monitor.store.db import Database, current_revision, default_database_url, head_revision, open_database, upgrade
-
-app = typer.Typer(
-    help="Media monitoring: polls news feeds, extracts full articles, and keeps them in a database.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-@dataclass
-class AppState:
-    config_path: Path
-    db_url: str | None
-    _config: Config | None = field(default=None, repr=False)
-
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-    def database_url(self) -> str:
-        return self.db_url or default_database_url(self.config_path)
-
-    def database(self, *, migrate: bool = True) -> Database:
-        return open_database(self.database_url(), migrate=migrate)
-
-
-def _state(ctx: typer.Context) -> AppState:
-    return ctx.obj
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", "-c", envvar="MONITOR_CONFIG",
-                                         help="The feeds.yaml to use.")] = Path("feeds.yaml"),
-    db: Annotated[str | None, typer.Option("--db", envvar="MONITOR_DATABASE_URL", show_default=False,
-                                           help="Database URL [default: SQLite file next to the config].")] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
-        out.print(f"monitor {__version__}")
-        raise typer.Exit()
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = AppState(config, db)
-
-
-def _fail(exc: MonitorError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
-    if exc.hint:
-        err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
-    return typer.Exit(code=2)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _when(value: datetime | None, now: datetime) -> str:
-    """A timestamp for humans: relative for the recent past and near future."""
-    if value is None:
-        return "-"
-    seconds = (value - now).total_seconds()
-    magnitude = abs(seconds)
-    if magnitude < 90:
-        text = f"{magnitude:.0f}s"
-    elif magnitude < 5400:
-        text = f"{magnitude / 60:.0f}m"
-    elif magnitude < 172800:
-        text = f"{magnitude / 3600:.0f}h"
-    else:
-        return f"{value:%Y-%m-%d %H:%M}"
-    return f"in {text}" if seconds > 0 else f"{text} ago"
+from monitor.fetch import default_user_agent
+from monitor.store.db import current_revision, head_revision, upgrade
 
 
 @app.command()
 def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Validate the configuration and print it as it takes effect (secrets hidden)."""
-    state = _state(ctx)
+    state = state_of(ctx)
     try:
         config = state.config()
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     dump = redacted_dump(config)
     # Show what takes effect, not what was left out: per-feed values fall back to the settings.
     for feed, shown in zip(config.feeds, dump["feeds"]):
@@ -130,7 +37,7 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if not config.settings.user_agent:
         dump["settings"]["user_agent"] = default_user_agent(config.settings.contact)
     if as_json:
-        _print_json(dump)
+        print_json(dump)
         return
     import yaml
 
@@ -141,14 +48,14 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create the database or bring its schema up to date."""
-    state = _state(ctx)
+    state = state_of(ctx)
     try:
         db = state.database(migrate=False)
         before = current_revision(db)
         upgrade(db)
         after = current_revision(db)
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if before == after:
         out.print(f"{db.describe()}: already at revision {after}", highlight=False)
     else:
@@ -159,10 +66,10 @@ def db_upgrade(ctx: typer.Context) -> None:
 def db_current(ctx: typer.Context) -> None:
     """Print the database's schema revision and the latest one this version knows."""
     try:
-        db = _state(ctx).database(migrate=False)
+        db = state_of(ctx).database(migrate=False)
         out.print(f"current: {current_revision(db) or 'empty'}  latest: {head_revision()}", highlight=False)
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @app.command()
@@ -174,14 +81,14 @@ def poll(
     """Poll every feed once, now, and print what happened."""
     from monitor.pipeline import Outcome, Pipeline
 
-    state = _state(ctx)
+    state = state_of(ctx)
     try:
         config = state.config()
         for name in feed or ():
             config.feed(name)
         db = state.database()
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
     progress = Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("{task.description}"), console=err, transient=True, disable=not err.is_terminal)
@@ -202,7 +109,7 @@ def poll(
         reports = asyncio.run(run())
     db.dispose()
     if as_json:
-        _print_json([report.__dict__ for report in reports])
+        print_json([report.__dict__ for report in reports])
     else:
         _print_poll_summary(reports)
     if reports and all(r.outcome is Outcome.FAILED for r in reports):
@@ -236,12 +143,12 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: last success, last error, next poll, article count."""
     from monitor.store.feeds import feed_statuses, sync_feeds
 
-    state = _state(ctx)
+    state = state_of(ctx)
     try:
         config = state.config()
         db = state.database()
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     now = datetime.now(UTC)
     with db.session() as session:
         sync_feeds(session, feeds=config.feeds, now=now)
@@ -249,7 +156,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         rows = [_feed_row(s.feed, s.article_count) for s in statuses]
     db.dispose()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title=f"Feeds ({len(rows)})", title_justify="left")
     for column in ("feed", "state", "articles", "last success", "next poll", "last error"):
@@ -266,8 +173,8 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         else:
             state_text = "new"
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
-        table.add_row(row["name"], state_text, str(row["articles"]), _when(row["last_success_at"], now),
-                      "-" if row["gone_at"] or not row["enabled"] else _when(row["next_poll_at"], now), error)
+        table.add_row(row["name"], state_text, str(row["articles"]), when(row["last_success_at"], now),
+                      "-" if row["gone_at"] or not row["enabled"] else when(row["next_poll_at"], now), error)
     out.print(table)
 
 
@@ -293,7 +200,7 @@ def articles(
     """List stored articles, newest first."""
     from monitor.store.articles import list_articles
 
-    state = _state(ctx)
+    state = state_of(ctx)
     now = datetime.now(UTC)
     try:
         since_at = parse_since(since, now) if since else None
@@ -302,12 +209,12 @@ def articles(
     try:
         db = state.database()
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     with db.session() as session:
         rows = [_article_row(a) for a in list_articles(session, since=since_at, feed_name=feed, limit=limit or None)]
     db.dispose()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title=f"Articles ({len(rows)})", title_justify="left")
     for column in ("published", "feeds", "title", "body", "url"):
@@ -336,14 +243,14 @@ def run(ctx: typer.Context) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
     from monitor.scheduler import run_daemon
 
-    state = _state(ctx)
+    state = state_of(ctx)
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
     try:
         config = state.config()
         db = state.database()
     except MonitorError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     logging.getLogger("monitor").info("monitor %s starting: %d feeds, database %s (pid %d)",
                                       __version__, len(config.feeds), db.describe(), os.getpid())
     asyncio.run(run_daemon(config, db))

@@ -1,0 +1,114 @@
+"""The ``monitor`` command line. Each group of commands lives in its own module and registers on ``app``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from monitor import __version__
+from monitor.config import Config, load_config
+from monitor.errors import MonitorError
+from monitor.store.db import Database, default_database_url, open_database
+
+app = typer.Typer(
+    help="Media monitoring: polls news feeds, extracts full articles, and keeps them in a database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@dataclass
+class AppState:
+    config_path: Path
+    db_url: str | None
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def database_url(self) -> str:
+        return self.db_url or default_database_url(self.config_path)
+
+    def database(self, *, migrate: bool = True) -> Database:
+        return open_database(self.database_url(), migrate=migrate)
+
+
+def state_of(ctx: typer.Context) -> AppState:
+    return ctx.obj
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", envvar="MONITOR_CONFIG",
+                                         help="The feeds.yaml to use.")] = Path("feeds.yaml"),
+    db: Annotated[str | None, typer.Option("--db", envvar="MONITOR_DATABASE_URL", show_default=False,
+                                           help="Database URL; default: an SQLite file monitor.db next to the config.")] = None,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"monitor {__version__}")
+        raise typer.Exit()
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    ctx.obj = AppState(config, db)
+
+
+def fail(exc: MonitorError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def when(value: datetime | None, now: datetime) -> str:
+    """A timestamp for humans: relative for the recent past and near future."""
+    if value is None:
+        return "-"
+    seconds = (value - now).total_seconds()
+    magnitude = abs(seconds)
+    if magnitude < 90:
+        text = f"{magnitude:.0f}s"
+    elif magnitude < 5400:
+        text = f"{magnitude / 60:.0f}m"
+    elif magnitude < 172800:
+        text = f"{magnitude / 3600:.0f}h"
+    else:
+        return f"{value:%Y-%m-%d %H:%M}"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+
+
+# Command modules register themselves on `app` when imported.
+from monitor.cli import ingest  # noqa: F401
