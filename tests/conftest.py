@@ -29,6 +29,30 @@ def web():
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A database of this test run's own on the PostgreSQL server, so parallel runs cannot collide.
+
+    Falls back to the given database itself when the role may not create databases.
+    """
+    base = sqlalchemy.engine.make_url(PG_URL)
+    name = f"{base.database}_run_{os.getpid()}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    except sqlalchemy.exc.ProgrammingError:
+        admin.dispose()
+        yield PG_URL
+        return
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _reset_postgres(url: str) -> None:
     engine = sqlalchemy.create_engine(url)
     with engine.begin() as connection:
@@ -38,11 +62,12 @@ def _reset_postgres(url: str) -> None:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """An empty database: a fresh SQLite file, or the PostgreSQL test database wiped clean."""
+def database_url(request, tmp_path: Path) -> str:
+    """An empty database: a fresh SQLite file, or this run's PostgreSQL database wiped clean."""
     if PG_URL:
-        _reset_postgres(PG_URL)
-        return PG_URL
+        url = request.getfixturevalue("postgres_url")
+        _reset_postgres(url)
+        return url
     return f"sqlite:///{tmp_path / 'monitor.db'}"
 
 

@@ -1,0 +1,104 @@
+"""Several instances on one database: due feeds are leased so that no feed is polled twice at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import FeedConfig
+from monitor.store import feeds as feed_store
+from monitor.store.db import open_database
+
+NOW = datetime(2024, 9, 9, 12, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=30)
+
+
+def setup(database_url, n=6):
+    db = open_database(database_url)
+    configs = [FeedConfig(name=f"feed {i}", url=f"https://news{i}.example/rss") for i in range(n)]
+    with db.session() as session:
+        feed_store.sync_feeds(session, feeds=configs, now=NOW)
+    return db
+
+
+def claim(db, owner, now=NOW, **kwargs):
+    with db.session() as session:
+        return feed_store.claim_feeds(session, now=now, owner=owner, lease=LEASE, **kwargs)
+
+
+def test_a_leased_feed_is_not_claimed_by_another_instance_until_the_lease_ends(database_url):
+    db = setup(database_url)
+    first = claim(db, "a")
+    assert len(first) == 6
+    assert claim(db, "b") == []
+    # The lease of a crashed instance runs out; then another takes over.
+    assert len(claim(db, "b", now=NOW + LEASE + timedelta(seconds=1))) == 6
+    db.dispose()
+
+
+def test_recording_a_poll_releases_the_lease_and_sets_the_next_time(database_url):
+    db = setup(database_url, n=1)
+    (feed,) = claim(db, "a")
+    record = feed_store.PollRecord(polled_at=NOW, next_poll_at=NOW + timedelta(minutes=30), status=200,
+                                   succeeded=True, etag='"v1"')
+    with db.session() as session:
+        feed_store.record_poll(session, feed_id=feed.id, owner="a", record=record)
+    assert claim(db, "b") == []  # not due yet
+    (again,) = claim(db, "b", now=NOW + timedelta(minutes=31))
+    assert again.etag == '"v1"'
+    db.dispose()
+
+
+def test_limit_and_due_only(database_url):
+    db = setup(database_url)
+    assert len(claim(db, "a", limit=2)) == 2
+    assert len(claim(db, "b", names=["feed 5"])) == 1
+    assert {f.name for f in claim(db, "c", due_only=False)} == {"feed 2", "feed 3", "feed 4"}
+    db.dispose()
+
+
+def test_release_on_shutdown_frees_the_feeds(database_url):
+    db = setup(database_url, n=3)
+    claim(db, "a")
+    with db.session() as session:
+        feed_store.release_leases(session, owner="a")
+    assert len(claim(db, "b")) == 3
+    db.dispose()
+
+
+def test_concurrent_claims_never_share_a_feed(database_url):
+    db = setup(database_url, n=40)
+    results: dict[str, list] = {}
+    barrier = threading.Barrier(4)
+
+    def worker(owner):
+        barrier.wait()
+        got = []
+        for _ in range(20):
+            got += claim(db, owner, limit=3)
+        results[owner] = [f.name for f in got]
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = [name for names in results.values() for name in names]
+    assert len(claimed) == len(set(claimed)) == 40
+    db.dispose()
+
+
+def test_removed_feeds_are_disabled_and_a_changed_url_starts_afresh(database_url):
+    db = setup(database_url, n=2)
+    (feed,) = claim(db, "a", names=["feed 0"])
+    with db.session() as session:
+        feed_store.record_poll(session, feed_id=feed.id, owner="a", record=feed_store.PollRecord(
+            polled_at=NOW, next_poll_at=NOW + timedelta(days=1), status=410, succeeded=False, error="gone",
+            error_kind="gone", gone=True))
+        feed_store.sync_feeds(session, feeds=[FeedConfig(name="feed 0", url="https://moved.example/rss")], now=NOW)
+    with db.session() as session:
+        rows = {s.feed.name: s.feed for s in feed_store.feed_statuses(session)}
+    assert rows["feed 1"].enabled is False
+    moved = rows["feed 0"]
+    assert moved.url == "https://moved.example/rss" and moved.gone_at is None and moved.next_poll_at == NOW
+    db.dispose()

@@ -1,0 +1,122 @@
+"""The extraction stage's choices: body source and its reason, merged metadata, canonical URLs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from support.news import article_html, paragraphs_for
+
+from monitor.extract import (
+    BodySource,
+    ExtractedPage,
+    build_article,
+    choose_body,
+    content_hash,
+    extract_page,
+)
+from monitor.parse import FeedItem
+from monitor.urls import canonical_url, is_fetchable
+
+NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)
+
+
+def item(**fields) -> FeedItem:
+    base = dict(key="k", guid="k", url="https://news.example/a", title="Feed title", author="Feed Author",
+                published=datetime(2024, 9, 9, 8, 0, tzinfo=UTC), summary="A short feed summary.", content=None,
+                language="en")
+    base.update(fields)
+    return FeedItem(**base)
+
+
+def page(text: str, **fields) -> ExtractedPage:
+    base = dict(title="Page title | Site", author="Page Author", published=None, language="de",
+                canonical_url="https://news.example/a")
+    base.update(fields)
+    return ExtractedPage(text=text, **base)
+
+
+def test_extract_page_reads_body_language_and_canonical():
+    html = article_html("Talks resume", paragraphs_for("talks"), canonical="https://news.example/talks", lang="fr")
+    extracted = extract_page(html.encode(), "https://news.example/talks?utm_source=x")
+    assert paragraphs_for("talks")[2] in extracted.text
+    assert "Copyright" not in extracted.text and "Sport" not in extracted.text
+    assert extracted.language == "fr"
+    assert extracted.canonical_url == "https://news.example/talks"
+
+
+def test_extract_page_gives_none_for_a_page_without_text():
+    assert extract_page(b"<html><body></body></html>", "https://x.example/") is None
+    assert extract_page(b"\x00\xff garbage", "https://x.example/") is None
+
+
+def test_long_extracted_text_wins():
+    body = choose_body(page("x" * 400), item(), page_problem=None, min_chars=250)
+    assert body.source is BodySource.EXTRACTED and body.note is None
+
+
+def test_short_extraction_falls_back_to_longer_feed_text_with_the_reason():
+    body = choose_body(page("tiny"), item(content="The whole story as the feed gives it. " * 3), page_problem=None,
+                       min_chars=250)
+    assert body.source is BodySource.FEED
+    assert body.text.startswith("The whole story") and "extracted only 4 characters" in body.note
+
+
+def test_short_extraction_still_longer_than_the_feed_is_kept_with_a_note():
+    body = choose_body(page("y" * 100), item(summary="short"), page_problem=None, min_chars=250)
+    assert body.source is BodySource.EXTRACTED and "short (100 characters)" in body.note
+
+
+def test_failed_page_falls_back_to_the_feed_and_keeps_why():
+    body = choose_body(None, item(), page_problem="page fetch failed (timeout): timed out", min_chars=250)
+    assert body.source is BodySource.FEED and body.text == "A short feed summary."
+    assert body.note == "page fetch failed (timeout): timed out"
+
+
+def test_nothing_anywhere_is_a_failed_body():
+    body = choose_body(None, item(summary=None), page_problem="robots.txt disallows fetching the page",
+                       min_chars=250)
+    assert body.source is BodySource.FAILED and body.text == "" and "robots" in body.note
+
+
+def test_build_article_prefers_feed_title_author_date_and_page_language_canonical():
+    extracted = page("z" * 300, canonical_url="https://news.example/a?utm_medium=rss")
+    body = choose_body(extracted, item(), page_problem=None, min_chars=250)
+    article = build_article(item(), extracted, body, url="https://news.example/a?x=1", fetched_at=NOW)
+    assert article.title == "Feed title" and article.author == "Feed Author"
+    assert article.published == datetime(2024, 9, 9, 8, 0, tzinfo=UTC)
+    assert article.language == "de"
+    assert article.canonical_url == "https://news.example/a"
+    assert article.content_hash == content_hash("z" * 300)
+
+
+def test_build_article_clamps_a_future_date_and_uses_page_date_when_feed_has_none():
+    future = item(published=NOW + timedelta(days=2))
+    article = build_article(future, None, choose_body(None, future, page_problem="x", min_chars=1),
+                            url="https://news.example/a", fetched_at=NOW)
+    assert article.published == NOW
+    undated = item(published=None)
+    extracted = page("w" * 300, published=datetime(2024, 9, 1, tzinfo=UTC))
+    article = build_article(undated, extracted, choose_body(extracted, undated, page_problem=None, min_chars=1),
+                            url="https://news.example/a", fetched_at=NOW)
+    assert article.published == datetime(2024, 9, 1, tzinfo=UTC)
+
+
+def test_content_hash_ignores_case_and_whitespace():
+    assert content_hash("Iran  denies\nreports") == content_hash("iran denies reports")
+    assert content_hash("Iran denies reports") != content_hash("Iran confirms reports")
+
+
+def test_canonical_url_drops_trackers_fragment_default_port_and_sorts_query():
+    assert canonical_url("HTTPS://News.Example:443/a/b?utm_source=rss&id=3&fbclid=x&gclid=y#top") == \
+        "https://news.example/a/b?id=3"
+    assert canonical_url("http://news.example/p?b=2&a=1") == "http://news.example/p?a=1&b=2"
+    assert canonical_url("http://news.example") == "http://news.example/"
+    assert canonical_url("https://news.example/story?id=42&page=2") == "https://news.example/story?id=42&page=2"
+
+
+def test_is_fetchable():
+    assert is_fetchable("https://news.example/a")
+    assert not is_fetchable("ftp://news.example/a")
+    assert not is_fetchable("urn:uuid:1234")
+    assert not is_fetchable(None)
+    assert not is_fetchable("https://news.example/" + "a" * 3000)
