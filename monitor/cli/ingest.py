@@ -246,6 +246,8 @@ def run(ctx: typer.Context) -> None:
     state = state_of(ctx)
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
+        # One line per poll is the daemon's log; the scheduler's own line per tick would drown it.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         config = state.config()
         db = state.database()
