@@ -30,6 +30,7 @@ MAX_KEY_LENGTH = 500
 MAX_TTL_MINUTES = 525_600  # a year; anything longer is a typo, and timedelta has limits
 MAX_GUNZIPPED_BYTES = 20_000_000
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
+_JSON_ITEM_FIELDS = frozenset({"url", "content_html", "content_text"})
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOMS = (
     (codecs.BOM_UTF32_BE, "utf-32be"),
@@ -40,9 +41,13 @@ _BOMS = (
 )
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 # The first element of an XML document, after the prolog (declaration, PIs, comments, doctype).
-_ROOT = re.compile(rb"\A(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*+<([A-Za-z_][\w.:-]*)", re.DOTALL)
-# Plain-text roots of the feed formats feedparser knows; CDF (<channel>) gets no "version" from it.
+_ROOT = re.compile(
+    rb"\A(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*+<([A-Za-z_][\w.:-]*)", re.DOTALL
+)
+# Root element names (without prefix) of the feed formats; feedparser gives CDF's <channel> no "version".
 _FEED_ROOTS = frozenset({"rss", "rdf", "feed", "channel"})
+_PREFIXED_RSS_ITEM = re.compile(rb"<rss:item[\s>]")
+_RSS_PREFIX = re.compile(rb"(?<=[<\s/])rss:")
 # As feedparser decides for RSS text: HTML only with a closing tag or an entity reference in it.
 _HTMLISH = re.compile(r"</\w+>|&#?\w+;")
 
@@ -73,6 +78,8 @@ class FeedItem:
 
 @dataclass(frozen=True)
 class ParsedFeed:
+    """A feed document: what it says about itself, its entries, and what was wrong with it (if anything)."""
+
     title: str | None
     link: str | None
     language: str | None
@@ -96,23 +103,29 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         NotAFeed: the document contains no recognisable feed.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
-    body = _gunzip(body) if body[:2] == _GZIP_MAGIC else body
+    if body[:2] == _GZIP_MAGIC:
+        log.debug("feed body from %s is a gzip file; unpacking it", url)
+        body = _gunzip(body)
     header_language = _language(headers.get("content-language", "").split(",")[0])
     if _looks_like_json(body, headers.get("content-type", "")):
         return _parse_json_feed(body, url, header_language)
     # Content-Location is the only way to give feedparser a base URL for bytes. Content-Language is left
     # out so that an entry's language is what the document says; the header is our last fallback.
     response_headers = {"content-location": url, "content-type": _xml_content_type(body, headers)}
-    parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True, resolve_relative_uris=True)
+    body = _strip_leading_space(body)
+    parsed = _feedparser(body, response_headers)
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not parsed.entries and _PREFIXED_RSS_ITEM.search(body):
+        # Some site generators put an undeclared "rss:" prefix on every element: feedparser sees no items.
+        log.debug("feed from %s prefixes its RSS elements with an undeclared rss:; reading it without", url)
+        parsed = _feedparser(_RSS_PREFIX.sub(b"", body), response_headers)
     if not parsed.get("version") and not parsed.entries and not _has_feed_root(body):
-        reason = parsed.get("bozo_exception") or "no RSS, Atom, RDF or JSON Feed found"
-        raise NotAFeed(f"not a feed: {reason}")
+        raise NotAFeed(f"not a feed: {problem or 'no RSS, Atom, RDF or JSON Feed found'}")
+    problem = problem or (parsed.get("bozo_exception") if parsed.get("bozo") else None)
     info = parsed.feed
     feed_language = _language(info.get("language")) or header_language
-    items = _unique(_item_from_entry(entry, base_url=url, feed_language=feed_language) for entry in parsed.entries)
-    warning = None
-    if parsed.get("bozo"):
-        warning = f"feed is malformed, parsed as far as possible: {parsed.get('bozo_exception')}"
+    items = _unique(_item_from_entry(e, base_url=url, feed_language=feed_language) for e in parsed.entries)
+    warning = f"feed is malformed, parsed as far as possible: {problem}" if problem else None
     return ParsedFeed(
         title=_clean(_text(info.get("title"), info.get("title_detail"))),
         link=_absolute(info.get("link"), url) or url,
@@ -120,6 +133,14 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         items=items,
         warning=warning,
         ttl_minutes=_ttl(info.get("ttl")),
+    )
+
+
+def _feedparser(body: bytes, response_headers: dict[str, str]) -> feedparser.FeedParserDict:
+    # Only plain text leaves this module: sanitizing HTML and rewriting the links inside it (most of
+    # feedparser's time) would be wasted; html_to_text drops scripts and styles itself.
+    return feedparser.parse(
+        body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
     )
 
 
@@ -152,16 +173,21 @@ def _item_from_entry(entry: Mapping, *, base_url: str, feed_language: str | None
 
 
 def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> ParsedFeed:
-    text = body.decode("utf-8-sig", errors="replace")
-    warning = "JSON Feed is not valid UTF-8; undecodable bytes replaced" if "\ufffd" in text else None
+    warning = None
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = body.decode("utf-8-sig", errors="replace")
+        warning = "JSON Feed is not valid UTF-8; undecodable bytes replaced"
+    truncated = False
     try:
         document = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
-        document = _salvage_json_feed(text)
+        document, truncated = _salvage_json_feed(text), True
         if document is None:
             raise NotAFeed(f"not a feed: invalid JSON ({exc})") from exc
         warning = f"JSON Feed is malformed, parsed as far as possible: {exc}"
-    if not _is_json_feed(document):
+    if not _is_json_feed(document, truncated=truncated):
         raise NotAFeed("not a feed: JSON without a JSON Feed version")
     language = _language(document.get("language")) or header_language
     feed_authors = _json_authors(document)
@@ -173,7 +199,8 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
         raw_id = raw.get("id")
         guid = _clean(str(raw_id)) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
         title = _clean(_json_text(raw.get("title"), html=False))
-        content = _json_text(raw.get("content_html"), html=True) or _json_text(raw.get("content_text"), html=False)
+        content = _json_text(raw.get("content_html"), html=True)
+        content = content or _json_text(raw.get("content_text"), html=False)
         summary = _json_text(raw.get("summary"), html=False)
         if content and summary and content == summary:
             summary = None
@@ -199,15 +226,20 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
     )
 
 
-def _is_json_feed(document: object) -> bool:
-    """A JSON Feed version, or (for a truncated document) no version but items and a feed's own fields."""
+def _is_json_feed(document: object, *, truncated: bool) -> bool:
+    """A JSON Feed version; or, if the version was cut off, complete items that look like JSON Feed items."""
     if not isinstance(document, dict):
         return False
     version = document.get("version")
     if isinstance(version, str):
         return version.strip().startswith(_JSON_FEED_VERSIONS)
-    has_feed_fields = any(isinstance(document.get(k), str) for k in ("title", "home_page_url", "feed_url"))
-    return version is None and isinstance(document.get("items"), list) and has_feed_fields
+    items = document.get("items")
+    return (
+        truncated
+        and version is None
+        and isinstance(items, list)
+        and any(isinstance(i, dict) and "id" in i and _JSON_ITEM_FIELDS & i.keys() for i in items)
+    )
 
 
 def _salvage_json_feed(text: str) -> dict | None:
@@ -302,6 +334,16 @@ def _xml_content_type(body: bytes, headers: Mapping[str, str]) -> str:
     return f"application/xml; charset={charset}" if charset else "application/xml"
 
 
+def _strip_leading_space(body: bytes) -> bytes:
+    """Drops a UTF-8 BOM and blank lines before the first tag, which keep feedparser from the XML declaration.
+
+    feedparser finds ``<?xml ... encoding=...?>`` only at the very start, and expat then rejects the
+    declaration, so a stray newline before it (common with blog plugins) would cost the strict parser.
+    """
+    stripped = body.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
+    return stripped if stripped[:1] == b"<" and stripped[1:2] not in (b"", b"\x00") else body
+
+
 def _is_utf8(body: bytes) -> bool:
     try:
         body.decode("utf-8")
@@ -311,7 +353,7 @@ def _is_utf8(body: bytes) -> bool:
 
 
 def _has_feed_root(body: bytes) -> bool:
-    match = _ROOT.match(body.lstrip(b"\xef\xbb\xbf")[:4096])
+    match = _ROOT.match(body.removeprefix(codecs.BOM_UTF8)[:4096])
     return bool(match) and match.group(1).split(b":")[-1].decode("ascii").lower() in _FEED_ROOTS
 
 
