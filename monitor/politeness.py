@@ -49,14 +49,27 @@ class HostGate:
         return self.delay if state is None else state.delay
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
+    async def slot(self, host: str, *, then: asyncio.Semaphore | None = None) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots, starting at least the host's delay after its previous start.
+
+        Args:
+            then: a further limit (the fetcher's global one) taken once it is this host's turn and held
+                until the slot is left. Taking it inside the turn is what keeps the spacing: taken after,
+                two requests that waited for it could start back to back.
+        """
         state = self._host(host)
         async with state.slots:
-            # The lock makes waiters take start times one after another, so spacing holds under load.
+            # Waiters go one at a time (the lock is FIFO), and the next start is counted from when this one
+            # really started, not from when it was planned: a late wake-up cannot squeeze the gap after it.
             async with state.lock:
-                now = time.monotonic()
-                wait = state.next_start - now
-                state.next_start = max(now, state.next_start) + state.delay
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield
+                wait = state.next_start - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if then is not None:
+                    await then.acquire()
+                state.next_start = time.monotonic() + state.delay
+            try:
+                yield
+            finally:
+                if then is not None:
+                    then.release()

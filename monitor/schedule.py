@@ -15,7 +15,7 @@ def next_poll_after_success(
     ttl: timedelta | None = None,
     retry_after: timedelta | None = None,
 ) -> datetime:
-    """As miniflux does: the longest of the configured interval, the feed's TTL and the server's Retry-After."""
+    """As miniflux does: the longest of the configured interval, the feed's TTL (capped) and Retry-After."""
     waits = [interval]
     if ttl is not None:
         waits.append(min(ttl, MAX_TTL))
@@ -33,7 +33,7 @@ def next_poll_after_failure(
     retry_after: timedelta | None = None,
     feed_key: str = "",
 ) -> datetime:
-    """Exponential back-off: interval x 2^(failures-1) plus up to 10% jitter, capped, never sooner than Retry-After.
+    """Exponential back-off: interval x 2^(failures-1) plus up to 10% jitter, capped; Retry-After if later.
 
     The cap is ``max_backoff`` but never less than ``interval``: a failing feed is not polled more often than
     a healthy one. Jitter stays inside the cap; feeds that reach the cap keep the spread jitter gave them on

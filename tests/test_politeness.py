@@ -66,6 +66,70 @@ def test_minimum_delay_between_starts_to_one_host():
     assert all(gap >= delay - TOLERANCE for gap in gaps), gaps
 
 
+def test_spacing_counts_from_the_actual_start_of_a_late_starter():
+    # The first waiter for the turn is held up (here by a busy "global" limit) well past its planned start;
+    # the one after it must still start a full delay after it really started.
+    delay = 0.1
+
+    async def main():
+        gate = HostGate(concurrency=5, delay=delay)
+        outer = asyncio.Semaphore(1)
+        starts = []
+
+        async def one():
+            async with gate.slot("a.example", then=outer):
+                starts.append(time.monotonic())
+
+        await outer.acquire()  # something else holds the only global slot for 0.25 s
+        asyncio.get_running_loop().call_later(0.25, outer.release)
+        await asyncio.gather(one(), one(), one())
+        return starts
+
+    starts = asyncio.run(main())
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(gap >= delay - TOLERANCE for gap in gaps), gaps
+
+
+def test_then_is_held_for_the_slot_and_released_after():
+    async def main():
+        gate = HostGate(concurrency=5, delay=0)
+        outer = asyncio.Semaphore(2)
+        async with gate.slot("a.example", then=outer):
+            assert outer._value == 1
+            async with gate.slot("b.example", then=outer):
+                assert outer.locked()
+        assert outer._value == 2
+        with pytest.raises(RuntimeError):
+            async with gate.slot("a.example", then=outer):
+                raise RuntimeError("request failed")
+        assert outer._value == 2
+
+    asyncio.run(main())
+
+
+def test_cancelled_waiter_gives_everything_back():
+    async def main():
+        gate = HostGate(concurrency=1, delay=0)
+        outer = asyncio.Semaphore(1)
+        await outer.acquire()
+        waiter = asyncio.create_task(_enter(gate, "a.example", outer))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        outer.release()
+        async with asyncio.timeout(2.0):  # the host slot and its lock were given back
+            async with gate.slot("a.example", then=outer):
+                pass
+
+    asyncio.run(main())
+
+
+async def _enter(gate: HostGate, host: str, outer: asyncio.Semaphore) -> None:
+    async with gate.slot(host, then=outer):
+        pass
+
+
 def test_first_request_to_a_host_is_not_delayed():
     async def main():
         gate = HostGate(concurrency=2, delay=5.0)
@@ -130,7 +194,7 @@ def test_one_host_busy_does_not_block_another_hosts_slots():
     asyncio.run(main())
 
 
-# ------------------------------------------------------------------------------------------ crawl delay
+# ----------------------------------------------------------------------------------- crawl delay
 
 
 def test_delay_for_an_unseen_host_is_the_default():
@@ -172,14 +236,13 @@ def test_crawl_delay_spaces_requests_to_that_host_only():
         gate = HostGate(concurrency=5, delay=0, max_crawl_delay=1.0)
         gate.set_crawl_delay("slow.example", crawl_delay)
         slow, fast, active, peak = [], [], {}, {}
-        t0 = time.monotonic()
         await asyncio.gather(
             *(_use(gate, "slow.example", 0, slow, active, peak) for _ in range(3)),
             *(_use(gate, "fast.example", 0, fast, active, peak) for _ in range(3)),
         )
-        return t0, sorted(slow), sorted(fast)
+        return sorted(slow), sorted(fast)
 
-    t0, slow, fast = asyncio.run(main())
+    slow, fast = asyncio.run(main())
     assert slow[1] - slow[0] >= crawl_delay - TOLERANCE
     assert slow[2] - slow[1] >= crawl_delay - TOLERANCE
     assert fast[-1] < slow[1]  # the other host went ahead at once, not in the slow host's rhythm

@@ -13,7 +13,7 @@ MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 
 
-# ------------------------------------------------------------------------------------------ success
+# ----------------------------------------------------------------------------------- success
 
 
 def test_success_uses_the_interval_by_default():
@@ -43,20 +43,22 @@ def test_success_retry_after_wins_when_longest():
 
 def test_success_retry_after_is_not_capped_like_the_ttl():
     # Retry-After is capped where it is parsed (a week), not here: the server's word outranks the TTL cap.
-    assert next_poll_after_success(NOW, interval=30 * MIN, retry_after=timedelta(days=2)) == NOW + timedelta(days=2)
+    two_days = timedelta(days=2)
+    assert next_poll_after_success(NOW, interval=30 * MIN, retry_after=two_days) == NOW + two_days
 
 
 def test_success_shorter_retry_after_does_not_shorten_the_interval():
     assert next_poll_after_success(NOW, interval=30 * MIN, retry_after=MIN) == NOW + 30 * MIN
 
 
-# ------------------------------------------------------------------------------------------ failure
+# ----------------------------------------------------------------------------------- failure
 
 
-def _wait(failures: int, *, interval=10 * MIN, max_backoff=24 * HOUR, retry_after=None, key="feed") -> timedelta:
-    return next_poll_after_failure(
-        NOW, interval=interval, failures=failures, max_backoff=max_backoff, retry_after=retry_after, feed_key=key
-    ) - NOW
+def _wait(failures: int, *, interval=10 * MIN, max_backoff=24 * HOUR, retry_after=None,
+          key="feed") -> timedelta:
+    when = next_poll_after_failure(NOW, interval=interval, failures=failures, max_backoff=max_backoff,
+                                   retry_after=retry_after, feed_key=key)
+    return when - NOW
 
 
 @pytest.mark.parametrize("failures", [1, 2, 3, 4, 5, 6])
