@@ -28,8 +28,8 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
@@ -291,6 +291,7 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
         self.gate = gate or HostGate()
         self._slots = asyncio.Semaphore(concurrency)
         self._client = httpx.AsyncClient(
@@ -300,8 +301,7 @@ class Fetcher:
             },
             timeout=httpx.Timeout(timeout),
             verify=_tls_context(),
-            follow_redirects=True,
-            max_redirects=max_redirects,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             transport=transport,
         )
@@ -323,8 +323,13 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str | None = None,
+        allow: Callable[[str], Awaitable[bool]] | None = None,
     ) -> FetchResult:
-        """GET ``url``, conditionally when validators are given. Never raises for network failures."""
+        """GET ``url``, conditionally when validators are given. Never raises for network failures.
+
+        Redirects are followed hop by hop, each through its host's gate; ``allow`` (robots.txt) is asked
+        about every URL redirected to.
+        """
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -333,36 +338,51 @@ class Fetcher:
         if accept:
             headers["Accept"] = accept
         started = time.monotonic()
+        current = url
         try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError as exc:
-            failure = Failure(FailureKind.INVALID_URL, f"invalid URL {url!r}: {exc}")
-            return FetchResult(url, url, None, failure=failure)
-        host = parts.hostname or ""
-        deadline = self._timeout * 3
-        try:
-            async with self.gate.slot(host, then=self._slots):
-                started = time.monotonic()
-                # Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever.
-                scope = asyncio.timeout(deadline)
+            for _ in range(self.max_redirects + 1):
                 try:
-                    async with scope:
-                        return await self._get(url, headers, started)
-                except TimeoutError as exc:
-                    if not scope.expired():
-                        raise
-                    raise TimeoutError(f"no complete response within {deadline:g} s") from exc
+                    parts = urlsplit(current)
+                    parts.port  # noqa: B018 - raises ValueError for a port out of range
+                except ValueError as exc:
+                    failure = Failure(FailureKind.INVALID_URL, f"invalid URL {current!r}: {exc}")
+                    return FetchResult(url, current, None, failure=failure)
+                # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
+                async with self.gate.slot(parts.hostname or "", then=self._slots):
+                    hop_started = time.monotonic()
+                    result = await self._with_deadline(self._get(current, headers, hop_started))
+                if isinstance(result, FetchResult):
+                    return replace(result, url=url, elapsed=time.monotonic() - started)
+                current = result
+                if allow is not None and not await allow(current):
+                    return FetchResult(url, current, None, elapsed=time.monotonic() - started, failure=Failure(
+                        FailureKind.ROBOTS, f"redirected to {current}, which robots.txt disallows"))
+            raise httpx.TooManyRedirects(f"more than {self.max_redirects} redirects, last to {current}")
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
             failure = classify_exception(exc)
             log.debug("fetch failed", extra={"url": url, "kind": failure.kind})
-            return FetchResult(url, url, None, elapsed=time.monotonic() - started, failure=failure)
+            return FetchResult(url, current, None, elapsed=time.monotonic() - started, failure=failure)
 
-    async def _get(self, url: str, headers: dict[str, str], started: float) -> FetchResult:
+    async def _with_deadline(self, request):
+        """Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever."""
+        deadline = self._timeout * 3
+        scope = asyncio.timeout(deadline)
+        try:
+            async with scope:
+                return await request
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            raise TimeoutError(f"no complete response within {deadline:g} s") from exc
+
+    async def _get(self, url: str, headers: dict[str, str], started: float) -> FetchResult | str:
+        """One request: its result, or the absolute URL it redirects to."""
         async with self._client.stream("GET", url, headers=headers) as response:
             response_headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
             final_url = str(response.url)
             status = response.status_code
+            if response.is_redirect and response.next_request is not None:
+                return str(response.next_request.url)
             failure = classify_status(status, response_headers)
             if failure is not None or status == 304:
                 return FetchResult(

@@ -419,6 +419,44 @@ def test_redirect_limit_is_exact(server):
     assert fetch(server.url("/r1"), max_redirects=1).failure.kind is FailureKind.REDIRECTS
 
 
+def test_a_redirect_to_another_host_waits_for_that_hosts_turn():
+    """Each hop goes through the gate of the host it goes to, not only the first one."""
+    with LocalWebServer(hosts=free_loopback_hosts(2)) as web:
+        web.set("/moved", Route(status=301, headers={"Location": web.url("/feed", host="127.0.0.2")}),
+                host="127.0.0.1")
+        web.set("/feed", "<rss/>", host="127.0.0.2")
+        web.set("/other", "<rss/>", host="127.0.0.2")
+
+        async def main():
+            async with _fetcher(gate=HostGate(concurrency=1, delay=0.4)) as fetcher:
+                return await asyncio.gather(fetcher.fetch(web.url("/other", host="127.0.0.2")),
+                                            fetcher.fetch(web.url("/moved", host="127.0.0.1")))
+
+        other, moved = asyncio.run(main())
+        assert other.ok and moved.ok and moved.final_url == web.url("/feed", host="127.0.0.2")
+        starts = sorted(r.at for r in web.requests if r.host == "127.0.0.2")
+        assert starts[1] - starts[0] >= 0.4 - 0.05
+
+
+def test_allow_is_asked_about_every_redirect_target(server):
+    server.set("/hop", Route(status=302, headers={"Location": "/private/page"}))
+    server.set("/private/page", "secret")
+    asked = []
+
+    async def allow(url):
+        asked.append(url)
+        return "/private/" not in url
+
+    async def main():
+        async with _fetcher() as fetcher:
+            return await fetcher.fetch(server.url("/hop"), allow=allow)
+
+    result = asyncio.run(main())
+    assert asked == [server.url("/private/page")]
+    assert result.failure.kind is FailureKind.ROBOTS and "robots.txt" in result.failure.message
+    assert server.requests_for("/private/page") == []
+
+
 def test_redirect_to_an_unsupported_scheme(server):
     server.set("/x", Route(status=302, headers={"Location": "ftp://127.0.0.1/feed"}))
     result = fetch(server.url("/x"))
