@@ -26,10 +26,12 @@ MIN_PAGE_BYTES = 2_000
 MAX_PAGE_BYTES = 2_000_000
 
 _SELF_ADDRESS = [
-    re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?\s*canonical\b[^>]*>", re.I),
-    re.compile(rb"<link\b[^>]*\bhreflang\s*=\s*[\"']?x-default\b[^>]*>", re.I),
-    re.compile(rb"<meta\b[^>]*\b(?:property|name)\s*=\s*[\"']?(?:og|twitter)(?::|&#x0*3a;|&#0*58;)url[\"'\s/>][^>]*>?", re.I),
-    re.compile(rb"<base\b[^>]*>", re.I),
+    re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?\s*canonical\b[^>]*>", re.IGNORECASE),
+    re.compile(rb"<link\b[^>]*\bhreflang\s*=\s*[\"']?x-default\b[^>]*>", re.IGNORECASE),
+    # og:url and twitter:url, also with the colon written as a character reference
+    re.compile(rb"<meta\b[^>]*\b(?:property|name)\s*=\s*[\"']?(?:og|twitter)(?::|&#x0*3a;|&#0*58;)url"
+               rb"[\"'\s/>][^>]*>?", re.IGNORECASE),
+    re.compile(rb"<base\b[^>]*>", re.IGNORECASE),
 ]
 
 
@@ -99,12 +101,12 @@ def load_corpus_pages(limit: int, *, seed: int = 7, shared: Path | None = None) 
     return pages
 
 
-_WORDS = (
+_WORDS = re.findall(r"\w+", (
     "government minister council report city police market company shares court ruling election vote "
     "health hospital school teachers weather storm river bridge energy prices inflation bank rates "
     "football club season coach players museum exhibition festival film director science study "
     "researchers university climate emissions farmers harvest transport rail strike union workers"
-).split()
+))
 
 
 def synthetic_page(index: int, *, paragraphs: int = 12, seed: int = 11) -> Page:
@@ -127,7 +129,8 @@ def synthetic_page(index: int, *, paragraphs: int = 12, seed: int = 11) -> Page:
         "<meta property=\"article:published_time\" content=\"2024-09-01T08:00:00Z\">"
         "</head><body>"
         f"<header><nav><ul>{nav}</ul></nav></header>"
-        f"<main><article><h1>{title}</h1><p class=\"byline\">By Reporter {index % 37}</p>{body}</article></main>"
+        f"<main><article><h1>{title}</h1><p class=\"byline\">By Reporter {index % 37}</p>{body}"
+        "</article></main>"
         f"<aside><h2>Related</h2><ul>{related}</ul></aside>"
         "<footer><p>Copyright Daily Bench. All rights reserved.</p></footer>"
         "</body></html>"
@@ -141,4 +144,4 @@ def load_pages(limit: int, *, synthetic: bool = False, seed: int = 7) -> tuple[l
         pages = load_corpus_pages(limit, seed=seed)
         if pages:
             return pages, f"{len(pages)} real pages from {shared_dir() / 'corpora'}"
-    return [synthetic_page(i) for i in range(limit)], f"{limit} synthetic pages (corpora not found or not used)"
+    return [synthetic_page(i) for i in range(limit)], f"{limit} synthetic pages (corpora absent or not used)"

@@ -60,18 +60,18 @@ def _ensure_project_python() -> None:
 
 _ensure_project_python()
 
-import feedparser  # noqa: E402
-import httpx  # noqa: E402
-import trafilatura  # noqa: E402
-import yaml  # noqa: E402
+import feedparser
+import httpx
+import trafilatura
+import yaml
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pages import Page, load_pages, synthetic_page  # noqa: E402
-from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
+from _pages import Page, load_pages, synthetic_page
+from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 
-from monitor.extract import extract_page  # noqa: E402
-from monitor.urls import canonical_url  # noqa: E402
+from monitor.extract import extract_page
+from monitor.urls import canonical_url
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 FEED_TYPE = "application/rss+xml; charset=utf-8"
@@ -113,50 +113,65 @@ class Options:
     out: Path = OUT_DIR / "ingest.json"
 
 
-QUICK = dict(feeds=20, entries=5, hosts=5, pages=40, baseline_feeds=4, unchanged_feeds=200, unchanged_hosts=20,
-             timeout=120.0)
+QUICK = {"feeds": 20, "entries": 5, "hosts": 5, "pages": 40, "baseline_feeds": 4, "unchanged_feeds": 200,
+         "unchanged_hosts": 20, "timeout": 120.0}
 STEPS = ("limit", "baseline", "pipeline", "unchanged")
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
     defaults = Options()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke-test run: " +
                         ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " (explicit options still win)")
     group = parser.add_argument_group("end-to-end poll")
     group.add_argument("--feeds", type=int, help=f"feeds to poll [{defaults.feeds}]")
     group.add_argument("--entries", type=int, help=f"entries per feed [{defaults.entries}]")
     group.add_argument("--hosts", type=int, help=f"loopback hosts serving them [{defaults.hosts}]")
-    group.add_argument("--delay", type=float, default=defaults.delay, help="seconds every response is delayed")
-    group.add_argument("--pages", type=int, help=f"distinct article pages, reused round robin [{defaults.pages}]")
+    group.add_argument("--delay", type=float, default=defaults.delay,
+                       help="seconds every response is delayed [%(default)s]")
+    group.add_argument("--pages", type=int,
+                       help=f"distinct article pages, reused round robin [{defaults.pages}]")
     group.add_argument("--synthetic", action="store_true", help="generated pages even when the corpora exist")
-    group.add_argument("--concurrency", type=int, default=defaults.concurrency, help="settings.concurrency")
-    group.add_argument("--per-host", type=int, default=defaults.per_host, help="settings.per_host")
-    group.add_argument("--host-delay", type=float, default=defaults.host_delay, help="settings.host_delay (s)")
+    group.add_argument("--concurrency", type=int, default=defaults.concurrency,
+                       help="settings.concurrency [%(default)s]")
+    group.add_argument("--per-host", type=int, default=defaults.per_host,
+                       help="settings.per_host [%(default)s]")
+    group.add_argument("--host-delay", type=float, default=defaults.host_delay,
+                       help="settings.host_delay, seconds [%(default)s]")
     group.add_argument("--workers", type=int, default=None, help="settings.extract_workers [CPU count]")
     group = parser.add_argument_group("baselines")
-    group.add_argument("--baseline-feeds", type=int, help=f"feeds for the naive loop [{defaults.baseline_feeds}]")
+    group.add_argument("--baseline-feeds", type=int,
+                       help=f"feeds for the naive loop [{defaults.baseline_feeds}]")
     group.add_argument("--limit-passes", type=int, default=defaults.limit_passes,
-                       help="passes over the pages for the extraction limit (fastest per page counts)")
+                       help="passes over the pages for the extraction limit; the fastest per page counts "
+                       "[%(default)s]")
     group = parser.add_argument_group("second poll of unchanged feeds")
     group.add_argument("--unchanged-feeds", type=int, help=f"feeds [{defaults.unchanged_feeds}]")
     group.add_argument("--unchanged-hosts", type=int, help=f"hosts serving them [{defaults.unchanged_hosts}]")
-    group.add_argument("--unchanged-concurrency", type=int, default=defaults.unchanged_concurrency)
-    group.add_argument("--unchanged-per-host", type=int, default=defaults.unchanged_per_host)
-    group.add_argument("--unchanged-host-delay", type=float, default=defaults.unchanged_host_delay)
+    group.add_argument("--unchanged-concurrency", type=int, default=defaults.unchanged_concurrency,
+                       help="settings.concurrency for them [%(default)s]")
+    group.add_argument("--unchanged-per-host", type=int, default=defaults.unchanged_per_host,
+                       help="settings.per_host for them [%(default)s]")
+    group.add_argument("--unchanged-host-delay", type=float, default=defaults.unchanged_host_delay,
+                       help="settings.host_delay for them, seconds [%(default)s]")
     group = parser.add_argument_group("run")
-    group.add_argument("--skip", action="append", choices=STEPS, default=[], help="leave out a step (repeatable)")
-    group.add_argument("--timeout", type=float, help=f"seconds allowed per monitor command [{defaults.timeout}]")
-    group.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, DBs, logs)")
-    group.add_argument("--out", type=Path, default=defaults.out, help="JSON results file")
+    group.add_argument("--skip", action="append", choices=STEPS, default=[],
+                       help="leave out a step (repeatable)")
+    group.add_argument("--timeout", type=float,
+                       help=f"seconds allowed per monitor command [{defaults.timeout}]")
+    group.add_argument("--keep", action="store_true",
+                       help="keep the temporary directory (configs, databases, logs)")
+    group.add_argument("--out", type=Path, default=defaults.out,
+                       help="JSON results file [bench/out/ingest.json]")
     args = parser.parse_args(argv)
 
-    options = Options(quick=args.quick, delay=args.delay, synthetic=args.synthetic, concurrency=args.concurrency,
-                      per_host=args.per_host, host_delay=args.host_delay, workers=args.workers,
-                      limit_passes=max(1, args.limit_passes), unchanged_concurrency=args.unchanged_concurrency,
-                      unchanged_per_host=args.unchanged_per_host, unchanged_host_delay=args.unchanged_host_delay,
-                      skip=tuple(args.skip), keep=args.keep, out=args.out)
+    options = Options(
+        quick=args.quick, delay=args.delay, synthetic=args.synthetic, concurrency=args.concurrency,
+        per_host=args.per_host, host_delay=args.host_delay, workers=args.workers,
+        limit_passes=max(1, args.limit_passes), unchanged_concurrency=args.unchanged_concurrency,
+        unchanged_per_host=args.unchanged_per_host, unchanged_host_delay=args.unchanged_host_delay,
+        skip=tuple(args.skip), keep=args.keep, out=args.out,
+    )
     for name in ("feeds", "entries", "hosts", "pages", "baseline_feeds", "unchanged_feeds", "unchanged_hosts",
                  "timeout"):
         value = getattr(args, name)
@@ -204,7 +219,7 @@ class Site:
 
 def build_site(srv: LocalWebServer, *, feeds: int, entries: int, pages: list[Page], delay: float,
                prefix: str = "f") -> Site:
-    """Serve ``feeds`` RSS feeds of ``entries`` items each; item n of feed f links to a page on the same host."""
+    """Serve ``feeds`` RSS feeds of ``entries`` items; each item links to a page on its feed's host."""
     hosts = srv.hosts
     base_time = datetime(2024, 9, 1, 8, 0, tzinfo=UTC)
     page_routes = [Route(body=page.html, delay=delay, etag=False, headers={"Content-Type": PAGE_TYPE})
@@ -274,6 +289,28 @@ def _status_kb(pid: int, key: bytes) -> int:
     return 0
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _runqueue_wait_seconds(pid: int) -> float:
+    """Time a process has spent ready to run but waiting for a CPU (other load on the machine)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _pss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
@@ -286,12 +323,18 @@ def _pss_kb(pid: int) -> int:
 
 
 class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and its descendants every ``interval`` seconds."""
+    """Samples the resident memory of a process and its descendants every ``interval`` seconds.
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    VmRSS every sample; PSS (shared pages split between the processes sharing them) every ``pss_every``th,
+    as reading it costs milliseconds of CPU taken from the processes being measured.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05, pss_every: int = 10) -> None:
         super().__init__(name=f"memory-{pid}", daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.pss_every = pid, interval, pss_every
         self.peak_tree_kb = self.peak_main_kb = self.peak_pss_kb = self.max_processes = self.samples = 0
+        self.cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
+        self.waited: dict[int, float] = {}  # last run-queue wait seen per process
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -308,8 +351,24 @@ class TreeMemory(threading.Thread):
         self.samples += 1
         self.peak_main_kb = max(self.peak_main_kb, rss[self.pid])
         self.peak_tree_kb = max(self.peak_tree_kb, sum(rss.values()))
-        self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
+        if (self.samples - 1) % self.pss_every == 0:  # smaps_rollup: a page-table walk, so not every time
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
         self.max_processes = max(self.max_processes, len([v for v in rss.values() if v]))
+        for pid in pids:
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))
+            self.waited[pid] = max(self.waited.get(pid, 0.0), _runqueue_wait_seconds(pid))
+
+    @property
+    def cpu_main(self) -> float:
+        return self.cpu.get(self.pid, 0.0)
+
+    @property
+    def cpu_others(self) -> float:
+        return sum(seconds for pid, seconds in self.cpu.items() if pid != self.pid)
+
+    @property
+    def waited_others(self) -> float:
+        return sum(seconds for pid, seconds in self.waited.items() if pid != self.pid)
 
     def stop(self) -> None:
         self._halt.set()
@@ -326,6 +385,9 @@ class CliRun:
     peak_main_mb: float = 0.0
     peak_pss_mb: float = 0.0
     max_processes: int = 0
+    cpu_main_s: float = 0.0  # CPU time of the CLI process (as last sampled)
+    cpu_children_s: float = 0.0  # of its descendants: extraction workers, forkserver
+    waited_children_s: float = 0.0  # time they were ready to run but had no CPU
 
 
 def monitor_command() -> list[str]:
@@ -377,6 +439,8 @@ def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, ti
     if memory:
         run.peak_tree_mb, run.peak_main_mb = memory.peak_tree_kb / 1024, memory.peak_main_kb / 1024
         run.peak_pss_mb, run.max_processes = memory.peak_pss_kb / 1024, memory.max_processes
+        run.cpu_main_s, run.cpu_children_s = memory.cpu_main, memory.cpu_others
+        run.waited_children_s = memory.waited_others
     if process.returncode not in (0, 1):  # 1: every feed failed, which the checks below report
         tail = log_path.read_text(errors="replace")[-3000:]
         raise BenchError(f"{label}: monitor {' '.join(args)} exited {process.returncode}:\n{tail}")
@@ -405,6 +469,15 @@ def poll_reports(run: CliRun) -> list[dict]:
         return json.loads(run.stdout)
     except json.JSONDecodeError as exc:
         raise BenchError(f"monitor poll --json printed no JSON ({exc}): {run.stdout[:500]!r}") from None
+
+
+def outcome_summary(reports: list[dict]) -> dict:
+    """Feeds per outcome, and the first error met (a broken run should say why)."""
+    outcomes: dict[str, int] = {}
+    for report in reports:
+        outcomes[report["outcome"]] = outcomes.get(report["outcome"], 0) + 1
+    errors = [f"{r['feed']}: {r.get('error_kind')}: {r.get('error')}" for r in reports if r.get("error")]
+    return {"outcomes": outcomes, "errors": len(errors), "first_error": errors[0][:300] if errors else None}
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -451,8 +524,8 @@ def run_baseline(site: Site, feed_numbers: list[int]) -> dict:
             text = trafilatura.extract(page.text)
             extracted += bool(text)
     wall = time.perf_counter() - started
-    return {"feeds": len(feed_numbers), "articles": articles, "extracted": extracted, "fetch_failures": failures,
-            "wall_s": wall, "articles_per_s": articles / wall if wall else 0.0}
+    return {"feeds": len(feed_numbers), "articles": articles, "extracted": extracted,
+            "fetch_failures": failures, "wall_s": wall, "articles_per_s": articles / wall if wall else 0.0}
 
 
 def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) -> dict:
@@ -469,30 +542,33 @@ def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) ->
 def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Path) -> dict:
     config = workdir / "pipeline.yaml"
     db_url = f"sqlite:///{workdir / 'pipeline.db'}"
-    settings = write_config(config, site.feed_urls, concurrency=options.concurrency, per_host=options.per_host,
-                            host_delay=options.host_delay, workers=options.workers)
+    settings = write_config(config, site.feed_urls, concurrency=options.concurrency,
+                            per_host=options.per_host, host_delay=options.host_delay, workers=options.workers)
     run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="pipeline-upgrade")
     srv.clear_requests()
+    load_before = os.getloadavg()[0]
+    server_cpu = time.process_time()  # this process serves the sites: its CPU is taken from the same cores
     run = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label="pipeline",
                       sample=True)
+    server_cpu = time.process_time() - server_cpu
     reports = poll_reports(run)
     expected = len(site.articles)
     new = sum(r["new_articles"] for r in reports)
-    outcomes: dict[str, int] = {}
-    for r in reports:
-        outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
     requests = list(srv.requests)
     stored = verify_articles(workdir, config, db_url, options.timeout)
     return {
         "settings": settings | {"extract_workers": options.workers or os.cpu_count()},
         "feeds": len(site.feed_urls), "expected_articles": expected, "new_articles_reported": new,
-        "outcomes": outcomes, "stored": stored,
+        **outcome_summary(reports), "stored": stored,
         "page_requests": sum(1 for r in requests if r.path.startswith("/news/")),
         "feed_requests": sum(1 for r in requests if r.path.startswith("/feeds/")),
         "robots_requests": sum(1 for r in requests if r.path == "/robots.txt"),
         "wall_s": run.wall, "articles_per_s": stored["rows"] / run.wall if run.wall else 0.0,
         "peak_rss_tree_mb": run.peak_tree_mb, "peak_rss_main_mb": run.peak_main_mb,
         "peak_pss_tree_mb": run.peak_pss_mb, "max_processes": run.max_processes,
+        "cpu_main_s": run.cpu_main_s, "cpu_workers_s": run.cpu_children_s, "cpu_server_s": server_cpu,
+        "workers_waiting_for_cpu_s": run.waited_children_s,
+        "load_1min_before": load_before, "load_1min_after": os.getloadavg()[0],
     }
 
 
@@ -508,7 +584,8 @@ def step_unchanged(options: Options, workdir: Path) -> dict:
         settings = write_config(config, site.feed_urls, concurrency=options.unchanged_concurrency,
                                 per_host=options.unchanged_per_host, host_delay=options.unchanged_host_delay,
                                 workers=options.workers)
-        run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="unchanged-upgrade")
+        run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout,
+                    label="unchanged-upgrade")
         first = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
                             label="unchanged-first")
         first_reports = poll_reports(first)
@@ -525,6 +602,8 @@ def step_unchanged(options: Options, workdir: Path) -> dict:
         "feeds_per_host": options.unchanged_feeds / options.unchanged_hosts,
         "first_poll_wall_s": first.wall,
         "first_poll_new_articles": sum(r["new_articles"] for r in first_reports),
+        "first_poll": outcome_summary(first_reports),
+        "second_poll": outcome_summary(reports),
         "second_poll_wall_s": second.wall, "second_poll_statuses": statuses,
         "second_poll_unchanged": sum(1 for r in reports if r["outcome"] == "unchanged"),
         "second_poll_requests": len(requests),
@@ -564,6 +643,9 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
     speed_gate = not quick  # a quick run is dominated by start-up: its speeds are not meaningful
     p, b, limit, u = results.pipeline, results.baseline, results.limit, results.unchanged
     if p:
+        ok = p["outcomes"].get("ok", 0)
+        checks.append(Check("feeds polled", f"{ok} / {p['feeds']} ok" + (f"; {p['first_error'][:80]}" if
+                            p["first_error"] else ""), "all ok", ok == p["feeds"]))
         stored = p["stored"]["rows"]
         checks.append(Check("articles stored", f"{stored} / {p['expected_articles']}", "all", stored ==
                             p["expected_articles"]))
@@ -575,6 +657,15 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
         checks.append(Check("peak RSS, process tree", f"{p['peak_rss_tree_mb']:.0f} MB "
                             f"(main {p['peak_rss_main_mb']:.0f} MB, PSS {p['peak_pss_tree_mb']:.0f} MB, "
                             f"{p['max_processes']} processes)", "-", None))
+    if p:
+        cpus = results.machine["cpus"]
+        busy = p["cpu_workers_s"] / (p["wall_s"] * cpus) if p["wall_s"] else 0.0
+        checks.append(Check("CPU during the poll", f"main {p['cpu_main_s']:.0f}s, workers "
+                            f"{p['cpu_workers_s']:.0f}s ({busy:.0%} of {cpus} cores), "
+                            f"web server {p['cpu_server_s']:.0f}s", "-", None))
+        checks.append(Check("contention (quiet: ~0s, load < CPUs)", f"workers waited "
+                            f"{p['workers_waiting_for_cpu_s']:.0f}s for a core; load "
+                            f"{p['load_1min_before']:.1f} -> {p['load_1min_after']:.1f}", "-", None))
     if p and b:
         ratio = p["articles_per_s"] / b["articles_per_s"] if b["articles_per_s"] else 0.0
         results.pipeline["vs_baseline"] = ratio
@@ -586,8 +677,14 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
     if p and limit:
         share = p["articles_per_s"] / limit["pages_per_s_machine"]
         results.pipeline["share_of_extraction_limit"] = share
-        checks.append(Check("pipeline / extraction limit", f"{share:.0%}", ">= 70%", share >= 0.70, speed_gate))
+        checks.append(Check("pipeline / extraction limit", f"{share:.0%}", ">= 70%", share >= 0.70,
+                            speed_gate))
     if u:
+        ok = u["first_poll"]["outcomes"].get("ok", 0)
+        error = u["first_poll"]["first_error"]
+        checks.append(Check("unchanged feeds, first poll", f"{ok} / {u['feeds']} ok, "
+                            f"{u['first_poll_wall_s']:.1f}s" + (f"; {error[:80]}" if error else ""),
+                            "all ok", ok == u["feeds"]))
         all_304 = u["second_poll_statuses"].get("304", 0) == u["feeds"]
         checks.append(Check("unchanged feeds all 304", f"{u['second_poll_statuses'].get('304', 0)} / "
                             f"{u['feeds']}", "all", all_304))
@@ -633,8 +730,8 @@ def main(argv: list[str] | None = None) -> int:
         machine={"cpus": cpus, "python": platform.python_version(), "platform": platform.platform(),
                  "trafilatura": trafilatura.__version__, "httpx": httpx.__version__},
     )
-    say(f"ingest bench{' (quick)' if options.quick else ''}: {options.feeds} feeds x {options.entries} entries "
-        f"on {options.hosts} hosts, {options.delay * 1000:g} ms per response, {cpus} CPUs")
+    say(f"ingest bench{' (quick)' if options.quick else ''}: {options.feeds} feeds x {options.entries} "
+        f"entries on {options.hosts} hosts, {options.delay * 1000:g} ms per response, {cpus} CPUs")
 
     pages, origin = load_pages(options.pages, synthetic=options.synthetic)
     say(f"pages: {origin}")
@@ -647,14 +744,16 @@ def main(argv: list[str] | None = None) -> int:
             # Extraction limit first (also drops pages that would still name a canonical URL of their own).
             best, foreign = measure_limit(pages, options.limit_passes if "limit" not in options.skip else 0)
             if foreign:
-                say(f"leaving out {len(foreign)} pages that still state their own URL: {', '.join(foreign[:5])}")
+                say(f"leaving out {len(foreign)} pages that still state their own URL: "
+                    f"{', '.join(foreign[:5])}")
                 keep = [i for i, page in enumerate(pages) if page.name not in set(foreign)]
                 pages, best = [pages[i] for i in keep], {new: best[old] for new, old in enumerate(keep)}
             results.pages = {"origin": origin, "count": len(pages), "left_out": foreign,
                              "mean_bytes": sum(len(p.html) for p in pages) / len(pages)}
 
             srv = stack.enter_context(LocalWebServer(hosts=free_loopback_hosts(options.hosts)))
-            site = build_site(srv, feeds=options.feeds, entries=options.entries, pages=pages, delay=options.delay)
+            site = build_site(srv, feeds=options.feeds, entries=options.entries, pages=pages,
+                              delay=options.delay)
             say(f"serving {len(site.feed_urls)} feeds and {len(site.articles)} articles on {srv.hosts[0]}.."
                 f"{srv.hosts[-1]} port {srv.port}")
 
@@ -672,8 +771,9 @@ def main(argv: list[str] | None = None) -> int:
                 numbers = sorted({int(i * step) for i in range(options.baseline_feeds)})
                 say(f"naive loop on {len(numbers)} feeds ...")
                 results.baseline = run_baseline(site, numbers)
-                say(f"naive loop: {results.baseline['articles']} articles in {results.baseline['wall_s']:.1f}s "
-                    f"= {results.baseline['articles_per_s']:.1f}/s")
+                b = results.baseline
+                say(f"naive loop: {b['articles']} articles in {b['wall_s']:.1f}s = "
+                    f"{b['articles_per_s']:.1f}/s")
 
             if "pipeline" not in options.skip:
                 say(f"monitor poll: {len(site.articles)} articles ...")
@@ -700,7 +800,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results.checks)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(asdict(results), indent=2, default=str) + "\n")
-    print(f"\nwritten {options.out}" + ("  (quick run: speed targets are informational)" if options.quick else ""))
+    note = "  (quick run: speed targets are informational)" if options.quick else ""
+    print(f"\nwritten {options.out}{note}")
     failed = [c for c in results.checks if c.passed is False and c.gate]
     return 1 if failed else 0
 

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from monitor import dedupe
 from monitor.config import Config, FeedConfig
+from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, ExtractedPage, build_article, choose_body, extract_page
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
@@ -29,7 +31,9 @@ from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database
+from monitor.tag import Tagger
 from monitor.urls import canonical_url, is_fetchable
+from monitor.watchlist import load_watchlist
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,8 @@ class Pipeline:
         # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
         self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
+        # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
+        self.tagger = Tagger(load_watchlist(config))
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -216,33 +222,58 @@ class Pipeline:
         refs = [article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
                 for item in parsed.items]
         now = _now()
+        hashes = {item.key: entry_hash(item) for item in parsed.items}
         with self.db.session() as session:
             known = article_store.find_known(session, feed_id=feed.id, entries=refs)
+            # Updates are not copies: a known entry whose feed text changed is fetched again (below).
+            changed = article_store.changed_entries(session, feed_id=feed.id,
+                                                    hashes={key: hashes[key] for key in known.in_feed})
             linked = 0
             for item in parsed.items:
                 if item.key in known.elsewhere:
                     linked += article_store.link_to_feed(
                         session, article_id=known.elsewhere[item.key], feed_id=feed.id, entry_key=item.key,
                         entry_url=item.url, now=now)
+                    article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
+                                                    entry_hash=hashes[item.key])
         fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
                  and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
         cap = self.config.settings.max_entries_per_poll
         if len(fresh) > cap:
             log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)
             fresh = fresh[:cap]
-        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url) for item in fresh))
-        created = 0
+        revised = [item for item in parsed.items if item.key in changed][:max(cap - len(fresh), 0)]
+        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url) for item in fresh + revised))
+        created = updated = 0
         with self.db.session() as session:
-            for article in complete:
+            for article in complete[:len(fresh)]:
                 article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
                                                                 now=_now())
+                article_store.record_entry_hash(session, feed_id=feed.id, entry_key=article.entry_key,
+                                                entry_hash=hashes[article.entry_key])
                 if is_new:
                     self._after_store(session, article_id, article)
                 created += is_new
+            for item, article in zip(revised, complete[len(fresh):]):
+                if article_store.update_article(session, article_id=changed[item.key], article=article, now=_now()):
+                    self._after_update(session, changed[item.key], article)
+                    updated += 1
+                article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
+                                                entry_hash=hashes[item.key])
+        if updated:
+            log.info("feed=%s: %d stored articles changed and were updated", feed.name, updated,
+                     extra={"feed": feed.name, "url": feed.url})
         return created, linked
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
         """The stages that work on a stored article, in order, inside the transaction that stored it."""
+        dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup)
+        self.tagger.tag_stored(session, article_id, article)
+
+    def _after_update(self, session, article_id: int, article: Article) -> None:
+        """The stages that work on an article whose text changed: it is placed again, not stored again."""
+        dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup, changed=True)
+        self.tagger.tag_stored(session, article_id, article, replace=True)
 
     async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
@@ -265,7 +296,8 @@ class Pipeline:
     async def _fetch_page(self, url: str) -> tuple[ExtractedPage | None, str | None, str]:
         if self.config.settings.respect_robots and not await self.robots.allowed(url):
             return None, "robots.txt disallows fetching the page", url
-        result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT)
+        allow = self.robots.allowed if self.config.settings.respect_robots else None
+        result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
         if not result.ok:
             failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
             return None, f"page fetch failed ({failure.kind}): {failure.message}", url

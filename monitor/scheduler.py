@@ -18,6 +18,7 @@ from monitor.config import Config
 from monitor.pipeline import Pipeline
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database
+from monitor.watchlist.reload import WatchlistReloader
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ async def run_daemon(config: Config, db: Database) -> None:
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         scheduler.add_job(daemon.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
                           id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
+        # A changed watchlist takes effect without a restart; an invalid one is logged and ignored.
+        reloader = WatchlistReloader(config, pipeline.tagger)
+        scheduler.add_job(reloader.check, "interval", seconds=config.watchlist.reload_every.total_seconds(),
+                          id="watchlist-reload", max_instances=1, coalesce=True)
         scheduler.start()
         log.info("daemon started: %d feeds, tick every %ss", len(config.feeds),
                  config.settings.poll_tick.total_seconds())

@@ -112,3 +112,5 @@ def when(value: datetime | None, now: datetime) -> str:
 
 # Command modules register themselves on `app` when imported.
 from monitor.cli import ingest  # noqa: F401
+from monitor.cli import stories  # noqa: F401,E402
+from monitor.cli import watchlist  # noqa: F401,E402

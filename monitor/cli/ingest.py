@@ -235,6 +235,8 @@ def _article_row(article) -> dict:
         "feeds": sorted({link.feed.name for link in article.feeds}), "body_source": article.body_source,
         "body_note": article.body_note, "content_hash": article.content_hash, "summary": article.summary,
         "body": article.body,
+        "wire_cluster_id": article.wire_cluster_id, "story_id": article.story_id, "agency": article.agency,
+        "revisions": article.revisions,
     }
 
 

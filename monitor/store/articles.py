@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -124,3 +124,56 @@ def list_articles(
         ))
     query = query.order_by(Article.fetched_at.desc(), Article.id.desc()).limit(limit)
     return list(session.scalars(query))
+
+
+def changed_entries(session: Session, *, feed_id: int, hashes: dict[str, str]) -> dict[str, int]:
+    """Entries this feed gave before whose feed text has changed since: entry key -> article id.
+
+    An entry stored before its hash was kept gets its hash recorded now and is not taken as changed.
+    """
+    changed: dict[str, int] = {}
+    keys = sorted(hashes)
+    for chunk in _chunks(keys):
+        rows = session.execute(select(ArticleFeed.id, ArticleFeed.entry_key, ArticleFeed.article_id,
+                                      ArticleFeed.entry_hash)
+                               .where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk)))
+        for row in rows:
+            if row.entry_hash is None:
+                session.execute(update(ArticleFeed).where(ArticleFeed.id == row.id)
+                                .values(entry_hash=hashes[row.entry_key]))
+            elif row.entry_hash != hashes[row.entry_key]:
+                changed[row.entry_key] = row.article_id
+    return changed
+
+
+def record_entry_hash(session: Session, *, feed_id: int, entry_key: str, entry_hash: str) -> None:
+    """Remember what the feed said of an entry, to notice when it changes."""
+    session.execute(update(ArticleFeed).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key == entry_key)
+                    .values(entry_hash=entry_hash))
+
+
+def update_article(session: Session, *, article_id: int, article: ArticleValue, now: datetime) -> bool:
+    """Replace a stored article's text with a newer version of it, counting the revision.
+
+    The URL, canonical URL and GUID stay: they are what the article is known by. A fetch that fell back to
+    the feed's text never replaces an extracted body (nothing stored is lost to a failing page).
+
+    Returns:
+        True when the body changed (the article must be placed in the clusters again).
+    """
+    row = session.get(Article, article_id)
+    if row is None or row.content_hash == article.content_hash:
+        return False
+    if row.body_source == "extracted" and str(article.body_source) != "extracted":
+        return False
+    row.title = article.title or row.title
+    row.author = article.author or row.author
+    row.published_at = article.published or row.published_at
+    row.language = article.language or row.language
+    row.body, row.summary = article.body, article.summary or row.summary
+    row.body_source, row.body_note = str(article.body_source), article.body_note
+    row.content_hash = article.content_hash
+    row.revisions = (row.revisions or 0) + 1
+    row.updated_at = now
+    session.flush()
+    return True

@@ -1,0 +1,256 @@
+#!/usr/bin/env python
+"""Deduplication speed: fingerprinting, LSH lookup and insert for N articles on SQLite, on one core.
+
+    .venv/bin/python bench/dedup.py              # 100,000 articles (several minutes)
+    .venv/bin/python bench/dedup.py --n 20000    # quicker, for development
+
+What it measures:
+
+1. throughput: every article is stored (a Core insert of its row), fingerprinted, looked up in the
+   ``lsh_bands`` table within the 14-day window, confirmed against its candidates' texts, indexed and placed
+   in a wire cluster (``monitor.dedupe.stage.assign_wire_cluster``), committing every 500 articles. The
+   texts are synthetic (a Zipf-distributed vocabulary, 150 to 1,500 words, about 550 on average); one in ten
+   is a reprint of a recent article (trimmed, with outlet header and footer), so lookups find real matches.
+   Articles arrive at ``--per-day`` a day, so the window holds the same number of articles at 10k as at 100k
+   when ``--per-day`` is below 10,000/14; the default (2,000 a day) makes the window hold 28,000 articles,
+   more than the whole store at 10k, so the ratio below also shows the index's own growth.
+2. lookup time per article at 10k and at N stored articles: the same 500 probe texts (fresh reprints) looked
+   up and confirmed, not inserted; the ratio of the two.
+3. baseline, in the same run: brute-force pairwise comparison of MinHash signatures (numpy, every article
+   against every earlier one) over the first 5,000 articles, against the LSH path over the same 5,000, and
+   the cost of one brute-force lookup, which grows with the store where the LSH lookup stays flat.
+
+Times are CPU time of this (single-threaded) process, so that other work on the machine does not count;
+wall-clock time is printed beside it. Prints the figures with targets and PASS/FAIL; writes
+bench/out/dedup.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core: no threaded numpy kernels
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.config import DedupSettings
+from monitor.dedupe import fingerprint as fp
+from monitor.dedupe import stage
+from monitor.extract import Article, BodySource, content_hash
+from monitor.store import clusters as store
+from monitor.store.db import open_database
+from monitor.store.models import Article as ArticleRow
+
+OUT = Path(__file__).resolve().parent / "out"
+START = datetime(2025, 1, 1, tzinfo=UTC)
+COMMIT_EVERY = 500
+
+
+class Corpus:
+    """Synthetic news-like texts, made on demand so 100,000 of them need not sit in memory."""
+
+    def __init__(self, seed: int = 1, vocabulary: int = 40_000) -> None:
+        self.rng = np.random.default_rng(seed)
+        syllables = np.array(["ka", "lo", "mi", "ne", "ra", "to", "su", "vi", "de", "an", "or", "el", "us",
+                              "ti", "po", "ber", "gan", "stra", "mon", "ly"])
+        lengths = self.rng.integers(1, 5, vocabulary)
+        self.words = np.array(["".join(self.rng.choice(syllables, n)) for n in lengths])
+        ranks = np.arange(1, vocabulary + 1)
+        self.p = (1 / ranks ** 1.07) / (1 / ranks ** 1.07).sum()
+        self.recent: list[str] = []
+
+    def original(self) -> str:
+        n = int(np.clip(self.rng.normal(550, 180), 150, 1500))
+        tokens = self.words[self.rng.choice(len(self.words), n, p=self.p)]
+        # Paragraphs of about 60 words, sentences of about 20, as news text has.
+        paragraphs = [" ".join(tokens[i:i + 60]).capitalize() + "." for i in range(0, n, 60)]
+        return "\n\n".join(paragraphs)
+
+    def reprint(self, text: str) -> str:
+        paragraphs = text.split("\n\n")
+        keep = max(2, int(len(paragraphs) * self.rng.uniform(0.6, 0.95)))
+        return "\n\n".join(["Sign up for our newsletter for the day's top stories."] + paragraphs[:keep]
+                           + ["Copyright The Courier. All rights reserved."])
+
+    def next(self) -> str:
+        if self.recent and self.rng.random() < 0.1:
+            return self.reprint(self.recent[int(self.rng.integers(len(self.recent)))])
+        text = self.original()
+        self.recent.append(text)
+        if len(self.recent) > 2000:
+            self.recent.pop(0)
+        return text
+
+
+def article_value(n: int, text: str, at: datetime) -> Article:
+    url = f"https://bench.invalid/{n}"
+    return Article(entry_key=url, url=url, canonical_url=url, guid=None, title=None, author=None, published=at,
+                   fetched_at=at, language=None, body=text, summary=None, body_source=BodySource.EXTRACTED,
+                   body_note=None, content_hash=content_hash(text))
+
+
+_INSERT = ArticleRow.__table__.insert()
+
+
+def place(session, settings: DedupSettings, value: Article) -> None:
+    """Store one article's row and place it at the wire level: what the pipeline does per article."""
+    at, text = value.fetched_at, value.body
+    result = session.connection().execute(_INSERT, {
+        "url": value.url, "canonical_url": value.canonical_url, "fetched_at": at, "published_at": at,
+        "body": text, "body_source": "extracted", "content_hash": value.content_hash, "revisions": 0})
+    article_id = result.inserted_primary_key[0]
+    match = stage.assign_wire_cluster(session, article_id=article_id, article=value, settings=settings)
+    store.record_dedup(session, article_id=article_id, wire_cluster_id=match.cluster_id, story_id=None,
+                       method=match.method, match_id=match.match_id, wire_score=match.score, story_score=None,
+                       agency=None, agency_evidence=None)
+
+
+def probe(db, settings: DedupSettings, probes: list[tuple[str, datetime]]) -> tuple[float, float]:
+    """CPU seconds per article to fingerprint, look up and confirm (nothing stored), and the share matched."""
+    with db.session() as session:
+        for text, at in probes[:50]:  # warm the page cache and statement cache
+            stage.near_match(session, article_id=-1, body=text, keys=fp.fingerprint(text).band_keys,
+                              since=at - settings.window, until=at + settings.window,
+                              threshold=settings.wire_threshold)
+        started = time.process_time()
+        found = 0
+        for text, at in probes:
+            found += stage.near_match(session, article_id=-1, body=text, keys=fp.fingerprint(text).band_keys,
+                                       since=at - settings.window, until=at + settings.window,
+                                       threshold=settings.wire_threshold) is not None
+        elapsed = time.process_time() - started
+    return elapsed / len(probes), found / len(probes)
+
+
+def brute_force(texts: list[str], threshold: float) -> tuple[float, float]:
+    """The baseline without an index: every article's MinHash signature compared with every earlier one's.
+
+    Returns:
+        CPU seconds for all pairs (comparisons only; signatures are made untimed), and CPU seconds to
+        compare one more article with all of them.
+    """
+    signatures = np.array([fp.minhash(fp.shingles(text)).hashvalues for text in texts], dtype=np.uint64)
+    started = time.process_time()
+    matches = 0
+    for i in range(1, len(texts)):
+        similarity = np.count_nonzero(signatures[:i] == signatures[i], axis=1) / fp.NUM_PERM
+        matches += int(np.count_nonzero(similarity >= threshold) > 0)
+    all_pairs = time.process_time() - started
+    started = time.process_time()
+    for i in range(200):
+        np.count_nonzero(signatures == signatures[i], axis=1)
+    return all_pairs, (time.process_time() - started) / 200
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="articles to store (default 100,000)")
+    parser.add_argument("--per-day", type=int, default=2_000, help="articles arriving per day")
+    parser.add_argument("--brute", type=int, default=5_000, help="articles for the brute-force baseline")
+    args = parser.parse_args()
+    settings = DedupSettings()
+    corpus = Corpus()
+    step = timedelta(days=1) / args.per_day
+    checkpoints = sorted({min(10_000, args.n), args.n})
+    probe_source = Corpus(seed=2)
+    probe_texts = [probe_source.original() for _ in range(500)]
+
+    results: dict = {"n": args.n, "per_day": args.per_day, "python": platform.python_version(),
+                     "machine": platform.machine(), "window_days": settings.window.days}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/bench.db")
+        processing = cpu = 0.0
+        fingerprinting = 0.0
+        first_texts: list[str] = []
+        lsh_at_brute = None
+        n = 0
+        lookups: dict[int, float] = {}
+        for checkpoint in checkpoints:
+            while n < checkpoint:
+                batch = []
+                for _ in range(min(COMMIT_EVERY, checkpoint - n)):
+                    # The stage's input, an extracted Article (with its content hash), is made untimed.
+                    batch.append(article_value(n, corpus.next(), START + step * n))
+                    if len(first_texts) < args.brute:
+                        first_texts.append(batch[-1].body)
+                    n += 1
+                started, started_cpu = time.perf_counter(), time.process_time()
+                with db.session() as session:
+                    for value in batch:
+                        place(session, settings, value)
+                processing += time.perf_counter() - started
+                cpu += time.process_time() - started_cpu
+                if lsh_at_brute is None and n >= args.brute:
+                    lsh_at_brute = cpu
+                if n % 10_000 == 0 or n == checkpoint:
+                    print(f"  {n:>7} articles stored, {n / cpu:,.0f} articles per CPU second so far "
+                          f"({n / processing:,.0f} per wall-clock second)", flush=True)
+            at = START + step * n
+            # Probes: reprints of stored articles and unrelated texts, half and half, placed "now".
+            probes = [(corpus.reprint(corpus.recent[i % len(corpus.recent)]), at) for i in range(250)]
+            probes += [(text, at) for text in probe_texts[:250]]
+            lookups[checkpoint], hit_rate = probe(db, settings, probes)
+            print(f"  lookup at {checkpoint:>7}: {lookups[checkpoint] * 1e3:.3f} ms per article "
+                  f"({hit_rate:.0%} matched; half the probes are reprints)", flush=True)
+        started = time.process_time()
+        for text in first_texts[:2000]:
+            fp.fingerprint(text)
+        fingerprinting = (time.process_time() - started) / min(2000, len(first_texts))
+        db.dispose()
+        db_size = sum(f.stat().st_size for f in Path(tmp).iterdir())
+
+    brute_seconds, brute_lookup = brute_force(first_texts, settings.wire_threshold)
+    rate = args.n / cpu
+    lookup_ratio = lookups[args.n] / lookups[checkpoints[0]]
+    scale = args.n / len(first_texts)
+    results.update({
+        "articles_per_cpu_second": round(rate), "cpu_seconds": round(cpu, 1),
+        "articles_per_wall_second": round(args.n / processing), "wall_seconds": round(processing, 1),
+        "load_average": os.getloadavg(),
+        "fingerprint_ms": round(fingerprinting * 1e3, 3),
+        "lookup_ms": {str(k): round(v * 1e3, 3) for k, v in lookups.items()},
+        "lookup_ratio": round(lookup_ratio, 2), "database_mb": round(db_size / 1e6),
+        "brute_force": {"articles": len(first_texts), "all_pairs_seconds": round(brute_seconds, 2),
+                        "lsh_seconds_same_articles": round(lsh_at_brute or cpu, 2),
+                        "ratio": round(brute_seconds / (lsh_at_brute or cpu), 2),
+                        "lookup_ms": round(brute_lookup * 1e3, 3),
+                        "lookup_ms_at_n_estimated": round(brute_lookup * scale * 1e3, 3),
+                        "all_pairs_seconds_at_n_estimated": round(brute_seconds * scale ** 2)},
+    })
+    checks = {
+        f"throughput >= 1,000 articles/s ({rate:,.0f})": rate >= 1000,
+        f"lookup at {args.n:,} within 2x of {checkpoints[0]:,} ({lookup_ratio:.2f}x)": lookup_ratio <= 2.0,
+    }
+    print(f"\nstored {args.n:,} articles in {cpu:.1f} CPU s ({processing:.1f} s wall clock, load average "
+          f"{os.getloadavg()[0]:.1f}): {rate:,.0f} articles/s on one core (fingerprint alone "
+          f"{fingerprinting * 1e3:.2f} ms per article); database {db_size / 1e6:.0f} MB")
+    for k, v in lookups.items():
+        print(f"lookup + confirmation at {k:>7,} stored: {v * 1e3:.3f} ms per article")
+    b = results["brute_force"]
+    print(f"brute force, all pairs of the first {b['articles']:,} by signature: {b['all_pairs_seconds']} CPU s, "
+          f"against {b['lsh_seconds_same_articles']} CPU s for fingerprint, LSH lookup and insert of the same "
+          f"articles (ratio {b['ratio']}); at {args.n:,} it would take about {b['all_pairs_seconds_at_n_estimated']:,} s")
+    print(f"one lookup by brute force among {b['articles']:,}: {b['lookup_ms']} ms, about "
+          f"{b['lookup_ms_at_n_estimated']} ms among {args.n:,} (it grows with the store); "
+          f"LSH: {lookups[checkpoints[0]] * 1e3:.3f} ms at {checkpoints[0]:,}, {lookups[args.n] * 1e3:.3f} ms "
+          f"at {args.n:,} (bounded by the window)")
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    results["checks"] = checks
+    OUT.mkdir(exist_ok=True)
+    (OUT / "dedup.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

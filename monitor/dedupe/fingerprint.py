@@ -1,0 +1,157 @@
+"""Wire-copy fingerprints: normalized word shingles, their MinHash (datasketch), LSH band keys, and the
+exact similarity that confirms a candidate.
+
+Pure functions, no database. The band keys are what ``store/clusters.py`` keeps in the ``lsh_bands`` table,
+so every instance finds the same candidates; the constants below are therefore part of the stored format:
+changing any of them means re-fingerprinting what is stored.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash
+
+SHINGLE_WORDS = 5
+"""Words per shingle: long enough that unrelated texts share almost none, short enough that one reworded
+sentence spoils only the shingles that overlap it."""
+NUM_PERM = 126
+BANDS, ROWS = 42, 3
+"""42 bands of 3 rows: a pair with Jaccard similarity s becomes a candidate with probability
+1 - (1 - s^3)^42, which is 0.98 at s = 0.45 and 0.84 at s = 0.35 (a trimmed reprint with outlet boilerplate),
+but 4e-5 at s = 0.01 (unrelated articles), so a lookup among 100,000 stored articles yields a handful of
+false candidates, which the exact comparison then drops."""
+SEED = 1
+SCHEME = "affine64"
+"""datasketch's 64-bit affine permutations after a mixing finalizer: named, so a new library default cannot
+silently change stored keys."""
+MIN_SHINGLES = 20
+"""Below about 25 words a text is a teaser or a failure notice, not an article: no near-duplicate level."""
+MAX_WORDS = 20_000
+"""Longer bodies are cut here: a hostile page must not make fingerprinting unbounded."""
+
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations  # computed once, reused
+# Typographic variants that outlets change when they reprint are folded; punctuation separates words, except
+# apostrophes, which are dropped ("don't" and "don’t" are both "dont"). str.translate and str.split are C-fast:
+# a regular expression would take longer than the rest of fingerprinting.
+_FOLD = str.maketrans({**{c: " " for c in string.punctuation.replace("'", "") + "“”«»„‟–—‒―…•·¡¿、。，：；！？（）"},
+                       "'": None, "’": None, "‘": None, "\u00ad": None, "\u200b": None})
+# Odd 64-bit multipliers (from the golden ratio and splitmix64) that combine word hashes into shingle hashes.
+_SHINGLE_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
+                                 0xD6E8FEB86659FD93, 0xCA5A826395121157], dtype=np.uint64)[:SHINGLE_WORDS]
+_BAND_MULTIPLIERS = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x2545F4914F6CDD1D], dtype=np.uint64)
+_BAND_SALT = (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+
+
+def normalize(text: str) -> str:
+    """Text as compared: Unicode NFKC, case folded, punctuation and typographic variants folded away,
+    whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").casefold().translate(_FOLD).split())
+
+
+def words(text: str) -> list[str]:
+    """The normalized words of a text, at most ``MAX_WORDS``."""
+    return unicodedata.normalize("NFKC", text or "").casefold().translate(_FOLD).split()[:MAX_WORDS]
+
+
+def shingles(text: str) -> np.ndarray:
+    """The distinct 64-bit hashes of a text's runs of ``SHINGLE_WORDS`` words, sorted.
+
+    Words are hashed once (CRC-32, stable across processes and machines, unlike ``hash()``), and each
+    shingle's hash is a fixed combination of its words' hashes, computed for all shingles at once.
+    """
+    tokens = words(text)
+    if not tokens:
+        return np.zeros(0, dtype=np.uint64)
+    table = {w: zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in set(tokens)}
+    hashes = np.fromiter(map(table.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    k = min(SHINGLE_WORDS, len(tokens))
+    n = len(tokens) - k + 1
+    combined = np.zeros(n, dtype=np.uint64)
+    for offset in range(k):
+        combined += hashes[offset:offset + n] * _SHINGLE_MULTIPLIERS[offset]  # wraps around modulo 2^64
+    return np.unique(combined)
+
+
+def _identity(value):
+    return value
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the wire level knows of one text."""
+
+    shingle_count: int
+    band_keys: tuple[int, ...]
+    """One signed 64-bit key per band (empty when the text is too short to compare)."""
+
+    @property
+    def comparable(self) -> bool:
+        return bool(self.band_keys)
+
+
+def minhash(shingle_hashes: np.ndarray) -> MinHash:
+    """The MinHash signature of a text's shingle hashes (datasketch applies the permutations)."""
+    signature = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, permutations=_PERMUTATIONS,
+                        scheme=SCHEME)
+    signature.update_batch(shingle_hashes)
+    return signature
+
+
+def band_keys(signature: MinHash) -> tuple[int, ...]:
+    """LSH band keys: each band's rows and its index combined into a signed 64-bit integer (a BIGINT column)."""
+    rows = np.asarray(signature.hashvalues, dtype=np.uint64)[:BANDS * ROWS].reshape(BANDS, ROWS)
+    keys = (rows * _BAND_MULTIPLIERS).sum(axis=1, dtype=np.uint64) + _BAND_SALT
+    keys ^= keys >> np.uint64(31)  # mix the high bits down, so the key's every bit depends on every row
+    return tuple(keys.view(np.int64).tolist())
+
+
+def fingerprint(text: str, shingle_hashes: np.ndarray | None = None) -> Fingerprint:
+    """Shingle, sign and band a body text.
+
+    Args:
+        text: the article body (any length; cut at ``MAX_WORDS`` words).
+        shingle_hashes: its ``shingles``, when the caller has them already.
+
+    Returns:
+        Its fingerprint; without band keys when the text has fewer than ``MIN_SHINGLES`` shingles.
+    """
+    hashes = shingles(text) if shingle_hashes is None else shingle_hashes
+    if len(hashes) < MIN_SHINGLES:
+        return Fingerprint(len(hashes), ())
+    return Fingerprint(len(hashes), band_keys(minhash(hashes)))
+
+
+@dataclass(frozen=True)
+class WireScore:
+    """How much two texts share, measured exactly on their shingles."""
+
+    jaccard: float
+    containment: float
+    """Shared shingles over the smaller text's shingles: 1.0 when one text holds all of the other."""
+    size_ratio: float
+    """Smaller shingle count over larger: how much of the longer text the shorter one carries."""
+    shared: int
+
+    @property
+    def similarity(self) -> float:
+        """One score for thresholds: the containment, unless the shorter text is a small fraction of the
+        longer (a quoted lead is not a reprint); then the Jaccard similarity."""
+        return self.containment if self.size_ratio >= MIN_SIZE_RATIO else self.jaccard
+
+
+MIN_SIZE_RATIO = 0.3
+"""A text with under 30% of another's shingles is not taken as its reprint by containment alone."""
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> WireScore:
+    """Jaccard similarity, containment and size ratio of two texts' ``shingles``."""
+    if not len(a) or not len(b):
+        return WireScore(0.0, 0.0, 0.0, 0)
+    shared = int(np.intersect1d(a, b, assume_unique=True).size)
+    smaller, larger = sorted((len(a), len(b)))
+    return WireScore(shared / (len(a) + len(b) - shared), shared / smaller, smaller / larger, shared)

@@ -1,0 +1,256 @@
+"""The deduplication stage: place a stored article in a wire cluster and a story, and say why.
+
+Levels, each stored on the article:
+
+1. **exact**: same canonical URL or GUID never gets here (ingest links it to the stored article); the same
+   normalized body (``content_hash``) joins that article's cluster with score 1.0.
+2. **wire copy**: LSH band keys (``lsh_bands``) give candidates within the window; the exact shingle
+   containment/Jaccard (``fingerprint.compare``) confirms the best one at ``wire_threshold``.
+3. **story**: an article joining a wire cluster joins its story; otherwise its TF-IDF vector is compared with
+   the profiles of the stories seen within the window, and the best at ``story_threshold`` is joined.
+
+The pure parts live beside this module (fingerprint, agency, representative, stories); the queries in
+``monitor/store/clusters.py``. Everything runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from monitor.config import DedupSettings
+from monitor.dedupe import fingerprint as fp
+from monitor.dedupe.agency import Provenance, detect_agency
+from monitor.dedupe.representative import choose_representative
+from monitor.dedupe.stories import (
+    cosine,
+    idf,
+    key_terms,
+    merge_profile,
+    paragraph_keys,
+    term_counts,
+    vectorize,
+)
+from monitor.extract import Article, BodySource
+from monitor.store import clusters as store
+
+log = logging.getLogger(__name__)
+
+MAX_CANDIDATES = 20
+"""Candidates confirmed exactly per article, most shared bands first: bounds the work on a hot story."""
+MAX_STORY_CANDIDATES = 30
+"""Stories compared per article (those sharing the most key terms): bounds the story level's work."""
+BOILERPLATE_CLUSTERS = 2
+"""A paragraph already seen in two other wire clusters is boilerplate, not news, for the story level."""
+MIN_EXACT_WORDS = 50
+"""Shorter identical bodies ("Subscribe to read", a cookie notice) are not the same article."""
+
+
+class Method:
+    EXACT = "exact"
+    MINHASH = "minhash"
+    NEW = "new"
+
+
+@dataclass(frozen=True)
+class WireMatch:
+    cluster_id: int
+    method: str
+    match_id: int | None
+    score: float | None
+    joined_existing: bool
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where deduplication put an article."""
+
+    wire_cluster_id: int
+    story_id: int | None
+    method: str
+    match_id: int | None
+    wire_score: float | None
+    story_score: float | None
+    agency: str | None
+
+
+def place(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
+          changed: bool = False) -> Placement | None:
+    """The pipeline's entry point: ``deduplicate`` a new article (``recluster`` a changed one) in a savepoint.
+
+    A failure here is logged and leaves the article stored but unclustered: deduplication must never cost
+    an article.
+    """
+    if not settings.enabled:
+        return None
+    try:
+        with session.begin_nested():
+            if changed:
+                return recluster(session, article_id=article_id, article=article, settings=settings)
+            return deduplicate(session, article_id=article_id, article=article, settings=settings)
+    except Exception:
+        log.exception("deduplication failed: article=%d url=%s", article_id, article.url, extra={"url": article.url})
+        return None
+
+
+def event_time(article: Article) -> datetime:
+    """The time an article is placed at in the windows: its publication, else when it was fetched."""
+    return article.published or article.fetched_at
+
+
+def deduplicate(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
+                count_terms: bool = True) -> Placement:
+    """Place a just-stored article in a wire cluster and a story.
+
+    Args:
+        session: the transaction that stored the article.
+        article_id: its row id.
+        article: its value, as extracted.
+        settings: the ``dedup:`` section (window, thresholds).
+        count_terms: add its terms to the IDF counts (False when an updated article is placed again).
+
+    Returns:
+        Its cluster and story, how it got there, and its agency.
+    """
+    provenance = detect_agency(article.body, author=article.author, url=article.url)
+    wire = assign_wire_cluster(session, article_id=article_id, article=article, settings=settings,
+                               provenance=provenance)
+    story_id, story_score = _assign_story(session, article_id=article_id, article=article, settings=settings,
+                                          wire=wire, count=count_terms)
+    store.record_dedup(session, article_id=article_id, wire_cluster_id=wire.cluster_id, story_id=story_id,
+                       method=wire.method, match_id=wire.match_id, wire_score=wire.score, story_score=story_score,
+                       agency=provenance.agency if provenance else None,
+                       agency_evidence=f"{provenance.where}: {provenance.evidence}"[:500] if provenance else None)
+    if wire.joined_existing:
+        _refresh_representative(session, cluster_id=wire.cluster_id)
+    log.debug("dedup article=%d url=%s cluster=%d (%s %.2f) story=%s", article_id, article.url, wire.cluster_id,
+              wire.method, wire.score or 0.0, story_id, extra={"url": article.url})
+    return Placement(wire.cluster_id, story_id, wire.method, wire.match_id, wire.score, story_score,
+                     provenance.agency if provenance else None)
+
+
+def assign_wire_cluster(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
+                        provenance: Provenance | None = None) -> WireMatch:
+    """The wire level alone: exact body, then LSH candidates confirmed by shingle similarity; index the bands.
+
+    The article row is not written here (``deduplicate`` records the placement); the cluster's size is.
+    """
+    at = event_time(article)
+    since, until = at - settings.window, at + settings.window
+    hashes = fp.shingles(article.body)
+    signature = fp.fingerprint(article.body, hashes)
+    # Shingles are words less four: enough words for an exact copy to be one article and not a notice.
+    long_enough = len(hashes) + fp.SHINGLE_WORDS - 1 >= MIN_EXACT_WORDS
+    match = _exact_match(session, article_id=article_id, article=article, since=since) if long_enough else None
+    if match is None and signature.comparable:
+        match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
+                           since=since, until=until, threshold=settings.wire_threshold, shingle_hashes=hashes)
+    if signature.comparable:
+        store.add_bands(session, article_id=article_id, keys=signature.band_keys, seen_at=at)
+    agency = provenance.agency if provenance else None
+    if match is None:
+        return WireMatch(store.new_cluster(session, at=at, article_id=article_id, agency=agency), Method.NEW,
+                         None, None, False)
+    store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
+    return match
+
+
+def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime) -> WireMatch | None:
+    if article.body_source == BodySource.FAILED:
+        return None
+    found = store.same_content(session, content_hash=article.content_hash, exclude_id=article_id, since=since)
+    if found is None:
+        return None
+    other, cluster_id = found
+    return WireMatch(cluster_id, Method.EXACT, other, 1.0, True)
+
+
+def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int, ...], since: datetime,
+               until: datetime, threshold: float, shingle_hashes: np.ndarray | None = None) -> WireMatch | None:
+    """The stored text within the window that this body copies best, at ``threshold`` or above, if any."""
+    candidates = store.band_candidates(session, keys=keys, since=since, until=until, exclude_id=article_id,
+                                       limit=MAX_CANDIDATES)
+    if not candidates:
+        return None
+    mine = fp.shingles(body) if shingle_hashes is None else shingle_hashes
+    texts = store.bodies(session, ids=[c for c, _ in candidates])
+    best: tuple[float, int] | None = None
+    for candidate_id, _ in candidates:
+        text = texts.get(candidate_id)
+        if text is None or text.wire_cluster_id is None:
+            continue  # stored before deduplication ran, or being placed again: not a cluster to join
+        score = fp.compare(mine, fp.shingles(text.body)).similarity
+        if score >= threshold and (best is None or score > best[0]):
+            best = (score, candidate_id)
+    if best is None:
+        return None
+    score, other = best
+    return WireMatch(texts[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True)
+
+
+def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
+                  wire: WireMatch, count: bool) -> tuple[int | None, float | None]:
+    at = event_time(article)
+    paragraphs = paragraph_keys(article.body)
+    boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
+    counts = term_counts(article.title, article.body, boilerplate=boilerplate)
+    if count and not wire.joined_existing:
+        store.count_paragraphs(session, keys=paragraphs)  # copies do not spread a paragraph: clusters count
+    cluster_story = store.cluster_story(session, cluster_id=wire.cluster_id) if wire.joined_existing else None
+    if cluster_story is not None:
+        # A copy belongs to the story of its original; no need to compare words again.
+        store.grow_story(session, story_id=cluster_story, at=at, profile=None)
+        if count:
+            store.count_terms(session, terms=counts)
+        return cluster_story, None
+    frequencies, total = store.document_frequencies(session, terms=counts)
+    idfs = {term: idf(n, total) for term, n in frequencies.items()}
+    vector = vectorize(counts, idfs, idf(0, total))
+    if count:
+        store.count_terms(session, terms=counts)
+    mine = vector.as_dict()
+    best: tuple[float, store.StoryProfile] | None = None
+    if mine:
+        candidates = store.story_candidates(session, terms=key_terms(mine), since=at - settings.window,
+                                            until=at + settings.window, limit=MAX_STORY_CANDIDATES)
+        for story in candidates:
+            score = cosine(mine, story.profile)
+            if score >= settings.story_threshold and (best is None or score > best[0]):
+                best = (score, story)
+    if best is None:
+        story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
+        store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
+        score = None
+    else:
+        score, story = best
+        story_id = story.id
+        profile = merge_profile(story.profile, story.size, vector).as_dict()
+        store.grow_story(session, story_id=story_id, at=at, profile=profile)
+        store.index_story(session, story_id=story_id, terms=tuple(profile), at=at)
+        score = round(score, 4)
+    store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
+    return story_id, score
+
+
+def _refresh_representative(session: Session, *, cluster_id: int) -> None:
+    cluster = store.cluster_of(session, cluster_id=cluster_id)
+    members = store.cluster_members(session, cluster_id=cluster_id)
+    if cluster is None or not members:
+        return
+    chosen = choose_representative(members, agency=cluster.agency)
+    if chosen.id != cluster.representative_id:
+        store.set_cluster(session, cluster_id=cluster_id, representative_id=chosen.id)
+
+
+def recluster(session: Session, *, article_id: int, article: Article, settings: DedupSettings) -> Placement:
+    """Place an article again after its text changed: out of its old cluster and story (and the band index),
+    then in as if new, never matching itself."""
+    old_cluster, _ = store.detach(session, article_id=article_id)
+    store.remove_bands(session, article_id=article_id)
+    if old_cluster is not None:
+        _refresh_representative(session, cluster_id=old_cluster)
+    return deduplicate(session, article_id=article_id, article=article, settings=settings, count_terms=False)

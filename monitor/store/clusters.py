@@ -1,0 +1,388 @@
+"""Wire clusters, stories, LSH band keys and term counts: the queries of the deduplication stage.
+
+Every function takes the session and keyword arguments only; none commits (the caller's transaction
+stores an article and its clusters together, or neither).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, bindparam, case, delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from monitor.dedupe.representative import Member
+from monitor.store.models import (
+    Article,
+    ArticleFeed,
+    LshBand,
+    ParagraphCount,
+    Story,
+    StoryKey,
+    TermCount,
+    UTCDateTime,
+    WireCluster,
+)
+
+_CHUNK = 500
+# The hot path (every stored article) uses the tables, not the ORM classes: Core statements skip the ORM's
+# per-statement work, which would otherwise cost more than the fingerprinting itself.
+_articles = Article.__table__
+_bands = LshBand.__table__
+_clusters = WireCluster.__table__
+TOTAL_TERM = ""
+"""The ``term_counts`` row whose count is the number of articles counted (the N of IDF)."""
+
+
+# --- LSH band keys ----------------------------------------------------------------------------------------
+
+# Built once: statements made per call spend more time in SQLAlchemy than in the database.
+_ADD_BANDS = _bands.insert()
+_shared = func.count().label("shared")
+_CANDIDATES = (
+    select(_bands.c.article_id, _shared)
+    .where(_bands.c.band_key.in_(bindparam("keys", expanding=True)), _bands.c.seen_epoch >= bindparam("since"),
+           _bands.c.seen_epoch <= bindparam("until"), _bands.c.article_id != bindparam("exclude"))
+    .group_by(_bands.c.article_id).order_by(_shared.desc(), _bands.c.article_id).limit(bindparam("most"))
+)
+
+
+def epoch(at: datetime) -> int:
+    """Unix seconds of an aware datetime: the time column of ``lsh_bands``."""
+    return int(at.timestamp())
+
+
+def add_bands(session: Session, *, article_id: int, keys: Iterable[int], seen_at: datetime) -> None:
+    """Index an article under its band keys.
+
+    Forty-odd rows per article go to the driver's executemany directly: SQLAlchemy's per-row parameter
+    handling would cost as much as the inserts themselves.
+    """
+    keys = sorted(set(keys))
+    if not keys:
+        return
+    connection = session.connection()
+    sql, order = _band_insert_for(connection.dialect)
+    values = {"article_id": article_id, "seen_epoch": epoch(seen_at)}
+    if order:  # positional parameters (SQLite): tuples in the compiled order
+        rows = [tuple(key if name == "band_key" else values[name] for name in order) for key in keys]
+    else:  # named parameters (psycopg)
+        rows = [{**values, "band_key": key} for key in keys]
+    connection.exec_driver_sql(sql, rows)
+
+
+_band_inserts: dict[str, tuple] = {}
+
+
+def _band_insert_for(dialect) -> tuple:
+    """The band insert compiled for a dialect: its SQL and its positional parameter order (if any)."""
+    if dialect.name not in _band_inserts:
+        compiled = _ADD_BANDS.compile(dialect=dialect)
+        _band_inserts[dialect.name] = (compiled.string, compiled.positiontup)
+    return _band_inserts[dialect.name]
+
+
+def remove_bands(session: Session, *, article_id: int) -> None:
+    session.connection().execute(_bands.delete().where(_bands.c.article_id == article_id))
+
+
+def band_candidates(session: Session, *, keys: Sequence[int], since: datetime, until: datetime,
+                    exclude_id: int | None, limit: int) -> list[tuple[int, int]]:
+    """Articles sharing at least one band key within the window: (article id, bands shared), most first."""
+    if not keys:
+        return []
+    rows = session.connection().execute(_CANDIDATES, {
+        "keys": sorted(set(keys)), "since": epoch(since), "until": epoch(until),
+        "exclude": -1 if exclude_id is None else exclude_id, "most": limit})
+    return [(row[0], row[1]) for row in rows]
+
+
+# --- Articles as the stage sees them -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredText:
+    id: int
+    body: str
+    wire_cluster_id: int | None
+
+
+_BODIES = select(_articles.c.id, _articles.c.body, _articles.c.wire_cluster_id).where(
+    _articles.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def bodies(session: Session, *, ids: Sequence[int]) -> dict[int, StoredText]:
+    """The bodies and clusters of the given articles."""
+    found: dict[int, StoredText] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.connection().execute(_BODIES, {"ids": list(ids[start:start + _CHUNK])})
+        found.update({row.id: StoredText(row.id, row.body or "", row.wire_cluster_id) for row in rows})
+    return found
+
+
+_SAME_CONTENT = (
+    select(_articles.c.id, _articles.c.wire_cluster_id)
+    .where(_articles.c.content_hash == bindparam("hash"), _articles.c.id != bindparam("exclude"),
+           _articles.c.wire_cluster_id.is_not(None), _articles.c.fetched_at >= bindparam("since"))
+    .order_by(_articles.c.id).limit(1)
+)
+
+
+def same_content(session: Session, *, content_hash: str, exclude_id: int,
+                 since: datetime) -> tuple[int, int] | None:
+    """The first clustered article with this content hash, fetched within the window: (id, cluster id)."""
+    row = session.connection().execute(_SAME_CONTENT, {"hash": content_hash, "exclude": exclude_id,
+                                                       "since": since}).first()
+    return (row[0], row[1]) if row else None
+
+
+_RECORD = _articles.update().where(_articles.c.id == bindparam("article")).values(
+    {name: bindparam(name) for name in ("wire_cluster_id", "story_id", "wire_method", "wire_match_id",
+                                        "wire_score", "story_score", "agency", "agency_evidence")})
+
+
+def record_dedup(session: Session, *, article_id: int, wire_cluster_id: int, story_id: int | None,
+                 method: str, match_id: int | None, wire_score: float | None, story_score: float | None,
+                 agency: str | None, agency_evidence: str | None) -> None:
+    """Write an article's place in the clusters and why it is there."""
+    session.connection().execute(_RECORD, {
+        "article": article_id, "wire_cluster_id": wire_cluster_id, "story_id": story_id, "wire_method": method,
+        "wire_match_id": match_id, "wire_score": wire_score, "story_score": story_score, "agency": agency,
+        "agency_evidence": agency_evidence})
+
+
+# --- Wire clusters ------------------------------------------------------------------------------------------
+
+_NEW_CLUSTER = _clusters.insert()
+
+
+def new_cluster(session: Session, *, at: datetime, article_id: int, agency: str | None) -> int:
+    """A cluster of one: the article is its only member and its representative."""
+    result = session.connection().execute(_NEW_CLUSTER, {
+        "size": 1, "first_seen_at": at, "last_seen_at": at, "representative_id": article_id, "agency": agency})
+    return result.inserted_primary_key[0]
+
+
+def cluster_of(session: Session, *, cluster_id: int) -> WireCluster | None:
+    return session.get(WireCluster, cluster_id)
+
+
+def cluster_story(session: Session, *, cluster_id: int) -> int | None:
+    return session.connection().scalar(select(_clusters.c.story_id).where(_clusters.c.id == cluster_id))
+
+
+_at = bindparam("at", type_=UTCDateTime())
+_GROW_CLUSTER = _clusters.update().where(_clusters.c.id == bindparam("cluster")).values(
+    size=_clusters.c.size + 1,
+    last_seen_at=case((_clusters.c.last_seen_at < _at, _at), else_=_clusters.c.last_seen_at),
+    first_seen_at=case((_clusters.c.first_seen_at > _at, _at), else_=_clusters.c.first_seen_at),
+    agency=func.coalesce(_clusters.c.agency, bindparam("new_agency", type_=String())),
+)
+
+
+def grow_cluster(session: Session, *, cluster_id: int, at: datetime, agency: str | None) -> None:
+    """Count one more member, in one statement (other instances may add members at the same time)."""
+    session.connection().execute(_GROW_CLUSTER, {"cluster": cluster_id, "at": at, "new_agency": agency})
+
+
+def cluster_members(session: Session, *, cluster_id: int) -> tuple[Member, ...]:
+    """What the representative rule needs of every member."""
+    query = (select(Article.id, Article.url, Article.published_at, Article.fetched_at, func.length(Article.body))
+             .where(Article.wire_cluster_id == cluster_id))
+    return tuple(Member(row[0], row[1], row[2] or row[3], row[4] or 0) for row in session.execute(query))
+
+
+def set_cluster(session: Session, *, cluster_id: int, **values) -> None:
+    session.connection().execute(_clusters.update().where(_clusters.c.id == cluster_id).values(**values))
+
+
+def detach(session: Session, *, article_id: int) -> tuple[int | None, int | None]:
+    """Take an article out of its cluster and story (before it is clustered again); drop them when empty.
+
+    Returns:
+        The former cluster and story ids.
+    """
+    row = session.execute(select(Article.wire_cluster_id, Article.story_id).where(Article.id == article_id)).one()
+    cluster_id, story_id = row
+    session.execute(update(Article).where(Article.id == article_id).values(wire_cluster_id=None, story_id=None))
+    if cluster_id is not None:
+        session.execute(update(WireCluster).where(WireCluster.id == cluster_id).values(size=WireCluster.size - 1))
+        if session.scalar(select(WireCluster.size).where(WireCluster.id == cluster_id)) <= 0:
+            session.execute(delete(WireCluster).where(WireCluster.id == cluster_id))
+            cluster_id = None
+    if story_id is not None:
+        session.execute(update(Story).where(Story.id == story_id).values(size=Story.size - 1))
+        if session.scalar(select(Story.size).where(Story.id == story_id)) <= 0:
+            session.execute(delete(Story).where(Story.id == story_id))
+            story_id = None
+    return cluster_id, story_id
+
+
+# --- Stories ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoryProfile:
+    id: int
+    size: int
+    profile: dict[str, float]
+
+
+_keys = StoryKey.__table__
+_key_shared = func.count().label("shared")
+_STORY_CANDIDATES = (
+    select(_keys.c.story_id, _key_shared)
+    .where(_keys.c.term.in_(bindparam("terms", expanding=True)), _keys.c.seen_epoch >= bindparam("since"),
+           _keys.c.seen_epoch <= bindparam("until"))
+    .group_by(_keys.c.story_id).order_by(_key_shared.desc(), _keys.c.story_id).limit(bindparam("most"))
+)
+
+
+def story_candidates(session: Session, *, terms: Sequence[str], since: datetime, until: datetime,
+                     limit: int) -> list[StoryProfile]:
+    """Stories active within the window that share a key term, most shared first, with their profiles."""
+    if not terms:
+        return []
+    rows = session.connection().execute(_STORY_CANDIDATES, {
+        "terms": sorted(set(terms)), "since": epoch(since), "until": epoch(until), "most": limit}).all()
+    if not rows:
+        return []
+    order = {row[0]: n for n, row in enumerate(rows)}
+    found = session.execute(select(Story.id, Story.size, Story.profile).where(Story.id.in_(list(order))))
+    return sorted((StoryProfile(row.id, row.size, parse_profile(row.profile)) for row in found),
+                  key=lambda story: order[story.id])
+
+
+def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: datetime) -> None:
+    """Replace a story's key terms (after its profile changed)."""
+    connection = session.connection()
+    connection.execute(_keys.delete().where(_keys.c.story_id == story_id))
+    rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in sorted(set(terms))]
+    if rows:
+        connection.execute(_keys.insert(), rows)
+
+
+def _touch_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
+    """Keep a growing story within reach of lookups: its keys carry its latest time."""
+    session.connection().execute(_keys.update().where(_keys.c.story_id == story_id,
+                                                      _keys.c.seen_epoch < epoch(at)).values(seen_epoch=epoch(at)))
+
+
+def parse_profile(text: str | None) -> dict[str, float]:
+    """A stored profile as a dict (an unreadable one as empty)."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def new_story(session: Session, *, at: datetime, title: str | None, article_id: int,
+              profile: dict[str, float]) -> int:
+    result = session.connection().execute(Story.__table__.insert().values(
+        title=title, representative_id=article_id, size=1, first_seen_at=at, last_seen_at=at,
+        profile=json.dumps(profile, separators=(",", ":"))))
+    return result.inserted_primary_key[0]
+
+
+def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
+    """Count one more member, in one statement; replace the profile when given."""
+    table = Story.__table__
+    when = literal(at, UTCDateTime())
+    values: dict = {"size": table.c.size + 1,
+                    "last_seen_at": case((table.c.last_seen_at < when, when), else_=table.c.last_seen_at),
+                    "first_seen_at": case((table.c.first_seen_at > when, when), else_=table.c.first_seen_at)}
+    if profile is not None:
+        values["profile"] = json.dumps(profile, separators=(",", ":"))
+    session.connection().execute(table.update().where(table.c.id == story_id).values(**values))
+    _touch_story_keys(session, story_id=story_id, at=at)
+
+
+# --- Term counts (IDF) --------------------------------------------------------------------------------------
+
+def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dict[str, int], int]:
+    """How many counted articles hold each term, and how many articles were counted."""
+    wanted = sorted(set(terms) | {TOTAL_TERM})
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        query = select(TermCount.term, TermCount.documents).where(TermCount.term.in_(wanted[start:start + _CHUNK]))
+        found.update({row[0]: row[1] for row in session.execute(query)})
+    total = found.pop(TOTAL_TERM, 0)
+    return found, total
+
+
+def count_terms(session: Session, *, terms: Iterable[str]) -> None:
+    """Count one more article holding ``terms`` (an upsert, safe against concurrent instances)."""
+    rows = [{"term": term, "documents": 1} for term in sorted(set(terms) | {TOTAL_TERM})]
+    _increment(session, TermCount.__table__, "documents", rows)
+
+
+def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
+    """Insert rows with a count of 1, or add 1 to the count of those that exist."""
+    if not rows:
+        return
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = module.insert(table)
+    statement = statement.on_conflict_do_update(index_elements=list(table.primary_key.columns),
+                                                set_={column: table.c[column] + 1})
+    for start in range(0, len(rows), _CHUNK):
+        session.connection().execute(statement, rows[start:start + _CHUNK])
+
+
+def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: int) -> frozenset[int]:
+    """The paragraph keys already seen in at least ``min_clusters`` wire clusters."""
+    if not keys:
+        return frozenset()
+    table = ParagraphCount.__table__
+    query = select(table.c.key).where(table.c.key.in_(sorted(set(keys))), table.c.clusters >= min_clusters)
+    return frozenset(session.connection().scalars(query))
+
+
+def count_paragraphs(session: Session, *, keys: Iterable[int]) -> None:
+    """Count one more wire cluster holding these paragraphs."""
+    _increment(session, ParagraphCount.__table__, "clusters", [{"key": k, "clusters": 1} for k in sorted(set(keys))])
+
+
+# --- Reading: monitor stories, monitor explain --------------------------------------------------------------
+
+def list_stories(session: Session, *, since: datetime | None = None, limit: int | None = None) -> list[Story]:
+    """Stories seen since ``since``, the most recently active first."""
+    query = select(Story).order_by(Story.last_seen_at.desc(), Story.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(Story.last_seen_at >= since)
+    return list(session.scalars(query))
+
+
+def story_articles(session: Session, *, story_ids: Sequence[int]) -> list[Article]:
+    """The articles of the given stories, with their feeds loaded."""
+    found: list[Article] = []
+    for start in range(0, len(story_ids), _CHUNK):
+        query = (select(Article).where(Article.story_id.in_(story_ids[start:start + _CHUNK]))
+                 .options(selectinload(Article.feeds).selectinload(ArticleFeed.feed))
+                 .order_by(Article.id))
+        found.extend(session.scalars(query))
+    return found
+
+
+def clusters_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, WireCluster]:
+    found: dict[int, WireCluster] = {}
+    for start in range(0, len(ids), _CHUNK):
+        found.update({c.id: c for c in session.scalars(select(WireCluster).where(
+            WireCluster.id.in_(ids[start:start + _CHUNK])))})
+    return found
+
+
+def article_by_url(session: Session, *, url: str, canonical: str) -> Article | None:
+    """The article stored under this URL (as given, or canonical)."""
+    return session.scalar(select(Article).where((Article.canonical_url == canonical) | (Article.url == url))
+                          .order_by(Article.id).limit(1))
+
+
+def story(session: Session, *, story_id: int) -> Story | None:
+    return session.get(Story, story_id)
+
+
+def article(session: Session, *, article_id: int) -> Article | None:
+    return session.get(Article, article_id)

@@ -1,0 +1,390 @@
+"""The ``watchlist:`` section (inline in feeds.yaml or in a file it names) -> validated, compiled topics.
+
+Two steps, both reporting problems at their place in the YAML: pydantic checks the shape (as for the
+rest of feeds.yaml), then ``compile_watchlist`` parses every query and alias entry, resolves ``@alias``
+references and builds the matcher. A query that does not parse is reported with its topic, the column in
+the query and a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.durations import Duration
+from monitor.watchlist.aliases import parse_entry, resolve_aliases
+from monitor.watchlist.evidence import Match
+from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec
+from monitor.watchlist.query import QuerySyntaxError, parse_query
+from monitor.watchlist.tree import AliasRef, Node, Term
+
+if TYPE_CHECKING:
+    from monitor.config import Config, ConfigProblem
+
+KeyPath = tuple[str | int, ...]
+MAX_TOPICS = 10_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    def __hash__(self) -> int:  # frozen like the rest of the config, though mappings are not hashable
+        return hash(self.model_dump_json())
+
+
+class ExampleConfig(_Strict):
+    """An example article written out, for topics that look at the title, source, URL or language."""
+
+    title: str = ""
+    text: str = ""
+    url: str = ""
+    lang: str = ""
+    source: str = ""
+
+
+class TopicConfig(_Strict):
+    """One topic (an item of ``watchlist.topics``)."""
+
+    name: str
+    description: str = ""
+    query: str | None = None  # the boolean form
+    weights: dict[str, float] = {}  # the weighted form: term -> weight, each counted once per article
+    min_score: float | None = None  # the score from which the topic matches
+    enabled: bool = True
+    # Texts, URLs of stored articles, or {title, text, url, lang, source}.
+    should_match: tuple[str | ExampleConfig, ...] = ()
+    should_not_match: tuple[str | ExampleConfig, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 200:
+            raise _Invalid("name must be 1 to 200 characters", "give the topic a short, unique name")
+        return value
+
+
+class WatchlistConfig(_Strict):
+    """The ``watchlist:`` section: named alias lists and topics, or ``file:`` naming a YAML that has them."""
+
+    file: str | None = None  # relative to feeds.yaml
+    reload_every: Duration = timedelta(seconds=10)  # how often the daemon looks for changes
+    aliases: dict[str, tuple[str, ...]] = {}
+    topics: tuple[TopicConfig, ...] = Field((), max_length=MAX_TOPICS)
+
+    @field_validator("reload_every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise _Invalid("must be longer than zero", "use e.g. 10s")
+        return value
+
+
+class _Invalid(ValueError):
+    """A validator's complaint with a hint (the form monitor.config reports)."""
+
+    def __init__(self, problem: str, hint: str) -> None:
+        super().__init__(f"{problem}: {hint}")
+        self.problem, self.hint = problem, hint
+
+
+# --- Compiled -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    """A text or a stored article's URL that a topic should (or should not) match."""
+
+    topic: str
+    expected: bool
+    article: ArticleText | None  # None: look the URL up among stored articles
+    url: str | None
+    label: str  # short, for reports
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    query: str | None
+    spec: TopicSpec
+    examples: tuple[Example, ...]
+
+
+@dataclass(frozen=True)
+class WatchlistProblem:
+    path: KeyPath  # from the watchlist section, e.g. ("topics", 2, "query")
+    message: str
+    hint: str | None = None
+
+
+class Watchlist:
+    """Compiled topics and the matcher over all of them. Immutable: a reload builds a new one."""
+
+    def __init__(self, topics: Sequence[Topic], *, fingerprint: str = "", source: str = "") -> None:
+        self.topics = tuple(topics)
+        self.matcher = Matcher([topic.spec for topic in self.topics])
+        self.fingerprint = fingerprint
+        self.source = source
+
+    def match(self, article: ArticleText, *, explain: bool = True) -> tuple[Match, ...]:
+        return self.matcher.match(article, explain=explain)
+
+    def topic(self, name: str) -> Topic | None:
+        return next((t for t in self.topics if t.name.casefold() == name.casefold()), None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(topic.name for topic in self.topics)
+
+
+EMPTY = Watchlist(())
+
+
+def compile_watchlist(
+    section: WatchlistConfig, *, source: str = ""
+) -> tuple[Watchlist | None, list[WatchlistProblem]]:
+    """Parse every alias and query, resolve the aliases, build the matcher.
+
+    Returns:
+        The watchlist (None when there are problems) and the problems, each at its path in the section.
+    """
+    problems: list[WatchlistProblem] = []
+    aliases: dict[str, list[Term | AliasRef]] = {}
+    for name, entries in section.aliases.items():
+        aliases[name] = []
+        for index, entry in enumerate(entries):
+            try:
+                parsed = parse_entry(entry)
+            except QuerySyntaxError as error:
+                problems.append(
+                    WatchlistProblem(
+                        ("aliases", name, index), f"alias '{name}': {entry!r}: {error.problem}", error.hint
+                    )
+                )
+                continue
+            if not isinstance(parsed, (Term, AliasRef)):
+                problems.append(
+                    WatchlistProblem(
+                        ("aliases", name, index),
+                        f"alias '{name}': {entry!r} is a query",
+                        "an alias lists terms and phrases; put queries in topics",
+                    )
+                )
+                continue
+            aliases[name].append(parsed)
+    topics, seen = [], {}
+    for index, config in enumerate(section.topics):
+        where = ("topics", index)
+        if config.name.casefold() in seen:
+            problems.append(
+                WatchlistProblem(
+                    (*where, "name"),
+                    f"duplicate topic name '{config.name}', as in topics[{seen[config.name.casefold()]}]",
+                    "give each topic its own name",
+                )
+            )
+        seen.setdefault(config.name.casefold(), index)
+        topic = _compile_topic(config, aliases, where, problems)
+        if topic is not None and config.enabled:
+            topics.append(topic)
+    if problems:
+        return None, problems
+    return Watchlist(topics, fingerprint=fingerprint(section), source=source), []
+
+
+def _compile_topic(
+    config: TopicConfig, aliases, where: KeyPath, problems: list[WatchlistProblem]
+) -> Topic | None:
+    before = len(problems)
+    name = config.name
+    if config.query is None and not config.weights:
+        problems.append(
+            WatchlistProblem(
+                where,
+                f"topic '{name}' has neither a query nor weights",
+                "add query: 'Iran AND \"ballistic missile*\"' or weights with a min_score",
+            )
+        )
+        return None
+    if config.weights and config.min_score is None:
+        problems.append(
+            WatchlistProblem(
+                (*where, "weights"),
+                f"topic '{name}' has weights but no min_score",
+                "add min_score: the total weight from which the topic matches",
+            )
+        )
+    query = None
+    if config.query is not None:
+        try:
+            query = resolve_aliases(parse_query(config.query), aliases, config.query)
+        except QuerySyntaxError as error:
+            problems.append(
+                WatchlistProblem(
+                    (*where, "query"),
+                    f"topic '{name}': query column {error.column}: "
+                    f"{error.problem}{_excerpt(config.query, error.column)}",
+                    error.hint,
+                )
+            )
+    weights = []
+    for entry, weight in config.weights.items():
+        try:
+            node: Node = parse_entry(entry)
+            node = resolve_aliases(node, aliases, entry)
+        except QuerySyntaxError as error:
+            problems.append(
+                WatchlistProblem(
+                    (*where, "weights", entry),
+                    f"topic '{name}': weight {entry!r}: {error.problem}",
+                    error.hint,
+                )
+            )
+            continue
+        weights.append((entry, node, weight))
+    examples = [*_examples(config, True), *_examples(config, False)]
+    if len(problems) > before:
+        return None
+    spec = TopicSpec(name, query, tuple(weights), config.min_score)
+    return Topic(name, config.description, config.query, spec, tuple(examples))
+
+
+def _excerpt(query: str, column: int) -> str:
+    """A few characters of the query around the column, to find the place in a long query."""
+    if len(query) <= 60:
+        return f" in «{query}»"
+    start = max(0, column - 30)
+    return f" near «{query[start : column + 30]}»"
+
+
+def _examples(config: TopicConfig, expected: bool) -> list[Example]:
+    found = []
+    for item in config.should_match if expected else config.should_not_match:
+        if isinstance(item, str):
+            text = item.strip()
+            if text.startswith(("http://", "https://")) and " " not in text:
+                found.append(Example(config.name, expected, None, text, text))
+            else:
+                found.append(Example(config.name, expected, ArticleText(body=text), None, _label(text)))
+        else:
+            article = ArticleText(
+                item.title, item.text, item.url, item.lang, (item.source,) if item.source else ()
+            )
+            found.append(Example(config.name, expected, article, None, _label(item.title or item.text)))
+    return found
+
+
+def _label(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 70 else text[:69] + "…"
+
+
+def fingerprint(section: WatchlistConfig) -> str:
+    """Names this watchlist's content: equal for equal topics and aliases."""
+    dumped = section.model_dump_json(exclude={"file", "reload_every"})
+    return hashlib.sha256(dumped.encode()).hexdigest()[:12]
+
+
+# --- Loading from the configuration ---------------------------------------------------------------------
+
+
+def watchlist_file(config: Config) -> Path | None:
+    """The separate watchlist file the config names, if it names one."""
+    if config.watchlist.file is None:
+        return None
+    path = Path(os.path.expanduser(config.watchlist.file))
+    base = config.source.parent if config.source else Path.cwd()
+    return path if path.is_absolute() else base / path
+
+
+def load_watchlist(config: Config) -> Watchlist:
+    """The compiled watchlist of ``config`` (reading the file it names, if any).
+
+    Raises:
+        ConfigError: every problem, at its file, line and key.
+    """
+    from monitor.config import ConfigError
+
+    watchlist, problems = _load(config, None)
+    if problems:
+        raise ConfigError(problems)
+    assert watchlist is not None
+    return watchlist
+
+
+def watchlist_problems(config: Config, reader: Any) -> list[ConfigProblem]:
+    """Problems of the watchlist of a config that is otherwise valid (``load_config`` calls this)."""
+    return _load(config, reader)[1]
+
+
+def _load(config: Config, reader: Any) -> tuple[Watchlist | None, list[ConfigProblem]]:
+    from pydantic import ValidationError
+
+    from monitor.config import Config as ConfigModel
+    from monitor.config import ConfigError, ConfigProblem, _compose, _NodeReader, _problem_from
+
+    section = config.watchlist
+    path = watchlist_file(config)
+    source = str(path or config.source or "")
+    if path is not None:
+        if section.aliases or section.topics:
+            where = ConfigProblem(
+                str(config.source),
+                None,
+                None,
+                "watchlist.file",
+                "watchlist has both file: and topics or aliases",
+                "keep one: the file, or inline",
+            )
+            return None, [where]
+        reader = _NodeReader(str(path), os.environ)
+        try:
+            data = reader.read(_compose(path), ("watchlist",))
+        except ConfigError as error:
+            return None, list(error.problems)
+        problems = list(reader.problems)
+        if not isinstance(data, dict):
+            return None, [
+                *problems,
+                reader.problem(
+                    ("watchlist",), "a watchlist file is a mapping", "start it with 'aliases:' or 'topics:'"
+                ),
+            ]
+        if "file" in data:
+            return None, [
+                *problems,
+                reader.problem(
+                    ("watchlist", "file"),
+                    "a watchlist file cannot name another",
+                    "put aliases: and topics: in this file",
+                ),
+            ]
+        try:
+            section = ConfigModel.model_validate({"watchlist": data}).watchlist
+        except ValidationError as error:
+            problems += [_problem_from(reader, e) for e in error.errors(include_url=False)]
+        if problems:
+            return None, problems
+    elif reader is None:
+        reader = _NodeReader(str(config.source or "feeds.yaml"), {})
+    watchlist, found = compile_watchlist(section, source=source)
+    return watchlist, [reader.problem(("watchlist", *p.path), p.message, p.hint) for p in found]
+
+
+def similar_topic(watchlist: Watchlist, name: str) -> str:
+    """A hint naming the topics, and the closest one to ``name``."""
+    close = difflib.get_close_matches(name, list(watchlist.names), n=1)
+    return (
+        (f"did you mean '{close[0]}'? " if close else "")
+        + "topics: "
+        + (", ".join(watchlist.names) or "none")
+    )

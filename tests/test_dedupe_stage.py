@@ -1,0 +1,146 @@
+"""The deduplication stage on a real database: levels, window, updates, and failures that cost nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.config import DedupSettings
+from monitor.dedupe import deduplicate, place, stage
+from monitor.extract import Article, BodySource, content_hash
+from monitor.store import clusters as store
+from monitor.store.db import open_database
+from monitor.store.models import Article as ArticleRow
+
+T = datetime(2024, 9, 9, 12, tzinfo=UTC)
+SETTINGS = DedupSettings()
+STORY = [
+    f"Part {n}. Rescuers in the mountain village reached house {n} on Wednesday after the landslide cut the "
+    f"only road, and volunteers carried {n + 4} elderly residents to the school gym, the mayor said."
+    for n in range(8)
+]
+
+
+def value(n: int, body: str, at: datetime = T, title: str | None = None, source=BodySource.EXTRACTED) -> Article:
+    url = f"https://outlet{n}.test/story"
+    return Article(entry_key=url, url=url, canonical_url=url, guid=None, title=title or f"Story {n}", author=None,
+                   published=at, fetched_at=at, language="en", body=body, summary=None, body_source=source,
+                   body_note=None, content_hash=content_hash(body))
+
+
+def store_and_place(session, article: Article):
+    row = ArticleRow(url=article.url, canonical_url=article.canonical_url, title=article.title,
+                     published_at=article.published, fetched_at=article.fetched_at, body=article.body,
+                     body_source=str(article.body_source), content_hash=article.content_hash)
+    session.add(row)
+    session.flush()
+    return row.id, deduplicate(session, article_id=row.id, article=article, settings=SETTINGS)
+
+
+@pytest.fixture
+def db(database_url):
+    database = open_database(database_url)
+    yield database
+    database.dispose()
+
+
+def test_levels_exact_wire_and_new(db):
+    body = "\n\n".join(STORY)
+    with db.session() as session:
+        first_id, first = store_and_place(session, value(1, body))
+        _, exact = store_and_place(session, value(2, body.upper()))  # same normalized body
+        _, copy = store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:5])))
+        _, other = store_and_place(session, value(4, "\n\n".join(
+            f"Note {n}. The museum reopened gallery {n} with paintings lent by a private collector, and the "
+            f"curator expects {n * 100 + 300} visitors a day during the summer exhibition." for n in range(6)),
+            title="Museum reopens"))
+    assert first.method == "new" and first.story_id is not None
+    assert (exact.method, exact.wire_cluster_id, exact.match_id) == ("exact", first.wire_cluster_id, first_id)
+    assert copy.method == "minhash" and copy.wire_cluster_id == first.wire_cluster_id and copy.wire_score > 0.9
+    assert copy.story_id == first.story_id  # a copy is in its original's story
+    assert other.wire_cluster_id != first.wire_cluster_id
+    with db.session() as session:
+        cluster = store.cluster_of(session, cluster_id=first.wire_cluster_id)
+        assert cluster.size == 3 and cluster.representative_id == first_id
+
+
+def test_identical_short_bodies_are_not_exact_copies(db):
+    notice = "Please enable JavaScript to read this article."
+    with db.session() as session:
+        _, a = store_and_place(session, value(1, notice))
+        _, b = store_and_place(session, value(2, notice))
+    assert a.wire_cluster_id != b.wire_cluster_id and b.method == "new"
+
+
+def test_copies_outside_the_window_stay_apart(db):
+    body = "\n\n".join(STORY)
+    with db.session() as session:
+        _, old = store_and_place(session, value(1, body, at=T - timedelta(days=40)))
+        _, new = store_and_place(session, value(2, body + "\n\nUpdated with new figures.", at=T))
+    assert old.wire_cluster_id != new.wire_cluster_id
+    assert old.story_id != new.story_id
+
+
+def test_a_changed_article_is_placed_again_and_never_joins_itself(db):
+    body = "\n\n".join(STORY)
+    with db.session() as session:
+        article_id, before = store_and_place(session, value(1, body))
+    changed = value(1, body + "\n\nLate on Wednesday the road was opened again for emergency vehicles.")
+    with db.session() as session:
+        after = place(session, article_id=article_id, article=changed, settings=SETTINGS, changed=True)
+    assert after is not None and after.method == "new" and after.match_id is None
+    with db.session() as session:
+        from sqlalchemy import func, select
+
+        from monitor.store.models import Story, WireCluster
+
+        # The emptied cluster and story were dropped: one of each is left, holding the article once.
+        assert session.scalar(select(func.count()).select_from(WireCluster)) == 1
+        assert session.scalar(select(func.count()).select_from(Story)) == 1
+        cluster = store.cluster_of(session, cluster_id=after.wire_cluster_id)
+        assert cluster.size == 1 and cluster.representative_id == article_id
+        assert store.story(session, story_id=after.story_id).size == 1
+        assert store.band_candidates(session, keys=[], since=T, until=T, exclude_id=None, limit=5) == []
+    assert before.wire_cluster_id is not None
+
+
+def test_a_failure_in_deduplication_costs_no_article(db, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(stage, "assign_wire_cluster", broken)
+    with db.session() as session:
+        row = ArticleRow(url="https://x.test/1", canonical_url="https://x.test/1", fetched_at=T, body="text",
+                         body_source="extracted", content_hash="h")
+        session.add(row)
+        session.flush()
+        assert place(session, article_id=row.id, article=value(1, "text"), settings=SETTINGS) is None
+    with db.session() as session:
+        stored = session.get(ArticleRow, row.id)
+        assert stored is not None and stored.wire_cluster_id is None
+
+
+def test_disabled_deduplication_does_nothing(db):
+    off = DedupSettings(enabled=False)
+    with db.session() as session:
+        assert place(session, article_id=1, article=value(1, "x"), settings=off) is None
+
+
+def test_stories_group_by_words_within_the_window(db):
+    with db.session() as session:
+        _, a = store_and_place(session, value(1, "\n\n".join(STORY[:3]), title="Landslide cuts mountain village"))
+        _, b = store_and_place(session, value(
+            2, "The mayor said volunteers carried elderly residents of the mountain village to the school gym "
+               "after the landslide cut the road; rescuers reached the last houses on Wednesday.",
+            title="Volunteers evacuate village after landslide"))
+        _, c = store_and_place(session, value(
+            3, "The city orchestra announced its winter programme, with three premieres and a festival of "
+               "chamber music in the renovated hall.", title="Orchestra announces winter programme"))
+        later = replace(value(4, "\n\n".join(STORY[3:6]), title="Landslide village"), published=T + timedelta(days=60),
+                        fetched_at=T + timedelta(days=60))
+        _, d = store_and_place(session, later)
+    assert a.story_id == b.story_id and b.story_score is not None
+    assert c.story_id != a.story_id
+    assert d.story_id != a.story_id  # the same words two months later: another story

@@ -1,0 +1,59 @@
+"""The deduplication queries on a real database (SQLite, or PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.store import clusters as store
+from monitor.store.db import open_database
+
+T0 = datetime(2024, 9, 9, 12, tzinfo=UTC)
+
+
+def test_cluster_times_widen_and_agency_is_kept(database_url):
+    db = open_database(database_url)
+    with db.session() as session:
+        cluster = store.new_cluster(session, at=T0, article_id=1, agency=None)
+        store.grow_cluster(session, cluster_id=cluster, at=T0 + timedelta(hours=2), agency="AP")
+        store.grow_cluster(session, cluster_id=cluster, at=T0 - timedelta(hours=1), agency="Reuters")
+    with db.session() as session:
+        row = store.cluster_of(session, cluster_id=cluster)
+        assert row.size == 3
+        assert row.first_seen_at == T0 - timedelta(hours=1)
+        assert row.last_seen_at == T0 + timedelta(hours=2)
+        assert row.agency == "AP"  # the first credit found stays
+    db.dispose()
+
+
+def test_band_lookup_is_bounded_by_the_window(database_url):
+    db = open_database(database_url)
+    from monitor.store.models import Article
+
+    with db.session() as session:
+        for n, at in enumerate((T0, T0 - timedelta(days=30))):
+            session.add(Article(id=n + 1, url=f"https://x.test/{n}", canonical_url=f"https://x.test/{n}",
+                                fetched_at=at, body="b", body_source="extracted", content_hash=str(n)))
+        session.flush()
+        store.add_bands(session, article_id=1, keys=[5, 6, -7], seen_at=T0)
+        store.add_bands(session, article_id=2, keys=[5, 6], seen_at=T0 - timedelta(days=30))
+    with db.session() as session:
+        window = {"since": T0 - timedelta(days=14), "until": T0 + timedelta(days=14)}
+        assert store.band_candidates(session, keys=[5, 6, -7, 2**62], exclude_id=None, limit=10, **window) == [(1, 3)]
+        assert store.band_candidates(session, keys=[5], exclude_id=1, limit=10, **window) == []
+        wide = {"since": T0 - timedelta(days=60), "until": T0}
+        assert store.band_candidates(session, keys=[5, 6], exclude_id=None, limit=10, **wide) == [(1, 2), (2, 2)]
+    db.dispose()
+
+
+def test_term_and_paragraph_counts_add_up(database_url):
+    db = open_database(database_url)
+    with db.session() as session:
+        store.count_terms(session, terms=["iran", "missile"])
+        store.count_terms(session, terms=["iran"])
+        store.count_paragraphs(session, keys=[11, -12])
+        store.count_paragraphs(session, keys=[11])
+    with db.session() as session:
+        counts, total = store.document_frequencies(session, terms=["iran", "missile", "unseen"])
+        assert counts == {"iran": 2, "missile": 1} and total == 2
+        assert store.common_paragraphs(session, keys=[11, -12, 13], min_clusters=2) == frozenset({11})
+    db.dispose()
