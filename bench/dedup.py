@@ -16,7 +16,9 @@ What it measures:
    more than the whole store at 10k, so the ratio below also shows the index's own growth.
 2. lookup time per article at 10k and at N stored articles: the same 500 probe texts (fresh reprints) looked
    up and confirmed, not inserted; the ratio of the two.
-3. baseline, in the same run: brute-force pairwise comparison of MinHash signatures (numpy, every article
+3. the whole stage, story level included (``monitor.dedupe.deduplicate``), on ``--stage`` articles of
+   their own: CPU time per article for the first and the last 1,000.
+4. baseline, in the same run: brute-force pairwise comparison of MinHash signatures (numpy, every article
    against every earlier one) over the first 5,000 articles, against the LSH path over the same 5,000, and
    the cost of one brute-force lookup, which grows with the store where the LSH lookup stays flat.
 
@@ -153,11 +155,37 @@ def brute_force(texts: list[str], threshold: float) -> tuple[float, float]:
     return all_pairs, (time.process_time() - started) / 200
 
 
+def full_stage(n: int, per_day: int) -> tuple[float, float]:
+    """CPU ms per article through the whole stage (wire, story, provenance) for the first and last 1,000
+    of ``n`` articles: the story level's lookups are bounded by the window too."""
+    settings = DedupSettings()
+    corpus = Corpus(seed=3)
+    step = timedelta(days=1) / per_day
+    costs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/stage.db")
+        for start in range(0, n, COMMIT_EVERY):
+            batch = [article_value(i, corpus.next(), START + step * i) for i in range(start, min(n, start + COMMIT_EVERY))]
+            with db.session() as session:
+                for value in batch:
+                    started = time.process_time()
+                    article_id = session.connection().execute(_INSERT, {
+                        "url": value.url, "canonical_url": value.canonical_url, "fetched_at": value.fetched_at,
+                        "published_at": value.published, "body": value.body, "body_source": "extracted",
+                        "content_hash": value.content_hash, "revisions": 0}).inserted_primary_key[0]
+                    stage.deduplicate(session, article_id=article_id, article=value, settings=settings)
+                    costs.append(time.process_time() - started)
+        db.dispose()
+    return sum(costs[:1000]) / 1000 * 1e3, sum(costs[-1000:]) / 1000 * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="articles to store (default 100,000)")
     parser.add_argument("--per-day", type=int, default=2_000, help="articles arriving per day")
     parser.add_argument("--brute", type=int, default=5_000, help="articles for the brute-force baseline")
+    parser.add_argument("--stage", type=int, default=10_000,
+                        help="articles through the whole stage, story level included (0: skip)")
     args = parser.parse_args()
     settings = DedupSettings()
     corpus = Corpus()
@@ -228,6 +256,11 @@ def main() -> None:
                         "lookup_ms_at_n_estimated": round(brute_lookup * scale * 1e3, 3),
                         "all_pairs_seconds_at_n_estimated": round(brute_seconds * scale ** 2)},
     })
+    if args.stage:
+        first, last = full_stage(args.stage, args.per_day)
+        results["full_stage_ms"] = {"first_1000": round(first, 3), f"last_1000_of_{args.stage}": round(last, 3)}
+        print(f"whole stage (wire, story, provenance): {first:.2f} ms per article for the first 1,000, "
+              f"{last:.2f} ms for the last 1,000 of {args.stage:,}")
     checks = {
         f"throughput >= 1,000 articles/s ({rate:,.0f})": rate >= 1000,
         f"lookup at {args.n:,} within 2x of {checkpoints[0]:,} ({lookup_ratio:.2f}x)": lookup_ratio <= 2.0,

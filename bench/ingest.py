@@ -99,6 +99,7 @@ class Options:
     per_host: int = 4
     host_delay: float = 0.05
     workers: int | None = None
+    no_dedup: bool = False
     baseline_feeds: int = 10
     limit_passes: int = 2
     unchanged_feeds: int = 2000
@@ -139,6 +140,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     group.add_argument("--host-delay", type=float, default=defaults.host_delay,
                        help="settings.host_delay, seconds [%(default)s]")
     group.add_argument("--workers", type=int, default=None, help="settings.extract_workers [CPU count]")
+    group.add_argument("--no-dedup", action="store_true",
+                       help="poll with 'dedup: {enabled: false}', to see what deduplication costs")
     group = parser.add_argument_group("baselines")
     group.add_argument("--baseline-feeds", type=int,
                        help=f"feeds for the naive loop [{defaults.baseline_feeds}]")
@@ -167,7 +170,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
 
     options = Options(
         quick=args.quick, delay=args.delay, synthetic=args.synthetic, concurrency=args.concurrency,
-        per_host=args.per_host, host_delay=args.host_delay, workers=args.workers,
+        per_host=args.per_host, host_delay=args.host_delay, workers=args.workers, no_dedup=args.no_dedup,
         limit_passes=max(1, args.limit_passes), unchanged_concurrency=args.unchanged_concurrency,
         unchanged_per_host=args.unchanged_per_host, unchanged_host_delay=args.unchanged_host_delay,
         skip=tuple(args.skip), keep=args.keep, out=args.out,
@@ -325,8 +328,9 @@ def _pss_kb(pid: int) -> int:
 class TreeMemory(threading.Thread):
     """Samples the resident memory of a process and its descendants every ``interval`` seconds.
 
-    VmRSS every sample; PSS (shared pages split between the processes sharing them) every ``pss_every``th,
-    as reading it costs milliseconds of CPU taken from the processes being measured.
+    VmRSS every sample; PSS (shared pages split between the processes sharing them) and the list of
+    descendants every ``pss_every``th (0.5 s), as reading them costs milliseconds of CPU taken from the
+    processes being measured.
     """
 
     def __init__(self, pid: int, interval: float = 0.05, pss_every: int = 10) -> None:
@@ -336,6 +340,7 @@ class TreeMemory(threading.Thread):
         self.cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
         self.waited: dict[int, float] = {}  # last run-queue wait seen per process
         self._halt = threading.Event()
+        self._pids: list[int] = [pid]
 
     def run(self) -> None:
         while True:
@@ -344,11 +349,14 @@ class TreeMemory(threading.Thread):
                 return
 
     def sample(self) -> None:
-        pids = descendants(self.pid)
+        if self.samples % self.pss_every == 0:  # new processes are rare: look for them now and then
+            self._pids = descendants(self.pid)
+        pids = self._pids
         rss = {pid: _status_kb(pid, b"VmRSS:") for pid in pids}
         if not rss.get(self.pid):
             return  # gone
         self.samples += 1
+        rss = {pid: kb for pid, kb in rss.items() if kb}  # a process that ended since the last look
         self.peak_main_kb = max(self.peak_main_kb, rss[self.pid])
         self.peak_tree_kb = max(self.peak_tree_kb, sum(rss.values()))
         if (self.samples - 1) % self.pss_every == 0:  # smaps_rollup: a page-table walk, so not every time
@@ -448,7 +456,7 @@ def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, ti
 
 
 def write_config(path: Path, feed_urls: list[str], *, concurrency: int, per_host: int, host_delay: float,
-                 workers: int | None, timeout: float = 30.0) -> dict:
+                 workers: int | None, timeout: float = 30.0, dedup: bool = True) -> dict:
     settings = {
         "concurrency": concurrency,
         "per_host": per_host,
@@ -460,7 +468,10 @@ def write_config(path: Path, feed_urls: list[str], *, concurrency: int, per_host
     if workers is not None:
         settings["extract_workers"] = workers
     feeds = [{"name": f"feed-{i:05d}", "url": url} for i, url in enumerate(feed_urls)]
-    path.write_text(yaml.safe_dump({"settings": settings, "feeds": feeds}, sort_keys=False))
+    document = {"settings": settings, "feeds": feeds}
+    if not dedup:
+        document["dedup"] = {"enabled": False}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
     return settings
 
 
@@ -543,7 +554,8 @@ def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Pa
     config = workdir / "pipeline.yaml"
     db_url = f"sqlite:///{workdir / 'pipeline.db'}"
     settings = write_config(config, site.feed_urls, concurrency=options.concurrency,
-                            per_host=options.per_host, host_delay=options.host_delay, workers=options.workers)
+                            per_host=options.per_host, host_delay=options.host_delay, workers=options.workers,
+                            dedup=not options.no_dedup)
     run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="pipeline-upgrade")
     srv.clear_requests()
     load_before = os.getloadavg()[0]
@@ -557,7 +569,8 @@ def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Pa
     requests = list(srv.requests)
     stored = verify_articles(workdir, config, db_url, options.timeout)
     return {
-        "settings": settings | {"extract_workers": options.workers or os.cpu_count()},
+        "settings": settings | {"extract_workers": options.workers or os.cpu_count(),
+                                "dedup": not options.no_dedup},
         "feeds": len(site.feed_urls), "expected_articles": expected, "new_articles_reported": new,
         **outcome_summary(reports), "stored": stored,
         "page_requests": sum(1 for r in requests if r.path.startswith("/news/")),
@@ -583,7 +596,7 @@ def step_unchanged(options: Options, workdir: Path) -> dict:
         db_url = f"sqlite:///{workdir / 'unchanged.db'}"
         settings = write_config(config, site.feed_urls, concurrency=options.unchanged_concurrency,
                                 per_host=options.unchanged_per_host, host_delay=options.unchanged_host_delay,
-                                workers=options.workers)
+                                workers=options.workers, dedup=not options.no_dedup)
         run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout,
                     label="unchanged-upgrade")
         first = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -24,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.durations import Duration
 from monitor.errors import MonitorError
+from monitor.notify.settings import DigestConfig
 from monitor.watchlist.model import WatchlistConfig, watchlist_problems
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -34,6 +36,12 @@ _MAX_DEPTH = 64
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 _LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/|$)")
+
+DEFAULT_MAX_PAGES = 5  # sitemaps fetched per poll of one sitemap source: the root and its newest children
+DEFAULT_MAX_LINKS = 200  # entries of a sitemap, or article links of a page, taken per poll (newest first)
+# Feed keys that only some kinds of source take.
+_KIND_OPTIONS = {"selector": ("page",), "pattern": ("page",), "max_pages": ("sitemap",),
+                 "max_links": ("sitemap", "page")}
 
 KeyPath = tuple[str | int, ...]  # where a value sits in the YAML: ("feeds", 3, "interval")
 
@@ -113,13 +121,62 @@ class FeedConfig(_Section):
 
     name: str  # unique, ignoring case
     url: str
-    kind: Literal["rss"] = "rss"
+    kind: Literal["rss", "sitemap", "page"] = "rss"  # a feed; a (news) sitemap; a front or section page
     interval: Duration | None = None  # None = settings.interval
     tags: tuple[str, ...] = ()
     enabled: bool = True
     fetch_pages: bool | None = None  # None = settings.fetch_pages
+    # page kind only: where on the page the article links are (CSS), and what their URLs look like (regex)
+    selector: str | None = None
+    pattern: str | None = None
+    # sitemap and page kinds: per poll, at most this many sitemaps fetched and links taken (newest first)
+    max_pages: int | None = Field(None, ge=1, le=100)  # None = DEFAULT_MAX_PAGES
+    max_links: int | None = Field(None, ge=1, le=10_000)  # None = DEFAULT_MAX_LINKS
 
     _check_positive = field_validator("interval")(_positive)
+
+    @field_validator("pattern")
+    @classmethod
+    def _check_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise _InvalidValue(f"pattern is not a valid regular expression: {error}",
+                                    r"e.g. '/news/\d{4}/' (quote it in YAML)") from None
+        return value
+
+    @field_validator("selector")
+    @classmethod
+    def _check_selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            from lxml.cssselect import CSSSelector, SelectorError  # only needed by configs that use it
+
+            try:
+                CSSSelector(value)
+            except (SelectorError, ValueError) as error:
+                raise _InvalidValue(f"selector is not a valid CSS selector: {error}",
+                                    "e.g. 'main article h2 a' or '.headlines a'") from None
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit_kind(self) -> FeedConfig:
+        for key, kinds in _KIND_OPTIONS.items():
+            if getattr(self, key) is not None and self.kind not in kinds:
+                raise PydanticCustomError(
+                    "kind_option", "{key} applies only to kind: {kinds}, not to kind: {kind}",
+                    {"key": key, "kinds": " or ".join(kinds), "kind": self.kind})
+        return self
+
+    @property
+    def pages_cap(self) -> int:
+        """Sitemaps fetched per poll of a sitemap source (the first one included)."""
+        return self.max_pages or DEFAULT_MAX_PAGES
+
+    @property
+    def links_cap(self) -> int:
+        """Links (sitemap entries, page links) taken per poll of a sitemap or page source."""
+        return self.max_links or DEFAULT_MAX_LINKS
 
     @field_validator("name")
     @classmethod
@@ -167,6 +224,7 @@ class Config(_Section):
     feeds: tuple[FeedConfig, ...] = ()
     dedup: DedupSettings = DedupSettings()
     watchlist: WatchlistConfig = WatchlistConfig()
+    digests: tuple[DigestConfig, ...] = ()
     # Private rather than fields, so that feeds.yaml cannot set them and dumps leave them out.
     _source: Path | None = PrivateAttr(None)
     _from_env: frozenset[KeyPath] = PrivateAttr(frozenset())
@@ -186,7 +244,19 @@ class Config(_Section):
     def _unique_feeds(self) -> Config:
         for _, _, message in _duplicate_feeds([(feed.name, feed.url) for feed in self.feeds]):
             raise PydanticCustomError("duplicate_feed", message)
+        names = [digest.name.casefold() for digest in self.digests]
+        if len(names) != len(set(names)):
+            raise PydanticCustomError("duplicate_digest", "two digests have the same name; give each its own")
         return self
+
+    def digest(self, name: str) -> DigestConfig:
+        """The digest called ``name`` (ignoring case), or a MonitorError that lists the known names."""
+        for digest in self.digests:
+            if digest.name.casefold() == name.strip().casefold():
+                return digest
+        names = [digest.name for digest in self.digests]
+        known = f"known digests: {', '.join(names)}" if names else "no digests are configured in feeds.yaml"
+        raise MonitorError(f"no digest named '{name}'", hint=known)
 
     def feed(self, name: str) -> FeedConfig:
         """The feed called ``name`` (ignoring case), or a MonitorError that lists the known names."""
@@ -397,6 +467,7 @@ _HINTS = {
     "model_type": "expected 'key: value' lines here",
     "dict_type": "expected 'key: value' lines here",
     "tuple_type": "expected a list here: one '- item' per line",
+    "kind_option": "set the feed's kind, or remove the key",
 }
 
 
@@ -431,6 +502,8 @@ def _model_at(loc: KeyPath) -> Any:
             model = model.model_fields[part].annotation
         if get_origin(model) is tuple:  # tuple[FeedConfig, ...]: the next part is an index into it
             model = get_args(model)[0]
+        if get_origin(model) in (Union, UnionType):  # EmailChannel | None: the model is the non-None part
+            model = next(arg for arg in get_args(model) if arg is not type(None))
     return model
 
 
@@ -441,7 +514,17 @@ def _dotted(path: KeyPath) -> str:
 
 def redacted_dump(config: Config) -> dict[str, Any]:
     """The config as JSON-able data, with values from ${VAR} and passwords in URLs shown as ***."""
-    return _redacted(config.model_dump(mode="json"), (), config._from_env)
+    dump = _redacted(config.model_dump(mode="json"), (), config._from_env)
+    for feed, shown in zip(config.feeds, dump["feeds"]):
+        # Keys of other kinds of source are left out; the caps are shown as they take effect.
+        for key, kinds in _KIND_OPTIONS.items():
+            if feed.kind not in kinds:
+                shown.pop(key, None)
+        if "max_pages" in shown and shown["max_pages"] != REDACTED:
+            shown["max_pages"] = feed.pages_cap
+        if "max_links" in shown and shown["max_links"] != REDACTED:
+            shown["max_links"] = feed.links_cap
+    return dump
 
 
 def _redacted(value: Any, path: KeyPath, hidden: frozenset[KeyPath]) -> Any:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from monitor import dedupe
+from monitor import dedupe, sources
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, ExtractedPage, build_article, choose_body, extract_page
@@ -115,6 +115,7 @@ class Pipeline:
             gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
         )
         self.robots = RobotsCache(self.fetcher)
+        self.sources = sources.SourceReader(self._fetch_polite)  # sitemaps and front pages
         self.extractor = Extractor(settings.extract_workers)
         # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
         self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
@@ -204,16 +205,28 @@ class Pipeline:
         return report
 
     async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
-        result = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                                          accept=FEED_ACCEPT)
+        source = self._feeds.get(feed.name)
+        if source is not None and source.kind != "rss":
+            # Sitemaps and front pages are crawled: robots.txt applies to them as to article pages.
+            result = await self._fetch_polite(sources.first_url(source), etag=feed.etag,
+                                              last_modified=feed.last_modified, accept=sources.ACCEPT[source.kind])
+        else:
+            result = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified,
+                                              accept=FEED_ACCEPT)
         if result.failure is not None:
             return self._finish_failed(feed, result.status, result.failure, started)
         if result.not_modified:
             return self._finish_ok(feed, result, None, 0, 0, started)
         try:
-            parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url, headers=result.headers)
+            if source is not None and source.kind != "rss":
+                parsed, result = await self.sources.read(source, result)
+            else:
+                parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url,
+                                                 headers=result.headers)
         except NotAFeed as exc:
             return self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
+        except sources.SourceFailed as exc:
+            return self._finish_failed(feed, exc.status, exc.failure, started)
         new, linked = await self._store_new_entries(feed, parsed, result)
         return self._finish_ok(feed, result, parsed, new, linked, started)
 
@@ -303,6 +316,16 @@ class Pipeline:
             return None, f"page fetch failed ({failure.kind}): {failure.message}", url
         page = await self.extractor.extract(result.body, result.final_url)
         return page, None, result.final_url
+
+    async def _fetch_polite(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
+                            accept: str | None = None) -> FetchResult:
+        """GET a page of a crawled source (a sitemap, a front page) as robots.txt allows."""
+        if not self.config.settings.respect_robots:
+            return await self.fetcher.fetch(url, etag=etag, last_modified=last_modified, accept=accept)
+        if not await self.robots.allowed(url):
+            return FetchResult(url, url, None, failure=Failure(FailureKind.ROBOTS, f"robots.txt disallows {url}"))
+        return await self.fetcher.fetch(url, etag=etag, last_modified=last_modified, accept=accept,
+                                        allow=self.robots.allowed)
 
     def _fetch_pages(self, name: str) -> bool:
         feed = self._feeds.get(name)

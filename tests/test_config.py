@@ -480,7 +480,7 @@ def test_unknown_feed_key(tmp_path):
             tag: [x]
     """)
     assert (problem.line, problem.key) == (4, "feeds[0].tag")
-    valid = "name, url, kind, interval, tags, enabled, fetch_pages"
+    valid = "name, url, kind, interval, tags, enabled, fetch_pages, selector, pattern, max_pages, max_links"
     assert problem.hint == f"did you mean 'tags'? valid keys: {valid}"
 
 
@@ -596,7 +596,7 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path):
           - name: A
             url: https://b.example/
           - url: https://c.example/
-        digests: {}
+        alerts: {}
     """)
     with pytest.raises(ConfigError) as caught:
         load_config(path, NO_ENV)
@@ -604,7 +604,7 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path):
     assert len(lines) == len(caught.value.problems) == 6
     assert [p.line for p in caught.value.problems] == [2, 3, 6, 7, 9, 10]
     assert lines[0].startswith(f"{path}:2:3: settings.timeout: invalid duration 'soon'")
-    assert lines[-1].startswith(f"{path}:10:1: digests: unknown key 'digests'")
+    assert lines[-1].startswith(f"{path}:10:1: alerts: unknown key 'alerts'")
 
 
 @pytest.mark.parametrize(

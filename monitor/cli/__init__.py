@@ -114,3 +114,5 @@ def when(value: datetime | None, now: datetime) -> str:
 from monitor.cli import ingest  # noqa: F401
 from monitor.cli import stories  # noqa: F401,E402
 from monitor.cli import watchlist  # noqa: F401,E402
+from monitor.cli import digest  # noqa: F401,E402
+from monitor.cli import sources  # noqa: F401,E402

@@ -7,7 +7,8 @@ Levels, each stored on the article:
 2. **wire copy**: LSH band keys (``lsh_bands``) give candidates within the window; the exact shingle
    containment/Jaccard (``fingerprint.compare``) confirms the best one at ``wire_threshold``.
 3. **story**: an article joining a wire cluster joins its story; otherwise its TF-IDF vector is compared with
-   the profiles of the stories seen within the window, and the best at ``story_threshold`` is joined.
+   the profiles of the stories active within the window that share one of its strongest terms
+   (``story_keys``), and the best at ``story_threshold`` is joined.
 
 The pure parts live beside this module (fingerprint, agency, representative, stories); the queries in
 ``monitor/store/clusters.py``. Everything runs inside the caller's transaction.
@@ -51,6 +52,8 @@ MIN_EXACT_WORDS = 50
 
 
 class Method:
+    """How an article joined its wire cluster (stored as text in ``articles.wire_method``)."""
+
     EXACT = "exact"
     MINHASH = "minhash"
     NEW = "new"

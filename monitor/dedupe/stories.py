@@ -9,6 +9,7 @@ the body's remainder a little, and capitalised names mid-sentence count double.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -54,6 +55,7 @@ class StoryVector:
         return dict(self.terms)
 
 
+@functools.lru_cache(maxsize=65536)  # a language has far fewer words than an article stream has tokens
 def _fold(word: str) -> str:
     word = unicodedata.normalize("NFKC", word).casefold().replace("’", "'")
     word = word.removesuffix("'s")

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from sqlalchemy import String, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
+from monitor.dedupe.fingerprint import BANDS
 from monitor.dedupe.representative import Member
 from monitor.store.models import (
     Article,
@@ -43,10 +44,13 @@ TOTAL_TERM = ""
 # Built once: statements made per call spend more time in SQLAlchemy than in the database.
 _ADD_BANDS = _bands.insert()
 _shared = func.count().label("shared")
+# One placeholder per band, so the SQL never changes and is compiled once (an expanding IN list is
+# rendered again at every execution). Fewer distinct keys are padded with a repeated one.
 _CANDIDATES = (
     select(_bands.c.article_id, _shared)
-    .where(_bands.c.band_key.in_(bindparam("keys", expanding=True)), _bands.c.seen_epoch >= bindparam("since"),
-           _bands.c.seen_epoch <= bindparam("until"), _bands.c.article_id != bindparam("exclude"))
+    .where(_bands.c.band_key.in_([bindparam(f"k{band}") for band in range(BANDS)]),
+           _bands.c.seen_epoch >= bindparam("since"), _bands.c.seen_epoch <= bindparam("until"),
+           _bands.c.article_id != bindparam("exclude"))
     .group_by(_bands.c.article_id).order_by(_shared.desc(), _bands.c.article_id).limit(bindparam("most"))
 )
 
@@ -57,33 +61,43 @@ def epoch(at: datetime) -> int:
 
 
 def add_bands(session: Session, *, article_id: int, keys: Iterable[int], seen_at: datetime) -> None:
-    """Index an article under its band keys.
-
-    Forty-odd rows per article go to the driver's executemany directly: SQLAlchemy's per-row parameter
-    handling would cost as much as the inserts themselves.
-    """
+    """Index an article under its band keys (forty-odd rows, see ``_executemany``)."""
     keys = sorted(set(keys))
     if not keys:
         return
-    connection = session.connection()
-    sql, order = _band_insert_for(connection.dialect)
     values = {"article_id": article_id, "seen_epoch": epoch(seen_at)}
+    _executemany(session, "bands", _ADD_BANDS, [{**values, "band_key": key} for key in keys])
+
+
+_compiled: dict[tuple[str, str], tuple] = {}
+
+
+def _raw(session: Session, name: str, statement, rows: list[dict], *, many: bool):
+    """Run ``statement`` through the driver directly, compiled once per dialect.
+
+    For the statements of the hot path: tens of rows per article (band keys, term counts, story keys), or
+    one lookup per article, where SQLAlchemy's per-execution and per-row work would cost as much as the
+    database's. The values must need no type conversion (integers and strings only).
+    """
+    connection = session.connection()
+    key = (connection.dialect.name, name)
+    if key not in _compiled:
+        compiled = statement.compile(dialect=connection.dialect)
+        # Constants in the statement (the 1 of "count + 1") are parameters too: keep their values.
+        constants = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
+        _compiled[key] = (compiled.string, compiled.positiontup, constants)
+    sql, order, constants = _compiled[key]
     if order:  # positional parameters (SQLite): tuples in the compiled order
-        rows = [tuple(key if name == "band_key" else values[name] for name in order) for key in keys]
+        params = [tuple(row[c] if c in row else constants[c] for c in order) for row in rows]
     else:  # named parameters (psycopg)
-        rows = [{**values, "band_key": key} for key in keys]
-    connection.exec_driver_sql(sql, rows)
+        params = [{**constants, **row} for row in rows]
+    return connection.exec_driver_sql(sql, params if many else params[0])
 
 
-_band_inserts: dict[str, tuple] = {}
-
-
-def _band_insert_for(dialect) -> tuple:
-    """The band insert compiled for a dialect: its SQL and its positional parameter order (if any)."""
-    if dialect.name not in _band_inserts:
-        compiled = _ADD_BANDS.compile(dialect=dialect)
-        _band_inserts[dialect.name] = (compiled.string, compiled.positiontup)
-    return _band_inserts[dialect.name]
+def _executemany(session: Session, name: str, statement, rows: list[dict]) -> None:
+    """Write many rows with ``statement`` (see ``_raw``)."""
+    if rows:
+        _raw(session, name, statement, rows, many=True)
 
 
 def remove_bands(session: Session, *, article_id: int) -> None:
@@ -93,12 +107,13 @@ def remove_bands(session: Session, *, article_id: int) -> None:
 def band_candidates(session: Session, *, keys: Sequence[int], since: datetime, until: datetime,
                     exclude_id: int | None, limit: int) -> list[tuple[int, int]]:
     """Articles sharing at least one band key within the window: (article id, bands shared), most first."""
-    if not keys:
+    distinct = sorted(set(keys))[:BANDS]
+    if not distinct:
         return []
-    rows = session.connection().execute(_CANDIDATES, {
-        "keys": sorted(set(keys)), "since": epoch(since), "until": epoch(until),
-        "exclude": -1 if exclude_id is None else exclude_id, "most": limit})
-    return [(row[0], row[1]) for row in rows]
+    params = {f"k{band}": distinct[band % len(distinct)] for band in range(BANDS)}
+    params.update(since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id,
+                  most=limit)
+    return [(row[0], row[1]) for row in _raw(session, "candidates", _CANDIDATES, [params], many=False)]
 
 
 # --- Articles as the stage sees them -----------------------------------------------------------------------
@@ -148,10 +163,10 @@ def record_dedup(session: Session, *, article_id: int, wire_cluster_id: int, sto
                  method: str, match_id: int | None, wire_score: float | None, story_score: float | None,
                  agency: str | None, agency_evidence: str | None) -> None:
     """Write an article's place in the clusters and why it is there."""
-    session.connection().execute(_RECORD, {
+    _raw(session, "record", _RECORD, [{
         "article": article_id, "wire_cluster_id": wire_cluster_id, "story_id": story_id, "wire_method": method,
         "wire_match_id": match_id, "wire_score": wire_score, "story_score": story_score, "agency": agency,
-        "agency_evidence": agency_evidence})
+        "agency_evidence": agency_evidence}], many=False)
 
 
 # --- Wire clusters ------------------------------------------------------------------------------------------
@@ -240,6 +255,11 @@ _STORY_CANDIDATES = (
 )
 
 
+_stories = Story.__table__
+_PROFILES = select(_stories.c.id, _stories.c.size, _stories.c.profile).where(
+    _stories.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def story_candidates(session: Session, *, terms: Sequence[str], since: datetime, until: datetime,
                      limit: int) -> list[StoryProfile]:
     """Stories active within the window that share a key term, most shared first, with their profiles."""
@@ -250,18 +270,19 @@ def story_candidates(session: Session, *, terms: Sequence[str], since: datetime,
     if not rows:
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
-    found = session.execute(select(Story.id, Story.size, Story.profile).where(Story.id.in_(list(order))))
+    found = session.connection().execute(_PROFILES, {"ids": list(order)})
     return sorted((StoryProfile(row.id, row.size, parse_profile(row.profile)) for row in found),
                   key=lambda story: order[story.id])
 
 
+_ADD_KEYS = _keys.insert()
+
+
 def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: datetime) -> None:
     """Replace a story's key terms (after its profile changed)."""
-    connection = session.connection()
-    connection.execute(_keys.delete().where(_keys.c.story_id == story_id))
+    session.connection().execute(_keys.delete().where(_keys.c.story_id == story_id))
     rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in sorted(set(terms))]
-    if rows:
-        connection.execute(_keys.insert(), rows)
+    _executemany(session, "story_keys", _ADD_KEYS, rows)
 
 
 def _touch_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
@@ -302,13 +323,17 @@ def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[s
 
 # --- Term counts (IDF) --------------------------------------------------------------------------------------
 
+_terms = TermCount.__table__
+_FREQUENCIES = select(_terms.c.term, _terms.c.documents).where(_terms.c.term.in_(bindparam("terms", expanding=True)))
+
+
 def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dict[str, int], int]:
     """How many counted articles hold each term, and how many articles were counted."""
     wanted = sorted(set(terms) | {TOTAL_TERM})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
-        query = select(TermCount.term, TermCount.documents).where(TermCount.term.in_(wanted[start:start + _CHUNK]))
-        found.update({row[0]: row[1] for row in session.execute(query)})
+        rows = session.connection().execute(_FREQUENCIES, {"terms": wanted[start:start + _CHUNK]})
+        found.update({row[0]: row[1] for row in rows})
     total = found.pop(TOTAL_TERM, 0)
     return found, total
 
@@ -320,24 +345,23 @@ def count_terms(session: Session, *, terms: Iterable[str]) -> None:
 
 
 def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
-    """Insert rows with a count of 1, or add 1 to the count of those that exist."""
-    if not rows:
-        return
+    """Insert rows with a count of 1, or add 1 to the count of those that exist (an upsert)."""
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = module.insert(table)
-    statement = statement.on_conflict_do_update(index_elements=list(table.primary_key.columns),
-                                                set_={column: table.c[column] + 1})
-    for start in range(0, len(rows), _CHUNK):
-        session.connection().execute(statement, rows[start:start + _CHUNK])
+    statement = module.insert(table).on_conflict_do_update(index_elements=list(table.primary_key.columns),
+                                                           set_={column: table.c[column] + 1})
+    _executemany(session, table.name, statement, rows)
+
+
+_paragraphs = ParagraphCount.__table__
+_COMMON = select(_paragraphs.c.key).where(_paragraphs.c.key.in_(bindparam("keys", expanding=True)),
+                                          _paragraphs.c.clusters >= bindparam("least"))
 
 
 def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: int) -> frozenset[int]:
     """The paragraph keys already seen in at least ``min_clusters`` wire clusters."""
     if not keys:
         return frozenset()
-    table = ParagraphCount.__table__
-    query = select(table.c.key).where(table.c.key.in_(sorted(set(keys))), table.c.clusters >= min_clusters)
-    return frozenset(session.connection().scalars(query))
+    return frozenset(session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters}))
 
 
 def count_paragraphs(session: Session, *, keys: Iterable[int]) -> None:
@@ -360,7 +384,8 @@ def story_articles(session: Session, *, story_ids: Sequence[int]) -> list[Articl
     found: list[Article] = []
     for start in range(0, len(story_ids), _CHUNK):
         query = (select(Article).where(Article.story_id.in_(story_ids[start:start + _CHUNK]))
-                 .options(selectinload(Article.feeds).selectinload(ArticleFeed.feed))
+                 .options(defer(Article.body), defer(Article.summary),  # listings need neither
+                          selectinload(Article.feeds).selectinload(ArticleFeed.feed))
                  .order_by(Article.id))
         found.extend(session.scalars(query))
     return found

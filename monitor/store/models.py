@@ -255,3 +255,49 @@ class StoryKey(Base):
     seen_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Unix seconds
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True,
                                           index=True)
+
+
+class Delivery(Base):
+    """One digest (or alert batch) on one channel for one period: the ledger row that decides who sends it.
+
+    The unique (digest, kind, channel, period) row is taken by an INSERT, so of two daemons sharing a
+    database only one sends; ``lease_until`` lets another take over a send that crashed half-way.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("digest", "kind", "channel", "period", name="uq_deliveries_digest_kind_channel_period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))  # digest | alert
+    channel: Mapped[str] = mapped_column(String(20))
+    period: Mapped[datetime] = mapped_column(UTCDateTime)  # the scheduled time the delivery belongs to
+    # sending | sent | failed | superseded (a later delivery carried its stories) | empty (nothing new)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # Slack: messages of a split digest accepted
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryItem(Base):
+    """An article (under one topic) in a delivery; ``delivered_at`` is set once the channel accepted it."""
+
+    __tablename__ = "delivery_items"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "article_id", "topic", name="uq_delivery_items_delivery_id_article_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no constraint: stories get merged
+    topic: Mapped[str] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,155 @@
+"""Adding feeds to feeds.yaml as text, so that its comments, order and formatting stay as the user wrote them.
+
+Loading the YAML and dumping it again would lose every comment, and feeds.yaml is mostly comments. So the
+new entries are written as YAML text and inserted after the last line of the ``feeds:`` list (before any
+comments or sections that follow it), indented like the entries already there. The result is validated
+with ``load_config`` before the file is replaced (atomically), so a file that ``monitor check`` accepted
+is never left broken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from monitor.config import Config, ConfigError, load_config
+from monitor.errors import MonitorError
+
+_TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")
+_ITEM = re.compile(r"^(?P<indent>\s*)-\s")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What ``add_feeds`` did: the entries written, and those skipped with the reason."""
+
+    added: tuple[Mapping, ...]
+    skipped: tuple[tuple[Mapping, str], ...]
+
+
+def same_url(a: str, b: str) -> bool:
+    """URLs equal up to the case of scheme and host and a trailing slash."""
+    def key(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url.strip())
+        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/") + ("?" + parts.query if parts.query
+                                                                                     else "")
+    return key(a) == key(b)
+
+
+def add_feeds(path: Path, new: Sequence[Mapping], *, dry_run: bool = False) -> AddResult:
+    """Append feed entries to the ``feeds:`` list of the config file at ``path``.
+
+    Args:
+        path: feeds.yaml; created with a ``feeds:`` list if it does not exist.
+        new: entries as they would be written in YAML (name, url, and optional keys such as kind, tags).
+        dry_run: check everything, write nothing.
+
+    Returns:
+        The entries added and those skipped: a URL already configured (or repeated in ``new``) is skipped;
+        a name already taken is made unique with a number.
+
+    Raises:
+        ConfigError: the file as it is, or as it would be, is not valid (nothing is written then).
+    """
+    text = path.read_text(encoding="utf-8-sig") if path.exists() else ""
+    current = load_config(path) if path.exists() else Config()
+    urls = [feed.url for feed in current.feeds]
+    names = {feed.name.casefold() for feed in current.feeds}
+    added, skipped = [], []
+    for entry in new:
+        entry = dict(entry)
+        if any(same_url(entry["url"], url) for url in urls):
+            skipped.append((entry, "already configured"))
+            continue
+        base, n = entry["name"], 2
+        while entry["name"].casefold() in names:
+            entry["name"], n = f"{base} ({n})", n + 1
+        names.add(entry["name"].casefold())
+        urls.append(entry["url"])
+        added.append(entry)
+    if added:
+        updated = insert_entries(text, added)
+        _validate(path, updated)
+        if not dry_run:
+            _replace(path, updated)
+    return AddResult(tuple(added), tuple(skipped))
+
+
+def insert_entries(text: str, entries: Sequence[Mapping]) -> str:
+    """``text`` with ``entries`` appended to its top-level ``feeds:`` list, everything else untouched."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    start = next((i for i, line in enumerate(lines) if (m := _TOP_KEY.match(line)) and m["key"] == "feeds"), None)
+    if start is None:
+        return "".join(lines) + ("\n" if lines and lines[-1].strip() else "") + "feeds:\n" + _render(entries, 2)
+    rest = _TOP_KEY.match(lines[start])["rest"].split("#", 1)[0].strip()
+    if rest in ("[]", "~", "null"):
+        lines[start] = "feeds:\n"
+    elif rest:
+        raise MonitorError("the feeds: list is written in one line (flow style), so entries cannot be added to it",
+                           hint="write it as a block list, one '- name: ...' entry per line")
+    # The list ends at its last indented line; comments and blank lines after it belong to what follows.
+    end = start
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if not line.strip() or line.lstrip().startswith("#"):
+            if line.strip() and not line[0].isspace():
+                break  # a comment at column 0 introduces the next section
+            continue
+        if not line[0].isspace() and not line.startswith("-"):
+            break
+        end = i
+    indent = next((len(m["indent"]) for line in lines[start + 1:end + 1] if (m := _ITEM.match(line))), 2)
+    return "".join(lines[:end + 1]) + _render(entries, indent) + "".join(lines[end + 1:])
+
+
+def _render(entries: Sequence[Mapping], indent: int) -> str:
+    """The entries as block YAML list items, each key on its own line, lists (tags) in flow style."""
+    out = []
+    for entry in entries:
+        for n, (key, value) in enumerate(entry.items()):
+            if isinstance(value, list | tuple):
+                line = f"{key}: " + yaml.safe_dump(list(value), allow_unicode=True, default_flow_style=True,
+                                                   width=10_000)
+            else:
+                line = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=False, width=10_000)
+            out.append(" " * indent + ("- " if n == 0 else "  ") + line)
+    return "".join(out)
+
+
+def _validate(path: Path, text: str) -> None:
+    """Load ``text`` as the config would be loaded; a problem is reported against ``path``."""
+    fd, name = tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=path.parent if path.parent.exists() else None)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        load_config(name)
+    except ConfigError as error:
+        problems = [dataclasses.replace(p, file=str(path)) for p in error.problems]
+        raise ConfigError(problems) from None
+    finally:
+        os.unlink(name)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, keeping the file's permissions."""
+    fd, name = tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if path.exists():
+            os.chmod(name, path.stat().st_mode & 0o777)
+        os.replace(name, path)
+    except BaseException:
+        if os.path.exists(name):
+            os.unlink(name)
+        raise

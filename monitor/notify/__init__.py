@@ -1,0 +1,86 @@
+"""Notification channels: one interface, and a registry that built-ins and plugins join the same way.
+
+    render.py        DigestContent -> Digest (HTML, text, Slack blocks, JSON); pure
+    slack_blocks.py  the Slack form, split to Slack's limits; pure
+    email.py         SMTP (STARTTLS, implicit TLS or plain), one multipart/alternative message
+    slack.py         Slack incoming webhook, message by message, honouring 429 Retry-After
+    webhook.py       the digest's JSON, POSTed to a URL
+    settings.py      the ``digests:`` section of feeds.yaml
+
+A channel is a factory ``(channel settings, *, domain) -> Sender``. The built-ins register through
+``register_channel``, as a plugin would (a plugin module listed under the ``monitor.channels`` entry point
+group is imported by ``channel_factories``, and calls ``register_channel`` when imported).
+
+Errors::
+
+    MonitorError
+     └── DeliveryError     the channel did not accept (all of) the digest; ``accepted`` messages went out
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from monitor.errors import MonitorError
+from monitor.notify.render import Digest
+
+log = logging.getLogger(__name__)
+
+# Called with the article ids of each message the channel accepted, at once: a later failure must not
+# undo what already went out.
+Accepted = Callable[[tuple[int, ...]], None]
+
+
+class DeliveryError(MonitorError):
+    """The channel refused or could not be reached; ``retry_after`` is the channel's own wish, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class Sender(Protocol):
+    name: str
+
+    def send(self, digest: Digest, *, message_id: str, accepted: Accepted) -> None:
+        """Send ``digest``; call ``accepted`` after each message the channel took. Raises DeliveryError.
+
+        A retry renders only what was not accepted yet, so a sender never needs to skip anything."""
+
+
+ChannelFactory = Callable[..., Sender]
+_FACTORIES: dict[str, ChannelFactory] = {}
+_BUILT_INS = ("monitor.notify.email", "monitor.notify.slack", "monitor.notify.webhook")
+_loaded = False
+
+
+def register_channel(name: str, factory: ChannelFactory) -> None:
+    """Make ``name`` (a key under ``channels:``) send through ``factory(settings, **options)``."""
+    _FACTORIES[name] = factory
+
+
+def channel_factories() -> dict[str, ChannelFactory]:
+    """Every registered channel: the built-ins, then plugins from the ``monitor.channels`` entry points."""
+    global _loaded
+    if not _loaded:
+        for module in _BUILT_INS:
+            import_module(module)
+        for point in entry_points(group="monitor.channels"):
+            try:
+                point.load()
+            except Exception:
+                log.exception("channel plugin %s could not be loaded", point.name)
+        _loaded = True
+    return dict(_FACTORIES)
+
+
+def make_sender(name: str, settings: Any, **options: Any) -> Sender:
+    """The sender of channel ``name``, configured by ``settings``."""
+    factories = channel_factories()
+    if name not in factories:
+        raise MonitorError(f"no channel called {name!r}", hint=f"known: {', '.join(sorted(factories))}")
+    return factories[name](settings, **options)

@@ -1,0 +1,203 @@
+"""The ``digests:`` section of feeds.yaml: what each digest covers, when it goes out, and through which
+channels; validated like every other section, so each problem is reported at its line with a hint.
+
+A channel whose secret is empty (``${SLACK_WEBHOOK_URL:-}`` with the variable unset) is valid here and
+skipped at send time with a log line: the bundled feeds.yaml must load on a machine without secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.durations import Duration
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Invalid(ValueError):
+    """A validator's complaint with a hint (the form monitor.config reports)."""
+
+    def __init__(self, problem: str, hint: str) -> None:
+        super().__init__(f"{problem}: {hint}")
+        self.problem, self.hint = problem, hint
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+def _http_url(value: str, *, empty_ok: bool) -> str:
+    value = value.strip()
+    if not value and empty_ok:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Invalid("not an absolute http(s) URL", "write it as https://host/path, or take it from ${VAR}")
+    return value
+
+
+class EmailChannel(_Section):
+    """SMTP delivery: one multipart message per digest and period to every address in ``to``."""
+
+    host: str = ""  # empty: the channel is skipped (e.g. ${SMTP_HOST:-} with the variable unset)
+    port: int | None = Field(None, ge=1, le=65535)  # None: 587 for starttls, 465 for tls, 25 for none
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: str = ""
+    from_: str = Field("", alias="from")
+    to: tuple[str, ...] = ()
+    timeout: Duration = timedelta(seconds=30)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True,
+                              serialize_by_alias=True)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(address.strip() for address in value if address.strip())
+        for address in cleaned:
+            if "@" not in address:
+                raise _Invalid(f"{address!r} is not an email address", "write it as name@example.org")
+        return cleaned
+
+    def effective_port(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+    def missing(self) -> str | None:
+        """Why the channel cannot send, or None."""
+        if not self.host.strip():
+            return "no SMTP host (set it, e.g. through ${SMTP_HOST})"
+        if not self.to:
+            return "no recipients in 'to'"
+        if not self.from_.strip():
+            return "no sender in 'from'"
+        return None
+
+
+class SlackChannel(_Section):
+    """A Slack incoming webhook; the URL is a secret, so it normally comes from ${ENV}."""
+
+    webhook_url: str = ""
+    timeout: Duration = timedelta(seconds=15)
+    # A 429 asking for a longer wait fails the attempt, and the ledger retries after at least that long.
+    max_retry_after: Duration = timedelta(minutes=2)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, empty_ok=True)
+
+    def missing(self) -> str | None:
+        return None if self.webhook_url else "no webhook_url (set it, e.g. through ${SLACK_WEBHOOK_URL})"
+
+
+class WebhookChannel(_Section):
+    """A URL that receives each digest as JSON (POST)."""
+
+    url: str = ""
+    timeout: Duration = timedelta(seconds=15)
+    headers: dict[str, str] = {}
+
+    def __hash__(self) -> int:
+        return hash((self.url, tuple(sorted(self.headers.items()))))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _http_url(value, empty_ok=True)
+
+    def missing(self) -> str | None:
+        return None if self.url else "no url"
+
+
+class Channels(_Section):
+    """The channels of one digest; each is optional."""
+
+    email: EmailChannel | None = None
+    slack: SlackChannel | None = None
+    webhook: WebhookChannel | None = None
+
+    def configured(self) -> dict[str, EmailChannel | SlackChannel | WebhookChannel]:
+        return {name: value for name in ("email", "slack", "webhook") if (value := getattr(self, name))}
+
+
+class Alerts(_Section):
+    """Matches at or above ``min_score`` go out at once (checked every ``every``) instead of waiting."""
+
+    min_score: float
+    channels: tuple[Literal["email", "slack", "webhook"], ...] = ("slack",)
+    every: Duration = timedelta(minutes=1)
+
+
+class DigestConfig(_Section):
+    """One digest (an item of the ``digests:`` list)."""
+
+    name: str
+    schedule: str = "0 7 * * *"  # cron: minute hour day month weekday
+    timezone: str = "UTC"
+    topics: tuple[str, ...] = ()  # empty: every topic
+    min_score: float = 0.0
+    max_items: int = Field(10, ge=1, le=200)  # per topic; past it, "and N more"
+    lookback: Duration = timedelta(days=2)  # the first digest (and anything unsent) reaches this far back
+    send_empty: bool = False
+    channels: Channels = Channels()
+    alerts: Alerts | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 100 or "/" in value:
+            raise _Invalid("name must be 1 to 100 characters, without '/'", "e.g. morning or team-slack")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _Invalid(f"unknown time zone {value!r}",
+                           "use an IANA name such as Europe/Berlin or UTC") from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> DigestConfig:
+        try:
+            self.trigger()
+        except ValueError as error:
+            raise _Invalid(f"invalid cron expression {self.schedule!r} ({error})",
+                           "five fields: minute hour day month weekday, e.g. '0 7 * * 1-5'") from None
+        for channel in self.alerts.channels if self.alerts else ():
+            if channel not in self.channels.configured():
+                raise _Invalid(f"alerts go to {channel!r}, which this digest does not configure",
+                               f"add channels.{channel}, or name one of: "
+                               f"{', '.join(self.channels.configured()) or 'none configured'}")
+        return self
+
+    def trigger(self) -> CronTrigger:
+        """The APScheduler trigger for the schedule, in the digest's time zone."""
+        fields = self.schedule.split()
+        if len(fields) != 5:
+            raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+        minute, hour, day, month, weekday = fields
+        # cron counts weekdays from Sunday (0 or 7), APScheduler from Monday: names mean the same to both.
+        weekday = re.sub(r"\d+", lambda m: _WEEKDAYS[int(m.group())] if int(m.group()) < 8 else m.group(),
+                         weekday)
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
+                           timezone=ZoneInfo(self.timezone))
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

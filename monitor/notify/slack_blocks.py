@@ -1,0 +1,102 @@
+"""A digest as Slack Block Kit messages, split to Slack's limits (pure, like ``render``).
+
+Slack reads ``&``, ``<`` and ``>`` as markup (``<!channel>`` pings everyone, ``<url|text>`` is a link), so
+they are escaped in every text that came from a feed. ``*``, ``_``, ``~`` and backticks would format; a
+zero-width space after each keeps them literal without changing what the reader sees.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from monitor.notify.render import DigestContent, DigestItem, SlackMessage, local_time, one_line, safe_url
+
+MAX_BLOCKS = 50  # per message
+MAX_TEXT = 3000  # per text field of a section block
+MAX_HEADER = 150  # a header block's plain text
+MAX_MESSAGE_CHARS = 30_000  # all texts of one message together, well below what the webhook takes
+_FORMATTING = re.compile(r"([*_~`])")
+
+
+def escape_entities(text: str) -> str:
+    """The three characters Slack reads as markup in any text, plain_text included."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape(text: str) -> str:
+    """Feed-derived text made inert for mrkdwn."""
+    return _FORMATTING.sub("\\1\u200b", escape_entities(text))
+
+
+def _link(url: str, label: str) -> str:
+    # In <url|label> the URL must not contain "|" or ">"; percent-encode them rather than trust the feed.
+    url = safe_url(url).replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+    return f"<{url}|{escape(label)}>"
+
+
+def item_text(item: DigestItem, zone: str) -> str:
+    """One story as mrkdwn, never over MAX_TEXT: the excerpt and the outlet list give way first."""
+    head = f"*{_link(item.url, one_line(item.headline))}*"
+    meta = escape(item.outlet) + (f" · {local_time(item.published_at, zone)}" if item.published_at else "")
+    excerpt = item.excerpt.marked("*", "*", escape) if item.excerpt.text else ""
+    also = ""
+    if item.also:
+        links = [_link(outlet.url, outlet.name) for outlet in item.also]
+        also = f"Also carried by {len(links)} outlet{'s' if len(links) != 1 else ''}: " + ", ".join(links)
+    text = "\n".join(part for part in (head, meta, excerpt, also) if part)
+    if len(text) <= MAX_TEXT:
+        return text
+    # Too long (hundreds of outlets, or a hostile title): name the outlets without links, drop the excerpt.
+    also = f"Also carried by {len(item.also)} outlets" if item.also else ""
+    text = "\n".join(part for part in (head, meta, also) if part)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, ...]:
+    """The digest as one or more webhook payloads, each within MAX_BLOCKS and MAX_MESSAGE_CHARS.
+
+    Every message starts with a header naming the digest (and "2/3" when split), so a reader who sees
+    only one of them knows what it is part of.
+    """
+    # (blocks, article ids) units: a topic's title, each story, and "and N more".
+    units: list[tuple[list[dict[str, Any]], tuple[int, ...]]] = []
+    for number, section in enumerate(content.sections):
+        title = _section(f"*{escape(one_line(section.topic))}*")
+        units.append(([{"type": "divider"}, title] if number else [title], ()))
+        for item in section.items:
+            units.append(([_section(item_text(item, content.timezone))], item.article_ids))
+        if section.more:
+            more = f"and {section.more} more {'story' if section.more == 1 else 'stories'} on {section.topic}"
+            context = {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(one_line(more))}]}
+            units.append(([context], section.more_article_ids))
+
+    pages: list[tuple[list[dict[str, Any]], list[int]]] = [([], [])]
+    budget_blocks, budget_chars = MAX_BLOCKS - 1, MAX_MESSAGE_CHARS - MAX_HEADER  # the header is added last
+    for blocks, ids in units:
+        size = sum(len(str(block)) for block in blocks)
+        page_blocks, page_ids = pages[-1]
+        used = sum(len(str(block)) for block in page_blocks)
+        if page_blocks and (len(page_blocks) + len(blocks) > budget_blocks or used + size > budget_chars):
+            pages.append(([], []))
+            page_blocks, page_ids = pages[-1]
+        page_blocks.extend(blocks)
+        page_ids.extend(ids)
+
+    total = len(pages)
+    messages = []
+    for number, (blocks, ids) in enumerate(pages, start=1):
+        title = one_line(subject, MAX_HEADER - 8) + (f" ({number}/{total})" if total > 1 else "")
+        header_text = escape_entities(title)
+        while len(header_text) > MAX_HEADER:  # escaping lengthens "<" to "&lt;": cut until it fits
+            title = title[: len(title) - (len(header_text) - MAX_HEADER) - 1]
+            header_text = escape_entities(title + "…")
+        header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": False}}
+        payload = {"text": escape(title), "blocks": [header, *blocks], "unfurl_links": False,
+                   "unfurl_media": False}
+        messages.append(SlackMessage(payload, tuple(dict.fromkeys(ids))))
+    return tuple(messages)

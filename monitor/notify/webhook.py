@@ -1,0 +1,32 @@
+"""Webhook: the digest as JSON, POSTed to a URL; any 2xx answer is acceptance."""
+
+from __future__ import annotations
+
+import httpx
+
+from monitor.notify import Accepted, DeliveryError, register_channel
+from monitor.notify.render import Digest
+from monitor.notify.settings import WebhookChannel
+
+
+class WebhookSender:
+    name = "webhook"
+
+    def __init__(self, settings: WebhookChannel, **_options: object) -> None:
+        self.settings = settings
+
+    def send(self, digest: Digest, *, message_id: str, accepted: Accepted) -> None:
+        # The id lets the receiver drop a repeat (the at-most-one repeat after a crash).
+        body = {"id": message_id.strip("<>"), **digest.json}
+        headers = {"Idempotency-Key": message_id.strip("<>"), **self.settings.headers}
+        try:
+            with httpx.Client(timeout=self.settings.timeout.total_seconds()) as client:
+                response = client.post(self.settings.url, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise DeliveryError(f"webhook unreachable ({type(error).__name__}: {error})") from None
+        if not response.is_success:
+            raise DeliveryError(f"webhook answered {response.status_code}")
+        accepted(digest.content.article_ids)
+
+
+register_channel("webhook", WebhookSender)

@@ -1,0 +1,188 @@
+"""The delivery ledger: which digest went to which channel for which period, and which articles it carried.
+
+A delivery row is created by an INSERT that the unique (digest, kind, channel, period) constraint lets only
+one daemon win; taking over a failed or abandoned row is an UPDATE guarded by its current state, so it
+too has one winner. Articles count as delivered on a channel only once ``delivered_at`` is set, which
+happens after the channel accepted the message that carried them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from monitor.store.models import Delivery, DeliveryItem
+
+SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superseded", "empty"
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY_DELAY = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a delivery belongs: a digest (or its alerts) on one channel."""
+
+    digest: str
+    kind: str  # digest | alert
+    channel: str
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    period: datetime
+    attempts: int
+    parts_sent: int
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    article_id: int
+    story_id: int | None
+    topic: str
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back-off after ``attempts`` failed attempts: 1, 2, 4 ... minutes, at most an hour."""
+    return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY_DELAY)
+
+
+def claim_new(session: Session, *, slot: Slot, period: datetime, owner: str, now: datetime,
+              lease: timedelta) -> ClaimedDelivery | None:
+    """Take the delivery of ``slot`` for ``period``, or None when it exists already (another daemon's)."""
+    row = Delivery(digest=slot.digest, kind=slot.kind, channel=slot.channel, period=period, status=SENDING,
+                   attempts=0, parts_sent=0, lease_owner=owner, lease_until=now + lease, created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return None
+    return ClaimedDelivery(row.id, period, 0, 0)
+
+
+def claim_retry(session: Session, *, delivery_id: int, owner: str, now: datetime,
+                lease: timedelta) -> ClaimedDelivery | None:
+    """Take over a failed delivery that is due, or one whose sender's lease ran out (it crashed)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, _retryable(now))
+        .values(status=SENDING, lease_owner=owner, lease_until=now + lease)
+    )
+    if result.rowcount != 1:
+        return None
+    row = session.get(Delivery, delivery_id, populate_existing=True)
+    return ClaimedDelivery(row.id, row.period, row.attempts, row.parts_sent)
+
+
+def _retryable(now: datetime) -> ColumnElement[bool]:
+    return or_(and_(Delivery.status == FAILED, Delivery.next_attempt_at <= now),
+               and_(Delivery.status == SENDING, Delivery.lease_until < now))
+
+
+def due_retries(session: Session, *, slot: Slot, now: datetime) -> list[int]:
+    """Deliveries of ``slot`` to try again now, oldest first."""
+    query = (select(Delivery.id)
+             .where(*_in_slot(slot), _retryable(now))
+             .order_by(Delivery.period, Delivery.id))
+    return list(session.scalars(query))
+
+
+def waiting_retry(session: Session, *, slot: Slot, now: datetime) -> bool:
+    """Whether a failed delivery of ``slot`` is backing off (alerts wait for it rather than pile up)."""
+    query = select(Delivery.id).where(*_in_slot(slot), Delivery.status == FAILED,
+                                      Delivery.next_attempt_at > now)
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
+    """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles."""
+    result = session.execute(
+        update(Delivery).where(*_in_slot(slot), Delivery.status == FAILED, Delivery.id != keep)
+        .values(status=SUPERSEDED, next_attempt_at=None)
+    )
+    return result.rowcount
+
+
+def add_items(session: Session, *, delivery_id: int, items: Iterable[ItemRef]) -> None:
+    """Freeze what a delivery carries, so that its retries send the same stories."""
+    for item in dict.fromkeys(items):
+        session.add(DeliveryItem(delivery_id=delivery_id, article_id=item.article_id, story_id=item.story_id,
+                                 topic=item.topic))
+    session.flush()
+
+
+def pending_items(session: Session, *, delivery_id: int) -> list[ItemRef]:
+    """The items of a delivery that the channel has not accepted yet."""
+    query = (select(DeliveryItem.article_id, DeliveryItem.story_id, DeliveryItem.topic)
+             .where(DeliveryItem.delivery_id == delivery_id, DeliveryItem.delivered_at.is_(None))
+             .order_by(DeliveryItem.id))
+    return [ItemRef(*row) for row in session.execute(query)]
+
+
+def mark_delivered(session: Session, *, delivery_id: int, article_ids: Sequence[int], now: datetime,
+                   parts_sent: int | None = None) -> None:
+    """Record that the channel accepted a message carrying ``article_ids``."""
+    if article_ids:
+        session.execute(
+            update(DeliveryItem)
+            .where(DeliveryItem.delivery_id == delivery_id, DeliveryItem.article_id.in_(list(article_ids)),
+                   DeliveryItem.delivered_at.is_(None))
+            .values(delivered_at=now)
+        )
+    if parts_sent is not None:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(parts_sent=parts_sent))
+
+
+def finish(session: Session, *, delivery_id: int, status: str, now: datetime, message_id: str | None) -> None:
+    """Close a delivery: sent (everything accepted) or empty (nothing new to send)."""
+    session.execute(
+        update(Delivery).where(Delivery.id == delivery_id)
+        .values(status=status, sent_at=now if status == SENT else None, message_id=message_id, error=None,
+                lease_owner=None, lease_until=None, next_attempt_at=None)
+    )
+
+
+def fail(session: Session, *, delivery_id: int, error: str, now: datetime,
+         retry_after: float | None = None) -> datetime:
+    """Record a failed attempt and when to try again (the back-off, or later if the channel asked)."""
+    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) + 1
+    delay = retry_delay(attempts)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    session.execute(
+        update(Delivery).where(Delivery.id == delivery_id)
+        .values(status=FAILED, attempts=attempts, error=error[:2000], next_attempt_at=now + delay,
+                lease_owner=None, lease_until=None)
+    )
+    return now + delay
+
+
+def already_carried(slot: Slot, article_id: ColumnElement, story_id: ColumnElement) -> ColumnElement[bool]:
+    """SQL: the article (and its story) went out on ``slot`` already, or is on its way in another delivery.
+
+    Negate it to select what is new. A story counts once: a further article of a story already sent does
+    not bring it back.
+    """
+    carried = or_(DeliveryItem.delivered_at.is_not(None), Delivery.status == SENDING)
+    same = or_(DeliveryItem.article_id == article_id,
+               and_(story_id.is_not(None), DeliveryItem.story_id == story_id))
+    return exists(
+        select(DeliveryItem.id).join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+        .where(*_in_slot(slot), carried, same)
+    )
+
+
+def history(session: Session, *, digest: str, limit: int = 50) -> list[Delivery]:
+    """The latest deliveries of a digest, newest first."""
+    query = select(Delivery).where(Delivery.digest == digest).order_by(Delivery.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def _in_slot(slot: Slot) -> tuple[ColumnElement[bool], ...]:
+    return (Delivery.digest == slot.digest, Delivery.kind == slot.kind, Delivery.channel == slot.channel)

@@ -1,0 +1,59 @@
+"""A real SMTP server on 127.0.0.1 for tests (aiosmtpd), keeping every message it receives, parsed.
+
+``SmtpServer(port)`` can be stopped and started again on the same port, to play an outage: while it is
+stopped, connections are refused.
+"""
+
+from __future__ import annotations
+
+import socket
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Self
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Keeper:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, tuple[str, ...]]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
+        self.envelopes.append((envelope.mail_from, tuple(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.keeper = _Keeper()
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.keeper.messages
+
+    def start(self) -> SmtpServer:
+        self._controller = Controller(self.keeper, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,225 @@
+"""Digests by email through a real SMTP server (aiosmtpd on 127.0.0.1): the MIME message, grouping,
+links, UTF-8 in Cyrillic and Persian; the ledger deciding between two senders; the CLI."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import yaml
+from sqlalchemy import select
+from support.digests import NOW, Copy, add_story
+from support.smtp import SmtpServer
+
+from monitor.config import load_config
+from monitor.digest import DigestRunner, period_of
+from monitor.store import deliveries as ledger
+from monitor.store.db import open_database
+from monitor.store.models import Article, Delivery, DeliveryItem
+
+RU_TITLE = "Россия получила партию иранских ракет"
+FA_TITLE = "گزارش ارسال موشک‌های ایران به روسیه"
+
+
+def digest_config(tmp_path, *, smtp_port=None, slack_url=None, webhook_url=None, **extra) -> dict:
+    channels = {}
+    if smtp_port:
+        channels["email"] = {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                             "from": "Monitor <digest@monitor.test>", "to": ["ana@monitor.test", "bo@monitor.test"]}
+    if slack_url is not None:
+        channels["slack"] = {"webhook_url": slack_url}
+    if webhook_url:
+        channels["webhook"] = {"url": webhook_url}
+    digest = {"name": "morning", "schedule": "0 7 * * *", "timezone": "Europe/Berlin", "max_items": 3,
+              "channels": channels, **extra}
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True, sort_keys=False))
+    return digest
+
+
+def seed(db) -> dict[str, list[int]]:
+    with db.session() as session:
+        return {
+            "big": add_story(session, title="Tehran ships missiles to Moscow, officials say",
+                             body="Two officials said Tehran shipped short-range missiles to Moscow this week. "
+                                  "The shipment left from a Caspian port. Both governments denied it. More later.",
+                             terms=["missiles", "Tehran"], score=7.5,
+                             copies=[Copy("Wire One", "https://one.test/a/1"),
+                                     Copy("Daily Two", "https://two.test/b/2", "Missiles shipped, officials say"),
+                                     Copy("Three Times", "https://three.test/c/3")]),
+            "ru": add_story(session, title=RU_TITLE, body="Россия получила партию ракет из Ирана. Поставки начались.",
+                            terms=["ракет"], score=6.0, copies=[Copy("Лента", "https://ru.test/x/1")]),
+            "fa": add_story(session, title=FA_TITLE, body="گزارش‌ها درباره ارسال موشک به روسیه منتشر شد.",
+                            terms=["موشک"], score=5.5, story=False, copies=[Copy("خبرگزاری", "https://fa.test/y/1")]),
+            "other": add_story(session, title="Drone parts sanctions widen", topic="sanctions", score=4.0,
+                               body="New sanctions target drone parts suppliers.", terms=["sanctions"],
+                               copies=[Copy("Wire One", "https://one.test/a/9")]),
+        }
+
+
+@pytest.fixture
+def db(database_url):
+    database = open_database(database_url)
+    yield database
+    database.dispose()
+
+
+def runner_for(db, tmp_path, **kwargs) -> DigestRunner:
+    digest_config(tmp_path, **kwargs)
+    return DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+
+
+def html_links(html: str) -> list[str]:
+    return re.findall(r'href="([^"]+)"', html)
+
+
+def test_email_digest_arrives_as_multipart_with_both_parts_links_and_grouping(db, tmp_path):
+    ids = seed(db)
+    with SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+        [outcome] = runner.run(period=period_of(runner.digest, NOW), now=NOW)
+        assert outcome.status == "sent" and outcome.stories == 4
+        [message] = smtp.messages
+    assert message.get_content_type() == "multipart/alternative"
+    # (the parser keeps the space of a header folded right after its name; mail clients unfold it)
+    assert message["Subject"].strip().startswith("Digest morning: Tehran ships missiles to Moscow")
+    assert message["To"] == "ana@monitor.test, bo@monitor.test" and message["Date"]
+    assert re.fullmatch(r"<digest\.[0-9a-f]{32}@monitor\.test>", message["Message-ID"])
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for body, (arms, sanctions) in ((text, ("## arms", "## sanctions")), (html, (">arms<", ">sanctions<"))):
+        assert RU_TITLE in body and FA_TITLE in body  # UTF-8 survives the round trip
+        # Topics in order of their best score, stories in order of theirs.
+        start = body.index(arms)
+        order = [body.index(arms), body.index("Tehran ships", start), body.index(RU_TITLE, start),
+                 body.index(FA_TITLE, start), body.index(sanctions), body.index("Drone parts", start)]
+        assert order == sorted(order)
+    # One story of three outlets: the representative headline, linked, "also carried by" the other two.
+    assert "Missiles shipped, officials say" not in html
+    assert "Also carried by 2 outlets" in html and "Also carried by 2 outlets" in text
+    links = html_links(html)
+    assert {"https://one.test/a/1", "https://two.test/b/2", "https://three.test/c/3",
+            "https://ru.test/x/1", "https://fa.test/y/1", "https://one.test/a/9"} <= set(links)
+    assert '<mark style="' in html and ">missiles</mark>" in html  # the matched terms
+    assert "*missiles*" in text
+    assert 'name="viewport"' in html and "max-width:640px" in html
+    # Everything it carried is now delivered on email.
+    with db.session() as session:
+        delivered = {item.article_id for item in session.query(DeliveryItem) if item.delivered_at}
+    assert delivered == {i for group in ids.values() for i in group}
+
+
+def test_a_second_run_sends_nothing_new_and_a_new_story_alone(db, tmp_path):
+    seed(db)
+    with SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+        runner.run(period=NOW - timedelta(hours=24), now=NOW)
+        [again] = runner.run(period=NOW - timedelta(hours=12), now=NOW)
+        assert again.status == "empty" and len(smtp.messages) == 1
+        with db.session() as session:
+            add_story(session, title="Fresh report on drone deliveries", body="Drones were delivered.",
+                      terms=["Drones"], copies=[Copy("Wire One", "https://one.test/a/50")])
+            # A further article of a story already sent does not bring the story back.
+            add_story(session, title="Missiles reached Moscow", body="Missiles reached Moscow.", terms=["Missiles"],
+                      copies=[Copy("Daily Two", "https://two.test/b/77")])
+            reprint = session.scalars(select(Article).where(Article.url == "https://two.test/b/77")).one()
+            reprint.story_id = session.get(Article, 1).story_id
+        [third] = runner.run(period=NOW, now=NOW)
+        assert third.status == "sent" and third.stories == 1
+        assert "Fresh report" in smtp.messages[-1]["Subject"]
+
+
+def test_two_daemons_one_period_one_message(db, tmp_path):
+    seed(db)
+    with SmtpServer() as smtp:
+        first = runner_for(db, tmp_path, smtp_port=smtp.port)
+        second = DigestRunner(db, first.digest, owner="other")
+        period = period_of(first.digest, NOW)
+        outcomes = first.run(period=period, now=NOW) + second.run(period=period, now=NOW)
+        assert [o.status for o in outcomes] == ["sent", "taken"]
+        assert len(smtp.messages) == 1
+
+
+def test_smtp_down_then_back_nothing_lost_nothing_repeated(db, tmp_path):
+    seed(db)
+    smtp = SmtpServer()  # not started: connections are refused
+    runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+    period = period_of(runner.digest, NOW)
+    [down] = runner.run(period=period, now=NOW)
+    assert down.status == "failed" and down.next_attempt_at == NOW + timedelta(minutes=1)
+    with db.session() as session:
+        assert not [item for item in session.query(DeliveryItem) if item.delivered_at]
+        assert session.query(Delivery).one().status == ledger.FAILED
+    # Still down at the first retry: back-off doubles.
+    [again] = runner.retry_due(now=down.next_attempt_at + timedelta(seconds=1))
+    assert again.status == "failed" and again.next_attempt_at - down.next_attempt_at > timedelta(minutes=1)
+    with smtp:
+        assert runner.retry_due(now=again.next_attempt_at - timedelta(seconds=5)) == []  # not due yet
+        [back] = runner.retry_due(now=again.next_attempt_at + timedelta(seconds=1))
+        assert back.status == "sent" and back.stories == 4
+        assert runner.retry_due(now=again.next_attempt_at + timedelta(hours=3)) == []
+        [next_day] = runner.run(period=period + timedelta(days=1), now=NOW + timedelta(days=1))
+        assert next_day.status == "empty"
+        assert len(smtp.messages) == 1
+        assert "Tehran ships" in smtp.messages[0]["Subject"]
+
+
+def test_next_digest_carries_what_failed(db, tmp_path):
+    seed(db)
+    smtp = SmtpServer()
+    runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+    [down] = runner.run(period=NOW - timedelta(days=1), now=NOW)
+    assert down.status == "failed"
+    with smtp:
+        # The next period comes before the retry is due; it carries the failed stories even though they
+        # are older than it reaches back (``since``), and the failed delivery is not retried after it.
+        later = NOW + timedelta(seconds=30)
+        [sent] = runner.run(period=later, now=later, since=later)
+        assert sent.status == "sent" and sent.stories == 4
+        assert runner.retry_due(now=NOW + timedelta(days=6)) == []
+    with db.session() as session:
+        assert sorted(d.status for d in session.query(Delivery)) == ["sent", "superseded"]
+    assert len(smtp.messages) == 1
+
+
+def test_crash_after_sending_repeats_at_most_once_with_the_same_message_id(db, tmp_path):
+    seed(db)
+    with SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+        period = period_of(runner.digest, NOW)
+        with db.session() as session:  # a sender that claimed the row and died before recording anything
+            claimed = ledger.claim_new(session, slot=ledger.Slot("morning", "digest", "email"), period=period,
+                                       owner="dead", now=NOW, lease=timedelta(minutes=15))
+            from monitor.digest import select_new
+            ledger.add_items(session, delivery_id=claimed.id, items=select_new(
+                session, digest=runner.digest, slot=ledger.Slot("morning", "digest", "email"),
+                since=NOW - timedelta(days=2)))
+        assert runner.run(period=period, now=NOW)[0].status == "taken"
+        assert runner.retry_due(now=NOW + timedelta(minutes=10)) == []  # the lease still holds
+        [retried] = runner.retry_due(now=NOW + timedelta(minutes=16))
+        assert retried.status == "sent" and len(smtp.messages) == 1
+        [other_run] = runner.run(period=period + timedelta(days=1), now=NOW + timedelta(days=1))
+        assert other_run.status == "empty"
+
+
+def test_cli_send_now_and_preview(workspace, tmp_path):
+    db = open_database(workspace.database_url)
+    seed(db)
+    db.dispose()
+    with SmtpServer() as smtp:
+        digest_config(workspace.root, smtp_port=smtp.port)
+        preview = tmp_path / "out" / "digest.html"
+        result = workspace.cli("digest", "morning", "--preview", str(preview))
+        assert "4 stories" in result.stdout and RU_TITLE in preview.read_text(encoding="utf-8")
+        assert FA_TITLE in preview.with_suffix(".txt").read_text(encoding="utf-8")
+        assert smtp.messages == []  # a preview sends nothing
+        result = workspace.cli("digest", "morning", "--send-now")
+        assert "email: sent (4 stories)" in result.stdout and len(smtp.messages) == 1
+        assert "email: empty" in workspace.cli("digest", "morning", "--send-now").stdout
+        # --since on a preview shows everything matched since then, sent or not.
+        workspace.cli("digest", "morning", "--preview", str(preview), "--since", "3d")
+        assert RU_TITLE in preview.read_text(encoding="utf-8")
+        assert len(smtp.messages) == 1
+    workspace.cli("digest", "evening", "--send-now", expect=2)
+    workspace.cli("digest", "morning", expect=2)

@@ -1,0 +1,113 @@
+"""The ``digests:`` section (validation at its line, secrets redacted), schedules in their time zone, the
+daemon's jobs, and alerts pushed at once."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from support.digests import NOW, Copy, add_story
+from support.httpserver import Route
+from test_digest import digest_config
+from test_notify_slack import payloads
+
+from monitor.config import ConfigError, load_config, redacted_dump
+from monitor.digest import DigestRunner, alert_period, period_of, scheduled_jobs
+from monitor.store.db import open_database
+
+BASE = """\
+feeds: []
+digests:
+  - name: morning
+    schedule: "30 7 * * 1-5"
+    timezone: Europe/Berlin
+    topics: [arms]
+    channels:
+      email:
+        host: smtp.example.org
+        username: ${SMTP_USER:-}
+        password: ${SMTP_PASSWORD:-}
+        from: Monitor <digest@example.org>
+        to: [ana@example.org]
+      slack:
+        webhook_url: ${SLACK_WEBHOOK_URL:-}
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_digests_section_loads_and_secrets_are_redacted(tmp_path):
+    environ = {"SMTP_PASSWORD": "hunter2", "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T/B/secret"}
+    config = load_config(write(tmp_path, BASE), environ=environ)
+    [digest] = config.digests
+    assert digest.channels.email.password == "hunter2" and digest.channels.email.effective_port() == 587
+    dumped = str(redacted_dump(config))
+    assert "hunter2" not in dumped and "secret" not in dumped and "***" in dumped
+    assert config.digest("MORNING") is digest
+
+
+@pytest.mark.parametrize(("change", "line", "key", "words"), [
+    (("30 7 * * 1-5", "61 7 * * *"), 3, "digests[0]", "invalid cron expression"),
+    (("Europe/Berlin", "Europe/Atlantis"), 5, "digests[0].timezone", "unknown time zone"),
+    ((), 9, "digests[0].channels.email.hosts", "unknown key 'hosts'"),
+    (("to: [ana@example.org]", "to: [not-an-address]"), 13, "digests[0].channels.email.to", "not an email"),
+])
+def test_problems_name_file_line_and_key_with_a_hint(tmp_path, change, line, key, words):
+    text = BASE.replace(*change) if change else BASE.replace("host: smtp", "hosts: smtp")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), environ={})
+    [problem] = caught.value.problems
+    assert (problem.line, problem.key) == (line, key) and words in problem.message and problem.hint
+    assert problem.file.endswith("feeds.yaml")
+
+
+def test_alerts_must_use_a_configured_channel(tmp_path):
+    text = BASE + "    alerts:\n      min_score: 8\n      channels: [webhook]\n"
+    with pytest.raises(ConfigError, match="does not configure"):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_period_is_the_latest_firing_in_the_digest_time_zone(tmp_path):
+    digest = load_config(write(tmp_path, BASE), environ={}).digests[0]
+    # 07:30 in Berlin on a weekday is 06:30 UTC in winter; Saturday and Sunday belong to Friday's.
+    friday = datetime(2026, 1, 9, 6, 30, tzinfo=UTC)
+    assert period_of(digest, friday + timedelta(seconds=2)) == friday
+    assert period_of(digest, friday + timedelta(days=2, hours=5)) == friday
+    assert period_of(digest, datetime(2026, 7, 6, 5, 31, tzinfo=UTC)) == datetime(2026, 7, 6, 5, 30, tzinfo=UTC)
+    assert alert_period(timedelta(minutes=1), datetime(2026, 1, 9, 6, 30, 41, tzinfo=UTC)) == friday
+    sunday = load_config(write(tmp_path, BASE.replace("1-5", "0")), environ={}).digests[0]
+    assert period_of(sunday, friday + timedelta(days=3)) == friday + timedelta(days=2)
+
+
+def test_daemon_jobs_one_cron_per_digest_alerts_and_retries(tmp_path):
+    config = load_config(write(tmp_path, BASE + "    alerts:\n      min_score: 8\n"), environ={})
+    jobs = {job_id: trigger for job_id, _, trigger in scheduled_jobs(config.digests, None, owner="x")}
+    assert set(jobs) == {"digest:morning", "alerts:morning", "digest-retries"}
+    assert str(jobs["digest:morning"].timezone) == "Europe/Berlin"
+
+
+def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, web):
+    db = open_database(database_url)
+    with db.session() as session:
+        add_story(session, title="Low-score mention", body="Drones mentioned.", score=3, terms=["Drones"],
+                  copies=[Copy("Wire One", "https://one.test/a/1")])
+        add_story(session, title="Major missile transfer confirmed", body="Missiles were transferred.", score=9,
+                  terms=["Missiles"], copies=[Copy("Wire One", "https://one.test/a/2")])
+    web.set("/hooks/slack", Route(body="ok"))
+    digest_config(tmp_path, slack_url=web.url("/hooks/slack"), alerts={"min_score": 8, "channels": ["slack"]})
+    runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+    [alert] = runner.run(kind="alert", period=alert_period(timedelta(minutes=1), NOW), now=NOW)
+    assert alert.status == "sent" and alert.stories == 1
+    later = NOW + timedelta(minutes=1)
+    assert runner.run(kind="alert", period=alert_period(timedelta(minutes=1), later), now=later)[0].status == "empty"
+    [payload] = payloads(web)
+    assert payload["blocks"][0]["text"]["text"].startswith("Alert morning: Major missile transfer")
+    # The digest still tells the whole day, the alerted story included.
+    [digest] = runner.run(period=NOW, now=NOW)
+    assert digest.stories == 2
+    db.dispose()

@@ -1,0 +1,117 @@
+"""End to end: feeds on 127.0.0.1 are polled, deduplicated and tagged by the real CLI, then the digest goes
+out by email (aiosmtpd) and Slack (a local receiver) with ``monitor digest --send-now``; a second send
+carries nothing again. With the seed articles present, their story is served and arrives the same way."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from support.httpserver import Route
+from support.news import BASE_TIME, Entry, article_html, rss
+from support.smtp import SmtpServer
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+WATCHLIST = {
+    "aliases": {"iran": ["Iran", "Iranian", "Tehran", "Иран*", "ایران"],
+                "russia": ["Russia", "Russian", "Moscow", "Kremlin", "Росси*", "روسیه"]},
+    "topics": [{"name": "arms", "query": "@iran AND @russia AND (missil* OR drone* OR ракет* OR موشک*)"}],
+}
+STORY = [
+    ("Officials in two Western capitals said on Tuesday that Tehran shipped a first batch of short-range "
+     "missiles to Moscow, loaded at a Caspian port late last week."),
+    "The Kremlin declined to comment on the shipment. Iranian officials said no missiles had been sent.",
+    "Analysts said the missiles could reach Russian units within weeks, adding to the drones already supplied.",
+]
+ARTICLES = {  # host index, slug, title, paragraphs
+    "wire": (0, "Tehran ships missiles to Moscow, officials say", STORY),
+    "reprint": (1, "Iran sends missiles to Russia: officials", STORY),
+    "ru": (2, "Россия получила иранские ракеты", [
+        "По словам чиновников, Иран отправил в Россию первую партию ракет малой дальности.",
+        "В Кремле отказались от комментариев; в Иране поставки отрицают."]),
+    "fa": (2, "ارسال موشک‌های ایران به روسیه", [
+        "مقام‌های غربی می‌گویند ایران نخستین محموله موشک‌های کوتاه‌برد را به روسیه فرستاده است.",
+        "سخنگوی دولت ایران این گزارش را رد کرد."]),
+}
+
+
+def serve(web, articles: dict[str, tuple[int, str, list[str]]]) -> list[dict]:
+    """One feed (an outlet) per index, on the hosts in turn, carrying its articles; the feeds to configure."""
+    feeds = []
+    for host_index in sorted({index for index, _, _ in articles.values()}):
+        host = web.hosts[host_index % len(web.hosts)]
+        entries = []
+        for n, (slug, (index, title, paragraphs)) in enumerate(articles.items()):
+            if index != host_index:
+                continue
+            web.set(f"/news/{slug}", article_html(title, paragraphs), host=host)
+            entries.append(Entry(slug, title, paragraphs[0][:100], web.url(f"/news/{slug}", host=host),
+                                 f"urn:test:{slug}", BASE_TIME + timedelta(minutes=n)))
+        if entries:
+            web.set(f"/feed-{host_index}.xml", Route(rss(f"Outlet {host_index}", web.url("/", host=host), entries),
+                                                    headers=RSS), host=host)
+            feeds.append({"name": f"Outlet {host_index}", "url": web.url(f"/feed-{host_index}.xml", host=host)})
+    return feeds
+
+
+def configure(workspace, feeds: list[dict], smtp_port: int, slack_url: str) -> None:
+    workspace.write_config(feeds)
+    digest = {"name": "morning", "schedule": "0 7 * * *", "timezone": "Europe/Berlin", "lookback": "7d",
+              "channels": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
+                                     "from": "Monitor <digest@monitor.test>", "to": ["desk@monitor.test"]},
+                           "slack": {"webhook_url": slack_url}}}
+    with workspace.config_path.open("a", encoding="utf-8") as file:
+        file.write(yaml.safe_dump({"watchlist": WATCHLIST, "digests": [digest]}, sort_keys=False,
+                                  allow_unicode=True))
+
+
+def test_ingested_story_arrives_by_email_and_slack_once(web, workspace):
+    web.set("/hooks/slack", Route(body="ok"))
+    with SmtpServer() as smtp:
+        configure(workspace, serve(web, ARTICLES), smtp.port, web.url("/hooks/slack"))
+        workspace.cli("poll")
+        result = workspace.cli("digest", "morning", "--send-now")
+        assert "email: sent" in result.stdout and "slack: sent" in result.stdout
+        [message] = smtp.messages
+        again = workspace.cli("digest", "morning", "--send-now")
+        assert "email: empty" in again.stdout and "slack: empty" in again.stdout and len(smtp.messages) == 1
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    # The wire story and its reprint are one story: one headline, "also carried by" the other outlet.
+    body = html.split(">arms<", 1)[1]
+    assert body.count("missiles to Moscow, officials say") + body.count("Iran sends missiles to Russia") == 1
+    assert "Also carried by 1 outlet" in html
+    for title in ("Россия получила иранские ракеты", "ارسال موشک‌های ایران به روسیه"):
+        assert title in html and title in text
+    [request] = [r for r in web.requests_for("/hooks/slack")]
+    payload = json.loads(request.body)
+    blocks = json.dumps(payload["blocks"], ensure_ascii=False)
+    assert "Россия получила иранские ракеты" in blocks and "Also carried by 1 outlet" in blocks
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="seed articles absent")
+def test_the_seeds_story_arrives_by_email_and_slack(web, workspace):
+    articles = {}
+    for n, path in enumerate(sorted(SEEDS.glob("*.txt"))):
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        paragraphs = [line for line in lines if len(line) > 60]
+        title = next((line for line in paragraphs if 30 < len(line) < 200), paragraphs[0])[:120]
+        articles[f"seed-{n}"] = (n, title, paragraphs)
+    web.set("/hooks/slack", Route(body="ok"))
+    with SmtpServer() as smtp:
+        configure(workspace, serve(web, articles), smtp.port, web.url("/hooks/slack"))
+        workspace.cli("poll")
+        result = workspace.cli("digest", "morning", "--send-now")
+        assert "email: sent" in result.stdout and "slack: sent" in result.stdout, result.stdout
+        [message] = smtp.messages
+    html = message.get_body(("html",)).get_content()
+    linked = sum(f"/news/{slug}" in html for slug in articles)
+    assert linked == len(articles)  # every seed shown, as a headline or among "also carried by"
+    assert "Also carried by" in html
+    print(message.get_body(("plain",)).get_content())  # shown with -s: what the desk would read
+    assert web.requests_for("/hooks/slack")[0].status == 200

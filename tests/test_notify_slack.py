@@ -1,0 +1,139 @@
+"""Slack and webhook delivery against a local HTTP receiver: blocks, escaping, splitting to Slack's limits,
+and faults (500, then 429 with Retry-After, then 200) that lose nothing and repeat nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from support.digests import NOW, Copy, add_story
+from support.httpserver import Route
+from test_digest import digest_config
+
+from monitor.config import load_config
+from monitor.digest import DigestRunner
+from monitor.notify.slack_blocks import MAX_BLOCKS, MAX_TEXT
+from monitor.store.db import open_database
+from monitor.store.models import DeliveryItem
+
+
+@pytest.fixture
+def db(database_url):
+    database = open_database(database_url)
+    yield database
+    database.dispose()
+
+
+def runner_for(db, tmp_path, **kwargs) -> DigestRunner:
+    digest_config(tmp_path, **kwargs)
+    return DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+
+
+def payloads(web, path="/hooks/slack") -> list[dict]:
+    return [json.loads(r.body) for r in web.requests_for(path) if r.status == 200]
+
+
+def texts(payload: dict) -> list[str]:
+    """Every text field of a payload."""
+    found = [payload["text"]]
+    for block in payload["blocks"]:
+        if "text" in block:
+            found.append(block["text"]["text"])
+        found += [element["text"] for element in block.get("elements", ())]
+    return found
+
+
+def many_stories(db, count: int, topics: int = 3) -> set[int]:
+    ids = set()
+    with db.session() as session:
+        for n in range(count):
+            ids |= set(add_story(session, title=f"Report {n} on missile deliveries & <talks>", topic=f"topic-{n % topics}",
+                                 body=f"Officials said missile deliveries continued, report number {n}. " * 3,
+                                 terms=["missile"], score=1 + n % 7,
+                                 copies=[Copy(f"Outlet {n}", f"https://o{n}.test/a/{n}"),
+                                         Copy(f"Second {n}", f"https://s{n}.test/b/{n}")]))
+    return ids
+
+
+def test_slack_digest_is_split_within_limits_and_every_story_goes_out_once(db, tmp_path, web):
+    web.set("/hooks/slack", Route(body="ok"))
+    ids = many_stories(db, 150)
+    runner = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack"), max_items=60)
+    [outcome] = runner.run(period=NOW, now=NOW)
+    assert outcome.status == "sent" and outcome.stories == 150
+    sent = payloads(web)
+    assert len(sent) >= 3  # 150 stories and 3 topic titles do not fit in 50 blocks
+    headlines = []
+    for number, payload in enumerate(sent, start=1):
+        assert len(payload["blocks"]) <= MAX_BLOCKS
+        assert payload["blocks"][0]["type"] == "header"
+        assert payload["blocks"][0]["text"]["text"].endswith(f"({number}/{len(sent)})")
+        assert all(len(text) <= MAX_TEXT for text in texts(payload))
+        for text in texts(payload)[1:]:
+            headlines += [line for line in text.split("\n") if line.startswith("*<https://o")]
+    # 3 topics x 50 stories, 60 allowed each: every story shown once, with its second outlet linked.
+    assert len(headlines) == 150 == len(set(headlines))
+    first = sent[0]["blocks"][2]["text"]["text"]
+    assert "&amp; &lt;talks&gt;" in first and "<talks>" not in first
+    assert "Also carried by 1 outlet: <https://s" in first
+    with db.session() as session:
+        assert {item.article_id for item in session.query(DeliveryItem) if item.delivered_at} == ids
+
+
+def test_slack_500_then_429_then_200_nothing_lost_nothing_repeated(db, tmp_path, web):
+    with db.session() as session:
+        add_story(session, title="Drone shipment reported", body="A drone shipment was reported today.",
+                  terms=["drone"], copies=[Copy("Wire One", "https://one.test/a/1")])
+    web.set_sequence("/hooks/slack", [Route(status=500, body="server error"),
+                                      Route(status=429, headers={"Retry-After": "1"}, body="rate limited"),
+                                      Route(body="ok")])
+    runner = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack"))
+    [down] = runner.run(period=NOW, now=NOW)
+    assert down.status == "failed" and "500" in down.error
+    with db.session() as session:
+        assert not [item for item in session.query(DeliveryItem) if item.delivered_at]
+    assert "hooks" not in down.error  # the webhook URL is a secret
+    [back] = runner.retry_due(now=down.next_attempt_at + timedelta(seconds=1))
+    assert back.status == "sent"
+    statuses = [r.status for r in web.requests_for("/hooks/slack")]
+    assert statuses == [500, 429, 200]
+    gap = web.requests_for("/hooks/slack")[2].at - web.requests_for("/hooks/slack")[1].at
+    assert gap >= 0.9  # Retry-After was honoured
+    assert runner.retry_due(now=NOW + timedelta(days=1)) == []
+    assert runner.run(period=NOW + timedelta(hours=1), now=NOW + timedelta(hours=1))[0].status == "empty"
+    [payload] = payloads(web)
+    assert "Drone shipment reported" in payload["blocks"][2]["text"]["text"]
+
+
+def test_long_retry_after_fails_the_attempt_and_backs_off_at_least_that_long(db, tmp_path, web):
+    with db.session() as session:
+        add_story(session, title="Drone shipment", body="Drones.", terms=["Drones"],
+                  copies=[Copy("Wire One", "https://one.test/a/1")])
+    web.set("/hooks/slack", Route(status=429, headers={"Retry-After": "900"}))
+    [outcome] = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack")).run(period=NOW, now=NOW)
+    assert outcome.status == "failed" and outcome.next_attempt_at - NOW >= timedelta(seconds=900)
+
+
+def test_webhook_gets_the_digest_as_json_with_a_stable_id(db, tmp_path, web):
+    with db.session() as session:
+        add_story(session, title="Missiles & drones", body="Missiles and drones were delivered.",
+                  terms=["Missiles"], copies=[Copy("Wire One", "https://one.test/a/1"),
+                                             Copy("Daily Two", "https://two.test/b/2")])
+    web.set("/hooks/json", Route(body="ok"))
+    runner = runner_for(db, tmp_path, webhook_url=web.url("/hooks/json"))
+    assert runner.run(period=NOW, now=NOW)[0].status == "sent"
+    [request] = web.requests_for("/hooks/json")
+    body = json.loads(request.body)
+    assert body["digest"] == "morning" and body["stories"] == 1 and body["id"].startswith("digest.")
+    assert request.headers["idempotency-key"] == body["id"]
+    [item] = body["topics"][0]["items"]
+    assert item["headline"] == "Missiles & drones" and item["url"] == "https://one.test/a/1"
+    assert item["also"] == [{"outlet": "Daily Two", "url": "https://two.test/b/2"}]
+    assert item["excerpt"][slice(*item["highlights"][0])] == "Missiles"
+
+
+def test_a_channel_with_an_empty_secret_is_skipped_with_a_log_line(db, tmp_path, caplog):
+    runner = runner_for(db, tmp_path, slack_url="")
+    assert runner.run(period=NOW, now=NOW) == []
+    assert "channel slack skipped: no webhook_url" in caplog.text
