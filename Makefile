@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run poll test bench clean
+.PHONY: install run poll test bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install
 
 bench: install
 	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+
+# Renders a sample digest and screenshots it at 375 px and desktop width (needs Debian's chromium).
+screenshots: install
+	MONITOR_SCREENSHOT_DIR=$(or $(SCREENSHOT_DIR),bench/out/screenshots) $(BIN)/python -m pytest -q tests/test_notify_screenshot.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench/out
