@@ -197,7 +197,7 @@ class LshBand(Base):
     """
 
     __tablename__ = "lsh_bands"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     seen_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -249,7 +249,7 @@ class StoryKey(Base):
     part of the store however large it grows."""
 
     __tablename__ = "story_keys"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     term: Mapped[str] = mapped_column(String(60), primary_key=True)
     seen_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Unix seconds
