@@ -544,9 +544,14 @@ def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) ->
                       label="articles")
     rows = json.loads(run.stdout)
     sources: dict[str, int] = {}
+    notes: dict[str, int] = {}  # why a body is not the extracted text
     for row in rows:
         sources[row["body_source"]] = sources.get(row["body_source"], 0) + 1
+        if row["body_source"] != "extracted":
+            note = (row.get("body_note") or "-")[:120]
+            notes[note] = notes.get(note, 0) + 1
     return {"rows": len(rows), "distinct_urls": len({row["url"] for row in rows}), "body_source": sources,
+            "not_extracted_because": dict(sorted(notes.items(), key=lambda kv: -kv[1])[:10]),
             "mean_body_chars": sum(len(row["body"]) for row in rows) / len(rows) if rows else 0}
 
 

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.httpserver import LocalWebServer, free_loopback_hosts  # noqa: E402
+from support.httpserver import LocalWebServer, free_loopback_hosts
 
-from monitor.cli import app  # noqa: E402
+from monitor.cli import app
+from monitor.store.db import open_database
 
 PG_URL = os.environ.get("MONITOR_TEST_DATABASE_URL")
 
@@ -69,6 +70,21 @@ def database_url(request, tmp_path: Path) -> str:
         _reset_postgres(url)
         return url
     return f"sqlite:///{tmp_path / 'monitor.db'}"
+
+
+@pytest.fixture
+def db(database_url):
+    """An empty database, migrated to the latest schema."""
+    database = open_database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch):
+    # httpx honours proxy variables; a proxy from the environment must never carry loopback test traffic.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
 
 
 class Workspace:

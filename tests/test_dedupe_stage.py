@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate, place, stage
 from monitor.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
-from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 
 T = datetime(2024, 9, 9, 12, tzinfo=UTC)
@@ -37,13 +34,6 @@ def store_and_place(session, article: Article):
     session.add(row)
     session.flush()
     return row.id, deduplicate(session, article_id=row.id, article=article, settings=SETTINGS)
-
-
-@pytest.fixture
-def db(database_url):
-    database = open_database(database_url)
-    yield database
-    database.dispose()
 
 
 def test_levels_exact_wire_and_new(db):

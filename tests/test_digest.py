@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 import yaml
 from sqlalchemy import select
 from support.digests import NOW, Copy, add_story
@@ -56,13 +55,6 @@ def seed(db) -> dict[str, list[int]]:
                                body="New sanctions target drone parts suppliers.", terms=["sanctions"],
                                copies=[Copy("Wire One", "https://one.test/a/9")]),
         }
-
-
-@pytest.fixture
-def db(database_url):
-    database = open_database(database_url)
-    yield database
-    database.dispose()
 
 
 def runner_for(db, tmp_path, **kwargs) -> DigestRunner:

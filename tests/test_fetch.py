@@ -44,13 +44,6 @@ UA = "monitor-test/1.0 (+mailto:ops@example.invalid)"
 MB = 1024 * 1024
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    # httpx honours proxy variables; a proxy from the environment must never carry loopback test traffic.
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def _shared_server():
     with LocalWebServer() as srv:
@@ -889,7 +882,7 @@ def test_classify_plain_connect_error():
         (httpx.ConnectTimeout("connect timed out"), FailureKind.TIMEOUT),
         (httpx.PoolTimeout("pool"), FailureKind.TIMEOUT),
         (TimeoutError(), FailureKind.TIMEOUT),
-        (asyncio.TimeoutError(), FailureKind.TIMEOUT),
+        (TimeoutError(), FailureKind.TIMEOUT),
         (httpx.TooManyRedirects("Exceeded maximum allowed redirects."), FailureKind.REDIRECTS),
         (httpx.UnsupportedProtocol("unsupported protocol 'ftp://'."), FailureKind.INVALID_URL),
         (httpx.InvalidURL("Invalid port: 'abc'"), FailureKind.INVALID_URL),

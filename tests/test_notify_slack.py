@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
 from support.digests import NOW, Copy, add_story
 from support.httpserver import Route
 from test_digest import digest_config
@@ -14,15 +13,7 @@ from test_digest import digest_config
 from monitor.config import load_config
 from monitor.digest import DigestRunner
 from monitor.notify.slack_blocks import MAX_BLOCKS, MAX_TEXT
-from monitor.store.db import open_database
 from monitor.store.models import DeliveryItem
-
-
-@pytest.fixture
-def db(database_url):
-    database = open_database(database_url)
-    yield database
-    database.dispose()
 
 
 def runner_for(db, tmp_path, **kwargs) -> DigestRunner:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-import monitor.robots as robots
+from monitor import robots
 from monitor.fetch import Fetcher
 from monitor.politeness import HostGate
 from monitor.robots import RobotsCache, RobotsRules
@@ -16,12 +16,6 @@ try:
     from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 except ImportError:  # pragma: no cover - run from elsewhere
     from tests.support.httpserver import LocalWebServer, Route, free_loopback_hosts
-
-
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ from rich.console import Console
 
 from monitor import __version__
 from monitor.config import Config, load_config
+from monitor.durations import parse_since
 from monitor.errors import MonitorError
 from monitor.store.db import Database, default_database_url, open_database
 
@@ -91,6 +92,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def parse_since_option(value: str | None) -> datetime | None:
+    """The moment a ``--since`` option names (a duration back from now, or a date); None when not given."""
+    try:
+        return parse_since(value, datetime.now(UTC)) if value else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+
+
 def when(value: datetime | None, now: datetime) -> str:
     """A timestamp for humans: relative for the recent past and near future."""
     if value is None:
@@ -111,8 +120,10 @@ def when(value: datetime | None, now: datetime) -> str:
 
 
 # Command modules register themselves on `app` when imported.
-from monitor.cli import ingest  # noqa: F401
-from monitor.cli import stories  # noqa: F401,E402
-from monitor.cli import watchlist  # noqa: F401,E402
-from monitor.cli import digest  # noqa: F401,E402
-from monitor.cli import sources  # noqa: F401,E402
+from monitor.cli import (
+    digest,  # noqa: F401
+    ingest,  # noqa: F401
+    sources,  # noqa: F401
+    stories,  # noqa: F401
+    watchlist,  # noqa: F401
+)

@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import JsonOption, app, fail, out, print_json, state_of
-from monitor.durations import parse_since
+from monitor.cli import JsonOption, app, fail, out, parse_since_option, print_json, state_of
 from monitor.errors import MonitorError
 
 
@@ -34,10 +33,7 @@ def digest(
     if (preview is None) == (not send_now):
         raise typer.BadParameter("give one of --preview FILE.html or --send-now", param_hint="--preview")
     now = datetime.now(UTC)
-    try:
-        since_at = parse_since(since, now) if since else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    since_at = parse_since_option(since)
     state = state_of(ctx)
     try:
         config = state.config()

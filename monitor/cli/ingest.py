@@ -13,9 +13,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from monitor import __version__
-from monitor.cli import JsonOption, app, db_app, err, fail, out, print_json, state_of, when
+from monitor.cli import (
+    JsonOption,
+    app,
+    db_app,
+    err,
+    fail,
+    out,
+    parse_since_option,
+    print_json,
+    state_of,
+    when,
+)
 from monitor.config import redacted_dump
-from monitor.durations import format_duration, parse_since
+from monitor.durations import format_duration
 from monitor.errors import MonitorError
 from monitor.fetch import default_user_agent
 from monitor.store.db import current_revision, head_revision, upgrade
@@ -201,11 +212,7 @@ def articles(
     from monitor.store.articles import list_articles
 
     state = state_of(ctx)
-    now = datetime.now(UTC)
-    try:
-        since_at = parse_since(since, now) if since else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    since_at = parse_since_option(since)
     try:
         db = state.database()
     except MonitorError as exc:

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
 
-from monitor.cli import JsonOption, app, fail, out, print_json, state_of
-from monitor.durations import parse_since
+from monitor.cli import JsonOption, app, fail, out, parse_since_option, print_json, state_of
 from monitor.errors import MonitorError
 
 
@@ -32,11 +30,7 @@ def stories(
     """List stories, most recently active first, with their wire clusters, outlets and agencies."""
     from monitor.store import clusters as store
 
-    now = datetime.now(UTC)
-    try:
-        since_at = parse_since(since, now) if since else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    since_at = parse_since_option(since)
     try:
         db = state_of(ctx).database()
     except MonitorError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +11,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from monitor.cli import JsonOption, app, err, fail, out, print_json, state_of
-from monitor.durations import parse_since
+from monitor.cli import JsonOption, app, err, fail, out, parse_since_option, print_json, state_of
 from monitor.errors import MonitorError
 from monitor.watchlist import ArticleText, Match, Watchlist, load_watchlist
 
@@ -28,13 +26,6 @@ def _watchlist(ctx: typer.Context) -> Watchlist:
         return load_watchlist(state_of(ctx).config())
     except MonitorError as exc:
         raise fail(exc) from exc
-
-
-def _since(value: str | None) -> datetime | None:
-    try:
-        return parse_since(value, datetime.now(UTC)) if value else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from exc
 
 
 # --- monitor match --------------------------------------------------------------------------------------
@@ -173,7 +164,7 @@ def matches(
     """List stored matches, newest first, each with its evidence."""
     from monitor.store.matches import list_matches
 
-    since_at = _since(since)
+    since_at = parse_since_option(since)
     try:
         db = state_of(ctx).database()
     except MonitorError as exc:
@@ -280,7 +271,7 @@ def backtest(
         new, baseline, against = _watchlist(ctx), None, "stored matches"
     _report_changes(
         ctx,
-        lambda session: compare(session, new, since=_since(since), baseline=baseline),
+        lambda session: compare(session, new, since=parse_since_option(since), baseline=baseline),
         title=f"Backtest against the {against}",
         as_json=as_json,
     )
@@ -294,7 +285,7 @@ def retag(ctx: typer.Context, since: SinceOption = None, as_json: JsonOption = F
     watchlist = _watchlist(ctx)
     _report_changes(
         ctx,
-        lambda session: compare(session, watchlist, since=_since(since), write=True),
+        lambda session: compare(session, watchlist, since=parse_since_option(since), write=True),
         title="Retag",
         as_json=as_json,
     )
