@@ -4,9 +4,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+BENCHMARKS := ingest dedup dedup_eval tagging
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run poll test bench screenshots clean
+.PHONY: install run poll test bench $(addprefix bench-,$(BENCHMARKS)) screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,11 @@ poll: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
-	$(BIN)/python bench/ingest.py $(BENCH_ARGS)
+# Each benchmark is one command; `make bench` runs them all (several minutes each at full size).
+bench: $(addprefix bench-,$(BENCHMARKS))
+
+$(addprefix bench-,$(BENCHMARKS)): bench-%: install
+	$(BIN)/python bench/$*.py $(BENCH_ARGS)
 
 # Renders a sample digest and screenshots it at 375 px and desktop width (needs Debian's chromium).
 screenshots: install
