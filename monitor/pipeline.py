@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from monitor import dedupe, sources
 from monitor.config import Config, FeedConfig
@@ -119,6 +120,9 @@ class Pipeline:
         self.extractor = Extractor(settings.extract_workers)
         # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
         self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
+        # Pages waiting for one host: no more than it may be sent at once (see _fetch_page).
+        self._per_host = settings.per_host
+        self._host_turns: dict[str, asyncio.Semaphore] = {}
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
         self.tagger = Tagger(load_watchlist(config))
@@ -301,20 +305,35 @@ class Pipeline:
         elif not self._fetch_pages(feed.name):
             problem = "page fetching is off for this feed"
         else:
-            async with self._page_slots:
-                page, problem, url = await self._fetch_page(url)
+            page, problem, url = await self._fetch_page(url)
         body = choose_body(page, item, page_problem=problem, min_chars=self.config.settings.min_body_chars)
         return build_article(item, page, body, url=url, fetched_at=_now(), canonical=canonical)
 
     async def _fetch_page(self, url: str) -> tuple[ExtractedPage | None, str | None, str]:
-        if self.config.settings.respect_robots and not await self.robots.allowed(url):
-            return None, "robots.txt disallows fetching the page", url
-        allow = self.robots.allowed if self.config.settings.respect_robots else None
-        result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
-        if not result.ok:
-            failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
-            return None, f"page fetch failed ({failure.kind}): {failure.message}", url
-        page = await self.extractor.extract(result.body, result.final_url)
+        # A page waits for its host's turn *before* it takes one of the shared page slots, and gives the turn
+        # back once downloaded. A slot held by a page queued behind its own host's gate would stall the pages
+        # of idle hosts: the slots went to whole feeds in turn, so only one or two hosts were fetched at once.
+        turn = self._host_turns.setdefault(urlsplit(url).hostname or "", asyncio.Semaphore(self._per_host))
+        await turn.acquire()
+        try:
+            await self._page_slots.acquire()
+        except BaseException:
+            turn.release()
+            raise
+        try:
+            try:
+                if self.config.settings.respect_robots and not await self.robots.allowed(url):
+                    return None, "robots.txt disallows fetching the page", url
+                allow = self.robots.allowed if self.config.settings.respect_robots else None
+                result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
+            finally:
+                turn.release()
+            if not result.ok:
+                failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
+                return None, f"page fetch failed ({failure.kind}): {failure.message}", url
+            page = await self.extractor.extract(result.body, result.final_url)
+        finally:
+            self._page_slots.release()
         return page, None, result.final_url
 
     async def _fetch_polite(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
