@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import signal
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -517,6 +519,21 @@ def measure_limit(pages: list[Page], passes: int) -> tuple[dict[int, float], lis
     return best, foreign
 
 
+def measure_parallel_limit(pages: list[Page], workers: int) -> float:
+    """Pages per second ``extract_page`` manages in ``workers`` processes at once, each page once, no network.
+
+    What the cores really give together (shared caches and memory bandwidth, or virtual CPUs that are
+    not whole cores, make it less than one core's rate times their number).
+    """
+    url = "http://127.0.0.1:9/news/probe/0.html"
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        list(pool.map(extract_page, [p.html for p in pages[:workers]], [url] * workers))  # start and import
+        started = time.perf_counter()
+        list(pool.map(extract_page, [p.html for p in pages], [url] * len(pages), chunksize=2))
+        return len(pages) / (time.perf_counter() - started)
+
+
 def run_baseline(site: Site, feed_numbers: list[int]) -> dict:
     """The loop a user would write: one request at a time, trafilatura.extract on each page."""
     started = time.perf_counter()
@@ -692,10 +709,17 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
     if limit:
         checks.append(Check("extraction only, 1 core", f"{limit['pages_per_s_one_core']:.1f} pages/s "
                             f"(x{limit['cpus']} = {limit['pages_per_s_machine']:.1f})", "-", None))
+    if limit.get("pages_per_s_all_cores_measured"):
+        measured = limit["pages_per_s_all_cores_measured"]
+        checks.append(Check(f"extraction only, {limit['cpus']} processes",
+                            f"{measured:.1f} pages/s (measured, each page once)", "-", None))
     if p and limit:
         share = p["articles_per_s"] / limit["pages_per_s_machine"]
         results.pipeline["share_of_extraction_limit"] = share
-        checks.append(Check("pipeline / extraction limit", f"{share:.0%}", ">= 70%", share >= 0.70,
+        measured = limit.get("pages_per_s_all_cores_measured")
+        extra = f" ({p['articles_per_s'] / measured:.0%} of the measured {limit['cpus']}-process rate)" \
+            if measured else ""
+        checks.append(Check("pipeline / extraction limit", f"{share:.0%}{extra}", ">= 70%", share >= 0.70,
                             speed_gate))
     if u:
         ok = u["first_poll"]["outcomes"].get("ok", 0)
@@ -783,6 +807,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "pages_per_s_one_core": one_core, "pages_per_s_machine": one_core * cpus,
                                  "mean_ms_per_page": 1000 * seconds / len(site.articles)}
                 say(f"extraction limit: {one_core:.1f} pages/s on one core, {one_core * cpus:.1f} on {cpus}")
+                if cpus > 1:
+                    parallel = measure_parallel_limit(pages, cpus)
+                    results.limit["pages_per_s_all_cores_measured"] = parallel
+                    say(f"extraction limit: {parallel:.1f} pages/s measured in {cpus} processes at once")
 
             if "baseline" not in options.skip and options.baseline_feeds:
                 step = options.feeds / options.baseline_feeds
