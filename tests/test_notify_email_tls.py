@@ -1,0 +1,82 @@
+"""Email over STARTTLS and implicit TLS, against aiosmtpd on 127.0.0.1 with a certificate made by the test."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+from support.digests import NOW
+from support.smtp import _Keeper, free_port
+from test_digest import digest_config, seed
+
+from monitor.config import load_config
+from monitor.digest import DigestRunner, period_of
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
+
+
+@pytest.fixture
+def certificate(tmp_path, monkeypatch):
+    """A self-signed certificate for 127.0.0.1, trusted by this test's clients (SSL_CERT_FILE)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def runner(db, tmp_path, port, security):
+    digest = digest_config(tmp_path, smtp_port=port)
+    digest["channels"]["email"]["security"] = security
+    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True))
+    settings = load_config(tmp_path / "feeds.yaml").digests[0]
+    return DigestRunner(db, settings, owner="test")
+
+
+def test_starttls_is_required_and_used(db, tmp_path, certificate):
+    seed(db)
+    keeper, port = _Keeper(), free_port()
+    server = Controller(keeper, hostname="127.0.0.1", port=port, tls_context=certificate, require_starttls=True)
+    server.start()
+    try:
+        digest_runner = runner(db, tmp_path, port, "starttls")
+        [outcome] = digest_runner.run(period=period_of(digest_runner.digest, NOW), now=NOW)
+    finally:
+        server.stop()
+    assert outcome.status == "sent"
+    assert len(keeper.messages) == 1 and keeper.messages[0].get_content_type() == "multipart/alternative"
+
+
+def test_implicit_tls(db, tmp_path, certificate):
+    seed(db)
+    keeper, port = _Keeper(), free_port()
+    server = Controller(keeper, hostname="127.0.0.1", port=port, ssl_context=certificate)
+    server.start()
+    try:
+        digest_runner = runner(db, tmp_path, port, "tls")
+        [outcome] = digest_runner.run(period=period_of(digest_runner.digest, NOW), now=NOW)
+    finally:
+        server.stop()
+    assert outcome.status == "sent" and len(keeper.messages) == 1
+
+
+def test_a_server_that_requires_starttls_refuses_plain_text_and_nothing_is_delivered(db, tmp_path, certificate):
+    seed(db)
+    keeper, port = _Keeper(), free_port()
+    server = Controller(keeper, hostname="127.0.0.1", port=port, tls_context=certificate, require_starttls=True)
+    server.start()
+    try:
+        digest_runner = runner(db, tmp_path, port, "none")
+        [outcome] = digest_runner.run(period=period_of(digest_runner.digest, NOW), now=NOW)
+    finally:
+        server.stop()
+    assert outcome.status != "sent" and keeper.messages == []
