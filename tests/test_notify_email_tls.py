@@ -34,49 +34,34 @@ def certificate(tmp_path, monkeypatch):
     return context
 
 
-def runner(db, tmp_path, port, security):
+def send(db, tmp_path, security, **server_options):
+    """Run one digest through an SMTP server started with ``server_options``; its outcome and messages."""
+    seed(db)
+    keeper, port = _Keeper(), free_port()
     digest = digest_config(tmp_path, smtp_port=port)
     digest["channels"]["email"]["security"] = security
     (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True))
-    settings = load_config(tmp_path / "feeds.yaml").digests[0]
-    return DigestRunner(db, settings, owner="test")
+    runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+    server = Controller(keeper, hostname="127.0.0.1", port=port, **server_options)
+    server.start()
+    try:
+        [outcome] = runner.run(period=period_of(runner.digest, NOW), now=NOW)
+    finally:
+        server.stop()
+    return outcome, keeper.messages
 
 
 def test_starttls_is_required_and_used(db, tmp_path, certificate):
-    seed(db)
-    keeper, port = _Keeper(), free_port()
-    server = Controller(keeper, hostname="127.0.0.1", port=port, tls_context=certificate, require_starttls=True)
-    server.start()
-    try:
-        digest_runner = runner(db, tmp_path, port, "starttls")
-        [outcome] = digest_runner.run(period=period_of(digest_runner.digest, NOW), now=NOW)
-    finally:
-        server.stop()
+    outcome, messages = send(db, tmp_path, "starttls", tls_context=certificate, require_starttls=True)
     assert outcome.status == "sent"
-    assert len(keeper.messages) == 1 and keeper.messages[0].get_content_type() == "multipart/alternative"
+    assert len(messages) == 1 and messages[0].get_content_type() == "multipart/alternative"
 
 
 def test_implicit_tls(db, tmp_path, certificate):
-    seed(db)
-    keeper, port = _Keeper(), free_port()
-    server = Controller(keeper, hostname="127.0.0.1", port=port, ssl_context=certificate)
-    server.start()
-    try:
-        digest_runner = runner(db, tmp_path, port, "tls")
-        [outcome] = digest_runner.run(period=period_of(digest_runner.digest, NOW), now=NOW)
-    finally:
-        server.stop()
-    assert outcome.status == "sent" and len(keeper.messages) == 1
+    outcome, messages = send(db, tmp_path, "tls", ssl_context=certificate)
+    assert outcome.status == "sent" and len(messages) == 1
 
 
 def test_a_server_that_requires_starttls_refuses_plain_text_and_nothing_is_delivered(db, tmp_path, certificate):
-    seed(db)
-    keeper, port = _Keeper(), free_port()
-    server = Controller(keeper, hostname="127.0.0.1", port=port, tls_context=certificate, require_starttls=True)
-    server.start()
-    try:
-        digest_runner = runner(db, tmp_path, port, "none")
-        [outcome] = digest_runner.run(period=period_of(digest_runner.digest, NOW), now=NOW)
-    finally:
-        server.stop()
-    assert outcome.status != "sent" and keeper.messages == []
+    outcome, messages = send(db, tmp_path, "none", tls_context=certificate, require_starttls=True)
+    assert outcome.status != "sent" and messages == []

@@ -75,6 +75,14 @@ def main(
     ctx.obj = AppState(config, db)
 
 
+def database_or_exit(ctx: typer.Context) -> Database:
+    """The migrated database, or a clean exit with the reason and a hint."""
+    try:
+        return state_of(ctx).database()
+    except MonitorError as exc:
+        raise fail(exc) from exc
+
+
 def fail(exc: MonitorError) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
     if exc.hint:

@@ -16,6 +16,7 @@ from monitor import __version__
 from monitor.cli import (
     JsonOption,
     app,
+    database_or_exit,
     db_app,
     err,
     fail,
@@ -211,12 +212,8 @@ def articles(
     """List stored articles, newest first."""
     from monitor.store.articles import list_articles
 
-    state = state_of(ctx)
     since_at = parse_since_option(since)
-    try:
-        db = state.database()
-    except MonitorError as exc:
-        raise fail(exc) from exc
+    db = database_or_exit(ctx)
     with db.session() as session:
         rows = [_article_row(a) for a in list_articles(session, since=since_at, feed_name=feed, limit=limit or None)]
     db.dispose()

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from monitor.cli import JsonOption, app, fail, out, parse_since_option, print_json, state_of
+from monitor.cli import JsonOption, app, database_or_exit, fail, out, parse_since_option, print_json
 from monitor.errors import MonitorError
 
 
@@ -31,10 +31,7 @@ def stories(
     from monitor.store import clusters as store
 
     since_at = parse_since_option(since)
-    try:
-        db = state_of(ctx).database()
-    except MonitorError as exc:
-        raise fail(exc) from exc
+    db = database_or_exit(ctx)
     with db.session() as session:
         found = store.list_stories(session, since=since_at, limit=limit or None)
         members = store.story_articles(session, story_ids=[s.id for s in found])
@@ -99,10 +96,7 @@ def explain(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The art
     from monitor.store import clusters as store
     from monitor.urls import canonical_url
 
-    try:
-        db = state_of(ctx).database()
-    except MonitorError as exc:
-        raise fail(exc) from exc
+    db = database_or_exit(ctx)
     with db.session() as session:
         try:
             canonical = canonical_url(url)

@@ -11,7 +11,17 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from monitor.cli import JsonOption, app, err, fail, out, parse_since_option, print_json, state_of
+from monitor.cli import (
+    JsonOption,
+    app,
+    database_or_exit,
+    err,
+    fail,
+    out,
+    parse_since_option,
+    print_json,
+    state_of,
+)
 from monitor.errors import MonitorError
 from monitor.watchlist import ArticleText, Match, Watchlist, load_watchlist
 
@@ -165,10 +175,7 @@ def matches(
     from monitor.store.matches import list_matches
 
     since_at = parse_since_option(since)
-    try:
-        db = state_of(ctx).database()
-    except MonitorError as exc:
-        raise fail(exc) from exc
+    db = database_or_exit(ctx)
     with db.session() as session:
         found = list_matches(session, topic=topic, since=since_at, limit=limit or None)
     db.dispose()
@@ -203,10 +210,7 @@ def test_examples(ctx: typer.Context, as_json: JsonOption = False) -> None:
     watchlist = _watchlist(ctx)
     needs_db = any(example.article is None for topic in watchlist.topics for example in topic.examples)
     if needs_db:
-        try:
-            db = state_of(ctx).database()
-        except MonitorError as exc:
-            raise fail(exc) from exc
+        db = database_or_exit(ctx)
         with db.session() as session:
             results = run_examples(watchlist, session=session)
         db.dispose()
@@ -292,10 +296,7 @@ def retag(ctx: typer.Context, since: SinceOption = None, as_json: JsonOption = F
 
 
 def _report_changes(ctx: typer.Context, run, *, title: str, as_json: bool) -> None:
-    try:
-        db = state_of(ctx).database()
-    except MonitorError as exc:
-        raise fail(exc) from exc
+    db = database_or_exit(ctx)
     with db.session() as session:
         changes, articles = run(session)
     db.dispose()
