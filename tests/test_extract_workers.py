@@ -1,0 +1,34 @@
+"""The extraction workers: forked from a server that holds trafilatura and nothing of the CLI, recycled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from support.news import article_html, paragraphs_for
+from support.worker_probe import worker_state
+
+from monitor.pipeline import Extractor
+
+
+def test_workers_extract_carry_no_cli_and_are_recycled(monkeypatch):
+    monkeypatch.setattr(Extractor, "RECYCLE_AFTER", 2)
+    html = article_html("Talks resume", paragraphs_for("talks")).encode()
+
+    async def scenario():
+        extractor = Extractor(1)
+        try:
+            page = await extractor.extract(html, "https://news.example/talks")  # task 1
+            loop = asyncio.get_running_loop()
+            states = [await loop.run_in_executor(extractor._pool, worker_state) for _ in range(3)]  # tasks 2-4
+            return page, states
+        finally:
+            extractor.close()
+
+    page, states = asyncio.run(scenario())
+    assert page is not None and "talks" in page.text.lower()
+    assert not any(carries_cli or carries_db for _, carries_cli, carries_db in states)
+    pids = [pid for pid, _, _ in states]
+    assert os.getpid() not in pids
+    # Tasks 1 and 2 ran in one worker, which was then retired; tasks 3 and 4 ran in its replacement.
+    assert pids[1] == pids[2] != pids[0]
