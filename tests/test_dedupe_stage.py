@@ -134,3 +134,71 @@ def test_stories_group_by_words_within_the_window(db):
     assert a.story_id == b.story_id and b.story_score is not None
     assert c.story_id != a.story_id
     assert d.story_id != a.story_id  # the same words two months later: another story
+
+
+def _band_rows(session, article_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from monitor.store.models import LshBand
+
+    return session.scalar(select(func.count()).select_from(LshBand).where(LshBand.article_id == article_id))
+
+
+def test_exact_copies_are_found_through_their_original_and_add_no_index_rows(db):
+    body = "\n\n".join(STORY)
+    with db.session() as session:
+        first_id, first = store_and_place(session, value(1, body))
+        copy_id, copy = store_and_place(session, value(2, body))
+        near_id, near = store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:6])))
+        assert _band_rows(session, first_id) > 0 and _band_rows(session, near_id) > 0
+        assert _band_rows(session, copy_id) == 0
+    assert copy.method == "exact" and near.method == "minhash"
+    assert first.wire_cluster_id == copy.wire_cluster_id == near.wire_cluster_id
+
+
+def test_an_original_that_changes_hands_its_index_to_its_oldest_exact_copy(db):
+    body = "\n\n".join(STORY)
+    with db.session() as session:
+        original_id, original = store_and_place(session, value(1, body))
+        heir_id, _ = store_and_place(session, value(2, body))
+        other_id, _ = store_and_place(session, value(3, body))
+        bands = _band_rows(session, original_id)
+    rewritten = "\n\n".join(
+        f"Item {n}. The orchestra announced concert {n} of its autumn season, with tickets from {n + 12} euros "
+        f"and a matinee for schools on the first Sunday of each month, the director said." for n in range(8))
+    changed = value(1, rewritten, title="Concert season")
+    with db.session() as session:
+        row = session.get(ArticleRow, original_id)  # as the pipeline's update_article leaves it
+        row.body, row.content_hash, row.title = changed.body, changed.content_hash, changed.title
+        moved = place(session, article_id=original_id, article=changed, settings=SETTINGS, changed=True)
+        assert moved.wire_cluster_id != original.wire_cluster_id
+        assert _band_rows(session, heir_id) == bands and _band_rows(session, other_id) == 0
+        row = session.get(ArticleRow, other_id)
+        assert (row.wire_method, row.wire_match_id) == ("exact", heir_id)
+    with db.session() as session:
+        # The old text is still found: a trimmed reprint joins the copies' cluster, an exact one too.
+        _, near = store_and_place(session, value(4, "Advertisement\n\n" + "\n\n".join(STORY[:6])))
+        _, exact = store_and_place(session, value(5, body))
+    assert near.method == "minhash" and near.wire_cluster_id == original.wire_cluster_id
+    assert (exact.method, exact.match_id, exact.wire_cluster_id) == ("exact", heir_id, original.wire_cluster_id)
+
+
+def test_term_counts_count_wire_clusters_not_copies(db):
+    from sqlalchemy import select
+
+    from monitor.store.models import TermCount
+
+    def documents(session, term: str) -> int:
+        return session.scalar(select(TermCount.documents).where(TermCount.term == term)) or 0
+
+    body = "\n\n".join(STORY)
+    with db.session() as session:
+        store_and_place(session, value(1, body))
+        store_and_place(session, value(2, body))  # exact copy
+        store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:6])))  # wire copy
+        assert documents(session, "landslide") == 1 and documents(session, store.TOTAL_TERM) == 1
+        store_and_place(session, value(4, "\n\n".join(
+            f"Report {n}. After the landslide the regional council voted {n + 3} million euros for a new road "
+            f"and a bridge over the river, to be finished before next winter." for n in range(6)),
+            title="Council funds road"))
+        assert documents(session, "landslide") == 2 and documents(session, store.TOTAL_TERM) == 2

@@ -140,21 +140,27 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
                         provenance: Provenance | None = None) -> WireMatch:
     """The wire level alone: exact body, then LSH candidates confirmed by shingle similarity; index the bands.
 
+    An exact copy is neither fingerprinted nor indexed: its text is its original's, so the original's band
+    keys already find it (``recluster`` hands them on if the original's text changes). Hot wire stories come
+    in dozens of identical copies, and each would otherwise add forty-odd rows that lookups must skip.
+
     The article row is not written here (``deduplicate`` records the placement); the cluster's size is.
     """
     at = event_time(article)
     since, until = at - settings.window, at + settings.window
+    agency = provenance.agency if provenance else None
+    if len(fp.words(article.body)) >= MIN_EXACT_WORDS:
+        match = _exact_match(session, article_id=article_id, article=article, since=since)
+        if match is not None:
+            store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
+            return match
     hashes = fp.shingles(article.body)
     signature = fp.fingerprint(article.body, hashes)
-    # Shingles are words less four: enough words for an exact copy to be one article and not a notice.
-    long_enough = len(hashes) + fp.SHINGLE_WORDS - 1 >= MIN_EXACT_WORDS
-    match = _exact_match(session, article_id=article_id, article=article, since=since) if long_enough else None
-    if match is None and signature.comparable:
+    match = None
+    if signature.comparable:
         match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
                            since=since, until=until, threshold=settings.wire_threshold, shingle_hashes=hashes)
-    if signature.comparable:
         store.add_bands(session, article_id=article_id, keys=signature.band_keys, seen_at=at)
-    agency = provenance.agency if provenance else None
     if match is None:
         return WireMatch(store.new_cluster(session, at=at, article_id=article_id, agency=agency), Method.NEW,
                          None, None, False)
@@ -197,19 +203,24 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
                   wire: WireMatch, count: bool) -> tuple[int | None, float | None]:
+    """Join the story of the article's wire cluster, else the most similar story in the window, else a new one.
+
+    Term and paragraph counts are kept per wire cluster, not per copy: twenty reprints of one agency story
+    are one text, and counting them twenty times would make that story's own words look common (low IDF)
+    exactly while it is news.
+    """
     at = event_time(article)
-    paragraphs = paragraph_keys(article.body)
-    boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
-    counts = term_counts(article.title, article.body, boilerplate=boilerplate)
-    if count and not wire.joined_existing:
-        store.count_paragraphs(session, keys=paragraphs)  # copies do not spread a paragraph: clusters count
     cluster_story = store.cluster_story(session, cluster_id=wire.cluster_id) if wire.joined_existing else None
     if cluster_story is not None:
         # A copy belongs to the story of its original; no need to compare words again.
         store.grow_story(session, story_id=cluster_story, at=at, profile=None)
-        if count:
-            store.count_terms(session, terms=counts)
         return cluster_story, None
+    count = count and not wire.joined_existing
+    paragraphs = paragraph_keys(article.body)
+    boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
+    counts = term_counts(article.title, article.body, boilerplate=boilerplate)
+    if count:
+        store.count_paragraphs(session, keys=paragraphs)
     frequencies, total = store.document_frequencies(session, terms=counts)
     idfs = {term: idf(n, total) for term, n in frequencies.items()}
     vector = vectorize(counts, idfs, idf(0, total))
@@ -251,9 +262,13 @@ def _refresh_representative(session: Session, *, cluster_id: int) -> None:
 
 def recluster(session: Session, *, article_id: int, article: Article, settings: DedupSettings) -> Placement:
     """Place an article again after its text changed: out of its old cluster and story (and the band index),
-    then in as if new, never matching itself."""
+    then in as if new, never matching itself.
+
+    Its band keys, which stood for its exact copies too, go to the oldest of those copies, which keep the
+    old text.
+    """
     old_cluster, _ = store.detach(session, article_id=article_id)
-    store.remove_bands(session, article_id=article_id)
+    store.hand_over_bands(session, article_id=article_id)
     if old_cluster is not None:
         _refresh_representative(session, cluster_id=old_cluster)
     return deduplicate(session, article_id=article_id, article=article, settings=settings, count_terms=False)

@@ -104,6 +104,24 @@ def remove_bands(session: Session, *, article_id: int) -> None:
     session.connection().execute(_bands.delete().where(_bands.c.article_id == article_id))
 
 
+def hand_over_bands(session: Session, *, article_id: int) -> int | None:
+    """Give an article's band keys to the oldest of its exact copies (which have none of their own), and make
+    that copy the original of the others; without copies the keys are removed.
+
+    Returns:
+        The copy that now holds the keys, if any.
+    """
+    connection = session.connection()
+    copies = (_articles.c.wire_method == "exact") & (_articles.c.wire_match_id == article_id)
+    heir = connection.scalar(select(_articles.c.id).where(copies).order_by(_articles.c.id).limit(1))
+    if heir is None:
+        remove_bands(session, article_id=article_id)
+        return None
+    connection.execute(_bands.update().where(_bands.c.article_id == article_id).values(article_id=heir))
+    connection.execute(_articles.update().where(copies, _articles.c.id != heir).values(wire_match_id=heir))
+    return heir
+
+
 def band_candidates(session: Session, *, keys: Sequence[int], since: datetime, until: datetime,
                     exclude_id: int | None, limit: int) -> list[tuple[int, int]]:
     """Articles sharing at least one band key within the window: (article id, bands shared), most first."""
