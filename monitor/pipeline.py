@@ -259,9 +259,7 @@ class Pipeline:
                 if item.key in known.elsewhere:
                     linked += article_store.link_to_feed(
                         session, article_id=known.elsewhere[item.key], feed_id=feed.id, entry_key=item.key,
-                        entry_url=item.url, now=now)
-                    article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
-                                                    entry_hash=hashes[item.key])
+                        entry_url=item.url, now=now, entry_hash=hashes[item.key])
         fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
                  and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
         cap = self.config.settings.max_entries_per_poll
@@ -274,9 +272,7 @@ class Pipeline:
         with self.db.session() as session:
             for article in complete[:len(fresh)]:
                 article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
-                                                                now=_now())
-                article_store.record_entry_hash(session, feed_id=feed.id, entry_key=article.entry_key,
-                                                entry_hash=hashes[article.entry_key])
+                                                                now=_now(), entry_hash=hashes[article.entry_key])
                 if is_new:
                     self._after_store(session, article_id, article)
                 created += is_new

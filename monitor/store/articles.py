@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -64,46 +64,60 @@ def _chunks(values: list[str]):
         yield values[start:start + _CHUNK]
 
 
+# Storing is the hot path of a poll (every new article): Core statements built once, not ORM objects.
+_articles = Article.__table__
+_links = ArticleFeed.__table__
+_LINKED = select(_links.c.id).where(_links.c.feed_id == bindparam("feed"), _links.c.entry_key == bindparam("key"))
+_ADD_LINK = _links.insert()
+_BY_CANONICAL = select(_articles.c.id).where(_articles.c.canonical_url == bindparam("canonical"))
+_ADD_ARTICLE = _articles.insert()
+
+
 def link_to_feed(session: Session, *, article_id: int, feed_id: int, entry_key: str, entry_url: str | None,
-                 now: datetime) -> bool:
-    """Record that a feed carried an article under ``entry_key``; False if that was already recorded."""
-    known = select(ArticleFeed.id).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key == entry_key)
-    if session.scalar(known) is not None:
+                 now: datetime, entry_hash: str | None = None) -> bool:
+    """Record that a feed carried an article under ``entry_key`` (and what the feed said of it, as
+    ``entry_hash``); False if that was already recorded."""
+    connection = session.connection()
+    if connection.scalar(_LINKED, {"feed": feed_id, "key": entry_key}) is not None:
         return False
-    session.add(ArticleFeed(article_id=article_id, feed_id=feed_id, entry_key=entry_key, entry_url=entry_url,
-                            first_seen_at=now))
-    session.flush()
+    connection.execute(_ADD_LINK, {"article_id": article_id, "feed_id": feed_id, "entry_key": entry_key,
+                                   "entry_url": entry_url, "first_seen_at": now, "entry_hash": entry_hash})
     return True
 
 
-def save_article(session: Session, *, article: ArticleValue, feed_id: int, now: datetime) -> tuple[int, bool]:
+def save_article(session: Session, *, article: ArticleValue, feed_id: int, now: datetime,
+                 entry_hash: str | None = None) -> tuple[int, bool]:
     """Store an article from a feed, or link the feed to the copy already stored under its canonical URL.
+
+    Args:
+        entry_hash: what the feed said of the entry (``monitor.dedupe.updates.entry_hash``), kept on the link.
 
     Returns:
         The article's id, and whether a new article row was created.
     """
-    existing = session.scalar(select(Article.id).where(Article.canonical_url == article.canonical_url))
+    connection = session.connection()
+    existing = connection.scalar(_BY_CANONICAL, {"canonical": article.canonical_url})
     created = False
     if existing is None:
         try:
             # A savepoint: another instance may store the same URL between our check and our insert.
             with session.begin_nested():
-                row = Article(
-                    url=article.url, canonical_url=article.canonical_url, guid=article.guid, title=article.title,
-                    author=article.author, published_at=article.published, fetched_at=article.fetched_at,
-                    language=article.language, body=article.body, summary=article.summary,
-                    body_source=str(article.body_source), body_note=article.body_note,
-                    content_hash=article.content_hash,
-                )
-                session.add(row)
-                session.flush()
-            existing, created = row.id, True
+                existing = connection.execute(_ADD_ARTICLE, {
+                    "url": article.url, "canonical_url": article.canonical_url, "guid": article.guid,
+                    "title": article.title, "author": article.author, "published_at": article.published,
+                    "fetched_at": article.fetched_at, "language": article.language, "body": article.body,
+                    "summary": article.summary, "body_source": str(article.body_source),
+                    "body_note": article.body_note, "content_hash": article.content_hash,
+                }).inserted_primary_key[0]
+            created = True
         except IntegrityError:
-            existing = session.scalar(select(Article.id).where(Article.canonical_url == article.canonical_url))
+            existing = connection.scalar(_BY_CANONICAL, {"canonical": article.canonical_url})
             if existing is None:
                 raise
-    link_to_feed(session, article_id=existing, feed_id=feed_id, entry_key=article.entry_key, entry_url=article.url,
-                 now=now)
+    linked = link_to_feed(session, article_id=existing, feed_id=feed_id, entry_key=article.entry_key,
+                          entry_url=article.url, now=now, entry_hash=entry_hash)
+    if not linked and entry_hash is not None:
+        record_entry_hash(session, feed_id=feed_id, entry_key=article.entry_key, entry_hash=entry_hash)
     return existing, created
 
 

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, bindparam, case, delete, func, literal, select, update
+from sqlalchemy import String, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, selectinload
 
 from monitor.dedupe.fingerprint import BANDS
+from monitor.dedupe.stories import QUERY_TERMS
 from monitor.dedupe.representative import Member
 from monitor.store.models import (
     Article,
@@ -265,10 +266,11 @@ class StoryProfile:
 
 _keys = StoryKey.__table__
 _key_shared = func.count().label("shared")
+# As for band keys: one placeholder per query term, so the SQL is compiled once; fewer terms are padded.
 _STORY_CANDIDATES = (
     select(_keys.c.story_id, _key_shared)
-    .where(_keys.c.term.in_(bindparam("terms", expanding=True)), _keys.c.seen_epoch >= bindparam("since"),
-           _keys.c.seen_epoch <= bindparam("until"))
+    .where(_keys.c.term.in_([bindparam(f"t{n}") for n in range(QUERY_TERMS)]),
+           _keys.c.seen_epoch >= bindparam("since"), _keys.c.seen_epoch <= bindparam("until"))
     .group_by(_keys.c.story_id).order_by(_key_shared.desc(), _keys.c.story_id).limit(bindparam("most"))
 )
 
@@ -283,8 +285,10 @@ def story_candidates(session: Session, *, terms: Sequence[str], since: datetime,
     """Stories active within the window that share a key term, most shared first, with their profiles."""
     if not terms:
         return []
-    rows = session.connection().execute(_STORY_CANDIDATES, {
-        "terms": sorted(set(terms)), "since": epoch(since), "until": epoch(until), "most": limit}).all()
+    distinct = sorted(set(terms))[:QUERY_TERMS]
+    params = {f"t{n}": distinct[n % len(distinct)] for n in range(QUERY_TERMS)}
+    params.update(since=epoch(since), until=epoch(until), most=limit)
+    rows = _raw(session, "story_candidates", _STORY_CANDIDATES, [params], many=False).all()
     if not rows:
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
@@ -303,10 +307,19 @@ def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: da
     _executemany(session, "story_keys", _ADD_KEYS, rows)
 
 
+KEY_TIME_SLACK = 3600
+"""Seconds a story's key times may lag its latest member: a copy arriving within the hour rewrites none of
+its hundred key rows (a hot story gains a member every few seconds), at the cost of reaching an hour less
+far in a window of days."""
+_TOUCH_KEYS = _keys.update().where(_keys.c.story_id == bindparam("story"),
+                                   _keys.c.seen_epoch < bindparam("stale")).values(seen_epoch=bindparam("at"))
+
+
 def _touch_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
-    """Keep a growing story within reach of lookups: its keys carry its latest time."""
-    session.connection().execute(_keys.update().where(_keys.c.story_id == story_id,
-                                                      _keys.c.seen_epoch < epoch(at)).values(seen_epoch=epoch(at)))
+    """Keep a growing story within reach of lookups: its keys carry its latest time (within the slack)."""
+    now = epoch(at)
+    _raw(session, "touch_keys", _TOUCH_KEYS, [{"story": story_id, "stale": now - KEY_TIME_SLACK, "at": now}],
+         many=False)
 
 
 def parse_profile(text: str | None) -> dict[str, float]:
@@ -326,16 +339,22 @@ def new_story(session: Session, *, at: datetime, title: str | None, article_id: 
     return result.inserted_primary_key[0]
 
 
+_when = bindparam("at", type_=UTCDateTime())
+_GROW_STORY = _stories.update().where(_stories.c.id == bindparam("story")).values(
+    size=_stories.c.size + 1,
+    last_seen_at=case((_stories.c.last_seen_at < _when, _when), else_=_stories.c.last_seen_at),
+    first_seen_at=case((_stories.c.first_seen_at > _when, _when), else_=_stories.c.first_seen_at),
+)
+_GROW_STORY_PROFILE = _GROW_STORY.values(profile=bindparam("profile"))
+
+
 def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
     """Count one more member, in one statement; replace the profile when given."""
-    table = Story.__table__
-    when = literal(at, UTCDateTime())
-    values: dict = {"size": table.c.size + 1,
-                    "last_seen_at": case((table.c.last_seen_at < when, when), else_=table.c.last_seen_at),
-                    "first_seen_at": case((table.c.first_seen_at > when, when), else_=table.c.first_seen_at)}
-    if profile is not None:
-        values["profile"] = json.dumps(profile, separators=(",", ":"))
-    session.connection().execute(table.update().where(table.c.id == story_id).values(**values))
+    if profile is None:
+        session.connection().execute(_GROW_STORY, {"story": story_id, "at": at})
+    else:
+        session.connection().execute(_GROW_STORY_PROFILE, {"story": story_id, "at": at,
+                                                           "profile": json.dumps(profile, separators=(",", ":"))})
     _touch_story_keys(session, story_id=story_id, at=at)
 
 
