@@ -32,3 +32,29 @@ def test_workers_extract_carry_no_cli_and_are_recycled(monkeypatch):
     assert os.getpid() not in pids
     # Tasks 1 and 2 ran in one worker, which was then retired; tasks 3 and 4 ran in its replacement.
     assert pids[1] == pids[2] != pids[0]
+
+
+def test_the_console_script_module_imports_no_cli():
+    """multiprocessing runs the parent's main script again in every worker it starts: the script's own
+    imports must stay light, or each extraction worker would load the whole CLI."""
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    module, _, function = project["project"]["scripts"]["monitor"].partition(":")
+    probe = (f"import sys, {module}; callable({module}.{function}) or sys.exit(3); "
+             "sys.exit(4 if 'monitor.cli' in sys.modules or 'sqlalchemy' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", probe], timeout=60).returncode == 0
+
+
+def test_version_flag_answers_without_a_command():
+    import subprocess
+    import sys
+
+    from monitor import __version__
+
+    result = subprocess.run([sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"monitor {__version__}"

@@ -57,6 +57,13 @@ def state_of(ctx: typer.Context) -> AppState:
     return ctx.obj
 
 
+def _print_version(value: bool) -> None:
+    # Eager: it answers before Click asks for a command.
+    if value:
+        out.print(f"monitor {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -65,11 +72,9 @@ def main(
     db: Annotated[str | None, typer.Option("--db", envvar="MONITOR_DATABASE_URL", show_default=False,
                                            help="Database URL; default: an SQLite file monitor.db next to the config.")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
 ) -> None:
-    if version:
-        out.print(f"monitor {__version__}")
-        raise typer.Exit()
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
