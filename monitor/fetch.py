@@ -191,6 +191,10 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""The connection broke under a request, without a timeout: the errors after which a GET is sent once more."""
+
+
 class _Decoder:
     """Decompresses gzip/deflate bodies in bounded steps, so a small bomb cannot expand past the cap.
 
@@ -350,7 +354,14 @@ class Fetcher:
                 # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
                 async with self.gate.slot(parts.hostname or "", then=self._slots):
                     hop_started = time.monotonic()
-                    result = await self._with_deadline(self._get(current, headers, hop_started))
+                    try:
+                        result = await self._with_deadline(self._get(current, headers, hop_started))
+                    except DROPPED_CONNECTION as exc:
+                        # Most often a kept-alive connection that the server closed as we reused it. A GET
+                        # is safe to repeat: once, at once, and the pool gives it a fresh connection.
+                        log.debug("connection dropped (%s), asking once more", exc, extra={"url": current})
+                        hop_started = time.monotonic()
+                        result = await self._with_deadline(self._get(current, headers, hop_started))
                 if isinstance(result, FetchResult):
                     return replace(result, url=url, elapsed=time.monotonic() - started)
                 current = result

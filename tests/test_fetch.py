@@ -907,3 +907,58 @@ def test_classify_exception_kinds(exc, kind):
 def test_classify_exception_message_names_an_anonymous_exception():
     assert "TimeoutError" in classify_exception(TimeoutError()).message
     assert "ValueError" in classify_exception(ValueError("x")).message
+
+
+class DroppingServer:
+    """Reads each request; drops the connection without an answer for the first ``drops`` of them, then
+    answers 200. Counts the requests."""
+
+    def __init__(self, drops: int) -> None:
+        self.drops, self.requests = drops, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/flaky"
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> DroppingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopping.set()
+        self.thread.join(2)
+        self.sock.close()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    data = conn.recv(4096)
+                    if not data:
+                        break
+                    request += data
+                self.requests += 1
+                if self.requests > self.drops:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+
+def test_a_dropped_connection_is_asked_once_more():
+    with DroppingServer(drops=1) as flaky:
+        result = fetch(flaky.url)
+    assert result.ok and result.body == b"ok" and flaky.requests == 2
+
+
+def test_a_connection_dropped_twice_is_a_connection_failure():
+    with DroppingServer(drops=5) as flaky:
+        result = fetch(flaky.url)
+    assert result.failure is not None and result.failure.kind is FailureKind.CONNECTION
+    assert flaky.requests == 2  # one retry, not a loop
