@@ -149,7 +149,9 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     at = event_time(article)
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
-    if len(fp.words(article.body)) >= MIN_EXACT_WORDS:
+    # At least MIN_EXACT_WORDS words; split no further than that (a whole-text tokenisation would cost as
+    # much as the lookup it guards).
+    if len(article.body.split(None, MIN_EXACT_WORDS)) >= MIN_EXACT_WORDS:
         match = _exact_match(session, article_id=article_id, article=article, since=since)
         if match is not None:
             store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
@@ -251,7 +253,7 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
 
 
 def _refresh_representative(session: Session, *, cluster_id: int) -> None:
-    cluster = store.cluster_of(session, cluster_id=cluster_id)
+    cluster = store.cluster_head(session, cluster_id=cluster_id)
     members = store.cluster_members(session, cluster_id=cluster_id)
     if cluster is None or not members:
         return

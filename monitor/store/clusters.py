@@ -204,8 +204,28 @@ def cluster_of(session: Session, *, cluster_id: int) -> WireCluster | None:
     return session.get(WireCluster, cluster_id)
 
 
+_CLUSTER_STORY = select(_clusters.c.story_id).where(_clusters.c.id == bindparam("cluster"))
+
+
 def cluster_story(session: Session, *, cluster_id: int) -> int | None:
-    return session.connection().scalar(select(_clusters.c.story_id).where(_clusters.c.id == cluster_id))
+    return session.connection().scalar(_CLUSTER_STORY, {"cluster": cluster_id})
+
+
+@dataclass(frozen=True)
+class ClusterHead:
+    """What choosing a cluster's representative needs of the cluster itself."""
+
+    representative_id: int | None
+    agency: str | None
+
+
+_CLUSTER_HEAD = select(_clusters.c.representative_id, _clusters.c.agency).where(
+    _clusters.c.id == bindparam("cluster"))
+
+
+def cluster_head(session: Session, *, cluster_id: int) -> ClusterHead | None:
+    row = session.connection().execute(_CLUSTER_HEAD, {"cluster": cluster_id}).first()
+    return ClusterHead(row[0], row[1]) if row else None
 
 
 _at = bindparam("at", type_=UTCDateTime())
@@ -222,11 +242,14 @@ def grow_cluster(session: Session, *, cluster_id: int, at: datetime, agency: str
     session.connection().execute(_GROW_CLUSTER, {"cluster": cluster_id, "at": at, "new_agency": agency})
 
 
+_MEMBERS = select(_articles.c.id, _articles.c.url, _articles.c.published_at, _articles.c.fetched_at,
+                  func.length(_articles.c.body)).where(_articles.c.wire_cluster_id == bindparam("cluster"))
+
+
 def cluster_members(session: Session, *, cluster_id: int) -> tuple[Member, ...]:
     """What the representative rule needs of every member."""
-    query = (select(Article.id, Article.url, Article.published_at, Article.fetched_at, func.length(Article.body))
-             .where(Article.wire_cluster_id == cluster_id))
-    return tuple(Member(row[0], row[1], row[2] or row[3], row[4] or 0) for row in session.execute(query))
+    rows = session.connection().execute(_MEMBERS, {"cluster": cluster_id})
+    return tuple(Member(row[0], row[1], row[2] or row[3], row[4] or 0) for row in rows)
 
 
 def set_cluster(session: Session, *, cluster_id: int, **values) -> None:
