@@ -14,10 +14,11 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from monitor import dedupe, sources
@@ -37,6 +38,7 @@ from monitor.urls import canonical_url, is_fetchable
 from monitor.watchlist import load_watchlist
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, application/feed+json, "
@@ -135,6 +137,10 @@ class Pipeline:
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
         self.tagger = Tagger(load_watchlist(config))
+        # A poll's database work (storing, deduplicating and tagging articles, recording each feed's outcome)
+        # runs in this one thread: the event loop goes on fetching meanwhile, and writes never queue for
+        # SQLite's single write lock inside the loop.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-store")
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -142,6 +148,11 @@ class Pipeline:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.fetcher.aclose()
         await asyncio.to_thread(self.extractor.close)
+        # A write in progress finishes (its transaction commits or rolls back whole) before we return.
+        await asyncio.to_thread(self._writer.shutdown, wait=True)
+
+    async def _in_writer(self, function: Callable[..., T], /, *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
 
     def sync_feeds(self) -> None:
         with self.db.session() as session:
@@ -208,7 +219,8 @@ class Pipeline:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
             log.exception("poll crashed: feed=%s url=%s", feed.name, feed.url)
-            report = self._finish_failed(feed, None, Failure(FailureKind.OTHER, f"internal error: {exc!r}"), started)
+            report = await self._finish_failed(feed, None, Failure(FailureKind.OTHER, f"internal error: {exc!r}"),
+                                                started)
         log.info(
             "poll feed=%s outcome=%s status=%s new=%d duration=%.2fs%s",
             feed.name, report.outcome, report.status, report.new_articles, report.duration,
@@ -227,9 +239,9 @@ class Pipeline:
             result = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified,
                                               accept=FEED_ACCEPT)
         if result.failure is not None:
-            return self._finish_failed(feed, result.status, result.failure, started)
+            return await self._finish_failed(feed, result.status, result.failure, started)
         if result.not_modified:
-            return self._finish_ok(feed, result, None, 0, 0, started)
+            return await self._finish_ok(feed, result, None, 0, 0, started)
         try:
             if source is not None and source.kind != "rss":
                 parsed, result = await self.sources.read(source, result)
@@ -237,18 +249,38 @@ class Pipeline:
                 parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url,
                                                  headers=result.headers)
         except NotAFeed as exc:
-            return self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
+            return await self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
         except sources.SourceFailed as exc:
-            return self._finish_failed(feed, exc.status, exc.failure, started)
+            return await self._finish_failed(feed, exc.status, exc.failure, started)
         new, linked = await self._store_new_entries(feed, parsed, result)
-        return self._finish_ok(feed, result, parsed, new, linked, started)
+        return await self._finish_ok(feed, result, parsed, new, linked, started)
 
     async def _store_new_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed,
                                  result: FetchResult) -> tuple[int, int]:
+        hashes = {item.key: entry_hash(item) for item in parsed.items}
+        known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
+        fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
+                 and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
+        cap = self.config.settings.max_entries_per_poll
+        if len(fresh) > cap:
+            log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)
+            fresh = fresh[:cap]
+        revised = [item for item in parsed.items if item.key in changed][:max(cap - len(fresh), 0)]
+        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url) for item in fresh + revised))
+        created, updated = await self._in_writer(self._save_articles, feed, complete[:len(fresh)],
+                                                 list(zip(revised, complete[len(fresh):])), changed, hashes)
+        if updated:
+            log.info("feed=%s: %d stored articles changed and were updated", feed.name, updated,
+                     extra={"feed": feed.name, "url": feed.url})
+        return created, linked
+
+    def _sort_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, hashes: dict[str, str]
+                      ) -> tuple[article_store.KnownEntries, dict[str, int], int]:
+        """Which entries are known (in this feed, or from another feed: those are linked now), and which
+        known ones changed. Runs in the writer thread."""
         refs = [article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
                 for item in parsed.items]
         now = _now()
-        hashes = {item.key: entry_hash(item) for item in parsed.items}
         with self.db.session() as session:
             known = article_store.find_known(session, feed_id=feed.id, entries=refs)
             # Updates are not copies: a known entry whose feed text changed is fetched again (below).
@@ -260,32 +292,28 @@ class Pipeline:
                     linked += article_store.link_to_feed(
                         session, article_id=known.elsewhere[item.key], feed_id=feed.id, entry_key=item.key,
                         entry_url=item.url, now=now, entry_hash=hashes[item.key])
-        fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
-                 and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
-        cap = self.config.settings.max_entries_per_poll
-        if len(fresh) > cap:
-            log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)
-            fresh = fresh[:cap]
-        revised = [item for item in parsed.items if item.key in changed][:max(cap - len(fresh), 0)]
-        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url) for item in fresh + revised))
+        return known, changed, linked
+
+    def _save_articles(self, feed: feed_store.FeedSnapshot, new: Sequence[Article],
+                       revised: Sequence[tuple[FeedItem, Article]], changed: dict[str, int],
+                       hashes: dict[str, str]) -> tuple[int, int]:
+        """Store new articles and apply revised ones, with the stages that follow storage, in one
+        transaction. Runs in the writer thread. Returns how many were created and updated."""
         created = updated = 0
         with self.db.session() as session:
-            for article in complete[:len(fresh)]:
+            for article in new:
                 article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
                                                                 now=_now(), entry_hash=hashes[article.entry_key])
                 if is_new:
                     self._after_store(session, article_id, article)
                 created += is_new
-            for item, article in zip(revised, complete[len(fresh):]):
+            for item, article in revised:
                 if article_store.update_article(session, article_id=changed[item.key], article=article, now=_now()):
                     self._after_update(session, changed[item.key], article)
                     updated += 1
                 article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
                                                 entry_hash=hashes[item.key])
-        if updated:
-            log.info("feed=%s: %d stored articles changed and were updated", feed.name, updated,
-                     extra={"feed": feed.name, "url": feed.url})
-        return created, linked
+        return created, updated
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
         """The stages that work on a stored article, in order, inside the transaction that stored it."""
@@ -359,7 +387,15 @@ class Pipeline:
         feed = self._feeds.get(name)
         return self.config.interval_for(feed) if feed else self.config.settings.interval
 
-    def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
+    async def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
+                         new: int, linked: int, started: float) -> PollReport:
+        return await self._in_writer(self._record_ok, feed, result, parsed, new, linked, started)
+
+    async def _finish_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
+                             started: float) -> PollReport:
+        return await self._in_writer(self._record_failed, feed, status, failure, started)
+
+    def _record_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
                    new: int, linked: int, started: float) -> PollReport:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
@@ -376,7 +412,7 @@ class Pipeline:
         return PollReport(feed.name, Outcome.UNCHANGED if result.not_modified else Outcome.OK, result.status, new,
                           linked, time.monotonic() - started, warning=record.warning, next_poll_at=next_poll)
 
-    def _finish_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
+    def _record_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
                        started: float) -> PollReport:
         now = _now()
         next_poll = next_poll_after_failure(
