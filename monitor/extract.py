@@ -151,6 +151,8 @@ class Article:
     body_source: BodySource
     body_note: str | None
     content_hash: str
+    page_retry_at: datetime | None = None
+    """When to fetch the page again, its first fetch having failed for a passing reason."""
 
 
 def build_article(

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -29,7 +29,7 @@ from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_us
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
 from monitor.robots import RobotsCache
-from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.schedule import next_page_retry, next_poll_after_failure, next_poll_after_success
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database
@@ -203,7 +203,10 @@ class Pipeline:
                 on_report(report)
             return report
 
-        return held + list(await asyncio.gather(*(poll_one(feed) for feed in claimed)))
+        reports = held + list(await asyncio.gather(*(poll_one(feed) for feed in claimed)))
+        if names is None:
+            await self.retry_pages()  # pages that failed in an earlier pass, now due
+        return reports
 
     def release(self) -> None:
         """Give back the leases of feeds this instance did not finish (on shutdown)."""
@@ -328,21 +331,27 @@ class Pipeline:
     async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
         url = item.url or (item.guid if is_fetchable(item.guid) else None)
-        page: ExtractedPage | None = None
-        problem: str | None = None
+        fetched = PageFetch(None, None, url or "")
         canonical = None
         if url is None or not is_fetchable(url):
             # No page to fetch: a stable made-up address keeps the entry unique in the store.
             url = f"{feed_url}#entry-{hashlib.sha256(item.key.encode()).hexdigest()[:16]}"
-            canonical, problem = url, "entry has no link"
+            canonical = url
+            fetched = PageFetch(None, "entry has no link", url)
         elif not self._fetch_pages(feed.name):
-            problem = "page fetching is off for this feed"
+            fetched = PageFetch(None, "page fetching is off for this feed", url)
         else:
-            page, problem, url = await self._fetch_page(url)
-        body = choose_body(page, item, page_problem=problem, min_chars=self.config.settings.min_body_chars)
-        return build_article(item, page, body, url=url, fetched_at=_now(), canonical=canonical)
+            fetched = await self._fetch_page(url)
+        now = _now()
+        body = choose_body(fetched.page, item, page_problem=fetched.problem,
+                           min_chars=self.config.settings.min_body_chars)
+        article = build_article(item, fetched.page, body, url=fetched.url, fetched_at=now, canonical=canonical)
+        if fetched.failure is not None and fetched.failure.kind in PASSING_FAILURES:
+            article = replace(article, page_retry_at=next_page_retry(now, attempts=0,
+                                                                     retry_after=fetched.failure.retry_after))
+        return article
 
-    async def _fetch_page(self, url: str) -> tuple[ExtractedPage | None, str | None, str]:
+    async def _fetch_page(self, url: str) -> PageFetch:
         # A page waits for its host's turn *before* it takes one of the shared page slots, and gives the turn
         # back once downloaded. A slot held by a page queued behind its own host's gate would stall the pages
         # of idle hosts: the slots went to whole feeds in turn, so only one or two hosts were fetched at once.
@@ -356,18 +365,63 @@ class Pipeline:
         try:
             try:
                 if self.config.settings.respect_robots and not await self.robots.allowed(url):
-                    return None, "robots.txt disallows fetching the page", url
+                    return PageFetch(None, "robots.txt disallows fetching the page", url)
                 allow = self.robots.allowed if self.config.settings.respect_robots else None
                 result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
             finally:
                 turn.release()
             if not result.ok:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
-                return None, f"page fetch failed ({failure.kind}): {failure.message}", url
+                return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             page = await self.extractor.extract(result.body, result.final_url)
         finally:
             self._page_slots.release()
-        return page, None, result.final_url
+        return PageFetch(page, None, result.final_url)
+
+    async def retry_pages(self, *, limit: int = 200) -> int:
+        """Fetch again the article pages that failed for a passing reason and are due; the extracted text
+        replaces the feed's, and the article is deduplicated and tagged again.
+
+        Returns:
+            How many articles got their page's text.
+        """
+        due = await self._in_writer(self._claim_page_retries, limit)
+        if not due:
+            return 0
+        completed = sum(await asyncio.gather(*(self._retry_page(retry) for retry in due)))
+        log.info("page retries: %d due, %d now extracted", len(due), completed)
+        return completed
+
+    def _claim_page_retries(self, limit: int) -> list[article_store.PageRetry]:
+        with self.db.session() as session:
+            return article_store.claim_page_retries(session, now=_now(), lease=LEASE, limit=limit)
+
+    async def _retry_page(self, retry: article_store.PageRetry) -> bool:
+        fetched = await self._fetch_page(retry.url)
+        return await self._in_writer(self._record_page_retry, retry, fetched)
+
+    def _record_page_retry(self, retry: article_store.PageRetry, fetched: PageFetch) -> bool:
+        page, now = fetched.page, _now()
+        min_chars = self.config.settings.min_body_chars
+        with self.db.session() as session:
+            if page is not None and len(page.text) >= min(min_chars, retry.body_chars + 1):
+                note = None if len(page.text) >= min_chars else f"extracted text is short ({len(page.text)} characters)"
+                article = article_store.complete_from_page(
+                    session, article_id=retry.id, text=page.text, title=page.title, author=page.author,
+                    language=page.language, note=note, now=now)
+                if article is not None:
+                    self._after_update(session, retry.id, article)
+                    log.info("page fetched at last: url=%s", retry.url, extra={"url": retry.url})
+                return article is not None
+            attempts = retry.attempts + 1
+            failure = fetched.failure
+            passing = failure is not None and failure.kind in PASSING_FAILURES
+            retry_at = next_page_retry(now, attempts=attempts, retry_after=failure.retry_after) if passing else None
+            problem = fetched.problem or ("no main text found in page" if page is None
+                                          else f"extracted only {len(page.text)} characters")
+            article_store.page_failed_again(session, article_id=retry.id, attempts=attempts, retry_at=retry_at,
+                                            note=f"{problem} (after {attempts + 1} attempts)")
+        return False
 
     async def _fetch_polite(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                             accept: str | None = None) -> FetchResult:
@@ -428,6 +482,21 @@ class Pipeline:
             feed_store.record_poll(session, feed_id=feed.id, owner=self.owner, record=record)
         return PollReport(feed.name, Outcome.FAILED, status, duration=time.monotonic() - started,
                           error=failure.message, error_kind=str(failure.kind), next_poll_at=next_poll)
+
+
+PASSING_FAILURES = frozenset({FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.DNS, FailureKind.HTTP_5XX,
+                              FailureKind.RATE_LIMITED})
+"""Page failures worth another try later; the others (404, robots.txt, too large, not HTML) stay as they are."""
+
+
+@dataclass(frozen=True)
+class PageFetch:
+    """An article page fetched and extracted, or why not."""
+
+    page: ExtractedPage | None
+    problem: str | None
+    url: str
+    failure: Failure | None = None
 
 
 def _held_report(feed, now: datetime) -> PollReport:

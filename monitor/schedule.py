@@ -60,3 +60,18 @@ def _jitter(base: timedelta, key: str, failures: int) -> timedelta:
     """Up to 10% extra, the same for the same feed and failure count (deterministic, so testable)."""
     digest = hashlib.blake2b(f"{key}:{failures}".encode(), digest_size=2).digest()
     return base * (int.from_bytes(digest, "big") / 65535 * 0.1)
+
+
+PAGE_RETRY_DELAYS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
+"""When an article page that failed for a passing reason is fetched again, after each failed attempt: a
+server down for a deploy is back within minutes, one having a bad day within hours; after the third the
+feed's text stays."""
+
+
+def next_page_retry(now: datetime, *, attempts: int, retry_after: timedelta | None = None) -> datetime | None:
+    """When to fetch a failed page again after ``attempts`` failures (0: the first fetch failed), or None
+    when it has been tried enough. A server's Retry-After, if longer, wins."""
+    if attempts >= len(PAGE_RETRY_DELAYS):
+        return None
+    wait = PAGE_RETRY_DELAYS[attempts]
+    return now + max(wait, retry_after) if retry_after else now + wait

@@ -41,9 +41,20 @@ class Daemon:
             log.exception("could not claim due feeds; will retry at the next tick")
             return
         for feed in claimed:
-            task = asyncio.create_task(self.pipeline.poll_feed(feed), name=f"poll {feed.name}")
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            self._start(self.pipeline.poll_feed(feed), name=f"poll {feed.name}")
+        if not any(task.get_name() == "page retries" for task in self.in_flight):
+            self._start(self._retry_pages(), name="page retries")
+
+    async def _retry_pages(self) -> None:
+        try:
+            await self.pipeline.retry_pages()
+        except Exception:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
+            log.exception("page retries failed; will try again at the next tick")
+
+    def _start(self, coroutine, *, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
 
     async def drain(self) -> None:
         """Let polls in flight finish for a while, then cancel the rest; their leases are released."""

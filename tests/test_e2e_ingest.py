@@ -257,3 +257,49 @@ def test_poll_of_an_unknown_feed_name_is_an_error_with_a_hint(web, workspace):
     workspace.write_config([{"name": "Only", "url": web.url("/x.xml")}])
     result = workspace.cli("poll", "--feed", "Nope", expect=2)
     assert "Nope" in result.stderr and "Only" in result.stderr
+
+
+def _make_page_retries_due(database_url: str) -> None:
+    """As if the retry delay had passed."""
+    from sqlalchemy import update
+
+    from monitor.store.db import open_database
+    from monitor.store.models import Article
+
+    db = open_database(database_url, migrate=False)
+    with db.session() as session:
+        session.execute(update(Article).where(Article.page_retry_at.is_not(None))
+                        .values(page_retry_at=datetime.now(UTC) - timedelta(minutes=1)))
+    db.engine.dispose()
+
+
+def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, workspace):
+    entries = [
+        Entry("flaky", "Flaky page", "The feed's own summary of the flaky page.", web.url("/flaky/1"), "f1"),
+        Entry("down", "Down page", "The feed's own summary of the page that stays down.", web.url("/down/1"), "d1"),
+        Entry("missing", "Missing page", "The feed's own summary of the missing page.", web.url("/gone/1"), "g1"),
+    ]
+    web.set_sequence("/flaky/1", [Route(status=503), Route(body=article_html("Flaky", paragraphs_for("flaky")))])
+    web.set("/down/1", Route(status=502))
+    workspace.write_config([{"name": "Retry", "url": serve_feed(web, "/retry.xml", entries)}])
+    started = datetime.now(UTC)
+    workspace.cli("poll")
+    first = {a["guid"]: a for a in workspace.json("articles")}
+    assert first["f1"]["body_source"] == "feed" and "http_5xx" in first["f1"]["body_note"]
+    retry_at = datetime.fromisoformat(first["f1"]["page_retry_at"])
+    assert started + timedelta(minutes=14) < retry_at < datetime.now(UTC) + timedelta(minutes=16)
+    assert first["g1"]["page_retry_at"] is None  # a 404 is not tried again
+
+    _make_page_retries_due(workspace.database_url)
+    web.clear_requests()
+    report = workspace.json("poll")
+    assert [r["outcome"] for r in report] == ["unchanged"]
+    after = {a["guid"]: a for a in workspace.json("articles")}
+    assert after["f1"]["body_source"] == "extracted" and paragraphs_for("flaky")[2] in after["f1"]["body"]
+    assert after["f1"]["page_retry_at"] is None and after["f1"]["body_note"] is None
+    assert after["f1"]["wire_cluster_id"] is not None  # deduplicated again with its new text
+    # The page still down waits longer each time; the missing one is not asked for again.
+    assert after["d1"]["body_source"] == "feed" and after["d1"]["page_retries"] == 1
+    assert datetime.fromisoformat(after["d1"]["page_retry_at"]) > datetime.now(UTC) + timedelta(minutes=55)
+    assert "after 2 attempts" in after["d1"]["body_note"]
+    assert not web.requests_for("/gone/1") and len(web.requests_for("/down/1")) == 1

@@ -130,3 +130,15 @@ def test_failure_result_is_now_plus_wait():
     when = next_poll_after_failure(NOW, interval=HOUR, failures=1, max_backoff=24 * HOUR, feed_key="k")
     assert when.tzinfo is not None
     assert NOW + HOUR <= when <= NOW + HOUR * 1.1
+
+
+def test_a_failed_page_is_tried_three_more_times_ever_later_then_left():
+    from monitor.schedule import PAGE_RETRY_DELAYS, next_page_retry
+
+    now = datetime(2024, 9, 9, 12, tzinfo=UTC)
+    waits = [next_page_retry(now, attempts=n) - now for n in range(len(PAGE_RETRY_DELAYS))]
+    assert waits == sorted(waits) and waits[0] >= timedelta(minutes=5)
+    assert next_page_retry(now, attempts=len(PAGE_RETRY_DELAYS)) is None
+    # A server's Retry-After, when longer, wins; a shorter one does not bring the retry forward.
+    assert next_page_retry(now, attempts=0, retry_after=timedelta(hours=2)) == now + timedelta(hours=2)
+    assert next_page_retry(now, attempts=0, retry_after=timedelta(seconds=5)) == now + PAGE_RETRY_DELAYS[0]

@@ -240,7 +240,8 @@ def _article_row(article) -> dict:
         "body_note": article.body_note, "content_hash": article.content_hash, "summary": article.summary,
         "body": article.body,
         "wire_cluster_id": article.wire_cluster_id, "story_id": article.story_id, "agency": article.agency,
-        "revisions": article.revisions,
+        "revisions": article.revisions, "page_retries": article.page_retries,
+        "page_retry_at": article.page_retry_at,
     }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.extract import Article as ArticleValue
+from monitor.extract import BodySource, content_hash
 from monitor.store.models import Article, ArticleFeed, Feed
 
 _CHUNK = 500  # bound the size of IN (...) lists
@@ -108,6 +109,7 @@ def save_article(session: Session, *, article: ArticleValue, feed_id: int, now: 
                     "fetched_at": article.fetched_at, "language": article.language, "body": article.body,
                     "summary": article.summary, "body_source": str(article.body_source),
                     "body_note": article.body_note, "content_hash": article.content_hash,
+                    "page_retry_at": article.page_retry_at,
                 }).inserted_primary_key[0]
             created = True
         except IntegrityError:
@@ -191,3 +193,66 @@ def update_article(session: Session, *, article_id: int, article: ArticleValue, 
     row.updated_at = now
     session.flush()
     return True
+
+
+# --- Pages fetched again -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PageRetry:
+    """A stored article whose page is due to be fetched again."""
+
+    id: int
+    url: str
+    attempts: int
+    """Failed fetches after the first one."""
+    body_chars: int
+    """Length of the text it has now (the feed's)."""
+
+
+_DUE_RETRIES = (select(_articles.c.id, _articles.c.url, _articles.c.page_retries, _articles.c.page_retry_at,
+                       func.length(_articles.c.body))
+                .where(_articles.c.page_retry_at <= bindparam("now"))
+                .order_by(_articles.c.page_retry_at).limit(bindparam("most")))
+
+
+def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[PageRetry]:
+    """The articles whose page is due to be fetched again, each moved ``lease`` into the future with a
+    compare-and-set, so that another instance does not fetch it too."""
+    claimed = []
+    for row in session.execute(_DUE_RETRIES, {"now": now, "most": limit}).all():
+        taken = session.execute(update(Article).where(Article.id == row[0], Article.page_retry_at == row[3])
+                                .values(page_retry_at=now + lease))
+        if taken.rowcount == 1:
+            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or 0))
+    return claimed
+
+
+def page_failed_again(session: Session, *, article_id: int, attempts: int, retry_at: datetime | None,
+                      note: str) -> None:
+    """Record another failed fetch of an article's page and when (if ever) to try again."""
+    session.execute(update(Article).where(Article.id == article_id)
+                    .values(page_retries=attempts, page_retry_at=retry_at, body_note=note))
+
+
+def complete_from_page(session: Session, *, article_id: int, text: str, title: str | None,
+                       author: str | None, language: str | None, note: str | None,
+                       now: datetime) -> ArticleValue | None:
+    """Replace the feed's text of an article with the text extracted from its page, fetched at last.
+
+    Returns:
+        The article as now stored (for the stages that follow storage), or None if it is gone.
+    """
+    row = session.get(Article, article_id)
+    if row is None:
+        return None
+    row.body, row.body_source, row.body_note = text, "extracted", note
+    row.title, row.author = row.title or title, row.author or author
+    row.language = language or row.language
+    row.content_hash = content_hash(text)
+    row.page_retry_at, row.updated_at = None, now
+    session.flush()
+    return ArticleValue(
+        entry_key=row.url, url=row.url, canonical_url=row.canonical_url, guid=row.guid, title=row.title,
+        author=row.author, published=row.published_at, fetched_at=row.fetched_at, language=row.language,
+        body=row.body, summary=row.summary, body_source=BodySource.EXTRACTED, body_note=note,
+        content_hash=row.content_hash)

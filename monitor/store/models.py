@@ -125,6 +125,10 @@ class Article(Base):
     # How often the text changed after it was first stored (the same URL re-fetched with new text).
     revisions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A page that failed for a passing reason (timeout, broken connection, 5xx, 429) is fetched again at
+    # page_retry_at; page_retries counts the attempts made since. NULL: nothing left to try.
+    page_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     feeds: Mapped[list[ArticleFeed]] = relationship(back_populates="article", passive_deletes=True)
 
