@@ -57,3 +57,28 @@ def test_term_and_paragraph_counts_add_up(database_url):
         assert counts == {"iran": 2, "missile": 1} and total == 2
         assert store.common_paragraphs(session, keys=[11, -12, 13], min_clusters=2) == frozenset({11})
     db.dispose()
+
+
+def test_story_keys_move_forward_once_an_hour_not_at_every_member(database_url):
+    from sqlalchemy import func, select
+
+    from monitor.store.models import StoryKey
+
+    def key_times(session, story):
+        return set(session.scalars(select(StoryKey.seen_epoch).where(StoryKey.story_id == story)))
+
+    db = open_database(database_url)
+    start = datetime(2024, 9, 9, 12, 5, tzinfo=UTC)
+    with db.session() as session:
+        story = store.new_story(session, at=start, title="Quake", article_id=1, profile={"quake": 1.0})
+        store.index_story(session, story_id=story, terms=("quake", "rescue"), at=start)
+        for minutes in (10, 30, 50):  # the same hour: the keys stay
+            store.grow_story(session, story_id=story, at=start + timedelta(minutes=minutes), profile=None)
+        assert key_times(session, story) == {store.epoch(start)}
+        later = start + timedelta(hours=1)  # a later hour: the keys follow
+        store.grow_story(session, story_id=story, at=later, profile=None)
+        assert key_times(session, story) == {store.epoch(later)}
+        store.grow_story(session, story_id=story, at=start, profile=None)  # an older member moves nothing
+        assert key_times(session, story) == {store.epoch(later)}
+        assert session.scalar(select(func.count()).select_from(StoryKey)) == 2
+    db.dispose()

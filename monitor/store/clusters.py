@@ -6,6 +6,7 @@ stores an article and its clusters together, or neither).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -331,27 +332,44 @@ def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: da
 
 
 KEY_TIME_SLACK = 3600
-"""Seconds a story's key times may lag its latest member: a copy arriving within the hour rewrites none of
-its hundred key rows (a hot story gains a member every few seconds), at the cost of reaching an hour less
-far in a window of days."""
+"""Seconds a story's key times may lag its latest member. Keys are moved forward only when a member's time
+enters a later hour than the story's latest one, so a hot story (a member every few seconds) rewrites its
+hundred key rows once an hour, not at every member; lookups then reach at most an hour less far into a window
+of days."""
 _TOUCH_KEYS = _keys.update().where(_keys.c.story_id == bindparam("story"),
-                                   _keys.c.seen_epoch < bindparam("stale")).values(seen_epoch=bindparam("at"))
+                                   _keys.c.seen_epoch < bindparam("at")).values(seen_epoch=bindparam("at"))
 
 
-def _touch_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
-    """Keep a growing story within reach of lookups: its keys carry its latest time (within the slack)."""
+def _touch_story_keys(session: Session, *, story_id: int, at: datetime, latest_before: datetime | None) -> None:
+    """Keep a growing story within reach of lookups: its keys carry its latest time, within the slack.
+
+    Keys always carry at least the start of the hour of the story's latest member: they are written with the
+    member's time, and moved whenever a member starts a later hour.
+    """
     now = epoch(at)
-    _raw(session, "touch_keys", _TOUCH_KEYS, [{"story": story_id, "stale": now - KEY_TIME_SLACK, "at": now}],
-         many=False)
+    if latest_before is not None and now // KEY_TIME_SLACK <= epoch(latest_before) // KEY_TIME_SLACK:
+        return
+    _raw(session, "touch_keys", _TOUCH_KEYS, [{"story": story_id, "at": now}], many=False)
 
 
 def parse_profile(text: str | None) -> dict[str, float]:
-    """A stored profile as a dict (an unreadable one as empty)."""
+    """A stored profile as a dict (an unreadable one as empty). The dict is shared: read it, never change it.
+
+    Cached: a story's profile text changes only when a write-up (not a copy) joins it, and the same few
+    active stories are compared with every new article.
+    """
+    return _parse_profile(text or "{}")
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_profile(text: str) -> dict[str, float]:
     try:
-        value = json.loads(text or "{}")
+        value = json.loads(text)
     except ValueError:
         return {}
-    return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    if not isinstance(value, dict) or not all(isinstance(v, int | float) for v in value.values()):
+        return {}
+    return value
 
 
 def new_story(session: Session, *, at: datetime, title: str | None, article_id: int,
@@ -371,14 +389,18 @@ _GROW_STORY = _stories.update().where(_stories.c.id == bindparam("story")).value
 _GROW_STORY_PROFILE = _GROW_STORY.values(profile=bindparam("profile"))
 
 
+_STORY_LATEST = select(_stories.c.last_seen_at).where(_stories.c.id == bindparam("story"))
+
+
 def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
     """Count one more member, in one statement; replace the profile when given."""
+    latest_before = session.connection().scalar(_STORY_LATEST, {"story": story_id})
     if profile is None:
         session.connection().execute(_GROW_STORY, {"story": story_id, "at": at})
     else:
         session.connection().execute(_GROW_STORY_PROFILE, {"story": story_id, "at": at,
                                                            "profile": json.dumps(profile, separators=(",", ":"))})
-    _touch_story_keys(session, story_id=story_id, at=at)
+    _touch_story_keys(session, story_id=story_id, at=at, latest_before=latest_before)
 
 
 # --- Term counts (IDF) --------------------------------------------------------------------------------------
