@@ -112,21 +112,21 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-class DripServer:
-    """Answers every request with headers promising a big body, then sends one byte per ``interval``."""
+class RawServer:
+    """A bare socket server on 127.0.0.1 for answers no real server library would give; each connection is
+    served by ``serve`` in a thread of its own."""
 
-    def __init__(self, interval: float = 0.1, length: int = 100_000) -> None:
-        self.interval = interval
-        self.head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                     b"Content-Length: %d\r\n\r\n" % length)
+    path = "/"
+
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/drip"
+        self.url = f"http://127.0.0.1:{self.port}{self.path}"
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
 
-    def __enter__(self) -> DripServer:
+    def __enter__(self):
         t = threading.Thread(target=self._accept, daemon=True)
         t.start()
         self.threads.append(t)
@@ -146,25 +146,49 @@ class DripServer:
                 continue
             except OSError:
                 return
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t = threading.Thread(target=self._serve_and_close, args=(conn,), daemon=True)
             t.start()
             self.threads.append(t)
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve_and_close(self, conn: socket.socket) -> None:
         with conn:
             try:
                 conn.settimeout(2)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    data = conn.recv(4096)
-                    if not data:
-                        return
-                    request += data
-                conn.sendall(self.head)
-                while not self.stopping.wait(self.interval):
-                    conn.sendall(b"x")
+                if read_request(conn):
+                    self.serve(conn)
             except OSError:
                 return
+
+    def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """The request head, or b"" if the client hung up first."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        data = conn.recv(4096)
+        if not data:
+            return b""
+        request += data
+    return request
+
+
+class DripServer(RawServer):
+    """Answers every request with headers promising a big body, then sends one byte per ``interval``."""
+
+    path = "/drip"
+
+    def __init__(self, interval: float = 0.1, length: int = 100_000) -> None:
+        super().__init__()
+        self.interval = interval
+        self.head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: %d\r\n\r\n" % length)
+
+    def serve(self, conn: socket.socket) -> None:
+        conn.sendall(self.head)
+        while not self.stopping.wait(self.interval):
+            conn.sendall(b"x")
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
@@ -909,46 +933,23 @@ def test_classify_exception_message_names_an_anonymous_exception():
     assert "ValueError" in classify_exception(ValueError("x")).message
 
 
-class DroppingServer:
-    """Reads each request; drops the connection without an answer for the first ``drops`` of them, then
-    answers 200. Counts the requests."""
+class DroppingServer(RawServer):
+    """Drops the connection without an answer for the first ``drops`` requests, then answers 200. Counts
+    the requests."""
+
+    path = "/flaky"
 
     def __init__(self, drops: int) -> None:
+        super().__init__()
         self.drops, self.requests = drops, 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/flaky"
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self._count = threading.Lock()
 
-    def __enter__(self) -> DroppingServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        self.sock.close()
-
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    data = conn.recv(4096)
-                    if not data:
-                        break
-                    request += data
-                self.requests += 1
-                if self.requests > self.drops:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    def serve(self, conn: socket.socket) -> None:
+        with self._count:
+            self.requests += 1
+            answer = self.requests > self.drops
+        if answer:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 
 def test_a_dropped_connection_is_asked_once_more():
