@@ -85,16 +85,15 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
     )
 
 
-def choose_body(page: ExtractedPage | None, item: FeedItem, *, page_problem: str | None, min_chars: int) -> Body:
+def choose_body(page: ExtractedPage | None, feed_text: str, *, page_problem: str | None, min_chars: int) -> Body:
     """The article's body: the extracted text if it is long enough, else the feed's own text, with the reason.
 
     Args:
         page: the extraction result, None when the page was not fetched or gave nothing.
-        item: the feed entry, whose content or summary is the fallback.
+        feed_text: the feed entry's content or summary (``FeedItem.feed_text``), the fallback.
         page_problem: why there is no page (fetch failure, robots.txt, pages disabled), if that is the case.
         min_chars: extracted text shorter than this is considered a failed extraction.
     """
-    feed_text = item.feed_text
     if page is not None and len(page.text) >= min_chars:
         return Body(page.text, BodySource.EXTRACTED)
     if page is not None and len(page.text) >= len(feed_text):

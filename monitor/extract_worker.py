@@ -2,9 +2,9 @@
 
 Importing this module is the point: it imports trafilatura, runs one extraction on a small page and builds
 the stop-word lists of every language that trafilatura's justext fallback makes on first need (about 30 MB),
-so the tables trafilatura builds lazily exist before the fork. Every worker then shares those pages with the forkserver instead of building its own
-copy, and a recycled worker starts warm. ``gc.freeze`` keeps the collector from touching (and so copying)
-those objects in the workers.
+so the tables trafilatura builds lazily exist before the fork. Every worker then shares those pages with the
+forkserver instead of building its own copy, and a recycled worker starts warm. ``gc.freeze`` keeps the
+collector from touching (and so copying) those objects in the workers.
 
 The pipeline's own process never imports this module: it only names it (see ``monitor.pipeline.Extractor``).
 """

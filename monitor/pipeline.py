@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from monitor import dedupe, sources
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
-from monitor.extract import Article, ExtractedPage, build_article, choose_body, extract_page
+from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
@@ -331,7 +331,6 @@ class Pipeline:
     async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
         url = item.url or (item.guid if is_fetchable(item.guid) else None)
-        fetched = PageFetch(None, None, url or "")
         canonical = None
         if url is None or not is_fetchable(url):
             # No page to fetch: a stable made-up address keeps the entry unique in the store.
@@ -343,13 +342,11 @@ class Pipeline:
         else:
             fetched = await self._fetch_page(url)
         now = _now()
-        body = choose_body(fetched.page, item, page_problem=fetched.problem,
+        body = choose_body(fetched.page, item.feed_text, page_problem=fetched.problem,
                            min_chars=self.config.settings.min_body_chars)
         article = build_article(item, fetched.page, body, url=fetched.url, fetched_at=now, canonical=canonical)
-        if fetched.failure is not None and fetched.failure.kind in PASSING_FAILURES:
-            article = replace(article, page_retry_at=next_page_retry(now, attempts=0,
-                                                                     retry_after=fetched.failure.retry_after))
-        return article
+        retry_at = fetched.retry_at(now, attempts=0)
+        return replace(article, page_retry_at=retry_at) if retry_at else article
 
     async def _fetch_page(self, url: str) -> PageFetch:
         # A page waits for its host's turn *before* it takes one of the shared page slots, and gives the turn
@@ -401,26 +398,21 @@ class Pipeline:
         return await self._in_writer(self._record_page_retry, retry, fetched)
 
     def _record_page_retry(self, retry: article_store.PageRetry, fetched: PageFetch) -> bool:
-        page, now = fetched.page, _now()
-        min_chars = self.config.settings.min_body_chars
+        now = _now()
+        body = choose_body(fetched.page, retry.body, page_problem=fetched.problem,
+                           min_chars=self.config.settings.min_body_chars)
         with self.db.session() as session:
-            if page is not None and len(page.text) >= min(min_chars, retry.body_chars + 1):
-                note = None if len(page.text) >= min_chars else f"extracted text is short ({len(page.text)} characters)"
-                article = article_store.complete_from_page(
-                    session, article_id=retry.id, text=page.text, title=page.title, author=page.author,
-                    language=page.language, note=note, now=now)
+            if body.source is BodySource.EXTRACTED:
+                article = article_store.complete_from_page(session, article_id=retry.id, page=fetched.page,
+                                                           body=body, now=now)
                 if article is not None:
                     self._after_update(session, retry.id, article)
                     log.info("page fetched at last: url=%s", retry.url, extra={"url": retry.url})
                 return article is not None
             attempts = retry.attempts + 1
-            failure = fetched.failure
-            passing = failure is not None and failure.kind in PASSING_FAILURES
-            retry_at = next_page_retry(now, attempts=attempts, retry_after=failure.retry_after) if passing else None
-            problem = fetched.problem or ("no main text found in page" if page is None
-                                          else f"extracted only {len(page.text)} characters")
-            article_store.page_failed_again(session, article_id=retry.id, attempts=attempts, retry_at=retry_at,
-                                            note=f"{problem} (after {attempts + 1} attempts)")
+            article_store.page_failed_again(session, article_id=retry.id, attempts=attempts,
+                                            retry_at=fetched.retry_at(now, attempts=attempts),
+                                            note=f"{body.note} (after {attempts + 1} attempts)")
         return False
 
     async def _fetch_polite(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
@@ -497,6 +489,13 @@ class PageFetch:
     problem: str | None
     url: str
     failure: Failure | None = None
+
+    def retry_at(self, now: datetime, *, attempts: int) -> datetime | None:
+        """When to fetch the page again after ``attempts`` earlier failed retries; None when its failure
+        will not pass (or there was none), or it has been tried enough."""
+        if self.failure is None or self.failure.kind not in PASSING_FAILURES:
+            return None
+        return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
 
 
 def _held_report(feed, now: datetime) -> PollReport:

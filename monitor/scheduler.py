@@ -30,6 +30,7 @@ class Daemon:
         self.pipeline = pipeline
         self.stopping = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
+        self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
 
     async def tick(self) -> None:
         """Start a poll for every due feed that is not already being polled."""
@@ -42,8 +43,8 @@ class Daemon:
             return
         for feed in claimed:
             self._start(self.pipeline.poll_feed(feed), name=f"poll {feed.name}")
-        if not any(task.get_name() == "page retries" for task in self.in_flight):
-            self._start(self._retry_pages(), name="page retries")
+        if self._retrying is None or self._retrying.done():
+            self._retrying = self._start(self._retry_pages(), name="page retries")
 
     async def _retry_pages(self) -> None:
         try:
@@ -51,10 +52,11 @@ class Daemon:
         except Exception:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
             log.exception("page retries failed; will try again at the next tick")
 
-    def _start(self, coroutine, *, name: str) -> None:
+    def _start(self, coroutine, *, name: str) -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
+        return task
 
     async def drain(self) -> None:
         """Let polls in flight finish for a while, then cancel the rest; their leases are released."""

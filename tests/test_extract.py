@@ -50,37 +50,37 @@ def test_extract_page_gives_none_for_a_page_without_text():
 
 
 def test_long_extracted_text_wins():
-    body = choose_body(page("x" * 400), item(), page_problem=None, min_chars=250)
+    body = choose_body(page("x" * 400), item().feed_text, page_problem=None, min_chars=250)
     assert body.source is BodySource.EXTRACTED and body.note is None
 
 
 def test_short_extraction_falls_back_to_longer_feed_text_with_the_reason():
-    body = choose_body(page("tiny"), item(content="The whole story as the feed gives it. " * 3), page_problem=None,
-                       min_chars=250)
+    feed_text = item(content="The whole story as the feed gives it. " * 3).feed_text
+    body = choose_body(page("tiny"), feed_text, page_problem=None, min_chars=250)
     assert body.source is BodySource.FEED
     assert body.text.startswith("The whole story") and "extracted only 4 characters" in body.note
 
 
 def test_short_extraction_still_longer_than_the_feed_is_kept_with_a_note():
-    body = choose_body(page("y" * 100), item(summary="short"), page_problem=None, min_chars=250)
+    body = choose_body(page("y" * 100), item(summary="short").feed_text, page_problem=None, min_chars=250)
     assert body.source is BodySource.EXTRACTED and "short (100 characters)" in body.note
 
 
 def test_failed_page_falls_back_to_the_feed_and_keeps_why():
-    body = choose_body(None, item(), page_problem="page fetch failed (timeout): timed out", min_chars=250)
+    body = choose_body(None, item().feed_text, page_problem="page fetch failed (timeout): timed out", min_chars=250)
     assert body.source is BodySource.FEED and body.text == "A short feed summary."
     assert body.note == "page fetch failed (timeout): timed out"
 
 
 def test_nothing_anywhere_is_a_failed_body():
-    body = choose_body(None, item(summary=None), page_problem="robots.txt disallows fetching the page",
+    body = choose_body(None, item(summary=None).feed_text, page_problem="robots.txt disallows fetching the page",
                        min_chars=250)
     assert body.source is BodySource.FAILED and body.text == "" and "robots" in body.note
 
 
 def test_build_article_prefers_feed_title_author_date_and_page_language_canonical():
     extracted = page("z" * 300, canonical_url="https://news.example/a?utm_medium=rss")
-    body = choose_body(extracted, item(), page_problem=None, min_chars=250)
+    body = choose_body(extracted, item().feed_text, page_problem=None, min_chars=250)
     article = build_article(item(), extracted, body, url="https://news.example/a?x=1", fetched_at=NOW)
     assert article.title == "Feed title" and article.author == "Feed Author"
     assert article.published == datetime(2024, 9, 9, 8, 0, tzinfo=UTC)
@@ -91,13 +91,13 @@ def test_build_article_prefers_feed_title_author_date_and_page_language_canonica
 
 def test_build_article_clamps_a_future_date_and_uses_page_date_when_feed_has_none():
     future = item(published=NOW + timedelta(days=2))
-    article = build_article(future, None, choose_body(None, future, page_problem="x", min_chars=1),
+    article = build_article(future, None, choose_body(None, future.feed_text, page_problem="x", min_chars=1),
                             url="https://news.example/a", fetched_at=NOW)
     assert article.published == NOW
     undated = item(published=None)
     extracted = page("w" * 300, published=datetime(2024, 9, 1, tzinfo=UTC))
-    article = build_article(undated, extracted, choose_body(extracted, undated, page_problem=None, min_chars=1),
-                            url="https://news.example/a", fetched_at=NOW)
+    body = choose_body(extracted, undated.feed_text, page_problem=None, min_chars=1)
+    article = build_article(undated, extracted, body, url="https://news.example/a", fetched_at=NOW)
     assert article.published == datetime(2024, 9, 1, tzinfo=UTC)
 
 

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.extract import Article as ArticleValue
-from monitor.extract import BodySource, content_hash
+from monitor.extract import Body, ExtractedPage, content_hash
 from monitor.store.models import Article, ArticleFeed, Feed
 
 _CHUNK = 500  # bound the size of IN (...) lists
@@ -205,12 +205,12 @@ class PageRetry:
     url: str
     attempts: int
     """Failed fetches after the first one."""
-    body_chars: int
-    """Length of the text it has now (the feed's)."""
+    body: str
+    """The text it has now: the feed's, which the page's must beat."""
 
 
 _DUE_RETRIES = (select(_articles.c.id, _articles.c.url, _articles.c.page_retries, _articles.c.page_retry_at,
-                       func.length(_articles.c.body))
+                       _articles.c.body)
                 .where(_articles.c.page_retry_at <= bindparam("now"))
                 .order_by(_articles.c.page_retry_at).limit(bindparam("most")))
 
@@ -223,7 +223,7 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
         taken = session.execute(update(Article).where(Article.id == row[0], Article.page_retry_at == row[3])
                                 .values(page_retry_at=now + lease))
         if taken.rowcount == 1:
-            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or 0))
+            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or ""))
     return claimed
 
 
@@ -234,10 +234,10 @@ def page_failed_again(session: Session, *, article_id: int, attempts: int, retry
                     .values(page_retries=attempts, page_retry_at=retry_at, body_note=note))
 
 
-def complete_from_page(session: Session, *, article_id: int, text: str, title: str | None,
-                       author: str | None, language: str | None, note: str | None,
+def complete_from_page(session: Session, *, article_id: int, page: ExtractedPage, body: Body,
                        now: datetime) -> ArticleValue | None:
-    """Replace the feed's text of an article with the text extracted from its page, fetched at last.
+    """Replace the feed's text of an article with ``body``, chosen from its page (fetched at last). As when it
+    was first stored, the feed's title and author stay, the page's language wins.
 
     Returns:
         The article as now stored (for the stages that follow storage), or None if it is gone.
@@ -245,14 +245,15 @@ def complete_from_page(session: Session, *, article_id: int, text: str, title: s
     row = session.get(Article, article_id)
     if row is None:
         return None
-    row.body, row.body_source, row.body_note = text, "extracted", note
-    row.title, row.author = row.title or title, row.author or author
-    row.language = language or row.language
-    row.content_hash = content_hash(text)
+    row.body, row.body_source, row.body_note = body.text, str(body.source), body.note
+    row.title, row.author = row.title or page.title, row.author or page.author
+    row.language = page.language or row.language
+    row.content_hash = content_hash(body.text)
     row.page_retry_at, row.updated_at = None, now
     session.flush()
     return ArticleValue(
+        # The entry key is the link's, not the article's; the stages after storage do not read it.
         entry_key=row.url, url=row.url, canonical_url=row.canonical_url, guid=row.guid, title=row.title,
         author=row.author, published=row.published_at, fetched_at=row.fetched_at, language=row.language,
-        body=row.body, summary=row.summary, body_source=BodySource.EXTRACTED, body_note=note,
+        body=row.body, summary=row.summary, body_source=body.source, body_note=body.note,
         content_hash=row.content_hash)
