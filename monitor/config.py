@@ -343,6 +343,11 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     return config
 
 
+# libyaml when PyYAML has it: ten times faster on a long feed list, and its nodes carry the same marks.
+# A file it rejects is read again by the pure-Python parser, whose messages say more.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _compose(path: Path) -> yaml.Node:
     """The YAML node tree of ``path``, or ConfigError for a missing, huge, empty or malformed file."""
 
@@ -359,7 +364,11 @@ def _compose(path: Path) -> yaml.Node:
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"cannot read the config file: {error}", "it must be a readable UTF-8 text file") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            root = yaml.compose(text, Loader=_LOADER)
+        except yaml.YAMLError:
+            # The pure-Python parser says more about what is wrong (a tab, say): let it tell.
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         tabs = "'\\t'" in str(error.problem)
         hint = "indent with spaces, not tabs" if tabs else "check the indentation and quoting here"

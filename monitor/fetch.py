@@ -27,6 +27,7 @@ import logging
 import socket
 import ssl
 import time
+import urllib.request
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from monitor import __version__
+from monitor.hostpools import PerHostTransport
 from monitor.politeness import HostGate
 
 log = logging.getLogger(__name__)
@@ -298,6 +300,10 @@ class Fetcher:
         self.max_redirects = max_redirects
         self.gate = gate or HostGate()
         self._slots = asyncio.Semaphore(concurrency)
+        if transport is None and not urllib.request.getproxies():
+            # Through a proxy every connection goes to the proxy, and httpx's own shared pool (which honours
+            # the proxy variables) is the right one; else each site gets its own (see monitor.hostpools).
+            transport = PerHostTransport(connections=self.gate.concurrency, verify=_tls_context())
         self._client = httpx.AsyncClient(
             headers={
                 "User-Agent": user_agent,

@@ -26,6 +26,7 @@ from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent
+from monitor.groupcommit import GroupCommit
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
 from monitor.robots import RobotsCache
@@ -141,6 +142,9 @@ class Pipeline:
         # runs in this one thread: the event loop goes on fetching meanwhile, and writes never queue for
         # SQLite's single write lock inside the loop.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-store")
+        # Each feed's outcome is a row update; those that finish together are stored together.
+        self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord]] = GroupCommit(
+            self._write_poll_records, self._in_writer)
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -435,14 +439,6 @@ class Pipeline:
 
     async def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
                          new: int, linked: int, started: float) -> PollReport:
-        return await self._in_writer(self._record_ok, feed, result, parsed, new, linked, started)
-
-    async def _finish_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
-                             started: float) -> PollReport:
-        return await self._in_writer(self._record_failed, feed, status, failure, started)
-
-    def _record_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
-                   new: int, linked: int, started: float) -> PollReport:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         next_poll = next_poll_after_success(now, interval=self._interval(feed.name), ttl=ttl)
@@ -453,13 +449,12 @@ class Pipeline:
             last_modified=result.last_modified or (feed.last_modified if result.not_modified else None),
             title=parsed.title if parsed else None,
         )
-        with self.db.session() as session:
-            feed_store.record_poll(session, feed_id=feed.id, owner=self.owner, record=record)
+        await self._poll_records.submit((feed.id, record))
         return PollReport(feed.name, Outcome.UNCHANGED if result.not_modified else Outcome.OK, result.status, new,
                           linked, time.monotonic() - started, warning=record.warning, next_poll_at=next_poll)
 
-    def _record_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
-                       started: float) -> PollReport:
+    async def _finish_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
+                             started: float) -> PollReport:
         now = _now()
         next_poll = next_poll_after_failure(
             now, interval=self._interval(feed.name), failures=feed.consecutive_failures + 1,
@@ -470,10 +465,14 @@ class Pipeline:
             retry_after_until=now + failure.retry_after if failure.retry_after else None,
             gone=failure.kind is FailureKind.GONE,
         )
-        with self.db.session() as session:
-            feed_store.record_poll(session, feed_id=feed.id, owner=self.owner, record=record)
+        await self._poll_records.submit((feed.id, record))
         return PollReport(feed.name, Outcome.FAILED, status, duration=time.monotonic() - started,
                           error=failure.message, error_kind=str(failure.kind), next_poll_at=next_poll)
+
+    def _write_poll_records(self, records: Sequence[tuple[int, feed_store.PollRecord]]) -> None:
+        """Runs in the writer thread, for every poll outcome that came in while the last batch was written."""
+        with self.db.session() as session:
+            feed_store.record_polls(session, owner=self.owner, records=records)
 
 
 PASSING_FAILURES = frozenset({FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.DNS, FailureKind.HTTP_5XX,

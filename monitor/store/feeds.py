@@ -6,11 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from monitor.config import FeedConfig
 from monitor.store.models import ArticleFeed, Feed
+
+_feeds = Feed.__table__
+
+
+def _param(name: str, column: str) -> BindParameter:
+    """A bound parameter typed as ``column`` (so dates are stored in the column's own format)."""
+    return bindparam(name, type_=_feeds.c[column].type)
 
 
 @dataclass(frozen=True)
@@ -96,19 +104,22 @@ def claim_feeds(
         query = query.where(Feed.name.in_(list(names)))
     query = query.order_by(Feed.next_poll_at.asc().nulls_first(), Feed.id).limit(limit)
     candidates = list(session.scalars(query.with_for_update(skip_locked=True)))
-    claimed = []
-    for feed in candidates:
-        # Compare-and-set, so two instances on SQLite (where FOR UPDATE is a no-op) cannot both win.
-        won = session.execute(
-            update(Feed)
-            .where(Feed.id == feed.id, or_(Feed.lease_until.is_(None), Feed.lease_until < now))
-            .values(lease_owner=owner, lease_until=now + lease)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won:
-            claimed.append(FeedSnapshot(feed.id, feed.name, feed.url, feed.kind, feed.etag, feed.last_modified,
-                                        feed.consecutive_failures))
-    return claimed
+    won: set[int] = set()
+    for start in range(0, len(candidates), _CLAIM_CHUNK):
+        ids = [feed.id for feed in candidates[start:start + _CLAIM_CHUNK]]
+        # Compare-and-set, so two instances on SQLite (where FOR UPDATE is a no-op) cannot both win a feed.
+        won.update(session.connection().scalars(_CLAIM, {"ids": ids, "now": now, "owner": owner,
+                                                          "until": now + lease}))
+    return [FeedSnapshot(feed.id, feed.name, feed.url, feed.kind, feed.etag, feed.last_modified,
+                         feed.consecutive_failures) for feed in candidates if feed.id in won]
+
+
+_CLAIM_CHUNK = 500  # ids per statement: well under every database's limit on bound parameters
+_CLAIM = (update(_feeds)
+          .where(_feeds.c.id.in_(bindparam("ids", expanding=True)),
+                 or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")))
+          .values(lease_owner=_param("owner", "lease_owner"), lease_until=_param("until", "lease_until"))
+          .returning(_feeds.c.id))
 
 
 def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | None = None) -> list[Feed]:
@@ -122,26 +133,53 @@ def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | Non
     return list(session.scalars(query.order_by(Feed.name)))
 
 
+_LEASE_RELEASED = {
+    # The lease is released only if it is still ours: another instance may have taken over an expired one.
+    "lease_owner": case((_feeds.c.lease_owner == _param("owner", "lease_owner"), None), else_=_feeds.c.lease_owner),
+    "lease_until": case((_feeds.c.lease_owner == _param("owner", "lease_owner"), None), else_=_feeds.c.lease_until),
+}
+_POLL_COMMON = {
+    "last_polled_at": _param("polled_at", "last_polled_at"), "last_status": _param("status", "last_status"),
+    "next_poll_at": _param("next_poll_at", "next_poll_at"),
+    "retry_after_until": _param("retry_after_until", "retry_after_until"),
+    # Kept as they are when the poll has none (NULL): a title is only learnt, a feed only becomes gone.
+    "title": func.coalesce(_param("new_title", "title"), _feeds.c.title),
+    "gone_at": func.coalesce(_param("gone_at", "gone_at"), _feeds.c.gone_at),
+}
+# Built once: a daemon watching thousands of feeds records a poll every few milliseconds, many at a time.
+_RECORD_SUCCESS = update(_feeds).where(_feeds.c.id == bindparam("feed_id")).values(
+    **_POLL_COMMON, **_LEASE_RELEASED, last_success_at=_param("polled_at", "last_success_at"),
+    consecutive_failures=0, last_error=None, last_error_kind=None, last_warning=_param("warning", "last_warning"),
+    etag=_param("new_etag", "etag"), last_modified=_param("new_last_modified", "last_modified"))
+_RECORD_FAILURE = update(_feeds).where(_feeds.c.id == bindparam("feed_id")).values(
+    **_POLL_COMMON, **_LEASE_RELEASED, consecutive_failures=_feeds.c.consecutive_failures + 1,
+    last_error=_param("error", "last_error"), last_error_kind=_param("error_kind", "last_error_kind"))
+
+
 def record_poll(session: Session, *, feed_id: int, owner: str, record: PollRecord) -> None:
-    """Store a poll's outcome on the feed's row and release the lease (if it is still ours), in one UPDATE:
-    a daemon watching thousands of feeds records a poll every few milliseconds."""
-    values: dict = {"last_polled_at": record.polled_at, "last_status": record.status,
-                    "next_poll_at": record.next_poll_at, "retry_after_until": record.retry_after_until,
-                    "lease_owner": case((Feed.lease_owner == owner, None), else_=Feed.lease_owner),
-                    "lease_until": case((Feed.lease_owner == owner, None), else_=Feed.lease_until)}
-    if record.succeeded:
-        values.update(last_success_at=record.polled_at, consecutive_failures=0, last_error=None,
-                      last_error_kind=None, last_warning=record.warning, etag=record.etag,
-                      last_modified=record.last_modified)
-        if record.title:
-            values["title"] = record.title
-    else:
-        values.update(consecutive_failures=Feed.consecutive_failures + 1, last_error=record.error,
-                      last_error_kind=record.error_kind)
-    if record.gone:
-        values["gone_at"] = record.polled_at
-    session.execute(update(Feed).where(Feed.id == feed_id).values(values),
-                    execution_options={"synchronize_session": False})
+    """Store a poll's outcome on the feed's row and release the lease (if it is still ours)."""
+    record_polls(session, owner=owner, records=[(feed_id, record)])
+
+
+def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, PollRecord]]) -> None:
+    """Store the outcomes of many polls (feed id, record), each on its feed's row, releasing the leases
+    still ours: one UPDATE for the successes and one for the failures, each executed for many rows."""
+    succeeded, failed = [], []
+    for feed_id, record in records:
+        params = {"feed_id": feed_id, "owner": owner, "polled_at": record.polled_at, "status": record.status,
+                  "next_poll_at": record.next_poll_at, "retry_after_until": record.retry_after_until,
+                  "new_title": (record.title or None) if record.succeeded else None,
+                  "gone_at": record.polled_at if record.gone else None}
+        if record.succeeded:
+            params.update(warning=record.warning, new_etag=record.etag, new_last_modified=record.last_modified)
+            succeeded.append(params)
+        else:
+            params.update(error=record.error, error_kind=record.error_kind)
+            failed.append(params)
+    connection = session.connection()
+    for statement, rows in ((_RECORD_SUCCESS, succeeded), (_RECORD_FAILURE, failed)):
+        if rows:
+            connection.execute(statement, rows)
 
 
 def release_leases(session: Session, *, owner: str) -> None:
