@@ -266,6 +266,30 @@ class _Decoder:
         self.parts.append(data)
 
 
+DRAIN_LIMIT = 64 * 1024
+DRAIN_SECONDS = 2.0
+"""Bytes of an unwanted body (a 304's, a redirect's, an error page's) read to keep the connection, and the
+time it may take: a slow error page must not hold the answer we already have."""
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small unwanted body to its end, so that the connection can carry the next request.
+
+    A response closed before its end closes its connection, even a 304's empty one (the HTTP parser has
+    not yet seen its end): unchanged feeds would each cost a new TCP (and TLS) connection. A body larger
+    than DRAIN_LIMIT is left, and its connection closed: reading it would cost more than a new one.
+    """
+    received = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > DRAIN_LIMIT:
+                    return
+    except (httpx.HTTPError, TimeoutError):
+        pass  # the answer is already in hand; the connection is closed, as it would have been
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The CA bundle, loaded once per process: loading it costs ~30 ms, once for every client otherwise."""
@@ -399,9 +423,11 @@ class Fetcher:
             final_url = str(response.url)
             status = response.status_code
             if response.is_redirect and response.next_request is not None:
+                await _drain(response)
                 return str(response.next_request.url)
             failure = classify_status(status, response_headers)
             if failure is not None or status == 304:
+                await _drain(response)
                 return FetchResult(
                     url, final_url, status, response_headers,
                     elapsed=time.monotonic() - started, failure=failure,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import FeedConfig
 from monitor.store import feeds as feed_store
 from monitor.store.db import open_database
+from monitor.store.models import Feed
 
 NOW = datetime(2024, 9, 9, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=30)
@@ -101,4 +102,45 @@ def test_removed_feeds_are_disabled_and_a_changed_url_starts_afresh(database_url
     assert rows["feed 1"].enabled is False
     moved = rows["feed 0"]
     assert moved.url == "https://moved.example/rss" and moved.gone_at is None and moved.next_poll_at == NOW
+    db.dispose()
+
+
+def test_many_outcomes_recorded_at_once_each_land_on_their_own_row(database_url):
+    db = setup(database_url, n=5)
+    feeds = {f.name: f for f in claim(db, "a")}
+    later = NOW + timedelta(minutes=30)
+    ok = dict(polled_at=NOW, next_poll_at=later, succeeded=True)
+    records = [
+        (feeds["feed 0"].id, feed_store.PollRecord(status=200, etag='"e0"', title="Zero", warning="odd", **ok)),
+        (feeds["feed 1"].id, feed_store.PollRecord(status=304, etag='"e1"', last_modified="Mon, 09 Sep 2024", **ok)),
+        (feeds["feed 2"].id, feed_store.PollRecord(polled_at=NOW, next_poll_at=later, status=503, succeeded=False,
+                                                   error="busy", error_kind="http_5xx",
+                                                   retry_after_until=NOW + timedelta(minutes=5))),
+        (feeds["feed 3"].id, feed_store.PollRecord(polled_at=NOW, next_poll_at=later, status=410, succeeded=False,
+                                                   error="gone", error_kind="gone", gone=True)),
+    ]
+    with db.session() as session:
+        session.get(Feed, feeds["feed 1"].id).title = "Known title"
+        feed_store.record_polls(session, owner="a", records=records)
+    with db.session() as session:
+        rows = {s.feed.name: s.feed for s in feed_store.feed_statuses(session)}
+    zero, one, two, three, four = (rows[f"feed {i}"] for i in range(5))
+    assert (zero.title, zero.etag, zero.last_warning, zero.last_status) == ("Zero", '"e0"', "odd", 200)
+    assert zero.last_success_at == NOW and zero.next_poll_at == later and zero.lease_owner is None
+    assert (one.title, one.etag, one.last_modified) == ("Known title", '"e1"', "Mon, 09 Sep 2024")  # kept
+    assert (two.consecutive_failures, two.last_error_kind, two.last_success_at) == (1, "http_5xx", None)
+    assert two.retry_after_until == NOW + timedelta(minutes=5) and two.gone_at is None
+    assert three.gone_at == NOW and three.last_error == "gone" and three.lease_until is None
+    assert four.last_polled_at is None and four.lease_owner == "a"  # not in the batch: still leased, untouched
+    db.dispose()
+
+
+def test_recording_keeps_a_lease_another_instance_took_over(database_url):
+    db = setup(database_url, n=1)
+    (feed,) = claim(db, "a")
+    (taken,) = claim(db, "b", now=NOW + LEASE + timedelta(seconds=1))  # a's lease ran out
+    with db.session() as session:
+        feed_store.record_polls(session, owner="a", records=[(feed.id, feed_store.PollRecord(
+            polled_at=NOW, next_poll_at=NOW + timedelta(hours=1), status=200, succeeded=True))])
+    assert claim(db, "c", now=NOW + LEASE + timedelta(seconds=2), due_only=False) == []  # still b's
     db.dispose()

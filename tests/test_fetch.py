@@ -963,3 +963,52 @@ def test_a_connection_dropped_twice_is_a_connection_failure():
         result = fetch(flaky.url)
     assert result.failure is not None and result.failure.kind is FailureKind.CONNECTION
     assert flaky.requests == 2  # one retry, not a loop
+
+
+# ------------------------------------------------------------------------------------ kept-alive connections
+
+
+def _fetch_in_turn(calls) -> list[FetchResult]:
+    """Run (url, kwargs) fetches one after another through one Fetcher."""
+
+    async def main():
+        async with _fetcher() as fetcher:
+            return [await fetcher.fetch(url, **kwargs) for url, kwargs in calls]
+
+    return asyncio.run(main())
+
+
+def _connections(server, *paths) -> set[int]:
+    return {r.client_port for path in paths for r in server.requests_for(path)}
+
+
+def test_unchanged_answers_keep_the_connection(server):
+    # A 304 has no body, but closing it unread would close its connection: every unchanged feed would then
+    # cost a new TCP (and TLS) handshake.
+    server.set("/kept/feed.xml", Route(body="<rss/>"))
+    first = fetch(server.url("/kept/feed.xml"))
+    server.clear_requests()
+    results = _fetch_in_turn([(server.url("/kept/feed.xml"), {"etag": first.etag})] * 4)
+    assert [r.status for r in results] == [304] * 4
+    assert len(_connections(server, "/kept/feed.xml")) == 1
+
+
+def test_redirects_and_small_error_pages_keep_the_connection(server):
+    server.set("/kept/old", Route(status=301, headers={"Location": "/kept/new"}, body="moved"))
+    server.set("/kept/new", Route(body="here"))
+    server.set("/kept/missing", Route(status=404, body="not here " * 100))
+    results = _fetch_in_turn([(server.url("/kept/old"), {}), (server.url("/kept/missing"), {}),
+                              (server.url("/kept/new"), {})])
+    assert [r.status for r in results] == [200, 404, 200]
+    assert results[0].body == b"here" and results[1].failure.kind is FailureKind.HTTP_4XX
+    assert len(_connections(server, "/kept/old", "/kept/new", "/kept/missing")) == 1
+
+
+def test_a_large_error_page_is_not_read_to_keep_its_connection(server):
+    from monitor.fetch import DRAIN_LIMIT
+
+    server.set("/kept/huge-error", Route(status=500, body=b"x" * (DRAIN_LIMIT * 4)))
+    server.set("/kept/after", Route(body="ok"))
+    results = _fetch_in_turn([(server.url("/kept/huge-error"), {}), (server.url("/kept/after"), {})])
+    assert results[0].failure.kind is FailureKind.HTTP_5XX and results[1].ok
+    assert len(_connections(server, "/kept/huge-error", "/kept/after")) == 2

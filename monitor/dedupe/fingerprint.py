@@ -8,13 +8,17 @@ changing any of them means re-fingerprinting what is stored.
 
 from __future__ import annotations
 
+import functools
 import string
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 SHINGLE_WORDS = 5
 """Words per shingle: long enough that unrelated texts share almost none, short enough that one reworded
@@ -34,7 +38,6 @@ MIN_SHINGLES = 20
 MAX_WORDS = 20_000
 """Longer bodies are cut here: a hostile page must not make fingerprinting unbounded."""
 
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations  # computed once, reused
 # Typographic variants that outlets change when they reprint are folded; punctuation separates words, except
 # apostrophes, which are dropped ("don't" and "don’t" are both "dont"). str.translate and str.split are C-fast:
 # a regular expression would take longer than the rest of fingerprinting.
@@ -94,9 +97,20 @@ class Fingerprint:
         return bool(self.band_keys)
 
 
+@functools.cache
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """Computed once, on first use. datasketch is imported only then: its package imports SciPy, a second
+    that a poll with nothing new to deduplicate need not spend."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+
+
 def minhash(shingle_hashes: np.ndarray) -> MinHash:
     """The MinHash signature of a text's shingle hashes (datasketch applies the permutations)."""
-    signature = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, permutations=_PERMUTATIONS,
+    from datasketch import MinHash
+
+    signature = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, permutations=_permutations(),
                         scheme=SCHEME)
     signature.update_batch(shingle_hashes)
     return signature

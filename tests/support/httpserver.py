@@ -90,6 +90,7 @@ class RequestRecord:
     status: int  # what was answered
     at: float  # time.monotonic() at arrival
     body: bytes = b""  # request body, if any
+    client_port: int = 0  # the client's end of the connection: requests that share it came on one connection
 
     @property
     def path_only(self) -> str:
@@ -493,7 +494,8 @@ class LocalWebServer:
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         self._record(RequestRecord(host=h.server.host, port=self.port, path=h.path, method=h.command,
-                                   headers=headers, status=status, at=arrived, body=req_body))
+                                   headers=headers, status=status, at=arrived, body=req_body,
+                                   client_port=h.client_address[1]))
 
     def _send_simple(self, h: _Handler, status: int, body: bytes, arrived: float, req_body: bytes) -> None:
         self._log(h, status, arrived, req_body)

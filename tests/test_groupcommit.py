@@ -1,0 +1,88 @@
+"""Tests for monitor.groupcommit: items written together, each submitter answered, failures kept apart."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from monitor.groupcommit import GroupCommit
+
+
+class Store:
+    """A writer that records its batches, is slow enough for items to gather, and refuses some items."""
+
+    def __init__(self, *, refuse: frozenset[int] = frozenset(), delay: float = 0.02) -> None:
+        self.batches: list[list[int]] = []
+        self.refuse, self.delay = refuse, delay
+        self.threads: set[str] = set()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="store")
+
+    def write(self, batch) -> None:
+        self.threads.add(threading.current_thread().name)
+        threading.Event().wait(self.delay)
+        if self.refuse & set(batch):
+            raise ValueError(f"refused one of {sorted(batch)}")
+        self.batches.append(list(batch))
+
+    async def run(self, function, batch) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.executor, function, batch)
+
+
+def test_items_that_arrive_together_are_written_together():
+    store = Store()
+
+    async def main():
+        group = GroupCommit(store.write, store.run)
+        await asyncio.gather(*(group.submit(i) for i in range(50)))
+        await group.submit(50)  # alone: written at once, not held back for company
+
+    asyncio.run(main())
+    written = [item for batch in store.batches for item in batch]
+    assert sorted(written) == list(range(51)) and len(written) == 51
+    assert len(store.batches) <= 3 and store.batches[-1] == [50]
+    assert all(name.startswith("store") for name in store.threads)
+
+
+def test_items_that_come_while_a_batch_is_written_form_the_next():
+    store = Store(delay=0.1)
+
+    async def main():
+        group = GroupCommit(store.write, store.run)
+        first = asyncio.ensure_future(group.submit(0))
+        await asyncio.sleep(0.03)  # the first batch is being written now
+        await asyncio.gather(first, *(group.submit(i) for i in range(1, 10)))
+
+    asyncio.run(main())
+    assert store.batches == [[0], list(range(1, 10))]
+
+
+def test_a_refused_item_fails_alone():
+    store = Store(refuse=frozenset({3}))
+
+    async def main():
+        group = GroupCommit(store.write, store.run)
+        return await asyncio.gather(*(group.submit(i) for i in range(6)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["ValueError"] + ["NoneType"] * 2
+    assert sorted(item for batch in store.batches for item in batch) == [0, 1, 2, 4, 5]
+
+
+def test_a_cancelled_submitter_does_not_disturb_the_others():
+    store = Store(delay=0.05)
+
+    async def main():
+        group = GroupCommit(store.write, store.run)
+        doomed = asyncio.ensure_future(group.submit(0))
+        others = [asyncio.ensure_future(group.submit(i)) for i in (1, 2)]
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        await asyncio.gather(*others)
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+
+    asyncio.run(main())
+    assert sorted(item for batch in store.batches for item in batch) == [0, 1, 2]  # submitted, so written
