@@ -148,10 +148,13 @@ def _normalised(weights: Mapping[str, float]) -> StoryVector:
 
 
 def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Cosine similarity of two normalised sparse vectors."""
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(w * b.get(t, 0.0) for t, w in a.items())
+    """Cosine similarity of two normalised sparse vectors.
+
+    Only shared terms count, and the set intersection finds them in C: an article is compared with up to a
+    hundred story profiles of a hundred terms each, which share a few dozen. ``fsum`` makes the result
+    independent of the (hash-seeded) order of the set.
+    """
+    return math.fsum(a[t] * b[t] for t in a.keys() & b.keys())
 
 
 def merge_profile(profile: Mapping[str, float], size: int, vector: StoryVector) -> StoryVector:
