@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-import trafilatura
-
 from monitor.parse import FeedItem
 from monitor.text import normalize_whitespace
 from monitor.urls import MAX_URL_LENGTH, canonical_url
@@ -60,6 +58,10 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
     Returns:
         The page's text and metadata, or None when trafilatura finds no main text.
     """
+    # Imported here: extraction runs in the worker processes (monitor.extract_worker loads it there), and the
+    # pipeline's own process, which only chooses and stores texts, need not carry trafilatura and lxml.
+    import trafilatura
+
     try:
         document = trafilatura.bare_extraction(
             html,
