@@ -26,7 +26,7 @@ SWEEP_EVERY = 10.0
 
 
 class _Pool:
-    __slots__ = ("transport", "in_flight", "last_used")
+    __slots__ = ("in_flight", "last_used", "transport")
 
     def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
         self.transport = transport

@@ -109,7 +109,7 @@ def test_many_outcomes_recorded_at_once_each_land_on_their_own_row(database_url)
     db = setup(database_url, n=5)
     feeds = {f.name: f for f in claim(db, "a")}
     later = NOW + timedelta(minutes=30)
-    ok = dict(polled_at=NOW, next_poll_at=later, succeeded=True)
+    ok = {"polled_at": NOW, "next_poll_at": later, "succeeded": True}
     records = [
         (feeds["feed 0"].id, feed_store.PollRecord(status=200, etag='"e0"', title="Zero", warning="odd", **ok)),
         (feeds["feed 1"].id, feed_store.PollRecord(status=304, etag='"e1"', last_modified="Mon, 09 Sep 2024", **ok)),
@@ -138,7 +138,7 @@ def test_many_outcomes_recorded_at_once_each_land_on_their_own_row(database_url)
 def test_recording_keeps_a_lease_another_instance_took_over(database_url):
     db = setup(database_url, n=1)
     (feed,) = claim(db, "a")
-    (taken,) = claim(db, "b", now=NOW + LEASE + timedelta(seconds=1))  # a's lease ran out
+    assert claim(db, "b", now=NOW + LEASE + timedelta(seconds=1))  # a's lease ran out: b takes it
     with db.session() as session:
         feed_store.record_polls(session, owner="a", records=[(feed.id, feed_store.PollRecord(
             polled_at=NOW, next_poll_at=NOW + timedelta(hours=1), status=200, succeeded=True))])

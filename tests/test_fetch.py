@@ -1012,3 +1012,15 @@ def test_a_large_error_page_is_not_read_to_keep_its_connection(server):
     results = _fetch_in_turn([(server.url("/kept/huge-error"), {}), (server.url("/kept/after"), {})])
     assert results[0].failure.kind is FailureKind.HTTP_5XX and results[1].ok
     assert len(_connections(server, "/kept/huge-error", "/kept/after")) == 2
+
+
+def test_a_proxy_from_the_environment_carries_the_requests(monkeypatch):
+    # Behind a proxy there are no per-site pools: every request goes to the proxy, as httpx sends it.
+    with LocalWebServer() as proxy:
+        proxy.set("http://news.example.invalid/feed.xml", Route(body="<rss>via proxy</rss>"))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("/"))
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        result = fetch("http://news.example.invalid/feed.xml")
+    assert result.ok and result.body == b"<rss>via proxy</rss>"
+    assert [r.path for r in proxy.requests] == ["http://news.example.invalid/feed.xml"]

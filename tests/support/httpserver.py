@@ -475,7 +475,7 @@ class LocalWebServer:
             h.close_connection = True
             self._send_simple(h, 400, b"Bad request body\n", arrived, b"")
             return
-        route = self._lookup(srv.host, h.path)
+        route = self._lookup(srv.host, self._norm_path(h.path))  # absolute-form (to a proxy) too
         if route is not None and route.delay > 0:
             if self._stopping.wait(route.delay):
                 h.close_connection = True  # stopped while sleeping: hang up without answering
