@@ -367,6 +367,8 @@ def _compose(path: Path) -> yaml.Node:
         try:
             root = yaml.compose(text, Loader=_LOADER)
         except yaml.YAMLError:
+            if _LOADER is yaml.SafeLoader:
+                raise
             # The pure-Python parser says more about what is wrong (a tab, say): let it tell.
             root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:

@@ -85,8 +85,9 @@ class PerHostTransport(httpx.AsyncBaseTransport):
         pool = self._pools.get(origin)
         if pool is None:
             pool = self._pools[origin] = _Pool(httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits))
+        now = time.monotonic()
         pool.in_flight += 1
-        pool.last_used = time.monotonic()
+        pool.last_used = now
         try:
             response = await pool.transport.handle_async_request(request)
         except BaseException:
@@ -94,7 +95,7 @@ class PerHostTransport(httpx.AsyncBaseTransport):
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _TrackedStream(response.stream, pool)
-        if pool.last_used >= self._next_sweep:
+        if now >= self._next_sweep:
             await self.close_idle(older_than=self._idle_close_after)
         return response
 

@@ -43,7 +43,7 @@ def test_recording_a_poll_releases_the_lease_and_sets_the_next_time(database_url
     record = feed_store.PollRecord(polled_at=NOW, next_poll_at=NOW + timedelta(minutes=30), status=200,
                                    succeeded=True, etag='"v1"')
     with db.session() as session:
-        feed_store.record_poll(session, feed_id=feed.id, owner="a", record=record)
+        feed_store.record_polls(session, owner="a", records=[(feed.id, record)])
     assert claim(db, "b") == []  # not due yet
     (again,) = claim(db, "b", now=NOW + timedelta(minutes=31))
     assert again.etag == '"v1"'
@@ -93,9 +93,9 @@ def test_removed_feeds_are_disabled_and_a_changed_url_starts_afresh(database_url
     db = setup(database_url, n=2)
     (feed,) = claim(db, "a", names=["feed 0"])
     with db.session() as session:
-        feed_store.record_poll(session, feed_id=feed.id, owner="a", record=feed_store.PollRecord(
+        feed_store.record_polls(session, owner="a", records=[(feed.id, feed_store.PollRecord(
             polled_at=NOW, next_poll_at=NOW + timedelta(days=1), status=410, succeeded=False, error="gone",
-            error_kind="gone", gone=True))
+            error_kind="gone", gone=True))])
         feed_store.sync_feeds(session, feeds=[FeedConfig(name="feed 0", url="https://moved.example/rss")], now=NOW)
     with db.session() as session:
         rows = {s.feed.name: s.feed for s in feed_store.feed_statuses(session)}

@@ -77,6 +77,14 @@ def sync_feeds(session: Session, *, feeds: Sequence[FeedConfig], now: datetime) 
             row.enabled = False
 
 
+_CLAIM_CHUNK = 500  # ids per statement: well under every database's limit on bound parameters
+_CLAIM = (update(_feeds)
+          .where(_feeds.c.id.in_(bindparam("ids", expanding=True)),
+                 or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")))
+          .values(lease_owner=_param("owner", "lease_owner"), lease_until=_param("until", "lease_until"))
+          .returning(_feeds.c.id))
+
+
 def claim_feeds(
     session: Session,
     *,
@@ -114,14 +122,6 @@ def claim_feeds(
                          feed.consecutive_failures) for feed in candidates if feed.id in won]
 
 
-_CLAIM_CHUNK = 500  # ids per statement: well under every database's limit on bound parameters
-_CLAIM = (update(_feeds)
-          .where(_feeds.c.id.in_(bindparam("ids", expanding=True)),
-                 or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")))
-          .values(lease_owner=_param("owner", "lease_owner"), lease_until=_param("until", "lease_until"))
-          .returning(_feeds.c.id))
-
-
 def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | None = None) -> list[Feed]:
     """Enabled feeds that cannot be polled now: gone, or waiting for a server's Retry-After."""
     query = select(Feed).where(
@@ -133,11 +133,10 @@ def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | Non
     return list(session.scalars(query.order_by(Feed.name)))
 
 
-_LEASE_RELEASED = {
-    # The lease is released only if it is still ours: another instance may have taken over an expired one.
-    "lease_owner": case((_feeds.c.lease_owner == _param("owner", "lease_owner"), None), else_=_feeds.c.lease_owner),
-    "lease_until": case((_feeds.c.lease_owner == _param("owner", "lease_owner"), None), else_=_feeds.c.lease_until),
-}
+# The lease is released only if it is still ours: another instance may have taken over an expired one.
+_STILL_OURS = _feeds.c.lease_owner == _param("owner", "lease_owner")
+_LEASE_RELEASED = {"lease_owner": case((_STILL_OURS, None), else_=_feeds.c.lease_owner),
+                   "lease_until": case((_STILL_OURS, None), else_=_feeds.c.lease_until)}
 _POLL_COMMON = {
     "last_polled_at": _param("polled_at", "last_polled_at"), "last_status": _param("status", "last_status"),
     "next_poll_at": _param("next_poll_at", "next_poll_at"),
@@ -154,11 +153,6 @@ _RECORD_SUCCESS = update(_feeds).where(_feeds.c.id == bindparam("feed_id")).valu
 _RECORD_FAILURE = update(_feeds).where(_feeds.c.id == bindparam("feed_id")).values(
     **_POLL_COMMON, **_LEASE_RELEASED, consecutive_failures=_feeds.c.consecutive_failures + 1,
     last_error=_param("error", "last_error"), last_error_kind=_param("error_kind", "last_error_kind"))
-
-
-def record_poll(session: Session, *, feed_id: int, owner: str, record: PollRecord) -> None:
-    """Store a poll's outcome on the feed's row and release the lease (if it is still ours)."""
-    record_polls(session, owner=owner, records=[(feed_id, record)])
 
 
 def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, PollRecord]]) -> None:
