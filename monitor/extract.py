@@ -20,6 +20,7 @@ from monitor.urls import MAX_URL_LENGTH, canonical_url
 log = logging.getLogger(__name__)
 
 _HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
+SITE_NAME_CHARS = 200
 _DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S"}
 
 
@@ -39,6 +40,8 @@ class ExtractedPage:
     published: datetime | None
     language: str | None
     canonical_url: str | None
+    site_name: str | None = None
+    """The publisher's name as the page gives it (og:site_name, schema.org publisher)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,14 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
         published=_parse_date(document.date),
         language=_clean(document.language) or _html_language(html),
         canonical_url=canonical,
+        site_name=_site_name(document.sitename),
     )
+
+
+def _site_name(value: str | None) -> str | None:
+    # A page's site name can be a whole slogan; a publisher's name is short.
+    value = _clean(value)
+    return value[:SITE_NAME_CHARS].rstrip() if value else None
 
 
 def choose_body(page: ExtractedPage | None, feed_text: str, *, page_problem: str | None, min_chars: int) -> Body:
@@ -154,6 +164,7 @@ class Article:
     content_hash: str
     page_retry_at: datetime | None = None
     """When to fetch the page again, its first fetch having failed for a passing reason."""
+    site_name: str | None = None
 
 
 def build_article(
@@ -189,4 +200,5 @@ def build_article(
         body_source=body.source,
         body_note=body.note,
         content_hash=content_hash(body.text or item.title or url),
+        site_name=page.site_name if page else None,
     )

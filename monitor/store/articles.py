@@ -109,7 +109,7 @@ def save_article(session: Session, *, article: ArticleValue, feed_id: int, now: 
                     "fetched_at": article.fetched_at, "language": article.language, "body": article.body,
                     "summary": article.summary, "body_source": str(article.body_source),
                     "body_note": article.body_note, "content_hash": article.content_hash,
-                    "page_retry_at": article.page_retry_at,
+                    "page_retry_at": article.page_retry_at, "site_name": article.site_name,
                 }).inserted_primary_key[0]
             created = True
         except IntegrityError:
@@ -186,6 +186,7 @@ def update_article(session: Session, *, article_id: int, article: ArticleValue, 
     row.author = article.author or row.author
     row.published_at = article.published or row.published_at
     row.language = article.language or row.language
+    row.site_name = article.site_name or row.site_name
     row.body, row.summary = article.body, article.summary or row.summary
     row.body_source, row.body_note = str(article.body_source), article.body_note
     row.content_hash = article.content_hash
@@ -248,6 +249,7 @@ def complete_from_page(session: Session, *, article_id: int, page: ExtractedPage
     row.body, row.body_source, row.body_note = body.text, str(body.source), body.note
     row.title, row.author = row.title or page.title, row.author or page.author
     row.language = page.language or row.language
+    row.site_name = page.site_name or row.site_name
     row.content_hash = content_hash(body.text)
     row.page_retry_at, row.updated_at = None, now
     session.flush()
@@ -256,4 +258,4 @@ def complete_from_page(session: Session, *, article_id: int, page: ExtractedPage
         entry_key=row.url, url=row.url, canonical_url=row.canonical_url, guid=row.guid, title=row.title,
         author=row.author, published=row.published_at, fetched_at=row.fetched_at, language=row.language,
         body=row.body, summary=row.summary, body_source=body.source, body_note=body.note,
-        content_hash=row.content_hash)
+        content_hash=row.content_hash, site_name=row.site_name)

@@ -29,6 +29,7 @@ NAMING_CONVENTION = {
 }
 
 URL_LENGTH = 2048
+SITE_NAME_LENGTH = 200
 
 
 class UTCDateTime(TypeDecorator):
@@ -104,6 +105,8 @@ class Article(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     language: Mapped[str | None] = mapped_column(String(20))
+    # The publisher as the page names itself (og:site_name, schema.org publisher): how digests name outlets.
+    site_name: Mapped[str | None] = mapped_column(String(SITE_NAME_LENGTH))
     body: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str | None] = mapped_column(Text)
     # extracted | feed | failed, and why when it is not "extracted".
