@@ -28,12 +28,15 @@ from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import Provenance, detect_agency
 from monitor.dedupe.representative import choose_representative
 from monitor.dedupe.stories import (
-    cosine,
+    SCORING,
+    Scoring,
     idf,
     key_terms,
     merge_profile,
     paragraph_keys,
+    story_score,
     term_counts,
+    time_gap,
     vectorize,
 )
 from monitor.extract import Article, BodySource
@@ -106,7 +109,7 @@ def event_time(article: Article) -> datetime:
 
 
 def deduplicate(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-                count_terms: bool = True) -> Placement:
+                count_terms: bool = True, story_scoring: Scoring = SCORING) -> Placement:
     """Place a just-stored article in a wire cluster and a story.
 
     Args:
@@ -115,6 +118,7 @@ def deduplicate(session: Session, *, article_id: int, article: Article, settings
         article: its value, as extracted.
         settings: the ``dedup:`` section (window, thresholds).
         count_terms: add its terms to the IDF counts (False when an updated article is placed again).
+        story_scoring: how the story level weighs terms and time (the evaluation passes the old one).
 
     Returns:
         Its cluster and story, how it got there, and its agency.
@@ -123,7 +127,7 @@ def deduplicate(session: Session, *, article_id: int, article: Article, settings
     wire = assign_wire_cluster(session, article_id=article_id, article=article, settings=settings,
                                provenance=provenance)
     story_id, story_score = _assign_story(session, article_id=article_id, article=article, settings=settings,
-                                          wire=wire, count=count_terms)
+                                          wire=wire, count=count_terms, scoring=story_scoring)
     store.record_dedup(session, article_id=article_id, wire_cluster_id=wire.cluster_id, story_id=story_id,
                        method=wire.method, match_id=wire.match_id, wire_score=wire.score, story_score=story_score,
                        agency=provenance.agency if provenance else None,
@@ -204,8 +208,8 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
 
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-                  wire: WireMatch, count: bool) -> tuple[int | None, float | None]:
-    """Join the story of the article's wire cluster, else the most similar story in the window, else a new one.
+                  wire: WireMatch, count: bool, scoring: Scoring = SCORING) -> tuple[int | None, float | None]:
+    """Join the story of the article's wire cluster, else the best-scoring story in the window, else a new one.
 
     Term and paragraph counts are kept per wire cluster, not per copy: twenty reprints of one agency story
     are one text, and counting them twenty times would make that story's own words look common (low IDF)
@@ -218,25 +222,9 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         store.grow_story(session, story_id=cluster_story, at=at, profile=None)
         return cluster_story, None
     count = count and not wire.joined_existing
-    paragraphs = paragraph_keys(article.body)
-    boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
-    counts = term_counts(article.title, article.body, boilerplate=boilerplate)
-    if count:
-        store.count_paragraphs(session, keys=paragraphs)
-    frequencies, total = store.document_frequencies(session, terms=counts)
-    idfs = {term: idf(n, total) for term, n in frequencies.items()}
-    vector = vectorize(counts, idfs, idf(0, total))
-    if count:
-        store.count_terms(session, terms=counts)
+    vector = _story_vector(session, article=article, count=count, scoring=scoring)
     mine = vector.as_dict()
-    best: tuple[float, store.StoryProfile] | None = None
-    if mine:
-        candidates = store.story_candidates(session, terms=key_terms(mine), since=at - settings.window,
-                                            until=at + settings.window, limit=MAX_STORY_CANDIDATES)
-        for story in candidates:
-            score = cosine(mine, story.profile)
-            if score >= settings.story_threshold and (best is None or score > best[0]):
-                best = (score, story)
+    best = _best_story(session, vector=mine, article=article, settings=settings, scoring=scoring)
     if best is None:
         story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
         store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
@@ -250,6 +238,38 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         score = round(score, 4)
     store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
     return story_id, score
+
+
+def _story_vector(session: Session, *, article: Article, count: bool, scoring: Scoring):
+    """The article's TF-IDF vector, boilerplate paragraphs left out; counts its terms and paragraphs if asked."""
+    paragraphs = paragraph_keys(article.body)
+    boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
+    counts = term_counts(article.title, article.body, boilerplate=boilerplate, scoring=scoring)
+    if count:
+        store.count_paragraphs(session, keys=paragraphs)
+    frequencies, total = store.document_frequencies(session, terms=counts)
+    idfs = {term: idf(n, total) for term, n in frequencies.items()}
+    vector = vectorize(counts, idfs, idf(0, total))
+    if count:
+        store.count_terms(session, terms=counts)
+    return vector
+
+
+def _best_story(session: Session, *, vector: dict[str, float], article: Article, settings: DedupSettings,
+                scoring: Scoring) -> tuple[float, store.StoryProfile] | None:
+    """The story of the window with the best score at ``story_threshold`` or above, if any."""
+    if not vector:
+        return None
+    at = event_time(article)
+    candidates = store.story_candidates(session, terms=key_terms(vector), since=at - settings.window,
+                                        until=at + settings.window, limit=MAX_STORY_CANDIDATES)
+    best: tuple[float, store.StoryProfile] | None = None
+    for story in candidates:
+        gap = time_gap(article.published, story.first_seen_at, story.last_seen_at)
+        score = story_score(vector, story.profile, gap=gap, scoring=scoring).score
+        if score >= settings.story_threshold and (best is None or score > best[0]):
+            best = (score, story)
+    return best
 
 
 def _refresh_representative(session: Session, *, cluster_id: int) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -286,6 +286,8 @@ class StoryProfile:
     id: int
     size: int
     profile: dict[str, float]
+    first_seen_at: datetime
+    last_seen_at: datetime
 
 
 _keys = StoryKey.__table__
@@ -300,7 +302,8 @@ _STORY_CANDIDATES = (
 
 
 _stories = Story.__table__
-_PROFILES = select(_stories.c.id, _stories.c.size, _stories.c.profile).where(
+_PROFILES = select(_stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at,
+                   _stories.c.last_seen_at).where(
     _stories.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -317,7 +320,8 @@ def story_candidates(session: Session, *, terms: Sequence[str], since: datetime,
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
     found = session.connection().execute(_PROFILES, {"ids": list(order)})
-    return sorted((StoryProfile(row.id, row.size, parse_profile(row.profile)) for row in found),
+    return sorted((StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
+                   for row in found),
                   key=lambda story: order[story.id])
 
 
@@ -444,6 +448,27 @@ def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: in
     if not keys:
         return frozenset()
     return frozenset(session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters}))
+
+
+# The wire level asks for every article, so this is a hot statement: a fixed number of placeholders, compiled
+# once (see ``_raw``); longer key lists are asked in chunks, shorter ones padded with a repeated key.
+_KEYS_PER_QUERY = 64
+_BOILERPLATE = select(_paragraphs.c.key).where(
+    _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(_KEYS_PER_QUERY)]),
+    _paragraphs.c.clusters >= bindparam("least"))
+
+
+def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> set[int]:
+    """Which of these paragraph keys are counted under at least ``min_clusters`` wire clusters (the caller's
+    rule for boilerplate: ``monitor.dedupe.boilerplate.BOILERPLATE_CLUSTERS``)."""
+    distinct = sorted(set(keys))
+    found: set[int] = set()
+    for start in range(0, len(distinct), _KEYS_PER_QUERY):
+        chunk = distinct[start:start + _KEYS_PER_QUERY]
+        params = {f"p{n}": chunk[n % len(chunk)] for n in range(_KEYS_PER_QUERY)}
+        params["least"] = min_clusters
+        found.update(row[0] for row in _raw(session, "boilerplate", _BOILERPLATE, [params], many=False))
+    return found
 
 
 def count_paragraphs(session: Session, *, keys: Iterable[int]) -> None:
