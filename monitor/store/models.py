@@ -125,6 +125,8 @@ class Article(Base):
     wire_match_id: Mapped[int | None] = mapped_column(Integer)
     wire_score: Mapped[float | None] = mapped_column(Float)
     story_score: Mapped[float | None] = mapped_column(Float)
+    # JSON: the parts of story_score and the terms that contributed most, as the stage computed them.
+    story_evidence: Mapped[str | None] = mapped_column(Text)
     # How often the text changed after it was first stored (the same URL re-fetched with new text).
     revisions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
