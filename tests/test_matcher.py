@@ -203,25 +203,26 @@ def test_weighted_terms_count_once_and_reach_the_threshold():
     m = weighted({"@iran": 2, "@russia": 2, "missil*": 1, "nuclear": -3}, 4)
     assert m.match(ArticleText(body="Iran Iran Iran Tehran")) == ()  # 2, however often
     found = m.match(ArticleText(body="Iran and Russia, missiles, missiles"))
-    assert [x.score for x in found] == [5.0]
+    assert [x.evidence.total_weight for x in found] == [5.0]  # what min_score is compared with
+    assert [x.score for x in found] == [79.0]  # all in the lead (0.7), every positive entry fired (1)
     assert m.match(ArticleText(body="Iran and Russia nuclear missiles")) == ()  # 5 - 3 < 4
     terms = {t.term: t for t in found[0].evidence.terms}
     assert terms["missil*"].count == 2 and terms["missil*"].weight == 1
     assert "@iran (+2)" in found[0].evidence.clauses
 
 
-def test_query_with_min_score_counts_distinct_terms():
+def test_a_query_topics_min_score_is_on_the_scale_of_the_score():
     m = Matcher(
         [
             TopicSpec(
                 "q",
                 resolve_aliases(parse_query("@iran AND (missil* OR drone* OR sanction*)"), ALIASES),
-                min_score=3,
+                min_score=60,
             )
         ]
     )
-    assert m.match(ArticleText(body="Iran missiles missiles")) == ()
-    assert m.match(ArticleText(body="Iran missiles drones"))[0].score == 3
+    assert m.match(ArticleText(body="Iran missiles drones")) == ()  # in the lead: 49
+    assert m.match(ArticleText(title="Iran sends missiles", body="More later."))[0].score == 70
 
 
 # --- Evidence -------------------------------------------------------------------------------------------
@@ -250,7 +251,9 @@ def test_evidence_names_clauses_terms_positions_and_highlights_a_snippet():
     assert evidence.snippet_field == "body"
     assert "**Iran** had sent short-range **ballistic missiles**" in evidence.marked()
     assert evidence.snippet.endswith("…") and len(evidence.snippet) < 320
-    assert found.score == 4  # distinct terms that fired
+    # @iran in the title (1.0), the missiles in the lead (0.7); each part mentioned twice
+    assert found.score == 67.0
+    assert (evidence.prominence, evidence.strength) == (0.85, 0.25)
 
 
 def test_evidence_offsets_point_into_the_original_text_in_other_scripts():

@@ -312,4 +312,4 @@ def test_a_failed_example_says_what_was_missing_or_that_the_score_fell_short(tmp
         )
     )
     details = [r.detail for r in run_examples(load_watchlist(config))]
-    assert details == ["did not match: no missil*", "did not match: score 2 is below min_score 3"]
+    assert details == ["did not match: no missil*", "did not match: total weight 2 is below min_score 3"]

@@ -12,6 +12,7 @@ import functools
 import string
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -175,3 +176,27 @@ def compare(a: np.ndarray, b: np.ndarray) -> WireScore:
     shared = int(np.intersect1d(a, b, assume_unique=True).size)
     smaller, larger = sorted((len(a), len(b)))
     return WireScore(shared / (len(a) + len(b) - shared), shared / smaller, smaller / larger, shared)
+
+
+MIN_REMAINDER_SHINGLES = 5
+"""Of two texts of one outlet, what is left beside their common lines counts as a story of its own from
+about nine words (a sentence); less is a trim's or an edit's leftover."""
+
+
+def differ_beyond_common_lines(a: Sequence[str], b: Sequence[str], threshold: float) -> bool:
+    """Whether two texts of one outlet are different stories inside the same furniture.
+
+    The lines both hold word for word are taken out (an outlet's header, footer and plugs, which nothing has
+    taught the store yet on a cold start); if each text keeps a substantial remainder and the shorter
+    remainder is not contained in the longer at ``threshold``, the common lines were all they shared. A
+    republication or a trim keeps (almost) nothing of its own, so it is not held apart.
+    """
+    folded_a, folded_b = [normalize(line) for line in a], [normalize(line) for line in b]
+    common = set(folded_a) & set(folded_b)
+    if not common:
+        return False
+    rest_a = shingles("\n".join(line for line in folded_a if line not in common))
+    rest_b = shingles("\n".join(line for line in folded_b if line not in common))
+    if min(len(rest_a), len(rest_b)) < MIN_REMAINDER_SHINGLES:
+        return False
+    return compare(rest_a, rest_b).containment < threshold

@@ -17,8 +17,10 @@ The pure parts live beside this module (fingerprint, agency, representative, sto
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from monitor.config import DedupSettings
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import Provenance, detect_agency
+from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, is_boilerplate, keyed_paragraphs
 from monitor.dedupe.representative import choose_representative
 from monitor.dedupe.stories import (
     SCORING,
@@ -48,10 +51,9 @@ MAX_CANDIDATES = 20
 """Candidates confirmed exactly per article, most shared bands first: bounds the work on a hot story."""
 MAX_STORY_CANDIDATES = 30
 """Stories compared per article (those sharing the most key terms): bounds the story level's work."""
-BOILERPLATE_CLUSTERS = 2
-"""A paragraph already seen in two other wire clusters is boilerplate, not news, for the story level."""
 MIN_EXACT_WORDS = 50
-"""Shorter identical bodies ("Subscribe to read", a cookie notice) are not the same article."""
+"""Identical bodies with fewer words than this beside their boilerplate ("Subscribe to read", a cookie notice,
+an outlet's header and footer around a teaser) are not the same article."""
 
 
 class Method:
@@ -144,6 +146,9 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
                         provenance: Provenance | None = None) -> WireMatch:
     """The wire level alone: exact body, then LSH candidates confirmed by shingle similarity; index the bands.
 
+    Both compare the text without its boilerplate (``WireText``): an outlet's header, footer and sign-up
+    lines, shared by its unrelated articles, must not make them copies of each other.
+
     An exact copy is neither fingerprinted nor indexed: its text is its original's, so the original's band
     keys already find it (``recluster`` hands them on if the original's text changes). Hot wire stories come
     in dozens of identical copies, and each would otherwise add forty-odd rows that lookups must skip.
@@ -153,25 +158,54 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     at = event_time(article)
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
-    # At least MIN_EXACT_WORDS words; split no further than that (a whole-text tokenisation would cost as
-    # much as the lookup it guards).
-    if len(article.body.split(None, MIN_EXACT_WORDS)) >= MIN_EXACT_WORDS:
+    text = wire_text(session, article.body)
+    if text.words >= MIN_EXACT_WORDS:
         match = _exact_match(session, article_id=article_id, article=article, since=since)
         if match is not None:
             store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
             return match
-    hashes = fp.shingles(article.body)
-    signature = fp.fingerprint(article.body, hashes)
+    signature = fp.fingerprint(text.content, text.shingles)
     match = None
     if signature.comparable:
         match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
-                           since=since, until=until, threshold=settings.wire_threshold, shingle_hashes=hashes)
+                           since=since, until=until, threshold=settings.wire_threshold, text=text,
+                           url=article.url)
         store.add_bands(session, article_id=article_id, keys=signature.band_keys, seen_at=at)
     if match is None:
         return WireMatch(store.new_cluster(session, at=at, article_id=article_id, agency=agency), Method.NEW,
                          None, None, False)
     store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
     return match
+
+
+@dataclass(frozen=True)
+class WireText:
+    """A body as the wire level compares it: its lines without boilerplate, and their shingles."""
+
+    lines: tuple[str, ...]
+    shingles: np.ndarray
+    words: int
+    """Words of the lines kept, counted up to ``MIN_EXACT_WORDS`` only (all the exact level asks)."""
+
+    @property
+    def content(self) -> str:
+        return "\n".join(self.lines)
+
+
+def wire_text(session: Session, body: str, known: Collection[int] | None = None) -> WireText:
+    """``body`` without learnt boilerplate (looked up unless ``known`` is given) and furniture lines."""
+    paragraphs = list(keyed_paragraphs(body))
+    if known is None:
+        known = store.boilerplate_keys(session, keys=[key for _, key in paragraphs if key is not None],
+                                       min_clusters=BOILERPLATE_CLUSTERS)
+    return _wire_text(paragraphs, known)
+
+
+def _wire_text(paragraphs: list[tuple[str, int | None]], known: Collection[int]) -> WireText:
+    lines = tuple(line for line, key in paragraphs if not is_boilerplate(line, key, known))
+    content = "\n".join(lines)
+    # Split no further than MIN_EXACT_WORDS: a whole-text tokenisation would cost as much as a lookup.
+    return WireText(lines, fp.shingles(content), len(content.split(None, MIN_EXACT_WORDS)))
 
 
 def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime) -> WireMatch | None:
@@ -185,26 +219,49 @@ def _exact_match(session: Session, *, article_id: int, article: Article, since: 
 
 
 def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int, ...], since: datetime,
-               until: datetime, threshold: float, shingle_hashes: np.ndarray | None = None) -> WireMatch | None:
-    """The stored text within the window that this body copies best, at ``threshold`` or above, if any."""
+               until: datetime, threshold: float, text: WireText | None = None,
+               url: str | None = None) -> WireMatch | None:
+    """The stored text within the window that this body copies best, at ``threshold`` or above, if any.
+
+    Every candidate is confirmed on both texts without their boilerplate, and must keep at least
+    ``fp.MIN_SHINGLES`` shingles of its own. A candidate of the same outlet (``url``) is also held apart when
+    the two share only whole lines around different stories (``fp.differ_beyond_common_lines``): the furniture
+    of an outlet that the paragraph counts have not learnt yet.
+    """
     candidates = store.band_candidates(session, keys=keys, since=since, until=until, exclude_id=article_id,
                                        limit=MAX_CANDIDATES)
     if not candidates:
         return None
-    mine = fp.shingles(body) if shingle_hashes is None else shingle_hashes
-    texts = store.bodies(session, ids=[c for c, _ in candidates])
+    mine = wire_text(session, body) if text is None else text
+    stored = store.bodies(session, ids=[c for c, _ in candidates])
+    paragraphs = {c: list(keyed_paragraphs(t.body)) for c, t in stored.items() if t.wire_cluster_id is not None}
+    known = store.boilerplate_keys(session, keys={key for ps in paragraphs.values() for _, key in ps
+                                                  if key is not None}, min_clusters=BOILERPLATE_CLUSTERS)
+    outlet = _outlet(url)
     best: tuple[float, int] | None = None
     for candidate_id, _ in candidates:
-        text = texts.get(candidate_id)
-        if text is None or text.wire_cluster_id is None:
+        if candidate_id not in paragraphs:
             continue  # stored before deduplication ran, or being placed again: not a cluster to join
-        score = fp.compare(mine, fp.shingles(text.body)).similarity
-        if score >= threshold and (best is None or score > best[0]):
-            best = (score, candidate_id)
+        theirs = _wire_text(paragraphs[candidate_id], known)
+        if len(theirs.shingles) < fp.MIN_SHINGLES:
+            continue  # (almost) all boilerplate: nothing of its own to be copied
+        score = fp.compare(mine.shingles, theirs.shingles).similarity
+        if score < threshold or (best is not None and score <= best[0]):
+            continue
+        if (outlet is not None and _outlet(stored[candidate_id].url) == outlet
+                and fp.differ_beyond_common_lines(mine.lines, theirs.lines, threshold)):
+            continue
+        best = (score, candidate_id)
     if best is None:
         return None
     score, other = best
-    return WireMatch(texts[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True)
+    return WireMatch(stored[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True)
+
+
+def _outlet(url: str | None) -> str | None:
+    """The site an address belongs to (``www.`` and the port aside), for telling one outlet's articles."""
+    host = urlsplit(url).hostname if url else None
+    return host.removeprefix("www.") if host else None
 
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,

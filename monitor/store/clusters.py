@@ -143,18 +143,19 @@ class StoredText:
     id: int
     body: str
     wire_cluster_id: int | None
+    url: str
 
 
-_BODIES = select(_articles.c.id, _articles.c.body, _articles.c.wire_cluster_id).where(
+_BODIES = select(_articles.c.id, _articles.c.body, _articles.c.wire_cluster_id, _articles.c.url).where(
     _articles.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def bodies(session: Session, *, ids: Sequence[int]) -> dict[int, StoredText]:
-    """The bodies and clusters of the given articles."""
+    """The bodies, clusters and addresses of the given articles."""
     found: dict[int, StoredText] = {}
     for start in range(0, len(ids), _CHUNK):
         rows = session.connection().execute(_BODIES, {"ids": list(ids[start:start + _CHUNK])})
-        found.update({row.id: StoredText(row.id, row.body or "", row.wire_cluster_id) for row in rows})
+        found.update({row.id: StoredText(row.id, row.body or "", row.wire_cluster_id, row.url) for row in rows})
     return found
 
 

@@ -159,6 +159,9 @@ def _why_not(watchlist: Watchlist, name: str, article) -> str:
     if topic is not None and topic.spec.min_score is not None:
         relaxed = replace(topic, spec=replace(topic.spec, min_score=None))
         found = Watchlist([relaxed]).match(article, explain=False)
+        if found and topic.spec.weights:  # a weighted topic's min_score is a total of weights
+            total = found[0].evidence.total_weight
+            return f"did not match: total weight {total:g} is below min_score {topic.spec.min_score:g}"
         if found:
             return f"did not match: score {found[0].score:g} is below min_score {topic.spec.min_score:g}"
     return "did not match"

@@ -211,15 +211,17 @@ class NearNode:
             for leaf, allowed in inner:
                 spans = leaf.spans(scan) if allowed is None else allowed
                 kept = [s for s in spans if any(s[0] == u[0] and u[1] <= s[1] and s[2] <= u[2] for u in used)]
-                out.append((leaf, kept))
+                if kept:  # a term of the NEAR with no occurrence near the other side made nothing match
+                    out.append((leaf, kept))
 
 
 class CompiledTopic:
-    __slots__ = ("name", "tree", "weights", "min_score", "pids", "test")
+    __slots__ = ("name", "tree", "weights", "min_score", "pids", "test", "most")
 
     def __init__(self, name: str, tree, weights: list, min_score: float | None, pids: set[int]) -> None:
         self.name, self.tree, self.weights, self.min_score, self.pids = name, tree, weights, min_score, pids
         self.test = predicate(tree) if tree is not None else None
+        self.most = float(sum(weight for _, _, weight in weights if weight > 0))  # the highest total
 
 
 def anchor(node) -> frozenset[int] | None:

@@ -38,6 +38,11 @@ class Evidence:
     snippet: str  # plain text around the densest hits
     highlights: tuple[tuple[int, int], ...]  # (start, end) in ``snippet``
     snippet_field: str | None = None
+    # What the score is made of (see monitor.watchlist.score), and the total weight of a weighted topic,
+    # which is what its min_score is compared with.
+    prominence: float | None = None
+    strength: float | None = None
+    total_weight: float | None = None
 
     def marked(self, before: str = "**", after: str = "**") -> str:
         """The snippet with each highlight wrapped in ``before`` and ``after``."""
@@ -54,7 +59,7 @@ class Match:
     """A topic that an article matches, and why."""
 
     topic: str
-    score: float
+    score: float  # 0 to 100, the same scale for every topic: what digests and alerts compare with
     evidence: Evidence
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +83,9 @@ class Match:
                 evidence.get("snippet", ""),
                 tuple(tuple(span) for span in evidence.get("highlights", ())),
                 evidence.get("snippet_field"),
+                evidence.get("prominence"),
+                evidence.get("strength"),
+                evidence.get("total_weight"),
             ),
         )
 

@@ -34,6 +34,7 @@ from monitor.watchlist.compiled import (
     label,
 )
 from monitor.watchlist.evidence import MAX_HITS_PER_TERM, Evidence, Hit, Match, TermEvidence, snippet
+from monitor.watchlist.score import query_score, weighted_score
 from monitor.watchlist.text import FoldedText
 from monitor.watchlist.tree import And, Near, Node, Not, Or, Term
 
@@ -174,10 +175,13 @@ class Matcher:
             topic = topics[index]
             if topic.test is not None and not topic.test(scan, default):
                 continue  # most candidates end here, so this test is done inline
-            score = self._score(topic, scan, tested=True)
-            if score is not None:
-                evidence = self._evidence(topic, scan) if explain else Evidence((), (), "", ())
-                matches.append(Match(topic.name, score, evidence))
+            scored = self._score(topic, scan, tested=True)
+            if scored is not None:
+                if explain:
+                    evidence = self._evidence(topic, scan, scored)
+                else:
+                    evidence = Evidence((), (), "", (), None, *scored[1:])
+                matches.append(Match(topic.name, scored[0], evidence))
         return tuple(matches)
 
     def missing(self, article: ArticleText, name: str) -> tuple[str, ...]:
@@ -189,21 +193,32 @@ class Matcher:
         parts = topic.tree.children if isinstance(topic.tree, AllOf) else (topic.tree,)
         return tuple(label(part) for part in parts if not part.holds(scan))
 
-    def _score(self, topic: CompiledTopic, scan: Scan, *, tested: bool = False) -> float | None:
-        """The topic's score if the article matches it, else None (``tested``: the tree is known to hold)."""
+    def _score(
+        self, topic: CompiledTopic, scan: Scan, *, tested: bool = False
+    ) -> tuple[float, float, float, float | None] | None:
+        """(score, prominence, strength, total weight) if the article matches the topic, else None
+        (``tested``: the tree is known to hold). See ``monitor.watchlist.score``.
+
+        ``min_score`` is compared with the total weight on a weighted topic (as its author wrote the
+        weights) and with the score, 0 to 100, on a query topic.
+        """
         if not tested and topic.test is not None and not topic.test(scan, scan.default):
             return None
         if topic.weights:
-            score = float(sum(weight for _, node, weight in topic.weights if node.holds(scan)))
-        else:
-            fired: list[Fired] = []
-            topic.tree.collect(scan, fired)
-            score = float(len({(leaf.pid, leaf.field) for leaf, _ in fired}))
+            fired = [(node, weight) for _, node, weight in topic.weights if node.holds(scan)]
+            total = float(sum(weight for _, weight in fired))
+            if topic.min_score is not None and total < topic.min_score:
+                return None
+            threshold = topic.min_score if topic.min_score is not None else 0.0
+            return (*weighted_score(fired, scan, total, threshold, topic.most), total)
+        score, prominence, strength = query_score(topic.tree, scan)
         if topic.min_score is not None and score < topic.min_score:
             return None
-        return score
+        return score, prominence, strength, None
 
-    def _evidence(self, topic: CompiledTopic, scan: Scan) -> Evidence:
+    def _evidence(
+        self, topic: CompiledTopic, scan: Scan, scored: tuple[float, float, float, float | None]
+    ) -> Evidence:
         clauses: list[str] = []
         fired: list[Fired] = []
         weight_of: dict[int, float] = {}
@@ -216,6 +231,8 @@ class Matcher:
         for text, node, weight in topic.weights:
             if node.holds(scan):
                 clauses.append(f"{text} ({weight:+g})")
+                if weight <= 0:
+                    continue  # it counted against the match: named as a clause, never highlighted
                 before = len(fired)
                 node.collect(scan, fired)
                 for leaf, _ in fired[before:]:
@@ -223,6 +240,8 @@ class Matcher:
         # One entry per term: all its occurrences if any clause counts them all, else those that a NEAR kept.
         occurrences: dict[tuple[int, str | None], tuple[Leaf, set[Span] | None]] = {}
         for leaf, allowed in fired:
+            if allowed is not None and not allowed:
+                continue  # a term of a NEAR none of whose occurrences the NEAR kept
             key = (leaf.pid, leaf.field)
             known = occurrences.get(key)
             if allowed is None or (known is not None and known[1] is None):
@@ -249,4 +268,4 @@ class Matcher:
         text, highlights = "", ()
         if field_name is not None:
             text, highlights = snippet(scan.fields[field_name].folded.original, spans_by_field[field_name])
-        return Evidence(tuple(clauses), tuple(terms), text, highlights, field_name)
+        return Evidence(tuple(clauses), tuple(terms), text, highlights, field_name, *scored[1:])

@@ -1,0 +1,114 @@
+"""The score of a match: how strongly and how prominently an article matches a topic, from 0 to 100, on
+the same scale for query topics and weighted topics, so one alert threshold serves both.
+
+    score = 100 x (0.7 x prominence + 0.3 x strength), rounded to one decimal
+
+*Prominence* (0 to 1) is where the parts of the topic that fired are: each part counts its best placed
+occurrence, at the weight of its place (``PLACES``: the title, the lead, the body, deep in the body), and
+prominence is their mean (for weighted topics, weighted by each entry's weight). A story that is the
+subject of the headline and the lead has all its parts there; a passing mention deep in the body has none.
+
+*Strength* (0 to 1) is how much more than the bare minimum the article holds:
+
+* query topic: how often each top-level part of the query fired (``(mentions - 1) / 4``, at most 1,
+  averaged over the parts): one mention of each is 0, five or more of each is 1;
+* weighted topic: where the total weight lies between ``min_score`` and the most the topic can reach
+  (the sum of its positive weights): 0 at ``min_score``, 1 when every positive entry fired.
+
+The parts of a query topic are the operands of its top-level AND (an expression without one is one part);
+those under NOT are left out, as absence is no evidence. Parts that look only at ``source:``, ``url:`` or
+``lang:`` have no place in the text and are left out of prominence; a topic with nothing else scores a
+prominence of 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from monitor.watchlist.compiled import AllOf, AnyOf, Leaf, NearNode, NotNode, Scan, Span
+
+LEAD_WORDS = 60  # the first words of the body: the lead paragraph of a news article, and a little more
+BODY_WORDS = 300  # past this word of the body, a mention is deep in the article
+# Weight of a mention by its place: (field, first word from, weight), the first that applies.
+PLACES = (("title", 0, 1.0), ("body", BODY_WORDS, 0.2), ("body", LEAD_WORDS, 0.4), ("body", 0, 0.7))
+PROMINENCE_SHARE = 0.7  # of the score; strength has the rest
+FULL_MENTIONS = 5  # mentions of each part for a full strength
+
+
+def place(span: Span) -> float | None:
+    """The weight of a mention at ``span``; None in a field that is not text (source, url, lang)."""
+    field, first, _ = span
+    for name, start, weight in PLACES:
+        if field == name and first >= start:
+            return weight
+    return None
+
+
+def part_reach(node, scan: Scan) -> tuple[float | None, int]:
+    """(the best place of the node's mentions, how many mentions) for a compiled node that holds.
+
+    An AND is as prominent as its least prominent operand and mentioned as often as its rarest one;
+    an OR is the best and the sum of its operands that hold; a term or a NEAR has its own places.
+    """
+    if isinstance(node, (Leaf, NearNode)):
+        spans = node.spans(scan)
+        return _best(place(span) for span in spans), len(spans)
+    if isinstance(node, AnyOf):
+        reaches = [part_reach(child, scan) for child in node.children if child.holds(scan)]
+        return _best(best for best, _ in reaches), sum(count for _, count in reaches)
+    if isinstance(node, AllOf):
+        reaches = [part_reach(child, scan) for child in node.children if not isinstance(child, NotNode)]
+        if not reaches:
+            return None, 0
+        known = [best for best, _ in reaches if best is not None]
+        return (min(known) if known else None), min(count for _, count in reaches)
+    return None, 0  # NOT: what is absent has no place
+
+
+def query_parts(tree) -> Sequence:
+    """The top-level parts of a compiled query that can carry evidence."""
+    parts = tree.children if isinstance(tree, AllOf) else (tree,)
+    return [part for part in parts if not isinstance(part, NotNode)]
+
+
+def query_score(tree, scan: Scan) -> tuple[float, float, float]:
+    """(score, prominence, strength) of a query topic whose tree holds on ``scan``."""
+    reaches = [part_reach(part, scan) for part in query_parts(tree)]
+    if not reaches:  # a query of NOT alone matches what lacks a term: nothing to weigh
+        return 0.0, 0.0, 0.0
+    prominence = _mean([(best, 1.0) for best, _ in reaches if best is not None], default=1.0)
+    strength = _mean(
+        [(min(1.0, max(0, count - 1) / (FULL_MENTIONS - 1)), 1.0) for _, count in reaches], default=0.0
+    )
+    return combine(prominence, strength), prominence, strength
+
+
+def weighted_score(
+    fired: Iterable[tuple[object, float]], scan: Scan, total: float, min_score: float, most: float
+) -> tuple[float, float, float]:
+    """(score, prominence, strength) of a weighted topic: ``fired`` the (compiled entry, weight) that held,
+    ``total`` their weights' sum, ``most`` the sum of the topic's positive weights."""
+    places = []
+    for node, weight in fired:
+        if weight > 0:
+            best, _ = part_reach(node, scan)
+            if best is not None:
+                places.append((best, weight))
+    prominence = _mean(places, default=1.0)
+    strength = 1.0 if most <= min_score else min(1.0, max(0.0, (total - min_score) / (most - min_score)))
+    return combine(prominence, strength), prominence, strength
+
+
+def combine(prominence: float, strength: float) -> float:
+    return round(100 * (PROMINENCE_SHARE * prominence + (1 - PROMINENCE_SHARE) * strength), 1)
+
+
+def _best(values: Iterable[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
+
+
+def _mean(pairs: Sequence[tuple[float, float]], *, default: float) -> float:
+    """The weighted mean of (value, weight) pairs."""
+    total = sum(weight for _, weight in pairs)
+    return sum(value * weight for value, weight in pairs) / total if total > 0 else default
