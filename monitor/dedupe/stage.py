@@ -43,6 +43,7 @@ from monitor.dedupe.stories import (
     vectorize,
 )
 from monitor.extract import Article, BodySource
+from monitor.outlets import outlet_domain
 from monitor.store import clusters as store
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     paragraphs = {c: list(keyed_paragraphs(t.body)) for c, t in stored.items() if t.wire_cluster_id is not None}
     known = store.boilerplate_keys(session, keys={key for ps in paragraphs.values() for _, key in ps
                                                   if key is not None}, min_clusters=BOILERPLATE_CLUSTERS)
-    outlet = _outlet(url)
+    outlet = outlet_domain(url) if url else None
     best: tuple[float, int] | None = None
     for candidate_id, _ in candidates:
         if candidate_id not in paragraphs:
@@ -248,7 +249,7 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
         score = fp.compare(mine.shingles, theirs.shingles).similarity
         if score < threshold or (best is not None and score <= best[0]):
             continue
-        if (outlet is not None and _outlet(stored[candidate_id].url) == outlet
+        if (outlet is not None and outlet_domain(stored[candidate_id].url) == outlet
                 and fp.differ_beyond_common_lines(mine.lines, theirs.lines, threshold)):
             continue
         best = (score, candidate_id)
@@ -256,12 +257,6 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
         return None
     score, other = best
     return WireMatch(stored[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True)
-
-
-def _outlet(url: str | None) -> str | None:
-    """The site an address belongs to (``www.`` and the port aside), for telling one outlet's articles."""
-    host = urlsplit(url).hostname if url else None
-    return host.removeprefix("www.") if host else None
 
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
