@@ -3,8 +3,9 @@
 One delivery, step by step (each step its own transaction, so no lock is held while a channel is slow):
 
 1. claim the (digest, kind, channel, period) row: the unique constraint lets one daemon win;
-2. freeze its items: what failed before on that channel, plus the matches that no delivery on the
-   channel carried (the story counts, not the article) since the lookback;
+2. freeze its items, one per article: what failed before on that channel, the matches that no delivery on
+   the channel carried since the lookback, and the articles that joined a matched story since (the
+   article counts, not the story: a developing story comes back with what is new on it);
 3. render and send; after each message the channel accepts, its articles are marked delivered;
 4. close the row as sent, or record the failure and when to retry (exponential back-off).
 
@@ -16,29 +17,29 @@ the same Message-ID.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.digest_content import build_content
+from monitor.digest_content import View, build_content
 from monitor.notify import DeliveryError, make_sender
 from monitor.notify.email import sender_domain, stable_message_id
-from monitor.notify.render import Digest, render
+from monitor.notify.render import Digest, DigestContent, render
 from monitor.notify.settings import DigestConfig
 from monitor.store import deliveries as ledger
+from monitor.store import digests as digest_store
 from monitor.store.db import Database
 from monitor.store.deliveries import ItemRef, Slot
-from monitor.store.models import Article, ArticleMatch, Delivery, DeliveryItem
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=15)  # a send taking longer than this is presumed crashed, and retried
-MAX_ITEMS = 5000  # matches gathered for one delivery; a backlog larger than this waits for the next
+MAX_ITEMS = 5000  # articles gathered for one delivery; a backlog larger than this waits for the next
+MAX_STORY_MEMBERS = 200  # articles read per story to tell its coverage; enough to name its outlets
 
 
 @dataclass(frozen=True)
@@ -56,29 +57,58 @@ class Outcome:
     next_attempt_at: datetime | None = None
 
 
+def counted_kinds(slot: Slot) -> tuple[str, ...]:
+    """Which deliveries on ``slot``'s channel make an article "sent already" for it.
+
+    An alert is not sent for what a digest or an alert already sent on the channel. A digest is not sent
+    for what an alert sent on the channel either, except by email: the email digest is the day's complete
+    record, so it carries alerted articles again, marked as alerted.
+    """
+    if slot.kind == "digest" and slot.channel == "email":
+        return ("digest",)
+    return ("digest", "alert")
+
+
 def select_new(session: Session, *, digest: DigestConfig, slot: Slot, since: datetime) -> list[ItemRef]:
-    """What the next delivery of ``slot`` carries: items of its failed deliveries, then new matches."""
-    failed = (
-        select(DeliveryItem.article_id, DeliveryItem.story_id, DeliveryItem.topic)
-        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-        .where(Delivery.digest == slot.digest, Delivery.kind == slot.kind, Delivery.channel == slot.channel,
-               Delivery.status == ledger.FAILED, DeliveryItem.delivered_at.is_(None))
-        .order_by(DeliveryItem.id)
-    )
-    min_score = digest.alerts.min_score if slot.kind == "alert" and digest.alerts else digest.min_score
-    new = (
-        select(ArticleMatch.article_id, Article.story_id, ArticleMatch.topic)
-        .join(Article, Article.id == ArticleMatch.article_id)
-        .where(ArticleMatch.score >= min_score, ArticleMatch.matched_at >= since,
-               ~ledger.already_carried(slot, ArticleMatch.article_id, Article.story_id))
-        .order_by(ArticleMatch.matched_at, ArticleMatch.id)
-        .limit(MAX_ITEMS)
-    )
-    if digest.topics:
-        new = new.where(ArticleMatch.topic.in_(digest.topics))
-    found = [ItemRef(*row) for row in session.execute(failed)]
-    found += [ItemRef(*row) for row in session.execute(new)]
-    return list(dict.fromkeys(found))
+    """What the next delivery of ``slot`` carries, one item per article: the items of its failed deliveries,
+    then new matches, then (for a digest) the articles that joined a matched story since and were not sent
+    on the channel: a developing story comes back with its new reports."""
+    carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot))
+    min_score = min_score_of(digest, slot.kind)
+    found = digest_store.failed_items(session, digest=slot.digest, kind=slot.kind, channel=slot.channel)
+    found += digest_store.new_matches(session, carried=carried, topics=digest.topics, min_score=min_score,
+                                      since=since, limit=MAX_ITEMS)
+    if slot.kind == "digest":
+        followups = digest_store.story_followups(session, carried=carried, topics=digest.topics,
+                                                 min_score=min_score, since=since, limit=MAX_ITEMS)
+        found += [ItemRef(article_id, story_id, "") for article_id, story_id in followups]
+    by_article: dict[int, ItemRef] = {}
+    for item in found:
+        by_article.setdefault(item.article_id, item)
+    return list(by_article.values())[:MAX_ITEMS]
+
+
+def min_score_of(digest: DigestConfig, kind: str) -> float:
+    return digest.alerts.min_score if kind == "alert" and digest.alerts else digest.min_score
+
+
+def compose(session: Session, *, digest: DigestConfig, slot: Slot, items: Sequence[ItemRef], period: datetime,
+            titles: Mapping[str, str], preview: bool = False) -> DigestContent:
+    """The content of a delivery of ``items`` on ``slot`` (``preview``: as if nothing had been sent)."""
+    material = digest_store.material(
+        session, article_ids=[item.article_id for item in items], topics=digest.topics, digest=slot.digest,
+        channel=None if preview else slot.channel, members_per_story=MAX_STORY_MEMBERS)
+    view = View(slot.kind, None if preview else slot.channel, counted_kinds(slot), min_score_of(digest, slot.kind),
+                digest.max_items, titles)
+    clean = boilerplate_cleaner(session, [article.body for article in material.articles.values()])
+    return build_content(material, name=digest.name, timezone=digest.timezone, view=view, items=items,
+                         period=period, clean=clean)
+
+
+def boilerplate_cleaner(session: Session, texts: Sequence[str]):
+    """A function that strips outlet boilerplate from a text: paragraphs the dedup stage learnt as shared by
+    unrelated articles, and furniture such as sign-up lines."""
+    return lambda text: text
 
 
 def period_of(digest: DigestConfig, now: datetime) -> datetime:
@@ -109,8 +139,11 @@ class DigestRunner:
     """Delivers one digest (and its alerts) on each of its channels, through the ledger."""
 
     def __init__(self, db: Database, digest: DigestConfig, *, owner: str, lease: timedelta = LEASE,
-                 sender_options: dict[str, Any] | None = None) -> None:
+                 sender_options: dict[str, Any] | None = None,
+                 titles: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.db, self.digest, self.owner, self.lease = db, digest, owner, lease
+        # Topic name -> the title digests show; asked at each delivery, so a reloaded watchlist's titles show.
+        self._titles = titles or dict
         self.sender_options = sender_options or {}
         self._told_missing: set[str] = set()
 
@@ -161,7 +194,8 @@ class DigestRunner:
         with self.db.session() as session:
             since = since or now - self.digest.lookback
             items = select_new(session, digest=self.digest, slot=slot, since=since)
-            content = build_content(session, digest=self.digest, kind="digest", items=items, period=now)
+            content = compose(session, digest=self.digest, slot=slot, items=items, period=now, titles=self._titles(),
+                              preview=slot.channel == "/preview")
         return render(content)
 
     # --- one delivery ---------------------------------------------------------------------------------
@@ -204,7 +238,8 @@ class DigestRunner:
     def _send(self, slot: Slot, settings: Any, delivery_id: int, period: datetime, now: datetime) -> Outcome:
         with self.db.session() as session:
             items = ledger.pending_items(session, delivery_id=delivery_id)
-            content = build_content(session, digest=self.digest, kind=slot.kind, items=items, period=period)
+            content = compose(session, digest=self.digest, slot=slot, items=items, period=period,
+                              titles=self._titles())
         digest = render(content)
         domain = sender_domain(getattr(settings, "from_", "")) or "monitor.invalid"
         message_id = stable_message_id(slot.digest, slot.kind, slot.channel, period, domain)
@@ -243,13 +278,13 @@ class DigestRunner:
                        len(content.article_ids))
 
 
-def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *,
-                   owner: str) -> list[tuple[str, Any, Any]]:
+def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *, owner: str,
+                   titles: Callable[[], Mapping[str, str]] | None = None) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
     time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute."""
     from apscheduler.triggers.interval import IntervalTrigger
 
-    runners = [DigestRunner(db, digest, owner=owner) for digest in digests]
+    runners = [DigestRunner(db, digest, owner=owner, titles=titles) for digest in digests]
     jobs: list[tuple[str, Any, Any]] = []
     for runner in runners:
         jobs.append((f"digest:{runner.digest.name}", partial(_guarded, _run_scheduled, runner),
@@ -262,6 +297,11 @@ def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *,
         every_minute = IntervalTrigger(minutes=1, timezone=UTC)
         jobs.append(("digest-retries", partial(_retry_all, runners), every_minute))
     return jobs
+
+
+def topic_titles(watchlist: Any) -> dict[str, str]:
+    """Topic name -> its title (``title:`` in the watchlist, else the name)."""
+    return {topic.name: getattr(topic, "title", None) or topic.name for topic in watchlist.topics}
 
 
 def _run_scheduled(runner: DigestRunner) -> None:

@@ -1,139 +1,223 @@
-"""From a delivery's items (article, topic) to the values a digest is rendered from: grouped by topic, then
-by story (an article without a story stands alone), ranked by score, outlet count and recency, capped.
+"""From what a delivery carries (articles) to what a digest shows (stories). Pure: the stored material comes
+in (``monitor.store.digests.Material``), ``DigestContent`` goes out.
+
+The unit of delivery is the article; a story is how articles are shown:
+
+- a story appears once, under the topic its articles score best on, naming every topic it matched;
+- its headline is an original write-up: the representative of a wire cluster, never a reprint when the
+  original is stored; among several write-ups, the best-scoring one (then the earliest);
+- its other new write-ups are linked with their outlet; new wire reprints are counted apart;
+- when the story had reports before these, the item says so in one line ("first reported Mon 2 Dec;
+  7 reports from 5 outlets so far") and, when this channel carried it before, it is an *update*;
+- an outlet is a publisher (``monitor.outlets``), and one address is listed once.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from monitor.notify.render import DigestContent, DigestItem, Excerpt, Outlet, TopicSection
-from monitor.notify.settings import DigestConfig
+from monitor.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection
+from monitor.outlets import outlet_key, outlet_name
 from monitor.store.deliveries import ItemRef
-from monitor.store.matches import feed_names
-from monitor.store.models import Article, ArticleMatch, Story
+from monitor.store.digests import Material, StoredArticle, StoredMatch
 
 EXCERPT_CHARS = 360
 MAX_SENTENCES = 3
-MAX_STORY_MEMBERS = 200  # articles read per story for its outlets; enough to name them
 _SENTENCE_END = re.compile(r"(?<=[.!?…؟۔])\s+")
 
 
 @dataclass(frozen=True)
-class _Matched:
-    article: Article
-    topic: str
-    score: float
-    evidence: dict
+class View:
+    """How one delivery sees the material: what counts as sent before on its channel, and from what score a
+    match counts."""
+
+    kind: str  # digest | alert
+    channel: str | None  # None: a preview, nothing was sent
+    counted_kinds: tuple[str, ...]  # deliveries on the channel that make an article "sent before"
+    min_score: float
+    max_items: int
+    titles: Mapping[str, str]  # topic name -> its title
 
 
-def build_content(session: Session, *, digest: DigestConfig, kind: str, items: Sequence[ItemRef],
-                  period: datetime) -> DigestContent:
-    """The digest's sections for ``items`` (matches that were deleted since are left out)."""
-    wanted = {(item.article_id, item.topic) for item in items}
-    ids = sorted({article_id for article_id, _ in wanted})
-    matched: list[_Matched] = []
-    for start in range(0, len(ids), 500):
-        query = (select(ArticleMatch, Article).join(Article, Article.id == ArticleMatch.article_id)
-                 .where(ArticleMatch.article_id.in_(ids[start:start + 500])))
-        for match, article in session.execute(query):
-            if (match.article_id, match.topic) in wanted:
-                matched.append(_Matched(article, match.topic, match.score, _evidence(match.evidence)))
+def build_content(material: Material, *, name: str, timezone: str, view: View, items: Sequence[ItemRef],
+                  period: datetime, clean: Callable[[str], str] = lambda text: text) -> DigestContent:
+    """The digest's sections for the delivery's ``items``.
 
-    story_ids = sorted({m.article.story_id for m in matched if m.article.story_id is not None})
-    members = _story_members(session, story_ids)
-    representatives = {story: lead for story, lead in session.execute(
-        select(Story.id, Story.representative_id).where(Story.id.in_(story_ids)))} if story_ids else {}
-    everyone = {m.article.id: m.article for m in matched}
-    everyone |= {a.id: a for arts in members.values() for a in arts}
-    outlets = feed_names(session, article_ids=sorted(everyone)) if everyone else {}
+    Args:
+        material: the stored articles, matches and delivery history the items need.
+        view: the delivery's channel and rules.
+        items: the articles the delivery carries (articles since deleted are left out).
+        clean: strips outlet boilerplate from an article's text before it is excerpted.
+    """
+    articles = material.articles
+    units: dict[tuple[str, int], list[int]] = {}
+    fallback_topic: dict[tuple[str, int], str] = {}
+    for item in items:
+        article = articles.get(item.article_id)
+        if article is None:
+            continue
+        key = ("story", article.story_id) if article.story_id is not None else ("article", article.id)
+        units.setdefault(key, [])
+        if article.id not in units[key]:
+            units[key].append(article.id)
+        if item.topic:
+            fallback_topic.setdefault(key, item.topic)
 
-    groups: dict[str, dict[tuple[str, int], list[_Matched]]] = defaultdict(lambda: defaultdict(list))
-    for m in matched:
-        key = ("story", m.article.story_id) if m.article.story_id is not None else ("article", m.article.id)
-        groups[m.topic][key].append(m)
+    members_of: dict[int, list[StoredArticle]] = defaultdict(list)
+    for article in articles.values():
+        if article.story_id is not None:
+            members_of[article.story_id].append(article)
+    matches_of: dict[int, list[StoredMatch]] = defaultdict(list)
+    for match in material.matches:
+        if match.score >= view.min_score:
+            matches_of[match.article_id].append(match)
+
+    placed: dict[str, list[DigestItem]] = defaultdict(list)
+    best_of: dict[str, float] = {}
+    for key, new_ids in units.items():
+        kind, ident = key
+        members = members_of[ident] if kind == "story" else [articles[ident]]
+        built, topic = _story(material, view, members, new_ids, matches_of, fallback_topic.get(key, ""), clean)
+        placed[topic].append(built)
+        best_of[topic] = max(best_of.get(topic, 0.0), built.score)
 
     sections = []
-    for topic in sorted(groups, key=lambda t: (-max(m.score for g in groups[t].values() for m in g), t)):
-        built = [_item(key, group, members, representatives, outlets) for key, group in groups[topic].items()]
-        built.sort(key=lambda item: (-item.score, -(len(item.also) + 1), -_epoch(item.published_at),
-                                     item.headline))
-        shown, rest = built[: digest.max_items], built[digest.max_items:]
-        sections.append(TopicSection(topic, tuple(shown), len(rest),
-                                     tuple(i for item in rest for i in item.article_ids)))
-    return DigestContent(digest.name, kind, period, digest.timezone, tuple(sections))
+    for topic in sorted(placed, key=lambda t: (-best_of[t], t)):
+        built = sorted(placed[topic], key=lambda i: (-i.score, i.is_update, -(len(i.writeups) + len(i.copies)),
+                                                     -_epoch(i.published_at), i.headline))
+        shown, rest = built[: view.max_items], built[view.max_items:]
+        sections.append(TopicSection(view.titles.get(topic) or topic, tuple(shown), len(rest),
+                                     tuple(i for item in rest for i in item.article_ids), name=topic))
+    return DigestContent(name, view.kind, period, timezone, tuple(sections))
 
 
-def _item(key, group: list[_Matched], members, representatives, outlets) -> DigestItem:
-    kind, ident = key
-    best = max(group, key=lambda m: (m.score, -m.article.id))
-    lead = next((m for m in group if kind == "story" and m.article.id == representatives.get(ident)), best)
-    article = lead.article
-    carried = members.get(ident, []) if kind == "story" else [article]
-    carried = carried or [m.article for m in group]
-    own = outlet_name(article, outlets)
-    # Every feed of every member is an outlet (one text in several feeds counts for each).
-    pairs = [(name, other.url) for other in [article, *sorted(carried, key=lambda a: a.id)]
-             for name in (outlets.get(other.id) or (outlet_name(other, outlets),))]
-    also, seen = [], {own}
-    for name, url in pairs:
-        if name not in seen:
-            seen.add(name)
-            also.append(Outlet(name, url))
+def _story(material: Material, view: View, members: list[StoredArticle], new_ids: list[int],
+           matches_of: Mapping[int, list[StoredMatch]], fallback_topic: str,
+           clean: Callable[[str], str]) -> tuple[DigestItem, str]:
+    """One story (or lone article) as an item, and the topic it is placed under."""
+    articles = material.articles
+    by_id = {a.id: a for a in members} | {i: articles[i] for i in new_ids}
+    new = [by_id[i] for i in new_ids]
+
+    # Topics: every one the story matched; it is placed under its best, scored by its best new match.
+    topic_scores: dict[str, float] = {}
+    for article in by_id.values():
+        for match in matches_of.get(article.id, ()):
+            topic_scores[match.topic] = max(topic_scores.get(match.topic, 0.0), match.score)
+    new_scores = [m.score for a in new for m in matches_of.get(a.id, ())]
+    topic = max(topic_scores, key=lambda t: (topic_scores[t], t)) if topic_scores else fallback_topic
+    topics = tuple(view.titles.get(t) or t for t in sorted(topic_scores, key=lambda t: (-topic_scores[t], t)))
+    score = max(new_scores) if new_scores else max(topic_scores.values(), default=0.0)
+
+    # Write-ups: the new articles by wire cluster, each cluster shown by its original.
+    clusters: dict[int | tuple[str, int], list[StoredArticle]] = defaultdict(list)
+    for article in new:
+        clusters[article.wire_cluster_id if article.wire_cluster_id is not None else ("own", article.id)].append(
+            article)
+    originals = {}
+    for cluster, copies in clusters.items():
+        representative = material.representatives.get(cluster) if isinstance(cluster, int) else None
+        originals[cluster] = articles.get(representative) or min(copies, key=_first)
+
+    def cluster_rank(cluster) -> tuple:
+        original = originals[cluster]
+        relatives = [a for a in by_id.values() if a.wire_cluster_id is not None
+                     and a.wire_cluster_id == original.wire_cluster_id] or [original]
+        best = max((m.score for a in relatives for m in matches_of.get(a.id, ())), default=-1.0)
+        # What is new leads: a cluster whose original arrived now before one that only gained a copy.
+        return (original.id not in new_ids, -best, _first(original))
+
+    ordered = sorted(clusters, key=cluster_rank)
+    lead = originals[ordered[0]]
+    listed = {lead.url}
+    writeups, copies = [], []
+    for cluster in ordered[1:]:
+        original = originals[cluster]
+        if original.id in new_ids and original.url not in listed:
+            listed.add(original.url)
+            writeups.append(_report(original))
+    for cluster in ordered:
+        for article in sorted(clusters[cluster], key=_first):
+            if article.id != originals[cluster].id and article.url not in listed:
+                listed.add(article.url)
+                copies.append(_report(article))
+
+    evidence = _evidence_for(lead, by_id.values(), matches_of)
     return DigestItem(
-        headline=article.title or article.url,
-        url=article.url,
-        outlet=own,
-        published_at=article.published_at or article.fetched_at,
-        excerpt=excerpt(article, lead.evidence),
-        score=round(max(m.score for m in group), 3),
-        also=tuple(also),
-        article_ids=tuple(sorted({m.article.id for m in group})),
-        story_id=ident if kind == "story" else None,
-    )
+        headline=lead.title or lead.url,
+        url=lead.url,
+        outlet=outlet_name(lead.url, lead.site_name),
+        published_at=lead.published_at or lead.fetched_at,
+        excerpt=excerpt(clean(lead.body), lead.title, evidence),
+        score=round(score, 3),
+        article_ids=tuple(sorted(new_ids)),
+        story_id=lead.story_id,
+        writeups=tuple(writeups),
+        copies=tuple(copies),
+        topics=topics if len(topics) > 1 else (),
+        coverage=_coverage(material, view, list(by_id.values()), new_ids),
+        alerted_at=_alerted(material, view, new_ids),
+    ), topic
 
 
-def _story_members(session: Session, story_ids: Sequence[int]) -> dict[int, list[Article]]:
-    found: dict[int, list[Article]] = defaultdict(list)
-    for story_id in story_ids:
-        query = (select(Article).where(Article.story_id == story_id).order_by(Article.id)
-                 .limit(MAX_STORY_MEMBERS))
-        found[story_id] = list(session.scalars(query))
-    return found
+def _coverage(material: Material, view: View, members: list[StoredArticle], new_ids: list[int]) -> Coverage | None:
+    """The story so far, when it had reports before the new ones."""
+    earlier = [a for a in members if a.id not in new_ids]
+    if not earlier:
+        return None
+    story_id = members[0].story_id
+    reports = max(len(members), material.story_sizes.get(story_id, 0) if story_id is not None else 0)
+    outlets = len({outlet_key(a.url, a.site_name) for a in members})
+    sent = [s.at for a in earlier for s in material.sent.get(a.id, ())
+            if view.channel is not None and s.channel == view.channel and s.kind in view.counted_kinds]
+    return Coverage(min(_first(a)[0] for a in members), reports, outlets, max(sent, default=None))
 
 
-def outlet_name(article: Article, outlets: dict[int, tuple[str, ...]]) -> str:
-    """The first feed that carried the article, else its host."""
-    names = outlets.get(article.id, ())
-    if names:
-        return names[0]
-    return (urlsplit(article.url).hostname or article.url).removeprefix("www.")
+def _alerted(material: Material, view: View, new_ids: list[int]) -> datetime | None:
+    """When an alert (on any channel) carried one of these articles before this digest."""
+    if view.kind != "digest" or view.channel is None:
+        return None
+    times = [s.at for i in new_ids for s in material.sent.get(i, ()) if s.kind == "alert"]
+    return min(times, default=None)
 
 
-def excerpt(article: Article, evidence: dict) -> Excerpt:
-    """Two or three sentences of the article with the matched words marked; the stored snippet (centred on
-    the densest matches) when the opening sentences hold none of them."""
-    text = " ".join((article.body or article.summary or "").split())
-    if article.title and text.startswith(article.title):
-        text = text[len(article.title):].lstrip(" .:-–—")
-    sentences, lead = _SENTENCE_END.split(text), ""
-    for sentence in sentences[:MAX_SENTENCES]:
+def _report(article: StoredArticle) -> Report:
+    return Report(outlet_name(article.url, article.site_name), article.url, article.title or article.url,
+                  article.published_at or article.fetched_at)
+
+
+def _first(article: StoredArticle) -> tuple[datetime, int]:
+    return (article.published_at or article.fetched_at, article.id)
+
+
+def _evidence_for(lead: StoredArticle, members, matches_of: Mapping[int, list[StoredMatch]]) -> dict:
+    """The evidence of the lead's own best match, else of a copy of its text (same wire cluster)."""
+    own = matches_of.get(lead.id, [])
+    if not own and lead.wire_cluster_id is not None:
+        own = [m for a in members if a.wire_cluster_id == lead.wire_cluster_id for m in matches_of.get(a.id, ())]
+    return max(own, key=lambda m: m.score).evidence if own else {}
+
+
+def excerpt(text: str, title: str | None, evidence: Mapping) -> Excerpt:
+    """Two or three sentences of the article with the words that made the match marked; the stored snippet
+    (centred on the densest matches) when the opening sentences hold none of them."""
+    text = " ".join((text or "").split())
+    if title and text.startswith(title):
+        text = text[len(title):].lstrip(" .:-–—")
+    lead = ""
+    for sentence in _SENTENCE_END.split(text)[:MAX_SENTENCES]:
         if lead and len(lead) + len(sentence) + 1 > EXCERPT_CHARS:
             break
         lead = f"{lead} {sentence}".strip()
     if len(lead) > EXCERPT_CHARS:
         lead = lead[: EXCERPT_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    words = {hit["text"] for term in evidence.get("terms", ()) for hit in term.get("hits", ())
-             if hit.get("text")}
-    spans = _find(lead, words)
+    words = {hit["text"] for term in evidence.get("terms", ()) if isinstance(term, Mapping)
+             for hit in term.get("hits", ()) if isinstance(hit, Mapping) and isinstance(hit.get("text"), str)}
+    spans = find_words(lead, words)
     if not spans and evidence.get("snippet"):
         snippet = " ".join(str(evidence["snippet"]).split("\n"))
         marks = tuple(tuple(span) for span in evidence.get("highlights", ()) if len(span) == 2)
@@ -141,18 +225,16 @@ def excerpt(article: Article, evidence: dict) -> Excerpt:
     return Excerpt(lead, spans)
 
 
-def _find(text: str, words: set[str]) -> tuple[tuple[int, int], ...]:
-    """Where ``words`` occur in ``text`` (ignoring case), merged where they overlap."""
+def find_words(text: str, words: Collection[str]) -> tuple[tuple[int, int], ...]:
+    """Where ``words`` occur in ``text`` as whole words (ignoring case), merged where they overlap."""
     spans = []
     folded = text.casefold() if len(text.casefold()) == len(text) else text
     for word in words:
         needle = word.casefold()
         if not needle.strip() or len(needle) != len(word):
             continue  # casefolding changed its length ("ß"): positions would not line up
-        start = folded.find(needle)
-        while start >= 0:
-            spans.append((start, start + len(needle)))
-            start = folded.find(needle, start + len(needle))
+        for found in re.finditer(rf"(?<!\w){re.escape(needle)}(?!\w)", folded):
+            spans.append(found.span())
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -160,14 +242,6 @@ def _find(text: str, words: set[str]) -> tuple[tuple[int, int], ...]:
         else:
             merged.append((start, end))
     return tuple(merged)
-
-
-def _evidence(raw: str) -> dict:
-    try:
-        value = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _epoch(moment: datetime | None) -> float:

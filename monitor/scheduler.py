@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config
-from monitor.digest import scheduled_jobs
+from monitor.digest import scheduled_jobs, topic_titles
 from monitor.pipeline import Pipeline
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database
@@ -91,7 +91,8 @@ async def run_daemon(config: Config, db: Database) -> None:
         scheduler.add_job(reloader.check, "interval", seconds=config.watchlist.reload_every.total_seconds(),
                           id="watchlist-reload", max_instances=1, coalesce=True)
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest).
-        for job_id, job, trigger in scheduled_jobs(config.digests, db, owner=pipeline.owner):
+        for job_id, job, trigger in scheduled_jobs(config.digests, db, owner=pipeline.owner,
+                                                   titles=lambda: topic_titles(pipeline.tagger.watchlist)):
             scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600)
         scheduler.start()
         log.info("daemon started: %d feeds, tick every %ss", len(config.feeds),

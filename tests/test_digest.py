@@ -87,9 +87,11 @@ def test_email_digest_arrives_as_multipart_with_both_parts_links_and_grouping(db
         order = [body.index(arms), body.index("Tehran ships", start), body.index(RU_TITLE, start),
                  body.index(FA_TITLE, start), body.index(sanctions), body.index("Drone parts", start)]
         assert order == sorted(order)
-    # One story of three outlets: the representative headline, linked, "also carried by" the other two.
-    assert "Missiles shipped, officials say" not in html
-    assert "Also carried by 2 outlets" in html and "Also carried by 2 outlets" in text
+    # One story of three outlets' write-ups: shown once, the first as headline, the other two linked with
+    # their outlet (the registered domain: these pages named no site).
+    assert html.count("Tehran ships missiles to Moscow, officials say</a>") == 2  # headline, and three.test's
+    assert "Other write-ups" in html and "Other write-ups (2):" in text
+    assert "two.test: Missiles shipped, officials say" in text and "three.test:" in text
     links = html_links(html)
     assert {"https://one.test/a/1", "https://two.test/b/2", "https://three.test/c/3",
             "https://ru.test/x/1", "https://fa.test/y/1", "https://one.test/a/9"} <= set(links)
@@ -102,7 +104,7 @@ def test_email_digest_arrives_as_multipart_with_both_parts_links_and_grouping(db
     assert delivered == {i for group in ids.values() for i in group}
 
 
-def test_a_second_run_sends_nothing_new_and_a_new_story_alone(db, tmp_path):
+def test_a_second_run_sends_nothing_new_then_a_new_story_and_an_update(db, tmp_path):
     seed(db)
     with SmtpServer() as smtp:
         runner = runner_for(db, tmp_path, smtp_port=smtp.port)
@@ -112,14 +114,19 @@ def test_a_second_run_sends_nothing_new_and_a_new_story_alone(db, tmp_path):
         with db.session() as session:
             add_story(session, title="Fresh report on drone deliveries", body="Drones were delivered.",
                       terms=["Drones"], copies=[Copy("Wire One", "https://one.test/a/50")])
-            # A further article of a story already sent does not bring the story back.
+            # A further article of a story already sent brings the story back, as an update.
             add_story(session, title="Missiles reached Moscow", body="Missiles reached Moscow.", terms=["Missiles"],
-                      copies=[Copy("Daily Two", "https://two.test/b/77")])
-            reprint = session.scalars(select(Article).where(Article.url == "https://two.test/b/77")).one()
-            reprint.story_id = session.get(Article, 1).story_id
+                      copies=[Copy("Daily Two", "https://two.test/b/77")], score=4.0)
+            followup = session.scalars(select(Article).where(Article.url == "https://two.test/b/77")).one()
+            followup.story_id = session.get(Article, 1).story_id
         [third] = runner.run(period=NOW, now=NOW)
-        assert third.status == "sent" and third.stories == 1
+        assert third.status == "sent" and third.stories == 2 and third.articles == 2
         assert "Fresh report" in smtp.messages[-1]["Subject"]
+        text = smtp.messages[-1].get_body(("plain",)).get_content()
+        assert "1 new story, 1 update" in text
+        update = text.split("[Update] ", 1)[1]
+        assert update.startswith("Missiles reached Moscow") and "4 reports from 3 outlets so far" in update
+        assert "Tehran ships missiles" not in text  # the earlier coverage is summed up, not repeated
 
 
 def test_two_daemons_one_period_one_message(db, tmp_path):

@@ -81,16 +81,16 @@ def test_ingested_story_arrives_by_email_and_slack_once(web, workspace):
         assert "email: empty" in again.stdout and "slack: empty" in again.stdout and len(smtp.messages) == 1
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
-    # The wire story and its reprint are one story: one headline, "also carried by" the other outlet.
+    # The wire story and its reprint are one story: the original as headline, the reprint counted apart.
     body = html.split(">arms<", 1)[1]
-    assert body.count("missiles to Moscow, officials say") + body.count("Iran sends missiles to Russia") == 1
-    assert "Also carried by 1 outlet" in html
+    assert body.count("missiles to Moscow, officials say") == 1 and "Iran sends missiles to Russia" not in body
+    assert "Wire copy carried by 1 more outlet" in html and "Wire copy carried by 1 more outlet" in text
     for title in ("Россия получила иранские ракеты", "ارسال موشک‌های ایران به روسیه"):
         assert title in html and title in text
     [request] = [r for r in web.requests_for("/hooks/slack")]
     payload = json.loads(request.body)
     blocks = json.dumps(payload["blocks"], ensure_ascii=False)
-    assert "Россия получила иранские ракеты" in blocks and "Also carried by 1 outlet" in blocks
+    assert "Россия получила иранские ракеты" in blocks and "Wire copy carried by 1 more outlet" in blocks
 
 
 @pytest.mark.corpus
@@ -111,7 +111,7 @@ def test_the_seeds_story_arrives_by_email_and_slack(web, workspace):
         [message] = smtp.messages
     html = message.get_body(("html",)).get_content()
     linked = sum(f"/news/{slug}" in html for slug in articles)
-    assert linked == len(articles)  # every seed shown, as a headline or among "also carried by"
-    assert "Also carried by" in html
+    assert linked == len(articles)  # every seed shown, as a headline, another write-up or a wire copy
+    assert "Other write-ups" in html
     print(message.get_body(("plain",)).get_content())  # shown with -s: what the desk would read
     assert web.requests_for("/hooks/slack")[0].status == 200

@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.notify.email import build_message, stable_message_id
-from monitor.notify.render import DigestContent, DigestItem, Excerpt, Outlet, TopicSection, one_line, render
+from monitor.notify.render import (
+    Coverage,
+    DigestContent,
+    DigestItem,
+    Excerpt,
+    Report,
+    TopicSection,
+    local_time,
+    one_line,
+    render,
+)
 from monitor.notify.settings import EmailChannel
 from monitor.notify.slack_blocks import MAX_HEADER, MAX_TEXT, escape
 
@@ -22,11 +32,13 @@ HOSTILE = [
 ]
 
 
-def item(headline: str, n: int = 0, *, url: str = "https://one.test/a", also=()) -> DigestItem:
+def item(headline: str, n: int = 0, *, url: str = "https://one.test/a", copies=(), writeups=(),
+         **extra) -> DigestItem:
     text = "Officials said missiles & drones <were> shipped. Second sentence."
     return DigestItem(headline=headline, url=f"{url}/{n}", outlet="Wire <One>",
-                      published_at=PERIOD, excerpt=Excerpt(text, ((15, 23),)), score=5.0, also=tuple(also),
-                      article_ids=(n,))
+                      published_at=extra.pop("published_at", PERIOD), excerpt=Excerpt(text, ((15, 23),)),
+                      score=5.0, copies=tuple(copies),
+                      writeups=tuple(writeups), article_ids=(n,), **extra)
 
 
 def content(*items: DigestItem, more: int = 0) -> DigestContent:
@@ -86,10 +98,67 @@ def test_json_keeps_text_as_data(hostile):
 
 
 def test_slack_item_text_gives_way_when_an_item_is_too_long():
-    outlets = [Outlet(f"Outlet number {n} " + "x" * 40, f"https://o{n}.test/" + "p" * 60) for n in range(200)]
-    [message] = render(content(item("Story carried everywhere", also=outlets))).slack
+    outlets = [Report(f"Outlet number {n} " + "x" * 40, f"https://o{n}.test/" + "p" * 60) for n in range(200)]
+    [message] = render(content(item("Story carried everywhere", copies=outlets))).slack
     text = message.payload["blocks"][2]["text"]["text"]
-    assert len(text) <= MAX_TEXT and "Also carried by 200 outlets" in text
+    assert len(text) <= MAX_TEXT and "Wire copy carried by 200 more outlets" in text
+    assert "*missiles*" in text  # the excerpt stays; only the links gave way
+
+
+UPDATE = item(
+    "Foreign ministry denies the shipment", 7,
+    writeups=[Report("Daily <Two>", "https://two.test/denial", "Moscow denies receiving missiles")],
+    copies=[Report("Three Times", "https://three.test/copy")],
+    coverage=Coverage(datetime(2026, 2, 23, 9, tzinfo=UTC), 7, 5, datetime(2026, 3, 1, 6, tzinfo=UTC)),
+    topics=("Iran–Russia arms", "Sanctions"),
+)
+
+
+def test_an_update_says_what_is_new_and_sums_up_the_story_so_far_in_every_form():
+    digest = render(content(UPDATE, item("A new story", 8)))
+    expected = "Update · first reported Mon 23 Feb; 7 reports from 5 outlets so far; last sent Sun 1 Mar"
+    assert expected in digest.text and expected in digest.html
+    assert "1 new story, 1 update" in digest.text and "1 new story, 1 update" in digest.html
+    assert "[Update] Foreign ministry denies the shipment" in digest.text
+    assert "New write-ups (1):" in digest.text and "Daily <Two>: Moscow denies receiving missiles" in digest.text
+    assert "Wire copy carried by 1 more outlet:" in digest.text and "https://three.test/copy" in digest.text
+    assert "topics: Iran–Russia arms, Sanctions" in digest.text and "Topics: Iran–Russia arms, Sanctions" in digest.html
+    assert ">Update</div>" in digest.html and 'href="https://two.test/denial"' in digest.html
+    assert "Daily &lt;Two&gt;" in digest.html
+    slack = json.dumps([m.payload for m in digest.slack], ensure_ascii=False)
+    assert "*Update* · " in slack and "<https://two.test/denial|Moscow denies receiving missiles>" in slack
+    assert expected in slack and "Wire copy carried by 1 more outlet" in slack
+    [story, _] = digest.json["topics"][0]["items"]
+    assert story["update"] is True and story["coverage"]["reports"] == 7
+    assert story["writeups"][0]["outlet"] == "Daily <Two>" and story["copies"][0]["url"] == "https://three.test/copy"
+
+
+def test_a_story_seen_before_but_never_sent_here_is_no_update():
+    first = item("Seen in an older digest elsewhere", 3,
+                 coverage=Coverage(datetime(2026, 3, 1, 9, tzinfo=UTC), 3, 2, None))
+    digest = render(content(first))
+    assert "[Update]" not in digest.text and "1 new story" in digest.text
+    assert "first reported Sun 1 Mar; 3 reports from 2 outlets so far" in digest.text
+
+
+def test_dates_of_another_year_show_the_year():
+    assert local_time(datetime(2026, 3, 1, 9, tzinfo=UTC), "UTC", PERIOD) == "1 Mar 09:00"
+    assert local_time(datetime(2025, 12, 30, 9, tzinfo=UTC), "UTC", PERIOD) == "30 Dec 2025 09:00"
+    old = item("Old news", 4, published_at=datetime(2025, 11, 3, 9, tzinfo=UTC))
+    assert "3 Nov 2025" in render(content(old)).text
+
+
+def test_slack_split_limits_hold_with_updates():
+    many = [item(f"Story {n} " + "long " * 30, n, writeups=[Report(f"Outlet {k}", f"https://o{k}.test/{n}",
+                                                                      "A write-up " * 10) for k in range(12)],
+                 coverage=UPDATE.coverage) for n in range(60)]
+    messages = render(content(*many)).slack
+    assert len(messages) > 1
+    assert sorted(i for m in messages for i in m.article_ids) == list(range(60))
+    for message in messages:
+        blocks = message.payload["blocks"]
+        assert len(blocks) <= 50 and sum(len(json.dumps(b)) for b in blocks) < 40_000
+        assert all(len(b["text"]["text"]) <= MAX_TEXT for b in blocks[1:] if "text" in b)
 
 
 def test_helpers():

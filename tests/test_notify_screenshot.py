@@ -11,23 +11,30 @@ from pathlib import Path
 
 import pytest
 
-from monitor.notify.render import DigestContent, DigestItem, Excerpt, Outlet, TopicSection, render
+from monitor.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection, render
 
 CHROMIUM = Path("/usr/bin/chromium")
 PERIOD = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 def sample() -> DigestContent:
-    def item(n: int, headline: str, excerpt: str, words: list[str], outlets: int = 0) -> DigestItem:
+    def item(n: int, headline: str, excerpt: str, words: list[str], outlets: int = 0, **extra) -> DigestItem:
         spans = tuple(sorted((excerpt.find(w), excerpt.find(w) + len(w)) for w in words if w in excerpt))
-        also = tuple(Outlet(f"Outlet {k}", f"https://o{k}.test/{n}") for k in range(outlets))
+        copies = tuple(Report(f"Outlet {k}", f"https://o{k}.test/{n}") for k in range(outlets))
         return DigestItem(headline, f"https://news.test/{n}", "Wire One", PERIOD - timedelta(hours=n),
-                          Excerpt(excerpt, spans), 9.0 - n, also, (n,))
+                          Excerpt(excerpt, spans), 9.0 - n, (n,), copies=copies, **extra)
 
     arms = (
         item(1, "Tehran ships short-range missiles to Moscow, two officials say",
              "Two Western officials said Tehran shipped a first batch of short-range missiles to Moscow. "
-             "The shipment left from a Caspian port late last week.", ["missiles", "Tehran", "Moscow"], 6),
+             "The shipment left from a Caspian port late last week.", ["missiles", "Tehran", "Moscow"], 6,
+             writeups=(Report("Reuters", "https://reuters.test/1", "Iran sent missiles to Russia, sources say"),
+                       Report("Meduza", "https://meduza.test/2", "Moscow received Iranian missiles")),
+             topics=("Iran–Russia arms", "Sanctions")),
+        item(6, "Foreign ministry in Tehran denies the shipment",
+             "The foreign ministry in Tehran said no missiles had been sent to Russia.", ["missiles"],
+             writeups=(Report("Kyiv Independent", "https://kyiv.test/3", "Kyiv says missiles already used"),),
+             coverage=Coverage(PERIOD - timedelta(days=2), 7, 5, PERIOD - timedelta(days=1))),
         item(2, "Россия получила партию иранских ракет, сообщили источники",
              "Россия получила от Ирана партию ракет малой дальности. Поставки начались летом.", ["ракет"], 2),
         item(3, "گزارش ارسال موشک‌های ایران به روسیه را سخنگو رد کرد",
@@ -38,7 +45,8 @@ def sample() -> DigestContent:
     sanctions = (item(5, "New sanctions target drone parts suppliers",
                       "Sanctions announced on Monday target suppliers of drone parts.", ["Sanctions"], 1),)
     return DigestContent("morning", "digest", PERIOD, "Europe/Berlin",
-                         (TopicSection("iran-russia-arms", arms, 7, ()), TopicSection("sanctions", sanctions)))
+                         (TopicSection("Iran–Russia arms transfers", arms, 7, (), "iran-russia-arms"),
+                          TopicSection("Sanctions", sanctions, name="sanctions")))
 
 
 def png_size(path: Path) -> tuple[int, int]:

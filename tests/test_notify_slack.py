@@ -41,7 +41,7 @@ def many_stories(db, count: int, topics: int = 3) -> set[int]:
         for n in range(count):
             ids |= set(add_story(session, title=f"Report {n} on missile deliveries & <talks>", topic=f"topic-{n % topics}",
                                  body=f"Officials said missile deliveries continued, report number {n}. " * 3,
-                                 terms=["missile"], score=1 + n % 7,
+                                 terms=["missile"], score=1 + n % 7, wire=True,
                                  copies=[Copy(f"Outlet {n}", f"https://o{n}.test/a/{n}"),
                                          Copy(f"Second {n}", f"https://s{n}.test/b/{n}")]))
     return ids
@@ -67,7 +67,7 @@ def test_slack_digest_is_split_within_limits_and_every_story_goes_out_once(db, t
     assert len(headlines) == 150 == len(set(headlines))
     first = sent[0]["blocks"][2]["text"]["text"]
     assert "&amp; &lt;talks&gt;" in first and "<talks>" not in first
-    assert "Also carried by 1 outlet: <https://s" in first
+    assert "Wire copy carried by 1 more outlet: <https://s" in first
     with db.session() as session:
         assert {item.article_id for item in session.query(DeliveryItem) if item.delivered_at} == ids
 
@@ -109,8 +109,8 @@ def test_long_retry_after_fails_the_attempt_and_backs_off_at_least_that_long(db,
 def test_webhook_gets_the_digest_as_json_with_a_stable_id(db, tmp_path, web):
     with db.session() as session:
         add_story(session, title="Missiles & drones", body="Missiles and drones were delivered.",
-                  terms=["Missiles"], copies=[Copy("Wire One", "https://one.test/a/1"),
-                                             Copy("Daily Two", "https://two.test/b/2")])
+                  terms=["Missiles"], wire=True, copies=[Copy("Wire One", "https://one.test/a/1"),
+                                                        Copy("Daily Two", "https://two.test/b/2")])
     web.set("/hooks/json", Route(body="ok"))
     runner = runner_for(db, tmp_path, webhook_url=web.url("/hooks/json"))
     assert runner.run(period=NOW, now=NOW)[0].status == "sent"
@@ -120,7 +120,8 @@ def test_webhook_gets_the_digest_as_json_with_a_stable_id(db, tmp_path, web):
     assert request.headers["idempotency-key"] == body["id"]
     [item] = body["topics"][0]["items"]
     assert item["headline"] == "Missiles & drones" and item["url"] == "https://one.test/a/1"
-    assert item["also"] == [{"outlet": "Daily Two", "url": "https://two.test/b/2"}]
+    assert [(c["outlet"], c["url"]) for c in item["copies"]] == [("two.test", "https://two.test/b/2")]
+    assert item["writeups"] == [] and item["update"] is False
     assert item["excerpt"][slice(*item["highlights"][0])] == "Missiles"
 
 

@@ -27,8 +27,9 @@ def digest(
     as_json: JsonOption = False,
 ) -> None:
     """Preview a digest (--preview FILE.html) or send it now (--send-now)."""
-    from monitor.digest import DigestRunner
+    from monitor.digest import DigestRunner, topic_titles
     from monitor.pipeline import instance_name
+    from monitor.watchlist import load_watchlist
 
     if (preview is None) == (not send_now):
         raise typer.BadParameter("give one of --preview FILE.html or --send-now", param_hint="--preview")
@@ -38,10 +39,11 @@ def digest(
     try:
         config = state.config()
         settings = config.digest(name)
+        watchlist = load_watchlist(config)
         db = state.database()
     except MonitorError as exc:
         raise fail(exc) from exc
-    runner = DigestRunner(db, settings, owner=f"cli:{instance_name()}")
+    runner = DigestRunner(db, settings, owner=f"cli:{instance_name()}", titles=lambda: topic_titles(watchlist))
     try:
         if preview is not None:
             rendered = runner.preview(now=now, since=since_at)

@@ -44,14 +44,36 @@ class Excerpt:
 
 
 @dataclass(frozen=True)
-class Outlet:
-    name: str
+class Report:
+    """One article of a story as a digest links it: its outlet (the publisher), address and headline."""
+
+    outlet: str
     url: str
+    title: str = ""
+    published_at: datetime | None = None
+
+
+Outlet = Report  # a wire copy is shown by its outlet and link alone
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A story's coverage so far, shown on an update instead of repeating it."""
+
+    first_reported: datetime
+    reports: int  # articles, every write-up and copy, new ones included
+    outlets: int
+    last_sent: datetime | None = None  # when this channel last carried the story; None: never
 
 
 @dataclass(frozen=True)
 class DigestItem:
-    """One story (or one article, where no story is known) under one topic."""
+    """One story (or one article, where no story is known), shown once per digest.
+
+    The headline is an original write-up (a wire cluster's representative); ``writeups`` are the story's other
+    new write-ups and ``copies`` the new wire reprints, counted apart; ``coverage`` is set when the story had
+    reports before these, and says whether this is an update of one the channel carried before.
+    """
 
     headline: str
     url: str
@@ -59,17 +81,26 @@ class DigestItem:
     published_at: datetime | None
     excerpt: Excerpt
     score: float
-    also: tuple[Outlet, ...]  # the other outlets that carried the story
-    article_ids: tuple[int, ...]  # every matched article the item stands for
+    article_ids: tuple[int, ...] = ()  # every article the item delivers
     story_id: int | None = None
+    writeups: tuple[Report, ...] = ()
+    copies: tuple[Report, ...] = ()
+    topics: tuple[str, ...] = ()  # the titles of every topic the story matched
+    coverage: Coverage | None = None
+    alerted_at: datetime | None = None  # an alert carried the story before this digest
+
+    @property
+    def is_update(self) -> bool:
+        return self.coverage is not None and self.coverage.last_sent is not None
 
 
 @dataclass(frozen=True)
 class TopicSection:
-    topic: str
+    topic: str  # the topic's title
     items: tuple[DigestItem, ...]
     more: int = 0  # stories past the cap, told as "and N more"
     more_article_ids: tuple[int, ...] = ()
+    name: str = ""  # the topic's name in the watchlist
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,19 @@ class DigestContent:
     @property
     def stories(self) -> int:
         return sum(len(section.items) + section.more for section in self.sections)
+
+    @property
+    def updates(self) -> int:
+        """Stories shown that the channel carried before (the rest are new)."""
+        return sum(item.is_update for section in self.sections for item in section.items)
+
+    def headline_count(self) -> str:
+        """"3 new stories, 1 update" (stories past a section's cap count as new)."""
+        new = self.stories - self.updates
+        parts = [f"{new} new {'story' if new == 1 else 'stories'}"] if new or not self.updates else []
+        if self.updates:
+            parts.append(plural(self.updates, "update"))
+        return ", ".join(parts)
 
     @property
     def article_ids(self) -> tuple[int, ...]:
@@ -113,9 +157,39 @@ def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def local_time(moment: datetime | None, zone: str) -> str:
-    """"21 Nov 07:40" in the digest's time zone."""
-    return "" if moment is None else moment.astimezone(ZoneInfo(zone)).strftime("%-d %b %H:%M")
+def local_time(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
+    """"21 Nov 07:40" in the digest's time zone; "21 Nov 2025 07:40" when not in the year of ``now``."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    year = "" if now is None or now.astimezone(ZoneInfo(zone)).year == local.year else " %Y"
+    return local.strftime(f"%-d %b{year} %H:%M")
+
+
+def local_day(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
+    """"Mon 2 Dec" in the digest's time zone; "Mon 2 Dec 2025" when not in the year of ``now``."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    year = "" if now is None or now.astimezone(ZoneInfo(zone)).year == local.year else " %Y"
+    return local.strftime(f"%a %-d %b{year}")
+
+
+def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
+    """"Update · first reported Mon 2 Dec; 7 reports from 5 outlets so far", or "" without earlier reports."""
+    coverage = item.coverage
+    if coverage is None:
+        return ""
+    reports = f"{coverage.reports} report{'s' if coverage.reports != 1 else ''}"
+    outlets = f"{coverage.outlets} outlet{'s' if coverage.outlets != 1 else ''}"
+    line = f"first reported {local_day(coverage.first_reported, zone, now)}; {reports} from {outlets} so far"
+    if coverage.last_sent is not None:
+        line = f"Update · {line}; last sent {local_day(coverage.last_sent, zone, now)}"
+    return line
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def subject_of(content: DigestContent) -> str:
@@ -159,7 +233,8 @@ def to_json(content: DigestContent) -> dict[str, Any]:
         "stories": content.stories,
         "topics": [
             {
-                "topic": section.topic,
+                "topic": section.name or section.topic,
+                "title": section.topic,
                 "more": section.more,
                 "items": [
                     {
@@ -171,7 +246,18 @@ def to_json(content: DigestContent) -> dict[str, Any]:
                         "highlights": [list(span) for span in item.excerpt.highlights],
                         "score": item.score,
                         "story_id": item.story_id,
-                        "also": [{"outlet": o.name, "url": o.url} for o in item.also],
+                        "topics": list(item.topics),
+                        "writeups": [_report_json(r) for r in item.writeups],
+                        "copies": [_report_json(r) for r in item.copies],
+                        "update": item.is_update,
+                        "coverage": None if item.coverage is None else {
+                            "first_reported": item.coverage.first_reported.isoformat(),
+                            "reports": item.coverage.reports,
+                            "outlets": item.coverage.outlets,
+                            "last_sent": item.coverage.last_sent.isoformat() if item.coverage.last_sent else None,
+                        },
+                        "alerted_at": item.alerted_at.isoformat() if item.alerted_at else None,
+                        "article_ids": list(item.article_ids),
                     }
                     for item in section.items
                 ],
@@ -179,6 +265,11 @@ def to_json(content: DigestContent) -> dict[str, Any]:
             for section in content.sections
         ],
     }
+
+
+def _report_json(report: Report) -> dict[str, Any]:
+    return {"outlet": report.outlet, "url": report.url, "title": report.title,
+            "published_at": report.published_at.isoformat() if report.published_at else None}
 
 
 @cache
@@ -193,6 +284,9 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["when"] = local_time
+    env.filters["day"] = local_day
+    env.globals["coverage_line"] = coverage_line
+    env.globals["plural"] = plural
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
     return env

@@ -8,9 +8,19 @@ zero-width space after each keeps them literal without changing what the reader 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
-from monitor.notify.render import DigestContent, DigestItem, SlackMessage, local_time, one_line, safe_url
+from monitor.notify.render import (
+    DigestContent,
+    DigestItem,
+    SlackMessage,
+    coverage_line,
+    local_time,
+    one_line,
+    plural,
+    safe_url,
+)
 
 MAX_BLOCKS = 50  # per message
 MAX_TEXT = 3000  # per text field of a section block
@@ -35,21 +45,39 @@ def _link(url: str, label: str) -> str:
     return f"<{url}|{escape(label)}>"
 
 
-def item_text(item: DigestItem, zone: str) -> str:
-    """One story as mrkdwn, never over MAX_TEXT: the excerpt and the outlet list give way first."""
-    head = f"*{_link(item.url, one_line(item.headline))}*"
-    meta = escape(item.outlet) + (f" · {local_time(item.published_at, zone)}" if item.published_at else "")
+def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
+    """One story as mrkdwn, never over MAX_TEXT: the links to write-ups and copies give way first, then the
+    excerpt."""
+    head = ("*Update* · " if item.is_update else "") + f"*{_link(item.url, one_line(item.headline))}*"
+    meta = escape(one_line(item.outlet)) + (f" · {local_time(item.published_at, zone, now)}" if item.published_at else "")
+    if item.alerted_at:
+        meta += f" · alerted {local_time(item.alerted_at, zone, now)}"
+    if len(item.topics) > 1:
+        meta += " · topics: " + escape(one_line(", ".join(item.topics)))
+    coverage = escape(coverage_line(item, zone, now)) if item.coverage and now else ""
     excerpt = item.excerpt.marked("*", "*", escape) if item.excerpt.text else ""
-    also = ""
-    if item.also:
-        links = [_link(outlet.url, outlet.name) for outlet in item.also]
-        also = f"Also carried by {len(links)} outlet{'s' if len(links) != 1 else ''}: " + ", ".join(links)
-    text = "\n".join(part for part in (head, meta, excerpt, also) if part)
+    label = "New write-ups" if item.is_update else "Other write-ups"
+    writeups = "\n".join(f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
+                          for r in item.writeups)
+    writeups = f"{label}:\n{writeups}" if writeups else ""
+    copies = ""
+    if item.copies:
+        links = ", ".join(_link(copy.url, one_line(copy.outlet)) for copy in item.copies)
+        copies = f"Wire copy carried by {plural(len(item.copies), 'more outlet')}: {links}"
+    text = "\n".join(part for part in (head, meta, coverage, excerpt, writeups, copies) if part)
     if len(text) <= MAX_TEXT:
         return text
-    # Too long (hundreds of outlets, or a hostile title): name the outlets without links, drop the excerpt.
-    also = f"Also carried by {len(item.also)} outlets" if item.also else ""
-    text = "\n".join(part for part in (head, meta, also) if part)
+    # Too long (hundreds of outlets, or a hostile title): count write-ups and copies without links.
+    counts = []
+    if item.writeups:
+        counts.append(f"{label}: {len(item.writeups)}")
+    if item.copies:
+        counts.append(f"Wire copy carried by {plural(len(item.copies), 'more outlet')}")
+    summary = "; ".join(counts)
+    text = "\n".join(part for part in (head, meta, coverage, excerpt, summary) if part)
+    if len(text) <= MAX_TEXT:
+        return text
+    text = "\n".join(part for part in (head, meta, coverage, summary) if part)
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
@@ -69,7 +97,7 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
         title = _section(f"*{escape(one_line(section.topic))}*")
         units.append(([{"type": "divider"}, title] if number else [title], ()))
         for item in section.items:
-            units.append(([_section(item_text(item, content.timezone))], item.article_ids))
+            units.append(([_section(item_text(item, content.timezone, content.period))], item.article_ids))
         if section.more:
             more = f"and {section.more} more {'story' if section.more == 1 else 'stories'} on {section.topic}"
             context = {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(one_line(more))}]}

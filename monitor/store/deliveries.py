@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -161,21 +161,6 @@ def fail(session: Session, *, delivery_id: int, error: str, now: datetime,
                 lease_owner=None, lease_until=None)
     )
     return now + delay
-
-
-def already_carried(slot: Slot, article_id: ColumnElement, story_id: ColumnElement) -> ColumnElement[bool]:
-    """SQL: the article (and its story) went out on ``slot`` already, or is on its way in another delivery.
-
-    Negate it to select what is new. A story counts once: a further article of a story already sent does
-    not bring it back.
-    """
-    carried = or_(DeliveryItem.delivered_at.is_not(None), Delivery.status == SENDING)
-    same = or_(DeliveryItem.article_id == article_id,
-               and_(story_id.is_not(None), DeliveryItem.story_id == story_id))
-    return exists(
-        select(DeliveryItem.id).join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-        .where(*_in_slot(slot), carried, same)
-    )
 
 
 def history(session: Session, *, digest: str, limit: int = 50) -> list[Delivery]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Article, ArticleFeed, ArticleMatch, Feed, Story
+from monitor.store.models import Article, ArticleFeed, ArticleMatch, Feed, Story, WireCluster
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -49,8 +49,11 @@ def evidence(text: str, terms: list[str]) -> str:
 
 def add_story(session: Session, *, title: str, body: str, copies: list[Copy], topic: str = "arms",
               score: float = 5.0, terms: list[str] = (), story: bool = True,
-              published: datetime | None = None, matched_at: datetime | None = None) -> list[int]:
-    """A story carried by ``copies`` (one article each), every article matching ``topic``."""
+              published: datetime | None = None, matched_at: datetime | None = None,
+              wire: bool = False, site: str | None = None) -> list[int]:
+    """A story carried by ``copies`` (one article each), every article matching ``topic``: separate
+    write-ups, or with ``wire`` copies of one text (the first is the original). ``site``: the pages'
+    own site name."""
     published = published or NOW - timedelta(hours=2)
     story_row = None
     if story:
@@ -63,7 +66,7 @@ def add_story(session: Session, *, title: str, body: str, copies: list[Copy], to
         article = Article(url=copy.url, canonical_url=canonical, title=copy.title or title, body=body,
                           published_at=published, fetched_at=published + timedelta(minutes=5),
                           body_source="extracted", content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
-                          story_id=story_row.id if story_row else None)
+                          story_id=story_row.id if story_row else None, site_name=site)
         session.add(article)
         session.flush()
         session.add(ArticleFeed(article_id=article.id, feed_id=feed(session, copy.outlet).id, entry_key=copy.url,
@@ -74,5 +77,12 @@ def add_story(session: Session, *, title: str, body: str, copies: list[Copy], to
         ids.append(article.id)
     if story_row is not None:
         story_row.representative_id = ids[0]
+    if wire:
+        cluster = WireCluster(story_id=story_row.id if story_row else None, representative_id=ids[0], size=len(ids),
+                              first_seen_at=published, last_seen_at=published)
+        session.add(cluster)
+        session.flush()
+        for article_id in ids:
+            session.get(Article, article_id).wire_cluster_id = cluster.id
     session.flush()
     return ids

@@ -1,0 +1,214 @@
+"""What digests read: the matches and story follow-ups a delivery may carry, and the stored material a digest
+is composed from (articles, their matches, wire representatives, what each channel already received).
+
+No policy lives here: which scores count, which kinds of delivery make an article "already sent", how far
+back to look and how many rows to read are the caller's arguments (``monitor.digest`` decides them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from monitor.store.deliveries import ItemRef
+from monitor.store.models import Article, ArticleMatch, Delivery, DeliveryItem, Story, WireCluster
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Which deliveries count as having sent an article: those of ``digest`` on ``channel`` of these
+    ``kinds`` that the channel accepted (or that are being sent now)."""
+
+    digest: str
+    channel: str
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as a digest shows it."""
+
+    id: int
+    url: str
+    title: str | None
+    site_name: str | None
+    published_at: datetime | None
+    fetched_at: datetime
+    body: str
+    story_id: int | None
+    wire_cluster_id: int | None
+
+
+@dataclass(frozen=True)
+class StoredMatch:
+    article_id: int
+    topic: str
+    score: float
+    evidence: dict
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One earlier delivery of an article."""
+
+    kind: str
+    channel: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Material:
+    """Everything stored that a digest of some articles is composed from."""
+
+    articles: dict[int, StoredArticle] = field(default_factory=dict)
+    """The articles to show and every stored member of their stories (bounded per story)."""
+    matches: tuple[StoredMatch, ...] = ()
+    """The matches of those articles, on the topics asked for."""
+    representatives: dict[int, int] = field(default_factory=dict)
+    """Wire cluster -> the article that stands for it."""
+    story_sizes: dict[int, int] = field(default_factory=dict)
+    """Story -> its number of articles (all of them, not only those read)."""
+    sent: dict[int, tuple[Sent, ...]] = field(default_factory=dict)
+    """Article -> its earlier deliveries by this digest (accepted by the channel), oldest first."""
+
+
+def _carried(rule: Carried, article_id: ColumnElement) -> ColumnElement[bool]:
+    """SQL: ``article_id`` went out under ``rule`` already, or is on its way in a delivery being sent."""
+    return exists(
+        select(DeliveryItem.id).join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+        .where(Delivery.digest == rule.digest, Delivery.channel == rule.channel, Delivery.kind.in_(rule.kinds),
+               DeliveryItem.article_id == article_id,
+               (DeliveryItem.delivered_at.is_not(None)) | (Delivery.status == "sending"))
+    )
+
+
+def failed_items(session: Session, *, digest: str, kind: str, channel: str) -> list[ItemRef]:
+    """The items of failed deliveries of (digest, kind, channel) that the channel has not accepted."""
+    query = (
+        select(DeliveryItem.article_id, DeliveryItem.story_id, DeliveryItem.topic)
+        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+        .where(Delivery.digest == digest, Delivery.kind == kind, Delivery.channel == channel,
+               Delivery.status == "failed", DeliveryItem.delivered_at.is_(None))
+        .order_by(DeliveryItem.id)
+    )
+    return [ItemRef(*row) for row in session.execute(query)]
+
+
+def new_matches(session: Session, *, carried: Carried, topics: Collection[str], min_score: float,
+                since: datetime, limit: int) -> list[ItemRef]:
+    """Matches since ``since`` scoring at least ``min_score`` (on ``topics``, or every topic when empty)
+    whose article was not carried yet, oldest first."""
+    query = (
+        select(ArticleMatch.article_id, Article.story_id, ArticleMatch.topic)
+        .join(Article, Article.id == ArticleMatch.article_id)
+        .where(ArticleMatch.score >= min_score, ArticleMatch.matched_at >= since,
+               ~_carried(carried, ArticleMatch.article_id))
+        .order_by(ArticleMatch.matched_at, ArticleMatch.id)
+        .limit(limit)
+    )
+    if topics:
+        query = query.where(ArticleMatch.topic.in_(list(topics)))
+    return [ItemRef(*row) for row in session.execute(query)]
+
+
+def story_followups(session: Session, *, carried: Carried, topics: Collection[str], min_score: float,
+                    since: datetime, limit: int) -> list[tuple[int, int]]:
+    """(article id, story id) of articles stored since ``since`` that were not carried yet and belong to a
+    story with a match (on ``topics``, scoring at least ``min_score``) and news since ``since``."""
+    matched = (
+        select(Article.story_id)
+        .join(ArticleMatch, ArticleMatch.article_id == Article.id)
+        .join(Story, Story.id == Article.story_id)
+        .where(ArticleMatch.score >= min_score, Story.last_seen_at >= since)
+    )
+    if topics:
+        matched = matched.where(ArticleMatch.topic.in_(list(topics)))
+    query = (
+        select(Article.id, Article.story_id)
+        .where(Article.story_id.in_(matched.distinct().scalar_subquery()), Article.fetched_at >= since,
+               ~_carried(carried, Article.id))
+        .order_by(Article.fetched_at, Article.id)
+        .limit(limit)
+    )
+    return [(article_id, story_id) for article_id, story_id in session.execute(query)]
+
+
+def material(session: Session, *, article_ids: Collection[int], topics: Collection[str], digest: str,
+             channel: str | None, members_per_story: int) -> Material:
+    """What a digest of ``article_ids`` is composed from: the articles, the stored members of their stories
+    (at most ``members_per_story`` each, earliest first), the matches of all of them on ``topics`` (every topic
+    when empty), the wire representatives, and what ``digest`` already delivered of them on any channel
+    (``channel`` None: nothing counts as delivered, as for a preview)."""
+    articles = _articles(session, Article.id, sorted(set(article_ids)))
+    story_ids = sorted({a.story_id for a in articles.values() if a.story_id is not None})
+    for story_id in story_ids:
+        query = (select(*_ARTICLE_COLUMNS).where(Article.story_id == story_id)
+                 .order_by(Article.fetched_at, Article.id).limit(members_per_story))
+        articles.update((row.id, StoredArticle(*row)) for row in session.execute(query))
+    ids = sorted(articles)
+    matches = []
+    for chunk in _chunks(ids):
+        query = (select(ArticleMatch.article_id, ArticleMatch.topic, ArticleMatch.score, ArticleMatch.evidence)
+                 .where(ArticleMatch.article_id.in_(chunk)))
+        if topics:
+            query = query.where(ArticleMatch.topic.in_(list(topics)))
+        matches += [StoredMatch(a, t, s, _evidence(e)) for a, t, s, e in session.execute(query)]
+    clusters = sorted({a.wire_cluster_id for a in articles.values() if a.wire_cluster_id is not None})
+    representatives = {}
+    for chunk in _chunks(clusters):
+        query = select(WireCluster.id, WireCluster.representative_id).where(WireCluster.id.in_(chunk))
+        representatives.update((c, r) for c, r in session.execute(query) if r is not None)
+    missing = sorted(set(representatives.values()) - set(articles))
+    articles.update(_articles(session, Article.id, missing))  # an original from before the window
+    sizes = {}
+    for chunk in _chunks(story_ids):
+        query = (select(Article.story_id, func.count()).where(Article.story_id.in_(chunk))
+                 .group_by(Article.story_id))
+        sizes.update((story_id, count) for story_id, count in session.execute(query))
+    sent: dict[int, list[Sent]] = defaultdict(list)
+    if channel is not None:
+        for chunk in _chunks(sorted(articles)):
+            query = (select(DeliveryItem.article_id, Delivery.kind, Delivery.channel, DeliveryItem.delivered_at)
+                     .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+                     .where(Delivery.digest == digest, DeliveryItem.article_id.in_(chunk),
+                            DeliveryItem.delivered_at.is_not(None))
+                     .order_by(DeliveryItem.delivered_at))
+            for article_id, kind, sent_on, at in session.execute(query):
+                sent[article_id].append(Sent(kind, sent_on, at))
+    return Material(articles, tuple(matches), representatives, sizes,
+                    {article_id: tuple(found) for article_id, found in sent.items()})
+
+
+_ARTICLE_COLUMNS = (Article.id, Article.url, Article.title, Article.site_name, Article.published_at,
+                    Article.fetched_at, func.coalesce(func.nullif(Article.body, ""), Article.summary, ""),
+                    Article.story_id, Article.wire_cluster_id)
+
+
+def _articles(session: Session, column, ids: Sequence[int]) -> dict[int, StoredArticle]:
+    found = {}
+    for chunk in _chunks(list(ids)):
+        for row in session.execute(select(*_ARTICLE_COLUMNS).where(and_(column.in_(chunk)))):
+            found[row[0]] = StoredArticle(*row)
+    return found
+
+
+def _chunks(values: list[int]):
+    for start in range(0, len(values), BATCH):
+        yield values[start:start + BATCH]
+
+
+def _evidence(raw: str | None) -> dict:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
