@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.durations import Duration
 from monitor.watchlist.aliases import parse_entry, resolve_aliases
@@ -54,6 +54,7 @@ class TopicConfig(_Strict):
     """One topic (an item of ``watchlist.topics``)."""
 
     name: str
+    title: str = ""  # shown in digest headers; the name when empty
     description: str = ""
     query: str | None = None  # the boolean form
     weights: dict[str, float] = {}  # the weighted form: term -> weight, each counted once per article
@@ -69,6 +70,21 @@ class TopicConfig(_Strict):
         value = value.strip()
         if not value or len(value) > 200:
             raise _Invalid("name must be 1 to 200 characters", "give the topic a short, unique name")
+        return value
+
+    @model_validator(mode="after")
+    def _title_or_name(self) -> TopicConfig:
+        # As it takes effect, so `monitor check` shows it and digests need no fallback of their own.
+        if not self.title:
+            object.__setattr__(self, "title", self.name)  # frozen, and still being built
+        return self
+
+    @field_validator("title")
+    @classmethod
+    def _check_title(cls, value: str) -> str:
+        value = " ".join(value.split())  # one line: it heads a digest section and a Slack message
+        if len(value) > 200:
+            raise _Invalid("title must be at most 200 characters", "a headline, e.g. Iran–Russia arms transfers")
         return value
 
 
@@ -117,6 +133,11 @@ class Topic:
     query: str | None
     spec: TopicSpec
     examples: tuple[Example, ...]
+    title: str = ""  # for people (digest headers): the configured title, else the name
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,12 @@ class Watchlist:
 
     def topic(self, name: str) -> Topic | None:
         return next((t for t in self.topics if t.name.casefold() == name.casefold()), None)
+
+    def title(self, name: str) -> str:
+        """The title of topic ``name`` for people: its ``title:``, else its name (also for a topic no
+        longer in the watchlist, whose stored matches a digest may still show)."""
+        topic = self.topic(name)
+        return topic.title if topic is not None else name
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -255,7 +282,7 @@ def _compile_topic(
     if len(problems) > before:
         return None
     spec = TopicSpec(name, query, tuple(weights), config.min_score)
-    return Topic(name, config.description, config.query, spec, tuple(examples))
+    return Topic(name, config.description, config.query, spec, tuple(examples), config.title or name)
 
 
 def _excerpt(query: str, column: int) -> str:
