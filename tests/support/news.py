@@ -35,8 +35,11 @@ def rss(title: str, link: str, entries: list[Entry], *, ttl: int | None = None) 
             f"<link>{escape(link)}</link>{ttl_tag}{''.join(items)}</channel></rss>")
 
 
-def article_html(title: str, paragraphs: list[str], *, canonical: str | None = None, lang: str = "en") -> str:
-    head = f"<title>{escape(title)} | The Daily Test</title>"
+def article_html(title: str, paragraphs: list[str], *, canonical: str | None = None, lang: str = "en",
+                 site_name: str | None = None) -> str:
+    head = f"<title>{escape(title)} | {escape(site_name or 'The Daily Test')}</title>"
+    if site_name:
+        head += f'<meta property="og:site_name" content="{escape(site_name)}">'
     if canonical:
         head += f'<link rel="canonical" href="{escape(canonical)}">'
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
