@@ -153,7 +153,7 @@ def three_mornings(workspace, web, smtp, **options):
 
 def test_three_mornings_of_a_developing_story(workspace, outlets):
     with SmtpServer() as smtp:
-        (text1, html1, slack1), (text2, html2, slack2), (text3, html3, slack3) = three_mornings(
+        (text1, html1, slack1), (text2, _, slack2), (text3, _, slack3) = three_mornings(
             workspace, outlets, smtp)
 
     # Day 1: the story once, an original as headline (never the Courier's reprint), the independent
