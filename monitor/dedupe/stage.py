@@ -33,14 +33,15 @@ from monitor.dedupe.representative import choose_representative
 from monitor.dedupe.stories import (
     SCORING,
     Scoring,
-    idf,
+    StoryScore,
+    article_vector,
+    evidence,
     key_terms,
     merge_profile,
     paragraph_keys,
     story_score,
     term_counts,
     time_gap,
-    vectorize,
 )
 from monitor.extract import Article, BodySource
 from monitor.outlets import outlet_domain
@@ -129,10 +130,12 @@ def deduplicate(session: Session, *, article_id: int, article: Article, settings
     provenance = detect_agency(article.body, author=article.author, url=article.url)
     wire = assign_wire_cluster(session, article_id=article_id, article=article, settings=settings,
                                provenance=provenance)
-    story_id, story_score = _assign_story(session, article_id=article_id, article=article, settings=settings,
-                                          wire=wire, count=count_terms, scoring=story_scoring)
+    story_id, story_score, story_evidence = _assign_story(session, article_id=article_id, article=article,
+                                                          settings=settings, wire=wire, count=count_terms,
+                                                          scoring=story_scoring)
     store.record_dedup(session, article_id=article_id, wire_cluster_id=wire.cluster_id, story_id=story_id,
                        method=wire.method, match_id=wire.match_id, wire_score=wire.score, story_score=story_score,
+                       story_evidence=story_evidence,
                        agency=provenance.agency if provenance else None,
                        agency_evidence=f"{provenance.where}: {provenance.evidence}"[:500] if provenance else None)
     if wire.joined_existing:
@@ -260,8 +263,12 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
 
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-                  wire: WireMatch, count: bool, scoring: Scoring = SCORING) -> tuple[int | None, float | None]:
+                  wire: WireMatch, count: bool,
+                  scoring: Scoring = SCORING) -> tuple[int | None, float | None, dict | None]:
     """Join the story of the article's wire cluster, else the best-scoring story in the window, else a new one.
+
+    Returns the story, the score that placed the article there (None: a copy, or a new story) and its
+    evidence (``stories.evidence``), which ``monitor explain`` prints as it was when it decided.
 
     Term and paragraph counts are kept per wire cluster, not per copy: twenty reprints of one agency story
     are one text, and counting them twenty times would make that story's own words look common (low IDF)
@@ -272,7 +279,7 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
     if cluster_story is not None:
         # A copy belongs to the story of its original; no need to compare words again.
         store.grow_story(session, story_id=cluster_story, at=at, profile=None)
-        return cluster_story, None
+        return cluster_story, None, None
     count = count and not wire.joined_existing
     vector = _story_vector(session, article=article, count=count, scoring=scoring)
     mine = vector.as_dict()
@@ -280,16 +287,18 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
     if best is None:
         story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
         store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
-        score = None
+        score, why = None, None
     else:
-        score, story = best
+        result, story = best
         story_id = story.id
+        # The evidence is taken against the profile that decided, before this article is merged into it.
+        why = evidence(mine, story.profile, result, _gap(article, story))
         profile = merge_profile(story.profile, story.size, vector).as_dict()
         store.grow_story(session, story_id=story_id, at=at, profile=profile)
         store.index_story(session, story_id=story_id, terms=tuple(profile), at=at)
-        score = round(score, 4)
+        score = why["score"]
     store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
-    return story_id, score
+    return story_id, score, why
 
 
 def _story_vector(session: Session, *, article: Article, count: bool, scoring: Scoring):
@@ -300,28 +309,31 @@ def _story_vector(session: Session, *, article: Article, count: bool, scoring: S
     if count:
         store.count_paragraphs(session, keys=paragraphs)
     frequencies, total = store.document_frequencies(session, terms=counts)
-    idfs = {term: idf(n, total) for term, n in frequencies.items()}
-    vector = vectorize(counts, idfs, idf(0, total))
+    vector = article_vector(counts, frequencies, total, scoring)
     if count:
         store.count_terms(session, terms=counts)
     return vector
 
 
 def _best_story(session: Session, *, vector: dict[str, float], article: Article, settings: DedupSettings,
-                scoring: Scoring) -> tuple[float, store.StoryProfile] | None:
+                scoring: Scoring) -> tuple[StoryScore, store.StoryProfile] | None:
     """The story of the window with the best score at ``story_threshold`` or above, if any."""
     if not vector:
         return None
     at = event_time(article)
     candidates = store.story_candidates(session, terms=key_terms(vector), since=at - settings.window,
                                         until=at + settings.window, limit=MAX_STORY_CANDIDATES)
-    best: tuple[float, store.StoryProfile] | None = None
+    best: tuple[StoryScore, store.StoryProfile] | None = None
     for story in candidates:
-        gap = time_gap(article.published, story.first_seen_at, story.last_seen_at)
-        score = story_score(vector, story.profile, gap=gap, scoring=scoring).score
-        if score >= settings.story_threshold and (best is None or score > best[0]):
-            best = (score, story)
+        result = story_score(vector, story.profile, gap=_gap(article, story), scoring=scoring)
+        if result.score >= settings.story_threshold and (best is None or result.score > best[0].score):
+            best = (result, story)
     return best
+
+
+def _gap(article: Article, story: store.StoryProfile):
+    """Time between the article's publication and the story's members (None when it was not published)."""
+    return time_gap(article.published, story.first_seen_at, story.last_seen_at)
 
 
 def _refresh_representative(session: Session, *, cluster_id: int) -> None:
