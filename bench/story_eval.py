@@ -73,15 +73,23 @@ class Doc:
 
 # --- The corpus ---------------------------------------------------------------------------------------------
 
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_DATE_LINE = re.compile(rf"^\W*(\w+day,?\s*)?({_MONTH}\s+\d{{1,2}}|\d{{1,2}}\s+{_MONTH})?[\s,]*\d{{4}}\W*$"
-                        rf"|^\W*{_MONTH}\s+\d{{1,2}}\W*$", re.IGNORECASE)
+_DATE_WORDS = re.compile(r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*|[a-z]+day|am|pm|gmt|utc|"
+                         r"ist|est|edt|bst|cet|th|st|nd|rd|on|at|published|posted|updated|last", re.IGNORECASE)
+
+
+def _is_date_line(line: str) -> bool:
+    """A line that only dates the article ("September 18th, 2013, 05:31 GMT"): most ``ecbplus`` files have
+    one and the ``ecb`` files do not, so it alone would tell the sub-topics apart."""
+    words = re.findall(r"[A-Za-z]+", line)
+    return bool(re.search(r"\d", line)) and all(_DATE_WORDS.fullmatch(w) for w in words)
 
 
 def detokenise(tokens: list[str]) -> str:
     """Token text back to prose, so the entity and sentence heuristics see what an extractor gives."""
     text = " ".join(tokens)
     text = re.sub(r"``\s*|\s*''", '"', text)
+    text = re.sub(r"(\d)\s*([.:/])\s+(\d)", r"\1\2\3", text)  # "6. 1" -> "6.1", "05: 31" -> "05:31"
+    text = re.sub(r"(\w) - (\w)", r"\1-\2", text)
     text = re.sub(r"\s+([,.;:!?%)\]])", r"\1", text)
     text = re.sub(r"([(\[$])\s+", r"\1", text)
     return re.sub(r"\s+(n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", text)
@@ -97,7 +105,7 @@ def read_document(path: Path) -> tuple[str, str]:
     for token in ET.parse(path).getroot().iter("token"):
         sentences[int(token.get("sentence"))].append(token.text or "")
     lines = [detokenise(sentences[n]) for n in sorted(sentences)]
-    lines = [line for line in lines if line and not line.lower().startswith("http") and not _DATE_LINE.match(line)]
+    lines = [line for line in lines if line and not line.lower().startswith("http") and not _is_date_line(line)]
     return (lines[0] if lines else ""), "\n\n".join(lines[1:])
 
 

@@ -1,16 +1,21 @@
 """Why an article is where deduplication put it: the evidence ``monitor explain`` prints.
 
-Scores are recomputed from the stored texts, so the explanation shows what the texts share now.
+The wire score is recomputed from the stored texts (they do not change under it). The story score is the
+one the stage decided on, with the evidence it recorded then (``stories.evidence``: the cosine, the time
+factor and the shared terms that weighed most, against the story's profile as it was before the article
+joined): a story's profile moves with every member, so a score recomputed now would explain another
+decision. Beside it, the same scoring code (``stories.story_score``) gives the similarity to the profile now.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from monitor.dedupe import fingerprint as fp
-from monitor.dedupe.stories import cosine, idf, shared_terms, term_counts, vectorize
+from monitor.dedupe.stories import SCORING, article_vector, contributions, story_score, term_counts
 from monitor.store import clusters as store
 from monitor.store.models import Article
 
@@ -62,22 +67,48 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
     if article.story_id is not None:
         story = store.story(session, story_id=article.story_id)
         if story is not None:
-            counts = term_counts(article.title, article.body)
-            frequencies, total = store.document_frequencies(session, terms=counts)
-            vector = vectorize(counts, {t: idf(n, total) for t, n in frequencies.items()}, idf(0, total))
-            profile = store.parse_profile(story.profile)
-            terms = shared_terms(vector.as_dict(), profile)
-            report["story"] = {"id": story.id, "title": story.title, "size": story.size,
-                               "stored_score": article.story_score,
-                               "similarity_now": round(cosine(vector.as_dict(), profile), 4),
-                               "shared_terms": list(terms)}
-            lines.append(f"story {story.id}: {story.title or '(no title)'} ({story.size} articles)")
-            if article.story_score is not None:
-                lines.append(f"  joined: TF-IDF similarity {article.story_score} to the story's profile; "
-                             f"shared terms: {', '.join(terms) or '-'}")
-            elif article.wire_method in ("exact", "minhash"):
-                lines.append("  joined: with its wire cluster (a copy belongs to its original's story)")
-            else:
-                lines.append("  joined: started the story (no story within the window was similar enough)")
+            report["story"] = _story_report(session, article, story, lines)
     report["lines"] = lines
     return report
+
+
+def _story_report(session: Session, article: Article, story, lines: list[str]) -> dict[str, Any]:
+    """The story part: the decisive score and its evidence as recorded, and the similarity now."""
+    recorded = _recorded_evidence(article.story_evidence)
+    now = _similarity_now(session, article, store.parse_profile(story.profile))
+    report = {"id": story.id, "title": story.title, "size": story.size, "stored_score": article.story_score,
+              "evidence": recorded, "similarity_now": now["similarity"], "terms_now": now["terms"]}
+    lines.append(f"story {story.id}: {story.title or '(no title)'} ({story.size} articles)")
+    if article.story_score is not None:
+        lines.append(f"  joined: story score {article.story_score} (the score that decided)")
+        if recorded is not None:
+            apart = recorded.get("hours_apart")
+            lines.append(f"    = cosine {recorded.get('similarity')} with the story's profile as it was then"
+                         f" x time factor {recorded.get('time_factor')}"
+                         + ("" if apart is None else f" ({apart} h from its other articles)"))
+            terms = ", ".join(f"{term} {part}" for term, part in recorded.get("terms", ()))
+            lines.append(f"    terms that made it (term, part of the cosine): {terms or '-'}")
+        lines.append(f"  similarity to the story's profile now: {now['similarity']}")
+    elif article.wire_method in ("exact", "minhash"):
+        lines.append("  joined: with its wire cluster (a copy belongs to its original's story)")
+    else:
+        lines.append("  joined: started the story (no story within the window scored high enough)")
+    return report
+
+
+def _recorded_evidence(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _similarity_now(session: Session, article: Article, profile: dict[str, float]) -> dict[str, Any]:
+    """The stage's own scoring of the article against the profile as it is now (time left out)."""
+    counts = term_counts(article.title, article.body, scoring=SCORING)
+    frequencies, total = store.document_frequencies(session, terms=counts)
+    vector = article_vector(counts, frequencies, total, SCORING).as_dict()
+    result = story_score(vector, profile, gap=None, scoring=SCORING)
+    return {"similarity": round(result.similarity, 4),
+            "terms": [term for term, _ in contributions(vector, profile)]}

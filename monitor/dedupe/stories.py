@@ -49,6 +49,8 @@ class Scoring:
     """Time between an article and a story's members that costs nothing; None: time is not a factor."""
     half_life_hours: float = 72.0
     """Beyond the grace, the score halves every ``half_life_hours``."""
+    idf_power: float = 1.0
+    """IDF raised to this power: above 1, rare terms (an event's own names) weigh more against common ones."""
 
 
 BASELINE_SCORING = Scoring()
@@ -64,6 +66,7 @@ three days, so the same town's power bill and snowfall record a week apart need 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 _TOKEN = re.compile(r"[^\W\d_][\w'’-]*|\d[\d,.]*\d|\d", re.UNICODE)
 """A word, or a number ("6.1", "2,000", "1989")."""
+_YEAR = re.compile(r"(19|20)\d\d")
 PLACE_PREPOSITIONS = frozenset({"in", "at", "near", "from", "outside", "across", "throughout"})
 """A capitalised name right after these is most likely a place."""
 _SENTENCE_END = re.compile(r"[.!?:;\"“”'‘’()\[\]]\s*$")
@@ -123,20 +126,17 @@ def paragraph_keys(body: str | None) -> tuple[int, ...]:
 
 def term_counts(title: str | None, body: str | None, *, boilerplate: frozenset[int] = frozenset(),
                 scoring: Scoring | None = None) -> dict[str, float]:
-    """Weighted term frequencies of an article: title, lead and the rest of the body, names boosted.
+    """Weighted term frequencies of an article: title, lead and the rest of the body, names and numbers boosted.
 
     Paragraphs whose key is in ``boilerplate`` are left out.
     """
     scoring = scoring or SCORING
     counts: Counter[str] = Counter()
     tokens = _TOKEN if scoring.number_weight else _WORD
-    for match in list(tokens.finditer(title or ""))[:60]:
-        term = _term(match.group(0), scoring)
-        if term:
-            counts[term] += scoring.title_weight * (scoring.number_weight if term[0].isdigit() else 1.0)
     body = body or ""
     if boilerplate:
         body = "\n".join(p for p, key in _keyed_paragraphs(body) if key not in boilerplate)
+    places: set[str] = set()
     after_place_word = False  # the previous word was "in", "at"... or part of a name that followed one
     for n, match in enumerate(tokens.finditer(body[:20_000])):
         if n >= BODY_WORDS:
@@ -145,16 +145,31 @@ def term_counts(title: str | None, body: str | None, *, boilerplate: frozenset[i
         weight = scoring.lead_weight if n < LEAD_WORDS else BODY_WEIGHT
         entity = _is_entity(body, match)
         place = entity and after_place_word
-        after_place_word = place or word.casefold() in PLACE_PREPOSITIONS
+        folded = word.casefold()
+        # "in the Harlow Valley": the article between a preposition and a name keeps the name a place.
+        after_place_word = place or folded in PLACE_PREPOSITIONS or (after_place_word and folded == "the")
         term = _term(word, scoring)
         if not term:
             continue
         if term[0].isdigit():
             counts[term] += weight * scoring.number_weight
-        elif entity:
-            counts[term] += weight * (scoring.place_boost if place else scoring.entity_boost)
+        elif place:
+            counts[term] += weight * scoring.place_boost
+            places.add(term)
         else:
-            counts[term] += weight
+            counts[term] += weight * (scoring.entity_boost if entity else 1.0)
+    for match in list(tokens.finditer(title or ""))[:60]:
+        term = _term(match.group(0), scoring)
+        if not term:
+            continue
+        if term[0].isdigit():
+            counts[term] += scoring.title_weight * scoring.number_weight
+        elif term in places and scoring.place_boost < scoring.entity_boost:
+            # A headline names the town of any event there ("Millbrook breaks snowfall record"): it counts
+            # as a place, not as a headline word.
+            counts[term] += scoring.place_boost
+        else:
+            counts[term] += scoring.title_weight
     return dict(counts)
 
 
@@ -162,7 +177,10 @@ def _term(word: str, scoring: Scoring) -> str | None:
     """The term a token counts as, if any: a folded word, or a number when numbers count."""
     if word[0].isdigit():
         number = word.replace(",", "").rstrip(".")
-        return number if scoring.number_weight and len(number) >= 2 else None
+        # Years are left out: within a window of days every event's articles name the same ones.
+        if not scoring.number_weight or len(number) < 2 or _YEAR.fullmatch(number):
+            return None
+        return number
     term = _fold(word)
     return term if len(term) >= 3 and term not in STOPWORDS else None
 
@@ -192,6 +210,14 @@ def vectorize(counts: Mapping[str, float], idfs: Mapping[str, float], default_id
     weights = {term: (1.0 + math.log(tf)) * idfs.get(term, default_idf) for term, tf in counts.items() if tf >= 1}
     weights.update({term: tf * idfs.get(term, default_idf) for term, tf in counts.items() if tf < 1})
     return _normalised(weights)
+
+
+def article_vector(counts: Mapping[str, float], frequencies: Mapping[str, int], total: int,
+                   scoring: Scoring) -> StoryVector:
+    """An article's vector from its term counts and the store's document frequencies (``total`` counted)."""
+    power = scoring.idf_power
+    idfs = {term: idf(n, total) ** power for term, n in frequencies.items()}
+    return vectorize(counts, idfs, idf(0, total) ** power)
 
 
 def _normalised(weights: Mapping[str, float]) -> StoryVector:
@@ -235,8 +261,7 @@ def key_terms(vector: Mapping[str, float], n: int = QUERY_TERMS) -> tuple[str, .
 
 def shared_terms(a: Mapping[str, float], b: Mapping[str, float], n: int = 8) -> tuple[str, ...]:
     """The terms that contribute most to the similarity of two vectors (for ``monitor explain``)."""
-    common = sorted(((a[t] * b[t], t) for t in a.keys() & b.keys()), reverse=True)
-    return tuple(t for _, t in common[:n])
+    return tuple(term for term, _ in contributions(a, b, n))
 
 
 def time_gap(published: datetime | None, first: datetime, last: datetime) -> timedelta | None:
@@ -262,12 +287,16 @@ class StoryScore:
 
     score: float
     similarity: float
+    """Cosine of the article's vector and the story's profile."""
     time_factor: float
 
 
 def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, gap: timedelta | None,
                 scoring: Scoring) -> StoryScore:
-    """The one score of an article against a story's profile: the stage decides on it, explain prints it."""
+    """The one score of an article against a story's profile: the stage decides on it, explain prints it.
+
+    The cosine (names and numbers already weigh more in the vectors), times the time factor.
+    """
     similarity = cosine(vector, profile)
     factor = time_factor(gap, scoring)
     return StoryScore(similarity * factor, similarity, factor)
@@ -277,3 +306,12 @@ def contributions(a: Mapping[str, float], b: Mapping[str, float], n: int = 8) ->
     """The shared terms that contribute most to the cosine of two vectors, with their parts of it."""
     common = sorted(((a[t] * b[t], t) for t in a.keys() & b.keys()), reverse=True)
     return tuple((t, part) for part, t in common[:n])
+
+
+def evidence(vector: Mapping[str, float], profile: Mapping[str, float], result: StoryScore,
+             gap: timedelta | None) -> dict:
+    """What made a story score, to be kept with it: its parts and the shared terms that weighed most."""
+    return {"score": round(result.score, 4), "similarity": round(result.similarity, 4),
+            "time_factor": round(result.time_factor, 4),
+            "hours_apart": None if gap is None else round(gap.total_seconds() / 3600, 1),
+            "terms": [[term, round(part, 4)] for term, part in contributions(vector, profile)]}

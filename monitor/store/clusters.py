@@ -177,17 +177,19 @@ def same_content(session: Session, *, content_hash: str, exclude_id: int,
 
 _RECORD = _articles.update().where(_articles.c.id == bindparam("article")).values(
     {name: bindparam(name) for name in ("wire_cluster_id", "story_id", "wire_method", "wire_match_id",
-                                        "wire_score", "story_score", "agency", "agency_evidence")})
+                                        "wire_score", "story_score", "story_evidence", "agency",
+                                        "agency_evidence")})
 
 
 def record_dedup(session: Session, *, article_id: int, wire_cluster_id: int, story_id: int | None,
                  method: str, match_id: int | None, wire_score: float | None, story_score: float | None,
-                 agency: str | None, agency_evidence: str | None) -> None:
-    """Write an article's place in the clusters and why it is there."""
+                 agency: str | None, agency_evidence: str | None, story_evidence: dict | None = None) -> None:
+    """Write an article's place in the clusters and why it is there (``story_evidence`` is kept as JSON)."""
     _raw(session, "record", _RECORD, [{
         "article": article_id, "wire_cluster_id": wire_cluster_id, "story_id": story_id, "wire_method": method,
-        "wire_match_id": match_id, "wire_score": wire_score, "story_score": story_score, "agency": agency,
-        "agency_evidence": agency_evidence}], many=False)
+        "wire_match_id": match_id, "wire_score": wire_score, "story_score": story_score,
+        "story_evidence": None if story_evidence is None else json.dumps(story_evidence, separators=(",", ":")),
+        "agency": agency, "agency_evidence": agency_evidence}], many=False)
 
 
 # --- Wire clusters ------------------------------------------------------------------------------------------
