@@ -8,12 +8,13 @@ occurrence, at the weight of its place (``PLACES``: the title, the lead, the bod
 prominence is their mean (for weighted topics, weighted by each entry's weight). A story that is the
 subject of the headline and the lead has all its parts there; a passing mention deep in the body has none.
 
-*Strength* (0 to 1) is how much more than the bare minimum the article holds:
-
-* query topic: how often each top-level part of the query fired (``(mentions - 1) / 4``, at most 1,
-  averaged over the parts): one mention of each is 0, five or more of each is 1;
-* weighted topic: where the total weight lies between ``min_score`` and the most the topic can reach
-  (the sum of its positive weights): 0 at ``min_score``, 1 when every positive entry fired.
+*Strength* (0 to 1) is how much more than the bare minimum the article holds. Each part scores how often
+it is mentioned, ``(mentions - 1) / 4`` at most 1: once is 0, five times or more is 1. For a query topic,
+strength is the mean of that over its parts. For a weighted topic, it is the mean of two halves: that
+repetition (averaged over the entries that fired, weighted by their weights) and the margin of the total
+weight over ``min_score``, from 0 at ``min_score`` to 1 at the most the topic can reach (the sum of its
+positive weights). So a weighted topic that only just reaches ``min_score``, once each, in the lead, scores
+as a query topic whose parts are in the lead once each: 49.
 
 The parts of a query topic are the operands of its top-level AND (an expression without one is one part);
 those under NOT are left out, as absence is no evidence. Parts that look only at ``source:``, ``url:`` or
@@ -73,14 +74,11 @@ def query_parts(tree) -> Sequence:
 
 def query_score(tree, scan: Scan) -> tuple[float, float, float]:
     """(score, prominence, strength) of a query topic whose tree holds on ``scan``."""
-    reaches = [part_reach(part, scan) for part in query_parts(tree)]
+    reaches = [(*part_reach(part, scan), 1.0) for part in query_parts(tree)]
     if not reaches:  # a query of NOT alone matches what lacks a term: nothing to weigh
         return 0.0, 0.0, 0.0
-    prominence = _mean([(best, 1.0) for best, _ in reaches if best is not None], default=1.0)
-    strength = _mean(
-        [(min(1.0, max(0, count - 1) / (FULL_MENTIONS - 1)), 1.0) for _, count in reaches], default=0.0
-    )
-    return combine(prominence, strength), prominence, strength
+    prominence, repetition = _place_and_repetition(reaches)
+    return combine(prominence, repetition), prominence, repetition
 
 
 def weighted_score(
@@ -88,15 +86,21 @@ def weighted_score(
 ) -> tuple[float, float, float]:
     """(score, prominence, strength) of a weighted topic: ``fired`` the (compiled entry, weight) that held,
     ``total`` their weights' sum, ``most`` the sum of the topic's positive weights."""
-    places = []
-    for node, weight in fired:
-        if weight > 0:
-            best, _ = part_reach(node, scan)
-            if best is not None:
-                places.append((best, weight))
-    prominence = _mean(places, default=1.0)
-    strength = 1.0 if most <= min_score else min(1.0, max(0.0, (total - min_score) / (most - min_score)))
+    reaches = [(*part_reach(node, scan), weight) for node, weight in fired if weight > 0]
+    prominence, repetition = _place_and_repetition(reaches)
+    margin = 1.0 if most <= min_score else min(1.0, max(0.0, (total - min_score) / (most - min_score)))
+    strength = (repetition + margin) / 2
     return combine(prominence, strength), prominence, strength
+
+
+def _place_and_repetition(reaches: Sequence[tuple[float | None, int, float]]) -> tuple[float, float]:
+    """(prominence, repetition) of the parts that fired: (best place, mentions, weight) each."""
+    prominence = _mean([(best, weight) for best, _, weight in reaches if best is not None], default=1.0)
+    repetition = _mean(
+        [(min(1.0, max(0, count - 1) / (FULL_MENTIONS - 1)), weight) for _, count, weight in reaches],
+        default=0.0,
+    )
+    return prominence, repetition
 
 
 def combine(prominence: float, strength: float) -> float:
