@@ -1,0 +1,122 @@
+"""Composing a digest from stored material is pure: outlets named by publisher, the headline from an original,
+write-ups and wire copies apart, one story once under its best topic, updates summed up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.digest_content import View, build_content, excerpt, find_words
+from monitor.outlets import outlet_domain, outlet_name
+from monitor.store.deliveries import ItemRef
+from monitor.store.digests import Material, Sent, StoredArticle, StoredMatch
+
+T0 = datetime(2026, 3, 2, 6, tzinfo=UTC)
+VIEW = View("digest", "email", ("digest",), 0.0, 10, {"arms": "Iran–Russia arms", "caspian": "Caspian shipping"})
+
+
+def art(id_: int, url: str, *, title: str = "", site: str | None = None, story: int | None = 1,
+        cluster: int | None = None, hours: float = 0, body: str = "Officials said missiles were shipped.") -> StoredArticle:
+    return StoredArticle(id_, url, title or f"Title {id_}", site, T0 + timedelta(hours=hours),
+                         T0 + timedelta(hours=hours, minutes=5), body, story, cluster)
+
+
+def match(article_id: int, score: float, topic: str = "arms", words=("missiles",)) -> StoredMatch:
+    return StoredMatch(article_id, topic, score, {"terms": [{"hits": [{"text": w} for w in words]}]})
+
+
+def content(articles, matches, items, *, representatives=None, sent=None, view=VIEW, sizes=None):
+    material = Material({a.id: a for a in articles}, tuple(matches), representatives or {}, sizes or {}, sent or {})
+    return build_content(material, name="morning", timezone="UTC", view=view,
+                         items=[ItemRef(i, None, "arms") for i in items], period=T0 + timedelta(days=1))
+
+
+def test_outlets_are_publishers_not_feeds_or_hosts():
+    assert outlet_name("https://www.bbc.co.uk/news/1", None) == "bbc.co.uk"
+    assert outlet_name("https://edition.cnn.com/x", None) == outlet_name("https://www.cnn.com/y", None)
+    assert outlet_name("https://x.example/1", "  The   Guardian ") == "The Guardian"
+    assert outlet_domain("http://127.0.0.2:8080/a") == "127.0.0.2:8080"
+    assert outlet_name("https://x.example/1", "N" * 300).endswith("…")
+
+
+def test_the_headline_is_the_original_never_the_reprint_and_copies_count_apart():
+    original = art(1, "https://agency.test/a", title="Agency: missiles shipped", site="Wire Agency", cluster=7, hours=0)
+    reprint = art(2, "https://courier.test/b", title="Sign up! Missiles shipped", site="The Courier", cluster=7,
+                  hours=-1)  # published earlier, and scoring higher: still a reprint
+    other = art(3, "https://observer.test/c", title="Observer write-up", site="Observer", cluster=8, hours=2)
+    built = content([original, reprint, other], [match(1, 50), match(2, 90), match(3, 40)], [1, 2, 3],
+                    representatives={7: 1, 8: 3})
+    [section] = built.sections
+    [story] = section.items
+    assert story.headline == "Agency: missiles shipped" and story.outlet == "Wire Agency"
+    assert [(r.outlet, r.url) for r in story.writeups] == [("Observer", "https://observer.test/c")]
+    assert [(c.outlet, c.url) for c in story.copies] == [("The Courier", "https://courier.test/b")]
+    assert story.article_ids == (1, 2, 3) and story.score == 90 and story.coverage is None
+
+
+def test_one_url_is_listed_once():
+    a = art(1, "https://agency.test/a", cluster=7)
+    b = art(2, "https://agency.test/a", cluster=7)  # one address stored twice (two feeds, before canonical)
+    c = art(3, "https://other.test/c", cluster=9)
+    d = art(4, "https://other.test/c", cluster=9)
+    [story] = content([a, b, c, d], [match(1, 5)], [1, 2, 3, 4], representatives={7: 1, 9: 3}).sections[0].items
+    urls = [story.url, *(r.url for r in story.writeups), *(c.url for c in story.copies)]
+    assert sorted(urls) == ["https://agency.test/a", "https://other.test/c"]
+
+
+def test_a_story_of_two_topics_comes_once_under_its_best_topic_naming_both():
+    a = art(1, "https://a.test/1")
+    b = art(2, "https://b.test/2", cluster=3)
+    built = content([a, b], [match(1, 30, "arms"), match(1, 60, "caspian"), match(2, 20, "arms")], [1, 2])
+    [section] = built.sections
+    assert section.name == "caspian" and section.topic == "Caspian shipping"
+    [story] = section.items
+    assert story.topics == ("Caspian shipping", "Iran–Russia arms")
+
+
+def test_a_story_with_earlier_reports_sent_here_is_an_update_summed_up():
+    day1 = [art(1, "https://a.test/1", site="A", hours=0), art(2, "https://b.test/2", site="B", hours=1)]
+    day2 = [art(3, "https://c.test/3", site="C", hours=24, title="Denial"),
+            art(4, "https://b.test/4", site="B", hours=25, title="Ministry statement")]
+    sent = {1: (Sent("digest", "email", T0 + timedelta(hours=20)),),
+            2: (Sent("digest", "email", T0 + timedelta(hours=20)),)}
+    built = content([*day1, *day2], [match(3, 40), match(1, 50)], [3, 4], sent=sent, sizes={1: 4})
+    [story] = built.sections[0].items
+    assert story.is_update and story.headline == "Denial" and story.article_ids == (3, 4)
+    assert [r.title for r in story.writeups] == ["Ministry statement"]
+    assert story.coverage.reports == 4 and story.coverage.outlets == 3
+    assert story.coverage.first_reported == T0 and story.coverage.last_sent == T0 + timedelta(hours=20)
+    assert built.updates == 1 and built.headline_count() == "1 update"
+
+
+def test_sent_on_another_channel_is_no_update_here_and_an_alert_is_marked():
+    earlier, new = art(1, "https://a.test/1"), art(2, "https://b.test/2", hours=3)
+    sent = {1: (Sent("digest", "slack", T0),), 2: (Sent("alert", "slack", T0 + timedelta(hours=4)),)}
+    [story] = content([earlier, new], [match(2, 70)], [2], sent=sent).sections[0].items
+    assert story.coverage is not None and not story.is_update
+    assert story.alerted_at == T0 + timedelta(hours=4)
+
+
+def test_a_preview_counts_nothing_as_sent():
+    view = View("digest", None, ("digest",), 0.0, 10, {})
+    sent = {1: (Sent("digest", "email", T0),)}
+    [story] = content([art(1, "https://a.test/1"), art(2, "https://b.test/2", hours=1)], [match(2, 5)], [2],
+                      sent=sent, view=view).sections[0].items
+    assert not story.is_update and story.alerted_at is None
+
+
+def test_excerpt_marks_whole_words_that_made_the_match_and_is_given_clean_text():
+    text = "Missiles shipped. The important part: missiles arrived.\nSign up for our newsletter."
+    found = excerpt(text, None, {"terms": [{"hits": [{"text": "missiles"}, {"text": "port"}]}]})
+    assert found.text.startswith("Missiles shipped.")
+    marked = [found.text[a:b] for a, b in found.highlights]
+    assert marked == ["Missiles", "missiles"]  # "port" inside "important" is not a word of its own
+    assert find_words("arms farms arms.", ["arms"]) == ((0, 4), (11, 15))
+
+
+def test_items_past_the_cap_are_counted_and_still_delivered():
+    view = View("digest", "email", ("digest",), 0.0, 2, {})
+    articles = [art(i, f"https://o{i}.test/{i}", story=None, hours=i) for i in range(1, 6)]
+    built = content(articles, [match(i, i) for i in range(1, 6)], range(1, 6), view=view)
+    [section] = built.sections
+    assert [i.score for i in section.items] == [5, 4] and section.more == 3
+    assert sorted(built.article_ids) == [1, 2, 3, 4, 5]
