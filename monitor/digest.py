@@ -25,11 +25,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, paragraph_keys, strip_boilerplate
 from monitor.digest_content import View, build_content
 from monitor.notify import DeliveryError, make_sender
 from monitor.notify.email import sender_domain, stable_message_id
 from monitor.notify.render import Digest, DigestContent, render
 from monitor.notify.settings import DigestConfig
+from monitor.store import clusters as cluster_store
 from monitor.store import deliveries as ledger
 from monitor.store import digests as digest_store
 from monitor.store.db import Database
@@ -105,10 +107,13 @@ def compose(session: Session, *, digest: DigestConfig, slot: Slot, items: Sequen
                          period=period, clean=clean)
 
 
-def boilerplate_cleaner(session: Session, texts: Sequence[str]):
-    """A function that strips outlet boilerplate from a text: paragraphs the dedup stage learnt as shared by
-    unrelated articles, and furniture such as sign-up lines."""
-    return lambda text: text
+def boilerplate_cleaner(session: Session, texts: Sequence[str]) -> Callable[[str], str]:
+    """A function that strips outlet boilerplate from a text: the paragraphs the dedup stage learnt as shared
+    by unrelated wire clusters, and furniture such as sign-up lines (``monitor.dedupe.boilerplate``)."""
+    keys = {key for text in texts for key in paragraph_keys(text)}
+    known = (cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS)
+             if keys else set())
+    return partial(strip_boilerplate, known=frozenset(known))
 
 
 def period_of(digest: DigestConfig, now: datetime) -> datetime:

@@ -113,6 +113,17 @@ def test_excerpt_marks_whole_words_that_made_the_match_and_is_given_clean_text()
     assert find_words("arms farms arms.", ["arms"]) == ((0, 4), (11, 15))
 
 
+def test_the_excerpt_leaves_out_outlet_boilerplate_learnt_or_by_pattern():
+    from monitor.dedupe.boilerplate import paragraph_keys, strip_boilerplate
+
+    footer = "The Courier is an independent newspaper owned by its readers since 1911, read in print and online."
+    body = ("Sign up for the Courier's morning briefing in your inbox.\n" + footer + "\n"
+            "Tehran shipped missiles to Moscow, officials said.")
+    learnt = frozenset(paragraph_keys(footer))
+    found = excerpt(strip_boilerplate(body, learnt), None, {})
+    assert found.text == "Tehran shipped missiles to Moscow, officials said."
+
+
 def test_items_past_the_cap_are_counted_and_still_delivered():
     view = View("digest", "email", ("digest",), 0.0, 2, {})
     articles = [art(i, f"https://o{i}.test/{i}", story=None, hours=i) for i in range(1, 6)]

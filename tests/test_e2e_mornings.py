@@ -46,12 +46,14 @@ OBSERVER = ("Fath-360 consignment leaves Amirabad for Astrakhan", [
     "deepen its military partnership with Moscow, the officials said.",
 ])
 DENIAL = ("Iran denies shipping Fath-360 missiles to Russia", [
+    "Sign up for Kyiv Ledger alerts and get breaking news in your inbox.",
     "Iran's foreign ministry denied on Tuesday that it had shipped Fath-360 ballistic missiles to Russia, "
     "calling reports of a consignment from Amirabad to Astrakhan Western propaganda.",
     "The ministry's spokesman said Iran's defence cooperation with Russia broke no law, and that no "
     "missiles had been sent across the Caspian.",
 ])
 MINISTRY = ("Russian foreign ministry calls Fath-360 reports a provocation", [
+    "Sign up to the Observer newsletter for the week's defence news.",
     "Russia's foreign ministry said reports that Iran had shipped Fath-360 ballistic missiles to Russia "
     "through Astrakhan were a provocation, without denying the consignment from Amirabad.",
     "Moscow and Tehran would keep developing their military cooperation, the ministry said, as Kyiv "
@@ -192,6 +194,7 @@ def test_three_mornings_of_a_developing_story(workspace, outlets):
     assert "first reported" in update and "5 reports from 4 outlets so far" in update
     assert AGENCY[0] not in update and OBSERVER[0] not in update and COURIER[0] not in update
     assert "Rotterdam" not in text2 and HELICOPTERS[0] not in text2  # the older story had no news
+    assert "Sign up" not in text2 and "Sign up" not in json.dumps(slack2)
     assert "*Update*" in json.dumps(slack2, ensure_ascii=False)
 
     # Day 3: nothing new, nothing repeated, on either channel.
