@@ -136,7 +136,9 @@ def load_units(labels: Path, texts: Texts) -> list[Unit]:
     with labels.open(encoding="utf-8") as handle:
         for row in csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t"):
             title, body = texts.unit(row["path"], row["item"], row["part"])
-            units.append(Unit(row["path"], row["item"], row["part"], row["label"], row["category"], title, body))
+            units.append(
+                Unit(row["path"], row["item"], row["part"], row["label"], row["category"], title, body)
+            )
     return units
 
 
@@ -152,7 +154,8 @@ def evaluate(units: list[Unit], watchlist, topic: str) -> dict[str, list[tuple[U
     """Per category, each unit with its score for ``topic`` (None: no match)."""
     results: dict[str, list[tuple[Unit, float | None]]] = defaultdict(list)
     for unit in units:
-        found = [m for m in watchlist.match(ArticleText(title=unit.title, body=unit.body)) if m.topic == topic]
+        article = ArticleText(title=unit.title, body=unit.body)
+        found = [m for m in watchlist.match(article) if m.topic == topic]
         results[f"{unit.label}:{unit.category}"].append((unit, found[0].score if found else None))
     return results
 
@@ -174,7 +177,8 @@ def report(results, threshold: float | None, show_misses: bool) -> None:
         rows = results[key]
         matched = [score for _, score in rows if score is not None]
         alerted = [s for s in matched if threshold is not None and s >= threshold]
-        print(f"{key:<36} {len(rows):>5} {len(matched):>8} {len(matched) / len(rows):>6.0%}  {len(alerted):>8}")
+        rate = len(matched) / len(rows)
+        print(f"{key:<36} {len(rows):>5} {len(matched):>8} {rate:>6.0%}  {len(alerted):>8}")
         totals[label] = [a + b for a, b in zip(totals[label], (len(rows), len(matched), len(alerted)))]
         scores[label] += matched
         if show_misses:
@@ -215,7 +219,9 @@ def candidates(texts: Texts, labelled: set[tuple[str, str]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default=str(REPO / "feeds.yaml"))
     parser.add_argument("--labels", default=str(LABELS))
     parser.add_argument("--topic", default=TOPIC)

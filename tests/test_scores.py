@@ -22,8 +22,8 @@ ALIASES = {
 FILLER = "The session went on with other business of the day, as it does every week. " * 40  # 600 words
 HEADLINE = ArticleText(
     title="Iran ships ballistic missiles to Russia",
-    body="Iran has shipped ballistic missiles to Russia, officials said. The missiles reached Russia last week. "
-    + "Iran denied that it shipped missiles. "
+    body="Iran has shipped ballistic missiles to Russia, officials said. "
+    + "The missiles reached Russia last week. Iran denied that it shipped missiles. "
     + FILLER,
 )
 PASSING = ArticleText(
@@ -137,7 +137,7 @@ def test_the_bundled_alert_threshold_takes_the_headline_story_and_leaves_the_pas
     )
     passing = ArticleText(
         title="Caspian summit ends with a joint statement",
-        body=FILLER + "Western officials have accused Iran of supplying drones to Russia, which Tehran denies.",
+        body=FILLER + "Western officials have accused Iran of supplying drones to Russia; Tehran denies it.",
     )
     for topic in ("iran-russia-arms", "iran-russia-arms-weighted"):
         assert score_of(watchlist, topic, headline) >= threshold
@@ -164,7 +164,8 @@ def highlighted(found) -> list[str]:
 
 def test_a_wildcard_expansion_that_fired_nowhere_is_neither_a_term_nor_highlighted():
     topic = query_topic("@iran AND (weapon* NEAR/3 (export* OR ship*))")
-    (found,) = topic.match(ArticleText(body="Iran shipped weapons. It is important to note exports of fruit rose."))
+    body = "Iran shipped weapons. It is important to note exports of fruit rose."
+    (found,) = topic.match(ArticleText(body=body))
     terms = {t.term for t in found.evidence.terms}
     assert "export*" not in terms  # "exports" is far from any weapon: that clause did not fire there
     assert "exports" not in highlighted(found)
@@ -173,7 +174,7 @@ def test_a_wildcard_expansion_that_fired_nowhere_is_neither_a_term_nor_highlight
 
 def test_only_the_occurrences_a_near_kept_are_highlighted():
     topic = query_topic("@iran AND (missil* NEAR/2 ship*)")
-    body = "Iran shipped missiles. " + "Then came a long debate about other things. " * 3 + "Missiles were shown."
+    body = "Iran shipped missiles. " + "Then came a long debate about other things. " * 3 + "Missiles shown."
     (found,) = topic.match(ArticleText(body=body))
     assert highlighted(found) == ["Iran", "shipped", "missiles"]
     assert {t.term: t.count for t in found.evidence.terms}["missil*"] == 1
@@ -205,7 +206,8 @@ def test_the_bundled_topic_highlights_no_accident(bundled):
 def write(tmp_path: Path, topics: str) -> Path:
     path = tmp_path / "feeds.yaml"
     path.write_text(
-        'feeds:\n  - {name: a, url: "https://a.example/feed"}\nwatchlist:\n  topics:\n' + topics, encoding="utf-8"
+        'feeds:\n  - {name: a, url: "https://a.example/feed"}\nwatchlist:\n  topics:\n' + topics,
+        encoding="utf-8",
     )
     return path
 

@@ -84,7 +84,9 @@ class TopicConfig(_Strict):
     def _check_title(cls, value: str) -> str:
         value = " ".join(value.split())  # one line: it heads a digest section and a Slack message
         if len(value) > 200:
-            raise _Invalid("title must be at most 200 characters", "a headline, e.g. Iran–Russia arms transfers")
+            raise _Invalid(
+                "title must be at most 200 characters", "a headline, e.g. Iran–Russia arms transfers"
+            )
         return value
 
 
