@@ -17,7 +17,6 @@ The pure parts live beside this module (fingerprint, agency, representative, sto
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 from monitor.config import DedupSettings
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import Provenance, detect_agency
-from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, is_boilerplate, keyed_paragraphs
+from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, keyed_paragraphs
 from monitor.dedupe.representative import choose_representative
 from monitor.dedupe.stories import (
     SCORING,
@@ -73,6 +72,8 @@ class WireMatch:
     match_id: int | None
     score: float | None
     joined_existing: bool
+    added_paragraphs: tuple[int, ...] = ()
+    """Keys of the copy's paragraphs that the text it matched does not have: its outlet's furniture, mostly."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
                         provenance: Provenance | None = None) -> WireMatch:
     """The wire level alone: exact body, then LSH candidates confirmed by shingle similarity; index the bands.
 
-    Both compare the text without its boilerplate (``WireText``): an outlet's header, footer and sign-up
+    Both look at the text without its boilerplate (``fp.WireText``): an outlet's header, footer and sign-up
     lines, shared by its unrelated articles, must not make them copies of each other.
 
     An exact copy is neither fingerprinted nor indexed: its text is its original's, so the original's band
@@ -163,12 +164,15 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
     text = wire_text(session, article.body)
-    if text.words >= MIN_EXACT_WORDS:
+    # At least MIN_EXACT_WORDS words of its own; split no further than that (a whole-text tokenisation
+    # would cost as much as the lookup it guards).
+    if len(" ".join(text.content_lines).split(None, MIN_EXACT_WORDS)) >= MIN_EXACT_WORDS:
         match = _exact_match(session, article_id=article_id, article=article, since=since)
         if match is not None:
             store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
             return match
-    signature = fp.fingerprint(text.content, text.shingles)
+    hashes = text.signature_shingles()
+    signature = fp.fingerprint(article.body, hashes)
     match = None
     if signature.comparable:
         match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
@@ -179,37 +183,18 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
         return WireMatch(store.new_cluster(session, at=at, article_id=article_id, agency=agency), Method.NEW,
                          None, None, False)
     store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
+    # The paragraphs a copy adds to its original are held by one more wire cluster: counted, so an outlet
+    # that only reprints has its header and footer learnt too (the story level counts the originals').
+    store.count_paragraphs(session, keys=match.added_paragraphs)
     return match
 
 
-@dataclass(frozen=True)
-class WireText:
-    """A body as the wire level compares it: its lines without boilerplate, and their shingles."""
-
-    lines: tuple[str, ...]
-    shingles: np.ndarray
-    words: int
-    """Words of the lines kept, counted up to ``MIN_EXACT_WORDS`` only (all the exact level asks)."""
-
-    @property
-    def content(self) -> str:
-        return "\n".join(self.lines)
-
-
-def wire_text(session: Session, body: str, known: Collection[int] | None = None) -> WireText:
-    """``body`` without learnt boilerplate (looked up unless ``known`` is given) and furniture lines."""
+def wire_text(session: Session, body: str) -> fp.WireText:
+    """A body as the wire level compares it, with the learnt boilerplate among its paragraphs looked up."""
     paragraphs = list(keyed_paragraphs(body))
-    if known is None:
-        known = store.boilerplate_keys(session, keys=[key for _, key in paragraphs if key is not None],
-                                       min_clusters=BOILERPLATE_CLUSTERS)
-    return _wire_text(paragraphs, known)
-
-
-def _wire_text(paragraphs: list[tuple[str, int | None]], known: Collection[int]) -> WireText:
-    lines = tuple(line for line, key in paragraphs if not is_boilerplate(line, key, known))
-    content = "\n".join(lines)
-    # Split no further than MIN_EXACT_WORDS: a whole-text tokenisation would cost as much as a lookup.
-    return WireText(lines, fp.shingles(content), len(content.split(None, MIN_EXACT_WORDS)))
+    known = store.boilerplate_keys(session, keys=[key for _, key in paragraphs if key is not None],
+                                   min_clusters=BOILERPLATE_CLUSTERS)
+    return fp.wire_text(paragraphs, known)
 
 
 def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime) -> WireMatch | None:
@@ -223,14 +208,12 @@ def _exact_match(session: Session, *, article_id: int, article: Article, since: 
 
 
 def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int, ...], since: datetime,
-               until: datetime, threshold: float, text: WireText | None = None,
+               until: datetime, threshold: float, text: fp.WireText | None = None,
                url: str | None = None) -> WireMatch | None:
     """The stored text within the window that this body copies best, at ``threshold`` or above, if any.
 
-    Every candidate is confirmed on both texts without their boilerplate, and must keep at least
-    ``fp.MIN_SHINGLES`` shingles of its own. A candidate of the same outlet (``url``) is also held apart when
-    the two share only whole lines around different stories (``fp.differ_beyond_common_lines``): the furniture
-    of an outlet that the paragraph counts have not learnt yet.
+    Each candidate is confirmed on both texts, boilerplate left out (``fp.confirm``); whether the two are of
+    one outlet is told by their addresses' registered domains (``url`` is this body's).
     """
     candidates = store.band_candidates(session, keys=keys, since=since, until=until, exclude_id=article_id,
                                        limit=MAX_CANDIDATES)
@@ -238,28 +221,25 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
         return None
     mine = wire_text(session, body) if text is None else text
     stored = store.bodies(session, ids=[c for c, _ in candidates])
+    # Stored before deduplication ran, or being placed again: not a cluster to join.
     paragraphs = {c: list(keyed_paragraphs(t.body)) for c, t in stored.items() if t.wire_cluster_id is not None}
     known = store.boilerplate_keys(session, keys={key for ps in paragraphs.values() for _, key in ps
                                                   if key is not None}, min_clusters=BOILERPLATE_CLUSTERS)
     outlet = outlet_domain(url) if url else None
-    best: tuple[float, int] | None = None
+    best: tuple[float, int, fp.WireText] | None = None
     for candidate_id, _ in candidates:
         if candidate_id not in paragraphs:
-            continue  # stored before deduplication ran, or being placed again: not a cluster to join
-        theirs = _wire_text(paragraphs[candidate_id], known)
-        if len(theirs.shingles) < fp.MIN_SHINGLES:
-            continue  # (almost) all boilerplate: nothing of its own to be copied
-        score = fp.compare(mine.shingles, theirs.shingles).similarity
-        if score < threshold or (best is not None and score <= best[0]):
             continue
-        if (outlet is not None and outlet_domain(stored[candidate_id].url) == outlet
-                and fp.differ_beyond_common_lines(mine.lines, theirs.lines, threshold)):
-            continue
-        best = (score, candidate_id)
+        theirs = fp.wire_text(paragraphs[candidate_id], known)
+        same_outlet = outlet is not None and outlet_domain(stored[candidate_id].url) == outlet
+        score = fp.confirm(mine, theirs, same_outlet=same_outlet, threshold=threshold)
+        if score is not None and (best is None or score > best[0]):
+            best = (score, candidate_id, theirs)
     if best is None:
         return None
-    score, other = best
-    return WireMatch(stored[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True)
+    score, other, theirs = best
+    added = tuple(sorted(mine.key_set - theirs.key_set))
+    return WireMatch(stored[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True, added)
 
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
