@@ -26,6 +26,8 @@ from monitor.store.deliveries import ItemRef
 from monitor.store.digests import Material, StoredArticle, StoredMatch
 
 EXCERPT_CHARS = 360
+MAX_WRITEUPS = 8  # listed per story; the rest are counted ("and 3 more write-ups")
+MAX_COPIES = 12  # wire copies linked per story; all are counted
 MAX_SENTENCES = 3
 _SENTENCE_END = re.compile(r"(?<=[.!?…؟۔])\s+")
 
@@ -156,8 +158,10 @@ def _story(material: Material, view: View, members: list[StoredArticle], new_ids
         score=round(score, 3),
         article_ids=tuple(sorted(new_ids)),
         story_id=lead.story_id,
-        writeups=tuple(writeups),
-        copies=tuple(copies),
+        writeups=tuple(writeups[:MAX_WRITEUPS]),
+        copies=tuple(copies[:MAX_COPIES]),
+        more_writeups=max(0, len(writeups) - MAX_WRITEUPS),
+        more_copies=max(0, len(copies) - MAX_COPIES),
         topics=topics if len(topics) > 1 else (),
         coverage=_coverage(material, view, list(by_id.values()), new_ids),
         alerted_at=_alerted(material, view, new_ids),

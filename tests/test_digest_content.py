@@ -131,3 +131,19 @@ def test_items_past_the_cap_are_counted_and_still_delivered():
     [section] = built.sections
     assert [i.score for i in section.items] == [5, 4] and section.more == 3
     assert sorted(built.article_ids) == [1, 2, 3, 4, 5]
+
+
+def test_a_big_story_lists_a_few_write_ups_and_copies_and_counts_the_rest():
+    writeups = [art(i, f"https://w{i}.test/{i}", site=f"W{i}", cluster=100 + i, hours=i) for i in range(1, 21)]
+    copies = [art(100 + i, f"https://c{i}.test/{i}", site=f"C{i}", cluster=101, hours=30 + i) for i in range(30)]
+    built = content([*writeups, *copies], [match(1, 9)], [a.id for a in [*writeups, *copies]],
+                    representatives={100 + i: i for i in range(1, 21)})
+    [story] = built.sections[0].items
+    assert len(story.writeups) == 8 and story.more_writeups == 11
+    assert len(story.copies) == 12 and story.copy_count == 30
+    assert len(story.article_ids) == 50  # all delivered, a few listed
+    from monitor.notify.render import render
+
+    digest = render(built)
+    assert "Other write-ups (19):" in digest.text and "and 11 more write-ups" in digest.text
+    assert "Wire copy carried by 30 more outlets:" in digest.text and "and 18 more" in digest.html

@@ -88,6 +88,12 @@ class DigestItem:
     topics: tuple[str, ...] = ()  # the titles of every topic the story matched
     coverage: Coverage | None = None
     alerted_at: datetime | None = None  # an alert carried the story before this digest
+    more_writeups: int = 0  # new write-ups past those listed
+    more_copies: int = 0  # new wire copies past those listed
+
+    @property
+    def copy_count(self) -> int:
+        return len(self.copies) + self.more_copies
 
     @property
     def is_update(self) -> bool:
@@ -249,6 +255,8 @@ def to_json(content: DigestContent) -> dict[str, Any]:
                         "topics": list(item.topics),
                         "writeups": [_report_json(r) for r in item.writeups],
                         "copies": [_report_json(r) for r in item.copies],
+                        "more_writeups": item.more_writeups,
+                        "more_copies": item.more_copies,
                         "update": item.is_update,
                         "coverage": None if item.coverage is None else {
                             "first_reported": item.coverage.first_reported.isoformat(),

@@ -59,20 +59,23 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     label = "New write-ups" if item.is_update else "Other write-ups"
     writeups = "\n".join(f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
                           for r in item.writeups)
+    if item.more_writeups:
+        writeups += f"\n• and {plural(item.more_writeups, 'more write-up')}"
     writeups = f"{label}:\n{writeups}" if writeups else ""
     copies = ""
     if item.copies:
         links = ", ".join(_link(copy.url, one_line(copy.outlet)) for copy in item.copies)
-        copies = f"Wire copy carried by {plural(len(item.copies), 'more outlet')}: {links}"
+        more = f" and {item.more_copies} more" if item.more_copies else ""
+        copies = f"Wire copy carried by {plural(item.copy_count, 'more outlet')}: {links}{more}"
     text = "\n".join(part for part in (head, meta, coverage, excerpt, writeups, copies) if part)
     if len(text) <= MAX_TEXT:
         return text
     # Too long (hundreds of outlets, or a hostile title): count write-ups and copies without links.
     counts = []
     if item.writeups:
-        counts.append(f"{label}: {len(item.writeups)}")
+        counts.append(f"{label}: {len(item.writeups) + item.more_writeups}")
     if item.copies:
-        counts.append(f"Wire copy carried by {plural(len(item.copies), 'more outlet')}")
+        counts.append(f"Wire copy carried by {plural(item.copy_count, 'more outlet')}")
     summary = "; ".join(counts)
     text = "\n".join(part for part in (head, meta, coverage, excerpt, summary) if part)
     if len(text) <= MAX_TEXT:
