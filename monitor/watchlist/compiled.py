@@ -65,10 +65,12 @@ class FieldHits:
 
 
 class Scan:
-    __slots__ = ("fields", "default")
+    __slots__ = ("fields", "default", "memo")
 
     def __init__(self, fields: dict[str, FieldHits]) -> None:
         self.fields = fields
+        # Spans of ORs and pairs of NEARs, by node: the score, the evidence and NEARs over NEARs ask again.
+        self.memo: dict[int, list] = {}
         default: set[int] = set()
         for name in TEXT_FIELDS:
             if name in fields:
@@ -135,7 +137,10 @@ class AnyOf:
         return any(child.holds(scan) for child in self.children)
 
     def spans(self, scan: Scan) -> list[tuple[str, int, int]]:
-        return sorted(span for child in self.children for span in child.spans(scan))
+        found = scan.memo.get(id(self))
+        if found is None:
+            found = scan.memo[id(self)] = sorted(span for child in self.children for span in child.spans(scan))
+        return found
 
     def collect(self, scan: Scan, out: list[Fired]) -> None:
         for child in self.children:
@@ -180,6 +185,15 @@ class NearNode:
     def pairs(self, scan: Scan, first: bool = False) -> list[tuple[Span, Span]]:
         """(left span, right span) in one field, at most ``distance`` words apart (words strictly between
         them), the left one first if ``ordered``; with ``first``, stop at the first pair found."""
+        found = scan.memo.get(id(self))
+        if found is not None:
+            return found[:1] if first else found
+        found = self._pairs(scan, first)
+        if not first:
+            scan.memo[id(self)] = found
+        return found
+
+    def _pairs(self, scan: Scan, first: bool) -> list[tuple[Span, Span]]:
         rights = sorted(self.right.spans(scan))
         if not rights:
             return []
