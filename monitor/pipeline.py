@@ -33,10 +33,11 @@ from monitor.robots import RobotsCache
 from monitor.schedule import next_page_retry, next_poll_after_failure, next_poll_after_success
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
+from monitor.store import matches as match_store
 from monitor.store.db import Database
 from monitor.tag import Tagger
 from monitor.urls import canonical_url, is_fetchable
-from monitor.watchlist import load_watchlist
+from monitor.watchlist import Match, load_watchlist
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -325,12 +326,12 @@ class Pipeline:
     def _after_store(self, session, article_id: int, article: Article) -> None:
         """The stages that work on a stored article, in order, inside the transaction that stored it."""
         dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup)
-        self.tagger.tag_stored(session, article_id, article)
+        tag_stored(session, self.tagger, article_id, article)
 
     def _after_update(self, session, article_id: int, article: Article) -> None:
         """The stages that work on an article whose text changed: it is placed again, not stored again."""
         dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup, changed=True)
-        self.tagger.tag_stored(session, article_id, article, replace=True)
+        tag_stored(session, self.tagger, article_id, article, replace=True)
 
     async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
@@ -495,6 +496,28 @@ class PageFetch:
         if self.failure is None or self.failure.kind not in PASSING_FAILURES:
             return None
         return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
+
+
+def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
+               replace: bool = False) -> tuple[Match, ...]:
+    """The tagging stage of a stored article: match it (``monitor.tag``, pure) and store its matches in the
+    caller's transaction.
+
+    Args:
+        replace: the article was stored before and its text changed: its matches are replaced.
+    """
+    if not tagger.watchlist.topics and not replace:
+        return ()
+    sources = match_store.feed_names(session, article_ids=[article_id]).get(article_id, ())
+    tagging = tagger.match(article, sources)
+    if tagging.failed:
+        return ()
+    store = match_store.replace_matches if replace else match_store.save_matches
+    store(session, article_id=article_id, matches=tagging.matches, watchlist=tagging.watchlist, now=_now())
+    for match in tagging.matches:
+        log.info("match topic=%s score=%g url=%s", match.topic, match.score, article.url,
+                 extra={"url": article.url, "topic": match.topic})
+    return tagging.matches
 
 
 def _held_report(feed, now: datetime) -> PollReport:

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 
 from monitor.config import Config, FeedConfig
 from monitor.extract import Article, BodySource, content_hash
+from monitor.pipeline import tag_stored
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
@@ -63,7 +64,7 @@ def store(db, tagger: Tagger, value: Article) -> int:
         feed_id = session.scalar(select(Feed.id).where(Feed.name == "Wire"))
         article_id, created = article_store.save_article(session, article=value, feed_id=feed_id, now=NOW)
         assert created
-        tagger.tag_stored(session, article_id, value)
+        tag_stored(session, tagger, article_id, value)
     return article_id
 
 
@@ -90,7 +91,7 @@ def test_tagger_stores_matches_with_evidence_and_replaces_them_when_the_text_cha
 
     changed = replace(article(1, "Iran denied sending missiles."), fetched_at=NOW + timedelta(hours=1))
     with db.session() as session:
-        tagger.tag_stored(session, first, changed, replace=True)
+        tag_stored(session, tagger, first, changed, replace=True)
     with db.session() as session:
         after = {m.match.topic: m for m in match_store.list_matches(session, article_id=first)}
         assert set(after) == {"arms", "sources"}  # drones lost
