@@ -136,7 +136,7 @@ class Channels(_Section):
 class Alerts(_Section):
     """Matches at or above ``min_score`` go out at once (checked every ``every``) instead of waiting."""
 
-    min_score: float
+    min_score: float = Field(ge=0, le=100)  # a match's score runs from 0 to 100 (see the README's Watchlist)
     channels: tuple[Literal["email", "slack", "webhook"], ...] = ("slack",)
     every: Duration = timedelta(minutes=1)
 
@@ -148,7 +148,7 @@ class DigestConfig(_Section):
     schedule: str = "0 7 * * *"  # cron: minute hour day month weekday
     timezone: str = "UTC"
     topics: tuple[str, ...] = ()  # empty: every topic
-    min_score: float = 0.0
+    min_score: float = Field(0.0, ge=0, le=100)
     max_items: int = Field(10, ge=1, le=200)  # per topic; past it, "and N more"
     lookback: Duration = timedelta(days=2)  # the first digest (and anything unsent) reaches this far back
     send_empty: bool = False
