@@ -165,20 +165,20 @@ def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
 
 def local_time(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
     """"21 Nov 07:40" in the digest's time zone; "21 Nov 2025 07:40" when not in the year of ``now``."""
-    if moment is None:
-        return ""
-    local = moment.astimezone(ZoneInfo(zone))
-    year = "" if now is None or now.astimezone(ZoneInfo(zone)).year == local.year else " %Y"
-    return local.strftime(f"%-d %b{year} %H:%M")
+    return _local(moment, zone, now, "%-d %b{year} %H:%M")
 
 
 def local_day(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
     """"Mon 2 Dec" in the digest's time zone; "Mon 2 Dec 2025" when not in the year of ``now``."""
+    return _local(moment, zone, now, "%a %-d %b{year}")
+
+
+def _local(moment: datetime | None, zone: str, now: datetime | None, pattern: str) -> str:
     if moment is None:
         return ""
     local = moment.astimezone(ZoneInfo(zone))
-    year = "" if now is None or now.astimezone(ZoneInfo(zone)).year == local.year else " %Y"
-    return local.strftime(f"%a %-d %b{year}")
+    same_year = now is None or now.astimezone(ZoneInfo(zone)).year == local.year
+    return local.strftime(pattern.format(year="" if same_year else " %Y"))
 
 
 def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
