@@ -85,7 +85,9 @@ def _story_report(session: Session, article: Article, story, lines: list[str]) -
             apart = recorded.get("hours_apart")
             lines.append(f"    = cosine {recorded.get('similarity')} with the story's profile as it was then"
                          f" x time factor {recorded.get('time_factor')}"
-                         + ("" if apart is None else f" ({apart} h from its other articles)"))
+                         + ("" if apart is None else f" ({apart} h from its other articles)")
+                         + f" x core factor {recorded.get('core_factor', 1.0)} (its strongest terms among the"
+                           " story's)")
             terms = ", ".join(f"{term} {part}" for term, part in recorded.get("terms", ()))
             lines.append(f"    terms that made it (term, part of the cosine): {terms or '-'}")
         lines.append(f"  similarity to the story's profile now: {now['similarity']}")

@@ -33,7 +33,9 @@ from monitor.dedupe.stories import (
     SCORING,
     Scoring,
     StoryScore,
+    StoryVector,
     article_vector,
+    core_terms,
     evidence,
     key_terms,
     merge_profile,
@@ -261,9 +263,9 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         store.grow_story(session, story_id=cluster_story, at=at, profile=None)
         return cluster_story, None, None
     count = count and not wire.joined_existing
-    vector = _story_vector(session, article=article, count=count, scoring=scoring)
+    vector, counted = _story_vector(session, title=article.title, body=article.body, count=count, scoring=scoring)
     mine = vector.as_dict()
-    best = _best_story(session, vector=mine, article=article, settings=settings, scoring=scoring)
+    best = _best_story(session, vector=mine, counted=counted, article=article, settings=settings, scoring=scoring)
     if best is None:
         story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
         store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
@@ -281,31 +283,35 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
     return story_id, score, why
 
 
-def _story_vector(session: Session, *, article: Article, count: bool, scoring: Scoring):
-    """The article's TF-IDF vector, boilerplate paragraphs left out; counts its terms and paragraphs if asked."""
-    paragraphs = paragraph_keys(article.body)
+def _story_vector(session: Session, *, title: str | None, body: str, count: bool,
+                  scoring: Scoring) -> tuple[StoryVector, int]:
+    """The article's TF-IDF vector, boilerplate paragraphs left out, and how many articles the IDF counted;
+    counts its terms and paragraphs if asked."""
+    paragraphs = paragraph_keys(body)
     boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
-    counts = term_counts(article.title, article.body, boilerplate=boilerplate, scoring=scoring)
+    counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
     if count:
         store.count_paragraphs(session, keys=paragraphs)
     frequencies, total = store.document_frequencies(session, terms=counts)
     vector = article_vector(counts, frequencies, total, scoring)
     if count:
         store.count_terms(session, terms=counts)
-    return vector
+    return vector, total
 
 
-def _best_story(session: Session, *, vector: dict[str, float], article: Article, settings: DedupSettings,
-                scoring: Scoring) -> tuple[StoryScore, store.StoryProfile] | None:
+def _best_story(session: Session, *, vector: dict[str, float], counted: int, article: Article,
+                settings: DedupSettings, scoring: Scoring) -> tuple[StoryScore, store.StoryProfile] | None:
     """The story of the window with the best score at ``story_threshold`` or above, if any."""
     if not vector:
         return None
     at = event_time(article)
     candidates = store.story_candidates(session, terms=key_terms(vector), since=at - settings.window,
                                         until=at + settings.window, limit=MAX_STORY_CANDIDATES)
+    core = core_terms(vector, scoring)
     best: tuple[StoryScore, store.StoryProfile] | None = None
     for story in candidates:
-        result = story_score(vector, story.profile, gap=_gap(article, story), scoring=scoring)
+        result = story_score(vector, story.profile, gap=_gap(article, story), scoring=scoring, core=core,
+                             counted=counted)
         if result.score >= settings.story_threshold and (best is None or result.score > best[0].score):
             best = (result, story)
     return best

@@ -455,7 +455,7 @@ def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: in
 
 # The wire level asks for every article, so this is a hot statement: a fixed number of placeholders, compiled
 # once (see ``_raw``); longer key lists are asked in chunks, shorter ones padded with a repeated key.
-_KEYS_PER_QUERY = 64
+_KEYS_PER_QUERY = 32
 _BOILERPLATE = select(_paragraphs.c.key).where(
     _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(_KEYS_PER_QUERY)]),
     _paragraphs.c.clusters >= bindparam("least"))
