@@ -33,6 +33,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.durations import Duration
 from monitor.errors import MonitorError
+from monitor.logs import is_secret_name
 from monitor.notify.settings import DigestConfig
 from monitor.watchlist.model import WatchlistConfig, watchlist_problems
 
@@ -120,8 +121,27 @@ class Settings(_Section):
     extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
     shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
+    listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
 
     _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            listen_address(value)
+            return value.strip()
+        return None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100``, ``:9100`` for every interface) as (host, port); ValueError with a hint."""
+    host, colon, port = value.strip().rpartition(":")
+    host = host.strip("[]") if host.startswith("[") and host.endswith("]") else host
+    if not colon or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535 or " " in host:
+        raise _InvalidValue(f"listen address {value!r} is not HOST:PORT",
+                            "e.g. 127.0.0.1:9100 (this machine only) or 0.0.0.0:9100 (every interface)")
+    return host or "0.0.0.0", int(port)
 
 
 class FeedConfig(_Section):
@@ -544,6 +564,38 @@ def redacted_dump(config: Config) -> dict[str, Any]:
         if "max_links" in shown and shown["max_links"] != REDACTED:
             shown["max_links"] = feed.links_cap
     return dump
+
+
+def secret_values(config: Config) -> set[str]:
+    """The values no log line may show: those from ${VAR} (as ``monitor check`` hides them), passwords in
+    URLs, and the channels' secrets even when written into the file."""
+    found: set[str] = set()
+
+    def collect(value: Any, path: KeyPath) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                collect(item, path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                collect(item, path + (index,))
+        elif isinstance(value, str):
+            # Short values from the environment ("1", "true", a port) would blank out half of every line.
+            if path in config._from_env and len(value) >= 8:
+                found.add(value)
+            if "://" in value and (password := urlsplit(value).password):
+                found.add(password)
+
+    collect(config.model_dump(mode="json"), ())
+    for digest in config.digests:
+        channels = digest.channels
+        if channels.email is not None:
+            found.add(channels.email.password)
+        if channels.slack is not None:
+            found.add(channels.slack.webhook_url)
+        if channels.webhook is not None:
+            found.update(value for name, value in channels.webhook.headers.items()
+                         if name.lower() in ("authorization", "cookie") or is_secret_name(name))
+    return {value for value in found if value}
 
 
 def _redacted(value: Any, path: KeyPath, hidden: frozenset[KeyPath]) -> Any:

@@ -14,6 +14,11 @@ from __future__ import annotations
 import gc
 
 from monitor.extract import extract_page
+from monitor.logs import configure_child_logging
+
+# The forkserver starts as a new interpreter: without this, a worker's log lines would be plain text (and
+# unredacted) whatever the daemon was asked for.
+configure_child_logging()
 
 _WARM_UP_PAGE = b"""<!doctype html><html lang="en"><head><title>Warm-up</title>
 <meta name="author" content="Monitor"><meta property="article:published_time" content="2024-01-02T03:04:05Z">

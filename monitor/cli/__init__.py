@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 
 from monitor import __version__
-from monitor.config import Config, load_config
+from monitor.config import Config, load_config, secret_values
 from monitor.durations import parse_since
 from monitor.errors import MonitorError
+from monitor.logs import configure_logging, register_secrets
 from monitor.store.db import Database, default_database_url, open_database
 
 app = typer.Typer(
@@ -32,6 +33,11 @@ out = Console(soft_wrap=True)
 # Errors carry file:line places that users grep and copy: never wrapped at the terminal width.
 err = Console(stderr=True, soft_wrap=True)
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -44,6 +50,8 @@ class AppState:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            # From here on no log line shows the config's secrets, whatever the code that logs them.
+            register_secrets(secret_values(self._config))
         return self._config
 
     def database_url(self) -> str:
@@ -72,12 +80,12 @@ def main(
     db: Annotated[str | None, typer.Option("--db", envvar="MONITOR_DATABASE_URL", show_default=False,
                                            help="Database URL; default: an SQLite file monitor.db next to the config.")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
+    log_format: Annotated[LogFormat, typer.Option("--log-format", envvar="MONITOR_LOG_FORMAT",
+                                                  help="Log lines as text or as JSON objects.")] = LogFormat.TEXT,
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    configure_logging(verbosity=verbose, log_format=log_format.value)
     ctx.obj = AppState(config, db)
 
 

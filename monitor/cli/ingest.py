@@ -30,6 +30,7 @@ from monitor.config import redacted_dump
 from monitor.durations import format_duration
 from monitor.errors import MonitorError
 from monitor.fetch import default_user_agent
+from monitor.logs import set_level
 from monitor.store.db import current_revision, head_revision, upgrade
 
 
@@ -252,9 +253,8 @@ def run(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     if not logging.getLogger().isEnabledFor(logging.INFO):
-        logging.getLogger().setLevel(logging.INFO)
-        # One line per poll is the daemon's log; the scheduler's own line per tick would drown it.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # One line per poll is the daemon's log (the libraries' own chatter stays off unless -vv).
+        set_level(logging.INFO)
     try:
         config = state.config()
         db = state.database()
