@@ -50,6 +50,7 @@ from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
 from monitor.extract import Article, BodySource, content_hash
+from monitor.store import clusters
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 
@@ -283,15 +284,16 @@ def build(quick: bool, seed: int = 11) -> list[Item]:
 
 @contextlib.contextmanager
 def previous_wire_level():
-    """The wire level as it was before boilerplate was left out: every line counts, no outlet check."""
-    saved = fp.is_furniture, fp.wire_text, fp.differ_beyond_common_lines
+    """The wire level as it was before boilerplate was left out: every line counts (no furniture by pattern,
+    nothing learnt), no outlet check. The rest of the stage is the same code."""
+    saved = fp.is_furniture, clusters.boilerplate_keys, fp.differ_beyond_common_lines
     fp.is_furniture = lambda line: False
-    fp.wire_text = lambda paragraphs, known: saved[1](paragraphs, ())
+    clusters.boilerplate_keys = lambda session, *, keys, min_clusters: set()
     fp.differ_beyond_common_lines = lambda a, b, threshold: False
     try:
         yield
     finally:
-        fp.is_furniture, fp.wire_text, fp.differ_beyond_common_lines = saved
+        fp.is_furniture, clusters.boilerplate_keys, fp.differ_beyond_common_lines = saved
 
 
 def run(items: list[Item], threshold: float, *, baseline: bool) -> list[int]:

@@ -186,66 +186,58 @@ def compare(a: np.ndarray, b: np.ndarray) -> WireScore:
 @dataclass(frozen=True)
 class WireText:
     """A body as the wire level compares it: its lines without furniture by pattern, each with its paragraph
-    key, and which of those keys are learnt boilerplate (``boilerplate.keyed_paragraphs``,
-    ``store.clusters.boilerplate_keys``)."""
+    key (``boilerplate.keyed_paragraphs``), and their shingles.
+
+    This is what is signed and indexed: a function of the text alone, so stored band keys never depend on
+    what the paragraph counts had learnt when the article came in. Learnt boilerplate is left out when a
+    candidate is confirmed (``confirm``).
+    """
 
     lines: tuple[str, ...]
     keys: tuple[int | None, ...]
-    known: frozenset[int]
-    content_lines: tuple[str, ...]
-    """The lines without learnt boilerplate either: what is the article's own."""
     shingles: np.ndarray
-    """Of ``content_lines``."""
 
     @property
     def key_set(self) -> frozenset[int]:
         return frozenset(key for key in self.keys if key is not None)
 
-    def signature_shingles(self) -> np.ndarray:
-        """What to sign: the text's own shingles, or all of its lines' when its own are too few to look up.
-
-        A paragraph of a wire story that once reached two clusters (a copy that was missed, a write-up that
-        quotes it) counts as boilerplate; such a text must still find its copies, which the confirmation
-        then judges on what the two share (``confirm``).
-        """
-        if len(self.shingles) >= MIN_SHINGLES or not self.known:
-            return self.shingles
-        return shingles("\n".join(self.lines))
-
     def without(self, drop: frozenset[int]) -> tuple[tuple[str, ...], np.ndarray]:
         """The lines whose key is not in ``drop``, and their shingles."""
-        if drop == self.known:
-            return self.content_lines, self.shingles
-        lines = tuple(line for line, key in zip(self.lines, self.keys, strict=True) if key is None or key not in drop)
+        if drop.isdisjoint(self.keys):
+            return self.lines, self.shingles
+        lines = tuple(line for line, key in zip(self.lines, self.keys, strict=True) if key not in drop)
         return lines, shingles("\n".join(lines))
 
+    def own_words(self, known: Collection[int], *, at_most: int) -> int:
+        """Words of the lines that are not learnt boilerplate, counted up to ``at_most``."""
+        own = " ".join(line for line, key in zip(self.lines, self.keys, strict=True) if key not in known)
+        return len(own.split(None, at_most)[:at_most])
 
-def wire_text(paragraphs: Sequence[tuple[str, int | None]], known: Collection[int]) -> WireText:
-    """The ``WireText`` of a body's ``keyed_paragraphs``, given the learnt boilerplate keys among them."""
+
+def wire_text(paragraphs: Sequence[tuple[str, int | None]]) -> WireText:
+    """The ``WireText`` of a body's ``keyed_paragraphs``."""
     kept = [(line, key) for line, key in paragraphs if not is_furniture(line)]
-    keys = tuple(key for _, key in kept)
-    learnt = frozenset(key for key in keys if key is not None and key in known)
-    content = tuple(line for line, key in kept if key is None or key not in learnt)
-    return WireText(tuple(line for line, _ in kept), keys, learnt, content, shingles("\n".join(content)))
+    lines = tuple(line for line, _ in kept)
+    return WireText(lines, tuple(key for _, key in kept), shingles("\n".join(lines)))
 
 
-def confirm(mine: WireText, theirs: WireText, *, same_outlet: bool, threshold: float) -> float | None:
+def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_outlet: bool,
+            threshold: float) -> float | None:
     """The similarity of a candidate pair if it is a wire copy at ``threshold``, else None.
 
-    Learnt boilerplate is left out of both texts, except, for texts of two outlets, the paragraphs both
-    carry: one outlet's furniture is not another's, so a learnt paragraph that both print is more likely
-    the agency's text (counted twice when a copy was missed) than furniture. Each text must keep
-    ``MIN_SHINGLES`` shingles of its own: short articles are never joined on boilerplate alone. Two texts of
-    one outlet must also differ by more than their common lines (``differ_beyond_common_lines``): the
-    furniture of an outlet that nothing has taught the counts yet.
+    Learnt boilerplate (``known``) is left out of both texts, except, for texts of two outlets, the
+    paragraphs both carry: one outlet's furniture is not another's, so a learnt paragraph that both print is
+    more likely the agency's text (counted twice when a copy was missed) than furniture. Each text must keep
+    ``MIN_SHINGLES`` shingles: short articles are never joined on boilerplate alone. Two texts of one outlet
+    must also differ by more than their common lines (``differ_beyond_common_lines``): the furniture of an
+    outlet that nothing has taught the counts yet.
     """
-    if same_outlet:
-        drop_mine, drop_theirs = mine.known, theirs.known
-    else:
+    learnt_mine, learnt_theirs = mine.key_set.intersection(known), theirs.key_set.intersection(known)
+    if not same_outlet:
         both = mine.key_set & theirs.key_set
-        drop_mine, drop_theirs = mine.known - both, theirs.known - both
-    lines_a, a = mine.without(drop_mine)
-    lines_b, b = theirs.without(drop_theirs)
+        learnt_mine, learnt_theirs = learnt_mine - both, learnt_theirs - both
+    lines_a, a = mine.without(learnt_mine)
+    lines_b, b = theirs.without(learnt_theirs)
     if min(len(a), len(b)) < MIN_SHINGLES:
         return None
     score = compare(a, b).similarity

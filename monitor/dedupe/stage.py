@@ -153,8 +153,8 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
                         provenance: Provenance | None = None) -> WireMatch:
     """The wire level alone: exact body, then LSH candidates confirmed by shingle similarity; index the bands.
 
-    Both look at the text without its boilerplate (``fp.WireText``): an outlet's header, footer and sign-up
-    lines, shared by its unrelated articles, must not make them copies of each other.
+    Outlet boilerplate does not count (``fp.WireText``, ``fp.confirm``): an outlet's header, footer and
+    sign-up lines, shared by its unrelated articles, must not make them copies of each other.
 
     An exact copy is neither fingerprinted nor indexed: its text is its original's, so the original's band
     keys already find it (``recluster`` hands them on if the original's text changes). Hot wire stories come
@@ -165,16 +165,13 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     at = event_time(article)
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
-    text = wire_text(session, article.body)
-    # At least MIN_EXACT_WORDS words of its own; split no further than that (a whole-text tokenisation
-    # would cost as much as the lookup it guards).
-    if len(" ".join(text.content_lines).split(None, MIN_EXACT_WORDS)) >= MIN_EXACT_WORDS:
-        match = _exact_match(session, article_id=article_id, article=article, since=since)
+    text = fp.wire_text(list(keyed_paragraphs(article.body)))
+    if text.own_words((), at_most=MIN_EXACT_WORDS) >= MIN_EXACT_WORDS:
+        match = _exact_match(session, article_id=article_id, article=article, since=since, text=text)
         if match is not None:
             store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
             return match
-    hashes = text.signature_shingles()
-    signature = fp.fingerprint(article.body, hashes)
+    signature = fp.fingerprint(article.body, text.shingles)
     match = None
     if signature.comparable:
         match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
@@ -191,19 +188,17 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     return match
 
 
-def wire_text(session: Session, body: str) -> fp.WireText:
-    """A body as the wire level compares it, with the learnt boilerplate among its paragraphs looked up."""
-    paragraphs = list(keyed_paragraphs(body))
-    known = store.boilerplate_keys(session, keys=[key for _, key in paragraphs if key is not None],
-                                   min_clusters=BOILERPLATE_CLUSTERS)
-    return fp.wire_text(paragraphs, known)
-
-
-def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime) -> WireMatch | None:
+def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime,
+                 text: fp.WireText) -> WireMatch | None:
+    """The first stored article with the same body, unless the body is (nearly) all learnt boilerplate: an
+    outlet's paywall notice or error page, identical under every address, is not one article."""
     if article.body_source == BodySource.FAILED:
         return None
     found = store.same_content(session, content_hash=article.content_hash, exclude_id=article_id, since=since)
     if found is None:
+        return None
+    known = store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+    if text.own_words(known, at_most=MIN_EXACT_WORDS) < MIN_EXACT_WORDS:
         return None
     other, cluster_id = found
     return WireMatch(cluster_id, Method.EXACT, other, 1.0, True)
@@ -214,33 +209,34 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
                url: str | None = None) -> WireMatch | None:
     """The stored text within the window that this body copies best, at ``threshold`` or above, if any.
 
-    Each candidate is confirmed on both texts, boilerplate left out (``fp.confirm``); whether the two are of
-    one outlet is told by their addresses' registered domains (``url`` is this body's).
+    Each candidate is confirmed on both texts with their boilerplate left out (``fp.confirm``); whether the
+    two are of one outlet is told by their addresses' registered domains (``url`` is this body's).
     """
     candidates = store.band_candidates(session, keys=keys, since=since, until=until, exclude_id=article_id,
                                        limit=MAX_CANDIDATES)
     if not candidates:
         return None
-    mine = wire_text(session, body) if text is None else text
+    mine = fp.wire_text(list(keyed_paragraphs(body))) if text is None else text
     stored = store.bodies(session, ids=[c for c, _ in candidates])
     # Stored before deduplication ran, or being placed again: not a cluster to join.
-    paragraphs = {c: list(keyed_paragraphs(t.body)) for c, t in stored.items() if t.wire_cluster_id is not None}
-    known = store.boilerplate_keys(session, keys={key for ps in paragraphs.values() for _, key in ps
-                                                  if key is not None}, min_clusters=BOILERPLATE_CLUSTERS)
+    theirs = {c: fp.wire_text(list(keyed_paragraphs(t.body))) for c, t in stored.items()
+              if t.wire_cluster_id is not None}
+    # One lookup of the learnt boilerplate for this text and all its candidates.
+    known = store.boilerplate_keys(session, keys=mine.key_set.union(*(t.key_set for t in theirs.values())),
+                                   min_clusters=BOILERPLATE_CLUSTERS)
     outlet = outlet_domain(url) if url else None
-    best: tuple[float, int, fp.WireText] | None = None
+    best: tuple[float, int] | None = None
     for candidate_id, _ in candidates:
-        if candidate_id not in paragraphs:
+        if candidate_id not in theirs:
             continue
-        theirs = fp.wire_text(paragraphs[candidate_id], known)
         same_outlet = outlet is not None and outlet_domain(stored[candidate_id].url) == outlet
-        score = fp.confirm(mine, theirs, same_outlet=same_outlet, threshold=threshold)
+        score = fp.confirm(mine, theirs[candidate_id], known=known, same_outlet=same_outlet, threshold=threshold)
         if score is not None and (best is None or score > best[0]):
-            best = (score, candidate_id, theirs)
+            best = (score, candidate_id)
     if best is None:
         return None
-    score, other, theirs = best
-    added = tuple(sorted(mine.key_set - theirs.key_set))
+    score, other = best
+    added = tuple(sorted(mine.key_set - theirs[other].key_set))
     return WireMatch(stored[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True, added)
 
 
