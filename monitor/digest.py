@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, paragraph_keys, strip_boilerplate
 from monitor.digest_content import View, build_content
+from monitor.metrics import NO_METRICS, Metrics
 from monitor.notify import DeliveryError, make_sender
 from monitor.notify.email import sender_domain, stable_message_id
 from monitor.notify.render import Digest, DigestContent, render
@@ -284,23 +285,25 @@ class DigestRunner:
 
 
 def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *, owner: str,
-                   titles: Callable[[], Mapping[str, str]] | None = None) -> list[tuple[str, Any, Any]]:
+                   titles: Callable[[], Mapping[str, str]] | None = None,
+                   metrics: Metrics = NO_METRICS) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
-    time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute."""
+    time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
+    Every delivery's outcome is counted in ``metrics``."""
     from apscheduler.triggers.interval import IntervalTrigger
 
     runners = [DigestRunner(db, digest, owner=owner, titles=titles) for digest in digests]
     jobs: list[tuple[str, Any, Any]] = []
     for runner in runners:
-        jobs.append((f"digest:{runner.digest.name}", partial(_guarded, _run_scheduled, runner),
+        jobs.append((f"digest:{runner.digest.name}", partial(_guarded, _run_scheduled, runner, metrics),
                      runner.digest.trigger()))
         if runner.digest.alerts is not None:
             every = runner.digest.alerts.every.total_seconds()
-            jobs.append((f"alerts:{runner.digest.name}", partial(_guarded, _run_alerts, runner),
+            jobs.append((f"alerts:{runner.digest.name}", partial(_guarded, _run_alerts, runner, metrics),
                          IntervalTrigger(seconds=every, timezone=UTC)))
     if runners:
         every_minute = IntervalTrigger(minutes=1, timezone=UTC)
-        jobs.append(("digest-retries", partial(_retry_all, runners), every_minute))
+        jobs.append(("digest-retries", partial(_retry_all, runners, metrics), every_minute))
     return jobs
 
 
@@ -309,25 +312,26 @@ def topic_titles(watchlist: Any) -> dict[str, str]:
     return {topic.name: getattr(topic, "title", None) or topic.name for topic in watchlist.topics}
 
 
-def _run_scheduled(runner: DigestRunner) -> None:
+def _run_scheduled(runner: DigestRunner) -> list[Outcome]:
     now = _now()
-    runner.run(period=period_of(runner.digest, now), now=now)
+    return runner.run(period=period_of(runner.digest, now), now=now)
 
 
-def _run_alerts(runner: DigestRunner) -> None:
+def _run_alerts(runner: DigestRunner) -> list[Outcome]:
     now = _now()
-    runner.run(kind="alert", period=alert_period(runner.digest.alerts.every, now), now=now)
+    return runner.run(kind="alert", period=alert_period(runner.digest.alerts.every, now), now=now)
 
 
-def _retry_all(runners: Sequence[DigestRunner]) -> None:
+def _retry_all(runners: Sequence[DigestRunner], metrics: Metrics) -> None:
     for runner in runners:
-        _guarded(lambda r: r.retry_due(), runner)
+        _guarded(lambda r: r.retry_due(), runner, metrics)
 
 
-def _guarded(job, runner: DigestRunner) -> None:
+def _guarded(job, runner: DigestRunner, metrics: Metrics) -> None:
     # A database hiccup or a bug must not take the schedule down; the ledger makes the next run whole.
     try:
-        job(runner)
+        for outcome in job(runner):
+            metrics.delivered(outcome)
     except Exception:
         log.exception("digest %s: scheduled run failed; the next run or retry picks it up",
                       runner.digest.name)

@@ -40,6 +40,7 @@ import httpx
 
 from monitor import __version__
 from monitor.hostpools import PerHostTransport
+from monitor.metrics import NO_METRICS, Metrics
 from monitor.politeness import HostGate
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,18 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _reported(fetch):
+    """``Fetcher.fetch``, each result reported to the fetcher's metrics (time, by result or failure kind)."""
+
+    @functools.wraps(fetch)
+    async def reported(self, *args, **kwargs) -> FetchResult:
+        result = await fetch(self, *args, **kwargs)
+        self.metrics.fetched(result)
+        return result
+
+    return reported
+
+
 class Fetcher:
     """An async HTTP client that is polite to every host and never raises for network trouble.
 
@@ -306,6 +319,7 @@ class Fetcher:
         max_redirects: redirects followed before giving up.
         concurrency: requests in flight over all hosts.
         gate: per-host limits (concurrency, minimum delay between requests).
+        metrics: told of every fetch's result and time (``monitor.metrics``).
         transport: an httpx transport, for tests.
     """
 
@@ -319,9 +333,11 @@ class Fetcher:
         concurrency: int = 16,
         gate: HostGate | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
+        self.metrics = metrics
         self.gate = gate or HostGate()
         self._slots = asyncio.Semaphore(concurrency)
         if transport is None and not urllib.request.getproxies():
@@ -350,6 +366,7 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    @_reported
     async def fetch(
         self,
         url: str,

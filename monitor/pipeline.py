@@ -27,6 +27,7 @@ from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent
 from monitor.groupcommit import GroupCommit
+from monitor.metrics import NO_METRICS, Metrics
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
 from monitor.robots import RobotsCache
@@ -115,10 +116,12 @@ class Extractor:
 class Pipeline:
     """Polls feeds end to end. Use as ``async with Pipeline(config, db) as pipeline``."""
 
-    def __init__(self, config: Config, db: Database, *, owner: str | None = None) -> None:
+    def __init__(self, config: Config, db: Database, *, metrics: Metrics = NO_METRICS,
+                 owner: str | None = None) -> None:
         self.config = config
         self.db = db
         self.owner = owner or instance_name()
+        self.metrics = metrics  # monitor.metrics: polls, fetches, extractions, the writer's queue
         settings = config.settings
         self.fetcher = Fetcher(
             user_agent=settings.user_agent or default_user_agent(settings.contact),
@@ -126,6 +129,7 @@ class Pipeline:
             max_bytes=int(settings.max_bytes),
             max_redirects=settings.max_redirects,
             concurrency=settings.concurrency,
+            metrics=metrics,
             gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
         )
         self.robots = RobotsCache(self.fetcher)
@@ -157,7 +161,11 @@ class Pipeline:
         await asyncio.to_thread(self._writer.shutdown, wait=True)
 
     async def _in_writer(self, function: Callable[..., T], /, *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
+        self.metrics.writer_queue(+1)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, function, *args)
+        finally:
+            self.metrics.writer_queue(-1)
 
     def sync_feeds(self) -> None:
         with self.db.session() as session:
@@ -233,8 +241,10 @@ class Pipeline:
             "poll feed=%s outcome=%s status=%s new=%d duration=%.2fs%s",
             feed.name, report.outcome, report.status, report.new_articles, report.duration,
             f" error={report.error_kind}: {report.error}" if report.error else "",
-            extra={"feed": feed.name, "url": feed.url},
+            extra={"feed": feed.name, "url": feed.url, "outcome": str(report.outcome), "status": report.status,
+                   "new": report.new_articles, "duration": round(report.duration, 3), "kind": report.error_kind},
         )
+        self.metrics.polled(report)
         return report
 
     async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
@@ -375,7 +385,9 @@ class Pipeline:
             if not result.ok:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
+            extract_started = time.monotonic()
             page = await self.extractor.extract(result.body, result.final_url)
+            self.metrics.extracted(time.monotonic() - extract_started)
         finally:
             self._page_slots.release()
         return PageFetch(page, None, result.final_url)

@@ -16,18 +16,21 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config
 from monitor.digest import scheduled_jobs, topic_titles
+from monitor.metrics import NO_METRICS, Metrics, PrometheusMetrics
+from monitor.observe import Health, Listener
 from monitor.pipeline import Pipeline
 from monitor.store import feeds as feed_store
-from monitor.store.db import Database
+from monitor.store.db import Database, size_bytes
 from monitor.watchlist.reload import WatchlistReloader
 
 log = logging.getLogger(__name__)
 
 class Daemon:
-    def __init__(self, config: Config, db: Database, pipeline: Pipeline) -> None:
+    def __init__(self, config: Config, db: Database, pipeline: Pipeline, metrics: Metrics = NO_METRICS) -> None:
         self.config = config
         self.db = db
         self.pipeline = pipeline
+        self.metrics = metrics
         self.stopping = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
         self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
@@ -39,12 +42,18 @@ class Daemon:
         try:
             claimed, _ = self.pipeline.claim(due_only=True)
         except Exception:  # noqa: BLE001 - a database hiccup must not kill the schedule
+            self.metrics.ticked(due=0)  # the scheduler is alive; /healthz tells about the database itself
             log.exception("could not claim due feeds; will retry at the next tick")
             return
+        self.metrics.ticked(due=len(claimed))
         for feed in claimed:
-            self._start(self.pipeline.poll_feed(feed), name=f"poll {feed.name}")
+            self._start(self._poll(feed), name=f"poll {feed.name}")
         if self._retrying is None or self._retrying.done():
             self._retrying = self._start(self._retry_pages(), name="page retries")
+
+    async def _poll(self, feed: feed_store.FeedSnapshot) -> None:
+        with self.metrics.polling():
+            await self.pipeline.poll_feed(feed)
 
     async def _retry_pages(self) -> None:
         try:
@@ -71,16 +80,36 @@ class Daemon:
         self.pipeline.release()
 
 
-async def run_daemon(config: Config, db: Database) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | None = None) -> None:
+    """Run until SIGTERM or SIGINT.
+
+    Args:
+        listen: where to serve /healthz and /metrics (``monitor.observe``); None for no listener, and then
+            nothing is counted either.
+    """
     loop = asyncio.get_running_loop()
-    async with Pipeline(config, db) as pipeline:
+    metrics: Metrics = NO_METRICS
+    listener = None
+    if listen is not None:
+        metrics = PrometheusMetrics(database_size=lambda: size_bytes(db))
+        health = Health(db=db, metrics=metrics, tick_every=config.settings.poll_tick.total_seconds())
+        listener = Listener(listen, health=health, metrics=metrics)  # fails now if the port is taken
+    try:
+        await _run(config, db, metrics, listener, loop)
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+async def _run(config: Config, db: Database, metrics: Metrics, listener: Listener | None,
+               loop: asyncio.AbstractEventLoop) -> None:
+    async with Pipeline(config, db, metrics=metrics) as pipeline:
         pipeline.sync_feeds()
         if db.is_sqlite:
             # SQLite serves one daemon: leases left by a killed predecessor are stale, not another instance's.
             with db.session() as session:
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
-        daemon = Daemon(config, db, pipeline)
+        daemon = Daemon(config, db, pipeline, metrics)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
@@ -92,9 +121,12 @@ async def run_daemon(config: Config, db: Database) -> None:
                           id="watchlist-reload", max_instances=1, coalesce=True)
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest).
         for job_id, job, trigger in scheduled_jobs(config.digests, db, owner=pipeline.owner,
-                                                   titles=lambda: topic_titles(pipeline.tagger.watchlist)):
+                                                   titles=lambda: topic_titles(pipeline.tagger.watchlist),
+                                                   metrics=metrics):
             scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600)
         scheduler.start()
+        if listener is not None:
+            listener.start()
         log.info("daemon started: %d feeds, tick every %ss", len(config.feeds),
                  config.settings.poll_tick.total_seconds())
         try:

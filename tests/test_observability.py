@@ -5,11 +5,28 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
+import yaml
+from conftest import PG_URL
+from prometheus_client.parser import text_string_to_metric_families
+from support.httpserver import Route
+from support.news import make_entries, rss
 
 from monitor import logs
 from monitor.logs import JsonFormatter, RedactingFilter, TextFormatter, redact
+from monitor.metrics import PrometheusMetrics
+from monitor.observe import MIN_STALE_AFTER, Health
+from monitor.store.db import Database
 
 SLACK_TOKEN = "xoxbT0KENzz9f8g7h6"
 
@@ -89,3 +106,162 @@ def test_text_lines_show_feed_and_url():
     # Not twice when the message names them already.
     line = _emit(TextFormatter(), "poll feed=%s", "Daily", feed="Daily", url="https://example.org/d.xml")
     assert line.count("feed=") == 1 and "url=https://example.org/d.xml" in line
+
+
+# --- /healthz, unit ------------------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_health_answers_ok_while_ticking_then_names_a_stale_tick(db):
+    clock = Clock()
+    metrics = PrometheusMetrics()
+    health = Health(db=db, metrics=metrics, tick_every=1.0, clock=clock)
+    healthy, body = health.check()
+    assert healthy and body["status"] == "ok" and body["database"] == "ok" and body["last_tick"] is None
+
+    metrics.ticked(due=2)
+    clock.now = metrics.last_tick_at + 5  # within the limit (at least MIN_STALE_AFTER)
+    assert health.check()[0]
+    clock.now = metrics.last_tick_at + MIN_STALE_AFTER + 1
+    healthy, body = health.check()
+    assert not healthy and body["status"] == "unhealthy" and "no scheduler tick" in body["reason"]
+
+
+def test_health_fails_when_postgresql_does_not_answer():
+    with socket.socket() as probe:  # a port nobody listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = Database(f"postgresql+psycopg://monitor:pw-not-shown@127.0.0.1:{port}/monitor")
+    try:
+        healthy, body = Health(db=db, metrics=PrometheusMetrics(), tick_every=30).check()
+    finally:
+        db.dispose()
+    assert not healthy and body["database"] == "unreachable"
+    assert "database unreachable" in body["reason"] and "pw-not-shown" not in body["reason"]
+
+
+# --- the daemon, as operators run it -------------------------------------------------------------------------
+
+def start_daemon(workspace, database_url, stdout_path, stderr_path, *options):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("MONITOR_LOG_FORMAT", None)
+    with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db", database_url,
+             *options, "run", "--listen", "127.0.0.1:0"],
+            stdout=out, stderr=err, env=env)
+
+
+def wait_for(predicate, timeout=60.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    return None
+
+
+def listener_url(log_path):
+    match = re.search(r"serving /healthz and /metrics at (http://127\.0\.0\.1:\d+)", log_path.read_text())
+    return match.group(1) if match else None
+
+
+def get(url):
+    """(status, body) of a GET; never through a proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def polls_counted(base):
+    status, text = get(base + "/metrics")
+    assert status == 200
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    return sum(sample.value for sample in families["monitor_polls"].samples if sample.name == "monitor_polls_total")
+
+
+def serve_feed(web, slug="o", count=2):
+    entries = make_entries(web, slug, count)
+    web.set(f"/{slug}.xml", Route(rss("O", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}))
+    return {"name": "Often", "url": web.url(f"/{slug}.xml"), "interval": "1s"}
+
+
+def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
+    workspace.write_config([serve_feed(web)], poll_tick="1s", extract_workers=0)
+    if PG_URL:
+        database_url = workspace.database_url
+    else:  # a directory of its own, so that it can be taken away
+        database_url = f"sqlite:///{tmp_path / 'data' / 'monitor.db'}"
+    out, err = tmp_path / "daemon.out", tmp_path / "daemon.err"
+    daemon = start_daemon(workspace, database_url, out, err)
+    try:
+        base = wait_for(lambda: listener_url(err))
+        assert base, err.read_text()
+        status, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 200 and answer)
+        health = json.loads(body)
+        assert health["status"] == "ok" and health["database"] == "ok" and health["last_tick"]
+
+        first = wait_for(lambda: polls_counted(base))
+        assert first >= 1
+        assert wait_for(lambda: polls_counted(base) > first), "the poll counter did not grow"
+        _, text = get(base + "/metrics")
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert {"monitor_articles_stored", "monitor_fetch_duration_seconds", "monitor_feeds_due",
+                "monitor_feeds_in_flight", "monitor_writer_queue_depth", "monitor_database_size_bytes",
+                "monitor_last_successful_poll_timestamp_seconds", "monitor_pages_extracted"} <= names
+        assert 'monitor_polls_total{error_kind="",outcome="ok"}' in text
+        assert json.loads(get(base + "/healthz")[1])["last_successful_poll"]
+        assert get(base + "/nothing")[0] == 404
+
+        if not PG_URL:
+            # The database's directory goes away: the next connection would fail, and /healthz says so.
+            data, hidden = tmp_path / "data", tmp_path / "data-away"
+            data.rename(hidden)
+            try:
+                status, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 503 and answer)
+                assert "database unreachable" in json.loads(body)["reason"]
+            finally:
+                hidden.rename(data)
+            assert wait_for(lambda: get(base + "/healthz")[0] == 200)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=60)
+    assert code == 0, err.read_text()
+
+
+def test_json_logs_carry_fields_and_no_secret(web, workspace, tmp_path):
+    feed = serve_feed(web, "news", 2)
+    feed["interval"] = "1h"
+    workspace.write_config([feed], poll_tick="1s", extract_workers=1)
+    slack_path = f"/services/T0000/B0000/{SLACK_TOKEN}"
+    web.set(slack_path, Route(body="ok"))
+    digest = {"name": "desk", "lookback": "7d", "channels": {"slack": {"webhook_url": web.url(slack_path)}},
+              "alerts": {"min_score": 0, "channels": ["slack"], "every": "1s"}}
+    watchlist = {"topics": [{"name": "everything", "query": "the OR a OR of OR and"}]}
+    with workspace.config_path.open("a", encoding="utf-8") as file:
+        file.write(yaml.safe_dump({"watchlist": watchlist, "digests": [digest]}, sort_keys=False))
+    out, err = tmp_path / "daemon.out", tmp_path / "daemon.err"
+    daemon = start_daemon(workspace, workspace.database_url, out, err, "--log-format", "json", "-vv")
+    try:
+        assert wait_for(lambda: web.requests_for(slack_path)), err.read_text()[-3000:]
+        assert wait_for(lambda: "alert sent on slack" in err.read_text())
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=60)
+    assert code == 0, err.read_text()[-3000:]
+    lines = [line for path in (out, err) for line in path.read_text().splitlines()]
+    entries = [json.loads(line) for line in lines]  # every line, stdout and stderr, is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    polls = [entry for entry in entries if entry["message"].startswith("poll ")]
+    assert polls and all(entry["feed"] == "Often" and entry["url"] == feed["url"] for entry in polls)
+    assert any(entry["logger"].startswith("httpx") for entry in entries)  # -vv: the libraries speak too
+    assert not any(SLACK_TOKEN in line for line in lines)

@@ -247,11 +247,21 @@ def _article_row(article) -> dict:
 
 
 @app.command()
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    listen: Annotated[str | None, typer.Option(
+        "--listen", metavar="HOST:PORT", show_default=False,
+        help="Serve /healthz and /metrics here, e.g. 127.0.0.1:9100 (default: settings.listen; none).")] = None,
+) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
+    from monitor.config import listen_address
     from monitor.scheduler import run_daemon
 
     state = state_of(ctx)
+    try:
+        address = listen_address(listen) if listen else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--listen") from exc
     if not logging.getLogger().isEnabledFor(logging.INFO):
         # One line per poll is the daemon's log (the libraries' own chatter stays off unless -vv).
         set_level(logging.INFO)
@@ -260,7 +270,13 @@ def run(ctx: typer.Context) -> None:
         db = state.database()
     except MonitorError as exc:
         raise fail(exc) from exc
+    if address is None and config.settings.listen:
+        address = listen_address(config.settings.listen)
     logging.getLogger("monitor").info("monitor %s starting: %d feeds, database %s (pid %d)",
                                       __version__, len(config.feeds), db.describe(), os.getpid())
-    asyncio.run(run_daemon(config, db))
-    db.dispose()
+    try:
+        asyncio.run(run_daemon(config, db, listen=address))
+    except MonitorError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 import monitor
 from monitor.errors import StoreError
@@ -67,6 +69,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._probe: Engine | None = None  # fresh connections for health checks (see ping)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -76,6 +79,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._probe is not None:
+            self._probe.dispose()
 
     def describe(self) -> str:
         """The URL with any password hidden."""
@@ -90,6 +95,48 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def ping(db: Database, *, timeout: float = 5.0) -> None:
+    """Raise StoreError unless a new connection reaches the database and reads from it.
+
+    A new connection each time, not one from the pool: an SQLite file whose directory went away still
+    answers on the connections opened before, and a health check must see what the next one would meet.
+    """
+    try:
+        engine = _probe_engine(db, timeout)
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT count(*) FROM alembic_version")).scalar()
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise StoreError(f"cannot reach {db.describe()}: {reason}".strip()) from exc
+
+
+def _probe_engine(db: Database, timeout: float) -> Engine:
+    if db._probe is None:
+        if db.is_sqlite:
+            path = db.url.database
+            if not path or path == ":memory:":
+                return db.engine  # nothing on disk to lose: the engine's own connection is the database
+            # mode=rw: a missing file is an error, not a new empty database.
+            uri = f"{Path(path).resolve().as_uri()}?mode=rw"
+            db._probe = sqlalchemy.create_engine("sqlite://", poolclass=NullPool,
+                                                 creator=lambda: sqlite3.connect(uri, uri=True, timeout=timeout))
+        else:
+            db._probe = sqlalchemy.create_engine(db.engine.url, poolclass=NullPool,
+                                                 connect_args={"connect_timeout": max(1, int(timeout))})
+    return db._probe
+
+
+def size_bytes(db: Database) -> int | None:
+    """The database's size on disk: the SQLite file with its write-ahead log, or pg_database_size."""
+    if db.is_sqlite:
+        path = db.url.database
+        if not path or path == ":memory:":
+            return None
+        return sum(Path(name).stat().st_size for name in (path, f"{path}-wal") if Path(name).exists())
+    with db.engine.connect() as connection:
+        return connection.execute(sqlalchemy.text("SELECT pg_database_size(current_database())")).scalar()
 
 
 def alembic_config(db: Database) -> AlembicConfig:
