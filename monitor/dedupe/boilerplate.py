@@ -56,7 +56,7 @@ _SIGN_UP_FOR = re.compile(r"\b(?:newsletters?|briefing|inbox|bulletin|alerts)\b"
 
 def is_furniture(paragraph: str) -> bool:
     """A short line that only points elsewhere (sign up, read more, share, a cookie notice, a label)."""
-    words = paragraph.split()
+    words = paragraph.split(None, FURNITURE_MAX_WORDS)  # no further: a long paragraph is prose already
     if not words or len(words) > FURNITURE_MAX_WORDS:
         return False
     return bool(_LEAD_IN.match(paragraph)
