@@ -250,7 +250,7 @@ def _article_row(article) -> dict:
 def run(
     ctx: typer.Context,
     listen: Annotated[str | None, typer.Option(
-        "--listen", metavar="HOST:PORT", show_default=False,
+        "--listen", envvar="MONITOR_LISTEN", metavar="HOST:PORT", show_default=False,
         help="Serve /healthz and /metrics here, e.g. 127.0.0.1:9100 (default: settings.listen; none).")] = None,
 ) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
