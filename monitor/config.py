@@ -8,6 +8,7 @@ from the nodes goes through pydantic, and each validation error is mapped back t
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -121,9 +122,23 @@ class Settings(_Section):
     extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
     shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
+    # networks that links from public feeds may reach all the same (monitor.addressguard), e.g. 10.1.0.0/16
+    allow_networks: tuple[str, ...] = ()
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
 
     _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _check_networks(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        checked = []
+        for value in values:
+            try:
+                checked.append(str(ipaddress.ip_network(value.strip(), strict=True)))
+            except ValueError as error:
+                raise _InvalidValue(f"allow_networks: {value!r} is not a network ({error})",
+                                    "write an address or a network, e.g. 10.1.0.0/16 or fd00:1::/64") from None
+        return tuple(checked)
 
     @field_validator("listen")
     @classmethod

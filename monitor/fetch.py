@@ -14,13 +14,19 @@ or ``classify_status``. Exceptions seen from httpx, and where they land::
     httpx.TransportError (read, write, protocol) ...... connection
     httpx.DecodingError (unknown or corrupt encoding) . other
     ResponseTooLarge (ours, while streaming) .......... too_large
+    BlockedAddress (monitor.addressguard, at connect) . blocked_address
 
 A URL that cannot be parsed (or has a port out of range) is refused before any request, as invalid_url.
+
+Every request has a reach (``monitor.addressguard.Reach``): a configured URL is fetched wherever it is, and
+its redirects reach non-public addresses only if it is on one itself; a link's reach is given by the
+caller (``links_reach`` of the feed's result), directly or for a whole stage with ``reaching``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import logging
@@ -29,17 +35,20 @@ import ssl
 import time
 import urllib.request
 import zlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from monitor import __version__
-from monitor.hostpools import PerHostTransport
+from monitor.addressguard import AddressGuard, BlockedAddress, Reach
+from monitor.hostpools import REACH_EXTENSION, PerHostTransport
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.politeness import HostGate
 
@@ -64,6 +73,7 @@ class FailureKind(StrEnum):
     TOO_LARGE = "too_large"
     NOT_A_FEED = "not_a_feed"
     ROBOTS = "robots"
+    BLOCKED_ADDRESS = "blocked_address"  # a link to a non-public address, from a public feed: never fetched
     OTHER = "other"
 
 
@@ -85,6 +95,8 @@ class FetchResult:
     body: bytes = b""
     elapsed: float = 0.0
     failure: Failure | None = None
+    peer: str | None = None
+    """The IP address the (final) answer came from, when the connection says so."""
 
     @property
     def ok(self) -> bool:
@@ -161,6 +173,8 @@ def classify_exception(exc: BaseException) -> Failure:
         # anyio can wrap a single low-level error in a group (e.g. OverflowError for a bad port).
         return classify_exception(exc.exceptions[0])
     message = str(exc) or type(exc).__name__
+    if isinstance(exc, BlockedAddress):
+        return Failure(FailureKind.BLOCKED_ADDRESS, message)
     if isinstance(exc, ResponseTooLarge):
         return Failure(FailureKind.TOO_LARGE, message)
     if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
@@ -291,6 +305,29 @@ async def _drain(response: httpx.Response) -> None:
         pass  # the answer is already in hand; the connection is closed, as it would have been
 
 
+_LINK_REACH: ContextVar[Reach | None] = ContextVar("monitor_link_reach", default=None)
+
+
+@contextlib.contextmanager
+def reaching(reach: Reach) -> Iterator[None]:
+    """Fetches made in this block (robots.txt included) are a link's, of ``reach``, unless told otherwise."""
+    token = _LINK_REACH.set(reach)
+    try:
+        yield
+    finally:
+        _LINK_REACH.reset(token)
+
+
+def _peer_address(response: httpx.Response) -> str | None:
+    """The IP address of the server that answered, from the connection httpcore lends the response."""
+    stream = response.extensions.get("network_stream")
+    try:
+        address = stream.get_extra_info("server_addr") if stream is not None else None
+    except Exception:  # noqa: BLE001 - a stream that cannot tell is one we know nothing about
+        return None
+    return str(address[0]) if address else None
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The CA bundle, loaded once per process: loading it costs ~30 ms, once for every client otherwise."""
@@ -320,7 +357,8 @@ class Fetcher:
         concurrency: requests in flight over all hosts.
         gate: per-host limits (concurrency, minimum delay between requests).
         metrics: told of every fetch's result and time (``monitor.metrics``).
-        transport: an httpx transport, for tests.
+        transport: an httpx transport, for tests (the address guard is then not applied: it connects nowhere).
+        guard: the address guard every connection goes through (``settings.allow_networks``).
     """
 
     def __init__(
@@ -334,16 +372,22 @@ class Fetcher:
         gate: HostGate | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics = NO_METRICS,
+        guard: AddressGuard | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.metrics = metrics
         self.gate = gate or HostGate()
         self._slots = asyncio.Semaphore(concurrency)
+        self.guard = guard or AddressGuard()
+        # Where the address guard looks: at each connection (our transport), at a lookup before each request
+        # (through a proxy, which connects for us: a weaker check), or nowhere (a test's transport).
+        self._guard_at: str | None = None if transport is not None else "lookup"
         if transport is None and not urllib.request.getproxies():
             # Through a proxy every connection goes to the proxy, and httpx's own shared pool (which honours
             # the proxy variables) is the right one; else each site gets its own (see monitor.hostpools).
-            transport = PerHostTransport(connections=self.gate.concurrency, verify=_tls_context())
+            transport = PerHostTransport(connections=self.gate.concurrency, verify=_tls_context(), guard=self.guard)
+            self._guard_at = "connect"
         self._client = httpx.AsyncClient(
             headers={
                 "User-Agent": user_agent,
@@ -375,12 +419,15 @@ class Fetcher:
         last_modified: str | None = None,
         accept: str | None = None,
         allow: Callable[[str], Awaitable[bool]] | None = None,
+        reach: Reach | None = None,
     ) -> FetchResult:
         """GET ``url``, conditionally when validators are given. Never raises for network failures.
 
         Redirects are followed hop by hop, each through its host's gate; ``allow`` (robots.txt) is asked
-        about every URL redirected to.
+        about every URL redirected to. ``reach`` is how far every hop may go (a link's); without it (nor a
+        ``reaching`` block) ``url`` is a configured one: fetched wherever it is, its redirects checked.
         """
+        reach = reach or _LINK_REACH.get()
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -390,28 +437,35 @@ class Fetcher:
             headers["Accept"] = accept
         started = time.monotonic()
         current = url
+        hop_reach = reach or Reach.ANY
         try:
-            for _ in range(self.max_redirects + 1):
+            for hop in range(self.max_redirects + 1):
                 try:
                     parts = urlsplit(current)
                     parts.port  # noqa: B018 - raises ValueError for a port out of range
                 except ValueError as exc:
                     failure = Failure(FailureKind.INVALID_URL, f"invalid URL {current!r}: {exc}")
                     return FetchResult(url, current, None, failure=failure)
+                if self._guard_at == "lookup" and hop_reach is Reach.PUBLIC:
+                    await self.guard.resolve(parts.hostname or "", parts.port or 0, hop_reach)
                 # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
                 async with self.gate.slot(parts.hostname or "", then=self._slots):
                     hop_started = time.monotonic()
                     try:
-                        result = await self._with_deadline(self._get(current, headers, hop_started))
+                        result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
                     except DROPPED_CONNECTION as exc:
                         # Most often a kept-alive connection that the server closed as we reused it. A GET
                         # is safe to repeat: once, at once, and the pool gives it a fresh connection.
                         log.debug("connection dropped (%s), asking once more", exc, extra={"url": current})
                         hop_started = time.monotonic()
-                        result = await self._with_deadline(self._get(current, headers, hop_started))
+                        result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
                 if isinstance(result, FetchResult):
                     return replace(result, url=url, elapsed=time.monotonic() - started)
-                current = result
+                current, peer = result
+                if reach is None and hop == 0:
+                    # A configured URL's redirects go where its own server could send us: to non-public
+                    # addresses only if that server is on one.
+                    hop_reach = await self._reach_of(urlsplit(url), peer)
                 if allow is not None and not await allow(current):
                     return FetchResult(url, current, None, elapsed=time.monotonic() - started, failure=Failure(
                         FailureKind.ROBOTS, f"redirected to {current}, which robots.txt disallows"))
@@ -433,21 +487,58 @@ class Fetcher:
                 raise
             raise TimeoutError(f"no complete response within {deadline:g} s") from exc
 
-    async def _get(self, url: str, headers: dict[str, str], started: float) -> FetchResult | str:
-        """One request: its result, or the absolute URL it redirects to."""
-        async with self._client.stream("GET", url, headers=headers) as response:
+    async def links_reach(self, feed: FetchResult | str) -> Reach:
+        """How far the links of a feed may go: anywhere when the feed is on a non-public address.
+
+        A fetched feed is judged by the address its answer came from; a feed's URL by a lookup.
+        """
+        if isinstance(feed, str):
+            return await self._reach_of(urlsplit(feed), None)
+        return await self._reach_of(urlsplit(feed.final_url), feed.peer)
+
+    async def refusal(self, url: str, reach: Reach) -> Failure | None:
+        """The blocked_address failure a request of ``reach`` to ``url`` would meet, looked up now; None when
+        its host's addresses pass (or cannot be looked up: the request itself will say why)."""
+        if self._guard_at is None or reach is Reach.ANY:
+            return None
+        try:
+            parts = urlsplit(url)
+            await self.guard.resolve(parts.hostname or "", parts.port or 0, reach)
+        except BlockedAddress as exc:
+            return Failure(FailureKind.BLOCKED_ADDRESS, str(exc))
+        except (OSError, ValueError, UnicodeError, httpx.HTTPError, httpcore.ConnectError):
+            return None
+        return None
+
+    async def _reach_of(self, origin, peer: str | None) -> Reach:
+        if self._guard_at is None:
+            return Reach.ANY  # a test's transport: nothing is connected to, there is nothing to guard
+        if self._guard_at != "connect":
+            peer = None  # through a proxy the peer is the proxy
+        try:
+            port = origin.port or (443 if origin.scheme == "https" else 80)
+        except ValueError:
+            port = 0
+        return await self.guard.reach_of_origin(origin.hostname or "", port, peer)
+
+    async def _get(self, url: str, headers: dict[str, str], started: float,
+                   reach: Reach) -> FetchResult | tuple[str, str | None]:
+        """One request: its result, or the absolute URL it redirects to and the address that said so."""
+        async with self._client.stream("GET", url, headers=headers,
+                                       extensions={REACH_EXTENSION: reach}) as response:
             response_headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
             final_url = str(response.url)
             status = response.status_code
+            peer = _peer_address(response)
             if response.is_redirect and response.next_request is not None:
                 await _drain(response)
-                return str(response.next_request.url)
+                return str(response.next_request.url), peer
             failure = classify_status(status, response_headers)
             if failure is not None or status == 304:
                 await _drain(response)
                 return FetchResult(
                     url, final_url, status, response_headers,
-                    elapsed=time.monotonic() - started, failure=failure,
+                    elapsed=time.monotonic() - started, failure=failure, peer=peer,
                 )
             declared = response_headers.get("content-length", "")
             if _is_ascii_digits(declared) and int(declared) > self.max_bytes:
@@ -468,4 +559,4 @@ class Fetcher:
                         )
                     decoder.feed(chunk)
             body = decoder.finish()
-        return FetchResult(url, final_url, status, response_headers, body, time.monotonic() - started)
+        return FetchResult(url, final_url, status, response_headers, body, time.monotonic() - started, peer=peer)

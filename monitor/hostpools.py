@@ -8,6 +8,10 @@ alive between requests and makes that bookkeeping O(per-host limit).
 
 Pools of sites not asked for a while are closed (a daemon polls thousands of hosts over months; each idle
 pool would otherwise hold its server-closed sockets until that host's next poll).
+
+Each pool connects through the address guard (``monitor.addressguard``): a request's reach (the
+``REACH_EXTENSION`` of the request, set by the fetcher) picks a pool whose connections were opened under
+that reach, so a connection opened for a trusted feed is never lent to a link that may not go there.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 
+import httpcore
 import httpx
+
+from monitor.addressguard import AddressGuard, GuardedBackend, Reach
 
 IDLE_CLOSE_AFTER = 30.0
 """Seconds a site's pool stays open with nothing in flight (servers close kept-alive connections sooner)."""
+
+REACH_EXTENSION = "monitor.reach"
+"""The request extension that carries its ``Reach``; a request without it is trusted (``Reach.ANY``)."""
 
 SWEEP_EVERY = 10.0
 """Seconds between looks for idle pools (done on the way of a request: no background task to manage)."""
@@ -65,14 +75,17 @@ class PerHostTransport(httpx.AsyncBaseTransport):
         connections: connections per origin (the per-host request limit: more would only sit idle).
         verify: the TLS context shared by every pool.
         idle_close_after: seconds after which an unused origin's pool is closed.
+        guard: resolves hosts and checks every address connected to (by default: the system resolver, no
+            allowed networks); requests of ``Reach.ANY`` connect wherever their host resolves.
     """
 
     def __init__(self, *, connections: int, verify: ssl.SSLContext,
-                 idle_close_after: float = IDLE_CLOSE_AFTER) -> None:
+                 idle_close_after: float = IDLE_CLOSE_AFTER, guard: AddressGuard | None = None) -> None:
         self._limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._verify = verify
         self._idle_close_after = idle_close_after
-        self._pools: dict[tuple[bytes, bytes, int | None], _Pool] = {}
+        self._guard = guard or AddressGuard()
+        self._pools: dict[tuple[bytes, bytes, int | None, Reach], _Pool] = {}
         self._next_sweep = time.monotonic() + SWEEP_EVERY
 
     @property
@@ -81,10 +94,11 @@ class PerHostTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        origin = (url.raw_scheme, url.raw_host, url.port)
+        reach = Reach(request.extensions.get(REACH_EXTENSION, Reach.ANY))
+        origin = (url.raw_scheme, url.raw_host, url.port, reach)
         pool = self._pools.get(origin)
         if pool is None:
-            pool = self._pools[origin] = _Pool(httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits))
+            pool = self._pools[origin] = _Pool(self._guarded_transport(reach))
         now = time.monotonic()
         pool.in_flight += 1
         pool.last_used = now
@@ -98,6 +112,21 @@ class PerHostTransport(httpx.AsyncBaseTransport):
         if now >= self._next_sweep:
             await self.close_idle(older_than=self._idle_close_after)
         return response
+
+    def _guarded_transport(self, reach: Reach) -> httpx.AsyncHTTPTransport:
+        """httpx's transport, its connections opened through the address guard.
+
+        httpx takes no network backend, so its httpcore pool is replaced by one built with the same settings
+        and ours: httpx keeps mapping requests, responses and errors, httpcore keeps the connections.
+        """
+        transport = httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits)
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=self._verify, max_connections=self._limits.max_connections,
+            max_keepalive_connections=self._limits.max_keepalive_connections,
+            keepalive_expiry=self._limits.keepalive_expiry,
+            network_backend=GuardedBackend(self._guard, reach),
+        )
+        return transport
 
     async def close_idle(self, *, older_than: float = 0.0) -> None:
         """Close the pools with nothing in flight and no use in the last ``older_than`` seconds."""

@@ -25,7 +25,8 @@ from monitor import dedupe, sources
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
-from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent
+from monitor.addressguard import AddressGuard, Reach
+from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent, reaching
 from monitor.groupcommit import GroupCommit
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
@@ -114,10 +115,15 @@ class Extractor:
 
 
 class Pipeline:
-    """Polls feeds end to end. Use as ``async with Pipeline(config, db) as pipeline``."""
+    """Polls feeds end to end. Use as ``async with Pipeline(config, db) as pipeline``.
+
+    ``guard`` decides which addresses links may reach; by default the system resolver's answers, checked
+    against ``settings.allow_networks``.
+    """
 
     def __init__(self, config: Config, db: Database, *, metrics: Metrics = NO_METRICS,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None,
+                 guard: AddressGuard | None = None) -> None:
         self.config = config
         self.db = db
         self.owner = owner or instance_name()
@@ -131,6 +137,7 @@ class Pipeline:
             concurrency=settings.concurrency,
             metrics=metrics,
             gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
+            guard=guard or AddressGuard(settings.allow_networks),
         )
         self.robots = RobotsCache(self.fetcher)
         self.sources = sources.SourceReader(self._fetch_polite)  # sitemaps and front pages
@@ -260,9 +267,11 @@ class Pipeline:
             return await self._finish_failed(feed, result.status, result.failure, started)
         if result.not_modified:
             return await self._finish_ok(feed, result, None, 0, 0, started)
+        reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
         try:
             if source is not None and source.kind != "rss":
-                parsed, result = await self.sources.read(source, result)
+                with reaching(reach):  # the sitemaps an index names are links too
+                    parsed, result = await self.sources.read(source, result)
             else:
                 parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url,
                                                  headers=result.headers)
@@ -270,11 +279,11 @@ class Pipeline:
             return await self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
         except sources.SourceFailed as exc:
             return await self._finish_failed(feed, exc.status, exc.failure, started)
-        new, linked = await self._store_new_entries(feed, parsed, result)
+        new, linked = await self._store_new_entries(feed, parsed, result, reach)
         return await self._finish_ok(feed, result, parsed, new, linked, started)
 
     async def _store_new_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed,
-                                 result: FetchResult) -> tuple[int, int]:
+                                 result: FetchResult, reach: Reach) -> tuple[int, int]:
         hashes = {item.key: entry_hash(item) for item in parsed.items}
         known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
         fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
@@ -284,7 +293,7 @@ class Pipeline:
             log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)
             fresh = fresh[:cap]
         revised = [item for item in parsed.items if item.key in changed][:max(cap - len(fresh), 0)]
-        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url) for item in fresh + revised))
+        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url, reach) for item in fresh + revised))
         created, updated = await self._in_writer(self._save_articles, feed, complete[:len(fresh)],
                                                  list(zip(revised, complete[len(fresh):])), changed, hashes)
         if updated:
@@ -343,7 +352,8 @@ class Pipeline:
         dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup, changed=True)
         tag_stored(session, self.tagger, article_id, article, replace=True)
 
-    async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str) -> Article:
+    async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str,
+                        reach: Reach) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
         url = item.url or (item.guid if is_fetchable(item.guid) else None)
         canonical = None
@@ -355,7 +365,7 @@ class Pipeline:
         elif not self._fetch_pages(feed.name):
             fetched = PageFetch(None, "page fetching is off for this feed", url)
         else:
-            fetched = await self._fetch_page(url)
+            fetched = await self._fetch_page(url, reach)
         now = _now()
         body = choose_body(fetched.page, item.feed_text, page_problem=fetched.problem,
                            min_chars=self.config.settings.min_body_chars)
@@ -363,7 +373,17 @@ class Pipeline:
         retry_at = fetched.retry_at(now, attempts=0)
         return replace(article, page_retry_at=retry_at) if retry_at else article
 
-    async def _fetch_page(self, url: str) -> PageFetch:
+    async def _fetch_page(self, url: str, reach: Reach) -> PageFetch:
+        # A link that may only go public is looked up first: one to a private address is refused at once,
+        # without a robots.txt request or a turn at the host. The connection itself is checked again.
+        refused = await self.fetcher.refusal(url, reach)
+        if refused is not None:
+            log.warning("link refused: %s", refused.message, extra={"url": url})
+            return PageFetch(None, f"page not fetched ({refused.kind}): {refused.message}", url, refused)
+        with reaching(reach):  # robots.txt of the link's host too
+            return await self._fetch_page_politely(url)
+
+    async def _fetch_page_politely(self, url: str) -> PageFetch:
         # A page waits for its host's turn *before* it takes one of the shared page slots, and gives the turn
         # back once downloaded. A slot held by a page queued behind its own host's gate would stall the pages
         # of idle hosts: the slots went to whole feeds in turn, so only one or two hosts were fetched at once.
@@ -411,7 +431,9 @@ class Pipeline:
             return article_store.claim_page_retries(session, now=_now(), lease=LEASE, limit=limit)
 
     async def _retry_page(self, retry: article_store.PageRetry) -> bool:
-        fetched = await self._fetch_page(retry.url)
+        # Where the link may go is decided again: by the feed it came from, looked up now.
+        reach = await self.fetcher.links_reach(retry.feed_url) if retry.feed_url else Reach.PUBLIC
+        fetched = await self._fetch_page(retry.url, reach)
         return await self._in_writer(self._record_page_retry, retry, fetched)
 
     def _record_page_retry(self, retry: article_store.PageRetry, fetched: PageFetch) -> bool:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from monitor.fetch import Fetcher
+from monitor.fetch import FailureKind, Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,10 @@ class RobotsCache:
 
     async def _load(self, origin: str, host: str) -> _Rules:
         result = await self._fetcher.fetch(f"{origin}/robots.txt", accept="text/plain")
+        if result.failure is not None and result.failure.kind == FailureKind.BLOCKED_ADDRESS:
+            # Not ours to judge: the page's own fetch is refused for the same reason, and says so. Not kept,
+            # since a fetch of another reach (a link from an intranet feed) may read this robots.txt.
+            return _Rules(allow_all=True, ttl=0)
         if result.status is not None and 400 <= result.status < 500 and result.status != 429:
             return _Rules(allow_all=True)
         if not result.ok:

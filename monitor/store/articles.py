@@ -208,10 +208,15 @@ class PageRetry:
     """Failed fetches after the first one."""
     body: str
     """The text it has now: the feed's, which the page's must beat."""
+    feed_url: str | None = None
+    """The URL of the first feed that carried it: where its link came from, which decides where it may go."""
 
 
+_FIRST_FEED_URL = (select(Feed.url).join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
+                   .where(ArticleFeed.article_id == _articles.c.id).order_by(ArticleFeed.id).limit(1)
+                   .correlate(_articles).scalar_subquery())
 _DUE_RETRIES = (select(_articles.c.id, _articles.c.url, _articles.c.page_retries, _articles.c.page_retry_at,
-                       _articles.c.body)
+                       _articles.c.body, _FIRST_FEED_URL)
                 .where(_articles.c.page_retry_at <= bindparam("now"))
                 .order_by(_articles.c.page_retry_at).limit(bindparam("most")))
 
@@ -224,7 +229,7 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
         taken = session.execute(update(Article).where(Article.id == row[0], Article.page_retry_at == row[3])
                                 .values(page_retry_at=now + lease))
         if taken.rowcount == 1:
-            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or ""))
+            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5]))
     return claimed
 
 
