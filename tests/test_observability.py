@@ -221,6 +221,7 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
         assert 'monitor_polls_total{error_kind="",outcome="ok"}' in text
         assert json.loads(get(base + "/healthz")[1])["last_successful_poll"]
         assert get(base + "/nothing")[0] == 404
+        assert "HTTP Request:" not in err.read_text()  # httpx's own lines wait for -vv
 
         if not PG_URL:
             # The database's directory goes away: the next connection would fail, and /healthz says so.
@@ -265,3 +266,21 @@ def test_json_logs_carry_fields_and_no_secret(web, workspace, tmp_path):
     assert polls and all(entry["feed"] == "Often" and entry["url"] == feed["url"] for entry in polls)
     assert any(entry["logger"].startswith("httpx") for entry in entries)  # -vv: the libraries speak too
     assert not any(SLACK_TOKEN in line for line in lines)
+
+
+def test_listen_setting_is_validated_and_shown(workspace):
+    workspace.write_config([{"name": "A", "url": "http://127.0.0.1:9/a.xml"}], listen="127.0.0.1:9100")
+    assert workspace.json("check")["settings"]["listen"] == "127.0.0.1:9100"
+    workspace.write_config([{"name": "A", "url": "http://127.0.0.1:9/a.xml"}], listen="localhost")
+    result = workspace.cli("check", expect=2)
+    assert "settings.listen: listen address 'localhost' is not HOST:PORT" in result.stderr
+
+
+def test_a_taken_port_is_a_clean_error(workspace):
+    workspace.write_config([{"name": "A", "url": "http://127.0.0.1:9/a.xml"}])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = workspace.cli("run", "--listen", f"127.0.0.1:{port}", expect=2)
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
