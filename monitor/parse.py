@@ -140,8 +140,24 @@ def _feedparser(body: bytes, response_headers: dict[str, str]) -> feedparser.Fee
     # Only plain text leaves this module: sanitizing HTML and rewriting the links inside it (most of
     # feedparser's time) would be wasted; html_to_text drops scripts and styles itself.
     return feedparser.parse(
-        body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
+        _valid_char_refs(body), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
     )
+
+
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _valid_char_refs(body: bytes) -> bytes:
+    """``body`` with references to characters that cannot exist (NUL, lone surrogates, past U+10FFFF)
+    replaced by U+FFFD: feedparser's lenient parser raises on them (``&#xD800;``) instead of going on."""
+    if b"&#" not in body:
+        return body
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        return b"&#xFFFD;" if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group()
+
+    return _CHAR_REF.sub(replace, body)
 
 
 def _item_from_entry(entry: Mapping, *, base_url: str, feed_language: str | None) -> FeedItem:

@@ -7,19 +7,22 @@ that feed's row and never reaches the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import dedupe, sources
 from monitor.config import Config, FeedConfig
@@ -33,6 +36,7 @@ from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
 from monitor.robots import RobotsCache
 from monitor.schedule import next_page_retry, next_poll_after_failure, next_poll_after_success
+from monitor.storable import clean, storable_article, storable_feed, storable_page, storable_validators
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
@@ -279,6 +283,7 @@ class Pipeline:
             return await self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
         except sources.SourceFailed as exc:
             return await self._finish_failed(feed, exc.status, exc.failure, started)
+        parsed = storable_feed(parsed)  # a NUL, a lone surrogate or an overlong field must not cost the feed
         new, linked = await self._store_new_entries(feed, parsed, result, reach)
         return await self._finish_ok(feed, result, parsed, new, linked, started)
 
@@ -329,17 +334,21 @@ class Pipeline:
         created = updated = 0
         with self.db.session() as session:
             for article in new:
-                article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
-                                                                now=_now(), entry_hash=hashes[article.entry_key])
-                if is_new:
-                    self._after_store(session, article_id, article)
-                created += is_new
+                # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
+                with _entry_savepoint(session, feed, article):
+                    article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
+                                                                    now=_now(), entry_hash=hashes[article.entry_key])
+                    if is_new:
+                        self._after_store(session, article_id, article)
+                    created += is_new
             for item, article in revised:
-                if article_store.update_article(session, article_id=changed[item.key], article=article, now=_now()):
-                    self._after_update(session, changed[item.key], article)
-                    updated += 1
-                article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
-                                                entry_hash=hashes[item.key])
+                with _entry_savepoint(session, feed, article):
+                    if article_store.update_article(session, article_id=changed[item.key], article=article,
+                                                    now=_now()):
+                        self._after_update(session, changed[item.key], article)
+                        updated += 1
+                    article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
+                                                    entry_hash=hashes[item.key])
         return created, updated
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
@@ -371,7 +380,7 @@ class Pipeline:
                            min_chars=self.config.settings.min_body_chars)
         article = build_article(item, fetched.page, body, url=fetched.url, fetched_at=now, canonical=canonical)
         retry_at = fetched.retry_at(now, attempts=0)
-        return replace(article, page_retry_at=retry_at) if retry_at else article
+        return storable_article(replace(article, page_retry_at=retry_at) if retry_at else article)
 
     async def _fetch_page(self, url: str, reach: Reach) -> PageFetch:
         # A link that may only go public is looked up first: one to a private address is refused at once,
@@ -406,7 +415,7 @@ class Pipeline:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             extract_started = time.monotonic()
-            page = await self.extractor.extract(result.body, result.final_url)
+            page = storable_page(await self.extractor.extract(result.body, result.final_url))
             self.metrics.extracted(time.monotonic() - extract_started)
         finally:
             self._page_slots.release()
@@ -477,13 +486,14 @@ class Pipeline:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         next_poll = next_poll_after_success(now, interval=self._interval(feed.name), ttl=ttl)
-        record = feed_store.PollRecord(
+        etag, last_modified = storable_validators(result.etag, result.last_modified)
+        record = clean(feed_store.PollRecord(
             polled_at=now, next_poll_at=next_poll, status=result.status, succeeded=True,
             warning=parsed.warning if parsed else None,
-            etag=result.etag or (feed.etag if result.not_modified else None),
-            last_modified=result.last_modified or (feed.last_modified if result.not_modified else None),
+            etag=etag or (feed.etag if result.not_modified else None),
+            last_modified=last_modified or (feed.last_modified if result.not_modified else None),
             title=parsed.title if parsed else None,
-        )
+        ))
         await self._poll_records.submit((feed.id, record))
         return PollReport(feed.name, Outcome.UNCHANGED if result.not_modified else Outcome.OK, result.status, new,
                           linked, time.monotonic() - started, warning=record.warning, next_poll_at=next_poll)
@@ -494,12 +504,12 @@ class Pipeline:
         next_poll = next_poll_after_failure(
             now, interval=self._interval(feed.name), failures=feed.consecutive_failures + 1,
             max_backoff=self.config.settings.max_backoff, retry_after=failure.retry_after, feed_key=feed.name)
-        record = feed_store.PollRecord(
+        record = clean(feed_store.PollRecord(  # an error message may quote what the server sent
             polled_at=now, next_poll_at=next_poll, status=status, succeeded=False, error=failure.message,
             error_kind=str(failure.kind), etag=feed.etag, last_modified=feed.last_modified,
             retry_after_until=now + failure.retry_after if failure.retry_after else None,
             gone=failure.kind is FailureKind.GONE,
-        )
+        ))
         await self._poll_records.submit((feed.id, record))
         return PollReport(feed.name, Outcome.FAILED, status, duration=time.monotonic() - started,
                           error=failure.message, error_kind=str(failure.kind), next_poll_at=next_poll)
@@ -530,6 +540,17 @@ class PageFetch:
         if self.failure is None or self.failure.kind not in PASSING_FAILURES:
             return None
         return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
+
+
+@contextlib.contextmanager
+def _entry_savepoint(session, feed: feed_store.FeedSnapshot, article: Article) -> Iterator[None]:
+    """Store one entry in a savepoint; if the database refuses it, roll it back, warn, and go on."""
+    try:
+        with session.begin_nested():
+            yield
+    except (SQLAlchemyError, ValueError) as exc:
+        log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
+                    article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
 
 
 def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,

@@ -1,0 +1,127 @@
+"""One entry never costs its feed: NULs, lone surrogates and overlong fields are cleaned or cut before they
+are stored, and an entry the database still refuses is skipped with a warning naming it.
+
+Each bad entry sits beside a clean one; every case runs on SQLite and, with MONITOR_TEST_DATABASE_URL, on
+PostgreSQL (which refuses NUL characters and values longer than their column).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from support.httpserver import Route
+from support.news import article_html, paragraphs_for
+
+from monitor.config import load_config
+from monitor.pipeline import Pipeline
+from monitor.store import articles as article_store
+from monitor.store.db import open_database
+from monitor.storable import clean_text
+
+JSON_FEED = {"Content-Type": "application/feed+json"}
+RSS = {"Content-Type": "application/rss+xml"}
+
+
+def _json_feed(web) -> str:
+    def item(slug: str, **fields) -> dict:
+        return {"id": f"tag:test,2024:{slug}", "url": web.url(f"/j/{slug}"), "title": f"Entry {slug}",
+                "content_text": f"What the feed says of {slug}.", **fields}
+
+    items = [
+        item("clean-1"),
+        item("nul-title", title="A NUL\u0000in the title"),
+        item("nul-body", content_text="A NUL\u0000in the body."),
+        item("nul-author", authors=[{"name": "Jane\u0000Doe"}]),
+        item("nul-url", url=web.url("/j/nul\u0000url")),
+        item("surrogate", title="A lone \ud800 surrogate", content_text="And \udfff another."),
+        item("clean-2"),
+    ]
+    # ensure_ascii writes "\u0000" and "\ud800" as JSON escapes: the document is valid, its strings are not.
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Hostile JSON", "items": items})
+
+
+def _rss_feed(web) -> str:
+    long_canonical = web.url("/r/canonical?" + "x" * 5000)
+    web.set("/r/canonical", article_html("Canonical", paragraphs_for("canonical"), canonical=long_canonical))
+    web.set("/r/clean", article_html("Clean", paragraphs_for("clean")))
+    items = "".join(
+        f"<item><title>{title}</title><link>{web.url(path)}</link><guid>{path}</guid>"
+        f"<description>What the feed says of {path}.</description></item>"
+        for title, path in [("Clean RSS entry", "/r/clean"), ("A lone &#xD800; surrogate", "/r/surrogate"),
+                            ("A five-kilobyte canonical URL", "/r/canonical")])
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile RSS</title>'
+            f"<link>{web.url('/')}</link><language>{'en-' + 'x' * 297}</language>{items}</channel></rss>")
+
+
+def _poll(workspace):
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+
+    async def run():
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            return await pipeline.poll(due_only=False)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        db.dispose()
+
+
+def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace):
+    web.set("/hostile.json", Route(_json_feed(web), headers=JSON_FEED))
+    web.set("/hostile.xml", Route(_rss_feed(web), etag=False,
+                                  headers={**RSS, "ETag": '"' + "e" * 2048 + '"'}))
+    workspace.write_config([{"name": "JSON", "url": web.url("/hostile.json")},
+                            {"name": "RSS", "url": web.url("/hostile.xml")}], min_body_chars=50)
+
+    reports = {report.feed: report for report in _poll(workspace)}
+
+    assert reports["JSON"].outcome == "ok" and reports["JSON"].new_articles == 7
+    assert reports["RSS"].outcome == "ok" and reports["RSS"].new_articles == 3
+    articles = workspace.json("articles")
+    by_title = {article["title"]: article for article in articles}
+    # The clean neighbours are stored as they are.
+    assert {"Entry clean-1", "Entry clean-2", "Clean RSS entry"} <= set(by_title)
+    assert by_title["Clean RSS entry"]["body_source"] == "extracted"
+    # The bad ones are stored cleaned: no NUL, no lone surrogate anywhere.
+    assert "A NULin the title" in by_title
+    assert by_title["Entry nul-author"]["author"] == "JaneDoe"
+    assert "A lone \ufffd surrogate" in by_title  # from JSON (\ud800) and from XML (&#xD800;)
+    dumped = json.dumps(articles, ensure_ascii=False)
+    assert "\\u0000" not in dumped and all(clean_text(a["title"] or "") == a["title"] for a in articles)
+    nul_url = next(a for a in articles if a["title"] == "Entry nul-url")
+    assert "\x00" not in nul_url["url"]
+    # Overlong fields are cut to their columns; the feed's overlong ETag is dropped, not stored.
+    rss_articles = [a for a in articles if a["feeds"] == ["RSS"]]
+    assert all(len(a["language"]) <= 20 for a in rss_articles if a["language"])
+    canonical = next(a for a in rss_articles if a["title"] == "A five-kilobyte canonical URL")
+    assert len(canonical["canonical_url"]) <= 2048 and canonical["body_source"] == "extracted"
+    feeds = {feed["name"]: feed for feed in workspace.json("feeds")}
+    assert feeds["RSS"]["etag"] is None and feeds["RSS"]["last_error"] is None
+
+
+def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace, monkeypatch, caplog):
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Three", "items": [
+        {"id": slug, "url": web.url(f"/p/{slug}"), "title": f"Entry {slug}", "content_text": f"About {slug}."}
+        for slug in ("before", "refused", "after")]}
+    web.set("/three.json", Route(json.dumps(feed), headers=JSON_FEED))
+    workspace.write_config([{"name": "Three", "url": web.url("/three.json"), "fetch_pages": False}])
+    save_article = article_store.save_article
+
+    def refusing(session, *, article, **kwargs):
+        if article.title == "Entry refused":
+            # A real error from the database, as a value it cannot take would raise: on PostgreSQL it
+            # aborts the transaction unless it happened inside a savepoint.
+            session.execute(__import__("sqlalchemy").text("SELECT no_such_column FROM articles"))
+        return save_article(session, article=article, **kwargs)
+
+    monkeypatch.setattr(article_store, "save_article", refusing)
+    with caplog.at_level(logging.WARNING, logger="monitor.pipeline"):
+        reports = _poll(workspace)
+
+    assert reports[0].outcome == "ok" and reports[0].new_articles == 2
+    titles = {article["title"] for article in workspace.json("articles")}
+    assert titles == {"Entry before", "Entry after"}
+    assert "entry skipped" in caplog.text and web.url("/p/refused") in caplog.text
