@@ -53,8 +53,8 @@ def test_outlet_furniture_is_recognised(line):
     "Followers of the movement gathered outside parliament.",
     "Cookies and cakes were sold at the fair to raise money for the roof.",
     # Long: prose, whatever it starts with.
-    "Sign up for the draft closes on Friday, officials said, and more than 40,000 young men have registered so "
-    "far in the northern provinces, where the fighting has been heaviest since the spring offensive began.",
+    ("Sign up for the draft closes on Friday, officials said, and more than 40,000 young men have registered so "
+    "far in the northern provinces, where the fighting has been heaviest since the spring offensive began."),
     "",
 ])
 def test_news_sentences_are_never_furniture(line):
@@ -62,7 +62,7 @@ def test_news_sentences_are_never_furniture(line):
 
 
 def test_strip_removes_furniture_and_learnt_paragraphs_and_keeps_news():
-    text = "\n\n".join(["Sign up for the Ledger morning briefing", NEWS, "Advertisement", PLUG, "Read more: sport"])
+    text = f"Sign up for the Ledger morning briefing\n\n{NEWS}\n\nAdvertisement\n\n{PLUG}\n\nRead more: sport"
     learnt = set(paragraph_keys(PLUG))
     assert strip_boilerplate(text) == NEWS + "\n" + PLUG  # the plug is not furniture by pattern
     assert strip_boilerplate(text, learnt) == NEWS
@@ -76,7 +76,7 @@ def test_the_excerpt_no_longer_starts_with_a_sign_up_line():
 
 
 def test_keys_are_those_the_paragraph_counts_use():
-    text = "\n".join([NEWS, "", "Short line", PLUG, "  spaced   OUT   words  in a   line  "])
+    text = f"{NEWS}\n\nShort line\n{PLUG}\n  spaced   OUT   words  in a   line  "
     keyed = list(keyed_paragraphs(text))
     assert [line for line, _ in keyed] == [NEWS, "Short line", PLUG, "  spaced   OUT   words  in a   line  "]
     assert [key for _, key in keyed if key is not None] == list(paragraph_keys(text))

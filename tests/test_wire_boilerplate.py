@@ -22,23 +22,23 @@ HEADER = [
     "Advertisement",
 ]
 FOOTER = [
-    "Thank you for reading the Millbrook Chronicle. Good local reporting takes time and money: our six reporters "
+    ("Thank you for reading the Millbrook Chronicle. Good local reporting takes time and money: our six reporters "
     "sit through council meetings, court hearings and school board sessions so you do not have to. A digital "
-    "pass starts at three dollars a month and includes the print replica and the archive.",
+    "pass starts at three dollars a month and includes the print replica and the archive."),
     "Got a story? Tell the Millbrook Chronicle newsroom what is happening where you live; we read every message.",
     "Copyright 2024 Millbrook Chronicle. All rights reserved.",
 ]
 SHORTS = [
-    "The county fire service put out a barn fire on Elm Road late on Sunday. Nobody was hurt, but forty bales "
-    "of hay were lost and the road stayed closed until the early hours of Monday morning.",
-    "Millbrook library will open on Sunday afternoons from next month, after volunteers offered to staff the "
-    "front desk. The trial runs until the end of the year, when the council will decide whether to keep it.",
-    "A pair of peregrine falcons has nested on the tower of St Mary's church for the third year running. The "
-    "parish has set up a camera so that visitors can watch the chicks without climbing the stairs.",
-    "The high school robotics team won the regional final in Ashford on Saturday with a machine that sorts "
-    "recycling. The students now travel to the national championship, which is held in the capital in June.",
-    "Work on the new roundabout at the Mill Lane junction will start in two weeks and last about four months. "
-    "Buses will be diverted along Station Road, and the market will move to the car park behind the town hall.",
+    ("The county fire service put out a barn fire on Elm Road late on Sunday. Nobody was hurt, but forty bales "
+    "of hay were lost and the road stayed closed until the early hours of Monday morning."),
+    ("Millbrook library will open on Sunday afternoons from next month, after volunteers offered to staff the "
+    "front desk. The trial runs until the end of the year, when the council will decide whether to keep it."),
+    ("A pair of peregrine falcons has nested on the tower of St Mary's church for the third year running. The "
+    "parish has set up a camera so that visitors can watch the chicks without climbing the stairs."),
+    ("The high school robotics team won the regional final in Ashford on Saturday with a machine that sorts "
+    "recycling. The students now travel to the national championship, which is held in the capital in June."),
+    ("Work on the new roundabout at the Mill Lane junction will start in two weeks and last about four months. "
+    "Buses will be diverted along Station Road, and the market will move to the car park behind the town hall."),
 ]
 AGENCY_STORY = [
     f"Paragraph {n}: the harbour authority said on Tuesday that crane number {n} would be replaced after "
@@ -126,11 +126,17 @@ def _text(body: str) -> fp.WireText:
     return fp.wire_text(list(keyed_paragraphs(body)))
 
 
-def test_confirmation_leaves_learnt_boilerplate_out_except_what_two_outlets_both_print():
-    story = "\n\n".join(AGENCY_STORY[:4])
-    learnt = {key for _, key in keyed_paragraphs(story)}  # as if a missed copy had counted them twice
-    mine, theirs = _text(story), _text(story + "\n\nThe port reopens on Friday.")
-    # Two outlets printing the same "learnt" paragraphs: the agency's text, kept.
-    assert fp.confirm(mine, theirs, known=learnt, same_outlet=False, threshold=0.55) is not None
-    # Within one outlet the learnt paragraphs are its furniture: nothing of its own is left.
+def test_confirmation_leaves_learnt_boilerplate_out_except_what_two_outlets_both_print_inside():
+    middle = "\n\n".join(AGENCY_STORY[:4])
+    learnt = {key for _, key in keyed_paragraphs(middle)}  # as if a missed copy had counted them twice
+    mine = _text("\n\n".join([SHORTS[0], middle, SHORTS[1]]))
+    theirs = _text("\n\n".join([SHORTS[2], middle, SHORTS[3]]))
+    # Two outlets printing the same learnt paragraphs between lines of their own: the agency's text, kept.
+    assert fp.confirm(mine, theirs, known=learnt, same_outlet=False, threshold=0.55) > 0.55
+    # Within one outlet they are its furniture, and what is left differs.
     assert fp.confirm(mine, theirs, known=learnt, same_outlet=True, threshold=0.55) is None
+    # Around the text (above and below everything else) in both: furniture, whoever prints it.
+    header = "\n\n".join(AGENCY_STORY[6:])
+    furniture = {key for _, key in keyed_paragraphs(header)}
+    a, b = _text(header + "\n\n" + SHORTS[0]), _text(header + "\n\n" + SHORTS[1])
+    assert fp.confirm(a, b, known=furniture, same_outlet=False, threshold=0.55) is None

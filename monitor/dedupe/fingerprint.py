@@ -208,6 +208,14 @@ class WireText:
         lines = tuple(line for line, key in zip(self.lines, self.keys, strict=True) if key not in drop)
         return lines, shingles("\n".join(lines))
 
+    def edge_keys(self, learnt: frozenset[int]) -> frozenset[int]:
+        """The learnt keys of the lines before the text's first line of its own and after its last: where an
+        outlet puts its header and footer."""
+        own = [n for n, key in enumerate(self.keys) if key not in learnt]
+        if not own:
+            return learnt
+        return frozenset(key for n, key in enumerate(self.keys) if key in learnt and not own[0] < n < own[-1])
+
     def own_words(self, known: Collection[int], *, at_most: int) -> int:
         """Words of the lines that are not learnt boilerplate, counted up to ``at_most``."""
         own = " ".join(line for line, key in zip(self.lines, self.keys, strict=True) if key not in known)
@@ -226,8 +234,10 @@ def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_ou
     """The similarity of a candidate pair if it is a wire copy at ``threshold``, else None.
 
     Learnt boilerplate (``known``) is left out of both texts, except, for texts of two outlets, the
-    paragraphs both carry: one outlet's furniture is not another's, so a learnt paragraph that both print is
-    more likely the agency's text (counted twice when a copy was missed) than furniture. Each text must keep
+    paragraphs both carry that are not above or below the lines of their own in both: such a paragraph is
+    more likely the agency's text (counted twice when a copy was missed, or quoted by a write-up) than
+    furniture, which sits around an article, and which one outlet prints around all its articles even under
+    two addresses. Each text must keep
     ``MIN_SHINGLES`` shingles: short articles are never joined on boilerplate alone. Two texts of one outlet
     must also differ by more than their common lines (``differ_beyond_common_lines``): the furniture of an
     outlet that nothing has taught the counts yet.
@@ -235,7 +245,8 @@ def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_ou
     learnt_mine, learnt_theirs = mine.key_set.intersection(known), theirs.key_set.intersection(known)
     if not same_outlet:
         both = mine.key_set & theirs.key_set
-        learnt_mine, learnt_theirs = learnt_mine - both, learnt_theirs - both
+        kept = both - (mine.edge_keys(learnt_mine) & theirs.edge_keys(learnt_theirs))
+        learnt_mine, learnt_theirs = learnt_mine - kept, learnt_theirs - kept
     lines_a, a = mine.without(learnt_mine)
     lines_b, b = theirs.without(learnt_theirs)
     if min(len(a), len(b)) < MIN_SHINGLES:
