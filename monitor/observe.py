@@ -106,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "monitor"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             healthy, body = self.server.listener.health.check()
@@ -125,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+    def log_message(self, format: str, *args: Any) -> None:  # http.server's name
         log.debug("listener: " + format, *args)
 
 

@@ -206,7 +206,7 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
     try:
         base = wait_for(lambda: listener_url(err))
         assert base, err.read_text()
-        status, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 200 and answer)
+        _, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 200 and answer)
         health = json.loads(body)
         assert health["status"] == "ok" and health["database"] == "ok" and health["last_tick"]
 
@@ -228,7 +228,7 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
             data, hidden = tmp_path / "data", tmp_path / "data-away"
             data.rename(hidden)
             try:
-                status, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 503 and answer)
+                _, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 503 and answer)
                 assert "database unreachable" in json.loads(body)["reason"]
             finally:
                 hidden.rename(data)
