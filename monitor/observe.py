@@ -89,7 +89,8 @@ class Listener:
         log.info("serving /healthz and /metrics at %s", self.url, extra={"url": self.url})
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, forever if it never ran
+            self._server.shutdown()
         self._server.server_close()
 
 

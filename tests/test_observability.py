@@ -25,7 +25,7 @@ from support.news import make_entries, rss
 from monitor import logs
 from monitor.logs import JsonFormatter, RedactingFilter, TextFormatter, redact
 from monitor.metrics import PrometheusMetrics
-from monitor.observe import MIN_STALE_AFTER, Health
+from monitor.observe import MIN_STALE_AFTER, Health, Listener
 from monitor.store.db import Database
 
 SLACK_TOKEN = "xoxbT0KENzz9f8g7h6"
@@ -284,3 +284,9 @@ def test_a_taken_port_is_a_clean_error(workspace):
         port = taken.getsockname()[1]
         result = workspace.cli("run", "--listen", f"127.0.0.1:{port}", expect=2)
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_a_listener_that_never_started_stops_at_once(db):
+    metrics = PrometheusMetrics()
+    listener = Listener(("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics)
+    listener.stop()  # the daemon failed before it started serving: stopping must not hang
