@@ -307,7 +307,7 @@ def _best_story(session: Session, *, vector: dict[str, float], counted: int, art
     best: tuple[StoryScore, store.StoryProfile] | None = None
     for story in candidates:
         result = story_score(vector, story.profile, gap=_gap(article, story), scoring=scoring, core=core,
-                             counted=counted)
+                             counted=counted, floor=settings.story_threshold)
         if result.score >= settings.story_threshold and (best is None or result.score > best[0].score):
             best = (result, story)
     return best

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import math
 import re
 import unicodedata
@@ -297,7 +298,8 @@ class StoryScore:
 
 
 def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, gap: timedelta | None,
-                scoring: Scoring, core: tuple[str, ...] | None = None, counted: int | None = None) -> StoryScore:
+                scoring: Scoring, core: tuple[str, ...] | None = None, counted: int | None = None,
+                floor: float = 0.0) -> StoryScore:
     """The one score of an article against a story's profile: the stage decides on it, explain prints it.
 
     The cosine (names and numbers already weigh more in the vectors), times the time factor, times the core
@@ -308,13 +310,16 @@ def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, ga
     The core factor needs an IDF worth the name: with ``counted`` (the articles in the term counts) under
     ``CORE_TRUST_ARTICLES`` it is eased towards 1 in proportion. On a new store of a few articles, an event's
     own words are in most of them, so their IDF is low and the "strongest" terms are arbitrary ties.
+
+    Below ``floor`` (the threshold) the core factor is not worked out: it can only lower the score, and
+    most candidates of an article are far below.
     """
     similarity = cosine(vector, profile)
     factor = time_factor(gap, scoring)
     core_factor = 1.0
-    if scoring.core_terms:
+    if scoring.core_terms and similarity * factor >= floor:
         core = core if core is not None else core_terms(vector, scoring)
-        strongest = set(key_terms(profile, 2 * scoring.core_terms))
+        strongest = {term for term, _ in heapq.nlargest(2 * scoring.core_terms, profile.items(), key=_weight)}
         core_factor = min(1.0, sum(term in strongest for term in core) / scoring.core_shared)
         trust = 1.0 if counted is None else min(1.0, counted / CORE_TRUST_ARTICLES)
         core_factor = 1.0 - trust * (1.0 - core_factor)
@@ -323,6 +328,10 @@ def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, ga
 
 CORE_TRUST_ARTICLES = 500
 """Articles in the term counts from which the core factor counts fully (see ``story_score``)."""
+
+
+def _weight(item: tuple[str, float]) -> float:
+    return item[1]
 
 
 def core_terms(vector: Mapping[str, float], scoring: Scoring) -> tuple[str, ...]:
