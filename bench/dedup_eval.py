@@ -214,7 +214,11 @@ def run(items: list[Item], *, wire: float, story: float, time_blind: bool = Fals
         with db.session() as session:
             for n, item in enumerate(items):
                 at = one_time if time_blind else item.at
-                article = Article(entry_key=item.key, url=f"https://eval.invalid/{n}", canonical_url=f"https://eval.invalid/{n}",
+                # Each text on a site of its own, except the boilerplate twins, which one outlet publishes: the
+                # wire level tells one outlet's furniture from a reprint by the address.
+                site = "ledger.invalid" if item.key.startswith("twin") else f"site{n}.invalid"
+                url = f"https://{site}/{n}"
+                article = Article(entry_key=item.key, url=url, canonical_url=url,
                                   guid=None, title=None, author=None, published=at, fetched_at=at, language=None,
                                   body=item.text, summary=None, body_source=BodySource.EXTRACTED, body_note=None,
                                   content_hash=content_hash(item.text))
