@@ -10,12 +10,14 @@ there is copied into the project, and the run is skipped when the corpora are ab
 * **bases**, each its own wire text: the newspaper corpus's ground-truth article texts (at least 80 words)
   and the real reprints of ``corpora/provenance`` (census and Spotify stories);
 * **copies** of the bases, published by eight syndicating outlets, each with its own header, footer and
-  sign-up lines: half of them **50% trims** (only the first half of the words, paragraphs kept), the rest **light edits** (one sentence reworded, quotes and spacing changed, a
-  "read more" line inserted), some of those trimmed to 60-95%;
+  sign-up lines: half of them **50% trims** (only the first half of the words, paragraphs kept), the
+  rest **light edits** (one sentence reworded, quotes and spacing changed, a "read more" line inserted),
+  some of those trimmed to 60-95%;
 * **boilerplate-heavy short negatives**: six local outlets, each publishing six to eight unrelated short
   articles (20-90 words: the trafilatura corpus's expected snippets of one page, or the start of a
-  newspaper text) inside the same long header, footer and sign-up lines (about 130 words); a third of those
-  stories is also carried, bare or under a syndicator's furniture, by another outlet (short positives).
+  newspaper text) inside the same long header, footer and sign-up lines (about 130 words); half of those
+  with 30 words or more are also carried, bare or under a syndicator's furniture, by another outlet (short
+  positives).
 
 Every item goes through the production stage (``monitor.dedupe.deduplicate`` on a fresh SQLite database, in
 publication order, story level included, so the paragraph counts learn as they would). Pairs of two items of
@@ -273,7 +275,7 @@ def build(quick: bool, seed: int = 11) -> list[Item]:
             text = "\n\n".join(header + [story] + footer)
             items.append(Item(f"{outlet}/{n}", key, text, at, f"https://www.{slug(outlet)}.example/news/{n}",
                               split, "short"))
-            if rng.random() < 1 / 3 and len(story.split()) >= 40:
+            if rng.random() < 0.5 and len(story.split()) >= 30:
                 other = rng.choice(SYNDICATORS)
                 h, f = syndicator_furniture(other) if rng.random() < 0.5 else ([], [])
                 items.append(Item(f"{outlet}/{n}#copy", key, "\n\n".join(h + [story] + f),
@@ -352,8 +354,10 @@ def breakdown(items: list[Item], pred: list[int]) -> dict:
     trims = [c == first[it.base] for it, c in zip(items, pred) if it.kind == "trim50"]
     short_copies = [c == first[it.base] for it, c in zip(items, pred) if it.kind == "short-copy"]
     shorts = [(it.base, c) for it, c in zip(items, pred) if it.kind == "short"]
-    false_joins = sum(1 for i, (b1, c1) in enumerate(shorts) for b2, c2 in shorts[i + 1:] if c1 == c2 and b1 != b2)
-    return {"trim50_joined": f"{sum(trims)}/{len(trims)}", "short_copies_joined": f"{sum(short_copies)}/{len(short_copies)}",
+    false_joins = sum(1 for i, (b1, c1) in enumerate(shorts) for b2, c2 in shorts[i + 1:]
+                      if c1 == c2 and b1 != b2)
+    return {"trim50_joined": f"{sum(trims)}/{len(trims)}",
+            "short_copies_joined": f"{sum(short_copies)}/{len(short_copies)}",
             "short_pairs_wrongly_joined": false_joins}
 
 

@@ -82,7 +82,8 @@ def test_learnt_boilerplate_keeps_the_outlets_articles_apart_under_another_addre
         placed = [place(session, f"https://www.millbrook.example/news/{n}", wrapped(story), T + timedelta(hours=n))
                   for n, story in enumerate(SHORTS[:3])]
         # Its mobile site: no longer "the same outlet" by address, so only the learnt paragraphs can tell.
-        mobile = place(session, "https://m.millbrook-chronicle.example/n/4", wrapped(SHORTS[3]), T + timedelta(hours=4))
+        mobile = place(session, "https://m.millbrook-chronicle.example/n/4", wrapped(SHORTS[3]),
+                       T + timedelta(hours=4))
     assert mobile.method == "new" and mobile.wire_cluster_id not in {p.wire_cluster_id for p in placed}
 
 

@@ -21,8 +21,8 @@ from collections.abc import Collection, Iterator
 
 from monitor.dedupe.stories import BOILERPLATE_MIN_WORDS, paragraph_keys
 
-__all__ = ["BOILERPLATE_CLUSTERS", "FURNITURE_MAX_WORDS", "is_boilerplate", "is_furniture", "keyed_paragraphs", "paragraph_keys",
-           "strip_boilerplate"]
+__all__ = ["BOILERPLATE_CLUSTERS", "FURNITURE_MAX_WORDS", "is_boilerplate", "is_furniture", "keyed_paragraphs",
+           "paragraph_keys", "strip_boilerplate"]
 
 BOILERPLATE_CLUSTERS = 2
 """A paragraph already seen in two other wire clusters is boilerplate, not news: the threshold the dedup stage
@@ -42,9 +42,11 @@ _LEAD_INS = (
     r"related (?:stories|articles|coverage|content|topics)\b", r"most (?:read|popular|viewed)\s*[:|]",
     r"advertisement\b", r"sponsored(?: content)?\s*(?:$|[:|])", r"promoted\s*(?:$|[:|])",
     r"follow us\b", r"like us on\b", r"share (?:this|on|via)\b", r"share\s*$", r"click here\b", r"tap here\b",
-    r"(?:we|this (?:site|website)) uses? cookies\b", r"by (?:continuing|using) (?:to use )?(?:this|our) (?:site|website)\b",
+    r"(?:we|this (?:site|website)) uses? cookies\b",
+    r"by (?:continuing|using) (?:to use )?(?:this|our) (?:site|website)\b",
     r"accept (?:all )?cookies\b", r"cookie (?:policy|settings|preferences)\b",
-    r"download (?:our|the) [\w'’ -]{0,30}?app\b", r"already a subscriber\b", r"support (?:our|independent) journalism\b",
+    r"download (?:our|the) [\w'’ -]{0,30}?app\b", r"already a subscriber\b",
+    r"support (?:our|independent) journalism\b",
     r"copyright (?:©|\(c\)|\d{4})", r"©", r"all rights reserved\b",
 )
 _LEAD_IN = re.compile(r"[\s\W_]{0,4}(?:" + "|".join(_LEAD_INS) + ")", re.IGNORECASE)
