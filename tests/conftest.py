@@ -117,4 +117,6 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path: Path, database_url: str) -> Workspace:
+    """A workspace whose database is migrated, as after `monitor db upgrade` (only run and db upgrade migrate)."""
+    open_database(database_url).dispose()
     return Workspace(tmp_path, database_url)

@@ -56,6 +56,9 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
 
 def test_db_upgrade_command(workspace):
     workspace.write_config([])
+    db = Database(workspace.database_url)
+    command.downgrade(alembic_config(db), "base")  # the workspace comes migrated
+    db.dispose()
     first = workspace.cli("db", "upgrade")
     assert "upgraded empty ->" in first.stdout
     second = workspace.cli("db", "upgrade")

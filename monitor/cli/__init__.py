@@ -19,6 +19,8 @@ from monitor.durations import parse_since
 from monitor.errors import MonitorError
 from monitor.logs import configure_logging, register_secrets
 from monitor.store.db import Database, default_database_url, open_database
+from monitor.store.schema import migrate as migrate_schema
+from monitor.store.schema import require_current
 
 app = typer.Typer(
     help="Media monitoring: polls news feeds, extracts full articles, and keeps them in a database.",
@@ -57,8 +59,23 @@ class AppState:
     def database_url(self) -> str:
         return self.db_url or default_database_url(self.config_path)
 
-    def database(self, *, migrate: bool = True) -> Database:
-        return open_database(self.database_url(), migrate=migrate)
+    def database(self, *, migrate: bool = False, check: bool = True) -> Database:
+        """The database, as the schema rules allow (``monitor.store.schema``).
+
+        Args:
+            migrate: bring the schema up to date first (only ``run`` and ``db upgrade`` do).
+            check: refuse a database that is missing, behind or newer; False opens it as it is.
+        """
+        db = open_database(self.database_url(), migrate=False)
+        try:
+            if migrate:
+                migrate_schema(db)
+            elif check:
+                require_current(db)
+        except BaseException:
+            db.dispose()
+            raise
+        return db
 
 
 def state_of(ctx: typer.Context) -> AppState:
@@ -90,7 +107,7 @@ def main(
 
 
 def database_or_exit(ctx: typer.Context) -> Database:
-    """The migrated database, or a clean exit with the reason and a hint."""
+    """The database at the schema this version needs, or a clean exit with the reason."""
     try:
         return state_of(ctx).database()
     except MonitorError as exc:

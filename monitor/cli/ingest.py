@@ -31,7 +31,8 @@ from monitor.durations import format_duration
 from monitor.errors import MonitorError
 from monitor.fetch import default_user_agent
 from monitor.logs import set_level
-from monitor.store.db import current_revision, head_revision, upgrade
+from monitor.store.schema import migrate as migrate_schema
+from monitor.store.schema import require_current
 
 
 @app.command()
@@ -60,27 +61,41 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Create the database or bring its schema up to date."""
+    """Create the database or bring its schema up to date; then write the configured feeds into it."""
+    from monitor.store.feeds import sync_feeds
+
     state = state_of(ctx)
     try:
-        db = state.database(migrate=False)
-        before = current_revision(db)
-        upgrade(db)
-        after = current_revision(db)
+        # The feeds come from feeds.yaml when there is one; a database may be upgraded without it.
+        config = state.config() if state.config_path.exists() else None
+        db = state.database(check=False)
     except MonitorError as exc:
         raise fail(exc) from exc
+    try:
+        before, after = migrate_schema(db)
+        if config is not None:
+            with db.session() as session:
+                sync_feeds(session, feeds=config.feeds, now=datetime.now(UTC))
+    except MonitorError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.dispose()
     if before == after:
         out.print(f"{db.describe()}: already at revision {after}", highlight=False)
     else:
         out.print(f"{db.describe()}: upgraded {before or 'empty'} -> {after}", highlight=False)
+    if config is not None:
+        out.print(f"{len(config.feeds)} feeds of {state.config_path} written", highlight=False)
 
 
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Print the database's schema revision and the latest one this version knows."""
     try:
-        db = state_of(ctx).database(migrate=False)
-        out.print(f"current: {current_revision(db) or 'empty'}  latest: {head_revision()}", highlight=False)
+        db = state_of(ctx).database(check=False)
+        schema = require_current(db, behind_ok=True)  # a missing or newer database is an error here too
+        out.print(f"current: {schema.current or 'empty'}  latest: {schema.head}", highlight=False)
+        db.dispose()
     except MonitorError as exc:
         raise fail(exc) from exc
 
@@ -154,17 +169,12 @@ def _print_poll_summary(reports: list) -> None:
 @app.command()
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: last success, last error, next poll, article count."""
-    from monitor.store.feeds import feed_statuses, sync_feeds
+    from monitor.store.feeds import feed_statuses
 
-    state = state_of(ctx)
-    try:
-        config = state.config()
-        db = state.database()
-    except MonitorError as exc:
-        raise fail(exc) from exc
+    # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
+    db = database_or_exit(ctx)
     now = datetime.now(UTC)
     with db.session() as session:
-        sync_feeds(session, feeds=config.feeds, now=now)
         statuses = feed_statuses(session)
         rows = [_feed_row(s.feed, s.article_count) for s in statuses]
     db.dispose()
@@ -252,6 +262,8 @@ def run(
     listen: Annotated[str | None, typer.Option(
         "--listen", envvar="MONITOR_LISTEN", metavar="HOST:PORT", show_default=False,
         help="Serve /healthz and /metrics here, e.g. 127.0.0.1:9100 (default: settings.listen; none).")] = None,
+    no_migrate: Annotated[bool, typer.Option(
+        "--no-migrate", help="Do not migrate the database on start; refuse one that is behind.")] = False,
 ) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
     from monitor.config import listen_address
@@ -267,7 +279,7 @@ def run(
         set_level(logging.INFO)
     try:
         config = state.config()
-        db = state.database()
+        db = state.database(migrate=not no_migrate)
     except MonitorError as exc:
         raise fail(exc) from exc
     if address is None and config.settings.listen:

@@ -56,8 +56,7 @@ class Database:
             parsed = parsed.set(drivername="postgresql+psycopg")
         options: dict = {"future": True}
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # The file's directory is made by `upgrade` only: opening the database must create nothing.
             options["connect_args"] = {"timeout": 30}
         else:
             options.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -157,7 +156,9 @@ def _reachable(db: Database, doing: str) -> Iterator[None]:
 
 
 def upgrade(db: Database, revision: str = "heads") -> None:
-    """Bring the schema up to ``revision``."""
+    """Bring the schema up to ``revision`` (creating an SQLite file and its directory if need be)."""
+    if db.is_sqlite and db.url.database and db.url.database != ":memory:":
+        Path(db.url.database).parent.mkdir(parents=True, exist_ok=True)
     with _reachable(db, "migrate"):
         command.upgrade(alembic_config(db), revision)
 

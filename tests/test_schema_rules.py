@@ -1,0 +1,89 @@
+"""Schema discipline: only `run` and `db upgrade` migrate; every other command needs the schema it was
+written for, creates nothing, and says in one line what is wrong and what fixes it."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.script import ScriptDirectory
+from conftest import Workspace
+from sqlalchemy import text
+
+from monitor.store.db import Database, current_revision, head_revision, migrations_dir, upgrade
+
+HEAD = head_revision()
+PREVIOUS = ScriptDirectory(str(migrations_dir())).get_revision(HEAD).down_revision
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def at_revision(url: str, revision: str) -> None:
+    db = Database(url)
+    upgrade(db, revision)
+    db.dispose()
+
+
+@pytest.fixture
+def bare(tmp_path, database_url) -> Workspace:
+    """A workspace whose database nobody has migrated yet."""
+    space = Workspace(tmp_path, database_url)
+    space.write_config([{"name": "One", "url": "http://127.0.0.1:9/one.xml"}])
+    return space
+
+
+@pytest.mark.parametrize("command", [["feeds"], ["articles"], ["stories"], ["db", "current"], ["poll"]])
+def test_a_missing_sqlite_database_is_refused_and_not_created(tmp_path, command):
+    space = Workspace(tmp_path, f"sqlite:///{tmp_path / 'typo' / 'monitr.db'}")
+    space.write_config([{"name": "One", "url": "http://127.0.0.1:9/one.xml"}])
+    result = space.cli(*command, expect=2)
+    lines = error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert "does not exist" in lines[0] and HEAD in lines[0] and "monitor db upgrade" in lines[0]
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_database_behind_is_refused_until_db_upgrade(bare):
+    at_revision(bare.database_url, PREVIOUS)
+    for command in (["feeds"], ["articles"], ["poll"], ["run", "--no-migrate"]):
+        result = bare.cli(*command, expect=2)
+        lines = error_lines(result)
+        assert len(lines) == 1, (command, result.stderr)
+        assert f"revision {PREVIOUS}" in lines[0] and f"needs {HEAD}" in lines[0], lines[0]
+        assert "monitor db upgrade" in lines[0]
+    assert f"current: {PREVIOUS}" in bare.cli("db", "current").stdout  # showing where it stands is its job
+    db = Database(bare.database_url)
+    assert current_revision(db) == PREVIOUS  # nothing migrated it meanwhile
+    db.dispose()
+
+    upgraded = bare.cli("db", "upgrade")
+    assert f"upgraded {PREVIOUS} -> {HEAD}" in upgraded.stdout
+    assert [feed["name"] for feed in bare.json("feeds")] == ["One"]  # db upgrade writes the configured feeds
+
+
+def test_an_empty_database_has_no_schema(bare):
+    if bare.database_url.startswith("sqlite"):
+        Database(bare.database_url).engine.connect().close()  # an empty file, as sqlite3 leaves one
+    result = bare.cli("feeds", expect=2)
+    assert len(error_lines(result)) == 1 and "has no schema" in result.stderr
+
+
+def test_a_database_newer_than_the_code_is_refused_by_every_command(bare):
+    at_revision(bare.database_url, HEAD)
+    db = Database(bare.database_url)
+    with db.session() as session:
+        session.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    db.dispose()
+    for command in (["feeds"], ["run"], ["db", "upgrade"], ["db", "current"]):
+        result = bare.cli(*command, expect=2)
+        lines = error_lines(result)
+        assert len(lines) == 1, (command, result.stderr)
+        assert "9999_from_the_future" in lines[0] and HEAD in lines[0] and "newer" in lines[0]
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_listing_commands_do_not_write_the_configured_feeds(bare):
+    at_revision(bare.database_url, HEAD)
+    assert bare.json("feeds") == []
+    bare.cli("articles")
+    assert bare.json("feeds") == []
