@@ -173,10 +173,11 @@ def load_snippets() -> list[tuple[str, str]]:
     path = SHARED / "corpora/trafilatura/expected.json"
     if not path.is_file():
         return []
-    found = []
+    found, seen = [], set()
     for n, doc in enumerate(json.loads(path.read_text(encoding="utf-8"))["documents"]):
         text = " ".join(s.strip() for s in doc.get("with") or () if len(s.split()) >= 4)
-        if 20 <= len(text.split()) <= 90:
+        if 20 <= len(text.split()) <= 90 and fp.normalize(text) not in seen:  # some pages are there twice
+            seen.add(fp.normalize(text))
             found.append((f"tf:{n}", text))
     return found
 

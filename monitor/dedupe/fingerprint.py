@@ -188,9 +188,8 @@ class WireText:
     """A body as the wire level compares it: its lines without furniture by pattern, each with its paragraph
     key (``boilerplate.keyed_paragraphs``), and their shingles.
 
-    This is what is signed and indexed: a function of the text alone, so stored band keys never depend on
-    what the paragraph counts had learnt when the article came in. Learnt boilerplate is left out when a
-    candidate is confirmed (``confirm``).
+    Learnt boilerplate is left out of what is signed (``signature_shingles``) and of what confirms a
+    candidate (``confirm``).
     """
 
     lines: tuple[str, ...]
@@ -215,6 +214,16 @@ class WireText:
         if not own:
             return learnt
         return frozenset(key for n, key in enumerate(self.keys) if key in learnt and not own[0] < n < own[-1])
+
+    def signature_shingles(self, known: Collection[int]) -> np.ndarray:
+        """What to sign: the shingles of the lines that are not learnt boilerplate, so that copies under other
+        outlets' furniture look alike to the index; all lines' when that leaves too few to look up (a story
+        whose paragraphs were counted twice must still find its copies, which ``confirm`` then judges)."""
+        learnt = self.key_set.intersection(known)
+        if not learnt:
+            return self.shingles
+        own = self.without(learnt)[1]
+        return own if len(own) >= MIN_SHINGLES else self.shingles
 
     def own_words(self, known: Collection[int], *, at_most: int) -> int:
         """Words of the lines that are not learnt boilerplate, counted up to ``at_most``."""

@@ -17,6 +17,7 @@ The pure parts live beside this module (fingerprint, agency, representative, sto
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -166,17 +167,20 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
     text = fp.wire_text(list(keyed_paragraphs(article.body)))
-    if text.own_words((), at_most=MIN_EXACT_WORDS) >= MIN_EXACT_WORDS:
-        match = _exact_match(session, article_id=article_id, article=article, since=since, text=text)
+    known = store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+    # At least MIN_EXACT_WORDS words of its own: an outlet's paywall notice or error page, identical under
+    # every address, is not one article.
+    if text.own_words(known, at_most=MIN_EXACT_WORDS) >= MIN_EXACT_WORDS:
+        match = _exact_match(session, article_id=article_id, article=article, since=since)
         if match is not None:
             store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
             return match
-    signature = fp.fingerprint(article.body, text.shingles)
+    signature = fp.fingerprint(article.body, text.signature_shingles(known))
     match = None
     if signature.comparable:
         match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
                            since=since, until=until, threshold=settings.wire_threshold, text=text,
-                           url=article.url)
+                           known=known, url=article.url)
         store.add_bands(session, article_id=article_id, keys=signature.band_keys, seen_at=at)
     if match is None:
         return WireMatch(store.new_cluster(session, at=at, article_id=article_id, agency=agency), Method.NEW,
@@ -188,17 +192,11 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     return match
 
 
-def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime,
-                 text: fp.WireText) -> WireMatch | None:
-    """The first stored article with the same body, unless the body is (nearly) all learnt boilerplate: an
-    outlet's paywall notice or error page, identical under every address, is not one article."""
+def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime) -> WireMatch | None:
     if article.body_source == BodySource.FAILED:
         return None
     found = store.same_content(session, content_hash=article.content_hash, exclude_id=article_id, since=since)
     if found is None:
-        return None
-    known = store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
-    if text.own_words(known, at_most=MIN_EXACT_WORDS) < MIN_EXACT_WORDS:
         return None
     other, cluster_id = found
     return WireMatch(cluster_id, Method.EXACT, other, 1.0, True)
@@ -206,11 +204,12 @@ def _exact_match(session: Session, *, article_id: int, article: Article, since: 
 
 def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int, ...], since: datetime,
                until: datetime, threshold: float, text: fp.WireText | None = None,
-               url: str | None = None) -> WireMatch | None:
+               known: Collection[int] | None = None, url: str | None = None) -> WireMatch | None:
     """The stored text within the window that this body copies best, at ``threshold`` or above, if any.
 
     Each candidate is confirmed on both texts with their boilerplate left out (``fp.confirm``); whether the
-    two are of one outlet is told by their addresses' registered domains (``url`` is this body's).
+    two are of one outlet is told by their addresses' registered domains (``url`` is this body's). ``text``
+    and ``known`` (its learnt boilerplate keys) are the body's, when the caller has them already.
     """
     candidates = store.band_candidates(session, keys=keys, since=since, until=until, exclude_id=article_id,
                                        limit=MAX_CANDIDATES)
@@ -221,9 +220,12 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     # Stored before deduplication ran, or being placed again: not a cluster to join.
     theirs = {c: fp.wire_text(list(keyed_paragraphs(t.body))) for c, t in stored.items()
               if t.wire_cluster_id is not None}
-    # One lookup of the learnt boilerplate for this text and all its candidates.
-    known = store.boilerplate_keys(session, keys=mine.key_set.union(*(t.key_set for t in theirs.values())),
-                                   min_clusters=BOILERPLATE_CLUSTERS)
+    # One lookup of the learnt boilerplate for all the candidates (and this text, unless known).
+    wanted = frozenset().union(*(t.key_set for t in theirs.values()))
+    known = (frozenset(known) | store.boilerplate_keys(session, keys=wanted - mine.key_set,
+                                                       min_clusters=BOILERPLATE_CLUSTERS)
+             if known is not None else
+             store.boilerplate_keys(session, keys=wanted | mine.key_set, min_clusters=BOILERPLATE_CLUSTERS))
     outlet = outlet_domain(url) if url else None
     best: tuple[float, int] | None = None
     for candidate_id, _ in candidates:
@@ -236,8 +238,11 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     if best is None:
         return None
     score, other = best
-    added = tuple(sorted(mine.key_set - theirs[other].key_set))
-    return WireMatch(stored[other].wire_cluster_id, Method.MINHASH, other, round(score, 4), True, added)
+    cluster = stored[other].wire_cluster_id
+    # What the copy adds to the cluster: paragraphs that none of its members among the candidates holds (a
+    # paragraph that another copy reworded is still the original's, and counted with it).
+    held = frozenset().union(*(text.key_set for c, text in theirs.items() if stored[c].wire_cluster_id == cluster))
+    return WireMatch(cluster, Method.MINHASH, other, round(score, 4), True, tuple(sorted(mine.key_set - held)))
 
 
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
