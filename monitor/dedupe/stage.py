@@ -264,9 +264,12 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         store.grow_story(session, story_id=cluster_story, at=at, profile=None)
         return cluster_story, None, None
     count = count and not wire.joined_existing
-    vector, counted = _story_vector(session, title=article.title, body=article.body, count=count, scoring=scoring)
+    vector, frequencies, counted = _story_vector(session, title=article.title, body=article.body, count=count,
+                                                 scoring=scoring)
     mine = vector.as_dict()
-    best = _best_story(session, vector=mine, counted=counted, article=article, settings=settings, scoring=scoring)
+    lookup = tuple(term for term in key_terms(mine) if not _too_common(frequencies.get(term, 0), counted))
+    best = _best_story(session, vector=mine, lookup=lookup, counted=counted, article=article, settings=settings,
+                       scoring=scoring)
     if best is None:
         story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
         store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
@@ -285,9 +288,9 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
 
 
 def _story_vector(session: Session, *, title: str | None, body: str, count: bool,
-                  scoring: Scoring) -> tuple[StoryVector, int]:
-    """The article's TF-IDF vector, boilerplate paragraphs left out, and how many articles the IDF counted;
-    counts its terms and paragraphs if asked."""
+                  scoring: Scoring) -> tuple[StoryVector, dict[str, int], int]:
+    """The article's TF-IDF vector, boilerplate paragraphs left out, its terms' document frequencies and how
+    many articles they counted; counts its terms and paragraphs if asked."""
     paragraphs = paragraph_keys(body)
     boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
     counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
@@ -297,16 +300,25 @@ def _story_vector(session: Session, *, title: str | None, body: str, count: bool
     vector = article_vector(counts, frequencies, total, scoring)
     if count:
         store.count_terms(session, terms=counts)
-    return vector, total
+    return vector, frequencies, total
 
 
-def _best_story(session: Session, *, vector: dict[str, float], counted: int, article: Article,
-                settings: DedupSettings, scoring: Scoring) -> tuple[StoryScore, store.StoryProfile] | None:
-    """The story of the window with the best score at ``story_threshold`` or above, if any."""
-    if not vector:
+def _too_common(documents: int, counted: int) -> bool:
+    """A term in more than ``COMMON_TERM_SHARE`` of the counted articles (and at least ``COMMON_TERM_MIN`` of
+    them) finds nearly every story of the window and tells none apart: it is not used to look stories up
+    (it still counts in the score)."""
+    return documents >= COMMON_TERM_MIN and documents > COMMON_TERM_SHARE * counted
+
+
+def _best_story(session: Session, *, vector: dict[str, float], lookup: tuple[str, ...], counted: int,
+                article: Article, settings: DedupSettings,
+                scoring: Scoring) -> tuple[StoryScore, store.StoryProfile] | None:
+    """The story of the window with the best score at ``story_threshold`` or above, if any, among those found
+    by the ``lookup`` terms."""
+    if not vector or not lookup:
         return None
     at = event_time(article)
-    candidates = store.story_candidates(session, terms=key_terms(vector), since=at - settings.window,
+    candidates = store.story_candidates(session, terms=lookup, since=at - settings.window,
                                         until=at + settings.window, limit=MAX_STORY_CANDIDATES)
     core = core_terms(vector, scoring)
     best: tuple[StoryScore, store.StoryProfile] | None = None

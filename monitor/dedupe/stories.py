@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import heapq
 import math
 import re
 import unicodedata
@@ -319,8 +318,10 @@ def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, ga
     core_factor = 1.0
     if scoring.core_terms and similarity * factor >= floor:
         core = core if core is not None else core_terms(vector, scoring)
-        strongest = {term for term, _ in heapq.nlargest(2 * scoring.core_terms, profile.items(), key=_weight)}
-        core_factor = min(1.0, sum(term in strongest for term in core) / scoring.core_shared)
+        # The weight of the profile's (2 x core_terms)-th strongest term: sorting bare floats runs in C.
+        weights = sorted(profile.values(), reverse=True)
+        cutoff = weights[min(len(weights), 2 * scoring.core_terms) - 1] if weights else math.inf
+        core_factor = min(1.0, sum(profile.get(term, -1.0) >= cutoff for term in core) / scoring.core_shared)
         trust = 1.0 if counted is None else min(1.0, counted / CORE_TRUST_ARTICLES)
         core_factor = 1.0 - trust * (1.0 - core_factor)
     return StoryScore(similarity * factor * core_factor, similarity, factor, core_factor)
@@ -328,10 +329,6 @@ def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, ga
 
 CORE_TRUST_ARTICLES = 500
 """Articles in the term counts from which the core factor counts fully (see ``story_score``)."""
-
-
-def _weight(item: tuple[str, float]) -> float:
-    return item[1]
 
 
 def core_terms(vector: Mapping[str, float], scoring: Scoring) -> tuple[str, ...]:
