@@ -13,6 +13,7 @@ from collections.abc import Callable
 from itertools import accumulate
 from operator import add, itemgetter
 
+from monitor.watchlist.near import covered_by, near_pairs
 from monitor.watchlist.text import FoldedText
 from monitor.watchlist.tree import Node, Term
 
@@ -178,53 +179,32 @@ class NearNode:
 
     def spans(self, scan: Scan) -> list[tuple[str, int, int]]:
         """Spans covering each pair of a left and a right span that are near enough (see ``pairs``)."""
-        return sorted(
-            {(left[0], min(left[1], right[1]), max(left[2], right[2])) for left, right in self.pairs(scan)}
+        covering = (
+            (left[0], min(left[1], right[1]), max(left[2], right[2])) for left, right in self.pairs(scan)
         )
+        return sorted(dict.fromkeys(covering))  # each once; mostly in order already, which sorting checks
 
     def pairs(self, scan: Scan, first: bool = False) -> list[tuple[Span, Span]]:
         """(left span, right span) in one field, at most ``distance`` words apart (words strictly between
-        them), the left one first if ``ordered``; with ``first``, stop at the first pair found."""
+        them), the left one first if ``ordered``, where one of the two is the other's nearest partner on
+        that side (see ``monitor.watchlist.near``); with ``first``, at most the first pair."""
         found = scan.memo.get(id(self))
-        if found is not None:
-            return found[:1] if first else found
-        found = self._pairs(scan, first)
-        if not first:
-            scan.memo[id(self)] = found
-        return found
-
-    def _pairs(self, scan: Scan, first: bool) -> list[tuple[Span, Span]]:
-        rights = sorted(self.right.spans(scan))
-        if not rights:
-            return []
-        right_starts = [(field, start) for field, start, _ in rights]
-        longest = max(end - start for _, start, end in rights)
-        found: list[tuple[Span, Span]] = []
-        for left in self.left.spans(scan):
-            field, start, end = left
-            # Right spans that start after this one ends, within the distance...
-            low = bisect_left(right_starts, (field, end))
-            high = bisect_left(right_starts, (field, end + self.distance + 1))
-            found += [(left, right) for right in rights[low:high]]
-            if not self.ordered:  # ...or that end before this one starts, within the distance.
-                low = bisect_left(right_starts, (field, start - self.distance - longest))
-                high = bisect_left(right_starts, (field, start))
-                found += [
-                    (left, right) for right in rights[low:high] if 0 <= start - right[2] <= self.distance
-                ]
-            if found and first:
-                return found
-        return found
+        if found is None:
+            found = scan.memo[id(self)] = near_pairs(
+                self.left.spans(scan), self.right.spans(scan), self.distance, self.ordered
+            )
+        return found[:1] if first else found
 
     def collect(self, scan: Scan, out: list[Fired]) -> None:
         # Evidence of a NEAR is the occurrences that are near each other, not every occurrence of its terms.
         pairs = self.pairs(scan)
-        for side, used in ((self.left, {p[0] for p in pairs}), (self.right, {p[1] for p in pairs})):
+        for side, used in ((self.left, [p[0] for p in pairs]), (self.right, [p[1] for p in pairs])):
             inner: list[Fired] = []
             side.collect(scan, inner)
+            within = covered_by(used)
             for leaf, allowed in inner:
                 spans = leaf.spans(scan) if allowed is None else allowed
-                kept = [s for s in spans if any(s[0] == u[0] and u[1] <= s[1] and s[2] <= u[2] for u in used)]
+                kept = [span for span in spans if within(span)]
                 if kept:  # a term of the NEAR with no occurrence near the other side made nothing match
                     out.append((leaf, kept))
 
