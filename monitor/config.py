@@ -32,17 +32,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.boundedread import FileTooLarge, describe_size, read_bounded
 from monitor.durations import Duration
 from monitor.errors import MonitorError
 from monitor.logs import is_secret_name
 from monitor.notify.settings import DigestConfig
 from monitor.watchlist.model import WatchlistConfig, watchlist_problems
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_FILE_BYTES = 5 * 1024 * 1024  # feeds.yaml and a watchlist file: read no further than this
 REDACTED = "***"
-# Aliases can blow a small file up into a huge tree ("billion laughs"); these bound the work.
-_MAX_NODES = 200_000
-_MAX_DEPTH = 64
+# YAML aliases can blow a small file up into a huge tree ("billion laughs"), and deep nesting exhausts the
+# stack of every reader that walks it; these bound the work.
+MAX_YAML_NODES = 200_000  # values, counted with aliases expanded
+MAX_YAML_DEPTH = 64  # mappings and lists inside each other
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 _LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/|$)")
@@ -391,14 +393,18 @@ def _compose(path: Path) -> yaml.Node:
         return ConfigError([ConfigProblem(str(path), line, column, "", message, hint)])
 
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise fail("file is larger than 5 MB", "is this the right file? feeds.yaml is normally a few KB")
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         raise fail("config file not found", "create it, or pass --config / set MONITOR_CONFIG") from None
+    except FileTooLarge:
+        size = describe_size(MAX_FILE_BYTES)
+        raise fail(f"file is larger than {size}", "is this the right file? feeds.yaml is normally a few KB") from None
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"cannot read the config file: {error}", "it must be a readable UTF-8 text file") from None
     try:
+        if (deep := _too_deep(text)) is not None:
+            raise fail(f"the YAML nests more than {MAX_YAML_DEPTH} levels deep",
+                       "mappings and lists inside each other: is this the right file?", deep)
         try:
             root = yaml.compose(text, Loader=_LOADER)
         except yaml.YAMLError:
@@ -415,6 +421,27 @@ def _compose(path: Path) -> yaml.Node:
     if root is None:
         raise fail("config file is empty", "add a 'feeds:' list with a name and url for each feed")
     return root
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where the YAML first nests deeper than ``MAX_YAML_DEPTH``, if it does. The parser's events come
+    without recursion; composing them into nodes recurses once per level, so the depth is checked first."""
+    # libyaml scans ahead and may stop at a syntax error (or its own depth limit) before it hands out the
+    # events that go too deep; the pure-Python parser, which then reads the file again, does not.
+    for loader in dict.fromkeys((_LOADER, yaml.SafeLoader)):
+        depth = 0
+        try:
+            for event in yaml.parse(text, Loader=loader):
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_YAML_DEPTH:
+                        return event.start_mark
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+            return None
+        except yaml.YAMLError:
+            continue
+    return None  # a syntax error within the limit: composing reports it, with its best message
 
 
 class _NodeReader:
@@ -441,7 +468,7 @@ class _NodeReader:
         mark = mark or node.start_mark
         self.marks[path] = (mark.line + 1, mark.column + 1)
         self._nodes += 1
-        if self._nodes > _MAX_NODES or len(path) > _MAX_DEPTH:
+        if self._nodes > MAX_YAML_NODES or len(path) > MAX_YAML_DEPTH:
             hint = "an alias (*name) must not contain itself or multiply into a huge tree"
             raise ConfigError([self.problem(path[:2], "the file nests or repeats too much", hint)])
         if isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":

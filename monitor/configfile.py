@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from monitor.config import Config, ConfigError, load_config
+from monitor.boundedread import read_bounded
+from monitor.config import MAX_FILE_BYTES, Config, ConfigError, load_config
 from monitor.errors import MonitorError
 
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")
@@ -59,8 +60,8 @@ def add_feeds(path: Path, new: Sequence[Mapping], *, dry_run: bool = False) -> A
     Raises:
         ConfigError: the file as it is, or as it would be, is not valid (nothing is written then).
     """
-    text = path.read_text(encoding="utf-8-sig") if path.exists() else ""
     current = load_config(path) if path.exists() else Config()
+    text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig") if path.exists() else ""
     urls = [feed.url for feed in current.feeds]
     names = {feed.name.casefold() for feed in current.feeds}
     added, skipped = [], []

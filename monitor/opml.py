@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from monitor.boundedread import FileTooLarge, read_bounded
 from monitor.config import FeedConfig
 from monitor.errors import MonitorError
 from monitor.text import normalize_whitespace
@@ -70,9 +71,9 @@ def read_opml(path: Path) -> OpmlList:
         OpmlError: the file is missing, too large, not XML, not OPML, or declares entities.
     """
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise OpmlError(f"{path}: the file is larger than 5 MB", hint="is this an OPML subscription list?")
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_FILE_BYTES)
+    except FileTooLarge:
+        raise OpmlError(f"{path}: the file is larger than 5 MB", hint="is this an OPML subscription list?") from None
     except OSError as exc:
         raise OpmlError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     return parse_opml(data, name=str(path))

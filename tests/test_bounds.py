@@ -3,14 +3,22 @@ size of the files read. Each bound ends in a clear error at its place, never a t
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
+import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.cli import app
+from monitor.config import MAX_YAML_DEPTH, ConfigError, load_config
+from monitor.watchlist.aliases import MAX_ALIAS_TERMS, resolve_aliases
 from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec
 from monitor.watchlist.near import covered_by, near_pairs
-from monitor.watchlist.query import parse_query
+from monitor.watchlist.query import MAX_DEPTH, MAX_NEAR_CHAIN, QuerySyntaxError, make_term, parse_query
+from monitor.watchlist.tree import AliasRef, term_count
 
 # --- NEAR -----------------------------------------------------------------------------------------------
 
@@ -100,3 +108,128 @@ def test_near_with_many_hits_is_not_quadratic():
     (match,) = matcher.match(ArticleText(body=body))
     assert time.perf_counter() - started < 5
     assert match.evidence.terms[0].count > 100_000
+
+
+# --- Aliases, nesting, NEAR chains ----------------------------------------------------------------------
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _alias_bomb(levels: int = 15, fan_out: int = 10) -> str:
+    """Each alias names the one before it ten times: 10**15 terms written out."""
+    lines = ["feeds: []", "watchlist:", "  aliases:", "    a0: [x, y]"]
+    for level in range(1, levels + 1):
+        lines.append(f"    a{level}: [" + ", ".join([f"'@a{level - 1}'"] * fan_out) + "]")
+    lines += ["  topics:", "    - name: bomb", f"      query: '@a{levels}'"]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_a_clear_error_at_once(tmp_path):
+    path = _write(tmp_path / "feeds.yaml", _alias_bomb())
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    assert time.perf_counter() - started < 5
+    (problem,) = raised.value.problems
+    assert problem.key == "watchlist.topics[0].query"
+    assert problem.line == 22
+    assert f"more than {MAX_ALIAS_TERMS} terms" in problem.message
+
+
+def test_an_alias_bomb_in_a_watchlist_file_names_that_file(workspace):
+    workspace.write_config([])
+    config = yaml.safe_load(workspace.config_path.read_text())
+    config["watchlist"] = {"file": "topics.yaml"}
+    workspace.config_path.write_text(yaml.safe_dump(config))
+    _write(workspace.root / "topics.yaml", _alias_bomb().split("watchlist:\n", 1)[1].replace("\n  ", "\n")[2:])
+    result = workspace.cli("check", expect=2)
+    assert "topics.yaml:" in result.stderr and "terms (at @a15)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_aliases_within_the_bound_still_expand():
+    aliases = {"a": [make_term("x"), make_term("y")], "b": [AliasRef("a"), AliasRef("a"), make_term("z")]}
+    assert term_count(resolve_aliases(parse_query("@b AND @a"), aliases)) == 7
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("a NEAR/1 " * 3000 + "b", "characters long"),
+        (" NEAR/1 ".join(["w"] * (MAX_NEAR_CHAIN + 2)), f"more than {MAX_NEAR_CHAIN} NEARs in a row"),
+        ("(" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1), "nests too deeply"),
+        ("NOT " * (MAX_DEPTH + 1) + "a", "nests too deeply"),
+        ("(" * 50 + " NEAR/1 ".join(["w"] * 16) + ")" * 50, "nests too deeply"),  # 50 + 15 levels
+    ],
+)
+def test_deep_and_long_queries_are_clear_errors(query, message):
+    with pytest.raises(QuerySyntaxError, match=message):
+        parse_query(query)
+
+
+def test_the_longest_allowed_near_chain_matches():
+    query = " NEAR/1 ".join(f"w{i}" for i in range(MAX_NEAR_CHAIN + 1))
+    matcher = Matcher([TopicSpec("chain", parse_query(query))])
+    text = " ".join(f"w{i}" for i in range(MAX_NEAR_CHAIN + 1))
+    assert matcher.match(ArticleText(body=text))
+
+
+# --- Files: size and YAML nesting -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/urandom"])
+def test_an_endless_config_file_is_refused(special):
+    with pytest.raises(ConfigError, match="larger than 5 MB"):
+        load_config(special, {})
+
+
+def test_a_config_from_an_endless_fifo_is_refused(tmp_path):
+    fifo = tmp_path / "feeds.yaml"
+    os.mkfifo(fifo)
+
+    def write_forever():
+        try:
+            with open(fifo, "wb") as handle:
+                while True:
+                    handle.write(b"# more\n" * 4096)
+        except (BrokenPipeError, OSError):
+            pass  # the reader stopped reading, as it should
+
+    writer = threading.Thread(target=write_forever, daemon=True)
+    writer.start()
+    with pytest.raises(ConfigError, match="larger than 5 MB"):
+        load_config(fifo, {})
+    writer.join(timeout=5)
+
+
+def test_check_with_dev_zero_is_a_clear_error(workspace):
+    result = workspace.runner.invoke(app, ["--config", "/dev/zero", "--db", workspace.database_url, "check"])
+    assert result.exit_code == 2
+    assert "larger than 5 MB" in result.stderr
+
+
+def test_a_watchlist_file_pointing_at_dev_zero_is_refused(tmp_path):
+    path = _write(tmp_path / "feeds.yaml", "feeds: []\nwatchlist: {file: /dev/zero}\n")
+    with pytest.raises(ConfigError, match="/dev/zero: file is larger than 5 MB"):
+        load_config(path, {})
+
+
+@pytest.mark.parametrize("depth", [MAX_YAML_DEPTH + 1, 5_000, 100_000])
+def test_deeply_nested_yaml_is_a_clear_error_with_its_line(tmp_path, depth):
+    path = _write(tmp_path / "feeds.yaml", "feeds: []\nsettings:\n  x: " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    (problem,) = raised.value.problems
+    assert f"nests more than {MAX_YAML_DEPTH} levels" in problem.message
+    assert problem.line == 3
+
+
+def test_yaml_nested_to_the_limit_is_read(tmp_path):
+    depth = MAX_YAML_DEPTH - 3  # the file's own mapping, settings: and x: are levels too
+    path = _write(tmp_path / "feeds.yaml", "feeds: []\nwatchlist:\n  aliases:\n    x: " + "[" * depth + "]" * depth + "\n")
+    with pytest.raises(ConfigError) as raised:  # read, then refused for its shape, not its depth
+        load_config(path, {})
+    assert all("nests" not in problem.message for problem in raised.value.problems)

@@ -78,15 +78,24 @@ def match(
         raise typer.Exit(code=1)
 
 
+MAX_ARTICLE_FILE_BYTES = 10 * 1024 * 1024  # `match --file`: as much as a page download may hold by default
+
+
 def _from_file(path: Path, title: str) -> ArticleText:
     import sys
 
+    from monitor.boundedread import FileTooLarge, read_bounded
     from monitor.extract import extract_page
 
     try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        if str(path) == "-":
+            data = sys.stdin.buffer.read(MAX_ARTICLE_FILE_BYTES + 1)
+            if len(data) > MAX_ARTICLE_FILE_BYTES:
+                raise FileTooLarge(path, MAX_ARTICLE_FILE_BYTES)
+        else:
+            data = read_bounded(path, MAX_ARTICLE_FILE_BYTES)
     except OSError as exc:
-        raise fail(MonitorError(f"cannot read {path}: {exc.strerror}", hint="check the path")) from exc
+        raise fail(MonitorError(f"cannot read {path}: {exc.strerror or exc}", hint="check the path")) from exc
     head = data[:2048].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<body" in head:
         page = extract_page(data, "file:///" + path.name)
@@ -116,6 +125,7 @@ def _from_url(ctx: typer.Context, url: str) -> ArticleText:
 
 async def _fetch(config, url: str) -> ArticleText:
     """The page at ``url``, fetched and extracted as the pipeline would (for a page not stored yet)."""
+    from monitor.boundedread import FileTooLarge, read_bounded
     from monitor.extract import extract_page
     from monitor.fetch import Fetcher, default_user_agent
     from monitor.pipeline import PAGE_ACCEPT
@@ -339,13 +349,14 @@ def _report_changes(ctx: typer.Context, run, *, title: str, as_json: bool) -> No
 
 def _load_candidate(path: Path) -> Watchlist:
     """A watchlist from a feeds.yaml (its watchlist: section) or from a watchlist file (aliases:, topics:)."""
-    from monitor.config import Config, load_config
+    from monitor.boundedread import read_bounded
+    from monitor.config import MAX_FILE_BYTES, Config, load_config
     from monitor.watchlist.model import WatchlistConfig
 
     try:
         try:
-            top = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
+            top = yaml.safe_load(read_bounded(path, MAX_FILE_BYTES))
+        except (OSError, yaml.YAMLError, RecursionError):
             top = None  # load_config reports it, with its place
         if isinstance(top, dict) and ("watchlist" in top or "feeds" in top or "settings" in top):
             return load_watchlist(load_config(path))

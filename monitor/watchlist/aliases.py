@@ -10,14 +10,19 @@ from monitor.watchlist.query import ALIAS_NAME, QuerySyntaxError, make_term, par
 from monitor.watchlist.tree import AliasRef, And, Near, Node, Not, Or, Term
 
 MAX_ALIAS_DEPTH = 16  # a hostile chain of aliases must not exhaust the stack
+# Aliases that name aliases multiply: ten aliases of two others each are a thousand terms. Counted as
+# they are expanded, so a query that would expand to more stops here rather than filling memory.
+MAX_ALIAS_TERMS = 10_000
 
 
 def resolve_aliases(node: Node, aliases: Mapping[str, Sequence[Term | AliasRef]], query: str = "") -> Node:
     """``node`` with each ``@name`` replaced by an OR of that alias's terms (nested aliases too).
 
     Raises:
-        QuerySyntaxError: for an unknown alias or one that refers back to itself.
+        QuerySyntaxError: for an unknown alias, one that refers back to itself, aliases nested more than
+            ``MAX_ALIAS_DEPTH`` deep, or more than ``MAX_ALIAS_TERMS`` terms in all.
     """
+    expanded = 0  # terms written out so far, over every @name of the query
 
     def expand(name: str, field: str | None, column: int, seen: tuple[str, ...]) -> Node:
         if name not in aliases:
@@ -40,12 +45,22 @@ def resolve_aliases(node: Node, aliases: Mapping[str, Sequence[Term | AliasRef]]
                 "let aliases use other aliases a few levels deep at most",
                 query,
             )
+        nonlocal expanded
         children: list[Node] = []
         for entry in aliases[name]:
             if isinstance(entry, AliasRef):
                 children.append(expand(entry.name, field, column, (*seen, name)))
-            else:
-                children.append(Term(entry.text, entry.tokens, entry.prefix, field or entry.field, column))
+                continue
+            expanded += 1
+            if expanded > MAX_ALIAS_TERMS:
+                root = seen[0] if seen else name
+                raise QuerySyntaxError(
+                    f"aliases expand to more than {MAX_ALIAS_TERMS} terms (at @{root})",
+                    column,
+                    "aliases that list other aliases multiply; list each spelling in one alias once",
+                    query,
+                )
+            children.append(Term(entry.text, entry.tokens, entry.prefix, field or entry.field, column))
         return Or(tuple(children), alias=name)
 
     def walk(node: Node) -> Node:

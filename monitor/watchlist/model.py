@@ -24,13 +24,14 @@ from monitor.watchlist.aliases import parse_entry, resolve_aliases
 from monitor.watchlist.evidence import Match
 from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec
 from monitor.watchlist.query import QuerySyntaxError, parse_query
-from monitor.watchlist.tree import AliasRef, Node, Term
+from monitor.watchlist.tree import AliasRef, Node, Term, term_count
 
 if TYPE_CHECKING:
     from monitor.config import Config, ConfigProblem
 
 KeyPath = tuple[str | int, ...]
 MAX_TOPICS = 10_000
+MAX_WATCHLIST_TERMS = 1_000_000  # terms of all topics, aliases expanded: what the matcher is built from
 
 
 class _Strict(BaseModel):
@@ -210,7 +211,7 @@ def compile_watchlist(
                 )
                 continue
             aliases[name].append(parsed)
-    topics, seen = [], {}
+    topics, seen, total_terms = [], {}, 0
     for index, config in enumerate(section.topics):
         where = ("topics", index)
         if config.name.casefold() in seen:
@@ -225,6 +226,16 @@ def compile_watchlist(
         topic = _compile_topic(config, aliases, where, problems)
         if topic is not None and config.enabled:
             topics.append(topic)
+            total_terms += _terms(topic.spec)
+            if total_terms > MAX_WATCHLIST_TERMS:
+                problems.append(
+                    WatchlistProblem(
+                        where,
+                        f"the topics up to '{config.name}' expand to more than {MAX_WATCHLIST_TERMS} terms",
+                        "aliases are written out in every topic that uses them; use fewer or smaller ones",
+                    )
+                )
+                break
     if problems:
         return None, problems
     return Watchlist(topics, fingerprint=fingerprint(section), source=source), []
@@ -285,6 +296,13 @@ def _compile_topic(
         return None
     spec = TopicSpec(name, query, tuple(weights), config.min_score)
     return Topic(name, config.description, config.query, spec, tuple(examples), config.title or name)
+
+
+def _terms(spec: TopicSpec) -> int:
+    """The terms of a topic's query and weights, aliases expanded."""
+    return (term_count(spec.query) if spec.query is not None else 0) + sum(
+        term_count(node) for _, node, _ in spec.weights
+    )
 
 
 def _excerpt(query: str, column: int) -> str:

@@ -15,7 +15,8 @@ Grammar (operators in capitals; the tighter binding comes later)::
 guess, because products disagree on whether that means AND, OR or a phrase.
 
 Errors carry the 1-based column and a hint, and ``QuerySyntaxError.render`` draws a caret under the place.
-Hostile input is bounded: the query's length, the nesting depth and the NEAR distance are capped.
+Hostile input is bounded: the query's length, the nesting depth (parentheses, NOT and NEAR chains), the
+length of a NEAR chain and the NEAR distance are capped.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from monitor.watchlist.tree import AliasRef, And, Near, Node, Not, Or, Term
 
 FIELDS = ("title", "body", "url", "source", "lang")
 MAX_QUERY_CHARS = 20_000
-MAX_DEPTH = 64
+MAX_DEPTH = 64  # levels of parentheses, NOT and NEAR together: every walk over the tree recurses this deep
+MAX_NEAR_CHAIN = 16  # NEARs in a row (a NEAR/5 b NEAR/5 c ...): each one nests the tree a level deeper
 MAX_DISTANCE = 200
 MIN_PREFIX_CHARS = 2  # "m*" would match half the dictionary
 
@@ -194,12 +196,24 @@ class _Parser:
 
     def near(self) -> Node:
         node = self.scoped()
-        while self.token.kind == "NEAR":
-            operator = self.take()
-            right = self.scoped()
-            node = Near(node, right, operator.distance, operator.ordered)
-            _check_near_operand(node.left, operator)
-            _check_near_operand(node.right, operator)
+        chain = 0
+        try:
+            while self.token.kind == "NEAR":
+                operator = self.take()
+                if chain == MAX_NEAR_CHAIN:
+                    raise QuerySyntaxError(
+                        f"more than {MAX_NEAR_CHAIN} NEARs in a row",
+                        operator.column,
+                        "group the terms: (a OR b) NEAR/5 (c OR d)",
+                    )
+                chain += 1
+                self.enter(operator.column)  # a chain of NEARs is a tree as deep as it is long
+                right = self.scoped()
+                node = Near(node, right, operator.distance, operator.ordered)
+                _check_near_operand(node.left, operator)
+                _check_near_operand(node.right, operator)
+        finally:
+            self.depth -= chain
         return node
 
     def scoped(self) -> Node:
@@ -261,17 +275,21 @@ class _Parser:
         )
 
     def nested(self, parse: Callable[[], Node]) -> Node:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise QuerySyntaxError(
-                "the query nests too deeply",
-                self.token.column,
-                f"use at most {MAX_DEPTH} levels of parentheses and NOT",
-            )
+        self.enter(self.token.column)
         try:
             return parse()
         finally:
             self.depth -= 1
+
+    def enter(self, column: int) -> None:
+        """One level deeper (the caller steps back out), or an error past ``MAX_DEPTH``."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QuerySyntaxError(
+                "the query nests too deeply",
+                column,
+                f"use at most {MAX_DEPTH} levels of parentheses, NOT and NEAR",
+            )
 
 
 def _check_near_operand(node: Node, operator: _Token) -> None:

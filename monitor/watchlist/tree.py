@@ -83,3 +83,19 @@ Node = Term | AliasRef | And | Or | Not | Near
 def _wrapped(node: Node, parent: type) -> str:
     simple = isinstance(node, (Term, AliasRef, Not)) or (isinstance(node, Or) and node.alias)
     return str(node) if simple or type(node) is parent else f"({node})"
+
+
+def term_count(node: Node) -> int:
+    """How many terms ``node`` holds, aliases expanded (walked without recursion)."""
+    count, stack = 0, [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Term):
+            count += 1
+        elif isinstance(item, And | Or):
+            stack += item.children
+        elif isinstance(item, Not):
+            stack.append(item.child)
+        elif isinstance(item, Near):
+            stack += (item.left, item.right)
+    return count
