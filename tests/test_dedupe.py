@@ -150,6 +150,13 @@ def test_else_the_earliest_complete_copy_represents_the_cluster():
         choose_representative((), agency=None)
 
 
+def test_a_reprint_padded_with_its_outlets_boilerplate_does_not_displace_the_original():
+    members = (Member(1, "https://agency.example/1", T, 2000),
+               Member(2, "https://courier.example/2", T + timedelta(hours=1), 3000),  # + header, sign-up, footer
+               Member(3, "https://teaser.example/3", T - timedelta(hours=1), 1000))  # earlier, but half the text
+    assert choose_representative(members, agency=None).id == 1
+
+
 def _vector(title, body, df, total):
     counts = term_counts(title, body)
     return vectorize(counts, {t: idf(df.get(t, 0), total) for t in counts}, idf(0, total)).as_dict()

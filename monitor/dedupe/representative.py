@@ -4,9 +4,11 @@ The rule, in order:
 
 1. the agency's own text: a member found on the site of the agency the cluster is credited to
    (apnews.com for an AP story), because it is the original the others trimmed and decorated;
-2. else the earliest *complete* member: among the members whose body is at least 80% as long as the
+2. else the earliest *complete* member: among the members whose body is at least 60% as long as the
    longest, the one published first (fetch time when the date is missing). Earliest, because reprints follow
-   the original; complete, because the earliest copy is often a teaser or a trimmed reprint;
+   the original; complete, because the earliest copy is often a teaser or a trimmed reprint (half the text
+   or less). Not stricter than 60%, because a reprint often adds the reprinting outlet's header, sign-up
+   lines and footer: an original of 2,000 characters must still win over its reprint of 3,000;
 3. ties go to the lowest id (the first stored), so the choice is stable.
 """
 
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 
 from monitor.dedupe.agency import agency_domains
 
-COMPLETE_SHARE = 0.8
+COMPLETE_SHARE = 0.6
 
 
 @dataclass(frozen=True)
