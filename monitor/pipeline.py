@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -43,7 +43,7 @@ from monitor.store import matches as match_store
 from monitor.store.db import Database
 from monitor.tag import Tagger
 from monitor.urls import canonical_url, is_fetchable
-from monitor.watchlist import Match, load_watchlist
+from monitor.watchlist import Match, Watchlist, load_watchlist
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -178,20 +178,43 @@ class Pipeline:
         finally:
             self.metrics.writer_queue(-1)
 
-    def sync_feeds(self) -> None:
+    def sync_feeds(self, config: Config | None = None, *,
+                   due_by: Mapping[str, timedelta] | None = None) -> None:
+        """Write the feeds of ``config`` (by default the one in force) into the database."""
         with self.db.session() as session:
-            feed_store.sync_feeds(session, feeds=self.config.feeds, now=_now())
+            feed_store.sync_feeds(session, feeds=(config or self.config).feeds, now=_now(), due_by=due_by)
+
+    def reconfigure(self, config: Config, watchlist: Watchlist | None = None) -> None:
+        """Put ``config`` (and ``watchlist``) in force for the polls that start from now on.
+
+        Settings read when a poll needs them (intervals, back-off, pages, robots, limits per poll,
+        deduplication) take effect at once; those built into the fetcher and the extractor (timeouts,
+        concurrency, User-Agent, networks, workers) keep their values until a restart.
+        """
+        # Two plain assignments, with no await between them: no poll of the event loop sees half of it.
+        self.config = config
+        self._feeds = {feed.name: feed for feed in config.feeds}
+        if watchlist is not None:
+            self.tagger.replace(watchlist)
+
+    def configured(self, name: str) -> FeedConfig | None:
+        """The settings of the feed named ``name`` in the configuration in force; None if it lists none."""
+        return self._feeds.get(name)
 
     def claim(self, *, names: Sequence[str] | None = None, due_only: bool = True,
               limit: int | None = None) -> tuple[list[feed_store.FeedSnapshot], list[PollReport]]:
         """Lease the feeds to poll now; also report (as held) the ones a server asked us to leave alone.
 
         Args:
-            names: only these feeds; all configured feeds when None.
+            names: only these feeds; all configured feeds when None. A feed in the database that the
+                configuration in force does not list is never claimed: it would be polled without its settings.
             due_only: only feeds whose next poll time has come (the daemon); False takes every feed now,
                 except those gone or held by a server's Retry-After.
             limit: claim at most this many.
         """
+        names = list(self._feeds) if names is None else list(names)
+        if not names:
+            return [], []
         now = _now()
         with self.db.session() as session:
             claimed = feed_store.claim_feeds(session, now=now, owner=self.owner, lease=LEASE, names=names,
@@ -237,6 +260,10 @@ class Pipeline:
         with self.db.session() as session:
             feed_store.release_leases(session, owner=self.owner)
 
+    def _release(self, feed_id: int) -> None:
+        with self.db.session() as session:
+            feed_store.release_leases(session, owner=self.owner, feed_ids=[feed_id])
+
     async def poll_feed(self, feed: feed_store.FeedSnapshot) -> PollReport:
         """Poll one claimed feed and record the outcome on its row. Never raises (except cancellation)."""
         started = time.monotonic()
@@ -260,6 +287,12 @@ class Pipeline:
 
     async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
         source = self._feeds.get(feed.name)
+        if source is None:  # claimed, then a reload took it out of the configuration before its poll began
+            await self._in_writer(self._release, feed.id)
+            return PollReport(feed.name, Outcome.HELD, error="no longer configured", error_kind="removed")
+        if source.url != feed.url:
+            # The row was written from another configuration: this one's address is the one to poll.
+            feed = replace(feed, url=source.url, etag=None, last_modified=None)
         if source is not None and source.kind != "rss":
             # Sitemaps and front pages are crawled: robots.txt applies to them as to article pages.
             result = await self._fetch_polite(sources.first_url(source), etag=feed.etag,

@@ -3,6 +3,9 @@
 Every ``poll_tick`` the daemon claims the feeds that are due and starts polling each in its own task, so a
 slow feed never holds back the others and a feed that falls due mid-pass starts at the next tick. Leases in
 the database keep several daemons sharing one PostgreSQL from polling the same feed.
+
+A changed feeds.yaml (or watchlist file) is applied while the daemon runs, when the files change and on
+SIGHUP: whole when valid, not at all when not (monitor.reload).
 """
 
 from __future__ import annotations
@@ -16,24 +19,29 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config
 from monitor.digest import scheduled_jobs, topic_titles
+from monitor.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.observe import Health, Listener
 from monitor.pipeline import Pipeline
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, size_bytes
-from monitor.watchlist.reload import WatchlistReloader
 
 log = logging.getLogger(__name__)
 
 class Daemon:
-    def __init__(self, config: Config, db: Database, pipeline: Pipeline, metrics: Metrics = NO_METRICS) -> None:
+    def __init__(self, config: Config, db: Database, pipeline: Pipeline, metrics: Metrics = NO_METRICS,
+                 scheduler: AsyncIOScheduler | None = None) -> None:
         self.config = config
         self.db = db
         self.pipeline = pipeline
         self.metrics = metrics
+        self.scheduler = scheduler
         self.stopping = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
         self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
+        self.reloader = ConfigReloader(config)
+        self._reloading = asyncio.Lock()  # a SIGHUP during a timed check waits for it, then reads again
+        self._digest_jobs: list[str] = []
 
     async def tick(self) -> None:
         """Start a poll for every due feed that is not already being polled."""
@@ -60,6 +68,72 @@ class Daemon:
             await self.pipeline.retry_pages()
         except Exception:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
             log.exception("page retries failed; will try again at the next tick")
+
+    def schedule(self) -> None:
+        """Add the daemon's jobs: the poll tick, the configuration check, the digests."""
+        config = self.config
+        self.scheduler.add_job(self.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
+                               id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
+        # How often the files are looked at: the watchlist's setting, which has always governed reloading.
+        self.scheduler.add_job(self.reload, "interval", seconds=config.watchlist.reload_every.total_seconds(),
+                               id="config-reload", max_instances=1, coalesce=True)
+        self._schedule_digests(self.config)
+
+    def _schedule_digests(self, config: Config) -> None:
+        # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest). The
+        # titles are looked up when a digest is rendered, so a reloaded watchlist's titles are the ones shown.
+        pipeline = self.pipeline
+        jobs = scheduled_jobs(config.digests, self.db, owner=pipeline.owner,
+                              titles=lambda: topic_titles(pipeline.tagger.watchlist), metrics=self.metrics)
+        for job_id in self._digest_jobs:
+            self.scheduler.remove_job(job_id)
+        for job_id, job, trigger in jobs:
+            self.scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600)
+        self._digest_jobs = [job_id for job_id, _, _ in jobs]
+
+    async def reload(self, *, force: bool = False) -> bool:
+        """Apply feeds.yaml if its files changed (or ``force``: SIGHUP). Returns whether a new one took effect.
+
+        Atomic: the files are validated whole first; the new feeds are written to the database in one
+        transaction; only then is the new configuration put in force, in one step of the event loop, so a
+        tick claims and polls either with the old configuration or with the new one, never with a mixture.
+        Any failure leaves the configuration in force as it was.
+        """
+        async with self._reloading:
+            loaded = await asyncio.to_thread(self.reloader.load, force=force)
+            if loaded is None:
+                return False
+            change = describe_change(self.config, loaded.config)
+            try:
+                await asyncio.to_thread(self.pipeline.sync_feeds, loaded.config, due_by=change.due_by)
+            except Exception:  # noqa: BLE001 - the database may be down for a moment: try again at the next check
+                log.exception("configuration not reloaded: its feeds could not be written; will try again")
+                self.reloader.retry_later()
+                return False
+            self._apply(loaded, change)
+            return True
+
+    def _apply(self, loaded: Loaded, change: ConfigChange) -> None:
+        old, new = self.config, loaded.config
+        old_watchlist = self.pipeline.tagger.watchlist
+        self.pipeline.reconfigure(new, loaded.watchlist)
+        self.config = new
+        if change.digests_changed:
+            self._schedule_digests(new)
+        if new.settings.poll_tick != old.settings.poll_tick:
+            self.scheduler.reschedule_job("poll-tick", trigger="interval",
+                                          seconds=new.settings.poll_tick.total_seconds())
+        if new.watchlist.reload_every != old.watchlist.reload_every:
+            self.scheduler.reschedule_job("config-reload", trigger="interval",
+                                          seconds=new.watchlist.reload_every.total_seconds())
+        log.info("configuration reloaded: %d feeds (%s)", len(new.feeds), change.summary(),
+                 extra={"url": str(new.source)})
+        if loaded.watchlist.fingerprint != old_watchlist.fingerprint:
+            log.info("watchlist reloaded: %d topics, version %s (was %s)", len(loaded.watchlist.topics),
+                     loaded.watchlist.fingerprint, old_watchlist.fingerprint or "-", extra={"url": str(new.source)})
+        if change.restart_needed:
+            log.warning("settings changed that take effect at the next restart: %s",
+                        ", ".join(change.restart_needed))
 
     def _start(self, coroutine, *, name: str) -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)
@@ -109,21 +183,13 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
             # SQLite serves one daemon: leases left by a killed predecessor are stale, not another instance's.
             with db.session() as session:
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
-        daemon = Daemon(config, db, pipeline, metrics)
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        daemon = Daemon(config, db, pipeline, metrics, scheduler)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)
-        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
-        scheduler.add_job(daemon.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
-                          id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
-        # A changed watchlist takes effect without a restart; an invalid one is logged and ignored.
-        reloader = WatchlistReloader(config, pipeline.tagger)
-        scheduler.add_job(reloader.check, "interval", seconds=config.watchlist.reload_every.total_seconds(),
-                          id="watchlist-reload", max_instances=1, coalesce=True)
-        # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest).
-        for job_id, job, trigger in scheduled_jobs(config.digests, db, owner=pipeline.owner,
-                                                   titles=lambda: topic_titles(pipeline.tagger.watchlist),
-                                                   metrics=metrics):
-            scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600)
+        # SIGHUP (`systemctl reload`) reads feeds.yaml again now, changed or not.
+        loop.add_signal_handler(signal.SIGHUP, lambda: daemon._start(daemon.reload(force=True), name="reload"))
+        daemon.schedule()
         scheduler.start()
         if listener is not None:
             listener.start()
@@ -133,7 +199,7 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
             await daemon.stopping.wait()
         finally:
             scheduler.shutdown(wait=False)
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await daemon.drain()
         log.info("daemon stopped")

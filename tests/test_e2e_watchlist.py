@@ -238,7 +238,7 @@ def test_daemon_reloads_a_changed_watchlist_and_keeps_it_when_the_next_one_is_br
         assert wait_for(lambda: stored(workspace).get("Drone factory") == {"second"})
 
         topics_file.write_text(yaml.safe_dump({"topics": [{"name": "third", "query": "storm* AND ("}]}))
-        assert wait_for(lambda: "watchlist not reloaded" in log_path.read_text())
+        assert wait_for(lambda: "configuration not reloaded" in log_path.read_text())
         serve(web, ["transfer", "drones", "weather", "nuclear"])
         assert wait_for(lambda: "Atomic agency report" in str(workspace.json("articles")))
         assert "Storms in the north" not in stored(workspace)  # the broken watchlist never took effect

@@ -15,7 +15,7 @@ from monitor.config import ConfigError, load_config
 from monitor.tag import Tagger
 from monitor.watchlist import ArticleText, load_watchlist
 from monitor.watchlist.backtest import run_examples
-from monitor.watchlist.reload import WatchlistReloader
+from monitor.reload import ConfigReloader
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or REPO.parent / "shared")
@@ -272,8 +272,15 @@ def test_reload_swaps_a_valid_watchlist_and_keeps_the_old_one_when_invalid(tmp_p
     path = write(tmp_path, topic("iran"))
     config = load_config(path)
     tagger = Tagger(load_watchlist(config))
-    reloader = WatchlistReloader(config, tagger)
-    assert reloader.check() is False  # unchanged
+    reloader = ConfigReloader(config)
+
+    def check() -> bool:  # as the daemon applies a reload: the watchlist swapped in one reference
+        loaded = reloader.load()
+        if loaded is not None:
+            tagger.replace(loaded.watchlist)
+        return loaded is not None
+
+    assert check() is False  # unchanged
 
     def edit(text: str) -> None:
         path.write_text(text, encoding="utf-8")
@@ -281,16 +288,16 @@ def test_reload_swaps_a_valid_watchlist_and_keeps_the_old_one_when_invalid(tmp_p
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a visible change
 
     edit(topic("russia"))
-    assert reloader.check() is True
+    assert check() is True
     assert [m.topic for m in tagger.watchlist.match(ArticleText(body="Russia"))] == ["t"]
 
     edit(topic("russia AND ("))
     with caplog.at_level("ERROR"):
-        assert reloader.check() is False
-    assert "watchlist not reloaded" in caplog.text and "query column" in caplog.text
+        assert check() is False
+    assert "configuration not reloaded" in caplog.text and "query column" in caplog.text
     assert [m.topic for m in tagger.watchlist.match(ArticleText(body="Russia"))] == ["t"]  # the old one stays
     time.sleep(0)
-    assert reloader.check() is False  # the broken file is not tried again until it changes
+    assert check() is False  # the broken file is not tried again until it changes
 
 
 def test_a_failed_example_says_what_was_missing_or_that_the_score_fell_short(tmp_path):

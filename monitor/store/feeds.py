@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,8 +53,13 @@ class PollRecord:
     gone: bool = False
 
 
-def sync_feeds(session: Session, *, feeds: Sequence[FeedConfig], now: datetime) -> None:
-    """Make the feeds table mirror the configuration. Feeds that left it are disabled, not deleted."""
+def sync_feeds(session: Session, *, feeds: Sequence[FeedConfig], now: datetime,
+               due_by: Mapping[str, timedelta] | None = None) -> None:
+    """Make the feeds table mirror the configuration. Feeds that left it are disabled, not deleted.
+
+    ``due_by`` names feeds to be polled at the latest that long after their last poll (the caller's rule
+    for an interval that changed: a shorter one takes effect now, not after the longer one has run out).
+    """
     rows = {row.name: row for row in session.scalars(select(Feed))}
     configured = set()
     for feed in feeds:
@@ -70,8 +75,16 @@ def sync_feeds(session: Session, *, feeds: Sequence[FeedConfig], now: datetime) 
             row.etag = row.last_modified = row.gone_at = row.retry_after_until = None
             row.consecutive_failures = 0
             row.next_poll_at = now
+        elif row.kind != feed.kind:
+            # Read another way (as a sitemap, a page): the old validators describe another reading.
+            row.etag = row.last_modified = None
+            row.next_poll_at = now
         row.kind = feed.kind
         row.enabled = feed.enabled
+        if due_by and feed.name in due_by and row.last_polled_at is not None:
+            latest = row.last_polled_at + due_by[feed.name]
+            if row.next_poll_at is None or latest < row.next_poll_at:
+                row.next_poll_at = max(latest, now)
     for name, row in rows.items():
         if name not in configured and row.enabled:
             row.enabled = False
@@ -176,11 +189,12 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
             connection.execute(statement, rows)
 
 
-def release_leases(session: Session, *, owner: str) -> None:
-    """Give back every lease this instance holds (on a clean shutdown)."""
-    session.execute(
-        update(Feed).where(Feed.lease_owner == owner).values(lease_owner=None, lease_until=None)
-    )
+def release_leases(session: Session, *, owner: str, feed_ids: Sequence[int] | None = None) -> None:
+    """Give back every lease this instance holds (on a clean shutdown), or those of ``feed_ids``."""
+    query = update(Feed).where(Feed.lease_owner == owner)
+    if feed_ids is not None:
+        query = query.where(Feed.id.in_(list(feed_ids)))
+    session.execute(query.values(lease_owner=None, lease_until=None))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,127 @@
+"""A running daemon applies a changed feeds.yaml, when the file changes and on SIGHUP: feeds added, removed
+and changed take effect; an invalid file is logged at its line and the configuration in force stays; a CLI
+command against the same database meanwhile writes no feeds of its own configuration."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import Workspace
+from support.httpserver import Route
+from support.news import make_entries, rss
+from test_daemon import start_daemon, stop, wait_for
+
+RSS = {"Content-Type": "application/rss+xml"}
+FRONT = ('<!DOCTYPE html><html><head><title>Front</title></head><body><main>'
+         '<h2><a href="/world/2024/09/09/talks-resume-in-geneva">Talks resume in Geneva</a></h2>'
+         '</main></body></html>')
+ARTICLE = ("<html><head><title>Talks resume in Geneva</title></head><body><article><h1>Talks resume in Geneva"
+           "</h1>" + "<p>Delegations met again in Geneva today to talk about the ceasefire terms.</p>" * 8
+           + "</article></body></html>")
+SLOW = "1h"  # an interval that never comes round during a test
+
+
+def serve(web) -> None:
+    for name in ("a", "b"):
+        web.set(f"/{name}.xml", Route(rss(name.upper(), web.url("/"), make_entries(web, name, 1)), headers=RSS))
+    web.set("/front", Route(FRONT, headers={"Content-Type": "text/html"}))
+    web.set("/world/2024/09/09/talks-resume-in-geneva", ARTICLE)
+
+
+def config(web, feeds: list[dict], *, reload_every: str) -> dict:
+    return {"settings": {"host_delay": "0s", "extract_workers": 0, "timeout": "5s", "poll_tick": "0.3s",
+                         "fetch_pages": False},
+            "watchlist": {"reload_every": reload_every},
+            "feeds": feeds}
+
+
+class Edits:
+    """Writes feeds.yaml, then makes the daemon see it: by the file's change, or by SIGHUP."""
+
+    def __init__(self, path: Path, log_path: Path, trigger: str) -> None:
+        self.path, self.log_path, self.trigger = path, log_path, trigger
+        self.daemon = None
+        self.bump = 0
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def write(self, data: dict | str) -> None:
+        self.path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+        self.bump += 1
+        stat = self.path.stat()  # a visible change even within the file system's time granularity
+        os.utime(self.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + self.bump * 1_000_000_000))
+
+    def apply(self, data: dict | str, *, expect: str = "configuration reloaded") -> None:
+        seen = self.log().count(expect)
+        self.write(data)
+        if self.trigger == "sighup":
+            self.daemon.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: self.log().count(expect) > seen, timeout=30), self.log()
+
+
+@pytest.mark.parametrize("trigger", ["file", "sighup"])
+def test_a_running_daemon_applies_a_changed_configuration(web, workspace, tmp_path, trigger):
+    serve(web)
+    # Looked at every 0.3 s when the file's changes count; when only SIGHUP should, never during the test.
+    reload_every = "0.3s" if trigger == "file" else SLOW
+    a = {"name": "A", "url": web.url("/a.xml"), "interval": SLOW}
+    b = {"name": "B", "url": web.url("/b.xml"), "interval": "1s"}
+    front = {"name": "Front", "url": web.url("/front"), "interval": SLOW}  # a page, configured as a feed
+    log_path = tmp_path / "daemon.log"
+    edits = Edits(workspace.config_path, log_path, trigger)
+    edits.write(config(web, [a, front], reload_every=reload_every))
+    edits.daemon = daemon = start_daemon(workspace, log_path)
+    try:
+        assert wait_for(lambda: "poll feed=Front outcome=failed" in edits.log(), timeout=60), edits.log()
+        assert "not_a_feed" in edits.log()
+        assert len(web.requests_for("/a.xml")) == 1
+
+        # Added: polled with its settings.
+        edits.apply(config(web, [a, front, b], reload_every=reload_every))
+        assert wait_for(lambda: len(web.requests_for("/b.xml")) >= 2)  # interval 1s
+
+        # A CLI command with another configuration, on the same database, meanwhile: it writes no feeds.
+        other = Workspace(tmp_path / "other", workspace.database_url)
+        other.root.mkdir()
+        other.write_config([{"name": "Stray", "url": web.url("/stray.xml")}])
+        assert "Stray" not in {feed["name"] for feed in other.json("feeds")}
+        other.cli("articles")
+
+        # Changed: the page read as a page, at once; A's interval shortened takes effect now.
+        edits.apply(config(web, [{**a, "interval": "1s"}, {**front, "kind": "page"}, b],
+                           reload_every=reload_every))
+        assert wait_for(lambda: "poll feed=Front outcome=ok" in edits.log()), edits.log()
+        assert wait_for(lambda: len(web.requests_for("/a.xml")) >= 3)
+
+        # Removed: B is no longer polled.
+        edits.apply(config(web, [{**a, "interval": "1s"}, {**front, "kind": "page"}],
+                           reload_every=reload_every))
+        time.sleep(0.5)  # a poll of B already in flight may finish
+        polled = len(web.requests_for("/b.xml"))
+        time.sleep(2.5)
+        assert len(web.requests_for("/b.xml")) == polled
+
+        # Invalid: logged at its line; the configuration in force stays, and so does polling.
+        broken = yaml.safe_dump(config(web, [a, b], reload_every=reload_every), sort_keys=False)
+        broken = broken.replace("interval: 1s", "interval: often")
+        edits.apply(broken, expect="configuration not reloaded")
+        assert f"{workspace.config_path.name}:" in edits.log() and "invalid duration 'often'" in edits.log()
+        a_polls = len(web.requests_for("/a.xml"))
+        assert wait_for(lambda: len(web.requests_for("/a.xml")) >= a_polls + 2)
+        assert len(web.requests_for("/b.xml")) == polled  # the broken file's B never took effect
+    finally:
+        code = stop(daemon)
+    log = edits.log()
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert web.requests_for("/stray.xml") == []
+    feeds = {feed["name"]: feed for feed in workspace.json("feeds")}
+    assert "Stray" not in feeds
+    assert feeds["B"]["enabled"] is False and feeds["Front"]["kind"] == "page"
+    assert "Talks resume in Geneva" in {article["title"] for article in workspace.json("articles")}
