@@ -284,8 +284,11 @@ def differ_beyond_common_lines(a: Sequence[str], b: Sequence[str], threshold: fl
     common = set(folded_a) & set(folded_b)
     if not common:
         return False
-    rest_a = shingles("\n".join(line for line in folded_a if line not in common))
-    rest_b = shingles("\n".join(line for line in folded_b if line not in common))
-    if min(len(rest_a), len(rest_b)) < MIN_REMAINDER_SHINGLES:
+    rest_a = [line for line in folded_a if line not in common]
+    rest_b = [line for line in folded_b if line not in common]
+    if not rest_a or not rest_b:  # one holds all of the other: a republication or a trim
         return False
-    return compare(rest_a, rest_b).containment < threshold
+    shingles_a, shingles_b = shingles("\n".join(rest_a)), shingles("\n".join(rest_b))
+    if min(len(shingles_a), len(shingles_b)) < MIN_REMAINDER_SHINGLES:
+        return False
+    return compare(shingles_a, shingles_b).containment < threshold
