@@ -125,3 +125,57 @@ def test_a_running_daemon_applies_a_changed_configuration(web, workspace, tmp_pa
     assert "Stray" not in feeds
     assert feeds["B"]["enabled"] is False and feeds["Front"]["kind"] == "page"
     assert "Talks resume in Geneva" in {article["title"] for article in workspace.json("articles")}
+
+
+DIGESTS = """\
+feeds: []
+watchlist:
+  topics:
+    - {{name: arms, title: {title}, query: missil*}}
+digests:
+{digests}"""
+DIGEST = """\
+  - name: {name}
+    schedule: "{schedule}"
+    topics: [arms]
+    channels:
+      slack: {{webhook_url: "http://127.0.0.1:9/hook"}}
+"""
+
+
+def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_watchlist(tmp_path, db):
+    import asyncio
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+    from monitor.scheduler import Daemon
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(DIGESTS.format(title="Arms", digests=DIGEST.format(name="morning", schedule="30 7 * * *")))
+
+    async def scenario():
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(load_config(path), db) as pipeline:
+            daemon = Daemon(pipeline.config, db, pipeline, scheduler=scheduler)
+            daemon.schedule()
+            jobs = {job.id: job for job in scheduler.get_jobs()}
+            assert {"poll-tick", "config-reload", "digest:morning", "digest-retries"} <= set(jobs)
+            titles = jobs["digest:morning"].func.args[1]._titles  # partial(_guarded, job, runner, metrics)
+
+            path.write_text(DIGESTS.format(title="Arms transfers", digests=(
+                DIGEST.format(name="morning", schedule="0 8 * * *") + DIGEST.format(name="evening",
+                                                                                    schedule="0 18 * * *"))))
+            assert await daemon.reload(force=True) is True
+            jobs = {job.id: job for job in scheduler.get_jobs()}
+            assert {"digest:morning", "digest:evening", "digest-retries"} <= set(jobs)
+            assert "hour='8'" in str(jobs["digest:morning"].trigger)
+            assert titles() == {"arms": "Arms transfers"}  # the runner's titles: the watchlist in force
+
+            path.write_text(DIGESTS.format(title="Arms", digests="").replace("digests:\n", ""))
+            assert await daemon.reload(force=True) is True
+            assert not {job.id for job in scheduler.get_jobs()} & {"digest:morning", "digest:evening",
+                                                                     "digest-retries"}
+
+    asyncio.run(scenario())
