@@ -455,27 +455,6 @@ def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: in
 
 # The wire level asks for every article, so this is a hot statement: a fixed number of placeholders, compiled
 # once (see ``_raw``); longer key lists are asked in chunks, shorter ones padded with a repeated key.
-_KEYS_PER_QUERY = 32
-_BOILERPLATE = select(_paragraphs.c.key).where(
-    _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(_KEYS_PER_QUERY)]),
-    _paragraphs.c.clusters >= bindparam("least"))
-
-
-def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> set[int]:
-    """Which of these paragraph keys are counted under at least ``min_clusters`` wire clusters (the caller's
-    rule for boilerplate: ``monitor.dedupe.boilerplate.BOILERPLATE_CLUSTERS``)."""
-    distinct = sorted(set(keys))
-    found: set[int] = set()
-    for start in range(0, len(distinct), _KEYS_PER_QUERY):
-        chunk = distinct[start:start + _KEYS_PER_QUERY]
-        params = {f"p{n}": chunk[n % len(chunk)] for n in range(_KEYS_PER_QUERY)}
-        params["least"] = min_clusters
-        found.update(row[0] for row in _raw(session, "boilerplate", _BOILERPLATE, [params], many=False))
-    return found
-
-
-# The wire level asks for every article, so this is a hot statement: a fixed number of placeholders, compiled
-# once (see ``_raw``); longer key lists are asked in chunks, shorter ones padded with a repeated key.
 _KEYS_PER_QUERY = 16
 _BOILERPLATE = select(_paragraphs.c.key).where(
     _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(_KEYS_PER_QUERY)]),
