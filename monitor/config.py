@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 import yaml
 from pydantic import (
@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.boundedread import FileTooLarge, describe_size, read_bounded
+from monitor.configvalues import check_name, split_url, url_problem
 from monitor.durations import Duration
 from monitor.errors import MonitorError
 from monitor.logs import is_secret_name
@@ -226,17 +227,19 @@ class FeedConfig(_Section):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > 200:
-            raise _InvalidValue("name must be 1 to 200 characters", "give the feed a short, unique name")
-        return value
+        return check_name(value, max_chars=200, hint="give the feed a short, unique name")
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         value = value.strip()
-        parts = urlsplit(value)
+        parts = split_url(value)
+        if parts is None:
+            raise _InvalidValue(f"url {value!r} is malformed (an unclosed '[' or an IPv6 address that is none)",
+                                "write an IPv6 address in brackets: http://[2001:db8::1]:8080/feed")
         if parts.scheme in ("http", "https") and parts.hostname:
+            if problem := url_problem(parts):
+                raise _InvalidValue(f"url {value!r}: {problem}", "e.g. https://example.org:8443/feed")
             return value
         # urlsplit reads "example.com:8080/feed" as scheme "example.com", so look for "://" instead.
         if "://" not in value and _LOOKS_LIKE_HOST.match(value):
@@ -331,7 +334,9 @@ def _duplicate_feeds(feeds: Sequence[tuple[Any, Any]]) -> list[tuple[int, str, s
             if not isinstance(value, str) or not value.strip():
                 continue
             value = value.strip()
-            parts = urlsplit(value)  # scheme and host are case-insensitive, the rest is not
+            parts = split_url(value)  # scheme and host are case-insensitive, the rest is not
+            if field == "url" and parts is None:
+                continue  # reported as malformed by the feed's own check
             same = value.casefold() if field == "name" else parts._replace(netloc=parts.netloc.lower())
             if (field, same) in first_index:
                 message = f"duplicate feed {field} {value!r}, as in feeds[{first_index[field, same]}]"
@@ -624,7 +629,7 @@ def secret_values(config: Config) -> set[str]:
             # Short values from the environment ("1", "true", a port) would blank out half of every line.
             if path in config._from_env and len(value) >= 8:
                 found.add(value)
-            if "://" in value and (password := urlsplit(value).password):
+            if "://" in value and (parts := split_url(value)) and (password := parts.password):
                 found.add(password)
 
     collect(config.model_dump(mode="json"), ())
@@ -648,7 +653,7 @@ def _redacted(value: Any, path: KeyPath, hidden: frozenset[KeyPath]) -> Any:
         return {key: _redacted(item, path + (key,), hidden) for key, item in value.items()}
     if isinstance(value, list):
         return [_redacted(item, path + (index,), hidden) for index, item in enumerate(value)]
-    if isinstance(value, str) and "://" in value and (parts := urlsplit(value)).password:
+    if isinstance(value, str) and "://" in value and (parts := split_url(value)) and parts.password:
         userinfo, _, host = parts.netloc.rpartition("@")
         return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:{REDACTED}@{host}"))
     return value

@@ -233,3 +233,45 @@ def test_yaml_nested_to_the_limit_is_read(tmp_path):
     with pytest.raises(ConfigError) as raised:  # read, then refused for its shape, not its depth
         load_config(path, {})
     assert all("nests" not in problem.message for problem in raised.value.problems)
+
+
+# --- monitor check is strict ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://[::1/feed", "is malformed"),
+        ("http://[zz]/feed", "is malformed"),
+        ("http://example.com:99999/feed", "port is not a number from 1 to 65535"),
+        ("http://example.com:0/feed", "port is not a number from 1 to 65535"),
+    ],
+)
+def test_check_refuses_unusable_urls_at_their_line(workspace, url, message):
+    workspace.config_path.write_text(f"feeds:\n  - name: a\n    url: '{url}'\n")
+    result = workspace.cli("check", expect=2)
+    assert f"feeds.yaml:3:5: feeds[0].url: url '{url}'" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_accepts_ipv6_literals_and_ports():
+    from monitor.config import FeedConfig
+
+    for url in ("http://[::1]:8080/feed", "https://[2001:db8::1]/x", "http://example.com:65535/"):
+        assert FeedConfig(name="a", url=url).url == url
+
+
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ('feeds:\n  - name: "a\\0b"\n    url: http://example.com/\n', "feeds[0].name"),
+        ('feeds: []\ndigests:\n  - name: "m\\e[31m"\n', "digests[0].name"),
+        ('feeds: []\nwatchlist:\n  topics:\n    - {name: "t\\x9bx", query: a}\n', "watchlist.topics[0].name"),
+    ],
+)
+def test_check_refuses_control_characters_in_names(tmp_path, section, key):
+    path = _write(tmp_path / "feeds.yaml", section)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, {})
+    (problem,) = raised.value.problems
+    assert problem.key == key and "control character" in problem.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,11 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from monitor import __version__
 from monitor.config import Config, load_config, secret_values
 from monitor.durations import parse_since
+from monitor.cli.output import SafeConsole, styled
 from monitor.errors import MonitorError
 from monitor.logs import configure_logging, register_secrets
 from monitor.store.db import Database, default_database_url, open_database
@@ -31,9 +32,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console(soft_wrap=True)
+# Text from outside is shown, never obeyed: no markup, control characters as escapes (monitor.cli.output).
+out = SafeConsole(soft_wrap=True)
 # Errors carry file:line places that users grep and copy: never wrapped at the terminal width.
-err = Console(stderr=True, soft_wrap=True)
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 class LogFormat(StrEnum):
     TEXT = "text"
@@ -115,14 +117,19 @@ def database_or_exit(ctx: typer.Context) -> Database:
 
 
 def fail(exc: MonitorError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    err.print(styled("[bold red]error:[/] {}", exc.message))
     if exc.hint:
-        err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+        err.print(styled("[yellow]hint:[/] {}", exc.hint))
     return typer.Exit(code=2)
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=_json_default) + "\n")
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=_json_default)
+    # JSON escapes C0 controls itself, but not C1 ones (U+0080 to U+009F), which some terminals obey.
+    sys.stdout.write(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+
+
+_C1 = re.compile("[\x80-\x9f]")
 
 
 def _json_default(value: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from monitor import __version__
 from monitor.cli import (
@@ -26,6 +27,7 @@ from monitor.cli import (
     state_of,
     when,
 )
+from monitor.cli.output import styled
 from monitor.config import redacted_dump
 from monitor.durations import format_duration
 from monitor.errors import MonitorError
@@ -55,7 +57,7 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     import yaml
 
-    out.print(f"[green]ok[/]: {state.config_path} is valid ({len(config.feeds)} feeds)", highlight=False)
+    out.print(styled("[green]ok[/]: {} is valid ({} feeds)", state.config_path, len(config.feeds)))
     out.print(yaml.safe_dump(dump, sort_keys=False, allow_unicode=True).rstrip(), highlight=False, markup=False)
 
 
@@ -119,7 +121,7 @@ def poll(
         raise fail(exc) from exc
 
     progress = Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), console=err, transient=True, disable=not err.is_terminal)
+                        TextColumn("{task.description}", markup=False), console=err, transient=True, disable=not err.is_terminal)
 
     async def run() -> list:
         async with Pipeline(config, db) as pipeline:
@@ -155,7 +157,7 @@ def _print_poll_summary(reports: list) -> None:
         detail = f"{r.error_kind}: {r.error}" if r.error else (r.warning or "")
         if r.linked:
             detail = f"{r.linked} already stored from other feeds" + (f"; {detail}" if detail else "")
-        table.add_row(r.feed, f"[{colours[r.outcome]}]{r.outcome}[/]", str(r.status or "-"), str(r.new_articles),
+        table.add_row(r.feed, Text(str(r.outcome), colours[r.outcome]), str(r.status or "-"), str(r.new_articles),
                       f"{r.duration:.1f}s", detail)
     out.print(table)
     counts = {outcome: sum(1 for r in reports if r.outcome is outcome) for outcome in Outcome}
@@ -186,15 +188,15 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         table.add_column(column, justify="right" if column == "articles" else "left")
     for row in rows:
         if not row["enabled"]:
-            state_text = "[dim]removed[/]"
+            state_text = styled("[dim]removed[/]")
         elif row["gone_at"]:
-            state_text = "[red]gone (410): not polled[/]"
+            state_text = styled("[red]gone (410): not polled[/]")
         elif row["last_error_kind"]:
-            state_text = f"[red]failing x{row['consecutive_failures']}[/]"
+            state_text = styled("[red]failing x{}[/]", row["consecutive_failures"])
         elif row["last_success_at"]:
-            state_text = "[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else "")
+            state_text = styled("[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else ""))
         else:
-            state_text = "new"
+            state_text = Text("new")
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
         table.add_row(row["name"], state_text, str(row["articles"]), when(row["last_success_at"], now),
                       "-" if row["gone_at"] or not row["enabled"] else when(row["next_poll_at"], now), error)

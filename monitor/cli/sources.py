@@ -13,6 +13,7 @@ import yaml
 from rich.table import Table
 
 from monitor.cli import JsonOption, app, err, fail, out, print_json, state_of
+from monitor.cli.output import styled
 from monitor.config import Config
 from monitor.errors import MonitorError
 
@@ -109,9 +110,9 @@ def _print_discovery(discovery, found: list[dict]) -> None:
         table.add_row(kind, item.title or "-", str(item.entries), item.via, item.url)
     out.print(table)
     for problem in discovery.problems:
-        err.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
+        err.print(styled("[yellow]warning:[/] {}", problem), soft_wrap=True)
     if not found:
-        err.print("[red]nothing to watch found[/]: no feed, sitemap or list of articles", highlight=False, soft_wrap=True)
+        err.print(styled("[red]nothing to watch found[/]: no feed, sitemap or list of articles"), soft_wrap=True)
         return
     out.print("# feeds.yaml entries (add them with --add):", highlight=False, markup=False)
     out.print(yaml.safe_dump(found, sort_keys=False, allow_unicode=True, default_flow_style=None).rstrip(),
@@ -146,9 +147,9 @@ def import_opml(
         for entry, reason in result.skipped:
             out.print(f"  skipped {entry['name']} ({entry['url']}): {reason}", highlight=False, soft_wrap=True)
     for problem in listing.skipped:
-        err.print(f"[yellow]skipped:[/] {problem}", highlight=False, soft_wrap=True)
+        err.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
     if not listing.feeds:
-        err.print(f"[red]error:[/] {file}: no feeds in it (no <outline> with an xmlUrl)", highlight=False, soft_wrap=True)
+        err.print(styled("[red]error:[/] {}: no feeds in it (no <outline> with an xmlUrl)", file), soft_wrap=True)
         raise typer.Exit(code=1)
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from monitor.cli import JsonOption, app, database_or_exit, fail, out, parse_since_option, print_json
+from monitor.cli.output import styled
 from monitor.errors import MonitorError
 
 
@@ -53,7 +54,7 @@ def stories(
                       f"{len(outlets)}: " + ", ".join(outlets[:4]) + (", ..." if len(outlets) > 4 else ""),
                       ", ".join(row["agencies"]) or "-")
     out.print(table)
-    out.print("[dim]texts: distinct wire clusters (a wire story and its copies count once)[/]")
+    out.print(styled("[dim]texts: distinct wire clusters (a wire story and its copies count once)[/]"))
 
 
 def _story_rows(found, members, clusters) -> list[dict]:

@@ -22,6 +22,7 @@ from monitor.cli import (
     print_json,
     state_of,
 )
+from monitor.cli.output import styled
 from monitor.errors import MonitorError
 from monitor.watchlist import ArticleText, Match, Watchlist, load_watchlist
 
@@ -245,7 +246,7 @@ def test_examples(ctx: typer.Context, as_json: JsonOption = False) -> None:
         for r in results:
             mark = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
             expected = "should match" if r.example.expected else "should not match"
-            out.print(f"{mark} {r.example.topic}: {expected}: ", end="", highlight=False)
+            out.print(styled(mark + " {}: {}: ", r.example.topic, expected), end="")
             out.print(
                 Text(f"{r.example.url or r.example.label}" + ("" if r.passed else f"\n     {r.detail}"))
             )
@@ -337,8 +338,8 @@ def _report_changes(ctx: typer.Context, run, *, title: str, as_json: bool) -> No
             c.topic,
             str(c.before),
             str(c.after),
-            f"[green]+{c.gained}[/]" if c.gained else "0",
-            f"[red]-{c.lost}[/]" if c.lost else "0",
+            styled("[green]+{}[/]", c.gained) if c.gained else "0",
+            styled("[red]-{}[/]", c.lost) if c.lost else "0",
         )
     out.print(table)
     for c in changes:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.configvalues import check_name, split_url, url_problem
 from monitor.durations import Duration
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -37,9 +37,11 @@ def _http_url(value: str, *, empty_ok: bool) -> str:
     value = value.strip()
     if not value and empty_ok:
         return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = split_url(value)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise _Invalid("not an absolute http(s) URL", "write it as https://host/path, or take it from ${VAR}")
+    if problem := url_problem(parts):
+        raise _Invalid(f"not a usable URL: {problem}", "write it as https://host:port/path")
     return value
 
 
@@ -158,10 +160,7 @@ class DigestConfig(_Section):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > 100 or "/" in value:
-            raise _Invalid("name must be 1 to 100 characters, without '/'", "e.g. morning or team-slack")
-        return value
+        return check_name(value, max_chars=100, extra="/", hint="e.g. morning or team-slack")
 
     @field_validator("timezone")
     @classmethod

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.configvalues import check_name
 from monitor.durations import Duration
 from monitor.watchlist.aliases import parse_entry, resolve_aliases
 from monitor.watchlist.evidence import Match
@@ -68,10 +69,7 @@ class TopicConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or len(value) > 200:
-            raise _Invalid("name must be 1 to 200 characters", "give the topic a short, unique name")
-        return value
+        return check_name(value, max_chars=200, hint="give the topic a short, unique name")
 
     @model_validator(mode="after")
     def _title_or_name(self) -> TopicConfig:
