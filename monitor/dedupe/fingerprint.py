@@ -4,6 +4,10 @@ exact similarity that confirms a candidate.
 Pure functions, no database. The band keys are what ``store/clusters.py`` keeps in the ``lsh_bands`` table,
 so every instance finds the same candidates; the constants below are therefore part of the stored format:
 changing any of them means re-fingerprinting what is stored.
+
+What is signed and compared is a body without its outlet boilerplate (``WireText``, ``confirm``): furniture
+by pattern and the paragraphs the store has learnt (``monitor.dedupe.boilerplate``). A text is signed with
+what was learnt when it came in; the confirmation always uses what is learnt now.
 """
 
 from __future__ import annotations
