@@ -4,8 +4,10 @@ size of the files read. Each bound ends in a clear error at its place, never a t
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -275,3 +277,128 @@ def test_check_refuses_control_characters_in_names(tmp_path, section, key):
         load_config(path, {})
     (problem,) = raised.value.problems
     assert problem.key == key and "control character" in problem.message
+
+
+# --- Any input: a result or a clear error, soon ---------------------------------------------------------
+
+# Per example, generous for a loaded machine: the bounds above make every case far quicker than this.
+EXAMPLE_SECONDS = 2.0
+
+_QUERY_PIECES = st.sampled_from(
+    ["iran", "missil*", "Déjà", "ایران", '"ballistic missile"', "@iran", "@nope", "@", "AND", "OR", "NOT",
+     "and", "NEAR/5", "ONEAR/0", "PRE/200", "NEAR/", "NEAR/999", "(", ")", "title:", "lang:", "foo:", "*",
+     "m*", "a?b", '"', ":", "\x00", "\x1b[31m", "[/x]", " "]
+)
+_queries = st.one_of(
+    st.lists(_QUERY_PIECES, max_size=30).map(" ".join),
+    st.text(alphabet=st.sampled_from('ab ()"*@:/NEAROTD\t\n?'), max_size=80),
+    st.text(max_size=60),
+)
+_well_formed_queries = st.recursive(
+    st.sampled_from(["iran", "missil*", '"ballistic missile"', "@iran", "title:iran", "Déjà", "body:(vu OR the)"]),
+    lambda inner: st.tuples(inner, st.sampled_from([" AND ", " OR ", " NEAR/3 ", " ONEAR/1 "]), inner).map(
+        lambda parts: f"({''.join(parts)})"
+    )
+    | inner.map(lambda query: f"NOT {query}"),
+    max_leaves=8,
+)
+_ALIASES = {"iran": [make_term("Iran"), make_term("Tehran"), AliasRef("persia")], "persia": [make_term("Persia")]}
+
+
+def _timed(action):
+    started = time.perf_counter()
+    result = action()
+    assert time.perf_counter() - started < EXAMPLE_SECONDS
+    return result
+
+
+@settings(max_examples=700, deadline=None)
+@given(_queries)
+def test_any_query_parses_or_is_a_clear_error(query):
+    def parse():
+        try:
+            return resolve_aliases(parse_query(query), _ALIASES, query)
+        except QuerySyntaxError as error:
+            assert error.problem and error.column >= 1 and error.render()
+            return None
+
+    _timed(parse)
+
+
+_texts = st.lists(
+    st.sampled_from(["Iran", "Tehran", "missiles", "ballistic", "missile", "Déjà", "vu", "the", ".", "ایران"]),
+    max_size=60,
+).map(" ".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_well_formed_queries | _queries, min_size=1, max_size=4), _texts, _texts)
+def test_the_matcher_answers_any_topics_on_any_text(queries, title, body):
+    specs = []
+    for index, query in enumerate(queries):
+        try:
+            specs.append(TopicSpec(f"t{index}", resolve_aliases(parse_query(query), _ALIASES, query)))
+        except QuerySyntaxError:
+            continue
+    matcher = Matcher(specs)
+    matches = _timed(lambda: matcher.match(ArticleText(title=title, body=body)))
+    for match in matches:
+        assert 0 <= match.score <= 100
+
+
+_yaml_scalars = st.one_of(
+    st.text(max_size=20), st.integers(-(10**6), 10**12), st.booleans(), st.none(), st.floats(allow_nan=False)
+)
+_yaml_values = st.recursive(
+    _yaml_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+_KEYS = ["settings", "feeds", "dedup", "watchlist", "digests", "name", "url", "interval", "query", "topics",
+         "aliases", "channels", "kind", "max_links", "file", "schedule", "max_bytes"]
+_configs = st.one_of(
+    # The real shape with odd values...
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "feeds": st.lists(
+                st.fixed_dictionaries(
+                    {"name": _yaml_scalars, "url": st.sampled_from(["http://a.example/", "http://[::1", "x", ""])},
+                    optional={"interval": _yaml_values, "kind": _yaml_values, "max_links": _yaml_values},
+                ),
+                max_size=3,
+            ),
+            "settings": st.dictionaries(st.sampled_from(_KEYS), _yaml_values, max_size=3),
+            "watchlist": st.fixed_dictionaries(
+                {},
+                optional={
+                    "aliases": st.dictionaries(st.sampled_from(["a", "b"]), st.lists(_queries, max_size=3)),
+                    "topics": st.lists(st.fixed_dictionaries({"name": _yaml_scalars, "query": _queries})),
+                    "file": st.sampled_from(["/dev/zero", "missing.yaml", "feeds.yaml"]),
+                },
+            ),
+            "digests": st.lists(st.dictionaries(st.sampled_from(_KEYS), _yaml_values, max_size=3), max_size=2),
+        },
+    ).map(lambda data: yaml.safe_dump(data, allow_unicode=True)),
+    # ...any YAML at all...
+    _yaml_values.map(lambda data: yaml.safe_dump(data, allow_unicode=True)),
+    # ...and text that is hardly YAML.
+    st.text(alphabet=st.sampled_from("ab:-[]{}&*!|>'\"#%@`\n \t\\0${}"), max_size=120),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_configs)
+def test_any_config_loads_or_is_a_clear_error(text):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "feeds.yaml"
+        path.write_text(text, encoding="utf-8")
+
+        def load():
+            try:
+                return load_config(path, {})
+            except ConfigError as error:
+                assert error.problems and all(problem.message for problem in error.problems)
+                return None
+
+        _timed(load)
