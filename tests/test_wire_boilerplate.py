@@ -141,3 +141,11 @@ def test_confirmation_leaves_learnt_boilerplate_out_except_what_two_outlets_both
     furniture = {key for _, key in keyed_paragraphs(header)}
     a, b = _text(header + "\n\n" + SHORTS[0]), _text(header + "\n\n" + SHORTS[1])
     assert fp.confirm(a, b, known=furniture, same_outlet=False, threshold=0.55) is None
+
+
+def test_a_hostile_page_of_many_lines_is_read_up_to_a_bound(db):
+    body = "\n".join(f"Line {n} of a page that is nothing but short lines" for n in range(20_000))
+    assert len(_text(body).lines) == fp.MAX_LINES
+    with db.session() as session:
+        placed = place(session, "https://hostile.example/page", body)
+    assert placed.method == "new"

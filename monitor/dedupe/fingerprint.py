@@ -13,10 +13,11 @@ what was learnt when it came in; the confirmation always uses what is learnt now
 from __future__ import annotations
 
 import functools
+import itertools
 import string
 import unicodedata
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -235,9 +236,14 @@ class WireText:
         return len(own.split(None, at_most)[:at_most])
 
 
-def wire_text(paragraphs: Sequence[tuple[str, int | None]]) -> WireText:
-    """The ``WireText`` of a body's ``keyed_paragraphs``."""
-    kept = [(line, key) for line, key in paragraphs if not is_furniture(line)]
+MAX_LINES = 300
+"""Lines of a body the wire level reads (about 10,000 words of prose): a hostile page of short lines must not
+make the learnt-boilerplate lookup, one key per line, unbounded."""
+
+
+def wire_text(paragraphs: Iterable[tuple[str, int | None]]) -> WireText:
+    """The ``WireText`` of a body's ``keyed_paragraphs`` (its first ``MAX_LINES``)."""
+    kept = [(line, key) for line, key in itertools.islice(paragraphs, MAX_LINES) if not is_furniture(line)]
     lines = tuple(line for line, _ in kept)
     return WireText(lines, tuple(key for _, key in kept), shingles("\n".join(lines)))
 

@@ -166,7 +166,7 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     at = event_time(article)
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
-    text = fp.wire_text(list(keyed_paragraphs(article.body)))
+    text = fp.wire_text(keyed_paragraphs(article.body))
     known = store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
     # At least MIN_EXACT_WORDS words of its own: an outlet's paywall notice or error page, identical under
     # every address, is not one article.
@@ -215,10 +215,10 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
                                        limit=MAX_CANDIDATES)
     if not candidates:
         return None
-    mine = fp.wire_text(list(keyed_paragraphs(body))) if text is None else text
+    mine = fp.wire_text(keyed_paragraphs(body)) if text is None else text
     stored = store.bodies(session, ids=[c for c, _ in candidates])
     # Stored before deduplication ran, or being placed again: not a cluster to join.
-    theirs = {c: fp.wire_text(list(keyed_paragraphs(t.body))) for c, t in stored.items()
+    theirs = {c: fp.wire_text(keyed_paragraphs(t.body)) for c, t in stored.items()
               if t.wire_cluster_id is not None}
     # One lookup of the learnt boilerplate for all the candidates (and this text, unless known).
     wanted = frozenset().union(*(t.key_set for t in theirs.values()))

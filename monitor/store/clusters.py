@@ -453,12 +453,12 @@ def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: in
     return frozenset(session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters}))
 
 
-# The wire level asks for every article, so this is a hot statement: a fixed number of placeholders, compiled
-# once (see ``_raw``); longer key lists are asked in chunks, shorter ones padded with a repeated key.
-_KEYS_PER_QUERY = 16
-_BOILERPLATE = select(_paragraphs.c.key).where(
-    _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(_KEYS_PER_QUERY)]),
-    _paragraphs.c.clusters >= bindparam("least"))
+# The wire level asks for every article, so these are hot statements with a fixed number of placeholders,
+# each compiled once (see ``_raw``): sixteen keys for an article's paragraphs, 256 for its candidates' (or a
+# long text's); a shorter list is padded with a repeated key.
+_BOILERPLATE = {size: select(_paragraphs.c.key).where(
+    _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(size)]), _paragraphs.c.clusters >= bindparam("least"))
+    for size in (16, 256)}
 
 
 def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> set[int]:
@@ -466,11 +466,14 @@ def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: i
     rule for boilerplate: ``monitor.dedupe.boilerplate.BOILERPLATE_CLUSTERS``)."""
     distinct = sorted(set(keys))
     found: set[int] = set()
-    for start in range(0, len(distinct), _KEYS_PER_QUERY):
-        chunk = distinct[start:start + _KEYS_PER_QUERY]
-        params = {f"p{n}": chunk[n % len(chunk)] for n in range(_KEYS_PER_QUERY)}
+    start = 0
+    while start < len(distinct):
+        size = 16 if len(distinct) - start <= 16 else 256
+        chunk = distinct[start:start + size]
+        params = {f"p{n}": chunk[n % len(chunk)] for n in range(size)}
         params["least"] = min_clusters
-        found.update(row[0] for row in _raw(session, "boilerplate", _BOILERPLATE, [params], many=False))
+        found.update(row[0] for row in _raw(session, f"boilerplate{size}", _BOILERPLATE[size], [params], many=False))
+        start += size
     return found
 
 
