@@ -55,6 +55,9 @@ MAX_CANDIDATES = 20
 """Candidates confirmed exactly per article, most shared bands first: bounds the work on a hot story."""
 MAX_STORY_CANDIDATES = 30
 """Stories compared per article (those sharing the most key terms): bounds the story level's work."""
+COMMON_TERM_SHARE = 0.1
+COMMON_TERM_MIN = 50
+"""Terms in more than a tenth of the counted articles (and in 50 or more) are not lookup keys: see ``_too_common``."""
 MIN_EXACT_WORDS = 50
 """Identical bodies with fewer words than this beside their boilerplate ("Subscribe to read", a cookie notice,
 an outlet's header and footer around a teaser) are not the same article."""
