@@ -201,6 +201,8 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
             scheduler.shutdown(wait=False)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            # Removing a handler restores the default, and SIGHUP's default is to die: not while draining.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             await daemon.drain()
         log.info("daemon stopped")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -279,6 +280,8 @@ def run(
     if not logging.getLogger().isEnabledFor(logging.INFO):
         # One line per poll is the daemon's log (the libraries' own chatter stays off unless -vv).
         set_level(logging.INFO)
+    # A reload (`systemctl reload`) while the daemon starts must not kill it; the daemon handles it once running.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         config = state.config()
         db = state.database(migrate=not no_migrate)
