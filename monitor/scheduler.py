@@ -77,14 +77,16 @@ class Daemon:
         # How often the files are looked at: the watchlist's setting, which has always governed reloading.
         self.scheduler.add_job(self.reload, "interval", seconds=config.watchlist.reload_every.total_seconds(),
                                id="config-reload", max_instances=1, coalesce=True)
-        self._schedule_digests(self.config)
+        self._schedule_digests(self._digest_jobs_of(config))
 
-    def _schedule_digests(self, config: Config) -> None:
+    def _digest_jobs_of(self, config: Config) -> list:
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest). The
         # titles are looked up when a digest is rendered, so a reloaded watchlist's titles are the ones shown.
         pipeline = self.pipeline
-        jobs = scheduled_jobs(config.digests, self.db, owner=pipeline.owner,
+        return scheduled_jobs(config.digests, self.db, owner=pipeline.owner,
                               titles=lambda: topic_titles(pipeline.tagger.watchlist), metrics=self.metrics)
+
+    def _schedule_digests(self, jobs: list) -> None:
         for job_id in self._digest_jobs:
             self.scheduler.remove_job(job_id)
         for job_id, job, trigger in jobs:
@@ -105,21 +107,23 @@ class Daemon:
                 return False
             change = describe_change(self.config, loaded.config)
             try:
+                # Everything that could fail is done before anything is put in force.
+                digest_jobs = self._digest_jobs_of(loaded.config) if change.digests_changed else None
                 await asyncio.to_thread(self.pipeline.sync_feeds, loaded.config, due_by=change.due_by)
             except Exception:  # noqa: BLE001 - the database may be down for a moment: try again at the next check
-                log.exception("configuration not reloaded: its feeds could not be written; will try again")
+                log.exception("configuration not reloaded, the one in force stays; will try again")
                 self.reloader.retry_later()
                 return False
-            self._apply(loaded, change)
+            self._apply(loaded, change, digest_jobs)
             return True
 
-    def _apply(self, loaded: Loaded, change: ConfigChange) -> None:
+    def _apply(self, loaded: Loaded, change: ConfigChange, digest_jobs: list | None) -> None:
         old, new = self.config, loaded.config
         old_watchlist = self.pipeline.tagger.watchlist
         self.pipeline.reconfigure(new, loaded.watchlist)
         self.config = new
-        if change.digests_changed:
-            self._schedule_digests(new)
+        if digest_jobs is not None:
+            self._schedule_digests(digest_jobs)
         if new.settings.poll_tick != old.settings.poll_tick:
             self.scheduler.reschedule_job("poll-tick", trigger="interval",
                                           seconds=new.settings.poll_tick.total_seconds())
