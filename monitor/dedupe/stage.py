@@ -20,9 +20,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from monitor.config import DedupSettings
