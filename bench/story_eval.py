@@ -15,8 +15,9 @@ and each goes through ``monitor.dedupe.deduplicate`` on a fresh SQLite database,
 compared with the running profiles of the stories formed so far, through the indexed key-term lookup,
 with the IDF counted as the daemon counts it. Term counts start from a background of other real news,
 as a daemon that has been running for weeks has them: the news pages of ``corpora/newspaper`` and the texts
-of the other half (counted, never placed; their labels are never read). ECB+ has no dates: every document gets one fetch time and no publication time, so the time
-factor is neutral and all the documents of a half compete within one window (harder than a real day).
+of the other half (counted, never placed; their labels are never read). ECB+ has no dates: every document
+gets one fetch time and no publication time, so the time factor is neutral and all the documents of a half
+compete within one window (harder than a real day).
 
 The halves are split by topic (a SHA-1 of the topic number, so both sub-topics of a topic fall in one
 half). The threshold of each scoring is the one with the best mean B-cubed F1 over the arrival orders of
