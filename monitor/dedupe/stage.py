@@ -221,12 +221,13 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     # Stored before deduplication ran, or being placed again: not a cluster to join.
     theirs = {c: fp.wire_text(keyed_paragraphs(t.body)) for c, t in stored.items()
               if t.wire_cluster_id is not None}
-    # One lookup of the learnt boilerplate for all the candidates (and this text, unless known).
+    # One lookup of the learnt boilerplate for the candidates' paragraphs (and this text's, unless known).
     wanted = frozenset().union(*(t.key_set for t in theirs.values()))
-    known = (frozenset(known) | store.boilerplate_keys(session, keys=wanted - mine.key_set,
-                                                       min_clusters=BOILERPLATE_CLUSTERS)
-             if known is not None else
-             store.boilerplate_keys(session, keys=wanted | mine.key_set, min_clusters=BOILERPLATE_CLUSTERS))
+    if known is None:
+        known = store.boilerplate_keys(session, keys=wanted | mine.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+    else:
+        known = set(known) | store.boilerplate_keys(session, keys=wanted - mine.key_set,
+                                                     min_clusters=BOILERPLATE_CLUSTERS)
     outlet = outlet_domain(url) if url else None
     best: tuple[float, int] | None = None
     for candidate_id, _ in candidates:
@@ -242,7 +243,7 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     cluster = stored[other].wire_cluster_id
     # What the copy adds to the cluster: paragraphs that none of its members among the candidates holds (a
     # paragraph that another copy reworded is still the original's, and counted with it).
-    held = frozenset().union(*(text.key_set for c, text in theirs.items() if stored[c].wire_cluster_id == cluster))
+    held = frozenset().union(*(t.key_set for c, t in theirs.items() if stored[c].wire_cluster_id == cluster))
     return WireMatch(cluster, Method.MINHASH, other, round(score, 4), True, tuple(sorted(mine.key_set - held)))
 
 
