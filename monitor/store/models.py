@@ -85,6 +85,12 @@ class Feed(Base):
     # Which instance is polling the feed, until when: several daemons can share one database.
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process holding the lease: an instance on the same host can tell that it died (killed, crashed)
+    # and take its feeds over at once. The start time (clock ticks after boot, from /proc) tells a PID
+    # reused by another process from the one that took the lease.
+    lease_host: Mapped[str | None] = mapped_column(String(255))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    lease_pid_started: Mapped[int | None] = mapped_column(BigInteger)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -160,6 +166,24 @@ class ArticleFeed(Base):
 
     article: Mapped[Article] = relationship(back_populates="feeds")
     feed: Mapped[Feed] = relationship(back_populates="entries")
+
+
+class PrunedEntry(Base):
+    """What stays of an article that retention removed, per feed that carried it: enough to know it again
+    while a feed still lists it (its entry key in that feed, its GUID, its canonical URL), and no more.
+
+    ``seen_at`` is when a feed last listed it; a row not seen for the articles window is forgotten.
+    """
+
+    __tablename__ = "pruned_entries"
+    __table_args__ = (UniqueConstraint("feed_id", "entry_key", name="uq_pruned_entries_feed_id_entry_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    entry_key: Mapped[str] = mapped_column(String(URL_LENGTH))
+    guid: Mapped[str | None] = mapped_column(String(URL_LENGTH), index=True)
+    canonical_url: Mapped[str] = mapped_column(String(URL_LENGTH), index=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Story(Base):
