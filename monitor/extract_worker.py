@@ -14,7 +14,12 @@ from __future__ import annotations
 import gc
 
 from monitor.extract import extract_page
+from monitor.lifeline import die_with_parent
 from monitor.logs import configure_child_logging
+
+# The forkserver ends with the daemon or poll that started it, even one killed with SIGKILL; its workers
+# ask the same of it (``monitor.pipeline.Extractor`` starts them with ``die_with_parent``).
+die_with_parent()
 
 # The forkserver starts as a new interpreter: without this, a worker's log lines would be plain text (and
 # unredacted) whatever the daemon was asked for.

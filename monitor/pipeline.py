@@ -12,7 +12,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -24,16 +23,18 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor import dedupe, sources
+from monitor import dedupe, instance, sources
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
 from monitor.addressguard import AddressGuard, Reach
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent, reaching
 from monitor.groupcommit import GroupCommit
+from monitor.lifeline import die_with_parent
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
+from monitor.retention import mark_seen
 from monitor.robots import RobotsCache
 from monitor.schedule import next_page_retry, next_poll_after_failure, next_poll_after_success
 from monitor.storable import clean, storable_article, storable_feed, storable_page, storable_validators
@@ -54,6 +55,8 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 LEASE = timedelta(minutes=30)
+LEASED = "leased"
+"""The error kind of a feed not polled because another live instance is polling it."""
 
 
 class Outcome(StrEnum):
@@ -80,8 +83,8 @@ class PollReport:
 
 
 def instance_name() -> str:
-    """Names this process in feed leases."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Names this process in feed leases (the lease also records its host, pid and start time)."""
+    return f"{instance.host_name()}:{os.getpid()}"
 
 
 class Extractor:
@@ -109,7 +112,8 @@ class Extractor:
             # (the whole CLI) and every worker would carry it.
             context.set_forkserver_preload(["monitor.extract_worker"])
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                             max_tasks_per_child=self.RECYCLE_AFTER)
+                                             max_tasks_per_child=self.RECYCLE_AFTER,
+                                             initializer=die_with_parent)
         return await asyncio.get_running_loop().run_in_executor(self._pool, extract_page, html, url)
 
     def close(self) -> None:
@@ -216,12 +220,25 @@ class Pipeline:
         if not names:
             return [], []
         now = _now()
+        me = instance.current()
         with self.db.session() as session:
+            self._take_over_dead_leases(session, me, now)
             claimed = feed_store.claim_feeds(session, now=now, owner=self.owner, lease=LEASE, names=names,
-                                             due_only=due_only, limit=limit)
+                                             due_only=due_only, limit=limit, host=me.host, pid=me.pid,
+                                             pid_started=me.started)
             held = [] if due_only else [_held_report(feed, now) for feed in
-                                        feed_store.feeds_on_hold(session, now=now, names=names)]
+                                        feed_store.feeds_on_hold(session, now=now, names=names, owner=self.owner)]
         return claimed, held
+
+    @staticmethod
+    def _take_over_dead_leases(session, me: instance.Holder, now: datetime) -> None:
+        """Free the leases that processes of this host took and died holding (killed, crashed): their feeds
+        are polled now, not once the lease runs out."""
+        dead = [lease for lease in feed_store.leases_held_on(session, host=me.host, now=now)
+                if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))]
+        for feed_id in feed_store.break_leases(session, leases=dead):
+            owner = next(lease.owner for lease in dead if lease.feed_id == feed_id)
+            log.warning("lease of feed id=%d taken over: its holder %s no longer runs", feed_id, owner)
 
     async def poll(
         self,
@@ -348,6 +365,8 @@ class Pipeline:
         now = _now()
         with self.db.session() as session:
             known = article_store.find_known(session, feed_id=feed.id, entries=refs)
+            if known.pruned:  # articles removed by retention that this feed still lists: remembered on
+                mark_seen(session, pruned_ids=known.pruned, now=now)
             # Updates are not copies: a known entry whose feed text changed is fetched again (below).
             changed = article_store.changed_entries(session, feed_id=feed.id,
                                                     hashes={key: hashes[key] for key in known.in_feed})
@@ -609,6 +628,11 @@ def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
 
 
 def _held_report(feed, now: datetime) -> PollReport:
+    if feed.lease_until is not None and feed.lease_until >= now:
+        return PollReport(feed.name, Outcome.HELD, feed.last_status,
+                          error=f"being polled by {feed.lease_owner} (lease until "
+                                f"{feed.lease_until:%Y-%m-%d %H:%M:%S} UTC)",
+                          error_kind=LEASED, next_poll_at=feed.lease_until)
     if feed.gone_at is not None:
         return PollReport(feed.name, Outcome.HELD, feed.last_status, error="gone (HTTP 410): no longer polled",
                           error_kind=str(FailureKind.GONE))

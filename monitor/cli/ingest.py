@@ -143,8 +143,19 @@ def poll(
         print_json([report.__dict__ for report in reports])
     else:
         _print_poll_summary(reports)
-    if reports and all(r.outcome is Outcome.FAILED for r in reports):
+    if not polled_anything(reports):
         raise typer.Exit(code=1)
+
+
+def polled_anything(reports: list) -> bool:
+    """Whether a pass did its job: some feed asked for was polled with success, or none could be (every
+    one is gone or held by its server's Retry-After, which the report shows). A pass where every feed
+    failed, or was left alone because another instance holds it, did not."""
+    from monitor.pipeline import LEASED, Outcome
+
+    if any(r.outcome in (Outcome.OK, Outcome.UNCHANGED) for r in reports):
+        return True
+    return all(r.outcome is Outcome.HELD and r.error_kind != LEASED for r in reports)
 
 
 def _print_poll_summary(reports: list) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
@@ -94,8 +94,12 @@ _CLAIM_CHUNK = 500  # ids per statement: well under every database's limit on bo
 _CLAIM = (update(_feeds)
           .where(_feeds.c.id.in_(bindparam("ids", expanding=True)),
                  or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")))
-          .values(lease_owner=_param("owner", "lease_owner"), lease_until=_param("until", "lease_until"))
+          .values(lease_owner=_param("owner", "lease_owner"), lease_until=_param("until", "lease_until"),
+                  lease_host=_param("host", "lease_host"), lease_pid=_param("pid", "lease_pid"),
+                  lease_pid_started=_param("pid_started", "lease_pid_started"))
           .returning(_feeds.c.id))
+_NO_LEASE = {"lease_owner": None, "lease_until": None, "lease_host": None, "lease_pid": None,
+             "lease_pid_started": None}
 
 
 def claim_feeds(
@@ -107,11 +111,15 @@ def claim_feeds(
     names: Sequence[str] | None = None,
     due_only: bool = True,
     limit: int | None = None,
+    host: str | None = None,
+    pid: int | None = None,
+    pid_started: int | None = None,
 ) -> list[FeedSnapshot]:
     """Lease feeds for polling so that no other instance polls them meanwhile.
 
     Feeds that are gone (410), held by a Retry-After, or leased by a live instance are never claimed;
-    ``due_only=False`` (a manual poll) ignores the schedule and the back-off, nothing else.
+    ``due_only=False`` (a manual poll) ignores the schedule and the back-off, nothing else. ``host``,
+    ``pid`` and ``pid_started`` name the claiming process on the lease (see ``leases_held_on``).
     """
     query = select(Feed).where(
         Feed.enabled.is_(True),
@@ -130,16 +138,21 @@ def claim_feeds(
         ids = [feed.id for feed in candidates[start:start + _CLAIM_CHUNK]]
         # Compare-and-set, so two instances on SQLite (where FOR UPDATE is a no-op) cannot both win a feed.
         won.update(session.connection().scalars(_CLAIM, {"ids": ids, "now": now, "owner": owner,
-                                                          "until": now + lease}))
+                                                          "until": now + lease, "host": host, "pid": pid,
+                                                          "pid_started": pid_started}))
     return [FeedSnapshot(feed.id, feed.name, feed.url, feed.kind, feed.etag, feed.last_modified,
                          feed.consecutive_failures) for feed in candidates if feed.id in won]
 
 
-def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | None = None) -> list[Feed]:
-    """Enabled feeds that cannot be polled now: gone, or waiting for a server's Retry-After."""
+def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | None = None,
+                  owner: str | None = None) -> list[Feed]:
+    """Enabled feeds that cannot be polled now: gone, waiting for a server's Retry-After, or leased by an
+    instance other than ``owner``."""
+    leased = and_(Feed.lease_until >= now, or_(Feed.lease_owner.is_(None), Feed.lease_owner != owner)
+                  if owner is not None else true())
     query = select(Feed).where(
         Feed.enabled.is_(True),
-        or_(Feed.gone_at.is_not(None), Feed.retry_after_until > now),
+        or_(Feed.gone_at.is_not(None), Feed.retry_after_until > now, leased),
     )
     if names:
         query = query.where(Feed.name.in_(list(names)))
@@ -148,8 +161,7 @@ def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | Non
 
 # The lease is released only if it is still ours: another instance may have taken over an expired one.
 _STILL_OURS = _feeds.c.lease_owner == _param("owner", "lease_owner")
-_LEASE_RELEASED = {"lease_owner": case((_STILL_OURS, None), else_=_feeds.c.lease_owner),
-                   "lease_until": case((_STILL_OURS, None), else_=_feeds.c.lease_until)}
+_LEASE_RELEASED = {column: case((_STILL_OURS, None), else_=_feeds.c[column]) for column in _NO_LEASE}
 _POLL_COMMON = {
     "last_polled_at": _param("polled_at", "last_polled_at"), "last_status": _param("status", "last_status"),
     "next_poll_at": _param("next_poll_at", "next_poll_at"),
@@ -194,7 +206,37 @@ def release_leases(session: Session, *, owner: str, feed_ids: Sequence[int] | No
     query = update(Feed).where(Feed.lease_owner == owner)
     if feed_ids is not None:
         query = query.where(Feed.id.in_(list(feed_ids)))
-    session.execute(query.values(lease_owner=None, lease_until=None))
+    session.execute(query.values(**_NO_LEASE))
+
+
+@dataclass(frozen=True)
+class HeldLease:
+    """A feed's running lease and the process that holds it."""
+
+    feed_id: int
+    owner: str
+    pid: int
+    pid_started: int | None
+
+
+def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLease]:
+    """The running leases taken by processes of ``host`` (whether those still live is the caller's question)."""
+    query = select(Feed.id, Feed.lease_owner, Feed.lease_pid, Feed.lease_pid_started).where(
+        Feed.lease_host == host, Feed.lease_pid.is_not(None), Feed.lease_until >= now)
+    return [HeldLease(*row) for row in session.execute(query.order_by(Feed.id))]
+
+
+def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
+    """Clear the given leases, each only if it is still the one described (its holder may have let it go,
+    and another instance may have taken it since). Returns the ids of the feeds whose lease was cleared."""
+    broken = []
+    for lease in leases:
+        result = session.execute(
+            update(Feed).where(Feed.id == lease.feed_id, Feed.lease_owner == lease.owner,
+                               Feed.lease_pid == lease.pid).values(**_NO_LEASE))
+        if result.rowcount:
+            broken.append(lease.feed_id)
+    return broken
 
 
 @dataclass(frozen=True)
@@ -226,6 +268,5 @@ def next_due_at(session: Session) -> datetime | None:
 def release_leases_of_others(session: Session, *, owner: str) -> None:
     """Clear every lease not held by ``owner`` (a single-instance database after a crash)."""
     session.execute(
-        update(Feed).where(Feed.lease_owner.is_not(None), Feed.lease_owner != owner)
-        .values(lease_owner=None, lease_until=None)
+        update(Feed).where(Feed.lease_owner.is_not(None), Feed.lease_owner != owner).values(**_NO_LEASE)
     )

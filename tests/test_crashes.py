@@ -1,0 +1,106 @@
+"""Crashes: `kill -9` of a poll or of the daemon, then a restart. Nothing is lost, nothing is repeated, no
+feed waits for a dead process's lease, and no helper process outlives the process that started it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from support.httpserver import Route
+from support.news import article_html, make_entries, paragraphs_for, rss
+
+from monitor import instance
+from monitor.store.db import open_database
+from monitor.store.models import Feed
+
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+
+
+def wait_for(predicate, timeout=60.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    return None
+
+
+def monitor(workspace, *args, log):
+    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db",
+                             workspace.database_url, *args], stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def processes() -> dict[int, tuple[int, int, str]]:
+    """Every process: pid -> (parent pid, start time, command line)."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                text = stat.read().decode("ascii", "replace")
+            with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2:].split()
+        if fields[0] not in ("Z", "X"):
+            found[int(name)] = (int(fields[1]), int(fields[19]), command)
+    return found
+
+
+def descendants(root: int) -> dict[int, tuple[int, str]]:
+    """The living descendants of ``root``: pid -> (start time, command line)."""
+    table = processes()
+    family, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, (parent, _, _) in table.items():
+            if parent in family and pid not in family:
+                family.add(pid)
+                grew = True
+    return {pid: table[pid][1:] for pid in family - {root} if pid in table}
+
+
+def serve(web, name, count, *, delay=0.0):
+    """A feed of ``count`` entries whose pages each take ``delay`` seconds to answer."""
+    entries = make_entries(web, name, count)
+    for i, entry in enumerate(entries):
+        web.set(f"/{name}/{i}", Route(article_html(entry.title, paragraphs_for(entry.slug)), delay=delay))
+    web.set(f"/{name}.xml", Route(rss(name, web.url("/"), entries), headers=RSS))
+    return web.url(f"/{name}.xml"), entries
+
+
+def test_kill_9_of_the_daemon_leaves_no_helper_process(web, workspace, tmp_path):
+    url, _ = serve(web, "helpers", 3)
+    workspace.write_config([{"name": "Helpers", "url": url}], extract_workers=2, poll_tick="1s")
+    with open(tmp_path / "run.log", "ab") as log:
+        daemon = monitor(workspace, "run", log=log)
+    try:
+        # The extraction workers exist once a page was extracted: the forkserver and its children.
+        def helpers():
+            family = descendants(daemon.pid)
+            forkservers = [pid for pid, (_, command) in family.items() if "forkserver" in command]
+            workers = [pid for pid, (parent, _, _) in processes().items() if parent in forkservers]
+            return family if forkservers and workers else None
+
+        family = wait_for(helpers, timeout=120)
+        assert family, (tmp_path / "run.log").read_text()
+    finally:
+        daemon.kill()
+        daemon.wait(timeout=30)
+
+    def survivors():
+        table = processes()
+        return {pid: command for pid, (started, command) in family.items()
+                if pid in table and table[pid][1] == started}
+
+    assert wait_for(lambda: not survivors(), timeout=60), survivors()
