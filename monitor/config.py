@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlunsplit
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ByteSize,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -34,7 +36,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.boundedread import FileTooLarge, describe_size, read_bounded
 from monitor.configvalues import check_name, split_url, url_problem
-from monitor.durations import Duration
+from monitor.durations import Duration, format_duration, parse_duration
 from monitor.errors import MonitorError
 from monitor.logs import is_secret_name
 from monitor.notify.settings import DigestConfig
@@ -265,6 +267,35 @@ class DedupSettings(_Section):
     _check_positive = field_validator("window")(_positive)
 
 
+def _window_or_off(value: Any) -> timedelta | None:
+    """A retention window: a duration, or ``off`` (also ``false`` or nothing) to keep everything."""
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("off", "never")):
+        return None
+    window = parse_duration(value)
+    if window < timedelta(days=1):
+        raise _InvalidValue(f"a retention window of {format_duration(window)} is too short",
+                            "keep at least 1d, e.g. 180d; or write off to keep everything")
+    return window
+
+
+RetentionWindow = Annotated[
+    timedelta | None,
+    BeforeValidator(_window_or_off),
+    PlainSerializer(lambda value: "off" if value is None else format_duration(value), when_used="json"),
+]
+
+
+class RetentionSettings(_Section):
+    """How long what is stored is kept (the ``retention:`` section); ``off`` keeps it for ever.
+
+    Applied once a day by the daemon and by ``monitor prune`` (``monitor.retention``).
+    """
+
+    articles: RetentionWindow = timedelta(days=365)  # articles (by fetch time), with everything that hangs on them
+    evidence: RetentionWindow = timedelta(days=90)  # match evidence emptied after this; match, score, snippet stay
+    deliveries: RetentionWindow = timedelta(days=365)  # delivery ledger rows (digests, alerts) and their items
+
+
 class Config(_Section):
     """The whole of feeds.yaml. A new section is one more field here."""
 
@@ -273,6 +304,7 @@ class Config(_Section):
     dedup: DedupSettings = DedupSettings()
     watchlist: WatchlistConfig = WatchlistConfig()
     digests: tuple[DigestConfig, ...] = ()
+    retention: RetentionSettings = RetentionSettings()
     # Private rather than fields, so that feeds.yaml cannot set them and dumps leave them out.
     _source: Path | None = PrivateAttr(None)
     _from_env: frozenset[KeyPath] = PrivateAttr(frozenset())
@@ -295,6 +327,8 @@ class Config(_Section):
         names = [digest.name.casefold() for digest in self.digests]
         if len(names) != len(set(names)):
             raise PydanticCustomError("duplicate_digest", "two digests have the same name; give each its own")
+        if (problem := _ledger_problem(self)) is not None:
+            raise PydanticCustomError("retention_ledger", problem)
         return self
 
     def digest(self, name: str) -> DigestConfig:
@@ -324,6 +358,27 @@ class Config(_Section):
     def fetch_pages_for(self, feed: FeedConfig) -> bool:
         """Whether to fetch the pages of ``feed``'s entries."""
         return self.settings.fetch_pages if feed.fetch_pages is None else feed.fetch_pages
+
+
+def _ledger_problem(config: Config) -> str | None:
+    """Why ``retention.deliveries`` would let an article be sent twice, if it would.
+
+    The ledger remembers an article was sent through its delivery rows. Once they are gone, the article must
+    be out of reach of every digest: pruned itself (deliveries kept at least as long as articles), or older
+    than every digest's lookback (deliveries kept longer than it).
+    """
+    retention = config.retention
+    if retention.deliveries is None:
+        return None
+    if retention.articles is not None and retention.deliveries >= retention.articles:
+        return None
+    lookback = max((digest.lookback for digest in config.digests), default=timedelta(0))
+    if retention.deliveries > lookback:
+        return None
+    return (f"retention.deliveries ({format_duration(retention.deliveries)}) must be at least retention.articles "
+            f"({'off' if retention.articles is None else format_duration(retention.articles)}) or longer than "
+            f"the longest digest lookback ({format_duration(lookback)}): an article whose delivery rows are "
+            f"gone could be sent again")
 
 
 def _duplicate_feeds(feeds: Sequence[tuple[Any, Any]]) -> list[tuple[int, str, str]]:
@@ -554,6 +609,7 @@ _HINTS = {
     "dict_type": "expected 'key: value' lines here",
     "tuple_type": "expected a list here: one '- item' per line",
     "kind_option": "set the feed's kind, or remove the key",
+    "retention_ledger": "raise retention.deliveries, or set it to off",
 }
 
 

@@ -222,6 +222,11 @@ class DigestRunner:
 
     def _deliver_new(self, slot: Slot, settings: Any, period: datetime, now: datetime,
                      since: datetime | None) -> Outcome:
+        if slot.kind == "alert":
+            # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
+            with self.db.session() as session:
+                if not select_new(session, digest=self.digest, slot=slot, since=since or now - self.digest.lookback):
+                    return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
         with self.db.session() as session:
             claimed = ledger.claim_new(session, slot=slot, period=period, owner=self.owner, now=now,
                                        lease=self.lease)
@@ -232,7 +237,11 @@ class DigestRunner:
         with self.db.session() as session:
             since = since or now - self.digest.lookback
             items = select_new(session, digest=self.digest, slot=slot, since=since)
-            if not items and not (self.digest.send_empty and slot.kind == "digest"):
+            if not items and slot.kind == "alert":
+                # What the look above found went out with another delivery meanwhile: no row stays.
+                ledger.release(session, delivery_id=claimed.id)
+                return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
+            if not items and not self.digest.send_empty:
                 ledger.finish(session, delivery_id=claimed.id, status=ledger.EMPTY, now=now, message_id=None)
                 return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
             ledger.add_items(session, delivery_id=claimed.id, items=items)

@@ -34,6 +34,7 @@ from monitor.lifeline import die_with_parent
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
+from monitor.retention import mark_seen
 from monitor.robots import RobotsCache
 from monitor.schedule import next_page_retry, next_poll_after_failure, next_poll_after_success
 from monitor.storable import clean, storable_article, storable_feed, storable_page, storable_validators
@@ -364,6 +365,8 @@ class Pipeline:
         now = _now()
         with self.db.session() as session:
             known = article_store.find_known(session, feed_id=feed.id, entries=refs)
+            if known.pruned:  # articles removed by retention that this feed still lists: remembered on
+                mark_seen(session, pruned_ids=known.pruned, now=now)
             # Updates are not copies: a known entry whose feed text changed is fetched again (below).
             changed = article_store.changed_entries(session, feed_id=feed.id,
                                                     hashes={key: hashes[key] for key in known.in_feed})

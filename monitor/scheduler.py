@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config
 from monitor.digest import scheduled_jobs, topic_titles
+from monitor import retention
 from monitor.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.observe import Health, Listener
@@ -78,6 +80,18 @@ class Daemon:
         self.scheduler.add_job(self.reload, "interval", seconds=config.watchlist.reload_every.total_seconds(),
                                id="config-reload", max_instances=1, coalesce=True)
         self._schedule_digests(self._digest_jobs_of(config))
+        # Retention once a day, first within the hour after start at a random minute: several instances
+        # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.retention).
+        first = _utcnow() + timedelta(seconds=random.uniform(300, 3900))
+        self.scheduler.add_job(self.prune, "interval", hours=24, jitter=1800, id="retention", max_instances=1,
+                               coalesce=True, next_run_time=first)
+
+    def prune(self) -> None:
+        """Apply the retention windows (a job: run in the scheduler's thread pool, never in the event loop)."""
+        try:
+            retention.prune(self.db, self.config.retention)
+        except Exception:  # noqa: BLE001 - tomorrow's run takes up what this one left
+            log.exception("retention: prune failed; the next daily run tries again")
 
     def _digest_jobs_of(self, config: Config) -> list:
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest). The

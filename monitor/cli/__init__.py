@@ -169,6 +169,7 @@ def when(value: datetime | None, now: datetime) -> str:
 from monitor.cli import (
     digest,  # noqa: F401
     ingest,  # noqa: F401
+    maintenance,  # noqa: F401
     sources,  # noqa: F401
     stories,  # noqa: F401
     watchlist,  # noqa: F401

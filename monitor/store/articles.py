@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from monitor.extract import Article as ArticleValue
 from monitor.extract import Body, ExtractedPage, content_hash
-from monitor.store.models import Article, ArticleFeed, Feed
+from monitor.store.models import Article, ArticleFeed, Feed, PrunedEntry
 
 _CHUNK = 500  # bound the size of IN (...) lists
 
@@ -32,6 +32,8 @@ class KnownEntries:
     """Keys this feed has already given us: nothing to do."""
     elsewhere: dict[str, int]
     """Keys of entries stored from another feed (same GUID or canonical URL): only a link to add."""
+    pruned: tuple[int, ...] = ()
+    """The ``pruned_entries`` rows that made entries known: articles removed by retention, not to come back."""
 
 
 def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -> KnownEntries:
@@ -50,7 +52,29 @@ def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -
         article_id = by_guid.get(entry.guid) or by_url.get(entry.canonical_url)
         if article_id is not None:
             elsewhere[entry.key] = article_id
-    return KnownEntries(frozenset(in_feed), elsewhere)
+    # Articles removed by retention: known by their key in this feed, or by GUID or canonical URL.
+    rest = [e for e in rest if e.key not in elsewhere]
+    pruned: set[int] = set()
+    if rest:
+        keyed = _pruned_by(session, PrunedEntry.entry_key, [e.key for e in rest], feed_id=feed_id)
+        by_guid = _pruned_by(session, PrunedEntry.guid, [e.guid for e in rest if e.guid])
+        by_url = _pruned_by(session, PrunedEntry.canonical_url, [e.canonical_url for e in rest if e.canonical_url])
+        for entry in rest:
+            row = keyed.get(entry.key) or by_guid.get(entry.guid) or by_url.get(entry.canonical_url)
+            if row is not None:
+                in_feed.add(entry.key)
+                pruned.add(row)
+    return KnownEntries(frozenset(in_feed), elsewhere, tuple(sorted(pruned)))
+
+
+def _pruned_by(session: Session, column, values: list[str], *, feed_id: int | None = None) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(values))):
+        query = select(column, PrunedEntry.id).where(column.in_(chunk))
+        if feed_id is not None:
+            query = query.where(PrunedEntry.feed_id == feed_id)
+        found.update(session.execute(query).all())
+    return found
 
 
 def _ids_by(session: Session, column, values: list[str]) -> dict[str, int]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -64,6 +64,12 @@ def claim_new(session: Session, *, slot: Slot, period: datetime, owner: str, now
     except IntegrityError:
         return None
     return ClaimedDelivery(row.id, period, 0, 0)
+
+
+def release(session: Session, *, delivery_id: int) -> None:
+    """Remove a claimed delivery that turned out to carry nothing and has no items (an empty alert check)."""
+    session.execute(delete(Delivery).where(Delivery.id == delivery_id, Delivery.status == SENDING,
+                                           ~exists().where(DeliveryItem.delivery_id == delivery_id)))
 
 
 def claim_retry(session: Session, *, delivery_id: int, owner: str, now: datetime,

@@ -1,0 +1,203 @@
+"""Retention: what is old enough to go, applied in short batches so the writer is never held for long.
+
+The windows come from the ``retention:`` section of feeds.yaml (``monitor.config.RetentionSettings``):
+
+* ``articles``: an article fetched longer ago goes, with its feed links, matches, band keys and delivery
+  items, and the wire clusters and stories it leaves empty. Each feed link stays as a ``pruned_entries``
+  row (entry key, GUID, canonical URL), so a feed that still lists the article does not bring it back; a
+  row no feed listed within the same window is forgotten.
+* ``evidence``: a match made longer ago keeps its score and snippet; its evidence JSON is emptied.
+* ``deliveries``: ledger rows of older periods go with their items (the configuration makes sure their
+  articles are out of every digest's reach by then: ``monitor.config._ledger_problem``).
+
+Each batch is its own transaction; a dry run makes the same deletions and rolls each batch back, so what it
+reports is exactly what a real run would do. On SQLite the freed pages are then given back to the file
+system in bounded steps (``PRAGMA incremental_vacuum``), when the file is in auto_vacuum=INCREMENTAL mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import RetentionSettings
+from monitor.store import prune as store
+from monitor.store.db import Database
+
+log = logging.getLogger(__name__)
+
+ARTICLE_BATCH = 1000  # articles deleted per transaction
+ROW_BATCH = 5000  # evidence rows, deliveries or pruned entries per transaction
+SEEN_EVERY = timedelta(days=1)  # a pruned entry still listed by its feed is marked seen at most this often
+VACUUM_STEP = 1000  # SQLite pages freed per incremental vacuum step (4 MB at the default page size)
+VACUUM_STEPS = 1000  # at most this many steps after one prune
+PAUSE = 0.05  # seconds between two batches: other writers get the database in between
+
+
+@dataclass
+class PruneReport:
+    """What a prune removed (or, dry run, would remove), per table."""
+
+    dry_run: bool
+    cutoffs: dict[str, datetime | None]
+    rows: Counter = field(default_factory=Counter)
+    evidence_reduced: int = 0
+    vacuumed_pages: int = 0
+    vacuum_mode: str | None = None
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        return {"dry_run": self.dry_run,
+                "cutoffs": {k: v.isoformat() if v else None for k, v in self.cutoffs.items()},
+                "deleted": dict(sorted(self.rows.items())), "evidence_reduced": self.evidence_reduced,
+                "vacuumed_pages": self.vacuumed_pages, "vacuum_mode": self.vacuum_mode,
+                "seconds": round(self.seconds, 3)}
+
+
+class _RolledBack(Exception):
+    """Raised inside a dry run's transaction so that it is rolled back."""
+
+
+def prune(db: Database, retention: RetentionSettings, *, now: datetime | None = None, dry_run: bool = False,
+          article_batch: int = ARTICLE_BATCH, pause: float = PAUSE, vacuum: bool = True) -> PruneReport:
+    """Apply the retention windows once.
+
+    Args:
+        now: the present (a fake clock in tests and benchmarks).
+        dry_run: count what would go, changing nothing.
+        vacuum: on SQLite, give freed pages back to the file system afterwards (incremental mode only).
+
+    Returns:
+        What went (or would go), per table.
+    """
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    cutoffs = {name: None if window is None else now - window
+               for name, window in (("articles", retention.articles), ("evidence", retention.evidence),
+                                    ("deliveries", retention.deliveries))}
+    report = PruneReport(dry_run, cutoffs)
+    if cutoffs["articles"] is not None:
+        _prune_articles(db, report, before=cutoffs["articles"], now=now, batch=article_batch, pause=pause)
+        _forget_entries(db, report, seen_before=cutoffs["articles"], pause=pause)
+    if cutoffs["evidence"] is not None:
+        _reduce_evidence(db, report, before=cutoffs["evidence"], pause=pause)
+    if cutoffs["deliveries"] is not None:
+        _prune_deliveries(db, report, before=cutoffs["deliveries"], pause=pause)
+    if db.is_sqlite and not dry_run and vacuum:
+        report.vacuumed_pages, report.vacuum_mode = _vacuum(db, pause=pause)
+    report.seconds = time.monotonic() - started
+    if not dry_run and (report.rows or report.evidence_reduced):
+        log.info("retention: %s; %d match evidences reduced; %d pages freed in %.1fs",
+                 ", ".join(f"{count} {table}" for table, count in sorted(report.rows.items())) or "no rows",
+                 report.evidence_reduced, report.vacuumed_pages, report.seconds)
+    return report
+
+
+def _batch(db: Database, dry_run: bool, work):
+    """Run ``work(session)`` in one transaction, rolled back on a dry run; return its result."""
+    try:
+        with db.session() as session:
+            result = work(session)
+            if dry_run:
+                raise _RolledBack(result)
+    except _RolledBack as rolled_back:
+        return rolled_back.args[0]
+    return result
+
+
+def _prune_articles(db: Database, report: PruneReport, *, before: datetime, now: datetime, batch: int,
+                    pause: float) -> None:
+    last = 0
+    while True:
+        def work(session, last=last):
+            ids = store.old_articles(session, before=before, limit=batch, after_id=last)
+            return ids, store.delete_articles(session, article_ids=ids, now=now)
+
+        ids, counts = _batch(db, report.dry_run, work)
+        if not ids:
+            return
+        report.rows.update(counts)
+        last = ids[-1]
+        if len(ids) < batch:
+            return
+        time.sleep(pause)
+
+
+def _forget_entries(db: Database, report: PruneReport, *, seen_before: datetime, pause: float) -> None:
+    while True:
+        def work(session):
+            return store.forget_pruned(session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run)
+
+        forgotten = _batch(db, report.dry_run, work)
+        if forgotten:
+            report.rows["pruned_entries forgotten"] += forgotten
+        if forgotten < ROW_BATCH or report.dry_run:
+            return
+        time.sleep(pause)
+
+
+def _reduce_evidence(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
+    while True:
+        def work(session):
+            return store.reduce_evidence(session, before=before, limit=ROW_BATCH, dry_run=report.dry_run)
+
+        reduced = _batch(db, report.dry_run, work)
+        report.evidence_reduced += reduced
+        if reduced < ROW_BATCH or report.dry_run:
+            return
+        time.sleep(pause)
+
+
+def _prune_deliveries(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
+    last = 0
+    while True:
+        def work(session, last=last):
+            ids = store.old_deliveries(session, before=before, limit=ROW_BATCH, after_id=last)
+            return ids, store.delete_deliveries(session, delivery_ids=ids)
+
+        ids, counts = _batch(db, report.dry_run, work)
+        if not ids:
+            return
+        report.rows.update(counts)
+        last = ids[-1]
+        if len(ids) < ROW_BATCH:
+            return
+        time.sleep(pause)
+
+
+def _vacuum(db: Database, *, pause: float) -> tuple[int, str]:
+    """Free SQLite pages in bounded steps, each its own short transaction."""
+    freed = 0
+    with db.session() as session:
+        free, mode = store.sqlite_free_pages(session)
+    if mode != "incremental":
+        if free:
+            log.info("retention: %d free pages stay in the SQLite file (auto_vacuum=%s); run "
+                     "`monitor prune --vacuum` once to switch it to incremental mode", free, mode)
+        return 0, mode
+    for _ in range(VACUUM_STEPS):
+        if free <= 0:
+            break
+        with db.session() as session:
+            store.sqlite_incremental_vacuum(session, pages=VACUUM_STEP)
+            left, _ = store.sqlite_free_pages(session)
+        freed += free - left
+        if left >= free:
+            break
+        free = left
+        time.sleep(pause)
+    return freed, mode
+
+
+def vacuum_whole(db: Database) -> None:
+    """Rebuild the SQLite file in auto_vacuum=INCREMENTAL mode (once, for a database made before it)."""
+    if db.is_sqlite:
+        store.sqlite_vacuum(db.engine)
+
+
+def mark_seen(session, *, pruned_ids, now: datetime) -> None:
+    """Record that a feed still lists these pruned entries, so they are remembered while it does."""
+    store.touch_pruned(session, ids=pruned_ids, now=now, older_than=now - SEEN_EVERY)

@@ -1,0 +1,207 @@
+"""Deleting what is old: articles with every row that depends on them, match evidence, delivery rows; and
+giving SQLite's freed pages back to the file system.
+
+No policy lives here: which ages count as old and how many rows one call touches are the caller's arguments
+(``monitor.retention`` decides them). Each function works on one batch in the caller's transaction, so the
+caller decides how long the writer is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.store.models import (
+    Article,
+    ArticleFeed,
+    ArticleMatch,
+    Delivery,
+    DeliveryItem,
+    LshBand,
+    PrunedEntry,
+    Story,
+    StoryKey,
+    WireCluster,
+)
+
+EMPTY_EVIDENCE = "{}"
+ARTICLE_TABLES = ("articles", "article_feeds", "article_matches", "lsh_bands", "delivery_items")
+
+
+# --- Articles ------------------------------------------------------------------------------------------------
+
+def old_articles(session: Session, *, before: datetime, limit: int, after_id: int = 0) -> list[int]:
+    """Ids of articles fetched before ``before``, lowest first, at most ``limit`` (above ``after_id``)."""
+    query = (select(Article.id).where(Article.fetched_at < before, Article.id > after_id)
+             .order_by(Article.id).limit(limit))
+    return list(session.scalars(query))
+
+
+def count_dependents(session: Session, *, article_ids: Sequence[int]) -> dict[str, int]:
+    """How many rows of each table go with these articles (what a prune of them would delete)."""
+    ids = list(article_ids)
+    counts = {"articles": len(ids)}
+    for name, column in (("article_feeds", ArticleFeed.article_id), ("article_matches", ArticleMatch.article_id),
+                         ("lsh_bands", LshBand.article_id), ("delivery_items", DeliveryItem.article_id)):
+        counts[name] = session.scalar(select(func.count()).select_from(column.table).where(column.in_(ids))) or 0
+    return counts
+
+
+def delete_articles(session: Session, *, article_ids: Sequence[int], now: datetime) -> dict[str, int]:
+    """Delete these articles with their feed links, matches, band keys and delivery items; drop the wire
+    clusters and stories (with their keys) left empty, and give the others a representative still stored.
+
+    Each feed link is kept as a ``pruned_entries`` row (entry key, GUID, canonical URL, seen ``now``), so that
+    a feed still listing the article does not bring it back.
+
+    Returns:
+        Rows deleted per table (and ``pruned_entries`` added).
+    """
+    ids = sorted(set(article_ids))
+    if not ids:
+        return {}
+    counts: dict[str, int] = {}
+    remembered = [
+        {"feed_id": feed_id, "entry_key": key, "guid": guid, "canonical_url": canonical, "seen_at": now}
+        for feed_id, key, guid, canonical in session.execute(
+            select(ArticleFeed.feed_id, ArticleFeed.entry_key, Article.guid, Article.canonical_url)
+            .join(Article, Article.id == ArticleFeed.article_id).where(ArticleFeed.article_id.in_(ids)))
+    ]
+    if remembered:
+        counts["pruned_entries"] = _insert_ignoring_duplicates(session, remembered)
+    clusters = set(session.scalars(select(Article.wire_cluster_id).distinct()
+                                   .where(Article.id.in_(ids), Article.wire_cluster_id.is_not(None))))
+    stories = set(session.scalars(select(Article.story_id).distinct()
+                                  .where(Article.id.in_(ids), Article.story_id.is_not(None))))
+    for name, column in (("delivery_items", DeliveryItem.article_id), ("article_matches", ArticleMatch.article_id),
+                         ("lsh_bands", LshBand.article_id), ("article_feeds", ArticleFeed.article_id)):
+        counts[name] = session.execute(delete(column.table).where(column.in_(ids))).rowcount
+    counts["articles"] = session.execute(delete(Article).where(Article.id.in_(ids))).rowcount
+    counts.update(_drop_empty_groups(session, clusters=sorted(clusters), stories=sorted(stories), gone=ids))
+    return {name: count for name, count in counts.items() if count}
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
+    """Insert pruned entries; one already there (another instance pruning at the same time) is left."""
+    dialect = session.connection().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PrunedEntry.__table__)
+    statement = insert.on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+    added = 0
+    for row in rows:  # one row a statement: the rowcount of a many-row insert is not told on every driver
+        added += session.connection().execute(statement, row).rowcount or 0
+    return added
+
+
+def _drop_empty_groups(session: Session, *, clusters: list[int], stories: list[int],
+                       gone: list[int]) -> dict[str, int]:
+    counts = {"wire_clusters": 0, "stories": 0, "story_keys": 0}
+    if clusters:
+        empty = [cid for cid in clusters
+                 if not session.scalar(select(exists().where(Article.wire_cluster_id == cid)))]
+        if empty:
+            counts["wire_clusters"] = session.execute(delete(WireCluster).where(WireCluster.id.in_(empty))).rowcount
+        kept = sorted(set(clusters) - set(empty))
+        if kept:
+            first = (select(func.min(Article.id)).where(Article.wire_cluster_id == WireCluster.id)
+                     .scalar_subquery())
+            session.execute(update(WireCluster).where(WireCluster.id.in_(kept), WireCluster.representative_id.in_(gone))
+                            .values(representative_id=first))
+    if stories:
+        empty = [sid for sid in stories if not session.scalar(select(exists().where(Article.story_id == sid)))]
+        if empty:
+            session.execute(update(WireCluster).where(WireCluster.story_id.in_(empty)).values(story_id=None))
+            counts["story_keys"] = session.execute(delete(StoryKey).where(StoryKey.story_id.in_(empty))).rowcount
+            counts["stories"] = session.execute(delete(Story).where(Story.id.in_(empty))).rowcount
+        kept = sorted(set(stories) - set(empty))
+        if kept:
+            first = select(func.min(Article.id)).where(Article.story_id == Story.id).scalar_subquery()
+            session.execute(update(Story).where(Story.id.in_(kept), Story.representative_id.in_(gone))
+                            .values(representative_id=first))
+    return counts
+
+
+# --- Entries of pruned articles -------------------------------------------------------------------------------
+
+def touch_pruned(session: Session, *, ids: Sequence[int], now: datetime, older_than: datetime) -> None:
+    """Record that a feed still lists these pruned entries (rows seen before ``older_than`` only, so that a
+    feed polled every few minutes does not rewrite them at every poll)."""
+    if ids:
+        session.execute(update(PrunedEntry).where(PrunedEntry.id.in_(list(ids)), PrunedEntry.seen_at < older_than)
+                        .values(seen_at=now))
+
+
+def forget_pruned(session: Session, *, seen_before: datetime, limit: int, dry_run: bool = False) -> int:
+    """Delete (or, ``dry_run``, count) up to ``limit`` pruned entries no feed listed since ``seen_before``."""
+    ids = list(session.scalars(select(PrunedEntry.id).where(PrunedEntry.seen_at < seen_before)
+                               .order_by(PrunedEntry.id).limit(limit)))
+    if dry_run or not ids:
+        return len(ids)
+    return session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids))).rowcount
+
+
+# --- Match evidence -----------------------------------------------------------------------------------------
+
+def reduce_evidence(session: Session, *, before: datetime, limit: int, dry_run: bool = False) -> int:
+    """Empty the evidence JSON of up to ``limit`` matches made before ``before`` (the match, its score and
+    its snippet stay). Returns how many were (or, ``dry_run``, would be) reduced."""
+    ids = list(session.scalars(select(ArticleMatch.id)
+                               .where(ArticleMatch.matched_at < before, ArticleMatch.evidence != EMPTY_EVIDENCE)
+                               .order_by(ArticleMatch.id).limit(limit)))
+    if dry_run or not ids:
+        return len(ids)
+    session.execute(update(ArticleMatch).where(ArticleMatch.id.in_(ids)).values(evidence=EMPTY_EVIDENCE))
+    return len(ids)
+
+
+# --- Deliveries ---------------------------------------------------------------------------------------------
+
+def old_deliveries(session: Session, *, before: datetime, limit: int, after_id: int = 0) -> list[int]:
+    """Ids of deliveries for periods before ``before`` that are not being sent, lowest first."""
+    query = (select(Delivery.id).where(Delivery.period < before, Delivery.status != "sending",
+                                       Delivery.id > after_id)
+             .order_by(Delivery.id).limit(limit))
+    return list(session.scalars(query))
+
+
+def count_delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> int:
+    return session.scalar(select(func.count()).select_from(DeliveryItem)
+                          .where(DeliveryItem.delivery_id.in_(list(delivery_ids)))) or 0
+
+
+def delete_deliveries(session: Session, *, delivery_ids: Sequence[int]) -> dict[str, int]:
+    """Delete these deliveries and their items."""
+    ids = list(delivery_ids)
+    if not ids:
+        return {}
+    items = session.execute(delete(DeliveryItem).where(DeliveryItem.delivery_id.in_(ids))).rowcount
+    rows = session.execute(delete(Delivery).where(Delivery.id.in_(ids))).rowcount
+    return {name: count for name, count in (("deliveries", rows), ("delivery_items", items)) if count}
+
+
+# --- Space (SQLite) -----------------------------------------------------------------------------------------
+
+def sqlite_free_pages(session: Session) -> tuple[int, str]:
+    """The pages SQLite holds free, and its auto_vacuum mode (none, full or incremental)."""
+    connection = session.connection()
+    free = connection.execute(text("PRAGMA freelist_count")).scalar() or 0
+    mode = connection.execute(text("PRAGMA auto_vacuum")).scalar()
+    return free, {0: "none", 1: "full", 2: "incremental"}.get(mode, str(mode))
+
+
+def sqlite_incremental_vacuum(session: Session, *, pages: int) -> None:
+    """Give up to ``pages`` free pages back to the file system (auto_vacuum=INCREMENTAL databases only)."""
+    session.connection().execute(text(f"PRAGMA incremental_vacuum({int(pages)})"))
+
+
+def sqlite_vacuum(engine, *, incremental: bool = True) -> None:
+    """Rebuild an SQLite file whole (``VACUUM``), switching it to auto_vacuum=INCREMENTAL on the way: the
+    one-time step an existing database needs before incremental vacuums can free anything. It holds the
+    database for as long as copying it takes."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if incremental:
+            connection.exec_driver_sql("PRAGMA auto_vacuum=INCREMENTAL")
+        connection.exec_driver_sql("VACUUM")

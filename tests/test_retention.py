@@ -1,0 +1,170 @@
+"""Retention: old articles go with every row that hangs on them, what a feed still lists stays known, a dry
+run deletes nothing, old evidence is reduced, and an alert check that finds nothing writes no row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from support.httpserver import Route
+from support.news import make_entries, rss
+
+from monitor.config import RetentionSettings
+from monitor.digest import DigestRunner
+from monitor.notify.settings import DigestConfig
+from monitor.retention import prune
+from monitor.store.models import (
+    Article,
+    ArticleFeed,
+    ArticleMatch,
+    Delivery,
+    DeliveryItem,
+    Feed,
+    LshBand,
+    PrunedEntry,
+    Story,
+    StoryKey,
+    WireCluster,
+)
+
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+TABLES = (Article, ArticleFeed, ArticleMatch, LshBand, DeliveryItem, Story, StoryKey, WireCluster)
+
+
+def _count(session, model, *where):
+    return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _seed(db, *, article_id: int, fetched_at: datetime, feed_id: int) -> None:
+    """An article with a feed link, a match with evidence, band keys, a story with keys, a wire cluster,
+    and a delivered item."""
+    with db.session() as s:
+        story = Story(title="s", representative_id=article_id, size=1, first_seen_at=fetched_at,
+                      last_seen_at=fetched_at, profile='{"a":1}')
+        cluster = WireCluster(representative_id=article_id, size=1, first_seen_at=fetched_at,
+                              last_seen_at=fetched_at)
+        s.add_all([story, cluster])
+        s.flush()
+        cluster.story_id = story.id
+        s.add(Article(id=article_id, url=f"https://x.test/{article_id}", canonical_url=f"https://x.test/{article_id}",
+                      guid=f"g{article_id}", fetched_at=fetched_at, body="text " * 100, body_source="extracted",
+                      content_hash=f"h{article_id}", story_id=story.id, wire_cluster_id=cluster.id))
+        s.flush()
+        s.add(ArticleFeed(article_id=article_id, feed_id=feed_id, entry_key=f"k{article_id}",
+                          first_seen_at=fetched_at))
+        s.add(ArticleMatch(article_id=article_id, topic="t", score=50.0, snippet="**x**", evidence='{"a":[1,2]}',
+                           watchlist="w", matched_at=fetched_at))
+        s.add_all([LshBand(band_key=article_id * 100 + n, seen_epoch=int(fetched_at.timestamp()),
+                           article_id=article_id) for n in range(3)])
+        s.add_all([StoryKey(term=f"t{n}", seen_epoch=int(fetched_at.timestamp()), story_id=story.id)
+                   for n in range(2)])
+        delivery = Delivery(digest="d", kind="digest", channel="email", period=fetched_at, status="sent",
+                            attempts=1, created_at=fetched_at)
+        s.add(delivery)
+        s.flush()
+        s.add(DeliveryItem(delivery_id=delivery.id, article_id=article_id, topic="t", delivered_at=fetched_at))
+
+
+def _feed(db) -> int:
+    with db.session() as s:
+        feed = Feed(name="F", url="https://x.test/feed", created_at=NOW)
+        s.add(feed)
+        s.flush()
+        return feed.id
+
+
+def _snapshot(db) -> dict[str, int]:
+    with db.session() as s:
+        return {model.__tablename__: _count(s, model) for model in TABLES + (Delivery, PrunedEntry)}
+
+
+def test_old_articles_go_with_their_rows_and_recent_ones_stay(db):
+    feed = _feed(db)
+    _seed(db, article_id=1, fetched_at=NOW - timedelta(days=40), feed_id=feed)
+    _seed(db, article_id=2, fetched_at=NOW - timedelta(days=5), feed_id=feed)
+    report = prune(db, RetentionSettings(articles="30d", evidence="off", deliveries="off"), now=NOW, pause=0)
+    assert report.rows["articles"] == 1 and report.rows["lsh_bands"] == 3 and report.rows["stories"] == 1
+    with db.session() as s:
+        left = {model.__tablename__: _count(s, model) for model in TABLES}
+        assert left == {"articles": 1, "article_feeds": 1, "article_matches": 1, "lsh_bands": 3,
+                        "delivery_items": 1, "stories": 1, "story_keys": 2, "wire_clusters": 1}
+        assert s.get(Article, 2).body.startswith("text")
+        assert s.get(Article, 1) is None
+        entry = s.scalars(select(PrunedEntry)).one()
+        assert (entry.entry_key, entry.guid, entry.canonical_url) == ("k1", "g1", "https://x.test/1")
+        assert _count(s, Delivery) == 2  # the ledger rows stay (deliveries off); the pruned item went
+        assert _count(s, ArticleMatch, ArticleMatch.evidence != "{}") == 1
+
+
+def test_dry_run_deletes_nothing_and_tells_the_same(db):
+    feed = _feed(db)
+    _seed(db, article_id=1, fetched_at=NOW - timedelta(days=40), feed_id=feed)
+    before = _snapshot(db)
+    settings = RetentionSettings(articles="30d", evidence="10d", deliveries="30d")
+    dry = prune(db, settings, now=NOW, dry_run=True, pause=0)
+    assert _snapshot(db) == before
+    real = prune(db, settings, now=NOW, pause=0)
+    # A dry run rolls each step back, so an item of an old article in an old delivery is counted by both.
+    assert {k: v for k, v in dry.rows.items() if k != "delivery_items"} == \
+        {k: v for k, v in real.rows.items() if k != "delivery_items"}
+    assert dry.rows["articles"] == 1 and dry.rows["deliveries"] == 1
+
+
+def test_evidence_is_reduced_and_the_match_keeps_its_score(db):
+    feed = _feed(db)
+    _seed(db, article_id=1, fetched_at=NOW - timedelta(days=40), feed_id=feed)
+    _seed(db, article_id=2, fetched_at=NOW - timedelta(days=5), feed_id=feed)
+    report = prune(db, RetentionSettings(articles="off", evidence="30d", deliveries="off"), now=NOW, pause=0)
+    assert report.evidence_reduced == 1
+    with db.session() as s:
+        old, new = s.get(ArticleMatch, 1), s.get(ArticleMatch, 2)
+        assert (old.evidence, old.score, old.snippet, old.topic) == ("{}", 50.0, "**x**", "t")
+        assert new.evidence == '{"a":[1,2]}'
+
+
+def test_an_alert_check_that_finds_nothing_writes_no_row(db):
+    digest = DigestConfig.model_validate({
+        "name": "d", "alerts": {"min_score": 10, "channels": ["webhook"]},
+        "channels": {"webhook": {"url": "http://127.0.0.1:9/hook"}}})
+    runner = DigestRunner(db, digest, owner="me")
+    outcomes = runner.run(kind="alert", period=NOW, now=NOW)
+    assert [o.status for o in outcomes] == ["empty"]
+    with db.session() as s:
+        assert _count(s, Delivery) == 0
+
+
+def test_a_pruned_article_still_in_its_feed_is_not_stored_again(web, workspace):
+    entries = make_entries(web, "old", 3)
+    web.set("/f.xml", Route(rss("F", web.url("/"), entries), headers=RSS))
+    workspace.write_config([{"name": "F", "url": web.url("/f.xml")}])
+    _add_retention(workspace)
+    workspace.cli("poll")
+    from monitor.store.db import open_database
+
+    db = open_database(workspace.database_url, migrate=False)
+    try:
+        long_ago = datetime.now(UTC) - timedelta(days=60)
+        with db.session() as s:
+            s.execute(update(Article).values(fetched_at=long_ago))
+            s.execute(update(ArticleFeed).values(first_seen_at=long_ago))
+            s.execute(update(Feed).values(etag=None, last_modified=None))  # the next poll reads the feed again
+        dry = workspace.json("prune", "--dry-run")
+        assert dry["deleted"]["articles"] == 3 and len(workspace.json("articles")) == 3
+        assert workspace.json("prune")["deleted"]["articles"] == 3
+        web.clear_requests()
+        workspace.cli("poll")
+        assert workspace.json("articles") == []
+        assert not [r for r in web.requests if r.path.startswith("/old/")]  # no page fetched again
+        with db.session() as s:
+            assert _count(s, PrunedEntry) == 3
+    finally:
+        db.dispose()
+
+
+def _add_retention(workspace) -> None:
+    import yaml
+
+    data = yaml.safe_load(workspace.config_path.read_text())
+    data["retention"] = {"articles": "30d", "evidence": "10d", "deliveries": "30d"}
+    workspace.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
