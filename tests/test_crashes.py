@@ -8,9 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from support.httpserver import Route
@@ -104,3 +107,47 @@ def test_kill_9_of_the_daemon_leaves_no_helper_process(web, workspace, tmp_path)
                 if pid in table and table[pid][1] == started}
 
     assert wait_for(lambda: not survivors(), timeout=60), survivors()
+
+
+def _story(n: int) -> str:
+    return "\n\n".join(
+        f"Part {p} of report {n}. Rescuers in mountain village {n} reached house {p} on Wednesday after the "
+        f"landslide cut the only road, and volunteers carried {p + 4} elderly residents to the school gym."
+        for p in range(8))
+
+
+@pytest.mark.parametrize("copy", ["exact", "near"])
+def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(database_url, copy):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's single writer serialises placements; the race needs PostgreSQL")
+    from monitor.config import DedupSettings
+    from monitor.dedupe import deduplicate
+    from monitor.extract import Article, BodySource, content_hash
+    from monitor.store.models import Article as ArticleRow
+
+    db = open_database(database_url)
+    at = datetime(2024, 9, 9, 12, tzinfo=UTC)
+
+    def place(n: int, outlet: int, body: str, start: threading.Barrier) -> int:
+        url = f"https://outlet{outlet}.test/{n}"
+        article = Article(entry_key=url, url=url, canonical_url=url, guid=None, title=f"Report {n}", author=None,
+                          published=at, fetched_at=at, language="en", body=body, summary=None,
+                          body_source=BodySource.EXTRACTED, body_note=None, content_hash=content_hash(body))
+        with db.session() as session:
+            row = ArticleRow(url=url, canonical_url=url, title=article.title, published_at=at, fetched_at=at,
+                             body=body, body_source="extracted", content_hash=article.content_hash)
+            session.add(row)
+            session.flush()
+            start.wait(timeout=30)
+            return deduplicate(session, article_id=row.id, article=article, settings=DedupSettings()).wire_cluster_id
+
+    try:
+        for n in range(20):
+            body = _story(n)
+            other = body if copy == "exact" else f"Advertisement for outlet two, issue {n}.\n\n" + body
+            start = threading.Barrier(2)
+            with ThreadPoolExecutor(2) as pool:
+                clusters = list(pool.map(place, [n, n], [1, 2], [body, other], [start, start]))
+            assert clusters[0] == clusters[1], f"round {n}: two clusters for one story"
+    finally:
+        db.dispose()

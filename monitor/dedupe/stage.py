@@ -46,6 +46,7 @@ from monitor.dedupe.stories import (
 from monitor.extract import Article, BodySource
 from monitor.outlets import outlet_domain
 from monitor.store import clusters as store
+from monitor.store import locks
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ MAX_STORY_CANDIDATES = 30
 COMMON_TERM_SHARE = 0.1
 COMMON_TERM_MIN = 50
 """Terms in more than a tenth of the counted articles (and in 50 or more) are not lookup keys: see ``_too_common``."""
+_HASH_LOCKS, _BAND_LOCKS = 0, 1
+"""Namespaces of the advisory locks that serialise placing copies of one text (``monitor.store.locks``)."""
+PLACE_TRIES = 3
+"""Placements tried when the database breaks a deadlock between instances by failing ours."""
 MIN_EXACT_WORDS = 50
 """Identical bodies with fewer words than this beside their boilerplate ("Subscribe to read", a cookie notice,
 an outlet's header and footer around a teaser) are not the same article."""
@@ -102,14 +107,24 @@ def place(session: Session, *, article_id: int, article: Article, settings: Dedu
     """
     if not settings.enabled:
         return None
-    try:
-        with session.begin_nested():
-            if changed:
-                return recluster(session, article_id=article_id, article=article, settings=settings)
-            return deduplicate(session, article_id=article_id, article=article, settings=settings)
-    except Exception:
-        log.exception("deduplication failed: article=%d url=%s", article_id, article.url, extra={"url": article.url})
-        return None
+    for attempt in range(1, PLACE_TRIES + 1):
+        try:
+            with session.begin_nested():
+                if changed:
+                    return recluster(session, article_id=article_id, article=article, settings=settings)
+                return deduplicate(session, article_id=article_id, article=article, settings=settings)
+        except Exception as error:
+            # Two instances' transactions, each holding the locks of an article it placed earlier, waited
+            # for each other: the database failed this statement to break the circle. Tried again, the
+            # placement waits its turn (or the other transaction's statement is the one failed this time).
+            if locks.is_deadlock(error) and attempt < PLACE_TRIES:
+                log.info("deduplication met another instance's; trying again: article=%d url=%s", article_id,
+                         article.url, extra={"url": article.url})
+                continue
+            log.exception("deduplication failed: article=%d url=%s", article_id, article.url,
+                          extra={"url": article.url})
+            return None
+    return None
 
 
 def event_time(article: Article) -> datetime:
@@ -167,6 +182,11 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     at = event_time(article)
     since, until = at - settings.window, at + settings.window
     agency = provenance.agency if provenance else None
+    # Two instances placing copies of one story at the same moment must not each miss the other and open
+    # two clusters. Each holds the keys it looks up by (the body's hash, then its band keys) until its
+    # transaction commits, so the second waits and then finds the first (no-op on SQLite's single writer).
+    # The hash is always taken before the bands: lower ranks first, so no two placements wait in a circle.
+    locks.lock(session, rank=_HASH_LOCKS, values=[article.content_hash])
     text = fp.wire_text(keyed_paragraphs(article.body))
     known = store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
     # At least MIN_EXACT_WORDS words of its own: an outlet's paywall notice or error page, identical under
@@ -179,6 +199,7 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     signature = fp.fingerprint(article.body, text.signature_shingles(known))
     match = None
     if signature.comparable:
+        locks.lock(session, rank=_BAND_LOCKS, values=signature.band_keys)
         match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
                            since=since, until=until, threshold=settings.wire_threshold, text=text,
                            known=known, url=article.url)
