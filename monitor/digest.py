@@ -217,7 +217,8 @@ class DigestRunner:
             if claimed is not None:
                 log.info("digest %s: retrying %s on %s for %s (attempt %d)", slot.digest, slot.kind,
                          slot.channel, claimed.period.isoformat(), claimed.attempts + 1)
-                outcomes.append(self._send(slot, settings, claimed.id, claimed.period, now))
+                outcomes.append(self._send(slot, settings, claimed.id, claimed.period, now,
+                                           sent_as=claimed.message_id))
         return outcomes
 
     def _deliver_new(self, slot: Slot, settings: Any, period: datetime, now: datetime,
@@ -250,14 +251,17 @@ class DigestRunner:
                          slot.channel)
         return self._send(slot, settings, claimed.id, period, now)
 
-    def _send(self, slot: Slot, settings: Any, delivery_id: int, period: datetime, now: datetime) -> Outcome:
+    def _send(self, slot: Slot, settings: Any, delivery_id: int, period: datetime, now: datetime, *,
+              sent_as: str | None = None) -> Outcome:
+        """Send what the delivery has pending. ``sent_as``: the Message-ID of an earlier attempt that may
+        have arrived; this one goes out under it too, so a repeat is recognisable as one."""
         with self.db.session() as session:
             items = ledger.pending_items(session, delivery_id=delivery_id)
             content = compose(session, digest=self.digest, slot=slot, items=items, period=period,
                               titles=self._titles())
         digest = render(content)
         domain = sender_domain(getattr(settings, "from_", "")) or "monitor.invalid"
-        message_id = stable_message_id(slot.digest, slot.kind, slot.channel, period, domain)
+        message_id = sent_as or stable_message_id(slot.digest, slot.kind, slot.channel, period, domain)
         parts = 0
 
         def accepted(article_ids: Sequence[int]) -> None:
@@ -275,8 +279,11 @@ class DigestRunner:
             if not isinstance(error, DeliveryError):
                 log.exception("digest %s: %s sender failed", slot.digest, slot.channel)
             with self.db.session() as session:
+                # An attempt that may have arrived keeps its Message-ID, and its items, for its retries.
+                maybe_sent = getattr(error, "maybe_delivered", False)
                 retry_at = ledger.fail(session, delivery_id=delivery_id, error=str(error), now=now,
-                                       retry_after=getattr(error, "retry_after", None))
+                                       retry_after=getattr(error, "retry_after", None),
+                                       maybe_sent_as=message_id if maybe_sent else None)
             log.warning("digest %s: %s on %s failed (%s); retry at %s", slot.digest, slot.kind, slot.channel,
                         error, retry_at.isoformat(timespec="seconds"))
             return Outcome(slot.digest, slot.kind, slot.channel, period, "failed", content.stories,

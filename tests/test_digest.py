@@ -202,6 +202,31 @@ def test_crash_after_sending_repeats_at_most_once_with_the_same_message_id(db, t
         assert other_run.status == "empty"
 
 
+def test_a_message_the_server_took_without_answering_keeps_its_message_id_and_its_items(db, tmp_path):
+    seed(db)
+    with SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+        smtp.drop_after_data = 1  # takes the message, drops the connection before its 250
+        [dropped] = runner.run(period=NOW - timedelta(days=1), now=NOW)
+        assert dropped.status == "failed" and "may have been delivered" in dropped.error
+        [first] = smtp.messages
+        with db.session() as session:
+            row = session.query(Delivery).one()
+            assert (row.status, row.message_id) == (ledger.UNCONFIRMED, first["Message-ID"])
+        # The next digest comes before the retry is due: it does not carry what may have arrived already.
+        later = NOW + timedelta(seconds=30)
+        [next_one] = runner.run(period=later, now=later, since=later)
+        assert next_one.status == "empty"
+        # The retry sends the same stories under the same Message-ID: the reader's client knows the repeat.
+        [retried] = runner.retry_due(now=NOW + timedelta(minutes=2))
+        assert retried.status == "sent" and retried.stories == dropped.stories
+        assert [m["Message-ID"] for m in smtp.messages] == [first["Message-ID"]] * 2
+        assert smtp.messages[1]["Subject"] == first["Subject"]
+        assert runner.retry_due(now=NOW + timedelta(days=1)) == []
+    with db.session() as session:
+        assert sorted(d.status for d in session.query(Delivery)) == ["empty", "sent"]
+
+
 def test_cli_send_now_and_preview(workspace, tmp_path):
     db = open_database(workspace.database_url)
     seed(db)

@@ -36,11 +36,17 @@ Accepted = Callable[[tuple[int, ...]], None]
 
 
 class DeliveryError(MonitorError):
-    """The channel refused or could not be reached; ``retry_after`` is the channel's own wish, if any."""
+    """The channel refused or could not be reached; ``retry_after`` is the channel's own wish, if any.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
+    ``maybe_delivered``: the message went out but its answer never came (the connection dropped after SMTP
+    DATA): it may have arrived, so its retry must carry the same Message-ID / Idempotency-Key.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None,
+                 maybe_delivered: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
 
 
 class Sender(Protocol):

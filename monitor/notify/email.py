@@ -48,6 +48,33 @@ def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, da
     return message
 
 
+def data_unanswered(smtp: smtplib.SMTP, error: BaseException) -> bool:
+    """Whether ``error`` ended the session after DATA was sent without the server's answer to it: the
+    server may have taken the message (and will deliver it) before the connection dropped. An answer
+    (a 4xx or 5xx code) means it did not."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return False
+    return getattr(smtp, "_monitor_in_data", False)
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, noting when DATA was sent (see ``data_unanswered``)."""
+
+    _monitor_in_data = False
+
+    def data(self, msg):  # noqa: D102 - smtplib's
+        self._monitor_in_data = True
+        return super().data(msg)
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    _monitor_in_data = False
+
+    def data(self, msg):  # noqa: D102 - smtplib's
+        self._monitor_in_data = True
+        return super().data(msg)
+
+
 class EmailSender:
     name = "email"
 
@@ -58,12 +85,12 @@ class EmailSender:
         message = build_message(digest, self.settings, message_id=message_id, date=datetime.now(UTC))
         settings = self.settings
         host, port, timeout = settings.host, settings.effective_port(), settings.timeout.total_seconds()
+        smtp: smtplib.SMTP | None = None
         try:
             if settings.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                                      context=ssl.create_default_context())
+                smtp = _SmtpSsl(host, port, timeout=timeout, context=ssl.create_default_context())
             else:
-                smtp = smtplib.SMTP(host, port, timeout=timeout)
+                smtp = _Smtp(host, port, timeout=timeout)
             with smtp:
                 if settings.security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
@@ -74,7 +101,9 @@ class EmailSender:
             raise DeliveryError(f"SMTP {host}:{port} refused the login ({error.smtp_code})",
                                 hint="check the username and password") from error
         except (OSError, smtplib.SMTPException) as error:
-            raise DeliveryError(f"SMTP {host}:{port}: {error}") from error
+            maybe = smtp is not None and data_unanswered(smtp, error)
+            raise DeliveryError(f"SMTP {host}:{port}: {error}" + (" (after the message was sent: it may have"
+                                " been delivered)" if maybe else ""), maybe_delivered=maybe) from error
         if refused:  # some recipients refused, some took it: the message is out, and cannot be taken back
             log.warning("SMTP %s refused recipients %s", host, sorted(refused))
         accepted(digest.content.article_ids)

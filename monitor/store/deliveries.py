@@ -20,6 +20,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from monitor.store.models import Delivery, DeliveryItem
 
 SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superseded", "empty"
+UNCONFIRMED = "unconfirmed"
+"""A failed attempt that may have reached the channel all the same (the connection dropped after the message
+went out): the row keeps its Message-ID, is retried as it is, and no other delivery carries its items."""
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY_DELAY = timedelta(hours=1)
 
@@ -39,6 +42,7 @@ class ClaimedDelivery:
     period: datetime
     attempts: int
     parts_sent: int
+    message_id: str | None = None  # the id an earlier attempt that may have arrived went out with
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,11 @@ def claim_retry(session: Session, *, delivery_id: int, owner: str, now: datetime
     if result.rowcount != 1:
         return None
     row = session.get(Delivery, delivery_id, populate_existing=True)
-    return ClaimedDelivery(row.id, row.period, row.attempts, row.parts_sent)
+    return ClaimedDelivery(row.id, row.period, row.attempts, row.parts_sent, row.message_id)
 
 
 def _retryable(now: datetime) -> ColumnElement[bool]:
-    return or_(and_(Delivery.status == FAILED, Delivery.next_attempt_at <= now),
+    return or_(and_(Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at <= now),
                and_(Delivery.status == SENDING, Delivery.lease_until < now))
 
 
@@ -101,7 +105,7 @@ def due_retries(session: Session, *, slot: Slot, now: datetime) -> list[int]:
 
 def waiting_retry(session: Session, *, slot: Slot, now: datetime) -> bool:
     """Whether a failed delivery of ``slot`` is backing off (alerts wait for it rather than pile up)."""
-    query = select(Delivery.id).where(*_in_slot(slot), Delivery.status == FAILED,
+    query = select(Delivery.id).where(*_in_slot(slot), Delivery.status.in_((FAILED, UNCONFIRMED)),
                                       Delivery.next_attempt_at > now)
     return session.scalars(query.limit(1)).first() is not None
 
@@ -155,16 +159,23 @@ def finish(session: Session, *, delivery_id: int, status: str, now: datetime, me
 
 
 def fail(session: Session, *, delivery_id: int, error: str, now: datetime,
-         retry_after: float | None = None) -> datetime:
-    """Record a failed attempt and when to try again (the back-off, or later if the channel asked)."""
-    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) + 1
+         retry_after: float | None = None, maybe_sent_as: str | None = None) -> datetime:
+    """Record a failed attempt and when to try again (the back-off, or later if the channel asked).
+
+    ``maybe_sent_as``: the attempt may have reached the channel, with this Message-ID. The delivery is then
+    ``unconfirmed`` for good: a later failure does not make it plain ``failed`` again.
+    """
+    attempts, message_id = session.execute(
+        select(Delivery.attempts, Delivery.message_id).where(Delivery.id == delivery_id)).one()
+    attempts += 1
     delay = retry_delay(attempts)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
+    message_id = maybe_sent_as or message_id
     session.execute(
         update(Delivery).where(Delivery.id == delivery_id)
-        .values(status=FAILED, attempts=attempts, error=error[:2000], next_attempt_at=now + delay,
-                lease_owner=None, lease_until=None)
+        .values(status=UNCONFIRMED if message_id else FAILED, message_id=message_id, attempts=attempts,
+                error=error[:2000], next_attempt_at=now + delay, lease_owner=None, lease_until=None)
     )
     return now + delay
 

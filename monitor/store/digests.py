@@ -82,12 +82,14 @@ class Material:
 
 
 def _carried(rule: Carried, article_id: ColumnElement) -> ColumnElement[bool]:
-    """SQL: ``article_id`` went out under ``rule`` already, or is on its way in a delivery being sent."""
+    """SQL: ``article_id`` went out under ``rule`` already, or is on its way in a delivery being sent (or
+    retried after an attempt that may have arrived)."""
     return exists(
         select(DeliveryItem.id).join(Delivery, Delivery.id == DeliveryItem.delivery_id)
         .where(Delivery.digest == rule.digest, Delivery.channel == rule.channel, Delivery.kind.in_(rule.kinds),
                DeliveryItem.article_id == article_id,
-               (DeliveryItem.delivered_at.is_not(None)) | (Delivery.status == "sending"))
+               # Items of an attempt that may have arrived stay with it: only its retry carries them.
+               (DeliveryItem.delivered_at.is_not(None)) | Delivery.status.in_(("sending", "unconfirmed")))
     )
 
 

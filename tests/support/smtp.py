@@ -1,7 +1,8 @@
 """A real SMTP server on 127.0.0.1 for tests (aiosmtpd), keeping every message it receives, parsed.
 
 ``SmtpServer(port)`` can be stopped and started again on the same port, to play an outage: while it is
-stopped, connections are refused.
+stopped, connections are refused. ``drop_after_data`` plays a server that takes a message and drops the
+connection before its answer.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ class _Keeper:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, tuple[str, ...]]] = []
+        self.drop_after_data = 0  # this many next messages are taken, then the connection dropped unanswered
 
     async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
         self.envelopes.append((envelope.mail_from, tuple(envelope.rcpt_tos)))
+        if self.drop_after_data:
+            self.drop_after_data -= 1
+            server.transport.abort()  # kept, and so delivered; but the client never hears the 250
         return "250 OK"
 
 
@@ -36,6 +41,14 @@ class SmtpServer:
         self.port = port or free_port()
         self.keeper = _Keeper()
         self._controller: Controller | None = None
+
+    @property
+    def drop_after_data(self) -> int:
+        return self.keeper.drop_after_data
+
+    @drop_after_data.setter
+    def drop_after_data(self, count: int) -> None:
+        self.keeper.drop_after_data = count
 
     @property
     def messages(self) -> list[EmailMessage]:
