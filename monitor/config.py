@@ -262,7 +262,7 @@ class DedupSettings(_Section):
     enabled: bool = True
     window: Duration = timedelta(days=14)  # near-duplicates and stories are looked for this far back (and ahead)
     wire_threshold: float = Field(0.55, gt=0, le=1)  # shingle containment (or Jaccard) for a wire copy
-    story_threshold: float = Field(0.16, gt=0, le=1)  # story score (cosine x factors) to join a story; tuned on ECB+
+    story_threshold: float = Field(0.16, gt=0, le=1)  # story score to join a story (tuned on ECB+)
 
     _check_positive = field_validator("window")(_positive)
 
