@@ -165,3 +165,22 @@ def test_a_copy_joins_its_originals_story_without_a_score(db):
         _, copy = place(session, value(2, "Bridge collapses", BRIDGE_A * 3 + "\n\nRead more at our site.",
                                        MONDAY + timedelta(hours=1)))
     assert copy.story_id == first.story_id and copy.story_score is None
+
+
+def test_explain_compares_wire_copies_as_the_stage_does(db):
+    # A trimmed reprint under its outlet's furniture: the stage leaves the furniture out and finds all of the
+    # reprint in the original; explain must print that comparison, not one of the raw bodies.
+    original = BRIDGE_A + "\n\n" + BRIDGE_B + "\n\n" + BRIDGE_C
+    furniture = ("Sign up for the Valley Courier morning briefing and get the news first\n\n"
+                 "Follow us on social media for the latest from the Valley\n\n"
+                 "Copyright 2025 Valley Courier Media, all rights reserved")
+    reprint = BRIDGE_A + "\n\n" + BRIDGE_B + "\n\n" + furniture
+    with db.session() as session:
+        place(session, value(1, "Oldmere bridge collapses", original, MONDAY))
+        row, copy = place(session, value(2, "Bridge collapses", reprint, MONDAY + timedelta(hours=1)))
+        assert copy.method == "minhash"
+        session.refresh(row)
+        report = explain_article(session, row)
+    wire = report["wire_match"]
+    assert wire["stored_score"] == copy.wire_score == 1.0
+    assert wire["containment"] == 1.0 and wire["share_of_this"] == 1.0

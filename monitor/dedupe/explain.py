@@ -1,6 +1,8 @@
 """Why an article is where deduplication put it: the evidence ``monitor explain`` prints.
 
-The wire score is recomputed from the stored texts (they do not change under it). The story score is the
+The wire figures are recomputed from the stored texts (they do not change under it) by the stage's own
+comparison (``stage.wire_comparison``: furniture and learnt boilerplate left out, as when it decided); the
+stored wire score is the one that decided. The story score is the
 one the stage decided on, with the evidence it recorded then (``stories.evidence``: the cosine, the time
 factor and the shared terms that weighed most, against the story's profile as it was before the article
 joined): a story's profile moves with every member, so a score recomputed now would explain another
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.dedupe import fingerprint as fp
+from monitor.dedupe.stage import wire_comparison
 from monitor.dedupe.stories import SCORING, article_vector, contributions, story_score, term_counts
 from monitor.store import clusters as store
 from monitor.store.models import Article
@@ -49,8 +52,9 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
     if article.wire_method == "exact" and match is not None:
         lines.append(f"  joined: exact copy, the same normalized body as article {match.id} {match.url}")
     elif match is not None:
-        score = fp.compare(fp.shingles(article.body), fp.shingles(match.body))
-        mine, theirs = len(fp.shingles(article.body)), len(fp.shingles(match.body))
+        # The stage's own comparison: outlet furniture and learnt boilerplate left out of both texts.
+        score, mine, theirs = wire_comparison(session, body=article.body, url=article.url, other_body=match.body,
+                                              other_url=match.url)
         report["wire_match"] = {"id": match.id, "url": match.url, "jaccard": round(score.jaccard, 4),
                                 "containment": round(score.containment, 4), "shared_shingles": score.shared,
                                 "share_of_this": round(score.shared / mine, 4) if mine else 0.0,

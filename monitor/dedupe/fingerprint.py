@@ -261,13 +261,7 @@ def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_ou
     must also differ by more than their common lines (``differ_beyond_common_lines``): the furniture of an
     outlet that nothing has taught the counts yet.
     """
-    learnt_mine, learnt_theirs = mine.key_set.intersection(known), theirs.key_set.intersection(known)
-    if not same_outlet:
-        both = mine.key_set & theirs.key_set
-        kept = both - (mine.edge_keys(learnt_mine) & theirs.edge_keys(learnt_theirs))
-        learnt_mine, learnt_theirs = learnt_mine - kept, learnt_theirs - kept
-    lines_a, a = mine.without(learnt_mine)
-    lines_b, b = theirs.without(learnt_theirs)
+    (lines_a, a), (lines_b, b) = compared_texts(mine, theirs, known=known, same_outlet=same_outlet)
     if min(len(a), len(b)) < MIN_SHINGLES:
         return None
     score = compare(a, b).similarity
@@ -276,6 +270,19 @@ def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_ou
     if same_outlet and differ_beyond_common_lines(lines_a, lines_b, threshold):
         return None
     return score
+
+
+def compared_texts(mine: WireText, theirs: WireText, *, known: Collection[int],
+                   same_outlet: bool) -> tuple[tuple[tuple[str, ...], np.ndarray], ...]:
+    """The lines and shingles of both texts as ``confirm`` compares them: learnt boilerplate (``known``) left
+    out, but for texts of two outlets the paragraphs both carry inside their own lines kept."""
+    learnt_mine, learnt_theirs = mine.key_set.intersection(known), theirs.key_set.intersection(known)
+    if not same_outlet:
+        both = mine.key_set & theirs.key_set
+        kept = both - (mine.edge_keys(learnt_mine) & theirs.edge_keys(learnt_theirs))
+        learnt_mine, learnt_theirs = learnt_mine - kept, learnt_theirs - kept
+    return mine.without(learnt_mine), theirs.without(learnt_theirs)
+
 
 MIN_REMAINDER_SHINGLES = 5
 """Of two texts of one outlet, what is left beside their common lines counts as a story of its own from

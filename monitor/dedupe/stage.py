@@ -268,6 +268,18 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     return WireMatch(cluster, Method.MINHASH, other, round(score, 4), True, tuple(sorted(mine.key_set - held)))
 
 
+def wire_comparison(session: Session, *, body: str, url: str | None, other_body: str,
+                    other_url: str | None) -> tuple[fp.WireScore, int, int]:
+    """Two stored texts compared as the wire level compares them (``near_match``, ``fp.confirm``): furniture
+    and learnt boilerplate left out, the outlet rule by their addresses. The scores, and the shingles each
+    text keeps. For ``monitor explain``, so the figures it prints are this stage's own."""
+    mine, theirs = fp.wire_text(keyed_paragraphs(body)), fp.wire_text(keyed_paragraphs(other_body))
+    known = store.boilerplate_keys(session, keys=mine.key_set | theirs.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+    same_outlet = bool(url and other_url) and outlet_domain(url) == outlet_domain(other_url)
+    (_, a), (_, b) = fp.compared_texts(mine, theirs, known=known, same_outlet=same_outlet)
+    return fp.compare(a, b), len(a), len(b)
+
+
 def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
                   wire: WireMatch, count: bool,
                   scoring: Scoring = SCORING) -> tuple[int | None, float | None, dict | None]:
