@@ -15,6 +15,14 @@ import signal
 import sys
 
 _PR_SET_PDEATHSIG = 1
+_PARENT = "MONITOR_HELPERS_PARENT"  # the pid a helper started now must find as its parent
+_parent_of_my_children: int | None = None  # inherited by the processes a helper forks (the workers)
+
+
+def expect_helpers() -> None:
+    """Called by a process about to start helpers, so that they know whom they belong to (a variable of
+    the environment, set anew each time: one inherited from an ancestor names another process)."""
+    os.environ[_PARENT] = str(os.getpid())
 
 
 def die_with_parent() -> bool:
@@ -23,16 +31,22 @@ def die_with_parent() -> bool:
     The kernel sends the signal when the *thread* that forked us ends: the forkserver is single-threaded,
     and the daemon starts it from its event loop's thread, which lives as long as the extractor.
     """
+    global _parent_of_my_children
+    if _parent_of_my_children not in (None, os.getpid()):
+        expected = _parent_of_my_children  # a worker: forked by the forkserver
+    else:
+        expected = int(os.environ.get(_PARENT) or os.getppid())
+    _parent_of_my_children = os.getpid()
     if not sys.platform.startswith("linux"):
         return False
-    parent = os.getppid()
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             return False
     except (OSError, AttributeError):
         return False
-    # The parent may have died while the request was made: then we were given to another parent already.
-    if os.getppid() != parent:
+    # The parent died before the request was made (we were starting as it was killed): we were given to
+    # another parent already, and no signal will come.
+    if os.getppid() != expected:
         os.kill(os.getpid(), signal.SIGKILL)
     return True

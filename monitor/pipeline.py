@@ -30,7 +30,7 @@ from monitor.extract import Article, BodySource, ExtractedPage, build_article, c
 from monitor.addressguard import AddressGuard, Reach
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent, reaching
 from monitor.groupcommit import GroupCommit
-from monitor.lifeline import die_with_parent
+from monitor.lifeline import die_with_parent, expect_helpers
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
@@ -111,6 +111,7 @@ class Extractor:
             # Only the extraction modules: by default the forkserver would import this program's __main__
             # (the whole CLI) and every worker would carry it.
             context.set_forkserver_preload(["monitor.extract_worker"])
+            expect_helpers()  # the forkserver and workers die with this process (monitor.lifeline)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              max_tasks_per_child=self.RECYCLE_AFTER,
                                              initializer=die_with_parent)

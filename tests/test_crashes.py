@@ -151,3 +151,74 @@ def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(data
             assert clusters[0] == clusters[1], f"round {n}: two clusters for one story"
     finally:
         db.dispose()
+
+
+def test_kill_9_of_a_poll_mid_work_then_a_restart_polls_every_feed_and_stores_each_article_once(
+        web, workspace, tmp_path):
+    feeds = {name: serve(web, name, 4, delay=1.0) for name in ("alpha", "beta", "gamma")}
+    workspace.write_config([{"name": name, "url": url} for name, (url, _) in feeds.items()], per_host=2)
+    with open(tmp_path / "poll.log", "ab") as log:
+        first = monitor(workspace, "poll", log=log)
+    try:
+        # Killed once pages are being fetched: the feeds are leased, some articles may be stored already.
+        assert wait_for(lambda: sum(len(web.requests_for(f"/{name}/")) + sum(
+            len(web.requests_for(f"/{name}/{i}")) for i in range(4)) for name in feeds) >= 3, timeout=60), \
+            (tmp_path / "poll.log").read_text()
+        family = descendants(first.pid)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    with open_database(workspace.database_url).session() as session:
+        leased = [feed.name for feed in session.query(Feed) if feed.lease_until is not None]
+    assert leased, "the kill should land while feeds are leased"
+
+    report = {r["feed"]: r for r in workspace.json("poll")}
+    assert {name: report[name]["outcome"] for name in feeds} == {name: "ok" for name in feeds}
+    articles = workspace.json("articles")
+    expected = {entry.url for _, entries in feeds.values() for entry in entries}
+    assert sorted(a["url"] for a in articles) == sorted(expected)  # each once: nothing lost, nothing twice
+    assert all(a["body_source"] == "extracted" for a in articles)
+    # Nothing the killed poll started lives on.
+    assert wait_for(lambda: not any(pid in processes() and processes()[pid][1] == started
+                                    for pid, (started, _) in family.items()), timeout=60)
+
+
+def _lease(workspace, name: str, holder: instance.Holder, minutes: int = 30) -> None:
+    db = open_database(workspace.database_url)
+    with db.session() as session:
+        session.execute(update(Feed).where(Feed.name == name).values(
+            lease_owner=f"{holder.host}:{holder.pid}", lease_until=datetime.now(UTC) + timedelta(minutes=minutes),
+            lease_host=holder.host, lease_pid=holder.pid, lease_pid_started=holder.started))
+    db.dispose()
+
+
+def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_ones_is_reported(web, workspace):
+    feeds = {name: serve(web, name, 1) for name in ("dead", "alive", "elsewhere", "reused")}
+    workspace.write_config([{"name": name, "url": url} for name, (url, _) in feeds.items()])
+    workspace.cli("db", "upgrade")
+    gone = subprocess.Popen(["sleep", "60"])
+    gone_holder = instance.Holder(instance.host_name(), gone.pid, instance.process_started(gone.pid))
+    gone.kill()
+    gone.wait()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        alive = instance.Holder(instance.host_name(), sleeper.pid, instance.process_started(sleeper.pid))
+        _lease(workspace, "dead", gone_holder)
+        _lease(workspace, "alive", alive)
+        _lease(workspace, "elsewhere", instance.Holder("another-host", gone_holder.pid, gone_holder.started))
+        # The process id lives, but it is another process than the one that took the lease.
+        _lease(workspace, "reused", instance.Holder(alive.host, alive.pid, (alive.started or 0) - 1))
+
+        report = {r["feed"]: r for r in workspace.json("poll")}
+        assert report["dead"]["outcome"] == report["reused"]["outcome"] == "ok"
+        for name in ("alive", "elsewhere"):
+            assert (report[name]["outcome"], report[name]["error_kind"]) == ("held", "leased")
+            assert "being polled by" in report[name]["error"] and "lease until" in report[name]["error"]
+        assert not web.requests_for("/alive.xml") and not web.requests_for("/elsewhere.xml")
+
+        # Asked only for feeds others hold, a poll polls nothing: it says so, and fails.
+        result = workspace.cli("poll", "--feed", "alive", "--feed", "elsewhere", expect=1)
+        assert "leased: being polled by" in result.stdout and "2 held" in result.stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
