@@ -4,6 +4,8 @@ links, UTF-8 in Cyrillic and Persian; the ledger deciding between two senders; t
 from __future__ import annotations
 
 import re
+import socket
+import threading
 from datetime import timedelta
 
 import yaml
@@ -225,6 +227,42 @@ def test_a_message_the_server_took_without_answering_keeps_its_message_id_and_it
         assert runner.retry_due(now=NOW + timedelta(days=1)) == []
     with db.session() as session:
         assert sorted(d.status for d in session.query(Delivery)) == ["empty", "sent"]
+
+
+def test_a_webhook_that_took_the_post_without_answering_gets_the_retry_under_the_same_key(db, tmp_path):
+    seed(db)
+    received: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def receive(answer: bool) -> None:  # one request; answered 200, or the connection closed unanswered
+            connection, _ = server.accept()
+            with connection:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += connection.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))
+                while len(body) < length:
+                    body += connection.recv(65536)
+                received.append(head + b"\r\n\r\n" + body)
+                if answer:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+        runner = runner_for(db, tmp_path, webhook_url=url)
+        listener = threading.Thread(target=receive, args=(False,))
+        listener.start()
+        [dropped] = runner.run(period=NOW - timedelta(days=1), now=NOW)
+        listener.join(timeout=30)
+        assert dropped.status == "failed" and "may have received" in dropped.error
+        later = NOW + timedelta(seconds=30)
+        assert runner.run(period=later, now=later, since=later)[0].status == "empty"
+        listener = threading.Thread(target=receive, args=(True,))
+        listener.start()
+        [retried] = runner.retry_due(now=NOW + timedelta(minutes=2))
+        listener.join(timeout=30)
+    assert retried.status == "sent"
+    keys = [re.search(rb"idempotency-key: *(\S+)", request, re.I).group(1) for request in received]
+    assert len(keys) == 2 and keys[0] == keys[1]
 
 
 def test_cli_send_now_and_preview(workspace, tmp_path):

@@ -9,6 +9,10 @@ from monitor.notify.render import Digest
 from monitor.notify.settings import WebhookChannel
 
 
+# Failures once the request was written: reading the answer timed out, failed, or the connection closed.
+_UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
 class WebhookSender:
     name = "webhook"
 
@@ -22,6 +26,11 @@ class WebhookSender:
         try:
             with httpx.Client(timeout=self.settings.timeout.total_seconds()) as client:
                 response = client.post(self.settings.url, json=body, headers=headers)
+        except _UNANSWERED as error:
+            # The request went out and no answer came: the receiver may have taken it, so the retry must
+            # carry the same id (``DeliveryError.maybe_delivered``).
+            raise DeliveryError(f"webhook did not answer ({type(error).__name__}: {error}): it may have "
+                                "received the digest", maybe_delivered=True) from None
         except httpx.HTTPError as error:
             raise DeliveryError(f"webhook unreachable ({type(error).__name__}: {error})") from None
         if not response.is_success:
