@@ -3,9 +3,7 @@ feed waits for a dead process's lease, and no helper process outlives the proces
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import threading
