@@ -458,8 +458,10 @@ class Pipeline:
             raise
         try:
             try:
-                if self.config.settings.respect_robots and not await self.robots.allowed(url):
-                    return PageFetch(None, "robots.txt disallows fetching the page", url)
+                if self.config.settings.respect_robots:
+                    verdict = await self.robots.verdict(url)
+                    if not verdict.allowed:
+                        return _robots_refusal(url, verdict.unavailable)
                 allow = self.robots.allowed if self.config.settings.respect_robots else None
                 result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
             finally:
@@ -511,9 +513,12 @@ class Pipeline:
                     log.info("page fetched at last: url=%s", retry.url, extra={"url": retry.url})
                 return article is not None
             attempts = retry.attempts + 1
-            article_store.page_failed_again(session, article_id=retry.id, attempts=attempts,
-                                            retry_at=fetched.retry_at(now, attempts=attempts),
-                                            note=f"{body.note} (after {attempts + 1} attempts)")
+            retry_at = fetched.retry_at(now, attempts=attempts)
+            note = body.note or ""
+            if retry_at is None and note.endswith(_NOT_YET):  # tried enough: no longer "yet"
+                note = note.removesuffix(" yet")
+            article_store.page_failed_again(session, article_id=retry.id, attempts=attempts, retry_at=retry_at,
+                                            note=f"{note} (after {attempts + 1} attempts)")
         return False
 
     async def _fetch_polite(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
@@ -593,6 +598,19 @@ class PageFetch:
         if self.failure is None or self.failure.kind not in PASSING_FAILURES:
             return None
         return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
+
+
+_NOT_YET = "page not fetched yet"
+
+
+def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
+    """A page robots.txt held back: because it disallows the page, or because it could not be read. The
+    latter carries the robots.txt failure, so that a passing one (a timeout, a 503) is tried again on the
+    page-retry schedule, and the note says which it was."""
+    if unavailable is None:
+        return PageFetch(None, "robots.txt disallows fetching the page", url)
+    later = _NOT_YET if unavailable.kind in PASSING_FAILURES else "page not fetched"
+    return PageFetch(None, f"robots.txt unavailable ({unavailable.kind}); {later}", url, unavailable)
 
 
 @contextlib.contextmanager

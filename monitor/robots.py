@@ -15,11 +15,12 @@ import asyncio
 import logging
 import math
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from protego import Protego
 
-from monitor.fetch import FailureKind, Fetcher
+from monitor.fetch import Failure, FailureKind, Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,26 @@ class RobotsRules:
         return self._parser.can_fetch(url, self._agent)
 
 
+@dataclass(frozen=True)
+class RobotsVerdict:
+    """May a URL be fetched, and when not, whether robots.txt said so or could not be read (``unavailable``:
+    why, so that a page held back for a passing reason is noted truthfully and tried again)."""
+
+    allowed: bool
+    unavailable: Failure | None = None
+
+
 class _Rules:
-    __slots__ = ("allow_all", "deny_all", "expires", "rules")
+    __slots__ = ("allow_all", "deny_all", "expires", "rules", "unavailable")
 
     def __init__(
-        self, rules: RobotsRules | None = None, *, allow_all=False, deny_all=False, ttl=ROBOTS_TTL
+        self, rules: RobotsRules | None = None, *, allow_all=False, deny_all=False, ttl=ROBOTS_TTL,
+        unavailable: Failure | None = None,
     ) -> None:
         self.rules = rules
         self.allow_all = allow_all
         self.deny_all = deny_all
+        self.unavailable = unavailable
         self.expires = time.monotonic() + ttl
 
     def allows(self, url: str) -> bool:
@@ -94,9 +106,13 @@ class RobotsCache:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def allowed(self, url: str) -> bool:
+        return (await self.verdict(url)).allowed
+
+    async def verdict(self, url: str) -> RobotsVerdict:
+        """Whether ``url`` may be fetched; when robots.txt could not be read, the failure that held it back."""
         found = _origin(url)
         if found is None:
-            return False  # not an http(s) URL with a host: nothing we could fetch anyway
+            return RobotsVerdict(False)  # not an http(s) URL with a host: nothing we could fetch anyway
         origin, host = found
         rules = self._rules.get(origin)
         if rules is None or rules.expires < time.monotonic():
@@ -105,7 +121,9 @@ class RobotsCache:
                 rules = self._rules.get(origin)
                 if rules is None or rules.expires < time.monotonic():
                     rules = self._rules[origin] = await self._load(origin, host)
-        return rules.allows(url)
+        if rules.allows(url):
+            return RobotsVerdict(True)
+        return RobotsVerdict(False, rules.unavailable)
 
     async def _load(self, origin: str, host: str) -> _Rules:
         result = await self._fetcher.fetch(f"{origin}/robots.txt", accept="text/plain")
@@ -116,10 +134,10 @@ class RobotsCache:
         if result.status is not None and 400 <= result.status < 500 and result.status != 429:
             return _Rules(allow_all=True)
         if not result.ok:
-            reason = result.failure.message if result.failure else f"HTTP {result.status}"
-            log.info("robots.txt unreachable, not fetching pages from %s for now: %s", origin, reason,
+            failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
+            log.info("robots.txt unreachable, not fetching pages from %s for now: %s", origin, failure.message,
                      extra={"url": f"{origin}/robots.txt"})
-            return _Rules(deny_all=True, ttl=UNREACHABLE_TTL)
+            return _Rules(deny_all=True, ttl=UNREACHABLE_TTL, unavailable=failure)
         text = result.body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
         rules = RobotsRules(text)
         if rules.crawl_delay:
