@@ -7,30 +7,20 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
-
 from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
+from support.waiting import wait_for
 
 from monitor import instance
 from monitor.store.db import open_database
 from monitor.store.models import Feed
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
-
-
-def wait_for(predicate, timeout=60.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    return None
 
 
 def monitor(workspace, *args, log):

@@ -11,6 +11,7 @@ import time
 
 from support.httpserver import Route
 from support.news import make_entries, rss
+from support.waiting import wait_for
 
 
 def start_daemon(workspace, log_path):
@@ -21,15 +22,6 @@ def start_daemon(workspace, log_path):
              workspace.database_url, "run"],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
-
-
-def wait_for(predicate, timeout=30.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def stop(process, sig=signal.SIGTERM, timeout=30):

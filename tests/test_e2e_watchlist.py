@@ -217,7 +217,8 @@ def test_backtest_then_retag(web, workspace, tmp_path):
 def test_daemon_reloads_a_changed_watchlist_and_keeps_it_when_the_next_one_is_broken(
     web, workspace, tmp_path
 ):
-    from test_daemon import start_daemon, stop, wait_for
+    from support.waiting import wait_for
+    from test_daemon import start_daemon, stop
 
     feed_url = serve(web, ["transfer"])
     workspace.write_config([{"name": "News", "url": feed_url, "interval": "1s"}], poll_tick="0.5s")

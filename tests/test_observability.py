@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -21,6 +20,7 @@ from conftest import PG_URL
 from prometheus_client.parser import text_string_to_metric_families
 from support.httpserver import Route
 from support.news import make_entries, rss
+from support.waiting import wait_for
 
 from monitor import logs
 from monitor.logs import JsonFormatter, RedactingFilter, TextFormatter, redact
@@ -156,15 +156,6 @@ def start_daemon(workspace, database_url, stdout_path, stderr_path, *options):
             [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db", database_url,
              *options, "run", "--listen", "127.0.0.1:0"],
             stdout=out, stderr=err, env=env)
-
-
-def wait_for(predicate, timeout=60.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    return None
 
 
 def listener_url(log_path):

@@ -14,7 +14,8 @@ import yaml
 from conftest import Workspace
 from support.httpserver import Route
 from support.news import make_entries, rss
-from test_daemon import start_daemon, stop, wait_for
+from support.waiting import wait_for
+from test_daemon import start_daemon, stop
 
 RSS = {"Content-Type": "application/rss+xml"}
 FRONT = ('<!DOCTYPE html><html><head><title>Front</title></head><body><main>'
