@@ -35,20 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _ensure_project_python() -> None:
-    try:
-        import ahocorasick  # noqa: F401
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bootstrap import ensure_project_python  # noqa: E402
 
-        import monitor  # noqa: F401
-    except ImportError:
-        venv_python = REPO / ".venv" / "bin" / "python"
-        if venv_python.exists() and not os.environ.get("MONITOR_BENCH_REEXEC"):
-            os.environ["MONITOR_BENCH_REEXEC"] = "1"
-            os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
-        raise SystemExit("bench/tagging.py needs the project installed: run it with .venv/bin/python")
-
-
-_ensure_project_python()
+ensure_project_python(__file__, ("ahocorasick",))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages import load_pages  # noqa: E402

@@ -27,7 +27,6 @@ import argparse
 import csv
 import gzip
 import html
-import os
 import re
 import sys
 from collections import defaultdict
@@ -39,18 +38,10 @@ LABELS = REPO / "bench" / "labels" / "topic_iran_russia.tsv"
 TOPIC = "iran-russia-arms"
 
 
-def _ensure_project_python() -> None:
-    try:
-        import monitor  # noqa: F401
-    except ImportError:
-        venv_python = REPO / ".venv" / "bin" / "python"
-        if venv_python.exists() and not os.environ.get("MONITOR_BENCH_REEXEC"):
-            os.environ["MONITOR_BENCH_REEXEC"] = "1"
-            os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
-        raise SystemExit("bench/topic_eval.py needs the project installed: run it with .venv/bin/python")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bootstrap import ensure_project_python  # noqa: E402
 
-
-_ensure_project_python()
+ensure_project_python(__file__)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages import shared_dir  # noqa: E402
