@@ -308,11 +308,18 @@ class Config(_Section):
     # Private rather than fields, so that feeds.yaml cannot set them and dumps leave them out.
     _source: Path | None = PrivateAttr(None)
     _from_env: frozenset[KeyPath] = PrivateAttr(frozenset())
+    _env_names: dict[KeyPath, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> Path | None:
         """The file this config was loaded from, if any."""
         return self._source
+
+    def env_names(self, path: KeyPath) -> tuple[str, ...]:
+        """The environment variables the value at ``path`` (and the values under it: a list's items) was
+        written with (``${SMTP_HOST:-}``), if any."""
+        return tuple(dict.fromkeys(name for at, names in self._env_names.items() if at[:len(path)] == path
+                                   for name in names))
 
     @model_validator(mode="before")
     @classmethod
@@ -435,6 +442,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     if problems:
         raise ConfigError(problems)
     config._source, config._from_env = path, frozenset(reader.from_env)
+    config._env_names = dict(reader.env_names)
     if found := watchlist_problems(config, reader):  # queries and aliases, once the shape is right
         raise ConfigError(found)
     return config
@@ -511,6 +519,7 @@ class _NodeReader:
         self.file, self.environ = file, environ
         self.marks: dict[KeyPath, tuple[int, int]] = {}  # 1-based (line, column) of each key or item
         self.from_env: set[KeyPath] = set()
+        self.env_names: dict[KeyPath, tuple[str, ...]] = {}  # the variables each such value names
         self.unresolved: set[KeyPath] = set()  # already reported; pydantic's errors there would repeat them
         self.problems: list[ConfigProblem] = []
         self._nodes = 0
@@ -587,8 +596,9 @@ class _NodeReader:
 
         expanded = _ENV_REFERENCE.sub(substitute, text)
         # Redacted even when the default was used: a reference marks the value as one to keep out of sight.
-        if any(match.group(1) for match in _ENV_REFERENCE.finditer(text)):
+        if names := tuple(dict.fromkeys(m.group(1) for m in _ENV_REFERENCE.finditer(text) if m.group(1))):
             self.from_env.add(path)
+            self.env_names[path] = names
         return expanded
 
 

@@ -34,6 +34,7 @@ from monitor.durations import format_duration
 from monitor.errors import MonitorError
 from monitor.fetch import default_user_agent
 from monitor.logs import set_level
+from monitor.notify.readiness import channel_readiness
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -53,13 +54,24 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
         shown["fetch_pages"] = config.fetch_pages_for(feed)
     if not config.settings.user_agent:
         dump["settings"]["user_agent"] = default_user_agent(config.settings.contact)
+    channels = channel_readiness(config)
     if as_json:
-        print_json(dump)
+        print_json({**dump, "channels": [channel.as_json() for channel in channels]})
         return
     import yaml
 
     out.print(styled("[green]ok[/]: {} is valid ({} feeds)", state.config_path, len(config.feeds)))
     out.print(yaml.safe_dump(dump, sort_keys=False, allow_unicode=True).rstrip(), highlight=False, markup=False)
+    if config.digests:
+        out.print("\n# digest channels: which will send, which will be skipped and why", highlight=False,
+                  markup=False)
+    for digest in config.digests:
+        mine = [channel for channel in channels if channel.digest == digest.name]
+        out.print(styled("digest {}:", digest.name))
+        for channel in mine:
+            out.print(styled("  {}", channel.line()))
+        if not mine:
+            out.print("  no channels: nothing will be sent", highlight=False, markup=False)
 
 
 @db_app.command("upgrade")

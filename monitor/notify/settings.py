@@ -45,6 +45,23 @@ def _http_url(value: str, *, empty_ok: bool) -> str:
     return value
 
 
+def _host_port(host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port is not None else shown
+
+
+def _site(url: str) -> str:
+    """scheme://host[:port] of a URL, without user, password, path or query."""
+    parts = split_url(url)
+    if parts is None or not parts.hostname:
+        return "an unreadable URL"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{_host_port(parts.hostname, port)}"
+
+
 class EmailChannel(_Section):
     """SMTP delivery: one multipart message per digest and period to every address in ``to``."""
 
@@ -87,6 +104,18 @@ class EmailChannel(_Section):
             return "no sender in 'from'"
         return None
 
+    def missing_key(self) -> str | None:
+        """The key of feeds.yaml whose emptiness ``missing`` reports, or None."""
+        return "host" if not self.host.strip() else "to" if not self.to else "from" if not self.from_.strip() \
+            else None
+
+    def describe(self) -> str:
+        """Where and how it sends, with no secret: no password, no user name."""
+        count = len(self.to)
+        login = ", with login" if self.username or self.password else ""
+        return (f"{_host_port(self.host.strip(), self.effective_port())}, {self.security}, "
+                f"{count} recipient{'s' if count != 1 else ''}{login}")
+
 
 class SlackChannel(_Section):
     """A Slack incoming webhook; the URL is a secret, so it normally comes from ${ENV}."""
@@ -103,6 +132,13 @@ class SlackChannel(_Section):
 
     def missing(self) -> str | None:
         return None if self.webhook_url else "no webhook_url (set it, e.g. through ${SLACK_WEBHOOK_URL})"
+
+    def missing_key(self) -> str | None:
+        return None if self.webhook_url else "webhook_url"
+
+    def describe(self) -> str:
+        """The webhook's site only: the rest of its URL is the secret."""
+        return f"incoming webhook at {_site(self.webhook_url)}"
 
 
 class WebhookChannel(_Section):
@@ -122,6 +158,15 @@ class WebhookChannel(_Section):
 
     def missing(self) -> str | None:
         return None if self.url else "no url"
+
+    def missing_key(self) -> str | None:
+        return None if self.url else "url"
+
+    def describe(self) -> str:
+        """The receiver's site only (its path or query may hold a token), and how many headers go along."""
+        count = len(self.headers)
+        headers = f", {count} header{'s' if count != 1 else ''}" if count else ""
+        return f"POST to {_site(self.url)}{headers}"
 
 
 class Channels(_Section):
