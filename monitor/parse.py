@@ -14,32 +14,29 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from monitor.feedbytes import prepare
 from monitor.text import html_to_text, normalize_whitespace
 
 log = logging.getLogger(__name__)
 
-MAX_ITEMS = 1000
+MAX_ITEMS = 10_000  # entries read from one document; the pipeline takes them max_entries_per_poll at a time
+MAX_DOCUMENT_CHARS = 10_000_000  # a document with its own entities expanded (parse_feed's max_chars)
+MAX_TITLE_CHARS = 2_000  # an entry's title, author; the feed's title
+MAX_TEXT_CHARS = 500_000  # an entry's summary and content, as plain text
+_MAX_MARKUP_CHARS = 4 * MAX_TEXT_CHARS  # markup read to make that text
 MAX_KEY_LENGTH = 500
 MAX_TTL_MINUTES = 525_600  # a year; anything longer is a typo, and timedelta has limits
 MAX_GUNZIPPED_BYTES = 20_000_000
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 _JSON_ITEM_FIELDS = frozenset({"url", "content_html", "content_text"})
 _GZIP_MAGIC = b"\x1f\x8b"
-_BOMS = (
-    (codecs.BOM_UTF32_BE, "utf-32be"),
-    (codecs.BOM_UTF32_LE, "utf-32le"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_BE, "utf-16be"),
-    (codecs.BOM_UTF16_LE, "utf-16le"),
-)
-_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 # The first element of an XML document, after the prolog (declaration, PIs, comments, doctype).
 _ROOT = re.compile(
     rb"\A(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*+<([A-Za-z_][\w.:-]*)", re.DOTALL
@@ -88,13 +85,16 @@ class ParsedFeed:
     ttl_minutes: int | None = None
 
 
-def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None,
+               max_chars: int = MAX_DOCUMENT_CHARS) -> ParsedFeed:
     """Parse a feed document.
 
     Args:
         body: the raw bytes as received (after transfer decompression; a gzip file body is unpacked here).
         url: the URL the document came from, the base for relative links.
         headers: the response headers; the charset in Content-Type and Content-Language matter.
+        max_chars: how long an XML document may grow by expanding the entities it declares itself; past
+            that, references are cut and the feed gets a warning (``max_bytes``, in the pipeline).
 
     Returns:
         The feed with its entries in document order, duplicates (same key) removed.
@@ -109,10 +109,15 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     header_language = _language(headers.get("content-language", "").split(",")[0])
     if _looks_like_json(body, headers.get("content-type", "")):
         return _parse_json_feed(body, url, header_language)
+    # Decoded once, in the charset we trust most (monitor.feedbytes), and handed on as UTF-8: feedparser
+    # would decode a document with one bad byte again, whole, in windows-1252. Its own entities are
+    # expanded there within max_chars, and its internal DTD subset removed.
+    prepared = prepare(body, headers, max_chars=max_chars)
     # Content-Location is the only way to give feedparser a base URL for bytes. Content-Language is left
     # out so that an entry's language is what the document says; the header is our last fallback.
-    response_headers = {"content-location": url, "content-type": _xml_content_type(body, headers)}
-    body = _strip_leading_space(body)
+    # The media type is always application/xml: servers label feeds text/html, text/plain or nothing.
+    response_headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
+    body = _strip_leading_space(prepared.body)
     parsed = _feedparser(body, response_headers)
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not parsed.entries and _PREFIXED_RSS_ITEM.search(body):
@@ -124,10 +129,16 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     problem = problem or (parsed.get("bozo_exception") if parsed.get("bozo") else None)
     info = parsed.feed
     feed_language = _language(info.get("language")) or header_language
-    items = _unique(_item_from_entry(e, base_url=url, feed_language=feed_language) for e in parsed.entries)
-    warning = f"feed is malformed, parsed as far as possible: {problem}" if problem else None
+    items, left = _unique(_item_from_entry(e, base_url=url, feed_language=feed_language) for e in parsed.entries)
+    warnings = [f"feed is malformed, parsed as far as possible: {problem}"] if problem else []
+    warnings += prepared.warnings
+    if left:
+        warnings.append(f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read")
+    for text in warnings[1 if problem else 0:]:  # bounds met: the operator should know which feed
+        log.warning("feed %s: %s", url, text, extra={"url": url})
+    warning = "; ".join(warnings) or None
     return ParsedFeed(
-        title=_clean(_text(info.get("title"), info.get("title_detail"))),
+        title=_cut(_clean(_text(info.get("title"), info.get("title_detail"))), MAX_TITLE_CHARS),
         link=_absolute(info.get("link"), url) or url,
         language=feed_language,
         items=items,
@@ -233,11 +244,15 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
                 language=_language(raw.get("language")) or language,
             )
         )
+    unique, left = _unique(items)
+    if left:
+        warning = "; ".join(filter(None, (warning, f"feed has more than {MAX_ITEMS} entries; the first "
+                                                   f"{MAX_ITEMS} are read")))
     return ParsedFeed(
-        title=_clean(_json_text(document.get("title"), html=False)),
+        title=_cut(_clean(_json_text(document.get("title"), html=False)), MAX_TITLE_CHARS),
         link=_absolute(document.get("home_page_url"), url) or url,
         language=language,
-        items=_unique(items),
+        items=unique,
         warning=warning,
     )
 
@@ -306,6 +321,7 @@ def _json_text(value: object, *, html: bool) -> str | None:
     """Plain text of a JSON Feed string; plain-text fields holding markup or entities are read as HTML."""
     if not isinstance(value, str):
         return None
+    value = value[:_MAX_MARKUP_CHARS]
     if html or _HTMLISH.search(value):
         return html_to_text(value) or None
     return normalize_whitespace(value) or None
@@ -315,6 +331,7 @@ def _text(value: object, detail: object) -> str | None:
     """Plain text of a feedparser value, by its content type (feedparser guesses it for RSS)."""
     if not isinstance(value, str):
         return None
+    value = value[:_MAX_MARKUP_CHARS]
     kind = detail.get("type") if isinstance(detail, Mapping) else None
     if kind and "html" not in kind and "xml" not in kind:
         return normalize_whitespace(value) or None
@@ -328,28 +345,6 @@ def _looks_like_json(body: bytes, content_type: str) -> bool:
     return "json" in content_type.lower() and start != b"<"
 
 
-def _xml_content_type(body: bytes, headers: Mapping[str, str]) -> str:
-    """The Content-Type to give feedparser: an XML type, with the charset we trust most.
-
-    The media type is always application/xml: servers label feeds text/html, text/plain or nothing, and
-    feedparser would then assume US-ASCII or ISO-8859-1 and flag every such feed. A byte-order mark wins
-    over the header (RFC 7303); a body that is valid UTF-8 with non-ASCII bytes in it is UTF-8 whatever its
-    labels say (as miniflux decides). Otherwise the header's charset, else the XML declaration, else UTF-8.
-    """
-    charset = None
-    for bom, encoding in _BOMS:
-        if body.startswith(bom) and not (encoding.startswith("utf-16") and body[2:4] == b"\x00\x00"):
-            charset = encoding
-            break
-    else:
-        if not body.isascii() and _is_utf8(body):
-            charset = "utf-8"
-        else:
-            match = _CHARSET.search(headers.get("content-type", ""))
-            charset = match.group(1) if match else None
-    return f"application/xml; charset={charset}" if charset else "application/xml"
-
-
 def _strip_leading_space(body: bytes) -> bytes:
     """Drops a UTF-8 BOM and blank lines before the first tag, which keep feedparser from the XML declaration.
 
@@ -358,14 +353,6 @@ def _strip_leading_space(body: bytes) -> bytes:
     """
     stripped = body.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n")
     return stripped if stripped[:1] == b"<" and stripped[1:2] not in (b"", b"\x00") else body
-
-
-def _is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _has_feed_root(body: bytes) -> bool:
@@ -393,17 +380,28 @@ def _entry_key(guid: str | None, link: str | None, title: str | None, text: str 
     return f"sha256:{digest}"
 
 
-def _unique(items: Iterable[FeedItem]) -> tuple[FeedItem, ...]:
+def _unique(items: Iterable[FeedItem]) -> tuple[tuple[FeedItem, ...], bool]:
+    """The first ``MAX_ITEMS`` entries, each key once, their fields cut; and whether more were left."""
     seen: set[str] = set()
     kept = []
     for item in items:
         if item.key in seen:
             continue
-        seen.add(item.key)
-        kept.append(item)
         if len(kept) >= MAX_ITEMS:
-            break
-    return tuple(kept)
+            return tuple(kept), True
+        seen.add(item.key)
+        kept.append(_bounded(item))
+    return tuple(kept), False
+
+
+def _bounded(item: FeedItem) -> FeedItem:
+    """``item`` with its text fields cut to their maxima (the key was made from them whole)."""
+    return replace(item, title=_cut(item.title, MAX_TITLE_CHARS), author=_cut(item.author, MAX_TITLE_CHARS),
+                   summary=_cut(item.summary, MAX_TEXT_CHARS), content=_cut(item.content, MAX_TEXT_CHARS))
+
+
+def _cut(value: str | None, length: int) -> str | None:
+    return value if value is None or len(value) <= length else value[:length]
 
 
 def _absolute(link: object, base: str) -> str | None:
