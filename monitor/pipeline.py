@@ -329,33 +329,45 @@ class Pipeline:
                     parsed, result = await self.sources.read(source, result)
             else:
                 parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url,
-                                                 headers=result.headers)
+                                                 headers=result.headers,
+                                                 max_chars=int(self.config.settings.max_bytes))
         except NotAFeed as exc:
             return await self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
         except sources.SourceFailed as exc:
             return await self._finish_failed(feed, exc.status, exc.failure, started)
         parsed = storable_feed(parsed)  # a NUL, a lone surrogate or an overlong field must not cost the feed
-        new, linked = await self._store_new_entries(feed, parsed, result, reach)
-        return await self._finish_ok(feed, result, parsed, new, linked, started)
+        new, linked, waiting = await self._store_new_entries(feed, parsed, result, reach)
+        return await self._finish_ok(feed, result, parsed, new, linked, started, waiting=waiting)
 
     async def _store_new_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed,
-                                 result: FetchResult, reach: Reach) -> tuple[int, int]:
+                                 result: FetchResult, reach: Reach) -> tuple[int, int, int]:
+        """Store the new entries (newest first, ``max_entries_per_poll`` of them) and apply changed ones.
+
+        Returns:
+            How many articles were created, how many linked from other feeds, and how many entries wait
+            for the next poll.
+        """
         hashes = {item.key: entry_hash(item) for item in parsed.items}
         known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
         fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
                  and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
         cap = self.config.settings.max_entries_per_poll
+        revised = [item for item in parsed.items if item.key in changed]
+        waiting = max(len(fresh) + len(revised) - cap, 0)
         if len(fresh) > cap:
-            log.info("feed=%s has %d new entries, taking %d now and the rest next poll", feed.name, len(fresh), cap)
-            fresh = fresh[:cap]
-        revised = [item for item in parsed.items if item.key in changed][:max(cap - len(fresh), 0)]
+            fresh = newest_first(fresh)[:cap]
+        revised = revised[:max(cap - len(fresh), 0)]
+        if waiting:
+            log.warning("feed=%s has %d new or changed entries, more than max_entries_per_poll (%d): %d wait "
+                        "for the next polls", feed.name, len(fresh) + len(revised) + waiting, cap, waiting,
+                        extra={"feed": feed.name, "url": feed.url})
         complete = await asyncio.gather(*(self._complete(feed, item, result.final_url, reach) for item in fresh + revised))
         created, updated = await self._in_writer(self._save_articles, feed, complete[:len(fresh)],
                                                  list(zip(revised, complete[len(fresh):])), changed, hashes)
         if updated:
             log.info("feed=%s: %d stored articles changed and were updated", feed.name, updated,
                      extra={"feed": feed.name, "url": feed.url})
-        return created, linked
+        return created, linked, waiting
 
     def _sort_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, hashes: dict[str, str]
                       ) -> tuple[article_store.KnownEntries, dict[str, int], int]:
@@ -540,11 +552,13 @@ class Pipeline:
         return self.config.interval_for(feed) if feed else self.config.settings.interval
 
     async def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
-                         new: int, linked: int, started: float) -> PollReport:
+                         new: int, linked: int, started: float, *, waiting: int = 0) -> PollReport:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         next_poll = next_poll_after_success(now, interval=self._interval(feed.name), ttl=ttl)
         etag, last_modified = storable_validators(result.etag, result.last_modified)
+        if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
+            etag = last_modified = None
         record = clean(feed_store.PollRecord(
             polled_at=now, next_poll_at=next_poll, status=result.status, succeeded=True,
             warning=parsed.warning if parsed else None,
@@ -644,6 +658,12 @@ def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
         log.info("match topic=%s score=%g url=%s", match.topic, match.score, article.url,
                  extra={"url": article.url, "topic": match.topic})
     return tagging.matches
+
+
+def newest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
+    """``items`` by publication date, newest first; the undated after them, in the order they came."""
+    dated = sorted((item for item in items if item.published), key=lambda item: item.published, reverse=True)
+    return dated + [item for item in items if not item.published]
 
 
 def _held_report(feed, now: datetime) -> PollReport:
