@@ -258,7 +258,7 @@ def _mostly_utf8(body: bytes) -> bool:
         pass
     text = body.decode("utf-8", errors="replace")
     errors = text.count("\ufffd") - body.count("\xef\xbf\xbd".encode("latin-1"))
-    wide = sum(1 for character in text if ord(character) > 0x7F and character != "\ufffd")
+    wide = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")  # good non-ASCII ones
     return errors * _UTF8_ERRORS_PER_CHARACTER <= wide
 
 
