@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe, instance, sources
 from monitor.config import Config, FeedConfig
@@ -629,11 +630,19 @@ def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
 
 @contextlib.contextmanager
 def _entry_savepoint(session, feed: feed_store.FeedSnapshot, article: Article) -> Iterator[None]:
-    """Store one entry in a savepoint; if the database refuses it, roll it back, warn, and go on."""
+    """Store one entry in a savepoint; if the database refuses it, roll it back, warn, and go on.
+
+    Only a refusal of the entry's own data is skipped. A database that is busy, gone or timed out says nothing
+    about the entry: that fails the poll as before, so its validators are not kept and the entry comes again.
+    """
     try:
         with session.begin_nested():
             yield
+    except (OperationalError, InterfaceError, PoolTimeout):
+        raise
     except (SQLAlchemyError, ValueError) as exc:
+        if getattr(exc, "connection_invalidated", False):
+            raise
         log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
                     article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
 

@@ -112,9 +112,9 @@ def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace,
 
     def refusing(session, *, article, **kwargs):
         if article.title == "Entry refused":
-            # A real error from the database, as a value it cannot take would raise: on PostgreSQL it
-            # aborts the transaction unless it happened inside a savepoint.
-            session.execute(__import__("sqlalchemy").text("SELECT no_such_column FROM articles"))
+            # A real refusal from the database, as a value it cannot take would raise (here a NOT NULL
+            # column): on PostgreSQL it aborts the transaction unless it happened inside a savepoint.
+            session.execute(__import__("sqlalchemy").text("INSERT INTO feeds (name) VALUES (NULL)"))
         return save_article(session, article=article, **kwargs)
 
     monkeypatch.setattr(article_store, "save_article", refusing)
@@ -125,3 +125,28 @@ def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace,
     titles = {article["title"] for article in workspace.json("articles")}
     assert titles == {"Entry before", "Entry after"}
     assert "entry skipped" in caplog.text and web.url("/p/refused") in caplog.text
+
+
+def test_a_busy_or_lost_database_fails_the_poll_rather_than_skip_entries(web, workspace, monkeypatch):
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Two", "items": [
+        {"id": slug, "url": web.url(f"/p/{slug}"), "title": f"Entry {slug}", "content_text": f"About {slug}."}
+        for slug in ("one", "two")]}
+    web.set("/two.json", Route(json.dumps(feed), headers=JSON_FEED))
+    workspace.write_config([{"name": "Two", "url": web.url("/two.json"), "fetch_pages": False}])
+    save_article = article_store.save_article
+
+    def busy(session, *, article, **kwargs):
+        if article.title == "Entry two":
+            from sqlalchemy.exc import OperationalError
+
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return save_article(session, article=article, **kwargs)
+
+    monkeypatch.setattr(article_store, "save_article", busy)
+    [report] = _poll(workspace)
+    # Nothing of the entry's own is wrong: the poll fails, keeps no validators, and the next one stores it.
+    assert report.outcome == "failed"
+    monkeypatch.setattr(article_store, "save_article", save_article)
+    [again] = _poll(workspace)
+    assert again.outcome == "ok" and again.new_articles >= 1  # what was stored before the failure stays
+    assert sorted(a["title"] for a in workspace.json("articles")) == ["Entry one", "Entry two"]
