@@ -7,13 +7,12 @@ that feed's row and never reaches the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -401,20 +400,25 @@ class Pipeline:
         with self.db.session() as session:
             for article in new:
                 # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
-                with _entry_savepoint(session, feed, article):
+                def store_new(article=article) -> int:
                     article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
                                                                     now=_now(), entry_hash=hashes[article.entry_key])
                     if is_new:
                         self._after_store(session, article_id, article)
-                    created += is_new
+                    return int(is_new)
+
+                created += _store_entry(session, feed, article, store_new) or 0
             for item, article in revised:
-                with _entry_savepoint(session, feed, article):
-                    if article_store.update_article(session, article_id=changed[item.key], article=article,
-                                                    now=_now()):
+                def store_revised(item=item, article=article) -> int:
+                    revised_now = article_store.update_article(session, article_id=changed[item.key],
+                                                               article=article, now=_now())
+                    if revised_now:
                         self._after_update(session, changed[item.key], article)
-                        updated += 1
                     article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
                                                     entry_hash=hashes[item.key])
+                    return int(revised_now)
+
+                updated += _store_entry(session, feed, article, store_revised) or 0
         return created, updated
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
@@ -628,23 +632,37 @@ def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
     return PageFetch(None, f"robots.txt unavailable ({unavailable.kind}); {later}", url, unavailable)
 
 
-@contextlib.contextmanager
-def _entry_savepoint(session, feed: feed_store.FeedSnapshot, article: Article) -> Iterator[None]:
-    """Store one entry in a savepoint; if the database refuses it, roll it back, warn, and go on.
+ENTRY_ATTEMPTS = 4  # an entry met by a busy SQLite database is tried again this many times
 
-    Only a refusal of the entry's own data is skipped. A database that is busy, gone or timed out says nothing
-    about the entry: that fails the poll as before, so its validators are not kept and the entry comes again.
+
+def _store_entry(session, feed: feed_store.FeedSnapshot, article: Article,
+                 work: Callable[[], int]) -> int | None:
+    """Run ``work`` (store one entry) in a savepoint; if the database refuses the entry, roll it back, warn,
+    and go on (None).
+
+    Only a refusal of the entry's own data is skipped. On SQLite a savepoint reads and then writes in one
+    snapshot, so a write committed meanwhile by another connection (the daemon's claims) makes it fail at
+    once with "database is locked": the savepoint is rolled back and the entry tried again. A database that
+    stays busy, is gone or timed out says nothing about the entry: that fails the poll as before, so its
+    validators are not kept and the entry comes again.
     """
-    try:
-        with session.begin_nested():
-            yield
-    except (OperationalError, InterfaceError, PoolTimeout):
-        raise
-    except (SQLAlchemyError, ValueError) as exc:
-        if getattr(exc, "connection_invalidated", False):
+    for attempt in range(1, ENTRY_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return work()
+        except OperationalError as exc:
+            if attempt == ENTRY_ATTEMPTS or "locked" not in str(exc.orig or exc).lower():
+                raise
+            time.sleep(0.05 * attempt)
+        except (InterfaceError, PoolTimeout):
             raise
-        log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
-                    article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
+        except (SQLAlchemyError, ValueError) as exc:
+            if getattr(exc, "connection_invalidated", False):
+                raise
+            log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
+                        article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
+            return None
+    return None
 
 
 def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
