@@ -127,27 +127,26 @@ def _prune_articles(db: Database, report: PruneReport, *, before: datetime, now:
 
 
 def _forget_entries(db: Database, report: PruneReport, *, seen_before: datetime, pause: float) -> None:
-    while True:
-        def work(session):
-            return store.forget_pruned(session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run)
-
-        forgotten = _batch(db, report.dry_run, work)
-        if forgotten:
-            report.rows["pruned_entries forgotten"] += forgotten
-        if forgotten < ROW_BATCH or report.dry_run:
-            return
-        time.sleep(pause)
+    forgotten = _until_done(db, report, lambda session: store.forget_pruned(
+        session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run), pause=pause)
+    if forgotten:
+        report.rows["pruned_entries forgotten"] += forgotten
 
 
 def _reduce_evidence(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
-    while True:
-        def work(session):
-            return store.reduce_evidence(session, before=before, limit=ROW_BATCH, dry_run=report.dry_run)
+    report.evidence_reduced += _until_done(db, report, lambda session: store.reduce_evidence(
+        session, before=before, limit=ROW_BATCH, dry_run=report.dry_run), pause=pause)
 
-        reduced = _batch(db, report.dry_run, work)
-        report.evidence_reduced += reduced
-        if reduced < ROW_BATCH or report.dry_run:
-            return
+
+def _until_done(db: Database, report: PruneReport, step, *, pause: float) -> int:
+    """Run ``step(session)`` (rows done, at most ROW_BATCH) batch after batch until one comes back short
+    (a dry run counts one batch); the rows done in all."""
+    total = 0
+    while True:
+        done = _batch(db, report.dry_run, step)
+        total += done
+        if done < ROW_BATCH or report.dry_run:
+            return total
         time.sleep(pause)
 
 
