@@ -127,12 +127,17 @@ def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace,
     assert "entry skipped" in caplog.text and web.url("/p/refused") in caplog.text
 
 
-def test_a_busy_or_lost_database_fails_the_poll_rather_than_skip_entries(web, workspace, monkeypatch):
+def serve_two_entries(web, workspace) -> None:
+    """A JSON Feed of two entries ("Entry one", "Entry two"), pages off, configured as the only feed."""
     feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Two", "items": [
         {"id": slug, "url": web.url(f"/p/{slug}"), "title": f"Entry {slug}", "content_text": f"About {slug}."}
         for slug in ("one", "two")]}
     web.set("/two.json", Route(json.dumps(feed), headers=JSON_FEED))
     workspace.write_config([{"name": "Two", "url": web.url("/two.json"), "fetch_pages": False}])
+
+
+def test_a_busy_or_lost_database_fails_the_poll_rather_than_skip_entries(web, workspace, monkeypatch):
+    serve_two_entries(web, workspace)
     save_article = article_store.save_article
 
     def busy(session, *, article, **kwargs):
@@ -154,11 +159,7 @@ def test_a_busy_or_lost_database_fails_the_poll_rather_than_skip_entries(web, wo
 
 
 def test_an_entry_met_by_a_locked_database_is_tried_again(web, workspace, monkeypatch):
-    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Two", "items": [
-        {"id": slug, "url": web.url(f"/p/{slug}"), "title": f"Entry {slug}", "content_text": f"About {slug}."}
-        for slug in ("one", "two")]}
-    web.set("/two.json", Route(json.dumps(feed), headers=JSON_FEED))
-    workspace.write_config([{"name": "Two", "url": web.url("/two.json"), "fetch_pages": False}])
+    serve_two_entries(web, workspace)
     save_article, failures = article_store.save_article, []
 
     def locked_twice(session, *, article, **kwargs):
