@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=15)  # a send taking longer than this is presumed crashed, and retried
 MAX_ITEMS = 5000  # articles gathered for one delivery; a backlog larger than this waits for the next
 MAX_STORY_MEMBERS = 200  # articles read per story to tell its coverage; enough to name its outlets
+PREVIEW_CHANNEL = "/preview"  # a channel no delivery is made on: in a preview nothing counts as sent
 
 
 @dataclass(frozen=True)
@@ -103,18 +104,17 @@ def compose(session: Session, *, digest: DigestConfig, slot: Slot, items: Sequen
         channel=None if preview else slot.channel, members_per_story=MAX_STORY_MEMBERS)
     view = View(slot.kind, None if preview else slot.channel, counted_kinds(slot), min_score_of(digest, slot.kind),
                 digest.max_items, titles)
-    clean = boilerplate_cleaner(session, [article.body for article in material.articles.values()])
     return build_content(material, name=digest.name, timezone=digest.timezone, view=view, items=items,
-                         period=period, clean=clean)
+                         period=period, clean=partial(without_boilerplate, session))
 
 
-def boilerplate_cleaner(session: Session, texts: Sequence[str]) -> Callable[[str], str]:
-    """A function that strips outlet boilerplate from a text: the paragraphs the dedup stage learnt as shared
-    by unrelated wire clusters, and furniture such as sign-up lines (``monitor.dedupe.boilerplate``)."""
-    keys = {key for text in texts for key in paragraph_keys(text)}
-    known = (cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS)
-             if keys else set())
-    return partial(strip_boilerplate, known=frozenset(known))
+def without_boilerplate(session: Session, text: str) -> str:
+    """``text`` without outlet boilerplate: the paragraphs the dedup stage learnt as shared by unrelated wire
+    clusters, and furniture such as sign-up lines (``monitor.dedupe.boilerplate``). Asked only of the texts
+    a digest excerpts, one per story shown."""
+    keys = paragraph_keys(text)
+    known = cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS) if keys else ()
+    return strip_boilerplate(text, known=frozenset(known))
 
 
 def period_of(digest: DigestConfig, now: datetime) -> datetime:
@@ -196,12 +196,12 @@ class DigestRunner:
         now = now or _now()
         channels = list(self.digest.channels.configured()) or ["preview"]
         # With ``since``, a channel name no channel has: nothing counts as sent.
-        slot = Slot(self.digest.name, "digest", channels[0] if since is None else "/preview")
+        slot = Slot(self.digest.name, "digest", channels[0] if since is None else PREVIEW_CHANNEL)
         with self.db.session() as session:
             since = since or now - self.digest.lookback
             items = select_new(session, digest=self.digest, slot=slot, since=since)
             content = compose(session, digest=self.digest, slot=slot, items=items, period=now, titles=self._titles(),
-                              preview=slot.channel == "/preview")
+                              preview=slot.channel == PREVIEW_CHANNEL)
         return render(content)
 
     # --- one delivery ---------------------------------------------------------------------------------

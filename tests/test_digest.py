@@ -285,3 +285,19 @@ def test_cli_send_now_and_preview(workspace, tmp_path):
         assert len(smtp.messages) == 1
     workspace.cli("digest", "evening", "--send-now", expect=2)
     workspace.cli("digest", "morning", expect=2)
+
+
+def test_material_reads_the_earliest_members_of_each_story_and_counts_them_all(db):
+    from monitor.store.digests import TEXT_CHARS, material
+
+    with db.session() as session:
+        big = add_story(session, title="Many reports", body="Missiles. " + "x" * (2 * TEXT_CHARS),
+                        terms=["Missiles"], copies=[Copy(f"Outlet {n}", f"https://o{n}.test/a") for n in range(5)])
+        small = add_story(session, title="Two reports", body="Drones.", terms=["Drones"],
+                          copies=[Copy("One", "https://one.test/d"), Copy("Two", "https://two.test/d")])
+    with db.session() as session:
+        found = material(session, article_ids=[big[-1], small[0]], topics=(), digest="morning", channel="email",
+                         members_per_story=2)
+    assert set(found.articles) == {big[0], big[1], big[-1], small[0], small[1]}
+    assert sorted(found.story_sizes.values()) == [2, 5]
+    assert max(len(a.body) for a in found.articles.values()) == TEXT_CHARS

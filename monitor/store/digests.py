@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,7 +43,7 @@ class StoredArticle:
     site_name: str | None
     published_at: datetime | None
     fetched_at: datetime
-    body: str
+    body: str  # its opening, TEXT_CHARS at most
     story_id: int | None
     wire_cluster_id: int | None
 
@@ -150,12 +150,14 @@ def material(session: Session, *, article_ids: Collection[int], topics: Collecti
     (at most ``members_per_story`` each, earliest first), the matches of all of them on ``topics`` (every topic
     when empty), the wire representatives, and what ``digest`` already delivered of them on any channel
     (``channel`` None: nothing counts as delivered, as for a preview)."""
-    articles = _articles(session, Article.id, sorted(set(article_ids)))
+    articles = _articles(session, sorted(set(article_ids)))
     story_ids = sorted({a.story_id for a in articles.values() if a.story_id is not None})
-    for story_id in story_ids:
-        query = (select(*_ARTICLE_COLUMNS).where(Article.story_id == story_id)
-                 .order_by(Article.fetched_at, Article.id).limit(members_per_story))
-        articles.update((row.id, StoredArticle(*row)) for row in session.execute(query))
+    for chunk in _chunks(story_ids):  # the earliest members of each story, in one query per chunk of stories
+        rank = func.row_number().over(partition_by=Article.story_id, order_by=(Article.fetched_at, Article.id))
+        ranked = select(*_ARTICLE_COLUMNS, rank.label("rank")).where(Article.story_id.in_(chunk)).subquery()
+        query = select(*(column for column in ranked.c if column.name != "rank")).where(
+            ranked.c.rank <= members_per_story)
+        articles.update((row[0], StoredArticle(*row)) for row in session.execute(query))
     ids = sorted(articles)
     matches = []
     for chunk in _chunks(ids):
@@ -170,7 +172,7 @@ def material(session: Session, *, article_ids: Collection[int], topics: Collecti
         query = select(WireCluster.id, WireCluster.representative_id).where(WireCluster.id.in_(chunk))
         representatives.update((c, r) for c, r in session.execute(query) if r is not None)
     missing = sorted(set(representatives.values()) - set(articles))
-    articles.update(_articles(session, Article.id, missing))  # an original from before the window
+    articles.update(_articles(session, missing))  # an original from before the window
     sizes = {}
     for chunk in _chunks(story_ids):
         query = (select(Article.story_id, func.count()).where(Article.story_id.in_(chunk))
@@ -190,15 +192,22 @@ def material(session: Session, *, article_ids: Collection[int], topics: Collecti
                     {article_id: tuple(found) for article_id, found in sent.items()})
 
 
+TEXT_CHARS = 4000
+"""Of each article's text, what a digest reads: its opening, for the excerpt (outlet boilerplate at the top
+included, which the excerpt leaves out). A story's members are read by the hundred; their whole bodies
+would be megabytes."""
+
 _ARTICLE_COLUMNS = (Article.id, Article.url, Article.title, Article.site_name, Article.published_at,
-                    Article.fetched_at, func.coalesce(func.nullif(Article.body, ""), Article.summary, ""),
+                    Article.fetched_at,
+                    func.substr(func.coalesce(func.nullif(Article.body, ""), Article.summary, ""), 1,
+                                TEXT_CHARS).label("text"),
                     Article.story_id, Article.wire_cluster_id)
 
 
-def _articles(session: Session, column, ids: Sequence[int]) -> dict[int, StoredArticle]:
+def _articles(session: Session, ids: Sequence[int]) -> dict[int, StoredArticle]:
     found = {}
     for chunk in _chunks(list(ids)):
-        for row in session.execute(select(*_ARTICLE_COLUMNS).where(and_(column.in_(chunk)))):
+        for row in session.execute(select(*_ARTICLE_COLUMNS).where(Article.id.in_(chunk))):
             found[row[0]] = StoredArticle(*row)
     return found
 
