@@ -125,13 +125,23 @@ def _story(material: Material, view: View, members: list[StoredArticle], new_ids
         representative = material.representatives.get(cluster) if isinstance(cluster, int) else None
         originals[cluster] = articles.get(representative) or min(copies, key=_first)
 
+    # A cluster's best match over all its stored copies (a reprint may carry the words the original lacks).
+    best_of_cluster: dict[int, float] = {}
+    for article in by_id.values():
+        if article.wire_cluster_id is not None:
+            scores = [m.score for m in matches_of.get(article.id, ())]
+            best_of_cluster[article.wire_cluster_id] = max(
+                [best_of_cluster.get(article.wire_cluster_id, -1.0), *scores])
+    fresh = set(new_ids)
+
     def cluster_rank(cluster) -> tuple:
         original = originals[cluster]
-        relatives = [a for a in by_id.values() if a.wire_cluster_id is not None
-                     and a.wire_cluster_id == original.wire_cluster_id] or [original]
-        best = max((m.score for a in relatives for m in matches_of.get(a.id, ())), default=-1.0)
+        if original.wire_cluster_id is not None:
+            best = best_of_cluster.get(original.wire_cluster_id, -1.0)
+        else:
+            best = max((m.score for m in matches_of.get(original.id, ())), default=-1.0)
         # What is new leads: a cluster whose original arrived now before one that only gained a copy.
-        return (original.id not in new_ids, -best, _first(original))
+        return (original.id not in fresh, -best, _first(original))
 
     ordered = sorted(clusters, key=cluster_rank)
     lead = originals[ordered[0]]
@@ -139,7 +149,7 @@ def _story(material: Material, view: View, members: list[StoredArticle], new_ids
     writeups, copies = [], []
     for cluster in ordered[1:]:
         original = originals[cluster]
-        if original.id in new_ids and original.url not in listed:
+        if original.id in fresh and original.url not in listed:
             listed.add(original.url)
             writeups.append(_report(original))
     for cluster in ordered:
