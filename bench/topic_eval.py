@@ -43,7 +43,6 @@ from _bootstrap import ensure_project_python  # noqa: E402
 
 ensure_project_python(__file__)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages import shared_dir  # noqa: E402
 
 from monitor.config import load_config  # noqa: E402

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.boundedread import FileTooLarge, describe_size, read_bounded
+from monitor.configvalues import InvalidValue as _InvalidValue
 from monitor.configvalues import check_name, split_url, url_problem
 from monitor.durations import Duration, format_duration, parse_duration
 from monitor.errors import MonitorError
@@ -84,14 +85,6 @@ class ConfigError(MonitorError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0)))
         super().__init__("\n".join(str(problem) for problem in self.problems))
-
-
-class _InvalidValue(ValueError):
-    """A validator's complaint, with a hint that the problem report shows separately."""
-
-    def __init__(self, problem: str, hint: str) -> None:
-        super().__init__(f"{problem}: {hint}")
-        self.problem, self.hint = problem, hint
 
 
 def _positive(value: timedelta | None) -> timedelta | None:

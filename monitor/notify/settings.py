@@ -15,18 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.configvalues import InvalidValue as _Invalid
 from monitor.configvalues import check_name, split_url, url_problem
 from monitor.durations import Duration
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class _Invalid(ValueError):
-    """A validator's complaint with a hint (the form monitor.config reports)."""
-
-    def __init__(self, problem: str, hint: str) -> None:
-        super().__init__(f"{problem}: {hint}")
-        self.problem, self.hint = problem, hint
 
 
 class _Section(BaseModel):
@@ -60,6 +53,13 @@ def _site(url: str) -> str:
     except ValueError:
         port = None
     return f"{parts.scheme}://{_host_port(parts.hostname, port)}"
+
+
+_EMAIL_MISSING = {
+    "host": "no SMTP host (set it, e.g. through ${SMTP_HOST})",
+    "to": "no recipients in 'to'",
+    "from": "no sender in 'from'",
+}
 
 
 class EmailChannel(_Section):
@@ -96,13 +96,8 @@ class EmailChannel(_Section):
 
     def missing(self) -> str | None:
         """Why the channel cannot send, or None."""
-        if not self.host.strip():
-            return "no SMTP host (set it, e.g. through ${SMTP_HOST})"
-        if not self.to:
-            return "no recipients in 'to'"
-        if not self.from_.strip():
-            return "no sender in 'from'"
-        return None
+        key = self.missing_key()
+        return None if key is None else _EMAIL_MISSING[key]
 
     def missing_key(self) -> str | None:
         """The key of feeds.yaml whose emptiness ``missing`` reports, or None."""

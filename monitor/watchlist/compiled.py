@@ -210,12 +210,21 @@ class NearNode:
 
 
 class CompiledTopic:
-    __slots__ = ("name", "tree", "weights", "min_score", "pids", "test", "most")
+    __slots__ = ("name", "tree", "weights", "min_score", "pids", "test", "most", "scored_parts")
 
     def __init__(self, name: str, tree, weights: list, min_score: float | None, pids: set[int]) -> None:
         self.name, self.tree, self.weights, self.min_score, self.pids = name, tree, weights, min_score, pids
         self.test = predicate(tree) if tree is not None else None
         self.most = float(sum(weight for _, _, weight in weights if weight > 0))  # the highest total
+        # The parts of the query that can carry evidence for its score: NOT is absence, no evidence.
+        self.scored_parts = tuple(part for part in top_parts(tree) if not isinstance(part, NotNode))
+
+
+def top_parts(tree) -> tuple:
+    """The operands of a compiled query's top-level AND (one part without one; none without a query)."""
+    if tree is None:
+        return ()
+    return tree.children if isinstance(tree, AllOf) else (tree,)
 
 
 def anchor(node) -> frozenset[int] | None:

@@ -32,6 +32,7 @@ from monitor.watchlist.compiled import (
     Span,
     anchor,
     label,
+    top_parts,
 )
 from monitor.watchlist.evidence import MAX_HITS_PER_TERM, Evidence, Hit, Match, TermEvidence, snippet
 from monitor.watchlist.score import query_score, weighted_score
@@ -190,8 +191,7 @@ class Matcher:
         if topic is None or topic.tree is None:
             return ()
         scan = self.scan(article)
-        parts = topic.tree.children if isinstance(topic.tree, AllOf) else (topic.tree,)
-        return tuple(label(part) for part in parts if not part.holds(scan))
+        return tuple(label(part) for part in top_parts(topic.tree) if not part.holds(scan))
 
     def _score(
         self, topic: CompiledTopic, scan: Scan, *, tested: bool = False
@@ -211,7 +211,7 @@ class Matcher:
                 return None
             threshold = topic.min_score if topic.min_score is not None else 0.0
             return (*weighted_score(fired, scan, total, threshold, topic.most), total)
-        score, prominence, strength = query_score(topic.tree, scan)
+        score, prominence, strength = query_score(topic.scored_parts, scan)
         if topic.min_score is not None and score < topic.min_score:
             return None
         return score, prominence, strength, None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.configvalues import InvalidValue as _Invalid
 from monitor.configvalues import check_name
 from monitor.durations import Duration
 from monitor.watchlist.aliases import parse_entry, resolve_aliases
@@ -103,14 +104,6 @@ class WatchlistConfig(_Strict):
         if value <= timedelta(0):
             raise _Invalid("must be longer than zero", "use e.g. 10s")
         return value
-
-
-class _Invalid(ValueError):
-    """A validator's complaint with a hint (the form monitor.config reports)."""
-
-    def __init__(self, problem: str, hint: str) -> None:
-        super().__init__(f"{problem}: {hint}")
-        self.problem, self.hint = problem, hint
 
 
 # --- Compiled -------------------------------------------------------------------------------------------
@@ -293,7 +286,7 @@ def _compile_topic(
     if len(problems) > before:
         return None
     spec = TopicSpec(name, query, tuple(weights), config.min_score)
-    return Topic(name, config.description, config.query, spec, tuple(examples), config.title or name)
+    return Topic(name, config.description, config.query, spec, tuple(examples), config.title)
 
 
 def _terms(spec: TopicSpec) -> int:

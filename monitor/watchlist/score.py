@@ -66,15 +66,10 @@ def part_reach(node, scan: Scan) -> tuple[float | None, int]:
     return None, 0  # NOT: what is absent has no place
 
 
-def query_parts(tree) -> Sequence:
-    """The top-level parts of a compiled query that can carry evidence."""
-    parts = tree.children if isinstance(tree, AllOf) else (tree,)
-    return [part for part in parts if not isinstance(part, NotNode)]
-
-
-def query_score(tree, scan: Scan) -> tuple[float, float, float]:
-    """(score, prominence, strength) of a query topic whose tree holds on ``scan``."""
-    reaches = [(*part_reach(part, scan), 1.0) for part in query_parts(tree)]
+def query_score(parts: Sequence, scan: Scan) -> tuple[float, float, float]:
+    """(score, prominence, strength) of a query topic whose tree holds on ``scan``: ``parts`` the operands
+    of its top-level AND that are not NOT (``CompiledTopic.scored_parts``)."""
+    reaches = [(*part_reach(part, scan), 1.0) for part in parts]
     if not reaches:  # a query of NOT alone matches what lacks a term: nothing to weigh
         return 0.0, 0.0, 0.0
     prominence, repetition = _place_and_repetition(reaches)
