@@ -53,9 +53,6 @@ class Report:
     published_at: datetime | None = None
 
 
-Outlet = Report  # a wire copy is shown by its outlet and link alone
-
-
 @dataclass(frozen=True)
 class Coverage:
     """A story's coverage so far, shown on an update instead of repeating it."""
