@@ -104,8 +104,9 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
     for start, encoding in _WIDE_STARTS:  # no byte-order mark, but '<' in a wider encoding (XML 1.0, F.1)
         if body.startswith(start):
             return _decoded(body, encoding)
-    if not body.isascii() and _mostly_utf8(body):
-        return _decoded(body, "utf-8")
+    ascii_only = body.isascii()
+    if not ascii_only and (utf8 := _mostly_utf8(body)) is not None:
+        return utf8
     header = _codec(_first(_HEADER_CHARSET.search(headers.get("content-type", ""))))
     match = _DECLARATION.match(body.lstrip(b" \t\r\n"))
     declared = _codec(match.group(1).decode("ascii") if match else None)
@@ -120,7 +121,7 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
             return body.decode(charset), charset, []
         except UnicodeDecodeError:
             continue
-    detected = _detect(body) if not body.isascii() else None
+    detected = _detect(body) if not ascii_only else None
     if detected and (not candidates or detected not in candidates):
         try:
             return body.decode(detected), detected, []
@@ -245,21 +246,25 @@ def _decoded(body: bytes, charset: str) -> tuple[str, str, list[str]]:
     try:
         return body.decode(charset), charset, []
     except UnicodeDecodeError:
-        text = body.decode(charset, errors="replace")
-        return text, charset, [f"feed is not valid {charset}: {text.count(chr(0xFFFD))} undecodable bytes replaced"]
+        return _replaced(body.decode(charset, errors="replace"), charset)
 
 
-def _mostly_utf8(body: bytes) -> bool:
-    """UTF-8, but perhaps for a few bytes: legacy 8-bit text decoded as UTF-8 is mostly errors."""
+def _replaced(text: str, charset: str) -> tuple[str, str, list[str]]:
+    return text, charset, [f"feed is not valid {charset}: {text.count(chr(0xFFFD))} undecodable bytes replaced"]
+
+
+def _mostly_utf8(body: bytes) -> tuple[str, str, list[str]] | None:
+    """The body decoded as UTF-8 (as ``_decoded`` would) if it is UTF-8 but perhaps for a few bytes; None
+    otherwise: legacy 8-bit text decoded as UTF-8 is mostly errors."""
     try:
-        body.decode("utf-8")
-        return True
+        return body.decode("utf-8"), "utf-8", []
     except UnicodeDecodeError:
         pass
     text = body.decode("utf-8", errors="replace")
-    errors = text.count("\ufffd") - body.count("\xef\xbf\xbd".encode("latin-1"))
-    wide = len(text) - len(text.encode("ascii", "ignore")) - text.count("\ufffd")  # good non-ASCII ones
-    return errors * _UTF8_ERRORS_PER_CHARACTER <= wide
+    replaced = text.count("\ufffd")
+    errors = replaced - body.count(b"\xef\xbf\xbd")
+    wide = len(text) - len(text.encode("ascii", "ignore")) - replaced  # good non-ASCII ones
+    return _replaced(text, "utf-8") if errors * _UTF8_ERRORS_PER_CHARACTER <= wide else None
 
 
 def _detect(body: bytes) -> str | None:

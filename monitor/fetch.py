@@ -506,7 +506,7 @@ class Fetcher:
             await self.guard.resolve(parts.hostname or "", parts.port or 0, reach)
         except BlockedAddress as exc:
             return Failure(FailureKind.BLOCKED_ADDRESS, str(exc))
-        except (OSError, ValueError, UnicodeError, httpx.HTTPError, httpcore.ConnectError):
+        except (OSError, ValueError, httpx.HTTPError, httpcore.ConnectError):  # UnicodeError is a ValueError
             return None
         return None
 

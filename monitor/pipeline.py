@@ -311,7 +311,7 @@ class Pipeline:
         if source.url != feed.url:
             # The row was written from another configuration: this one's address is the one to poll.
             feed = replace(feed, url=source.url, etag=None, last_modified=None)
-        if source is not None and source.kind != "rss":
+        if source.kind != "rss":
             # Sitemaps and front pages are crawled: robots.txt applies to them as to article pages.
             result = await self._fetch_polite(sources.first_url(source), etag=feed.etag,
                                               last_modified=feed.last_modified, accept=sources.ACCEPT[source.kind])
@@ -324,7 +324,7 @@ class Pipeline:
             return await self._finish_ok(feed, result, None, 0, 0, started)
         reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
         try:
-            if source is not None and source.kind != "rss":
+            if source.kind != "rss":
                 with reaching(reach):  # the sitemaps an index names are links too
                     parsed, result = await self.sources.read(source, result)
             else:
@@ -361,7 +361,9 @@ class Pipeline:
             log.warning("feed=%s has %d new or changed entries, more than max_entries_per_poll (%d): %d wait "
                         "for the next polls", feed.name, len(fresh) + len(revised) + waiting, cap, waiting,
                         extra={"feed": feed.name, "url": feed.url})
-        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url, reach) for item in fresh + revised))
+        checks = LinkChecks(self.fetcher, reach)
+        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url, checks)
+                                          for item in fresh + revised))
         created, updated = await self._in_writer(self._save_articles, feed, complete[:len(fresh)],
                                                  list(zip(revised, complete[len(fresh):])), changed, hashes)
         if updated:
@@ -432,7 +434,7 @@ class Pipeline:
         tag_stored(session, self.tagger, article_id, article, replace=True)
 
     async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str,
-                        reach: Reach) -> Article:
+                        checks: LinkChecks) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
         url = item.url or (item.guid if is_fetchable(item.guid) else None)
         canonical = None
@@ -444,7 +446,7 @@ class Pipeline:
         elif not self._fetch_pages(feed.name):
             fetched = PageFetch(None, "page fetching is off for this feed", url)
         else:
-            fetched = await self._fetch_page(url, reach)
+            fetched = await self._fetch_page(url, checks)
         now = _now()
         body = choose_body(fetched.page, item.feed_text, page_problem=fetched.problem,
                            min_chars=self.config.settings.min_body_chars)
@@ -452,14 +454,14 @@ class Pipeline:
         retry_at = fetched.retry_at(now, attempts=0)
         return storable_article(replace(article, page_retry_at=retry_at) if retry_at else article)
 
-    async def _fetch_page(self, url: str, reach: Reach) -> PageFetch:
+    async def _fetch_page(self, url: str, checks: LinkChecks) -> PageFetch:
         # A link that may only go public is looked up first: one to a private address is refused at once,
         # without a robots.txt request or a turn at the host. The connection itself is checked again.
-        refused = await self.fetcher.refusal(url, reach)
+        refused = await checks.refusal(url)
         if refused is not None:
             log.warning("link refused: %s", refused.message, extra={"url": url})
             return PageFetch(None, f"page not fetched ({refused.kind}): {refused.message}", url, refused)
-        with reaching(reach):  # robots.txt of the link's host too
+        with reaching(checks.reach):  # robots.txt of the link's host too
             return await self._fetch_page_politely(url)
 
     async def _fetch_page_politely(self, url: str) -> PageFetch:
@@ -514,7 +516,7 @@ class Pipeline:
     async def _retry_page(self, retry: article_store.PageRetry) -> bool:
         # Where the link may go is decided again: by the feed it came from, looked up now.
         reach = await self.fetcher.links_reach(retry.feed_url) if retry.feed_url else Reach.PUBLIC
-        fetched = await self._fetch_page(retry.url, reach)
+        fetched = await self._fetch_page(retry.url, LinkChecks(self.fetcher, reach))
         return await self._in_writer(self._record_page_retry, retry, fetched)
 
     def _record_page_retry(self, retry: article_store.PageRetry, fetched: PageFetch) -> bool:
@@ -617,6 +619,28 @@ class PageFetch:
         if self.failure is None or self.failure.kind not in PASSING_FAILURES:
             return None
         return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
+
+
+class LinkChecks:
+    """The early check of links of one reach (``Fetcher.refusal``), made once per host rather than once per
+    link: a feed's links mostly share a host or a few. Kept for one poll of a feed; every connection is
+    still checked where it is opened."""
+
+    def __init__(self, fetcher: Fetcher, reach: Reach) -> None:
+        self.reach = reach
+        self._fetcher = fetcher
+        self._hosts: dict[tuple[str | None, int | None], asyncio.Future[Failure | None]] = {}
+
+    async def refusal(self, url: str) -> Failure | None:
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname, parts.port)
+        except ValueError:
+            return await self._fetcher.refusal(url, self.reach)
+        if host not in self._hosts:
+            self._hosts[host] = asyncio.ensure_future(self._fetcher.refusal(url, self.reach))
+        # Shielded: a link given up (cancelled) must not cancel the lookup other links of the host wait for.
+        return await asyncio.shield(self._hosts[host])
 
 
 _NOT_YET = "page not fetched yet"

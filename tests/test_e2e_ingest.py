@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
 from support.news import Entry, article_html, make_entries, paragraphs_for, rss
+from support.pageretries import make_page_retries_due
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
@@ -259,20 +260,6 @@ def test_poll_of_an_unknown_feed_name_is_an_error_with_a_hint(web, workspace):
     assert "Nope" in result.stderr and "Only" in result.stderr
 
 
-def _make_page_retries_due(database_url: str) -> None:
-    """As if the retry delay had passed."""
-    from sqlalchemy import update
-
-    from monitor.store.db import open_database
-    from monitor.store.models import Article
-
-    db = open_database(database_url, migrate=False)
-    with db.session() as session:
-        session.execute(update(Article).where(Article.page_retry_at.is_not(None))
-                        .values(page_retry_at=datetime.now(UTC) - timedelta(minutes=1)))
-    db.engine.dispose()
-
-
 def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, workspace):
     entries = [
         Entry("flaky", "Flaky page", "The feed's own summary of the flaky page.", web.url("/flaky/1"), "f1"),
@@ -290,7 +277,7 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, wor
     assert started + timedelta(minutes=14) < retry_at < datetime.now(UTC) + timedelta(minutes=16)
     assert first["g1"]["page_retry_at"] is None  # a 404 is not tried again
 
-    _make_page_retries_due(workspace.database_url)
+    make_page_retries_due(workspace.database_url)
     web.clear_requests()
     report = workspace.json("poll")
     assert [r["outcome"] for r in report] == ["unchanged"]

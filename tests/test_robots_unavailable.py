@@ -7,22 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
 from support.news import Entry, article_html, paragraphs_for, rss
+from support.pageretries import make_page_retries_due
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
-
-
-def _make_page_retries_due(database_url: str) -> None:
-    """As if the retry delay had passed."""
-    from sqlalchemy import update
-
-    from monitor.store.db import open_database
-    from monitor.store.models import Article
-
-    db = open_database(database_url, migrate=False)
-    with db.session() as session:
-        session.execute(update(Article).where(Article.page_retry_at.is_not(None))
-                        .values(page_retry_at=datetime.now(UTC) - timedelta(minutes=1)))
-    db.engine.dispose()
 
 
 def _serve(web, entries):
@@ -46,7 +33,7 @@ def test_a_robots_txt_answering_503_holds_the_page_back_until_a_retry(web, works
     assert started + timedelta(minutes=14) < retry_at < datetime.now(UTC) + timedelta(minutes=16)
     assert not web.requests_for("/held/1")  # not fetched while robots.txt could not be read
 
-    _make_page_retries_due(workspace.database_url)
+    make_page_retries_due(workspace.database_url)
     workspace.cli("poll")
     [after] = workspace.json("articles")
     assert after["body_source"] == "extracted" and paragraphs_for("held")[2] in after["body"]
@@ -60,7 +47,7 @@ def test_a_robots_txt_that_stays_down_is_tried_on_the_schedule_and_one_that_disa
     workspace.write_config([{"name": "Down", "url": _serve(web, [down])}])
     web.set("/robots.txt", Route(status=429))
     workspace.cli("poll")
-    _make_page_retries_due(workspace.database_url)
+    make_page_retries_due(workspace.database_url)
     workspace.cli("poll")
     [article] = workspace.json("articles")
     assert article["page_retries"] == 1
