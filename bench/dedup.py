@@ -30,7 +30,6 @@ bench/out/dedup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -46,6 +45,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _report import report_checks
+
 from monitor.config import DedupSettings
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe import stage
@@ -54,7 +55,6 @@ from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 
-OUT = Path(__file__).resolve().parent / "out"
 START = datetime(2025, 1, 1, tzinfo=UTC)
 COMMIT_EVERY = 500
 
@@ -278,11 +278,7 @@ def main() -> None:
           f"{b['lookup_ms_at_n_estimated']} ms among {args.n:,} (it grows with the store); "
           f"LSH: {lookups[checkpoints[0]] * 1e3:.3f} ms at {checkpoints[0]:,}, {lookups[args.n] * 1e3:.3f} ms "
           f"at {args.n:,} (bounded by the window)")
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    results["checks"] = checks
-    OUT.mkdir(exist_ok=True)
-    (OUT / "dedup.json").write_text(json.dumps(results, indent=2))
+    report_checks(checks, results, "dedup.json")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import argparse
 import csv
 import hashlib
 import json
-import os
 import random
 import sys
 import tempfile
@@ -43,14 +42,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _pages import shared_dir
+from _report import newspaper_corpus_missing, report_checks
+
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.extract import Article, BodySource, content_hash
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 
-SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
-OUT = Path(__file__).resolve().parent / "out"
+SHARED = shared_dir()
 
 # Story labels of the provenance rows (by their id column). Main stories: the census citizenship-question
 # files (30-31 May 2019) and Spotify dropping its hateful-conduct policy (31 May - 1 June 2018). Rows on
@@ -287,8 +288,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="40 bases and three thresholds per level")
     args = parser.parse_args()
-    if not (SHARED / "corpora/newspaper/expected.json").is_file():
-        print(f"skipped: {SHARED} has no corpora (set MONITOR_SHARED_DIR)")
+    if newspaper_corpus_missing():
         return
     items = build(40 if args.quick else None)
     print(f"{len(items)} items: {len({it.base for it in items})} wire texts, {len({it.story for it in items})} stories")
@@ -336,14 +336,9 @@ def main() -> None:
     checks = {"wire F1 >= 0.95 (test)": test["wire"]["f1"] >= 0.95,
               "wire precision >= 0.98 (test)": test["wire"]["precision"] >= 0.98,
               "story ARI >= 0.85 (test)": test["story"]["ari"] >= 0.85}
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    print(f"({time.perf_counter() - started:.0f}s)")
-    OUT.mkdir(exist_ok=True)
-    (OUT / "dedup_eval.json").write_text(json.dumps({
-        "items": len(items), "wire_threshold": wire, "story_threshold": story,
-        "wire_sweep": wire_rows, "story_sweep": story_rows, "final": final, "time_blind": blind,
-        "checks": checks}, indent=2))
+    report_checks(checks, {"items": len(items), "wire_threshold": wire, "story_threshold": story,
+                           "wire_sweep": wire_rows, "story_sweep": story_rows, "final": final, "time_blind": blind},
+                  "dedup_eval.json", started=started)
 
 
 if __name__ == "__main__":

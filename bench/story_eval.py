@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import re
 import statistics
@@ -47,6 +46,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _pages import shared_dir
+from _report import report_checks
+
 from monitor.config import DedupSettings
 from monitor.dedupe import stage
 from monitor.dedupe.stories import BASELINE_SCORING, SCORING, Scoring, term_counts
@@ -55,9 +57,8 @@ from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 
-SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+SHARED = shared_dir()
 ECBPLUS = SHARED / "corpora/ecbplus/ECB+"
-OUT = Path(__file__).resolve().parent / "out"
 AT = datetime(2024, 5, 6, 9, tzinfo=UTC)
 TARGETS = {"bcubed_f1": 0.90, "ari": 0.85}
 
@@ -276,12 +277,7 @@ def main() -> None:
     new = result["new"]["held_out"]
     checks = {f"B-cubed F1 >= {TARGETS['bcubed_f1']} (held-out)": new["f1"] >= TARGETS["bcubed_f1"],
               f"ARI >= {TARGETS['ari']} (held-out)": new["ari"] >= TARGETS["ari"]}
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    print(f"({time.perf_counter() - started:.0f}s)")
-    result["checks"] = checks
-    OUT.mkdir(exist_ok=True)
-    (OUT / "story_eval.json").write_text(json.dumps(result, indent=2))
+    report_checks(checks, result, "story_eval.json", started=started)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import contextlib
 import csv
 import hashlib
 import json
-import os
 import random
 import re
 import sys
@@ -48,6 +47,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _pages import shared_dir
+from _report import newspaper_corpus_missing, report_checks
+
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
@@ -56,8 +58,7 @@ from monitor.store import clusters
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 
-SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
-OUT = Path(__file__).resolve().parent / "out"
+SHARED = shared_dir()
 START = datetime(2024, 3, 4, 8, tzinfo=UTC)
 
 # Outlet furniture, written for this benchmark. Syndicators decorate reprints; local outlets wrap their own
@@ -374,8 +375,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer texts and thresholds")
     args = parser.parse_args()
-    if not (SHARED / "corpora/newspaper/expected.json").is_file():
-        print(f"skipped: {SHARED} has no corpora (set MONITOR_SHARED_DIR)")
+    if newspaper_corpus_missing():
         return
     items = build(args.quick)
     kinds = Counter(it.kind for it in items)
@@ -414,12 +414,8 @@ def main() -> None:
               f"{s['f1']:>8.4f}   (the default threshold)")
     test = results["new"]["test"]
     checks = {"precision >= 0.98 (test)": test["precision"] >= 0.98, "recall >= 0.95 (test)": test["recall"] >= 0.95}
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    print(f"({time.perf_counter() - started:.0f}s)")
-    OUT.mkdir(exist_ok=True)
-    (OUT / "wire_eval.json").write_text(json.dumps({"items": len(items), "kinds": kinds, "results": results,
-                                                    "checks": checks}, indent=2))
+    report_checks(checks, {"items": len(items), "kinds": kinds, "results": results}, "wire_eval.json",
+                  started=started)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ the digest's excerpts:
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 
-from monitor.dedupe.stories import BOILERPLATE_MIN_WORDS, paragraph_keys
+from monitor.dedupe.stories import keyed_paragraphs, paragraph_keys
 
 __all__ = ["BOILERPLATE_CLUSTERS", "FURNITURE_MAX_WORDS", "is_boilerplate", "is_furniture", "keyed_paragraphs",
            "paragraph_keys", "strip_boilerplate"]
@@ -63,24 +62,6 @@ def is_furniture(paragraph: str) -> bool:
         return False
     return bool(_LEAD_IN.match(paragraph)
                 or (_SIGN_UP.search(paragraph) and _SIGN_UP_FOR.search(paragraph)))
-
-
-def keyed_paragraphs(text: str | None) -> Iterator[tuple[str, int | None]]:
-    """Each non-blank line of a text with its key, the one ``paragraph_keys`` gives it (None for lines under
-    ``BOILERPLATE_MIN_WORDS`` words, which are not counted).
-
-    The key is computed here rather than by calling ``paragraph_keys`` line by line: the wire level keys
-    every article and its candidates, and the call per line cost as much as the hashing.
-    """
-    for line in (text or "").split("\n"):
-        words = line.casefold().split()
-        if not words:
-            continue
-        key = None
-        if len(words) >= BOILERPLATE_MIN_WORDS:
-            digest = hashlib.blake2b(" ".join(words).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-            key = int.from_bytes(digest, "little", signed=True)
-        yield line, key
 
 
 def is_boilerplate(line: str, key: int | None, known: Collection[int]) -> bool:

@@ -201,7 +201,7 @@ class WireText:
     keys: tuple[int | None, ...]
     shingles: np.ndarray
 
-    @property
+    @functools.cached_property  # asked for every candidate the text is confirmed against
     def key_set(self) -> frozenset[int]:
         return frozenset(key for key in self.keys if key is not None)
 

@@ -15,7 +15,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -122,13 +122,21 @@ def paragraph_keys(body: str | None) -> tuple[int, ...]:
     Outlet boilerplate that extraction missed (a newsletter plug, a subscription footer) recurs word for
     word under unrelated articles; counting paragraphs across wire clusters finds it (``paragraph_counts``).
     """
-    keys = []
-    for paragraph in (body or "").split("\n"):
-        folded = " ".join(paragraph.casefold().split())
-        if len(folded.split()) >= BOILERPLATE_MIN_WORDS:
-            digest = hashlib.blake2b(folded.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-            keys.append(int.from_bytes(digest, "little", signed=True))
-    return tuple(keys)
+    return tuple(key for _, key in keyed_paragraphs(body) if key is not None)
+
+
+def keyed_paragraphs(text: str | None) -> Iterator[tuple[str, int | None]]:
+    """Each non-blank line of a text with its ``paragraph_keys`` key (None for lines under
+    ``BOILERPLATE_MIN_WORDS`` words, which are not counted)."""
+    for line in (text or "").split("\n"):
+        words = line.casefold().split()
+        if not words:
+            continue
+        key = None
+        if len(words) >= BOILERPLATE_MIN_WORDS:
+            digest = hashlib.blake2b(" ".join(words).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            key = int.from_bytes(digest, "little", signed=True)
+        yield line, key
 
 
 def term_counts(title: str | None, body: str | None, *, boilerplate: frozenset[int] = frozenset(),
@@ -142,7 +150,7 @@ def term_counts(title: str | None, body: str | None, *, boilerplate: frozenset[i
     tokens = _TOKEN if scoring.number_weight else _WORD
     body = body or ""
     if boilerplate:
-        body = "\n".join(p for p, key in _keyed_paragraphs(body) if key not in boilerplate)
+        body = "\n".join(p for p, key in keyed_paragraphs(body) if key not in boilerplate)
     places: set[str] = set()
     after_place_word = False  # the previous word was "in", "at"... or part of a name that followed one
     for n, match in enumerate(tokens.finditer(body[:20_000])):
@@ -190,12 +198,6 @@ def _term(word: str, scoring: Scoring) -> str | None:
         return number
     term = _fold(word)
     return term if len(term) >= 3 and term not in STOPWORDS else None
-
-
-def _keyed_paragraphs(body: str):
-    for paragraph in body.split("\n"):
-        keys = paragraph_keys(paragraph)
-        yield paragraph, keys[0] if keys else None
 
 
 def _is_entity(text: str, match: re.Match[str]) -> bool:
