@@ -36,7 +36,7 @@ def current() -> Holder:
 def process_started(pid: int) -> int | None:
     """When process ``pid`` started, in clock ticks after boot; None if unknown (no /proc, no such process)."""
     fields = _stat_fields(pid)
-    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+    return None if fields is None else _start_time(fields)
 
 
 def is_gone(holder: Holder) -> bool:
@@ -59,7 +59,7 @@ def is_gone(holder: Holder) -> bool:
         return False
     if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent: it does nothing any more
         return True
-    started = int(fields[19]) if len(fields) > 19 else None
+    started = _start_time(fields)
     # The process id now belongs to a process that started at another time: the holder is gone.
     return holder.started is not None and started is not None and started != holder.started
 
@@ -73,3 +73,7 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     return text[text.rfind(")") + 2:].split()
+
+
+def _start_time(fields: list[str]) -> int | None:
+    return int(fields[19]) if len(fields) > 19 else None

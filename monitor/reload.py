@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config import Config, FeedConfig
+from monitor.config import Config, FeedConfig, load_config
 from monitor.errors import MonitorError
 from monitor.watchlist.model import Watchlist, load_watchlist, watchlist_file
 
@@ -65,8 +65,6 @@ class ConfigReloader:
         if stamp == self.stamp and not force:
             return None
         self.stamp = stamp
-        from monitor.config import load_config
-
         try:
             config = load_config(self.path)
             watchlist = load_watchlist(config)

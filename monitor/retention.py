@@ -110,11 +110,19 @@ def _batch(db: Database, dry_run: bool, work):
 
 def _prune_articles(db: Database, report: PruneReport, *, before: datetime, now: datetime, batch: int,
                     pause: float) -> None:
+    _by_id(db, report, lambda session, last: store.old_articles(session, before=before, limit=batch, after_id=last),
+           lambda session, ids: store.delete_articles(session, article_ids=ids, now=now), batch=batch, pause=pause)
+
+
+def _by_id(db: Database, report: PruneReport, select, delete, *, batch: int, pause: float) -> None:
+    """Delete, batch after batch, the rows ``select(session, after_id)`` picks (ascending ids, at most
+    ``batch``) with ``delete(session, ids)`` (counts per table) until a batch comes back short. Paging by id
+    lets a dry run, whose batches are rolled back, go on past the rows it has already counted."""
     last = 0
     while True:
         def work(session, last=last):
-            ids = store.old_articles(session, before=before, limit=batch, after_id=last)
-            return ids, store.delete_articles(session, article_ids=ids, now=now)
+            ids = select(session, last)
+            return ids, delete(session, ids)
 
         ids, counts = _batch(db, report.dry_run, work)
         if not ids:
@@ -151,20 +159,9 @@ def _until_done(db: Database, report: PruneReport, step, *, pause: float) -> int
 
 
 def _prune_deliveries(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
-    last = 0
-    while True:
-        def work(session, last=last):
-            ids = store.old_deliveries(session, before=before, limit=ROW_BATCH, after_id=last)
-            return ids, store.delete_deliveries(session, delivery_ids=ids)
-
-        ids, counts = _batch(db, report.dry_run, work)
-        if not ids:
-            return
-        report.rows.update(counts)
-        last = ids[-1]
-        if len(ids) < ROW_BATCH:
-            return
-        time.sleep(pause)
+    _by_id(db, report, lambda session, last: store.old_deliveries(session, before=before, limit=ROW_BATCH,
+                                                                  after_id=last),
+           lambda session, ids: store.delete_deliveries(session, delivery_ids=ids), batch=ROW_BATCH, pause=pause)
 
 
 def _vacuum(db: Database, *, pause: float) -> tuple[int, str]:

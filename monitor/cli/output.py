@@ -35,7 +35,7 @@ def visible(text: str, *, lines: bool = False) -> str:
     """``text`` with control characters shown as escapes (``ESC`` as ``\\x1b``); with ``lines``, line
     breaks and tabs are kept as they are (messages of several lines)."""
     pattern = _UNSAFE_EXCEPT_LINES if lines else _UNSAFE
-    return pattern.sub(_escape, text) if pattern.search(text) else text
+    return pattern.sub(_escape, text)
 
 
 def styled(template: str, *values: Any) -> Text:

@@ -126,7 +126,6 @@ def _from_url(ctx: typer.Context, url: str) -> ArticleText:
 
 async def _fetch(config, url: str) -> ArticleText:
     """The page at ``url``, fetched and extracted as the pipeline would (for a page not stored yet)."""
-    from monitor.boundedread import FileTooLarge, read_bounded
     from monitor.extract import extract_page
     from monitor.fetch import Fetcher, default_user_agent
     from monitor.pipeline import PAGE_ACCEPT

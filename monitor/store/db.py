@@ -6,6 +6,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy
@@ -52,6 +53,9 @@ class Database:
                              "postgresql+psycopg://user@host/dbname") from exc
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        # The SQLite file, None for an in-memory or a server database.
+        self.sqlite_path: Path | None = (Path(parsed.database) if self.is_sqlite and parsed.database
+                                         and parsed.database != ":memory:" else None)
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         options: dict = {"future": True}
@@ -117,11 +121,10 @@ def ping(db: Database, *, timeout: float = 5.0) -> None:
 def _probe_engine(db: Database, timeout: float) -> Engine:
     if db._probe is None:
         if db.is_sqlite:
-            path = db.url.database
-            if not path or path == ":memory:":
+            if db.sqlite_path is None:
                 return db.engine  # nothing on disk to lose: the engine's own connection is the database
             # mode=rw: a missing file is an error, not a new empty database.
-            uri = f"{Path(path).resolve().as_uri()}?mode=rw"
+            uri = f"{db.sqlite_path.resolve().as_uri()}?mode=rw"
             db._probe = sqlalchemy.create_engine("sqlite://", poolclass=NullPool,
                                                  creator=lambda: sqlite3.connect(uri, uri=True, timeout=timeout))
         else:
@@ -133,10 +136,10 @@ def _probe_engine(db: Database, timeout: float) -> Engine:
 def size_bytes(db: Database) -> int | None:
     """The database's size on disk: the SQLite file with its write-ahead log, or pg_database_size."""
     if db.is_sqlite:
-        path = db.url.database
-        if not path or path == ":memory:":
+        path = db.sqlite_path
+        if path is None:
             return None
-        return sum(Path(name).stat().st_size for name in (path, f"{path}-wal") if Path(name).exists())
+        return sum(name.stat().st_size for name in (path, Path(f"{path}-wal")) if name.exists())
     with db.engine.connect() as connection:
         return connection.execute(sqlalchemy.text("SELECT pg_database_size(current_database())")).scalar()
 
@@ -160,8 +163,8 @@ def _reachable(db: Database, doing: str) -> Iterator[None]:
 
 def upgrade(db: Database, revision: str = "heads") -> None:
     """Bring the schema up to ``revision`` (creating an SQLite file and its directory if need be)."""
-    if db.is_sqlite and db.url.database and db.url.database != ":memory:":
-        Path(db.url.database).parent.mkdir(parents=True, exist_ok=True)
+    if db.sqlite_path is not None:
+        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     with _reachable(db, "migrate"):
         command.upgrade(alembic_config(db), revision)
 
@@ -171,8 +174,14 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@cache
+def script_directory() -> ScriptDirectory:
+    """The migrations this version ships, read once per process."""
+    return ScriptDirectory(str(migrations_dir()))
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory(str(migrations_dir())).get_current_head()
+    return script_directory().get_current_head()
 
 
 def open_database(url: str, *, migrate: bool = True) -> Database:

@@ -29,7 +29,6 @@ from monitor.store.models import (
 )
 
 EMPTY_EVIDENCE = "{}"
-ARTICLE_TABLES = ("articles", "article_feeds", "article_matches", "lsh_bands", "delivery_items")
 
 
 # --- Articles ------------------------------------------------------------------------------------------------
@@ -39,16 +38,6 @@ def old_articles(session: Session, *, before: datetime, limit: int, after_id: in
     query = (select(Article.id).where(Article.fetched_at < before, Article.id > after_id)
              .order_by(Article.id).limit(limit))
     return list(session.scalars(query))
-
-
-def count_dependents(session: Session, *, article_ids: Sequence[int]) -> dict[str, int]:
-    """How many rows of each table go with these articles (what a prune of them would delete)."""
-    ids = list(article_ids)
-    counts = {"articles": len(ids)}
-    for name, column in (("article_feeds", ArticleFeed.article_id), ("article_matches", ArticleMatch.article_id),
-                         ("lsh_bands", LshBand.article_id), ("delivery_items", DeliveryItem.article_id)):
-        counts[name] = session.scalar(select(func.count()).select_from(column.table).where(column.in_(ids))) or 0
-    return counts
 
 
 def delete_articles(session: Session, *, article_ids: Sequence[int], now: datetime) -> dict[str, int]:
@@ -167,11 +156,6 @@ def old_deliveries(session: Session, *, before: datetime, limit: int, after_id: 
     return list(session.scalars(query))
 
 
-def count_delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> int:
-    return session.scalar(select(func.count()).select_from(DeliveryItem)
-                          .where(DeliveryItem.delivery_id.in_(list(delivery_ids)))) or 0
-
-
 def delete_deliveries(session: Session, *, delivery_ids: Sequence[int]) -> dict[str, int]:
     """Delete these deliveries and their items."""
     ids = list(delivery_ids)
@@ -197,11 +181,10 @@ def sqlite_incremental_vacuum(session: Session, *, pages: int) -> None:
     session.connection().execute(text(f"PRAGMA incremental_vacuum({int(pages)})"))
 
 
-def sqlite_vacuum(engine, *, incremental: bool = True) -> None:
+def sqlite_vacuum(engine) -> None:
     """Rebuild an SQLite file whole (``VACUUM``), switching it to auto_vacuum=INCREMENTAL on the way: the
     one-time step an existing database needs before incremental vacuums can free anything. It holds the
     database for as long as copying it takes."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if incremental:
-            connection.exec_driver_sql("PRAGMA auto_vacuum=INCREMENTAL")
+        connection.exec_driver_sql("PRAGMA auto_vacuum=INCREMENTAL")
         connection.exec_driver_sql("VACUUM")

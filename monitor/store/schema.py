@@ -12,13 +12,11 @@ Each refusal is one line that names the revision found, the one needed, and the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
 from monitor.errors import StoreError
-from monitor.store.db import Database, current_revision, migrations_dir, upgrade
+from monitor.store.db import Database, current_revision, head_revision, script_directory, upgrade
 
 
 class SchemaError(StoreError):
@@ -44,7 +42,7 @@ class SchemaState:
 
 def schema_state(db: Database) -> SchemaState:
     """Read the database's revision without changing anything (a missing SQLite file stays missing)."""
-    head = _script().get_current_head()
+    head = head_revision()
     if not sqlite_file_exists(db):
         return SchemaState(exists=False, current=None, head=head)
     return SchemaState(exists=True, current=current_revision(db), head=head)
@@ -90,10 +88,7 @@ def migrate(db: Database) -> tuple[str | None, str | None]:
 
 def sqlite_file_exists(db: Database) -> bool:
     """False only for an SQLite database whose file is missing; a server database is taken to exist."""
-    if not db.is_sqlite:
-        return True
-    path = db.url.database
-    return not path or path == ":memory:" or Path(path).exists()
+    return db.sqlite_path is None or db.sqlite_path.exists()
 
 
 def _newer(db: Database, state: SchemaState) -> SchemaError:
@@ -101,12 +96,8 @@ def _newer(db: Database, state: SchemaState) -> SchemaError:
                        f"version of monitor knows (latest {state.head}); run a monitor that knows it")
 
 
-def _script() -> ScriptDirectory:
-    return ScriptDirectory(str(migrations_dir()))
-
-
 def _known(revision: str) -> bool:
     try:
-        return _script().get_revision(revision) is not None
+        return script_directory().get_revision(revision) is not None
     except CommandError:  # alembic's ResolutionError: a revision of a later version
         return False
