@@ -378,7 +378,7 @@ class Pipeline:
         refs = [article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
                 for item in parsed.items]
         now = _now()
-        with self.db.session() as session:
+        with self.db.write_session() as session:
             known = article_store.find_known(session, feed_id=feed.id, entries=refs)
             if known.pruned:  # articles removed by retention that this feed still lists: remembered on
                 mark_seen(session, pruned_ids=known.pruned, now=now)
@@ -399,7 +399,7 @@ class Pipeline:
         """Store new articles and apply revised ones, with the stages that follow storage, in one
         transaction. Runs in the writer thread. Returns how many were created and updated."""
         created = updated = 0
-        with self.db.session() as session:
+        with self.db.write_session() as session:
             for article in new:
                 # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
                 def store_new(article=article) -> int:
@@ -656,37 +656,25 @@ def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
     return PageFetch(None, f"robots.txt unavailable ({unavailable.kind}); {later}", url, unavailable)
 
 
-ENTRY_ATTEMPTS = 4  # an entry met by a busy SQLite database is tried again this many times
-
-
 def _store_entry(session, feed: feed_store.FeedSnapshot, article: Article,
                  work: Callable[[], int]) -> int | None:
     """Run ``work`` (store one entry) in a savepoint; if the database refuses the entry, roll it back, warn,
     and go on (None).
 
-    Only a refusal of the entry's own data is skipped. On SQLite a savepoint reads and then writes in one
-    snapshot, so a write committed meanwhile by another connection (the daemon's claims) makes it fail at
-    once with "database is locked": the savepoint is rolled back and the entry tried again. A database that
-    stays busy, is gone or timed out says nothing about the entry: that fails the poll as before, so its
-    validators are not kept and the entry comes again.
+    Only a refusal of the entry's own data is skipped. A database that is busy, gone or timed out says nothing
+    about the entry: that fails the poll, so its validators are not kept and the entry comes again.
     """
-    for attempt in range(1, ENTRY_ATTEMPTS + 1):
-        try:
-            with session.begin_nested():
-                return work()
-        except OperationalError as exc:
-            if attempt == ENTRY_ATTEMPTS or "locked" not in str(exc.orig or exc).lower():
-                raise
-            time.sleep(0.05 * attempt)
-        except (InterfaceError, PoolTimeout):
+    try:
+        with session.begin_nested():
+            return work()
+    except (OperationalError, InterfaceError, PoolTimeout):
+        raise
+    except (SQLAlchemyError, ValueError) as exc:
+        if getattr(exc, "connection_invalidated", False):
             raise
-        except (SQLAlchemyError, ValueError) as exc:
-            if getattr(exc, "connection_invalidated", False):
-                raise
-            log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
-                        article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
-            return None
-    return None
+        log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
+                    article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
+        return None
 
 
 def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,

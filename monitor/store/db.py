@@ -80,6 +80,21 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session that holds the write lock from its first statement, for work that reads and then writes.
+
+        On SQLite a transaction that read first and writes later fails at once with "database is locked"
+        when another connection (the daemon's claims, another command) committed in between: its snapshot
+        is stale, and no busy timeout helps. ``BEGIN IMMEDIATE`` takes the lock before the first read,
+        waiting out ``busy_timeout`` like any writer; the savepoints inside are then nested in one real
+        transaction (a savepoint opened outside one would commit on its release). PostgreSQL needs none of it.
+        """
+        with self.session() as session:
+            if self.is_sqlite:
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self._probe is not None:
