@@ -104,7 +104,13 @@ class Settings(_Section):
 
     user_agent: str | None = None  # full override of the User-Agent header
     contact: str | None = None  # email or URL added to the default User-Agent, for site owners
-    interval: Duration = timedelta(minutes=30)  # default poll interval per feed
+    # A feed without an interval of its own is polled as often as it publishes (monitor.schedule), within
+    # these bounds; equal bounds poll every feed at that one interval. 5 min and 24 h are miniflux's
+    # defaults for its entry_frequency scheduler: few publishers refresh a feed faster than a CDN caches
+    # it for minutes, and a feed silent for a week is still looked at daily.
+    min_interval: Duration = timedelta(minutes=5)
+    max_interval: Duration = timedelta(hours=24)
+    interval: Duration = timedelta(minutes=30)  # the first retry after a failure (then it doubles)
     max_backoff: Duration = timedelta(hours=24)  # cap for exponential back-off after consecutive failures
     timeout: Duration = timedelta(seconds=30)  # per request
     max_bytes: ByteSize = Field("10MB", gt=0, validate_default=True)  # per response, also after decompression
@@ -124,7 +130,16 @@ class Settings(_Section):
     allow_networks: tuple[str, ...] = ()
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
 
-    _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
+    _check_positive = field_validator("interval", "min_interval", "max_interval", "max_backoff", "timeout",
+                                      "poll_tick")(_positive)
+
+    @model_validator(mode="after")
+    def _interval_bounds_in_order(self) -> Settings:
+        if self.min_interval > self.max_interval:
+            raise PydanticCustomError(
+                "interval_bounds", "min_interval ({low}) is longer than max_interval ({high})",
+                {"low": format_duration(self.min_interval), "high": format_duration(self.max_interval)})
+        return self
 
     @field_validator("allow_networks")
     @classmethod
@@ -352,8 +367,17 @@ class Config(_Section):
         raise MonitorError(f"no feed named '{name}'", hint=hint)
 
     def interval_for(self, feed: FeedConfig) -> timedelta:
-        """How often to poll ``feed``."""
+        """The interval ``feed`` backs off from after failures: its own, else ``settings.interval``."""
         return self.settings.interval if feed.interval is None else feed.interval
+
+    def fixed_interval_for(self, feed: FeedConfig) -> timedelta | None:
+        """How often to poll ``feed`` if that is fixed (its own interval, or equal bounds); None when its
+        publication rhythm decides (monitor.schedule.adaptive_interval)."""
+        if feed.interval is not None:
+            return feed.interval
+        if self.settings.min_interval >= self.settings.max_interval:
+            return self.settings.max_interval
+        return None
 
     def fetch_pages_for(self, feed: FeedConfig) -> bool:
         """Whether to fetch the pages of ``feed``'s entries."""

@@ -212,6 +212,41 @@ def test_settings_defaults():
     assert Config().feeds == () and Config().source is None
 
 
+
+def test_feeds_follow_their_rhythm_unless_an_interval_is_fixed(tmp_path):
+    config = load(tmp_path, """
+        settings:
+          min_interval: 2m
+          max_interval: 12h
+        feeds:
+          - {name: wire, url: "https://example.org/wire.xml"}
+          - {name: weekly, url: "https://example.org/weekly.xml", interval: 6h}
+    """)
+    assert (config.settings.min_interval, config.settings.max_interval) == (timedelta(minutes=2), timedelta(hours=12))
+    wire, weekly = config.feeds
+    assert config.fixed_interval_for(wire) is None
+    assert config.fixed_interval_for(weekly) == timedelta(hours=6)
+    assert Settings().min_interval == timedelta(minutes=5) and Settings().max_interval == timedelta(hours=24)
+
+
+def test_equal_interval_bounds_fix_every_feed(tmp_path):
+    config = load(tmp_path, """
+        settings: {min_interval: 20m, max_interval: 20m}
+        feeds: [{name: wire, url: "https://example.org/wire.xml"}]
+    """)
+    assert config.fixed_interval_for(config.feeds[0]) == timedelta(minutes=20)
+
+
+def test_interval_bounds_out_of_order_are_refused(tmp_path):
+    problem = only_problem(tmp_path, """
+        settings: {min_interval: 2h, max_interval: 30m}
+    """)
+    assert problem.message == "min_interval (2h) is longer than max_interval (30m)"
+    zero = only_problem(tmp_path, """
+        settings: {min_interval: 0s}
+    """)
+    assert (zero.key, zero.message) == ("settings.min_interval", "must be longer than zero")
+
 def test_full_config(tmp_path):
     config = load(tmp_path, """
         settings:

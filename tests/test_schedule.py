@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.schedule import MAX_TTL, next_poll_after_failure, next_poll_after_success
+from monitor.schedule import (
+    MAX_TTL,
+    adaptive_interval,
+    next_poll_after_failure,
+    next_poll_after_success,
+    publication_moments,
+    publications_per_day,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -142,3 +149,126 @@ def test_a_failed_page_is_tried_three_more_times_ever_later_then_left():
     # A server's Retry-After, when longer, wins; a shorter one does not bring the retry forward.
     assert next_page_retry(now, attempts=0, retry_after=timedelta(hours=2)) == now + timedelta(hours=2)
     assert next_page_retry(now, attempts=0, retry_after=timedelta(seconds=5)) == now + PAGE_RETRY_DELAYS[0]
+
+
+# ----------------------------------------------------------------------------------- cache lifetime
+
+
+def test_success_waits_for_a_longer_cache_lifetime():
+    assert next_poll_after_success(NOW, interval=30 * MIN, cache_lifetime=2 * HOUR) == NOW + 2 * HOUR
+
+
+def test_success_ignores_a_shorter_cache_lifetime():
+    assert next_poll_after_success(NOW, interval=30 * MIN, cache_lifetime=MIN) == NOW + 30 * MIN
+
+
+def test_success_caps_a_huge_cache_lifetime_like_the_ttl():
+    assert next_poll_after_success(NOW, interval=5 * MIN, cache_lifetime=timedelta(days=3650)) == NOW + MAX_TTL
+
+
+def test_success_takes_the_longest_of_all_hints():
+    when = next_poll_after_success(NOW, interval=5 * MIN, ttl=HOUR, cache_lifetime=3 * HOUR, retry_after=2 * HOUR)
+    assert when == NOW + 3 * HOUR
+
+
+# ----------------------------------------------------------------------------------- rhythm
+
+DAY = timedelta(days=1)
+LOW, HIGH = 5 * MIN, 24 * HOUR
+
+
+def _interval(per_day: float) -> timedelta:
+    return adaptive_interval(per_day, min_interval=LOW, max_interval=HIGH)
+
+
+def test_publications_are_counted_by_their_dates_within_the_week():
+    sightings = [(NOW - n * HOUR, NOW - n * HOUR + MIN) for n in range(1, 15)]  # 14 in the last 14 h
+    sightings.append((NOW - 8 * DAY, NOW - 8 * DAY))  # before the window
+    assert len(publication_moments(sightings, now=NOW)) == 14
+    assert publications_per_day(sightings, now=NOW) == pytest.approx(2.0)
+
+
+def test_a_first_poll_counts_the_dated_backlog_it_finds():
+    # The first poll sees a week of entries at once: their dates, not the moment of the poll, tell the rate.
+    sightings = [(NOW - n * 6 * HOUR, NOW) for n in range(28)]
+    assert publications_per_day(sightings, now=NOW) == pytest.approx(4.0)
+
+
+def test_undated_entries_count_when_first_seen_and_a_backlog_once():
+    backlog = [(None, NOW - 3 * DAY)] * 50  # all found by the first poll
+    later = [(None, NOW - n * HOUR) for n in range(1, 5)]
+    assert len(publication_moments(backlog + later, now=NOW)) == 5
+
+
+def test_thousands_of_entries_with_one_timestamp_count_as_one_publication():
+    stamp = NOW - HOUR
+    sightings = [(stamp, NOW - HOUR + n * timedelta(seconds=1) / 1000) for n in range(5000)]
+    assert publication_moments(sightings, now=NOW) == [stamp.replace(second=0, microsecond=0)]
+    assert _interval(publications_per_day(sightings, now=NOW)) > 3 * HOUR
+
+
+def test_dates_in_the_future_fall_back_to_when_the_entry_was_first_seen():
+    first_seen = NOW - 2 * HOUR
+    sightings = [(datetime(2999, 1, 1, tzinfo=UTC), first_seen), (NOW + DAY, first_seen)]
+    assert publication_moments(sightings, now=NOW) == [first_seen]
+
+
+def test_a_slightly_fast_clock_is_believed_but_never_past_the_sighting():
+    first_seen = NOW - HOUR
+    moments = publication_moments([(first_seen + 5 * MIN, first_seen)], now=NOW)
+    assert moments == [first_seen]
+
+
+def test_dates_far_in_the_past_of_new_entries_fall_back_to_first_seen():
+    # A new entry dated 1970 (or reappearing years later) is news when we see it, not decades ago.
+    first_seen = NOW - 3 * HOUR
+    sightings = [(datetime(1970, 1, 1, tzinfo=UTC), first_seen), (datetime(1, 1, 1, tzinfo=UTC), first_seen)]
+    assert publication_moments(sightings, now=NOW) == [first_seen]
+
+
+def test_entries_first_seen_after_now_are_ignored():
+    assert publication_moments([(None, NOW + HOUR)], now=NOW) == []
+
+
+def test_no_entries_is_no_rate():
+    assert publications_per_day([], now=NOW) == 0.0
+
+
+def test_a_busy_feed_is_polled_at_the_minimum():
+    assert _interval(288) == LOW  # every 5 minutes
+    assert _interval(100_000) == LOW
+
+
+def test_a_feed_with_nothing_in_its_window_waits_the_maximum():
+    assert _interval(0) == HIGH
+
+
+@pytest.mark.parametrize("junk", [float("nan"), float("-inf"), -3.0])
+def test_a_junk_rate_waits_the_maximum(junk):
+    assert _interval(junk) == HIGH
+
+
+def test_an_infinite_rate_is_the_minimum():
+    assert _interval(float("inf")) == LOW
+
+
+def test_the_interval_grows_with_the_square_root_of_the_gap():
+    once_a_day = _interval(1)
+    assert once_a_day == timedelta(seconds=(DAY.total_seconds() * LOW.total_seconds()) ** 0.5)  # ~85 min
+    assert _interval(1 / 4) == pytest.approx(once_a_day * 2, abs=timedelta(seconds=1))
+
+
+def test_intervals_shorten_as_the_rate_rises_and_stay_within_bounds():
+    rates = [0.01, 0.1, 0.5, 1, 4, 12, 48, 150, 288, 1000]
+    waits = [_interval(rate) for rate in rates]
+    assert waits == sorted(waits, reverse=True)
+    assert all(LOW <= wait <= HIGH for wait in waits)
+
+
+def test_the_maximum_holds_for_very_quiet_feeds():
+    assert adaptive_interval(0.001, min_interval=LOW, max_interval=6 * HOUR) == 6 * HOUR
+
+
+def test_equal_bounds_are_fixed_polling():
+    assert adaptive_interval(500, min_interval=HOUR, max_interval=HOUR) == HOUR
+    assert adaptive_interval(0, min_interval=HOUR, max_interval=HOUR) == HOUR
