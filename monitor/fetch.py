@@ -114,6 +114,11 @@ class FetchResult:
     def last_modified(self) -> str | None:
         return self.headers.get("last-modified")
 
+    @property
+    def cache_lifetime(self) -> timedelta | None:
+        """How long the response says it stays fresh (Cache-Control max-age, else Expires), less its Age."""
+        return parse_cache_lifetime(self.headers)
+
 
 class ResponseTooLarge(Exception):
     """The response passed the size cap, before or after decompression."""
@@ -143,6 +148,46 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> time
         when = when.replace(tzinfo=UTC)
     delay = when - (now or datetime.now(UTC))
     return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
+
+
+def parse_cache_lifetime(headers: Mapping[str, str], *, now: datetime | None = None) -> timedelta | None:
+    """The freshness left to a response, as RFC 9111 reckons it: Cache-Control max-age, else Expires minus
+    Date (or ``now`` without a Date), less the Age a cache on the way added. None when the response names no
+    lifetime, forbids reuse (no-store, no-cache), or its values are unreadable; capped like Retry-After."""
+    directives = [part.strip().lower() for part in headers.get("cache-control", "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return None
+    ages = [_http_seconds(value) for name, _, value in (part.partition("=") for part in directives)
+            if name.strip() == "max-age"]
+    lifetime: timedelta | None = None
+    if ages:
+        readable = [age for age in ages if age is not None]
+        lifetime = min(readable) if readable else None  # two max-age values: the more cautious one
+    elif expires := _http_date(headers.get("expires")):
+        # Expires is on the server's clock: against its own Date, a skew of our clock does not matter.
+        lifetime = expires - (_http_date(headers.get("date")) or now or datetime.now(UTC))
+    if lifetime is None:
+        return None
+    lifetime -= _http_seconds(headers.get("age", "")) or timedelta(0)
+    return min(lifetime, MAX_RETRY_AFTER) if lifetime > timedelta(0) else None
+
+
+def _http_seconds(value: str) -> timedelta | None:
+    """A delta-seconds value ("600", '"600"'), capped before it becomes a timedelta; None if unreadable."""
+    value = value.strip().strip('"')
+    if not _is_ascii_digits(value):
+        return None
+    return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def _is_ascii_digits(value: str) -> bool:

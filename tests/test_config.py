@@ -222,7 +222,8 @@ def test_feeds_follow_their_rhythm_unless_an_interval_is_fixed(tmp_path):
           - {name: wire, url: "https://example.org/wire.xml"}
           - {name: weekly, url: "https://example.org/weekly.xml", interval: 6h}
     """)
-    assert (config.settings.min_interval, config.settings.max_interval) == (timedelta(minutes=2), timedelta(hours=12))
+    settings = config.settings
+    assert (settings.min_interval, settings.max_interval) == (timedelta(minutes=2), timedelta(hours=12))
     wire, weekly = config.feeds
     assert config.fixed_interval_for(wire) is None
     assert config.fixed_interval_for(weekly) == timedelta(hours=6)

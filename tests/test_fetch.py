@@ -31,6 +31,7 @@ from monitor.fetch import (
     classify_exception,
     classify_status,
     default_user_agent,
+    parse_cache_lifetime,
     parse_retry_after,
 )
 from monitor.politeness import HostGate
@@ -822,6 +823,64 @@ def test_parse_retry_after_date_defaults_to_the_real_clock():
     delay = parse_retry_after(format_datetime(later, usegmt=True))
     assert timedelta(minutes=9) <= delay <= timedelta(minutes=10)
 
+
+
+# ----------------------------------------------------------------------------------- parse_cache_lifetime
+
+
+def _lifetime(**headers: str) -> timedelta | None:
+    return parse_cache_lifetime({name.replace("_", "-"): value for name, value in headers.items()}, now=NOW)
+
+
+def test_cache_lifetime_from_max_age_less_age():
+    assert _lifetime(cache_control="public, max-age=600") == timedelta(minutes=10)
+    assert _lifetime(cache_control='max-age="600"', age="120") == timedelta(minutes=8)
+    assert _lifetime(cache_control="MAX-AGE=60, s-maxage=9999") == timedelta(minutes=1)
+
+
+def test_cache_lifetime_max_age_wins_over_expires():
+    assert _lifetime(cache_control="max-age=60", expires="Wed, 01 May 2024 18:00:00 GMT") == timedelta(minutes=1)
+
+
+def test_cache_lifetime_from_expires_against_the_servers_date():
+    # The server's clock is an hour behind ours: its Date, not our clock, measures its Expires.
+    assert _lifetime(expires="Wed, 01 May 2024 11:30:00 GMT", date="Wed, 01 May 2024 11:00:00 GMT") == (
+        timedelta(minutes=30))
+    assert _lifetime(expires="Wed, 01 May 2024 12:45:00 GMT") == timedelta(minutes=45)
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"cache-control": "no-cache, max-age=600"},
+    {"cache-control": "no-store"},
+    {"cache-control": "max-age=0"},
+    {"cache-control": "max-age=-5"},
+    {"cache-control": "max-age=soon"},
+    {"cache-control": "max-age=²"},
+    {"cache-control": ",,,=,max-age"},
+    {"cache-control": "max-age=600", "age": "900"},
+    {"expires": "0"},
+    {"expires": "-1"},
+    {"expires": "Mon, 99 Foo 2024"},
+    {"expires": "Wed, 01 May 2024 11:00:00 GMT"},  # in the past
+])
+def test_cache_lifetime_none_when_absent_expired_forbidden_or_garbage(headers):
+    assert parse_cache_lifetime(headers, now=NOW) is None
+
+
+def test_cache_lifetime_is_capped_at_a_week():
+    assert _lifetime(cache_control="max-age=" + "9" * 40) == MAX_RETRY_AFTER
+    assert _lifetime(expires="Fri, 31 Dec 9999 23:59:59 GMT") == MAX_RETRY_AFTER
+
+
+def test_cache_lifetime_unreadable_age_is_ignored():
+    assert _lifetime(cache_control="max-age=600", age="old") == timedelta(minutes=10)
+
+
+def test_a_fetch_result_reports_its_cache_lifetime():
+    result = FetchResult("http://x/", "http://x/", 200, {"cache-control": "max-age=3600"})
+    assert result.cache_lifetime == timedelta(hours=1)
+    assert FetchResult("http://x/", "http://x/", 200).cache_lifetime is None
 
 # ----------------------------------------------------------------------------------- classify_status
 

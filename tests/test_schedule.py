@@ -163,11 +163,13 @@ def test_success_ignores_a_shorter_cache_lifetime():
 
 
 def test_success_caps_a_huge_cache_lifetime_like_the_ttl():
-    assert next_poll_after_success(NOW, interval=5 * MIN, cache_lifetime=timedelta(days=3650)) == NOW + MAX_TTL
+    ten_years = timedelta(days=3650)
+    assert next_poll_after_success(NOW, interval=5 * MIN, cache_lifetime=ten_years) == NOW + MAX_TTL
 
 
 def test_success_takes_the_longest_of_all_hints():
-    when = next_poll_after_success(NOW, interval=5 * MIN, ttl=HOUR, cache_lifetime=3 * HOUR, retry_after=2 * HOUR)
+    when = next_poll_after_success(NOW, interval=5 * MIN, ttl=HOUR, cache_lifetime=3 * HOUR,
+                                   retry_after=2 * HOUR)
     assert when == NOW + 3 * HOUR
 
 
