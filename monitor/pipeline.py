@@ -36,11 +36,19 @@ from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
 from monitor.retention import mark_seen
 from monitor.robots import RobotsCache
-from monitor.schedule import next_page_retry, next_poll_after_failure, next_poll_after_success
+from monitor.schedule import (
+    RHYTHM_WINDOW,
+    Rhythm,
+    learned_rhythm,
+    next_page_retry,
+    next_poll_after_failure,
+    next_poll_after_success,
+)
 from monitor.storable import clean, storable_article, storable_feed, storable_page, storable_validators
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
+from monitor.store import sightings as sighting_store
 from monitor.store.db import Database
 from monitor.tag import Tagger
 from monitor.urls import canonical_url, is_fetchable
@@ -558,11 +566,32 @@ class Pipeline:
         feed = self._feeds.get(name)
         return self.config.interval_for(feed) if feed else self.config.settings.interval
 
+    async def _rhythm(self, feed: feed_store.FeedSnapshot, now: datetime) -> Rhythm:
+        """How often to poll ``feed`` after a success: its fixed interval, else what its publications earn."""
+        source = self._feeds.get(feed.name)
+        fixed = self.config.fixed_interval_for(source) if source else self.config.settings.interval
+        if fixed is not None:
+            return Rhythm(fixed)
+        settings = self.config.settings
+        try:  # a read, not a write: it runs beside the writer thread, not in its queue
+            sightings = await asyncio.to_thread(self._sightings, feed.id, now - RHYTHM_WINDOW)
+        except SQLAlchemyError as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
+            log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
+            return Rhythm(settings.interval)
+        return learned_rhythm(sightings, now=now, min_interval=settings.min_interval,
+                              max_interval=settings.max_interval)
+
+    def _sightings(self, feed_id: int, since: datetime) -> list[sighting_store.Sighting]:
+        with self.db.session() as session:
+            return sighting_store.sightings_since(session, feed_ids=[feed_id], since=since).get(feed_id, [])
+
     async def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
                          new: int, linked: int, started: float, *, waiting: int = 0) -> PollReport:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
-        next_poll = next_poll_after_success(now, interval=self._interval(feed.name), ttl=ttl)
+        rhythm = await self._rhythm(feed, now)
+        next_poll = next_poll_after_success(now, interval=rhythm.interval, ttl=ttl,
+                                            cache_lifetime=result.cache_lifetime)
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
             etag = last_modified = None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from monitor.durations import format_duration
 
 MAX_TTL = timedelta(hours=24)
 """The longest a feed's own hints (its <ttl>, the response's Cache-Control max-age or Expires) may hold it
@@ -87,6 +90,40 @@ def adaptive_interval(per_day: float, *, min_interval: timedelta, max_interval: 
     wait = timedelta(seconds=math.sqrt(gap * min_interval.total_seconds()))
     return min(max(wait, min_interval), max_interval)
 
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """How often a feed is polled after a success, and why: a fixed interval, or its learnt rate."""
+
+    interval: timedelta
+    per_day: float | None = None  # publications per day in the window; None when the interval is fixed
+
+    def describe(self) -> str:
+        """For people: "~12/day, every 1h", "~2/week, every 3h", "quiet, every 1d" or "fixed 30m"."""
+        every = format_duration(_rounded(self.interval))
+        if self.per_day is None:
+            return f"fixed {every}"
+        if self.per_day <= 0:
+            return f"quiet, every {every}"
+        if self.per_day >= 1:
+            return f"~{self.per_day:.0f}/day, every {every}"
+        weekly = self.per_day * 7
+        return f"{'~%.0f' % weekly if weekly >= 0.5 else '<1'}/week, every {every}"
+
+
+def learned_rhythm(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
+                   min_interval: timedelta, max_interval: timedelta) -> Rhythm:
+    """A feed's rhythm from its entries' (stated date, first seen): its rate over ``RHYTHM_WINDOW`` and the
+    interval that rate earns (``adaptive_interval``)."""
+    per_day = publications_per_day(sightings, now=now)
+    return Rhythm(adaptive_interval(per_day, min_interval=min_interval, max_interval=max_interval), per_day)
+
+
+def _rounded(interval: timedelta) -> timedelta:
+    """To the minute (to the second under one): "every 1h25m", not "every 1h24m59.6s"."""
+    unit = timedelta(minutes=1) if interval >= timedelta(minutes=1) else timedelta(seconds=1)
+    return max(unit, round(interval / unit) * unit)
 
 def next_poll_after_failure(
     now: datetime,

@@ -116,8 +116,8 @@ def test_retry_after_delays_only_that_feed(web, workspace):
     calm = make_entries(web, "calm", 2)
     workspace.write_config([
         {"name": "Busy", "url": web.url("/busy.xml")},
-        {"name": "Calm", "url": serve_feed(web, "/calm.xml", calm)},
-    ], interval="10m")
+        {"name": "Calm", "url": serve_feed(web, "/calm.xml", calm), "interval": "10m"},  # fixed, to measure
+    ])
     report = {r["feed"]: r for r in workspace.json("poll")}
     assert report["Busy"]["error_kind"] == "rate_limited"
     assert report["Calm"]["outcome"] == "ok"

@@ -8,7 +8,9 @@ import pytest
 
 from monitor.schedule import (
     MAX_TTL,
+    Rhythm,
     adaptive_interval,
+    learned_rhythm,
     next_poll_after_failure,
     next_poll_after_success,
     publication_moments,
@@ -274,3 +276,24 @@ def test_the_maximum_holds_for_very_quiet_feeds():
 def test_equal_bounds_are_fixed_polling():
     assert adaptive_interval(500, min_interval=HOUR, max_interval=HOUR) == HOUR
     assert adaptive_interval(0, min_interval=HOUR, max_interval=HOUR) == HOUR
+
+
+
+def test_a_rhythm_is_learnt_from_sightings():
+    sightings = [(NOW - n * 2 * HOUR, NOW - n * 2 * HOUR) for n in range(84)]  # every 2 h for a week
+    rhythm = learned_rhythm(sightings, now=NOW, min_interval=LOW, max_interval=HIGH)
+    assert rhythm.per_day == pytest.approx(12)
+    assert rhythm.interval == _interval(12)
+    assert rhythm.describe() == "~12/day, every 24m"  # sqrt(2 h x 5 min)
+
+
+@pytest.mark.parametrize(("rhythm", "text"), [
+    (Rhythm(30 * MIN), "fixed 30m"),
+    (Rhythm(timedelta(seconds=5097.3), 1.0), "~1/day, every 1h25m"),
+    (Rhythm(24 * HOUR, 0.0), "quiet, every 1d"),
+    (Rhythm(timedelta(hours=3.7), 2 / 7), "~2/week, every 3h42m"),
+    (Rhythm(24 * HOUR, 0.01), "<1/week, every 1d"),
+    (Rhythm(timedelta(seconds=0.2), 1e9), "~1000000000/day, every 1s"),
+])
+def test_a_rhythm_describes_itself(rhythm, text):
+    assert rhythm.describe() == text
