@@ -29,12 +29,13 @@ from monitor.cli import (
     when,
 )
 from monitor.cli.output import styled
-from monitor.config import redacted_dump
+from monitor.config import Config, redacted_dump
 from monitor.durations import format_duration
 from monitor.errors import MonitorError
 from monitor.fetch import default_user_agent
 from monitor.logs import set_level
 from monitor.notify.readiness import channel_readiness
+from monitor.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -50,7 +51,8 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     dump = redacted_dump(config)
     # Show what takes effect, not what was left out: per-feed values fall back to the settings.
     for feed, shown in zip(config.feeds, dump["feeds"]):
-        shown["interval"] = format_duration(config.interval_for(feed))
+        fixed = config.fixed_interval_for(feed)
+        shown["interval"] = format_duration(fixed) if fixed else "adaptive"
         shown["fetch_pages"] = config.fetch_pages_for(feed)
     if not config.settings.user_agent:
         dump["settings"]["user_agent"] = default_user_agent(config.settings.contact)
@@ -196,19 +198,23 @@ def _print_poll_summary(reports: list) -> None:
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: last success, last error, next poll, article count."""
     from monitor.store.feeds import feed_statuses
+    from monitor.store.sightings import sightings_since
 
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
     db = database_or_exit(ctx)
     now = datetime.now(UTC)
     with db.session() as session:
         statuses = feed_statuses(session)
-        rows = [_feed_row(s.feed, s.article_count) for s in statuses]
+        feed_ids = [s.feed.id for s in statuses]
+        sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
+        rhythms = _rhythms(state_of(ctx), statuses, sightings, now)
+        rows = [_feed_row(s.feed, s.article_count, rhythms[s.feed.id]) for s in statuses]
     db.dispose()
     if as_json:
         print_json(rows)
         return
     table = Table(title=f"Feeds ({len(rows)})", title_justify="left")
-    for column in ("feed", "state", "articles", "last success", "next poll", "last error"):
+    for column in ("feed", "state", "articles", "rhythm", "last success", "next poll", "last error"):
         table.add_column(column, justify="right" if column == "articles" else "left")
     for row in rows:
         if not row["enabled"]:
@@ -222,15 +228,36 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         else:
             state_text = Text("new")
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
-        table.add_row(row["name"], state_text, str(row["articles"]), when(row["last_success_at"], now),
+        table.add_row(row["name"], state_text, str(row["articles"]), row["rhythm"],
+                      when(row["last_success_at"], now),
                       "-" if row["gone_at"] or not row["enabled"] else when(row["next_poll_at"], now), error)
     out.print(table)
 
 
-def _feed_row(feed, article_count: int) -> dict:
+def _rhythms(state, statuses, sightings, now: datetime) -> dict[int, Rhythm]:
+    """Each feed's rhythm as the daemon reckons it: a fixed interval from the configuration, else what its
+    week of publications earns (the configuration's bounds; the defaults when it cannot be read)."""
+    try:
+        config = state.config()
+    except MonitorError:
+        config = Config()
+    configured = {feed.name: feed for feed in config.feeds}
+    rhythms = {}
+    for status in statuses:
+        source = configured.get(status.feed.name)
+        fixed = config.fixed_interval_for(source) if source else None
+        rhythms[status.feed.id] = Rhythm(fixed) if fixed else learned_rhythm(
+            sightings.get(status.feed.id, []), now=now, min_interval=config.settings.min_interval,
+            max_interval=config.settings.max_interval)
+    return rhythms
+
+
+def _feed_row(feed, article_count: int, rhythm: Rhythm) -> dict:
     return {
         "name": feed.name, "url": feed.url, "kind": feed.kind, "enabled": feed.enabled, "title": feed.title,
-        "articles": article_count, "last_polled_at": feed.last_polled_at, "last_success_at": feed.last_success_at,
+        "articles": article_count, "rhythm": rhythm.describe(), "publications_per_day": rhythm.per_day,
+        "poll_interval": format_duration(rhythm.interval),
+        "last_polled_at": feed.last_polled_at, "last_success_at": feed.last_success_at,
         "last_status": feed.last_status, "last_error": feed.last_error, "last_error_kind": feed.last_error_kind,
         "last_warning": feed.last_warning, "consecutive_failures": feed.consecutive_failures,
         "next_poll_at": feed.next_poll_at, "retry_after_until": feed.retry_after_until, "gone_at": feed.gone_at,
