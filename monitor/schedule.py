@@ -6,7 +6,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.durations import format_duration
 
@@ -17,6 +17,8 @@ off: a publisher that says "a month" must not go unread for a month."""
 RHYTHM_WINDOW = timedelta(days=7)
 """How far back a feed's publications count towards its rhythm: a week holds every weekday once, so a feed
 quiet at weekends is not judged by its Sunday alone."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CLOCK_SKEW = timedelta(minutes=10)
 """How far after we first saw an entry its stated date may lie and still be believed (clocks differ)."""
@@ -60,8 +62,9 @@ def publication_moments(sightings: Iterable[tuple[datetime | None, datetime]], *
         believable = published is not None and first_seen - window <= published <= first_seen + CLOCK_SKEW
         when = min(published, first_seen) if believable else first_seen
         if since < when <= now:
-            moments.add(int((when - since) // MOMENT))
-    return sorted(since + MOMENT * minute for minute in moments)
+            # On the clock's own minutes, not counted from ``now``: the count must not change between polls.
+            moments.add((when - _EPOCH) // MOMENT)
+    return sorted(_EPOCH + MOMENT * minute for minute in moments)
 
 
 def publications_per_day(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
