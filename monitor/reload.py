@@ -129,4 +129,6 @@ def describe_change(old: Config, new: Config) -> ConfigChange:
 
 def _effective(config: Config, feed: FeedConfig) -> dict:
     """A feed's settings as they take effect: its own, else the configuration's defaults."""
-    return {**feed.model_dump(), "interval": config.interval_for(feed), "fetch_pages": config.fetch_pages_for(feed)}
+    # A feed whose rhythm decides waits at most max_interval: a shorter one brings its next poll forward.
+    interval = config.fixed_interval_for(feed) or config.settings.max_interval
+    return {**feed.model_dump(), "interval": interval, "fetch_pages": config.fetch_pages_for(feed)}

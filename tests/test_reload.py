@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from support.httpserver import Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
 from test_daemon import start_daemon, stop
+
+from monitor.config import Config, FeedConfig, Settings
+from monitor.reload import describe_change
 
 RSS = {"Content-Type": "application/rss+xml"}
 FRONT = ('<!DOCTYPE html><html><head><title>Front</title></head><body><main>'
@@ -180,3 +184,14 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
                                                                      "digest-retries"}
 
     asyncio.run(scenario())
+
+
+def test_a_shorter_max_interval_brings_adaptive_feeds_forward_and_a_fixed_one_keeps_its_own():
+    feeds = (FeedConfig(name="wire", url="https://example.org/wire.xml"),
+             FeedConfig(name="weekly", url="https://example.org/weekly.xml", interval=timedelta(hours=6)))
+    old = Config(feeds=feeds)
+    new = Config(feeds=feeds, settings=Settings(max_interval=timedelta(hours=2)))
+    change = describe_change(old, new)
+    assert change.due_by == {"wire": timedelta(hours=2)}
+    quicker = Config(feeds=feeds, settings=Settings(min_interval=timedelta(minutes=1)))
+    assert describe_change(old, quicker).due_by == {}  # the next poll of each uses it anyway
