@@ -314,11 +314,11 @@ def main() -> int:
               f"{row['requests_ratio']:>9.2f}x {row['missed']:>7}")
     print("\nby the feed's rate: median delay / requests per feed per day")
     heads = [f"{name} ({c['feeds']} feeds, {c['entries']} entries)" for name, c in base["by_rate"].items()]
-    print(f"{'schedule':<20}" + "".join(f"{head:>36}" for head in heads))
+    print(f"{'schedule':<20}" + "".join(f" {head:>38}" for head in heads))
     for name, row in results.items():
         cells = [f"{c['median_delay_min']:.0f}m / {c['requests_per_feed_day']:.1f}"
                  for c in row["by_rate"].values()]
-        print(f"{name:<20}" + "".join(f"{cell:>36}" for cell in cells))
+        print(f"{name:<20}" + "".join(f" {cell:>38}" for cell in cells))
     adaptive = results["adaptive"]
     print(f"\nentries measured: {base['entries']} under fixed polling, {adaptive['entries']} under adaptive")
     halves_delay = adaptive["median_ratio"] <= 0.5 and adaptive["requests_ratio"] <= 1.0
