@@ -104,13 +104,13 @@ class Settings(_Section):
 
     user_agent: str | None = None  # full override of the User-Agent header
     contact: str | None = None  # email or URL added to the default User-Agent, for site owners
+    interval: Duration = timedelta(minutes=30)  # the first retry after a failure (then it doubles)
     # A feed without an interval of its own is polled as often as it publishes (monitor.schedule), within
     # these bounds; equal bounds poll every feed at that one interval. 5 min and 24 h are miniflux's
     # defaults for its entry_frequency scheduler: few publishers refresh a feed faster than a CDN caches
     # it for minutes, and a feed silent for a week is still looked at daily.
     min_interval: Duration = timedelta(minutes=5)
     max_interval: Duration = timedelta(hours=24)
-    interval: Duration = timedelta(minutes=30)  # the first retry after a failure (then it doubles)
     max_backoff: Duration = timedelta(hours=24)  # cap for exponential back-off after consecutive failures
     timeout: Duration = timedelta(seconds=30)  # per request
     max_bytes: ByteSize = Field("10MB", gt=0, validate_default=True)  # per response, also after decompression

@@ -214,8 +214,10 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         print_json(rows)
         return
     table = Table(title=f"Feeds ({len(rows)})", title_justify="left")
+    # On a narrow terminal a state's first words stay together ("gone (410):") and the rhythm takes two lines.
+    widths = {"state": {"min_width": 11}, "rhythm": {"max_width": 11}}
     for column in ("feed", "state", "articles", "rhythm", "last success", "next poll", "last error"):
-        table.add_column(column, justify="right" if column == "articles" else "left")
+        table.add_column(column, justify="right" if column == "articles" else "left", **widths.get(column, {}))
     for row in rows:
         if not row["enabled"]:
             state_text = styled("[dim]removed[/]")
@@ -228,9 +230,9 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         else:
             state_text = Text("new")
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
-        table.add_row(row["name"], state_text, str(row["articles"]), row["rhythm"],
-                      when(row["last_success_at"], now),
-                      "-" if row["gone_at"] or not row["enabled"] else when(row["next_poll_at"], now), error)
+        polled = row["enabled"] and not row["gone_at"]
+        table.add_row(row["name"], state_text, str(row["articles"]), row["rhythm"] if polled else "-",
+                      when(row["last_success_at"], now), when(row["next_poll_at"], now) if polled else "-", error)
     out.print(table)
 
 
