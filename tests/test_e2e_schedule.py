@@ -60,6 +60,8 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
                        "Fixed": "fixed 10m", "Quiet": "~1/week, every 3h44m"}
     table = workspace.cli("feeds").stdout
     assert "rhythm" in table and "fixed 10m" in table
+    checked = {f["name"]: f["interval"] for f in workspace.json("check")["feeds"]}
+    assert checked == {"Busy": "adaptive", "Quiet": "adaptive", "Cached": "adaptive", "Fixed": "10m"}
 
     # The quiet feed has news: each new publication brings its next poll forward.
     fresh = entries_every(web, "quiet-news", 20 * MIN, 12)  # the last four hours
