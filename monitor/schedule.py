@@ -18,14 +18,13 @@ RHYTHM_WINDOW = timedelta(days=7)
 """How far back a feed's publications count towards its rhythm: a week holds every weekday once, so a feed
 quiet at weekends is not judged by its Sunday alone."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 CLOCK_SKEW = timedelta(minutes=10)
 """How far after we first saw an entry its stated date may lie and still be believed (clocks differ)."""
 
 MOMENT = timedelta(minutes=1)
 """Entries dated within one minute of each other count as one publication: a poll finds them together,
 so a feed that stamps a hundred entries with one time is not taken for a hundred times busier."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # moments are the clock's own minutes, counted from here
 
 
 def next_poll_after_success(
@@ -62,7 +61,8 @@ def publication_moments(sightings: Iterable[tuple[datetime | None, datetime]], *
         believable = published is not None and first_seen - window <= published <= first_seen + CLOCK_SKEW
         when = min(published, first_seen) if believable else first_seen
         if since < when <= now:
-            # On the clock's own minutes, not counted from ``now``: the count must not change between polls.
+            # On the clock's minutes, not counted from ``now``: two polls that see the same entries count
+            # the same.
             moments.add((when - _EPOCH) // MOMENT)
     return sorted(_EPOCH + MOMENT * minute for minute in moments)
 
@@ -87,12 +87,13 @@ def adaptive_interval(per_day: float, *, min_interval: timedelta, max_interval: 
     """
     if min_interval >= max_interval:
         return max_interval  # equal bounds: fixed polling
-    if not per_day > 0 or not math.isfinite(per_day):  # NaN and 0: nothing seen; inf cannot pace anything
-        return max_interval if not per_day > 0 else min_interval
+    if math.isnan(per_day) or per_day <= 0:  # nothing seen (or nonsense): as quiet as a feed can be
+        return max_interval
+    if math.isinf(per_day):
+        return min_interval
     gap = timedelta(days=1).total_seconds() / per_day
     wait = timedelta(seconds=math.sqrt(gap * min_interval.total_seconds()))
     return min(max(wait, min_interval), max_interval)
-
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def _rounded(interval: timedelta) -> timedelta:
     """To the minute (to the second under one): "every 1h25m", not "every 1h24m59.6s"."""
     unit = timedelta(minutes=1) if interval >= timedelta(minutes=1) else timedelta(seconds=1)
     return max(unit, round(interval / unit) * unit)
+
 
 def next_poll_after_failure(
     now: datetime,
