@@ -278,7 +278,6 @@ def test_equal_bounds_are_fixed_polling():
     assert adaptive_interval(0, min_interval=HOUR, max_interval=HOUR) == HOUR
 
 
-
 def test_a_rhythm_is_learnt_from_sightings():
     sightings = [(NOW - n * 2 * HOUR, NOW - n * 2 * HOUR) for n in range(84)]  # every 2 h for a week
     rhythm = learned_rhythm(sightings, now=NOW, min_interval=LOW, max_interval=HIGH)
