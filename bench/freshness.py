@@ -4,6 +4,7 @@
     .venv/bin/python bench/freshness.py             # 28 simulated days, about a minute
     .venv/bin/python bench/freshness.py --quick     # 10 days, a few seconds; targets not enforced
     .venv/bin/python bench/freshness.py --exact     # recompute the rhythm at every poll (slower, same result)
+    .venv/bin/python bench/freshness.py --ttl       # every schedule also waits for a feed's <ttl>
 
 The feeds are the real ones in ../shared/corpora (see its SOURCES.md; set MONITOR_SHARED_DIR to look
 elsewhere), read at run time and parsed by monitor.parse. Each feed with at least five dated entries over
@@ -82,6 +83,7 @@ class Feed:
     offsets: tuple[timedelta, ...]  # publication moments from the first, sorted (one pattern)
     period: timedelta  # the pattern's length, one mean gap included
     listed: int  # how many entries the feed's document holds
+    ttl: timedelta | None  # the feed's <ttl>, if it states one
 
     @property
     def per_day(self) -> float:
@@ -119,8 +121,9 @@ def load_feeds(corpora: Path) -> tuple[list[Feed], dict[str, int]]:
                 continue
             seen.add(tuple(dates))
             offsets = tuple(date - dates[0] for date in dates)
+            ttl = timedelta(minutes=parsed.ttl_minutes) if parsed.ttl_minutes else None
             feeds.append(Feed(f"{folder.split('/')[0]}/{path.name}", offsets, span + span / (len(dates) - 1),
-                              len(parsed.items)))
+                              len(parsed.items), ttl))
     return feeds, skipped
 
 
@@ -150,9 +153,10 @@ class Outcome:
     per_day: float = 0.0  # the feed's real publication rate
 
 
-def simulate(feed: Feed, interval: Interval, start: datetime, measure_from: datetime,
-             end: datetime) -> Outcome:
-    """Poll ``feed`` from ``start``, each time ``interval`` says; measure from ``measure_from`` to ``end``."""
+def simulate(feed: Feed, interval: Interval, start: datetime, measure_from: datetime, end: datetime, *,
+             ttl: bool = False) -> Outcome:
+    """Poll ``feed`` from ``start``, each time ``interval`` says (and its <ttl> with ``ttl``); measure from
+    ``measure_from`` to ``end``."""
     times = publications(feed, start, end)
     outcome = Outcome(days=(end - measure_from) / DAY, per_day=feed.per_day)
     window: deque = deque()  # (published, first seen), as the store's sightings_since returns them
@@ -175,7 +179,7 @@ def simulate(feed: Feed, interval: Interval, start: datetime, measure_from: date
             return outcome
         while window and window[0][1] <= now - RHYTHM_WINDOW:
             window.popleft()
-        now = next_poll_after_success(now, interval=interval(window, now))
+        now = next_poll_after_success(now, interval=interval(window, now), ttl=feed.ttl if ttl else None)
 
 
 def _published_by(times: list[datetime], now: datetime) -> int:
@@ -269,6 +273,8 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=28, help="simulated days, the first week warm-up (28)")
     parser.add_argument("--quick", action="store_true", help="10 days; targets not enforced")
     parser.add_argument("--exact", action="store_true", help="recompute the rhythm at every poll")
+    parser.add_argument("--ttl", action="store_true",
+                        help="honour the feeds' <ttl> in every schedule, as the daemon does")
     args = parser.parse_args()
     days = 10 if args.quick else args.days
     if days <= RHYTHM_WINDOW / DAY:
@@ -291,7 +297,9 @@ def main() -> int:
           f"busiest {rates[-1]:.0f}")
     bounds = f"min_interval {format_duration(settings.min_interval)}, max_interval " \
              f"{format_duration(settings.max_interval)}"
-    print(f"{days} simulated days, the first {RHYTHM_WINDOW.days} warm-up; adaptive: {bounds}\n")
+    with_ttl = sum(feed.ttl is not None for feed in feeds)
+    print(f"{days} simulated days, the first {RHYTHM_WINDOW.days} warm-up; adaptive: {bounds}; the <ttl> of "
+          f"{with_ttl} feeds {'honoured' if args.ttl else 'ignored (--ttl honours it)'}\n")
 
     schedules: dict[str, Callable[[], Interval]] = {
         "fixed 30m": lambda: fixed,
@@ -301,7 +309,8 @@ def main() -> int:
     }
     results = {}
     for name, make in schedules.items():
-        results[name] = summary([simulate(feed, make(), START, measure_from, end) for feed in feeds])
+        results[name] = summary([simulate(feed, make(), START, measure_from, end, ttl=args.ttl)
+                                 for feed in feeds])
     base = results["fixed 30m"]
     print(f"{'schedule':<20} {'median':>8} {'p90':>8} {'mean':>8} {'req/feed/day':>13} {'delay x':>8} "
           f"{'requests x':>10} {'missed':>7}")
@@ -325,7 +334,7 @@ def main() -> int:
     halves_requests = adaptive["requests_ratio"] <= 0.5 and adaptive["median_ratio"] <= 1.0
     checks = {"adaptive halves the median delay at no more requests, or halves the requests at no more delay":
               halves_delay or halves_requests}
-    result = {"days": days, "feeds": len(feeds), "skipped": skipped, "schedules": results,
+    result = {"days": days, "feeds": len(feeds), "skipped": skipped, "schedules": results, "ttl": args.ttl,
               "settings": {"min_interval": format_duration(settings.min_interval),
                  "max_interval": format_duration(settings.max_interval)}}
     report_checks(checks, result, "freshness.json", started=started)
