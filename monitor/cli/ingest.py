@@ -196,7 +196,7 @@ def _print_poll_summary(reports: list) -> None:
 
 @app.command()
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Show every feed's state: last success, last error, next poll, article count."""
+    """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import feed_statuses
     from monitor.store.sightings import sightings_since
 
