@@ -1,4 +1,5 @@
-"""The daemon's HTTP listener: ``GET /healthz`` and ``GET /metrics``, from a small threaded stdlib server.
+"""The daemon's HTTP listener: ``GET /healthz`` and ``GET /metrics``, from a small threaded stdlib server;
+with ``settings.websub``, also the WebSub hubs' requests at ``/websub/<token>`` (monitor.websub).
 
 It runs in threads of its own, beside the event loop, so a scrape never waits for a poll and a stuck loop
 shows as a stale tick rather than as a listener that does not answer. /healthz answers 200 while the
