@@ -99,6 +99,41 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
+class WebSubSettings(_Section):
+    """Push instead of polling, for feeds that name a WebSub hub (the ``settings.websub:`` section).
+
+    Off until ``callback_url`` is set: the public address at which hubs reach the daemon's listener
+    (``settings.listen``) at its ``/websub/`` path, e.g. through a reverse proxy. Each subscribed feed gets
+    ``<callback_url>/<token>``.
+    """
+
+    callback_url: str | None = None
+    lease: Duration = timedelta(days=7)  # the subscription lease asked of hubs (they may grant another)
+    # how often a feed whose hub pushes is polled all the same: pushes can be lost, hubs can fail
+    fallback_interval: Duration = timedelta(hours=6)
+
+    _check_positive = field_validator("lease", "fallback_interval")(_positive)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = split_url(value)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or url_problem(parts):
+            raise _InvalidValue(f"callback_url {value!r} is not an absolute http(s) URL",
+                                "the public URL of this daemon's /websub/ path, e.g. https://monitor.example.org/websub")
+        if parts.query or parts.fragment:
+            raise _InvalidValue(f"callback_url {value!r} has a query or fragment",
+                                "a plain path: each feed's token is added as one more path segment")
+        return value.rstrip("/")
+
+    @property
+    def enabled(self) -> bool:
+        return self.callback_url is not None
+
+
 class Settings(_Section):
     """Defaults and limits for the whole daemon (the ``settings:`` section)."""
 
@@ -129,6 +164,7 @@ class Settings(_Section):
     # networks that links from public feeds may reach all the same (monitor.addressguard), e.g. 10.1.0.0/16
     allow_networks: tuple[str, ...] = ()
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
+    websub: WebSubSettings = WebSubSettings()
 
     _check_positive = field_validator("interval", "min_interval", "max_interval", "max_backoff", "timeout",
                                       "poll_tick")(_positive)
@@ -160,6 +196,13 @@ class Settings(_Section):
             listen_address(value)
             return value.strip()
         return None
+
+    @model_validator(mode="after")
+    def _websub_needs_listener(self) -> Settings:
+        if self.websub.enabled and self.listen is None:
+            raise _InvalidValue("websub.callback_url is set but nothing listens for the hub's requests",
+                                "set settings.listen (e.g. 127.0.0.1:9100) and route callback_url to its /websub/")
+        return self
 
 
 def listen_address(value: str) -> tuple[str, int]:

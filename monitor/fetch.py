@@ -327,6 +327,7 @@ class _Decoder:
 
 
 DRAIN_LIMIT = 64 * 1024
+FORM_ANSWER_BYTES = 4096  # of the answer to a POST (a hub's "202 Accepted" and its reason, if any)
 DRAIN_SECONDS = 2.0
 """Bytes of an unwanted body (a 304's, a redirect's, an error page's) read to keep the connection, and the
 time it may take: a slow error page must not hold the answer we already have."""
@@ -519,6 +520,38 @@ class Fetcher:
             failure = classify_exception(exc)
             log.debug("fetch failed", extra={"url": url, "kind": failure.kind})
             return FetchResult(url, current, None, elapsed=time.monotonic() - started, failure=failure)
+
+    @_reported
+    async def post_form(self, url: str, form: Mapping[str, str], *, reach: Reach) -> FetchResult:
+        """POST ``form`` to ``url`` (a WebSub hub): one request through the host's gate and the address guard
+        at ``reach``; a redirect is not followed (a POST is not repeated elsewhere). Never raises for network
+        failures; a 3xx comes back as a failure with its status."""
+        started = time.monotonic()
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+            if self._guard_at == "lookup" and reach is Reach.PUBLIC:
+                await self.guard.resolve(parts.hostname or "", parts.port or 0, reach)
+            async with self.gate.slot(parts.hostname or "", then=self._slots):
+                status, headers, answer, peer = await self._with_deadline(self._post(url, form, reach))
+            failure = classify_status(status, headers)
+            if failure is None and 300 <= status < 400:
+                failure = Failure(FailureKind.REDIRECTS, f"HTTP {status}: a redirect, not followed for a POST")
+            return FetchResult(url, url, status, headers, answer, time.monotonic() - started, failure=failure,
+                               peer=peer)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
+            return FetchResult(url, url, None, elapsed=time.monotonic() - started, failure=classify_exception(exc))
+
+    async def _post(self, url: str, form: Mapping[str, str], reach: Reach):
+        async with self._client.stream("POST", url, data=dict(form),
+                                       extensions={REACH_EXTENSION: reach}) as response:
+            answer = b""
+            async for chunk in response.aiter_bytes():  # a hub's answer is a line of text: keep its start
+                answer += chunk[:FORM_ANSWER_BYTES - len(answer)]
+                if len(answer) >= FORM_ANSWER_BYTES:
+                    break
+            headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
+            return response.status_code, headers, answer, _peer_address(response)
 
     async def _with_deadline(self, request):
         """Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever."""

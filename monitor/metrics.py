@@ -40,6 +40,9 @@ class Metrics:
     def polled(self, report: Any) -> None:
         """A feed's poll ended (a ``pipeline.PollReport``)."""
 
+    def pushed(self, report: Any) -> None:
+        """Content a WebSub hub pushed for a feed was stored (a ``pipeline.PollReport``)."""
+
     def fetched(self, result: Any) -> None:
         """A GET ended (a ``fetch.FetchResult``), feed or page, successful or not."""
 
@@ -71,6 +74,7 @@ class PrometheusMetrics(Metrics):
         self._polls = Counter("monitor_polls", "Feed polls, by outcome (ok, unchanged, failed, held) and error "
                               "kind (empty when none)", ["outcome", "error_kind"], registry=r)
         self._articles = Counter("monitor_articles_stored", "New articles stored", registry=r)
+        self._pushes = Counter("monitor_websub_pushes", "Contents pushed by WebSub hubs and stored", registry=r)
         self._pages = Counter("monitor_pages_extracted", "Article pages put through text extraction",
                               registry=r)
         self._extract_seconds = Histogram("monitor_extraction_seconds", "Time to extract one page's text",
@@ -116,6 +120,11 @@ class PrometheusMetrics(Metrics):
         if str(report.outcome) in ("ok", "unchanged"):
             self.last_poll_success_at = time.time()
             self._last_poll.set(self.last_poll_success_at)
+
+    def pushed(self, report: Any) -> None:
+        self._pushes.inc()
+        if report.new_articles:
+            self._articles.inc(report.new_articles)
 
     def fetched(self, result: Any) -> None:
         if result.failure is not None:

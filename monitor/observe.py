@@ -1,4 +1,5 @@
-"""The daemon's HTTP listener: ``GET /healthz`` and ``GET /metrics``, from a small threaded stdlib server.
+"""The daemon's HTTP listener: ``GET /healthz`` and ``GET /metrics``, from a small threaded stdlib server;
+with ``settings.websub``, also the WebSub hubs' requests at ``/websub/<token>`` (monitor.websub).
 
 It runs in threads of its own, beside the event loop, so a scrape never waits for a poll and a stuck loop
 shows as a stale tick rather than as a listener that does not answer. /healthz answers 200 while the
@@ -16,14 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from monitor.errors import MonitorError
 from monitor.logs import redact
 from monitor.metrics import Metrics, PrometheusMetrics
 from monitor.store.db import Database, ping
+from monitor.websub import Answer, Subscriber, token_of
 
 log = logging.getLogger(__name__)
 
+PUSH_READ_TIMEOUT = 30.0  # seconds a hub may take between two reads of the content it pushes
 MIN_STALE_AFTER = 30.0  # seconds without a tick before /healthz fails, however short poll_tick is
 
 
@@ -71,6 +75,7 @@ class Listener:
 
     def __init__(self, address: tuple[str, int], *, health: Health, metrics: PrometheusMetrics) -> None:
         self.health, self.metrics = health, metrics
+        self.websub: Subscriber | None = None  # set by the daemon when hubs push to /websub/<token>
         host, port = address
         try:
             self._server = _Server((host, port), _Handler, self)
@@ -86,7 +91,8 @@ class Listener:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("serving /healthz and /metrics at %s", self.url, extra={"url": self.url})
+        log.info("serving /healthz and /metrics%s at %s", " and /websub/" if self.websub else "", self.url,
+                 extra={"url": self.url})
 
     def stop(self) -> None:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, forever if it never ran
@@ -109,7 +115,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # http.server's name
         path = self.path.split("?", 1)[0]
-        if path == "/healthz":
+        if (websub := self._websub_token()) is not None:
+            subscriber, token = websub
+            query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query,
+                                                                 keep_blank_values=True).items()}
+            self._reply(subscriber.verify(token, query))
+        elif path == "/healthz":
             healthy, body = self.server.listener.health.check()
             self._answer(200 if healthy else 503, json.dumps(body).encode(), "application/json")
         elif path == "/metrics":
@@ -117,6 +128,33 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, payload, content_type)
         else:
             self._answer(404, b"not found: try /healthz or /metrics\n", "text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:  # http.server's name
+        websub = self._websub_token()
+        if websub is None:
+            self._answer(404, b"not found\n", "text/plain; charset=utf-8")
+            return
+        subscriber, token = websub
+        length = self.headers.get("Content-Length", "")
+        if not length.isascii() or not length.isdigit():
+            self._answer(411, b"Content-Length required\n", "text/plain; charset=utf-8")
+            return
+        if int(length) > subscriber.max_push_bytes:
+            self.close_connection = True  # the body is not read: the connection cannot be reused
+            self._answer(413, b"too large\n", "text/plain; charset=utf-8")
+            return
+        self.connection.settimeout(PUSH_READ_TIMEOUT)  # a hub that dribbles its body holds only its thread
+        body = self.rfile.read(int(length))
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        self._reply(subscriber.push(token, headers, body))
+
+    def _websub_token(self) -> tuple[Subscriber, str] | None:
+        subscriber = self.server.listener.websub
+        token = token_of(self.path) if subscriber is not None else None
+        return (subscriber, token) if subscriber is not None and token is not None else None
+
+    def _reply(self, answer: Answer) -> None:
+        self._answer(answer.status, answer.body, answer.content_type)
 
     def _answer(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

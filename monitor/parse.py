@@ -83,6 +83,9 @@ class ParsedFeed:
     items: tuple[FeedItem, ...]
     warning: str | None = None
     ttl_minutes: int | None = None
+    # WebSub: the hub that pushes this feed's updates, and the feed's own canonical address (the topic).
+    hub: str | None = None
+    self_url: str | None = None
 
 
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None,
@@ -144,6 +147,8 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         items=items,
         warning=warning,
         ttl_minutes=_ttl(info.get("ttl")),
+        hub=_linked(info.get("links"), "hub", url),
+        self_url=_linked(info.get("links"), "self", url),
     )
 
 
@@ -254,7 +259,27 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
         language=language,
         items=unique,
         warning=warning,
+        hub=_json_hub(document.get("hubs"), url),
+        self_url=_absolute(document.get("feed_url"), url),
     )
+
+
+def _linked(links: object, rel: str, base: str) -> str | None:
+    """The first ``<link rel=...>`` (Atom, or atom:link in RSS) of the feed with that relation."""
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, Mapping) and link.get("rel") == rel:
+            if found := _absolute(link.get("href"), base):
+                return found
+    return None
+
+
+def _json_hub(hubs: object, base: str) -> str | None:
+    """JSON Feed's ``hubs``: the first of type WebSub."""
+    for hub in hubs if isinstance(hubs, list) else ():
+        if isinstance(hub, dict) and str(hub.get("type", "")).lower() == "websub":
+            if found := _absolute(hub.get("url"), base):
+                return found
+    return None
 
 
 def _is_json_feed(document: object, *, truncated: bool) -> bool:

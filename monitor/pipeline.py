@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -49,10 +50,12 @@ from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
+from monitor.store import websub as websub_store
 from monitor.store.db import Database
 from monitor.tag import Tagger
 from monitor.urls import canonical_url, is_fetchable
 from monitor.watchlist import Match, Watchlist, load_watchlist
+from monitor.websub import Subscriber
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +68,8 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 LEASE = timedelta(minutes=30)
 LEASED = "leased"
 """The error kind of a feed not polled because another live instance is polling it."""
+# Content a hub pushed waits this long, in all, for a poll of its feed in flight to end.
+PUSH_LEASE_TRIES, PUSH_LEASE_WAIT = 60, 1.0
 
 
 class Outcome(StrEnum):
@@ -165,6 +170,8 @@ class Pipeline:
         self._per_host = settings.per_host
         self._host_turns: dict[str, asyncio.Semaphore] = {}
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
+        # Set by the daemon when hubs push to its listener (monitor.websub); None: feeds are only polled.
+        self.websub: Subscriber | None = None
         # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
         self.tagger = Tagger(load_watchlist(config))
         # A poll's database work (storing, deduplicating and tagging articles, recording each feed's outcome)
@@ -329,6 +336,7 @@ class Pipeline:
         if result.failure is not None:
             return await self._finish_failed(feed, result.status, result.failure, started)
         if result.not_modified:
+            await self._subscribe(feed, result, None, None)
             return await self._finish_ok(feed, result, None, 0, 0, started)
         reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
         try:
@@ -345,7 +353,62 @@ class Pipeline:
             return await self._finish_failed(feed, exc.status, exc.failure, started)
         parsed = storable_feed(parsed)  # a NUL, a lone surrogate or an overlong field must not cost the feed
         new, linked, waiting = await self._store_new_entries(feed, parsed, result, reach)
+        if source.kind == "rss":
+            await self._subscribe(feed, result, parsed, reach)
         return await self._finish_ok(feed, result, parsed, new, linked, started, waiting=waiting)
+
+    async def _subscribe(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
+                         reach: Reach | None) -> None:
+        """Subscribe at the feed's WebSub hub, or renew, when the daemon takes pushes (monitor.websub)."""
+        if self.websub is None or feed.kind != "rss":
+            return
+        try:
+            await self.websub.after_poll(self.fetcher, feed_id=feed.id, feed_name=feed.name, parsed=parsed,
+                                         result=result, reach=reach or await self.fetcher.links_reach(result))
+        except Exception:  # noqa: BLE001 - the feed is polled all the same: a hub's trouble must not cost it
+            log.exception("websub: subscribing feed=%s failed", feed.name, extra={"feed": feed.name})
+
+    async def accept_push(self, subscription: websub_store.Subscription, body: bytes,
+                          headers: Mapping[str, str]) -> PollReport | None:
+        """Content a feed's hub pushed: its new entries are stored as a poll of the feed stores them, under the
+        feed's lease (so no poll of it runs meanwhile); the feed's poll schedule and validators stay as they are.
+        """
+        source = self._feeds.get(subscription.feed_name)
+        if source is None or source.kind != "rss":
+            log.info("websub: content pushed for feed=%s, which is no longer configured; ignored",
+                     subscription.feed_name, extra={"feed": subscription.feed_name})
+            return None
+        feed = await self._claim_for_push(subscription.feed_name)
+        if feed is None:
+            log.warning("websub: feed=%s could not be leased for pushed content; its next poll gets it",
+                        subscription.feed_name, extra={"feed": subscription.feed_name})
+            return None
+        started = time.monotonic()
+        try:
+            result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
+            reach = await self.fetcher.links_reach(source.url)
+            parsed = await asyncio.to_thread(parse_feed, body, url=subscription.topic, headers=headers,
+                                             max_chars=int(self.config.settings.max_bytes))
+            new, linked, _ = await self._store_new_entries(feed, storable_feed(parsed), result, reach)
+        except NotAFeed as exc:
+            log.warning("websub: feed=%s: the hub pushed %s", feed.name, exc, extra={"feed": feed.name})
+            return None
+        finally:
+            await self._in_writer(self._release, feed.id)
+        report = PollReport(feed.name, Outcome.OK, 200, new, linked, time.monotonic() - started)
+        log.info("push feed=%s new=%d duration=%.2fs", feed.name, new, report.duration,
+                 extra={"feed": feed.name, "url": source.url, "new": new, "duration": round(report.duration, 3)})
+        self.metrics.pushed(report)
+        return report
+
+    async def _claim_for_push(self, name: str) -> feed_store.FeedSnapshot | None:
+        """The feed's lease, waiting while a poll of it runs (it may not have seen the pushed entries)."""
+        for _ in range(PUSH_LEASE_TRIES):
+            claimed, _ = await asyncio.to_thread(self.claim, names=[name], due_only=False)
+            if claimed:
+                return claimed[0]
+            await asyncio.sleep(PUSH_LEASE_WAIT)
+        return None
 
     async def _store_new_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed,
                                  result: FetchResult, reach: Reach) -> tuple[int, int, int]:
@@ -592,6 +655,8 @@ class Pipeline:
         rhythm = await self._rhythm(feed, now)
         next_poll = next_poll_after_success(now, interval=rhythm.interval, ttl=ttl,
                                             cache_lifetime=result.cache_lifetime)
+        if self.websub is not None and feed.kind == "rss":  # a hub pushes its news: polling is the fallback
+            next_poll = await asyncio.to_thread(self.websub.next_poll, feed.id, now, next_poll)
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
             etag = last_modified = None

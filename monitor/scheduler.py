@@ -27,6 +27,7 @@ from monitor.observe import Health, Listener
 from monitor.pipeline import Pipeline
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, size_bytes
+from monitor.websub import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,11 @@ class Daemon:
         if loaded.watchlist.fingerprint != old_watchlist.fingerprint:
             log.info("watchlist reloaded: %d topics, version %s (was %s)", len(loaded.watchlist.topics),
                      loaded.watchlist.fingerprint, old_watchlist.fingerprint or "-", extra={"url": str(new.source)})
+        if new.settings.websub != old.settings.websub:
+            if self.pipeline.websub is not None and new.settings.websub.enabled:
+                self.pipeline.websub.settings = new.settings.websub  # asked of hubs from the next request on
+            else:
+                log.warning("settings.websub turned on or off: takes effect at the next restart")
         if change.restart_needed:
             log.warning("settings changed that take effect at the next restart: %s",
                         ", ".join(change.restart_needed))
@@ -203,6 +209,8 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         daemon = Daemon(config, db, pipeline, metrics, scheduler)
+        if config.settings.websub.enabled and listener is not None:
+            pipeline.websub = listener.websub = _subscriber(config, db, pipeline, loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)
         # SIGHUP (`systemctl reload`) reads feeds.yaml again now, changed or not.
@@ -223,6 +231,15 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             await daemon.drain()
         log.info("daemon stopped")
+
+
+def _subscriber(config: Config, db: Database, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> Subscriber:
+    def accept(subscription, body: bytes, headers) -> None:
+        # From the listener's thread to the event loop, where polls run; the hub has its answer meanwhile.
+        asyncio.run_coroutine_threadsafe(pipeline.accept_push(subscription, body, headers), loop)
+
+    return Subscriber(config.settings.websub, db, accept=accept, clock=_utcnow,
+                      max_push_bytes=int(config.settings.max_bytes))
 
 
 def _utcnow() -> datetime:

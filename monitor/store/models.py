@@ -334,3 +334,28 @@ class DeliveryItem(Base):
     story_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no constraint: stories get merged
     topic: Mapped[str] = mapped_column(String(200))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSubSubscription(Base):
+    """A feed's subscription at its WebSub hub: the hub pushes new content to ``/websub/<token>``.
+
+    ``state`` is pending (asked, the hub has not verified), active (verified, until ``lease_until``),
+    denied (the hub refused) or unsubscribed. The secret signs what the hub pushes (HMAC); it is sent to the
+    hub once, over the request that asks for the subscription, and never leaves the store otherwise.
+    """
+
+    __tablename__ = "websub_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), unique=True)
+    hub: Mapped[str] = mapped_column(String(URL_LENGTH))
+    topic: Mapped[str] = mapped_column(String(URL_LENGTH))
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # the callback's last path segment
+    secret: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pushes: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,365 @@
+"""WebSub: feeds that name a hub are subscribed; what the hub pushes, signed, is stored as a poll would store
+it; forged pushes are ignored; subscriptions are renewed; polling goes on at the fallback interval.
+
+The hub is a real one on a loopback address (tests/support/websubhub.py); the daemon's listener is real too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy
+from support.httpserver import Route
+from support.news import Entry, make_entries, rss
+from support.waiting import wait_for
+from support.websubhub import LocalHub
+from test_addressguard import test_guard as declared_public_guard
+
+from monitor.config import ConfigError, load_config
+from monitor.fetch import FetchResult
+from monitor.metrics import PrometheusMetrics
+from monitor.observe import Health, Listener
+from monitor.parse import parse_feed
+from monitor.pipeline import Pipeline
+from monitor.store import websub as websub_store
+from monitor.store.db import open_database
+from monitor.websub import Subscriber, discover, needs_request, signature_matches, token_of
+
+SECRET = "0123456789abcdef"
+
+
+# --- the protocol's small parts ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["sha1", "sha256", "sha384", "sha512"])
+def test_a_signature_by_any_method_of_the_spec_matches(method):
+    body = b"<rss>pushed</rss>"
+    signature = hmac.new(SECRET.encode(), body, getattr(hashlib, method)).hexdigest()
+    assert signature_matches(SECRET, body, f"{method}={signature}")
+    assert signature_matches(SECRET, body, f"{method.upper()}={signature.upper()}")
+
+
+@pytest.mark.parametrize("header", [
+    None, "", "sha256", "sha256=", "md5=" + hashlib.md5(b"x").hexdigest(),
+    "sha256=" + hmac.new(b"another secret", b"<rss>pushed</rss>", hashlib.sha256).hexdigest(),
+    "sha256=" + hmac.new(SECRET.encode(), b"<rss>other</rss>", hashlib.sha256).hexdigest(),
+    "sha256=\x00\x1b[31m", "=" * 5000,
+])
+def test_a_missing_or_wrong_signature_does_not_match(header):
+    assert not signature_matches(SECRET, b"<rss>pushed</rss>", header)
+
+
+@pytest.mark.parametrize("path, token", [
+    ("/websub/abc_DEF-123", "abc_DEF-123"),
+    ("/websub/abc?hub.mode=subscribe&hub.challenge=x", "abc"),
+    ("/websub/abc/", "abc"),
+    ("/websub/", None), ("/websub", None), ("/healthz", None), ("/other/abc", None),
+    ("/websub/a/b", None), ("/websub/../etc", None), ("/websub/" + "a" * 65, None), ("/websub/a%00b", None),
+])
+def test_the_callback_path_names_a_token(path, token):
+    assert token_of(path) == token
+
+
+def _parsed(document: str, url: str = "http://127.0.0.1/feed.xml"):
+    return parse_feed(document.encode(), url=url)
+
+
+ATOM_WITH_HUB = """<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+<link rel="hub" href="/hub"/><link rel="self" href="http://127.0.0.1/atom.xml"/>
+<entry><id>1</id><title>One</title></entry></feed>"""
+
+
+def test_the_hub_and_topic_are_discovered_from_the_document_or_the_link_header():
+    parsed = _parsed(ATOM_WITH_HUB)
+    plain = FetchResult("http://127.0.0.1/feed.xml", "http://127.0.0.1/feed.xml", 200, {})
+    assert discover(parsed, plain) == ("http://127.0.0.1/hub", "http://127.0.0.1/atom.xml")
+    # The Link header comes first, as the spec says.
+    headed = FetchResult(plain.url, plain.final_url, 200,
+                         {"link": '<https://hub.example.org/>; rel="hub", </canonical.xml>; rel="self"'})
+    assert discover(parsed, headed) == ("https://hub.example.org/", "http://127.0.0.1/canonical.xml")
+    # No hub, no subscription; a hub of another scheme is none.
+    assert discover(_parsed(rss("T", "http://127.0.0.1/", [])), plain) is None
+    assert discover(_parsed(ATOM_WITH_HUB.replace('href="/hub"', 'href="ftp://h/"')), plain) is None
+    assert discover(_parsed(rss("T", "http://127.0.0.1/", [])),
+                    FetchResult(plain.url, plain.final_url, 200, {"link": "<javascript:x>; rel=hub"})) is None
+
+
+def test_a_json_feed_names_its_hub_in_hubs():
+    document = ('{"version": "https://jsonfeed.org/version/1.1", "title": "J", "feed_url": "http://127.0.0.1/j",'
+                ' "hubs": [{"type": "rssCloud", "url": "http://c/"}, {"type": "WebSub", "url": "http://127.0.0.1/h"}],'
+                ' "items": [{"id": "1", "content_text": "x"}]}')
+    parsed = parse_feed(document.encode(), url="http://127.0.0.1/j", headers={"content-type": "application/json"})
+    assert (parsed.hub, parsed.self_url) == ("http://127.0.0.1/h", "http://127.0.0.1/j")
+
+
+def _subscription(state, *, requested, lease_until=None, hub="http://h/", topic="http://t/"):
+    return websub_store.Subscription(1, 1, "F", hub, topic, "tok", SECRET, state, lease_until, requested)
+
+
+def test_when_to_ask_the_hub_again():
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    assert needs_request(None, "http://h/", "http://t/", now)
+    active = _subscription("active", requested=now - timedelta(days=2), lease_until=now + timedelta(days=5))
+    assert not needs_request(active, "http://h/", "http://t/", now)  # 2 of 7 days gone
+    assert needs_request(active, "http://h/", "http://t/", now + timedelta(days=2))  # half gone: renew
+    assert needs_request(active, "http://other-hub/", "http://t/", now)  # the feed moved to another hub
+    pending = _subscription("pending", requested=now - timedelta(minutes=10))
+    assert not needs_request(pending, "http://h/", "http://t/", now)  # the hub may still verify
+    assert needs_request(pending, "http://h/", "http://t/", now + timedelta(hours=1))
+    denied = _subscription("denied", requested=now - timedelta(hours=2))
+    assert not needs_request(denied, "http://h/", "http://t/", now)
+    assert needs_request(denied, "http://h/", "http://t/", now + timedelta(days=1))
+
+
+@pytest.mark.parametrize("websub, listen, message", [
+    ({"callback_url": "https://monitor.example.org/websub"}, None, "nothing listens"),
+    ({"callback_url": "monitor.example.org/websub"}, "127.0.0.1:9100", "not an absolute http(s) URL"),
+    ({"callback_url": "https://monitor.example.org/websub?x=1"}, "127.0.0.1:9100", "query or fragment"),
+    ({"callback_url": "https://m.example.org/websub", "lease": "-1d"}, "127.0.0.1:9100", "lease"),
+])
+def test_websub_settings_are_checked(workspace, websub, listen, message):
+    settings = {"websub": websub} | ({"listen": listen} if listen else {})
+    workspace.write_config([], **settings)
+    with pytest.raises(ConfigError) as raised:
+        load_config(workspace.config_path)
+    assert message in str(raised.value)
+
+
+# --- a feed, its hub and the daemon's listener, in one process ----------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def hub_feed(web, hub: LocalHub, entries: list[Entry], *, path: str = "/news.xml") -> str:
+    """An RSS feed on ``web`` that names ``hub`` and itself."""
+    topic = web.url(path)
+    links = (f'<atom:link rel="hub" href="{hub.url}"/><atom:link rel="self" href="{topic}"/>')
+    document = rss("Harbour news", web.url("/"), entries).replace(
+        '<rss version="2.0">', '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">').replace(
+        "<channel>", "<channel>" + links, 1)
+    web.set(path, Route(document, headers={"Content-Type": "application/rss+xml"}))
+    return topic
+
+
+def stored_titles(database_url: str) -> set[str]:
+    engine = sqlalchemy.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(sqlalchemy.text("SELECT title FROM articles")))
+    finally:
+        engine.dispose()
+
+
+async def _in_daemon(workspace, body, *, clock: Clock, guard=None):
+    """Run ``body(pipeline, subscriber, listener_port)`` with a pipeline, a listener and a subscriber wired as the
+    daemon wires them (monitor.scheduler)."""
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    loop = asyncio.get_running_loop()
+    metrics = PrometheusMetrics()
+    host, port = config.settings.listen.rsplit(":", 1)
+    listener = Listener((host, int(port)), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics)
+    try:
+        async with Pipeline(config, db, guard=guard) as pipeline:
+            pipeline.sync_feeds()
+            pushes: list = []
+
+            def accept(subscription, content, headers):
+                pushes.append(asyncio.run_coroutine_threadsafe(
+                    pipeline.accept_push(subscription, content, headers), loop))
+
+            subscriber = Subscriber(config.settings.websub, db, accept=accept, clock=clock)
+            pipeline.websub = listener.websub = subscriber
+            listener.start()
+            return await body(pipeline, subscriber, pushes)
+    finally:
+        listener.stop()
+        db.dispose()
+
+
+def _config(workspace, web, *, port: int, **websub):
+    workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml")}], fetch_pages=False,
+                           listen=f"127.0.0.1:{port}",
+                           websub={"callback_url": f"http://127.0.0.1:{port}/websub", **websub})
+
+
+def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(web, workspace):
+    port = clock_port = free_port()
+    clock = Clock()
+    with LocalHub("127.0.0.3") as hub:
+        topic = hub_feed(web, hub, make_entries(web, "first", 2))
+        _config(workspace, web, port=port)
+
+        async def body(pipeline, subscriber, pushes):
+            [report] = await pipeline.poll(due_only=False)
+            assert report.new_articles == 2
+            # The hub was asked, at our callback, and verified our intent.
+            assert await asyncio.to_thread(wait_for, hub.verified, 30)
+            [asked] = hub.verified()
+            assert asked.topic == topic and asked.callback.startswith(f"http://127.0.0.1:{clock_port}/websub/")
+            assert asked.lease_seconds == 7 * 86400 and len(asked.secret) >= 32
+            with pipeline.db.session() as session:
+                [row] = websub_store.all_subscriptions(session)
+            assert row.state == "active" and row.lease_until > clock() + timedelta(days=6)
+            # A poll while the hub pushes is the fallback: hours away, not the feed's 30 minutes.
+            [again] = await pipeline.poll(due_only=False)
+            assert again.next_poll_at > clock() + timedelta(hours=5)
+
+            feed_fetches = len(web.requests_for("/news.xml"))
+            pushed = rss("Harbour news", web.url("/"), make_entries(web, "pushed", 1) + make_entries(web, "first", 2))
+            statuses = await asyncio.to_thread(hub.publish, topic, pushed.encode())
+            assert statuses == [202]
+            await asyncio.wrap_future(pushes[-1])
+            assert "Report pushed-0" in stored_titles(workspace.database_url)
+            assert len(web.requests_for("/news.xml")) == feed_fetches  # pushed, not polled
+
+            # Content signed with another secret is answered 2xx (the spec) and ignored.
+            forged = rss("Harbour news", web.url("/"), make_entries(web, "forged", 1))
+            assert await asyncio.to_thread(hub.publish, topic, forged.encode(), secret="guessed") == [202]
+            assert len(pushes) == 1 and "Report forged-0" not in stored_titles(workspace.database_url)
+            return True
+
+        assert asyncio.run(_in_daemon(workspace, body, clock=clock))
+
+
+def test_a_subscription_is_renewed_with_the_same_callback_once_half_its_lease_is_gone(web, workspace):
+    port, clock = free_port(), Clock()
+    with LocalHub("127.0.0.3", grant_lease=3600) as hub:
+        hub_feed(web, hub, make_entries(web, "r", 1))
+        _config(workspace, web, port=port)
+
+        async def body(pipeline, subscriber, pushes):
+            [first] = await pipeline.poll(due_only=False)
+            assert await asyncio.to_thread(wait_for, hub.verified, 30)
+            # The hub granted an hour: the fallback poll comes before the renewal is due, not 6 hours later.
+            [polled] = await pipeline.poll(due_only=False)
+            assert polled.next_poll_at <= clock() + timedelta(minutes=31)
+            clock.shift = timedelta(minutes=31)
+            await pipeline.poll(due_only=False)
+            [subscription] = hub.subscriptions.values()
+            assert subscription.requests == 2  # renewed, at the same callback (one subscription at the hub)
+            assert await asyncio.to_thread(wait_for, lambda: hub.verified() and subscription.verified, 30)
+            return True
+
+        assert asyncio.run(_in_daemon(workspace, body, clock=clock))
+
+
+def test_a_hub_that_refuses_costs_the_feed_nothing(web, workspace):
+    port = free_port()
+    with LocalHub("127.0.0.3") as hub:
+        hub.refuse = True
+        hub_feed(web, hub, make_entries(web, "x", 2))
+        _config(workspace, web, port=port)
+
+        async def body(pipeline, subscriber, pushes):
+            [report] = await pipeline.poll(due_only=False)
+            assert str(report.outcome) == "ok" and report.new_articles == 2
+            assert report.next_poll_at < datetime.now(UTC) + timedelta(minutes=31)  # polled as usual
+            with pipeline.db.session() as session:
+                [row] = websub_store.all_subscriptions(session)
+            assert row.state == "denied"
+            return True
+
+        assert asyncio.run(_in_daemon(workspace, body, clock=Clock()))
+
+
+def test_a_hub_on_a_private_address_named_by_a_public_feed_is_never_asked(web, workspace):
+    port = free_port()
+    with LocalHub("127.0.0.2") as hub:  # 127.0.0.1 is declared public for the test; 127.0.0.2 is private
+        hub_feed(web, hub, make_entries(web, "p", 1, host="127.0.0.1"))
+        workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml").replace("127.0.0.1", "public.test")}],
+                               fetch_pages=False, listen=f"127.0.0.1:{port}",
+                               websub={"callback_url": f"http://127.0.0.1:{port}/websub"})
+
+        async def body(pipeline, subscriber, pushes):
+            [report] = await pipeline.poll(due_only=False)
+            assert str(report.outcome) == "ok"
+            assert hub.subscriptions == {}
+            with pipeline.db.session() as session:
+                [row] = websub_store.all_subscriptions(session)
+            assert row.state == "denied" and "127.0.0.2 is a loopback address" in row.error
+            return True
+
+        assert asyncio.run(_in_daemon(workspace, body, clock=Clock(), guard=declared_public_guard()))
+
+
+def test_pushes_the_listener_refuses(web, workspace):
+    port = free_port()
+    with LocalHub("127.0.0.3") as hub:
+        hub_feed(web, hub, make_entries(web, "y", 1))
+        _config(workspace, web, port=port)
+
+        async def body(pipeline, subscriber, pushes):
+            import urllib.error
+            import urllib.request
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+            def post(path, data=b"<rss/>", headers=None):
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST",
+                                                 headers=headers or {})
+                try:
+                    with opener.open(request, timeout=10) as response:
+                        return response.status
+                except urllib.error.HTTPError as error:
+                    return error.code
+
+            assert await asyncio.to_thread(post, "/websub/unknown-token") == 410
+            assert await asyncio.to_thread(post, "/metrics") == 404
+            # A verification for a subscription never asked for is refused.
+            def get(path):
+                try:
+                    with opener.open(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+                        return response.status
+                except urllib.error.HTTPError as error:
+                    return error.code
+            assert await asyncio.to_thread(
+                get, "/websub/nope?hub.mode=subscribe&hub.topic=x&hub.challenge=c") == 404
+            assert pushes == []
+            return True
+
+        assert asyncio.run(_in_daemon(workspace, body, clock=Clock()))
+
+
+# --- the daemon as it runs --------------------------------------------------------------------------------
+
+def test_the_daemon_subscribes_and_stores_pushed_entries(web, workspace, tmp_path):
+    port = free_port()
+    with LocalHub("127.0.0.3") as hub:
+        topic = hub_feed(web, hub, make_entries(web, "d", 1))
+        workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml")}], fetch_pages=False,
+                               poll_tick="1s", extract_workers=0, listen=f"127.0.0.1:{port}",
+                               websub={"callback_url": f"http://127.0.0.1:{port}/websub"})
+        err = tmp_path / "daemon.err"
+        with open(err, "ab") as stderr:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db",
+                 workspace.database_url, "run"], stdout=subprocess.DEVNULL, stderr=stderr,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        try:
+            assert wait_for(hub.verified, 60), err.read_text()
+            pushed = rss("Harbour news", web.url("/"), make_entries(web, "live", 1))
+            assert hub.publish(topic, pushed.encode()) == [202]
+            assert wait_for(lambda: "Report live-0" in stored_titles(workspace.database_url), 60), err.read_text()
+            assert "push feed=Harbour new=1" in err.read_text()
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=60)
+        assert daemon.returncode == 0, err.read_text()
