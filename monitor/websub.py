@@ -176,13 +176,16 @@ class Subscriber:
 
     def next_poll(self, feed_id: int, now: datetime, planned: datetime) -> datetime:
         """When to poll a feed next whose poll planned ``planned``: while its hub pushes, at the fallback
-        interval, but no later than the renewal of its subscription (which a poll makes)."""
+        interval (or later, if the feed's own rhythm says so), but no later than the renewal of its
+        subscription, which a poll makes."""
         with self.db.session() as session:
             subscription = websub_store.of_feed(session, feed_id)
         if (subscription is None or subscription.state != websub_store.ACTIVE or subscription.lease_until is None
                 or subscription.lease_until <= now):
             return planned
-        return max(planned, min(now + self.settings.fallback_interval, renewal_due(subscription)))
+        # Renewals are made by polls: the one due comes first, however quiet the feed (and never in a rush).
+        fallback = max(planned, now + self.settings.fallback_interval)
+        return max(min(fallback, renewal_due(subscription)), now + MIN_LEASE)
 
     # --- the hub's requests, answered from the listener's threads ---------------------------------------
 

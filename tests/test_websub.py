@@ -196,7 +196,8 @@ async def _in_daemon(workspace, body, *, clock: Clock, guard=None):
 
 
 def _config(workspace, web, *, port: int, **websub):
-    workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml")}], fetch_pages=False,
+    # A fixed interval, so that what WebSub changes in the schedule is all there is to see.
+    workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml"), "interval": "30m"}], fetch_pages=False,
                            listen=f"127.0.0.1:{port}",
                            websub={"callback_url": f"http://127.0.0.1:{port}/websub", **websub})
 
@@ -363,3 +364,27 @@ def test_the_daemon_subscribes_and_stores_pushed_entries(web, workspace, tmp_pat
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)
         assert daemon.returncode == 0, err.read_text()
+
+
+def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db):
+    from monitor.config import FeedConfig, WebSubSettings
+    from monitor.store import feeds as feed_store
+
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    with db.session() as session:
+        feed_store.sync_feeds(session, feeds=[FeedConfig(name="F", url="http://127.0.0.1/f.xml")], now=now)
+    with db.session() as session:
+        [feed] = feed_store.claim_feeds(session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False)
+        websub_store.request(session, feed_id=feed.id, hub="http://h/", topic="http://t/", token="tok",
+                             secret=SECRET, now=now)
+    subscriber = Subscriber(WebSubSettings(callback_url="http://127.0.0.1:9/websub"), db, clock=lambda: now)
+    planned = now + timedelta(minutes=20)
+    assert subscriber.next_poll(feed.id, now, planned) == planned  # not verified yet: polled as planned
+    with db.session() as session:
+        websub_store.verified(session, token="tok", lease_until=now + timedelta(days=2), now=now)
+    assert subscriber.next_poll(feed.id, now, planned) == now + timedelta(hours=6)  # the fallback
+    # A quiet feed's rhythm may plan days ahead: the renewal, at half the lease, comes first.
+    assert subscriber.next_poll(feed.id, now, now + timedelta(days=3)) == now + timedelta(days=1)
+    # Late in a lease, never a rush of polls.
+    late = now + timedelta(days=1, hours=23, minutes=59)
+    assert subscriber.next_poll(feed.id, late, late + timedelta(minutes=1)) == late + timedelta(minutes=5)
