@@ -239,6 +239,10 @@ def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(w
             return True
 
         assert asyncio.run(_in_daemon(workspace, body, clock=clock))
+    # The operator sees it: the feed is pushed, by which hub, how often.
+    [row] = workspace.json("feeds")
+    assert row["websub"]["state"] == "active" and row["websub"]["hub"] == hub.url and row["websub"]["pushes"] == 1
+    assert "pushed" in workspace.cli("feeds").stdout
 
 
 def test_a_subscription_is_renewed_with_the_same_callback_once_half_its_lease_is_gone(web, workspace):

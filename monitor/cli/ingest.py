@@ -199,6 +199,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import feed_statuses
     from monitor.store.sightings import sightings_since
+    from monitor.store.websub import all_subscriptions
 
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
     db = database_or_exit(ctx)
@@ -208,7 +209,8 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         feed_ids = [s.feed.id for s in statuses]
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         rhythms = _rhythms(state_of(ctx), statuses, sightings, now)
-        rows = [_feed_row(s.feed, s.article_count, rhythms[s.feed.id]) for s in statuses]
+        pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
+        rows = [_feed_row(s.feed, s.article_count, rhythms[s.feed.id], pushed.get(s.feed.id)) for s in statuses]
     db.dispose()
     if as_json:
         print_json(rows)
@@ -231,7 +233,8 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = Text("new")
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
         polled = row["enabled"] and not row["gone_at"]
-        table.add_row(row["name"], state_text, str(row["articles"]), row["rhythm"] if polled else "-",
+        rhythm = row["rhythm"] + (", pushed" if row["websub"] and row["websub"]["state"] == "active" else "")
+        table.add_row(row["name"], state_text, str(row["articles"]), rhythm if polled else "-",
                       when(row["last_success_at"], now), when(row["next_poll_at"], now) if polled else "-", error)
     out.print(table)
 
@@ -254,7 +257,11 @@ def _rhythms(state, statuses, sightings, now: datetime) -> dict[int, Rhythm]:
     return rhythms
 
 
-def _feed_row(feed, article_count: int, rhythm: Rhythm) -> dict:
+def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription) -> dict:
+    websub = None if subscription is None else {
+        "state": subscription.state, "hub": subscription.hub, "topic": subscription.topic,
+        "lease_until": subscription.lease_until, "last_push_at": subscription.last_push_at,
+        "pushes": subscription.pushes, "error": subscription.error}
     return {
         "name": feed.name, "url": feed.url, "kind": feed.kind, "enabled": feed.enabled, "title": feed.title,
         "articles": article_count, "rhythm": rhythm.describe(), "publications_per_day": rhythm.per_day,
@@ -263,7 +270,7 @@ def _feed_row(feed, article_count: int, rhythm: Rhythm) -> dict:
         "last_status": feed.last_status, "last_error": feed.last_error, "last_error_kind": feed.last_error_kind,
         "last_warning": feed.last_warning, "consecutive_failures": feed.consecutive_failures,
         "next_poll_at": feed.next_poll_at, "retry_after_until": feed.retry_after_until, "gone_at": feed.gone_at,
-        "etag": feed.etag, "last_modified": feed.last_modified,
+        "etag": feed.etag, "last_modified": feed.last_modified, "websub": websub,
     }
 
 

@@ -26,11 +26,14 @@ class Subscription:
     lease_until: datetime | None
     requested_at: datetime
     error: str | None = None
+    last_push_at: datetime | None = None
+    pushes: int = 0
 
 
 def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
     return Subscription(row.id, row.feed_id, feed_name, row.hub, row.topic, row.token, row.secret, row.state,
-                        row.lease_until, row.requested_at, row.error)
+                        row.lease_until, row.requested_at, row.error,
+                        row.last_push_at, row.pushes)
 
 
 def _with_feed():
