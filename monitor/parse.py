@@ -33,7 +33,6 @@ MAX_TEXT_CHARS = 500_000  # an entry's summary and content, as plain text
 _MAX_MARKUP_CHARS = 4 * MAX_TEXT_CHARS  # markup read to make that text
 MAX_KEY_LENGTH = 500
 MAX_TTL_MINUTES = 525_600  # a year; anything longer is a typo, and timedelta has limits
-MAX_GUNZIPPED_BYTES = 20_000_000
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 _JSON_ITEM_FIELDS = frozenset({"url", "content_html", "content_text"})
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -93,8 +92,9 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         body: the raw bytes as received (after transfer decompression; a gzip file body is unpacked here).
         url: the URL the document came from, the base for relative links.
         headers: the response headers; the charset in Content-Type and Content-Language matter.
-        max_chars: how long an XML document may grow by expanding the entities it declares itself; past
-            that, references are cut and the feed gets a warning (``max_bytes``, in the pipeline).
+        max_chars: how long the document may grow (``max_bytes``, in the pipeline): a gzip file body is
+            unpacked to at most this many bytes, and an XML document's own entities are expanded to at most
+            this many characters (past that, references are cut and the feed gets a warning).
 
     Returns:
         The feed with its entries in document order, duplicates (same key) removed.
@@ -105,7 +105,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     if body[:2] == _GZIP_MAGIC:
         log.debug("feed body from %s is a gzip file; unpacking it", url)
-        body = _gunzip(body)
+        body = _gunzip(body, max_chars)
     header_language = _language(headers.get("content-language", "").split(",")[0])
     if _looks_like_json(body, headers.get("content-type", "")):
         return _parse_json_feed(body, url, header_language)
@@ -360,10 +360,10 @@ def _has_feed_root(body: bytes) -> bool:
     return bool(match) and match.group(1).split(b":")[-1].decode("ascii").lower() in _FEED_ROOTS
 
 
-def _gunzip(body: bytes) -> bytes:
-    """A gzip file served as the body itself (no Content-Encoding); at most MAX_GUNZIPPED_BYTES of it."""
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip file served as the body itself (no Content-Encoding); at most ``limit`` bytes of it."""
     try:
-        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, MAX_GUNZIPPED_BYTES)
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, limit)
     except zlib.error:
         return body
 
