@@ -155,7 +155,7 @@ def _feedparser(body: bytes, response_headers: dict[str, str]) -> feedparser.Fee
     )
 
 
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 
 
 def _valid_char_refs(body: bytes) -> bytes:
@@ -165,7 +165,12 @@ def _valid_char_refs(body: bytes) -> bytes:
         return body
 
     def replace(match: re.Match[bytes]) -> bytes:
-        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        hexadecimal, decimal = match.groups()
+        if len((hexadecimal or decimal).lstrip(b"0")) > 8:
+            # Past U+10FFFF whatever its digits, and not to be read by int(): Python refuses a decimal
+            # number of thousands of digits (and feedparser would raise on it).
+            return b"&#xFFFD;"
+        code = int(hexadecimal, 16) if hexadecimal else int(decimal)
         return b"&#xFFFD;" if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group()
 
     return _CHAR_REF.sub(replace, body)
@@ -208,7 +213,7 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
         warning = "JSON Feed is not valid UTF-8; undecodable bytes replaced"
     truncated = False
     try:
-        document = json.loads(text, strict=False)
+        document = json.loads(text, strict=False, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         document, truncated = _salvage_json_feed(text), True
         if document is None:
@@ -273,12 +278,18 @@ def _is_json_feed(document: object, *, truncated: bool) -> bool:
     )
 
 
+def _json_int(text: str) -> int | str:
+    """A JSON integer; one too long to be a number of anything is kept as its text, which Python would
+    refuse to read (past 4,300 digits) and so lose the whole feed."""
+    return int(text) if len(text) <= 100 else text
+
+
 def _salvage_json_feed(text: str) -> dict | None:
     """The fields before ``items`` and every complete item of a truncated JSON Feed, or None."""
     match = re.search(r'"items"\s*:\s*\[', text)
     if match is None:
         return None
-    decoder = json.JSONDecoder(strict=False)
+    decoder = json.JSONDecoder(strict=False, parse_int=_json_int)
     try:
         document = decoder.decode(text[: match.start()].rstrip().rstrip(",") + "}")
     except json.JSONDecodeError:
@@ -417,9 +428,12 @@ def _absolute(link: object, base: str) -> str | None:
 
 
 def _ttl(value: object) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        return min(int(value.strip()), MAX_TTL_MINUTES)
-    return None
+    digits = value.strip() if isinstance(value, str) else ""
+    if not (digits.isascii() and digits.isdigit()):  # isdigit alone takes "²", which int() refuses
+        return None
+    # Capped before int(), which refuses a number of thousands of digits.
+    digits = digits.lstrip("0") or "0"
+    return MAX_TTL_MINUTES if len(digits) > len(str(MAX_TTL_MINUTES)) else min(int(digits), MAX_TTL_MINUTES)
 
 
 def _struct_to_datetime(value) -> datetime | None:
