@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from support.httpserver import Route
-from support.news import Entry, rss
+from support.news import Entry, article_html, paragraphs_for, rss
 from support.rawserver import RawConnection, RawServer, answer
 from test_addressguard import test_guard
 from test_hostile_feeds import bomb_feed
@@ -38,7 +38,7 @@ from monitor.store.db import open_database
 
 HOSTILE_PATH = "/hostile.xml"
 MAX_BYTES = 1_000_000
-TIMEOUT = 2.0  # seconds per read; a whole request may take three times as long (monitor.fetch)
+TIMEOUT = 3.0  # seconds per read; a whole request may take three times as long (monitor.fetch)
 # Generous: the longest cases wait out the whole-request deadline, and a dropped connection is asked twice.
 TIME_BOUND = 2 * 3 * TIMEOUT + 30
 TRACED_PEAK_BOUND = 150_000_000  # bytes; the caps in force allow a few MB
@@ -420,6 +420,7 @@ def _serve_control(web, slugs: list[str]) -> str:
 @pytest.mark.parametrize("name", list(CASES))
 def test_a_hostile_server_costs_only_its_own_feed(name, raw, web, workspace):
     case = CASES[name]
+    gzip_bomb()  # built before the clock starts: building it is the server's time, not the poll's
     raw.route(HOSTILE_PATH, clean)
     control_url = _serve_control(web, ["one", "two"])
     web.set("/secret.xml", rss("Secret", "http://127.0.0.3/", [Entry("s", "Secret s", "Private.", "http://x/s")]),
@@ -457,3 +458,54 @@ def test_a_hostile_server_costs_only_its_own_feed(name, raw, web, workspace):
     assert elapsed < TIME_BOUND, f"{name}: the poll took {elapsed:.1f} s"
     assert peak < TRACED_PEAK_BOUND, f"{name}: {peak / 1e6:.0f} MB traced at the peak"
     assert resident_growth < RESIDENT_GROWTH_BOUND, f"{name}: peak resident size grew {resident_growth} KB"
+
+
+# --- hostile pages behind a clean feed --------------------------------------------------------------------
+
+PAGES = {
+    "slowloris": (slowloris_body, FailureKind.TIMEOUT),
+    "gzip-bomb": (gzip_bomb_encoded, FailureKind.TOO_LARGE),
+    "endless": (endless_chunks, FailureKind.TOO_LARGE),
+    "reset": (reset_mid_body, FailureKind.CONNECTION),
+    "silent": (never_answers, FailureKind.TIMEOUT),
+    "to-loopback": (None, FailureKind.BLOCKED_ADDRESS),  # a redirect to 127.0.0.3, set below
+}
+
+
+def test_hostile_pages_cost_only_their_own_articles(raw, web, workspace):
+    """A clean public feed whose links lead to hostile pages: each such article keeps the feed's text and a
+    note naming the failure, the clean page is extracted, and the poll stays within its bounds."""
+    public = f"http://public.test:{raw.port}"
+    gzip_bomb()  # built before the clock starts (and before a read timeout could run out while it is)
+    raw.route("/robots.txt", lambda conn: answer(conn, b"User-agent: *\nAllow: /\n",
+                                                 headers={"Content-Type": "text/plain"}))
+    page = article_html("A clean page", paragraphs_for("clean-page")).encode()
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    raw.route("/p/clean", lambda conn: answer(conn, page, headers=html))
+    web.set("/secret.html", article_html("Secret", paragraphs_for("secret")), host="127.0.0.3")
+    for slug, (behaviour, _) in PAGES.items():
+        raw.route(f"/p/{slug}", behaviour or redirect_to(web.url("/secret.html", host="127.0.0.3")))
+    entries = [Entry(slug, f"Page {slug}", f"What the feed says of the {slug} page.", f"{public}/p/{slug}")
+               for slug in ["clean", *PAGES]]
+    feed = rss("Pages", f"{public}/", entries).encode()
+    raw.route("/pages.xml", lambda conn: answer(conn, feed, headers={"Content-Type": RSS_TYPE}))
+    workspace.write_config([{"name": "Pages", "url": f"{public}/pages.xml"},
+                            {"name": "Control", "url": _serve_control(web, ["one"])}],
+                           timeout=f"{TIMEOUT:g}s", max_bytes=MAX_BYTES, per_host=len(PAGES) + 1,
+                           min_body_chars=50)
+
+    reports, elapsed, peak, resident_growth = _measured_poll(workspace)
+
+    assert reports["Pages"].outcome == "ok" and reports["Pages"].new_articles == len(PAGES) + 1
+    assert reports["Control"].outcome == "ok" and reports["Control"].new_articles == 1
+    articles = {article["url"]: article for article in workspace.json("articles", "--limit", "0")}
+    assert articles[f"{public}/p/clean"]["body_source"] == "extracted"
+    for slug, (_, kind) in PAGES.items():
+        article = articles[f"{public}/p/{slug}"]
+        assert article["body_source"] == "feed", slug
+        assert f"({kind})" in article["body_note"], (slug, article["body_note"])
+        assert article["body"] == f"What the feed says of the {slug} page.", slug
+    assert web.requests_for("/secret.html", host="127.0.0.3") == []
+    assert elapsed < TIME_BOUND, f"the poll took {elapsed:.1f} s"
+    assert peak < TRACED_PEAK_BOUND, f"{peak / 1e6:.0f} MB traced at the peak"
+    assert resident_growth < RESIDENT_GROWTH_BOUND, f"peak resident size grew {resident_growth} KB"
