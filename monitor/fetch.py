@@ -136,8 +136,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> time
         return None
     value = value.strip()
     if _is_ascii_digits(value):
-        # Cap before building the timedelta: a hostile "99999999999999" would overflow it.
-        return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+        # Cap before building the timedelta, which a hostile "99999999999999" would overflow, and before
+        # int(), which refuses a number of thousands of digits (the feed would fail as "other").
+        cap = int(MAX_RETRY_AFTER.total_seconds())
+        digits = value.lstrip("0") or "0"
+        return timedelta(seconds=cap if len(digits) > len(str(cap)) else min(int(digits), cap))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.escapes import visible
+
 REDACTED = "***"
 FORMATS = ("text", "json")
 # Libraries whose INFO and DEBUG lines are about their own plumbing (connections, migrations, job runs):
@@ -137,7 +139,12 @@ def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
 # --- how a line looks ------------------------------------------------------------------------------------
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger: message``, then the feed and URL of the record when the message leaves them out."""
+    """``time LEVEL logger: message``, then the feed and URL of the record when the message leaves them out.
+
+    A record is one line: control characters in it (an ESC sequence or a line break in a feed's title, URL
+    or a server's answer) are written as escapes (``monitor.escapes``), here and only here, so no text from
+    outside can recolour a terminal or forge a line of its own. A traceback keeps its lines.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -148,7 +155,19 @@ class TextFormatter(logging.Formatter):
         for name in ("feed", "url"):
             if fields.get(name) is not None and f"{name}=" not in record.message:
                 line += f" {name}={fields[name]}"
-        return line
+        return visible(line)
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        kept = record.exc_text, record.stack_info
+        # Escaped for this line only: the record itself is left as it came (other handlers may read it).
+        record.exc_text = visible(record.exc_text, lines=True) if record.exc_text else record.exc_text
+        record.stack_info = visible(record.stack_info, lines=True) if record.stack_info else record.stack_info
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text, record.stack_info = kept
 
 
 class JsonFormatter(logging.Formatter):

@@ -33,7 +33,6 @@ MAX_TEXT_CHARS = 500_000  # an entry's summary and content, as plain text
 _MAX_MARKUP_CHARS = 4 * MAX_TEXT_CHARS  # markup read to make that text
 MAX_KEY_LENGTH = 500
 MAX_TTL_MINUTES = 525_600  # a year; anything longer is a typo, and timedelta has limits
-MAX_GUNZIPPED_BYTES = 20_000_000
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 _JSON_ITEM_FIELDS = frozenset({"url", "content_html", "content_text"})
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -96,8 +95,9 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         body: the raw bytes as received (after transfer decompression; a gzip file body is unpacked here).
         url: the URL the document came from, the base for relative links.
         headers: the response headers; the charset in Content-Type and Content-Language matter.
-        max_chars: how long an XML document may grow by expanding the entities it declares itself; past
-            that, references are cut and the feed gets a warning (``max_bytes``, in the pipeline).
+        max_chars: how long the document may grow (``max_bytes``, in the pipeline): a gzip file body is
+            unpacked to at most this many bytes, and an XML document's own entities are expanded to at most
+            this many characters (past that, references are cut and the feed gets a warning).
 
     Returns:
         The feed with its entries in document order, duplicates (same key) removed.
@@ -108,7 +108,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     if body[:2] == _GZIP_MAGIC:
         log.debug("feed body from %s is a gzip file; unpacking it", url)
-        body = _gunzip(body)
+        body = _gunzip(body, max_chars)
     header_language = _language(headers.get("content-language", "").split(",")[0])
     if _looks_like_json(body, headers.get("content-type", "")):
         return _parse_json_feed(body, url, header_language)
@@ -160,7 +160,7 @@ def _feedparser(body: bytes, response_headers: dict[str, str]) -> feedparser.Fee
     )
 
 
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 
 
 def _valid_char_refs(body: bytes) -> bytes:
@@ -170,7 +170,12 @@ def _valid_char_refs(body: bytes) -> bytes:
         return body
 
     def replace(match: re.Match[bytes]) -> bytes:
-        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        hexadecimal, decimal = match.groups()
+        if len((hexadecimal or decimal).lstrip(b"0")) > 8:
+            # Past U+10FFFF whatever its digits, and not to be read by int(): Python refuses a decimal
+            # number of thousands of digits (and feedparser would raise on it).
+            return b"&#xFFFD;"
+        code = int(hexadecimal, 16) if hexadecimal else int(decimal)
         return b"&#xFFFD;" if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group()
 
     return _CHAR_REF.sub(replace, body)
@@ -213,7 +218,7 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
         warning = "JSON Feed is not valid UTF-8; undecodable bytes replaced"
     truncated = False
     try:
-        document = json.loads(text, strict=False)
+        document = json.loads(text, strict=False, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         document, truncated = _salvage_json_feed(text), True
         if document is None:
@@ -298,12 +303,18 @@ def _is_json_feed(document: object, *, truncated: bool) -> bool:
     )
 
 
+def _json_int(text: str) -> int | str:
+    """A JSON integer; one too long to be a number of anything is kept as its text, which Python would
+    refuse to read (past 4,300 digits) and so lose the whole feed."""
+    return int(text) if len(text) <= 100 else text
+
+
 def _salvage_json_feed(text: str) -> dict | None:
     """The fields before ``items`` and every complete item of a truncated JSON Feed, or None."""
     match = re.search(r'"items"\s*:\s*\[', text)
     if match is None:
         return None
-    decoder = json.JSONDecoder(strict=False)
+    decoder = json.JSONDecoder(strict=False, parse_int=_json_int)
     try:
         document = decoder.decode(text[: match.start()].rstrip().rstrip(",") + "}")
     except json.JSONDecodeError:
@@ -385,10 +396,10 @@ def _has_feed_root(body: bytes) -> bool:
     return bool(match) and match.group(1).split(b":")[-1].decode("ascii").lower() in _FEED_ROOTS
 
 
-def _gunzip(body: bytes) -> bytes:
-    """A gzip file served as the body itself (no Content-Encoding); at most MAX_GUNZIPPED_BYTES of it."""
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip file served as the body itself (no Content-Encoding); at most ``limit`` bytes of it."""
     try:
-        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, MAX_GUNZIPPED_BYTES)
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, limit)
     except zlib.error:
         return body
 
@@ -442,9 +453,12 @@ def _absolute(link: object, base: str) -> str | None:
 
 
 def _ttl(value: object) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
-        return min(int(value.strip()), MAX_TTL_MINUTES)
-    return None
+    digits = value.strip() if isinstance(value, str) else ""
+    if not (digits.isascii() and digits.isdigit()):  # isdigit alone takes "²", which int() refuses
+        return None
+    # Capped before int(), which refuses a number of thousands of digits.
+    digits = digits.lstrip("0") or "0"
+    return MAX_TTL_MINUTES if len(digits) > len(str(MAX_TTL_MINUTES)) else min(int(digits), MAX_TTL_MINUTES)
 
 
 def _struct_to_datetime(value) -> datetime | None:

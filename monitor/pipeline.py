@@ -25,10 +25,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe, instance, sources
+from monitor.addressguard import AddressGuard, Reach
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
-from monitor.addressguard import AddressGuard, Reach
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent, reaching
 from monitor.groupcommit import GroupCommit
 from monitor.lifeline import die_with_parent, expect_helpers
@@ -162,7 +162,8 @@ class Pipeline:
             guard=guard or AddressGuard(settings.allow_networks),
         )
         self.robots = RobotsCache(self.fetcher)
-        self.sources = sources.SourceReader(self._fetch_polite)  # sitemaps and front pages
+        # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
+        self.sources = sources.SourceReader(self._fetch_polite, max_bytes=int(settings.max_bytes))
         self.extractor = Extractor(settings.extract_workers)
         # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
         self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))

@@ -69,7 +69,7 @@ class ConfigReloader:
             config = load_config(self.path)
             watchlist = load_watchlist(config)
         except MonitorError as error:
-            log.error("configuration not reloaded, the one in force stays:\n%s", error,
+            log.error("configuration not reloaded, the one in force stays: %s", error,
                       extra={"url": str(self.path)})
             return None
         except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon

@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from monitor.parse import MAX_GUNZIPPED_BYTES, FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.parse import MAX_DOCUMENT_CHARS, FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.text import normalize_whitespace
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,17 @@ class ParsedSitemap:
         return bool(self.children) and not self.feed.items
 
 
-def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = None) -> ParsedSitemap:
+def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = None,
+                  max_bytes: int = MAX_DOCUMENT_CHARS) -> ParsedSitemap:
     """Parse an XML sitemap, a sitemap index, a text sitemap (one URL a line), gzipped or not.
 
     Args:
         body: the raw bytes as received (a gzip file body, as ``.xml.gz`` sitemaps are, is unpacked here).
         url: where the document came from: the base for relative locations, and its name in messages.
         headers: the response headers (Content-Language is the language of last resort).
+        max_bytes: how large the document may grow: a gzipped sitemap is unpacked to at most this many
+            bytes, and a feed served as a sitemap expands its entities to at most this many characters
+            (``max_bytes``, in the pipeline, as for the response itself).
 
     Returns:
         The articles newest first (by news publication date, else last modification; undated ones keep
@@ -64,7 +68,7 @@ def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = Non
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
     if body[:2] == _GZIP_MAGIC:
-        body = _gunzip(body, url)
+        body = _gunzip(body, max_bytes)
     stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise NotAFeed("not a sitemap: the document is empty")
@@ -73,7 +77,7 @@ def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = Non
     root, warning = _xml_root(stripped)
     name = etree.QName(root).localname.lower() if isinstance(root.tag, str) else ""
     if name in _FEED_ROOTS:
-        return ParsedSitemap(parse_feed(body, url=url, headers=headers))
+        return ParsedSitemap(parse_feed(body, url=url, headers=headers, max_chars=max_bytes))
     if name == "sitemapindex":
         return ParsedSitemap(_empty_feed(url), _index_children(root, url))
     if name != "urlset":
@@ -234,9 +238,9 @@ def _unique(items) -> tuple[FeedItem, ...]:
     return tuple(seen.values())
 
 
-def _gunzip(body: bytes, url: str) -> bytes:
-    """A gzipped sitemap (``.xml.gz``), unpacked to at most MAX_GUNZIPPED_BYTES."""
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzipped sitemap (``.xml.gz``), unpacked to at most ``limit`` bytes."""
     try:
-        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, MAX_GUNZIPPED_BYTES)
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS).decompress(body, limit)
     except zlib.error as exc:
         raise NotAFeed(f"not a sitemap: corrupt gzip data ({exc})") from None

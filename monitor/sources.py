@@ -53,10 +53,15 @@ def first_url(source: FeedConfig) -> str:
 
 
 class SourceReader:
-    """Reads fetched sitemaps and pages into feeds; fetches child sitemaps with the given polite ``fetch``."""
+    """Reads fetched sitemaps and pages into feeds; fetches child sitemaps with the given polite ``fetch``.
 
-    def __init__(self, fetch: Fetch) -> None:
+    ``max_bytes`` bounds what a document may unpack or expand to (``settings.max_bytes``), as the fetch
+    bounds what it may receive.
+    """
+
+    def __init__(self, fetch: Fetch, *, max_bytes: int) -> None:
         self._fetch = fetch
+        self._max_bytes = max_bytes
         self._validators: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
 
     async def read(self, source: FeedConfig, result: FetchResult) -> tuple[ParsedFeed, FetchResult]:
@@ -83,7 +88,7 @@ class SourceReader:
             root = _robots_sitemaps(result)
         else:
             root = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                           headers=dict(result.headers))
+                                           headers=dict(result.headers), max_bytes=self._max_bytes)
         if not root.children:
             return newest(root.feed, source.links_cap), result
         parsed = await self._follow(source, root)
@@ -110,7 +115,7 @@ class SourceReader:
                 continue
             try:
                 child = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                                headers=dict(result.headers))
+                                                headers=dict(result.headers), max_bytes=self._max_bytes)
             except NotAFeed as exc:
                 failures.append((url, Failure(FailureKind.NOT_A_FEED, str(exc)), result.status))
                 continue

@@ -803,6 +803,8 @@ def test_parse_retry_after_seconds():
 def test_parse_retry_after_is_capped_at_a_week():
     assert parse_retry_after(str(30 * 86400), now=NOW) == MAX_RETRY_AFTER
     assert parse_retry_after("9" * 40, now=NOW) == MAX_RETRY_AFTER
+    assert parse_retry_after("9" * 5000, now=NOW) == MAX_RETRY_AFTER  # past the digits int() reads
+    assert parse_retry_after("0" * 5000 + "120", now=NOW) == timedelta(seconds=120)
     assert parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now=NOW) == MAX_RETRY_AFTER
 
 

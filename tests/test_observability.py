@@ -108,6 +108,25 @@ def test_text_lines_show_feed_and_url():
     assert line.count("feed=") == 1 and "url=https://example.org/d.xml" in line
 
 
+
+def test_text_lines_escape_control_characters_from_outside():
+    title = "Harbour\x1b]0;owned\x07 news\n2026-01-01 00:00:00 ERROR monitor: forged line\r\u202e"
+    url = "https://example.org/\x1b[2Jfeed.xml\nfake=1"
+    line = _emit(TextFormatter(), "feed title %s", title, feed=title, url=url,
+                 exc=RuntimeError("server said \x1b[31mred\x1b[0m\nand more"))
+    head, _, traceback = line.rstrip("\n").partition("\n")  # the record's line, then its traceback
+    for control in ("\x1b", "\x07", "\r", "\u202e"):
+        assert control not in line
+    assert "feed title Harbour\\x1b]0;owned\\x07 news\\x0a2026-01-01 00:00:00 ERROR" in head
+    assert "url=https://example.org/\\x1b[2Jfeed.xml\\x0afake=1" in head
+    assert "forged line" not in traceback  # the message's line break stayed on its line
+    # A traceback keeps its own lines; what it quotes is escaped like the rest.
+    assert traceback.startswith("Traceback") and "RuntimeError: server said \\x1b[31mred" in traceback
+    assert len(line.rstrip("\n").splitlines()) == len(traceback.splitlines()) + 1
+    # JSON lines were already safe: json escapes every control character.
+    entry = json.loads(_emit(JsonFormatter(), "feed title %s", title, url=url))
+    assert entry["message"] == f"feed title {title}" and entry["url"] == url
+
 # --- /healthz, unit ------------------------------------------------------------------------------------------
 
 class Clock:

@@ -631,6 +631,9 @@ def test_header_names_are_case_insensitive():
         ("<ttl>soon</ttl>", None),
         ("<ttl>-5</ttl>", None),
         ("<ttl>99999999999999999999</ttl>", 525_600),
+        (f"<ttl>{'9' * 5000}</ttl>", 525_600),  # past the digits Python's int() reads
+        ("<ttl>\u00b2</ttl>", None),  # a digit to str.isdigit, not to int()
+        ("<ttl>0060</ttl>", 60),
     ],
 )
 def test_ttl(ttl, expected):

@@ -157,3 +157,40 @@ def test_corpus_sitemaps_served_and_polled_end_to_end(web, workspace):
     stored = {a["url"]: a for a in workspace.json("articles")}
     assert {i.url for i in expected} == set(stored)
     assert all(stored[i.url]["title"] == i.title for i in expected)
+
+
+# --- Bounded by max_bytes ---------------------------------------------------------------------------------
+
+
+def _text_sitemap(count: int, base: str = "https://s.example") -> bytes:
+    return "".join(f"{base}/2025/03/story-{n:05d}\n" for n in range(count)).encode()
+
+
+def test_a_gzipped_sitemap_unpacks_to_at_most_max_bytes():
+    body = gzip.compress(_text_sitemap(5000))  # about 190 KB unpacked, a few KB packed
+    assert len(parse_sitemap(body, url="https://s.example/s.txt.gz").feed.items) == 5000
+    cut = parse_sitemap(body, url="https://s.example/s.txt.gz", max_bytes=50_000).feed.items
+    assert 0 < len(cut) <= 50_000 // len("https://s.example/2025/03/story-00000\n") + 1
+
+
+def test_a_feed_served_as_a_sitemap_expands_to_at_most_max_bytes():
+    from test_hostile_feeds import bomb_feed
+
+    parsed = parse_sitemap(bomb_feed("&lol5;"), url="https://s.example/s.xml", max_bytes=50_000).feed
+    assert "expand past 50000 characters" in parsed.warning
+    assert all(len(item.summary or "") < 50_000 for item in parsed.items)
+
+
+def test_a_sitemap_source_is_bounded_by_the_max_bytes_setting(web, workspace):
+    """Served as a gzip file (no Content-Encoding), small on the wire: it is the setting that cuts it, as
+    the fetch's own cap would have cut the same sitemap served unpacked."""
+    body = gzip.compress(_text_sitemap(5000, base=web.url("").rstrip("/")))
+    assert len(body) < 50_000
+    web.set("/sitemap.txt.gz", Route(body, headers={"Content-Type": "application/x-gzip"}))
+    workspace.write_config([{"name": "Packed", "url": web.url("/sitemap.txt.gz"), "kind": "sitemap",
+                             "max_links": 10_000}],
+                           fetch_pages=False, max_bytes="50KB", max_entries_per_poll=10_000)
+    (report,) = workspace.json("poll")
+    assert report["outcome"] == "ok"
+    line = len(f"{web.url('').rstrip('/')}/2025/03/story-00000\n")
+    assert 0 < report["new_articles"] <= 50_000 // line + 1

@@ -3,16 +3,16 @@ never moves the cursor, retitles the window or hides a line, and is never read a
 
 Two rules, each kept in one place:
 
-* ``visible`` shows C0 and C1 control characters, DEL and the bidirectional overrides as escapes
-  (``\\x1b``, ``\\x9b``, ``\\u202e``). ``SafeConsole`` applies it to every string it renders and, as a
-  last net, to every piece of text it writes, so a listing cannot forget it.
+* ``visible`` (``monitor.escapes``, shared with the log lines) shows C0 and C1 control characters, DEL and
+  the bidirectional overrides as escapes (``\\x1b``, ``\\x9b``, ``\\u202e``). ``SafeConsole`` applies it
+  to every string it renders and, as a last net, to every piece of text it writes, so a listing cannot
+  forget it.
 * ``SafeConsole`` reads no markup in what it prints. Our own styling is written with ``styled``, which
   escapes the values it is given: ``styled("[red]error:[/] {}", message)``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,21 +21,9 @@ from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
 
-# C0 controls, DEL, C1 controls, and the Unicode controls that reorder or hide text on screen.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_EXCEPT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+from monitor.escapes import visible
 
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def visible(text: str, *, lines: bool = False) -> str:
-    """``text`` with control characters shown as escapes (``ESC`` as ``\\x1b``); with ``lines``, line
-    breaks and tabs are kept as they are (messages of several lines)."""
-    pattern = _UNSAFE_EXCEPT_LINES if lines else _UNSAFE
-    return pattern.sub(_escape, text)
+__all__ = ["SafeConsole", "styled", "visible"]
 
 
 def styled(template: str, *values: Any) -> Text:
@@ -59,6 +47,8 @@ class SafeConsole(Console):
     def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
         # Text objects built elsewhere (snippets, progress descriptions) pass here without render_str.
         for segment in super().render(renderable, options):
-            if segment.control is None and _UNSAFE_EXCEPT_LINES.search(segment.text):
-                segment = Segment(visible(segment.text, lines=True), segment.style)
+            if segment.control is None:
+                shown = visible(segment.text, lines=True)
+                if shown != segment.text:
+                    segment = Segment(shown, segment.style)
             yield segment
