@@ -117,6 +117,10 @@ class RawServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close() alone does not
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             for sock in list(self._open):
