@@ -99,6 +99,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
+DEFAULT_CONFIG_CHECK = timedelta(seconds=30)
+
+
 class Settings(_Section):
     """Defaults and limits for the whole daemon (the ``settings:`` section)."""
 
@@ -119,12 +122,16 @@ class Settings(_Section):
     # processes for text extraction; None = one per CPU; 0 = a thread of the main process (small setups)
     extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
+    # how often the daemon looks whether feeds.yaml (or its watchlist file) changed; None = 30s, or the
+    # older watchlist.reload_every when that is given (Config.config_check_every)
+    config_check_every: Duration | None = None
     shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
     # networks that links from public feeds may reach all the same (monitor.addressguard), e.g. 10.1.0.0/16
     allow_networks: tuple[str, ...] = ()
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
 
-    _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick")(_positive)
+    _check_positive = field_validator("interval", "max_backoff", "timeout", "poll_tick",
+                                      "config_check_every")(_positive)
 
     @field_validator("allow_networks")
     @classmethod
@@ -329,7 +336,24 @@ class Config(_Section):
             raise PydanticCustomError("duplicate_digest", "two digests have the same name; give each its own")
         if (problem := _ledger_problem(self)) is not None:
             raise PydanticCustomError("retention_ledger", problem)
+        if self.settings.config_check_every is not None and "reload_every" in self.watchlist.model_fields_set:
+            raise PydanticCustomError("config_check_twice",
+                                      "settings.config_check_every and watchlist.reload_every both say how often "
+                                      "feeds.yaml is checked for changes: keep settings.config_check_every only")
         return self
+
+    @property
+    def config_check_every(self) -> timedelta:
+        """How often the daemon looks whether its configuration files changed.
+
+        ``settings.config_check_every``; a file written before that setting existed said it with
+        ``watchlist.reload_every``, which is honoured when given alone.
+        """
+        if self.settings.config_check_every is not None:
+            return self.settings.config_check_every
+        if "reload_every" in self.watchlist.model_fields_set:
+            return self.watchlist.reload_every
+        return DEFAULT_CONFIG_CHECK
 
     def digest(self, name: str) -> DigestConfig:
         """The digest called ``name`` (ignoring case), or a MonitorError that lists the known names."""
