@@ -168,3 +168,35 @@ def _add_retention(workspace) -> None:
     data = yaml.safe_load(workspace.config_path.read_text())
     data["retention"] = {"articles": "30d", "evidence": "10d", "deliveries": "30d"}
     workspace.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_counts_that_only_pruned_articles_made_go_and_the_others_stay_whole(db):
+    from monitor.store import clusters as store
+    from monitor.store.models import ParagraphCount, TermCount
+
+    old, recent = NOW - timedelta(days=40), NOW - timedelta(days=5)
+    with db.session() as s:
+        store.count_terms(s, terms=["ceasefire", "geneva"], at=old)
+        store.count_terms(s, terms=["geneva", "talks"], at=recent)
+        store.count_paragraphs(s, keys=[11, -12], at=old)  # -12: an old footer the outlet still prints
+        store.count_paragraphs(s, keys=[-12, 13], at=recent)
+        store.count_paragraphs(s, keys=[-12], at=old)  # counted late, by an article older than the last one
+
+    def counts():
+        with db.session() as s:
+            return ({row.term: row.documents for row in s.scalars(select(TermCount))},
+                    {row.key: row.clusters for row in s.scalars(select(ParagraphCount))})
+
+    before = counts()
+    retention = RetentionSettings(articles="30d", evidence="off", deliveries="off")
+    dry = prune(db, retention, now=NOW, pause=0, dry_run=True)
+    assert counts() == before
+    report = prune(db, retention, now=NOW, pause=0)
+    assert report.rows["term_counts"] == dry.rows["term_counts"] == 1
+    assert report.rows["paragraph_counts"] == dry.rows["paragraph_counts"] == 1
+    terms, paragraphs = counts()
+    # The number of articles counted and the frequencies of terms still seen keep every count: a frequency
+    # never exceeds the number of articles, and a paragraph still printed stays learnt as boilerplate.
+    assert terms == {"": 2, "geneva": 2, "talks": 1}
+    assert paragraphs == {-12: 3, 13: 1}
+    assert prune(db, retention, now=NOW + timedelta(days=26), pause=0).rows["term_counts"] == 3  # all gone
