@@ -438,13 +438,17 @@ def count_terms(session: Session, *, terms: Iterable[str], at: datetime | None =
 def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
     """Insert rows with a count of 1, or add 1 to the count of those that exist (an upsert); the latest
     ``last_counted`` stays."""
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = module.insert(table)
+    _executemany(session, table.name, _upsert(session.get_bind().dialect.name, table, column), rows)
+
+
+@functools.cache
+def _upsert(dialect: str, table, column: str):
+    # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     latest = case((table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
                   else_=statement.excluded.last_counted)
-    statement = statement.on_conflict_do_update(index_elements=list(table.primary_key.columns),
-                                                set_={column: table.c[column] + 1, "last_counted": latest})
-    _executemany(session, table.name, statement, rows)
+    return statement.on_conflict_do_update(index_elements=list(table.primary_key.columns),
+                                           set_={column: table.c[column] + 1, "last_counted": latest})
 
 
 _paragraphs = ParagraphCount.__table__
