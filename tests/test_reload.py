@@ -262,3 +262,15 @@ def test_a_poll_in_flight_finishes_with_the_fetcher_it_started_with(web, tmp_pat
     with db.session() as session:
         note = session.execute(text("SELECT body_note FROM articles WHERE url LIKE '%/b/0'")).scalar_one()
     assert "too_large" in note
+
+
+def test_only_the_listener_waits_for_a_restart():
+    from monitor.config import Config
+    from monitor.reload import describe_change
+
+    old = Config.model_validate({"settings": {"listen": "127.0.0.1:9100"}})
+    fetching = Config.model_validate({"settings": {"listen": "127.0.0.1:9100", "user_agent": "desk/2",
+                                                   "timeout": "5s", "extract_workers": 0, "per_host": 4}})
+    assert describe_change(old, fetching).restart_needed == ()
+    moved = Config.model_validate({"settings": {"listen": "127.0.0.1:9200"}})
+    assert describe_change(old, moved).restart_needed == ("listen",)
