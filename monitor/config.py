@@ -99,9 +99,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
-DEFAULT_CONFIG_CHECK = timedelta(seconds=30)
-
-
 class Settings(_Section):
     """Defaults and limits for the whole daemon (the ``settings:`` section)."""
 
@@ -122,9 +119,9 @@ class Settings(_Section):
     # processes for text extraction; None = one per CPU; 0 = a thread of the main process (small setups)
     extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
-    # how often the daemon looks whether feeds.yaml (or its watchlist file) changed; None = 30s, or the
-    # older watchlist.reload_every when that is given (Config.config_check_every)
-    config_check_every: Duration | None = None
+    # how often the daemon looks whether feeds.yaml (or its watchlist file) changed; when not given, the
+    # older watchlist.reload_every is honoured if that is (Config.config_check_every)
+    config_check_every: Duration = timedelta(seconds=30)
     shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
     # networks that links from public feeds may reach all the same (monitor.addressguard), e.g. 10.1.0.0/16
     allow_networks: tuple[str, ...] = ()
@@ -336,10 +333,6 @@ class Config(_Section):
             raise PydanticCustomError("duplicate_digest", "two digests have the same name; give each its own")
         if (problem := _ledger_problem(self)) is not None:
             raise PydanticCustomError("retention_ledger", problem)
-        if self.settings.config_check_every is not None and "reload_every" in self.watchlist.model_fields_set:
-            raise PydanticCustomError("config_check_twice",
-                                      "settings.config_check_every and watchlist.reload_every both say how often "
-                                      "feeds.yaml is checked for changes: keep settings.config_check_every only")
         return self
 
     @property
@@ -347,13 +340,12 @@ class Config(_Section):
         """How often the daemon looks whether its configuration files changed.
 
         ``settings.config_check_every``; a file written before that setting existed said it with
-        ``watchlist.reload_every``, which is honoured when given alone.
+        ``watchlist.reload_every``, which is honoured when given alone (the new name wins over the old).
         """
-        if self.settings.config_check_every is not None:
-            return self.settings.config_check_every
-        if "reload_every" in self.watchlist.model_fields_set:
+        older = "reload_every" in self.watchlist.model_fields_set
+        if older and "config_check_every" not in self.settings.model_fields_set:
             return self.watchlist.reload_every
-        return DEFAULT_CONFIG_CHECK
+        return self.settings.config_check_every
 
     def digest(self, name: str) -> DigestConfig:
         """The digest called ``name`` (ignoring case), or a MonitorError that lists the known names."""
@@ -684,6 +676,9 @@ def _dotted(path: KeyPath) -> str:
 def redacted_dump(config: Config) -> dict[str, Any]:
     """The config as JSON-able data, with values from ${VAR} and passwords in URLs shown as ***."""
     dump = _redacted(config.model_dump(mode="json"), (), config._from_env)
+    # The check interval as it takes effect, under its own name only (watchlist.reload_every is its older one).
+    dump["settings"]["config_check_every"] = format_duration(config.config_check_every)
+    dump.get("watchlist", {}).pop("reload_every", None)
     for feed, shown in zip(config.feeds, dump["feeds"]):
         # Keys of other kinds of source are left out; the caps are shown as they take effect.
         for key, kinds in _KIND_OPTIONS.items():

@@ -754,7 +754,8 @@ def test_config_check_every_has_its_own_setting_and_honours_the_older_name(tmp_p
     assert own.config_check_every == timedelta(seconds=5)
     older = load_config(write(tmp_path, "watchlist: {reload_every: 7s}\nfeeds: []\n"))
     assert older.config_check_every == timedelta(seconds=7)
-    with pytest.raises(ConfigError, match="keep settings.config_check_every only"):
-        load_config(write(tmp_path, "settings: {config_check_every: 5s}\nwatchlist: {reload_every: 7s}\n"))
+    both = load_config(write(tmp_path, "settings: {config_check_every: 5s}\nwatchlist: {reload_every: 7s}\n"))
+    assert both.config_check_every == timedelta(seconds=5)  # the new name wins
+    assert redacted_dump(older)["settings"]["config_check_every"] == "7s"  # shown as it takes effect
     with pytest.raises(ConfigError, match="longer than zero"):
         load_config(write(tmp_path, "settings: {config_check_every: 0s}\n"))
