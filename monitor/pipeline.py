@@ -143,7 +143,8 @@ class Pipeline:
         # swaps in new ones, and each poll keeps the set it started with (see _pinned_tools).
         self._tools: FetchTools[Extractor] = FetchTools(
             config.settings, Shared(Extractor(config.settings.extract_workers)), metrics=metrics, guard=guard)
-        self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(f"fetch-tools-{id(self)}", default=None)
+        self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(f"fetch-tools-{id(self)}",
+                                                                            default=None)
         self._closing: set[asyncio.Task] = set()  # sets of tools being closed, once their last poll is done
         self.sources = sources.SourceReader(self._fetch_polite)  # sitemaps and front pages
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
