@@ -251,6 +251,8 @@ def test_a_poll_in_flight_finishes_with_the_fetcher_it_started_with(web, tmp_pat
             while pipeline._closing:
                 await asyncio.sleep(0.01)
             assert old.fetcher._client.is_closed and not pipeline._tools.fetcher._client.is_closed
+            # extract_workers did not change: the workers are the same, still held by the tools in force.
+            assert pipeline._tools.extractor is old.extractor and pipeline._tools._extractor.holders == 1
             return slow, big
 
     slow, big = asyncio.run(scenario())
@@ -274,3 +276,42 @@ def test_only_the_listener_waits_for_a_restart():
     assert describe_change(old, fetching).restart_needed == ()
     moved = Config.model_validate({"settings": {"listen": "127.0.0.1:9200"}})
     assert describe_change(old, moved).restart_needed == ("listen",)
+
+
+def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_when_not():
+    import asyncio
+    from datetime import timedelta
+
+    from monitor.config import Settings
+    from monitor.fetchtools import FetchTools, Shared
+    from monitor.metrics import NO_METRICS
+
+    closed = []
+
+    class Workers:
+        def __init__(self, workers):
+            self.workers = workers
+
+        def close(self):
+            closed.append(self)
+
+    async def scenario():
+        first = FetchTools(Settings(extract_workers=1), Shared(Workers(1)), metrics=NO_METRICS)
+        first.pin()  # a poll in flight
+        second = first.successor(Settings(extract_workers=2), Workers, metrics=NO_METRICS)
+        assert second.extractor is not first.extractor and second.extractor.workers == 2
+        assert first.retire() is False  # still in use: not closed yet
+        assert first.unpin() is True
+        await first.close()
+        assert closed == [first.extractor]
+        third = second.successor(Settings(extract_workers=2, timeout=timedelta(seconds=5)), Workers,
+                                 metrics=NO_METRICS)
+        assert third.extractor is second.extractor  # only the fetcher is new
+        assert second.successor(Settings(extract_workers=2), Workers, metrics=NO_METRICS) is None
+        assert second.retire() is True
+        await second.close()
+        assert closed == [first.extractor]  # the tools in force still hold these workers
+        await third.close()
+        assert closed == [first.extractor, second.extractor]
+
+    asyncio.run(scenario())
