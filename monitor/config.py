@@ -160,6 +160,9 @@ class Settings(_Section):
     # processes for text extraction; None = one per CPU; 0 = a thread of the main process (small setups)
     extract_workers: int | None = Field(None, ge=0)
     poll_tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
+    # how often the daemon looks whether feeds.yaml (or its watchlist file) changed; when not given, the
+    # older watchlist.reload_every is honoured if that is (Config.config_check_every)
+    config_check_every: Duration = timedelta(seconds=30)
     shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
     # networks that links from public feeds may reach all the same (monitor.addressguard), e.g. 10.1.0.0/16
     allow_networks: tuple[str, ...] = ()
@@ -167,7 +170,7 @@ class Settings(_Section):
     websub: WebSubSettings = WebSubSettings()
 
     _check_positive = field_validator("interval", "min_interval", "max_interval", "max_backoff", "timeout",
-                                      "poll_tick")(_positive)
+                                      "poll_tick", "config_check_every")(_positive)
 
     @model_validator(mode="after")
     def _interval_bounds_in_order(self) -> Settings:
@@ -388,6 +391,18 @@ class Config(_Section):
         if (problem := _ledger_problem(self)) is not None:
             raise PydanticCustomError("retention_ledger", problem)
         return self
+
+    @property
+    def config_check_every(self) -> timedelta:
+        """How often the daemon looks whether its configuration files changed.
+
+        ``settings.config_check_every``; a file written before that setting existed said it with
+        ``watchlist.reload_every``, which is honoured when given alone (the new name wins over the old).
+        """
+        older = "reload_every" in self.watchlist.model_fields_set
+        if older and "config_check_every" not in self.settings.model_fields_set:
+            return self.watchlist.reload_every
+        return self.settings.config_check_every
 
     def digest(self, name: str) -> DigestConfig:
         """The digest called ``name`` (ignoring case), or a MonitorError that lists the known names."""
@@ -727,6 +742,9 @@ def _dotted(path: KeyPath) -> str:
 def redacted_dump(config: Config) -> dict[str, Any]:
     """The config as JSON-able data, with values from ${VAR} and passwords in URLs shown as ***."""
     dump = _redacted(config.model_dump(mode="json"), (), config._from_env)
+    # The check interval as it takes effect, under its own name only (watchlist.reload_every is its older one).
+    dump["settings"]["config_check_every"] = format_duration(config.config_check_every)
+    dump.get("watchlist", {}).pop("reload_every", None)
     for feed, shown in zip(config.feeds, dump["feeds"]):
         # Keys of other kinds of source are left out; the caps are shown as they take effect.
         for key, kinds in _KIND_OPTIONS.items():

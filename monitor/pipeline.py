@@ -12,8 +12,10 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -29,12 +31,12 @@ from monitor.addressguard import AddressGuard, Reach
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
-from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent, reaching
+from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, reaching
+from monitor.fetchtools import FetchTools, Shared
 from monitor.groupcommit import GroupCommit
 from monitor.lifeline import die_with_parent, expect_helpers
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
-from monitor.politeness import HostGate
 from monitor.retention import mark_seen
 from monitor.robots import RobotsCache
 from monitor.schedule import (
@@ -150,26 +152,16 @@ class Pipeline:
         self.db = db
         self.owner = owner or instance_name()
         self.metrics = metrics  # monitor.metrics: polls, fetches, extractions, the writer's queue
-        settings = config.settings
-        self.fetcher = Fetcher(
-            user_agent=settings.user_agent or default_user_agent(settings.contact),
-            timeout=settings.timeout.total_seconds(),
-            max_bytes=int(settings.max_bytes),
-            max_redirects=settings.max_redirects,
-            concurrency=settings.concurrency,
-            metrics=metrics,
-            gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
-            guard=guard or AddressGuard(settings.allow_networks),
-        )
-        self.robots = RobotsCache(self.fetcher)
+        # The fetcher, robots cache, extractor and page slots in force; a reload that changes their settings
+        # swaps in new ones, and each poll keeps the set it started with (see _pinned_tools).
+        self._tools: FetchTools[Extractor] = FetchTools(
+            config.settings, Shared(Extractor(config.settings.extract_workers)), metrics=metrics, guard=guard)
+        self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(f"fetch-tools-{id(self)}",
+                                                                            default=None)
+        self._closing: set[asyncio.Task] = set()  # sets of tools being closed, once their last poll is done
         # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
-        self.sources = sources.SourceReader(self._fetch_polite, max_bytes=int(settings.max_bytes))
-        self.extractor = Extractor(settings.extract_workers)
-        # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
-        self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
-        # Pages waiting for one host: no more than it may be sent at once (see _fetch_page).
-        self._per_host = settings.per_host
-        self._host_turns: dict[str, asyncio.Semaphore] = {}
+        self.sources = sources.SourceReader(
+            self._fetch_polite, max_bytes=lambda: int(self._tools_in_use().settings.max_bytes))
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # Set by the daemon when hubs push to its listener (monitor.websub); None: feeds are only polled.
         self.websub: Subscriber | None = None
@@ -187,8 +179,9 @@ class Pipeline:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.fetcher.aclose()
-        await asyncio.to_thread(self.extractor.close)
+        await self._tools.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         # A write in progress finishes (its transaction commits or rolls back whole) before we return.
         await asyncio.to_thread(self._writer.shutdown, wait=True)
 
@@ -209,14 +202,71 @@ class Pipeline:
         """Put ``config`` (and ``watchlist``) in force for the polls that start from now on.
 
         Settings read when a poll needs them (intervals, back-off, pages, robots, limits per poll,
-        deduplication) take effect at once; those built into the fetcher and the extractor (timeouts,
-        concurrency, User-Agent, networks, workers) keep their values until a restart.
+        deduplication) take effect at once. When those built into the fetcher or the extractor (timeouts,
+        sizes, concurrency, User-Agent, networks, workers) changed, new ones are built: polls that start from
+        now on use them, polls in flight finish with the ones they started with, which are closed after.
         """
-        # Two plain assignments, with no await between them: no poll of the event loop sees half of it.
+        successor = self._tools.successor(config.settings, Extractor, metrics=self.metrics)
+        # Plain assignments, with no await between them: no poll of the event loop sees half of it.
         self.config = config
         self._feeds = {feed.name: feed for feed in config.feeds}
         if watchlist is not None:
             self.tagger.replace(watchlist)
+        if successor is not None:
+            retired, self._tools = self._tools, successor
+            if retired.retire():
+                self._close_later(retired)
+
+    def _close_later(self, tools: FetchTools[Extractor]) -> None:
+        task = asyncio.get_running_loop().create_task(tools.close(), name="close fetch tools")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @contextmanager
+    def _pinned_tools(self) -> Iterator[None]:
+        """Fetch with the tools in force now until the block ends, whatever a reload swaps in meanwhile.
+
+        The pin is a context variable, so the tasks a poll starts (pages, link checks) inherit it.
+        """
+        if self._pinned.get() is not None:  # already inside a pinned poll
+            yield
+            return
+        tools = self._tools
+        tools.pin()
+        token = self._pinned.set(tools)
+        try:
+            yield
+        finally:
+            self._pinned.reset(token)
+            if tools.unpin():
+                self._close_later(tools)
+
+    def _tools_in_use(self) -> FetchTools[Extractor]:
+        return self._pinned.get() or self._tools
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self._tools_in_use().fetcher
+
+    @property
+    def robots(self) -> RobotsCache:
+        return self._tools_in_use().robots
+
+    @property
+    def extractor(self) -> Extractor:
+        return self._tools_in_use().extractor
+
+    @property
+    def _page_slots(self) -> asyncio.Semaphore:
+        return self._tools_in_use().page_slots
+
+    @property
+    def _host_turns(self) -> dict[str, asyncio.Semaphore]:
+        return self._tools_in_use().host_turns
+
+    @property
+    def _per_host(self) -> int:
+        return self._tools_in_use().per_host
 
     def configured(self, name: str) -> FeedConfig | None:
         """The settings of the feed named ``name`` in the configuration in force; None if it lists none."""
@@ -302,7 +352,8 @@ class Pipeline:
         """Poll one claimed feed and record the outcome on its row. Never raises (except cancellation)."""
         started = time.monotonic()
         try:
-            report = await self._poll_feed(feed, started)
+            with self._pinned_tools():
+                report = await self._poll_feed(feed, started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
@@ -386,11 +437,12 @@ class Pipeline:
             return None
         started = time.monotonic()
         try:
-            result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
-            reach = await self.fetcher.links_reach(source.url)
-            parsed = await asyncio.to_thread(parse_feed, body, url=subscription.topic, headers=headers,
-                                             max_chars=int(self.config.settings.max_bytes))
-            new, linked, _ = await self._store_new_entries(feed, storable_feed(parsed), result, reach)
+            with self._pinned_tools():  # its pages are fetched with one configuration's settings, as a poll's
+                result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
+                reach = await self.fetcher.links_reach(source.url)
+                parsed = await asyncio.to_thread(parse_feed, body, url=subscription.topic, headers=headers,
+                                                 max_chars=int(self.config.settings.max_bytes))
+                new, linked, _ = await self._store_new_entries(feed, storable_feed(parsed), result, reach)
         except NotAFeed as exc:
             log.warning("websub: feed=%s: the hub pushed %s", feed.name, exc, extra={"feed": feed.name})
             return None
@@ -577,7 +629,8 @@ class Pipeline:
         due = await self._in_writer(self._claim_page_retries, limit)
         if not due:
             return 0
-        completed = sum(await asyncio.gather(*(self._retry_page(retry) for retry in due)))
+        with self._pinned_tools():
+            completed = sum(await asyncio.gather(*(self._retry_page(retry) for retry in due)))
         log.info("page retries: %d due, %d now extracted", len(due), completed)
         return completed
 

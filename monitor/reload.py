@@ -1,6 +1,6 @@
 """Reloading the configuration of a running daemon: feeds.yaml and the watchlist file it names.
 
-The daemon asks every ``watchlist.reload_every`` whether the files changed (their modification times and
+The daemon asks every ``settings.config_check_every`` whether the files changed (their modification times and
 sizes), and at once on SIGHUP. A changed configuration is read and validated whole (feeds, settings,
 digests, the watchlist) before anything of it is used: an invalid one is logged with every problem at its
 file and line, and the one in force stays; the same files are not tried again until they change (or the
@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 
 Stamp = tuple[tuple[str, int, int] | None, ...]
 
-# Settings built into the fetcher, the extractor and the listener when the daemon starts.
-RESTART_SETTINGS = ("user_agent", "contact", "timeout", "max_bytes", "max_redirects", "concurrency", "per_host",
-                    "host_delay", "extract_workers", "allow_networks", "listen")
+# Settings that only a restart puts in force: the listener's socket is bound once, when the daemon starts.
+# (The database is not in feeds.yaml at all: --db or MONITOR_DB.) Those built into the fetcher and the
+# extractor are rebuilt on reload (monitor.fetchtools).
+RESTART_SETTINGS = ("listen",)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,17 @@ The windows come from the ``retention:`` section of feeds.yaml (``monitor.config
 * ``articles``: an article fetched longer ago goes, with its feed links, matches, band keys and delivery
   items, and the wire clusters and stories it leaves empty. Each feed link stays as a ``pruned_entries``
   row (entry key, GUID, canonical URL), so a feed that still lists the article does not bring it back; a
-  row no feed listed within the same window is forgotten.
+  row no feed listed within the same window is forgotten. The deduplication counts (``term_counts``, the
+  story level's document frequencies, and ``paragraph_counts``, what boilerplate is learnt from) lose the
+  rows that only pruned articles counted: a row last counted by an article fetched before the cutoff has
+  no kept article behind it. They cannot be decremented by what each pruned article added, because that is
+  not recorded and cannot be told again (which paragraphs counted as boilerplate, and which a copy added to
+  its cluster, depended on the counts and candidates of that moment); rebuilding them from the kept
+  articles would read every kept text each day. So the rows that stay keep their counts from all time,
+  pruned articles' included, and so does the number of articles counted (the N of IDF): a document
+  frequency never exceeds N, a term's IDF among the terms still seen is unchanged, and a paragraph that
+  outlets still print stays learnt as boilerplate. What only pruned articles held is forgotten as if
+  never seen.
 * ``evidence``: a match made longer ago keeps its score and snippet; its evidence JSON is emptied.
 * ``deliveries``: ledger rows of older periods go with their items (the configuration makes sure their
   articles are out of every digest's reach by then: ``monitor.config._ledger_problem``).
@@ -82,6 +92,7 @@ def prune(db: Database, retention: RetentionSettings, *, now: datetime | None = 
     if cutoffs["articles"] is not None:
         _prune_articles(db, report, before=cutoffs["articles"], now=now, batch=article_batch, pause=pause)
         _forget_entries(db, report, seen_before=cutoffs["articles"], pause=pause)
+        _forget_counts(db, report, counted_before=cutoffs["articles"], pause=pause)
     if cutoffs["evidence"] is not None:
         _reduce_evidence(db, report, before=cutoffs["evidence"], pause=pause)
     if cutoffs["deliveries"] is not None:
@@ -139,6 +150,25 @@ def _forget_entries(db: Database, report: PruneReport, *, seen_before: datetime,
         session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run), pause=pause)
     if forgotten:
         report.rows["pruned_entries forgotten"] += forgotten
+
+
+def _forget_counts(db: Database, report: PruneReport, *, counted_before: datetime, pause: float) -> None:
+    """Delete the count rows no kept article counted, batch after batch in key order."""
+    for table in store.COUNT_TABLES:
+        after = None
+        while True:
+            def work(session, after=after, table=table):
+                keys = store.counts_last_counted_before(session, table=table, before=counted_before,
+                                                        limit=ROW_BATCH, after=after)
+                return keys, store.delete_counts(session, table=table, keys=keys)
+
+            keys, deleted = _batch(db, report.dry_run, work)
+            if deleted:
+                report.rows[table] += deleted
+            if len(keys) < ROW_BATCH:
+                break
+            after = keys[-1]
+            time.sleep(pause)
 
 
 def _reduce_evidence(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:

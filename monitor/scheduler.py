@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor import retention
 from monitor.config import Config
 from monitor.digest import scheduled_jobs, topic_titles
-from monitor import retention
-from monitor.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.observe import Health, Listener
 from monitor.pipeline import Pipeline
+from monitor.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, size_bytes
 from monitor.websub import Subscriber
@@ -77,8 +77,7 @@ class Daemon:
         config = self.config
         self.scheduler.add_job(self.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
                                id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
-        # How often the files are looked at: the watchlist's setting, which has always governed reloading.
-        self.scheduler.add_job(self.reload, "interval", seconds=config.watchlist.reload_every.total_seconds(),
+        self.scheduler.add_job(self.reload, "interval", seconds=config.config_check_every.total_seconds(),
                                id="config-reload", max_instances=1, coalesce=True)
         self._schedule_digests(self._digest_jobs_of(config))
         # Retention once a day, first within the hour after start at a random minute: several instances
@@ -142,9 +141,9 @@ class Daemon:
         if new.settings.poll_tick != old.settings.poll_tick:
             self.scheduler.reschedule_job("poll-tick", trigger="interval",
                                           seconds=new.settings.poll_tick.total_seconds())
-        if new.watchlist.reload_every != old.watchlist.reload_every:
+        if new.config_check_every != old.config_check_every:
             self.scheduler.reschedule_job("config-reload", trigger="interval",
-                                          seconds=new.watchlist.reload_every.total_seconds())
+                                          seconds=new.config_check_every.total_seconds())
         log.info("configuration reloaded: %d feeds (%s)", len(new.feeds), change.summary(),
                  extra={"url": str(new.source)})
         if loaded.watchlist.fingerprint != old_watchlist.fingerprint:
@@ -156,7 +155,7 @@ class Daemon:
             else:
                 log.warning("settings.websub turned on or off: takes effect at the next restart")
         if change.restart_needed:
-            log.warning("settings changed that take effect at the next restart: %s",
+            log.warning("settings changed that take effect only at the next restart: %s",
                         ", ".join(change.restart_needed))
 
     def _start(self, coroutine, *, name: str) -> asyncio.Task:

@@ -55,11 +55,11 @@ def first_url(source: FeedConfig) -> str:
 class SourceReader:
     """Reads fetched sitemaps and pages into feeds; fetches child sitemaps with the given polite ``fetch``.
 
-    ``max_bytes`` bounds what a document may unpack or expand to (``settings.max_bytes``), as the fetch
-    bounds what it may receive.
+    ``max_bytes`` gives the bound on what a document may unpack or expand to (``settings.max_bytes`` of the
+    poll's fetch tools, which a reload may change), as the fetch bounds what it may receive.
     """
 
-    def __init__(self, fetch: Fetch, *, max_bytes: int) -> None:
+    def __init__(self, fetch: Fetch, *, max_bytes: Callable[[], int]) -> None:
         self._fetch = fetch
         self._max_bytes = max_bytes
         self._validators: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
@@ -88,7 +88,7 @@ class SourceReader:
             root = _robots_sitemaps(result)
         else:
             root = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                           headers=dict(result.headers), max_bytes=self._max_bytes)
+                                           headers=dict(result.headers), max_bytes=self._max_bytes())
         if not root.children:
             return newest(root.feed, source.links_cap), result
         parsed = await self._follow(source, root)
@@ -115,7 +115,7 @@ class SourceReader:
                 continue
             try:
                 child = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                                headers=dict(result.headers), max_bytes=self._max_bytes)
+                                                headers=dict(result.headers), max_bytes=self._max_bytes())
             except NotAFeed as exc:
                 failures.append((url, Failure(FailureKind.NOT_A_FEED, str(exc)), result.status))
                 continue

@@ -782,3 +782,16 @@ def test_redacted_dump_is_json_with_compact_durations_and_int_sizes(tmp_path):
 def test_a_list_where_text_belongs_gets_no_quoting_hint(tmp_path):
     problem = only_problem(tmp_path, "settings:\n  contact: [a, b]\n")
     assert (problem.line, problem.key, problem.hint) == (2, "settings.contact", None)
+
+
+def test_config_check_every_has_its_own_setting_and_honours_the_older_name(tmp_path):
+    assert load_config(write(tmp_path, "feeds: []\n")).config_check_every == timedelta(seconds=30)
+    own = load_config(write(tmp_path, "settings: {config_check_every: 5s}\nfeeds: []\n"))
+    assert own.config_check_every == timedelta(seconds=5)
+    older = load_config(write(tmp_path, "watchlist: {reload_every: 7s}\nfeeds: []\n"))
+    assert older.config_check_every == timedelta(seconds=7)
+    both = load_config(write(tmp_path, "settings: {config_check_every: 5s}\nwatchlist: {reload_every: 7s}\n"))
+    assert both.config_check_every == timedelta(seconds=5)  # the new name wins
+    assert redacted_dump(older)["settings"]["config_check_every"] == "7s"  # shown as it takes effect
+    with pytest.raises(ConfigError, match="longer than zero"):
+        load_config(write(tmp_path, "settings: {config_check_every: 0s}\n"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Workspace
+from sqlalchemy import text
 from support.httpserver import Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
@@ -195,3 +196,137 @@ def test_a_shorter_max_interval_brings_adaptive_feeds_forward_and_a_fixed_one_ke
     assert change.due_by == {"wire": timedelta(hours=2)}
     quicker = Config(feeds=feeds, settings=Settings(min_interval=timedelta(minutes=1)))
     assert describe_change(old, quicker).due_by == {}  # the next poll of each uses it anyway
+
+
+def fetch_config(web, feeds: list[dict], **settings) -> dict:
+    return {"settings": {"host_delay": "0s", "extract_workers": 0, "timeout": "10s", "poll_tick": "0.3s",
+                         "fetch_pages": False, **settings},
+            "feeds": feeds}
+
+
+def test_fetch_settings_apply_at_once_on_sighup(web, workspace, tmp_path):
+    """User-Agent, contact and size limits are built into the fetcher: a reload builds a new one, and the
+    very next request carries the new values, without a restart."""
+    feed = rss("A", web.url("/"), make_entries(web, "a", 1)) + "<!--" + "padding " * 400 + "-->"  # over 3 KB
+    web.set("/a.xml", Route(feed, headers=RSS))
+    a = {"name": "A", "url": web.url("/a.xml"), "interval": "1s"}
+    log_path = tmp_path / "daemon.log"
+    edits = Edits(workspace.config_path, log_path, "sighup")
+    edits.write(fetch_config(web, [a], contact="old-desk@example.org", config_check_every=SLOW))
+    edits.daemon = daemon = start_daemon(workspace, log_path)
+    try:
+        assert wait_for(lambda: "poll feed=A outcome=ok" in edits.log(), timeout=60), edits.log()
+        assert "old-desk@example.org" in web.requests_for("/a.xml")[0].headers["user-agent"]
+
+        edits.apply(fetch_config(web, [a], contact="new-desk@example.org", max_bytes="3KB",
+                                 config_check_every=SLOW))
+        before = len(web.requests_for("/a.xml"))
+        web.set("/a.xml", Route(feed.replace("padding", "more padding"), headers=RSS))  # no 304: read whole
+        assert wait_for(lambda: "error=too_large" in edits.log(), timeout=30), edits.log()
+        after = web.requests_for("/a.xml")[before:]
+        assert after and all("new-desk@example.org" in r.headers["user-agent"] for r in after[1:])
+        assert "new-desk@example.org" in after[-1].headers["user-agent"]
+    finally:
+        code = stop(daemon)
+    log = edits.log()
+    assert code == 0, log
+    assert "Traceback" not in log and "next restart" not in log
+    assert "fetch settings changed (contact, max_bytes)" in log
+
+
+def test_a_poll_in_flight_finishes_with_the_fetcher_it_started_with(web, tmp_path, db):
+    """Polls that start after a reload use the new fetcher; one in flight keeps the old one, which is
+    closed only once that poll is done; a page over the new size limit is refused."""
+    import asyncio
+
+    from monitor.config import Config
+    from monitor.pipeline import Pipeline
+
+    web.set("/slow.xml", Route(rss("Slow", web.url("/"), make_entries(web, "s", 1)), headers=RSS, delay=1.5))
+    web.set("/big.xml", Route(rss("Big", web.url("/"), make_entries(web, "b", 1)), headers=RSS))
+    web.set("/b/0", "<html><body><article>" + "<p>A long paragraph about the talks in Geneva.</p>" * 200
+            + "</article></body></html>")  # about 10 KB
+    feeds = [{"name": "Slow", "url": web.url("/slow.xml")},
+             {"name": "Big", "url": web.url("/big.xml"), "fetch_pages": True}]
+    before = Config.model_validate(fetch_config(web, feeds, user_agent="desk/1"))
+    after = Config.model_validate(fetch_config(web, feeds, user_agent="desk/2", max_bytes="4KB"))
+
+    async def scenario():
+        async with Pipeline(before, db) as pipeline:
+            pipeline.sync_feeds()
+            claimed, _ = pipeline.claim(names=["Slow"], due_only=False)
+            old = pipeline._tools
+            in_flight = asyncio.create_task(pipeline.poll_feed(claimed[0]))
+            while old.users == 0:  # the poll has pinned the tools in force
+                await asyncio.sleep(0.01)
+            pipeline.reconfigure(after)
+            assert pipeline._tools is not old and old.retired and not pipeline._closing  # not under a poll
+            big = await pipeline.poll(names=["Big"], due_only=False)
+            slow = await in_flight
+            while pipeline._closing:
+                await asyncio.sleep(0.01)
+            assert old.fetcher._client.is_closed and not pipeline._tools.fetcher._client.is_closed
+            # extract_workers did not change: the workers are the same, still held by the tools in force.
+            assert pipeline._tools.extractor is old.extractor and pipeline._tools._extractor.holders == 1
+            return slow, big
+
+    slow, big = asyncio.run(scenario())
+    assert slow.outcome == "ok" and slow.new_articles == 1
+    assert big[0].outcome == "ok" and big[0].new_articles == 1
+    assert [r.headers["user-agent"] for r in web.requests_for("/slow.xml")] == ["desk/1"]
+    assert [r.headers["user-agent"] for r in web.requests_for("/big.xml")] == ["desk/2"]
+    assert web.requests_for("/b/0")[0].headers["user-agent"] == "desk/2"
+    with db.session() as session:
+        note = session.execute(text("SELECT body_note FROM articles WHERE url LIKE '%/b/0'")).scalar_one()
+    assert "too_large" in note
+
+
+def test_only_the_listener_waits_for_a_restart():
+    from monitor.config import Config
+    from monitor.reload import describe_change
+
+    old = Config.model_validate({"settings": {"listen": "127.0.0.1:9100"}})
+    fetching = Config.model_validate({"settings": {"listen": "127.0.0.1:9100", "user_agent": "desk/2",
+                                                   "timeout": "5s", "extract_workers": 0, "per_host": 4}})
+    assert describe_change(old, fetching).restart_needed == ()
+    moved = Config.model_validate({"settings": {"listen": "127.0.0.1:9200"}})
+    assert describe_change(old, moved).restart_needed == ("listen",)
+
+
+def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_when_not():
+    import asyncio
+    from datetime import timedelta
+
+    from monitor.config import Settings
+    from monitor.fetchtools import FetchTools, Shared
+    from monitor.metrics import NO_METRICS
+
+    closed = []
+
+    class Workers:
+        def __init__(self, workers):
+            self.workers = workers
+
+        def close(self):
+            closed.append(self)
+
+    async def scenario():
+        first = FetchTools(Settings(extract_workers=1), Shared(Workers(1)), metrics=NO_METRICS)
+        first.pin()  # a poll in flight
+        second = first.successor(Settings(extract_workers=2), Workers, metrics=NO_METRICS)
+        assert second.extractor is not first.extractor and second.extractor.workers == 2
+        assert first.retire() is False  # still in use: not closed yet
+        assert first.unpin() is True
+        await first.close()
+        assert closed == [first.extractor]
+        third = second.successor(Settings(extract_workers=2, timeout=timedelta(seconds=5)), Workers,
+                                 metrics=NO_METRICS)
+        assert third.extractor is second.extractor  # only the fetcher is new
+        assert second.successor(Settings(extract_workers=2), Workers, metrics=NO_METRICS) is None
+        assert second.retire() is True
+        await second.close()
+        assert closed == [first.extractor]  # the tools in force still hold these workers
+        await third.close()
+        assert closed == [first.extractor, second.extractor]
+
+    asyncio.run(scenario())

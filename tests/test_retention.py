@@ -168,3 +168,81 @@ def _add_retention(workspace) -> None:
     data = yaml.safe_load(workspace.config_path.read_text())
     data["retention"] = {"articles": "30d", "evidence": "10d", "deliveries": "30d"}
     workspace.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_counts_that_only_pruned_articles_made_go_and_the_others_stay_whole(db):
+    from monitor.store import clusters as store
+    from monitor.store.models import ParagraphCount, TermCount
+
+    old, recent = NOW - timedelta(days=40), NOW - timedelta(days=5)
+    with db.session() as s:
+        store.count_terms(s, terms=["ceasefire", "geneva"], at=old)
+        store.count_terms(s, terms=["geneva", "talks"], at=recent)
+        store.count_paragraphs(s, keys=[11, -12], at=old)  # -12: an old footer the outlet still prints
+        store.count_paragraphs(s, keys=[-12, 13], at=recent)
+        store.count_paragraphs(s, keys=[-12], at=old)  # counted late, by an article older than the last one
+
+    def counts():
+        with db.session() as s:
+            return ({row.term: row.documents for row in s.scalars(select(TermCount))},
+                    {row.key: row.clusters for row in s.scalars(select(ParagraphCount))})
+
+    before = counts()
+    retention = RetentionSettings(articles="30d", evidence="off", deliveries="off")
+    dry = prune(db, retention, now=NOW, pause=0, dry_run=True)
+    assert counts() == before
+    report = prune(db, retention, now=NOW, pause=0)
+    assert report.rows["term_counts"] == dry.rows["term_counts"] == 1
+    assert report.rows["paragraph_counts"] == dry.rows["paragraph_counts"] == 1
+    terms, paragraphs = counts()
+    # The number of articles counted and the frequencies of terms still seen keep every count: a frequency
+    # never exceeds the number of articles, and a paragraph still printed stays learnt as boilerplate.
+    assert terms == {"": 2, "geneva": 2, "talks": 1}
+    assert paragraphs == {-12: 3, 13: 1}
+    assert prune(db, retention, now=NOW + timedelta(days=26), pause=0).rows["term_counts"] == 3  # all gone
+
+
+def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pruned(db):
+    """Through the real deduplication stage: the outlet's footer, counted under articles old and new, is
+    still boilerplate once the old ones are pruned; what only the pruned articles said is forgotten; and no
+    term is counted in more articles than the number counted."""
+    from monitor import dedupe
+    from monitor.config import DedupSettings
+    from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS
+    from monitor.dedupe.stories import paragraph_keys
+    from monitor.extract import Article as ArticleValue
+    from monitor.extract import BodySource
+    from monitor.store import articles as article_store
+    from monitor.store import clusters as cluster_store
+    from monitor.store.models import ParagraphCount, TermCount
+
+    footer = "Sign in to read every story of the Harbour Gazette on all your devices today."
+    topics = ["grain exports through the northern port rose again", "the river ferry strike ended after talks",
+              "a new bridge over the bay opened to traffic", "council votes on the harbour budget for schools"]
+    feed = _feed(db)
+    bodies = {}
+    for n, topic in enumerate(topics):
+        fetched = NOW - timedelta(days=40 if n < 2 else 3, hours=n)
+        own = f"Reporters said {topic} this week, according to officials quoted in case number {n}x{n}."
+        body = "\n".join([own, f"Further details on how {topic} emerged late on day {n}.", footer])
+        bodies[n] = body
+        url = f"https://gazette.test/{n}"
+        article = ArticleValue(entry_key=url, url=url, canonical_url=url, guid=url, title=topic.capitalize(),
+                               author=None, published=fetched, fetched_at=fetched, language="en", body=body,
+                               summary="", body_source=BodySource.EXTRACTED, body_note=None,
+                               content_hash=f"{n:064x}", site_name="Harbour Gazette")
+        with db.session() as s:
+            article_id, _ = article_store.save_article(s, article=article, feed_id=feed, now=fetched)
+            dedupe.place(s, article_id=article_id, article=article, settings=DedupSettings())
+    footer_key = paragraph_keys(footer)[0]
+    old_only = set(paragraph_keys(bodies[0])) - {footer_key}
+
+    prune(db, RetentionSettings(articles="30d", evidence="off", deliveries="off"), now=NOW, pause=0)
+    with db.session() as s:
+        assert _count(s, Article) == 2
+        assert cluster_store.boilerplate_keys(s, keys=[footer_key], min_clusters=BOILERPLATE_CLUSTERS) == {
+            footer_key}
+        assert not {key for key in s.scalars(select(ParagraphCount.key))} & old_only
+        terms = {row.term: row.documents for row in s.scalars(select(TermCount))}
+    assert "grain" not in terms and "ferry" not in terms and "bridge" in terms  # the old articles' own words went
+    assert max(terms.values()) == terms[""] == 4  # N is the articles ever counted; none exceeds it

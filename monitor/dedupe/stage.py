@@ -210,7 +210,7 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
     # The paragraphs a copy adds to its original are held by one more wire cluster: counted, so an outlet
     # that only reprints has its header and footer learnt too (the story level counts the originals').
-    store.count_paragraphs(session, keys=match.added_paragraphs)
+    store.count_paragraphs(session, keys=match.added_paragraphs, at=article.fetched_at)
     return match
 
 
@@ -300,7 +300,7 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         return cluster_story, None, None
     count = count and not wire.joined_existing
     vector, frequencies, counted = _story_vector(session, title=article.title, body=article.body, count=count,
-                                                 scoring=scoring)
+                                                 scoring=scoring, fetched_at=article.fetched_at)
     mine = vector.as_dict()
     lookup = tuple(term for term in key_terms(mine) if not _too_common(frequencies.get(term, 0), counted))
     best = _best_story(session, vector=mine, lookup=lookup, counted=counted, article=article, settings=settings,
@@ -322,19 +322,19 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
     return story_id, score, why
 
 
-def _story_vector(session: Session, *, title: str | None, body: str, count: bool,
-                  scoring: Scoring) -> tuple[StoryVector, dict[str, int], int]:
+def _story_vector(session: Session, *, title: str | None, body: str, count: bool, scoring: Scoring,
+                  fetched_at: datetime | None = None) -> tuple[StoryVector, dict[str, int], int]:
     """The article's TF-IDF vector, boilerplate paragraphs left out, its terms' document frequencies and how
     many articles they counted; counts its terms and paragraphs if asked."""
     paragraphs = paragraph_keys(body)
     boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
     counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
     if count:
-        store.count_paragraphs(session, keys=paragraphs)
+        store.count_paragraphs(session, keys=paragraphs, at=fetched_at)
     frequencies, total = store.document_frequencies(session, terms=counts)
     vector = article_vector(counts, frequencies, total, scoring)
     if count:
-        store.count_terms(session, terms=counts)
+        store.count_terms(session, terms=counts, at=fetched_at)
     return vector, frequencies, total
 
 

@@ -10,15 +10,15 @@ import functools
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import String, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, selectinload
 
 from monitor.dedupe.fingerprint import BANDS
-from monitor.dedupe.stories import QUERY_TERMS
 from monitor.dedupe.representative import Member
+from monitor.dedupe.stories import QUERY_TERMS
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -427,18 +427,28 @@ def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dic
     return found, total
 
 
-def count_terms(session: Session, *, terms: Iterable[str]) -> None:
-    """Count one more article holding ``terms`` (an upsert, safe against concurrent instances)."""
-    rows = [{"term": term, "documents": 1} for term in sorted(set(terms) | {TOTAL_TERM})]
+def count_terms(session: Session, *, terms: Iterable[str], at: datetime | None = None) -> None:
+    """Count one more article holding ``terms`` (an upsert, safe against concurrent instances), fetched
+    ``at`` (default now): the time retention reads to know when no kept article counted a term."""
+    counted = epoch(at or datetime.now(UTC))
+    rows = [{"term": term, "documents": 1, "last_counted": counted} for term in sorted(set(terms) | {TOTAL_TERM})]
     _increment(session, TermCount.__table__, "documents", rows)
 
 
 def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
-    """Insert rows with a count of 1, or add 1 to the count of those that exist (an upsert)."""
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = module.insert(table).on_conflict_do_update(index_elements=list(table.primary_key.columns),
-                                                           set_={column: table.c[column] + 1})
-    _executemany(session, table.name, statement, rows)
+    """Insert rows with a count of 1, or add 1 to the count of those that exist (an upsert); the latest
+    ``last_counted`` stays."""
+    _executemany(session, table.name, _upsert(session.get_bind().dialect.name, table, column), rows)
+
+
+@functools.cache
+def _upsert(dialect: str, table, column: str):
+    # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    latest = case((table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
+                  else_=statement.excluded.last_counted)
+    return statement.on_conflict_do_update(index_elements=list(table.primary_key.columns),
+                                           set_={column: table.c[column] + 1, "last_counted": latest})
 
 
 _paragraphs = ParagraphCount.__table__
@@ -477,9 +487,12 @@ def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: i
     return found
 
 
-def count_paragraphs(session: Session, *, keys: Iterable[int]) -> None:
-    """Count one more wire cluster holding these paragraphs."""
-    _increment(session, ParagraphCount.__table__, "clusters", [{"key": k, "clusters": 1} for k in sorted(set(keys))])
+def count_paragraphs(session: Session, *, keys: Iterable[int], at: datetime | None = None) -> None:
+    """Count one more wire cluster holding these paragraphs, by an article fetched ``at`` (default now; see
+    ``count_terms``)."""
+    counted = epoch(at or datetime.now(UTC))
+    _increment(session, ParagraphCount.__table__, "clusters",
+               [{"key": k, "clusters": 1, "last_counted": counted} for k in sorted(set(keys))])
 
 
 # --- Reading: monitor stories, monitor explain --------------------------------------------------------------

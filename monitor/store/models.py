@@ -239,12 +239,17 @@ class LshBand(Base):
 
 
 class TermCount(Base):
-    """In how many articles a term occurs, for the story level's IDF. The empty term counts the articles."""
+    """In how many articles a term occurs, for the story level's IDF. The empty term counts the articles.
+
+    ``last_counted`` (Unix seconds) is the fetch time of the latest article counted: once it is older than
+    the articles retention keeps, every article that counted the term is gone, and so is the row.
+    """
 
     __tablename__ = "term_counts"
 
     term: Mapped[str] = mapped_column(String(60), primary_key=True)
     documents: Mapped[int] = mapped_column(Integer, default=0)
+    last_counted: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ArticleMatch(Base):
@@ -274,6 +279,7 @@ class ParagraphCount(Base):
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     clusters: Mapped[int] = mapped_column(Integer, default=0)
+    last_counted: Mapped[int | None] = mapped_column(BigInteger)  # as TermCount.last_counted
 
 
 class StoryKey(Base):

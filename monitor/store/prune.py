@@ -1,4 +1,5 @@
-"""Deleting what is old: articles with every row that depends on them, match evidence, delivery rows; and
+"""Deleting what is old: articles with every row that depends on them, counts only old articles made, match
+evidence, delivery rows; and
 giving SQLite's freed pages back to the file system.
 
 No policy lives here: which ages count as old and how many rows one call touches are the caller's arguments
@@ -22,9 +23,11 @@ from monitor.store.models import (
     Delivery,
     DeliveryItem,
     LshBand,
+    ParagraphCount,
     PrunedEntry,
     Story,
     StoryKey,
+    TermCount,
     WireCluster,
 )
 
@@ -130,6 +133,33 @@ def forget_pruned(session: Session, *, seen_before: datetime, limit: int, dry_ru
     if dry_run or not ids:
         return len(ids)
     return session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids))).rowcount
+
+
+# --- Term and paragraph counts -----------------------------------------------------------------------------
+
+_COUNTS = {"term_counts": (TermCount.__table__, "term"), "paragraph_counts": (ParagraphCount.__table__, "key")}
+COUNT_TABLES = tuple(_COUNTS)
+"""The counts deduplication keeps (``store.clusters``): term document frequencies and paragraph clusters."""
+
+
+def counts_last_counted_before(session: Session, *, table: str, before: datetime, limit: int,
+                               after: int | str | None = None) -> list:
+    """Keys of up to ``limit`` rows of the count table ``table`` last counted before ``before``, in key order
+    (above ``after``)."""
+    counts, name = _COUNTS[table]
+    key = counts.c[name]
+    query = select(key).where(counts.c.last_counted < int(before.timestamp())).order_by(key).limit(limit)
+    if after is not None:
+        query = query.where(key > after)
+    return list(session.scalars(query))
+
+
+def delete_counts(session: Session, *, table: str, keys: Sequence) -> int:
+    """Delete these rows of the count table ``table``."""
+    if not keys:
+        return 0
+    counts, name = _COUNTS[table]
+    return session.execute(delete(counts).where(counts.c[name].in_(list(keys)))).rowcount
 
 
 # --- Match evidence -----------------------------------------------------------------------------------------
