@@ -50,6 +50,7 @@ from monitor import __version__
 from monitor.addressguard import AddressGuard, BlockedAddress, Reach
 from monitor.hostpools import REACH_EXTENSION, PerHostTransport
 from monitor.metrics import NO_METRICS, Metrics
+from monitor.pagebuffer import Place
 from monitor.politeness import HostGate
 
 log = logging.getLogger(__name__)
@@ -420,12 +421,15 @@ class Fetcher:
         accept: str | None = None,
         allow: Callable[[str], Awaitable[bool]] | None = None,
         reach: Reach | None = None,
+        place: Place | None = None,
     ) -> FetchResult:
         """GET ``url``, conditionally when validators are given. Never raises for network failures.
 
         Redirects are followed hop by hop, each through its host's gate; ``allow`` (robots.txt) is asked
         about every URL redirected to. ``reach`` is how far every hop may go (a link's); without it (nor a
         ``reaching`` block) ``url`` is a configured one: fetched wherever it is, its redirects checked.
+        ``place`` (in a ``monitor.pagebuffer.PageBuffer``) is taken when a hop's turn at its host has come
+        and kept with the answer: the caller gives it back once done with the body.
         """
         reach = reach or _LINK_REACH.get()
         headers = {}
@@ -449,7 +453,8 @@ class Fetcher:
                 if self._guard_at == "lookup" and hop_reach is Reach.PUBLIC:
                     await self.guard.resolve(parts.hostname or "", parts.port or 0, hop_reach)
                 # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
-                async with self.gate.slot(parts.hostname or "", then=self._slots):
+                async with self.gate.slot(parts.hostname or "", then=self._slots,
+                                          on_turn=place.take if place is not None else None):
                     hop_started = time.monotonic()
                     try:
                         result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
@@ -461,6 +466,9 @@ class Fetcher:
                         result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
                 if isinstance(result, FetchResult):
                     return replace(result, url=url, elapsed=time.monotonic() - started)
+                if place is not None:
+                    # Not held while the next hop is checked (its robots.txt may be fetched) and waits its turn.
+                    place.give_back()
                 current, peer = result
                 if reach is None and hop == 0:
                     # A configured URL's redirects go where its own server could send us: to non-public

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,14 +25,15 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe, instance, sources
+from monitor.addressguard import AddressGuard, Reach
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
-from monitor.addressguard import AddressGuard, Reach
 from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, default_user_agent, reaching
 from monitor.groupcommit import GroupCommit
 from monitor.lifeline import die_with_parent, expect_helpers
 from monitor.metrics import NO_METRICS, Metrics
+from monitor.pagebuffer import PageBuffer
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.politeness import HostGate
 from monitor.retention import mark_seen
@@ -103,19 +105,35 @@ class Extractor:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
 
-    async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
+    def start(self) -> ProcessPoolExecutor | None:
+        """Have the forkserver load the extraction code now, without waiting for it (the pool; None for
+        ``workers=0``).
+
+        Called when a poll has its first page to fetch: the second or two the forkserver takes to load
+        trafilatura then passes while that page waits for robots.txt and its host's turn. Started at the
+        first extraction instead, it held up that extraction and the event loop (every fetch) with it.
+        """
         if self.workers == 0:
-            return await asyncio.to_thread(extract_page, html, url)
+            return None
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             # Only the extraction modules: by default the forkserver would import this program's __main__
             # (the whole CLI) and every worker would carry it.
             context.set_forkserver_preload(["monitor.extract_worker"])
             expect_helpers()  # the forkserver and workers die with this process (monitor.lifeline)
+            # Started from this (the event loop's) thread, which lives as long as the extractor: see
+            # monitor.lifeline. It only spawns the server, which then loads the code on its own.
+            multiprocessing.forkserver.ensure_running()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              max_tasks_per_child=self.RECYCLE_AFTER,
                                              initializer=die_with_parent)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, extract_page, html, url)
+        return self._pool
+
+    async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
+        pool = self.start()
+        if pool is None:
+            return await asyncio.to_thread(extract_page, html, url)
+        return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -151,11 +169,9 @@ class Pipeline:
         self.robots = RobotsCache(self.fetcher)
         self.sources = sources.SourceReader(self._fetch_polite)  # sitemaps and front pages
         self.extractor = Extractor(settings.extract_workers)
-        # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
-        self._page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
-        # Pages waiting for one host: no more than it may be sent at once (see _fetch_page).
-        self._per_host = settings.per_host
-        self._host_turns: dict[str, asyncio.Semaphore] = {}
+        # Pages downloading or fetched but not yet extracted hold memory: bound how many at once. Beyond
+        # the downloads in flight, a few pages per worker wait ready, so a worker never waits for a download.
+        self._page_buffer = PageBuffer(settings.concurrency + 4 * max(self.extractor.workers, 1))
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
         self.tagger = Tagger(load_watchlist(config))
@@ -465,34 +481,24 @@ class Pipeline:
             return await self._fetch_page_politely(url)
 
     async def _fetch_page_politely(self, url: str) -> PageFetch:
-        # A page waits for its host's turn *before* it takes one of the shared page slots, and gives the turn
-        # back once downloaded. A slot held by a page queued behind its own host's gate would stall the pages
-        # of idle hosts: the slots went to whole feeds in turn, so only one or two hosts were fetched at once.
-        turn = self._host_turns.setdefault(urlsplit(url).hostname or "", asyncio.Semaphore(self._per_host))
-        await turn.acquire()
-        try:
-            await self._page_slots.acquire()
-        except BaseException:
-            turn.release()
-            raise
-        try:
-            try:
-                if self.config.settings.respect_robots:
-                    verdict = await self.robots.verdict(url)
-                    if not verdict.allowed:
-                        return _robots_refusal(url, verdict.unavailable)
-                allow = self.robots.allowed if self.config.settings.respect_robots else None
-                result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
-            finally:
-                turn.release()
+        # A page holds nothing shared while it waits for robots.txt or for its host's turn (spacing,
+        # Crawl-delay): its place in the page buffer is taken once the turn has come, and the fetcher's
+        # global slot only for the request itself. Waits that held a slot stalled the pages of every other
+        # host behind a few hosts' delays.
+        self.extractor.start()
+        if self.config.settings.respect_robots:
+            verdict = await self.robots.verdict(url)
+            if not verdict.allowed:
+                return _robots_refusal(url, verdict.unavailable)
+        allow = self.robots.allowed if self.config.settings.respect_robots else None
+        async with self._page_buffer.place() as place:
+            result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow, place=place)
             if not result.ok:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             extract_started = time.monotonic()
             page = storable_page(await self.extractor.extract(result.body, result.final_url))
             self.metrics.extracted(time.monotonic() - extract_started)
-        finally:
-            self._page_slots.release()
         return PageFetch(page, None, result.final_url)
 
     async def retry_pages(self, *, limit: int = 200) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 
@@ -49,13 +49,19 @@ class HostGate:
         return self.delay if state is None else state.delay
 
     @asynccontextmanager
-    async def slot(self, host: str, *, then: asyncio.Semaphore | None = None) -> AsyncIterator[None]:
+    async def slot(self, host: str, *, then: asyncio.Semaphore | None = None,
+                   on_turn: Callable[[], Awaitable[object]] | None = None) -> AsyncIterator[None]:
         """Hold one of ``host``'s slots, starting at least the host's delay after its previous start.
+
+        Waiting for the host's turn holds nothing but this host's place in line: ``then`` and ``on_turn``
+        are only taken once the turn has come, so a host with a long delay never keeps other hosts waiting.
 
         Args:
             then: a further limit (the fetcher's global one) taken once it is this host's turn and held
                 until the slot is left. Taking it inside the turn is what keeps the spacing: taken after,
                 two requests that waited for it could start back to back.
+            on_turn: awaited once it is this host's turn, before ``then``; what it takes (a place for the
+                body in a bounded buffer) is the caller's to give back, not given back here.
         """
         state = self._host(host)
         async with state.slots:
@@ -65,6 +71,8 @@ class HostGate:
                 wait = state.next_start - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                if on_turn is not None:
+                    await on_turn()
                 if then is not None:
                     await then.acquire()
                 state.next_start = time.monotonic() + state.delay
