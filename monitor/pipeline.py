@@ -172,6 +172,7 @@ class Pipeline:
         # Pages downloading or fetched but not yet extracted hold memory: bound how many at once. Beyond
         # the downloads in flight, a few pages per worker wait ready, so a worker never waits for a download.
         self._page_buffer = PageBuffer(settings.concurrency + 4 * max(self.extractor.workers, 1))
+        self._dedup_prepared = False
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
         self.tagger = Tagger(load_watchlist(config))
@@ -485,7 +486,7 @@ class Pipeline:
         # Crawl-delay): its place in the page buffer is taken once the turn has come, and the fetcher's
         # global slot only for the request itself. Waits that held a slot stalled the pages of every other
         # host behind a few hosts' delays.
-        self.extractor.start()
+        self._prepare_for_pages()
         if self.config.settings.respect_robots:
             verdict = await self.robots.verdict(url)
             if not verdict.allowed:
@@ -500,6 +501,15 @@ class Pipeline:
             page = storable_page(await self.extractor.extract(result.body, result.final_url))
             self.metrics.extracted(time.monotonic() - extract_started)
         return PageFetch(page, None, result.final_url)
+
+    def _prepare_for_pages(self) -> None:
+        """Load what pages and their articles need while the first page waits for robots.txt and its host's
+        turn (a second or more): the extraction workers, and deduplication's signing code, which took a
+        second of the writer's (and the event loop's) time at the first article otherwise."""
+        self.extractor.start()
+        if not self._dedup_prepared and self.config.dedup.enabled:
+            self._dedup_prepared = True
+            asyncio.get_running_loop().run_in_executor(None, _prepare_dedup)
 
     async def retry_pages(self, *, limit: int = 200) -> int:
         """Fetch again the article pages that failed for a passing reason and are due; the extracted text
@@ -650,6 +660,15 @@ class LinkChecks:
 
 
 _NOT_YET = "page not fetched yet"
+
+
+def _prepare_dedup() -> None:
+    try:
+        from monitor.dedupe import fingerprint
+
+        fingerprint.prepare()
+    except Exception:  # noqa: BLE001 - only an early start: the first article loads it again, and says why
+        log.debug("deduplication not prepared ahead", exc_info=True)
 
 
 def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
