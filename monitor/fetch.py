@@ -465,6 +465,8 @@ class Fetcher:
                         hop_started = time.monotonic()
                         result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
                 if isinstance(result, FetchResult):
+                    if result.failure is not None and result.failure.retry_after:
+                        self.gate.hold_off(parts.hostname or "", result.failure.retry_after.total_seconds())
                     return replace(result, url=url, elapsed=time.monotonic() - started)
                 if place is not None:
                     # Not held while the next hop is checked (its robots.txt may be fetched) and waits its turn.

@@ -43,6 +43,19 @@ class HostGate:
             seconds = self.delay
         self._host(host).delay = max(self.delay, min(seconds, self.max_crawl_delay))
 
+    def hold_off(self, host: str, seconds: float) -> None:
+        """Honour a server's short Retry-After (429, 503) in this pass: the host's next request starts no
+        sooner than ``seconds`` from now; its requests wait for that as for their turn, holding nothing.
+
+        One longer than the longest Crawl-delay we honour is left to the retry schedules (monitor.schedule:
+        the feed is held, the page tried again later), as before: holding every request to the host that
+        long would stall the pass, and holding them less would not honour it anyway.
+        """
+        if math.isnan(seconds) or not 0 < seconds <= self.max_crawl_delay:
+            return
+        state = self._host(host)
+        state.next_start = max(state.next_start, time.monotonic() + seconds)
+
     def delay_for(self, host: str) -> float:
         """The minimum time between two request starts to ``host`` now in force."""
         state = self._hosts.get(host)
@@ -68,8 +81,8 @@ class HostGate:
             # Waiters go one at a time (the lock is FIFO), and the next start is counted from when this one
             # really started, not from when it was planned: a late wake-up cannot squeeze the gap after it.
             async with state.lock:
-                wait = state.next_start - time.monotonic()
-                if wait > 0:
+                # Again after each sleep: an answer's Retry-After may have put the next start further off.
+                while (wait := state.next_start - time.monotonic()) > 0:
                     await asyncio.sleep(wait)
                 if on_turn is not None:
                     await on_turn()

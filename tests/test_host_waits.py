@@ -178,3 +178,39 @@ def test_limits_hold_over_many_hosts(workspace):
         at_host = sorted(r.at for r in requests if r.host == host)
         assert len(at_host) == 5  # feed, robots.txt, 3 pages
         assert all(b - a >= host_delay - TOLERANCE for a, b in zip(at_host, at_host[1:]))
+
+
+def test_a_retry_after_holds_off_that_host_only(web):
+    busy, calm = web.hosts[:2]
+    web.set_sequence("/busy", [Route(status=429, headers={"Retry-After": "1"}), Route(body="ok")])
+    web.set("/calm", "ok")
+
+    async def main():
+        fetched: dict[str, float] = {}
+        async with Fetcher(user_agent="test", concurrency=1, gate=HostGate(concurrency=2, delay=0)) as fetcher:
+
+            async def get(name, host):
+                result = await fetcher.fetch(web.url(f"/{name.split('-')[0]}", host=host))
+                fetched[name] = time.monotonic()
+                return result.status
+
+            first = await get("busy-1", busy)
+            again = asyncio.ensure_future(get("busy-2", busy))
+            others = [await get(f"calm-{n}", calm) for n in range(3)]
+            return first, await again, others, fetched
+
+    first, again, others, fetched = asyncio.run(main())
+    assert (first, again, others) == (429, 200, [200, 200, 200])
+    assert fetched["busy-2"] - fetched["busy-1"] >= 1.0 - TOLERANCE  # the Retry-After held
+    assert max(fetched[f"calm-{n}"] for n in range(3)) < fetched["busy-2"]  # for that host only
+
+
+def test_a_retry_after_longer_than_any_crawl_delay_is_left_to_the_retry_schedules():
+    async def main():
+        gate = HostGate(concurrency=1, delay=0, max_crawl_delay=30)
+        gate.hold_off("a.example", 3600)
+        async with asyncio.timeout(5):  # not held: the feed or page is tried again on its own schedule
+            async with gate.slot("a.example"):
+                pass
+
+    asyncio.run(main())
