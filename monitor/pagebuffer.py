@@ -17,33 +17,32 @@ class PageBuffer:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.taken = 0
         self._places = asyncio.Semaphore(size)
 
     def place(self) -> Place:
         """A page's place, not yet taken: ``async with buffer.place() as place`` gives it back on leaving."""
-        return Place(self._places)
-
-    @property
-    def taken(self) -> int:
-        return self.size - self._places._value
+        return Place(self)
 
 
 class Place:
     """One page's place in a ``PageBuffer``; taking it twice takes it once, and so does giving it back."""
 
-    def __init__(self, places: asyncio.Semaphore) -> None:
-        self._places = places
+    def __init__(self, buffer: PageBuffer) -> None:
+        self._buffer = buffer
         self.held = False
 
     async def take(self) -> None:
         if not self.held:
-            await self._places.acquire()
+            await self._buffer._places.acquire()
             self.held = True
+            self._buffer.taken += 1
 
     def give_back(self) -> None:
         if self.held:
             self.held = False
-            self._places.release()
+            self._buffer.taken -= 1
+            self._buffer._places.release()
 
     async def __aenter__(self) -> Place:
         return self
