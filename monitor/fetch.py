@@ -51,7 +51,7 @@ from monitor.addressguard import AddressGuard, BlockedAddress, Reach
 from monitor.hostpools import REACH_EXTENSION, PerHostTransport
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.pagebuffer import Place
-from monitor.politeness import HostGate
+from monitor.politeness import HostGate, Turn
 
 log = logging.getLogger(__name__)
 
@@ -422,6 +422,7 @@ class Fetcher:
         allow: Callable[[str], Awaitable[bool]] | None = None,
         reach: Reach | None = None,
         place: Place | None = None,
+        priority: Turn | None = None,
     ) -> FetchResult:
         """GET ``url``, conditionally when validators are given. Never raises for network failures.
 
@@ -429,8 +430,12 @@ class Fetcher:
         about every URL redirected to. ``reach`` is how far every hop may go (a link's); without it (nor a
         ``reaching`` block) ``url`` is a configured one: fetched wherever it is, its redirects checked.
         ``place`` (in a ``monitor.pagebuffer.PageBuffer``) is taken when a hop's turn at its host has come
-        and kept with the answer: the caller gives it back once done with the body.
+        and kept with the answer: the caller gives it back once done with the body. ``priority`` is the
+        request's place in its host's line: by default an article page's (``Turn.PAGE``) when it has a
+        ``place``, else ``Turn.OTHER``.
         """
+        if priority is None:
+            priority = Turn.PAGE if place is not None else Turn.OTHER
         reach = reach or _LINK_REACH.get()
         headers = {}
         if etag:
@@ -453,7 +458,7 @@ class Fetcher:
                 if self._guard_at == "lookup" and hop_reach is Reach.PUBLIC:
                     await self.guard.resolve(parts.hostname or "", parts.port or 0, hop_reach)
                 # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
-                async with self.gate.slot(parts.hostname or "", then=self._slots,
+                async with self.gate.slot(parts.hostname or "", then=self._slots, priority=priority,
                                           on_turn=place.take if place is not None else None):
                     hop_started = time.monotonic()
                     try:

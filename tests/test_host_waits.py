@@ -15,7 +15,7 @@ from support.news import article_html, make_entries, paragraphs_for, rss
 
 from monitor.fetch import Fetcher
 from monitor.pagebuffer import PageBuffer
-from monitor.politeness import HostGate
+from monitor.politeness import HostGate, Turn
 
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -214,3 +214,45 @@ def test_a_retry_after_longer_than_any_crawl_delay_is_left_to_the_retry_schedule
                 pass
 
     asyncio.run(main())
+
+
+def test_robots_then_pages_go_before_the_feeds_waiting_at_a_host():
+    async def main():
+        gate = HostGate(concurrency=2, delay=0.05)
+        order = []
+
+        async def request(name, priority):
+            async with gate.slot("a.example", priority=priority):
+                order.append(name)
+
+        first = asyncio.ensure_future(request("feed-0", Turn.OTHER))
+        await asyncio.sleep(0)
+        waiting = [asyncio.ensure_future(request(f"feed-{n}", Turn.OTHER)) for n in (1, 2, 3)]
+        await asyncio.sleep(0.01)
+        waiting.append(asyncio.ensure_future(request("page", Turn.PAGE)))
+        waiting.append(asyncio.ensure_future(request("robots", Turn.ROBOTS)))
+        await asyncio.gather(first, *waiting)
+        return order
+
+    assert asyncio.run(main()) == ["feed-0", "feed-1", "robots", "page", "feed-2", "feed-3"]
+
+
+def test_a_waiter_given_up_passes_its_turn_on():
+    async def main():
+        gate = HostGate(concurrency=1, delay=0.05)
+        order = []
+
+        async def request(name, priority=Turn.OTHER):
+            async with gate.slot("a.example", priority=priority):
+                order.append(name)
+
+        await request("first")
+        given_up = asyncio.ensure_future(request("given-up", Turn.PAGE))
+        after = asyncio.ensure_future(request("after"))
+        await asyncio.sleep(0)
+        given_up.cancel()
+        async with asyncio.timeout(2):
+            await after
+        return order, given_up.cancelled()
+
+    assert asyncio.run(main()) == (["first", "after"], True)
