@@ -14,7 +14,11 @@ What it measures (see bench/README.md):
    would write, in this process, on a subset of the same feeds.
 3. extraction limit: monitor.extract.extract_page alone on the same pages, one process, no network,
    times the number of CPUs.
-4. unchanged feeds: N small feeds polled once (validators stored), then the timed second poll (all 304).
+4. many hosts, few pages, default settings: 120 feeds of 3 new articles on 120 hosts, polled with monitor's
+   default politeness (concurrency 16, per_host 2, host_delay 1s), against the naive loop and the extraction
+   rates of the same pages measured in the same run.
+5. unchanged feeds: N one-entry feeds polled once (timed against extraction alone of their pages), then the
+   timed second poll (all 304).
 
 Prints a summary table with targets and PASS/FAIL; writes the same as JSON to bench/out/ingest.json.
 """
@@ -56,7 +60,7 @@ import yaml
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pages import Page, load_pages, synthetic_page
+from _pages import Page, load_pages
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 
 from monitor.extract import extract_page
@@ -91,8 +95,11 @@ class Options:
     no_dedup: bool = False
     baseline_feeds: int = 10
     limit_passes: int = 2
+    spread_feeds: int = 120
+    spread_entries: int = 3
+    spread_baseline_feeds: int = 12
     unchanged_feeds: int = 2000
-    unchanged_hosts: int = 100
+    unchanged_hosts: int = 400
     unchanged_concurrency: int = 64
     unchanged_per_host: int = 2
     unchanged_host_delay: float = 0.25
@@ -103,9 +110,10 @@ class Options:
     out: Path = OUT_DIR / "ingest.json"
 
 
-QUICK = {"feeds": 20, "entries": 5, "hosts": 5, "pages": 40, "baseline_feeds": 4, "unchanged_feeds": 200,
-         "unchanged_hosts": 20, "timeout": 120.0}
-STEPS = ("limit", "baseline", "pipeline", "unchanged")
+QUICK = {"feeds": 20, "entries": 5, "hosts": 5, "pages": 40, "baseline_feeds": 4, "spread_feeds": 20,
+         "spread_baseline_feeds": 4, "unchanged_feeds": 200, "unchanged_hosts": 40, "timeout": 120.0}
+STEPS = ("limit", "baseline", "pipeline", "spread", "unchanged")
+MAX_HOSTS = 254 * 254
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -137,7 +145,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
     group.add_argument("--limit-passes", type=int, default=defaults.limit_passes,
                        help="passes over the pages for the extraction limit; the fastest per page counts "
                        "[%(default)s]")
-    group = parser.add_argument_group("second poll of unchanged feeds")
+    group = parser.add_argument_group("many hosts, few pages, default settings (one host per feed)")
+    group.add_argument("--spread-feeds", type=int, help=f"feeds, each on its own host [{defaults.spread_feeds}]")
+    group.add_argument("--spread-entries", type=int, default=defaults.spread_entries,
+                       help="new articles per feed [%(default)s]")
+    group.add_argument("--spread-baseline-feeds", type=int,
+                       help=f"feeds for its naive loop [{defaults.spread_baseline_feeds}]")
+    group = parser.add_argument_group("first and second poll of one-entry feeds")
     group.add_argument("--unchanged-feeds", type=int, help=f"feeds [{defaults.unchanged_feeds}]")
     group.add_argument("--unchanged-hosts", type=int, help=f"hosts serving them [{defaults.unchanged_hosts}]")
     group.add_argument("--unchanged-concurrency", type=int, default=defaults.unchanged_concurrency,
@@ -162,20 +176,21 @@ def parse_options(argv: list[str] | None = None) -> Options:
         per_host=args.per_host, host_delay=args.host_delay, workers=args.workers, no_dedup=args.no_dedup,
         limit_passes=max(1, args.limit_passes), unchanged_concurrency=args.unchanged_concurrency,
         unchanged_per_host=args.unchanged_per_host, unchanged_host_delay=args.unchanged_host_delay,
-        skip=tuple(args.skip), keep=args.keep, out=args.out,
+        skip=tuple(args.skip), keep=args.keep, out=args.out, spread_entries=args.spread_entries,
     )
-    for name in ("feeds", "entries", "hosts", "pages", "baseline_feeds", "unchanged_feeds", "unchanged_hosts",
-                 "timeout"):
+    for name in ("feeds", "entries", "hosts", "pages", "baseline_feeds", "spread_feeds", "spread_baseline_feeds",
+                 "unchanged_feeds", "unchanged_hosts", "timeout"):
         value = getattr(args, name)
         if value is None and args.quick:
             value = QUICK[name]
         if value is not None:
             setattr(options, name, value)
-    if not 1 <= options.hosts <= 254 or not 1 <= options.unchanged_hosts <= 254:
-        parser.error("--hosts and --unchanged-hosts must be between 1 and 254")
-    if min(options.feeds, options.entries, options.pages, options.unchanged_feeds) < 1:
-        parser.error("--feeds, --entries, --pages and --unchanged-feeds must be at least 1")
+    if not all(1 <= n <= MAX_HOSTS for n in (options.hosts, options.unchanged_hosts, options.spread_feeds)):
+        parser.error(f"--hosts, --unchanged-hosts and --spread-feeds must be between 1 and {MAX_HOSTS}")
+    if min(options.feeds, options.entries, options.pages, options.unchanged_feeds, options.spread_entries) < 1:
+        parser.error("--feeds, --entries, --pages, --spread-entries and --unchanged-feeds must be at least 1")
     options.baseline_feeds = max(0, min(options.baseline_feeds, options.feeds))
+    options.spread_baseline_feeds = max(0, min(options.spread_baseline_feeds, options.spread_feeds))
     return options
 
 
@@ -444,16 +459,18 @@ def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, ti
     return run
 
 
-def write_config(path: Path, feed_urls: list[str], *, concurrency: int, per_host: int, host_delay: float,
-                 workers: int | None, timeout: float = 30.0, dedup: bool = True) -> dict:
+def write_config(path: Path, feed_urls: list[str], *, concurrency: int | None, per_host: int | None,
+                 host_delay: float | None, workers: int | None, timeout: float = 30.0, dedup: bool = True) -> dict:
+    """A config polling ``feed_urls``; a politeness setting given as None is left to monitor's default."""
     settings = {
         "concurrency": concurrency,
         "per_host": per_host,
-        "host_delay": f"{host_delay * 1000:g}ms",
+        "host_delay": None if host_delay is None else f"{host_delay * 1000:g}ms",
         "timeout": f"{timeout:g}s",
         "max_entries_per_poll": 1000,
         "contact": "bench@localhost",
     }
+    settings = {key: value for key, value in settings.items() if value is not None}
     if workers is not None:
         settings["extract_workers"] = workers
     feeds = [{"name": f"feed-{i:05d}", "url": url} for i, url in enumerate(feed_urls)]
@@ -559,17 +576,23 @@ def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) ->
             "mean_body_chars": sum(len(row["body"]) for row in rows) / len(rows) if rows else 0}
 
 
-def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Path) -> dict:
-    config = workdir / "pipeline.yaml"
-    db_url = f"sqlite:///{workdir / 'pipeline.db'}"
-    settings = write_config(config, site.feed_urls, concurrency=options.concurrency,
-                            per_host=options.per_host, host_delay=options.host_delay, workers=options.workers,
+def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Path, *,
+                  label: str = "pipeline", default_politeness: bool = False) -> dict:
+    """Time ``monitor poll`` on ``site``: with the bench's politeness options, or with monitor's defaults."""
+    config = workdir / f"{label}.yaml"
+    db_url = f"sqlite:///{workdir / f'{label}.db'}"
+    if default_politeness:
+        politeness = {"concurrency": None, "per_host": None, "host_delay": None}
+    else:
+        politeness = {"concurrency": options.concurrency, "per_host": options.per_host,
+                      "host_delay": options.host_delay}
+    settings = write_config(config, site.feed_urls, **politeness, workers=options.workers,
                             dedup=not options.no_dedup)
-    run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="pipeline-upgrade")
+    run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label=f"{label}-upgrade")
     srv.clear_requests()
     load_before = os.getloadavg()[0]
     server_cpu = time.process_time()  # this process serves the sites: its CPU is taken from the same cores
-    run = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label="pipeline",
+    run = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label=label,
                       sample=True)
     server_cpu = time.process_time() - server_cpu
     reports = poll_reports(run)
@@ -578,8 +601,8 @@ def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Pa
     requests = list(srv.requests)
     stored = verify_articles(workdir, config, db_url, options.timeout)
     return {
-        "settings": settings | {"extract_workers": options.workers or os.cpu_count(),
-                                "dedup": not options.no_dedup},
+        "settings": _shown_settings(settings) | {"extract_workers": options.workers or os.cpu_count(),
+                                                 "dedup": not options.no_dedup},
         "feeds": len(site.feed_urls), "expected_articles": expected, "new_articles_reported": new,
         **outcome_summary(reports), "stored": stored,
         "page_requests": sum(1 for r in requests if r.path.startswith("/news/")),
@@ -594,12 +617,54 @@ def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Pa
     }
 
 
-def step_unchanged(options: Options, workdir: Path) -> dict:
-    """Serve many one-entry feeds, poll once to store validators, then time the all-304 second poll."""
+def _shown_settings(settings: dict) -> dict:
+    """The politeness settings in force: those written, else monitor's defaults."""
+    from monitor.config import Settings
+
+    defaults = Settings()
+    shown = {"concurrency": defaults.concurrency, "per_host": defaults.per_host,
+             "host_delay": f"{defaults.host_delay.total_seconds() * 1000:g}ms (default)"}
+    return shown | settings
+
+
+def spread_pages(pages: list[Page], articles: int) -> list[Page]:
+    """One page per article, as distinct as the pages allow."""
+    return [pages[i % len(pages)] for i in range(articles)]
+
+
+def step_spread(options: Options, pages: list[Page], best: dict[int, float], workdir: Path) -> dict:
+    """Many hosts, few pages each, monitor's default politeness: the poll against the naive loop and the
+    extraction rates of the same pages, all measured now."""
+    cpus = os.cpu_count() or 1
+    feeds, entries = options.spread_feeds, options.spread_entries
+    with LocalWebServer(hosts=free_loopback_hosts(feeds), poll_interval=0.5) as srv:
+        site = build_site(srv, feeds=feeds, entries=entries, pages=spread_pages(pages, feeds * entries),
+                          delay=options.delay, prefix="s")
+        served = spread_pages(list(range(len(pages))), feeds * entries)  # page index of each article
+        limit = {}
+        if best:
+            one_core = len(served) / sum(best[i] for i in served)
+            limit = {"pages_per_s_one_core": one_core, "pages_per_s_machine": one_core * cpus}
+        if "limit" not in options.skip:
+            limit["pages_per_s_all_cores_measured"] = measure_parallel_limit(
+                [pages[i] for i in served], cpus)
+        baseline = {}
+        if "baseline" not in options.skip and options.spread_baseline_feeds:
+            step = feeds / options.spread_baseline_feeds
+            baseline = run_baseline(site, sorted({int(i * step) for i in range(options.spread_baseline_feeds)}))
+        poll = step_pipeline(options, srv, site, workdir, label="spread", default_politeness=True)
+    return {"hosts": feeds, "entries_per_feed": entries, "limit": limit, "baseline": baseline, **poll}
+
+
+def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
+    """Serve many one-entry feeds linking to the bench's pages, time the first poll against extraction alone
+    of those pages, then the all-304 second poll."""
     hosts = free_loopback_hosts(options.unchanged_hosts)
-    pages = [synthetic_page(i, paragraphs=6) for i in range(20)]
-    with LocalWebServer(hosts=hosts) as srv:
-        site = build_site(srv, feeds=options.unchanged_feeds, entries=1, pages=pages, delay=options.delay,
+    served = spread_pages(pages, options.unchanged_feeds)
+    # Extraction alone of the pages the first poll extracts, in as many processes as CPUs.
+    extraction_rate = measure_parallel_limit(served, os.cpu_count() or 1)
+    with LocalWebServer(hosts=hosts, poll_interval=0.5) as srv:
+        site = build_site(srv, feeds=options.unchanged_feeds, entries=1, pages=served, delay=options.delay,
                           prefix="u")
         config = workdir / "unchanged.yaml"
         db_url = f"sqlite:///{workdir / 'unchanged.db'}"
@@ -609,7 +674,7 @@ def step_unchanged(options: Options, workdir: Path) -> dict:
         run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout,
                     label="unchanged-upgrade")
         first = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
-                            label="unchanged-first")
+                            label="unchanged-first", sample=True)
         first_reports = poll_reports(first)
         srv.clear_requests()
         second = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
@@ -623,6 +688,10 @@ def step_unchanged(options: Options, workdir: Path) -> dict:
         "settings": settings, "feeds": options.unchanged_feeds, "hosts": options.unchanged_hosts,
         "feeds_per_host": options.unchanged_feeds / options.unchanged_hosts,
         "first_poll_wall_s": first.wall,
+        "first_poll_extraction_alone_s": options.unchanged_feeds / extraction_rate,
+        "first_poll_cpu_main_s": first.cpu_main_s, "first_poll_cpu_workers_s": first.cpu_children_s,
+        "first_poll_workers_waiting_for_cpu_s": first.waited_children_s,
+        "first_poll_peak_pss_tree_mb": first.peak_pss_mb,
         "first_poll_new_articles": sum(r["new_articles"] for r in first_reports),
         "first_poll": outcome_summary(first_reports),
         "second_poll": outcome_summary(reports),
@@ -655,6 +724,7 @@ class Results:
     limit: dict = field(default_factory=dict)
     baseline: dict = field(default_factory=dict)
     pipeline: dict = field(default_factory=dict)
+    spread: dict = field(default_factory=dict)
     unchanged: dict = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -711,12 +781,20 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
             if measured else ""
         checks.append(Check("pipeline / extraction limit", f"{share:.0%}{extra}", ">= 70%", share >= 0.70,
                             speed_gate))
+    checks += spread_checks(results.spread, results.machine["cpus"], speed_gate)
     if u:
         ok = u["first_poll"]["outcomes"].get("ok", 0)
         error = u["first_poll"]["first_error"]
-        checks.append(Check("unchanged feeds, first poll", f"{ok} / {u['feeds']} ok, "
+        checks.append(Check("one-entry feeds, first poll", f"{ok} / {u['feeds']} ok on {u['hosts']} hosts, "
                             f"{u['first_poll_wall_s']:.1f}s" + (f"; {error[:80]}" if error else ""),
                             "all ok", ok == u["feeds"]))
+        alone = u["first_poll_extraction_alone_s"]
+        checks.append(Check("first poll / extraction alone", f"{u['first_poll_wall_s'] / alone:.2f}x "
+                            f"({alone:.1f}s to extract its {u['feeds']} pages in {results.machine['cpus']} "
+                            f"processes; poll CPU: workers {u['first_poll_cpu_workers_s']:.0f}s, waited "
+                            f"{u['first_poll_workers_waiting_for_cpu_s']:.0f}s, main "
+                            f"{u['first_poll_cpu_main_s']:.0f}s; PSS {u['first_poll_peak_pss_tree_mb']:.0f} MB)",
+                            "<= 1.5x", u["first_poll_wall_s"] <= 1.5 * alone, speed_gate))
         all_304 = u["second_poll_statuses"].get("304", 0) == u["feeds"]
         checks.append(Check("unchanged feeds all 304", f"{u['second_poll_statuses'].get('304', 0)} / "
                             f"{u['feeds']}", "all", all_304))
@@ -727,6 +805,43 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
                             "< 10s", u["second_poll_wall_s"] < 10, speed_gate))
     for error in results.errors:
         checks.append(Check("error", error.splitlines()[0][:100], "none", False))
+    return checks
+
+
+def spread_checks(s: dict, cpus: int, speed_gate: bool) -> list[Check]:
+    """The figures of the many-hosts run on default settings, each against its baseline of the same run."""
+    if not s:
+        return []
+    name = f"{s['feeds']} hosts x {s['entries_per_feed']}, defaults"
+    stored = s["stored"]["rows"]
+    ok = s["outcomes"].get("ok", 0)
+    checks = [
+        Check(f"{name}: polled", f"{ok} / {s['feeds']} ok, {stored} / {s['expected_articles']} stored"
+              + (f"; {s['first_error'][:80]}" if s["first_error"] else ""), "all",
+              ok == s["feeds"] and stored == s["expected_articles"]),
+        Check(f"{name}: throughput", f"{s['articles_per_s']:.1f} articles/s ({stored} in {s['wall_s']:.1f}s; "
+              f"concurrency {s['settings']['concurrency']}, per_host {s['settings']['per_host']}, host_delay "
+              f"{s['settings']['host_delay']})", "-", None),
+    ]
+    measured = s["limit"].get("pages_per_s_all_cores_measured")
+    if measured:
+        share = s["articles_per_s"] / measured
+        s["share_of_measured_extraction"] = share
+        machine = s["limit"].get("pages_per_s_machine")
+        extra = f"; {s['articles_per_s'] / machine:.0%} of {cpus} x one core's {machine / cpus:.1f}" \
+            if machine else ""
+        checks.append(Check(f"{name}: / extraction, {cpus} processes", f"{share:.0%} of {measured:.1f} pages/s"
+                            + extra, ">= 70%", share >= 0.70, speed_gate))
+    if s["baseline"]:
+        ratio = s["articles_per_s"] / s["baseline"]["articles_per_s"]
+        s["vs_baseline"] = ratio
+        checks.append(Check(f"{name}: / naive loop", f"{ratio:.1f}x ({s['baseline']['articles_per_s']:.1f} "
+                            "articles/s naive)", ">= 5x", ratio >= 5, speed_gate))
+    busy = s["cpu_workers_s"] / (s["wall_s"] * cpus) if s["wall_s"] else 0.0
+    checks.append(Check(f"{name}: memory, CPU", f"PSS {s['peak_pss_tree_mb']:.0f} MB; workers "
+                        f"{s['cpu_workers_s']:.0f}s ({busy:.0%} of {cpus} cores, waited "
+                        f"{s['workers_waiting_for_cpu_s']:.0f}s), main {s['cpu_main_s']:.0f}s, "
+                        f"server {s['cpu_server_s']:.0f}s", "< 400 MB PSS", s["peak_pss_tree_mb"] < 400))
     return checks
 
 
@@ -819,10 +934,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"{p['articles_per_s']:.1f}/s, peak RSS {p['peak_rss_tree_mb']:.0f} MB")
             srv.stop()
 
+            if "spread" not in options.skip:
+                say(f"many hosts, default settings: {options.spread_feeds} feeds x {options.spread_entries} "
+                    f"entries on {options.spread_feeds} hosts ...")
+                results.spread = step_spread(options, pages, best, workdir)
+                s = results.spread
+                say(f"many hosts: {s['stored']['rows']} stored in {s['wall_s']:.1f}s = "
+                    f"{s['articles_per_s']:.1f}/s; extraction {s['limit']}; naive "
+                    f"{s['baseline'].get('articles_per_s', 0):.1f}/s")
+
             if "unchanged" not in options.skip:
                 say(f"unchanged feeds: {options.unchanged_feeds} feeds on {options.unchanged_hosts} hosts, "
                     "first poll ...")
-                results.unchanged = step_unchanged(options, workdir)
+                results.unchanged = step_unchanged(options, pages, workdir)
                 u = results.unchanged
                 say(f"unchanged feeds: first poll {u['first_poll_wall_s']:.1f}s, "
                     f"second poll {u['second_poll_wall_s']:.1f}s")

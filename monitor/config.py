@@ -150,7 +150,9 @@ class Settings(_Section):
     timeout: Duration = timedelta(seconds=30)  # per request
     max_bytes: ByteSize = Field("10MB", gt=0, validate_default=True)  # per response, also after decompression
     max_redirects: int = Field(5, ge=0, le=20)
-    concurrency: int = Field(16, ge=1)  # requests in flight over all hosts
+    # requests in flight over all hosts. Each host takes about one request a second (host_delay), so serving
+    # N hosts at once needs N x response time of them: with 16, hosts waited for these, not for their turn
+    concurrency: int = Field(64, ge=1)
     per_host: int = Field(2, ge=1)  # requests in flight to one host
     host_delay: Duration = timedelta(seconds=1)  # minimum delay between two requests to one host
     fetch_pages: bool = True  # fetch each new entry's page for its full text

@@ -50,7 +50,8 @@ from monitor import __version__
 from monitor.addressguard import AddressGuard, BlockedAddress, Reach
 from monitor.hostpools import REACH_EXTENSION, PerHostTransport
 from monitor.metrics import NO_METRICS, Metrics
-from monitor.politeness import HostGate
+from monitor.pagebuffer import Place
+from monitor.politeness import HostGate, Turn
 
 log = logging.getLogger(__name__)
 
@@ -469,13 +470,21 @@ class Fetcher:
         accept: str | None = None,
         allow: Callable[[str], Awaitable[bool]] | None = None,
         reach: Reach | None = None,
+        place: Place | None = None,
+        priority: Turn | None = None,
     ) -> FetchResult:
         """GET ``url``, conditionally when validators are given. Never raises for network failures.
 
         Redirects are followed hop by hop, each through its host's gate; ``allow`` (robots.txt) is asked
         about every URL redirected to. ``reach`` is how far every hop may go (a link's); without it (nor a
         ``reaching`` block) ``url`` is a configured one: fetched wherever it is, its redirects checked.
+        ``place`` (in a ``monitor.pagebuffer.PageBuffer``) is taken when a hop's turn at its host has come
+        and kept with the answer: the caller gives it back once done with the body. ``priority`` is the
+        request's place in its host's line: by default an article page's (``Turn.PAGE``) when it has a
+        ``place``, else ``Turn.OTHER``.
         """
+        if priority is None:
+            priority = Turn.PAGE if place is not None else Turn.OTHER
         reach = reach or _LINK_REACH.get()
         headers = {}
         if etag:
@@ -498,7 +507,8 @@ class Fetcher:
                 if self._guard_at == "lookup" and hop_reach is Reach.PUBLIC:
                     await self.guard.resolve(parts.hostname or "", parts.port or 0, hop_reach)
                 # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
-                async with self.gate.slot(parts.hostname or "", then=self._slots):
+                async with self.gate.slot(parts.hostname or "", then=self._slots, priority=priority,
+                                          on_turn=place.take if place is not None else None):
                     hop_started = time.monotonic()
                     try:
                         result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
@@ -509,7 +519,12 @@ class Fetcher:
                         hop_started = time.monotonic()
                         result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
                 if isinstance(result, FetchResult):
+                    if result.failure is not None and result.failure.retry_after:
+                        self.gate.hold_off(parts.hostname or "", result.failure.retry_after.total_seconds())
                     return replace(result, url=url, elapsed=time.monotonic() - started)
+                if place is not None:
+                    # Not held while the next hop is checked (its robots.txt may be fetched) and waits its turn.
+                    place.give_back()
                 current, peer = result
                 if reach is None and hop == 0:
                     # A configured URL's redirects go where its own server could send us: to non-public

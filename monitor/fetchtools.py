@@ -1,7 +1,7 @@
 """The fetching machinery that one configuration's settings build, swapped whole when a reload changes them.
 
 A ``FetchTools`` holds the fetcher (with its host gate and address guard), the robots.txt cache bound to it,
-the extractor, and the slots that bound pages in flight. A poll pins the set in force when it starts
+the extractor, and the buffer that bounds pages in flight. A poll pins the set in force when it starts
 (``FetchTools.users``) and keeps it to its end, so a feed is fetched with the settings of one configuration
 throughout. A reload that changes one of ``FETCH_SETTINGS`` or ``EXTRACT_SETTINGS`` builds a successor; the
 set it replaces is closed once the last poll pinning it is done, never under one.
@@ -18,6 +18,7 @@ from monitor.addressguard import AddressGuard
 from monitor.config import Settings
 from monitor.fetch import Fetcher, default_user_agent
 from monitor.metrics import Metrics
+from monitor.pagebuffer import PageBuffer
 from monitor.politeness import HostGate
 from monitor.robots import RobotsCache
 
@@ -66,7 +67,7 @@ class FetchTools(Generic[E]):
 
     Args:
         guard: the address guard to use whatever ``allow_networks`` says (tests); None builds one from it.
-        previous: the set this one succeeds: its host gate and per-host turns carry over while ``per_host``
+        previous: the set this one succeeds: its host gate carries over while ``per_host``
             and ``host_delay`` stay, so polls of both sets still share one limit per host.
     """
 
@@ -90,11 +91,9 @@ class FetchTools(Generic[E]):
         self.robots = RobotsCache(self.fetcher)
         self._extractor = extractor
         self.extractor: E = extractor.hold()
-        # Pages fetched but not yet extracted hold memory: bound how many are in flight at once.
-        self.page_slots = asyncio.Semaphore(settings.concurrency + 2 * max(self.extractor.workers, 1))
-        # Pages waiting for one host: no more than it may be sent at once (see Pipeline._fetch_page).
-        self.per_host = settings.per_host
-        self.host_turns: dict[str, asyncio.Semaphore] = previous.host_turns if same_hosts else {}
+        # Pages downloading or fetched but not yet extracted hold memory: bound how many at once. Beyond
+        # the downloads in flight, a few pages per worker wait ready, so a worker never waits for a download.
+        self.page_buffer = PageBuffer(settings.concurrency + 4 * max(self.extractor.workers, 1))
         self.users = 0  # polls that pinned this set and are not done
         self.retired = False  # a successor is in force: close once no poll uses this set
         self._closed = False

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ from monitor.fetchtools import FetchTools, Shared
 from monitor.groupcommit import GroupCommit
 from monitor.lifeline import die_with_parent, expect_helpers
 from monitor.metrics import NO_METRICS, Metrics
+from monitor.pagebuffer import PageBuffer
 from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
 from monitor.retention import mark_seen
 from monitor.robots import RobotsCache
@@ -118,19 +120,35 @@ class Extractor:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
 
-    async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
+    def start(self) -> ProcessPoolExecutor | None:
+        """Have the forkserver load the extraction code now, without waiting for it (the pool; None for
+        ``workers=0``).
+
+        Called when a poll has its first page to fetch: the second or two the forkserver takes to load
+        trafilatura then passes while that page waits for robots.txt and its host's turn. Started at the
+        first extraction instead, it held up that extraction and the event loop (every fetch) with it.
+        """
         if self.workers == 0:
-            return await asyncio.to_thread(extract_page, html, url)
+            return None
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             # Only the extraction modules: by default the forkserver would import this program's __main__
             # (the whole CLI) and every worker would carry it.
             context.set_forkserver_preload(["monitor.extract_worker"])
             expect_helpers()  # the forkserver and workers die with this process (monitor.lifeline)
+            # Started from this (the event loop's) thread, which lives as long as the extractor: see
+            # monitor.lifeline. It only spawns the server, which then loads the code on its own.
+            multiprocessing.forkserver.ensure_running()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              max_tasks_per_child=self.RECYCLE_AFTER,
                                              initializer=die_with_parent)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, extract_page, html, url)
+        return self._pool
+
+    async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
+        pool = self.start()
+        if pool is None:
+            return await asyncio.to_thread(extract_page, html, url)
+        return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -152,7 +170,7 @@ class Pipeline:
         self.db = db
         self.owner = owner or instance_name()
         self.metrics = metrics  # monitor.metrics: polls, fetches, extractions, the writer's queue
-        # The fetcher, robots cache, extractor and page slots in force; a reload that changes their settings
+        # The fetcher, robots cache, extractor and page buffer in force; a reload that changes their settings
         # swaps in new ones, and each poll keeps the set it started with (see _pinned_tools).
         self._tools: FetchTools[Extractor] = FetchTools(
             config.settings, Shared(Extractor(config.settings.extract_workers)), metrics=metrics, guard=guard)
@@ -162,6 +180,7 @@ class Pipeline:
         # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
         self.sources = sources.SourceReader(
             self._fetch_polite, max_bytes=lambda: int(self._tools_in_use().settings.max_bytes))
+        self._dedup_prepared = False
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # Set by the daemon when hubs push to its listener (monitor.websub); None: feeds are only polled.
         self.websub: Subscriber | None = None
@@ -257,16 +276,8 @@ class Pipeline:
         return self._tools_in_use().extractor
 
     @property
-    def _page_slots(self) -> asyncio.Semaphore:
-        return self._tools_in_use().page_slots
-
-    @property
-    def _host_turns(self) -> dict[str, asyncio.Semaphore]:
-        return self._tools_in_use().host_turns
-
-    @property
-    def _per_host(self) -> int:
-        return self._tools_in_use().per_host
+    def _page_buffer(self) -> PageBuffer:
+        return self._tools_in_use().page_buffer
 
     def configured(self, name: str) -> FeedConfig | None:
         """The settings of the feed named ``name`` in the configuration in force; None if it lists none."""
@@ -589,35 +600,34 @@ class Pipeline:
             return await self._fetch_page_politely(url)
 
     async def _fetch_page_politely(self, url: str) -> PageFetch:
-        # A page waits for its host's turn *before* it takes one of the shared page slots, and gives the turn
-        # back once downloaded. A slot held by a page queued behind its own host's gate would stall the pages
-        # of idle hosts: the slots went to whole feeds in turn, so only one or two hosts were fetched at once.
-        turn = self._host_turns.setdefault(urlsplit(url).hostname or "", asyncio.Semaphore(self._per_host))
-        await turn.acquire()
-        try:
-            await self._page_slots.acquire()
-        except BaseException:
-            turn.release()
-            raise
-        try:
-            try:
-                if self.config.settings.respect_robots:
-                    verdict = await self.robots.verdict(url)
-                    if not verdict.allowed:
-                        return _robots_refusal(url, verdict.unavailable)
-                allow = self.robots.allowed if self.config.settings.respect_robots else None
-                result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow)
-            finally:
-                turn.release()
+        # A page holds nothing shared while it waits for robots.txt or for its host's turn (spacing,
+        # Crawl-delay): its place in the page buffer is taken once the turn has come, and the fetcher's
+        # global slot only for the request itself. Waits that held a slot stalled the pages of every other
+        # host behind a few hosts' delays.
+        self._prepare_for_pages()
+        if self.config.settings.respect_robots:
+            verdict = await self.robots.verdict(url)
+            if not verdict.allowed:
+                return _robots_refusal(url, verdict.unavailable)
+        allow = self.robots.allowed if self.config.settings.respect_robots else None
+        async with self._page_buffer.place() as place:
+            result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow, place=place)
             if not result.ok:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             extract_started = time.monotonic()
             page = storable_page(await self.extractor.extract(result.body, result.final_url))
             self.metrics.extracted(time.monotonic() - extract_started)
-        finally:
-            self._page_slots.release()
         return PageFetch(page, None, result.final_url)
+
+    def _prepare_for_pages(self) -> None:
+        """Load what pages and their articles need while the first page waits for robots.txt and its host's
+        turn (a second or more): the extraction workers, and deduplication's signing code, which took a
+        second of the writer's (and the event loop's) time at the first article otherwise."""
+        self.extractor.start()
+        if not self._dedup_prepared and self.config.dedup.enabled:
+            self._dedup_prepared = True
+            asyncio.get_running_loop().run_in_executor(None, _prepare_dedup)
 
     async def retry_pages(self, *, limit: int = 200) -> int:
         """Fetch again the article pages that failed for a passing reason and are due; the extracted text
@@ -792,6 +802,15 @@ class LinkChecks:
 
 
 _NOT_YET = "page not fetched yet"
+
+
+def _prepare_dedup() -> None:
+    try:
+        from monitor.dedupe import fingerprint
+
+        fingerprint.prepare()
+    except Exception:  # noqa: BLE001 - only an early start: the first article loads it again, and says why
+        log.debug("deduplication not prepared ahead", exc_info=True)
 
 
 def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:

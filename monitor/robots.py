@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from protego import Protego
 
 from monitor.fetch import Failure, FailureKind, Fetcher
+from monitor.politeness import Turn
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,8 @@ class RobotsCache:
         return RobotsVerdict(False, rules.unavailable)
 
     async def _load(self, origin: str, host: str) -> _Rules:
-        result = await self._fetcher.fetch(f"{origin}/robots.txt", accept="text/plain")
+        # First in its host's line: every page of the host waits for it.
+        result = await self._fetcher.fetch(f"{origin}/robots.txt", accept="text/plain", priority=Turn.ROBOTS)
         if result.failure is not None and result.failure.kind == FailureKind.BLOCKED_ADDRESS:
             # Not ours to judge: the page's own fetch is refused for the same reason, and says so. Not kept,
             # since a fetch of another reach (a link from an intranet feed) may read this robots.txt.

@@ -202,7 +202,7 @@ def test_settings_defaults():
     assert settings.timeout == timedelta(seconds=30)
     assert settings.max_bytes == 10_000_000
     assert settings.max_redirects == 5
-    assert (settings.concurrency, settings.per_host) == (16, 2)
+    assert (settings.concurrency, settings.per_host) == (64, 2)
     assert settings.host_delay == timedelta(seconds=1)
     assert settings.fetch_pages is True and settings.respect_robots is True
     assert settings.min_body_chars == 250

@@ -148,9 +148,10 @@ def test_kill_9_of_a_poll_mid_work_then_a_restart_polls_every_feed_and_stores_ea
     with open(tmp_path / "poll.log", "ab") as log:
         first = monitor(workspace, "poll", log=log)
     try:
-        # Killed once pages are being fetched: the feeds are leased, some articles may be stored already.
+        # Killed once pages are being fetched: the feeds are leased, some articles may be stored already. Two
+        # pages answered, no more: the host answers two a second, and a feed is done only after its four.
         assert wait_for(lambda: sum(len(web.requests_for(f"/{name}/")) + sum(
-            len(web.requests_for(f"/{name}/{i}")) for i in range(4)) for name in feeds) >= 3, timeout=60), \
+            len(web.requests_for(f"/{name}/{i}")) for i in range(4)) for name in feeds) >= 2, timeout=60), \
             (tmp_path / "poll.log").read_text()
         family = descendants(first.pid)
     finally:

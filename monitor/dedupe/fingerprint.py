@@ -114,6 +114,13 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
     return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
 
 
+def prepare() -> None:
+    """Load what signing needs (datasketch, and SciPy with it) now rather than at the first article: the
+    pipeline calls it from a spare thread when a poll has its first page to fetch, so that the second it
+    takes passes while pages wait for their hosts, not in the writer while articles queue."""
+    _permutations()
+
+
 def minhash(shingle_hashes: np.ndarray) -> MinHash:
     """The MinHash signature of a text's shingle hashes (datasketch applies the permutations)."""
     from datasketch import MinHash
