@@ -13,17 +13,14 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from monitor.configvalues import InvalidValue as _Invalid
-from monitor.configvalues import check_name, split_url, url_problem
+from monitor.config.errors import InvalidValue
+from monitor.config.section import Section
+from monitor.config.values import check_name, split_url, url_problem
 from monitor.durations import Duration
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 def _http_url(value: str, *, empty_ok: bool) -> str:
@@ -32,9 +29,9 @@ def _http_url(value: str, *, empty_ok: bool) -> str:
         return value
     parts = split_url(value)
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Invalid("not an absolute http(s) URL", "write it as https://host/path, or take it from ${VAR}")
+        raise InvalidValue("not an absolute http(s) URL", "write it as https://host/path, or take it from ${VAR}")
     if problem := url_problem(parts):
-        raise _Invalid(f"not a usable URL: {problem}", "write it as https://host:port/path")
+        raise InvalidValue(f"not a usable URL: {problem}", "write it as https://host:port/path")
     return value
 
 
@@ -62,7 +59,7 @@ _EMAIL_MISSING = {
 }
 
 
-class EmailChannel(_Section):
+class EmailChannel(Section):
     """SMTP delivery: one multipart message per digest and period to every address in ``to``."""
 
     host: str = ""  # empty: the channel is skipped (e.g. ${SMTP_HOST:-} with the variable unset)
@@ -88,7 +85,7 @@ class EmailChannel(_Section):
         cleaned = tuple(address.strip() for address in value if address.strip())
         for address in cleaned:
             if "@" not in address:
-                raise _Invalid(f"{address!r} is not an email address", "write it as name@example.org")
+                raise InvalidValue(f"{address!r} is not an email address", "write it as name@example.org")
         return cleaned
 
     def effective_port(self) -> int:
@@ -112,7 +109,7 @@ class EmailChannel(_Section):
                 f"{count} recipient{'s' if count != 1 else ''}{login}")
 
 
-class SlackChannel(_Section):
+class SlackChannel(Section):
     """A Slack incoming webhook; the URL is a secret, so it normally comes from ${ENV}."""
 
     webhook_url: str = ""
@@ -136,7 +133,7 @@ class SlackChannel(_Section):
         return f"incoming webhook at {_site(self.webhook_url)}"
 
 
-class WebhookChannel(_Section):
+class WebhookChannel(Section):
     """A URL that receives each digest as JSON (POST)."""
 
     url: str = ""
@@ -164,7 +161,7 @@ class WebhookChannel(_Section):
         return f"POST to {_site(self.url)}{headers}"
 
 
-class Channels(_Section):
+class Channels(Section):
     """The channels of one digest; each is optional."""
 
     email: EmailChannel | None = None
@@ -175,7 +172,7 @@ class Channels(_Section):
         return {name: value for name in ("email", "slack", "webhook") if (value := getattr(self, name))}
 
 
-class Alerts(_Section):
+class Alerts(Section):
     """Matches at or above ``min_score`` go out at once (checked every ``every``) instead of waiting."""
 
     min_score: float = Field(ge=0, le=100)  # a match's score runs from 0 to 100 (see the README's Watchlist)
@@ -183,7 +180,7 @@ class Alerts(_Section):
     every: Duration = timedelta(minutes=1)
 
 
-class DigestConfig(_Section):
+class DigestConfig(Section):
     """One digest (an item of the ``digests:`` list)."""
 
     name: str
@@ -208,7 +205,7 @@ class DigestConfig(_Section):
         try:
             ZoneInfo(value.strip())
         except (ZoneInfoNotFoundError, ValueError):
-            raise _Invalid(f"unknown time zone {value!r}",
+            raise InvalidValue(f"unknown time zone {value!r}",
                            "use an IANA name such as Europe/Berlin or UTC") from None
         return value.strip()
 
@@ -217,11 +214,11 @@ class DigestConfig(_Section):
         try:
             self.trigger()
         except ValueError as error:
-            raise _Invalid(f"invalid cron expression {self.schedule!r} ({error})",
+            raise InvalidValue(f"invalid cron expression {self.schedule!r} ({error})",
                            "five fields: minute hour day month weekday, e.g. '0 7 * * 1-5'") from None
         for channel in self.alerts.channels if self.alerts else ():
             if channel not in self.channels.configured():
-                raise _Invalid(f"alerts go to {channel!r}, which this digest does not configure",
+                raise InvalidValue(f"alerts go to {channel!r}, which this digest does not configure",
                                f"add channels.{channel}, or name one of: "
                                f"{', '.join(self.channels.configured()) or 'none configured'}")
         return self

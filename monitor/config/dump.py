@@ -1,0 +1,81 @@
+"""The configuration as ``monitor check`` shows it: JSON-able, with every secret replaced by ***.
+
+A value is hidden when its key is declared secret (``monitor.config.section.Secret``), wherever it was
+written, when it came from ``${VAR}``, or when it is the password of a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlunsplit
+
+from monitor.config.errors import REDACTED
+from monitor.config.reader import KeyPath
+from monitor.config.schema import KIND_OPTIONS, Config
+from monitor.config.values import split_url
+from monitor.durations import format_duration
+from monitor.logs import is_secret_name
+
+
+def redacted_dump(config: Config) -> dict[str, Any]:
+    """The config as JSON-able data, with values from ${VAR} and passwords in URLs shown as ***."""
+    dump = _redacted(config.model_dump(mode="json"), (), config._from_env)
+    # The check interval as it takes effect, under its own name only (watchlist.reload_every is its older one).
+    dump["settings"]["config_check_every"] = format_duration(config.config_check_every)
+    dump.get("watchlist", {}).pop("reload_every", None)
+    for feed, shown in zip(config.feeds, dump["feeds"]):
+        # Keys of other kinds of source are left out; the caps are shown as they take effect.
+        for key, kinds in KIND_OPTIONS.items():
+            if feed.kind not in kinds:
+                shown.pop(key, None)
+        if "max_pages" in shown and shown["max_pages"] != REDACTED:
+            shown["max_pages"] = feed.pages_cap
+        if "max_links" in shown and shown["max_links"] != REDACTED:
+            shown["max_links"] = feed.links_cap
+    return dump
+
+
+def secret_values(config: Config) -> set[str]:
+    """The values no log line may show: those from ${VAR} (as ``monitor check`` hides them), passwords in
+    URLs, and the channels' secrets even when written into the file."""
+    found: set[str] = set()
+
+    def collect(value: Any, path: KeyPath) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                collect(item, path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                collect(item, path + (index,))
+        elif isinstance(value, str):
+            # Short values from the environment ("1", "true", a port) would blank out half of every line.
+            if path in config._from_env and len(value) >= 8:
+                found.add(value)
+            if "://" in value and (parts := split_url(value)) and (password := parts.password):
+                found.add(password)
+
+    collect(config.model_dump(mode="json"), ())
+    for digest in config.digests:
+        channels = digest.channels
+        if channels.email is not None:
+            found.add(channels.email.password)
+        if channels.slack is not None:
+            found.add(channels.slack.webhook_url)
+        if channels.webhook is not None:
+            found.update(value for name, value in channels.webhook.headers.items()
+                         if name.lower() in ("authorization", "cookie") or is_secret_name(name))
+    return {value for value in found if value}
+
+
+def _redacted(value: Any, path: KeyPath, hidden: frozenset[KeyPath]) -> Any:
+    """``value`` with the paths in ``hidden`` and the password of every URL replaced by ***."""
+    if path in hidden:
+        return REDACTED
+    if isinstance(value, dict):
+        return {key: _redacted(item, path + (key,), hidden) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, path + (index,), hidden) for index, item in enumerate(value)]
+    if isinstance(value, str) and "://" in value and (parts := split_url(value)) and parts.password:
+        userinfo, _, host = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:{REDACTED}@{host}"))
+    return value
