@@ -12,14 +12,17 @@ from urllib.parse import urlunsplit
 from monitor.config.errors import REDACTED
 from monitor.config.reader import KeyPath
 from monitor.config.schema import KIND_OPTIONS, Config
+from monitor.config.section import declared_secrets
 from monitor.config.values import split_url
 from monitor.durations import format_duration
 from monitor.logs import is_secret_name
 
 
 def redacted_dump(config: Config) -> dict[str, Any]:
-    """The config as JSON-able data, with values from ${VAR} and passwords in URLs shown as ***."""
-    dump = _redacted(config.model_dump(mode="json"), (), config._from_env)
+    """The config as JSON-able data, with the values of keys declared secret, values from ${VAR} and
+    passwords in URLs shown as ***."""
+    declared = {path for path, value, _ in declared_secrets(config) if value}  # an empty one hides nothing
+    dump = _redacted(config.model_dump(mode="json"), (), config._from_env | declared)
     # The check interval as it takes effect, under its own name only (watchlist.reload_every is its older one).
     dump["settings"]["config_check_every"] = format_duration(config.config_check_every)
     dump.get("watchlist", {}).pop("reload_every", None)
@@ -37,7 +40,7 @@ def redacted_dump(config: Config) -> dict[str, Any]:
 
 def secret_values(config: Config) -> set[str]:
     """The values no log line may show: those from ${VAR} (as ``monitor check`` hides them), passwords in
-    URLs, and the channels' secrets even when written into the file."""
+    URLs, and the values of keys declared secret even when written into the file."""
     found: set[str] = set()
 
     def collect(value: Any, path: KeyPath) -> None:
@@ -55,15 +58,13 @@ def secret_values(config: Config) -> set[str]:
                 found.add(password)
 
     collect(config.model_dump(mode="json"), ())
-    for digest in config.digests:
-        channels = digest.channels
-        if channels.email is not None:
-            found.add(channels.email.password)
-        if channels.slack is not None:
-            found.add(channels.slack.webhook_url)
-        if channels.webhook is not None:
-            found.update(value for name, value in channels.webhook.headers.items()
-                         if name.lower() in ("authorization", "cookie") or is_secret_name(name))
+    for path, value, in_mapping in declared_secrets(config):
+        # Of a secret mapping (a webhook's headers), the values of secret-sounding names: a Content-Type
+        # registered as a secret would blank out words of ordinary log lines.
+        name = str(path[-1])
+        if isinstance(value, str) and (not in_mapping or name.lower() in ("authorization", "cookie")
+                                       or is_secret_name(name)):
+            found.add(value)
     return {value for value in found if value}
 
 

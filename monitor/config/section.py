@@ -29,3 +29,29 @@ def is_secret(model: type[BaseModel], key: str) -> bool:
     """Whether ``key`` of ``model`` is declared secret."""
     extra = model.model_fields[key].json_schema_extra
     return isinstance(extra, dict) and extra.get("secret") is True
+
+
+SecretAt = tuple[tuple[str | int, ...], Any, bool]  # (path as in the JSON dump, value, inside a secret mapping)
+
+
+def declared_secrets(model: BaseModel, path: tuple[str | int, ...] = ()) -> list[SecretAt]:
+    """Each value declared secret in ``model`` and the sections under it; a secret mapping (a webhook's
+    headers) counts each of its values."""
+    found: list[SecretAt] = []
+    by_alias = model.model_config.get("serialize_by_alias", False)
+    entries = [((field.serialization_alias or field.alias or name) if by_alias else name, getattr(model, name),
+                is_secret(type(model), name)) for name, field in type(model).model_fields.items()]
+    entries += [(name, value, False) for name, value in (model.__pydantic_extra__ or {}).items()]
+    for key, value, declared in entries:
+        at = (*path, key)
+        if declared and isinstance(value, dict):
+            found += [((*at, name), item, True) for name, item in value.items()]
+        elif declared:
+            found.append((at, value, False))
+        elif isinstance(value, BaseModel):
+            found += declared_secrets(value, at)
+        elif isinstance(value, tuple | list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += declared_secrets(item, (*at, index))
+    return found

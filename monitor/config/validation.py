@@ -75,7 +75,9 @@ def _model_at(root: type[BaseModel], loc: KeyPath) -> Any:
     model: Any = root
     for part in loc:
         if isinstance(part, str):
-            model = model.model_fields[part].annotation
+            # A section whose keys are not fields (a digest's channels) names the model of each key itself.
+            key_model = getattr(model, "key_model", None)
+            model = key_model(part) if key_model else model.model_fields[part].annotation
         if get_origin(model) is tuple:  # tuple[FeedConfig, ...]: the next part is an index into it
             model = get_args(model)[0]
         if get_origin(model) in (Union, UnionType):  # EmailChannel | None: the model is the non-None part
