@@ -105,7 +105,9 @@ def test_a_registered_channel_shows_in_check_with_its_secret_hidden(pigeon, work
 @pytest.mark.parametrize(("channel", "line", "key", "words"), [
     ("pigeon: {loft: rooftop, birds: 40}", 5, "digests[0].channels.pigeon.birds", "less than or equal to 12"),
     ("pigeon:\n  lofts: rooftop", 6, "digests[0].channels.pigeon.lofts", "did you mean 'loft'?"),
-    ("carrier: {loft: rooftop}", 5, "digests[0].channels.carrier", "unknown channel 'carrier'"),
+    ("carrier: {loft: rooftop}", 5, "digests[0].channels.carrier",
+     "unknown channel 'carrier' (hint: channels: email, slack, webhook, pigeon)"),
+    ("slak: {webhook_url: ''}", 5, "digests[0].channels.slak", "did you mean 'slack'?"),
 ])
 def test_a_registered_channel_is_validated_by_its_own_model_at_its_line(pigeon, tmp_path, channel, line, key,
                                                                         words):

@@ -10,6 +10,7 @@ skipped at send time with a log line: the bundled feeds.yaml must load on a mach
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import timedelta
 from typing import Any, Literal, get_args
@@ -207,8 +208,11 @@ class Channels(Section):
         known, validated, errors = registered_channels(), {}, []
         for name, section in data.items():
             if name not in known:
-                errors.append(InitErrorDetails(type=PydanticCustomError(
-                    "unknown_channel", "unknown channel '{name}'", {"name": name}), loc=(name,), input=section))
+                close = difflib.get_close_matches(str(name), list(known), n=1)
+                hint = (f"did you mean '{close[0]}'? " if close else "") + f"channels: {', '.join(known)}"
+                problem = InvalidValue(f"unknown channel '{name}'", hint)
+                errors.append(InitErrorDetails(type="value_error", loc=(name,), input=section,
+                                               ctx={"error": problem}))
             elif section is not None:
                 try:
                     validated[name] = known[name].settings.model_validate(section)

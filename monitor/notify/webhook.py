@@ -8,6 +8,7 @@ from monitor.notify import Accepted, DeliveryError, register_channel
 from monitor.notify.render import Digest
 from monitor.notify.settings import WebhookChannel
 
+
 # Failures once the request was written: reading the answer timed out, failed, or the connection closed.
 _UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 

@@ -38,12 +38,12 @@ MAX_TOPICS = 10_000
 MAX_WATCHLIST_TERMS = 1_000_000  # terms of all topics, aliases expanded: what the matcher is built from
 
 
-class _Strict(Section):
+class _HashableSection(Section):
     def __hash__(self) -> int:  # frozen like the rest of the config, though mappings are not hashable
         return hash(self.model_dump_json())
 
 
-class ExampleConfig(_Strict):
+class ExampleConfig(_HashableSection):
     """An example article written out, for topics that look at the title, source, URL or language."""
 
     title: str = ""
@@ -53,7 +53,7 @@ class ExampleConfig(_Strict):
     source: str = ""
 
 
-class TopicConfig(_Strict):
+class TopicConfig(_HashableSection):
     """One topic (an item of ``watchlist.topics``)."""
 
     name: str
@@ -90,7 +90,7 @@ class TopicConfig(_Strict):
         return value
 
 
-class WatchlistConfig(_Strict):
+class WatchlistConfig(_HashableSection):
     """The ``watchlist:`` section: named alias lists and topics, or ``file:`` naming a YAML that has them."""
 
     file: str | None = None  # relative to feeds.yaml
