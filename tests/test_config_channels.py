@@ -211,3 +211,24 @@ def test_one_invalid_value_error_for_every_check():
     with pytest.raises(InvalidValue) as caught:
         parse_duration("soon")
     assert caught.value.hint.startswith("use a number with s, m, h, d or w")
+
+
+def test_every_section_of_feeds_yaml_is_a_section(pigeon):
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    from monitor.config import Config, Section
+
+    def models(model: type[BaseModel]):
+        yield model
+        for field in model.model_fields.values():
+            for inner in (field.annotation, *get_args(field.annotation)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    yield from models(inner)
+
+    found = {*models(Config), *(channel.settings for channel in notify.channels().values())}
+    assert PigeonChannel in found and len(found) > 10
+    assert [model.__name__ for model in found if not issubclass(model, Section)] == []
+    assert all(model.model_config["extra"] in ("forbid", "allow") and model.model_config["frozen"]
+               for model in found)

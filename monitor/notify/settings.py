@@ -105,8 +105,7 @@ class EmailChannel(ChannelSettings):
     to: tuple[str, ...] = ()
     timeout: Duration = timedelta(seconds=30)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True,
-                              serialize_by_alias=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)  # "from" is a Python keyword
 
     @field_validator("to", mode="before")
     @classmethod
