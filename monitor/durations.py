@@ -13,19 +13,12 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from monitor.config.errors import InvalidValue
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*")
 _DURATION_HINT = "use a number with s, m, h, d or w, e.g. 15m"
-
-
-class DurationError(ValueError):
-    """A duration or point in time that cannot be read; ``hint`` says how to write it."""
-
-    def __init__(self, problem: str, hint: str) -> None:
-        super().__init__(f"{problem}: {hint}")
-        self.problem = problem
-        self.hint = hint
 
 
 def parse_duration(value: object) -> timedelta:
@@ -38,28 +31,28 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, str):
         seconds = _parse_text(value)
     else:
-        raise DurationError(f"invalid duration {value!r}", _DURATION_HINT)
+        raise InvalidValue(f"invalid duration {value!r}", _DURATION_HINT)
     if not math.isfinite(seconds):
-        raise DurationError(f"invalid duration {value!r}", _DURATION_HINT)
+        raise InvalidValue(f"invalid duration {value!r}", _DURATION_HINT)
     if seconds < 0:
-        raise DurationError(f"invalid duration {value!r}", "durations cannot be negative")
+        raise InvalidValue(f"invalid duration {value!r}", "durations cannot be negative")
     if isinstance(value, timedelta):
         return value
     try:
         return timedelta(seconds=seconds)
     except OverflowError:
-        raise DurationError(f"invalid duration {value!r}", "that is far too long") from None
+        raise InvalidValue(f"invalid duration {value!r}", "that is far too long") from None
 
 
 def _parse_text(text: str) -> float:
-    """Seconds in a duration string, or DurationError."""
+    """Seconds in a duration string, or InvalidValue."""
     if _PLAIN_NUMBER.fullmatch(text):
         return float(text)
     unsigned = text.strip().removeprefix("-")
     if unsigned != text.strip() and (_PLAIN_NUMBER.fullmatch(unsigned) or _is_duration_text(unsigned)):
-        raise DurationError(f"invalid duration {text!r}", "durations cannot be negative")
+        raise InvalidValue(f"invalid duration {text!r}", "durations cannot be negative")
     if not _is_duration_text(text):
-        raise DurationError(f"invalid duration {text!r}", _DURATION_HINT)
+        raise InvalidValue(f"invalid duration {text!r}", _DURATION_HINT)
     return sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in _PART.findall(text))
 
 
@@ -112,7 +105,7 @@ def parse_since(value: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text)  # also takes a bare date ("2024-09-01") and a "Z" suffix
     except ValueError:
-        raise DurationError(
+        raise InvalidValue(
             f"invalid --since {value!r}",
             "use a duration back from now like 2d or 12h, or a date like 2024-09-01 or 2024-09-01T10:00Z",
         ) from None

@@ -55,7 +55,7 @@ def discover(
     found = entries(discovery, taken_names={feed.name for feed in config.feeds})
     added = skipped = None
     if add and found:
-        from monitor.configfile import add_feeds
+        from monitor.config.edit import add_feeds
 
         try:
             result = add_feeds(state_of(ctx).config_path, found)
@@ -127,7 +127,7 @@ def import_opml(
     as_json: JsonOption = False,
 ) -> None:
     """Add the feeds of an OPML file to the config file (folders become tags)."""
-    from monitor.configfile import add_feeds
+    from monitor.config.edit import add_feeds
     from monitor.opml import read_opml
 
     path = state_of(ctx).config_path

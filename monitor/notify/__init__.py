@@ -7,9 +7,11 @@
     webhook.py       the digest's JSON, POSTed to a URL
     settings.py      the ``digests:`` section of feeds.yaml
 
-A channel is a factory ``(channel settings, *, domain) -> Sender``. The built-ins register through
-``register_channel``, as a plugin would (a plugin module listed under the ``monitor.channels`` entry point
-group is imported by ``channel_factories``, and calls ``register_channel`` when imported).
+A channel is a name (its key under a digest's ``channels:``), a settings model (a ``ChannelSettings``, which
+validates that key's section of feeds.yaml) and a factory ``(settings, *, domain) -> Sender``. The built-ins
+register through ``register_channel``, as a plugin does: a plugin module listed under the
+``monitor.channels`` entry point group is imported when the channels are first asked for, and calls
+``register_channel`` when imported; its channel is then configured in feeds.yaml like a built-in one.
 
 Errors::
 
@@ -21,9 +23,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from monitor.errors import MonitorError
 from monitor.notify.render import Digest
@@ -59,29 +64,47 @@ class Sender(Protocol):
 
 
 ChannelFactory = Callable[..., Sender]
-_FACTORIES: dict[str, ChannelFactory] = {}
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A registered channel: its key under ``channels:``, the model of its settings, its sender factory."""
+
+    name: str
+    settings: type[BaseModel]
+    factory: ChannelFactory
+
+
+_CHANNELS: dict[str, Channel] = {}
 _BUILT_INS = ("monitor.notify.email", "monitor.notify.slack", "monitor.notify.webhook")
+ENTRY_POINT_GROUP = "monitor.channels"
 _loaded = False
 
 
-def register_channel(name: str, factory: ChannelFactory) -> None:
-    """Make ``name`` (a key under ``channels:``) send through ``factory(settings, **options)``."""
-    _FACTORIES[name] = factory
+def register_channel(name: str, factory: ChannelFactory, settings: type[BaseModel]) -> None:
+    """Make ``name`` a key under a digest's ``channels:``, validated by ``settings`` (a ChannelSettings
+    model) and sending through ``factory(settings, **options)``."""
+    _CHANNELS[name] = Channel(name, settings, factory)
 
 
-def channel_factories() -> dict[str, ChannelFactory]:
+def channels() -> dict[str, Channel]:
     """Every registered channel: the built-ins, then plugins from the ``monitor.channels`` entry points."""
     global _loaded
     if not _loaded:
+        _loaded = True  # first, so that a plugin asking for the channels while it loads does not load twice
         for module in _BUILT_INS:
             import_module(module)
-        for point in entry_points(group="monitor.channels"):
+        for point in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 point.load()
             except Exception:
                 log.exception("channel plugin %s could not be loaded", point.name)
-        _loaded = True
-    return dict(_FACTORIES)
+    return dict(_CHANNELS)
+
+
+def channel_factories() -> dict[str, ChannelFactory]:
+    """Every registered channel's sender factory, by name."""
+    return {name: channel.factory for name, channel in channels().items()}
 
 
 def make_sender(name: str, settings: Any, **options: Any) -> Sender:

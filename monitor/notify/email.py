@@ -110,4 +110,4 @@ class EmailSender:
 
 
 
-register_channel("email", EmailSender)
+register_channel("email", EmailSender, EmailChannel)

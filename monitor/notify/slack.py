@@ -63,4 +63,4 @@ class SlackSender:
         raise DeliveryError(f"Slack kept rate-limiting message {part}")
 
 
-register_channel("slack", SlackSender)
+register_channel("slack", SlackSender, SlackChannel)

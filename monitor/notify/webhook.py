@@ -38,4 +38,4 @@ class WebhookSender:
         accepted(digest.content.article_ids)
 
 
-register_channel("webhook", WebhookSender)
+register_channel("webhook", WebhookSender, WebhookChannel)

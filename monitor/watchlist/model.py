@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from monitor.configvalues import InvalidValue as _Invalid
-from monitor.configvalues import check_name
+from monitor.config.errors import ConfigError, ConfigProblem, InvalidValue
+from monitor.config.reader import KeyPath, YamlReader, compose
+from monitor.config.section import Section
+from monitor.config.validation import validation_problems
+from monitor.config.values import check_name
 from monitor.durations import Duration
 from monitor.watchlist.aliases import parse_entry, resolve_aliases
 from monitor.watchlist.evidence import Match
@@ -29,21 +32,18 @@ from monitor.watchlist.query import QuerySyntaxError, parse_query
 from monitor.watchlist.tree import AliasRef, Node, Term, term_count
 
 if TYPE_CHECKING:
-    from monitor.config import Config, ConfigProblem
+    from monitor.config.schema import Config
 
-KeyPath = tuple[str | int, ...]
 MAX_TOPICS = 10_000
 MAX_WATCHLIST_TERMS = 1_000_000  # terms of all topics, aliases expanded: what the matcher is built from
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-
+class _HashableSection(Section):
     def __hash__(self) -> int:  # frozen like the rest of the config, though mappings are not hashable
         return hash(self.model_dump_json())
 
 
-class ExampleConfig(_Strict):
+class ExampleConfig(_HashableSection):
     """An example article written out, for topics that look at the title, source, URL or language."""
 
     title: str = ""
@@ -53,7 +53,7 @@ class ExampleConfig(_Strict):
     source: str = ""
 
 
-class TopicConfig(_Strict):
+class TopicConfig(_HashableSection):
     """One topic (an item of ``watchlist.topics``)."""
 
     name: str
@@ -84,13 +84,13 @@ class TopicConfig(_Strict):
     def _check_title(cls, value: str) -> str:
         value = " ".join(value.split())  # one line: it heads a digest section and a Slack message
         if len(value) > 200:
-            raise _Invalid(
+            raise InvalidValue(
                 "title must be at most 200 characters", "a headline, e.g. Iran–Russia arms transfers"
             )
         return value
 
 
-class WatchlistConfig(_Strict):
+class WatchlistConfig(_HashableSection):
     """The ``watchlist:`` section: named alias lists and topics, or ``file:`` naming a YAML that has them."""
 
     file: str | None = None  # relative to feeds.yaml
@@ -102,7 +102,7 @@ class WatchlistConfig(_Strict):
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
-            raise _Invalid("must be longer than zero", "use e.g. 10s")
+            raise InvalidValue("must be longer than zero", "use e.g. 10s")
         return value
 
 
@@ -350,8 +350,6 @@ def load_watchlist(config: Config) -> Watchlist:
     Raises:
         ConfigError: every problem, at its file, line and key.
     """
-    from monitor.config import ConfigError
-
     watchlist, problems = _load(config, None)
     if problems:
         raise ConfigError(problems)
@@ -359,17 +357,12 @@ def load_watchlist(config: Config) -> Watchlist:
     return watchlist
 
 
-def watchlist_problems(config: Config, reader: Any) -> list[ConfigProblem]:
+def watchlist_problems(config: Config, reader: YamlReader) -> list[ConfigProblem]:
     """Problems of the watchlist of a config that is otherwise valid (``load_config`` calls this)."""
     return _load(config, reader)[1]
 
 
-def _load(config: Config, reader: Any) -> tuple[Watchlist | None, list[ConfigProblem]]:
-    from pydantic import ValidationError
-
-    from monitor.config import Config as ConfigModel
-    from monitor.config import ConfigError, ConfigProblem, _compose, _NodeReader, _problem_from
-
+def _load(config: Config, reader: YamlReader | None) -> tuple[Watchlist | None, list[ConfigProblem]]:
     section = config.watchlist
     path = watchlist_file(config)
     source = str(path or config.source or "")
@@ -384,9 +377,9 @@ def _load(config: Config, reader: Any) -> tuple[Watchlist | None, list[ConfigPro
                 "keep one: the file, or inline",
             )
             return None, [where]
-        reader = _NodeReader(str(path), os.environ)
+        reader = YamlReader(str(path), os.environ)
         try:
-            data = reader.read(_compose(path), ("watchlist",))
+            data = reader.read(compose(path), ("watchlist",))
         except ConfigError as error:
             return None, list(error.problems)
         problems = list(reader.problems)
@@ -407,13 +400,13 @@ def _load(config: Config, reader: Any) -> tuple[Watchlist | None, list[ConfigPro
                 ),
             ]
         try:
-            section = ConfigModel.model_validate({"watchlist": data}).watchlist
+            section = WatchlistConfig.model_validate(data)
         except ValidationError as error:
-            problems += [_problem_from(reader, e) for e in error.errors(include_url=False)]
+            problems += validation_problems(reader, error, WatchlistConfig, ("watchlist",))
         if problems:
             return None, problems
     elif reader is None:
-        reader = _NodeReader(str(config.source or "feeds.yaml"), {})
+        reader = YamlReader(str(config.source or "feeds.yaml"), {})
     watchlist, found = compile_watchlist(section, source=source)
     return watchlist, [reader.problem(("watchlist", *p.path), p.message, p.hint) for p in found]
 

@@ -21,7 +21,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from monitor.boundedread import read_bounded
-from monitor.config import MAX_FILE_BYTES, Config, ConfigError, load_config
+from monitor.config.errors import ConfigError
+from monitor.config.load import load_config
+from monitor.config.reader import MAX_FILE_BYTES
+from monitor.config.schema import Config
 from monitor.errors import MonitorError
 
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")

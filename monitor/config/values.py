@@ -12,13 +12,7 @@ import ipaddress
 import unicodedata
 from urllib.parse import SplitResult, urlsplit
 
-
-class InvalidValue(ValueError):
-    """A validator's complaint, with a hint that the problem report shows separately."""
-
-    def __init__(self, problem: str, hint: str) -> None:
-        super().__init__(f"{problem}: {hint}")
-        self.problem, self.hint = problem, hint
+from monitor.config.errors import InvalidValue
 
 
 def check_name(value: str, *, max_chars: int, hint: str, extra: str = "") -> str:
