@@ -13,14 +13,19 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from monitor.errors import MonitorError
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*")
 _DURATION_HINT = "use a number with s, m, h, d or w, e.g. 15m"
 
 
-class DurationError(ValueError):
-    """A duration or point in time that cannot be read; ``hint`` says how to write it."""
+class DurationError(MonitorError, ValueError):
+    """A duration or point in time that cannot be read; ``hint`` says how to write it. A ValueError too, so
+    that pydantic reports it as a validation problem."""
+
+    hint = _DURATION_HINT
 
     def __init__(self, problem: str, hint: str) -> None:
         super().__init__(f"{problem}: {hint}")
