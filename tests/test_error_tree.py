@@ -5,11 +5,14 @@ the drawing) fails here instead of surfacing as a traceback in front of a user."
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
 import inspect
-import pkgutil
+from pathlib import Path
 
-import monitor
+from support.monitormodules import NOT_IMPORTED_BY_TESTS, importable_modules
+
 from monitor import errors
 from monitor.errors import MonitorError
 
@@ -31,12 +34,19 @@ HINT_AT_EACH_RAISE = {
 
 def _exception_classes() -> dict[str, type[BaseException]]:
     found = {}
-    for module_info in pkgutil.walk_packages(monitor.__path__, "monitor."):
-        module = importlib.import_module(module_info.name)
+    for name in importable_modules():
+        module = importlib.import_module(name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, BaseException) and cls.__module__ == module.__name__:
                 found[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return found
+
+
+def test_the_modules_not_imported_define_no_error():
+    # They are read instead of imported, so that an error class cannot hide there.
+    for name in NOT_IMPORTED_BY_TESTS:
+        source = Path(importlib.util.find_spec(name).origin).read_text(encoding="utf-8")
+        assert not any(isinstance(node, ast.ClassDef) for node in ast.walk(ast.parse(source))), name
 
 
 def test_every_error_of_monitor_derives_from_the_root():
