@@ -46,5 +46,3 @@ class MonitorError(Exception):
 
 class StoreError(MonitorError):
     """The database cannot be opened, created or migrated."""
-
-    hint = "check the database URL (--db or MONITOR_DATABASE_URL) and that the database server is running"

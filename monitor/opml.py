@@ -38,8 +38,6 @@ KINDS = {"rss": "rss", "atom": "rss", "rdf": "rss", "json": "rss", "": "rss", "s
 class OpmlError(MonitorError):
     """An OPML file that cannot be read at all."""
 
-    hint = "export the subscription list from your feed reader again, as OPML"
-
 
 @dataclass(frozen=True)
 class OpmlFeed:

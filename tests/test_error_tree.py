@@ -25,10 +25,16 @@ OUTSIDE_THE_ROOT = {
     "monitor.configvalues.InvalidValue",
 }
 
-# Errors whose class carries no general hint because each raise site gives its own.
+# Errors the CLI prints (message, then hint if any) whose class carries no general hint: each raise site gives
+# the hint that fits it, or writes the advice into the message (a missing database names `monitor db upgrade`),
+# and a general one would add a line to output that users and tests read.
 HINT_AT_EACH_RAISE = {
-    "monitor.errors.MonitorError",  # the root: every direct raise passes a hint or needs none
+    "monitor.errors.MonitorError",
+    "monitor.errors.StoreError",
+    "monitor.store.schema.SchemaError",
     "monitor.config.ConfigError",  # lists its problems, each with its own hint
+    "monitor.opml.OpmlError",
+    "monitor.notify.DeliveryError",
 }
 
 

@@ -42,8 +42,6 @@ class DeliveryError(MonitorError):
     DATA): it may have arrived, so its retry must carry the same Message-ID / Idempotency-Key.
     """
 
-    hint = "check the channel's address and credentials in feeds.yaml; the message is retried later"
-
     def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None,
                  maybe_delivered: bool = False) -> None:
         super().__init__(message, hint=hint)
