@@ -25,6 +25,8 @@ from typing import Any
 
 import httpcore
 
+from monitor.errors import MonitorError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 Classifier = Callable[[IPAddress], "str | None"]
@@ -40,8 +42,10 @@ class Reach(StrEnum):
     PUBLIC = "public"  # a link from a public feed: public addresses and the allowed networks only
 
 
-class BlockedAddress(Exception):
+class BlockedAddress(MonitorError):
     """A link led to an address it may not reach; nothing was sent to it."""
+
+    hint = "if the address is meant to be reached, list its network under allow_networks in feeds.yaml"
 
 
 def ip_literal(host: str) -> IPAddress | None:

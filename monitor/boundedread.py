@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.errors import MonitorError
 
-class FileTooLarge(OSError):
-    """The file holds more than the limit."""
+
+class FileTooLarge(MonitorError, OSError):
+    """The file holds more than the limit; an OSError too, so the handlers of unreadable files catch it."""
+
+    hint = "is this the right file? it is larger than any file of its kind should be"
 
     def __init__(self, path: Path | str, limit: int) -> None:
         super().__init__(f"{path} is larger than {describe_size(limit)}")

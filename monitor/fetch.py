@@ -48,6 +48,7 @@ import httpx
 
 from monitor import __version__
 from monitor.addressguard import AddressGuard, BlockedAddress, Reach
+from monitor.errors import MonitorError
 from monitor.hostpools import REACH_EXTENSION, PerHostTransport
 from monitor.metrics import NO_METRICS, Metrics
 from monitor.pagebuffer import Place
@@ -121,8 +122,10 @@ class FetchResult:
         return parse_cache_lifetime(self.headers)
 
 
-class ResponseTooLarge(Exception):
+class ResponseTooLarge(MonitorError):
     """The response passed the size cap, before or after decompression."""
+
+    hint = "raise the feed's max_bytes in feeds.yaml if the document is meant to be this large"
 
 
 def default_user_agent(contact: str | None = None) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from monitor.errors import MonitorError
 from monitor.feedbytes import prepare
 from monitor.text import html_to_text, normalize_whitespace
 
@@ -48,8 +49,10 @@ _RSS_PREFIX = re.compile(rb"(?<=[<\s/])rss:")
 _HTMLISH = re.compile(r"</\w+>|&#?\w+;")
 
 
-class NotAFeed(Exception):
+class NotAFeed(MonitorError):
     """The document holds no feed (an HTML page, an error page, garbage)."""
+
+    hint = "give the feed's own RSS, Atom or JSON Feed URL; `monitor discover SITE` finds the ones a site offers"
 
 
 @dataclass(frozen=True)

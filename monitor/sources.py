@@ -19,6 +19,7 @@ from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit
 
 from monitor.config import FeedConfig
+from monitor.errors import MonitorError
 from monitor.fetch import Failure, FailureKind, FetchResult
 from monitor.listing import parse_listing
 from monitor.parse import NotAFeed, ParsedFeed
@@ -36,8 +37,10 @@ MAX_REMEMBERED = 10_000  # child sitemaps whose validators are kept
 Fetch = Callable[..., Awaitable[FetchResult]]
 
 
-class SourceFailed(Exception):
+class SourceFailed(MonitorError):
     """A source could not be read at all (every sitemap of an index failed, for instance)."""
+
+    hint = "open the source's URL in a browser; the poll is retried with back-off meanwhile"
 
     def __init__(self, failure: Failure, status: int | None = None) -> None:
         super().__init__(failure.message)

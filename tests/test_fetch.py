@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,8 @@ from email.utils import format_datetime
 import httpcore
 import httpx
 import pytest
+from support.countingtransport import CountingTransport
+from support.socketservers import DripServer, DroppingServer, closed_port
 
 from monitor import __version__
 from monitor.fetch import (
@@ -105,118 +106,6 @@ class Body(httpx.AsyncByteStream):
 def raw_response(data: bytes, **headers: str) -> httpx.Response:
     headers = {k.replace("_", "-"): v for k, v in headers.items()}
     return httpx.Response(200, headers=headers, stream=Body(data))
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RawServer:
-    """A bare socket server on 127.0.0.1 for answers no real server library would give; each connection is
-    served by ``serve`` in a thread of its own."""
-
-    path = "/"
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}{self.path}"
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
-
-    def __enter__(self):
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self.threads.append(t)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopping.set()
-        for t in self.threads:
-            t.join(2)
-        self.sock.close()
-
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve_and_close, args=(conn,), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def _serve_and_close(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.settimeout(2)
-                if read_request(conn):
-                    self.serve(conn)
-            except OSError:
-                return
-
-    def serve(self, conn: socket.socket) -> None:
-        raise NotImplementedError
-
-
-def read_request(conn: socket.socket) -> bytes:
-    """The request head, or b"" if the client hung up first."""
-    request = b""
-    while b"\r\n\r\n" not in request:
-        data = conn.recv(4096)
-        if not data:
-            return b""
-        request += data
-    return request
-
-
-class DripServer(RawServer):
-    """Answers every request with headers promising a big body, then sends one byte per ``interval``."""
-
-    path = "/drip"
-
-    def __init__(self, interval: float = 0.1, length: int = 100_000) -> None:
-        super().__init__()
-        self.interval = interval
-        self.head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                     b"Content-Length: %d\r\n\r\n" % length)
-
-    def serve(self, conn: socket.socket) -> None:
-        conn.sendall(self.head)
-        while not self.stopping.wait(self.interval):
-            conn.sendall(b"x")
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    """A real HTTP transport that counts the body bytes the client actually pulled off the wire."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.received = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        owner = self
-
-        class Counted(httpx.AsyncByteStream):
-            async def __aiter__(self):
-                async for chunk in response.stream:
-                    owner.received += len(chunk)
-                    yield chunk
-
-            async def aclose(self) -> None:
-                await response.stream.aclose()
-
-        return httpx.Response(response.status_code, headers=response.headers, stream=Counted(),
-                              extensions=response.extensions)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def gzip_bytes(payload_chunks, wbits: int = 31) -> bytes:
@@ -992,25 +881,6 @@ def test_classify_exception_kinds(exc, kind):
 def test_classify_exception_message_names_an_anonymous_exception():
     assert "TimeoutError" in classify_exception(TimeoutError()).message
     assert "ValueError" in classify_exception(ValueError("x")).message
-
-
-class DroppingServer(RawServer):
-    """Drops the connection without an answer for the first ``drops`` requests, then answers 200. Counts
-    the requests."""
-
-    path = "/flaky"
-
-    def __init__(self, drops: int) -> None:
-        super().__init__()
-        self.drops, self.requests = drops, 0
-        self._count = threading.Lock()
-
-    def serve(self, conn: socket.socket) -> None:
-        with self._count:
-            self.requests += 1
-            answer = self.requests > self.drops
-        if answer:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 
 def test_a_dropped_connection_is_asked_once_more():

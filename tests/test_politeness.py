@@ -137,7 +137,7 @@ def test_first_request_to_a_host_is_not_delayed():
         async with gate.slot("a.example"):
             return time.monotonic() - t0
 
-    assert asyncio.run(main()) < 1.0  # the delay is 5 s: a wide margin
+    assert asyncio.run(main()) < 2.5  # the delay is 5 s: half of it is a margin that load does not eat
 
 
 def test_spacing_holds_after_an_idle_pause():

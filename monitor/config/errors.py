@@ -15,11 +15,14 @@ from monitor.errors import MonitorError
 REDACTED = "***"  # shown in place of a secret, in problem messages and in dumps
 
 
-class InvalidValue(ValueError):
-    """A validator's complaint about one value, with a hint that the problem report shows separately."""
+class InvalidValue(MonitorError, ValueError):
+    """A validator's complaint about one value, with a hint that the problem report shows separately. A
+    ValueError too, so that pydantic reports it as a validation problem at the value's place."""
+
+    hint = "the README's table of settings says what each key takes"
 
     def __init__(self, problem: str, hint: str) -> None:
-        super().__init__(f"{problem}: {hint}")
+        super().__init__(f"{problem}: {hint}")  # the text pydantic shows; the hint is also reported apart
         self.problem, self.hint = problem, hint
 
 

@@ -11,16 +11,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from monitor.notify.render import (
-    DigestContent,
-    DigestItem,
-    SlackMessage,
-    coverage_line,
-    local_time,
-    one_line,
-    plural,
-    safe_url,
-)
+from monitor.notify.content import DigestContent, DigestItem, SlackMessage
+from monitor.notify.wording import coverage_line, local_time, one_line, plural, safe_url
 
 MAX_BLOCKS = 50  # per message
 MAX_TEXT = 3000  # per text field of a section block

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from monitor.errors import MonitorError
 from monitor.watchlist.text import tokenize
 from monitor.watchlist.tree import AliasRef, And, Near, Node, Not, Or, Term
 
@@ -41,8 +42,11 @@ _WORD_BREAK = set(' \t\r\n()"')
 ALIAS_NAME = re.compile(r"[^\W\d][\w-]*")
 
 
-class QuerySyntaxError(ValueError):
-    """A query that cannot be read: what is wrong, at which column (1-based), and what to do about it."""
+class QuerySyntaxError(MonitorError, ValueError):
+    """A query that cannot be read: what is wrong, at which column (1-based), and what to do about it. A
+    ValueError too, so that pydantic and the callers that validate queries keep reporting it as a bad value."""
+
+    hint = 'join words with AND, OR, NOT and parentheses; put phrases in "double quotes"'
 
     def __init__(self, problem: str, column: int, hint: str, query: str = "") -> None:
         super().__init__(f"column {column}: {problem}")
