@@ -11,6 +11,17 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
+class ArticleText:
+    """What a watchlist topic is matched against (``monitor.watchlist.matcher``), stored or fetched."""
+
+    title: str = ""
+    body: str = ""
+    url: str = ""
+    language: str = ""
+    sources: tuple[str, ...] = ()  # names of the feeds that carried the article
+
+
+@dataclass(frozen=True)
 class Member:
     """What the representative rule (``monitor.dedupe.representative``) needs to know of one cluster member."""
 
