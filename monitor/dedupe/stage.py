@@ -300,7 +300,7 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         grow_story(session, story_id=cluster_story, at=at, profile=None)
         return cluster_story, None, None
     count = count and not wire.joined_existing
-    vector, frequencies, counted = _story_vector(session, title=article.title, body=article.body, count=count,
+    vector, frequencies, counted = story_vector(session, title=article.title, body=article.body, count=count,
                                                  scoring=scoring, fetched_at=article.fetched_at)
     mine = vector.as_dict()
     lookup = tuple(term for term in key_terms(mine) if not _too_common(frequencies.get(term, 0), counted))
@@ -332,10 +332,11 @@ def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[s
         store.move_story_keys(session, story_id=story_id, at=at)
 
 
-def _story_vector(session: Session, *, title: str | None, body: str, count: bool, scoring: Scoring,
+def story_vector(session: Session, *, title: str | None, body: str, count: bool, scoring: Scoring,
                   fetched_at: datetime | None = None) -> tuple[StoryVector, dict[str, int], int]:
     """The article's TF-IDF vector, boilerplate paragraphs left out, its terms' document frequencies and how
-    many articles they counted; counts its terms and paragraphs if asked."""
+    many articles they counted; counts its terms and paragraphs if asked. ``monitor explain`` reads the
+    vector here too (not counting), so the similarity it prints is the one this stage computes."""
     paragraphs = paragraph_keys(body)
     boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
     counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
