@@ -46,19 +46,14 @@ _ADD_BANDS = _bands.insert()
 _shared = func.count().label("shared")
 
 
-def placeholders(count: int) -> int:
-    """How many placeholders a lookup by ``count`` distinct keys gets: the next power of two.
+def _numbered(prefix: str, values: Sequence) -> dict:
+    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys.
 
-    A fixed number of placeholders, not an expanding IN list (rendered again at every execution), so each
-    statement is compiled once (see ``_raw``); powers of two keep the statements few whatever number of keys
-    the stage looks up by. Fewer keys are padded with a repeated one.
+    One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
+    is compiled once per number of keys (see ``_raw``). The stage looks up by a bounded number of keys (its
+    band count, its query terms), nearly always the same number for band keys: the statements stay few.
     """
-    return 1 << max(0, count - 1).bit_length()
-
-
-def _padded(prefix: str, values: Sequence) -> dict:
-    """``values`` (sorted, distinct) as the parameters ``{prefix}0`` ... of a lookup (see ``placeholders``)."""
-    return {f"{prefix}{n}": values[n % len(values)] for n in range(placeholders(len(values)))}
+    return {f"{prefix}{n}": value for n, value in enumerate(values)}
 
 
 @functools.cache
@@ -149,11 +144,10 @@ def band_candidates(session: Session, *, keys: Sequence[int], since: datetime, u
     distinct = sorted(set(keys))
     if not distinct:
         return []
-    params = _padded("k", distinct)
+    params = _numbered("k", distinct)
     params.update(since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id,
                   most=limit)
-    slots = placeholders(len(distinct))
-    rows = _raw(session, f"candidates{slots}", _candidates(slots), [params], many=False)
+    rows = _raw(session, f"candidates{len(distinct)}", _candidates(len(distinct)), [params], many=False)
     return [(row[0], row[1]) for row in rows]
 
 
@@ -320,7 +314,7 @@ _key_shared = func.count().label("shared")
 
 @functools.cache
 def _story_candidates(slots: int):
-    # As for band keys: a fixed number of placeholders per statement (see ``placeholders``).
+    # As for band keys: one placeholder per key term (see ``_numbered``).
     return (
         select(_keys.c.story_id, _key_shared)
         .where(_keys.c.term.in_([bindparam(f"t{n}") for n in range(slots)]),
@@ -341,10 +335,10 @@ def story_candidates(session: Session, *, terms: Sequence[str], since: datetime,
     if not terms:
         return []
     distinct = sorted(set(terms))
-    params = _padded("t", distinct)
+    params = _numbered("t", distinct)
     params.update(since=epoch(since), until=epoch(until), most=limit)
-    slots = placeholders(len(distinct))
-    rows = _raw(session, f"story_candidates{slots}", _story_candidates(slots), [params], many=False).all()
+    rows = _raw(session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params],
+                many=False).all()
     if not rows:
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
