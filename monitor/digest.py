@@ -32,6 +32,7 @@ from monitor.notify import DeliveryError, make_sender
 from monitor.notify.email import sender_domain, stable_message_id
 from monitor.notify.render import Digest, DigestContent, render
 from monitor.notify.settings import DigestConfig
+from monitor.schedule import next_delivery_attempt
 from monitor.store import clusters as cluster_store
 from monitor.store import deliveries as ledger
 from monitor.store import digests as digest_store
@@ -281,9 +282,11 @@ class DigestRunner:
             with self.db.session() as session:
                 # An attempt that may have arrived keeps its Message-ID, and its items, for its retries.
                 maybe_sent = getattr(error, "maybe_delivered", False)
-                retry_at = ledger.fail(session, delivery_id=delivery_id, error=str(error), now=now,
-                                       retry_after=getattr(error, "retry_after", None),
-                                       maybe_sent_as=message_id if maybe_sent else None)
+                retry_at = next_delivery_attempt(
+                    now, attempts=ledger.attempts_made(session, delivery_id=delivery_id) + 1,
+                    retry_after=getattr(error, "retry_after", None))
+                ledger.fail(session, delivery_id=delivery_id, error=str(error), next_attempt_at=retry_at,
+                            maybe_sent_as=message_id if maybe_sent else None)
             log.warning("digest %s: %s on %s failed (%s); retry at %s", slot.digest, slot.kind, slot.channel,
                         error, retry_at.isoformat(timespec="seconds"))
             return Outcome(slot.digest, slot.kind, slot.channel, period, "failed", content.stories,

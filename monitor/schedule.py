@@ -181,3 +181,16 @@ def next_page_retry(now: datetime, *, attempts: int, retry_after: timedelta | No
         return None
     wait = PAGE_RETRY_DELAYS[attempts]
     return now + max(wait, retry_after) if retry_after else now + wait
+
+
+DELIVERY_FIRST_RETRY = timedelta(minutes=1)
+DELIVERY_MAX_RETRY = timedelta(hours=1)
+
+
+def next_delivery_attempt(now: datetime, *, attempts: int, retry_after: float | None = None) -> datetime:
+    """When to try a digest delivery again after ``attempts`` failed attempts: 1, 2, 4 ... minutes, at most an
+    hour, or later if the channel asked (``retry_after``, in seconds)."""
+    delay = min(DELIVERY_FIRST_RETRY * 2 ** max(0, attempts - 1), DELIVERY_MAX_RETRY)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return now + delay

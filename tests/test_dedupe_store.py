@@ -62,6 +62,7 @@ def test_term_and_paragraph_counts_add_up(database_url):
 def test_story_keys_move_forward_once_an_hour_not_at_every_member(database_url):
     from sqlalchemy import func, select
 
+    from monitor.dedupe.stage import grow_story
     from monitor.store.models import StoryKey
 
     def key_times(session, story):
@@ -73,12 +74,12 @@ def test_story_keys_move_forward_once_an_hour_not_at_every_member(database_url):
         story = store.new_story(session, at=start, title="Quake", article_id=1, profile={"quake": 1.0})
         store.index_story(session, story_id=story, terms=("quake", "rescue"), at=start)
         for minutes in (10, 30, 50):  # the same hour: the keys stay
-            store.grow_story(session, story_id=story, at=start + timedelta(minutes=minutes), profile=None)
+            grow_story(session, story_id=story, at=start + timedelta(minutes=minutes), profile=None)
         assert key_times(session, story) == {store.epoch(start)}
         later = start + timedelta(hours=1)  # a later hour: the keys follow
-        store.grow_story(session, story_id=story, at=later, profile=None)
+        grow_story(session, story_id=story, at=later, profile=None)
         assert key_times(session, story) == {store.epoch(later)}
-        store.grow_story(session, story_id=story, at=start, profile=None)  # an older member moves nothing
+        grow_story(session, story_id=story, at=start, profile=None)  # an older member moves nothing
         assert key_times(session, story) == {store.epoch(later)}
         assert session.scalar(select(func.count()).select_from(StoryKey)) == 2
     db.dispose()

@@ -296,3 +296,13 @@ def test_a_rhythm_is_learnt_from_sightings():
 ])
 def test_a_rhythm_describes_itself(rhythm, text):
     assert rhythm.describe() == text
+
+
+def test_delivery_back_off_doubles_to_an_hour_and_honours_the_channel():
+    from monitor.schedule import next_delivery_attempt
+
+    now = datetime(2024, 9, 9, 12, tzinfo=UTC)
+    delays = [next_delivery_attempt(now, attempts=n) - now for n in (1, 2, 3, 7, 8, 20)]
+    assert delays == [timedelta(minutes=m) for m in (1, 2, 4, 60, 60, 60)]
+    assert next_delivery_attempt(now, attempts=1, retry_after=300) == now + timedelta(minutes=5)
+    assert next_delivery_attempt(now, attempts=3, retry_after=30) == now + timedelta(minutes=4)

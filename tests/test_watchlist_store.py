@@ -19,6 +19,7 @@ from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 from monitor.store.models import Feed
 from monitor.tag import Tagger
+from monitor.watchlist import Match
 from monitor.watchlist.model import WatchlistConfig, compile_watchlist
 
 NOW = datetime(2024, 9, 9, 12, 0, tzinfo=UTC)
@@ -59,6 +60,10 @@ def setup(database_url):
     return db
 
 
+def match_of(stored) -> Match:
+    return Match.from_json(stored.match_json)
+
+
 def store(db, tagger: Tagger, value: Article) -> int:
     with db.session() as session:
         feed_id = session.scalar(select(Feed.id).where(Feed.name == "Wire"))
@@ -76,27 +81,27 @@ def test_tagger_stores_matches_with_evidence_and_replaces_them_when_the_text_cha
 
     with db.session() as session:
         stored = match_store.list_matches(session)
-        assert {(m.article_id, m.match.topic) for m in stored} == {
+        assert {(m.article_id, match_of(m).topic) for m in stored} == {
             (first, "arms"),
             (first, "drones"),
             (first, "sources"),
             (second, "sources"),  # source: is the feed's name or the site's host
         }
-        arms = next(m for m in stored if m.match.topic == "arms")
+        arms = next(m for m in stored if match_of(m).topic == "arms")
         assert arms.title == "Article 1" and arms.watchlist == tagger.watchlist.fingerprint
-        assert {t.term for t in arms.match.evidence.terms} == {"iran", "missil*"}
-        assert arms.match.evidence.marked() == "**Iran** sent **missiles** and drones to Russia."
-        assert arms.match.evidence.terms[1].hits[0].text == "missiles"
+        assert {t.term for t in match_of(arms).evidence.terms} == {"iran", "missil*"}
+        assert match_of(arms).evidence.marked() == "**Iran** sent **missiles** and drones to Russia."
+        assert match_of(arms).evidence.terms[1].hits[0].text == "missiles"
         kept_since = arms.matched_at
 
     changed = replace(article(1, "Iran denied sending missiles."), fetched_at=NOW + timedelta(hours=1))
     with db.session() as session:
         tag_stored(session, tagger, first, changed, replace=True)
     with db.session() as session:
-        after = {m.match.topic: m for m in match_store.list_matches(session, article_id=first)}
+        after = {match_of(m).topic: m for m in match_store.list_matches(session, article_id=first)}
         assert set(after) == {"arms", "sources"}  # drones lost
         assert after["arms"].matched_at == kept_since  # still matching: not announced again
-        assert after["arms"].match.evidence.marked() == "**Iran** denied sending **missiles**."
+        assert match_of(after["arms"]).evidence.marked() == "**Iran** denied sending **missiles**."
 
     with db.session() as session:
         session.execute(delete(ArticleRow).where(ArticleRow.id == first))

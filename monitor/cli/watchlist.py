@@ -189,6 +189,7 @@ def matches(
     with db.session() as session:
         found = list_matches(session, topic=topic, since=since_at, limit=limit or None)
     db.dispose()
+    matches = [Match.from_json(m.match_json) for m in found]
     if as_json:
         print_json(
             [
@@ -198,14 +199,14 @@ def matches(
                     "url": m.url,
                     "matched_at": m.matched_at,
                     "watchlist": m.watchlist,
-                    **m.match.to_json(),
+                    **match.to_json(),
                 }
-                for m in found
+                for m, match in zip(found, matches, strict=True)
             ]
         )
         return
-    for stored in found:
-        print_match(stored.match, heading=f"{stored.match.topic}: {stored.title or stored.url}")
+    for stored, match in zip(found, matches, strict=True):
+        print_match(match, heading=f"{match.topic}: {stored.title or stored.url}")
         out.print(f"  {stored.url}  (matched {stored.matched_at:%Y-%m-%d %H:%M})", highlight=False)
 
 

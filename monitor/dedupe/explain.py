@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.dedupe import fingerprint as fp
-from monitor.dedupe.stage import wire_comparison
-from monitor.dedupe.stories import SCORING, article_vector, contributions, story_score, term_counts
+from monitor.dedupe.stage import story_vector, wire_comparison
+from monitor.dedupe.stories import SCORING, contributions, story_score
 from monitor.store import clusters as store
 from monitor.store.models import Article
 
@@ -111,10 +111,11 @@ def _recorded_evidence(text: str | None) -> dict[str, Any] | None:
 
 
 def _similarity_now(session: Session, article: Article, profile: dict[str, float]) -> dict[str, Any]:
-    """The stage's own scoring of the article against the profile as it is now (time left out)."""
-    counts = term_counts(article.title, article.body, scoring=SCORING)
-    frequencies, total = store.document_frequencies(session, terms=counts)
-    vector = article_vector(counts, frequencies, total, SCORING).as_dict()
+    """The stage's own scoring of the article against the profile as it is now (time left out): its vector
+    as the stage builds it (learnt boilerplate paragraphs left out), nothing counted."""
+    stage_vector, _, _ = story_vector(session, title=article.title, body=article.body, count=False,
+                                      scoring=SCORING)
+    vector = stage_vector.as_dict()
     result = story_score(vector, profile, gap=None, scoring=SCORING)
     return {"similarity": round(result.similarity, 4),
             "terms": [term for term, _ in contributions(vector, profile)]}

@@ -14,24 +14,14 @@ The rule, in order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from monitor.dedupe.agency import agency_domains
+from monitor.store.records import Member
+
+__all__ = ["COMPLETE_SHARE", "Member", "choose_representative"]
 
 COMPLETE_SHARE = 0.6
-
-
-@dataclass(frozen=True)
-class Member:
-    """What the rule needs to know of one cluster member."""
-
-    id: int
-    url: str
-    at: datetime
-    """Publication time, else fetch time."""
-    body_length: int
 
 
 def choose_representative(members: tuple[Member, ...], *, agency: str | None) -> Member:

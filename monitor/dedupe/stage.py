@@ -37,6 +37,7 @@ from monitor.dedupe.stories import (
     core_terms,
     evidence,
     key_terms,
+    keys_fall_behind,
     merge_profile,
     paragraph_keys,
     story_score,
@@ -296,10 +297,10 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
     cluster_story = store.cluster_story(session, cluster_id=wire.cluster_id) if wire.joined_existing else None
     if cluster_story is not None:
         # A copy belongs to the story of its original; no need to compare words again.
-        store.grow_story(session, story_id=cluster_story, at=at, profile=None)
+        grow_story(session, story_id=cluster_story, at=at, profile=None)
         return cluster_story, None, None
     count = count and not wire.joined_existing
-    vector, frequencies, counted = _story_vector(session, title=article.title, body=article.body, count=count,
+    vector, frequencies, counted = story_vector(session, title=article.title, body=article.body, count=count,
                                                  scoring=scoring, fetched_at=article.fetched_at)
     mine = vector.as_dict()
     lookup = tuple(term for term in key_terms(mine) if not _too_common(frequencies.get(term, 0), counted))
@@ -315,17 +316,27 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         # The evidence is taken against the profile that decided, before this article is merged into it.
         why = evidence(mine, story.profile, result, _gap(article, story))
         profile = merge_profile(story.profile, story.size, vector).as_dict()
-        store.grow_story(session, story_id=story_id, at=at, profile=profile)
+        grow_story(session, story_id=story_id, at=at, profile=profile)
         store.index_story(session, story_id=story_id, terms=tuple(profile), at=at)
         score = why["score"]
     store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
     return story_id, score, why
 
 
-def _story_vector(session: Session, *, title: str | None, body: str, count: bool, scoring: Scoring,
+def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
+    """Count one more member of a story (with its new profile, when given), and keep the story within reach
+    of lookups: its key times follow its latest member, within ``stories.KEY_TIME_SLACK``."""
+    latest_before = store.story_last_seen(session, story_id=story_id)
+    store.grow_story(session, story_id=story_id, at=at, profile=profile)
+    if keys_fall_behind(at, latest_before):
+        store.move_story_keys(session, story_id=story_id, at=at)
+
+
+def story_vector(session: Session, *, title: str | None, body: str, count: bool, scoring: Scoring,
                   fetched_at: datetime | None = None) -> tuple[StoryVector, dict[str, int], int]:
     """The article's TF-IDF vector, boilerplate paragraphs left out, its terms' document frequencies and how
-    many articles they counted; counts its terms and paragraphs if asked."""
+    many articles they counted; counts its terms and paragraphs if asked. ``monitor explain`` reads the
+    vector here too (not counting), so the similarity it prints is the one this stage computes."""
     paragraphs = paragraph_keys(body)
     boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
     counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
@@ -388,7 +399,9 @@ def recluster(session: Session, *, article_id: int, article: Article, settings: 
     old text.
     """
     old_cluster, _ = store.detach(session, article_id=article_id)
-    store.hand_over_bands(session, article_id=article_id)
+    # The oldest copy inherits: it is the one the others were most likely copied from.
+    copies = store.exact_copies(session, article_id=article_id)
+    store.hand_over_bands(session, article_id=article_id, heir=min(copies, default=None))
     if old_cluster is not None:
         _refresh_representative(session, cluster_id=old_cluster)
     return deduplicate(session, article_id=article_id, article=article, settings=settings, count_terms=False)

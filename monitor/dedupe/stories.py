@@ -266,6 +266,24 @@ def key_terms(vector: Mapping[str, float], n: int = QUERY_TERMS) -> tuple[str, .
     return tuple(t for t, _ in sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n])
 
 
+KEY_TIME_SLACK = 3600
+"""Seconds a story's key times may lag its latest member. Keys are moved forward only when a member's time
+enters a later hour than the story's latest one, so a hot story (a member every few seconds) rewrites its
+hundred key rows once an hour, not at every member; lookups then reach at most an hour less far into a window
+of days."""
+
+
+def keys_fall_behind(at: datetime, latest_before: datetime | None) -> bool:
+    """Whether a member at ``at`` must move its story's key times forward (see ``KEY_TIME_SLACK``).
+
+    Keys always carry at least the start of the hour of the story's latest member: they are written with the
+    member's time, and moved whenever a member starts a later hour than the story's latest one.
+    """
+    if latest_before is None:
+        return True
+    return int(at.timestamp()) // KEY_TIME_SLACK > int(latest_before.timestamp()) // KEY_TIME_SLACK
+
+
 def shared_terms(a: Mapping[str, float], b: Mapping[str, float], n: int = 8) -> tuple[str, ...]:
     """The terms that contribute most to the similarity of two vectors (for ``monitor explain``)."""
     return tuple(term for term, _ in contributions(a, b, n))

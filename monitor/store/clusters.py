@@ -16,9 +16,6 @@ from sqlalchemy import String, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, selectinload
 
-from monitor.dedupe.fingerprint import BANDS
-from monitor.dedupe.representative import Member
-from monitor.dedupe.stories import QUERY_TERMS
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -30,6 +27,7 @@ from monitor.store.models import (
     UTCDateTime,
     WireCluster,
 )
+from monitor.store.records import Member
 
 _CHUNK = 500
 # The hot path (every stored article) uses the tables, not the ORM classes: Core statements skip the ORM's
@@ -46,15 +44,27 @@ TOTAL_TERM = ""
 # Built once: statements made per call spend more time in SQLAlchemy than in the database.
 _ADD_BANDS = _bands.insert()
 _shared = func.count().label("shared")
-# One placeholder per band, so the SQL never changes and is compiled once (an expanding IN list is
-# rendered again at every execution). Fewer distinct keys are padded with a repeated one.
-_CANDIDATES = (
-    select(_bands.c.article_id, _shared)
-    .where(_bands.c.band_key.in_([bindparam(f"k{band}") for band in range(BANDS)]),
-           _bands.c.seen_epoch >= bindparam("since"), _bands.c.seen_epoch <= bindparam("until"),
-           _bands.c.article_id != bindparam("exclude"))
-    .group_by(_bands.c.article_id).order_by(_shared.desc(), _bands.c.article_id).limit(bindparam("most"))
-)
+
+
+def _numbered(prefix: str, values: Sequence) -> dict:
+    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys.
+
+    One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
+    is compiled once per number of keys (see ``_raw``). The stage looks up by a bounded number of keys (its
+    band count, its query terms), nearly always the same number for band keys: the statements stay few.
+    """
+    return {f"{prefix}{n}": value for n, value in enumerate(values)}
+
+
+@functools.cache
+def _candidates(slots: int):
+    return (
+        select(_bands.c.article_id, _shared)
+        .where(_bands.c.band_key.in_([bindparam(f"k{n}") for n in range(slots)]),
+               _bands.c.seen_epoch >= bindparam("since"), _bands.c.seen_epoch <= bindparam("until"),
+               _bands.c.article_id != bindparam("exclude"))
+        .group_by(_bands.c.article_id).order_by(_shared.desc(), _bands.c.article_id).limit(bindparam("most"))
+    )
 
 
 def epoch(at: datetime) -> int:
@@ -106,34 +116,39 @@ def remove_bands(session: Session, *, article_id: int) -> None:
     session.connection().execute(_bands.delete().where(_bands.c.article_id == article_id))
 
 
-def hand_over_bands(session: Session, *, article_id: int) -> int | None:
-    """Give an article's band keys to the oldest of its exact copies (which have none of their own), and make
-    that copy the original of the others; without copies the keys are removed.
+def _copies_of(article_id: int):
+    return (_articles.c.wire_method == "exact") & (_articles.c.wire_match_id == article_id)
 
-    Returns:
-        The copy that now holds the keys, if any.
-    """
-    connection = session.connection()
-    copies = (_articles.c.wire_method == "exact") & (_articles.c.wire_match_id == article_id)
-    heir = connection.scalar(select(_articles.c.id).where(copies).order_by(_articles.c.id).limit(1))
+
+def exact_copies(session: Session, *, article_id: int) -> list[int]:
+    """The articles placed as exact copies of this one (which hold no band keys of their own), oldest first."""
+    query = select(_articles.c.id).where(_copies_of(article_id)).order_by(_articles.c.id)
+    return list(session.connection().scalars(query))
+
+
+def hand_over_bands(session: Session, *, article_id: int, heir: int | None) -> None:
+    """Give an article's band keys to ``heir``, one of its exact copies, and make that copy the original of
+    the others; with no heir the keys are removed. The stage chooses the heir."""
     if heir is None:
         remove_bands(session, article_id=article_id)
-        return None
+        return
+    connection = session.connection()
     connection.execute(_bands.update().where(_bands.c.article_id == article_id).values(article_id=heir))
-    connection.execute(_articles.update().where(copies, _articles.c.id != heir).values(wire_match_id=heir))
-    return heir
+    connection.execute(_articles.update().where(_copies_of(article_id), _articles.c.id != heir)
+                       .values(wire_match_id=heir))
 
 
 def band_candidates(session: Session, *, keys: Sequence[int], since: datetime, until: datetime,
                     exclude_id: int | None, limit: int) -> list[tuple[int, int]]:
     """Articles sharing at least one band key within the window: (article id, bands shared), most first."""
-    distinct = sorted(set(keys))[:BANDS]
+    distinct = sorted(set(keys))
     if not distinct:
         return []
-    params = {f"k{band}": distinct[band % len(distinct)] for band in range(BANDS)}
+    params = _numbered("k", distinct)
     params.update(since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id,
                   most=limit)
-    return [(row[0], row[1]) for row in _raw(session, "candidates", _CANDIDATES, [params], many=False)]
+    rows = _raw(session, f"candidates{len(distinct)}", _candidates(len(distinct)), [params], many=False)
+    return [(row[0], row[1]) for row in rows]
 
 
 # --- Articles as the stage sees them -----------------------------------------------------------------------
@@ -295,13 +310,17 @@ class StoryProfile:
 
 _keys = StoryKey.__table__
 _key_shared = func.count().label("shared")
-# As for band keys: one placeholder per query term, so the SQL is compiled once; fewer terms are padded.
-_STORY_CANDIDATES = (
-    select(_keys.c.story_id, _key_shared)
-    .where(_keys.c.term.in_([bindparam(f"t{n}") for n in range(QUERY_TERMS)]),
-           _keys.c.seen_epoch >= bindparam("since"), _keys.c.seen_epoch <= bindparam("until"))
-    .group_by(_keys.c.story_id).order_by(_key_shared.desc(), _keys.c.story_id).limit(bindparam("most"))
-)
+
+
+@functools.cache
+def _story_candidates(slots: int):
+    # As for band keys: one placeholder per key term (see ``_numbered``).
+    return (
+        select(_keys.c.story_id, _key_shared)
+        .where(_keys.c.term.in_([bindparam(f"t{n}") for n in range(slots)]),
+               _keys.c.seen_epoch >= bindparam("since"), _keys.c.seen_epoch <= bindparam("until"))
+        .group_by(_keys.c.story_id).order_by(_key_shared.desc(), _keys.c.story_id).limit(bindparam("most"))
+    )
 
 
 _stories = Story.__table__
@@ -315,10 +334,11 @@ def story_candidates(session: Session, *, terms: Sequence[str], since: datetime,
     """Stories active within the window that share a key term, most shared first, with their profiles."""
     if not terms:
         return []
-    distinct = sorted(set(terms))[:QUERY_TERMS]
-    params = {f"t{n}": distinct[n % len(distinct)] for n in range(QUERY_TERMS)}
+    distinct = sorted(set(terms))
+    params = _numbered("t", distinct)
     params.update(since=epoch(since), until=epoch(until), most=limit)
-    rows = _raw(session, "story_candidates", _STORY_CANDIDATES, [params], many=False).all()
+    rows = _raw(session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params],
+                many=False).all()
     if not rows:
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
@@ -338,25 +358,13 @@ def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: da
     _executemany(session, "story_keys", _ADD_KEYS, rows)
 
 
-KEY_TIME_SLACK = 3600
-"""Seconds a story's key times may lag its latest member. Keys are moved forward only when a member's time
-enters a later hour than the story's latest one, so a hot story (a member every few seconds) rewrites its
-hundred key rows once an hour, not at every member; lookups then reach at most an hour less far into a window
-of days."""
 _TOUCH_KEYS = _keys.update().where(_keys.c.story_id == bindparam("story"),
                                    _keys.c.seen_epoch < bindparam("at")).values(seen_epoch=bindparam("at"))
 
 
-def _touch_story_keys(session: Session, *, story_id: int, at: datetime, latest_before: datetime | None) -> None:
-    """Keep a growing story within reach of lookups: its keys carry its latest time, within the slack.
-
-    Keys always carry at least the start of the hour of the story's latest member: they are written with the
-    member's time, and moved whenever a member starts a later hour.
-    """
-    now = epoch(at)
-    if latest_before is not None and now // KEY_TIME_SLACK <= epoch(latest_before) // KEY_TIME_SLACK:
-        return
-    _raw(session, "touch_keys", _TOUCH_KEYS, [{"story": story_id, "at": now}], many=False)
+def move_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
+    """Move a story's key times forward to ``at`` (those already later stay): the stage decides when."""
+    _raw(session, "touch_keys", _TOUCH_KEYS, [{"story": story_id, "at": epoch(at)}], many=False)
 
 
 def parse_profile(text: str | None) -> dict[str, float]:
@@ -399,15 +407,18 @@ _GROW_STORY_PROFILE = _GROW_STORY.values(profile=bindparam("profile"))
 _STORY_LATEST = select(_stories.c.last_seen_at).where(_stories.c.id == bindparam("story"))
 
 
+def story_last_seen(session: Session, *, story_id: int) -> datetime | None:
+    """The time of the story's latest member."""
+    return session.connection().scalar(_STORY_LATEST, {"story": story_id})
+
+
 def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
     """Count one more member, in one statement; replace the profile when given."""
-    latest_before = session.connection().scalar(_STORY_LATEST, {"story": story_id})
     if profile is None:
         session.connection().execute(_GROW_STORY, {"story": story_id, "at": at})
     else:
         session.connection().execute(_GROW_STORY_PROFILE, {"story": story_id, "at": at,
                                                            "profile": json.dumps(profile, separators=(",", ":"))})
-    _touch_story_keys(session, story_id=story_id, at=at, latest_before=latest_before)
 
 
 # --- Term counts (IDF) --------------------------------------------------------------------------------------

@@ -23,8 +23,6 @@ SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superse
 UNCONFIRMED = "unconfirmed"
 """A failed attempt that may have reached the channel all the same (the connection dropped after the message
 went out): the row keeps its Message-ID, is retried as it is, and no other delivery carries its items."""
-FIRST_RETRY = timedelta(minutes=1)
-MAX_RETRY_DELAY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -50,11 +48,6 @@ class ItemRef:
     article_id: int
     story_id: int | None
     topic: str
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Back-off after ``attempts`` failed attempts: 1, 2, 4 ... minutes, at most an hour."""
-    return min(FIRST_RETRY * 2 ** max(0, attempts - 1), MAX_RETRY_DELAY)
 
 
 def claim_new(session: Session, *, slot: Slot, period: datetime, owner: str, now: datetime,
@@ -158,26 +151,26 @@ def finish(session: Session, *, delivery_id: int, status: str, now: datetime, me
     )
 
 
-def fail(session: Session, *, delivery_id: int, error: str, now: datetime,
-         retry_after: float | None = None, maybe_sent_as: str | None = None) -> datetime:
-    """Record a failed attempt and when to try again (the back-off, or later if the channel asked).
+def attempts_made(session: Session, *, delivery_id: int) -> int:
+    """How many attempts of this delivery have failed so far."""
+    return session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
+
+
+def fail(session: Session, *, delivery_id: int, error: str, next_attempt_at: datetime,
+         maybe_sent_as: str | None = None) -> None:
+    """Record a failed attempt and when to try again (the caller's back-off).
 
     ``maybe_sent_as``: the attempt may have reached the channel, with this Message-ID. The delivery is then
     ``unconfirmed`` for good: a later failure does not make it plain ``failed`` again.
     """
     attempts, message_id = session.execute(
         select(Delivery.attempts, Delivery.message_id).where(Delivery.id == delivery_id)).one()
-    attempts += 1
-    delay = retry_delay(attempts)
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
     message_id = maybe_sent_as or message_id
     session.execute(
         update(Delivery).where(Delivery.id == delivery_id)
-        .values(status=UNCONFIRMED if message_id else FAILED, message_id=message_id, attempts=attempts,
-                error=error[:2000], next_attempt_at=now + delay, lease_owner=None, lease_until=None)
+        .values(status=UNCONFIRMED if message_id else FAILED, message_id=message_id, attempts=attempts + 1,
+                error=error[:2000], next_attempt_at=next_attempt_at, lease_owner=None, lease_until=None)
     )
-    return now + delay
 
 
 def history(session: Session, *, digest: str, limit: int = 50) -> list[Delivery]:

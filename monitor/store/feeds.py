@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from monitor.config import FeedConfig
 from monitor.store.models import ArticleFeed, Feed
 
 _feeds = Feed.__table__
@@ -19,6 +19,19 @@ _feeds = Feed.__table__
 def _param(name: str, column: str) -> BindParameter:
     """A bound parameter typed as ``column`` (so dates are stored in the column's own format)."""
     return bindparam(name, type_=_feeds.c[column].type)
+
+
+class ConfiguredFeed(Protocol):
+    """What the feeds table mirrors of one configured feed (a ``feeds:`` entry of the configuration fits)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def enabled(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class PollRecord:
     gone: bool = False
 
 
-def sync_feeds(session: Session, *, feeds: Sequence[FeedConfig], now: datetime,
+def sync_feeds(session: Session, *, feeds: Sequence[ConfiguredFeed], now: datetime,
                due_by: Mapping[str, timedelta] | None = None) -> None:
     """Make the feeds table mirror the configuration. Feeds that left it are disabled, not deleted.
 

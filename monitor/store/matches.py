@@ -7,14 +7,33 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Article, ArticleFeed, ArticleMatch, Feed
-from monitor.watchlist import ArticleText, Match
+from monitor.store.records import ArticleText
 
 BATCH = 500
+
+
+class MarkedEvidence(Protocol):
+    def marked(self) -> str:
+        """The snippet with the matched words marked."""
+        ...
+
+
+class StorableMatch(Protocol):
+    """What is stored of a watchlist match (``monitor.watchlist.Match`` fits): the store reads no more."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def evidence(self) -> MarkedEvidence: ...
+    def to_json(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -32,11 +51,12 @@ class StoredMatch:
     url: str
     matched_at: datetime
     watchlist: str
-    match: Match
+    match_json: dict[str, Any]
+    """The match in its JSON form (topic, score, evidence): ``monitor.watchlist.Match.from_json`` reads it."""
 
 
 def save_matches(
-    session: Session, *, article_id: int, matches: Sequence[Match], watchlist: str, now: datetime
+    session: Session, *, article_id: int, matches: Sequence[StorableMatch], watchlist: str, now: datetime
 ) -> None:
     """Store the matches of a newly stored article."""
     for match in matches:
@@ -46,7 +66,7 @@ def save_matches(
 
 
 def replace_matches(
-    session: Session, *, article_id: int, matches: Sequence[Match], watchlist: str, now: datetime
+    session: Session, *, article_id: int, matches: Sequence[StorableMatch], watchlist: str, now: datetime
 ) -> None:
     """Make ``matches`` the article's matches: new topics added, others updated, the rest removed.
 
@@ -70,7 +90,7 @@ def replace_matches(
     session.flush()
 
 
-def _row(article_id: int, match: Match, watchlist: str, now: datetime) -> ArticleMatch:
+def _row(article_id: int, match: StorableMatch, watchlist: str, now: datetime) -> ArticleMatch:
     return ArticleMatch(
         article_id=article_id,
         topic=match.topic,
@@ -82,7 +102,7 @@ def _row(article_id: int, match: Match, watchlist: str, now: datetime) -> Articl
     )
 
 
-def _evidence_json(match: Match) -> str:
+def _evidence_json(match: StorableMatch) -> str:
     return json.dumps(match.to_json()["evidence"], ensure_ascii=False, separators=(",", ":"))
 
 
@@ -169,9 +189,7 @@ def list_matches(
     query = query.order_by(ArticleMatch.matched_at.desc(), ArticleMatch.id.desc()).limit(limit)
     found = []
     for row, title, url in session.execute(query):
-        match = Match.from_json(
-            {"topic": row.topic, "score": row.score, "evidence": json.loads(row.evidence)}
-        )
+        match = {"topic": row.topic, "score": row.score, "evidence": json.loads(row.evidence)}
         found.append(StoredMatch(row.article_id, title, url, row.matched_at, row.watchlist, match))
     return found
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import ahocorasick
 
+from monitor.store.records import ArticleText
 from monitor.watchlist.compiled import (
     AllOf,
     AnyOf,
@@ -38,17 +39,6 @@ from monitor.watchlist.evidence import MAX_HITS_PER_TERM, Evidence, Hit, Match, 
 from monitor.watchlist.score import query_score, weighted_score
 from monitor.watchlist.text import FoldedText
 from monitor.watchlist.tree import And, Near, Node, Not, Or, Term
-
-
-@dataclass(frozen=True)
-class ArticleText:
-    """What a topic is matched against."""
-
-    title: str = ""
-    body: str = ""
-    url: str = ""
-    language: str = ""
-    sources: tuple[str, ...] = ()  # names of the feeds that carried the article
 
 
 @dataclass(frozen=True)
