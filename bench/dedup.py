@@ -50,7 +50,7 @@ from _report import report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe import stage
-from monitor.extract import Article, BodySource, content_hash
+from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow

@@ -47,7 +47,7 @@ from _report import newspaper_corpus_missing, report_checks
 
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
-from monitor.extract import Article, BodySource, content_hash
+from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 

@@ -12,7 +12,7 @@ What it measures (see bench/README.md):
    Articles per second, peak memory of the process tree, and a check that every article was stored.
 2. naive baseline: the sequential httpx.get + feedparser.parse + httpx.get + trafilatura.extract loop a user
    would write, in this process, on a subset of the same feeds.
-3. extraction limit: monitor.extract.extract_page alone on the same pages, one process, no network,
+3. extraction limit: monitor.ingest.extract.extract_page alone on the same pages, one process, no network,
    times the number of CPUs.
 4. many hosts, few pages, default settings: 120 feeds of 3 new articles on 120 hosts, polled with monitor's
    default politeness (concurrency 16, per_host 2, host_delay 1s), against the naive loop and the extraction
@@ -63,8 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages import Page, load_pages
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 
-from monitor.extract import extract_page
-from monitor.urls import canonical_url
+from monitor.ingest.extract import extract_page
+from monitor.ingest.urls import canonical_url
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 FEED_TYPE = "application/rss+xml; charset=utf-8"

@@ -4,7 +4,7 @@
     .venv/bin/python bench/ssrf.py            # a few thousand requests, ~20 s
     .venv/bin/python bench/ssrf.py --quick    # a few hundred, target not enforced
 
-Every link from a public feed is checked where its connection is opened (``monitor.addressguard``): the
+Every link from a public feed is checked where its connection is opened (``monitor.ingest.addressguard``): the
 host is resolved once and each address classified. What it measures, on loopback (a local web server on
 127.0.0.1, counted as public here as the tests count it, so that every check passes and the fetch goes on):
 
@@ -42,9 +42,9 @@ sys.path.insert(0, str(REPO / "tests"))
 from support.httpserver import LocalWebServer, Route  # noqa: E402
 from support.news import article_html, paragraphs_for  # noqa: E402
 
-from monitor.addressguard import AddressGuard, Reach, non_public_reason  # noqa: E402
-from monitor.fetch import Fetcher  # noqa: E402
-from monitor.politeness import HostGate  # noqa: E402
+from monitor.ingest.addressguard import AddressGuard, Reach, non_public_reason  # noqa: E402
+from monitor.ingest.fetch import Fetcher  # noqa: E402
+from monitor.ingest.politeness import HostGate  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "ssrf.json"
 LOOPBACK = ipaddress.ip_address("127.0.0.1")

@@ -52,7 +52,7 @@ from _report import report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import stage
 from monitor.dedupe.stories import BASELINE_SCORING, SCORING, Scoring, term_counts
-from monitor.extract import Article, BodySource, content_hash
+from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow

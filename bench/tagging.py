@@ -43,7 +43,7 @@ ensure_project_python(__file__, ("ahocorasick",))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages import load_pages  # noqa: E402
 
-from monitor.extract import extract_page  # noqa: E402
+from monitor.ingest.extract import extract_page  # noqa: E402
 from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec  # noqa: E402
 from monitor.watchlist.query import parse_query  # noqa: E402
 from monitor.watchlist.text import fold  # noqa: E402

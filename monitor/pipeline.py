@@ -27,21 +27,25 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from monitor import dedupe, instance, sources
-from monitor.addressguard import AddressGuard, Reach
+from monitor import dedupe
+
+from monitor.runtime import instance
+
+from monitor.ingest import sources
+from monitor.ingest.addressguard import AddressGuard, Reach
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
-from monitor.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
-from monitor.fetch import Failure, FailureKind, Fetcher, FetchResult, reaching
-from monitor.fetchtools import FetchTools, Shared
-from monitor.groupcommit import GroupCommit
-from monitor.lifeline import die_with_parent, expect_helpers
-from monitor.metrics import NO_METRICS, Metrics
-from monitor.pagebuffer import PageBuffer
-from monitor.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
-from monitor.retention import mark_seen
-from monitor.robots import RobotsCache
-from monitor.schedule import (
+from monitor.ingest.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
+from monitor.ingest.fetch import Failure, FailureKind, Fetcher, FetchResult, reaching
+from monitor.ingest.fetchtools import FetchTools, Shared
+from monitor.runtime.groupcommit import GroupCommit
+from monitor.runtime.lifeline import die_with_parent, expect_helpers
+from monitor.runtime.metrics import NO_METRICS, Metrics
+from monitor.ingest.pagebuffer import PageBuffer
+from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.daemon.retention import mark_seen
+from monitor.ingest.robots import RobotsCache
+from monitor.ingest.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
     learned_rhythm,
@@ -49,17 +53,17 @@ from monitor.schedule import (
     next_poll_after_failure,
     next_poll_after_success,
 )
-from monitor.storable import clean, storable_article, storable_feed, storable_page, storable_validators
+from monitor.ingest.storable import clean, storable_article, storable_feed, storable_page, storable_validators
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
 from monitor.store.db import Database
-from monitor.tag import Tagger
-from monitor.urls import canonical_url, is_fetchable
+from monitor.watchlist.tag import Tagger
+from monitor.ingest.urls import canonical_url, is_fetchable
 from monitor.watchlist import Match, Watchlist, load_watchlist
-from monitor.websub import Subscriber
+from monitor.ingest.websub import Subscriber
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +111,7 @@ def instance_name() -> str:
 class Extractor:
     """Runs ``extract_page`` in worker processes so extraction uses every core while fetching goes on.
 
-    The workers are forked from a forkserver that has loaded ``monitor.extract_worker`` (trafilatura, warmed
+    The workers are forked from a forkserver that has loaded ``monitor.ingest.extract_worker`` (trafilatura, warmed
     up) and nothing else: they share its pages, and none of them carries this process's imports, database
     connections or sockets. Each worker is replaced after ``RECYCLE_AFTER`` pages, so memory that an odd page
     made a worker grow is given back. With ``workers=0`` extraction runs in a thread of this process instead
@@ -134,10 +138,10 @@ class Extractor:
             context = multiprocessing.get_context("forkserver")
             # Only the extraction modules: by default the forkserver would import this program's __main__
             # (the whole CLI) and every worker would carry it.
-            context.set_forkserver_preload(["monitor.extract_worker"])
-            expect_helpers()  # the forkserver and workers die with this process (monitor.lifeline)
+            context.set_forkserver_preload(["monitor.ingest.extract_worker"])
+            expect_helpers()  # the forkserver and workers die with this process (monitor.runtime.lifeline)
             # Started from this (the event loop's) thread, which lives as long as the extractor: see
-            # monitor.lifeline. It only spawns the server, which then loads the code on its own.
+            # monitor.runtime.lifeline. It only spawns the server, which then loads the code on its own.
             multiprocessing.forkserver.ensure_running()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              max_tasks_per_child=self.RECYCLE_AFTER,
@@ -169,7 +173,7 @@ class Pipeline:
         self.config = config
         self.db = db
         self.owner = owner or instance_name()
-        self.metrics = metrics  # monitor.metrics: polls, fetches, extractions, the writer's queue
+        self.metrics = metrics  # monitor.runtime.metrics: polls, fetches, extractions, the writer's queue
         # The fetcher, robots cache, extractor and page buffer in force; a reload that changes their settings
         # swaps in new ones, and each poll keeps the set it started with (see _pinned_tools).
         self._tools: FetchTools[Extractor] = FetchTools(
@@ -182,9 +186,9 @@ class Pipeline:
             self._fetch_polite, max_bytes=lambda: int(self._tools_in_use().settings.max_bytes))
         self._dedup_prepared = False
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
-        # Set by the daemon when hubs push to its listener (monitor.websub); None: feeds are only polled.
+        # Set by the daemon when hubs push to its listener (monitor.ingest.websub); None: feeds are only polled.
         self.websub: Subscriber | None = None
-        # The watchlist in force; the daemon swaps in a reloaded one (monitor.scheduler).
+        # The watchlist in force; the daemon swaps in a reloaded one (monitor.daemon.scheduler).
         self.tagger = Tagger(load_watchlist(config))
         # A poll's database work (storing, deduplicating and tagging articles, recording each feed's outcome)
         # runs in this one thread: the event loop goes on fetching meanwhile, and writes never queue for
@@ -422,7 +426,7 @@ class Pipeline:
 
     async def _subscribe(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
                          reach: Reach | None) -> None:
-        """Subscribe at the feed's WebSub hub, or renew, when the daemon takes pushes (monitor.websub)."""
+        """Subscribe at the feed's WebSub hub, or renew, when the daemon takes pushes (monitor.ingest.websub)."""
         if self.websub is None or feed.kind != "rss":
             return
         try:
@@ -846,7 +850,7 @@ def _store_entry(session, feed: feed_store.FeedSnapshot, article: Article,
 
 def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
                replace: bool = False) -> tuple[Match, ...]:
-    """The tagging stage of a stored article: match it (``monitor.tag``, pure) and store its matches in the
+    """The tagging stage of a stored article: match it (``monitor.watchlist.tag``, pure) and store its matches in the
     caller's transaction.
 
     Args:

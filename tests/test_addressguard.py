@@ -14,9 +14,9 @@ import pytest
 from support.httpserver import Route
 from support.news import Entry, article_html, paragraphs_for, rss
 
-from monitor.addressguard import AddressGuard, Reach, embedded_ipv4, ip_literal, non_public_reason
+from monitor.ingest.addressguard import AddressGuard, Reach, embedded_ipv4, ip_literal, non_public_reason
 from monitor.config import ConfigError, load_config
-from monitor.fetch import FailureKind
+from monitor.ingest.fetch import FailureKind
 from monitor.pipeline import Pipeline
 from monitor.store.db import open_database
 
@@ -77,7 +77,7 @@ def test_a_name_with_one_private_answer_among_public_ones_is_refused():
     async def resolver(host, port):
         return ["93.184.216.34", "127.0.0.1"]
 
-    from monitor.addressguard import BlockedAddress
+    from monitor.ingest.addressguard import BlockedAddress
 
     with pytest.raises(BlockedAddress, match="loopback"):
         asyncio.run(AddressGuard(resolver=resolver).resolve("mixed.test", 80, Reach.PUBLIC))

@@ -1,4 +1,4 @@
-"""Tests for monitor.config (feeds.yaml loading) and monitor.durations."""
+"""Tests for monitor.config (feeds.yaml loading) and monitor.config.durations."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from monitor.config import (
     load_config,
     redacted_dump,
 )
-from monitor.durations import Duration, format_duration, parse_duration, parse_since
+from monitor.config.durations import Duration, format_duration, parse_duration, parse_since
 from monitor.errors import MonitorError
 
 NO_ENV: dict[str, str] = {}

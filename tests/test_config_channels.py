@@ -18,10 +18,10 @@ from pydantic import Field
 from support.digests import Copy, add_story
 
 import monitor
-import monitor.notify as notify
+import monitor.digest.notify as notify
 from monitor.config import ConfigError, InvalidValue, load_config, secret, secret_values
-from monitor.notify import register_channel
-from monitor.notify.settings import ChannelSettings
+from monitor.digest.notify import register_channel
+from monitor.digest.notify.settings import ChannelSettings
 from monitor.store.db import open_database
 
 RECEIVED: list = []  # digests the pigeon channel was handed, in order
@@ -122,8 +122,8 @@ def test_a_registered_channel_is_validated_by_its_own_model_at_its_line(pigeon, 
 
 def test_a_plugin_channel_loads_from_its_entry_point(tmp_path, monkeypatch):
     (tmp_path / "pigeon_plugin.py").write_text(textwrap.dedent("""\
-        from monitor.notify import register_channel
-        from monitor.notify.settings import ChannelSettings
+        from monitor.digest.notify import register_channel
+        from monitor.digest.notify.settings import ChannelSettings
 
         class Settings(ChannelSettings):
             loft: str = ""
@@ -190,7 +190,7 @@ def fresh_python(code: str) -> str:
                           env=env).stdout.strip()
 
 
-@pytest.mark.parametrize("first", ["monitor.durations", "monitor.notify.settings", "monitor.watchlist.model",
+@pytest.mark.parametrize("first", ["monitor.config.durations", "monitor.digest.notify.settings", "monitor.watchlist.model",
                                    "monitor.config.reader", "monitor.config.schema", "monitor.config.edit",
                                    "monitor.config"])
 def test_the_config_modules_import_in_any_order(first):
@@ -206,7 +206,7 @@ def test_the_watchlist_reads_through_the_public_reader_without_loading_the_schem
 
 
 def test_one_invalid_value_error_for_every_check():
-    from monitor.durations import parse_duration
+    from monitor.config.durations import parse_duration
 
     with pytest.raises(InvalidValue) as caught:
         parse_duration("soon")

@@ -16,7 +16,7 @@ from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
 from support.waiting import wait_for
 
-from monitor import instance
+from monitor.runtime import instance
 from monitor.store.db import open_database
 from monitor.store.models import Feed
 
@@ -110,7 +110,7 @@ def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(data
         pytest.skip("SQLite's single writer serialises placements; the race needs PostgreSQL")
     from monitor.config import DedupSettings
     from monitor.dedupe import deduplicate
-    from monitor.extract import Article, BodySource, content_hash
+    from monitor.ingest.extract import Article, BodySource, content_hash
     from monitor.store.models import Article as ArticleRow
 
     db = open_database(database_url)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate, place, stage
-from monitor.extract import Article, BodySource, content_hash
+from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.models import Article as ArticleRow
 

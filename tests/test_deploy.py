@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Settings
-from monitor.durations import parse_duration
+from monitor.config.durations import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "monitor.service"

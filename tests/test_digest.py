@@ -14,7 +14,7 @@ from support.digests import NOW, Copy, add_story
 from support.smtp import SmtpServer
 
 from monitor.config import load_config
-from monitor.digest import DigestRunner, period_of
+from monitor.digest.runner import DigestRunner, period_of
 from monitor.store import deliveries as ledger
 from monitor.store.db import open_database
 from monitor.store.models import Article, Delivery, DeliveryItem
@@ -192,7 +192,7 @@ def test_crash_after_sending_repeats_at_most_once_with_the_same_message_id(db, t
         with db.session() as session:  # a sender that claimed the row and died before recording anything
             claimed = ledger.claim_new(session, slot=ledger.Slot("morning", "digest", "email"), period=period,
                                        owner="dead", now=NOW, lease=timedelta(minutes=15))
-            from monitor.digest import select_new
+            from monitor.digest.runner import select_new
             ledger.add_items(session, delivery_id=claimed.id, items=select_new(
                 session, digest=runner.digest, slot=ledger.Slot("morning", "digest", "email"),
                 since=NOW - timedelta(days=2)))

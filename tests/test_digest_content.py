@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.digest_content import View, build_content, excerpt, find_words
-from monitor.outlets import outlet_domain, outlet_name
+from monitor.digest.content import View, build_content, excerpt, find_words
+from monitor.dedupe.outlets import outlet_domain, outlet_name
 from monitor.store.deliveries import ItemRef
 from monitor.store.digests import Material, Sent, StoredArticle, StoredMatch
 
@@ -142,7 +142,7 @@ def test_a_big_story_lists_a_few_write_ups_and_copies_and_counts_the_rest():
     assert len(story.writeups) == 8 and story.more_writeups == 11
     assert len(story.copies) == 12 and story.copy_count == 30
     assert len(story.article_ids) == 50  # all delivered, a few listed
-    from monitor.notify.render import render
+    from monitor.digest.notify.render import render
 
     digest = render(built)
     assert "Other write-ups (19):" in digest.text and "and 11 more write-ups" in digest.text

@@ -14,7 +14,7 @@ from test_digest import digest_config
 from test_notify_slack import payloads
 
 from monitor.config import ConfigError, load_config, redacted_dump
-from monitor.digest import DigestRunner, alert_period, period_of, scheduled_jobs
+from monitor.digest.runner import DigestRunner, alert_period, period_of, scheduled_jobs
 from monitor.store.db import open_database
 
 BASE = """\

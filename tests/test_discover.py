@@ -1,4 +1,4 @@
-"""monitor.discover and ``monitor discover``: feeds a site advertises or keeps at common paths, its sitemaps."""
+"""monitor.ingest.discover and ``monitor discover``: feeds a site advertises or keeps at common paths, its sitemaps."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from support.httpserver import Route
 from support.news import make_entries, rss
 
 from monitor.config import load_config
-from monitor.discover import alternate_links
+from monitor.ingest.discover import alternate_links
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 XML = {"Content-Type": "application/xml"}

@@ -21,7 +21,7 @@ from support.news import Entry, article_html, rss
 from support.smtp import SmtpServer
 
 from monitor.config import load_config
-from monitor.digest import DigestRunner, alert_period
+from monitor.digest.runner import DigestRunner, alert_period
 from monitor.store.db import open_database
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"

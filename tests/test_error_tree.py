@@ -19,7 +19,7 @@ from monitor.errors import MonitorError
 # Exceptions that are not errors a user can act on, and so stay outside the root on purpose.
 OUTSIDE_THE_ROOT = {
     # Raised inside a dry run's transaction only to roll it back; never leaves retention.prune.
-    "monitor.retention._RolledBack",
+    "monitor.daemon.retention._RolledBack",
 }
 
 # Errors the CLI prints (message, then hint if any) whose class carries no general hint: each raise site gives
@@ -30,8 +30,8 @@ HINT_AT_EACH_RAISE = {
     "monitor.errors.StoreError",
     "monitor.store.schema.SchemaError",
     "monitor.config.errors.ConfigError",  # lists its problems, each with its own hint
-    "monitor.opml.OpmlError",
-    "monitor.notify.DeliveryError",
+    "monitor.ingest.opml.OpmlError",
+    "monitor.digest.notify.DeliveryError",
 }
 
 
@@ -78,7 +78,7 @@ def test_the_docstring_tree_names_every_error():
 def test_a_class_hint_stays_out_of_the_message_text():
     # str() is what is stored as a feed's last error and what pydantic shows; only a hint given at the raise
     # site belongs in it.
-    from monitor.parse import NotAFeed
+    from monitor.ingest.parse import NotAFeed
 
     assert str(NotAFeed("not a feed")) == "not a feed"
     assert NotAFeed("not a feed").hint

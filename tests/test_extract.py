@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from support.news import article_html, paragraphs_for
 
-from monitor.extract import (
+from monitor.ingest.extract import (
     BodySource,
     ExtractedPage,
     build_article,
@@ -14,8 +14,8 @@ from monitor.extract import (
     content_hash,
     extract_page,
 )
-from monitor.parse import FeedItem
-from monitor.urls import canonical_url, is_fetchable
+from monitor.ingest.parse import FeedItem
+from monitor.ingest.urls import canonical_url, is_fetchable
 
 NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)
 

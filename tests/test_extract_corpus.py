@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.extract import extract_page
+from monitor.ingest.extract import extract_page
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 CORPORA = SHARED / "corpora"

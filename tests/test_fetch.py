@@ -1,4 +1,4 @@
-"""Tests for monitor.fetch: the polite HTTP client and how its failures are sorted.
+"""Tests for monitor.ingest.fetch: the polite HTTP client and how its failures are sorted.
 
 Everything runs against servers on 127.0.0.x started here, or ``httpx.MockTransport``; no name is ever
 resolved (DNS and TLS failures are checked on constructed exceptions).
@@ -21,7 +21,7 @@ from support.countingtransport import CountingTransport
 from support.socketservers import DripServer, DroppingServer, closed_port
 
 from monitor import __version__
-from monitor.fetch import (
+from monitor.ingest.fetch import (
     MAX_RETRY_AFTER,
     Failure,
     FailureKind,
@@ -35,7 +35,7 @@ from monitor.fetch import (
     parse_cache_lifetime,
     parse_retry_after,
 )
-from monitor.politeness import HostGate
+from monitor.ingest.politeness import HostGate
 
 try:
     from support.httpserver import LocalWebServer, Route, free_loopback_hosts
@@ -936,7 +936,7 @@ def test_redirects_and_small_error_pages_keep_the_connection(server):
 
 
 def test_a_large_error_page_is_not_read_to_keep_its_connection(server):
-    from monitor.fetch import DRAIN_LIMIT
+    from monitor.ingest.fetch import DRAIN_LIMIT
 
     server.set("/kept/huge-error", Route(status=500, body=b"x" * (DRAIN_LIMIT * 4)))
     server.set("/kept/after", Route(body="ok"))

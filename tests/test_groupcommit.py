@@ -1,4 +1,4 @@
-"""Tests for monitor.groupcommit: items written together, each submitter answered, failures kept apart."""
+"""Tests for monitor.runtime.groupcommit: items written together, each submitter answered, failures kept apart."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from monitor.groupcommit import GroupCommit
+from monitor.runtime.groupcommit import GroupCommit
 
 
 class Store:

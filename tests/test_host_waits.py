@@ -13,9 +13,9 @@ import httpx
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 from support.news import article_html, make_entries, paragraphs_for, rss
 
-from monitor.fetch import Fetcher
-from monitor.pagebuffer import PageBuffer
-from monitor.politeness import HostGate, Turn
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.pagebuffer import PageBuffer
+from monitor.ingest.politeness import HostGate, Turn
 
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}

@@ -18,7 +18,7 @@ from monitor.config import load_config
 from monitor.pipeline import Pipeline
 from monitor.store import articles as article_store
 from monitor.store.db import open_database
-from monitor.storable import clean_text
+from monitor.ingest.storable import clean_text
 
 JSON_FEED = {"Content-Type": "application/feed+json"}
 RSS = {"Content-Type": "application/rss+xml"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from support.httpserver import Route
 
-from monitor.feedbytes import expand_internal_entities
-from monitor.parse import MAX_TEXT_CHARS, parse_feed
+from monitor.ingest.feedbytes import expand_internal_entities
+from monitor.ingest.parse import MAX_TEXT_CHARS, parse_feed
 
 FEED_URL = "https://news.example.org/feed.xml"
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
@@ -57,7 +57,7 @@ def test_billion_laughs_is_bounded_in_time_and_memory_and_clean_entries_survive(
     tracemalloc.start()
     started = time.monotonic()
     try:
-        with caplog.at_level(logging.WARNING, logger="monitor.parse"):
+        with caplog.at_level(logging.WARNING, logger="monitor.ingest.parse"):
             feed = parse_feed(body, url=FEED_URL, headers={"Content-Type": "application/rss+xml"})
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()

@@ -32,13 +32,13 @@ from test_addressguard import test_guard
 from test_hostile_feeds import bomb_feed
 
 from monitor.config import load_config
-from monitor.fetch import MAX_RETRY_AFTER, FailureKind
+from monitor.ingest.fetch import MAX_RETRY_AFTER, FailureKind
 from monitor.pipeline import Pipeline
 from monitor.store.db import open_database
 
 HOSTILE_PATH = "/hostile.xml"
 MAX_BYTES = 1_000_000
-TIMEOUT = 3.0  # seconds per read; a whole request may take three times as long (monitor.fetch)
+TIMEOUT = 3.0  # seconds per read; a whole request may take three times as long (monitor.ingest.fetch)
 # Generous: the longest cases wait out the whole-request deadline, and a dropped connection is asked twice.
 TIME_BOUND = 2 * 3 * TIMEOUT + 30
 TRACED_PEAK_BOUND = 150_000_000  # bytes; the caps in force allow a few MB

@@ -1,4 +1,4 @@
-"""Tests for monitor.hostpools: a connection pool per site, closed when the site is left alone."""
+"""Tests for monitor.ingest.hostpools: a connection pool per site, closed when the site is left alone."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from monitor.fetch import _tls_context
-from monitor.hostpools import PerHostTransport
+from monitor.ingest.fetch import _tls_context
+from monitor.ingest.hostpools import PerHostTransport
 
 try:
     from support.httpserver import LocalWebServer, Route, free_loopback_hosts

@@ -27,9 +27,9 @@ class Rule:
 
 STORE = "monitor.store"
 STAGES_AND_ABOVE = (
-    "monitor.cli", "monitor.pipeline", "monitor.scheduler",  # the top: commands and the daemon
-    "monitor.dedupe", "monitor.watchlist", "monitor.digest", "monitor.digest_content", "monitor.notify",
-    "monitor.extract", "monitor.tag", "monitor.retention",  # the stages
+    "monitor.cli", "monitor.pipeline", "monitor.daemon.scheduler",  # the top: commands and the daemon
+    "monitor.dedupe", "monitor.watchlist", "monitor.digest.runner", "monitor.digest.content", "monitor.digest.notify",
+    "monitor.ingest.extract", "monitor.watchlist.tag", "monitor.daemon.retention",  # the stages
     "monitor.config",  # the store takes plain values, never settings
 )
 RULES = (
@@ -41,7 +41,7 @@ IMPORT_ALLOWED = {
     ("monitor.__main__", "monitor.cli"),
     # Still to move: the extracted-article value and the rule merging a page into a stored article (which
     # title and language win) belong to the ingest stage; they leave the store when it becomes a folder.
-    ("monitor.store.articles", "monitor.extract"),
+    ("monitor.store.articles", "monitor.ingest.extract"),
 }
 
 SQL_HOME = (STORE,)

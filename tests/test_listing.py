@@ -1,4 +1,4 @@
-"""monitor.listing: which links of a front or section page are articles of the site."""
+"""monitor.ingest.listing: which links of a front or section page are articles of the site."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from monitor.listing import is_article_link, parse_listing, same_site
-from monitor.parse import NotAFeed
+from monitor.ingest.listing import is_article_link, parse_listing, same_site
+from monitor.ingest.parse import NotAFeed
 
 PAGE = "https://news.example.org/world/"
 

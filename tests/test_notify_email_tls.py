@@ -14,7 +14,7 @@ from support.smtp import _Keeper, free_port
 from test_digest import digest_config, seed
 
 from monitor.config import load_config
-from monitor.digest import DigestRunner, period_of
+from monitor.digest.runner import DigestRunner, period_of
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
 

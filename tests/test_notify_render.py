@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.notify.email import build_message, stable_message_id
-from monitor.notify.render import (
+from monitor.digest.notify.email import build_message, stable_message_id
+from monitor.digest.notify.render import (
     Coverage,
     DigestContent,
     DigestItem,
@@ -19,8 +19,8 @@ from monitor.notify.render import (
     one_line,
     render,
 )
-from monitor.notify.settings import EmailChannel
-from monitor.notify.slack_blocks import MAX_HEADER, MAX_TEXT, escape
+from monitor.digest.notify.settings import EmailChannel
+from monitor.digest.notify.slack_blocks import MAX_HEADER, MAX_TEXT, escape
 
 PERIOD = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 HOSTILE = [

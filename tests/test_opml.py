@@ -1,4 +1,4 @@
-"""monitor.opml and ``monitor import opml`` / ``monitor export opml``: feed lists in and out, safely."""
+"""monitor.ingest.opml and ``monitor import opml`` / ``monitor export opml``: feed lists in and out, safely."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from xml.sax.saxutils import quoteattr
 import pytest
 
 from monitor.config import load_config
-from monitor.opml import OpmlError, parse_opml, read_opml
+from monitor.ingest.opml import OpmlError, parse_opml, read_opml
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 CORPORA = SHARED / "corpora"

@@ -1,4 +1,4 @@
-"""Tests for monitor.parse: feed bytes and headers to ParsedFeed, for every format we read.
+"""Tests for monitor.ingest.parse: feed bytes and headers to ParsedFeed, for every format we read.
 
 Every feed here is a small made-up document written for the test.
 """
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.parse import MAX_ITEMS, FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.parse import MAX_ITEMS, FeedItem, NotAFeed, ParsedFeed, parse_feed
 
 FEED_URL = "https://news.example.org/feeds/main.xml"
 

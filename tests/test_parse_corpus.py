@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from monitor.parse import MAX_KEY_LENGTH, FeedItem, NotAFeed, ParsedFeed, parse_feed
-from monitor.text import html_to_text
+from monitor.ingest.parse import MAX_KEY_LENGTH, FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.text import html_to_text
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 CORPORA = SHARED / "corpora"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from monitor.parse import NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.parse import NotAFeed, ParsedFeed, parse_feed
 
 DATA = Path(__file__).parent / "data"
 FEED_URL = "https://news.example.org/section/feed"  # every case's base for relative links

@@ -1,4 +1,4 @@
-"""Tests for monitor.politeness.HostGate: per-host concurrency and spacing between request starts.
+"""Tests for monitor.ingest.politeness.HostGate: per-host concurrency and spacing between request starts.
 
 Timing checks assert lower bounds with a small tolerance (sleeps never end early by more than clock
 granularity); upper bounds are only used where the margin is many times the expected value.
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from monitor.politeness import HostGate
+from monitor.ingest.politeness import HostGate
 
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 

@@ -20,7 +20,7 @@ from support.waiting import wait_for
 from test_daemon import start_daemon, stop
 
 from monitor.config import Config, FeedConfig, Settings
-from monitor.reload import describe_change
+from monitor.daemon.reload import describe_change
 
 RSS = {"Content-Type": "application/rss+xml"}
 FRONT = ('<!DOCTYPE html><html><head><title>Front</title></head><body><main>'
@@ -156,7 +156,7 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
 
     from monitor.config import load_config
     from monitor.pipeline import Pipeline
-    from monitor.scheduler import Daemon
+    from monitor.daemon.scheduler import Daemon
 
     path = tmp_path / "feeds.yaml"
     path.write_text(DIGESTS.format(title="Arms", digests=DIGEST.format(name="morning", schedule="30 7 * * *")))
@@ -283,7 +283,7 @@ def test_a_poll_in_flight_finishes_with_the_fetcher_it_started_with(web, tmp_pat
 
 def test_only_the_listener_waits_for_a_restart():
     from monitor.config import Config
-    from monitor.reload import describe_change
+    from monitor.daemon.reload import describe_change
 
     old = Config.model_validate({"settings": {"listen": "127.0.0.1:9100"}})
     fetching = Config.model_validate({"settings": {"listen": "127.0.0.1:9100", "user_agent": "desk/2",
@@ -298,8 +298,8 @@ def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_
     from datetime import timedelta
 
     from monitor.config import Settings
-    from monitor.fetchtools import FetchTools, Shared
-    from monitor.metrics import NO_METRICS
+    from monitor.ingest.fetchtools import FetchTools, Shared
+    from monitor.runtime.metrics import NO_METRICS
 
     closed = []
 

@@ -10,9 +10,9 @@ from support.httpserver import Route
 from support.news import make_entries, rss
 
 from monitor.config import RetentionSettings
-from monitor.digest import DigestRunner
-from monitor.notify.settings import DigestConfig
-from monitor.retention import prune
+from monitor.digest.runner import DigestRunner
+from monitor.digest.notify.settings import DigestConfig
+from monitor.daemon.retention import prune
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -210,8 +210,8 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     from monitor.config import DedupSettings
     from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS
     from monitor.dedupe.stories import paragraph_keys
-    from monitor.extract import Article as ArticleValue
-    from monitor.extract import BodySource
+    from monitor.ingest.extract import Article as ArticleValue
+    from monitor.ingest.extract import BodySource
     from monitor.store import articles as article_store
     from monitor.store import clusters as cluster_store
     from monitor.store.models import ParagraphCount, TermCount

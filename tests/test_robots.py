@@ -1,4 +1,4 @@
-"""Tests for monitor.robots: robots.txt fetched once per origin, read as RFC 9309 says."""
+"""Tests for monitor.ingest.robots: robots.txt fetched once per origin, read as RFC 9309 says."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from monitor import robots
-from monitor.fetch import Fetcher
-from monitor.politeness import HostGate
-from monitor.robots import RobotsCache, RobotsRules
+from monitor.ingest import robots
+from monitor.ingest.fetch import Fetcher
+from monitor.ingest.politeness import HostGate
+from monitor.ingest.robots import RobotsCache, RobotsRules
 
 try:
     from support.httpserver import LocalWebServer, Route, free_loopback_hosts

@@ -1,4 +1,4 @@
-"""monitor.sitemaps: news sitemaps, URL sets, indexes, text and gzip sitemaps, and the corpora's real ones."""
+"""monitor.ingest.sitemaps: news sitemaps, URL sets, indexes, text and gzip sitemaps, and the corpora's real ones."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from support.httpserver import Route
 
-from monitor.parse import NotAFeed
-from monitor.robots import RobotsRules
-from monitor.sitemaps import parse_sitemap
+from monitor.ingest.parse import NotAFeed
+from monitor.ingest.robots import RobotsRules
+from monitor.ingest.sitemaps import parse_sitemap
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 CORPORA = SHARED / "corpora"

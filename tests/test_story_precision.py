@@ -9,7 +9,7 @@ from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe.explain import explain_article
 from monitor.dedupe.stories import SCORING, Scoring, story_score, term_counts, time_factor, time_gap
-from monitor.extract import Article, BodySource, content_hash
+from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.models import Article as ArticleRow
 

@@ -1,10 +1,10 @@
-"""Tests for monitor.text: plain text from HTML fragments, and whitespace normalisation."""
+"""Tests for monitor.ingest.text: plain text from HTML fragments, and whitespace normalisation."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor.text import html_to_text, normalize_whitespace
+from monitor.ingest.text import html_to_text, normalize_whitespace
 
 
 @pytest.mark.parametrize("fragment", [None, "", "   ", "\n\t\u00a0\n"])

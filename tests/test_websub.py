@@ -25,14 +25,14 @@ from support.websubhub import LocalHub
 from test_addressguard import test_guard as declared_public_guard
 
 from monitor.config import ConfigError, load_config
-from monitor.fetch import FetchResult
-from monitor.metrics import PrometheusMetrics
-from monitor.observe import Health, Listener
-from monitor.parse import parse_feed
+from monitor.ingest.fetch import FetchResult
+from monitor.runtime.metrics import PrometheusMetrics
+from monitor.daemon.observe import Health, Listener
+from monitor.ingest.parse import parse_feed
 from monitor.pipeline import Pipeline
 from monitor.store import websub as websub_store
 from monitor.store.db import open_database
-from monitor.websub import Subscriber, discover, needs_request, signature_matches, token_of
+from monitor.ingest.websub import Subscriber, discover, needs_request, signature_matches, token_of
 
 SECRET = "0123456789abcdef"
 
@@ -171,7 +171,7 @@ def stored_titles(database_url: str) -> set[str]:
 
 async def _in_daemon(workspace, body, *, clock: Clock, guard=None):
     """Run ``body(pipeline, subscriber, listener_port)`` with a pipeline, a listener and a subscriber wired as the
-    daemon wires them (monitor.scheduler)."""
+    daemon wires them (monitor.daemon.scheduler)."""
     config, db = load_config(workspace.config_path), open_database(workspace.database_url)
     loop = asyncio.get_running_loop()
     metrics = PrometheusMetrics()

@@ -15,10 +15,10 @@ import typer
 
 from monitor import __version__
 from monitor.config import Config, load_config, secret_values
-from monitor.durations import parse_since
+from monitor.config.durations import parse_since
 from monitor.cli.output import SafeConsole, styled
 from monitor.errors import MonitorError
-from monitor.logs import configure_logging, register_secrets
+from monitor.runtime.logs import configure_logging, register_secrets
 from monitor.store.db import Database, default_database_url, open_database
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current

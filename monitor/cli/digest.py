@@ -27,7 +27,7 @@ def digest(
     as_json: JsonOption = False,
 ) -> None:
     """Preview a digest (--preview FILE.html) or send it now (--send-now)."""
-    from monitor.digest import DigestRunner, topic_titles
+    from monitor.digest.runner import DigestRunner, topic_titles
     from monitor.pipeline import instance_name
     from monitor.watchlist import load_watchlist
 

@@ -30,12 +30,12 @@ from monitor.cli import (
 )
 from monitor.cli.output import styled
 from monitor.config import Config, redacted_dump
-from monitor.durations import format_duration
+from monitor.config.durations import format_duration
 from monitor.errors import MonitorError
-from monitor.fetch import default_user_agent
-from monitor.logs import set_level
-from monitor.notify.readiness import channel_readiness
-from monitor.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
+from monitor.ingest.fetch import default_user_agent
+from monitor.runtime.logs import set_level
+from monitor.digest.notify.readiness import channel_readiness
+from monitor.ingest.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -329,7 +329,7 @@ def run(
 ) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
     from monitor.config import listen_address
-    from monitor.scheduler import run_daemon
+    from monitor.daemon.scheduler import run_daemon
 
     state = state_of(ctx)
     try:

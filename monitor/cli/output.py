@@ -3,7 +3,7 @@ never moves the cursor, retitles the window or hides a line, and is never read a
 
 Two rules, each kept in one place:
 
-* ``visible`` (``monitor.escapes``, shared with the log lines) shows C0 and C1 control characters, DEL and
+* ``visible`` (``monitor.runtime.escapes``, shared with the log lines) shows C0 and C1 control characters, DEL and
   the bidirectional overrides as escapes (``\\x1b``, ``\\x9b``, ``\\u202e``). ``SafeConsole`` applies it
   to every string it renders and, as a last net, to every piece of text it writes, so a listing cannot
   forget it.
@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
 
-from monitor.escapes import visible
+from monitor.runtime.escapes import visible
 
 __all__ = ["SafeConsole", "styled", "visible"]
 

@@ -40,8 +40,8 @@ def discover(
     as_json: JsonOption = False,
 ) -> None:
     """Find the feeds and sitemaps a site offers and print them as feeds.yaml entries."""
-    from monitor.discover import discover as find
-    from monitor.discover import entries
+    from monitor.ingest.discover import discover as find
+    from monitor.ingest.discover import entries
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -80,7 +80,7 @@ def discover(
 
 
 async def _discover(config: Config, url: str, max_probes: int, find):
-    from monitor.robots import RobotsCache
+    from monitor.ingest.robots import RobotsCache
 
     async with _fetcher(config) as fetcher:
         robots = RobotsCache(fetcher) if config.settings.respect_robots else None
@@ -89,8 +89,8 @@ async def _discover(config: Config, url: str, max_probes: int, find):
 
 def _fetcher(config: Config):
     """A fetcher like the pipeline's: the same User-Agent, limits and per-host delays as polling."""
-    from monitor.fetch import Fetcher, default_user_agent
-    from monitor.politeness import HostGate
+    from monitor.ingest.fetch import Fetcher, default_user_agent
+    from monitor.ingest.politeness import HostGate
 
     settings = config.settings
     return Fetcher(
@@ -128,7 +128,7 @@ def import_opml(
 ) -> None:
     """Add the feeds of an OPML file to the config file (folders become tags)."""
     from monitor.config.edit import add_feeds
-    from monitor.opml import read_opml
+    from monitor.ingest.opml import read_opml
 
     path = state_of(ctx).config_path
     try:
@@ -159,7 +159,7 @@ def export_opml(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Write the configured feeds as OPML (tags as folders)."""
-    from monitor.opml import write_opml
+    from monitor.ingest.opml import write_opml
 
     try:
         config = state_of(ctx).config()

@@ -95,7 +95,7 @@ def explain(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The art
     """Say why an article joined its wire cluster and its story: method, scores, shared shingles and terms."""
     from monitor.dedupe.explain import explain_article
     from monitor.store import clusters as store
-    from monitor.urls import canonical_url
+    from monitor.ingest.urls import canonical_url
 
     db = database_or_exit(ctx)
     with db.session() as session:

@@ -85,8 +85,8 @@ MAX_ARTICLE_FILE_BYTES = 10 * 1024 * 1024  # `match --file`: as much as a page d
 def _from_file(path: Path, title: str) -> ArticleText:
     import sys
 
-    from monitor.boundedread import FileTooLarge, read_bounded
-    from monitor.extract import extract_page
+    from monitor.config.boundedread import FileTooLarge, read_bounded
+    from monitor.ingest.extract import extract_page
 
     try:
         if str(path) == "-":
@@ -126,10 +126,10 @@ def _from_url(ctx: typer.Context, url: str) -> ArticleText:
 
 async def _fetch(config, url: str) -> ArticleText:
     """The page at ``url``, fetched and extracted as the pipeline would (for a page not stored yet)."""
-    from monitor.extract import extract_page
-    from monitor.fetch import Fetcher, default_user_agent
+    from monitor.ingest.extract import extract_page
+    from monitor.ingest.fetch import Fetcher, default_user_agent
     from monitor.pipeline import PAGE_ACCEPT
-    from monitor.politeness import HostGate
+    from monitor.ingest.politeness import HostGate
 
     settings = config.settings
     async with Fetcher(
@@ -350,7 +350,7 @@ def _report_changes(ctx: typer.Context, run, *, title: str, as_json: bool) -> No
 
 def _load_candidate(path: Path) -> Watchlist:
     """A watchlist from a feeds.yaml (its watchlist: section) or from a watchlist file (aliases:, topics:)."""
-    from monitor.boundedread import read_bounded
+    from monitor.config.boundedread import read_bounded
     from monitor.config import MAX_FILE_BYTES, Config, load_config
     from monitor.watchlist.model import WatchlistConfig
 

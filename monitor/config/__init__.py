@@ -11,7 +11,7 @@
     edit.py        adding feeds to feeds.yaml as text, keeping its comments
 
 The names below are imported on first use rather than here: the section models of other packages
-(``monitor.notify.settings``, ``monitor.watchlist.model``) import the leaf modules of this package, and
+(``monitor.digest.notify.settings``, ``monitor.watchlist.model``) import the leaf modules of this package, and
 the schema imports them in turn, so importing everything here would be a cycle.
 """
 

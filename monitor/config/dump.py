@@ -14,8 +14,8 @@ from monitor.config.reader import KeyPath
 from monitor.config.schema import KIND_OPTIONS, Config
 from monitor.config.section import declared_secrets
 from monitor.config.values import split_url
-from monitor.durations import format_duration
-from monitor.logs import is_secret_name
+from monitor.config.durations import format_duration
+from monitor.runtime.logs import is_secret_name
 
 
 def redacted_dump(config: Config) -> dict[str, Any]:

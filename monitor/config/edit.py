@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from monitor.boundedread import read_bounded
+from monitor.config.boundedread import read_bounded
 from monitor.config.errors import ConfigError
 from monitor.config.load import load_config
 from monitor.config.reader import MAX_FILE_BYTES

@@ -1,7 +1,7 @@
 """What is wrong with a configuration: one problem at its place in the file, all of them as one error, and
 the one complaint every validator raises about a value (with a hint that the report shows on its own).
 
-A leaf module: the section models (here, in the watchlist and in the notifiers) and ``monitor.durations``
+A leaf module: the section models (here, in the watchlist and in the notifiers) and ``monitor.config.durations``
 import it without importing the rest of the config.
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from monitor.boundedread import FileTooLarge, describe_size, read_bounded
+from monitor.config.boundedread import FileTooLarge, describe_size, read_bounded
 from monitor.config.errors import ConfigError, ConfigProblem
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # feeds.yaml and a watchlist file: read no further than this

@@ -1,7 +1,7 @@
 """The sections of feeds.yaml as pydantic models: what each key means, its default and its checks.
 
 ``Config`` is the whole file; ``digests:`` and ``watchlist:`` are modelled by their own packages
-(``monitor.notify.settings``, ``monitor.watchlist.model``) on the same ``Section`` base.
+(``monitor.digest.notify.settings``, ``monitor.watchlist.model``) on the same ``Section`` base.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from monitor.config.errors import InvalidValue
 from monitor.config.reader import KeyPath
 from monitor.config.section import Section
 from monitor.config.values import check_name, split_url, url_problem
-from monitor.durations import Duration, format_duration, parse_duration
+from monitor.config.durations import Duration, format_duration, parse_duration
 from monitor.errors import MonitorError
-from monitor.notify.settings import DigestConfig
+from monitor.digest.notify.settings import DigestConfig
 from monitor.watchlist.model import WatchlistConfig
 
 _LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/|$)")
@@ -91,7 +91,7 @@ class Settings(Section):
     user_agent: str | None = None  # full override of the User-Agent header
     contact: str | None = None  # email or URL added to the default User-Agent, for site owners
     interval: Duration = timedelta(minutes=30)  # the first retry after a failure (then it doubles)
-    # A feed without an interval of its own is polled as often as it publishes (monitor.schedule), within
+    # A feed without an interval of its own is polled as often as it publishes (monitor.ingest.schedule), within
     # these bounds; equal bounds poll every feed at that one interval. 5 min and 24 h are miniflux's
     # defaults for its entry_frequency scheduler: few publishers refresh a feed faster than a CDN caches
     # it for minutes, and a feed silent for a week is still looked at daily.
@@ -117,7 +117,7 @@ class Settings(Section):
     # older watchlist.reload_every is honoured if that is (Config.config_check_every)
     config_check_every: Duration = timedelta(seconds=30)
     shutdown_grace: Duration = timedelta(seconds=20)  # on SIGTERM, how long polls in flight may finish
-    # networks that links from public feeds may reach all the same (monitor.addressguard), e.g. 10.1.0.0/16
+    # networks that links from public feeds may reach all the same (monitor.ingest.addressguard), e.g. 10.1.0.0/16
     allow_networks: tuple[str, ...] = ()
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
     websub: WebSubSettings = WebSubSettings()
@@ -295,7 +295,7 @@ RetentionWindow = Annotated[
 class RetentionSettings(Section):
     """How long what is stored is kept (the ``retention:`` section); ``off`` keeps it for ever.
 
-    Applied once a day by the daemon and by ``monitor prune`` (``monitor.retention``).
+    Applied once a day by the daemon and by ``monitor prune`` (``monitor.daemon.retention``).
     """
 
     articles: RetentionWindow = timedelta(days=365)  # articles (by fetch time), with everything that hangs on them
@@ -383,7 +383,7 @@ class Config(Section):
 
     def fixed_interval_for(self, feed: FeedConfig) -> timedelta | None:
         """How often to poll ``feed`` if that is fixed (its own interval, or equal bounds); None when its
-        publication rhythm decides (monitor.schedule.adaptive_interval)."""
+        publication rhythm decides (monitor.ingest.schedule.adaptive_interval)."""
         if feed.interval is not None:
             return feed.interval
         if self.settings.min_interval >= self.settings.max_interval:

@@ -44,8 +44,8 @@ from monitor.dedupe.stories import (
     term_counts,
     time_gap,
 )
-from monitor.extract import Article, BodySource
-from monitor.outlets import outlet_domain
+from monitor.ingest.extract import Article, BodySource
+from monitor.dedupe.outlets import outlet_domain
 from monitor.store import clusters as store
 from monitor.store import locks
 

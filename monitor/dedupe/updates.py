@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from monitor.parse import FeedItem
+from monitor.ingest.parse import FeedItem
 
 
 def entry_hash(item: FeedItem) -> str:

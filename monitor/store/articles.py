@@ -10,8 +10,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from monitor.extract import Article as ArticleValue
-from monitor.extract import Body, ExtractedPage, content_hash
+from monitor.ingest.extract import Article as ArticleValue
+from monitor.ingest.extract import Body, ExtractedPage, content_hash
 from monitor.store.models import Article, ArticleFeed, Feed, PrunedEntry
 
 _CHUNK = 500  # bound the size of IN (...) lists

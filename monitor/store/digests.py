@@ -2,7 +2,7 @@
 is composed from (articles, their matches, wire representatives, what each channel already received).
 
 No policy lives here: which scores count, which kinds of delivery make an article "already sent", how far
-back to look and how many rows to read are the caller's arguments (``monitor.digest`` decides them).
+back to look and how many rows to read are the caller's arguments (``monitor.digest.runner`` decides them).
 """
 
 from __future__ import annotations

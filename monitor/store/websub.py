@@ -1,4 +1,4 @@
-"""WebSub subscriptions: one row per feed subscribed at a hub (see monitor.websub for the protocol)."""
+"""WebSub subscriptions: one row per feed subscribed at a hub (see monitor.ingest.websub for the protocol)."""
 
 from __future__ import annotations
 

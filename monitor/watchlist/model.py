@@ -24,7 +24,7 @@ from monitor.config.reader import KeyPath, YamlReader, compose
 from monitor.config.section import Section
 from monitor.config.validation import validation_problems
 from monitor.config.values import check_name
-from monitor.durations import Duration
+from monitor.config.durations import Duration
 from monitor.watchlist.aliases import parse_entry, resolve_aliases
 from monitor.watchlist.evidence import Match
 from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec

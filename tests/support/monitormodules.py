@@ -11,7 +11,7 @@ NOT_IMPORTED_BY_TESTS = {
     # The extraction forkserver's entry: importing it arms the kill-on-parent-death signal, reconfigures
     # logging and freezes the collector, and it kills its process outright when the parent a helper expects
     # (named in the environment by an earlier test's poll) is not its parent.
-    "monitor.extract_worker",
+    "monitor.ingest.extract_worker",
 }
 
 

@@ -1,0 +1,172 @@
+"""The daemon's HTTP listener: ``GET /healthz`` and ``GET /metrics``, from a small threaded stdlib server;
+with ``settings.websub``, also the WebSub hubs' requests at ``/websub/<token>`` (monitor.ingest.websub).
+
+It runs in threads of its own, beside the event loop, so a scrape never waits for a poll and a stuck loop
+shows as a stale tick rather than as a listener that does not answer. /healthz answers 200 while the
+scheduler ticks and the database answers, and 503 with the reasons otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from monitor.errors import MonitorError
+from monitor.runtime.logs import redact
+from monitor.runtime.metrics import Metrics, PrometheusMetrics
+from monitor.store.db import Database, ping
+from monitor.ingest.websub import Answer, Subscriber, token_of
+
+log = logging.getLogger(__name__)
+
+PUSH_READ_TIMEOUT = 30.0  # seconds a hub may take between two reads of the content it pushes
+MIN_STALE_AFTER = 30.0  # seconds without a tick before /healthz fails, however short poll_tick is
+
+
+class Health:
+    """Whether the daemon is doing its job: its scheduler ticks, and its database answers.
+
+    Args:
+        tick_every: the poll_tick, in seconds; no tick for three times that (at least MIN_STALE_AFTER) fails.
+        clock: time.time, or a stand-in for tests.
+    """
+
+    def __init__(self, *, db: Database, metrics: Metrics, tick_every: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db, self.metrics, self.clock = db, metrics, clock
+        self.stale_after = max(3 * tick_every, MIN_STALE_AFTER)
+        self.started_at = clock()
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, the JSON body /healthz answers)."""
+        now = self.clock()
+        problems = []
+        last_tick = self.metrics.last_tick_at
+        quiet_for = now - (last_tick if last_tick is not None else self.started_at)
+        if quiet_for > self.stale_after:
+            problems.append(f"no scheduler tick for {quiet_for:.0f}s (limit {self.stale_after:.0f}s)")
+        try:
+            ping(self.db)
+            database = "ok"
+        except MonitorError as exc:
+            database = "unreachable"
+            problems.append(f"database unreachable: {exc.message}")
+        body = {
+            "status": "ok" if not problems else "unhealthy",
+            "last_tick": _iso(last_tick),
+            "last_successful_poll": _iso(self.metrics.last_poll_success_at),
+            "database": database,
+        }
+        if problems:
+            body["reason"] = redact("; ".join(problems))
+        return not problems, body
+
+
+class Listener:
+    """Serves /healthz and /metrics on ``address`` in a background thread; ``stop`` ends it."""
+
+    def __init__(self, address: tuple[str, int], *, health: Health, metrics: PrometheusMetrics) -> None:
+        self.health, self.metrics = health, metrics
+        self.websub: Subscriber | None = None  # set by the daemon when hubs push to /websub/<token>
+        host, port = address
+        try:
+            self._server = _Server((host, port), _Handler, self)
+        except OSError as exc:
+            raise MonitorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                               hint="choose another port with --listen HOST:PORT (or settings.listen)") from exc
+        self._thread = threading.Thread(target=self._server.serve_forever, name="monitor-listener", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("serving /healthz and /metrics%s at %s", " and /websub/" if self.websub else "", self.url,
+                 extra={"url": self.url})
+
+    def stop(self) -> None:
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, forever if it never ran
+            self._server.shutdown()
+        self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a slow scraper never holds up the daemon's exit
+
+    def __init__(self, address: tuple[str, int], handler: type, listener: Listener) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.listener = listener
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "monitor"
+
+    def do_GET(self) -> None:  # http.server's name
+        path = self.path.split("?", 1)[0]
+        if (websub := self._websub_token()) is not None:
+            subscriber, token = websub
+            query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query,
+                                                                 keep_blank_values=True).items()}
+            self._reply(subscriber.verify(token, query))
+        elif path == "/healthz":
+            healthy, body = self.server.listener.health.check()
+            self._answer(200 if healthy else 503, json.dumps(body).encode(), "application/json")
+        elif path == "/metrics":
+            payload, content_type = self.server.listener.metrics.exposition()
+            self._answer(200, payload, content_type)
+        else:
+            self._answer(404, b"not found: try /healthz or /metrics\n", "text/plain; charset=utf-8")
+
+    def do_POST(self) -> None:  # http.server's name
+        websub = self._websub_token()
+        if websub is None:
+            self._answer(404, b"not found\n", "text/plain; charset=utf-8")
+            return
+        subscriber, token = websub
+        length = self.headers.get("Content-Length", "")
+        if not length.isascii() or not length.isdigit():
+            self._answer(411, b"Content-Length required\n", "text/plain; charset=utf-8")
+            return
+        if int(length) > subscriber.max_push_bytes:
+            self.close_connection = True  # the body is not read: the connection cannot be reused
+            self._answer(413, b"too large\n", "text/plain; charset=utf-8")
+            return
+        self.connection.settimeout(PUSH_READ_TIMEOUT)  # a hub that dribbles its body holds only its thread
+        body = self.rfile.read(int(length))
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        self._reply(subscriber.push(token, headers, body))
+
+    def _websub_token(self) -> tuple[Subscriber, str] | None:
+        subscriber = self.server.listener.websub
+        token = token_of(self.path) if subscriber is not None else None
+        return (subscriber, token) if subscriber is not None and token is not None else None
+
+    def _reply(self, answer: Answer) -> None:
+        self._answer(answer.status, answer.body, answer.content_type)
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # http.server's name
+        log.debug("listener: " + format, *args)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

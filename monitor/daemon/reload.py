@@ -1,0 +1,135 @@
+"""Reloading the configuration of a running daemon: feeds.yaml and the watchlist file it names.
+
+The daemon asks every ``settings.config_check_every`` whether the files changed (their modification times and
+sizes), and at once on SIGHUP. A changed configuration is read and validated whole (feeds, settings,
+digests, the watchlist) before anything of it is used: an invalid one is logged with every problem at its
+file and line, and the one in force stays; the same files are not tried again until they change (or the
+next SIGHUP). What a valid one changes is told by ``ConfigChange``; the daemon applies it (monitor.daemon.scheduler).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from monitor.config import Config, FeedConfig, load_config
+from monitor.errors import MonitorError
+from monitor.watchlist.model import Watchlist, load_watchlist, watchlist_file
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[tuple[str, int, int] | None, ...]
+
+# Settings that only a restart puts in force: the listener's socket is bound once, when the daemon starts.
+# (The database is not in feeds.yaml at all: --db or MONITOR_DB.) Those built into the fetcher and the
+# extractor are rebuilt on reload (monitor.ingest.fetchtools).
+RESTART_SETTINGS = ("listen",)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A configuration read from its files and found valid, with its compiled watchlist."""
+
+    config: Config
+    watchlist: Watchlist
+
+
+class ConfigReloader:
+    """Call ``load`` now and then (``force`` on SIGHUP); it returns the configuration when it changed."""
+
+    def __init__(self, config: Config) -> None:
+        self.path: Path | None = config.source  # None for a config built in code: nothing to watch
+        self.files = _files(config)
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> Stamp:
+        stamps = []
+        for path in self.files:
+            try:
+                stat = path.stat()
+                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                stamps.append(None)  # a file being replaced; the next check sees the new one
+        return tuple(stamps)
+
+    def load(self, *, force: bool = False) -> Loaded | None:
+        """The configuration as its files say now, if they changed since the last load (or ``force``).
+
+        Returns:
+            None when nothing changed, or when the files are invalid (logged: the configuration in force stays).
+        """
+        if self.path is None:
+            return None
+        stamp = self._stamp()
+        if stamp == self.stamp and not force:
+            return None
+        self.stamp = stamp
+        try:
+            config = load_config(self.path)
+            watchlist = load_watchlist(config)
+        except MonitorError as error:
+            log.error("configuration not reloaded, the one in force stays: %s", error,
+                      extra={"url": str(self.path)})
+            return None
+        except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon
+            log.exception("configuration not reloaded, the one in force stays", extra={"url": str(self.path)})
+            return None
+        self.files = _files(config)  # the watchlist file may have been renamed
+        self.stamp = self._stamp()
+        return Loaded(config, watchlist)
+
+    def retry_later(self) -> None:
+        """Forget the files' stamps, so that the next ``load`` reads them again (applying one failed)."""
+        self.stamp = ()
+
+
+def _files(config: Config) -> list[Path]:
+    if config.source is None:
+        return []
+    extra = watchlist_file(config)
+    return [config.source] + ([extra] if extra else [])
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """What a new configuration changes against the one in force."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]  # feeds in both whose settings (as they take effect) differ
+    due_by: dict[str, timedelta]  # feeds whose interval changed: polled at most that long after their last poll
+    digests_changed: bool
+    restart_needed: tuple[str, ...]  # settings that keep their old values until a restart
+
+    def summary(self) -> str:
+        parts = [f"{len(names)} {what}" for what, names in
+                 (("added", self.added), ("removed", self.removed), ("changed", self.changed)) if names]
+        if self.digests_changed:
+            parts.append("digests rescheduled")
+        return ", ".join(parts) or "no feed changed"
+
+
+def describe_change(old: Config, new: Config) -> ConfigChange:
+    before = {feed.name: _effective(old, feed) for feed in old.feeds}
+    after = {feed.name: _effective(new, feed) for feed in new.feeds}
+    common = [name for name in after if name in before]
+    intervals = {name: after[name]["interval"] for name in common
+                 if after[name]["interval"] != before[name]["interval"]}
+    return ConfigChange(
+        added=tuple(name for name in after if name not in before),
+        removed=tuple(name for name in before if name not in after),
+        changed=tuple(name for name in common if after[name] != before[name]),
+        due_by=intervals,
+        digests_changed=old.digests != new.digests,
+        restart_needed=tuple(key for key in RESTART_SETTINGS
+                             if getattr(old.settings, key) != getattr(new.settings, key)),
+    )
+
+
+def _effective(config: Config, feed: FeedConfig) -> dict:
+    """A feed's settings as they take effect: its own, else the configuration's defaults."""
+    # A feed whose rhythm decides waits at most max_interval: a shorter one brings its next poll forward.
+    interval = config.fixed_interval_for(feed) or config.settings.max_interval
+    return {**feed.model_dump(), "interval": interval, "fetch_pages": config.fetch_pages_for(feed)}

@@ -1,0 +1,245 @@
+"""The daemon: APScheduler decides when; the pipeline does the work. SIGTERM/SIGINT stop it cleanly.
+
+Every ``poll_tick`` the daemon claims the feeds that are due and starts polling each in its own task, so a
+slow feed never holds back the others and a feed that falls due mid-pass starts at the next tick. Leases in
+the database keep several daemons sharing one PostgreSQL from polling the same feed.
+
+A changed feeds.yaml (or watchlist file) is applied while the daemon runs, when the files change and on
+SIGHUP: whole when valid, not at all when not (monitor.daemon.reload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.daemon import retention
+from monitor.config import Config
+from monitor.digest.runner import scheduled_jobs, topic_titles
+from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
+from monitor.daemon.observe import Health, Listener
+from monitor.pipeline import Pipeline
+from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
+from monitor.store import feeds as feed_store
+from monitor.store.db import Database, size_bytes
+from monitor.ingest.websub import Subscriber
+
+log = logging.getLogger(__name__)
+
+class Daemon:
+    def __init__(self, config: Config, db: Database, pipeline: Pipeline, metrics: Metrics = NO_METRICS,
+                 scheduler: AsyncIOScheduler | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.scheduler = scheduler
+        self.stopping = asyncio.Event()
+        self.in_flight: set[asyncio.Task] = set()
+        self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
+        self.reloader = ConfigReloader(config)
+        self._reloading = asyncio.Lock()  # a SIGHUP during a timed check waits for it, then reads again
+        self._digest_jobs: list[str] = []
+
+    async def tick(self) -> None:
+        """Start a poll for every due feed that is not already being polled."""
+        if self.stopping.is_set():
+            return
+        try:
+            claimed, _ = self.pipeline.claim(due_only=True)
+        except Exception:  # noqa: BLE001 - a database hiccup must not kill the schedule
+            self.metrics.ticked(due=0)  # the scheduler is alive; /healthz tells about the database itself
+            log.exception("could not claim due feeds; will retry at the next tick")
+            return
+        self.metrics.ticked(due=len(claimed))
+        for feed in claimed:
+            self._start(self._poll(feed), name=f"poll {feed.name}")
+        if self._retrying is None or self._retrying.done():
+            self._retrying = self._start(self._retry_pages(), name="page retries")
+
+    async def _poll(self, feed: feed_store.FeedSnapshot) -> None:
+        with self.metrics.polling():
+            await self.pipeline.poll_feed(feed)
+
+    async def _retry_pages(self) -> None:
+        try:
+            await self.pipeline.retry_pages()
+        except Exception:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
+            log.exception("page retries failed; will try again at the next tick")
+
+    def schedule(self) -> None:
+        """Add the daemon's jobs: the poll tick, the configuration check, the digests."""
+        config = self.config
+        self.scheduler.add_job(self.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
+                               id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
+        self.scheduler.add_job(self.reload, "interval", seconds=config.config_check_every.total_seconds(),
+                               id="config-reload", max_instances=1, coalesce=True)
+        self._schedule_digests(self._digest_jobs_of(config))
+        # Retention once a day, first within the hour after start at a random minute: several instances
+        # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.daemon.retention).
+        first = _utcnow() + timedelta(seconds=random.uniform(300, 3900))
+        self.scheduler.add_job(self.prune, "interval", hours=24, jitter=1800, id="retention", max_instances=1,
+                               coalesce=True, next_run_time=first)
+
+    def prune(self) -> None:
+        """Apply the retention windows (a job: run in the scheduler's thread pool, never in the event loop)."""
+        try:
+            retention.prune(self.db, self.config.retention)
+        except Exception:  # noqa: BLE001 - tomorrow's run takes up what this one left
+            log.exception("retention: prune failed; the next daily run tries again")
+
+    def _digest_jobs_of(self, config: Config) -> list:
+        # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest.runner). The
+        # titles are looked up when a digest is rendered, so a reloaded watchlist's titles are the ones shown.
+        pipeline = self.pipeline
+        return scheduled_jobs(config.digests, self.db, owner=pipeline.owner,
+                              titles=lambda: topic_titles(pipeline.tagger.watchlist), metrics=self.metrics)
+
+    def _schedule_digests(self, jobs: list) -> None:
+        for job_id in self._digest_jobs:
+            self.scheduler.remove_job(job_id)
+        for job_id, job, trigger in jobs:
+            self.scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600)
+        self._digest_jobs = [job_id for job_id, _, _ in jobs]
+
+    async def reload(self, *, force: bool = False) -> bool:
+        """Apply feeds.yaml if its files changed (or ``force``: SIGHUP). Returns whether a new one took effect.
+
+        Atomic: the files are validated whole first; the new feeds are written to the database in one
+        transaction; only then is the new configuration put in force, in one step of the event loop, so a
+        tick claims and polls either with the old configuration or with the new one, never with a mixture.
+        Any failure leaves the configuration in force as it was.
+        """
+        async with self._reloading:
+            loaded = await asyncio.to_thread(self.reloader.load, force=force)
+            if loaded is None:
+                return False
+            change = describe_change(self.config, loaded.config)
+            try:
+                # Everything that could fail is done before anything is put in force.
+                digest_jobs = self._digest_jobs_of(loaded.config) if change.digests_changed else None
+                await asyncio.to_thread(self.pipeline.sync_feeds, loaded.config, due_by=change.due_by)
+            except Exception:  # noqa: BLE001 - the database may be down for a moment: try again at the next check
+                log.exception("configuration not reloaded, the one in force stays; will try again")
+                self.reloader.retry_later()
+                return False
+            self._apply(loaded, change, digest_jobs)
+            return True
+
+    def _apply(self, loaded: Loaded, change: ConfigChange, digest_jobs: list | None) -> None:
+        old, new = self.config, loaded.config
+        old_watchlist = self.pipeline.tagger.watchlist
+        self.pipeline.reconfigure(new, loaded.watchlist)
+        self.config = new
+        if digest_jobs is not None:
+            self._schedule_digests(digest_jobs)
+        if new.settings.poll_tick != old.settings.poll_tick:
+            self.scheduler.reschedule_job("poll-tick", trigger="interval",
+                                          seconds=new.settings.poll_tick.total_seconds())
+        if new.config_check_every != old.config_check_every:
+            self.scheduler.reschedule_job("config-reload", trigger="interval",
+                                          seconds=new.config_check_every.total_seconds())
+        log.info("configuration reloaded: %d feeds (%s)", len(new.feeds), change.summary(),
+                 extra={"url": str(new.source)})
+        if loaded.watchlist.fingerprint != old_watchlist.fingerprint:
+            log.info("watchlist reloaded: %d topics, version %s (was %s)", len(loaded.watchlist.topics),
+                     loaded.watchlist.fingerprint, old_watchlist.fingerprint or "-", extra={"url": str(new.source)})
+        if new.settings.websub != old.settings.websub:
+            if self.pipeline.websub is not None and new.settings.websub.enabled:
+                self.pipeline.websub.settings = new.settings.websub  # asked of hubs from the next request on
+            else:
+                log.warning("settings.websub turned on or off: takes effect at the next restart")
+        if change.restart_needed:
+            log.warning("settings changed that take effect only at the next restart: %s",
+                        ", ".join(change.restart_needed))
+
+    def _start(self, coroutine, *, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coroutine, name=name)
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Let polls in flight finish for a while, then cancel the rest; their leases are released."""
+        if self.in_flight:
+            grace = self.config.settings.shutdown_grace.total_seconds()
+            log.info("stopping: waiting up to %.0fs for %d polls in flight", grace, len(self.in_flight))
+            _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        self.pipeline.release()
+
+
+async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | None = None) -> None:
+    """Run until SIGTERM or SIGINT.
+
+    Args:
+        listen: where to serve /healthz and /metrics (``monitor.daemon.observe``); None for no listener, and then
+            nothing is counted either.
+    """
+    loop = asyncio.get_running_loop()
+    metrics: Metrics = NO_METRICS
+    listener = None
+    if listen is not None:
+        metrics = PrometheusMetrics(database_size=lambda: size_bytes(db))
+        health = Health(db=db, metrics=metrics, tick_every=config.settings.poll_tick.total_seconds())
+        listener = Listener(listen, health=health, metrics=metrics)  # fails now if the port is taken
+    try:
+        await _run(config, db, metrics, listener, loop)
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+async def _run(config: Config, db: Database, metrics: Metrics, listener: Listener | None,
+               loop: asyncio.AbstractEventLoop) -> None:
+    async with Pipeline(config, db, metrics=metrics) as pipeline:
+        pipeline.sync_feeds()
+        if db.is_sqlite:
+            # SQLite serves one daemon: leases left by a killed predecessor are stale, not another instance's.
+            with db.session() as session:
+                feed_store.release_leases_of_others(session, owner=pipeline.owner)
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        daemon = Daemon(config, db, pipeline, metrics, scheduler)
+        if config.settings.websub.enabled and listener is not None:
+            pipeline.websub = listener.websub = _subscriber(config, db, pipeline, loop)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stopping.set)
+        # SIGHUP (`systemctl reload`) reads feeds.yaml again now, changed or not.
+        loop.add_signal_handler(signal.SIGHUP, lambda: daemon._start(daemon.reload(force=True), name="reload"))
+        daemon.schedule()
+        scheduler.start()
+        if listener is not None:
+            listener.start()
+        log.info("daemon started: %d feeds, tick every %ss", len(config.feeds),
+                 config.settings.poll_tick.total_seconds())
+        try:
+            await daemon.stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            # Removing a handler restores the default, and SIGHUP's default is to die: not while draining.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            await daemon.drain()
+        log.info("daemon stopped")
+
+
+def _subscriber(config: Config, db: Database, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> Subscriber:
+    def accept(subscription, body: bytes, headers) -> None:
+        # From the listener's thread to the event loop, where polls run; the hub has its answer meanwhile.
+        asyncio.run_coroutine_threadsafe(pipeline.accept_push(subscription, body, headers), loop)
+
+    return Subscriber(config.settings.websub, db, accept=accept, clock=_utcnow,
+                      max_push_bytes=int(config.settings.max_bytes))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

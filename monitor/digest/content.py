@@ -1,0 +1,262 @@
+"""From what a delivery carries (articles) to what a digest shows (stories). Pure: the stored material comes
+in (``monitor.store.digests.Material``), ``DigestContent`` goes out.
+
+The unit of delivery is the article; a story is how articles are shown:
+
+- a story appears once, under the topic its articles score best on, naming every topic it matched;
+- its headline is an original write-up: the representative of a wire cluster, never a reprint when the
+  original is stored; among several write-ups, the best-scoring one (then the earliest);
+- its other new write-ups are linked with their outlet; new wire reprints are counted apart;
+- when the story had reports before these, the item says so in one line ("first reported Mon 2 Dec;
+  7 reports from 5 outlets so far") and, when this channel carried it before, it is an *update*;
+- an outlet is a publisher (``monitor.dedupe.outlets``), and one address is listed once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.digest.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection
+from monitor.dedupe.outlets import outlet_key, outlet_name
+from monitor.store.deliveries import ItemRef
+from monitor.store.digests import Material, StoredArticle, StoredMatch
+
+EXCERPT_CHARS = 360
+MAX_WRITEUPS = 8  # listed per story; the rest are counted ("and 3 more write-ups")
+MAX_COPIES = 12  # wire copies linked per story; all are counted
+MAX_SENTENCES = 3
+_SENTENCE_END = re.compile(r"(?<=[.!?…؟۔])\s+")
+
+
+@dataclass(frozen=True)
+class View:
+    """How one delivery sees the material: what counts as sent before on its channel, and from what score a
+    match counts."""
+
+    kind: str  # digest | alert
+    channel: str | None  # None: a preview, nothing was sent
+    counted_kinds: tuple[str, ...]  # deliveries on the channel that make an article "sent before"
+    min_score: float
+    max_items: int
+    titles: Mapping[str, str]  # topic name -> its title
+
+
+def build_content(material: Material, *, name: str, timezone: str, view: View, items: Sequence[ItemRef],
+                  period: datetime, clean: Callable[[str], str] = lambda text: text) -> DigestContent:
+    """The digest's sections for the delivery's ``items``.
+
+    Args:
+        material: the stored articles, matches and delivery history the items need.
+        view: the delivery's channel and rules.
+        items: the articles the delivery carries (articles since deleted are left out).
+        clean: strips outlet boilerplate from an article's text before it is excerpted.
+    """
+    articles = material.articles
+    units: dict[tuple[str, int], list[int]] = {}
+    fallback_topic: dict[tuple[str, int], str] = {}
+    for item in items:
+        article = articles.get(item.article_id)
+        if article is None:
+            continue
+        key = ("story", article.story_id) if article.story_id is not None else ("article", article.id)
+        units.setdefault(key, [])
+        if article.id not in units[key]:
+            units[key].append(article.id)
+        if item.topic:
+            fallback_topic.setdefault(key, item.topic)
+
+    members_of: dict[int, list[StoredArticle]] = defaultdict(list)
+    for article in articles.values():
+        if article.story_id is not None:
+            members_of[article.story_id].append(article)
+    matches_of: dict[int, list[StoredMatch]] = defaultdict(list)
+    for match in material.matches:
+        if match.score >= view.min_score:
+            matches_of[match.article_id].append(match)
+
+    placed: dict[str, list[DigestItem]] = defaultdict(list)
+    best_of: dict[str, float] = {}
+    for key, new_ids in units.items():
+        kind, ident = key
+        members = members_of[ident] if kind == "story" else [articles[ident]]
+        built, topic = _story(material, view, members, new_ids, matches_of, fallback_topic.get(key, ""), clean)
+        placed[topic].append(built)
+        best_of[topic] = max(best_of.get(topic, 0.0), built.score)
+
+    sections = []
+    for topic in sorted(placed, key=lambda t: (-best_of[t], t)):
+        built = sorted(placed[topic], key=lambda i: (-i.score, i.is_update, -(len(i.writeups) + len(i.copies)),
+                                                     -_epoch(i.published_at), i.headline))
+        shown, rest = built[: view.max_items], built[view.max_items:]
+        sections.append(TopicSection(view.titles.get(topic) or topic, tuple(shown), len(rest),
+                                     tuple(i for item in rest for i in item.article_ids), name=topic))
+    return DigestContent(name, view.kind, period, timezone, tuple(sections))
+
+
+def _story(material: Material, view: View, members: list[StoredArticle], new_ids: list[int],
+           matches_of: Mapping[int, list[StoredMatch]], fallback_topic: str,
+           clean: Callable[[str], str]) -> tuple[DigestItem, str]:
+    """One story (or lone article) as an item, and the topic it is placed under."""
+    articles = material.articles
+    by_id = {a.id: a for a in members} | {i: articles[i] for i in new_ids}
+    new = [by_id[i] for i in new_ids]
+
+    # Topics: every one the story matched; it is placed under its best, scored by its best new match.
+    topic_scores: dict[str, float] = {}
+    for article in by_id.values():
+        for match in matches_of.get(article.id, ()):
+            topic_scores[match.topic] = max(topic_scores.get(match.topic, 0.0), match.score)
+    new_scores = [m.score for a in new for m in matches_of.get(a.id, ())]
+    topic = max(topic_scores, key=lambda t: (topic_scores[t], t)) if topic_scores else fallback_topic
+    topics = tuple(view.titles.get(t) or t for t in sorted(topic_scores, key=lambda t: (-topic_scores[t], t)))
+    score = max(new_scores) if new_scores else max(topic_scores.values(), default=0.0)
+
+    # Write-ups: the new articles by wire cluster, each cluster shown by its original.
+    clusters: dict[int | tuple[str, int], list[StoredArticle]] = defaultdict(list)
+    for article in new:
+        clusters[article.wire_cluster_id if article.wire_cluster_id is not None else ("own", article.id)].append(
+            article)
+    originals = {}
+    for cluster, copies in clusters.items():
+        representative = material.representatives.get(cluster) if isinstance(cluster, int) else None
+        originals[cluster] = articles.get(representative) or min(copies, key=_first)
+
+    # A cluster's best match over all its stored copies (a reprint may carry the words the original lacks).
+    best_of_cluster: dict[int, float] = {}
+    for article in by_id.values():
+        if article.wire_cluster_id is not None:
+            scores = [m.score for m in matches_of.get(article.id, ())]
+            best_of_cluster[article.wire_cluster_id] = max(
+                [best_of_cluster.get(article.wire_cluster_id, -1.0), *scores])
+    fresh = set(new_ids)
+
+    def cluster_rank(cluster) -> tuple:
+        original = originals[cluster]
+        if original.wire_cluster_id is not None:
+            best = best_of_cluster.get(original.wire_cluster_id, -1.0)
+        else:
+            best = max((m.score for m in matches_of.get(original.id, ())), default=-1.0)
+        # What is new leads: a cluster whose original arrived now before one that only gained a copy.
+        return (original.id not in fresh, -best, _first(original))
+
+    ordered = sorted(clusters, key=cluster_rank)
+    lead = originals[ordered[0]]
+    listed = {lead.url}
+    writeups, copies = [], []
+    for cluster in ordered[1:]:
+        original = originals[cluster]
+        if original.id in fresh and original.url not in listed:
+            listed.add(original.url)
+            writeups.append(_report(original))
+    for cluster in ordered:
+        for article in sorted(clusters[cluster], key=_first):
+            if article.id != originals[cluster].id and article.url not in listed:
+                listed.add(article.url)
+                copies.append(_report(article))
+
+    evidence = _evidence_for(lead, by_id.values(), matches_of)
+    return DigestItem(
+        headline=lead.title or lead.url,
+        url=lead.url,
+        outlet=outlet_name(lead.url, lead.site_name),
+        published_at=lead.published_at or lead.fetched_at,
+        excerpt=excerpt(clean(lead.body), lead.title, evidence),
+        score=round(score, 3),
+        article_ids=tuple(sorted(new_ids)),
+        story_id=lead.story_id,
+        writeups=tuple(writeups[:MAX_WRITEUPS]),
+        copies=tuple(copies[:MAX_COPIES]),
+        more_writeups=max(0, len(writeups) - MAX_WRITEUPS),
+        more_copies=max(0, len(copies) - MAX_COPIES),
+        topics=topics if len(topics) > 1 else (),
+        coverage=_coverage(material, view, list(by_id.values()), new_ids),
+        alerted_at=_alerted(material, view, new_ids),
+    ), topic
+
+
+def _coverage(material: Material, view: View, members: list[StoredArticle], new_ids: list[int]) -> Coverage | None:
+    """The story so far, when it had reports before the new ones."""
+    earlier = [a for a in members if a.id not in new_ids]
+    if not earlier:
+        return None
+    story_id = members[0].story_id
+    reports = max(len(members), material.story_sizes.get(story_id, 0) if story_id is not None else 0)
+    outlets = len({outlet_key(a.url, a.site_name) for a in members})
+    sent = [s.at for a in earlier for s in material.sent.get(a.id, ())
+            if view.channel is not None and s.channel == view.channel and s.kind in view.counted_kinds]
+    return Coverage(min(_first(a)[0] for a in members), reports, outlets, max(sent, default=None))
+
+
+def _alerted(material: Material, view: View, new_ids: list[int]) -> datetime | None:
+    """When an alert (on any channel) carried one of these articles before this digest."""
+    if view.kind != "digest" or view.channel is None:
+        return None
+    times = [s.at for i in new_ids for s in material.sent.get(i, ()) if s.kind == "alert"]
+    return min(times, default=None)
+
+
+def _report(article: StoredArticle) -> Report:
+    return Report(outlet_name(article.url, article.site_name), article.url, article.title or article.url,
+                  article.published_at or article.fetched_at)
+
+
+def _first(article: StoredArticle) -> tuple[datetime, int]:
+    return (article.published_at or article.fetched_at, article.id)
+
+
+def _evidence_for(lead: StoredArticle, members, matches_of: Mapping[int, list[StoredMatch]]) -> dict:
+    """The evidence of the lead's own best match, else of a copy of its text (same wire cluster)."""
+    own = matches_of.get(lead.id, [])
+    if not own and lead.wire_cluster_id is not None:
+        own = [m for a in members if a.wire_cluster_id == lead.wire_cluster_id for m in matches_of.get(a.id, ())]
+    return max(own, key=lambda m: m.score).evidence if own else {}
+
+
+def excerpt(text: str, title: str | None, evidence: Mapping) -> Excerpt:
+    """Two or three sentences of the article with the words that made the match marked; the stored snippet
+    (centred on the densest matches) when the opening sentences hold none of them."""
+    text = " ".join((text or "").split())
+    if title and text.startswith(title):
+        text = text[len(title):].lstrip(" .:-–—")
+    lead = ""
+    for sentence in _SENTENCE_END.split(text)[:MAX_SENTENCES]:
+        if lead and len(lead) + len(sentence) + 1 > EXCERPT_CHARS:
+            break
+        lead = f"{lead} {sentence}".strip()
+    if len(lead) > EXCERPT_CHARS:
+        lead = lead[: EXCERPT_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    words = {hit["text"] for term in evidence.get("terms", ()) if isinstance(term, Mapping)
+             for hit in term.get("hits", ()) if isinstance(hit, Mapping) and isinstance(hit.get("text"), str)}
+    spans = find_words(lead, words)
+    if not spans and evidence.get("snippet"):
+        snippet = " ".join(str(evidence["snippet"]).split("\n"))
+        marks = tuple(tuple(span) for span in evidence.get("highlights", ()) if len(span) == 2)
+        return Excerpt(snippet, tuple(s for s in marks if 0 <= s[0] < s[1] <= len(snippet)))
+    return Excerpt(lead, spans)
+
+
+def find_words(text: str, words: Collection[str]) -> tuple[tuple[int, int], ...]:
+    """Where ``words`` occur in ``text`` as whole words (ignoring case), merged where they overlap."""
+    spans = []
+    folded = text.casefold() if len(text.casefold()) == len(text) else text
+    for word in words:
+        needle = word.casefold()
+        if not needle.strip() or len(needle) != len(word):
+            continue  # casefolding changed its length ("ß"): positions would not line up
+        for found in re.finditer(rf"(?<!\w){re.escape(needle)}(?!\w)", folded):
+            spans.append(found.span())
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def _epoch(moment: datetime | None) -> float:
+    return moment.timestamp() if moment else 0.0

@@ -1,0 +1,113 @@
+"""Email: one multipart/alternative message (plain text, then HTML) per digest and period, over SMTP.
+
+The Message-ID is derived from the digest, channel and period, so a message sent again after a crash
+carries the same id and mail clients and people can tell it is a repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses
+
+from monitor.digest.notify import Accepted, DeliveryError, register_channel
+from monitor.digest.notify.render import Digest
+from monitor.digest.notify.settings import EmailChannel
+
+log = logging.getLogger(__name__)
+
+
+def stable_message_id(digest: str, kind: str, channel: str, period: datetime, domain: str) -> str:
+    """The same "<...@domain>" for the same digest, channel and period, whoever sends it and how often."""
+    key = f"{digest}\x00{kind}\x00{channel}\x00{period.isoformat()}".encode()
+    return f"<{kind}.{hashlib.sha256(key).hexdigest()[:32]}@{domain or 'monitor.invalid'}>"
+
+
+def sender_domain(address: str) -> str:
+    """The domain of an address like "Monitor <digest@example.org>"."""
+    parsed = getaddresses([address])
+    return parsed[0][1].rpartition("@")[2] if parsed and "@" in parsed[0][1] else ""
+
+
+def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, date: datetime) -> EmailMessage:
+    """The MIME message: UTF-8 subject and bodies, a Date and the stable Message-ID."""
+    message = EmailMessage()
+    message["Subject"] = digest.subject  # one line already; the policy encodes it (RFC 2047) as needed
+    message["From"] = settings.from_
+    message["To"] = ", ".join(settings.to)
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
+    message["X-Monitor-Digest"] = digest.content.name
+    message.set_content(digest.text, subtype="plain", charset="utf-8")
+    message.add_alternative(digest.html, subtype="html", charset="utf-8")
+    return message
+
+
+def data_unanswered(smtp: smtplib.SMTP, error: BaseException) -> bool:
+    """Whether ``error`` ended the session after DATA was sent without the server's answer to it: the
+    server may have taken the message (and will deliver it) before the connection dropped. An answer
+    (a 4xx or 5xx code) means it did not."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        return False
+    return getattr(smtp, "_monitor_in_data", False)
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, noting when DATA was sent (see ``data_unanswered``)."""
+
+    _monitor_in_data = False
+
+    def data(self, msg):  # noqa: D102 - smtplib's
+        self._monitor_in_data = True
+        return super().data(msg)
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    _monitor_in_data = False
+
+    def data(self, msg):  # noqa: D102 - smtplib's
+        self._monitor_in_data = True
+        return super().data(msg)
+
+
+class EmailSender:
+    name = "email"
+
+    def __init__(self, settings: EmailChannel, **_options: object) -> None:
+        self.settings = settings
+
+    def send(self, digest: Digest, *, message_id: str, accepted: Accepted) -> None:
+        message = build_message(digest, self.settings, message_id=message_id, date=datetime.now(UTC))
+        settings = self.settings
+        host, port, timeout = settings.host, settings.effective_port(), settings.timeout.total_seconds()
+        smtp: smtplib.SMTP | None = None
+        try:
+            if settings.security == "tls":
+                smtp = _SmtpSsl(host, port, timeout=timeout, context=ssl.create_default_context())
+            else:
+                smtp = _Smtp(host, port, timeout=timeout)
+            with smtp:
+                if settings.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if settings.username:
+                    smtp.login(settings.username, settings.password)
+                refused = smtp.send_message(message)
+        except smtplib.SMTPAuthenticationError as error:
+            raise DeliveryError(f"SMTP {host}:{port} refused the login ({error.smtp_code})",
+                                hint="check the username and password") from error
+        except (OSError, smtplib.SMTPException) as error:
+            maybe = smtp is not None and data_unanswered(smtp, error)
+            raise DeliveryError(f"SMTP {host}:{port}: {error}" + (" (after the message was sent: it may have"
+                                " been delivered)" if maybe else ""), maybe_delivered=maybe) from error
+        if refused:  # some recipients refused, some took it: the message is out, and cannot be taken back
+            log.warning("SMTP %s refused recipients %s", host, sorted(refused))
+        accepted(digest.content.article_ids)
+
+
+
+register_channel("email", EmailSender, EmailChannel)

@@ -1,0 +1,132 @@
+"""Rendering a digest: plain values in, a ``Digest`` out (HTML and text for email, Slack blocks, JSON).
+
+Pure: no database, no network, no clock. ``monitor.digest.runner`` gathers the values; the channels send the
+result. Everything here that came from a feed is untrusted: Jinja2 autoescapes it in HTML, the Slack
+builder escapes it for mrkdwn, and titles are flattened to one line and trimmed before any use.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from monitor.digest.notify.content import (
+    Coverage,
+    Digest,
+    DigestContent,
+    DigestItem,
+    Excerpt,
+    Report,
+    SlackMessage,
+    TopicSection,
+)
+from monitor.digest.notify.slack_blocks import slack_messages
+from monitor.digest.notify.wording import coverage_line, local_day, local_time, one_line, plural, safe_url
+
+# The digest's values and wording helpers are still importable from here, where their users found them first.
+__all__ = [
+    "Coverage", "Digest", "DigestContent", "DigestItem", "Excerpt", "Report", "SlackMessage", "TopicSection",
+    "coverage_line", "local_day", "local_time", "one_line", "plural", "render", "safe_url", "subject_of", "to_json",
+]
+
+
+def subject_of(content: DigestContent) -> str:
+    stories = content.stories
+    label = "Alert" if content.kind == "alert" else "Digest"
+    if not stories:
+        return f"{label} {content.name}: nothing new"
+    first = next(item for section in content.sections for item in section.items)
+    rest = f" and {stories - 1} more" if stories > 1 else ""
+    return one_line(f"{label} {content.name}: {one_line(first.headline, 90)}{rest}", 200)
+
+
+def render(content: DigestContent) -> Digest:
+    """The digest in every form a channel sends.
+
+    Args:
+        content: the topics, stories and their details, already selected and ranked.
+
+    Returns:
+        A Digest: subject, HTML, plain text, Slack messages (split to Slack's limits) and JSON.
+    """
+    values = {"content": content, "subject": subject_of(content)}
+    return Digest(
+        content=content,
+        subject=values["subject"],
+        html=_environment().get_template("digest.html.j2").render(values),
+        text=_environment().get_template("digest.txt.j2").render(values),
+        slack=slack_messages(content, values["subject"]),
+        json=to_json(content),
+    )
+
+
+def to_json(content: DigestContent) -> dict[str, Any]:
+    """The digest as JSON-able data, for webhooks."""
+    return {
+        "digest": content.name,
+        "kind": content.kind,
+        "period": content.period.isoformat(),
+        "stories": content.stories,
+        "topics": [
+            {
+                "topic": section.name or section.topic,
+                "title": section.topic,
+                "more": section.more,
+                "items": [
+                    {
+                        "headline": item.headline,
+                        "url": item.url,
+                        "outlet": item.outlet,
+                        "published_at": item.published_at.isoformat() if item.published_at else None,
+                        "excerpt": item.excerpt.text,
+                        "highlights": [list(span) for span in item.excerpt.highlights],
+                        "score": item.score,
+                        "story_id": item.story_id,
+                        "topics": list(item.topics),
+                        "writeups": [_report_json(r) for r in item.writeups],
+                        "copies": [_report_json(r) for r in item.copies],
+                        "more_writeups": item.more_writeups,
+                        "more_copies": item.more_copies,
+                        "update": item.is_update,
+                        "coverage": None if item.coverage is None else {
+                            "first_reported": item.coverage.first_reported.isoformat(),
+                            "reports": item.coverage.reports,
+                            "outlets": item.coverage.outlets,
+                            "last_sent": item.coverage.last_sent.isoformat() if item.coverage.last_sent else None,
+                        },
+                        "alerted_at": item.alerted_at.isoformat() if item.alerted_at else None,
+                        "article_ids": list(item.article_ids),
+                    }
+                    for item in section.items
+                ],
+            }
+            for section in content.sections
+        ],
+    }
+
+
+def _report_json(report: Report) -> dict[str, Any]:
+    return {"outlet": report.outlet, "url": report.url, "title": report.title,
+            "published_at": report.published_at.isoformat() if report.published_at else None}
+
+
+@cache
+def _environment() -> Environment:
+    # Autoescape for HTML only; the text template must not turn "&" into "&amp;".
+    env = Environment(
+        loader=PackageLoader("monitor.digest.notify", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["when"] = local_time
+    env.filters["day"] = local_day
+    env.globals["coverage_line"] = coverage_line
+    env.globals["plural"] = plural
+    env.filters["one_line"] = one_line
+    env.filters["safe_url"] = safe_url
+    return env

@@ -1,0 +1,66 @@
+"""Slack: the digest's Block Kit messages POSTed one by one to an incoming webhook.
+
+Each message the webhook accepts is reported at once, so when a digest split in three fails on the second,
+the first counts as delivered and the retry carries only the rest. A 429 is waited out when its
+Retry-After is short (``max_retry_after``); longer, the attempt fails and the ledger's back-off takes over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+
+from monitor.digest.notify import Accepted, DeliveryError, register_channel
+from monitor.digest.notify.render import Digest
+from monitor.digest.notify.settings import SlackChannel
+
+log = logging.getLogger(__name__)
+MAX_429_WAITS = 3  # per message
+
+
+def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
+    """Seconds from a Retry-After header (Slack sends whole seconds)."""
+    try:
+        return max(0.0, float(value)) if value is not None else default
+    except ValueError:
+        return default
+
+
+class SlackSender:
+    name = "slack"
+
+    def __init__(self, settings: SlackChannel, *, sleep=time.sleep, **_options: object) -> None:
+        self.settings = settings
+        self.sleep = sleep
+
+    def send(self, digest: Digest, *, message_id: str, accepted: Accepted) -> None:
+        with httpx.Client(timeout=self.settings.timeout.total_seconds(), follow_redirects=False) as client:
+            for number, message in enumerate(digest.slack):
+                self._post(client, message.payload, f"{number + 1}/{len(digest.slack)}")
+                accepted(message.article_ids)
+
+    def _post(self, client: httpx.Client, payload, part: str) -> None:
+        # The webhook URL is a secret: it appears in no message or log line.
+        for _ in range(MAX_429_WAITS + 1):
+            try:
+                response = client.post(self.settings.webhook_url, json=payload)
+            except httpx.HTTPError as error:
+                raise DeliveryError(f"Slack webhook unreachable ({type(error).__name__}: {error})") from None
+            if response.status_code == 429:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if wait > self.settings.max_retry_after.total_seconds():
+                    raise DeliveryError(f"Slack rate-limited message {part} for {wait:.0f}s",
+                                        retry_after=wait)
+                log.info("Slack rate-limited message %s; waiting %.0fs as asked", part, wait)
+                self.sleep(wait)
+                continue
+            if response.is_success:
+                return
+            raise DeliveryError(f"Slack answered {response.status_code} to message {part}: "
+                                f"{response.text[:200]!r}")
+        raise DeliveryError(f"Slack kept rate-limiting message {part}")
+
+
+register_channel("slack", SlackSender, SlackChannel)

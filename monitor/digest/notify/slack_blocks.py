@@ -1,0 +1,125 @@
+"""A digest as Slack Block Kit messages, split to Slack's limits (pure, like ``render``).
+
+Slack reads ``&``, ``<`` and ``>`` as markup (``<!channel>`` pings everyone, ``<url|text>`` is a link), so
+they are escaped in every text that came from a feed. ``*``, ``_``, ``~`` and backticks would format; a
+zero-width space after each keeps them literal without changing what the reader sees.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from monitor.digest.notify.content import DigestContent, DigestItem, SlackMessage
+from monitor.digest.notify.wording import coverage_line, local_time, one_line, plural, safe_url
+
+MAX_BLOCKS = 50  # per message
+MAX_TEXT = 3000  # per text field of a section block
+MAX_HEADER = 150  # a header block's plain text
+MAX_MESSAGE_CHARS = 30_000  # all texts of one message together, well below what the webhook takes
+_FORMATTING = re.compile(r"([*_~`])")
+
+
+def escape_entities(text: str) -> str:
+    """The three characters Slack reads as markup in any text, plain_text included."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape(text: str) -> str:
+    """Feed-derived text made inert for mrkdwn."""
+    return _FORMATTING.sub("\\1\u200b", escape_entities(text))
+
+
+def _link(url: str, label: str) -> str:
+    # In <url|label> the URL must not contain "|" or ">"; percent-encode them rather than trust the feed.
+    url = safe_url(url).replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+    return f"<{url}|{escape(label)}>"
+
+
+def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
+    """One story as mrkdwn, never over MAX_TEXT: the links to write-ups and copies give way first, then the
+    excerpt."""
+    head = ("*Update* · " if item.is_update else "") + f"*{_link(item.url, one_line(item.headline))}*"
+    meta = escape(one_line(item.outlet)) + (f" · {local_time(item.published_at, zone, now)}" if item.published_at else "")
+    if item.alerted_at:
+        meta += f" · alerted {local_time(item.alerted_at, zone, now)}"
+    if len(item.topics) > 1:
+        meta += " · topics: " + escape(one_line(", ".join(item.topics)))
+    coverage = escape(coverage_line(item, zone, now)) if item.coverage and now else ""
+    excerpt = item.excerpt.marked("*", "*", escape) if item.excerpt.text else ""
+    label = "New write-ups" if item.is_update else "Other write-ups"
+    writeups = "\n".join(f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
+                          for r in item.writeups)
+    if item.more_writeups:
+        writeups += f"\n• and {plural(item.more_writeups, 'more write-up')}"
+    writeups = f"{label}:\n{writeups}" if writeups else ""
+    copies = ""
+    if item.copies:
+        links = ", ".join(_link(copy.url, one_line(copy.outlet)) for copy in item.copies)
+        more = f" and {item.more_copies} more" if item.more_copies else ""
+        copies = f"Wire copy carried by {plural(item.copy_count, 'more outlet')}: {links}{more}"
+    text = "\n".join(part for part in (head, meta, coverage, excerpt, writeups, copies) if part)
+    if len(text) <= MAX_TEXT:
+        return text
+    # Too long (hundreds of outlets, or a hostile title): count write-ups and copies without links.
+    counts = []
+    if item.writeups:
+        counts.append(f"{label}: {len(item.writeups) + item.more_writeups}")
+    if item.copies:
+        counts.append(f"Wire copy carried by {plural(item.copy_count, 'more outlet')}")
+    summary = "; ".join(counts)
+    text = "\n".join(part for part in (head, meta, coverage, excerpt, summary) if part)
+    if len(text) <= MAX_TEXT:
+        return text
+    text = "\n".join(part for part in (head, meta, coverage, summary) if part)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, ...]:
+    """The digest as one or more webhook payloads, each within MAX_BLOCKS and MAX_MESSAGE_CHARS.
+
+    Every message starts with a header naming the digest (and "2/3" when split), so a reader who sees
+    only one of them knows what it is part of.
+    """
+    # (blocks, article ids) units: a topic's title, each story, and "and N more".
+    units: list[tuple[list[dict[str, Any]], tuple[int, ...]]] = []
+    for number, section in enumerate(content.sections):
+        title = _section(f"*{escape(one_line(section.topic))}*")
+        units.append(([{"type": "divider"}, title] if number else [title], ()))
+        for item in section.items:
+            units.append(([_section(item_text(item, content.timezone, content.period))], item.article_ids))
+        if section.more:
+            more = f"and {section.more} more {'story' if section.more == 1 else 'stories'} on {section.topic}"
+            context = {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(one_line(more))}]}
+            units.append(([context], section.more_article_ids))
+
+    pages: list[tuple[list[dict[str, Any]], list[int]]] = [([], [])]
+    budget_blocks, budget_chars = MAX_BLOCKS - 1, MAX_MESSAGE_CHARS - MAX_HEADER  # the header is added last
+    for blocks, ids in units:
+        size = sum(len(str(block)) for block in blocks)
+        page_blocks, page_ids = pages[-1]
+        used = sum(len(str(block)) for block in page_blocks)
+        if page_blocks and (len(page_blocks) + len(blocks) > budget_blocks or used + size > budget_chars):
+            pages.append(([], []))
+            page_blocks, page_ids = pages[-1]
+        page_blocks.extend(blocks)
+        page_ids.extend(ids)
+
+    total = len(pages)
+    messages = []
+    for number, (blocks, ids) in enumerate(pages, start=1):
+        title = one_line(subject, MAX_HEADER - 8) + (f" ({number}/{total})" if total > 1 else "")
+        header_text = escape_entities(title)
+        while len(header_text) > MAX_HEADER:  # escaping lengthens "<" to "&lt;": cut until it fits
+            title = title[: len(title) - (len(header_text) - MAX_HEADER) - 1]
+            header_text = escape_entities(title + "…")
+        header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": False}}
+        payload = {"text": escape(title), "blocks": [header, *blocks], "unfurl_links": False,
+                   "unfurl_media": False}
+        messages.append(SlackMessage(payload, tuple(dict.fromkeys(ids))))
+    return tuple(messages)

@@ -1,0 +1,59 @@
+"""How a digest words and trims what came from a feed, shared by the templates and the Slack builder."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # content uses plural() from here, so the item's type is for the annotation only
+    from monitor.digest.notify.content import DigestItem
+
+MAX_HEADLINE = 200  # characters; longer titles are cut with "…"
+
+
+def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
+    """``text`` on one line (no CR/LF, tabs or control characters), cut at ``limit`` with "…"."""
+    flat = " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def local_time(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
+    """"21 Nov 07:40" in the digest's time zone; "21 Nov 2025 07:40" when not in the year of ``now``."""
+    return _local(moment, zone, now, "%-d %b{year} %H:%M")
+
+
+def local_day(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
+    """"Mon 2 Dec" in the digest's time zone; "Mon 2 Dec 2025" when not in the year of ``now``."""
+    return _local(moment, zone, now, "%a %-d %b{year}")
+
+
+def _local(moment: datetime | None, zone: str, now: datetime | None, pattern: str) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    same_year = now is None or now.astimezone(ZoneInfo(zone)).year == local.year
+    return local.strftime(pattern.format(year="" if same_year else " %Y"))
+
+
+def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
+    """"Update · first reported Mon 2 Dec; 7 reports from 5 outlets so far", or "" without earlier reports."""
+    coverage = item.coverage
+    if coverage is None:
+        return ""
+    reports = f"{coverage.reports} report{'s' if coverage.reports != 1 else ''}"
+    outlets = f"{coverage.outlets} outlet{'s' if coverage.outlets != 1 else ''}"
+    line = f"first reported {local_day(coverage.first_reported, zone, now)}; {reports} from {outlets} so far"
+    if coverage.last_sent is not None:
+        line = f"Update · {line}; last sent {local_day(coverage.last_sent, zone, now)}"
+    return line
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def safe_url(url: str) -> str:
+    """``url`` if it is http(s), else "#": a feed could hand us javascript: links."""
+    return url if re.match(r"(?i)^https?://", url or "") else "#"

@@ -1,0 +1,360 @@
+"""Digests: what is new for a digest on each channel, and delivering it through the ledger.
+
+One delivery, step by step (each step its own transaction, so no lock is held while a channel is slow):
+
+1. claim the (digest, kind, channel, period) row: the unique constraint lets one daemon win;
+2. freeze its items, one per article: what failed before on that channel, the matches that no delivery on
+   the channel carried since the lookback, and the articles that joined a matched story since (the
+   article counts, not the story: a developing story comes back with what is new on it);
+3. render and send; after each message the channel accepts, its articles are marked delivered;
+4. close the row as sent, or record the failure and when to retry (exponential back-off).
+
+A crash after step 3 sent a message but before it was recorded leaves the row ``sending`` with a lease;
+when the lease runs out a retry sends what is not marked: at most one message is repeated, and it carries
+the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, paragraph_keys, strip_boilerplate
+from monitor.digest.content import View, build_content
+from monitor.runtime.metrics import NO_METRICS, Metrics
+from monitor.digest.notify import DeliveryError, make_sender
+from monitor.digest.notify.email import sender_domain, stable_message_id
+from monitor.digest.notify.render import Digest, DigestContent, render
+from monitor.digest.notify.settings import DigestConfig
+from monitor.ingest.schedule import next_delivery_attempt
+from monitor.store import clusters as cluster_store
+from monitor.store import deliveries as ledger
+from monitor.store import digests as digest_store
+from monitor.store.db import Database
+from monitor.store.deliveries import ItemRef, Slot
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=15)  # a send taking longer than this is presumed crashed, and retried
+MAX_ITEMS = 5000  # articles gathered for one delivery; a backlog larger than this waits for the next
+MAX_STORY_MEMBERS = 200  # articles read per story to tell its coverage; enough to name its outlets
+PREVIEW_CHANNEL = "/preview"  # a channel no delivery is made on: in a preview nothing counts as sent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one delivery (or why there was none)."""
+
+    digest: str
+    kind: str
+    channel: str
+    period: datetime
+    status: str  # sent | failed | empty | skipped | taken (another daemon has it)
+    stories: int = 0
+    articles: int = 0
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def counted_kinds(slot: Slot) -> tuple[str, ...]:
+    """Which deliveries on ``slot``'s channel make an article "sent already" for it.
+
+    An alert is not sent for what a digest or an alert already sent on the channel. A digest is not sent
+    for what an alert sent on the channel either, except by email: the email digest is the day's complete
+    record, so it carries alerted articles again, marked as alerted.
+    """
+    if slot.kind == "digest" and slot.channel == "email":
+        return ("digest",)
+    return ("digest", "alert")
+
+
+def select_new(session: Session, *, digest: DigestConfig, slot: Slot, since: datetime) -> list[ItemRef]:
+    """What the next delivery of ``slot`` carries, one item per article: the items of its failed deliveries,
+    then new matches, then (for a digest) the articles that joined a matched story since and were not sent
+    on the channel: a developing story comes back with its new reports."""
+    carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot))
+    min_score = min_score_of(digest, slot.kind)
+    found = digest_store.failed_items(session, digest=slot.digest, kind=slot.kind, channel=slot.channel)
+    found += digest_store.new_matches(session, carried=carried, topics=digest.topics, min_score=min_score,
+                                      since=since, limit=MAX_ITEMS)
+    if slot.kind == "digest":
+        followups = digest_store.story_followups(session, carried=carried, topics=digest.topics,
+                                                 min_score=min_score, since=since, limit=MAX_ITEMS)
+        found += [ItemRef(article_id, story_id, "") for article_id, story_id in followups]
+    by_article: dict[int, ItemRef] = {}
+    for item in found:
+        by_article.setdefault(item.article_id, item)
+    return list(by_article.values())[:MAX_ITEMS]
+
+
+def min_score_of(digest: DigestConfig, kind: str) -> float:
+    return digest.alerts.min_score if kind == "alert" and digest.alerts else digest.min_score
+
+
+def compose(session: Session, *, digest: DigestConfig, slot: Slot, items: Sequence[ItemRef], period: datetime,
+            titles: Mapping[str, str], preview: bool = False) -> DigestContent:
+    """The content of a delivery of ``items`` on ``slot`` (``preview``: as if nothing had been sent)."""
+    material = digest_store.material(
+        session, article_ids=[item.article_id for item in items], topics=digest.topics, digest=slot.digest,
+        channel=None if preview else slot.channel, members_per_story=MAX_STORY_MEMBERS)
+    view = View(slot.kind, None if preview else slot.channel, counted_kinds(slot), min_score_of(digest, slot.kind),
+                digest.max_items, titles)
+    return build_content(material, name=digest.name, timezone=digest.timezone, view=view, items=items,
+                         period=period, clean=partial(without_boilerplate, session))
+
+
+def without_boilerplate(session: Session, text: str) -> str:
+    """``text`` without outlet boilerplate: the paragraphs the dedup stage learnt as shared by unrelated wire
+    clusters, and furniture such as sign-up lines (``monitor.dedupe.boilerplate``). Asked only of the texts
+    a digest excerpts, one per story shown."""
+    keys = paragraph_keys(text)
+    known = cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS) if keys else ()
+    return strip_boilerplate(text, known=frozenset(known))
+
+
+def period_of(digest: DigestConfig, now: datetime) -> datetime:
+    """The latest time the digest's schedule fired at or before ``now``: the period a run belongs to.
+
+    Two daemons woken a little apart, or one woken late, name the same period, so the unique ledger row
+    decides between them.
+    """
+    trigger = digest.trigger()
+    for window in (timedelta(minutes=2), timedelta(hours=2), timedelta(days=2), timedelta(days=40)):
+        fire, last = trigger.get_next_fire_time(None, now - window), None
+        for _ in range(1000):
+            if fire is None or fire > now:
+                break
+            last, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if last is not None and (fire is None or fire > now):
+            return last.astimezone(UTC)
+    return now.replace(second=0, microsecond=0)
+
+
+def alert_period(every: timedelta, now: datetime) -> datetime:
+    """``now`` rounded down to a multiple of ``every`` since the epoch: one period per alert check."""
+    step = max(1, int(every.total_seconds()))
+    return datetime.fromtimestamp(int(now.timestamp()) // step * step, UTC)
+
+
+class DigestRunner:
+    """Delivers one digest (and its alerts) on each of its channels, through the ledger."""
+
+    def __init__(self, db: Database, digest: DigestConfig, *, owner: str, lease: timedelta = LEASE,
+                 sender_options: dict[str, Any] | None = None,
+                 titles: Callable[[], Mapping[str, str]] | None = None) -> None:
+        self.db, self.digest, self.owner, self.lease = db, digest, owner, lease
+        # Topic name -> the title digests show; asked at each delivery, so a reloaded watchlist's titles show.
+        self._titles = titles or dict
+        self.sender_options = sender_options or {}
+        self._told_missing: set[str] = set()
+
+    def channels(self, kind: str) -> list[tuple[str, Any]]:
+        """The channels to send ``kind`` on; a channel without its settings (an empty secret) is skipped."""
+        chosen = []
+        for name, settings in self.digest.channels.configured().items():
+            if kind == "alert" and (self.digest.alerts is None or name not in self.digest.alerts.channels):
+                continue
+            if (missing := settings.missing()) is not None:
+                if name not in self._told_missing:  # once per process: alerts and retries ask every minute
+                    self._told_missing.add(name)
+                    log.warning("digest %s: channel %s skipped: %s", self.digest.name, name, missing)
+                continue
+            chosen.append((name, settings))
+        return chosen
+
+    def run(self, *, kind: str = "digest", period: datetime, now: datetime | None = None,
+            since: datetime | None = None) -> list[Outcome]:
+        """Deliver the ``period`` of the digest (or its alerts) on every channel: due retries first."""
+        now = now or _now()
+        outcomes: list[Outcome] = []
+        for channel, settings in self.channels(kind):
+            slot = Slot(self.digest.name, kind, channel)
+            outcomes += self._retries(slot, settings, now)
+            with self.db.session() as session:
+                # An alert waits for a failing one's back-off rather than piling up; a digest carries it.
+                if kind == "alert" and ledger.waiting_retry(session, slot=slot, now=now):
+                    continue
+            outcomes.append(self._deliver_new(slot, settings, period, now, since))
+        return outcomes
+
+    def retry_due(self, *, now: datetime | None = None) -> list[Outcome]:
+        """Retry every delivery of this digest whose back-off is over (or whose sender died)."""
+        now = now or _now()
+        outcomes = []
+        for kind in ("digest", "alert") if self.digest.alerts else ("digest",):
+            for channel, settings in self.channels(kind):
+                outcomes += self._retries(Slot(self.digest.name, kind, channel), settings, now)
+        return outcomes
+
+    def preview(self, *, now: datetime | None = None, since: datetime | None = None) -> Digest:
+        """What the next digest would say (on its first channel), or everything matched since ``since``."""
+        now = now or _now()
+        channels = list(self.digest.channels.configured()) or ["preview"]
+        # With ``since``, a channel name no channel has: nothing counts as sent.
+        slot = Slot(self.digest.name, "digest", channels[0] if since is None else PREVIEW_CHANNEL)
+        with self.db.session() as session:
+            since = since or now - self.digest.lookback
+            items = select_new(session, digest=self.digest, slot=slot, since=since)
+            content = compose(session, digest=self.digest, slot=slot, items=items, period=now, titles=self._titles(),
+                              preview=slot.channel == PREVIEW_CHANNEL)
+        return render(content)
+
+    # --- one delivery ---------------------------------------------------------------------------------
+
+    def _retries(self, slot: Slot, settings: Any, now: datetime) -> list[Outcome]:
+        outcomes = []
+        with self.db.session() as session:
+            due = ledger.due_retries(session, slot=slot, now=now)
+        for delivery_id in due:
+            with self.db.session() as session:
+                claimed = ledger.claim_retry(session, delivery_id=delivery_id, owner=self.owner, now=now,
+                                             lease=self.lease)
+            if claimed is not None:
+                log.info("digest %s: retrying %s on %s for %s (attempt %d)", slot.digest, slot.kind,
+                         slot.channel, claimed.period.isoformat(), claimed.attempts + 1)
+                outcomes.append(self._send(slot, settings, claimed.id, claimed.period, now,
+                                           sent_as=claimed.message_id))
+        return outcomes
+
+    def _deliver_new(self, slot: Slot, settings: Any, period: datetime, now: datetime,
+                     since: datetime | None) -> Outcome:
+        if slot.kind == "alert":
+            # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
+            with self.db.session() as session:
+                if not select_new(session, digest=self.digest, slot=slot, since=since or now - self.digest.lookback):
+                    return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
+        with self.db.session() as session:
+            claimed = ledger.claim_new(session, slot=slot, period=period, owner=self.owner, now=now,
+                                       lease=self.lease)
+        if claimed is None:
+            log.info("digest %s: %s on %s for %s is another instance's", slot.digest, slot.kind, slot.channel,
+                     period.isoformat())
+            return Outcome(slot.digest, slot.kind, slot.channel, period, "taken")
+        with self.db.session() as session:
+            since = since or now - self.digest.lookback
+            items = select_new(session, digest=self.digest, slot=slot, since=since)
+            if not items and slot.kind == "alert":
+                # What the look above found went out with another delivery meanwhile: no row stays.
+                ledger.release(session, delivery_id=claimed.id)
+                return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
+            if not items and not self.digest.send_empty:
+                ledger.finish(session, delivery_id=claimed.id, status=ledger.EMPTY, now=now, message_id=None)
+                return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
+            ledger.add_items(session, delivery_id=claimed.id, items=items)
+            if superseded := ledger.supersede_failed(session, slot=slot, keep=claimed.id):
+                log.info("digest %s: %d failed deliveries on %s carried by this one", slot.digest, superseded,
+                         slot.channel)
+        return self._send(slot, settings, claimed.id, period, now)
+
+    def _send(self, slot: Slot, settings: Any, delivery_id: int, period: datetime, now: datetime, *,
+              sent_as: str | None = None) -> Outcome:
+        """Send what the delivery has pending. ``sent_as``: the Message-ID of an earlier attempt that may
+        have arrived; this one goes out under it too, so a repeat is recognisable as one."""
+        with self.db.session() as session:
+            items = ledger.pending_items(session, delivery_id=delivery_id)
+            content = compose(session, digest=self.digest, slot=slot, items=items, period=period,
+                              titles=self._titles())
+        digest = render(content)
+        domain = sender_domain(getattr(settings, "from_", "")) or "monitor.invalid"
+        message_id = sent_as or stable_message_id(slot.digest, slot.kind, slot.channel, period, domain)
+        parts = 0
+
+        def accepted(article_ids: Sequence[int]) -> None:
+            nonlocal parts
+            parts += 1
+            with self.db.session() as session:
+                ledger.mark_delivered(session, delivery_id=delivery_id, article_ids=article_ids, now=_now(),
+                                      parts_sent=parts)
+
+        try:
+            if items:  # nothing pending: everything went out before a crash; just close the row
+                sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
+                sender.send(digest, message_id=message_id, accepted=accepted)
+        except Exception as error:
+            if not isinstance(error, DeliveryError):
+                log.exception("digest %s: %s sender failed", slot.digest, slot.channel)
+            with self.db.session() as session:
+                # An attempt that may have arrived keeps its Message-ID, and its items, for its retries.
+                maybe_sent = getattr(error, "maybe_delivered", False)
+                retry_at = next_delivery_attempt(
+                    now, attempts=ledger.attempts_made(session, delivery_id=delivery_id) + 1,
+                    retry_after=getattr(error, "retry_after", None))
+                ledger.fail(session, delivery_id=delivery_id, error=str(error), next_attempt_at=retry_at,
+                            maybe_sent_as=message_id if maybe_sent else None)
+            log.warning("digest %s: %s on %s failed (%s); retry at %s", slot.digest, slot.kind, slot.channel,
+                        error, retry_at.isoformat(timespec="seconds"))
+            return Outcome(slot.digest, slot.kind, slot.channel, period, "failed", content.stories,
+                           len(content.article_ids), str(error), retry_at)
+        with self.db.session() as session:
+            # Items a channel did not list in any message (none of ours do) count as delivered with it.
+            ledger.mark_delivered(session, delivery_id=delivery_id, article_ids=content.article_ids,
+                                  now=_now())
+            ledger.finish(session, delivery_id=delivery_id, status=ledger.SENT, now=_now(),
+                          message_id=message_id)
+        log.info("digest %s: %s sent on %s: %d stories", slot.digest, slot.kind, slot.channel,
+                 content.stories)
+        return Outcome(slot.digest, slot.kind, slot.channel, period, "sent", content.stories,
+                       len(content.article_ids))
+
+
+def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *, owner: str,
+                   titles: Callable[[], Mapping[str, str]] | None = None,
+                   metrics: Metrics = NO_METRICS) -> list[tuple[str, Any, Any]]:
+    """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
+    time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
+    Every delivery's outcome is counted in ``metrics``."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    runners = [DigestRunner(db, digest, owner=owner, titles=titles) for digest in digests]
+    jobs: list[tuple[str, Any, Any]] = []
+    for runner in runners:
+        jobs.append((f"digest:{runner.digest.name}", partial(_guarded, _run_scheduled, runner, metrics),
+                     runner.digest.trigger()))
+        if runner.digest.alerts is not None:
+            every = runner.digest.alerts.every.total_seconds()
+            jobs.append((f"alerts:{runner.digest.name}", partial(_guarded, _run_alerts, runner, metrics),
+                         IntervalTrigger(seconds=every, timezone=UTC)))
+    if runners:
+        every_minute = IntervalTrigger(minutes=1, timezone=UTC)
+        jobs.append(("digest-retries", partial(_retry_all, runners, metrics), every_minute))
+    return jobs
+
+
+def topic_titles(watchlist: Any) -> dict[str, str]:
+    """Topic name -> its title (``title:`` in the watchlist, else the name)."""
+    return {topic.name: getattr(topic, "title", None) or topic.name for topic in watchlist.topics}
+
+
+def _run_scheduled(runner: DigestRunner) -> list[Outcome]:
+    now = _now()
+    return runner.run(period=period_of(runner.digest, now), now=now)
+
+
+def _run_alerts(runner: DigestRunner) -> list[Outcome]:
+    now = _now()
+    return runner.run(kind="alert", period=alert_period(runner.digest.alerts.every, now), now=now)
+
+
+def _retry_all(runners: Sequence[DigestRunner], metrics: Metrics) -> None:
+    for runner in runners:
+        _guarded(lambda r: r.retry_due(), runner, metrics)
+
+
+def _guarded(job, runner: DigestRunner, metrics: Metrics) -> None:
+    # A database hiccup or a bug must not take the schedule down; the ledger makes the next run whole.
+    try:
+        for outcome in job(runner):
+            metrics.delivered(outcome)
+    except Exception:
+        log.exception("digest %s: scheduled run failed; the next run or retry picks it up",
+                      runner.digest.name)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,204 @@
+"""An article page to its body and metadata (trafilatura), and the choice between that and the feed's text.
+
+``extract_page`` is pure and CPU-bound: the pipeline runs it in worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from monitor.ingest.parse import FeedItem
+from monitor.ingest.text import normalize_whitespace
+from monitor.ingest.urls import MAX_URL_LENGTH, canonical_url
+
+log = logging.getLogger(__name__)
+
+_HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
+SITE_NAME_CHARS = 200
+_DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S"}
+
+
+class BodySource(StrEnum):
+    """Where an article's body text came from."""
+
+    EXTRACTED = "extracted"
+    FEED = "feed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    text: str
+    title: str | None
+    author: str | None
+    published: datetime | None
+    language: str | None
+    canonical_url: str | None
+    site_name: str | None = None
+    """The publisher's name as the page gives it (og:site_name, schema.org publisher)."""
+
+
+@dataclass(frozen=True)
+class Body:
+    text: str
+    source: BodySource
+    note: str | None = None
+
+
+def extract_page(html: bytes, url: str) -> ExtractedPage | None:
+    """Extract the main text and metadata of a news page.
+
+    Args:
+        html: the page as received; trafilatura detects its encoding.
+        url: the page's URL, used to resolve relative links and as the canonical URL's fallback.
+
+    Returns:
+        The page's text and metadata, or None when trafilatura finds no main text.
+    """
+    # Imported here: extraction runs in the worker processes (monitor.ingest.extract_worker loads it there), and the
+    # pipeline's own process, which only chooses and stores texts, need not carry trafilatura and lxml.
+    import trafilatura
+
+    try:
+        document = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+            date_extraction_params=_DATE_PARAMS,
+        )
+    except Exception:  # noqa: BLE001 - a hostile page must not take the worker down
+        log.warning("extraction crashed on %s", url, exc_info=True)
+        return None
+    if document is None or not (document.text or "").strip():
+        return None
+    canonical = document.url if document.url and urlsplit(document.url).scheme in ("http", "https") else None
+    return ExtractedPage(
+        text=normalize_whitespace(document.text),
+        title=_clean(document.title),
+        author=_clean(document.author),
+        published=_parse_date(document.date),
+        language=_clean(document.language) or _html_language(html),
+        canonical_url=canonical,
+        site_name=_site_name(document.sitename),
+    )
+
+
+def _site_name(value: str | None) -> str | None:
+    # A page's site name can be a whole slogan; a publisher's name is short.
+    value = _clean(value)
+    return value[:SITE_NAME_CHARS].rstrip() if value else None
+
+
+def choose_body(page: ExtractedPage | None, feed_text: str, *, page_problem: str | None, min_chars: int) -> Body:
+    """The article's body: the extracted text if it is long enough, else the feed's own text, with the reason.
+
+    Args:
+        page: the extraction result, None when the page was not fetched or gave nothing.
+        feed_text: the feed entry's content or summary (``FeedItem.feed_text``), the fallback.
+        page_problem: why there is no page (fetch failure, robots.txt, pages disabled), if that is the case.
+        min_chars: extracted text shorter than this is considered a failed extraction.
+    """
+    if page is not None and len(page.text) >= min_chars:
+        return Body(page.text, BodySource.EXTRACTED)
+    if page is not None and len(page.text) >= len(feed_text):
+        # Short, but still more than the feed gives: keep it, and say why it is short.
+        return Body(page.text, BodySource.EXTRACTED, f"extracted text is short ({len(page.text)} characters)")
+    if page_problem is None:
+        page_problem = "no main text found in page" if page is None else f"extracted only {len(page.text)} characters"
+    if feed_text:
+        return Body(feed_text, BodySource.FEED, page_problem)
+    return Body("", BodySource.FAILED, page_problem)
+
+
+def content_hash(text: str) -> str:
+    """A hash of the body with case and whitespace folded, so trivial reformatting does not change it."""
+    folded = " ".join(text.casefold().split())
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _html_language(html: bytes) -> str | None:
+    match = _HTML_LANG.search(html[:8192])
+    return match.group(1).decode("ascii").replace("_", "-").lower() if match else None
+
+
+def _clean(value: str | None) -> str | None:
+    value = " ".join((value or "").split())
+    return value or None
+
+
+@dataclass(frozen=True)
+class Article:
+    """A feed entry made whole: what the pipeline stores."""
+
+    entry_key: str
+    url: str
+    canonical_url: str
+    guid: str | None
+    title: str | None
+    author: str | None
+    published: datetime | None
+    fetched_at: datetime
+    language: str | None
+    body: str
+    summary: str | None
+    body_source: BodySource
+    body_note: str | None
+    content_hash: str
+    page_retry_at: datetime | None = None
+    """When to fetch the page again, its first fetch having failed for a passing reason."""
+    site_name: str | None = None
+
+
+def build_article(
+    item: FeedItem,
+    page: ExtractedPage | None,
+    body: Body,
+    *,
+    url: str,
+    fetched_at: datetime,
+    canonical: str | None = None,
+) -> Article:
+    """Merge what the feed says with what the page says.
+
+    The feed wins on title, author and date (page titles carry site names, page dates are often the day only);
+    the page wins on language and canonical URL.
+    """
+    canonical = canonical or canonical_url((page.canonical_url if page else None) or url)
+    published = item.published or (page.published if page else None)
+    if published is not None and published > fetched_at:
+        published = fetched_at  # a clock running ahead must not put an article in the future
+    return Article(
+        entry_key=item.key,
+        url=url,
+        canonical_url=canonical,
+        guid=item.guid if item.guid and len(item.guid) <= MAX_URL_LENGTH else None,
+        title=item.title or (page.title if page else None),
+        author=item.author or (page.author if page else None),
+        published=published,
+        fetched_at=fetched_at,
+        language=(page.language if page else None) or item.language,
+        body=body.text,
+        summary=item.summary or (item.content[:1000] if item.content else None),
+        body_source=body.source,
+        body_note=body.note,
+        content_hash=content_hash(body.text or item.title or url),
+        site_name=page.site_name if page else None,
+    )

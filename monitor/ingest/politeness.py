@@ -1,0 +1,153 @@
+"""Per-host politeness: how many requests one host gets at once, and how far apart they start."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from enum import IntEnum
+
+
+class Turn(IntEnum):
+    """Who goes first when several requests wait for one host: robots.txt (the host's pages wait for it),
+    then article pages (the extraction workers wait for them), then the rest (feeds, whose pages come later
+    anyway). Among equals, first come first served."""
+
+    ROBOTS = 0
+    PAGE = 1
+    OTHER = 2
+
+
+class _TurnQueue:
+    """One host's line: one waiter at a time holds the turn; on release it goes to the first of the
+    highest priority."""
+
+    __slots__ = ("_busy", "_waiting", "_order")
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if not self._busy and not self._waiting:
+            self._busy = True
+            return
+        handed = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._order), handed))
+        try:
+            await handed
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self.release()  # the turn came as we were given up: pass it on
+            raise  # a cancelled waiter is skipped by release
+
+    def release(self) -> None:
+        while self._waiting:
+            handed = heapq.heappop(self._waiting)[2]
+            if not handed.done():
+                handed.set_result(None)  # still busy: the turn goes straight to this waiter
+                return
+        self._busy = False
+
+
+class _Host:
+    __slots__ = ("slots", "turns", "next_start", "delay")
+
+    def __init__(self, concurrency: int, delay: float) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.turns = _TurnQueue()
+        self.next_start = 0.0
+        self.delay = delay
+
+
+class HostGate:
+    """Limits requests per host: at most ``concurrency`` in flight, starts at least ``delay`` seconds apart.
+
+    A host's delay can be raised (never lowered below the default) by its robots.txt ``Crawl-delay``.
+    """
+
+    def __init__(self, *, concurrency: int = 2, delay: float = 1.0, max_crawl_delay: float = 30.0) -> None:
+        self.concurrency = concurrency
+        self.delay = delay
+        self.max_crawl_delay = max_crawl_delay
+        self._hosts: dict[str, _Host] = {}
+
+    def _host(self, host: str) -> _Host:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host(self.concurrency, self.delay)
+        return state
+
+    def set_crawl_delay(self, host: str, seconds: float) -> None:
+        """Honour a robots.txt Crawl-delay, bounded so a hostile file cannot stall us for hours."""
+        if math.isnan(seconds):
+            seconds = self.delay
+        self._host(host).delay = max(self.delay, min(seconds, self.max_crawl_delay))
+
+    def hold_off(self, host: str, seconds: float) -> None:
+        """Honour a server's short Retry-After (429, 503) in this pass: the host's next request starts no
+        sooner than ``seconds`` from now; its requests wait for that as for their turn, holding nothing.
+
+        One longer than the longest Crawl-delay we honour is left to the retry schedules (monitor.ingest.schedule:
+        the feed is held, the page tried again later), as before: holding every request to the host that
+        long would stall the pass, and holding them less would not honour it anyway.
+        """
+        if math.isnan(seconds) or not 0 < seconds <= self.max_crawl_delay:
+            return
+        state = self._host(host)
+        state.next_start = max(state.next_start, time.monotonic() + seconds)
+
+    def delay_for(self, host: str) -> float:
+        """The minimum time between two request starts to ``host`` now in force."""
+        state = self._hosts.get(host)
+        return self.delay if state is None else state.delay
+
+    @asynccontextmanager
+    async def slot(self, host: str, *, then: asyncio.Semaphore | None = None,
+                   on_turn: Callable[[], Awaitable[object]] | None = None,
+                   priority: Turn = Turn.OTHER) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots, starting at least the host's delay after its previous start.
+
+        Waiting for the host's turn holds nothing but this host's place in line: ``then`` and ``on_turn``
+        are only taken once the turn has come, so a host with a long delay never keeps other hosts waiting.
+
+        Args:
+            then: a further limit (the fetcher's global one) taken once it is this host's turn and held
+                until the slot is left. Taking it inside the turn is what keeps the spacing: taken after,
+                two requests that waited for it could start back to back.
+            on_turn: awaited once it is this host's turn, before ``then``; what it takes (a place for the
+                body in a bounded buffer) is the caller's to give back, not given back here.
+            priority: the request's place in the host's line (``Turn``).
+        """
+        state = self._host(host)
+        # Waiters go one at a time, in the order of ``Turn``, and the next start is counted from when this
+        # one really started, not from when it was planned: a late wake-up cannot squeeze the gap after it.
+        # The line comes before the host's slots, so that its order is the order requests go in.
+        await state.turns.acquire(priority)
+        try:
+            # Again after each sleep: an answer's Retry-After may have put the next start further off.
+            while (wait := state.next_start - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            await state.slots.acquire()
+            try:
+                if on_turn is not None:
+                    await on_turn()
+                if then is not None:
+                    await then.acquire()
+            except BaseException:
+                state.slots.release()
+                raise
+            state.next_start = time.monotonic() + state.delay
+        finally:
+            state.turns.release()
+        try:
+            yield
+        finally:
+            state.slots.release()
+            if then is not None:
+                then.release()

@@ -1,0 +1,196 @@
+"""When to poll a feed next: pure arithmetic on intervals, server hints and failures."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from monitor.config.durations import format_duration
+
+MAX_TTL = timedelta(hours=24)
+"""The longest a feed's own hints (its <ttl>, the response's Cache-Control max-age or Expires) may hold it
+off: a publisher that says "a month" must not go unread for a month."""
+
+RHYTHM_WINDOW = timedelta(days=7)
+"""How far back a feed's publications count towards its rhythm: a week holds every weekday once, so a feed
+quiet at weekends is not judged by its Sunday alone."""
+
+CLOCK_SKEW = timedelta(minutes=10)
+"""How far after we first saw an entry its stated date may lie and still be believed (clocks differ)."""
+
+MOMENT = timedelta(minutes=1)
+"""Entries dated within one minute of each other count as one publication: a poll finds them together,
+so a feed that stamps a hundred entries with one time is not taken for a hundred times busier."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # moments are the clock's own minutes, counted from here
+
+
+def next_poll_after_success(
+    now: datetime,
+    *,
+    interval: timedelta,
+    ttl: timedelta | None = None,
+    retry_after: timedelta | None = None,
+    cache_lifetime: timedelta | None = None,
+) -> datetime:
+    """As miniflux does: the longest of the interval, the feed's TTL and the response's cache lifetime
+    (Cache-Control max-age or Expires), both capped at ``MAX_TTL``, and Retry-After."""
+    waits = [interval]
+    for hint in (ttl, cache_lifetime):
+        if hint is not None:
+            waits.append(min(hint, MAX_TTL))
+    if retry_after is not None:
+        waits.append(retry_after)
+    return now + max(waits)
+
+
+def publication_moments(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
+                        window: timedelta = RHYTHM_WINDOW) -> list[datetime]:
+    """When a feed published within ``window`` before ``now``, from its entries' (stated date, first seen).
+
+    The stated date is believed unless it lies after the entry was first seen (a clock ahead, a date in the
+    future) or more than ``window`` before it (an old entry that reappeared, a date of 1970): then the time
+    we first saw the entry stands in for it. Entries of one minute count once (see ``MOMENT``); in
+    particular, everything a first poll finds undated counts as one publication, not as a burst of them.
+    """
+    since = now - window
+    moments = set()
+    for published, first_seen in sightings:
+        believable = published is not None and first_seen - window <= published <= first_seen + CLOCK_SKEW
+        when = min(published, first_seen) if believable else first_seen
+        if since < when <= now:
+            # On the clock's minutes, not counted from ``now``: two polls that see the same entries count
+            # the same.
+            moments.add((when - _EPOCH) // MOMENT)
+    return sorted(_EPOCH + MOMENT * minute for minute in moments)
+
+
+def publications_per_day(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
+                         window: timedelta = RHYTHM_WINDOW) -> float:
+    """A feed's observed publication rate: its publications within ``window`` (see ``publication_moments``)
+    per day of the window, as miniflux's entry_frequency scheduler counts a week's entries."""
+    return len(publication_moments(sightings, now=now, window=window)) / (window / timedelta(days=1))
+
+
+def adaptive_interval(per_day: float, *, min_interval: timedelta, max_interval: timedelta) -> timedelta:
+    """The poll interval for a feed that publishes ``per_day`` times a day.
+
+    The geometric mean of the feed's mean gap between publications and ``min_interval``, clamped to
+    [min_interval, max_interval]: a feed publishing once per min_interval or more is polled every
+    min_interval, and the interval grows with the square root of the gap (once a day: 85 min with a 5 min
+    minimum; once a week: 3.7 h). Why the square root: an entry waits half an interval on average, so the
+    delay summed over all entries is the sum of rate x interval, and for a given number of requests that
+    sum is smallest with intervals in proportion to 1/sqrt(rate); busy feeds get the requests quiet ones
+    do not need. A feed with nothing in its window waits ``max_interval``.
+    """
+    if min_interval >= max_interval:
+        return max_interval  # equal bounds: fixed polling
+    if math.isnan(per_day) or per_day <= 0:  # nothing seen (or nonsense): as quiet as a feed can be
+        return max_interval
+    if math.isinf(per_day):
+        return min_interval
+    gap = timedelta(days=1).total_seconds() / per_day
+    wait = timedelta(seconds=math.sqrt(gap * min_interval.total_seconds()))
+    return min(max(wait, min_interval), max_interval)
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """How often a feed is polled after a success, and why: a fixed interval, or its learnt rate."""
+
+    interval: timedelta
+    per_day: float | None = None  # publications per day in the window; None when the interval is fixed
+
+    def describe(self) -> str:
+        """For people: "~12/day, every 1h", "~2/week, every 3h", "quiet, every 1d" or "fixed 30m"."""
+        every = format_duration(_rounded(self.interval))
+        if self.per_day is None:
+            return f"fixed {every}"
+        if self.per_day <= 0:
+            return f"quiet, every {every}"
+        if self.per_day >= 1:
+            return f"~{self.per_day:.0f}/day, every {every}"
+        weekly = self.per_day * 7
+        return f"{'~%.0f' % weekly if weekly >= 0.5 else '<1'}/week, every {every}"
+
+
+def learned_rhythm(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
+                   min_interval: timedelta, max_interval: timedelta) -> Rhythm:
+    """A feed's rhythm from its entries' (stated date, first seen): its rate over ``RHYTHM_WINDOW`` and the
+    interval that rate earns (``adaptive_interval``)."""
+    per_day = publications_per_day(sightings, now=now)
+    return Rhythm(adaptive_interval(per_day, min_interval=min_interval, max_interval=max_interval), per_day)
+
+
+def _rounded(interval: timedelta) -> timedelta:
+    """To the minute (to the second under one): "every 1h25m", not "every 1h24m59.6s"."""
+    unit = timedelta(minutes=1) if interval >= timedelta(minutes=1) else timedelta(seconds=1)
+    return max(unit, round(interval / unit) * unit)
+
+
+def next_poll_after_failure(
+    now: datetime,
+    *,
+    interval: timedelta,
+    failures: int,
+    max_backoff: timedelta,
+    retry_after: timedelta | None = None,
+    feed_key: str = "",
+) -> datetime:
+    """Exponential back-off: interval x 2^(failures-1) plus up to 10% jitter, capped; Retry-After if later.
+
+    The cap is ``max_backoff`` but never less than ``interval``: a failing feed is not polled more often than
+    a healthy one. Jitter stays inside the cap; feeds that reach the cap keep the spread jitter gave them on
+    the way up, since each waits the same cap from its own last attempt.
+
+    Args:
+        failures: consecutive failures including this one (>= 1).
+        feed_key: spreads feeds that failed together (one host down) so they do not all retry at once.
+    """
+    cap = max(max_backoff, interval)
+    backoff = interval
+    for _ in range(max(failures - 1, 0)):  # doubling until the cap, so no huge power can overflow timedelta
+        if backoff >= cap or backoff <= timedelta(0):
+            break
+        backoff *= 2
+    backoff = min(backoff, cap)
+    backoff = min(backoff + _jitter(backoff, feed_key, failures), cap)
+    if retry_after is not None:
+        backoff = max(backoff, retry_after)
+    return now + backoff
+
+
+def _jitter(base: timedelta, key: str, failures: int) -> timedelta:
+    """Up to 10% extra, the same for the same feed and failure count (deterministic, so testable)."""
+    digest = hashlib.blake2b(f"{key}:{failures}".encode(), digest_size=2).digest()
+    return base * (int.from_bytes(digest, "big") / 65535 * 0.1)
+
+
+PAGE_RETRY_DELAYS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=4))
+"""When an article page that failed for a passing reason is fetched again, after each failed attempt: a
+server down for a deploy is back within minutes, one having a bad day within hours; after the third the
+feed's text stays."""
+
+
+def next_page_retry(now: datetime, *, attempts: int, retry_after: timedelta | None = None) -> datetime | None:
+    """When to fetch a failed page again after ``attempts`` failures (0: the first fetch failed), or None
+    when it has been tried enough. A server's Retry-After, if longer, wins."""
+    if attempts >= len(PAGE_RETRY_DELAYS):
+        return None
+    wait = PAGE_RETRY_DELAYS[attempts]
+    return now + max(wait, retry_after) if retry_after else now + wait
+
+
+DELIVERY_FIRST_RETRY = timedelta(minutes=1)
+DELIVERY_MAX_RETRY = timedelta(hours=1)
+
+
+def next_delivery_attempt(now: datetime, *, attempts: int, retry_after: float | None = None) -> datetime:
+    """When to try a digest delivery again after ``attempts`` failed attempts: 1, 2, 4 ... minutes, at most an
+    hour, or later if the channel asked (``retry_after``, in seconds)."""
+    delay = min(DELIVERY_FIRST_RETRY * 2 ** max(0, attempts - 1), DELIVERY_MAX_RETRY)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return now + delay

@@ -1,0 +1,160 @@
+"""What the daemon counts, in one place: the stages call a ``Metrics`` and never hold counters of their own.
+
+``Metrics`` itself records nothing, at the cost of a method call: it is what every stage gets when no
+listener is configured (``monitor poll``, a daemon without ``--listen``). ``PrometheusMetrics`` records into
+a registry of its own rather than prometheus_client's global one, so that several daemons in one process
+(tests) never mix their numbers; ``monitor.daemon.observe`` serves it at /metrics.
+
+Recorded where the facts are known: a feed's poll report (pipeline), a fetch's result (fetcher), an
+extraction (pipeline), the writer thread's queue (pipeline), a delivery's outcome (digest jobs), a tick and
+the polls in flight (daemon).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# Seconds: a 304 from a near host takes milliseconds, a slow page up to the whole-request deadline.
+FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0)
+EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Records nothing: the stand-in when no listener is configured. Subclasses record."""
+
+    last_tick_at: float | None = None  # time.time() of the last scheduler tick
+    last_poll_success_at: float | None = None  # of the last poll that fetched its feed (ok or unchanged)
+
+    def ticked(self, *, due: int) -> None:
+        """The scheduler ticked and claimed ``due`` feeds."""
+
+    @contextmanager
+    def polling(self) -> Iterator[None]:
+        """A feed's poll is in flight for the duration of the block."""
+        yield
+
+    def polled(self, report: Any) -> None:
+        """A feed's poll ended (a ``pipeline.PollReport``)."""
+
+    def pushed(self, report: Any) -> None:
+        """Content a WebSub hub pushed for a feed was stored (a ``pipeline.PollReport``)."""
+
+    def fetched(self, result: Any) -> None:
+        """A GET ended (a ``fetch.FetchResult``), feed or page, successful or not."""
+
+    def extracted(self, seconds: float) -> None:
+        """A page went through text extraction, taking ``seconds``."""
+
+    def writer_queue(self, change: int) -> None:
+        """A write was handed to the writer thread (+1) or finished there (-1)."""
+
+    def delivered(self, outcome: Any) -> None:
+        """A digest or alert delivery ended (a ``digest.Outcome``)."""
+
+
+NO_METRICS = Metrics()
+
+
+class PrometheusMetrics(Metrics):
+    """Records into its own prometheus_client registry.
+
+    Args:
+        database_size: called at each scrape for the database's size in bytes (None when unknown).
+    """
+
+    def __init__(self, *, database_size: Callable[[], int | None] | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._polls = Counter("monitor_polls", "Feed polls, by outcome (ok, unchanged, failed, held) and error "
+                              "kind (empty when none)", ["outcome", "error_kind"], registry=r)
+        self._articles = Counter("monitor_articles_stored", "New articles stored", registry=r)
+        self._pushes = Counter("monitor_websub_pushes", "Contents pushed by WebSub hubs and stored", registry=r)
+        self._pages = Counter("monitor_pages_extracted", "Article pages put through text extraction",
+                              registry=r)
+        self._extract_seconds = Histogram("monitor_extraction_seconds", "Time to extract one page's text",
+                                          buckets=EXTRACT_BUCKETS, registry=r)
+        self._fetch_seconds = Histogram("monitor_fetch_duration_seconds", "Time of one GET, redirects "
+                                        "included, by result (ok, not_modified, or the failure kind)",
+                                        ["result"], buckets=FETCH_BUCKETS, registry=r)
+        self._due = Gauge("monitor_feeds_due", "Feeds claimed as due at the last tick", registry=r)
+        self._in_flight = Gauge("monitor_feeds_in_flight", "Feed polls in flight", registry=r)
+        self._writer = Gauge("monitor_writer_queue_depth", "Writes waiting for or running in the writer thread",
+                             registry=r)
+        self._deliveries = Counter("monitor_deliveries", "Digest and alert deliveries, by kind (digest, alert), "
+                                   "channel and status (sent, failed, empty, taken)",
+                                   ["kind", "channel", "status"], registry=r)
+        self._last_tick = Gauge("monitor_last_tick_timestamp_seconds", "When the scheduler last ticked",
+                                registry=r)
+        self._last_poll = Gauge("monitor_last_successful_poll_timestamp_seconds",
+                                "When a feed was last fetched successfully", registry=r)
+        self._last_digest = Gauge("monitor_last_digest_sent_timestamp_seconds",
+                                  "When a digest or alert was last sent on any channel", registry=r)
+        if database_size is not None:
+            size = Gauge("monitor_database_size_bytes", "Size of the database (SQLite files, or "
+                         "pg_database_size); NaN when it cannot be read", registry=r)
+            size.set_function(lambda: _or_nan(database_size))
+
+    def ticked(self, *, due: int) -> None:
+        self.last_tick_at = time.time()
+        self._last_tick.set(self.last_tick_at)
+        self._due.set(due)
+
+    @contextmanager
+    def polling(self) -> Iterator[None]:
+        self._in_flight.inc()
+        try:
+            yield
+        finally:
+            self._in_flight.dec()
+
+    def polled(self, report: Any) -> None:
+        self._polls.labels(str(report.outcome), report.error_kind or "").inc()
+        if report.new_articles:
+            self._articles.inc(report.new_articles)
+        if str(report.outcome) in ("ok", "unchanged"):
+            self.last_poll_success_at = time.time()
+            self._last_poll.set(self.last_poll_success_at)
+
+    def pushed(self, report: Any) -> None:
+        self._pushes.inc()
+        if report.new_articles:
+            self._articles.inc(report.new_articles)
+
+    def fetched(self, result: Any) -> None:
+        if result.failure is not None:
+            outcome = str(result.failure.kind)
+        else:
+            outcome = "not_modified" if result.status == 304 else "ok"
+        self._fetch_seconds.labels(outcome).observe(result.elapsed)
+
+    def extracted(self, seconds: float) -> None:
+        self._pages.inc()
+        self._extract_seconds.observe(seconds)
+
+    def writer_queue(self, change: int) -> None:
+        self._writer.inc(change)
+
+    def delivered(self, outcome: Any) -> None:
+        self._deliveries.labels(outcome.kind, outcome.channel, outcome.status).inc()
+        if outcome.status == "sent":
+            self._last_digest.set(time.time())
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The registry in the Prometheus text format, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _or_nan(read: Callable[[], int | None]) -> float:
+    try:
+        value = read()
+    except Exception:  # noqa: BLE001 - a scrape must not fail because one gauge cannot be read
+        return math.nan
+    return math.nan if value is None else float(value)
