@@ -15,7 +15,7 @@ it really did, and every feed keeps its own bursts and lulls. Like the real feed
 only as many entries as its document held: an entry pushed out before a poll saw it is missed.
 
 Each schedule polls each feed on a simulated clock, with no network: the poll at time t finds the entries
-published by t, and the next poll comes when monitor.ingest.schedule says. Fixed polling waits 30 minutes; the
+published by t, and the next poll comes when monitor.schedule says. Fixed polling waits 30 minutes; the
 adaptive schedule is the daemon's own (``learned_rhythm`` on what the feed has shown in its window, then
 ``next_poll_after_success``), with the default settings. The first week (the rhythm's window) is warm-up;
 from then on the script measures the delay from each entry's publication to the poll that finds it, and
@@ -52,7 +52,7 @@ from _report import report_checks  # noqa: E402
 from monitor.config import Settings  # noqa: E402
 from monitor.config.durations import format_duration  # noqa: E402
 from monitor.ingest.parse import NotAFeed, parse_feed  # noqa: E402
-from monitor.ingest.schedule import (  # noqa: E402
+from monitor.schedule import (  # noqa: E402
     RHYTHM_WINDOW,
     learned_rhythm,
     next_poll_after_success,

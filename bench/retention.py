@@ -22,7 +22,7 @@ from sqlalchemy import text
 from monitor.config import RetentionSettings
 from monitor.dedupe.stories import paragraph_keys, term_counts
 from monitor.ingest.extract import Article, BodySource
-from monitor.daemon.retention import prune
+from monitor.retention import prune
 from monitor.store import articles as article_store
 from monitor.store import clusters as cluster_store
 from monitor.store.db import open_database, size_bytes

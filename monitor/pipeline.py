@@ -43,9 +43,9 @@ from monitor.runtime.lifeline import die_with_parent, expect_helpers
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.ingest.pagebuffer import PageBuffer
 from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
-from monitor.daemon.retention import mark_seen
+from monitor.retention import mark_seen
 from monitor.ingest.robots import RobotsCache
-from monitor.ingest.schedule import (
+from monitor.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
     learned_rhythm,

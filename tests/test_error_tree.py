@@ -19,7 +19,7 @@ from monitor.errors import MonitorError
 # Exceptions that are not errors a user can act on, and so stay outside the root on purpose.
 OUTSIDE_THE_ROOT = {
     # Raised inside a dry run's transaction only to roll it back; never leaves retention.prune.
-    "monitor.daemon.retention._RolledBack",
+    "monitor.retention._RolledBack",
 }
 
 # Errors the CLI prints (message, then hint if any) whose class carries no general hint: each raise site gives

@@ -29,7 +29,7 @@ STORE = "monitor.store"
 STAGES_AND_ABOVE = (
     "monitor.cli", "monitor.pipeline", "monitor.daemon.scheduler",  # the top: commands and the daemon
     "monitor.dedupe", "monitor.watchlist", "monitor.digest.runner", "monitor.digest.content", "monitor.digest.notify",
-    "monitor.ingest.extract", "monitor.watchlist.tag", "monitor.daemon.retention",  # the stages
+    "monitor.ingest.extract", "monitor.watchlist.tag", "monitor.retention",  # the stages
     "monitor.config",  # the store takes plain values, never settings
 )
 RULES = (

@@ -12,7 +12,7 @@ from support.news import make_entries, rss
 from monitor.config import RetentionSettings
 from monitor.digest.runner import DigestRunner
 from monitor.digest.notify.settings import DigestConfig
-from monitor.daemon.retention import prune
+from monitor.retention import prune
 from monitor.store.models import (
     Article,
     ArticleFeed,

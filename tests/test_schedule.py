@@ -1,4 +1,4 @@
-"""Tests for monitor.ingest.schedule: when a feed is polled next after a success or a failure."""
+"""Tests for monitor.schedule: when a feed is polled next after a success or a failure."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.ingest.schedule import (
+from monitor.schedule import (
     MAX_TTL,
     Rhythm,
     adaptive_interval,
@@ -142,7 +142,7 @@ def test_failure_result_is_now_plus_wait():
 
 
 def test_a_failed_page_is_tried_three_more_times_ever_later_then_left():
-    from monitor.ingest.schedule import PAGE_RETRY_DELAYS, next_page_retry
+    from monitor.schedule import PAGE_RETRY_DELAYS, next_page_retry
 
     now = datetime(2024, 9, 9, 12, tzinfo=UTC)
     waits = [next_page_retry(now, attempts=n) - now for n in range(len(PAGE_RETRY_DELAYS))]
@@ -299,7 +299,7 @@ def test_a_rhythm_describes_itself(rhythm, text):
 
 
 def test_delivery_back_off_doubles_to_an_hour_and_honours_the_channel():
-    from monitor.ingest.schedule import next_delivery_attempt
+    from monitor.schedule import next_delivery_attempt
 
     now = datetime(2024, 9, 9, 12, tzinfo=UTC)
     delays = [next_delivery_attempt(now, attempts=n) - now for n in (1, 2, 3, 7, 8, 20)]

@@ -35,7 +35,7 @@ from monitor.errors import MonitorError
 from monitor.ingest.fetch import default_user_agent
 from monitor.runtime.logs import set_level
 from monitor.digest.notify.readiness import channel_readiness
-from monitor.ingest.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
+from monitor.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 

@@ -21,7 +21,7 @@ def prune(
     as_json: JsonOption = False,
 ) -> None:
     """Delete what is older than the `retention:` windows of feeds.yaml (the daemon does it daily)."""
-    from monitor.daemon import retention
+    from monitor import retention
 
     try:
         config = state_of(ctx).config()

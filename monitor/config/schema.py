@@ -91,7 +91,7 @@ class Settings(Section):
     user_agent: str | None = None  # full override of the User-Agent header
     contact: str | None = None  # email or URL added to the default User-Agent, for site owners
     interval: Duration = timedelta(minutes=30)  # the first retry after a failure (then it doubles)
-    # A feed without an interval of its own is polled as often as it publishes (monitor.ingest.schedule), within
+    # A feed without an interval of its own is polled as often as it publishes (monitor.schedule), within
     # these bounds; equal bounds poll every feed at that one interval. 5 min and 24 h are miniflux's
     # defaults for its entry_frequency scheduler: few publishers refresh a feed faster than a CDN caches
     # it for minutes, and a feed silent for a week is still looked at daily.
@@ -295,7 +295,7 @@ RetentionWindow = Annotated[
 class RetentionSettings(Section):
     """How long what is stored is kept (the ``retention:`` section); ``off`` keeps it for ever.
 
-    Applied once a day by the daemon and by ``monitor prune`` (``monitor.daemon.retention``).
+    Applied once a day by the daemon and by ``monitor prune`` (``monitor.retention``).
     """
 
     articles: RetentionWindow = timedelta(days=365)  # articles (by fetch time), with everything that hangs on them
@@ -383,7 +383,7 @@ class Config(Section):
 
     def fixed_interval_for(self, feed: FeedConfig) -> timedelta | None:
         """How often to poll ``feed`` if that is fixed (its own interval, or equal bounds); None when its
-        publication rhythm decides (monitor.ingest.schedule.adaptive_interval)."""
+        publication rhythm decides (monitor.schedule.adaptive_interval)."""
         if feed.interval is not None:
             return feed.interval
         if self.settings.min_interval >= self.settings.max_interval:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.daemon import retention
+from monitor import retention
 from monitor.config import Config
 from monitor.digest.runner import scheduled_jobs, topic_titles
 from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
@@ -81,7 +81,7 @@ class Daemon:
                                id="config-reload", max_instances=1, coalesce=True)
         self._schedule_digests(self._digest_jobs_of(config))
         # Retention once a day, first within the hour after start at a random minute: several instances
-        # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.daemon.retention).
+        # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.retention).
         first = _utcnow() + timedelta(seconds=random.uniform(300, 3900))
         self.scheduler.add_job(self.prune, "interval", hours=24, jitter=1800, id="retention", max_instances=1,
                                coalesce=True, next_run_time=first)

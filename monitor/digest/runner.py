@@ -32,7 +32,7 @@ from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
-from monitor.ingest.schedule import next_delivery_attempt
+from monitor.schedule import next_delivery_attempt
 from monitor.store import clusters as cluster_store
 from monitor.store import deliveries as ledger
 from monitor.store import digests as digest_store

@@ -93,7 +93,7 @@ class HostGate:
         """Honour a server's short Retry-After (429, 503) in this pass: the host's next request starts no
         sooner than ``seconds`` from now; its requests wait for that as for their turn, holding nothing.
 
-        One longer than the longest Crawl-delay we honour is left to the retry schedules (monitor.ingest.schedule:
+        One longer than the longest Crawl-delay we honour is left to the retry schedules (monitor.schedule:
         the feed is held, the page tried again later), as before: holding every request to the host that
         long would stall the pass, and holding them less would not honour it anyway.
         """

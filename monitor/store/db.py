@@ -109,7 +109,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the CLI read while the daemon writes; busy_timeout makes writers wait instead of failing.
     cursor = dbapi_connection.cursor()
     # Takes effect on a new file only (before its first table): freed pages can then be given back in small
-    # steps after a prune (monitor.daemon.retention). An older file keeps its mode until `monitor prune --vacuum`.
+    # steps after a prune (monitor.retention). An older file keeps its mode until `monitor prune --vacuum`.
     cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -3,7 +3,7 @@ evidence, delivery rows; and
 giving SQLite's freed pages back to the file system.
 
 No policy lives here: which ages count as old and how many rows one call touches are the caller's arguments
-(``monitor.daemon.retention`` decides them). Each function works on one batch in the caller's transaction, so the
+(``monitor.retention`` decides them). Each function works on one batch in the caller's transaction, so the
 caller decides how long the writer is held.
 """
 
