@@ -53,18 +53,18 @@ from _bootstrap import ensure_project_python  # noqa: E402
 
 ensure_project_python(__file__, ("feedparser", "httpx", "trafilatura"))
 
-import feedparser
-import httpx
-import trafilatura
-import yaml
+import feedparser  # noqa: E402 - after the bootstrap, which may re-run us in the venv
+import httpx  # noqa: E402 - after the bootstrap, which may re-run us in the venv
+import trafilatura  # noqa: E402 - after the bootstrap, which may re-run us in the venv
+import yaml  # noqa: E402 - after the bootstrap, which may re-run us in the venv
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _pages import Page, load_pages
-from support.httpserver import LocalWebServer, Route, free_loopback_hosts
+from _pages import Page, load_pages  # noqa: E402
+from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
 
-from monitor.ingest.extract import extract_page
-from monitor.ingest.urls import canonical_url
+from monitor.ingest.extract import extract_page  # noqa: E402
+from monitor.ingest.urls import canonical_url  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 FEED_TYPE = "application/rss+xml; charset=utf-8"

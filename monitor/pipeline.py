@@ -28,23 +28,31 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe
-
-from monitor.runtime import instance
-
-from monitor.ingest import sources
-from monitor.ingest.addressguard import AddressGuard, Reach
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
-from monitor.ingest.extract import Article, BodySource, ExtractedPage, build_article, choose_body, extract_page
+from monitor.ingest import sources
+from monitor.ingest.addressguard import AddressGuard, Reach
+from monitor.ingest.extract import (
+    Article,
+    BodySource,
+    ExtractedPage,
+    build_article,
+    choose_body,
+    extract_page,
+)
 from monitor.ingest.fetch import Failure, FailureKind, Fetcher, FetchResult, reaching
 from monitor.ingest.fetchtools import FetchTools, Shared
+from monitor.ingest.pagebuffer import PageBuffer
+from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.robots import RobotsCache
+from monitor.ingest.storable import clean, storable_article, storable_feed, storable_page, storable_validators
+from monitor.ingest.urls import canonical_url, is_fetchable
+from monitor.ingest.websub import Subscriber
+from monitor.retention import mark_seen
+from monitor.runtime import instance
 from monitor.runtime.groupcommit import GroupCommit
 from monitor.runtime.lifeline import die_with_parent, expect_helpers
 from monitor.runtime.metrics import NO_METRICS, Metrics
-from monitor.ingest.pagebuffer import PageBuffer
-from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
-from monitor.retention import mark_seen
-from monitor.ingest.robots import RobotsCache
 from monitor.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
@@ -53,17 +61,14 @@ from monitor.schedule import (
     next_poll_after_failure,
     next_poll_after_success,
 )
-from monitor.ingest.storable import clean, storable_article, storable_feed, storable_page, storable_validators
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
 from monitor.store.db import Database
-from monitor.watchlist.tag import Tagger
-from monitor.ingest.urls import canonical_url, is_fetchable
 from monitor.watchlist import Match, Watchlist, load_watchlist
-from monitor.ingest.websub import Subscriber
+from monitor.watchlist.tag import Tagger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -113,7 +113,7 @@ class Rhythm:
         if self.per_day >= 1:
             return f"~{self.per_day:.0f}/day, every {every}"
         weekly = self.per_day * 7
-        return f"{'~%.0f' % weekly if weekly >= 0.5 else '<1'}/week, every {every}"
+        return f"{f'~{weekly:.0f}' if weekly >= 0.5 else '<1'}/week, every {every}"
 
 
 def learned_rhythm(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,

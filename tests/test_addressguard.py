@@ -14,8 +14,8 @@ import pytest
 from support.httpserver import Route
 from support.news import Entry, article_html, paragraphs_for, rss
 
-from monitor.ingest.addressguard import AddressGuard, Reach, embedded_ipv4, ip_literal, non_public_reason
 from monitor.config import ConfigError, load_config
+from monitor.ingest.addressguard import AddressGuard, Reach, embedded_ipv4, ip_literal, non_public_reason
 from monitor.ingest.fetch import FailureKind
 from monitor.pipeline import Pipeline
 from monitor.store.db import open_database

@@ -81,7 +81,7 @@ def test_near_pairs_agree_with_brute_force(lefts, rights, distance, ordered):
     assert bool(found) == bool(every)
     assert {p[0] for p in found} == {p[0] for p in every}
     assert {p[1] for p in found} == {p[1] for p in every}
-    first = lambda pairs: {(l[0], min(l[1], r[1])) for l, r in pairs}  # noqa: E731
+    first = lambda pairs: {(left[0], min(left[1], right[1])) for left, right in pairs}  # noqa: E731
     assert [min((s for f, s in first(found) if f == fld), default=None) for fld in ("title", "body")] == [
         min((s for f, s in first(every) if f == fld), default=None) for fld in ("title", "body")
     ]

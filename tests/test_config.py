@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,29 +144,29 @@ def test_duration_type_in_a_model_dumps_compact_json():
         _Timed(every="soon")
 
 
-NOW = datetime(2024, 9, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2d", datetime(2024, 9, 8, 12, 0, tzinfo=timezone.utc)),
-        ("12H", datetime(2024, 9, 10, 0, 0, tzinfo=timezone.utc)),
-        ("1h30m", datetime(2024, 9, 10, 10, 30, tzinfo=timezone.utc)),
-        ("2024-09-01", datetime(2024, 9, 1, tzinfo=timezone.utc)),
-        ("2024-09-01T10:00Z", datetime(2024, 9, 1, 10, 0, tzinfo=timezone.utc)),
-        ("2024-09-01T10:00", datetime(2024, 9, 1, 10, 0, tzinfo=timezone.utc)),
-        ("2024-09-01T10:00+02:00", datetime(2024, 9, 1, 8, 0, tzinfo=timezone.utc)),
+        ("2d", datetime(2024, 9, 8, 12, 0, tzinfo=UTC)),
+        ("12H", datetime(2024, 9, 10, 0, 0, tzinfo=UTC)),
+        ("1h30m", datetime(2024, 9, 10, 10, 30, tzinfo=UTC)),
+        ("2024-09-01", datetime(2024, 9, 1, tzinfo=UTC)),
+        ("2024-09-01T10:00Z", datetime(2024, 9, 1, 10, 0, tzinfo=UTC)),
+        ("2024-09-01T10:00", datetime(2024, 9, 1, 10, 0, tzinfo=UTC)),
+        ("2024-09-01T10:00+02:00", datetime(2024, 9, 1, 8, 0, tzinfo=UTC)),
     ],
 )
 def test_parse_since(text, expected):
     since = parse_since(text, NOW)
     assert since == expected
-    assert since.tzinfo == timezone.utc
+    assert since.tzinfo == UTC
 
 
 def test_parse_since_takes_a_naive_now_as_utc():
-    assert parse_since("1d", datetime(2024, 9, 10)) == datetime(2024, 9, 9, tzinfo=timezone.utc)
+    assert parse_since("1d", datetime(2024, 9, 10)) == datetime(2024, 9, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "", "2024", "30", "2024-13-01", "-2d"])

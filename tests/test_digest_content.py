@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.digest.content import View, build_content, excerpt, find_words
 from monitor.dedupe.outlets import outlet_domain, outlet_name
+from monitor.digest.content import View, build_content, excerpt, find_words
 from monitor.store.deliveries import ItemRef
 from monitor.store.digests import Material, Sent, StoredArticle, StoredMatch
 

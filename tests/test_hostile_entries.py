@@ -15,10 +15,10 @@ from support.httpserver import Route
 from support.news import article_html, paragraphs_for
 
 from monitor.config import load_config
+from monitor.ingest.storable import clean_text
 from monitor.pipeline import Pipeline
 from monitor.store import articles as article_store
 from monitor.store.db import open_database
-from monitor.ingest.storable import clean_text
 
 JSON_FEED = {"Content-Type": "application/feed+json"}
 RSS = {"Content-Type": "application/rss+xml"}

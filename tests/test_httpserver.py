@@ -100,7 +100,7 @@ def test_etag_304(server, client):
     server.set("/e", Route(body=body))
     r = client.get(server.url("/e"))
     etag = r.headers["etag"]
-    assert etag == '"%s"' % hashlib.sha1(body).hexdigest()
+    assert etag == f'"{hashlib.sha1(body).hexdigest()}"'
 
     r304 = client.get(server.url("/e"), headers={"If-None-Match": etag})
     assert r304.status_code == 304 and r304.content == b""
@@ -176,7 +176,7 @@ def test_stream_bytes_chunked(server, client):
     # a client that gives up mid-stream (size cap) must not disturb the server
     server.set("/huge", Route(stream_bytes=50_000_000))
     with client.stream("GET", server.url("/huge")) as r:
-        for chunk in r.iter_raw():
+        for _ in r.iter_raw():
             break
     assert client.get(server.url("/big")).status_code == 200
 

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from monitor.digest.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection, render
+from monitor.digest.notify.render import (
+    Coverage,
+    DigestContent,
+    DigestItem,
+    Excerpt,
+    Report,
+    TopicSection,
+    render,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 PERIOD = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from support.httpserver import Route
 from test_digest import digest_config
 
 from monitor.config import load_config
-from monitor.digest.runner import DigestRunner
 from monitor.digest.notify.slack_blocks import MAX_BLOCKS, MAX_TEXT
+from monitor.digest.runner import DigestRunner
 from monitor.store.models import DeliveryItem
 
 

@@ -22,10 +22,10 @@ from support.httpserver import Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
 
+from monitor.daemon.observe import MIN_STALE_AFTER, Health, Listener
 from monitor.runtime import logs
 from monitor.runtime.logs import JsonFormatter, RedactingFilter, TextFormatter, redact
 from monitor.runtime.metrics import PrometheusMetrics
-from monitor.daemon.observe import MIN_STALE_AFTER, Health, Listener
 from monitor.store.db import Database
 
 SLACK_TOKEN = "xoxbT0KENzz9f8g7h6"

@@ -155,8 +155,8 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from monitor.config import load_config
-    from monitor.pipeline import Pipeline
     from monitor.daemon.scheduler import Daemon
+    from monitor.pipeline import Pipeline
 
     path = tmp_path / "feeds.yaml"
     path.write_text(DIGESTS.format(title="Arms", digests=DIGEST.format(name="morning", schedule="30 7 * * *")))

@@ -10,8 +10,8 @@ from support.httpserver import Route
 from support.news import make_entries, rss
 
 from monitor.config import RetentionSettings
-from monitor.digest.runner import DigestRunner
 from monitor.digest.notify.settings import DigestConfig
+from monitor.digest.runner import DigestRunner
 from monitor.retention import prune
 from monitor.store.models import (
     Article,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config
-from monitor.watchlist.tag import Tagger
+from monitor.daemon.reload import ConfigReloader
 from monitor.watchlist import ArticleText, load_watchlist
 from monitor.watchlist.backtest import run_examples
-from monitor.daemon.reload import ConfigReloader
+from monitor.watchlist.tag import Tagger
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or REPO.parent / "shared")

@@ -18,9 +18,9 @@ from monitor.store import matches as match_store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 from monitor.store.models import Feed
-from monitor.watchlist.tag import Tagger
 from monitor.watchlist import Match
 from monitor.watchlist.model import WatchlistConfig, compile_watchlist
+from monitor.watchlist.tag import Tagger
 
 NOW = datetime(2024, 9, 9, 12, 0, tzinfo=UTC)
 

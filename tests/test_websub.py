@@ -25,14 +25,14 @@ from support.websubhub import LocalHub
 from test_addressguard import test_guard as declared_public_guard
 
 from monitor.config import ConfigError, load_config
-from monitor.ingest.fetch import FetchResult
-from monitor.runtime.metrics import PrometheusMetrics
 from monitor.daemon.observe import Health, Listener
+from monitor.ingest.fetch import FetchResult
 from monitor.ingest.parse import parse_feed
+from monitor.ingest.websub import Subscriber, discover, needs_request, signature_matches, token_of
 from monitor.pipeline import Pipeline
+from monitor.runtime.metrics import PrometheusMetrics
 from monitor.store import websub as websub_store
 from monitor.store.db import open_database
-from monitor.ingest.websub import Subscriber, discover, needs_request, signature_matches, token_of
 
 SECRET = "0123456789abcdef"
 

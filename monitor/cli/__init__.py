@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from monitor import __version__
+from monitor.cli.output import SafeConsole, styled
 from monitor.config import Config, load_config, secret_values
 from monitor.config.durations import parse_since
-from monitor.cli.output import SafeConsole, styled
 from monitor.errors import MonitorError
 from monitor.runtime.logs import configure_logging, register_secrets
 from monitor.store.db import Database, default_database_url, open_database
@@ -166,7 +166,7 @@ def when(value: datetime | None, now: datetime) -> str:
 
 
 # Command modules register themselves on `app` when imported.
-from monitor.cli import (
+from monitor.cli import (  # noqa: E402 - they need `app`, defined above
     digest,  # noqa: F401
     ingest,  # noqa: F401
     maintenance,  # noqa: F401

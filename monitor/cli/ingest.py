@@ -31,10 +31,10 @@ from monitor.cli import (
 from monitor.cli.output import styled
 from monitor.config import Config, redacted_dump
 from monitor.config.durations import format_duration
+from monitor.digest.notify.readiness import channel_readiness
 from monitor.errors import MonitorError
 from monitor.ingest.fetch import default_user_agent
 from monitor.runtime.logs import set_level
-from monitor.digest.notify.readiness import channel_readiness
 from monitor.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current

@@ -94,8 +94,8 @@ def explain(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The art
             as_json: JsonOption = False) -> None:
     """Say why an article joined its wire cluster and its story: method, scores, shared shingles and terms."""
     from monitor.dedupe.explain import explain_article
-    from monitor.store import clusters as store
     from monitor.ingest.urls import canonical_url
+    from monitor.store import clusters as store
 
     db = database_or_exit(ctx)
     with db.session() as session:

@@ -128,8 +128,8 @@ async def _fetch(config, url: str) -> ArticleText:
     """The page at ``url``, fetched and extracted as the pipeline would (for a page not stored yet)."""
     from monitor.ingest.extract import extract_page
     from monitor.ingest.fetch import Fetcher, default_user_agent
-    from monitor.pipeline import PAGE_ACCEPT
     from monitor.ingest.politeness import HostGate
+    from monitor.pipeline import PAGE_ACCEPT
 
     settings = config.settings
     async with Fetcher(
@@ -350,8 +350,8 @@ def _report_changes(ctx: typer.Context, run, *, title: str, as_json: bool) -> No
 
 def _load_candidate(path: Path) -> Watchlist:
     """A watchlist from a feeds.yaml (its watchlist: section) or from a watchlist file (aliases:, topics:)."""
-    from monitor.config.boundedread import read_bounded
     from monitor.config import MAX_FILE_BYTES, Config, load_config
+    from monitor.config.boundedread import read_bounded
     from monitor.watchlist.model import WatchlistConfig
 
     try:

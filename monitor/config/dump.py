@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlunsplit
 
+from monitor.config.durations import format_duration
 from monitor.config.errors import REDACTED
 from monitor.config.reader import KeyPath
 from monitor.config.schema import KIND_OPTIONS, Config
 from monitor.config.section import declared_secrets
 from monitor.config.values import split_url
-from monitor.config.durations import format_duration
 from monitor.runtime.logs import is_secret_name
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -100,8 +100,8 @@ def parse_since(value: str, now: datetime) -> datetime:
     """
     text = value.strip()
     if _is_duration_text(text):
-        now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-        return (now - parse_duration(text)).astimezone(timezone.utc)
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        return (now - parse_duration(text)).astimezone(UTC)
     try:
         moment = datetime.fromisoformat(text)  # also takes a bare date ("2024-09-01") and a "Z" suffix
     except ValueError:
@@ -110,5 +110,5 @@ def parse_since(value: str, now: datetime) -> datetime:
             "use a duration back from now like 2d or 12h, or a date like 2024-09-01 or 2024-09-01T10:00Z",
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

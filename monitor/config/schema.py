@@ -25,13 +25,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.config.durations import Duration, format_duration, parse_duration
 from monitor.config.errors import InvalidValue
 from monitor.config.reader import KeyPath
 from monitor.config.section import Section
 from monitor.config.values import check_name, split_url, url_problem
-from monitor.config.durations import Duration, format_duration, parse_duration
-from monitor.errors import MonitorError
 from monitor.digest.notify.settings import DigestConfig
+from monitor.errors import MonitorError
 from monitor.watchlist.model import WatchlistConfig
 
 _LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/|$)")

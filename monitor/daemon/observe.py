@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from monitor.errors import MonitorError
+from monitor.ingest.websub import Answer, Subscriber, token_of
 from monitor.runtime.logs import redact
 from monitor.runtime.metrics import Metrics, PrometheusMetrics
 from monitor.store.db import Database, ping
-from monitor.ingest.websub import Answer, Subscriber, token_of
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
 from monitor.config import Config
-from monitor.digest.runner import scheduled_jobs, topic_titles
-from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.daemon.observe import Health, Listener
-from monitor.pipeline import Pipeline
 from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
+from monitor.digest.runner import scheduled_jobs, topic_titles
+from monitor.ingest.websub import Subscriber
+from monitor.pipeline import Pipeline
+from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, size_bytes
-from monitor.ingest.websub import Subscriber
 
 log = logging.getLogger(__name__)
 

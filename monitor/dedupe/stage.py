@@ -27,6 +27,7 @@ from monitor.config import DedupSettings
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import Provenance, detect_agency
 from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, keyed_paragraphs
+from monitor.dedupe.outlets import outlet_domain
 from monitor.dedupe.representative import choose_representative
 from monitor.dedupe.stories import (
     SCORING,
@@ -45,7 +46,6 @@ from monitor.dedupe.stories import (
     time_gap,
 )
 from monitor.ingest.extract import Article, BodySource
-from monitor.dedupe.outlets import outlet_domain
 from monitor.store import clusters as store
 from monitor.store import locks
 

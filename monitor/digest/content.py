@@ -20,8 +20,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.digest.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection
 from monitor.dedupe.outlets import outlet_key, outlet_name
+from monitor.digest.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection
 from monitor.store.deliveries import ItemRef
 from monitor.store.digests import Material, StoredArticle, StoredMatch
 

@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, paragraph_keys, strip_boilerplate
 from monitor.digest.content import View, build_content
-from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
+from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.schedule import next_delivery_attempt
 from monitor.store import clusters as cluster_store
 from monitor.store import deliveries as ledger

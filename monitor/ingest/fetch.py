@@ -47,12 +47,12 @@ import httpcore
 import httpx
 
 from monitor import __version__
-from monitor.ingest.addressguard import AddressGuard, BlockedAddress, Reach
 from monitor.errors import MonitorError
+from monitor.ingest.addressguard import AddressGuard, BlockedAddress, Reach
 from monitor.ingest.hostpools import REACH_EXTENSION, PerHostTransport
-from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.ingest.pagebuffer import Place
 from monitor.ingest.politeness import HostGate, Turn
+from monitor.runtime.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
-from monitor.ingest.addressguard import AddressGuard
 from monitor.config import Settings
+from monitor.ingest.addressguard import AddressGuard
 from monitor.ingest.fetch import Fetcher, default_user_agent
-from monitor.runtime.metrics import Metrics
 from monitor.ingest.pagebuffer import PageBuffer
 from monitor.ingest.politeness import HostGate
 from monitor.ingest.robots import RobotsCache
+from monitor.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

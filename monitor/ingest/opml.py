@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from monitor.config.boundedread import FileTooLarge, read_bounded
 from monitor.config import FeedConfig
+from monitor.config.boundedread import FileTooLarge, read_bounded
 from monitor.errors import MonitorError
 from monitor.ingest.text import normalize_whitespace
 

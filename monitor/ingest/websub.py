@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.ingest.addressguard import Reach
 from monitor.config import WebSubSettings
+from monitor.ingest.addressguard import Reach
 from monitor.ingest.fetch import Fetcher, FetchResult
 from monitor.ingest.parse import ParsedFeed
 from monitor.store import websub as websub_store

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from monitor.config.durations import Duration
 from monitor.config.errors import ConfigError, ConfigProblem, InvalidValue
 from monitor.config.reader import KeyPath, YamlReader, compose
 from monitor.config.section import Section
 from monitor.config.validation import validation_problems
 from monitor.config.values import check_name
-from monitor.config.durations import Duration
 from monitor.watchlist.aliases import parse_entry, resolve_aliases
 from monitor.watchlist.evidence import Match
 from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec

@@ -45,10 +45,10 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Sequence
 from urllib.parse import urlsplit
 
 __all__ = ["Route", "RequestRecord", "LocalWebServer", "free_loopback_hosts"]
@@ -105,8 +105,8 @@ def _http_date(value: str | datetime | float) -> str:
         return value
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return email.utils.format_datetime(value.astimezone(timezone.utc), usegmt=True)
+            value = value.replace(tzinfo=UTC)
+        return email.utils.format_datetime(value.astimezone(UTC), usegmt=True)
     return email.utils.formatdate(float(value), usegmt=True)
 
 
@@ -120,7 +120,7 @@ def _parse_http_date(value: str | None) -> datetime | None:
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 
@@ -274,7 +274,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     allow_reuse_port = False  # never share a port with a stranger
 
-    def __init__(self, host: str, port: int, owner: "LocalWebServer"):
+    def __init__(self, host: str, port: int, owner: LocalWebServer):
         self.owner = owner
         self.host = host
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -365,7 +365,7 @@ class LocalWebServer:
         raise OSError(errno.EADDRINUSE, f"no port free on all of {hosts} after {_BIND_ATTEMPTS} attempts") \
             from last_error
 
-    def start(self) -> "LocalWebServer":
+    def start(self) -> LocalWebServer:
         if self._stopped:
             raise RuntimeError("a stopped LocalWebServer cannot be restarted; create a new one")
         if self._started:
@@ -396,7 +396,7 @@ class LocalWebServer:
         for t in self._threads:
             t.join(1)
 
-    def __enter__(self) -> "LocalWebServer":
+    def __enter__(self) -> LocalWebServer:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from monitor.errors import MonitorError
 from monitor.digest.notify.render import Digest
+from monitor.errors import MonitorError
 
 log = logging.getLogger(__name__)
 

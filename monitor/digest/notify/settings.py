@@ -29,10 +29,10 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
+from monitor.config.durations import Duration
 from monitor.config.errors import InvalidValue
 from monitor.config.section import Section, secret
 from monitor.config.values import check_name, split_url, url_problem
-from monitor.config.durations import Duration
 from monitor.digest.notify import channels as registered_channels
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -8,7 +8,6 @@ from monitor.digest.notify import Accepted, DeliveryError, register_channel
 from monitor.digest.notify.render import Digest
 from monitor.digest.notify.settings import WebhookChannel
 
-
 # Failures once the request was written: reading the answer timed out, failed, or the connection closed.
 _UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
