@@ -21,4 +21,6 @@ def ensure_project_python(script: str, modules: tuple[str, ...] = ()) -> None:
         if venv_python.exists() and not os.environ.get("MONITOR_BENCH_REEXEC"):
             os.environ["MONITOR_BENCH_REEXEC"] = "1"
             os.execv(str(venv_python), [str(venv_python), str(Path(script).resolve()), *sys.argv[1:]])
-        raise SystemExit(f"bench/{Path(script).name} needs the project installed: run it with .venv/bin/python") from None
+        raise SystemExit(
+            f"bench/{Path(script).name} needs the project installed: run it with .venv/bin/python"
+        ) from None

@@ -29,8 +29,11 @@ _SELF_ADDRESS = [
     re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?\s*canonical\b[^>]*>", re.IGNORECASE),
     re.compile(rb"<link\b[^>]*\bhreflang\s*=\s*[\"']?x-default\b[^>]*>", re.IGNORECASE),
     # og:url and twitter:url, also with the colon written as a character reference
-    re.compile(rb"<meta\b[^>]*\b(?:property|name)\s*=\s*[\"']?(?:og|twitter)(?::|&#x0*3a;|&#0*58;)url"
-               rb"[\"'\s/>][^>]*>?", re.IGNORECASE),
+    re.compile(
+        rb"<meta\b[^>]*\b(?:property|name)\s*=\s*[\"']?(?:og|twitter)(?::|&#x0*3a;|&#0*58;)url"
+        rb"[\"'\s/>][^>]*>?",
+        re.IGNORECASE,
+    ),
     re.compile(rb"<base\b[^>]*>", re.IGNORECASE),
 ]
 
@@ -101,12 +104,15 @@ def load_corpus_pages(limit: int, *, seed: int = 7, shared: Path | None = None) 
     return pages
 
 
-_WORDS = re.findall(r"\w+", (
-    "government minister council report city police market company shares court ruling election vote "
-    "health hospital school teachers weather storm river bridge energy prices inflation bank rates "
-    "football club season coach players museum exhibition festival film director science study "
-    "researchers university climate emissions farmers harvest transport rail strike union workers"
-))
+_WORDS = re.findall(
+    r"\w+",
+    (
+        "government minister council report city police market company shares court ruling election vote "
+        "health hospital school teachers weather storm river bridge energy prices inflation bank rates "
+        "football club season coach players museum exhibition festival film director science study "
+        "researchers university climate emissions farmers harvest transport rail strike union workers"
+    ),
+)
 
 
 def synthetic_page(index: int, *, paragraphs: int = 12, seed: int = 11) -> Page:
@@ -119,17 +125,19 @@ def synthetic_page(index: int, *, paragraphs: int = 12, seed: int = 11) -> Page:
 
     title = sentence(8)[:-1]
     nav = "".join(f'<li><a href="/section/{w}">{w.title()}</a></li>' for w in rng.sample(_WORDS, 8))
-    body = "".join(f"<p>{' '.join(sentence(rng.randint(9, 22)) for _ in range(rng.randint(3, 6)))}</p>"
-                   for _ in range(paragraphs))
+    body = "".join(
+        f"<p>{' '.join(sentence(rng.randint(9, 22)) for _ in range(rng.randint(3, 6)))}</p>"
+        for _ in range(paragraphs)
+    )
     related = "".join(f'<li><a href="/news/{rng.randint(1, 10**6)}">{sentence(6)}</a></li>' for _ in range(6))
     html = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{title} | Daily Bench</title>"
-        f"<meta name=\"author\" content=\"Reporter {index % 37}\">"
-        "<meta property=\"article:published_time\" content=\"2024-09-01T08:00:00Z\">"
+        f'<meta name="author" content="Reporter {index % 37}">'
+        '<meta property="article:published_time" content="2024-09-01T08:00:00Z">'
         "</head><body>"
         f"<header><nav><ul>{nav}</ul></nav></header>"
-        f"<main><article><h1>{title}</h1><p class=\"byline\">By Reporter {index % 37}</p>{body}"
+        f'<main><article><h1>{title}</h1><p class="byline">By Reporter {index % 37}</p>{body}'
         "</article></main>"
         f"<aside><h2>Related</h2><ul>{related}</ul></aside>"
         "<footer><p>Copyright Daily Bench. All rights reserved.</p></footer>"

@@ -64,26 +64,51 @@ class Corpus:
 
     def __init__(self, seed: int = 1, vocabulary: int = 40_000) -> None:
         self.rng = np.random.default_rng(seed)
-        syllables = np.array(["ka", "lo", "mi", "ne", "ra", "to", "su", "vi", "de", "an", "or", "el", "us",
-                              "ti", "po", "ber", "gan", "stra", "mon", "ly"])
+        syllables = np.array(
+            [
+                "ka",
+                "lo",
+                "mi",
+                "ne",
+                "ra",
+                "to",
+                "su",
+                "vi",
+                "de",
+                "an",
+                "or",
+                "el",
+                "us",
+                "ti",
+                "po",
+                "ber",
+                "gan",
+                "stra",
+                "mon",
+                "ly",
+            ]
+        )
         lengths = self.rng.integers(1, 5, vocabulary)
         self.words = np.array(["".join(self.rng.choice(syllables, n)) for n in lengths])
         ranks = np.arange(1, vocabulary + 1)
-        self.p = (1 / ranks ** 1.07) / (1 / ranks ** 1.07).sum()
+        self.p = (1 / ranks**1.07) / (1 / ranks**1.07).sum()
         self.recent: list[str] = []
 
     def original(self) -> str:
         n = int(np.clip(self.rng.normal(550, 180), 150, 1500))
         tokens = self.words[self.rng.choice(len(self.words), n, p=self.p)]
         # Paragraphs of about 60 words, sentences of about 20, as news text has.
-        paragraphs = [" ".join(tokens[i:i + 60]).capitalize() + "." for i in range(0, n, 60)]
+        paragraphs = [" ".join(tokens[i : i + 60]).capitalize() + "." for i in range(0, n, 60)]
         return "\n\n".join(paragraphs)
 
     def reprint(self, text: str) -> str:
         paragraphs = text.split("\n\n")
         keep = max(2, int(len(paragraphs) * self.rng.uniform(0.6, 0.95)))
-        return "\n\n".join(["Sign up for our newsletter for the day's top stories."] + paragraphs[:keep]
-                           + ["Copyright The Courier. All rights reserved."])
+        return "\n\n".join(
+            ["Sign up for our newsletter for the day's top stories."]
+            + paragraphs[:keep]
+            + ["Copyright The Courier. All rights reserved."]
+        )
 
     def next(self) -> str:
         if self.recent and self.rng.random() < 0.1:
@@ -97,9 +122,22 @@ class Corpus:
 
 def article_value(n: int, text: str, at: datetime) -> Article:
     url = f"https://bench.invalid/{n}"
-    return Article(entry_key=url, url=url, canonical_url=url, guid=None, title=None, author=None, published=at,
-                   fetched_at=at, language=None, body=text, summary=None, body_source=BodySource.EXTRACTED,
-                   body_note=None, content_hash=content_hash(text))
+    return Article(
+        entry_key=url,
+        url=url,
+        canonical_url=url,
+        guid=None,
+        title=None,
+        author=None,
+        published=at,
+        fetched_at=at,
+        language=None,
+        body=text,
+        summary=None,
+        body_source=BodySource.EXTRACTED,
+        body_note=None,
+        content_hash=content_hash(text),
+    )
 
 
 _INSERT = ArticleRow.__table__.insert()
@@ -108,29 +146,63 @@ _INSERT = ArticleRow.__table__.insert()
 def place(session, settings: DedupSettings, value: Article) -> None:
     """Store one article's row and place it at the wire level: what the pipeline does per article."""
     at, text = value.fetched_at, value.body
-    result = session.connection().execute(_INSERT, {
-        "url": value.url, "canonical_url": value.canonical_url, "fetched_at": at, "published_at": at,
-        "body": text, "body_source": "extracted", "content_hash": value.content_hash, "revisions": 0})
+    result = session.connection().execute(
+        _INSERT,
+        {
+            "url": value.url,
+            "canonical_url": value.canonical_url,
+            "fetched_at": at,
+            "published_at": at,
+            "body": text,
+            "body_source": "extracted",
+            "content_hash": value.content_hash,
+            "revisions": 0,
+        },
+    )
     article_id = result.inserted_primary_key[0]
     match = stage.assign_wire_cluster(session, article_id=article_id, article=value, settings=settings)
-    store.record_dedup(session, article_id=article_id, wire_cluster_id=match.cluster_id, story_id=None,
-                       method=match.method, match_id=match.match_id, wire_score=match.score, story_score=None,
-                       agency=None, agency_evidence=None)
+    store.record_dedup(
+        session,
+        article_id=article_id,
+        wire_cluster_id=match.cluster_id,
+        story_id=None,
+        method=match.method,
+        match_id=match.match_id,
+        wire_score=match.score,
+        story_score=None,
+        agency=None,
+        agency_evidence=None,
+    )
 
 
 def probe(db, settings: DedupSettings, probes: list[tuple[str, datetime]]) -> tuple[float, float]:
     """CPU seconds per article to fingerprint, look up and confirm (nothing stored), and the share matched."""
     with db.session() as session:
         for text, at in probes[:50]:  # warm the page cache and statement cache
-            stage.near_match(session, article_id=-1, body=text, keys=fp.fingerprint(text).band_keys,
-                              since=at - settings.window, until=at + settings.window,
-                              threshold=settings.wire_threshold)
+            stage.near_match(
+                session,
+                article_id=-1,
+                body=text,
+                keys=fp.fingerprint(text).band_keys,
+                since=at - settings.window,
+                until=at + settings.window,
+                threshold=settings.wire_threshold,
+            )
         started = time.process_time()
         found = 0
         for text, at in probes:
-            found += stage.near_match(session, article_id=-1, body=text, keys=fp.fingerprint(text).band_keys,
-                                       since=at - settings.window, until=at + settings.window,
-                                       threshold=settings.wire_threshold) is not None
+            found += (
+                stage.near_match(
+                    session,
+                    article_id=-1,
+                    body=text,
+                    keys=fp.fingerprint(text).band_keys,
+                    since=at - settings.window,
+                    until=at + settings.window,
+                    threshold=settings.wire_threshold,
+                )
+                is not None
+            )
         elapsed = time.process_time() - started
     return elapsed / len(probes), found / len(probes)
 
@@ -165,14 +237,30 @@ def full_stage(n: int, per_day: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(f"sqlite:///{tmp}/stage.db")
         for start in range(0, n, COMMIT_EVERY):
-            batch = [article_value(i, corpus.next(), START + step * i) for i in range(start, min(n, start + COMMIT_EVERY))]
+            batch = [
+                article_value(i, corpus.next(), START + step * i)
+                for i in range(start, min(n, start + COMMIT_EVERY))
+            ]
             with db.session() as session:
                 for value in batch:
                     started = time.process_time()
-                    article_id = session.connection().execute(_INSERT, {
-                        "url": value.url, "canonical_url": value.canonical_url, "fetched_at": value.fetched_at,
-                        "published_at": value.published, "body": value.body, "body_source": "extracted",
-                        "content_hash": value.content_hash, "revisions": 0}).inserted_primary_key[0]
+                    article_id = (
+                        session.connection()
+                        .execute(
+                            _INSERT,
+                            {
+                                "url": value.url,
+                                "canonical_url": value.canonical_url,
+                                "fetched_at": value.fetched_at,
+                                "published_at": value.published,
+                                "body": value.body,
+                                "body_source": "extracted",
+                                "content_hash": value.content_hash,
+                                "revisions": 0,
+                            },
+                        )
+                        .inserted_primary_key[0]
+                    )
                     stage.deduplicate(session, article_id=article_id, article=value, settings=settings)
                     costs.append(time.process_time() - started)
         db.dispose()
@@ -184,8 +272,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="articles to store (default 100,000)")
     parser.add_argument("--per-day", type=int, default=2_000, help="articles arriving per day")
     parser.add_argument("--brute", type=int, default=5_000, help="articles for the brute-force baseline")
-    parser.add_argument("--stage", type=int, default=10_000,
-                        help="articles through the whole stage, story level included (0: skip)")
+    parser.add_argument(
+        "--stage",
+        type=int,
+        default=10_000,
+        help="articles through the whole stage, story level included (0: skip)",
+    )
     args = parser.parse_args()
     settings = DedupSettings()
     corpus = Corpus()
@@ -194,8 +286,13 @@ def main() -> None:
     probe_source = Corpus(seed=2)
     probe_texts = [probe_source.original() for _ in range(500)]
 
-    results: dict = {"n": args.n, "per_day": args.per_day, "python": platform.python_version(),
-                     "machine": platform.machine(), "window_days": settings.window.days}
+    results: dict = {
+        "n": args.n,
+        "per_day": args.per_day,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "window_days": settings.window.days,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(f"sqlite:///{tmp}/bench.db")
         processing = cpu = 0.0
@@ -222,15 +319,21 @@ def main() -> None:
                 if lsh_at_brute is None and n >= args.brute:
                     lsh_at_brute = cpu
                 if n % 10_000 == 0 or n == checkpoint:
-                    print(f"  {n:>7} articles stored, {n / cpu:,.0f} articles per CPU second so far "
-                          f"({n / processing:,.0f} per wall-clock second)", flush=True)
+                    print(
+                        f"  {n:>7} articles stored, {n / cpu:,.0f} articles per CPU second so far "
+                        f"({n / processing:,.0f} per wall-clock second)",
+                        flush=True,
+                    )
             at = START + step * n
             # Probes: reprints of stored articles and unrelated texts, half and half, placed "now".
             probes = [(corpus.reprint(corpus.recent[i % len(corpus.recent)]), at) for i in range(250)]
             probes += [(text, at) for text in probe_texts[:250]]
             lookups[checkpoint], hit_rate = probe(db, settings, probes)
-            print(f"  lookup at {checkpoint:>7}: {lookups[checkpoint] * 1e3:.3f} ms per article "
-                  f"({hit_rate:.0%} matched; half the probes are reprints)", flush=True)
+            print(
+                f"  lookup at {checkpoint:>7}: {lookups[checkpoint] * 1e3:.3f} ms per article "
+                f"({hit_rate:.0%} matched; half the probes are reprints)",
+                flush=True,
+            )
         started = time.process_time()
         for text in first_texts[:2000]:
             fp.fingerprint(text)
@@ -242,42 +345,61 @@ def main() -> None:
     rate = args.n / cpu
     lookup_ratio = lookups[args.n] / lookups[checkpoints[0]]
     scale = args.n / len(first_texts)
-    results.update({
-        "articles_per_cpu_second": round(rate), "cpu_seconds": round(cpu, 1),
-        "articles_per_wall_second": round(args.n / processing), "wall_seconds": round(processing, 1),
-        "load_average": os.getloadavg(),
-        "fingerprint_ms": round(fingerprinting * 1e3, 3),
-        "lookup_ms": {str(k): round(v * 1e3, 3) for k, v in lookups.items()},
-        "lookup_ratio": round(lookup_ratio, 2), "database_mb": round(db_size / 1e6),
-        "brute_force": {"articles": len(first_texts), "all_pairs_seconds": round(brute_seconds, 2),
-                        "lsh_seconds_same_articles": round(lsh_at_brute or cpu, 2),
-                        "ratio": round(brute_seconds / (lsh_at_brute or cpu), 2),
-                        "lookup_ms": round(brute_lookup * 1e3, 3),
-                        "lookup_ms_at_n_estimated": round(brute_lookup * scale * 1e3, 3),
-                        "all_pairs_seconds_at_n_estimated": round(brute_seconds * scale ** 2)},
-    })
+    results.update(
+        {
+            "articles_per_cpu_second": round(rate),
+            "cpu_seconds": round(cpu, 1),
+            "articles_per_wall_second": round(args.n / processing),
+            "wall_seconds": round(processing, 1),
+            "load_average": os.getloadavg(),
+            "fingerprint_ms": round(fingerprinting * 1e3, 3),
+            "lookup_ms": {str(k): round(v * 1e3, 3) for k, v in lookups.items()},
+            "lookup_ratio": round(lookup_ratio, 2),
+            "database_mb": round(db_size / 1e6),
+            "brute_force": {
+                "articles": len(first_texts),
+                "all_pairs_seconds": round(brute_seconds, 2),
+                "lsh_seconds_same_articles": round(lsh_at_brute or cpu, 2),
+                "ratio": round(brute_seconds / (lsh_at_brute or cpu), 2),
+                "lookup_ms": round(brute_lookup * 1e3, 3),
+                "lookup_ms_at_n_estimated": round(brute_lookup * scale * 1e3, 3),
+                "all_pairs_seconds_at_n_estimated": round(brute_seconds * scale**2),
+            },
+        }
+    )
     if args.stage:
         first, last = full_stage(args.stage, args.per_day)
-        results["full_stage_ms"] = {"first_1000": round(first, 3), f"last_1000_of_{args.stage}": round(last, 3)}
-        print(f"whole stage (wire, story, provenance): {first:.2f} ms per article for the first 1,000, "
-              f"{last:.2f} ms for the last 1,000 of {args.stage:,}")
+        results["full_stage_ms"] = {
+            "first_1000": round(first, 3),
+            f"last_1000_of_{args.stage}": round(last, 3),
+        }
+        print(
+            f"whole stage (wire, story, provenance): {first:.2f} ms per article for the first 1,000, "
+            f"{last:.2f} ms for the last 1,000 of {args.stage:,}"
+        )
     checks = {
         f"throughput >= 1,000 articles/s ({rate:,.0f})": rate >= 1000,
         f"lookup at {args.n:,} within 2x of {checkpoints[0]:,} ({lookup_ratio:.2f}x)": lookup_ratio <= 2.0,
     }
-    print(f"\nstored {args.n:,} articles in {cpu:.1f} CPU s ({processing:.1f} s wall clock, load average "
-          f"{os.getloadavg()[0]:.1f}): {rate:,.0f} articles/s on one core (fingerprint alone "
-          f"{fingerprinting * 1e3:.2f} ms per article); database {db_size / 1e6:.0f} MB")
+    print(
+        f"\nstored {args.n:,} articles in {cpu:.1f} CPU s ({processing:.1f} s wall clock, load average "
+        f"{os.getloadavg()[0]:.1f}): {rate:,.0f} articles/s on one core (fingerprint alone "
+        f"{fingerprinting * 1e3:.2f} ms per article); database {db_size / 1e6:.0f} MB"
+    )
     for k, v in lookups.items():
         print(f"lookup + confirmation at {k:>7,} stored: {v * 1e3:.3f} ms per article")
     b = results["brute_force"]
-    print(f"brute force, all pairs of the first {b['articles']:,} by signature: {b['all_pairs_seconds']} CPU s, "
-          f"against {b['lsh_seconds_same_articles']} CPU s for fingerprint, LSH lookup and insert of the same "
-          f"articles (ratio {b['ratio']}); at {args.n:,} it would take about {b['all_pairs_seconds_at_n_estimated']:,} s")
-    print(f"one lookup by brute force among {b['articles']:,}: {b['lookup_ms']} ms, about "
-          f"{b['lookup_ms_at_n_estimated']} ms among {args.n:,} (it grows with the store); "
-          f"LSH: {lookups[checkpoints[0]] * 1e3:.3f} ms at {checkpoints[0]:,}, {lookups[args.n] * 1e3:.3f} ms "
-          f"at {args.n:,} (bounded by the window)")
+    print(
+        f"brute force, all pairs of the first {b['articles']:,} by signature: {b['all_pairs_seconds']} CPU s, "
+        f"against {b['lsh_seconds_same_articles']} CPU s for fingerprint, LSH lookup and insert of the same "
+        f"articles (ratio {b['ratio']}); at {args.n:,} it would take about {b['all_pairs_seconds_at_n_estimated']:,} s"
+    )
+    print(
+        f"one lookup by brute force among {b['articles']:,}: {b['lookup_ms']} ms, about "
+        f"{b['lookup_ms_at_n_estimated']} ms among {args.n:,} (it grows with the store); "
+        f"LSH: {lookups[checkpoints[0]] * 1e3:.3f} ms at {checkpoints[0]:,}, {lookups[args.n] * 1e3:.3f} ms "
+        f"at {args.n:,} (bounded by the window)"
+    )
     report_checks(checks, results, "dedup.json")
 
 

@@ -56,22 +56,39 @@ SHARED = shared_dir()
 # Story labels of the provenance rows (by their id column). Main stories: the census citizenship-question
 # files (30-31 May 2019) and Spotify dropping its hateful-conduct policy (31 May - 1 June 2018). Rows on
 # other events get a story of their own; opinion pieces on the wider subject are left out as ambiguous.
-PROVENANCE_OTHER = {"6644": "fresh-air", "7042": "fresh-air", "8985": "trade-newsletter",
-                    "9090": "census-2017", "1256": "youtube-music",
-                    "8819": "radio-playlist", "20056": "celebrity"}
+PROVENANCE_OTHER = {
+    "6644": "fresh-air",
+    "7042": "fresh-air",
+    "8985": "trade-newsletter",
+    "9090": "census-2017",
+    "1256": "youtube-music",
+    "8819": "radio-playlist",
+    "20056": "celebrity",
+}
 PROVENANCE_AMBIGUOUS = {"14730", "610", "3581", "6678", "6146", "10053", "10254", "15482", "5289"}
 
-HEADERS = ["Sign up for our morning newsletter and get the day's top stories in your inbox.",
-           "Advertisement", "By Staff and wire reports", "Published 3 hours ago | Updated 1 hour ago",
-           "Share this article on Facebook, Twitter or by email", "Breaking news from around the world"]
-FOOTERS = [("Copyright 2024 The Valley Courier. All rights reserved. This material may not be published, "
-           "broadcast, rewritten or redistributed without permission."),
-           "Read more about this and other stories on our website, and follow us on social media for updates.",
-           "Related: What we know so far | Related: The story in pictures | Related: Live updates",
-           "Have a news tip? Contact our newsroom any time of the day or night; we read every message."]
-READ_MORE = ["READ MORE: Markets open lower as investors wait for the central bank",
-             "READ MORE: Ten things to know before the weekend",
-             "Also read: Local council approves new budget after long debate"]
+HEADERS = [
+    "Sign up for our morning newsletter and get the day's top stories in your inbox.",
+    "Advertisement",
+    "By Staff and wire reports",
+    "Published 3 hours ago | Updated 1 hour ago",
+    "Share this article on Facebook, Twitter or by email",
+    "Breaking news from around the world",
+]
+FOOTERS = [
+    (
+        "Copyright 2024 The Valley Courier. All rights reserved. This material may not be published, "
+        "broadcast, rewritten or redistributed without permission."
+    ),
+    "Read more about this and other stories on our website, and follow us on social media for updates.",
+    "Related: What we know so far | Related: The story in pictures | Related: Live updates",
+    "Have a news tip? Contact our newsroom any time of the day or night; we read every message.",
+]
+READ_MORE = [
+    "READ MORE: Markets open lower as investors wait for the central bank",
+    "READ MORE: Ten things to know before the weekend",
+    "Also read: Local council approves new budget after long debate",
+]
 # Long outlet boilerplate shared by the hard-negative pairs: the same text under two different articles.
 SHARED_FOOTER = (
     "This article was produced by the newsroom of the Northern Ledger, an independent publication "
@@ -79,7 +96,8 @@ SHARED_FOOTER = (
     "region every day. If you value this work, please consider a subscription, which gives unlimited access "
     "to our journalism, our archive of more than a century of reporting, the daily crossword and the weekly "
     "newsletter. Subscribers can cancel at any time. Questions about your account can be sent to our "
-    "support team, which answers within one working day.")
+    "support team, which answers within one working day."
+)
 
 
 @dataclass(frozen=True)
@@ -110,9 +128,18 @@ def load_bases(limit: int | None) -> list[Item]:
         items.append(Item(key, key, key, text, start + timedelta(minutes=offset)))
     for path in sorted((SHARED / "seeds").glob("*.txt")):
         number = path.name[:3]
-        date = datetime(2023, 6, 1, 12, tzinfo=UTC) if number == "003" else datetime(2024, 9, 9, 12, tzinfo=UTC)
-        items.append(Item(f"seed:{number}", f"seed:{number}", "seed:003" if number == "003" else "seed:denial",
-                          path.read_text(encoding="utf-8"), date))
+        date = (
+            datetime(2023, 6, 1, 12, tzinfo=UTC) if number == "003" else datetime(2024, 9, 9, 12, tzinfo=UTC)
+        )
+        items.append(
+            Item(
+                f"seed:{number}",
+                f"seed:{number}",
+                "seed:003" if number == "003" else "seed:denial",
+                path.read_text(encoding="utf-8"),
+                date,
+            )
+        )
     csv.field_size_limit(10**8)
     for name in ("census", "spotify"):
         with open(SHARED / f"corpora/provenance/{name}_articles.csv", encoding="utf-8", newline="") as handle:
@@ -123,8 +150,10 @@ def load_bases(limit: int | None) -> list[Item]:
                 at = datetime.fromisoformat(row["scrape_time"]).astimezone(UTC)
                 key = f"{name}:{row['id']}"
                 items.append(Item(key, key, story, row["text"].replace(" ### ", "\n\n"), at, provenance=name))
-    return [replace(item, split="dev" if int(hashlib.sha1(item.base.encode()).hexdigest(), 16) % 2 else "test")
-            for item in items]
+    return [
+        replace(item, split="dev" if int(hashlib.sha1(item.base.encode()).hexdigest(), 16) % 2 else "test")
+        for item in items
+    ]
 
 
 def paragraphs(text: str) -> list[str]:
@@ -144,7 +173,7 @@ def syndicate(base: Item, n: int, rng: random.Random) -> list[Item]:
     for i in range(n):
         paras = paragraphs(base.text)
         if rng.random() < 0.5 and len(paras) > 3:
-            paras = paras[:max(2, round(len(paras) * rng.uniform(0.6, 0.95)))]
+            paras = paras[: max(2, round(len(paras) * rng.uniform(0.6, 0.95)))]
         if rng.random() < 0.6 and paras:
             index = rng.randrange(len(paras))
             sentences = paras[index].split(". ")
@@ -160,11 +189,23 @@ def syndicate(base: Item, n: int, rng: random.Random) -> list[Item]:
         tail = [rng.choice(FOOTERS)] if rng.random() < 0.6 else []
         text = "\n\n".join(head + paras + tail)
         if rng.random() < 0.7:
-            text = (text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'")
-                    if rng.random() < 0.5 else text.replace('"', "\u201c").replace("'", "\u2019"))
+            text = (
+                text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'")
+                if rng.random() < 0.5
+                else text.replace('"', "\u201c").replace("'", "\u2019")
+            )
             text = text.replace(". ", ".  ")
-        copies.append(Item(f"{base.key}#copy{i}", base.base, base.story, text,
-                           base.at + timedelta(minutes=rng.randint(5, 720)), base.provenance, base.split))
+        copies.append(
+            Item(
+                f"{base.key}#copy{i}",
+                base.base,
+                base.story,
+                text,
+                base.at + timedelta(minutes=rng.randint(5, 720)),
+                base.provenance,
+                base.split,
+            )
+        )
     return copies
 
 
@@ -191,8 +232,10 @@ def build(limit: int | None, seed: int = 7) -> list[Item]:
     bases = load_bases(None)
     news = [b for b in bases if b.key.startswith("np:")]
     rng.shuffle(news)
-    reserved = news[:TWIN_PAIRS * 2]  # texts for the boilerplate twins only
-    kept = {b.key for b in news[TWIN_PAIRS * 2:][:limit]} if limit else {b.key for b in news[TWIN_PAIRS * 2:]}
+    reserved = news[: TWIN_PAIRS * 2]  # texts for the boilerplate twins only
+    kept = (
+        {b.key for b in news[TWIN_PAIRS * 2 :][:limit]} if limit else {b.key for b in news[TWIN_PAIRS * 2 :]}
+    )
     bases = [b for b in bases if not b.key.startswith("np:") or b.key in kept]
     items = list(bases)
     for base in bases:
@@ -205,7 +248,9 @@ def build(limit: int | None, seed: int = 7) -> list[Item]:
 TWIN_PAIRS = 20
 
 
-def run(items: list[Item], *, wire: float, story: float, time_blind: bool = False) -> tuple[list[int], list[int]]:
+def run(
+    items: list[Item], *, wire: float, story: float, time_blind: bool = False
+) -> tuple[list[int], list[int]]:
     """Place every item with the production code; return the predicted wire clusters and stories."""
     settings = DedupSettings(wire_threshold=wire, story_threshold=story)
     with tempfile.TemporaryDirectory() as tmp:
@@ -219,13 +264,31 @@ def run(items: list[Item], *, wire: float, story: float, time_blind: bool = Fals
                 # wire level tells one outlet's furniture from a reprint by the address.
                 site = "ledger.invalid" if item.key.startswith("twin") else f"site{n}.invalid"
                 url = f"https://{site}/{n}"
-                article = Article(entry_key=item.key, url=url, canonical_url=url,
-                                  guid=None, title=None, author=None, published=at, fetched_at=at, language=None,
-                                  body=item.text, summary=None, body_source=BodySource.EXTRACTED, body_note=None,
-                                  content_hash=content_hash(item.text))
-                row = ArticleRow(url=article.url, canonical_url=article.canonical_url, fetched_at=at,
-                                 published_at=at, body=item.text, body_source="extracted",
-                                 content_hash=article.content_hash)
+                article = Article(
+                    entry_key=item.key,
+                    url=url,
+                    canonical_url=url,
+                    guid=None,
+                    title=None,
+                    author=None,
+                    published=at,
+                    fetched_at=at,
+                    language=None,
+                    body=item.text,
+                    summary=None,
+                    body_source=BodySource.EXTRACTED,
+                    body_note=None,
+                    content_hash=content_hash(item.text),
+                )
+                row = ArticleRow(
+                    url=article.url,
+                    canonical_url=article.canonical_url,
+                    fetched_at=at,
+                    published_at=at,
+                    body=item.text,
+                    body_source="extracted",
+                    content_hash=article.content_hash,
+                )
                 session.add(row)
                 session.flush()
                 placed = deduplicate(session, article_id=row.id, article=article, settings=settings)
@@ -242,7 +305,11 @@ def _pairs(n: int) -> int:
 def pair_counts(gold: list, pred: list) -> tuple[int, int, int]:
     """(pairs together in both, pairs together in the prediction, pairs together in the gold)."""
     both = sum(_pairs(c) for c in Counter(zip(gold, pred)).values())
-    return both, sum(_pairs(c) for c in Counter(pred).values()), sum(_pairs(c) for c in Counter(gold).values())
+    return (
+        both,
+        sum(_pairs(c) for c in Counter(pred).values()),
+        sum(_pairs(c) for c in Counter(gold).values()),
+    )
 
 
 def adjusted_rand(gold: list, pred: list) -> float:
@@ -267,8 +334,14 @@ def scores(items: list[Item], gold: list, pred: list, *, exclude_real_pairs: boo
     precision = both / in_pred if in_pred else 1.0
     recall = both / in_gold if in_gold else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "ari": round(ari, 4), "pairs_gold": in_gold, "pairs_predicted": in_pred}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "ari": round(ari, 4),
+        "pairs_gold": in_gold,
+        "pairs_predicted": in_pred,
+    }
 
 
 def evaluate(items, wire, story, *, time_blind=False) -> dict:
@@ -278,8 +351,12 @@ def evaluate(items, wire, story, *, time_blind=False) -> dict:
         idx = [i for i, it in enumerate(items) if split == "all" or it.split == split]
         sub = [items[i] for i in idx]
         result[split] = {
-            "wire": scores(sub, [sub_i.base for sub_i in sub], [wires[i] for i in idx], exclude_real_pairs=True),
-            "story": scores(sub, [sub_i.story for sub_i in sub], [stories[i] for i in idx], exclude_real_pairs=False),
+            "wire": scores(
+                sub, [sub_i.base for sub_i in sub], [wires[i] for i in idx], exclude_real_pairs=True
+            ),
+            "story": scores(
+                sub, [sub_i.story for sub_i in sub], [stories[i] for i in idx], exclude_real_pairs=False
+            ),
         }
     return result
 
@@ -291,7 +368,9 @@ def main() -> None:
     if newspaper_corpus_missing():
         return
     items = build(40 if args.quick else None)
-    print(f"{len(items)} items: {len({it.base for it in items})} wire texts, {len({it.story for it in items})} stories")
+    print(
+        f"{len(items)} items: {len({it.base for it in items})} wire texts, {len({it.story for it in items})} stories"
+    )
     started = time.perf_counter()
     wire_grid = [0.4, 0.5, 0.6] if args.quick else [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8]
     story_grid = [0.08, 0.12, 0.16] if args.quick else [0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25, 0.3]
@@ -301,8 +380,10 @@ def main() -> None:
     for threshold in wire_grid:
         dev = evaluate(items, threshold, default.story_threshold)["dev"]["wire"]
         wire_rows.append((threshold, dev))
-        print(f"  threshold {threshold:.2f}: P {dev['precision']:.4f} R {dev['recall']:.4f} F1 {dev['f1']:.4f} "
-              f"ARI {dev['ari']:.4f}")
+        print(
+            f"  threshold {threshold:.2f}: P {dev['precision']:.4f} R {dev['recall']:.4f} F1 {dev['f1']:.4f} "
+            f"ARI {dev['ari']:.4f}"
+        )
     # The rule: the best F1 among thresholds whose precision is at least 0.98; of a plateau of equal F1,
     # the middle threshold, as far as the evidence allows from both kinds of error.
     eligible = [row for row in wire_rows if row[1]["precision"] >= 0.98] or wire_rows
@@ -315,8 +396,10 @@ def main() -> None:
     for threshold in story_grid:
         dev = evaluate(items, wire, threshold)["dev"]["story"]
         story_rows.append((threshold, dev))
-        print(f"  threshold {threshold:.2f}: P {dev['precision']:.4f} R {dev['recall']:.4f} F1 {dev['f1']:.4f} "
-              f"ARI {dev['ari']:.4f}")
+        print(
+            f"  threshold {threshold:.2f}: P {dev['precision']:.4f} R {dev['recall']:.4f} F1 {dev['f1']:.4f} "
+            f"ARI {dev['ari']:.4f}"
+        )
     best = max(row[1]["ari"] for row in story_rows)
     plateau = [row[0] for row in story_rows if row[1]["ari"] == best]
     story = plateau[len(plateau) // 2]
@@ -324,21 +407,38 @@ def main() -> None:
 
     final = evaluate(items, wire, story)
     blind = evaluate(items, wire, story, time_blind=True)
-    print(f"\nchosen thresholds: wire {wire}, story {story}   (defaults in monitor/config.py: "
-          f"wire {default.wire_threshold}, story {default.story_threshold})")
+    print(
+        f"\nchosen thresholds: wire {wire}, story {story}   (defaults in monitor/config.py: "
+        f"wire {default.wire_threshold}, story {default.story_threshold})"
+    )
     print(f"{'level':<7}{'split':<20}{'precision':>10}{'recall':>8}{'F1':>8}{'ARI':>8}")
     for level in ("wire", "story"):
         for split, result in (("dev", final), ("test", final), ("all", final), ("all, time-blind", blind)):
             key = "all" if split.startswith("all") else split
             s = result[key][level]
-            print(f"{level:<7}{split:<20}{s['precision']:>10.4f}{s['recall']:>8.4f}{s['f1']:>8.4f}{s['ari']:>8.4f}")
+            print(
+                f"{level:<7}{split:<20}{s['precision']:>10.4f}{s['recall']:>8.4f}{s['f1']:>8.4f}{s['ari']:>8.4f}"
+            )
     test = final["test"]
-    checks = {"wire F1 >= 0.95 (test)": test["wire"]["f1"] >= 0.95,
-              "wire precision >= 0.98 (test)": test["wire"]["precision"] >= 0.98,
-              "story ARI >= 0.85 (test)": test["story"]["ari"] >= 0.85}
-    report_checks(checks, {"items": len(items), "wire_threshold": wire, "story_threshold": story,
-                           "wire_sweep": wire_rows, "story_sweep": story_rows, "final": final, "time_blind": blind},
-                  "dedup_eval.json", started=started)
+    checks = {
+        "wire F1 >= 0.95 (test)": test["wire"]["f1"] >= 0.95,
+        "wire precision >= 0.98 (test)": test["wire"]["precision"] >= 0.98,
+        "story ARI >= 0.85 (test)": test["story"]["ari"] >= 0.85,
+    }
+    report_checks(
+        checks,
+        {
+            "items": len(items),
+            "wire_threshold": wire,
+            "story_threshold": story,
+            "wire_sweep": wire_rows,
+            "story_sweep": story_rows,
+            "final": final,
+            "time_blind": blind,
+        },
+        "dedup_eval.json",
+        started=started,
+    )
 
 
 if __name__ == "__main__":

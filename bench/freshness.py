@@ -92,8 +92,11 @@ class Feed:
 
 def load_feeds(corpora: Path) -> tuple[list[Feed], dict[str, int]]:
     """The corpora's feeds with a rhythm to replay, and how many were left out, by reason."""
-    feeds, skipped, seen = [], {"unreadable": 0, "too few dated entries": 0, "dates within an hour": 0,
-                                "duplicate dates": 0}, set()
+    feeds, skipped, seen = (
+        [],
+        {"unreadable": 0, "too few dated entries": 0, "dates within an hour": 0, "duplicate dates": 0},
+        set(),
+    )
     for folder, suffixes in FEED_SOURCES:
         directory = corpora / folder
         if not directory.is_dir():
@@ -107,8 +110,11 @@ def load_feeds(corpora: Path) -> tuple[list[Feed], dict[str, int]]:
             except NotAFeed:
                 skipped["unreadable"] += 1
                 continue
-            dates = sorted(item.published for item in parsed.items if item.published and PLAUSIBLE[0]
-                           <= item.published <= PLAUSIBLE[1])
+            dates = sorted(
+                item.published
+                for item in parsed.items
+                if item.published and PLAUSIBLE[0] <= item.published <= PLAUSIBLE[1]
+            )
             if len(dates) < MIN_ENTRIES:
                 skipped["too few dated entries"] += 1
                 continue
@@ -122,8 +128,15 @@ def load_feeds(corpora: Path) -> tuple[list[Feed], dict[str, int]]:
             seen.add(tuple(dates))
             offsets = tuple(date - dates[0] for date in dates)
             ttl = timedelta(minutes=parsed.ttl_minutes) if parsed.ttl_minutes else None
-            feeds.append(Feed(f"{folder.split('/')[0]}/{path.name}", offsets, span + span / (len(dates) - 1),
-                              len(parsed.items), ttl))
+            feeds.append(
+                Feed(
+                    f"{folder.split('/')[0]}/{path.name}",
+                    offsets,
+                    span + span / (len(dates) - 1),
+                    len(parsed.items),
+                    ttl,
+                )
+            )
     return feeds, skipped
 
 
@@ -153,8 +166,15 @@ class Outcome:
     per_day: float = 0.0  # the feed's real publication rate
 
 
-def simulate(feed: Feed, interval: Interval, start: datetime, measure_from: datetime, end: datetime, *,
-             ttl: bool = False) -> Outcome:
+def simulate(
+    feed: Feed,
+    interval: Interval,
+    start: datetime,
+    measure_from: datetime,
+    end: datetime,
+    *,
+    ttl: bool = False,
+) -> Outcome:
     """Poll ``feed`` from ``start``, each time ``interval`` says (and its <ttl> with ``ttl``); measure from
     ``measure_from`` to ``end``."""
     times = publications(feed, start, end)
@@ -202,8 +222,13 @@ class Adaptive:
     """The daemon's schedule (``learned_rhythm``). Unless ``exact``, the rhythm is recomputed only when its
     inputs can have changed (an entry came, or one's date left the window): the same result, faster."""
 
-    def __init__(self, settings: Settings, *, exact: bool = False,
-                 rule: Callable[[float, Settings], timedelta] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        exact: bool = False,
+        rule: Callable[[float, Settings], timedelta] | None = None,
+    ) -> None:
         self.settings, self.exact, self.rule = settings, exact, rule
         self._known: tuple[int, datetime | None] | None = None
         self._valid_until = datetime.max.replace(tzinfo=UTC)
@@ -213,8 +238,12 @@ class Adaptive:
         state = (len(window), window[-1][1] if window else None)
         if self.exact or state != self._known or now >= self._valid_until:
             if self.rule is None:
-                self._interval = learned_rhythm(window, now=now, min_interval=self.settings.min_interval,
-                                                max_interval=self.settings.max_interval).interval
+                self._interval = learned_rhythm(
+                    window,
+                    now=now,
+                    min_interval=self.settings.min_interval,
+                    max_interval=self.settings.max_interval,
+                ).interval
             else:
                 self._interval = self.rule(publications_per_day(window, now=now), self.settings)
             self._known = state
@@ -256,12 +285,17 @@ def summary(outcomes: list[Outcome]) -> dict:
     for name, low, high in RATE_CLASSES:
         members = [outcome for outcome in outcomes if low <= outcome.per_day < high]
         class_delays = [delay for outcome in members for delay in outcome.delays]
-        by_rate[name] = {"feeds": len(members), "entries": len(class_delays),
-                         "median_delay_min": percentile(class_delays, 0.5),
-                         "requests_per_feed_day": _requests_per_day(members)}
+        by_rate[name] = {
+            "feeds": len(members),
+            "entries": len(class_delays),
+            "median_delay_min": percentile(class_delays, 0.5),
+            "requests_per_feed_day": _requests_per_day(members),
+        }
     return {
-        "entries": len(delays), "missed": sum(outcome.missed for outcome in outcomes),
-        "median_delay_min": percentile(delays, 0.5), "p90_delay_min": percentile(delays, 0.9),
+        "entries": len(delays),
+        "missed": sum(outcome.missed for outcome in outcomes),
+        "median_delay_min": percentile(delays, 0.5),
+        "p90_delay_min": percentile(delays, 0.9),
         "mean_delay_min": sum(delays) / len(delays) if delays else float("nan"),
         "requests_per_feed_day": _requests_per_day(outcomes),
         "by_rate": by_rate,
@@ -273,8 +307,9 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=28, help="simulated days, the first week warm-up (28)")
     parser.add_argument("--quick", action="store_true", help="10 days; targets not enforced")
     parser.add_argument("--exact", action="store_true", help="recompute the rhythm at every poll")
-    parser.add_argument("--ttl", action="store_true",
-                        help="honour the feeds' <ttl> in every schedule, as the daemon does")
+    parser.add_argument(
+        "--ttl", action="store_true", help="honour the feeds' <ttl> in every schedule, as the daemon does"
+    )
     args = parser.parse_args()
     days = 10 if args.quick else args.days
     if days <= RHYTHM_WINDOW / DAY:
@@ -292,14 +327,20 @@ def main() -> int:
     measure_from, end = START + RHYTHM_WINDOW, START + DAY * days
     rates = sorted(feed.per_day for feed in feeds)
     left_out = ", ".join(f"{n} {why}" for why, n in skipped.items() if n)
-    print(f"{len(feeds)} feeds replayed ({left_out} left out); publications per day: median "
-          f"{percentile(rates, 0.5):.2f}, 90th percentile {percentile(rates, 0.9):.1f}, "
-          f"busiest {rates[-1]:.0f}")
-    bounds = f"min_interval {format_duration(settings.min_interval)}, max_interval " \
-             f"{format_duration(settings.max_interval)}"
+    print(
+        f"{len(feeds)} feeds replayed ({left_out} left out); publications per day: median "
+        f"{percentile(rates, 0.5):.2f}, 90th percentile {percentile(rates, 0.9):.1f}, "
+        f"busiest {rates[-1]:.0f}"
+    )
+    bounds = (
+        f"min_interval {format_duration(settings.min_interval)}, max_interval "
+        f"{format_duration(settings.max_interval)}"
+    )
     with_ttl = sum(feed.ttl is not None for feed in feeds)
-    print(f"{days} simulated days, the first {RHYTHM_WINDOW.days} warm-up; adaptive: {bounds}; the <ttl> of "
-          f"{with_ttl} feeds {'honoured' if args.ttl else 'ignored (--ttl honours it)'}\n")
+    print(
+        f"{days} simulated days, the first {RHYTHM_WINDOW.days} warm-up; adaptive: {bounds}; the <ttl> of "
+        f"{with_ttl} feeds {'honoured' if args.ttl else 'ignored (--ttl honours it)'}\n"
+    )
 
     schedules: dict[str, Callable[[], Interval]] = {
         "fixed 30m": lambda: fixed,
@@ -309,34 +350,51 @@ def main() -> int:
     }
     results = {}
     for name, make in schedules.items():
-        results[name] = summary([simulate(feed, make(), START, measure_from, end, ttl=args.ttl)
-                                 for feed in feeds])
+        results[name] = summary(
+            [simulate(feed, make(), START, measure_from, end, ttl=args.ttl) for feed in feeds]
+        )
     base = results["fixed 30m"]
-    print(f"{'schedule':<20} {'median':>8} {'p90':>8} {'mean':>8} {'req/feed/day':>13} {'delay x':>8} "
-          f"{'requests x':>10} {'missed':>7}")
+    print(
+        f"{'schedule':<20} {'median':>8} {'p90':>8} {'mean':>8} {'req/feed/day':>13} {'delay x':>8} "
+        f"{'requests x':>10} {'missed':>7}"
+    )
     for name, row in results.items():
         row["median_ratio"] = row["median_delay_min"] / base["median_delay_min"]
         row["requests_ratio"] = row["requests_per_feed_day"] / base["requests_per_feed_day"]
-        print(f"{name:<20} {row['median_delay_min']:>6.1f}m {row['p90_delay_min']:>6.0f}m "
-              f"{row['mean_delay_min']:>6.0f}m {row['requests_per_feed_day']:>13.1f} "
-              f"{row['median_ratio']:>7.2f}x "
-              f"{row['requests_ratio']:>9.2f}x {row['missed']:>7}")
+        print(
+            f"{name:<20} {row['median_delay_min']:>6.1f}m {row['p90_delay_min']:>6.0f}m "
+            f"{row['mean_delay_min']:>6.0f}m {row['requests_per_feed_day']:>13.1f} "
+            f"{row['median_ratio']:>7.2f}x "
+            f"{row['requests_ratio']:>9.2f}x {row['missed']:>7}"
+        )
     print("\nby the feed's rate: median delay / requests per feed per day")
     heads = [f"{name} ({c['feeds']} feeds, {c['entries']} entries)" for name, c in base["by_rate"].items()]
     print(f"{'schedule':<20}" + "".join(f" {head:>38}" for head in heads))
     for name, row in results.items():
-        cells = [f"{c['median_delay_min']:.0f}m / {c['requests_per_feed_day']:.1f}"
-                 for c in row["by_rate"].values()]
+        cells = [
+            f"{c['median_delay_min']:.0f}m / {c['requests_per_feed_day']:.1f}"
+            for c in row["by_rate"].values()
+        ]
         print(f"{name:<20}" + "".join(f" {cell:>38}" for cell in cells))
     adaptive = results["adaptive"]
     print(f"\nentries measured: {base['entries']} under fixed polling, {adaptive['entries']} under adaptive")
     halves_delay = adaptive["median_ratio"] <= 0.5 and adaptive["requests_ratio"] <= 1.0
     halves_requests = adaptive["requests_ratio"] <= 0.5 and adaptive["median_ratio"] <= 1.0
-    checks = {"adaptive halves the median delay at no more requests, or halves the requests at no more delay":
-              halves_delay or halves_requests}
-    result = {"days": days, "feeds": len(feeds), "skipped": skipped, "schedules": results, "ttl": args.ttl,
-              "settings": {"min_interval": format_duration(settings.min_interval),
-                 "max_interval": format_duration(settings.max_interval)}}
+    checks = {
+        "adaptive halves the median delay at no more requests, or halves the requests at no more delay": halves_delay
+        or halves_requests
+    }
+    result = {
+        "days": days,
+        "feeds": len(feeds),
+        "skipped": skipped,
+        "schedules": results,
+        "ttl": args.ttl,
+        "settings": {
+            "min_interval": format_duration(settings.min_interval),
+            "max_interval": format_duration(settings.max_interval),
+        },
+    }
     report_checks(checks, result, "freshness.json", started=started)
     return 0 if args.quick or all(checks.values()) else 1
 

@@ -110,8 +110,18 @@ class Options:
     out: Path = OUT_DIR / "ingest.json"
 
 
-QUICK = {"feeds": 20, "entries": 5, "hosts": 5, "pages": 40, "baseline_feeds": 4, "spread_feeds": 20,
-         "spread_baseline_feeds": 4, "unchanged_feeds": 200, "unchanged_hosts": 40, "timeout": 120.0}
+QUICK = {
+    "feeds": 20,
+    "entries": 5,
+    "hosts": 5,
+    "pages": 40,
+    "baseline_feeds": 4,
+    "spread_feeds": 20,
+    "spread_baseline_feeds": 4,
+    "unchanged_feeds": 200,
+    "unchanged_hosts": 40,
+    "timeout": 120.0,
+}
 STEPS = ("limit", "baseline", "pipeline", "spread", "unchanged")
 MAX_HOSTS = 254 * 254
 
@@ -119,67 +129,133 @@ MAX_HOSTS = 254 * 254
 def parse_options(argv: list[str] | None = None) -> Options:
     defaults = Options()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke-test run: " +
-                        ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " (explicit options still win)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small smoke-test run: "
+        + ", ".join(f"{k}={v}" for k, v in QUICK.items())
+        + " (explicit options still win)",
+    )
     group = parser.add_argument_group("end-to-end poll")
     group.add_argument("--feeds", type=int, help=f"feeds to poll [{defaults.feeds}]")
     group.add_argument("--entries", type=int, help=f"entries per feed [{defaults.entries}]")
     group.add_argument("--hosts", type=int, help=f"loopback hosts serving them [{defaults.hosts}]")
-    group.add_argument("--delay", type=float, default=defaults.delay,
-                       help="seconds every response is delayed [%(default)s]")
-    group.add_argument("--pages", type=int,
-                       help=f"distinct article pages, reused round robin [{defaults.pages}]")
+    group.add_argument(
+        "--delay", type=float, default=defaults.delay, help="seconds every response is delayed [%(default)s]"
+    )
+    group.add_argument(
+        "--pages", type=int, help=f"distinct article pages, reused round robin [{defaults.pages}]"
+    )
     group.add_argument("--synthetic", action="store_true", help="generated pages even when the corpora exist")
-    group.add_argument("--concurrency", type=int, default=defaults.concurrency,
-                       help="settings.concurrency [%(default)s]")
-    group.add_argument("--per-host", type=int, default=defaults.per_host,
-                       help="settings.per_host [%(default)s]")
-    group.add_argument("--host-delay", type=float, default=defaults.host_delay,
-                       help="settings.host_delay, seconds [%(default)s]")
+    group.add_argument(
+        "--concurrency", type=int, default=defaults.concurrency, help="settings.concurrency [%(default)s]"
+    )
+    group.add_argument(
+        "--per-host", type=int, default=defaults.per_host, help="settings.per_host [%(default)s]"
+    )
+    group.add_argument(
+        "--host-delay",
+        type=float,
+        default=defaults.host_delay,
+        help="settings.host_delay, seconds [%(default)s]",
+    )
     group.add_argument("--workers", type=int, default=None, help="settings.extract_workers [CPU count]")
-    group.add_argument("--no-dedup", action="store_true",
-                       help="poll with 'dedup: {enabled: false}', to see what deduplication costs")
+    group.add_argument(
+        "--no-dedup",
+        action="store_true",
+        help="poll with 'dedup: {enabled: false}', to see what deduplication costs",
+    )
     group = parser.add_argument_group("baselines")
-    group.add_argument("--baseline-feeds", type=int,
-                       help=f"feeds for the naive loop [{defaults.baseline_feeds}]")
-    group.add_argument("--limit-passes", type=int, default=defaults.limit_passes,
-                       help="passes over the pages for the extraction limit; the fastest per page counts "
-                       "[%(default)s]")
+    group.add_argument(
+        "--baseline-feeds", type=int, help=f"feeds for the naive loop [{defaults.baseline_feeds}]"
+    )
+    group.add_argument(
+        "--limit-passes",
+        type=int,
+        default=defaults.limit_passes,
+        help="passes over the pages for the extraction limit; the fastest per page counts [%(default)s]",
+    )
     group = parser.add_argument_group("many hosts, few pages, default settings (one host per feed)")
-    group.add_argument("--spread-feeds", type=int, help=f"feeds, each on its own host [{defaults.spread_feeds}]")
-    group.add_argument("--spread-entries", type=int, default=defaults.spread_entries,
-                       help="new articles per feed [%(default)s]")
-    group.add_argument("--spread-baseline-feeds", type=int,
-                       help=f"feeds for its naive loop [{defaults.spread_baseline_feeds}]")
+    group.add_argument(
+        "--spread-feeds", type=int, help=f"feeds, each on its own host [{defaults.spread_feeds}]"
+    )
+    group.add_argument(
+        "--spread-entries",
+        type=int,
+        default=defaults.spread_entries,
+        help="new articles per feed [%(default)s]",
+    )
+    group.add_argument(
+        "--spread-baseline-feeds",
+        type=int,
+        help=f"feeds for its naive loop [{defaults.spread_baseline_feeds}]",
+    )
     group = parser.add_argument_group("first and second poll of one-entry feeds")
     group.add_argument("--unchanged-feeds", type=int, help=f"feeds [{defaults.unchanged_feeds}]")
     group.add_argument("--unchanged-hosts", type=int, help=f"hosts serving them [{defaults.unchanged_hosts}]")
-    group.add_argument("--unchanged-concurrency", type=int, default=defaults.unchanged_concurrency,
-                       help="settings.concurrency for them [%(default)s]")
-    group.add_argument("--unchanged-per-host", type=int, default=defaults.unchanged_per_host,
-                       help="settings.per_host for them [%(default)s]")
-    group.add_argument("--unchanged-host-delay", type=float, default=defaults.unchanged_host_delay,
-                       help="settings.host_delay for them, seconds [%(default)s]")
+    group.add_argument(
+        "--unchanged-concurrency",
+        type=int,
+        default=defaults.unchanged_concurrency,
+        help="settings.concurrency for them [%(default)s]",
+    )
+    group.add_argument(
+        "--unchanged-per-host",
+        type=int,
+        default=defaults.unchanged_per_host,
+        help="settings.per_host for them [%(default)s]",
+    )
+    group.add_argument(
+        "--unchanged-host-delay",
+        type=float,
+        default=defaults.unchanged_host_delay,
+        help="settings.host_delay for them, seconds [%(default)s]",
+    )
     group = parser.add_argument_group("run")
-    group.add_argument("--skip", action="append", choices=STEPS, default=[],
-                       help="leave out a step (repeatable)")
-    group.add_argument("--timeout", type=float,
-                       help=f"seconds allowed per monitor command [{defaults.timeout}]")
-    group.add_argument("--keep", action="store_true",
-                       help="keep the temporary directory (configs, databases, logs)")
-    group.add_argument("--out", type=Path, default=defaults.out,
-                       help="JSON results file [bench/out/ingest.json]")
+    group.add_argument(
+        "--skip", action="append", choices=STEPS, default=[], help="leave out a step (repeatable)"
+    )
+    group.add_argument(
+        "--timeout", type=float, help=f"seconds allowed per monitor command [{defaults.timeout}]"
+    )
+    group.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory (configs, databases, logs)"
+    )
+    group.add_argument(
+        "--out", type=Path, default=defaults.out, help="JSON results file [bench/out/ingest.json]"
+    )
     args = parser.parse_args(argv)
 
     options = Options(
-        quick=args.quick, delay=args.delay, synthetic=args.synthetic, concurrency=args.concurrency,
-        per_host=args.per_host, host_delay=args.host_delay, workers=args.workers, no_dedup=args.no_dedup,
-        limit_passes=max(1, args.limit_passes), unchanged_concurrency=args.unchanged_concurrency,
-        unchanged_per_host=args.unchanged_per_host, unchanged_host_delay=args.unchanged_host_delay,
-        skip=tuple(args.skip), keep=args.keep, out=args.out, spread_entries=args.spread_entries,
+        quick=args.quick,
+        delay=args.delay,
+        synthetic=args.synthetic,
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        host_delay=args.host_delay,
+        workers=args.workers,
+        no_dedup=args.no_dedup,
+        limit_passes=max(1, args.limit_passes),
+        unchanged_concurrency=args.unchanged_concurrency,
+        unchanged_per_host=args.unchanged_per_host,
+        unchanged_host_delay=args.unchanged_host_delay,
+        skip=tuple(args.skip),
+        keep=args.keep,
+        out=args.out,
+        spread_entries=args.spread_entries,
     )
-    for name in ("feeds", "entries", "hosts", "pages", "baseline_feeds", "spread_feeds", "spread_baseline_feeds",
-                 "unchanged_feeds", "unchanged_hosts", "timeout"):
+    for name in (
+        "feeds",
+        "entries",
+        "hosts",
+        "pages",
+        "baseline_feeds",
+        "spread_feeds",
+        "spread_baseline_feeds",
+        "unchanged_feeds",
+        "unchanged_hosts",
+        "timeout",
+    ):
         value = getattr(args, name)
         if value is None and args.quick:
             value = QUICK[name]
@@ -187,7 +263,10 @@ def parse_options(argv: list[str] | None = None) -> Options:
             setattr(options, name, value)
     if not all(1 <= n <= MAX_HOSTS for n in (options.hosts, options.unchanged_hosts, options.spread_feeds)):
         parser.error(f"--hosts, --unchanged-hosts and --spread-feeds must be between 1 and {MAX_HOSTS}")
-    if min(options.feeds, options.entries, options.pages, options.unchanged_feeds, options.spread_entries) < 1:
+    if (
+        min(options.feeds, options.entries, options.pages, options.unchanged_feeds, options.spread_entries)
+        < 1
+    ):
         parser.error("--feeds, --entries, --pages, --spread-entries and --unchanged-feeds must be at least 1")
     options.baseline_feeds = max(0, min(options.baseline_feeds, options.feeds))
     options.spread_baseline_feeds = max(0, min(options.spread_baseline_feeds, options.spread_feeds))
@@ -207,7 +286,7 @@ def rss(title: str, link: str, items: list[dict]) -> bytes:
     for item in items:
         parts.append(
             f"<item><title>{escape(item['title'])}</title><link>{escape(item['link'])}</link>"
-            f"<guid isPermaLink=\"true\">{escape(item['link'])}</guid>"
+            f'<guid isPermaLink="true">{escape(item["link"])}</guid>'
             f"<pubDate>{format_datetime(item['published'], usegmt=True)}</pubDate>"
             f"<description>{escape(item['summary'])}</description></item>"
         )
@@ -224,13 +303,15 @@ class Site:
     articles: list[tuple[int, str, int]]  # (feed number, article URL, page index)
 
 
-def build_site(srv: LocalWebServer, *, feeds: int, entries: int, pages: list[Page], delay: float,
-               prefix: str = "f") -> Site:
+def build_site(
+    srv: LocalWebServer, *, feeds: int, entries: int, pages: list[Page], delay: float, prefix: str = "f"
+) -> Site:
     """Serve ``feeds`` RSS feeds of ``entries`` items; each item links to a page on its feed's host."""
     hosts = srv.hosts
     base_time = datetime(2024, 9, 1, 8, 0, tzinfo=UTC)
-    page_routes = [Route(body=page.html, delay=delay, etag=False, headers={"Content-Type": PAGE_TYPE})
-                   for page in pages]
+    page_routes = [
+        Route(body=page.html, delay=delay, etag=False, headers={"Content-Type": PAGE_TYPE}) for page in pages
+    ]
     feed_urls, feed_hosts, articles = [], [], []
     for f in range(feeds):
         host = hosts[f % len(hosts)]
@@ -241,15 +322,24 @@ def build_site(srv: LocalWebServer, *, feeds: int, entries: int, pages: list[Pag
             srv.set(path, page_routes[page_index], host=host)
             url = srv.url(path, host=host)
             articles.append((f, url, page_index))
-            items.append({
-                "title": f"Story {e} of feed {f}: {pages[page_index].name}",
-                "link": url,
-                "published": base_time + timedelta(minutes=f * entries + e),
-                "summary": f"Feed {f}, story {e}: a short summary, as feeds carry, shorter than the article.",
-            })
+            items.append(
+                {
+                    "title": f"Story {e} of feed {f}: {pages[page_index].name}",
+                    "link": url,
+                    "published": base_time + timedelta(minutes=f * entries + e),
+                    "summary": f"Feed {f}, story {e}: a short summary, as feeds carry, shorter than the article.",
+                }
+            )
         path = f"/feeds/{prefix}{f}.xml"
-        srv.set(path, Route(body=rss(f"Feed {f}", srv.url("/", host=host), items), delay=delay,
-                            headers={"Content-Type": FEED_TYPE}), host=host)
+        srv.set(
+            path,
+            Route(
+                body=rss(f"Feed {f}", srv.url("/", host=host), items),
+                delay=delay,
+                headers={"Content-Type": FEED_TYPE},
+            ),
+            host=host,
+        )
         feed_urls.append(srv.url(path, host=host))
         feed_hosts.append(host)
     srv.set("/robots.txt", Route(body=ROBOTS, delay=delay, headers={"Content-Type": "text/plain"}))
@@ -418,17 +508,35 @@ def _kill_group(pgid: int) -> None:
         time.sleep(0.5)
 
 
-def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, timeout: float,
-                label: str, sample: bool = False) -> CliRun:
+def run_monitor(
+    workdir: Path,
+    config: Path,
+    db_url: str,
+    args: list[str],
+    *,
+    timeout: float,
+    label: str,
+    sample: bool = False,
+) -> CliRun:
     """Run ``monitor --config config --db db_url ARGS`` with a deadline; stderr goes to a log file."""
     command = [*monitor_command(), "--config", str(config), "--db", db_url, *args]
     log_path = workdir / f"{label}.stderr.log"
-    env = {k: v for k, v in os.environ.items()
-           if k not in _PROXY_VARIABLES and k not in ("MONITOR_CONFIG", "MONITOR_DATABASE_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _PROXY_VARIABLES and k not in ("MONITOR_CONFIG", "MONITOR_DATABASE_URL")
+    }
     with open(log_path, "wb") as log:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                   env=env, cwd=workdir, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=workdir,
+            start_new_session=True,
+        )
         memory = TreeMemory(process.pid) if sample else None
         if memory:
             memory.start()
@@ -437,8 +545,9 @@ def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, ti
         except subprocess.TimeoutExpired:
             _kill_group(process.pid)
             process.communicate()
-            raise BenchError(f"{label}: monitor {' '.join(args)} did not finish in {timeout:.0f}s "
-                             f"(log: {log_path})") from None
+            raise BenchError(
+                f"{label}: monitor {' '.join(args)} did not finish in {timeout:.0f}s (log: {log_path})"
+            ) from None
         finally:
             if memory:
                 memory.stop()
@@ -459,8 +568,17 @@ def run_monitor(workdir: Path, config: Path, db_url: str, args: list[str], *, ti
     return run
 
 
-def write_config(path: Path, feed_urls: list[str], *, concurrency: int | None, per_host: int | None,
-                 host_delay: float | None, workers: int | None, timeout: float = 30.0, dedup: bool = True) -> dict:
+def write_config(
+    path: Path,
+    feed_urls: list[str],
+    *,
+    concurrency: int | None,
+    per_host: int | None,
+    host_delay: float | None,
+    workers: int | None,
+    timeout: float = 30.0,
+    dedup: bool = True,
+) -> dict:
     """A config polling ``feed_urls``; a politeness setting given as None is left to monitor's default."""
     settings = {
         "concurrency": concurrency,
@@ -517,8 +635,12 @@ def measure_limit(pages: list[Page], passes: int) -> tuple[dict[int, float], lis
             result = extract_page(page.html, url)
             elapsed = time.perf_counter() - started
             best[index] = min(best.get(index, elapsed), elapsed)
-            if attempt == 0 and result and result.canonical_url and \
-                    canonical_url(result.canonical_url) != canonical_url(url):
+            if (
+                attempt == 0
+                and result
+                and result.canonical_url
+                and canonical_url(result.canonical_url) != canonical_url(url)
+            ):
                 foreign.append(page.name)
     return best, foreign
 
@@ -556,13 +678,20 @@ def run_baseline(site: Site, feed_numbers: list[int]) -> dict:
             text = trafilatura.extract(page.text)
             extracted += bool(text)
     wall = time.perf_counter() - started
-    return {"feeds": len(feed_numbers), "articles": articles, "extracted": extracted,
-            "fetch_failures": failures, "wall_s": wall, "articles_per_s": articles / wall if wall else 0.0}
+    return {
+        "feeds": len(feed_numbers),
+        "articles": articles,
+        "extracted": extracted,
+        "fetch_failures": failures,
+        "wall_s": wall,
+        "articles_per_s": articles / wall if wall else 0.0,
+    }
 
 
 def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) -> dict:
-    run = run_monitor(workdir, config, db_url, ["articles", "--json", "--limit", "0"], timeout=timeout,
-                      label="articles")
+    run = run_monitor(
+        workdir, config, db_url, ["articles", "--json", "--limit", "0"], timeout=timeout, label="articles"
+    )
     rows = json.loads(run.stdout)
     sources: dict[str, int] = {}
     notes: dict[str, int] = {}  # why a body is not the extracted text
@@ -571,29 +700,45 @@ def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) ->
         if row["body_source"] != "extracted":
             note = (row.get("body_note") or "-")[:120]
             notes[note] = notes.get(note, 0) + 1
-    return {"rows": len(rows), "distinct_urls": len({row["url"] for row in rows}), "body_source": sources,
-            "not_extracted_because": dict(sorted(notes.items(), key=lambda kv: -kv[1])[:10]),
-            "mean_body_chars": sum(len(row["body"]) for row in rows) / len(rows) if rows else 0}
+    return {
+        "rows": len(rows),
+        "distinct_urls": len({row["url"] for row in rows}),
+        "body_source": sources,
+        "not_extracted_because": dict(sorted(notes.items(), key=lambda kv: -kv[1])[:10]),
+        "mean_body_chars": sum(len(row["body"]) for row in rows) / len(rows) if rows else 0,
+    }
 
 
-def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Path, *,
-                  label: str = "pipeline", default_politeness: bool = False) -> dict:
+def step_pipeline(
+    options: Options,
+    srv: LocalWebServer,
+    site: Site,
+    workdir: Path,
+    *,
+    label: str = "pipeline",
+    default_politeness: bool = False,
+) -> dict:
     """Time ``monitor poll`` on ``site``: with the bench's politeness options, or with monitor's defaults."""
     config = workdir / f"{label}.yaml"
     db_url = f"sqlite:///{workdir / f'{label}.db'}"
     if default_politeness:
         politeness = {"concurrency": None, "per_host": None, "host_delay": None}
     else:
-        politeness = {"concurrency": options.concurrency, "per_host": options.per_host,
-                      "host_delay": options.host_delay}
-    settings = write_config(config, site.feed_urls, **politeness, workers=options.workers,
-                            dedup=not options.no_dedup)
+        politeness = {
+            "concurrency": options.concurrency,
+            "per_host": options.per_host,
+            "host_delay": options.host_delay,
+        }
+    settings = write_config(
+        config, site.feed_urls, **politeness, workers=options.workers, dedup=not options.no_dedup
+    )
     run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label=f"{label}-upgrade")
     srv.clear_requests()
     load_before = os.getloadavg()[0]
     server_cpu = time.process_time()  # this process serves the sites: its CPU is taken from the same cores
-    run = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label=label,
-                      sample=True)
+    run = run_monitor(
+        workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label=label, sample=True
+    )
     server_cpu = time.process_time() - server_cpu
     reports = poll_reports(run)
     expected = len(site.articles)
@@ -601,19 +746,28 @@ def step_pipeline(options: Options, srv: LocalWebServer, site: Site, workdir: Pa
     requests = list(srv.requests)
     stored = verify_articles(workdir, config, db_url, options.timeout)
     return {
-        "settings": _shown_settings(settings) | {"extract_workers": options.workers or os.cpu_count(),
-                                                 "dedup": not options.no_dedup},
-        "feeds": len(site.feed_urls), "expected_articles": expected, "new_articles_reported": new,
-        **outcome_summary(reports), "stored": stored,
+        "settings": _shown_settings(settings)
+        | {"extract_workers": options.workers or os.cpu_count(), "dedup": not options.no_dedup},
+        "feeds": len(site.feed_urls),
+        "expected_articles": expected,
+        "new_articles_reported": new,
+        **outcome_summary(reports),
+        "stored": stored,
         "page_requests": sum(1 for r in requests if r.path.startswith("/news/")),
         "feed_requests": sum(1 for r in requests if r.path.startswith("/feeds/")),
         "robots_requests": sum(1 for r in requests if r.path == "/robots.txt"),
-        "wall_s": run.wall, "articles_per_s": stored["rows"] / run.wall if run.wall else 0.0,
-        "peak_rss_tree_mb": run.peak_tree_mb, "peak_rss_main_mb": run.peak_main_mb,
-        "peak_pss_tree_mb": run.peak_pss_mb, "max_processes": run.max_processes,
-        "cpu_main_s": run.cpu_main_s, "cpu_workers_s": run.cpu_children_s, "cpu_server_s": server_cpu,
+        "wall_s": run.wall,
+        "articles_per_s": stored["rows"] / run.wall if run.wall else 0.0,
+        "peak_rss_tree_mb": run.peak_tree_mb,
+        "peak_rss_main_mb": run.peak_main_mb,
+        "peak_pss_tree_mb": run.peak_pss_mb,
+        "max_processes": run.max_processes,
+        "cpu_main_s": run.cpu_main_s,
+        "cpu_workers_s": run.cpu_children_s,
+        "cpu_server_s": server_cpu,
         "workers_waiting_for_cpu_s": run.waited_children_s,
-        "load_1min_before": load_before, "load_1min_after": os.getloadavg()[0],
+        "load_1min_before": load_before,
+        "load_1min_after": os.getloadavg()[0],
     }
 
 
@@ -622,8 +776,11 @@ def _shown_settings(settings: dict) -> dict:
     from monitor.config import Settings
 
     defaults = Settings()
-    shown = {"concurrency": defaults.concurrency, "per_host": defaults.per_host,
-             "host_delay": f"{defaults.host_delay.total_seconds() * 1000:g}ms (default)"}
+    shown = {
+        "concurrency": defaults.concurrency,
+        "per_host": defaults.per_host,
+        "host_delay": f"{defaults.host_delay.total_seconds() * 1000:g}ms (default)",
+    }
     return shown | settings
 
 
@@ -638,20 +795,27 @@ def step_spread(options: Options, pages: list[Page], best: dict[int, float], wor
     cpus = os.cpu_count() or 1
     feeds, entries = options.spread_feeds, options.spread_entries
     with LocalWebServer(hosts=free_loopback_hosts(feeds), poll_interval=0.5) as srv:
-        site = build_site(srv, feeds=feeds, entries=entries, pages=spread_pages(pages, feeds * entries),
-                          delay=options.delay, prefix="s")
+        site = build_site(
+            srv,
+            feeds=feeds,
+            entries=entries,
+            pages=spread_pages(pages, feeds * entries),
+            delay=options.delay,
+            prefix="s",
+        )
         served = spread_pages(list(range(len(pages))), feeds * entries)  # page index of each article
         limit = {}
         if best:
             one_core = len(served) / sum(best[i] for i in served)
             limit = {"pages_per_s_one_core": one_core, "pages_per_s_machine": one_core * cpus}
         if "limit" not in options.skip:
-            limit["pages_per_s_all_cores_measured"] = measure_parallel_limit(
-                [pages[i] for i in served], cpus)
+            limit["pages_per_s_all_cores_measured"] = measure_parallel_limit([pages[i] for i in served], cpus)
         baseline = {}
         if "baseline" not in options.skip and options.spread_baseline_feeds:
             step = feeds / options.spread_baseline_feeds
-            baseline = run_baseline(site, sorted({int(i * step) for i in range(options.spread_baseline_feeds)}))
+            baseline = run_baseline(
+                site, sorted({int(i * step) for i in range(options.spread_baseline_feeds)})
+            )
         poll = step_pipeline(options, srv, site, workdir, label="spread", default_politeness=True)
     return {"hosts": feeds, "entries_per_feed": entries, "limit": limit, "baseline": baseline, **poll}
 
@@ -664,38 +828,64 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
     # Extraction alone of the pages the first poll extracts, in as many processes as CPUs.
     extraction_rate = measure_parallel_limit(served, os.cpu_count() or 1)
     with LocalWebServer(hosts=hosts, poll_interval=0.5) as srv:
-        site = build_site(srv, feeds=options.unchanged_feeds, entries=1, pages=served, delay=options.delay,
-                          prefix="u")
+        site = build_site(
+            srv, feeds=options.unchanged_feeds, entries=1, pages=served, delay=options.delay, prefix="u"
+        )
         config = workdir / "unchanged.yaml"
         db_url = f"sqlite:///{workdir / 'unchanged.db'}"
-        settings = write_config(config, site.feed_urls, concurrency=options.unchanged_concurrency,
-                                per_host=options.unchanged_per_host, host_delay=options.unchanged_host_delay,
-                                workers=options.workers, dedup=not options.no_dedup)
-        run_monitor(workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout,
-                    label="unchanged-upgrade")
-        first = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
-                            label="unchanged-first", sample=True)
+        settings = write_config(
+            config,
+            site.feed_urls,
+            concurrency=options.unchanged_concurrency,
+            per_host=options.unchanged_per_host,
+            host_delay=options.unchanged_host_delay,
+            workers=options.workers,
+            dedup=not options.no_dedup,
+        )
+        run_monitor(
+            workdir, config, db_url, ["db", "upgrade"], timeout=options.timeout, label="unchanged-upgrade"
+        )
+        first = run_monitor(
+            workdir,
+            config,
+            db_url,
+            ["poll", "--json"],
+            timeout=options.timeout,
+            label="unchanged-first",
+            sample=True,
+        )
         first_reports = poll_reports(first)
         srv.clear_requests()
-        second = run_monitor(workdir, config, db_url, ["poll", "--json"], timeout=options.timeout,
-                             label="unchanged-second", sample=True)
+        second = run_monitor(
+            workdir,
+            config,
+            db_url,
+            ["poll", "--json"],
+            timeout=options.timeout,
+            label="unchanged-second",
+            sample=True,
+        )
         reports = poll_reports(second)
         requests = list(srv.requests)
     statuses: dict[str, int] = {}
     for r in reports:
         statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
     return {
-        "settings": settings, "feeds": options.unchanged_feeds, "hosts": options.unchanged_hosts,
+        "settings": settings,
+        "feeds": options.unchanged_feeds,
+        "hosts": options.unchanged_hosts,
         "feeds_per_host": options.unchanged_feeds / options.unchanged_hosts,
         "first_poll_wall_s": first.wall,
         "first_poll_extraction_alone_s": options.unchanged_feeds / extraction_rate,
-        "first_poll_cpu_main_s": first.cpu_main_s, "first_poll_cpu_workers_s": first.cpu_children_s,
+        "first_poll_cpu_main_s": first.cpu_main_s,
+        "first_poll_cpu_workers_s": first.cpu_children_s,
         "first_poll_workers_waiting_for_cpu_s": first.waited_children_s,
         "first_poll_peak_pss_tree_mb": first.peak_pss_mb,
         "first_poll_new_articles": sum(r["new_articles"] for r in first_reports),
         "first_poll": outcome_summary(first_reports),
         "second_poll": outcome_summary(reports),
-        "second_poll_wall_s": second.wall, "second_poll_statuses": statuses,
+        "second_poll_wall_s": second.wall,
+        "second_poll_statuses": statuses,
         "second_poll_unchanged": sum(1 for r in reports if r["outcome"] == "unchanged"),
         "second_poll_requests": len(requests),
         "second_poll_conditional": sum(1 for r in requests if "if-none-match" in r.headers),
@@ -736,73 +926,169 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
     p, b, limit, u = results.pipeline, results.baseline, results.limit, results.unchanged
     if p:
         ok = p["outcomes"].get("ok", 0)
-        checks.append(Check("feeds polled", f"{ok} / {p['feeds']} ok" + (f"; {p['first_error'][:80]}" if
-                            p["first_error"] else ""), "all ok", ok == p["feeds"]))
+        checks.append(
+            Check(
+                "feeds polled",
+                f"{ok} / {p['feeds']} ok" + (f"; {p['first_error'][:80]}" if p["first_error"] else ""),
+                "all ok",
+                ok == p["feeds"],
+            )
+        )
         stored = p["stored"]["rows"]
-        checks.append(Check("articles stored", f"{stored} / {p['expected_articles']}", "all", stored ==
-                            p["expected_articles"]))
+        checks.append(
+            Check(
+                "articles stored",
+                f"{stored} / {p['expected_articles']}",
+                "all",
+                stored == p["expected_articles"],
+            )
+        )
         sources = p["stored"]["body_source"]
-        checks.append(Check("body from extraction", f"{sources.get('extracted', 0)} extracted, "
-                            f"{sources.get('feed', 0)} feed, {sources.get('failed', 0)} failed", "-", None))
-        checks.append(Check("pipeline throughput", f"{p['articles_per_s']:.1f} articles/s "
-                            f"({stored} in {p['wall_s']:.1f}s)", "-", None))
+        checks.append(
+            Check(
+                "body from extraction",
+                f"{sources.get('extracted', 0)} extracted, "
+                f"{sources.get('feed', 0)} feed, {sources.get('failed', 0)} failed",
+                "-",
+                None,
+            )
+        )
+        checks.append(
+            Check(
+                "pipeline throughput",
+                f"{p['articles_per_s']:.1f} articles/s ({stored} in {p['wall_s']:.1f}s)",
+                "-",
+                None,
+            )
+        )
         # PSS counts a page shared by several processes (the forkserver's preloaded extraction code, which
         # its workers share) once, as the kernel and a container's memory limit do; summed RSS counts it
         # once per process that maps it.
-        checks.append(Check("peak memory, process tree", f"PSS {p['peak_pss_tree_mb']:.0f} MB (summed RSS "
-                            f"{p['peak_rss_tree_mb']:.0f} MB, main {p['peak_rss_main_mb']:.0f} MB, "
-                            f"{p['max_processes']} processes)", "< 400 MB PSS", p["peak_pss_tree_mb"] < 400))
+        checks.append(
+            Check(
+                "peak memory, process tree",
+                f"PSS {p['peak_pss_tree_mb']:.0f} MB (summed RSS "
+                f"{p['peak_rss_tree_mb']:.0f} MB, main {p['peak_rss_main_mb']:.0f} MB, "
+                f"{p['max_processes']} processes)",
+                "< 400 MB PSS",
+                p["peak_pss_tree_mb"] < 400,
+            )
+        )
     if p:
         cpus = results.machine["cpus"]
         busy = p["cpu_workers_s"] / (p["wall_s"] * cpus) if p["wall_s"] else 0.0
-        checks.append(Check("CPU during the poll", f"main {p['cpu_main_s']:.0f}s, workers "
-                            f"{p['cpu_workers_s']:.0f}s ({busy:.0%} of {cpus} cores), "
-                            f"web server {p['cpu_server_s']:.0f}s", "-", None))
-        checks.append(Check("contention (quiet: ~0s, load < CPUs)", f"workers waited "
-                            f"{p['workers_waiting_for_cpu_s']:.0f}s for a core; load "
-                            f"{p['load_1min_before']:.1f} -> {p['load_1min_after']:.1f}", "-", None))
+        checks.append(
+            Check(
+                "CPU during the poll",
+                f"main {p['cpu_main_s']:.0f}s, workers "
+                f"{p['cpu_workers_s']:.0f}s ({busy:.0%} of {cpus} cores), "
+                f"web server {p['cpu_server_s']:.0f}s",
+                "-",
+                None,
+            )
+        )
+        checks.append(
+            Check(
+                "contention (quiet: ~0s, load < CPUs)",
+                f"workers waited "
+                f"{p['workers_waiting_for_cpu_s']:.0f}s for a core; load "
+                f"{p['load_1min_before']:.1f} -> {p['load_1min_after']:.1f}",
+                "-",
+                None,
+            )
+        )
     if p and b:
         ratio = p["articles_per_s"] / b["articles_per_s"] if b["articles_per_s"] else 0.0
         results.pipeline["vs_baseline"] = ratio
-        checks.append(Check("pipeline / naive loop", f"{ratio:.1f}x ({b['articles_per_s']:.1f} articles/s "
-                            f"naive)", ">= 5x", ratio >= 5, speed_gate))
+        checks.append(
+            Check(
+                "pipeline / naive loop",
+                f"{ratio:.1f}x ({b['articles_per_s']:.1f} articles/s naive)",
+                ">= 5x",
+                ratio >= 5,
+                speed_gate,
+            )
+        )
     if limit:
-        checks.append(Check("extraction only, 1 core", f"{limit['pages_per_s_one_core']:.1f} pages/s "
-                            f"(x{limit['cpus']} = {limit['pages_per_s_machine']:.1f})", "-", None))
+        checks.append(
+            Check(
+                "extraction only, 1 core",
+                f"{limit['pages_per_s_one_core']:.1f} pages/s "
+                f"(x{limit['cpus']} = {limit['pages_per_s_machine']:.1f})",
+                "-",
+                None,
+            )
+        )
     if limit.get("pages_per_s_all_cores_measured"):
         measured = limit["pages_per_s_all_cores_measured"]
-        checks.append(Check(f"extraction only, {limit['cpus']} processes",
-                            f"{measured:.1f} pages/s (measured, each page once)", "-", None))
+        checks.append(
+            Check(
+                f"extraction only, {limit['cpus']} processes",
+                f"{measured:.1f} pages/s (measured, each page once)",
+                "-",
+                None,
+            )
+        )
     if p and limit:
         share = p["articles_per_s"] / limit["pages_per_s_machine"]
         results.pipeline["share_of_extraction_limit"] = share
         measured = limit.get("pages_per_s_all_cores_measured")
-        extra = f" ({p['articles_per_s'] / measured:.0%} of the measured {limit['cpus']}-process rate)" \
-            if measured else ""
-        checks.append(Check("pipeline / extraction limit", f"{share:.0%}{extra}", ">= 70%", share >= 0.70,
-                            speed_gate))
+        extra = (
+            f" ({p['articles_per_s'] / measured:.0%} of the measured {limit['cpus']}-process rate)"
+            if measured
+            else ""
+        )
+        checks.append(
+            Check("pipeline / extraction limit", f"{share:.0%}{extra}", ">= 70%", share >= 0.70, speed_gate)
+        )
     checks += spread_checks(results.spread, results.machine["cpus"], speed_gate)
     if u:
         ok = u["first_poll"]["outcomes"].get("ok", 0)
         error = u["first_poll"]["first_error"]
-        checks.append(Check("one-entry feeds, first poll", f"{ok} / {u['feeds']} ok on {u['hosts']} hosts, "
-                            f"{u['first_poll_wall_s']:.1f}s" + (f"; {error[:80]}" if error else ""),
-                            "all ok", ok == u["feeds"]))
+        checks.append(
+            Check(
+                "one-entry feeds, first poll",
+                f"{ok} / {u['feeds']} ok on {u['hosts']} hosts, "
+                f"{u['first_poll_wall_s']:.1f}s" + (f"; {error[:80]}" if error else ""),
+                "all ok",
+                ok == u["feeds"],
+            )
+        )
         alone = u["first_poll_extraction_alone_s"]
-        checks.append(Check("first poll / extraction alone", f"{u['first_poll_wall_s'] / alone:.2f}x "
-                            f"({alone:.1f}s to extract its {u['feeds']} pages in {results.machine['cpus']} "
-                            f"processes; poll CPU: workers {u['first_poll_cpu_workers_s']:.0f}s, waited "
-                            f"{u['first_poll_workers_waiting_for_cpu_s']:.0f}s, main "
-                            f"{u['first_poll_cpu_main_s']:.0f}s; PSS {u['first_poll_peak_pss_tree_mb']:.0f} MB)",
-                            "<= 1.5x", u["first_poll_wall_s"] <= 1.5 * alone, speed_gate))
+        checks.append(
+            Check(
+                "first poll / extraction alone",
+                f"{u['first_poll_wall_s'] / alone:.2f}x "
+                f"({alone:.1f}s to extract its {u['feeds']} pages in {results.machine['cpus']} "
+                f"processes; poll CPU: workers {u['first_poll_cpu_workers_s']:.0f}s, waited "
+                f"{u['first_poll_workers_waiting_for_cpu_s']:.0f}s, main "
+                f"{u['first_poll_cpu_main_s']:.0f}s; PSS {u['first_poll_peak_pss_tree_mb']:.0f} MB)",
+                "<= 1.5x",
+                u["first_poll_wall_s"] <= 1.5 * alone,
+                speed_gate,
+            )
+        )
         all_304 = u["second_poll_statuses"].get("304", 0) == u["feeds"]
-        checks.append(Check("unchanged feeds all 304", f"{u['second_poll_statuses'].get('304', 0)} / "
-                            f"{u['feeds']}", "all", all_304))
+        checks.append(
+            Check(
+                "unchanged feeds all 304",
+                f"{u['second_poll_statuses'].get('304', 0)} / {u['feeds']}",
+                "all",
+                all_304,
+            )
+        )
         s = u["settings"]
-        checks.append(Check(f"second poll, {u['feeds']} unchanged feeds", f"{u['second_poll_wall_s']:.1f}s "
-                            f"(concurrency {s['concurrency']}, per_host {s['per_host']}, host_delay "
-                            f"{s['host_delay']}, {u['feeds_per_host']:.0f} feeds/host)",
-                            "< 10s", u["second_poll_wall_s"] < 10, speed_gate))
+        checks.append(
+            Check(
+                f"second poll, {u['feeds']} unchanged feeds",
+                f"{u['second_poll_wall_s']:.1f}s "
+                f"(concurrency {s['concurrency']}, per_host {s['per_host']}, host_delay "
+                f"{s['host_delay']}, {u['feeds_per_host']:.0f} feeds/host)",
+                "< 10s",
+                u["second_poll_wall_s"] < 10,
+                speed_gate,
+            )
+        )
     for error in results.errors:
         checks.append(Check("error", error.splitlines()[0][:100], "none", False))
     return checks
@@ -816,32 +1102,65 @@ def spread_checks(s: dict, cpus: int, speed_gate: bool) -> list[Check]:
     stored = s["stored"]["rows"]
     ok = s["outcomes"].get("ok", 0)
     checks = [
-        Check(f"{name}: polled", f"{ok} / {s['feeds']} ok, {stored} / {s['expected_articles']} stored"
-              + (f"; {s['first_error'][:80]}" if s["first_error"] else ""), "all",
-              ok == s["feeds"] and stored == s["expected_articles"]),
-        Check(f"{name}: throughput", f"{s['articles_per_s']:.1f} articles/s ({stored} in {s['wall_s']:.1f}s; "
-              f"concurrency {s['settings']['concurrency']}, per_host {s['settings']['per_host']}, host_delay "
-              f"{s['settings']['host_delay']})", "-", None),
+        Check(
+            f"{name}: polled",
+            f"{ok} / {s['feeds']} ok, {stored} / {s['expected_articles']} stored"
+            + (f"; {s['first_error'][:80]}" if s["first_error"] else ""),
+            "all",
+            ok == s["feeds"] and stored == s["expected_articles"],
+        ),
+        Check(
+            f"{name}: throughput",
+            f"{s['articles_per_s']:.1f} articles/s ({stored} in {s['wall_s']:.1f}s; "
+            f"concurrency {s['settings']['concurrency']}, per_host {s['settings']['per_host']}, host_delay "
+            f"{s['settings']['host_delay']})",
+            "-",
+            None,
+        ),
     ]
     measured = s["limit"].get("pages_per_s_all_cores_measured")
     if measured:
         share = s["articles_per_s"] / measured
         s["share_of_measured_extraction"] = share
         machine = s["limit"].get("pages_per_s_machine")
-        extra = f"; {s['articles_per_s'] / machine:.0%} of {cpus} x one core's {machine / cpus:.1f}" \
-            if machine else ""
-        checks.append(Check(f"{name}: / extraction, {cpus} processes", f"{share:.0%} of {measured:.1f} pages/s"
-                            + extra, ">= 70%", share >= 0.70, speed_gate))
+        extra = (
+            f"; {s['articles_per_s'] / machine:.0%} of {cpus} x one core's {machine / cpus:.1f}"
+            if machine
+            else ""
+        )
+        checks.append(
+            Check(
+                f"{name}: / extraction, {cpus} processes",
+                f"{share:.0%} of {measured:.1f} pages/s" + extra,
+                ">= 70%",
+                share >= 0.70,
+                speed_gate,
+            )
+        )
     if s["baseline"]:
         ratio = s["articles_per_s"] / s["baseline"]["articles_per_s"]
         s["vs_baseline"] = ratio
-        checks.append(Check(f"{name}: / naive loop", f"{ratio:.1f}x ({s['baseline']['articles_per_s']:.1f} "
-                            "articles/s naive)", ">= 5x", ratio >= 5, speed_gate))
+        checks.append(
+            Check(
+                f"{name}: / naive loop",
+                f"{ratio:.1f}x ({s['baseline']['articles_per_s']:.1f} articles/s naive)",
+                ">= 5x",
+                ratio >= 5,
+                speed_gate,
+            )
+        )
     busy = s["cpu_workers_s"] / (s["wall_s"] * cpus) if s["wall_s"] else 0.0
-    checks.append(Check(f"{name}: memory, CPU", f"PSS {s['peak_pss_tree_mb']:.0f} MB; workers "
-                        f"{s['cpu_workers_s']:.0f}s ({busy:.0%} of {cpus} cores, waited "
-                        f"{s['workers_waiting_for_cpu_s']:.0f}s), main {s['cpu_main_s']:.0f}s, "
-                        f"server {s['cpu_server_s']:.0f}s", "< 400 MB PSS", s["peak_pss_tree_mb"] < 400))
+    checks.append(
+        Check(
+            f"{name}: memory, CPU",
+            f"PSS {s['peak_pss_tree_mb']:.0f} MB; workers "
+            f"{s['cpu_workers_s']:.0f}s ({busy:.0%} of {cpus} cores, waited "
+            f"{s['workers_waiting_for_cpu_s']:.0f}s), main {s['cpu_main_s']:.0f}s, "
+            f"server {s['cpu_server_s']:.0f}s",
+            "< 400 MB PSS",
+            s["peak_pss_tree_mb"] < 400,
+        )
+    )
     return checks
 
 
@@ -874,11 +1193,18 @@ def main(argv: list[str] | None = None) -> int:
     results = Results(
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         options={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
-        machine={"cpus": cpus, "python": platform.python_version(), "platform": platform.platform(),
-                 "trafilatura": trafilatura.__version__, "httpx": httpx.__version__},
+        machine={
+            "cpus": cpus,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "trafilatura": trafilatura.__version__,
+            "httpx": httpx.__version__,
+        },
     )
-    say(f"ingest bench{' (quick)' if options.quick else ''}: {options.feeds} feeds x {options.entries} "
-        f"entries on {options.hosts} hosts, {options.delay * 1000:g} ms per response, {cpus} CPUs")
+    say(
+        f"ingest bench{' (quick)' if options.quick else ''}: {options.feeds} feeds x {options.entries} "
+        f"entries on {options.hosts} hosts, {options.delay * 1000:g} ms per response, {cpus} CPUs"
+    )
 
     pages, origin = load_pages(options.pages, synthetic=options.synthetic)
     say(f"pages: {origin}")
@@ -891,26 +1217,40 @@ def main(argv: list[str] | None = None) -> int:
             # Extraction limit first (also drops pages that would still name a canonical URL of their own).
             best, foreign = measure_limit(pages, options.limit_passes if "limit" not in options.skip else 0)
             if foreign:
-                say(f"leaving out {len(foreign)} pages that still state their own URL: "
-                    f"{', '.join(foreign[:5])}")
+                say(
+                    f"leaving out {len(foreign)} pages that still state their own URL: "
+                    f"{', '.join(foreign[:5])}"
+                )
                 keep = [i for i, page in enumerate(pages) if page.name not in set(foreign)]
                 pages, best = [pages[i] for i in keep], {new: best[old] for new, old in enumerate(keep)}
-            results.pages = {"origin": origin, "count": len(pages), "left_out": foreign,
-                             "mean_bytes": sum(len(p.html) for p in pages) / len(pages)}
+            results.pages = {
+                "origin": origin,
+                "count": len(pages),
+                "left_out": foreign,
+                "mean_bytes": sum(len(p.html) for p in pages) / len(pages),
+            }
 
             srv = stack.enter_context(LocalWebServer(hosts=free_loopback_hosts(options.hosts)))
-            site = build_site(srv, feeds=options.feeds, entries=options.entries, pages=pages,
-                              delay=options.delay)
-            say(f"serving {len(site.feed_urls)} feeds and {len(site.articles)} articles on {srv.hosts[0]}.."
-                f"{srv.hosts[-1]} port {srv.port}")
+            site = build_site(
+                srv, feeds=options.feeds, entries=options.entries, pages=pages, delay=options.delay
+            )
+            say(
+                f"serving {len(site.feed_urls)} feeds and {len(site.articles)} articles on {srv.hosts[0]}.."
+                f"{srv.hosts[-1]} port {srv.port}"
+            )
 
             if best:
                 # The same mix of pages the pipeline extracts: each article's page, weighted by use.
                 seconds = sum(best[page_index] for _, _, page_index in site.articles)
                 one_core = len(site.articles) / seconds
-                results.limit = {"pages": len(pages), "passes": options.limit_passes, "cpus": cpus,
-                                 "pages_per_s_one_core": one_core, "pages_per_s_machine": one_core * cpus,
-                                 "mean_ms_per_page": 1000 * seconds / len(site.articles)}
+                results.limit = {
+                    "pages": len(pages),
+                    "passes": options.limit_passes,
+                    "cpus": cpus,
+                    "pages_per_s_one_core": one_core,
+                    "pages_per_s_machine": one_core * cpus,
+                    "mean_ms_per_page": 1000 * seconds / len(site.articles),
+                }
                 say(f"extraction limit: {one_core:.1f} pages/s on one core, {one_core * cpus:.1f} on {cpus}")
                 if cpus > 1:
                     parallel = measure_parallel_limit(pages, cpus)
@@ -923,33 +1263,45 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"naive loop on {len(numbers)} feeds ...")
                 results.baseline = run_baseline(site, numbers)
                 b = results.baseline
-                say(f"naive loop: {b['articles']} articles in {b['wall_s']:.1f}s = "
-                    f"{b['articles_per_s']:.1f}/s")
+                say(
+                    f"naive loop: {b['articles']} articles in {b['wall_s']:.1f}s = "
+                    f"{b['articles_per_s']:.1f}/s"
+                )
 
             if "pipeline" not in options.skip:
                 say(f"monitor poll: {len(site.articles)} articles ...")
                 results.pipeline = step_pipeline(options, srv, site, workdir)
                 p = results.pipeline
-                say(f"monitor poll: {p['stored']['rows']} stored in {p['wall_s']:.1f}s = "
-                    f"{p['articles_per_s']:.1f}/s, peak RSS {p['peak_rss_tree_mb']:.0f} MB")
+                say(
+                    f"monitor poll: {p['stored']['rows']} stored in {p['wall_s']:.1f}s = "
+                    f"{p['articles_per_s']:.1f}/s, peak RSS {p['peak_rss_tree_mb']:.0f} MB"
+                )
             srv.stop()
 
             if "spread" not in options.skip:
-                say(f"many hosts, default settings: {options.spread_feeds} feeds x {options.spread_entries} "
-                    f"entries on {options.spread_feeds} hosts ...")
+                say(
+                    f"many hosts, default settings: {options.spread_feeds} feeds x {options.spread_entries} "
+                    f"entries on {options.spread_feeds} hosts ..."
+                )
                 results.spread = step_spread(options, pages, best, workdir)
                 s = results.spread
-                say(f"many hosts: {s['stored']['rows']} stored in {s['wall_s']:.1f}s = "
+                say(
+                    f"many hosts: {s['stored']['rows']} stored in {s['wall_s']:.1f}s = "
                     f"{s['articles_per_s']:.1f}/s; extraction {s['limit']}; naive "
-                    f"{s['baseline'].get('articles_per_s', 0):.1f}/s")
+                    f"{s['baseline'].get('articles_per_s', 0):.1f}/s"
+                )
 
             if "unchanged" not in options.skip:
-                say(f"unchanged feeds: {options.unchanged_feeds} feeds on {options.unchanged_hosts} hosts, "
-                    "first poll ...")
+                say(
+                    f"unchanged feeds: {options.unchanged_feeds} feeds on {options.unchanged_hosts} hosts, "
+                    "first poll ..."
+                )
                 results.unchanged = step_unchanged(options, pages, workdir)
                 u = results.unchanged
-                say(f"unchanged feeds: first poll {u['first_poll_wall_s']:.1f}s, "
-                    f"second poll {u['second_poll_wall_s']:.1f}s")
+                say(
+                    f"unchanged feeds: first poll {u['first_poll_wall_s']:.1f}s, "
+                    f"second poll {u['second_poll_wall_s']:.1f}s"
+                )
         except BenchError as exc:
             results.errors.append(str(exc))
             say(f"error: {exc}")

@@ -75,7 +75,9 @@ def every_pair():
             if not self.ordered:
                 low = bisect_left(right_starts, (field, start - self.distance - longest))
                 high = bisect_left(right_starts, (field, start))
-                found += [(left, right) for right in rights[low:high] if 0 <= start - right[2] <= self.distance]
+                found += [
+                    (left, right) for right in rights[low:high] if 0 <= start - right[2] <= self.distance
+                ]
             if found and first:
                 return found
         return found
@@ -118,8 +120,10 @@ def main() -> int:
     matchers = {name: Matcher([TopicSpec(name, parse_query(query))]) for name, query in queries.items()}
     load_before = os.getloadavg()[0]
     rows = []
-    print(f"{'size':>8} {'NEAR s':>8} {'ms/KB':>7} {'growth':>7} {'ONEAR s':>8} {'AND s':>7} "
-          f"{'NEAR/AND':>9} {'every pair s':>13} {'speed-up':>9}")
+    print(
+        f"{'size':>8} {'NEAR s':>8} {'ms/KB':>7} {'growth':>7} {'ONEAR s':>8} {'AND s':>7} "
+        f"{'NEAR/AND':>9} {'every pair s':>13} {'speed-up':>9}"
+    )
     for kb in sizes:
         article = ArticleText(body=text_of(kb))
         times = {name: best_time(matcher, article, args.rounds) for name, matcher in matchers.items()}
@@ -129,19 +133,33 @@ def main() -> int:
                 before = best_time(matchers["near"], article, 1)
         per_kb = times["near"] / kb
         growth = per_kb / (rows[0]["near_seconds"] / rows[0]["kb"]) if rows else 1.0
-        rows.append({"kb": kb, "near_seconds": times["near"], "onear_seconds": times["onear"],
-                     "and_seconds": times["and"], "every_pair_seconds": before, "growth": growth})
+        rows.append(
+            {
+                "kb": kb,
+                "near_seconds": times["near"],
+                "onear_seconds": times["onear"],
+                "and_seconds": times["and"],
+                "every_pair_seconds": before,
+                "growth": growth,
+            }
+        )
         was = "-" if before is None else f"{before:.3f}"
         speed_up = "-" if before is None else f"{before / times['near']:.0f}x"
-        print(f"{kb:>6}KB {times['near']:>8.3f} {per_kb * 1000:>7.2f} {growth:>6.2f}x {times['onear']:>8.3f} "
-              f"{times['and']:>7.3f} {times['near'] / times['and']:>8.1f}x {was:>13} {speed_up:>9}")
+        print(
+            f"{kb:>6}KB {times['near']:>8.3f} {per_kb * 1000:>7.2f} {growth:>6.2f}x {times['onear']:>8.3f} "
+            f"{times['and']:>7.3f} {times['near'] / times['and']:>8.1f}x {was:>13} {speed_up:>9}"
+        )
     worst = max(row["growth"] for row in rows)
     load_after = os.getloadavg()[0]
-    print(f"time per KB, largest over smallest size: {rows[-1]['growth']:.2f}x (worst {worst:.2f}x; "
-          f"target at most {MAX_GROWTH:g}x); load average {load_before:.1f} -> {load_after:.1f}")
+    print(
+        f"time per KB, largest over smallest size: {rows[-1]['growth']:.2f}x (worst {worst:.2f}x; "
+        f"target at most {MAX_GROWTH:g}x); load average {load_before:.1f} -> {load_after:.1f}"
+    )
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({"rows": rows, "max_growth": MAX_GROWTH, "load": [load_before, load_after]},
-                              indent=2) + "\n")
+    OUT.write_text(
+        json.dumps({"rows": rows, "max_growth": MAX_GROWTH, "load": [load_before, load_after]}, indent=2)
+        + "\n"
+    )
     if not args.quick and worst > MAX_GROWTH:
         print("FAIL: NEAR's time per KB grows with the text")
         return 1

@@ -28,8 +28,10 @@ from monitor.store import clusters as cluster_store
 from monitor.store.db import open_database, size_bytes
 from monitor.store.models import ArticleMatch, Feed
 
-WORDS = ("arms missile drone sanctions ministry report officials said talks border shipment army navy "
-         "port deal minister week government forces").split()
+WORDS = (
+    "arms missile drone sanctions ministry report officials said talks border shipment army navy "
+    "port deal minister week government forces"
+).split()
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -59,15 +61,29 @@ def _article(n: int, at: datetime, rng: random.Random) -> tuple[Article, set[str
     names = [f"name{n}x{p}" for p in range(PARAGRAPHS)]
     body = "\n".join(f"{name} {_templates()[i]}" for name, i in zip(names, picked))
     url = f"https://news.example/{n}"
-    article = Article(entry_key=url, url=url, canonical_url=url, guid=url, title=f"Story {n}", author=None,
-                      published=at, fetched_at=at, language="en", body=body, summary=body[:200],
-                      body_source=BodySource.EXTRACTED, body_note=None, content_hash=f"{n:064x}",
-                      site_name="News")
+    article = Article(
+        entry_key=url,
+        url=url,
+        canonical_url=url,
+        guid=url,
+        title=f"Story {n}",
+        author=None,
+        published=at,
+        fetched_at=at,
+        language="en",
+        body=body,
+        summary=body[:200],
+        body_source=BodySource.EXTRACTED,
+        body_note=None,
+        content_hash=f"{n:064x}",
+        site_name="News",
+    )
     return article, set().union(*(_template_terms(i) for i in picked), names, {"story"})
 
 
-def simulate(url: str, days: int, per_day: int,
-             retention: RetentionSettings | None) -> list[tuple[int, int, int, tuple[int, int]]]:
+def simulate(
+    url: str, days: int, per_day: int, retention: RetentionSettings | None
+) -> list[tuple[int, int, int, tuple[int, int]]]:
     db = open_database(url)
     rng = random.Random(1)
     with db.session() as session:
@@ -83,18 +99,36 @@ def simulate(url: str, days: int, per_day: int,
                 article, terms = _article(n, at, rng)
                 article_id, _ = article_store.save_article(session, article=article, feed_id=feed_id, now=at)
                 cluster = cluster_store.new_cluster(session, at=at, article_id=article_id, agency=None)
-                cluster_store.record_dedup(session, article_id=article_id, wire_cluster_id=cluster, story_id=None,
-                                           method="new", match_id=None, wire_score=None, story_score=None,
-                                           agency=None, agency_evidence=None)
-                cluster_store.add_bands(session, article_id=article_id, keys=rng.sample(range(1 << 40), 40),
-                                        seen_at=at)
+                cluster_store.record_dedup(
+                    session,
+                    article_id=article_id,
+                    wire_cluster_id=cluster,
+                    story_id=None,
+                    method="new",
+                    match_id=None,
+                    wire_score=None,
+                    story_score=None,
+                    agency=None,
+                    agency_evidence=None,
+                )
+                cluster_store.add_bands(
+                    session, article_id=article_id, keys=rng.sample(range(1 << 40), 40), seen_at=at
+                )
                 # What the story level counts for an original (monitor.dedupe.stage._story_vector).
                 cluster_store.count_paragraphs(session, keys=paragraph_keys(article.body), at=at)
                 cluster_store.count_terms(session, terms=terms, at=at)
                 if i % 10 == 0:
-                    session.add(ArticleMatch(article_id=article_id, topic="arms", score=40.0, snippet="**arms**",
-                                             evidence='{"terms":' + '["arms"],' * 100 + '"x":1}', watchlist="w",
-                                             matched_at=at))
+                    session.add(
+                        ArticleMatch(
+                            article_id=article_id,
+                            topic="arms",
+                            score=40.0,
+                            snippet="**arms**",
+                            evidence='{"terms":' + '["arms"],' * 100 + '"x":1}',
+                            watchlist="w",
+                            matched_at=at,
+                        )
+                    )
                 n += 1
         if retention is not None:
             prune(db, retention, now=START + timedelta(days=day + 1), pause=0)
@@ -109,8 +143,10 @@ def simulate(url: str, days: int, per_day: int,
 
 def _count_rows(db) -> tuple[int, int]:
     with db.engine.connect() as connection:
-        return tuple(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                     for table in ("term_counts", "paragraph_counts"))
+        return tuple(
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("term_counts", "paragraph_counts")
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,15 +157,23 @@ def main(argv: list[str] | None = None) -> None:
     simulating = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         base = simulate(f"sqlite:///{Path(tmp) / 'base.db'}", args.days, args.per_day, None)
-        kept = simulate(f"sqlite:///{Path(tmp) / 'kept.db'}", args.days, args.per_day,
-                        RetentionSettings(articles="30d", evidence="10d", deliveries="30d"))
+        kept = simulate(
+            f"sqlite:///{Path(tmp) / 'kept.db'}",
+            args.days,
+            args.per_day,
+            RetentionSettings(articles="30d", evidence="10d", deliveries="30d"),
+        )
     simulated = time.monotonic() - simulating
     print(f"{args.days} days at {args.per_day} articles a day (SQLite)")
-    print(f"{'day':>5} {'no retention':>14} {'articles: 30d':>14} {'ratio':>6} {'term/paragraph rows, none':>27} "
-          f"{'with 30d':>17}")
+    print(
+        f"{'day':>5} {'no retention':>14} {'articles: 30d':>14} {'ratio':>6} {'term/paragraph rows, none':>27} "
+        f"{'with 30d':>17}"
+    )
     for (day, size, _, rows), (_, kept_size, _, kept_rows) in zip(base, kept):
-        print(f"{day:>5} {size / 1e6:>12.1f}MB {kept_size / 1e6:>12.1f}MB {kept_size / size:>6.2f} "
-              f"{rows[0]:>13,}/{rows[1]:>13,} {kept_rows[0]:>8,}/{kept_rows[1]:>8,}")
+        print(
+            f"{day:>5} {size / 1e6:>12.1f}MB {kept_size / 1e6:>12.1f}MB {kept_size / size:>6.2f} "
+            f"{rows[0]:>13,}/{rows[1]:>13,} {kept_rows[0]:>8,}/{kept_rows[1]:>8,}"
+        )
     day, size, stored, _ = base[-1]
     print(f"bytes per article, no retention: {size / stored:,.0f}")
     day, size, stored, _ = kept[-1]

@@ -123,32 +123,53 @@ def main() -> int:
     with LocalWebServer(hosts=["127.0.0.1"]) as server:
         page = article_html("A small page", paragraphs_for("ssrf", n=8))
         # Connection: close makes every fetch open a connection of its own, so the guard runs on each.
-        server.set("/page", Route(page, headers={"Content-Type": "text/html; charset=utf-8",
-                                                 "Connection": "close"}))
+        server.set(
+            "/page", Route(page, headers={"Content-Type": "text/html; charset=utf-8", "Connection": "close"})
+        )
         url = server.url("/page")
         check = best_per_call(lambda: guard.refusal("127.0.0.1", Reach.PUBLIC), checks, args.rounds)
 
         async def measure() -> tuple[float, float, float]:
-            resolve = await best_per_await(lambda: guard.resolve("127.0.0.1", server.port, Reach.PUBLIC),
-                                           checks // 10, args.rounds)
+            resolve = await best_per_await(
+                lambda: guard.resolve("127.0.0.1", server.port, Reach.PUBLIC), checks // 10, args.rounds
+            )
             return resolve, *await fetch_times(url, guard, fetches, args.rounds)
 
         resolve, guarded, plain = asyncio.run(measure())
         page_bytes = len(page.encode())
     load_after = os.getloadavg()[0]
     share = resolve / guarded
-    rows = {"check_seconds": check, "resolve_seconds": resolve, "fetch_guarded_seconds": guarded,
-            "fetch_unguarded_seconds": plain, "page_bytes": page_bytes, "share": share,
-            "guarded_over_unguarded": guarded / plain}
+    rows = {
+        "check_seconds": check,
+        "resolve_seconds": resolve,
+        "fetch_guarded_seconds": guarded,
+        "fetch_unguarded_seconds": plain,
+        "page_bytes": page_bytes,
+        "share": share,
+        "guarded_over_unguarded": guarded / plain,
+    }
     print(f"check (refusal of one address)      {check * 1e6:9.2f} us")
     print(f"guard's resolve of an address       {resolve * 1e6:9.2f} us")
     print(f"fetch of a {page_bytes / 1024:.0f} KB page, new connection {guarded * 1e3:9.3f} ms  (guarded)")
     print(f"the same without the guard          {plain * 1e3:9.3f} ms  (baseline)")
-    print(f"guard over fetch: {share:.3%} (target under {MAX_SHARE:.0%}); guarded over unguarded fetch: "
-          f"{guarded / plain:.3f}x; load average {load_before:.1f} -> {load_after:.1f}")
+    print(
+        f"guard over fetch: {share:.3%} (target under {MAX_SHARE:.0%}); guarded over unguarded fetch: "
+        f"{guarded / plain:.3f}x; load average {load_before:.1f} -> {load_after:.1f}"
+    )
     OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({**rows, "max_share": MAX_SHARE, "fetches": fetches, "rounds": args.rounds,
-                               "load": [load_before, load_after]}, indent=2) + "\n")
+    OUT.write_text(
+        json.dumps(
+            {
+                **rows,
+                "max_share": MAX_SHARE,
+                "fetches": fetches,
+                "rounds": args.rounds,
+                "load": [load_before, load_after],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     if not args.quick and share > MAX_SHARE:
         print("FAIL: the address guard costs more than 2% of a fetch")
         return 1

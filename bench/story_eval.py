@@ -74,8 +74,11 @@ class Doc:
 
 # --- The corpus ---------------------------------------------------------------------------------------------
 
-_DATE_WORDS = re.compile(r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*|[a-z]+day|am|pm|gmt|utc|"
-                         r"ist|est|edt|bst|cet|th|st|nd|rd|on|at|published|posted|updated|last", re.IGNORECASE)
+_DATE_WORDS = re.compile(
+    r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*|[a-z]+day|am|pm|gmt|utc|"
+    r"ist|est|edt|bst|cet|th|st|nd|rd|on|at|published|posted|updated|last",
+    re.IGNORECASE,
+)
 
 
 def _is_date_line(line: str) -> bool:
@@ -106,7 +109,9 @@ def read_document(path: Path) -> tuple[str, str]:
     for token in ET.parse(path).getroot().iter("token"):
         sentences[int(token.get("sentence"))].append(token.text or "")
     lines = [detokenise(sentences[n]) for n in sorted(sentences)]
-    lines = [line for line in lines if line and not line.lower().startswith("http") and not _is_date_line(line)]
+    lines = [
+        line for line in lines if line and not line.lower().startswith("http") and not _is_date_line(line)
+    ]
     return (lines[0] if lines else ""), "\n\n".join(lines[1:])
 
 
@@ -141,7 +146,10 @@ def background_texts() -> list[tuple[str, str]]:
 
 # --- Running the stage --------------------------------------------------------------------------------------
 
-def place_all(docs: list[Doc], *, threshold: float, scoring: Scoring, background: list[tuple[str, str]]) -> list[int]:
+
+def place_all(
+    docs: list[Doc], *, threshold: float, scoring: Scoring, background: list[tuple[str, str]]
+) -> list[int]:
     """Each document through ``stage.deduplicate`` in the given order; the story each one was put in."""
     settings = DedupSettings(story_threshold=threshold)
     stories = []
@@ -152,22 +160,43 @@ def place_all(docs: list[Doc], *, threshold: float, scoring: Scoring, background
                 store.count_terms(session, terms=term_counts(title, body, scoring=scoring))
             for n, doc in enumerate(docs):
                 url = f"https://eval.invalid/{n}"
-                article = Article(entry_key=url, url=url, canonical_url=url, guid=None, title=doc.title, author=None,
-                                  published=None, fetched_at=AT, language="en", body=doc.body, summary=None,
-                                  body_source=BodySource.EXTRACTED, body_note=None,
-                                  content_hash=content_hash(doc.body))
-                row = ArticleRow(url=url, canonical_url=url, title=doc.title, fetched_at=AT, body=doc.body,
-                                 body_source="extracted", content_hash=article.content_hash)
+                article = Article(
+                    entry_key=url,
+                    url=url,
+                    canonical_url=url,
+                    guid=None,
+                    title=doc.title,
+                    author=None,
+                    published=None,
+                    fetched_at=AT,
+                    language="en",
+                    body=doc.body,
+                    summary=None,
+                    body_source=BodySource.EXTRACTED,
+                    body_note=None,
+                    content_hash=content_hash(doc.body),
+                )
+                row = ArticleRow(
+                    url=url,
+                    canonical_url=url,
+                    title=doc.title,
+                    fetched_at=AT,
+                    body=doc.body,
+                    body_source="extracted",
+                    content_hash=article.content_hash,
+                )
                 session.add(row)
                 session.flush()
-                placed = stage.deduplicate(session, article_id=row.id, article=article, settings=settings,
-                                           story_scoring=scoring)
+                placed = stage.deduplicate(
+                    session, article_id=row.id, article=article, settings=settings, story_scoring=scoring
+                )
                 stories.append(placed.story_id)
         db.dispose()
     return stories
 
 
 # --- Measures -----------------------------------------------------------------------------------------------
+
 
 def bcubed(gold: list, pred: list) -> tuple[float, float, float]:
     """B-cubed precision, recall and F1 (Bagga and Baldwin): per item, the share of its predicted cluster
@@ -193,8 +222,14 @@ def adjusted_rand(gold: list, pred: list) -> float:
     return 1.0 if maximum == expected else (both - expected) / (maximum - expected)
 
 
-def measure(docs: list[Doc], orders: list[list[int]], *, threshold: float, scoring: Scoring,
-            background: list[tuple[str, str]]) -> dict:
+def measure(
+    docs: list[Doc],
+    orders: list[list[int]],
+    *,
+    threshold: float,
+    scoring: Scoring,
+    background: list[tuple[str, str]],
+) -> dict:
     """Mean B-cubed P/R/F1 and ARI over the arrival orders (and the spread of F1)."""
     runs = []
     for order in orders:
@@ -203,9 +238,16 @@ def measure(docs: list[Doc], orders: list[list[int]], *, threshold: float, scori
         gold = [doc.story for doc in arriving]
         runs.append((*bcubed(gold, pred), adjusted_rand(gold, pred), len(set(pred))))
     mean = [statistics.fmean(column) for column in zip(*runs)]
-    return {"threshold": threshold, "precision": round(mean[0], 4), "recall": round(mean[1], 4),
-            "f1": round(mean[2], 4), "ari": round(mean[3], 4), "stories": round(mean[4], 1),
-            "f1_min": round(min(r[2] for r in runs), 4), "f1_max": round(max(r[2] for r in runs), 4)}
+    return {
+        "threshold": threshold,
+        "precision": round(mean[0], 4),
+        "recall": round(mean[1], 4),
+        "f1": round(mean[2], 4),
+        "ari": round(mean[3], 4),
+        "stories": round(mean[4], 1),
+        "f1_min": round(min(r[2] for r in runs), 4),
+        "f1_max": round(max(r[2] for r in runs), 4),
+    }
 
 
 def choose(rows: list[dict]) -> float:
@@ -216,8 +258,10 @@ def choose(rows: list[dict]) -> float:
 
 
 def line(name: str, row: dict) -> str:
-    return (f"  {name:<34}{row['threshold']:>6.2f}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}"
-            f"{row['ari']:>8.4f}{row['stories']:>9.1f}   F1 {row['f1_min']:.3f}-{row['f1_max']:.3f}")
+    return (
+        f"  {name:<34}{row['threshold']:>6.2f}{row['precision']:>8.4f}{row['recall']:>8.4f}{row['f1']:>8.4f}"
+        f"{row['ari']:>8.4f}{row['stories']:>9.1f}   F1 {row['f1_min']:.3f}-{row['f1_max']:.3f}"
+    )
 
 
 def main() -> None:
@@ -234,15 +278,23 @@ def main() -> None:
     halves = {name: [d for d in docs if half_of(d.topic) == name] for name in ("tune", "held-out")}
     # Each half is placed with the other's texts (never their labels) in its term counts, as news of other
     # topics a daemon has counted before.
-    backgrounds = {name: pages + [(d.title, d.body) for d in docs if half_of(d.topic) != name] for name in halves}
+    backgrounds = {
+        name: pages + [(d.title, d.body) for d in docs if half_of(d.topic) != name] for name in halves
+    }
     n_orders = 1 if args.quick else args.orders
-    orders = {name: [random.Random(seed).sample(range(len(part)), len(part)) for seed in range(n_orders)]
-              for name, part in halves.items()}
+    orders = {
+        name: [random.Random(seed).sample(range(len(part)), len(part)) for seed in range(n_orders)]
+        for name, part in halves.items()
+    }
     for name, part in halves.items():
-        print(f"{name}: {len(part)} documents, {len({d.topic for d in part})} topics, "
-              f"{len({d.story for d in part})} stories")
-    print(f"term counts start from {len(pages)} news pages and the other half's texts; "
-          f"{n_orders} arrival order(s)\n")
+        print(
+            f"{name}: {len(part)} documents, {len({d.topic for d in part})} topics, "
+            f"{len({d.story for d in part})} stories"
+        )
+    print(
+        f"term counts start from {len(pages)} news pages and the other half's texts; "
+        f"{n_orders} arrival order(s)\n"
+    )
     grids = {
         "previous": [0.08, 0.12, 0.2, 0.3] if args.quick else [0.08, 0.12, 0.16, 0.2, 0.25, 0.3, 0.35, 0.4],
         "new": [0.08, 0.12, 0.16, 0.2] if args.quick else [0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25],
@@ -254,29 +306,53 @@ def main() -> None:
         print(f"{name} scoring, tuning half:\n{header}")
         rows = []
         for threshold in grids[name]:
-            rows.append(measure(halves["tune"], orders["tune"], threshold=threshold, scoring=scoring,
-                                background=backgrounds["tune"]))
+            rows.append(
+                measure(
+                    halves["tune"],
+                    orders["tune"],
+                    threshold=threshold,
+                    scoring=scoring,
+                    background=backgrounds["tune"],
+                )
+            )
             print(line("", rows[-1]))
         chosen = choose(rows)
-        result[name] = {"sweep": rows, "threshold": chosen,
-                        "tune": next(r for r in rows if r["threshold"] == chosen),
-                        "held_out": measure(halves["held-out"], orders["held-out"], threshold=chosen,
-                                            scoring=scoring, background=backgrounds["held-out"])}
+        result[name] = {
+            "sweep": rows,
+            "threshold": chosen,
+            "tune": next(r for r in rows if r["threshold"] == chosen),
+            "held_out": measure(
+                halves["held-out"],
+                orders["held-out"],
+                threshold=chosen,
+                scoring=scoring,
+                background=backgrounds["held-out"],
+            ),
+        }
         print(f"chosen: {chosen}\n")
     # What the daemon does with the configured threshold (the dedup: section's default), old and new.
     shipped = DedupSettings().story_threshold
     for name, scoring in scorings.items():
-        result[name]["held_out_shipped"] = measure(halves["held-out"], orders["held-out"], threshold=shipped,
-                                                   scoring=scoring, background=backgrounds["held-out"])
-    print(f"held-out half ({len(halves['held-out'])} documents, {len({d.topic for d in halves['held-out']})} "
-          f"topics; mean of {n_orders} arrival order(s)):\n{header}")
+        result[name]["held_out_shipped"] = measure(
+            halves["held-out"],
+            orders["held-out"],
+            threshold=shipped,
+            scoring=scoring,
+            background=backgrounds["held-out"],
+        )
+    print(
+        f"held-out half ({len(halves['held-out'])} documents, {len({d.topic for d in halves['held-out']})} "
+        f"topics; mean of {n_orders} arrival order(s)):\n{header}"
+    )
     print(line("previous, configured threshold", result["previous"]["held_out_shipped"]))
     print(line("previous, threshold tuned", result["previous"]["held_out"]))
     print(line("new, configured threshold", result["new"]["held_out_shipped"]))
     print(line("new, threshold tuned", result["new"]["held_out"]))
     new = result["new"]["held_out"]
-    checks = {f"B-cubed F1 >= {TARGETS['bcubed_f1']} (held-out)": new["f1"] >= TARGETS["bcubed_f1"],
-              f"ARI >= {TARGETS['ari']} (held-out)": new["ari"] >= TARGETS["ari"]}
+    checks = {
+        f"B-cubed F1 >= {TARGETS['bcubed_f1']} (held-out)": new["f1"] >= TARGETS["bcubed_f1"],
+        f"ARI >= {TARGETS['ari']} (held-out)": new["ari"] >= TARGETS["ari"],
+    }
     report_checks(checks, result, "story_eval.json", started=started)
 
 

@@ -179,11 +179,15 @@ def report(results, threshold: float | None, show_misses: bool) -> None:
     positives, negatives = totals["pos"], totals["neg"]
     print()
     if positives[0]:
-        print(f"recall: {positives[1]}/{positives[0]} = {positives[1] / positives[0]:.0%}"
-              f"   (at or above the alert threshold: {positives[2]})")
+        print(
+            f"recall: {positives[1]}/{positives[0]} = {positives[1] / positives[0]:.0%}"
+            f"   (at or above the alert threshold: {positives[2]})"
+        )
     if negatives[0]:
-        print(f"false positives: {negatives[1]}/{negatives[0]} = {negatives[1] / negatives[0]:.0%}"
-              f"   (at or above the alert threshold: {negatives[2]})")
+        print(
+            f"false positives: {negatives[1]}/{negatives[0]} = {negatives[1] / negatives[0]:.0%}"
+            f"   (at or above the alert threshold: {negatives[2]})"
+        )
     print(f"alert threshold (digests[].alerts.min_score): {threshold}")
     print(f"scores of matched positives, min / q1 / median / q3 / max: {_quartiles(scores['pos'])}")
     print(f"scores of matched negatives, min / q1 / median / q3 / max: {_quartiles(scores['neg'])}")

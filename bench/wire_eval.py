@@ -63,13 +63,29 @@ START = datetime(2024, 3, 4, 8, tzinfo=UTC)
 
 # Outlet furniture, written for this benchmark. Syndicators decorate reprints; local outlets wrap their own
 # short articles in a long header and footer.
-SYNDICATORS = ["Harbour Gazette", "Plains Record", "Northern Echo Daily", "Valley Courier", "Metro Ledger",
-               "Coastal Herald", "Capital Observer", "Riverside Post"]
-LOCALS = ["Millbrook Chronicle", "Eastfield Times", "Lakeshore Star", "Granite County News", "Westport Mercury",
-          "Cedar Falls Bulletin"]
-READ_MORE = ["READ MORE: Markets open lower as investors wait for the central bank",
-             "Read more: Ten things to know before the weekend",
-             "Also read: Council approves new budget after a long debate"]
+SYNDICATORS = [
+    "Harbour Gazette",
+    "Plains Record",
+    "Northern Echo Daily",
+    "Valley Courier",
+    "Metro Ledger",
+    "Coastal Herald",
+    "Capital Observer",
+    "Riverside Post",
+]
+LOCALS = [
+    "Millbrook Chronicle",
+    "Eastfield Times",
+    "Lakeshore Star",
+    "Granite County News",
+    "Westport Mercury",
+    "Cedar Falls Bulletin",
+]
+READ_MORE = [
+    "READ MORE: Markets open lower as investors wait for the central bank",
+    "Read more: Ten things to know before the weekend",
+    "Also read: Council approves new budget after a long debate",
+]
 
 
 def slug(name: str) -> str:
@@ -77,34 +93,53 @@ def slug(name: str) -> str:
 
 
 def syndicator_furniture(name: str) -> tuple[list[str], list[str]]:
-    header = [f"{name} | World news", f"Published by the {name} news desk. Updated {len(name) % 5 + 1} hours ago"]
-    footer = [f"Sign up for the {name} morning briefing and get the news that matters in your inbox.",
-              (f"This report was distributed by a news agency and edited by the {name} desk, which checks every "
-               f"agency story before it appears on this site."),
-              f"Follow us on Facebook and X for the latest from the {name}."]
+    header = [
+        f"{name} | World news",
+        f"Published by the {name} news desk. Updated {len(name) % 5 + 1} hours ago",
+    ]
+    footer = [
+        f"Sign up for the {name} morning briefing and get the news that matters in your inbox.",
+        (
+            f"This report was distributed by a news agency and edited by the {name} desk, which checks every "
+            f"agency story before it appears on this site."
+        ),
+        f"Follow us on Facebook and X for the latest from the {name}.",
+    ]
     return header, footer
 
 
 # Each local outlet words its own furniture: independent outlets share no template (see the README's limits).
 LOCAL_PLUGS = [
-    ("Support local journalism. The {name} is an independent newsroom funded by its readers, and a subscription "
-     "costs less than a coffee a week. It gives you unlimited access to every story, the digital edition of the "
-     "printed paper, our archive going back decades and the weekly puzzles."),
-    ("Our reporting is free to read because members pay for it. Becoming a member of the {name} takes two minutes; "
-     "you choose what you give each month, you can stop whenever you like, and every member is invited to our "
-     "evening talks with the editors twice a year."),
-    ("Thank you for reading the {name}. Good local reporting takes time and money: our six reporters sit through "
-     "council meetings, court hearings and school board sessions so you do not have to. A digital pass starts at "
-     "three dollars a month and includes the print replica."),
-    ("The {name} has covered this town since before the railway came. We are owned by a charitable trust, not a "
-     "chain, and every dollar from readers goes back into the newsroom. Ask about our student and senior rates at "
-     "the front desk or on the phone."),
-    ("You have read one of your free stories this month. Unlock everything the {name} publishes, including the "
-     "obituaries, the high school sports pages and the restaurant guide, with a home delivery or digital plan; the "
-     "first month of either costs nothing."),
-    ("This story is brought to you by the {name} newsroom and the readers who keep it open. If it helped you, "
-     "share it with a neighbour, send us a tip, or give what you can so that the next council budget is reported "
-     "line by line."),
+    (
+        "Support local journalism. The {name} is an independent newsroom funded by its readers, and a subscription "
+        "costs less than a coffee a week. It gives you unlimited access to every story, the digital edition of the "
+        "printed paper, our archive going back decades and the weekly puzzles."
+    ),
+    (
+        "Our reporting is free to read because members pay for it. Becoming a member of the {name} takes two minutes; "
+        "you choose what you give each month, you can stop whenever you like, and every member is invited to our "
+        "evening talks with the editors twice a year."
+    ),
+    (
+        "Thank you for reading the {name}. Good local reporting takes time and money: our six reporters sit through "
+        "council meetings, court hearings and school board sessions so you do not have to. A digital pass starts at "
+        "three dollars a month and includes the print replica."
+    ),
+    (
+        "The {name} has covered this town since before the railway came. We are owned by a charitable trust, not a "
+        "chain, and every dollar from readers goes back into the newsroom. Ask about our student and senior rates at "
+        "the front desk or on the phone."
+    ),
+    (
+        "You have read one of your free stories this month. Unlock everything the {name} publishes, including the "
+        "obituaries, the high school sports pages and the restaurant guide, with a home delivery or digital plan; the "
+        "first month of either costs nothing."
+    ),
+    (
+        "This story is brought to you by the {name} newsroom and the readers who keep it open. If it helped you, "
+        "share it with a neighbour, send us a tip, or give what you can so that the next council budget is reported "
+        "line by line."
+    ),
 ]
 LOCAL_TIPS = [
     "Got a story? Tell the {name} newsroom what is happening where you live; we read every message.",
@@ -114,20 +149,29 @@ LOCAL_TIPS = [
     "Community calendar entries for the {name} are due each Tuesday by noon for the weekend edition.",
     "The {name} office on Main Street is open from nine to five on weekdays and closed on public holidays.",
 ]
-LOCAL_SECTIONS = ["Local news, weather and sport for the whole county", "News | Sport | Opinion | Obituaries",
-                  "Your neighbourhood, your news, since 1887", "Home > News > Local",
-                  "Breaking news and community stories", "Serving the valley every morning"]
+LOCAL_SECTIONS = [
+    "Local news, weather and sport for the whole county",
+    "News | Sport | Opinion | Obituaries",
+    "Your neighbourhood, your news, since 1887",
+    "Home > News > Local",
+    "Breaking news and community stories",
+    "Serving the valley every morning",
+]
 
 
 def local_furniture(name: str) -> tuple[list[str], list[str]]:
     n = LOCALS.index(name)
-    header = [f"{name} | {LOCAL_SECTIONS[n]}",
-              f"Sign up for the {name} morning briefing: the stories you need before breakfast, every weekday.",
-              "Advertisement"]
-    footer = [LOCAL_PLUGS[n].format(name=name),
-              "Read more: the week's most popular stories from around the county",
-              LOCAL_TIPS[n].format(name=name),
-              f"Copyright 2024 {name}. All rights reserved."]
+    header = [
+        f"{name} | {LOCAL_SECTIONS[n]}",
+        f"Sign up for the {name} morning briefing: the stories you need before breakfast, every weekday.",
+        "Advertisement",
+    ]
+    footer = [
+        LOCAL_PLUGS[n].format(name=name),
+        "Read more: the week's most popular stories from around the county",
+        LOCAL_TIPS[n].format(name=name),
+        f"Copyright 2024 {name}. All rights reserved.",
+    ]
     return header, footer
 
 
@@ -196,9 +240,18 @@ def load_provenance() -> list[Item]:
                 text = row["text"].replace(" ### ", "\n\n")
                 if len(text.split()) < 80:
                     continue
-                items.append(Item(key, key, text, datetime.fromisoformat(row["scrape_time"]).astimezone(UTC),
-                                  f"https://{row['publisher'] or 'unknown.example'}/{row['id']}", split_of(key),
-                                  "base", provenance=name))
+                items.append(
+                    Item(
+                        key,
+                        key,
+                        text,
+                        datetime.fromisoformat(row["scrape_time"]).astimezone(UTC),
+                        f"https://{row['publisher'] or 'unknown.example'}/{row['id']}",
+                        split_of(key),
+                        "base",
+                        provenance=name,
+                    )
+                )
     return items
 
 
@@ -242,8 +295,16 @@ def copy_of(base: Item, n: int, rng: random.Random, *, kind: str) -> Item:
     text = "\n\n".join(header + paras + footer)
     if rng.random() < 0.5:
         text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2019", "'").replace(". ", ".  ")
-    return Item(f"{base.key}#{kind}{n}", base.base, text, base.at + timedelta(minutes=rng.randint(5, 720)),
-                f"https://www.{slug(outlet)}.example/{slug(base.key)}-{n}", base.split, kind, base.provenance)
+    return Item(
+        f"{base.key}#{kind}{n}",
+        base.base,
+        text,
+        base.at + timedelta(minutes=rng.randint(5, 720)),
+        f"https://www.{slug(outlet)}.example/{slug(base.key)}-{n}",
+        base.split,
+        kind,
+        base.provenance,
+    )
 
 
 def build(quick: bool, seed: int = 11) -> list[Item]:
@@ -251,7 +312,7 @@ def build(quick: bool, seed: int = 11) -> list[Item]:
     news = [(k, u, t) for k, u, t in load_news() if len(t.split()) >= 40]
     rng.shuffle(news)
     long_news = [(k, u, t) for k, u, t in news if len(t.split()) >= 80]
-    short_news = [(k, " ".join(t.split()[:rng.randint(40, 90)])) for k, _, t in long_news[:30]]
+    short_news = [(k, " ".join(t.split()[: rng.randint(40, 90)])) for k, _, t in long_news[:30]]
     long_news = long_news[30:]
     bases = [Item(k, k, t, START + offset(k), u, split_of(k), "base") for k, u, t in long_news]
     bases += load_provenance()
@@ -275,14 +336,31 @@ def build(quick: bool, seed: int = 11) -> list[Item]:
             at = START + offset(f"{outlet}{n}", days=3)
             split = ("dev", "test")[LOCALS.index(outlet) % 2]  # outlets alternate, so each half has some
             text = "\n\n".join(header + [story] + footer)
-            items.append(Item(f"{outlet}/{n}", key, text, at, f"https://www.{slug(outlet)}.example/news/{n}",
-                              split, "short"))
+            items.append(
+                Item(
+                    f"{outlet}/{n}",
+                    key,
+                    text,
+                    at,
+                    f"https://www.{slug(outlet)}.example/news/{n}",
+                    split,
+                    "short",
+                )
+            )
             if rng.random() < 0.5 and len(story.split()) >= 30:
                 other = rng.choice(SYNDICATORS)
                 h, f = syndicator_furniture(other) if rng.random() < 0.5 else ([], [])
-                items.append(Item(f"{outlet}/{n}#copy", key, "\n\n".join(h + [story] + f),
-                                  at + timedelta(minutes=rng.randint(5, 600)),
-                                  f"https://www.{slug(other)}.example/{slug(key)}", split, "short-copy"))
+                items.append(
+                    Item(
+                        f"{outlet}/{n}#copy",
+                        key,
+                        "\n\n".join(h + [story] + f),
+                        at + timedelta(minutes=rng.randint(5, 600)),
+                        f"https://www.{slug(other)}.example/{slug(key)}",
+                        split,
+                        "short-copy",
+                    )
+                )
     return sorted(items, key=lambda it: (it.at, it.key))
 
 
@@ -304,22 +382,47 @@ def run(items: list[Item], threshold: float, *, baseline: bool) -> list[int]:
     """Place every item with the production stage; return the wire cluster of each."""
     settings = DedupSettings(wire_threshold=threshold)
     clusters = []
-    with tempfile.TemporaryDirectory() as tmp, (previous_wire_level() if baseline else contextlib.nullcontext()):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        previous_wire_level() if baseline else contextlib.nullcontext(),
+    ):
         db = open_database(f"sqlite:///{tmp}/wire.db")
         with db.session() as session:
             for n, item in enumerate(items):
                 url = item.url if "?" not in item.url else item.url.split("?")[0]
                 url = f"{url.rstrip('/')}/{n}"  # unique: real rows can share an address
-                article = Article(entry_key=item.key, url=url, canonical_url=url, guid=None, title=None,
-                                  author=None, published=item.at, fetched_at=item.at, language=None, body=item.text,
-                                  summary=None, body_source=BodySource.EXTRACTED, body_note=None,
-                                  content_hash=content_hash(item.text))
-                row = ArticleRow(url=url, canonical_url=url, fetched_at=item.at, published_at=item.at,
-                                 body=item.text, body_source="extracted", content_hash=article.content_hash)
+                article = Article(
+                    entry_key=item.key,
+                    url=url,
+                    canonical_url=url,
+                    guid=None,
+                    title=None,
+                    author=None,
+                    published=item.at,
+                    fetched_at=item.at,
+                    language=None,
+                    body=item.text,
+                    summary=None,
+                    body_source=BodySource.EXTRACTED,
+                    body_note=None,
+                    content_hash=content_hash(item.text),
+                )
+                row = ArticleRow(
+                    url=url,
+                    canonical_url=url,
+                    fetched_at=item.at,
+                    published_at=item.at,
+                    body=item.text,
+                    body_source="extracted",
+                    content_hash=article.content_hash,
+                )
                 session.add(row)
                 session.flush()
-                clusters.append(deduplicate(session, article_id=row.id, article=article,
-                                            settings=settings).wire_cluster_id)
+                clusters.append(
+                    deduplicate(
+                        session, article_id=row.id, article=article, settings=settings
+                    ).wire_cluster_id
+                )
         db.dispose()
     return clusters
 
@@ -327,11 +430,15 @@ def run(items: list[Item], threshold: float, *, baseline: bool) -> list[int]:
 def pair_counts(items: list[Item], pred: list[int]) -> tuple[int, int, int]:
     """(pairs joined and labelled one text, pairs joined, pairs labelled one text), unlabelled pairs left out:
     two rows of one provenance file (or copies of them) may be reprints of each other."""
+
     def pairs(keys) -> int:
         return sum(c * (c - 1) // 2 for c in Counter(keys).values())
 
-    both, joined, gold = (pairs(zip((it.base for it in items), pred)), pairs(pred),
-                          pairs(it.base for it in items))
+    both, joined, gold = (
+        pairs(zip((it.base for it in items), pred)),
+        pairs(pred),
+        pairs(it.base for it in items),
+    )
     for name in {it.provenance for it in items if it.provenance}:
         # Two texts of one provenance file from different rows: joined or not, nobody knows which is right.
         idx = [i for i, it in enumerate(items) if it.provenance == name]
@@ -344,8 +451,13 @@ def scores(items: list[Item], pred: list[int]) -> dict:
     precision = both / joined if joined else 1.0
     recall = both / gold if gold else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "pairs_gold": gold, "pairs_joined": joined}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "pairs_gold": gold,
+        "pairs_joined": joined,
+    }
 
 
 def breakdown(items: list[Item], pred: list[int]) -> dict:
@@ -356,11 +468,14 @@ def breakdown(items: list[Item], pred: list[int]) -> dict:
     trims = [c == first[it.base] for it, c in zip(items, pred) if it.kind == "trim50"]
     short_copies = [c == first[it.base] for it, c in zip(items, pred) if it.kind == "short-copy"]
     shorts = [(it.base, c) for it, c in zip(items, pred) if it.kind == "short"]
-    false_joins = sum(1 for i, (b1, c1) in enumerate(shorts) for b2, c2 in shorts[i + 1:]
-                      if c1 == c2 and b1 != b2)
-    return {"trim50_joined": f"{sum(trims)}/{len(trims)}",
-            "short_copies_joined": f"{sum(short_copies)}/{len(short_copies)}",
-            "short_pairs_wrongly_joined": false_joins}
+    false_joins = sum(
+        1 for i, (b1, c1) in enumerate(shorts) for b2, c2 in shorts[i + 1 :] if c1 == c2 and b1 != b2
+    )
+    return {
+        "trim50_joined": f"{sum(trims)}/{len(trims)}",
+        "short_copies_joined": f"{sum(short_copies)}/{len(short_copies)}",
+        "short_pairs_wrongly_joined": false_joins,
+    }
 
 
 def choose(rows: list[tuple[float, dict]]) -> float:
@@ -379,8 +494,10 @@ def main() -> None:
         return
     items = build(args.quick)
     kinds = Counter(it.kind for it in items)
-    print(f"{len(items)} items, {len({it.base for it in items})} wire texts: "
-          + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
+    print(
+        f"{len(items)} items, {len({it.base for it in items})} wire texts: "
+        + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    )
     grid = [0.45, 0.55, 0.65] if args.quick else [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
     started = time.perf_counter()
     dev_idx = [i for i, it in enumerate(items) if it.split == "dev"]
@@ -393,29 +510,42 @@ def main() -> None:
             runs[threshold] = run(items, threshold, baseline=baseline)
             dev = scores([items[i] for i in dev_idx], [runs[threshold][i] for i in dev_idx])
             rows.append((threshold, dev))
-            print(f"  threshold {threshold:.2f}: P {dev['precision']:.4f} R {dev['recall']:.4f} F1 {dev['f1']:.4f}")
+            print(
+                f"  threshold {threshold:.2f}: P {dev['precision']:.4f} R {dev['recall']:.4f} F1 {dev['f1']:.4f}"
+            )
         chosen = choose(rows)
         pred = runs[chosen]
         test = scores([items[i] for i in test_idx], [pred[i] for i in test_idx])
         default = DedupSettings().wire_threshold
         at_default = runs.get(default) or run(items, default, baseline=baseline)
-        results[method] = {"threshold": chosen, "dev_sweep": rows, "test": test,
-                           "test_breakdown": breakdown([items[i] for i in test_idx], [pred[i] for i in test_idx]),
-                           "all_breakdown": breakdown(items, pred),
-                           "test_at_default": scores([items[i] for i in test_idx],
-                                                     [at_default[i] for i in test_idx])}
+        results[method] = {
+            "threshold": chosen,
+            "dev_sweep": rows,
+            "test": test,
+            "test_breakdown": breakdown([items[i] for i in test_idx], [pred[i] for i in test_idx]),
+            "all_breakdown": breakdown(items, pred),
+            "test_at_default": scores([items[i] for i in test_idx], [at_default[i] for i in test_idx]),
+        }
     print(f"\n{'method':<10}{'threshold':>10}{'precision':>11}{'recall':>8}{'F1':>8}   test half")
     for method, result in results.items():
         s = result["test"]
-        print(f"{method:<10}{result['threshold']:>10.2f}{s['precision']:>11.4f}{s['recall']:>8.4f}{s['f1']:>8.4f}   "
-              + ", ".join(f"{k} {v}" for k, v in result["test_breakdown"].items()))
+        print(
+            f"{method:<10}{result['threshold']:>10.2f}{s['precision']:>11.4f}{s['recall']:>8.4f}{s['f1']:>8.4f}   "
+            + ", ".join(f"{k} {v}" for k, v in result["test_breakdown"].items())
+        )
         s = result["test_at_default"]
-        print(f"{'':<10}{DedupSettings().wire_threshold:>10.2f}{s['precision']:>11.4f}{s['recall']:>8.4f}"
-              f"{s['f1']:>8.4f}   (the default threshold)")
+        print(
+            f"{'':<10}{DedupSettings().wire_threshold:>10.2f}{s['precision']:>11.4f}{s['recall']:>8.4f}"
+            f"{s['f1']:>8.4f}   (the default threshold)"
+        )
     test = results["new"]["test"]
-    checks = {"precision >= 0.98 (test)": test["precision"] >= 0.98, "recall >= 0.95 (test)": test["recall"] >= 0.95}
-    report_checks(checks, {"items": len(items), "kinds": kinds, "results": results}, "wire_eval.json",
-                  started=started)
+    checks = {
+        "precision >= 0.98 (test)": test["precision"] >= 0.98,
+        "recall >= 0.95 (test)": test["recall"] >= 0.95,
+    }
+    report_checks(
+        checks, {"items": len(items), "kinds": kinds, "results": results}, "wire_eval.json", started=started
+    )
 
 
 if __name__ == "__main__":

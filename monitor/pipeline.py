@@ -148,9 +148,12 @@ class Extractor:
             # Started from this (the event loop's) thread, which lives as long as the extractor: see
             # monitor.runtime.lifeline. It only spawns the server, which then loads the code on its own.
             multiprocessing.forkserver.ensure_running()
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                             max_tasks_per_child=self.RECYCLE_AFTER,
-                                             initializer=die_with_parent)
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                max_tasks_per_child=self.RECYCLE_AFTER,
+                initializer=die_with_parent,
+            )
         return self._pool
 
     async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
@@ -172,9 +175,15 @@ class Pipeline:
     against ``settings.allow_networks``.
     """
 
-    def __init__(self, config: Config, db: Database, *, metrics: Metrics = NO_METRICS,
-                 owner: str | None = None,
-                 guard: AddressGuard | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        metrics: Metrics = NO_METRICS,
+        owner: str | None = None,
+        guard: AddressGuard | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.owner = owner or instance_name()
@@ -182,13 +191,16 @@ class Pipeline:
         # The fetcher, robots cache, extractor and page buffer in force; a reload that changes their settings
         # swaps in new ones, and each poll keeps the set it started with (see _pinned_tools).
         self._tools: FetchTools[Extractor] = FetchTools(
-            config.settings, Shared(Extractor(config.settings.extract_workers)), metrics=metrics, guard=guard)
-        self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(f"fetch-tools-{id(self)}",
-                                                                            default=None)
+            config.settings, Shared(Extractor(config.settings.extract_workers)), metrics=metrics, guard=guard
+        )
+        self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(
+            f"fetch-tools-{id(self)}", default=None
+        )
         self._closing: set[asyncio.Task] = set()  # sets of tools being closed, once their last poll is done
         # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
         self.sources = sources.SourceReader(
-            self._fetch_polite, max_bytes=lambda: int(self._tools_in_use().settings.max_bytes))
+            self._fetch_polite, max_bytes=lambda: int(self._tools_in_use().settings.max_bytes)
+        )
         self._dedup_prepared = False
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # Set by the daemon when hubs push to its listener (monitor.ingest.websub); None: feeds are only polled.
@@ -201,7 +213,8 @@ class Pipeline:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-store")
         # Each feed's outcome is a row update; those that finish together are stored together.
         self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord]] = GroupCommit(
-            self._write_poll_records, self._in_writer)
+            self._write_poll_records, self._in_writer
+        )
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -220,8 +233,9 @@ class Pipeline:
         finally:
             self.metrics.writer_queue(-1)
 
-    def sync_feeds(self, config: Config | None = None, *,
-                   due_by: Mapping[str, timedelta] | None = None) -> None:
+    def sync_feeds(
+        self, config: Config | None = None, *, due_by: Mapping[str, timedelta] | None = None
+    ) -> None:
         """Write the feeds of ``config`` (by default the one in force) into the database."""
         with self.db.session() as session:
             feed_store.sync_feeds(session, feeds=(config or self.config).feeds, now=_now(), due_by=due_by)
@@ -292,8 +306,9 @@ class Pipeline:
         """The settings of the feed named ``name`` in the configuration in force; None if it lists none."""
         return self._feeds.get(name)
 
-    def claim(self, *, names: Sequence[str] | None = None, due_only: bool = True,
-              limit: int | None = None) -> tuple[list[feed_store.FeedSnapshot], list[PollReport]]:
+    def claim(
+        self, *, names: Sequence[str] | None = None, due_only: bool = True, limit: int | None = None
+    ) -> tuple[list[feed_store.FeedSnapshot], list[PollReport]]:
         """Lease the feeds to poll now; also report (as held) the ones a server asked us to leave alone.
 
         Args:
@@ -310,19 +325,37 @@ class Pipeline:
         me = instance.current()
         with self.db.session() as session:
             self._take_over_dead_leases(session, me, now)
-            claimed = feed_store.claim_feeds(session, now=now, owner=self.owner, lease=LEASE, names=names,
-                                             due_only=due_only, limit=limit, host=me.host, pid=me.pid,
-                                             pid_started=me.started)
-            held = [] if due_only else [_held_report(feed, now) for feed in
-                                        feed_store.feeds_on_hold(session, now=now, names=names, owner=self.owner)]
+            claimed = feed_store.claim_feeds(
+                session,
+                now=now,
+                owner=self.owner,
+                lease=LEASE,
+                names=names,
+                due_only=due_only,
+                limit=limit,
+                host=me.host,
+                pid=me.pid,
+                pid_started=me.started,
+            )
+            held = (
+                []
+                if due_only
+                else [
+                    _held_report(feed, now)
+                    for feed in feed_store.feeds_on_hold(session, now=now, names=names, owner=self.owner)
+                ]
+            )
         return claimed, held
 
     @staticmethod
     def _take_over_dead_leases(session, me: instance.Holder, now: datetime) -> None:
         """Free the leases that processes of this host took and died holding (killed, crashed): their feeds
         are polled now, not once the lease runs out."""
-        dead = [lease for lease in feed_store.leases_held_on(session, host=me.host, now=now)
-                if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))]
+        dead = [
+            lease
+            for lease in feed_store.leases_held_on(session, host=me.host, now=now)
+            if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))
+        ]
         for feed_id in feed_store.break_leases(session, leases=dead):
             owner = next(lease.owner for lease in dead if lease.feed_id == feed_id)
             log.warning("lease of feed id=%d taken over: its holder %s no longer runs", feed_id, owner)
@@ -378,14 +411,26 @@ class Pipeline:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
             log.exception("poll crashed: feed=%s url=%s", feed.name, feed.url)
-            report = await self._finish_failed(feed, None, Failure(FailureKind.OTHER, f"internal error: {exc!r}"),
-                                                started)
+            report = await self._finish_failed(
+                feed, None, Failure(FailureKind.OTHER, f"internal error: {exc!r}"), started
+            )
         log.info(
             "poll feed=%s outcome=%s status=%s new=%d duration=%.2fs%s",
-            feed.name, report.outcome, report.status, report.new_articles, report.duration,
+            feed.name,
+            report.outcome,
+            report.status,
+            report.new_articles,
+            report.duration,
             f" error={report.error_kind}: {report.error}" if report.error else "",
-            extra={"feed": feed.name, "url": feed.url, "outcome": str(report.outcome), "status": report.status,
-                   "new": report.new_articles, "duration": round(report.duration, 3), "kind": report.error_kind},
+            extra={
+                "feed": feed.name,
+                "url": feed.url,
+                "outcome": str(report.outcome),
+                "status": report.status,
+                "new": report.new_articles,
+                "duration": round(report.duration, 3),
+                "kind": report.error_kind,
+            },
         )
         self.metrics.polled(report)
         return report
@@ -400,11 +445,16 @@ class Pipeline:
             feed = replace(feed, url=source.url, etag=None, last_modified=None)
         if source.kind != "rss":
             # Sitemaps and front pages are crawled: robots.txt applies to them as to article pages.
-            result = await self._fetch_polite(sources.first_url(source), etag=feed.etag,
-                                              last_modified=feed.last_modified, accept=sources.ACCEPT[source.kind])
+            result = await self._fetch_polite(
+                sources.first_url(source),
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                accept=sources.ACCEPT[source.kind],
+            )
         else:
-            result = await self.fetcher.fetch(feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                                              accept=FEED_ACCEPT)
+            result = await self.fetcher.fetch(
+                feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT
+            )
         if result.failure is not None:
             return await self._finish_failed(feed, result.status, result.failure, started)
         if result.not_modified:
@@ -416,11 +466,17 @@ class Pipeline:
                 with reaching(reach):  # the sitemaps an index names are links too
                     parsed, result = await self.sources.read(source, result)
             else:
-                parsed = await asyncio.to_thread(parse_feed, result.body, url=result.final_url,
-                                                 headers=result.headers,
-                                                 max_chars=int(self.config.settings.max_bytes))
+                parsed = await asyncio.to_thread(
+                    parse_feed,
+                    result.body,
+                    url=result.final_url,
+                    headers=result.headers,
+                    max_chars=int(self.config.settings.max_bytes),
+                )
         except NotAFeed as exc:
-            return await self._finish_failed(feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started)
+            return await self._finish_failed(
+                feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started
+            )
         except sources.SourceFailed as exc:
             return await self._finish_failed(feed, exc.status, exc.failure, started)
         parsed = storable_feed(parsed)  # a NUL, a lone surrogate or an overlong field must not cost the feed
@@ -429,39 +485,62 @@ class Pipeline:
             await self._subscribe(feed, result, parsed, reach)
         return await self._finish_ok(feed, result, parsed, new, linked, started, waiting=waiting)
 
-    async def _subscribe(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
-                         reach: Reach | None) -> None:
+    async def _subscribe(
+        self,
+        feed: feed_store.FeedSnapshot,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        reach: Reach | None,
+    ) -> None:
         """Subscribe at the feed's WebSub hub, or renew, when the daemon takes pushes (monitor.ingest.websub)."""
         if self.websub is None or feed.kind != "rss":
             return
         try:
-            await self.websub.after_poll(self.fetcher, feed_id=feed.id, feed_name=feed.name, parsed=parsed,
-                                         result=result, reach=reach or await self.fetcher.links_reach(result))
+            await self.websub.after_poll(
+                self.fetcher,
+                feed_id=feed.id,
+                feed_name=feed.name,
+                parsed=parsed,
+                result=result,
+                reach=reach or await self.fetcher.links_reach(result),
+            )
         except Exception:  # noqa: BLE001 - the feed is polled all the same: a hub's trouble must not cost it
             log.exception("websub: subscribing feed=%s failed", feed.name, extra={"feed": feed.name})
 
-    async def accept_push(self, subscription: websub_store.Subscription, body: bytes,
-                          headers: Mapping[str, str]) -> PollReport | None:
+    async def accept_push(
+        self, subscription: websub_store.Subscription, body: bytes, headers: Mapping[str, str]
+    ) -> PollReport | None:
         """Content a feed's hub pushed: its new entries are stored as a poll of the feed stores them, under the
         feed's lease (so no poll of it runs meanwhile); the feed's poll schedule and validators stay as they are.
         """
         source = self._feeds.get(subscription.feed_name)
         if source is None or source.kind != "rss":
-            log.info("websub: content pushed for feed=%s, which is no longer configured; ignored",
-                     subscription.feed_name, extra={"feed": subscription.feed_name})
+            log.info(
+                "websub: content pushed for feed=%s, which is no longer configured; ignored",
+                subscription.feed_name,
+                extra={"feed": subscription.feed_name},
+            )
             return None
         feed = await self._claim_for_push(subscription.feed_name)
         if feed is None:
-            log.warning("websub: feed=%s could not be leased for pushed content; its next poll gets it",
-                        subscription.feed_name, extra={"feed": subscription.feed_name})
+            log.warning(
+                "websub: feed=%s could not be leased for pushed content; its next poll gets it",
+                subscription.feed_name,
+                extra={"feed": subscription.feed_name},
+            )
             return None
         started = time.monotonic()
         try:
             with self._pinned_tools():  # its pages are fetched with one configuration's settings, as a poll's
                 result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
                 reach = await self.fetcher.links_reach(source.url)
-                parsed = await asyncio.to_thread(parse_feed, body, url=subscription.topic, headers=headers,
-                                                 max_chars=int(self.config.settings.max_bytes))
+                parsed = await asyncio.to_thread(
+                    parse_feed,
+                    body,
+                    url=subscription.topic,
+                    headers=headers,
+                    max_chars=int(self.config.settings.max_bytes),
+                )
                 new, linked, _ = await self._store_new_entries(feed, storable_feed(parsed), result, reach)
         except NotAFeed as exc:
             log.warning("websub: feed=%s: the hub pushed %s", feed.name, exc, extra={"feed": feed.name})
@@ -469,8 +548,13 @@ class Pipeline:
         finally:
             await self._in_writer(self._release, feed.id)
         report = PollReport(feed.name, Outcome.OK, 200, new, linked, time.monotonic() - started)
-        log.info("push feed=%s new=%d duration=%.2fs", feed.name, new, report.duration,
-                 extra={"feed": feed.name, "url": source.url, "new": new, "duration": round(report.duration, 3)})
+        log.info(
+            "push feed=%s new=%d duration=%.2fs",
+            feed.name,
+            new,
+            report.duration,
+            extra={"feed": feed.name, "url": source.url, "new": new, "duration": round(report.duration, 3)},
+        )
         self.metrics.pushed(report)
         return report
 
@@ -483,8 +567,9 @@ class Pipeline:
             await asyncio.sleep(PUSH_LEASE_WAIT)
         return None
 
-    async def _store_new_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed,
-                                 result: FetchResult, reach: Reach) -> tuple[int, int, int]:
+    async def _store_new_entries(
+        self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, result: FetchResult, reach: Reach
+    ) -> tuple[int, int, int]:
         """Store the new entries (newest first, ``max_entries_per_poll`` of them) and apply changed ones.
 
         Returns:
@@ -493,53 +578,90 @@ class Pipeline:
         """
         hashes = {item.key: entry_hash(item) for item in parsed.items}
         known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
-        fresh = [item for item in parsed.items if item.key not in known.in_feed and item.key not in known.elsewhere
-                 and (item.url or item.title or item.feed_text)]  # an entry with nothing in it is noise
+        fresh = [
+            item
+            for item in parsed.items
+            if item.key not in known.in_feed
+            and item.key not in known.elsewhere
+            and (item.url or item.title or item.feed_text)
+        ]  # an entry with nothing in it is noise
         cap = self.config.settings.max_entries_per_poll
         revised = [item for item in parsed.items if item.key in changed]
         waiting = max(len(fresh) + len(revised) - cap, 0)
         if len(fresh) > cap:
             fresh = newest_first(fresh)[:cap]
-        revised = revised[:max(cap - len(fresh), 0)]
+        revised = revised[: max(cap - len(fresh), 0)]
         if waiting:
-            log.warning("feed=%s has %d new or changed entries, more than max_entries_per_poll (%d): %d wait "
-                        "for the next polls", feed.name, len(fresh) + len(revised) + waiting, cap, waiting,
-                        extra={"feed": feed.name, "url": feed.url})
+            log.warning(
+                "feed=%s has %d new or changed entries, more than max_entries_per_poll (%d): %d wait "
+                "for the next polls",
+                feed.name,
+                len(fresh) + len(revised) + waiting,
+                cap,
+                waiting,
+                extra={"feed": feed.name, "url": feed.url},
+            )
         checks = LinkChecks(self.fetcher, reach)
-        complete = await asyncio.gather(*(self._complete(feed, item, result.final_url, checks)
-                                          for item in fresh + revised))
-        created, updated = await self._in_writer(self._save_articles, feed, complete[:len(fresh)],
-                                                 list(zip(revised, complete[len(fresh):])), changed, hashes)
+        complete = await asyncio.gather(
+            *(self._complete(feed, item, result.final_url, checks) for item in fresh + revised)
+        )
+        created, updated = await self._in_writer(
+            self._save_articles,
+            feed,
+            complete[: len(fresh)],
+            list(zip(revised, complete[len(fresh) :])),
+            changed,
+            hashes,
+        )
         if updated:
-            log.info("feed=%s: %d stored articles changed and were updated", feed.name, updated,
-                     extra={"feed": feed.name, "url": feed.url})
+            log.info(
+                "feed=%s: %d stored articles changed and were updated",
+                feed.name,
+                updated,
+                extra={"feed": feed.name, "url": feed.url},
+            )
         return created, linked, waiting
 
-    def _sort_entries(self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, hashes: dict[str, str]
-                      ) -> tuple[article_store.KnownEntries, dict[str, int], int]:
+    def _sort_entries(
+        self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, hashes: dict[str, str]
+    ) -> tuple[article_store.KnownEntries, dict[str, int], int]:
         """Which entries are known (in this feed, or from another feed: those are linked now), and which
         known ones changed. Runs in the writer thread."""
-        refs = [article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
-                for item in parsed.items]
+        refs = [
+            article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
+            for item in parsed.items
+        ]
         now = _now()
         with self.db.write_session() as session:
             known = article_store.find_known(session, feed_id=feed.id, entries=refs)
             if known.pruned:  # articles removed by retention that this feed still lists: remembered on
                 mark_seen(session, pruned_ids=known.pruned, now=now)
             # Updates are not copies: a known entry whose feed text changed is fetched again (below).
-            changed = article_store.changed_entries(session, feed_id=feed.id,
-                                                    hashes={key: hashes[key] for key in known.in_feed})
+            changed = article_store.changed_entries(
+                session, feed_id=feed.id, hashes={key: hashes[key] for key in known.in_feed}
+            )
             linked = 0
             for item in parsed.items:
                 if item.key in known.elsewhere:
                     linked += article_store.link_to_feed(
-                        session, article_id=known.elsewhere[item.key], feed_id=feed.id, entry_key=item.key,
-                        entry_url=item.url, now=now, entry_hash=hashes[item.key])
+                        session,
+                        article_id=known.elsewhere[item.key],
+                        feed_id=feed.id,
+                        entry_key=item.key,
+                        entry_url=item.url,
+                        now=now,
+                        entry_hash=hashes[item.key],
+                    )
         return known, changed, linked
 
-    def _save_articles(self, feed: feed_store.FeedSnapshot, new: Sequence[Article],
-                       revised: Sequence[tuple[FeedItem, Article]], changed: dict[str, int],
-                       hashes: dict[str, str]) -> tuple[int, int]:
+    def _save_articles(
+        self,
+        feed: feed_store.FeedSnapshot,
+        new: Sequence[Article],
+        revised: Sequence[tuple[FeedItem, Article]],
+        changed: dict[str, int],
+        hashes: dict[str, str],
+    ) -> tuple[int, int]:
         """Store new articles and apply revised ones, with the stages that follow storage, in one
         transaction. Runs in the writer thread. Returns how many were created and updated."""
         created = updated = 0
@@ -547,21 +669,29 @@ class Pipeline:
             for article in new:
                 # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
                 def store_new(article=article) -> int:
-                    article_id, is_new = article_store.save_article(session, article=article, feed_id=feed.id,
-                                                                    now=_now(), entry_hash=hashes[article.entry_key])
+                    article_id, is_new = article_store.save_article(
+                        session,
+                        article=article,
+                        feed_id=feed.id,
+                        now=_now(),
+                        entry_hash=hashes[article.entry_key],
+                    )
                     if is_new:
                         self._after_store(session, article_id, article)
                     return int(is_new)
 
                 created += _store_entry(session, feed, article, store_new) or 0
             for item, article in revised:
+
                 def store_revised(item=item, article=article) -> int:
-                    revised_now = article_store.update_article(session, article_id=changed[item.key],
-                                                               article=article, now=_now())
+                    revised_now = article_store.update_article(
+                        session, article_id=changed[item.key], article=article, now=_now()
+                    )
                     if revised_now:
                         self._after_update(session, changed[item.key], article)
-                    article_store.record_entry_hash(session, feed_id=feed.id, entry_key=item.key,
-                                                    entry_hash=hashes[item.key])
+                    article_store.record_entry_hash(
+                        session, feed_id=feed.id, entry_key=item.key, entry_hash=hashes[item.key]
+                    )
                     return int(revised_now)
 
                 updated += _store_entry(session, feed, article, store_revised) or 0
@@ -574,11 +704,14 @@ class Pipeline:
 
     def _after_update(self, session, article_id: int, article: Article) -> None:
         """The stages that work on an article whose text changed: it is placed again, not stored again."""
-        dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup, changed=True)
+        dedupe.place(
+            session, article_id=article_id, article=article, settings=self.config.dedup, changed=True
+        )
         tag_stored(session, self.tagger, article_id, article, replace=True)
 
-    async def _complete(self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str,
-                        checks: LinkChecks) -> Article:
+    async def _complete(
+        self, feed: feed_store.FeedSnapshot, item: FeedItem, feed_url: str, checks: LinkChecks
+    ) -> Article:
         """Fetch and extract an entry's page when allowed; fall back to the feed's text with the reason."""
         url = item.url or (item.guid if is_fetchable(item.guid) else None)
         canonical = None
@@ -592,9 +725,15 @@ class Pipeline:
         else:
             fetched = await self._fetch_page(url, checks)
         now = _now()
-        body = choose_body(fetched.page, item.feed_text, page_problem=fetched.problem,
-                           min_chars=self.config.settings.min_body_chars)
-        article = build_article(item, fetched.page, body, url=fetched.url, fetched_at=now, canonical=canonical)
+        body = choose_body(
+            fetched.page,
+            item.feed_text,
+            page_problem=fetched.problem,
+            min_chars=self.config.settings.min_body_chars,
+        )
+        article = build_article(
+            item, fetched.page, body, url=fetched.url, fetched_at=now, canonical=canonical
+        )
         retry_at = fetched.retry_at(now, attempts=0)
         return storable_article(replace(article, page_retry_at=retry_at) if retry_at else article)
 
@@ -665,12 +804,17 @@ class Pipeline:
 
     def _record_page_retry(self, retry: article_store.PageRetry, fetched: PageFetch) -> bool:
         now = _now()
-        body = choose_body(fetched.page, retry.body, page_problem=fetched.problem,
-                           min_chars=self.config.settings.min_body_chars)
+        body = choose_body(
+            fetched.page,
+            retry.body,
+            page_problem=fetched.problem,
+            min_chars=self.config.settings.min_body_chars,
+        )
         with self.db.session() as session:
             if body.source is BodySource.EXTRACTED:
-                article = article_store.complete_from_page(session, article_id=retry.id, page=fetched.page,
-                                                           body=body, now=now)
+                article = article_store.complete_from_page(
+                    session, article_id=retry.id, page=fetched.page, body=body, now=now
+                )
                 if article is not None:
                     self._after_update(session, retry.id, article)
                     log.info("page fetched at last: url=%s", retry.url, extra={"url": retry.url})
@@ -680,19 +824,33 @@ class Pipeline:
             note = body.note or ""
             if retry_at is None and note.endswith(_NOT_YET):  # tried enough: no longer "yet"
                 note = note.removesuffix(" yet")
-            article_store.page_failed_again(session, article_id=retry.id, attempts=attempts, retry_at=retry_at,
-                                            note=f"{note} (after {attempts + 1} attempts)")
+            article_store.page_failed_again(
+                session,
+                article_id=retry.id,
+                attempts=attempts,
+                retry_at=retry_at,
+                note=f"{note} (after {attempts + 1} attempts)",
+            )
         return False
 
-    async def _fetch_polite(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                            accept: str | None = None) -> FetchResult:
+    async def _fetch_polite(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
         """GET a page of a crawled source (a sitemap, a front page) as robots.txt allows."""
         if not self.config.settings.respect_robots:
             return await self.fetcher.fetch(url, etag=etag, last_modified=last_modified, accept=accept)
         if not await self.robots.allowed(url):
-            return FetchResult(url, url, None, failure=Failure(FailureKind.ROBOTS, f"robots.txt disallows {url}"))
-        return await self.fetcher.fetch(url, etag=etag, last_modified=last_modified, accept=accept,
-                                        allow=self.robots.allowed)
+            return FetchResult(
+                url, url, None, failure=Failure(FailureKind.ROBOTS, f"robots.txt disallows {url}")
+            )
+        return await self.fetcher.fetch(
+            url, etag=etag, last_modified=last_modified, accept=accept, allow=self.robots.allowed
+        )
 
     def _fetch_pages(self, name: str) -> bool:
         feed = self._feeds.get(name)
@@ -711,54 +869,101 @@ class Pipeline:
         settings = self.config.settings
         try:  # a read, not a write: it runs beside the writer thread, not in its queue
             sightings = await asyncio.to_thread(self._sightings, feed.id, now - RHYTHM_WINDOW)
-        except SQLAlchemyError as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
+        except (
+            SQLAlchemyError
+        ) as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
             log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
             return Rhythm(settings.interval)
-        return learned_rhythm(sightings, now=now, min_interval=settings.min_interval,
-                              max_interval=settings.max_interval)
+        return learned_rhythm(
+            sightings, now=now, min_interval=settings.min_interval, max_interval=settings.max_interval
+        )
 
     def _sightings(self, feed_id: int, since: datetime) -> list[sighting_store.Sighting]:
         with self.db.session() as session:
             return sighting_store.sightings_since(session, feed_ids=[feed_id], since=since).get(feed_id, [])
 
-    async def _finish_ok(self, feed: feed_store.FeedSnapshot, result: FetchResult, parsed: ParsedFeed | None,
-                         new: int, linked: int, started: float, *, waiting: int = 0) -> PollReport:
+    async def _finish_ok(
+        self,
+        feed: feed_store.FeedSnapshot,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        new: int,
+        linked: int,
+        started: float,
+        *,
+        waiting: int = 0,
+    ) -> PollReport:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         rhythm = await self._rhythm(feed, now)
-        next_poll = next_poll_after_success(now, interval=rhythm.interval, ttl=ttl,
-                                            cache_lifetime=result.cache_lifetime)
+        next_poll = next_poll_after_success(
+            now, interval=rhythm.interval, ttl=ttl, cache_lifetime=result.cache_lifetime
+        )
         if self.websub is not None and feed.kind == "rss":  # a hub pushes its news: polling is the fallback
             next_poll = await asyncio.to_thread(self.websub.next_poll, feed.id, now, next_poll)
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
             etag = last_modified = None
-        record = clean(feed_store.PollRecord(
-            polled_at=now, next_poll_at=next_poll, status=result.status, succeeded=True,
-            warning=parsed.warning if parsed else None,
-            etag=etag or (feed.etag if result.not_modified else None),
-            last_modified=last_modified or (feed.last_modified if result.not_modified else None),
-            title=parsed.title if parsed else None,
-        ))
+        record = clean(
+            feed_store.PollRecord(
+                polled_at=now,
+                next_poll_at=next_poll,
+                status=result.status,
+                succeeded=True,
+                warning=parsed.warning if parsed else None,
+                etag=etag or (feed.etag if result.not_modified else None),
+                last_modified=last_modified or (feed.last_modified if result.not_modified else None),
+                title=parsed.title if parsed else None,
+            )
+        )
         await self._poll_records.submit((feed.id, record))
-        return PollReport(feed.name, Outcome.UNCHANGED if result.not_modified else Outcome.OK, result.status, new,
-                          linked, time.monotonic() - started, warning=record.warning, next_poll_at=next_poll)
+        return PollReport(
+            feed.name,
+            Outcome.UNCHANGED if result.not_modified else Outcome.OK,
+            result.status,
+            new,
+            linked,
+            time.monotonic() - started,
+            warning=record.warning,
+            next_poll_at=next_poll,
+        )
 
-    async def _finish_failed(self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure,
-                             started: float) -> PollReport:
+    async def _finish_failed(
+        self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure, started: float
+    ) -> PollReport:
         now = _now()
         next_poll = next_poll_after_failure(
-            now, interval=self._interval(feed.name), failures=feed.consecutive_failures + 1,
-            max_backoff=self.config.settings.max_backoff, retry_after=failure.retry_after, feed_key=feed.name)
-        record = clean(feed_store.PollRecord(  # an error message may quote what the server sent
-            polled_at=now, next_poll_at=next_poll, status=status, succeeded=False, error=failure.message,
-            error_kind=str(failure.kind), etag=feed.etag, last_modified=feed.last_modified,
-            retry_after_until=now + failure.retry_after if failure.retry_after else None,
-            gone=failure.kind is FailureKind.GONE,
-        ))
+            now,
+            interval=self._interval(feed.name),
+            failures=feed.consecutive_failures + 1,
+            max_backoff=self.config.settings.max_backoff,
+            retry_after=failure.retry_after,
+            feed_key=feed.name,
+        )
+        record = clean(
+            feed_store.PollRecord(  # an error message may quote what the server sent
+                polled_at=now,
+                next_poll_at=next_poll,
+                status=status,
+                succeeded=False,
+                error=failure.message,
+                error_kind=str(failure.kind),
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                retry_after_until=now + failure.retry_after if failure.retry_after else None,
+                gone=failure.kind is FailureKind.GONE,
+            )
+        )
         await self._poll_records.submit((feed.id, record))
-        return PollReport(feed.name, Outcome.FAILED, status, duration=time.monotonic() - started,
-                          error=failure.message, error_kind=str(failure.kind), next_poll_at=next_poll)
+        return PollReport(
+            feed.name,
+            Outcome.FAILED,
+            status,
+            duration=time.monotonic() - started,
+            error=failure.message,
+            error_kind=str(failure.kind),
+            next_poll_at=next_poll,
+        )
 
     def _write_poll_records(self, records: Sequence[tuple[int, feed_store.PollRecord]]) -> None:
         """Runs in the writer thread, for every poll outcome that came in while the last batch was written."""
@@ -766,8 +971,15 @@ class Pipeline:
             feed_store.record_polls(session, owner=self.owner, records=records)
 
 
-PASSING_FAILURES = frozenset({FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.DNS, FailureKind.HTTP_5XX,
-                              FailureKind.RATE_LIMITED})
+PASSING_FAILURES = frozenset(
+    {
+        FailureKind.TIMEOUT,
+        FailureKind.CONNECTION,
+        FailureKind.DNS,
+        FailureKind.HTTP_5XX,
+        FailureKind.RATE_LIMITED,
+    }
+)
 """Page failures worth another try later; the others (404, robots.txt, too large, not HTML) stay as they are."""
 
 
@@ -832,8 +1044,9 @@ def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
     return PageFetch(None, f"robots.txt unavailable ({unavailable.kind}); {later}", url, unavailable)
 
 
-def _store_entry(session, feed: feed_store.FeedSnapshot, article: Article,
-                 work: Callable[[], int]) -> int | None:
+def _store_entry(
+    session, feed: feed_store.FeedSnapshot, article: Article, work: Callable[[], int]
+) -> int | None:
     """Run ``work`` (store one entry) in a savepoint; if the database refuses the entry, roll it back, warn,
     and go on (None).
 
@@ -848,13 +1061,20 @@ def _store_entry(session, feed: feed_store.FeedSnapshot, article: Article,
     except (SQLAlchemyError, ValueError) as exc:
         if getattr(exc, "connection_invalidated", False):
             raise
-        log.warning("entry skipped, the database refused it: feed=%s entry=%s url=%s: %s", feed.name,
-                    article.entry_key, article.url, exc, extra={"feed": feed.name, "url": article.url})
+        log.warning(
+            "entry skipped, the database refused it: feed=%s entry=%s url=%s: %s",
+            feed.name,
+            article.entry_key,
+            article.url,
+            exc,
+            extra={"feed": feed.name, "url": article.url},
+        )
         return None
 
 
-def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
-               replace: bool = False) -> tuple[Match, ...]:
+def tag_stored(
+    session, tagger: Tagger, article_id: int, article: Article, *, replace: bool = False
+) -> tuple[Match, ...]:
     """The tagging stage of a stored article: match it (``monitor.watchlist.tag``, pure) and store its matches in the
     caller's transaction.
 
@@ -870,8 +1090,13 @@ def tag_stored(session, tagger: Tagger, article_id: int, article: Article, *,
     store = match_store.replace_matches if replace else match_store.save_matches
     store(session, article_id=article_id, matches=tagging.matches, watchlist=tagging.watchlist, now=_now())
     for match in tagging.matches:
-        log.info("match topic=%s score=%g url=%s", match.topic, match.score, article.url,
-                 extra={"url": article.url, "topic": match.topic})
+        log.info(
+            "match topic=%s score=%g url=%s",
+            match.topic,
+            match.score,
+            article.url,
+            extra={"url": article.url, "topic": match.topic},
+        )
     return tagging.matches
 
 
@@ -883,16 +1108,31 @@ def newest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
 
 def _held_report(feed, now: datetime) -> PollReport:
     if feed.lease_until is not None and feed.lease_until >= now:
-        return PollReport(feed.name, Outcome.HELD, feed.last_status,
-                          error=f"being polled by {feed.lease_owner} (lease until "
-                                f"{feed.lease_until:%Y-%m-%d %H:%M:%S} UTC)",
-                          error_kind=LEASED, next_poll_at=feed.lease_until)
+        return PollReport(
+            feed.name,
+            Outcome.HELD,
+            feed.last_status,
+            error=f"being polled by {feed.lease_owner} (lease until "
+            f"{feed.lease_until:%Y-%m-%d %H:%M:%S} UTC)",
+            error_kind=LEASED,
+            next_poll_at=feed.lease_until,
+        )
     if feed.gone_at is not None:
-        return PollReport(feed.name, Outcome.HELD, feed.last_status, error="gone (HTTP 410): no longer polled",
-                          error_kind=str(FailureKind.GONE))
-    return PollReport(feed.name, Outcome.HELD, feed.last_status,
-                      error=f"server asked to wait (Retry-After) until {feed.retry_after_until:%Y-%m-%d %H:%M:%S} UTC",
-                      error_kind=feed.last_error_kind, next_poll_at=feed.retry_after_until)
+        return PollReport(
+            feed.name,
+            Outcome.HELD,
+            feed.last_status,
+            error="gone (HTTP 410): no longer polled",
+            error_kind=str(FailureKind.GONE),
+        )
+    return PollReport(
+        feed.name,
+        Outcome.HELD,
+        feed.last_status,
+        error=f"server asked to wait (Retry-After) until {feed.retry_after_until:%Y-%m-%d %H:%M:%S} UTC",
+        error_kind=feed.last_error_kind,
+        next_poll_at=feed.retry_after_until,
+    )
 
 
 def _now() -> datetime:

@@ -60,19 +60,31 @@ class PruneReport:
     seconds: float = 0.0
 
     def as_json(self) -> dict:
-        return {"dry_run": self.dry_run,
-                "cutoffs": {k: v.isoformat() if v else None for k, v in self.cutoffs.items()},
-                "deleted": dict(sorted(self.rows.items())), "evidence_reduced": self.evidence_reduced,
-                "vacuumed_pages": self.vacuumed_pages, "vacuum_mode": self.vacuum_mode,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "dry_run": self.dry_run,
+            "cutoffs": {k: v.isoformat() if v else None for k, v in self.cutoffs.items()},
+            "deleted": dict(sorted(self.rows.items())),
+            "evidence_reduced": self.evidence_reduced,
+            "vacuumed_pages": self.vacuumed_pages,
+            "vacuum_mode": self.vacuum_mode,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class _RolledBack(Exception):
     """Raised inside a dry run's transaction so that it is rolled back."""
 
 
-def prune(db: Database, retention: RetentionSettings, *, now: datetime | None = None, dry_run: bool = False,
-          article_batch: int = ARTICLE_BATCH, pause: float = PAUSE, vacuum: bool = True) -> PruneReport:
+def prune(
+    db: Database,
+    retention: RetentionSettings,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    article_batch: int = ARTICLE_BATCH,
+    pause: float = PAUSE,
+    vacuum: bool = True,
+) -> PruneReport:
     """Apply the retention windows once.
 
     Args:
@@ -85,9 +97,14 @@ def prune(db: Database, retention: RetentionSettings, *, now: datetime | None = 
     """
     started = time.monotonic()
     now = now or datetime.now(UTC)
-    cutoffs = {name: None if window is None else now - window
-               for name, window in (("articles", retention.articles), ("evidence", retention.evidence),
-                                    ("deliveries", retention.deliveries))}
+    cutoffs = {
+        name: None if window is None else now - window
+        for name, window in (
+            ("articles", retention.articles),
+            ("evidence", retention.evidence),
+            ("deliveries", retention.deliveries),
+        )
+    }
     report = PruneReport(dry_run, cutoffs)
     if cutoffs["articles"] is not None:
         _prune_articles(db, report, before=cutoffs["articles"], now=now, batch=article_batch, pause=pause)
@@ -101,9 +118,13 @@ def prune(db: Database, retention: RetentionSettings, *, now: datetime | None = 
         report.vacuumed_pages, report.vacuum_mode = _vacuum(db, pause=pause)
     report.seconds = time.monotonic() - started
     if not dry_run and (report.rows or report.evidence_reduced):
-        log.info("retention: %s; %d match evidences reduced; %d pages freed in %.1fs",
-                 ", ".join(f"{count} {table}" for table, count in sorted(report.rows.items())) or "no rows",
-                 report.evidence_reduced, report.vacuumed_pages, report.seconds)
+        log.info(
+            "retention: %s; %d match evidences reduced; %d pages freed in %.1fs",
+            ", ".join(f"{count} {table}" for table, count in sorted(report.rows.items())) or "no rows",
+            report.evidence_reduced,
+            report.vacuumed_pages,
+            report.seconds,
+        )
     return report
 
 
@@ -119,10 +140,17 @@ def _batch(db: Database, dry_run: bool, work):
     return result
 
 
-def _prune_articles(db: Database, report: PruneReport, *, before: datetime, now: datetime, batch: int,
-                    pause: float) -> None:
-    _by_id(db, report, lambda session, last: store.old_articles(session, before=before, limit=batch, after_id=last),
-           lambda session, ids: store.delete_articles(session, article_ids=ids, now=now), batch=batch, pause=pause)
+def _prune_articles(
+    db: Database, report: PruneReport, *, before: datetime, now: datetime, batch: int, pause: float
+) -> None:
+    _by_id(
+        db,
+        report,
+        lambda session, last: store.old_articles(session, before=before, limit=batch, after_id=last),
+        lambda session, ids: store.delete_articles(session, article_ids=ids, now=now),
+        batch=batch,
+        pause=pause,
+    )
 
 
 def _by_id(db: Database, report: PruneReport, select, delete, *, batch: int, pause: float) -> None:
@@ -131,6 +159,7 @@ def _by_id(db: Database, report: PruneReport, select, delete, *, batch: int, pau
     lets a dry run, whose batches are rolled back, go on past the rows it has already counted."""
     last = 0
     while True:
+
         def work(session, last=last):
             ids = select(session, last)
             return ids, delete(session, ids)
@@ -146,8 +175,14 @@ def _by_id(db: Database, report: PruneReport, select, delete, *, batch: int, pau
 
 
 def _forget_entries(db: Database, report: PruneReport, *, seen_before: datetime, pause: float) -> None:
-    forgotten = _until_done(db, report, lambda session: store.forget_pruned(
-        session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run), pause=pause)
+    forgotten = _until_done(
+        db,
+        report,
+        lambda session: store.forget_pruned(
+            session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run
+        ),
+        pause=pause,
+    )
     if forgotten:
         report.rows["pruned_entries forgotten"] += forgotten
 
@@ -157,9 +192,11 @@ def _forget_counts(db: Database, report: PruneReport, *, counted_before: datetim
     for table in store.COUNT_TABLES:
         after = None
         while True:
+
             def work(session, after=after, table=table):
-                keys = store.counts_last_counted_before(session, table=table, before=counted_before,
-                                                        limit=ROW_BATCH, after=after)
+                keys = store.counts_last_counted_before(
+                    session, table=table, before=counted_before, limit=ROW_BATCH, after=after
+                )
                 return keys, store.delete_counts(session, table=table, keys=keys)
 
             keys, deleted = _batch(db, report.dry_run, work)
@@ -172,8 +209,14 @@ def _forget_counts(db: Database, report: PruneReport, *, counted_before: datetim
 
 
 def _reduce_evidence(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
-    report.evidence_reduced += _until_done(db, report, lambda session: store.reduce_evidence(
-        session, before=before, limit=ROW_BATCH, dry_run=report.dry_run), pause=pause)
+    report.evidence_reduced += _until_done(
+        db,
+        report,
+        lambda session: store.reduce_evidence(
+            session, before=before, limit=ROW_BATCH, dry_run=report.dry_run
+        ),
+        pause=pause,
+    )
 
 
 def _until_done(db: Database, report: PruneReport, step, *, pause: float) -> int:
@@ -189,9 +232,14 @@ def _until_done(db: Database, report: PruneReport, step, *, pause: float) -> int
 
 
 def _prune_deliveries(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
-    _by_id(db, report, lambda session, last: store.old_deliveries(session, before=before, limit=ROW_BATCH,
-                                                                  after_id=last),
-           lambda session, ids: store.delete_deliveries(session, delivery_ids=ids), batch=ROW_BATCH, pause=pause)
+    _by_id(
+        db,
+        report,
+        lambda session, last: store.old_deliveries(session, before=before, limit=ROW_BATCH, after_id=last),
+        lambda session, ids: store.delete_deliveries(session, delivery_ids=ids),
+        batch=ROW_BATCH,
+        pause=pause,
+    )
 
 
 def _vacuum(db: Database, *, pause: float) -> tuple[int, str]:
@@ -201,8 +249,12 @@ def _vacuum(db: Database, *, pause: float) -> tuple[int, str]:
         free, mode = store.sqlite_free_pages(session)
     if mode != "incremental":
         if free:
-            log.info("retention: %d free pages stay in the SQLite file (auto_vacuum=%s); run "
-                     "`monitor prune --vacuum` once to switch it to incremental mode", free, mode)
+            log.info(
+                "retention: %d free pages stay in the SQLite file (auto_vacuum=%s); run "
+                "`monitor prune --vacuum` once to switch it to incremental mode",
+                free,
+                mode,
+            )
         return 0, mode
     for _ in range(VACUUM_STEPS):
         if free <= 0:

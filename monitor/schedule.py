@@ -46,8 +46,9 @@ def next_poll_after_success(
     return now + max(waits)
 
 
-def publication_moments(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
-                        window: timedelta = RHYTHM_WINDOW) -> list[datetime]:
+def publication_moments(
+    sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, window: timedelta = RHYTHM_WINDOW
+) -> list[datetime]:
     """When a feed published within ``window`` before ``now``, from its entries' (stated date, first seen).
 
     The stated date is believed unless it lies after the entry was first seen (a clock ahead, a date in the
@@ -67,8 +68,9 @@ def publication_moments(sightings: Iterable[tuple[datetime | None, datetime]], *
     return sorted(_EPOCH + MOMENT * minute for minute in moments)
 
 
-def publications_per_day(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
-                         window: timedelta = RHYTHM_WINDOW) -> float:
+def publications_per_day(
+    sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, window: timedelta = RHYTHM_WINDOW
+) -> float:
     """A feed's observed publication rate: its publications within ``window`` (see ``publication_moments``)
     per day of the window, as miniflux's entry_frequency scheduler counts a week's entries."""
     return len(publication_moments(sightings, now=now, window=window)) / (window / timedelta(days=1))
@@ -116,8 +118,13 @@ class Rhythm:
         return f"{f'~{weekly:.0f}' if weekly >= 0.5 else '<1'}/week, every {every}"
 
 
-def learned_rhythm(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime,
-                   min_interval: timedelta, max_interval: timedelta) -> Rhythm:
+def learned_rhythm(
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    min_interval: timedelta,
+    max_interval: timedelta,
+) -> Rhythm:
     """A feed's rhythm from its entries' (stated date, first seen): its rate over ``RHYTHM_WINDOW`` and the
     interval that rate earns (``adaptive_interval``)."""
     per_day = publications_per_day(sightings, now=now)

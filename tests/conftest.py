@@ -103,7 +103,9 @@ class Workspace:
         return self.config_path
 
     def cli(self, *args: str, expect: int | None = 0):
-        result = self.runner.invoke(app, ["--config", str(self.config_path), "--db", self.database_url, *args])
+        result = self.runner.invoke(
+            app, ["--config", str(self.config_path), "--db", self.database_url, *args]
+        )
         if expect is not None and result.exit_code != expect:
             raise AssertionError(
                 f"monitor {' '.join(args)} exited {result.exit_code}, expected {expect}\n"

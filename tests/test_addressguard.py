@@ -55,7 +55,9 @@ def test_every_non_public_form_is_named(host):
     assert reason is not None and NOT_PUBLIC[host] in reason
 
 
-@pytest.mark.parametrize("host", ["93.184.216.34", "2606:4700::1", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"])
+@pytest.mark.parametrize(
+    "host", ["93.184.216.34", "2606:4700::1", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"]
+)
 def test_public_addresses_pass(host):
     assert non_public_reason(ip_literal(host)) is None
 
@@ -84,9 +86,13 @@ def test_a_name_with_one_private_answer_among_public_ones_is_refused():
 
 
 def test_allow_networks_is_validated_and_shown(workspace):
-    workspace.write_config([{"name": "F", "url": "http://127.0.0.1/feed.xml"}], allow_networks=["10.1.0.0/16"])
+    workspace.write_config(
+        [{"name": "F", "url": "http://127.0.0.1/feed.xml"}], allow_networks=["10.1.0.0/16"]
+    )
     assert "10.1.0.0/16" in workspace.cli("check").stdout
-    workspace.write_config([{"name": "F", "url": "http://127.0.0.1/feed.xml"}], allow_networks=["10.1.2.3/16"])
+    workspace.write_config(
+        [{"name": "F", "url": "http://127.0.0.1/feed.xml"}], allow_networks=["10.1.2.3/16"]
+    )
     with pytest.raises(ConfigError, match="allow_networks"):
         load_config(workspace.config_path)
 
@@ -145,8 +151,11 @@ def test_links_from_a_public_feed_to_loopback_are_refused_and_the_rest_stored(we
     _page(web, "/a/ok", host="127.0.0.1")
     _page(web, "/a/secret", host="127.0.0.2")
     _page(web, "/a/rebound", host="127.0.0.2")
-    web.set("/a/hop", Route(status=302, headers={"Location": f"http://127.0.0.2:{port}/a/secret"}),
-            host="127.0.0.1")
+    web.set(
+        "/a/hop",
+        Route(status=302, headers={"Location": f"http://127.0.0.2:{port}/a/secret"}),
+        host="127.0.0.1",
+    )
     links = {
         "ok": f"{public}/a/ok",
         "loopback": f"http://127.0.0.2:{port}/a/secret",
@@ -154,7 +163,9 @@ def test_links_from_a_public_feed_to_loopback_are_refused_and_the_rest_stored(we
         "redirect": f"{public}/a/hop",
         "rebinding": f"http://rebind.test:{port}/a/rebound",
     }
-    entries = [Entry(name, f"Entry {name}", f"What the feed says of {name}.", url) for name, url in links.items()]
+    entries = [
+        Entry(name, f"Entry {name}", f"What the feed says of {name}.", url) for name, url in links.items()
+    ]
     web.set("/feed.xml", rss("Public", public, entries), host="127.0.0.1")
     workspace.write_config([{"name": "Public", "url": f"{public}/feed.xml"}])
 
@@ -177,10 +188,14 @@ def test_allow_networks_lets_a_listed_network_through(web, workspace):
     port = web.port
     _page(web, "/a/intranet", host="127.0.0.2")
     link = f"http://127.0.0.2:{port}/a/intranet"
-    web.set("/feed.xml", rss("Public", "http://public.test/", [Entry("i", "Intranet", "Summary.", link)]),
-            host="127.0.0.1")
-    workspace.write_config([{"name": "Public", "url": f"http://public.test:{port}/feed.xml"}],
-                           allow_networks=["127.0.0.2/32"])
+    web.set(
+        "/feed.xml",
+        rss("Public", "http://public.test/", [Entry("i", "Intranet", "Summary.", link)]),
+        host="127.0.0.1",
+    )
+    workspace.write_config(
+        [{"name": "Public", "url": f"http://public.test:{port}/feed.xml"}], allow_networks=["127.0.0.2/32"]
+    )
 
     reports, articles = _poll(workspace, test_guard(allow=["127.0.0.2/32"]))
 
@@ -200,8 +215,11 @@ def test_a_feed_on_a_private_address_may_link_to_private_addresses(web, workspac
 
 def test_a_public_feed_redirected_to_loopback_fails_as_blocked_address(web, workspace):
     port = web.port
-    web.set("/feed.xml", Route(status=301, headers={"Location": f"http://127.0.0.2:{port}/feed.xml"}),
-            host="127.0.0.1")
+    web.set(
+        "/feed.xml",
+        Route(status=301, headers={"Location": f"http://127.0.0.2:{port}/feed.xml"}),
+        host="127.0.0.1",
+    )
     web.set("/feed.xml", rss("Hidden", "http://x/", []), host="127.0.0.2")
     workspace.write_config([{"name": "Moved", "url": f"http://public.test:{port}/feed.xml"}])
 

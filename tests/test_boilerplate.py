@@ -13,50 +13,62 @@ from monitor.dedupe.boilerplate import (
 )
 from monitor.store import clusters as store
 
-NEWS = ("The regional council voted on Tuesday to close two rural schools, a decision that parents said they "
-        "would challenge in court before the start of the next school year.")
-PLUG = "Thank you for reading the Ledger. A digital pass costs three dollars a month and includes the archive."
+NEWS = (
+    "The regional council voted on Tuesday to close two rural schools, a decision that parents said they "
+    "would challenge in court before the start of the next school year."
+)
+PLUG = (
+    "Thank you for reading the Ledger. A digital pass costs three dollars a month and includes the archive."
+)
 
 
-@pytest.mark.parametrize("line", [
-    "Sign up for the Guardian's morning briefing",
-    "Sign up to our daily newsletter and get the news first.",
-    "Want the headlines in your inbox? Sign up here for our free newsletter.",
-    "SUBSCRIBE NOW for unlimited access",
-    "Read more: Markets open lower as investors wait for the central bank",
-    "READ MORE",
-    "Also read: Council approves the new budget",
-    "Advertisement",
-    "- Advertisement -",
-    "Related: What we know so far",
-    "Follow us on Facebook, Instagram and X",
-    "Share this article",
-    "Share",
-    "We use cookies to improve your experience on our website.",
-    "Click here to download the full report",
-    "Get our free morning briefing delivered every weekday",
-    "Copyright 2024 The Valley Courier. All rights reserved.",
-    "© 2024 Example Media",
-    "Already a subscriber? Log in",
-    "Continue reading",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Sign up for the Guardian's morning briefing",
+        "Sign up to our daily newsletter and get the news first.",
+        "Want the headlines in your inbox? Sign up here for our free newsletter.",
+        "SUBSCRIBE NOW for unlimited access",
+        "Read more: Markets open lower as investors wait for the central bank",
+        "READ MORE",
+        "Also read: Council approves the new budget",
+        "Advertisement",
+        "- Advertisement -",
+        "Related: What we know so far",
+        "Follow us on Facebook, Instagram and X",
+        "Share this article",
+        "Share",
+        "We use cookies to improve your experience on our website.",
+        "Click here to download the full report",
+        "Get our free morning briefing delivered every weekday",
+        "Copyright 2024 The Valley Courier. All rights reserved.",
+        "© 2024 Example Media",
+        "Already a subscriber? Log in",
+        "Continue reading",
+    ],
+)
 def test_outlet_furniture_is_recognised(line):
     assert is_furniture(line)
 
 
-@pytest.mark.parametrize("line", [
-    NEWS,
-    "Subscribers to the streaming service rose by 10% in the second quarter.",
-    "The newsletter was sent to 3,000 members on Monday.",
-    "Readers of the paper signed a petition against the closure.",
-    "Sharing of patient data between hospitals will be allowed from next year, the minister said.",
-    "Followers of the movement gathered outside parliament.",
-    "Cookies and cakes were sold at the fair to raise money for the roof.",
-    # Long: prose, whatever it starts with.
-    ("Sign up for the draft closes on Friday, officials said, and more than 40,000 young men have registered so "
-    "far in the northern provinces, where the fighting has been heaviest since the spring offensive began."),
-    "",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        NEWS,
+        "Subscribers to the streaming service rose by 10% in the second quarter.",
+        "The newsletter was sent to 3,000 members on Monday.",
+        "Readers of the paper signed a petition against the closure.",
+        "Sharing of patient data between hospitals will be allowed from next year, the minister said.",
+        "Followers of the movement gathered outside parliament.",
+        "Cookies and cakes were sold at the fair to raise money for the roof.",
+        # Long: prose, whatever it starts with.
+        (
+            "Sign up for the draft closes on Friday, officials said, and more than 40,000 young men have registered so "
+            "far in the northern provinces, where the fighting has been heaviest since the spring offensive began."
+        ),
+        "",
+    ],
+)
 def test_news_sentences_are_never_furniture(line):
     assert not is_furniture(line)
 
@@ -89,7 +101,10 @@ def test_store_says_which_keys_are_learnt_boilerplate(db):
         for _ in range(BOILERPLATE_CLUSTERS):
             store.count_paragraphs(session, keys=[11, 35, -12])
         store.count_paragraphs(session, keys=[13])
-        assert store.boilerplate_keys(session, keys=[11, -12, 13, 99], min_clusters=BOILERPLATE_CLUSTERS) == {11, -12}
+        assert store.boilerplate_keys(session, keys=[11, -12, 13, 99], min_clusters=BOILERPLATE_CLUSTERS) == {
+            11,
+            -12,
+        }
         assert store.boilerplate_keys(session, keys=many, min_clusters=BOILERPLATE_CLUSTERS) == {11, 35, -12}
         assert store.boilerplate_keys(session, keys=[13], min_clusters=1) == {13}
         assert store.boilerplate_keys(session, keys=[], min_clusters=1) == set()

@@ -32,10 +32,7 @@ def _all_pairs(lefts, rights, distance, ordered):
         for left in set(lefts)
         for right in set(rights)
         if left[0] == right[0]
-        and (
-            0 <= right[1] - left[2] <= distance
-            or (not ordered and 0 <= left[1] - right[2] <= distance)
-        )
+        and (0 <= right[1] - left[2] <= distance or (not ordered and 0 <= left[1] - right[2] <= distance))
     }
 
 
@@ -64,7 +61,9 @@ def _nearest_pairs(lefts, rights, distance, ordered):
 def _spans(draw_words=40):
     field = st.sampled_from(["title", "body"])
     return st.lists(
-        st.tuples(field, st.integers(0, draw_words), st.integers(1, 3)).map(lambda t: (t[0], t[1], t[1] + t[2])),
+        st.tuples(field, st.integers(0, draw_words), st.integers(1, 3)).map(
+            lambda t: (t[0], t[1], t[1] + t[2])
+        ),
         max_size=12,
     )
 
@@ -146,7 +145,9 @@ def test_an_alias_bomb_in_a_watchlist_file_names_that_file(workspace):
     config = yaml.safe_load(workspace.config_path.read_text())
     config["watchlist"] = {"file": "topics.yaml"}
     workspace.config_path.write_text(yaml.safe_dump(config))
-    _write(workspace.root / "topics.yaml", _alias_bomb().split("watchlist:\n", 1)[1].replace("\n  ", "\n")[2:])
+    _write(
+        workspace.root / "topics.yaml", _alias_bomb().split("watchlist:\n", 1)[1].replace("\n  ", "\n")[2:]
+    )
     result = workspace.cli("check", expect=2)
     assert "topics.yaml:" in result.stderr and "terms (at @a15)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -231,7 +232,10 @@ def test_deeply_nested_yaml_is_a_clear_error_with_its_line(tmp_path, depth):
 
 def test_yaml_nested_to_the_limit_is_read(tmp_path):
     depth = MAX_YAML_DEPTH - 3  # the file's own mapping, settings: and x: are levels too
-    path = _write(tmp_path / "feeds.yaml", "feeds: []\nwatchlist:\n  aliases:\n    x: " + "[" * depth + "]" * depth + "\n")
+    path = _write(
+        tmp_path / "feeds.yaml",
+        "feeds: []\nwatchlist:\n  aliases:\n    x: " + "[" * depth + "]" * depth + "\n",
+    )
     with pytest.raises(ConfigError) as raised:  # read, then refused for its shape, not its depth
         load_config(path, {})
     assert all("nests" not in problem.message for problem in raised.value.problems)
@@ -285,9 +289,39 @@ def test_check_refuses_control_characters_in_names(tmp_path, section, key):
 EXAMPLE_SECONDS = 2.0
 
 _QUERY_PIECES = st.sampled_from(
-    ["iran", "missil*", "Déjà", "ایران", '"ballistic missile"', "@iran", "@nope", "@", "AND", "OR", "NOT",
-     "and", "NEAR/5", "ONEAR/0", "PRE/200", "NEAR/", "NEAR/999", "(", ")", "title:", "lang:", "foo:", "*",
-     "m*", "a?b", '"', ":", "\x00", "\x1b[31m", "[/x]", " "]
+    [
+        "iran",
+        "missil*",
+        "Déjà",
+        "ایران",
+        '"ballistic missile"',
+        "@iran",
+        "@nope",
+        "@",
+        "AND",
+        "OR",
+        "NOT",
+        "and",
+        "NEAR/5",
+        "ONEAR/0",
+        "PRE/200",
+        "NEAR/",
+        "NEAR/999",
+        "(",
+        ")",
+        "title:",
+        "lang:",
+        "foo:",
+        "*",
+        "m*",
+        "a?b",
+        '"',
+        ":",
+        "\x00",
+        "\x1b[31m",
+        "[/x]",
+        " ",
+    ]
 )
 _queries = st.one_of(
     st.lists(_QUERY_PIECES, max_size=30).map(" ".join),
@@ -295,14 +329,21 @@ _queries = st.one_of(
     st.text(max_size=60),
 )
 _well_formed_queries = st.recursive(
-    st.sampled_from(["iran", "missil*", '"ballistic missile"', "@iran", "title:iran", "Déjà", "body:(vu OR the)"]),
-    lambda inner: st.tuples(inner, st.sampled_from([" AND ", " OR ", " NEAR/3 ", " ONEAR/1 "]), inner).map(
-        lambda parts: f"({''.join(parts)})"
-    )
-    | inner.map(lambda query: f"NOT {query}"),
+    st.sampled_from(
+        ["iran", "missil*", '"ballistic missile"', "@iran", "title:iran", "Déjà", "body:(vu OR the)"]
+    ),
+    lambda inner: (
+        st.tuples(inner, st.sampled_from([" AND ", " OR ", " NEAR/3 ", " ONEAR/1 "]), inner).map(
+            lambda parts: f"({''.join(parts)})"
+        )
+        | inner.map(lambda query: f"NOT {query}")
+    ),
     max_leaves=8,
 )
-_ALIASES = {"iran": [make_term("Iran"), make_term("Tehran"), AliasRef("persia")], "persia": [make_term("Persia")]}
+_ALIASES = {
+    "iran": [make_term("Iran"), make_term("Tehran"), AliasRef("persia")],
+    "persia": [make_term("Persia")],
+}
 
 
 def _timed(action):
@@ -326,7 +367,9 @@ def test_any_query_parses_or_is_a_clear_error(query):
 
 
 _texts = st.lists(
-    st.sampled_from(["Iran", "Tehran", "missiles", "ballistic", "missile", "Déjà", "vu", "the", ".", "ایران"]),
+    st.sampled_from(
+        ["Iran", "Tehran", "missiles", "ballistic", "missile", "Déjà", "vu", "the", ".", "ایران"]
+    ),
     max_size=60,
 ).map(" ".join)
 
@@ -354,8 +397,25 @@ _yaml_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-_KEYS = ["settings", "feeds", "dedup", "watchlist", "digests", "name", "url", "interval", "query", "topics",
-         "aliases", "channels", "kind", "max_links", "file", "schedule", "max_bytes"]
+_KEYS = [
+    "settings",
+    "feeds",
+    "dedup",
+    "watchlist",
+    "digests",
+    "name",
+    "url",
+    "interval",
+    "query",
+    "topics",
+    "aliases",
+    "channels",
+    "kind",
+    "max_links",
+    "file",
+    "schedule",
+    "max_bytes",
+]
 _configs = st.one_of(
     # The real shape with odd values...
     st.fixed_dictionaries(
@@ -363,7 +423,10 @@ _configs = st.one_of(
         optional={
             "feeds": st.lists(
                 st.fixed_dictionaries(
-                    {"name": _yaml_scalars, "url": st.sampled_from(["http://a.example/", "http://[::1", "x", ""])},
+                    {
+                        "name": _yaml_scalars,
+                        "url": st.sampled_from(["http://a.example/", "http://[::1", "x", ""]),
+                    },
                     optional={"interval": _yaml_values, "kind": _yaml_values, "max_links": _yaml_values},
                 ),
                 max_size=3,
@@ -377,7 +440,9 @@ _configs = st.one_of(
                     "file": st.sampled_from(["/dev/zero", "missing.yaml", "feeds.yaml"]),
                 },
             ),
-            "digests": st.lists(st.dictionaries(st.sampled_from(_KEYS), _yaml_values, max_size=3), max_size=2),
+            "digests": st.lists(
+                st.dictionaries(st.sampled_from(_KEYS), _yaml_values, max_size=3), max_size=2
+            ),
         },
     ).map(lambda data: yaml.safe_dump(data, allow_unicode=True)),
     # ...any YAML at all...

@@ -34,8 +34,13 @@ digests:
   - name: quiet
 """
 
-SECRETS = {"SMTP_USERNAME": "user-not-shown", "SMTP_PASSWORD": "pw-not-shown-1234",
-           "HOOK_TOKEN": "token-not-shown", "HOOK_KEY": "key-not-shown", "HOOK_BEARER": "bearer-not-shown"}
+SECRETS = {
+    "SMTP_USERNAME": "user-not-shown",
+    "SMTP_PASSWORD": "pw-not-shown-1234",
+    "HOOK_TOKEN": "token-not-shown",
+    "HOOK_KEY": "key-not-shown",
+    "HOOK_BEARER": "bearer-not-shown",
+}
 
 
 def test_check_shows_each_channel_ready_or_skipped_without_secrets(workspace, monkeypatch):
@@ -56,14 +61,34 @@ def test_check_shows_each_channel_ready_or_skipped_without_secrets(workspace, mo
 
     shown = workspace.json("check")
     assert shown["channels"] == [
-        {"digest": "morning", "channel": "email", "status": "ready",
-         "detail": "smtp.example.org:587, starttls, 2 recipients, with login", "alerts": False},
-        {"digest": "morning", "channel": "slack", "status": "skipped", "detail": "SLACK_WEBHOOK_URL is empty",
-         "alerts": True},
-        {"digest": "morning", "channel": "webhook", "status": "ready",
-         "detail": "POST to https://hooks.example.org, 1 header", "alerts": False},
-        {"digest": "evening", "channel": "email", "status": "skipped", "detail": "EVENING_TO is empty",
-         "alerts": False},
+        {
+            "digest": "morning",
+            "channel": "email",
+            "status": "ready",
+            "detail": "smtp.example.org:587, starttls, 2 recipients, with login",
+            "alerts": False,
+        },
+        {
+            "digest": "morning",
+            "channel": "slack",
+            "status": "skipped",
+            "detail": "SLACK_WEBHOOK_URL is empty",
+            "alerts": True,
+        },
+        {
+            "digest": "morning",
+            "channel": "webhook",
+            "status": "ready",
+            "detail": "POST to https://hooks.example.org, 1 header",
+            "alerts": False,
+        },
+        {
+            "digest": "evening",
+            "channel": "email",
+            "status": "skipped",
+            "detail": "EVENING_TO is empty",
+            "alerts": False,
+        },
     ]
     json_text = json.dumps(shown)
     for value in SECRETS.values():
@@ -82,5 +107,6 @@ def test_a_slack_channel_with_its_url_is_ready_and_shows_only_the_site(workspace
 
 def test_a_channel_left_empty_in_the_file_says_what_is_missing(workspace):
     workspace.config_path.write_text(
-        "feeds: []\ndigests:\n  - name: d\n    channels:\n      email: {host: smtp.example.org, to: [a@example.org]}\n")
+        "feeds: []\ndigests:\n  - name: d\n    channels:\n      email: {host: smtp.example.org, to: [a@example.org]}\n"
+    )
     assert "  email: skipped — no sender in 'from'\n" in workspace.cli("check").stdout

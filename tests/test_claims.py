@@ -40,8 +40,9 @@ def test_a_leased_feed_is_not_claimed_by_another_instance_until_the_lease_ends(d
 def test_recording_a_poll_releases_the_lease_and_sets_the_next_time(database_url):
     db = setup(database_url, n=1)
     (feed,) = claim(db, "a")
-    record = feed_store.PollRecord(polled_at=NOW, next_poll_at=NOW + timedelta(minutes=30), status=200,
-                                   succeeded=True, etag='"v1"')
+    record = feed_store.PollRecord(
+        polled_at=NOW, next_poll_at=NOW + timedelta(minutes=30), status=200, succeeded=True, etag='"v1"'
+    )
     with db.session() as session:
         feed_store.record_polls(session, owner="a", records=[(feed.id, record)])
     assert claim(db, "b") == []  # not due yet
@@ -93,10 +94,27 @@ def test_removed_feeds_are_disabled_and_a_changed_url_starts_afresh(database_url
     db = setup(database_url, n=2)
     (feed,) = claim(db, "a", names=["feed 0"])
     with db.session() as session:
-        feed_store.record_polls(session, owner="a", records=[(feed.id, feed_store.PollRecord(
-            polled_at=NOW, next_poll_at=NOW + timedelta(days=1), status=410, succeeded=False, error="gone",
-            error_kind="gone", gone=True))])
-        feed_store.sync_feeds(session, feeds=[FeedConfig(name="feed 0", url="https://moved.example/rss")], now=NOW)
+        feed_store.record_polls(
+            session,
+            owner="a",
+            records=[
+                (
+                    feed.id,
+                    feed_store.PollRecord(
+                        polled_at=NOW,
+                        next_poll_at=NOW + timedelta(days=1),
+                        status=410,
+                        succeeded=False,
+                        error="gone",
+                        error_kind="gone",
+                        gone=True,
+                    ),
+                )
+            ],
+        )
+        feed_store.sync_feeds(
+            session, feeds=[FeedConfig(name="feed 0", url="https://moved.example/rss")], now=NOW
+        )
     with db.session() as session:
         rows = {s.feed.name: s.feed for s in feed_store.feed_statuses(session)}
     assert rows["feed 1"].enabled is False
@@ -111,13 +129,38 @@ def test_many_outcomes_recorded_at_once_each_land_on_their_own_row(database_url)
     later = NOW + timedelta(minutes=30)
     ok = {"polled_at": NOW, "next_poll_at": later, "succeeded": True}
     records = [
-        (feeds["feed 0"].id, feed_store.PollRecord(status=200, etag='"e0"', title="Zero", warning="odd", **ok)),
-        (feeds["feed 1"].id, feed_store.PollRecord(status=304, etag='"e1"', last_modified="Mon, 09 Sep 2024", **ok)),
-        (feeds["feed 2"].id, feed_store.PollRecord(polled_at=NOW, next_poll_at=later, status=503, succeeded=False,
-                                                   error="busy", error_kind="http_5xx",
-                                                   retry_after_until=NOW + timedelta(minutes=5))),
-        (feeds["feed 3"].id, feed_store.PollRecord(polled_at=NOW, next_poll_at=later, status=410, succeeded=False,
-                                                   error="gone", error_kind="gone", gone=True)),
+        (
+            feeds["feed 0"].id,
+            feed_store.PollRecord(status=200, etag='"e0"', title="Zero", warning="odd", **ok),
+        ),
+        (
+            feeds["feed 1"].id,
+            feed_store.PollRecord(status=304, etag='"e1"', last_modified="Mon, 09 Sep 2024", **ok),
+        ),
+        (
+            feeds["feed 2"].id,
+            feed_store.PollRecord(
+                polled_at=NOW,
+                next_poll_at=later,
+                status=503,
+                succeeded=False,
+                error="busy",
+                error_kind="http_5xx",
+                retry_after_until=NOW + timedelta(minutes=5),
+            ),
+        ),
+        (
+            feeds["feed 3"].id,
+            feed_store.PollRecord(
+                polled_at=NOW,
+                next_poll_at=later,
+                status=410,
+                succeeded=False,
+                error="gone",
+                error_kind="gone",
+                gone=True,
+            ),
+        ),
     ]
     with db.session() as session:
         session.get(Feed, feeds["feed 1"].id).title = "Known title"
@@ -131,7 +174,9 @@ def test_many_outcomes_recorded_at_once_each_land_on_their_own_row(database_url)
     assert (two.consecutive_failures, two.last_error_kind, two.last_success_at) == (1, "http_5xx", None)
     assert two.retry_after_until == NOW + timedelta(minutes=5) and two.gone_at is None
     assert three.gone_at == NOW and three.last_error == "gone" and three.lease_until is None
-    assert four.last_polled_at is None and four.lease_owner == "a"  # not in the batch: still leased, untouched
+    assert (
+        four.last_polled_at is None and four.lease_owner == "a"
+    )  # not in the batch: still leased, untouched
     db.dispose()
 
 
@@ -140,7 +185,17 @@ def test_recording_keeps_a_lease_another_instance_took_over(database_url):
     (feed,) = claim(db, "a")
     assert claim(db, "b", now=NOW + LEASE + timedelta(seconds=1))  # a's lease ran out: b takes it
     with db.session() as session:
-        feed_store.record_polls(session, owner="a", records=[(feed.id, feed_store.PollRecord(
-            polled_at=NOW, next_poll_at=NOW + timedelta(hours=1), status=200, succeeded=True))])
+        feed_store.record_polls(
+            session,
+            owner="a",
+            records=[
+                (
+                    feed.id,
+                    feed_store.PollRecord(
+                        polled_at=NOW, next_poll_at=NOW + timedelta(hours=1), status=200, succeeded=True
+                    ),
+                )
+            ],
+        )
     assert claim(db, "c", now=NOW + LEASE + timedelta(seconds=2), due_only=False) == []  # still b's
     db.dispose()

@@ -117,8 +117,15 @@ def test_format_duration_is_compact(value, expected):
 
 @pytest.mark.parametrize(
     "value",
-    [timedelta(0), timedelta(seconds=1), timedelta(hours=25, minutes=1, seconds=1), timedelta(days=400),
-     timedelta(milliseconds=1), timedelta(microseconds=1), timedelta(seconds=59, microseconds=999_999)],
+    [
+        timedelta(0),
+        timedelta(seconds=1),
+        timedelta(hours=25, minutes=1, seconds=1),
+        timedelta(days=400),
+        timedelta(milliseconds=1),
+        timedelta(microseconds=1),
+        timedelta(seconds=59, microseconds=999_999),
+    ],
 )
 def test_format_and_parse_round_trip(value):
     assert parse_duration(format_duration(value)) == value
@@ -179,11 +186,14 @@ def test_parse_since_rejects_with_a_hint(bad):
 
 
 def test_minimal_config_uses_defaults(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         feeds:
           - name: Example
             url: https://example.com/feed.xml
-    """)
+    """,
+    )
     assert config.settings == Settings()
     assert config.source == tmp_path / "feeds.yaml"
     (feed,) = config.feeds
@@ -212,16 +222,18 @@ def test_settings_defaults():
     assert Config().feeds == () and Config().source is None
 
 
-
 def test_feeds_follow_their_rhythm_unless_an_interval_is_fixed(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         settings:
           min_interval: 2m
           max_interval: 12h
         feeds:
           - {name: wire, url: "https://example.org/wire.xml"}
           - {name: weekly, url: "https://example.org/weekly.xml", interval: 6h}
-    """)
+    """,
+    )
     settings = config.settings
     assert (settings.min_interval, settings.max_interval) == (timedelta(minutes=2), timedelta(hours=12))
     wire, weekly = config.feeds
@@ -231,25 +243,37 @@ def test_feeds_follow_their_rhythm_unless_an_interval_is_fixed(tmp_path):
 
 
 def test_equal_interval_bounds_fix_every_feed(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         settings: {min_interval: 20m, max_interval: 20m}
         feeds: [{name: wire, url: "https://example.org/wire.xml"}]
-    """)
+    """,
+    )
     assert config.fixed_interval_for(config.feeds[0]) == timedelta(minutes=20)
 
 
 def test_interval_bounds_out_of_order_are_refused(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         settings: {min_interval: 2h, max_interval: 30m}
-    """)
+    """,
+    )
     assert problem.message == "min_interval (2h) is longer than max_interval (30m)"
-    zero = only_problem(tmp_path, """
+    zero = only_problem(
+        tmp_path,
+        """
         settings: {min_interval: 0s}
-    """)
+    """,
+    )
     assert (zero.key, zero.message) == ("settings.min_interval", "must be longer than zero")
 
+
 def test_full_config(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         settings:
           user_agent: MyBot/2.0
           contact: ops@example.com
@@ -278,7 +302,8 @@ def test_full_config(tmp_path):
           - name: 1984
             url: http://example.org:8080/feed?x=1
             tags: [2024]
-    """)
+    """,
+    )
     settings = config.settings
     assert settings.user_agent == "MyBot/2.0" and settings.contact == "ops@example.com"
     assert settings.interval == timedelta(minutes=15)
@@ -303,20 +328,26 @@ def test_full_config(tmp_path):
 
 
 def test_empty_sections_mean_defaults(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         settings:
           # everything commented out
         feeds:
-    """)
+    """,
+    )
     assert config.settings == Settings() and config.feeds == ()
 
 
 def test_feed_lookup_ignores_case_and_names_the_known_feeds(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         feeds:
           - {name: Reuters, url: "https://reuters.example/feed"}
           - {name: AP News, url: "https://ap.example/feed"}
-    """)
+    """,
+    )
     assert config.feed("reuters").url == "https://reuters.example/feed"
     assert config.feed(" AP NEWS ").name == "AP News"
     with pytest.raises(MonitorError) as caught:
@@ -329,10 +360,13 @@ def test_feed_lookup_ignores_case_and_names_the_known_feeds(tmp_path):
 
 
 def test_models_are_frozen(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         feeds:
           - {name: a, url: "https://a.example/"}
-    """)
+    """,
+    )
     with pytest.raises(ValidationError):
         config.settings.interval = timedelta(seconds=1)  # type: ignore[misc]
     with pytest.raises(ValidationError):
@@ -351,9 +385,12 @@ def test_config_built_in_code_also_refuses_duplicate_feeds():
 
 
 def test_source_cannot_be_set_from_the_file(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         source: /etc/passwd
-    """)
+    """,
+    )
     assert (problem.line, problem.key, problem.message) == (1, "source", "unknown key 'source'")
 
 
@@ -362,7 +399,9 @@ def test_source_cannot_be_set_from_the_file(tmp_path):
 
 def test_problem_format_matches_the_documented_example(tmp_path):
     # feeds[3].interval lands on line 12, column 5, as in the docstring of ConfigProblem.
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         feeds:
           - name: a
             url: https://a.example/
@@ -375,12 +414,17 @@ def test_problem_format_matches_the_documented_example(tmp_path):
             tags: [x]
             enabled: true
             interval: abc
-    """)
+    """,
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path, NO_ENV)
     (problem,) = caught.value.problems
     assert problem == ConfigProblem(
-        file=str(path), line=12, column=5, key="feeds[3].interval", message="invalid duration 'abc'",
+        file=str(path),
+        line=12,
+        column=5,
+        key="feeds[3].interval",
+        message="invalid duration 'abc'",
         hint="use a number with s, m, h, d or w, e.g. 15m",
     )
     expected = (
@@ -430,11 +474,14 @@ def test_root_must_be_a_mapping(tmp_path, text):
 
 
 def test_yaml_syntax_error_has_line_and_column(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         settings:
           interval: 15m
          timeout: 10s
-    """)
+    """,
+    )
     assert (problem.line, problem.column) == (3, 2)
     assert problem.message.startswith("YAML syntax error: ")
     assert problem.hint == "check the indentation and quoting here"
@@ -450,41 +497,52 @@ def test_tab_indentation_gets_its_own_hint(tmp_path):
 
 
 def test_duplicate_key_names_the_line_of_the_duplicate(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         settings:
           interval: 15m
           timeout: 10s
           interval: 20m
-    """)
+    """,
+    )
     assert (problem.line, problem.column, problem.key) == (4, 3, "settings.interval")
     assert problem.message == "duplicate key 'interval' (first on line 2)"
 
 
 def test_duplicate_key_in_a_feed_and_at_the_top(tmp_path):
-    found = problems(tmp_path, """
+    found = problems(
+        tmp_path,
+        """
         feeds:
           - name: a
             url: https://a.example/
             name: b
         feeds: []
-    """)
+    """,
+    )
     assert [(p.line, p.key) for p in found] == [(4, "feeds[0].name"), (5, "feeds")]
 
 
 def test_duplicate_feed_names_ignore_case(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         feeds:
           - name: Reuters
             url: https://one.example/
           - name: " reuters"
             url: https://two.example/
-    """)
+    """,
+    )
     assert (problem.line, problem.key) == (4, "feeds[1].name")
     assert problem.message == "duplicate feed name 'reuters', as in feeds[0]"
 
 
 def test_duplicate_feed_urls(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         feeds:
           - name: one
             url: https://Example.com/feed
@@ -492,46 +550,58 @@ def test_duplicate_feed_urls(tmp_path):
             url: https://example.com/other
           - name: three
             url: https://example.COM/feed
-    """)
+    """,
+    )
     assert (problem.line, problem.column, problem.key) == (7, 5, "feeds[2].url")
     assert "duplicate feed url" in problem.message and "feeds[0]" in problem.message
 
 
 def test_unknown_key_suggests_the_closest_and_lists_valid_keys(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         settings:
           timeout: 10s
           concurency: 4
-    """)
+    """,
+    )
     assert (problem.line, problem.column, problem.key) == (3, 3, "settings.concurency")
     assert problem.message == "unknown key 'concurency'"
     assert problem.hint.startswith("did you mean 'concurrency'? valid keys: user_agent, contact, interval,")
 
 
 def test_unknown_feed_key(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         feeds:
           - name: a
             url: https://a.example/
             tag: [x]
-    """)
+    """,
+    )
     assert (problem.line, problem.key) == (4, "feeds[0].tag")
     valid = "name, url, kind, interval, tags, enabled, fetch_pages, selector, pattern, max_pages, max_links"
     assert problem.hint == f"did you mean 'tags'? valid keys: {valid}"
 
 
 def test_unknown_top_level_section(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         feeds: []
         alerts:
           - topic: x
-    """)
+    """,
+    )
     assert (problem.line, problem.key, problem.message) == (2, "alerts", "unknown key 'alerts'")
     assert problem.hint.startswith("valid keys: settings, feeds")
 
 
 def test_missing_name_and_url_point_at_the_feed(tmp_path):
-    found = problems(tmp_path, """
+    found = problems(
+        tmp_path,
+        """
         feeds:
           - name: fine
             url: https://fine.example/
@@ -539,7 +609,8 @@ def test_missing_name_and_url_point_at_the_feed(tmp_path):
             tags: [x]
           -
             name: urlless
-    """)
+    """,
+    )
     assert [(p.line, p.column, p.key, p.message) for p in found] == [
         (4, 5, "feeds[1].name", "missing required key 'name'"),
         (7, 5, "feeds[2].url", "missing required key 'url'"),
@@ -560,16 +631,21 @@ def test_missing_name_and_url_point_at_the_feed(tmp_path):
 )
 def test_bad_url(tmp_path, url, message, hint):
     message = f"url {url!r} {message}"
-    problem = only_problem(tmp_path, f"""
+    problem = only_problem(
+        tmp_path,
+        f"""
         feeds:
           - name: a
             url: "{url}"
-    """)
+    """,
+    )
     assert (problem.line, problem.key, problem.message, problem.hint) == (3, "feeds[0].url", message, hint)
 
 
 def test_bad_values(tmp_path):
-    found = problems(tmp_path, """
+    found = problems(
+        tmp_path,
+        """
         settings:
           interval: 0s
           max_bytes: lots
@@ -585,7 +661,8 @@ def test_bad_values(tmp_path):
             tags: politics
             interval: -5m
           - just-a-url
-    """)
+    """,
+    )
     assert [(p.line, p.key) for p in found] == [
         (2, "settings.interval"),
         (3, "settings.max_bytes"),
@@ -612,17 +689,22 @@ def test_bad_values(tmp_path):
 
 
 def test_yes_and_no_in_text_fields_get_a_quoting_hint(tmp_path):
-    problem = only_problem(tmp_path, """
+    problem = only_problem(
+        tmp_path,
+        """
         feeds:
           - name: Norway
             url: https://no.example/
             tags: [no]
-    """)
+    """,
+    )
     assert problem.key == "feeds[0].tags[0]" and problem.line == 4 and "quotes" in problem.hint
 
 
 def test_every_problem_is_reported_at_once_in_file_order(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         settings:
           timeout: soon
           per_hots: 3
@@ -633,7 +715,8 @@ def test_every_problem_is_reported_at_once_in_file_order(tmp_path):
             url: https://b.example/
           - url: https://c.example/
         alerts: {}
-    """)
+    """,
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(path, NO_ENV)
     lines = str(caught.value).splitlines()
@@ -721,10 +804,18 @@ def test_dollar_without_braces_is_literal(tmp_path):
 def test_unset_variable_is_a_problem_at_its_line(tmp_path):
     found = problems(tmp_path, ENV_CONFIG, {"CONTACT": "x"})
     assert [(p.line, p.key, p.message, p.hint) for p in found] == [
-        (6, "feeds[0].url", "environment variable FEED_PASSWORD is not set",
-         "export FEED_PASSWORD=... or use ${FEED_PASSWORD:-default}"),
-        (7, "feeds[0].tags[1]", "environment variable SECRET_TAG is not set",
-         "export SECRET_TAG=... or use ${SECRET_TAG:-default}"),
+        (
+            6,
+            "feeds[0].url",
+            "environment variable FEED_PASSWORD is not set",
+            "export FEED_PASSWORD=... or use ${FEED_PASSWORD:-default}",
+        ),
+        (
+            7,
+            "feeds[0].tags[1]",
+            "environment variable SECRET_TAG is not set",
+            "export SECRET_TAG=... or use ${SECRET_TAG:-default}",
+        ),
     ]  # and no second problem about the URL that the missing value broke
 
 
@@ -759,21 +850,31 @@ def test_redacted_dump_hides_expanded_values_and_url_passwords(tmp_path):
 
 
 def test_redacted_dump_is_json_with_compact_durations_and_int_sizes(tmp_path):
-    config = load(tmp_path, """
+    config = load(
+        tmp_path,
+        """
         settings:
           interval: 90m
           max_bytes: 2MiB
         feeds:
           - {name: a, url: "https://a.example/", interval: 2d}
-    """)
+    """,
+    )
     dump = redacted_dump(config)
     assert json.loads(json.dumps(dump)) == dump
     assert dump["settings"]["interval"] == "1h30m"
     assert dump["settings"]["max_backoff"] == "1d"
     assert dump["settings"]["max_bytes"] == 2 * 1024 * 1024
     assert dump["feeds"] == [
-        {"name": "a", "url": "https://a.example/", "kind": "rss", "interval": "2d", "tags": [],
-         "enabled": True, "fetch_pages": None}
+        {
+            "name": "a",
+            "url": "https://a.example/",
+            "kind": "rss",
+            "interval": "2d",
+            "tags": [],
+            "enabled": True,
+            "fetch_pages": None,
+        }
     ]
     assert "source" not in dump
     assert Config.model_validate(dump) == Config.model_validate(config.model_dump())  # dumps load back

@@ -71,16 +71,24 @@ def digest_yaml(channels: str) -> str:
 
 
 def test_a_registered_channel_is_configured_like_a_built_in_one_and_gets_the_digest(pigeon, workspace):
-    workspace.config_path.write_text(digest_yaml("""\
+    workspace.config_path.write_text(
+        digest_yaml("""\
         pigeon:
           loft: rooftop
           token: coo-coo-written-inline
           birds: 5
-        """))
+        """)
+    )
     db = open_database(workspace.database_url)
     with db.session() as session:
-        add_story(session, title="Tehran ships missiles to Moscow", body="Officials said so. " * 5,
-                  terms=["missiles"], score=7.5, copies=[Copy("Wire One", "https://one.test/a/1")])
+        add_story(
+            session,
+            title="Tehran ships missiles to Moscow",
+            body="Officials said so. " * 5,
+            terms=["missiles"],
+            score=7.5,
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
     db.dispose()
 
     result = workspace.cli("digest", "morning", "--send-now")
@@ -92,9 +100,11 @@ def test_a_registered_channel_is_configured_like_a_built_in_one_and_gets_the_dig
 
 
 def test_a_registered_channel_shows_in_check_with_its_secret_hidden(pigeon, workspace):
-    workspace.config_path.write_text(digest_yaml("""\
+    workspace.config_path.write_text(
+        digest_yaml("""\
         pigeon: {loft: rooftop, token: coo-coo-written-inline}
-        """))
+        """)
+    )
     text = workspace.cli("check").stdout
     assert "pigeon: ready (3 birds from rooftop)" in text
     dump = json.loads(workspace.cli("check", "--json").stdout)
@@ -102,15 +112,28 @@ def test_a_registered_channel_shows_in_check_with_its_secret_hidden(pigeon, work
     assert "coo-coo-written-inline" not in text + json.dumps(dump)
 
 
-@pytest.mark.parametrize(("channel", "line", "key", "words"), [
-    ("pigeon: {loft: rooftop, birds: 40}", 5, "digests[0].channels.pigeon.birds", "less than or equal to 12"),
-    ("pigeon:\n  lofts: rooftop", 6, "digests[0].channels.pigeon.lofts", "did you mean 'loft'?"),
-    ("carrier: {loft: rooftop}", 5, "digests[0].channels.carrier",
-     "unknown channel 'carrier' (hint: channels: email, slack, webhook, pigeon)"),
-    ("slak: {webhook_url: ''}", 5, "digests[0].channels.slak", "did you mean 'slack'?"),
-])
-def test_a_registered_channel_is_validated_by_its_own_model_at_its_line(pigeon, tmp_path, channel, line, key,
-                                                                        words):
+@pytest.mark.parametrize(
+    ("channel", "line", "key", "words"),
+    [
+        (
+            "pigeon: {loft: rooftop, birds: 40}",
+            5,
+            "digests[0].channels.pigeon.birds",
+            "less than or equal to 12",
+        ),
+        ("pigeon:\n  lofts: rooftop", 6, "digests[0].channels.pigeon.lofts", "did you mean 'loft'?"),
+        (
+            "carrier: {loft: rooftop}",
+            5,
+            "digests[0].channels.carrier",
+            "unknown channel 'carrier' (hint: channels: email, slack, webhook, pigeon)",
+        ),
+        ("slak: {webhook_url: ''}", 5, "digests[0].channels.slak", "did you mean 'slack'?"),
+    ],
+)
+def test_a_registered_channel_is_validated_by_its_own_model_at_its_line(
+    pigeon, tmp_path, channel, line, key, words
+):
     path = tmp_path / "feeds.yaml"
     path.write_text(digest_yaml(channel))
     with pytest.raises(ConfigError) as caught:
@@ -121,7 +144,8 @@ def test_a_registered_channel_is_validated_by_its_own_model_at_its_line(pigeon, 
 
 
 def test_a_plugin_channel_loads_from_its_entry_point(tmp_path, monkeypatch):
-    (tmp_path / "pigeon_plugin.py").write_text(textwrap.dedent("""\
+    (tmp_path / "pigeon_plugin.py").write_text(
+        textwrap.dedent("""\
         from monitor.digest.notify import register_channel
         from monitor.digest.notify.settings import ChannelSettings
 
@@ -129,7 +153,8 @@ def test_a_plugin_channel_loads_from_its_entry_point(tmp_path, monkeypatch):
             loft: str = ""
 
         register_channel("pigeon", object, Settings)
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     point = EntryPoint(name="pigeon", value="pigeon_plugin", group=notify.ENTRY_POINT_GROUP)
     monkeypatch.setattr(notify, "entry_points", lambda group: [point] if group == point.group else [])
@@ -165,8 +190,13 @@ def test_check_hides_every_key_declared_secret_wherever_it_was_written(workspace
         monkeypatch.setenv("HOOK_TOKEN", "token-from-the-environment")
         password, token = "${SMTP_PASSWORD}", "${HOOK_TOKEN}"
     workspace.config_path.write_text(digest_yaml(EMAIL.format(password=password, token=token)))
-    secrets = ("pw-written-inline-123", "token-written-inline", "bearer-written-inline",
-               "pw-from-the-environment", "token-from-the-environment")
+    secrets = (
+        "pw-written-inline-123",
+        "token-written-inline",
+        "bearer-written-inline",
+        "pw-from-the-environment",
+        "token-from-the-environment",
+    )
 
     text = workspace.cli("check").stdout
     shown = workspace.cli("check", "--json").stdout
@@ -178,25 +208,40 @@ def test_check_hides_every_key_declared_secret_wherever_it_was_written(workspace
     # The logs hide the same values (a Content-Type is no secret: it would blank out ordinary words).
     config = load_config(workspace.config_path)
     registered = secret_values(config)
-    assert {config.digests[0].channels.email.password, config.digests[0].channels.webhook.url,
-            "Bearer bearer-written-inline"} <= registered
+    assert {
+        config.digests[0].channels.email.password,
+        config.digests[0].channels.webhook.url,
+        "Bearer bearer-written-inline",
+    } <= registered
     assert "application/json" not in registered
 
 
 def fresh_python(code: str) -> str:
     """What ``code`` prints in a new interpreter that imports this checkout's ``monitor``."""
     env = {**os.environ, "PYTHONPATH": str(Path(monitor.__file__).parents[1])}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env=env).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
 
 
-@pytest.mark.parametrize("first", ["monitor.config.durations", "monitor.digest.notify.settings", "monitor.watchlist.model",
-                                   "monitor.config.reader", "monitor.config.schema", "monitor.config.edit",
-                                   "monitor.config"])
+@pytest.mark.parametrize(
+    "first",
+    [
+        "monitor.config.durations",
+        "monitor.digest.notify.settings",
+        "monitor.watchlist.model",
+        "monitor.config.reader",
+        "monitor.config.schema",
+        "monitor.config.edit",
+        "monitor.config",
+    ],
+)
 def test_the_config_modules_import_in_any_order(first):
     # Each in a fresh interpreter: an import cycle shows only when its other end is not loaded yet.
-    code = (f"import {first}; from monitor.config import Config, load_config, YamlReader, InvalidValue; "
-            "import sys; print('monitor.config.schema' in sys.modules)")
+    code = (
+        f"import {first}; from monitor.config import Config, load_config, YamlReader, InvalidValue; "
+        "import sys; print('monitor.config.schema' in sys.modules)"
+    )
     assert fresh_python(code) == "True"
 
 
@@ -230,5 +275,6 @@ def test_every_section_of_feeds_yaml_is_a_section(pigeon):
     found = {*models(Config), *(channel.settings for channel in notify.channels().values())}
     assert PigeonChannel in found and len(found) > 10
     assert [model.__name__ for model in found if not issubclass(model, Section)] == []
-    assert all(model.model_config["extra"] in ("forbid", "allow") and model.model_config["frozen"]
-               for model in found)
+    assert all(
+        model.model_config["extra"] in ("forbid", "allow") and model.model_config["frozen"] for model in found
+    )

@@ -24,9 +24,21 @@ RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 
 def monitor(workspace, *args, log):
-    return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db",
-                             workspace.database_url, *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "--config",
+            str(workspace.config_path),
+            "--db",
+            workspace.database_url,
+            *args,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
 
 
 def processes() -> dict[int, tuple[int, int, str]]:
@@ -42,7 +54,7 @@ def processes() -> dict[int, tuple[int, int, str]]:
                 command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
         except OSError:
             continue
-        fields = text[text.rfind(")") + 2:].split()
+        fields = text[text.rfind(")") + 2 :].split()
         if fields[0] not in ("Z", "X"):
             found[int(name)] = (int(fields[1]), int(fields[19]), command)
     return found
@@ -91,8 +103,11 @@ def test_kill_9_of_the_daemon_leaves_no_helper_process(web, workspace, tmp_path)
 
     def survivors():
         table = processes()
-        return {pid: command for pid, (started, command) in family.items()
-                if pid in table and table[pid][1] == started}
+        return {
+            pid: command
+            for pid, (started, command) in family.items()
+            if pid in table and table[pid][1] == started
+        }
 
     assert wait_for(lambda: not survivors(), timeout=60), survivors()
 
@@ -101,7 +116,8 @@ def _story(n: int) -> str:
     return "\n\n".join(
         f"Part {p} of report {n}. Rescuers in mountain village {n} reached house {p} on Wednesday after the "
         f"landslide cut the only road, and volunteers carried {p + 4} elderly residents to the school gym."
-        for p in range(8))
+        for p in range(8)
+    )
 
 
 @pytest.mark.parametrize("copy", ["exact", "near"])
@@ -118,16 +134,39 @@ def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(data
 
     def place(n: int, outlet: int, body: str, start: threading.Barrier) -> int:
         url = f"https://outlet{outlet}.test/{n}"
-        article = Article(entry_key=url, url=url, canonical_url=url, guid=None, title=f"Report {n}", author=None,
-                          published=at, fetched_at=at, language="en", body=body, summary=None,
-                          body_source=BodySource.EXTRACTED, body_note=None, content_hash=content_hash(body))
+        article = Article(
+            entry_key=url,
+            url=url,
+            canonical_url=url,
+            guid=None,
+            title=f"Report {n}",
+            author=None,
+            published=at,
+            fetched_at=at,
+            language="en",
+            body=body,
+            summary=None,
+            body_source=BodySource.EXTRACTED,
+            body_note=None,
+            content_hash=content_hash(body),
+        )
         with db.session() as session:
-            row = ArticleRow(url=url, canonical_url=url, title=article.title, published_at=at, fetched_at=at,
-                             body=body, body_source="extracted", content_hash=article.content_hash)
+            row = ArticleRow(
+                url=url,
+                canonical_url=url,
+                title=article.title,
+                published_at=at,
+                fetched_at=at,
+                body=body,
+                body_source="extracted",
+                content_hash=article.content_hash,
+            )
             session.add(row)
             session.flush()
             start.wait(timeout=30)
-            return deduplicate(session, article_id=row.id, article=article, settings=DedupSettings()).wire_cluster_id
+            return deduplicate(
+                session, article_id=row.id, article=article, settings=DedupSettings()
+            ).wire_cluster_id
 
     try:
         for n in range(20):
@@ -142,7 +181,8 @@ def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(data
 
 
 def test_kill_9_of_a_poll_mid_work_then_a_restart_polls_every_feed_and_stores_each_article_once(
-        web, workspace, tmp_path):
+    web, workspace, tmp_path
+):
     feeds = {name: serve(web, name, 4, delay=1.0) for name in ("alpha", "beta", "gamma")}
     workspace.write_config([{"name": name, "url": url} for name, (url, _) in feeds.items()], per_host=2)
     with open(tmp_path / "poll.log", "ab") as log:
@@ -150,9 +190,17 @@ def test_kill_9_of_a_poll_mid_work_then_a_restart_polls_every_feed_and_stores_ea
     try:
         # Killed once pages are being fetched: the feeds are leased, some articles may be stored already. Two
         # pages answered, no more: the host answers two a second, and a feed is done only after its four.
-        assert wait_for(lambda: sum(len(web.requests_for(f"/{name}/")) + sum(
-            len(web.requests_for(f"/{name}/{i}")) for i in range(4)) for name in feeds) >= 2, timeout=60), \
-            (tmp_path / "poll.log").read_text()
+        assert wait_for(
+            lambda: (
+                sum(
+                    len(web.requests_for(f"/{name}/"))
+                    + sum(len(web.requests_for(f"/{name}/{i}")) for i in range(4))
+                    for name in feeds
+                )
+                >= 2
+            ),
+            timeout=60,
+        ), (tmp_path / "poll.log").read_text()
         family = descendants(first.pid)
     finally:
         first.kill()
@@ -168,16 +216,30 @@ def test_kill_9_of_a_poll_mid_work_then_a_restart_polls_every_feed_and_stores_ea
     assert sorted(a["url"] for a in articles) == sorted(expected)  # each once: nothing lost, nothing twice
     assert all(a["body_source"] == "extracted" for a in articles)
     # Nothing the killed poll started lives on.
-    assert wait_for(lambda: not any(pid in processes() and processes()[pid][1] == started
-                                    for pid, (started, _) in family.items()), timeout=60)
+    assert wait_for(
+        lambda: (
+            not any(
+                pid in processes() and processes()[pid][1] == started for pid, (started, _) in family.items()
+            )
+        ),
+        timeout=60,
+    )
 
 
 def _lease(workspace, name: str, holder: instance.Holder, minutes: int = 30) -> None:
     db = open_database(workspace.database_url)
     with db.session() as session:
-        session.execute(update(Feed).where(Feed.name == name).values(
-            lease_owner=f"{holder.host}:{holder.pid}", lease_until=datetime.now(UTC) + timedelta(minutes=minutes),
-            lease_host=holder.host, lease_pid=holder.pid, lease_pid_started=holder.started))
+        session.execute(
+            update(Feed)
+            .where(Feed.name == name)
+            .values(
+                lease_owner=f"{holder.host}:{holder.pid}",
+                lease_until=datetime.now(UTC) + timedelta(minutes=minutes),
+                lease_host=holder.host,
+                lease_pid=holder.pid,
+                lease_pid_started=holder.started,
+            )
+        )
     db.dispose()
 
 

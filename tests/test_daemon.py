@@ -18,9 +18,19 @@ def start_daemon(workspace, log_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db",
-             workspace.database_url, "run"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "--config",
+                str(workspace.config_path),
+                "--db",
+                workspace.database_url,
+                "run",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
 
 
@@ -34,8 +44,10 @@ def test_daemon_polls_when_due_stops_on_sigterm_and_resumes(web, workspace, tmp_
     web.set("/d.xml", Route(rss("D", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}))
     web.set("/slow.xml", Route(status=503, headers={"Retry-After": "600"}))
     workspace.write_config(
-        [{"name": "Daily", "url": web.url("/d.xml"), "interval": "1h"},
-         {"name": "Slow", "url": web.url("/slow.xml")}],
+        [
+            {"name": "Daily", "url": web.url("/d.xml"), "interval": "1h"},
+            {"name": "Slow", "url": web.url("/slow.xml")},
+        ],
         poll_tick="1s",
     )
     log_path = tmp_path / "daemon.log"
@@ -76,8 +88,9 @@ def test_sigterm_during_a_slow_poll_leaves_a_consistent_store(web, workspace, tm
     web.set("/s.xml", Route(rss("S", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}))
     for i in range(2):
         web.set(f"/s/{i}", Route(f"<html><body><p>{'slow text ' * 80}</p></body></html>", delay=60))
-    workspace.write_config([{"name": "S", "url": web.url("/s.xml")}], poll_tick="1s", timeout="90s",
-                           shutdown_grace="2s")
+    workspace.write_config(
+        [{"name": "S", "url": web.url("/s.xml")}], poll_tick="1s", timeout="90s", shutdown_grace="2s"
+    )
     log_path = tmp_path / "daemon.log"
     daemon = start_daemon(workspace, log_path)
     try:

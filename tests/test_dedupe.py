@@ -53,8 +53,11 @@ def test_typography_case_and_spacing_do_not_change_shingles():
 
 
 def test_a_trimmed_reprint_with_boilerplate_is_a_copy():
-    reprint = text(["Sign up for our newsletter to get the top stories every morning."] + ORIGINAL[:6]
-                   + ["Copyright The Coast Gazette. All rights reserved. Read more: local news."])
+    reprint = text(
+        ["Sign up for our newsletter to get the top stories every morning."]
+        + ORIGINAL[:6]
+        + ["Copyright The Coast Gazette. All rights reserved. Read more: local news."]
+    )
     score = fp.compare(fp.shingles(text(ORIGINAL)), fp.shingles(reprint))
     assert score.containment > 0.8 and score.size_ratio > 0.5
     assert score.similarity >= 0.55
@@ -86,8 +89,18 @@ def test_band_keys_are_stable_and_fit_a_bigint():
     assert all(-(2**31) <= key < 2**31 for key in print_.band_keys)
 
 
-@pytest.mark.parametrize("hostile", ["", "   \n\t ", "!!! ??? ...", "\x00\x01\ud800 lone surrogate",
-                                     "word " * 200_000, "ß" * 10_000, "中文新闻报道" * 500])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "",
+        "   \n\t ",
+        "!!! ??? ...",
+        "\x00\x01\ud800 lone surrogate",
+        "word " * 200_000,
+        "ß" * 10_000,
+        "中文新闻报道" * 500,
+    ],
+)
 def test_hostile_text_never_raises(hostile):
     result = fp.fingerprint(hostile)
     assert result.shingle_count >= 0
@@ -100,31 +113,37 @@ def test_short_texts_get_no_band_keys():
     assert not fp.fingerprint("Breaking: more soon.").comparable
 
 
-@pytest.mark.parametrize("body, author, url, agency", [
-    ("MOSCOW, Sept 9 (Reuters) - Russia said", None, None, "Reuters"),
-    ("KYIV (AP) — Ukraine said on Monday", None, None, "AP"),
-    ("Tehran, IRNA - The foreign ministry", None, None, "IRNA"),
-    ("ANKARA (Anadolu) - Turkish officials", None, None, "Anadolu"),
-    ("Text of the article.\n\n(Reporting by Jane Roe; Editing by John Doe)", None, None, "Reuters"),
-    ("Text of the article. — AFP", None, None, "AFP"),
-    ("Text of the article.\nSource: TASS", None, None, "TASS"),
-    ("Body", "By Jane Doe, Associated Press", None, "AP"),
-    ("Headline\n\nBy The Associated Press\n\nNEW YORK — Text", None, None, "AP"),
-    ("Headline\nAssociated Press\nText of the article", None, None, "AP"),
-    ("Body", None, "https://www.ukrinform.net/rubric-polytics/1.html", "Ukrinform"),
-    ("Body", None, "https://news.xinhuanet.com/x", "Xinhua"),
-])
+@pytest.mark.parametrize(
+    "body, author, url, agency",
+    [
+        ("MOSCOW, Sept 9 (Reuters) - Russia said", None, None, "Reuters"),
+        ("KYIV (AP) — Ukraine said on Monday", None, None, "AP"),
+        ("Tehran, IRNA - The foreign ministry", None, None, "IRNA"),
+        ("ANKARA (Anadolu) - Turkish officials", None, None, "Anadolu"),
+        ("Text of the article.\n\n(Reporting by Jane Roe; Editing by John Doe)", None, None, "Reuters"),
+        ("Text of the article. — AFP", None, None, "AFP"),
+        ("Text of the article.\nSource: TASS", None, None, "TASS"),
+        ("Body", "By Jane Doe, Associated Press", None, "AP"),
+        ("Headline\n\nBy The Associated Press\n\nNEW YORK — Text", None, None, "AP"),
+        ("Headline\nAssociated Press\nText of the article", None, None, "AP"),
+        ("Body", None, "https://www.ukrinform.net/rubric-polytics/1.html", "Ukrinform"),
+        ("Body", None, "https://news.xinhuanet.com/x", "Xinhua"),
+    ],
+)
 def test_agencies_are_found_in_datelines_bylines_credits_and_sites(body, author, url, agency):
     found = detect_agency(body, author=author, url=url)
     assert found is not None and found.agency == agency
 
 
-@pytest.mark.parametrize("body", [
-    "The minister told Reuters in an interview that talks would go on. " * 10,
-    "Photo: AFP/Getty Images. The council met on Monday.",
-    "APPLE said on Monday (quarterly results) - its revenue rose.",
-    "By Jane Doe\n\nThe council said the Associated Press had asked for the documents.",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "The minister told Reuters in an interview that talks would go on. " * 10,
+        "Photo: AFP/Getty Images. The council met on Monday.",
+        "APPLE said on Monday (quarterly results) - its revenue rose.",
+        "By Jane Doe\n\nThe council said the Associated Press had asked for the documents.",
+    ],
+)
 def test_a_mention_is_not_a_credit(body):
     assert detect_agency(body) is None
 
@@ -133,17 +152,21 @@ T = datetime(2024, 9, 9, tzinfo=UTC)
 
 
 def test_the_agency_own_copy_represents_the_cluster():
-    members = (Member(1, "https://paper.example/a", T, 3000),
-               Member(2, "https://apnews.com/article/x", T + timedelta(hours=1), 2500),
-               Member(3, "https://other.example/b", T - timedelta(hours=1), 3100))
+    members = (
+        Member(1, "https://paper.example/a", T, 3000),
+        Member(2, "https://apnews.com/article/x", T + timedelta(hours=1), 2500),
+        Member(3, "https://other.example/b", T - timedelta(hours=1), 3100),
+    )
     assert choose_representative(members, agency="AP").id == 2
 
 
 def test_else_the_earliest_complete_copy_represents_the_cluster():
-    members = (Member(1, "https://a.example/1", T, 3000),
-               Member(2, "https://b.example/2", T - timedelta(hours=2), 900),  # earliest, but trimmed
-               Member(3, "https://c.example/3", T - timedelta(hours=1), 2800),
-               Member(4, "https://d.example/4", T - timedelta(hours=1), 2900))
+    members = (
+        Member(1, "https://a.example/1", T, 3000),
+        Member(2, "https://b.example/2", T - timedelta(hours=2), 900),  # earliest, but trimmed
+        Member(3, "https://c.example/3", T - timedelta(hours=1), 2800),
+        Member(4, "https://d.example/4", T - timedelta(hours=1), 2900),
+    )
     assert choose_representative(members, agency=None).id == 3
     assert choose_representative(members, agency="Reuters").id == 3  # no member on reuters.com
     with pytest.raises(ValueError):
@@ -151,9 +174,11 @@ def test_else_the_earliest_complete_copy_represents_the_cluster():
 
 
 def test_a_reprint_padded_with_its_outlets_boilerplate_does_not_displace_the_original():
-    members = (Member(1, "https://agency.example/1", T, 2000),
-               Member(2, "https://courier.example/2", T + timedelta(hours=1), 3000),  # + header, sign-up, footer
-               Member(3, "https://teaser.example/3", T - timedelta(hours=1), 1000))  # earlier, but half the text
+    members = (
+        Member(1, "https://agency.example/1", T, 2000),
+        Member(2, "https://courier.example/2", T + timedelta(hours=1), 3000),  # + header, sign-up, footer
+        Member(3, "https://teaser.example/3", T - timedelta(hours=1), 1000),
+    )  # earlier, but half the text
     assert choose_representative(members, agency=None).id == 1
 
 
@@ -165,9 +190,13 @@ def _vector(title, body, df, total):
 def test_story_vectors_group_write_ups_of_one_event():
     df = {"said": 90, "monday": 80, "port": 20, "crane": 3, "harbour": 4}
     a = _vector("Harbour crane cracked, repairs to take weeks", text(ORIGINAL[:3]), df, 100)
-    b = _vector("Cracks found in harbour crane boom",
-                "Inspectors at the Harbour Authority found cracks in a crane boom; the crane will be replaced "
-                "and the repair will cost millions, the authority said.", df, 100)
+    b = _vector(
+        "Cracks found in harbour crane boom",
+        "Inspectors at the Harbour Authority found cracks in a crane boom; the crane will be replaced "
+        "and the repair will cost millions, the authority said.",
+        df,
+        100,
+    )
     c = _vector("Valley choir prepares for May festival", text(UNRELATED[:3]), df, 100)
     assert cosine(a, b) > cosine(a, c) + 0.1
     assert "crane" in shared_terms(a, b)
@@ -175,7 +204,9 @@ def test_story_vectors_group_write_ups_of_one_event():
 
 
 def test_boilerplate_paragraphs_are_left_out_of_story_terms():
-    footer = "Subscribe to the Ledger for unlimited access to local journalism and the daily crossword puzzle."
+    footer = (
+        "Subscribe to the Ledger for unlimited access to local journalism and the daily crossword puzzle."
+    )
     body = ORIGINAL[0] + "\n" + footer
     keys = paragraph_keys(body)
     assert len(keys) == 2
@@ -193,8 +224,17 @@ def test_a_story_profile_is_the_normalised_mean_of_its_members():
 
 
 def test_an_entry_hash_changes_with_the_text_not_with_spacing():
-    item = FeedItem(key="k", guid="g", url="https://x.test/1", title="Title", author=None, published=T,
-                    summary="Summary text", content=None, language=None)
+    item = FeedItem(
+        key="k",
+        guid="g",
+        url="https://x.test/1",
+        title="Title",
+        author=None,
+        published=T,
+        summary="Summary text",
+        content=None,
+        language=None,
+    )
     same = FeedItem(**{**item.__dict__, "summary": "  Summary\n text "})
     edited = FeedItem(**{**item.__dict__, "title": "Title, updated"})
     redated = FeedItem(**{**item.__dict__, "published": T + timedelta(hours=1)})
@@ -228,15 +268,31 @@ def test_real_agency_reprints_are_copies_and_their_agency_is_found():
     threshold = DedupSettings().wire_threshold
     census, spotify = _provenance("census"), _provenance("spotify")
     # Real reprints (row ids of the files): one Reuters story, AP stories with outlets' cuts and credits.
-    copies = [(census, "761", "16223"), (census, "8818", "9990"), (census, "8818", "8200"),
-              (census, "6190", "12769"), (spotify, "1710", "17324"), (spotify, "1710", "15231"),
-              (spotify, "7885", "14850"), (spotify, "3270", "4859")]
+    copies = [
+        (census, "761", "16223"),
+        (census, "8818", "9990"),
+        (census, "8818", "8200"),
+        (census, "6190", "12769"),
+        (spotify, "1710", "17324"),
+        (spotify, "1710", "15231"),
+        (spotify, "7885", "14850"),
+        (spotify, "3270", "4859"),
+    ]
     for rows, a, b in copies:
         assert similarity(rows[a], rows[b]) >= threshold, (a, b)
     # The same event written by two agencies is one story, not one text.
     for rows, a, b in [(census, "761", "8818"), (spotify, "1710", "7885")]:
         assert similarity(rows[a], rows[b]) < 0.2, (a, b)
-    found = {key: detect_agency(rows[key]) for rows, keys in ((census, ("761", "8818", "2313", "8200")),
-                                                              (spotify, ("15231", "14850"))) for key in keys}
+    found = {
+        key: detect_agency(rows[key])
+        for rows, keys in ((census, ("761", "8818", "2313", "8200")), (spotify, ("15231", "14850")))
+        for key in keys
+    }
     assert {key: p.agency if p else None for key, p in found.items()} == {
-        "761": "Reuters", "8818": "AP", "2313": "AP", "8200": "AP", "15231": "AP", "14850": "AP"}
+        "761": "Reuters",
+        "8818": "AP",
+        "2313": "AP",
+        "8200": "AP",
+        "15231": "AP",
+        "14850": "AP",
+    }

@@ -20,17 +20,39 @@ STORY = [
 ]
 
 
-def value(n: int, body: str, at: datetime = T, title: str | None = None, source=BodySource.EXTRACTED) -> Article:
+def value(
+    n: int, body: str, at: datetime = T, title: str | None = None, source=BodySource.EXTRACTED
+) -> Article:
     url = f"https://outlet{n}.test/story"
-    return Article(entry_key=url, url=url, canonical_url=url, guid=None, title=title or f"Story {n}", author=None,
-                   published=at, fetched_at=at, language="en", body=body, summary=None, body_source=source,
-                   body_note=None, content_hash=content_hash(body))
+    return Article(
+        entry_key=url,
+        url=url,
+        canonical_url=url,
+        guid=None,
+        title=title or f"Story {n}",
+        author=None,
+        published=at,
+        fetched_at=at,
+        language="en",
+        body=body,
+        summary=None,
+        body_source=source,
+        body_note=None,
+        content_hash=content_hash(body),
+    )
 
 
 def store_and_place(session, article: Article):
-    row = ArticleRow(url=article.url, canonical_url=article.canonical_url, title=article.title,
-                     published_at=article.published, fetched_at=article.fetched_at, body=article.body,
-                     body_source=str(article.body_source), content_hash=article.content_hash)
+    row = ArticleRow(
+        url=article.url,
+        canonical_url=article.canonical_url,
+        title=article.title,
+        published_at=article.published,
+        fetched_at=article.fetched_at,
+        body=article.body,
+        body_source=str(article.body_source),
+        content_hash=article.content_hash,
+    )
     session.add(row)
     session.flush()
     return row.id, deduplicate(session, article_id=row.id, article=article, settings=SETTINGS)
@@ -42,13 +64,23 @@ def test_levels_exact_wire_and_new(db):
         first_id, first = store_and_place(session, value(1, body))
         _, exact = store_and_place(session, value(2, body.upper()))  # same normalized body
         _, copy = store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:5])))
-        _, other = store_and_place(session, value(4, "\n\n".join(
-            f"Note {n}. The museum reopened gallery {n} with paintings lent by a private collector, and the "
-            f"curator expects {n * 100 + 300} visitors a day during the summer exhibition." for n in range(6)),
-            title="Museum reopens"))
+        _, other = store_and_place(
+            session,
+            value(
+                4,
+                "\n\n".join(
+                    f"Note {n}. The museum reopened gallery {n} with paintings lent by a private collector, and the "
+                    f"curator expects {n * 100 + 300} visitors a day during the summer exhibition."
+                    for n in range(6)
+                ),
+                title="Museum reopens",
+            ),
+        )
     assert first.method == "new" and first.story_id is not None
     assert (exact.method, exact.wire_cluster_id, exact.match_id) == ("exact", first.wire_cluster_id, first_id)
-    assert copy.method == "minhash" and copy.wire_cluster_id == first.wire_cluster_id and copy.wire_score > 0.9
+    assert (
+        copy.method == "minhash" and copy.wire_cluster_id == first.wire_cluster_id and copy.wire_score > 0.9
+    )
     assert copy.story_id == first.story_id  # a copy is in its original's story
     assert other.wire_cluster_id != first.wire_cluster_id
     with db.session() as session:
@@ -102,8 +134,14 @@ def test_a_failure_in_deduplication_costs_no_article(db, monkeypatch):
 
     monkeypatch.setattr(stage, "assign_wire_cluster", broken)
     with db.session() as session:
-        row = ArticleRow(url="https://x.test/1", canonical_url="https://x.test/1", fetched_at=T, body="text",
-                         body_source="extracted", content_hash="h")
+        row = ArticleRow(
+            url="https://x.test/1",
+            canonical_url="https://x.test/1",
+            fetched_at=T,
+            body="text",
+            body_source="extracted",
+            content_hash="h",
+        )
         session.add(row)
         session.flush()
         assert place(session, article_id=row.id, article=value(1, "text"), settings=SETTINGS) is None
@@ -120,16 +158,32 @@ def test_disabled_deduplication_does_nothing(db):
 
 def test_stories_group_by_words_within_the_window(db):
     with db.session() as session:
-        _, a = store_and_place(session, value(1, "\n\n".join(STORY[:3]), title="Landslide cuts mountain village"))
-        _, b = store_and_place(session, value(
-            2, "The mayor said volunteers carried elderly residents of the mountain village to the school gym "
-               "after the landslide cut the road; rescuers reached the last houses on Wednesday.",
-            title="Volunteers evacuate village after landslide"))
-        _, c = store_and_place(session, value(
-            3, "The city orchestra announced its winter programme, with three premieres and a festival of "
-               "chamber music in the renovated hall.", title="Orchestra announces winter programme"))
-        later = replace(value(4, "\n\n".join(STORY[3:6]), title="Landslide village"), published=T + timedelta(days=60),
-                        fetched_at=T + timedelta(days=60))
+        _, a = store_and_place(
+            session, value(1, "\n\n".join(STORY[:3]), title="Landslide cuts mountain village")
+        )
+        _, b = store_and_place(
+            session,
+            value(
+                2,
+                "The mayor said volunteers carried elderly residents of the mountain village to the school gym "
+                "after the landslide cut the road; rescuers reached the last houses on Wednesday.",
+                title="Volunteers evacuate village after landslide",
+            ),
+        )
+        _, c = store_and_place(
+            session,
+            value(
+                3,
+                "The city orchestra announced its winter programme, with three premieres and a festival of "
+                "chamber music in the renovated hall.",
+                title="Orchestra announces winter programme",
+            ),
+        )
+        later = replace(
+            value(4, "\n\n".join(STORY[3:6]), title="Landslide village"),
+            published=T + timedelta(days=60),
+            fetched_at=T + timedelta(days=60),
+        )
         _, d = store_and_place(session, later)
     assert a.story_id == b.story_id and b.story_score is not None
     assert c.story_id != a.story_id
@@ -165,7 +219,9 @@ def test_an_original_that_changes_hands_its_index_to_its_oldest_exact_copy(db):
         bands = _band_rows(session, original_id)
     rewritten = "\n\n".join(
         f"Item {n}. The orchestra announced concert {n} of its autumn season, with tickets from {n + 12} euros "
-        f"and a matinee for schools on the first Sunday of each month, the director said." for n in range(8))
+        f"and a matinee for schools on the first Sunday of each month, the director said."
+        for n in range(8)
+    )
     changed = value(1, rewritten, title="Concert season")
     with db.session() as session:
         row = session.get(ArticleRow, original_id)  # as the pipeline's update_article leaves it
@@ -180,7 +236,11 @@ def test_an_original_that_changes_hands_its_index_to_its_oldest_exact_copy(db):
         _, near = store_and_place(session, value(4, "Advertisement\n\n" + "\n\n".join(STORY[:6])))
         _, exact = store_and_place(session, value(5, body))
     assert near.method == "minhash" and near.wire_cluster_id == original.wire_cluster_id
-    assert (exact.method, exact.match_id, exact.wire_cluster_id) == ("exact", heir_id, original.wire_cluster_id)
+    assert (exact.method, exact.match_id, exact.wire_cluster_id) == (
+        "exact",
+        heir_id,
+        original.wire_cluster_id,
+    )
 
 
 def test_term_counts_count_wire_clusters_not_copies(db):
@@ -197,8 +257,16 @@ def test_term_counts_count_wire_clusters_not_copies(db):
         store_and_place(session, value(2, body))  # exact copy
         store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:6])))  # wire copy
         assert documents(session, "landslide") == 1 and documents(session, store.TOTAL_TERM) == 1
-        store_and_place(session, value(4, "\n\n".join(
-            f"Report {n}. After the landslide the regional council voted {n + 3} million euros for a new road "
-            f"and a bridge over the river, to be finished before next winter." for n in range(6)),
-            title="Council funds road"))
+        store_and_place(
+            session,
+            value(
+                4,
+                "\n\n".join(
+                    f"Report {n}. After the landslide the regional council voted {n + 3} million euros for a new road "
+                    f"and a bridge over the river, to be finished before next winter."
+                    for n in range(6)
+                ),
+                title="Council funds road",
+            ),
+        )
         assert documents(session, "landslide") == 2 and documents(session, store.TOTAL_TERM) == 2

@@ -31,17 +31,31 @@ def test_band_lookup_is_bounded_by_the_window(database_url):
 
     with db.session() as session:
         for n, at in enumerate((T0, T0 - timedelta(days=30))):
-            session.add(Article(id=n + 1, url=f"https://x.test/{n}", canonical_url=f"https://x.test/{n}",
-                                fetched_at=at, body="b", body_source="extracted", content_hash=str(n)))
+            session.add(
+                Article(
+                    id=n + 1,
+                    url=f"https://x.test/{n}",
+                    canonical_url=f"https://x.test/{n}",
+                    fetched_at=at,
+                    body="b",
+                    body_source="extracted",
+                    content_hash=str(n),
+                )
+            )
         session.flush()
         store.add_bands(session, article_id=1, keys=[5, 6, -7], seen_at=T0)
         store.add_bands(session, article_id=2, keys=[5, 6], seen_at=T0 - timedelta(days=30))
     with db.session() as session:
         window = {"since": T0 - timedelta(days=14), "until": T0 + timedelta(days=14)}
-        assert store.band_candidates(session, keys=[5, 6, -7, 2**62], exclude_id=None, limit=10, **window) == [(1, 3)]
+        assert store.band_candidates(
+            session, keys=[5, 6, -7, 2**62], exclude_id=None, limit=10, **window
+        ) == [(1, 3)]
         assert store.band_candidates(session, keys=[5], exclude_id=1, limit=10, **window) == []
         wide = {"since": T0 - timedelta(days=60), "until": T0}
-        assert store.band_candidates(session, keys=[5, 6], exclude_id=None, limit=10, **wide) == [(1, 2), (2, 2)]
+        assert store.band_candidates(session, keys=[5, 6], exclude_id=None, limit=10, **wide) == [
+            (1, 2),
+            (2, 2),
+        ]
     db.dispose()
 
 

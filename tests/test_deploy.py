@@ -37,8 +37,9 @@ def _service_settings(text: str) -> dict[str, list[str]]:
 
 
 def _verify(unit: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_the_unit_runs_as_monitor_with_its_state_config_reload_and_stop_time():
@@ -46,7 +47,9 @@ def test_the_unit_runs_as_monitor_with_its_state_config_reload_and_stop_time():
     assert service["User"] == ["monitor"] and service["Group"] == ["monitor"]
     assert service["StateDirectory"] == ["monitor"] and service["ConfigurationDirectory"] == ["monitor"]
     environment = dict(value.split("=", 1) for value in service["Environment"])
-    assert environment["MONITOR_DATABASE_URL"] == "sqlite:////var/lib/monitor/monitor.db"  # the StateDirectory
+    assert (
+        environment["MONITOR_DATABASE_URL"] == "sqlite:////var/lib/monitor/monitor.db"
+    )  # the StateDirectory
     assert environment["MONITOR_CONFIG"].startswith("/etc/monitor/")  # the ConfigurationDirectory
     assert service["ExecStart"][0].endswith("/monitor run")
     assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
@@ -58,8 +61,11 @@ def test_the_unit_runs_as_monitor_with_its_state_config_reload_and_stop_time():
 def test_systemd_analyze_verify_finds_nothing_but_the_missing_install(tmp_path):
     # As shipped: the only complaint allowed is that monitor is not installed on this machine.
     shipped = _verify(UNIT)
-    problems = [line for line in (shipped.stdout + shipped.stderr).splitlines()
-                if line.strip() and not line.startswith(NOT_EXECUTABLE)]
+    problems = [
+        line
+        for line in (shipped.stdout + shipped.stderr).splitlines()
+        if line.strip() and not line.startswith(NOT_EXECUTABLE)
+    ]
     assert problems == [], shipped.stdout + shipped.stderr
 
     # With the ExecStart binary present (a stub), it verifies cleanly.
@@ -70,7 +76,9 @@ def test_systemd_analyze_verify_finds_nothing_but_the_missing_install(tmp_path):
     unit = tmp_path / "monitor.service"
     unit.write_text(UNIT.read_text().replace("/opt/monitor/.venv/bin/monitor", str(stub)))
     checked = _verify(unit)
-    assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), checked.stdout + checked.stderr
+    assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), (
+        checked.stdout + checked.stderr
+    )
 
 
 def test_the_dockerfile_checks_health_and_documents_a_stop_timeout_above_the_grace():

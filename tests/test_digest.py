@@ -26,14 +26,25 @@ FA_TITLE = "گزارش ارسال موشک‌های ایران به روسیه"
 def digest_config(tmp_path, *, smtp_port=None, slack_url=None, webhook_url=None, **extra) -> dict:
     channels = {}
     if smtp_port:
-        channels["email"] = {"host": "127.0.0.1", "port": smtp_port, "security": "none",
-                             "from": "Monitor <digest@monitor.test>", "to": ["ana@monitor.test", "bo@monitor.test"]}
+        channels["email"] = {
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "none",
+            "from": "Monitor <digest@monitor.test>",
+            "to": ["ana@monitor.test", "bo@monitor.test"],
+        }
     if slack_url is not None:
         channels["slack"] = {"webhook_url": slack_url}
     if webhook_url:
         channels["webhook"] = {"url": webhook_url}
-    digest = {"name": "morning", "schedule": "0 7 * * *", "timezone": "Europe/Berlin", "max_items": 3,
-              "channels": channels, **extra}
+    digest = {
+        "name": "morning",
+        "schedule": "0 7 * * *",
+        "timezone": "Europe/Berlin",
+        "max_items": 3,
+        "channels": channels,
+        **extra,
+    }
     path = tmp_path / "feeds.yaml"
     path.write_text(yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True, sort_keys=False))
     return digest
@@ -42,20 +53,45 @@ def digest_config(tmp_path, *, smtp_port=None, slack_url=None, webhook_url=None,
 def seed(db) -> dict[str, list[int]]:
     with db.session() as session:
         return {
-            "big": add_story(session, title="Tehran ships missiles to Moscow, officials say",
-                             body="Two officials said Tehran shipped short-range missiles to Moscow this week. "
-                                  "The shipment left from a Caspian port. Both governments denied it. More later.",
-                             terms=["missiles", "Tehran"], score=7.5,
-                             copies=[Copy("Wire One", "https://one.test/a/1"),
-                                     Copy("Daily Two", "https://two.test/b/2", "Missiles shipped, officials say"),
-                                     Copy("Three Times", "https://three.test/c/3")]),
-            "ru": add_story(session, title=RU_TITLE, body="Россия получила партию ракет из Ирана. Поставки начались.",
-                            terms=["ракет"], score=6.0, copies=[Copy("Лента", "https://ru.test/x/1")]),
-            "fa": add_story(session, title=FA_TITLE, body="گزارش‌ها درباره ارسال موشک به روسیه منتشر شد.",
-                            terms=["موشک"], score=5.5, story=False, copies=[Copy("خبرگزاری", "https://fa.test/y/1")]),
-            "other": add_story(session, title="Drone parts sanctions widen", topic="sanctions", score=4.0,
-                               body="New sanctions target drone parts suppliers.", terms=["sanctions"],
-                               copies=[Copy("Wire One", "https://one.test/a/9")]),
+            "big": add_story(
+                session,
+                title="Tehran ships missiles to Moscow, officials say",
+                body="Two officials said Tehran shipped short-range missiles to Moscow this week. "
+                "The shipment left from a Caspian port. Both governments denied it. More later.",
+                terms=["missiles", "Tehran"],
+                score=7.5,
+                copies=[
+                    Copy("Wire One", "https://one.test/a/1"),
+                    Copy("Daily Two", "https://two.test/b/2", "Missiles shipped, officials say"),
+                    Copy("Three Times", "https://three.test/c/3"),
+                ],
+            ),
+            "ru": add_story(
+                session,
+                title=RU_TITLE,
+                body="Россия получила партию ракет из Ирана. Поставки начались.",
+                terms=["ракет"],
+                score=6.0,
+                copies=[Copy("Лента", "https://ru.test/x/1")],
+            ),
+            "fa": add_story(
+                session,
+                title=FA_TITLE,
+                body="گزارش‌ها درباره ارسال موشک به روسیه منتشر شد.",
+                terms=["موشک"],
+                score=5.5,
+                story=False,
+                copies=[Copy("خبرگزاری", "https://fa.test/y/1")],
+            ),
+            "other": add_story(
+                session,
+                title="Drone parts sanctions widen",
+                topic="sanctions",
+                score=4.0,
+                body="New sanctions target drone parts suppliers.",
+                terms=["sanctions"],
+                copies=[Copy("Wire One", "https://one.test/a/9")],
+            ),
         }
 
 
@@ -86,8 +122,14 @@ def test_email_digest_arrives_as_multipart_with_both_parts_links_and_grouping(db
         assert RU_TITLE in body and FA_TITLE in body  # UTF-8 survives the round trip
         # Topics in order of their best score, stories in order of theirs.
         start = body.index(arms)
-        order = [body.index(arms), body.index("Tehran ships", start), body.index(RU_TITLE, start),
-                 body.index(FA_TITLE, start), body.index(sanctions), body.index("Drone parts", start)]
+        order = [
+            body.index(arms),
+            body.index("Tehran ships", start),
+            body.index(RU_TITLE, start),
+            body.index(FA_TITLE, start),
+            body.index(sanctions),
+            body.index("Drone parts", start),
+        ]
         assert order == sorted(order)
     # One story of three outlets' write-ups: shown once, the first as headline, the other two linked with
     # their outlet (the registered domain: these pages named no site).
@@ -95,8 +137,14 @@ def test_email_digest_arrives_as_multipart_with_both_parts_links_and_grouping(db
     assert "Other write-ups" in html and "Other write-ups (2):" in text
     assert "two.test: Missiles shipped, officials say" in text and "three.test:" in text
     links = html_links(html)
-    assert {"https://one.test/a/1", "https://two.test/b/2", "https://three.test/c/3",
-            "https://ru.test/x/1", "https://fa.test/y/1", "https://one.test/a/9"} <= set(links)
+    assert {
+        "https://one.test/a/1",
+        "https://two.test/b/2",
+        "https://three.test/c/3",
+        "https://ru.test/x/1",
+        "https://fa.test/y/1",
+        "https://one.test/a/9",
+    } <= set(links)
     assert '<mark style="' in html and ">missiles</mark>" in html  # the matched terms
     assert "*missiles*" in text
     assert 'name="viewport"' in html and "max-width:640px" in html
@@ -114,11 +162,22 @@ def test_a_second_run_sends_nothing_new_then_a_new_story_and_an_update(db, tmp_p
         [again] = runner.run(period=NOW - timedelta(hours=12), now=NOW)
         assert again.status == "empty" and len(smtp.messages) == 1
         with db.session() as session:
-            add_story(session, title="Fresh report on drone deliveries", body="Drones were delivered.",
-                      terms=["Drones"], copies=[Copy("Wire One", "https://one.test/a/50")])
+            add_story(
+                session,
+                title="Fresh report on drone deliveries",
+                body="Drones were delivered.",
+                terms=["Drones"],
+                copies=[Copy("Wire One", "https://one.test/a/50")],
+            )
             # A further article of a story already sent brings the story back, as an update.
-            add_story(session, title="Missiles reached Moscow", body="Missiles reached Moscow.", terms=["Missiles"],
-                      copies=[Copy("Daily Two", "https://two.test/b/77")], score=4.0)
+            add_story(
+                session,
+                title="Missiles reached Moscow",
+                body="Missiles reached Moscow.",
+                terms=["Missiles"],
+                copies=[Copy("Daily Two", "https://two.test/b/77")],
+                score=4.0,
+            )
             followup = session.scalars(select(Article).where(Article.url == "https://two.test/b/77")).one()
             followup.story_id = session.get(Article, 1).story_id
         [third] = runner.run(period=NOW, now=NOW)
@@ -190,12 +249,26 @@ def test_crash_after_sending_repeats_at_most_once_with_the_same_message_id(db, t
         runner = runner_for(db, tmp_path, smtp_port=smtp.port)
         period = period_of(runner.digest, NOW)
         with db.session() as session:  # a sender that claimed the row and died before recording anything
-            claimed = ledger.claim_new(session, slot=ledger.Slot("morning", "digest", "email"), period=period,
-                                       owner="dead", now=NOW, lease=timedelta(minutes=15))
+            claimed = ledger.claim_new(
+                session,
+                slot=ledger.Slot("morning", "digest", "email"),
+                period=period,
+                owner="dead",
+                now=NOW,
+                lease=timedelta(minutes=15),
+            )
             from monitor.digest.runner import select_new
-            ledger.add_items(session, delivery_id=claimed.id, items=select_new(
-                session, digest=runner.digest, slot=ledger.Slot("morning", "digest", "email"),
-                since=NOW - timedelta(days=2)))
+
+            ledger.add_items(
+                session,
+                delivery_id=claimed.id,
+                items=select_new(
+                    session,
+                    digest=runner.digest,
+                    slot=ledger.Slot("morning", "digest", "email"),
+                    since=NOW - timedelta(days=2),
+                ),
+            )
         assert runner.run(period=period, now=NOW)[0].status == "taken"
         assert runner.retry_due(now=NOW + timedelta(minutes=10)) == []  # the lease still holds
         [retried] = runner.retry_due(now=NOW + timedelta(minutes=16))
@@ -233,6 +306,7 @@ def test_a_webhook_that_took_the_post_without_answering_gets_the_retry_under_the
     seed(db)
     received: list[bytes] = []
     with socket.create_server(("127.0.0.1", 0)) as server:
+
         def receive(answer: bool) -> None:  # one request; answered 200, or the connection closed unanswered
             connection, _ = server.accept()
             with connection:
@@ -291,13 +365,29 @@ def test_material_reads_the_earliest_members_of_each_story_and_counts_them_all(d
     from monitor.store.digests import TEXT_CHARS, material
 
     with db.session() as session:
-        big = add_story(session, title="Many reports", body="Missiles. " + "x" * (2 * TEXT_CHARS),
-                        terms=["Missiles"], copies=[Copy(f"Outlet {n}", f"https://o{n}.test/a") for n in range(5)])
-        small = add_story(session, title="Two reports", body="Drones.", terms=["Drones"],
-                          copies=[Copy("One", "https://one.test/d"), Copy("Two", "https://two.test/d")])
+        big = add_story(
+            session,
+            title="Many reports",
+            body="Missiles. " + "x" * (2 * TEXT_CHARS),
+            terms=["Missiles"],
+            copies=[Copy(f"Outlet {n}", f"https://o{n}.test/a") for n in range(5)],
+        )
+        small = add_story(
+            session,
+            title="Two reports",
+            body="Drones.",
+            terms=["Drones"],
+            copies=[Copy("One", "https://one.test/d"), Copy("Two", "https://two.test/d")],
+        )
     with db.session() as session:
-        found = material(session, article_ids=[big[-1], small[0]], topics=(), digest="morning", channel="email",
-                         members_per_story=2)
+        found = material(
+            session,
+            article_ids=[big[-1], small[0]],
+            topics=(),
+            digest="morning",
+            channel="email",
+            members_per_story=2,
+        )
     assert set(found.articles) == {big[0], big[1], big[-1], small[0], small[1]}
     assert sorted(found.story_sizes.values()) == [2, 5]
     assert max(len(a.body) for a in found.articles.values()) == TEXT_CHARS

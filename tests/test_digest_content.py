@@ -11,13 +11,33 @@ from monitor.store.deliveries import ItemRef
 from monitor.store.digests import Material, Sent, StoredArticle, StoredMatch
 
 T0 = datetime(2026, 3, 2, 6, tzinfo=UTC)
-VIEW = View("digest", "email", ("digest",), 0.0, 10, {"arms": "Iran–Russia arms", "caspian": "Caspian shipping"})
+VIEW = View(
+    "digest", "email", ("digest",), 0.0, 10, {"arms": "Iran–Russia arms", "caspian": "Caspian shipping"}
+)
 
 
-def art(id_: int, url: str, *, title: str = "", site: str | None = None, story: int | None = 1,
-        cluster: int | None = None, hours: float = 0, body: str = "Officials said missiles were shipped.") -> StoredArticle:
-    return StoredArticle(id_, url, title or f"Title {id_}", site, T0 + timedelta(hours=hours),
-                         T0 + timedelta(hours=hours, minutes=5), body, story, cluster)
+def art(
+    id_: int,
+    url: str,
+    *,
+    title: str = "",
+    site: str | None = None,
+    story: int | None = 1,
+    cluster: int | None = None,
+    hours: float = 0,
+    body: str = "Officials said missiles were shipped.",
+) -> StoredArticle:
+    return StoredArticle(
+        id_,
+        url,
+        title or f"Title {id_}",
+        site,
+        T0 + timedelta(hours=hours),
+        T0 + timedelta(hours=hours, minutes=5),
+        body,
+        story,
+        cluster,
+    )
 
 
 def match(article_id: int, score: float, topic: str = "arms", words=("missiles",)) -> StoredMatch:
@@ -25,9 +45,17 @@ def match(article_id: int, score: float, topic: str = "arms", words=("missiles",
 
 
 def content(articles, matches, items, *, representatives=None, sent=None, view=VIEW, sizes=None):
-    material = Material({a.id: a for a in articles}, tuple(matches), representatives or {}, sizes or {}, sent or {})
-    return build_content(material, name="morning", timezone="UTC", view=view,
-                         items=[ItemRef(i, None, "arms") for i in items], period=T0 + timedelta(days=1))
+    material = Material(
+        {a.id: a for a in articles}, tuple(matches), representatives or {}, sizes or {}, sent or {}
+    )
+    return build_content(
+        material,
+        name="morning",
+        timezone="UTC",
+        view=view,
+        items=[ItemRef(i, None, "arms") for i in items],
+        period=T0 + timedelta(days=1),
+    )
 
 
 def test_outlets_are_publishers_not_feeds_or_hosts():
@@ -39,12 +67,24 @@ def test_outlets_are_publishers_not_feeds_or_hosts():
 
 
 def test_the_headline_is_the_original_never_the_reprint_and_copies_count_apart():
-    original = art(1, "https://agency.test/a", title="Agency: missiles shipped", site="Wire Agency", cluster=7, hours=0)
-    reprint = art(2, "https://courier.test/b", title="Sign up! Missiles shipped", site="The Courier", cluster=7,
-                  hours=-1)  # published earlier, and scoring higher: still a reprint
+    original = art(
+        1, "https://agency.test/a", title="Agency: missiles shipped", site="Wire Agency", cluster=7, hours=0
+    )
+    reprint = art(
+        2,
+        "https://courier.test/b",
+        title="Sign up! Missiles shipped",
+        site="The Courier",
+        cluster=7,
+        hours=-1,
+    )  # published earlier, and scoring higher: still a reprint
     other = art(3, "https://observer.test/c", title="Observer write-up", site="Observer", cluster=8, hours=2)
-    built = content([original, reprint, other], [match(1, 50), match(2, 90), match(3, 40)], [1, 2, 3],
-                    representatives={7: 1, 8: 3})
+    built = content(
+        [original, reprint, other],
+        [match(1, 50), match(2, 90), match(3, 40)],
+        [1, 2, 3],
+        representatives={7: 1, 8: 3},
+    )
     [section] = built.sections
     [story] = section.items
     assert story.headline == "Agency: missiles shipped" and story.outlet == "Wire Agency"
@@ -58,7 +98,9 @@ def test_one_url_is_listed_once():
     b = art(2, "https://agency.test/a", cluster=7)  # one address stored twice (two feeds, before canonical)
     c = art(3, "https://other.test/c", cluster=9)
     d = art(4, "https://other.test/c", cluster=9)
-    [story] = content([a, b, c, d], [match(1, 5)], [1, 2, 3, 4], representatives={7: 1, 9: 3}).sections[0].items
+    [story] = (
+        content([a, b, c, d], [match(1, 5)], [1, 2, 3, 4], representatives={7: 1, 9: 3}).sections[0].items
+    )
     urls = [story.url, *(r.url for r in story.writeups), *(c.url for c in story.copies)]
     assert sorted(urls) == ["https://agency.test/a", "https://other.test/c"]
 
@@ -75,10 +117,14 @@ def test_a_story_of_two_topics_comes_once_under_its_best_topic_naming_both():
 
 def test_a_story_with_earlier_reports_sent_here_is_an_update_summed_up():
     day1 = [art(1, "https://a.test/1", site="A", hours=0), art(2, "https://b.test/2", site="B", hours=1)]
-    day2 = [art(3, "https://c.test/3", site="C", hours=24, title="Denial"),
-            art(4, "https://b.test/4", site="B", hours=25, title="Ministry statement")]
-    sent = {1: (Sent("digest", "email", T0 + timedelta(hours=20)),),
-            2: (Sent("digest", "email", T0 + timedelta(hours=20)),)}
+    day2 = [
+        art(3, "https://c.test/3", site="C", hours=24, title="Denial"),
+        art(4, "https://b.test/4", site="B", hours=25, title="Ministry statement"),
+    ]
+    sent = {
+        1: (Sent("digest", "email", T0 + timedelta(hours=20)),),
+        2: (Sent("digest", "email", T0 + timedelta(hours=20)),),
+    }
     built = content([*day1, *day2], [match(3, 40), match(1, 50)], [3, 4], sent=sent, sizes={1: 4})
     [story] = built.sections[0].items
     assert story.is_update and story.headline == "Denial" and story.article_ids == (3, 4)
@@ -99,8 +145,17 @@ def test_sent_on_another_channel_is_no_update_here_and_an_alert_is_marked():
 def test_a_preview_counts_nothing_as_sent():
     view = View("digest", None, ("digest",), 0.0, 10, {})
     sent = {1: (Sent("digest", "email", T0),)}
-    [story] = content([art(1, "https://a.test/1"), art(2, "https://b.test/2", hours=1)], [match(2, 5)], [2],
-                      sent=sent, view=view).sections[0].items
+    [story] = (
+        content(
+            [art(1, "https://a.test/1"), art(2, "https://b.test/2", hours=1)],
+            [match(2, 5)],
+            [2],
+            sent=sent,
+            view=view,
+        )
+        .sections[0]
+        .items
+    )
     assert not story.is_update and story.alerted_at is None
 
 
@@ -116,9 +171,13 @@ def test_excerpt_marks_whole_words_that_made_the_match_and_is_given_clean_text()
 def test_the_excerpt_leaves_out_outlet_boilerplate_learnt_or_by_pattern():
     from monitor.dedupe.boilerplate import paragraph_keys, strip_boilerplate
 
-    footer = "The Courier is an independent newspaper owned by its readers since 1911, read in print and online."
-    body = ("Sign up for the Courier's morning briefing in your inbox.\n" + footer + "\n"
-            "Tehran shipped missiles to Moscow, officials said.")
+    footer = (
+        "The Courier is an independent newspaper owned by its readers since 1911, read in print and online."
+    )
+    body = (
+        "Sign up for the Courier's morning briefing in your inbox.\n" + footer + "\n"
+        "Tehran shipped missiles to Moscow, officials said."
+    )
     learnt = frozenset(paragraph_keys(footer))
     found = excerpt(strip_boilerplate(body, learnt), None, {})
     assert found.text == "Tehran shipped missiles to Moscow, officials said."
@@ -134,10 +193,18 @@ def test_items_past_the_cap_are_counted_and_still_delivered():
 
 
 def test_a_big_story_lists_a_few_write_ups_and_copies_and_counts_the_rest():
-    writeups = [art(i, f"https://w{i}.test/{i}", site=f"W{i}", cluster=100 + i, hours=i) for i in range(1, 21)]
-    copies = [art(100 + i, f"https://c{i}.test/{i}", site=f"C{i}", cluster=101, hours=30 + i) for i in range(30)]
-    built = content([*writeups, *copies], [match(1, 9)], [a.id for a in [*writeups, *copies]],
-                    representatives={100 + i: i for i in range(1, 21)})
+    writeups = [
+        art(i, f"https://w{i}.test/{i}", site=f"W{i}", cluster=100 + i, hours=i) for i in range(1, 21)
+    ]
+    copies = [
+        art(100 + i, f"https://c{i}.test/{i}", site=f"C{i}", cluster=101, hours=30 + i) for i in range(30)
+    ]
+    built = content(
+        [*writeups, *copies],
+        [match(1, 9)],
+        [a.id for a in [*writeups, *copies]],
+        representatives={100 + i: i for i in range(1, 21)},
+    )
     [story] = built.sections[0].items
     assert len(story.writeups) == 8 and story.more_writeups == 11
     assert len(story.copies) == 12 and story.copy_count == 30

@@ -52,12 +52,20 @@ def test_digests_section_loads_and_secrets_are_redacted(tmp_path):
     assert config.digest("MORNING") is digest
 
 
-@pytest.mark.parametrize(("change", "line", "key", "words"), [
-    (("30 7 * * 1-5", "61 7 * * *"), 3, "digests[0]", "invalid cron expression"),
-    (("Europe/Berlin", "Europe/Atlantis"), 5, "digests[0].timezone", "unknown time zone"),
-    ((), 9, "digests[0].channels.email.hosts", "unknown key 'hosts'"),
-    (("to: [ana@example.org]", "to: [not-an-address]"), 13, "digests[0].channels.email.to", "not an email"),
-])
+@pytest.mark.parametrize(
+    ("change", "line", "key", "words"),
+    [
+        (("30 7 * * 1-5", "61 7 * * *"), 3, "digests[0]", "invalid cron expression"),
+        (("Europe/Berlin", "Europe/Atlantis"), 5, "digests[0].timezone", "unknown time zone"),
+        ((), 9, "digests[0].channels.email.hosts", "unknown key 'hosts'"),
+        (
+            ("to: [ana@example.org]", "to: [not-an-address]"),
+            13,
+            "digests[0].channels.email.to",
+            "not an email",
+        ),
+    ],
+)
 def test_problems_name_file_line_and_key_with_a_hint(tmp_path, change, line, key, words):
     text = BASE.replace(*change) if change else BASE.replace("host: smtp", "hosts: smtp")
     with pytest.raises(ConfigError) as caught:
@@ -79,7 +87,9 @@ def test_period_is_the_latest_firing_in_the_digest_time_zone(tmp_path):
     friday = datetime(2026, 1, 9, 6, 30, tzinfo=UTC)
     assert period_of(digest, friday + timedelta(seconds=2)) == friday
     assert period_of(digest, friday + timedelta(days=2, hours=5)) == friday
-    assert period_of(digest, datetime(2026, 7, 6, 5, 31, tzinfo=UTC)) == datetime(2026, 7, 6, 5, 30, tzinfo=UTC)
+    assert period_of(digest, datetime(2026, 7, 6, 5, 31, tzinfo=UTC)) == datetime(
+        2026, 7, 6, 5, 30, tzinfo=UTC
+    )
     assert alert_period(timedelta(minutes=1), datetime(2026, 1, 9, 6, 30, 41, tzinfo=UTC)) == friday
     sunday = load_config(write(tmp_path, BASE.replace("1-5", "0")), environ={}).digests[0]
     assert period_of(sunday, friday + timedelta(days=3)) == friday + timedelta(days=2)
@@ -95,21 +105,38 @@ def test_daemon_jobs_one_cron_per_digest_alerts_and_retries(tmp_path):
 def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, web):
     db = open_database(database_url)
     with db.session() as session:
-        add_story(session, title="Low-score mention", body="Drones mentioned.", score=3, terms=["Drones"],
-                  copies=[Copy("Wire One", "https://one.test/a/1")])
-        add_story(session, title="Major missile transfer confirmed", body="Missiles were transferred.", score=9,
-                  terms=["Missiles"], copies=[Copy("Wire One", "https://one.test/a/2")])
+        add_story(
+            session,
+            title="Low-score mention",
+            body="Drones mentioned.",
+            score=3,
+            terms=["Drones"],
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
+        add_story(
+            session,
+            title="Major missile transfer confirmed",
+            body="Missiles were transferred.",
+            score=9,
+            terms=["Missiles"],
+            copies=[Copy("Wire One", "https://one.test/a/2")],
+        )
     web.set("/hooks/slack", Route(body="ok"))
     digest_config(tmp_path, slack_url=web.url("/hooks/slack"), alerts={"min_score": 8, "channels": ["slack"]})
     runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
     [alert] = runner.run(kind="alert", period=alert_period(timedelta(minutes=1), NOW), now=NOW)
     assert alert.status == "sent" and alert.stories == 1
     later = NOW + timedelta(minutes=1)
-    assert runner.run(kind="alert", period=alert_period(timedelta(minutes=1), later), now=later)[0].status == "empty"
+    assert (
+        runner.run(kind="alert", period=alert_period(timedelta(minutes=1), later), now=later)[0].status
+        == "empty"
+    )
     [payload] = payloads(web)
     assert payload["blocks"][0]["text"]["text"].startswith("Alert morning: Major missile transfer")
     # The Slack digest does not repeat on Slack what an alert sent there.
     [digest] = runner.run(period=NOW, now=NOW)
     assert digest.stories == 1
-    assert "Major missile" not in json.dumps(payloads(web)[-1]) and "Low-score" in json.dumps(payloads(web)[-1])
+    assert "Major missile" not in json.dumps(payloads(web)[-1]) and "Low-score" in json.dumps(
+        payloads(web)[-1]
+    )
     db.dispose()

@@ -37,12 +37,23 @@ def test_alternate_links_reads_type_title_and_base():
     <link rel="alternate" type="text/html" href="/other"><link rel="alternate" type="application/rss+xml"
     href="javascript:alert(1)"></head></html>"""
     assert alternate_links(page, "https://example.org/") == (
-        ("https://example.org/news/feed.xml", "Top stories"), ("https://example.org/feed.json", None))
+        ("https://example.org/news/feed.xml", "Top stories"),
+        ("https://example.org/feed.json", None),
+    )
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("name", ["DaringFireball.html", "coco.html", "furbo.html", "inessential.html",
-                                  "sixcolors.html", "YouTubeTheVolvoRocks.html"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DaringFireball.html",
+        "coco.html",
+        "furbo.html",
+        "inessential.html",
+        "sixcolors.html",
+        "YouTubeTheVolvoRocks.html",
+    ],
+)
 def test_corpus_home_pages_advertise_their_feeds(name):
     path = HOME_PAGES / name
     if not path.exists():
@@ -57,17 +68,30 @@ def test_corpus_home_pages_advertise_their_feeds(name):
 def test_discover_prints_verified_entries_and_add_appends_them(web, workspace):
     make_entries(web, "speech", 1)
     web.set("/", HOME.format(speeches=web.url("/speeches.atom")))
-    web.set("/press/rss.xml", Route(rss("Press releases", web.url("/"), make_entries(web, "press", 2)), headers=RSS))
-    web.set("/speeches.atom", Route(ATOM.format(link=web.url("/speech/0")), headers={
-        "Content-Type": "application/atom+xml"}))
+    web.set(
+        "/press/rss.xml",
+        Route(rss("Press releases", web.url("/"), make_entries(web, "press", 2)), headers=RSS),
+    )
+    web.set(
+        "/speeches.atom",
+        Route(ATOM.format(link=web.url("/speech/0")), headers={"Content-Type": "application/atom+xml"}),
+    )
     web.set("/broken.xml", "<html><body>not here</body></html>")
     web.set("/robots.txt", f"User-agent: *\nAllow: /\nSitemap: {web.url('/news-sitemap.xml')}\n")
-    web.set("/news-sitemap.xml", Route(
-        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
-        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url><loc>' + web.url("/press/0") +
-        "</loc><news:news><news:title>Press 0</news:title></news:news></url></urlset>", headers=XML))
-    workspace.config_path.write_text("# my feeds\nsettings:\n  host_delay: 0s  # keep it fast\nfeeds:\n"
-                                     "  - name: Existing\n    url: https://example.org/rss\n\n# the end\n")
+    web.set(
+        "/news-sitemap.xml",
+        Route(
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url><loc>'
+            + web.url("/press/0")
+            + "</loc><news:news><news:title>Press 0</news:title></news:news></url></urlset>",
+            headers=XML,
+        ),
+    )
+    workspace.config_path.write_text(
+        "# my feeds\nsettings:\n  host_delay: 0s  # keep it fast\nfeeds:\n"
+        "  - name: Existing\n    url: https://example.org/rss\n\n# the end\n"
+    )
 
     report = workspace.json("discover", web.url("/"))
     assert report["entries"] == [
@@ -80,14 +104,20 @@ def test_discover_prints_verified_entries_and_add_appends_them(web, workspace):
     assert not web.requests_for("/feed") and not web.requests_for("/rss.xml")
 
     text = workspace.cli("discover", web.url("/")).stdout
-    assert yaml.safe_load(text.split("# feeds.yaml entries (add them with --add):", 1)[1]) == report["entries"]
+    assert (
+        yaml.safe_load(text.split("# feeds.yaml entries (add them with --add):", 1)[1]) == report["entries"]
+    )
 
     workspace.cli("discover", web.url("/"), "--add")
     written = workspace.config_path.read_text()
     assert written.startswith("# my feeds\nsettings:\n  host_delay: 0s  # keep it fast\n")
     assert written.endswith("\n# the end\n")  # the comment after the list stays after it
     assert [f.name for f in load_config(workspace.config_path).feeds] == [
-        "Existing", "Press releases", "Speeches", "Ministry of Tests – sitemap"]
+        "Existing",
+        "Press releases",
+        "Speeches",
+        "Ministry of Tests – sitemap",
+    ]
 
     again = workspace.json("discover", web.url("/"), "--add")
     assert again["added"] == [] and len(again["skipped"]) == 3  # duplicates refused

@@ -15,34 +15,60 @@ RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 # A made-up agency story: eight paragraphs, each its own sentences.
 WIRE = [
-    ("KYIV (AP) — Engineers restored power to the northern grain terminal of Pivdennyi on Tuesday after a "
-    "two-day outage that halted loading of three cargo ships bound for Egypt and Tunisia."),
-    ("The terminal operator said backup generators had failed during the storm on Sunday night, leaving "
-    "conveyor belts idle and forcing crews to seal the silos against the rain."),
-    ("Port director Olena Marchuk told reporters that about forty thousand tonnes of wheat were waiting on the "
-    "quay and that night shifts would make up for the lost time by Friday."),
-    ("Shipping agents in Odesa said the delay had raised the cost of chartering a vessel in the region by a "
-    "few hundred dollars a day, a small sum compared with the insurance premiums of last winter."),
-    ("The ministry of infrastructure promised to fund a second substation for the port before the autumn "
-    "harvest, when the volume of grain passing through the terminal usually doubles."),
-    ("Farmers' associations welcomed the promise but warned that rail wagons remained scarce, with many "
-    "trains from the central regions still waiting for days at the border crossings."),
-    ("An official of the regional grid company said the storm had brought down eleven high-voltage lines "
-    "along the coast, and that repairs to the last of them should be finished on Thursday."),
-    ("Traders in Geneva said wheat futures barely moved on the news, since the outage had been expected to "
-    "last only a few days and other ports of the region kept working normally."),
+    (
+        "KYIV (AP) — Engineers restored power to the northern grain terminal of Pivdennyi on Tuesday after a "
+        "two-day outage that halted loading of three cargo ships bound for Egypt and Tunisia."
+    ),
+    (
+        "The terminal operator said backup generators had failed during the storm on Sunday night, leaving "
+        "conveyor belts idle and forcing crews to seal the silos against the rain."
+    ),
+    (
+        "Port director Olena Marchuk told reporters that about forty thousand tonnes of wheat were waiting on the "
+        "quay and that night shifts would make up for the lost time by Friday."
+    ),
+    (
+        "Shipping agents in Odesa said the delay had raised the cost of chartering a vessel in the region by a "
+        "few hundred dollars a day, a small sum compared with the insurance premiums of last winter."
+    ),
+    (
+        "The ministry of infrastructure promised to fund a second substation for the port before the autumn "
+        "harvest, when the volume of grain passing through the terminal usually doubles."
+    ),
+    (
+        "Farmers' associations welcomed the promise but warned that rail wagons remained scarce, with many "
+        "trains from the central regions still waiting for days at the border crossings."
+    ),
+    (
+        "An official of the regional grid company said the storm had brought down eleven high-voltage lines "
+        "along the coast, and that repairs to the last of them should be finished on Thursday."
+    ),
+    (
+        "Traders in Geneva said wheat futures barely moved on the news, since the outage had been expected to "
+        "last only a few days and other ports of the region kept working normally."
+    ),
 ]
 OTHER = [
-    ("A regional orchestra opened its summer season on Saturday with a programme of folk songs arranged for "
-    "strings, drawing a crowd of several hundred listeners to the riverside park."),
-    ("The conductor said the musicians had rehearsed in a school gymnasium for months because their concert "
-    "hall was still being repaired after a fire in the spring of last year."),
-    ("Tickets were free, paid for by a local bakery and a bicycle shop, and volunteers handed out blankets "
-    "when the evening grew cold after the sun went down behind the hills."),
-    ("Organisers hope to bring the concerts to three more towns in August, if the weather holds and the "
-    "municipal council approves the modest budget they requested in June."),
-    ("Children from a music school joined the orchestra for the final piece, a lullaby that many in the "
-    "audience sang along to, and the applause lasted for several minutes."),
+    (
+        "A regional orchestra opened its summer season on Saturday with a programme of folk songs arranged for "
+        "strings, drawing a crowd of several hundred listeners to the riverside park."
+    ),
+    (
+        "The conductor said the musicians had rehearsed in a school gymnasium for months because their concert "
+        "hall was still being repaired after a fire in the spring of last year."
+    ),
+    (
+        "Tickets were free, paid for by a local bakery and a bicycle shop, and volunteers handed out blankets "
+        "when the evening grew cold after the sun went down behind the hills."
+    ),
+    (
+        "Organisers hope to bring the concerts to three more towns in August, if the weather holds and the "
+        "municipal council approves the modest budget they requested in June."
+    ),
+    (
+        "Children from a music school joined the orchestra for the final piece, a lullaby that many in the "
+        "audience sang along to, and the applause lasted for several minutes."
+    ),
 ]
 
 
@@ -66,30 +92,62 @@ def serve_feed(web, path, entries, *, host=None):
 
 def entry(url, title, minutes=0):
     slug = url.rsplit("/", 1)[-1]
-    return Entry(slug=slug, title=title, summary=f"About {title}.", url=url, guid=f"urn:test:{url}",
-                 published=BASE_TIME + timedelta(minutes=minutes))
+    return Entry(
+        slug=slug,
+        title=title,
+        summary=f"About {title}.",
+        url=url,
+        guid=f"urn:test:{url}",
+        published=BASE_TIME + timedelta(minutes=minutes),
+    )
 
 
 def test_wire_copies_collapse_and_unrelated_news_stays_apart(web, workspace):
     urls = {
         "agency": serve_story(web, "/agency/grain", "Power back at Ukrainian grain terminal", WIRE),
-        "trimmed": serve_story(web, "/gazette/1", "Grain port loads again", reprint(WIRE, keep=5), host="127.0.0.2"),
-        "decorated": serve_story(web, "/herald/7", "Ukraine: grain terminal power restored", reprint(
-            WIRE, header="Sign up for the Herald morning briefing to get the day's news in your inbox.",
-            footer="Read more: our full coverage of the war economy, shipping and the grain corridor.",
-            reword=(3, ("Agents who arrange shipments in Odesa reported that chartering a ship had become "
-                       "somewhat dearer because of the delay, though far less than last winter."))),
-            host="127.0.0.3"),
+        "trimmed": serve_story(
+            web, "/gazette/1", "Grain port loads again", reprint(WIRE, keep=5), host="127.0.0.2"
+        ),
+        "decorated": serve_story(
+            web,
+            "/herald/7",
+            "Ukraine: grain terminal power restored",
+            reprint(
+                WIRE,
+                header="Sign up for the Herald morning briefing to get the day's news in your inbox.",
+                footer="Read more: our full coverage of the war economy, shipping and the grain corridor.",
+                reword=(
+                    3,
+                    (
+                        "Agents who arrange shipments in Odesa reported that chartering a ship had become "
+                        "somewhat dearer because of the delay, though far less than last winter."
+                    ),
+                ),
+            ),
+            host="127.0.0.3",
+        ),
         "concert": serve_story(web, "/herald/8", "Orchestra plays in the park", OTHER, host="127.0.0.3"),
     }
-    workspace.write_config([
-        {"name": "Agency", "url": serve_feed(web, "/a.xml", [entry(urls["agency"], "Power back", 0)])},
-        {"name": "Gazette", "url": serve_feed(web, "/g.xml", [entry(urls["trimmed"], "Grain port", 30)],
-                                              host="127.0.0.2")},
-        {"name": "Herald", "url": serve_feed(web, "/h.xml", [entry(urls["decorated"], "Grain", 60),
-                                                             entry(urls["concert"], "Orchestra", 90)],
-                                             host="127.0.0.3")},
-    ])
+    workspace.write_config(
+        [
+            {"name": "Agency", "url": serve_feed(web, "/a.xml", [entry(urls["agency"], "Power back", 0)])},
+            {
+                "name": "Gazette",
+                "url": serve_feed(
+                    web, "/g.xml", [entry(urls["trimmed"], "Grain port", 30)], host="127.0.0.2"
+                ),
+            },
+            {
+                "name": "Herald",
+                "url": serve_feed(
+                    web,
+                    "/h.xml",
+                    [entry(urls["decorated"], "Grain", 60), entry(urls["concert"], "Orchestra", 90)],
+                    host="127.0.0.3",
+                ),
+            },
+        ]
+    )
     for feed in ("Agency", "Gazette", "Herald"):  # in this order, so that which copy came first is known
         workspace.cli("poll", "--feed", feed)
 
@@ -128,11 +186,27 @@ def test_an_updated_article_is_updated_not_duplicated(web, workspace):
     [before] = workspace.json("articles")
 
     # The outlet edits the story: a paragraph more and a new title, in the feed and on the page.
-    serve_story(web, "/agency/grain", "Power back at grain terminal, ships loading", WIRE + [
-        ("Later on Tuesday the first of the three ships left the quay, the operator said, with the other two "
-        "expected to finish loading before the weekend.")])
-    serve_feed(web, "/a.xml", [Entry(first.slug, "Power back, ships loading", first.summary, first.url,
-                                     first.guid, first.published)])
+    serve_story(
+        web,
+        "/agency/grain",
+        "Power back at grain terminal, ships loading",
+        WIRE
+        + [
+            (
+                "Later on Tuesday the first of the three ships left the quay, the operator said, with the other two "
+                "expected to finish loading before the weekend."
+            )
+        ],
+    )
+    serve_feed(
+        web,
+        "/a.xml",
+        [
+            Entry(
+                first.slug, "Power back, ships loading", first.summary, first.url, first.guid, first.published
+            )
+        ],
+    )
     workspace.cli("poll")
     [after] = workspace.json("articles")
     assert after["id"] == before["id"] and after["revisions"] == 1
@@ -155,8 +229,13 @@ def _shared_dir() -> Path:
 SEEDS = _shared_dir() / "seeds"
 # When each seed was published: four on the September 2024 denial (dates as their texts give them), one
 # on an event of 2023 (its text gives no day; any day of that year puts it outside the window).
-SEED_DATES = {"000": (2024, 9, 9), "001": (2024, 9, 9), "002": (2024, 9, 10), "003": (2023, 6, 1),
-              "004": (2024, 9, 10)}
+SEED_DATES = {
+    "000": (2024, 9, 9),
+    "001": (2024, 9, 9),
+    "002": (2024, 9, 10),
+    "003": (2023, 6, 1),
+    "004": (2024, 9, 10),
+}
 
 
 @pytest.mark.corpus
@@ -168,14 +247,25 @@ def test_seeds_form_one_story_and_another(web, workspace):
     for path in sorted(SEEDS.glob("*.txt")):
         number = path.name[:3]
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        title = next((line for line in lines if len(line.split()) >= 4 and not re.match(r"(?i)by |last update", line)),
-                     lines[0])
+        title = next(
+            (line for line in lines if len(line.split()) >= 4 and not re.match(r"(?i)by |last update", line)),
+            lines[0],
+        )
         paragraphs = [line for line in lines if line != title]
         url = serve_story(web, f"/seed/{number}", title, paragraphs)
-        entries.append(Entry(number, title, "", url, f"urn:seed:{number}",
-                             datetime(*SEED_DATES.get(number, (2024, 9, 9)), 12, tzinfo=UTC)))
-    workspace.write_config([{"name": "Seeds", "url": serve_feed(web, "/seeds.xml", entries)}],
-                           min_body_chars=100)
+        entries.append(
+            Entry(
+                number,
+                title,
+                "",
+                url,
+                f"urn:seed:{number}",
+                datetime(*SEED_DATES.get(number, (2024, 9, 9)), 12, tzinfo=UTC),
+            )
+        )
+    workspace.write_config(
+        [{"name": "Seeds", "url": serve_feed(web, "/seeds.xml", entries)}], min_body_chars=100
+    )
     workspace.cli("poll")
     articles = {a["url"].rsplit("/", 1)[-1]: a for a in workspace.json("articles")}
     assert set(articles) >= {"000", "001", "002", "003", "004"}

@@ -17,25 +17,39 @@ from support.smtp import SmtpServer
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 WATCHLIST = {
-    "aliases": {"iran": ["Iran", "Iranian", "Tehran", "Иран*", "ایران"],
-                "russia": ["Russia", "Russian", "Moscow", "Kremlin", "Росси*", "روسیه"]},
+    "aliases": {
+        "iran": ["Iran", "Iranian", "Tehran", "Иран*", "ایران"],
+        "russia": ["Russia", "Russian", "Moscow", "Kremlin", "Росси*", "روسیه"],
+    },
     "topics": [{"name": "arms", "query": "@iran AND @russia AND (missil* OR drone* OR ракет* OR موشک*)"}],
 }
 STORY = [
-    ("Officials in two Western capitals said on Tuesday that Tehran shipped a first batch of short-range "
-     "missiles to Moscow, loaded at a Caspian port late last week."),
+    (
+        "Officials in two Western capitals said on Tuesday that Tehran shipped a first batch of short-range "
+        "missiles to Moscow, loaded at a Caspian port late last week."
+    ),
     "The Kremlin declined to comment on the shipment. Iranian officials said no missiles had been sent.",
     "Analysts said the missiles could reach Russian units within weeks, adding to the drones already supplied.",
 ]
 ARTICLES = {  # host index, slug, title, paragraphs
     "wire": (0, "Tehran ships missiles to Moscow, officials say", STORY),
     "reprint": (1, "Iran sends missiles to Russia: officials", STORY),
-    "ru": (2, "Россия получила иранские ракеты", [
-        "По словам чиновников, Иран отправил в Россию первую партию ракет малой дальности.",
-        "В Кремле отказались от комментариев; в Иране поставки отрицают."]),
-    "fa": (2, "ارسال موشک‌های ایران به روسیه", [
-        "مقام‌های غربی می‌گویند ایران نخستین محموله موشک‌های کوتاه‌برد را به روسیه فرستاده است.",
-        "سخنگوی دولت ایران این گزارش را رد کرد."]),
+    "ru": (
+        2,
+        "Россия получила иранские ракеты",
+        [
+            "По словам чиновников, Иран отправил в Россию первую партию ракет малой дальности.",
+            "В Кремле отказались от комментариев; в Иране поставки отрицают.",
+        ],
+    ),
+    "fa": (
+        2,
+        "ارسال موشک‌های ایران به روسیه",
+        [
+            "مقام‌های غربی می‌گویند ایران نخستین محموله موشک‌های کوتاه‌برد را به روسیه فرستاده است.",
+            "سخنگوی دولت ایران این گزارش را رد کرد.",
+        ],
+    ),
 }
 
 
@@ -49,24 +63,50 @@ def serve(web, articles: dict[str, tuple[int, str, list[str]]]) -> list[dict]:
             if index != host_index:
                 continue
             web.set(f"/news/{slug}", article_html(title, paragraphs), host=host)
-            entries.append(Entry(slug, title, paragraphs[0][:100], web.url(f"/news/{slug}", host=host),
-                                 f"urn:test:{slug}", BASE_TIME + timedelta(minutes=n)))
+            entries.append(
+                Entry(
+                    slug,
+                    title,
+                    paragraphs[0][:100],
+                    web.url(f"/news/{slug}", host=host),
+                    f"urn:test:{slug}",
+                    BASE_TIME + timedelta(minutes=n),
+                )
+            )
         if entries:
-            web.set(f"/feed-{host_index}.xml", Route(rss(f"Outlet {host_index}", web.url("/", host=host), entries),
-                                                    headers=RSS), host=host)
-            feeds.append({"name": f"Outlet {host_index}", "url": web.url(f"/feed-{host_index}.xml", host=host)})
+            web.set(
+                f"/feed-{host_index}.xml",
+                Route(rss(f"Outlet {host_index}", web.url("/", host=host), entries), headers=RSS),
+                host=host,
+            )
+            feeds.append(
+                {"name": f"Outlet {host_index}", "url": web.url(f"/feed-{host_index}.xml", host=host)}
+            )
     return feeds
 
 
 def configure(workspace, feeds: list[dict], smtp_port: int, slack_url: str) -> None:
     workspace.write_config(feeds)
-    digest = {"name": "morning", "schedule": "0 7 * * *", "timezone": "Europe/Berlin", "lookback": "7d",
-              "channels": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
-                                     "from": "Monitor <digest@monitor.test>", "to": ["desk@monitor.test"]},
-                           "slack": {"webhook_url": slack_url}}}
+    digest = {
+        "name": "morning",
+        "schedule": "0 7 * * *",
+        "timezone": "Europe/Berlin",
+        "lookback": "7d",
+        "channels": {
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "from": "Monitor <digest@monitor.test>",
+                "to": ["desk@monitor.test"],
+            },
+            "slack": {"webhook_url": slack_url},
+        },
+    }
     with workspace.config_path.open("a", encoding="utf-8") as file:
-        file.write(yaml.safe_dump({"watchlist": WATCHLIST, "digests": [digest]}, sort_keys=False,
-                                  allow_unicode=True))
+        file.write(
+            yaml.safe_dump({"watchlist": WATCHLIST, "digests": [digest]}, sort_keys=False, allow_unicode=True)
+        )
 
 
 def test_ingested_story_arrives_by_email_and_slack_once(web, workspace):
@@ -83,7 +123,9 @@ def test_ingested_story_arrives_by_email_and_slack_once(web, workspace):
     text = message.get_body(("plain",)).get_content()
     # The wire story and its reprint are one story: the original as headline, the reprint counted apart.
     body = html.split(">arms<", 1)[1]
-    assert body.count("missiles to Moscow, officials say") == 1 and "Iran sends missiles to Russia" not in body
+    assert (
+        body.count("missiles to Moscow, officials say") == 1 and "Iran sends missiles to Russia" not in body
+    )
     assert "Wire copy carried by 1 more outlet" in html and "Wire copy carried by 1 more outlet" in text
     for title in ("Россия получила иранские ракеты", "ارسال موشک‌های ایران به روسیه"):
         assert title in html and title in text

@@ -52,7 +52,9 @@ def test_second_poll_gets_304_and_stores_nothing(web, workspace):
     web.clear_requests()
 
     report = workspace.json("poll")
-    assert [(r["feed"], r["outcome"], r["status"], r["new_articles"]) for r in report] == [("A", "unchanged", 304, 0)]
+    assert [(r["feed"], r["outcome"], r["status"], r["new_articles"]) for r in report] == [
+        ("A", "unchanged", 304, 0)
+    ]
     feed_requests = web.requests_for("/a.xml")
     assert len(feed_requests) == 1 and feed_requests[0].status == 304
     assert feed_requests[0].headers["if-none-match"]
@@ -88,11 +90,13 @@ def test_a_feed_that_gains_one_entry_adds_exactly_one_article(web, workspace):
 def test_a_failing_host_does_not_stop_the_others(web, workspace):
     good = make_entries(web, "good", 3, host="127.0.0.3")
     web.set("/broken.xml", Route(status=500), host="127.0.0.2")
-    workspace.write_config([
-        {"name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
-        {"name": "Broken", "url": web.url("/broken.xml", host="127.0.0.2")},
-        {"name": "Good", "url": serve_feed(web, "/good.xml", good, host="127.0.0.3")},
-    ])
+    workspace.write_config(
+        [
+            {"name": "Refused", "url": "http://127.0.0.1:9/feed.xml"},
+            {"name": "Broken", "url": web.url("/broken.xml", host="127.0.0.2")},
+            {"name": "Good", "url": serve_feed(web, "/good.xml", good, host="127.0.0.3")},
+        ]
+    )
     report = {r["feed"]: r for r in workspace.json("poll")}
     assert report["Good"]["outcome"] == "ok" and report["Good"]["new_articles"] == 3
     assert report["Refused"]["error_kind"] == "connection"
@@ -114,10 +118,16 @@ def test_a_failing_host_does_not_stop_the_others(web, workspace):
 def test_retry_after_delays_only_that_feed(web, workspace):
     web.set("/busy.xml", Route(status=429, headers={"Retry-After": "3600"}))
     calm = make_entries(web, "calm", 2)
-    workspace.write_config([
-        {"name": "Busy", "url": web.url("/busy.xml")},
-        {"name": "Calm", "url": serve_feed(web, "/calm.xml", calm), "interval": "10m"},  # fixed, to measure
-    ])
+    workspace.write_config(
+        [
+            {"name": "Busy", "url": web.url("/busy.xml")},
+            {
+                "name": "Calm",
+                "url": serve_feed(web, "/calm.xml", calm),
+                "interval": "10m",
+            },  # fixed, to measure
+        ]
+    )
     report = {r["feed"]: r for r in workspace.json("poll")}
     assert report["Busy"]["error_kind"] == "rate_limited"
     assert report["Calm"]["outcome"] == "ok"
@@ -142,10 +152,13 @@ def test_an_oversized_feed_is_refused_and_its_kind_recorded(web, workspace):
     body = rss("Big", web.url("/"), big) + "<!--" + "x" * 300_000 + "-->"
     web.set("/big.xml", Route(body, headers=RSS))
     web.set("/stream.xml", Route(stream_bytes=5_000_000, headers=RSS))
-    workspace.write_config([
-        {"name": "Big", "url": web.url("/big.xml")},
-        {"name": "Stream", "url": web.url("/stream.xml")},
-    ], max_bytes="100KB")
+    workspace.write_config(
+        [
+            {"name": "Big", "url": web.url("/big.xml")},
+            {"name": "Stream", "url": web.url("/stream.xml")},
+        ],
+        max_bytes="100KB",
+    )
     report = {r["feed"]: r for r in workspace.json("poll", expect=1)}
     assert report["Big"]["error_kind"] == "too_large"
     assert report["Stream"]["error_kind"] == "too_large"
@@ -169,12 +182,23 @@ def test_gone_feed_stops_being_polled_and_says_so(web, workspace):
 def test_one_article_in_two_feeds_is_stored_once_and_linked_to_both(web, workspace):
     shared = make_entries(web, "shared", 2)
     # The second feed links to the same pages with tracking parameters and its own GUIDs.
-    tracked = [Entry(e.slug, e.title, e.summary, e.url + "?utm_source=rss&utm_medium=feed&fbclid=abc",
-                     guid=f"other:{e.slug}", published=e.published) for e in shared]
-    workspace.write_config([
-        {"name": "First", "url": serve_feed(web, "/first.xml", shared)},
-        {"name": "Second", "url": serve_feed(web, "/second.xml", tracked)},
-    ])
+    tracked = [
+        Entry(
+            e.slug,
+            e.title,
+            e.summary,
+            e.url + "?utm_source=rss&utm_medium=feed&fbclid=abc",
+            guid=f"other:{e.slug}",
+            published=e.published,
+        )
+        for e in shared
+    ]
+    workspace.write_config(
+        [
+            {"name": "First", "url": serve_feed(web, "/first.xml", shared)},
+            {"name": "Second", "url": serve_feed(web, "/second.xml", tracked)},
+        ]
+    )
     workspace.cli("poll", "--feed", "First")
     web.clear_requests()
     report = workspace.json("poll", "--feed", "Second")
@@ -190,8 +214,10 @@ def test_rel_canonical_joins_two_links_to_one_article(web, workspace):
     text = paragraphs_for("canon")
     web.set("/story", article_html("Canonical story", text, canonical=web.url("/story")))
     web.set("/amp/story", article_html("Canonical story", text, canonical=web.url("/story")))
-    entries = [Entry("c1", "Canonical story", "s", web.url("/story"), guid="c1"),
-               Entry("c2", "Canonical story (mobile)", "s", web.url("/amp/story"), guid="c2")]
+    entries = [
+        Entry("c1", "Canonical story", "s", web.url("/story"), guid="c1"),
+        Entry("c2", "Canonical story (mobile)", "s", web.url("/amp/story"), guid="c2"),
+    ]
     workspace.write_config([{"name": "Canon", "url": serve_feed(web, "/canon.xml", entries)}])
     report = workspace.json("poll")
     assert report[0]["new_articles"] == 1
@@ -207,8 +233,16 @@ def test_rel_canonical_joins_two_links_to_one_article(web, workspace):
 def test_feed_text_is_used_when_the_page_fails_and_the_reason_kept(web, workspace):
     web.set("/robots.txt", "User-agent: *\nDisallow: /private/\n")
     entries = [
-        Entry("missing", "Missing page", "The feed's own summary of the missing page.", web.url("/gone/1"), "m1"),
-        Entry("private", "Private page", "The feed's own summary of the private page.", web.url("/private/1"), "p1"),
+        Entry(
+            "missing", "Missing page", "The feed's own summary of the missing page.", web.url("/gone/1"), "m1"
+        ),
+        Entry(
+            "private",
+            "Private page",
+            "The feed's own summary of the private page.",
+            web.url("/private/1"),
+            "p1",
+        ),
     ]
     web.set("/private/1", article_html("Private", paragraphs_for("private")))
     workspace.write_config([{"name": "Fallback", "url": serve_feed(web, "/fb.xml", entries)}])
@@ -223,13 +257,17 @@ def test_feed_text_is_used_when_the_page_fails_and_the_reason_kept(web, workspac
 
 def test_broken_feed_is_parsed_as_far_as_it_goes_with_a_warning(web, workspace):
     entries = make_entries(web, "br", 2)
-    broken = rss("Broken", web.url("/"), entries).replace("</channel></rss>", "<item><title>Cut off</title><item><b>")
+    broken = rss("Broken", web.url("/"), entries).replace(
+        "</channel></rss>", "<item><title>Cut off</title><item><b>"
+    )
     web.set("/broken.xml", Route(broken, headers=RSS))
     web.set("/page.html", article_html("Not a feed", paragraphs_for("nf")))
-    workspace.write_config([
-        {"name": "Broken", "url": web.url("/broken.xml")},
-        {"name": "NotAFeed", "url": web.url("/page.html")},
-    ])
+    workspace.write_config(
+        [
+            {"name": "Broken", "url": web.url("/broken.xml")},
+            {"name": "NotAFeed", "url": web.url("/page.html")},
+        ]
+    )
     report = {r["feed"]: r for r in workspace.json("poll")}
     assert report["Broken"]["outcome"] == "ok" and report["Broken"]["new_articles"] == 3
     assert "malformed" in report["Broken"]["warning"]
@@ -241,10 +279,12 @@ def test_broken_feed_is_parsed_as_far_as_it_goes_with_a_warning(web, workspace):
 
 
 def test_articles_filters_by_feed_and_since(web, workspace):
-    workspace.write_config([
-        {"name": "One", "url": serve_feed(web, "/one.xml", make_entries(web, "one", 2))},
-        {"name": "Two", "url": serve_feed(web, "/two.xml", make_entries(web, "two", 3))},
-    ])
+    workspace.write_config(
+        [
+            {"name": "One", "url": serve_feed(web, "/one.xml", make_entries(web, "one", 2))},
+            {"name": "Two", "url": serve_feed(web, "/two.xml", make_entries(web, "two", 3))},
+        ]
+    )
     workspace.cli("poll")
     assert len(workspace.json("articles", "--feed", "Two")) == 3
     assert len(workspace.json("articles", "--since", "1h")) == 5
@@ -263,10 +303,20 @@ def test_poll_of_an_unknown_feed_name_is_an_error_with_a_hint(web, workspace):
 def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, workspace):
     entries = [
         Entry("flaky", "Flaky page", "The feed's own summary of the flaky page.", web.url("/flaky/1"), "f1"),
-        Entry("down", "Down page", "The feed's own summary of the page that stays down.", web.url("/down/1"), "d1"),
-        Entry("missing", "Missing page", "The feed's own summary of the missing page.", web.url("/gone/1"), "g1"),
+        Entry(
+            "down",
+            "Down page",
+            "The feed's own summary of the page that stays down.",
+            web.url("/down/1"),
+            "d1",
+        ),
+        Entry(
+            "missing", "Missing page", "The feed's own summary of the missing page.", web.url("/gone/1"), "g1"
+        ),
     ]
-    web.set_sequence("/flaky/1", [Route(status=503), Route(body=article_html("Flaky", paragraphs_for("flaky")))])
+    web.set_sequence(
+        "/flaky/1", [Route(status=503), Route(body=article_html("Flaky", paragraphs_for("flaky")))]
+    )
     web.set("/down/1", Route(status=502))
     workspace.write_config([{"name": "Retry", "url": serve_feed(web, "/retry.xml", entries)}])
     started = datetime.now(UTC)

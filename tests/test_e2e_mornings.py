@@ -29,60 +29,84 @@ RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 NOW = datetime.now(UTC).replace(microsecond=0)
 SIGN_UP = "Sign up for the Courier's morning briefing: the day's top stories in your inbox before 7am."
 
-AGENCY = ("Iran ships Fath-360 missiles to Russia across the Caspian, officials say", [
-    "Iran has shipped a first consignment of Fath-360 short-range ballistic missiles to Russia, loading them "
-    "at the Caspian port of Amirabad for the Russian port of Astrakhan, two Western security officials said.",
-    "The officials said Russian crews trained on the Fath-360 in Iran over the summer and that more than two "
-    "hundred missiles were expected to reach Russian units within weeks.",
-    "Iran's mission to the United Nations did not reply to a request for comment. The Kremlin declined to "
-    "comment on the Fath-360 consignment.",
-])
+AGENCY = (
+    "Iran ships Fath-360 missiles to Russia across the Caspian, officials say",
+    [
+        "Iran has shipped a first consignment of Fath-360 short-range ballistic missiles to Russia, loading them "
+        "at the Caspian port of Amirabad for the Russian port of Astrakhan, two Western security officials said.",
+        "The officials said Russian crews trained on the Fath-360 in Iran over the summer and that more than two "
+        "hundred missiles were expected to reach Russian units within weeks.",
+        "Iran's mission to the United Nations did not reply to a request for comment. The Kremlin declined to "
+        "comment on the Fath-360 consignment.",
+    ],
+)
 COURIER = ("Iran sends missiles to Russia, officials say", [SIGN_UP, *AGENCY[1], "Read more: world news."])
-OBSERVER = ("Fath-360 consignment leaves Amirabad for Astrakhan", [
-    "Sign up to the Observer newsletter for the week's defence news.",
-    "A cargo ship carrying Iranian Fath-360 ballistic missiles left Amirabad on the Caspian for Astrakhan, "
-    "according to Western officials who briefed reporters on the missile consignment for Russia.",
-    "Russia is expected to field the Fath-360 missiles against Ukraine; Iran's supply of the missiles would "
-    "deepen its military partnership with Moscow, the officials said.",
-])
-DENIAL = ("Iran denies shipping Fath-360 missiles to Russia", [
-    "Sign up for Kyiv Ledger alerts and get breaking news in your inbox.",
-    "Iran's foreign ministry denied on Tuesday that it had shipped Fath-360 ballistic missiles to Russia, "
-    "calling reports of a consignment from Amirabad to Astrakhan Western propaganda.",
-    "The ministry's spokesman said Iran's defence cooperation with Russia broke no law, and that no "
-    "missiles had been sent across the Caspian.",
-])
-MINISTRY = ("Russian foreign ministry calls Fath-360 reports a provocation", [
-    "Sign up to the Observer newsletter for the week's defence news.",
-    "Russia's foreign ministry said reports that Iran had shipped Fath-360 ballistic missiles to Russia "
-    "through Astrakhan were a provocation, without denying the consignment from Amirabad.",
-    "Moscow and Tehran would keep developing their military cooperation, the ministry said, as Kyiv "
-    "warned that the Iranian missiles could strike Ukrainian cities within weeks.",
-])
-HELICOPTERS = ("Iran to receive Mi-28 attack helicopters from Russia next spring", [
-    "Russia will deliver the first Mi-28 attack helicopters to Iran's army aviation next spring, an Iranian "
-    "member of parliament told the ISNA agency in Tehran on Monday, under a contract signed in 2023.",
-    "The helicopters come armed with Ataka anti-tank missiles, the lawmaker said; Iran's ageing fleet of "
-    "Cobra helicopters dates from before the 1979 revolution.",
-])
-OTHER = ("Harbour strike ends after wage deal in Rotterdam", [
-    "Dock workers in Rotterdam ended a four-day strike after unions accepted a wage deal with port employers, "
-    "the union said on Monday, reopening the container terminals to shipping.",
-    "The deal raises wages by six percent over two years and limits night shifts, the union said.",
-])
+OBSERVER = (
+    "Fath-360 consignment leaves Amirabad for Astrakhan",
+    [
+        "Sign up to the Observer newsletter for the week's defence news.",
+        "A cargo ship carrying Iranian Fath-360 ballistic missiles left Amirabad on the Caspian for Astrakhan, "
+        "according to Western officials who briefed reporters on the missile consignment for Russia.",
+        "Russia is expected to field the Fath-360 missiles against Ukraine; Iran's supply of the missiles would "
+        "deepen its military partnership with Moscow, the officials said.",
+    ],
+)
+DENIAL = (
+    "Iran denies shipping Fath-360 missiles to Russia",
+    [
+        "Sign up for Kyiv Ledger alerts and get breaking news in your inbox.",
+        "Iran's foreign ministry denied on Tuesday that it had shipped Fath-360 ballistic missiles to Russia, "
+        "calling reports of a consignment from Amirabad to Astrakhan Western propaganda.",
+        "The ministry's spokesman said Iran's defence cooperation with Russia broke no law, and that no "
+        "missiles had been sent across the Caspian.",
+    ],
+)
+MINISTRY = (
+    "Russian foreign ministry calls Fath-360 reports a provocation",
+    [
+        "Sign up to the Observer newsletter for the week's defence news.",
+        "Russia's foreign ministry said reports that Iran had shipped Fath-360 ballistic missiles to Russia "
+        "through Astrakhan were a provocation, without denying the consignment from Amirabad.",
+        "Moscow and Tehran would keep developing their military cooperation, the ministry said, as Kyiv "
+        "warned that the Iranian missiles could strike Ukrainian cities within weeks.",
+    ],
+)
+HELICOPTERS = (
+    "Iran to receive Mi-28 attack helicopters from Russia next spring",
+    [
+        "Russia will deliver the first Mi-28 attack helicopters to Iran's army aviation next spring, an Iranian "
+        "member of parliament told the ISNA agency in Tehran on Monday, under a contract signed in 2023.",
+        "The helicopters come armed with Ataka anti-tank missiles, the lawmaker said; Iran's ageing fleet of "
+        "Cobra helicopters dates from before the 1979 revolution.",
+    ],
+)
+OTHER = (
+    "Harbour strike ends after wage deal in Rotterdam",
+    [
+        "Dock workers in Rotterdam ended a four-day strike after unions accepted a wage deal with port employers, "
+        "the union said on Monday, reopening the container terminals to shipping.",
+        "The deal raises wages by six percent over two years and limits night shifts, the union said.",
+    ],
+)
 WATCHLIST = {
     "aliases": {"iran": ["Iran", "Iranian", "Tehran"], "russia": ["Russia", "Russian", "Moscow", "Kremlin"]},
-    "topics": [{"name": "arms", "title": "Iran–Russia arms", "query": "@iran AND @russia AND (missile* OR Fath*)"}],
+    "topics": [
+        {"name": "arms", "title": "Iran–Russia arms", "query": "@iran AND @russia AND (missile* OR Fath*)"}
+    ],
 }
 SECOND_TOPIC = {"name": "caspian", "query": "Caspian OR Astrakhan"}
 
 # Outlet (site name, host index) -> the articles it publishes each day (slug -> title, paragraphs, days ago).
 DAYS = {
-    1: {("Wire Agency", 0): {"agency": (*AGENCY, 1.0), "helicopters": (*HELICOPTERS, 1.1)},
+    1: {
+        ("Wire Agency", 0): {"agency": (*AGENCY, 1.0), "helicopters": (*HELICOPTERS, 1.1)},
         ("The Courier", 1): {"courier": (*COURIER, 0.95)},
-        ("Eastern Observer", 2): {"observer": (*OBSERVER, 0.9), "harbour": (*OTHER, 0.9)}},
-    2: {("Kyiv Ledger", 3): {"denial": (*DENIAL, 0.2)},
-        ("Eastern Observer", 2): {"ministry": (*MINISTRY, 0.1)}},
+        ("Eastern Observer", 2): {"observer": (*OBSERVER, 0.9), "harbour": (*OTHER, 0.9)},
+    },
+    2: {
+        ("Kyiv Ledger", 3): {"denial": (*DENIAL, 0.2)},
+        ("Eastern Observer", 2): {"ministry": (*MINISTRY, 0.1)},
+    },
 }
 
 
@@ -96,8 +120,11 @@ def publish(web: LocalWebServer, day: int, outlets: dict) -> list[dict]:
             for slug, (title, paragraphs, days_ago) in DAYS.get(upto, {}).get((site, index), {}).items():
                 url = web.url(f"/news/{slug}", host=host)
                 web.set(f"/news/{slug}", article_html(title, paragraphs, site_name=site), host=host)
-                entries.append(Entry(slug, title, paragraphs[-1][:120], url, f"urn:{slug}",
-                                     NOW - timedelta(days=days_ago)))
+                entries.append(
+                    Entry(
+                        slug, title, paragraphs[-1][:120], url, f"urn:{slug}", NOW - timedelta(days=days_ago)
+                    )
+                )
         web.set("/feed.xml", Route(rss(site, web.url("/", host=host), entries[::-1]), headers=RSS), host=host)
         feeds.append({"name": f"{site} – news", "url": web.url("/feed.xml", host=host)})
         if index == 0:  # the agency's site also lists its news in a second feed: still one outlet
@@ -117,15 +144,28 @@ def outlets_of(day: int) -> dict:
 def configure(workspace, feeds, smtp_port: int, slack_url: str, *, topics=(), alerts=None) -> None:
     workspace.write_config(feeds)
     watchlist = dict(WATCHLIST, topics=[*WATCHLIST["topics"], *topics])
-    digest = {"name": "morning", "schedule": "0 7 * * *", "timezone": "UTC", "lookback": "3d",
-              "channels": {"email": {"host": "127.0.0.1", "port": smtp_port, "security": "none",
-                                     "from": "Monitor <digest@monitor.test>", "to": ["desk@monitor.test"]},
-                           "slack": {"webhook_url": slack_url}}}
+    digest = {
+        "name": "morning",
+        "schedule": "0 7 * * *",
+        "timezone": "UTC",
+        "lookback": "3d",
+        "channels": {
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "from": "Monitor <digest@monitor.test>",
+                "to": ["desk@monitor.test"],
+            },
+            "slack": {"webhook_url": slack_url},
+        },
+    }
     if alerts:
         digest["alerts"] = alerts
     with workspace.config_path.open("a", encoding="utf-8") as file:
-        file.write(yaml.safe_dump({"watchlist": watchlist, "digests": [digest]}, sort_keys=False,
-                                  allow_unicode=True))
+        file.write(
+            yaml.safe_dump({"watchlist": watchlist, "digests": [digest]}, sort_keys=False, allow_unicode=True)
+        )
 
 
 def morning(workspace, web, smtp, day: int) -> tuple[str, str, list[dict]]:
@@ -154,8 +194,13 @@ def outlets():
 def three_mornings(workspace, web, smtp, **options):
     mornings = []
     for day in (1, 2, 3):
-        configure(workspace, publish(web, min(day, 2), outlets_of(min(day, 2))), smtp.port,
-                  web.url("/hooks/slack"), **options)
+        configure(
+            workspace,
+            publish(web, min(day, 2), outlets_of(min(day, 2))),
+            smtp.port,
+            web.url("/hooks/slack"),
+            **options,
+        )
         mornings.append(morning(workspace, web, smtp, day))
     return mornings
 
@@ -163,7 +208,8 @@ def three_mornings(workspace, web, smtp, **options):
 def test_three_mornings_of_a_developing_story(workspace, outlets):
     with SmtpServer() as smtp:
         (text1, html1, slack1), (text2, _, slack2), (text3, _, slack3) = three_mornings(
-            workspace, outlets, smtp)
+            workspace, outlets, smtp
+        )
 
     # Day 1: the story once, an original as headline (never the Courier's reprint), the independent
     # write-up linked with its outlet, the reprint counted as a wire copy; no boilerplate in the excerpt.
@@ -209,15 +255,26 @@ def test_a_story_matching_two_topics_comes_once_naming_both(workspace, outlets):
     assert len(fath) == 1 and "topics: " in fath[0]
     assert text1.count(AGENCY[0]) <= 2  # once in the subject, once as the story's headline
     assert "1 update" in text2 and text2.count("\n* ") == 1
-    sections = [block["text"]["text"] for payload in slack1 for block in payload["blocks"]
-                if block["type"] == "section" and block["text"]["text"].startswith(("*<", "*Update*"))]
+    sections = [
+        block["text"]["text"]
+        for payload in slack1
+        for block in payload["blocks"]
+        if block["type"] == "section" and block["text"]["text"].startswith(("*<", "*Update*"))
+    ]
     assert len([s for s in sections if "Fath" in s.splitlines()[0]]) == 1
 
 
-def test_an_alerted_story_is_not_repeated_on_slack_and_is_marked_in_the_email(workspace, outlets, database_url):
+def test_an_alerted_story_is_not_repeated_on_slack_and_is_marked_in_the_email(
+    workspace, outlets, database_url
+):
     with SmtpServer() as smtp:
-        configure(workspace, publish(outlets, 1, outlets_of(1)), smtp.port, outlets.url("/hooks/slack"),
-                  alerts={"min_score": 0, "channels": ["slack"]})
+        configure(
+            workspace,
+            publish(outlets, 1, outlets_of(1)),
+            smtp.port,
+            outlets.url("/hooks/slack"),
+            alerts={"min_score": 0, "channels": ["slack"]},
+        )
         workspace.cli("poll")
         db = open_database(database_url)
         runner = DigestRunner(db, load_config(workspace.config_path).digests[0], owner="test")
@@ -242,12 +299,20 @@ def test_three_mornings_of_the_seeds_story(workspace, outlets):
         paragraphs = [line for line in lines if len(line) > 60]
         title = next((line for line in paragraphs if 30 < len(line) < 200), paragraphs[0])[:120]
         seeds.append((title, paragraphs))
-    days = {1: {("Outlet A", 0): {"seed-0": (*seeds[0], 1.0)},
-                ("Outlet B", 1): {"seed-1": (*seeds[1], 0.9),
-                                  "reprint": (seeds[0][0][:60] + " (reprint)", [SIGN_UP, *seeds[0][1]], 0.8)}},
-            2: {("Outlet C", 2): {"seed-2": (*seeds[2], 0.2)}, ("Outlet D", 3): {"seed-3": (*seeds[3], 0.1)}}}
-    watchlist = {"aliases": WATCHLIST["aliases"],
-                 "topics": [{"name": "arms", "query": "@iran AND @russia AND (missil* OR drone* OR weapon*)"}]}
+    days = {
+        1: {
+            ("Outlet A", 0): {"seed-0": (*seeds[0], 1.0)},
+            ("Outlet B", 1): {
+                "seed-1": (*seeds[1], 0.9),
+                "reprint": (seeds[0][0][:60] + " (reprint)", [SIGN_UP, *seeds[0][1]], 0.8),
+            },
+        },
+        2: {("Outlet C", 2): {"seed-2": (*seeds[2], 0.2)}, ("Outlet D", 3): {"seed-3": (*seeds[3], 0.1)}},
+    }
+    watchlist = {
+        "aliases": WATCHLIST["aliases"],
+        "topics": [{"name": "arms", "query": "@iran AND @russia AND (missil* OR drone* OR weapon*)"}],
+    }
     original_days, original_watchlist = dict(DAYS), dict(WATCHLIST)
     DAYS.clear()
     DAYS.update(days)

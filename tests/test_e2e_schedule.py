@@ -12,12 +12,22 @@ RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 MIN = timedelta(minutes=1)
 
 
-def entries_every(web, prefix: str, gap: timedelta, count: int, *, ago: timedelta = timedelta(0)) -> list[Entry]:
+def entries_every(
+    web, prefix: str, gap: timedelta, count: int, *, ago: timedelta = timedelta(0)
+) -> list[Entry]:
     """``count`` entries, the newest published ``ago`` + ``gap`` before now, the others ``gap`` apart."""
     now = datetime.now(UTC)
-    return [Entry(slug=f"{prefix}-{i}", title=f"Report {prefix} {i}", summary=f"Summary of {prefix} {i}.",
-                  url=web.url(f"/{prefix}/{i}"), guid=f"urn:test:{prefix}:{i}", published=now - ago - gap * i)
-            for i in range(1, count + 1)]
+    return [
+        Entry(
+            slug=f"{prefix}-{i}",
+            title=f"Report {prefix} {i}",
+            summary=f"Summary of {prefix} {i}.",
+            url=web.url(f"/{prefix}/{i}"),
+            guid=f"urn:test:{prefix}:{i}",
+            published=now - ago - gap * i,
+        )
+        for i in range(1, count + 1)
+    ]
 
 
 def serve(web, path: str, entries: list[Entry], **headers: str) -> str:
@@ -33,13 +43,24 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
     busy = entries_every(web, "busy", 15 * MIN, 96)  # a day of news, every quarter of an hour
     # Nothing for two weeks. One entry: a backlog stored across a minute's turn would count as two moments.
     quiet = entries_every(web, "quiet", timedelta(days=10), 1, ago=timedelta(days=5))
-    workspace.write_config([
-        feed("Busy", serve(web, "/busy.xml", busy)),
-        feed("Quiet", serve(web, "/quiet.xml", quiet)),
-        feed("Cached", serve(web, "/cached.xml", entries_every(web, "cached", 15 * MIN, 96),
-                             **{"Cache-Control": "public, max-age=7200"})),
-        feed("Fixed", serve(web, "/fixed.xml", entries_every(web, "fixed", 15 * MIN, 96)), interval="10m"),
-    ])
+    workspace.write_config(
+        [
+            feed("Busy", serve(web, "/busy.xml", busy)),
+            feed("Quiet", serve(web, "/quiet.xml", quiet)),
+            feed(
+                "Cached",
+                serve(
+                    web,
+                    "/cached.xml",
+                    entries_every(web, "cached", 15 * MIN, 96),
+                    **{"Cache-Control": "public, max-age=7200"},
+                ),
+            ),
+            feed(
+                "Fixed", serve(web, "/fixed.xml", entries_every(web, "fixed", 15 * MIN, 96)), interval="10m"
+            ),
+        ]
+    )
     report = {r["feed"]: r for r in workspace.json("poll")}
     assert all(r["outcome"] == "ok" for r in report.values()), report
 
@@ -57,8 +78,12 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
     assert 9 * MIN < wait["Fixed"] <= 10 * MIN
 
     rhythms = {f["name"]: f["rhythm"] for f in workspace.json("feeds")}
-    assert rhythms == {"Busy": "~14/day, every 23m", "Cached": "~14/day, every 23m",
-                       "Fixed": "fixed 10m", "Quiet": "~1/week, every 3h44m"}
+    assert rhythms == {
+        "Busy": "~14/day, every 23m",
+        "Cached": "~14/day, every 23m",
+        "Fixed": "fixed 10m",
+        "Quiet": "~1/week, every 3h44m",
+    }
     table = workspace.cli("feeds").stdout
     assert "rhythm" in table and "fixed 10m" in table
     checked = {f["name"]: f["interval"] for f in workspace.json("check")["feeds"]}

@@ -25,8 +25,12 @@ def news_sitemap(entries, *, language="en") -> str:
 
 
 def sitemap_index(urls_and_dates) -> str:
-    items = "".join(f"<sitemap><loc>{escape(u)}</loc>" + (f"<lastmod>{d.isoformat()}</lastmod>" if d else "")
-                    + "</sitemap>" for u, d in urls_and_dates)
+    items = "".join(
+        f"<sitemap><loc>{escape(u)}</loc>"
+        + (f"<lastmod>{d.isoformat()}</lastmod>" if d else "")
+        + "</sitemap>"
+        for u, d in urls_and_dates
+    )
     return f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex {NEWS_NS}>{items}</sitemapindex>'
 
 
@@ -39,13 +43,25 @@ def test_index_to_child_sitemaps_to_stored_articles(web, workspace):
     older = make_entries(web, "older", 2, start=10)
     web.set("/news-sitemap.xml", Route(news_sitemap(news), headers=XML))
     # A gzipped child, as large sites serve them: the body itself is a gzip file.
-    web.set("/older.xml.gz", Route(gzip.compress(news_sitemap(older).encode()),
-                                   headers={"Content-Type": "application/x-gzip"}))
-    web.set("/sitemap_index.xml", Route(sitemap_index([
-        (web.url("/older.xml.gz"), BASE_TIME - timedelta(days=1)), (web.url("/news-sitemap.xml"), BASE_TIME)]),
-        headers=XML))
-    workspace.write_config([{"name": "Agency", "url": web.url("/sitemap_index.xml"), "kind": "sitemap",
-                             "tags": ["agency"]}])
+    web.set(
+        "/older.xml.gz",
+        Route(gzip.compress(news_sitemap(older).encode()), headers={"Content-Type": "application/x-gzip"}),
+    )
+    web.set(
+        "/sitemap_index.xml",
+        Route(
+            sitemap_index(
+                [
+                    (web.url("/older.xml.gz"), BASE_TIME - timedelta(days=1)),
+                    (web.url("/news-sitemap.xml"), BASE_TIME),
+                ]
+            ),
+            headers=XML,
+        ),
+    )
+    workspace.write_config(
+        [{"name": "Agency", "url": web.url("/sitemap_index.xml"), "kind": "sitemap", "tags": ["agency"]}]
+    )
 
     result = workspace.cli("poll")
     assert "5 new articles" in result.stdout, result.stdout
@@ -101,7 +117,9 @@ def test_a_child_sitemap_unchanged_is_not_read_again_by_the_daemon(web, workspac
 
 def test_a_site_named_by_its_address_is_read_through_its_robots_txt(web, workspace):
     entries = make_entries(web, "r", 2)
-    web.set("/robots.txt", f"User-agent: *\nDisallow: /private/\n\nSitemap: {web.url('/sitemaps/news.xml')}\n")
+    web.set(
+        "/robots.txt", f"User-agent: *\nDisallow: /private/\n\nSitemap: {web.url('/sitemaps/news.xml')}\n"
+    )
     web.set("/sitemaps/news.xml", Route(news_sitemap(entries), headers=XML))
     workspace.write_config([{"name": "Ministry", "url": web.url("/"), "kind": "sitemap"}])
     report = workspace.json("poll")
@@ -115,8 +133,9 @@ def test_sitemap_caps_pages_and_links_per_poll(web, workspace):
         web.set(f"/s{n}.xml", Route(news_sitemap(entries), headers=XML))
         children.append((web.url(f"/s{n}.xml"), BASE_TIME - timedelta(days=n)))
     web.set("/index.xml", Route(sitemap_index(children), headers=XML))
-    workspace.write_config([{"name": "Big", "url": web.url("/index.xml"), "kind": "sitemap", "max_pages": 3,
-                             "max_links": 4}])
+    workspace.write_config(
+        [{"name": "Big", "url": web.url("/index.xml"), "kind": "sitemap", "max_pages": 3, "max_links": 4}]
+    )
     report = workspace.json("poll")
     assert report[0]["new_articles"] == 4
     read = {r.path for r in web.requests if r.path.startswith("/s") and r.path.endswith(".xml")}
@@ -137,7 +156,9 @@ def test_broken_sources_fail_with_a_clear_error_and_keep_what_is_stored(web, wor
     web.set("/news.xml", Route(news_sitemap(entries), headers=XML))
     workspace.write_config([{"name": "Keep", "url": web.url("/news.xml"), "kind": "sitemap"}])
     workspace.cli("poll")
-    web.set("/news.xml", Route("<html><body>Maintenance</body></html>", headers={"Content-Type": "text/html"}))
+    web.set(
+        "/news.xml", Route("<html><body>Maintenance</body></html>", headers={"Content-Type": "text/html"})
+    )
     report = workspace.json("poll", expect=1)
     assert report[0]["error_kind"] == "not_a_feed" and "not a sitemap" in report[0]["error"]
     assert len(workspace.json("articles")) == 2
@@ -162,8 +183,11 @@ FRONT_PAGE = """<!DOCTYPE html><html lang="en"><head><title>The Daily Test</titl
 
 
 def test_front_page_article_links_are_found_and_stored(web, workspace):
-    paths = ["/world/2024/09/09/talks-resume-in-geneva", "/news/ministry-denies-shipment-of-missiles",
-             "/a/8f3c2e91"]
+    paths = [
+        "/world/2024/09/09/talks-resume-in-geneva",
+        "/news/ministry-denies-shipment-of-missiles",
+        "/a/8f3c2e91",
+    ]
     for n, path in enumerate(paths):
         web.set(path, article_html(f"Headline {n}", paragraphs_for(f"front-{n}")))
     links = "".join(f'<h2><a href="{p}?utm_source=front">Headline {n}</a></h2>' for n, p in enumerate(paths))
@@ -184,28 +208,41 @@ def test_front_page_article_links_are_found_and_stored(web, workspace):
     assert {r.path_only for r in web.requests} - {"/robots.txt"} == {"/front"}
 
     # The page changes: only its new link is fetched.
-    web.set("/world/sanctions-announced-on-drone-makers", article_html("Headline 3", paragraphs_for("front-3")))
+    web.set(
+        "/world/sanctions-announced-on-drone-makers", article_html("Headline 3", paragraphs_for("front-3"))
+    )
     links = '<h2><a href="/world/sanctions-announced-on-drone-makers">Headline 3</a></h2>' + links
     web.set("/front", FRONT_PAGE.format(links=links))
     web.clear_requests()
     report = workspace.json("poll")
     assert report[0]["new_articles"] == 1
-    assert {r.path_only for r in web.requests} - {"/robots.txt"} == {"/front", "/world/sanctions-announced-on-drone-makers"}
+    assert {r.path_only for r in web.requests} - {"/robots.txt"} == {
+        "/front",
+        "/world/sanctions-announced-on-drone-makers",
+    }
 
 
 def test_front_page_narrowed_by_selector_and_pattern(web, workspace):
     web.set("/latest/talks-resume-in-geneva", article_html("Talks", paragraphs_for("sel-1")))
     web.set("/opinion/why-the-talks-will-fail-again", article_html("Opinion", paragraphs_for("sel-2")))
     web.set("/press/20240909-statement", article_html("Statement", paragraphs_for("sel-3")))
-    links = ('<div class="latest"><a href="/latest/talks-resume-in-geneva">Talks</a></div>'
-             '<div class="opinion"><a href="/opinion/why-the-talks-will-fail-again">Opinion</a></div>')
+    links = (
+        '<div class="latest"><a href="/latest/talks-resume-in-geneva">Talks</a></div>'
+        '<div class="opinion"><a href="/opinion/why-the-talks-will-fail-again">Opinion</a></div>'
+    )
     web.set("/front", FRONT_PAGE.format(links=links))
-    web.set("/press", FRONT_PAGE.format(links='<a href="/press/20240909-statement">Statement</a>'
-                                              '<a href="/press/list">All statements</a>'))
-    workspace.write_config([
-        {"name": "Latest", "url": web.url("/front"), "kind": "page", "selector": ".latest"},
-        {"name": "Press", "url": web.url("/press"), "kind": "page", "pattern": r"/press/\d{8}-"},
-    ])
+    web.set(
+        "/press",
+        FRONT_PAGE.format(
+            links='<a href="/press/20240909-statement">Statement</a><a href="/press/list">All statements</a>'
+        ),
+    )
+    workspace.write_config(
+        [
+            {"name": "Latest", "url": web.url("/front"), "kind": "page", "selector": ".latest"},
+            {"name": "Press", "url": web.url("/press"), "kind": "page", "pattern": r"/press/\d{8}-"},
+        ]
+    )
     workspace.cli("poll")
     stored = {a["title"]: a["feeds"] for a in workspace.json("articles")}
     assert stored == {"Talks": ["Latest"], "Statement": ["Press"]}

@@ -53,8 +53,11 @@ def test_the_modules_not_imported_define_no_error():
 
 
 def test_every_error_of_monitor_derives_from_the_root():
-    outside = sorted(name for name, cls in _exception_classes().items()
-                     if not issubclass(cls, MonitorError) and name not in OUTSIDE_THE_ROOT)
+    outside = sorted(
+        name
+        for name, cls in _exception_classes().items()
+        if not issubclass(cls, MonitorError) and name not in OUTSIDE_THE_ROOT
+    )
     assert outside == []
 
 
@@ -63,15 +66,21 @@ def test_the_allow_list_names_only_classes_that_exist():
 
 
 def test_every_error_carries_a_hint():
-    unhinted = sorted(name for name, cls in _exception_classes().items()
-                      if issubclass(cls, MonitorError) and not cls.hint and name not in HINT_AT_EACH_RAISE)
+    unhinted = sorted(
+        name
+        for name, cls in _exception_classes().items()
+        if issubclass(cls, MonitorError) and not cls.hint and name not in HINT_AT_EACH_RAISE
+    )
     assert unhinted == []
 
 
 def test_the_docstring_tree_names_every_error():
     drawing = errors.__doc__ or ""
-    missing = sorted(name for name, cls in _exception_classes().items()
-                     if issubclass(cls, MonitorError) and f" {cls.__name__} " not in drawing.replace("\n", " \n"))
+    missing = sorted(
+        name
+        for name, cls in _exception_classes().items()
+        if issubclass(cls, MonitorError) and f" {cls.__name__} " not in drawing.replace("\n", " \n")
+    )
     assert missing == []
 
 

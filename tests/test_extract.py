@@ -21,22 +21,37 @@ NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)
 
 
 def item(**fields) -> FeedItem:
-    base = dict(key="k", guid="k", url="https://news.example/a", title="Feed title", author="Feed Author",
-                published=datetime(2024, 9, 9, 8, 0, tzinfo=UTC), summary="A short feed summary.", content=None,
-                language="en")
+    base = dict(
+        key="k",
+        guid="k",
+        url="https://news.example/a",
+        title="Feed title",
+        author="Feed Author",
+        published=datetime(2024, 9, 9, 8, 0, tzinfo=UTC),
+        summary="A short feed summary.",
+        content=None,
+        language="en",
+    )
     base.update(fields)
     return FeedItem(**base)
 
 
 def page(text: str, **fields) -> ExtractedPage:
-    base = dict(title="Page title | Site", author="Page Author", published=None, language="de",
-                canonical_url="https://news.example/a")
+    base = dict(
+        title="Page title | Site",
+        author="Page Author",
+        published=None,
+        language="de",
+        canonical_url="https://news.example/a",
+    )
     base.update(fields)
     return ExtractedPage(text=text, **base)
 
 
 def test_extract_page_reads_body_language_and_canonical():
-    html = article_html("Talks resume", paragraphs_for("talks"), canonical="https://news.example/talks", lang="fr")
+    html = article_html(
+        "Talks resume", paragraphs_for("talks"), canonical="https://news.example/talks", lang="fr"
+    )
     extracted = extract_page(html.encode(), "https://news.example/talks?utm_source=x")
     assert paragraphs_for("talks")[2] in extracted.text
     assert "Copyright" not in extracted.text and "Sport" not in extracted.text
@@ -67,14 +82,20 @@ def test_short_extraction_still_longer_than_the_feed_is_kept_with_a_note():
 
 
 def test_failed_page_falls_back_to_the_feed_and_keeps_why():
-    body = choose_body(None, item().feed_text, page_problem="page fetch failed (timeout): timed out", min_chars=250)
+    body = choose_body(
+        None, item().feed_text, page_problem="page fetch failed (timeout): timed out", min_chars=250
+    )
     assert body.source is BodySource.FEED and body.text == "A short feed summary."
     assert body.note == "page fetch failed (timeout): timed out"
 
 
 def test_nothing_anywhere_is_a_failed_body():
-    body = choose_body(None, item(summary=None).feed_text, page_problem="robots.txt disallows fetching the page",
-                       min_chars=250)
+    body = choose_body(
+        None,
+        item(summary=None).feed_text,
+        page_problem="robots.txt disallows fetching the page",
+        min_chars=250,
+    )
     assert body.source is BodySource.FAILED and body.text == "" and "robots" in body.note
 
 
@@ -91,8 +112,13 @@ def test_build_article_prefers_feed_title_author_date_and_page_language_canonica
 
 def test_build_article_clamps_a_future_date_and_uses_page_date_when_feed_has_none():
     future = item(published=NOW + timedelta(days=2))
-    article = build_article(future, None, choose_body(None, future.feed_text, page_problem="x", min_chars=1),
-                            url="https://news.example/a", fetched_at=NOW)
+    article = build_article(
+        future,
+        None,
+        choose_body(None, future.feed_text, page_problem="x", min_chars=1),
+        url="https://news.example/a",
+        fetched_at=NOW,
+    )
     assert article.published == NOW
     undated = item(published=None)
     extracted = page("w" * 300, published=datetime(2024, 9, 1, tzinfo=UTC))
@@ -107,11 +133,15 @@ def test_content_hash_ignores_case_and_whitespace():
 
 
 def test_canonical_url_drops_trackers_fragment_default_port_and_sorts_query():
-    assert canonical_url("HTTPS://News.Example:443/a/b?utm_source=rss&id=3&fbclid=x&gclid=y#top") == \
-        "https://news.example/a/b?id=3"
+    assert (
+        canonical_url("HTTPS://News.Example:443/a/b?utm_source=rss&id=3&fbclid=x&gclid=y#top")
+        == "https://news.example/a/b?id=3"
+    )
     assert canonical_url("http://news.example/p?b=2&a=1") == "http://news.example/p?a=1&b=2"
     assert canonical_url("http://news.example") == "http://news.example/"
-    assert canonical_url("https://news.example/story?id=42&page=2") == "https://news.example/story?id=42&page=2"
+    assert (
+        canonical_url("https://news.example/story?id=42&page=2") == "https://news.example/story?id=42&page=2"
+    )
 
 
 def test_is_fetchable():

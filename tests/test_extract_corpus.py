@@ -55,8 +55,9 @@ def test_trafilatura_evaluation_pages_keep_the_article_and_drop_boilerplate():
 
 def test_newspaper_pages_recover_their_reference_text():
     root = CORPORA / "newspaper"
-    documents = [d for d in json.loads((root / "expected.json").read_text())["documents"]
-                 if d["text_is_ground_truth"]]
+    documents = [
+        d for d in json.loads((root / "expected.json").read_text())["documents"] if d["text_is_ground_truth"]
+    ]
     recalls = []
     for document in documents:
         truth = _words((root / document["text"]).read_text(errors="replace"))

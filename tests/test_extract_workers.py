@@ -20,7 +20,9 @@ def test_workers_extract_carry_no_cli_and_are_recycled(monkeypatch):
         try:
             page = await extractor.extract(html, "https://news.example/talks")  # task 1
             loop = asyncio.get_running_loop()
-            states = [await loop.run_in_executor(extractor._pool, worker_state) for _ in range(3)]  # tasks 2-4
+            states = [
+                await loop.run_in_executor(extractor._pool, worker_state) for _ in range(3)
+            ]  # tasks 2-4
             return page, states
         finally:
             extractor.close()
@@ -44,8 +46,10 @@ def test_the_console_script_module_imports_no_cli():
 
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     module, _, function = project["project"]["scripts"]["monitor"].partition(":")
-    probe = (f"import sys, {module}; callable({module}.{function}) or sys.exit(3); "
-             "sys.exit(4 if 'monitor.cli' in sys.modules or 'sqlalchemy' in sys.modules else 0)")
+    probe = (
+        f"import sys, {module}; callable({module}.{function}) or sys.exit(3); "
+        "sys.exit(4 if 'monitor.cli' in sys.modules or 'sqlalchemy' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", probe], timeout=60).returncode == 0
 
 
@@ -55,6 +59,7 @@ def test_version_flag_answers_without_a_command():
 
     from monitor import __version__
 
-    result = subprocess.run([sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and result.stdout.strip() == f"monitor {__version__}"

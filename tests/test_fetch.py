@@ -127,8 +127,12 @@ def test_default_user_agent_names_us_and_the_contact():
 
 
 def test_200_returns_body_and_lower_case_headers(server):
-    server.set("/feed.xml", Route(body=b"<rss>hello</rss>", headers={"X-Custom-Thing": "Yes",
-                                                                     "Content-Type": "application/rss+xml"}))
+    server.set(
+        "/feed.xml",
+        Route(
+            body=b"<rss>hello</rss>", headers={"X-Custom-Thing": "Yes", "Content-Type": "application/rss+xml"}
+        ),
+    )
     url = server.url("/feed.xml")
     result = fetch(url)
     assert result.failure is None
@@ -329,15 +333,20 @@ def test_redirect_limit_is_exact(server):
 def test_a_redirect_to_another_host_waits_for_that_hosts_turn():
     """Each hop goes through the gate of the host it goes to, not only the first one."""
     with LocalWebServer(hosts=free_loopback_hosts(2)) as web:
-        web.set("/moved", Route(status=301, headers={"Location": web.url("/feed", host="127.0.0.2")}),
-                host="127.0.0.1")
+        web.set(
+            "/moved",
+            Route(status=301, headers={"Location": web.url("/feed", host="127.0.0.2")}),
+            host="127.0.0.1",
+        )
         web.set("/feed", "<rss/>", host="127.0.0.2")
         web.set("/other", "<rss/>", host="127.0.0.2")
 
         async def main():
             async with _fetcher(gate=HostGate(concurrency=1, delay=0.4)) as fetcher:
-                return await asyncio.gather(fetcher.fetch(web.url("/other", host="127.0.0.2")),
-                                            fetcher.fetch(web.url("/moved", host="127.0.0.1")))
+                return await asyncio.gather(
+                    fetcher.fetch(web.url("/other", host="127.0.0.2")),
+                    fetcher.fetch(web.url("/moved", host="127.0.0.1")),
+                )
 
         other, moved = asyncio.run(main())
         assert other.ok and moved.ok and moved.final_url == web.url("/feed", host="127.0.0.2")
@@ -670,7 +679,10 @@ def test_fetch_never_raises_for_many_kinds_of_trouble(server):
     urls = [server.url("/ok"), server.url("/gone"), f"http://127.0.0.1:{closed_port()}/", "ftp://x/"]
     results = fetch_all(urls)
     assert [r.failure.kind if r.failure else None for r in results] == [
-        None, FailureKind.GONE, FailureKind.CONNECTION, FailureKind.INVALID_URL,
+        None,
+        FailureKind.GONE,
+        FailureKind.CONNECTION,
+        FailureKind.INVALID_URL,
     ]
 
 
@@ -715,7 +727,6 @@ def test_parse_retry_after_date_defaults_to_the_real_clock():
     assert timedelta(minutes=9) <= delay <= timedelta(minutes=10)
 
 
-
 # ----------------------------------------------------------------------------------- parse_cache_lifetime
 
 
@@ -730,31 +741,37 @@ def test_cache_lifetime_from_max_age_less_age():
 
 
 def test_cache_lifetime_max_age_wins_over_expires():
-    assert _lifetime(cache_control="max-age=60", expires="Wed, 01 May 2024 18:00:00 GMT") == timedelta(minutes=1)
+    assert _lifetime(cache_control="max-age=60", expires="Wed, 01 May 2024 18:00:00 GMT") == timedelta(
+        minutes=1
+    )
 
 
 def test_cache_lifetime_from_expires_against_the_servers_date():
     # The server's clock is an hour behind ours: its Date, not our clock, measures its Expires.
     assert _lifetime(expires="Wed, 01 May 2024 11:30:00 GMT", date="Wed, 01 May 2024 11:00:00 GMT") == (
-        timedelta(minutes=30))
+        timedelta(minutes=30)
+    )
     assert _lifetime(expires="Wed, 01 May 2024 12:45:00 GMT") == timedelta(minutes=45)
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"cache-control": "no-cache, max-age=600"},
-    {"cache-control": "no-store"},
-    {"cache-control": "max-age=0"},
-    {"cache-control": "max-age=-5"},
-    {"cache-control": "max-age=soon"},
-    {"cache-control": "max-age=²"},
-    {"cache-control": ",,,=,max-age"},
-    {"cache-control": "max-age=600", "age": "900"},
-    {"expires": "0"},
-    {"expires": "-1"},
-    {"expires": "Mon, 99 Foo 2024"},
-    {"expires": "Wed, 01 May 2024 11:00:00 GMT"},  # in the past
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"cache-control": "no-cache, max-age=600"},
+        {"cache-control": "no-store"},
+        {"cache-control": "max-age=0"},
+        {"cache-control": "max-age=-5"},
+        {"cache-control": "max-age=soon"},
+        {"cache-control": "max-age=²"},
+        {"cache-control": ",,,=,max-age"},
+        {"cache-control": "max-age=600", "age": "900"},
+        {"expires": "0"},
+        {"expires": "-1"},
+        {"expires": "Mon, 99 Foo 2024"},
+        {"expires": "Wed, 01 May 2024 11:00:00 GMT"},  # in the past
+    ],
+)
 def test_cache_lifetime_none_when_absent_expired_forbidden_or_garbage(headers):
     assert parse_cache_lifetime(headers, now=NOW) is None
 
@@ -772,6 +789,7 @@ def test_a_fetch_result_reports_its_cache_lifetime():
     result = FetchResult("http://x/", "http://x/", 200, {"cache-control": "max-age=3600"})
     assert result.cache_lifetime == timedelta(hours=1)
     assert FetchResult("http://x/", "http://x/", 200).cache_lifetime is None
+
 
 # ----------------------------------------------------------------------------------- classify_status
 
@@ -816,8 +834,11 @@ def test_classify_dns_failure():
 def test_classify_dns_failure_through_httpcore():
     # How httpx really raises it: httpx.ConnectError <- httpcore.ConnectError <- socket.gaierror.
     gai = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-    exc = _chained(httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
-                   httpcore.ConnectError(str(gai)), gai)
+    exc = _chained(
+        httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
+        httpcore.ConnectError(str(gai)),
+        gai,
+    )
     assert classify_exception(exc).kind is FailureKind.DNS
 
 
@@ -928,8 +949,9 @@ def test_redirects_and_small_error_pages_keep_the_connection(server):
     server.set("/kept/old", Route(status=301, headers={"Location": "/kept/new"}, body="moved"))
     server.set("/kept/new", Route(body="here"))
     server.set("/kept/missing", Route(status=404, body="not here " * 100))
-    results = _fetch_in_turn([(server.url("/kept/old"), {}), (server.url("/kept/missing"), {}),
-                              (server.url("/kept/new"), {})])
+    results = _fetch_in_turn(
+        [(server.url("/kept/old"), {}), (server.url("/kept/missing"), {}), (server.url("/kept/new"), {})]
+    )
     assert [r.status for r in results] == [200, 404, 200]
     assert results[0].body == b"here" and results[1].failure.kind is FailureKind.HTTP_4XX
     assert len(_connections(server, "/kept/old", "/kept/new", "/kept/missing")) == 1

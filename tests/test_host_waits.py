@@ -74,8 +74,9 @@ def test_a_page_waiting_for_its_hosts_delay_holds_no_place_and_no_global_slot():
         gate.set_crawl_delay("a.example", 2.0)
         buffer = PageBuffer(1)
         fetched: dict[str, float] = {}
-        async with Fetcher(user_agent="test", concurrency=1, gate=gate,
-                           transport=httpx.MockTransport(answer)) as fetcher:
+        async with Fetcher(
+            user_agent="test", concurrency=1, gate=gate, transport=httpx.MockTransport(answer)
+        ) as fetcher:
 
             async def page(url):
                 async with buffer.place() as place:
@@ -106,8 +107,12 @@ def test_the_page_buffer_bounds_pages_held_at_once():
     async def main():
         buffer = PageBuffer(3)
         peak = 0
-        async with Fetcher(user_agent="test", concurrency=8, gate=HostGate(concurrency=2, delay=0),
-                           transport=httpx.MockTransport(answer)) as fetcher:
+        async with Fetcher(
+            user_agent="test",
+            concurrency=8,
+            gate=HostGate(concurrency=2, delay=0),
+            transport=httpx.MockTransport(answer),
+        ) as fetcher:
 
             async def page(url):
                 nonlocal peak
@@ -133,15 +138,26 @@ def test_a_host_with_a_crawl_delay_does_not_hold_up_another_hosts_pages(web, wor
     feeds = []
     for n, host in enumerate(slow):
         web.set("/robots.txt", "User-agent: *\nCrawl-delay: 2\n", host=host)
-        feeds.append({"name": f"slow{n}", "url": serve_feed(web, f"/slow{n}.xml",
-                                                             make_entries(web, f"p{n}", 3, host=host), host=host)})
-    feeds.append({"name": "fast", "url": serve_feed(web, "/fast.xml", make_entries(web, "pf", 6, host=fast),
-                                                    host=fast)})
+        feeds.append(
+            {
+                "name": f"slow{n}",
+                "url": serve_feed(web, f"/slow{n}.xml", make_entries(web, f"p{n}", 3, host=host), host=host),
+            }
+        )
+    feeds.append(
+        {
+            "name": "fast",
+            "url": serve_feed(web, "/fast.xml", make_entries(web, "pf", 6, host=fast), host=fast),
+        }
+    )
     workspace.write_config(feeds, concurrency=1, per_host=2, extract_workers=0)
 
     report = workspace.json("poll")
     assert sorted((r["feed"], r["outcome"], r["new_articles"]) for r in report) == [
-        ("fast", "ok", 6), ("slow0", "ok", 3), ("slow1", "ok", 3)]
+        ("fast", "ok", 6),
+        ("slow0", "ok", 3),
+        ("slow1", "ok", 3),
+    ]
     fast_pages = page_requests(web, fast)
     assert len(fast_pages) == 6
     for host in slow:
@@ -162,13 +178,20 @@ def test_limits_hold_over_many_hosts(workspace):
         for n, host in enumerate(web.hosts):
             entries = make_entries(web, f"p{n}", 3, host=host)
             for i, entry in enumerate(entries):
-                web.set(f"/p{n}/{i}", Route(body=article_html(entry.title, paragraphs_for(entry.slug)),
-                                            delay=latency), host=host)
-            web.set(f"/f{n}.xml", Route(rss("Feed", web.url("/", host=host), entries), headers=RSS,
-                                        delay=latency), host=host)
+                web.set(
+                    f"/p{n}/{i}",
+                    Route(body=article_html(entry.title, paragraphs_for(entry.slug)), delay=latency),
+                    host=host,
+                )
+            web.set(
+                f"/f{n}.xml",
+                Route(rss("Feed", web.url("/", host=host), entries), headers=RSS, delay=latency),
+                host=host,
+            )
             feeds.append({"name": f"feed{n}", "url": web.url(f"/f{n}.xml", host=host)})
-        workspace.write_config(feeds, concurrency=concurrency, per_host=1, host_delay=f"{host_delay}s",
-                               extract_workers=0)
+        workspace.write_config(
+            feeds, concurrency=concurrency, per_host=1, host_delay=f"{host_delay}s", extract_workers=0
+        )
         report = workspace.json("poll")
         requests = list(web.requests)
     assert [r["new_articles"] for r in report] == [3] * 8
@@ -187,7 +210,9 @@ def test_a_retry_after_holds_off_that_host_only(web):
 
     async def main():
         fetched: dict[str, float] = {}
-        async with Fetcher(user_agent="test", concurrency=1, gate=HostGate(concurrency=2, delay=0)) as fetcher:
+        async with Fetcher(
+            user_agent="test", concurrency=1, gate=HostGate(concurrency=2, delay=0)
+        ) as fetcher:
 
             async def get(name, host):
                 result = await fetcher.fetch(web.url(f"/{name.split('-')[0]}", host=host))

@@ -26,8 +26,13 @@ RSS = {"Content-Type": "application/rss+xml"}
 
 def _json_feed(web) -> str:
     def item(slug: str, **fields) -> dict:
-        return {"id": f"tag:test,2024:{slug}", "url": web.url(f"/j/{slug}"), "title": f"Entry {slug}",
-                "content_text": f"What the feed says of {slug}.", **fields}
+        return {
+            "id": f"tag:test,2024:{slug}",
+            "url": web.url(f"/j/{slug}"),
+            "title": f"Entry {slug}",
+            "content_text": f"What the feed says of {slug}.",
+            **fields,
+        }
 
     items = [
         item("clean-1"),
@@ -39,7 +44,9 @@ def _json_feed(web) -> str:
         item("clean-2"),
     ]
     # ensure_ascii writes "\u0000" and "\ud800" as JSON escapes: the document is valid, its strings are not.
-    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Hostile JSON", "items": items})
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "Hostile JSON", "items": items}
+    )
 
 
 def _rss_feed(web) -> str:
@@ -49,10 +56,16 @@ def _rss_feed(web) -> str:
     items = "".join(
         f"<item><title>{title}</title><link>{web.url(path)}</link><guid>{path}</guid>"
         f"<description>What the feed says of {path}.</description></item>"
-        for title, path in [("Clean RSS entry", "/r/clean"), ("A lone &#xD800; surrogate", "/r/surrogate"),
-                            ("A five-kilobyte canonical URL", "/r/canonical")])
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile RSS</title>'
-            f"<link>{web.url('/')}</link><language>{'en-' + 'x' * 297}</language>{items}</channel></rss>")
+        for title, path in [
+            ("Clean RSS entry", "/r/clean"),
+            ("A lone &#xD800; surrogate", "/r/surrogate"),
+            ("A five-kilobyte canonical URL", "/r/canonical"),
+        ]
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile RSS</title>'
+        f"<link>{web.url('/')}</link><language>{'en-' + 'x' * 297}</language>{items}</channel></rss>"
+    )
 
 
 def _poll(workspace):
@@ -71,10 +84,13 @@ def _poll(workspace):
 
 def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace):
     web.set("/hostile.json", Route(_json_feed(web), headers=JSON_FEED))
-    web.set("/hostile.xml", Route(_rss_feed(web), etag=False,
-                                  headers={**RSS, "ETag": '"' + "e" * 2048 + '"'}))
-    workspace.write_config([{"name": "JSON", "url": web.url("/hostile.json")},
-                            {"name": "RSS", "url": web.url("/hostile.xml")}], min_body_chars=50)
+    web.set(
+        "/hostile.xml", Route(_rss_feed(web), etag=False, headers={**RSS, "ETag": '"' + "e" * 2048 + '"'})
+    )
+    workspace.write_config(
+        [{"name": "JSON", "url": web.url("/hostile.json")}, {"name": "RSS", "url": web.url("/hostile.xml")}],
+        min_body_chars=50,
+    )
 
     reports = {report.feed: report for report in _poll(workspace)}
 
@@ -103,9 +119,19 @@ def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace)
 
 
 def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace, monkeypatch, caplog):
-    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Three", "items": [
-        {"id": slug, "url": web.url(f"/p/{slug}"), "title": f"Entry {slug}", "content_text": f"About {slug}."}
-        for slug in ("before", "refused", "after")]}
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Three",
+        "items": [
+            {
+                "id": slug,
+                "url": web.url(f"/p/{slug}"),
+                "title": f"Entry {slug}",
+                "content_text": f"About {slug}.",
+            }
+            for slug in ("before", "refused", "after")
+        ],
+    }
     web.set("/three.json", Route(json.dumps(feed), headers=JSON_FEED))
     workspace.write_config([{"name": "Three", "url": web.url("/three.json"), "fetch_pages": False}])
     save_article = article_store.save_article
@@ -129,9 +155,19 @@ def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace,
 
 def serve_two_entries(web, workspace) -> None:
     """A JSON Feed of two entries ("Entry one", "Entry two"), pages off, configured as the only feed."""
-    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Two", "items": [
-        {"id": slug, "url": web.url(f"/p/{slug}"), "title": f"Entry {slug}", "content_text": f"About {slug}."}
-        for slug in ("one", "two")]}
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Two",
+        "items": [
+            {
+                "id": slug,
+                "url": web.url(f"/p/{slug}"),
+                "title": f"Entry {slug}",
+                "content_text": f"About {slug}.",
+            }
+            for slug in ("one", "two")
+        ],
+    }
     web.set("/two.json", Route(json.dumps(feed), headers=JSON_FEED))
     workspace.write_config([{"name": "Two", "url": web.url("/two.json"), "fetch_pages": False}])
 
@@ -155,4 +191,3 @@ def test_a_busy_or_lost_database_fails_the_poll_rather_than_skip_entries(web, wo
     [again] = _poll(workspace)
     assert again.outcome == "ok" and again.new_articles == 2  # the failed poll stored nothing
     assert sorted(a["title"] for a in workspace.json("articles")) == ["Entry one", "Entry two"]
-

@@ -24,8 +24,11 @@ CORPORA = SHARED / "corpora"
 
 
 def clean_items(count: int, start: int = 0) -> str:
-    return "".join(f"<item><title>Clean {n}</title><guid>clean-{n}</guid><description>Story {n} text."
-                   f"</description></item>" for n in range(start, start + count))
+    return "".join(
+        f"<item><title>Clean {n}</title><guid>clean-{n}</guid><description>Story {n} text."
+        f"</description></item>"
+        for n in range(start, start + count)
+    )
 
 
 def laughs(levels: int = 9, fan_out: int = 10) -> str:
@@ -71,8 +74,9 @@ def test_billion_laughs_is_bounded_in_time_and_memory_and_clean_entries_survive(
     assert len(by_title["Laughing"].summary) <= MAX_TEXT_CHARS
     assert by_title["Laughing"].summary.startswith("lollol")
     assert "expand past" in feed.warning
-    assert any(FEED_URL in record.getMessage() and "expand past" in record.getMessage()
-               for record in caplog.records)
+    assert any(
+        FEED_URL in record.getMessage() and "expand past" in record.getMessage() for record in caplog.records
+    )
 
 
 def test_max_chars_bounds_the_expansion():
@@ -117,7 +121,7 @@ def test_recursive_and_quadratic_declarations_are_bounded():
 def test_an_entity_declaration_the_doctype_reader_misses_is_defused():
     # A declaration outside the DOCTYPE (expat refuses it; the lenient parser would have kept it).
     body = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
-<!ENTITY big "{'x' * 1000}">
+<!ENTITY big "{"x" * 1000}">
 {clean_items(2)}<item><title>&big;&big;</title><guid>b</guid></item></channel></rss>""".encode()
     feed = parse_feed(body, url=FEED_URL)
     assert [item.title for item in feed.items][:2] == ["Clean 0", "Clean 1"]
@@ -133,15 +137,20 @@ def many_entries_rss(web, count: int) -> str:
         f"<item><title>Bulletin {n}</title><link>{web.url(f'/b/{n}')}</link><guid>bulletin-{n}</guid>"
         f"<pubDate>{(start + timedelta(minutes=n)).strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
         f"<description>Bulletin number {n} of the harbour office.</description></item>"
-        for n in range(count))
+        for n in range(count)
+    )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Bulletins</title>{items}</channel></rss>'
 
 
 def test_a_document_of_1500_entries_is_stored_whole_over_several_polls(web, workspace):
-    web.set("/bulletins.xml", Route(many_entries_rss(web, 1500),
-                                    headers={"Content-Type": "application/rss+xml; charset=utf-8"}))
-    workspace.write_config([{"name": "Bulletins", "url": web.url("/bulletins.xml"), "fetch_pages": False}],
-                           max_entries_per_poll=200)
+    web.set(
+        "/bulletins.xml",
+        Route(many_entries_rss(web, 1500), headers={"Content-Type": "application/rss+xml; charset=utf-8"}),
+    )
+    workspace.write_config(
+        [{"name": "Bulletins", "url": web.url("/bulletins.xml"), "fetch_pages": False}],
+        max_entries_per_poll=200,
+    )
     new, logged = [], []
     for _ in range(10):
         result = workspace.cli("poll", "--json")
@@ -176,15 +185,28 @@ CYRILLIC = ["Паром отправился вовремя", "Новости п
 
 
 def cyrillic_feed() -> str:
-    items = "".join(f"<item><title>{title}</title><guid>ru-{n}</guid><description>{title}, сообщает редакция."
-                    f"</description></item>" for n, title in enumerate(CYRILLIC))
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Порт</title>{items}' \
-           "</channel></rss>"
+    items = "".join(
+        f"<item><title>{title}</title><guid>ru-{n}</guid><description>{title}, сообщает редакция."
+        f"</description></item>"
+        for n, title in enumerate(CYRILLIC)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Порт</title>{items}'
+        "</channel></rss>"
+    )
 
 
 def test_one_invalid_byte_in_a_utf8_feed_spares_the_other_entries():
-    body = cyrillic_feed().encode("utf-8").replace("Новости".encode(), "Нов".encode() + b"\xff" + "ости".encode())
-    for content_type in ("application/rss+xml; charset=utf-8", "application/rss+xml", "text/xml; charset=iso-8859-1"):
+    body = (
+        cyrillic_feed()
+        .encode("utf-8")
+        .replace("Новости".encode(), "Нов".encode() + b"\xff" + "ости".encode())
+    )
+    for content_type in (
+        "application/rss+xml; charset=utf-8",
+        "application/rss+xml",
+        "text/xml; charset=iso-8859-1",
+    ):
         feed = parse_feed(body, url=FEED_URL, headers={"Content-Type": content_type})
         titles = [item.title for item in feed.items]
         assert titles[0] == CYRILLIC[0] and titles[2:] == CYRILLIC[2:], content_type
@@ -203,26 +225,42 @@ def test_a_utf8_feed_served_as_latin1_is_read_as_utf8():
 def test_a_header_that_lies_is_caught_by_the_documents_declaration():
     document = cyrillic_feed().replace('encoding="utf-8"', 'encoding="windows-1251"')
     # Served as UTF-8: UTF-8 fails on the windows-1251 bytes, and the declaration agrees on windows-1251.
-    feed = parse_feed(document.encode("windows-1251"), url=FEED_URL,
-                      headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    feed = parse_feed(
+        document.encode("windows-1251"),
+        url=FEED_URL,
+        headers={"Content-Type": "application/rss+xml; charset=utf-8"},
+    )
     assert [item.title for item in feed.items] == CYRILLIC
     # Served as ISO-8859-1, a server's default: the document's own declaration is believed.
-    feed = parse_feed(document.encode("windows-1251"), url=FEED_URL,
-                      headers={"Content-Type": "text/xml; charset=iso-8859-1"})
+    feed = parse_feed(
+        document.encode("windows-1251"),
+        url=FEED_URL,
+        headers={"Content-Type": "text/xml; charset=iso-8859-1"},
+    )
     assert [item.title for item in feed.items] == CYRILLIC
 
 
 def test_a_detector_reads_a_feed_whose_labels_all_fail():
     document = cyrillic_feed().replace('<?xml version="1.0" encoding="utf-8"?>', "")
-    feed = parse_feed(document.encode("windows-1251"), url=FEED_URL,
-                      headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    feed = parse_feed(
+        document.encode("windows-1251"),
+        url=FEED_URL,
+        headers={"Content-Type": "application/rss+xml; charset=utf-8"},
+    )
     assert [item.title for item in feed.items] == CYRILLIC
 
 
-@pytest.mark.parametrize(("path", "charset", "title"), [
-    ("miniflux/internal/reader/parser/testdata/encoding_WINDOWS-1251.xml", "windows-1251", "iBash.Org.Ru"),
-    ("miniflux/internal/reader/xml/testdata/koi8r.xml", "koi8-r", "Пример RSS ленты"),
-])
+@pytest.mark.parametrize(
+    ("path", "charset", "title"),
+    [
+        (
+            "miniflux/internal/reader/parser/testdata/encoding_WINDOWS-1251.xml",
+            "windows-1251",
+            "iBash.Org.Ru",
+        ),
+        ("miniflux/internal/reader/xml/testdata/koi8r.xml", "koi8-r", "Пример RSS ленты"),
+    ],
+)
 def test_real_legacy_cyrillic_feeds_still_decode(path, charset, title):
     source = CORPORA / path
     if not source.exists():
@@ -232,10 +270,11 @@ def test_real_legacy_cyrillic_feeds_still_decode(path, charset, title):
     feed = parse_feed(body, url=FEED_URL, headers={})
     assert feed.title == title
     assert feed.items
-    cyrillic_titles = [item.title for item in feed.items if item.title and any("а" <= c <= "я" for c in item.title)]
+    cyrillic_titles = [
+        item.title for item in feed.items if item.title and any("а" <= c <= "я" for c in item.title)
+    ]
     assert cyrillic_titles and all(t in " ".join(expected.split()) for t in cyrillic_titles)
     assert "\ufffd" not in "".join((item.title or "") + (item.summary or "") for item in feed.items)
     # Served with a header naming another legacy charset that also decodes: the header wins (RFC 7303).
     served = parse_feed(body, url=FEED_URL, headers={"Content-Type": f"text/xml; charset={charset}"})
     assert [i.title for i in served.items] == [i.title for i in feed.items]
-

@@ -50,8 +50,16 @@ RSS_TYPE = "application/rss+xml; charset=utf-8"
 
 
 def feed_body(title: str, slugs: list[str]) -> bytes:
-    entries = [Entry(slug, f"{title} {slug}", f"What the feed says of {slug}.",
-                     f"http://public.test/a/{slug}", guid=f"{title}-{slug}") for slug in slugs]
+    entries = [
+        Entry(
+            slug,
+            f"{title} {slug}",
+            f"What the feed says of {slug}.",
+            f"http://public.test/a/{slug}",
+            guid=f"{title}-{slug}",
+        )
+        for slug in slugs
+    ]
     return rss(title, "http://public.test/", entries).encode()
 
 
@@ -75,7 +83,7 @@ def slowloris_body(conn: RawConnection) -> None:
     body = feed_body("Slow", ["never"])
     position = 0
     while conn.pause(0.1):
-        conn.send(body[position % len(body):position % len(body) + 1])
+        conn.send(body[position % len(body) : position % len(body) + 1])
         position += 1
 
 
@@ -111,8 +119,10 @@ def endless_chunks(conn: RawConnection) -> None:
 def length_longer_then_close(conn: RawConnection) -> None:
     """Content-Length promises more than is sent, and the connection is closed."""
     body = feed_body("Short", ["cut"])
-    conn.send(f"HTTP/1.1 200 OK\r\nContent-Type: {RSS_TYPE}\r\nContent-Length: {len(body) + 5000}\r\n\r\n"
-              .encode() + body)
+    conn.send(
+        f"HTTP/1.1 200 OK\r\nContent-Type: {RSS_TYPE}\r\nContent-Length: {len(body) + 5000}\r\n\r\n".encode()
+        + body
+    )
 
 
 def length_longer_then_wait(conn: RawConnection) -> None:
@@ -145,15 +155,16 @@ def header_without_end(conn: RawConnection) -> None:
 
 
 def endless_informational(conn: RawConnection) -> None:
-    """"100 Continue" after "100 Continue", promptly, for ever: never the answer itself."""
+    """ "100 Continue" after "100 Continue", promptly, for ever: never the answer itself."""
     while conn.pause(0.01):
         conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
 
 
 def error_page_without_end(conn: RawConnection) -> None:
     """A 500 whose error page never ends (read only to keep the connection, and not past a small bound)."""
-    conn.send(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\n"
-              b"Transfer-Encoding: chunked\r\n\r\n")
+    conn.send(
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     chunk = b"%x\r\n%s\r\n" % (1024, b"<p>oops</p>".ljust(1024))
     while conn.pause(0.001):
         conn.send(chunk)
@@ -169,8 +180,10 @@ def redirect_loop(conn: RawConnection) -> None:
 
 def reset_mid_body(conn: RawConnection) -> None:
     body = feed_body("Reset", ["half"])
-    conn.send(f"HTTP/1.1 200 OK\r\nContent-Type: {RSS_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-              + body[: len(body) // 2])
+    conn.send(
+        f"HTTP/1.1 200 OK\r\nContent-Type: {RSS_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body[: len(body) // 2]
+    )
     conn.pause(0.2)
     conn.reset()
 
@@ -181,13 +194,19 @@ def never_answers(conn: RawConnection) -> None:
 
 
 def long_etag(conn: RawConnection) -> None:
-    answer(conn, feed_body("Tagged", ["three"]),
-           headers={"Content-Type": RSS_TYPE, "ETag": '"' + "e" * 16_000 + '"'})
+    answer(
+        conn,
+        feed_body("Tagged", ["three"]),
+        headers={"Content-Type": RSS_TYPE, "ETag": '"' + "e" * 16_000 + '"'},
+    )
 
 
 def html_page(conn: RawConnection) -> None:
-    answer(conn, b"<!doctype html><html><head><title>Welcome</title></head><body><p>Nothing to see.</p>"
-                 b"</body></html>", headers={"Content-Type": "text/html; charset=utf-8"})
+    answer(
+        conn,
+        b"<!doctype html><html><head><title>Welcome</title></head><body><p>Nothing to see.</p></body></html>",
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
 
 
 def binary(conn: RawConnection) -> None:
@@ -202,16 +221,20 @@ LONG_NUMBER = "9" * 5000  # past the 4,300 digits Python's int() reads
 
 
 def long_numbers_rss(conn: RawConnection) -> None:
-    body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Numbers</title><ttl>{LONG_NUMBER}</ttl>'
-            f"<item><title>Reference &#{LONG_NUMBER}; here</title><guid>numbers-ref</guid></item>"
-            "<item><title>Numbers clean</title><guid>numbers-clean</guid></item></channel></rss>")
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Numbers</title><ttl>{LONG_NUMBER}</ttl>'
+        f"<item><title>Reference &#{LONG_NUMBER}; here</title><guid>numbers-ref</guid></item>"
+        "<item><title>Numbers clean</title><guid>numbers-clean</guid></item></channel></rss>"
+    )
     answer(conn, body.encode(), headers={"Content-Type": RSS_TYPE})
 
 
 def long_numbers_json(conn: RawConnection) -> None:
-    body = ('{"version": "https://jsonfeed.org/version/1.1", "title": "Numbers", "items": ['
-            f'{{"id": {LONG_NUMBER}, "title": "Numbers long id", "content_text": "A long id."}}, '
-            '{"id": "numbers-clean", "title": "Numbers clean", "content_text": "Clean."}]}')
+    body = (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "Numbers", "items": ['
+        f'{{"id": {LONG_NUMBER}, "title": "Numbers long id", "content_text": "A long id."}}, '
+        '{"id": "numbers-clean", "title": "Numbers clean", "content_text": "Clean."}]}'
+    )
     answer(conn, body.encode(), headers={"Content-Type": "application/feed+json"})
 
 
@@ -234,8 +257,9 @@ def xxe(server_port: int) -> Callable[[RawConnection], None]:
 
 def unavailable(retry_after: str, status: str = "503 Service Unavailable") -> Callable[[RawConnection], None]:
     def behaviour(conn: RawConnection) -> None:
-        answer(conn, b"busy", status=status,
-               headers={"Content-Type": "text/plain", "Retry-After": retry_after})
+        answer(
+            conn, b"busy", status=status, headers={"Content-Type": "text/plain", "Retry-After": retry_after}
+        )
 
     return behaviour
 
@@ -328,34 +352,55 @@ CASES = {
     "gzip bomb (Content-Encoding)": Case(lambda raw, web: gzip_bomb_encoded, FailureKind.TOO_LARGE),
     "gzip bomb (a .gz body)": Case(lambda raw, web: gzip_bomb_as_file, None, _unpacked_within_the_cap),
     "endless chunked body": Case(lambda raw, web: endless_chunks, FailureKind.TOO_LARGE),
-    "Content-Length longer, then closed": Case(lambda raw, web: length_longer_then_close,
-                                               FailureKind.CONNECTION),
+    "Content-Length longer, then closed": Case(
+        lambda raw, web: length_longer_then_close, FailureKind.CONNECTION
+    ),
     "Content-Length longer, then silent": Case(lambda raw, web: length_longer_then_wait, FailureKind.TIMEOUT),
     "Content-Length shorter": Case(lambda raw, web: length_shorter, None, _nothing_past_the_length),
     "huge headers": Case(lambda raw, web: huge_headers, FailureKind.CONNECTION),
     "header line without end": Case(lambda raw, web: header_without_end, FailureKind.CONNECTION),
     "redirect loop": Case(lambda raw, web: redirect_loop, FailureKind.REDIRECTS),
     "redirect to loopback from a public feed": Case(
-        lambda raw, web: redirect_to(web.url("/secret.xml", host="127.0.0.3")), FailureKind.BLOCKED_ADDRESS,
-        _nothing_read_at_the_private_address),
+        lambda raw, web: redirect_to(web.url("/secret.xml", host="127.0.0.3")),
+        FailureKind.BLOCKED_ADDRESS,
+        _nothing_read_at_the_private_address,
+    ),
     "redirect to loopback, written as a decimal number": Case(
-        lambda raw, web: redirect_to(f"http://2130706435:{web.port}/secret.xml"), FailureKind.BLOCKED_ADDRESS,
-        _nothing_read_at_the_private_address),
-    "redirect to a file: URL": Case(lambda raw, web: redirect_to("file:///etc/passwd"),
-                                    FailureKind.INVALID_URL),
-    "Retry-After negative": Case(lambda raw, web: unavailable("-120"), FailureKind.HTTP_5XX,
-                                 _retry_after_within(None, None)),
-    "Retry-After huge": Case(lambda raw, web: unavailable("99999999999999999999"), FailureKind.HTTP_5XX,
-                             _retry_after_within(MAX_RETRY_AFTER, MAX_RETRY_AFTER)),
-    "Retry-After date in the past": Case(lambda raw, web: unavailable("Wed, 21 Oct 2015 07:28:00 GMT"),
-                                         FailureKind.HTTP_5XX, _retry_after_within(None, None)),
-    "Retry-After of 5000 digits": Case(lambda raw, web: unavailable("9" * 5000), FailureKind.HTTP_5XX,
-                                       _retry_after_within(MAX_RETRY_AFTER, MAX_RETRY_AFTER)),
-    "Retry-After garbage": Case(lambda raw, web: unavailable("soon\u2122, or 1e9, or \u00b2"),
-                                FailureKind.HTTP_5XX, _retry_after_within(None, None)),
+        lambda raw, web: redirect_to(f"http://2130706435:{web.port}/secret.xml"),
+        FailureKind.BLOCKED_ADDRESS,
+        _nothing_read_at_the_private_address,
+    ),
+    "redirect to a file: URL": Case(
+        lambda raw, web: redirect_to("file:///etc/passwd"), FailureKind.INVALID_URL
+    ),
+    "Retry-After negative": Case(
+        lambda raw, web: unavailable("-120"), FailureKind.HTTP_5XX, _retry_after_within(None, None)
+    ),
+    "Retry-After huge": Case(
+        lambda raw, web: unavailable("99999999999999999999"),
+        FailureKind.HTTP_5XX,
+        _retry_after_within(MAX_RETRY_AFTER, MAX_RETRY_AFTER),
+    ),
+    "Retry-After date in the past": Case(
+        lambda raw, web: unavailable("Wed, 21 Oct 2015 07:28:00 GMT"),
+        FailureKind.HTTP_5XX,
+        _retry_after_within(None, None),
+    ),
+    "Retry-After of 5000 digits": Case(
+        lambda raw, web: unavailable("9" * 5000),
+        FailureKind.HTTP_5XX,
+        _retry_after_within(MAX_RETRY_AFTER, MAX_RETRY_AFTER),
+    ),
+    "Retry-After garbage": Case(
+        lambda raw, web: unavailable("soon\u2122, or 1e9, or \u00b2"),
+        FailureKind.HTTP_5XX,
+        _retry_after_within(None, None),
+    ),
     "Retry-After far date on a 429": Case(
         lambda raw, web: unavailable("Fri, 31 Dec 9999 23:59:59 GMT", "429 Too Many Requests"),
-        FailureKind.RATE_LIMITED, _retry_after_within(MAX_RETRY_AFTER, MAX_RETRY_AFTER)),
+        FailureKind.RATE_LIMITED,
+        _retry_after_within(MAX_RETRY_AFTER, MAX_RETRY_AFTER),
+    ),
     "endless 100 Continue": Case(lambda raw, web: endless_informational, FailureKind.TIMEOUT),
     "error page without end": Case(lambda raw, web: error_page_without_end, FailureKind.HTTP_5XX),
     "empty answer": Case(lambda raw, web: empty, FailureKind.NOT_A_FEED),
@@ -364,10 +409,12 @@ CASES = {
     "over-long ETag": Case(lambda raw, web: long_etag, None, _etag_dropped_entry_stored),
     "HTML page": Case(lambda raw, web: html_page, FailureKind.NOT_A_FEED),
     "binary": Case(lambda raw, web: binary, FailureKind.NOT_A_FEED),
-    "numbers of 5000 digits in RSS": Case(lambda raw, web: long_numbers_rss, None,
-                                          _numbers_read("Reference \ufffd here", "Numbers clean")),
-    "numbers of 5000 digits in JSON Feed": Case(lambda raw, web: long_numbers_json, None,
-                                                _numbers_read("Numbers long id", "Numbers clean")),
+    "numbers of 5000 digits in RSS": Case(
+        lambda raw, web: long_numbers_rss, None, _numbers_read("Reference \ufffd here", "Numbers clean")
+    ),
+    "numbers of 5000 digits in JSON Feed": Case(
+        lambda raw, web: long_numbers_json, None, _numbers_read("Numbers long id", "Numbers clean")
+    ),
     "XXE": Case(lambda raw, web: xxe(raw.port), None, _nothing_outside_was_read),
     "billion laughs": Case(lambda raw, web: billion_laughs, None, _laughs_cut),
 }
@@ -410,10 +457,21 @@ def _measured_poll(workspace):
 
 
 def _serve_control(web, slugs: list[str]) -> str:
-    entries = [Entry(slug, f"Control {slug}", f"The control feed on {slug}.",
-                     web.url(f"/c/{slug}", host="127.0.0.2"), guid=f"control-{slug}") for slug in slugs]
-    web.set("/control.xml", Route(rss("Control", web.url("/", host="127.0.0.2"), entries),
-                                  headers={"Content-Type": RSS_TYPE}), host="127.0.0.2")
+    entries = [
+        Entry(
+            slug,
+            f"Control {slug}",
+            f"The control feed on {slug}.",
+            web.url(f"/c/{slug}", host="127.0.0.2"),
+            guid=f"control-{slug}",
+        )
+        for slug in slugs
+    ]
+    web.set(
+        "/control.xml",
+        Route(rss("Control", web.url("/", host="127.0.0.2"), entries), headers={"Content-Type": RSS_TYPE}),
+        host="127.0.0.2",
+    )
     return web.url("/control.xml", host="127.0.0.2")
 
 
@@ -423,11 +481,20 @@ def test_a_hostile_server_costs_only_its_own_feed(name, raw, web, workspace):
     gzip_bomb()  # built before the clock starts: building it is the server's time, not the poll's
     raw.route(HOSTILE_PATH, clean)
     control_url = _serve_control(web, ["one", "two"])
-    web.set("/secret.xml", rss("Secret", "http://127.0.0.3/", [Entry("s", "Secret s", "Private.", "http://x/s")]),
-            host="127.0.0.3")
-    workspace.write_config([{"name": "Hostile", "url": f"http://public.test:{raw.port}{HOSTILE_PATH}"},
-                            {"name": "Control", "url": control_url}],
-                           fetch_pages=False, timeout=f"{TIMEOUT:g}s", max_bytes=MAX_BYTES)
+    web.set(
+        "/secret.xml",
+        rss("Secret", "http://127.0.0.3/", [Entry("s", "Secret s", "Private.", "http://x/s")]),
+        host="127.0.0.3",
+    )
+    workspace.write_config(
+        [
+            {"name": "Hostile", "url": f"http://public.test:{raw.port}{HOSTILE_PATH}"},
+            {"name": "Control", "url": control_url},
+        ],
+        fetch_pages=False,
+        timeout=f"{TIMEOUT:g}s",
+        max_bytes=MAX_BYTES,
+    )
     first = _poll(workspace)
     assert first["Hostile"].outcome == "ok" and first["Hostile"].new_articles == 2
     assert first["Control"].outcome == "ok" and first["Control"].new_articles == 2
@@ -477,22 +544,32 @@ def test_hostile_pages_cost_only_their_own_articles(raw, web, workspace):
     note naming the failure, the clean page is extracted, and the poll stays within its bounds."""
     public = f"http://public.test:{raw.port}"
     gzip_bomb()  # built before the clock starts (and before a read timeout could run out while it is)
-    raw.route("/robots.txt", lambda conn: answer(conn, b"User-agent: *\nAllow: /\n",
-                                                 headers={"Content-Type": "text/plain"}))
+    raw.route(
+        "/robots.txt",
+        lambda conn: answer(conn, b"User-agent: *\nAllow: /\n", headers={"Content-Type": "text/plain"}),
+    )
     page = article_html("A clean page", paragraphs_for("clean-page")).encode()
     html = {"Content-Type": "text/html; charset=utf-8"}
     raw.route("/p/clean", lambda conn: answer(conn, page, headers=html))
     web.set("/secret.html", article_html("Secret", paragraphs_for("secret")), host="127.0.0.3")
     for slug, (behaviour, _) in PAGES.items():
         raw.route(f"/p/{slug}", behaviour or redirect_to(web.url("/secret.html", host="127.0.0.3")))
-    entries = [Entry(slug, f"Page {slug}", f"What the feed says of the {slug} page.", f"{public}/p/{slug}")
-               for slug in ["clean", *PAGES]]
+    entries = [
+        Entry(slug, f"Page {slug}", f"What the feed says of the {slug} page.", f"{public}/p/{slug}")
+        for slug in ["clean", *PAGES]
+    ]
     feed = rss("Pages", f"{public}/", entries).encode()
     raw.route("/pages.xml", lambda conn: answer(conn, feed, headers={"Content-Type": RSS_TYPE}))
-    workspace.write_config([{"name": "Pages", "url": f"{public}/pages.xml"},
-                            {"name": "Control", "url": _serve_control(web, ["one"])}],
-                           timeout=f"{TIMEOUT:g}s", max_bytes=MAX_BYTES, per_host=len(PAGES) + 1,
-                           min_body_chars=50)
+    workspace.write_config(
+        [
+            {"name": "Pages", "url": f"{public}/pages.xml"},
+            {"name": "Control", "url": _serve_control(web, ["one"])},
+        ],
+        timeout=f"{TIMEOUT:g}s",
+        max_bytes=MAX_BYTES,
+        per_host=len(PAGES) + 1,
+        min_body_chars=50,
+    )
 
     reports, elapsed, peak, resident_growth = _measured_poll(workspace)
 

@@ -59,7 +59,10 @@ def test_a_pool_holds_no_more_connections_than_its_limit(two_sites):
 
 
 def test_idle_pools_are_closed_and_busy_ones_kept(two_sites):
-    fast, slow = two_sites.url("/page", host=two_sites.hosts[0]), two_sites.url("/slow", host=two_sites.hosts[1])
+    fast, slow = (
+        two_sites.url("/page", host=two_sites.hosts[0]),
+        two_sites.url("/slow", host=two_sites.hosts[1]),
+    )
 
     async def main():
         transport = PerHostTransport(connections=2, verify=_tls_context())

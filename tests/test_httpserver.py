@@ -136,10 +136,13 @@ def test_last_modified_304(server, client):
 
 
 def test_set_sequence_429_then_200(server, client):
-    server.set_sequence("/busy", [
-        Route(status=429, body="slow down", headers={"Retry-After": "120"}),
-        Route(body="ok"),
-    ])
+    server.set_sequence(
+        "/busy",
+        [
+            Route(status=429, body="slow down", headers={"Retry-After": "120"}),
+            Route(body="ok"),
+        ],
+    )
     r1 = client.get(server.url("/busy"))
     assert r1.status_code == 429 and r1.headers["retry-after"] == "120" and r1.text == "slow down"
     assert "etag" not in r1.headers

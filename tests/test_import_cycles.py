@@ -26,7 +26,9 @@ REGISTERING_PACKAGES = {
 
 def _known(cycle: tuple[str, ...]) -> bool:
     return cycle in KNOWN_CYCLES or any(
-        all(module == package or module.startswith(package + ".") for module in cycle) for package in REGISTERING_PACKAGES)
+        all(module == package or module.startswith(package + ".") for module in cycle)
+        for package in REGISTERING_PACKAGES
+    )
 
 
 @pytest.mark.parametrize("module", importable_modules())
@@ -49,7 +51,9 @@ def test_the_graph_sees_deferred_imports_and_ignores_type_checking(tmp_path):
     (package / "__init__.py").write_text("")
     (package / "a.py").write_text("from pkg import b\n")
     (package / "b.py").write_text("def late():\n    from pkg.a import thing\n")
-    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
+    )
     (package / "d.py").write_text("from . import a\n")
     graph = import_graph(package, "pkg")
     assert graph["pkg.b"] == {"pkg.a"} and graph["pkg.c"] == set() and graph["pkg.d"] == {"pkg.a"}

@@ -27,9 +27,17 @@ class Rule:
 
 STORE = "monitor.store"
 STAGES_AND_ABOVE = (
-    "monitor.cli", "monitor.pipeline", "monitor.daemon.scheduler",  # the top: commands and the daemon
-    "monitor.dedupe", "monitor.watchlist", "monitor.digest.runner", "monitor.digest.content", "monitor.digest.notify",
-    "monitor.ingest.extract", "monitor.watchlist.tag", "monitor.retention",  # the stages
+    "monitor.cli",
+    "monitor.pipeline",
+    "monitor.daemon.scheduler",  # the top: commands and the daemon
+    "monitor.dedupe",
+    "monitor.watchlist",
+    "monitor.digest.runner",
+    "monitor.digest.content",
+    "monitor.digest.notify",
+    "monitor.ingest.extract",
+    "monitor.watchlist.tag",
+    "monitor.retention",  # the stages
     "monitor.config",  # the store takes plain values, never settings
 )
 RULES = (
@@ -52,8 +60,18 @@ SQLALCHEMY_ALLOWED = {
     # The transaction handle stages receive and pass on to the store (a type, never a query).
     "sqlalchemy.orm": {"Session"},
 }
-SESSION_CALLS = {"execute", "scalar", "scalars", "exec_driver_sql", "get", "add", "add_all", "delete", "merge",
-                 "query"}
+SESSION_CALLS = {
+    "execute",
+    "scalar",
+    "scalars",
+    "exec_driver_sql",
+    "get",
+    "add",
+    "add_all",
+    "delete",
+    "merge",
+    "query",
+}
 """Methods that run SQL or change rows, when called on something named like a session or a connection (a
 dict's ``get`` or a set's ``add`` do not count). Query builders need an import of ``sqlalchemy``, which the
 import rule catches."""
@@ -112,8 +130,11 @@ def test_no_module_imports_a_layer_above_it(rule):
             continue
         for imported, _, line in _imports(name, path):
             for forbidden in rule.forbidden:
-                if (_under(imported, forbidden) and not _under(name, forbidden)
-                        and (name, forbidden) not in IMPORT_ALLOWED):
+                if (
+                    _under(imported, forbidden)
+                    and not _under(name, forbidden)
+                    and (name, forbidden) not in IMPORT_ALLOWED
+                ):
                     broken.add(f"{path.relative_to(PACKAGE.parent)}:{line} imports from {forbidden}")
     assert not broken, f"{rule.why}:\n" + "\n".join(sorted(broken))
 
@@ -135,7 +156,9 @@ def test_sql_lives_in_the_store():
                 broken.append(f"{where}:{node.lineno} reads a table")
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 receiver = node.func.value
-                receiver_name = receiver.id if isinstance(receiver, ast.Name) else getattr(receiver, "attr", "")
+                receiver_name = (
+                    receiver.id if isinstance(receiver, ast.Name) else getattr(receiver, "attr", "")
+                )
                 if node.func.attr in SESSION_CALLS and receiver_name.lower() in SQL_RECEIVERS:
                     broken.append(f"{where}:{node.lineno} calls {receiver_name}.{node.func.attr}")
     assert not broken, "SQL belongs in monitor/store/ (add a store function):\n" + "\n".join(broken)

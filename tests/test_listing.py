@@ -12,43 +12,49 @@ from monitor.ingest.parse import NotAFeed
 PAGE = "https://news.example.org/world/"
 
 
-@pytest.mark.parametrize("link", [
-    "https://news.example.org/world/2024/09/09/talks-resume-in-geneva",
-    "https://news.example.org/world/talks-resume-in-geneva-after-a-long-pause.html",
-    "https://www.example.org/politics/ministry-denies-missile-shipment",  # same site, another host
-    "https://news.example.org/a/8f3c2e91",
-    "https://news.example.org/news/2024/09/09/123456",
-    "https://news.example.org/article/1234567",
-    "https://news.example.org/world/talks-resume-in-geneva?utm_source=home",
-    "https://news.example.org/world/terms-of-the-ceasefire-agreed-in-doha",
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://news.example.org/world/2024/09/09/talks-resume-in-geneva",
+        "https://news.example.org/world/talks-resume-in-geneva-after-a-long-pause.html",
+        "https://www.example.org/politics/ministry-denies-missile-shipment",  # same site, another host
+        "https://news.example.org/a/8f3c2e91",
+        "https://news.example.org/news/2024/09/09/123456",
+        "https://news.example.org/article/1234567",
+        "https://news.example.org/world/talks-resume-in-geneva?utm_source=home",
+        "https://news.example.org/world/terms-of-the-ceasefire-agreed-in-doha",
+    ],
+)
 def test_article_links(link):
     assert is_article_link(link, page_url=PAGE)
 
 
-@pytest.mark.parametrize("link", [
-    "https://news.example.org/",  # home
-    "https://news.example.org/world",  # this section
-    "https://news.example.org/world/europe",  # another section
-    "https://news.example.org/2024/09/",  # an archive
-    "https://news.example.org/tag/iran/",
-    "https://news.example.org/tags/drone-strikes-in-ukraine",
-    "https://news.example.org/author/jane-doe/",
-    "https://news.example.org/category/politics/",
-    "https://news.example.org/topics/middle-east-and-north-africa",
-    "https://news.example.org/world/page/2/",
-    "https://news.example.org/world?page=2",
-    "https://news.example.org/search?q=iran",
-    "https://news.example.org/login",
-    "https://news.example.org/contact",
-    "https://news.example.org/about-us",
-    "https://news.example.org/terms-of-use",
-    "https://news.example.org/files/report-on-the-talks.pdf",
-    "https://news.example.org/images/photo-of-the-talks.jpg",
-    "https://elsewhere.example.com/world/talks-resume-in-geneva",  # external
-    "https://www.facebook.com/sharer/sharer.php?u=https://news.example.org/world/talks",
-    "https://news.example.org/video/talks-resume-in-geneva-live",
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://news.example.org/",  # home
+        "https://news.example.org/world",  # this section
+        "https://news.example.org/world/europe",  # another section
+        "https://news.example.org/2024/09/",  # an archive
+        "https://news.example.org/tag/iran/",
+        "https://news.example.org/tags/drone-strikes-in-ukraine",
+        "https://news.example.org/author/jane-doe/",
+        "https://news.example.org/category/politics/",
+        "https://news.example.org/topics/middle-east-and-north-africa",
+        "https://news.example.org/world/page/2/",
+        "https://news.example.org/world?page=2",
+        "https://news.example.org/search?q=iran",
+        "https://news.example.org/login",
+        "https://news.example.org/contact",
+        "https://news.example.org/about-us",
+        "https://news.example.org/terms-of-use",
+        "https://news.example.org/files/report-on-the-talks.pdf",
+        "https://news.example.org/images/photo-of-the-talks.jpg",
+        "https://elsewhere.example.com/world/talks-resume-in-geneva",  # external
+        "https://www.facebook.com/sharer/sharer.php?u=https://news.example.org/world/talks",
+        "https://news.example.org/video/talks-resume-in-geneva-live",
+    ],
+)
 def test_links_that_are_not_articles(link):
     assert not is_article_link(link, page_url=PAGE)
 
@@ -56,8 +62,9 @@ def test_links_that_are_not_articles(link):
 def test_a_pattern_replaces_the_guess_but_not_the_site_check():
     pattern = re.compile(r"/press/\d+$")
     assert is_article_link("https://news.example.org/press/20240909", page_url=PAGE, pattern=pattern)
-    assert not is_article_link("https://news.example.org/world/talks-resume-in-geneva", page_url=PAGE,
-                               pattern=pattern)
+    assert not is_article_link(
+        "https://news.example.org/world/talks-resume-in-geneva", page_url=PAGE, pattern=pattern
+    )
     assert not is_article_link("https://other.example.com/press/20240909", page_url=PAGE, pattern=pattern)
 
 

@@ -16,7 +16,9 @@ from test_digest import digest_config, seed
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner, period_of
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
+pytestmark = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="openssl is needed to make a certificate"
+)
 
 
 @pytest.fixture
@@ -24,9 +26,26 @@ def certificate(tmp_path, monkeypatch):
     """A self-signed certificate for 127.0.0.1, trusted by this test's clients (SSL_CERT_FILE)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -40,7 +59,9 @@ def send(db, tmp_path, security, **server_options):
     keeper, port = _Keeper(), free_port()
     digest = digest_config(tmp_path, smtp_port=port)
     digest["channels"]["email"]["security"] = security
-    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True))
+    (tmp_path / "feeds.yaml").write_text(
+        yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True)
+    )
     runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
     server = Controller(keeper, hostname="127.0.0.1", port=port, **server_options)
     server.start()
@@ -62,6 +83,8 @@ def test_implicit_tls(db, tmp_path, certificate):
     assert outcome.status == "sent" and len(messages) == 1
 
 
-def test_a_server_that_requires_starttls_refuses_plain_text_and_nothing_is_delivered(db, tmp_path, certificate):
+def test_a_server_that_requires_starttls_refuses_plain_text_and_nothing_is_delivered(
+    db, tmp_path, certificate
+):
     outcome, messages = send(db, tmp_path, "none", tls_context=certificate, require_starttls=True)
     assert outcome.status != "sent" and messages == []

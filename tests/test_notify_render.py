@@ -32,24 +32,43 @@ HOSTILE = [
 ]
 
 
-def item(headline: str, n: int = 0, *, url: str = "https://one.test/a", copies=(), writeups=(),
-         **extra) -> DigestItem:
+def item(
+    headline: str, n: int = 0, *, url: str = "https://one.test/a", copies=(), writeups=(), **extra
+) -> DigestItem:
     text = "Officials said missiles & drones <were> shipped. Second sentence."
-    return DigestItem(headline=headline, url=f"{url}/{n}", outlet="Wire <One>",
-                      published_at=extra.pop("published_at", PERIOD), excerpt=Excerpt(text, ((15, 23),)),
-                      score=5.0, copies=tuple(copies),
-                      writeups=tuple(writeups), article_ids=(n,), **extra)
+    return DigestItem(
+        headline=headline,
+        url=f"{url}/{n}",
+        outlet="Wire <One>",
+        published_at=extra.pop("published_at", PERIOD),
+        excerpt=Excerpt(text, ((15, 23),)),
+        score=5.0,
+        copies=tuple(copies),
+        writeups=tuple(writeups),
+        article_ids=(n,),
+        **extra,
+    )
 
 
 def content(*items: DigestItem, more: int = 0) -> DigestContent:
-    return DigestContent("morning", "digest", PERIOD, "Europe/Berlin",
-                         (TopicSection("arms <x>", tuple(items), more, (99,) if more else ()),))
+    return DigestContent(
+        "morning",
+        "digest",
+        PERIOD,
+        "Europe/Berlin",
+        (TopicSection("arms <x>", tuple(items), more, (99,) if more else ()),),
+    )
 
 
 @pytest.fixture(scope="module")
 def hostile():
-    return render(content(*(item(title, n) for n, title in enumerate(HOSTILE)),
-                          item("javascript link", 9, url="javascript:alert(1)//"), more=4))
+    return render(
+        content(
+            *(item(title, n) for n, title in enumerate(HOSTILE)),
+            item("javascript link", 9, url="javascript:alert(1)//"),
+            more=4,
+        )
+    )
 
 
 def test_html_escapes_everything_from_feeds(hostile):
@@ -106,7 +125,8 @@ def test_slack_item_text_gives_way_when_an_item_is_too_long():
 
 
 UPDATE = item(
-    "Foreign ministry denies the shipment", 7,
+    "Foreign ministry denies the shipment",
+    7,
     writeups=[Report("Daily <Two>", "https://two.test/denial", "Moscow denies receiving missiles")],
     copies=[Report("Three Times", "https://three.test/copy")],
     coverage=Coverage(datetime(2026, 2, 23, 9, tzinfo=UTC), 7, 5, datetime(2026, 3, 1, 6, tzinfo=UTC)),
@@ -120,9 +140,14 @@ def test_an_update_says_what_is_new_and_sums_up_the_story_so_far_in_every_form()
     assert expected in digest.text and expected in digest.html
     assert "1 new story, 1 update" in digest.text and "1 new story, 1 update" in digest.html
     assert "[Update] Foreign ministry denies the shipment" in digest.text
-    assert "New write-ups (1):" in digest.text and "Daily <Two>: Moscow denies receiving missiles" in digest.text
+    assert (
+        "New write-ups (1):" in digest.text and "Daily <Two>: Moscow denies receiving missiles" in digest.text
+    )
     assert "Wire copy carried by 1 more outlet:" in digest.text and "https://three.test/copy" in digest.text
-    assert "topics: Iran–Russia arms, Sanctions" in digest.text and "Topics: Iran–Russia arms, Sanctions" in digest.html
+    assert (
+        "topics: Iran–Russia arms, Sanctions" in digest.text
+        and "Topics: Iran–Russia arms, Sanctions" in digest.html
+    )
     assert ">Update</div>" in digest.html and 'href="https://two.test/denial"' in digest.html
     assert "Daily &lt;Two&gt;" in digest.html
     slack = json.dumps([m.payload for m in digest.slack], ensure_ascii=False)
@@ -130,12 +155,18 @@ def test_an_update_says_what_is_new_and_sums_up_the_story_so_far_in_every_form()
     assert expected in slack and "Wire copy carried by 1 more outlet" in slack
     [story, _] = digest.json["topics"][0]["items"]
     assert story["update"] is True and story["coverage"]["reports"] == 7
-    assert story["writeups"][0]["outlet"] == "Daily <Two>" and story["copies"][0]["url"] == "https://three.test/copy"
+    assert (
+        story["writeups"][0]["outlet"] == "Daily <Two>"
+        and story["copies"][0]["url"] == "https://three.test/copy"
+    )
 
 
 def test_a_story_seen_before_but_never_sent_here_is_no_update():
-    first = item("Seen in an older digest elsewhere", 3,
-                 coverage=Coverage(datetime(2026, 3, 1, 9, tzinfo=UTC), 3, 2, None))
+    first = item(
+        "Seen in an older digest elsewhere",
+        3,
+        coverage=Coverage(datetime(2026, 3, 1, 9, tzinfo=UTC), 3, 2, None),
+    )
     digest = render(content(first))
     assert "[Update]" not in digest.text and "1 new story" in digest.text
     assert "first reported Sun 1 Mar; 3 reports from 2 outlets so far" in digest.text
@@ -149,9 +180,15 @@ def test_dates_of_another_year_show_the_year():
 
 
 def test_slack_split_limits_hold_with_updates():
-    many = [item(f"Story {n} " + "long " * 30, n, writeups=[Report(f"Outlet {k}", f"https://o{k}.test/{n}",
-                                                                      "A write-up " * 10) for k in range(12)],
-                 coverage=UPDATE.coverage) for n in range(60)]
+    many = [
+        item(
+            f"Story {n} " + "long " * 30,
+            n,
+            writeups=[Report(f"Outlet {k}", f"https://o{k}.test/{n}", "A write-up " * 10) for k in range(12)],
+            coverage=UPDATE.coverage,
+        )
+        for n in range(60)
+    ]
     messages = render(content(*many)).slack
     assert len(messages) > 1
     assert sorted(i for m in messages for i in m.article_ids) == list(range(60))

@@ -39,11 +39,21 @@ def many_stories(db, count: int, topics: int = 3) -> set[int]:
     ids = set()
     with db.session() as session:
         for n in range(count):
-            ids |= set(add_story(session, title=f"Report {n} on missile deliveries & <talks>", topic=f"topic-{n % topics}",
-                                 body=f"Officials said missile deliveries continued, report number {n}. " * 3,
-                                 terms=["missile"], score=1 + n % 7, wire=True,
-                                 copies=[Copy(f"Outlet {n}", f"https://o{n}.test/a/{n}"),
-                                         Copy(f"Second {n}", f"https://s{n}.test/b/{n}")]))
+            ids |= set(
+                add_story(
+                    session,
+                    title=f"Report {n} on missile deliveries & <talks>",
+                    topic=f"topic-{n % topics}",
+                    body=f"Officials said missile deliveries continued, report number {n}. " * 3,
+                    terms=["missile"],
+                    score=1 + n % 7,
+                    wire=True,
+                    copies=[
+                        Copy(f"Outlet {n}", f"https://o{n}.test/a/{n}"),
+                        Copy(f"Second {n}", f"https://s{n}.test/b/{n}"),
+                    ],
+                )
+            )
     return ids
 
 
@@ -74,11 +84,21 @@ def test_slack_digest_is_split_within_limits_and_every_story_goes_out_once(db, t
 
 def test_slack_500_then_429_then_200_nothing_lost_nothing_repeated(db, tmp_path, web):
     with db.session() as session:
-        add_story(session, title="Drone shipment reported", body="A drone shipment was reported today.",
-                  terms=["drone"], copies=[Copy("Wire One", "https://one.test/a/1")])
-    web.set_sequence("/hooks/slack", [Route(status=500, body="server error"),
-                                      Route(status=429, headers={"Retry-After": "1"}, body="rate limited"),
-                                      Route(body="ok")])
+        add_story(
+            session,
+            title="Drone shipment reported",
+            body="A drone shipment was reported today.",
+            terms=["drone"],
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
+    web.set_sequence(
+        "/hooks/slack",
+        [
+            Route(status=500, body="server error"),
+            Route(status=429, headers={"Retry-After": "1"}, body="rate limited"),
+            Route(body="ok"),
+        ],
+    )
     runner = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack"))
     [down] = runner.run(period=NOW, now=NOW)
     assert down.status == "failed" and "500" in down.error
@@ -99,8 +119,13 @@ def test_slack_500_then_429_then_200_nothing_lost_nothing_repeated(db, tmp_path,
 
 def test_long_retry_after_fails_the_attempt_and_backs_off_at_least_that_long(db, tmp_path, web):
     with db.session() as session:
-        add_story(session, title="Drone shipment", body="Drones.", terms=["Drones"],
-                  copies=[Copy("Wire One", "https://one.test/a/1")])
+        add_story(
+            session,
+            title="Drone shipment",
+            body="Drones.",
+            terms=["Drones"],
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
     web.set("/hooks/slack", Route(status=429, headers={"Retry-After": "900"}))
     [outcome] = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack")).run(period=NOW, now=NOW)
     assert outcome.status == "failed" and outcome.next_attempt_at - NOW >= timedelta(seconds=900)
@@ -108,9 +133,14 @@ def test_long_retry_after_fails_the_attempt_and_backs_off_at_least_that_long(db,
 
 def test_webhook_gets_the_digest_as_json_with_a_stable_id(db, tmp_path, web):
     with db.session() as session:
-        add_story(session, title="Missiles & drones", body="Missiles and drones were delivered.",
-                  terms=["Missiles"], wire=True, copies=[Copy("Wire One", "https://one.test/a/1"),
-                                                        Copy("Daily Two", "https://two.test/b/2")])
+        add_story(
+            session,
+            title="Missiles & drones",
+            body="Missiles and drones were delivered.",
+            terms=["Missiles"],
+            wire=True,
+            copies=[Copy("Wire One", "https://one.test/a/1"), Copy("Daily Two", "https://two.test/b/2")],
+        )
     web.set("/hooks/json", Route(body="ok"))
     runner = runner_for(db, tmp_path, webhook_url=web.url("/hooks/json"))
     assert runner.run(period=NOW, now=NOW)[0].status == "sent"

@@ -33,21 +33,25 @@ SLACK_TOKEN = "xoxbT0KENzz9f8g7h6"
 
 # --- redaction -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, secret", [
-    (f"POST https://hooks.slack.com/services/T0001/B0002/{SLACK_TOKEN} failed", SLACK_TOKEN),
-    (f"slack said 404 for http://127.0.0.1:8080/services/T1/B2/{SLACK_TOKEN}", SLACK_TOKEN),
-    ("connecting to postgresql://monitor:s3cr3t-pw@db.internal/monitor", "s3cr3t-pw"),
-    ("GET https://ghp_abcdef123456@example.org/feed.xml", "ghp_abcdef123456"),
-    ("fetch https://example.org/rss?token=abc123xyz&lang=en", "abc123xyz"),
-    ("fetch https://example.org/rss?lang=en&api_key=K3Y-VALUE", "K3Y-VALUE"),
-    ("fetch https://cdn.example.org/a.xml?X-Amz-Signature=deadbeef01&X-Amz-Date=1", "deadbeef01"),
-    ("fetch https://example.org/feed?sig=0a1b2c3d", "0a1b2c3d"),
-    ("fetch https://example.org/feed?secret=hush-hush", "hush-hush"),
-    ("fetch https://example.org/feed?password=pa55word", "pa55word"),
-    ("SMTP login failed: user=alerts password=hunter2-smtp", "hunter2-smtp"),
-    ("smtp_password: 'quoted secret'", "quoted secret"),
-    ("sent with Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop"),
-])
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        (f"POST https://hooks.slack.com/services/T0001/B0002/{SLACK_TOKEN} failed", SLACK_TOKEN),
+        (f"slack said 404 for http://127.0.0.1:8080/services/T1/B2/{SLACK_TOKEN}", SLACK_TOKEN),
+        ("connecting to postgresql://monitor:s3cr3t-pw@db.internal/monitor", "s3cr3t-pw"),
+        ("GET https://ghp_abcdef123456@example.org/feed.xml", "ghp_abcdef123456"),
+        ("fetch https://example.org/rss?token=abc123xyz&lang=en", "abc123xyz"),
+        ("fetch https://example.org/rss?lang=en&api_key=K3Y-VALUE", "K3Y-VALUE"),
+        ("fetch https://cdn.example.org/a.xml?X-Amz-Signature=deadbeef01&X-Amz-Date=1", "deadbeef01"),
+        ("fetch https://example.org/feed?sig=0a1b2c3d", "0a1b2c3d"),
+        ("fetch https://example.org/feed?secret=hush-hush", "hush-hush"),
+        ("fetch https://example.org/feed?password=pa55word", "pa55word"),
+        ("SMTP login failed: user=alerts password=hunter2-smtp", "hunter2-smtp"),
+        ("smtp_password: 'quoted secret'", "quoted secret"),
+        ("sent with Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop"),
+    ],
+)
 def test_redact_hides_secrets(text, secret):
     redacted = redact(text)
     assert secret not in redacted
@@ -55,8 +59,10 @@ def test_redact_hides_secrets(text, secret):
 
 
 def test_redact_keeps_what_is_not_secret():
-    text = ("poll feed=BBC outcome=ok url=https://example.org/rss.xml?lang=en&page=2 keyword=monkey "
-            "db postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    text = (
+        "poll feed=BBC outcome=ok url=https://example.org/rss.xml?lang=en&page=2 keyword=monkey "
+        "db postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     assert redact(text) == text
 
 
@@ -90,30 +96,46 @@ def _emit(formatter, message, *args, exc=None, **extra):
 
 def test_filter_redacts_message_args_extra_fields_and_tracebacks():
     url = f"https://hooks.slack.com/services/T1/B2/{SLACK_TOKEN}"
-    line = _emit(JsonFormatter(), "slack %s failed", url, exc=RuntimeError(f"status 500 from {url}"),
-                 url=url, headers={"Authorization": "Bearer abcdefghijklmnop"}, feed="Team")
+    line = _emit(
+        JsonFormatter(),
+        "slack %s failed",
+        url,
+        exc=RuntimeError(f"status 500 from {url}"),
+        url=url,
+        headers={"Authorization": "Bearer abcdefghijklmnop"},
+        feed="Team",
+    )
     assert SLACK_TOKEN not in line and "abcdefghijklmnop" not in line
     entry = json.loads(line)
     assert entry["message"] == "slack https://hooks.slack.com/services/*** failed"
     assert entry["url"] == "https://hooks.slack.com/services/***"
-    assert entry["feed"] == "Team" and entry["level"] == "ERROR" and entry["logger"] == "monitor.test.redaction"
+    assert (
+        entry["feed"] == "Team" and entry["level"] == "ERROR" and entry["logger"] == "monitor.test.redaction"
+    )
     assert "RuntimeError" in entry["exception"] and "time" in entry
 
 
 def test_text_lines_show_feed_and_url():
-    line = _emit(TextFormatter(), "poll outcome=ok", feed="Daily", url="https://example.org/d.xml?token=t0ps3cret")
+    line = _emit(
+        TextFormatter(), "poll outcome=ok", feed="Daily", url="https://example.org/d.xml?token=t0ps3cret"
+    )
     assert "poll outcome=ok feed=Daily url=https://example.org/d.xml?token=***" in line
     # Not twice when the message names them already.
     line = _emit(TextFormatter(), "poll feed=%s", "Daily", feed="Daily", url="https://example.org/d.xml")
     assert line.count("feed=") == 1 and "url=https://example.org/d.xml" in line
 
 
-
 def test_text_lines_escape_control_characters_from_outside():
     title = "Harbour\x1b]0;owned\x07 news\n2026-01-01 00:00:00 ERROR monitor: forged line\r\u202e"
     url = "https://example.org/\x1b[2Jfeed.xml\nfake=1"
-    line = _emit(TextFormatter(), "feed title %s", title, feed=title, url=url,
-                 exc=RuntimeError("server said \x1b[31mred\x1b[0m\nand more"))
+    line = _emit(
+        TextFormatter(),
+        "feed title %s",
+        title,
+        feed=title,
+        url=url,
+        exc=RuntimeError("server said \x1b[31mred\x1b[0m\nand more"),
+    )
     head, _, traceback = line.rstrip("\n").partition("\n")  # the record's line, then its traceback
     for control in ("\x1b", "\x07", "\r", "\u202e"):
         assert control not in line
@@ -127,7 +149,9 @@ def test_text_lines_escape_control_characters_from_outside():
     entry = json.loads(_emit(JsonFormatter(), "feed title %s", title, url=url))
     assert entry["message"] == f"feed title {title}" and entry["url"] == url
 
+
 # --- /healthz, unit ------------------------------------------------------------------------------------------
+
 
 class Clock:
     def __init__(self) -> None:
@@ -167,14 +191,29 @@ def test_health_fails_when_postgresql_does_not_answer():
 
 # --- the daemon, as operators run it -------------------------------------------------------------------------
 
+
 def start_daemon(workspace, database_url, stdout_path, stderr_path, *options):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("MONITOR_LOG_FORMAT", None)
     with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db", database_url,
-             *options, "run", "--listen", "127.0.0.1:0"],
-            stdout=out, stderr=err, env=env)
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "--config",
+                str(workspace.config_path),
+                "--db",
+                database_url,
+                *options,
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
 
 
 def listener_url(log_path):
@@ -196,12 +235,17 @@ def polls_counted(base):
     status, text = get(base + "/metrics")
     assert status == 200
     families = {family.name: family for family in text_string_to_metric_families(text)}
-    return sum(sample.value for sample in families["monitor_polls"].samples if sample.name == "monitor_polls_total")
+    return sum(
+        sample.value for sample in families["monitor_polls"].samples if sample.name == "monitor_polls_total"
+    )
 
 
 def serve_feed(web, slug="o", count=2):
     entries = make_entries(web, slug, count)
-    web.set(f"/{slug}.xml", Route(rss("O", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}))
+    web.set(
+        f"/{slug}.xml",
+        Route(rss("O", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}),
+    )
     return {"name": "Often", "url": web.url(f"/{slug}.xml"), "interval": "1s"}
 
 
@@ -217,8 +261,13 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
         base = wait_for(lambda: listener_url(err))
         assert base, err.read_text()
         # Healthy from the start (a daemon gets a grace period before its first tick); the tick shows once run.
-        _, body = wait_for(lambda: (answer := get(base + "/healthz"))[0] == 200
-                           and json.loads(answer[1]).get("last_tick") and answer)
+        _, body = wait_for(
+            lambda: (
+                (answer := get(base + "/healthz"))[0] == 200
+                and json.loads(answer[1]).get("last_tick")
+                and answer
+            )
+        )
         health = json.loads(body)
         assert health["status"] == "ok" and health["database"] == "ok" and health["last_tick"]
 
@@ -227,9 +276,16 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
         assert wait_for(lambda: polls_counted(base) > first), "the poll counter did not grow"
         _, text = get(base + "/metrics")
         names = {family.name for family in text_string_to_metric_families(text)}
-        assert {"monitor_articles_stored", "monitor_fetch_duration_seconds", "monitor_feeds_due",
-                "monitor_feeds_in_flight", "monitor_writer_queue_depth", "monitor_database_size_bytes",
-                "monitor_last_successful_poll_timestamp_seconds", "monitor_pages_extracted"} <= names
+        assert {
+            "monitor_articles_stored",
+            "monitor_fetch_duration_seconds",
+            "monitor_feeds_due",
+            "monitor_feeds_in_flight",
+            "monitor_writer_queue_depth",
+            "monitor_database_size_bytes",
+            "monitor_last_successful_poll_timestamp_seconds",
+            "monitor_pages_extracted",
+        } <= names
         assert 'monitor_polls_total{error_kind="",outcome="ok"}' in text
         assert json.loads(get(base + "/healthz")[1])["last_successful_poll"]
         assert get(base + "/nothing")[0] == 404
@@ -257,8 +313,12 @@ def test_json_logs_carry_fields_and_no_secret(web, workspace, tmp_path):
     workspace.write_config([feed], poll_tick="1s", extract_workers=1)
     slack_path = f"/services/T0000/B0000/{SLACK_TOKEN}"
     web.set(slack_path, Route(body="ok"))
-    digest = {"name": "desk", "lookback": "7d", "channels": {"slack": {"webhook_url": web.url(slack_path)}},
-              "alerts": {"min_score": 0, "channels": ["slack"], "every": "1s"}}
+    digest = {
+        "name": "desk",
+        "lookback": "7d",
+        "channels": {"slack": {"webhook_url": web.url(slack_path)}},
+        "alerts": {"min_score": 0, "channels": ["slack"], "every": "1s"},
+    }
     watchlist = {"topics": [{"name": "everything", "query": "the OR a OR of OR and"}]}
     with workspace.config_path.open("a", encoding="utf-8") as file:
         file.write(yaml.safe_dump({"watchlist": watchlist, "digests": [digest]}, sort_keys=False))
@@ -300,5 +360,7 @@ def test_a_taken_port_is_a_clean_error(workspace):
 
 def test_a_listener_that_never_started_stops_at_once(db):
     metrics = PrometheusMetrics()
-    listener = Listener(("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics)
+    listener = Listener(
+        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
+    )
     listener.stop()  # the daemon failed before it started serving: stopping must not hang

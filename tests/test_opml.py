@@ -13,8 +13,10 @@ from monitor.ingest.opml import OpmlError, parse_opml, read_opml
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 CORPORA = SHARED / "corpora"
-HEADER = "# my watch list\nsettings:\n  host_delay: 0s   # tests\n\nfeeds:\n  # --- mine ---\n" \
-         "  - name: Mine\n    url: https://mine.example/rss\n    tags: [own]\n\n# watchlist comes later\n"
+HEADER = (
+    "# my watch list\nsettings:\n  host_delay: 0s   # tests\n\nfeeds:\n  # --- mine ---\n"
+    "  - name: Mine\n    url: https://mine.example/rss\n    tags: [own]\n\n# watchlist comes later\n"
+)
 
 
 def opml(body: str) -> str:
@@ -26,22 +28,27 @@ def hundred_feeds() -> str:
     for f in range(5):
         outlines = "".join(
             f'<outline type="rss" text={quoteattr(f"Feed {f}-{n} – «News» & more")} '
-            f'title={quoteattr(f"Feed {f}-{n} – «News» & more")} '
-            f'xmlUrl={quoteattr(f"https://site{f}.example/feeds/{n}.xml?lang=en&amp=1")} '
+            f"title={quoteattr(f'Feed {f}-{n} – «News» & more')} "
+            f"xmlUrl={quoteattr(f'https://site{f}.example/feeds/{n}.xml?lang=en&amp=1')} "
             f'htmlUrl="https://site{f}.example/"/>'
-            for n in range(20))
+            for n in range(20)
+        )
         folders.append(f'<outline text="Folder {f}" title="Folder {f}">{outlines}</outline>')
     return opml("".join(folders))
 
 
 def test_outlines_become_feeds_with_folders_as_tags():
-    listing = parse_opml(opml(
-        '<outline text="World"><outline text="Regional"><outline text="A" xmlUrl="https://a.example/rss"/>'
-        '</outline><outline title="B title" text="B text" xmlUrl="https://b.example/atom" type="atom" '
-        'category="/defence,/world"/></outline>'
-        '<outline xmlUrl="https://c.example/feed"/>'
-        '<outline text="Evil" xmlUrl="javascript:alert(1)"/><outline text="Local" xmlUrl="file:///etc/passwd"/>'
-        '<outline text="Podcast" xmlUrl="feed://d.example/podcast"/>').encode(), name="subs.opml")
+    listing = parse_opml(
+        opml(
+            '<outline text="World"><outline text="Regional"><outline text="A" xmlUrl="https://a.example/rss"/>'
+            '</outline><outline title="B title" text="B text" xmlUrl="https://b.example/atom" type="atom" '
+            'category="/defence,/world"/></outline>'
+            '<outline xmlUrl="https://c.example/feed"/>'
+            '<outline text="Evil" xmlUrl="javascript:alert(1)"/><outline text="Local" xmlUrl="file:///etc/passwd"/>'
+            '<outline text="Podcast" xmlUrl="feed://d.example/podcast"/>'
+        ).encode(),
+        name="subs.opml",
+    )
     assert [(f.name, f.url, f.tags) for f in listing.feeds] == [
         ("A", "https://a.example/rss", ("World", "Regional")),
         ("B title", "https://b.example/atom", ("World", "defence", "world")),
@@ -52,14 +59,22 @@ def test_outlines_become_feeds_with_folders_as_tags():
     assert all(s.startswith("subs.opml:1: ") and "not an http(s) URL" in s for s in listing.skipped)
 
 
-@pytest.mark.parametrize("data, message", [
-    ((b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-     b'<opml><body><outline text="&lol2;" xmlUrl="https://x.example/"/></body></opml>'), "declares XML entities"),
-    (b"<opml><body><outline", "not well-formed XML"),
-    (b"<html><body>not a list</body></html>", "not an OPML file"),
-    (b"<opml><head/></opml>", "no <body>"),
-    (b"\x00\x01garbage", "not well-formed XML"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            (
+                b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+                b'<opml><body><outline text="&lol2;" xmlUrl="https://x.example/"/></body></opml>'
+            ),
+            "declares XML entities",
+        ),
+        (b"<opml><body><outline", "not well-formed XML"),
+        (b"<html><body>not a list</body></html>", "not an OPML file"),
+        (b"<opml><head/></opml>", "no <body>"),
+        (b"\x00\x01garbage", "not well-formed XML"),
+    ],
+)
 def test_hostile_or_broken_opml_is_refused_with_the_file_named(data, message):
     with pytest.raises(OpmlError) as caught:
         parse_opml(data, name="evil.opml")
@@ -103,10 +118,12 @@ def test_import_of_100_feeds_then_export_keeps_names_urls_and_comments(workspace
 
 
 def test_export_to_stdout_and_tags_round_trip(workspace, tmp_path):
-    workspace.write_config([
-        {"name": "Both", "url": "https://both.example/rss", "tags": ["world", "defence"]},
-        {"name": "Site map", "url": "https://agency.example/", "kind": "sitemap"},
-    ])
+    workspace.write_config(
+        [
+            {"name": "Both", "url": "https://both.example/rss", "tags": ["world", "defence"]},
+            {"name": "Site map", "url": "https://agency.example/", "kind": "sitemap"},
+        ]
+    )
     out = workspace.cli("export", "opml").stdout
     listing = parse_opml(out.encode(), name="stdout")
     assert [(f.name, f.url, f.tags, f.kind) for f in listing.feeds] == [
@@ -118,8 +135,12 @@ def test_export_to_stdout_and_tags_round_trip(workspace, tmp_path):
 def test_import_reports_bad_entries_and_a_broken_file(workspace, tmp_path):
     workspace.config_path.write_text(HEADER)
     mixed = tmp_path / "mixed.opml"
-    mixed.write_text(opml('<outline text="Good" xmlUrl="https://good.example/rss"/>'
-                          '<outline text="Bad" xmlUrl="ftp://bad.example/rss"/>'))
+    mixed.write_text(
+        opml(
+            '<outline text="Good" xmlUrl="https://good.example/rss"/>'
+            '<outline text="Bad" xmlUrl="ftp://bad.example/rss"/>'
+        )
+    )
     result = workspace.cli("import", "opml", str(mixed))
     assert "added 1 feeds" in result.stdout and f"{mixed}:1: Bad" in result.stderr
 

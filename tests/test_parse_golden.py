@@ -43,9 +43,17 @@ def render(feed: ParsedFeed) -> dict[str, Any]:
         rendered["self_url"] = feed.self_url
     rendered["warning"] = feed.warning
     rendered["items"] = [
-        {"key": item.key, "guid": item.guid, "url": item.url, "title": item.title, "author": item.author,
-         "published": item.published.isoformat() if item.published else None, "summary": item.summary,
-         "content": item.content, "language": item.language}
+        {
+            "key": item.key,
+            "guid": item.guid,
+            "url": item.url,
+            "title": item.title,
+            "author": item.author,
+            "published": item.published.isoformat() if item.published else None,
+            "summary": item.summary,
+            "content": item.content,
+            "language": item.language,
+        }
         for item in feed.items
     ]
     return rendered

@@ -17,8 +17,9 @@ from monitor.ingest.politeness import HostGate
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 
 
-async def _use(gate: HostGate, host: str, hold: float, starts: list[float], active: dict[str, int],
-               peak: dict[str, int]) -> None:
+async def _use(
+    gate: HostGate, host: str, hold: float, starts: list[float], active: dict[str, int], peak: dict[str, int]
+) -> None:
     async with gate.slot(host):
         starts.append(time.monotonic())
         active[host] = active.get(host, 0) + 1

@@ -23,27 +23,41 @@ from monitor.config import Config, FeedConfig, Settings
 from monitor.daemon.reload import describe_change
 
 RSS = {"Content-Type": "application/rss+xml"}
-FRONT = ('<!DOCTYPE html><html><head><title>Front</title></head><body><main>'
-         '<h2><a href="/world/2024/09/09/talks-resume-in-geneva">Talks resume in Geneva</a></h2>'
-         '</main></body></html>')
-ARTICLE = ("<html><head><title>Talks resume in Geneva</title></head><body><article><h1>Talks resume in Geneva"
-           "</h1>" + "<p>Delegations met again in Geneva today to talk about the ceasefire terms.</p>" * 8
-           + "</article></body></html>")
+FRONT = (
+    "<!DOCTYPE html><html><head><title>Front</title></head><body><main>"
+    '<h2><a href="/world/2024/09/09/talks-resume-in-geneva">Talks resume in Geneva</a></h2>'
+    "</main></body></html>"
+)
+ARTICLE = (
+    "<html><head><title>Talks resume in Geneva</title></head><body><article><h1>Talks resume in Geneva"
+    "</h1>"
+    + "<p>Delegations met again in Geneva today to talk about the ceasefire terms.</p>" * 8
+    + "</article></body></html>"
+)
 SLOW = "1h"  # an interval that never comes round during a test
 
 
 def serve(web) -> None:
     for name in ("a", "b"):
-        web.set(f"/{name}.xml", Route(rss(name.upper(), web.url("/"), make_entries(web, name, 1)), headers=RSS))
+        web.set(
+            f"/{name}.xml", Route(rss(name.upper(), web.url("/"), make_entries(web, name, 1)), headers=RSS)
+        )
     web.set("/front", Route(FRONT, headers={"Content-Type": "text/html"}))
     web.set("/world/2024/09/09/talks-resume-in-geneva", ARTICLE)
 
 
 def config(web, feeds: list[dict], *, reload_every: str) -> dict:
-    return {"settings": {"host_delay": "0s", "extract_workers": 0, "timeout": "5s", "poll_tick": "0.3s",
-                         "fetch_pages": False},
-            "watchlist": {"reload_every": reload_every},
-            "feeds": feeds}
+    return {
+        "settings": {
+            "host_delay": "0s",
+            "extract_workers": 0,
+            "timeout": "5s",
+            "poll_tick": "0.3s",
+            "fetch_pages": False,
+        },
+        "watchlist": {"reload_every": reload_every},
+        "feeds": feeds,
+    }
 
 
 class Edits:
@@ -100,14 +114,16 @@ def test_a_running_daemon_applies_a_changed_configuration(web, workspace, tmp_pa
         other.cli("articles")
 
         # Changed: the page read as a page, at once; A's interval shortened takes effect now.
-        edits.apply(config(web, [{**a, "interval": "1s"}, {**front, "kind": "page"}, b],
-                           reload_every=reload_every))
+        edits.apply(
+            config(web, [{**a, "interval": "1s"}, {**front, "kind": "page"}, b], reload_every=reload_every)
+        )
         assert wait_for(lambda: "poll feed=Front outcome=ok" in edits.log()), edits.log()
         assert wait_for(lambda: len(web.requests_for("/a.xml")) >= 3)
 
         # Removed: B is no longer polled.
-        edits.apply(config(web, [{**a, "interval": "1s"}, {**front, "kind": "page"}],
-                           reload_every=reload_every))
+        edits.apply(
+            config(web, [{**a, "interval": "1s"}, {**front, "kind": "page"}], reload_every=reload_every)
+        )
         time.sleep(0.5)  # a poll of B already in flight may finish
         polled = len(web.requests_for("/b.xml"))
         time.sleep(2.5)
@@ -159,7 +175,9 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
     from monitor.pipeline import Pipeline
 
     path = tmp_path / "feeds.yaml"
-    path.write_text(DIGESTS.format(title="Arms", digests=DIGEST.format(name="morning", schedule="30 7 * * *")))
+    path.write_text(
+        DIGESTS.format(title="Arms", digests=DIGEST.format(name="morning", schedule="30 7 * * *"))
+    )
 
     async def scenario():
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
@@ -170,9 +188,15 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
             assert {"poll-tick", "config-reload", "digest:morning", "digest-retries"} <= set(jobs)
             titles = jobs["digest:morning"].func.args[1]._titles  # partial(_guarded, job, runner, metrics)
 
-            path.write_text(DIGESTS.format(title="Arms transfers", digests=(
-                DIGEST.format(name="morning", schedule="0 8 * * *") + DIGEST.format(name="evening",
-                                                                                    schedule="0 18 * * *"))))
+            path.write_text(
+                DIGESTS.format(
+                    title="Arms transfers",
+                    digests=(
+                        DIGEST.format(name="morning", schedule="0 8 * * *")
+                        + DIGEST.format(name="evening", schedule="0 18 * * *")
+                    ),
+                )
+            )
             assert await daemon.reload(force=True) is True
             jobs = {job.id: job for job in scheduler.get_jobs()}
             assert {"digest:morning", "digest:evening", "digest-retries"} <= set(jobs)
@@ -181,15 +205,20 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
 
             path.write_text(DIGESTS.format(title="Arms", digests="").replace("digests:\n", ""))
             assert await daemon.reload(force=True) is True
-            assert not {job.id for job in scheduler.get_jobs()} & {"digest:morning", "digest:evening",
-                                                                     "digest-retries"}
+            assert not {job.id for job in scheduler.get_jobs()} & {
+                "digest:morning",
+                "digest:evening",
+                "digest-retries",
+            }
 
     asyncio.run(scenario())
 
 
 def test_a_shorter_max_interval_brings_adaptive_feeds_forward_and_a_fixed_one_keeps_its_own():
-    feeds = (FeedConfig(name="wire", url="https://example.org/wire.xml"),
-             FeedConfig(name="weekly", url="https://example.org/weekly.xml", interval=timedelta(hours=6)))
+    feeds = (
+        FeedConfig(name="wire", url="https://example.org/wire.xml"),
+        FeedConfig(name="weekly", url="https://example.org/weekly.xml", interval=timedelta(hours=6)),
+    )
     old = Config(feeds=feeds)
     new = Config(feeds=feeds, settings=Settings(max_interval=timedelta(hours=2)))
     change = describe_change(old, new)
@@ -199,9 +228,17 @@ def test_a_shorter_max_interval_brings_adaptive_feeds_forward_and_a_fixed_one_ke
 
 
 def fetch_config(web, feeds: list[dict], **settings) -> dict:
-    return {"settings": {"host_delay": "0s", "extract_workers": 0, "timeout": "10s", "poll_tick": "0.3s",
-                         "fetch_pages": False, **settings},
-            "feeds": feeds}
+    return {
+        "settings": {
+            "host_delay": "0s",
+            "extract_workers": 0,
+            "timeout": "10s",
+            "poll_tick": "0.3s",
+            "fetch_pages": False,
+            **settings,
+        },
+        "feeds": feeds,
+    }
 
 
 def test_fetch_settings_apply_at_once_on_sighup(web, workspace, tmp_path):
@@ -218,8 +255,9 @@ def test_fetch_settings_apply_at_once_on_sighup(web, workspace, tmp_path):
         assert wait_for(lambda: "poll feed=A outcome=ok" in edits.log(), timeout=60), edits.log()
         assert "old-desk@example.org" in web.requests_for("/a.xml")[0].headers["user-agent"]
 
-        edits.apply(fetch_config(web, [a], contact="new-desk@example.org", max_bytes="3KB",
-                                 config_check_every=SLOW))
+        edits.apply(
+            fetch_config(web, [a], contact="new-desk@example.org", max_bytes="3KB", config_check_every=SLOW)
+        )
         before = len(web.requests_for("/a.xml"))
         web.set("/a.xml", Route(feed.replace("padding", "more padding"), headers=RSS))  # no 304: read whole
         assert wait_for(lambda: "error=too_large" in edits.log(), timeout=30), edits.log()
@@ -244,10 +282,16 @@ def test_a_poll_in_flight_finishes_with_the_fetcher_it_started_with(web, tmp_pat
 
     web.set("/slow.xml", Route(rss("Slow", web.url("/"), make_entries(web, "s", 1)), headers=RSS, delay=1.5))
     web.set("/big.xml", Route(rss("Big", web.url("/"), make_entries(web, "b", 1)), headers=RSS))
-    web.set("/b/0", "<html><body><article>" + "<p>A long paragraph about the talks in Geneva.</p>" * 200
-            + "</article></body></html>")  # about 10 KB
-    feeds = [{"name": "Slow", "url": web.url("/slow.xml")},
-             {"name": "Big", "url": web.url("/big.xml"), "fetch_pages": True}]
+    web.set(
+        "/b/0",
+        "<html><body><article>"
+        + "<p>A long paragraph about the talks in Geneva.</p>" * 200
+        + "</article></body></html>",
+    )  # about 10 KB
+    feeds = [
+        {"name": "Slow", "url": web.url("/slow.xml")},
+        {"name": "Big", "url": web.url("/big.xml"), "fetch_pages": True},
+    ]
     before = Config.model_validate(fetch_config(web, feeds, user_agent="desk/1"))
     after = Config.model_validate(fetch_config(web, feeds, user_agent="desk/2", max_bytes="4KB"))
 
@@ -286,8 +330,17 @@ def test_only_the_listener_waits_for_a_restart():
     from monitor.daemon.reload import describe_change
 
     old = Config.model_validate({"settings": {"listen": "127.0.0.1:9100"}})
-    fetching = Config.model_validate({"settings": {"listen": "127.0.0.1:9100", "user_agent": "desk/2",
-                                                   "timeout": "5s", "extract_workers": 0, "per_host": 4}})
+    fetching = Config.model_validate(
+        {
+            "settings": {
+                "listen": "127.0.0.1:9100",
+                "user_agent": "desk/2",
+                "timeout": "5s",
+                "extract_workers": 0,
+                "per_host": 4,
+            }
+        }
+    )
     assert describe_change(old, fetching).restart_needed == ()
     moved = Config.model_validate({"settings": {"listen": "127.0.0.1:9200"}})
     assert describe_change(old, moved).restart_needed == ("listen",)
@@ -319,8 +372,9 @@ def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_
         assert first.unpin() is True
         await first.close()
         assert closed == [first.extractor]
-        third = second.successor(Settings(extract_workers=2, timeout=timedelta(seconds=5)), Workers,
-                                 metrics=NO_METRICS)
+        third = second.successor(
+            Settings(extract_workers=2, timeout=timedelta(seconds=5)), Workers, metrics=NO_METRICS
+        )
         assert third.extractor is second.extractor  # only the fetcher is new
         assert second.successor(Settings(extract_workers=2), Workers, metrics=NO_METRICS) is None
         assert second.retire() is True

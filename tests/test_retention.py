@@ -40,30 +40,81 @@ def _seed(db, *, article_id: int, fetched_at: datetime, feed_id: int) -> None:
     """An article with a feed link, a match with evidence, band keys, a story with keys, a wire cluster,
     and a delivered item."""
     with db.session() as s:
-        story = Story(title="s", representative_id=article_id, size=1, first_seen_at=fetched_at,
-                      last_seen_at=fetched_at, profile='{"a":1}')
-        cluster = WireCluster(representative_id=article_id, size=1, first_seen_at=fetched_at,
-                              last_seen_at=fetched_at)
+        story = Story(
+            title="s",
+            representative_id=article_id,
+            size=1,
+            first_seen_at=fetched_at,
+            last_seen_at=fetched_at,
+            profile='{"a":1}',
+        )
+        cluster = WireCluster(
+            representative_id=article_id, size=1, first_seen_at=fetched_at, last_seen_at=fetched_at
+        )
         s.add_all([story, cluster])
         s.flush()
         cluster.story_id = story.id
-        s.add(Article(id=article_id, url=f"https://x.test/{article_id}", canonical_url=f"https://x.test/{article_id}",
-                      guid=f"g{article_id}", fetched_at=fetched_at, body="text " * 100, body_source="extracted",
-                      content_hash=f"h{article_id}", story_id=story.id, wire_cluster_id=cluster.id))
+        s.add(
+            Article(
+                id=article_id,
+                url=f"https://x.test/{article_id}",
+                canonical_url=f"https://x.test/{article_id}",
+                guid=f"g{article_id}",
+                fetched_at=fetched_at,
+                body="text " * 100,
+                body_source="extracted",
+                content_hash=f"h{article_id}",
+                story_id=story.id,
+                wire_cluster_id=cluster.id,
+            )
+        )
         s.flush()
-        s.add(ArticleFeed(article_id=article_id, feed_id=feed_id, entry_key=f"k{article_id}",
-                          first_seen_at=fetched_at))
-        s.add(ArticleMatch(article_id=article_id, topic="t", score=50.0, snippet="**x**", evidence='{"a":[1,2]}',
-                           watchlist="w", matched_at=fetched_at))
-        s.add_all([LshBand(band_key=article_id * 100 + n, seen_epoch=int(fetched_at.timestamp()),
-                           article_id=article_id) for n in range(3)])
-        s.add_all([StoryKey(term=f"t{n}", seen_epoch=int(fetched_at.timestamp()), story_id=story.id)
-                   for n in range(2)])
-        delivery = Delivery(digest="d", kind="digest", channel="email", period=fetched_at, status="sent",
-                            attempts=1, created_at=fetched_at)
+        s.add(
+            ArticleFeed(
+                article_id=article_id, feed_id=feed_id, entry_key=f"k{article_id}", first_seen_at=fetched_at
+            )
+        )
+        s.add(
+            ArticleMatch(
+                article_id=article_id,
+                topic="t",
+                score=50.0,
+                snippet="**x**",
+                evidence='{"a":[1,2]}',
+                watchlist="w",
+                matched_at=fetched_at,
+            )
+        )
+        s.add_all(
+            [
+                LshBand(
+                    band_key=article_id * 100 + n,
+                    seen_epoch=int(fetched_at.timestamp()),
+                    article_id=article_id,
+                )
+                for n in range(3)
+            ]
+        )
+        s.add_all(
+            [
+                StoryKey(term=f"t{n}", seen_epoch=int(fetched_at.timestamp()), story_id=story.id)
+                for n in range(2)
+            ]
+        )
+        delivery = Delivery(
+            digest="d",
+            kind="digest",
+            channel="email",
+            period=fetched_at,
+            status="sent",
+            attempts=1,
+            created_at=fetched_at,
+        )
         s.add(delivery)
         s.flush()
-        s.add(DeliveryItem(delivery_id=delivery.id, article_id=article_id, topic="t", delivered_at=fetched_at))
+        s.add(
+            DeliveryItem(delivery_id=delivery.id, article_id=article_id, topic="t", delivered_at=fetched_at)
+        )
 
 
 def _feed(db) -> int:
@@ -87,8 +138,16 @@ def test_old_articles_go_with_their_rows_and_recent_ones_stay(db):
     assert report.rows["articles"] == 1 and report.rows["lsh_bands"] == 3 and report.rows["stories"] == 1
     with db.session() as s:
         left = {model.__tablename__: _count(s, model) for model in TABLES}
-        assert left == {"articles": 1, "article_feeds": 1, "article_matches": 1, "lsh_bands": 3,
-                        "delivery_items": 1, "stories": 1, "story_keys": 2, "wire_clusters": 1}
+        assert left == {
+            "articles": 1,
+            "article_feeds": 1,
+            "article_matches": 1,
+            "lsh_bands": 3,
+            "delivery_items": 1,
+            "stories": 1,
+            "story_keys": 2,
+            "wire_clusters": 1,
+        }
         assert s.get(Article, 2).body.startswith("text")
         assert s.get(Article, 1) is None
         entry = s.scalars(select(PrunedEntry)).one()
@@ -106,8 +165,9 @@ def test_dry_run_deletes_nothing_and_tells_the_same(db):
     assert _snapshot(db) == before
     real = prune(db, settings, now=NOW, pause=0)
     # A dry run rolls each step back, so an item of an old article in an old delivery is counted by both.
-    assert {k: v for k, v in dry.rows.items() if k != "delivery_items"} == \
-        {k: v for k, v in real.rows.items() if k != "delivery_items"}
+    assert {k: v for k, v in dry.rows.items() if k != "delivery_items"} == {
+        k: v for k, v in real.rows.items() if k != "delivery_items"
+    }
     assert dry.rows["articles"] == 1 and dry.rows["deliveries"] == 1
 
 
@@ -124,9 +184,13 @@ def test_evidence_is_reduced_and_the_match_keeps_its_score(db):
 
 
 def test_an_alert_check_that_finds_nothing_writes_no_row(db):
-    digest = DigestConfig.model_validate({
-        "name": "d", "alerts": {"min_score": 10, "channels": ["webhook"]},
-        "channels": {"webhook": {"url": "http://127.0.0.1:9/hook"}}})
+    digest = DigestConfig.model_validate(
+        {
+            "name": "d",
+            "alerts": {"min_score": 10, "channels": ["webhook"]},
+            "channels": {"webhook": {"url": "http://127.0.0.1:9/hook"}},
+        }
+    )
     runner = DigestRunner(db, digest, owner="me")
     outcomes = runner.run(kind="alert", period=NOW, now=NOW)
     assert [o.status for o in outcomes] == ["empty"]
@@ -148,7 +212,9 @@ def test_a_pruned_article_still_in_its_feed_is_not_stored_again(web, workspace):
         with db.session() as s:
             s.execute(update(Article).values(fetched_at=long_ago))
             s.execute(update(ArticleFeed).values(first_seen_at=long_ago))
-            s.execute(update(Feed).values(etag=None, last_modified=None))  # the next poll reads the feed again
+            s.execute(
+                update(Feed).values(etag=None, last_modified=None)
+            )  # the next poll reads the feed again
         dry = workspace.json("prune", "--dry-run")
         assert dry["deleted"]["articles"] == 3 and len(workspace.json("articles")) == 3
         assert workspace.json("prune")["deleted"]["articles"] == 3
@@ -184,8 +250,10 @@ def test_counts_that_only_pruned_articles_made_go_and_the_others_stay_whole(db):
 
     def counts():
         with db.session() as s:
-            return ({row.term: row.documents for row in s.scalars(select(TermCount))},
-                    {row.key: row.clusters for row in s.scalars(select(ParagraphCount))})
+            return (
+                {row.term: row.documents for row in s.scalars(select(TermCount))},
+                {row.key: row.clusters for row in s.scalars(select(ParagraphCount))},
+            )
 
     before = counts()
     retention = RetentionSettings(articles="30d", evidence="off", deliveries="off")
@@ -217,8 +285,12 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     from monitor.store.models import ParagraphCount, TermCount
 
     footer = "Sign in to read every story of the Harbour Gazette on all your devices today."
-    topics = ["grain exports through the northern port rose again", "the river ferry strike ended after talks",
-              "a new bridge over the bay opened to traffic", "council votes on the harbour budget for schools"]
+    topics = [
+        "grain exports through the northern port rose again",
+        "the river ferry strike ended after talks",
+        "a new bridge over the bay opened to traffic",
+        "council votes on the harbour budget for schools",
+    ]
     feed = _feed(db)
     bodies = {}
     for n, topic in enumerate(topics):
@@ -227,10 +299,23 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
         body = "\n".join([own, f"Further details on how {topic} emerged late on day {n}.", footer])
         bodies[n] = body
         url = f"https://gazette.test/{n}"
-        article = ArticleValue(entry_key=url, url=url, canonical_url=url, guid=url, title=topic.capitalize(),
-                               author=None, published=fetched, fetched_at=fetched, language="en", body=body,
-                               summary="", body_source=BodySource.EXTRACTED, body_note=None,
-                               content_hash=f"{n:064x}", site_name="Harbour Gazette")
+        article = ArticleValue(
+            entry_key=url,
+            url=url,
+            canonical_url=url,
+            guid=url,
+            title=topic.capitalize(),
+            author=None,
+            published=fetched,
+            fetched_at=fetched,
+            language="en",
+            body=body,
+            summary="",
+            body_source=BodySource.EXTRACTED,
+            body_note=None,
+            content_hash=f"{n:064x}",
+            site_name="Harbour Gazette",
+        )
         with db.session() as s:
             article_id, _ = article_store.save_article(s, article=article, feed_id=feed, now=fetched)
             dedupe.place(s, article_id=article_id, article=article, settings=DedupSettings())
@@ -241,8 +326,11 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     with db.session() as s:
         assert _count(s, Article) == 2
         assert cluster_store.boilerplate_keys(s, keys=[footer_key], min_clusters=BOILERPLATE_CLUSTERS) == {
-            footer_key}
+            footer_key
+        }
         assert not {key for key in s.scalars(select(ParagraphCount.key))} & old_only
         terms = {row.term: row.documents for row in s.scalars(select(TermCount))}
-    assert "grain" not in terms and "ferry" not in terms and "bridge" in terms  # the old articles' own words went
+    assert (
+        "grain" not in terms and "ferry" not in terms and "bridge" in terms
+    )  # the old articles' own words went
     assert max(terms.values()) == terms[""] == 4  # N is the articles ever counted; none exceeds it

@@ -37,8 +37,9 @@ def check(urls, *, gate: HostGate | None = None, cache_out: list | None = None) 
     """Ask one RobotsCache about each URL, all at once."""
 
     async def main():
-        async with Fetcher(user_agent="monitor/test", timeout=5.0,
-                           gate=gate or HostGate(concurrency=10, delay=0)) as fetcher:
+        async with Fetcher(
+            user_agent="monitor/test", timeout=5.0, gate=gate or HostGate(concurrency=10, delay=0)
+        ) as fetcher:
             cache = RobotsCache(fetcher)
             if cache_out is not None:
                 cache_out.append(cache)
@@ -57,7 +58,9 @@ def allowed(server, robots_txt: str | bytes, *paths: str) -> list[bool]:
 
 def test_disallowed_path_refused_allowed_path_allowed(server):
     assert allowed(server, "User-agent: *\nDisallow: /private/\n", "/private/a", "/public/b", "/") == [
-        False, True, True,
+        False,
+        True,
+        True,
     ]
 
 
@@ -262,11 +265,22 @@ def _allows(text: str, path: str) -> bool:
         ("User-agent: monitor", True),
         ("User-agent: Monitor", True),
         ("user-agent: MONITOR", True),
-        pytest.param("User-agent: monitor/1.0", True, marks=pytest.mark.xfail(
-            reason="Protego compares the whole line, not the product token before the version", strict=True)),
+        pytest.param(
+            "User-agent: monitor/1.0",
+            True,
+            marks=pytest.mark.xfail(
+                reason="Protego compares the whole line, not the product token before the version",
+                strict=True,
+            ),
+        ),
         ("User-agent:monitor", True),
-        pytest.param("User-agent: mon", False, marks=pytest.mark.xfail(
-            reason="Protego matches a group whose token is a prefix of ours", strict=True)),
+        pytest.param(
+            "User-agent: mon",
+            False,
+            marks=pytest.mark.xfail(
+                reason="Protego matches a group whose token is a prefix of ours", strict=True
+            ),
+        ),
         ("User-agent: monitorbot", False),
         ("User-agent: nitor", False),
     ],
@@ -278,8 +292,10 @@ def test_user_agent_matching(agent_line, ours):
 
 
 def test_longest_match_wins_whatever_the_order():
-    for text in ("User-agent: *\nDisallow: /\nAllow: /news/\n",
-                 "User-agent: *\nAllow: /news/\nDisallow: /\n"):
+    for text in (
+        "User-agent: *\nDisallow: /\nAllow: /news/\n",
+        "User-agent: *\nAllow: /news/\nDisallow: /\n",
+    ):
         assert _allows(text, "/news/today")
         assert not _allows(text, "/sport/today")
 
@@ -320,9 +336,11 @@ def test_consecutive_user_agent_lines_share_a_group():
 
 
 def test_groups_for_the_same_agent_are_merged():
-    text = ("User-agent: monitor\nDisallow: /a\n\n"
-            "User-agent: other\nDisallow: /\n\n"
-            "User-agent: monitor\nDisallow: /b\n")
+    text = (
+        "User-agent: monitor\nDisallow: /a\n\n"
+        "User-agent: other\nDisallow: /\n\n"
+        "User-agent: monitor\nDisallow: /b\n"
+    )
     assert not _allows(text, "/a")
     assert not _allows(text, "/b")
     assert _allows(text, "/c")
@@ -358,8 +376,16 @@ def test_garbage_is_tolerated():
     assert _allows(text, "/y")
 
 
-@pytest.mark.parametrize(("line", "delay"), [("Crawl-delay: 5", 5.0), ("Crawl-delay: 0.5", 0.5),
-                                             ("Crawl-delay: soon", None), ("Crawl-delay: -3", None),
-                                             ("Crawl-delay: nan", None), ("Crawl-delay: inf", None)])
+@pytest.mark.parametrize(
+    ("line", "delay"),
+    [
+        ("Crawl-delay: 5", 5.0),
+        ("Crawl-delay: 0.5", 0.5),
+        ("Crawl-delay: soon", None),
+        ("Crawl-delay: -3", None),
+        ("Crawl-delay: nan", None),
+        ("Crawl-delay: inf", None),
+    ],
+)
 def test_crawl_delay_values(line, delay):
     assert _rules(f"User-agent: *\n{line}\n").crawl_delay == delay

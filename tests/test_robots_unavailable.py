@@ -42,8 +42,13 @@ def test_a_robots_txt_answering_503_holds_the_page_back_until_a_retry(web, works
 
 
 def test_a_robots_txt_that_stays_down_is_tried_on_the_schedule_and_one_that_disallows_is_not(web, workspace):
-    down = Entry("down", "Down page", "The feed's own summary of the page behind a dead robots.txt.",
-                 web.url("/down/1"), "d1")
+    down = Entry(
+        "down",
+        "Down page",
+        "The feed's own summary of the page behind a dead robots.txt.",
+        web.url("/down/1"),
+        "d1",
+    )
     workspace.write_config([{"name": "Down", "url": _serve(web, [down])}])
     web.set("/robots.txt", Route(status=429))
     workspace.cli("poll")
@@ -51,14 +56,20 @@ def test_a_robots_txt_that_stays_down_is_tried_on_the_schedule_and_one_that_disa
     workspace.cli("poll")
     [article] = workspace.json("articles")
     assert article["page_retries"] == 1
-    assert article["body_note"] == ("robots.txt unavailable (rate_limited); page not fetched yet "
-                                    "(after 2 attempts)")
+    assert article["body_note"] == (
+        "robots.txt unavailable (rate_limited); page not fetched yet (after 2 attempts)"
+    )
     assert datetime.fromisoformat(article["page_retry_at"]) > datetime.now(UTC) + timedelta(minutes=55)
 
 
 def test_a_robots_txt_that_disallows_is_noted_so_and_not_retried(web, workspace):
-    entry = Entry("private", "Private page", "The feed's own summary of a page robots.txt disallows.",
-                  web.url("/private/1"), "p1")
+    entry = Entry(
+        "private",
+        "Private page",
+        "The feed's own summary of a page robots.txt disallows.",
+        web.url("/private/1"),
+        "p1",
+    )
     web.set("/robots.txt", "User-agent: *\nDisallow: /private/\n")
     workspace.write_config([{"name": "Private", "url": _serve(web, [entry])}])
     workspace.cli("poll")

@@ -41,7 +41,9 @@ def test_visible_keeps_lines_of_messages_when_asked():
 
 def _rendered(*things, terminal=True) -> str:
     buffer = io.StringIO()
-    console = SafeConsole(file=buffer, force_terminal=terminal, width=200, color_system="truecolor" if terminal else None)
+    console = SafeConsole(
+        file=buffer, force_terminal=terminal, width=200, color_system="truecolor" if terminal else None
+    )
     for thing in things:
         console.print(thing)
     return buffer.getvalue()
@@ -58,7 +60,9 @@ def test_the_console_never_writes_a_control_character_from_outside():
 
 
 def test_brackets_are_text_not_markup():
-    shown = _rendered("[/x] and [bold]x[/bold]", styled("[red]error:[/] {}", "[/x] [bold]x[/bold]"), terminal=False)
+    shown = _rendered(
+        "[/x] and [bold]x[/bold]", styled("[red]error:[/] {}", "[/x] [bold]x[/bold]"), terminal=False
+    )
     assert shown.splitlines() == ["[/x] and [bold]x[/bold]", "error: [/x] [bold]x[/bold]"]
 
 

@@ -63,10 +63,17 @@ def test_success_shorter_retry_after_does_not_shorten_the_interval():
 # ----------------------------------------------------------------------------------- failure
 
 
-def _wait(failures: int, *, interval=10 * MIN, max_backoff=24 * HOUR, retry_after=None,
-          key="feed") -> timedelta:
-    when = next_poll_after_failure(NOW, interval=interval, failures=failures, max_backoff=max_backoff,
-                                   retry_after=retry_after, feed_key=key)
+def _wait(
+    failures: int, *, interval=10 * MIN, max_backoff=24 * HOUR, retry_after=None, key="feed"
+) -> timedelta:
+    when = next_poll_after_failure(
+        NOW,
+        interval=interval,
+        failures=failures,
+        max_backoff=max_backoff,
+        retry_after=retry_after,
+        feed_key=key,
+    )
     return when - NOW
 
 
@@ -170,8 +177,9 @@ def test_success_caps_a_huge_cache_lifetime_like_the_ttl():
 
 
 def test_success_takes_the_longest_of_all_hints():
-    when = next_poll_after_success(NOW, interval=5 * MIN, ttl=HOUR, cache_lifetime=3 * HOUR,
-                                   retry_after=2 * HOUR)
+    when = next_poll_after_success(
+        NOW, interval=5 * MIN, ttl=HOUR, cache_lifetime=3 * HOUR, retry_after=2 * HOUR
+    )
     assert when == NOW + 3 * HOUR
 
 
@@ -286,14 +294,17 @@ def test_a_rhythm_is_learnt_from_sightings():
     assert rhythm.describe() == "~12/day, every 24m"  # sqrt(2 h x 5 min)
 
 
-@pytest.mark.parametrize(("rhythm", "text"), [
-    (Rhythm(30 * MIN), "fixed 30m"),
-    (Rhythm(timedelta(seconds=5097.3), 1.0), "~1/day, every 1h25m"),
-    (Rhythm(24 * HOUR, 0.0), "quiet, every 1d"),
-    (Rhythm(timedelta(hours=3.7), 2 / 7), "~2/week, every 3h42m"),
-    (Rhythm(24 * HOUR, 0.01), "<1/week, every 1d"),
-    (Rhythm(timedelta(seconds=0.2), 1e9), "~1000000000/day, every 1s"),
-])
+@pytest.mark.parametrize(
+    ("rhythm", "text"),
+    [
+        (Rhythm(30 * MIN), "fixed 30m"),
+        (Rhythm(timedelta(seconds=5097.3), 1.0), "~1/day, every 1h25m"),
+        (Rhythm(24 * HOUR, 0.0), "quiet, every 1d"),
+        (Rhythm(timedelta(hours=3.7), 2 / 7), "~2/week, every 3h42m"),
+        (Rhythm(24 * HOUR, 0.01), "<1/week, every 1d"),
+        (Rhythm(timedelta(seconds=0.2), 1e9), "~1000000000/day, every 1s"),
+    ],
+)
 def test_a_rhythm_describes_itself(rhythm, text):
     assert rhythm.describe() == text
 

@@ -16,21 +16,27 @@ from monitor.ingest.sitemaps import parse_sitemap
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
 CORPORA = SHARED / "corpora"
-SITEMAP_DIRS = [CORPORA / "crawler-commons/src/test/resources/sitemaps",
-                CORPORA / "advertools/tests/data/sitemap_testing", CORPORA / "trafilatura/tests/resources"]
+SITEMAP_DIRS = [
+    CORPORA / "crawler-commons/src/test/resources/sitemaps",
+    CORPORA / "advertools/tests/data/sitemap_testing",
+    CORPORA / "trafilatura/tests/resources",
+]
 ROBOTS_DIR = CORPORA / "crawler-commons/src/test/resources/robots"
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"'
 
 
 def corpus_files(pattern_dirs, predicate):
-    found = [p for d in pattern_dirs if d.exists() for p in sorted(d.rglob("*")) if p.is_file() and predicate(p)]
+    found = [
+        p for d in pattern_dirs if d.exists() for p in sorted(d.rglob("*")) if p.is_file() and predicate(p)
+    ]
     return found or [pytest.param(None, marks=pytest.mark.skip(reason="shared corpora not present"))]
 
 
 def is_sitemap_file(path: Path) -> bool:
     name = path.name.lower()
-    return ("sitemap" in name or name.endswith(".gz") and "sitemap" in name.replace("xmlsitemap", "sitemap")) \
-        and not name.endswith((".html.gz", ".py"))
+    return (
+        "sitemap" in name or name.endswith(".gz") and "sitemap" in name.replace("xmlsitemap", "sitemap")
+    ) and not name.endswith((".html.gz", ".py"))
 
 
 def test_news_sitemap_gives_titles_dates_and_languages_newest_first():
@@ -46,8 +52,11 @@ def test_news_sitemap_gives_titles_dates_and_languages_newest_first():
     </urlset>""".encode()
     parsed = parse_sitemap(body, url="https://agency.example/news-sitemap.xml")
     items = parsed.feed.items
-    assert [i.url for i in items] == ["https://agency.example/fa/new-news", "https://agency.example/en/old-news",
-                                      "https://agency.example/undated"]
+    assert [i.url for i in items] == [
+        "https://agency.example/fa/new-news",
+        "https://agency.example/en/old-news",
+        "https://agency.example/undated",
+    ]
     assert [i.title for i in items] == ["خبر تازه", "Older news", None]
     assert [i.language for i in items] == ["fa", "en", None]
     assert items[0].published == datetime(2024, 9, 9, 6, 30, tzinfo=UTC)
@@ -65,45 +74,64 @@ def test_index_children_newest_first_and_undated_by_their_names():
     </sitemapindex>""".encode()
     parsed = parse_sitemap(body, url="https://s.example/index.xml")
     assert parsed.is_index
-    assert parsed.children == ("https://s.example/b.xml", "https://s.example/a.xml",
-                               "https://s.example/news-sitemap.xml", "https://s.example/sitemap-2024-09.xml",
-                               "https://s.example/sitemap-2019-01.xml")
+    assert parsed.children == (
+        "https://s.example/b.xml",
+        "https://s.example/a.xml",
+        "https://s.example/news-sitemap.xml",
+        "https://s.example/sitemap-2024-09.xml",
+        "https://s.example/sitemap-2019-01.xml",
+    )
 
 
 def test_text_and_gzip_sitemaps():
     text = b"\xef\xbb\xbfhttps://s.example/a\n\nhttps://s.example/b\n"
     assert [i.url for i in parse_sitemap(text, url="https://s.example/s.txt").feed.items] == [
-        "https://s.example/a", "https://s.example/b"]
-    assert [i.url for i in parse_sitemap(gzip.compress(text), url="https://s.example/s.txt.gz").feed.items] == [
-        "https://s.example/a", "https://s.example/b"]
+        "https://s.example/a",
+        "https://s.example/b",
+    ]
+    assert [
+        i.url for i in parse_sitemap(gzip.compress(text), url="https://s.example/s.txt.gz").feed.items
+    ] == ["https://s.example/a", "https://s.example/b"]
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"", "empty"),
-    (b"<!DOCTYPE html><html><body>Not found</body></html>", "root element is <html>"),
-    (b"Hello, this is not a sitemap at all.\nJust text.", "neither XML nor a list of URLs"),
-    (b"\x1f\x8b\x08\x00garbage", "not a sitemap"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"", "empty"),
+        (b"<!DOCTYPE html><html><body>Not found</body></html>", "root element is <html>"),
+        (b"Hello, this is not a sitemap at all.\nJust text.", "neither XML nor a list of URLs"),
+        (b"\x1f\x8b\x08\x00garbage", "not a sitemap"),
+    ],
+)
 def test_what_is_not_a_sitemap_is_refused(body, message):
     with pytest.raises(NotAFeed, match=message):
         parse_sitemap(body, url="https://s.example/sitemap.xml")
 
 
 def test_hostile_sitemaps_cost_nothing():
-    laughs = (b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
-              b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]>'
-              b'<urlset><url><loc>https://s.example/&d;</loc></url></urlset>')
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+        b"<urlset><url><loc>https://s.example/&d;</loc></url></urlset>"
+    )
     items = parse_sitemap(laughs, url="https://s.example/s.xml").feed.items
     assert all(len(i.url) < 100 for i in items)  # entities are not expanded
-    external = (b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-                b"<urlset><url><loc>https://s.example/&x;</loc></url></urlset>")
-    assert all("root:" not in (i.url or "") for i in parse_sitemap(external, url="https://s.example/s.xml").feed.items)
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE urlset [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<urlset><url><loc>https://s.example/&x;</loc></url></urlset>"
+    )
+    assert all(
+        "root:" not in (i.url or "")
+        for i in parse_sitemap(external, url="https://s.example/s.xml").feed.items
+    )
     bomb = gzip.compress(b"<urlset>" + b" " * 50_000_000 + b"</urlset>")
     assert parse_sitemap(bomb, url="https://s.example/s.xml.gz").feed.items == ()
 
 
 def test_broken_xml_is_read_as_far_as_it_goes():
-    body = f'<urlset {NS}><url><loc>https://s.example/a</loc></url><url><loc>https://s.example/b</loc>'.encode()
+    body = (
+        f"<urlset {NS}><url><loc>https://s.example/a</loc></url><url><loc>https://s.example/b</loc>".encode()
+    )
     parsed = parse_sitemap(body, url="https://s.example/s.xml")
     assert [i.url for i in parsed.feed.items][:1] == ["https://s.example/a"]
     assert parsed.feed.warning and "malformed" in parsed.feed.warning
@@ -132,8 +160,9 @@ def test_corpus_news_sitemaps_carry_news_titles_and_dates():
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("path", corpus_files([ROBOTS_DIR], lambda p: p.suffix == ".txt"),
-                         ids=lambda p: p and p.name)
+@pytest.mark.parametrize(
+    "path", corpus_files([ROBOTS_DIR], lambda p: p.suffix == ".txt"), ids=lambda p: p and p.name
+)
 def test_corpus_robots_txt_sitemaps_are_read(path):
     text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
     for location in RobotsRules(text).sitemaps:
@@ -150,8 +179,9 @@ def test_corpus_sitemaps_served_and_polled_end_to_end(web, workspace):
     body = news.read_bytes().replace(b"https://shinpaideshou.wordpress.com", web.url("").rstrip("/").encode())
     web.set("/news.xml", Route(body, headers={"Content-Type": "application/xml"}))
     expected = parse_sitemap(body, url=web.url("/news.xml")).feed.items
-    workspace.write_config([{"name": "Corpus", "url": web.url("/news.xml"), "kind": "sitemap"}],
-                           fetch_pages=False)
+    workspace.write_config(
+        [{"name": "Corpus", "url": web.url("/news.xml"), "kind": "sitemap"}], fetch_pages=False
+    )
     report = workspace.json("poll")
     assert report[0]["outcome"] == "ok" and report[0]["new_articles"] == len(expected) > 0
     stored = {a["url"]: a for a in workspace.json("articles")}
@@ -187,9 +217,12 @@ def test_a_sitemap_source_is_bounded_by_the_max_bytes_setting(web, workspace):
     body = gzip.compress(_text_sitemap(5000, base=web.url("").rstrip("/")))
     assert len(body) < 50_000
     web.set("/sitemap.txt.gz", Route(body, headers={"Content-Type": "application/x-gzip"}))
-    workspace.write_config([{"name": "Packed", "url": web.url("/sitemap.txt.gz"), "kind": "sitemap",
-                             "max_links": 10_000}],
-                           fetch_pages=False, max_bytes="50KB", max_entries_per_poll=10_000)
+    workspace.write_config(
+        [{"name": "Packed", "url": web.url("/sitemap.txt.gz"), "kind": "sitemap", "max_links": 10_000}],
+        fetch_pages=False,
+        max_bytes="50KB",
+        max_entries_per_poll=10_000,
+    )
     (report,) = workspace.json("poll")
     assert report["outcome"] == "ok"
     line = len(f"{web.url('').rstrip('/')}/2025/03/story-00000\n")

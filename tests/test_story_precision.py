@@ -23,29 +23,34 @@ POWER_BILL = (
     "The cooperative's board said the increase covers repairs to the substation on Ferry Road. A family in "
     "Millbrook using 900 kilowatt-hours a month will pay about $18 more.\n\n"
     "Residents in Millbrook can apply to the county for help with their bills, the council said, and the "
-    "cooperative will hold a public meeting at the library in Millbrook.")
+    "cooperative will hold a public meeting at the library in Millbrook."
+)
 SNOWFALL = (
     "Millbrook recorded 31 inches of snow in 24 hours, breaking a record set in 1958, the National Weather "
     "Service said.\n\n"
     "Schools in Millbrook stayed closed and snowplows worked through the night on the county roads. The "
     "council opened the library in Millbrook as a warming centre.\n\n"
     "Forecasters expect more snow in Millbrook and across the Harlow Valley by the weekend, and the county "
-    "asked residents to stay off the roads.")
+    "asked residents to stay off the roads."
+)
 # One event, two outlets, their own words.
 BRIDGE_A = (
     "The Oldmere bridge over the Tay river partly collapsed on Tuesday night, and two cars fell into the water; "
     "rescuers pulled four people out alive, the fire service said.\n\n"
-    "Engineer Dana Whitlock, who inspected the 1930s span last spring, had warned that its piers were eroding.")
+    "Engineer Dana Whitlock, who inspected the 1930s span last spring, had warned that its piers were eroding."
+)
 BRIDGE_B = (
     "Four people were rescued from the Tay after a section of the Oldmere bridge gave way late Tuesday, "
     "sending two vehicles into the river.\n\n"
     "Dana Whitlock, the engineer who examined the crossing last year, said she had reported erosion of the "
-    "piers. Firefighters said the span will stay closed.")
+    "piers. Firefighters said the span will stay closed."
+)
 
 BRIDGE_C = (
     "Dana Whitlock warned a year ago that the piers of the Oldmere bridge were eroding. On Tuesday the span "
     "gave way and two cars went into the Tay; all four people in them survived.\n\n"
-    "The council said the bridge would be closed until divers had surveyed what is left of it.")
+    "The council said the bridge would be closed until divers had surveyed what is left of it."
+)
 
 # Two title fights of one boxer in one week: the champion, the belt and the frame are shared; the opponent,
 # the city and the figures are not.
@@ -54,42 +59,67 @@ FIGHT_A = (
     "before 40,000 fans at the Olympiastadion in Munich.\n\n"
     "Chisora, who slapped Klitschko at the weigh-in, was cut over the left eye in the seventh. Promoter Frank "
     "Warren said the British challenger would ask for a rematch. Klitschko improved his record to 44 wins and 2 "
-    "losses.")
+    "losses."
+)
 FIGHT_A2 = (
     "Dereck Chisora says he wants another shot at Vitali Klitschko after the champion stopped him in ten rounds "
     "in Munich on Saturday to keep the WBC heavyweight belt.\n\n"
     "Frank Warren, Chisora's promoter, said the cut over his eye forced the stoppage, and that 40,000 fans had "
-    "seen a brave challenger. Klitschko, 44-2, said Chisora hit harder than he expected.")
+    "seen a brave challenger. Klitschko, 44-2, said Chisora hit harder than he expected."
+)
 FIGHT_B = (
     "Vitali Klitschko kept his WBC heavyweight title on Saturday, beating Manuel Charr on points after twelve "
     "rounds before 17,000 fans at the Olimpiyskiy arena in Kiev.\n\n"
     "Charr, a Lebanese-born German, was knocked down in the fourth. Promoter Wilfried Sauerland said Charr had "
-    "earned a second fight. Klitschko improved his record to 45 wins and 2 losses.")
+    "earned a second fight. Klitschko improved his record to 45 wins and 2 losses."
+)
 
 
 def value(n: int, title: str, body: str, published: datetime | None, fetched: datetime = MONDAY) -> Article:
     url = f"https://outlet{n}.test/news/{n}"
-    return Article(entry_key=url, url=url, canonical_url=url, guid=None, title=title, author=None,
-                   published=published, fetched_at=fetched, language="en", body=body, summary=None,
-                   body_source=BodySource.EXTRACTED, body_note=None, content_hash=content_hash(body))
+    return Article(
+        entry_key=url,
+        url=url,
+        canonical_url=url,
+        guid=None,
+        title=title,
+        author=None,
+        published=published,
+        fetched_at=fetched,
+        language="en",
+        body=body,
+        summary=None,
+        body_source=BodySource.EXTRACTED,
+        body_note=None,
+        content_hash=content_hash(body),
+    )
 
 
 # Words of any local news: in a running daemon's term counts they are in many articles, names are not.
-COMMON = ("county council residents road roads library town city officials public meeting week people school "
-          "schools said year night closed help asked service services local state police weather board family "
-          "families million percent month help new expected forecast plan plans work").split()
+COMMON = (
+    "county council residents road roads library town city officials public meeting week people school "
+    "schools said year night closed help asked service services local state police weather board family "
+    "families million percent month help new expected forecast plan plans work"
+).split()
 
 
 def warm(session, articles: int = 600) -> None:
     """Term counts as a daemon has them after weeks: ``articles`` other texts of common words counted."""
     for n in range(articles):
-        store.count_terms(session, terms={word: 1.0 for word in COMMON[n % 7::3]})
+        store.count_terms(session, terms={word: 1.0 for word in COMMON[n % 7 :: 3]})
 
 
 def place(session, article: Article, settings: DedupSettings = SETTINGS, **options):
-    row = ArticleRow(url=article.url, canonical_url=article.canonical_url, title=article.title,
-                     published_at=article.published, fetched_at=article.fetched_at, body=article.body,
-                     body_source="extracted", content_hash=article.content_hash)
+    row = ArticleRow(
+        url=article.url,
+        canonical_url=article.canonical_url,
+        title=article.title,
+        published_at=article.published,
+        fetched_at=article.fetched_at,
+        body=article.body,
+        body_source="extracted",
+        content_hash=article.content_hash,
+    )
     session.add(row)
     session.flush()
     return row, deduplicate(session, article_id=row.id, article=article, settings=settings, **options)
@@ -98,9 +128,19 @@ def place(session, article: Article, settings: DedupSettings = SETTINGS, **optio
 def test_one_town_one_week_two_events_stay_apart(db):
     with db.session() as session:
         warm(session)
-        _, bill = place(session, value(1, "Millbrook electricity bills to rise 14 percent", POWER_BILL, MONDAY))
-        _, snow = place(session, value(2, "Millbrook breaks snowfall record", SNOWFALL, MONDAY + timedelta(days=4),
-                                       MONDAY + timedelta(days=4)))
+        _, bill = place(
+            session, value(1, "Millbrook electricity bills to rise 14 percent", POWER_BILL, MONDAY)
+        )
+        _, snow = place(
+            session,
+            value(
+                2,
+                "Millbrook breaks snowfall record",
+                SNOWFALL,
+                MONDAY + timedelta(days=4),
+                MONDAY + timedelta(days=4),
+            ),
+        )
     assert snow.story_id != bill.story_id
 
 
@@ -108,7 +148,9 @@ def test_the_town_name_is_not_what_joins_them_even_on_one_day(db):
     # Without the time factor (both published the same hour), the shared place still does not join them.
     with db.session() as session:
         warm(session)
-        _, bill = place(session, value(1, "Millbrook electricity bills to rise 14 percent", POWER_BILL, MONDAY))
+        _, bill = place(
+            session, value(1, "Millbrook electricity bills to rise 14 percent", POWER_BILL, MONDAY)
+        )
         _, snow = place(session, value(2, "Millbrook breaks snowfall record", SNOWFALL, MONDAY))
     assert snow.story_id != bill.story_id
 
@@ -116,9 +158,12 @@ def test_the_town_name_is_not_what_joins_them_even_on_one_day(db):
 def test_write_ups_of_one_event_in_other_words_join(db):
     with db.session() as session:
         warm(session)
-        _, first = place(session, value(1, "Oldmere bridge collapses, cars plunge into Tay", BRIDGE_A, MONDAY))
-        _, second = place(session, value(2, "Four rescued as Tay bridge gives way", BRIDGE_B,
-                                         MONDAY + timedelta(hours=3)))
+        _, first = place(
+            session, value(1, "Oldmere bridge collapses, cars plunge into Tay", BRIDGE_A, MONDAY)
+        )
+        _, second = place(
+            session, value(2, "Four rescued as Tay bridge gives way", BRIDGE_B, MONDAY + timedelta(hours=3))
+        )
     assert second.story_id == first.story_id and second.story_score is not None
 
 
@@ -141,22 +186,33 @@ def test_time_is_neutral_when_unknown_and_costs_beyond_a_day():
 
 def test_an_article_without_a_publication_date_is_not_penalised(db):
     with db.session() as session:
-        _, first = place(session, value(1, "Oldmere bridge collapses, cars plunge into Tay", BRIDGE_A, MONDAY))
+        _, first = place(
+            session, value(1, "Oldmere bridge collapses, cars plunge into Tay", BRIDGE_A, MONDAY)
+        )
         # Fetched five days later with no date of its own (a back-fill): time says nothing, the words decide.
-        _, late = place(session, value(2, "Four rescued as Tay bridge gives way", BRIDGE_B, None,
-                                       MONDAY + timedelta(days=5)))
+        _, late = place(
+            session,
+            value(2, "Four rescued as Tay bridge gives way", BRIDGE_B, None, MONDAY + timedelta(days=5)),
+        )
     assert late.story_id == first.story_id
 
 
 def test_explain_prints_the_score_that_decided_and_its_terms(db):
     with db.session() as session:
-        _, first = place(session, value(1, "Oldmere bridge collapses, cars plunge into Tay", BRIDGE_A, MONDAY))
-        row, second = place(session, value(2, "Four rescued as Tay bridge gives way", BRIDGE_B,
-                                           MONDAY + timedelta(hours=3)))
+        _, first = place(
+            session, value(1, "Oldmere bridge collapses, cars plunge into Tay", BRIDGE_A, MONDAY)
+        )
+        row, second = place(
+            session, value(2, "Four rescued as Tay bridge gives way", BRIDGE_B, MONDAY + timedelta(hours=3))
+        )
         profile_then = store.parse_profile(store.story(session, story_id=first.story_id).profile)
         # A third write-up moves the profile: the explanation must still show the second one's decision.
-        _, third = place(session, value(3, "Tay bridge engineer had warned of eroding piers", BRIDGE_C,
-                                        MONDAY + timedelta(hours=5)))
+        _, third = place(
+            session,
+            value(
+                3, "Tay bridge engineer had warned of eroding piers", BRIDGE_C, MONDAY + timedelta(hours=5)
+            ),
+        )
         assert third.story_id == first.story_id
         assert store.parse_profile(store.story(session, story_id=first.story_id).profile) != profile_then
         session.refresh(row)
@@ -181,8 +237,15 @@ def test_the_recorded_score_is_the_stage_scoring_of_the_profile_it_joined():
 def test_a_copy_joins_its_originals_story_without_a_score(db):
     with db.session() as session:
         _, first = place(session, value(1, "Oldmere bridge collapses", BRIDGE_A * 3, MONDAY))
-        _, copy = place(session, value(2, "Bridge collapses", BRIDGE_A * 3 + "\n\nRead more at our site.",
-                                       MONDAY + timedelta(hours=1)))
+        _, copy = place(
+            session,
+            value(
+                2,
+                "Bridge collapses",
+                BRIDGE_A * 3 + "\n\nRead more at our site.",
+                MONDAY + timedelta(hours=1),
+            ),
+        )
     assert copy.story_id == first.story_id and copy.story_score is None
 
 
@@ -190,9 +253,11 @@ def test_explain_compares_wire_copies_as_the_stage_does(db):
     # A trimmed reprint under its outlet's furniture: the stage leaves the furniture out and finds all of the
     # reprint in the original; explain must print that comparison, not one of the raw bodies.
     original = BRIDGE_A + "\n\n" + BRIDGE_B + "\n\n" + BRIDGE_C
-    furniture = ("Sign up for the Valley Courier morning briefing and get the news first\n\n"
-                 "Follow us on social media for the latest from the Valley\n\n"
-                 "Copyright 2025 Valley Courier Media, all rights reserved")
+    furniture = (
+        "Sign up for the Valley Courier morning briefing and get the news first\n\n"
+        "Follow us on social media for the latest from the Valley\n\n"
+        "Copyright 2025 Valley Courier Media, all rights reserved"
+    )
     reprint = BRIDGE_A + "\n\n" + BRIDGE_B + "\n\n" + furniture
     with db.session() as session:
         place(session, value(1, "Oldmere bridge collapses", original, MONDAY))
@@ -209,9 +274,12 @@ def test_two_title_fights_of_one_boxer_stay_apart_and_a_follow_up_joins_its_figh
     with db.session() as session:
         warm(session)
         _, munich = place(session, value(1, "Klitschko stops Chisora in Munich", FIGHT_A, MONDAY))
-        _, kiev = place(session, value(2, "Klitschko outpoints Charr in Kiev", FIGHT_B, MONDAY + timedelta(hours=2)))
-        _, rematch = place(session, value(3, "Chisora wants Klitschko rematch", FIGHT_A2,
-                                          MONDAY + timedelta(hours=5)))
+        _, kiev = place(
+            session, value(2, "Klitschko outpoints Charr in Kiev", FIGHT_B, MONDAY + timedelta(hours=2))
+        )
+        _, rematch = place(
+            session, value(3, "Chisora wants Klitschko rematch", FIGHT_A2, MONDAY + timedelta(hours=5))
+        )
     assert kiev.story_id != munich.story_id
     assert rematch.story_id == munich.story_id and rematch.story_score >= SETTINGS.story_threshold
 

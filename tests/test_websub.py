@@ -39,6 +39,7 @@ SECRET = "0123456789abcdef"
 
 # --- the protocol's small parts ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["sha1", "sha256", "sha384", "sha512"])
 def test_a_signature_by_any_method_of_the_spec_matches(method):
     body = b"<rss>pushed</rss>"
@@ -47,23 +48,40 @@ def test_a_signature_by_any_method_of_the_spec_matches(method):
     assert signature_matches(SECRET, body, f"{method.upper()}={signature.upper()}")
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "sha256", "sha256=", "md5=" + hashlib.md5(b"x").hexdigest(),
-    "sha256=" + hmac.new(b"another secret", b"<rss>pushed</rss>", hashlib.sha256).hexdigest(),
-    "sha256=" + hmac.new(SECRET.encode(), b"<rss>other</rss>", hashlib.sha256).hexdigest(),
-    "sha256=\x00\x1b[31m", "=" * 5000,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "sha256",
+        "sha256=",
+        "md5=" + hashlib.md5(b"x").hexdigest(),
+        "sha256=" + hmac.new(b"another secret", b"<rss>pushed</rss>", hashlib.sha256).hexdigest(),
+        "sha256=" + hmac.new(SECRET.encode(), b"<rss>other</rss>", hashlib.sha256).hexdigest(),
+        "sha256=\x00\x1b[31m",
+        "=" * 5000,
+    ],
+)
 def test_a_missing_or_wrong_signature_does_not_match(header):
     assert not signature_matches(SECRET, b"<rss>pushed</rss>", header)
 
 
-@pytest.mark.parametrize("path, token", [
-    ("/websub/abc_DEF-123", "abc_DEF-123"),
-    ("/websub/abc?hub.mode=subscribe&hub.challenge=x", "abc"),
-    ("/websub/abc/", "abc"),
-    ("/websub/", None), ("/websub", None), ("/healthz", None), ("/other/abc", None),
-    ("/websub/a/b", None), ("/websub/../etc", None), ("/websub/" + "a" * 65, None), ("/websub/a%00b", None),
-])
+@pytest.mark.parametrize(
+    "path, token",
+    [
+        ("/websub/abc_DEF-123", "abc_DEF-123"),
+        ("/websub/abc?hub.mode=subscribe&hub.challenge=x", "abc"),
+        ("/websub/abc/", "abc"),
+        ("/websub/", None),
+        ("/websub", None),
+        ("/healthz", None),
+        ("/other/abc", None),
+        ("/websub/a/b", None),
+        ("/websub/../etc", None),
+        ("/websub/" + "a" * 65, None),
+        ("/websub/a%00b", None),
+    ],
+)
 def test_the_callback_path_names_a_token(path, token):
     assert token_of(path) == token
 
@@ -82,21 +100,34 @@ def test_the_hub_and_topic_are_discovered_from_the_document_or_the_link_header()
     plain = FetchResult("http://127.0.0.1/feed.xml", "http://127.0.0.1/feed.xml", 200, {})
     assert discover(parsed, plain) == ("http://127.0.0.1/hub", "http://127.0.0.1/atom.xml")
     # The Link header comes first, as the spec says.
-    headed = FetchResult(plain.url, plain.final_url, 200,
-                         {"link": '<https://hub.example.org/>; rel="hub", </canonical.xml>; rel="self"'})
+    headed = FetchResult(
+        plain.url,
+        plain.final_url,
+        200,
+        {"link": '<https://hub.example.org/>; rel="hub", </canonical.xml>; rel="self"'},
+    )
     assert discover(parsed, headed) == ("https://hub.example.org/", "http://127.0.0.1/canonical.xml")
     # No hub, no subscription; a hub of another scheme is none.
     assert discover(_parsed(rss("T", "http://127.0.0.1/", [])), plain) is None
     assert discover(_parsed(ATOM_WITH_HUB.replace('href="/hub"', 'href="ftp://h/"')), plain) is None
-    assert discover(_parsed(rss("T", "http://127.0.0.1/", [])),
-                    FetchResult(plain.url, plain.final_url, 200, {"link": "<javascript:x>; rel=hub"})) is None
+    assert (
+        discover(
+            _parsed(rss("T", "http://127.0.0.1/", [])),
+            FetchResult(plain.url, plain.final_url, 200, {"link": "<javascript:x>; rel=hub"}),
+        )
+        is None
+    )
 
 
 def test_a_json_feed_names_its_hub_in_hubs():
-    document = ('{"version": "https://jsonfeed.org/version/1.1", "title": "J", "feed_url": "http://127.0.0.1/j",'
-                ' "hubs": [{"type": "rssCloud", "url": "http://c/"}, {"type": "WebSub", "url": "http://127.0.0.1/h"}],'
-                ' "items": [{"id": "1", "content_text": "x"}]}')
-    parsed = parse_feed(document.encode(), url="http://127.0.0.1/j", headers={"content-type": "application/json"})
+    document = (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "J", "feed_url": "http://127.0.0.1/j",'
+        ' "hubs": [{"type": "rssCloud", "url": "http://c/"}, {"type": "WebSub", "url": "http://127.0.0.1/h"}],'
+        ' "items": [{"id": "1", "content_text": "x"}]}'
+    )
+    parsed = parse_feed(
+        document.encode(), url="http://127.0.0.1/j", headers={"content-type": "application/json"}
+    )
     assert (parsed.hub, parsed.self_url) == ("http://127.0.0.1/h", "http://127.0.0.1/j")
 
 
@@ -119,12 +150,15 @@ def test_when_to_ask_the_hub_again():
     assert needs_request(denied, "http://h/", "http://t/", now + timedelta(days=1))
 
 
-@pytest.mark.parametrize("websub, listen, message", [
-    ({"callback_url": "https://monitor.example.org/websub"}, None, "nothing listens"),
-    ({"callback_url": "monitor.example.org/websub"}, "127.0.0.1:9100", "not an absolute http(s) URL"),
-    ({"callback_url": "https://monitor.example.org/websub?x=1"}, "127.0.0.1:9100", "query or fragment"),
-    ({"callback_url": "https://m.example.org/websub", "lease": "-1d"}, "127.0.0.1:9100", "lease"),
-])
+@pytest.mark.parametrize(
+    "websub, listen, message",
+    [
+        ({"callback_url": "https://monitor.example.org/websub"}, None, "nothing listens"),
+        ({"callback_url": "monitor.example.org/websub"}, "127.0.0.1:9100", "not an absolute http(s) URL"),
+        ({"callback_url": "https://monitor.example.org/websub?x=1"}, "127.0.0.1:9100", "query or fragment"),
+        ({"callback_url": "https://m.example.org/websub", "lease": "-1d"}, "127.0.0.1:9100", "lease"),
+    ],
+)
 def test_websub_settings_are_checked(workspace, websub, listen, message):
     settings = {"websub": websub} | ({"listen": listen} if listen else {})
     workspace.write_config([], **settings)
@@ -134,6 +168,7 @@ def test_websub_settings_are_checked(workspace, websub, listen, message):
 
 
 # --- a feed, its hub and the daemon's listener, in one process ----------------------------------------------
+
 
 class Clock:
     def __init__(self) -> None:
@@ -152,10 +187,12 @@ def free_port() -> int:
 def hub_feed(web, hub: LocalHub, entries: list[Entry], *, path: str = "/news.xml") -> str:
     """An RSS feed on ``web`` that names ``hub`` and itself."""
     topic = web.url(path)
-    links = (f'<atom:link rel="hub" href="{hub.url}"/><atom:link rel="self" href="{topic}"/>')
-    document = rss("Harbour news", web.url("/"), entries).replace(
-        '<rss version="2.0">', '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">').replace(
-        "<channel>", "<channel>" + links, 1)
+    links = f'<atom:link rel="hub" href="{hub.url}"/><atom:link rel="self" href="{topic}"/>'
+    document = (
+        rss("Harbour news", web.url("/"), entries)
+        .replace('<rss version="2.0">', '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">')
+        .replace("<channel>", "<channel>" + links, 1)
+    )
     web.set(path, Route(document, headers={"Content-Type": "application/rss+xml"}))
     return topic
 
@@ -176,15 +213,20 @@ async def _in_daemon(workspace, body, *, clock: Clock, guard=None):
     loop = asyncio.get_running_loop()
     metrics = PrometheusMetrics()
     host, port = config.settings.listen.rsplit(":", 1)
-    listener = Listener((host, int(port)), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics)
+    listener = Listener(
+        (host, int(port)), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
+    )
     try:
         async with Pipeline(config, db, guard=guard) as pipeline:
             pipeline.sync_feeds()
             pushes: list = []
 
             def accept(subscription, content, headers):
-                pushes.append(asyncio.run_coroutine_threadsafe(
-                    pipeline.accept_push(subscription, content, headers), loop))
+                pushes.append(
+                    asyncio.run_coroutine_threadsafe(
+                        pipeline.accept_push(subscription, content, headers), loop
+                    )
+                )
 
             subscriber = Subscriber(config.settings.websub, db, accept=accept, clock=clock)
             pipeline.websub = listener.websub = subscriber
@@ -197,9 +239,12 @@ async def _in_daemon(workspace, body, *, clock: Clock, guard=None):
 
 def _config(workspace, web, *, port: int, **websub):
     # A fixed interval, so that what WebSub changes in the schedule is all there is to see.
-    workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml"), "interval": "30m"}], fetch_pages=False,
-                           listen=f"127.0.0.1:{port}",
-                           websub={"callback_url": f"http://127.0.0.1:{port}/websub", **websub})
+    workspace.write_config(
+        [{"name": "Harbour", "url": web.url("/news.xml"), "interval": "30m"}],
+        fetch_pages=False,
+        listen=f"127.0.0.1:{port}",
+        websub={"callback_url": f"http://127.0.0.1:{port}/websub", **websub},
+    )
 
 
 def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(web, workspace):
@@ -215,7 +260,9 @@ def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(w
             # The hub was asked, at our callback, and verified our intent.
             assert await asyncio.to_thread(wait_for, hub.verified, 30)
             [asked] = hub.verified()
-            assert asked.topic == topic and asked.callback.startswith(f"http://127.0.0.1:{clock_port}/websub/")
+            assert asked.topic == topic and asked.callback.startswith(
+                f"http://127.0.0.1:{clock_port}/websub/"
+            )
             assert asked.lease_seconds == 7 * 86400 and len(asked.secret) >= 32
             with pipeline.db.session() as session:
                 [row] = websub_store.all_subscriptions(session)
@@ -225,7 +272,9 @@ def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(w
             assert again.next_poll_at > clock() + timedelta(hours=5)
 
             feed_fetches = len(web.requests_for("/news.xml"))
-            pushed = rss("Harbour news", web.url("/"), make_entries(web, "pushed", 1) + make_entries(web, "first", 2))
+            pushed = rss(
+                "Harbour news", web.url("/"), make_entries(web, "pushed", 1) + make_entries(web, "first", 2)
+            )
             statuses = await asyncio.to_thread(hub.publish, topic, pushed.encode())
             assert statuses == [202]
             await asyncio.wrap_future(pushes[-1])
@@ -241,7 +290,11 @@ def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(w
         assert asyncio.run(_in_daemon(workspace, body, clock=clock))
     # The operator sees it: the feed is pushed, by which hub, how often.
     [row] = workspace.json("feeds")
-    assert row["websub"]["state"] == "active" and row["websub"]["hub"] == hub.url and row["websub"]["pushes"] == 1
+    assert (
+        row["websub"]["state"] == "active"
+        and row["websub"]["hub"] == hub.url
+        and row["websub"]["pushes"] == 1
+    )
     assert "pushed" in workspace.cli("feeds").stdout
 
 
@@ -290,9 +343,12 @@ def test_a_hub_on_a_private_address_named_by_a_public_feed_is_never_asked(web, w
     port = free_port()
     with LocalHub("127.0.0.2") as hub:  # 127.0.0.1 is declared public for the test; 127.0.0.2 is private
         hub_feed(web, hub, make_entries(web, "p", 1, host="127.0.0.1"))
-        workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml").replace("127.0.0.1", "public.test")}],
-                               fetch_pages=False, listen=f"127.0.0.1:{port}",
-                               websub={"callback_url": f"http://127.0.0.1:{port}/websub"})
+        workspace.write_config(
+            [{"name": "Harbour", "url": web.url("/news.xml").replace("127.0.0.1", "public.test")}],
+            fetch_pages=False,
+            listen=f"127.0.0.1:{port}",
+            websub={"callback_url": f"http://127.0.0.1:{port}/websub"},
+        )
 
         async def body(pipeline, subscriber, pushes):
             [report] = await pipeline.poll(due_only=False)
@@ -315,11 +371,13 @@ def test_pushes_the_listener_refuses(web, workspace):
         async def body(pipeline, subscriber, pushes):
             import urllib.error
             import urllib.request
+
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
             def post(path, data=b"<rss/>", headers=None):
-                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST",
-                                                 headers=headers or {})
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}{path}", data=data, method="POST", headers=headers or {}
+                )
                 try:
                     with opener.open(request, timeout=10) as response:
                         return response.status
@@ -328,6 +386,7 @@ def test_pushes_the_listener_refuses(web, workspace):
 
             assert await asyncio.to_thread(post, "/websub/unknown-token") == 410
             assert await asyncio.to_thread(post, "/metrics") == 404
+
             # A verification for a subscription never asked for is refused.
             def get(path):
                 try:
@@ -335,8 +394,11 @@ def test_pushes_the_listener_refuses(web, workspace):
                         return response.status
                 except urllib.error.HTTPError as error:
                     return error.code
-            assert await asyncio.to_thread(
-                get, "/websub/nope?hub.mode=subscribe&hub.topic=x&hub.challenge=c") == 404
+
+            assert (
+                await asyncio.to_thread(get, "/websub/nope?hub.mode=subscribe&hub.topic=x&hub.challenge=c")
+                == 404
+            )
             assert pushes == []
             return True
 
@@ -345,24 +407,43 @@ def test_pushes_the_listener_refuses(web, workspace):
 
 # --- the daemon as it runs --------------------------------------------------------------------------------
 
+
 def test_the_daemon_subscribes_and_stores_pushed_entries(web, workspace, tmp_path):
     port = free_port()
     with LocalHub("127.0.0.3") as hub:
         topic = hub_feed(web, hub, make_entries(web, "d", 1))
-        workspace.write_config([{"name": "Harbour", "url": web.url("/news.xml")}], fetch_pages=False,
-                               poll_tick="1s", extract_workers=0, listen=f"127.0.0.1:{port}",
-                               websub={"callback_url": f"http://127.0.0.1:{port}/websub"})
+        workspace.write_config(
+            [{"name": "Harbour", "url": web.url("/news.xml")}],
+            fetch_pages=False,
+            poll_tick="1s",
+            extract_workers=0,
+            listen=f"127.0.0.1:{port}",
+            websub={"callback_url": f"http://127.0.0.1:{port}/websub"},
+        )
         err = tmp_path / "daemon.err"
         with open(err, "ab") as stderr:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db",
-                 workspace.database_url, "run"], stdout=subprocess.DEVNULL, stderr=stderr,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                [
+                    sys.executable,
+                    "-m",
+                    "monitor",
+                    "--config",
+                    str(workspace.config_path),
+                    "--db",
+                    workspace.database_url,
+                    "run",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            )
         try:
             assert wait_for(hub.verified, 60), err.read_text()
             pushed = rss("Harbour news", web.url("/"), make_entries(web, "live", 1))
             assert hub.publish(topic, pushed.encode()) == [202]
-            assert wait_for(lambda: "Report live-0" in stored_titles(workspace.database_url), 60), err.read_text()
+            assert wait_for(lambda: "Report live-0" in stored_titles(workspace.database_url), 60), (
+                err.read_text()
+            )
             assert "push feed=Harbour new=1" in err.read_text()
         finally:
             daemon.send_signal(signal.SIGTERM)
@@ -378,9 +459,12 @@ def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db
     with db.session() as session:
         feed_store.sync_feeds(session, feeds=[FeedConfig(name="F", url="http://127.0.0.1/f.xml")], now=now)
     with db.session() as session:
-        [feed] = feed_store.claim_feeds(session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False)
-        websub_store.request(session, feed_id=feed.id, hub="http://h/", topic="http://t/", token="tok",
-                             secret=SECRET, now=now)
+        [feed] = feed_store.claim_feeds(
+            session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False
+        )
+        websub_store.request(
+            session, feed_id=feed.id, hub="http://h/", topic="http://t/", token="tok", secret=SECRET, now=now
+        )
     subscriber = Subscriber(WebSubSettings(callback_url="http://127.0.0.1:9/websub"), db, clock=lambda: now)
     planned = now + timedelta(minutes=20)
     assert subscriber.next_poll(feed.id, now, planned) == planned  # not verified yet: polled as planned

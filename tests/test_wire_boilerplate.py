@@ -22,23 +22,35 @@ HEADER = [
     "Advertisement",
 ]
 FOOTER = [
-    ("Thank you for reading the Millbrook Chronicle. Good local reporting takes time and money: our six reporters "
-    "sit through council meetings, court hearings and school board sessions so you do not have to. A digital "
-    "pass starts at three dollars a month and includes the print replica and the archive."),
+    (
+        "Thank you for reading the Millbrook Chronicle. Good local reporting takes time and money: our six reporters "
+        "sit through council meetings, court hearings and school board sessions so you do not have to. A digital "
+        "pass starts at three dollars a month and includes the print replica and the archive."
+    ),
     "Got a story? Tell the Millbrook Chronicle newsroom what is happening where you live; we read every message.",
     "Copyright 2024 Millbrook Chronicle. All rights reserved.",
 ]
 SHORTS = [
-    ("The county fire service put out a barn fire on Elm Road late on Sunday. Nobody was hurt, but forty bales "
-    "of hay were lost and the road stayed closed until the early hours of Monday morning."),
-    ("Millbrook library will open on Sunday afternoons from next month, after volunteers offered to staff the "
-    "front desk. The trial runs until the end of the year, when the council will decide whether to keep it."),
-    ("A pair of peregrine falcons has nested on the tower of St Mary's church for the third year running. The "
-    "parish has set up a camera so that visitors can watch the chicks without climbing the stairs."),
-    ("The high school robotics team won the regional final in Ashford on Saturday with a machine that sorts "
-    "recycling. The students now travel to the national championship, which is held in the capital in June."),
-    ("Work on the new roundabout at the Mill Lane junction will start in two weeks and last about four months. "
-    "Buses will be diverted along Station Road, and the market will move to the car park behind the town hall."),
+    (
+        "The county fire service put out a barn fire on Elm Road late on Sunday. Nobody was hurt, but forty bales "
+        "of hay were lost and the road stayed closed until the early hours of Monday morning."
+    ),
+    (
+        "Millbrook library will open on Sunday afternoons from next month, after volunteers offered to staff the "
+        "front desk. The trial runs until the end of the year, when the council will decide whether to keep it."
+    ),
+    (
+        "A pair of peregrine falcons has nested on the tower of St Mary's church for the third year running. The "
+        "parish has set up a camera so that visitors can watch the chicks without climbing the stairs."
+    ),
+    (
+        "The high school robotics team won the regional final in Ashford on Saturday with a machine that sorts "
+        "recycling. The students now travel to the national championship, which is held in the capital in June."
+    ),
+    (
+        "Work on the new roundabout at the Mill Lane junction will start in two weeks and last about four months. "
+        "Buses will be diverted along Station Road, and the market will move to the car park behind the town hall."
+    ),
 ]
 AGENCY_STORY = [
     f"Paragraph {n}: the harbour authority said on Tuesday that crane number {n} would be replaced after "
@@ -49,15 +61,35 @@ AGENCY_STORY = [
 
 
 def value(url: str, body: str, at: datetime) -> Article:
-    return Article(entry_key=url, url=url, canonical_url=url, guid=None, title=None, author=None, published=at,
-                   fetched_at=at, language="en", body=body, summary=None, body_source=BodySource.EXTRACTED,
-                   body_note=None, content_hash=content_hash(body))
+    return Article(
+        entry_key=url,
+        url=url,
+        canonical_url=url,
+        guid=None,
+        title=None,
+        author=None,
+        published=at,
+        fetched_at=at,
+        language="en",
+        body=body,
+        summary=None,
+        body_source=BodySource.EXTRACTED,
+        body_note=None,
+        content_hash=content_hash(body),
+    )
 
 
 def place(session, url: str, body: str, at: datetime = T):
     article = value(url, body, at)
-    row = ArticleRow(url=url, canonical_url=url, published_at=at, fetched_at=at, body=body,
-                     body_source="extracted", content_hash=article.content_hash)
+    row = ArticleRow(
+        url=url,
+        canonical_url=url,
+        published_at=at,
+        fetched_at=at,
+        body=body,
+        body_source="extracted",
+        content_hash=article.content_hash,
+    )
     session.add(row)
     session.flush()
     return deduplicate(session, article_id=row.id, article=article, settings=SETTINGS)
@@ -71,19 +103,24 @@ def test_one_outlets_short_articles_are_not_joined_on_their_header_and_footer(db
     # The furniture is most of each text: compared whole, any two of these are "copies" (containment ~0.7).
     assert fp.compare(fp.shingles(wrapped(SHORTS[0])), fp.shingles(wrapped(SHORTS[1]))).similarity > 0.6
     with db.session() as session:
-        placed = [place(session, f"https://www.millbrook.example/news/{n}", wrapped(story), T + timedelta(hours=n))
-                  for n, story in enumerate(SHORTS)]
+        placed = [
+            place(session, f"https://www.millbrook.example/news/{n}", wrapped(story), T + timedelta(hours=n))
+            for n, story in enumerate(SHORTS)
+        ]
     assert len({p.wire_cluster_id for p in placed}) == len(SHORTS)
     assert all(p.method == "new" for p in placed)
 
 
 def test_learnt_boilerplate_keeps_the_outlets_articles_apart_under_another_address_too(db):
     with db.session() as session:
-        placed = [place(session, f"https://www.millbrook.example/news/{n}", wrapped(story), T + timedelta(hours=n))
-                  for n, story in enumerate(SHORTS[:3])]
+        placed = [
+            place(session, f"https://www.millbrook.example/news/{n}", wrapped(story), T + timedelta(hours=n))
+            for n, story in enumerate(SHORTS[:3])
+        ]
         # Its mobile site: no longer "the same outlet" by address, so only the learnt paragraphs can tell.
-        mobile = place(session, "https://m.millbrook-chronicle.example/n/4", wrapped(SHORTS[3]),
-                       T + timedelta(hours=4))
+        mobile = place(
+            session, "https://m.millbrook-chronicle.example/n/4", wrapped(SHORTS[3]), T + timedelta(hours=4)
+        )
     assert mobile.method == "new" and mobile.wire_cluster_id not in {p.wire_cluster_id for p in placed}
 
 
@@ -91,35 +128,52 @@ def test_a_short_article_reprinted_elsewhere_still_joins_its_original(db):
     with db.session() as session:
         for n, story in enumerate(SHORTS[:3]):  # the outlet's furniture is learnt by now
             place(session, f"https://www.millbrook.example/news/{n}", wrapped(story), T + timedelta(hours=n))
-        original = place(session, "https://www.millbrook.example/news/9", wrapped(SHORTS[4]), T + timedelta(hours=4))
-        copy = place(session, "https://radio.example/bulletin/roundabout",
-                     "Sign up for our news alerts\n\n" + SHORTS[4], T + timedelta(hours=5))
+        original = place(
+            session, "https://www.millbrook.example/news/9", wrapped(SHORTS[4]), T + timedelta(hours=4)
+        )
+        copy = place(
+            session,
+            "https://radio.example/bulletin/roundabout",
+            "Sign up for our news alerts\n\n" + SHORTS[4],
+            T + timedelta(hours=5),
+        )
     assert copy.method == "minhash" and copy.wire_cluster_id == original.wire_cluster_id
 
 
 def test_a_reprint_with_another_outlets_boilerplate_still_joins(db):
     with db.session() as session:
         original = place(session, "https://agency.example/harbour", "\n\n".join(AGENCY_STORY))
-        copy = place(session, "https://www.millbrook.example/news/harbour",
-                     "\n\n".join([*HEADER, *AGENCY_STORY, *FOOTER]), T + timedelta(hours=1))
+        copy = place(
+            session,
+            "https://www.millbrook.example/news/harbour",
+            "\n\n".join([*HEADER, *AGENCY_STORY, *FOOTER]),
+            T + timedelta(hours=1),
+        )
     assert copy.method == "minhash" and copy.wire_cluster_id == original.wire_cluster_id
 
 
 def test_a_reprint_of_the_first_half_still_joins(db):
     with db.session() as session:
         original = place(session, "https://agency.example/harbour", "\n\n".join(AGENCY_STORY))
-        trim = place(session, "https://daily.example/harbour-cranes",
-                     "\n\n".join(["Read more: port news", *AGENCY_STORY[:5], "Follow us on Facebook"]),
-                     T + timedelta(hours=1))
+        trim = place(
+            session,
+            "https://daily.example/harbour-cranes",
+            "\n\n".join(["Read more: port news", *AGENCY_STORY[:5], "Follow us on Facebook"]),
+            T + timedelta(hours=1),
+        )
     assert trim.method == "minhash" and trim.wire_cluster_id == original.wire_cluster_id
 
 
 def test_one_outlet_publishing_a_story_again_with_an_edit_is_still_a_copy(db):
     first = "\n\n".join([*HEADER, *AGENCY_STORY[:6], *FOOTER])
-    again = first.replace("Paragraph 2: the harbour authority said", "Paragraph 2: the port authority confirmed")
+    again = first.replace(
+        "Paragraph 2: the harbour authority said", "Paragraph 2: the port authority confirmed"
+    )
     with db.session() as session:
         original = place(session, "https://www.millbrook.example/news/harbour", first)
-        update = place(session, "https://www.millbrook.example/news/harbour-update", again, T + timedelta(hours=1))
+        update = place(
+            session, "https://www.millbrook.example/news/harbour-update", again, T + timedelta(hours=1)
+        )
     assert update.wire_cluster_id == original.wire_cluster_id
 
 

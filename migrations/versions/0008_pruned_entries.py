@@ -18,16 +18,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table("pruned_entries",
-    sa.Column("id", sa.Integer(), nullable=False),
-    sa.Column("feed_id", sa.Integer(), nullable=False),
-    sa.Column("entry_key", sa.String(length=2048), nullable=False),
-    sa.Column("guid", sa.String(length=2048), nullable=True),
-    sa.Column("canonical_url", sa.String(length=2048), nullable=False),
-    sa.Column("seen_at", sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], name=op.f("fk_pruned_entries_feed_id_feeds"), ondelete="CASCADE"),
-    sa.PrimaryKeyConstraint("id", name=op.f("pk_pruned_entries")),
-    sa.UniqueConstraint("feed_id", "entry_key", name="uq_pruned_entries_feed_id_entry_key")
+    op.create_table(
+        "pruned_entries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("feed_id", sa.Integer(), nullable=False),
+        sa.Column("entry_key", sa.String(length=2048), nullable=False),
+        sa.Column("guid", sa.String(length=2048), nullable=True),
+        sa.Column("canonical_url", sa.String(length=2048), nullable=False),
+        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["feed_id"], ["feeds.id"], name=op.f("fk_pruned_entries_feed_id_feeds"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pruned_entries")),
+        sa.UniqueConstraint("feed_id", "entry_key", name="uq_pruned_entries_feed_id_entry_key"),
     )
     with op.batch_alter_table("pruned_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pruned_entries_guid"), ["guid"], unique=False)

@@ -32,14 +32,17 @@ def upgrade() -> None:
         sa.Column("last_push_at", sa.DateTime(), nullable=True),
         sa.Column("pushes", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["feed_id"], ["feeds.id"], name=op.f("fk_websub_subscriptions_feed_id_feeds"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["feed_id"], ["feeds.id"], name=op.f("fk_websub_subscriptions_feed_id_feeds"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_websub_subscriptions")),
         sa.UniqueConstraint("feed_id", name=op.f("uq_websub_subscriptions_feed_id")),
         sa.UniqueConstraint("token", name=op.f("uq_websub_subscriptions_token")),
     )
     with op.batch_alter_table("websub_subscriptions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_websub_subscriptions_lease_until"), ["lease_until"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_websub_subscriptions_lease_until"), ["lease_until"], unique=False
+        )
 
 
 def downgrade() -> None:

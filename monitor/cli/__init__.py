@@ -37,6 +37,7 @@ out = SafeConsole(soft_wrap=True)
 # Errors carry file:line places that users grep and copy: never wrapped at the terminal width.
 err = SafeConsole(stderr=True, soft_wrap=True)
 
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -94,15 +95,31 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", "-c", envvar="MONITOR_CONFIG",
-                                         help="The feeds.yaml to use.")] = Path("feeds.yaml"),
-    db: Annotated[str | None, typer.Option("--db", envvar="MONITOR_DATABASE_URL", show_default=False,
-                                           help="Database URL; default: an SQLite file monitor.db next to the config.")] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")] = 0,
-    log_format: Annotated[LogFormat, typer.Option("--log-format", envvar="MONITOR_LOG_FORMAT",
-                                                  help="Log lines as text or as JSON objects.")] = LogFormat.TEXT,
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    config: Annotated[
+        Path, typer.Option("--config", "-c", envvar="MONITOR_CONFIG", help="The feeds.yaml to use.")
+    ] = Path("feeds.yaml"),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="MONITOR_DATABASE_URL",
+            show_default=False,
+            help="Database URL; default: an SQLite file monitor.db next to the config.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv: debug).")
+    ] = 0,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format", envvar="MONITOR_LOG_FORMAT", help="Log lines as text or as JSON objects."
+        ),
+    ] = LogFormat.TEXT,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     configure_logging(verbosity=verbose, log_format=log_format.value)
     ctx.obj = AppState(config, db)
@@ -161,8 +178,6 @@ def when(value: datetime | None, now: datetime) -> str:
     else:
         return f"{value:%Y-%m-%d %H:%M}"
     return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
 
 
 # Command modules register themselves on `app` when imported.

@@ -63,10 +63,15 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     import yaml
 
     out.print(styled("[green]ok[/]: {} is valid ({} feeds)", state.config_path, len(config.feeds)))
-    out.print(yaml.safe_dump(dump, sort_keys=False, allow_unicode=True).rstrip(), highlight=False, markup=False)
+    out.print(
+        yaml.safe_dump(dump, sort_keys=False, allow_unicode=True).rstrip(), highlight=False, markup=False
+    )
     if config.digests:
-        out.print("\n# digest channels: which will send, which will be skipped and why", highlight=False,
-                  markup=False)
+        out.print(
+            "\n# digest channels: which will send, which will be skipped and why",
+            highlight=False,
+            markup=False,
+        )
     for digest in config.digests:
         mine = [channel for channel in channels if channel.digest == digest.name]
         out.print(styled("digest {}:", digest.name))
@@ -120,7 +125,9 @@ def db_current(ctx: typer.Context) -> None:
 @app.command()
 def poll(
     ctx: typer.Context,
-    feed: Annotated[list[str] | None, typer.Option("--feed", "-f", help="Poll only this feed (repeatable).")] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", "-f", help="Poll only this feed (repeatable).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Poll every feed once, now, and print what happened."""
@@ -135,8 +142,16 @@ def poll(
     except MonitorError as exc:
         raise fail(exc) from exc
 
-    progress = Progress(TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}", markup=False), console=err, transient=True, disable=not err.is_terminal)
+    progress = Progress(
+        TextColumn("polling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
     async def run() -> list:
         async with Pipeline(config, db) as pipeline:
@@ -146,8 +161,9 @@ def poll(
                 names=feed or None,
                 due_only=False,
                 on_claimed=lambda n: progress.update(task, total=n),
-                on_report=lambda r: progress.update(task, advance=r.outcome is not Outcome.HELD,
-                                                    description=r.feed),
+                on_report=lambda r: progress.update(
+                    task, advance=r.outcome is not Outcome.HELD, description=r.feed
+                ),
             )
 
     with progress:
@@ -183,8 +199,14 @@ def _print_poll_summary(reports: list) -> None:
         detail = f"{r.error_kind}: {r.error}" if r.error else (r.warning or "")
         if r.linked:
             detail = f"{r.linked} already stored from other feeds" + (f"; {detail}" if detail else "")
-        table.add_row(r.feed, Text(str(r.outcome), colours[r.outcome]), str(r.status or "-"), str(r.new_articles),
-                      f"{r.duration:.1f}s", detail)
+        table.add_row(
+            r.feed,
+            Text(str(r.outcome), colours[r.outcome]),
+            str(r.status or "-"),
+            str(r.new_articles),
+            f"{r.duration:.1f}s",
+            detail,
+        )
     out.print(table)
     counts = {outcome: sum(1 for r in reports if r.outcome is outcome) for outcome in Outcome}
     out.print(
@@ -210,7 +232,9 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         rhythms = _rhythms(state_of(ctx), statuses, sightings, now)
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
-        rows = [_feed_row(s.feed, s.article_count, rhythms[s.feed.id], pushed.get(s.feed.id)) for s in statuses]
+        rows = [
+            _feed_row(s.feed, s.article_count, rhythms[s.feed.id], pushed.get(s.feed.id)) for s in statuses
+        ]
     db.dispose()
     if as_json:
         print_json(rows)
@@ -219,7 +243,9 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     # On a narrow terminal a state's first words stay together ("gone (410):") and the rhythm takes two lines.
     widths = {"state": {"min_width": 11}, "rhythm": {"max_width": 11}}
     for column in ("feed", "state", "articles", "rhythm", "last success", "next poll", "last error"):
-        table.add_column(column, justify="right" if column == "articles" else "left", **widths.get(column, {}))
+        table.add_column(
+            column, justify="right" if column == "articles" else "left", **widths.get(column, {})
+        )
     for row in rows:
         if not row["enabled"]:
             state_text = styled("[dim]removed[/]")
@@ -234,8 +260,15 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
         polled = row["enabled"] and not row["gone_at"]
         rhythm = row["rhythm"] + (", pushed" if row["websub"] and row["websub"]["state"] == "active" else "")
-        table.add_row(row["name"], state_text, str(row["articles"]), rhythm if polled else "-",
-                      when(row["last_success_at"], now), when(row["next_poll_at"], now) if polled else "-", error)
+        table.add_row(
+            row["name"],
+            state_text,
+            str(row["articles"]),
+            rhythm if polled else "-",
+            when(row["last_success_at"], now),
+            when(row["next_poll_at"], now) if polled else "-",
+            error,
+        )
     out.print(table)
 
 
@@ -251,33 +284,65 @@ def _rhythms(state, statuses, sightings, now: datetime) -> dict[int, Rhythm]:
     for status in statuses:
         source = configured.get(status.feed.name)
         fixed = config.fixed_interval_for(source) if source else None
-        rhythms[status.feed.id] = Rhythm(fixed) if fixed else learned_rhythm(
-            sightings.get(status.feed.id, []), now=now, min_interval=config.settings.min_interval,
-            max_interval=config.settings.max_interval)
+        rhythms[status.feed.id] = (
+            Rhythm(fixed)
+            if fixed
+            else learned_rhythm(
+                sightings.get(status.feed.id, []),
+                now=now,
+                min_interval=config.settings.min_interval,
+                max_interval=config.settings.max_interval,
+            )
+        )
     return rhythms
 
 
 def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription) -> dict:
-    websub = None if subscription is None else {
-        "state": subscription.state, "hub": subscription.hub, "topic": subscription.topic,
-        "lease_until": subscription.lease_until, "last_push_at": subscription.last_push_at,
-        "pushes": subscription.pushes, "error": subscription.error}
+    websub = (
+        None
+        if subscription is None
+        else {
+            "state": subscription.state,
+            "hub": subscription.hub,
+            "topic": subscription.topic,
+            "lease_until": subscription.lease_until,
+            "last_push_at": subscription.last_push_at,
+            "pushes": subscription.pushes,
+            "error": subscription.error,
+        }
+    )
     return {
-        "name": feed.name, "url": feed.url, "kind": feed.kind, "enabled": feed.enabled, "title": feed.title,
-        "articles": article_count, "rhythm": rhythm.describe(), "publications_per_day": rhythm.per_day,
+        "name": feed.name,
+        "url": feed.url,
+        "kind": feed.kind,
+        "enabled": feed.enabled,
+        "title": feed.title,
+        "articles": article_count,
+        "rhythm": rhythm.describe(),
+        "publications_per_day": rhythm.per_day,
         "poll_interval": format_duration(rhythm.interval),
-        "last_polled_at": feed.last_polled_at, "last_success_at": feed.last_success_at,
-        "last_status": feed.last_status, "last_error": feed.last_error, "last_error_kind": feed.last_error_kind,
-        "last_warning": feed.last_warning, "consecutive_failures": feed.consecutive_failures,
-        "next_poll_at": feed.next_poll_at, "retry_after_until": feed.retry_after_until, "gone_at": feed.gone_at,
-        "etag": feed.etag, "last_modified": feed.last_modified, "websub": websub,
+        "last_polled_at": feed.last_polled_at,
+        "last_success_at": feed.last_success_at,
+        "last_status": feed.last_status,
+        "last_error": feed.last_error,
+        "last_error_kind": feed.last_error_kind,
+        "last_warning": feed.last_warning,
+        "consecutive_failures": feed.consecutive_failures,
+        "next_poll_at": feed.next_poll_at,
+        "retry_after_until": feed.retry_after_until,
+        "gone_at": feed.gone_at,
+        "etag": feed.etag,
+        "last_modified": feed.last_modified,
+        "websub": websub,
     }
 
 
 @app.command()
 def articles(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="Only articles stored since, e.g. 2d, 6h, 2024-09-01.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles stored since, e.g. 2d, 6h, 2024-09-01.")
+    ] = None,
     feed: Annotated[str | None, typer.Option("--feed", "-f", help="Only articles from this feed.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many (0: no limit).")] = 100,
     as_json: JsonOption = False,
@@ -288,32 +353,52 @@ def articles(
     since_at = parse_since_option(since)
     db = database_or_exit(ctx)
     with db.session() as session:
-        rows = [_article_row(a) for a in list_articles(session, since=since_at, feed_name=feed, limit=limit or None)]
+        rows = [
+            _article_row(a)
+            for a in list_articles(session, since=since_at, feed_name=feed, limit=limit or None)
+        ]
     db.dispose()
     if as_json:
         print_json(rows)
         return
     table = Table(title=f"Articles ({len(rows)})", title_justify="left")
     for column in ("published", "feeds", "title", "body", "url"):
-        table.add_column(column, overflow="fold" if column == "url" else "ellipsis",
-                         max_width=60 if column == "title" else None)
+        table.add_column(
+            column,
+            overflow="fold" if column == "url" else "ellipsis",
+            max_width=60 if column == "title" else None,
+        )
     for row in rows:
         when = row["published_at"] or row["fetched_at"]
         body = f"{row['body_source']} {len(row['body'])}c"
-        table.add_row(f"{when:%Y-%m-%d %H:%M}", ", ".join(row["feeds"]), row["title"] or "-", body, row["url"])
+        table.add_row(
+            f"{when:%Y-%m-%d %H:%M}", ", ".join(row["feeds"]), row["title"] or "-", body, row["url"]
+        )
     out.print(table)
 
 
 def _article_row(article) -> dict:
     return {
-        "id": article.id, "url": article.url, "canonical_url": article.canonical_url, "guid": article.guid,
-        "title": article.title, "author": article.author, "published_at": article.published_at,
-        "fetched_at": article.fetched_at, "language": article.language,
-        "feeds": sorted({link.feed.name for link in article.feeds}), "body_source": article.body_source,
-        "body_note": article.body_note, "content_hash": article.content_hash, "summary": article.summary,
+        "id": article.id,
+        "url": article.url,
+        "canonical_url": article.canonical_url,
+        "guid": article.guid,
+        "title": article.title,
+        "author": article.author,
+        "published_at": article.published_at,
+        "fetched_at": article.fetched_at,
+        "language": article.language,
+        "feeds": sorted({link.feed.name for link in article.feeds}),
+        "body_source": article.body_source,
+        "body_note": article.body_note,
+        "content_hash": article.content_hash,
+        "summary": article.summary,
         "body": article.body,
-        "wire_cluster_id": article.wire_cluster_id, "story_id": article.story_id, "agency": article.agency,
-        "revisions": article.revisions, "page_retries": article.page_retries,
+        "wire_cluster_id": article.wire_cluster_id,
+        "story_id": article.story_id,
+        "agency": article.agency,
+        "revisions": article.revisions,
+        "page_retries": article.page_retries,
         "page_retry_at": article.page_retry_at,
     }
 
@@ -321,11 +406,20 @@ def _article_row(article) -> dict:
 @app.command()
 def run(
     ctx: typer.Context,
-    listen: Annotated[str | None, typer.Option(
-        "--listen", envvar="MONITOR_LISTEN", metavar="HOST:PORT", show_default=False,
-        help="Serve /healthz and /metrics here, e.g. 127.0.0.1:9100 (default: settings.listen; none).")] = None,
-    no_migrate: Annotated[bool, typer.Option(
-        "--no-migrate", help="Do not migrate the database on start; refuse one that is behind.")] = False,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            envvar="MONITOR_LISTEN",
+            metavar="HOST:PORT",
+            show_default=False,
+            help="Serve /healthz and /metrics here, e.g. 127.0.0.1:9100 (default: settings.listen; none).",
+        ),
+    ] = None,
+    no_migrate: Annotated[
+        bool,
+        typer.Option("--no-migrate", help="Do not migrate the database on start; refuse one that is behind."),
+    ] = False,
 ) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
     from monitor.config import listen_address
@@ -348,8 +442,13 @@ def run(
         raise fail(exc) from exc
     if address is None and config.settings.listen:
         address = listen_address(config.settings.listen)
-    logging.getLogger("monitor").info("monitor %s starting: %d feeds, database %s (pid %d)",
-                                      __version__, len(config.feeds), db.describe(), os.getpid())
+    logging.getLogger("monitor").info(
+        "monitor %s starting: %d feeds, database %s (pid %d)",
+        __version__,
+        len(config.feeds),
+        db.describe(),
+        os.getpid(),
+    )
     try:
         asyncio.run(run_daemon(config, db, listen=address))
     except MonitorError as exc:

@@ -15,9 +15,15 @@ from monitor.errors import MonitorError
 def prune(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go; delete nothing.")] = False,
-    vacuum: Annotated[bool, typer.Option("--vacuum", help="Afterwards rebuild the SQLite file whole (VACUUM) in "
-                                         "auto_vacuum=INCREMENTAL mode: needed once for a database made "
-                                         "before retention; locks it while it copies.")] = False,
+    vacuum: Annotated[
+        bool,
+        typer.Option(
+            "--vacuum",
+            help="Afterwards rebuild the SQLite file whole (VACUUM) in "
+            "auto_vacuum=INCREMENTAL mode: needed once for a database made "
+            "before retention; locks it while it copies.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Delete what is older than the `retention:` windows of feeds.yaml (the daemon does it daily)."""
@@ -42,8 +48,10 @@ def prune(
         table.add_row(name, str(count))
     table.add_row("article_matches (evidence emptied)", str(report.evidence_reduced))
     out.print(table)
-    windows = ", ".join(f"{name} before {cutoff:%Y-%m-%d %H:%M}" if cutoff else f"{name} kept"
-                        for name, cutoff in report.cutoffs.items())
+    windows = ", ".join(
+        f"{name} before {cutoff:%Y-%m-%d %H:%M}" if cutoff else f"{name} kept"
+        for name, cutoff in report.cutoffs.items()
+    )
     out.print(("dry run: nothing deleted; " if dry_run else "") + windows)
     if report.vacuumed_pages:
         out.print(f"{report.vacuumed_pages} free pages given back to the file system")

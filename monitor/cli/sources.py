@@ -63,18 +63,28 @@ def discover(
             raise fail(exc) from exc
         added, skipped = result.added, result.skipped
     if as_json:
-        print_json({"url": discovery.url, "title": discovery.title,
-                    "feeds": [f.__dict__ for f in discovery.feeds], "sitemaps": [s.__dict__ for s in discovery.sitemaps],
-                    "page": discovery.page.__dict__ if discovery.page else None, "entries": found,
-                    "added": list(added) if added is not None else None,
-                    "skipped": [{"entry": e, "reason": r} for e, r in skipped] if skipped is not None else None,
-                    "problems": list(discovery.problems), "requests": discovery.requests})
+        print_json(
+            {
+                "url": discovery.url,
+                "title": discovery.title,
+                "feeds": [f.__dict__ for f in discovery.feeds],
+                "sitemaps": [s.__dict__ for s in discovery.sitemaps],
+                "page": discovery.page.__dict__ if discovery.page else None,
+                "entries": found,
+                "added": list(added) if added is not None else None,
+                "skipped": [{"entry": e, "reason": r} for e, r in skipped] if skipped is not None else None,
+                "problems": list(discovery.problems),
+                "requests": discovery.requests,
+            }
+        )
     else:
         _print_discovery(discovery, found)
         if added is not None:
             out.print(f"added {len(added)} to {state_of(ctx).config_path}", highlight=False, soft_wrap=True)
             for entry, reason in skipped:
-                out.print(f"skipped {entry['name']} ({entry['url']}): {reason}", highlight=False, soft_wrap=True)
+                out.print(
+                    f"skipped {entry['name']} ({entry['url']}): {reason}", highlight=False, soft_wrap=True
+                )
     if not found:
         raise typer.Exit(code=1)
 
@@ -95,8 +105,10 @@ def _fetcher(config: Config):
     settings = config.settings
     return Fetcher(
         user_agent=settings.user_agent or default_user_agent(settings.contact),
-        timeout=settings.timeout.total_seconds(), max_bytes=int(settings.max_bytes),
-        max_redirects=settings.max_redirects, concurrency=settings.concurrency,
+        timeout=settings.timeout.total_seconds(),
+        max_bytes=int(settings.max_bytes),
+        max_redirects=settings.max_redirects,
+        concurrency=settings.concurrency,
         gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
     )
 
@@ -112,18 +124,25 @@ def _print_discovery(discovery, found: list[dict]) -> None:
     for problem in discovery.problems:
         err.print(styled("[yellow]warning:[/] {}", problem), soft_wrap=True)
     if not found:
-        err.print(styled("[red]nothing to watch found[/]: no feed, sitemap or list of articles"), soft_wrap=True)
+        err.print(
+            styled("[red]nothing to watch found[/]: no feed, sitemap or list of articles"), soft_wrap=True
+        )
         return
     out.print("# feeds.yaml entries (add them with --add):", highlight=False, markup=False)
-    out.print(yaml.safe_dump(found, sort_keys=False, allow_unicode=True, default_flow_style=None).rstrip(),
-              highlight=False, markup=False)
+    out.print(
+        yaml.safe_dump(found, sort_keys=False, allow_unicode=True, default_flow_style=None).rstrip(),
+        highlight=False,
+        markup=False,
+    )
 
 
 @import_app.command("opml")
 def import_opml(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The OPML file exported from a feed reader.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be added; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be added; change nothing.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add the feeds of an OPML file to the config file (folders become tags)."""
@@ -137,26 +156,43 @@ def import_opml(
     except MonitorError as exc:
         raise fail(exc) from exc
     if as_json:
-        print_json({"file": str(file), "config": str(path), "dry_run": dry_run, "added": list(result.added),
-                    "skipped": [{"entry": e, "reason": r} for e, r in result.skipped],
-                    "invalid": list(listing.skipped)})
+        print_json(
+            {
+                "file": str(file),
+                "config": str(path),
+                "dry_run": dry_run,
+                "added": list(result.added),
+                "skipped": [{"entry": e, "reason": r} for e, r in result.skipped],
+                "invalid": list(listing.skipped),
+            }
+        )
     else:
         verb = "would add" if dry_run else "added"
-        out.print(f"{verb} {len(result.added)} feeds from {file} to {path}; {len(result.skipped)} already "
-                  f"configured, {len(listing.skipped)} invalid", highlight=False, soft_wrap=True)
+        out.print(
+            f"{verb} {len(result.added)} feeds from {file} to {path}; {len(result.skipped)} already "
+            f"configured, {len(listing.skipped)} invalid",
+            highlight=False,
+            soft_wrap=True,
+        )
         for entry, reason in result.skipped:
-            out.print(f"  skipped {entry['name']} ({entry['url']}): {reason}", highlight=False, soft_wrap=True)
+            out.print(
+                f"  skipped {entry['name']} ({entry['url']}): {reason}", highlight=False, soft_wrap=True
+            )
     for problem in listing.skipped:
         err.print(styled("[yellow]skipped:[/] {}", problem), soft_wrap=True)
     if not listing.feeds:
-        err.print(styled("[red]error:[/] {}: no feeds in it (no <outline> with an xmlUrl)", file), soft_wrap=True)
+        err.print(
+            styled("[red]error:[/] {}: no feeds in it (no <outline> with an xmlUrl)", file), soft_wrap=True
+        )
         raise typer.Exit(code=1)
 
 
 @export_app.command("opml")
 def export_opml(
     ctx: typer.Context,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Write the configured feeds as OPML (tags as folders)."""
     from monitor.ingest.opml import write_opml

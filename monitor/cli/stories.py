@@ -24,7 +24,9 @@ def outlet(url: str) -> str:
 @app.command()
 def stories(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="Only stories active since, e.g. 2d, 6h, 2024-09-01.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only stories active since, e.g. 2d, 6h, 2024-09-01.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many stories (0: no limit).")] = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -36,8 +38,9 @@ def stories(
     with db.session() as session:
         found = store.list_stories(session, since=since_at, limit=limit or None)
         members = store.story_articles(session, story_ids=[s.id for s in found])
-        clusters = store.clusters_by_id(session, ids=sorted({a.wire_cluster_id for a in members
-                                                             if a.wire_cluster_id is not None}))
+        clusters = store.clusters_by_id(
+            session, ids=sorted({a.wire_cluster_id for a in members if a.wire_cluster_id is not None})
+        )
         rows = _story_rows(found, members, clusters)
     db.dispose()
     if as_json:
@@ -45,14 +48,22 @@ def stories(
         return
     table = Table(title=f"Stories ({len(rows)})", title_justify="left")
     for column in ("story", "last seen", "title", "articles", "texts", "outlets", "agencies"):
-        table.add_column(column, justify="right" if column in ("story", "articles", "texts") else "left",
-                         max_width=60 if column == "title" else None)
+        table.add_column(
+            column,
+            justify="right" if column in ("story", "articles", "texts") else "left",
+            max_width=60 if column == "title" else None,
+        )
     for row in rows:
         outlets = row["outlets"]
-        table.add_row(str(row["id"]), f"{row['last_seen_at']:%Y-%m-%d %H:%M}", row["title"] or "-",
-                      str(row["articles"]), str(len(row["clusters"])),
-                      f"{len(outlets)}: " + ", ".join(outlets[:4]) + (", ..." if len(outlets) > 4 else ""),
-                      ", ".join(row["agencies"]) or "-")
+        table.add_row(
+            str(row["id"]),
+            f"{row['last_seen_at']:%Y-%m-%d %H:%M}",
+            row["title"] or "-",
+            str(row["articles"]),
+            str(len(row["clusters"])),
+            f"{len(outlets)}: " + ", ".join(outlets[:4]) + (", ..." if len(outlets) > 4 else ""),
+            ", ".join(row["agencies"]) or "-",
+        )
     out.print(table)
     out.print(styled("[dim]texts: distinct wire clusters (a wire story and its copies count once)[/]"))
 
@@ -64,34 +75,57 @@ def _story_rows(found, members, clusters) -> list[dict]:
     rows = []
     for story in found:
         cluster_rows = []
-        for cluster_id, articles in sorted(by_story[story.id].items(), key=lambda kv: (-len(kv[1]), kv[0] or 0)):
+        for cluster_id, articles in sorted(
+            by_story[story.id].items(), key=lambda kv: (-len(kv[1]), kv[0] or 0)
+        ):
             cluster = clusters.get(cluster_id)
             representative = cluster.representative_id if cluster else None
-            cluster_rows.append({
-                "id": cluster_id, "size": len(articles), "agency": cluster.agency if cluster else None,
-                "representative_id": representative,
-                "outlets": sorted({outlet(a.url) for a in articles}),
-                "articles": [{"id": a.id, "url": a.url, "title": a.title, "published_at": a.published_at,
-                              "agency": a.agency, "feeds": sorted({link.feed.name for link in a.feeds}),
-                              "representative": a.id == representative} for a in articles],
-            })
+            cluster_rows.append(
+                {
+                    "id": cluster_id,
+                    "size": len(articles),
+                    "agency": cluster.agency if cluster else None,
+                    "representative_id": representative,
+                    "outlets": sorted({outlet(a.url) for a in articles}),
+                    "articles": [
+                        {
+                            "id": a.id,
+                            "url": a.url,
+                            "title": a.title,
+                            "published_at": a.published_at,
+                            "agency": a.agency,
+                            "feeds": sorted({link.feed.name for link in a.feeds}),
+                            "representative": a.id == representative,
+                        }
+                        for a in articles
+                    ],
+                }
+            )
         all_articles = [a for c in by_story[story.id].values() for a in c]
         # Shown by its largest wire cluster's representative: the text most outlets carried.
         lead = cluster_rows[0]["representative_id"] if cluster_rows else None
         title = next((a.title for a in all_articles if a.id == lead and a.title), None) or story.title
-        rows.append({
-            "id": story.id, "title": title, "first_seen_at": story.first_seen_at,
-            "last_seen_at": story.last_seen_at, "articles": len(all_articles),
-            "outlets": sorted({outlet(a.url) for a in all_articles}),
-            "agencies": sorted({a.agency for a in all_articles if a.agency}),
-            "clusters": cluster_rows,
-        })
+        rows.append(
+            {
+                "id": story.id,
+                "title": title,
+                "first_seen_at": story.first_seen_at,
+                "last_seen_at": story.last_seen_at,
+                "articles": len(all_articles),
+                "outlets": sorted({outlet(a.url) for a in all_articles}),
+                "agencies": sorted({a.agency for a in all_articles if a.agency}),
+                "clusters": cluster_rows,
+            }
+        )
     return rows
 
 
 @app.command()
-def explain(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The article's URL.")],
-            as_json: JsonOption = False) -> None:
+def explain(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The article's URL.")],
+    as_json: JsonOption = False,
+) -> None:
     """Say why an article joined its wire cluster and its story: method, scores, shared shingles and terms."""
     from monitor.dedupe.explain import explain_article
     from monitor.ingest.urls import canonical_url
@@ -107,8 +141,11 @@ def explain(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The art
         report = explain_article(session, article) if article is not None else None
     db.dispose()
     if report is None:
-        raise fail(MonitorError(f"no stored article has the URL {url}",
-                                hint="see the stored URLs with: monitor articles"))
+        raise fail(
+            MonitorError(
+                f"no stored article has the URL {url}", hint="see the stored URLs with: monitor articles"
+            )
+        )
     if as_json:
         print_json(report)
         return

@@ -62,8 +62,9 @@ def secret_values(config: Config) -> set[str]:
         # Of a secret mapping (a webhook's headers), the values of secret-sounding names: a Content-Type
         # registered as a secret would blank out words of ordinary log lines.
         name = str(path[-1])
-        if isinstance(value, str) and (not in_mapping or name.lower() in ("authorization", "cookie")
-                                       or is_secret_name(name)):
+        if isinstance(value, str) and (
+            not in_mapping or name.lower() in ("authorization", "cookie") or is_secret_name(name)
+        ):
             found.add(value)
     return {value for value in found if value}
 

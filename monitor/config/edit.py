@@ -41,10 +41,15 @@ class AddResult:
 
 def same_url(a: str, b: str) -> bool:
     """URLs equal up to the case of scheme and host and a trailing slash."""
+
     def key(url: str) -> tuple[str, str, str]:
         parts = urlsplit(url.strip())
-        return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/") + ("?" + parts.query if parts.query
-                                                                                     else "")
+        return (
+            parts.scheme.lower(),
+            parts.netloc.lower(),
+            parts.path.rstrip("/") + ("?" + parts.query if parts.query else ""),
+        )
+
     return key(a) == key(b)
 
 
@@ -92,15 +97,21 @@ def insert_entries(text: str, entries: Sequence[Mapping]) -> str:
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    start = next((i for i, line in enumerate(lines) if (m := _TOP_KEY.match(line)) and m["key"] == "feeds"), None)
+    start = next(
+        (i for i, line in enumerate(lines) if (m := _TOP_KEY.match(line)) and m["key"] == "feeds"), None
+    )
     if start is None:
-        return "".join(lines) + ("\n" if lines and lines[-1].strip() else "") + "feeds:\n" + _render(entries, 2)
+        return (
+            "".join(lines) + ("\n" if lines and lines[-1].strip() else "") + "feeds:\n" + _render(entries, 2)
+        )
     rest = _TOP_KEY.match(lines[start])["rest"].split("#", 1)[0].strip()
     if rest in ("[]", "~", "null"):
         lines[start] = "feeds:\n"
     elif rest:
-        raise MonitorError("the feeds: list is written in one line (flow style), so entries cannot be added to it",
-                           hint="write it as a block list, one '- name: ...' entry per line")
+        raise MonitorError(
+            "the feeds: list is written in one line (flow style), so entries cannot be added to it",
+            hint="write it as a block list, one '- name: ...' entry per line",
+        )
     # The list ends at its last indented line; comments and blank lines after it belong to what follows.
     end = start
     for i in range(start + 1, len(lines)):
@@ -112,8 +123,8 @@ def insert_entries(text: str, entries: Sequence[Mapping]) -> str:
         if not line[0].isspace() and not line.startswith("-"):
             break
         end = i
-    indent = next((len(m["indent"]) for line in lines[start + 1:end + 1] if (m := _ITEM.match(line))), 2)
-    return "".join(lines[:end + 1]) + _render(entries, indent) + "".join(lines[end + 1:])
+    indent = next((len(m["indent"]) for line in lines[start + 1 : end + 1] if (m := _ITEM.match(line))), 2)
+    return "".join(lines[: end + 1]) + _render(entries, indent) + "".join(lines[end + 1 :])
 
 
 def _render(entries: Sequence[Mapping], indent: int) -> str:
@@ -122,17 +133,22 @@ def _render(entries: Sequence[Mapping], indent: int) -> str:
     for entry in entries:
         for n, (key, value) in enumerate(entry.items()):
             if isinstance(value, list | tuple):
-                line = f"{key}: " + yaml.safe_dump(list(value), allow_unicode=True, default_flow_style=True,
-                                                   width=10_000)
+                line = f"{key}: " + yaml.safe_dump(
+                    list(value), allow_unicode=True, default_flow_style=True, width=10_000
+                )
             else:
-                line = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=False, width=10_000)
+                line = yaml.safe_dump(
+                    {key: value}, allow_unicode=True, default_flow_style=False, width=10_000
+                )
             out.append(" " * indent + ("- " if n == 0 else "  ") + line)
     return "".join(out)
 
 
 def _validate(path: Path, text: str) -> None:
     """Load ``text`` as the config would be loaded; a problem is reported against ``path``."""
-    fd, name = tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=path.parent if path.parent.exists() else None)
+    fd, name = tempfile.mkstemp(
+        prefix=".feeds-", suffix=".yaml", dir=path.parent if path.parent.exists() else None
+    )
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

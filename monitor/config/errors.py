@@ -49,4 +49,3 @@ class ConfigError(MonitorError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0)))
         super().__init__("\n".join(str(problem) for problem in self.problems))
-

@@ -50,13 +50,18 @@ def compose(path: Path) -> yaml.Node:
         raise fail("config file not found", "create it, or pass --config / set MONITOR_CONFIG") from None
     except FileTooLarge:
         size = describe_size(MAX_FILE_BYTES)
-        raise fail(f"file is larger than {size}", "is this the right file? feeds.yaml is normally a few KB") from None
+        raise fail(
+            f"file is larger than {size}", "is this the right file? feeds.yaml is normally a few KB"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise fail(f"cannot read the config file: {error}", "it must be a readable UTF-8 text file") from None
     try:
         if (deep := _too_deep(text)) is not None:
-            raise fail(f"the YAML nests more than {MAX_YAML_DEPTH} levels deep",
-                       "mappings and lists inside each other: is this the right file?", deep)
+            raise fail(
+                f"the YAML nests more than {MAX_YAML_DEPTH} levels deep",
+                "mappings and lists inside each other: is this the right file?",
+                deep,
+            )
         try:
             root = yaml.compose(text, Loader=_LOADER)
         except yaml.YAMLError:
@@ -186,8 +191,6 @@ class YamlReader:
         return expanded
 
 
-
 def dotted(path: KeyPath) -> str:
     """("feeds", 3, "interval") -> "feeds[3].interval"."""
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path).lstrip(".")
-

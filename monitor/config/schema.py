@@ -39,8 +39,12 @@ _LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/
 DEFAULT_MAX_PAGES = 5  # sitemaps fetched per poll of one sitemap source: the root and its newest children
 DEFAULT_MAX_LINKS = 200  # entries of a sitemap, or article links of a page, taken per poll (newest first)
 # Feed keys that only some kinds of source take.
-KIND_OPTIONS = {"selector": ("page",), "pattern": ("page",), "max_pages": ("sitemap",),
-                "max_links": ("sitemap", "page")}
+KIND_OPTIONS = {
+    "selector": ("page",),
+    "pattern": ("page",),
+    "max_pages": ("sitemap",),
+    "max_links": ("sitemap", "page"),
+}
 
 
 def _positive(value: timedelta | None) -> timedelta | None:
@@ -73,11 +77,15 @@ class WebSubSettings(Section):
         value = value.strip()
         parts = split_url(value)
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or url_problem(parts):
-            raise InvalidValue(f"callback_url {value!r} is not an absolute http(s) URL",
-                                "the public URL of this daemon's /websub/ path, e.g. https://monitor.example.org/websub")
+            raise InvalidValue(
+                f"callback_url {value!r} is not an absolute http(s) URL",
+                "the public URL of this daemon's /websub/ path, e.g. https://monitor.example.org/websub",
+            )
         if parts.query or parts.fragment:
-            raise InvalidValue(f"callback_url {value!r} has a query or fragment",
-                                "a plain path: each feed's token is added as one more path segment")
+            raise InvalidValue(
+                f"callback_url {value!r} has a query or fragment",
+                "a plain path: each feed's token is added as one more path segment",
+            )
         return value.rstrip("/")
 
     @property
@@ -122,15 +130,24 @@ class Settings(Section):
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none
     websub: WebSubSettings = WebSubSettings()
 
-    _check_positive = field_validator("interval", "min_interval", "max_interval", "max_backoff", "timeout",
-                                      "poll_tick", "config_check_every")(_positive)
+    _check_positive = field_validator(
+        "interval",
+        "min_interval",
+        "max_interval",
+        "max_backoff",
+        "timeout",
+        "poll_tick",
+        "config_check_every",
+    )(_positive)
 
     @model_validator(mode="after")
     def _interval_bounds_in_order(self) -> Settings:
         if self.min_interval > self.max_interval:
             raise PydanticCustomError(
-                "interval_bounds", "min_interval ({low}) is longer than max_interval ({high})",
-                {"low": format_duration(self.min_interval), "high": format_duration(self.max_interval)})
+                "interval_bounds",
+                "min_interval ({low}) is longer than max_interval ({high})",
+                {"low": format_duration(self.min_interval), "high": format_duration(self.max_interval)},
+            )
         return self
 
     @field_validator("allow_networks")
@@ -141,8 +158,10 @@ class Settings(Section):
             try:
                 checked.append(str(ipaddress.ip_network(value.strip(), strict=True)))
             except ValueError as error:
-                raise InvalidValue(f"allow_networks: {value!r} is not a network ({error})",
-                                    "write an address or a network, e.g. 10.1.0.0/16 or fd00:1::/64") from None
+                raise InvalidValue(
+                    f"allow_networks: {value!r} is not a network ({error})",
+                    "write an address or a network, e.g. 10.1.0.0/16 or fd00:1::/64",
+                ) from None
         return tuple(checked)
 
     @field_validator("listen")
@@ -156,8 +175,10 @@ class Settings(Section):
     @model_validator(mode="after")
     def _websub_needs_listener(self) -> Settings:
         if self.websub.enabled and self.listen is None:
-            raise InvalidValue("websub.callback_url is set but nothing listens for the hub's requests",
-                                "set settings.listen (e.g. 127.0.0.1:9100) and route callback_url to its /websub/")
+            raise InvalidValue(
+                "websub.callback_url is set but nothing listens for the hub's requests",
+                "set settings.listen (e.g. 127.0.0.1:9100) and route callback_url to its /websub/",
+            )
         return self
 
 
@@ -166,8 +187,10 @@ def listen_address(value: str) -> tuple[str, int]:
     host, colon, port = value.strip().rpartition(":")
     host = host.strip("[]") if host.startswith("[") and host.endswith("]") else host
     if not colon or not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535 or " " in host:
-        raise InvalidValue(f"listen address {value!r} is not HOST:PORT",
-                            "e.g. 127.0.0.1:9100 (this machine only) or 0.0.0.0:9100 (every interface)")
+        raise InvalidValue(
+            f"listen address {value!r} is not HOST:PORT",
+            "e.g. 127.0.0.1:9100 (this machine only) or 0.0.0.0:9100 (every interface)",
+        )
     return host or "0.0.0.0", int(port)
 
 
@@ -197,8 +220,10 @@ class FeedConfig(Section):
             try:
                 re.compile(value)
             except re.error as error:
-                raise InvalidValue(f"pattern is not a valid regular expression: {error}",
-                                    r"e.g. '/news/\d{4}/' (quote it in YAML)") from None
+                raise InvalidValue(
+                    f"pattern is not a valid regular expression: {error}",
+                    r"e.g. '/news/\d{4}/' (quote it in YAML)",
+                ) from None
         return value
 
     @field_validator("selector")
@@ -210,8 +235,10 @@ class FeedConfig(Section):
             try:
                 CSSSelector(value)
             except (SelectorError, ValueError) as error:
-                raise InvalidValue(f"selector is not a valid CSS selector: {error}",
-                                    "e.g. 'main article h2 a' or '.headlines a'") from None
+                raise InvalidValue(
+                    f"selector is not a valid CSS selector: {error}",
+                    "e.g. 'main article h2 a' or '.headlines a'",
+                ) from None
         return value
 
     @model_validator(mode="after")
@@ -219,8 +246,10 @@ class FeedConfig(Section):
         for key, kinds in KIND_OPTIONS.items():
             if getattr(self, key) is not None and self.kind not in kinds:
                 raise PydanticCustomError(
-                    "kind_option", "{key} applies only to kind: {kinds}, not to kind: {kind}",
-                    {"key": key, "kinds": " or ".join(kinds), "kind": self.kind})
+                    "kind_option",
+                    "{key} applies only to kind: {kinds}, not to kind: {kind}",
+                    {"key": key, "kinds": " or ".join(kinds), "kind": self.kind},
+                )
         return self
 
     @property
@@ -244,8 +273,10 @@ class FeedConfig(Section):
         value = value.strip()
         parts = split_url(value)
         if parts is None:
-            raise InvalidValue(f"url {value!r} is malformed (an unclosed '[' or an IPv6 address that is none)",
-                                "write an IPv6 address in brackets: http://[2001:db8::1]:8080/feed")
+            raise InvalidValue(
+                f"url {value!r} is malformed (an unclosed '[' or an IPv6 address that is none)",
+                "write an IPv6 address in brackets: http://[2001:db8::1]:8080/feed",
+            )
         if parts.scheme in ("http", "https") and parts.hostname:
             if problem := url_problem(parts):
                 raise InvalidValue(f"url {value!r}: {problem}", "e.g. https://example.org:8443/feed")
@@ -267,7 +298,9 @@ class DedupSettings(Section):
     """
 
     enabled: bool = True
-    window: Duration = timedelta(days=14)  # near-duplicates and stories are looked for this far back (and ahead)
+    window: Duration = timedelta(
+        days=14
+    )  # near-duplicates and stories are looked for this far back (and ahead)
     wire_threshold: float = Field(0.55, gt=0, le=1)  # shingle containment (or Jaccard) for a wire copy
     story_threshold: float = Field(0.16, gt=0, le=1)  # story score to join a story (tuned on ECB+)
 
@@ -276,12 +309,18 @@ class DedupSettings(Section):
 
 def _window_or_off(value: Any) -> timedelta | None:
     """A retention window: a duration, or ``off`` (also ``false`` or nothing) to keep everything."""
-    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("off", "never")):
+    if (
+        value is None
+        or value is False
+        or (isinstance(value, str) and value.strip().lower() in ("off", "never"))
+    ):
         return None
     window = parse_duration(value)
     if window < timedelta(days=1):
-        raise InvalidValue(f"a retention window of {format_duration(window)} is too short",
-                            "keep at least 1d, e.g. 180d; or write off to keep everything")
+        raise InvalidValue(
+            f"a retention window of {format_duration(window)} is too short",
+            "keep at least 1d, e.g. 180d; or write off to keep everything",
+        )
     return window
 
 
@@ -298,9 +337,15 @@ class RetentionSettings(Section):
     Applied once a day by the daemon and by ``monitor prune`` (``monitor.retention``).
     """
 
-    articles: RetentionWindow = timedelta(days=365)  # articles (by fetch time), with everything that hangs on them
-    evidence: RetentionWindow = timedelta(days=90)  # match evidence emptied after this; match, score, snippet stay
-    deliveries: RetentionWindow = timedelta(days=365)  # delivery ledger rows (digests, alerts) and their items
+    articles: RetentionWindow = timedelta(
+        days=365
+    )  # articles (by fetch time), with everything that hangs on them
+    evidence: RetentionWindow = timedelta(
+        days=90
+    )  # match evidence emptied after this; match, score, snippet stay
+    deliveries: RetentionWindow = timedelta(
+        days=365
+    )  # delivery ledger rows (digests, alerts) and their items
 
 
 class Config(Section):
@@ -325,8 +370,11 @@ class Config(Section):
     def env_names(self, path: KeyPath) -> tuple[str, ...]:
         """The environment variables the value at ``path`` (and the values under it: a list's items) was
         written with (``${SMTP_HOST:-}``), if any."""
-        return tuple(dict.fromkeys(name for at, names in self._env_names.items() if at[:len(path)] == path
-                                   for name in names))
+        return tuple(
+            dict.fromkeys(
+                name for at, names in self._env_names.items() if at[: len(path)] == path for name in names
+            )
+        )
 
     @model_validator(mode="before")
     @classmethod
@@ -410,10 +458,12 @@ def _ledger_problem(config: Config) -> str | None:
     lookback = max((digest.lookback for digest in config.digests), default=timedelta(0))
     if retention.deliveries > lookback:
         return None
-    return (f"retention.deliveries ({format_duration(retention.deliveries)}) must be at least retention.articles "
-            f"({'off' if retention.articles is None else format_duration(retention.articles)}) or longer than "
-            f"the longest digest lookback ({format_duration(lookback)}): an article whose delivery rows are "
-            f"gone could be sent again")
+    return (
+        f"retention.deliveries ({format_duration(retention.deliveries)}) must be at least retention.articles "
+        f"({'off' if retention.articles is None else format_duration(retention.articles)}) or longer than "
+        f"the longest digest lookback ({format_duration(lookback)}): an article whose delivery rows are "
+        f"gone could be sent again"
+    )
 
 
 def duplicate_feeds(feeds: Sequence[tuple[Any, Any]]) -> list[tuple[int, str, str]]:

@@ -31,7 +31,9 @@ def is_secret(model: type[BaseModel], key: str) -> bool:
     return isinstance(extra, dict) and extra.get("secret") is True
 
 
-SecretAt = tuple[tuple[str | int, ...], Any, bool]  # (path as in the JSON dump, value, inside a secret mapping)
+SecretAt = tuple[
+    tuple[str | int, ...], Any, bool
+]  # (path as in the JSON dump, value, inside a secret mapping)
 
 
 def declared_secrets(model: BaseModel, path: tuple[str | int, ...] = ()) -> list[SecretAt]:
@@ -39,8 +41,14 @@ def declared_secrets(model: BaseModel, path: tuple[str | int, ...] = ()) -> list
     headers) counts each of its values."""
     found: list[SecretAt] = []
     by_alias = model.model_config.get("serialize_by_alias", False)
-    entries = [((field.serialization_alias or field.alias or name) if by_alias else name, getattr(model, name),
-                is_secret(type(model), name)) for name, field in type(model).model_fields.items()]
+    entries = [
+        (
+            (field.serialization_alias or field.alias or name) if by_alias else name,
+            getattr(model, name),
+            is_secret(type(model), name),
+        )
+        for name, field in type(model).model_fields.items()
+    ]
     entries += [(name, value, False) for name, value in (model.__pydantic_extra__ or {}).items()]
     for key, value, declared in entries:
         at = (*path, key)

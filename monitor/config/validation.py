@@ -17,13 +17,22 @@ from monitor.config.errors import REDACTED, ConfigProblem, InvalidValue
 from monitor.config.reader import KeyPath, YamlReader
 
 
-def validation_problems(reader: YamlReader, error: ValidationError, model: type[BaseModel],
-                        at: KeyPath = (), *, skip_reported: bool = False) -> list[ConfigProblem]:
+def validation_problems(
+    reader: YamlReader,
+    error: ValidationError,
+    model: type[BaseModel],
+    at: KeyPath = (),
+    *,
+    skip_reported: bool = False,
+) -> list[ConfigProblem]:
     """A ConfigProblem for each of ``error``'s entries; ``model`` raised it, validating the data the reader
     read at ``at``. ``skip_reported`` leaves out what repeats a problem the reader already has."""
     entries = [{**entry, "loc": at + tuple(entry["loc"])} for entry in error.errors(include_url=False)]
-    return [_problem_from(reader, entry, model, len(at)) for entry in entries
-            if not skip_reported or _is_new(entry, reader)]
+    return [
+        _problem_from(reader, entry, model, len(at))
+        for entry in entries
+        if not skip_reported or _is_new(entry, reader)
+    ]
 
 
 def _is_new(error: Any, reader: YamlReader) -> bool:
@@ -83,4 +92,3 @@ def _model_at(root: type[BaseModel], loc: KeyPath) -> Any:
         if get_origin(model) in (Union, UnionType):  # EmailChannel | None: the model is the non-None part
             model = next(arg for arg in get_args(model) if arg is not type(None))
     return model
-

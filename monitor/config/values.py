@@ -24,8 +24,10 @@ def check_name(value: str, *, max_chars: int, hint: str, extra: str = "") -> str
         raise InvalidValue(f"name must be 1 to {max_chars} characters{without}", hint)
     control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
     if control is not None:
-        raise InvalidValue(f"name holds the control character U+{ord(control):04X}",
-                           "names are shown and stored: use letters, digits, spaces and punctuation")
+        raise InvalidValue(
+            f"name holds the control character U+{ord(control):04X}",
+            "names are shown and stored: use letters, digits, spaces and punctuation",
+        )
     return value
 
 

@@ -39,8 +39,9 @@ class Health:
         clock: time.time, or a stand-in for tests.
     """
 
-    def __init__(self, *, db: Database, metrics: Metrics, tick_every: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, db: Database, metrics: Metrics, tick_every: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db, self.metrics, self.clock = db, metrics, clock
         self.stale_after = max(3 * tick_every, MIN_STALE_AFTER)
         self.started_at = clock()
@@ -80,9 +81,13 @@ class Listener:
         try:
             self._server = _Server((host, port), _Handler, self)
         except OSError as exc:
-            raise MonitorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                               hint="choose another port with --listen HOST:PORT (or settings.listen)") from exc
-        self._thread = threading.Thread(target=self._server.serve_forever, name="monitor-listener", daemon=True)
+            raise MonitorError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another port with --listen HOST:PORT (or settings.listen)",
+            ) from exc
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="monitor-listener", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -91,8 +96,12 @@ class Listener:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("serving /healthz and /metrics%s at %s", " and /websub/" if self.websub else "", self.url,
-                 extra={"url": self.url})
+        log.info(
+            "serving /healthz and /metrics%s at %s",
+            " and /websub/" if self.websub else "",
+            self.url,
+            extra={"url": self.url},
+        )
 
     def stop(self) -> None:
         if self._thread.is_alive():  # shutdown() waits for serve_forever, forever if it never ran
@@ -117,8 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if (websub := self._websub_token()) is not None:
             subscriber, token = websub
-            query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query,
-                                                                 keep_blank_values=True).items()}
+            query = {
+                key: values[0]
+                for key, values in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()
+            }
             self._reply(subscriber.verify(token, query))
         elif path == "/healthz":
             healthy, body = self.server.listener.health.check()

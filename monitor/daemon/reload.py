@@ -70,8 +70,9 @@ class ConfigReloader:
             config = load_config(self.path)
             watchlist = load_watchlist(config)
         except MonitorError as error:
-            log.error("configuration not reloaded, the one in force stays: %s", error,
-                      extra={"url": str(self.path)})
+            log.error(
+                "configuration not reloaded, the one in force stays: %s", error, extra={"url": str(self.path)}
+            )
             return None
         except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon
             log.exception("configuration not reloaded, the one in force stays", extra={"url": str(self.path)})
@@ -99,13 +100,18 @@ class ConfigChange:
     added: tuple[str, ...]
     removed: tuple[str, ...]
     changed: tuple[str, ...]  # feeds in both whose settings (as they take effect) differ
-    due_by: dict[str, timedelta]  # feeds whose interval changed: polled at most that long after their last poll
+    due_by: dict[
+        str, timedelta
+    ]  # feeds whose interval changed: polled at most that long after their last poll
     digests_changed: bool
     restart_needed: tuple[str, ...]  # settings that keep their old values until a restart
 
     def summary(self) -> str:
-        parts = [f"{len(names)} {what}" for what, names in
-                 (("added", self.added), ("removed", self.removed), ("changed", self.changed)) if names]
+        parts = [
+            f"{len(names)} {what}"
+            for what, names in (("added", self.added), ("removed", self.removed), ("changed", self.changed))
+            if names
+        ]
         if self.digests_changed:
             parts.append("digests rescheduled")
         return ", ".join(parts) or "no feed changed"
@@ -115,16 +121,20 @@ def describe_change(old: Config, new: Config) -> ConfigChange:
     before = {feed.name: _effective(old, feed) for feed in old.feeds}
     after = {feed.name: _effective(new, feed) for feed in new.feeds}
     common = [name for name in after if name in before]
-    intervals = {name: after[name]["interval"] for name in common
-                 if after[name]["interval"] != before[name]["interval"]}
+    intervals = {
+        name: after[name]["interval"]
+        for name in common
+        if after[name]["interval"] != before[name]["interval"]
+    }
     return ConfigChange(
         added=tuple(name for name in after if name not in before),
         removed=tuple(name for name in before if name not in after),
         changed=tuple(name for name in common if after[name] != before[name]),
         due_by=intervals,
         digests_changed=old.digests != new.digests,
-        restart_needed=tuple(key for key in RESTART_SETTINGS
-                             if getattr(old.settings, key) != getattr(new.settings, key)),
+        restart_needed=tuple(
+            key for key in RESTART_SETTINGS if getattr(old.settings, key) != getattr(new.settings, key)
+        ),
     )
 
 

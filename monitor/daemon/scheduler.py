@@ -31,9 +31,16 @@ from monitor.store.db import Database, size_bytes
 
 log = logging.getLogger(__name__)
 
+
 class Daemon:
-    def __init__(self, config: Config, db: Database, pipeline: Pipeline, metrics: Metrics = NO_METRICS,
-                 scheduler: AsyncIOScheduler | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        pipeline: Pipeline,
+        metrics: Metrics = NO_METRICS,
+        scheduler: AsyncIOScheduler | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.pipeline = pipeline
@@ -75,16 +82,37 @@ class Daemon:
     def schedule(self) -> None:
         """Add the daemon's jobs: the poll tick, the configuration check, the digests."""
         config = self.config
-        self.scheduler.add_job(self.tick, "interval", seconds=config.settings.poll_tick.total_seconds(),
-                               id="poll-tick", max_instances=1, coalesce=True, next_run_time=_utcnow())
-        self.scheduler.add_job(self.reload, "interval", seconds=config.config_check_every.total_seconds(),
-                               id="config-reload", max_instances=1, coalesce=True)
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=config.settings.poll_tick.total_seconds(),
+            id="poll-tick",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=_utcnow(),
+        )
+        self.scheduler.add_job(
+            self.reload,
+            "interval",
+            seconds=config.config_check_every.total_seconds(),
+            id="config-reload",
+            max_instances=1,
+            coalesce=True,
+        )
         self._schedule_digests(self._digest_jobs_of(config))
         # Retention once a day, first within the hour after start at a random minute: several instances
         # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.retention).
         first = _utcnow() + timedelta(seconds=random.uniform(300, 3900))
-        self.scheduler.add_job(self.prune, "interval", hours=24, jitter=1800, id="retention", max_instances=1,
-                               coalesce=True, next_run_time=first)
+        self.scheduler.add_job(
+            self.prune,
+            "interval",
+            hours=24,
+            jitter=1800,
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=first,
+        )
 
     def prune(self) -> None:
         """Apply the retention windows (a job: run in the scheduler's thread pool, never in the event loop)."""
@@ -97,14 +125,21 @@ class Daemon:
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest.runner). The
         # titles are looked up when a digest is rendered, so a reloaded watchlist's titles are the ones shown.
         pipeline = self.pipeline
-        return scheduled_jobs(config.digests, self.db, owner=pipeline.owner,
-                              titles=lambda: topic_titles(pipeline.tagger.watchlist), metrics=self.metrics)
+        return scheduled_jobs(
+            config.digests,
+            self.db,
+            owner=pipeline.owner,
+            titles=lambda: topic_titles(pipeline.tagger.watchlist),
+            metrics=self.metrics,
+        )
 
     def _schedule_digests(self, jobs: list) -> None:
         for job_id in self._digest_jobs:
             self.scheduler.remove_job(job_id)
         for job_id, job, trigger in jobs:
-            self.scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600)
+            self.scheduler.add_job(
+                job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
+            )
         self._digest_jobs = [job_id for job_id, _, _ in jobs]
 
     async def reload(self, *, force: bool = False) -> bool:
@@ -139,24 +174,37 @@ class Daemon:
         if digest_jobs is not None:
             self._schedule_digests(digest_jobs)
         if new.settings.poll_tick != old.settings.poll_tick:
-            self.scheduler.reschedule_job("poll-tick", trigger="interval",
-                                          seconds=new.settings.poll_tick.total_seconds())
+            self.scheduler.reschedule_job(
+                "poll-tick", trigger="interval", seconds=new.settings.poll_tick.total_seconds()
+            )
         if new.config_check_every != old.config_check_every:
-            self.scheduler.reschedule_job("config-reload", trigger="interval",
-                                          seconds=new.config_check_every.total_seconds())
-        log.info("configuration reloaded: %d feeds (%s)", len(new.feeds), change.summary(),
-                 extra={"url": str(new.source)})
+            self.scheduler.reschedule_job(
+                "config-reload", trigger="interval", seconds=new.config_check_every.total_seconds()
+            )
+        log.info(
+            "configuration reloaded: %d feeds (%s)",
+            len(new.feeds),
+            change.summary(),
+            extra={"url": str(new.source)},
+        )
         if loaded.watchlist.fingerprint != old_watchlist.fingerprint:
-            log.info("watchlist reloaded: %d topics, version %s (was %s)", len(loaded.watchlist.topics),
-                     loaded.watchlist.fingerprint, old_watchlist.fingerprint or "-", extra={"url": str(new.source)})
+            log.info(
+                "watchlist reloaded: %d topics, version %s (was %s)",
+                len(loaded.watchlist.topics),
+                loaded.watchlist.fingerprint,
+                old_watchlist.fingerprint or "-",
+                extra={"url": str(new.source)},
+            )
         if new.settings.websub != old.settings.websub:
             if self.pipeline.websub is not None and new.settings.websub.enabled:
                 self.pipeline.websub.settings = new.settings.websub  # asked of hubs from the next request on
             else:
                 log.warning("settings.websub turned on or off: takes effect at the next restart")
         if change.restart_needed:
-            log.warning("settings changed that take effect only at the next restart: %s",
-                        ", ".join(change.restart_needed))
+            log.warning(
+                "settings changed that take effect only at the next restart: %s",
+                ", ".join(change.restart_needed),
+            )
 
     def _start(self, coroutine, *, name: str) -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)
@@ -198,8 +246,9 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
             listener.stop()
 
 
-async def _run(config: Config, db: Database, metrics: Metrics, listener: Listener | None,
-               loop: asyncio.AbstractEventLoop) -> None:
+async def _run(
+    config: Config, db: Database, metrics: Metrics, listener: Listener | None, loop: asyncio.AbstractEventLoop
+) -> None:
     async with Pipeline(config, db, metrics=metrics) as pipeline:
         pipeline.sync_feeds()
         if db.is_sqlite:
@@ -213,13 +262,18 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)
         # SIGHUP (`systemctl reload`) reads feeds.yaml again now, changed or not.
-        loop.add_signal_handler(signal.SIGHUP, lambda: daemon._start(daemon.reload(force=True), name="reload"))
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: daemon._start(daemon.reload(force=True), name="reload")
+        )
         daemon.schedule()
         scheduler.start()
         if listener is not None:
             listener.start()
-        log.info("daemon started: %d feeds, tick every %ss", len(config.feeds),
-                 config.settings.poll_tick.total_seconds())
+        log.info(
+            "daemon started: %d feeds, tick every %ss",
+            len(config.feeds),
+            config.settings.poll_tick.total_seconds(),
+        )
         try:
             await daemon.stopping.wait()
         finally:
@@ -232,13 +286,20 @@ async def _run(config: Config, db: Database, metrics: Metrics, listener: Listene
         log.info("daemon stopped")
 
 
-def _subscriber(config: Config, db: Database, pipeline: Pipeline, loop: asyncio.AbstractEventLoop) -> Subscriber:
+def _subscriber(
+    config: Config, db: Database, pipeline: Pipeline, loop: asyncio.AbstractEventLoop
+) -> Subscriber:
     def accept(subscription, body: bytes, headers) -> None:
         # From the listener's thread to the event loop, where polls run; the hub has its answer meanwhile.
         asyncio.run_coroutine_threadsafe(pipeline.accept_push(subscription, body, headers), loop)
 
-    return Subscriber(config.settings.websub, db, accept=accept, clock=_utcnow,
-                      max_push_bytes=int(config.settings.max_bytes))
+    return Subscriber(
+        config.settings.websub,
+        db,
+        accept=accept,
+        clock=_utcnow,
+        max_push_bytes=int(config.settings.max_bytes),
+    )
 
 
 def _utcnow() -> datetime:

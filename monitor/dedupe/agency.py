@@ -96,7 +96,9 @@ def _compile() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
 
 
 _DATELINE, _BYLINE, _CREDIT, _HEAD_BYLINE = _compile()
-_REUTERS_CREDIT = re.compile(r"\((?:Reporting|Additional reporting) by [^)]{3,200}[Ee]diting by [^)]{3,200}\)")
+_REUTERS_CREDIT = re.compile(
+    r"\((?:Reporting|Additional reporting) by [^)]{3,200}[Ee]diting by [^)]{3,200}\)"
+)
 _NAME_OF = {n.casefold(): a.name for a in AGENCIES for n in a.names + a.short}
 
 

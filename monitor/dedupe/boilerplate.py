@@ -20,8 +20,15 @@ from collections.abc import Collection
 
 from monitor.dedupe.stories import keyed_paragraphs, paragraph_keys
 
-__all__ = ["BOILERPLATE_CLUSTERS", "FURNITURE_MAX_WORDS", "is_boilerplate", "is_furniture", "keyed_paragraphs",
-           "paragraph_keys", "strip_boilerplate"]
+__all__ = [
+    "BOILERPLATE_CLUSTERS",
+    "FURNITURE_MAX_WORDS",
+    "is_boilerplate",
+    "is_furniture",
+    "keyed_paragraphs",
+    "paragraph_keys",
+    "strip_boilerplate",
+]
 
 BOILERPLATE_CLUSTERS = 2
 """A paragraph already seen in two other wire clusters is boilerplate, not news: the threshold the dedup stage
@@ -36,17 +43,34 @@ _LEAD_INS = (
     r"sign(?:ing)? up (?:for|to|here|now|today)\b",
     r"subscribe\b",
     r"(?:get|receive) (?:our|the) [\w'’ -]{0,40}?(?:newsletter|briefing|bulletin|alerts?)\b",
-    r"(?:read|see) (?:more|also|next)\b", r"also read\b", r"more on this (?:story|topic)\b",
-    r"continue reading\b", r"keep reading\b", r"recommended(?: reading| for you)?\s*[:|]", r"related\s*[:|]",
-    r"related (?:stories|articles|coverage|content|topics)\b", r"most (?:read|popular|viewed)\s*[:|]",
-    r"advertisement\b", r"sponsored(?: content)?\s*(?:$|[:|])", r"promoted\s*(?:$|[:|])",
-    r"follow us\b", r"like us on\b", r"share (?:this|on|via)\b", r"share\s*$", r"click here\b", r"tap here\b",
+    r"(?:read|see) (?:more|also|next)\b",
+    r"also read\b",
+    r"more on this (?:story|topic)\b",
+    r"continue reading\b",
+    r"keep reading\b",
+    r"recommended(?: reading| for you)?\s*[:|]",
+    r"related\s*[:|]",
+    r"related (?:stories|articles|coverage|content|topics)\b",
+    r"most (?:read|popular|viewed)\s*[:|]",
+    r"advertisement\b",
+    r"sponsored(?: content)?\s*(?:$|[:|])",
+    r"promoted\s*(?:$|[:|])",
+    r"follow us\b",
+    r"like us on\b",
+    r"share (?:this|on|via)\b",
+    r"share\s*$",
+    r"click here\b",
+    r"tap here\b",
     r"(?:we|this (?:site|website)) uses? cookies\b",
     r"by (?:continuing|using) (?:to use )?(?:this|our) (?:site|website)\b",
-    r"accept (?:all )?cookies\b", r"cookie (?:policy|settings|preferences)\b",
-    r"download (?:our|the) [\w'’ -]{0,30}?app\b", r"already a subscriber\b",
+    r"accept (?:all )?cookies\b",
+    r"cookie (?:policy|settings|preferences)\b",
+    r"download (?:our|the) [\w'’ -]{0,30}?app\b",
+    r"already a subscriber\b",
     r"support (?:our|independent) journalism\b",
-    r"copyright (?:©|\(c\)|\d{4})", r"©", r"all rights reserved\b",
+    r"copyright (?:©|\(c\)|\d{4})",
+    r"©",
+    r"all rights reserved\b",
 )
 _LEAD_IN = re.compile(r"[\s\W_]{0,4}(?:" + "|".join(_LEAD_INS) + ")", re.IGNORECASE)
 # Anywhere in a short line: a sign-up verb together with what is signed up for ("Want the news first? Sign up
@@ -60,8 +84,7 @@ def is_furniture(paragraph: str) -> bool:
     words = paragraph.split(None, FURNITURE_MAX_WORDS)  # no further: a long paragraph is prose already
     if not words or len(words) > FURNITURE_MAX_WORDS:
         return False
-    return bool(_LEAD_IN.match(paragraph)
-                or (_SIGN_UP.search(paragraph) and _SIGN_UP_FOR.search(paragraph)))
+    return bool(_LEAD_IN.match(paragraph) or (_SIGN_UP.search(paragraph) and _SIGN_UP_FOR.search(paragraph)))
 
 
 def is_boilerplate(line: str, key: int | None, known: Collection[int]) -> bool:

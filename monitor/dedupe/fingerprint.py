@@ -49,11 +49,21 @@ MAX_WORDS = 20_000
 # Typographic variants that outlets change when they reprint are folded; punctuation separates words, except
 # apostrophes, which are dropped ("don't" and "don’t" are both "dont"). str.translate and str.split are C-fast:
 # a regular expression would take longer than the rest of fingerprinting.
-_FOLD = str.maketrans({**{c: " " for c in string.punctuation.replace("'", "") + "“”«»„‟–—‒―…•·¡¿、。，：；！？（）"},
-                       "'": None, "’": None, "‘": None, "\u00ad": None, "\u200b": None})
+_FOLD = str.maketrans(
+    {
+        **{c: " " for c in string.punctuation.replace("'", "") + "“”«»„‟–—‒―…•·¡¿、。，：；！？（）"},
+        "'": None,
+        "’": None,
+        "‘": None,
+        "\u00ad": None,
+        "\u200b": None,
+    }
+)
 # Odd 64-bit multipliers (from the golden ratio and splitmix64) that combine word hashes into shingle hashes.
-_SHINGLE_MULTIPLIERS = np.array([0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
-                                 0xD6E8FEB86659FD93, 0xCA5A826395121157], dtype=np.uint64)[:SHINGLE_WORDS]
+_SHINGLE_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93, 0xCA5A826395121157],
+    dtype=np.uint64,
+)[:SHINGLE_WORDS]
 _BAND_MULTIPLIERS = np.array([0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x2545F4914F6CDD1D], dtype=np.uint64)
 _BAND_SALT = (np.arange(BANDS, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
 
@@ -84,7 +94,7 @@ def shingles(text: str) -> np.ndarray:
     n = len(tokens) - k + 1
     combined = np.zeros(n, dtype=np.uint64)
     for offset in range(k):
-        combined += hashes[offset:offset + n] * _SHINGLE_MULTIPLIERS[offset]  # wraps around modulo 2^64
+        combined += hashes[offset : offset + n] * _SHINGLE_MULTIPLIERS[offset]  # wraps around modulo 2^64
     return np.unique(combined)
 
 
@@ -125,8 +135,9 @@ def minhash(shingle_hashes: np.ndarray) -> MinHash:
     """The MinHash signature of a text's shingle hashes (datasketch applies the permutations)."""
     from datasketch import MinHash
 
-    signature = MinHash(num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, permutations=_permutations(),
-                        scheme=SCHEME)
+    signature = MinHash(
+        num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, permutations=_permutations(), scheme=SCHEME
+    )
     signature.update_batch(shingle_hashes)
     return signature
 
@@ -139,7 +150,7 @@ def band_keys(signature: MinHash) -> tuple[int, ...]:
     probability 2^-32: a lookup among the 1.2 million keys of a two-week window meets a false candidate about
     once in 80 articles, which the exact comparison drops.
     """
-    rows = np.asarray(signature.hashvalues, dtype=np.uint64)[:BANDS * ROWS].reshape(BANDS, ROWS)
+    rows = np.asarray(signature.hashvalues, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     keys = (rows * _BAND_MULTIPLIERS).sum(axis=1, dtype=np.uint64) + _BAND_SALT
     keys ^= keys >> np.uint64(32)  # fold the high half into the low, so every bit depends on every row
     return tuple(keys.astype(np.uint32).view(np.int32).tolist())
@@ -192,8 +203,8 @@ def compare(a: np.ndarray, b: np.ndarray) -> WireScore:
     return WireScore(shared / (len(a) + len(b) - shared), shared / smaller, smaller / larger, shared)
 
 
-
 # --- What the wire level compares ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class WireText:
@@ -255,8 +266,9 @@ def wire_text(paragraphs: Iterable[tuple[str, int | None]]) -> WireText:
     return WireText(lines, tuple(key for _, key in kept), shingles("\n".join(lines)))
 
 
-def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_outlet: bool,
-            threshold: float) -> float | None:
+def confirm(
+    mine: WireText, theirs: WireText, *, known: Collection[int], same_outlet: bool, threshold: float
+) -> float | None:
     """The similarity of a candidate pair if it is a wire copy at ``threshold``, else None.
 
     Learnt boilerplate (``known``) is left out of both texts, except, for texts of two outlets, the
@@ -279,8 +291,9 @@ def confirm(mine: WireText, theirs: WireText, *, known: Collection[int], same_ou
     return score
 
 
-def compared_texts(mine: WireText, theirs: WireText, *, known: Collection[int],
-                   same_outlet: bool) -> tuple[tuple[tuple[str, ...], np.ndarray], ...]:
+def compared_texts(
+    mine: WireText, theirs: WireText, *, known: Collection[int], same_outlet: bool
+) -> tuple[tuple[tuple[str, ...], np.ndarray], ...]:
     """The lines and shingles of both texts as ``confirm`` compares them: learnt boilerplate (``known``) left
     out, but for texts of two outlets the paragraphs both carry inside their own lines kept."""
     learnt_mine, learnt_theirs = mine.key_set.intersection(known), theirs.key_set.intersection(known)

@@ -99,8 +99,9 @@ class Placement:
     agency: str | None
 
 
-def place(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-          changed: bool = False) -> Placement | None:
+def place(
+    session: Session, *, article_id: int, article: Article, settings: DedupSettings, changed: bool = False
+) -> Placement | None:
     """The pipeline's entry point: ``deduplicate`` a new article (``recluster`` a changed one) in a savepoint.
 
     A failure here is logged and leaves the article stored but unclustered: deduplication must never cost
@@ -119,11 +120,16 @@ def place(session: Session, *, article_id: int, article: Article, settings: Dedu
             # for each other: the database failed this statement to break the circle. Tried again, the
             # placement waits its turn (or the other transaction's statement is the one failed this time).
             if locks.is_deadlock(error) and attempt < PLACE_TRIES:
-                log.info("deduplication met another instance's; trying again: article=%d url=%s", article_id,
-                         article.url, extra={"url": article.url})
+                log.info(
+                    "deduplication met another instance's; trying again: article=%d url=%s",
+                    article_id,
+                    article.url,
+                    extra={"url": article.url},
+                )
                 continue
-            log.exception("deduplication failed: article=%d url=%s", article_id, article.url,
-                          extra={"url": article.url})
+            log.exception(
+                "deduplication failed: article=%d url=%s", article_id, article.url, extra={"url": article.url}
+            )
             return None
     return None
 
@@ -133,8 +139,15 @@ def event_time(article: Article) -> datetime:
     return article.published or article.fetched_at
 
 
-def deduplicate(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-                count_terms: bool = True, story_scoring: Scoring = SCORING) -> Placement:
+def deduplicate(
+    session: Session,
+    *,
+    article_id: int,
+    article: Article,
+    settings: DedupSettings,
+    count_terms: bool = True,
+    story_scoring: Scoring = SCORING,
+) -> Placement:
     """Place a just-stored article in a wire cluster and a story.
 
     Args:
@@ -149,26 +162,62 @@ def deduplicate(session: Session, *, article_id: int, article: Article, settings
         Its cluster and story, how it got there, and its agency.
     """
     provenance = detect_agency(article.body, author=article.author, url=article.url)
-    wire = assign_wire_cluster(session, article_id=article_id, article=article, settings=settings,
-                               provenance=provenance)
-    story_id, story_score, story_evidence = _assign_story(session, article_id=article_id, article=article,
-                                                          settings=settings, wire=wire, count=count_terms,
-                                                          scoring=story_scoring)
-    store.record_dedup(session, article_id=article_id, wire_cluster_id=wire.cluster_id, story_id=story_id,
-                       method=wire.method, match_id=wire.match_id, wire_score=wire.score, story_score=story_score,
-                       story_evidence=story_evidence,
-                       agency=provenance.agency if provenance else None,
-                       agency_evidence=f"{provenance.where}: {provenance.evidence}"[:500] if provenance else None)
+    wire = assign_wire_cluster(
+        session, article_id=article_id, article=article, settings=settings, provenance=provenance
+    )
+    story_id, story_score, story_evidence = _assign_story(
+        session,
+        article_id=article_id,
+        article=article,
+        settings=settings,
+        wire=wire,
+        count=count_terms,
+        scoring=story_scoring,
+    )
+    store.record_dedup(
+        session,
+        article_id=article_id,
+        wire_cluster_id=wire.cluster_id,
+        story_id=story_id,
+        method=wire.method,
+        match_id=wire.match_id,
+        wire_score=wire.score,
+        story_score=story_score,
+        story_evidence=story_evidence,
+        agency=provenance.agency if provenance else None,
+        agency_evidence=f"{provenance.where}: {provenance.evidence}"[:500] if provenance else None,
+    )
     if wire.joined_existing:
         _refresh_representative(session, cluster_id=wire.cluster_id)
-    log.debug("dedup article=%d url=%s cluster=%d (%s %.2f) story=%s", article_id, article.url, wire.cluster_id,
-              wire.method, wire.score or 0.0, story_id, extra={"url": article.url})
-    return Placement(wire.cluster_id, story_id, wire.method, wire.match_id, wire.score, story_score,
-                     provenance.agency if provenance else None)
+    log.debug(
+        "dedup article=%d url=%s cluster=%d (%s %.2f) story=%s",
+        article_id,
+        article.url,
+        wire.cluster_id,
+        wire.method,
+        wire.score or 0.0,
+        story_id,
+        extra={"url": article.url},
+    )
+    return Placement(
+        wire.cluster_id,
+        story_id,
+        wire.method,
+        wire.match_id,
+        wire.score,
+        story_score,
+        provenance.agency if provenance else None,
+    )
 
 
-def assign_wire_cluster(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-                        provenance: Provenance | None = None) -> WireMatch:
+def assign_wire_cluster(
+    session: Session,
+    *,
+    article_id: int,
+    article: Article,
+    settings: DedupSettings,
+    provenance: Provenance | None = None,
+) -> WireMatch:
     """The wire level alone: exact body, then LSH candidates confirmed by shingle similarity; index the bands.
 
     Outlet boilerplate does not count (``fp.WireText``, ``fp.confirm``): an outlet's header, footer and
@@ -201,13 +250,27 @@ def assign_wire_cluster(session: Session, *, article_id: int, article: Article, 
     match = None
     if signature.comparable:
         locks.lock(session, rank=_BAND_LOCKS, values=signature.band_keys)
-        match = near_match(session, article_id=article_id, body=article.body, keys=signature.band_keys,
-                           since=since, until=until, threshold=settings.wire_threshold, text=text,
-                           known=known, url=article.url)
+        match = near_match(
+            session,
+            article_id=article_id,
+            body=article.body,
+            keys=signature.band_keys,
+            since=since,
+            until=until,
+            threshold=settings.wire_threshold,
+            text=text,
+            known=known,
+            url=article.url,
+        )
         store.add_bands(session, article_id=article_id, keys=signature.band_keys, seen_at=at)
     if match is None:
-        return WireMatch(store.new_cluster(session, at=at, article_id=article_id, agency=agency), Method.NEW,
-                         None, None, False)
+        return WireMatch(
+            store.new_cluster(session, at=at, article_id=article_id, agency=agency),
+            Method.NEW,
+            None,
+            None,
+            False,
+        )
     store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
     # The paragraphs a copy adds to its original are held by one more wire cluster: counted, so an outlet
     # that only reprints has its header and footer learnt too (the story level counts the originals').
@@ -225,38 +288,53 @@ def _exact_match(session: Session, *, article_id: int, article: Article, since: 
     return WireMatch(cluster_id, Method.EXACT, other, 1.0, True)
 
 
-def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int, ...], since: datetime,
-               until: datetime, threshold: float, text: fp.WireText | None = None,
-               known: Collection[int] | None = None, url: str | None = None) -> WireMatch | None:
+def near_match(
+    session: Session,
+    *,
+    article_id: int,
+    body: str,
+    keys: tuple[int, ...],
+    since: datetime,
+    until: datetime,
+    threshold: float,
+    text: fp.WireText | None = None,
+    known: Collection[int] | None = None,
+    url: str | None = None,
+) -> WireMatch | None:
     """The stored text within the window that this body copies best, at ``threshold`` or above, if any.
 
     Each candidate is confirmed on both texts with their boilerplate left out (``fp.confirm``); whether the
     two are of one outlet is told by their addresses' registered domains (``url`` is this body's). ``text``
     and ``known`` (its learnt boilerplate keys) are the body's, when the caller has them already.
     """
-    candidates = store.band_candidates(session, keys=keys, since=since, until=until, exclude_id=article_id,
-                                       limit=MAX_CANDIDATES)
+    candidates = store.band_candidates(
+        session, keys=keys, since=since, until=until, exclude_id=article_id, limit=MAX_CANDIDATES
+    )
     if not candidates:
         return None
     mine = fp.wire_text(keyed_paragraphs(body)) if text is None else text
     stored = store.bodies(session, ids=[c for c, _ in candidates])
     # Stored before deduplication ran, or being placed again: not a cluster to join.
-    theirs = {c: fp.wire_text(keyed_paragraphs(t.body)) for c, t in stored.items()
-              if t.wire_cluster_id is not None}
+    theirs = {
+        c: fp.wire_text(keyed_paragraphs(t.body)) for c, t in stored.items() if t.wire_cluster_id is not None
+    }
     # One lookup of the learnt boilerplate for the candidates' paragraphs (and this text's, unless known).
     wanted = frozenset().union(*(t.key_set for t in theirs.values()))
     if known is None:
         known = store.boilerplate_keys(session, keys=wanted | mine.key_set, min_clusters=BOILERPLATE_CLUSTERS)
     else:
-        known = set(known) | store.boilerplate_keys(session, keys=wanted - mine.key_set,
-                                                     min_clusters=BOILERPLATE_CLUSTERS)
+        known = set(known) | store.boilerplate_keys(
+            session, keys=wanted - mine.key_set, min_clusters=BOILERPLATE_CLUSTERS
+        )
     outlet = outlet_domain(url) if url else None
     best: tuple[float, int] | None = None
     for candidate_id, _ in candidates:
         if candidate_id not in theirs:
             continue
         same_outlet = outlet is not None and outlet_domain(stored[candidate_id].url) == outlet
-        score = fp.confirm(mine, theirs[candidate_id], known=known, same_outlet=same_outlet, threshold=threshold)
+        score = fp.confirm(
+            mine, theirs[candidate_id], known=known, same_outlet=same_outlet, threshold=threshold
+        )
         if score is not None and (best is None or score > best[0]):
             best = (score, candidate_id)
     if best is None:
@@ -266,24 +344,36 @@ def near_match(session: Session, *, article_id: int, body: str, keys: tuple[int,
     # What the copy adds to the cluster: paragraphs that none of its members among the candidates holds (a
     # paragraph that another copy reworded is still the original's, and counted with it).
     held = frozenset().union(*(t.key_set for c, t in theirs.items() if stored[c].wire_cluster_id == cluster))
-    return WireMatch(cluster, Method.MINHASH, other, round(score, 4), True, tuple(sorted(mine.key_set - held)))
+    return WireMatch(
+        cluster, Method.MINHASH, other, round(score, 4), True, tuple(sorted(mine.key_set - held))
+    )
 
 
-def wire_comparison(session: Session, *, body: str, url: str | None, other_body: str,
-                    other_url: str | None) -> tuple[fp.WireScore, int, int]:
+def wire_comparison(
+    session: Session, *, body: str, url: str | None, other_body: str, other_url: str | None
+) -> tuple[fp.WireScore, int, int]:
     """Two stored texts compared as the wire level compares them (``near_match``, ``fp.confirm``): furniture
     and learnt boilerplate left out, the outlet rule by their addresses. The scores, and the shingles each
     text keeps. For ``monitor explain``, so the figures it prints are this stage's own."""
     mine, theirs = fp.wire_text(keyed_paragraphs(body)), fp.wire_text(keyed_paragraphs(other_body))
-    known = store.boilerplate_keys(session, keys=mine.key_set | theirs.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+    known = store.boilerplate_keys(
+        session, keys=mine.key_set | theirs.key_set, min_clusters=BOILERPLATE_CLUSTERS
+    )
     same_outlet = bool(url and other_url) and outlet_domain(url) == outlet_domain(other_url)
     (_, a), (_, b) = fp.compared_texts(mine, theirs, known=known, same_outlet=same_outlet)
     return fp.compare(a, b), len(a), len(b)
 
 
-def _assign_story(session: Session, *, article_id: int, article: Article, settings: DedupSettings,
-                  wire: WireMatch, count: bool,
-                  scoring: Scoring = SCORING) -> tuple[int | None, float | None, dict | None]:
+def _assign_story(
+    session: Session,
+    *,
+    article_id: int,
+    article: Article,
+    settings: DedupSettings,
+    wire: WireMatch,
+    count: bool,
+    scoring: Scoring = SCORING,
+) -> tuple[int | None, float | None, dict | None]:
     """Join the story of the article's wire cluster, else the best-scoring story in the window, else a new one.
 
     Returns the story, the score that placed the article there (None: a copy, or a new story) and its
@@ -300,12 +390,25 @@ def _assign_story(session: Session, *, article_id: int, article: Article, settin
         grow_story(session, story_id=cluster_story, at=at, profile=None)
         return cluster_story, None, None
     count = count and not wire.joined_existing
-    vector, frequencies, counted = story_vector(session, title=article.title, body=article.body, count=count,
-                                                 scoring=scoring, fetched_at=article.fetched_at)
+    vector, frequencies, counted = story_vector(
+        session,
+        title=article.title,
+        body=article.body,
+        count=count,
+        scoring=scoring,
+        fetched_at=article.fetched_at,
+    )
     mine = vector.as_dict()
     lookup = tuple(term for term in key_terms(mine) if not _too_common(frequencies.get(term, 0), counted))
-    best = _best_story(session, vector=mine, lookup=lookup, counted=counted, article=article, settings=settings,
-                       scoring=scoring)
+    best = _best_story(
+        session,
+        vector=mine,
+        lookup=lookup,
+        counted=counted,
+        article=article,
+        settings=settings,
+        scoring=scoring,
+    )
     if best is None:
         story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
         store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
@@ -332,8 +435,15 @@ def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[s
         store.move_story_keys(session, story_id=story_id, at=at)
 
 
-def story_vector(session: Session, *, title: str | None, body: str, count: bool, scoring: Scoring,
-                  fetched_at: datetime | None = None) -> tuple[StoryVector, dict[str, int], int]:
+def story_vector(
+    session: Session,
+    *,
+    title: str | None,
+    body: str,
+    count: bool,
+    scoring: Scoring,
+    fetched_at: datetime | None = None,
+) -> tuple[StoryVector, dict[str, int], int]:
     """The article's TF-IDF vector, boilerplate paragraphs left out, its terms' document frequencies and how
     many articles they counted; counts its terms and paragraphs if asked. ``monitor explain`` reads the
     vector here too (not counting), so the similarity it prints is the one this stage computes."""
@@ -356,21 +466,40 @@ def _too_common(documents: int, counted: int) -> bool:
     return documents >= COMMON_TERM_MIN and documents > COMMON_TERM_SHARE * counted
 
 
-def _best_story(session: Session, *, vector: dict[str, float], lookup: tuple[str, ...], counted: int,
-                article: Article, settings: DedupSettings,
-                scoring: Scoring) -> tuple[StoryScore, store.StoryProfile] | None:
+def _best_story(
+    session: Session,
+    *,
+    vector: dict[str, float],
+    lookup: tuple[str, ...],
+    counted: int,
+    article: Article,
+    settings: DedupSettings,
+    scoring: Scoring,
+) -> tuple[StoryScore, store.StoryProfile] | None:
     """The story of the window with the best score at ``story_threshold`` or above, if any, among those found
     by the ``lookup`` terms."""
     if not vector or not lookup:
         return None
     at = event_time(article)
-    candidates = store.story_candidates(session, terms=lookup, since=at - settings.window,
-                                        until=at + settings.window, limit=MAX_STORY_CANDIDATES)
+    candidates = store.story_candidates(
+        session,
+        terms=lookup,
+        since=at - settings.window,
+        until=at + settings.window,
+        limit=MAX_STORY_CANDIDATES,
+    )
     core = core_terms(vector, scoring)
     best: tuple[StoryScore, store.StoryProfile] | None = None
     for story in candidates:
-        result = story_score(vector, story.profile, gap=_gap(article, story), scoring=scoring, core=core,
-                             counted=counted, floor=settings.story_threshold)
+        result = story_score(
+            vector,
+            story.profile,
+            gap=_gap(article, story),
+            scoring=scoring,
+            core=core,
+            counted=counted,
+            floor=settings.story_threshold,
+        )
         if result.score >= settings.story_threshold and (best is None or result.score > best[0].score):
             best = (result, story)
     return best

@@ -79,7 +79,8 @@ PLACE_PREPOSITIONS = frozenset({"in", "at", "near", "from", "outside", "across",
 _SENTENCE_END = re.compile(r"[.!?:;\"“”'‘’()\[\]]\s*$")
 
 # A word list reads best as text.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are around as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have having he
 her here hers herself him himself his how i if in into is it its itself just last like made make many may me
@@ -89,7 +90,8 @@ them themselves then there these they this those though through thus to too two 
 was we week were what when where which while who whom why will with within without would year years yet you
 your yours yourself told according another monday tuesday wednesday thursday friday saturday sunday today
 yesterday january february march april june july august september october november december mr mrs ms
-""".split())  # noqa: SIM905
+""".split()
+)  # noqa: SIM905
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,13 @@ def keyed_paragraphs(text: str | None) -> Iterator[tuple[str, int | None]]:
         yield line, key
 
 
-def term_counts(title: str | None, body: str | None, *, boilerplate: frozenset[int] = frozenset(),
-                scoring: Scoring | None = None) -> dict[str, float]:
+def term_counts(
+    title: str | None,
+    body: str | None,
+    *,
+    boilerplate: frozenset[int] = frozenset(),
+    scoring: Scoring | None = None,
+) -> dict[str, float]:
     """Weighted term frequencies of an article: title, lead and the rest of the body, names and numbers boosted.
 
     Paragraphs whose key is in ``boilerplate`` are left out.
@@ -205,7 +212,7 @@ def _is_entity(text: str, match: re.Match[str]) -> bool:
     word = match.group(0)
     if not word[0].isupper():
         return False
-    before = text[max(0, match.start() - 3):match.start()]
+    before = text[max(0, match.start() - 3) : match.start()]
     return bool(before.strip()) and not _SENTENCE_END.search(before) and "\n" not in before
 
 
@@ -216,13 +223,16 @@ def idf(documents: int, total: int) -> float:
 
 def vectorize(counts: Mapping[str, float], idfs: Mapping[str, float], default_idf: float) -> StoryVector:
     """Sublinear TF times IDF, L2-normalised. Terms missing from ``idfs`` get ``default_idf`` (unseen: rare)."""
-    weights = {term: (1.0 + math.log(tf)) * idfs.get(term, default_idf) for term, tf in counts.items() if tf >= 1}
+    weights = {
+        term: (1.0 + math.log(tf)) * idfs.get(term, default_idf) for term, tf in counts.items() if tf >= 1
+    }
     weights.update({term: tf * idfs.get(term, default_idf) for term, tf in counts.items() if tf < 1})
     return _normalised(weights)
 
 
-def article_vector(counts: Mapping[str, float], frequencies: Mapping[str, int], total: int,
-                   scoring: Scoring) -> StoryVector:
+def article_vector(
+    counts: Mapping[str, float], frequencies: Mapping[str, int], total: int, scoring: Scoring
+) -> StoryVector:
     """An article's vector from its term counts and the store's document frequencies (``total`` counted)."""
     return vectorize(counts, {term: idf(n, total) for term, n in frequencies.items()}, idf(0, total))
 
@@ -317,9 +327,16 @@ class StoryScore:
     core_factor: float = 1.0
 
 
-def story_score(vector: Mapping[str, float], profile: Mapping[str, float], *, gap: timedelta | None,
-                scoring: Scoring, core: tuple[str, ...] | None = None, counted: int | None = None,
-                floor: float = 0.0) -> StoryScore:
+def story_score(
+    vector: Mapping[str, float],
+    profile: Mapping[str, float],
+    *,
+    gap: timedelta | None,
+    scoring: Scoring,
+    core: tuple[str, ...] | None = None,
+    counted: int | None = None,
+    floor: float = 0.0,
+) -> StoryScore:
     """The one score of an article against a story's profile: the stage decides on it, explain prints it.
 
     The cosine (names and numbers already weigh more in the vectors), times the time factor, times the core
@@ -357,16 +374,23 @@ def core_terms(vector: Mapping[str, float], scoring: Scoring) -> tuple[str, ...]
     return key_terms(vector, scoring.core_terms) if scoring.core_terms else ()
 
 
-def contributions(a: Mapping[str, float], b: Mapping[str, float], n: int = 8) -> tuple[tuple[str, float], ...]:
+def contributions(
+    a: Mapping[str, float], b: Mapping[str, float], n: int = 8
+) -> tuple[tuple[str, float], ...]:
     """The shared terms that contribute most to the cosine of two vectors, with their parts of it."""
     common = sorted(((a[t] * b[t], t) for t in a.keys() & b.keys()), reverse=True)
     return tuple((t, part) for part, t in common[:n])
 
 
-def evidence(vector: Mapping[str, float], profile: Mapping[str, float], result: StoryScore,
-             gap: timedelta | None) -> dict:
+def evidence(
+    vector: Mapping[str, float], profile: Mapping[str, float], result: StoryScore, gap: timedelta | None
+) -> dict:
     """What made a story score, to be kept with it: its parts and the shared terms that weighed most."""
-    return {"score": round(result.score, 4), "similarity": round(result.similarity, 4),
-            "time_factor": round(result.time_factor, 4), "core_factor": round(result.core_factor, 4),
-            "hours_apart": None if gap is None else round(gap.total_seconds() / 3600, 1),
-            "terms": [[term, round(part, 4)] for term, part in contributions(vector, profile)]}
+    return {
+        "score": round(result.score, 4),
+        "similarity": round(result.similarity, 4),
+        "time_factor": round(result.time_factor, 4),
+        "core_factor": round(result.core_factor, 4),
+        "hours_apart": None if gap is None else round(gap.total_seconds() / 3600, 1),
+        "terms": [[term, round(part, 4)] for term, part in contributions(vector, profile)],
+    }

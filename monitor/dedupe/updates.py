@@ -15,8 +15,12 @@ from monitor.ingest.parse import FeedItem
 
 def entry_hash(item: FeedItem) -> str:
     """A hash of an entry's title, summary, content and date, as the feed gives them."""
-    parts = (item.title or "", item.summary or "", item.content or "",
-             item.published.isoformat() if item.published else "")
+    parts = (
+        item.title or "",
+        item.summary or "",
+        item.content or "",
+        item.published.isoformat() if item.published else "",
+    )
     digest = hashlib.sha256()
     for part in parts:
         folded = " ".join(part.split())  # whitespace-only changes are no edit

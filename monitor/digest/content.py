@@ -45,8 +45,16 @@ class View:
     titles: Mapping[str, str]  # topic name -> its title
 
 
-def build_content(material: Material, *, name: str, timezone: str, view: View, items: Sequence[ItemRef],
-                  period: datetime, clean: Callable[[str], str] = lambda text: text) -> DigestContent:
+def build_content(
+    material: Material,
+    *,
+    name: str,
+    timezone: str,
+    view: View,
+    items: Sequence[ItemRef],
+    period: datetime,
+    clean: Callable[[str], str] = lambda text: text,
+) -> DigestContent:
     """The digest's sections for the delivery's ``items``.
 
     Args:
@@ -83,23 +91,46 @@ def build_content(material: Material, *, name: str, timezone: str, view: View, i
     for key, new_ids in units.items():
         kind, ident = key
         members = members_of[ident] if kind == "story" else [articles[ident]]
-        built, topic = _story(material, view, members, new_ids, matches_of, fallback_topic.get(key, ""), clean)
+        built, topic = _story(
+            material, view, members, new_ids, matches_of, fallback_topic.get(key, ""), clean
+        )
         placed[topic].append(built)
         best_of[topic] = max(best_of.get(topic, 0.0), built.score)
 
     sections = []
     for topic in sorted(placed, key=lambda t: (-best_of[t], t)):
-        built = sorted(placed[topic], key=lambda i: (-i.score, i.is_update, -(len(i.writeups) + len(i.copies)),
-                                                     -_epoch(i.published_at), i.headline))
-        shown, rest = built[: view.max_items], built[view.max_items:]
-        sections.append(TopicSection(view.titles.get(topic) or topic, tuple(shown), len(rest),
-                                     tuple(i for item in rest for i in item.article_ids), name=topic))
+        built = sorted(
+            placed[topic],
+            key=lambda i: (
+                -i.score,
+                i.is_update,
+                -(len(i.writeups) + len(i.copies)),
+                -_epoch(i.published_at),
+                i.headline,
+            ),
+        )
+        shown, rest = built[: view.max_items], built[view.max_items :]
+        sections.append(
+            TopicSection(
+                view.titles.get(topic) or topic,
+                tuple(shown),
+                len(rest),
+                tuple(i for item in rest for i in item.article_ids),
+                name=topic,
+            )
+        )
     return DigestContent(name, view.kind, period, timezone, tuple(sections))
 
 
-def _story(material: Material, view: View, members: list[StoredArticle], new_ids: list[int],
-           matches_of: Mapping[int, list[StoredMatch]], fallback_topic: str,
-           clean: Callable[[str], str]) -> tuple[DigestItem, str]:
+def _story(
+    material: Material,
+    view: View,
+    members: list[StoredArticle],
+    new_ids: list[int],
+    matches_of: Mapping[int, list[StoredMatch]],
+    fallback_topic: str,
+    clean: Callable[[str], str],
+) -> tuple[DigestItem, str]:
     """One story (or lone article) as an item, and the topic it is placed under."""
     articles = material.articles
     by_id = {a.id: a for a in members} | {i: articles[i] for i in new_ids}
@@ -118,8 +149,9 @@ def _story(material: Material, view: View, members: list[StoredArticle], new_ids
     # Write-ups: the new articles by wire cluster, each cluster shown by its original.
     clusters: dict[int | tuple[str, int], list[StoredArticle]] = defaultdict(list)
     for article in new:
-        clusters[article.wire_cluster_id if article.wire_cluster_id is not None else ("own", article.id)].append(
-            article)
+        clusters[
+            article.wire_cluster_id if article.wire_cluster_id is not None else ("own", article.id)
+        ].append(article)
     originals = {}
     for cluster, copies in clusters.items():
         representative = material.representatives.get(cluster) if isinstance(cluster, int) else None
@@ -131,7 +163,8 @@ def _story(material: Material, view: View, members: list[StoredArticle], new_ids
         if article.wire_cluster_id is not None:
             scores = [m.score for m in matches_of.get(article.id, ())]
             best_of_cluster[article.wire_cluster_id] = max(
-                [best_of_cluster.get(article.wire_cluster_id, -1.0), *scores])
+                [best_of_cluster.get(article.wire_cluster_id, -1.0), *scores]
+            )
     fresh = set(new_ids)
 
     def cluster_rank(cluster) -> tuple:
@@ -178,7 +211,9 @@ def _story(material: Material, view: View, members: list[StoredArticle], new_ids
     ), topic
 
 
-def _coverage(material: Material, view: View, members: list[StoredArticle], new_ids: list[int]) -> Coverage | None:
+def _coverage(
+    material: Material, view: View, members: list[StoredArticle], new_ids: list[int]
+) -> Coverage | None:
     """The story so far, when it had reports before the new ones."""
     earlier = [a for a in members if a.id not in new_ids]
     if not earlier:
@@ -186,8 +221,12 @@ def _coverage(material: Material, view: View, members: list[StoredArticle], new_
     story_id = members[0].story_id
     reports = max(len(members), material.story_sizes.get(story_id, 0) if story_id is not None else 0)
     outlets = len({outlet_key(a.url, a.site_name) for a in members})
-    sent = [s.at for a in earlier for s in material.sent.get(a.id, ())
-            if view.channel is not None and s.channel == view.channel and s.kind in view.counted_kinds]
+    sent = [
+        s.at
+        for a in earlier
+        for s in material.sent.get(a.id, ())
+        if view.channel is not None and s.channel == view.channel and s.kind in view.counted_kinds
+    ]
     return Coverage(min(_first(a)[0] for a in members), reports, outlets, max(sent, default=None))
 
 
@@ -200,8 +239,12 @@ def _alerted(material: Material, view: View, new_ids: list[int]) -> datetime | N
 
 
 def _report(article: StoredArticle) -> Report:
-    return Report(outlet_name(article.url, article.site_name), article.url, article.title or article.url,
-                  article.published_at or article.fetched_at)
+    return Report(
+        outlet_name(article.url, article.site_name),
+        article.url,
+        article.title or article.url,
+        article.published_at or article.fetched_at,
+    )
 
 
 def _first(article: StoredArticle) -> tuple[datetime, int]:
@@ -212,7 +255,9 @@ def _evidence_for(lead: StoredArticle, members, matches_of: Mapping[int, list[St
     """The evidence of the lead's own best match, else of a copy of its text (same wire cluster)."""
     own = matches_of.get(lead.id, [])
     if not own and lead.wire_cluster_id is not None:
-        own = [m for a in members if a.wire_cluster_id == lead.wire_cluster_id for m in matches_of.get(a.id, ())]
+        own = [
+            m for a in members if a.wire_cluster_id == lead.wire_cluster_id for m in matches_of.get(a.id, ())
+        ]
     return max(own, key=lambda m: m.score).evidence if own else {}
 
 
@@ -221,7 +266,7 @@ def excerpt(text: str, title: str | None, evidence: Mapping) -> Excerpt:
     (centred on the densest matches) when the opening sentences hold none of them."""
     text = " ".join((text or "").split())
     if title and text.startswith(title):
-        text = text[len(title):].lstrip(" .:-–—")
+        text = text[len(title) :].lstrip(" .:-–—")
     lead = ""
     for sentence in _SENTENCE_END.split(text)[:MAX_SENTENCES]:
         if lead and len(lead) + len(sentence) + 1 > EXCERPT_CHARS:
@@ -229,8 +274,13 @@ def excerpt(text: str, title: str | None, evidence: Mapping) -> Excerpt:
         lead = f"{lead} {sentence}".strip()
     if len(lead) > EXCERPT_CHARS:
         lead = lead[: EXCERPT_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    words = {hit["text"] for term in evidence.get("terms", ()) if isinstance(term, Mapping)
-             for hit in term.get("hits", ()) if isinstance(hit, Mapping) and isinstance(hit.get("text"), str)}
+    words = {
+        hit["text"]
+        for term in evidence.get("terms", ())
+        if isinstance(term, Mapping)
+        for hit in term.get("hits", ())
+        if isinstance(hit, Mapping) and isinstance(hit.get("text"), str)
+    }
     spans = find_words(lead, words)
     if not spans and evidence.get("snippet"):
         snippet = " ".join(str(evidence["snippet"]).split("\n"))

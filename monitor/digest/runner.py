@@ -81,11 +81,13 @@ def select_new(session: Session, *, digest: DigestConfig, slot: Slot, since: dat
     carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot))
     min_score = min_score_of(digest, slot.kind)
     found = digest_store.failed_items(session, digest=slot.digest, kind=slot.kind, channel=slot.channel)
-    found += digest_store.new_matches(session, carried=carried, topics=digest.topics, min_score=min_score,
-                                      since=since, limit=MAX_ITEMS)
+    found += digest_store.new_matches(
+        session, carried=carried, topics=digest.topics, min_score=min_score, since=since, limit=MAX_ITEMS
+    )
     if slot.kind == "digest":
-        followups = digest_store.story_followups(session, carried=carried, topics=digest.topics,
-                                                 min_score=min_score, since=since, limit=MAX_ITEMS)
+        followups = digest_store.story_followups(
+            session, carried=carried, topics=digest.topics, min_score=min_score, since=since, limit=MAX_ITEMS
+        )
         found += [ItemRef(article_id, story_id, "") for article_id, story_id in followups]
     by_article: dict[int, ItemRef] = {}
     for item in found:
@@ -97,16 +99,42 @@ def min_score_of(digest: DigestConfig, kind: str) -> float:
     return digest.alerts.min_score if kind == "alert" and digest.alerts else digest.min_score
 
 
-def compose(session: Session, *, digest: DigestConfig, slot: Slot, items: Sequence[ItemRef], period: datetime,
-            titles: Mapping[str, str], preview: bool = False) -> DigestContent:
+def compose(
+    session: Session,
+    *,
+    digest: DigestConfig,
+    slot: Slot,
+    items: Sequence[ItemRef],
+    period: datetime,
+    titles: Mapping[str, str],
+    preview: bool = False,
+) -> DigestContent:
     """The content of a delivery of ``items`` on ``slot`` (``preview``: as if nothing had been sent)."""
     material = digest_store.material(
-        session, article_ids=[item.article_id for item in items], topics=digest.topics, digest=slot.digest,
-        channel=None if preview else slot.channel, members_per_story=MAX_STORY_MEMBERS)
-    view = View(slot.kind, None if preview else slot.channel, counted_kinds(slot), min_score_of(digest, slot.kind),
-                digest.max_items, titles)
-    return build_content(material, name=digest.name, timezone=digest.timezone, view=view, items=items,
-                         period=period, clean=partial(without_boilerplate, session))
+        session,
+        article_ids=[item.article_id for item in items],
+        topics=digest.topics,
+        digest=slot.digest,
+        channel=None if preview else slot.channel,
+        members_per_story=MAX_STORY_MEMBERS,
+    )
+    view = View(
+        slot.kind,
+        None if preview else slot.channel,
+        counted_kinds(slot),
+        min_score_of(digest, slot.kind),
+        digest.max_items,
+        titles,
+    )
+    return build_content(
+        material,
+        name=digest.name,
+        timezone=digest.timezone,
+        view=view,
+        items=items,
+        period=period,
+        clean=partial(without_boilerplate, session),
+    )
 
 
 def without_boilerplate(session: Session, text: str) -> str:
@@ -114,7 +142,9 @@ def without_boilerplate(session: Session, text: str) -> str:
     clusters, and furniture such as sign-up lines (``monitor.dedupe.boilerplate``). Asked only of the texts
     a digest excerpts, one per story shown."""
     keys = paragraph_keys(text)
-    known = cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS) if keys else ()
+    known = (
+        cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS) if keys else ()
+    )
     return strip_boilerplate(text, known=frozenset(known))
 
 
@@ -145,9 +175,16 @@ def alert_period(every: timedelta, now: datetime) -> datetime:
 class DigestRunner:
     """Delivers one digest (and its alerts) on each of its channels, through the ledger."""
 
-    def __init__(self, db: Database, digest: DigestConfig, *, owner: str, lease: timedelta = LEASE,
-                 sender_options: dict[str, Any] | None = None,
-                 titles: Callable[[], Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        digest: DigestConfig,
+        *,
+        owner: str,
+        lease: timedelta = LEASE,
+        sender_options: dict[str, Any] | None = None,
+        titles: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
         self.db, self.digest, self.owner, self.lease = db, digest, owner, lease
         # Topic name -> the title digests show; asked at each delivery, so a reloaded watchlist's titles show.
         self._titles = titles or dict
@@ -168,8 +205,14 @@ class DigestRunner:
             chosen.append((name, settings))
         return chosen
 
-    def run(self, *, kind: str = "digest", period: datetime, now: datetime | None = None,
-            since: datetime | None = None) -> list[Outcome]:
+    def run(
+        self,
+        *,
+        kind: str = "digest",
+        period: datetime,
+        now: datetime | None = None,
+        since: datetime | None = None,
+    ) -> list[Outcome]:
         """Deliver the ``period`` of the digest (or its alerts) on every channel: due retries first."""
         now = now or _now()
         outcomes: list[Outcome] = []
@@ -201,8 +244,15 @@ class DigestRunner:
         with self.db.session() as session:
             since = since or now - self.digest.lookback
             items = select_new(session, digest=self.digest, slot=slot, since=since)
-            content = compose(session, digest=self.digest, slot=slot, items=items, period=now, titles=self._titles(),
-                              preview=slot.channel == PREVIEW_CHANNEL)
+            content = compose(
+                session,
+                digest=self.digest,
+                slot=slot,
+                items=items,
+                period=now,
+                titles=self._titles(),
+                preview=slot.channel == PREVIEW_CHANNEL,
+            )
         return render(content)
 
     # --- one delivery ---------------------------------------------------------------------------------
@@ -213,28 +263,45 @@ class DigestRunner:
             due = ledger.due_retries(session, slot=slot, now=now)
         for delivery_id in due:
             with self.db.session() as session:
-                claimed = ledger.claim_retry(session, delivery_id=delivery_id, owner=self.owner, now=now,
-                                             lease=self.lease)
+                claimed = ledger.claim_retry(
+                    session, delivery_id=delivery_id, owner=self.owner, now=now, lease=self.lease
+                )
             if claimed is not None:
-                log.info("digest %s: retrying %s on %s for %s (attempt %d)", slot.digest, slot.kind,
-                         slot.channel, claimed.period.isoformat(), claimed.attempts + 1)
-                outcomes.append(self._send(slot, settings, claimed.id, claimed.period, now,
-                                           sent_as=claimed.message_id))
+                log.info(
+                    "digest %s: retrying %s on %s for %s (attempt %d)",
+                    slot.digest,
+                    slot.kind,
+                    slot.channel,
+                    claimed.period.isoformat(),
+                    claimed.attempts + 1,
+                )
+                outcomes.append(
+                    self._send(slot, settings, claimed.id, claimed.period, now, sent_as=claimed.message_id)
+                )
         return outcomes
 
-    def _deliver_new(self, slot: Slot, settings: Any, period: datetime, now: datetime,
-                     since: datetime | None) -> Outcome:
+    def _deliver_new(
+        self, slot: Slot, settings: Any, period: datetime, now: datetime, since: datetime | None
+    ) -> Outcome:
         if slot.kind == "alert":
             # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
             with self.db.session() as session:
-                if not select_new(session, digest=self.digest, slot=slot, since=since or now - self.digest.lookback):
+                if not select_new(
+                    session, digest=self.digest, slot=slot, since=since or now - self.digest.lookback
+                ):
                     return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
         with self.db.session() as session:
-            claimed = ledger.claim_new(session, slot=slot, period=period, owner=self.owner, now=now,
-                                       lease=self.lease)
+            claimed = ledger.claim_new(
+                session, slot=slot, period=period, owner=self.owner, now=now, lease=self.lease
+            )
         if claimed is None:
-            log.info("digest %s: %s on %s for %s is another instance's", slot.digest, slot.kind, slot.channel,
-                     period.isoformat())
+            log.info(
+                "digest %s: %s on %s for %s is another instance's",
+                slot.digest,
+                slot.kind,
+                slot.channel,
+                period.isoformat(),
+            )
             return Outcome(slot.digest, slot.kind, slot.channel, period, "taken")
         with self.db.session() as session:
             since = since or now - self.digest.lookback
@@ -248,18 +315,31 @@ class DigestRunner:
                 return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
             ledger.add_items(session, delivery_id=claimed.id, items=items)
             if superseded := ledger.supersede_failed(session, slot=slot, keep=claimed.id):
-                log.info("digest %s: %d failed deliveries on %s carried by this one", slot.digest, superseded,
-                         slot.channel)
+                log.info(
+                    "digest %s: %d failed deliveries on %s carried by this one",
+                    slot.digest,
+                    superseded,
+                    slot.channel,
+                )
         return self._send(slot, settings, claimed.id, period, now)
 
-    def _send(self, slot: Slot, settings: Any, delivery_id: int, period: datetime, now: datetime, *,
-              sent_as: str | None = None) -> Outcome:
+    def _send(
+        self,
+        slot: Slot,
+        settings: Any,
+        delivery_id: int,
+        period: datetime,
+        now: datetime,
+        *,
+        sent_as: str | None = None,
+    ) -> Outcome:
         """Send what the delivery has pending. ``sent_as``: the Message-ID of an earlier attempt that may
         have arrived; this one goes out under it too, so a repeat is recognisable as one."""
         with self.db.session() as session:
             items = ledger.pending_items(session, delivery_id=delivery_id)
-            content = compose(session, digest=self.digest, slot=slot, items=items, period=period,
-                              titles=self._titles())
+            content = compose(
+                session, digest=self.digest, slot=slot, items=items, period=period, titles=self._titles()
+            )
         digest = render(content)
         domain = sender_domain(getattr(settings, "from_", "")) or "monitor.invalid"
         message_id = sent_as or stable_message_id(slot.digest, slot.kind, slot.channel, period, domain)
@@ -269,8 +349,9 @@ class DigestRunner:
             nonlocal parts
             parts += 1
             with self.db.session() as session:
-                ledger.mark_delivered(session, delivery_id=delivery_id, article_ids=article_ids, now=_now(),
-                                      parts_sent=parts)
+                ledger.mark_delivered(
+                    session, delivery_id=delivery_id, article_ids=article_ids, now=_now(), parts_sent=parts
+                )
 
         try:
             if items:  # nothing pending: everything went out before a crash; just close the row
@@ -283,29 +364,60 @@ class DigestRunner:
                 # An attempt that may have arrived keeps its Message-ID, and its items, for its retries.
                 maybe_sent = getattr(error, "maybe_delivered", False)
                 retry_at = next_delivery_attempt(
-                    now, attempts=ledger.attempts_made(session, delivery_id=delivery_id) + 1,
-                    retry_after=getattr(error, "retry_after", None))
-                ledger.fail(session, delivery_id=delivery_id, error=str(error), next_attempt_at=retry_at,
-                            maybe_sent_as=message_id if maybe_sent else None)
-            log.warning("digest %s: %s on %s failed (%s); retry at %s", slot.digest, slot.kind, slot.channel,
-                        error, retry_at.isoformat(timespec="seconds"))
-            return Outcome(slot.digest, slot.kind, slot.channel, period, "failed", content.stories,
-                           len(content.article_ids), str(error), retry_at)
+                    now,
+                    attempts=ledger.attempts_made(session, delivery_id=delivery_id) + 1,
+                    retry_after=getattr(error, "retry_after", None),
+                )
+                ledger.fail(
+                    session,
+                    delivery_id=delivery_id,
+                    error=str(error),
+                    next_attempt_at=retry_at,
+                    maybe_sent_as=message_id if maybe_sent else None,
+                )
+            log.warning(
+                "digest %s: %s on %s failed (%s); retry at %s",
+                slot.digest,
+                slot.kind,
+                slot.channel,
+                error,
+                retry_at.isoformat(timespec="seconds"),
+            )
+            return Outcome(
+                slot.digest,
+                slot.kind,
+                slot.channel,
+                period,
+                "failed",
+                content.stories,
+                len(content.article_ids),
+                str(error),
+                retry_at,
+            )
         with self.db.session() as session:
             # Items a channel did not list in any message (none of ours do) count as delivered with it.
-            ledger.mark_delivered(session, delivery_id=delivery_id, article_ids=content.article_ids,
-                                  now=_now())
-            ledger.finish(session, delivery_id=delivery_id, status=ledger.SENT, now=_now(),
-                          message_id=message_id)
-        log.info("digest %s: %s sent on %s: %d stories", slot.digest, slot.kind, slot.channel,
-                 content.stories)
-        return Outcome(slot.digest, slot.kind, slot.channel, period, "sent", content.stories,
-                       len(content.article_ids))
+            ledger.mark_delivered(
+                session, delivery_id=delivery_id, article_ids=content.article_ids, now=_now()
+            )
+            ledger.finish(
+                session, delivery_id=delivery_id, status=ledger.SENT, now=_now(), message_id=message_id
+            )
+        log.info(
+            "digest %s: %s sent on %s: %d stories", slot.digest, slot.kind, slot.channel, content.stories
+        )
+        return Outcome(
+            slot.digest, slot.kind, slot.channel, period, "sent", content.stories, len(content.article_ids)
+        )
 
 
-def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *, owner: str,
-                   titles: Callable[[], Mapping[str, str]] | None = None,
-                   metrics: Metrics = NO_METRICS) -> list[tuple[str, Any, Any]]:
+def scheduled_jobs(
+    digests: Sequence[DigestConfig],
+    db: Database,
+    *,
+    owner: str,
+    titles: Callable[[], Mapping[str, str]] | None = None,
+    metrics: Metrics = NO_METRICS,
+) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
     time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
     Every delivery's outcome is counted in ``metrics``."""
@@ -314,12 +426,22 @@ def scheduled_jobs(digests: Sequence[DigestConfig], db: Database, *, owner: str,
     runners = [DigestRunner(db, digest, owner=owner, titles=titles) for digest in digests]
     jobs: list[tuple[str, Any, Any]] = []
     for runner in runners:
-        jobs.append((f"digest:{runner.digest.name}", partial(_guarded, _run_scheduled, runner, metrics),
-                     runner.digest.trigger()))
+        jobs.append(
+            (
+                f"digest:{runner.digest.name}",
+                partial(_guarded, _run_scheduled, runner, metrics),
+                runner.digest.trigger(),
+            )
+        )
         if runner.digest.alerts is not None:
             every = runner.digest.alerts.every.total_seconds()
-            jobs.append((f"alerts:{runner.digest.name}", partial(_guarded, _run_alerts, runner, metrics),
-                         IntervalTrigger(seconds=every, timezone=UTC)))
+            jobs.append(
+                (
+                    f"alerts:{runner.digest.name}",
+                    partial(_guarded, _run_alerts, runner, metrics),
+                    IntervalTrigger(seconds=every, timezone=UTC),
+                )
+            )
     if runners:
         every_minute = IntervalTrigger(minutes=1, timezone=UTC)
         jobs.append(("digest-retries", partial(_retry_all, runners, metrics), every_minute))
@@ -352,8 +474,9 @@ def _guarded(job, runner: DigestRunner, metrics: Metrics) -> None:
         for outcome in job(runner):
             metrics.delivered(outcome)
     except Exception:
-        log.exception("digest %s: scheduled run failed; the next run or retry picks it up",
-                      runner.digest.name)
+        log.exception(
+            "digest %s: scheduled run failed; the next run or retry picks it up", runner.digest.name
+        )
 
 
 def _now() -> datetime:

@@ -56,7 +56,11 @@ def ip_literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         pass
-    if host and all(part and (part.isalnum()) for part in host.split(".")) and host.split(".")[-1][:1].isdigit():
+    if (
+        host
+        and all(part and (part.isalnum()) for part in host.split("."))
+        and host.split(".")[-1][:1].isdigit()
+    ):
         try:
             return ipaddress.IPv4Address(socket.inet_aton(host))  # what getaddrinfo would make of it
         except OSError:
@@ -84,9 +88,14 @@ def non_public_reason(address: IPAddress) -> str | None:
         reason = non_public_reason(inner)
         return f"{reason} ({inner} inside an IPv6 address)" if reason else None
     # Named checks first, for a clear message; is_global last catches the rest (shared 100.64/10, ...).
-    for flag, name in (("is_unspecified", "unspecified"), ("is_loopback", "loopback"),
-                       ("is_link_local", "link-local"), ("is_multicast", "multicast"),
-                       ("is_private", "private"), ("is_reserved", "reserved")):
+    for flag, name in (
+        ("is_unspecified", "unspecified"),
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_private", "private"),
+        ("is_reserved", "reserved"),
+    ):
         if getattr(address, flag):
             return name
     if address.version == 6 and address.is_site_local:
@@ -119,8 +128,13 @@ class AddressGuard:
         classify: why an address is not public, or None; ``non_public_reason`` by default.
     """
 
-    def __init__(self, allow_networks: Iterable[str] = (), *, resolver: Resolver | None = None,
-                 classify: Classifier | None = None) -> None:
+    def __init__(
+        self,
+        allow_networks: Iterable[str] = (),
+        *,
+        resolver: Resolver | None = None,
+        classify: Classifier | None = None,
+    ) -> None:
         self.allowed = parse_networks(allow_networks)
         self._resolve = resolver or system_resolver
         self._classify = classify or non_public_reason
@@ -140,8 +154,13 @@ class AddressGuard:
 
     def _in_allowed(self, ip: IPAddress) -> bool:
         inner = embedded_ipv4(ip)
-        return any(candidate in network for candidate in (ip, inner) if candidate is not None
-                   for network in self.allowed if candidate.version == network.version)
+        return any(
+            candidate in network
+            for candidate in (ip, inner)
+            if candidate is not None
+            for network in self.allowed
+            if candidate.version == network.version
+        )
 
     async def resolve(self, host: str, port: int, reach: Reach) -> list[str]:
         """The addresses to connect to for ``host``; BlockedAddress when any of them is refused.
@@ -157,8 +176,10 @@ class AddressGuard:
         for address in addresses:
             why = self.refusal(address, reach)
             if why is not None:
-                raise BlockedAddress(f"link to {host} refused: {why}, and the feed it came from is public "
-                                     f"(allow the network with settings.allow_networks)")
+                raise BlockedAddress(
+                    f"link to {host} refused: {why}, and the feed it came from is public "
+                    f"(allow the network with settings.allow_networks)"
+                )
         return addresses
 
     async def reach_of_origin(self, host: str, port: int, peer: str | None = None) -> Reach:
@@ -185,26 +206,36 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that resolves each host once, checks its addresses, and connects to a
     checked one. httpcore still starts TLS with the host's name, so SNI and certificates are unchanged."""
 
-    def __init__(self, guard: AddressGuard, reach: Reach, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self, guard: AddressGuard, reach: Reach, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
         self._guard = guard
         self._reach = reach
         self._inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await self._guard.resolve(host, port, self._reach)
         failure: Exception | None = None
         for address in addresses:  # as getaddrinfo ordered them, as a plain connect would try them
             try:
-                return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         assert failure is not None
         raise failure
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
         raise BlockedAddress("unix sockets are never connected to")
 
     async def sleep(self, seconds: float) -> None:

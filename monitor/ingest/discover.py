@@ -25,9 +25,15 @@ from monitor.ingest.text import normalize_whitespace
 log = logging.getLogger(__name__)
 
 FEED_TYPES = {
-    "application/rss+xml": "rss", "application/atom+xml": "atom", "application/rdf+xml": "rdf",
-    "application/feed+json": "json", "application/json": "json", "application/x.atom+xml": "atom",
-    "application/x-atom+xml": "atom", "text/xml": "rss", "application/xml": "rss",
+    "application/rss+xml": "rss",
+    "application/atom+xml": "atom",
+    "application/rdf+xml": "rdf",
+    "application/feed+json": "json",
+    "application/json": "json",
+    "application/x.atom+xml": "atom",
+    "application/x-atom+xml": "atom",
+    "text/xml": "rss",
+    "application/xml": "rss",
 }
 FEED_PATHS = ("/feed", "/rss", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml", "/feed/", "/rss/")
 SITEMAP_PATHS = ("/news-sitemap.xml", "/sitemap.xml", "/sitemap_index.xml")
@@ -81,8 +87,9 @@ def alternate_links(body: bytes, url: str) -> tuple[tuple[str, str | None], ...]
     return tuple(found.items())
 
 
-async def discover(url: str, fetcher: Fetcher, *, robots: RobotsCache | None = None,
-                   max_probes: int = DEFAULT_MAX_PROBES) -> Discovery:
+async def discover(
+    url: str, fetcher: Fetcher, *, robots: RobotsCache | None = None, max_probes: int = DEFAULT_MAX_PROBES
+) -> Discovery:
     """Find the feeds and sitemaps of the site at ``url``.
 
     Args:
@@ -109,20 +116,33 @@ async def discover(url: str, fetcher: Fetcher, *, robots: RobotsCache | None = N
             found = _read_feed(page, "the URL itself")
             feeds += [found] if found else []
         else:
-            checked = await asyncio.gather(*(probe.feed(link, "link rel=alternate", advertised=True)
-                                             for link, _ in alternate_links(page.body, page.final_url)))
+            checked = await asyncio.gather(
+                *(
+                    probe.feed(link, "link rel=alternate", advertised=True)
+                    for link, _ in alternate_links(page.body, page.final_url)
+                )
+            )
             feeds += [f for f in checked if f is not None]
     else:
         problems.append(f"{url}: {page.failure.message if page.failure else f'HTTP {page.status}'}")
     if not feeds:
-        checked = await asyncio.gather(*(probe.feed(urljoin(origin, path), "common path") for path in FEED_PATHS))
+        checked = await asyncio.gather(
+            *(probe.feed(urljoin(origin, path), "common path") for path in FEED_PATHS)
+        )
         feeds += [f for f in checked if f is not None]
     sitemaps = await _sitemaps(origin, probe)
     listing = None
     if page.ok and not feeds and not _is_feed(page):
         listing = _read_listing(page)
-    return Discovery(url=origin, title=title, feeds=tuple(_unique(feeds)), sitemaps=tuple(_unique(sitemaps)),
-                     page=listing, problems=tuple(problems + probe.problems), requests=probe.requests)
+    return Discovery(
+        url=origin,
+        title=title,
+        feeds=tuple(_unique(feeds)),
+        sitemaps=tuple(_unique(sitemaps)),
+        page=listing,
+        problems=tuple(problems + probe.problems),
+        requests=probe.requests,
+    )
 
 
 async def _sitemaps(origin: str, probe: _Prober) -> list[Found]:
@@ -160,8 +180,12 @@ class _Prober:
         return await self.fetcher.fetch(url, accept=accept)
 
     async def feed(self, url: str, via: str, *, advertised: bool = False) -> Found | None:
-        result = await self._get(url, "application/rss+xml, application/atom+xml, application/feed+json, "
-                                      "application/xml;q=0.9, */*;q=0.5", advertised=advertised)
+        result = await self._get(
+            url,
+            "application/rss+xml, application/atom+xml, application/feed+json, "
+            "application/xml;q=0.9, */*;q=0.5",
+            advertised=advertised,
+        )
         if result is None:
             return None
         if not result.ok:
@@ -182,8 +206,9 @@ class _Prober:
                 self.problems.append(f"sitemap named by robots.txt {url}: {reason}")
             return None
         try:
-            parsed = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                             headers=dict(result.headers))
+            parsed = await asyncio.to_thread(
+                parse_sitemap, result.body, url=result.final_url, headers=dict(result.headers)
+            )
         except NotAFeed:
             return None
         items = parsed.feed.items

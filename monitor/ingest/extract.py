@@ -97,7 +97,9 @@ def _site_name(value: str | None) -> str | None:
     return value[:SITE_NAME_CHARS].rstrip() if value else None
 
 
-def choose_body(page: ExtractedPage | None, feed_text: str, *, page_problem: str | None, min_chars: int) -> Body:
+def choose_body(
+    page: ExtractedPage | None, feed_text: str, *, page_problem: str | None, min_chars: int
+) -> Body:
     """The article's body: the extracted text if it is long enough, else the feed's own text, with the reason.
 
     Args:
@@ -112,7 +114,9 @@ def choose_body(page: ExtractedPage | None, feed_text: str, *, page_problem: str
         # Short, but still more than the feed gives: keep it, and say why it is short.
         return Body(page.text, BodySource.EXTRACTED, f"extracted text is short ({len(page.text)} characters)")
     if page_problem is None:
-        page_problem = "no main text found in page" if page is None else f"extracted only {len(page.text)} characters"
+        page_problem = (
+            "no main text found in page" if page is None else f"extracted only {len(page.text)} characters"
+        )
     if feed_text:
         return Body(feed_text, BodySource.FEED, page_problem)
     return Body("", BodySource.FAILED, page_problem)

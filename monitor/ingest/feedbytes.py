@@ -100,7 +100,7 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
     """
     for bom, encoding in _BOMS:
         if body.startswith(bom) and not (encoding.startswith("utf-16") and body[2:4] == b"\x00\x00"):
-            return _decoded(body[len(bom):], encoding)
+            return _decoded(body[len(bom) :], encoding)
     for start, encoding in _WIDE_STARTS:  # no byte-order mark, but '<' in a wider encoding (XML 1.0, F.1)
         if body.startswith(start):
             return _decoded(body, encoding)
@@ -149,15 +149,17 @@ def expand_internal_entities(text: str, *, max_chars: int) -> tuple[str, str | N
         if not parameter and value is not None and name not in _PREDEFINED:
             entities.setdefault(name, value)  # the first declaration binds (XML 1.0, 4.2)
     prolog = match.group(1) + "<!DOCTYPE" + match.group(2).rstrip() + ">"
-    rest = text[match.end():]
+    rest = text[match.end() :]
     if not entities:
         return prolog + rest, None
     expander = _Expander(entities, budget=max(max_chars - len(prolog) - len(rest), 0))
     expanded = _MARKED.sub(expander.replace, rest)
     warning = None
     if expander.cut:
-        warning = (f"entities declared in the document expand past {max_chars} characters: "
-                   f"{expander.cut} references cut")
+        warning = (
+            f"entities declared in the document expand past {max_chars} characters: "
+            f"{expander.cut} references cut"
+        )
     return prolog + expanded, warning
 
 
@@ -208,8 +210,11 @@ class _Expander:
             return ""
 
         def inner(reference: re.Match[str]) -> str:
-            return self._expand(reference.group(1), (*stack, name)) if reference.group(1) in self.entities \
+            return (
+                self._expand(reference.group(1), (*stack, name))
+                if reference.group(1) in self.entities
                 else reference.group()
+            )
 
         self._full[name] = full = _REFERENCE.sub(inner, self.entities[name])
         return full
@@ -222,7 +227,7 @@ class _Expander:
             return self._expand(name)
         value, parts, position = self.entities[name], [], 0
         for reference in _REFERENCE.finditer(value):
-            literal = value[position:reference.start()]
+            literal = value[position : reference.start()]
             if len(literal) >= room:
                 parts.append(literal[:room])
                 return "".join(parts)
@@ -238,7 +243,7 @@ class _Expander:
             room -= len(part)
             if room <= 0:
                 return "".join(parts)
-        parts.append(value[position:position + room])
+        parts.append(value[position : position + room])
         return "".join(parts)
 
 
@@ -250,7 +255,11 @@ def _decoded(body: bytes, charset: str) -> tuple[str, str, list[str]]:
 
 
 def _replaced(text: str, charset: str) -> tuple[str, str, list[str]]:
-    return text, charset, [f"feed is not valid {charset}: {text.count(chr(0xFFFD))} undecodable bytes replaced"]
+    return (
+        text,
+        charset,
+        [f"feed is not valid {charset}: {text.count(chr(0xFFFD))} undecodable bytes replaced"],
+    )
 
 
 def _mostly_utf8(body: bytes) -> tuple[str, str, list[str]] | None:

@@ -164,8 +164,11 @@ def parse_cache_lifetime(headers: Mapping[str, str], *, now: datetime | None = N
     directives = [part.strip().lower() for part in headers.get("cache-control", "").split(",")]
     if "no-store" in directives or "no-cache" in directives:
         return None
-    ages = [_http_seconds(value) for name, _, value in (part.partition("=") for part in directives)
-            if name.strip() == "max-age"]
+    ages = [
+        _http_seconds(value)
+        for name, _, value in (part.partition("=") for part in directives)
+        if name.strip() == "max-age"
+    ]
     lifetime: timedelta | None = None
     if ages:
         readable = [age for age in ages if age is not None]
@@ -439,7 +442,9 @@ class Fetcher:
         if transport is None and not urllib.request.getproxies():
             # Through a proxy every connection goes to the proxy, and httpx's own shared pool (which honours
             # the proxy variables) is the right one; else each site gets its own (see monitor.ingest.hostpools).
-            transport = PerHostTransport(connections=self.gate.concurrency, verify=_tls_context(), guard=self.guard)
+            transport = PerHostTransport(
+                connections=self.gate.concurrency, verify=_tls_context(), guard=self.guard
+            )
             self._guard_at = "connect"
         self._client = httpx.AsyncClient(
             headers={
@@ -510,17 +515,25 @@ class Fetcher:
                 if self._guard_at == "lookup" and hop_reach is Reach.PUBLIC:
                     await self.guard.resolve(parts.hostname or "", parts.port or 0, hop_reach)
                 # Each hop waits its turn at its own host: a redirect to another site is a request to that site.
-                async with self.gate.slot(parts.hostname or "", then=self._slots, priority=priority,
-                                          on_turn=place.take if place is not None else None):
+                async with self.gate.slot(
+                    parts.hostname or "",
+                    then=self._slots,
+                    priority=priority,
+                    on_turn=place.take if place is not None else None,
+                ):
                     hop_started = time.monotonic()
                     try:
-                        result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
+                        result = await self._with_deadline(
+                            self._get(current, headers, hop_started, hop_reach)
+                        )
                     except DROPPED_CONNECTION as exc:
                         # Most often a kept-alive connection that the server closed as we reused it. A GET
                         # is safe to repeat: once, at once, and the pool gives it a fresh connection.
                         log.debug("connection dropped (%s), asking once more", exc, extra={"url": current})
                         hop_started = time.monotonic()
-                        result = await self._with_deadline(self._get(current, headers, hop_started, hop_reach))
+                        result = await self._with_deadline(
+                            self._get(current, headers, hop_started, hop_reach)
+                        )
                 if isinstance(result, FetchResult):
                     if result.failure is not None and result.failure.retry_after:
                         self.gate.hold_off(parts.hostname or "", result.failure.retry_after.total_seconds())
@@ -534,8 +547,15 @@ class Fetcher:
                     # addresses only if that server is on one.
                     hop_reach = await self._reach_of(urlsplit(url), peer)
                 if allow is not None and not await allow(current):
-                    return FetchResult(url, current, None, elapsed=time.monotonic() - started, failure=Failure(
-                        FailureKind.ROBOTS, f"redirected to {current}, which robots.txt disallows"))
+                    return FetchResult(
+                        url,
+                        current,
+                        None,
+                        elapsed=time.monotonic() - started,
+                        failure=Failure(
+                            FailureKind.ROBOTS, f"redirected to {current}, which robots.txt disallows"
+                        ),
+                    )
             raise httpx.TooManyRedirects(f"more than {self.max_redirects} redirects, last to {current}")
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
             failure = classify_exception(exc)
@@ -557,18 +577,24 @@ class Fetcher:
                 status, headers, answer, peer = await self._with_deadline(self._post(url, form, reach))
             failure = classify_status(status, headers)
             if failure is None and 300 <= status < 400:
-                failure = Failure(FailureKind.REDIRECTS, f"HTTP {status}: a redirect, not followed for a POST")
-            return FetchResult(url, url, status, headers, answer, time.monotonic() - started, failure=failure,
-                               peer=peer)
+                failure = Failure(
+                    FailureKind.REDIRECTS, f"HTTP {status}: a redirect, not followed for a POST"
+                )
+            return FetchResult(
+                url, url, status, headers, answer, time.monotonic() - started, failure=failure, peer=peer
+            )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a classified result
-            return FetchResult(url, url, None, elapsed=time.monotonic() - started, failure=classify_exception(exc))
+            return FetchResult(
+                url, url, None, elapsed=time.monotonic() - started, failure=classify_exception(exc)
+            )
 
     async def _post(self, url: str, form: Mapping[str, str], reach: Reach):
-        async with self._client.stream("POST", url, data=dict(form),
-                                       extensions={REACH_EXTENSION: reach}) as response:
+        async with self._client.stream(
+            "POST", url, data=dict(form), extensions={REACH_EXTENSION: reach}
+        ) as response:
             answer = b""
             async for chunk in response.aiter_bytes():  # a hub's answer is a line of text: keep its start
-                answer += chunk[:FORM_ANSWER_BYTES - len(answer)]
+                answer += chunk[: FORM_ANSWER_BYTES - len(answer)]
                 if len(answer) >= FORM_ANSWER_BYTES:
                     break
             headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
@@ -620,11 +646,13 @@ class Fetcher:
             port = 0
         return await self.guard.reach_of_origin(origin.hostname or "", port, peer)
 
-    async def _get(self, url: str, headers: dict[str, str], started: float,
-                   reach: Reach) -> FetchResult | tuple[str, str | None]:
+    async def _get(
+        self, url: str, headers: dict[str, str], started: float, reach: Reach
+    ) -> FetchResult | tuple[str, str | None]:
         """One request: its result, or the absolute URL it redirects to and the address that said so."""
-        async with self._client.stream("GET", url, headers=headers,
-                                       extensions={REACH_EXTENSION: reach}) as response:
+        async with self._client.stream(
+            "GET", url, headers=headers, extensions={REACH_EXTENSION: reach}
+        ) as response:
             response_headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
             final_url = str(response.url)
             status = response.status_code
@@ -636,8 +664,13 @@ class Fetcher:
             if failure is not None or status == 304:
                 await _drain(response)
                 return FetchResult(
-                    url, final_url, status, response_headers,
-                    elapsed=time.monotonic() - started, failure=failure, peer=peer,
+                    url,
+                    final_url,
+                    status,
+                    response_headers,
+                    elapsed=time.monotonic() - started,
+                    failure=failure,
+                    peer=peer,
                 )
             declared = response_headers.get("content-length", "")
             if _is_ascii_digits(declared) and int(declared) > self.max_bytes:
@@ -658,4 +691,6 @@ class Fetcher:
                         )
                     decoder.feed(chunk)
             body = decoder.finish()
-        return FetchResult(url, final_url, status, response_headers, body, time.monotonic() - started, peer=peer)
+        return FetchResult(
+            url, final_url, status, response_headers, body, time.monotonic() - started, peer=peer
+        )

@@ -24,8 +24,17 @@ from monitor.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-FETCH_SETTINGS = ("user_agent", "contact", "timeout", "max_bytes", "max_redirects", "concurrency", "per_host",
-                  "host_delay", "allow_networks")
+FETCH_SETTINGS = (
+    "user_agent",
+    "contact",
+    "timeout",
+    "max_bytes",
+    "max_redirects",
+    "concurrency",
+    "per_host",
+    "host_delay",
+    "allow_networks",
+)
 """Settings built into the fetcher: a change to any of them builds a new one."""
 EXTRACT_SETTINGS = ("extract_workers",)
 """Settings built into the extractor: a change starts new worker processes."""
@@ -71,13 +80,25 @@ class FetchTools(Generic[E]):
             and ``host_delay`` stay, so polls of both sets still share one limit per host.
     """
 
-    def __init__(self, settings: Settings, extractor: Shared[E], *, metrics: Metrics,
-                 guard: AddressGuard | None = None, previous: FetchTools | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        extractor: Shared[E],
+        *,
+        metrics: Metrics,
+        guard: AddressGuard | None = None,
+        previous: FetchTools | None = None,
+    ) -> None:
         self.settings = settings
         self.guard = guard
-        same_hosts = previous is not None and not differ(previous.settings, settings, ("per_host", "host_delay"))
-        gate = previous.fetcher.gate if same_hosts else HostGate(concurrency=settings.per_host,
-                                                                  delay=settings.host_delay.total_seconds())
+        same_hosts = previous is not None and not differ(
+            previous.settings, settings, ("per_host", "host_delay")
+        )
+        gate = (
+            previous.fetcher.gate
+            if same_hosts
+            else HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds())
+        )
         self.fetcher = Fetcher(
             user_agent=settings.user_agent or default_user_agent(settings.contact),
             timeout=settings.timeout.total_seconds(),
@@ -98,16 +119,20 @@ class FetchTools(Generic[E]):
         self.retired = False  # a successor is in force: close once no poll uses this set
         self._closed = False
 
-    def successor(self, settings: Settings, new_extractor: Callable[[int | None], E], *,
-                  metrics: Metrics) -> FetchTools[E] | None:
+    def successor(
+        self, settings: Settings, new_extractor: Callable[[int | None], E], *, metrics: Metrics
+    ) -> FetchTools[E] | None:
         """The set that ``settings`` call for, or None when they change nothing built into this one."""
         fetch_changed = differ(self.settings, settings, FETCH_SETTINGS)
         extract_changed = differ(self.settings, settings, EXTRACT_SETTINGS)
         if not fetch_changed and not extract_changed:
             return None
         extractor = Shared(new_extractor(settings.extract_workers)) if extract_changed else self._extractor
-        log.info("fetch settings changed (%s): polls that start from now on use them; polls in flight finish "
-                 "with the previous ones", ", ".join(fetch_changed + extract_changed))
+        log.info(
+            "fetch settings changed (%s): polls that start from now on use them; polls in flight finish "
+            "with the previous ones",
+            ", ".join(fetch_changed + extract_changed),
+        )
         return FetchTools(settings, extractor, metrics=metrics, guard=self.guard, previous=self)
 
     def pin(self) -> None:

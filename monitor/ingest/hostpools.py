@@ -79,8 +79,14 @@ class PerHostTransport(httpx.AsyncBaseTransport):
             allowed networks); requests of ``Reach.ANY`` connect wherever their host resolves.
     """
 
-    def __init__(self, *, connections: int, verify: ssl.SSLContext,
-                 idle_close_after: float = IDLE_CLOSE_AFTER, guard: AddressGuard | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        connections: int,
+        verify: ssl.SSLContext,
+        idle_close_after: float = IDLE_CLOSE_AFTER,
+        guard: AddressGuard | None = None,
+    ) -> None:
         self._limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._verify = verify
         self._idle_close_after = idle_close_after
@@ -121,7 +127,8 @@ class PerHostTransport(httpx.AsyncBaseTransport):
         """
         transport = httpx.AsyncHTTPTransport(verify=self._verify, limits=self._limits)
         transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=self._verify, max_connections=self._limits.max_connections,
+            ssl_context=self._verify,
+            max_connections=self._limits.max_connections,
             max_keepalive_connections=self._limits.max_keepalive_connections,
             keepalive_expiry=self._limits.keepalive_expiry,
             network_backend=GuardedBackend(self._guard, reach),
@@ -132,8 +139,11 @@ class PerHostTransport(httpx.AsyncBaseTransport):
         """Close the pools with nothing in flight and no use in the last ``older_than`` seconds."""
         now = time.monotonic()
         self._next_sweep = now + SWEEP_EVERY
-        idle = [origin for origin, pool in self._pools.items()
-                if pool.in_flight == 0 and now - pool.last_used >= older_than]
+        idle = [
+            origin
+            for origin, pool in self._pools.items()
+            if pool.in_flight == 0 and now - pool.last_used >= older_than
+        ]
         for origin in idle:
             await self._pools.pop(origin).transport.aclose()
 

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 MAX_LINKS_READ = 20_000  # anchors looked at on one page; a page with more is a sitemap in disguise
 # Query parameters that page through a listing or sort it: such a link is another view of the list.
-_PAGING_PARAMS = frozenset({"page", "p", "pg", "paged", "offset", "start", "sort", "order", "filter", "cursor"})
+_PAGING_PARAMS = frozenset(
+    {"page", "p", "pg", "paged", "offset", "start", "sort", "order", "filter", "cursor"}
+)
 # A path segment that is only a section name, a number or a date part: "/world", "/2024", "/09".
 _SECTION_SEGMENT = re.compile(r"^[a-z]+$|^\d{1,4}$", re.IGNORECASE)
 _WORDS = re.compile(r"[^\W_]+")
@@ -44,8 +46,14 @@ _NOT_ARTICLES = re.compile(
 )
 
 
-def parse_listing(body: bytes, *, url: str, headers: dict[str, str] | None = None, selector: str | None = None,
-                  pattern: str | None = None) -> ParsedFeed:
+def parse_listing(
+    body: bytes,
+    *,
+    url: str,
+    headers: dict[str, str] | None = None,
+    selector: str | None = None,
+    pattern: str | None = None,
+) -> ParsedFeed:
     """Find the article links of a front or section page.
 
     Args:
@@ -79,9 +87,20 @@ def parse_listing(body: bytes, *, url: str, headers: dict[str, str] | None = Non
             continue
         title = normalize_whitespace(anchor.text_content()) or normalize_whitespace(anchor.get("title") or "")
         # Keyed by the canonical URL: the same article linked with tracking parameters is not new.
-        items[link] = FeedItem(key=canonical_url(link), guid=None, url=link, title=title or None, author=None, published=None,
-                               summary=None, content=None, language=language)
-    log.debug("page %s: %d article links, %d other links skipped", url, len(items), skipped, extra={"url": url})
+        items[link] = FeedItem(
+            key=canonical_url(link),
+            guid=None,
+            url=link,
+            title=title or None,
+            author=None,
+            published=None,
+            summary=None,
+            content=None,
+            language=language,
+        )
+    log.debug(
+        "page %s: %d article links, %d other links skipped", url, len(items), skipped, extra={"url": url}
+    )
     title = normalize_whitespace(document.findtext(".//title") or "") or None
     warning = None
     if not items:
@@ -94,7 +113,11 @@ def is_article_link(link: str, *, page_url: str, pattern: re.Pattern[str] | None
     """Whether ``link``, found on ``page_url``, leads to an article of the same site."""
     if not same_site(link, page_url) or _same_page(link, page_url):
         return False
-    if courlan.is_navigation_page(link) or courlan.is_not_crawlable(link) or not type_filter(link, strict=True):
+    if (
+        courlan.is_navigation_page(link)
+        or courlan.is_not_crawlable(link)
+        or not type_filter(link, strict=True)
+    ):
         return False
     if _is_paging(link):
         return False
@@ -142,7 +165,8 @@ def _same_page(link: str, page_url: str) -> bool:
 def _is_paging(link: str) -> bool:
     query = parse_qsl(urlsplit(link).query, keep_blank_values=True)
     return any(name.lower() in _PAGING_PARAMS for name, _ in query) or bool(
-        re.search(r"/(?:page|seite|pagina)/?\d+/?$|[/-]p\d+/?$", urlsplit(link).path, re.IGNORECASE))
+        re.search(r"/(?:page|seite|pagina)/?\d+/?$|[/-]p\d+/?$", urlsplit(link).path, re.IGNORECASE)
+    )
 
 
 def _document(body: bytes, url: str, content_type: str) -> html.HtmlElement:
@@ -150,8 +174,12 @@ def _document(body: bytes, url: str, content_type: str) -> html.HtmlElement:
     if not head or head.startswith((b"{", b"[")) or (head.startswith(b"<?xml") and b"<html" not in head):
         raise NotAFeed("not an HTML page: found no HTML to read links from")
     charset = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.IGNORECASE)
-    parser = html.HTMLParser(encoding=charset.group(1) if charset and _known(charset.group(1)) else None,
-                             remove_comments=True, no_network=True, huge_tree=False)
+    parser = html.HTMLParser(
+        encoding=charset.group(1) if charset and _known(charset.group(1)) else None,
+        remove_comments=True,
+        no_network=True,
+        huge_tree=False,
+    )
     try:
         document = html.document_fromstring(body, parser=parser)
     except (etree.ParserError, ValueError) as exc:

@@ -31,8 +31,15 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_OUTLINES = 20_000
 MAX_DEPTH = 32
 _BARE_AMPERSAND = re.compile(rb"&(?!#[0-9]+;|#x[0-9a-fA-F]+;|[A-Za-z][\w.-]*;)")
-KINDS = {"rss": "rss", "atom": "rss", "rdf": "rss", "json": "rss", "": "rss", "sitemap": "sitemap",
-         "page": "page"}
+KINDS = {
+    "rss": "rss",
+    "atom": "rss",
+    "rdf": "rss",
+    "json": "rss",
+    "": "rss",
+    "sitemap": "sitemap",
+    "page": "page",
+}
 
 
 class OpmlError(MonitorError):
@@ -51,8 +58,11 @@ class OpmlFeed:
 
     def entry(self) -> dict:
         """As a feeds.yaml entry."""
-        return ({"name": self.name, "url": self.url} | ({"kind": self.kind} if self.kind != "rss" else {})
-                | ({"tags": list(self.tags)} if self.tags else {}))
+        return (
+            {"name": self.name, "url": self.url}
+            | ({"kind": self.kind} if self.kind != "rss" else {})
+            | ({"tags": list(self.tags)} if self.tags else {})
+        )
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,9 @@ def read_opml(path: Path) -> OpmlList:
     try:
         data = read_bounded(path, MAX_FILE_BYTES)
     except FileTooLarge:
-        raise OpmlError(f"{path}: the file is larger than 5 MB", hint="is this an OPML subscription list?") from None
+        raise OpmlError(
+            f"{path}: the file is larger than 5 MB", hint="is this an OPML subscription list?"
+        ) from None
     except OSError as exc:
         raise OpmlError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     return parse_opml(data, name=str(path))
@@ -82,8 +94,10 @@ def read_opml(path: Path) -> OpmlList:
 def parse_opml(data: bytes, *, name: str) -> OpmlList:
     """Read the feeds of OPML bytes; ``name`` is the file named in messages."""
     if b"<!ENTITY" in data or b"<!entity" in data:
-        raise OpmlError(f"{name}: the file declares XML entities, which OPML never needs; refusing to read it",
-                        hint="export the list again from your reader")
+        raise OpmlError(
+            f"{name}: the file declares XML entities, which OPML never needs; refusing to read it",
+            hint="export the list again from your reader",
+        )
     problems: list[str] = []
     try:
         root = etree.fromstring(data, _parser())
@@ -94,11 +108,15 @@ def parse_opml(data: bytes, *, name: str) -> OpmlList:
         except etree.XMLSyntaxError:
             root = _salvage(data, name, exc)
             line = f":{exc.lineno}" if getattr(exc, "lineno", None) else ""
-            problems.append(f"{name}{line}: not well-formed XML ({exc.msg}); read as far as possible, "
-                            "outlines that could not be read are missing")
+            problems.append(
+                f"{name}{line}: not well-formed XML ({exc.msg}); read as far as possible, "
+                "outlines that could not be read are missing"
+            )
     if not isinstance(root.tag, str) or etree.QName(root).localname.lower() != "opml":
         raise OpmlError(f"{name}: not an OPML file (the root element is not <opml>)")
-    body = next((c for c in root if isinstance(c.tag, str) and etree.QName(c).localname.lower() == "body"), None)
+    body = next(
+        (c for c in root if isinstance(c.tag, str) and etree.QName(c).localname.lower() == "body"), None
+    )
     if body is None:
         raise OpmlError(f"{name}: the OPML file has no <body>")
     title = normalize_whitespace(root.findtext("head/title") or "") or None
@@ -106,14 +124,23 @@ def parse_opml(data: bytes, *, name: str) -> OpmlList:
     skipped: list[str] = problems
     _walk(body, (), 0, name, feeds, skipped, [0])
     if problems and not feeds:
-        raise OpmlError(problems[0].split(";")[0].replace(" (", ": ", 1).rstrip(")"),
-                        hint="is this an OPML file? it should start with <opml>")
+        raise OpmlError(
+            problems[0].split(";")[0].replace(" (", ": ", 1).rstrip(")"),
+            hint="is this an OPML file? it should start with <opml>",
+        )
     return OpmlList(title, tuple(feeds), tuple(skipped))
 
 
 def _parser(*, recover: bool = False) -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                           remove_comments=True, remove_pis=True, recover=recover)
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        recover=recover,
+    )
 
 
 def _salvage(data: bytes, name: str, error: etree.XMLSyntaxError) -> etree._Element:
@@ -129,13 +156,22 @@ def _salvage(data: bytes, name: str, error: etree.XMLSyntaxError) -> etree._Elem
         pass
     if root is None or not isinstance(root.tag, str) or etree.QName(root).localname.lower() != "opml":
         line = f":{error.lineno}" if getattr(error, "lineno", None) else ""
-        raise OpmlError(f"{name}{line}: not well-formed XML: {error.msg}",
-                        hint="is this an OPML file? it should start with <opml>")
+        raise OpmlError(
+            f"{name}{line}: not well-formed XML: {error.msg}",
+            hint="is this an OPML file? it should start with <opml>",
+        )
     return root
 
 
-def _walk(element, folders: tuple[str, ...], depth: int, name: str, feeds: list[OpmlFeed], skipped: list[str],
-          count: list[int]) -> None:
+def _walk(
+    element,
+    folders: tuple[str, ...],
+    depth: int,
+    name: str,
+    feeds: list[OpmlFeed],
+    skipped: list[str],
+    count: list[int],
+) -> None:
     if depth > MAX_DEPTH:
         raise OpmlError(f"{name}:{element.sourceline}: outlines nested more than {MAX_DEPTH} deep")
     for outline in element:
@@ -143,7 +179,9 @@ def _walk(element, folders: tuple[str, ...], depth: int, name: str, feeds: list[
             continue
         count[0] += 1
         if count[0] > MAX_OUTLINES:
-            raise OpmlError(f"{name}: more than {MAX_OUTLINES} outlines", hint="split the list into smaller files")
+            raise OpmlError(
+                f"{name}: more than {MAX_OUTLINES} outlines", hint="split the list into smaller files"
+            )
         label = normalize_whitespace(outline.get("title") or outline.get("text") or "")
         url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
         if not url:
@@ -173,11 +211,13 @@ def write_opml(feeds: Sequence[FeedConfig], *, title: str = "monitor feeds") -> 
         if feed.tags:
             folder = folders.get(feed.tags[0])
             if folder is None:
-                folder = folders[feed.tags[0]] = etree.SubElement(body, "outline", text=feed.tags[0],
-                                                                  title=feed.tags[0])
+                folder = folders[feed.tags[0]] = etree.SubElement(
+                    body, "outline", text=feed.tags[0], title=feed.tags[0]
+                )
             parent = folder
-        outline = etree.SubElement(parent, "outline", type=feed.kind, text=feed.name, title=feed.name,
-                                   xmlUrl=feed.url)
+        outline = etree.SubElement(
+            parent, "outline", type=feed.kind, text=feed.name, title=feed.name, xmlUrl=feed.url
+        )
         if len(feed.tags) > 1:
             outline.set("category", ",".join(f"/{tag}" for tag in feed.tags))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -52,7 +52,9 @@ _HTMLISH = re.compile(r"</\w+>|&#?\w+;")
 class NotAFeed(MonitorError):
     """The document holds no feed (an HTML page, an error page, garbage)."""
 
-    hint = "give the feed's own RSS, Atom or JSON Feed URL; `monitor discover SITE` finds the ones a site offers"
+    hint = (
+        "give the feed's own RSS, Atom or JSON Feed URL; `monitor discover SITE` finds the ones a site offers"
+    )
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,9 @@ class ParsedFeed:
     self_url: str | None = None
 
 
-def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None,
-               max_chars: int = MAX_DOCUMENT_CHARS) -> ParsedFeed:
+def parse_feed(
+    body: bytes, *, url: str, headers: Mapping[str, str] | None = None, max_chars: int = MAX_DOCUMENT_CHARS
+) -> ParsedFeed:
     """Parse a feed document.
 
     Args:
@@ -135,12 +138,14 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     problem = problem or (parsed.get("bozo_exception") if parsed.get("bozo") else None)
     info = parsed.feed
     feed_language = _language(info.get("language")) or header_language
-    items, left = _unique(_item_from_entry(e, base_url=url, feed_language=feed_language) for e in parsed.entries)
+    items, left = _unique(
+        _item_from_entry(e, base_url=url, feed_language=feed_language) for e in parsed.entries
+    )
     warnings = [f"feed is malformed, parsed as far as possible: {problem}"] if problem else []
     warnings += prepared.warnings
     if left:
         warnings.append(f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read")
-    for text in warnings[1 if problem else 0:]:  # bounds met: the operator should know which feed
+    for text in warnings[1 if problem else 0 :]:  # bounds met: the operator should know which feed
         log.warning("feed %s: %s", url, text, extra={"url": url})
     warning = "; ".join(warnings) or None
     return ParsedFeed(
@@ -159,7 +164,10 @@ def _feedparser(body: bytes, response_headers: dict[str, str]) -> feedparser.Fee
     # Only plain text leaves this module: sanitizing HTML and rewriting the links inside it (most of
     # feedparser's time) would be wasted; html_to_text drops scripts and styles itself.
     return feedparser.parse(
-        _valid_char_refs(body), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
+        _valid_char_refs(body),
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
 
 
@@ -259,8 +267,9 @@ def _parse_json_feed(body: bytes, url: str, header_language: str | None) -> Pars
         )
     unique, left = _unique(items)
     if left:
-        warning = "; ".join(filter(None, (warning, f"feed has more than {MAX_ITEMS} entries; the first "
-                                                   f"{MAX_ITEMS} are read")))
+        warning = "; ".join(
+            filter(None, (warning, f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read"))
+        )
     return ParsedFeed(
         title=_cut(_clean(_json_text(document.get("title"), html=False)), MAX_TITLE_CHARS),
         link=_absolute(document.get("home_page_url"), url) or url,
@@ -435,8 +444,13 @@ def _unique(items: Iterable[FeedItem]) -> tuple[tuple[FeedItem, ...], bool]:
 
 def _bounded(item: FeedItem) -> FeedItem:
     """``item`` with its text fields cut to their maxima (the key was made from them whole)."""
-    return replace(item, title=_cut(item.title, MAX_TITLE_CHARS), author=_cut(item.author, MAX_TITLE_CHARS),
-                   summary=_cut(item.summary, MAX_TEXT_CHARS), content=_cut(item.content, MAX_TEXT_CHARS))
+    return replace(
+        item,
+        title=_cut(item.title, MAX_TITLE_CHARS),
+        author=_cut(item.author, MAX_TITLE_CHARS),
+        summary=_cut(item.summary, MAX_TEXT_CHARS),
+        content=_cut(item.content, MAX_TEXT_CHARS),
+    )
 
 
 def _cut(value: str | None, length: int) -> str | None:

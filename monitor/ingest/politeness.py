@@ -108,9 +108,14 @@ class HostGate:
         return self.delay if state is None else state.delay
 
     @asynccontextmanager
-    async def slot(self, host: str, *, then: asyncio.Semaphore | None = None,
-                   on_turn: Callable[[], Awaitable[object]] | None = None,
-                   priority: Turn = Turn.OTHER) -> AsyncIterator[None]:
+    async def slot(
+        self,
+        host: str,
+        *,
+        then: asyncio.Semaphore | None = None,
+        on_turn: Callable[[], Awaitable[object]] | None = None,
+        priority: Turn = Turn.OTHER,
+    ) -> AsyncIterator[None]:
         """Hold one of ``host``'s slots, starting at least the host's delay after its previous start.
 
         Waiting for the host's turn holds nothing but this host's place in line: ``then`` and ``on_turn``

@@ -40,8 +40,9 @@ class RobotsRules:
         self._parser = Protego.parse(text)
         self._agent = agent
         delay = self._parser.crawl_delay(agent)
-        self.crawl_delay: float | None = float(delay) if delay is not None and math.isfinite(delay) and delay >= 0 \
-            else None
+        self.crawl_delay: float | None = (
+            float(delay) if delay is not None and math.isfinite(delay) and delay >= 0 else None
+        )
         self.sitemaps: tuple[str, ...] = tuple(self._parser.sitemaps)
 
     def allows(self, url: str) -> bool:
@@ -64,7 +65,12 @@ class _Rules:
     __slots__ = ("allow_all", "deny_all", "expires", "rules", "unavailable")
 
     def __init__(
-        self, rules: RobotsRules | None = None, *, allow_all=False, deny_all=False, ttl=ROBOTS_TTL,
+        self,
+        rules: RobotsRules | None = None,
+        *,
+        allow_all=False,
+        deny_all=False,
+        ttl=ROBOTS_TTL,
         unavailable: Failure | None = None,
     ) -> None:
         self.rules = rules
@@ -137,8 +143,12 @@ class RobotsCache:
             return _Rules(allow_all=True)
         if not result.ok:
             failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
-            log.info("robots.txt unreachable, not fetching pages from %s for now: %s", origin, failure.message,
-                     extra={"url": f"{origin}/robots.txt"})
+            log.info(
+                "robots.txt unreachable, not fetching pages from %s for now: %s",
+                origin,
+                failure.message,
+                extra={"url": f"{origin}/robots.txt"},
+            )
             return _Rules(deny_all=True, ttl=UNREACHABLE_TTL, unavailable=failure)
         text = result.body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
         rules = RobotsRules(text)

@@ -47,8 +47,9 @@ class ParsedSitemap:
         return bool(self.children) and not self.feed.items
 
 
-def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = None,
-                  max_bytes: int = MAX_DOCUMENT_CHARS) -> ParsedSitemap:
+def parse_sitemap(
+    body: bytes, *, url: str, headers: dict[str, str] | None = None, max_bytes: int = MAX_DOCUMENT_CHARS
+) -> ParsedSitemap:
     """Parse an XML sitemap, a sitemap index, a text sitemap (one URL a line), gzipped or not.
 
     Args:
@@ -81,8 +82,9 @@ def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = Non
     if name == "sitemapindex":
         return ParsedSitemap(_empty_feed(url), _index_children(root, url))
     if name != "urlset":
-        raise NotAFeed(f"not a sitemap: the document's root element is <{name or '?'}>, not <urlset> or "
-                       "<sitemapindex>")
+        raise NotAFeed(
+            f"not a sitemap: the document's root element is <{name or '?'}>, not <urlset> or <sitemapindex>"
+        )
     language = (headers.get("content-language") or "").split(",")[0].strip() or None
     dated, undated = [], []
     for element in _children_named(root, "url"):
@@ -98,8 +100,15 @@ def parse_sitemap(body: bytes, *, url: str, headers: dict[str, str] | None = Non
 
 def _xml_root(body: bytes) -> tuple[etree._Element, str | None]:
     """The root element, and a warning if the XML was broken and recovered."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                             recover=True, remove_comments=True, remove_pis=True)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        recover=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
@@ -134,7 +143,9 @@ def _recency_guess(location: str) -> tuple[bool, tuple[int, ...]]:
     return "news" in path, tuple(int(n) for n in re.findall(r"\d+", path)[:4])
 
 
-def _item(element: etree._Element, base: str, language: str | None) -> tuple[FeedItem | None, datetime | None]:
+def _item(
+    element: etree._Element, base: str, language: str | None
+) -> tuple[FeedItem | None, datetime | None]:
     """The article a ``<url>`` element names, and the date it is sorted by."""
     location = _absolute(_location(element), base)
     if location is None:
@@ -149,8 +160,15 @@ def _item(element: etree._Element, base: str, language: str | None) -> tuple[Fee
             news_language = _clean(_child_text(publication, "language"))
     modified = _date(_child_text(element, "lastmod"))
     item = FeedItem(
-        key=location, guid=None, url=location, title=title, author=None, published=published or modified,
-        summary=None, content=None, language=news_language or language,
+        key=location,
+        guid=None,
+        url=location,
+        title=title,
+        author=None,
+        published=published or modified,
+        summary=None,
+        content=None,
+        language=news_language or language,
     )
     return item, published or modified
 
@@ -162,9 +180,25 @@ def _text_sitemap(body: bytes, url: str) -> ParsedFeed:
     found = [line for line in lines if _URL_LINE.match(line)]
     if not found or len(found) < len(lines) / 2:
         raise NotAFeed("not a sitemap: neither XML nor a list of URLs, one a line")
-    items = _unique(FeedItem(key=line, guid=None, url=line, title=None, author=None, published=None, summary=None,
-                             content=None, language=None) for line in found[:MAX_ENTRIES])
-    warning = f"{len(lines) - len(found)} lines of the text sitemap are not URLs" if len(found) < len(lines) else None
+    items = _unique(
+        FeedItem(
+            key=line,
+            guid=None,
+            url=line,
+            title=None,
+            author=None,
+            published=None,
+            summary=None,
+            content=None,
+            language=None,
+        )
+        for line in found[:MAX_ENTRIES]
+    )
+    warning = (
+        f"{len(lines) - len(found)} lines of the text sitemap are not URLs"
+        if len(found) < len(lines)
+        else None
+    )
     return ParsedFeed(title=None, link=url, language=None, items=items, warning=warning)
 
 
@@ -175,12 +209,22 @@ def newest(feed: ParsedFeed, limit: int) -> ParsedFeed:
 
 def merge(url: str, parts: list[ParsedFeed], warnings: list[str]) -> ParsedFeed:
     """The articles of several sitemaps as one feed, newest first, each URL once."""
-    dated = sorted((item for part in parts for item in part.items if item.published),
-                   key=lambda item: item.published, reverse=True)
+    dated = sorted(
+        (item for part in parts for item in part.items if item.published),
+        key=lambda item: item.published,
+        reverse=True,
+    )
     undated = [item for part in parts for item in part.items if not item.published]
-    warning = "; ".join(dict.fromkeys(w for w in warnings + [p.warning for p in parts if p.warning] if w)) or None
-    return ParsedFeed(title=next((p.title for p in parts if p.title), None), link=url, language=None,
-                      items=_unique(dated + undated), warning=warning)
+    warning = (
+        "; ".join(dict.fromkeys(w for w in warnings + [p.warning for p in parts if p.warning] if w)) or None
+    )
+    return ParsedFeed(
+        title=next((p.title for p in parts if p.title), None),
+        link=url,
+        language=None,
+        items=_unique(dated + undated),
+        warning=warning,
+    )
 
 
 def _empty_feed(url: str) -> ParsedFeed:

@@ -83,15 +83,25 @@ class SourceReader:
             SourceFailed: an index none of whose sitemaps could be read.
         """
         if source.kind == "page":
-            parsed = await asyncio.to_thread(parse_listing, result.body, url=result.final_url,
-                                             headers=dict(result.headers), selector=source.selector,
-                                             pattern=source.pattern)
+            parsed = await asyncio.to_thread(
+                parse_listing,
+                result.body,
+                url=result.final_url,
+                headers=dict(result.headers),
+                selector=source.selector,
+                pattern=source.pattern,
+            )
             return newest(parsed, source.links_cap), result
         if urlsplit(result.final_url).path == "/robots.txt":
             root = _robots_sitemaps(result)
         else:
-            root = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                           headers=dict(result.headers), max_bytes=self._max_bytes())
+            root = await asyncio.to_thread(
+                parse_sitemap,
+                result.body,
+                url=result.final_url,
+                headers=dict(result.headers),
+                max_bytes=self._max_bytes(),
+            )
         if not root.children:
             return newest(root.feed, source.links_cap), result
         parsed = await self._follow(source, root)
@@ -117,8 +127,13 @@ class SourceReader:
                 failures.append((url, failure, result.status))
                 continue
             try:
-                child = await asyncio.to_thread(parse_sitemap, result.body, url=result.final_url,
-                                                headers=dict(result.headers), max_bytes=self._max_bytes())
+                child = await asyncio.to_thread(
+                    parse_sitemap,
+                    result.body,
+                    url=result.final_url,
+                    headers=dict(result.headers),
+                    max_bytes=self._max_bytes(),
+                )
             except NotAFeed as exc:
                 failures.append((url, Failure(FailureKind.NOT_A_FEED, str(exc)), result.status))
                 continue
@@ -127,14 +142,28 @@ class SourceReader:
             queue.extend(child.children)  # a nested index: its sitemaps come after this level's
         left = len([url for url in dict.fromkeys(queue) if url not in seen])
         if left:
-            log.info("sitemap source %s: %d more sitemaps not read this poll (max_pages %d)", source.name, left,
-                     source.pages_cap, extra={"feed": source.name, "url": source.url})
+            log.info(
+                "sitemap source %s: %d more sitemaps not read this poll (max_pages %d)",
+                source.name,
+                left,
+                source.pages_cap,
+                extra={"feed": source.name, "url": source.url},
+            )
         if failures and len(parts) == 1 and not unchanged:
             url, failure, status = failures[0]
-            raise SourceFailed(replace(failure, message=f"no sitemap could be read; {url}: {failure.message}"),
-                               status)
-        warnings = [(f"{len(failures)} of {fetched - 1} sitemaps could not be read, e.g. {failures[0][0]}: "
-                    f"{failures[0][1].message}")] if failures else []
+            raise SourceFailed(
+                replace(failure, message=f"no sitemap could be read; {url}: {failure.message}"), status
+            )
+        warnings = (
+            [
+                (
+                    f"{len(failures)} of {fetched - 1} sitemaps could not be read, e.g. {failures[0][0]}: "
+                    f"{failures[0][1].message}"
+                )
+            ]
+            if failures
+            else []
+        )
         return merge(source.url, parts, warnings)
 
     def _remember(self, url: str, result: FetchResult) -> None:
@@ -154,6 +183,8 @@ def _robots_sitemaps(result: FetchResult) -> ParsedSitemap:
         if urlsplit(absolute).scheme in ("http", "https"):
             found.append(absolute)
     if not found:
-        raise NotAFeed(f"{result.final_url} names no sitemap (no 'Sitemap:' line); give the sitemap's URL instead")
+        raise NotAFeed(
+            f"{result.final_url} names no sitemap (no 'Sitemap:' line); give the sitemap's URL instead"
+        )
     empty = ParsedFeed(title=None, link=result.final_url, language=None, items=())
     return ParsedSitemap(empty, tuple(dict.fromkeys(found)))

@@ -83,8 +83,13 @@ def _storable_item(item: FeedItem) -> FeedItem:
     if len(key) > URL_LENGTH:
         # A key must stay the same from poll to poll and fit its column: a long one is known by its hash.
         key = "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return dataclasses.replace(item, key=key, url=fitting(item.url, URL_LENGTH), guid=fitting(item.guid, URL_LENGTH),
-                               language=cut(item.language, LANGUAGE_LENGTH))
+    return dataclasses.replace(
+        item,
+        key=key,
+        url=fitting(item.url, URL_LENGTH),
+        guid=fitting(item.guid, URL_LENGTH),
+        language=cut(item.language, LANGUAGE_LENGTH),
+    )
 
 
 def storable_page(page: ExtractedPage | None) -> ExtractedPage | None:
@@ -92,18 +97,26 @@ def storable_page(page: ExtractedPage | None) -> ExtractedPage | None:
     if page is None:
         return None
     page = clean(page)
-    return dataclasses.replace(page, language=cut(page.language, LANGUAGE_LENGTH),
-                               canonical_url=fitting(page.canonical_url, URL_LENGTH),
-                               site_name=cut(page.site_name, SITE_NAME_LENGTH))
+    return dataclasses.replace(
+        page,
+        language=cut(page.language, LANGUAGE_LENGTH),
+        canonical_url=fitting(page.canonical_url, URL_LENGTH),
+        site_name=cut(page.site_name, SITE_NAME_LENGTH),
+    )
 
 
 def storable_article(article: Article) -> Article:
     """An article whose every field fits its column (the last guard: its parts were cleaned before)."""
     article = clean(article)
     return dataclasses.replace(
-        article, url=cut(article.url, URL_LENGTH), canonical_url=cut(article.canonical_url, URL_LENGTH),
-        guid=fitting(article.guid, URL_LENGTH), entry_key=cut(article.entry_key, URL_LENGTH),
-        language=cut(article.language, LANGUAGE_LENGTH), site_name=cut(article.site_name, SITE_NAME_LENGTH))
+        article,
+        url=cut(article.url, URL_LENGTH),
+        canonical_url=cut(article.canonical_url, URL_LENGTH),
+        guid=fitting(article.guid, URL_LENGTH),
+        entry_key=cut(article.entry_key, URL_LENGTH),
+        language=cut(article.language, LANGUAGE_LENGTH),
+        site_name=cut(article.site_name, SITE_NAME_LENGTH),
+    )
 
 
 def storable_validators(etag: str | None, last_modified: str | None) -> tuple[str | None, str | None]:

@@ -8,11 +8,41 @@ import re
 import lxml.etree
 import lxml.html
 
-_BLOCK_TAGS = frozenset({
-    "p", "div", "li", "ul", "ol", "dl", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-    "table", "tr", "section", "article", "aside", "header", "footer", "nav", "main", "figure", "figcaption",
-    "hr", "address", "details", "summary",
-})
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "dl",
+        "dd",
+        "dt",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "table",
+        "tr",
+        "section",
+        "article",
+        "aside",
+        "header",
+        "footer",
+        "nav",
+        "main",
+        "figure",
+        "figcaption",
+        "hr",
+        "address",
+        "details",
+        "summary",
+    }
+)
 _CELL_TAGS = frozenset({"td", "th"})
 _DROPPED = ".//script|.//style|.//noscript|.//template"
 # Characters lxml refuses (C0 controls but tab/newline/CR, lone surrogates, U+FFFE/U+FFFF) and U+FEFF.

@@ -35,8 +35,12 @@ from monitor.store.db import Database
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_METHODS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha384": hashlib.sha384,
-                     "sha512": hashlib.sha512}
+SIGNATURE_METHODS = {
+    "sha1": hashlib.sha1,
+    "sha256": hashlib.sha256,
+    "sha384": hashlib.sha384,
+    "sha512": hashlib.sha512,
+}
 MIN_LEASE = timedelta(minutes=5)  # a hub granting less would have us renew at every poll
 RETRY_PENDING_AFTER = timedelta(hours=1)  # a hub that never verified: ask again after this
 RETRY_DENIED_AFTER = timedelta(days=1)  # a hub that refused or failed: ask again after this
@@ -113,9 +117,15 @@ class Subscriber:
         clock: the time now, aware UTC.
     """
 
-    def __init__(self, settings: WebSubSettings, db: Database, *,
-                 accept: Callable[[websub_store.Subscription, bytes, Mapping[str, str]], None] | None = None,
-                 clock: Callable[[], datetime], max_push_bytes: int = MAX_PUSH_BYTES_DEFAULT) -> None:
+    def __init__(
+        self,
+        settings: WebSubSettings,
+        db: Database,
+        *,
+        accept: Callable[[websub_store.Subscription, bytes, Mapping[str, str]], None] | None = None,
+        clock: Callable[[], datetime],
+        max_push_bytes: int = MAX_PUSH_BYTES_DEFAULT,
+    ) -> None:
         assert settings.callback_url is not None
         self.settings, self.db, self.accept, self.clock = settings, db, accept, clock
         self.max_push_bytes = max_push_bytes
@@ -123,8 +133,16 @@ class Subscriber:
     def callback_for(self, token: str) -> str:
         return f"{self.settings.callback_url}/{token}"
 
-    async def after_poll(self, fetcher: Fetcher, *, feed_id: int, feed_name: str, parsed: ParsedFeed | None,
-                         result: FetchResult, reach: Reach) -> None:
+    async def after_poll(
+        self,
+        fetcher: Fetcher,
+        *,
+        feed_id: int,
+        feed_name: str,
+        parsed: ParsedFeed | None,
+        result: FetchResult,
+        reach: Reach,
+    ) -> None:
         """Subscribe (or renew) when the feed names a hub and it is time to ask.
 
         ``parsed`` is None when the feed did not change (304): its subscription, if any, is renewed as it is.
@@ -139,11 +157,17 @@ class Subscriber:
             log.warning("websub: feed=%s %s", feed_name, reason, extra={"feed": feed_name, "url": hub})
             await asyncio.to_thread(self._record_failure, feed_id, reason[:2000])
             return
-        log.info("websub: feed=%s subscription asked of hub %s for %s", feed_name, hub, form["hub.topic"],
-                 extra={"feed": feed_name, "url": hub})
+        log.info(
+            "websub: feed=%s subscription asked of hub %s for %s",
+            feed_name,
+            hub,
+            form["hub.topic"],
+            extra={"feed": feed_name, "url": hub},
+        )
 
-    def _record_request(self, feed_id: int, parsed: ParsedFeed | None,
-                        result: FetchResult) -> tuple[str, dict[str, str]] | None:
+    def _record_request(
+        self, feed_id: int, parsed: ParsedFeed | None, result: FetchResult
+    ) -> tuple[str, dict[str, str]] | None:
         """The hub and the form to send it, recorded as pending first (the hub may verify before it answers
         our request); None when there is nothing to ask."""
         now = self.clock()
@@ -165,10 +189,16 @@ class Subscriber:
                 token, secret = existing.token, existing.secret
             else:
                 token, secret = secrets.token_urlsafe(24), secrets.token_hex(32)
-            websub_store.request(session, feed_id=feed_id, hub=hub, topic=topic, token=token, secret=secret,
-                                 now=now)
-        return hub, {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": self.callback_for(token),
-                     "hub.secret": secret, "hub.lease_seconds": str(int(self.settings.lease.total_seconds()))}
+            websub_store.request(
+                session, feed_id=feed_id, hub=hub, topic=topic, token=token, secret=secret, now=now
+            )
+        return hub, {
+            "hub.mode": "subscribe",
+            "hub.topic": topic,
+            "hub.callback": self.callback_for(token),
+            "hub.secret": secret,
+            "hub.lease_seconds": str(int(self.settings.lease.total_seconds())),
+        }
 
     def _record_failure(self, feed_id: int, reason: str) -> None:
         with self.db.session() as session:
@@ -180,8 +210,12 @@ class Subscriber:
         subscription, which a poll makes."""
         with self.db.session() as session:
             subscription = websub_store.of_feed(session, feed_id)
-        if (subscription is None or subscription.state != websub_store.ACTIVE or subscription.lease_until is None
-                or subscription.lease_until <= now):
+        if (
+            subscription is None
+            or subscription.state != websub_store.ACTIVE
+            or subscription.lease_until is None
+            or subscription.lease_until <= now
+        ):
             return planned
         # Renewals are made by polls: the one due comes first, however quiet the feed (and never in a rush).
         fallback = max(planned, now + self.settings.fallback_interval)
@@ -198,11 +232,20 @@ class Subscriber:
                 return Answer(404, b"no such subscription\n")
             if mode == "denied":
                 reason = query.get("hub.reason", "")[:500]
-                websub_store.set_state(session, token=token, state=websub_store.DENIED,
-                                       error=f"hub denied the subscription: {reason}" if reason else
-                                       "hub denied the subscription")
-                log.warning("websub: feed=%s hub denied the subscription %s", subscription.feed_name, reason,
-                            extra={"feed": subscription.feed_name, "url": subscription.hub})
+                websub_store.set_state(
+                    session,
+                    token=token,
+                    state=websub_store.DENIED,
+                    error=f"hub denied the subscription: {reason}"
+                    if reason
+                    else "hub denied the subscription",
+                )
+                log.warning(
+                    "websub: feed=%s hub denied the subscription %s",
+                    subscription.feed_name,
+                    reason,
+                    extra={"feed": subscription.feed_name, "url": subscription.hub},
+                )
                 return Answer(200, b"ok\n")
             challenge = query.get("hub.challenge", "")
             if mode != "subscribe" or not challenge:
@@ -211,8 +254,13 @@ class Subscriber:
             lease = _lease(query.get("hub.lease_seconds"), self.settings.lease)
             now = self.clock()
             websub_store.verified(session, token=token, lease_until=now + lease, now=now)
-        log.info("websub: feed=%s subscription verified by %s for %s", subscription.feed_name, subscription.hub,
-                 _describe(lease), extra={"feed": subscription.feed_name, "url": subscription.hub})
+        log.info(
+            "websub: feed=%s subscription verified by %s for %s",
+            subscription.feed_name,
+            subscription.hub,
+            _describe(lease),
+            extra={"feed": subscription.feed_name, "url": subscription.hub},
+        )
         return Answer(200, challenge.encode())
 
     def push(self, token: str, headers: Mapping[str, str], body: bytes) -> Answer:
@@ -226,8 +274,11 @@ class Subscriber:
         if subscription is None or subscription.state not in (websub_store.ACTIVE, websub_store.PENDING):
             return Answer(410, b"no such subscription\n")
         if not signature_matches(subscription.secret, body, headers.get("x-hub-signature")):
-            log.warning("websub: feed=%s content pushed without a valid signature, ignored",
-                        subscription.feed_name, extra={"feed": subscription.feed_name})
+            log.warning(
+                "websub: feed=%s content pushed without a valid signature, ignored",
+                subscription.feed_name,
+                extra={"feed": subscription.feed_name},
+            )
             return Answer(202, b"ignored\n")
         with self.db.session() as session:
             websub_store.pushed(session, token=token, now=self.clock())
@@ -239,7 +290,12 @@ class Subscriber:
 def token_of(path: str) -> str | None:
     """The token of a callback path ``/websub/<token>``; None for any other path."""
     prefix, _, token = urlsplit(path).path.rstrip("/").rpartition("/")
-    if prefix != "/websub" or not token or len(token) > 64 or not token.replace("-", "").replace("_", "").isalnum():
+    if (
+        prefix != "/websub"
+        or not token
+        or len(token) > 64
+        or not token.replace("-", "").replace("_", "").isalnum()
+    ):
         return None
     return token
 

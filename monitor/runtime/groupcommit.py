@@ -27,8 +27,11 @@ class GroupCommit(Generic[T]):
         run: runs ``write(batch)`` away from the event loop (the pipeline's writer thread).
     """
 
-    def __init__(self, write: Callable[[Sequence[T]], None],
-                 run: Callable[[Callable[[Sequence[T]], None], Sequence[T]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        write: Callable[[Sequence[T]], None],
+        run: Callable[[Callable[[Sequence[T]], None], Sequence[T]], Awaitable[None]],
+    ) -> None:
         self._write = write
         self._run = run
         self._pending: list[tuple[T, asyncio.Future[None]]] = []

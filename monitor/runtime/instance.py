@@ -72,7 +72,7 @@ def _stat_fields(pid: int) -> list[str] | None:
             text = stat.read().decode("ascii", "replace")
     except OSError:
         return None
-    return text[text.rfind(")") + 2:].split()
+    return text[text.rfind(")") + 2 :].split()
 
 
 def _start_time(fields: list[str]) -> int | None:

@@ -26,8 +26,21 @@ REDACTED = "***"
 FORMATS = ("text", "json")
 # Libraries whose INFO and DEBUG lines are about their own plumbing (connections, migrations, job runs):
 # shown only with -vv.
-CHATTY_LIBRARIES = ("httpx", "httpcore", "hpack", "alembic", "apscheduler", "urllib3", "trafilatura",
-                    "htmldate", "courlan", "charset_normalizer", "asyncio", "aiosmtpd", "mail.log")
+CHATTY_LIBRARIES = (
+    "httpx",
+    "httpcore",
+    "hpack",
+    "alembic",
+    "apscheduler",
+    "urllib3",
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "charset_normalizer",
+    "asyncio",
+    "aiosmtpd",
+    "mail.log",
+)
 # Handed to child processes (the extraction workers), which start without this process's logging set-up.
 # Not MONITOR_LOG_FORMAT itself: that one is the user's, read by --log-format.
 _FORMAT_VARIABLE, _LEVEL_VARIABLE = "MONITOR_CHILD_LOG_FORMAT", "MONITOR_CHILD_LOG_LEVEL"
@@ -35,14 +48,33 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "a
 
 # --- what a secret looks like -----------------------------------------------------------------------------
 
-_SECRET_WORDS = frozenset({"token", "key", "apikey", "secret", "password", "passwd", "pwd", "pass", "sig",
-                           "signature", "auth", "credential", "credentials", "session", "sessionid"})
+_SECRET_WORDS = frozenset(
+    {
+        "token",
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "sig",
+        "signature",
+        "auth",
+        "credential",
+        "credentials",
+        "session",
+        "sessionid",
+    }
+)
 # /services/T.../B.../token (Slack), and the same form on any host (a local relay, a test receiver).
 _WEBHOOK_PATH = re.compile(r"(/(?:services|triggers|workflows)/)[^\s?#\"'<>]+")
 _USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/@:?#\"'<>]*)(?::([^\s/@?#\"'<>]*))?@")
 _QUERY_PARAMETER = re.compile(r"([?&;])([^=&#\s\"'<>]+)=([^&#\s\"'<>]*)")
-_ASSIGNMENT = re.compile(r"(?i)\b((?:smtp[_ ]?)?(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token))"
-                         r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"'<>]+)")
+_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:smtp[_ ]?)?(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token))"
+    r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"'<>]+)"
+)
 _AUTHORIZATION = re.compile(r"(?i)\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}")
 
 _known_secrets: tuple[str, ...] = ()
@@ -53,7 +85,9 @@ def register_secrets(values: Iterable[str]) -> None:
     """Add values (a password, a webhook URL) that must never appear in a log line, whatever their form."""
     global _known_secrets
     with _secrets_lock:
-        known = set(_known_secrets) | {value for value in values if isinstance(value, str) and len(value) >= 4}
+        known = set(_known_secrets) | {
+            value for value in values if isinstance(value, str) and len(value) >= 4
+        }
         # Longest first: a webhook URL is hidden whole before a shorter secret inside it is looked for.
         _known_secrets = tuple(sorted(known, key=len, reverse=True))
 
@@ -93,16 +127,19 @@ def is_secret_name(name: str) -> bool:
     """Whether a parameter or field called ``name`` holds a secret: token, api_key, X-Amz-Signature..."""
     lowered = name.lower()
     words = [word for word in re.split(r"[^a-z0-9]+", lowered) if word]
-    return any(word in _SECRET_WORDS for word in words) or lowered.endswith(("token", "secret", "password",
-                                                                             "apikey", "signature"))
+    return any(word in _SECRET_WORDS for word in words) or lowered.endswith(
+        ("token", "secret", "password", "apikey", "signature")
+    )
 
 
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: REDACTED if isinstance(key, str) and is_secret_name(key) else _redact_value(item)
-                for key, item in value.items()}
+        return {
+            key: REDACTED if isinstance(key, str) and is_secret_name(key) else _redact_value(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_redact_value(item) for item in value]
     return value
@@ -132,11 +169,15 @@ class RedactingFilter(logging.Filter):
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields a log call attached with ``extra=``."""
-    return {name: value for name, value in vars(record).items()
-            if name not in _RECORD_ATTRIBUTES and not name.startswith("_")}
+    return {
+        name: value
+        for name, value in vars(record).items()
+        if name not in _RECORD_ATTRIBUTES and not name.startswith("_")
+    }
 
 
 # --- how a line looks ------------------------------------------------------------------------------------
+
 
 class TextFormatter(logging.Formatter):
     """``time LEVEL logger: message``, then the feed and URL of the record when the message leaves them out.

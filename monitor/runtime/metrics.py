@@ -71,33 +71,63 @@ class PrometheusMetrics(Metrics):
 
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self._polls = Counter("monitor_polls", "Feed polls, by outcome (ok, unchanged, failed, held) and error "
-                              "kind (empty when none)", ["outcome", "error_kind"], registry=r)
+        self._polls = Counter(
+            "monitor_polls",
+            "Feed polls, by outcome (ok, unchanged, failed, held) and error kind (empty when none)",
+            ["outcome", "error_kind"],
+            registry=r,
+        )
         self._articles = Counter("monitor_articles_stored", "New articles stored", registry=r)
-        self._pushes = Counter("monitor_websub_pushes", "Contents pushed by WebSub hubs and stored", registry=r)
-        self._pages = Counter("monitor_pages_extracted", "Article pages put through text extraction",
-                              registry=r)
-        self._extract_seconds = Histogram("monitor_extraction_seconds", "Time to extract one page's text",
-                                          buckets=EXTRACT_BUCKETS, registry=r)
-        self._fetch_seconds = Histogram("monitor_fetch_duration_seconds", "Time of one GET, redirects "
-                                        "included, by result (ok, not_modified, or the failure kind)",
-                                        ["result"], buckets=FETCH_BUCKETS, registry=r)
+        self._pushes = Counter(
+            "monitor_websub_pushes", "Contents pushed by WebSub hubs and stored", registry=r
+        )
+        self._pages = Counter(
+            "monitor_pages_extracted", "Article pages put through text extraction", registry=r
+        )
+        self._extract_seconds = Histogram(
+            "monitor_extraction_seconds",
+            "Time to extract one page's text",
+            buckets=EXTRACT_BUCKETS,
+            registry=r,
+        )
+        self._fetch_seconds = Histogram(
+            "monitor_fetch_duration_seconds",
+            "Time of one GET, redirects included, by result (ok, not_modified, or the failure kind)",
+            ["result"],
+            buckets=FETCH_BUCKETS,
+            registry=r,
+        )
         self._due = Gauge("monitor_feeds_due", "Feeds claimed as due at the last tick", registry=r)
         self._in_flight = Gauge("monitor_feeds_in_flight", "Feed polls in flight", registry=r)
-        self._writer = Gauge("monitor_writer_queue_depth", "Writes waiting for or running in the writer thread",
-                             registry=r)
-        self._deliveries = Counter("monitor_deliveries", "Digest and alert deliveries, by kind (digest, alert), "
-                                   "channel and status (sent, failed, empty, taken)",
-                                   ["kind", "channel", "status"], registry=r)
-        self._last_tick = Gauge("monitor_last_tick_timestamp_seconds", "When the scheduler last ticked",
-                                registry=r)
-        self._last_poll = Gauge("monitor_last_successful_poll_timestamp_seconds",
-                                "When a feed was last fetched successfully", registry=r)
-        self._last_digest = Gauge("monitor_last_digest_sent_timestamp_seconds",
-                                  "When a digest or alert was last sent on any channel", registry=r)
+        self._writer = Gauge(
+            "monitor_writer_queue_depth", "Writes waiting for or running in the writer thread", registry=r
+        )
+        self._deliveries = Counter(
+            "monitor_deliveries",
+            "Digest and alert deliveries, by kind (digest, alert), "
+            "channel and status (sent, failed, empty, taken)",
+            ["kind", "channel", "status"],
+            registry=r,
+        )
+        self._last_tick = Gauge(
+            "monitor_last_tick_timestamp_seconds", "When the scheduler last ticked", registry=r
+        )
+        self._last_poll = Gauge(
+            "monitor_last_successful_poll_timestamp_seconds",
+            "When a feed was last fetched successfully",
+            registry=r,
+        )
+        self._last_digest = Gauge(
+            "monitor_last_digest_sent_timestamp_seconds",
+            "When a digest or alert was last sent on any channel",
+            registry=r,
+        )
         if database_size is not None:
-            size = Gauge("monitor_database_size_bytes", "Size of the database (SQLite files, or "
-                         "pg_database_size); NaN when it cannot be read", registry=r)
+            size = Gauge(
+                "monitor_database_size_bytes",
+                "Size of the database (SQLite files, or pg_database_size); NaN when it cannot be read",
+                registry=r,
+            )
             size.set_function(lambda: _or_nan(database_size))
 
     def ticked(self, *, due: int) -> None:

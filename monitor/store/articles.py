@@ -41,9 +41,13 @@ def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -
     keys = [e.key for e in entries]
     in_feed: set[str] = set()
     for chunk in _chunks(keys):
-        in_feed.update(session.scalars(
-            select(ArticleFeed.entry_key).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk))
-        ))
+        in_feed.update(
+            session.scalars(
+                select(ArticleFeed.entry_key).where(
+                    ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk)
+                )
+            )
+        )
     rest = [e for e in entries if e.key not in in_feed]
     by_guid = _ids_by(session, Article.guid, [e.guid for e in rest if e.guid])
     by_url = _ids_by(session, Article.canonical_url, [e.canonical_url for e in rest if e.canonical_url])
@@ -58,7 +62,9 @@ def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -
     if rest:
         keyed = _pruned_by(session, PrunedEntry.entry_key, [e.key for e in rest], feed_id=feed_id)
         by_guid = _pruned_by(session, PrunedEntry.guid, [e.guid for e in rest if e.guid])
-        by_url = _pruned_by(session, PrunedEntry.canonical_url, [e.canonical_url for e in rest if e.canonical_url])
+        by_url = _pruned_by(
+            session, PrunedEntry.canonical_url, [e.canonical_url for e in rest if e.canonical_url]
+        )
         for entry in rest:
             row = keyed.get(entry.key) or by_guid.get(entry.guid) or by_url.get(entry.canonical_url)
             if row is not None:
@@ -86,32 +92,52 @@ def _ids_by(session: Session, column, values: list[str]) -> dict[str, int]:
 
 def _chunks(values: list[str]):
     for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
+        yield values[start : start + _CHUNK]
 
 
 # Storing is the hot path of a poll (every new article): Core statements built once, not ORM objects.
 _articles = Article.__table__
 _links = ArticleFeed.__table__
-_LINKED = select(_links.c.id).where(_links.c.feed_id == bindparam("feed"), _links.c.entry_key == bindparam("key"))
+_LINKED = select(_links.c.id).where(
+    _links.c.feed_id == bindparam("feed"), _links.c.entry_key == bindparam("key")
+)
 _ADD_LINK = _links.insert()
 _BY_CANONICAL = select(_articles.c.id).where(_articles.c.canonical_url == bindparam("canonical"))
 _ADD_ARTICLE = _articles.insert()
 
 
-def link_to_feed(session: Session, *, article_id: int, feed_id: int, entry_key: str, entry_url: str | None,
-                 now: datetime, entry_hash: str | None = None) -> bool:
+def link_to_feed(
+    session: Session,
+    *,
+    article_id: int,
+    feed_id: int,
+    entry_key: str,
+    entry_url: str | None,
+    now: datetime,
+    entry_hash: str | None = None,
+) -> bool:
     """Record that a feed carried an article under ``entry_key`` (and what the feed said of it, as
     ``entry_hash``); False if that was already recorded."""
     connection = session.connection()
     if connection.scalar(_LINKED, {"feed": feed_id, "key": entry_key}) is not None:
         return False
-    connection.execute(_ADD_LINK, {"article_id": article_id, "feed_id": feed_id, "entry_key": entry_key,
-                                   "entry_url": entry_url, "first_seen_at": now, "entry_hash": entry_hash})
+    connection.execute(
+        _ADD_LINK,
+        {
+            "article_id": article_id,
+            "feed_id": feed_id,
+            "entry_key": entry_key,
+            "entry_url": entry_url,
+            "first_seen_at": now,
+            "entry_hash": entry_hash,
+        },
+    )
     return True
 
 
-def save_article(session: Session, *, article: ArticleValue, feed_id: int, now: datetime,
-                 entry_hash: str | None = None) -> tuple[int, bool]:
+def save_article(
+    session: Session, *, article: ArticleValue, feed_id: int, now: datetime, entry_hash: str | None = None
+) -> tuple[int, bool]:
     """Store an article from a feed, or link the feed to the copy already stored under its canonical URL.
 
     Args:
@@ -127,21 +153,40 @@ def save_article(session: Session, *, article: ArticleValue, feed_id: int, now: 
         try:
             # A savepoint: another instance may store the same URL between our check and our insert.
             with session.begin_nested():
-                existing = connection.execute(_ADD_ARTICLE, {
-                    "url": article.url, "canonical_url": article.canonical_url, "guid": article.guid,
-                    "title": article.title, "author": article.author, "published_at": article.published,
-                    "fetched_at": article.fetched_at, "language": article.language, "body": article.body,
-                    "summary": article.summary, "body_source": str(article.body_source),
-                    "body_note": article.body_note, "content_hash": article.content_hash,
-                    "page_retry_at": article.page_retry_at, "site_name": article.site_name,
-                }).inserted_primary_key[0]
+                existing = connection.execute(
+                    _ADD_ARTICLE,
+                    {
+                        "url": article.url,
+                        "canonical_url": article.canonical_url,
+                        "guid": article.guid,
+                        "title": article.title,
+                        "author": article.author,
+                        "published_at": article.published,
+                        "fetched_at": article.fetched_at,
+                        "language": article.language,
+                        "body": article.body,
+                        "summary": article.summary,
+                        "body_source": str(article.body_source),
+                        "body_note": article.body_note,
+                        "content_hash": article.content_hash,
+                        "page_retry_at": article.page_retry_at,
+                        "site_name": article.site_name,
+                    },
+                ).inserted_primary_key[0]
             created = True
         except IntegrityError:
             existing = connection.scalar(_BY_CANONICAL, {"canonical": article.canonical_url})
             if existing is None:
                 raise
-    linked = link_to_feed(session, article_id=existing, feed_id=feed_id, entry_key=article.entry_key,
-                          entry_url=article.url, now=now, entry_hash=entry_hash)
+    linked = link_to_feed(
+        session,
+        article_id=existing,
+        feed_id=feed_id,
+        entry_key=article.entry_key,
+        entry_url=article.url,
+        now=now,
+        entry_hash=entry_hash,
+    )
     if not linked and entry_hash is not None:
         record_entry_hash(session, feed_id=feed_id, entry_key=article.entry_key, entry_hash=entry_hash)
     return existing, created
@@ -159,9 +204,9 @@ def list_articles(
     if since is not None:
         query = query.where(Article.fetched_at >= since)
     if feed_name is not None:
-        query = query.where(Article.id.in_(
-            select(ArticleFeed.article_id).join(Feed).where(Feed.name == feed_name)
-        ))
+        query = query.where(
+            Article.id.in_(select(ArticleFeed.article_id).join(Feed).where(Feed.name == feed_name))
+        )
     query = query.order_by(Article.fetched_at.desc(), Article.id.desc()).limit(limit)
     return list(session.scalars(query))
 
@@ -174,13 +219,18 @@ def changed_entries(session: Session, *, feed_id: int, hashes: dict[str, str]) -
     changed: dict[str, int] = {}
     keys = sorted(hashes)
     for chunk in _chunks(keys):
-        rows = session.execute(select(ArticleFeed.id, ArticleFeed.entry_key, ArticleFeed.article_id,
-                                      ArticleFeed.entry_hash)
-                               .where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk)))
+        rows = session.execute(
+            select(
+                ArticleFeed.id, ArticleFeed.entry_key, ArticleFeed.article_id, ArticleFeed.entry_hash
+            ).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk))
+        )
         for row in rows:
             if row.entry_hash is None:
-                session.execute(update(ArticleFeed).where(ArticleFeed.id == row.id)
-                                .values(entry_hash=hashes[row.entry_key]))
+                session.execute(
+                    update(ArticleFeed)
+                    .where(ArticleFeed.id == row.id)
+                    .values(entry_hash=hashes[row.entry_key])
+                )
             elif row.entry_hash != hashes[row.entry_key]:
                 changed[row.entry_key] = row.article_id
     return changed
@@ -188,8 +238,11 @@ def changed_entries(session: Session, *, feed_id: int, hashes: dict[str, str]) -
 
 def record_entry_hash(session: Session, *, feed_id: int, entry_key: str, entry_hash: str) -> None:
     """Remember what the feed said of an entry, to notice when it changes."""
-    session.execute(update(ArticleFeed).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key == entry_key)
-                    .values(entry_hash=entry_hash))
+    session.execute(
+        update(ArticleFeed)
+        .where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key == entry_key)
+        .values(entry_hash=entry_hash)
+    )
 
 
 def update_article(session: Session, *, article_id: int, article: ArticleValue, now: datetime) -> bool:
@@ -222,6 +275,7 @@ def update_article(session: Session, *, article_id: int, article: ArticleValue, 
 
 # --- Pages fetched again -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PageRetry:
     """A stored article whose page is due to be fetched again."""
@@ -236,13 +290,28 @@ class PageRetry:
     """The URL of the first feed that carried it: where its link came from, which decides where it may go."""
 
 
-_FIRST_FEED_URL = (select(Feed.url).join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
-                   .where(ArticleFeed.article_id == _articles.c.id).order_by(ArticleFeed.id).limit(1)
-                   .correlate(_articles).scalar_subquery())
-_DUE_RETRIES = (select(_articles.c.id, _articles.c.url, _articles.c.page_retries, _articles.c.page_retry_at,
-                       _articles.c.body, _FIRST_FEED_URL)
-                .where(_articles.c.page_retry_at <= bindparam("now"))
-                .order_by(_articles.c.page_retry_at).limit(bindparam("most")))
+_FIRST_FEED_URL = (
+    select(Feed.url)
+    .join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
+    .where(ArticleFeed.article_id == _articles.c.id)
+    .order_by(ArticleFeed.id)
+    .limit(1)
+    .correlate(_articles)
+    .scalar_subquery()
+)
+_DUE_RETRIES = (
+    select(
+        _articles.c.id,
+        _articles.c.url,
+        _articles.c.page_retries,
+        _articles.c.page_retry_at,
+        _articles.c.body,
+        _FIRST_FEED_URL,
+    )
+    .where(_articles.c.page_retry_at <= bindparam("now"))
+    .order_by(_articles.c.page_retry_at)
+    .limit(bindparam("most"))
+)
 
 
 def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, limit: int) -> list[PageRetry]:
@@ -250,22 +319,30 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
     compare-and-set, so that another instance does not fetch it too."""
     claimed = []
     for row in session.execute(_DUE_RETRIES, {"now": now, "most": limit}).all():
-        taken = session.execute(update(Article).where(Article.id == row[0], Article.page_retry_at == row[3])
-                                .values(page_retry_at=now + lease))
+        taken = session.execute(
+            update(Article)
+            .where(Article.id == row[0], Article.page_retry_at == row[3])
+            .values(page_retry_at=now + lease)
+        )
         if taken.rowcount == 1:
             claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5]))
     return claimed
 
 
-def page_failed_again(session: Session, *, article_id: int, attempts: int, retry_at: datetime | None,
-                      note: str) -> None:
+def page_failed_again(
+    session: Session, *, article_id: int, attempts: int, retry_at: datetime | None, note: str
+) -> None:
     """Record another failed fetch of an article's page and when (if ever) to try again."""
-    session.execute(update(Article).where(Article.id == article_id)
-                    .values(page_retries=attempts, page_retry_at=retry_at, body_note=note))
+    session.execute(
+        update(Article)
+        .where(Article.id == article_id)
+        .values(page_retries=attempts, page_retry_at=retry_at, body_note=note)
+    )
 
 
-def complete_from_page(session: Session, *, article_id: int, page: ExtractedPage, body: Body,
-                       now: datetime) -> ArticleValue | None:
+def complete_from_page(
+    session: Session, *, article_id: int, page: ExtractedPage, body: Body, now: datetime
+) -> ArticleValue | None:
     """Replace the feed's text of an article with ``body``, chosen from its page (fetched at last). As when it
     was first stored, the feed's title and author stay, the page's language wins.
 
@@ -284,7 +361,19 @@ def complete_from_page(session: Session, *, article_id: int, page: ExtractedPage
     session.flush()
     return ArticleValue(
         # The entry key is the link's, not the article's; the stages after storage do not read it.
-        entry_key=row.url, url=row.url, canonical_url=row.canonical_url, guid=row.guid, title=row.title,
-        author=row.author, published=row.published_at, fetched_at=row.fetched_at, language=row.language,
-        body=row.body, summary=row.summary, body_source=body.source, body_note=body.note,
-        content_hash=row.content_hash, site_name=row.site_name)
+        entry_key=row.url,
+        url=row.url,
+        canonical_url=row.canonical_url,
+        guid=row.guid,
+        title=row.title,
+        author=row.author,
+        published=row.published_at,
+        fetched_at=row.fetched_at,
+        language=row.language,
+        body=row.body,
+        summary=row.summary,
+        body_source=body.source,
+        body_note=body.note,
+        content_hash=row.content_hash,
+        site_name=row.site_name,
+    )

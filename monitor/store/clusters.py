@@ -60,10 +60,15 @@ def _numbered(prefix: str, values: Sequence) -> dict:
 def _candidates(slots: int):
     return (
         select(_bands.c.article_id, _shared)
-        .where(_bands.c.band_key.in_([bindparam(f"k{n}") for n in range(slots)]),
-               _bands.c.seen_epoch >= bindparam("since"), _bands.c.seen_epoch <= bindparam("until"),
-               _bands.c.article_id != bindparam("exclude"))
-        .group_by(_bands.c.article_id).order_by(_shared.desc(), _bands.c.article_id).limit(bindparam("most"))
+        .where(
+            _bands.c.band_key.in_([bindparam(f"k{n}") for n in range(slots)]),
+            _bands.c.seen_epoch >= bindparam("since"),
+            _bands.c.seen_epoch <= bindparam("until"),
+            _bands.c.article_id != bindparam("exclude"),
+        )
+        .group_by(_bands.c.article_id)
+        .order_by(_shared.desc(), _bands.c.article_id)
+        .limit(bindparam("most"))
     )
 
 
@@ -134,24 +139,34 @@ def hand_over_bands(session: Session, *, article_id: int, heir: int | None) -> N
         return
     connection = session.connection()
     connection.execute(_bands.update().where(_bands.c.article_id == article_id).values(article_id=heir))
-    connection.execute(_articles.update().where(_copies_of(article_id), _articles.c.id != heir)
-                       .values(wire_match_id=heir))
+    connection.execute(
+        _articles.update().where(_copies_of(article_id), _articles.c.id != heir).values(wire_match_id=heir)
+    )
 
 
-def band_candidates(session: Session, *, keys: Sequence[int], since: datetime, until: datetime,
-                    exclude_id: int | None, limit: int) -> list[tuple[int, int]]:
+def band_candidates(
+    session: Session,
+    *,
+    keys: Sequence[int],
+    since: datetime,
+    until: datetime,
+    exclude_id: int | None,
+    limit: int,
+) -> list[tuple[int, int]]:
     """Articles sharing at least one band key within the window: (article id, bands shared), most first."""
     distinct = sorted(set(keys))
     if not distinct:
         return []
     params = _numbered("k", distinct)
-    params.update(since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id,
-                  most=limit)
+    params.update(
+        since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id, most=limit
+    )
     rows = _raw(session, f"candidates{len(distinct)}", _candidates(len(distinct)), [params], many=False)
     return [(row[0], row[1]) for row in rows]
 
 
 # --- Articles as the stage sees them -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StoredText:
@@ -162,49 +177,105 @@ class StoredText:
 
 
 _BODIES = select(_articles.c.id, _articles.c.body, _articles.c.wire_cluster_id, _articles.c.url).where(
-    _articles.c.id.in_(bindparam("ids", expanding=True)))
+    _articles.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def bodies(session: Session, *, ids: Sequence[int]) -> dict[int, StoredText]:
     """The bodies, clusters and addresses of the given articles."""
     found: dict[int, StoredText] = {}
     for start in range(0, len(ids), _CHUNK):
-        rows = session.connection().execute(_BODIES, {"ids": list(ids[start:start + _CHUNK])})
-        found.update({row.id: StoredText(row.id, row.body or "", row.wire_cluster_id, row.url) for row in rows})
+        rows = session.connection().execute(_BODIES, {"ids": list(ids[start : start + _CHUNK])})
+        found.update(
+            {row.id: StoredText(row.id, row.body or "", row.wire_cluster_id, row.url) for row in rows}
+        )
     return found
 
 
 _SAME_CONTENT = (
     select(_articles.c.id, _articles.c.wire_cluster_id)
-    .where(_articles.c.content_hash == bindparam("hash"), _articles.c.id != bindparam("exclude"),
-           _articles.c.wire_cluster_id.is_not(None), _articles.c.fetched_at >= bindparam("since"))
-    .order_by(_articles.c.id).limit(1)
+    .where(
+        _articles.c.content_hash == bindparam("hash"),
+        _articles.c.id != bindparam("exclude"),
+        _articles.c.wire_cluster_id.is_not(None),
+        _articles.c.fetched_at >= bindparam("since"),
+    )
+    .order_by(_articles.c.id)
+    .limit(1)
 )
 
 
-def same_content(session: Session, *, content_hash: str, exclude_id: int,
-                 since: datetime) -> tuple[int, int] | None:
+def same_content(
+    session: Session, *, content_hash: str, exclude_id: int, since: datetime
+) -> tuple[int, int] | None:
     """The first clustered article with this content hash, fetched within the window: (id, cluster id)."""
-    row = session.connection().execute(_SAME_CONTENT, {"hash": content_hash, "exclude": exclude_id,
-                                                       "since": since}).first()
+    row = (
+        session.connection()
+        .execute(_SAME_CONTENT, {"hash": content_hash, "exclude": exclude_id, "since": since})
+        .first()
+    )
     return (row[0], row[1]) if row else None
 
 
-_RECORD = _articles.update().where(_articles.c.id == bindparam("article")).values(
-    {name: bindparam(name) for name in ("wire_cluster_id", "story_id", "wire_method", "wire_match_id",
-                                        "wire_score", "story_score", "story_evidence", "agency",
-                                        "agency_evidence")})
+_RECORD = (
+    _articles.update()
+    .where(_articles.c.id == bindparam("article"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "wire_cluster_id",
+                "story_id",
+                "wire_method",
+                "wire_match_id",
+                "wire_score",
+                "story_score",
+                "story_evidence",
+                "agency",
+                "agency_evidence",
+            )
+        }
+    )
+)
 
 
-def record_dedup(session: Session, *, article_id: int, wire_cluster_id: int, story_id: int | None,
-                 method: str, match_id: int | None, wire_score: float | None, story_score: float | None,
-                 agency: str | None, agency_evidence: str | None, story_evidence: dict | None = None) -> None:
+def record_dedup(
+    session: Session,
+    *,
+    article_id: int,
+    wire_cluster_id: int,
+    story_id: int | None,
+    method: str,
+    match_id: int | None,
+    wire_score: float | None,
+    story_score: float | None,
+    agency: str | None,
+    agency_evidence: str | None,
+    story_evidence: dict | None = None,
+) -> None:
     """Write an article's place in the clusters and why it is there (``story_evidence`` is kept as JSON)."""
-    _raw(session, "record", _RECORD, [{
-        "article": article_id, "wire_cluster_id": wire_cluster_id, "story_id": story_id, "wire_method": method,
-        "wire_match_id": match_id, "wire_score": wire_score, "story_score": story_score,
-        "story_evidence": None if story_evidence is None else json.dumps(story_evidence, separators=(",", ":")),
-        "agency": agency, "agency_evidence": agency_evidence}], many=False)
+    _raw(
+        session,
+        "record",
+        _RECORD,
+        [
+            {
+                "article": article_id,
+                "wire_cluster_id": wire_cluster_id,
+                "story_id": story_id,
+                "wire_method": method,
+                "wire_match_id": match_id,
+                "wire_score": wire_score,
+                "story_score": story_score,
+                "story_evidence": None
+                if story_evidence is None
+                else json.dumps(story_evidence, separators=(",", ":")),
+                "agency": agency,
+                "agency_evidence": agency_evidence,
+            }
+        ],
+        many=False,
+    )
 
 
 # --- Wire clusters ------------------------------------------------------------------------------------------
@@ -214,8 +285,16 @@ _NEW_CLUSTER = _clusters.insert()
 
 def new_cluster(session: Session, *, at: datetime, article_id: int, agency: str | None) -> int:
     """A cluster of one: the article is its only member and its representative."""
-    result = session.connection().execute(_NEW_CLUSTER, {
-        "size": 1, "first_seen_at": at, "last_seen_at": at, "representative_id": article_id, "agency": agency})
+    result = session.connection().execute(
+        _NEW_CLUSTER,
+        {
+            "size": 1,
+            "first_seen_at": at,
+            "last_seen_at": at,
+            "representative_id": article_id,
+            "agency": agency,
+        },
+    )
     return result.inserted_primary_key[0]
 
 
@@ -239,7 +318,8 @@ class ClusterHead:
 
 
 _CLUSTER_HEAD = select(_clusters.c.representative_id, _clusters.c.agency).where(
-    _clusters.c.id == bindparam("cluster"))
+    _clusters.c.id == bindparam("cluster")
+)
 
 
 def cluster_head(session: Session, *, cluster_id: int) -> ClusterHead | None:
@@ -248,11 +328,15 @@ def cluster_head(session: Session, *, cluster_id: int) -> ClusterHead | None:
 
 
 _at = bindparam("at", type_=UTCDateTime())
-_GROW_CLUSTER = _clusters.update().where(_clusters.c.id == bindparam("cluster")).values(
-    size=_clusters.c.size + 1,
-    last_seen_at=case((_clusters.c.last_seen_at < _at, _at), else_=_clusters.c.last_seen_at),
-    first_seen_at=case((_clusters.c.first_seen_at > _at, _at), else_=_clusters.c.first_seen_at),
-    agency=func.coalesce(_clusters.c.agency, bindparam("new_agency", type_=String())),
+_GROW_CLUSTER = (
+    _clusters.update()
+    .where(_clusters.c.id == bindparam("cluster"))
+    .values(
+        size=_clusters.c.size + 1,
+        last_seen_at=case((_clusters.c.last_seen_at < _at, _at), else_=_clusters.c.last_seen_at),
+        first_seen_at=case((_clusters.c.first_seen_at > _at, _at), else_=_clusters.c.first_seen_at),
+        agency=func.coalesce(_clusters.c.agency, bindparam("new_agency", type_=String())),
+    )
 )
 
 
@@ -261,8 +345,13 @@ def grow_cluster(session: Session, *, cluster_id: int, at: datetime, agency: str
     session.connection().execute(_GROW_CLUSTER, {"cluster": cluster_id, "at": at, "new_agency": agency})
 
 
-_MEMBERS = select(_articles.c.id, _articles.c.url, _articles.c.published_at, _articles.c.fetched_at,
-                  func.length(_articles.c.body)).where(_articles.c.wire_cluster_id == bindparam("cluster"))
+_MEMBERS = select(
+    _articles.c.id,
+    _articles.c.url,
+    _articles.c.published_at,
+    _articles.c.fetched_at,
+    func.length(_articles.c.body),
+).where(_articles.c.wire_cluster_id == bindparam("cluster"))
 
 
 def cluster_members(session: Session, *, cluster_id: int) -> tuple[Member, ...]:
@@ -281,11 +370,17 @@ def detach(session: Session, *, article_id: int) -> tuple[int | None, int | None
     Returns:
         The former cluster and story ids.
     """
-    row = session.execute(select(Article.wire_cluster_id, Article.story_id).where(Article.id == article_id)).one()
+    row = session.execute(
+        select(Article.wire_cluster_id, Article.story_id).where(Article.id == article_id)
+    ).one()
     cluster_id, story_id = row
-    session.execute(update(Article).where(Article.id == article_id).values(wire_cluster_id=None, story_id=None))
+    session.execute(
+        update(Article).where(Article.id == article_id).values(wire_cluster_id=None, story_id=None)
+    )
     if cluster_id is not None:
-        session.execute(update(WireCluster).where(WireCluster.id == cluster_id).values(size=WireCluster.size - 1))
+        session.execute(
+            update(WireCluster).where(WireCluster.id == cluster_id).values(size=WireCluster.size - 1)
+        )
         if session.scalar(select(WireCluster.size).where(WireCluster.id == cluster_id)) <= 0:
             session.execute(delete(WireCluster).where(WireCluster.id == cluster_id))
             cluster_id = None
@@ -298,6 +393,7 @@ def detach(session: Session, *, article_id: int) -> tuple[int | None, int | None
 
 
 # --- Stories ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StoryProfile:
@@ -317,35 +413,46 @@ def _story_candidates(slots: int):
     # As for band keys: one placeholder per key term (see ``_numbered``).
     return (
         select(_keys.c.story_id, _key_shared)
-        .where(_keys.c.term.in_([bindparam(f"t{n}") for n in range(slots)]),
-               _keys.c.seen_epoch >= bindparam("since"), _keys.c.seen_epoch <= bindparam("until"))
-        .group_by(_keys.c.story_id).order_by(_key_shared.desc(), _keys.c.story_id).limit(bindparam("most"))
+        .where(
+            _keys.c.term.in_([bindparam(f"t{n}") for n in range(slots)]),
+            _keys.c.seen_epoch >= bindparam("since"),
+            _keys.c.seen_epoch <= bindparam("until"),
+        )
+        .group_by(_keys.c.story_id)
+        .order_by(_key_shared.desc(), _keys.c.story_id)
+        .limit(bindparam("most"))
     )
 
 
 _stories = Story.__table__
-_PROFILES = select(_stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at,
-                   _stories.c.last_seen_at).where(
-    _stories.c.id.in_(bindparam("ids", expanding=True)))
+_PROFILES = select(
+    _stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at, _stories.c.last_seen_at
+).where(_stories.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def story_candidates(session: Session, *, terms: Sequence[str], since: datetime, until: datetime,
-                     limit: int) -> list[StoryProfile]:
+def story_candidates(
+    session: Session, *, terms: Sequence[str], since: datetime, until: datetime, limit: int
+) -> list[StoryProfile]:
     """Stories active within the window that share a key term, most shared first, with their profiles."""
     if not terms:
         return []
     distinct = sorted(set(terms))
     params = _numbered("t", distinct)
     params.update(since=epoch(since), until=epoch(until), most=limit)
-    rows = _raw(session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params],
-                many=False).all()
+    rows = _raw(
+        session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params], many=False
+    ).all()
     if not rows:
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
     found = session.connection().execute(_PROFILES, {"ids": list(order)})
-    return sorted((StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
-                   for row in found),
-                  key=lambda story: order[story.id])
+    return sorted(
+        (
+            StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
+            for row in found
+        ),
+        key=lambda story: order[story.id],
+    )
 
 
 _ADD_KEYS = _keys.insert()
@@ -358,8 +465,11 @@ def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: da
     _executemany(session, "story_keys", _ADD_KEYS, rows)
 
 
-_TOUCH_KEYS = _keys.update().where(_keys.c.story_id == bindparam("story"),
-                                   _keys.c.seen_epoch < bindparam("at")).values(seen_epoch=bindparam("at"))
+_TOUCH_KEYS = (
+    _keys.update()
+    .where(_keys.c.story_id == bindparam("story"), _keys.c.seen_epoch < bindparam("at"))
+    .values(seen_epoch=bindparam("at"))
+)
 
 
 def move_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
@@ -387,19 +497,31 @@ def _parse_profile(text: str) -> dict[str, float]:
     return value
 
 
-def new_story(session: Session, *, at: datetime, title: str | None, article_id: int,
-              profile: dict[str, float]) -> int:
-    result = session.connection().execute(Story.__table__.insert().values(
-        title=title, representative_id=article_id, size=1, first_seen_at=at, last_seen_at=at,
-        profile=json.dumps(profile, separators=(",", ":"))))
+def new_story(
+    session: Session, *, at: datetime, title: str | None, article_id: int, profile: dict[str, float]
+) -> int:
+    result = session.connection().execute(
+        Story.__table__.insert().values(
+            title=title,
+            representative_id=article_id,
+            size=1,
+            first_seen_at=at,
+            last_seen_at=at,
+            profile=json.dumps(profile, separators=(",", ":")),
+        )
+    )
     return result.inserted_primary_key[0]
 
 
 _when = bindparam("at", type_=UTCDateTime())
-_GROW_STORY = _stories.update().where(_stories.c.id == bindparam("story")).values(
-    size=_stories.c.size + 1,
-    last_seen_at=case((_stories.c.last_seen_at < _when, _when), else_=_stories.c.last_seen_at),
-    first_seen_at=case((_stories.c.first_seen_at > _when, _when), else_=_stories.c.first_seen_at),
+_GROW_STORY = (
+    _stories.update()
+    .where(_stories.c.id == bindparam("story"))
+    .values(
+        size=_stories.c.size + 1,
+        last_seen_at=case((_stories.c.last_seen_at < _when, _when), else_=_stories.c.last_seen_at),
+        first_seen_at=case((_stories.c.first_seen_at > _when, _when), else_=_stories.c.first_seen_at),
+    )
 )
 _GROW_STORY_PROFILE = _GROW_STORY.values(profile=bindparam("profile"))
 
@@ -417,14 +539,18 @@ def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[s
     if profile is None:
         session.connection().execute(_GROW_STORY, {"story": story_id, "at": at})
     else:
-        session.connection().execute(_GROW_STORY_PROFILE, {"story": story_id, "at": at,
-                                                           "profile": json.dumps(profile, separators=(",", ":"))})
+        session.connection().execute(
+            _GROW_STORY_PROFILE,
+            {"story": story_id, "at": at, "profile": json.dumps(profile, separators=(",", ":"))},
+        )
 
 
 # --- Term counts (IDF) --------------------------------------------------------------------------------------
 
 _terms = TermCount.__table__
-_FREQUENCIES = select(_terms.c.term, _terms.c.documents).where(_terms.c.term.in_(bindparam("terms", expanding=True)))
+_FREQUENCIES = select(_terms.c.term, _terms.c.documents).where(
+    _terms.c.term.in_(bindparam("terms", expanding=True))
+)
 
 
 def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dict[str, int], int]:
@@ -432,7 +558,7 @@ def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dic
     wanted = sorted(set(terms) | {TOTAL_TERM})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
-        rows = session.connection().execute(_FREQUENCIES, {"terms": wanted[start:start + _CHUNK]})
+        rows = session.connection().execute(_FREQUENCIES, {"terms": wanted[start : start + _CHUNK]})
         found.update({row[0]: row[1] for row in rows})
     total = found.pop(TOTAL_TERM, 0)
     return found, total
@@ -442,7 +568,9 @@ def count_terms(session: Session, *, terms: Iterable[str], at: datetime | None =
     """Count one more article holding ``terms`` (an upsert, safe against concurrent instances), fetched
     ``at`` (default now): the time retention reads to know when no kept article counted a term."""
     counted = epoch(at or datetime.now(UTC))
-    rows = [{"term": term, "documents": 1, "last_counted": counted} for term in sorted(set(terms) | {TOTAL_TERM})]
+    rows = [
+        {"term": term, "documents": 1, "last_counted": counted} for term in sorted(set(terms) | {TOTAL_TERM})
+    ]
     _increment(session, TermCount.__table__, "documents", rows)
 
 
@@ -456,30 +584,41 @@ def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
 def _upsert(dialect: str, table, column: str):
     # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
     statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    latest = case((table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
-                  else_=statement.excluded.last_counted)
-    return statement.on_conflict_do_update(index_elements=list(table.primary_key.columns),
-                                           set_={column: table.c[column] + 1, "last_counted": latest})
+    latest = case(
+        (table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
+        else_=statement.excluded.last_counted,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={column: table.c[column] + 1, "last_counted": latest},
+    )
 
 
 _paragraphs = ParagraphCount.__table__
-_COMMON = select(_paragraphs.c.key).where(_paragraphs.c.key.in_(bindparam("keys", expanding=True)),
-                                          _paragraphs.c.clusters >= bindparam("least"))
+_COMMON = select(_paragraphs.c.key).where(
+    _paragraphs.c.key.in_(bindparam("keys", expanding=True)), _paragraphs.c.clusters >= bindparam("least")
+)
 
 
 def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: int) -> frozenset[int]:
     """The paragraph keys already seen in at least ``min_clusters`` wire clusters."""
     if not keys:
         return frozenset()
-    return frozenset(session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters}))
+    return frozenset(
+        session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters})
+    )
 
 
 # The wire level asks for every article, so these are hot statements with a fixed number of placeholders,
 # each compiled once (see ``_raw``): sixteen keys for an article's paragraphs, 256 for its candidates' (or a
 # long text's); a shorter list is padded with a repeated key.
-_BOILERPLATE = {size: select(_paragraphs.c.key).where(
-    _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(size)]), _paragraphs.c.clusters >= bindparam("least"))
-    for size in (16, 256)}
+_BOILERPLATE = {
+    size: select(_paragraphs.c.key).where(
+        _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(size)]),
+        _paragraphs.c.clusters >= bindparam("least"),
+    )
+    for size in (16, 256)
+}
 
 
 def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> set[int]:
@@ -490,10 +629,12 @@ def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: i
     start = 0
     while start < len(distinct):
         size = 16 if len(distinct) - start <= 16 else 256
-        chunk = distinct[start:start + size]
+        chunk = distinct[start : start + size]
         params = {f"p{n}": chunk[n % len(chunk)] for n in range(size)}
         params["least"] = min_clusters
-        found.update(row[0] for row in _raw(session, f"boilerplate{size}", _BOILERPLATE[size], [params], many=False))
+        found.update(
+            row[0] for row in _raw(session, f"boilerplate{size}", _BOILERPLATE[size], [params], many=False)
+        )
         start += size
     return found
 
@@ -502,11 +643,16 @@ def count_paragraphs(session: Session, *, keys: Iterable[int], at: datetime | No
     """Count one more wire cluster holding these paragraphs, by an article fetched ``at`` (default now; see
     ``count_terms``)."""
     counted = epoch(at or datetime.now(UTC))
-    _increment(session, ParagraphCount.__table__, "clusters",
-               [{"key": k, "clusters": 1, "last_counted": counted} for k in sorted(set(keys))])
+    _increment(
+        session,
+        ParagraphCount.__table__,
+        "clusters",
+        [{"key": k, "clusters": 1, "last_counted": counted} for k in sorted(set(keys))],
+    )
 
 
 # --- Reading: monitor stories, monitor explain --------------------------------------------------------------
+
 
 def list_stories(session: Session, *, since: datetime | None = None, limit: int | None = None) -> list[Story]:
     """Stories seen since ``since``, the most recently active first."""
@@ -520,10 +666,16 @@ def story_articles(session: Session, *, story_ids: Sequence[int]) -> list[Articl
     """The articles of the given stories, with their feeds loaded."""
     found: list[Article] = []
     for start in range(0, len(story_ids), _CHUNK):
-        query = (select(Article).where(Article.story_id.in_(story_ids[start:start + _CHUNK]))
-                 .options(defer(Article.body), defer(Article.summary),  # listings need neither
-                          selectinload(Article.feeds).selectinload(ArticleFeed.feed))
-                 .order_by(Article.id))
+        query = (
+            select(Article)
+            .where(Article.story_id.in_(story_ids[start : start + _CHUNK]))
+            .options(
+                defer(Article.body),
+                defer(Article.summary),  # listings need neither
+                selectinload(Article.feeds).selectinload(ArticleFeed.feed),
+            )
+            .order_by(Article.id)
+        )
         found.extend(session.scalars(query))
     return found
 
@@ -531,15 +683,25 @@ def story_articles(session: Session, *, story_ids: Sequence[int]) -> list[Articl
 def clusters_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, WireCluster]:
     found: dict[int, WireCluster] = {}
     for start in range(0, len(ids), _CHUNK):
-        found.update({c.id: c for c in session.scalars(select(WireCluster).where(
-            WireCluster.id.in_(ids[start:start + _CHUNK])))})
+        found.update(
+            {
+                c.id: c
+                for c in session.scalars(
+                    select(WireCluster).where(WireCluster.id.in_(ids[start : start + _CHUNK]))
+                )
+            }
+        )
     return found
 
 
 def article_by_url(session: Session, *, url: str, canonical: str) -> Article | None:
     """The article stored under this URL (as given, or canonical)."""
-    return session.scalar(select(Article).where((Article.canonical_url == canonical) | (Article.url == url))
-                          .order_by(Article.id).limit(1))
+    return session.scalar(
+        select(Article)
+        .where((Article.canonical_url == canonical) | (Article.url == url))
+        .order_by(Article.id)
+        .limit(1)
+    )
 
 
 def story(session: Session, *, story_id: int) -> Story | None:

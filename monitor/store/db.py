@@ -49,13 +49,18 @@ class Database:
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
-            raise StoreError(f"invalid database URL {url!r}", hint="e.g. sqlite:///monitor.db or "
-                             "postgresql+psycopg://user@host/dbname") from exc
+            raise StoreError(
+                f"invalid database URL {url!r}",
+                hint="e.g. sqlite:///monitor.db or postgresql+psycopg://user@host/dbname",
+            ) from exc
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         # The SQLite file, None for an in-memory or a server database.
-        self.sqlite_path: Path | None = (Path(parsed.database) if self.is_sqlite and parsed.database
-                                         and parsed.database != ":memory:" else None)
+        self.sqlite_path: Path | None = (
+            Path(parsed.database)
+            if self.is_sqlite and parsed.database and parsed.database != ":memory:"
+            else None
+        )
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         options: dict = {"future": True}
@@ -67,8 +72,10 @@ class Database:
         try:
             self.engine: Engine = sqlalchemy.create_engine(parsed, **options)
         except (ArgumentError, ModuleNotFoundError) as exc:
-            raise StoreError(f"cannot use database {parsed.render_as_string()}: {exc}",
-                             hint="for PostgreSQL install the extra: pip install 'monitor[postgres]'") from exc
+            raise StoreError(
+                f"cannot use database {parsed.render_as_string()}: {exc}",
+                hint="for PostgreSQL install the extra: pip install 'monitor[postgres]'",
+            ) from exc
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -140,11 +147,15 @@ def _probe_engine(db: Database, timeout: float) -> Engine:
                 return db.engine  # nothing on disk to lose: the engine's own connection is the database
             # mode=rw: a missing file is an error, not a new empty database.
             uri = f"{db.sqlite_path.resolve().as_uri()}?mode=rw"
-            db._probe = sqlalchemy.create_engine("sqlite://", poolclass=NullPool,
-                                                 creator=lambda: sqlite3.connect(uri, uri=True, timeout=timeout))
+            db._probe = sqlalchemy.create_engine(
+                "sqlite://",
+                poolclass=NullPool,
+                creator=lambda: sqlite3.connect(uri, uri=True, timeout=timeout),
+            )
         else:
-            db._probe = sqlalchemy.create_engine(db.engine.url, poolclass=NullPool,
-                                                 connect_args={"connect_timeout": max(1, int(timeout))})
+            db._probe = sqlalchemy.create_engine(
+                db.engine.url, poolclass=NullPool, connect_args={"connect_timeout": max(1, int(timeout))}
+            )
     return db._probe
 
 
@@ -172,8 +183,10 @@ def _reachable(db: Database, doing: str) -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        raise StoreError(f"cannot {doing} {db.describe()}: {exc.orig}",
-                         hint="check that the database server runs and the URL is right") from exc
+        raise StoreError(
+            f"cannot {doing} {db.describe()}: {exc.orig}",
+            hint="check that the database server runs and the URL is right",
+        ) from exc
 
 
 def upgrade(db: Database, revision: str = "heads") -> None:

@@ -50,11 +50,22 @@ class ItemRef:
     topic: str
 
 
-def claim_new(session: Session, *, slot: Slot, period: datetime, owner: str, now: datetime,
-              lease: timedelta) -> ClaimedDelivery | None:
+def claim_new(
+    session: Session, *, slot: Slot, period: datetime, owner: str, now: datetime, lease: timedelta
+) -> ClaimedDelivery | None:
     """Take the delivery of ``slot`` for ``period``, or None when it exists already (another daemon's)."""
-    row = Delivery(digest=slot.digest, kind=slot.kind, channel=slot.channel, period=period, status=SENDING,
-                   attempts=0, parts_sent=0, lease_owner=owner, lease_until=now + lease, created_at=now)
+    row = Delivery(
+        digest=slot.digest,
+        kind=slot.kind,
+        channel=slot.channel,
+        period=period,
+        status=SENDING,
+        attempts=0,
+        parts_sent=0,
+        lease_owner=owner,
+        lease_until=now + lease,
+        created_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(row)
@@ -65,12 +76,18 @@ def claim_new(session: Session, *, slot: Slot, period: datetime, owner: str, now
 
 def release(session: Session, *, delivery_id: int) -> None:
     """Remove a claimed delivery that turned out to carry nothing and has no items (an empty alert check)."""
-    session.execute(delete(Delivery).where(Delivery.id == delivery_id, Delivery.status == SENDING,
-                                           ~exists().where(DeliveryItem.delivery_id == delivery_id)))
+    session.execute(
+        delete(Delivery).where(
+            Delivery.id == delivery_id,
+            Delivery.status == SENDING,
+            ~exists().where(DeliveryItem.delivery_id == delivery_id),
+        )
+    )
 
 
-def claim_retry(session: Session, *, delivery_id: int, owner: str, now: datetime,
-                lease: timedelta) -> ClaimedDelivery | None:
+def claim_retry(
+    session: Session, *, delivery_id: int, owner: str, now: datetime, lease: timedelta
+) -> ClaimedDelivery | None:
     """Take over a failed delivery that is due, or one whose sender's lease ran out (it crashed)."""
     result = session.execute(
         update(Delivery)
@@ -84,29 +101,31 @@ def claim_retry(session: Session, *, delivery_id: int, owner: str, now: datetime
 
 
 def _retryable(now: datetime) -> ColumnElement[bool]:
-    return or_(and_(Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at <= now),
-               and_(Delivery.status == SENDING, Delivery.lease_until < now))
+    return or_(
+        and_(Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at <= now),
+        and_(Delivery.status == SENDING, Delivery.lease_until < now),
+    )
 
 
 def due_retries(session: Session, *, slot: Slot, now: datetime) -> list[int]:
     """Deliveries of ``slot`` to try again now, oldest first."""
-    query = (select(Delivery.id)
-             .where(*_in_slot(slot), _retryable(now))
-             .order_by(Delivery.period, Delivery.id))
+    query = select(Delivery.id).where(*_in_slot(slot), _retryable(now)).order_by(Delivery.period, Delivery.id)
     return list(session.scalars(query))
 
 
 def waiting_retry(session: Session, *, slot: Slot, now: datetime) -> bool:
     """Whether a failed delivery of ``slot`` is backing off (alerts wait for it rather than pile up)."""
-    query = select(Delivery.id).where(*_in_slot(slot), Delivery.status.in_((FAILED, UNCONFIRMED)),
-                                      Delivery.next_attempt_at > now)
+    query = select(Delivery.id).where(
+        *_in_slot(slot), Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at > now
+    )
     return session.scalars(query.limit(1)).first() is not None
 
 
 def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
     """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles."""
     result = session.execute(
-        update(Delivery).where(*_in_slot(slot), Delivery.status == FAILED, Delivery.id != keep)
+        update(Delivery)
+        .where(*_in_slot(slot), Delivery.status == FAILED, Delivery.id != keep)
         .values(status=SUPERSEDED, next_attempt_at=None)
     )
     return result.rowcount
@@ -115,27 +134,41 @@ def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
 def add_items(session: Session, *, delivery_id: int, items: Iterable[ItemRef]) -> None:
     """Freeze what a delivery carries, so that its retries send the same stories."""
     for item in dict.fromkeys(items):
-        session.add(DeliveryItem(delivery_id=delivery_id, article_id=item.article_id, story_id=item.story_id,
-                                 topic=item.topic))
+        session.add(
+            DeliveryItem(
+                delivery_id=delivery_id, article_id=item.article_id, story_id=item.story_id, topic=item.topic
+            )
+        )
     session.flush()
 
 
 def pending_items(session: Session, *, delivery_id: int) -> list[ItemRef]:
     """The items of a delivery that the channel has not accepted yet."""
-    query = (select(DeliveryItem.article_id, DeliveryItem.story_id, DeliveryItem.topic)
-             .where(DeliveryItem.delivery_id == delivery_id, DeliveryItem.delivered_at.is_(None))
-             .order_by(DeliveryItem.id))
+    query = (
+        select(DeliveryItem.article_id, DeliveryItem.story_id, DeliveryItem.topic)
+        .where(DeliveryItem.delivery_id == delivery_id, DeliveryItem.delivered_at.is_(None))
+        .order_by(DeliveryItem.id)
+    )
     return [ItemRef(*row) for row in session.execute(query)]
 
 
-def mark_delivered(session: Session, *, delivery_id: int, article_ids: Sequence[int], now: datetime,
-                   parts_sent: int | None = None) -> None:
+def mark_delivered(
+    session: Session,
+    *,
+    delivery_id: int,
+    article_ids: Sequence[int],
+    now: datetime,
+    parts_sent: int | None = None,
+) -> None:
     """Record that the channel accepted a message carrying ``article_ids``."""
     if article_ids:
         session.execute(
             update(DeliveryItem)
-            .where(DeliveryItem.delivery_id == delivery_id, DeliveryItem.article_id.in_(list(article_ids)),
-                   DeliveryItem.delivered_at.is_(None))
+            .where(
+                DeliveryItem.delivery_id == delivery_id,
+                DeliveryItem.article_id.in_(list(article_ids)),
+                DeliveryItem.delivered_at.is_(None),
+            )
             .values(delivered_at=now)
         )
     if parts_sent is not None:
@@ -145,9 +178,17 @@ def mark_delivered(session: Session, *, delivery_id: int, article_ids: Sequence[
 def finish(session: Session, *, delivery_id: int, status: str, now: datetime, message_id: str | None) -> None:
     """Close a delivery: sent (everything accepted) or empty (nothing new to send)."""
     session.execute(
-        update(Delivery).where(Delivery.id == delivery_id)
-        .values(status=status, sent_at=now if status == SENT else None, message_id=message_id, error=None,
-                lease_owner=None, lease_until=None, next_attempt_at=None)
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=status,
+            sent_at=now if status == SENT else None,
+            message_id=message_id,
+            error=None,
+            lease_owner=None,
+            lease_until=None,
+            next_attempt_at=None,
+        )
     )
 
 
@@ -156,20 +197,35 @@ def attempts_made(session: Session, *, delivery_id: int) -> int:
     return session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
 
 
-def fail(session: Session, *, delivery_id: int, error: str, next_attempt_at: datetime,
-         maybe_sent_as: str | None = None) -> None:
+def fail(
+    session: Session,
+    *,
+    delivery_id: int,
+    error: str,
+    next_attempt_at: datetime,
+    maybe_sent_as: str | None = None,
+) -> None:
     """Record a failed attempt and when to try again (the caller's back-off).
 
     ``maybe_sent_as``: the attempt may have reached the channel, with this Message-ID. The delivery is then
     ``unconfirmed`` for good: a later failure does not make it plain ``failed`` again.
     """
     attempts, message_id = session.execute(
-        select(Delivery.attempts, Delivery.message_id).where(Delivery.id == delivery_id)).one()
+        select(Delivery.attempts, Delivery.message_id).where(Delivery.id == delivery_id)
+    ).one()
     message_id = maybe_sent_as or message_id
     session.execute(
-        update(Delivery).where(Delivery.id == delivery_id)
-        .values(status=UNCONFIRMED if message_id else FAILED, message_id=message_id, attempts=attempts + 1,
-                error=error[:2000], next_attempt_at=next_attempt_at, lease_owner=None, lease_until=None)
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=UNCONFIRMED if message_id else FAILED,
+            message_id=message_id,
+            attempts=attempts + 1,
+            error=error[:2000],
+            next_attempt_at=next_attempt_at,
+            lease_owner=None,
+            lease_until=None,
+        )
     )
 
 

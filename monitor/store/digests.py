@@ -85,11 +85,16 @@ def _carried(rule: Carried, article_id: ColumnElement) -> ColumnElement[bool]:
     """SQL: ``article_id`` went out under ``rule`` already, or is on its way in a delivery being sent (or
     retried after an attempt that may have arrived)."""
     return exists(
-        select(DeliveryItem.id).join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-        .where(Delivery.digest == rule.digest, Delivery.channel == rule.channel, Delivery.kind.in_(rule.kinds),
-               DeliveryItem.article_id == article_id,
-               # Items of an attempt that may have arrived stay with it: only its retry carries them.
-               (DeliveryItem.delivered_at.is_not(None)) | Delivery.status.in_(("sending", "unconfirmed")))
+        select(DeliveryItem.id)
+        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+        .where(
+            Delivery.digest == rule.digest,
+            Delivery.channel == rule.channel,
+            Delivery.kind.in_(rule.kinds),
+            DeliveryItem.article_id == article_id,
+            # Items of an attempt that may have arrived stay with it: only its retry carries them.
+            (DeliveryItem.delivered_at.is_not(None)) | Delivery.status.in_(("sending", "unconfirmed")),
+        )
     )
 
 
@@ -98,22 +103,37 @@ def failed_items(session: Session, *, digest: str, kind: str, channel: str) -> l
     query = (
         select(DeliveryItem.article_id, DeliveryItem.story_id, DeliveryItem.topic)
         .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-        .where(Delivery.digest == digest, Delivery.kind == kind, Delivery.channel == channel,
-               Delivery.status == "failed", DeliveryItem.delivered_at.is_(None))
+        .where(
+            Delivery.digest == digest,
+            Delivery.kind == kind,
+            Delivery.channel == channel,
+            Delivery.status == "failed",
+            DeliveryItem.delivered_at.is_(None),
+        )
         .order_by(DeliveryItem.id)
     )
     return [ItemRef(*row) for row in session.execute(query)]
 
 
-def new_matches(session: Session, *, carried: Carried, topics: Collection[str], min_score: float,
-                since: datetime, limit: int) -> list[ItemRef]:
+def new_matches(
+    session: Session,
+    *,
+    carried: Carried,
+    topics: Collection[str],
+    min_score: float,
+    since: datetime,
+    limit: int,
+) -> list[ItemRef]:
     """Matches since ``since`` scoring at least ``min_score`` (on ``topics``, or every topic when empty)
     whose article was not carried yet, oldest first."""
     query = (
         select(ArticleMatch.article_id, Article.story_id, ArticleMatch.topic)
         .join(Article, Article.id == ArticleMatch.article_id)
-        .where(ArticleMatch.score >= min_score, ArticleMatch.matched_at >= since,
-               ~_carried(carried, ArticleMatch.article_id))
+        .where(
+            ArticleMatch.score >= min_score,
+            ArticleMatch.matched_at >= since,
+            ~_carried(carried, ArticleMatch.article_id),
+        )
         .order_by(ArticleMatch.matched_at, ArticleMatch.id)
         .limit(limit)
     )
@@ -122,8 +142,15 @@ def new_matches(session: Session, *, carried: Carried, topics: Collection[str], 
     return [ItemRef(*row) for row in session.execute(query)]
 
 
-def story_followups(session: Session, *, carried: Carried, topics: Collection[str], min_score: float,
-                    since: datetime, limit: int) -> list[tuple[int, int]]:
+def story_followups(
+    session: Session,
+    *,
+    carried: Carried,
+    topics: Collection[str],
+    min_score: float,
+    since: datetime,
+    limit: int,
+) -> list[tuple[int, int]]:
     """(article id, story id) of articles stored since ``since`` that were not carried yet and belong to a
     story with a match (on ``topics``, scoring at least ``min_score``) and news since ``since``."""
     matched = (
@@ -136,16 +163,26 @@ def story_followups(session: Session, *, carried: Carried, topics: Collection[st
         matched = matched.where(ArticleMatch.topic.in_(list(topics)))
     query = (
         select(Article.id, Article.story_id)
-        .where(Article.story_id.in_(matched.distinct().scalar_subquery()), Article.fetched_at >= since,
-               ~_carried(carried, Article.id))
+        .where(
+            Article.story_id.in_(matched.distinct().scalar_subquery()),
+            Article.fetched_at >= since,
+            ~_carried(carried, Article.id),
+        )
         .order_by(Article.fetched_at, Article.id)
         .limit(limit)
     )
     return [(article_id, story_id) for article_id, story_id in session.execute(query)]
 
 
-def material(session: Session, *, article_ids: Collection[int], topics: Collection[str], digest: str,
-             channel: str | None, members_per_story: int) -> Material:
+def material(
+    session: Session,
+    *,
+    article_ids: Collection[int],
+    topics: Collection[str],
+    digest: str,
+    channel: str | None,
+    members_per_story: int,
+) -> Material:
     """What a digest of ``article_ids`` is composed from: the articles, the stored members of their stories
     (at most ``members_per_story`` each, earliest first), the matches of all of them on ``topics`` (every topic
     when empty), the wire representatives, and what ``digest`` already delivered of them on any channel
@@ -153,16 +190,20 @@ def material(session: Session, *, article_ids: Collection[int], topics: Collecti
     articles = _articles(session, sorted(set(article_ids)))
     story_ids = sorted({a.story_id for a in articles.values() if a.story_id is not None})
     for chunk in _chunks(story_ids):  # the earliest members of each story, in one query per chunk of stories
-        rank = func.row_number().over(partition_by=Article.story_id, order_by=(Article.fetched_at, Article.id))
+        rank = func.row_number().over(
+            partition_by=Article.story_id, order_by=(Article.fetched_at, Article.id)
+        )
         ranked = select(*_ARTICLE_COLUMNS, rank.label("rank")).where(Article.story_id.in_(chunk)).subquery()
         query = select(*(column for column in ranked.c if column.name != "rank")).where(
-            ranked.c.rank <= members_per_story)
+            ranked.c.rank <= members_per_story
+        )
         articles.update((row[0], StoredArticle(*row)) for row in session.execute(query))
     ids = sorted(articles)
     matches = []
     for chunk in _chunks(ids):
-        query = (select(ArticleMatch.article_id, ArticleMatch.topic, ArticleMatch.score, ArticleMatch.evidence)
-                 .where(ArticleMatch.article_id.in_(chunk)))
+        query = select(
+            ArticleMatch.article_id, ArticleMatch.topic, ArticleMatch.score, ArticleMatch.evidence
+        ).where(ArticleMatch.article_id.in_(chunk))
         if topics:
             query = query.where(ArticleMatch.topic.in_(list(topics)))
         matches += [StoredMatch(a, t, s, _evidence(e)) for a, t, s, e in session.execute(query)]
@@ -175,21 +216,34 @@ def material(session: Session, *, article_ids: Collection[int], topics: Collecti
     articles.update(_articles(session, missing))  # an original from before the window
     sizes = {}
     for chunk in _chunks(story_ids):
-        query = (select(Article.story_id, func.count()).where(Article.story_id.in_(chunk))
-                 .group_by(Article.story_id))
+        query = (
+            select(Article.story_id, func.count())
+            .where(Article.story_id.in_(chunk))
+            .group_by(Article.story_id)
+        )
         sizes.update((story_id, count) for story_id, count in session.execute(query))
     sent: dict[int, list[Sent]] = defaultdict(list)
     if channel is not None:
         for chunk in _chunks(sorted(articles)):
-            query = (select(DeliveryItem.article_id, Delivery.kind, Delivery.channel, DeliveryItem.delivered_at)
-                     .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-                     .where(Delivery.digest == digest, DeliveryItem.article_id.in_(chunk),
-                            DeliveryItem.delivered_at.is_not(None))
-                     .order_by(DeliveryItem.delivered_at))
+            query = (
+                select(DeliveryItem.article_id, Delivery.kind, Delivery.channel, DeliveryItem.delivered_at)
+                .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+                .where(
+                    Delivery.digest == digest,
+                    DeliveryItem.article_id.in_(chunk),
+                    DeliveryItem.delivered_at.is_not(None),
+                )
+                .order_by(DeliveryItem.delivered_at)
+            )
             for article_id, kind, sent_on, at in session.execute(query):
                 sent[article_id].append(Sent(kind, sent_on, at))
-    return Material(articles, tuple(matches), representatives, sizes,
-                    {article_id: tuple(found) for article_id, found in sent.items()})
+    return Material(
+        articles,
+        tuple(matches),
+        representatives,
+        sizes,
+        {article_id: tuple(found) for article_id, found in sent.items()},
+    )
 
 
 TEXT_CHARS = 4000
@@ -197,11 +251,19 @@ TEXT_CHARS = 4000
 included, which the excerpt leaves out). A story's members are read by the hundred; their whole bodies
 would be megabytes."""
 
-_ARTICLE_COLUMNS = (Article.id, Article.url, Article.title, Article.site_name, Article.published_at,
-                    Article.fetched_at,
-                    func.substr(func.coalesce(func.nullif(Article.body, ""), Article.summary, ""), 1,
-                                TEXT_CHARS).label("text"),
-                    Article.story_id, Article.wire_cluster_id)
+_ARTICLE_COLUMNS = (
+    Article.id,
+    Article.url,
+    Article.title,
+    Article.site_name,
+    Article.published_at,
+    Article.fetched_at,
+    func.substr(func.coalesce(func.nullif(Article.body, ""), Article.summary, ""), 1, TEXT_CHARS).label(
+        "text"
+    ),
+    Article.story_id,
+    Article.wire_cluster_id,
+)
 
 
 def _articles(session: Session, ids: Sequence[int]) -> dict[int, StoredArticle]:
@@ -214,7 +276,7 @@ def _articles(session: Session, ids: Sequence[int]) -> dict[int, StoredArticle]:
 
 def _chunks(values: list[int]):
     for start in range(0, len(values), BATCH):
-        yield values[start:start + BATCH]
+        yield values[start : start + BATCH]
 
 
 def _evidence(raw: str | None) -> dict:

@@ -66,8 +66,13 @@ class PollRecord:
     gone: bool = False
 
 
-def sync_feeds(session: Session, *, feeds: Sequence[ConfiguredFeed], now: datetime,
-               due_by: Mapping[str, timedelta] | None = None) -> None:
+def sync_feeds(
+    session: Session,
+    *,
+    feeds: Sequence[ConfiguredFeed],
+    now: datetime,
+    due_by: Mapping[str, timedelta] | None = None,
+) -> None:
     """Make the feeds table mirror the configuration. Feeds that left it are disabled, not deleted.
 
     ``due_by`` names feeds to be polled at the latest that long after their last poll (the caller's rule
@@ -79,8 +84,17 @@ def sync_feeds(session: Session, *, feeds: Sequence[ConfiguredFeed], now: dateti
         configured.add(feed.name)
         row = rows.get(feed.name)
         if row is None:
-            session.add(Feed(name=feed.name, url=feed.url, kind=feed.kind, enabled=feed.enabled,
-                             consecutive_failures=0, next_poll_at=now, created_at=now))
+            session.add(
+                Feed(
+                    name=feed.name,
+                    url=feed.url,
+                    kind=feed.kind,
+                    enabled=feed.enabled,
+                    consecutive_failures=0,
+                    next_poll_at=now,
+                    created_at=now,
+                )
+            )
             continue
         if row.url != feed.url:
             # A new address is a new conversation with a server: forget validators, failures and holds.
@@ -104,15 +118,28 @@ def sync_feeds(session: Session, *, feeds: Sequence[ConfiguredFeed], now: dateti
 
 
 _CLAIM_CHUNK = 500  # ids per statement: well under every database's limit on bound parameters
-_CLAIM = (update(_feeds)
-          .where(_feeds.c.id.in_(bindparam("ids", expanding=True)),
-                 or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")))
-          .values(lease_owner=_param("owner", "lease_owner"), lease_until=_param("until", "lease_until"),
-                  lease_host=_param("host", "lease_host"), lease_pid=_param("pid", "lease_pid"),
-                  lease_pid_started=_param("pid_started", "lease_pid_started"))
-          .returning(_feeds.c.id))
-_NO_LEASE = {"lease_owner": None, "lease_until": None, "lease_host": None, "lease_pid": None,
-             "lease_pid_started": None}
+_CLAIM = (
+    update(_feeds)
+    .where(
+        _feeds.c.id.in_(bindparam("ids", expanding=True)),
+        or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")),
+    )
+    .values(
+        lease_owner=_param("owner", "lease_owner"),
+        lease_until=_param("until", "lease_until"),
+        lease_host=_param("host", "lease_host"),
+        lease_pid=_param("pid", "lease_pid"),
+        lease_pid_started=_param("pid_started", "lease_pid_started"),
+    )
+    .returning(_feeds.c.id)
+)
+_NO_LEASE = {
+    "lease_owner": None,
+    "lease_until": None,
+    "lease_host": None,
+    "lease_pid": None,
+    "lease_pid_started": None,
+}
 
 
 def claim_feeds(
@@ -148,21 +175,40 @@ def claim_feeds(
     candidates = list(session.scalars(query.with_for_update(skip_locked=True)))
     won: set[int] = set()
     for start in range(0, len(candidates), _CLAIM_CHUNK):
-        ids = [feed.id for feed in candidates[start:start + _CLAIM_CHUNK]]
+        ids = [feed.id for feed in candidates[start : start + _CLAIM_CHUNK]]
         # Compare-and-set, so two instances on SQLite (where FOR UPDATE is a no-op) cannot both win a feed.
-        won.update(session.connection().scalars(_CLAIM, {"ids": ids, "now": now, "owner": owner,
-                                                          "until": now + lease, "host": host, "pid": pid,
-                                                          "pid_started": pid_started}))
-    return [FeedSnapshot(feed.id, feed.name, feed.url, feed.kind, feed.etag, feed.last_modified,
-                         feed.consecutive_failures) for feed in candidates if feed.id in won]
+        won.update(
+            session.connection().scalars(
+                _CLAIM,
+                {
+                    "ids": ids,
+                    "now": now,
+                    "owner": owner,
+                    "until": now + lease,
+                    "host": host,
+                    "pid": pid,
+                    "pid_started": pid_started,
+                },
+            )
+        )
+    return [
+        FeedSnapshot(
+            feed.id, feed.name, feed.url, feed.kind, feed.etag, feed.last_modified, feed.consecutive_failures
+        )
+        for feed in candidates
+        if feed.id in won
+    ]
 
 
-def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | None = None,
-                  owner: str | None = None) -> list[Feed]:
+def feeds_on_hold(
+    session: Session, *, now: datetime, names: Sequence[str] | None = None, owner: str | None = None
+) -> list[Feed]:
     """Enabled feeds that cannot be polled now: gone, waiting for a server's Retry-After, or leased by an
     instance other than ``owner``."""
-    leased = and_(Feed.lease_until >= now, or_(Feed.lease_owner.is_(None), Feed.lease_owner != owner)
-                  if owner is not None else true())
+    leased = and_(
+        Feed.lease_until >= now,
+        or_(Feed.lease_owner.is_(None), Feed.lease_owner != owner) if owner is not None else true(),
+    )
     query = select(Feed).where(
         Feed.enabled.is_(True),
         or_(Feed.gone_at.is_not(None), Feed.retry_after_until > now, leased),
@@ -176,7 +222,8 @@ def feeds_on_hold(session: Session, *, now: datetime, names: Sequence[str] | Non
 _STILL_OURS = _feeds.c.lease_owner == _param("owner", "lease_owner")
 _LEASE_RELEASED = {column: case((_STILL_OURS, None), else_=_feeds.c[column]) for column in _NO_LEASE}
 _POLL_COMMON = {
-    "last_polled_at": _param("polled_at", "last_polled_at"), "last_status": _param("status", "last_status"),
+    "last_polled_at": _param("polled_at", "last_polled_at"),
+    "last_status": _param("status", "last_status"),
     "next_poll_at": _param("next_poll_at", "next_poll_at"),
     "retry_after_until": _param("retry_after_until", "retry_after_until"),
     # Kept as they are when the poll has none (NULL): a title is only learnt, a feed only becomes gone.
@@ -184,13 +231,32 @@ _POLL_COMMON = {
     "gone_at": func.coalesce(_param("gone_at", "gone_at"), _feeds.c.gone_at),
 }
 # Built once: a daemon watching thousands of feeds records a poll every few milliseconds, many at a time.
-_RECORD_SUCCESS = update(_feeds).where(_feeds.c.id == bindparam("feed_id")).values(
-    **_POLL_COMMON, **_LEASE_RELEASED, last_success_at=_param("polled_at", "last_success_at"),
-    consecutive_failures=0, last_error=None, last_error_kind=None, last_warning=_param("warning", "last_warning"),
-    etag=_param("new_etag", "etag"), last_modified=_param("new_last_modified", "last_modified"))
-_RECORD_FAILURE = update(_feeds).where(_feeds.c.id == bindparam("feed_id")).values(
-    **_POLL_COMMON, **_LEASE_RELEASED, consecutive_failures=_feeds.c.consecutive_failures + 1,
-    last_error=_param("error", "last_error"), last_error_kind=_param("error_kind", "last_error_kind"))
+_RECORD_SUCCESS = (
+    update(_feeds)
+    .where(_feeds.c.id == bindparam("feed_id"))
+    .values(
+        **_POLL_COMMON,
+        **_LEASE_RELEASED,
+        last_success_at=_param("polled_at", "last_success_at"),
+        consecutive_failures=0,
+        last_error=None,
+        last_error_kind=None,
+        last_warning=_param("warning", "last_warning"),
+        etag=_param("new_etag", "etag"),
+        last_modified=_param("new_last_modified", "last_modified"),
+    )
+)
+_RECORD_FAILURE = (
+    update(_feeds)
+    .where(_feeds.c.id == bindparam("feed_id"))
+    .values(
+        **_POLL_COMMON,
+        **_LEASE_RELEASED,
+        consecutive_failures=_feeds.c.consecutive_failures + 1,
+        last_error=_param("error", "last_error"),
+        last_error_kind=_param("error_kind", "last_error_kind"),
+    )
+)
 
 
 def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, PollRecord]]) -> None:
@@ -198,12 +264,20 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
     still ours: one UPDATE for the successes and one for the failures, each executed for many rows."""
     succeeded, failed = [], []
     for feed_id, record in records:
-        params = {"feed_id": feed_id, "owner": owner, "polled_at": record.polled_at, "status": record.status,
-                  "next_poll_at": record.next_poll_at, "retry_after_until": record.retry_after_until,
-                  "new_title": (record.title or None) if record.succeeded else None,
-                  "gone_at": record.polled_at if record.gone else None}
+        params = {
+            "feed_id": feed_id,
+            "owner": owner,
+            "polled_at": record.polled_at,
+            "status": record.status,
+            "next_poll_at": record.next_poll_at,
+            "retry_after_until": record.retry_after_until,
+            "new_title": (record.title or None) if record.succeeded else None,
+            "gone_at": record.polled_at if record.gone else None,
+        }
         if record.succeeded:
-            params.update(warning=record.warning, new_etag=record.etag, new_last_modified=record.last_modified)
+            params.update(
+                warning=record.warning, new_etag=record.etag, new_last_modified=record.last_modified
+            )
             succeeded.append(params)
         else:
             params.update(error=record.error, error_kind=record.error_kind)
@@ -235,7 +309,8 @@ class HeldLease:
 def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLease]:
     """The running leases taken by processes of ``host`` (whether those still live is the caller's question)."""
     query = select(Feed.id, Feed.lease_owner, Feed.lease_pid, Feed.lease_pid_started).where(
-        Feed.lease_host == host, Feed.lease_pid.is_not(None), Feed.lease_until >= now)
+        Feed.lease_host == host, Feed.lease_pid.is_not(None), Feed.lease_until >= now
+    )
     return [HeldLease(*row) for row in session.execute(query.order_by(Feed.id))]
 
 
@@ -245,8 +320,10 @@ def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
     broken = []
     for lease in leases:
         result = session.execute(
-            update(Feed).where(Feed.id == lease.feed_id, Feed.lease_owner == lease.owner,
-                               Feed.lease_pid == lease.pid).values(**_NO_LEASE))
+            update(Feed)
+            .where(Feed.id == lease.feed_id, Feed.lease_owner == lease.owner, Feed.lease_pid == lease.pid)
+            .values(**_NO_LEASE)
+        )
         if result.rowcount:
             broken.append(lease.feed_id)
     return broken
@@ -260,9 +337,7 @@ class FeedStatus:
 
 def feed_statuses(session: Session) -> list[FeedStatus]:
     """Every feed with its number of articles, enabled ones first."""
-    counts = (
-        select(ArticleFeed.feed_id, func.count().label("n")).group_by(ArticleFeed.feed_id).subquery()
-    )
+    counts = select(ArticleFeed.feed_id, func.count().label("n")).group_by(ArticleFeed.feed_id).subquery()
     rows = session.execute(
         select(Feed, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.feed_id == Feed.id)

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 _RANK_BITS = 4
 _VALUE_BITS = 63 - _RANK_BITS  # non-negative bigints: the rank orders them
-_LOCK = text("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
-             "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered) AS taken")
+_LOCK = text(
+    "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM "
+    "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered) AS taken"
+)
 _DEADLOCK = "40P01"
 
 

@@ -121,8 +121,9 @@ class Article(Base):
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
 
     # Deduplication (monitor/dedupe): the wire cluster and story the article belongs to, and why.
-    wire_cluster_id: Mapped[int | None] = mapped_column(ForeignKey("wire_clusters.id", ondelete="SET NULL"),
-                                                        index=True)
+    wire_cluster_id: Mapped[int | None] = mapped_column(
+        ForeignKey("wire_clusters.id", ondelete="SET NULL"), index=True
+    )
     story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"), index=True)
     agency: Mapped[str | None] = mapped_column(String(40))  # the news agency its text credits
     agency_evidence: Mapped[str | None] = mapped_column(Text)
@@ -234,8 +235,9 @@ class LshBand(Base):
 
     band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     seen_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True,
-                                            index=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class TermCount(Base):
@@ -292,8 +294,9 @@ class StoryKey(Base):
 
     term: Mapped[str] = mapped_column(String(60), primary_key=True)
     seen_epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Unix seconds
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Delivery(Base):
@@ -305,7 +308,9 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("digest", "kind", "channel", "period", name="uq_deliveries_digest_kind_channel_period"),
+        UniqueConstraint(
+            "digest", "kind", "channel", "period", name="uq_deliveries_digest_kind_channel_period"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -331,7 +336,9 @@ class DeliveryItem(Base):
 
     __tablename__ = "delivery_items"
     __table_args__ = (
-        UniqueConstraint("delivery_id", "article_id", "topic", name="uq_delivery_items_delivery_id_article_id"),
+        UniqueConstraint(
+            "delivery_id", "article_id", "topic", name="uq_delivery_items_delivery_id_article_id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -36,10 +36,15 @@ EMPTY_EVIDENCE = "{}"
 
 # --- Articles ------------------------------------------------------------------------------------------------
 
+
 def old_articles(session: Session, *, before: datetime, limit: int, after_id: int = 0) -> list[int]:
     """Ids of articles fetched before ``before``, lowest first, at most ``limit`` (above ``after_id``)."""
-    query = (select(Article.id).where(Article.fetched_at < before, Article.id > after_id)
-             .order_by(Article.id).limit(limit))
+    query = (
+        select(Article.id)
+        .where(Article.fetched_at < before, Article.id > after_id)
+        .order_by(Article.id)
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 
@@ -61,16 +66,30 @@ def delete_articles(session: Session, *, article_ids: Sequence[int], now: dateti
         {"feed_id": feed_id, "entry_key": key, "guid": guid, "canonical_url": canonical, "seen_at": now}
         for feed_id, key, guid, canonical in session.execute(
             select(ArticleFeed.feed_id, ArticleFeed.entry_key, Article.guid, Article.canonical_url)
-            .join(Article, Article.id == ArticleFeed.article_id).where(ArticleFeed.article_id.in_(ids)))
+            .join(Article, Article.id == ArticleFeed.article_id)
+            .where(ArticleFeed.article_id.in_(ids))
+        )
     ]
     if remembered:
         counts["pruned_entries"] = _insert_ignoring_duplicates(session, remembered)
-    clusters = set(session.scalars(select(Article.wire_cluster_id).distinct()
-                                   .where(Article.id.in_(ids), Article.wire_cluster_id.is_not(None))))
-    stories = set(session.scalars(select(Article.story_id).distinct()
-                                  .where(Article.id.in_(ids), Article.story_id.is_not(None))))
-    for name, column in (("delivery_items", DeliveryItem.article_id), ("article_matches", ArticleMatch.article_id),
-                         ("lsh_bands", LshBand.article_id), ("article_feeds", ArticleFeed.article_id)):
+    clusters = set(
+        session.scalars(
+            select(Article.wire_cluster_id)
+            .distinct()
+            .where(Article.id.in_(ids), Article.wire_cluster_id.is_not(None))
+        )
+    )
+    stories = set(
+        session.scalars(
+            select(Article.story_id).distinct().where(Article.id.in_(ids), Article.story_id.is_not(None))
+        )
+    )
+    for name, column in (
+        ("delivery_items", DeliveryItem.article_id),
+        ("article_matches", ArticleMatch.article_id),
+        ("lsh_bands", LshBand.article_id),
+        ("article_feeds", ArticleFeed.article_id),
+    ):
         counts[name] = session.execute(delete(column.table).where(column.in_(ids))).rowcount
     counts["articles"] = session.execute(delete(Article).where(Article.id.in_(ids))).rowcount
     counts.update(_drop_empty_groups(session, clusters=sorted(clusters), stories=sorted(stories), gone=ids))
@@ -88,48 +107,77 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
     return added
 
 
-def _drop_empty_groups(session: Session, *, clusters: list[int], stories: list[int],
-                       gone: list[int]) -> dict[str, int]:
+def _drop_empty_groups(
+    session: Session, *, clusters: list[int], stories: list[int], gone: list[int]
+) -> dict[str, int]:
     counts = {"wire_clusters": 0, "stories": 0, "story_keys": 0}
     if clusters:
-        empty = [cid for cid in clusters
-                 if not session.scalar(select(exists().where(Article.wire_cluster_id == cid)))]
+        empty = [
+            cid
+            for cid in clusters
+            if not session.scalar(select(exists().where(Article.wire_cluster_id == cid)))
+        ]
         if empty:
-            counts["wire_clusters"] = session.execute(delete(WireCluster).where(WireCluster.id.in_(empty))).rowcount
+            counts["wire_clusters"] = session.execute(
+                delete(WireCluster).where(WireCluster.id.in_(empty))
+            ).rowcount
         kept = sorted(set(clusters) - set(empty))
         if kept:
-            first = (select(func.min(Article.id)).where(Article.wire_cluster_id == WireCluster.id)
-                     .scalar_subquery())
-            session.execute(update(WireCluster).where(WireCluster.id.in_(kept), WireCluster.representative_id.in_(gone))
-                            .values(representative_id=first))
+            first = (
+                select(func.min(Article.id))
+                .where(Article.wire_cluster_id == WireCluster.id)
+                .scalar_subquery()
+            )
+            session.execute(
+                update(WireCluster)
+                .where(WireCluster.id.in_(kept), WireCluster.representative_id.in_(gone))
+                .values(representative_id=first)
+            )
     if stories:
-        empty = [sid for sid in stories if not session.scalar(select(exists().where(Article.story_id == sid)))]
+        empty = [
+            sid for sid in stories if not session.scalar(select(exists().where(Article.story_id == sid)))
+        ]
         if empty:
             session.execute(update(WireCluster).where(WireCluster.story_id.in_(empty)).values(story_id=None))
-            counts["story_keys"] = session.execute(delete(StoryKey).where(StoryKey.story_id.in_(empty))).rowcount
+            counts["story_keys"] = session.execute(
+                delete(StoryKey).where(StoryKey.story_id.in_(empty))
+            ).rowcount
             counts["stories"] = session.execute(delete(Story).where(Story.id.in_(empty))).rowcount
         kept = sorted(set(stories) - set(empty))
         if kept:
             first = select(func.min(Article.id)).where(Article.story_id == Story.id).scalar_subquery()
-            session.execute(update(Story).where(Story.id.in_(kept), Story.representative_id.in_(gone))
-                            .values(representative_id=first))
+            session.execute(
+                update(Story)
+                .where(Story.id.in_(kept), Story.representative_id.in_(gone))
+                .values(representative_id=first)
+            )
     return counts
 
 
 # --- Entries of pruned articles -------------------------------------------------------------------------------
 
+
 def touch_pruned(session: Session, *, ids: Sequence[int], now: datetime, older_than: datetime) -> None:
     """Record that a feed still lists these pruned entries (rows seen before ``older_than`` only, so that a
     feed polled every few minutes does not rewrite them at every poll)."""
     if ids:
-        session.execute(update(PrunedEntry).where(PrunedEntry.id.in_(list(ids)), PrunedEntry.seen_at < older_than)
-                        .values(seen_at=now))
+        session.execute(
+            update(PrunedEntry)
+            .where(PrunedEntry.id.in_(list(ids)), PrunedEntry.seen_at < older_than)
+            .values(seen_at=now)
+        )
 
 
 def forget_pruned(session: Session, *, seen_before: datetime, limit: int, dry_run: bool = False) -> int:
     """Delete (or, ``dry_run``, count) up to ``limit`` pruned entries no feed listed since ``seen_before``."""
-    ids = list(session.scalars(select(PrunedEntry.id).where(PrunedEntry.seen_at < seen_before)
-                               .order_by(PrunedEntry.id).limit(limit)))
+    ids = list(
+        session.scalars(
+            select(PrunedEntry.id)
+            .where(PrunedEntry.seen_at < seen_before)
+            .order_by(PrunedEntry.id)
+            .limit(limit)
+        )
+    )
     if dry_run or not ids:
         return len(ids)
     return session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids))).rowcount
@@ -137,13 +185,17 @@ def forget_pruned(session: Session, *, seen_before: datetime, limit: int, dry_ru
 
 # --- Term and paragraph counts -----------------------------------------------------------------------------
 
-_COUNTS = {"term_counts": (TermCount.__table__, "term"), "paragraph_counts": (ParagraphCount.__table__, "key")}
+_COUNTS = {
+    "term_counts": (TermCount.__table__, "term"),
+    "paragraph_counts": (ParagraphCount.__table__, "key"),
+}
 COUNT_TABLES = tuple(_COUNTS)
 """The counts deduplication keeps (``store.clusters``): term document frequencies and paragraph clusters."""
 
 
-def counts_last_counted_before(session: Session, *, table: str, before: datetime, limit: int,
-                               after: int | str | None = None) -> list:
+def counts_last_counted_before(
+    session: Session, *, table: str, before: datetime, limit: int, after: int | str | None = None
+) -> list:
     """Keys of up to ``limit`` rows of the count table ``table`` last counted before ``before``, in key order
     (above ``after``)."""
     counts, name = _COUNTS[table]
@@ -164,12 +216,18 @@ def delete_counts(session: Session, *, table: str, keys: Sequence) -> int:
 
 # --- Match evidence -----------------------------------------------------------------------------------------
 
+
 def reduce_evidence(session: Session, *, before: datetime, limit: int, dry_run: bool = False) -> int:
     """Empty the evidence JSON of up to ``limit`` matches made before ``before`` (the match, its score and
     its snippet stay). Returns how many were (or, ``dry_run``, would be) reduced."""
-    ids = list(session.scalars(select(ArticleMatch.id)
-                               .where(ArticleMatch.matched_at < before, ArticleMatch.evidence != EMPTY_EVIDENCE)
-                               .order_by(ArticleMatch.id).limit(limit)))
+    ids = list(
+        session.scalars(
+            select(ArticleMatch.id)
+            .where(ArticleMatch.matched_at < before, ArticleMatch.evidence != EMPTY_EVIDENCE)
+            .order_by(ArticleMatch.id)
+            .limit(limit)
+        )
+    )
     if dry_run or not ids:
         return len(ids)
     session.execute(update(ArticleMatch).where(ArticleMatch.id.in_(ids)).values(evidence=EMPTY_EVIDENCE))
@@ -178,11 +236,15 @@ def reduce_evidence(session: Session, *, before: datetime, limit: int, dry_run: 
 
 # --- Deliveries ---------------------------------------------------------------------------------------------
 
+
 def old_deliveries(session: Session, *, before: datetime, limit: int, after_id: int = 0) -> list[int]:
     """Ids of deliveries for periods before ``before`` that are not being sent, lowest first."""
-    query = (select(Delivery.id).where(Delivery.period < before, Delivery.status != "sending",
-                                       Delivery.id > after_id)
-             .order_by(Delivery.id).limit(limit))
+    query = (
+        select(Delivery.id)
+        .where(Delivery.period < before, Delivery.status != "sending", Delivery.id > after_id)
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 
@@ -197,6 +259,7 @@ def delete_deliveries(session: Session, *, delivery_ids: Sequence[int]) -> dict[
 
 
 # --- Space (SQLite) -----------------------------------------------------------------------------------------
+
 
 def sqlite_free_pages(session: Session) -> tuple[int, str]:
     """The pages SQLite holds free, and its auto_vacuum mode (none, full or incremental)."""

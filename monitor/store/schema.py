@@ -58,12 +58,16 @@ def require_current(db: Database, *, behind_ok: bool = False) -> SchemaState:
     if state.newer:
         raise _newer(db, state)
     if not state.exists:
-        raise SchemaError(f"database {db.describe()} does not exist (this version needs schema revision "
-                          f"{state.head}); create it with `monitor db upgrade`")
+        raise SchemaError(
+            f"database {db.describe()} does not exist (this version needs schema revision "
+            f"{state.head}); create it with `monitor db upgrade`"
+        )
     if state.behind and not behind_ok:
         found = f"is at schema revision {state.current}" if state.current else "has no schema"
-        raise SchemaError(f"database {db.describe()} {found}, this version needs {state.head}; "
-                          f"bring it up to date with `monitor db upgrade`")
+        raise SchemaError(
+            f"database {db.describe()} {found}, this version needs {state.head}; "
+            f"bring it up to date with `monitor db upgrade`"
+        )
     return state
 
 
@@ -92,8 +96,10 @@ def sqlite_file_exists(db: Database) -> bool:
 
 
 def _newer(db: Database, state: SchemaState) -> SchemaError:
-    return SchemaError(f"database {db.describe()} is at schema revision {state.current}, newer than this "
-                       f"version of monitor knows (latest {state.head}); run a monitor that knows it")
+    return SchemaError(
+        f"database {db.describe()} is at schema revision {state.current}, newer than this "
+        f"version of monitor knows (latest {state.head}); run a monitor that knows it"
+    )
 
 
 def _known(revision: str) -> bool:

@@ -17,7 +17,9 @@ Sighting = tuple[datetime | None, datetime]
 """An entry's stated publication date (None when it has none) and when its feed first listed it."""
 
 
-def sightings_since(session: Session, *, feed_ids: Sequence[int], since: datetime) -> dict[int, list[Sighting]]:
+def sightings_since(
+    session: Session, *, feed_ids: Sequence[int], since: datetime
+) -> dict[int, list[Sighting]]:
     """Per feed of ``feed_ids``, the entries it first listed after ``since``.
 
     Only the first sighting bounds the query: an entry published within a window was first seen after the
@@ -25,10 +27,14 @@ def sightings_since(session: Session, *, feed_ids: Sequence[int], since: datetim
     """
     found: dict[int, list[Sighting]] = defaultdict(list)
     for start in range(0, len(feed_ids), _CHUNK):
-        query = (select(ArticleFeed.feed_id, Article.published_at, ArticleFeed.first_seen_at)
-                 .join(Article, Article.id == ArticleFeed.article_id)
-                 .where(ArticleFeed.feed_id.in_(list(feed_ids[start:start + _CHUNK])),
-                        ArticleFeed.first_seen_at > since))
+        query = (
+            select(ArticleFeed.feed_id, Article.published_at, ArticleFeed.first_seen_at)
+            .join(Article, Article.id == ArticleFeed.article_id)
+            .where(
+                ArticleFeed.feed_id.in_(list(feed_ids[start : start + _CHUNK])),
+                ArticleFeed.first_seen_at > since,
+            )
+        )
         for feed_id, published_at, first_seen_at in session.execute(query):
             found[feed_id].append((published_at, first_seen_at))
     return found

@@ -31,9 +31,21 @@ class Subscription:
 
 
 def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
-    return Subscription(row.id, row.feed_id, feed_name, row.hub, row.topic, row.token, row.secret, row.state,
-                        row.lease_until, row.requested_at, row.error,
-                        row.last_push_at, row.pushes)
+    return Subscription(
+        row.id,
+        row.feed_id,
+        feed_name,
+        row.hub,
+        row.topic,
+        row.token,
+        row.secret,
+        row.state,
+        row.lease_until,
+        row.requested_at,
+        row.error,
+        row.last_push_at,
+        row.pushes,
+    )
 
 
 def _with_feed():
@@ -54,50 +66,83 @@ def all_subscriptions(session: Session) -> list[Subscription]:
     return [_snapshot(*row) for row in session.execute(_with_feed().order_by(Feed.name))]
 
 
-def request(session: Session, *, feed_id: int, hub: str, topic: str, token: str, secret: str,
-            now: datetime) -> None:
+def request(
+    session: Session, *, feed_id: int, hub: str, topic: str, token: str, secret: str, now: datetime
+) -> None:
     """Record a subscription being asked for (before the hub is asked: it may verify before it answers).
 
     A feed has one subscription: asking again (a renewal, a new hub) replaces its hub, topic, token and
     secret, and keeps the lease of the verified one until the hub verifies the new request."""
     row = session.scalars(select(WebSubSubscription).where(WebSubSubscription.feed_id == feed_id)).first()
     if row is None:
-        session.add(WebSubSubscription(feed_id=feed_id, hub=hub, topic=topic, token=token, secret=secret,
-                                       state=PENDING, requested_at=now, pushes=0))
+        session.add(
+            WebSubSubscription(
+                feed_id=feed_id,
+                hub=hub,
+                topic=topic,
+                token=token,
+                secret=secret,
+                state=PENDING,
+                requested_at=now,
+                pushes=0,
+            )
+        )
         return
-    row.hub, row.topic, row.token, row.secret, row.requested_at, row.error = hub, topic, token, secret, now, None
+    row.hub, row.topic, row.token, row.secret, row.requested_at, row.error = (
+        hub,
+        topic,
+        token,
+        secret,
+        now,
+        None,
+    )
     if row.state != ACTIVE:
         row.state = PENDING
 
 
 def verified(session: Session, *, token: str, lease_until: datetime, now: datetime) -> None:
-    session.execute(update(WebSubSubscription).where(WebSubSubscription.token == token)
-                    .values(state=ACTIVE, verified_at=now, lease_until=lease_until, error=None))
+    session.execute(
+        update(WebSubSubscription)
+        .where(WebSubSubscription.token == token)
+        .values(state=ACTIVE, verified_at=now, lease_until=lease_until, error=None)
+    )
 
 
 def set_state(session: Session, *, token: str, state: str, error: str | None = None) -> None:
-    session.execute(update(WebSubSubscription).where(WebSubSubscription.token == token)
-                    .values(state=state, error=error))
+    session.execute(
+        update(WebSubSubscription).where(WebSubSubscription.token == token).values(state=state, error=error)
+    )
 
 
 def failed(session: Session, *, feed_id: int, error: str) -> None:
     """The hub refused or could not be reached: a verified lease still holds; a pending request is dropped."""
-    session.execute(update(WebSubSubscription).where(WebSubSubscription.feed_id == feed_id)
-                    .values(error=error))
-    session.execute(update(WebSubSubscription).where(WebSubSubscription.feed_id == feed_id,
-                                                     WebSubSubscription.state == PENDING)
-                    .values(state=DENIED))
+    session.execute(
+        update(WebSubSubscription).where(WebSubSubscription.feed_id == feed_id).values(error=error)
+    )
+    session.execute(
+        update(WebSubSubscription)
+        .where(WebSubSubscription.feed_id == feed_id, WebSubSubscription.state == PENDING)
+        .values(state=DENIED)
+    )
 
 
 def pushed(session: Session, *, token: str, now: datetime) -> None:
-    session.execute(update(WebSubSubscription).where(WebSubSubscription.token == token)
-                    .values(last_push_at=now, pushes=WebSubSubscription.pushes + 1))
+    session.execute(
+        update(WebSubSubscription)
+        .where(WebSubSubscription.token == token)
+        .values(last_push_at=now, pushes=WebSubSubscription.pushes + 1)
+    )
 
 
 def active_feed_ids(session: Session, *, now: datetime) -> set[int]:
     """Feeds whose hub pushes to us now (verified, lease not run out)."""
-    return set(session.scalars(select(WebSubSubscription.feed_id).where(
-        WebSubSubscription.state == ACTIVE, WebSubSubscription.lease_until > now)))
+    return set(
+        session.scalars(
+            select(WebSubSubscription.feed_id).where(
+                WebSubSubscription.state == ACTIVE, WebSubSubscription.lease_until > now
+            )
+        )
+    )
 
 
 def remove_of_feeds(session: Session, feed_ids: list[int]) -> None:

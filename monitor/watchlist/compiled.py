@@ -140,7 +140,9 @@ class AnyOf:
     def spans(self, scan: Scan) -> list[tuple[str, int, int]]:
         found = scan.memo.get(id(self))
         if found is None:
-            found = scan.memo[id(self)] = sorted(span for child in self.children for span in child.spans(scan))
+            found = scan.memo[id(self)] = sorted(
+                span for child in self.children for span in child.spans(scan)
+            )
         return found
 
     def collect(self, scan: Scan, out: list[Fired]) -> None:

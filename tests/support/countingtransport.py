@@ -28,8 +28,9 @@ class CountingTransport(httpx.AsyncBaseTransport):
             async def aclose(self) -> None:
                 await response.stream.aclose()
 
-        return httpx.Response(response.status_code, headers=response.headers, stream=Counted(),
-                              extensions=response.extensions)
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=Counted(), extensions=response.extensions
+        )
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -179,8 +179,20 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
 class _Prepared:
     """An immutable snapshot of a Route, with the derived values computed once."""
 
-    __slots__ = ("status", "headers", "delay", "body", "etag", "last_modified", "lm_dt", "gzip", "_gz",
-                 "stream_bytes", "close_delimited", "content_type")
+    __slots__ = (
+        "status",
+        "headers",
+        "delay",
+        "body",
+        "etag",
+        "last_modified",
+        "lm_dt",
+        "gzip",
+        "_gz",
+        "stream_bytes",
+        "close_delimited",
+        "content_type",
+    )
 
     def __init__(self, route: Route):
         body = route.body.encode("utf-8") if isinstance(route.body, str) else bytes(route.body)
@@ -357,13 +369,17 @@ class LocalWebServer:
                 for srv in servers.values():
                     srv.server_close()
                 if exc.errno == errno.EADDRNOTAVAIL:
-                    raise OSError(exc.errno, f"cannot bind {hosts}: {exc.strerror} (on Linux all of "
-                                             "127.0.0.0/8 is loopback; elsewhere aliases need setup)") from exc
+                    raise OSError(
+                        exc.errno,
+                        f"cannot bind {hosts}: {exc.strerror} (on Linux all of "
+                        "127.0.0.0/8 is loopback; elsewhere aliases need setup)",
+                    ) from exc
                 if exc.errno != errno.EADDRINUSE or port != 0:
                     raise
                 last_error = exc
-        raise OSError(errno.EADDRINUSE, f"no port free on all of {hosts} after {_BIND_ATTEMPTS} attempts") \
-            from last_error
+        raise OSError(
+            errno.EADDRINUSE, f"no port free on all of {hosts} after {_BIND_ATTEMPTS} attempts"
+        ) from last_error
 
     def start(self) -> LocalWebServer:
         if self._stopped:
@@ -372,8 +388,12 @@ class LocalWebServer:
             return self
         self._started = True
         for host, srv in self._servers.items():
-            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": self.poll_interval},
-                                 name=f"LocalWebServer-{host}:{self.port}", daemon=True)
+            t = threading.Thread(
+                target=srv.serve_forever,
+                kwargs={"poll_interval": self.poll_interval},
+                name=f"LocalWebServer-{host}:{self.port}",
+                daemon=True,
+            )
             t.start()
             self._threads.append(t)
         return self
@@ -454,8 +474,11 @@ class LocalWebServer:
         exact = "?" in path
         with self._requests_lock:
             records = list(self.requests)
-        return [r for r in records
-                if (r.path == path if exact else r.path_only == path) and (host is None or r.host == host)]
+        return [
+            r
+            for r in records
+            if (r.path == path if exact else r.path_only == path) and (host is None or r.host == host)
+        ]
 
     def clear_requests(self) -> None:
         with self._requests_lock:
@@ -496,9 +519,19 @@ class LocalWebServer:
         for name, value in h.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        self._record(RequestRecord(host=h.server.host, port=self.port, path=h.path, method=h.command,
-                                   headers=headers, status=status, at=arrived, body=req_body,
-                                   client_port=h.client_address[1]))
+        self._record(
+            RequestRecord(
+                host=h.server.host,
+                port=self.port,
+                path=h.path,
+                method=h.command,
+                headers=headers,
+                status=status,
+                at=arrived,
+                body=req_body,
+                client_port=h.client_address[1],
+            )
+        )
 
     def _send_simple(self, h: _Handler, status: int, body: bytes, arrived: float, req_body: bytes) -> None:
         self._log(h, status, arrived, req_body)
@@ -534,7 +567,9 @@ class LocalWebServer:
             body = route.gzipped()
         has_body = not (status in _NO_BODY_STATUSES or 100 <= status < 200)
         # HTTP/1.0 clients do not understand chunked: fall back to a close-delimited body for them.
-        close_delimited = streaming and has_body and (route.close_delimited or h.request_version == "HTTP/1.0")
+        close_delimited = (
+            streaming and has_body and (route.close_delimited or h.request_version == "HTTP/1.0")
+        )
 
         self._log(h, status, arrived, req_body)
 

@@ -23,30 +23,43 @@ class Entry:
 def rss(title: str, link: str, entries: list[Entry], *, ttl: int | None = None) -> str:
     items = []
     for entry in entries:
-        parts = [f"<title>{escape(entry.title)}</title>", f"<link>{escape(entry.url)}</link>",
-                 f"<description>{escape(entry.summary)}</description>"]
+        parts = [
+            f"<title>{escape(entry.title)}</title>",
+            f"<link>{escape(entry.url)}</link>",
+            f"<description>{escape(entry.summary)}</description>",
+        ]
         if entry.guid:
             parts.append(f'<guid isPermaLink="false">{escape(entry.guid)}</guid>')
         if entry.published:
             parts.append(f"<pubDate>{format_datetime(entry.published)}</pubDate>")
         items.append("<item>" + "".join(parts) + "</item>")
     ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(title)}</title>'
-            f"<link>{escape(link)}</link>{ttl_tag}{''.join(items)}</channel></rss>")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(title)}</title>'
+        f"<link>{escape(link)}</link>{ttl_tag}{''.join(items)}</channel></rss>"
+    )
 
 
-def article_html(title: str, paragraphs: list[str], *, canonical: str | None = None, lang: str = "en",
-                 site_name: str | None = None) -> str:
+def article_html(
+    title: str,
+    paragraphs: list[str],
+    *,
+    canonical: str | None = None,
+    lang: str = "en",
+    site_name: str | None = None,
+) -> str:
     head = f"<title>{escape(title)} | {escape(site_name or 'The Daily Test')}</title>"
     if site_name:
         head += f'<meta property="og:site_name" content="{escape(site_name)}">'
     if canonical:
         head += f'<link rel="canonical" href="{escape(canonical)}">'
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{head}</head><body>'
-            '<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>'
-            f"<main><article><h1>{escape(title)}</h1>{body}</article></main>"
-            "<footer><p>Copyright The Daily Test. All rights reserved.</p></footer></body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{head}</head><body>'
+        '<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>'
+        f"<main><article><h1>{escape(title)}</h1>{body}</article></main>"
+        "<footer><p>Copyright The Daily Test. All rights reserved.</p></footer></body></html>"
+    )
 
 
 def paragraphs_for(slug: str, n: int = 6) -> list[str]:
@@ -65,8 +78,14 @@ def make_entries(web, prefix: str, count: int, *, host: str | None = None, start
     for i in range(start, start + count):
         slug = f"{prefix}-{i}"
         url = web.url(f"/{prefix}/{i}", host=host)
-        entry = Entry(slug=slug, title=f"Report {slug}", summary=f"Short summary of {slug}.", url=url,
-                      guid=f"urn:test:{slug}", published=BASE_TIME + timedelta(minutes=i))
+        entry = Entry(
+            slug=slug,
+            title=f"Report {slug}",
+            summary=f"Short summary of {slug}.",
+            url=url,
+            guid=f"urn:test:{slug}",
+            published=BASE_TIME + timedelta(minutes=i),
+        )
         web.set(f"/{prefix}/{i}", article_html(entry.title, paragraphs_for(slug)), host=host)
         entries.append(entry)
     return entries

@@ -14,6 +14,9 @@ def make_page_retries_due(database_url: str) -> None:
 
     db = open_database(database_url, migrate=False)
     with db.session() as session:
-        session.execute(update(Article).where(Article.page_retry_at.is_not(None))
-                        .values(page_retry_at=datetime.now(UTC) - timedelta(minutes=1)))
+        session.execute(
+            update(Article)
+            .where(Article.page_retry_at.is_not(None))
+            .values(page_retry_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
     db.engine.dispose()

@@ -75,8 +75,9 @@ class RawConnection:
 Behaviour = Callable[[RawConnection], None]
 
 
-def answer(conn: RawConnection, body: bytes = b"", *, status: str = "200 OK",
-           headers: dict[str, str] | None = None) -> None:
+def answer(
+    conn: RawConnection, body: bytes = b"", *, status: str = "200 OK", headers: dict[str, str] | None = None
+) -> None:
     """A well-formed answer, for the clean routes beside the hostile ones."""
     head = {"Content-Length": str(len(body)), "Connection": "close", **(headers or {})}
     lines = "".join(f"{name}: {value}\r\n" for name, value in head.items())

@@ -89,8 +89,7 @@ class DripServer(ThreadedSocketServer):
     def __init__(self, interval: float = 0.1, length: int = 100_000) -> None:
         super().__init__()
         self.interval = interval
-        self.head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                     b"Content-Length: %d\r\n\r\n" % length)
+        self.head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % length
 
     def serve(self, conn: socket.socket) -> None:
         conn.sendall(self.head)

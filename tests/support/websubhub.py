@@ -71,8 +71,9 @@ class LocalHub:
             known = self.subscriptions.get(key)
             lease = int(form["hub.lease_seconds"]) if form.get("hub.lease_seconds") else None
             if known is None:
-                self.subscriptions[key] = HubSubscription(form["hub.topic"], form["hub.callback"],
-                                                          form.get("hub.secret", ""), lease)
+                self.subscriptions[key] = HubSubscription(
+                    form["hub.topic"], form["hub.callback"], form.get("hub.secret", ""), lease
+                )
             else:
                 known.requests += 1
                 known.secret = form.get("hub.secret", known.secret)
@@ -95,8 +96,14 @@ class LocalHub:
         with self.lock:
             return [subscription for subscription in self.subscriptions.values() if subscription.verified]
 
-    def publish(self, topic: str, content: bytes, *, secret: str | None = None,
-                content_type: str = "application/rss+xml") -> list[int]:
+    def publish(
+        self,
+        topic: str,
+        content: bytes,
+        *,
+        secret: str | None = None,
+        content_type: str = "application/rss+xml",
+    ) -> list[int]:
         """POST ``content`` to every verified subscriber of ``topic``, signed with its secret (or ``secret``);
         the statuses they answered."""
         statuses = []
@@ -105,14 +112,22 @@ class LocalHub:
                 continue
             key = (secret if secret is not None else subscription.secret).encode()
             signature = "sha256=" + hmac.new(key, content, hashlib.sha256).hexdigest()
-            status, _ = _request(subscription.callback, data=content, headers={
-                "Content-Type": content_type, "X-Hub-Signature": signature,
-                "Link": f'<{self.url}>; rel="hub", <{topic}>; rel="self"'})
+            status, _ = _request(
+                subscription.callback,
+                data=content,
+                headers={
+                    "Content-Type": content_type,
+                    "X-Hub-Signature": signature,
+                    "Link": f'<{self.url}>; rel="hub", <{topic}>; rel="self"',
+                },
+            )
             statuses.append(status)
         return statuses
 
 
-def _request(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def _request(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
     try:

@@ -47,8 +47,14 @@ class DeliveryError(MonitorError):
     DATA): it may have arrived, so its retry must carry the same Message-ID / Idempotency-Key.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None,
-                 maybe_delivered: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        hint: str | None = None,
+        maybe_delivered: bool = False,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
         self.maybe_delivered = maybe_delivered

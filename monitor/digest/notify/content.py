@@ -119,7 +119,7 @@ class DigestContent:
         return sum(item.is_update for section in self.sections for item in section.items)
 
     def headline_count(self) -> str:
-        """"3 new stories, 1 update" (stories past a section's cap count as new)."""
+        """ "3 new stories, 1 update" (stories past a section's cap count as new)."""
         new = self.stories - self.updates
         parts = [f"{new} new {'story' if new == 1 else 'stories'}"] if new or not self.updates else []
         if self.updates:

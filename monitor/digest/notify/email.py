@@ -98,16 +98,20 @@ class EmailSender:
                     smtp.login(settings.username, settings.password)
                 refused = smtp.send_message(message)
         except smtplib.SMTPAuthenticationError as error:
-            raise DeliveryError(f"SMTP {host}:{port} refused the login ({error.smtp_code})",
-                                hint="check the username and password") from error
+            raise DeliveryError(
+                f"SMTP {host}:{port} refused the login ({error.smtp_code})",
+                hint="check the username and password",
+            ) from error
         except (OSError, smtplib.SMTPException) as error:
             maybe = smtp is not None and data_unanswered(smtp, error)
-            raise DeliveryError(f"SMTP {host}:{port}: {error}" + (" (after the message was sent: it may have"
-                                " been delivered)" if maybe else ""), maybe_delivered=maybe) from error
+            raise DeliveryError(
+                f"SMTP {host}:{port}: {error}"
+                + (" (after the message was sent: it may have been delivered)" if maybe else ""),
+                maybe_delivered=maybe,
+            ) from error
         if refused:  # some recipients refused, some took it: the message is out, and cannot be taken back
             log.warning("SMTP %s refused recipients %s", host, sorted(refused))
         accepted(digest.content.article_ids)
-
 
 
 register_channel("email", EmailSender, EmailChannel)

@@ -27,8 +27,23 @@ from monitor.digest.notify.wording import coverage_line, local_day, local_time, 
 
 # The digest's values and wording helpers are still importable from here, where their users found them first.
 __all__ = [
-    "Coverage", "Digest", "DigestContent", "DigestItem", "Excerpt", "Report", "SlackMessage", "TopicSection",
-    "coverage_line", "local_day", "local_time", "one_line", "plural", "render", "safe_url", "subject_of", "to_json",
+    "Coverage",
+    "Digest",
+    "DigestContent",
+    "DigestItem",
+    "Excerpt",
+    "Report",
+    "SlackMessage",
+    "TopicSection",
+    "coverage_line",
+    "local_day",
+    "local_time",
+    "one_line",
+    "plural",
+    "render",
+    "safe_url",
+    "subject_of",
+    "to_json",
 ]
 
 
@@ -90,11 +105,15 @@ def to_json(content: DigestContent) -> dict[str, Any]:
                         "more_writeups": item.more_writeups,
                         "more_copies": item.more_copies,
                         "update": item.is_update,
-                        "coverage": None if item.coverage is None else {
+                        "coverage": None
+                        if item.coverage is None
+                        else {
                             "first_reported": item.coverage.first_reported.isoformat(),
                             "reports": item.coverage.reports,
                             "outlets": item.coverage.outlets,
-                            "last_sent": item.coverage.last_sent.isoformat() if item.coverage.last_sent else None,
+                            "last_sent": item.coverage.last_sent.isoformat()
+                            if item.coverage.last_sent
+                            else None,
                         },
                         "alerted_at": item.alerted_at.isoformat() if item.alerted_at else None,
                         "article_ids": list(item.article_ids),
@@ -108,8 +127,12 @@ def to_json(content: DigestContent) -> dict[str, Any]:
 
 
 def _report_json(report: Report) -> dict[str, Any]:
-    return {"outlet": report.outlet, "url": report.url, "title": report.title,
-            "published_at": report.published_at.isoformat() if report.published_at else None}
+    return {
+        "outlet": report.outlet,
+        "url": report.url,
+        "title": report.title,
+        "published_at": report.published_at.isoformat() if report.published_at else None,
+    }
 
 
 @cache

@@ -44,7 +44,9 @@ def _http_url(value: str, *, empty_ok: bool) -> str:
         return value
     parts = split_url(value)
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidValue("not an absolute http(s) URL", "write it as https://host/path, or take it from ${VAR}")
+        raise InvalidValue(
+            "not an absolute http(s) URL", "write it as https://host/path, or take it from ${VAR}"
+        )
     if problem := url_problem(parts):
         raise InvalidValue(f"not a usable URL: {problem}", "write it as https://host:port/path")
     return value
@@ -131,15 +133,24 @@ class EmailChannel(ChannelSettings):
 
     def missing_key(self) -> str | None:
         """The key of feeds.yaml whose emptiness ``missing`` reports, or None."""
-        return "host" if not self.host.strip() else "to" if not self.to else "from" if not self.from_.strip() \
+        return (
+            "host"
+            if not self.host.strip()
+            else "to"
+            if not self.to
+            else "from"
+            if not self.from_.strip()
             else None
+        )
 
     def describe(self) -> str:
         """Where and how it sends, with no secret: no password, no user name."""
         count = len(self.to)
         login = ", with login" if self.username or self.password else ""
-        return (f"{_host_port(self.host.strip(), self.effective_port())}, {self.security}, "
-                f"{count} recipient{'s' if count != 1 else ''}{login}")
+        return (
+            f"{_host_port(self.host.strip(), self.effective_port())}, {self.security}, "
+            f"{count} recipient{'s' if count != 1 else ''}{login}"
+        )
 
 
 class SlackChannel(ChannelSettings):
@@ -210,8 +221,9 @@ class Channels(Section):
                 close = difflib.get_close_matches(str(name), list(known), n=1)
                 hint = (f"did you mean '{close[0]}'? " if close else "") + f"channels: {', '.join(known)}"
                 problem = InvalidValue(f"unknown channel '{name}'", hint)
-                errors.append(InitErrorDetails(type="value_error", loc=(name,), input=section,
-                                               ctx={"error": problem}))
+                errors.append(
+                    InitErrorDetails(type="value_error", loc=(name,), input=section, ctx={"error": problem})
+                )
             elif section is not None:
                 try:
                     validated[name] = known[name].settings.model_validate(section)
@@ -295,8 +307,9 @@ class DigestConfig(Section):
         try:
             ZoneInfo(value.strip())
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidValue(f"unknown time zone {value!r}",
-                           "use an IANA name such as Europe/Berlin or UTC") from None
+            raise InvalidValue(
+                f"unknown time zone {value!r}", "use an IANA name such as Europe/Berlin or UTC"
+            ) from None
         return value.strip()
 
     @model_validator(mode="after")
@@ -304,13 +317,17 @@ class DigestConfig(Section):
         try:
             self.trigger()
         except ValueError as error:
-            raise InvalidValue(f"invalid cron expression {self.schedule!r} ({error})",
-                           "five fields: minute hour day month weekday, e.g. '0 7 * * 1-5'") from None
+            raise InvalidValue(
+                f"invalid cron expression {self.schedule!r} ({error})",
+                "five fields: minute hour day month weekday, e.g. '0 7 * * 1-5'",
+            ) from None
         for channel in self.alerts.channels if self.alerts else ():
             if channel not in self.channels.configured():
-                raise InvalidValue(f"alerts go to {channel!r}, which this digest does not configure",
-                               f"add channels.{channel}, or name one of: "
-                               f"{', '.join(self.channels.configured()) or 'none configured'}")
+                raise InvalidValue(
+                    f"alerts go to {channel!r}, which this digest does not configure",
+                    f"add channels.{channel}, or name one of: "
+                    f"{', '.join(self.channels.configured()) or 'none configured'}",
+                )
         return self
 
     def trigger(self) -> CronTrigger:
@@ -320,10 +337,17 @@ class DigestConfig(Section):
             raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
         minute, hour, day, month, weekday = fields
         # cron counts weekdays from Sunday (0 or 7), APScheduler from Monday: names mean the same to both.
-        weekday = re.sub(r"\d+", lambda m: _WEEKDAYS[int(m.group())] if int(m.group()) < 8 else m.group(),
-                         weekday)
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
-                           timezone=ZoneInfo(self.timezone))
+        weekday = re.sub(
+            r"\d+", lambda m: _WEEKDAYS[int(m.group())] if int(m.group()) < 8 else m.group(), weekday
+        )
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=weekday,
+            timezone=ZoneInfo(self.timezone),
+        )
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -51,15 +51,17 @@ class SlackSender:
             if response.status_code == 429:
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait > self.settings.max_retry_after.total_seconds():
-                    raise DeliveryError(f"Slack rate-limited message {part} for {wait:.0f}s",
-                                        retry_after=wait)
+                    raise DeliveryError(
+                        f"Slack rate-limited message {part} for {wait:.0f}s", retry_after=wait
+                    )
                 log.info("Slack rate-limited message %s; waiting %.0fs as asked", part, wait)
                 self.sleep(wait)
                 continue
             if response.is_success:
                 return
-            raise DeliveryError(f"Slack answered {response.status_code} to message {part}: "
-                                f"{response.text[:200]!r}")
+            raise DeliveryError(
+                f"Slack answered {response.status_code} to message {part}: {response.text[:200]!r}"
+            )
         raise DeliveryError(f"Slack kept rate-limiting message {part}")
 
 

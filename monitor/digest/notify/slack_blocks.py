@@ -41,7 +41,9 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     """One story as mrkdwn, never over MAX_TEXT: the links to write-ups and copies give way first, then the
     excerpt."""
     head = ("*Update* · " if item.is_update else "") + f"*{_link(item.url, one_line(item.headline))}*"
-    meta = escape(one_line(item.outlet)) + (f" · {local_time(item.published_at, zone, now)}" if item.published_at else "")
+    meta = escape(one_line(item.outlet)) + (
+        f" · {local_time(item.published_at, zone, now)}" if item.published_at else ""
+    )
     if item.alerted_at:
         meta += f" · alerted {local_time(item.alerted_at, zone, now)}"
     if len(item.topics) > 1:
@@ -49,8 +51,10 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     coverage = escape(coverage_line(item, zone, now)) if item.coverage and now else ""
     excerpt = item.excerpt.marked("*", "*", escape) if item.excerpt.text else ""
     label = "New write-ups" if item.is_update else "Other write-ups"
-    writeups = "\n".join(f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
-                          for r in item.writeups)
+    writeups = "\n".join(
+        f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
+        for r in item.writeups
+    )
     if item.more_writeups:
         writeups += f"\n• and {plural(item.more_writeups, 'more write-up')}"
     writeups = f"{label}:\n{writeups}" if writeups else ""
@@ -119,7 +123,11 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
             title = title[: len(title) - (len(header_text) - MAX_HEADER) - 1]
             header_text = escape_entities(title + "…")
         header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": False}}
-        payload = {"text": escape(title), "blocks": [header, *blocks], "unfurl_links": False,
-                   "unfurl_media": False}
+        payload = {
+            "text": escape(title),
+            "blocks": [header, *blocks],
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
         messages.append(SlackMessage(payload, tuple(dict.fromkeys(ids))))
     return tuple(messages)

@@ -28,8 +28,10 @@ class WebhookSender:
         except _UNANSWERED as error:
             # The request went out and no answer came: the receiver may have taken it, so the retry must
             # carry the same id (``DeliveryError.maybe_delivered``).
-            raise DeliveryError(f"webhook did not answer ({type(error).__name__}: {error}): it may have "
-                                "received the digest", maybe_delivered=True) from None
+            raise DeliveryError(
+                f"webhook did not answer ({type(error).__name__}: {error}): it may have received the digest",
+                maybe_delivered=True,
+            ) from None
         except httpx.HTTPError as error:
             raise DeliveryError(f"webhook unreachable ({type(error).__name__}: {error})") from None
         if not response.is_success:

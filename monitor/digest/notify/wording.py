@@ -20,12 +20,12 @@ def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
 
 
 def local_time(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
-    """"21 Nov 07:40" in the digest's time zone; "21 Nov 2025 07:40" when not in the year of ``now``."""
+    """ "21 Nov 07:40" in the digest's time zone; "21 Nov 2025 07:40" when not in the year of ``now``."""
     return _local(moment, zone, now, "%-d %b{year} %H:%M")
 
 
 def local_day(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
-    """"Mon 2 Dec" in the digest's time zone; "Mon 2 Dec 2025" when not in the year of ``now``."""
+    """ "Mon 2 Dec" in the digest's time zone; "Mon 2 Dec 2025" when not in the year of ``now``."""
     return _local(moment, zone, now, "%a %-d %b{year}")
 
 
@@ -38,7 +38,7 @@ def _local(moment: datetime | None, zone: str, now: datetime | None, pattern: st
 
 
 def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
-    """"Update · first reported Mon 2 Dec; 7 reports from 5 outlets so far", or "" without earlier reports."""
+    """ "Update · first reported Mon 2 Dec; 7 reports from 5 outlets so far", or "" without earlier reports."""
     coverage = item.coverage
     if coverage is None:
         return ""
