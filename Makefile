@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 BENCHMARKS := ingest dedup dedup_eval wire_eval story_eval tagging topic_eval near retention freshness ssrf
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run poll test bench $(addprefix bench-,$(BENCHMARKS)) screenshots clean
+.PHONY: install run poll test lint bench $(addprefix bench-,$(BENCHMARKS)) screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ poll: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# CI's gates before the tests: lint (a deliberate rule set in pyproject.toml), format, and the import layers.
+lint: install
+	$(BIN)/ruff check monitor tests bench migrations
+	$(BIN)/ruff format --check monitor tests bench migrations
+	$(BIN)/lint-imports
 
 # Each benchmark is one command; `make bench` runs them all (several minutes each at full size).
 bench: $(addprefix bench-,$(BENCHMARKS))
