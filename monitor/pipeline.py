@@ -40,7 +40,15 @@ from monitor.ingest.extract import (
     choose_body,
     extract_page,
 )
-from monitor.ingest.fetch import Failure, FailureKind, Fetcher, FetchResult, reaching
+from monitor.ingest.fetch import (
+    FEED_ACCEPT,
+    PAGE_ACCEPT,
+    Failure,
+    FailureKind,
+    Fetcher,
+    FetchResult,
+    reaching,
+)
 from monitor.ingest.fetchtools import FetchTools, Shared
 from monitor.ingest.pagebuffer import PageBuffer
 from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
@@ -73,11 +81,6 @@ from monitor.watchlist.tag import Tagger
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FEED_ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/rdf+xml, application/feed+json, "
-    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
-)
-PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 LEASE = timedelta(minutes=30)
 LEASED = "leased"
 """The error kind of a feed not polled because another live instance is polling it."""

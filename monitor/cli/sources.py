@@ -99,18 +99,9 @@ async def _discover(config: Config, url: str, max_probes: int, find):
 
 def _fetcher(config: Config):
     """A fetcher like the pipeline's: the same User-Agent, limits and per-host delays as polling."""
-    from monitor.ingest.fetch import Fetcher, default_user_agent
-    from monitor.ingest.politeness import HostGate
+    from monitor.ingest.fetchtools import fetcher_for
 
-    settings = config.settings
-    return Fetcher(
-        user_agent=settings.user_agent or default_user_agent(settings.contact),
-        timeout=settings.timeout.total_seconds(),
-        max_bytes=int(settings.max_bytes),
-        max_redirects=settings.max_redirects,
-        concurrency=settings.concurrency,
-        gate=HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
-    )
+    return fetcher_for(config.settings)
 
 
 def _print_discovery(discovery, found: list[dict]) -> None:

@@ -127,19 +127,10 @@ def _from_url(ctx: typer.Context, url: str) -> ArticleText:
 async def _fetch(config, url: str) -> ArticleText:
     """The page at ``url``, fetched and extracted as the pipeline would (for a page not stored yet)."""
     from monitor.ingest.extract import extract_page
-    from monitor.ingest.fetch import Fetcher, default_user_agent
-    from monitor.ingest.politeness import HostGate
-    from monitor.pipeline import PAGE_ACCEPT
+    from monitor.ingest.fetch import PAGE_ACCEPT
+    from monitor.ingest.fetchtools import fetcher_for
 
-    settings = config.settings
-    async with Fetcher(
-        user_agent=settings.user_agent or default_user_agent(settings.contact),
-        timeout=settings.timeout.total_seconds(),
-        max_bytes=int(settings.max_bytes),
-        max_redirects=settings.max_redirects,
-        concurrency=1,
-        gate=HostGate(concurrency=1, delay=0),
-    ) as fetcher:
+    async with fetcher_for(config.settings) as fetcher:
         result = await fetcher.fetch(url, accept=PAGE_ACCEPT)
     if not result.ok:
         problem = result.failure.message if result.failure else f"HTTP {result.status}"

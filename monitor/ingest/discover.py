@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree, html
 
-from monitor.ingest.fetch import Fetcher, FetchResult
+from monitor.ingest.fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from monitor.ingest.listing import parse_listing
 from monitor.ingest.parse import NotAFeed, parse_feed
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules
@@ -103,7 +103,7 @@ async def discover(
         news sitemaps before others), and the page itself if it lists articles and no feed was found.
     """
     probe = _Prober(fetcher, robots, max_probes)
-    page = await fetcher.fetch(url, accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5")
+    page = await fetcher.fetch(url, accept=PAGE_ACCEPT)
     probe.requests += 1
     problems: list[str] = []
     title = None

@@ -338,6 +338,14 @@ class _Decoder:
 
 DRAIN_LIMIT = 64 * 1024
 FORM_ANSWER_BYTES = 4096  # of the answer to a POST (a hub's "202 Accepted" and its reason, if any)
+
+# What each kind of request asks for: servers label feeds loosely, so anything is taken, in this order.
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, application/x-gzip;q=0.8, text/plain;q=0.7, */*;q=0.5"
 DRAIN_SECONDS = 2.0
 """Bytes of an unwanted body (a 304's, a redirect's, an error page's) read to keep the connection, and the
 time it may take: a slow error page must not hold the answer we already have."""

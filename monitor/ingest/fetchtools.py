@@ -20,7 +20,7 @@ from monitor.ingest.fetch import Fetcher, default_user_agent
 from monitor.ingest.pagebuffer import PageBuffer
 from monitor.ingest.politeness import HostGate
 from monitor.ingest.robots import RobotsCache
-from monitor.runtime.metrics import Metrics
+from monitor.runtime.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,32 @@ FETCH_SETTINGS = (
 """Settings built into the fetcher: a change to any of them builds a new one."""
 EXTRACT_SETTINGS = ("extract_workers",)
 """Settings built into the extractor: a change starts new worker processes."""
+
+
+def fetcher_for(
+    settings: Settings,
+    *,
+    metrics: Metrics = NO_METRICS,
+    gate: HostGate | None = None,
+    guard: AddressGuard | None = None,
+) -> Fetcher:
+    """The one way a Fetcher is made from settings: the pipeline's, and the commands' that fetch
+    (discover, explain a URL), so every request carries the same User-Agent, limits and politeness.
+
+    Args:
+        gate: the per-host gate to share (a successor's polls share its predecessor's); None makes one.
+        guard: the address guard to use whatever ``allow_networks`` says (tests); None builds one from it.
+    """
+    return Fetcher(
+        user_agent=settings.user_agent or default_user_agent(settings.contact),
+        timeout=settings.timeout.total_seconds(),
+        max_bytes=int(settings.max_bytes),
+        max_redirects=settings.max_redirects,
+        concurrency=settings.concurrency,
+        metrics=metrics,
+        gate=gate or HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
+        guard=guard or AddressGuard(settings.allow_networks),
+    )
 
 
 class Extracting(Protocol):
@@ -99,16 +125,7 @@ class FetchTools(Generic[E]):
             if same_hosts
             else HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds())
         )
-        self.fetcher = Fetcher(
-            user_agent=settings.user_agent or default_user_agent(settings.contact),
-            timeout=settings.timeout.total_seconds(),
-            max_bytes=int(settings.max_bytes),
-            max_redirects=settings.max_redirects,
-            concurrency=settings.concurrency,
-            metrics=metrics,
-            gate=gate,
-            guard=guard or AddressGuard(settings.allow_networks),
-        )
+        self.fetcher = fetcher_for(settings, metrics=metrics, gate=gate, guard=guard)
         self.robots = RobotsCache(self.fetcher)
         self._extractor = extractor
         self.extractor: E = extractor.hold()

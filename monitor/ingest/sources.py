@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 from monitor.config import FeedConfig
 from monitor.errors import MonitorError
-from monitor.ingest.fetch import Failure, FailureKind, FetchResult
+from monitor.ingest.fetch import PAGE_ACCEPT, SITEMAP_ACCEPT, Failure, FailureKind, FetchResult
 from monitor.ingest.listing import parse_listing
 from monitor.ingest.parse import NotAFeed, ParsedFeed
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsRules
@@ -28,10 +28,7 @@ from monitor.ingest.sitemaps import ParsedSitemap, merge, newest, parse_sitemap
 
 log = logging.getLogger(__name__)
 
-ACCEPT = {
-    "sitemap": "application/xml, text/xml;q=0.9, application/x-gzip;q=0.8, text/plain;q=0.7, */*;q=0.5",
-    "page": "text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
-}
+ACCEPT = {"sitemap": SITEMAP_ACCEPT, "page": PAGE_ACCEPT}
 MAX_REMEMBERED = 10_000  # child sitemaps whose validators are kept
 
 Fetch = Callable[..., Awaitable[FetchResult]]
