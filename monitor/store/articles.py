@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.ingest.extract import Article as ArticleValue
 from monitor.ingest.extract import Body, ExtractedPage, content_hash
 from monitor.store.models import Article, ArticleFeed, Feed, PrunedEntry
+from monitor.store.results import new_id, rowcount
 
 _CHUNK = 500  # bound the size of IN (...) lists
 
@@ -53,7 +55,7 @@ def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -
     by_url = _ids_by(session, Article.canonical_url, [e.canonical_url for e in rest if e.canonical_url])
     elsewhere = {}
     for entry in rest:
-        article_id = by_guid.get(entry.guid) or by_url.get(entry.canonical_url)
+        article_id = _found(by_guid, entry.guid) or _found(by_url, entry.canonical_url)
         if article_id is not None:
             elsewhere[entry.key] = article_id
     # Articles removed by retention: known by their key in this feed, or by GUID or canonical URL.
@@ -66,11 +68,16 @@ def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -
             session, PrunedEntry.canonical_url, [e.canonical_url for e in rest if e.canonical_url]
         )
         for entry in rest:
-            row = keyed.get(entry.key) or by_guid.get(entry.guid) or by_url.get(entry.canonical_url)
+            row = keyed.get(entry.key) or _found(by_guid, entry.guid) or _found(by_url, entry.canonical_url)
             if row is not None:
                 in_feed.add(entry.key)
                 pruned.add(row)
     return KnownEntries(frozenset(in_feed), elsewhere, tuple(sorted(pruned)))
+
+
+def _found(ids: dict[str, int], key: str | None) -> int | None:
+    """The id found under ``key``; an entry without a GUID (or canonical URL) matches nothing by it."""
+    return None if key is None else ids.get(key)
 
 
 def _pruned_by(session: Session, column, values: list[str], *, feed_id: int | None = None) -> dict[str, int]:
@@ -96,8 +103,9 @@ def _chunks(values: list[str]):
 
 
 # Storing is the hot path of a poll (every new article): Core statements built once, not ORM objects.
-_articles = Article.__table__
-_links = ArticleFeed.__table__
+# Declarative types ``__table__`` as any FromClause; these are Tables, and typed so their columns and DML are.
+_articles = cast(Table, Article.__table__)
+_links = cast(Table, ArticleFeed.__table__)
 _LINKED = select(_links.c.id).where(
     _links.c.feed_id == bindparam("feed"), _links.c.entry_key == bindparam("key")
 )
@@ -153,26 +161,28 @@ def save_article(
         try:
             # A savepoint: another instance may store the same URL between our check and our insert.
             with session.begin_nested():
-                existing = connection.execute(
-                    _ADD_ARTICLE,
-                    {
-                        "url": article.url,
-                        "canonical_url": article.canonical_url,
-                        "guid": article.guid,
-                        "title": article.title,
-                        "author": article.author,
-                        "published_at": article.published,
-                        "fetched_at": article.fetched_at,
-                        "language": article.language,
-                        "body": article.body,
-                        "summary": article.summary,
-                        "body_source": str(article.body_source),
-                        "body_note": article.body_note,
-                        "content_hash": article.content_hash,
-                        "page_retry_at": article.page_retry_at,
-                        "site_name": article.site_name,
-                    },
-                ).inserted_primary_key[0]
+                existing = new_id(
+                    connection.execute(
+                        _ADD_ARTICLE,
+                        {
+                            "url": article.url,
+                            "canonical_url": article.canonical_url,
+                            "guid": article.guid,
+                            "title": article.title,
+                            "author": article.author,
+                            "published_at": article.published,
+                            "fetched_at": article.fetched_at,
+                            "language": article.language,
+                            "body": article.body,
+                            "summary": article.summary,
+                            "body_source": str(article.body_source),
+                            "body_note": article.body_note,
+                            "content_hash": article.content_hash,
+                            "page_retry_at": article.page_retry_at,
+                            "site_name": article.site_name,
+                        },
+                    )
+                )
             created = True
         except IntegrityError:
             existing = connection.scalar(_BY_CANONICAL, {"canonical": article.canonical_url})
@@ -324,7 +334,7 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
             .where(Article.id == row[0], Article.page_retry_at == row[3])
             .values(page_retry_at=now + lease)
         )
-        if taken.rowcount == 1:
+        if rowcount(taken) == 1:
             claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5]))
     return claimed
 

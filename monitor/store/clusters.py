@@ -11,8 +11,9 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import String, bindparam, case, delete, func, select, update
+from sqlalchemy import String, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer, selectinload
 
@@ -28,13 +29,15 @@ from monitor.store.models import (
     WireCluster,
 )
 from monitor.store.records import Member
+from monitor.store.results import new_id
 
 _CHUNK = 500
 # The hot path (every stored article) uses the tables, not the ORM classes: Core statements skip the ORM's
 # per-statement work, which would otherwise cost more than the fingerprinting itself.
-_articles = Article.__table__
-_bands = LshBand.__table__
-_clusters = WireCluster.__table__
+# Declarative types ``__table__`` as any FromClause; these are Tables, and typed so their columns and DML are.
+_articles = cast(Table, Article.__table__)
+_bands = cast(Table, LshBand.__table__)
+_clusters = cast(Table, WireCluster.__table__)
 TOTAL_TERM = ""
 """The ``term_counts`` row whose count is the number of articles counted (the N of IDF)."""
 
@@ -104,6 +107,7 @@ def _raw(session: Session, name: str, statement, rows: list[dict], *, many: bool
         constants = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
         _compiled[key] = (compiled.string, compiled.positiontup, constants)
     sql, order, constants = _compiled[key]
+    params: list[tuple[Any, ...]] | list[dict[str, Any]]
     if order:  # positional parameters (SQLite): tuples in the compiled order
         params = [tuple(row[c] if c in row else constants[c] for c in order) for row in rows]
     else:  # named parameters (psycopg)
@@ -295,7 +299,7 @@ def new_cluster(session: Session, *, at: datetime, article_id: int, agency: str 
             "agency": agency,
         },
     )
-    return result.inserted_primary_key[0]
+    return new_id(result)
 
 
 def cluster_of(session: Session, *, cluster_id: int) -> WireCluster | None:
@@ -381,12 +385,15 @@ def detach(session: Session, *, article_id: int) -> tuple[int | None, int | None
         session.execute(
             update(WireCluster).where(WireCluster.id == cluster_id).values(size=WireCluster.size - 1)
         )
-        if session.scalar(select(WireCluster.size).where(WireCluster.id == cluster_id)) <= 0:
+        # None: another instance removed the cluster meanwhile; it is gone either way.
+        size = session.scalar(select(WireCluster.size).where(WireCluster.id == cluster_id))
+        if size is None or size <= 0:
             session.execute(delete(WireCluster).where(WireCluster.id == cluster_id))
             cluster_id = None
     if story_id is not None:
         session.execute(update(Story).where(Story.id == story_id).values(size=Story.size - 1))
-        if session.scalar(select(Story.size).where(Story.id == story_id)) <= 0:
+        size = session.scalar(select(Story.size).where(Story.id == story_id))
+        if size is None or size <= 0:
             session.execute(delete(Story).where(Story.id == story_id))
             story_id = None
     return cluster_id, story_id
@@ -404,7 +411,7 @@ class StoryProfile:
     last_seen_at: datetime
 
 
-_keys = StoryKey.__table__
+_keys = cast(Table, StoryKey.__table__)
 _key_shared = func.count().label("shared")
 
 
@@ -424,7 +431,7 @@ def _story_candidates(slots: int):
     )
 
 
-_stories = Story.__table__
+_stories = cast(Table, Story.__table__)
 _PROFILES = select(
     _stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at, _stories.c.last_seen_at
 ).where(_stories.c.id.in_(bindparam("ids", expanding=True)))
@@ -501,7 +508,7 @@ def new_story(
     session: Session, *, at: datetime, title: str | None, article_id: int, profile: dict[str, float]
 ) -> int:
     result = session.connection().execute(
-        Story.__table__.insert().values(
+        _stories.insert().values(
             title=title,
             representative_id=article_id,
             size=1,
@@ -510,7 +517,7 @@ def new_story(
             profile=json.dumps(profile, separators=(",", ":")),
         )
     )
-    return result.inserted_primary_key[0]
+    return new_id(result)
 
 
 _when = bindparam("at", type_=UTCDateTime())
@@ -547,7 +554,7 @@ def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[s
 
 # --- Term counts (IDF) --------------------------------------------------------------------------------------
 
-_terms = TermCount.__table__
+_terms = cast(Table, TermCount.__table__)
 _FREQUENCIES = select(_terms.c.term, _terms.c.documents).where(
     _terms.c.term.in_(bindparam("terms", expanding=True))
 )
@@ -571,7 +578,7 @@ def count_terms(session: Session, *, terms: Iterable[str], at: datetime | None =
     rows = [
         {"term": term, "documents": 1, "last_counted": counted} for term in sorted(set(terms) | {TOTAL_TERM})
     ]
-    _increment(session, TermCount.__table__, "documents", rows)
+    _increment(session, _terms, "documents", rows)
 
 
 def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
@@ -594,7 +601,7 @@ def _upsert(dialect: str, table, column: str):
     )
 
 
-_paragraphs = ParagraphCount.__table__
+_paragraphs = cast(Table, ParagraphCount.__table__)
 _COMMON = select(_paragraphs.c.key).where(
     _paragraphs.c.key.in_(bindparam("keys", expanding=True)), _paragraphs.c.clusters >= bindparam("least")
 )
@@ -645,7 +652,7 @@ def count_paragraphs(session: Session, *, keys: Iterable[int], at: datetime | No
     counted = epoch(at or datetime.now(UTC))
     _increment(
         session,
-        ParagraphCount.__table__,
+        _paragraphs,
         "clusters",
         [{"key": k, "clusters": 1, "last_counted": counted} for k in sorted(set(keys))],
     )

@@ -208,8 +208,14 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory(str(migrations_dir()))
 
 
-def head_revision() -> str | None:
-    return script_directory().get_current_head()
+def head_revision() -> str:
+    """The latest revision this version ships (Alembic answers None for a directory without any)."""
+    head = script_directory().get_current_head()
+    if head is None:
+        raise StoreError(
+            "the database migrations are missing from this installation", hint="reinstall monitor"
+        )
+    return head
 
 
 def open_database(url: str, *, migrate: bool = True) -> Database:

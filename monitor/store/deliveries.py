@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.store.models import Delivery, DeliveryItem
+from monitor.store.results import rowcount
 
 SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superseded", "empty"
 UNCONFIRMED = "unconfirmed"
@@ -94,9 +95,11 @@ def claim_retry(
         .where(Delivery.id == delivery_id, _retryable(now))
         .values(status=SENDING, lease_owner=owner, lease_until=now + lease)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return None
     row = session.get(Delivery, delivery_id, populate_existing=True)
+    if row is None:  # the UPDATE just matched it in this transaction: only a concurrent delete could do this
+        return None
     return ClaimedDelivery(row.id, row.period, row.attempts, row.parts_sent, row.message_id)
 
 
@@ -128,7 +131,7 @@ def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
         .where(*_in_slot(slot), Delivery.status == FAILED, Delivery.id != keep)
         .values(status=SUPERSEDED, next_attempt_at=None)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def add_items(session: Session, *, delivery_id: int, items: Iterable[ItemRef]) -> None:
@@ -194,7 +197,8 @@ def finish(session: Session, *, delivery_id: int, status: str, now: datetime, me
 
 def attempts_made(session: Session, *, delivery_id: int) -> int:
     """How many attempts of this delivery have failed so far."""
-    return session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
+    # one(): the caller holds the delivery; a missing row is an error, not a count.
+    return session.scalars(select(Delivery.attempts).where(Delivery.id == delivery_id)).one()
 
 
 def fail(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.store.deliveries import ItemRef
@@ -81,7 +81,7 @@ class Material:
     """Article -> its earlier deliveries by this digest (accepted by the channel), oldest first."""
 
 
-def _carried(rule: Carried, article_id: ColumnElement) -> ColumnElement[bool]:
+def _carried(rule: Carried, article_id: QueryableAttribute[int]) -> ColumnElement[bool]:
     """SQL: ``article_id`` went out under ``rule`` already, or is on its way in a delivery being sent (or
     retried after an attempt that may have arrived)."""
     return exists(
@@ -171,7 +171,8 @@ def story_followups(
         .order_by(Article.fetched_at, Article.id)
         .limit(limit)
     )
-    return [(article_id, story_id) for article_id, story_id in session.execute(query)]
+    # story_id is never None here (the IN above): the test is for the type checker.
+    return [(article_id, story_id) for article_id, story_id in session.execute(query) if story_id is not None]
 
 
 def material(
@@ -197,7 +198,7 @@ def material(
         query = select(*(column for column in ranked.c if column.name != "rank")).where(
             ranked.c.rank <= members_per_story
         )
-        articles.update((row[0], StoredArticle(*row)) for row in session.execute(query))
+        articles.update((row[0], StoredArticle(*row.tuple())) for row in session.execute(query))
     ids = sorted(articles)
     matches = []
     for chunk in _chunks(ids):
@@ -208,20 +209,20 @@ def material(
             query = query.where(ArticleMatch.topic.in_(list(topics)))
         matches += [StoredMatch(a, t, s, _evidence(e)) for a, t, s, e in session.execute(query)]
     clusters = sorted({a.wire_cluster_id for a in articles.values() if a.wire_cluster_id is not None})
-    representatives = {}
+    representatives: dict[int, int] = {}
     for chunk in _chunks(clusters):
         query = select(WireCluster.id, WireCluster.representative_id).where(WireCluster.id.in_(chunk))
         representatives.update((c, r) for c, r in session.execute(query) if r is not None)
     missing = sorted(set(representatives.values()) - set(articles))
     articles.update(_articles(session, missing))  # an original from before the window
-    sizes = {}
+    sizes: dict[int, int] = {}
     for chunk in _chunks(story_ids):
         query = (
             select(Article.story_id, func.count())
             .where(Article.story_id.in_(chunk))
             .group_by(Article.story_id)
         )
-        sizes.update((story_id, count) for story_id, count in session.execute(query))
+        sizes.update((story_id, count) for story_id, count in session.execute(query) if story_id is not None)
     sent: dict[int, list[Sent]] = defaultdict(list)
     if channel is not None:
         for chunk in _chunks(sorted(articles)):
@@ -236,7 +237,8 @@ def material(
                 .order_by(DeliveryItem.delivered_at)
             )
             for article_id, kind, sent_on, at in session.execute(query):
-                sent[article_id].append(Sent(kind, sent_on, at))
+                if at is not None:  # always (the query asks for delivered items): for the type checker
+                    sent[article_id].append(Sent(kind, sent_on, at))
     return Material(
         articles,
         tuple(matches),
@@ -267,10 +269,10 @@ _ARTICLE_COLUMNS = (
 
 
 def _articles(session: Session, ids: Sequence[int]) -> dict[int, StoredArticle]:
-    found = {}
+    found: dict[int, StoredArticle] = {}
     for chunk in _chunks(list(ids)):
         for row in session.execute(select(*_ARTICLE_COLUMNS).where(Article.id.in_(chunk))):
-            found[row[0]] = StoredArticle(*row)
+            found[row[0]] = StoredArticle(*row.tuple())
     return found
 
 

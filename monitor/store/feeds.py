@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from monitor.store.models import ArticleFeed, Feed
+from monitor.store.results import rowcount
 
-_feeds = Feed.__table__
+# Declarative types ``__table__`` as any FromClause; this is a Table, and typed so its columns and DML are.
+_feeds = cast(Table, Feed.__table__)
 
 
 def _param(name: str, column: str) -> BindParameter:
@@ -311,7 +313,12 @@ def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLe
     query = select(Feed.id, Feed.lease_owner, Feed.lease_pid, Feed.lease_pid_started).where(
         Feed.lease_host == host, Feed.lease_pid.is_not(None), Feed.lease_until >= now
     )
-    return [HeldLease(*row) for row in session.execute(query.order_by(Feed.id))]
+    held = []
+    for feed_id, owner, pid, pid_started in session.execute(query.order_by(Feed.id)):
+        # A lease without an owner is no process's to describe, nor could break_leases match it.
+        if owner is not None and pid is not None:
+            held.append(HeldLease(feed_id, owner, pid, pid_started))
+    return held
 
 
 def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
@@ -324,7 +331,7 @@ def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
             .where(Feed.id == lease.feed_id, Feed.lease_owner == lease.owner, Feed.lease_pid == lease.pid)
             .values(**_NO_LEASE)
         )
-        if result.rowcount:
+        if rowcount(result):
             broken.append(lease.feed_id)
     return broken
 
@@ -342,7 +349,7 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
         select(Feed, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.feed_id == Feed.id)
         .order_by(Feed.enabled.desc(), Feed.name)
-    )
+    ).tuples()  # typed rows, so they unpack as (Feed, count)
     return [FeedStatus(feed, count) for feed, count in rows]
 
 

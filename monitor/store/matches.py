@@ -81,12 +81,12 @@ def replace_matches(
         if topic not in wanted:
             session.delete(row)
     for topic, match in wanted.items():
-        row = existing.get(topic)
-        if row is None:
+        stored = existing.get(topic)
+        if stored is None:
             session.add(_row(article_id, match, watchlist, now))
         else:
-            row.score, row.snippet = match.score, match.evidence.marked()
-            row.evidence, row.watchlist = _evidence_json(match), watchlist
+            stored.score, stored.snippet = match.score, match.evidence.marked()
+            stored.evidence, stored.watchlist = _evidence_json(match), watchlist
     session.flush()
 
 

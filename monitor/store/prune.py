@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import Table, delete, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from monitor.store.models import (
     TermCount,
     WireCluster,
 )
+from monitor.store.results import rowcount
 
 EMPTY_EVIDENCE = "{}"
 
@@ -72,34 +74,43 @@ def delete_articles(session: Session, *, article_ids: Sequence[int], now: dateti
     ]
     if remembered:
         counts["pruned_entries"] = _insert_ignoring_duplicates(session, remembered)
-    clusters = set(
-        session.scalars(
+    # The queries leave NULL out; the tests on None are for the type checker.
+    clusters = {
+        cid
+        for cid in session.scalars(
             select(Article.wire_cluster_id)
             .distinct()
             .where(Article.id.in_(ids), Article.wire_cluster_id.is_not(None))
         )
-    )
-    stories = set(
-        session.scalars(
+        if cid is not None
+    }
+    stories = {
+        sid
+        for sid in session.scalars(
             select(Article.story_id).distinct().where(Article.id.in_(ids), Article.story_id.is_not(None))
         )
-    )
+        if sid is not None
+    }
     for name, column in (
         ("delivery_items", DeliveryItem.article_id),
         ("article_matches", ArticleMatch.article_id),
         ("lsh_bands", LshBand.article_id),
         ("article_feeds", ArticleFeed.article_id),
     ):
-        counts[name] = session.execute(delete(column.table).where(column.in_(ids))).rowcount
-    counts["articles"] = session.execute(delete(Article).where(Article.id.in_(ids))).rowcount
+        counts[name] = rowcount(session.execute(delete(column.table).where(column.in_(ids))))
+    counts["articles"] = rowcount(session.execute(delete(Article).where(Article.id.in_(ids))))
     counts.update(_drop_empty_groups(session, clusters=sorted(clusters), stories=sorted(stories), gone=ids))
     return {name: count for name, count in counts.items() if count}
+
+
+# Declarative types ``__table__`` as any FromClause; these are Tables, and typed so their columns and DML are.
+_pruned_entries = cast(Table, PrunedEntry.__table__)
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
     """Insert pruned entries; one already there (another instance pruning at the same time) is left."""
     dialect = session.connection().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PrunedEntry.__table__)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_pruned_entries)
     statement = insert.on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
     added = 0
     for row in rows:  # one row a statement: the rowcount of a many-row insert is not told on every driver
@@ -118,9 +129,9 @@ def _drop_empty_groups(
             if not session.scalar(select(exists().where(Article.wire_cluster_id == cid)))
         ]
         if empty:
-            counts["wire_clusters"] = session.execute(
-                delete(WireCluster).where(WireCluster.id.in_(empty))
-            ).rowcount
+            counts["wire_clusters"] = rowcount(
+                session.execute(delete(WireCluster).where(WireCluster.id.in_(empty)))
+            )
         kept = sorted(set(clusters) - set(empty))
         if kept:
             first = (
@@ -139,10 +150,10 @@ def _drop_empty_groups(
         ]
         if empty:
             session.execute(update(WireCluster).where(WireCluster.story_id.in_(empty)).values(story_id=None))
-            counts["story_keys"] = session.execute(
-                delete(StoryKey).where(StoryKey.story_id.in_(empty))
-            ).rowcount
-            counts["stories"] = session.execute(delete(Story).where(Story.id.in_(empty))).rowcount
+            counts["story_keys"] = rowcount(
+                session.execute(delete(StoryKey).where(StoryKey.story_id.in_(empty)))
+            )
+            counts["stories"] = rowcount(session.execute(delete(Story).where(Story.id.in_(empty))))
         kept = sorted(set(stories) - set(empty))
         if kept:
             first = select(func.min(Article.id)).where(Article.story_id == Story.id).scalar_subquery()
@@ -180,14 +191,14 @@ def forget_pruned(session: Session, *, seen_before: datetime, limit: int, dry_ru
     )
     if dry_run or not ids:
         return len(ids)
-    return session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids))).rowcount
+    return rowcount(session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids))))
 
 
 # --- Term and paragraph counts -----------------------------------------------------------------------------
 
-_COUNTS = {
-    "term_counts": (TermCount.__table__, "term"),
-    "paragraph_counts": (ParagraphCount.__table__, "key"),
+_COUNTS: dict[str, tuple[Table, str]] = {
+    "term_counts": (cast(Table, TermCount.__table__), "term"),
+    "paragraph_counts": (cast(Table, ParagraphCount.__table__), "key"),
 }
 COUNT_TABLES = tuple(_COUNTS)
 """The counts deduplication keeps (``store.clusters``): term document frequencies and paragraph clusters."""
@@ -211,7 +222,7 @@ def delete_counts(session: Session, *, table: str, keys: Sequence) -> int:
     if not keys:
         return 0
     counts, name = _COUNTS[table]
-    return session.execute(delete(counts).where(counts.c[name].in_(list(keys)))).rowcount
+    return rowcount(session.execute(delete(counts).where(counts.c[name].in_(list(keys)))))
 
 
 # --- Match evidence -----------------------------------------------------------------------------------------
@@ -253,8 +264,8 @@ def delete_deliveries(session: Session, *, delivery_ids: Sequence[int]) -> dict[
     ids = list(delivery_ids)
     if not ids:
         return {}
-    items = session.execute(delete(DeliveryItem).where(DeliveryItem.delivery_id.in_(ids))).rowcount
-    rows = session.execute(delete(Delivery).where(Delivery.id.in_(ids))).rowcount
+    items = rowcount(session.execute(delete(DeliveryItem).where(DeliveryItem.delivery_id.in_(ids))))
+    rows = rowcount(session.execute(delete(Delivery).where(Delivery.id.in_(ids))))
     return {name: count for name, count in (("deliveries", rows), ("delivery_items", items)) if count}
 
 
@@ -265,7 +276,7 @@ def sqlite_free_pages(session: Session) -> tuple[int, str]:
     """The pages SQLite holds free, and its auto_vacuum mode (none, full or incremental)."""
     connection = session.connection()
     free = connection.execute(text("PRAGMA freelist_count")).scalar() or 0
-    mode = connection.execute(text("PRAGMA auto_vacuum")).scalar()
+    mode: int = connection.execute(text("PRAGMA auto_vacuum")).scalar_one()  # the pragma always answers
     return free, {0: "none", 1: "full", 2: "incremental"}.get(mode, str(mode))
 
 

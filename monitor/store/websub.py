@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Feed, WebSubSubscription
@@ -48,22 +48,22 @@ def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
     )
 
 
-def _with_feed():
+def _with_feed() -> Select[WebSubSubscription, str]:
     return select(WebSubSubscription, Feed.name).join(Feed, Feed.id == WebSubSubscription.feed_id)
 
 
 def of_feed(session: Session, feed_id: int) -> Subscription | None:
     found = session.execute(_with_feed().where(WebSubSubscription.feed_id == feed_id)).first()
-    return _snapshot(*found) if found else None
+    return _snapshot(*found.tuple()) if found else None
 
 
 def by_token(session: Session, token: str) -> Subscription | None:
     found = session.execute(_with_feed().where(WebSubSubscription.token == token)).first()
-    return _snapshot(*found) if found else None
+    return _snapshot(*found.tuple()) if found else None
 
 
 def all_subscriptions(session: Session) -> list[Subscription]:
-    return [_snapshot(*row) for row in session.execute(_with_feed().order_by(Feed.name))]
+    return [_snapshot(*row.tuple()) for row in session.execute(_with_feed().order_by(Feed.name))]
 
 
 def request(
