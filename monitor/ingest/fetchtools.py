@@ -91,15 +91,12 @@ class FetchTools(Generic[E]):
     ) -> None:
         self.settings = settings
         self.guard = guard
-        same_hosts = previous is not None and not differ(
-            previous.settings, settings, ("per_host", "host_delay")
-        )
         gate = (
             previous.fetcher.gate
-            if same_hosts
+            if previous is not None and not differ(previous.settings, settings, ("per_host", "host_delay"))
             else HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds())
         )
-        self.fetcher = Fetcher(
+        self.fetcher: Fetcher = Fetcher(
             user_agent=settings.user_agent or default_user_agent(settings.contact),
             timeout=settings.timeout.total_seconds(),
             max_bytes=int(settings.max_bytes),
