@@ -814,7 +814,8 @@ class Pipeline:
             min_chars=self.config.settings.min_body_chars,
         )
         with self.db.session() as session:
-            if body.source is BodySource.EXTRACTED:
+            # EXTRACTED comes only from a page: the second test restates that for the type checker.
+            if body.source is BodySource.EXTRACTED and fetched.page is not None:
                 article = article_store.complete_from_page(
                     session, article_id=retry.id, page=fetched.page, body=body, now=now
                 )
@@ -1105,8 +1106,10 @@ def tag_stored(
 
 def newest_first(items: Sequence[FeedItem]) -> list[FeedItem]:
     """``items`` by publication date, newest first; the undated after them, in the order they came."""
-    dated = sorted((item for item in items if item.published), key=lambda item: item.published, reverse=True)
-    return dated + [item for item in items if not item.published]
+    dated = sorted(
+        ((item.published, item) for item in items if item.published), key=lambda pair: pair[0], reverse=True
+    )
+    return [item for _, item in dated] + [item for item in items if not item.published]
 
 
 def _held_report(feed, now: datetime) -> PollReport:

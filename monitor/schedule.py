@@ -59,8 +59,9 @@ def publication_moments(
     since = now - window
     moments = set()
     for published, first_seen in sightings:
-        believable = published is not None and first_seen - window <= published <= first_seen + CLOCK_SKEW
-        when = min(published, first_seen) if believable else first_seen
+        when = first_seen
+        if published is not None and first_seen - window <= published <= first_seen + CLOCK_SKEW:
+            when = min(published, first_seen)
         if since < when <= now:
             # On the clock's minutes, not counted from ``now``: two polls that see the same entries count
             # the same.

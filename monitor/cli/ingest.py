@@ -241,10 +241,13 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     table = Table(title=f"Feeds ({len(rows)})", title_justify="left")
     # On a narrow terminal a state's first words stay together ("gone (410):") and the rhythm takes two lines.
-    widths = {"state": {"min_width": 11}, "rhythm": {"max_width": 11}}
+    min_widths, max_widths = {"state": 11}, {"rhythm": 11}
     for column in ("feed", "state", "articles", "rhythm", "last success", "next poll", "last error"):
         table.add_column(
-            column, justify="right" if column == "articles" else "left", **widths.get(column, {})
+            column,
+            justify="right" if column == "articles" else "left",
+            min_width=min_widths.get(column),
+            max_width=max_widths.get(column),
         )
     for row in rows:
         if not row["enabled"]:

@@ -81,7 +81,7 @@ def discover(
         _print_discovery(discovery, found)
         if added is not None:
             out.print(f"added {len(added)} to {state_of(ctx).config_path}", highlight=False, soft_wrap=True)
-            for entry, reason in skipped:
+            for entry, reason in skipped or ():  # set with added
                 out.print(
                     f"skipped {entry['name']} ({entry['url']}): {reason}", highlight=False, soft_wrap=True
                 )

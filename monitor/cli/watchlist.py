@@ -66,6 +66,7 @@ def match(
     elif file is not None:
         article = _from_file(file, title)
     else:
+        assert url is not None  # exactly one of the three was given, checked above
         article = _from_url(ctx, url)
     matches = watchlist.match(article)
     if as_json:

@@ -97,14 +97,15 @@ def insert_entries(text: str, entries: Sequence[Mapping]) -> str:
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    start = next(
-        (i for i, line in enumerate(lines) if (m := _TOP_KEY.match(line)) and m["key"] == "feeds"), None
+    found = next(
+        ((i, m) for i, line in enumerate(lines) if (m := _TOP_KEY.match(line)) and m["key"] == "feeds"), None
     )
-    if start is None:
+    if found is None:
         return (
             "".join(lines) + ("\n" if lines and lines[-1].strip() else "") + "feeds:\n" + _render(entries, 2)
         )
-    rest = _TOP_KEY.match(lines[start])["rest"].split("#", 1)[0].strip()
+    start, top = found
+    rest = top["rest"].split("#", 1)[0].strip()
     if rest in ("[]", "~", "null"):
         lines[start] = "feeds:\n"
     elif rest:

@@ -14,12 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from monitor.config.boundedread import FileTooLarge, describe_size, read_bounded
 from monitor.config.errors import ConfigError, ConfigProblem
+
+
+class _Mark(Protocol):
+    """A place in the YAML text: a yaml.Mark, or libyaml's own mark class on the C loader's events."""
+
+    line: int
+    column: int
+
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # feeds.yaml and a watchlist file: read no further than this
 # YAML aliases can blow a small file up into a huge tree ("billion laughs"), and deep nesting exhausts the
@@ -40,7 +48,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def compose(path: Path) -> yaml.Node:
     """The YAML node tree of ``path``, or ConfigError for a missing, huge, empty or malformed file."""
 
-    def fail(message: str, hint: str | None, mark: yaml.Mark | None = None) -> ConfigError:
+    def fail(message: str, hint: str | None, mark: _Mark | None = None) -> ConfigError:
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         return ConfigError([ConfigProblem(str(path), line, column, "", message, hint)])
 
@@ -80,7 +88,7 @@ def compose(path: Path) -> yaml.Node:
     return root
 
 
-def _too_deep(text: str) -> yaml.Mark | None:
+def _too_deep(text: str) -> _Mark | None:
     """Where the YAML first nests deeper than ``MAX_YAML_DEPTH``, if it does. The parser's events come
     without recursion; composing them into nodes recurses once per level, so the depth is checked first."""
     # libyaml scans ahead and may stop at a syntax error (or its own depth limit) before it hands out the

@@ -468,16 +468,20 @@ def _ledger_problem(config: Config) -> str | None:
 
 def duplicate_feeds(feeds: Sequence[tuple[Any, Any]]) -> list[tuple[int, str, str]]:
     """(index, "name" or "url", message) for each feed that repeats an earlier one's name or URL."""
-    found, first_index = [], {}
+    found: list[tuple[int, str, str]] = []
+    first_index: dict[tuple[str, object], int] = {}
     for index, (name, url) in enumerate(feeds):
         for field, value in (("name", name), ("url", url)):
             if not isinstance(value, str) or not value.strip():
                 continue
             value = value.strip()
-            parts = split_url(value)  # scheme and host are case-insensitive, the rest is not
-            if field == "url" and parts is None:
+            same: object
+            if field == "name":
+                same = value.casefold()
+            elif (parts := split_url(value)) is not None:
+                same = parts._replace(netloc=parts.netloc.lower())  # scheme and host are case-insensitive
+            else:
                 continue  # reported as malformed by the feed's own check
-            same = value.casefold() if field == "name" else parts._replace(netloc=parts.netloc.lower())
             if (field, same) in first_index:
                 message = f"duplicate feed {field} {value!r}, as in feeds[{first_index[field, same]}]"
                 found.append((index, field, message))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
-_SECRET = {"secret": True}
+_SECRET: JsonDict = {"secret": True}
 
 
 class Section(BaseModel):

@@ -91,7 +91,8 @@ class Listener:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        # What server_address holds (the socket's name), read where it is typed for an IP socket: a str host.
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     def start(self) -> None:

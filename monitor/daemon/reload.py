@@ -45,7 +45,7 @@ class ConfigReloader:
         self.stamp = self._stamp()
 
     def _stamp(self) -> Stamp:
-        stamps = []
+        stamps: list[tuple[str, int, int] | None] = []
         for path in self.files:
             try:
                 stat = path.stat()

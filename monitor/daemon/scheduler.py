@@ -39,7 +39,8 @@ class Daemon:
         db: Database,
         pipeline: Pipeline,
         metrics: Metrics = NO_METRICS,
-        scheduler: AsyncIOScheduler | None = None,
+        *,
+        scheduler: AsyncIOScheduler,  # every job goes on it: a daemon without one cannot run
     ) -> None:
         self.config = config
         self.db = db
@@ -256,7 +257,7 @@ async def _run(
             with db.session() as session:
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
-        daemon = Daemon(config, db, pipeline, metrics, scheduler)
+        daemon = Daemon(config, db, pipeline, metrics, scheduler=scheduler)
         if config.settings.websub.enabled and listener is not None:
             pipeline.websub = listener.websub = _subscriber(config, db, pipeline, loop)
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -68,7 +68,7 @@ def _alternation(values: tuple[str, ...]) -> str:
     return "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
 
 
-def _compile() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+def _compile() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     full = _alternation(tuple(n for a in AGENCIES for n in a.names))
     every = _alternation(tuple(n for a in AGENCIES for n in a.names + a.short))
     # "MOSCOW, Sept 9 (Reuters) -", "KYIV (AP) —", "Tehran, IRNA -", "(AFP) -"

@@ -53,7 +53,11 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
         return report
 
     cluster = store.cluster_of(session, cluster_id=article.wire_cluster_id)
-    representative = store.article(session, article_id=cluster.representative_id) if cluster else None
+    representative = (
+        store.article(session, article_id=cluster.representative_id)
+        if cluster is not None and cluster.representative_id is not None
+        else None
+    )
     lines.append(
         f"wire cluster {article.wire_cluster_id}: {cluster.size if cluster else '?'} articles, "
         f"agency {cluster.agency or 'none'}"

@@ -315,9 +315,8 @@ def near_match(
     mine = fp.wire_text(keyed_paragraphs(body)) if text is None else text
     stored = store.bodies(session, ids=[c for c, _ in candidates])
     # Stored before deduplication ran, or being placed again: not a cluster to join.
-    theirs = {
-        c: fp.wire_text(keyed_paragraphs(t.body)) for c, t in stored.items() if t.wire_cluster_id is not None
-    }
+    cluster_of = {c: t.wire_cluster_id for c, t in stored.items() if t.wire_cluster_id is not None}
+    theirs = {c: fp.wire_text(keyed_paragraphs(stored[c].body)) for c in cluster_of}
     # One lookup of the learnt boilerplate for the candidates' paragraphs (and this text's, unless known).
     wanted = frozenset().union(*(t.key_set for t in theirs.values()))
     if known is None:
@@ -340,10 +339,10 @@ def near_match(
     if best is None:
         return None
     score, other = best
-    cluster = stored[other].wire_cluster_id
+    cluster = cluster_of[other]
     # What the copy adds to the cluster: paragraphs that none of its members among the candidates holds (a
     # paragraph that another copy reworded is still the original's, and counted with it).
-    held = frozenset().union(*(t.key_set for c, t in theirs.items() if stored[c].wire_cluster_id == cluster))
+    held = frozenset().union(*(t.key_set for c, t in theirs.items() if cluster_of[c] == cluster))
     return WireMatch(
         cluster, Method.MINHASH, other, round(score, 4), True, tuple(sorted(mine.key_set - held))
     )

@@ -14,7 +14,7 @@ import hashlib
 import math
 import re
 import unicodedata
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -153,7 +153,8 @@ def term_counts(
     Paragraphs whose key is in ``boilerplate`` are left out.
     """
     scoring = scoring or SCORING
-    counts: Counter[str] = Counter()
+    # Weights are fractional (lead, boosts): a float tally, where Counter is typed for whole counts.
+    counts: defaultdict[str, float] = defaultdict(float)
     tokens = _TOKEN if scoring.number_weight else _WORD
     body = body or ""
     if boilerplate:

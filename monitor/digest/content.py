@@ -99,7 +99,7 @@ def build_content(
 
     sections = []
     for topic in sorted(placed, key=lambda t: (-best_of[t], t)):
-        built = sorted(
+        ranked = sorted(
             placed[topic],
             key=lambda i: (
                 -i.score,
@@ -109,7 +109,7 @@ def build_content(
                 i.headline,
             ),
         )
-        shown, rest = built[: view.max_items], built[view.max_items :]
+        shown, rest = ranked[: view.max_items], ranked[view.max_items :]
         sections.append(
             TopicSection(
                 view.titles.get(topic) or topic,
@@ -153,9 +153,10 @@ def _story(
             article.wire_cluster_id if article.wire_cluster_id is not None else ("own", article.id)
         ].append(article)
     originals = {}
-    for cluster, copies in clusters.items():
+    for cluster, cluster_articles in clusters.items():
         representative = material.representatives.get(cluster) if isinstance(cluster, int) else None
-        originals[cluster] = articles.get(representative) or min(copies, key=_first)
+        chosen = articles.get(representative) if representative is not None else None
+        originals[cluster] = chosen or min(cluster_articles, key=_first)
 
     # A cluster's best match over all its stored copies (a reprint may carry the words the original lacks).
     best_of_cluster: dict[int, float] = {}
@@ -179,7 +180,8 @@ def _story(
     ordered = sorted(clusters, key=cluster_rank)
     lead = originals[ordered[0]]
     listed = {lead.url}
-    writeups, copies = [], []
+    writeups: list[Report] = []
+    copies: list[Report] = []
     for cluster in ordered[1:]:
         original = originals[cluster]
         if original.id in fresh and original.url not in listed:

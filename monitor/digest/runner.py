@@ -459,8 +459,11 @@ def _run_scheduled(runner: DigestRunner) -> list[Outcome]:
 
 
 def _run_alerts(runner: DigestRunner) -> list[Outcome]:
+    alerts = runner.digest.alerts
+    if alerts is None:  # the job is scheduled only for a digest with alerts
+        return []
     now = _now()
-    return runner.run(kind="alert", period=alert_period(runner.digest.alerts.every, now), now=now)
+    return runner.run(kind="alert", period=alert_period(alerts.every, now), now=now)
 
 
 def _retry_all(runners: Sequence[DigestRunner], metrics: Metrics) -> None:

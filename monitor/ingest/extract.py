@@ -77,11 +77,15 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
     except Exception:  # noqa: BLE001 - a hostile page must not take the worker down
         log.warning("extraction crashed on %s", url, exc_info=True)
         return None
-    if document is None or not (document.text or "").strip():
+    # A dict comes only with as_dict=True, which is not asked for: the test narrows the declared type.
+    if document is None or isinstance(document, dict):
+        return None
+    text = document.text
+    if not text or not text.strip():
         return None
     canonical = document.url if document.url and urlsplit(document.url).scheme in ("http", "https") else None
     return ExtractedPage(
-        text=normalize_whitespace(document.text),
+        text=normalize_whitespace(text),
         title=_clean(document.title),
         author=_clean(document.author),
         published=_parse_date(document.date),

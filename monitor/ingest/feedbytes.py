@@ -110,12 +110,13 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
     header = _codec(_first(_HEADER_CHARSET.search(headers.get("content-type", ""))))
     match = _DECLARATION.match(body.lstrip(b" \t\r\n"))
     declared = _codec(match.group(1).decode("ascii") if match else None)
-    if header in _DEFAULT_CHARSETS and declared and declared != header:
-        candidates = [declared, header]
-    else:
-        candidates = [header, declared]
+    labels = (
+        [declared, header]
+        if header in _DEFAULT_CHARSETS and declared and declared != header
+        else [header, declared]
+    )
     # Not UTF-16 or UTF-32 whatever the labels say: the document would have begun with a BOM or a wide '<'.
-    candidates = [c for c in dict.fromkeys(candidates) if c and not c.startswith(("utf-16", "utf-32"))]
+    candidates = [c for c in dict.fromkeys(labels) if c and not c.startswith(("utf-16", "utf-32"))]
     for charset in candidates:
         try:
             return body.decode(charset), charset, []
@@ -142,7 +143,7 @@ def expand_internal_entities(text: str, *, max_chars: int) -> tuple[str, str | N
     match = _DOCTYPE.match(text)
     if match is None or match.group(3) is None:
         return text, None
-    entities = {}
+    entities: dict[str, str] = {}
     for declaration in _ENTITY.finditer(match.group(3)):
         parameter, name, double, single = declaration.groups()
         value = double if double is not None else single

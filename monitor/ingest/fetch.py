@@ -256,10 +256,11 @@ def classify_exception(exc: BaseException) -> Failure:
 
 def _causes(exc: BaseException) -> list[BaseException]:
     chain, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
     return chain
 
 

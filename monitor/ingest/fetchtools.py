@@ -117,15 +117,12 @@ class FetchTools(Generic[E]):
     ) -> None:
         self.settings = settings
         self.guard = guard
-        same_hosts = previous is not None and not differ(
-            previous.settings, settings, ("per_host", "host_delay")
-        )
         gate = (
             previous.fetcher.gate
-            if same_hosts
+            if previous is not None and not differ(previous.settings, settings, ("per_host", "host_delay"))
             else HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds())
         )
-        self.fetcher = fetcher_for(settings, metrics=metrics, gate=gate, guard=guard)
+        self.fetcher: Fetcher = fetcher_for(settings, metrics=metrics, gate=gate, guard=guard)
         self.robots = RobotsCache(self.fetcher)
         self._extractor = extractor
         self.extractor: E = extractor.hold()

@@ -101,12 +101,14 @@ def parse_listing(
     log.debug(
         "page %s: %d article links, %d other links skipped", url, len(items), skipped, extra={"url": url}
     )
-    title = normalize_whitespace(document.findtext(".//title") or "") or None
+    page_title = normalize_whitespace(document.findtext(".//title") or "") or None
     warning = None
     if not items:
         where = f" inside {selector!r}" if selector else ""
         warning = f"no article links found on the page{where}" + (f" matching {pattern!r}" if pattern else "")
-    return ParsedFeed(title=title, link=url, language=language, items=tuple(items.values()), warning=warning)
+    return ParsedFeed(
+        title=page_title, link=url, language=language, items=tuple(items.values()), warning=warning
+    )
 
 
 def is_article_link(link: str, *, page_url: str, pattern: re.Pattern[str] | None = None) -> bool:

@@ -405,7 +405,7 @@ def _strip_leading_space(body: bytes) -> bytes:
 
 def _has_feed_root(body: bytes) -> bool:
     match = _ROOT.match(body.removeprefix(codecs.BOM_UTF8)[:4096])
-    return bool(match) and match.group(1).split(b":")[-1].decode("ascii").lower() in _FEED_ROOTS
+    return match is not None and match.group(1).split(b":")[-1].decode("ascii").lower() in _FEED_ROOTS
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -431,7 +431,7 @@ def _entry_key(guid: str | None, link: str | None, title: str | None, text: str 
 def _unique(items: Iterable[FeedItem]) -> tuple[tuple[FeedItem, ...], bool]:
     """The first ``MAX_ITEMS`` entries, each key once, their fields cut; and whether more were left."""
     seen: set[str] = set()
-    kept = []
+    kept: list[FeedItem] = []
     for item in items:
         if item.key in seen:
             continue

@@ -86,11 +86,15 @@ def parse_sitemap(
             f"not a sitemap: the document's root element is <{name or '?'}>, not <urlset> or <sitemapindex>"
         )
     language = (headers.get("content-language") or "").split(",")[0].strip() or None
-    dated, undated = [], []
+    dated: list[tuple[datetime, FeedItem]] = []
+    undated: list[tuple[datetime | None, FeedItem]] = []
     for element in _children_named(root, "url"):
         item, when = _item(element, url, language)
         if item is not None:
-            (dated if when else undated).append((when, item))
+            if when:
+                dated.append((when, item))
+            else:
+                undated.append((when, item))
         if len(dated) + len(undated) >= MAX_ENTRIES:
             break
     dated.sort(key=lambda pair: pair[0], reverse=True)
@@ -121,13 +125,17 @@ def _xml_root(body: bytes) -> tuple[etree._Element, str | None]:
 
 
 def _index_children(root: etree._Element, url: str) -> tuple[str, ...]:
-    dated, undated = [], []
+    dated: list[tuple[datetime, str]] = []
+    undated: list[tuple[datetime | None, str]] = []
     for element in _children_named(root, "sitemap"):
         location = _absolute(_location(element), url)
         if location is None or location == url:
             continue
         when = _date(_child_text(element, "lastmod"))
-        (dated if when else undated).append((when, location))
+        if when:
+            dated.append((when, location))
+        else:
+            undated.append((when, location))
     dated.sort(key=lambda pair: pair[0], reverse=True)
     undated.sort(key=lambda pair: _recency_guess(pair[1]), reverse=True)
     return tuple(dict.fromkeys(location for _, location in dated + undated))
@@ -210,8 +218,8 @@ def newest(feed: ParsedFeed, limit: int) -> ParsedFeed:
 def merge(url: str, parts: list[ParsedFeed], warnings: list[str]) -> ParsedFeed:
     """The articles of several sitemaps as one feed, newest first, each URL once."""
     dated = sorted(
-        (item for part in parts for item in part.items if item.published),
-        key=lambda item: item.published,
+        ((item.published, item) for part in parts for item in part.items if item.published),
+        key=lambda pair: pair[0],
         reverse=True,
     )
     undated = [item for part in parts for item in part.items if not item.published]
@@ -222,7 +230,7 @@ def merge(url: str, parts: list[ParsedFeed], warnings: list[str]) -> ParsedFeed:
         title=next((p.title for p in parts if p.title), None),
         link=url,
         language=None,
-        items=_unique(dated + undated),
+        items=_unique([item for _, item in dated] + undated),
         warning=warning,
     )
 

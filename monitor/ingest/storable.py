@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from monitor.ingest.extract import Article, ExtractedPage
 from monitor.ingest.parse import FeedItem, ParsedFeed
@@ -61,6 +61,10 @@ def clean(value: T) -> T:
     return value
 
 
+@overload
+def cut(value: str, length: int) -> str: ...
+@overload
+def cut(value: str | None, length: int) -> str | None: ...
 def cut(value: str | None, length: int) -> str | None:
     """``value`` cut to ``length`` characters (None stays None)."""
     return value if value is None or len(value) <= length else value[:length]

@@ -118,8 +118,12 @@ def run_examples(watchlist: Watchlist, *, session: Session | None = None) -> lis
     for topic in watchlist.topics:
         for example in topic.examples:
             article = example.article
-            if article is None:
-                stored = match_store.find_article(session, url=example.url) if session is not None else None
+            if article is None:  # then the example is a URL
+                stored = (
+                    match_store.find_article(session, url=example.url)
+                    if session is not None and example.url is not None
+                    else None
+                )
                 if stored is None:
                     results.append(
                         ExampleResult(

@@ -15,7 +15,7 @@ from operator import add, itemgetter
 
 from monitor.watchlist.near import covered_by, near_pairs
 from monitor.watchlist.text import FoldedText
-from monitor.watchlist.tree import Node, Term
+from monitor.watchlist.tree import Node, Or, Term
 
 TEXT_FIELDS = ("title", "body")  # where a term without a field is looked for
 Span = tuple[str, int, int]  # (field, first word, word after the last)
@@ -39,7 +39,7 @@ class FieldHits:
         self.hits = set(map(itemgetter(1), pairs))
         self._ends: dict[int, list[int]] | None = None
         self._spans: dict[int, list[tuple[int, int]]] = {}
-        self._starts: list[int] | None = None
+        self._starts: list[int] = []  # filled with _ends, on the first call of spans
 
     def spans(self, pid: int, key_length: int, words: int) -> list[tuple[int, int]]:
         """(first word, word after the last) of each hit of pattern ``pid``, in order."""
@@ -126,7 +126,7 @@ class AllOf:
 class AnyOf:
     __slots__ = ("children", "source", "pids", "label")
 
-    def __init__(self, children: tuple, source: Node) -> None:
+    def __init__(self, children: tuple, source: Or) -> None:  # an OR, or an expanded @alias
         self.children, self.source = children, source
         # An OR of unscoped terms (an alias, typically) is one set test.
         plain = all(isinstance(c, Leaf) and c.field is None for c in children)
@@ -235,10 +235,11 @@ def anchor(node) -> frozenset[int] | None:
         return frozenset((node.pid,))
     if isinstance(node, AnyOf):
         parts = [anchor(child) for child in node.children]
-        return None if any(part is None for part in parts) else frozenset().union(*parts)
+        known = [part for part in parts if part is not None]
+        return None if len(known) < len(parts) else frozenset().union(*known)
     if isinstance(node, AllOf):
-        parts = [part for part in map(anchor, node.children) if part is not None]
-        return min(parts, key=len) if parts else None
+        present = [part for part in map(anchor, node.children) if part is not None]
+        return min(present, key=len) if present else None
     if isinstance(node, NearNode):
         sides = [part for part in (anchor(node.left), anchor(node.right)) if part is not None]
         return min(sides, key=len) if sides else None

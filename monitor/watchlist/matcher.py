@@ -234,16 +234,15 @@ class Matcher:
                 continue  # a term of a NEAR none of whose occurrences the NEAR kept
             key = (leaf.pid, leaf.field)
             known = occurrences.get(key)
-            if allowed is None or (known is not None and known[1] is None):
-                occurrences[key] = (known[0] if known else leaf, None)
+            first_leaf, kept = known if known else (leaf, set())
+            if allowed is None or kept is None:
+                occurrences[key] = (first_leaf, None)
             else:
-                occurrences[key] = (
-                    known[0] if known else leaf,
-                    (known[1] if known else set()) | set(allowed),
-                )
-        terms, spans_by_field = [], {}
-        for leaf, allowed in occurrences.values():
-            spans = leaf.spans(scan) if allowed is None else sorted(allowed)
+                occurrences[key] = (first_leaf, kept | set(allowed))
+        terms: list[TermEvidence] = []
+        spans_by_field: dict[str, list[tuple[int, int]]] = {}
+        for leaf, shown in occurrences.values():
+            spans = leaf.spans(scan) if shown is None else sorted(shown)
             hits = []
             for field_name, first, after in spans[:MAX_HITS_PER_TERM]:  # all are counted, these are shown
                 field = scan.fields[field_name]
@@ -252,10 +251,13 @@ class Matcher:
                 hits.append(Hit(field_name, first, start, end, field.folded.original[start:end]))
                 spans_by_field.setdefault(field_name, []).append((start, end))
             terms.append(TermEvidence(leaf.label, len(spans), tuple(hits), weight_of.get(id(leaf))))
-        field_name = next(
+        snippet_field = next(
             (name for name in ("body", "title", "source", "url", "lang") if name in spans_by_field), None
         )
-        text, highlights = "", ()
-        if field_name is not None:
-            text, highlights = snippet(scan.fields[field_name].folded.original, spans_by_field[field_name])
-        return Evidence(tuple(clauses), tuple(terms), text, highlights, field_name, *scored[1:])
+        text = ""
+        highlights: tuple[tuple[int, int], ...] = ()
+        if snippet_field is not None:
+            text, highlights = snippet(
+                scan.fields[snippet_field].folded.original, spans_by_field[snippet_field]
+            )
+        return Evidence(tuple(clauses), tuple(terms), text, highlights, snippet_field, *scored[1:])

@@ -202,7 +202,8 @@ def compile_watchlist(
                 )
                 continue
             aliases[name].append(parsed)
-    topics, seen, total_terms = [], {}, 0
+    topics, total_terms = [], 0
+    seen: dict[str, int] = {}  # folded name: index of the first topic of that name
     for index, config in enumerate(section.topics):
         where = ("topics", index)
         if config.name.casefold() in seen:

@@ -66,13 +66,14 @@ def render(content: DigestContent) -> Digest:
     Returns:
         A Digest: subject, HTML, plain text, Slack messages (split to Slack's limits) and JSON.
     """
-    values = {"content": content, "subject": subject_of(content)}
+    subject = subject_of(content)
+    values = {"content": content, "subject": subject}
     return Digest(
         content=content,
-        subject=values["subject"],
+        subject=subject,
         html=_environment().get_template("digest.html.j2").render(values),
         text=_environment().get_template("digest.txt.j2").render(values),
-        slack=slack_messages(content, values["subject"]),
+        slack=slack_messages(content, subject),
         json=to_json(content),
     )
 

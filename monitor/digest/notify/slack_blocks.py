@@ -116,18 +116,18 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
 
     total = len(pages)
     messages = []
-    for number, (blocks, ids) in enumerate(pages, start=1):
-        title = one_line(subject, MAX_HEADER - 8) + (f" ({number}/{total})" if total > 1 else "")
-        header_text = escape_entities(title)
+    for number, (page_blocks, page_ids) in enumerate(pages, start=1):
+        heading = one_line(subject, MAX_HEADER - 8) + (f" ({number}/{total})" if total > 1 else "")
+        header_text = escape_entities(heading)
         while len(header_text) > MAX_HEADER:  # escaping lengthens "<" to "&lt;": cut until it fits
-            title = title[: len(title) - (len(header_text) - MAX_HEADER) - 1]
-            header_text = escape_entities(title + "…")
+            heading = heading[: len(heading) - (len(header_text) - MAX_HEADER) - 1]
+            header_text = escape_entities(heading + "…")
         header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": False}}
         payload = {
-            "text": escape(title),
-            "blocks": [header, *blocks],
+            "text": escape(heading),
+            "blocks": [header, *page_blocks],
             "unfurl_links": False,
             "unfurl_media": False,
         }
-        messages.append(SlackMessage(payload, tuple(dict.fromkeys(ids))))
+        messages.append(SlackMessage(payload, tuple(dict.fromkeys(page_ids))))
     return tuple(messages)
