@@ -27,10 +27,11 @@ poll: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# CI's gates before the tests: lint (a deliberate rule set in pyproject.toml), format, and the import layers.
+# CI's gates before the tests: lint (a deliberate rule set in pyproject.toml), format, types, import layers.
 lint: install
 	$(BIN)/ruff check monitor tests bench migrations
 	$(BIN)/ruff format --check monitor tests bench migrations
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # Each benchmark is one command; `make bench` runs them all (several minutes each at full size).

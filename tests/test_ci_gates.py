@@ -1,4 +1,5 @@
-"""CI's gates (`make lint`) stop a landing: each fails on what it is there to catch, planted in a copy."""
+"""CI's gates (`make lint`) stop a landing: lint, format, types and layers each fail on what they are there to
+catch, planted in a copy of the project."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def test_the_copy_passes_every_gate(project):
     assert _run(_tool("ruff"), "format", "--check", "monitor", cwd=project).returncode == 0
     env = dict(os.environ, PYTHONPATH=str(project))
     assert _run(_tool("lint-imports"), cwd=project, env=env).returncode == 0
+    assert _run(_tool("mypy"), cwd=project, env=env).returncode == 0
 
 
 def test_lint_fails_on_an_unused_import(project):
@@ -50,6 +52,14 @@ def test_format_check_fails_on_a_reformattable_file(project):
     (project / "monitor" / "planted.py").write_text('"""Planted."""\n\nvalue = {  "a":1 }\n')
     result = _run(_tool("ruff"), "format", "--check", "monitor", cwd=project)
     assert result.returncode != 0 and "planted.py" in result.stdout
+
+
+def test_types_fail_on_a_wrong_annotation(project):
+    (project / "monitor" / "planted.py").write_text(
+        '"""Planted."""\n\n\ndef count() -> int:\n    return "many"\n'
+    )
+    result = _run(_tool("mypy"), cwd=project, env=dict(os.environ, PYTHONPATH=str(project)))
+    assert result.returncode != 0 and "planted.py" in result.stdout and "return-value" in result.stdout
 
 
 def test_layers_fail_on_an_upward_import(project):
