@@ -51,7 +51,8 @@ from _report import report_checks  # noqa: E402
 
 from monitor.config import Settings  # noqa: E402
 from monitor.config.durations import format_duration  # noqa: E402
-from monitor.ingest.parse import NotAFeed, parse_feed  # noqa: E402
+from monitor.ingest.feeditems import NotAFeed  # noqa: E402
+from monitor.ingest.parse import parse_feed  # noqa: E402
 from monitor.schedule import (  # noqa: E402
     RHYTHM_WINDOW,
     learned_rhythm,

@@ -40,6 +40,7 @@ from monitor.ingest.extract import (
     choose_body,
     extract_page,
 )
+from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
 from monitor.ingest.fetch import (
     FEED_ACCEPT,
     PAGE_ACCEPT,
@@ -51,7 +52,7 @@ from monitor.ingest.fetch import (
 )
 from monitor.ingest.fetchtools import FetchTools, Shared
 from monitor.ingest.pagebuffer import PageBuffer
-from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.parse import parse_feed
 from monitor.ingest.robots import RobotsCache
 from monitor.ingest.storable import clean, storable_article, storable_feed, storable_page, storable_validators
 from monitor.ingest.urls import canonical_url, is_fetchable

@@ -19,7 +19,7 @@ from monitor.dedupe.stories import (
     vectorize,
 )
 from monitor.dedupe.updates import entry_hash
-from monitor.ingest.parse import FeedItem
+from monitor.ingest.feeditems import FeedItem
 
 ORIGINAL = [
     f"Paragraph {n}: the harbour authority said on Tuesday that crane number {n} would be replaced after "

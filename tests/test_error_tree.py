@@ -87,7 +87,7 @@ def test_the_docstring_tree_names_every_error():
 def test_a_class_hint_stays_out_of_the_message_text():
     # str() is what is stored as a feed's last error and what pydantic shows; only a hint given at the raise
     # site belongs in it.
-    from monitor.ingest.parse import NotAFeed
+    from monitor.ingest.feeditems import NotAFeed
 
     assert str(NotAFeed("not a feed")) == "not a feed"
     assert NotAFeed("not a feed").hint

@@ -14,7 +14,7 @@ from monitor.ingest.extract import (
     content_hash,
     extract_page,
 )
-from monitor.ingest.parse import FeedItem
+from monitor.ingest.feeditems import FeedItem
 from monitor.ingest.urls import canonical_url, is_fetchable
 
 NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)

@@ -16,7 +16,8 @@ import pytest
 from support.httpserver import Route
 
 from monitor.ingest.feedbytes import expand_internal_entities
-from monitor.ingest.parse import MAX_TEXT_CHARS, parse_feed
+from monitor.ingest.feeditems import MAX_TEXT_CHARS
+from monitor.ingest.parse import parse_feed
 
 FEED_URL = "https://news.example.org/feed.xml"
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from monitor.ingest.feeditems import NotAFeed
 from monitor.ingest.listing import is_article_link, parse_listing, same_site
-from monitor.ingest.parse import NotAFeed
 
 PAGE = "https://news.example.org/world/"
 

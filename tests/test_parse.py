@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.ingest.parse import MAX_ITEMS, FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.feeditems import MAX_ITEMS, FeedItem, NotAFeed, ParsedFeed
+from monitor.ingest.parse import parse_feed
 
 FEED_URL = "https://news.example.org/feeds/main.xml"
 

@@ -23,7 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from monitor.ingest.parse import MAX_KEY_LENGTH, FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.feeditems import MAX_KEY_LENGTH, FeedItem, NotAFeed, ParsedFeed
+from monitor.ingest.parse import parse_feed
 from monitor.ingest.text import html_to_text
 
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from monitor.ingest.parse import NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.feeditems import NotAFeed, ParsedFeed
+from monitor.ingest.parse import parse_feed
 
 DATA = Path(__file__).parent / "data"
 FEED_URL = "https://news.example.org/section/feed"  # every case's base for relative links

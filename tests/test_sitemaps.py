@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support.httpserver import Route
 
-from monitor.ingest.parse import NotAFeed
+from monitor.ingest.feeditems import NotAFeed
 from monitor.ingest.robots import RobotsRules
 from monitor.ingest.sitemaps import parse_sitemap
 

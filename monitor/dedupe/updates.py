@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from monitor.ingest.parse import FeedItem
+from monitor.ingest.feeditems import FeedItem
 
 
 def entry_hash(item: FeedItem) -> str:

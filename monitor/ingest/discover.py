@@ -15,9 +15,10 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree, html
 
+from monitor.ingest.feeditems import NotAFeed
 from monitor.ingest.fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from monitor.ingest.listing import parse_listing
-from monitor.ingest.parse import NotAFeed, parse_feed
+from monitor.ingest.parse import parse_feed
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules
 from monitor.ingest.sitemaps import parse_sitemap
 from monitor.ingest.text import normalize_whitespace

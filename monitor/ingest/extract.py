@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from monitor.ingest.parse import FeedItem
+from monitor.ingest.feeditems import FeedItem
 from monitor.ingest.text import normalize_whitespace
 from monitor.ingest.urls import MAX_URL_LENGTH, canonical_url
 

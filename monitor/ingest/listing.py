@@ -23,7 +23,7 @@ import courlan
 from courlan.filters import type_filter
 from lxml import etree, html
 
-from monitor.ingest.parse import FeedItem, NotAFeed, ParsedFeed
+from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
 from monitor.ingest.text import normalize_whitespace
 from monitor.ingest.urls import MAX_URL_LENGTH, canonical_url
 

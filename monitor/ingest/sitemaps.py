@@ -23,7 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from monitor.ingest.parse import MAX_DOCUMENT_CHARS, FeedItem, NotAFeed, ParsedFeed, parse_feed
+from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
+from monitor.ingest.parse import MAX_DOCUMENT_CHARS, parse_feed
 from monitor.ingest.text import normalize_whitespace
 
 log = logging.getLogger(__name__)

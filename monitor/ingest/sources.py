@@ -20,9 +20,9 @@ from urllib.parse import urljoin, urlsplit
 
 from monitor.config import FeedConfig
 from monitor.errors import MonitorError
+from monitor.ingest.feeditems import NotAFeed, ParsedFeed
 from monitor.ingest.fetch import PAGE_ACCEPT, SITEMAP_ACCEPT, Failure, FailureKind, FetchResult
 from monitor.ingest.listing import parse_listing
-from monitor.ingest.parse import NotAFeed, ParsedFeed
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsRules
 from monitor.ingest.sitemaps import ParsedSitemap, merge, newest, parse_sitemap
 

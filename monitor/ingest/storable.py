@@ -15,7 +15,7 @@ import re
 from typing import TypeVar, overload
 
 from monitor.ingest.extract import Article, ExtractedPage
-from monitor.ingest.parse import FeedItem, ParsedFeed
+from monitor.ingest.feeditems import FeedItem, ParsedFeed
 from monitor.store.models import SITE_NAME_LENGTH, URL_LENGTH
 
 T = TypeVar("T")

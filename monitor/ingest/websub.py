@@ -28,8 +28,8 @@ import httpx
 
 from monitor.config import WebSubSettings
 from monitor.ingest.addressguard import Reach
+from monitor.ingest.feeditems import ParsedFeed
 from monitor.ingest.fetch import Fetcher, FetchResult
-from monitor.ingest.parse import ParsedFeed
 from monitor.store import websub as websub_store
 from monitor.store.db import Database
 

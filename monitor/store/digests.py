@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.store.deliveries import ItemRef
 from monitor.store.models import Article, ArticleMatch, Delivery, DeliveryItem, Story, WireCluster
+from monitor.store.results import values
 
 BATCH = 500
 
@@ -198,7 +199,7 @@ def material(
         query = select(*(column for column in ranked.c if column.name != "rank")).where(
             ranked.c.rank <= members_per_story
         )
-        articles.update((row[0], StoredArticle(*row.tuple())) for row in session.execute(query))
+        articles.update((row[0], StoredArticle(*values(row))) for row in session.execute(query))
     ids = sorted(articles)
     matches = []
     for chunk in _chunks(ids):
@@ -272,7 +273,7 @@ def _articles(session: Session, ids: Sequence[int]) -> dict[int, StoredArticle]:
     found: dict[int, StoredArticle] = {}
     for chunk in _chunks(list(ids)):
         for row in session.execute(select(*_ARTICLE_COLUMNS).where(Article.id.in_(chunk))):
-            found[row[0]] = StoredArticle(*row.tuple())
+            found[row[0]] = StoredArticle(*values(row))
     return found
 
 

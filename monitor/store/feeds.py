@@ -349,8 +349,8 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
         select(Feed, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.feed_id == Feed.id)
         .order_by(Feed.enabled.desc(), Feed.name)
-    ).tuples()  # typed rows, so they unpack as (Feed, count)
-    return [FeedStatus(feed, count) for feed, count in rows]
+    )
+    return [FeedStatus(row[0], int(row[1])) for row in rows]
 
 
 def next_due_at(session: Session) -> datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result
+from sqlalchemy import CursorResult, Result, Row
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -21,3 +21,9 @@ def new_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise RuntimeError("the database did not report the new row's id")
     return int(key[0])
+
+
+def values(row: Row[Any]) -> tuple[Any, ...]:
+    """A row's values as a plain tuple, to spread into a dataclass (a Row is a tuple already; its typed
+    ``tuple()`` is deprecated since SQLAlchemy 2.1)."""
+    return tuple(row)

@@ -54,16 +54,16 @@ def _with_feed() -> Select[WebSubSubscription, str]:
 
 def of_feed(session: Session, feed_id: int) -> Subscription | None:
     found = session.execute(_with_feed().where(WebSubSubscription.feed_id == feed_id)).first()
-    return _snapshot(*found.tuple()) if found else None
+    return _snapshot(*found) if found else None
 
 
 def by_token(session: Session, token: str) -> Subscription | None:
     found = session.execute(_with_feed().where(WebSubSubscription.token == token)).first()
-    return _snapshot(*found.tuple()) if found else None
+    return _snapshot(*found) if found else None
 
 
 def all_subscriptions(session: Session) -> list[Subscription]:
-    return [_snapshot(*row.tuple()) for row in session.execute(_with_feed().order_by(Feed.name))]
+    return [_snapshot(*row) for row in session.execute(_with_feed().order_by(Feed.name))]
 
 
 def request(

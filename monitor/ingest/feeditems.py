@@ -1,0 +1,129 @@
+"""What a parsed feed is (``ParsedFeed`` of ``FeedItem`` values, or ``NotAFeed``), its bounds, and the helpers
+every reader of a format uses to make entries: keys, cuts, absolute links, clean text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
+
+from monitor.errors import MonitorError
+
+MAX_ITEMS = 10_000  # entries read from one document; the pipeline takes them max_entries_per_poll at a time
+MAX_TITLE_CHARS = 2_000  # an entry's title, author; the feed's title
+MAX_TEXT_CHARS = 500_000  # an entry's summary and content, as plain text
+MAX_MARKUP_CHARS = 4 * MAX_TEXT_CHARS  # markup read to make that text
+MAX_KEY_LENGTH = 500
+# As feedparser decides for RSS text: HTML only with a closing tag or an entity reference in it.
+HTMLISH = re.compile(r"</\w+>|&#?\w+;")
+
+
+class NotAFeed(MonitorError):
+    """The document holds no feed (an HTML page, an error page, garbage)."""
+
+    hint = (
+        "give the feed's own RSS, Atom or JSON Feed URL; `monitor discover SITE` finds the ones a site offers"
+    )
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a feed, as the feed states it. Text fields are plain text."""
+
+    key: str
+    guid: str | None
+    url: str | None
+    title: str | None
+    author: str | None
+    published: datetime | None
+    summary: str | None
+    content: str | None
+    language: str | None
+
+    @property
+    def feed_text(self) -> str:
+        """The longest text the feed itself offers for this entry."""
+        return max((self.content or "", self.summary or ""), key=len)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed document: what it says about itself, its entries, and what was wrong with it (if anything)."""
+
+    title: str | None
+    link: str | None
+    language: str | None
+    items: tuple[FeedItem, ...]
+    warning: str | None = None
+    ttl_minutes: int | None = None
+    # WebSub: the hub that pushes this feed's updates, and the feed's own canonical address (the topic).
+    hub: str | None = None
+    self_url: str | None = None
+
+
+def entry_key(guid: str | None, link: str | None, title: str | None, text: str | None) -> str:
+    """A stable identity for an entry: its GUID, else its link, else a hash of what it says."""
+    for identity in (guid, link):
+        if identity:
+            # Keys are indexed; a hostile feed's megabyte-long GUID is stored by its hash.
+            if len(identity) <= MAX_KEY_LENGTH:
+                return identity
+            return "sha256:" + hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    digest = hashlib.sha256(f"{title or ''}\n{text or ''}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"sha256:{digest}"
+
+
+def unique_items(items: Iterable[FeedItem]) -> tuple[tuple[FeedItem, ...], bool]:
+    """The first ``MAX_ITEMS`` entries, each key once, their fields cut; and whether more were left."""
+    seen: set[str] = set()
+    kept: list[FeedItem] = []
+    for item in items:
+        if item.key in seen:
+            continue
+        if len(kept) >= MAX_ITEMS:
+            return tuple(kept), True
+        seen.add(item.key)
+        kept.append(bounded_item(item))
+    return tuple(kept), False
+
+
+def bounded_item(item: FeedItem) -> FeedItem:
+    """``item`` with its text fields cut to their maxima (the key was made from them whole)."""
+    return replace(
+        item,
+        title=cut(item.title, MAX_TITLE_CHARS),
+        author=cut(item.author, MAX_TITLE_CHARS),
+        summary=cut(item.summary, MAX_TEXT_CHARS),
+        content=cut(item.content, MAX_TEXT_CHARS),
+    )
+
+
+def cut(value: str | None, length: int) -> str | None:
+    return value if value is None or len(value) <= length else value[:length]
+
+
+def absolute_link(link: object, base: str) -> str | None:
+    link = clean_text(link)
+    if not link:
+        return None
+    try:
+        joined = urljoin(base, link)
+        scheme = urlsplit(joined).scheme
+    except ValueError:  # e.g. an invalid IPv6 host
+        return None
+    return joined if scheme in ("http", "https") else None
+
+
+def language_tag(value: object) -> str | None:
+    value = clean_text(value)
+    return value.replace("_", "-") if value else None
+
+
+def clean_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.split())
+    return value or None
