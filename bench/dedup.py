@@ -50,10 +50,10 @@ from _report import report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe import stage
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 COMMIT_EVERY = 500

@@ -47,9 +47,9 @@ from _report import newspaper_corpus_missing, report_checks
 
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 SHARED = shared_dir()
 

@@ -21,12 +21,12 @@ from sqlalchemy import text
 
 from monitor.config import RetentionSettings
 from monitor.dedupe.stories import paragraph_keys, term_counts
-from monitor.ingest.extract import Article, BodySource
 from monitor.retention import prune
 from monitor.store import articles as article_store
 from monitor.store import clusters as cluster_store
 from monitor.store.db import open_database, size_bytes
 from monitor.store.models import ArticleMatch, Feed
+from monitor.store.records import Article, BodySource
 
 WORDS = (
     "arms missile drone sanctions ministry report officials said talks border shipment army navy "

@@ -52,10 +52,10 @@ from _report import report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import stage
 from monitor.dedupe.stories import BASELINE_SCORING, SCORING, Scoring, term_counts
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 SHARED = shared_dir()
 ECBPLUS = SHARED / "corpora/ecbplus/ECB+"

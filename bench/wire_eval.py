@@ -53,10 +53,10 @@ from _report import newspaper_corpus_missing, report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 SHARED = shared_dir()
 START = datetime(2024, 3, 4, 8, tzinfo=UTC)

@@ -32,14 +32,7 @@ from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.ingest import sources
 from monitor.ingest.addressguard import AddressGuard, Reach
-from monitor.ingest.extract import (
-    Article,
-    BodySource,
-    ExtractedPage,
-    build_article,
-    choose_body,
-    extract_page,
-)
+from monitor.ingest.extract import build_article, choose_body, extract_page
 from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
 from monitor.ingest.fetch import (
     FEED_ACCEPT,
@@ -76,6 +69,7 @@ from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
 from monitor.store.db import Database
+from monitor.store.records import Article, BodySource, ExtractedPage
 from monitor.watchlist import Match, Watchlist, load_watchlist
 from monitor.watchlist.tag import Tagger
 

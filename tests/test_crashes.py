@@ -126,8 +126,8 @@ def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(data
         pytest.skip("SQLite's single writer serialises placements; the race needs PostgreSQL")
     from monitor.config import DedupSettings
     from monitor.dedupe import deduplicate
-    from monitor.ingest.extract import Article, BodySource, content_hash
     from monitor.store.models import Article as ArticleRow
+    from monitor.store.records import Article, BodySource, content_hash
 
     db = open_database(database_url)
     at = datetime(2024, 9, 9, 12, tzinfo=UTC)

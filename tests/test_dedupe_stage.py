@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate, place, stage
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 T = datetime(2024, 9, 9, 12, tzinfo=UTC)
 SETTINGS = DedupSettings()

@@ -6,16 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from support.news import article_html, paragraphs_for
 
-from monitor.ingest.extract import (
-    BodySource,
-    ExtractedPage,
-    build_article,
-    choose_body,
-    content_hash,
-    extract_page,
-)
+from monitor.ingest.extract import build_article, choose_body, extract_page
 from monitor.ingest.feeditems import FeedItem
 from monitor.ingest.urls import canonical_url, is_fetchable
+from monitor.store.records import BodySource, ExtractedPage, content_hash
 
 NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)
 

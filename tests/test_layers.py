@@ -28,15 +28,12 @@ class Rule:
 STORE = "monitor.store"
 STAGES_AND_ABOVE = (
     "monitor.cli",
-    "monitor.pipeline",
-    "monitor.daemon.scheduler",  # the top: commands and the daemon
+    "monitor.daemon",
+    "monitor.pipeline",  # the top: commands, the daemon, the orchestrator
+    "monitor.ingest",
     "monitor.dedupe",
     "monitor.watchlist",
-    "monitor.digest.runner",
-    "monitor.digest.content",
-    "monitor.digest.notify",
-    "monitor.ingest.extract",
-    "monitor.watchlist.tag",
+    "monitor.digest",
     "monitor.retention",  # the stages
     "monitor.config",  # the store takes plain values, never settings
 )
@@ -47,9 +44,6 @@ RULES = (
 IMPORT_ALLOWED = {
     # The entry point starts the command line (imported in the function, so extraction workers skip it).
     ("monitor.__main__", "monitor.cli"),
-    # Still to move: the extracted-article value and the rule merging a page into a stored article (which
-    # title and language win) belong to the ingest stage; they leave the store when it becomes a folder.
-    ("monitor.store.articles", "monitor.ingest.extract"),
 }
 
 SQL_HOME = (STORE,)

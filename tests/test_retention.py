@@ -278,11 +278,11 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     from monitor.config import DedupSettings
     from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS
     from monitor.dedupe.stories import paragraph_keys
-    from monitor.ingest.extract import Article as ArticleValue
-    from monitor.ingest.extract import BodySource
     from monitor.store import articles as article_store
     from monitor.store import clusters as cluster_store
     from monitor.store.models import ParagraphCount, TermCount
+    from monitor.store.records import Article as ArticleValue
+    from monitor.store.records import BodySource
 
     footer = "Sign in to read every story of the Harbour Gazette on all your devices today."
     topics = [

@@ -9,9 +9,9 @@ from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe.explain import explain_article
 from monitor.dedupe.stories import SCORING, Scoring, story_score, term_counts, time_factor, time_gap
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store import clusters as store
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 MONDAY = datetime(2025, 1, 13, 9, tzinfo=UTC)
 SETTINGS = DedupSettings()

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from monitor.config import Config, FeedConfig
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.pipeline import tag_stored
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
@@ -18,6 +17,7 @@ from monitor.store import matches as match_store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 from monitor.store.models import Feed
+from monitor.store.records import Article, BodySource, content_hash
 from monitor.watchlist import Match
 from monitor.watchlist.model import WatchlistConfig, compile_watchlist
 from monitor.watchlist.tag import Tagger

@@ -9,8 +9,8 @@ from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.boilerplate import keyed_paragraphs
-from monitor.ingest.extract import Article, BodySource, content_hash
 from monitor.store.models import Article as ArticleRow
+from monitor.store.records import Article, BodySource, content_hash
 
 T = datetime(2024, 9, 9, 12, tzinfo=UTC)
 SETTINGS = DedupSettings()

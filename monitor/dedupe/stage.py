@@ -45,9 +45,9 @@ from monitor.dedupe.stories import (
     term_counts,
     time_gap,
 )
-from monitor.ingest.extract import Article, BodySource
 from monitor.store import clusters as store
 from monitor.store import locks
+from monitor.store.records import Article, BodySource
 
 log = logging.getLogger(__name__)
 

@@ -5,50 +5,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from urllib.parse import urlsplit
 
 from monitor.ingest.feeditems import FeedItem
 from monitor.ingest.text import normalize_whitespace
 from monitor.ingest.urls import MAX_URL_LENGTH, canonical_url
+from monitor.store.records import Article, Body, BodySource, ExtractedPage, content_hash
 
 log = logging.getLogger(__name__)
 
 _HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
 SITE_NAME_CHARS = 200
 _DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S"}
-
-
-class BodySource(StrEnum):
-    """Where an article's body text came from."""
-
-    EXTRACTED = "extracted"
-    FEED = "feed"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class ExtractedPage:
-    text: str
-    title: str | None
-    author: str | None
-    published: datetime | None
-    language: str | None
-    canonical_url: str | None
-    site_name: str | None = None
-    """The publisher's name as the page gives it (og:site_name, schema.org publisher)."""
-
-
-@dataclass(frozen=True)
-class Body:
-    text: str
-    source: BodySource
-    note: str | None = None
 
 
 def extract_page(html: bytes, url: str) -> ExtractedPage | None:
@@ -126,12 +97,6 @@ def choose_body(
     return Body("", BodySource.FAILED, page_problem)
 
 
-def content_hash(text: str) -> str:
-    """A hash of the body with case and whitespace folded, so trivial reformatting does not change it."""
-    folded = " ".join(text.casefold().split())
-    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
-
-
 def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -150,29 +115,6 @@ def _html_language(html: bytes) -> str | None:
 def _clean(value: str | None) -> str | None:
     value = " ".join((value or "").split())
     return value or None
-
-
-@dataclass(frozen=True)
-class Article:
-    """A feed entry made whole: what the pipeline stores."""
-
-    entry_key: str
-    url: str
-    canonical_url: str
-    guid: str | None
-    title: str | None
-    author: str | None
-    published: datetime | None
-    fetched_at: datetime
-    language: str | None
-    body: str
-    summary: str | None
-    body_source: BodySource
-    body_note: str | None
-    content_hash: str
-    page_retry_at: datetime | None = None
-    """When to fetch the page again, its first fetch having failed for a passing reason."""
-    site_name: str | None = None
 
 
 def build_article(

@@ -14,9 +14,9 @@ import hashlib
 import re
 from typing import TypeVar, overload
 
-from monitor.ingest.extract import Article, ExtractedPage
 from monitor.ingest.feeditems import FeedItem, ParsedFeed
 from monitor.store.models import SITE_NAME_LENGTH, URL_LENGTH
+from monitor.store.records import Article, ExtractedPage
 
 T = TypeVar("T")
 

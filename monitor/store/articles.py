@@ -11,9 +11,9 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from monitor.ingest.extract import Article as ArticleValue
-from monitor.ingest.extract import Body, ExtractedPage, content_hash
 from monitor.store.models import Article, ArticleFeed, Feed, PrunedEntry
+from monitor.store.records import Article as ArticleValue
+from monitor.store.records import Body, ExtractedPage, content_hash
 from monitor.store.results import new_id, rowcount
 
 _CHUNK = 500  # bound the size of IN (...) lists

@@ -6,8 +6,10 @@ store's queries build them.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -30,3 +32,62 @@ class Member:
     at: datetime
     """Publication time, else fetch time."""
     body_length: int
+
+
+# --- An article, as extraction makes it and the store keeps it ----------------------------------------------
+
+
+class BodySource(StrEnum):
+    """Where an article's body text came from."""
+
+    EXTRACTED = "extracted"
+    FEED = "feed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    text: str
+    title: str | None
+    author: str | None
+    published: datetime | None
+    language: str | None
+    canonical_url: str | None
+    site_name: str | None = None
+    """The publisher's name as the page gives it (og:site_name, schema.org publisher)."""
+
+
+@dataclass(frozen=True)
+class Body:
+    text: str
+    source: BodySource
+    note: str | None = None
+
+
+def content_hash(text: str) -> str:
+    """A hash of the body with case and whitespace folded, so trivial reformatting does not change it."""
+    folded = " ".join(text.casefold().split())
+    return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Article:
+    """A feed entry made whole: what the pipeline stores."""
+
+    entry_key: str
+    url: str
+    canonical_url: str
+    guid: str | None
+    title: str | None
+    author: str | None
+    published: datetime | None
+    fetched_at: datetime
+    language: str | None
+    body: str
+    summary: str | None
+    body_source: BodySource
+    body_note: str | None
+    content_hash: str
+    page_retry_at: datetime | None = None
+    """When to fetch the page again, its first fetch having failed for a passing reason."""
+    site_name: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from monitor.ingest.extract import Article
+from monitor.store.records import Article
 from monitor.watchlist import EMPTY, ArticleText, Match, Watchlist
 
 log = logging.getLogger(__name__)
