@@ -32,7 +32,7 @@ from monitor.config import Config, FeedConfig
 from monitor.dedupe.updates import entry_hash
 from monitor.ingest import sources
 from monitor.ingest.addressguard import AddressGuard, Reach
-from monitor.ingest.extract import build_article, choose_body, extract_page
+from monitor.ingest.extract import build_article, choose_body, completed_by_page, extract_page, revision_of
 from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
 from monitor.ingest.fetch import (
     FEED_ACCEPT,
@@ -682,15 +682,18 @@ class Pipeline:
             for item, article in revised:
 
                 def store_revised(item=item, article=article) -> int:
-                    revised_now = article_store.update_article(
-                        session, article_id=changed[item.key], article=article, now=_now()
-                    )
-                    if revised_now:
-                        self._after_update(session, changed[item.key], article)
+                    article_id = changed[item.key]
+                    stored = article_store.stored_article(session, article_id=article_id)
+                    revision = revision_of(stored, article) if stored is not None else None
+                    if revision is not None:
+                        article_store.rewrite_article(
+                            session, article_id=article_id, article=revision, now=_now(), revision=True
+                        )
+                        self._after_update(session, article_id, article)
                     article_store.record_entry_hash(
                         session, feed_id=feed.id, entry_key=item.key, entry_hash=hashes[item.key]
                     )
-                    return int(revised_now)
+                    return int(revision is not None)
 
                 updated += _store_entry(session, feed, article, store_revised) or 0
         return created, updated
@@ -811,10 +814,12 @@ class Pipeline:
         with self.db.session() as session:
             # EXTRACTED comes only from a page: the second test restates that for the type checker.
             if body.source is BodySource.EXTRACTED and fetched.page is not None:
-                article = article_store.complete_from_page(
-                    session, article_id=retry.id, page=fetched.page, body=body, now=now
-                )
+                stored = article_store.stored_article(session, article_id=retry.id)
+                article = completed_by_page(stored, fetched.page, body) if stored is not None else None
                 if article is not None:
+                    article_store.rewrite_article(
+                        session, article_id=retry.id, article=article, now=now, revision=False
+                    )
                     self._after_update(session, retry.id, article)
                     log.info("page fetched at last: url=%s", retry.url, extra={"url": retry.url})
                 return article is not None

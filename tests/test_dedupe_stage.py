@@ -224,7 +224,7 @@ def test_an_original_that_changes_hands_its_index_to_its_oldest_exact_copy(db):
     )
     changed = value(1, rewritten, title="Concert season")
     with db.session() as session:
-        row = session.get(ArticleRow, original_id)  # as the pipeline's update_article leaves it
+        row = session.get(ArticleRow, original_id)  # as the pipeline's revision of it leaves it
         row.body, row.content_hash, row.title = changed.body, changed.content_hash, changed.title
         moved = place(session, article_id=original_id, article=changed, settings=SETTINGS, changed=True)
         assert moved.wire_cluster_id != original.wire_cluster_id

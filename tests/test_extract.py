@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from support.news import article_html, paragraphs_for
 
-from monitor.ingest.extract import build_article, choose_body, extract_page
+from monitor.ingest.extract import build_article, choose_body, completed_by_page, extract_page, revision_of
 from monitor.ingest.feeditems import FeedItem
 from monitor.ingest.urls import canonical_url, is_fetchable
-from monitor.store.records import BodySource, ExtractedPage, content_hash
+from monitor.store.records import Article, Body, BodySource, ExtractedPage, content_hash
 
 NOW = datetime(2024, 9, 10, 12, 0, tzinfo=UTC)
 
@@ -144,3 +144,79 @@ def test_is_fetchable():
     assert not is_fetchable("urn:uuid:1234")
     assert not is_fetchable(None)
     assert not is_fetchable("https://news.example/" + "a" * 3000)
+
+
+def _stored(**fields) -> Article:
+    base = dict(
+        entry_key="https://example.org/a",
+        url="https://example.org/a",
+        canonical_url="https://example.org/a",
+        guid="g",
+        title="Stored title",
+        author="Ann",
+        published=NOW,
+        fetched_at=NOW,
+        language="en",
+        body="Stored body text.",
+        summary="Stored summary.",
+        body_source=BodySource.EXTRACTED,
+        body_note=None,
+        content_hash=content_hash("Stored body text."),
+        page_retry_at=None,
+        site_name="Herald",
+    )
+    return Article(**{**base, **fields})
+
+
+def test_a_revision_keeps_what_the_new_version_does_not_say_and_never_loses_an_extracted_body():
+    stored = _stored()
+    assert revision_of(stored, stored) is None  # the same text: nothing to keep
+    newer = _stored(
+        title="New title",
+        author=None,
+        published=None,
+        body="New body.",
+        summary=None,
+        content_hash=content_hash("New body."),
+        site_name=None,
+    )
+    revised = revision_of(stored, newer)
+    assert revised is not None
+    assert (revised.title, revised.author, revised.published, revised.summary, revised.site_name) == (
+        "New title",
+        "Ann",
+        NOW,
+        "Stored summary.",
+        "Herald",
+    )
+    assert (revised.body, revised.url, revised.guid) == ("New body.", stored.url, "g")
+    # A fetch that fell back to the feed's text never replaces an extracted body.
+    fallback = _stored(
+        body="Feed text.", body_source=BodySource.FEED, content_hash=content_hash("Feed text.")
+    )
+    assert revision_of(stored, fallback) is None
+    assert revision_of(fallback, newer) is not None
+
+
+def test_a_page_fetched_at_last_gives_the_body_and_language_and_keeps_the_feeds_title():
+    stored = _stored(
+        title="Feed title",
+        author=None,
+        language="en",
+        body="Feed text.",
+        body_source=BodySource.FEED,
+        page_retry_at=NOW,
+    )
+    page = ExtractedPage(
+        "Page text " * 40, "Page title | Herald", "Bob", None, "de", None, site_name="Herold"
+    )
+    body = Body(page.text, BodySource.EXTRACTED)
+    completed = completed_by_page(stored, page, body)
+    assert (completed.title, completed.author, completed.language, completed.site_name) == (
+        "Feed title",
+        "Bob",
+        "de",
+        "Herold",
+    )
+    assert completed.body_source is BodySource.EXTRACTED and completed.page_retry_at is None
+    assert completed.content_hash == content_hash(page.text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -151,4 +152,46 @@ def build_article(
         body_note=body.note,
         content_hash=content_hash(body.text or item.title or url),
         site_name=page.site_name if page else None,
+    )
+
+
+def revision_of(stored: Article, new: Article) -> Article | None:
+    """What a changed entry makes of the stored article, or None when there is nothing to keep of it.
+
+    A fetch that fell back to the feed's text never replaces an extracted body: nothing stored is lost to a
+    failing page. What the new version does not say (a title, a date) keeps its stored value.
+    """
+    if stored.content_hash == new.content_hash:
+        return None
+    if stored.body_source is BodySource.EXTRACTED and new.body_source is not BodySource.EXTRACTED:
+        return None
+    return replace(
+        stored,
+        title=new.title or stored.title,
+        author=new.author or stored.author,
+        published=new.published or stored.published,
+        language=new.language or stored.language,
+        site_name=new.site_name or stored.site_name,
+        body=new.body,
+        summary=new.summary or stored.summary,
+        body_source=new.body_source,
+        body_note=new.body_note,
+        content_hash=new.content_hash,
+    )
+
+
+def completed_by_page(stored: Article, page: ExtractedPage, body: Body) -> Article:
+    """A stored article whose page was fetched at last, with ``body`` chosen from it. As when an article is
+    first stored (``build_article``), the feed's title and author stay and the page's language wins."""
+    return replace(
+        stored,
+        body=body.text,
+        body_source=body.source,
+        body_note=body.note,
+        title=stored.title or page.title,
+        author=stored.author or page.author,
+        language=page.language or stored.language,
+        site_name=page.site_name or stored.site_name,
+        content_hash=content_hash(body.text),
+        page_retry_at=None,
     )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from monitor.store.models import Article, ArticleFeed, Feed, PrunedEntry
 from monitor.store.records import Article as ArticleValue
-from monitor.store.records import Body, ExtractedPage, content_hash
+from monitor.store.records import BodySource
 from monitor.store.results import new_id, rowcount
 
 _CHUNK = 500  # bound the size of IN (...) lists
@@ -255,32 +255,52 @@ def record_entry_hash(session: Session, *, feed_id: int, entry_key: str, entry_h
     )
 
 
-def update_article(session: Session, *, article_id: int, article: ArticleValue, now: datetime) -> bool:
-    """Replace a stored article's text with a newer version of it, counting the revision.
-
-    The URL, canonical URL and GUID stay: they are what the article is known by. A fetch that fell back to
-    the feed's text never replaces an extracted body (nothing stored is lost to a failing page).
-
-    Returns:
-        True when the body changed (the article must be placed in the clusters again).
-    """
+def stored_article(session: Session, *, article_id: int) -> ArticleValue | None:
+    """An article as stored, or None if it is gone. Its entry key is its URL: an article is stored once for
+    the entries of every feed that carries it, and the stages after storage do not read the key."""
     row = session.get(Article, article_id)
-    if row is None or row.content_hash == article.content_hash:
-        return False
-    if row.body_source == "extracted" and str(article.body_source) != "extracted":
-        return False
-    row.title = article.title or row.title
-    row.author = article.author or row.author
-    row.published_at = article.published or row.published_at
-    row.language = article.language or row.language
-    row.site_name = article.site_name or row.site_name
-    row.body, row.summary = article.body, article.summary or row.summary
+    if row is None:
+        return None
+    return ArticleValue(
+        entry_key=row.url,
+        url=row.url,
+        canonical_url=row.canonical_url,
+        guid=row.guid,
+        title=row.title,
+        author=row.author,
+        published=row.published_at,
+        fetched_at=row.fetched_at,
+        language=row.language,
+        body=row.body,
+        summary=row.summary,
+        body_source=BodySource(row.body_source),
+        body_note=row.body_note,
+        content_hash=row.content_hash,
+        page_retry_at=row.page_retry_at,
+        site_name=row.site_name,
+    )
+
+
+def rewrite_article(
+    session: Session, *, article_id: int, article: ArticleValue, now: datetime, revision: bool
+) -> None:
+    """Write ``article``'s text and metadata over the stored article's (its URL, canonical URL and GUID stay:
+    they are what it is known by). ``revision``: a new version of the entry, counted; else the text its
+    page gave at last, which ends the page's retries."""
+    row = session.get(Article, article_id)
+    if row is None:
+        return
+    row.title, row.author, row.published_at = article.title, article.author, article.published
+    row.language, row.site_name = article.language, article.site_name
+    row.body, row.summary = article.body, article.summary
     row.body_source, row.body_note = str(article.body_source), article.body_note
     row.content_hash = article.content_hash
-    row.revisions = (row.revisions or 0) + 1
+    if revision:
+        row.revisions = (row.revisions or 0) + 1
+    else:
+        row.page_retry_at = None
     row.updated_at = now
     session.flush()
-    return True
 
 
 # --- Pages fetched again -------------------------------------------------------------------------------------
@@ -347,43 +367,4 @@ def page_failed_again(
         update(Article)
         .where(Article.id == article_id)
         .values(page_retries=attempts, page_retry_at=retry_at, body_note=note)
-    )
-
-
-def complete_from_page(
-    session: Session, *, article_id: int, page: ExtractedPage, body: Body, now: datetime
-) -> ArticleValue | None:
-    """Replace the feed's text of an article with ``body``, chosen from its page (fetched at last). As when it
-    was first stored, the feed's title and author stay, the page's language wins.
-
-    Returns:
-        The article as now stored (for the stages that follow storage), or None if it is gone.
-    """
-    row = session.get(Article, article_id)
-    if row is None:
-        return None
-    row.body, row.body_source, row.body_note = body.text, str(body.source), body.note
-    row.title, row.author = row.title or page.title, row.author or page.author
-    row.language = page.language or row.language
-    row.site_name = page.site_name or row.site_name
-    row.content_hash = content_hash(body.text)
-    row.page_retry_at, row.updated_at = None, now
-    session.flush()
-    return ArticleValue(
-        # The entry key is the link's, not the article's; the stages after storage do not read it.
-        entry_key=row.url,
-        url=row.url,
-        canonical_url=row.canonical_url,
-        guid=row.guid,
-        title=row.title,
-        author=row.author,
-        published=row.published_at,
-        fetched_at=row.fetched_at,
-        language=row.language,
-        body=row.body,
-        summary=row.summary,
-        body_source=body.source,
-        body_note=body.note,
-        content_hash=row.content_hash,
-        site_name=row.site_name,
     )
