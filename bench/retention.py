@@ -24,6 +24,7 @@ from monitor.dedupe.stories import paragraph_keys, term_counts
 from monitor.retention import prune
 from monitor.store import articles as article_store
 from monitor.store import clusters as cluster_store
+from monitor.store import counts as counts_store
 from monitor.store.db import open_database, size_bytes
 from monitor.store.models import ArticleMatch, Feed
 from monitor.store.records import Article, BodySource
@@ -115,8 +116,8 @@ def simulate(
                     session, article_id=article_id, keys=rng.sample(range(1 << 40), 40), seen_at=at
                 )
                 # What the story level counts for an original (monitor.dedupe.stage._story_vector).
-                cluster_store.count_paragraphs(session, keys=paragraph_keys(article.body), at=at)
-                cluster_store.count_terms(session, terms=terms, at=at)
+                counts_store.count_paragraphs(session, keys=paragraph_keys(article.body), at=at)
+                counts_store.count_terms(session, terms=terms, at=at)
                 if i % 10 == 0:
                     session.add(
                         ArticleMatch(

@@ -52,7 +52,7 @@ from _report import report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import stage
 from monitor.dedupe.stories import BASELINE_SCORING, SCORING, Scoring, term_counts
-from monitor.store import clusters as store
+from monitor.store import counts as counts_store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article, BodySource, content_hash
@@ -157,7 +157,7 @@ def place_all(
         db = open_database(f"sqlite:///{tmp}/story_eval.db")
         with db.session() as session:
             for title, body in background:
-                store.count_terms(session, terms=term_counts(title, body, scoring=scoring))
+                counts_store.count_terms(session, terms=term_counts(title, body, scoring=scoring))
             for n, doc in enumerate(docs):
                 url = f"https://eval.invalid/{n}"
                 article = Article(

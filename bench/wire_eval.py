@@ -53,7 +53,7 @@ from _report import newspaper_corpus_missing, report_checks
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
-from monitor.store import clusters
+from monitor.store import counts as counts_store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article, BodySource, content_hash
@@ -368,14 +368,14 @@ def build(quick: bool, seed: int = 11) -> list[Item]:
 def previous_wire_level():
     """The wire level as it was before boilerplate was left out: every line counts (no furniture by pattern,
     nothing learnt), no outlet check. The rest of the stage is the same code."""
-    saved = fp.is_furniture, clusters.boilerplate_keys, fp.differ_beyond_common_lines
+    saved = fp.is_furniture, counts_store.boilerplate_keys, fp.differ_beyond_common_lines
     fp.is_furniture = lambda line: False
-    clusters.boilerplate_keys = lambda session, *, keys, min_clusters: set()
+    counts_store.boilerplate_keys = lambda session, *, keys, min_clusters: set()
     fp.differ_beyond_common_lines = lambda a, b, threshold: False
     try:
         yield
     finally:
-        fp.is_furniture, clusters.boilerplate_keys, fp.differ_beyond_common_lines = saved
+        fp.is_furniture, counts_store.boilerplate_keys, fp.differ_beyond_common_lines = saved
 
 
 def run(items: list[Item], threshold: float, *, baseline: bool) -> list[int]:

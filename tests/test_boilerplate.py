@@ -11,7 +11,7 @@ from monitor.dedupe.boilerplate import (
     paragraph_keys,
     strip_boilerplate,
 )
-from monitor.store import clusters as store
+from monitor.store import counts as counts_store
 
 NEWS = (
     "The regional council voted on Tuesday to close two rural schools, a decision that parents said they "
@@ -99,12 +99,18 @@ def test_store_says_which_keys_are_learnt_boilerplate(db):
     many = list(range(-40, 40)) + list(range(1000, 1600))  # more keys than one query asks for
     with db.session() as session:
         for _ in range(BOILERPLATE_CLUSTERS):
-            store.count_paragraphs(session, keys=[11, 35, -12])
-        store.count_paragraphs(session, keys=[13])
-        assert store.boilerplate_keys(session, keys=[11, -12, 13, 99], min_clusters=BOILERPLATE_CLUSTERS) == {
+            counts_store.count_paragraphs(session, keys=[11, 35, -12])
+        counts_store.count_paragraphs(session, keys=[13])
+        assert counts_store.boilerplate_keys(
+            session, keys=[11, -12, 13, 99], min_clusters=BOILERPLATE_CLUSTERS
+        ) == {
             11,
             -12,
         }
-        assert store.boilerplate_keys(session, keys=many, min_clusters=BOILERPLATE_CLUSTERS) == {11, 35, -12}
-        assert store.boilerplate_keys(session, keys=[13], min_clusters=1) == {13}
-        assert store.boilerplate_keys(session, keys=[], min_clusters=1) == set()
+        assert counts_store.boilerplate_keys(session, keys=many, min_clusters=BOILERPLATE_CLUSTERS) == {
+            11,
+            35,
+            -12,
+        }
+        assert counts_store.boilerplate_keys(session, keys=[13], min_clusters=1) == {13}
+        assert counts_store.boilerplate_keys(session, keys=[], min_clusters=1) == set()

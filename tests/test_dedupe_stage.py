@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate, place, stage
 from monitor.store import clusters as store
+from monitor.store import counts as counts_store
+from monitor.store import stories as stories_store
 from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article, BodySource, content_hash
 
@@ -123,7 +125,7 @@ def test_a_changed_article_is_placed_again_and_never_joins_itself(db):
         assert session.scalar(select(func.count()).select_from(Story)) == 1
         cluster = store.cluster_of(session, cluster_id=after.wire_cluster_id)
         assert cluster.size == 1 and cluster.representative_id == article_id
-        assert store.story(session, story_id=after.story_id).size == 1
+        assert stories_store.story(session, story_id=after.story_id).size == 1
         assert store.band_candidates(session, keys=[], since=T, until=T, exclude_id=None, limit=5) == []
     assert before.wire_cluster_id is not None
 
@@ -256,7 +258,7 @@ def test_term_counts_count_wire_clusters_not_copies(db):
         store_and_place(session, value(1, body))
         store_and_place(session, value(2, body))  # exact copy
         store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:6])))  # wire copy
-        assert documents(session, "landslide") == 1 and documents(session, store.TOTAL_TERM) == 1
+        assert documents(session, "landslide") == 1 and documents(session, counts_store.TOTAL_TERM) == 1
         store_and_place(
             session,
             value(
@@ -269,4 +271,4 @@ def test_term_counts_count_wire_clusters_not_copies(db):
                 title="Council funds road",
             ),
         )
-        assert documents(session, "landslide") == 2 and documents(session, store.TOTAL_TERM) == 2
+        assert documents(session, "landslide") == 2 and documents(session, counts_store.TOTAL_TERM) == 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.store import clusters as store
+from monitor.store import counts as counts_store
+from monitor.store import stories as stories_store
 from monitor.store.db import open_database
 
 T0 = datetime(2024, 9, 9, 12, tzinfo=UTC)
@@ -62,14 +64,14 @@ def test_band_lookup_is_bounded_by_the_window(database_url):
 def test_term_and_paragraph_counts_add_up(database_url):
     db = open_database(database_url)
     with db.session() as session:
-        store.count_terms(session, terms=["iran", "missile"])
-        store.count_terms(session, terms=["iran"])
-        store.count_paragraphs(session, keys=[11, -12])
-        store.count_paragraphs(session, keys=[11])
+        counts_store.count_terms(session, terms=["iran", "missile"])
+        counts_store.count_terms(session, terms=["iran"])
+        counts_store.count_paragraphs(session, keys=[11, -12])
+        counts_store.count_paragraphs(session, keys=[11])
     with db.session() as session:
-        counts, total = store.document_frequencies(session, terms=["iran", "missile", "unseen"])
+        counts, total = counts_store.document_frequencies(session, terms=["iran", "missile", "unseen"])
         assert counts == {"iran": 2, "missile": 1} and total == 2
-        assert store.common_paragraphs(session, keys=[11, -12, 13], min_clusters=2) == frozenset({11})
+        assert counts_store.common_paragraphs(session, keys=[11, -12, 13], min_clusters=2) == frozenset({11})
     db.dispose()
 
 
@@ -85,8 +87,10 @@ def test_story_keys_move_forward_once_an_hour_not_at_every_member(database_url):
     db = open_database(database_url)
     start = datetime(2024, 9, 9, 12, 5, tzinfo=UTC)
     with db.session() as session:
-        story = store.new_story(session, at=start, title="Quake", article_id=1, profile={"quake": 1.0})
-        store.index_story(session, story_id=story, terms=("quake", "rescue"), at=start)
+        story = stories_store.new_story(
+            session, at=start, title="Quake", article_id=1, profile={"quake": 1.0}
+        )
+        stories_store.index_story(session, story_id=story, terms=("quake", "rescue"), at=start)
         for minutes in (10, 30, 50):  # the same hour: the keys stay
             grow_story(session, story_id=story, at=start + timedelta(minutes=minutes), profile=None)
         assert key_times(session, story) == {store.epoch(start)}

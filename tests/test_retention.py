@@ -237,16 +237,18 @@ def _add_retention(workspace) -> None:
 
 
 def test_counts_that_only_pruned_articles_made_go_and_the_others_stay_whole(db):
-    from monitor.store import clusters as store
+    from monitor.store import counts as counts_store
     from monitor.store.models import ParagraphCount, TermCount
 
     old, recent = NOW - timedelta(days=40), NOW - timedelta(days=5)
     with db.session() as s:
-        store.count_terms(s, terms=["ceasefire", "geneva"], at=old)
-        store.count_terms(s, terms=["geneva", "talks"], at=recent)
-        store.count_paragraphs(s, keys=[11, -12], at=old)  # -12: an old footer the outlet still prints
-        store.count_paragraphs(s, keys=[-12, 13], at=recent)
-        store.count_paragraphs(s, keys=[-12], at=old)  # counted late, by an article older than the last one
+        counts_store.count_terms(s, terms=["ceasefire", "geneva"], at=old)
+        counts_store.count_terms(s, terms=["geneva", "talks"], at=recent)
+        counts_store.count_paragraphs(s, keys=[11, -12], at=old)  # -12: an old footer the outlet still prints
+        counts_store.count_paragraphs(s, keys=[-12, 13], at=recent)
+        counts_store.count_paragraphs(
+            s, keys=[-12], at=old
+        )  # counted late, by an article older than the last one
 
     def counts():
         with db.session() as s:
@@ -279,7 +281,7 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS
     from monitor.dedupe.stories import paragraph_keys
     from monitor.store import articles as article_store
-    from monitor.store import clusters as cluster_store
+    from monitor.store import counts as counts_store
     from monitor.store.models import ParagraphCount, TermCount
     from monitor.store.records import Article as ArticleValue
     from monitor.store.records import BodySource
@@ -325,7 +327,7 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     prune(db, RetentionSettings(articles="30d", evidence="off", deliveries="off"), now=NOW, pause=0)
     with db.session() as s:
         assert _count(s, Article) == 2
-        assert cluster_store.boilerplate_keys(s, keys=[footer_key], min_clusters=BOILERPLATE_CLUSTERS) == {
+        assert counts_store.boilerplate_keys(s, keys=[footer_key], min_clusters=BOILERPLATE_CLUSTERS) == {
             footer_key
         }
         assert not {key for key in s.scalars(select(ParagraphCount.key))} & old_only

@@ -9,7 +9,8 @@ from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe.explain import explain_article
 from monitor.dedupe.stories import SCORING, Scoring, story_score, term_counts, time_factor, time_gap
-from monitor.store import clusters as store
+from monitor.store import counts as counts_store
+from monitor.store import stories as stories_store
 from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article, BodySource, content_hash
 
@@ -106,7 +107,7 @@ COMMON = (
 def warm(session, articles: int = 600) -> None:
     """Term counts as a daemon has them after weeks: ``articles`` other texts of common words counted."""
     for n in range(articles):
-        store.count_terms(session, terms={word: 1.0 for word in COMMON[n % 7 :: 3]})
+        counts_store.count_terms(session, terms={word: 1.0 for word in COMMON[n % 7 :: 3]})
 
 
 def place(session, article: Article, settings: DedupSettings = SETTINGS, **options):
@@ -205,7 +206,9 @@ def test_explain_prints_the_score_that_decided_and_its_terms(db):
         row, second = place(
             session, value(2, "Four rescued as Tay bridge gives way", BRIDGE_B, MONDAY + timedelta(hours=3))
         )
-        profile_then = store.parse_profile(store.story(session, story_id=first.story_id).profile)
+        profile_then = stories_store.parse_profile(
+            stories_store.story(session, story_id=first.story_id).profile
+        )
         # A third write-up moves the profile: the explanation must still show the second one's decision.
         _, third = place(
             session,
@@ -214,7 +217,10 @@ def test_explain_prints_the_score_that_decided_and_its_terms(db):
             ),
         )
         assert third.story_id == first.story_id
-        assert store.parse_profile(store.story(session, story_id=first.story_id).profile) != profile_then
+        assert (
+            stories_store.parse_profile(stories_store.story(session, story_id=first.story_id).profile)
+            != profile_then
+        )
         session.refresh(row)
         report = explain_article(session, row)
     assert report["story"]["stored_score"] == second.story_score

@@ -31,14 +31,14 @@ def stories(
     as_json: JsonOption = False,
 ) -> None:
     """List stories, most recently active first, with their wire clusters, outlets and agencies."""
-    from monitor.store import clusters as store
+    from monitor.store import stories as stories_store
 
     since_at = parse_since_option(since)
     db = database_or_exit(ctx)
     with db.session() as session:
-        found = store.list_stories(session, since=since_at, limit=limit or None)
-        members = store.story_articles(session, story_ids=[s.id for s in found])
-        clusters = store.clusters_by_id(
+        found = stories_store.list_stories(session, since=since_at, limit=limit or None)
+        members = stories_store.story_articles(session, story_ids=[s.id for s in found])
+        clusters = stories_store.clusters_by_id(
             session, ids=sorted({a.wire_cluster_id for a in members if a.wire_cluster_id is not None})
         )
         rows = _story_rows(found, members, clusters)
@@ -129,7 +129,7 @@ def explain(
     """Say why an article joined its wire cluster and its story: method, scores, shared shingles and terms."""
     from monitor.dedupe.explain import explain_article
     from monitor.ingest.urls import canonical_url
-    from monitor.store import clusters as store
+    from monitor.store import stories as stories_store
 
     db = database_or_exit(ctx)
     with db.session() as session:
@@ -137,7 +137,7 @@ def explain(
             canonical = canonical_url(url)
         except Exception:  # noqa: BLE001 - a malformed URL is simply not found
             canonical = url
-        article = store.article_by_url(session, url=url, canonical=canonical)
+        article = stories_store.article_by_url(session, url=url, canonical=canonical)
         report = explain_article(session, article) if article is not None else None
     db.dispose()
     if report is None:

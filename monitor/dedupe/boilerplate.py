@@ -4,7 +4,7 @@ Two kinds, and one place that says what they are, for the wire level (``stage.as
 the digest's excerpts:
 
 * **learnt**: a paragraph found word for word under texts of ``BOILERPLATE_CLUSTERS`` or more unrelated wire
-  clusters (the ``paragraph_counts`` table, read with ``store.clusters.boilerplate_keys``). It is named by
+  clusters (the ``paragraph_counts`` table, read with ``store.counts.boilerplate_keys``). It is named by
   its ``paragraph_keys`` key, so it is recognised however long it is, in any language.
 * **by pattern**: a short line led by a call to action or a label that news prose does not start with
   ("Sign up for the morning briefing", "Read more:", "Advertisement", "Follow us on ...", a cookie notice).
@@ -94,7 +94,7 @@ def is_boilerplate(line: str, key: int | None, known: Collection[int]) -> bool:
 
 def strip_boilerplate(text: str, known: Collection[int] = ()) -> str:
     """The text without its boilerplate: lines whose key is in ``known`` (learnt, see
-    ``store.clusters.boilerplate_keys``) and lines that are furniture by pattern (``is_furniture``).
+    ``store.counts.boilerplate_keys``) and lines that are furniture by pattern (``is_furniture``).
 
     Kept lines are joined by a newline, blank lines dropped.
     """

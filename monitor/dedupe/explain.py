@@ -20,6 +20,7 @@ from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.stage import story_vector, wire_comparison
 from monitor.dedupe.stories import SCORING, contributions, story_score
 from monitor.store import clusters as store
+from monitor.store import stories as stories_store
 from monitor.store.models import Article
 
 
@@ -54,7 +55,7 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
 
     cluster = store.cluster_of(session, cluster_id=article.wire_cluster_id)
     representative = (
-        store.article(session, article_id=cluster.representative_id)
+        stories_store.article(session, article_id=cluster.representative_id)
         if cluster is not None and cluster.representative_id is not None
         else None
     )
@@ -69,7 +70,9 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
             f"  representative: article {representative.id} {representative.url}"
             + (" (this one)" if representative.id == article.id else "")
         )
-    match = store.article(session, article_id=article.wire_match_id) if article.wire_match_id else None
+    match = (
+        stories_store.article(session, article_id=article.wire_match_id) if article.wire_match_id else None
+    )
     report["wire_match"] = None
     if article.wire_method == "exact" and match is not None:
         lines.append(f"  joined: exact copy, the same normalized body as article {match.id} {match.url}")
@@ -99,7 +102,7 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
 
     report["story"] = None
     if article.story_id is not None:
-        story = store.story(session, story_id=article.story_id)
+        story = stories_store.story(session, story_id=article.story_id)
         if story is not None:
             report["story"] = _story_report(session, article, story, lines)
     report["lines"] = lines
@@ -109,7 +112,7 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
 def _story_report(session: Session, article: Article, story, lines: list[str]) -> dict[str, Any]:
     """The story part: the decisive score and its evidence as recorded, and the similarity now."""
     recorded = _recorded_evidence(article.story_evidence)
-    now = _similarity_now(session, article, store.parse_profile(story.profile))
+    now = _similarity_now(session, article, stories_store.parse_profile(story.profile))
     report = {
         "id": story.id,
         "title": story.title,

@@ -11,7 +11,8 @@ Levels, each stored on the article:
    (``story_keys``), and the best at ``story_threshold`` is joined.
 
 The pure parts live beside this module (fingerprint, agency, representative, stories); the queries in
-``monitor/store/clusters.py``. Everything runs inside the caller's transaction.
+``monitor/store/clusters.py`` (wire level), ``stories.py`` (story level) and ``counts.py`` (what the stage
+learns). Everything runs inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from monitor.dedupe.stories import (
     time_gap,
 )
 from monitor.store import clusters as store
+from monitor.store import counts as counts_store
 from monitor.store import locks
+from monitor.store import stories as stories_store
 from monitor.store.records import Article, BodySource
 
 log = logging.getLogger(__name__)
@@ -238,7 +241,7 @@ def assign_wire_cluster(
     # The hash is always taken before the bands: lower ranks first, so no two placements wait in a circle.
     locks.lock(session, rank=_HASH_LOCKS, values=[article.content_hash])
     text = fp.wire_text(keyed_paragraphs(article.body))
-    known = store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+    known = counts_store.boilerplate_keys(session, keys=text.key_set, min_clusters=BOILERPLATE_CLUSTERS)
     # At least MIN_EXACT_WORDS words of its own: an outlet's paywall notice or error page, identical under
     # every address, is not one article.
     if text.own_words(known, at_most=MIN_EXACT_WORDS) >= MIN_EXACT_WORDS:
@@ -274,7 +277,7 @@ def assign_wire_cluster(
     store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
     # The paragraphs a copy adds to its original are held by one more wire cluster: counted, so an outlet
     # that only reprints has its header and footer learnt too (the story level counts the originals').
-    store.count_paragraphs(session, keys=match.added_paragraphs, at=article.fetched_at)
+    counts_store.count_paragraphs(session, keys=match.added_paragraphs, at=article.fetched_at)
     return match
 
 
@@ -320,9 +323,11 @@ def near_match(
     # One lookup of the learnt boilerplate for the candidates' paragraphs (and this text's, unless known).
     wanted = frozenset().union(*(t.key_set for t in theirs.values()))
     if known is None:
-        known = store.boilerplate_keys(session, keys=wanted | mine.key_set, min_clusters=BOILERPLATE_CLUSTERS)
+        known = counts_store.boilerplate_keys(
+            session, keys=wanted | mine.key_set, min_clusters=BOILERPLATE_CLUSTERS
+        )
     else:
-        known = set(known) | store.boilerplate_keys(
+        known = set(known) | counts_store.boilerplate_keys(
             session, keys=wanted - mine.key_set, min_clusters=BOILERPLATE_CLUSTERS
         )
     outlet = outlet_domain(url) if url else None
@@ -355,7 +360,7 @@ def wire_comparison(
     and learnt boilerplate left out, the outlet rule by their addresses. The scores, and the shingles each
     text keeps. For ``monitor explain``, so the figures it prints are this stage's own."""
     mine, theirs = fp.wire_text(keyed_paragraphs(body)), fp.wire_text(keyed_paragraphs(other_body))
-    known = store.boilerplate_keys(
+    known = counts_store.boilerplate_keys(
         session, keys=mine.key_set | theirs.key_set, min_clusters=BOILERPLATE_CLUSTERS
     )
     same_outlet = bool(url and other_url) and outlet_domain(url) == outlet_domain(other_url)
@@ -409,8 +414,10 @@ def _assign_story(
         scoring=scoring,
     )
     if best is None:
-        story_id = store.new_story(session, at=at, title=article.title, article_id=article_id, profile=mine)
-        store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
+        story_id = stories_store.new_story(
+            session, at=at, title=article.title, article_id=article_id, profile=mine
+        )
+        stories_store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
         score, why = None, None
     else:
         result, story = best
@@ -419,7 +426,7 @@ def _assign_story(
         why = evidence(mine, story.profile, result, _gap(article, story))
         profile = merge_profile(story.profile, story.size, vector).as_dict()
         grow_story(session, story_id=story_id, at=at, profile=profile)
-        store.index_story(session, story_id=story_id, terms=tuple(profile), at=at)
+        stories_store.index_story(session, story_id=story_id, terms=tuple(profile), at=at)
         score = why["score"]
     store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
     return story_id, score, why
@@ -428,10 +435,10 @@ def _assign_story(
 def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
     """Count one more member of a story (with its new profile, when given), and keep the story within reach
     of lookups: its key times follow its latest member, within ``stories.KEY_TIME_SLACK``."""
-    latest_before = store.story_last_seen(session, story_id=story_id)
-    store.grow_story(session, story_id=story_id, at=at, profile=profile)
+    latest_before = stories_store.story_last_seen(session, story_id=story_id)
+    stories_store.grow_story(session, story_id=story_id, at=at, profile=profile)
     if keys_fall_behind(at, latest_before):
-        store.move_story_keys(session, story_id=story_id, at=at)
+        stories_store.move_story_keys(session, story_id=story_id, at=at)
 
 
 def story_vector(
@@ -447,14 +454,14 @@ def story_vector(
     many articles they counted; counts its terms and paragraphs if asked. ``monitor explain`` reads the
     vector here too (not counting), so the similarity it prints is the one this stage computes."""
     paragraphs = paragraph_keys(body)
-    boilerplate = store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
+    boilerplate = counts_store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
     counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
     if count:
-        store.count_paragraphs(session, keys=paragraphs, at=fetched_at)
-    frequencies, total = store.document_frequencies(session, terms=counts)
+        counts_store.count_paragraphs(session, keys=paragraphs, at=fetched_at)
+    frequencies, total = counts_store.document_frequencies(session, terms=counts)
     vector = article_vector(counts, frequencies, total, scoring)
     if count:
-        store.count_terms(session, terms=counts, at=fetched_at)
+        counts_store.count_terms(session, terms=counts, at=fetched_at)
     return vector, frequencies, total
 
 
@@ -474,13 +481,13 @@ def _best_story(
     article: Article,
     settings: DedupSettings,
     scoring: Scoring,
-) -> tuple[StoryScore, store.StoryProfile] | None:
+) -> tuple[StoryScore, stories_store.StoryProfile] | None:
     """The story of the window with the best score at ``story_threshold`` or above, if any, among those found
     by the ``lookup`` terms."""
     if not vector or not lookup:
         return None
     at = event_time(article)
-    candidates = store.story_candidates(
+    candidates = stories_store.story_candidates(
         session,
         terms=lookup,
         since=at - settings.window,
@@ -488,7 +495,7 @@ def _best_story(
         limit=MAX_STORY_CANDIDATES,
     )
     core = core_terms(vector, scoring)
-    best: tuple[StoryScore, store.StoryProfile] | None = None
+    best: tuple[StoryScore, stories_store.StoryProfile] | None = None
     for story in candidates:
         result = story_score(
             vector,
@@ -504,7 +511,7 @@ def _best_story(
     return best
 
 
-def _gap(article: Article, story: store.StoryProfile):
+def _gap(article: Article, story: stories_store.StoryProfile):
     """Time between the article's publication and the story's members (None when it was not published)."""
     return time_gap(article.published, story.first_seen_at, story.last_seen_at)
 

@@ -33,7 +33,7 @@ from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.schedule import next_delivery_attempt
-from monitor.store import clusters as cluster_store
+from monitor.store import counts as counts_store
 from monitor.store import deliveries as ledger
 from monitor.store import digests as digest_store
 from monitor.store.db import Database
@@ -143,7 +143,7 @@ def without_boilerplate(session: Session, text: str) -> str:
     a digest excerpts, one per story shown."""
     keys = paragraph_keys(text)
     known = (
-        cluster_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS) if keys else ()
+        counts_store.boilerplate_keys(session, keys=keys, min_clusters=BOILERPLATE_CLUSTERS) if keys else ()
     )
     return strip_boilerplate(text, known=frozenset(known))
 

@@ -201,7 +201,7 @@ _COUNTS: dict[str, tuple[Table, str]] = {
     "paragraph_counts": (cast(Table, ParagraphCount.__table__), "key"),
 }
 COUNT_TABLES = tuple(_COUNTS)
-"""The counts deduplication keeps (``store.clusters``): term document frequencies and paragraph clusters."""
+"""The counts deduplication keeps (``store.counts``): term document frequencies and paragraph clusters."""
 
 
 def counts_last_counted_before(

@@ -1,0 +1,131 @@
+"""The counts deduplication learns from: term document frequencies (IDF) and paragraph keys seen in several
+wire clusters (boilerplate). None commits.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, case, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.store.hotpath import epoch, execute_many, run_compiled
+from monitor.store.models import (
+    ParagraphCount,
+    TermCount,
+)
+
+_CHUNK = 500
+TOTAL_TERM = ""
+"""The ``term_counts`` row whose count is the number of articles counted (the N of IDF)."""
+
+
+# --- Term counts (IDF) --------------------------------------------------------------------------------------
+
+_terms = cast(Table, TermCount.__table__)
+_FREQUENCIES = select(_terms.c.term, _terms.c.documents).where(
+    _terms.c.term.in_(bindparam("terms", expanding=True))
+)
+
+
+def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dict[str, int], int]:
+    """How many counted articles hold each term, and how many articles were counted."""
+    wanted = sorted(set(terms) | {TOTAL_TERM})
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.connection().execute(_FREQUENCIES, {"terms": wanted[start : start + _CHUNK]})
+        found.update({row[0]: row[1] for row in rows})
+    total = found.pop(TOTAL_TERM, 0)
+    return found, total
+
+
+def count_terms(session: Session, *, terms: Iterable[str], at: datetime | None = None) -> None:
+    """Count one more article holding ``terms`` (an upsert, safe against concurrent instances), fetched
+    ``at`` (default now): the time retention reads to know when no kept article counted a term."""
+    counted = epoch(at or datetime.now(UTC))
+    rows = [
+        {"term": term, "documents": 1, "last_counted": counted} for term in sorted(set(terms) | {TOTAL_TERM})
+    ]
+    _increment(session, _terms, "documents", rows)
+
+
+def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
+    """Insert rows with a count of 1, or add 1 to the count of those that exist (an upsert); the latest
+    ``last_counted`` stays."""
+    execute_many(session, table.name, _upsert(session.get_bind().dialect.name, table, column), rows)
+
+
+@functools.cache
+def _upsert(dialect: str, table, column: str):
+    # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    latest = case(
+        (table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
+        else_=statement.excluded.last_counted,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={column: table.c[column] + 1, "last_counted": latest},
+    )
+
+
+_paragraphs = cast(Table, ParagraphCount.__table__)
+_COMMON = select(_paragraphs.c.key).where(
+    _paragraphs.c.key.in_(bindparam("keys", expanding=True)), _paragraphs.c.clusters >= bindparam("least")
+)
+
+
+def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: int) -> frozenset[int]:
+    """The paragraph keys already seen in at least ``min_clusters`` wire clusters."""
+    if not keys:
+        return frozenset()
+    return frozenset(
+        session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters})
+    )
+
+
+# The wire level asks for every article, so these are hot statements with a fixed number of placeholders,
+# each compiled once (see ``run_compiled``): sixteen keys for an article's paragraphs, 256 for its candidates' (or a
+# long text's); a shorter list is padded with a repeated key.
+_BOILERPLATE = {
+    size: select(_paragraphs.c.key).where(
+        _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(size)]),
+        _paragraphs.c.clusters >= bindparam("least"),
+    )
+    for size in (16, 256)
+}
+
+
+def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> set[int]:
+    """Which of these paragraph keys are counted under at least ``min_clusters`` wire clusters (the caller's
+    rule for boilerplate: ``monitor.dedupe.boilerplate.BOILERPLATE_CLUSTERS``)."""
+    distinct = sorted(set(keys))
+    found: set[int] = set()
+    start = 0
+    while start < len(distinct):
+        size = 16 if len(distinct) - start <= 16 else 256
+        chunk = distinct[start : start + size]
+        params = {f"p{n}": chunk[n % len(chunk)] for n in range(size)}
+        params["least"] = min_clusters
+        found.update(
+            row[0]
+            for row in run_compiled(session, f"boilerplate{size}", _BOILERPLATE[size], [params], many=False)
+        )
+        start += size
+    return found
+
+
+def count_paragraphs(session: Session, *, keys: Iterable[int], at: datetime | None = None) -> None:
+    """Count one more wire cluster holding these paragraphs, by an article fetched ``at`` (default now; see
+    ``count_terms``)."""
+    counted = epoch(at or datetime.now(UTC))
+    _increment(
+        session,
+        _paragraphs,
+        "clusters",
+        [{"key": k, "clusters": 1, "last_counted": counted} for k in sorted(set(keys))],
+    )

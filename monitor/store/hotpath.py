@@ -1,0 +1,58 @@
+"""The hot path's statements: compiled once per dialect and run through the driver, with one placeholder per
+key. Each stored article writes tens of rows (band keys, term counts, story keys) and makes a few lookups;
+SQLAlchemy's per-execution work would cost as much as the database's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+def numbered(prefix: str, values: Sequence) -> dict:
+    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys.
+
+    One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
+    is compiled once per number of keys (see ``run_compiled``). The stage looks up by a bounded number of keys (its
+    band count, its query terms), nearly always the same number for band keys: the statements stay few.
+    """
+    return {f"{prefix}{n}": value for n, value in enumerate(values)}
+
+
+def epoch(at: datetime) -> int:
+    """Unix seconds of an aware datetime: the time column of ``lsh_bands``."""
+    return int(at.timestamp())
+
+
+_compiled: dict[tuple[str, str], tuple] = {}
+
+
+def run_compiled(session: Session, name: str, statement, rows: list[dict], *, many: bool):
+    """Run ``statement`` through the driver directly, compiled once per dialect.
+
+    For the statements of the hot path: tens of rows per article (band keys, term counts, story keys), or
+    one lookup per article, where SQLAlchemy's per-execution and per-row work would cost as much as the
+    database's. The values must need no type conversion (integers and strings only).
+    """
+    connection = session.connection()
+    key = (connection.dialect.name, name)
+    if key not in _compiled:
+        compiled = statement.compile(dialect=connection.dialect)
+        # Constants in the statement (the 1 of "count + 1") are parameters too: keep their values.
+        constants = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
+        _compiled[key] = (compiled.string, compiled.positiontup, constants)
+    sql, order, constants = _compiled[key]
+    params: list[tuple[Any, ...]] | list[dict[str, Any]]
+    if order:  # positional parameters (SQLite): tuples in the compiled order
+        params = [tuple(row[c] if c in row else constants[c] for c in order) for row in rows]
+    else:  # named parameters (psycopg)
+        params = [{**constants, **row} for row in rows]
+    return connection.exec_driver_sql(sql, params if many else params[0])
+
+
+def execute_many(session: Session, name: str, statement, rows: list[dict]) -> None:
+    """Write many rows with ``statement`` (see ``run_compiled``)."""
+    if rows:
+        run_compiled(session, name, statement, rows, many=True)

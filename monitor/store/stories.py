@@ -1,0 +1,242 @@
+"""Stories: their profiles, the term keys that find them, and the reading of them for `monitor stories` and
+`monitor explain`: the story level's queries (``monitor.dedupe.stage``). None commits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, case, func, select
+from sqlalchemy.orm import Session, defer, selectinload
+
+from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
+from monitor.store.models import (
+    Article,
+    ArticleFeed,
+    Story,
+    StoryKey,
+    UTCDateTime,
+    WireCluster,
+)
+from monitor.store.results import new_id
+
+_CHUNK = 500
+
+
+# --- Stories ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryProfile:
+    id: int
+    size: int
+    profile: dict[str, float]
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+_keys = cast(Table, StoryKey.__table__)
+_key_shared = func.count().label("shared")
+
+
+@functools.cache
+def _story_candidates(slots: int):
+    # As for band keys: one placeholder per key term (see ``_numbered``).
+    return (
+        select(_keys.c.story_id, _key_shared)
+        .where(
+            _keys.c.term.in_([bindparam(f"t{n}") for n in range(slots)]),
+            _keys.c.seen_epoch >= bindparam("since"),
+            _keys.c.seen_epoch <= bindparam("until"),
+        )
+        .group_by(_keys.c.story_id)
+        .order_by(_key_shared.desc(), _keys.c.story_id)
+        .limit(bindparam("most"))
+    )
+
+
+_stories = cast(Table, Story.__table__)
+_PROFILES = select(
+    _stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at, _stories.c.last_seen_at
+).where(_stories.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def story_candidates(
+    session: Session, *, terms: Sequence[str], since: datetime, until: datetime, limit: int
+) -> list[StoryProfile]:
+    """Stories active within the window that share a key term, most shared first, with their profiles."""
+    if not terms:
+        return []
+    distinct = sorted(set(terms))
+    params = numbered("t", distinct)
+    params.update(since=epoch(since), until=epoch(until), most=limit)
+    rows = run_compiled(
+        session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params], many=False
+    ).all()
+    if not rows:
+        return []
+    order = {row[0]: n for n, row in enumerate(rows)}
+    found = session.connection().execute(_PROFILES, {"ids": list(order)})
+    return sorted(
+        (
+            StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
+            for row in found
+        ),
+        key=lambda story: order[story.id],
+    )
+
+
+_ADD_KEYS = _keys.insert()
+
+
+def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: datetime) -> None:
+    """Replace a story's key terms (after its profile changed)."""
+    session.connection().execute(_keys.delete().where(_keys.c.story_id == story_id))
+    rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in sorted(set(terms))]
+    execute_many(session, "story_keys", _ADD_KEYS, rows)
+
+
+_TOUCH_KEYS = (
+    _keys.update()
+    .where(_keys.c.story_id == bindparam("story"), _keys.c.seen_epoch < bindparam("at"))
+    .values(seen_epoch=bindparam("at"))
+)
+
+
+def move_story_keys(session: Session, *, story_id: int, at: datetime) -> None:
+    """Move a story's key times forward to ``at`` (those already later stay): the stage decides when."""
+    run_compiled(session, "touch_keys", _TOUCH_KEYS, [{"story": story_id, "at": epoch(at)}], many=False)
+
+
+def parse_profile(text: str | None) -> dict[str, float]:
+    """A stored profile as a dict (an unreadable one as empty). The dict is shared: read it, never change it.
+
+    Cached: a story's profile text changes only when a write-up (not a copy) joins it, and the same few
+    active stories are compared with every new article.
+    """
+    return _parse_profile(text or "{}")
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_profile(text: str) -> dict[str, float]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, int | float) for v in value.values()):
+        return {}
+    return value
+
+
+def new_story(
+    session: Session, *, at: datetime, title: str | None, article_id: int, profile: dict[str, float]
+) -> int:
+    result = session.connection().execute(
+        _stories.insert().values(
+            title=title,
+            representative_id=article_id,
+            size=1,
+            first_seen_at=at,
+            last_seen_at=at,
+            profile=json.dumps(profile, separators=(",", ":")),
+        )
+    )
+    return new_id(result)
+
+
+_when = bindparam("at", type_=UTCDateTime())
+_GROW_STORY = (
+    _stories.update()
+    .where(_stories.c.id == bindparam("story"))
+    .values(
+        size=_stories.c.size + 1,
+        last_seen_at=case((_stories.c.last_seen_at < _when, _when), else_=_stories.c.last_seen_at),
+        first_seen_at=case((_stories.c.first_seen_at > _when, _when), else_=_stories.c.first_seen_at),
+    )
+)
+_GROW_STORY_PROFILE = _GROW_STORY.values(profile=bindparam("profile"))
+
+
+_STORY_LATEST = select(_stories.c.last_seen_at).where(_stories.c.id == bindparam("story"))
+
+
+def story_last_seen(session: Session, *, story_id: int) -> datetime | None:
+    """The time of the story's latest member."""
+    return session.connection().scalar(_STORY_LATEST, {"story": story_id})
+
+
+def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
+    """Count one more member, in one statement; replace the profile when given."""
+    if profile is None:
+        session.connection().execute(_GROW_STORY, {"story": story_id, "at": at})
+    else:
+        session.connection().execute(
+            _GROW_STORY_PROFILE,
+            {"story": story_id, "at": at, "profile": json.dumps(profile, separators=(",", ":"))},
+        )
+
+
+# --- Reading: monitor stories, monitor explain --------------------------------------------------------------
+
+
+def list_stories(session: Session, *, since: datetime | None = None, limit: int | None = None) -> list[Story]:
+    """Stories seen since ``since``, the most recently active first."""
+    query = select(Story).order_by(Story.last_seen_at.desc(), Story.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(Story.last_seen_at >= since)
+    return list(session.scalars(query))
+
+
+def story_articles(session: Session, *, story_ids: Sequence[int]) -> list[Article]:
+    """The articles of the given stories, with their feeds loaded."""
+    found: list[Article] = []
+    for start in range(0, len(story_ids), _CHUNK):
+        query = (
+            select(Article)
+            .where(Article.story_id.in_(story_ids[start : start + _CHUNK]))
+            .options(
+                defer(Article.body),
+                defer(Article.summary),  # listings need neither
+                selectinload(Article.feeds).selectinload(ArticleFeed.feed),
+            )
+            .order_by(Article.id)
+        )
+        found.extend(session.scalars(query))
+    return found
+
+
+def clusters_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, WireCluster]:
+    found: dict[int, WireCluster] = {}
+    for start in range(0, len(ids), _CHUNK):
+        found.update(
+            {
+                c.id: c
+                for c in session.scalars(
+                    select(WireCluster).where(WireCluster.id.in_(ids[start : start + _CHUNK]))
+                )
+            }
+        )
+    return found
+
+
+def article_by_url(session: Session, *, url: str, canonical: str) -> Article | None:
+    """The article stored under this URL (as given, or canonical)."""
+    return session.scalar(
+        select(Article)
+        .where((Article.canonical_url == canonical) | (Article.url == url))
+        .order_by(Article.id)
+        .limit(1)
+    )
+
+
+def story(session: Session, *, story_id: int) -> Story | None:
+    return session.get(Story, story_id)
+
+
+def article(session: Session, *, article_id: int) -> Article | None:
+    return session.get(Article, article_id)
