@@ -30,11 +30,8 @@ import json
 import multiprocessing
 import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -56,11 +53,18 @@ ensure_project_python(__file__, ("feedparser", "httpx", "trafilatura"))
 import feedparser  # noqa: E402 - after the bootstrap, which may re-run us in the venv
 import httpx  # noqa: E402 - after the bootstrap, which may re-run us in the venv
 import trafilatura  # noqa: E402 - after the bootstrap, which may re-run us in the venv
-import yaml  # noqa: E402 - after the bootstrap, which may re-run us in the venv
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages import Page, load_pages  # noqa: E402
+from _processes import (  # noqa: E402
+    PROXY_VARIABLES,
+    BenchError,
+    outcome_summary,
+    poll_reports,
+    run_monitor,
+    write_config,
+)
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
 
 from monitor.ingest.extract import extract_page  # noqa: E402
@@ -70,11 +74,6 @@ OUT_DIR = Path(__file__).resolve().parent / "out"
 FEED_TYPE = "application/rss+xml; charset=utf-8"
 PAGE_TYPE = "text/html"  # no charset: monitor and trafilatura must find it in the bytes, as on the web
 ROBOTS = "User-agent: *\nAllow: /\n"
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-
-
-class BenchError(Exception):
-    """A benchmark step could not run (not a missed target)."""
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -344,275 +343,6 @@ def build_site(
         feed_hosts.append(host)
     srv.set("/robots.txt", Route(body=ROBOTS, delay=delay, headers={"Content-Type": "text/plain"}))
     return Site(feed_urls, feed_hosts, articles)
-
-
-# ------------------------------------------------------------------------------------------------ processes
-
-
-def _ppid_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    children = _ppid_map()
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        queue.extend(children.get(current, ()))
-    return found
-
-
-def _status_kb(pid: int, key: bytes) -> int:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def _runqueue_wait_seconds(pid: int) -> float:
-    """Time a process has spent ready to run but waiting for a CPU (other load on the machine)."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and its descendants every ``interval`` seconds.
-
-    VmRSS every sample; PSS (shared pages split between the processes sharing them) and the list of
-    descendants every ``pss_every``th (0.5 s), as reading them costs milliseconds of CPU taken from the
-    processes being measured.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.05, pss_every: int = 10) -> None:
-        super().__init__(name=f"memory-{pid}", daemon=True)
-        self.pid, self.interval, self.pss_every = pid, interval, pss_every
-        self.peak_tree_kb = self.peak_main_kb = self.peak_pss_kb = self.max_processes = self.samples = 0
-        self.cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
-        self.waited: dict[int, float] = {}  # last run-queue wait seen per process
-        self._halt = threading.Event()
-        self._pids: list[int] = [pid]
-
-    def run(self) -> None:
-        while True:
-            self.sample()
-            if self._halt.wait(self.interval):
-                return
-
-    def sample(self) -> None:
-        if self.samples % self.pss_every == 0:  # new processes are rare: look for them now and then
-            self._pids = descendants(self.pid)
-        pids = self._pids
-        rss = {pid: _status_kb(pid, b"VmRSS:") for pid in pids}
-        if not rss.get(self.pid):
-            return  # gone
-        self.samples += 1
-        rss = {pid: kb for pid, kb in rss.items() if kb}  # a process that ended since the last look
-        self.peak_main_kb = max(self.peak_main_kb, rss[self.pid])
-        self.peak_tree_kb = max(self.peak_tree_kb, sum(rss.values()))
-        if (self.samples - 1) % self.pss_every == 0:  # smaps_rollup: a page-table walk, so not every time
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
-        self.max_processes = max(self.max_processes, len([v for v in rss.values() if v]))
-        for pid in pids:
-            self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))
-            self.waited[pid] = max(self.waited.get(pid, 0.0), _runqueue_wait_seconds(pid))
-
-    @property
-    def cpu_main(self) -> float:
-        return self.cpu.get(self.pid, 0.0)
-
-    @property
-    def cpu_others(self) -> float:
-        return sum(seconds for pid, seconds in self.cpu.items() if pid != self.pid)
-
-    @property
-    def waited_others(self) -> float:
-        return sum(seconds for pid, seconds in self.waited.items() if pid != self.pid)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(5)
-
-
-@dataclass
-class CliRun:
-    args: list[str]
-    wall: float
-    returncode: int
-    stdout: str
-    peak_tree_mb: float = 0.0
-    peak_main_mb: float = 0.0
-    peak_pss_mb: float = 0.0
-    max_processes: int = 0
-    cpu_main_s: float = 0.0  # CPU time of the CLI process (as last sampled)
-    cpu_children_s: float = 0.0  # of its descendants: extraction workers, forkserver
-    waited_children_s: float = 0.0  # time they were ready to run but had no CPU
-
-
-def monitor_command() -> list[str]:
-    """The monitor CLI of the Python running this bench (its venv's script), else ``python -m monitor``."""
-    script = Path(sys.executable).with_name("monitor")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
-
-
-def _kill_group(pgid: int) -> None:
-    """Stop the process group this bench started (the CLI and its extraction workers)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-
-
-def run_monitor(
-    workdir: Path,
-    config: Path,
-    db_url: str,
-    args: list[str],
-    *,
-    timeout: float,
-    label: str,
-    sample: bool = False,
-) -> CliRun:
-    """Run ``monitor --config config --db db_url ARGS`` with a deadline; stderr goes to a log file."""
-    command = [*monitor_command(), "--config", str(config), "--db", db_url, *args]
-    log_path = workdir / f"{label}.stderr.log"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _PROXY_VARIABLES and k not in ("MONITOR_CONFIG", "MONITOR_DATABASE_URL")
-    }
-    with open(log_path, "wb") as log:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=workdir,
-            start_new_session=True,
-        )
-        memory = TreeMemory(process.pid) if sample else None
-        if memory:
-            memory.start()
-        try:
-            stdout, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            process.communicate()
-            raise BenchError(
-                f"{label}: monitor {' '.join(args)} did not finish in {timeout:.0f}s (log: {log_path})"
-            ) from None
-        finally:
-            if memory:
-                memory.stop()
-            if process.poll() is None:
-                _kill_group(process.pid)
-        wall = time.perf_counter() - started
-    # Workers left behind by a crash would skew later steps: make sure the group is gone.
-    _kill_group(process.pid)
-    run = CliRun(args, wall, process.returncode, stdout.decode("utf-8", "replace"))
-    if memory:
-        run.peak_tree_mb, run.peak_main_mb = memory.peak_tree_kb / 1024, memory.peak_main_kb / 1024
-        run.peak_pss_mb, run.max_processes = memory.peak_pss_kb / 1024, memory.max_processes
-        run.cpu_main_s, run.cpu_children_s = memory.cpu_main, memory.cpu_others
-        run.waited_children_s = memory.waited_others
-    if process.returncode not in (0, 1):  # 1: every feed failed, which the checks below report
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise BenchError(f"{label}: monitor {' '.join(args)} exited {process.returncode}:\n{tail}")
-    return run
-
-
-def write_config(
-    path: Path,
-    feed_urls: list[str],
-    *,
-    concurrency: int | None,
-    per_host: int | None,
-    host_delay: float | None,
-    workers: int | None,
-    timeout: float = 30.0,
-    dedup: bool = True,
-) -> dict:
-    """A config polling ``feed_urls``; a politeness setting given as None is left to monitor's default."""
-    settings = {
-        "concurrency": concurrency,
-        "per_host": per_host,
-        "host_delay": None if host_delay is None else f"{host_delay * 1000:g}ms",
-        "timeout": f"{timeout:g}s",
-        "max_entries_per_poll": 1000,
-        "contact": "bench@localhost",
-    }
-    settings = {key: value for key, value in settings.items() if value is not None}
-    if workers is not None:
-        settings["extract_workers"] = workers
-    feeds = [{"name": f"feed-{i:05d}", "url": url} for i, url in enumerate(feed_urls)]
-    document = {"settings": settings, "feeds": feeds}
-    if not dedup:
-        document["dedup"] = {"enabled": False}
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return settings
-
-
-def poll_reports(run: CliRun) -> list[dict]:
-    try:
-        return json.loads(run.stdout)
-    except json.JSONDecodeError as exc:
-        raise BenchError(f"monitor poll --json printed no JSON ({exc}): {run.stdout[:500]!r}") from None
-
-
-def outcome_summary(reports: list[dict]) -> dict:
-    """Feeds per outcome, and the first error met (a broken run should say why)."""
-    outcomes: dict[str, int] = {}
-    for report in reports:
-        outcomes[report["outcome"]] = outcomes.get(report["outcome"], 0) + 1
-    errors = [f"{r['feed']}: {r.get('error_kind')}: {r.get('error')}" for r in reports if r.get("error")]
-    return {"outcomes": outcomes, "errors": len(errors), "first_error": errors[0][:300] if errors else None}
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -1187,7 +917,7 @@ def say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     warnings.filterwarnings("ignore")  # dateutil and friends complain about odd dates in real pages
-    for name in _PROXY_VARIABLES:  # everything here is loopback; never route it through a proxy
+    for name in PROXY_VARIABLES:  # everything here is loopback; never route it through a proxy
         os.environ.pop(name, None)
     cpus = os.cpu_count() or 1
     results = Results(
