@@ -500,7 +500,7 @@ class Pipeline:
                 feed_name=feed.name,
                 parsed=parsed,
                 result=result,
-                reach=reach or await self.fetcher.links_reach(result),
+                reach=reach,
             )
         except Exception:  # noqa: BLE001 - the feed is polled all the same: a hub's trouble must not cost it
             log.exception("websub: subscribing feed=%s failed", feed.name, extra={"feed": feed.name})

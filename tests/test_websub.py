@@ -405,6 +405,54 @@ def test_pushes_the_listener_refuses(web, workspace):
         assert asyncio.run(_in_daemon(workspace, body, clock=Clock()))
 
 
+def _raw_post(port: int, path: str, head: str, body: bytes = b"") -> int:
+    """The status a POST written by hand gets: for heads no well-behaved client writes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode() + body)
+        return int(connection.recv(64).split()[1])
+
+
+def test_hostile_pushes_cost_nothing_and_the_next_good_one_is_stored(web, workspace, caplog):
+    port = free_port()
+    with LocalHub("127.0.0.3") as hub:
+        topic = hub_feed(web, hub, make_entries(web, "h", 1))
+        _config(workspace, web, port=port)
+
+        async def body(pipeline, subscriber, pushes):
+            await pipeline.poll(due_only=False)
+            assert await asyncio.to_thread(wait_for, hub.verified, 30)
+            with pipeline.db.session() as session:
+                [row] = websub_store.all_subscriptions(session)
+            path = f"/websub/{row.token}"
+
+            def signed(content: bytes) -> str:
+                digest = hmac.new(row.secret.encode(), content, hashlib.sha256).hexdigest()
+                return f"Content-Length: {len(content)}\r\nX-Hub-Signature: sha256={digest}\r\n"
+
+            # No length: refused before anything is read; a length over max_bytes: refused unread.
+            assert await asyncio.to_thread(_raw_post, port, path, "") == 411
+            assert await asyncio.to_thread(_raw_post, port, path, "Content-Length: 99999999999\r\n") == 413
+            assert await asyncio.to_thread(_raw_post, port, path, "Content-Length: -5\r\n") == 411
+            # Signed, but not a feed: taken (the hub did its part), a warning naming the feed, nothing stored.
+            garbage = b"\x00\xff<html><body>not a feed</body></html>"
+            assert await asyncio.to_thread(_raw_post, port, path, signed(garbage), garbage) == 202
+            assert await asyncio.wrap_future(pushes[-1]) is None
+            assert any(
+                "feed=Harbour" in r.getMessage() and "not a feed" in r.getMessage() for r in caplog.records
+            )
+            # The lease the bad push took is given back: the next push and the next poll go ahead.
+            good = rss("Harbour news", web.url("/"), make_entries(web, "after", 1)).encode()
+            assert await asyncio.to_thread(hub.publish, topic, good) == [202]
+            report = await asyncio.wrap_future(pushes[-1])
+            assert report is not None and report.new_articles == 1
+            [polled] = await pipeline.poll(due_only=False)
+            assert str(polled.outcome) in ("ok", "unchanged")
+            return True
+
+        assert asyncio.run(_in_daemon(workspace, body, clock=Clock()))
+    assert {"Report h-0", "Report after-0"} <= stored_titles(workspace.database_url)
+
+
 # --- the daemon as it runs --------------------------------------------------------------------------------
 
 

@@ -141,16 +141,20 @@ class Subscriber:
         feed_name: str,
         parsed: ParsedFeed | None,
         result: FetchResult,
-        reach: Reach,
+        reach: Reach | None,
     ) -> None:
         """Subscribe (or renew) when the feed names a hub and it is time to ask.
 
         ``parsed`` is None when the feed did not change (304): its subscription, if any, is renewed as it is.
+        ``reach`` is how far the feed's links may go; None: looked up only if the hub is to be asked (most
+        polls ask nothing, and a 304 has not looked it up).
         """
         asked = await asyncio.to_thread(self._record_request, feed_id, parsed, result)
         if asked is None:
             return
         hub, form = asked
+        if reach is None:
+            reach = await fetcher.links_reach(result)
         answer = await fetcher.post_form(hub, form, reach=reach)
         if answer.failure is not None:
             reason = f"subscribing at hub {hub} failed: {answer.failure.message}"
