@@ -353,13 +353,6 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
     return [FeedStatus(row[0], int(row[1])) for row in rows]
 
 
-def next_due_at(session: Session) -> datetime | None:
-    """When the earliest enabled feed is next due."""
-    return session.scalar(
-        select(func.min(Feed.next_poll_at)).where(Feed.enabled.is_(True), Feed.gone_at.is_(None))
-    )
-
-
 def release_leases_of_others(session: Session, *, owner: str) -> None:
     """Clear every lease not held by ``owner`` (a single-instance database after a crash)."""
     session.execute(

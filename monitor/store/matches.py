@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Article, ArticleFeed, ArticleMatch, Feed
@@ -192,8 +192,3 @@ def list_matches(
         match = {"topic": row.topic, "score": row.score, "evidence": json.loads(row.evidence)}
         found.append(StoredMatch(row.article_id, title, url, row.matched_at, row.watchlist, match))
     return found
-
-
-def delete_matches(session: Session, *, article_ids: Sequence[int]) -> None:
-    """Forget the matches of these articles."""
-    session.execute(delete(ArticleMatch).where(ArticleMatch.article_id.in_(list(article_ids))))

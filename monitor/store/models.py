@@ -353,8 +353,9 @@ class WebSubSubscription(Base):
     """A feed's subscription at its WebSub hub: the hub pushes new content to ``/websub/<token>``.
 
     ``state`` is pending (asked, the hub has not verified), active (verified, until ``lease_until``),
-    denied (the hub refused) or unsubscribed. The secret signs what the hub pushes (HMAC); it is sent to the
-    hub once, over the request that asks for the subscription, and never leaves the store otherwise.
+    or denied (the hub refused, or could not be asked). A subscription no longer wanted is not cancelled: its
+    lease runs out. The secret signs what the hub pushes (HMAC); it is sent to the hub with each request for
+    the subscription (renewals included), and never leaves the store otherwise.
     """
 
     __tablename__ = "websub_subscriptions"

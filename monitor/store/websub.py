@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Feed, WebSubSubscription
 
-PENDING, ACTIVE, DENIED, UNSUBSCRIBED = "pending", "active", "denied", "unsubscribed"
+PENDING, ACTIVE, DENIED = "pending", "active", "denied"
 
 
 @dataclass(frozen=True)
@@ -132,19 +132,3 @@ def pushed(session: Session, *, token: str, now: datetime) -> None:
         .where(WebSubSubscription.token == token)
         .values(last_push_at=now, pushes=WebSubSubscription.pushes + 1)
     )
-
-
-def active_feed_ids(session: Session, *, now: datetime) -> set[int]:
-    """Feeds whose hub pushes to us now (verified, lease not run out)."""
-    return set(
-        session.scalars(
-            select(WebSubSubscription.feed_id).where(
-                WebSubSubscription.state == ACTIVE, WebSubSubscription.lease_until > now
-            )
-        )
-    )
-
-
-def remove_of_feeds(session: Session, feed_ids: list[int]) -> None:
-    if feed_ids:
-        session.execute(delete(WebSubSubscription).where(WebSubSubscription.feed_id.in_(feed_ids)))

@@ -8,7 +8,6 @@ the query and a hint.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 from collections.abc import Sequence
@@ -410,13 +409,3 @@ def _load(config: Config, reader: YamlReader | None) -> tuple[Watchlist | None, 
         reader = YamlReader(str(config.source or "feeds.yaml"), {})
     watchlist, found = compile_watchlist(section, source=source)
     return watchlist, [reader.problem(("watchlist", *p.path), p.message, p.hint) for p in found]
-
-
-def similar_topic(watchlist: Watchlist, name: str) -> str:
-    """A hint naming the topics, and the closest one to ``name``."""
-    close = difflib.get_close_matches(name, list(watchlist.names), n=1)
-    return (
-        (f"did you mean '{close[0]}'? " if close else "")
-        + "topics: "
-        + (", ".join(watchlist.names) or "none")
-    )
