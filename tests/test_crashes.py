@@ -124,32 +124,18 @@ def _story(n: int) -> str:
 def test_two_instances_placing_copies_of_one_story_at_once_make_one_cluster(database_url, copy):
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite's single writer serialises placements; the race needs PostgreSQL")
+    from support.articles import extracted_article
+
     from monitor.config import DedupSettings
     from monitor.dedupe import deduplicate
     from monitor.store.models import Article as ArticleRow
-    from monitor.store.records import Article, BodySource, content_hash
 
     db = open_database(database_url)
     at = datetime(2024, 9, 9, 12, tzinfo=UTC)
 
     def place(n: int, outlet: int, body: str, start: threading.Barrier) -> int:
         url = f"https://outlet{outlet}.test/{n}"
-        article = Article(
-            entry_key=url,
-            url=url,
-            canonical_url=url,
-            guid=None,
-            title=f"Report {n}",
-            author=None,
-            published=at,
-            fetched_at=at,
-            language="en",
-            body=body,
-            summary=None,
-            body_source=BodySource.EXTRACTED,
-            body_note=None,
-            content_hash=content_hash(body),
-        )
+        article = extracted_article(url, body, at, title=f"Report {n}")
         with db.session() as session:
             row = ArticleRow(
                 url=url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from support.articles import extracted_article
 from support.news import article_html, paragraphs_for
 
 from monitor.ingest.extract import build_article, choose_body, completed_by_page, extract_page, revision_of
@@ -146,26 +147,15 @@ def test_is_fetchable():
     assert not is_fetchable("https://news.example/" + "a" * 3000)
 
 
-def _stored(**fields) -> Article:
-    base = dict(
-        entry_key="https://example.org/a",
-        url="https://example.org/a",
-        canonical_url="https://example.org/a",
-        guid="g",
-        title="Stored title",
-        author="Ann",
-        published=NOW,
-        fetched_at=NOW,
-        language="en",
-        body="Stored body text.",
-        summary="Stored summary.",
-        body_source=BodySource.EXTRACTED,
-        body_note=None,
-        content_hash=content_hash("Stored body text."),
-        page_retry_at=None,
-        site_name="Herald",
-    )
-    return Article(**{**base, **fields})
+def _stored(body: str = "Stored body text.", **fields) -> Article:
+    base = {
+        "guid": "g",
+        "title": "Stored title",
+        "author": "Ann",
+        "summary": "Stored summary.",
+        "site_name": "Herald",
+    }
+    return extracted_article("https://example.org/a", body, NOW, **(base | fields))
 
 
 def test_a_revision_keeps_what_the_new_version_does_not_say_and_never_loses_an_extracted_body():

@@ -276,6 +276,8 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     """Through the real deduplication stage: the outlet's footer, counted under articles old and new, is
     still boilerplate once the old ones are pruned; what only the pruned articles said is forgotten; and no
     term is counted in more articles than the number counted."""
+    from support.articles import extracted_article
+
     from monitor import dedupe
     from monitor.config import DedupSettings
     from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS
@@ -283,8 +285,6 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
     from monitor.store import articles as article_store
     from monitor.store import counts as counts_store
     from monitor.store.models import ParagraphCount, TermCount
-    from monitor.store.records import Article as ArticleValue
-    from monitor.store.records import BodySource
 
     footer = "Sign in to read every story of the Harbour Gazette on all your devices today."
     topics = [
@@ -301,20 +301,13 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
         body = "\n".join([own, f"Further details on how {topic} emerged late on day {n}.", footer])
         bodies[n] = body
         url = f"https://gazette.test/{n}"
-        article = ArticleValue(
-            entry_key=url,
-            url=url,
-            canonical_url=url,
+        article = extracted_article(
+            url,
+            body,
+            fetched,
             guid=url,
             title=topic.capitalize(),
-            author=None,
-            published=fetched,
-            fetched_at=fetched,
-            language="en",
-            body=body,
             summary="",
-            body_source=BodySource.EXTRACTED,
-            body_note=None,
             content_hash=f"{n:064x}",
             site_name="Harbour Gazette",
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from support.articles import extracted_article
+
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe.explain import explain_article
@@ -12,7 +14,7 @@ from monitor.dedupe.stories import SCORING, Scoring, story_score, term_counts, t
 from monitor.store import counts as counts_store
 from monitor.store import stories as stories_store
 from monitor.store.models import Article as ArticleRow
-from monitor.store.records import Article, BodySource, content_hash
+from monitor.store.records import Article
 
 MONDAY = datetime(2025, 1, 13, 9, tzinfo=UTC)
 SETTINGS = DedupSettings()
@@ -77,22 +79,8 @@ FIGHT_B = (
 
 
 def value(n: int, title: str, body: str, published: datetime | None, fetched: datetime = MONDAY) -> Article:
-    url = f"https://outlet{n}.test/news/{n}"
-    return Article(
-        entry_key=url,
-        url=url,
-        canonical_url=url,
-        guid=None,
-        title=title,
-        author=None,
-        published=published,
-        fetched_at=fetched,
-        language="en",
-        body=body,
-        summary=None,
-        body_source=BodySource.EXTRACTED,
-        body_note=None,
-        content_hash=content_hash(body),
+    return extracted_article(
+        f"https://outlet{n}.test/news/{n}", body, fetched, title=title, published=published
     )
 
 

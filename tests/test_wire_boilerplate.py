@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from support.articles import extracted_article
+
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.boilerplate import keyed_paragraphs
 from monitor.store.models import Article as ArticleRow
-from monitor.store.records import Article, BodySource, content_hash
+from monitor.store.records import Article
 
 T = datetime(2024, 9, 9, 12, tzinfo=UTC)
 SETTINGS = DedupSettings()
@@ -61,22 +63,7 @@ AGENCY_STORY = [
 
 
 def value(url: str, body: str, at: datetime) -> Article:
-    return Article(
-        entry_key=url,
-        url=url,
-        canonical_url=url,
-        guid=None,
-        title=None,
-        author=None,
-        published=at,
-        fetched_at=at,
-        language="en",
-        body=body,
-        summary=None,
-        body_source=BodySource.EXTRACTED,
-        body_note=None,
-        content_hash=content_hash(body),
-    )
+    return extracted_article(url, body, at)
 
 
 def place(session, url: str, body: str, at: datetime = T):
