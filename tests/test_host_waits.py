@@ -198,8 +198,8 @@ def test_limits_hold_over_many_hosts(workspace):
     arrivals = sorted(r.at for r in requests)
     assert max(sum(1 for t in arrivals if at - latency < t <= at) for at in arrivals) <= concurrency
     for host in free_loopback_hosts(8):
-        at_host = sorted(r.at for r in requests if r.host == host)
-        assert len(at_host) == 5  # feed, robots.txt, 3 pages
+        at_host = sorted(r.at for r in requests if r.host == host and r.path != "/robots.txt")
+        assert len(at_host) == 4  # feed, 3 pages (robots.txt is outside the spacing: see Turn)
         assert all(b - a >= host_delay - TOLERANCE for a, b in zip(at_host, at_host[1:]))
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from monitor.ingest.politeness import HostGate
+from monitor.ingest.politeness import HostGate, Turn
 
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 
@@ -247,3 +247,37 @@ def test_crawl_delay_spaces_requests_to_that_host_only():
     assert slow[1] - slow[0] >= crawl_delay - TOLERANCE
     assert slow[2] - slow[1] >= crawl_delay - TOLERANCE
     assert fast[-1] < slow[1]  # the other host went ahead at once, not in the slow host's rhythm
+
+
+def test_robots_txt_is_outside_the_hosts_spacing():
+    # A feed starts; robots.txt goes at once, not a delay later, and the first page still keeps its delay
+    # after the feed: robots.txt neither waits for the spacing nor pushes the next request back.
+    delay = 0.3
+
+    async def main():
+        gate = HostGate(concurrency=2, delay=delay)
+        starts: dict[str, float] = {}
+
+        async def request(name, priority):
+            async with gate.slot("a.example", priority=priority):
+                starts[name] = time.monotonic()
+
+        await request("feed", Turn.OTHER)
+        await request("robots", Turn.ROBOTS)
+        await request("page", Turn.PAGE)
+        return starts
+
+    starts = asyncio.run(main())
+    assert starts["robots"] - starts["feed"] < delay / 2
+    assert starts["page"] - starts["feed"] >= delay - TOLERANCE
+
+
+def test_robots_txt_honours_a_retry_after():
+    async def main():
+        gate = HostGate(concurrency=2, delay=0)
+        gate.hold_off("a.example", 0.3)
+        started = time.monotonic()
+        async with gate.slot("a.example", priority=Turn.ROBOTS):
+            return time.monotonic() - started
+
+    assert asyncio.run(main()) >= 0.3 - TOLERANCE

@@ -15,7 +15,14 @@ from enum import IntEnum
 class Turn(IntEnum):
     """Who goes first when several requests wait for one host: robots.txt (the host's pages wait for it),
     then article pages (the extraction workers wait for them), then the rest (feeds, whose pages come later
-    anyway). Among equals, first come first served."""
+    anyway). Among equals, first come first served.
+
+    robots.txt is also outside the host's spacing: it neither waits for the delay after the previous request
+    nor delays the next one. It is one small file a day per host, which every crawler is expected to ask
+    for (RFC 9309 section 2.4 has it cached up to 24 hours; Nutch fetches it outside its fetch queues, apart
+    from their delay), and counting it would put a whole delay between a feed and its first page on every
+    host met for the first time. It still takes one of the host's connections, and honours a Retry-After.
+    """
 
     ROBOTS = 0
     PAGE = 1
@@ -56,12 +63,15 @@ class _TurnQueue:
 
 
 class _Host:
-    __slots__ = ("slots", "turns", "next_start", "delay")
+    __slots__ = ("slots", "turns", "next_start", "held_until", "delay")
 
     def __init__(self, concurrency: int, delay: float) -> None:
         self.slots = asyncio.Semaphore(concurrency)
         self.turns = _TurnQueue()
         self.next_start = 0.0
+        """No request starts before: the previous start plus the delay, or a Retry-After's end."""
+        self.held_until = 0.0
+        """A Retry-After's end alone: what robots.txt, outside the spacing, waits for."""
         self.delay = delay
 
 
@@ -100,7 +110,8 @@ class HostGate:
         if math.isnan(seconds) or not 0 < seconds <= self.max_crawl_delay:
             return
         state = self._host(host)
-        state.next_start = max(state.next_start, time.monotonic() + seconds)
+        state.held_until = max(state.held_until, time.monotonic() + seconds)
+        state.next_start = max(state.next_start, state.held_until)
 
     def delay_for(self, host: str) -> float:
         """The minimum time between two request starts to ``host`` now in force."""
@@ -130,13 +141,14 @@ class HostGate:
             priority: the request's place in the host's line (``Turn``).
         """
         state = self._host(host)
+        spaced = priority != Turn.ROBOTS  # see ``Turn``
         # Waiters go one at a time, in the order of ``Turn``, and the next start is counted from when this
         # one really started, not from when it was planned: a late wake-up cannot squeeze the gap after it.
         # The line comes before the host's slots, so that its order is the order requests go in.
         await state.turns.acquire(priority)
         try:
             # Again after each sleep: an answer's Retry-After may have put the next start further off.
-            while (wait := state.next_start - time.monotonic()) > 0:
+            while (wait := (state.next_start if spaced else state.held_until) - time.monotonic()) > 0:
                 await asyncio.sleep(wait)
             await state.slots.acquire()
             try:
@@ -147,7 +159,8 @@ class HostGate:
             except BaseException:
                 state.slots.release()
                 raise
-            state.next_start = time.monotonic() + state.delay
+            if spaced:
+                state.next_start = time.monotonic() + state.delay
         finally:
             state.turns.release()
         try:
