@@ -21,6 +21,11 @@ STORY = [
     for n in range(8)
 ]
 
+VOLUNTEERS = (
+    "The mayor said volunteers carried elderly residents of the mountain village to the school gym "
+    "after the landslide cut the road; rescuers reached the last houses on Wednesday."
+)
+
 
 def value(
     n: int, body: str, at: datetime = T, title: str | None = None, source=BodySource.EXTRACTED
@@ -44,7 +49,7 @@ def value(
     )
 
 
-def store_and_place(session, article: Article):
+def store_and_place(session, article: Article, settings: DedupSettings = SETTINGS):
     row = ArticleRow(
         url=article.url,
         canonical_url=article.canonical_url,
@@ -57,7 +62,7 @@ def store_and_place(session, article: Article):
     )
     session.add(row)
     session.flush()
-    return row.id, deduplicate(session, article_id=row.id, article=article, settings=SETTINGS)
+    return row.id, deduplicate(session, article_id=row.id, article=article, settings=settings)
 
 
 def test_levels_exact_wire_and_new(db):
@@ -164,13 +169,7 @@ def test_stories_group_by_words_within_the_window(db):
             session, value(1, "\n\n".join(STORY[:3]), title="Landslide cuts mountain village")
         )
         _, b = store_and_place(
-            session,
-            value(
-                2,
-                "The mayor said volunteers carried elderly residents of the mountain village to the school gym "
-                "after the landslide cut the road; rescuers reached the last houses on Wednesday.",
-                title="Volunteers evacuate village after landslide",
-            ),
+            session, value(2, VOLUNTEERS, title="Volunteers evacuate village after landslide")
         )
         _, c = store_and_place(
             session,
@@ -190,6 +189,44 @@ def test_stories_group_by_words_within_the_window(db):
     assert a.story_id == b.story_id and b.story_score is not None
     assert c.story_id != a.story_id
     assert d.story_id != a.story_id  # the same words two months later: another story
+
+
+def test_a_write_up_published_earlier_joining_late_keeps_the_story_in_reach(db):
+    # A story on day 0 and day 1, in a two-day window. A write-up published on day 0 but fetched on day 1
+    # joins it; the story's key times must stay with its latest member (day 1), so that a write-up of
+    # day 2.5, whose window reaches back to day 0.5, still finds it. The keys follow the profile exactly.
+    from sqlalchemy import select
+
+    from monitor.store.models import Story, StoryKey
+
+    settings = DedupSettings(window=timedelta(days=2))
+    landslide = "Landslide cuts mountain village"
+
+    def placed(session, n: int, paragraphs: slice, published: timedelta, fetched: timedelta | None = None):
+        article = replace(
+            value(n, "\n\n".join(STORY[paragraphs]), title=landslide),
+            published=T + published,
+            fetched_at=T + (fetched or published),
+        )
+        return store_and_place(session, article, settings)[1]
+
+    with db.session() as session:
+        first = placed(session, 1, slice(0, 3), timedelta(0))
+        second = placed(session, 2, slice(3, 6), timedelta(days=1))
+        late = placed(session, 3, slice(6, 8), timedelta(0), fetched=timedelta(days=1, hours=1))
+        story = session.get(Story, first.story_id)
+        keys = set(session.scalars(select(StoryKey.term).where(StoryKey.story_id == first.story_id)))
+        times = set(session.scalars(select(StoryKey.seen_epoch).where(StoryKey.story_id == first.story_id)))
+        write_up = replace(
+            value(4, VOLUNTEERS, title="Volunteers evacuate village after landslide"),
+            published=T + timedelta(days=2, hours=12),
+            fetched_at=T + timedelta(days=2, hours=12),
+        )
+        _, fourth = store_and_place(session, write_up, settings)
+    assert first.story_id == second.story_id == late.story_id
+    assert keys == set(stories_store.parse_profile(story.profile))
+    assert min(times) >= store.epoch(T + timedelta(days=1))
+    assert fourth.method == "new" and fourth.story_id == first.story_id  # found by its words, in reach
 
 
 def _band_rows(session, article_id: int) -> int:

@@ -425,20 +425,26 @@ def _assign_story(
         # The evidence is taken against the profile that decided, before this article is merged into it.
         why = evidence(mine, story.profile, result, _gap(article, story))
         profile = merge_profile(story.profile, story.size, vector).as_dict()
-        grow_story(session, story_id=story_id, at=at, profile=profile)
-        stories_store.index_story(session, story_id=story_id, terms=tuple(profile), at=at)
+        latest = grow_story(session, story_id=story_id, at=at, profile=profile)
+        stories_store.reindex_story(
+            session, story_id=story_id, before=story.profile.keys(), after=profile.keys(), at=latest
+        )
         score = why["score"]
     store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
     return story_id, score, why
 
 
-def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None) -> None:
+def grow_story(
+    session: Session, *, story_id: int, at: datetime, profile: dict[str, float] | None
+) -> datetime:
     """Count one more member of a story (with its new profile, when given), and keep the story within reach
-    of lookups: its key times follow its latest member, within ``stories.KEY_TIME_SLACK``."""
+    of lookups: its key times follow its latest member, within ``stories.KEY_TIME_SLACK``. Returns the time
+    of the story's latest member, this one or an earlier-published one."""
     latest_before = stories_store.story_last_seen(session, story_id=story_id)
     stories_store.grow_story(session, story_id=story_id, at=at, profile=profile)
     if keys_fall_behind(at, latest_before):
         stories_store.move_story_keys(session, story_id=story_id, at=at)
+    return at if latest_before is None else max(at, latest_before)
 
 
 def story_vector(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -98,6 +98,29 @@ def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: da
     """Replace a story's key terms (after its profile changed)."""
     session.connection().execute(_keys.delete().where(_keys.c.story_id == story_id))
     rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in sorted(set(terms))]
+    execute_many(session, "story_keys", _ADD_KEYS, rows)
+
+
+_DROP_KEYS = _keys.delete().where(
+    _keys.c.story_id == bindparam("story"), _keys.c.term.in_(bindparam("terms", expanding=True))
+)
+
+
+def reindex_story(
+    session: Session, *, story_id: int, before: Collection[str], after: Collection[str], at: datetime
+) -> None:
+    """A story's key terms after its profile changed from ``before`` to ``after``: the terms it lost are
+    dropped, those it gained added at ``at`` (the story's latest time); the others keep their rows, whose
+    times ``move_story_keys`` keeps up with the story's latest member.
+
+    Not every row rewritten: a profile moves by a few terms when a write-up joins, and rewriting its hundred
+    keys was a tenth of what placing an article cost; it also set them back to the time of an older
+    write-up joining late, out of reach of the window of the story's later articles.
+    """
+    gone, gained = sorted(set(before) - set(after)), sorted(set(after) - set(before))
+    if gone:
+        session.connection().execute(_DROP_KEYS, {"story": story_id, "terms": gone})
+    rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in gained]
     execute_many(session, "story_keys", _ADD_KEYS, rows)
 
 
