@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _placing import article_value
 from _report import report_checks
 
 from monitor.config import DedupSettings
@@ -53,7 +54,7 @@ from monitor.dedupe import stage
 from monitor.store import clusters as store
 from monitor.store.db import open_database
 from monitor.store.models import Article as ArticleRow
-from monitor.store.records import Article, BodySource, content_hash
+from monitor.store.records import Article
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 COMMIT_EVERY = 500
@@ -120,24 +121,8 @@ class Corpus:
         return text
 
 
-def article_value(n: int, text: str, at: datetime) -> Article:
-    url = f"https://bench.invalid/{n}"
-    return Article(
-        entry_key=url,
-        url=url,
-        canonical_url=url,
-        guid=None,
-        title=None,
-        author=None,
-        published=at,
-        fetched_at=at,
-        language=None,
-        body=text,
-        summary=None,
-        body_source=BodySource.EXTRACTED,
-        body_note=None,
-        content_hash=content_hash(text),
-    )
+def bench_article(n: int, text: str, at: datetime) -> Article:
+    return article_value(f"https://bench.invalid/{n}", text, at)
 
 
 _INSERT = ArticleRow.__table__.insert()
@@ -238,7 +223,7 @@ def full_stage(n: int, per_day: int) -> tuple[float, float]:
         db = open_database(f"sqlite:///{tmp}/stage.db")
         for start in range(0, n, COMMIT_EVERY):
             batch = [
-                article_value(i, corpus.next(), START + step * i)
+                bench_article(i, corpus.next(), START + step * i)
                 for i in range(start, min(n, start + COMMIT_EVERY))
             ]
             with db.session() as session:
@@ -306,7 +291,7 @@ def main() -> None:
                 batch = []
                 for _ in range(min(COMMIT_EVERY, checkpoint - n)):
                     # The stage's input, an extracted Article (with its content hash), is made untimed.
-                    batch.append(article_value(n, corpus.next(), START + step * n))
+                    batch.append(bench_article(n, corpus.next(), START + step * n))
                     if len(first_texts) < args.brute:
                         first_texts.append(batch[-1].body)
                     n += 1

@@ -43,13 +43,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pages import shared_dir
+from _placing import article_value, store_and_place
 from _report import newspaper_corpus_missing, report_checks
 
 from monitor.config import DedupSettings
-from monitor.dedupe import deduplicate
 from monitor.store.db import open_database
-from monitor.store.models import Article as ArticleRow
-from monitor.store.records import Article, BodySource, content_hash
 
 SHARED = shared_dir()
 
@@ -264,34 +262,8 @@ def run(
                 # wire level tells one outlet's furniture from a reprint by the address.
                 site = "ledger.invalid" if item.key.startswith("twin") else f"site{n}.invalid"
                 url = f"https://{site}/{n}"
-                article = Article(
-                    entry_key=item.key,
-                    url=url,
-                    canonical_url=url,
-                    guid=None,
-                    title=None,
-                    author=None,
-                    published=at,
-                    fetched_at=at,
-                    language=None,
-                    body=item.text,
-                    summary=None,
-                    body_source=BodySource.EXTRACTED,
-                    body_note=None,
-                    content_hash=content_hash(item.text),
-                )
-                row = ArticleRow(
-                    url=article.url,
-                    canonical_url=article.canonical_url,
-                    fetched_at=at,
-                    published_at=at,
-                    body=item.text,
-                    body_source="extracted",
-                    content_hash=article.content_hash,
-                )
-                session.add(row)
-                session.flush()
-                placed = deduplicate(session, article_id=row.id, article=article, settings=settings)
+                article = article_value(url, item.text, at, entry_key=item.key)
+                placed = store_and_place(session, article, settings)
                 wires.append(placed.wire_cluster_id)
                 stories.append(placed.story_id)
         db.dispose()

@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _placing import article_value
 from sqlalchemy import text
 
 from monitor.config import RetentionSettings
@@ -27,7 +28,7 @@ from monitor.store import clusters as cluster_store
 from monitor.store import counts as counts_store
 from monitor.store.db import open_database, size_bytes
 from monitor.store.models import ArticleMatch, Feed
-from monitor.store.records import Article, BodySource
+from monitor.store.records import Article
 
 WORDS = (
     "arms missile drone sanctions ministry report officials said talks border shipment army navy "
@@ -62,20 +63,14 @@ def _article(n: int, at: datetime, rng: random.Random) -> tuple[Article, set[str
     names = [f"name{n}x{p}" for p in range(PARAGRAPHS)]
     body = "\n".join(f"{name} {_templates()[i]}" for name, i in zip(names, picked))
     url = f"https://news.example/{n}"
-    article = Article(
-        entry_key=url,
-        url=url,
-        canonical_url=url,
+    article = article_value(
+        url,
+        body,
+        at,
         guid=url,
         title=f"Story {n}",
-        author=None,
-        published=at,
-        fetched_at=at,
         language="en",
-        body=body,
         summary=body[:200],
-        body_source=BodySource.EXTRACTED,
-        body_note=None,
         content_hash=f"{n:064x}",
         site_name="News",
     )

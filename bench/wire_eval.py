@@ -48,15 +48,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pages import shared_dir
+from _placing import article_value, store_and_place
 from _report import newspaper_corpus_missing, report_checks
 
 from monitor.config import DedupSettings
-from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
 from monitor.store import counts as counts_store
 from monitor.store.db import open_database
-from monitor.store.models import Article as ArticleRow
-from monitor.store.records import Article, BodySource, content_hash
 
 SHARED = shared_dir()
 START = datetime(2024, 3, 4, 8, tzinfo=UTC)
@@ -391,38 +389,8 @@ def run(items: list[Item], threshold: float, *, baseline: bool) -> list[int]:
             for n, item in enumerate(items):
                 url = item.url if "?" not in item.url else item.url.split("?")[0]
                 url = f"{url.rstrip('/')}/{n}"  # unique: real rows can share an address
-                article = Article(
-                    entry_key=item.key,
-                    url=url,
-                    canonical_url=url,
-                    guid=None,
-                    title=None,
-                    author=None,
-                    published=item.at,
-                    fetched_at=item.at,
-                    language=None,
-                    body=item.text,
-                    summary=None,
-                    body_source=BodySource.EXTRACTED,
-                    body_note=None,
-                    content_hash=content_hash(item.text),
-                )
-                row = ArticleRow(
-                    url=url,
-                    canonical_url=url,
-                    fetched_at=item.at,
-                    published_at=item.at,
-                    body=item.text,
-                    body_source="extracted",
-                    content_hash=article.content_hash,
-                )
-                session.add(row)
-                session.flush()
-                clusters.append(
-                    deduplicate(
-                        session, article_id=row.id, article=article, settings=settings
-                    ).wire_cluster_id
-                )
+                article = article_value(url, item.text, item.at, entry_key=item.key)
+                clusters.append(store_and_place(session, article, settings).wire_cluster_id)
         db.dispose()
     return clusters
 
