@@ -199,7 +199,7 @@ def brute_force(texts: list[str], threshold: float) -> tuple[float, float]:
         CPU seconds for all pairs (comparisons only; signatures are made untimed), and CPU seconds to
         compare one more article with all of them.
     """
-    signatures = np.array([fp.minhash(fp.shingles(text)).hashvalues for text in texts], dtype=np.uint64)
+    signatures = np.array([fp.minhash(fp.shingles(text)) for text in texts], dtype=np.uint64)
     started = time.process_time()
     matches = 0
     for i in range(1, len(texts)):

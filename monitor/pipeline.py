@@ -771,8 +771,8 @@ class Pipeline:
 
     def _prepare_for_pages(self) -> None:
         """Load what pages and their articles need while the first page waits for robots.txt and its host's
-        turn (a second or more): the extraction workers, and deduplication's signing code, which took a
-        second of the writer's (and the event loop's) time at the first article otherwise."""
+        turn (a second or more): the extraction workers, and deduplication's code (NumPy and the signing
+        permutations), which would otherwise take the writer's time at the first article."""
         self.extractor.start()
         if not self._dedup_prepared and self.config.dedup.enabled:
             self._dedup_prepared = True

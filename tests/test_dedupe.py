@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import detect_agency
@@ -107,6 +110,32 @@ def test_hostile_text_never_raises(hostile):
     detect_agency(hostile, author=hostile[:1000], url="not a url")
     term_counts(hostile[:5000], hostile)
     paragraph_keys(hostile)
+
+
+PINNED_BAND_KEYS = (1524776064, 2122363553, -1487211763, -1413252395)
+"""The first band keys of the text in ``test_band_keys_of_a_known_text_are_stable``, as stored since the
+wire level's keys were made 32-bit."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), min_size=1, max_size=9000))
+def test_minhash_is_datasketchs_affine64_scheme(hashes):
+    # The stored band keys are made of these signatures: they must stay datasketch's, value for value,
+    # including past one signing block (4,096 shingles).
+    from datasketch import MinHash
+
+    reference = MinHash(num_perm=fp.NUM_PERM, seed=fp.SEED, hashfunc=lambda value: value, scheme="affine64")
+    reference.update_batch(np.array(hashes, dtype=np.uint64))
+    assert np.array_equal(fp.minhash(np.array(hashes, dtype=np.uint64)), reference.hashvalues)
+
+
+def test_band_keys_of_a_known_text_are_stable():
+    # Pinned: a change of shingling, permutations or banding changes every stored key, which needs a
+    # migration that signs the stored texts again.
+    text = " ".join(f"word{n % 37} token{n % 11}" for n in range(200))
+    keys = fp.fingerprint(text).band_keys
+    assert len(keys) == fp.BANDS
+    assert keys[:4] == PINNED_BAND_KEYS
 
 
 def test_short_texts_get_no_band_keys():

@@ -1,5 +1,5 @@
-"""Wire-copy fingerprints: normalized word shingles, their MinHash (datasketch), LSH band keys, and the
-exact similarity that confirms a candidate.
+"""Wire-copy fingerprints: normalized word shingles, their MinHash, LSH band keys, and the exact similarity
+that confirms a candidate.
 
 Pure functions, no database. The band keys are what ``store/clusters.py`` keeps in the ``lsh_bands`` table,
 so every instance finds the same candidates; the constants below are therefore part of the stored format:
@@ -19,14 +19,10 @@ import unicodedata
 import zlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from monitor.dedupe.boilerplate import is_furniture
-
-if TYPE_CHECKING:
-    from datasketch import MinHash
 
 SHINGLE_WORDS = 5
 """Words per shingle: long enough that unrelated texts share almost none, short enough that one reworded
@@ -38,9 +34,8 @@ BANDS, ROWS = 42, 3
 but 4e-5 at s = 0.01 (unrelated articles), so a lookup among 100,000 stored articles yields a handful of
 false candidates, which the exact comparison then drops."""
 SEED = 1
-SCHEME = "affine64"
-"""datasketch's 64-bit affine permutations after a mixing finalizer: named, so a new library default cannot
-silently change stored keys."""
+"""The permutations are datasketch's "affine64" scheme (64-bit affine maps after a mixing finalizer) drawn
+from this seed: see ``minhash``."""
 MIN_SHINGLES = 20
 """Below about 25 words a text is a teaser or a failure notice, not an article: no near-duplicate level."""
 MAX_WORDS = 20_000
@@ -98,10 +93,6 @@ def shingles(text: str) -> np.ndarray:
     return np.unique(combined)
 
 
-def _identity(value):
-    return value
-
-
 @dataclass(frozen=True)
 class Fingerprint:
     """What the wire level knows of one text."""
@@ -117,32 +108,56 @@ class Fingerprint:
 
 @functools.cache
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    """Computed once, on first use. datasketch is imported only then: its package imports SciPy, a second
-    that a poll with nothing new to deduplicate need not spend."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+    """The ``NUM_PERM`` affine permutations ``h -> a * h + b (mod 2^64)``, ``a`` odd, drawn from NumPy's
+    ``RandomState(SEED)`` as datasketch's ``MinHash(num_perm, seed, scheme="affine64")`` draws them."""
+    generator = np.random.RandomState(SEED)
+    a = generator.randint(0, 1 << 63, NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = generator.randint(0, 1 << 64, NUM_PERM, dtype=np.uint64)
+    return a.reshape(1, -1), b.reshape(1, -1)
 
 
 def prepare() -> None:
-    """Load what signing needs (datasketch, and SciPy with it) now rather than at the first article: the
-    pipeline calls it from a spare thread when a poll has its first page to fetch, so that the second it
-    takes passes while pages wait for their hosts, not in the writer while articles queue."""
+    """Load what signing needs (NumPy, the permutations) now rather than at the first article: the pipeline
+    calls it from a spare thread when a poll has its first page to fetch."""
     _permutations()
 
 
-def minhash(shingle_hashes: np.ndarray) -> MinHash:
-    """The MinHash signature of a text's shingle hashes (datasketch applies the permutations)."""
-    from datasketch import MinHash
+_FMIX_SHIFT = np.uint64(33)
+_FMIX_MULTIPLIERS = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+_SIGN_ROWS = 4096
+"""Shingles permuted at once: bounds the temporary matrix (rows x ``NUM_PERM`` x 8 bytes) to 4 MB."""
 
-    signature = MinHash(
-        num_perm=NUM_PERM, seed=SEED, hashfunc=_identity, permutations=_permutations(), scheme=SCHEME
-    )
-    signature.update_batch(shingle_hashes)
+
+def _premix(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, a bijection that spreads every input bit over the output (as
+    datasketch pre-mixes before its affine permutations): shingle hashes are combinations of word hashes,
+    which affine maps alone would keep correlated."""
+    hashes = hashes ^ (hashes >> _FMIX_SHIFT)
+    hashes = hashes * _FMIX_MULTIPLIERS[0]
+    hashes = hashes ^ (hashes >> _FMIX_SHIFT)
+    hashes = hashes * _FMIX_MULTIPLIERS[1]
+    return hashes ^ (hashes >> _FMIX_SHIFT)
+
+
+def minhash(shingle_hashes: np.ndarray) -> np.ndarray:
+    """The MinHash signature of a text's shingle hashes: per permutation, the least permuted value
+    (``NUM_PERM`` unsigned 64-bit values; all ones for no shingles).
+
+    The same values as datasketch's ``MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine64")`` fed the
+    hashes with an identity hash function (``tests/test_dedupe.py`` holds the two equal), computed here with
+    NumPy: importing datasketch imports SciPy for its LSH classes, which this store does not use (its band
+    keys are SQL rows), and that cost every process 60 MB and half a second of CPU.
+    """
+    a, b = _permutations()
+    signature = np.full(NUM_PERM, np.iinfo(np.uint64).max, dtype=np.uint64)
+    hashes = np.asarray(shingle_hashes, dtype=np.uint64).reshape(-1, 1)
+    for start in range(0, len(hashes), _SIGN_ROWS):
+        permuted = _premix(hashes[start : start + _SIGN_ROWS]) * a + b  # wraps around modulo 2^64
+        np.minimum(signature, permuted.min(axis=0), out=signature)
     return signature
 
 
-def band_keys(signature: MinHash) -> tuple[int, ...]:
+def band_keys(signature: np.ndarray) -> tuple[int, ...]:
     """LSH band keys: each band's rows and its index combined into a signed 32-bit integer.
 
     32 bits, not 64: the key table is the largest index of the store, and SQLite stores small integers in
@@ -150,7 +165,7 @@ def band_keys(signature: MinHash) -> tuple[int, ...]:
     probability 2^-32: a lookup among the 1.2 million keys of a two-week window meets a false candidate about
     once in 80 articles, which the exact comparison drops.
     """
-    rows = np.asarray(signature.hashvalues, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
+    rows = np.asarray(signature, dtype=np.uint64)[: BANDS * ROWS].reshape(BANDS, ROWS)
     keys = (rows * _BAND_MULTIPLIERS).sum(axis=1, dtype=np.uint64) + _BAND_SALT
     keys ^= keys >> np.uint64(32)  # fold the high half into the low, so every bit depends on every row
     return tuple(keys.astype(np.uint32).view(np.int32).tolist())
