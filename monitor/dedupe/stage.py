@@ -430,7 +430,7 @@ def _assign_story(
             session, story_id=story_id, before=story.profile.keys(), after=profile.keys(), at=latest
         )
         score = why["score"]
-    store.set_cluster(session, cluster_id=wire.cluster_id, story_id=story_id)
+    store.set_cluster_story(session, cluster_id=wire.cluster_id, story_id=story_id)
     return story_id, score, why
 
 

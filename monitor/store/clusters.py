@@ -317,6 +317,16 @@ def set_cluster(session: Session, *, cluster_id: int, **values) -> None:
     session.connection().execute(_clusters.update().where(_clusters.c.id == cluster_id).values(**values))
 
 
+_SET_CLUSTER_STORY = (
+    _clusters.update().where(_clusters.c.id == bindparam("cluster")).values(story_id=bindparam("story"))
+)
+
+
+def set_cluster_story(session: Session, *, cluster_id: int, story_id: int) -> None:
+    """Put a wire cluster in a story: once per article placed, so the statement is built once."""
+    session.connection().execute(_SET_CLUSTER_STORY, {"cluster": cluster_id, "story": story_id})
+
+
 def detach(session: Session, *, article_id: int) -> tuple[int | None, int | None]:
     """Take an article out of its cluster and story (before it is clustered again); drop them when empty.
 

@@ -156,18 +156,22 @@ def _parse_profile(text: str) -> dict[str, float]:
     return value
 
 
+_NEW_STORY = _stories.insert().values(size=1)
+"""Built once: most articles of a poll of distinct news start a story each."""
+
+
 def new_story(
     session: Session, *, at: datetime, title: str | None, article_id: int, profile: dict[str, float]
 ) -> int:
     result = session.connection().execute(
-        _stories.insert().values(
-            title=title,
-            representative_id=article_id,
-            size=1,
-            first_seen_at=at,
-            last_seen_at=at,
-            profile=json.dumps(profile, separators=(",", ":")),
-        )
+        _NEW_STORY,
+        {
+            "title": title,
+            "representative_id": article_id,
+            "first_seen_at": at,
+            "last_seen_at": at,
+            "profile": json.dumps(profile, separators=(",", ":")),
+        },
     )
     return new_id(result)
 
