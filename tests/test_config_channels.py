@@ -56,6 +56,7 @@ class PigeonSender:
 def pigeon():
     """The pigeon channel, registered for one test as a plugin registers it."""
     RECEIVED.clear()
+    notify.channels()  # the built-ins first, as when a plugin is loaded from its entry point
     register_channel("pigeon", PigeonSender, PigeonChannel)
     yield
     notify._CHANNELS.pop("pigeon", None)
