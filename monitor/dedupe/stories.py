@@ -41,8 +41,8 @@ class Scoring:
     title_weight: float = TITLE_WEIGHT
     lead_weight: float = LEAD_WEIGHT
     body_weight: float = BODY_WEIGHT
-    """Words past the lead. A write-up of a later event recalls the earlier one there ("the latest arrest
-    after receiver Vincent Jackson's in October"); its headline and lead name its own."""
+    """Words past the lead. A write-up of a later event of a kind recalls the earlier one there (a team's
+    second DUI arrest names the player arrested before); its headline and lead name its own people."""
     entity_boost: float = ENTITY_BOOST
     place_boost: float = ENTITY_BOOST
     """Names right after "in", "at", "near"...: a town or a country is shared by every event there."""
