@@ -10,7 +10,15 @@ from support.articles import extracted_article
 from monitor.config import DedupSettings
 from monitor.dedupe import deduplicate
 from monitor.dedupe.explain import explain_article
-from monitor.dedupe.stories import SCORING, Scoring, story_score, term_counts, time_factor, time_gap
+from monitor.dedupe.stories import (
+    LEAD_WORDS,
+    SCORING,
+    Scoring,
+    story_score,
+    term_counts,
+    time_factor,
+    time_gap,
+)
 from monitor.store import counts as counts_store
 from monitor.store import stories as stories_store
 from monitor.store.models import Article as ArticleRow
@@ -162,6 +170,19 @@ def test_place_names_weigh_less_than_other_names_and_numbers_count():
     assert "31" in counts
     # Years are shared by every event of the window: they are not terms.
     assert "1958" not in term_counts(None, "A record set in 1958 fell.", scoring=SCORING)
+
+
+def test_the_body_past_the_lead_weighs_half_and_the_headline_twice():
+    # A write-up of a later event recalls the earlier one in its body; its headline and lead name its own.
+    lead = "Police said the tackle Dana Whitlock was stopped on the highway. " + " ".join(
+        ["filler"] * LEAD_WORDS
+    )
+    counts = term_counts(
+        "Tackle arrested", f"{lead} Earlier this season the receiver Lee Harlan was arrested too."
+    )
+    assert counts["whitlock"] == 2 * counts["harlan"] == SCORING.entity_boost
+    assert counts["tackle"] == SCORING.title_weight + 1.0 == 3.0
+    assert SCORING.body_weight == 0.5
 
 
 def test_time_is_neutral_when_unknown_and_costs_beyond_a_day():
