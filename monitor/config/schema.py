@@ -293,8 +293,9 @@ class DedupSettings(Section):
     The wire threshold was chosen on the dev half of ``bench/wire_eval.py`` (real reprints, half trims, short
     articles of one outlet under shared boilerplate): F1 is flat from 0.40 to 0.55 with boilerplate left out;
     at 0.55 the test half gives P 1.00, R 0.99. The story threshold was chosen on the tuning half of
-    ``bench/story_eval.py`` (ECB+, articles placed one at a time through the stage): 0.16 gives the best
-    B-cubed F1 there; held-out figures are in bench/README.md.
+    ``bench/story_eval.py`` (ECB+, articles placed one at a time through the stage): 0.20 gives the best
+    B-cubed F1 there over eight arrival orders; held-out figures, and what 0.20 costs the paraphrased stories
+    of ``bench/dedup_eval.py`` (they split; 0.16 keeps them), are in bench/README.md.
     """
 
     enabled: bool = True
@@ -302,7 +303,7 @@ class DedupSettings(Section):
         days=14
     )  # near-duplicates and stories are looked for this far back (and ahead)
     wire_threshold: float = Field(0.55, gt=0, le=1)  # shingle containment (or Jaccard) for a wire copy
-    story_threshold: float = Field(0.16, gt=0, le=1)  # story score to join a story (tuned on ECB+)
+    story_threshold: float = Field(0.20, gt=0, le=1)  # story score to join a story (tuned on ECB+)
 
     _check_positive = field_validator("window")(_positive)
 
