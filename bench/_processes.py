@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -110,6 +110,8 @@ class TreeMemory(threading.Thread):
         self.peak_tree_kb = self.peak_main_kb = self.peak_pss_kb = self.max_processes = self.samples = 0
         self.cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
         self.waited: dict[int, float] = {}  # last run-queue wait seen per process
+        self.timeline: list[tuple[float, float, float]] = []  # (seconds in, CPU of the CLI, of the rest)
+        self._t0 = time.monotonic()
         self._halt = threading.Event()
         self._pids: list[int] = [pid]
 
@@ -136,6 +138,9 @@ class TreeMemory(threading.Thread):
         for pid in pids:
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))
             self.waited[pid] = max(self.waited.get(pid, 0.0), _runqueue_wait_seconds(pid))
+        if (self.samples - 1) % self.pss_every == 0:
+            at = round(time.monotonic() - self._t0, 2)
+            self.timeline.append((at, round(self.cpu_main, 2), round(self.cpu_others, 2)))
 
     @property
     def cpu_main(self) -> float:
@@ -167,6 +172,8 @@ class CliRun:
     cpu_main_s: float = 0.0  # CPU time of the CLI process (as last sampled)
     cpu_children_s: float = 0.0  # of its descendants: extraction workers, forkserver
     waited_children_s: float = 0.0  # time they were ready to run but had no CPU
+    cpu_timeline: list[tuple[float, float, float]] = field(default_factory=list)
+    """Every half second: seconds since the start, CPU seconds of the CLI and of its descendants so far."""
 
 
 def monitor_command() -> list[str]:
@@ -238,6 +245,7 @@ def run_monitor(
         run.peak_tree_mb, run.peak_main_mb = memory.peak_tree_kb / 1024, memory.peak_main_kb / 1024
         run.peak_pss_mb, run.max_processes = memory.peak_pss_kb / 1024, memory.max_processes
         run.cpu_main_s, run.cpu_children_s = memory.cpu_main, memory.cpu_others
+        run.cpu_timeline = memory.timeline
         run.waited_children_s = memory.waited_others
     if process.returncode not in (0, 1):  # 1: every feed failed, which the checks below report
         tail = log_path.read_text(errors="replace")[-3000:]

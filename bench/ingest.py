@@ -502,6 +502,7 @@ def step_pipeline(
         "cpu_workers_s": run.cpu_children_s,
         "cpu_server_s": server_cpu,
         "workers_waiting_for_cpu_s": run.waited_children_s,
+        "cpu_timeline": run.cpu_timeline,
         "load_1min_before": load_before,
         "load_1min_after": os.getloadavg()[0],
     }

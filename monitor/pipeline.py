@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -55,6 +56,7 @@ from monitor.runtime import instance
 from monitor.runtime.groupcommit import GroupCommit
 from monitor.runtime.lifeline import die_with_parent, expect_helpers
 from monitor.runtime.metrics import NO_METRICS, Metrics
+from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
@@ -126,6 +128,9 @@ class Extractor:
     def __init__(self, workers: int | None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
+        # Pages go to the workers by priority, a worker's worth and one more at a time (the one more keeps
+        # a worker from waiting for the event loop between two pages): see ``extract``.
+        self._line = PriorityGate(self.workers + 1)
 
     def start(self) -> ProcessPoolExecutor | None:
         """Have the forkserver load the extraction code now, without waiting for it (the pool; None for
@@ -154,11 +159,20 @@ class Extractor:
             )
         return self._pool
 
-    async def extract(self, html: bytes, url: str) -> ExtractedPage | None:
+    async def extract(self, html: bytes, url: str, *, priority: int = 0) -> ExtractedPage | None:
+        """The page's text and metadata, extracted in a worker; pages waiting for one go lowest
+        ``priority`` first, then in order of arrival.
+
+        The pipeline gives the pages of a feed the order in which the feeds' polls began: a feed's
+        articles are stored together once its last page is extracted, and in the order pages arrive that
+        last page waited behind every other feed's earlier pages, so storing and deduplicating (the main
+        process's share of the cores) bunched up at the end of a poll, on one core, while the other idled.
+        """
         pool = self.start()
         if pool is None:
             return await asyncio.to_thread(extract_page, html, url)
-        return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
+        async with self._line.hold(priority):
+            return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -193,6 +207,11 @@ class Pipeline:
         )
         self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(
             f"fetch-tools-{id(self)}", default=None
+        )
+        # The order in which feed polls began: their pages' priority for extraction (Extractor.extract).
+        self._poll_order = itertools.count()
+        self._extraction_order: ContextVar[int | None] = ContextVar(
+            f"extraction-order-{id(self)}", default=None
         )
         self._closing: set[asyncio.Task] = set()  # sets of tools being closed, once their last poll is done
         # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
@@ -402,6 +421,7 @@ class Pipeline:
     async def poll_feed(self, feed: feed_store.FeedSnapshot) -> PollReport:
         """Poll one claimed feed and record the outcome on its row. Never raises (except cancellation)."""
         started = time.monotonic()
+        self._extraction_order.set(next(self._poll_order))  # this task's context: the feed's own pages
         try:
             with self._pinned_tools():
                 report = await self._poll_feed(feed, started)
@@ -759,13 +779,17 @@ class Pipeline:
             if not verdict.allowed:
                 return _robots_refusal(url, verdict.unavailable)
         allow = self.robots.allowed if self.config.settings.respect_robots else None
-        async with self._page_buffer.place() as place:
+        order = self._extraction_order.get()
+        priority = next(self._poll_order) if order is None else order  # a retry: as if a feed began now
+        async with self._page_buffer.place(priority) as place:
             result = await self.fetcher.fetch(url, accept=PAGE_ACCEPT, allow=allow, place=place)
             if not result.ok:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             extract_started = time.monotonic()
-            page = storable_page(await self.extractor.extract(result.body, result.final_url))
+            page = storable_page(
+                await self.extractor.extract(result.body, result.final_url, priority=priority)
+            )
             self.metrics.extracted(time.monotonic() - extract_started)
         return PageFetch(page, None, result.final_url)
 

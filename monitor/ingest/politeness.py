@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from enum import IntEnum
+
+from monitor.runtime.priority import PriorityGate
 
 
 class Turn(IntEnum):
@@ -29,45 +29,12 @@ class Turn(IntEnum):
     OTHER = 2
 
 
-class _TurnQueue:
-    """One host's line: one waiter at a time holds the turn; on release it goes to the first of the
-    highest priority."""
-
-    __slots__ = ("_busy", "_waiting", "_order")
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    async def acquire(self, priority: int) -> None:
-        if not self._busy and not self._waiting:
-            self._busy = True
-            return
-        handed = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (priority, next(self._order), handed))
-        try:
-            await handed
-        except asyncio.CancelledError:
-            if handed.done() and not handed.cancelled():
-                self.release()  # the turn came as we were given up: pass it on
-            raise  # a cancelled waiter is skipped by release
-
-    def release(self) -> None:
-        while self._waiting:
-            handed = heapq.heappop(self._waiting)[2]
-            if not handed.done():
-                handed.set_result(None)  # still busy: the turn goes straight to this waiter
-                return
-        self._busy = False
-
-
 class _Host:
     __slots__ = ("slots", "turns", "next_start", "held_until", "delay")
 
     def __init__(self, concurrency: int, delay: float) -> None:
         self.slots = asyncio.Semaphore(concurrency)
-        self.turns = _TurnQueue()
+        self.turns = PriorityGate(1)  # one waiter at a time, in the order of ``Turn``
         self.next_start = 0.0
         """No request starts before: the previous start plus the delay, or a Retry-After's end."""
         self.held_until = 0.0
