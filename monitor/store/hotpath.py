@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -46,7 +47,12 @@ def run_compiled(session: Session, name: str, statement, rows: list[dict], *, ma
     sql, order, constants = _compiled[key]
     params: list[tuple[Any, ...]] | list[dict[str, Any]]
     if order:  # positional parameters (SQLite): tuples in the compiled order
-        params = [tuple(row[c] if c in row else constants[c] for c in order) for row in rows]
+        if constants and not all(name in rows[0] for name in constants):
+            rows = [constants | row for row in rows]
+        # All rows of a call have the same keys; itemgetter builds each tuple in C (tens of rows an
+        # article: a Python loop per value was a twentieth of what placing an article cost).
+        pick = itemgetter(*order)
+        params = [pick(row) for row in rows] if len(order) > 1 else [(pick(row),) for row in rows]
     else:  # named parameters (psycopg)
         params = [{**constants, **row} for row in rows]
     return connection.exec_driver_sql(sql, params if many else params[0])
