@@ -144,7 +144,15 @@ def paragraph_keys(body: str | None) -> tuple[int, ...]:
 def keyed_paragraphs(text: str | None) -> Iterator[tuple[str, int | None]]:
     """Each non-blank line of a text with its ``paragraph_keys`` key (None for lines under
     ``BOILERPLATE_MIN_WORDS`` words, which are not counted)."""
-    for line in (text or "").split("\n"):
+    return iter(_keyed_paragraphs(text or ""))
+
+
+@functools.lru_cache(maxsize=16)
+def _keyed_paragraphs(text: str) -> tuple[tuple[str, int | None], ...]:
+    # Placing one article asks for its keys three times (the wire text, the story vector, the learnt
+    # boilerplate left out of its terms); a string's hash is kept on it, so finding it here costs nothing.
+    keyed = []
+    for line in text.split("\n"):
         words = line.casefold().split()
         if not words:
             continue
@@ -152,7 +160,8 @@ def keyed_paragraphs(text: str | None) -> Iterator[tuple[str, int | None]]:
         if len(words) >= BOILERPLATE_MIN_WORDS:
             digest = hashlib.blake2b(" ".join(words).encode("utf-8", "surrogatepass"), digest_size=8).digest()
             key = int.from_bytes(digest, "little", signed=True)
-        yield line, key
+        keyed.append((line, key))
+    return tuple(keyed)
 
 
 def term_counts(
