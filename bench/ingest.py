@@ -617,6 +617,7 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         "first_poll_cpu_main_s": first.cpu_main_s,
         "first_poll_cpu_workers_s": first.cpu_children_s,
         "first_poll_workers_waiting_for_cpu_s": first.waited_children_s,
+        "first_poll_cpu_timeline": first.cpu_timeline,
         "first_poll_peak_pss_tree_mb": first.peak_pss_mb,
         "first_poll_new_articles": sum(r["new_articles"] for r in first_reports),
         "first_poll": outcome_summary(first_reports),
