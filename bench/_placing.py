@@ -13,12 +13,10 @@ for path in (REPO, REPO / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from support.articles import extracted_article  # noqa: E402
+from support.articles import extracted_article, stored_and_placed  # noqa: E402
 
 from monitor.config import DedupSettings  # noqa: E402
-from monitor.dedupe import deduplicate  # noqa: E402
 from monitor.dedupe.stage import Placement  # noqa: E402
-from monitor.store.models import Article as ArticleRow  # noqa: E402
 from monitor.store.records import Article  # noqa: E402
 
 
@@ -30,16 +28,4 @@ def article_value(url: str, body: str, at: datetime, **fields: Any) -> Article:
 
 def store_and_place(session, article: Article, settings: DedupSettings, **options: Any) -> Placement:
     """Store the article's row and place it (``options`` go to ``deduplicate``)."""
-    row = ArticleRow(
-        url=article.url,
-        canonical_url=article.canonical_url,
-        title=article.title,
-        fetched_at=article.fetched_at,
-        published_at=article.published,
-        body=article.body,
-        body_source=str(article.body_source),
-        content_hash=article.content_hash,
-    )
-    session.add(row)
-    session.flush()
-    return deduplicate(session, article_id=row.id, article=article, settings=settings, **options)
+    return stored_and_placed(session, article, settings, **options)[1]

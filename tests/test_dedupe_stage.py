@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from support.articles import stored_and_placed
+
 from monitor.config import DedupSettings
-from monitor.dedupe import deduplicate, place, stage
+from monitor.dedupe import place, stage
 from monitor.store import clusters as store
 from monitor.store import counts as counts_store
 from monitor.store import stories as stories_store
@@ -50,19 +52,8 @@ def value(
 
 
 def store_and_place(session, article: Article, settings: DedupSettings = SETTINGS):
-    row = ArticleRow(
-        url=article.url,
-        canonical_url=article.canonical_url,
-        title=article.title,
-        published_at=article.published,
-        fetched_at=article.fetched_at,
-        body=article.body,
-        body_source=str(article.body_source),
-        content_hash=article.content_hash,
-    )
-    session.add(row)
-    session.flush()
-    return row.id, deduplicate(session, article_id=row.id, article=article, settings=settings)
+    row, placement = stored_and_placed(session, article, settings)
+    return row.id, placement
 
 
 def test_levels_exact_wire_and_new(db):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from support.articles import extracted_article
+from support.articles import extracted_article, stored_and_placed
 
 from monitor.config import DedupSettings
-from monitor.dedupe import deduplicate
 from monitor.dedupe.explain import explain_article
 from monitor.dedupe.stories import (
     LEAD_WORDS,
@@ -21,7 +20,6 @@ from monitor.dedupe.stories import (
 )
 from monitor.store import counts as counts_store
 from monitor.store import stories as stories_store
-from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article
 
 MONDAY = datetime(2025, 1, 13, 9, tzinfo=UTC)
@@ -107,19 +105,7 @@ def warm(session, articles: int = 600) -> None:
 
 
 def place(session, article: Article, settings: DedupSettings = SETTINGS, **options):
-    row = ArticleRow(
-        url=article.url,
-        canonical_url=article.canonical_url,
-        title=article.title,
-        published_at=article.published,
-        fetched_at=article.fetched_at,
-        body=article.body,
-        body_source="extracted",
-        content_hash=article.content_hash,
-    )
-    session.add(row)
-    session.flush()
-    return row, deduplicate(session, article_id=row.id, article=article, settings=settings, **options)
+    return stored_and_placed(session, article, settings, **options)
 
 
 def test_one_town_one_week_two_events_stay_apart(db):

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from support.articles import extracted_article
+from support.articles import extracted_article, stored_and_placed
 
 from monitor.config import DedupSettings
-from monitor.dedupe import deduplicate
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.boilerplate import keyed_paragraphs
-from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article
 
 T = datetime(2024, 9, 9, 12, tzinfo=UTC)
@@ -67,19 +65,7 @@ def value(url: str, body: str, at: datetime) -> Article:
 
 
 def place(session, url: str, body: str, at: datetime = T):
-    article = value(url, body, at)
-    row = ArticleRow(
-        url=url,
-        canonical_url=url,
-        published_at=at,
-        fetched_at=at,
-        body=body,
-        body_source="extracted",
-        content_hash=article.content_hash,
-    )
-    session.add(row)
-    session.flush()
-    return deduplicate(session, article_id=row.id, article=article, settings=SETTINGS)
+    return stored_and_placed(session, value(url, body, at), SETTINGS)[1]
 
 
 def wrapped(story: str) -> str:

@@ -1,10 +1,15 @@
-"""Article values as the ingest stage hands them to the store: for tests that place articles directly."""
+"""Article values as the ingest stage hands them to the store, and storing and placing one: for tests (and
+benchmarks) that place articles directly."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from monitor.config import DedupSettings
+from monitor.dedupe import deduplicate
+from monitor.dedupe.stage import Placement
+from monitor.store.models import Article as ArticleRow
 from monitor.store.records import Article, BodySource, content_hash
 
 
@@ -27,3 +32,23 @@ def extracted_article(url: str, body: str, at: datetime, **fields: Any) -> Artic
         "content_hash": content_hash(body),
     }
     return Article(**(values | fields))
+
+
+def stored_and_placed(
+    session, article: Article, settings: DedupSettings, **options: Any
+) -> tuple[ArticleRow, Placement]:
+    """Store the article's row as the pipeline does, then place it through the stage (``options`` go to
+    ``deduplicate``): its row and where it was placed."""
+    row = ArticleRow(
+        url=article.url,
+        canonical_url=article.canonical_url,
+        title=article.title,
+        published_at=article.published,
+        fetched_at=article.fetched_at,
+        body=article.body,
+        body_source=str(article.body_source),
+        content_hash=article.content_hash,
+    )
+    session.add(row)
+    session.flush()
+    return row, deduplicate(session, article_id=row.id, article=article, settings=settings, **options)
