@@ -117,3 +117,38 @@ def test_a_full_page_buffer_gives_a_freed_place_to_the_earliest_feeds_page():
         return order
 
     assert asyncio.run(main()) == ["feed 2", "feed 7"]
+
+
+def test_the_extractor_hands_waiting_pages_to_its_workers_lowest_priority_first(monkeypatch):
+    # One worker (and one page queued for it): the pages that wait go by priority, whatever their arrival.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import monitor.pipeline as pipeline
+
+    extracted: list[str] = []
+    release = threading.Event()
+
+    def fake_extract(html: bytes, url: str):
+        release.wait(5)
+        extracted.append(url)
+        return None
+
+    monkeypatch.setattr(pipeline, "extract_page", fake_extract)
+    extractor = pipeline.Extractor(1)
+    pool = ThreadPoolExecutor(1)
+    monkeypatch.setattr(extractor, "start", lambda: pool)
+
+    async def main():
+        tasks = []
+        for url, priority in [("a", 9), ("b", 9), ("late", 7), ("early", 1), ("middle", 4)]:
+            tasks.append(asyncio.ensure_future(extractor.extract(b"", url, priority=priority)))
+            await asyncio.sleep(0.01)  # "a" and "b" take the worker and its queue; the rest wait in line
+        release.set()
+        await asyncio.gather(*tasks)
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.shutdown()
+    assert extracted == ["a", "b", "early", "middle", "late"]
