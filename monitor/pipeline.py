@@ -7,6 +7,8 @@ that feed's row and never reaches the others.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import hashlib
 import itertools
 import logging
@@ -83,6 +85,9 @@ LEASED = "leased"
 """The error kind of a feed not polled because another live instance is polling it."""
 # Content a hub pushed waits this long, in all, for a poll of its feed in flight to end.
 PUSH_LEASE_TRIES, PUSH_LEASE_WAIT = 60, 1.0
+SAVES_PER_TRANSACTION = 16
+"""Feeds whose articles are stored in one transaction at most: enough to share the count rows' pages, few
+enough that the write lock is not held for long (another instance, or a command, waits for it)."""
 
 
 class Outcome(StrEnum):
@@ -213,6 +218,15 @@ class Pipeline:
         self._extraction_order: ContextVar[int | None] = ContextVar(
             f"extraction-order-{id(self)}", default=None
         )
+        # Feeds between their fetch and the sorting of their entries (the CPU-bound part of a poll: fetch,
+        # parse, look up) at once. The first poll of thousands of feeds would otherwise fetch and parse
+        # them all before any feed's pages are asked for, leaving the extraction workers idle meanwhile;
+        # past this stage a feed waits for its pages, which hold nothing here. As many as requests may be in
+        # flight (settings.concurrency, as configured at start): a pass of unchanged feeds is not held back.
+        self._feed_stage = asyncio.Semaphore(config.settings.concurrency)
+        self._in_feed_stage: ContextVar[list[bool] | None] = ContextVar(
+            f"feed-stage-{id(self)}", default=None
+        )
         self._closing: set[asyncio.Task] = set()  # sets of tools being closed, once their last poll is done
         # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
         self.sources = sources.SourceReader(
@@ -228,9 +242,19 @@ class Pipeline:
         # runs in this one thread: the event loop goes on fetching meanwhile, and writes never queue for
         # SQLite's single write lock inside the loop.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="monitor-store")
+        # Feed parsing and the reads a poll's schedule needs run in one more thread, not in asyncio's
+        # default pool: they hold the GIL, and several threads taking turns at it cost CPU that the
+        # first poll of thousands of feeds spends on contention instead of on their pages.
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="monitor-parse")
         # Each feed's outcome is a row update; those that finish together are stored together.
-        self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord]] = GroupCommit(
+        self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord], None] = GroupCommit(
             self._write_poll_records, self._in_writer
+        )
+        # So are the articles of feeds whose pages are all in: one transaction rewrites the pages of the
+        # counts that deduplication keeps (a term's count is a row; an article adds to hundreds of them) once
+        # for all its articles instead of once per feed, which on SQLite is most of a poll's disk writes.
+        self._article_saves: GroupCommit[_ArticleSave, tuple[int, int]] = GroupCommit(
+            self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION
         )
 
     async def __aenter__(self) -> Pipeline:
@@ -242,6 +266,14 @@ class Pipeline:
             await asyncio.gather(*self._closing, return_exceptions=True)
         # A write in progress finishes (its transaction commits or rolls back whole) before we return.
         await asyncio.to_thread(self._writer.shutdown, wait=True)
+        self._reader.shutdown(wait=False)
+
+    async def _in_reader(self, function: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        """``function`` in the reader thread, in this task's context (as ``asyncio.to_thread``)."""
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader, contextvars.copy_context().run, call
+        )
 
     async def _in_writer(self, function: Callable[..., T], /, *args: object) -> T:
         self.metrics.writer_queue(+1)
@@ -424,7 +456,13 @@ class Pipeline:
         self._extraction_order.set(next(self._poll_order))  # this task's context: the feed's own pages
         try:
             with self._pinned_tools():
-                report = await self._poll_feed(feed, started)
+                await self._feed_stage.acquire()
+                held = [True]
+                self._in_feed_stage.set(held)
+                try:
+                    report = await self._poll_feed(feed, started)
+                finally:
+                    self._leave_feed_stage()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
@@ -452,6 +490,13 @@ class Pipeline:
         )
         self.metrics.polled(report)
         return report
+
+    def _leave_feed_stage(self) -> None:
+        """Give back this poll's place in the feed stage, once (its entries are sorted, or it ended)."""
+        held = self._in_feed_stage.get()
+        if held and held[0]:
+            held[0] = False
+            self._feed_stage.release()
 
     async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
         source = self._feeds.get(feed.name)
@@ -484,7 +529,7 @@ class Pipeline:
                 with reaching(reach):  # the sitemaps an index names are links too
                     parsed, result = await self.sources.read(source, result)
             else:
-                parsed = await asyncio.to_thread(
+                parsed = await self._in_reader(
                     parse_feed,
                     result.body,
                     url=result.final_url,
@@ -552,7 +597,7 @@ class Pipeline:
             with self._pinned_tools():  # its pages are fetched with one configuration's settings, as a poll's
                 result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
                 reach = await self.fetcher.links_reach(source.url)
-                parsed = await asyncio.to_thread(
+                parsed = await self._in_reader(
                     parse_feed,
                     body,
                     url=subscription.topic,
@@ -596,6 +641,7 @@ class Pipeline:
         """
         hashes = {item.key: entry_hash(item) for item in parsed.items}
         known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
+        self._leave_feed_stage()  # from here on the feed waits for its pages
         fresh = [
             item
             for item in parsed.items
@@ -623,13 +669,12 @@ class Pipeline:
         complete = await asyncio.gather(
             *(self._complete(feed, item, result.final_url, checks) for item in fresh + revised)
         )
-        created, updated = await self._in_writer(
-            self._save_articles,
-            feed,
-            complete[: len(fresh)],
-            list(zip(revised, complete[len(fresh) :])),
-            changed,
-            hashes,
+        if not fresh and not revised:
+            return 0, linked, waiting
+        created, updated = await self._article_saves.submit(
+            _ArticleSave(
+                feed, complete[: len(fresh)], list(zip(revised, complete[len(fresh) :])), changed, hashes
+            )
         )
         if updated:
             log.info(
@@ -672,50 +717,47 @@ class Pipeline:
                     )
         return known, changed, linked
 
-    def _save_articles(
-        self,
-        feed: feed_store.FeedSnapshot,
-        new: Sequence[Article],
-        revised: Sequence[tuple[FeedItem, Article]],
-        changed: dict[str, int],
-        hashes: dict[str, str],
-    ) -> tuple[int, int]:
-        """Store new articles and apply revised ones, with the stages that follow storage, in one
-        transaction. Runs in the writer thread. Returns how many were created and updated."""
-        created = updated = 0
+    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[int, int]]:
+        """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
+        one transaction. Runs in the writer thread. Returns how many were created and updated, by feed."""
         with self.db.write_session() as session:
-            for article in new:
-                # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
-                def store_new(article=article) -> int:
-                    article_id, is_new = article_store.save_article(
-                        session,
-                        article=article,
-                        feed_id=feed.id,
-                        now=_now(),
-                        entry_hash=hashes[article.entry_key],
+            return [self._save_feed_articles(session, save) for save in saves]
+
+    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[int, int]:
+        feed, changed, hashes = save.feed, save.changed, save.hashes
+        created = updated = 0
+        for article in save.new:
+            # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
+            def store_new(article=article) -> int:
+                article_id, is_new = article_store.save_article(
+                    session,
+                    article=article,
+                    feed_id=feed.id,
+                    now=_now(),
+                    entry_hash=hashes[article.entry_key],
+                )
+                if is_new:
+                    self._after_store(session, article_id, article)
+                return int(is_new)
+
+            created += _store_entry(session, feed, article, store_new) or 0
+        for item, article in save.revised:
+
+            def store_revised(item=item, article=article) -> int:
+                article_id = changed[item.key]
+                stored = article_store.stored_article(session, article_id=article_id)
+                revision = revision_of(stored, article) if stored is not None else None
+                if revision is not None:
+                    article_store.rewrite_article(
+                        session, article_id=article_id, article=revision, now=_now(), revision=True
                     )
-                    if is_new:
-                        self._after_store(session, article_id, article)
-                    return int(is_new)
+                    self._after_update(session, article_id, article)
+                article_store.record_entry_hash(
+                    session, feed_id=feed.id, entry_key=item.key, entry_hash=hashes[item.key]
+                )
+                return int(revision is not None)
 
-                created += _store_entry(session, feed, article, store_new) or 0
-            for item, article in revised:
-
-                def store_revised(item=item, article=article) -> int:
-                    article_id = changed[item.key]
-                    stored = article_store.stored_article(session, article_id=article_id)
-                    revision = revision_of(stored, article) if stored is not None else None
-                    if revision is not None:
-                        article_store.rewrite_article(
-                            session, article_id=article_id, article=revision, now=_now(), revision=True
-                        )
-                        self._after_update(session, article_id, article)
-                    article_store.record_entry_hash(
-                        session, feed_id=feed.id, entry_key=item.key, entry_hash=hashes[item.key]
-                    )
-                    return int(revision is not None)
-
-                updated += _store_entry(session, feed, article, store_revised) or 0
+            updated += _store_entry(session, feed, article, store_revised) or 0
         return created, updated
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
@@ -896,7 +938,7 @@ class Pipeline:
             return Rhythm(fixed)
         settings = self.config.settings
         try:  # a read, not a write: it runs beside the writer thread, not in its queue
-            sightings = await asyncio.to_thread(self._sightings, feed.id, now - RHYTHM_WINDOW)
+            sightings = await self._in_reader(self._sightings, feed_id=feed.id, since=now - RHYTHM_WINDOW)
         except (
             SQLAlchemyError
         ) as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
@@ -993,10 +1035,11 @@ class Pipeline:
             next_poll_at=next_poll,
         )
 
-    def _write_poll_records(self, records: Sequence[tuple[int, feed_store.PollRecord]]) -> None:
+    def _write_poll_records(self, records: Sequence[tuple[int, feed_store.PollRecord]]) -> list[None]:
         """Runs in the writer thread, for every poll outcome that came in while the last batch was written."""
         with self.db.session() as session:
             feed_store.record_polls(session, owner=self.owner, records=records)
+        return [None] * len(records)
 
 
 PASSING_FAILURES = frozenset(
@@ -1009,6 +1052,18 @@ PASSING_FAILURES = frozenset(
     }
 )
 """Page failures worth another try later; the others (404, robots.txt, too large, not HTML) stay as they are."""
+
+
+@dataclass(frozen=True)
+class _ArticleSave:
+    """One feed's articles to store: the new ones, the revised ones (with their entries), the stored ids of
+    its changed entries, and every entry's hash."""
+
+    feed: feed_store.FeedSnapshot
+    new: Sequence[Article]
+    revised: Sequence[tuple[FeedItem, Article]]
+    changed: dict[str, int]
+    hashes: dict[str, str]
 
 
 @dataclass(frozen=True)

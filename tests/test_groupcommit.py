@@ -20,15 +20,16 @@ class Store:
         self.threads: set[str] = set()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="store")
 
-    def write(self, batch) -> None:
+    def write(self, batch) -> list[int]:
         self.threads.add(threading.current_thread().name)
         threading.Event().wait(self.delay)
         if self.refuse & set(batch):
             raise ValueError(f"refused one of {sorted(batch)}")
         self.batches.append(list(batch))
+        return [item * 10 for item in batch]
 
-    async def run(self, function, batch) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, function, batch)
+    async def run(self, function, batch):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, batch)
 
 
 def test_items_that_arrive_together_are_written_together():
@@ -67,7 +68,7 @@ def test_a_refused_item_fails_alone():
         return await asyncio.gather(*(group.submit(i) for i in range(6)), return_exceptions=True)
 
     results = asyncio.run(main())
-    assert [type(r).__name__ for r in results] == ["NoneType"] * 3 + ["ValueError"] + ["NoneType"] * 2
+    assert [type(r).__name__ for r in results] == ["int"] * 3 + ["ValueError"] + ["int"] * 2
     assert sorted(item for batch in store.batches for item in batch) == [0, 1, 2, 4, 5]
 
 
@@ -86,3 +87,37 @@ def test_a_cancelled_submitter_does_not_disturb_the_others():
 
     asyncio.run(main())
     assert sorted(item for batch in store.batches for item in batch) == [0, 1, 2]  # submitted, so written
+
+
+def test_each_submitter_gets_its_own_items_result():
+    store = Store()
+
+    async def main():
+        group = GroupCommit(store.write, store.run)
+        return await asyncio.gather(*(group.submit(i) for i in range(20)))
+
+    assert asyncio.run(main()) == [i * 10 for i in range(20)]
+
+
+def test_batches_are_cut_at_max_batch():
+    store = Store()
+
+    async def main():
+        group = GroupCommit(store.write, store.run, max_batch=4)
+        await asyncio.gather(*(group.submit(i) for i in range(10)))
+
+    asyncio.run(main())
+    assert all(len(batch) <= 4 for batch in store.batches)
+    assert sorted(item for batch in store.batches for item in batch) == list(range(10))
+
+
+def test_a_writer_that_answers_wrong_fails_its_submitters_rather_than_leaving_them_waiting():
+    store = Store()
+
+    async def main():
+        group = GroupCommit(lambda batch: [], store.run)
+        async with asyncio.timeout(5):
+            return await asyncio.gather(*(group.submit(i) for i in range(3)), return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes)

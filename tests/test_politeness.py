@@ -13,6 +13,7 @@ import time
 import pytest
 
 from monitor.ingest.politeness import HostGate, Turn
+from monitor.runtime.priority import PriorityGate
 
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 
@@ -74,7 +75,7 @@ def test_spacing_counts_from_the_actual_start_of_a_late_starter():
 
     async def main():
         gate = HostGate(concurrency=5, delay=delay)
-        outer = asyncio.Semaphore(1)
+        outer = PriorityGate(1)
         starts = []
 
         async def one():
@@ -94,16 +95,16 @@ def test_spacing_counts_from_the_actual_start_of_a_late_starter():
 def test_then_is_held_for_the_slot_and_released_after():
     async def main():
         gate = HostGate(concurrency=5, delay=0)
-        outer = asyncio.Semaphore(2)
+        outer = PriorityGate(2)
         async with gate.slot("a.example", then=outer):
-            assert outer._value == 1
+            assert outer.free == 1
             async with gate.slot("b.example", then=outer):
-                assert outer.locked()
-        assert outer._value == 2
+                assert outer.free == 0
+        assert outer.free == 2
         with pytest.raises(RuntimeError):
             async with gate.slot("a.example", then=outer):
                 raise RuntimeError("request failed")
-        assert outer._value == 2
+        assert outer.free == 2
 
     asyncio.run(main())
 
@@ -111,7 +112,7 @@ def test_then_is_held_for_the_slot_and_released_after():
 def test_cancelled_waiter_gives_everything_back():
     async def main():
         gate = HostGate(concurrency=1, delay=0)
-        outer = asyncio.Semaphore(1)
+        outer = PriorityGate(1)
         await outer.acquire()
         waiter = asyncio.create_task(_enter(gate, "a.example", outer))
         await asyncio.sleep(0.05)
@@ -126,7 +127,7 @@ def test_cancelled_waiter_gives_everything_back():
     asyncio.run(main())
 
 
-async def _enter(gate: HostGate, host: str, outer: asyncio.Semaphore) -> None:
+async def _enter(gate: HostGate, host: str, outer: PriorityGate) -> None:
     async with gate.slot(host, then=outer):
         pass
 
@@ -281,3 +282,27 @@ def test_robots_txt_honours_a_retry_after():
             return time.monotonic() - started
 
     assert asyncio.run(main()) >= 0.3 - TOLERANCE
+
+
+def test_the_global_limit_lets_pages_before_feeds_of_other_hosts():
+    # The extraction workers wait for pages, not feeds: a page that comes to the fetcher's global limit
+    # after a feed of another host still goes first.
+    async def main():
+        gate = HostGate(concurrency=5, delay=0)
+        outer = PriorityGate(1)
+        order: list[str] = []
+
+        async def one(host: str, turn: Turn, name: str) -> None:
+            async with gate.slot(host, then=outer, priority=turn):
+                order.append(name)
+
+        await outer.acquire()
+        feed = asyncio.create_task(one("a.example", Turn.OTHER, "feed"))
+        await asyncio.sleep(0.01)
+        page = asyncio.create_task(one("b.example", Turn.PAGE, "page"))
+        await asyncio.sleep(0.01)
+        outer.release()
+        await asyncio.gather(feed, page)
+        return order
+
+    assert asyncio.run(main()) == ["page", "feed"]

@@ -53,6 +53,7 @@ from monitor.ingest.hostpools import REACH_EXTENSION, PerHostTransport
 from monitor.ingest.pagebuffer import Place
 from monitor.ingest.politeness import HostGate, Turn
 from monitor.runtime.metrics import NO_METRICS, Metrics
+from monitor.runtime.priority import PriorityGate
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +444,7 @@ class Fetcher:
         self.max_redirects = max_redirects
         self.metrics = metrics
         self.gate = gate or HostGate()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = PriorityGate(concurrency)  # requests in flight over all hosts, by ``Turn``
         self.guard = guard or AddressGuard()
         # Where the address guard looks: at each connection (our transport), at a lookup before each request
         # (through a proxy, which connects for us: a weaker check), or nowhere (a test's transport).

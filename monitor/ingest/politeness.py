@@ -90,7 +90,7 @@ class HostGate:
         self,
         host: str,
         *,
-        then: asyncio.Semaphore | None = None,
+        then: PriorityGate | None = None,
         on_turn: Callable[[], Awaitable[object]] | None = None,
         priority: Turn = Turn.OTHER,
     ) -> AsyncIterator[None]:
@@ -101,8 +101,10 @@ class HostGate:
 
         Args:
             then: a further limit (the fetcher's global one) taken once it is this host's turn and held
-                until the slot is left. Taking it inside the turn is what keeps the spacing: taken after,
-                two requests that waited for it could start back to back.
+                until the slot is left, by ``priority`` too (robots.txt and pages before feeds, whatever
+                host they are for: the extraction workers wait for pages, not for feeds). Taking it inside
+                the turn is what keeps the spacing: taken after, two requests that waited for it could
+                start back to back.
             on_turn: awaited once it is this host's turn, before ``then``; what it takes (a place for the
                 body in a bounded buffer) is the caller's to give back, not given back here.
             priority: the request's place in the host's line (``Turn``).
@@ -122,7 +124,7 @@ class HostGate:
                 if on_turn is not None:
                     await on_turn()
                 if then is not None:
-                    await then.acquire()
+                    await then.acquire(priority)
             except BaseException:
                 state.slots.release()
                 raise

@@ -23,6 +23,11 @@ class PriorityGate:
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
+    @property
+    def free(self) -> int:
+        """Slots no one holds now."""
+        return self._free
+
     async def acquire(self, priority: int = 0) -> None:
         if self._free and not self._waiting:
             self._free -= 1
