@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -175,12 +174,6 @@ class CliRun:
     waited_children_s: float = 0.0  # time they were ready to run but had no CPU
     cpu_timeline: list[tuple[float, float, float]] = field(default_factory=list)
     """Every half second: seconds since the start, CPU seconds of the CLI and of its descendants so far."""
-
-
-def own_cpu_seconds() -> float:
-    """CPU seconds of this process so far (all its threads): the bench's own web server's share."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def monitor_command() -> list[str]:

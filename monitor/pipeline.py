@@ -223,10 +223,9 @@ class Pipeline:
         # them all before any feed's pages are asked for, leaving the extraction workers idle meanwhile;
         # past this stage a feed waits for its pages, which hold nothing here. As many as requests may be in
         # flight (settings.concurrency, as configured at start): a pass of unchanged feeds is not held back.
-        self._feed_stage = asyncio.Semaphore(config.settings.concurrency)
-        self._in_feed_stage: ContextVar[list[bool] | None] = ContextVar(
-            f"feed-stage-{id(self)}", default=None
-        )
+        # Polls enter in the order they began, as their pages are extracted.
+        self._feed_stage = PriorityGate(config.settings.concurrency)
+        self._stage_place: ContextVar[_StagePlace | None] = ContextVar(f"feed-stage-{id(self)}", default=None)
         self._closing: set[asyncio.Task] = set()  # sets of tools being closed, once their last poll is done
         # Sitemaps and front pages: what they unpack or expand to is bounded as a response is.
         self.sources = sources.SourceReader(
@@ -245,7 +244,7 @@ class Pipeline:
         # Feed parsing and the reads a poll's schedule needs run in one more thread, not in asyncio's
         # default pool: they hold the GIL, and several threads taking turns at it cost CPU that the
         # first poll of thousands of feeds spends on contention instead of on their pages.
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="monitor-parse")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="monitor-read")
         # Each feed's outcome is a row update; those that finish together are stored together.
         self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord], None] = GroupCommit(
             self._write_poll_records, self._in_writer
@@ -453,16 +452,17 @@ class Pipeline:
     async def poll_feed(self, feed: feed_store.FeedSnapshot) -> PollReport:
         """Poll one claimed feed and record the outcome on its row. Never raises (except cancellation)."""
         started = time.monotonic()
-        self._extraction_order.set(next(self._poll_order))  # this task's context: the feed's own pages
+        order = next(self._poll_order)
+        self._extraction_order.set(order)  # this task's context: the feed's own pages
         try:
             with self._pinned_tools():
-                await self._feed_stage.acquire()
-                held = [True]
-                self._in_feed_stage.set(held)
+                await self._feed_stage.acquire(order)
+                place = _StagePlace(self._feed_stage)
+                self._stage_place.set(place)
                 try:
                     report = await self._poll_feed(feed, started)
                 finally:
-                    self._leave_feed_stage()
+                    place.leave()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
@@ -490,13 +490,6 @@ class Pipeline:
         )
         self.metrics.polled(report)
         return report
-
-    def _leave_feed_stage(self) -> None:
-        """Give back this poll's place in the feed stage, once (its entries are sorted, or it ended)."""
-        held = self._in_feed_stage.get()
-        if held and held[0]:
-            held[0] = False
-            self._feed_stage.release()
 
     async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
         source = self._feeds.get(feed.name)
@@ -641,7 +634,9 @@ class Pipeline:
         """
         hashes = {item.key: entry_hash(item) for item in parsed.items}
         known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
-        self._leave_feed_stage()  # from here on the feed waits for its pages
+        place = self._stage_place.get()  # None when storing a push, outside any poll
+        if place is not None:
+            place.leave()  # from here on the feed waits for its pages
         fresh = [
             item
             for item in parsed.items
@@ -724,6 +719,7 @@ class Pipeline:
             return [self._save_feed_articles(session, save) for save in saves]
 
     def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[int, int]:
+        """One feed's part of ``_save_articles``: how many of its articles were created and updated."""
         feed, changed, hashes = save.feed, save.changed, save.hashes
         created = updated = 0
         for article in save.new:
@@ -1052,6 +1048,21 @@ PASSING_FAILURES = frozenset(
     }
 )
 """Page failures worth another try later; the others (404, robots.txt, too large, not HTML) stay as they are."""
+
+
+class _StagePlace:
+    """A poll's place in the pipeline's feed stage, given back once: when its entries are sorted, or when
+    the poll ends before that."""
+
+    __slots__ = ("_gate", "_held")
+
+    def __init__(self, gate: PriorityGate) -> None:
+        self._gate, self._held = gate, True
+
+    def leave(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
 
 
 @dataclass(frozen=True)

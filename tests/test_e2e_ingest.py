@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
 from support.news import Entry, article_html, make_entries, paragraphs_for, rss
 from support.pageretries import make_page_retries_due
+
+from monitor import pipeline as pipeline_module
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
@@ -340,3 +344,37 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, wor
     assert datetime.fromisoformat(after["d1"]["page_retry_at"]) > datetime.now(UTC) + timedelta(minutes=55)
     assert "after 2 attempts" in after["d1"]["body_note"]
     assert not web.requests_for("/gone/1") and len(web.requests_for("/down/1")) == 1
+
+
+def test_at_most_concurrency_feeds_are_fetched_ahead_of_sorting_their_entries(web, workspace, monkeypatch):
+    # The first poll of many feeds must not fetch and parse them all before any feed's pages are asked for:
+    # a feed holds a place in the feed stage (`concurrency` of them) from its fetch until its entries are
+    # sorted. Sorting is slowed here so that, without the stage, every feed would be parsed and waiting.
+    feeds = [
+        {"name": f"Feed {n}", "url": serve_feed(web, f"/f{n}.xml", make_entries(web, f"f{n}", 1))}
+        for n in range(8)
+    ]
+    workspace.write_config(feeds, concurrency=2)
+    lock, waiting, most = threading.Lock(), [0], [0]
+    parse, sort = pipeline_module.parse_feed, pipeline_module.Pipeline._sort_entries
+
+    def counted_parse(*args, **kwargs):
+        with lock:
+            waiting[0] += 1
+            most[0] = max(most[0], waiting[0])
+        return parse(*args, **kwargs)
+
+    def slow_sort(self, *args):
+        time.sleep(0.05)
+        try:
+            return sort(self, *args)
+        finally:
+            with lock:
+                waiting[0] -= 1
+
+    monkeypatch.setattr(pipeline_module, "parse_feed", counted_parse)
+    monkeypatch.setattr(pipeline_module.Pipeline, "_sort_entries", slow_sort)
+
+    result = workspace.cli("poll")
+    assert "8 ok" in result.stdout and "8 new articles" in result.stdout
+    assert 1 <= most[0] <= 2, most[0]
