@@ -75,7 +75,7 @@ def test_term_and_paragraph_counts_add_up(database_url):
     db.dispose()
 
 
-def test_story_keys_move_forward_once_an_hour_not_at_every_member(database_url):
+def test_story_keys_move_forward_once_a_day_not_at_every_member(database_url):
     from sqlalchemy import func, select
 
     from monitor.dedupe.stage import grow_story
@@ -91,13 +91,42 @@ def test_story_keys_move_forward_once_an_hour_not_at_every_member(database_url):
             session, at=start, title="Quake", article_id=1, profile={"quake": 1.0}
         )
         stories_store.index_story(session, story_id=story, terms=("quake", "rescue"), at=start)
-        for minutes in (10, 30, 50):  # the same hour: the keys stay
-            grow_story(session, story_id=story, at=start + timedelta(minutes=minutes), profile=None)
+        for hours in (1, 6, 11):  # the same day: the keys stay
+            grow_story(session, story_id=story, at=start + timedelta(hours=hours), profile=None)
         assert key_times(session, story) == {store.epoch(start)}
-        later = start + timedelta(hours=1)  # a later hour: the keys follow
+        later = start + timedelta(hours=12)  # a later day: the keys follow
         grow_story(session, story_id=story, at=later, profile=None)
         assert key_times(session, story) == {store.epoch(later)}
         grow_story(session, story_id=story, at=start, profile=None)  # an older member moves nothing
         assert key_times(session, story) == {store.epoch(later)}
         assert session.scalar(select(func.count()).select_from(StoryKey)) == 2
+    db.dispose()
+
+
+def test_story_lookup_reads_lagging_keys_and_leaves_out_stories_that_ended_before_the_window(database_url):
+    """Keys may lag a story's latest member by up to a day: a story active in the window is found through
+    them, and one whose latest member is before the window is not, though its keys are as recent."""
+    from monitor.dedupe.stage import grow_story
+
+    db = open_database(database_url)
+    start = datetime(2024, 9, 9, 0, 30, tzinfo=UTC)
+    lag = timedelta(days=1)
+    with db.session() as session:
+        running = stories_store.new_story(session, at=start, title="Quake", article_id=1, profile={"q": 1.0})
+        stories_store.index_story(session, story_id=running, terms=("quake",), at=start)
+        grow_story(session, story_id=running, at=start + timedelta(hours=20), profile=None)  # keys stay
+        ended = stories_store.new_story(session, at=start, title="Flood", article_id=2, profile={"q": 1.0})
+        stories_store.index_story(session, story_id=ended, terms=("quake",), at=start)
+        since = start + timedelta(hours=10)  # after both stories' keys; before only the running one's end
+
+        def found(**options):
+            return [
+                story.id
+                for story in stories_store.story_candidates(
+                    session, terms=["quake"], since=since, until=since + lag, limit=5, **options
+                )
+            ]
+
+        assert found(key_lag=lag) == [running]
+        assert found() == []  # without the lag, keys before the window find nothing
     db.dispose()

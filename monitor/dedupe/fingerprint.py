@@ -232,7 +232,11 @@ class WireText:
 
     lines: tuple[str, ...]
     keys: tuple[int | None, ...]
-    shingles: np.ndarray
+
+    @functools.cached_property
+    def shingles(self) -> np.ndarray:
+        # Computed when first asked: an exact copy (most of a wire story's reprints) is placed without them.
+        return shingles("\n".join(self.lines))
 
     @functools.cached_property  # asked for every candidate the text is confirmed against
     def key_set(self) -> frozenset[int]:
@@ -278,7 +282,7 @@ def wire_text(paragraphs: Iterable[tuple[str, int | None]]) -> WireText:
     """The ``WireText`` of a body's ``keyed_paragraphs`` (its first ``MAX_LINES``)."""
     kept = [(line, key) for line, key in itertools.islice(paragraphs, MAX_LINES) if not is_furniture(line)]
     lines = tuple(line for line, _ in kept)
-    return WireText(lines, tuple(key for _, key in kept), shingles("\n".join(lines)))
+    return WireText(lines, tuple(key for _, key in kept))
 
 
 def confirm(

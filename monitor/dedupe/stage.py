@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, keyed_paragraphs
 from monitor.dedupe.outlets import outlet_domain
 from monitor.dedupe.representative import choose_representative
 from monitor.dedupe.stories import (
+    KEY_TIME_SLACK,
     SCORING,
     Scoring,
     StoryScore,
@@ -499,6 +500,7 @@ def _best_story(
         since=at - settings.window,
         until=at + settings.window,
         limit=MAX_STORY_CANDIDATES,
+        key_lag=timedelta(seconds=KEY_TIME_SLACK),
     )
     core = core_terms(vector, scoring)
     best: tuple[StoryScore, stories_store.StoryProfile] | None = None

@@ -300,18 +300,20 @@ def key_terms(vector: Mapping[str, float], n: int = QUERY_TERMS) -> tuple[str, .
     return tuple(t for t, _ in sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n])
 
 
-KEY_TIME_SLACK = 3600
+KEY_TIME_SLACK = 86_400
 """Seconds a story's key times may lag its latest member. Keys are moved forward only when a member's time
-enters a later hour than the story's latest one, so a hot story (a member every few seconds) rewrites its
-hundred key rows once an hour, not at every member; lookups then reach at most an hour less far into a window
-of days."""
+enters a later day than the story's latest one, so a running story (a member every few minutes, its reprints
+over hours) rewrites its hundred key rows once a day, not at every member: each move rewrites a row on a
+page of its own, twice (the key and the story index), and moves were a sixth of what placing a reprint cost.
+Lookups read keys this much further back and leave out the stories that ended before the window
+(``monitor.store.stories.story_candidates``), so the lag costs a few more rows read, never a story."""
 
 
 def keys_fall_behind(at: datetime, latest_before: datetime | None) -> bool:
     """Whether a member at ``at`` must move its story's key times forward (see ``KEY_TIME_SLACK``).
 
-    Keys always carry at least the start of the hour of the story's latest member: they are written with the
-    member's time, and moved whenever a member starts a later hour than the story's latest one.
+    Keys always carry at least the start of the day (UTC) of the story's latest member: they are written with
+    the member's time, and moved whenever a member starts a later day than the story's latest one.
     """
     if latest_before is None:
         return True

@@ -8,7 +8,7 @@ import functools
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, case, func, select
@@ -67,14 +67,27 @@ _PROFILES = select(
 
 
 def story_candidates(
-    session: Session, *, terms: Sequence[str], since: datetime, until: datetime, limit: int
+    session: Session,
+    *,
+    terms: Sequence[str],
+    since: datetime,
+    until: datetime,
+    limit: int,
+    key_lag: timedelta = timedelta(0),
 ) -> list[StoryProfile]:
-    """Stories active within the window that share a key term, most shared first, with their profiles."""
+    """Stories active within the window (a member at ``since`` or later, keys no later than ``until``) that
+    share a key term, most shared first, with their profiles, at most ``limit``.
+
+    ``key_lag`` is how far a story's key times may lag its latest member (the stage moves them forward only
+    now and then): keys are read that far before ``since``, and the stories whose latest member is before
+    ``since`` are left out here, so a lag costs reads, never a story.
+    """
     if not terms:
         return []
     distinct = sorted(set(terms))
     params = numbered("t", distinct)
-    params.update(since=epoch(since), until=epoch(until), most=limit)
+    # Twice the limit: room for the stories found through lagging keys that ended before the window.
+    params.update(since=epoch(since - key_lag), until=epoch(until), most=2 * limit if key_lag else limit)
     rows = run_compiled(
         session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params], many=False
     ).all()
@@ -82,13 +95,15 @@ def story_candidates(
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
     found = session.connection().execute(_PROFILES, {"ids": list(order)})
-    return sorted(
+    active = sorted(
         (
             StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
             for row in found
+            if row.last_seen_at >= since
         ),
         key=lambda story: order[story.id],
     )
+    return active[:limit]
 
 
 _ADD_KEYS = _keys.insert()
