@@ -95,15 +95,11 @@ def story_candidates(
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
     found = session.connection().execute(_PROFILES, {"ids": list(order)})
-    active = sorted(
-        (
-            StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
-            for row in found
-            if row.last_seen_at >= since
-        ),
-        key=lambda story: order[story.id],
-    )
-    return active[:limit]
+    active = sorted((row for row in found if row.last_seen_at >= since), key=lambda row: order[row.id])
+    return [
+        StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
+        for row in active[:limit]
+    ]
 
 
 _ADD_KEYS = _keys.insert()
