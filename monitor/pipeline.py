@@ -32,6 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe
 from monitor.config import Config, FeedConfig
+from monitor.dedupe.tally import TermTally
 from monitor.dedupe.updates import entry_hash
 from monitor.ingest import sources
 from monitor.ingest.addressguard import AddressGuard, Reach
@@ -255,6 +256,9 @@ class Pipeline:
         self._article_saves: GroupCommit[_ArticleSave, tuple[int, int]] = GroupCommit(
             self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION
         )
+        # Deduplication's term counts, written behind (monitor.dedupe.tally): with the articles' transactions
+        # when a few seconds' worth has gathered, and at the end of each pass. Used in the writer thread only.
+        self._tally = TermTally()
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -263,6 +267,10 @@ class Pipeline:
         await self._tools.close()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        try:
+            await self.write_term_counts()
+        except Exception:  # noqa: BLE001 - closing goes on; the counts are statistics (see TermTally)
+            log.exception("term counts gathered in this run could not be written")
         # A write in progress finishes (its transaction commits or rolls back whole) before we return.
         await asyncio.to_thread(self._writer.shutdown, wait=True)
         self._reader.shutdown(wait=False)
@@ -438,6 +446,7 @@ class Pipeline:
         reports = held + list(await asyncio.gather(*(poll_one(feed) for feed in claimed)))
         if names is None:
             await self.retry_pages()  # pages that failed in an earlier pass, now due
+        await self.write_term_counts()
         return reports
 
     def release(self) -> None:
@@ -714,9 +723,37 @@ class Pipeline:
 
     def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[int, int]]:
         """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
-        one transaction. Runs in the writer thread. Returns how many were created and updated, by feed."""
-        with self.db.write_session() as session:
-            return [self._save_feed_articles(session, save) for save in saves]
+        one transaction, and the term counts gathered until now when they are due. Runs in the writer
+        thread. Returns how many were created and updated, by feed."""
+        mark = self._tally.mark()
+        try:
+            with self.db.write_session() as session:
+                results = [self._save_feed_articles(session, save) for save in saves]
+                if self._tally.due():
+                    self._tally.write(session)
+        except BaseException:
+            self._tally.rolled_back(mark)
+            raise
+        self._tally.committed()
+        return results
+
+    async def write_term_counts(self) -> None:
+        """Write the term counts deduplication gathered and has not written yet (``monitor.dedupe.tally``):
+        at the end of a pass, at the daemon's every tick, and before the pipeline closes."""
+        if self._tally.waiting_articles:
+            await self._in_writer(self._write_term_counts)
+
+    def _write_term_counts(self) -> None:
+        if not self._tally.waiting_articles:
+            return
+        mark = self._tally.mark()
+        try:
+            with self.db.write_session() as session:
+                self._tally.write(session)
+        except BaseException:
+            self._tally.rolled_back(mark)
+            raise
+        self._tally.committed()
 
     def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[int, int]:
         """One feed's part of ``_save_articles``: how many of its articles were created and updated."""
@@ -736,7 +773,11 @@ class Pipeline:
                     self._after_store(session, article_id, article)
                 return int(is_new)
 
-            created += _store_entry(session, feed, article, store_new) or 0
+            mark = self._tally.mark()
+            stored = _store_entry(session, feed, article, store_new)
+            if stored is None:
+                self._tally.forget(mark)  # the entry's savepoint rolled back, its counts with it
+            created += stored or 0
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:
@@ -758,7 +799,9 @@ class Pipeline:
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
         """The stages that work on a stored article, in order, inside the transaction that stored it."""
-        dedupe.place(session, article_id=article_id, article=article, settings=self.config.dedup)
+        dedupe.place(
+            session, article_id=article_id, article=article, settings=self.config.dedup, tally=self._tally
+        )
         tag_stored(session, self.tagger, article_id, article)
 
     def _after_update(self, session, article_id: int, article: Article) -> None:

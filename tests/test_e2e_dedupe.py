@@ -11,6 +11,9 @@ import pytest
 from support.httpserver import Route
 from support.news import BASE_TIME, Entry, article_html, rss
 
+from monitor.store import counts as counts_store
+from monitor.store.db import open_database
+
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 # A made-up agency story: eight paragraphs, each its own sentences.
@@ -163,6 +166,12 @@ def test_wire_copies_collapse_and_unrelated_news_stays_apart(web, workspace):
     listed = workspace.json("stories")
     grain = next(s for s in listed if s["id"] == articles[urls["agency"]]["story_id"])
     assert grain["articles"] == 3 and grain["agencies"] == ["AP"]
+    # Term counts are gathered and written behind (monitor.dedupe.tally); a poll ends with all of them
+    # written: one article per text, the copies not counted again.
+    db = open_database(workspace.database_url)
+    with db.session() as session:
+        assert counts_store.document_frequencies(session, terms=["grain"]) == ({"grain": 1}, 2)
+    db.dispose()
     assert len(grain["outlets"]) == 3
     [cluster] = grain["clusters"]
     assert cluster["size"] == 3 and cluster["agency"] == "AP"

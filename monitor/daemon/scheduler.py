@@ -59,6 +59,12 @@ class Daemon:
         if self.stopping.is_set():
             return
         try:
+            # What the last tick's polls counted for deduplication and left waiting is written now, so
+            # other instances see it within a tick even when no article follows.
+            await self.pipeline.write_term_counts()
+        except Exception:  # noqa: BLE001 - statistics; the next tick (or the next articles) writes them
+            log.exception("could not write the gathered term counts; will retry at the next tick")
+        try:
             claimed, _ = self.pipeline.claim(due_only=True)
         except Exception:  # noqa: BLE001 - a database hiccup must not kill the schedule
             self.metrics.ticked(due=0)  # the scheduler is alive; /healthz tells about the database itself

@@ -47,6 +47,7 @@ from monitor.dedupe.stories import (
     term_counts,
     time_gap,
 )
+from monitor.dedupe.tally import TermTally
 from monitor.store import clusters as store
 from monitor.store import counts as counts_store
 from monitor.store import locks
@@ -104,22 +105,33 @@ class Placement:
 
 
 def place(
-    session: Session, *, article_id: int, article: Article, settings: DedupSettings, changed: bool = False
+    session: Session,
+    *,
+    article_id: int,
+    article: Article,
+    settings: DedupSettings,
+    changed: bool = False,
+    tally: TermTally | None = None,
 ) -> Placement | None:
     """The pipeline's entry point: ``deduplicate`` a new article (``recluster`` a changed one) in a savepoint.
 
     A failure here is logged and leaves the article stored but unclustered: deduplication must never cost
-    an article.
+    an article. ``tally`` gathers the term counts to write them behind (see ``monitor.dedupe.tally``).
     """
     if not settings.enabled:
         return None
     for attempt in range(1, PLACE_TRIES + 1):
+        mark = tally.mark() if tally is not None else 0
         try:
             with session.begin_nested():
                 if changed:
                     return recluster(session, article_id=article_id, article=article, settings=settings)
-                return deduplicate(session, article_id=article_id, article=article, settings=settings)
+                return deduplicate(
+                    session, article_id=article_id, article=article, settings=settings, tally=tally
+                )
         except Exception as error:
+            if tally is not None:
+                tally.forget(mark)  # the savepoint took the article's placement back: its counts go too
             # Two instances' transactions, each holding the locks of an article it placed earlier, waited
             # for each other: the database failed this statement to break the circle. Tried again, the
             # placement waits its turn (or the other transaction's statement is the one failed this time).
@@ -151,6 +163,7 @@ def deduplicate(
     settings: DedupSettings,
     count_terms: bool = True,
     story_scoring: Scoring = SCORING,
+    tally: TermTally | None = None,
 ) -> Placement:
     """Place a just-stored article in a wire cluster and a story.
 
@@ -161,6 +174,7 @@ def deduplicate(
         settings: the ``dedup:`` section (window, thresholds).
         count_terms: add its terms to the IDF counts (False when an updated article is placed again).
         story_scoring: how the story level weighs terms and time (the evaluation passes the old one).
+        tally: where term counts wait to be written (None: they are written at once).
 
     Returns:
         Its cluster and story, how it got there, and its agency.
@@ -177,6 +191,7 @@ def deduplicate(
         wire=wire,
         count=count_terms,
         scoring=story_scoring,
+        tally=tally,
     )
     store.record_dedup(
         session,
@@ -378,6 +393,7 @@ def _assign_story(
     wire: WireMatch,
     count: bool,
     scoring: Scoring = SCORING,
+    tally: TermTally | None = None,
 ) -> tuple[int | None, float | None, dict | None]:
     """Join the story of the article's wire cluster, else the best-scoring story in the window, else a new one.
 
@@ -402,6 +418,7 @@ def _assign_story(
         count=count,
         scoring=scoring,
         fetched_at=article.fetched_at,
+        tally=tally,
     )
     mine = vector.as_dict()
     lookup = tuple(term for term in key_terms(mine) if not _too_common(frequencies.get(term, 0), counted))
@@ -456,6 +473,7 @@ def story_vector(
     count: bool,
     scoring: Scoring,
     fetched_at: datetime | None = None,
+    tally: TermTally | None = None,
 ) -> tuple[StoryVector, dict[str, int], int]:
     """The article's TF-IDF vector, boilerplate paragraphs left out, its terms' document frequencies and how
     many articles they counted; counts its terms and paragraphs if asked. ``monitor explain`` reads the
@@ -466,8 +484,15 @@ def story_vector(
     if count:
         counts_store.count_paragraphs(session, keys=paragraphs, at=fetched_at)
     frequencies, total = counts_store.document_frequencies(session, terms=counts)
+    if tally is not None:  # the counts this process gathered and has not written yet
+        waiting, articles = tally.waiting(counts.keys())
+        for term, documents in waiting.items():
+            frequencies[term] = frequencies.get(term, 0) + documents
+        total += articles
     vector = article_vector(counts, frequencies, total, scoring)
-    if count:
+    if count and tally is not None:
+        tally.add(counts, at=fetched_at)
+    elif count:
         counts_store.count_terms(session, terms=counts, at=fetched_at)
     return vector, frequencies, total
 

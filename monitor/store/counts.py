@@ -5,7 +5,7 @@ wire clusters (boilerplate). None commits.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
@@ -47,14 +47,33 @@ def count_terms(session: Session, *, terms: Iterable[str], at: datetime | None =
     """Count one more article holding ``terms`` (an upsert, safe against concurrent instances), fetched
     ``at`` (default now): the time retention reads to know when no kept article counted a term."""
     counted = epoch(at or datetime.now(UTC))
-    rows = [
-        {"term": term, "documents": 1, "last_counted": counted} for term in sorted(set(terms) | {TOTAL_TERM})
+    held = set(terms)
+    add_term_counts(
+        session,
+        documents=dict.fromkeys(held, 1),
+        articles=1,
+        latest=dict.fromkeys(held, counted),
+        last=counted,
+    )
+
+
+def add_term_counts(
+    session: Session, *, documents: Mapping[str, int], articles: int, latest: Mapping[str, int], last: int
+) -> None:
+    """Count ``articles`` more articles at once: ``documents`` says how many of them hold each term, ``latest``
+    when (Unix seconds) the last of those was fetched, ``last`` when the last of all was."""
+    # Sorted, the total ("") first: one order for every writer, so no two instances' upserts wait in a circle.
+    rows = [{"term": TOTAL_TERM, "documents": articles, "last_counted": last}]
+    rows += [
+        {"term": term, "documents": documents[term], "last_counted": latest[term]}
+        for term in sorted(documents)
+        if term != TOTAL_TERM
     ]
     _increment(session, _terms, "documents", rows)
 
 
 def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
-    """Insert rows with a count of 1, or add 1 to the count of those that exist (an upsert); the latest
+    """Insert rows with their count, or add it to the count of those that exist (an upsert); the latest
     ``last_counted`` stays."""
     execute_many(session, table.name, _upsert(session.get_bind().dialect.name, table, column), rows)
 
@@ -69,7 +88,7 @@ def _upsert(dialect: str, table, column: str):
     )
     return statement.on_conflict_do_update(
         index_elements=list(table.primary_key.columns),
-        set_={column: table.c[column] + 1, "last_counted": latest},
+        set_={column: table.c[column] + statement.excluded[column], "last_counted": latest},
     )
 
 
