@@ -97,14 +97,16 @@ def test_a_rolled_back_transaction_takes_its_counts_back_and_what_it_wrote_waits
         tally.write(session)
         raise RuntimeError("the transaction fails after writing")
     tally.rolled_back(mark)
-    assert (
-        stored_counts(db) == {} and tally.waiting_articles == 1
-    )  # the first waits again; the second is gone
+    # The first article's counts wait again; the second's are gone.
+    assert stored_counts(db) == {} and tally.waiting_articles == 1
+    assert tally.waiting({"grain", "orchestra"}) == ({"grain": 1}, 1)
     with db.session() as session:
         stored_and_placed(session, third, DedupSettings(), tally=tally)
         inner = tally.mark()
         tally.add({"savepoint", "rolled", "back"}, at=T0)
+        assert tally.waiting({"savepoint", "port"}) == ({"savepoint": 1, "port": 1}, 3)
         tally.forget(inner)  # a savepoint that counted an article rolled back
+        assert tally.waiting({"savepoint", "port"}) == ({"port": 1}, 2)
         tally.write(session)
     tally.committed()
     counted = stored_counts(db)

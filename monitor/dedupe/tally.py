@@ -38,7 +38,8 @@ class TermTally:
     """The term counts of placed articles, kept here until ``write`` stores them in a transaction.
 
     The journal holds one entry per counted article; the first ``_written`` were written by the transaction
-    in progress (not committed yet), the rest wait.
+    in progress (not committed yet), the rest wait, and ``_waiting`` sums their terms (looked up for every
+    article placed: summing the journal there cost what writing the counts had).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class TermTally:
     ) -> None:
         self._journal: list[tuple[frozenset[str], int]] = []
         self._written = 0
+        self._waiting: Counter[str] = Counter()
         self._flush_every = flush_every
         self._max_waiting = max_waiting
         self._clock = clock
@@ -59,16 +61,15 @@ class TermTally:
         """Count one more article holding ``terms``, fetched ``at`` (default now)."""
         if self._oldest is None:
             self._oldest = self._clock()
-        self._journal.append((frozenset(terms), epoch(at or datetime.now(UTC))))
+        held = frozenset(terms)
+        self._journal.append((held, epoch(at or datetime.now(UTC))))
+        self._waiting.update(held)
 
     def waiting(self, terms: Collection[str]) -> tuple[dict[str, int], int]:
         """Of ``terms``, how many articles gathered here and not yet written hold each, and how many such
         articles there are: what to add to the stored counts."""
-        found: Counter[str] = Counter()
-        entries = self._journal[self._written :]
-        for held, _ in entries:
-            found.update(held.intersection(terms))
-        return dict(found), len(entries)
+        waiting = self._waiting
+        return {term: waiting[term] for term in terms if term in waiting}, self.waiting_articles
 
     @property
     def waiting_articles(self) -> int:
@@ -88,7 +89,11 @@ class TermTally:
 
     def forget(self, mark: int) -> None:
         """A savepoint rolled back: drop the articles counted since ``mark``."""
-        del self._journal[max(mark, self._written) :]
+        start = max(mark, self._written)
+        for held, _ in self._journal[start:]:
+            self._waiting.subtract(held)
+        self._waiting = +self._waiting  # without the terms no waiting article holds any more
+        del self._journal[start:]
 
     def write(self, session: Session) -> None:
         """Add the waiting counts to the store in ``session``'s transaction; then ``committed`` or
@@ -111,6 +116,7 @@ class TermTally:
             last=max(at for _, at in entries),
         )
         self._written = len(self._journal)
+        self._waiting = Counter()
 
     def committed(self) -> None:
         """The transaction that ``write`` wrote in committed: those counts are stored."""
@@ -124,5 +130,8 @@ class TermTally:
         what it wrote was not either (those counts wait again)."""
         del self._journal[mark:]
         self._written = 0
+        self._waiting = Counter()
+        for held, _ in self._journal:
+            self._waiting.update(held)
         if not self._journal:
             self._oldest = None
