@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, func, select
 from sqlalchemy.orm import Session, defer, selectinload
@@ -44,15 +44,21 @@ _keys = cast(Table, StoryKey.__table__)
 _key_shared = func.count().label("shared")
 
 
+_stories = cast(Table, Story.__table__)
+
+
 @functools.cache
 def _story_candidates(slots: int):
-    # As for band keys: one placeholder per key term (see ``_numbered``).
+    # As for band keys: one placeholder per key term (see ``_numbered``). Keys may lag their story's latest
+    # member (read from further back, ``key_lag``): the story's own latest time says whether it is active.
     return (
         select(_keys.c.story_id, _key_shared)
+        .join(_stories, _stories.c.id == _keys.c.story_id)
         .where(
             _keys.c.term.in_([bindparam(f"t{n}") for n in range(slots)]),
             _keys.c.seen_epoch >= bindparam("since"),
             _keys.c.seen_epoch <= bindparam("until"),
+            _stories.c.last_seen_at >= bindparam("active_since"),
         )
         .group_by(_keys.c.story_id)
         .order_by(_key_shared.desc(), _keys.c.story_id)
@@ -60,7 +66,13 @@ def _story_candidates(slots: int):
     )
 
 
-_stories = cast(Table, Story.__table__)
+@functools.cache
+def _stored_time(dialect) -> Callable[[datetime], Any]:
+    """A datetime as the driver takes it for a ``stories`` time column (``run_compiled`` converts nothing)."""
+    process = _stories.c.last_seen_at.type.bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
 _PROFILES = select(
     _stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at, _stories.c.last_seen_at
 ).where(_stories.c.id.in_(bindparam("ids", expanding=True)))
@@ -80,14 +92,17 @@ def story_candidates(
 
     ``key_lag`` is how far a story's key times may lag its latest member (the stage moves them forward only
     now and then): keys are read that far before ``since``, and the stories whose latest member is before
-    ``since`` are left out here, so a lag costs reads, never a story.
+    ``since`` are left out by the lookup itself, so a lag costs rows read, never a story or a place among
+    the ``limit``.
     """
     if not terms:
         return []
     distinct = sorted(set(terms))
     params = numbered("t", distinct)
-    # Twice the limit: room for the stories found through lagging keys that ended before the window.
-    params.update(since=epoch(since - key_lag), until=epoch(until), most=2 * limit if key_lag else limit)
+    stored_time = _stored_time(session.get_bind().dialect)
+    params.update(
+        since=epoch(since - key_lag), until=epoch(until), active_since=stored_time(since), most=limit
+    )
     rows = run_compiled(
         session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params], many=False
     ).all()
@@ -95,11 +110,13 @@ def story_candidates(
         return []
     order = {row[0]: n for n, row in enumerate(rows)}
     found = session.connection().execute(_PROFILES, {"ids": list(order)})
-    active = sorted((row for row in found if row.last_seen_at >= since), key=lambda row: order[row.id])
-    return [
-        StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
-        for row in active[:limit]
-    ]
+    return sorted(
+        (
+            StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
+            for row in found
+        ),
+        key=lambda story: order[story.id],
+    )
 
 
 _ADD_KEYS = _keys.insert()
