@@ -725,16 +725,10 @@ class Pipeline:
         """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
         one transaction, and the term counts gathered until now when they are due. Runs in the writer
         thread. Returns how many were created and updated, by feed."""
-        mark = self._tally.mark()
-        try:
-            with self.db.write_session() as session:
-                results = [self._save_feed_articles(session, save) for save in saves]
-                if self._tally.due():
-                    self._tally.write(session)
-        except BaseException:
-            self._tally.rolled_back(mark)
-            raise
-        self._tally.committed()
+        with self._tally.transaction(), self.db.write_session() as session:
+            results = [self._save_feed_articles(session, save) for save in saves]
+            if self._tally.due():
+                self._tally.write(session)
         return results
 
     async def write_term_counts(self) -> None:
@@ -744,16 +738,8 @@ class Pipeline:
             await self._in_writer(self._write_term_counts)
 
     def _write_term_counts(self) -> None:
-        if not self._tally.waiting_articles:
-            return
-        mark = self._tally.mark()
-        try:
-            with self.db.write_session() as session:
-                self._tally.write(session)
-        except BaseException:
-            self._tally.rolled_back(mark)
-            raise
-        self._tally.committed()
+        with self._tally.transaction(), self.db.write_session() as session:
+            self._tally.write(session)
 
     def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[int, int]:
         """One feed's part of ``_save_articles``: how many of its articles were created and updated."""
@@ -773,11 +759,7 @@ class Pipeline:
                     self._after_store(session, article_id, article)
                 return int(is_new)
 
-            mark = self._tally.mark()
-            stored = _store_entry(session, feed, article, store_new)
-            if stored is None:
-                self._tally.forget(mark)  # the entry's savepoint rolled back, its counts with it
-            created += stored or 0
+            created += _store_entry(session, feed, article, store_new, self._tally) or 0
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:
@@ -794,7 +776,7 @@ class Pipeline:
                 )
                 return int(revision is not None)
 
-            updated += _store_entry(session, feed, article, store_revised) or 0
+            updated += _store_entry(session, feed, article, store_revised, self._tally) or 0
         return created, updated
 
     def _after_store(self, session, article_id: int, article: Article) -> None:
@@ -807,7 +789,12 @@ class Pipeline:
     def _after_update(self, session, article_id: int, article: Article) -> None:
         """The stages that work on an article whose text changed: it is placed again, not stored again."""
         dedupe.place(
-            session, article_id=article_id, article=article, settings=self.config.dedup, changed=True
+            session,
+            article_id=article_id,
+            article=article,
+            settings=self.config.dedup,
+            changed=True,
+            tally=self._tally,
         )
         tag_stored(session, self.tagger, article_id, article, replace=True)
 
@@ -1182,16 +1169,16 @@ def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:
 
 
 def _store_entry(
-    session, feed: feed_store.FeedSnapshot, article: Article, work: Callable[[], int]
+    session, feed: feed_store.FeedSnapshot, article: Article, work: Callable[[], int], tally: TermTally
 ) -> int | None:
-    """Run ``work`` (store one entry) in a savepoint; if the database refuses the entry, roll it back, warn,
-    and go on (None).
+    """Run ``work`` (store one entry) in a savepoint; if the database refuses the entry, roll it back (the
+    term counts its placement gathered in ``tally`` with it), warn, and go on (None).
 
     Only a refusal of the entry's own data is skipped. A database that is busy, gone or timed out says nothing
     about the entry: that fails the poll, so its validators are not kept and the entry comes again.
     """
     try:
-        with session.begin_nested():
+        with tally.savepoint(), session.begin_nested():
             return work()
     except (OperationalError, InterfaceError, PoolTimeout):
         raise

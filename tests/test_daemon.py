@@ -13,6 +13,9 @@ from support.httpserver import Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
 
+from monitor.store import counts as counts_store
+from monitor.store.db import open_database
+
 
 def start_daemon(workspace, log_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -32,6 +35,16 @@ def start_daemon(workspace, log_path):
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+
+def counted_articles(workspace) -> int:
+    """How many articles the stored term counts (the N of IDF) hold."""
+    db = open_database(workspace.database_url)
+    try:
+        with db.session() as session:
+            return counts_store.document_frequencies(session, terms=[])[1]
+    finally:
+        db.dispose()
 
 
 def stop(process, sig=signal.SIGTERM, timeout=30):
@@ -55,6 +68,11 @@ def test_daemon_polls_when_due_stops_on_sigterm_and_resumes(web, workspace, tmp_
     try:
         assert wait_for(lambda: len(web.requests_for("/d.xml")) >= 1 and len(web.requests_for("/d/2")) >= 1)
         assert wait_for(lambda: "poll feed=Daily outcome=ok" in log_path.read_text())
+        # Deduplication's term counts, gathered behind (monitor.dedupe.tally), reach the store at the next
+        # tick while the daemon runs, not only when it stops: other instances read them from there.
+        assert wait_for(lambda: counted_articles(workspace) > 0, timeout=30)
+        texts = {article["wire_cluster_id"] for article in workspace.json("articles")}
+        assert counted_articles(workspace) == len(texts)  # one count per text, copies not counted again
         time.sleep(2.5)  # a few more ticks: nothing is due again within the hour
         assert len(web.requests_for("/d.xml")) == 1
         assert len(web.requests_for("/slow.xml")) == 1

@@ -54,9 +54,8 @@ def test_counts_written_behind_are_those_written_at_once(tmp_path, database_url)
             stored_and_placed(session, article, DedupSettings(), tally=tally)
     assert stored_counts(behind) == {}  # nothing written yet
     assert tally.waiting_articles == len(TEXTS)
-    with behind.session() as session:
+    with tally.transaction(), behind.session() as session:
         tally.write(session)
-    tally.committed()
     assert tally.waiting_articles == 0
     expected = stored_counts(at_once)
     assert expected[counts_store.TOTAL_TERM][0] == len(TEXTS)
@@ -91,26 +90,59 @@ def test_a_rolled_back_transaction_takes_its_counts_back_and_what_it_wrote_waits
     first, second, third = articles()[:3]
     with db.session() as session:
         stored_and_placed(session, first, DedupSettings(), tally=tally)
-    mark = tally.mark()
-    with pytest.raises(RuntimeError), db.session() as session:
+    with pytest.raises(RuntimeError), tally.transaction(), db.session() as session:
         stored_and_placed(session, second, DedupSettings(), tally=tally)
         tally.write(session)
         raise RuntimeError("the transaction fails after writing")
-    tally.rolled_back(mark)
     # The first article's counts wait again; the second's are gone.
     assert stored_counts(db) == {} and tally.waiting_articles == 1
     assert tally.waiting({"grain", "orchestra"}) == ({"grain": 1}, 1)
-    with db.session() as session:
+    with tally.transaction(), db.session() as session:
         stored_and_placed(session, third, DedupSettings(), tally=tally)
-        inner = tally.mark()
-        tally.add({"savepoint", "rolled", "back"}, at=T0)
-        assert tally.waiting({"savepoint", "port"}) == ({"savepoint": 1, "port": 1}, 3)
-        tally.forget(inner)  # a savepoint that counted an article rolled back
+        with pytest.raises(RuntimeError), tally.savepoint():  # a savepoint that counted an article rolls back
+            tally.add({"savepoint", "rolled", "back"}, at=T0)
+            assert tally.waiting({"savepoint", "port"}) == ({"savepoint": 1, "port": 1}, 3)
+            raise RuntimeError("the savepoint fails")
         assert tally.waiting({"savepoint", "port"}) == ({"port": 1}, 2)
         tally.write(session)
-    tally.committed()
+    assert tally.waiting_articles == 0
     counted = stored_counts(db)
     assert counted[counts_store.TOTAL_TERM][0] == 2 and "savepoint" not in counted
+    db.dispose()
+
+
+def test_a_placement_that_fails_takes_its_counts_back(database_url, monkeypatch):
+    """Deduplication failing after it counted an article's terms leaves the article stored, unplaced and
+    uncounted, as its savepoint leaves the store."""
+    from monitor.dedupe.stage import place
+    from monitor.store import stories as stories_store
+    from monitor.store.models import Article as ArticleRow
+
+    db = open_database(database_url)
+    tally = TermTally()
+    first, second = articles()[:2]
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("the story could not be stored")
+
+    with db.session() as session:
+        stored_and_placed(session, first, DedupSettings(), tally=tally)
+        row = ArticleRow(
+            url=second.url,
+            canonical_url=second.canonical_url,
+            fetched_at=second.fetched_at,
+            body=second.body,
+            body_source=str(second.body_source),
+            content_hash=second.content_hash,
+        )
+        session.add(row)
+        session.flush()
+        monkeypatch.setattr(stories_store, "new_story", refused)
+        assert (
+            place(session, article_id=row.id, article=second, settings=DedupSettings(), tally=tally) is None
+        )
+    assert tally.waiting_articles == 1
+    assert tally.waiting({"orchestra", "grain"}) == ({"grain": 1}, 1)
     db.dispose()
 
 

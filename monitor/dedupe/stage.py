@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,17 +122,17 @@ def place(
     if not settings.enabled:
         return None
     for attempt in range(1, PLACE_TRIES + 1):
-        mark = tally.mark() if tally is not None else 0
         try:
-            with session.begin_nested():
+            # A savepoint that rolls back takes the article's term counts back with its placement.
+            with tally.savepoint() if tally is not None else nullcontext(), session.begin_nested():
                 if changed:
-                    return recluster(session, article_id=article_id, article=article, settings=settings)
+                    return recluster(
+                        session, article_id=article_id, article=article, settings=settings, tally=tally
+                    )
                 return deduplicate(
                     session, article_id=article_id, article=article, settings=settings, tally=tally
                 )
         except Exception as error:
-            if tally is not None:
-                tally.forget(mark)  # the savepoint took the article's placement back: its counts go too
             # Two instances' transactions, each holding the locks of an article it placed earlier, waited
             # for each other: the database failed this statement to break the circle. Tried again, the
             # placement waits its turn (or the other transaction's statement is the one failed this time).
@@ -559,7 +560,14 @@ def _refresh_representative(session: Session, *, cluster_id: int) -> None:
         store.set_cluster(session, cluster_id=cluster_id, representative_id=chosen.id)
 
 
-def recluster(session: Session, *, article_id: int, article: Article, settings: DedupSettings) -> Placement:
+def recluster(
+    session: Session,
+    *,
+    article_id: int,
+    article: Article,
+    settings: DedupSettings,
+    tally: TermTally | None = None,
+) -> Placement:
     """Place an article again after its text changed: out of its old cluster and story (and the band index),
     then in as if new, never matching itself.
 
@@ -572,4 +580,7 @@ def recluster(session: Session, *, article_id: int, article: Article, settings: 
     store.hand_over_bands(session, article_id=article_id, heir=min(copies, default=None))
     if old_cluster is not None:
         _refresh_representative(session, cluster_id=old_cluster)
-    return deduplicate(session, article_id=article_id, article=article, settings=settings, count_terms=False)
+    # Not counted again; ``tally`` only lends the counts that wait to the IDF its new place is found with.
+    return deduplicate(
+        session, article_id=article_id, article=article, settings=settings, count_terms=False, tally=tally
+    )

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -37,9 +38,10 @@ MAX_WAITING = 500
 class TermTally:
     """The term counts of placed articles, kept here until ``write`` stores them in a transaction.
 
-    The journal holds one entry per counted article; the first ``_written`` were written by the transaction
-    in progress (not committed yet), the rest wait, and ``_waiting`` sums their terms (looked up for every
-    article placed: summing the journal there cost what writing the counts had).
+    The journal holds one entry per counted article (its terms, its fetch time, when it was added here); the
+    first ``_written`` were written by the transaction in progress (not committed yet), the rest wait, and
+    ``_waiting`` sums their terms (looked up for every article placed: summing the journal there cost what
+    writing the counts had).
     """
 
     def __init__(
@@ -49,20 +51,17 @@ class TermTally:
         max_waiting: int = MAX_WAITING,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._journal: list[tuple[frozenset[str], int]] = []
+        self._journal: list[tuple[frozenset[str], int, float]] = []
         self._written = 0
         self._waiting: Counter[str] = Counter()
         self._flush_every = flush_every
         self._max_waiting = max_waiting
         self._clock = clock
-        self._oldest: float | None = None  # when the oldest waiting entry was added
 
     def add(self, terms: Iterable[str], at: datetime | None = None) -> None:
         """Count one more article holding ``terms``, fetched ``at`` (default now)."""
-        if self._oldest is None:
-            self._oldest = self._clock()
         held = frozenset(terms)
-        self._journal.append((held, epoch(at or datetime.now(UTC))))
+        self._journal.append((held, epoch(at or datetime.now(UTC)), self._clock()))
         self._waiting.update(held)
 
     def waiting(self, terms: Collection[str]) -> tuple[dict[str, int], int]:
@@ -76,62 +75,60 @@ class TermTally:
         return len(self._journal) - self._written
 
     def due(self) -> bool:
-        """Whether the gathered counts should be written now: they waited long enough, or are many."""
+        """Whether the gathered counts should be written now: the oldest waited long enough, or many wait."""
         if self.waiting_articles == 0:
             return False
-        if self.waiting_articles >= self._max_waiting:
-            return True
-        return self._oldest is not None and self._clock() - self._oldest >= self._flush_every
+        oldest_added = self._journal[self._written][2]
+        return self.waiting_articles >= self._max_waiting or self._clock() - oldest_added >= self._flush_every
 
-    def mark(self) -> int:
-        """A point to go back to (``forget``, ``rolled_back``) if what follows is undone."""
-        return len(self._journal)
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Around a savepoint: if it raises, the articles counted inside are taken back with it."""
+        mark = len(self._journal)
+        try:
+            yield
+        except BaseException:
+            start = max(mark, self._written)
+            for held, _, _ in self._journal[start:]:
+                self._waiting.subtract(held)
+            self._waiting = +self._waiting  # without the terms no waiting article holds any more
+            del self._journal[start:]
+            raise
 
-    def forget(self, mark: int) -> None:
-        """A savepoint rolled back: drop the articles counted since ``mark``."""
-        start = max(mark, self._written)
-        for held, _ in self._journal[start:]:
-            self._waiting.subtract(held)
-        self._waiting = +self._waiting  # without the terms no waiting article holds any more
-        del self._journal[start:]
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Around a transaction in which ``write`` may run: if it commits, what was written is stored and
+        forgotten here; if it raises, its articles' counts go (they were not stored) and what it wrote waits
+        again (that was not stored either)."""
+        mark = len(self._journal)
+        try:
+            yield
+        except BaseException:
+            del self._journal[mark:]
+            self._written = 0
+            self._waiting = Counter()
+            for held, _, _ in self._journal:
+                self._waiting.update(held)
+            raise
+        del self._journal[: self._written]
+        self._written = 0
 
     def write(self, session: Session) -> None:
-        """Add the waiting counts to the store in ``session``'s transaction; then ``committed`` or
-        ``rolled_back`` must follow, as that transaction ends."""
+        """Add the waiting counts to the store in ``session``'s transaction (see ``transaction``)."""
         entries = self._journal[self._written :]
         if not entries:
             return
-        documents: Counter[str] = Counter()
         latest: dict[str, int] = {}
-        for held, at in entries:
-            documents.update(held)
+        for held, at, _ in entries:
             for term in held:
                 if latest.get(term, 0) < at:
                     latest[term] = at
         counts_store.add_term_counts(
             session,
-            documents=documents,
+            documents=self._waiting,
             articles=len(entries),
             latest=latest,
-            last=max(at for _, at in entries),
+            last=max(at for _, at, _ in entries),
         )
         self._written = len(self._journal)
         self._waiting = Counter()
-
-    def committed(self) -> None:
-        """The transaction that ``write`` wrote in committed: those counts are stored."""
-        if self._written:
-            del self._journal[: self._written]
-            self._written = 0
-            self._oldest = self._clock() if self._journal else None
-
-    def rolled_back(self, mark: int) -> None:
-        """The transaction begun at ``mark`` rolled back: its articles were not stored (their counts go), and
-        what it wrote was not either (those counts wait again)."""
-        del self._journal[mark:]
-        self._written = 0
-        self._waiting = Counter()
-        for held, _ in self._journal:
-            self._waiting.update(held)
-        if not self._journal:
-            self._oldest = None

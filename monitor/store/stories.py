@@ -66,11 +66,16 @@ def _story_candidates(slots: int):
     )
 
 
-@functools.cache
+_stored_times: dict[str, Callable[[datetime], Any]] = {}
+
+
 def _stored_time(dialect) -> Callable[[datetime], Any]:
-    """A datetime as the driver takes it for a ``stories`` time column (``run_compiled`` converts nothing)."""
-    process = _stories.c.last_seen_at.type.bind_processor(dialect)
-    return process if process is not None else (lambda value: value)
+    """A datetime as the driver takes it for a ``stories`` time column (``run_compiled`` converts nothing);
+    the conversion depends on the dialect's kind only, so one is kept per kind."""
+    if dialect.name not in _stored_times:
+        process = _stories.c.last_seen_at.type.bind_processor(dialect)
+        _stored_times[dialect.name] = process if process is not None else (lambda value: value)
+    return _stored_times[dialect.name]
 
 
 _PROFILES = select(
