@@ -433,10 +433,14 @@ def _assign_story(
         scoring=scoring,
     )
     if best is None:
+        # A new story's profile keeps the strongest terms, as every later profile does (``merge_profile``):
+        # the article's whole vector (about 200 terms) made twice the key rows a story's profile needs,
+        # and the evaluation's stories came out the same.
+        first = merge_profile({}, 0, vector).as_dict()
         story_id = stories_store.new_story(
-            session, at=at, title=article.title, article_id=article_id, profile=mine
+            session, at=at, title=article.title, article_id=article_id, profile=first
         )
-        stories_store.index_story(session, story_id=story_id, terms=tuple(mine), at=at)
+        stories_store.index_story(session, story_id=story_id, terms=tuple(first), at=at)
         score, why = None, None
     else:
         result, story = best

@@ -178,7 +178,8 @@ def term_counts(
     scoring = scoring or SCORING
     # Weights are fractional (lead, boosts): a float tally, where Counter is typed for whole counts.
     counts: defaultdict[str, float] = defaultdict(float)
-    tokens = _TOKEN if scoring.number_weight else _WORD
+    numbers = bool(scoring.number_weight)
+    tokens = _TOKEN if numbers else _WORD
     body = body or ""
     if boilerplate:
         body = "\n".join(p for p, key in keyed_paragraphs(body) if key not in boilerplate)
@@ -189,12 +190,12 @@ def term_counts(
             break
         word = match.group(0)
         weight = scoring.lead_weight if n < LEAD_WORDS else scoring.body_weight
-        entity = _is_entity(body, match)
+        entity = word[0].isupper() and _is_entity(body, match)
         place = entity and after_place_word
         folded = word.casefold()
         # "in the Harlow Valley": the article between a preposition and a name keeps the name a place.
         after_place_word = place or folded in PLACE_PREPOSITIONS or (after_place_word and folded == "the")
-        term = _term(word, scoring)
+        term = _term(word, numbers)
         if not term:
             continue
         if term[0].isdigit():
@@ -205,7 +206,7 @@ def term_counts(
         else:
             counts[term] += weight * (scoring.entity_boost if entity else 1.0)
     for match in list(tokens.finditer(title or ""))[:60]:
-        term = _term(match.group(0), scoring)
+        term = _term(match.group(0), numbers)
         if not term:
             continue
         if term[0].isdigit():
@@ -219,12 +220,17 @@ def term_counts(
     return dict(counts)
 
 
-def _term(word: str, scoring: Scoring) -> str | None:
-    """The term a token counts as, if any: a folded word, or a number when numbers count."""
+@functools.lru_cache(maxsize=1 << 16)
+def _term(word: str, numbers: bool) -> str | None:
+    """The term a token counts as, if any: a folded word, or a number when ``numbers`` count.
+
+    Cached: an article's few hundred words are mostly the language's common ones, and folding each
+    (normalising, the plural, the stop-word check) was a third of what counting an article's terms cost.
+    """
     if word[0].isdigit():
         number = word.replace(",", "").rstrip(".")
         # Years are left out: within a window of days every event's articles name the same ones.
-        if not scoring.number_weight or len(number) < 2 or _YEAR.fullmatch(number):
+        if not numbers or len(number) < 2 or _YEAR.fullmatch(number):
             return None
         return number
     term = _fold(word)
@@ -232,10 +238,8 @@ def _term(word: str, scoring: Scoring) -> str | None:
 
 
 def _is_entity(text: str, match: re.Match[str]) -> bool:
-    """A capitalised word that does not start a sentence: most likely a name."""
-    word = match.group(0)
-    if not word[0].isupper():
-        return False
+    """A capitalised word (the caller checks its first letter) that does not start a sentence: most likely
+    a name."""
     before = text[max(0, match.start() - 3) : match.start()]
     return bool(before.strip()) and not _SENTENCE_END.search(before) and "\n" not in before
 

@@ -13,13 +13,13 @@ from sqlalchemy import Table, bindparam, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from monitor.store.hotpath import epoch, execute_many, run_compiled
+from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
 from monitor.store.models import (
     ParagraphCount,
     TermCount,
 )
 
-_CHUNK = 500
+_CHUNK = 512
 TOTAL_TERM = ""
 """The ``term_counts`` row whose count is the number of articles counted (the N of IDF)."""
 
@@ -27,9 +27,16 @@ TOTAL_TERM = ""
 # --- Term counts (IDF) --------------------------------------------------------------------------------------
 
 _terms = cast(Table, TermCount.__table__)
-_FREQUENCIES = select(_terms.c.term, _terms.c.documents).where(
-    _terms.c.term.in_(bindparam("terms", expanding=True))
-)
+_LOOKUP_STEP = 64
+"""Term lookups are padded to a multiple of this many keys: one compiled statement per size (``numbered``),
+and an article's few hundred terms would otherwise make nearly every size its own."""
+
+
+@functools.cache
+def _frequencies(slots: int):
+    return select(_terms.c.term, _terms.c.documents).where(
+        _terms.c.term.in_([bindparam(f"t{n}") for n in range(slots)])
+    )
 
 
 def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dict[str, int], int]:
@@ -37,8 +44,12 @@ def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dic
     wanted = sorted(set(terms) | {TOTAL_TERM})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
-        rows = session.connection().execute(_FREQUENCIES, {"terms": wanted[start : start + _CHUNK]})
-        found.update({row[0]: row[1] for row in rows})
+        chunk = wanted[start : start + _CHUNK]
+        slots = -(-len(chunk) // _LOOKUP_STEP) * _LOOKUP_STEP
+        # Padded with the total's key, which the list holds already: a repeated key finds nothing more.
+        params = numbered("t", chunk + [TOTAL_TERM] * (slots - len(chunk)))
+        rows = run_compiled(session, f"frequencies{slots}", _frequencies(slots), [params], many=False)
+        found.update((row[0], row[1]) for row in rows)
     total = found.pop(TOTAL_TERM, 0)
     return found, total
 

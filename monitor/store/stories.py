@@ -128,9 +128,9 @@ _ADD_KEYS = _keys.insert()
 
 
 def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: datetime) -> None:
-    """Replace a story's key terms (after its profile changed)."""
-    session.connection().execute(_keys.delete().where(_keys.c.story_id == story_id))
-    rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in sorted(set(terms))]
+    """Index a new story under its key terms (``reindex_story`` keeps them up as its profile changes)."""
+    seen = epoch(at)
+    rows = [{"term": term, "seen_epoch": seen, "story_id": story_id} for term in sorted(set(terms))]
     execute_many(session, "story_keys", _ADD_KEYS, rows)
 
 
