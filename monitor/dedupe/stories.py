@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 import re
 import unicodedata
@@ -90,6 +91,7 @@ _TOKEN = re.compile(r"[^\W\d_][\w'’-]*|\d[\d,.]*\d|\d", re.UNICODE)
 _YEAR = re.compile(r"(19|20)\d\d")
 PLACE_PREPOSITIONS = frozenset({"in", "at", "near", "from", "outside", "across", "throughout"})
 """A capitalised name right after these is most likely a place."""
+_LONGEST_PLACE_WORD = max(map(len, PLACE_PREPOSITIONS | {"the"}))
 _SENTENCE_END = re.compile(r"[.!?:;\"“”'‘’()\[\]]\s*$")
 
 # A word list reads best as text.
@@ -185,26 +187,37 @@ def term_counts(
         body = "\n".join(p for p, key in keyed_paragraphs(body) if key not in boilerplate)
     places: set[str] = set()
     after_place_word = False  # the previous word was "in", "at"... or part of a name that followed one
-    for n, match in enumerate(tokens.finditer(body[:20_000])):
-        if n >= BODY_WORDS:
-            break
+    # The loop runs once for each of an article's hundreds of words: what it reads is taken out of it.
+    lead_weight, body_weight = scoring.lead_weight, scoring.body_weight
+    number_weight, place_boost, entity_boost = (
+        scoring.number_weight,
+        scoring.place_boost,
+        scoring.entity_boost,
+    )
+    matches = itertools.islice(tokens.finditer(body, 0, 20_000), BODY_WORDS)
+    for n, match in enumerate(matches):
         word = match.group(0)
-        weight = scoring.lead_weight if n < LEAD_WORDS else scoring.body_weight
+        weight = lead_weight if n < LEAD_WORDS else body_weight
         entity = word[0].isupper() and _is_entity(body, match)
         place = entity and after_place_word
-        folded = word.casefold()
-        # "in the Harlow Valley": the article between a preposition and a name keeps the name a place.
-        after_place_word = place or folded in PLACE_PREPOSITIONS or (after_place_word and folded == "the")
+        if place:
+            after_place_word = True
+        elif len(word) <= _LONGEST_PLACE_WORD:
+            folded = word.casefold()
+            # "in the Harlow Valley": the article between a preposition and a name keeps the name a place.
+            after_place_word = folded in PLACE_PREPOSITIONS or (after_place_word and folded == "the")
+        else:
+            after_place_word = False
         term = _term(word, numbers)
         if not term:
             continue
         if term[0].isdigit():
-            counts[term] += weight * scoring.number_weight
+            counts[term] += weight * number_weight
         elif place:
-            counts[term] += weight * scoring.place_boost
+            counts[term] += weight * place_boost
             places.add(term)
         else:
-            counts[term] += weight * (scoring.entity_boost if entity else 1.0)
+            counts[term] += weight * entity_boost if entity else weight
     for match in list(tokens.finditer(title or ""))[:60]:
         term = _term(match.group(0), numbers)
         if not term:

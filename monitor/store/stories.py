@@ -45,6 +45,8 @@ _key_shared = func.count().label("shared")
 
 
 _stories = cast(Table, Story.__table__)
+_LOOKUP_STEP = 10
+"""Key lookups are padded to a multiple of this many terms (at most ``QUERY_TERMS``, 100)."""
 
 
 @functools.cache
@@ -103,13 +105,16 @@ def story_candidates(
     if not terms:
         return []
     distinct = sorted(set(terms))
-    params = numbered("t", distinct)
+    slots = -(-len(distinct) // _LOOKUP_STEP) * _LOOKUP_STEP
+    # Padded with a key the list holds already, which counts a story's row once all the same: one compiled
+    # statement per step, not one per number of terms.
+    params = numbered("t", distinct + distinct[:1] * (slots - len(distinct)))
     stored_time = _stored_time(session.get_bind().dialect)
     params.update(
         since=epoch(since - key_lag), until=epoch(until), active_since=stored_time(since), most=limit
     )
     rows = run_compiled(
-        session, f"story_candidates{len(distinct)}", _story_candidates(len(distinct)), [params], many=False
+        session, f"story_candidates{slots}", _story_candidates(slots), [params], many=False
     ).all()
     if not rows:
         return []
