@@ -18,6 +18,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import datetime, timedelta
 
 TITLE_WEIGHT = 3.0
@@ -313,8 +314,11 @@ terms lost 30 to 60% of the story pairs, 100 lose none."""
 
 
 def key_terms(vector: Mapping[str, float], n: int = QUERY_TERMS) -> tuple[str, ...]:
-    """The ``n`` strongest terms of a vector, strongest first."""
-    return tuple(t for t, _ in sorted(vector.items(), key=lambda item: (-item[1], item[0]))[:n])
+    """The ``n`` strongest terms of a vector, strongest first (equal weights in term order)."""
+    # Two sorts in C rather than one with a Python key: by term, then stably by weight. A vector's terms
+    # come in term order already, which the first sort only checks.
+    by_weight = sorted(sorted(vector.items()), key=itemgetter(1), reverse=True)
+    return tuple(t for t, _ in by_weight[:n])
 
 
 KEY_TIME_SLACK = 86_400
