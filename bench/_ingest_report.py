@@ -171,7 +171,7 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
                 "first poll / extraction alone",
                 f"{u['first_poll_wall_s'] / alone:.2f}x "
                 f"({alone:.1f}s to extract its {u['feeds']} pages in {results.machine['cpus']} "
-                f"processes; poll CPU: workers {u['first_poll_cpu_workers_s']:.0f}s, waited "
+                f"processes{_before_after(u)}; poll CPU: workers {u['first_poll_cpu_workers_s']:.0f}s, waited "
                 f"{u['first_poll_workers_waiting_for_cpu_s']:.0f}s, main "
                 f"{u['first_poll_cpu_main_s']:.0f}s, web server {u['first_poll_cpu_server_s']:.0f}s; "
                 f"PSS {u['first_poll_peak_pss_tree_mb']:.0f} MB)",
@@ -243,7 +243,7 @@ def spread_checks(s: dict, cpus: int, speed_gate: bool) -> list[Check]:
         checks.append(
             Check(
                 f"{name}: / extraction, {cpus} processes",
-                f"{share:.0%} of {measured:.1f} pages/s" + extra,
+                f"{share:.0%} of {measured:.1f} pages/s{_rates_around(s['limit'])}" + extra,
                 ">= 70%",
                 share >= 0.70,
                 speed_gate,
@@ -274,6 +274,23 @@ def spread_checks(s: dict, cpus: int, speed_gate: bool) -> list[Check]:
         )
     )
     return checks
+
+
+def _before_after(u: dict) -> str:
+    """When the first poll's extraction alone was measured on both sides of it: the two times."""
+    if "first_poll_extraction_alone_before_s" not in u:
+        return ""
+    return (
+        f", mean of {u['first_poll_extraction_alone_before_s']:.1f}s before the poll and "
+        f"{u['first_poll_extraction_alone_after_s']:.1f}s after"
+    )
+
+
+def _rates_around(limit: dict) -> str:
+    """When the extraction rate was measured on both sides of a poll: the two rates."""
+    if "pages_per_s_before" not in limit:
+        return ""
+    return f" (mean time of {limit['pages_per_s_before']:.1f} before, {limit['pages_per_s_after']:.1f} after)"
 
 
 def print_table(checks: list[Check]) -> None:

@@ -396,6 +396,21 @@ def measure_parallel_limit(pages: list[Page], workers: int) -> float:
         return len(pages) / (time.perf_counter() - started)
 
 
+def extraction_around(before: float, after: float, pages: int) -> dict[str, float]:
+    """The extraction rate a poll is compared with, from a measurement before it and one after.
+
+    The time the two would take on average: a shared machine's speed drifts over the minutes of a poll
+    (the same pages took 45 s in one run and 59 s in the next), and one measurement on either side of it
+    weighed that drift fully into the ratio.
+    """
+    mean_time = (pages / before + pages / after) / 2
+    return {
+        "pages_per_s_before": before,
+        "pages_per_s_after": after,
+        "pages_per_s_all_cores_measured": pages / mean_time,
+    }
+
+
 def run_baseline(site: Site, feed_numbers: list[int]) -> dict:
     """The loop a user would write: one request at a time, trafilatura.extract on each page."""
     started = time.perf_counter()
@@ -545,8 +560,9 @@ def step_spread(options: Options, pages: list[Page], best: dict[int, float], wor
         if best:
             one_core = len(served) / sum(best[i] for i in served)
             limit = {"pages_per_s_one_core": one_core, "pages_per_s_machine": one_core * cpus}
-        if "limit" not in options.skip:
-            limit["pages_per_s_all_cores_measured"] = measure_parallel_limit([pages[i] for i in served], cpus)
+        measure = "limit" not in options.skip
+        if measure:
+            before = measure_parallel_limit([pages[i] for i in served], cpus)
         baseline = {}
         if "baseline" not in options.skip and options.spread_baseline_feeds:
             step = feeds / options.spread_baseline_feeds
@@ -554,6 +570,9 @@ def step_spread(options: Options, pages: list[Page], best: dict[int, float], wor
                 site, sorted({int(i * step) for i in range(options.spread_baseline_feeds)})
             )
         poll = step_pipeline(options, srv, site, workdir, label="spread", default_politeness=True)
+    if measure:
+        after = measure_parallel_limit([pages[i] for i in served], cpus)
+        limit |= extraction_around(before, after, len(served))
     return {"hosts": feeds, "entries_per_feed": entries, "limit": limit, "baseline": baseline, **poll}
 
 
@@ -562,8 +581,8 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
     of those pages, then the all-304 second poll."""
     hosts = free_loopback_hosts(options.unchanged_hosts)
     served = spread_pages(pages, options.unchanged_feeds)
-    # Extraction alone of the pages the first poll extracts, in as many processes as CPUs.
-    extraction_rate = measure_parallel_limit(served, os.cpu_count() or 1)
+    # Extraction alone of the pages the first poll extracts, in as many processes as CPUs, before and after.
+    rate_before = measure_parallel_limit(served, os.cpu_count() or 1)
     with LocalWebServer(hosts=hosts, poll_interval=0.5) as srv:
         site = build_site(
             srv, feeds=options.unchanged_feeds, entries=1, pages=served, delay=options.delay, prefix="u"
@@ -608,6 +627,9 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         )
         reports = poll_reports(second)
         requests = list(srv.requests)
+    extraction = extraction_around(
+        rate_before, measure_parallel_limit(served, os.cpu_count() or 1), len(served)
+    )
     statuses: dict[str, int] = {}
     for r in reports:
         statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
@@ -617,7 +639,10 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         "hosts": options.unchanged_hosts,
         "feeds_per_host": options.unchanged_feeds / options.unchanged_hosts,
         "first_poll_wall_s": first.wall,
-        "first_poll_extraction_alone_s": options.unchanged_feeds / extraction_rate,
+        "first_poll_extraction_alone_s": options.unchanged_feeds
+        / extraction["pages_per_s_all_cores_measured"],
+        "first_poll_extraction_alone_before_s": options.unchanged_feeds / extraction["pages_per_s_before"],
+        "first_poll_extraction_alone_after_s": options.unchanged_feeds / extraction["pages_per_s_after"],
         "first_poll_cpu_main_s": first.cpu_main_s,
         "first_poll_cpu_workers_s": first.cpu_children_s,
         "first_poll_workers_waiting_for_cpu_s": first.waited_children_s,
