@@ -18,8 +18,8 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 TITLE_WEIGHT = 3.0
 LEAD_WEIGHT = 1.0
