@@ -264,6 +264,8 @@ def main() -> None:
         help="articles through the whole stage, story level included (0: skip)",
     )
     args = parser.parse_args()
+    if args.brute < 1:
+        parser.error("--brute must be at least 1: the baseline compares that many of the stored articles")
     settings = DedupSettings()
     corpus = Corpus()
     step = timedelta(days=1) / args.per_day
