@@ -220,6 +220,30 @@ def test_a_write_up_published_earlier_joining_late_keeps_the_story_in_reach(db):
     assert fourth.method == "new" and fourth.story_id == first.story_id  # found by its words, in reach
 
 
+def test_a_new_story_keeps_and_is_indexed_by_its_strongest_terms(db):
+    # An article of some 300 distinct words starts a story: its profile is the article's vector cut to the
+    # PROFILE_TERMS strongest terms (as every later profile is), and those are its index keys, no others.
+    from sqlalchemy import select
+
+    from monitor.dedupe.stories import PROFILE_TERMS, SCORING, key_terms
+    from monitor.store.models import Story, StoryKey
+
+    syllables = ["bra", "cor", "dun", "fel", "gar", "hol", "mir", "nost", "pel", "quen", "ros", "tav"]
+    words = [a + b + c for a in syllables for b in syllables for c in ("an", "ek", "ul")][:300]
+    body = "\n\n".join(" ".join(words[n : n + 15]) + "." for n in range(0, len(words), 15))
+    with db.session() as session:
+        _, placed = store_and_place(session, value(1, body, title="Brannek corulan dunek"))
+        vector = stage.story_vector(
+            session, title="Brannek corulan dunek", body=body, count=False, scoring=SCORING
+        )
+        story = session.get(Story, placed.story_id)
+        keys = set(session.scalars(select(StoryKey.term).where(StoryKey.story_id == placed.story_id)))
+    profile = stories_store.parse_profile(story.profile)
+    assert len(vector[0].as_dict()) > 2 * PROFILE_TERMS
+    assert set(profile) == set(key_terms(vector[0].as_dict(), PROFILE_TERMS))
+    assert keys == set(profile)
+
+
 def _band_rows(session, article_id: int) -> int:
     from sqlalchemy import func, select
 

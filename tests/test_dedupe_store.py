@@ -75,6 +75,23 @@ def test_term_and_paragraph_counts_add_up(database_url):
     db.dispose()
 
 
+def test_term_lookups_of_any_length_find_exactly_the_counted_terms(database_url):
+    # Lookups are padded to a step of keys and cut into chunks: lists of every length around a step and a
+    # chunk find the counted terms among them, each once, and the total.
+    db = open_database(database_url)
+    counted = [f"term{n:04d}" for n in range(0, 1200, 2)]
+    with db.session() as session:
+        counts_store.count_terms(session, terms=counted)
+        counts_store.count_terms(session, terms=counted[:10])
+    with db.session() as session:
+        for length in (1, 63, 64, 65, 511, 512, 513, 1100):
+            asked = [f"term{n:04d}" for n in range(length)]
+            counts, total = counts_store.document_frequencies(session, terms=asked)
+            expected = {term: 2 if term in counted[:10] else 1 for term in asked if term in set(counted)}
+            assert counts == expected and total == 2, length
+    db.dispose()
+
+
 def test_story_keys_move_forward_once_a_day_not_at_every_member(database_url):
     from sqlalchemy import func, select
 
