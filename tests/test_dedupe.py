@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -53,6 +55,25 @@ def test_typography_case_and_spacing_do_not_change_shingles():
     a = "“Don’t panic,” the Minister said — twice.   Then   she left."
     b = '"Don\'t PANIC," the minister said - twice. Then she left.'
     assert fp.shingles(a).tolist() == fp.shingles(b).tolist()
+
+
+_SEPARATING = string.punctuation.replace("'", "") + "“”«»„‟–—‒―…•·¡¿、。，：；！？（）"
+_DROPPED = "'’‘\u00ad\u200b"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(string.ascii_letters + " \n\tÉßﬁİ" + _SEPARATING + _DROPPED), max_size=60
+    )
+)
+def test_words_split_at_punctuation_and_drop_apostrophes(text):
+    # The rule, written the slow way: NFKC, case folded, each punctuation mark a space, apostrophes and
+    # invisible hyphens gone.
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    expected = "".join(" " if c in _SEPARATING else "" if c in _DROPPED else c for c in folded).split()
+    assert fp.words(text) == expected[: fp.MAX_WORDS]
+    assert fp.normalize(text) == " ".join(expected)
 
 
 def test_a_trimmed_reprint_with_boilerplate_is_a_copy():
