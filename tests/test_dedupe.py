@@ -133,6 +133,16 @@ def test_hostile_text_never_raises(hostile):
     paragraph_keys(hostile)
 
 
+def test_long_hostile_words_are_counted_but_never_cached():
+    # The word-to-term cache lives as long as the daemon: a page of long distinct tokens must not fill it.
+    from monitor.dedupe import stories
+
+    before = stories._folded_term.cache_info().currsize
+    counts = term_counts(None, " ".join(f"w{n}{'x' * 300}" for n in range(40)) + " harbour")
+    assert len(counts) == 41 and "harbour" in counts
+    assert stories._folded_term.cache_info().currsize <= before + 1
+
+
 PINNED_BAND_KEYS = (1524776064, 2122363553, -1487211763, -1413252395)
 """The first band keys of the text in ``test_band_keys_of_a_known_text_are_stable``, as stored since the
 wire level's keys were made 32-bit."""

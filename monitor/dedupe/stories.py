@@ -234,13 +234,21 @@ def term_counts(
     return dict(counts)
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _term(word: str, numbers: bool) -> str | None:
     """The term a token counts as, if any: a folded word, or a number when ``numbers`` count.
 
-    Cached: an article's few hundred words are mostly the language's common ones, and folding each
-    (normalising, the plural, the stop-word check) was a third of what counting an article's terms cost.
+    Cached for words of ordinary length: an article's few hundred words are mostly the language's common
+    ones, and folding each (normalising, the plural, the stop-word check) was a third of what counting an
+    article's terms cost. A hostile page's tokens can be thousands of characters long: those are folded
+    each time, so that the cache stays a few megabytes whatever the daemon reads for months.
     """
+    return _folded_term(word, numbers) if len(word) <= _CACHED_WORD_LENGTH else _term_of(word, numbers)
+
+
+_CACHED_WORD_LENGTH = 40
+
+
+def _term_of(word: str, numbers: bool) -> str | None:
     if word[0].isdigit():
         number = word.replace(",", "").rstrip(".")
         # Years are left out: within a window of days every event's articles name the same ones.
@@ -249,6 +257,9 @@ def _term(word: str, numbers: bool) -> str | None:
         return number
     term = _fold(word)
     return term if len(term) >= 3 and term not in STOPWORDS else None
+
+
+_folded_term = functools.lru_cache(maxsize=1 << 16)(_term_of)
 
 
 def _is_entity(text: str, match: re.Match[str]) -> bool:
