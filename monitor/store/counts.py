@@ -46,7 +46,7 @@ def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dic
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         slots = -(-len(chunk) // _LOOKUP_STEP) * _LOOKUP_STEP
-        # Padded with the total's key, which the list holds already: a repeated key finds nothing more.
+        # Padded with the total's key: found again in a later chunk, it only sets the same count again.
         params = numbered("t", chunk + [TOTAL_TERM] * (slots - len(chunk)))
         rows = run_compiled(session, f"frequencies{slots}", _frequencies(slots), [params], many=False)
         found.update((row[0], row[1]) for row in rows)
