@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from support.articles import extracted_article, stored_and_placed
+from support.articles import extracted_article, stored_and_placed, stored_row
 
 from monitor.config import DedupSettings
 from monitor.dedupe.stage import story_vector
@@ -116,7 +116,6 @@ def test_a_placement_that_fails_takes_its_counts_back(database_url, monkeypatch)
     uncounted, as its savepoint leaves the store."""
     from monitor.dedupe.stage import place
     from monitor.store import stories as stories_store
-    from monitor.store.models import Article as ArticleRow
 
     db = open_database(database_url)
     tally = TermTally()
@@ -127,16 +126,7 @@ def test_a_placement_that_fails_takes_its_counts_back(database_url, monkeypatch)
 
     with db.session() as session:
         stored_and_placed(session, first, DedupSettings(), tally=tally)
-        row = ArticleRow(
-            url=second.url,
-            canonical_url=second.canonical_url,
-            fetched_at=second.fetched_at,
-            body=second.body,
-            body_source=str(second.body_source),
-            content_hash=second.content_hash,
-        )
-        session.add(row)
-        session.flush()
+        row = stored_row(session, second)
         monkeypatch.setattr(stories_store, "new_story", refused)
         assert (
             place(session, article_id=row.id, article=second, settings=DedupSettings(), tally=tally) is None

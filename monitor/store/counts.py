@@ -28,8 +28,8 @@ TOTAL_TERM = ""
 
 _terms = cast(Table, TermCount.__table__)
 _LOOKUP_STEP = 64
-"""Term lookups are padded to a multiple of this many keys: one compiled statement per size (``numbered``),
-and an article's few hundred terms would otherwise make nearly every size its own."""
+"""Term lookups are padded to a multiple of this many keys (``numbered``): an article's few hundred terms
+would otherwise make nearly every size a compiled statement of its own."""
 
 
 @functools.cache
@@ -44,10 +44,8 @@ def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dic
     wanted = sorted(set(terms) | {TOTAL_TERM})
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        slots = -(-len(chunk) // _LOOKUP_STEP) * _LOOKUP_STEP
-        # Padded with the total's key: found again in a later chunk, it only sets the same count again.
-        params = numbered("t", chunk + [TOTAL_TERM] * (slots - len(chunk)))
+        params = numbered("t", wanted[start : start + _CHUNK], step=_LOOKUP_STEP)
+        slots = len(params)
         rows = run_compiled(session, f"frequencies{slots}", _frequencies(slots), [params], many=False)
         found.update((row[0], row[1]) for row in rows)
     total = found.pop(TOTAL_TERM, 0)

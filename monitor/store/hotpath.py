@@ -12,14 +12,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 
-def numbered(prefix: str, values: Sequence) -> dict:
-    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys.
+def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
+    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys (``IN``), as many as the next
+    multiple of ``step``: the places past the values repeat the first, which an ``IN`` list finds once all
+    the same.
 
     One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
-    is compiled once per number of keys (see ``run_compiled``). The stage looks up by a bounded number of keys (its
-    band count, its query terms), nearly always the same number for band keys: the statements stay few.
+    is compiled once per number of placeholders (see ``run_compiled``). Band lookups have nearly always the
+    same number of keys; term lookups, anything from one to hundreds, are padded to a ``step`` so that their
+    statements stay few too.
     """
-    return {f"{prefix}{n}": value for n, value in enumerate(values)}
+    padding = -len(values) % step if values else 0
+    return {f"{prefix}{n}": value for n, value in enumerate([*values, *[values[0]] * padding])}
 
 
 def epoch(at: datetime) -> int:

@@ -105,10 +105,8 @@ def story_candidates(
     if not terms:
         return []
     distinct = sorted(set(terms))
-    slots = -(-len(distinct) // _LOOKUP_STEP) * _LOOKUP_STEP
-    # Padded with a key the list holds already, which counts a story's row once all the same: one compiled
-    # statement per step, not one per number of terms.
-    params = numbered("t", distinct + distinct[:1] * (slots - len(distinct)))
+    params = numbered("t", distinct, step=_LOOKUP_STEP)
+    slots = len(params)
     stored_time = _stored_time(session.get_bind().dialect)
     params.update(
         since=epoch(since - key_lag), until=epoch(until), active_since=stored_time(since), most=limit

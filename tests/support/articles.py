@@ -39,6 +39,12 @@ def stored_and_placed(
 ) -> tuple[ArticleRow, Placement]:
     """Store the article's row as the pipeline does, then place it through the stage (``options`` go to
     ``deduplicate``): its row and where it was placed."""
+    row = stored_row(session, article)
+    return row, deduplicate(session, article_id=row.id, article=article, settings=settings, **options)
+
+
+def stored_row(session, article: Article) -> ArticleRow:
+    """The article's row, stored (flushed, so it has its id) and not yet placed."""
     row = ArticleRow(
         url=article.url,
         canonical_url=article.canonical_url,
@@ -51,4 +57,4 @@ def stored_and_placed(
     )
     session.add(row)
     session.flush()
-    return row, deduplicate(session, article_id=row.id, article=article, settings=settings, **options)
+    return row
