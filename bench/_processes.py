@@ -174,6 +174,7 @@ class CliRun:
     waited_children_s: float = 0.0  # time they were ready to run but had no CPU
     cpu_timeline: list[tuple[float, float, float]] = field(default_factory=list)
     """Every half second: seconds since the start, CPU seconds of the CLI and of its descendants so far."""
+    launched: float = 0.0  # time.monotonic() when the process was started, the clock of the server's log
 
 
 def monitor_command() -> list[str]:
@@ -212,6 +213,7 @@ def run_monitor(
     }
     with open(log_path, "wb") as log:
         started = time.perf_counter()
+        launched = time.monotonic()
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -240,7 +242,7 @@ def run_monitor(
         wall = time.perf_counter() - started
     # Workers left behind by a crash would skew later steps: make sure the group is gone.
     _kill_group(process.pid)
-    run = CliRun(args, wall, process.returncode, stdout.decode("utf-8", "replace"))
+    run = CliRun(args, wall, process.returncode, stdout.decode("utf-8", "replace"), launched=launched)
     if memory:
         run.peak_tree_mb, run.peak_main_mb = memory.peak_tree_kb / 1024, memory.peak_main_kb / 1024
         run.peak_pss_mb, run.max_processes = memory.peak_pss_kb / 1024, memory.max_processes

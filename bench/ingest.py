@@ -507,6 +507,10 @@ def step_pipeline(
         "page_requests": sum(1 for r in requests if r.path.startswith("/news/")),
         "feed_requests": sum(1 for r in requests if r.path.startswith("/feeds/")),
         "robots_requests": sum(1 for r in requests if r.path == "/robots.txt"),
+        # When the CLI's start-up and the politeness let the first requests go (seconds after its launch):
+        # no page can be extracted before the first is answered, ``delay`` after it arrives.
+        "first_feed_request_s": _first_request(requests, "/feeds/", run.launched),
+        "first_page_answer_s": _plus(_first_request(requests, "/news/", run.launched), options.delay),
         "wall_s": run.wall,
         "articles_per_s": stored["rows"] / run.wall if run.wall else 0.0,
         "peak_rss_tree_mb": run.peak_tree_mb,
@@ -521,6 +525,15 @@ def step_pipeline(
         "load_1min_before": load_before,
         "load_1min_after": os.getloadavg()[0],
     }
+
+
+def _first_request(requests: list, prefix: str, launched: float) -> float | None:
+    """Seconds from ``launched`` to the first request whose path starts with ``prefix``; None if none came."""
+    return min((r.at - launched for r in requests if r.path.startswith(prefix)), default=None)
+
+
+def _plus(seconds: float | None, more: float) -> float | None:
+    return None if seconds is None else seconds + more
 
 
 def _shown_settings(settings: dict) -> dict:
