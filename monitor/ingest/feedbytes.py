@@ -15,8 +15,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
-
 _BOMS = (
     (codecs.BOM_UTF32_BE, "utf-32be"),
     (codecs.BOM_UTF32_LE, "utf-32le"),
@@ -279,6 +277,9 @@ def _mostly_utf8(body: bytes) -> tuple[str, str, list[str]] | None:
 
 def _detect(body: bytes) -> str | None:
     """A detector's guess at the charset of a body no label decodes."""
+    # Imported when first needed: few feeds come to this, and every start of the CLI would pay for it.
+    from charset_normalizer import from_bytes
+
     best = from_bytes(body[:_DETECT_SAMPLE]).best()
     charset = _codec(best.encoding) if best is not None else None
     return None if charset is None or charset.startswith(("utf-16", "utf-32")) else charset

@@ -22,7 +22,6 @@ from monitor.config import FeedConfig
 from monitor.errors import MonitorError
 from monitor.ingest.feeditems import NotAFeed, ParsedFeed
 from monitor.ingest.fetch import PAGE_ACCEPT, SITEMAP_ACCEPT, Failure, FailureKind, FetchResult
-from monitor.ingest.listing import parse_listing
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsRules
 from monitor.ingest.sitemaps import ParsedSitemap, merge, newest, parse_sitemap
 
@@ -80,6 +79,10 @@ class SourceReader:
             SourceFailed: an index none of whose sitemaps could be read.
         """
         if source.kind == "page":
+            # Imported when a front page is first read: courlan and lxml.html cost every start of the CLI a
+            # few hundredths of a second, and most configurations list no front page.
+            from monitor.ingest.listing import parse_listing
+
             parsed = await asyncio.to_thread(
                 parse_listing,
                 result.body,

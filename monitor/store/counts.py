@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, case, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitor.store.dialects import dialect_insert
 from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
 from monitor.store.models import (
     ParagraphCount,
@@ -90,7 +90,7 @@ def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
 @functools.cache
 def _upsert(dialect: str, table, column: str):
     # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    statement = dialect_insert(dialect, table)
     latest = case(
         (table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
         else_=statement.excluded.last_counted,

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, exists, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitor.store.dialects import dialect_insert
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -110,8 +110,9 @@ _pruned_entries = cast(Table, PrunedEntry.__table__)
 def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
     """Insert pruned entries; one already there (another instance pruning at the same time) is left."""
     dialect = session.connection().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_pruned_entries)
-    statement = insert.on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+    statement = dialect_insert(dialect, _pruned_entries).on_conflict_do_nothing(
+        index_elements=["feed_id", "entry_key"]
+    )
     added = 0
     for row in rows:  # one row a statement: the rowcount of a many-row insert is not told on every driver
         added += session.connection().execute(statement, row).rowcount or 0

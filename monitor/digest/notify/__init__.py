@@ -26,12 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from monitor.digest.notify.render import Digest
 from monitor.errors import MonitorError
+
+if TYPE_CHECKING:  # rendering (Jinja) is loaded by what renders, not by every reader of the configuration
+    from monitor.digest.notify.render import Digest
 
 log = logging.getLogger(__name__)
 

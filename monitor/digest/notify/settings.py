@@ -13,10 +13,9 @@ from __future__ import annotations
 import difflib
 import re
 from datetime import timedelta
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +33,9 @@ from monitor.config.errors import InvalidValue
 from monitor.config.section import Section, secret
 from monitor.config.values import check_name, split_url, url_problem
 from monitor.digest.notify import channels as registered_channels
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -332,6 +334,9 @@ class DigestConfig(Section):
 
     def trigger(self) -> CronTrigger:
         """The APScheduler trigger for the schedule, in the digest's time zone."""
+        # Imported here: a configuration without digests (a poll, most commands) need not load APScheduler.
+        from apscheduler.triggers.cron import CronTrigger
+
         fields = self.schedule.split()
         if len(fields) != 5:
             raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
