@@ -10,6 +10,7 @@ from support.news import Entry, rss
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 MIN = timedelta(minutes=1)
+DAY = timedelta(days=1)
 
 
 def entries_every(
@@ -96,3 +97,49 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
     assert report["Quiet"]["new_articles"] == 12
     # 13 publications in the week now: one every 13 h; sqrt(13 h x 5 min) = 62 min.
     assert 55 * MIN < waits()["Quiet"] <= 63 * MIN
+
+
+def test_feeds_finishing_together_each_learn_their_own_rhythm_from_shared_lookups(web, workspace):
+    """Feeds that finish a poll together have their sightings read by one query; each still gets its own."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+    from monitor.store.db import open_database
+
+    per_day = {f"F{n}": n for n in range(1, 13)}  # twelve feeds, 1 to 12 publications a day for a week
+    workspace.write_config(
+        [
+            # The newest half a gap ago: all 7 x n within the week's window.
+            feed(name, serve(web, f"/{name}.xml", entries_every(web, name, DAY / n, 7 * n, ago=-DAY / n / 2)))
+            for name, n in per_day.items()
+        ],
+        per_host=12,  # all at once from the one test server, so that they finish together
+    )
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    lookups: list[str] = []
+    event.listen(
+        db.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: (
+            lookups.append(statement)
+            if "feed_id IN (" in statement and "first_seen_at >" in statement
+            else None
+        ),
+    )
+
+    async def one_poll():
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            return await pipeline.poll(due_only=False)
+
+    reports = asyncio.run(one_poll())
+    db.dispose()
+    assert sorted(r.outcome for r in reports) == ["ok"] * 12
+    rhythms = {f["name"]: f["rhythm"] for f in workspace.json("feeds")}
+    assert {name: rhythm.split(",")[0] for name, rhythm in rhythms.items()} == {
+        name: f"~{n}/day" for name, n in per_day.items()
+    }, rhythms
+    assert 1 <= len(lookups) < len(per_day), f"{len(lookups)} sightings queries for {len(per_day)} feeds"

@@ -1,7 +1,8 @@
 """Group commit: many small writes submitted from the event loop, stored together in one transaction.
 
 A poll pass records one row per feed; thousands of unchanged feeds answer 304 within seconds, and a
-transaction each (statement, commit, WAL append) would cost more than the polls themselves.
+transaction each (statement, commit, WAL append) would cost more than the polls themselves. Reads that
+many tasks make at once (each feed's sightings, as it finishes) are batched the same way: one query for all.
 """
 
 from __future__ import annotations
