@@ -248,19 +248,19 @@ class Pipeline:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="monitor-read")
         # Each feed's outcome is a row update; those that finish together are stored together.
         self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord], None] = GroupCommit(
-            self._write_poll_records, self._in_writer
+            self._write_poll_records, self._in_writer, what="feed outcomes"
         )
         # So are the articles of feeds whose pages are all in: one transaction rewrites the pages of the
         # counts that deduplication keeps (a term's count is a row; an article adds to hundreds of them) once
         # for all its articles instead of once per feed, which on SQLite is most of a poll's disk writes.
         self._article_saves: GroupCommit[_ArticleSave, tuple[int, int]] = GroupCommit(
-            self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION
+            self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION, what="feeds' article saves"
         )
         # Each feed's sightings (what its rhythm is learnt from) are read once a poll, as it finishes: feeds that
         # finish together are read by one query, as their outcomes are written by one transaction. A first poll
         # of thousands of feeds otherwise spent as much on these lookups, one query each, as on parsing feeds.
         self._sighting_reads: GroupCommit[tuple[int, datetime], list[sighting_store.Sighting]] = GroupCommit(
-            self._read_sightings, self._in_reader
+            self._read_sightings, self._in_reader, what="sighting reads"
         )
         # Deduplication's term counts, written behind (monitor.dedupe.tally): with the articles' transactions
         # when a few seconds' worth has gathered, and at the end of each pass. Used in the writer thread only.
@@ -988,7 +988,14 @@ class Pipeline:
             found = sighting_store.sightings_since(
                 session, feed_ids=sorted({feed_id for feed_id, _ in asked}), since=earliest
             )
-        return [[seen for seen in found.get(feed_id, []) if seen[1] > since] for feed_id, since in asked]
+        return [
+            [
+                (published, first_seen)
+                for published, first_seen in found.get(feed_id, [])
+                if first_seen > since
+            ]
+            for feed_id, since in asked
+        ]
 
     async def _finish_ok(
         self,

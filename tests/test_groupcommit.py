@@ -60,16 +60,18 @@ def test_items_that_come_while_a_batch_is_written_form_the_next():
     assert store.batches == [[0], list(range(1, 10))]
 
 
-def test_a_refused_item_fails_alone():
+def test_a_refused_item_fails_alone(caplog):
     store = Store(refuse=frozenset({3}))
 
     async def main():
-        group = GroupCommit(store.write, store.run)
+        group = GroupCommit(store.write, store.run, what="feed outcomes")
         return await asyncio.gather(*(group.submit(i) for i in range(6)), return_exceptions=True)
 
     results = asyncio.run(main())
     assert [type(r).__name__ for r in results] == ["int"] * 3 + ["ValueError"] + ["int"] * 2
     assert sorted(item for batch in store.batches for item in batch) == [0, 1, 2, 4, 5]
+    # The log says what failed together: the same batching serves writes and reads.
+    assert any("feed outcomes failed" in record.getMessage() for record in caplog.records), caplog.text
 
 
 def test_a_cancelled_submitter_does_not_disturb_the_others():

@@ -30,6 +30,7 @@ class GroupCommit(Generic[T, R]):
         run: runs ``write(batch)`` away from the event loop (the pipeline's writer thread).
         max_batch: at most this many items in one batch (one transaction holds the database's write lock
             while it runs: other writers wait that long); the rest wait for the next.
+        what: the items, as a log line names them when a batch fails ("feed outcomes", "sighting reads").
     """
 
     def __init__(
@@ -38,12 +39,14 @@ class GroupCommit(Generic[T, R]):
         run: Callable[[Callable[[Sequence[T]], Sequence[R]], Sequence[T]], Awaitable[Sequence[R]]],
         *,
         max_batch: int | None = None,
+        what: str = "items",
     ) -> None:
         if max_batch is not None and max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._write = write
         self._run = run
         self._max_batch = max_batch
+        self._what = what
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -79,7 +82,7 @@ class GroupCommit(Generic[T, R]):
             if len(batch) == 1:
                 _fail(batch[0][1], exc)
                 return
-            log.warning("writing %d items together failed (%s); writing them one by one", len(batch), exc)
+            log.warning("a batch of %d %s failed (%s); trying each alone", len(batch), self._what, exc)
             for entry in batch:
                 await self._write_batch([entry])
         else:
