@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
 from support.digests import NOW
 from support.smtp import _Keeper, free_port
+from support.tls import HAVE_OPENSSL, self_signed_certificate
 from test_digest import digest_config, seed
 
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner, period_of
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("openssl") is None, reason="openssl is needed to make a certificate"
-)
+pytestmark = pytest.mark.skipif(not HAVE_OPENSSL, reason="openssl is needed to make a certificate")
 
 
 @pytest.fixture
 def certificate(tmp_path, monkeypatch):
     """A self-signed certificate for 127.0.0.1, trusted by this test's clients (SSL_CERT_FILE)."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)

@@ -26,6 +26,7 @@ from typing import Any
 import httpcore
 
 from monitor.errors import MonitorError
+from monitor.ingest.netstream import AsyncioBackend
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -211,7 +212,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> None:
         self._guard = guard
         self._reach = reach
-        self._inner = inner or httpcore.AnyIOBackend()
+        self._inner = inner or AsyncioBackend()
 
     async def connect_tcp(
         self,
