@@ -139,6 +139,7 @@ def line(name: str, row: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tune-only", action="store_true", help="fit and measure on the tuning half alone")
+    parser.add_argument("--quick", action="store_true", help="accepted for make's BENCH_ARGS: the run is short")
     args = parser.parse_args()
     if not ECBPLUS.is_dir():
         print(f"skipped: no ECB+ under {SHARED} (set MONITOR_SHARED_DIR)")
