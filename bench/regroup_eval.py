@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Regrouping a window (``monitor.dedupe.regroup``) on real, hand-labelled news: ECB+, both halves.
 
-    .venv/bin/python bench/regroup_eval.py               # about a minute
+    .venv/bin/python bench/regroup_eval.py               # about four minutes
     .venv/bin/python bench/regroup_eval.py --tune-only   # the fit alone: the held-out half is not measured
 
 The same corpus, halves and term counts as ``bench/story_eval.py`` (read it for ECB+ and how the halves are
@@ -14,12 +14,17 @@ every pair of articles, pairs of one topic weighing 1 and pairs across topics sh
 all (the hard negatives are the two events of one topic), and picks the threshold with the best B-cubed
 F1 (the middle of a plateau). It prints that fit beside ``regroup.MODEL``, the constants the module ships
 with, and measures both halves with the shipped model, beside average linkage of the stage's cosine at
-its best tuning threshold. Writes ``bench/out/regroup_eval.json``.
+its best tuning threshold. Then what the daemon does: the stage places the half one article at a time
+(``--orders`` shuffled orders, at the configured threshold), and the regrouping pass
+(``monitor.dedupe.regrouping``, which only splits) runs over the same database; both are measured, and the
+targets are checked on the held-out half after the pass. Writes ``bench/out/regroup_eval.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -40,10 +45,12 @@ from story_eval import (
     bcubed,
     half_of,
     load_ecbplus,
+    place_and_regroup,
 )
 
+from monitor.config import DedupSettings
 from monitor.dedupe import regroup
-from monitor.dedupe.stories import idf, term_counts, vectorize
+from monitor.dedupe.stories import SCORING, idf, term_counts, vectorize
 
 FEATURES = [f.name for f in fields(regroup.PairFeatures)]
 THRESHOLDS = [round(0.30 + 0.025 * n, 3) for n in range(13)]
@@ -129,17 +136,44 @@ def cosines(window: regroup.Window) -> dict[tuple[int, int], float]:
     return similarity
 
 
+def stage_then_pass(mine, background, orders: int) -> dict[str, dict]:
+    """The stage placing the half one article at a time at the configured threshold, then the daemon's
+    regrouping pass (``monitor.dedupe.regrouping``) over the same database: means over arrival orders."""
+    threshold = DedupSettings().story_threshold
+    runs: dict[str, list[dict]] = {"stage, one at a time": [], "stage, then the regrouping pass": []}
+    for seed in range(orders):
+        arriving = random.Random(seed).sample(mine, len(mine))
+        gold = [d.story for d in arriving]
+        placed, regrouped = place_and_regroup(
+            arriving, threshold=threshold, scoring=SCORING, background=background, regroup=True
+        )
+        assert regrouped is not None
+        runs["stage, one at a time"].append(scores(gold, placed))
+        runs["stage, then the regrouping pass"].append(scores(gold, regrouped))
+    return {
+        name: {
+            "threshold": threshold,
+            "orders": orders,
+            **{k: statistics.fmean(r[k] for r in rows) for k in rows[0]},
+        }
+        for name, rows in runs.items()
+    }
+
+
 def line(name: str, row: dict) -> str:
     return (
         f"  {name:<44}{row['threshold']:>6.3f}{row['p']:>8.4f}{row['r']:>8.4f}{row['f1']:>8.4f}"
-        f"{row['ari']:>8.4f}{row['groups']:>8}"
+        f"{row['ari']:>8.4f}{row['groups']:>8.0f}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tune-only", action="store_true", help="fit and measure on the tuning half alone")
-    parser.add_argument("--quick", action="store_true", help="accepted for make's BENCH_ARGS: the run is short")
+    parser.add_argument(
+        "--orders", type=int, default=2, help="arrival orders for the stage's rows (default 2)"
+    )
+    parser.add_argument("--quick", action="store_true", help="one arrival order for the stage's rows")
     args = parser.parse_args()
     if not ECBPLUS.is_dir():
         print(f"skipped: no ECB+ under {SHARED} (set MONITOR_SHARED_DIR)")
@@ -184,9 +218,11 @@ def main() -> None:
     )
 
     header = f"  {'':<44}{'thr':>6}{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}{'ARI':>8}{'groups':>8}"
+    orders = 1 if args.quick else max(1, args.orders)
     for name in measured:
         mine = halves[name]
         gold, window = [d.story for d in mine], windows[name]
+        background = pages + [(d.title, d.body) for d in docs if half_of(d.topic) != name]
         rows = {
             "stage cosine, average linkage": {
                 "threshold": cosine_threshold,
@@ -202,6 +238,7 @@ def main() -> None:
                 ),
             },
         }
+        rows.update(stage_then_pass(mine, background, orders))
         result[name] = rows
         print(
             f"{'tuning' if name == 'tune' else name} half ({len(mine)} articles, {len(set(gold))} stories):\n{header}"
@@ -212,10 +249,11 @@ def main() -> None:
     if args.tune_only:
         report_checks({}, result, "regroup_eval.json", started=started)
         return
-    held_out = result["held-out"]["regroup, shipped model"]
+    held_out = result["held-out"]["stage, then the regrouping pass"]
     checks = {
-        f"regrouped B-cubed F1 >= {TARGETS['bcubed_f1']} (held-out)": held_out["f1"] >= TARGETS["bcubed_f1"],
-        f"regrouped ARI >= {TARGETS['ari']} (held-out)": held_out["ari"] >= TARGETS["ari"],
+        f"stage + regrouping pass: B-cubed F1 >= {TARGETS['bcubed_f1']} (held-out)": held_out["f1"]
+        >= TARGETS["bcubed_f1"],
+        f"stage + regrouping pass: ARI >= {TARGETS['ari']} (held-out)": held_out["ari"] >= TARGETS["ari"],
     }
     report_checks(checks, result, "regroup_eval.json", started=started)
 

@@ -52,9 +52,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pages import shared_dir
 from _report import report_checks
+from sqlalchemy import select
 
 from monitor.config import DedupSettings
 from monitor.dedupe import stage
+from monitor.dedupe.regrouping import regroup_window
 from monitor.dedupe.stories import BASELINE_SCORING, SCORING, Scoring, term_counts
 from monitor.store import counts as counts_store
 from monitor.store.db import open_database
@@ -155,8 +157,22 @@ def place_all(
     docs: list[Doc], *, threshold: float, scoring: Scoring, background: list[tuple[str, str]]
 ) -> list[int]:
     """Each document through ``stage.deduplicate`` in the given order; the story each one was put in."""
+    return place_and_regroup(docs, threshold=threshold, scoring=scoring, background=background)[0]
+
+
+def place_and_regroup(
+    docs: list[Doc],
+    *,
+    threshold: float,
+    scoring: Scoring,
+    background: list[tuple[str, str]],
+    regroup: bool = False,
+) -> tuple[list[int], list[int] | None]:
+    """``place_all``, and with ``regroup`` the stories after the daemon's regrouping pass over the window
+    (``monitor.dedupe.regrouping``) on the same database (None without)."""
     settings = DedupSettings(story_threshold=threshold)
-    stories = []
+    stories, ids = [], []
+    regrouped = None
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(f"sqlite:///{tmp}/story_eval.db")
         with db.session() as session:
@@ -195,8 +211,17 @@ def place_all(
                     session, article_id=row.id, article=article, settings=settings, story_scoring=scoring
                 )
                 stories.append(placed.story_id)
+                ids.append(row.id)
+        if regroup:
+            with db.write_session() as session:
+                regroup_window(session, settings=settings, now=AT)
+            with db.session() as session:
+                now_in = {
+                    i: story for i, story in session.execute(select(ArticleRow.id, ArticleRow.story_id))
+                }
+            regrouped = [now_in[i] for i in ids]
         db.dispose()
-    return stories
+    return stories, regrouped
 
 
 # --- Measures -----------------------------------------------------------------------------------------------

@@ -169,9 +169,12 @@ def configure(workspace, feeds, smtp_port: int, slack_url: str, *, topics=(), al
 
 
 def morning(workspace, web, smtp, day: int) -> tuple[str, str, list[dict]]:
-    """Poll, send the digest; the email's text and HTML ('' when none came) and Slack's new payloads."""
+    """Poll, regroup the window's stories (as the daemon does every hour), send the digest; the email's text
+    and HTML ('' when none came) and Slack's new payloads."""
     mails, posts = len(smtp.messages), len(web.requests_for("/hooks/slack"))
     workspace.cli("poll")
+    regrouped = workspace.cli("regroup", "--json")
+    assert json.loads(regrouped.stdout) == [], regrouped.stdout  # one story's write-ups hold together
     result = workspace.cli("digest", "morning", "--send-now")
     assert "email:" in result.stdout and "slack:" in result.stdout, result.stdout
     new_mail = smtp.messages[mails:]

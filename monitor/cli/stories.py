@@ -1,5 +1,6 @@
-"""Deduplication commands: ``stories`` (stories with their wire clusters, outlets and agencies) and
-``explain URL`` (why an article joined its cluster and story)."""
+"""Deduplication commands: ``stories`` (stories with their wire clusters, outlets and agencies),
+``explain URL`` (why an article joined its cluster and story) and ``regroup`` (split the window's stories
+where their write-ups' neighbourhoods say two events)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from urllib.parse import urlsplit
 import typer
 from rich.table import Table
 
-from monitor.cli import JsonOption, app, database_or_exit, fail, out, parse_since_option, print_json
+from monitor.cli import (
+    JsonOption,
+    app,
+    database_or_exit,
+    fail,
+    out,
+    parse_since_option,
+    print_json,
+    state_of,
+)
 from monitor.cli.output import styled
 from monitor.errors import MonitorError
 
@@ -118,6 +128,38 @@ def _story_rows(found, members, clusters) -> list[dict]:
             }
         )
     return rows
+
+
+@app.command()
+def regroup(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Split the window's stories where their write-ups fall into groups of different events, now (the
+    daemon does it every dedup.regroup_every)."""
+    from datetime import UTC, datetime
+
+    from monitor.dedupe.regrouping import regroup_window
+
+    try:
+        config = state_of(ctx).config()
+    except MonitorError as exc:
+        raise fail(exc) from exc
+    db = database_or_exit(ctx)
+    with db.write_session() as session:
+        done = regroup_window(session, settings=config.dedup, now=datetime.now(UTC))
+    db.dispose()
+    rows: list[dict] = [
+        {"from_story": s.from_story, "to_story": s.to_story, "wire_clusters": list(s.clusters)} for s in done
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        out.print("no story split: each story's write-ups hold together")
+    for row in rows:
+        out.print(
+            f"story {row['from_story']}: {len(row['wire_clusters'])} write-up(s) split off into story"
+            f" {row['to_story']}",
+            highlight=False,
+        )
 
 
 @app.command()

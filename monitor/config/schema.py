@@ -287,6 +287,30 @@ class FeedConfig(Section):
         raise InvalidValue(f"url {value!r} is not an absolute http(s) URL", "write it as https://host/...")
 
 
+def _every_or_off(value: Any) -> timedelta | None:
+    """How often a periodic job runs: a duration of a minute or more, or ``off`` (also ``false``)."""
+    if (
+        value is None
+        or value is False
+        or (isinstance(value, str) and value.strip().lower() in ("off", "never"))
+    ):
+        return None
+    every = parse_duration(value)
+    if every < timedelta(minutes=1):
+        raise InvalidValue(
+            f"every {format_duration(every)} is too often",
+            "run it at most once a minute, e.g. 1h; or write off",
+        )
+    return every
+
+
+EveryOrOff = Annotated[
+    timedelta | None,
+    BeforeValidator(_every_or_off),
+    PlainSerializer(lambda value: "off" if value is None else format_duration(value), when_used="json"),
+]
+
+
 class DedupSettings(Section):
     """Deduplication (the ``dedup:`` section).
 
@@ -304,6 +328,9 @@ class DedupSettings(Section):
     )  # near-duplicates and stories are looked for this far back (and ahead)
     wire_threshold: float = Field(0.55, gt=0, le=1)  # shingle containment (or Jaccard) for a wire copy
     story_threshold: float = Field(0.20, gt=0, le=1)  # story score to join a story (tuned on ECB+)
+    # How often the daemon splits the window's stories where their write-ups' neighbourhoods say two events
+    # (monitor.dedupe.regrouping); off: never.
+    regroup_every: EveryOrOff = timedelta(hours=1)
 
     _check_positive = field_validator("window")(_positive)
 

@@ -22,6 +22,7 @@ from monitor import retention
 from monitor.config import Config
 from monitor.daemon.observe import Health, Listener
 from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
+from monitor.dedupe.regrouping import regroup_window
 from monitor.digest.runner import scheduled_jobs, topic_titles
 from monitor.ingest.websub import Subscriber
 from monitor.pipeline import Pipeline
@@ -107,6 +108,7 @@ class Daemon:
             coalesce=True,
         )
         self._schedule_digests(self._digest_jobs_of(config))
+        self._schedule_regroup(config)
         # Retention once a day, first within the hour after start at a random minute: several instances
         # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.retention).
         first = _utcnow() + timedelta(seconds=random.uniform(300, 3900))
@@ -120,6 +122,31 @@ class Daemon:
             coalesce=True,
             next_run_time=first,
         )
+
+    def _schedule_regroup(self, config: Config) -> None:
+        if self.scheduler.get_job("regroup") is not None:
+            self.scheduler.remove_job("regroup")
+        every = config.dedup.regroup_every
+        if every is None or not config.dedup.enabled:
+            return
+        self.scheduler.add_job(
+            self.regroup,
+            "interval",
+            seconds=every.total_seconds(),
+            jitter=min(300.0, every.total_seconds() / 10),
+            id="regroup",
+            max_instances=1,
+            coalesce=True,
+        )
+
+    def regroup(self) -> None:
+        """Split the window's stories where their write-ups' neighbourhoods say two events (a job: run in
+        the scheduler's thread pool, never in the event loop)."""
+        try:
+            with self.db.write_session() as session:
+                regroup_window(session, settings=self.config.dedup, now=_utcnow())
+        except Exception:  # noqa: BLE001 - stories stay as the stage placed them until the next run
+            log.exception("regroup failed; the next run tries again")
 
     def prune(self) -> None:
         """Apply the retention windows (a job: run in the scheduler's thread pool, never in the event loop)."""
@@ -188,6 +215,8 @@ class Daemon:
             self.scheduler.reschedule_job(
                 "config-reload", trigger="interval", seconds=new.config_check_every.total_seconds()
             )
+        if (new.dedup.regroup_every, new.dedup.enabled) != (old.dedup.regroup_every, old.dedup.enabled):
+            self._schedule_regroup(new)
         log.info(
             "configuration reloaded: %d feeds (%s)",
             len(new.feeds),

@@ -137,6 +137,14 @@ def _story_report(session: Session, article: Article, story, lines: list[str]) -
             terms = ", ".join(f"{term} {part}" for term, part in recorded.get("terms", ()))
             lines.append(f"    terms that made it (term, part of the cosine): {terms or '-'}")
         lines.append(f"  similarity to the story's profile now: {now['similarity']}")
+    elif recorded is not None and isinstance(recorded.get("regrouped"), dict):
+        moved = recorded["regrouped"]
+        lines.append(
+            f"  regrouped: split off story {moved.get('from_story')} at {moved.get('at')} with"
+            f" {moved.get('write_ups')} write-up(s) whose nearest neighbours are each other's, not the rest"
+            " of that story's (monitor.dedupe.regroup)"
+        )
+        lines.append(f"  similarity to the story's profile now: {now['similarity']}")
     elif article.wire_method in ("exact", "minhash"):
         lines.append("  joined: with its wire cluster (a copy belongs to its original's story)")
     else:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
 from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
@@ -241,6 +241,104 @@ def grow_story(session: Session, *, story_id: int, at: datetime, profile: dict[s
         session.connection().execute(
             _GROW_STORY_PROFILE,
             {"story": story_id, "at": at, "profile": json.dumps(profile, separators=(",", ":"))},
+        )
+
+
+# --- Regrouping (monitor.dedupe.regrouping) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowCluster:
+    """A wire cluster of a story active in the window, with its representative's text."""
+
+    cluster_id: int
+    story_id: int
+    article_id: int
+    title: str | None
+    body: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+def window_clusters(session: Session, *, since: datetime, limit: int) -> list[WindowCluster]:
+    """The wire clusters of the stories whose latest member is at ``since`` or later, the most recently
+    active stories first, at most ``limit`` clusters and whole stories only."""
+    query = (
+        select(
+            WireCluster.id,
+            WireCluster.story_id,
+            WireCluster.representative_id,
+            Article.title,
+            Article.body,
+            WireCluster.first_seen_at,
+            WireCluster.last_seen_at,
+        )
+        .join(Story, Story.id == WireCluster.story_id)
+        .join(Article, Article.id == WireCluster.representative_id)
+        .where(Story.last_seen_at >= since)
+        .order_by(Story.last_seen_at.desc(), Story.id.desc(), WireCluster.id)
+        .limit(limit + 1)
+    )
+    rows = [
+        WindowCluster(cluster, story, article, title, body, first, last)
+        for cluster, story, article, title, body, first, last in session.execute(query)
+        if story is not None and article is not None  # the joins ensure it: the test is for the type checker
+    ]
+    if len(rows) > limit:  # the last story may be cut short: leave it out whole
+        last = rows[limit].story_id
+        rows = [row for row in rows[:limit] if row.story_id != last]
+    return rows
+
+
+def move_clusters(session: Session, *, cluster_ids: Sequence[int], story_id: int) -> None:
+    """Put wire clusters, and every article in them, in another story."""
+    for start in range(0, len(cluster_ids), _CHUNK):
+        chunk = list(cluster_ids[start : start + _CHUNK])
+        session.execute(update(WireCluster).where(WireCluster.id.in_(chunk)).values(story_id=story_id))
+        session.execute(update(Article).where(Article.wire_cluster_id.in_(chunk)).values(story_id=story_id))
+
+
+def rebuild_story(
+    session: Session,
+    *,
+    story_id: int,
+    profile: dict[str, float],
+    title: str | None,
+    representative_id: int,
+) -> None:
+    """A story after members moved in or out: its profile, headline and representative as given; its size
+    and span counted from its articles and clusters; its key terms those of the profile, at its latest time."""
+    size = select(func.count()).select_from(Article).where(Article.story_id == story_id).scalar_subquery()
+    first = select(func.min(WireCluster.first_seen_at)).where(WireCluster.story_id == story_id)
+    last = select(func.max(WireCluster.last_seen_at)).where(WireCluster.story_id == story_id)
+    session.execute(
+        update(Story)
+        .where(Story.id == story_id)
+        .values(
+            size=size,
+            first_seen_at=first.scalar_subquery(),
+            last_seen_at=last.scalar_subquery(),
+            title=title,
+            representative_id=representative_id,
+            profile=json.dumps(profile, separators=(",", ":")),
+        )
+    )
+    latest = session.scalar(select(Story.last_seen_at).where(Story.id == story_id))
+    session.execute(_keys.delete().where(_keys.c.story_id == story_id))
+    if latest is not None:
+        index_story(session, story_id=story_id, terms=tuple(profile), at=latest)
+
+
+def note_regrouped(session: Session, *, cluster_ids: Sequence[int], evidence: dict) -> None:
+    """Record on the write-ups (not the copies) of moved clusters why they are where they are now: no
+    score decided it, the regrouping did (``monitor explain`` prints ``evidence``)."""
+    text = json.dumps(evidence, separators=(",", ":"))
+    for start in range(0, len(cluster_ids), _CHUNK):
+        chunk = list(cluster_ids[start : start + _CHUNK])
+        session.execute(
+            update(Article)
+            .where(Article.wire_cluster_id.in_(chunk), Article.wire_method.not_in(("exact", "minhash")))
+            .values(story_score=None, story_evidence=text)
         )
 
 
