@@ -43,11 +43,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pages import shared_dir
-from _placing import article_value, store_and_place
+from _placing import article_value, stored_and_placed
 from _report import newspaper_corpus_missing, report_checks
+from sqlalchemy import select
 
 from monitor.config import DedupSettings
+from monitor.dedupe.regrouping import regroup_window
 from monitor.store.db import open_database
+from monitor.store.models import Article as ArticleRow
 
 SHARED = shared_dir()
 
@@ -247,13 +250,14 @@ TWIN_PAIRS = 20
 
 
 def run(
-    items: list[Item], *, wire: float, story: float, time_blind: bool = False
+    items: list[Item], *, wire: float, story: float, time_blind: bool = False, regroup: bool = False
 ) -> tuple[list[int], list[int]]:
-    """Place every item with the production code; return the predicted wire clusters and stories."""
+    """Place every item with the production code; return the predicted wire clusters and stories (after the
+    daemon's regrouping pass over the window, with ``regroup``)."""
     settings = DedupSettings(wire_threshold=wire, story_threshold=story)
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(f"sqlite:///{tmp}/eval.db")
-        wires, stories = [], []
+        wires, stories, ids = [], [], []
         one_time = datetime(2024, 1, 1, tzinfo=UTC)
         with db.session() as session:
             for n, item in enumerate(items):
@@ -263,9 +267,19 @@ def run(
                 site = "ledger.invalid" if item.key.startswith("twin") else f"site{n}.invalid"
                 url = f"https://{site}/{n}"
                 article = article_value(url, item.text, at, entry_key=item.key)
-                placed = store_and_place(session, article, settings)
+                row, placed = stored_and_placed(session, article, settings)
                 wires.append(placed.wire_cluster_id)
                 stories.append(placed.story_id)
+                ids.append(row.id)
+        if regroup:
+            latest = max(one_time if time_blind else item.at for item in items)
+            with db.write_session() as session:
+                regroup_window(session, settings=settings, now=latest)
+            with db.session() as session:
+                now_in = {
+                    i: story for i, story in session.execute(select(ArticleRow.id, ArticleRow.story_id))
+                }
+            stories = [now_in[i] for i in ids]
         db.dispose()
     return wires, stories
 
@@ -316,8 +330,8 @@ def scores(items: list[Item], gold: list, pred: list, *, exclude_real_pairs: boo
     }
 
 
-def evaluate(items, wire, story, *, time_blind=False) -> dict:
-    wires, stories = run(items, wire=wire, story=story, time_blind=time_blind)
+def evaluate(items, wire, story, *, time_blind=False, regroup=False) -> dict:
+    wires, stories = run(items, wire=wire, story=story, time_blind=time_blind, regroup=regroup)
     result = {}
     for split in ("dev", "test", "all"):
         idx = [i for i, it in enumerate(items) if split == "all" or it.split == split]
@@ -379,6 +393,12 @@ def main() -> None:
 
     final = evaluate(items, wire, story)
     blind = evaluate(items, wire, story, time_blind=True)
+    # What the daemon shows an hour later: the same placing, then the regrouping pass (which only splits),
+    # at the chosen threshold and at the configured one.
+    regrouped = {
+        threshold: (evaluate(items, wire, threshold), evaluate(items, wire, threshold, regroup=True))
+        for threshold in sorted({story, default.story_threshold})
+    }
     print(
         f"\nchosen thresholds: wire {wire}, story {story}   (defaults in monitor/config.py: "
         f"wire {default.wire_threshold}, story {default.story_threshold})"
@@ -391,6 +411,15 @@ def main() -> None:
             print(
                 f"{level:<7}{split:<20}{s['precision']:>10.4f}{s['recall']:>8.4f}{s['f1']:>8.4f}{s['ari']:>8.4f}"
             )
+    print("\nstory level, the stage alone and then the regrouping pass (monitor.dedupe.regrouping):")
+    for threshold, (alone, after) in regrouped.items():
+        for label, result in (("stage", alone), ("stage + pass", after)):
+            for split in ("dev", "test"):
+                s = result[split]["story"]
+                print(
+                    f"{threshold:<7}{label:<14}{split:<6}{s['precision']:>10.4f}{s['recall']:>8.4f}"
+                    f"{s['f1']:>8.4f}{s['ari']:>8.4f}"
+                )
     test = final["test"]
     checks = {
         "wire F1 >= 0.95 (test)": test["wire"]["f1"] >= 0.95,
@@ -407,6 +436,7 @@ def main() -> None:
             "story_sweep": story_rows,
             "final": final,
             "time_blind": blind,
+            "regrouped": {str(t): {"stage": a, "pass": b} for t, (a, b) in regrouped.items()},
         },
         "dedup_eval.json",
         started=started,

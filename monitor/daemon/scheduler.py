@@ -14,7 +14,9 @@ import asyncio
 import logging
 import random
 import signal
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -139,6 +141,12 @@ class Daemon:
             coalesce=True,
         )
 
+    def _regrouped_first(self, job: Callable[[], None]) -> None:
+        """Run the regrouping pass (when on), then ``job``: a scheduled digest."""
+        if self.config.dedup.enabled and self.config.dedup.regroup_every is not None:
+            self.regroup()
+        job()
+
     def regroup(self) -> None:
         """Split the window's stories where their write-ups' neighbourhoods say two events (a job: run in
         the scheduler's thread pool, never in the event loop)."""
@@ -171,6 +179,8 @@ class Daemon:
         for job_id in self._digest_jobs:
             self.scheduler.remove_job(job_id)
         for job_id, job, trigger in jobs:
+            if job_id.startswith("digest:"):  # a digest shows stories as the regrouping left them just now
+                job = partial(self._regrouped_first, job)
             self.scheduler.add_job(
                 job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
             )

@@ -11,7 +11,7 @@ their profiles, key terms, sizes and headlines rebuilt so that later articles fi
 It only splits: a story the stage built is never merged with another here, and a lone article is never
 taken out of its story. Delivery is by article, so the articles of a story split off are not sent again;
 a later write-up of either event comes as an update of its own story. The daemon runs it every
-``dedup.regroup_every``; ``monitor regroup`` runs it at once.
+``dedup.regroup_every`` and before each scheduled digest; ``monitor regroup`` runs it at once.
 """
 
 from __future__ import annotations
