@@ -162,7 +162,9 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db):
     from monitor.config import load_config
     from monitor.daemon.scheduler import Daemon
     from monitor.pipeline import Pipeline
+    from monitor.runtime.metrics import PrometheusMetrics
 
+    metrics = PrometheusMetrics()
     path = tmp_path / "feeds.yaml"
     path.write_text("feeds: []\n")
     rng = random.Random(3)
@@ -187,7 +189,7 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db):
     async def scenario():
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
         async with Pipeline(load_config(path), db) as pipeline:
-            daemon = Daemon(pipeline.config, db, pipeline, scheduler=scheduler)
+            daemon = Daemon(pipeline.config, db, pipeline, metrics, scheduler=scheduler)
             daemon.schedule()
             job = scheduler.get_job("regroup")
             assert job is not None and job.trigger.interval == timedelta(hours=1)
@@ -209,6 +211,10 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db):
 
             await asyncio.to_thread(daemon._regrouped_first, digest)
             assert seen == [(1, 2)]
+            exposition = metrics.exposition()[0].decode()
+            assert 'monitor_regroup_passes_total{result="ok"} 1.0' in exposition
+            assert "monitor_stories_split_total 1.0" in exposition
+            assert "monitor_regroup_seconds_count 1.0" in exposition
 
     asyncio.run(scenario())
     with db.session() as session:

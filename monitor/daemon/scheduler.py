@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -150,11 +151,15 @@ class Daemon:
     def regroup(self) -> None:
         """Split the window's stories where their write-ups' neighbourhoods say two events (a job: run in
         the scheduler's thread pool, never in the event loop)."""
+        started = time.monotonic()
         try:
             with self.db.write_session() as session:
-                regroup_window(session, settings=self.config.dedup, now=_utcnow())
+                done = regroup_window(session, settings=self.config.dedup, now=_utcnow())
         except Exception:  # noqa: BLE001 - stories stay as the stage placed them until the next run
+            self.metrics.regrouped(time.monotonic() - started, split=None)
             log.exception("regroup failed; the next run tries again")
+            return
+        self.metrics.regrouped(time.monotonic() - started, split=len(done))
 
     def prune(self) -> None:
         """Apply the retention windows (a job: run in the scheduler's thread pool, never in the event loop)."""

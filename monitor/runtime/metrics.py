@@ -21,6 +21,7 @@ from typing import Any
 # Seconds: a 304 from a near host takes milliseconds, a slow page up to the whole-request deadline.
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0)
 EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REGROUP_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
 class Metrics:
@@ -54,6 +55,9 @@ class Metrics:
 
     def delivered(self, outcome: Any) -> None:
         """A digest or alert delivery ended (a ``digest.Outcome``)."""
+
+    def regrouped(self, seconds: float, *, split: int | None) -> None:
+        """A regrouping pass ended after ``seconds``, splitting ``split`` groups off stories (None: failed)."""
 
 
 NO_METRICS = Metrics()
@@ -108,6 +112,18 @@ class PrometheusMetrics(Metrics):
             "channel and status (sent, failed, empty, taken)",
             ["kind", "channel", "status"],
             registry=r,
+        )
+        self._regroup_passes = Counter(
+            "monitor_regroup_passes",
+            "Regrouping passes over the window, by result (ok, failed)",
+            ["result"],
+            registry=r,
+        )
+        self._regroup_seconds = Histogram(
+            "monitor_regroup_seconds", "Time of one regrouping pass", buckets=REGROUP_BUCKETS, registry=r
+        )
+        self._split = Counter(
+            "monitor_stories_split", "Groups of write-ups split off a story into one of their own", registry=r
         )
         self._last_tick = Gauge(
             "monitor_last_tick_timestamp_seconds", "When the scheduler last ticked", registry=r
@@ -174,6 +190,12 @@ class PrometheusMetrics(Metrics):
         self._deliveries.labels(outcome.kind, outcome.channel, outcome.status).inc()
         if outcome.status == "sent":
             self._last_digest.set(time.time())
+
+    def regrouped(self, seconds: float, *, split: int | None) -> None:
+        self._regroup_passes.labels("failed" if split is None else "ok").inc()
+        if split is not None:
+            self._regroup_seconds.observe(seconds)
+            self._split.inc(split)
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in the Prometheus text format, and its content type."""
