@@ -43,14 +43,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pages import shared_dir
-from _placing import article_value, stored_and_placed
+from _placing import article_value, stored_and_placed, stories_after_regrouping
 from _report import newspaper_corpus_missing, report_checks
-from sqlalchemy import select
 
 from monitor.config import DedupSettings
-from monitor.dedupe.regrouping import regroup_window
 from monitor.store.db import open_database
-from monitor.store.models import Article as ArticleRow
 
 SHARED = shared_dir()
 
@@ -273,13 +270,7 @@ def run(
                 ids.append(row.id)
         if regroup:
             latest = max(one_time if time_blind else item.at for item in items)
-            with db.write_session() as session:
-                regroup_window(session, settings=settings, now=latest)
-            with db.session() as session:
-                now_in = {
-                    i: story for i, story in session.execute(select(ArticleRow.id, ArticleRow.story_id))
-                }
-            stories = [now_in[i] for i in ids]
+            stories = stories_after_regrouping(db, ids, settings, now=latest)
         db.dispose()
     return wires, stories
 

@@ -41,10 +41,8 @@ from story_eval import (
     SHARED,
     TARGETS,
     adjusted_rand,
-    background_texts,
     bcubed,
-    half_of,
-    load_ecbplus,
+    halves_and_backgrounds,
     place_and_regroup,
 )
 
@@ -57,17 +55,17 @@ THRESHOLDS = [round(0.30 + 0.025 * n, 3) for n in range(13)]
 COSINE_THRESHOLDS = [round(0.10 + 0.01 * n, 2) for n in range(31)]
 
 
-def window_vectors(mine, others, pages) -> list[dict[str, float]]:
-    """The stage's vectors of a half, with term counts from the pages, the other half and the half itself."""
+def window_vectors(mine, background: list[tuple[str, str]]) -> list[dict[str, float]]:
+    """The stage's vectors of a half, with term counts from its background texts and the half itself."""
     counts = [term_counts(d.title, d.body) for d in mine]
     frequencies: defaultdict[str, int] = defaultdict(int)
-    for title, body in pages + [(d.title, d.body) for d in others]:
+    for title, body in background:
         for term in term_counts(title, body):
             frequencies[term] += 1
     for c in counts:
         for term in c:
             frequencies[term] += 1
-    total = len(pages) + len(others) + len(mine)
+    total = len(background) + len(mine)
     idfs = {term: idf(n, total) for term, n in frequencies.items()}
     return [vectorize(c, idfs, idf(0, total)).as_dict() for c in counts]
 
@@ -179,14 +177,12 @@ def main() -> None:
         print(f"skipped: no ECB+ under {SHARED} (set MONITOR_SHARED_DIR)")
         return
     started = time.perf_counter()
-    docs = load_ecbplus()
-    pages = background_texts()
-    halves = {name: [d for d in docs if half_of(d.topic) == name] for name in ("tune", "held-out")}
+    halves, backgrounds = halves_and_backgrounds()
     measured = ["tune"] if args.tune_only else list(halves)
     windows, cpu = {}, {}
     for name in measured:
         mine = halves[name]
-        vectors = window_vectors(mine, [d for d in docs if half_of(d.topic) != name], pages)
+        vectors = window_vectors(mine, backgrounds[name])
         clock = time.process_time()
         regroup.regroup(vectors)
         cpu[name] = time.process_time() - clock
@@ -222,7 +218,6 @@ def main() -> None:
     for name in measured:
         mine = halves[name]
         gold, window = [d.story for d in mine], windows[name]
-        background = pages + [(d.title, d.body) for d in docs if half_of(d.topic) != name]
         rows = {
             "stage cosine, average linkage": {
                 "threshold": cosine_threshold,
@@ -238,7 +233,7 @@ def main() -> None:
                 ),
             },
         }
-        rows.update(stage_then_pass(mine, background, orders))
+        rows.update(stage_then_pass(mine, backgrounds[name], orders))
         result[name] = rows
         print(
             f"{'tuning' if name == 'tune' else name} half ({len(mine)} articles, {len(set(gold))} stories):\n{header}"

@@ -51,12 +51,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _pages import shared_dir
+from _placing import stories_after_regrouping
 from _report import report_checks
-from sqlalchemy import select
 
 from monitor.config import DedupSettings
 from monitor.dedupe import stage
-from monitor.dedupe.regrouping import regroup_window
 from monitor.dedupe.stories import BASELINE_SCORING, SCORING, Scoring, term_counts
 from monitor.store import counts as counts_store
 from monitor.store.db import open_database
@@ -137,6 +136,18 @@ def half_of(topic: str) -> str:
     return "tune" if int(hashlib.sha1(topic.encode()).hexdigest(), 16) % 2 else "held-out"
 
 
+def halves_and_backgrounds() -> tuple[dict[str, list[Doc]], dict[str, list[tuple[str, str]]]]:
+    """ECB+'s two halves, and the texts each half's term counts start from: the news pages, and the other
+    half's texts (never their labels), as news of other topics a daemon has counted before."""
+    docs = load_ecbplus()
+    pages = background_texts()
+    halves = {name: [d for d in docs if half_of(d.topic) == name] for name in ("tune", "held-out")}
+    backgrounds = {
+        name: pages + [(d.title, d.body) for d in docs if half_of(d.topic) != name] for name in halves
+    }
+    return halves, backgrounds
+
+
 def background_texts() -> list[tuple[str, str]]:
     """Real news pages with ground-truth text: part of the term counts a running daemon has."""
     manifest = SHARED / "corpora/newspaper/expected.json"
@@ -213,13 +224,7 @@ def place_and_regroup(
                 stories.append(placed.story_id)
                 ids.append(row.id)
         if regroup:
-            with db.write_session() as session:
-                regroup_window(session, settings=settings, now=AT)
-            with db.session() as session:
-                now_in = {
-                    i: story for i, story in session.execute(select(ArticleRow.id, ArticleRow.story_id))
-                }
-            regrouped = [now_in[i] for i in ids]
+            regrouped = stories_after_regrouping(db, ids, settings, now=AT)
         db.dispose()
     return stories, regrouped
 
@@ -364,14 +369,7 @@ def main() -> None:
         print(f"skipped: no ECB+ under {SHARED} (set MONITOR_SHARED_DIR)")
         return
     started = time.perf_counter()
-    docs = load_ecbplus()
-    pages = background_texts()
-    halves = {name: [d for d in docs if half_of(d.topic) == name] for name in ("tune", "held-out")}
-    # Each half is placed with the other's texts (never their labels) in its term counts, as news of other
-    # topics a daemon has counted before.
-    backgrounds = {
-        name: pages + [(d.title, d.body) for d in docs if half_of(d.topic) != name] for name in halves
-    }
+    halves, backgrounds = halves_and_backgrounds()
     n_orders = 1 if args.quick else args.orders
     orders = {
         name: [random.Random(seed).sample(range(len(part)), len(part)) for seed in range(n_orders)]
@@ -386,7 +384,8 @@ def main() -> None:
             f"{len({d.story for d in part})} stories"
         )
     print(
-        f"term counts start from {len(pages)} news pages and the other half's texts; "
+        f"term counts start from {len(backgrounds['tune']) - len(halves['held-out'])} news pages and the other "
+        "half's texts; "
         f"{n_orders} arrival order(s)\n"
     )
     grids = {

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpcore
 import httpx
@@ -57,6 +58,17 @@ def read_request(conn: socket.socket) -> bytes:
             break
         data += chunk
     return data
+
+
+def times_out(
+    serve: Callable[[socket.socket], None], request: Callable[[int], Any], error: type[Exception]
+) -> None:
+    """``request(port)`` against ``serve`` (which holds its connection 3 s) raises ``error`` well before."""
+    with raw_server(serve) as port:
+        started = time.monotonic()
+        with pytest.raises(error):
+            asyncio.run(request(port))
+        assert time.monotonic() - started < 2.5
 
 
 def client() -> httpx.AsyncClient:
@@ -113,17 +125,13 @@ def test_a_silent_server_is_a_read_timeout():
         time.sleep(3)
         conn.close()
 
-    async def main() -> None:
+    async def request(port: int) -> None:
         async with httpx.AsyncClient(
             transport=PerHostTransport(connections=2, verify=_tls_context()), timeout=0.3
         ) as c:
             await c.get(f"http://127.0.0.1:{port}/")
 
-    with raw_server(serve) as port:
-        started = time.monotonic()
-        with pytest.raises(httpx.ReadTimeout):
-            asyncio.run(main())
-        assert time.monotonic() - started < 2.5
+    times_out(serve, request, httpx.ReadTimeout)
 
 
 def test_a_refused_connection_is_a_connect_error():
@@ -202,18 +210,14 @@ def test_a_write_the_server_never_reads_times_out():
         time.sleep(3)  # never reads: the kernel's buffers fill and the writer must wait
         conn.close()
 
-    async def main() -> None:
+    async def request(port: int) -> None:
         stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
         try:
             await stream.write(b"x" * (64 * 1024 * 1024), timeout=0.3)
         finally:
             await stream.aclose()
 
-    with raw_server(serve) as port:
-        started = time.monotonic()
-        with pytest.raises(httpcore.WriteTimeout):
-            asyncio.run(main())
-        assert time.monotonic() - started < 2.5
+    times_out(serve, request, httpcore.WriteTimeout)
 
 
 def test_the_end_of_a_stream_reads_as_empty():

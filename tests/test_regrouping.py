@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from support.articles import extracted_article, stored_and_placed
 
 from monitor.config import DedupSettings
@@ -77,7 +78,9 @@ def story_of(session, ids: list[int]) -> set[int | None]:
     return {session.get(ArticleRow, i).story_id for i in ids}
 
 
-def test_two_events_merged_by_the_stage_are_split_into_two_stories(db):
+def merged_landslides(db) -> tuple[list[int], list[int]]:
+    """Ten write-ups of a landslide in Kalvik, then ten of one in Marrano three hours later, placed by the
+    stage at its defaults, which joins them in one story; the two lists of article ids."""
     rng = random.Random(3)
     north = event("Kalvik", "Anna Berglund", "Ostra", 14, 23, "the Red Cross")
     south = event("Marrano", "Pietro Vanni", "Serra", 6, 41, "civil protection")
@@ -86,6 +89,14 @@ def test_two_events_merged_by_the_stage_are_split_into_two_stories(db):
         b = place(session, write_ups(rng, south, 10), "south", T + timedelta(hours=3), MERGING)
     with db.session() as session:
         assert len(story_of(session, a + b)) == 1  # the stage's mistake
+    return a, b
+
+
+def test_two_events_merged_by_the_stage_are_split_into_two_stories(db):
+    a, b = merged_landslides(db)
+    rng = random.Random(4)
+    south = event("Marrano", "Pietro Vanni", "Serra", 6, 41, "civil protection")
+    with db.session() as session:
         merged = story_of(session, a).pop()
     with db.write_session() as session:
         done = regroup_window(session, settings=MERGING, now=T + timedelta(hours=8))
@@ -142,49 +153,33 @@ def test_one_event_is_not_split(db):
 
 
 def test_stories_outside_the_window_are_left_alone(db):
-    rng = random.Random(3)
-    north = event("Kalvik", "Anna Berglund", "Ostra", 14, 23, "the Red Cross")
-    south = event("Marrano", "Pietro Vanni", "Serra", 6, 41, "civil protection")
-    with db.session() as session:
-        a = place(session, write_ups(rng, north, 10), "north", T, MERGING)
-        b = place(session, write_ups(rng, south, 10), "south", T + timedelta(hours=3), MERGING)
+    a, b = merged_landslides(db)
     with db.write_session() as session:
         later = T + MERGING.window + timedelta(days=2)
         assert regroup_window(session, settings=MERGING, now=later) == []
         assert len(story_of(session, a + b)) == 1
 
 
-def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db):
+def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db, monkeypatch):
     import asyncio
 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from monitor.config import load_config
     from monitor.daemon.scheduler import Daemon
+    from monitor.digest.runner import DigestRunner
     from monitor.pipeline import Pipeline
     from monitor.runtime.metrics import PrometheusMetrics
 
     metrics = PrometheusMetrics()
     path = tmp_path / "feeds.yaml"
-    path.write_text("feeds: []\n")
-    rng = random.Random(3)
-    with db.session() as session:
-        a = place(
-            session,
-            write_ups(rng, event("Kalvik", "Anna Berglund", "Ostra", 14, 23, "ICRC"), 10),
-            "n",
-            T,
-            MERGING,
-        )
-        b = place(
-            session,
-            write_ups(rng, event("Marrano", "Pietro Vanni", "Serra", 6, 41, "CP"), 10),
-            "s",
-            T,
-            MERGING,
-        )
-    with db.session() as session:
-        assert len(story_of(session, a + b)) == 1
+    digest = (
+        "watchlist:\n  topics:\n    - {name: slides, query: landslid*}\n"
+        "digests:\n  - name: morning\n    schedule: '0 7 * * *'\n    topics: [slides]\n"
+        "    channels:\n      slack: {webhook_url: 'http://127.0.0.1:9/hook'}\n"
+    )
+    path.write_text("feeds: []\n" + digest)
+    a, b = merged_landslides(db)
 
     async def scenario():
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
@@ -193,23 +188,25 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db):
             daemon.schedule()
             job = scheduler.get_job("regroup")
             assert job is not None and job.trigger.interval == timedelta(hours=1)
-            path.write_text("feeds: []\ndedup:\n  regroup_every: off\n")
+            path.write_text("feeds: []\ndedup:\n  regroup_every: off\n" + digest)
             assert await daemon.reload(force=True) is True
             assert scheduler.get_job("regroup") is None
-            path.write_text("feeds: []\ndedup:\n  regroup_every: 15m\n")
+            path.write_text("feeds: []\ndedup:\n  regroup_every: 15m\n" + digest)
             assert await daemon.reload(force=True) is True
             assert scheduler.get_job("regroup").trigger.interval == timedelta(minutes=15)
             # The articles are of 2024: the window is widened to reach them from today.
             reaching = daemon.config.dedup.model_copy(update={"window": timedelta(days=20000)})
             daemon.config = daemon.config.model_copy(update={"dedup": reaching})
-            # A scheduled digest runs the pass first: what it reads is already split.
+            # A scheduled digest (its real job) runs the pass first: what it reads is already split.
             seen = []
 
-            def digest() -> None:
+            def run(runner, *, period, now):
                 with db.session() as session:
                     seen.append((len(story_of(session, a)), len(story_of(session, a + b))))
+                return []
 
-            await asyncio.to_thread(daemon._regrouped_first, digest)
+            monkeypatch.setattr(DigestRunner, "run", run)
+            await asyncio.to_thread(scheduler.get_job("digest:morning").func)
             assert seen == [(1, 2)]
             exposition = metrics.exposition()[0].decode()
             assert 'monitor_regroup_passes_total{result="ok"} 1.0' in exposition
@@ -223,7 +220,6 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db):
 
 
 def test_regroup_every_is_a_duration_of_a_minute_or_more_or_off(tmp_path):
-    import pytest
 
     from monitor.config import load_config
     from monitor.errors import MonitorError
@@ -235,3 +231,26 @@ def test_regroup_every_is_a_duration_of_a_minute_or_more_or_off(tmp_path):
     path.write_text("feeds: []\ndedup:\n  regroup_every: 10s\n")
     with pytest.raises(MonitorError, match="too often"):
         load_config(path)
+
+
+def test_a_pass_that_fails_half_way_leaves_the_stories_as_they_were(db, monkeypatch):
+    # One transaction: a failure (or a process killed) after the new story was made and its write-ups moved,
+    # before the old story was rebuilt, leaves no half-split story behind.
+    a, b = merged_landslides(db)
+    with db.session() as session:
+        before = {row.id: (row.size, row.profile) for row in session.query(Story)}
+    rebuilt = []
+
+    def failing(session, **story):
+        rebuilt.append(story["story_id"])
+        if len(rebuilt) == 2:
+            raise RuntimeError("killed")
+        real(session, **story)
+
+    real = stories_store.rebuild_story
+    monkeypatch.setattr(stories_store, "rebuild_story", failing)
+    with pytest.raises(RuntimeError), db.write_session() as session:
+        regroup_window(session, settings=MERGING, now=T + timedelta(hours=8))
+    with db.session() as session:
+        assert {row.id: (row.size, row.profile) for row in session.query(Story)} == before
+        assert len(story_of(session, a + b)) == 1

@@ -186,8 +186,7 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
             daemon.schedule()
             jobs = {job.id: job for job in scheduler.get_jobs()}
             assert {"poll-tick", "config-reload", "digest:morning", "digest-retries"} <= set(jobs)
-            # partial(daemon._regrouped_first, partial(_guarded, job, runner, metrics))
-            titles = jobs["digest:morning"].func.args[0].args[1]._titles
+            titles = jobs["digest:morning"].func.args[1]._titles  # partial(_guarded, job, runner, metrics)
 
             path.write_text(
                 DIGESTS.format(

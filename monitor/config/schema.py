@@ -287,13 +287,23 @@ class FeedConfig(Section):
         raise InvalidValue(f"url {value!r} is not an absolute http(s) URL", "write it as https://host/...")
 
 
-def _every_or_off(value: Any) -> timedelta | None:
-    """How often a periodic job runs: a duration of a minute or more, or ``off`` (also ``false``)."""
-    if (
+def _is_off(value: Any) -> bool:
+    """``off`` or ``never`` (any case), ``false`` or nothing: a setting that can be turned off."""
+    return (
         value is None
         or value is False
         or (isinstance(value, str) and value.strip().lower() in ("off", "never"))
-    ):
+    )
+
+
+_OFF_OR_DURATION = PlainSerializer(
+    lambda value: "off" if value is None else format_duration(value), when_used="json"
+)
+
+
+def _every_or_off(value: Any) -> timedelta | None:
+    """How often a periodic job runs: a duration of a minute or more, or ``off`` (also ``false``)."""
+    if _is_off(value):
         return None
     every = parse_duration(value)
     if every < timedelta(minutes=1):
@@ -304,11 +314,7 @@ def _every_or_off(value: Any) -> timedelta | None:
     return every
 
 
-EveryOrOff = Annotated[
-    timedelta | None,
-    BeforeValidator(_every_or_off),
-    PlainSerializer(lambda value: "off" if value is None else format_duration(value), when_used="json"),
-]
+EveryOrOff = Annotated[timedelta | None, BeforeValidator(_every_or_off), _OFF_OR_DURATION]
 
 
 class DedupSettings(Section):
@@ -337,11 +343,7 @@ class DedupSettings(Section):
 
 def _window_or_off(value: Any) -> timedelta | None:
     """A retention window: a duration, or ``off`` (also ``false`` or nothing) to keep everything."""
-    if (
-        value is None
-        or value is False
-        or (isinstance(value, str) and value.strip().lower() in ("off", "never"))
-    ):
+    if _is_off(value):
         return None
     window = parse_duration(value)
     if window < timedelta(days=1):
@@ -352,11 +354,7 @@ def _window_or_off(value: Any) -> timedelta | None:
     return window
 
 
-RetentionWindow = Annotated[
-    timedelta | None,
-    BeforeValidator(_window_or_off),
-    PlainSerializer(lambda value: "off" if value is None else format_duration(value), when_used="json"),
-]
+RetentionWindow = Annotated[timedelta | None, BeforeValidator(_window_or_off), _OFF_OR_DURATION]
 
 
 class RetentionSettings(Section):

@@ -15,9 +15,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -142,11 +140,10 @@ class Daemon:
             coalesce=True,
         )
 
-    def _regrouped_first(self, job: Callable[[], None]) -> None:
-        """Run the regrouping pass (when on), then ``job``: a scheduled digest."""
+    def regroup_if_on(self) -> None:
+        """The regrouping pass, when the configuration in force has it on (run before each scheduled digest)."""
         if self.config.dedup.enabled and self.config.dedup.regroup_every is not None:
             self.regroup()
-        job()
 
     def regroup(self) -> None:
         """Split the window's stories where their write-ups' neighbourhoods say two events (a job: run in
@@ -178,14 +175,13 @@ class Daemon:
             owner=pipeline.owner,
             titles=lambda: topic_titles(pipeline.tagger.watchlist),
             metrics=self.metrics,
+            before_digest=self.regroup_if_on,
         )
 
     def _schedule_digests(self, jobs: list) -> None:
         for job_id in self._digest_jobs:
             self.scheduler.remove_job(job_id)
         for job_id, job, trigger in jobs:
-            if job_id.startswith("digest:"):  # a digest shows stories as the regrouping left them just now
-                job = partial(self._regrouped_first, job)
             self.scheduler.add_job(
                 job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
             )

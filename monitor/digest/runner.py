@@ -417,10 +417,12 @@ def scheduled_jobs(
     owner: str,
     titles: Callable[[], Mapping[str, str]] | None = None,
     metrics: Metrics = NO_METRICS,
+    before_digest: Callable[[], None] | None = None,
 ) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
     time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
-    Every delivery's outcome is counted in ``metrics``."""
+    Every delivery's outcome is counted in ``metrics``. ``before_digest`` runs before each scheduled digest
+    (the daemon's regrouping of stories, so a digest shows them as they are grouped at that moment)."""
     from apscheduler.triggers.interval import IntervalTrigger
 
     runners = [DigestRunner(db, digest, owner=owner, titles=titles) for digest in digests]
@@ -429,7 +431,7 @@ def scheduled_jobs(
         jobs.append(
             (
                 f"digest:{runner.digest.name}",
-                partial(_guarded, _run_scheduled, runner, metrics),
+                partial(_guarded, partial(_run_scheduled, before=before_digest), runner, metrics),
                 runner.digest.trigger(),
             )
         )
@@ -453,7 +455,9 @@ def topic_titles(watchlist: Any) -> dict[str, str]:
     return {topic.name: getattr(topic, "title", None) or topic.name for topic in watchlist.topics}
 
 
-def _run_scheduled(runner: DigestRunner) -> list[Outcome]:
+def _run_scheduled(runner: DigestRunner, *, before: Callable[[], None] | None = None) -> list[Outcome]:
+    if before is not None:
+        before()
     now = _now()
     return runner.run(period=period_of(runner.digest, now), now=now)
 
