@@ -220,7 +220,6 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db, 
 
 
 def test_regroup_every_is_a_duration_of_a_minute_or_more_or_off(tmp_path):
-
     from monitor.config import load_config
     from monitor.errors import MonitorError
 
