@@ -977,3 +977,26 @@ def test_a_proxy_from_the_environment_carries_the_requests(monkeypatch):
         result = fetch("http://news.example.invalid/feed.xml")
     assert result.ok and result.body == b"<rss>via proxy</rss>"
     assert [r.path for r in proxy.requests] == ["http://news.example.invalid/feed.xml"]
+
+
+def test_cookies_are_neither_kept_nor_sent_back(server):
+    # A site whose every answer sets a new cookie (a load balancer's, a tracker's). Kept, they went back with
+    # every request to it, telling it which instance was polling, until the requests grew past what the
+    # server takes and every fetch of the site failed; and a daemon's memory grew with them for months.
+    cookie = "v" * 3000
+    server.set_sequence(
+        "/cookies/feed.xml",
+        [
+            Route(body="<rss/>", etag=False, headers={"Set-Cookie": f"c{n}={cookie}; Path=/; Max-Age=999999"})
+            for n in range(40)
+        ],
+    )
+    server.set("/cookies/old", Route(status=302, headers={"Location": "/cookies/new", "Set-Cookie": "a=1"}))
+    server.set("/cookies/new", Route(body="here"))
+    results = _fetch_in_turn(
+        [(server.url("/cookies/feed.xml"), {})] * 40 + [(server.url("/cookies/old"), {})]
+    )
+    assert [r.status for r in results] == [200] * 41
+    sent = server.requests_for("/cookies/feed.xml") + server.requests_for("/cookies/new")
+    assert len(sent) == 41
+    assert not [r for r in sent if "cookie" in r.headers]

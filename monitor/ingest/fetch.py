@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import email.utils
 import functools
+import http.cookiejar
 import logging
 import socket
 import ssl
@@ -395,6 +396,14 @@ def _peer_address(response: httpx.Response) -> str | None:
 
 
 @functools.cache
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that takes no cookie, as feed readers keep none. A client's jar keeps every cookie of every site
+    for as long as it runs and sends them back: a site that sets a new one on each answer tells its polls
+    apart, then refuses them once their Cookie header outgrows its limit, and the daemon's memory grows."""
+    # Neither kind of cookie is accepted: the jar does not even parse a Set-Cookie header.
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(netscape=False, rfc2965=False))
+
+
 def _tls_context() -> ssl.SSLContext:
     """The CA bundle, loaded once per process: loading it costs ~30 ms, once for every client otherwise."""
     return httpx.create_ssl_context()
@@ -466,6 +475,7 @@ class Fetcher:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             transport=transport,
+            cookies=_no_cookies(),
         )
         self._timeout = timeout
 
