@@ -306,3 +306,56 @@ def test_the_global_limit_lets_pages_before_feeds_of_other_hosts():
         return order
 
     assert asyncio.run(main()) == ["page", "feed"]
+
+
+# ------------------------------------------------------------------------------------------ forgetting
+
+
+def test_hosts_no_request_used_for_a_while_are_forgotten(monkeypatch):
+    # A daemon following links meets new hosts every day; their state is not kept forever. A host in use,
+    # or held off by a Retry-After, is kept however long ago it was last started.
+    async def main():
+        gate = HostGate(delay=0.5, forget_after=0.05)
+        for host in ("old.example", "crawl-delayed.example"):
+            async with gate.slot(host):
+                pass
+        gate.set_crawl_delay("crawl-delayed.example", 5.0)
+        await asyncio.sleep(0.1)
+        gate.hold_off("held.example", 10)
+        entered, leave = asyncio.Event(), asyncio.Event()
+
+        async def busy() -> None:
+            async with gate.slot("busy.example"):
+                entered.set()
+                await leave.wait()
+
+        task = asyncio.create_task(busy())
+        await entered.wait()
+        await asyncio.sleep(0.1)
+        before = gate.hosts
+        gate.forget_idle()
+        after = gate.hosts
+        leave.set()
+        await task
+        return before, after, gate.delay_for("crawl-delayed.example")
+
+    before, after, delay = asyncio.run(main())
+    assert (before, after) == (4, 2)  # busy and held stay
+    assert delay == 0.5  # a forgotten host is as one never met: its robots.txt brings its Crawl-delay back
+
+
+def test_meeting_a_new_host_forgets_the_idle_ones_now_and_then(monkeypatch):
+    from monitor.ingest import politeness
+
+    monkeypatch.setattr(politeness, "SWEEP_EVERY", 0.0)
+
+    async def main():
+        gate = HostGate(delay=0, forget_after=0.05)
+        for n in range(50):
+            async with gate.slot(f"site{n}.example"):
+                pass
+        await asyncio.sleep(0.1)
+        async with gate.slot("new.example"):
+            return gate.hosts
+
+    assert asyncio.run(main()) == 1

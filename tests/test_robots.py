@@ -164,6 +164,38 @@ def test_rules_expire_after_a_day(server, monkeypatch):
     assert asyncio.run(main()) == (False, False, True)
 
 
+def test_rules_of_the_least_recently_asked_origins_are_let_go(server):
+    # A daemon following links meets a new site with nearly every one: the rules it keeps are bounded, and an
+    # origin let go has its robots.txt fetched again when it is next asked about.
+    server.set("/robots.txt", "User-agent: *\nDisallow: /no\n")
+    one, two, three = (server.url("/page", host=h) for h in server.hosts)
+
+    async def main():
+        async with Fetcher(user_agent="monitor/test", gate=HostGate(delay=0)) as fetcher:
+            cache = RobotsCache(fetcher, max_origins=2)
+            answers = [await cache.allowed(u) for u in (one, two, one, three, one, two)]
+            return answers, cache
+
+    answers, cache = asyncio.run(main())
+    assert answers == [True] * 6
+    fetched = [r.host for r in server.requests_for("/robots.txt")]
+    # one and two kept; three pushes out two (one was asked more recently); two comes back.
+    assert fetched == [server.hosts[0], server.hosts[1], server.hosts[2], server.hosts[1]]
+    assert len(cache._rules) == 2 and not cache._loads
+
+
+def test_requests_that_meet_a_robots_fetch_wait_for_it(server):
+    server.set("/robots.txt", Route(body="User-agent: *\nDisallow: /no\n", delay=0.2))
+    caches = []
+    assert check([server.url("/yes"), server.url("/no"), server.url("/yes/2")], cache_out=caches) == [
+        True,
+        False,
+        True,
+    ]
+    assert len(server.requests_for("/robots.txt")) == 1
+    assert not caches[0]._loads  # nothing is left behind for the origin once its rules are in
+
+
 @pytest.mark.parametrize("url", ["mailto:a@example.org", "ftp://127.0.0.1/file", "not a url", "http://[::1"])
 def test_urls_we_could_not_fetch_are_refused_without_a_request(server, url):
     assert check([url]) == [False]

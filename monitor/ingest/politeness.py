@@ -29,10 +29,21 @@ class Turn(IntEnum):
     OTHER = 2
 
 
+FORGET_AFTER = 24 * 3600.0
+"""A host with no request for this long is forgotten (its delay with it), as its robots.txt is
+(``monitor.ingest.robots.ROBOTS_TTL``): the next page's robots.txt, fetched again, brings its Crawl-delay
+back. A daemon following links meets new hosts every day, and would otherwise keep them all."""
+SWEEP_EVERY = 600.0
+"""Seconds between two looks for hosts to forget, made as a new host is met."""
+
+
 class _Host:
-    __slots__ = ("slots", "turns", "next_start", "held_until", "delay")
+    __slots__ = ("slots", "turns", "next_start", "held_until", "delay", "users", "last_used")
 
     def __init__(self, concurrency: int, delay: float) -> None:
+        self.users = 0
+        """Requests waiting for the host's turn or holding one of its slots."""
+        self.last_used = time.monotonic()
         self.slots = asyncio.Semaphore(concurrency)
         self.turns = PriorityGate(1)  # one waiter at a time, in the order of ``Turn``
         self.next_start = 0.0
@@ -48,17 +59,47 @@ class HostGate:
     A host's delay can be raised (never lowered below the default) by its robots.txt ``Crawl-delay``.
     """
 
-    def __init__(self, *, concurrency: int = 2, delay: float = 1.0, max_crawl_delay: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int = 2,
+        delay: float = 1.0,
+        max_crawl_delay: float = 30.0,
+        forget_after: float = FORGET_AFTER,
+    ) -> None:
         self.concurrency = concurrency
         self.delay = delay
         self.max_crawl_delay = max_crawl_delay
+        self.forget_after = forget_after
         self._hosts: dict[str, _Host] = {}
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+
+    @property
+    def hosts(self) -> int:
+        """Hosts whose state is kept now."""
+        return len(self._hosts)
 
     def _host(self, host: str) -> _Host:
         state = self._hosts.get(host)
         if state is None:
+            now = time.monotonic()
+            if now >= self._next_sweep:
+                self.forget_idle(now)
             state = self._hosts[host] = _Host(self.concurrency, self.delay)
         return state
+
+    def forget_idle(self, now: float | None = None) -> None:
+        """Forget the hosts that no request has used for ``forget_after`` seconds and that no Retry-After
+        holds (see ``FORGET_AFTER``)."""
+        now = time.monotonic() if now is None else now
+        self._next_sweep = now + SWEEP_EVERY
+        idle = [
+            name
+            for name, state in self._hosts.items()
+            if not state.users and state.held_until <= now and now - state.last_used >= self.forget_after
+        ]
+        for name in idle:
+            del self._hosts[name]
 
     def set_crawl_delay(self, host: str, seconds: float) -> None:
         """Honour a robots.txt Crawl-delay, bounded so a hostile file cannot stall us for hours."""
@@ -110,31 +151,36 @@ class HostGate:
             priority: the request's place in the host's line (``Turn``).
         """
         state = self._host(host)
-        spaced = priority != Turn.ROBOTS  # see ``Turn``
-        # Waiters go one at a time, in the order of ``Turn``, and the next start is counted from when this
-        # one really started, not from when it was planned: a late wake-up cannot squeeze the gap after it.
-        # The line comes before the host's slots, so that its order is the order requests go in.
-        await state.turns.acquire(priority)
+        state.users += 1  # not forgotten (``forget_idle``) while it waits or is held
         try:
-            # Again after each sleep: an answer's Retry-After may have put the next start further off.
-            while (wait := (state.next_start if spaced else state.held_until) - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
-            await state.slots.acquire()
+            spaced = priority != Turn.ROBOTS  # see ``Turn``
+            # Waiters go one at a time, in the order of ``Turn``, and the next start is counted from when this
+            # one really started, not from when it was planned: a late wake-up cannot squeeze the gap after
+            # it. The line comes before the host's slots, so that its order is the order requests go in.
+            await state.turns.acquire(priority)
             try:
-                if on_turn is not None:
-                    await on_turn()
-                if then is not None:
-                    await then.acquire(priority)
-            except BaseException:
+                # Again after each sleep: an answer's Retry-After may have put the next start further off.
+                while (wait := (state.next_start if spaced else state.held_until) - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                await state.slots.acquire()
+                try:
+                    if on_turn is not None:
+                        await on_turn()
+                    if then is not None:
+                        await then.acquire(priority)
+                except BaseException:
+                    state.slots.release()
+                    raise
+                if spaced:
+                    state.next_start = time.monotonic() + state.delay
+            finally:
+                state.turns.release()
+            try:
+                yield
+            finally:
                 state.slots.release()
-                raise
-            if spaced:
-                state.next_start = time.monotonic() + state.delay
+                if then is not None:
+                    then.release()
         finally:
-            state.turns.release()
-        try:
-            yield
-        finally:
-            state.slots.release()
-            if then is not None:
-                then.release()
+            state.users -= 1
+            state.last_used = time.monotonic()

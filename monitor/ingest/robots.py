@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 ROBOTS_TTL = 24 * 3600.0
 UNREACHABLE_TTL = 15 * 60.0
 ROBOTS_MAX_BYTES = 512 * 1024
+MAX_ORIGINS = 5_000
+"""Origins whose rules are kept, the most recently asked about: each new link's site adds one, and a daemon
+following links for months meets tens of thousands. Parsed rules take some 10 KB on average, and a large
+file (13 KB of rules) nearly 200 KB; an origin let go has its robots.txt fetched again when next needed."""
 AGENT = "monitor"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -104,13 +109,22 @@ def _origin(url: str) -> tuple[str, str] | None:
     return f"{scheme}://{shown}", host
 
 
+class _Load:
+    __slots__ = ("lock", "waiting")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+
+
 class RobotsCache:
     """Answers "may we fetch this URL?" per origin, fetching robots.txt through the polite fetcher."""
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    def __init__(self, fetcher: Fetcher, *, max_origins: int = MAX_ORIGINS) -> None:
         self._fetcher = fetcher
-        self._rules: dict[str, _Rules] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._max_origins = max_origins
+        self._rules: OrderedDict[str, _Rules] = OrderedDict()  # least recently asked first
+        self._loads: dict[str, _Load] = {}  # origins whose robots.txt is being fetched, and who waits for it
 
     async def allowed(self, url: str) -> bool:
         return (await self.verdict(url)).allowed
@@ -121,16 +135,37 @@ class RobotsCache:
         if found is None:
             return RobotsVerdict(False)  # not an http(s) URL with a host: nothing we could fetch anyway
         origin, host = found
-        rules = self._rules.get(origin)
-        if rules is None or rules.expires < time.monotonic():
-            lock = self._locks.setdefault(origin, asyncio.Lock())
-            async with lock:
-                rules = self._rules.get(origin)
-                if rules is None or rules.expires < time.monotonic():
-                    rules = self._rules[origin] = await self._load(origin, host)
+        rules = self._fresh(origin)
+        if rules is None:
+            # One fetch of a robots.txt at a time: the requests that meet it being fetched wait for it.
+            load = self._loads.setdefault(origin, _Load())
+            load.waiting += 1
+            try:
+                async with load.lock:
+                    rules = self._fresh(origin)
+                    if rules is None:
+                        rules = await self._load(origin, host)
+                        self._keep(origin, rules)
+            finally:
+                load.waiting -= 1
+                if not load.waiting:
+                    del self._loads[origin]
         if rules.allows(url):
             return RobotsVerdict(True)
         return RobotsVerdict(False, rules.unavailable)
+
+    def _fresh(self, origin: str) -> _Rules | None:
+        rules = self._rules.get(origin)
+        if rules is None or rules.expires < time.monotonic():
+            return None
+        self._rules.move_to_end(origin)
+        return rules
+
+    def _keep(self, origin: str, rules: _Rules) -> None:
+        self._rules[origin] = rules
+        self._rules.move_to_end(origin)
+        while len(self._rules) > self._max_origins:
+            self._rules.popitem(last=False)
 
     async def _load(self, origin: str, host: str) -> _Rules:
         # First in its host's line: every page of the host waits for it.
