@@ -1000,3 +1000,10 @@ def test_cookies_are_neither_kept_nor_sent_back(server):
     sent = server.requests_for("/cookies/feed.xml") + server.requests_for("/cookies/new")
     assert len(sent) == 41
     assert not [r for r in sent if "cookie" in r.headers]
+
+
+def test_the_ca_bundle_is_loaded_once_per_process():
+    # Loading it takes ~30 ms: a poll makes a client for its fetches, and a reload another.
+    from monitor.ingest.fetch import _tls_context
+
+    assert _tls_context() is _tls_context()

@@ -395,7 +395,6 @@ def _peer_address(response: httpx.Response) -> str | None:
     return str(address[0]) if address else None
 
 
-@functools.cache
 def _no_cookies() -> http.cookiejar.CookieJar:
     """A jar that takes no cookie, as feed readers keep none. A client's jar keeps every cookie of every site
     for as long as it runs and sends them back: a site that sets a new one on each answer tells its polls
@@ -404,6 +403,7 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(netscape=False, rfc2965=False))
 
 
+@functools.cache
 def _tls_context() -> ssl.SSLContext:
     """The CA bundle, loaded once per process: loading it costs ~30 ms, once for every client otherwise."""
     return httpx.create_ssl_context()
