@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -87,6 +87,7 @@ LEASED = "leased"
 # Content a hub pushed waits this long, in all, for a poll of its feed in flight to end.
 PUSH_LEASE_TRIES, PUSH_LEASE_WAIT = 60, 1.0
 SAVES_PER_TRANSACTION = 16
+SORTS_PER_TRANSACTION = 64
 """Feeds whose articles are stored in one transaction at most: enough to share the count rows' pages, few
 enough that the write lock is not held for long (another instance, or a command, waits for it)."""
 
@@ -255,6 +256,12 @@ class Pipeline:
         # for all its articles instead of once per feed, which on SQLite is most of a poll's disk writes.
         self._article_saves: GroupCommit[_ArticleSave, tuple[int, int]] = GroupCommit(
             self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION, what="feeds' article saves"
+        )
+        # Which of a feed's entries are known is looked up as its feed is parsed; feeds parsed together are
+        # sorted together: the same few queries for all of them, and one transaction (it links entries
+        # known from other feeds) instead of one per feed.
+        self._entry_sorts: GroupCommit[_EntrySort, _Sorted] = GroupCommit(
+            self._sort_entries, self._in_writer, max_batch=SORTS_PER_TRANSACTION, what="feeds' entry sorts"
         )
         # Each feed's sightings (what its rhythm is learnt from) are read once a poll, as it finishes: feeds that
         # finish together are read by one query, as their outcomes are written by one transaction. A first poll
@@ -648,7 +655,7 @@ class Pipeline:
             for the next poll.
         """
         hashes = {item.key: entry_hash(item) for item in parsed.items}
-        known, changed, linked = await self._in_writer(self._sort_entries, feed, parsed, hashes)
+        known, changed, linked = await self._entry_sorts.submit(_EntrySort(feed, parsed, hashes))
         place = self._stage_place.get()  # None when storing a push, outside any poll
         if place is not None:
             place.leave()  # from here on the feed waits for its pages
@@ -695,37 +702,53 @@ class Pipeline:
             )
         return created, linked, waiting
 
-    def _sort_entries(
-        self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, hashes: dict[str, str]
-    ) -> tuple[article_store.KnownEntries, dict[str, int], int]:
-        """Which entries are known (in this feed, or from another feed: those are linked now), and which
-        known ones changed. Runs in the writer thread."""
-        refs = [
-            article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
-            for item in parsed.items
-        ]
+    def _sort_entries(self, sorts: Sequence[_EntrySort]) -> list[_Sorted]:
+        """For each feed, which of its entries are known (in this feed, or from another feed: those are
+        linked now), which known ones changed, and how many were linked. Runs in the writer thread."""
         now = _now()
         with self.db.write_session() as session:
-            known = article_store.find_known(session, feed_id=feed.id, entries=refs)
-            if known.pruned:  # articles removed by retention that this feed still lists: remembered on
-                mark_seen(session, pruned_ids=known.pruned, now=now)
-            # Updates are not copies: a known entry whose feed text changed is fetched again (below).
-            changed = article_store.changed_entries(
-                session, feed_id=feed.id, hashes={key: hashes[key] for key in known.in_feed}
-            )
-            linked = 0
-            for item in parsed.items:
-                if item.key in known.elsewhere:
-                    linked += article_store.link_to_feed(
-                        session,
-                        article_id=known.elsewhere[item.key],
-                        feed_id=feed.id,
-                        entry_key=item.key,
-                        entry_url=item.url,
-                        now=now,
-                        entry_hash=hashes[item.key],
+            knowns = article_store.find_known_of_feeds(
+                session,
+                [
+                    (
+                        sort.feed.id,
+                        [
+                            article_store.EntryRef(
+                                item.key, item.guid, canonical_url(item.url) if item.url else None
+                            )
+                            for item in sort.parsed.items
+                        ],
                     )
-        return known, changed, linked
+                    for sort in sorts
+                ],
+            )
+            pruned = sorted({row for known in knowns for row in known.pruned})
+            if pruned:  # articles removed by retention that a feed still lists: remembered on
+                mark_seen(session, pruned_ids=pruned, now=now)
+            # Updates are not copies: a known entry whose feed text changed is fetched again (below).
+            changes = article_store.changed_entries_of_feeds(
+                session,
+                [
+                    (sort.feed.id, {key: sort.hashes[key] for key in known.in_feed})
+                    for sort, known in zip(sorts, knowns, strict=True)
+                ],
+            )
+            sorted_feeds = []
+            for sort, known, changed in zip(sorts, knowns, changes, strict=True):
+                linked = 0
+                for item in sort.parsed.items:
+                    if item.key in known.elsewhere:
+                        linked += article_store.link_to_feed(
+                            session,
+                            article_id=known.elsewhere[item.key],
+                            feed_id=sort.feed.id,
+                            entry_key=item.key,
+                            entry_url=item.url,
+                            now=now,
+                            entry_hash=sort.hashes[item.key],
+                        )
+                sorted_feeds.append(_Sorted(known, changed, linked))
+        return sorted_feeds
 
     def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[int, int]]:
         """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
@@ -1112,6 +1135,24 @@ class _StagePlace:
         if self._held:
             self._held = False
             self._gate.release()
+
+
+@dataclass(frozen=True)
+class _EntrySort:
+    """One feed's entries to sort (``Pipeline._sort_entries``), with each entry's hash."""
+
+    feed: feed_store.FeedSnapshot
+    parsed: ParsedFeed
+    hashes: dict[str, str]
+
+
+class _Sorted(NamedTuple):
+    """A feed's entries sorted: which are known, which known ones changed (key -> article id), how many
+    were linked from other feeds."""
+
+    known: article_store.KnownEntries
+    changed: dict[str, int]
+    linked: int
 
 
 @dataclass(frozen=True)

@@ -364,13 +364,13 @@ def test_at_most_concurrency_feeds_are_fetched_ahead_of_sorting_their_entries(we
             most[0] = max(most[0], waiting[0])
         return parse(*args, **kwargs)
 
-    def slow_sort(self, *args):
+    def slow_sort(self, sorts):
         time.sleep(0.05)
         try:
-            return sort(self, *args)
+            return sort(self, sorts)
         finally:
             with lock:
-                waiting[0] -= 1
+                waiting[0] -= len(sorts)
 
     monkeypatch.setattr(pipeline_module, "parse_feed", counted_parse)
     monkeypatch.setattr(pipeline_module.Pipeline, "_sort_entries", slow_sort)
@@ -378,3 +378,74 @@ def test_at_most_concurrency_feeds_are_fetched_ahead_of_sorting_their_entries(we
     result = workspace.cli("poll")
     assert "8 ok" in result.stdout and "8 new articles" in result.stdout
     assert 1 <= most[0] <= 2, most[0]
+
+
+def test_feeds_parsed_together_have_their_entries_sorted_together(web, workspace):
+    """Feeds whose entries are sorted at the same moment share the lookups (and one transaction); each still
+    gets its own answer: its new entries, the changed one, and the article it shares with another feed."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+    from monitor.store.db import open_database
+
+    entries = {f"F{n}": make_entries(web, f"f{n}", 2) for n in range(10)}
+    shared = make_entries(web, "both", 1)
+    entries["F0"] += shared
+    workspace.write_config(
+        [{"name": name, "url": serve_feed(web, f"/{name}.xml", feed)} for name, feed in entries.items()],
+        per_host=12,  # all at once from the one test server, so that they are parsed together
+    )
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    lookups: list[str] = []
+    event.listen(
+        db.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: (
+            lookups.append(statement)
+            if "FROM article_feeds WHERE" in " ".join(statement.split())
+            and "entry_key IN (" in statement
+            and "entry_hash" not in statement  # the keys a feed gave before, not what it said of them
+            else None
+        ),
+    )
+
+    async def one_poll():
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            return {r.feed: r for r in await pipeline.poll(due_only=False)}
+
+    first = asyncio.run(one_poll())
+    assert {name: r.new_articles for name, r in first.items()} == {n: 3 if n == "F0" else 2 for n in entries}
+    assert 1 <= len(lookups) < len(entries), f"{len(lookups)} entry lookups for {len(entries)} feeds"
+    # Each feed changes in its own way: F1 lists F0's shared article too, F2 edits an entry, F3 gains one.
+    edited = entries["F2"][0]
+    entries["F1"] += shared
+    entries["F2"][0] = type(edited)(
+        edited.slug,
+        edited.title + " (updated)",
+        edited.summary,
+        edited.url,
+        guid=edited.guid,
+        published=edited.published,
+    )
+    entries["F3"] += make_entries(web, "f3", 1, start=2)
+    for name in ("F1", "F2", "F3"):
+        serve_feed(web, f"/{name}.xml", entries[name])
+    web.clear_requests()
+    second = asyncio.run(one_poll())
+    db.dispose()
+    assert (second["F1"].new_articles, second["F1"].linked) == (0, 1)
+    assert (second["F2"].new_articles, second["F2"].linked) == (0, 0)
+    assert (second["F3"].new_articles, second["F3"].linked) == (1, 0)
+    articles = by_url(workspace.json("articles"))
+    assert len(articles) == 22
+    assert articles[shared[0].url]["feeds"] == ["F0", "F1"]
+    # The changed entry's page is read again (it is the same page: the article stays as it was); the shared
+    # one, known from F0, is not; nor is any other feed's.
+    pages = sorted(
+        r.path for r in web.requests if r.path.startswith(("/f", "/both")) and ".xml" not in r.path
+    )
+    assert pages == ["/f2/0", "/f3/2"]

@@ -38,8 +38,9 @@ class KnownEntries:
     """The ``pruned_entries`` rows that made entries known: articles removed by retention, not to come back."""
 
 
-_IN_FEED = select(ArticleFeed.entry_key).where(
-    ArticleFeed.feed_id == bindparam("feed"), ArticleFeed.entry_key.in_(bindparam("keys", expanding=True))
+_IN_FEEDS = select(ArticleFeed.feed_id, ArticleFeed.entry_key).where(
+    ArticleFeed.feed_id.in_(bindparam("feeds", expanding=True)),
+    ArticleFeed.entry_key.in_(bindparam("keys", expanding=True)),
 )
 _BY_GUID = select(Article.guid, Article.id).where(Article.guid.in_(bindparam("values", expanding=True)))
 _BY_URL = select(Article.canonical_url, Article.id).where(
@@ -48,39 +49,84 @@ _BY_URL = select(Article.canonical_url, Article.id).where(
 _PRUNED = select(
     PrunedEntry.id, PrunedEntry.feed_id, PrunedEntry.entry_key, PrunedEntry.guid, PrunedEntry.canonical_url
 ).where(
-    (PrunedEntry.feed_id == bindparam("feed")) & PrunedEntry.entry_key.in_(bindparam("keys", expanding=True))
+    PrunedEntry.feed_id.in_(bindparam("feeds", expanding=True))
+    & PrunedEntry.entry_key.in_(bindparam("keys", expanding=True))
     | PrunedEntry.guid.in_(bindparam("guids", expanding=True))
     | PrunedEntry.canonical_url.in_(bindparam("urls", expanding=True))
 )
-"""Statements built once: every feed poll with entries asks them (a first poll of 2,000 one-entry feeds,
-2,000 times each)."""
+_ENTRY_HASHES = select(
+    ArticleFeed.feed_id, ArticleFeed.entry_key, ArticleFeed.id, ArticleFeed.article_id, ArticleFeed.entry_hash
+).where(
+    ArticleFeed.feed_id.in_(bindparam("feeds", expanding=True)),
+    ArticleFeed.entry_key.in_(bindparam("keys", expanding=True)),
+)
+_SET_ENTRY_HASH = (
+    update(ArticleFeed).where(ArticleFeed.id == bindparam("link")).values(entry_hash=bindparam("hash"))
+)
+"""Statements built once, each asked for a batch of feeds at a time: a first poll of 2,000 one-entry feeds
+sorts all their entries. The feeds' keys are looked up together and each row kept for its own feed."""
 
 
 def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -> KnownEntries:
     """Sort a feed's entries into known in this feed, known from elsewhere, and (by omission) new."""
+    return find_known_of_feeds(session, [(feed_id, entries)])[0]
+
+
+def find_known_of_feeds(
+    session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]
+) -> list[KnownEntries]:
+    """``find_known`` for several feeds at once, with the same few queries for all of them.
+
+    Raises:
+        ValueError: a feed is there twice (a feed is polled by one task at a time).
+    """
+    if len({feed_id for feed_id, _ in feeds}) != len(feeds):
+        raise ValueError("the entries of one feed are sorted once at a time")
     connection = session.connection()
-    in_feed: set[str] = set()
-    for chunk in _chunks([e.key for e in entries]):
-        in_feed.update(connection.scalars(_IN_FEED, {"feed": feed_id, "keys": chunk}))
-    rest = [e for e in entries if e.key not in in_feed]
-    by_guid = _ids_by(session, _BY_GUID, [e.guid for e in rest if e.guid])
-    by_url = _ids_by(session, _BY_URL, [e.canonical_url for e in rest if e.canonical_url])
-    elsewhere = {}
-    for entry in rest:
-        article_id = _found(by_guid, entry.guid) or _found(by_url, entry.canonical_url)
-        if article_id is not None:
-            elsewhere[entry.key] = article_id
-    # Articles removed by retention: known by their key in this feed, or by GUID or canonical URL.
-    rest = [e for e in rest if e.key not in elsewhere]
-    pruned: set[int] = set()
-    if rest:
-        keyed, by_guid, by_url = _pruned(session, feed_id, rest)
+    in_feed: dict[int, set[str]] = {feed_id: set() for feed_id, _ in feeds}
+    for feed_id, key in _pairs(connection, _IN_FEEDS, feeds):
+        in_feed[feed_id].add(key)
+    rests = {feed_id: [e for e in entries if e.key not in in_feed[feed_id]] for feed_id, entries in feeds}
+    every_rest = [e for rest in rests.values() for e in rest]
+    by_guid = _ids_by(session, _BY_GUID, [e.guid for e in every_rest if e.guid])
+    by_url = _ids_by(session, _BY_URL, [e.canonical_url for e in every_rest if e.canonical_url])
+    elsewhere: dict[int, dict[str, int]] = {feed_id: {} for feed_id in rests}
+    for feed_id, rest in rests.items():
         for entry in rest:
-            row = keyed.get(entry.key) or _found(by_guid, entry.guid) or _found(by_url, entry.canonical_url)
-            if row is not None:
-                in_feed.add(entry.key)
-                pruned.add(row)
-    return KnownEntries(frozenset(in_feed), elsewhere, tuple(sorted(pruned)))
+            article_id = _found(by_guid, entry.guid) or _found(by_url, entry.canonical_url)
+            if article_id is not None:
+                elsewhere[feed_id][entry.key] = article_id
+    # Articles removed by retention: known by their key in this feed, or by GUID or canonical URL.
+    rests = {feed_id: [e for e in rest if e.key not in elsewhere[feed_id]] for feed_id, rest in rests.items()}
+    pruned: dict[int, set[int]] = {feed_id: set() for feed_id in rests}
+    if any(rests.values()):
+        keyed, by_guid, by_url = _pruned(session, list(rests.items()))
+        for feed_id, rest in rests.items():
+            for entry in rest:
+                row = (
+                    keyed.get((feed_id, entry.key))
+                    or _found(by_guid, entry.guid)
+                    or _found(by_url, entry.canonical_url)
+                )
+                if row is not None:
+                    in_feed[feed_id].add(entry.key)
+                    pruned[feed_id].add(row)
+    return [
+        KnownEntries(frozenset(in_feed[feed_id]), elsewhere[feed_id], tuple(sorted(pruned[feed_id])))
+        for feed_id, _ in feeds
+    ]
+
+
+def _pairs(connection, statement, feeds: Sequence[tuple[int, Sequence[EntryRef]]]):
+    """The rows of ``statement`` (feed id and entry key first) for the feeds' own keys: the keys of all the
+    feeds are asked together, a chunk at a time, and a row of one feed for another's key is left out."""
+    wanted = {(feed_id, e.key) for feed_id, entries in feeds for e in entries}
+    keys = sorted({key for _, key in wanted})
+    feed_ids = sorted({feed_id for feed_id, _ in feeds})
+    for chunk in _chunks(keys):
+        for row in connection.execute(statement, {"feeds": feed_ids, "keys": chunk}):
+            if (row[0], row[1]) in wanted:
+                yield row
 
 
 def _found(ids: dict[str, int], key: str | None) -> int | None:
@@ -89,22 +135,28 @@ def _found(ids: dict[str, int], key: str | None) -> int | None:
 
 
 def _pruned(
-    session: Session, feed_id: int, entries: Sequence[EntryRef]
-) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """The ``pruned_entries`` rows matching entries, by key in this feed, by GUID and by canonical URL: one
-    query a chunk of entries (the empty lists match nothing)."""
-    keyed: dict[str, int] = {}
+    session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]
+) -> tuple[dict[tuple[int, str], int], dict[str, int], dict[str, int]]:
+    """The ``pruned_entries`` rows matching the feeds' entries, by (feed, key), by GUID and by canonical URL:
+    one query a chunk of entries (the empty lists match nothing)."""
+    keyed: dict[tuple[int, str], int] = {}
     by_guid: dict[str, int] = {}
     by_url: dict[str, int] = {}
+    entries = [(feed_id, e) for feed_id, rest in feeds for e in rest]
     for start in range(0, len(entries), _CHUNK):
         chunk = entries[start : start + _CHUNK]
-        keys = {e.key for e in chunk}
-        guids = {e.guid for e in chunk if e.guid}
-        urls = {e.canonical_url for e in chunk if e.canonical_url}
-        params = {"feed": feed_id, "keys": sorted(keys), "guids": sorted(guids), "urls": sorted(urls)}
+        pairs = {(feed_id, e.key) for feed_id, e in chunk}
+        guids = {e.guid for _, e in chunk if e.guid}
+        urls = {e.canonical_url for _, e in chunk if e.canonical_url}
+        params = {
+            "feeds": sorted({feed_id for feed_id, _ in pairs}),
+            "keys": sorted({key for _, key in pairs}),
+            "guids": sorted(guids),
+            "urls": sorted(urls),
+        }
         for row_id, row_feed, key, guid, url in session.connection().execute(_PRUNED, params):
-            if row_feed == feed_id and key in keys:
-                keyed[key] = row_id
+            if (row_feed, key) in pairs:
+                keyed[(row_feed, key)] = row_id
             if guid in guids:
                 by_guid[guid] = row_id
             if url in urls:
@@ -248,24 +300,24 @@ def changed_entries(session: Session, *, feed_id: int, hashes: dict[str, str]) -
 
     An entry stored before its hash was kept gets its hash recorded now and is not taken as changed.
     """
-    changed: dict[str, int] = {}
-    keys = sorted(hashes)
-    for chunk in _chunks(keys):
-        rows = session.execute(
-            select(
-                ArticleFeed.id, ArticleFeed.entry_key, ArticleFeed.article_id, ArticleFeed.entry_hash
-            ).where(ArticleFeed.feed_id == feed_id, ArticleFeed.entry_key.in_(chunk))
-        )
-        for row in rows:
-            if row.entry_hash is None:
-                session.execute(
-                    update(ArticleFeed)
-                    .where(ArticleFeed.id == row.id)
-                    .values(entry_hash=hashes[row.entry_key])
-                )
-            elif row.entry_hash != hashes[row.entry_key]:
-                changed[row.entry_key] = row.article_id
-    return changed
+    return changed_entries_of_feeds(session, [(feed_id, hashes)])[0]
+
+
+def changed_entries_of_feeds(
+    session: Session, feeds: Sequence[tuple[int, dict[str, str]]]
+) -> list[dict[str, int]]:
+    """``changed_entries`` for several feeds (distinct ids, as ``find_known_of_feeds``) at once, with the same
+    few queries for all."""
+    hashes = dict(feeds)
+    changed: dict[int, dict[str, int]] = {feed_id: {} for feed_id in hashes}
+    connection = session.connection()
+    asked = [(feed_id, [EntryRef(key, None, None) for key in keys]) for feed_id, keys in feeds if keys]
+    for feed_id, key, link, article_id, stored in list(_pairs(connection, _ENTRY_HASHES, asked)):
+        if stored is None:
+            connection.execute(_SET_ENTRY_HASH, {"link": link, "hash": hashes[feed_id][key]})
+        elif stored != hashes[feed_id][key]:
+            changed[feed_id][key] = article_id
+    return [changed[feed_id] for feed_id, _ in feeds]
 
 
 def record_entry_hash(session: Session, *, feed_id: int, entry_key: str, entry_hash: str) -> None:
