@@ -364,3 +364,64 @@ def test_a_listener_that_never_started_stops_at_once(db):
         ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
     )
     listener.stop()  # the daemon failed before it started serving: stopping must not hang
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_a_connection_that_sends_nothing_is_closed(db, monkeypatch):
+    # With WebSub the listener faces the hubs, so anyone: a connection left silent must not hold a thread.
+    from monitor.daemon import observe
+
+    assert observe._Handler.timeout == observe.REQUEST_TIMEOUT  # socketserver's timeout, else None: none
+    monkeypatch.setattr(observe._Handler, "timeout", 0.3)  # the same, sooner
+    metrics = PrometheusMetrics()
+    listener = Listener(
+        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
+    )
+    listener.start()
+    try:
+        host, port = listener.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as silent:
+            silent.sendall(b"GET /healthz HTTP/1.1\r\n")  # and nothing more
+            assert _closed_by_server(silent, within=5)
+    finally:
+        listener.stop()
+
+
+def test_connections_past_the_limit_are_closed_and_served_again_once_others_go(db, monkeypatch):
+    from monitor.daemon import observe
+
+    monkeypatch.setattr(observe, "MAX_CONNECTIONS", 3)
+    metrics = PrometheusMetrics()
+    listener = Listener(
+        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
+    )
+    listener.start()
+    try:
+        host, port = listener.url.removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port))) for _ in range(3)]
+        try:
+            with socket.create_connection((host, int(port))) as extra:
+                assert _closed_by_server(extra, within=5)
+        finally:
+            for sock in held:
+                sock.close()
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"{listener.url}/metrics", timeout=5) as response:
+                    return response.status == 200
+            except (urllib.error.URLError, ConnectionError):
+                return False
+
+        assert wait_for(answers, timeout=10)
+    finally:
+        listener.stop()

@@ -28,6 +28,12 @@ from monitor.store.db import Database, ping
 log = logging.getLogger(__name__)
 
 PUSH_READ_TIMEOUT = 30.0  # seconds a hub may take between two reads of the content it pushes
+REQUEST_TIMEOUT = 10.0
+"""Seconds a client may take between two reads of its request line and headers (and the longest an idle
+kept-alive connection is held): a connection that sends nothing would otherwise hold its thread forever."""
+MAX_CONNECTIONS = 64
+"""Connections served at once, each in a thread; one more is closed at once. With WebSub the listener faces
+the hubs, so the internet: a flood of connections must not grow the daemon's threads without end."""
 MIN_STALE_AFTER = 30.0  # seconds without a tick before /healthz fails, however short poll_tick is
 
 
@@ -116,12 +122,35 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type, listener: Listener) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.listener = listener
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:  # socketserver's name
+        if not self._slots.acquire(blocking=False):
+            log.warning(
+                "listener: %d connections already, one more from %s closed",
+                MAX_CONNECTIONS,
+                client_address[0],
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # socketserver's name
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "monitor"
+    timeout = REQUEST_TIMEOUT  # socketserver's name: the socket's timeout, from the first byte asked for
 
     def do_GET(self) -> None:  # http.server's name
         path = self.path.split("?", 1)[0]
