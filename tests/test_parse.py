@@ -349,6 +349,20 @@ def test_truncated_json_feed_keeps_complete_items():
     assert "parsed as far as possible" in feed.warning
 
 
+def test_json_nested_past_what_the_parser_takes_is_read_as_far_as_it_goes():
+    # json.loads recurses once a level: a few thousand brackets raise RecursionError, which must not pass
+    # for a bug of ours (the poll failing as an internal error, with a traceback).
+    items = [{"id": f"t-{n}", "content_text": f"item {n}"} for n in range(3)]
+    whole = json_feed(items)
+    deep = b'{"id": "deep", "_x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    nested = whole[: whole.rindex(b"]")] + b", " + deep + b"]}"
+    feed = parse(nested)
+    assert [i.key for i in feed.items] == ["t-0", "t-1", "t-2"]
+    assert "nested too deeply" in feed.warning
+    with pytest.raises(NotAFeed, match="nested too deeply"):
+        parse(b"[" * 100_000 + b"]" * 100_000)
+
+
 @pytest.mark.parametrize(
     "body",
     [

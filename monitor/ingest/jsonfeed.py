@@ -27,6 +27,7 @@ from monitor.ingest.text import html_to_text, normalize_whitespace
 
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 _JSON_ITEM_FIELDS = frozenset({"url", "content_html", "content_text"})
+_TOO_DEEP = "values nested too deeply"
 
 
 def parse_json_feed(body: bytes, url: str, header_language: str | None) -> ParsedFeed:
@@ -39,11 +40,13 @@ def parse_json_feed(body: bytes, url: str, header_language: str | None) -> Parse
     truncated = False
     try:
         document = json.loads(text, strict=False, parse_int=_json_int)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
+        # The parser recurses once a level: a few thousand brackets exhaust the stack.
+        problem = exc if isinstance(exc, json.JSONDecodeError) else _TOO_DEEP
         document, truncated = _salvage_json_feed(text), True
         if document is None:
-            raise NotAFeed(f"not a feed: invalid JSON ({exc})") from exc
-        warning = f"JSON Feed is malformed, parsed as far as possible: {exc}"
+            raise NotAFeed(f"not a feed: invalid JSON ({problem})") from exc
+        warning = f"JSON Feed is malformed, parsed as far as possible: {problem}"
     if not _is_json_feed(document, truncated=truncated):
         raise NotAFeed("not a feed: JSON without a JSON Feed version")
     language = language_tag(document.get("language")) or header_language
@@ -133,7 +136,7 @@ def _salvage_json_feed(text: str) -> dict | None:
     decoder = json.JSONDecoder(strict=False, parse_int=_json_int)
     try:
         document = decoder.decode(text[: match.start()].rstrip().rstrip(",") + "}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
     if not isinstance(document, dict):
         return None
@@ -145,7 +148,7 @@ def _salvage_json_feed(text: str) -> dict | None:
             break
         try:
             item, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             break
         items.append(item)
         position = _skip_space(text, position)
