@@ -87,9 +87,10 @@ LEASED = "leased"
 # Content a hub pushed waits this long, in all, for a poll of its feed in flight to end.
 PUSH_LEASE_TRIES, PUSH_LEASE_WAIT = 60, 1.0
 SAVES_PER_TRANSACTION = 16
-SORTS_PER_TRANSACTION = 64
 """Feeds whose articles are stored in one transaction at most: enough to share the count rows' pages, few
 enough that the write lock is not held for long (another instance, or a command, waits for it)."""
+SORTS_PER_TRANSACTION = 64
+"""Feeds whose entries are sorted in one transaction at most: a few lookups each, and rarely a write."""
 
 
 class Outcome(StrEnum):
@@ -707,26 +708,14 @@ class Pipeline:
         linked now), which known ones changed, and how many were linked. Runs in the writer thread."""
         now = _now()
         with self.db.write_session() as session:
-            knowns = article_store.find_known_of_feeds(
-                session,
-                [
-                    (
-                        sort.feed.id,
-                        [
-                            article_store.EntryRef(
-                                item.key, item.guid, canonical_url(item.url) if item.url else None
-                            )
-                            for item in sort.parsed.items
-                        ],
-                    )
-                    for sort in sorts
-                ],
+            knowns = article_store.find_known(
+                session, [(sort.feed.id, _entry_refs(sort.parsed)) for sort in sorts]
             )
             pruned = sorted({row for known in knowns for row in known.pruned})
             if pruned:  # articles removed by retention that a feed still lists: remembered on
                 mark_seen(session, pruned_ids=pruned, now=now)
             # Updates are not copies: a known entry whose feed text changed is fetched again (below).
-            changes = article_store.changed_entries_of_feeds(
+            changes = article_store.changed_entries(
                 session,
                 [
                     (sort.feed.id, {key: sort.hashes[key] for key in known.in_feed})
@@ -1135,6 +1124,14 @@ class _StagePlace:
         if self._held:
             self._held = False
             self._gate.release()
+
+
+def _entry_refs(parsed: ParsedFeed) -> list[article_store.EntryRef]:
+    """How each entry of a feed may be known already: its key, its GUID, its canonical URL."""
+    return [
+        article_store.EntryRef(item.key, item.guid, canonical_url(item.url) if item.url else None)
+        for item in parsed.items
+    ]
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,8 @@ def test_each_feed_of_a_batch_gets_what_a_sort_of_its_own_gives(stored):
         ),
     ]
     with stored.db.session() as session:
-        together = store.find_known_of_feeds(session, asked)
-        alone = [store.find_known(session, feed_id=feed_id, entries=refs) for feed_id, refs in asked]
+        together = store.find_known(session, asked)
+        alone = [store.find_known(session, [feed])[0] for feed in asked]
     assert together == alone
     pruned = together[2].pruned
     assert together == [
@@ -103,7 +103,7 @@ def test_each_feed_of_a_batch_gets_what_a_sort_of_its_own_gives(stored):
 
 def test_changed_entries_of_feeds_read_together(stored):
     with stored.db.write_session() as session:
-        changed = store.changed_entries_of_feeds(
+        changed = store.changed_entries(
             session,
             [
                 (stored.feeds["a"], {"one": "h1-edited", "two": "h2"}),
@@ -126,4 +126,4 @@ def test_changed_entries_of_feeds_read_together(stored):
 def test_a_batch_with_one_feed_twice_is_refused(stored):
     refs = [EntryRef("one", None, "https://news.test/1")]
     with stored.db.session() as session, pytest.raises(ValueError):
-        store.find_known_of_feeds(session, [(stored.feeds["a"], refs), (stored.feeds["a"], refs)])
+        store.find_known(session, [(stored.feeds["a"], refs), (stored.feeds["a"], refs)])

@@ -67,15 +67,9 @@ _SET_ENTRY_HASH = (
 sorts all their entries. The feeds' keys are looked up together and each row kept for its own feed."""
 
 
-def find_known(session: Session, *, feed_id: int, entries: Sequence[EntryRef]) -> KnownEntries:
-    """Sort a feed's entries into known in this feed, known from elsewhere, and (by omission) new."""
-    return find_known_of_feeds(session, [(feed_id, entries)])[0]
-
-
-def find_known_of_feeds(
-    session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]
-) -> list[KnownEntries]:
-    """``find_known`` for several feeds at once, with the same few queries for all of them.
+def find_known(session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]) -> list[KnownEntries]:
+    """Sort each feed's entries (feed id, entries) into known in this feed, known from elsewhere, and (by
+    omission) new: several feeds at once, with the same few queries for all of them.
 
     Raises:
         ValueError: a feed is there twice (a feed is polled by one task at a time).
@@ -295,19 +289,12 @@ def list_articles(
     return list(session.scalars(query))
 
 
-def changed_entries(session: Session, *, feed_id: int, hashes: dict[str, str]) -> dict[str, int]:
-    """Entries this feed gave before whose feed text has changed since: entry key -> article id.
+def changed_entries(session: Session, feeds: Sequence[tuple[int, dict[str, str]]]) -> list[dict[str, int]]:
+    """For each feed (feed id, entry key -> hash of what it says now), the entries it gave before whose feed
+    text has changed since: entry key -> article id. Several feeds (distinct, as for ``find_known``) at once.
 
     An entry stored before its hash was kept gets its hash recorded now and is not taken as changed.
     """
-    return changed_entries_of_feeds(session, [(feed_id, hashes)])[0]
-
-
-def changed_entries_of_feeds(
-    session: Session, feeds: Sequence[tuple[int, dict[str, str]]]
-) -> list[dict[str, int]]:
-    """``changed_entries`` for several feeds (distinct ids, as ``find_known_of_feeds``) at once, with the same
-    few queries for all."""
     hashes = dict(feeds)
     changed: dict[int, dict[str, int]] = {feed_id: {} for feed_id in hashes}
     connection = session.connection()
