@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -121,6 +122,14 @@ def instance_name() -> str:
     return f"{instance.host_name()}:{os.getpid()}"
 
 
+EXTRACT_TRIES = 2
+"""Times a page is put to the workers when a worker ends under it: once more after the pool is replaced."""
+
+
+class ExtractionFailed(Exception):
+    """A page could not be extracted: its workers ended under it (``Extractor.extract``)."""
+
+
 class Extractor:
     """Runs ``extract_page`` in worker processes so extraction uses every core while fetching goes on.
 
@@ -171,16 +180,41 @@ class Extractor:
         """The page's text and metadata, extracted in a worker; pages waiting for one go lowest
         ``priority`` first, then in order of arrival.
 
+        A worker that ends while it works (killed, out of memory, crashed in native code) breaks the whole
+        pool, every page in it with it: the pool is replaced and each of those pages extracted again once,
+        in the new one. A page whose second try breaks its pool too raises ``ExtractionFailed``.
+
         The pipeline gives the pages of a feed the order in which the feeds' polls began: a feed's
         articles are stored together once its last page is extracted, and in the order pages arrive that
         last page waited behind every other feed's earlier pages, so storing and deduplicating (the main
         process's share of the cores) bunched up at the end of a poll, on one core, while the other idled.
         """
-        pool = self.start()
-        if pool is None:
-            return await asyncio.to_thread(extract_page, html, url)
-        async with self._line.hold(priority):
-            return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
+        for attempt in range(1, EXTRACT_TRIES + 1):
+            pool = self.start()
+            if pool is None:
+                return await asyncio.to_thread(extract_page, html, url)
+            async with self._line.hold(priority):
+                try:
+                    return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
+                except BrokenProcessPool as exc:
+                    self._replace(pool)
+                    if attempt == EXTRACT_TRIES:
+                        raise ExtractionFailed(
+                            f"its extraction worker ended {EXTRACT_TRIES} times (killed, out of memory or crashed)"
+                        ) from exc
+                    log.warning(
+                        "an extraction worker ended while %s waited for it or was extracted; workers started "
+                        "again, the page is extracted again",
+                        url,
+                        extra={"url": url},
+                    )
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _replace(self, pool: ProcessPoolExecutor) -> None:
+        """Let a broken pool go (its pages have their exception already); the next page starts a new one."""
+        if self._pool is pool:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -873,9 +907,15 @@ class Pipeline:
                 failure = result.failure or Failure(FailureKind.OTHER, f"HTTP {result.status}")
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             extract_started = time.monotonic()
-            page = storable_page(
-                await self.extractor.extract(result.body, result.final_url, priority=priority)
-            )
+            try:
+                extracted = await self.extractor.extract(result.body, result.final_url, priority=priority)
+            except ExtractionFailed as exc:
+                log.warning(
+                    "page not extracted: %s: %s", result.final_url, exc, extra={"url": result.final_url}
+                )
+                failure = Failure(FailureKind.EXTRACTION, str(exc))
+                return PageFetch(None, f"page not extracted: {exc}", result.final_url, failure)
+            page = storable_page(extracted)
             self.metrics.extracted(time.monotonic() - extract_started)
         return PageFetch(page, None, result.final_url)
 
@@ -1106,6 +1146,7 @@ PASSING_FAILURES = frozenset(
         FailureKind.DNS,
         FailureKind.HTTP_5XX,
         FailureKind.RATE_LIMITED,
+        FailureKind.EXTRACTION,  # a worker killed or out of memory now may not be later
     }
 )
 """Page failures worth another try later; the others (404, robots.txt, too large, not HTML) stay as they are."""

@@ -259,3 +259,52 @@ def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_ones_is_reported(web
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_daemon_whose_extraction_worker_is_killed_goes_on_extracting(web, workspace, monkeypatch):
+    """An extraction worker killed (by the operator, by the kernel when memory runs short) broke the
+    daemon's pool for good: every later page failed, each feed with pages as an internal error. The workers
+    are started again and the pages extracted; a page whose workers keep ending keeps the feed's text and is
+    tried again later, like a page whose server failed."""
+    import asyncio
+    import signal
+
+    from monitor import pipeline as pipeline_module
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+
+    before_url, _ = serve(web, "before", 2)
+    after_url, after = serve(web, "after", 2)
+    workspace.write_config([{"name": "Before", "url": before_url}, {"name": "After", "url": after_url}])
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+
+    async def scenario():
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            first = await pipeline.poll(names=["Before"], due_only=False)
+            for pid in list(pipeline.extractor._pool._processes):
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            second = await pipeline.poll(names=["After"], due_only=False)
+            return first + second
+
+    reports = asyncio.run(scenario())
+    assert [(r.feed, r.outcome, r.new_articles) for r in reports] == [("Before", "ok", 2), ("After", "ok", 2)]
+    articles = workspace.json("articles")
+    assert [a["body_source"] for a in articles] == ["extracted"] * 4
+
+    # A page whose workers end under it twice: the feed's text, the reason, and a retry scheduled.
+    async def ends_twice(self, html, url, *, priority=0):
+        raise pipeline_module.ExtractionFailed(
+            "its extraction worker ended 2 times (killed, out of memory or crashed)"
+        )
+
+    monkeypatch.setattr(pipeline_module.Extractor, "extract", ends_twice)
+    later = make_entries(web, "later", 1)
+    web.set("/after.xml", Route(rss("after", web.url("/"), after + later), headers=RSS))
+    report = workspace.json("poll", "--feed", "After")
+    db.dispose()
+    assert report[0]["outcome"] == "ok" and report[0]["new_articles"] == 1
+    stored = {a["url"]: a for a in workspace.json("articles")}[later[0].url]
+    assert stored["body_source"] == "feed" and "page not extracted" in stored["body_note"]
+    assert stored["page_retry_at"] is not None

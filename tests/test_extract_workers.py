@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 
+import pytest
 from support.news import article_html, paragraphs_for
 from support.worker_probe import worker_state
 
-from monitor.pipeline import Extractor
+from monitor.pipeline import ExtractionFailed, Extractor
 
 
 def test_workers_extract_carry_no_cli_and_are_recycled(monkeypatch):
@@ -63,3 +66,46 @@ def test_version_flag_answers_without_a_command():
         [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.strip() == f"monitor {__version__}"
+
+
+def test_a_worker_that_ends_is_replaced_and_its_pages_extracted_again():
+    # Killed by the operator or the kernel's OOM killer, or crashed in native code: a worker that ends breaks
+    # its whole pool, and every later page failed with it for as long as the daemon ran.
+    html = article_html("Talks resume", paragraphs_for("talks")).encode()
+
+    async def scenario():
+        extractor = Extractor(1)
+        try:
+            first = await extractor.extract(html, "https://news.example/one")
+            for pid in list(extractor._pool._processes):
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.2)
+            second = await extractor.extract(html, "https://news.example/two")
+            third = await extractor.extract(html, "https://news.example/three")
+            return first, second, third
+        finally:
+            extractor.close()
+
+    pages = asyncio.run(scenario())
+    assert all(page is not None and "talks" in page.text.lower() for page in pages)
+
+
+def test_a_page_whose_workers_end_twice_is_given_up_with_a_reason(monkeypatch):
+    class EndsUnderEveryPage:
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+        def shutdown(self, *args, **kwargs):
+            pass
+
+    started = []
+
+    def start(self):
+        started.append(EndsUnderEveryPage())
+        self._pool = started[-1]
+        return self._pool
+
+    monkeypatch.setattr(Extractor, "start", start)
+    with pytest.raises(ExtractionFailed, match="ended 2 times"):
+        asyncio.run(Extractor(2).extract(b"<html></html>", "https://news.example/bad"))
+    assert len(started) == 2  # the broken pool was replaced once

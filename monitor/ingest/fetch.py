@@ -78,6 +78,7 @@ class FailureKind(StrEnum):
     NOT_A_FEED = "not_a_feed"
     ROBOTS = "robots"
     BLOCKED_ADDRESS = "blocked_address"  # a link to a non-public address, from a public feed: never fetched
+    EXTRACTION = "extraction"  # a page fetched, whose extraction workers ended under it
     OTHER = "other"
 
 
