@@ -124,6 +124,10 @@ def instance_name() -> str:
 
 EXTRACT_TRIES = 2
 """Times a page is put to the workers when a worker ends under it: once more after the pool is replaced."""
+EXTRACT_TIMEOUT = 120.0
+"""Seconds a page may take to extract, from when it is handed to the workers: pages of 10 MB take seconds,
+and a page that made the extractor loop would otherwise hold its worker, and in the end every worker, for
+good."""
 
 
 class ExtractionFailed(Exception):
@@ -180,14 +184,16 @@ class Extractor:
         """The page's text and metadata, extracted in a worker; pages waiting for one go lowest
         ``priority`` first, then in order of arrival.
 
-        A worker that ends while it works (killed, out of memory, crashed in native code) breaks the whole
-        pool, every page in it with it: the pool is replaced and each of those pages extracted again once,
-        in the new one. A page whose second try breaks its pool too raises ``ExtractionFailed``.
-
         The pipeline gives the pages of a feed the order in which the feeds' polls began: a feed's
         articles are stored together once its last page is extracted, and in the order pages arrive that
         last page waited behind every other feed's earlier pages, so storing and deduplicating (the main
         process's share of the cores) bunched up at the end of a poll, on one core, while the other idled.
+
+        A worker that ends while it works (killed, out of memory, crashed in native code) breaks the whole
+        pool, every page in it with it: the pool is replaced and each of those pages extracted again once,
+        in the new one. A page whose second try breaks its pool too raises ``ExtractionFailed``; so does one
+        still being extracted after ``EXTRACT_TIMEOUT``, whose workers are stopped (a worker cannot be
+        asked to drop a page), the other pages in them extracted again.
         """
         for attempt in range(1, EXTRACT_TRIES + 1):
             pool = self.start()
@@ -195,7 +201,13 @@ class Extractor:
                 return await asyncio.to_thread(extract_page, html, url)
             async with self._line.hold(priority):
                 try:
-                    return await asyncio.get_running_loop().run_in_executor(pool, extract_page, html, url)
+                    extracting = asyncio.wrap_future(pool.submit(extract_page, html, url))
+                    return await asyncio.wait_for(extracting, EXTRACT_TIMEOUT)
+                except TimeoutError as exc:
+                    self._stop_workers(pool)
+                    raise ExtractionFailed(
+                        f"its extraction took longer than {EXTRACT_TIMEOUT:g} s; its workers were stopped"
+                    ) from exc
                 except BrokenProcessPool as exc:
                     self._replace(pool)
                     if attempt == EXTRACT_TRIES:
@@ -210,11 +222,21 @@ class Extractor:
                     )
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
+    def _stop_workers(self, pool: ProcessPoolExecutor) -> None:
+        """End the workers of ``pool``: a page they are stuck on is given up, the pool breaks, and the pages
+        waiting in it are extracted again in a new one (``extract``)."""
+        # ProcessPoolExecutor keeps its workers in ``_processes`` and can end them itself only from Python
+        # 3.14 on (``kill_workers``).
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        self._replace(pool)
+
     def _replace(self, pool: ProcessPoolExecutor) -> None:
-        """Let a broken pool go (its pages have their exception already); the next page starts a new one."""
+        """Let a broken pool go; the next page starts a new one. Its pages are not cancelled here: the pool
+        fails each with BrokenProcessPool, and ``extract`` puts them to the new one."""
         if self._pool is pool:
             self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False)
 
     def close(self) -> None:
         if self._pool is not None:

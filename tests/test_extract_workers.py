@@ -109,3 +109,26 @@ def test_a_page_whose_workers_end_twice_is_given_up_with_a_reason(monkeypatch):
     with pytest.raises(ExtractionFailed, match="ended 2 times"):
         asyncio.run(Extractor(2).extract(b"<html></html>", "https://news.example/bad"))
     assert len(started) == 2  # the broken pool was replaced once
+
+
+def test_a_page_still_extracting_after_the_timeout_is_given_up_and_the_others_extracted(monkeypatch):
+    # A page that made the extractor loop held its worker for good, and after a few such pages every worker.
+    from monitor import pipeline
+
+    html = article_html("Talks resume", paragraphs_for("talks")).encode()
+
+    async def scenario():
+        extractor = Extractor(1)
+        try:
+            await extractor.extract(html, "https://news.example/warm")  # the workers are up
+            monkeypatch.setattr(pipeline, "EXTRACT_TIMEOUT", 0.001)  # no page is that fast
+            slow = extractor.extract(html, "https://news.example/slow")
+            with pytest.raises(ExtractionFailed, match="longer than"):
+                await slow
+            monkeypatch.setattr(pipeline, "EXTRACT_TIMEOUT", 120.0)
+            return await extractor.extract(html, "https://news.example/next")
+        finally:
+            extractor.close()
+
+    page = asyncio.run(scenario())
+    assert page is not None and "talks" in page.text.lower()
