@@ -17,6 +17,7 @@ stays an OSError, so the handlers written for those keep catching them.
      ├── SourceFailed       a source could not be read at all (every sitemap of an index failed)
      ├── ResponseTooLarge   a response passed the size cap, before or after decompression
      ├── BlockedAddress     a link led to an address it may not reach; nothing was sent
+     ├── ExtractionFailed   a page's extraction workers ended under it, or it took too long (tried again later)
      ├── FileTooLarge       (also OSError) a local file holds more than its limit
      ├── InvalidValue       (also ValueError) a value of feeds.yaml, a duration or a date that cannot be read
      └── QuerySyntaxError   (also ValueError) a watchlist query that cannot be read, with its column

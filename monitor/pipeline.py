@@ -35,6 +35,7 @@ from monitor import dedupe
 from monitor.config import Config, FeedConfig
 from monitor.dedupe.tally import TermTally
 from monitor.dedupe.updates import entry_hash
+from monitor.errors import MonitorError
 from monitor.ingest import sources
 from monitor.ingest.addressguard import AddressGuard, Reach
 from monitor.ingest.extract import build_article, choose_body, completed_by_page, extract_page, revision_of
@@ -130,8 +131,10 @@ and a page that made the extractor loop would otherwise hold its worker, and in 
 good."""
 
 
-class ExtractionFailed(Exception):
-    """A page could not be extracted: its workers ended under it (``Extractor.extract``)."""
+class ExtractionFailed(MonitorError):
+    """A page could not be extracted: its workers ended under it, or it took too long (``Extractor.extract``)."""
+
+    hint = "the page is fetched and extracted again later; until then its article keeps the feed's text"
 
 
 class Extractor:
