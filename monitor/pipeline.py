@@ -213,17 +213,17 @@ class Extractor:
                     ) from exc
                 except BrokenProcessPool as exc:
                     self._replace(pool)
-                    if attempt == EXTRACT_TRIES:
-                        raise ExtractionFailed(
-                            f"its extraction worker ended {EXTRACT_TRIES} times (killed, out of memory or crashed)"
-                        ) from exc
-                    log.warning(
-                        "an extraction worker ended while %s waited for it or was extracted; workers started "
-                        "again, the page is extracted again",
-                        url,
-                        extra={"url": url},
-                    )
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                    broken = exc
+            if attempt < EXTRACT_TRIES:
+                log.warning(
+                    "an extraction worker ended while %s waited for it or was extracted; workers started "
+                    "again, the page is extracted again",
+                    url,
+                    extra={"url": url},
+                )
+        raise ExtractionFailed(
+            f"its extraction worker ended {EXTRACT_TRIES} times (killed, out of memory or crashed)"
+        ) from broken
 
     def _stop_workers(self, pool: ProcessPoolExecutor) -> None:
         """End the workers of ``pool``: a page they are stuck on is given up, the pool breaks, and the pages

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
+from support.inprocess import poll_every_feed, statements_where
 from support.news import Entry, article_html, make_entries, paragraphs_for, rss
 from support.pageretries import make_page_retries_due
 
@@ -383,12 +384,7 @@ def test_at_most_concurrency_feeds_are_fetched_ahead_of_sorting_their_entries(we
 def test_feeds_parsed_together_have_their_entries_sorted_together(web, workspace):
     """Feeds whose entries are sorted at the same moment share the lookups (and one transaction); each still
     gets its own answer: its new entries, the changed one, and the article it shares with another feed."""
-    import asyncio
-
-    from sqlalchemy import event
-
     from monitor.config import load_config
-    from monitor.pipeline import Pipeline
     from monitor.store.db import open_database
 
     entries = {f"F{n}": make_entries(web, f"f{n}", 2) for n in range(10)}
@@ -399,25 +395,14 @@ def test_feeds_parsed_together_have_their_entries_sorted_together(web, workspace
         per_host=12,  # all at once from the one test server, so that they are parsed together
     )
     config, db = load_config(workspace.config_path), open_database(workspace.database_url)
-    lookups: list[str] = []
-    event.listen(
+    lookups = statements_where(
         db.engine,
-        "before_cursor_execute",
-        lambda _conn, _cursor, statement, *_: (
-            lookups.append(statement)
-            if "FROM article_feeds WHERE" in " ".join(statement.split())
-            and "entry_key IN (" in statement
-            and "entry_hash" not in statement  # the keys a feed gave before, not what it said of them
-            else None
-        ),
+        lambda sql: (
+            "FROM article_feeds WHERE" in sql and "entry_key IN (" in sql and "entry_hash" not in sql
+        ),  # the keys a feed gave before, not what it said of them
     )
 
-    async def one_poll():
-        async with Pipeline(config, db) as pipeline:
-            pipeline.sync_feeds()
-            return {r.feed: r for r in await pipeline.poll(due_only=False)}
-
-    first = asyncio.run(one_poll())
+    first = poll_every_feed(config, db)
     assert {name: r.new_articles for name, r in first.items()} == {n: 3 if n == "F0" else 2 for n in entries}
     assert 1 <= len(lookups) < len(entries), f"{len(lookups)} entry lookups for {len(entries)} feeds"
     # Each feed changes in its own way: F1 lists F0's shared article too, F2 edits an entry, F3 gains one.
@@ -435,7 +420,7 @@ def test_feeds_parsed_together_have_their_entries_sorted_together(web, workspace
     for name in ("F1", "F2", "F3"):
         serve_feed(web, f"/{name}.xml", entries[name])
     web.clear_requests()
-    second = asyncio.run(one_poll())
+    second = poll_every_feed(config, db)
     db.dispose()
     assert (second["F1"].new_articles, second["F1"].linked) == (0, 1)
     assert (second["F2"].new_articles, second["F2"].linked) == (0, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
+from support.inprocess import poll_every_feed, statements_where
 from support.news import Entry, rss
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -101,12 +102,7 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
 
 def test_feeds_finishing_together_each_learn_their_own_rhythm_from_shared_lookups(web, workspace):
     """Feeds that finish a poll together have their sightings read by one query; each still gets its own."""
-    import asyncio
-
-    from sqlalchemy import event
-
     from monitor.config import load_config
-    from monitor.pipeline import Pipeline
     from monitor.store.db import open_database
 
     per_day = {f"F{n}": n for n in range(1, 13)}  # twelve feeds, 1 to 12 publications a day for a week
@@ -119,23 +115,8 @@ def test_feeds_finishing_together_each_learn_their_own_rhythm_from_shared_lookup
         per_host=12,  # all at once from the one test server, so that they finish together
     )
     config, db = load_config(workspace.config_path), open_database(workspace.database_url)
-    lookups: list[str] = []
-    event.listen(
-        db.engine,
-        "before_cursor_execute",
-        lambda _conn, _cursor, statement, *_: (
-            lookups.append(statement)
-            if "feed_id IN (" in statement and "first_seen_at >" in statement
-            else None
-        ),
-    )
-
-    async def one_poll():
-        async with Pipeline(config, db) as pipeline:
-            pipeline.sync_feeds()
-            return await pipeline.poll(due_only=False)
-
-    reports = asyncio.run(one_poll())
+    lookups = statements_where(db.engine, lambda sql: "feed_id IN (" in sql and "first_seen_at >" in sql)
+    reports = list(poll_every_feed(config, db).values())
     db.dispose()
     assert sorted(r.outcome for r in reports) == ["ok"] * 12
     rhythms = {f["name"]: f["rhythm"] for f in workspace.json("feeds")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -376,40 +377,40 @@ def _closed_by_server(sock: socket.socket, within: float) -> bool:
         return True
 
 
+@contextlib.contextmanager
+def _listening(db):
+    """A listener serving on a free loopback port, its address, stopped at the end."""
+    metrics = PrometheusMetrics()
+    listener = Listener(
+        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
+    )
+    listener.start()
+    try:
+        host, port = listener.url.removeprefix("http://").split(":")
+        yield listener, (host, int(port))
+    finally:
+        listener.stop()
+
+
 def test_a_connection_that_sends_nothing_is_closed(db, monkeypatch):
     # With WebSub the listener faces the hubs, so anyone: a connection left silent must not hold a thread.
     from monitor.daemon import observe
 
     assert observe._Handler.timeout == observe.REQUEST_TIMEOUT  # socketserver's timeout, else None: none
     monkeypatch.setattr(observe._Handler, "timeout", 0.3)  # the same, sooner
-    metrics = PrometheusMetrics()
-    listener = Listener(
-        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
-    )
-    listener.start()
-    try:
-        host, port = listener.url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as silent:
-            silent.sendall(b"GET /healthz HTTP/1.1\r\n")  # and nothing more
-            assert _closed_by_server(silent, within=5)
-    finally:
-        listener.stop()
+    with _listening(db) as (_, address), socket.create_connection(address) as silent:
+        silent.sendall(b"GET /healthz HTTP/1.1\r\n")  # and nothing more
+        assert _closed_by_server(silent, within=5)
 
 
 def test_connections_past_the_limit_are_closed_and_served_again_once_others_go(db, monkeypatch):
     from monitor.daemon import observe
 
     monkeypatch.setattr(observe, "MAX_CONNECTIONS", 3)
-    metrics = PrometheusMetrics()
-    listener = Listener(
-        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
-    )
-    listener.start()
-    try:
-        host, port = listener.url.removeprefix("http://").split(":")
-        held = [socket.create_connection((host, int(port))) for _ in range(3)]
+    with _listening(db) as (listener, address):
+        held = [socket.create_connection(address) for _ in range(3)]
         try:
-            with socket.create_connection((host, int(port))) as extra:
+            with socket.create_connection(address) as extra:
                 assert _closed_by_server(extra, within=5)
         finally:
             for sock in held:
@@ -423,5 +424,3 @@ def test_connections_past_the_limit_are_closed_and_served_again_once_others_go(d
                 return False
 
         assert wait_for(answers, timeout=10)
-    finally:
-        listener.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -301,20 +301,33 @@ _OFF_OR_DURATION = PlainSerializer(
 )
 
 
-def _every_or_off(value: Any) -> timedelta | None:
-    """How often a periodic job runs: a duration of a minute or more, or ``off`` (also ``false``)."""
-    if _is_off(value):
-        return None
-    every = parse_duration(value)
-    if every < timedelta(minutes=1):
-        raise InvalidValue(
-            f"every {format_duration(every)} is too often",
+def _off_or_at_least(least: timedelta, too_short: str, hint: str) -> Callable[[Any], timedelta | None]:
+    """A validator of a setting that can be off (``off``, ``never``, ``false`` or nothing: None) or else is a
+    duration of at least ``least``; ``too_short`` says what a shorter one is, with ``{}`` for it."""
+
+    def validate(value: Any) -> timedelta | None:
+        if _is_off(value):
+            return None
+        duration = parse_duration(value)
+        if duration < least:
+            raise InvalidValue(too_short.format(format_duration(duration)), hint)
+        return duration
+
+    return validate
+
+
+EveryOrOff = Annotated[
+    timedelta | None,
+    BeforeValidator(
+        _off_or_at_least(
+            timedelta(minutes=1),
+            "every {} is too often",
             "run it at most once a minute, e.g. 1h; or write off",
         )
-    return every
-
-
-EveryOrOff = Annotated[timedelta | None, BeforeValidator(_every_or_off), _OFF_OR_DURATION]
+    ),
+    _OFF_OR_DURATION,
+]
+"""How often a periodic job runs: a duration of a minute or more, or ``off`` (also ``false``)."""
 
 
 class DedupSettings(Section):
@@ -341,20 +354,18 @@ class DedupSettings(Section):
     _check_positive = field_validator("window")(_positive)
 
 
-def _window_or_off(value: Any) -> timedelta | None:
-    """A retention window: a duration, or ``off`` (also ``false`` or nothing) to keep everything."""
-    if _is_off(value):
-        return None
-    window = parse_duration(value)
-    if window < timedelta(days=1):
-        raise InvalidValue(
-            f"a retention window of {format_duration(window)} is too short",
+RetentionWindow = Annotated[
+    timedelta | None,
+    BeforeValidator(
+        _off_or_at_least(
+            timedelta(days=1),
+            "a retention window of {} is too short",
             "keep at least 1d, e.g. 180d; or write off to keep everything",
         )
-    return window
-
-
-RetentionWindow = Annotated[timedelta | None, BeforeValidator(_window_or_off), _OFF_OR_DURATION]
+    ),
+    _OFF_OR_DURATION,
+]
+"""A retention window: a duration of a day or more, or ``off`` (also ``false`` or nothing) to keep everything."""
 
 
 class RetentionSettings(Section):

@@ -127,8 +127,8 @@ class Daemon:
     def _schedule_regroup(self, config: Config) -> None:
         if self.scheduler.get_job("regroup") is not None:
             self.scheduler.remove_job("regroup")
-        every = config.dedup.regroup_every
-        if every is None or not config.dedup.enabled:
+        every = config.dedup.regroup_every if _regrouping(config) else None
+        if every is None:
             return
         self.scheduler.add_job(
             self.regroup,
@@ -142,7 +142,7 @@ class Daemon:
 
     def regroup_if_on(self) -> None:
         """The regrouping pass, when the configuration in force has it on (run before each scheduled digest)."""
-        if self.config.dedup.enabled and self.config.dedup.regroup_every is not None:
+        if _regrouping(self.config):
             self.regroup()
 
     def regroup(self) -> None:
@@ -226,7 +226,7 @@ class Daemon:
             self.scheduler.reschedule_job(
                 "config-reload", trigger="interval", seconds=new.config_check_every.total_seconds()
             )
-        if (new.dedup.regroup_every, new.dedup.enabled) != (old.dedup.regroup_every, old.dedup.enabled):
+        if (_regrouping(new), new.dedup.regroup_every) != (_regrouping(old), old.dedup.regroup_every):
             self._schedule_regroup(new)
         log.info(
             "configuration reloaded: %d feeds (%s)",
@@ -351,3 +351,8 @@ def _subscriber(
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _regrouping(config: Config) -> bool:
+    """Whether the configuration has the regrouping pass on: deduplication on, and ``regroup_every`` set."""
+    return config.dedup.enabled and config.dedup.regroup_every is not None

@@ -66,7 +66,7 @@ def regroup_window(
     for story_id, parts in leaving.items():
         gone = {position for part in parts for position in part}
         for part in parts:
-            head = min(part, key=lambda n: (clusters[n].first_seen_at, clusters[n].cluster_id))
+            head = _head(clusters, part)
             profile = _profile([vectors[n] for n in part])
             new_id = stories_store.new_story(
                 session,
@@ -93,7 +93,7 @@ def regroup_window(
             )
             done.append(Split(story_id, new_id, moved))
         staying = [n for n, c in enumerate(clusters) if c.story_id == story_id and n not in gone]
-        head = min(staying, key=lambda n: (clusters[n].first_seen_at, clusters[n].cluster_id))
+        head = _head(clusters, staying)
         stories_store.rebuild_story(
             session,
             story_id=story_id,
@@ -109,6 +109,11 @@ def regroup_window(
             split.to_story,
         )
     return done
+
+
+def _head(clusters: list[stories_store.WindowCluster], members: list[int]) -> int:
+    """The member (a position in ``clusters``) a story is headed by: its first write-up."""
+    return min(members, key=lambda n: (clusters[n].first_seen_at, clusters[n].cluster_id))
 
 
 def _profile(vectors: list[StoryVector]) -> dict[str, float]:

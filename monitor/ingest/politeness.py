@@ -153,28 +153,7 @@ class HostGate:
         state = self._host(host)
         state.users += 1  # not forgotten (``forget_idle``) while it waits or is held
         try:
-            spaced = priority != Turn.ROBOTS  # see ``Turn``
-            # Waiters go one at a time, in the order of ``Turn``, and the next start is counted from when this
-            # one really started, not from when it was planned: a late wake-up cannot squeeze the gap after
-            # it. The line comes before the host's slots, so that its order is the order requests go in.
-            await state.turns.acquire(priority)
-            try:
-                # Again after each sleep: an answer's Retry-After may have put the next start further off.
-                while (wait := (state.next_start if spaced else state.held_until) - time.monotonic()) > 0:
-                    await asyncio.sleep(wait)
-                await state.slots.acquire()
-                try:
-                    if on_turn is not None:
-                        await on_turn()
-                    if then is not None:
-                        await then.acquire(priority)
-                except BaseException:
-                    state.slots.release()
-                    raise
-                if spaced:
-                    state.next_start = time.monotonic() + state.delay
-            finally:
-                state.turns.release()
+            await self._take_turn(state, then=then, on_turn=on_turn, priority=priority)
             try:
                 yield
             finally:
@@ -184,3 +163,35 @@ class HostGate:
         finally:
             state.users -= 1
             state.last_used = time.monotonic()
+
+    @staticmethod
+    async def _take_turn(
+        state: _Host,
+        *,
+        then: PriorityGate | None,
+        on_turn: Callable[[], Awaitable[object]] | None,
+        priority: Turn,
+    ) -> None:
+        """Wait for the host's turn, then take one of its slots and ``then`` (see ``slot``)."""
+        spaced = priority != Turn.ROBOTS  # see ``Turn``
+        # Waiters go one at a time, in the order of ``Turn``, and the next start is counted from when this
+        # one really started, not from when it was planned: a late wake-up cannot squeeze the gap after it.
+        # The line comes before the host's slots, so that its order is the order requests go in.
+        await state.turns.acquire(priority)
+        try:
+            # Again after each sleep: an answer's Retry-After may have put the next start further off.
+            while (wait := (state.next_start if spaced else state.held_until) - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            await state.slots.acquire()
+            try:
+                if on_turn is not None:
+                    await on_turn()
+                if then is not None:
+                    await then.acquire(priority)
+            except BaseException:
+                state.slots.release()
+                raise
+            if spaced:
+                state.next_start = time.monotonic() + state.delay
+        finally:
+            state.turns.release()
