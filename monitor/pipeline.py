@@ -149,8 +149,9 @@ class Extractor:
 
     RECYCLE_AFTER = 100
 
-    def __init__(self, workers: int | None) -> None:
+    def __init__(self, workers: int | None, *, metrics: Metrics = NO_METRICS) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.metrics = metrics  # counts the times the workers are started again
         self._pool: ProcessPoolExecutor | None = None
         # Pages go to the workers by priority, a worker's worth and one more at a time (the one more keeps
         # a worker from waiting for the event loop between two pages): see ``extract``.
@@ -207,12 +208,12 @@ class Extractor:
                     extracting = asyncio.wrap_future(pool.submit(extract_page, html, url))
                     return await asyncio.wait_for(extracting, EXTRACT_TIMEOUT)
                 except TimeoutError as exc:
-                    self._stop_workers(pool)
+                    self._stop_workers(pool, reason="timeout")
                     raise ExtractionFailed(
                         f"its extraction took longer than {EXTRACT_TIMEOUT:g} s; its workers were stopped"
                     ) from exc
                 except BrokenProcessPool as exc:
-                    self._replace(pool)
+                    self._replace(pool, reason="ended")
                     broken = exc
             if attempt < EXTRACT_TRIES:
                 log.warning(
@@ -225,21 +226,24 @@ class Extractor:
             f"its extraction worker ended {EXTRACT_TRIES} times (killed, out of memory or crashed)"
         ) from broken
 
-    def _stop_workers(self, pool: ProcessPoolExecutor) -> None:
+    def _stop_workers(self, pool: ProcessPoolExecutor, *, reason: str) -> None:
         """End the workers of ``pool``: a page they are stuck on is given up, the pool breaks, and the pages
         waiting in it are extracted again in a new one (``extract``)."""
         # ProcessPoolExecutor keeps its workers in ``_processes`` and can end them itself only from Python
         # 3.14 on (``kill_workers``).
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()
-        self._replace(pool)
+        self._replace(pool, reason=reason)
 
-    def _replace(self, pool: ProcessPoolExecutor) -> None:
+    def _replace(self, pool: ProcessPoolExecutor, *, reason: str) -> None:
         """Let a broken pool go; the next page starts a new one. Its pages are not cancelled here: the pool
-        fails each with BrokenProcessPool, and ``extract`` puts them to the new one."""
+        fails each with BrokenProcessPool, and ``extract`` puts them to the new one.
+
+        Counted once a pool (``reason`` in the metrics), however many of its pages saw it break."""
         if self._pool is pool:
             self._pool = None
             pool.shutdown(wait=False)
+            self.metrics.extraction_restarted(reason)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -270,7 +274,10 @@ class Pipeline:
         # The fetcher, robots cache, extractor and page buffer in force; a reload that changes their settings
         # swaps in new ones, and each poll keeps the set it started with (see _pinned_tools).
         self._tools: FetchTools[Extractor] = FetchTools(
-            config.settings, Shared(Extractor(config.settings.extract_workers)), metrics=metrics, guard=guard
+            config.settings,
+            Shared(Extractor(config.settings.extract_workers, metrics=metrics)),
+            metrics=metrics,
+            guard=guard,
         )
         self._pinned: ContextVar[FetchTools[Extractor] | None] = ContextVar(
             f"fetch-tools-{id(self)}", default=None
@@ -377,7 +384,9 @@ class Pipeline:
         sizes, concurrency, User-Agent, networks, workers) changed, new ones are built: polls that start from
         now on use them, polls in flight finish with the ones they started with, which are closed after.
         """
-        successor = self._tools.successor(config.settings, Extractor, metrics=self.metrics)
+        successor = self._tools.successor(
+            config.settings, functools.partial(Extractor, metrics=self.metrics), metrics=self.metrics
+        )
         # Plain assignments, with no await between them: no poll of the event loop sees half of it.
         self.config = config
         self._feeds = {feed.name: feed for feed in config.feeds}

@@ -272,14 +272,16 @@ def test_a_daemon_whose_extraction_worker_is_killed_goes_on_extracting(web, work
     from monitor import pipeline as pipeline_module
     from monitor.config import load_config
     from monitor.pipeline import Pipeline
+    from monitor.runtime.metrics import PrometheusMetrics
 
     before_url, _ = serve(web, "before", 2)
     after_url, after = serve(web, "after", 2)
     workspace.write_config([{"name": "Before", "url": before_url}, {"name": "After", "url": after_url}])
     config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    metrics = PrometheusMetrics()
 
     async def scenario():
-        async with Pipeline(config, db) as pipeline:
+        async with Pipeline(config, db, metrics=metrics) as pipeline:
             pipeline.sync_feeds()
             first = await pipeline.poll(names=["Before"], due_only=False)
             for pid in list(pipeline.extractor._pool._processes):
@@ -292,6 +294,8 @@ def test_a_daemon_whose_extraction_worker_is_killed_goes_on_extracting(web, work
     assert [(r.feed, r.outcome, r.new_articles) for r in reports] == [("Before", "ok", 2), ("After", "ok", 2)]
     articles = workspace.json("articles")
     assert [a["body_source"] for a in articles] == ["extracted"] * 4
+    # An operator alerts on this (the OOM killer at work): one restart, however many pages saw the pool break.
+    assert metrics.registry.get_sample_value("monitor_extraction_restarts_total", {"reason": "ended"}) == 1
 
     # A page whose workers end under it twice: the feed's text, the reason, and a retry scheduled.
     async def ends_twice(self, html, url, *, priority=0):

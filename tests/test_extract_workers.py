@@ -12,6 +12,7 @@ from support.news import article_html, paragraphs_for
 from support.worker_probe import worker_state
 
 from monitor.pipeline import ExtractionFailed, Extractor
+from monitor.runtime.metrics import PrometheusMetrics
 
 
 def test_workers_extract_carry_no_cli_and_are_recycled(monkeypatch):
@@ -117,8 +118,10 @@ def test_a_page_still_extracting_after_the_timeout_is_given_up_and_the_others_ex
 
     html = article_html("Talks resume", paragraphs_for("talks")).encode()
 
+    metrics = PrometheusMetrics()
+
     async def scenario():
-        extractor = Extractor(1)
+        extractor = Extractor(1, metrics=metrics)
         try:
             await extractor.extract(html, "https://news.example/warm")  # the workers are up
             monkeypatch.setattr(pipeline, "EXTRACT_TIMEOUT", 0.001)  # no page is that fast
@@ -132,3 +135,5 @@ def test_a_page_still_extracting_after_the_timeout_is_given_up_and_the_others_ex
 
     page = asyncio.run(scenario())
     assert page is not None and "talks" in page.text.lower()
+    restarts = metrics.registry.get_sample_value("monitor_extraction_restarts_total", {"reason": "timeout"})
+    assert restarts == 1

@@ -50,6 +50,10 @@ class Metrics:
     def extracted(self, seconds: float) -> None:
         """A page went through text extraction, taking ``seconds``."""
 
+    def extraction_restarted(self, reason: str) -> None:
+        """The extraction workers were started again: a worker ended under its pages (``ended``: killed, out
+        of memory, crashed) or a page outlasted the extraction timeout (``timeout``)."""
+
     def writer_queue(self, change: int) -> None:
         """A write was handed to the writer thread (+1) or finished there (-1)."""
 
@@ -92,6 +96,13 @@ class PrometheusMetrics(Metrics):
             "monitor_extraction_seconds",
             "Time to extract one page's text",
             buckets=EXTRACT_BUCKETS,
+            registry=r,
+        )
+        self._extraction_restarts = Counter(
+            "monitor_extraction_restarts",
+            "Times the extraction workers were started again, by reason: a worker ended (killed, out of "
+            "memory, crashed) or a page outlasted the extraction timeout",
+            ["reason"],
             registry=r,
         )
         self._fetch_seconds = Histogram(
@@ -182,6 +193,9 @@ class PrometheusMetrics(Metrics):
     def extracted(self, seconds: float) -> None:
         self._pages.inc()
         self._extract_seconds.observe(seconds)
+
+    def extraction_restarted(self, reason: str) -> None:
+        self._extraction_restarts.labels(reason).inc()
 
     def writer_queue(self, change: int) -> None:
         self._writer.inc(change)
