@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import detect_agency
-from monitor.dedupe.representative import Member, choose_representative
+from monitor.dedupe.representative import Member, choose_representative, representative_after_join
 from monitor.dedupe.stories import (
     cosine,
     idf,
@@ -240,6 +240,60 @@ def test_a_reprint_padded_with_its_outlets_boilerplate_does_not_displace_the_ori
         Member(3, "https://teaser.example/3", T - timedelta(hours=1), 1000),
     )  # earlier, but half the text
     assert choose_representative(members, agency=None).id == 1
+
+
+_JOINS = st.lists(
+    st.tuples(
+        st.sampled_from(["https://apnews.com/article/", "https://paper.example/", "https://news.ap.org/"]),
+        st.integers(0, 5),  # hours after T: ties are common
+        st.integers(1, 4000),  # body length
+        st.sampled_from([None, None, "AP", "Reuters"]),  # the agency the copy credits
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JOINS)
+def test_a_joining_copy_weighed_against_the_representative_alone_gets_what_the_whole_rule_gives(joins):
+    """Copies join one by one, the cluster credited to the first agency one of them names, as grow_cluster
+    does: wherever ``representative_after_join`` answers, it is the rule's own choice over every member."""
+    members: list[Member] = []
+    agency, representative, longest = None, None, None
+    for n, (site, hours, length, credited) in enumerate(joins, start=1):
+        joining = Member(n, f"{site}{n}", T + timedelta(hours=hours), length)
+        before = agency
+        agency = agency or credited
+        members.append(joining)
+        whole = choose_representative(tuple(members), agency=agency)
+        if representative is not None:
+            chosen = representative_after_join(
+                representative, joining, longest=longest, agency_before=before, agency=agency
+            )
+            # Only a longer copy or a new credit needs every member: the common join is answered alone.
+            if agency == before and length <= longest:
+                assert chosen is not None
+            if chosen is not None:
+                assert chosen == whole
+        representative, longest = whole, max(m.body_length for m in members)
+
+
+def test_the_whole_rule_is_asked_when_the_joining_copy_is_the_longest_or_brings_the_agency():
+    current = Member(1, "https://paper.example/1", T, 2000)
+    longer = Member(2, "https://other.example/2", T - timedelta(hours=1), 2500)
+    shorter = Member(3, "https://other.example/3", T - timedelta(hours=1), 1500)
+    assert representative_after_join(current, longer, longest=2000, agency_before=None, agency=None) is None
+    assert (
+        representative_after_join(current, shorter, longest=2000, agency_before=None, agency=None) == shorter
+    )
+    assert representative_after_join(current, shorter, longest=None, agency_before=None, agency=None) is None
+    # Credited to AP by this copy: members on apnews.com may be in the cluster already.
+    assert representative_after_join(current, shorter, longest=2000, agency_before=None, agency="AP") is None
+    on_site = Member(4, "https://apnews.com/article/4", T + timedelta(hours=3), 100)
+    assert (
+        representative_after_join(current, on_site, longest=2000, agency_before="AP", agency="AP") == on_site
+    )
 
 
 def _vector(title, body, df, total):

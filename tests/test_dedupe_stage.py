@@ -324,3 +324,51 @@ def test_term_counts_count_wire_clusters_not_copies(db):
             ),
         )
         assert documents(session, "landslide") == 2 and documents(session, counts_store.TOTAL_TERM) == 2
+
+
+def test_a_hot_wire_story_reads_its_members_texts_only_when_a_copy_is_the_longest(db):
+    """Each copy joining a cluster read every member's text to choose its representative again: placing the
+    hundredth reprint of an agency story cost a hundred texts read. A copy is now weighed against the
+    representative alone, and every member is read only when the copy is the longest yet or the cluster
+    was pruned; the representative is still the rule's choice over every member."""
+    from support.inprocess import statements_where
+
+    from monitor.dedupe.representative import choose_representative
+    from monitor.store.prune import delete_articles
+
+    whole_reads = statements_where(
+        db.engine, lambda sql: "length(articles.body)" in sql and "articles.wire_cluster_id =" in sql
+    )
+    body = "\n\n".join(STORY)
+
+    def rule_and_stored(session, cluster_id):
+        """The rule's choice over every member, and the representative stored; its own read not counted."""
+        reads = len(whole_reads)
+        members = store.cluster_members(session, cluster_id=cluster_id)
+        del whole_reads[reads:]
+        head = store.cluster_head(session, cluster_id=cluster_id)
+        return choose_representative(members, agency=head.agency).id, head.representative_id
+
+    with db.session() as session:
+        # Reprints at later and earlier times, the earliest in the middle of the run.
+        ids = [
+            store_and_place(session, value(n, body, at=T + timedelta(minutes=abs(n - 12))))[0]
+            for n in range(1, 30)
+        ]
+        cluster_id = session.get(ArticleRow, ids[0]).wire_cluster_id
+        assert whole_reads == []  # twenty-eight copies joined; no member's text read for them
+        assert rule_and_stored(session, cluster_id) == (ids[11], ids[11])
+        # A longer reprint (its outlet's furniture added), published first: its whole cluster is read once.
+        longer = "Breaking news from our desk, first with the story as it unfolds.\n\n" + body
+        longer_id, placed = store_and_place(session, value(40, longer, at=T - timedelta(hours=1)))
+        assert placed.wire_cluster_id == cluster_id and len(whole_reads) == 1
+        assert rule_and_stored(session, cluster_id) == (longer_id, longer_id)
+        store_and_place(session, value(41, body, at=T + timedelta(hours=1)))
+        assert len(whole_reads) == 1
+    with db.session() as session:
+        delete_articles(session, article_ids=[longer_id], now=T + timedelta(days=60))
+    with db.session() as session:
+        # Pruned: the longest member is no longer known, so the next copy has every member read again.
+        store_and_place(session, value(42, body, at=T + timedelta(hours=2)))
+        assert len(whole_reads) == 2
+        assert rule_and_stored(session, cluster_id) == (ids[11], ids[11])

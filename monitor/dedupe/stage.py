@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -30,7 +30,7 @@ from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.agency import Provenance, detect_agency
 from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, keyed_paragraphs
 from monitor.dedupe.outlets import outlet_domain
-from monitor.dedupe.representative import choose_representative
+from monitor.dedupe.representative import choose_representative, representative_after_join
 from monitor.dedupe.stories import (
     KEY_TIME_SLACK,
     SCORING,
@@ -90,6 +90,8 @@ class WireMatch:
     joined_existing: bool
     added_paragraphs: tuple[int, ...] = ()
     """Keys of the copy's paragraphs that the text it matched does not have: its outlet's furniture, mostly."""
+    joined: store.ClusterHead | None = None
+    """The cluster as it was before the copy joined it (its representative, agency and longest member)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ def deduplicate(
         Its cluster and story, how it got there, and its agency.
     """
     provenance = detect_agency(article.body, author=article.author, url=article.url)
+    agency = provenance.agency if provenance else None
     wire = assign_wire_cluster(
         session, article_id=article_id, article=article, settings=settings, provenance=provenance
     )
@@ -204,11 +207,11 @@ def deduplicate(
         wire_score=wire.score,
         story_score=story_score,
         story_evidence=story_evidence,
-        agency=provenance.agency if provenance else None,
+        agency=agency,
         agency_evidence=f"{provenance.where}: {provenance.evidence}"[:500] if provenance else None,
     )
     if wire.joined_existing:
-        _refresh_representative(session, cluster_id=wire.cluster_id)
+        _representative_after_join(session, wire=wire, article_id=article_id, agency=agency)
     log.debug(
         "dedup article=%d url=%s cluster=%d (%s %.2f) story=%s",
         article_id,
@@ -264,8 +267,7 @@ def assign_wire_cluster(
     if text.own_words(known, at_most=MIN_EXACT_WORDS) >= MIN_EXACT_WORDS:
         match = _exact_match(session, article_id=article_id, article=article, since=since)
         if match is not None:
-            store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
-            return match
+            return _join(session, match, at=at, agency=agency)
     signature = fp.fingerprint(article.body, text.signature_shingles(known))
     match = None
     if signature.comparable:
@@ -285,17 +287,26 @@ def assign_wire_cluster(
         store.add_bands(session, article_id=article_id, keys=signature.band_keys, seen_at=at)
     if match is None:
         return WireMatch(
-            store.new_cluster(session, at=at, article_id=article_id, agency=agency),
+            store.new_cluster(
+                session, at=at, article_id=article_id, agency=agency, body_length=len(article.body)
+            ),
             Method.NEW,
             None,
             None,
             False,
         )
-    store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
+    match = _join(session, match, at=at, agency=agency)
     # The paragraphs a copy adds to its original are held by one more wire cluster: counted, so an outlet
     # that only reprints has its header and footer learnt too (the story level counts the originals').
     counts_store.count_paragraphs(session, keys=match.added_paragraphs, at=article.fetched_at)
     return match
+
+
+def _join(session: Session, match: WireMatch, *, at: datetime, agency: str | None) -> WireMatch:
+    """Count the copy in the cluster it matched; the match, with the cluster as it was before."""
+    joined = store.cluster_head(session, cluster_id=match.cluster_id)
+    store.grow_cluster(session, cluster_id=match.cluster_id, at=at, agency=agency)
+    return replace(match, joined=joined)
 
 
 def _exact_match(session: Session, *, article_id: int, article: Article, since: datetime) -> WireMatch | None:
@@ -554,14 +565,48 @@ def _gap(article: Article, story: stories_store.StoryProfile):
     return time_gap(article.published, story.first_seen_at, story.last_seen_at)
 
 
+def _representative_after_join(
+    session: Session, *, wire: WireMatch, article_id: int, agency: str | None
+) -> None:
+    """The cluster's representative once the article has joined it: weighed against the representative
+    alone when the rule allows it (``representative_after_join``), else chosen again over every member."""
+    before = wire.joined
+    current = (
+        store.member(session, article_id=before.representative_id)
+        if before is not None and before.representative_id is not None
+        else None
+    )
+    # As stored (a revision keeps the stored date when the new version has none), as the whole rule reads it.
+    joining = store.member(session, article_id=article_id)
+    if before is not None and current is not None and joining is not None:
+        chosen = representative_after_join(
+            current,
+            joining,
+            longest=before.longest_body,
+            agency_before=before.agency,
+            agency=before.agency or agency,  # as grow_cluster credits it
+        )
+        if chosen is not None:
+            store.record_join(
+                session,
+                cluster_id=wire.cluster_id,
+                representative_id=chosen.id,
+                body_length=joining.body_length,
+            )
+            return
+    _refresh_representative(session, cluster_id=wire.cluster_id)
+
+
 def _refresh_representative(session: Session, *, cluster_id: int) -> None:
+    """Choose the cluster's representative over every member, and note its longest."""
     cluster = store.cluster_head(session, cluster_id=cluster_id)
     members = store.cluster_members(session, cluster_id=cluster_id)
     if cluster is None or not members:
         return
     chosen = choose_representative(members, agency=cluster.agency)
-    if chosen.id != cluster.representative_id:
-        store.set_cluster(session, cluster_id=cluster_id, representative_id=chosen.id)
+    longest = max(m.body_length for m in members)
+    if chosen.id != cluster.representative_id or longest != cluster.longest_body:
+        store.set_cluster(session, cluster_id=cluster_id, representative_id=chosen.id, longest_body=longest)
 
 
 def recluster(

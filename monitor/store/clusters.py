@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import String, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
@@ -236,8 +236,10 @@ def record_dedup(
 _NEW_CLUSTER = _clusters.insert()
 
 
-def new_cluster(session: Session, *, at: datetime, article_id: int, agency: str | None) -> int:
-    """A cluster of one: the article is its only member and its representative."""
+def new_cluster(
+    session: Session, *, at: datetime, article_id: int, agency: str | None, body_length: int | None = None
+) -> int:
+    """A cluster of one: the article is its only member and its representative (``body_length`` long)."""
     result = session.connection().execute(
         _NEW_CLUSTER,
         {
@@ -246,6 +248,7 @@ def new_cluster(session: Session, *, at: datetime, article_id: int, agency: str 
             "last_seen_at": at,
             "representative_id": article_id,
             "agency": agency,
+            "longest_body": body_length,
         },
     )
     return new_id(result)
@@ -268,16 +271,18 @@ class ClusterHead:
 
     representative_id: int | None
     agency: str | None
+    longest_body: int | None
+    """The body length of its longest member; None when not known."""
 
 
-_CLUSTER_HEAD = select(_clusters.c.representative_id, _clusters.c.agency).where(
+_CLUSTER_HEAD = select(_clusters.c.representative_id, _clusters.c.agency, _clusters.c.longest_body).where(
     _clusters.c.id == bindparam("cluster")
 )
 
 
 def cluster_head(session: Session, *, cluster_id: int) -> ClusterHead | None:
     row = session.connection().execute(_CLUSTER_HEAD, {"cluster": cluster_id}).first()
-    return ClusterHead(row[0], row[1]) if row else None
+    return ClusterHead(row[0], row[1], row[2]) if row else None
 
 
 _at = bindparam("at", type_=UTCDateTime())
@@ -298,23 +303,59 @@ def grow_cluster(session: Session, *, cluster_id: int, at: datetime, agency: str
     session.connection().execute(_GROW_CLUSTER, {"cluster": cluster_id, "at": at, "new_agency": agency})
 
 
-_MEMBERS = select(
+_MEMBER_VALUES = select(
     _articles.c.id,
     _articles.c.url,
     _articles.c.published_at,
     _articles.c.fetched_at,
     func.length(_articles.c.body),
-).where(_articles.c.wire_cluster_id == bindparam("cluster"))
+)
+_MEMBERS = _MEMBER_VALUES.where(_articles.c.wire_cluster_id == bindparam("cluster"))
+_MEMBER = _MEMBER_VALUES.where(_articles.c.id == bindparam("article"))
 
 
 def cluster_members(session: Session, *, cluster_id: int) -> tuple[Member, ...]:
-    """What the representative rule needs of every member."""
+    """What the representative rule needs of every member (each one's text is read for its length)."""
     rows = session.connection().execute(_MEMBERS, {"cluster": cluster_id})
-    return tuple(Member(row[0], row[1], row[2] or row[3], row[4] or 0) for row in rows)
+    return tuple(_member(row) for row in rows)
+
+
+def member(session: Session, *, article_id: int) -> Member | None:
+    """What the representative rule needs of one article."""
+    row = session.connection().execute(_MEMBER, {"article": article_id}).first()
+    return _member(row) if row else None
+
+
+def _member(row) -> Member:
+    return Member(row[0], row[1], row[2] or row[3], row[4] or 0)
 
 
 def set_cluster(session: Session, *, cluster_id: int, **values) -> None:
     session.connection().execute(_clusters.update().where(_clusters.c.id == cluster_id).values(**values))
+
+
+_JOINED = (
+    _clusters.update()
+    .where(_clusters.c.id == bindparam("cluster"))
+    .values(
+        representative_id=bindparam("representative"),
+        longest_body=case(
+            (
+                _clusters.c.longest_body < bindparam("length", type_=Integer()),
+                bindparam("length", type_=Integer()),
+            ),
+            else_=_clusters.c.longest_body,
+        ),
+    )
+)
+
+
+def record_join(session: Session, *, cluster_id: int, representative_id: int, body_length: int) -> None:
+    """A copy ``body_length`` long joined the cluster, which ``representative_id`` now stands for: its
+    longest length grows in the statement itself, so a longer copy another instance added meanwhile is kept."""
+    session.connection().execute(
+        _JOINED, {"cluster": cluster_id, "representative": representative_id, "length": body_length}
+    )
 
 
 _SET_CLUSTER_STORY = (

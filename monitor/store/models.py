@@ -216,6 +216,9 @@ class WireCluster(Base):
     representative_id: Mapped[int | None] = mapped_column(Integer)
     agency: Mapped[str | None] = mapped_column(String(40))
     size: Mapped[int] = mapped_column(Integer, default=0)
+    # The body length of the longest member, which the representative rule weighs a joining copy against
+    # (``monitor.dedupe.representative``); None when not known (clusters older than it, or pruned since).
+    longest_body: Mapped[int | None] = mapped_column(Integer)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

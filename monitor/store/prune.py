@@ -145,6 +145,9 @@ def _drop_empty_groups(
                 .where(WireCluster.id.in_(kept), WireCluster.representative_id.in_(gone))
                 .values(representative_id=first)
             )
+            # The longest member may be gone: the next copy to join has the representative chosen over every
+            # member again (``monitor.dedupe.representative``), which notes the longest anew.
+            session.execute(update(WireCluster).where(WireCluster.id.in_(kept)).values(longest_body=None))
     if stories:
         empty = [
             sid for sid in stories if not session.scalar(select(exists().where(Article.story_id == sid)))
