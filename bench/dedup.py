@@ -21,6 +21,9 @@ What it measures:
 4. baseline, in the same run: brute-force pairwise comparison of MinHash signatures (numpy, every article
    against every earlier one) over the first 5,000 articles, against the LSH path over the same 5,000, and
    the cost of one brute-force lookup, which grows with the store where the LSH lookup stays flat.
+5. a hot story (``--hot``): one story copied that many times within a day among as many other articles,
+   half exact copies and half trimmed reprints, each through the whole stage: CPU time per copy for the
+   first and the last 100, which must stay within 2x.
 
 Times are CPU time of this (single-threaded) process, so that other work on the machine does not count;
 wall-clock time is printed beside it. Prints the figures with targets and PASS/FAIL; writes
@@ -227,29 +230,58 @@ def full_stage(n: int, per_day: int) -> tuple[float, float]:
                 for i in range(start, min(n, start + COMMIT_EVERY))
             ]
             with db.session() as session:
-                for value in batch:
-                    started = time.process_time()
-                    article_id = (
-                        session.connection()
-                        .execute(
-                            _INSERT,
-                            {
-                                "url": value.url,
-                                "canonical_url": value.canonical_url,
-                                "fetched_at": value.fetched_at,
-                                "published_at": value.published,
-                                "body": value.body,
-                                "body_source": "extracted",
-                                "content_hash": value.content_hash,
-                                "revisions": 0,
-                            },
-                        )
-                        .inserted_primary_key[0]
-                    )
-                    stage.deduplicate(session, article_id=article_id, article=value, settings=settings)
-                    costs.append(time.process_time() - started)
+                costs.extend(whole_stage(session, settings, value) for value in batch)
         db.dispose()
     return sum(costs[:1000]) / 1000 * 1e3, sum(costs[-1000:]) / 1000 * 1e3
+
+
+def hot_story(copies: int, *, tail: int = 100) -> tuple[float, float]:
+    """CPU ms per copy through the whole stage for the first and last ``tail`` of ``copies`` copies of one
+    story arriving within a day, among other news: every other copy the same text (an exact copy), the rest
+    reprints trimmed and framed by their outlet (near copies). A hot agency story is reprinted by hundreds of
+    outlets; placing its last copy must cost what placing its first did."""
+    settings = DedupSettings()
+    corpus = Corpus(seed=5)
+    story = corpus.original()
+    step = timedelta(days=1) / (2 * copies)
+    costs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/hot.db")
+        for start in range(0, copies, COMMIT_EVERY):
+            with db.session() as session:
+                for i in range(start, min(copies, start + COMMIT_EVERY)):
+                    other = bench_article(2 * i + 1, corpus.next(), START + step * (2 * i + 1))
+                    whole_stage(session, settings, other)
+                    text = story if i % 2 == 0 else corpus.reprint(story)
+                    costs.append(
+                        whole_stage(session, settings, bench_article(2 * i, text, START + step * 2 * i))
+                    )
+        db.dispose()
+    return sum(costs[:tail]) / tail * 1e3, sum(costs[-tail:]) / tail * 1e3
+
+
+def whole_stage(session, settings: DedupSettings, value: Article) -> float:
+    """Store one article's row and place it through the whole stage; the CPU seconds it took."""
+    started = time.process_time()
+    article_id = (
+        session.connection()
+        .execute(
+            _INSERT,
+            {
+                "url": value.url,
+                "canonical_url": value.canonical_url,
+                "fetched_at": value.fetched_at,
+                "published_at": value.published,
+                "body": value.body,
+                "body_source": "extracted",
+                "content_hash": value.content_hash,
+                "revisions": 0,
+            },
+        )
+        .inserted_primary_key[0]
+    )
+    stage.deduplicate(session, article_id=article_id, article=value, settings=settings)
+    return time.process_time() - started
 
 
 def main() -> None:
@@ -262,6 +294,12 @@ def main() -> None:
         type=int,
         default=10_000,
         help="articles through the whole stage, story level included (0: skip)",
+    )
+    parser.add_argument(
+        "--hot",
+        type=int,
+        default=1_000,
+        help="copies of one story placed among other news, first 100 against last 100 (0: skip)",
     )
     args = parser.parse_args()
     if args.brute < 1:
@@ -368,6 +406,18 @@ def main() -> None:
         f"throughput >= 1,000 articles/s ({rate:,.0f})": rate >= 1000,
         f"lookup at {args.n:,} within 2x of {checkpoints[0]:,} ({lookup_ratio:.2f}x)": lookup_ratio <= 2.0,
     }
+    if args.hot >= 200:
+        first_copies, last_copies = hot_story(args.hot)
+        hot_ratio = last_copies / first_copies
+        results["hot_story_ms"] = {
+            "first_100": round(first_copies, 3),
+            f"last_100_of_{args.hot}": round(last_copies, 3),
+        }
+        print(
+            f"one story copied {args.hot:,} times among other news: {first_copies:.2f} ms per copy for the first "
+            f"100, {last_copies:.2f} ms for the last 100"
+        )
+        checks[f"hot story: last 100 copies within 2x of the first 100 ({hot_ratio:.2f}x)"] = hot_ratio <= 2.0
     print(
         f"\nstored {args.n:,} articles in {cpu:.1f} CPU s ({processing:.1f} s wall clock, load average "
         f"{os.getloadavg()[0]:.1f}): {rate:,.0f} articles/s on one core (fingerprint alone "
