@@ -587,12 +587,15 @@ def _representative_after_join(
             agency=before.agency or agency,  # as grow_cluster credits it
         )
         if chosen is not None:
-            store.record_join(
-                session,
-                cluster_id=wire.cluster_id,
-                representative_id=chosen.id,
-                body_length=joining.body_length,
-            )
+            # It answers only when the longest is known. An exact copy of the representative, the commonest
+            # join of all, changes nothing to write.
+            if chosen.id != current.id or joining.body_length > (before.longest_body or 0):
+                store.record_join(
+                    session,
+                    cluster_id=wire.cluster_id,
+                    representative_id=chosen.id,
+                    body_length=joining.body_length,
+                )
             return
     _refresh_representative(session, cluster_id=wire.cluster_id)
 
