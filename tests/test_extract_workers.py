@@ -119,6 +119,9 @@ def test_a_page_still_extracting_after_the_timeout_is_given_up_and_the_others_ex
     html = article_html("Talks resume", paragraphs_for("talks")).encode()
 
     metrics = PrometheusMetrics()
+    # Both reasons are at 0 before any restart: an alert on their increase has a series from the start.
+    assert metrics.registry.get_sample_value("monitor_extraction_restarts_total", {"reason": "timeout"}) == 0
+    assert metrics.registry.get_sample_value("monitor_extraction_restarts_total", {"reason": "ended"}) == 0
 
     async def scenario():
         extractor = Extractor(1, metrics=metrics)

@@ -22,6 +22,8 @@ from typing import Any
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0)
 EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REGROUP_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+RESTART_REASONS = ("ended", "timeout")
+"""Why the extraction workers are started again (``Metrics.extraction_restarted``)."""
 
 
 class Metrics:
@@ -105,6 +107,8 @@ class PrometheusMetrics(Metrics):
             ["reason"],
             registry=r,
         )
+        for reason in RESTART_REASONS:  # at 0 from the start, so that an alert on their increase has a series
+            self._extraction_restarts.labels(reason)
         self._fetch_seconds = Histogram(
             "monitor_fetch_duration_seconds",
             "Time of one GET, redirects included, by result (ok, not_modified, or the failure kind)",
