@@ -63,8 +63,7 @@ def representative_after_join(
     if longest is None or agency != agency_before:
         return None
     domains = agency_domains(agency) if agency else ()
-    current_own = bool(domains) and _on_site(current.url, domains)
-    joining_own = bool(domains) and _on_site(joining.url, domains)
+    current_own, joining_own = _on_site(current.url, domains), _on_site(joining.url, domains)
     if current_own or joining_own:
         # The rule chose a member on the agency's site whenever there was one: if ``current`` is not on it,
         # no member was, and the joining copy is the first.

@@ -576,8 +576,9 @@ def _representative_after_join(
         if before is not None and before.representative_id is not None
         else None
     )
-    # As stored (a revision keeps the stored date when the new version has none), as the whole rule reads it.
-    joining = store.member(session, article_id=article_id)
+    # As stored (a revision keeps the stored date when the new version has none), as the whole rule reads it;
+    # not read when the whole rule is to be asked anyway.
+    joining = store.member(session, article_id=article_id) if current is not None else None
     if before is not None and current is not None and joining is not None:
         chosen = representative_after_join(
             current,
