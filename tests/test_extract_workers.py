@@ -117,6 +117,7 @@ def test_a_page_still_extracting_after_the_timeout_is_given_up_and_the_others_ex
     from monitor import pipeline
 
     html = article_html("Talks resume", paragraphs_for("talks")).encode()
+    long_html = article_html("Talks resume", paragraphs_for("talks", 15_000)).encode()
 
     metrics = PrometheusMetrics()
     # Both reasons are at 0 before any restart: an alert on their increase has a series from the start.
@@ -127,8 +128,10 @@ def test_a_page_still_extracting_after_the_timeout_is_given_up_and_the_others_ex
         extractor = Extractor(1, metrics=metrics)
         try:
             await extractor.extract(html, "https://news.example/warm")  # the workers are up
-            monkeypatch.setattr(pipeline, "EXTRACT_TIMEOUT", 0.001)  # no page is that fast
-            slow = extractor.extract(html, "https://news.example/slow")
+            # A page of 15,000 paragraphs (4 MB) takes a second or more to extract, ten times the timeout: on a
+            # busy machine both slow down, where a short page against a timeout of a millisecond could win.
+            monkeypatch.setattr(pipeline, "EXTRACT_TIMEOUT", 0.1)
+            slow = extractor.extract(long_html, "https://news.example/slow")
             with pytest.raises(ExtractionFailed, match="longer than"):
                 await slow
             monkeypatch.setattr(pipeline, "EXTRACT_TIMEOUT", 120.0)
