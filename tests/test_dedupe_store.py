@@ -147,3 +147,41 @@ def test_story_lookup_reads_lagging_keys_and_leaves_out_stories_that_ended_befor
         assert found(key_lag=lag) == [running]
         assert found() == []  # without the lag, keys before the window find nothing
     db.dispose()
+
+
+def test_band_lookup_reads_the_latest_rows_of_each_key_only(database_url):
+    # A flood of near-identical texts gives its keys thousands of rows: a lookup reads the latest
+    # ROWS_PER_KEY of each key within the window, so its cost stops growing with the flood.
+    db = open_database(database_url)
+    from monitor.store.models import Article
+
+    flood = store.ROWS_PER_KEY + 50
+    with db.session() as session:
+        for n in range(1, flood + 1):
+            session.add(
+                Article(
+                    id=n,
+                    url=f"https://x.test/{n}",
+                    canonical_url=f"https://x.test/{n}",
+                    fetched_at=T0,
+                    body="b",
+                    body_source="extracted",
+                    content_hash=str(n),
+                )
+            )
+        session.flush()
+        for n in range(1, flood + 1):
+            # Article 1, the oldest, also holds a key of its own.
+            store.add_bands(
+                session, article_id=n, keys=[5, 6] if n == 1 else [5], seen_at=T0 + timedelta(minutes=n)
+            )
+    with db.session() as session:
+        window = {"since": T0 - timedelta(days=14), "until": T0 + timedelta(days=14)}
+        found = store.band_candidates(session, keys=[5, 6], exclude_id=None, limit=1000, **window)
+        latest = range(flood - store.ROWS_PER_KEY + 1, flood + 1)
+        assert found == [(1, 1)] + [(n, 1) for n in latest]
+        # The window's end cuts first: the latest rows before it are read.
+        earlier = {**window, "until": T0 + timedelta(minutes=flood - 10)}
+        found = store.band_candidates(session, keys=[5], exclude_id=None, limit=1000, **earlier)
+        assert [n for n, _ in found] == list(range(flood - 10 - store.ROWS_PER_KEY + 1, flood - 10 + 1))
+    db.dispose()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, update
+from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
@@ -40,21 +40,38 @@ _clusters = cast(Table, WireCluster.__table__)
 
 # Built once: statements made per call spend more time in SQLAlchemy than in the database.
 _ADD_BANDS = _bands.insert()
-_shared = func.count().label("shared")
+
+
+ROWS_PER_KEY = 100
+"""Rows of one band key read per lookup, the latest within the window. A key is shared only by texts alike in
+that band; a flood of mutually near-identical texts (a robot-written market or weather report, reprinted all
+day) gives each of its keys thousands of rows, which a lookup would otherwise count every time, and the
+flood's hundredth latest copy is as good a candidate as its thousandth."""
 
 
 @functools.cache
 def _candidates(slots: int):
-    return (
-        select(_bands.c.article_id, _shared)
+    # One range scan per key, read backwards from the window's end and cut at ROWS_PER_KEY (the primary key
+    # is band key, time, article); then the shared keys are counted over what was read.
+    per_key = [
+        select(_bands.c.article_id)
         .where(
-            _bands.c.band_key.in_([bindparam(f"k{n}") for n in range(slots)]),
+            _bands.c.band_key == bindparam(f"k{n}"),
             _bands.c.seen_epoch >= bindparam("since"),
             _bands.c.seen_epoch <= bindparam("until"),
             _bands.c.article_id != bindparam("exclude"),
         )
-        .group_by(_bands.c.article_id)
-        .order_by(_shared.desc(), _bands.c.article_id)
+        .order_by(_bands.c.seen_epoch.desc())
+        .limit(ROWS_PER_KEY)
+        .subquery()
+        for n in range(slots)
+    ]
+    hits = union_all(*(select(rows.c.article_id) for rows in per_key)).subquery()
+    shared = func.count().label("shared")
+    return (
+        select(hits.c.article_id, shared)
+        .group_by(hits.c.article_id)
+        .order_by(shared.desc(), hits.c.article_id)
         .limit(bindparam("most"))
     )
 
