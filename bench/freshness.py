@@ -36,7 +36,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +56,7 @@ from monitor.ingest.parse import parse_feed  # noqa: E402
 from monitor.schedule import (  # noqa: E402
     RHYTHM_WINDOW,
     learned_rhythm,
+    listing_overflowed,
     next_poll_after_success,
     publications_per_day,
 )
@@ -154,8 +155,9 @@ def publications(feed: Feed, start: datetime, end: datetime) -> list[datetime]:
         cycle += 1
 
 
-Interval = Callable[[deque, datetime], timedelta]
-"""A schedule: the interval after a poll at ``now``, from the (published, first seen) pairs in the window."""
+Interval = Callable[[deque, datetime, bool], timedelta]
+"""A schedule: the interval after a poll at ``now``, from the (published, first seen) pairs in the window and
+whether the poll found every listed entry new (``monitor.schedule.listing_overflowed``)."""
 
 
 @dataclass
@@ -165,6 +167,8 @@ class Outcome:
     requests: int = 0  # polls within the measured period
     days: float = 0.0
     per_day: float = 0.0  # the feed's real publication rate
+    warmup_delays: list[float] = field(default_factory=list)  # the same for the first week, the rhythm learnt
+    warmup_missed: int = 0
 
 
 def simulate(
@@ -187,11 +191,19 @@ def simulate(
         listed_from = max(found, _published_by(times, now) - feed.listed)
         for skipped in times[found:listed_from]:  # out of the listing before this poll: never seen
             outcome.missed += measure_from <= skipped < end
+            outcome.warmup_missed += start <= skipped < measure_from
+        overflowed = now > start and listing_overflowed(
+            listed=min(feed.listed, _published_by(times, now)),
+            unseen=_published_by(times, now) - found,
+            polled_before=True,
+        )
         found = max(found, listed_from)
         while found < len(times) and times[found] <= now:
             published = times[found]
             if measure_from <= published < end:
                 outcome.delays.append((now - published) / timedelta(minutes=1))
+            elif start <= published < measure_from:
+                outcome.warmup_delays.append((now - published) / timedelta(minutes=1))
             window.append((published, now))
             found += 1
         if measure_from <= now < end:
@@ -200,7 +212,8 @@ def simulate(
             return outcome
         while window and window[0][1] <= now - RHYTHM_WINDOW:
             window.popleft()
-        now = next_poll_after_success(now, interval=interval(window, now), ttl=feed.ttl if ttl else None)
+        wait = interval(window, now, overflowed)
+        now = next_poll_after_success(now, interval=wait, ttl=feed.ttl if ttl else None)
 
 
 def _published_by(times: list[datetime], now: datetime) -> int:
@@ -215,13 +228,17 @@ def _published_by(times: list[datetime], now: datetime) -> int:
     return low
 
 
-def fixed(window: deque, now: datetime) -> timedelta:
+def fixed(window: deque, now: datetime, overflowed: bool) -> timedelta:
     return FIXED
 
 
 class Adaptive:
-    """The daemon's schedule (``learned_rhythm``). Unless ``exact``, the rhythm is recomputed only when its
-    inputs can have changed (an entry came, or one's date left the window): the same result, faster."""
+    """The daemon's schedule (``learned_rhythm``, then ``listing_overflowed``). Unless ``exact``, the rhythm is
+    recomputed only when its inputs can have changed (an entry came, one's date left the window, or the
+    time in view still grows): the same result, faster.
+
+    ``whole_week`` is the schedule before December 2026, for comparison: every rate counted over the whole
+    week, however recently the feed was added, and no second look at a listing that turned over."""
 
     def __init__(
         self,
@@ -229,13 +246,16 @@ class Adaptive:
         *,
         exact: bool = False,
         rule: Callable[[float, Settings], timedelta] | None = None,
+        whole_week: bool = False,
     ) -> None:
         self.settings, self.exact, self.rule = settings, exact, rule
+        self.watched_since = None if whole_week else START
+        self.overflow = not whole_week
         self._known: tuple[int, datetime | None] | None = None
         self._valid_until = datetime.max.replace(tzinfo=UTC)
         self._interval = settings.max_interval
 
-    def __call__(self, window: deque, now: datetime) -> timedelta:
+    def __call__(self, window: deque, now: datetime, overflowed: bool) -> timedelta:
         state = (len(window), window[-1][1] if window else None)
         if self.exact or state != self._known or now >= self._valid_until:
             if self.rule is None:
@@ -244,13 +264,20 @@ class Adaptive:
                     now=now,
                     min_interval=self.settings.min_interval,
                     max_interval=self.settings.max_interval,
+                    watched_since=self.watched_since,
                 ).interval
             else:
-                self._interval = self.rule(publications_per_day(window, now=now), self.settings)
+                per_day = publications_per_day(window, now=now, watched_since=self.watched_since)
+                self._interval = self.rule(per_day, self.settings)
             self._known = state
-            # The count changes next when the oldest date in the window leaves it.
+            # The count changes next when the oldest date in the window leaves it; the time in view grows
+            # until it is the whole window.
             oldest = min((min(published, seen) for published, seen in window), default=None)
             self._valid_until = oldest + RHYTHM_WINDOW if oldest else datetime.max.replace(tzinfo=UTC)
+            if self.watched_since is not None and now < self.watched_since + RHYTHM_WINDOW:
+                self._valid_until = now
+        if self.overflow and overflowed:
+            return self.settings.min_interval
         return self._interval
 
 
@@ -282,6 +309,7 @@ RATE_CLASSES = (("24+/day", 24, math.inf), ("1-24/day", 1, 24), ("under 1/day", 
 
 def summary(outcomes: list[Outcome]) -> dict:
     delays = [delay for outcome in outcomes for delay in outcome.delays]
+    warmup = [delay for outcome in outcomes for delay in outcome.warmup_delays]
     by_rate = {}
     for name, low, high in RATE_CLASSES:
         members = [outcome for outcome in outcomes if low <= outcome.per_day < high]
@@ -300,6 +328,12 @@ def summary(outcomes: list[Outcome]) -> dict:
         "mean_delay_min": sum(delays) / len(delays) if delays else float("nan"),
         "requests_per_feed_day": _requests_per_day(outcomes),
         "by_rate": by_rate,
+        "first_week": {
+            "entries": sum(len(outcome.warmup_delays) for outcome in outcomes),
+            "missed": sum(outcome.warmup_missed for outcome in outcomes),
+            "median_delay_min": percentile(warmup, 0.5),
+            "p90_delay_min": percentile(warmup, 0.9),
+        },
     }
 
 
@@ -310,6 +344,12 @@ def main() -> int:
     parser.add_argument("--exact", action="store_true", help="recompute the rhythm at every poll")
     parser.add_argument(
         "--ttl", action="store_true", help="honour the feeds' <ttl> in every schedule, as the daemon does"
+    )
+    parser.add_argument(
+        "--listed",
+        type=int,
+        default=0,
+        help="every feed lists at most this many entries, as many news sites do (0: as many as its document)",
     )
     args = parser.parse_args()
     days = 10 if args.quick else args.days
@@ -324,6 +364,8 @@ def main() -> int:
     if not feeds:
         print(f"skipped: no feed in {corpora} has dated entries to replay")
         return 0
+    if args.listed > 0:
+        feeds = [replace(feed, listed=min(feed.listed, args.listed)) for feed in feeds]
     settings = Settings()
     measure_from, end = START + RHYTHM_WINDOW, START + DAY * days
     rates = sorted(feed.per_day for feed in feeds)
@@ -346,6 +388,7 @@ def main() -> int:
     schedules: dict[str, Callable[[], Interval]] = {
         "fixed 30m": lambda: fixed,
         "adaptive": lambda: Adaptive(settings, exact=args.exact),
+        "adaptive, whole week": lambda: Adaptive(settings, exact=args.exact, whole_week=True),
         "ref: miniflux rule": lambda: Adaptive(settings, rule=miniflux_rule),
         "ref: sqrt at 30m": lambda: Adaptive(settings, rule=anchored_at_30m),
     }
@@ -377,6 +420,13 @@ def main() -> int:
             for c in row["by_rate"].values()
         ]
         print(f"{name:<20}" + "".join(f" {cell:>38}" for cell in cells))
+    print("\nthe first week, while the rhythm is learnt (not in the figures above):")
+    for name, row in results.items():
+        week = row["first_week"]
+        print(
+            f"{name:<20} median {week['median_delay_min']:.1f}m, p90 {week['p90_delay_min']:.0f}m, "
+            f"{week['missed']} of {week['entries'] + week['missed']} entries missed"
+        )
     adaptive = results["adaptive"]
     print(f"\nentries measured: {base['entries']} under fixed polling, {adaptive['entries']} under adaptive")
     halves_delay = adaptive["median_ratio"] <= 0.5 and adaptive["requests_ratio"] <= 1.0
@@ -391,6 +441,7 @@ def main() -> int:
         "skipped": skipped,
         "schedules": results,
         "ttl": args.ttl,
+        "listed": args.listed or None,
         "settings": {
             "min_interval": format_duration(settings.min_interval),
             "max_interval": format_duration(settings.max_interval),

@@ -33,6 +33,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe
 from monitor.config import Config, FeedConfig
+from monitor.config.durations import format_duration
 from monitor.dedupe.tally import TermTally
 from monitor.dedupe.updates import entry_hash
 from monitor.errors import MonitorError
@@ -66,6 +67,7 @@ from monitor.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
     learned_rhythm,
+    listing_overflowed,
     next_page_retry,
     next_poll_after_failure,
     next_poll_after_success,
@@ -1063,7 +1065,11 @@ class Pipeline:
             log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
             return Rhythm(settings.interval)
         return learned_rhythm(
-            sightings, now=now, min_interval=settings.min_interval, max_interval=settings.max_interval
+            sightings,
+            now=now,
+            min_interval=settings.min_interval,
+            max_interval=settings.max_interval,
+            watched_since=feed.created_at,
         )
 
     def _read_sightings(self, asked: Sequence[tuple[int, datetime]]) -> list[list[sighting_store.Sighting]]:
@@ -1097,6 +1103,21 @@ class Pipeline:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         rhythm = await self._rhythm(feed, now)
+        listed = len(parsed.items) if parsed else 0
+        polled_before = feed.last_success_at is not None
+        if rhythm.per_day is not None and listing_overflowed(
+            listed=listed, unseen=new + linked + waiting, polled_before=polled_before
+        ):
+            # Every entry it lists came since the last poll: more may have scrolled out of the listing unseen,
+            # whatever its rate so far. The next poll comes as soon as any feed's may.
+            log.info(
+                "feed=%s: every one of its %d entries was new; polling again in %s lest more scroll out unseen",
+                feed.name,
+                listed,
+                format_duration(self.config.settings.min_interval),
+                extra={"feed": feed.name},
+            )
+            rhythm = Rhythm(self.config.settings.min_interval, rhythm.per_day)
         next_poll = next_poll_after_success(
             now, interval=rhythm.interval, ttl=ttl, cache_lifetime=result.cache_lifetime
         )

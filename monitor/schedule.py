@@ -69,12 +69,53 @@ def publication_moments(
     return sorted(_EPOCH + MOMENT * minute for minute in moments)
 
 
+MIN_SPAN = timedelta(hours=1)
+"""The shortest time a feed's rate is counted over: a new feed whose one entry is a minute old has not shown
+that it publishes every minute."""
+
+
 def publications_per_day(
-    sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, window: timedelta = RHYTHM_WINDOW
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    window: timedelta = RHYTHM_WINDOW,
+    watched_since: datetime | None = None,
 ) -> float:
     """A feed's observed publication rate: its publications within ``window`` (see ``publication_moments``)
-    per day of the window, as miniflux's entry_frequency scheduler counts a week's entries."""
-    return len(publication_moments(sightings, now=now, window=window)) / (window / timedelta(days=1))
+    per day of the time they were in view, as miniflux's entry_frequency scheduler counts a week's entries.
+
+    The time in view is the whole window for a feed watched longer (or since an unknown time: ``watched_since``
+    None). A feed added more recently has shown less: since ``watched_since``, or since the oldest date its
+    entries stated, if earlier (a feed lists its latest entries, so its backlog shows what came since). Over a
+    whole week, the twenty entries a wire feed lists, all of the last hour, would pass for three a day: it
+    would be polled every hour while it published sixty, and forty would scroll out of its listing unseen.
+    """
+    sightings = list(sightings)
+    moments = publication_moments(sightings, now=now, window=window)
+    span = observed_span(sightings, now=now, window=window, watched_since=watched_since)
+    return len(moments) / (span / timedelta(days=1))
+
+
+def observed_span(
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    window: timedelta = RHYTHM_WINDOW,
+    watched_since: datetime | None = None,
+) -> timedelta:
+    """How long a feed's publications have been in view (see ``publications_per_day``): within
+    [``MIN_SPAN``, ``window``]."""
+    if watched_since is None:
+        return window
+    since = watched_since
+    for published, first_seen in sightings:
+        # A stated date is evidence of how far back the listing reaches, however old, unless it lies after
+        # the entry was seen (a clock ahead says nothing of the past).
+        seen_from = (
+            published if published is not None and published <= first_seen + CLOCK_SKEW else first_seen
+        )
+        since = min(since, seen_from, first_seen)
+    return min(max(now - since, MIN_SPAN), window)
 
 
 def adaptive_interval(per_day: float, *, min_interval: timedelta, max_interval: timedelta) -> timedelta:
@@ -125,11 +166,22 @@ def learned_rhythm(
     now: datetime,
     min_interval: timedelta,
     max_interval: timedelta,
+    watched_since: datetime | None = None,
 ) -> Rhythm:
-    """A feed's rhythm from its entries' (stated date, first seen): its rate over ``RHYTHM_WINDOW`` and the
-    interval that rate earns (``adaptive_interval``)."""
-    per_day = publications_per_day(sightings, now=now)
+    """A feed's rhythm from its entries' (stated date, first seen): its rate over ``RHYTHM_WINDOW`` (or the
+    shorter time it has been watched, see ``publications_per_day``) and the interval that rate earns
+    (``adaptive_interval``)."""
+    per_day = publications_per_day(sightings, now=now, watched_since=watched_since)
     return Rhythm(adaptive_interval(per_day, min_interval=min_interval, max_interval=max_interval), per_day)
+
+
+def listing_overflowed(*, listed: int, unseen: int, polled_before: bool) -> bool:
+    """Whether a feed's listing turned over entirely since its last poll: every one of its ``listed`` entries
+    (two or more) is one not seen before. Then entries may have scrolled out of it unseen, and the feed is
+    polled again at ``min_interval`` whatever its rate so far (a breaking story, a rate still being learnt,
+    the daemon stopped for a while). A first poll sees every entry new by nature, and a listing of one entry
+    cannot tell an overflow from one new publication."""
+    return polled_before and listed >= 2 and unseen >= listed
 
 
 def _rounded(interval: timedelta) -> timedelta:

@@ -71,8 +71,10 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
         return {f["name"]: datetime.fromisoformat(f["next_poll_at"]) - now for f in workspace.json("feeds")}
 
     wait = waits()
-    # 96 publications in the week's window: ~13.7 a day, one every 105 min; sqrt(105 min x 5 min) = 23 min.
-    assert 20 * MIN < wait["Busy"] <= 23 * MIN
+    # 96 publications over the day its listing reaches back (a new feed: the rest of the week was not in
+    # view), one every 15 min; sqrt(15 min x 5 min) = 8.7 min. Counted over the whole week, as if it had
+    # been watched all week, it would pass for one every 105 min, and be polled every 23.
+    assert 8 * MIN < wait["Busy"] <= 9 * MIN
     # Its old entry counts as one publication, when first seen, in a week: sqrt(7 days x 5 min) = 3 h 44 min.
     assert 3 * timedelta(hours=1) + 40 * MIN < wait["Quiet"] <= 3 * timedelta(hours=1) + 45 * MIN
     # As busy as Busy, but the server says its feed stays fresh for two hours.
@@ -81,8 +83,8 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
 
     rhythms = {f["name"]: f["rhythm"] for f in workspace.json("feeds")}
     assert rhythms == {
-        "Busy": "~14/day, every 23m",
-        "Cached": "~14/day, every 23m",
+        "Busy": "~96/day, every 9m",
+        "Cached": "~96/day, every 9m",
         "Fixed": "fixed 10m",
         "Quiet": "~1/week, every 3h44m",
     }
@@ -96,7 +98,8 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
     serve(web, "/quiet.xml", fresh + quiet)
     report = {r["feed"]: r for r in workspace.json("poll", "--feed", "Quiet")}
     assert report["Quiet"]["new_articles"] == 12
-    # 13 publications in the week now: one every 13 h; sqrt(13 h x 5 min) = 62 min.
+    # 13 publications in the week now (its old entry shows that its listing reaches back past the week):
+    # one every 13 h; sqrt(13 h x 5 min) = 62 min.
     assert 55 * MIN < waits()["Quiet"] <= 63 * MIN
 
 
@@ -124,3 +127,43 @@ def test_feeds_finishing_together_each_learn_their_own_rhythm_from_shared_lookup
         name: f"~{n}/day" for name, n in per_day.items()
     }, rhythms
     assert 1 <= len(lookups) < len(per_day), f"{len(lookups)} sightings queries for {len(per_day)} feeds"
+
+
+def test_a_new_wire_feed_is_polled_before_its_listing_turns_over(web, workspace):
+    # A wire feed lists its latest 20 entries, one every 2 minutes: its listing reaches back 40 minutes. Its
+    # rate is counted over those 40 minutes, not over a week it was not watched (as if it published 20 times
+    # a week, it would wait 50 minutes: 25 publications, five of them scrolled out unseen).
+    wire = entries_every(web, "wire", 2 * MIN, 20)
+    workspace.write_config([feed("Wire", serve(web, "/wire.xml", wire))])
+    assert [r["outcome"] for r in workspace.json("poll")] == ["ok"]
+    (state,) = workspace.json("feeds")
+    wait = datetime.fromisoformat(state["next_poll_at"]) - datetime.now(UTC)
+    assert 4 * MIN < wait <= 5 * MIN  # min_interval: it publishes more often than that
+    # Counted over the hour that MIN_SPAN makes of its 40 minutes (a minute shorter: its first entry).
+    assert state["rhythm"].endswith("every 5m") and 450 <= state["publications_per_day"] <= 500, state
+
+
+def test_a_listing_that_turned_over_since_the_last_poll_is_polled_again_at_the_minimum(
+    web, workspace, caplog
+):
+    # A quiet feed (ten entries, a day apart, its rate known: every 2 h) breaks news: by its next poll every
+    # entry it lists is new, so more may have scrolled out unseen. It is polled again at min_interval.
+    old = entries_every(web, "calm", DAY, 10, ago=timedelta(hours=1))
+    workspace.write_config([feed("Desk", serve(web, "/desk.xml", old))])
+    assert [r["outcome"] for r in workspace.json("poll")] == ["ok"]
+    (state,) = workspace.json("feeds")
+    assert datetime.fromisoformat(state["next_poll_at"]) - datetime.now(UTC) > timedelta(hours=1)
+
+    breaking = entries_every(web, "breaking", MIN, 10)
+    serve(web, "/desk.xml", breaking)
+    (report,) = workspace.json("poll")
+    assert report["new_articles"] == 10
+    (state,) = workspace.json("feeds")
+    assert 4 * MIN < datetime.fromisoformat(state["next_poll_at"]) - datetime.now(UTC) <= 5 * MIN
+
+    # One old entry still listed: the listing did not turn over, the rate alone decides.
+    serve(web, "/desk.xml", entries_every(web, "more", MIN, 5) + breaking[:1])
+    (report,) = workspace.json("poll")
+    assert report["new_articles"] == 5
+    (state,) = workspace.json("feeds")
+    assert datetime.fromisoformat(state["next_poll_at"]) - datetime.now(UTC) > 5 * MIN

@@ -10,7 +10,9 @@ from monitor.schedule import (
     MAX_TTL,
     Rhythm,
     adaptive_interval,
+    MIN_SPAN,
     learned_rhythm,
+    listing_overflowed,
     next_poll_after_failure,
     next_poll_after_success,
     publication_moments,
@@ -244,6 +246,68 @@ def test_entries_first_seen_after_now_are_ignored():
 
 def test_no_entries_is_no_rate():
     assert publications_per_day([], now=NOW) == 0.0
+    assert publications_per_day([], now=NOW, watched_since=NOW - HOUR) == 0.0
+
+
+def test_a_new_feed_counts_its_rate_over_what_its_listing_shows():
+    # Twenty entries two minutes apart, the first poll ten minutes after the feed was added.
+    sightings = [(NOW - n * 2 * MIN, NOW) for n in range(20)]
+    added = NOW - 10 * MIN
+    # The listing reaches back 38 minutes; MIN_SPAN makes an hour of it: 20 an hour.
+    assert publications_per_day(sightings, now=NOW, watched_since=added) == pytest.approx(20 * 24)
+    assert (
+        learned_rhythm(sightings, now=NOW, min_interval=LOW, max_interval=HIGH, watched_since=added).interval
+        == LOW
+    )
+    # Counted over a week, as for a feed watched all week: under three a day.
+    assert publications_per_day(sightings, now=NOW) == pytest.approx(20 / 7)
+    assert publications_per_day(sightings, now=NOW, watched_since=NOW - 30 * DAY) == pytest.approx(20 / 7)
+
+
+def test_a_new_feed_watched_for_a_day_counts_that_day():
+    # Added a day ago with nothing listed then; four entries since, first seen as they came.
+    sightings = [(NOW - n * 5 * HOUR, NOW - n * 5 * HOUR + MIN) for n in range(4)]
+    assert publications_per_day(sightings, now=NOW, watched_since=NOW - DAY) == pytest.approx(4.0)
+
+
+def test_an_old_entry_shows_the_listing_reaches_back_past_the_week():
+    # A blog's first poll: two entries this week, one from last year. Its rate is the week's.
+    sightings = [(NOW - DAY, NOW), (NOW - 3 * DAY, NOW), (NOW - 300 * DAY, NOW)]
+    assert publications_per_day(sightings, now=NOW, watched_since=NOW) == pytest.approx(3 / 7)
+
+
+def test_a_just_published_entry_is_not_taken_for_a_rate_of_one_a_minute():
+    sightings = [(NOW - MIN, NOW)]
+    assert publications_per_day(sightings, now=NOW, watched_since=NOW) == pytest.approx(DAY / MIN_SPAN)
+    # Undated: when first seen, the same.
+    assert publications_per_day([(None, NOW)], now=NOW, watched_since=NOW) == pytest.approx(DAY / MIN_SPAN)
+
+
+def test_a_date_in_the_future_does_not_stretch_or_shrink_the_span():
+    sightings = [(NOW + 3 * DAY, NOW - 2 * HOUR), (NOW - 3 * HOUR, NOW - 2 * HOUR)]
+    # The future date stands for its sighting (two hours ago); the other entry is three hours old.
+    assert publications_per_day(sightings, now=NOW, watched_since=NOW - 2 * HOUR) == pytest.approx(2 * 24 / 3)
+
+
+def test_a_watch_start_after_now_counts_at_least_min_span():
+    assert publications_per_day([(None, NOW)], now=NOW, watched_since=NOW + DAY) == pytest.approx(
+        DAY / MIN_SPAN
+    )
+
+
+@pytest.mark.parametrize(
+    ("listed", "unseen", "polled_before", "overflowed"),
+    [
+        (10, 10, True, True),  # every entry new since the last poll
+        (10, 9, True, False),  # one still listed from before: nothing scrolled out unseen
+        (10, 10, False, False),  # a first poll sees every entry new
+        (1, 1, True, False),  # one entry cannot tell an overflow from one publication
+        (0, 0, True, False),
+        (5, 7, True, True),  # more unseen than listed (entries held back for the next poll): still all new
+    ],
+)
+def test_a_listing_overflows_when_every_entry_is_new_since_a_poll(listed, unseen, polled_before, overflowed):
+    assert listing_overflowed(listed=listed, unseen=unseen, polled_before=polled_before) is overflowed
 
 
 def test_a_busy_feed_is_polled_at_the_minimum():

@@ -295,6 +295,7 @@ def _rhythms(state, statuses, sightings, now: datetime) -> dict[int, Rhythm]:
                 now=now,
                 min_interval=config.settings.min_interval,
                 max_interval=config.settings.max_interval,
+                watched_since=status.feed.created_at,
             )
         )
     return rhythms

@@ -47,6 +47,8 @@ class FeedSnapshot:
     etag: str | None
     last_modified: str | None
     consecutive_failures: int
+    created_at: datetime | None = None  # since when the feed is watched (its rhythm counts from here)
+    last_success_at: datetime | None = None  # None: never polled successfully before this poll
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,15 @@ def claim_feeds(
         )
     return [
         FeedSnapshot(
-            feed.id, feed.name, feed.url, feed.kind, feed.etag, feed.last_modified, feed.consecutive_failures
+            feed.id,
+            feed.name,
+            feed.url,
+            feed.kind,
+            feed.etag,
+            feed.last_modified,
+            feed.consecutive_failures,
+            feed.created_at,
+            feed.last_success_at,
         )
         for feed in candidates
         if feed.id in won
