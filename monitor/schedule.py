@@ -87,8 +87,8 @@ def publications_per_day(
     The time in view is the whole window for a feed watched longer (or since an unknown time: ``watched_since``
     None). A feed added more recently has shown less: since ``watched_since``, or since the oldest date its
     entries stated, if earlier (a feed lists its latest entries, so its backlog shows what came since). Over a
-    whole week, the twenty entries a wire feed lists, all of the last hour, would pass for three a day: it
-    would be polled every hour while it published sixty, and forty would scroll out of its listing unseen.
+    whole week, the twenty entries a wire feed lists, one every two minutes, would pass for three a day: it
+    would be polled again after 50 minutes, by when 25 more had come and five had scrolled out unseen.
     """
     sightings = list(sightings)
     moments = publication_moments(sightings, now=now, window=window)
