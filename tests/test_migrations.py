@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -41,6 +45,36 @@ def test_downgrade_to_empty_and_upgrade_again(database_url):
 def test_upgrade_twice_is_harmless(database_url):
     db = open_database(database_url)
     upgrade(db)
+    assert current_revision(db) == head_revision()
+    db.dispose()
+
+
+_UPGRADE_AT = """
+import sys, time
+from monitor.store.db import open_database
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+open_database(sys.argv[1]).dispose()
+"""
+
+
+def test_processes_started_together_on_an_empty_database_migrate_one_at_a_time(database_url):
+    # Instances started together (a service with two replicas, a daemon and a command): each found the
+    # database empty and created its tables; all but the first failed ("table articles already exists" on
+    # SQLite, a duplicate catalogue row on PostgreSQL). Now the others wait, then find the schema current.
+    start = time.time() + 4  # every process imported and waiting by then, even on a busy machine
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _UPGRADE_AT, database_url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    db = Database(database_url)
     assert current_revision(db) == head_revision()
     db.dispose()
 

@@ -8,9 +8,9 @@ import pytest
 
 from monitor.schedule import (
     MAX_TTL,
+    MIN_SPAN,
     Rhythm,
     adaptive_interval,
-    MIN_SPAN,
     learned_rhythm,
     listing_overflowed,
     next_poll_after_failure,

@@ -7,6 +7,7 @@ and every dialect's DDL) cost each of them 0.15 s of CPU.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from sqlalchemy.pool import NullPool
 
 import monitor
 from monitor.errors import StoreError
+from monitor.store import locks
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -198,13 +200,53 @@ def _reachable(db: Database, doing: str) -> Iterator[None]:
 
 
 def upgrade(db: Database, revision: str = "heads") -> None:
-    """Bring the schema up to ``revision`` (creating an SQLite file and its directory if need be)."""
+    """Bring the schema up to ``revision`` (creating an SQLite file and its directory if need be), one
+    process at a time (``_migrating_alone``)."""
     if db.sqlite_path is not None:
         db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     from alembic import command
 
-    with _reachable(db, "migrate"):
+    with _reachable(db, "migrate"), _migrating_alone(db):
         command.upgrade(alembic_config(db), revision)
+
+
+_MIGRATION_LOCKS = 3
+"""The namespace of the lock that migrations take (``monitor.store.locks``)."""
+_WAITING = "waiting for another process to finish migrating {}"
+
+
+@contextmanager
+def _migrating_alone(db: Database) -> Iterator[None]:
+    """Let one process at a time migrate the database. Two instances started together on a new database (or
+    a new version on an older one) both found it behind and both created its tables: the second failed, with
+    "table articles already exists" on SQLite and a duplicate row of PostgreSQL's catalogue there. Now the
+    second waits, then finds the schema current and changes nothing.
+
+    PostgreSQL: a session advisory lock on a connection of its own. SQLite: an exclusive ``flock`` on a file
+    beside the database (``monitor.db-migrate.lock``), since SQLite's own lock is released at every commit
+    and Alembic commits as it goes; an in-memory database has one process by nature.
+    """
+    waiting = _WAITING.format(db.describe())
+    if not db.is_sqlite:
+        with (
+            db.engine.connect() as holder,
+            locks.held(holder, rank=_MIGRATION_LOCKS, value="schema", waiting=waiting),
+        ):
+            yield
+        return
+    if db.sqlite_path is None:
+        yield
+        return
+    with open(db.sqlite_path.with_name(f"{db.sqlite_path.name}-migrate.lock"), "a") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s", waiting)
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def current_revision(db: Database) -> str | None:
