@@ -375,7 +375,7 @@ class Pipeline:
         self, config: Config | None = None, *, due_by: Mapping[str, timedelta] | None = None
     ) -> None:
         """Write the feeds of ``config`` (by default the one in force) into the database."""
-        with self.db.session() as session:
+        with self.db.write_session() as session:
             feed_store.sync_feeds(session, feeds=(config or self.config).feeds, now=_now(), due_by=due_by)
 
     def reconfigure(self, config: Config, watchlist: Watchlist | None = None) -> None:

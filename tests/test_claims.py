@@ -199,3 +199,34 @@ def test_recording_keeps_a_lease_another_instance_took_over(database_url):
         )
     assert claim(db, "c", now=NOW + LEASE + timedelta(seconds=2), due_only=False) == []  # still b's
     db.dispose()
+
+
+def test_instances_writing_a_new_feed_at_the_same_moment_take_turns(database_url):
+    # An edit adding a feed, then SIGHUP to every instance: each wrote the configured feeds at once, found the
+    # new one missing and inserted it, and all but the first failed on its unique name (their reload then
+    # waited for the next check, with a traceback in the log).
+    db = setup(database_url, n=2)
+    second_db = open_database(database_url)
+    configs = [FeedConfig(name=f"feed {i}", url=f"https://news{i}.example/rss") for i in range(3)]
+    failures: list[BaseException] = []
+
+    def other_instance():
+        try:
+            with second_db.write_session() as session:
+                feed_store.sync_feeds(session, feeds=configs, now=NOW)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    with db.write_session() as session:
+        feed_store.sync_feeds(session, feeds=configs, now=NOW)
+        session.flush()  # the new feed inserted, not yet committed
+        other = threading.Thread(target=other_instance)
+        other.start()
+        other.join(timeout=1.0)
+        assert other.is_alive()  # it waits for this transaction
+    other.join(timeout=30)
+    assert not other.is_alive() and failures == []
+    with db.session() as session:
+        assert sorted(row.name for row in session.query(Feed)) == ["feed 0", "feed 1", "feed 2"]
+    second_db.dispose()
+    db.dispose()

@@ -96,7 +96,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     try:
         before, after = migrate_schema(db)
         if config is not None:
-            with db.session() as session:
+            with db.write_session() as session:
                 sync_feeds(session, feeds=config.feeds, now=datetime.now(UTC))
     except MonitorError as exc:
         raise fail(exc) from exc

@@ -11,6 +11,7 @@ from sqlalchemy import Table, and_, bindparam, case, func, or_, select, true, up
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from monitor.store import locks
 from monitor.store.models import ArticleFeed, Feed
 from monitor.store.results import rowcount
 
@@ -70,6 +71,10 @@ class PollRecord:
     gone: bool = False
 
 
+_FEED_SYNC_LOCKS = 4
+"""The namespace of the lock that writing the configured feeds takes (``monitor.store.locks``)."""
+
+
 def sync_feeds(
     session: Session,
     *,
@@ -81,7 +86,12 @@ def sync_feeds(
 
     ``due_by`` names feeds to be polled at the latest that long after their last poll (the caller's rule
     for an interval that changed: a shorter one takes effect now, not after the longer one has run out).
+
+    Instances that sync at the same moment (started together, or all sent SIGHUP after an edit) take turns:
+    each would otherwise find a new feed missing and insert it, and all but one fail on its unique name. On
+    SQLite the caller's session must hold the write lock from its start (``Database.write_session``).
     """
+    locks.lock(session, rank=_FEED_SYNC_LOCKS, values=["feeds"])
     rows = {row.name: row for row in session.scalars(select(Feed))}
     configured = set()
     for feed in feeds:

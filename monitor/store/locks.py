@@ -7,7 +7,8 @@ in order, never wait on each other in a circle. On SQLite every call is a no-op:
 lets one transaction write at a time.
 
 Ranks in use: 0 and 1, a text's hash and its band keys (``monitor.dedupe.stage``); 2, the regrouping pass
-(``monitor.dedupe.regrouping``); 3, schema migrations (``monitor.store.db``).
+(``monitor.dedupe.regrouping``); 3, schema migrations (``monitor.store.db``); 4, writing the configured
+feeds (``monitor.store.feeds``).
 """
 
 from __future__ import annotations
