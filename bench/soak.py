@@ -50,6 +50,8 @@ from _report import report_checks  # noqa: E402
 from support.httpserver import LocalWebServer, free_loopback_hosts  # noqa: E402
 from support.news import Entry, article_html, rss  # noqa: E402
 
+from sqlalchemy import text  # noqa: E402
+
 from monitor.store.db import open_database  # noqa: E402
 
 OUTLETS = ("Agency", "Courier", "Observer", "Ledger", "Gazette", "Herald", "Late")
@@ -271,8 +273,6 @@ def main() -> int:
     )
     db = open_database(database, migrate=False)
     with db.engine.connect() as connection:
-        from sqlalchemy import text
-
         stored = {row[0] for row in connection.execute(text("SELECT url FROM articles"))}
         matched = {row[0] for row in connection.execute(text("SELECT article_id FROM article_matches"))}
     db.dispose()
