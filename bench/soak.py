@@ -47,10 +47,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from _processes import PROXY_VARIABLES, descendants, monitor_command  # noqa: E402
 from _report import report_checks  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from support.httpserver import LocalWebServer, free_loopback_hosts  # noqa: E402
 from support.news import Entry, article_html, rss  # noqa: E402
-
-from sqlalchemy import text  # noqa: E402
 
 from monitor.store.db import open_database  # noqa: E402
 
