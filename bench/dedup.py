@@ -427,31 +427,23 @@ def main() -> None:
         f"throughput >= 1,000 articles/s ({rate:,.0f})": rate >= 1000,
         f"lookup at {args.n:,} within 2x of {checkpoints[0]:,} ({lookup_ratio:.2f}x)": lookup_ratio <= 2.0,
     }
-    if args.hot >= 200:
-        first_copies, last_copies = hot_story(args.hot)
-        hot_ratio = last_copies / first_copies
-        results["hot_story_ms"] = {
-            "first_100": round(first_copies, 3),
-            f"last_100_of_{args.hot}": round(last_copies, 3),
+    runs = (  # (name, what is placed, copies, flood, the most the last 100 may cost over the first 100)
+        ("hot story", "one story copied {n:,} times among other news", "copies", args.hot, False, 2.0),
+        ("flood", "{n:,} near-identical texts among other news", "texts", args.flood, True, 1.5),
+    )
+    for name, what, unit, copies, flood, most in runs:
+        if copies < 200:
+            continue
+        first, last = hot_story(copies, flood=flood)
+        results[f"{name.replace(' ', '_')}_ms"] = {
+            "first_100": round(first, 3),
+            f"last_100_of_{copies}": round(last, 3),
         }
         print(
-            f"one story copied {args.hot:,} times among other news: {first_copies:.2f} ms per copy for the first "
-            f"100, {last_copies:.2f} ms for the last 100"
+            f"{what.format(n=copies)}: {first:.2f} ms per text for the first 100, {last:.2f} ms for the last 100"
         )
-        checks[f"hot story: last 100 copies within 2x of the first 100 ({hot_ratio:.2f}x)"] = hot_ratio <= 2.0
-    if args.flood >= 200:
-        first_copies, last_copies = hot_story(args.flood, flood=True)
-        flood_ratio = last_copies / first_copies
-        results["flood_ms"] = {
-            "first_100": round(first_copies, 3),
-            f"last_100_of_{args.flood}": round(last_copies, 3),
-        }
-        print(
-            f"{args.flood:,} near-identical texts among other news: {first_copies:.2f} ms per text for the "
-            f"first 100, {last_copies:.2f} ms for the last 100"
-        )
-        checks[f"flood: last 100 texts within 1.5x of the first 100 ({flood_ratio:.2f}x)"] = (
-            flood_ratio <= 1.5
+        checks[f"{name}: last 100 {unit} within {most:g}x of the first 100 ({last / first:.2f}x)"] = (
+            last <= most * first
         )
     print(
         f"\nstored {args.n:,} articles in {cpu:.1f} CPU s ({processing:.1f} s wall clock, load average "

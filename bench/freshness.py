@@ -188,13 +188,14 @@ def simulate(
     found = 0  # times[:found] have been seen or missed
     now = start
     while True:
-        listed_from = max(found, _published_by(times, now) - feed.listed)
+        published_by_now = _published_by(times, now)
+        listed_from = max(found, published_by_now - feed.listed)
         for skipped in times[found:listed_from]:  # out of the listing before this poll: never seen
             outcome.missed += measure_from <= skipped < end
             outcome.warmup_missed += start <= skipped < measure_from
         overflowed = now > start and listing_overflowed(
-            listed=min(feed.listed, _published_by(times, now)),
-            unseen=_published_by(times, now) - found,
+            listed=min(feed.listed, published_by_now),
+            unseen=published_by_now - found,
             polled_before=True,
         )
         found = max(found, listed_from)

@@ -8,6 +8,7 @@ from monitor.store import clusters as store
 from monitor.store import counts as counts_store
 from monitor.store import stories as stories_store
 from monitor.store.db import open_database
+from monitor.store.models import Article
 
 T0 = datetime(2024, 9, 9, 12, tzinfo=UTC)
 
@@ -27,24 +28,27 @@ def test_cluster_times_widen_and_agency_is_kept(database_url):
     db.dispose()
 
 
+def add_articles(session, fetched: list[datetime]) -> None:
+    """Articles 1, 2, ... fetched at the given times: rows for band keys to point at."""
+    for n, at in enumerate(fetched, start=1):
+        session.add(
+            Article(
+                id=n,
+                url=f"https://x.test/{n}",
+                canonical_url=f"https://x.test/{n}",
+                fetched_at=at,
+                body="b",
+                body_source="extracted",
+                content_hash=str(n),
+            )
+        )
+    session.flush()
+
+
 def test_band_lookup_is_bounded_by_the_window(database_url):
     db = open_database(database_url)
-    from monitor.store.models import Article
-
     with db.session() as session:
-        for n, at in enumerate((T0, T0 - timedelta(days=30))):
-            session.add(
-                Article(
-                    id=n + 1,
-                    url=f"https://x.test/{n}",
-                    canonical_url=f"https://x.test/{n}",
-                    fetched_at=at,
-                    body="b",
-                    body_source="extracted",
-                    content_hash=str(n),
-                )
-            )
-        session.flush()
+        add_articles(session, [T0, T0 - timedelta(days=30)])
         store.add_bands(session, article_id=1, keys=[5, 6, -7], seen_at=T0)
         store.add_bands(session, article_id=2, keys=[5, 6], seen_at=T0 - timedelta(days=30))
     with db.session() as session:
@@ -153,23 +157,9 @@ def test_band_lookup_reads_the_latest_rows_of_each_key_only(database_url):
     # A flood of near-identical texts gives its keys thousands of rows: a lookup reads the latest
     # ROWS_PER_KEY of each key within the window, so its cost stops growing with the flood.
     db = open_database(database_url)
-    from monitor.store.models import Article
-
     flood = store.ROWS_PER_KEY + 50
     with db.session() as session:
-        for n in range(1, flood + 1):
-            session.add(
-                Article(
-                    id=n,
-                    url=f"https://x.test/{n}",
-                    canonical_url=f"https://x.test/{n}",
-                    fetched_at=T0,
-                    body="b",
-                    body_source="extracted",
-                    content_hash=str(n),
-                )
-            )
-        session.flush()
+        add_articles(session, [T0] * flood)
         for n in range(1, flood + 1):
             # Article 1, the oldest, also holds a key of its own.
             store.add_bands(
