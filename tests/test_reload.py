@@ -21,6 +21,7 @@ from test_daemon import start_daemon, stop
 
 from monitor.config import Config, FeedConfig, Settings
 from monitor.daemon.reload import describe_change
+from monitor.store.db import open_database
 
 RSS = {"Content-Type": "application/rss+xml"}
 FRONT = (
@@ -384,3 +385,40 @@ def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_
         assert closed == [first.extractor, second.extractor]
 
     asyncio.run(scenario())
+
+
+def test_every_instance_signalled_after_a_feed_is_added_reloads(web, workspace, tmp_path):
+    # Several instances on one PostgreSQL, feeds.yaml edited and SIGHUP sent to each: each wrote the feeds
+    # at once and found the new one missing; all but one failed on its unique name, logged an error and kept
+    # the old configuration until the next check.
+    if not workspace.database_url.startswith("postgresql"):
+        pytest.skip("one daemon per SQLite file; several instances share a PostgreSQL database")
+    serve(web)
+    a = {"name": "A", "url": web.url("/a.xml"), "interval": SLOW}
+    b = {"name": "B", "url": web.url("/b.xml"), "interval": SLOW}
+    logs = [tmp_path / f"daemon{n}.log" for n in range(3)]
+    edits = Edits(workspace.config_path, logs[0], "sighup")
+    edits.write(config(web, [a], reload_every=SLOW))
+    daemons = [start_daemon(workspace, log) for log in logs]
+    try:
+        for log in logs:
+            assert wait_for(lambda log=log: "daemon started" in log.read_text(), timeout=60), log.read_text()
+        edits.write(config(web, [a, b], reload_every=SLOW))
+        for daemon in daemons:
+            daemon.send_signal(signal.SIGHUP)
+        for log in logs:
+            assert wait_for(lambda log=log: "configuration reloaded" in log.read_text(), timeout=30), (
+                log.read_text()
+            )
+        assert wait_for(lambda: len(web.requests_for("/b.xml")) >= 1, timeout=30)
+    finally:
+        for daemon in daemons:
+            stop(daemon)
+    for log in logs:
+        text_of_log = log.read_text()
+        assert " ERROR " not in text_of_log and "not reloaded" not in text_of_log, text_of_log
+    db = open_database(workspace.database_url)
+    with db.session() as session:
+        names = session.execute(text("SELECT name FROM feeds ORDER BY name")).scalars().all()
+    db.dispose()
+    assert names == ["A", "B"]
