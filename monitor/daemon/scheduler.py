@@ -27,9 +27,10 @@ from monitor.dedupe.regrouping import regroup_window
 from monitor.digest.runner import scheduled_jobs, topic_titles
 from monitor.ingest.websub import Subscriber
 from monitor.pipeline import Pipeline
+from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.store import feeds as feed_store
-from monitor.store.db import Database, size_bytes
+from monitor.store.db import Database, size_bytes, unavailability
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +55,33 @@ class Daemon:
         self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
         self.reloader = ConfigReloader(config)
         self._reloading = asyncio.Lock()  # a SIGHUP during a timed check waits for it, then reads again
+        # A job that waits (on a locked or slow database) past its next run makes that run return at once:
+        # APScheduler would skip it too, with a warning at every interval, where the wait is a passing state.
+        self._ticking = asyncio.Lock()
         self._digest_jobs: list[str] = []
 
     async def tick(self) -> None:
         """Start a poll for every due feed that is not already being polled."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or self._ticking.locked():
+            # The last tick still waits (for a locked or slow database): this one would only queue behind it.
             return
+        async with self._ticking:
+            await self._tick()
+
+    async def _tick(self) -> None:
         try:
             # What the last tick's polls counted for deduplication and left waiting is written now, so
             # other instances see it within a tick even when no article follows.
             await self.pipeline.write_term_counts()
-        except Exception:  # noqa: BLE001 - statistics; the next tick (or the next articles) writes them
-            log.exception("could not write the gathered term counts; will retry at the next tick")
+        except Exception as exc:  # noqa: BLE001 - statistics; the next tick (or the next articles) writes them
+            _failed("could not write the gathered term counts", "will retry at the next tick", exc)
         try:
-            claimed, _ = self.pipeline.claim(due_only=True)
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the schedule
+            # In a thread: a database that makes the claim wait (SQLite locked by another program, a server
+            # slow to answer) must not stop the event loop, where the polls in flight do their I/O.
+            claimed, _ = await asyncio.to_thread(self.pipeline.claim, due_only=True)
+        except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the schedule
             self.metrics.ticked(due=0)  # the scheduler is alive; /healthz tells about the database itself
-            log.exception("could not claim due feeds; will retry at the next tick")
+            _failed("could not claim due feeds", "will retry at the next tick", exc)
             return
         self.metrics.ticked(due=len(claimed))
         for feed in claimed:
@@ -85,27 +96,28 @@ class Daemon:
     async def _retry_pages(self) -> None:
         try:
             await self.pipeline.retry_pages()
-        except Exception:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
-            log.exception("page retries failed; will try again at the next tick")
+        except Exception as exc:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
+            _failed("page retries failed", "will try again at the next tick", exc)
 
     def schedule(self) -> None:
         """Add the daemon's jobs: the poll tick, the configuration check, the digests."""
         config = self.config
+        # Two instances allowed: the second returns at once while the first waits (``tick``, ``check_config``).
         self.scheduler.add_job(
             self.tick,
             "interval",
             seconds=config.settings.poll_tick.total_seconds(),
             id="poll-tick",
-            max_instances=1,
+            max_instances=2,
             coalesce=True,
             next_run_time=_utcnow(),
         )
         self.scheduler.add_job(
-            self.reload,
+            self.check_config,
             "interval",
             seconds=config.config_check_every.total_seconds(),
             id="config-reload",
-            max_instances=1,
+            max_instances=2,
             coalesce=True,
         )
         self._schedule_digests(self._digest_jobs_of(config))
@@ -152,9 +164,9 @@ class Daemon:
         try:
             with self.db.write_session() as session:
                 done = regroup_window(session, settings=self.config.dedup, now=_utcnow())
-        except Exception:  # noqa: BLE001 - stories stay as the stage placed them until the next run
+        except Exception as exc:  # noqa: BLE001 - stories stay as the stage placed them until the next run
             self.metrics.regrouped(time.monotonic() - started, split=None)
-            log.exception("regroup failed; the next run tries again")
+            _failed("regroup failed", "the next run tries again", exc)
             return
         self.metrics.regrouped(time.monotonic() - started, split=len(done))
 
@@ -162,8 +174,8 @@ class Daemon:
         """Apply the retention windows (a job: run in the scheduler's thread pool, never in the event loop)."""
         try:
             retention.prune(self.db, self.config.retention)
-        except Exception:  # noqa: BLE001 - tomorrow's run takes up what this one left
-            log.exception("retention: prune failed; the next daily run tries again")
+        except Exception as exc:  # noqa: BLE001 - tomorrow's run takes up what this one left
+            _failed("retention: prune failed", "the next daily run tries again", exc)
 
     def _digest_jobs_of(self, config: Config) -> list:
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest.runner). The
@@ -187,6 +199,11 @@ class Daemon:
             )
         self._digest_jobs = [job_id for job_id, _, _ in jobs]
 
+    async def check_config(self) -> None:
+        """The timed check of feeds.yaml: nothing while a reload (a check, or SIGHUP's) is under way."""
+        if not self._reloading.locked():
+            await self.reload()
+
     async def reload(self, *, force: bool = False) -> bool:
         """Apply feeds.yaml if its files changed (or ``force``: SIGHUP). Returns whether a new one took effect.
 
@@ -204,8 +221,8 @@ class Daemon:
                 # Everything that could fail is done before anything is put in force.
                 digest_jobs = self._digest_jobs_of(loaded.config) if change.digests_changed else None
                 await asyncio.to_thread(self.pipeline.sync_feeds, loaded.config, due_by=change.due_by)
-            except Exception:  # noqa: BLE001 - the database may be down for a moment: try again at the next check
-                log.exception("configuration not reloaded, the one in force stays; will try again")
+            except Exception as exc:  # noqa: BLE001 - the database may be down for a moment: try again at the next check
+                _failed("configuration not reloaded", "the one in force stays; will try again", exc)
                 self.reloader.retry_later()
                 return False
             self._apply(loaded, change, digest_jobs)
@@ -331,6 +348,10 @@ async def _run(
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             await daemon.drain()
         log.info("daemon stopped")
+
+
+def _failed(what: str, then: str, error: Exception) -> None:
+    log_failure(log, what, then, cause=unavailability(error))
 
 
 def _subscriber(

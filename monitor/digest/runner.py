@@ -31,12 +31,13 @@ from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
+from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.schedule import next_delivery_attempt
 from monitor.store import counts as counts_store
 from monitor.store import deliveries as ledger
 from monitor.store import digests as digest_store
-from monitor.store.db import Database
+from monitor.store.db import Database, unavailability
 from monitor.store.deliveries import ItemRef, Slot
 
 log = logging.getLogger(__name__)
@@ -358,6 +359,10 @@ class DigestRunner:
                 sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
                 sender.send(digest, message_id=message_id, accepted=accepted)
         except Exception as error:
+            if unavailability(error) is not None:
+                # The database, not the channel, failed (recording what the channel took): nothing can be
+                # recorded now; the delivery stays owed under its stable id, and the caller logs the cause.
+                raise
             if not isinstance(error, DeliveryError):
                 log.exception("digest %s: %s sender failed", slot.digest, slot.channel)
             with self.db.session() as session:
@@ -480,9 +485,12 @@ def _guarded(job, runner: DigestRunner, metrics: Metrics) -> None:
     try:
         for outcome in job(runner):
             metrics.delivered(outcome)
-    except Exception:
-        log.exception(
-            "digest %s: scheduled run failed; the next run or retry picks it up", runner.digest.name
+    except Exception as exc:  # noqa: BLE001 - logged; the ledger keeps what is owed
+        log_failure(
+            log,
+            f"digest {runner.digest.name}: scheduled run failed",
+            "the next run or retry picks it up",
+            cause=unavailability(exc),
         )
 
 

@@ -266,3 +266,14 @@ def configure_child_logging() -> None:
     if log_format in FORMATS:
         level = logging.getLevelName(os.environ.get(_LEVEL_VARIABLE, "WARNING"))
         configure_logging(log_format=log_format, level=level if isinstance(level, int) else logging.WARNING)
+
+
+def log_failure(logger: logging.Logger, what: str, then: str, *, cause: str | None) -> None:
+    """Log the failure being handled (call it in an ``except`` block): ``what`` failed, ``then`` what comes
+    next. When the caller knows the ``cause`` to lie outside the code (a database that is locked or gone,
+    ``monitor.store.db.unavailability``) the line names it and ends there; otherwise the traceback follows,
+    as for any bug."""
+    if cause is None:
+        logger.exception("%s; %s", what, then)
+    else:
+        logger.error("%s: the database is unavailable (%s); %s", what, cause, then)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -185,6 +186,24 @@ def alembic_config(db: Database) -> AlembicConfig:
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["engine"] = db.engine
     return config
+
+
+def unavailability(error: BaseException) -> str | None:
+    """What kept the database from doing its work, when that is the database's state and not the work: a
+    lock another program holds past the busy timeout, a server gone or restarting, a connection cut, a pool
+    with no free connection. None for anything else (a bug, a refused statement).
+
+    The daemon's jobs log such a failure in one line and try again at their next run: its traceback would
+    show only where the job happened to be when the database went away.
+    """
+    if isinstance(error, PoolTimeout):
+        return "no free connection in the pool"
+    if isinstance(error, OperationalError | InterfaceError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    ):
+        cause = getattr(error, "orig", None) or error
+        return " ".join(str(cause).split())[:300] or type(cause).__name__
+    return None
 
 
 @contextmanager

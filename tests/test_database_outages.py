@@ -1,0 +1,131 @@
+"""The daemon while its database is locked by another program or gone: the event loop goes on, and each job
+that cannot reach the database says so in one line and tries again at its next run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sqlite3
+import time
+
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import func, select
+from support.news import make_entries, rss
+
+from monitor.config import load_config
+from monitor.daemon.scheduler import Daemon
+from monitor.pipeline import Pipeline
+from monitor.store.db import open_database
+from monitor.store.models import Article
+
+LOCKED_FOR = 2.0
+"""Seconds another program holds the SQLite database: well under its busy timeout, so the claim waits."""
+
+
+def feeds_yaml(tmp_path, web) -> object:
+    web.set("/feed.xml", rss("Wire", web.url("/"), make_entries(web, "wire", 2)))
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds:\n  - name: wire\n    url: {web.url('/feed.xml')}\n")
+    return path
+
+
+def test_a_database_locked_by_another_program_does_not_stop_the_event_loop(tmp_path, web):
+    # SQLite whatever the suite's database: the lock is what another program (a shell, a backup) holds.
+    db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+    config = load_config(feeds_yaml(tmp_path, web))
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            beating = asyncio.create_task(heartbeat())
+            ticking = asyncio.create_task(daemon.tick())
+            await asyncio.sleep(LOCKED_FOR)
+            # While the claim waited, the loop went on. (On the loop itself, the claim stopped it for the
+            # whole busy timeout, 30 s: the lock's release, due from this loop, could not come first.)
+            assert max(gaps) < LOCKED_FOR / 2
+            assert not ticking.done()  # the claim waits for the lock...
+            # The next tick returns at once rather than queue a second claim behind the first.
+            await asyncio.wait_for(daemon.tick(), timeout=LOCKED_FOR / 2)
+            locker.execute("ROLLBACK")
+            locker.close()
+            await asyncio.wait_for(ticking, timeout=30)  # ...and takes the feed once it is released
+            await asyncio.wait_for(asyncio.gather(*daemon.in_flight), timeout=30)
+            beating.cancel()
+
+    asyncio.run(scenario())
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == 2
+    db.dispose()
+
+
+def unreachable(kind: str, tmp_path):
+    """A database that was there and is gone: a volume unmounted under SQLite, a PostgreSQL server down."""
+    if kind == "postgresql":
+        return open_database("postgresql+psycopg://postgres@127.0.0.1:9/monitor", migrate=False)
+    folder = tmp_path / "volume"
+    db = open_database(f"sqlite:///{folder / 'monitor.db'}")
+    shutil.rmtree(folder)
+    db.engine.dispose()  # no connection left open on the removed file
+    return db
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_job_that_cannot_reach_the_database_logs_one_line_naming_the_cause(kind, tmp_path, web, caplog):
+    config = load_config(feeds_yaml(tmp_path, web))
+    db = unreachable(kind, tmp_path)
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(config, db) as pipeline:
+            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+            with caplog.at_level(logging.ERROR, logger="monitor"):
+                await daemon.tick()
+                await asyncio.to_thread(daemon.regroup)
+
+    asyncio.run(scenario())
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("monitor")]
+    messages = [r.getMessage() for r in failures]
+    assert any(m.startswith("could not claim due feeds: the database is unavailable (") for m in messages)
+    assert any(m.startswith("regroup failed: the database is unavailable (") for m in messages)
+    assert all(m.endswith(("will retry at the next tick", "the next run tries again")) for m in messages)
+    assert all(r.exc_info is None for r in failures), "a database that is gone is no bug: no traceback"
+    db.dispose()
+
+
+def test_a_job_that_fails_for_another_reason_keeps_its_traceback(tmp_path, web, caplog, monkeypatch):
+    import monitor.daemon.scheduler as scheduler_module
+
+    config = load_config(feeds_yaml(tmp_path, web))
+    db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+
+    def broken(session, **_):
+        raise ValueError("a bug in the regrouping pass")
+
+    monkeypatch.setattr(scheduler_module, "regroup_window", broken)
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(config, db) as pipeline:
+            with caplog.at_level(logging.ERROR, logger="monitor"):
+                await asyncio.to_thread(Daemon(config, db, pipeline, scheduler=scheduler).regroup)
+
+    asyncio.run(scenario())
+    (failure,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failure.getMessage() == "regroup failed; the next run tries again"
+    assert failure.exc_info is not None and "a bug in the regrouping pass" in str(failure.exc_info[1])
+    db.dispose()
