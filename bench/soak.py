@@ -17,10 +17,12 @@ connection of the daemons cut, every second; SQLite: another program holds an ex
 busy timeout); one outlet answers 503 and another hangs for 40 s. The newsroom then stops, and the
 daemons get 150 s more to poll and send digests before SIGTERM.
 
-Checks: every published article stored; every article matched by the topic delivered, and none twice; no
+Checks: every published article stored; every article matched by a topic delivered, and none twice (two
+topics, "arms" and "drones", match many of the same stories: each comes once a digest); no
 traceback in the daemons' log, and no ERROR line but while a fault lasts (or within a minute after); the
 daemons' memory (summed RSS of their process trees, sampled every 5 s) under 400 MB an instance.
-Results go to ``bench/out/soak.json``; the work directory (``--keep``) holds the log and the database.
+Results go to ``bench/out/soak.json``; the work directory (``--keep``) holds the log, the database and the
+digests received.
 The PostgreSQL database given must exist and be empty (its tables are made by the daemons, together).
 """
 
@@ -212,6 +214,8 @@ def config_text(web: LocalWebServer, outlets: list[Outlet], hook: str) -> str:
         "  topics:",
         "    - name: arms",
         f"      query: '{QUERY}'",
+        "    - name: drones",  # half the arms stories match it too: each must come once a digest
+        "      query: 'drones OR UAV'",
         "digests:",
         "  - name: minute",
         "    schedule: '* * * * *'",
@@ -416,6 +420,15 @@ def main() -> int:
         for item in topic["items"]
         for article in item["article_ids"]
     )
+    (work / "digests.json").write_text(json.dumps(Receiver.digests, indent=1))
+    stories_twice = [
+        (digest["period"], story)
+        for digest in Receiver.digests.values()
+        for story, times in collections.Counter(
+            item["story_id"] for topic in digest["topics"] for item in topic["items"]
+        ).items()
+        if times > 1
+    ]
     db = open_database(database, migrate=False)
     with db.engine.connect() as connection:
         stored = {row[0] for row in connection.execute(text("SELECT url FROM articles"))}
@@ -445,6 +458,7 @@ def main() -> int:
         f"every published article stored ({len(missing)} missing)": not missing,
         f"every matched article delivered ({len(undelivered)} not)": not undelivered,
         f"no article delivered twice ({len(twice)} were)": not twice,
+        f"no story twice in one digest, whatever topics it matched ({len(stories_twice)} were)": not stories_twice,
         f"no traceback in the log, no ERROR but while a fault lasts ({len(errors)} lines)": not errors,
         f"memory under {MEMORY_MB} MB per instance ({peak:.0f} MB at most)": peak
         < MEMORY_MB * args.instances,

@@ -77,7 +77,7 @@ from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
-from monitor.store.db import Database
+from monitor.store.db import Database, unavailability
 from monitor.store.records import Article, BodySource, ExtractedPage
 from monitor.watchlist import Match, Watchlist, load_watchlist
 from monitor.watchlist.tag import Tagger
@@ -303,6 +303,8 @@ class Pipeline:
             self._fetch_polite, max_bytes=lambda: int(self._tools_in_use().settings.max_bytes)
         )
         self._dedup_prepared = False
+        # Feeds whose poll the database cut short while it was away: their leases go back with the next claim.
+        self._leases_to_give_back: set[int] = set()
         self._feeds: dict[str, FeedConfig] = {feed.name: feed for feed in config.feeds}
         # Set by the daemon when hubs push to its listener (monitor.ingest.websub); None: feeds are only polled.
         self.websub: Subscriber | None = None
@@ -463,7 +465,10 @@ class Pipeline:
             return [], []
         now = _now()
         me = instance.current()
+        giving_back = set(self._leases_to_give_back)
         with self.db.session() as session:
+            if giving_back:
+                feed_store.release_leases(session, owner=self.owner, feed_ids=sorted(giving_back))
             self._take_over_dead_leases(session, me, now)
             claimed = feed_store.claim_feeds(
                 session,
@@ -485,6 +490,7 @@ class Pipeline:
                     for feed in feed_store.feeds_on_hold(session, now=now, names=names, owner=self.owner)
                 ]
             )
+        self._leases_to_give_back -= giving_back
         return claimed, held
 
     @staticmethod
@@ -559,10 +565,7 @@ class Pipeline:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug met in one feed must not stop the others
-            log.exception("poll crashed: feed=%s url=%s", feed.name, feed.url)
-            report = await self._finish_failed(
-                feed, None, Failure(FailureKind.OTHER, f"internal error: {exc!r}"), started
-            )
+            report = await self._poll_crashed(feed, exc, started)
         log.info(
             "poll feed=%s outcome=%s status=%s new=%d duration=%.2fs%s",
             feed.name,
@@ -583,6 +586,53 @@ class Pipeline:
         )
         self.metrics.polled(report)
         return report
+
+    async def _poll_crashed(
+        self, feed: feed_store.FeedSnapshot, error: Exception, started: float
+    ) -> PollReport:
+        """The report of a poll that raised.
+
+        A bug is logged with its traceback and recorded on the feed. A database that went away (locked past
+        the busy timeout, a server restarting) is no fault of the feed: nothing is recorded against it, so it
+        is not backed off, and its lease is given back (``_give_back``) rather than held for ``LEASE``; what
+        its poll did not store comes again at its next poll, as its validators were not kept.
+        """
+        cause = unavailability(error)
+        if cause is None:
+            log.exception("poll crashed: feed=%s url=%s", feed.name, feed.url)
+            try:
+                return await self._finish_failed(
+                    feed, None, Failure(FailureKind.OTHER, f"internal error: {error!r}"), started
+                )
+            except Exception as again:
+                cause = unavailability(again)
+                if cause is None:
+                    raise
+        log.error(
+            "poll of feed=%s not finished: the database is unavailable (%s); it is polled again once the "
+            "database is back",
+            feed.name,
+            cause,
+            extra={"feed": feed.name, "url": feed.url},
+        )
+        await self._give_back(feed.id)
+        return PollReport(
+            feed.name,
+            Outcome.FAILED,
+            duration=time.monotonic() - started,
+            error=f"the database is unavailable ({cause})",
+            error_kind="database",
+        )
+
+    async def _give_back(self, feed_id: int) -> None:
+        """Release this instance's lease of a feed, now or, if the database is still away, with the next
+        claim (``claim``)."""
+        try:
+            await self._in_writer(self._release, feed_id)
+        except Exception as exc:
+            if unavailability(exc) is None:
+                raise
+            self._leases_to_give_back.add(feed_id)
 
     async def _poll_feed(self, feed: feed_store.FeedSnapshot, started: float) -> PollReport:
         source = self._feeds.get(feed.name)

@@ -12,13 +12,15 @@ import time
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, select
-from support.news import make_entries, rss
+from support.httpserver import Route
+from support.news import article_html, make_entries, paragraphs_for, rss
 
 from monitor.config import load_config
 from monitor.daemon.scheduler import Daemon
 from monitor.pipeline import Pipeline
+from monitor.store import db as db_module
 from monitor.store.db import open_database
-from monitor.store.models import Article
+from monitor.store.models import Article, Feed
 
 LOCKED_FOR = 2.0
 """Seconds another program holds the SQLite database: well under its busy timeout, so the claim waits."""
@@ -128,4 +130,50 @@ def test_a_job_that_fails_for_another_reason_keeps_its_traceback(tmp_path, web, 
     (failure,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert failure.getMessage() == "regroup failed; the next run tries again"
     assert failure.exc_info is not None and "a bug in the regrouping pass" in str(failure.exc_info[1])
+    db.dispose()
+
+
+def test_a_poll_whose_database_goes_away_mid_way_is_polled_again_once_it_is_back(
+    tmp_path, web, caplog, monkeypatch
+):
+    """The database, not the feed, failed: nothing counts against the feed, its lease is given back (not
+    held for the lease's 30 minutes), and the next tick after the database is back polls it whole."""
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT", 0.3)  # fail soon rather than after 30 s
+    db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+    config = load_config(feeds_yaml(tmp_path, web))
+    # The first page is slow: the database goes away while it is fetched, before anything of it is stored.
+    web.set("/wire/0", Route(body=article_html("Report wire-0", paragraphs_for("wire-0")), delay=0.5))
+
+    async def page_asked() -> None:
+        while not web.requests_for("/wire/0"):
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+            await daemon.tick()
+            (polling,) = [task for task in daemon.in_flight if task.get_name() == "poll wire"]
+            await asyncio.wait_for(page_asked(), timeout=30)
+            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            await asyncio.wait_for(polling, timeout=30)  # the poll ends; it does not raise
+            locker.execute("ROLLBACK")
+            locker.close()
+            await daemon.tick()
+            assert [task for task in daemon.in_flight if task.get_name() == "poll wire"], (
+                "the feed is polled again at the first tick after the database is back"
+            )
+            await asyncio.wait_for(asyncio.gather(*daemon.in_flight), timeout=30)
+
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        asyncio.run(scenario())
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Article)) == 2
+        feed = session.scalar(select(Feed))
+        assert feed.consecutive_failures == 0 and feed.last_error is None
+    failures = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failures and all(r.exc_info is None for r in failures)
+    assert any("the database is unavailable (database is locked)" in r.getMessage() for r in failures)
     db.dispose()

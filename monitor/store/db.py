@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_NAME = "monitor.db"
+SQLITE_BUSY_TIMEOUT = 30.0
+"""Seconds an SQLite writer waits for another's lock before its statement fails with "database is locked"."""
 
 
 def default_database_url(config_path: Path) -> str:
@@ -75,7 +77,7 @@ class Database:
         options: dict = {"future": True}
         if self.is_sqlite:
             # The file's directory is made by `upgrade` only: opening the database must create nothing.
-            options["connect_args"] = {"timeout": 30}
+            options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
         else:
             options.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         try:
@@ -130,7 +132,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
     cursor.close()
 
 
