@@ -11,9 +11,11 @@ import time
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.pool import NullPool
 from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
+from support.waiting import wait_for
 
 from monitor.config import load_config
 from monitor.daemon.scheduler import Daemon
@@ -177,3 +179,62 @@ def test_a_poll_whose_database_goes_away_mid_way_is_polled_again_once_it_is_back
     assert failures and all(r.exc_info is None for r in failures)
     assert any("the database is unavailable (database is locked)" in r.getMessage() for r in failures)
     db.dispose()
+
+
+def test_the_daemon_rides_out_a_postgresql_outage_in_the_middle_of_a_poll(web, workspace, tmp_path):
+    """A server going away for seconds while a poll is in flight (its pages being fetched): the database
+    refuses every connection and cuts those open. The poll ends in one ERROR line; once the database is
+    back, the feed is polled again and every entry is stored, and the log has no traceback."""
+    if not workspace.database_url.startswith("postgresql"):
+        pytest.skip("takes a PostgreSQL database away")
+    from test_daemon import start_daemon, stop
+
+    entries = make_entries(web, "cut", 4)
+    for n, entry in enumerate(entries):  # slow pages: the poll is in flight when the database goes
+        web.set(f"/cut/{n}", Route(body=article_html(entry.title, paragraphs_for(entry.slug)), delay=1.0))
+    web.set("/cut.xml", rss("Cut", web.url("/"), entries))
+    workspace.write_config([{"name": "Cut", "url": web.url("/cut.xml")}], poll_tick="1s")
+    log_path = tmp_path / "daemon.log"
+    name = make_url(workspace.database_url).database
+    # The database is taken away and given back from another one of the server, as an operator would.
+    maintenance = create_engine(make_url(workspace.database_url).set(database="postgres"), poolclass=NullPool)
+
+    def outage(on: bool) -> None:
+        with maintenance.begin() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if on else "true"}'))
+            if on:
+                connection.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": name},
+                )
+
+    daemon = start_daemon(workspace, log_path)
+    try:
+        assert wait_for(lambda: web.requests_for("/cut/0"))
+        outage(True)
+        try:
+            # The poll meets the database away as it stores its first articles (before this change, it
+            # crashed there and left its feed leased for 30 minutes).
+            ended = ("poll feed=Cut outcome=", "poll crashed: feed=Cut")
+            assert wait_for(lambda: any(e in log_path.read_text() for e in ended), timeout=30)
+            time.sleep(2)  # ticks meet the database away
+        finally:
+            outage(False)
+        db = open_database(workspace.database_url, migrate=False)
+        try:
+
+            def stored() -> int:
+                with db.session() as session:
+                    return session.scalar(select(func.count()).select_from(Article))
+
+            assert wait_for(lambda: stored() == len(entries), timeout=60), log_path.read_text()
+        finally:
+            db.dispose()
+    finally:
+        code = stop(daemon)
+        maintenance.dispose()
+    log = log_path.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log, log
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert errors and all("the database is unavailable (" in line for line in errors), errors
