@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
 from support.waiting import wait_for
+from test_daemon import start_daemon, stop
 
 from monitor.config import load_config
 from monitor.daemon.scheduler import Daemon
@@ -187,8 +188,6 @@ def test_the_daemon_rides_out_a_postgresql_outage_in_the_middle_of_a_poll(web, w
     back, the feed is polled again and every entry is stored, and the log has no traceback."""
     if not workspace.database_url.startswith("postgresql"):
         pytest.skip("takes a PostgreSQL database away")
-    from test_daemon import start_daemon, stop
-
     entries = make_entries(web, "cut", 4)
     for n, entry in enumerate(entries):  # slow pages: the poll is in flight when the database goes
         web.set(f"/cut/{n}", Route(body=article_html(entry.title, paragraphs_for(entry.slug)), delay=1.0))
