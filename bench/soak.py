@@ -14,8 +14,9 @@ to every instance (at 30% of the run), and kills one instance with ``kill -9`` a
 75%). Unless ``--no-faults``, things go wrong meanwhile (``faults``): the webhook refuses digests for 70 s,
 then takes one and hangs up without answering; the database goes away for 45 s (PostgreSQL: every
 connection of the daemons cut, every second; SQLite: another program holds an exclusive lock past the
-busy timeout); one outlet answers 503 and another hangs for 40 s. The newsroom then stops, and the
-daemons get 150 s more to poll and send digests before SIGTERM.
+busy timeout); feeds.yaml is saved with a typo and fixed 20 s later; one outlet answers 503 and another
+hangs for 40 s. The newsroom then stops, and the daemons get 150 s more to poll and send digests before
+SIGTERM.
 
 Checks: every published article stored; every article matched by a topic delivered, and none twice (two
 topics, "arms" and "drones", match many of the same stories: each comes once a digest); no
@@ -232,11 +233,12 @@ Event = tuple[float, float, Callable[[], str]]
 """When it happens (seconds into the run), how long its failure lasts (seconds, 0 for none), what it does."""
 
 
-def faults(outlets: list[Outlet], database: str, run_for: float) -> list[Event]:
+def faults(outlets: list[Outlet], database: str, config: Path, run_for: float) -> list[Event]:
     """What goes wrong while the daemons run: the webhook down for over a minute (so a digest meets it),
     then one of its answers lost; the database gone (PostgreSQL: every connection of the daemons cut, again
     and again, as a server restarting would) or locked by another program (SQLite: an exclusive lock held
-    past the daemons' busy timeout); one outlet down and another hanging, then both back."""
+    past the daemons' busy timeout); one outlet down and another hanging, then both back; feeds.yaml saved
+    with a typo, then fixed."""
 
     def receiver(down: bool) -> Callable[[], str]:
         def act() -> str:
@@ -268,8 +270,21 @@ def faults(outlets: list[Outlet], database: str, run_for: float) -> list[Event]:
 
         return act
 
+    saved: list[str] = []
+
+    def typo() -> str:
+        saved.append(config.read_text())
+        config.write_text(saved[0] + "  - name: [Tribune\n")  # an unclosed bracket: not YAML
+        return "feeds.yaml saved with a typo"
+
+    def fixed() -> str:
+        config.write_text(saved[0])
+        return "feeds.yaml fixed"
+
     return [
         (0.10 * run_for, 70, receiver(down=True)),
+        (0.47 * run_for, 20, typo),
+        (0.47 * run_for + 20, 0, fixed),
         (0.10 * run_for + 70, 0, receiver(down=False)),
         (0.10 * run_for + 75, 60, lose_answer),
         (0.40 * run_for, DATABASE_OUTAGE, database_outage),
@@ -378,7 +393,7 @@ def main() -> int:
     events: list[Event] = [(0.30 * run_for, 0, add_feed), (0.75 * run_for, 0, kill_one)]
     failing: list[tuple[float, float]] = []  # (from, to), wall-clock: when a fault's errors are expected
     if args.faults:
-        events += faults(outlets, database, run_for)
+        events += faults(outlets, database, config, run_for)
     events.sort(key=lambda event: event[0])
     ticks = 0
     try:
@@ -449,7 +464,8 @@ def main() -> int:
     undelivered = sorted(matched - set(delivered))
     print(
         f"\n{len(published)} published, {len(published) - len(missing)} stored; {len(matched)} matched, "
-        f"{len(delivered)} delivered in {len(Receiver.digests)} digests; memory (summed RSS of the process "
+        f"{len(delivered)} delivered in {len(Receiver.digests)} digests ({Receiver.repeats} repeats of a "
+        f"digest already taken, dropped by key); memory (summed RSS of the process "
         f"trees) {peak:.0f} MB at most, {last:.0f} MB at the end; {len(errors)} error lines in the log"
     )
     for line in errors[:10]:
@@ -472,6 +488,7 @@ def main() -> int:
         "matched": len(matched),
         "delivered": len(delivered),
         "digests": len(Receiver.digests),
+        "repeats_dropped": Receiver.repeats,
         "memory_mb": memory,
         "errors": errors[:20],
     }
