@@ -87,7 +87,8 @@ def _runqueue_wait_seconds(pid: int) -> float:
         return 0.0
 
 
-def _pss_kb(pid: int) -> int:
+def pss_kb(pid: int) -> int:
+    """A process's proportional set size: its private pages, and its share of the pages it shares."""
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
             for line in f:
@@ -135,7 +136,7 @@ class TreeMemory(threading.Thread):
         self.peak_main_kb = max(self.peak_main_kb, rss[self.pid])
         self.peak_tree_kb = max(self.peak_tree_kb, sum(rss.values()))
         if (self.samples - 1) % self.pss_every == 0:  # smaps_rollup: a page-table walk, so not every time
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(pid) for pid in pids))
         self.max_processes = max(self.max_processes, len([v for v in rss.values() if v]))
         for pid in pids:
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))

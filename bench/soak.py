@@ -21,7 +21,7 @@ SIGTERM.
 Checks: every published article stored; every article matched by a topic delivered, and none twice (two
 topics, "arms" and "drones", match many of the same stories: each comes once a digest); no
 traceback in the daemons' log, and no ERROR line but while a fault lasts (or within a minute after); the
-daemons' memory (summed RSS of their process trees, sampled every 5 s) under 400 MB an instance.
+daemons' memory (PSS of their process trees, sampled every 5 s) under 400 MB an instance.
 Results go to ``bench/out/soak.json``; the work directory (``--keep``) holds the log, the database and the
 digests received.
 The PostgreSQL database given must exist and be empty (its tables are made by the daemons, together).
@@ -54,7 +54,7 @@ ensure_project_python(__file__, ("sqlalchemy",))
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from _processes import PROXY_VARIABLES, descendants, monitor_command  # noqa: E402
+from _processes import PROXY_VARIABLES, descendants, monitor_command, pss_kb  # noqa: E402
 from _report import report_checks  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
@@ -78,7 +78,7 @@ TAIL = 150
 minute's digest."""
 DATABASE_OUTAGE = 45  # seconds: past the daemons' busy timeout on SQLite (30 s)
 FAULT_AFTERMATH = 60  # seconds after a failure ends during which the daemons may still report it
-MEMORY_MB = 400  # summed RSS of one daemon's process tree (main, forkserver, one extraction worker)
+MEMORY_MB = 400  # PSS of one daemon's process tree (main, forkserver, one extraction worker)
 
 
 def paragraphs(seed: str, subject: str, n: int = 5) -> list[str]:
@@ -324,15 +324,10 @@ def logged_at(line: str) -> float | None:
         return None
 
 
-def tree_rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in {p for root in pids for p in descendants(root)}:
-        try:
-            with open(f"/proc/{pid}/status") as status:
-                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
-        except OSError:
-            continue
-    return total / 1024
+def tree_pss_mb(pids: list[int]) -> float:
+    """The proportional set size of the daemons' process trees: what they cost the machine, each page
+    shared by a forkserver and its worker counted once (summed RSS counts it in both)."""
+    return sum(pss_kb(pid) for pid in {p for root in pids for p in descendants(root)}) / 1024
 
 
 def main() -> int:
@@ -406,7 +401,7 @@ def main() -> int:
                     failing.append((time.time(), time.time() + lasts + FAULT_AFTERMATH))
                 print(f"[{elapsed:4.0f}s] {act()}", flush=True)
             if ticks % 5 == 0:
-                memory.append((round(elapsed), round(tree_rss_mb([d.pid for d in daemons]))))
+                memory.append((round(elapsed), round(tree_pss_mb([d.pid for d in daemons]))))
                 print(
                     f"[{elapsed:4.0f}s] {len(published)} published, {len(Receiver.digests)} digests, "
                     f"{memory[-1][1]:.0f} MB",
@@ -465,7 +460,7 @@ def main() -> int:
     print(
         f"\n{len(published)} published, {len(published) - len(missing)} stored; {len(matched)} matched, "
         f"{len(delivered)} delivered in {len(Receiver.digests)} digests ({Receiver.repeats} repeats of a "
-        f"digest already taken, dropped by key); memory (summed RSS of the process "
+        f"digest already taken, dropped by key); memory (PSS of the process "
         f"trees) {peak:.0f} MB at most, {last:.0f} MB at the end; {len(errors)} error lines in the log"
     )
     for line in errors[:10]:

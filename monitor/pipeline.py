@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor import dedupe
@@ -1383,7 +1383,9 @@ def _store_entry(
     try:
         with tally.savepoint(), session.begin_nested():
             return work()
-    except (OperationalError, InterfaceError, PoolTimeout):
+    except (OperationalError, InterfaceError, PoolTimeout, PendingRollbackError):
+        # PendingRollbackError: the transaction around the savepoint is already lost (its connection was
+        # cut under an earlier statement), which says nothing about this entry either.
         raise
     except (SQLAlchemyError, ValueError) as exc:
         if getattr(exc, "connection_invalidated", False):

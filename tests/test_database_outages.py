@@ -237,3 +237,29 @@ def test_the_daemon_rides_out_a_postgresql_outage_in_the_middle_of_a_poll(web, w
     assert "Traceback" not in log, log
     errors = [line for line in log.splitlines() if " ERROR " in line]
     assert errors and all("the database is unavailable (" in line for line in errors), errors
+
+
+def test_deduplication_gives_up_a_placement_whose_database_went_away(db):
+    """The stage keeps an article it cannot place (a bug costs the article its cluster, never the article);
+    a connection cut under it is another matter: the article's own transaction is gone with it, and the
+    failure goes up to the poll, which ends and comes again, instead of going on in a dead transaction."""
+    if db.is_sqlite:
+        pytest.skip("cuts a PostgreSQL connection")
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import OperationalError
+    from support.articles import extracted_article, stored_row
+
+    from monitor.config import DedupSettings
+    from monitor.dedupe import stage
+
+    body = " ".join(paragraphs_for("cut-placement"))
+    article = extracted_article("https://news.example/cut", body, datetime.now(UTC))
+    with db.session() as session:
+        row = stored_row(session, article)
+        backend = session.scalar(text("SELECT pg_backend_pid()"))
+        with db.engine.begin() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(OperationalError):
+            stage.place(session, article_id=row.id, article=article, settings=DedupSettings())
+        session.rollback()

@@ -53,6 +53,7 @@ from monitor.store import clusters as store
 from monitor.store import counts as counts_store
 from monitor.store import locks
 from monitor.store import stories as stories_store
+from monitor.store.db import unavailability
 from monitor.store.records import Article, BodySource
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,10 @@ def place(
                     extra={"url": article.url},
                 )
                 continue
+            if unavailability(error) is not None:
+                # The database went away under the placement: the article's own transaction is lost with
+                # it, so there is nothing to keep unclustered; the poll fails and its entries come again.
+                raise
             log.exception(
                 "deduplication failed: article=%d url=%s", article_id, article.url, extra={"url": article.url}
             )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -200,6 +200,8 @@ def unavailability(error: BaseException) -> str | None:
     """
     if isinstance(error, PoolTimeout):
         return "no free connection in the pool"
+    if isinstance(error, PendingRollbackError) and "invalid transaction" in str(error):
+        return "the connection was lost under an earlier statement of the transaction"
     if isinstance(error, OperationalError | InterfaceError) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):
