@@ -28,8 +28,7 @@ from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import PendingRollbackError, SQLAlchemyError
 
 from monitor import dedupe
 from monitor.config import Config, FeedConfig
@@ -1383,12 +1382,10 @@ def _store_entry(
     try:
         with tally.savepoint(), session.begin_nested():
             return work()
-    except (OperationalError, InterfaceError, PoolTimeout, PendingRollbackError):
-        # PendingRollbackError: the transaction around the savepoint is already lost (its connection was
-        # cut under an earlier statement), which says nothing about this entry either.
-        raise
     except (SQLAlchemyError, ValueError) as exc:
-        if getattr(exc, "connection_invalidated", False):
+        # A database that is away (``unavailability``), or a transaction around the savepoint that is already
+        # lost (PendingRollbackError), says nothing about this entry.
+        if unavailability(exc) is not None or isinstance(exc, PendingRollbackError):
             raise
         log.warning(
             "entry skipped, the database refused it: feed=%s entry=%s url=%s: %s",
