@@ -55,10 +55,13 @@ from monitor.ingest.feeditems import NotAFeed  # noqa: E402
 from monitor.ingest.parse import parse_feed  # noqa: E402
 from monitor.schedule import (  # noqa: E402
     RHYTHM_WINDOW,
+    Spell,
     learned_rhythm,
     listing_overflowed,
     next_poll_after_success,
     publications_per_day,
+    unwatched_spell,
+    with_spell,
 )
 
 # The real feeds of the corpora (captured from the web, not hand-written test cases), by folder and suffix.
@@ -155,9 +158,10 @@ def publications(feed: Feed, start: datetime, end: datetime) -> list[datetime]:
         cycle += 1
 
 
-Interval = Callable[[deque, datetime, bool], timedelta]
-"""A schedule: the interval after a poll at ``now``, from the (published, first seen) pairs in the window and
-whether the poll found every listed entry new (``monitor.schedule.listing_overflowed``)."""
+Interval = Callable[[deque, datetime, bool, datetime | None], timedelta]
+"""A schedule: the interval after a poll at ``now``, from the (published, first seen) pairs in the window,
+whether the poll found every listed entry new (``monitor.schedule.listing_overflowed``) and when the poll was
+due (None for the first; later than due only after a stop)."""
 
 
 @dataclass
@@ -179,14 +183,16 @@ def simulate(
     end: datetime,
     *,
     ttl: bool = False,
+    stop: tuple[datetime, datetime] | None = None,
 ) -> Outcome:
     """Poll ``feed`` from ``start``, each time ``interval`` says (and its <ttl> with ``ttl``); measure from
-    ``measure_from`` to ``end``."""
+    ``measure_from`` to ``end``. During ``stop`` (start, end) the daemon is away: a poll due then comes at
+    its end, as a restarted daemon polls every overdue feed at once."""
     times = publications(feed, start, end)
     outcome = Outcome(days=(end - measure_from) / DAY, per_day=feed.per_day)
     window: deque = deque()  # (published, first seen), as the store's sightings_since returns them
     found = 0  # times[:found] have been seen or missed
-    now = start
+    now, due = start, None
     while True:
         published_by_now = _published_by(times, now)
         listed_from = max(found, published_by_now - feed.listed)
@@ -213,8 +219,10 @@ def simulate(
             return outcome
         while window and window[0][1] <= now - RHYTHM_WINDOW:
             window.popleft()
-        wait = interval(window, now, overflowed)
-        now = next_poll_after_success(now, interval=wait, ttl=feed.ttl if ttl else None)
+        wait = interval(window, now, overflowed, due)
+        now = due = next_poll_after_success(now, interval=wait, ttl=feed.ttl if ttl else None)
+        if stop is not None and stop[0] <= now < stop[1]:
+            now = stop[1]
 
 
 def _published_by(times: list[datetime], now: datetime) -> int:
@@ -229,7 +237,7 @@ def _published_by(times: list[datetime], now: datetime) -> int:
     return low
 
 
-def fixed(window: deque, now: datetime, overflowed: bool) -> timedelta:
+def fixed(window: deque, now: datetime, overflowed: bool, due: datetime | None) -> timedelta:
     return FIXED
 
 
@@ -239,7 +247,8 @@ class Adaptive:
     time in view still grows): the same result, faster.
 
     ``whole_week`` is the schedule before December 2026, for comparison: every rate counted over the whole
-    week, however recently the feed was added, and no second look at a listing that turned over."""
+    week, however recently the feed was added, and no second look at a listing that turned over. Without
+    ``absences``, the schedule before the unwatched spells: a stop counts as time the feed was watched."""
 
     def __init__(
         self,
@@ -248,15 +257,23 @@ class Adaptive:
         exact: bool = False,
         rule: Callable[[float, Settings], timedelta] | None = None,
         whole_week: bool = False,
+        absences: bool = True,
     ) -> None:
-        self.settings, self.exact, self.rule = settings, exact, rule
+        self.settings, self.exact, self.rule, self.absences = settings, exact, rule, absences
         self.watched_since = None if whole_week else START
         self.overflow = not whole_week
+        self.spells: tuple[Spell, ...] = ()
         self._known: tuple[int, datetime | None] | None = None
         self._valid_until = datetime.max.replace(tzinfo=UTC)
         self._interval = settings.max_interval
 
-    def __call__(self, window: deque, now: datetime, overflowed: bool) -> timedelta:
+    def __call__(self, window: deque, now: datetime, overflowed: bool, due: datetime | None) -> timedelta:
+        if self.absences and due is not None:
+            found = [sighting for sighting in window if sighting[1] == now]  # first seen by this poll
+            spell = unwatched_spell(found, due=due, now=now, overflowed=overflowed)
+            if spell is not None:
+                self.spells = with_spell(self.spells, spell, now=now)
+                self._known = None
         state = (len(window), window[-1][1] if window else None)
         if self.exact or state != self._known or now >= self._valid_until:
             if self.rule is None:
@@ -266,9 +283,12 @@ class Adaptive:
                     min_interval=self.settings.min_interval,
                     max_interval=self.settings.max_interval,
                     watched_since=self.watched_since,
+                    unwatched=self.spells,
                 ).interval
             else:
-                per_day = publications_per_day(window, now=now, watched_since=self.watched_since)
+                per_day = publications_per_day(
+                    window, now=now, watched_since=self.watched_since, unwatched=self.spells
+                )
                 self._interval = self.rule(per_day, self.settings)
             self._known = state
             # The count changes next when the oldest date in the window leaves it; the time in view grows
@@ -277,6 +297,9 @@ class Adaptive:
             self._valid_until = oldest + RHYTHM_WINDOW if oldest else datetime.max.replace(tzinfo=UTC)
             if self.watched_since is not None and now < self.watched_since + RHYTHM_WINDOW:
                 self._valid_until = now
+            if self.spells and self.spells[-1][1] > now - RHYTHM_WINDOW:
+                # A spell's share of the window shrinks as it ages: an hour's change is a small one.
+                self._valid_until = min(self._valid_until, now + timedelta(hours=1))
         if self.overflow and overflowed:
             return self.settings.min_interval
         return self._interval
@@ -338,6 +361,56 @@ def summary(outcomes: list[Outcome]) -> dict:
     }
 
 
+STOP_AFTER = 2 * RHYTHM_WINDOW
+"""With ``--stopped``: the daemon runs two weeks (one to learn, one as it then is) before it stops."""
+
+
+def after_a_stop(feeds: list[Feed], settings: Settings, args: argparse.Namespace, started: float) -> int:
+    """The week after the daemon was stopped for ``args.stopped`` days: each schedule's delay and requests,
+    beside the adaptive schedule that never stopped over the same week. What a stop should not cost is the
+    week after it: a schedule that takes the absence for quiet days polls slowly until its window forgets."""
+    stop = (START + STOP_AFTER, START + STOP_AFTER + DAY * args.stopped)
+    measure_from, end = stop[1], stop[1] + RHYTHM_WINDOW
+    print(
+        f"{len(feeds)} feeds replayed; the daemon runs {STOP_AFTER.days} days, is stopped for "
+        f"{args.stopped:g} days, and the week after its restart is measured (entries published in it)\n"
+    )
+    runs: dict[str, tuple[Callable[[], Interval], tuple[datetime, datetime] | None]] = {
+        "fixed 30m": (lambda: fixed, stop),
+        "adaptive": (lambda: Adaptive(settings, exact=args.exact), stop),
+        "adaptive, absence as watched": (lambda: Adaptive(settings, exact=args.exact, absences=False), stop),
+        "adaptive, never stopped": (lambda: Adaptive(settings, exact=args.exact), None),
+    }
+    results = {
+        name: summary(
+            [simulate(feed, make(), START, measure_from, end, ttl=args.ttl, stop=stopped) for feed in feeds]
+        )
+        for name, (make, stopped) in runs.items()
+    }
+    print(f"{'schedule':<30} {'median':>8} {'p90':>8} {'mean':>8} {'req/feed/day':>13} {'missed':>7}")
+    for name, row in results.items():
+        print(
+            f"{name:<30} {row['median_delay_min']:>6.1f}m {row['p90_delay_min']:>6.0f}m "
+            f"{row['mean_delay_min']:>6.0f}m {row['requests_per_feed_day']:>13.1f} {row['missed']:>7}"
+        )
+    resumed, before, steady = (
+        results["adaptive"],
+        results["adaptive, absence as watched"],
+        results["adaptive, never stopped"],
+    )
+    checks = {
+        "after a stop, the adaptive schedule's median delay is within 10% of never having stopped": resumed[
+            "median_delay_min"
+        ]
+        <= 1.1 * steady["median_delay_min"],
+        "and no more than counting the absence as watched": resumed["median_delay_min"]
+        <= before["median_delay_min"],
+    }
+    result = {"stopped_days": args.stopped, "feeds": len(feeds), "schedules": results, "ttl": args.ttl}
+    report_checks(checks, result, "freshness_stopped.json", started=started)
+    return 0 if args.quick or all(checks.values()) else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=28, help="simulated days, the first week warm-up (28)")
@@ -351,6 +424,12 @@ def main() -> int:
         type=int,
         default=0,
         help="every feed lists at most this many entries, as many news sites do (0: as many as its document)",
+    )
+    parser.add_argument(
+        "--stopped",
+        type=float,
+        default=0,
+        help="instead: the daemon stopped for this many days after two weeks; measure the week after it",
     )
     args = parser.parse_args()
     days = 10 if args.quick else args.days
@@ -368,6 +447,8 @@ def main() -> int:
     if args.listed > 0:
         feeds = [replace(feed, listed=min(feed.listed, args.listed)) for feed in feeds]
     settings = Settings()
+    if args.stopped > 0:
+        return after_a_stop(feeds, settings, args, started)
     measure_from, end = START + RHYTHM_WINDOW, START + DAY * days
     rates = sorted(feed.per_day for feed in feeds)
     left_out = ", ".join(f"{n} {why}" for why, n in skipped.items() if n)

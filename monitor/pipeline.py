@@ -65,11 +65,14 @@ from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
+    Spell,
     learned_rhythm,
     listing_overflowed,
     next_page_retry,
     next_poll_after_failure,
     next_poll_after_success,
+    unwatched_spell,
+    with_spell,
 )
 from monitor.store import articles as article_store
 from monitor.store import feeds as feed_store
@@ -1099,12 +1102,16 @@ class Pipeline:
         feed = self._feeds.get(name)
         return self.config.interval_for(feed) if feed else self.config.settings.interval
 
-    async def _rhythm(self, feed: feed_store.FeedSnapshot, now: datetime) -> Rhythm:
-        """How often to poll ``feed`` after a success: its fixed interval, else what its publications earn."""
+    async def _rhythm(
+        self, feed: feed_store.FeedSnapshot, now: datetime, *, overflowed: bool
+    ) -> tuple[Rhythm, tuple[Spell, ...] | None]:
+        """How often to poll ``feed`` after a success: its fixed interval, else what its publications earn;
+        and the feed's unwatched spells when this poll, late after the daemon was away, adds one (None: as
+        they were)."""
         source = self._feeds.get(feed.name)
         fixed = self.config.fixed_interval_for(source) if source else self.config.settings.interval
         if fixed is not None:
-            return Rhythm(fixed)
+            return Rhythm(fixed), None
         settings = self.config.settings
         try:  # a read, not a write: it runs beside the writer thread, not in its queue
             sightings = await self._sighting_reads.submit((feed.id, now - RHYTHM_WINDOW))
@@ -1112,14 +1119,23 @@ class Pipeline:
             SQLAlchemyError
         ) as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
             log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
-            return Rhythm(settings.interval)
-        return learned_rhythm(
+            return Rhythm(settings.interval), None
+        spells, unwatched = None, feed.unwatched
+        if feed.last_success_at is not None:  # a first poll's backlog is the feed's own past, not an absence
+            found = [sighting for sighting in sightings if sighting[1] > feed.last_success_at]
+            spell = unwatched_spell(found, due=feed.due_at, now=now, overflowed=overflowed)
+            if spell is not None:
+                log.debug("feed=%s unwatched from %s to %s", feed.name, *spell, extra={"feed": feed.name})
+                spells = unwatched = with_spell(unwatched, spell, now=now)
+        rhythm = learned_rhythm(
             sightings,
             now=now,
             min_interval=settings.min_interval,
             max_interval=settings.max_interval,
             watched_since=feed.created_at,
+            unwatched=unwatched,
         )
+        return rhythm, spells
 
     def _read_sightings(self, asked: Sequence[tuple[int, datetime]]) -> list[list[sighting_store.Sighting]]:
         """For each (feed, since) asked, the entries that feed first listed after ``since``: one query from
@@ -1151,12 +1167,12 @@ class Pipeline:
     ) -> PollReport:
         now = _now()
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
-        rhythm = await self._rhythm(feed, now)
         listed = len(parsed.items) if parsed else 0
-        polled_before = feed.last_success_at is not None
-        if rhythm.per_day is not None and listing_overflowed(
-            listed=listed, unseen=new + linked + waiting, polled_before=polled_before
-        ):
+        overflowed = listing_overflowed(
+            listed=listed, unseen=new + linked + waiting, polled_before=feed.last_success_at is not None
+        )
+        rhythm, unwatched = await self._rhythm(feed, now, overflowed=overflowed)
+        if rhythm.per_day is not None and overflowed:
             # Every entry it lists came since the last poll: more may have scrolled out of the listing unseen,
             # whatever its rate so far. The next poll comes as soon as any feed's may.
             log.info(
@@ -1185,6 +1201,7 @@ class Pipeline:
                 etag=etag or (feed.etag if result.not_modified else None),
                 last_modified=last_modified or (feed.last_modified if result.not_modified else None),
                 title=parsed.title if parsed else None,
+                unwatched=unwatched,
             )
         )
         await self._poll_records.submit((feed.id, record))

@@ -26,6 +26,9 @@ MOMENT = timedelta(minutes=1)
 so a feed that stamps a hundred entries with one time is not taken for a hundred times busier."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # moments are the clock's own minutes, counted from here
 
+Spell = tuple[datetime, datetime]
+"""A stretch of time (start, end) during which a feed was not watched."""
+
 
 def next_poll_after_success(
     now: datetime,
@@ -80,6 +83,7 @@ def publications_per_day(
     now: datetime,
     window: timedelta = RHYTHM_WINDOW,
     watched_since: datetime | None = None,
+    unwatched: Iterable[Spell] = (),
 ) -> float:
     """A feed's observed publication rate: its publications within ``window`` (see ``publication_moments``)
     per day of the time they were in view, as miniflux's entry_frequency scheduler counts a week's entries.
@@ -89,11 +93,21 @@ def publications_per_day(
     entries stated, if earlier (a feed lists its latest entries, so its backlog shows what came since). Over a
     whole week, the twenty entries a wire feed lists, one every two minutes, would pass for three a day: it
     would be polled again after 50 minutes, by when 25 more had come and five had scrolled out unseen.
+
+    The ``unwatched`` spells (``unwatched_spell``: the daemon was away and the listing could not show what
+    came meanwhile) are left out of both counts, their time and their publications, so that a week after a
+    stopped daemon is not taken for a quiet week.
     """
     sightings = list(sightings)
-    moments = publication_moments(sightings, now=now, window=window)
+    spells = _merged(unwatched)
+    moments = [
+        moment
+        for moment in publication_moments(sightings, now=now, window=window)
+        if not any(start < moment and moment + MOMENT <= end for start, end in spells)
+    ]
     span = observed_span(sightings, now=now, window=window, watched_since=watched_since)
-    return len(moments) / (span / timedelta(days=1))
+    blind = sum((_overlap(spell, now - span, now) for spell in spells), timedelta(0))
+    return len(moments) / (max(span - blind, MIN_SPAN) / timedelta(days=1))
 
 
 def observed_span(
@@ -167,11 +181,12 @@ def learned_rhythm(
     min_interval: timedelta,
     max_interval: timedelta,
     watched_since: datetime | None = None,
+    unwatched: Iterable[Spell] = (),
 ) -> Rhythm:
     """A feed's rhythm from its entries' (stated date, first seen): its rate over ``RHYTHM_WINDOW`` (or the
-    shorter time it has been watched, see ``publications_per_day``) and the interval that rate earns
-    (``adaptive_interval``)."""
-    per_day = publications_per_day(sightings, now=now, watched_since=watched_since)
+    shorter time it has been watched, less the spells it was not, see ``publications_per_day``) and the
+    interval that rate earns (``adaptive_interval``)."""
+    per_day = publications_per_day(sightings, now=now, watched_since=watched_since, unwatched=unwatched)
     return Rhythm(adaptive_interval(per_day, min_interval=min_interval, max_interval=max_interval), per_day)
 
 
@@ -182,6 +197,76 @@ def listing_overflowed(*, listed: int, unseen: int, polled_before: bool) -> bool
     the daemon stopped for a while). A first poll sees every entry new by nature, and a listing of one entry
     cannot tell an overflow from one new publication."""
     return polled_before and listed >= 2 and unseen >= listed
+
+
+ABSENCE = timedelta(hours=1)
+"""A poll this much later than it was due means the daemon was away (stopped, its machine asleep or down)
+rather than busy: shorter delays lose nothing the listing does not show."""
+MAX_SPELLS = 16
+"""Spells kept per feed, the latest: a week holds a few stops, not a hundred."""
+
+
+def unwatched_spell(
+    new: Iterable[tuple[datetime | None, datetime]],
+    *,
+    due: datetime | None,
+    now: datetime,
+    overflowed: bool,
+    window: timedelta = RHYTHM_WINDOW,
+) -> Spell | None:
+    """The time a late poll could not see, if the daemon was away: from when the poll was ``due`` to where its
+    listing's evidence begins. None when the poll came within ``ABSENCE`` of its due time, or when the listing
+    showed everything that came meanwhile.
+
+    ``new`` holds the (stated date, first seen) of the entries this poll found. A listing that still holds an
+    entry seen before (not ``overflowed``) reaches back to the last poll: when every new entry states a date
+    we believe, each publication is counted at its moment and nothing is lost. Otherwise:
+
+    - an undated new entry is counted when it was found, so whatever came during the absence falls into one
+      moment at ``now``: the whole absence is unwatched;
+    - a listing that turned over shows back to its oldest entry's date, and what came between the due time
+      and that date scrolled out unseen: that stretch is unwatched.
+
+    Left in the count, an absence of days reads as days without news: the feed's rate drops and it is polled
+    slowly for the week its window takes to forget them (``publications_per_day`` leaves spells out).
+    """
+    if due is None or now - due <= ABSENCE:
+        return None
+    covered_from: datetime | None = None if overflowed else due
+    for published, first_seen in new:
+        if published is None or not first_seen - window <= published <= first_seen + CLOCK_SKEW:
+            covered_from = now  # counted when seen: the absence collapses into this one moment
+            break
+        if overflowed:
+            covered_from = published if covered_from is None else min(covered_from, published)
+    if covered_from is None:  # a listing that turned over into nothing: nothing tells how far it reaches
+        covered_from = now
+    covered_from = min(covered_from, now)
+    return (due, covered_from) if covered_from > due else None
+
+
+def with_spell(
+    spells: Iterable[Spell], spell: Spell, *, now: datetime, window: timedelta = RHYTHM_WINDOW
+) -> tuple[Spell, ...]:
+    """``spells`` with ``spell`` added, those that ended before the window dropped, the latest
+    ``MAX_SPELLS`` kept."""
+    kept = [old for old in spells if old[1] > now - window]
+    return tuple(sorted([*kept, spell], key=lambda each: each[1])[-MAX_SPELLS:])
+
+
+def _merged(spells: Iterable[Spell]) -> list[Spell]:
+    """Spells in order, overlapping ones joined (so no time is left out twice)."""
+    joined: list[Spell] = []
+    for start, end in sorted(spells):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        elif end > start:
+            joined.append((start, end))
+    return joined
+
+
+def _overlap(spell: Spell, start: datetime, end: datetime) -> timedelta:
+    return max(min(spell[1], end) - max(spell[0], start), timedelta(0))
 
 
 def _rounded(interval: timedelta) -> timedelta:

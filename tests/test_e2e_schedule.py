@@ -167,3 +167,68 @@ def test_a_listing_that_turned_over_since_the_last_poll_is_polled_again_at_the_m
     assert report["new_articles"] == 5
     (state,) = workspace.json("feeds")
     assert datetime.fromisoformat(state["next_poll_at"]) - datetime.now(UTC) > 5 * MIN
+
+
+def test_a_week_after_the_daemon_was_stopped_a_feed_keeps_the_rate_it_had(web, workspace):
+    """A feed publishing every two hours, watched for six days, then the daemon stopped for four: the poll
+    that ends the absence finds a listing that turned over. The stretch its listing cannot show is left out
+    of the feed's rate, which stays about twelve a day, instead of reading as four quiet days (eight a day,
+    and slower polls for the week the window takes to forget them)."""
+    import sqlalchemy
+
+    now = datetime.now(UTC)
+    stop = now - 4 * DAY
+    every = 2 * timedelta(hours=1)
+    # Seventy-two entries up to the stop, then the newest twenty a feed lists four days later.
+    before = entries_every(web, "before", every, 72, ago=now - stop)
+    after = entries_every(web, "after", every, 20, ago=timedelta(hours=1) - every)
+    workspace.write_config([feed("Desk", serve(web, "/desk.xml", before))])
+    assert [r["outcome"] for r in workspace.json("poll")] == ["ok"]
+
+    # Make that first poll history: the feed watched since ten days ago, each entry seen a minute after it
+    # came out, the last poll at the stop, the next one due 25 minutes later.
+    engine = sqlalchemy.create_engine(workspace.database_url)
+    due = stop + 25 * MIN
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "UPDATE feeds SET created_at = :created, last_polled_at = :stop, last_success_at = :stop, "
+                "next_poll_at = :due"
+            ),
+            {"created": _stored(now - 10 * DAY), "stop": _stored(stop), "due": _stored(due)},
+        )
+        for entry in before:
+            connection.execute(
+                sqlalchemy.text(
+                    "UPDATE article_feeds SET first_seen_at = :seen WHERE article_id = "
+                    "(SELECT id FROM articles WHERE guid = :guid)"
+                ),
+                {"seen": _stored(entry.published + MIN), "guid": entry.guid},
+            )
+    engine.dispose()
+
+    serve(web, "/desk.xml", after)
+    (report,) = workspace.json("poll")
+    assert report["new_articles"] == 20
+    (state,) = workspace.json("feeds")
+    (spell,) = state["unwatched"]
+    # From the due time to the oldest entry the listing still shows: what came between scrolled out unseen.
+    assert abs(datetime.fromisoformat(spell["from"]) - due) < timedelta(seconds=1)
+    assert abs(datetime.fromisoformat(spell["until"]) - after[-1].published) < timedelta(seconds=1)
+    # 36 publications in the three days watched before the stop (the rest of the six are past the week),
+    # 20 in the 39 hours the listing shows: 56 in 4.6 days. Counted over the whole week: 8 a day.
+    assert 11 < state["publications_per_day"] < 13, state
+
+    # The next poll finds one more, the listing still holding the others: the rate alone decides, and the
+    # feed is polled every sqrt(2 h x 5 min) = 24 min, where eight a day would make it 30.
+    serve(web, "/desk.xml", entries_every(web, "later", MIN, 1) + after)
+    (report,) = workspace.json("poll")
+    assert report["new_articles"] == 1
+    (state,) = workspace.json("feeds")
+    wait = datetime.fromisoformat(state["next_poll_at"]) - datetime.now(UTC)
+    assert 22 * MIN < wait <= 26 * MIN, state
+
+
+def _stored(moment: datetime):
+    """A time as the store writes it: naive UTC (monitor.store.models.UTCDateTime)."""
+    return moment.astimezone(UTC).replace(tzinfo=None)

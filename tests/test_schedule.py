@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.schedule import (
+    ABSENCE,
+    MAX_SPELLS,
     MAX_TTL,
     MIN_SPAN,
     Rhythm,
@@ -17,6 +21,8 @@ from monitor.schedule import (
     next_poll_after_success,
     publication_moments,
     publications_per_day,
+    unwatched_spell,
+    with_spell,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -293,6 +299,102 @@ def test_a_watch_start_after_now_counts_at_least_min_span():
     assert publications_per_day([(None, NOW)], now=NOW, watched_since=NOW + DAY) == pytest.approx(
         DAY / MIN_SPAN
     )
+
+
+# ----------------------------------------------------------------------------------- the daemon away
+
+
+def _steady(per_day: int, *, start: datetime, end: datetime, dated: bool = True):
+    """A feed publishing ``per_day`` entries a day, each seen a minute after it came out."""
+    gap = DAY / per_day
+    moments = [start + gap * n for n in range(int((end - start) / gap))]
+    return [(moment if dated else None, moment + MIN) for moment in moments]
+
+
+def test_a_poll_on_time_or_a_little_late_leaves_no_unwatched_spell():
+    due = NOW - ABSENCE
+    assert unwatched_spell([(None, NOW)], due=due, now=NOW, overflowed=True) is None
+    assert unwatched_spell([(None, NOW)], due=None, now=NOW, overflowed=True) is None
+
+
+def test_a_listing_that_still_holds_a_known_entry_shows_a_dated_absence_whole():
+    due = NOW - 3 * DAY
+    new = [(NOW - n * HOUR, NOW) for n in range(1, 70)]  # every publication of the three days, dated
+    assert unwatched_spell(new, due=due, now=NOW, overflowed=False) is None
+
+
+def test_undated_entries_found_after_an_absence_make_it_all_unwatched():
+    due = NOW - 3 * DAY
+    new = [(NOW - HOUR, NOW), (None, NOW)]
+    assert unwatched_spell(new, due=due, now=NOW, overflowed=False) == (due, NOW)
+
+
+def test_a_listing_that_turned_over_shows_back_to_its_oldest_date():
+    due = NOW - 3 * DAY
+    new = [(NOW - n * HOUR, NOW) for n in range(1, 21)]  # the last 20 of three days' publications
+    assert unwatched_spell(new, due=due, now=NOW, overflowed=True) == (due, NOW - 20 * HOUR)
+    # Reaching back past the due time, it lost nothing to the absence.
+    old = [(NOW - 4 * DAY, NOW), *new]
+    assert unwatched_spell(old, due=due, now=NOW, overflowed=True) is None
+
+
+def test_an_unbelievable_date_counts_as_undated():
+    due = NOW - 3 * DAY
+    new = [(NOW - HOUR, NOW), (NOW + DAY, NOW)]  # a clock a day ahead
+    assert unwatched_spell(new, due=due, now=NOW, overflowed=True) == (due, NOW)
+
+
+def test_a_week_after_a_stopped_daemon_keeps_the_rate_it_had():
+    # Ten a day, dated, a listing of 20: the daemon was stopped for five days, then polled today.
+    stop, restart = NOW - 6 * DAY, NOW - DAY
+    before = _steady(10, start=NOW - 8 * DAY, end=stop)
+    listed = [(published, restart) for published, _ in _steady(10, start=restart - 2 * DAY, end=restart)]
+    after = _steady(10, start=restart, end=NOW)
+    sightings = before + listed + after
+    spell = unwatched_spell(listed, due=stop + HOUR, now=restart, overflowed=True)
+    assert spell == (stop + HOUR, listed[0][0])
+    counted = publications_per_day(sightings, now=NOW)
+    assert counted < 6  # the absence read as quiet days
+    assert publications_per_day(sightings, now=NOW, unwatched=[spell]) == pytest.approx(10, rel=0.1)
+
+
+def test_an_undated_feed_after_a_stopped_daemon_keeps_its_rate():
+    stop, restart = NOW - 4 * DAY, NOW - DAY
+    before = _steady(24, start=NOW - 8 * DAY, end=stop, dated=False)
+    found = [(None, restart)] * 50  # three days of news found at once: one moment
+    after = _steady(24, start=restart + HOUR, end=NOW, dated=False)
+    spell = unwatched_spell(found, due=stop + 20 * MIN, now=restart, overflowed=False)
+    assert spell == (stop + 20 * MIN, restart)
+    rate = publications_per_day(before + found + after, now=NOW, unwatched=[spell])
+    assert rate == pytest.approx(24, rel=0.1)
+    assert publications_per_day(before + found + after, now=NOW) < 15
+
+
+def test_a_whole_week_unwatched_leaves_the_minimum_span():
+    sightings = [(None, NOW)]
+    rate = publications_per_day(sightings, now=NOW, unwatched=[(NOW - 30 * DAY, NOW)])
+    assert rate == pytest.approx(DAY / MIN_SPAN)
+
+
+def test_spells_past_the_window_are_dropped_and_few_are_kept():
+    old = (NOW - 20 * DAY, NOW - 10 * DAY)
+    recent = (NOW - 2 * DAY, NOW - DAY)
+    assert with_spell([old], recent, now=NOW) == (recent,)
+    many = [(NOW - n * HOUR - MIN, NOW - n * HOUR) for n in range(1, 40)]
+    kept = with_spell(many, (NOW - MIN, NOW), now=NOW)
+    assert len(kept) == MAX_SPELLS
+    assert kept[-1] == (NOW - MIN, NOW)
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 10 * 24 * 60), st.integers(0, 10 * 24 * 60)), max_size=6),
+    st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 8 * 24 * 60)), st.integers(0, 8 * 24 * 60))),
+)
+def test_a_rate_never_goes_negative_or_infinite_whatever_the_spells(spells, sightings):
+    as_time = [(NOW - a * MIN, NOW - b * MIN) for a, b in spells]  # some backwards: they count for nothing
+    seen = [(None if p is None else NOW - p * MIN, NOW - s * MIN) for p, s in sightings]
+    rate = publications_per_day(seen, now=NOW, unwatched=as_time)
+    assert 0 <= rate <= len(seen) * DAY / MIN_SPAN
 
 
 @pytest.mark.parametrize(

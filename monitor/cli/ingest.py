@@ -219,7 +219,7 @@ def _print_poll_summary(reports: list) -> None:
 @app.command()
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
-    from monitor.store.feeds import feed_statuses
+    from monitor.store.feeds import decode_spells, feed_statuses
     from monitor.store.sightings import sightings_since
     from monitor.store.websub import all_subscriptions
 
@@ -230,10 +230,18 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         statuses = feed_statuses(session)
         feed_ids = [s.feed.id for s in statuses]
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
-        rhythms = _rhythms(state_of(ctx), statuses, sightings, now)
+        unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
+        rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
         rows = [
-            _feed_row(s.feed, s.article_count, rhythms[s.feed.id], pushed.get(s.feed.id)) for s in statuses
+            _feed_row(
+                s.feed,
+                s.article_count,
+                rhythms[s.feed.id],
+                pushed.get(s.feed.id),
+                [spell for spell in unwatched[s.feed.id] if spell[1] > now - RHYTHM_WINDOW],
+            )
+            for s in statuses
         ]
     db.dispose()
     if as_json:
@@ -275,9 +283,10 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     out.print(table)
 
 
-def _rhythms(state, statuses, sightings, now: datetime) -> dict[int, Rhythm]:
+def _rhythms(state, statuses, sightings, unwatched, now: datetime) -> dict[int, Rhythm]:
     """Each feed's rhythm as the daemon reckons it: a fixed interval from the configuration, else what its
-    week of publications earns (the configuration's bounds; the defaults when it cannot be read)."""
+    week of publications earns, the time it was not watched left out (the configuration's bounds; the
+    defaults when it cannot be read)."""
     try:
         config = state.config()
     except MonitorError:
@@ -296,12 +305,13 @@ def _rhythms(state, statuses, sightings, now: datetime) -> dict[int, Rhythm]:
                 min_interval=config.settings.min_interval,
                 max_interval=config.settings.max_interval,
                 watched_since=status.feed.created_at,
+                unwatched=unwatched.get(status.feed.id, ()),
             )
         )
     return rhythms
 
 
-def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription) -> dict:
+def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription, unwatched) -> dict:
     websub = (
         None
         if subscription is None
@@ -325,6 +335,8 @@ def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription) -> dict:
         "rhythm": rhythm.describe(),
         "publications_per_day": rhythm.per_day,
         "poll_interval": format_duration(rhythm.interval),
+        # When the daemon was away within the rhythm's window and the feed's listing could not show it all.
+        "unwatched": [{"from": start, "until": end} for start, end in unwatched],
         "last_polled_at": feed.last_polled_at,
         "last_success_at": feed.last_success_at,
         "last_status": feed.last_status,

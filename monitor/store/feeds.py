@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ class FeedSnapshot:
     consecutive_failures: int
     created_at: datetime | None = None  # since when the feed is watched (its rhythm counts from here)
     last_success_at: datetime | None = None  # None: never polled successfully before this poll
+    due_at: datetime | None = None  # when this poll was scheduled (how late it comes tells an absence)
+    unwatched: tuple[tuple[datetime, datetime], ...] = ()  # stretches its rhythm leaves out (start, end)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class PollRecord:
     title: str | None = None
     retry_after_until: datetime | None = None
     gone: bool = False
+    unwatched: tuple[tuple[datetime, datetime], ...] | None = None
+    """The feed's unwatched stretches after this poll; None keeps the stored ones."""
 
 
 _FEED_SYNC_LOCKS = 4
@@ -216,6 +221,8 @@ def claim_feeds(
             feed.consecutive_failures,
             feed.created_at,
             feed.last_success_at,
+            feed.next_poll_at,
+            decode_spells(feed.unwatched),
         )
         for feed in candidates
         if feed.id in won
@@ -266,6 +273,7 @@ _RECORD_SUCCESS = (
         last_warning=_param("warning", "last_warning"),
         etag=_param("new_etag", "etag"),
         last_modified=_param("new_last_modified", "last_modified"),
+        unwatched=func.coalesce(_param("new_unwatched", "unwatched"), _feeds.c.unwatched),
     )
 )
 _RECORD_FAILURE = (
@@ -298,7 +306,10 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
         }
         if record.succeeded:
             params.update(
-                warning=record.warning, new_etag=record.etag, new_last_modified=record.last_modified
+                warning=record.warning,
+                new_etag=record.etag,
+                new_last_modified=record.last_modified,
+                new_unwatched=None if record.unwatched is None else encode_spells(record.unwatched),
             )
             succeeded.append(params)
         else:
@@ -308,6 +319,27 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
     for statement, rows in ((_RECORD_SUCCESS, succeeded), (_RECORD_FAILURE, failed)):
         if rows:
             connection.execute(statement, rows)
+
+
+def encode_spells(spells: Sequence[tuple[datetime, datetime]]) -> str:
+    """Spells as stored: a JSON list of [start, end] ISO 8601 pairs."""
+    return json.dumps([[start.isoformat(), end.isoformat()] for start, end in spells], separators=(",", ":"))
+
+
+def decode_spells(text: str | None) -> tuple[tuple[datetime, datetime], ...]:
+    """The spells ``encode_spells`` stored; a value this code cannot read counts as none (it only makes a
+    rate rougher for a week), so a row edited by hand does not stop its feed."""
+    if not text:
+        return ()
+    try:
+        pairs = json.loads(text)
+        return tuple(
+            (datetime.fromisoformat(start), datetime.fromisoformat(end))
+            for start, end in pairs
+            if isinstance(start, str) and isinstance(end, str)
+        )
+    except (ValueError, TypeError):
+        return ()
 
 
 def release_leases(session: Session, *, owner: str, feed_ids: Sequence[int] | None = None) -> None:

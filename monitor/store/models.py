@@ -81,6 +81,9 @@ class Feed(Base):
     retry_after_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when the server answered 410 Gone: the feed is no longer polled.
     gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # JSON [[start, end], ...]: when the daemon was away and the feed's listing could not show what came
+    # meanwhile (monitor.schedule.unwatched_spell); its rhythm leaves these stretches out.
+    unwatched: Mapped[str | None] = mapped_column(Text)
 
     # Which instance is polling the feed, until when: several daemons can share one database.
     lease_owner: Mapped[str | None] = mapped_column(String(100))
