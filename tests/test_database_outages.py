@@ -78,6 +78,41 @@ def test_a_database_locked_by_another_program_does_not_stop_the_event_loop(tmp_p
     db.dispose()
 
 
+def test_a_configuration_check_waiting_on_a_locked_database_makes_the_next_return_at_once(tmp_path, web):
+    db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+    path = feeds_yaml(tmp_path, web)
+    config = load_config(path)
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+            web.set("/desk.xml", rss("Desk", web.url("/"), make_entries(web, "desk", 1)))
+            path.write_text(path.read_text() + f"  - name: desk\n    url: {web.url('/desk.xml')}\n")
+            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            checking = asyncio.create_task(daemon.check_config())
+            await asyncio.sleep(LOCKED_FOR)
+            assert not checking.done()  # writing the new feed waits for the lock
+            # The next timed check returns at once: it would only read the same file again behind it.
+            await asyncio.wait_for(daemon.check_config(), timeout=LOCKED_FOR / 2)
+            # A SIGHUP is never dropped: it waits for the check under way, then reads the files again.
+            hangup = asyncio.create_task(daemon.reload(force=True))
+            await asyncio.sleep(0.2)
+            assert not hangup.done()
+            locker.execute("ROLLBACK")
+            locker.close()
+            await asyncio.wait_for(checking, timeout=30)
+            assert await asyncio.wait_for(hangup, timeout=30) is True
+            assert [feed.name for feed in daemon.config.feeds] == ["wire", "desk"]
+
+    asyncio.run(scenario())
+    with db.session() as session:
+        assert sorted(session.scalars(select(Feed.name))) == ["desk", "wire"]
+    db.dispose()
+
+
 def unreachable(kind: str, tmp_path):
     """A database that was there and is gone: a volume unmounted under SQLite, a PostgreSQL server down."""
     if kind == "postgresql":
