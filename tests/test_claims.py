@@ -230,3 +230,42 @@ def test_instances_writing_a_new_feed_at_the_same_moment_take_turns(database_url
         assert sorted(row.name for row in session.query(Feed)) == ["feed 0", "feed 1", "feed 2"]
     second_db.dispose()
     db.dispose()
+
+
+def test_a_poll_records_the_unwatched_spells_and_the_next_claim_reads_them_back(database_url):
+    db = setup(database_url, n=2)
+    (first, second) = claim(db, "a")
+    spells = ((NOW - timedelta(days=3), NOW - timedelta(days=1)), (NOW - timedelta(hours=5), NOW))
+    with db.session() as session:
+        feed_store.record_polls(
+            session,
+            owner="a",
+            records=[
+                (first.id, feed_store.PollRecord(NOW, NOW, 200, True, unwatched=spells)),
+                (second.id, feed_store.PollRecord(NOW, NOW, 200, True)),
+            ],
+        )
+    again = {feed.name: feed for feed in claim(db, "a", now=NOW + timedelta(minutes=1))}
+    assert again[first.name].unwatched == spells
+    assert again[first.name].due_at == NOW
+    assert again[second.name].unwatched == ()
+    # A later poll without a new spell keeps them.
+    with db.session() as session:
+        feed_store.record_polls(
+            session, owner="a", records=[(first.id, feed_store.PollRecord(NOW, NOW, 200, True))]
+        )
+    (kept,) = claim(db, "a", now=NOW + timedelta(minutes=2), names=[first.name])
+    assert kept.unwatched == spells
+    db.dispose()
+
+
+def test_spells_that_cannot_be_read_count_as_none():
+    # A row edited by hand, or by a later version: the feed goes on, its rate a little rougher for a week.
+    for text in ("", "not json", "{}", '[["2024-01-01", 3]]', '[["yesterday", "today"]]', "[1, 2]", "null"):
+        assert feed_store.decode_spells(text) == ()
+    stored = feed_store.encode_spells([(NOW, NOW + timedelta(hours=1))])
+    assert feed_store.decode_spells(stored) == ((NOW, NOW + timedelta(hours=1)),)
+    # Written without a zone: taken as UTC, as the store keeps every time.
+    assert feed_store.decode_spells('[["2024-09-09T12:00:00", "2024-09-09T13:00"]]') == (
+        (NOW, NOW + timedelta(hours=1)),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, cast
 
 from sqlalchemy import Table, and_, bindparam, case, func, or_, select, true, update
@@ -334,12 +334,16 @@ def decode_spells(text: str | None) -> tuple[tuple[datetime, datetime], ...]:
     try:
         pairs = json.loads(text)
         return tuple(
-            (datetime.fromisoformat(start), datetime.fromisoformat(end))
+            (_aware(datetime.fromisoformat(start)), _aware(datetime.fromisoformat(end)))
             for start, end in pairs
             if isinstance(start, str) and isinstance(end, str)
         )
     except (ValueError, TypeError):
         return ()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def release_leases(session: Session, *, owner: str, feed_ids: Sequence[int] | None = None) -> None:
