@@ -201,7 +201,9 @@ def listing_overflowed(*, listed: int, unseen: int, polled_before: bool) -> bool
 
 ABSENCE = timedelta(hours=1)
 """A poll this much later than it was due means the daemon was away (stopped, its machine asleep or down)
-rather than busy: shorter delays lose nothing the listing does not show."""
+rather than busy: shorter delays lose nothing the listing does not show. Longer than the lease of an
+instance that died (``monitor.pipeline.LEASE``, 30 min), after which another instance takes its feeds:
+that is a handover, not an absence."""
 MAX_SPELLS = 16
 """Spells kept per feed, the latest: a week holds a few stops, not a hundred."""
 

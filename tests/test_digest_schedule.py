@@ -140,3 +140,49 @@ def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, w
         payloads(web)[-1]
     )
     db.dispose()
+
+
+def test_a_digest_scheduled_in_the_hour_the_clocks_go_back_is_sent_once(tmp_path):
+    # 02:30 in Berlin comes twice on 25 October 2026 (summer time ends at 03:00 CEST = 02:00 CET): cron sends
+    # once, at the first; an hour later there is no second digest with an hour's news.
+    night = load_config(write(tmp_path, BASE.replace("30 7 * * 1-5", "30 2 * * *")), environ={}).digests[0]
+    trigger = night.trigger()
+    fires, fire = [], trigger.get_next_fire_time(None, datetime(2026, 10, 23, tzinfo=UTC))
+    for _ in range(4):
+        fires.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    assert fires == [
+        datetime(2026, 10, 23, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 24, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # 02:30 CEST
+        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),  # 02:30 CET, the next night
+    ]
+    # The second 02:30 belongs to the first one's period: the ledger has one row for the night.
+    assert period_of(night, datetime(2026, 10, 25, 1, 45, tzinfo=UTC)) == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
+    # When the clocks go forward, the 02:30 that does not exist is sent at 03:30 CEST, once.
+    fire = trigger.get_next_fire_time(None, datetime(2026, 3, 28, 12, tzinfo=UTC))
+    assert fire.astimezone(UTC) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert trigger.get_next_fire_time(fire, fire + timedelta(seconds=1)).astimezone(UTC) == datetime(
+        2026, 3, 30, 0, 30, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("schedule", ["*/15 * * * *", "0 * * * *", "30 2 * * *", "59 1 * * *", "0 3 * * *"])
+def test_through_a_year_of_clock_changes_each_wall_time_fires_once_and_in_order(tmp_path, zone, schedule):
+    # Lord Howe Island moves its clocks by half an hour: the repeated stretch is not always a whole hour.
+    text = BASE.replace('"30 7 * * 1-5"', f'"{schedule}"').replace("Europe/Berlin", zone)
+    trigger = load_config(write(tmp_path, text), environ={}).digests[0].trigger()
+    from zoneinfo import ZoneInfo
+
+    local = ZoneInfo(zone)
+    for start in (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 9, 25, tzinfo=UTC)):
+        fires, fire = [], trigger.get_next_fire_time(None, start)
+        while fire is not None and fire < start + timedelta(days=45):
+            fires.append(fire)
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        assert all(a < b for a, b in zip(fires, fires[1:], strict=False))
+        walls = [f.astimezone(local).replace(tzinfo=None) for f in fires]
+        assert len(set(walls)) == len(walls)

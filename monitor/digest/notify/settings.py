@@ -335,7 +335,7 @@ class DigestConfig(Section):
     def trigger(self) -> CronTrigger:
         """The APScheduler trigger for the schedule, in the digest's time zone."""
         # Imported here: a configuration without digests (a poll, most commands) need not load APScheduler.
-        from apscheduler.triggers.cron import CronTrigger
+        from monitor.digest.notify.walltime import OnceAtEachWallTime
 
         fields = self.schedule.split()
         if len(fields) != 5:
@@ -345,7 +345,7 @@ class DigestConfig(Section):
         weekday = re.sub(
             r"\d+", lambda m: _WEEKDAYS[int(m.group())] if int(m.group()) < 8 else m.group(), weekday
         )
-        return CronTrigger(
+        return OnceAtEachWallTime(
             minute=minute,
             hour=hour,
             day=day,
