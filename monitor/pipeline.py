@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import PendingRollbackError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, PendingRollbackError, SQLAlchemyError
 
 from monitor import dedupe
 from monitor.config import Config, FeedConfig
@@ -60,6 +60,7 @@ from monitor.retention import mark_seen
 from monitor.runtime import instance
 from monitor.runtime.groupcommit import GroupCommit
 from monitor.runtime.lifeline import die_with_parent, expect_helpers
+from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
@@ -610,11 +611,11 @@ class Pipeline:
                 cause = unavailability(again)
                 if cause is None:
                     raise
-        log.error(
-            "poll of feed=%s not finished: the database is unavailable (%s); it is polled again once the "
-            "database is back",
-            feed.name,
-            cause,
+        log_failure(
+            log,
+            f"poll of feed={feed.name} not finished",
+            "it is polled again once the database is back",
+            cause=cause,
             extra={"feed": feed.name, "url": feed.url},
         )
         await self._give_back(feed.id)
@@ -1400,9 +1401,10 @@ def _store_entry(
         with tally.savepoint(), session.begin_nested():
             return work()
     except (SQLAlchemyError, ValueError) as exc:
-        # A database that is away (``unavailability``), or a transaction around the savepoint that is already
-        # lost (PendingRollbackError), says nothing about this entry.
-        if unavailability(exc) is not None or isinstance(exc, PendingRollbackError):
+        # A database that is away (``unavailability``), a transaction around the savepoint that is already
+        # lost (PendingRollbackError) or a statement SQLite cannot run (an OperationalError that is a bug, and
+        # would refuse every entry alike) says nothing about this entry: the poll fails, and says why.
+        if unavailability(exc) is not None or isinstance(exc, PendingRollbackError | OperationalError):
             raise
         log.warning(
             "entry skipped, the database refused it: feed=%s entry=%s url=%s: %s",

@@ -12,6 +12,7 @@ import time
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
@@ -111,6 +112,37 @@ def test_a_configuration_check_waiting_on_a_locked_database_makes_the_next_retur
     with db.session() as session:
         assert sorted(session.scalars(select(Feed.name))) == ["desk", "wire"]
     db.dispose()
+
+
+def test_sqlite_telling_its_state_from_a_statement_it_cannot_run(tmp_path):
+    # sqlite3 raises OperationalError for both: a lock or a missing file is the database's state, one line in
+    # the log; a syntax error or a missing table is the code's fault, and keeps its traceback.
+    engine = create_engine(
+        f"sqlite:///{tmp_path / 'x.db'}", connect_args={"timeout": 0.05}, poolclass=NullPool
+    )
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    errors = {}
+
+    def fails(name: str, statement: str) -> None:
+        with pytest.raises(OperationalError) as raised, engine.begin() as connection:
+            connection.execute(text(statement))
+        errors[name] = raised.value
+
+    fails("syntax", "SELEC 1")
+    fails("no table", "SELECT * FROM missing")
+    locker = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # even reading the schema waits for it
+    fails("locked", "INSERT INTO t VALUES (1)")
+    locker.close()
+    engine.dispose()
+    assert db_module.unavailability(errors["locked"]) == "database is locked"
+    assert db_module.unavailability(errors["syntax"]) is None
+    assert db_module.unavailability(errors["no table"]) is None
+    gone = create_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}", poolclass=NullPool)
+    with pytest.raises(OperationalError) as raised, gone.connect():
+        pass
+    assert db_module.unavailability(raised.value) == "unable to open database file"
 
 
 def unreachable(kind: str, tmp_path):

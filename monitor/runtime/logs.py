@@ -268,12 +268,14 @@ def configure_child_logging() -> None:
         configure_logging(log_format=log_format, level=level if isinstance(level, int) else logging.WARNING)
 
 
-def log_failure(logger: logging.Logger, what: str, then: str, *, cause: str | None) -> None:
+def log_failure(
+    logger: logging.Logger, what: str, then: str, *, cause: str | None, extra: dict | None = None
+) -> None:
     """Log the failure being handled (call it in an ``except`` block): ``what`` failed, ``then`` what comes
     next. When the caller knows the ``cause`` to lie outside the code (a database that is locked or gone,
     ``monitor.store.db.unavailability``) the line names it and ends there; otherwise the traceback follows,
-    as for any bug."""
+    as for any bug. ``extra`` goes on the record (a feed, a URL), as ``logging`` takes it."""
     if cause is None:
-        logger.exception("%s; %s", what, then)
+        logger.exception("%s; %s", what, then, extra=extra)
     else:
-        logger.error("%s: the database is unavailable (%s); %s", what, cause, then)
+        logger.error("%s: the database is unavailable (%s); %s", what, cause, then, extra=extra)

@@ -202,12 +202,20 @@ def unavailability(error: BaseException) -> str | None:
         return "no free connection in the pool"
     if isinstance(error, PendingRollbackError) and "invalid transaction" in str(error):
         return "the connection was lost under an earlier statement of the transaction"
+    cause = getattr(error, "orig", None) or error
+    if getattr(cause, "sqlite_errorcode", None) == _SQLITE_ERROR:
+        # SQLite reports a statement it cannot run ("no such column", a syntax error) as an OperationalError
+        # too: that is the code's fault, and keeps its traceback.
+        return None
     if isinstance(error, OperationalError | InterfaceError) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     ):
-        cause = getattr(error, "orig", None) or error
         return " ".join(str(cause).split())[:300] or type(cause).__name__
     return None
+
+
+_SQLITE_ERROR = 1
+"""SQLite's generic result code, which its own state (busy, locked, I/O, cannot open, full) never uses."""
 
 
 @contextmanager
