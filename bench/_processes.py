@@ -102,14 +102,23 @@ def pss_kb(pid: int) -> int:
 class TreeMemory(threading.Thread):
     """Samples the resident memory of a process and its descendants every ``interval`` seconds.
 
-    VmRSS every sample; PSS (shared pages split between the processes sharing them) and the list of
-    descendants every ``pss_every``th (0.5 s), as reading them costs milliseconds of CPU taken from the
-    processes being measured.
+    VmRSS every sample; the list of descendants and the CPU timeline every ``timeline_every``th (0.5 s).
+    PSS (shared pages split between the processes sharing them) is read from smaps_rollup, a walk of every
+    page table that costs about 4 ms a process of a few hundred MB: 15 ms a look at a poll's tree, taken
+    from the cores being measured (1.5 s of a one-minute poll when it was read every half second). So it
+    is read when the tree's resident memory passes by ``PSS_STEP`` the highest it had at a reading (a peak of
+    PSS comes with one of RSS), and at least every ``pss_every``th sample (5 s) for what only PSS sees (pages
+    a fork shared becoming private). A peak may so be missed by up to ``PSS_STEP`` of the tree's RSS.
     """
 
-    def __init__(self, pid: int, interval: float = 0.05, pss_every: int = 10) -> None:
+    PSS_STEP = 0.02
+
+    def __init__(
+        self, pid: int, interval: float = 0.05, timeline_every: int = 10, pss_every: int = 100
+    ) -> None:
         super().__init__(name=f"memory-{pid}", daemon=True)
-        self.pid, self.interval, self.pss_every = pid, interval, pss_every
+        self.pid, self.interval = pid, interval
+        self.timeline_every, self.pss_every = timeline_every, pss_every
         self.peak_tree_kb = self.peak_main_kb = self.peak_pss_kb = self.max_processes = self.samples = 0
         self.cpu: dict[int, float] = {}  # last CPU seconds seen per process of the tree
         self.waited: dict[int, float] = {}  # last run-queue wait seen per process
@@ -117,6 +126,8 @@ class TreeMemory(threading.Thread):
         self._t0 = time.monotonic()
         self._halt = threading.Event()
         self._pids: list[int] = [pid]
+        self._last_pss_sample = -pss_every
+        self._rss_at_pss = 0  # the tree's highest RSS at a reading of PSS
 
     def run(self) -> None:
         while True:
@@ -125,7 +136,7 @@ class TreeMemory(threading.Thread):
                 return
 
     def sample(self) -> None:
-        if self.samples % self.pss_every == 0:  # new processes are rare: look for them now and then
+        if self.samples % self.timeline_every == 0:  # new processes are rare: look for them now and then
             self._pids = descendants(self.pid)
         pids = self._pids
         rss = {pid: _status_kb(pid, b"VmRSS:") for pid in pids}
@@ -133,15 +144,18 @@ class TreeMemory(threading.Thread):
             return  # gone
         self.samples += 1
         rss = {pid: kb for pid, kb in rss.items() if kb}  # a process that ended since the last look
+        tree_kb = sum(rss.values())
+        grown = tree_kb > self._rss_at_pss * (1 + self.PSS_STEP)
         self.peak_main_kb = max(self.peak_main_kb, rss[self.pid])
-        self.peak_tree_kb = max(self.peak_tree_kb, sum(rss.values()))
-        if (self.samples - 1) % self.pss_every == 0:  # smaps_rollup: a page-table walk, so not every time
+        self.peak_tree_kb = max(self.peak_tree_kb, tree_kb)
+        if grown or self.samples - self._last_pss_sample >= self.pss_every:
+            self._last_pss_sample, self._rss_at_pss = self.samples, max(self._rss_at_pss, tree_kb)
             self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(pid) for pid in pids))
         self.max_processes = max(self.max_processes, len([v for v in rss.values() if v]))
         for pid in pids:
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))
             self.waited[pid] = max(self.waited.get(pid, 0.0), _runqueue_wait_seconds(pid))
-        if (self.samples - 1) % self.pss_every == 0:
+        if (self.samples - 1) % self.timeline_every == 0:
             at = round(time.monotonic() - self._t0, 2)
             self.timeline.append((at, round(self.cpu_main, 2), round(self.cpu_others, 2)))
 

@@ -560,7 +560,7 @@ def step_spread(options: Options, pages: list[Page], best: dict[int, float], wor
     extraction rates of the same pages, all measured now."""
     cpus = os.cpu_count() or 1
     feeds, entries = options.spread_feeds, options.spread_entries
-    with LocalWebServer(hosts=free_loopback_hosts(feeds), poll_interval=0.5) as srv:
+    with LocalWebServer(hosts=free_loopback_hosts(feeds)) as srv:
         site = build_site(
             srv,
             feeds=feeds,
@@ -597,7 +597,7 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
     served = spread_pages(pages, options.unchanged_feeds)
     # Extraction alone of the pages the first poll extracts, in as many processes as CPUs, before and after.
     rate_before = measure_parallel_limit(served, os.cpu_count() or 1)
-    with LocalWebServer(hosts=hosts, poll_interval=0.5) as srv:
+    with LocalWebServer(hosts=hosts) as srv:
         site = build_site(
             srv, feeds=options.unchanged_feeds, entries=1, pages=served, delay=options.delay, prefix="u"
         )
