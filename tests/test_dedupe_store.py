@@ -175,3 +175,51 @@ def test_band_lookup_reads_the_latest_rows_of_each_key_only(database_url):
         found = store.band_candidates(session, keys=[5], exclude_id=None, limit=1000, **earlier)
         assert [n for n, _ in found] == list(range(flood - 10 - store.ROWS_PER_KEY + 1, flood - 10 + 1))
     db.dispose()
+
+
+def test_story_lookup_reads_the_latest_rows_of_each_term_only(database_url):
+    """A term that many stories of the window share had a row for each, which every lookup counted: placing
+    an article cost more with every story the window gathered. A lookup reads the latest ROWS_PER_TERM rows
+    of each term; a story that the common term no longer reaches is still found by a rarer term it shares."""
+    db = open_database(database_url)
+    crowd = stories_store.ROWS_PER_TERM + 5
+    window = {"since": T0 - timedelta(days=14), "until": T0 + timedelta(days=14)}
+    with db.session() as session:
+        oldest = stories_store.new_story(session, at=T0, title="Old", article_id=1, profile={"a": 1.0})
+        stories_store.index_story(session, story_id=oldest, terms=("election", "okonjo"), at=T0)
+        later = []
+        for n in range(crowd):
+            at = T0 + timedelta(minutes=n + 1)
+            story = stories_store.new_story(
+                session, at=at, title=f"S{n}", article_id=n + 2, profile={"a": 1.0}
+            )
+            stories_store.index_story(session, story_id=story, terms=("election",), at=at)
+            later.append(story)
+    with db.session() as session:
+
+        def found(terms):
+            candidates = stories_store.story_candidates(session, terms=terms, limit=1000, **window)
+            return [story.id for story in candidates]
+
+        # The latest ROWS_PER_TERM stories of the common term, newest first among equals; not the oldest.
+        assert sorted(found(["election"])) == sorted(later[-stories_store.ROWS_PER_TERM :])
+        # Its rare term finds it, and first: it shares two terms where the others share one.
+        assert found(["election", "okonjo"])[0] == oldest
+    db.dispose()
+
+
+def test_story_lookup_counts_each_term_once_whatever_the_padding(database_url):
+    # Lookups are padded to a step of terms; a padded place must not count as the first term again.
+    db = open_database(database_url)
+    window = {"since": T0 - timedelta(days=14), "until": T0 + timedelta(days=14)}
+    with db.session() as session:
+        first = stories_store.new_story(session, at=T0, title="A", article_id=1, profile={"a": 1.0})
+        stories_store.index_story(session, story_id=first, terms=("alpha",), at=T0)
+        both = stories_store.new_story(session, at=T0, title="B", article_id=2, profile={"a": 1.0})
+        stories_store.index_story(session, story_id=both, terms=("beta", "gamma"), at=T0)
+    with db.session() as session:
+        candidates = stories_store.story_candidates(
+            session, terms=["alpha", "beta", "gamma"], limit=10, **window
+        )
+        assert [story.id for story in candidates] == [both, first]  # two shared terms before one
+    db.dispose()

@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 
-def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
+def numbered(prefix: str, values: Sequence, *, step: int = 1, pad_with_null: bool = False) -> dict:
     """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys (``IN``), as many as the next
     multiple of ``step``: the places past the values repeat the first, which an ``IN`` list finds once all
-    the same.
+    the same; with ``pad_with_null`` they are NULL, which ``=`` finds nowhere (a lookup of one scan per key,
+    whose rows a repeated key would count twice).
 
     One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
     is compiled once per number of placeholders (see ``run_compiled``). Band lookups have nearly always the
@@ -23,7 +24,8 @@ def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
     statements stay few too.
     """
     padding = -len(values) % step if values else 0
-    return {f"{prefix}{n}": value for n, value in enumerate([*values, *[values[0]] * padding])}
+    filler = None if pad_with_null else (values[0] if values else None)
+    return {f"{prefix}{n}": value for n, value in enumerate([*values, *[filler] * padding])}
 
 
 def epoch(at: datetime) -> int:

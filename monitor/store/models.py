@@ -293,7 +293,7 @@ class ParagraphCount(Base):
 class StoryKey(Base):
     """A story's strongest terms, indexed: the stories an article is compared with are those sharing one of
     its own strongest terms within the window, so the story level, like the wire level, reads a bounded
-    part of the store however large it grows."""
+    part of the store however large it grows (the latest ``stories.ROWS_PER_TERM`` rows of each term)."""
 
     __tablename__ = "story_keys"
     __table_args__ = ({"sqlite_with_rowid": False},)
