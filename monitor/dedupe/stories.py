@@ -338,7 +338,9 @@ enters a later day than the story's latest one, so a running story (a member eve
 over hours) rewrites its hundred key rows once a day, not at every member: each move rewrites a row on a
 page of its own, twice (the key and the story index), and moves were a sixth of what placing a reprint cost.
 Lookups read keys this much further back and leave out the stories that ended before the window
-(``monitor.store.stories.story_candidates``), so the lag costs a few more rows read, never a story."""
+(``monitor.store.stories.story_candidates``), so the lag costs a few more rows read, never a story; only where
+a term is read no further than its latest rows (``ROWS_PER_TERM``) can a lagging story fall behind others
+on that term, and it is found by the rarer terms it shares."""
 
 
 def keys_fall_behind(at: datetime, latest_before: datetime | None) -> bool:

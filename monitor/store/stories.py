@@ -41,9 +41,6 @@ class StoryProfile:
 
 
 _keys = cast(Table, StoryKey.__table__)
-_key_shared = func.count().label("shared")
-
-
 _stories = cast(Table, Story.__table__)
 _LOOKUP_STEP = 10
 """Key lookups are padded to a multiple of this many terms (at most ``QUERY_TERMS``, 100)."""

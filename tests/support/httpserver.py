@@ -10,8 +10,9 @@ Typical use::
         assert srv.requests_for("/feed.xml")[0].status == 200
 
 Every host in ``hosts`` gets its own ``ThreadingHTTPServer`` bound to the *same* port, so URLs differ only
-by host; one thread accepts the connections of all of them.  All of them share one route table and one request log.  Linux routes the whole of 127.0.0.0/8 to
-the loopback interface, so 127.0.0.2, 127.0.0.3, ... can be bound without any setup (not so on macOS).
+by host; one thread accepts the connections of all of them.  All of them share one route table and one
+request log.  Linux routes the whole of 127.0.0.0/8 to the loopback interface, so 127.0.0.2, 127.0.0.3, ...
+can be bound without any setup (not so on macOS).
 
 Semantics worth knowing:
 
