@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, union_all, update
+from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
+from monitor.store.hotpath import epoch, execute_many, latest_per_key, numbered, run_compiled
 from monitor.store.models import (
     Article,
     LshBand,
@@ -51,22 +51,17 @@ flood's hundredth latest copy is as good a candidate as its thousandth."""
 
 @functools.cache
 def _candidates(slots: int):
-    # One range scan per key, read backwards from the window's end and cut at ROWS_PER_KEY (the primary key
-    # is band key, time, article); then the shared keys are counted over what was read.
-    per_key = [
-        select(_bands.c.article_id)
-        .where(
-            _bands.c.band_key == bindparam(f"k{n}"),
-            _bands.c.seen_epoch >= bindparam("since"),
-            _bands.c.seen_epoch <= bindparam("until"),
-            _bands.c.article_id != bindparam("exclude"),
-        )
-        .order_by(_bands.c.seen_epoch.desc())
-        .limit(ROWS_PER_KEY)
-        .subquery()
-        for n in range(slots)
-    ]
-    hits = union_all(*(select(rows.c.article_id) for rows in per_key)).subquery()
+    # The latest ROWS_PER_KEY rows of each key (the primary key is band key, time, article); then the shared
+    # keys are counted over what was read.
+    hits = latest_per_key(
+        _bands,
+        key="band_key",
+        value="article_id",
+        slots=slots,
+        rows=ROWS_PER_KEY,
+        prefix="k",
+        where=[_bands.c.article_id != bindparam("exclude")],
+    )
     shared = func.count().label("shared")
     return (
         select(hits.c.article_id, shared)

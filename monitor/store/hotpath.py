@@ -9,14 +9,14 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import Subquery, Table, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
 
-def numbered(prefix: str, values: Sequence, *, step: int = 1, pad_with_null: bool = False) -> dict:
-    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys (``IN``), as many as the next
-    multiple of ``step``: the places past the values repeat the first, which an ``IN`` list finds once all
-    the same; with ``pad_with_null`` they are NULL, which ``=`` finds nowhere (a lookup of one scan per key,
-    whose rows a repeated key would count twice).
+def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
+    """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys, as many as the next multiple of
+    ``step``: the places past the values are NULL, which neither ``=`` nor ``IN`` finds (a repeated key would
+    be counted again by a lookup of one scan per key, ``latest_per_key``).
 
     One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
     is compiled once per number of placeholders (see ``run_compiled``). Band lookups have nearly always the
@@ -24,8 +24,33 @@ def numbered(prefix: str, values: Sequence, *, step: int = 1, pad_with_null: boo
     statements stay few too.
     """
     padding = -len(values) % step if values else 0
-    filler = None if pad_with_null else (values[0] if values else None)
-    return {f"{prefix}{n}": value for n, value in enumerate([*values, *[filler] * padding])}
+    return {f"{prefix}{n}": value for n, value in enumerate([*values, *[None] * padding])}
+
+
+def latest_per_key(
+    table: Table, *, key: str, value: str, slots: int, rows: int, prefix: str, where: Sequence = ()
+) -> Subquery:
+    """The ``value`` column of the latest ``rows`` rows of each key ``{prefix}0`` ... within the window
+    ``since`` .. ``until`` (the table's ``seen_epoch``), all in one column: one range scan per key, read
+    backwards from the window's end on a primary key that starts (key, seen_epoch).
+
+    For lookups whose keys a flood can share (band keys of mutually near-identical texts, the terms of many
+    stories): each key costs at most ``rows`` rows read, however many the window holds. ``where`` adds
+    conditions to each scan."""
+    per_key = [
+        select(table.c[value])
+        .where(
+            table.c[key] == bindparam(f"{prefix}{n}"),
+            table.c.seen_epoch >= bindparam("since"),
+            table.c.seen_epoch <= bindparam("until"),
+            *where,
+        )
+        .order_by(table.c.seen_epoch.desc())
+        .limit(rows)
+        .subquery()
+        for n in range(slots)
+    ]
+    return union_all(*(select(scan.c[value]) for scan in per_key)).subquery()
 
 
 def epoch(at: datetime) -> int:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, union_all, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
-from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
+from monitor.store.hotpath import epoch, execute_many, latest_per_key, numbered, run_compiled
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -58,22 +58,10 @@ terms link to would not reach the threshold on them. The evaluation on ECB+ plac
 
 @functools.cache
 def _story_candidates(slots: int):
-    # One range scan per term, read backwards from the window's end and cut at ROWS_PER_TERM (the primary key
-    # is term, time, story), as band keys are read. Keys may lag their story's latest member (read from further
-    # back, ``key_lag``): the story's own latest time says whether it is active.
-    per_term = [
-        select(_keys.c.story_id)
-        .where(
-            _keys.c.term == bindparam(f"t{n}"),
-            _keys.c.seen_epoch >= bindparam("since"),
-            _keys.c.seen_epoch <= bindparam("until"),
-        )
-        .order_by(_keys.c.seen_epoch.desc())
-        .limit(ROWS_PER_TERM)
-        .subquery()
-        for n in range(slots)
-    ]
-    hits = union_all(*(select(rows.c.story_id) for rows in per_term)).subquery()
+    # The latest ROWS_PER_TERM rows of each term (the primary key is term, time, story), as band keys are read.
+    # Keys may lag their story's latest member (read from further back, ``key_lag``): the story's own latest
+    # time says whether it is active.
+    hits = latest_per_key(_keys, key="term", value="story_id", slots=slots, rows=ROWS_PER_TERM, prefix="t")
     shared = func.count().label("shared")
     return (
         select(hits.c.story_id, shared)
@@ -122,7 +110,7 @@ def story_candidates(
     if not terms:
         return []
     distinct = sorted(set(terms))
-    params = numbered("t", distinct, step=_LOOKUP_STEP, pad_with_null=True)
+    params = numbered("t", distinct, step=_LOOKUP_STEP)
     slots = len(params)
     stored_time = _stored_time(session.get_bind().dialect)
     params.update(
