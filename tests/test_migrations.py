@@ -11,7 +11,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from monitor.store.db import Database, alembic_config, current_revision, head_revision, open_database, upgrade
+from monitor.store.db import (
+    SQLITE_BUSY_TIMEOUT,
+    Database,
+    alembic_config,
+    current_revision,
+    head_revision,
+    open_database,
+    upgrade,
+)
 from monitor.store.models import Base
 
 
@@ -86,6 +94,31 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
     db.dispose()
+
+
+def test_a_new_sqlite_file_gives_freed_pages_back_in_steps(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(db)
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA auto_vacuum")).scalar() == 2  # incremental
+    db.dispose()
+
+
+def test_a_new_sqlite_connection_opens_while_another_holds_the_write_lock(tmp_path):
+    # A connection's set-up must not write: a reader opened while the writer is in a transaction (the
+    # start of every poll) would wait for the writer, or fail with "database is locked" behind a long one.
+    path = tmp_path / "m.db"
+    upgrade(Database(f"sqlite:///{path}"))
+    writer = Database(f"sqlite:///{path}")
+    reader = Database(f"sqlite:///{path}")
+    with writer.write_session():  # BEGIN IMMEDIATE: the write lock, held until the block ends
+        started = time.monotonic()
+        with reader.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM feeds")).scalar() == 0
+            assert connection.execute(text("PRAGMA auto_vacuum")).scalar() == 2
+        assert time.monotonic() - started < SQLITE_BUSY_TIMEOUT / 2
+    writer.dispose()
+    reader.dispose()
 
 
 def test_db_upgrade_command(workspace):

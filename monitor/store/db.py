@@ -128,7 +128,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # Takes effect on a new file only (before its first table): freed pages can then be given back in small
     # steps after a prune (monitor.retention). An older file keeps its mode until `monitor prune --vacuum`.
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    # Set on an empty file only: on a file already in that mode the pragma opens a write transaction, so
+    # every new connection would wait for the writer (a second at the start of a busy poll) or fail with
+    # "database is locked" behind a long one, just to restate the mode.
+    if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
