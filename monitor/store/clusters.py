@@ -60,7 +60,7 @@ def _candidates(slots: int):
         slots=slots,
         rows=ROWS_PER_KEY,
         prefix="k",
-        where=[_bands.c.article_id != bindparam("exclude")],
+        where="article_id != :exclude",
     )
     shared = func.count().label("shared")
     return (

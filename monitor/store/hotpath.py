@@ -9,7 +9,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Subquery, Table, bindparam, select, union_all
+from sqlalchemy import Subquery, Table, text
 from sqlalchemy.orm import Session
 
 
@@ -28,29 +28,27 @@ def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
 
 
 def latest_per_key(
-    table: Table, *, key: str, value: str, slots: int, rows: int, prefix: str, where: Sequence = ()
+    table: Table, *, key: str, value: str, slots: int, rows: int, prefix: str, where: str = ""
 ) -> Subquery:
     """The ``value`` column of the latest ``rows`` rows of each key ``{prefix}0`` ... within the window
     ``since`` .. ``until`` (the table's ``seen_epoch``), all in one column: one range scan per key, read
     backwards from the window's end on a primary key that starts (key, seen_epoch).
 
     For lookups whose keys a flood can share (band keys of mutually near-identical texts, the terms of many
-    stories): each key costs at most ``rows`` rows read, however many the window holds. ``where`` adds
-    conditions to each scan."""
-    per_key = [
-        select(table.c[value])
-        .where(
-            table.c[key] == bindparam(f"{prefix}{n}"),
-            table.c.seen_epoch >= bindparam("since"),
-            table.c.seen_epoch <= bindparam("until"),
-            *where,
-        )
-        .order_by(table.c.seen_epoch.desc())
-        .limit(rows)
-        .subquery()
+    stories): each key costs at most ``rows`` rows read, however many the window holds. ``where`` adds an
+    SQL condition on the table's columns to each scan.
+
+    Written as SQL text, the same for every dialect: built and compiled as SQLAlchemy constructs, a lookup of
+    100 keys took 65 ms of CPU, and the story lookup's ten sizes half a second in each new process (a
+    ``monitor poll`` of a few hundred articles spent a tenth of its placing on it)."""
+    condition = f" AND {where}" if where else ""
+    scans = " UNION ALL ".join(
+        f"SELECT {value} FROM (SELECT {value} FROM {table.name} WHERE {key} = :{prefix}{n}"
+        f" AND seen_epoch >= :since AND seen_epoch <= :until{condition}"
+        f" ORDER BY seen_epoch DESC LIMIT {int(rows)}) AS scan{n}"
         for n in range(slots)
-    ]
-    return union_all(*(select(scan.c[value]) for scan in per_key)).subquery()
+    )
+    return text(scans).columns(table.c[value]).subquery()
 
 
 def epoch(at: datetime) -> int:
