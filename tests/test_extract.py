@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from support.articles import extracted_article
@@ -210,3 +212,24 @@ def test_a_page_fetched_at_last_gives_the_body_and_language_and_keeps_the_feeds_
     )
     assert completed.body_source is BodySource.EXTRACTED and completed.page_retry_at is None
     assert completed.content_hash == content_hash(page.text)
+
+
+def test_a_page_date_in_an_unknown_time_zone_is_read_without_a_library_warning():
+    # dateutil warns about a zone abbreviation it does not know ("EST"); the date is read without the zone
+    # and the warning, which names no page, must not reach the logs. A new interpreter: the warnings
+    # registry of this one may have seen it already, and would hide it either way.
+    html = article_html("Talks resume", paragraphs_for("talks")).replace(
+        "<title>", '<meta name="last-modified" content="2014-12-29 08:57:25 EST"><title>', 1
+    )
+    script = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('always')\n"
+        "from monitor.ingest.extract import extract_page\n"
+        "page = extract_page(sys.stdin.buffer.read(), 'https://news.example/talks')\n"
+        "print(page.published.date() if page and page.published else None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=html.encode(), capture_output=True, timeout=120, check=True
+    )
+    assert done.stdout.decode().strip() == "2014-12-29"
+    assert b"Warning" not in done.stderr, done.stderr.decode()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -17,6 +18,11 @@ from monitor.ingest.urls import MAX_URL_LENGTH, canonical_url
 from monitor.store.records import Article, Body, BodySource, ExtractedPage, content_hash
 
 log = logging.getLogger(__name__)
+
+# A page date with a time-zone abbreviation that dateutil does not know ("2014-12-29 08:57:25 EST" in a
+# last-modified meta tag) is read without its zone, as htmldate chooses. dateutil's warning about it names
+# no page and asks nothing of the user: it was a log line in every extraction worker that met one.
+warnings.filterwarnings("ignore", message=r"tzname \S+ identified but not understood", module=r"dateutil\.")
 
 _HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
 SITE_NAME_CHARS = 200
