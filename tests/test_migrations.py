@@ -108,7 +108,9 @@ def test_a_new_sqlite_connection_opens_while_another_holds_the_write_lock(tmp_pa
     # A connection's set-up must not write: a reader opened while the writer is in a transaction (the
     # start of every poll) would wait for the writer, or fail with "database is locked" behind a long one.
     path = tmp_path / "m.db"
-    upgrade(Database(f"sqlite:///{path}"))
+    made = Database(f"sqlite:///{path}")
+    upgrade(made)
+    made.dispose()
     writer = Database(f"sqlite:///{path}")
     reader = Database(f"sqlite:///{path}")
     with writer.write_session():  # BEGIN IMMEDIATE: the write lock, held until the block ends

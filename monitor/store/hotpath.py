@@ -38,9 +38,9 @@ def latest_per_key(
     stories): each key costs at most ``rows`` rows read, however many the window holds. ``where`` adds an
     SQL condition on the table's columns to each scan.
 
-    Written as SQL text, the same for every dialect: built and compiled as SQLAlchemy constructs, a lookup of
-    100 keys took 65 ms of CPU, and the story lookup's ten sizes half a second in each new process (a
-    ``monitor poll`` of a few hundred articles spent a tenth of its placing on it)."""
+    Written as SQL text, the same for every dialect: built and compiled as SQLAlchemy constructs, the statement
+    for 100 keys took 65 ms of CPU, and the story lookup's sizes about half a second in each new process (a
+    ``monitor poll`` of a few hundred articles spent about a tenth of its placing on them)."""
     condition = f" AND {where}" if where else ""
     scans = " UNION ALL ".join(
         f"SELECT {value} FROM (SELECT {value} FROM {table.name} WHERE {key} = :{prefix}{n}"
