@@ -79,6 +79,43 @@ def test_a_database_locked_by_another_program_does_not_stop_the_event_loop(tmp_p
     db.dispose()
 
 
+def test_a_stop_while_a_tick_claims_waits_for_the_claim_and_gives_its_leases_back(tmp_path, web, caplog):
+    # The scheduler's shutdown cancels the tick job; its claim goes on in a thread regardless. The stop must
+    # wait for it, start no poll after it, give back the leases it took, and log no error: APScheduler
+    # logged the cancelled job's traceback at ERROR, and the leases were given back before the claim took them.
+    db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
+    config = load_config(feeds_yaml(tmp_path, web))
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            job = asyncio.create_task(daemon.tick())
+            await asyncio.sleep(LOCKED_FOR / 4)  # the claim waits for the lock, in its thread
+            daemon.stopping.set()
+            job.cancel()  # what AsyncIOExecutor.shutdown does to the jobs it runs
+            draining = asyncio.create_task(daemon.drain())
+            await asyncio.sleep(LOCKED_FOR / 4)
+            assert not draining.done()  # the stop waits for the claim under way
+            locker.execute("ROLLBACK")
+            locker.close()
+            await asyncio.wait_for(draining, timeout=30)
+            assert await asyncio.wait_for(job, timeout=30) is None  # the job ends; a stop is not its error
+            assert not daemon.in_flight  # no poll started after the stop
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(scenario())
+    with db.session() as session:
+        feed = session.scalar(select(Feed))
+        assert feed.lease_owner is None and feed.lease_until is None
+        assert session.scalar(select(func.count()).select_from(Article)) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    db.dispose()
+
+
 def test_a_configuration_check_waiting_on_a_locked_database_makes_the_next_return_at_once(tmp_path, web):
     db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
     path = feeds_yaml(tmp_path, web)
