@@ -187,7 +187,8 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
             daemon.schedule()
             jobs = {job.id: job for job in scheduler.get_jobs()}
             assert {"poll-tick", "config-reload", "digest:morning", "digest-retries"} <= set(jobs)
-            titles = jobs["digest:morning"].func.args[1]._titles  # partial(_guarded, job, runner, metrics)
+            # The job is the daemon's counted wrapper of partial(_guarded, job, runner, metrics).
+            titles = jobs["digest:morning"].func.__wrapped__.args[1]._titles
 
             path.write_text(
                 DIGESTS.format(

@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
 from monitor.config import Config
+from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
 from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.dedupe.regrouping import regroup_window
@@ -59,6 +60,9 @@ class Daemon:
         # APScheduler would skip it too, with a warning at every interval, where the wait is a passing state.
         self._ticking = asyncio.Lock()
         self._digest_jobs: list[str] = []
+        self.jobs = (
+            RunningJobs()
+        )  # every job goes through ``jobs.tracked``: a stop lets those under way finish
 
     async def tick(self) -> None:
         """Start a poll for every due feed that is not already being polled."""
@@ -115,7 +119,7 @@ class Daemon:
         config = self.config
         # Two instances allowed: the second returns at once while the first waits (``tick``, ``check_config``).
         self.scheduler.add_job(
-            self.tick,
+            self.jobs.tracked(self.tick),
             "interval",
             seconds=config.settings.poll_tick.total_seconds(),
             id="poll-tick",
@@ -124,7 +128,7 @@ class Daemon:
             next_run_time=_utcnow(),
         )
         self.scheduler.add_job(
-            self.check_config,
+            self.jobs.tracked(self.check_config),
             "interval",
             seconds=config.config_check_every.total_seconds(),
             id="config-reload",
@@ -137,7 +141,7 @@ class Daemon:
         # sharing a database seldom prune at once, and when they do the deletes are harmless (monitor.retention).
         first = _utcnow() + timedelta(seconds=random.uniform(300, 3900))
         self.scheduler.add_job(
-            self.prune,
+            self.jobs.tracked(self.prune),
             "interval",
             hours=24,
             jitter=1800,
@@ -154,7 +158,7 @@ class Daemon:
         if every is None:
             return
         self.scheduler.add_job(
-            self.regroup,
+            self.jobs.tracked(self.regroup),
             "interval",
             seconds=every.total_seconds(),
             jitter=min(300.0, every.total_seconds() / 10),
@@ -206,7 +210,12 @@ class Daemon:
             self.scheduler.remove_job(job_id)
         for job_id, job, trigger in jobs:
             self.scheduler.add_job(
-                job, trigger, id=job_id, max_instances=1, coalesce=True, misfire_grace_time=3600
+                self.jobs.tracked(job),
+                trigger,
+                id=job_id,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
             )
         self._digest_jobs = [job_id for job_id, _, _ in jobs]
 
@@ -287,10 +296,20 @@ class Daemon:
         task.add_done_callback(self.in_flight.discard)
         return task
 
+    async def stop(self) -> None:
+        """Start no job from now on; let the polls and the scheduler's jobs under way finish within the grace
+        (``drain``); then end the scheduler, which cancels only what outlasted the grace."""
+        self.stopping.set()
+        self.scheduler.pause()
+        await self.drain()
+        self.scheduler.shutdown(wait=False)
+
     async def drain(self) -> None:
-        """Let polls in flight finish for a while, then cancel the rest; their leases are released."""
+        """Let polls in flight and the scheduler's jobs under way finish for a while (``shutdown_grace``), then
+        cancel the polls left; their leases are released."""
+        grace = self.config.settings.shutdown_grace.total_seconds()
+        deadline = time.monotonic() + grace
         if self.in_flight:
-            grace = self.config.settings.shutdown_grace.total_seconds()
             log.info(
                 "stopping: waiting up to %.0fs for %d polls and ticks in flight", grace, len(self.in_flight)
             )
@@ -299,6 +318,12 @@ class Daemon:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self.jobs.running:
+            log.info(
+                "stopping: waiting for %d scheduled jobs under way (a digest, a prune)", self.jobs.running
+            )
+        if not await self.jobs.finished(timeout=max(0.0, deadline - time.monotonic())):
+            log.warning("stopping: %d scheduled jobs still running after %.0fs", self.jobs.running, grace)
         self.pipeline.release()
 
 
@@ -354,12 +379,11 @@ async def _run(
         try:
             await daemon.stopping.wait()
         finally:
-            scheduler.shutdown(wait=False)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             # Removing a handler restores the default, and SIGHUP's default is to die: not while draining.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            await daemon.drain()
+            await daemon.stop()
         log.info("daemon stopped")
 
 
