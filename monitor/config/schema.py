@@ -124,9 +124,8 @@ class Settings(Section):
     # how often the daemon looks whether feeds.yaml (or its watchlist file) changed; when not given, the
     # older watchlist.reload_every is honoured if that is (Config.config_check_every)
     config_check_every: Duration = timedelta(seconds=30)
-    shutdown_grace: Duration = timedelta(
-        seconds=20
-    )  # on SIGTERM, how long polls and jobs under way may finish
+    # on SIGTERM, how long polls and the scheduler's jobs under way (a digest, a prune) may finish
+    shutdown_grace: Duration = timedelta(seconds=20)
     # networks that links from public feeds may reach all the same (monitor.ingest.addressguard), e.g. 10.1.0.0/16
     allow_networks: tuple[str, ...] = ()
     listen: str | None = None  # HOST:PORT of the daemon's /healthz and /metrics listener; None = none

@@ -60,9 +60,8 @@ class Daemon:
         # APScheduler would skip it too, with a warning at every interval, where the wait is a passing state.
         self._ticking = asyncio.Lock()
         self._digest_jobs: list[str] = []
-        self.jobs = (
-            RunningJobs()
-        )  # every job goes through ``jobs.tracked``: a stop lets those under way finish
+        # Every job goes through ``jobs.tracked``: a stop lets those under way finish.
+        self.jobs = RunningJobs()
 
     async def tick(self) -> None:
         """Start a poll for every due feed that is not already being polled."""
