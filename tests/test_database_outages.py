@@ -8,6 +8,8 @@ import logging
 import shutil
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -37,6 +39,23 @@ def feeds_yaml(tmp_path, web) -> object:
     return path
 
 
+@asynccontextmanager
+async def daemon_of(config, db, *, sync: bool = True) -> AsyncIterator[Daemon]:
+    """A daemon on a scheduler of the running loop (not started: each test drives its jobs itself)."""
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+    async with Pipeline(config, db) as pipeline:
+        if sync:
+            pipeline.sync_feeds()
+        yield Daemon(config, db, pipeline, scheduler=scheduler)
+
+
+def lock_exclusively(path) -> sqlite3.Connection:
+    """Another program's exclusive lock on an SQLite file, held until it rolls back."""
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    return locker
+
+
 def test_a_database_locked_by_another_program_does_not_stop_the_event_loop(tmp_path, web):
     # SQLite whatever the suite's database: the lock is what another program (a shell, a backup) holds.
     db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
@@ -52,12 +71,8 @@ def test_a_database_locked_by_another_program_does_not_stop_the_event_loop(tmp_p
             last = now
 
     async def scenario() -> None:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
-        async with Pipeline(config, db) as pipeline:
-            pipeline.sync_feeds()
-            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
-            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
-            locker.execute("BEGIN EXCLUSIVE")
+        async with daemon_of(config, db) as daemon:
+            locker = lock_exclusively(db.sqlite_path)
             beating = asyncio.create_task(heartbeat())
             ticking = asyncio.create_task(daemon.tick())
             await asyncio.sleep(LOCKED_FOR)
@@ -80,30 +95,28 @@ def test_a_database_locked_by_another_program_does_not_stop_the_event_loop(tmp_p
 
 
 def test_a_stop_while_a_tick_claims_waits_for_the_claim_and_gives_its_leases_back(tmp_path, web, caplog):
-    # The scheduler's shutdown cancels the tick job; its claim goes on in a thread regardless. The stop must
-    # wait for it, start no poll after it, give back the leases it took, and log no error: APScheduler
-    # logged the cancelled job's traceback at ERROR, and the leases were given back before the claim took them.
+    # The tick job's claim waits for the lock in a thread, which no cancellation stops. The stop must wait
+    # for it, start no poll after it, give back the leases it took, and log no error: the scheduler's
+    # shutdown cancelled the job (APScheduler logged its traceback at ERROR), and the leases were given back
+    # before the claim took them.
     db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
     config = load_config(feeds_yaml(tmp_path, web))
 
     async def scenario() -> None:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
-        async with Pipeline(config, db) as pipeline:
-            pipeline.sync_feeds()
-            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
-            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
-            locker.execute("BEGIN EXCLUSIVE")
-            job = asyncio.create_task(daemon.tick())
-            await asyncio.sleep(LOCKED_FOR / 4)  # the claim waits for the lock, in its thread
+        async with daemon_of(config, db) as daemon:
+            locker = lock_exclusively(db.sqlite_path)
+            daemon.scheduler.add_job(daemon.jobs.tracked(daemon.tick), "date", id="poll-tick")
+            daemon.scheduler.start()
+            await asyncio.wait_for(_until(lambda: daemon.jobs.running == 1), timeout=10)
+            await asyncio.sleep(LOCKED_FOR / 4)  # the claim waits for the lock
             daemon.stopping.set()
-            job.cancel()  # what AsyncIOExecutor.shutdown does to the jobs it runs
-            draining = asyncio.create_task(daemon.drain())
+            stopping = asyncio.create_task(daemon.stop())
             await asyncio.sleep(LOCKED_FOR / 4)
-            assert not draining.done()  # the stop waits for the claim under way
+            assert not stopping.done()  # the stop waits for the claim under way
             locker.execute("ROLLBACK")
             locker.close()
-            await asyncio.wait_for(draining, timeout=30)
-            assert await asyncio.wait_for(job, timeout=30) is None  # the job ends; a stop is not its error
+            await asyncio.wait_for(stopping, timeout=30)
+            assert daemon.jobs.running == 0
             assert not daemon.in_flight  # no poll started after the stop
 
     with caplog.at_level(logging.INFO):
@@ -116,20 +129,21 @@ def test_a_stop_while_a_tick_claims_waits_for_the_claim_and_gives_its_leases_bac
     db.dispose()
 
 
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 def test_a_configuration_check_waiting_on_a_locked_database_makes_the_next_return_at_once(tmp_path, web):
     db = open_database(f"sqlite:///{tmp_path / 'monitor.db'}")
     path = feeds_yaml(tmp_path, web)
     config = load_config(path)
 
     async def scenario() -> None:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
-        async with Pipeline(config, db) as pipeline:
-            pipeline.sync_feeds()
-            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+        async with daemon_of(config, db) as daemon:
             web.set("/desk.xml", rss("Desk", web.url("/"), make_entries(web, "desk", 1)))
             path.write_text(path.read_text() + f"  - name: desk\n    url: {web.url('/desk.xml')}\n")
-            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
-            locker.execute("BEGIN EXCLUSIVE")
+            locker = lock_exclusively(db.sqlite_path)
             checking = asyncio.create_task(daemon.check_config())
             await asyncio.sleep(LOCKED_FOR)
             assert not checking.done()  # writing the new feed waits for the lock
@@ -168,8 +182,7 @@ def test_sqlite_telling_its_state_from_a_statement_it_cannot_run(tmp_path):
 
     fails("syntax", "SELEC 1")
     fails("no table", "SELECT * FROM missing")
-    locker = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
-    locker.execute("BEGIN EXCLUSIVE")  # even reading the schema waits for it
+    locker = lock_exclusively(tmp_path / "x.db")  # even reading the schema waits for it
     fails("locked", "INSERT INTO t VALUES (1)")
     locker.close()
     engine.dispose()
@@ -199,9 +212,7 @@ def test_a_job_that_cannot_reach_the_database_logs_one_line_naming_the_cause(kin
     db = unreachable(kind, tmp_path)
 
     async def scenario() -> None:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
-        async with Pipeline(config, db) as pipeline:
-            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+        async with daemon_of(config, db, sync=False) as daemon:
             with caplog.at_level(logging.ERROR, logger="monitor"):
                 await daemon.tick()
                 await asyncio.to_thread(daemon.regroup)
@@ -228,10 +239,9 @@ def test_a_job_that_fails_for_another_reason_keeps_its_traceback(tmp_path, web, 
     monkeypatch.setattr(scheduler_module, "regroup_window", broken)
 
     async def scenario() -> None:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
-        async with Pipeline(config, db) as pipeline:
+        async with daemon_of(config, db, sync=False) as daemon:
             with caplog.at_level(logging.ERROR, logger="monitor"):
-                await asyncio.to_thread(Daemon(config, db, pipeline, scheduler=scheduler).regroup)
+                await asyncio.to_thread(daemon.regroup)
 
     asyncio.run(scenario())
     (failure,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -256,15 +266,11 @@ def test_a_poll_whose_database_goes_away_mid_way_is_polled_again_once_it_is_back
             await asyncio.sleep(0.01)
 
     async def scenario() -> None:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
-        async with Pipeline(config, db) as pipeline:
-            pipeline.sync_feeds()
-            daemon = Daemon(config, db, pipeline, scheduler=scheduler)
+        async with daemon_of(config, db) as daemon:
             await daemon.tick()
             (polling,) = [task for task in daemon.in_flight if task.get_name() == "poll wire"]
             await asyncio.wait_for(page_asked(), timeout=30)
-            locker = sqlite3.connect(db.sqlite_path, isolation_level=None)
-            locker.execute("BEGIN EXCLUSIVE")
+            locker = lock_exclusively(db.sqlite_path)
             await asyncio.wait_for(polling, timeout=30)  # the poll ends; it does not raise
             locker.execute("ROLLBACK")
             locker.close()

@@ -69,16 +69,7 @@ class Daemon:
             # The last tick still waits (for a locked or slow database): this one would only queue behind it.
             return
         async with self._ticking:
-            # In flight like the polls, so that a stop waits for it (``drain``): its claim runs in a thread,
-            # which no cancellation stops, and the leases it takes must be given back after it, not before.
-            ticking = self._start(self._tick(), name="poll tick")
-            try:
-                await asyncio.shield(ticking)
-            except asyncio.CancelledError:
-                if not self.stopping.is_set():
-                    raise
-                # The scheduler's shutdown cancels the jobs it runs, and APScheduler logged that as the job's
-                # error, traceback and all; the tick itself goes on until ``drain`` has waited for it.
+            await self._tick()
 
     async def _tick(self) -> None:
         try:
@@ -97,7 +88,9 @@ class Daemon:
             return
         self.metrics.ticked(due=len(claimed))
         if self.stopping.is_set():
-            return  # a stop came while the claim waited: its leases are given back with the others (``drain``)
+            # A stop came while the claim waited (``stop`` waits for the jobs under way): no poll starts after
+            # it, and the leases just taken are given back with the others.
+            return
         for feed in claimed:
             self._start(self._poll(feed), name=f"poll {feed.name}")
         if self._retrying is None or self._retrying.done():
@@ -309,9 +302,7 @@ class Daemon:
         grace = self.config.settings.shutdown_grace.total_seconds()
         deadline = time.monotonic() + grace
         if self.in_flight:
-            log.info(
-                "stopping: waiting up to %.0fs for %d polls and ticks in flight", grace, len(self.in_flight)
-            )
+            log.info("stopping: waiting up to %.0fs for %d polls in flight", grace, len(self.in_flight))
             _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
             for task in pending:
                 task.cancel()
