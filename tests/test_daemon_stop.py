@@ -9,7 +9,12 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import yaml
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from support.httpserver import LocalWebServer, Route
+from support.news import make_entries, rss
+from support.waiting import wait_for
+from test_daemon import start_daemon, stop
 
 from monitor.config import load_config
 from monitor.daemon.scheduler import Daemon
@@ -17,6 +22,8 @@ from monitor.pipeline import Pipeline
 from monitor.store.db import open_database
 
 JOB_TAKES = 1.0
+HOOK_TAKES = 2.0
+"""Seconds the webhook takes to answer: the daemon is stopped while it waits."""
 
 
 def test_a_stop_lets_the_scheduled_jobs_under_way_finish_and_logs_no_error(workspace, caplog):
@@ -95,3 +102,48 @@ def test_a_stop_gives_up_waiting_for_a_job_at_the_end_of_the_grace(workspace, ca
     db.dispose()
     assert 0.9 < took < 10
     assert "1 scheduled jobs still running after 1s" in caplog.text
+
+
+def test_sigterm_while_an_alert_is_being_delivered_lets_it_finish_and_it_is_not_sent_again(
+    web, workspace, tmp_path
+):
+    # The real daemon, stopped while its alert job waits on a slow webhook: the stop waits for the delivery,
+    # logs no error, and the daemon started again does not send the same alert twice.
+    entries = make_entries(web, "talks", 2)
+    web.set(
+        "/talks.xml",
+        Route(rss("Talks", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}),
+    )
+    with LocalWebServer(["127.0.0.1"]) as hook:
+        hook.set("/hooks/slack", Route(body=b"ok", delay=HOOK_TAKES))
+        workspace.write_config([{"name": "Talks", "url": web.url("/talks.xml"), "interval": "1h"}])
+        digest = {
+            "name": "desk",
+            "schedule": "0 7 * * *",
+            "channels": {"slack": {"webhook_url": hook.url("/hooks/slack")}},
+            "alerts": {"min_score": 0, "channels": ["slack"], "every": "1s"},
+        }
+        watchlist = {"topics": [{"name": "talks", "query": "delegations"}]}
+        with workspace.config_path.open("a", encoding="utf-8") as file:
+            file.write(yaml.safe_dump({"watchlist": watchlist, "digests": [digest]}, sort_keys=False))
+        log = tmp_path / "daemon.log"
+        daemon = start_daemon(workspace, log)
+        try:
+            # The alert's request is in flight once the hook holds a connection (it answers after HOOK_TAKES).
+            assert wait_for(lambda: hook.open_connections() > 0, timeout=60), log.read_text()
+            assert stop(daemon) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        text = log.read_text()
+        assert "waiting for 1 scheduled jobs under way" in text, text
+        assert " ERROR " not in text and "Traceback" not in text, text
+        assert len(hook.requests_for("/hooks/slack")) == 1  # delivered, in full, before the daemon ended
+
+        again = start_daemon(workspace, log)
+        try:
+            assert wait_for(lambda: log.read_text().count("daemon started") == 2, timeout=60)
+            time.sleep(3)  # three alert checks
+        finally:
+            assert stop(again) == 0
+        assert len(hook.requests_for("/hooks/slack")) == 1, "the alert was recorded as sent: not sent again"

@@ -423,6 +423,11 @@ class LocalWebServer:
         self._wake_reader.close()
         self._wake_writer.close()
 
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed, over every host: a request can be in flight (waiting out
+        its route's delay) before the request log has it."""
+        return sum(len(srv.connections) for srv in self._servers.values())
+
     def __enter__(self) -> LocalWebServer:
         return self.start()
 
