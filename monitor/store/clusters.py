@@ -16,7 +16,7 @@ from typing import cast
 from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.hotpath import epoch, execute_many, latest_per_key, numbered, run_compiled
+from monitor.store.hotpath import epoch, execute_many, fetch_rows, latest_per_key, numbered, run_compiled
 from monitor.store.models import (
     Article,
     LshBand,
@@ -124,10 +124,7 @@ def band_candidates(
     params.update(
         since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id, most=limit
     )
-    rows = run_compiled(
-        session, f"candidates{len(distinct)}", _candidates(len(distinct)), [params], many=False
-    )
-    return [(row[0], row[1]) for row in rows]
+    return fetch_rows(session, f"candidates{len(distinct)}", _candidates(len(distinct)), params)
 
 
 # --- Articles as the stage sees them -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import Table, bindparam, case, select
 from sqlalchemy.orm import Session
 
 from monitor.store.dialects import dialect_insert
-from monitor.store.hotpath import epoch, execute_many, numbered, run_compiled
+from monitor.store.hotpath import epoch, execute_many, fetch_rows, numbered
 from monitor.store.models import (
     ParagraphCount,
     TermCount,
@@ -46,8 +46,7 @@ def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dic
     for start in range(0, len(wanted), _CHUNK):
         params = numbered("t", wanted[start : start + _CHUNK], step=_LOOKUP_STEP)
         slots = len(params)
-        rows = run_compiled(session, f"frequencies{slots}", _frequencies(slots), [params], many=False)
-        found.update((row[0], row[1]) for row in rows)
+        found.update(fetch_rows(session, f"frequencies{slots}", _frequencies(slots), params))
     total = found.pop(TOTAL_TERM, 0)
     return found, total
 
@@ -139,10 +138,7 @@ def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: i
         chunk = distinct[start : start + size]
         params = {f"p{n}": chunk[n % len(chunk)] for n in range(size)}
         params["least"] = min_clusters
-        found.update(
-            row[0]
-            for row in run_compiled(session, f"boilerplate{size}", _BOILERPLATE[size], [params], many=False)
-        )
+        found.update(key for (key,) in fetch_rows(session, f"boilerplate{size}", _BOILERPLATE[size], params))
         start += size
     return found
 

@@ -87,6 +87,18 @@ def run_compiled(session: Session, name: str, statement, rows: list[dict], *, ma
     return connection.exec_driver_sql(sql, params if many else params[0])
 
 
+def fetch_rows(session: Session, name: str, statement, params: dict[str, Any]) -> list[tuple]:
+    """The rows a lookup of the hot path finds, as tuples straight from the driver (see ``run_compiled``).
+
+    Read in one call, without SQLAlchemy's per-row work: the story lookup reads a thousand rows and more once
+    the window fills, and iterating its result row by row cost more than the database's scans."""
+    result = run_compiled(session, name, statement, [params], many=False)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 def execute_many(session: Session, name: str, statement, rows: list[dict]) -> None:
     """Write many rows with ``statement`` (see ``run_compiled``)."""
     if rows:

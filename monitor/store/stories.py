@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from operator import itemgetter
+from typing import cast
 
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
-from monitor.store.hotpath import epoch, execute_many, latest_per_key, numbered, run_compiled
+from monitor.store.hotpath import epoch, execute_many, fetch_rows, latest_per_key, numbered, run_compiled
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -57,37 +59,17 @@ terms link to would not reach the threshold on them. The evaluation on ECB+ plac
 
 
 @functools.cache
-def _story_candidates(slots: int):
+def _story_hits(slots: int):
     # The latest ROWS_PER_TERM rows of each term (the primary key is term, time, story), as band keys are read.
-    # Keys may lag their story's latest member (read from further back, ``key_lag``): the story's own latest
-    # time says whether it is active.
     hits = latest_per_key(_keys, key="term", value="story_id", slots=slots, rows=ROWS_PER_TERM, prefix="t")
-    shared = func.count().label("shared")
-    return (
-        select(hits.c.story_id, shared)
-        .join(_stories, _stories.c.id == hits.c.story_id)
-        .where(_stories.c.last_seen_at >= bindparam("active_since"))
-        .group_by(hits.c.story_id)
-        .order_by(shared.desc(), hits.c.story_id)
-        .limit(bindparam("most"))
-    )
+    return select(hits.c.story_id)
 
 
-_stored_times: dict[str, Callable[[datetime], Any]] = {}
-
-
-def _stored_time(dialect) -> Callable[[datetime], Any]:
-    """A datetime as the driver takes it for a ``stories`` time column (``run_compiled`` converts nothing);
-    the conversion depends on the dialect's kind only, so one is kept per kind."""
-    if dialect.name not in _stored_times:
-        process = _stories.c.last_seen_at.type.bind_processor(dialect)
-        _stored_times[dialect.name] = process if process is not None else (lambda value: value)
-    return _stored_times[dialect.name]
-
-
-_PROFILES = select(
+_ACTIVE_PROFILES = select(
     _stories.c.id, _stories.c.size, _stories.c.profile, _stories.c.first_seen_at, _stories.c.last_seen_at
-).where(_stories.c.id.in_(bindparam("ids", expanding=True)))
+).where(
+    _stories.c.id.in_(bindparam("ids", expanding=True)), _stories.c.last_seen_at >= bindparam("active_since")
+)
 
 
 def story_candidates(
@@ -112,24 +94,26 @@ def story_candidates(
     distinct = sorted(set(terms))
     params = numbered("t", distinct, step=_LOOKUP_STEP)
     slots = len(params)
-    stored_time = _stored_time(session.get_bind().dialect)
-    params.update(
-        since=epoch(since - key_lag), until=epoch(until), active_since=stored_time(since), most=limit
-    )
-    rows = run_compiled(
-        session, f"story_candidates{slots}", _story_candidates(slots), [params], many=False
-    ).all()
-    if not rows:
-        return []
-    order = {row[0]: n for n, row in enumerate(rows)}
-    found = session.connection().execute(_PROFILES, {"ids": list(order)})
-    return sorted(
-        (
-            StoryProfile(row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at)
-            for row in found
-        ),
-        key=lambda story: order[story.id],
-    )
+    params.update(since=epoch(since - key_lag), until=epoch(until))
+    hits = fetch_rows(session, f"story_hits{slots}", _story_hits(slots), params)
+    shared = Counter(story_id for (story_id,) in hits)
+    # Most shared first, then the older story: counted and ranked here, not by the database. Keys may lag
+    # their story's latest member (read from further back, ``key_lag``), so the story's own latest time says
+    # whether it is active; that is read for the best ranked only, with their profiles. In SQL the join on
+    # stories for every row read (a thousand or more once the window fills) cost half of the lookup, and the
+    # grouping most of the rest (``bench/dedup.py --stage``).
+    ranked = [story_id for story_id, _ in sorted(sorted(shared.items()), key=itemgetter(1), reverse=True)]
+    found: dict[int, StoryProfile] = {}
+    for start in range(0, len(ranked), limit):
+        wanted = ranked[start : start + limit]
+        rows = session.connection().execute(_ACTIVE_PROFILES, {"ids": wanted, "active_since": since})
+        for row in rows:
+            found[row.id] = StoryProfile(
+                row.id, row.size, parse_profile(row.profile), row.first_seen_at, row.last_seen_at
+            )
+        if len(found) >= limit:
+            break
+    return [found[story_id] for story_id in ranked if story_id in found][:limit]
 
 
 _ADD_KEYS = _keys.insert()
