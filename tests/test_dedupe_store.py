@@ -223,3 +223,33 @@ def test_story_lookup_counts_each_term_once_whatever_the_padding(database_url):
         )
         assert [story.id for story in candidates] == [both, first]  # two shared terms before one
     db.dispose()
+
+
+def test_story_lookup_fills_its_limit_with_active_stories_past_ended_ones_that_share_more(database_url):
+    """Stories are ranked by the terms they share, then the older first; those that ended before the window
+    are left out, and the limit is filled from the stories ranked after them."""
+    from monitor.dedupe.stage import grow_story
+
+    db = open_database(database_url)
+    lag = timedelta(days=1)
+    since = T0 + timedelta(hours=10)
+    terms = ("quake", "aftershock", "tsunami")
+    with db.session() as session:
+
+        def story(shared: int, *, active: bool) -> int:
+            story_id = stories_store.new_story(session, at=T0, title="S", article_id=1, profile={"q": 1.0})
+            stories_store.index_story(session, story_id=story_id, terms=terms[:shared], at=T0)
+            if active:  # a member inside the window; its keys keep their time (they may lag a day)
+                grow_story(session, story_id=story_id, at=since + timedelta(hours=1), profile=None)
+            return story_id
+
+        ended = [story(3, active=False) for _ in range(3)]
+        one, two, two_later = story(1, active=True), story(2, active=True), story(2, active=True)
+    with db.session() as session:
+        window = {"since": since, "until": since + lag, "key_lag": lag}
+        found = stories_store.story_candidates(session, terms=list(terms), limit=2, **window)
+        assert [s.id for s in found] == [two, two_later]
+        everything = stories_store.story_candidates(session, terms=list(terms), limit=10, **window)
+        assert [s.id for s in everything] == [two, two_later, one]
+        assert not set(ended) & {s.id for s in everything}
+    db.dispose()
