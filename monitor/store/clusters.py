@@ -6,7 +6,6 @@ stores an article and its clusters together, or neither).
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import cast
 from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.hotpath import epoch, execute_many, fetch_rows, latest_per_key, numbered, run_compiled
+from monitor.store.hotpath import LatestPerKey, epoch, execute_many, run_compiled
 from monitor.store.models import (
     Article,
     LshBand,
@@ -49,26 +48,10 @@ day) gives each of its keys thousands of rows, which a lookup would otherwise co
 flood's hundredth latest copy is as good a candidate as its thousandth."""
 
 
-@functools.cache
-def _candidates(slots: int):
-    # The latest ROWS_PER_KEY rows of each key (the primary key is band key, time, article); then the shared
-    # keys are counted over what was read.
-    hits = latest_per_key(
-        _bands,
-        key="band_key",
-        value="article_id",
-        slots=slots,
-        rows=ROWS_PER_KEY,
-        prefix="k",
-        where="article_id != :exclude",
-    )
-    shared = func.count().label("shared")
-    return (
-        select(hits.c.article_id, shared)
-        .group_by(hits.c.article_id)
-        .order_by(shared.desc(), hits.c.article_id)
-        .limit(bindparam("most"))
-    )
+# The latest ROWS_PER_KEY rows of each key (the primary key is band key, time, article).
+_LATEST_BANDS = LatestPerKey(
+    _bands, key="band_key", value="article_id", rows=ROWS_PER_KEY, where="article_id != :exclude"
+)
 
 
 def add_bands(session: Session, *, article_id: int, keys: Iterable[int], seen_at: datetime) -> None:
@@ -117,14 +100,11 @@ def band_candidates(
     limit: int,
 ) -> list[tuple[int, int]]:
     """Articles sharing at least one band key within the window: (article id, bands shared), most first."""
-    distinct = sorted(set(keys))
-    if not distinct:
-        return []
-    params = numbered("k", distinct)
-    params.update(
-        since=epoch(since), until=epoch(until), exclude=-1 if exclude_id is None else exclude_id, most=limit
+    exclude = -1 if exclude_id is None else exclude_id
+    shared = _LATEST_BANDS.most_shared(
+        session, sorted(set(keys)), since=epoch(since), until=epoch(until), exclude=exclude
     )
-    return fetch_rows(session, f"candidates{len(distinct)}", _candidates(len(distinct)), params)
+    return shared[:limit]
 
 
 # --- Articles as the stage sees them -----------------------------------------------------------------------

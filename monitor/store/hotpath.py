@@ -4,19 +4,22 @@ SQLAlchemy's per-execution work would cost as much as the database's."""
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Subquery, Table, text
+from sqlalchemy import Dialect, Table, TextClause, text
 from sqlalchemy.orm import Session
 
 
 def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
     """``values`` as the parameters ``{prefix}0`` ... of a lookup by keys, as many as the next multiple of
     ``step``: the places past the values are NULL, which neither ``=`` nor ``IN`` finds (a repeated key would
-    be counted again by a lookup of one scan per key, ``latest_per_key``).
+    be counted again by a lookup of one scan per key, ``LatestPerKey``).
 
     One placeholder per key, not an expanding IN list (rendered again at every execution), so each statement
     is compiled once per number of placeholders (see ``run_compiled``). Band lookups have nearly always the
@@ -27,28 +30,82 @@ def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
     return {f"{prefix}{n}": value for n, value in enumerate([*values, *[None] * padding])}
 
 
-def latest_per_key(
-    table: Table, *, key: str, value: str, slots: int, rows: int, prefix: str, where: str = ""
-) -> Subquery:
-    """The ``value`` column of the latest ``rows`` rows of each key ``{prefix}0`` ... within the window
-    ``since`` .. ``until`` (the table's ``seen_epoch``), all in one column: one range scan per key, read
-    backwards from the window's end on a primary key that starts (key, seen_epoch).
+@dataclass(frozen=True)
+class LatestPerKey:
+    """A lookup of the latest ``rows`` rows of each of several keys within a window (the table's
+    ``seen_epoch``), on a primary key that starts (key, seen_epoch): one range scan per key, read backwards
+    from the window's end. ``where`` adds an SQL condition on the table's columns to each scan.
 
     For lookups whose keys a flood can share (band keys of mutually near-identical texts, the terms of many
-    stories): each key costs at most ``rows`` rows read, however many the window holds. ``where`` adds an
-    SQL condition on the table's columns to each scan.
+    stories): each key costs at most ``rows`` rows read, however many the window holds. Keys are padded to a
+    multiple of ``step`` on SQLite (see ``numbered``).
+    """
 
-    Written as SQL text, the same for every dialect: built and compiled as SQLAlchemy constructs, the statement
-    for 100 keys took 65 ms of CPU, and the story lookup's sizes about half a second in each new process (a
-    ``monitor poll`` of a few hundred articles spent about a tenth of its placing on them)."""
-    condition = f" AND {where}" if where else ""
-    scans = " UNION ALL ".join(
-        f"SELECT {value} FROM (SELECT {value} FROM {table.name} WHERE {key} = :{prefix}{n}"
-        f" AND seen_epoch >= :since AND seen_epoch <= :until{condition}"
-        f" ORDER BY seen_epoch DESC LIMIT {int(rows)}) AS scan{n}"
-        for n in range(slots)
-    )
-    return text(scans).columns(table.c[value]).subquery()
+    table: Table
+    key: str
+    value: str
+    rows: int
+    where: str = ""
+    step: int = 1
+
+    def read(self, session: Session, keys: Sequence, *, since: int, until: int, **params: Any) -> list:
+        """The ``value`` of every row read, one per row (a value appears once for each key it was found by)."""
+        if not keys:
+            return []
+        window = {"since": since, "until": until, **params}
+        dialect = session.get_bind().dialect
+        if dialect.name == "postgresql":
+            found = fetch_rows(session, self._name, self._by_array(dialect), {"keys": list(keys), **window})
+        else:
+            numbered_keys = numbered("k", keys, step=self.step)
+            slots = len(numbered_keys)
+            found = fetch_rows(
+                session, f"{self._name} {slots}", self._by_slots(slots), numbered_keys | window
+            )
+        return [value for (value,) in found]
+
+    def most_shared(self, session: Session, keys: Sequence, *, since: int, until: int, **params: Any) -> list:
+        """``(value, keys it was found by)`` for every value read, the most keys first, then the lowest value
+        (the oldest row): counted and ranked here, where the database's grouping and sorting of a thousand rows
+        and more cost more than its scans."""
+        found = Counter(self.read(session, keys, since=since, until=until, **params))
+        # Two sorts in C rather than one with a Python key: by value, then stably by count.
+        return sorted(sorted(found.items()), key=itemgetter(1), reverse=True)
+
+    @functools.cached_property
+    def _name(self) -> str:
+        """What ``run_compiled`` knows this lookup's statements by."""
+        return f"latest {self.rows} of {self.table.name}.{self.key} where {self.where}"
+
+    def _scan(self, key: str) -> str:
+        condition = f" AND {self.where}" if self.where else ""
+        return (
+            f"SELECT {self.value} FROM {self.table.name} WHERE {self.key} = {key}"
+            f" AND seen_epoch >= :since AND seen_epoch <= :until{condition}"
+            f" ORDER BY seen_epoch DESC LIMIT {int(self.rows)}"
+        )
+
+    @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
+    def _by_slots(self, slots: int) -> TextClause:
+        # One scan per placeholder, glued by UNION ALL: what SQLite plans well. Written as SQL text: built and
+        # compiled as SQLAlchemy constructs, the statement for 100 keys took 65 ms of CPU, and the story
+        # lookup's sizes about half a second in each new process.
+        return text(
+            " UNION ALL ".join(
+                f"SELECT {self.value} FROM ({self._scan(f':k{n}')}) AS scan{n}" for n in range(slots)
+            )
+        )
+
+    @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
+    def _by_array(self, dialect: Dialect) -> TextClause:
+        # PostgreSQL: the keys as one array, a scan for each by a lateral join. A statement of a hundred
+        # scans took longer to plan (5-8 ms) than to run, and the driver rewrote its placeholders at every
+        # execution (it caches only short statements); this one is planned once, whatever the keys.
+        key_type = self.table.c[self.key].type.compile(dialect=dialect)
+        return text(
+            f"SELECT scan.{self.value} FROM unnest(CAST(:keys AS {key_type}[])) AS wanted(k)"
+            f" CROSS JOIN LATERAL ({self._scan('wanted.k')}) AS scan"
+        )
 
 
 def epoch(at: datetime) -> int:

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import cast
 
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
-from monitor.store.hotpath import epoch, execute_many, fetch_rows, latest_per_key, numbered, run_compiled
+from monitor.store.hotpath import LatestPerKey, epoch, execute_many, run_compiled
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -58,11 +56,8 @@ its keys follow its latest member, so the latest rows of each term find it; a st
 terms link to would not reach the threshold on them. The evaluation on ECB+ places every article as before."""
 
 
-@functools.cache
-def _story_hits(slots: int):
-    # The latest ROWS_PER_TERM rows of each term (the primary key is term, time, story), as band keys are read.
-    hits = latest_per_key(_keys, key="term", value="story_id", slots=slots, rows=ROWS_PER_TERM, prefix="t")
-    return select(hits.c.story_id)
+# The latest ROWS_PER_TERM rows of each term (the primary key is term, time, story), as band keys are read.
+_LATEST_KEYS = LatestPerKey(_keys, key="term", value="story_id", rows=ROWS_PER_TERM, step=_LOOKUP_STEP)
 
 
 _ACTIVE_PROFILES = select(
@@ -91,18 +86,14 @@ def story_candidates(
     """
     if not terms:
         return []
-    distinct = sorted(set(terms))
-    params = numbered("t", distinct, step=_LOOKUP_STEP)
-    slots = len(params)
-    params.update(since=epoch(since - key_lag), until=epoch(until))
-    hits = fetch_rows(session, f"story_hits{slots}", _story_hits(slots), params)
-    shared = Counter(story_id for (story_id,) in hits)
-    # Most shared first, then the older story: counted and ranked here, not by the database. Keys may lag
-    # their story's latest member (read from further back, ``key_lag``), so the story's own latest time says
-    # whether it is active; that is read for the best ranked only, with their profiles. In SQL the join on
-    # stories for every row read (a thousand or more once the window fills) cost half of the lookup, and the
-    # grouping most of the rest (``bench/dedup.py --stage``).
-    ranked = [story_id for story_id, _ in sorted(sorted(shared.items()), key=itemgetter(1), reverse=True)]
+    # Most shared first, then the older story. Keys may lag their story's latest member (read from further
+    # back, ``key_lag``), so the story's own latest time says whether it is active: that is read for the best
+    # ranked only, with their profiles. Joined on stories in SQL for every row read (a thousand or more once
+    # the window fills), it was half of the lookup (``bench/dedup.py --stage``).
+    shared = _LATEST_KEYS.most_shared(
+        session, sorted(set(terms)), since=epoch(since - key_lag), until=epoch(until)
+    )
+    ranked = [story_id for story_id, _ in shared]
     found: dict[int, StoryProfile] = {}
     for start in range(0, len(ranked), limit):
         wanted = ranked[start : start + limit]
