@@ -1,6 +1,7 @@
 """The hot path's statements: compiled once per dialect and run through the driver, with one placeholder per
-key. Each stored article writes tens of rows (band keys, term counts, story keys) and makes a few lookups;
-SQLAlchemy's per-execution work would cost as much as the database's."""
+key (on PostgreSQL the keys of a lookup of latest rows go as one array). Each stored article writes tens of
+rows (band keys, term counts, story keys) and makes a few lookups; SQLAlchemy's per-execution work would cost
+as much as the database's."""
 
 from __future__ import annotations
 

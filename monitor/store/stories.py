@@ -43,7 +43,8 @@ class StoryProfile:
 _keys = cast(Table, StoryKey.__table__)
 _stories = cast(Table, Story.__table__)
 _LOOKUP_STEP = 10
-"""Key lookups are padded to a multiple of this many terms (at most ``QUERY_TERMS``, 100)."""
+"""Key lookups on SQLite are padded to a multiple of this many terms (at most ``QUERY_TERMS``, 100): a
+statement for each size (``LatestPerKey``)."""
 
 
 ROWS_PER_TERM = 20
