@@ -75,7 +75,28 @@ def test_term_and_paragraph_counts_add_up(database_url):
     with db.session() as session:
         counts, total = counts_store.document_frequencies(session, terms=["iran", "missile", "unseen"])
         assert counts == {"iran": 2, "missile": 1} and total == 2
-        assert counts_store.common_paragraphs(session, keys=[11, -12, 13], min_clusters=2) == frozenset({11})
+        assert counts_store.boilerplate_keys(session, keys=[11, -12, 13], min_clusters=2) == frozenset({11})
+    db.dispose()
+
+
+def test_counts_are_read_for_more_keys_than_one_statement_takes(database_url):
+    # An article's hundreds of terms (a long text's paragraphs) are read in chunks on SQLite, as one array
+    # on PostgreSQL: every key is answered once, whichever way.
+    db = open_database(database_url)
+    terms = [f"term{n:04d}" for n in range(1300)]
+    keys = list(range(-400, 400, 2))
+    with db.session() as session:
+        counts_store.count_terms(session, terms=terms[::2])
+        counts_store.count_terms(session, terms=terms[::4])
+        counts_store.count_paragraphs(session, keys=keys)
+        counts_store.count_paragraphs(session, keys=keys[::3])
+    with db.session() as session:
+        counts, total = counts_store.document_frequencies(session, terms=[*terms, "unseen"])
+        assert total == 2
+        assert counts == {term: 2 if n % 4 == 0 else 1 for n, term in enumerate(terms) if n % 2 == 0}
+        asked = [*keys, 1, 3, 5]  # 403 keys: a chunk of 256 and one of 147 on SQLite
+        assert counts_store.boilerplate_keys(session, keys=asked, min_clusters=2) == frozenset(keys[::3])
+        assert counts_store.boilerplate_keys(session, keys=[], min_clusters=2) == frozenset()
     db.dispose()
 
 

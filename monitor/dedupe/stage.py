@@ -500,7 +500,7 @@ def story_vector(
     many articles they counted; counts its terms and paragraphs if asked. ``monitor explain`` reads the
     vector here too (not counting), so the similarity it prints is the one this stage computes."""
     paragraphs = paragraph_keys(body)
-    boilerplate = counts_store.common_paragraphs(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
+    boilerplate = counts_store.boilerplate_keys(session, keys=paragraphs, min_clusters=BOILERPLATE_CLUSTERS)
     counts = term_counts(title, body, boilerplate=boilerplate, scoring=scoring)
     if count:
         counts_store.count_paragraphs(session, keys=paragraphs, at=fetched_at)

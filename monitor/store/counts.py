@@ -5,15 +5,15 @@ wire clusters (boilerplate). None commits.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, case, select
+from sqlalchemy import Table, case
 from sqlalchemy.orm import Session
 
 from monitor.store.dialects import dialect_insert
-from monitor.store.hotpath import epoch, execute_many, fetch_rows, numbered
+from monitor.store.hotpath import RowsByKeys, epoch, execute_many
 from monitor.store.models import (
     ParagraphCount,
     TermCount,
@@ -32,21 +32,12 @@ _LOOKUP_STEP = 64
 would otherwise make nearly every size a compiled statement of its own."""
 
 
-@functools.cache
-def _frequencies(slots: int):
-    return select(_terms.c.term, _terms.c.documents).where(
-        _terms.c.term.in_([bindparam(f"t{n}") for n in range(slots)])
-    )
+_FREQUENCIES = RowsByKeys(_terms, key="term", columns=("term", "documents"), step=_LOOKUP_STEP, chunk=_CHUNK)
 
 
 def document_frequencies(session: Session, *, terms: Iterable[str]) -> tuple[dict[str, int], int]:
     """How many counted articles hold each term, and how many articles were counted."""
-    wanted = sorted(set(terms) | {TOTAL_TERM})
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        params = numbered("t", wanted[start : start + _CHUNK], step=_LOOKUP_STEP)
-        slots = len(params)
-        found.update(fetch_rows(session, f"frequencies{slots}", _frequencies(slots), params))
+    found = dict(_FREQUENCIES.read(session, sorted(set(terms) | {TOTAL_TERM})))
     total = found.pop(TOTAL_TERM, 0)
     return found, total
 
@@ -101,46 +92,17 @@ def _upsert(dialect: str, table, column: str):
 
 
 _paragraphs = cast(Table, ParagraphCount.__table__)
-_COMMON = select(_paragraphs.c.key).where(
-    _paragraphs.c.key.in_(bindparam("keys", expanding=True)), _paragraphs.c.clusters >= bindparam("least")
+# The wire level asks for every article, so this is a hot statement: sixteen keys for an article's paragraphs,
+# up to 256 for its candidates' (or a long text's), a statement for each multiple of sixteen on SQLite.
+_BOILERPLATE = RowsByKeys(
+    _paragraphs, key="key", columns=("key",), where="clusters >= :least", step=16, chunk=256
 )
 
 
-def common_paragraphs(session: Session, *, keys: Sequence[int], min_clusters: int) -> frozenset[int]:
-    """The paragraph keys already seen in at least ``min_clusters`` wire clusters."""
-    if not keys:
-        return frozenset()
-    return frozenset(
-        session.connection().scalars(_COMMON, {"keys": sorted(set(keys)), "least": min_clusters})
-    )
-
-
-# The wire level asks for every article, so these are hot statements with a fixed number of placeholders,
-# each compiled once (see ``run_compiled``): sixteen keys for an article's paragraphs, 256 for its candidates' (or a
-# long text's); a shorter list is padded with a repeated key.
-_BOILERPLATE = {
-    size: select(_paragraphs.c.key).where(
-        _paragraphs.c.key.in_([bindparam(f"p{n}") for n in range(size)]),
-        _paragraphs.c.clusters >= bindparam("least"),
-    )
-    for size in (16, 256)
-}
-
-
-def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> set[int]:
+def boilerplate_keys(session: Session, *, keys: Collection[int], min_clusters: int) -> frozenset[int]:
     """Which of these paragraph keys are counted under at least ``min_clusters`` wire clusters (the caller's
     rule for boilerplate: ``monitor.dedupe.boilerplate.BOILERPLATE_CLUSTERS``)."""
-    distinct = sorted(set(keys))
-    found: set[int] = set()
-    start = 0
-    while start < len(distinct):
-        size = 16 if len(distinct) - start <= 16 else 256
-        chunk = distinct[start : start + size]
-        params = {f"p{n}": chunk[n % len(chunk)] for n in range(size)}
-        params["least"] = min_clusters
-        found.update(key for (key,) in fetch_rows(session, f"boilerplate{size}", _BOILERPLATE[size], params))
-        start += size
-    return found
+    return frozenset(key for (key,) in _BOILERPLATE.read(session, sorted(set(keys)), least=min_clusters))
 
 
 def count_paragraphs(session: Session, *, keys: Iterable[int], at: datetime | None = None) -> None:

@@ -109,6 +109,58 @@ class LatestPerKey:
         )
 
 
+@dataclass(frozen=True)
+class RowsByKeys:
+    """A lookup of the rows whose ``key`` is one of many (an article's terms, its paragraphs' keys): their
+    ``columns``, with ``where`` as a further SQL condition.
+
+    On SQLite, one placeholder per key, in chunks of ``chunk`` padded to a multiple of ``step`` (see
+    ``numbered``). On PostgreSQL, the keys as one array (``= ANY``): a statement with a placeholder per key
+    was planned again at every execution and its placeholders rewritten by the driver, which caches that for
+    short statements only; the document frequencies of an article's 200 terms took 2.4-2.8 ms that way and
+    0.7-0.8 ms as an array.
+    """
+
+    table: Table
+    key: str
+    columns: tuple[str, ...]
+    where: str = ""
+    step: int = 1
+    chunk: int = 512
+
+    def read(self, session: Session, keys: Sequence, **params: Any) -> list[tuple]:
+        if not keys:
+            return []
+        dialect = session.get_bind().dialect
+        if dialect.name == "postgresql":
+            return fetch_rows(session, self._name, self._by_array(dialect), {"keys": list(keys), **params})
+        found: list[tuple] = []
+        for start in range(0, len(keys), self.chunk):
+            numbered_keys = numbered("k", keys[start : start + self.chunk], step=self.step)
+            slots = len(numbered_keys)
+            statement = self._by_slots(slots)
+            found += fetch_rows(session, f"{self._name} {slots}", statement, numbered_keys | params)
+        return found
+
+    @functools.cached_property
+    def _name(self) -> str:
+        """What ``run_compiled`` knows this lookup's statements by."""
+        return f"{', '.join(self.columns)} of {self.table.name} by {self.key} where {self.where}"
+
+    def _select(self, condition: str) -> str:
+        where = f" AND {self.where}" if self.where else ""
+        return f"SELECT {', '.join(self.columns)} FROM {self.table.name} WHERE {condition}{where}"
+
+    @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
+    def _by_slots(self, slots: int) -> TextClause:
+        return text(self._select(f"{self.key} IN ({', '.join(f':k{n}' for n in range(slots))})"))
+
+    @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
+    def _by_array(self, dialect: Dialect) -> TextClause:
+        key_type = self.table.c[self.key].type.compile(dialect=dialect)
+        return text(self._select(f"{self.key} = ANY(CAST(:keys AS {key_type}[]))"))
+
+
 def epoch(at: datetime) -> int:
     """Unix seconds of an aware datetime: the time column of ``lsh_bands``."""
     return int(at.timestamp())
