@@ -15,7 +15,7 @@ from typing import cast
 from sqlalchemy import Integer, String, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.hotpath import LatestPerKey, epoch, execute_many, run_compiled
+from monitor.store.hotpath import LatestPerKey, epoch, insert_many, run_compiled
 from monitor.store.models import (
     Article,
     LshBand,
@@ -37,10 +37,6 @@ _clusters = cast(Table, WireCluster.__table__)
 
 # --- LSH band keys ----------------------------------------------------------------------------------------
 
-# Built once: statements made per call spend more time in SQLAlchemy than in the database.
-_ADD_BANDS = _bands.insert()
-
-
 ROWS_PER_KEY = 100
 """Rows of one band key read per lookup, the latest within the window. A key is shared only by texts alike in
 that band; a flood of mutually near-identical texts (a robot-written market or weather report, reprinted all
@@ -55,12 +51,12 @@ _LATEST_BANDS = LatestPerKey(
 
 
 def add_bands(session: Session, *, article_id: int, keys: Iterable[int], seen_at: datetime) -> None:
-    """Index an article under its band keys (forty-odd rows, see ``execute_many``)."""
+    """Index an article under its band keys (forty-odd rows, see ``insert_many``)."""
     keys = sorted(set(keys))
     if not keys:
         return
     values = {"article_id": article_id, "seen_epoch": epoch(seen_at)}
-    execute_many(session, "bands", _ADD_BANDS, [{**values, "band_key": key} for key in keys])
+    insert_many(session, _bands, [{**values, "band_key": key} for key in keys])
 
 
 def remove_bands(session: Session, *, article_id: int) -> None:

@@ -213,3 +213,29 @@ def execute_many(session: Session, name: str, statement, rows: list[dict]) -> No
     """Write many rows with ``statement`` (see ``run_compiled``)."""
     if rows:
         run_compiled(session, name, statement, rows, many=True)
+
+
+def insert_many(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert rows that all name the same columns: the key rows of the hot path (a story's hundred terms, an
+    article's forty-odd band keys).
+
+    On PostgreSQL one statement takes every row, a column an array (``INSERT ... SELECT FROM unnest``):
+    written as a statement per row, a hundred key rows took 3.6 ms, one statement 0.7 ms. SQLite, in the
+    process, runs one statement per row as fast.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    columns = tuple(rows[0])
+    if dialect.name == "postgresql":
+        arrays = {column: [row[column] for row in rows] for column in columns}
+        statement = _insert_by_arrays(table, columns, dialect)
+        run_compiled(session, f"insert {table.name} {columns}", statement, [arrays], many=False)
+    else:
+        run_compiled(session, f"insert {table.name} {columns}", table.insert(), rows, many=True)
+
+
+@functools.cache
+def _insert_by_arrays(table: Table, columns: tuple[str, ...], dialect: Dialect) -> TextClause:
+    arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
+    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})")

@@ -14,7 +14,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
-from monitor.store.hotpath import LatestPerKey, epoch, execute_many, run_compiled
+from monitor.store.hotpath import LatestPerKey, epoch, insert_many, run_compiled
 from monitor.store.models import (
     Article,
     ArticleFeed,
@@ -108,14 +108,11 @@ def story_candidates(
     return [found[story_id] for story_id in ranked if story_id in found][:limit]
 
 
-_ADD_KEYS = _keys.insert()
-
-
 def index_story(session: Session, *, story_id: int, terms: Sequence[str], at: datetime) -> None:
     """Index a new story under its key terms (``reindex_story`` keeps them up as its profile changes)."""
     seen = epoch(at)
     rows = [{"term": term, "seen_epoch": seen, "story_id": story_id} for term in sorted(set(terms))]
-    execute_many(session, "story_keys", _ADD_KEYS, rows)
+    insert_many(session, _keys, rows)
 
 
 _DROP_KEYS = _keys.delete().where(
@@ -138,7 +135,7 @@ def reindex_story(
     if gone:
         session.connection().execute(_DROP_KEYS, {"story": story_id, "terms": gone})
     rows = [{"term": term, "seen_epoch": epoch(at), "story_id": story_id} for term in gained]
-    execute_many(session, "story_keys", _ADD_KEYS, rows)
+    insert_many(session, _keys, rows)
 
 
 _TOUCH_KEYS = (
