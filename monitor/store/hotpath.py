@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -32,108 +32,27 @@ def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
 
 
 @dataclass(frozen=True)
-class LatestPerKey:
-    """A lookup of the latest ``rows`` rows of each of several keys within a window (the table's
-    ``seen_epoch``), on a primary key that starts (key, seen_epoch): one range scan per key, read backwards
-    from the window's end. ``where`` adds an SQL condition on the table's columns to each scan.
-
-    For lookups whose keys a flood can share (band keys of mutually near-identical texts, the terms of many
-    stories): each key costs at most ``rows`` rows read, however many the window holds. Keys are padded to a
-    multiple of ``step`` on SQLite (see ``numbered``).
-    """
+class _KeyedLookup:
+    """A lookup by many keys of one column, in the form each database runs best: on SQLite one placeholder
+    per key, in chunks of ``chunk`` padded to a multiple of ``step`` (see ``numbered``); on PostgreSQL the
+    keys as one array, one short statement planned once. A statement with a placeholder per key was planned
+    again at every execution there, and its placeholders rewritten by the driver, which caches that for short
+    statements only: a hundred key scans took longer to plan (5-8 ms) than to run, and the document
+    frequencies of an article's 200 terms 2.4-3.9 ms against 0.7-1.2 ms as an array."""
 
     table: Table
     key: str
-    value: str
-    rows: int
-    where: str = ""
-    step: int = 1
-
-    def read(self, session: Session, keys: Sequence, *, since: int, until: int, **params: Any) -> list:
-        """The ``value`` of every row read, one per row (a value appears once for each key it was found by)."""
-        if not keys:
-            return []
-        window = {"since": since, "until": until, **params}
-        dialect = session.get_bind().dialect
-        if dialect.name == "postgresql":
-            found = fetch_rows(session, self._name, self._by_array(dialect), {"keys": list(keys), **window})
-        else:
-            numbered_keys = numbered("k", keys, step=self.step)
-            slots = len(numbered_keys)
-            found = fetch_rows(
-                session, f"{self._name} {slots}", self._by_slots(slots), numbered_keys | window
-            )
-        return [value for (value,) in found]
-
-    def most_shared(self, session: Session, keys: Sequence, *, since: int, until: int, **params: Any) -> list:
-        """``(value, keys it was found by)`` for every value read, the most keys first, then the lowest value
-        (the oldest row): counted and ranked here, where the database's grouping and sorting of a thousand rows
-        and more cost more than its scans."""
-        found = Counter(self.read(session, keys, since=since, until=until, **params))
-        # Two sorts in C rather than one with a Python key: by value, then stably by count.
-        return sorted(sorted(found.items()), key=itemgetter(1), reverse=True)
-
-    @functools.cached_property
-    def _name(self) -> str:
-        """What ``run_compiled`` knows this lookup's statements by."""
-        return f"latest {self.rows} of {self.table.name}.{self.key} where {self.where}"
-
-    def _scan(self, key: str) -> str:
-        condition = f" AND {self.where}" if self.where else ""
-        return (
-            f"SELECT {self.value} FROM {self.table.name} WHERE {self.key} = {key}"
-            f" AND seen_epoch >= :since AND seen_epoch <= :until{condition}"
-            f" ORDER BY seen_epoch DESC LIMIT {int(self.rows)}"
-        )
-
-    @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
-    def _by_slots(self, slots: int) -> TextClause:
-        # One scan per placeholder, glued by UNION ALL: what SQLite plans well. Written as SQL text: built and
-        # compiled as SQLAlchemy constructs, the statement for 100 keys took 65 ms of CPU, and the story
-        # lookup's sizes about half a second in each new process.
-        return text(
-            " UNION ALL ".join(
-                f"SELECT {self.value} FROM ({self._scan(f':k{n}')}) AS scan{n}" for n in range(slots)
-            )
-        )
-
-    @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
-    def _by_array(self, dialect: Dialect) -> TextClause:
-        # PostgreSQL: the keys as one array, a scan for each by a lateral join. A statement of a hundred
-        # scans took longer to plan (5-8 ms) than to run, and the driver rewrote its placeholders at every
-        # execution (it caches only short statements); this one is planned once, whatever the keys.
-        key_type = self.table.c[self.key].type.compile(dialect=dialect)
-        return text(
-            f"SELECT scan.{self.value} FROM unnest(CAST(:keys AS {key_type}[])) AS wanted(k)"
-            f" CROSS JOIN LATERAL ({self._scan('wanted.k')}) AS scan"
-        )
-
-
-@dataclass(frozen=True)
-class RowsByKeys:
-    """A lookup of the rows whose ``key`` is one of many (an article's terms, its paragraphs' keys): their
-    ``columns``, with ``where`` as a further SQL condition.
-
-    On SQLite, one placeholder per key, in chunks of ``chunk`` padded to a multiple of ``step`` (see
-    ``numbered``). On PostgreSQL, the keys as one array (``= ANY``): a statement with a placeholder per key
-    was planned again at every execution and its placeholders rewritten by the driver, which caches that for
-    short statements only; the document frequencies of an article's 200 terms took 2.4-2.8 ms that way and
-    0.7-0.8 ms as an array.
-    """
-
-    table: Table
-    key: str
-    columns: tuple[str, ...]
     where: str = ""
     step: int = 1
     chunk: int = 512
 
-    def read(self, session: Session, keys: Sequence, **params: Any) -> list[tuple]:
+    def _rows(self, session: Session, keys: Sequence, params: dict[str, Any]) -> list[tuple]:
         if not keys:
             return []
         dialect = session.get_bind().dialect
         if dialect.name == "postgresql":
-            return fetch_rows(session, self._name, self._by_array(dialect), {"keys": list(keys), **params})
+            statement = self._by_array(dialect)
+            return fetch_rows(session, self._name, statement, {"keys": list(keys), **params})
         found: list[tuple] = []
         for start in range(0, len(keys), self.chunk):
             numbered_keys = numbered("k", keys[start : start + self.chunk], step=self.step)
@@ -145,20 +64,91 @@ class RowsByKeys:
     @functools.cached_property
     def _name(self) -> str:
         """What ``run_compiled`` knows this lookup's statements by."""
-        return f"{', '.join(self.columns)} of {self.table.name} by {self.key} where {self.where}"
+        return f"{type(self).__name__} {self}"
 
-    def _select(self, condition: str) -> str:
-        where = f" AND {self.where}" if self.where else ""
-        return f"SELECT {', '.join(self.columns)} FROM {self.table.name} WHERE {condition}{where}"
+    def _condition(self) -> str:
+        return f" AND {self.where}" if self.where else ""
 
     @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
     def _by_slots(self, slots: int) -> TextClause:
-        return text(self._select(f"{self.key} IN ({', '.join(f':k{n}' for n in range(slots))})"))
+        return text(self._slots_sql(slots))
 
     @functools.cache  # noqa: B019 - a handful of lookups, kept for the life of the process
     def _by_array(self, dialect: Dialect) -> TextClause:
         key_type = self.table.c[self.key].type.compile(dialect=dialect)
-        return text(self._select(f"{self.key} = ANY(CAST(:keys AS {key_type}[]))"))
+        return text(self._array_sql(f"CAST(:keys AS {key_type}[])"))
+
+    def _slots_sql(self, slots: int) -> str:
+        raise NotImplementedError
+
+    def _array_sql(self, keys: str) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LatestPerKey(_KeyedLookup):
+    """A lookup of the latest ``rows`` rows of each of several keys within a window (the table's
+    ``seen_epoch``), on a primary key that starts (key, seen_epoch): one range scan per key, read backwards
+    from the window's end. ``where`` adds an SQL condition on the table's columns to each scan.
+
+    For lookups whose keys a flood can share (band keys of mutually near-identical texts, the terms of many
+    stories): each key costs at most ``rows`` rows read, however many the window holds.
+    """
+
+    value: str = field(kw_only=True)
+    rows: int = field(kw_only=True)
+
+    def read(self, session: Session, keys: Sequence, *, since: int, until: int, **params: Any) -> list:
+        """The ``value`` of every row read, one per row (a value appears once for each key it was found by)."""
+        found = self._rows(session, keys, {"since": since, "until": until, **params})
+        return [value for (value,) in found]
+
+    def most_shared(self, session: Session, keys: Sequence, *, since: int, until: int, **params: Any) -> list:
+        """``(value, keys it was found by)`` for every value read, the most keys first, then the lowest value
+        (the oldest row): counted and ranked here, where the database's grouping and sorting of a thousand rows
+        and more cost more than its scans."""
+        found = Counter(self.read(session, keys, since=since, until=until, **params))
+        # Two sorts in C rather than one with a Python key: by value, then stably by count.
+        return sorted(sorted(found.items()), key=itemgetter(1), reverse=True)
+
+    def _scan(self, key: str) -> str:
+        return (
+            f"SELECT {self.value} FROM {self.table.name} WHERE {self.key} = {key}"
+            f" AND seen_epoch >= :since AND seen_epoch <= :until{self._condition()}"
+            f" ORDER BY seen_epoch DESC LIMIT {int(self.rows)}"
+        )
+
+    def _slots_sql(self, slots: int) -> str:
+        # One scan per placeholder, glued by UNION ALL: what SQLite plans well. Written as SQL text: built and
+        # compiled as SQLAlchemy constructs, the statement for 100 keys took 65 ms of CPU, and the story
+        # lookup's sizes about half a second in each new process.
+        return " UNION ALL ".join(
+            f"SELECT {self.value} FROM ({self._scan(f':k{n}')}) AS scan{n}" for n in range(slots)
+        )
+
+    def _array_sql(self, keys: str) -> str:
+        # A scan for each key of the array, by a lateral join.
+        return f"SELECT scan.{self.value} FROM unnest({keys}) AS wanted(k) CROSS JOIN LATERAL ({self._scan('wanted.k')}) AS scan"
+
+
+@dataclass(frozen=True)
+class RowsByKeys(_KeyedLookup):
+    """A lookup of the rows whose ``key`` is one of many (an article's terms, its paragraphs' keys): their
+    ``columns``, with ``where`` as a further SQL condition."""
+
+    columns: tuple[str, ...] = field(kw_only=True)
+
+    def read(self, session: Session, keys: Sequence, **params: Any) -> list[tuple]:
+        return self._rows(session, keys, params)
+
+    def _select(self, condition: str) -> str:
+        return f"SELECT {', '.join(self.columns)} FROM {self.table.name} WHERE {condition}{self._condition()}"
+
+    def _slots_sql(self, slots: int) -> str:
+        return self._select(f"{self.key} IN ({', '.join(f':k{n}' for n in range(slots))})")
+
+    def _array_sql(self, keys: str) -> str:
+        return self._select(f"{self.key} = ANY({keys})")
 
 
 def epoch(at: datetime) -> int:
