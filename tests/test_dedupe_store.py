@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 from monitor.store import clusters as store
 from monitor.store import counts as counts_store
 from monitor.store import stories as stories_store
 from monitor.store.db import open_database
-from monitor.store.models import Article
+from monitor.store.hotpath import add_counts
+from monitor.store.models import Article, ParagraphCount
 
 T0 = datetime(2024, 9, 9, 12, tzinfo=UTC)
 
@@ -98,6 +100,40 @@ def test_counts_are_read_for_more_keys_than_one_statement_takes(database_url):
         assert counts_store.boilerplate_keys(session, keys=asked, min_clusters=2) == frozenset(keys[::3])
         assert counts_store.boilerplate_keys(session, keys=[], min_clusters=2) == frozenset()
     db.dispose()
+
+
+def test_instances_adding_to_the_same_counts_in_opposite_orders_never_wait_in_a_circle(database_url):
+    # Two instances write counts for the same keys at the same moment, each holding its rows' locks until it
+    # commits: were the rows written in the order each was given, each would wait for a row the other holds
+    # and PostgreSQL would fail one of them. The store writes them in the order of their key: every upsert
+    # succeeds and every count arrives.
+    keys = list(range(-1500, 1500))
+    rounds = 30
+    dbs = [open_database(database_url) for _ in range(2)]
+    errors: list[Exception] = []
+
+    def write(db, order: int) -> None:
+        try:
+            for n in range(rounds):
+                rows = [{"key": key, "clusters": 1, "last_counted": n} for key in keys[::order]]
+                with db.write_session() as session:
+                    add_counts(session, ParagraphCount.__table__, "clusters", rows)
+        except Exception as error:  # noqa: BLE001 - reported by the test's thread
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=write, args=(db, order)) for db, order in zip(dbs, (1, -1), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with dbs[0].session() as session:
+        assert counts_store.boilerplate_keys(session, keys=keys, min_clusters=2 * rounds) == frozenset(keys)
+        assert counts_store.boilerplate_keys(session, keys=keys, min_clusters=2 * rounds + 1) == frozenset()
+    for db in dbs:
+        db.dispose()
 
 
 def test_term_lookups_of_any_length_find_exactly_the_counted_terms(database_url):

@@ -4,16 +4,14 @@ wire clusters (boilerplate). None commits.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, case
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from monitor.store.dialects import dialect_insert
-from monitor.store.hotpath import RowsByKeys, epoch, execute_many
+from monitor.store.hotpath import RowsByKeys, add_counts, epoch
 from monitor.store.models import (
     ParagraphCount,
     TermCount,
@@ -61,34 +59,13 @@ def add_term_counts(
 ) -> None:
     """Count ``articles`` more articles at once: ``documents`` says how many of them hold each term, ``latest``
     when (Unix seconds) the last of those was fetched, ``last`` when the last of all was."""
-    # Sorted, the total ("") first: one order for every writer, so no two instances' upserts wait in a circle.
     rows = [{"term": TOTAL_TERM, "documents": articles, "last_counted": last}]
     rows += [
         {"term": term, "documents": documents[term], "last_counted": latest[term]}
-        for term in sorted(documents)
+        for term in documents
         if term != TOTAL_TERM
     ]
-    _increment(session, _terms, "documents", rows)
-
-
-def _increment(session: Session, table, column: str, rows: list[dict]) -> None:
-    """Insert rows with their count, or add it to the count of those that exist (an upsert); the latest
-    ``last_counted`` stays."""
-    execute_many(session, table.name, _upsert(session.get_bind().dialect.name, table, column), rows)
-
-
-@functools.cache
-def _upsert(dialect: str, table, column: str):
-    # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
-    statement = dialect_insert(dialect, table)
-    latest = case(
-        (table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
-        else_=statement.excluded.last_counted,
-    )
-    return statement.on_conflict_do_update(
-        index_elements=list(table.primary_key.columns),
-        set_={column: table.c[column] + statement.excluded[column], "last_counted": latest},
-    )
+    add_counts(session, _terms, "documents", rows)
 
 
 _paragraphs = cast(Table, ParagraphCount.__table__)
@@ -109,9 +86,9 @@ def count_paragraphs(session: Session, *, keys: Iterable[int], at: datetime | No
     """Count one more wire cluster holding these paragraphs, by an article fetched ``at`` (default now; see
     ``count_terms``)."""
     counted = epoch(at or datetime.now(UTC))
-    _increment(
+    add_counts(
         session,
         _paragraphs,
         "clusters",
-        [{"key": k, "clusters": 1, "last_counted": counted} for k in sorted(set(keys))],
+        [{"key": k, "clusters": 1, "last_counted": counted} for k in set(keys)],
     )

@@ -13,8 +13,10 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Table, TextClause, text
+from sqlalchemy import Dialect, Table, TextClause, case, text
 from sqlalchemy.orm import Session
+
+from monitor.store.dialects import dialect_insert
 
 
 def numbered(prefix: str, values: Sequence, *, step: int = 1) -> dict:
@@ -199,12 +201,6 @@ def fetch_rows(session: Session, name: str, statement, params: dict[str, Any]) -
         result.close()
 
 
-def execute_many(session: Session, name: str, statement, rows: list[dict]) -> None:
-    """Write many rows with ``statement`` (see ``run_compiled``)."""
-    if rows:
-        run_compiled(session, name, statement, rows, many=True)
-
-
 def insert_many(session: Session, table: Table, rows: list[dict]) -> None:
     """Insert rows that all name the same columns: the key rows of the hot path (a story's hundred terms, an
     article's forty-odd band keys).
@@ -225,7 +221,62 @@ def insert_many(session: Session, table: Table, rows: list[dict]) -> None:
         run_compiled(session, f"insert {table.name} {columns}", table.insert(), rows, many=True)
 
 
+def add_counts(session: Session, table: Table, count: str, rows: list[dict]) -> None:
+    """Insert rows of a count table (its key, ``count`` and ``last_counted``), or add each row's count to the
+    stored row's, the later ``last_counted`` kept: an upsert, safe against concurrent instances. The keys must
+    be distinct.
+
+    On PostgreSQL one statement takes every row as arrays, as ``insert_many``: the term counts of twenty
+    articles (some 3,000 rows) took 2.3 ms an article as a statement per row. Rows are written in the order
+    of their key on both databases, one order for every writer, so that no two instances' upserts wait for
+    each other in a circle.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    name = f"add {table.name}"
+    if dialect.name == "postgresql":
+        arrays = {column: [row[column] for row in rows] for column in rows[0]}
+        run_compiled(session, name, _add_by_arrays(table, count, dialect), [arrays], many=False)
+    else:
+        key = table.primary_key.columns[0].name
+        rows = sorted(rows, key=itemgetter(key))
+        run_compiled(session, name, _add_by_rows(table, count, dialect.name), rows, many=True)
+
+
 @functools.cache
 def _insert_by_arrays(table: Table, columns: tuple[str, ...], dialect: Dialect) -> TextClause:
+    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) {_unnest(table, columns, dialect)}")
+
+
+def _unnest(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
     arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
-    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})")
+    return f"SELECT * FROM unnest({arrays})"
+
+
+@functools.cache
+def _add_by_arrays(table: Table, count: str, dialect: Dialect) -> TextClause:
+    quote = dialect.identifier_preparer.quote
+    key = quote(table.primary_key.columns[0].name)
+    columns = (table.primary_key.columns[0].name, count, "last_counted")
+    names = ", ".join(quote(c) for c in columns)
+    return text(
+        f"INSERT INTO {table.name} AS stored ({names}) {_unnest(table, columns, dialect)} AS given ({names})"
+        f" ORDER BY {key}"
+        f" ON CONFLICT ({key}) DO UPDATE SET {quote(count)} = stored.{quote(count)} + excluded.{quote(count)},"
+        " last_counted = GREATEST(stored.last_counted, excluded.last_counted)"
+    )
+
+
+@functools.cache
+def _add_by_rows(table: Table, count: str, dialect: str):
+    # Built once per table: building it (its ``excluded`` columns above all) costs more than running it.
+    statement = dialect_insert(dialect, table)
+    latest = case(
+        (table.c.last_counted > statement.excluded.last_counted, table.c.last_counted),
+        else_=statement.excluded.last_counted,
+    )
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={count: table.c[count] + statement.excluded[count], "last_counted": latest},
+    )
