@@ -481,9 +481,7 @@ class Pipeline:
                 names=names,
                 due_only=due_only,
                 limit=limit,
-                host=me.host,
-                pid=me.pid,
-                pid_started=me.started,
+                holder=me,
             )
             held = (
                 []
@@ -506,7 +504,7 @@ class Pipeline:
             if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))
         ]
         for feed_id in feed_store.break_leases(session, leases=dead):
-            owner = next(lease.owner for lease in dead if lease.feed_id == feed_id)
+            owner = next(lease.owner for lease in dead if lease.row_id == feed_id)
             log.warning("lease of feed id=%d taken over: its holder %s no longer runs", feed_id, owner)
 
     async def poll(

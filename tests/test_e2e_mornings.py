@@ -11,6 +11,8 @@ matching the story, and an alert channel. With the seed articles present, the sa
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import yaml
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 from support.news import Entry, article_html, rss
 from support.smtp import SmtpServer
+from support.waiting import wait_for
 
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner, alert_period
@@ -337,3 +340,39 @@ def test_three_mornings_of_the_seeds_story(workspace, outlets):
         assert f"/news/{slug}" in text2 and f"/news/{slug}" not in text1
     assert "/news/seed-0" not in text2.split("## ", 1)[-1].split("first reported", 1)[-1]
     assert text3 == "" and slack3 == []
+
+
+def test_a_digest_whose_sender_was_killed_mid_send_comes_at_the_next_run_not_a_quarter_hour_later(
+    workspace, outlets
+):
+    # The sender is killed (SIGKILL, as the OOM killer or a redeploy would) while the mail server holds its
+    # message unanswered: its delivery stays "sending" under a lease of a quarter of an hour. The next run on
+    # this host sees the lease's process gone and sends the digest at once, under the same Message-ID; Slack,
+    # which the killed run never reached, gets it too; a third run repeats nothing.
+    with SmtpServer() as smtp:
+        configure(workspace, publish(outlets, 1, outlets_of(1)), smtp.port, outlets.url("/hooks/slack"))
+        workspace.cli("poll")
+        smtp.holding = True
+        sender = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(workspace.config_path), "--db"]
+            + [workspace.database_url, "digest", "morning", "--send-now"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert wait_for(lambda: len(smtp.messages) == 1, timeout=60)
+        finally:
+            sender.kill()
+            sender.wait()
+        smtp.holding = False
+        [first] = smtp.messages
+        assert outlets.requests_for("/hooks/slack") == []
+
+        result = workspace.cli("digest", "morning", "--send-now")
+        assert len(smtp.messages) == 2, result.stdout
+        assert smtp.messages[1]["Message-ID"] == first["Message-ID"]
+        assert smtp.messages[1]["Subject"] == first["Subject"]
+        assert len(outlets.requests_for("/hooks/slack")) == 1
+
+        workspace.cli("digest", "morning", "--send-now")
+        assert len(smtp.messages) == 2 and len(outlets.requests_for("/hooks/slack")) == 1

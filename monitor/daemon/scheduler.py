@@ -30,6 +30,7 @@ from monitor.ingest.websub import Subscriber
 from monitor.pipeline import Pipeline
 from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
+from monitor.store import deliveries as ledger
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, size_bytes, unavailability
 
@@ -347,6 +348,7 @@ async def _run(
             # SQLite serves one daemon: leases left by a killed predecessor are stale, not another instance's.
             with db.session() as session:
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
+                ledger.release_leases_of_others(session, owner=pipeline.owner)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         daemon = Daemon(config, db, pipeline, metrics, scheduler=scheduler)
         if config.settings.websub.enabled and listener is not None:

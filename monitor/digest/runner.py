@@ -11,7 +11,8 @@ One delivery, step by step (each step its own transaction, so no lock is held wh
 
 A crash after step 3 sent a message but before it was recorded leaves the row ``sending`` with a lease;
 when the lease runs out a retry sends what is not marked: at most one message is repeated, and it carries
-the same Message-ID.
+the same Message-ID. A sender that died on this host (its process gone) is taken over at once, by the next
+run of any digest job here, including that of a daemon restarted after the crash.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
+from monitor.runtime import instance
 from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.schedule import next_delivery_attempt
@@ -216,6 +218,7 @@ class DigestRunner:
     ) -> list[Outcome]:
         """Deliver the ``period`` of the digest (or its alerts) on every channel: due retries first."""
         now = now or _now()
+        self._take_over_dead_leases(now)
         outcomes: list[Outcome] = []
         for channel, settings in self.channels(kind):
             slot = Slot(self.digest.name, kind, channel)
@@ -230,6 +233,7 @@ class DigestRunner:
     def retry_due(self, *, now: datetime | None = None) -> list[Outcome]:
         """Retry every delivery of this digest whose back-off is over (or whose sender died)."""
         now = now or _now()
+        self._take_over_dead_leases(now)
         outcomes = []
         for kind in ("digest", "alert") if self.digest.alerts else ("digest",):
             for channel, settings in self.channels(kind):
@@ -256,6 +260,20 @@ class DigestRunner:
             )
         return render(content)
 
+    def _take_over_dead_leases(self, now: datetime) -> None:
+        """Free the deliveries that processes of this host were sending when they died (killed, crashed):
+        they are sent again now, not once their lease runs out a quarter of an hour later."""
+        me = instance.current()
+        with self.db.session() as session:
+            dead = [
+                lease
+                for lease in ledger.leases_held_on(session, host=me.host, now=now)
+                if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))
+            ]
+            for delivery_id in ledger.break_leases(session, leases=dead):
+                owner = next(lease.owner for lease in dead if lease.row_id == delivery_id)
+                log.warning("delivery id=%d taken over: its sender %s no longer runs", delivery_id, owner)
+
     # --- one delivery ---------------------------------------------------------------------------------
 
     def _retries(self, slot: Slot, settings: Any, now: datetime) -> list[Outcome]:
@@ -265,7 +283,12 @@ class DigestRunner:
         for delivery_id in due:
             with self.db.session() as session:
                 claimed = ledger.claim_retry(
-                    session, delivery_id=delivery_id, owner=self.owner, now=now, lease=self.lease
+                    session,
+                    delivery_id=delivery_id,
+                    owner=self.owner,
+                    now=now,
+                    lease=self.lease,
+                    holder=instance.current(),
                 )
             if claimed is not None:
                 log.info(
@@ -293,7 +316,13 @@ class DigestRunner:
                     return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
         with self.db.session() as session:
             claimed = ledger.claim_new(
-                session, slot=slot, period=period, owner=self.owner, now=now, lease=self.lease
+                session,
+                slot=slot,
+                period=period,
+                owner=self.owner,
+                now=now,
+                lease=self.lease,
+                holder=instance.current(),
             )
         if claimed is None:
             log.info(

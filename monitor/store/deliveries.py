@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from monitor.runtime.instance import Holder
+from monitor.store.leases import NO_LEASE, HeldLease, clear_leases, clear_leases_but, held_on_host, taken_by
 from monitor.store.models import Delivery, DeliveryItem
 from monitor.store.results import rowcount
 
@@ -52,9 +54,17 @@ class ItemRef:
 
 
 def claim_new(
-    session: Session, *, slot: Slot, period: datetime, owner: str, now: datetime, lease: timedelta
+    session: Session,
+    *,
+    slot: Slot,
+    period: datetime,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    holder: Holder | None = None,
 ) -> ClaimedDelivery | None:
-    """Take the delivery of ``slot`` for ``period``, or None when it exists already (another daemon's)."""
+    """Take the delivery of ``slot`` for ``period``, or None when it exists already (another daemon's).
+    ``holder`` is the sending process, named on the lease (see ``monitor.store.leases``)."""
     row = Delivery(
         digest=slot.digest,
         kind=slot.kind,
@@ -63,9 +73,9 @@ def claim_new(
         status=SENDING,
         attempts=0,
         parts_sent=0,
-        lease_owner=owner,
         lease_until=now + lease,
         created_at=now,
+        **taken_by(owner, holder),
     )
     try:
         with session.begin_nested():
@@ -87,13 +97,20 @@ def release(session: Session, *, delivery_id: int) -> None:
 
 
 def claim_retry(
-    session: Session, *, delivery_id: int, owner: str, now: datetime, lease: timedelta
+    session: Session,
+    *,
+    delivery_id: int,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    holder: Holder | None = None,
 ) -> ClaimedDelivery | None:
-    """Take over a failed delivery that is due, or one whose sender's lease ran out (it crashed)."""
+    """Take over a failed delivery that is due, or one whose sender crashed (its lease ran out, or was broken
+    because its process is gone)."""
     result = session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, _retryable(now))
-        .values(status=SENDING, lease_owner=owner, lease_until=now + lease)
+        .values(status=SENDING, lease_until=now + lease, **taken_by(owner, holder))
     )
     if rowcount(result) != 1:
         return None
@@ -106,8 +123,27 @@ def claim_retry(
 def _retryable(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at <= now),
-        and_(Delivery.status == SENDING, Delivery.lease_until < now),
+        # Sending, and its lease ran out or was broken (``break_leases``): its sender is gone.
+        and_(Delivery.status == SENDING, or_(Delivery.lease_until < now, Delivery.lease_until.is_(None))),
     )
+
+
+def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLease]:
+    """The running leases of deliveries being sent by processes of ``host`` (whether those still live is the
+    caller's question)."""
+    return held_on_host(session, Delivery, host=host, now=now, where=[Delivery.status == SENDING])
+
+
+def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
+    """Clear the given leases of deliveries being sent, each only if it is still the one described: the
+    delivery is then due at once (``due_retries``). Returns the deliveries' ids."""
+    return clear_leases(session, Delivery, leases=leases)
+
+
+def release_leases_of_others(session: Session, *, owner: str) -> None:
+    """Clear the lease of every delivery being sent by another than ``owner`` (a single-instance database
+    after a crash): each is due at once."""
+    clear_leases_but(session, Delivery, owner=owner, where=[Delivery.status == SENDING])
 
 
 def due_retries(session: Session, *, slot: Slot, now: datetime) -> list[int]:
@@ -188,9 +224,8 @@ def finish(session: Session, *, delivery_id: int, status: str, now: datetime, me
             sent_at=now if status == SENT else None,
             message_id=message_id,
             error=None,
-            lease_owner=None,
-            lease_until=None,
             next_attempt_at=None,
+            **NO_LEASE,
         )
     )
 
@@ -227,8 +262,7 @@ def fail(
             attempts=attempts + 1,
             error=error[:2000],
             next_attempt_at=next_attempt_at,
-            lease_owner=None,
-            lease_until=None,
+            **NO_LEASE,
         )
     )
 

@@ -12,9 +12,10 @@ from sqlalchemy import Table, and_, bindparam, case, func, or_, select, true, up
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from monitor.runtime.instance import Holder
 from monitor.store import locks
+from monitor.store.leases import NO_LEASE, HeldLease, clear_leases, clear_leases_but, held_on_host
 from monitor.store.models import ArticleFeed, Feed
-from monitor.store.results import rowcount
 
 # Declarative types ``__table__`` as any FromClause; this is a Table, and typed so its columns and DML are.
 _feeds = cast(Table, Feed.__table__)
@@ -152,13 +153,6 @@ _CLAIM = (
     )
     .returning(_feeds.c.id)
 )
-_NO_LEASE = {
-    "lease_owner": None,
-    "lease_until": None,
-    "lease_host": None,
-    "lease_pid": None,
-    "lease_pid_started": None,
-}
 
 
 def claim_feeds(
@@ -170,15 +164,13 @@ def claim_feeds(
     names: Sequence[str] | None = None,
     due_only: bool = True,
     limit: int | None = None,
-    host: str | None = None,
-    pid: int | None = None,
-    pid_started: int | None = None,
+    holder: Holder | None = None,
 ) -> list[FeedSnapshot]:
     """Lease feeds for polling so that no other instance polls them meanwhile.
 
     Feeds that are gone (410), held by a Retry-After, or leased by a live instance are never claimed;
-    ``due_only=False`` (a manual poll) ignores the schedule and the back-off, nothing else. ``host``,
-    ``pid`` and ``pid_started`` name the claiming process on the lease (see ``leases_held_on``).
+    ``due_only=False`` (a manual poll) ignores the schedule and the back-off, nothing else. ``holder`` is the
+    claiming process, named on the lease (see ``monitor.store.leases``).
     """
     query = select(Feed).where(
         Feed.enabled.is_(True),
@@ -204,9 +196,9 @@ def claim_feeds(
                     "now": now,
                     "owner": owner,
                     "until": now + lease,
-                    "host": host,
-                    "pid": pid,
-                    "pid_started": pid_started,
+                    "host": holder.host if holder else None,
+                    "pid": holder.pid if holder else None,
+                    "pid_started": holder.started if holder else None,
                 },
             )
         )
@@ -249,7 +241,7 @@ def feeds_on_hold(
 
 # The lease is released only if it is still ours: another instance may have taken over an expired one.
 _STILL_OURS = _feeds.c.lease_owner == _param("owner", "lease_owner")
-_LEASE_RELEASED = {column: case((_STILL_OURS, None), else_=_feeds.c[column]) for column in _NO_LEASE}
+_LEASE_RELEASED = {column: case((_STILL_OURS, None), else_=_feeds.c[column]) for column in NO_LEASE}
 _POLL_COMMON = {
     "last_polled_at": _param("polled_at", "last_polled_at"),
     "last_status": _param("status", "last_status"),
@@ -351,45 +343,7 @@ def release_leases(session: Session, *, owner: str, feed_ids: Sequence[int] | No
     query = update(Feed).where(Feed.lease_owner == owner)
     if feed_ids is not None:
         query = query.where(Feed.id.in_(list(feed_ids)))
-    session.execute(query.values(**_NO_LEASE))
-
-
-@dataclass(frozen=True)
-class HeldLease:
-    """A feed's running lease and the process that holds it."""
-
-    feed_id: int
-    owner: str
-    pid: int
-    pid_started: int | None
-
-
-def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLease]:
-    """The running leases taken by processes of ``host`` (whether those still live is the caller's question)."""
-    query = select(Feed.id, Feed.lease_owner, Feed.lease_pid, Feed.lease_pid_started).where(
-        Feed.lease_host == host, Feed.lease_pid.is_not(None), Feed.lease_until >= now
-    )
-    held = []
-    for feed_id, owner, pid, pid_started in session.execute(query.order_by(Feed.id)):
-        # A lease without an owner is no process's to describe, nor could break_leases match it.
-        if owner is not None and pid is not None:
-            held.append(HeldLease(feed_id, owner, pid, pid_started))
-    return held
-
-
-def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
-    """Clear the given leases, each only if it is still the one described (its holder may have let it go,
-    and another instance may have taken it since). Returns the ids of the feeds whose lease was cleared."""
-    broken = []
-    for lease in leases:
-        result = session.execute(
-            update(Feed)
-            .where(Feed.id == lease.feed_id, Feed.lease_owner == lease.owner, Feed.lease_pid == lease.pid)
-            .values(**_NO_LEASE)
-        )
-        if rowcount(result):
-            broken.append(lease.feed_id)
-    return broken
+    session.execute(query.values(**NO_LEASE))
 
 
 @dataclass(frozen=True)
@@ -409,8 +363,17 @@ def feed_statuses(session: Session) -> list[FeedStatus]:
     return [FeedStatus(row[0], int(row[1])) for row in rows]
 
 
+def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLease]:
+    """The running feed leases taken by processes of ``host`` (whether those still live is the caller's
+    question)."""
+    return held_on_host(session, Feed, host=host, now=now)
+
+
+def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
+    """Clear the given feed leases, each only if it is still the one described. Returns the feeds' ids."""
+    return clear_leases(session, Feed, leases=leases)
+
+
 def release_leases_of_others(session: Session, *, owner: str) -> None:
-    """Clear every lease not held by ``owner`` (a single-instance database after a crash)."""
-    session.execute(
-        update(Feed).where(Feed.lease_owner.is_not(None), Feed.lease_owner != owner).values(**_NO_LEASE)
-    )
+    """Clear every feed lease not held by ``owner`` (a single-instance database after a crash)."""
+    clear_leases_but(session, Feed, owner=owner)

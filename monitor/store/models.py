@@ -309,7 +309,8 @@ class Delivery(Base):
     """One digest (or alert batch) on one channel for one period: the ledger row that decides who sends it.
 
     The unique (digest, kind, channel, period) row is taken by an INSERT, so of two daemons sharing a
-    database only one sends; ``lease_until`` lets another take over a send that crashed half-way.
+    database only one sends; ``lease_until`` lets another take over a send that crashed half-way, and a
+    ``sending`` row without a lease (its sender found gone) is taken over at once.
     """
 
     __tablename__ = "deliveries"
@@ -330,6 +331,10 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process that holds the lease (``monitor.store.leases``): one of this host found gone is taken over.
+    lease_host: Mapped[str | None] = mapped_column(String(255))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    lease_pid_started: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[str | None] = mapped_column(String(300))
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)  # Slack: messages of a split digest accepted
     error: Mapped[str | None] = mapped_column(Text)

@@ -2,11 +2,13 @@
 
 ``SmtpServer(port)`` can be stopped and started again on the same port, to play an outage: while it is
 stopped, connections are refused. ``drop_after_data`` plays a server that takes a message and drops the
-connection before its answer.
+connection before its answer; ``holding`` one that takes a message and keeps the sender waiting for its
+answer until it is set back to False.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,6 +28,7 @@ class _Keeper:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, tuple[str, ...]]] = []
         self.drop_after_data = 0  # this many next messages are taken, then the connection dropped unanswered
+        self.holding = False  # messages are taken, and answered only once this is False again
 
     async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
@@ -33,6 +36,8 @@ class _Keeper:
         if self.drop_after_data:
             self.drop_after_data -= 1
             server.transport.abort()  # kept, and so delivered; but the client never hears the 250
+        while self.holding:
+            await asyncio.sleep(0.05)
         return "250 OK"
 
 
@@ -49,6 +54,14 @@ class SmtpServer:
     @drop_after_data.setter
     def drop_after_data(self, count: int) -> None:
         self.keeper.drop_after_data = count
+
+    @property
+    def holding(self) -> bool:
+        return self.keeper.holding
+
+    @holding.setter
+    def holding(self, value: bool) -> None:
+        self.keeper.holding = value
 
     @property
     def messages(self) -> list[EmailMessage]:
