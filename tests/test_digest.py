@@ -3,6 +3,7 @@ links, UTF-8 in Cyrillic and Persian; the ledger deciding between two senders; t
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -416,6 +417,38 @@ def test_cli_send_now_and_preview(workspace, tmp_path):
         assert len(smtp.messages) == 1
     workspace.cli("digest", "evening", "--send-now", expect=2)
     workspace.cli("digest", "morning", expect=2)
+
+
+def test_cli_lists_deliveries_with_their_articles_errors_and_next_try(workspace, tmp_path):
+    db = open_database(workspace.database_url)
+    seed(db)
+    db.dispose()
+    with SmtpServer() as smtp:
+        digest_config(workspace.root, smtp_port=smtp.port)
+        # A server's refusal is text from outside: it is listed as written, its controls as escapes.
+        smtp.reject_with = "554 5.7.1 \x1b]0;owned\x07 refused by policy"
+        workspace.cli("digest", "morning", "--send-now", expect=1)
+        [failed] = json.loads(workspace.cli("deliveries", "--json").stdout)
+        assert (failed["digest"], failed["channel"], failed["status"]) == ("morning", "email", "failed")
+        assert (failed["attempts"], failed["articles"], failed["delivered"]) == (1, 6, 0)
+        assert "refused by policy" in failed["error"] and failed["next_attempt_at"] is not None
+        listed = workspace.cli("deliveries").stdout
+        assert "failed, 1 try" in listed and "next try in" in listed and "0/6" in listed
+        # The error is shown in full below the table, its controls as escapes.
+        assert "\x1b" not in listed and "\x07" not in listed and "\\x1b]0;owned\\x07" in listed
+
+        smtp.reject_with = None
+        workspace.cli("digest", "morning", "--send-now")
+        newest, older = json.loads(workspace.cli("deliveries", "--json").stdout)
+        assert (newest["status"], newest["articles"], newest["delivered"]) == ("sent", 6, 6)
+        assert newest["sent_at"] is not None and newest["error"] is None
+        assert older["status"] == "superseded"  # the new digest carried what the failed one held
+        assert [
+            d["id"] for d in json.loads(workspace.cli("deliveries", "--limit", "1", "--json").stdout)
+        ] == [newest["id"]]
+        assert json.loads(workspace.cli("deliveries", "--digest", "evening", "--json").stdout) == []
+        assert json.loads(workspace.cli("deliveries", "--since", "2099-01-01", "--json").stdout) == []
+        assert "sent" in workspace.cli("deliveries", "--digest", "morning").stdout
 
 
 def test_material_reads_the_earliest_members_of_each_story_and_counts_them_all(db):

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
-from monitor.cli import JsonOption, app, fail, out, parse_since_option, print_json, state_of
+from monitor.cli import (
+    JsonOption,
+    app,
+    database_or_exit,
+    fail,
+    out,
+    parse_since_option,
+    print_json,
+    state_of,
+    when,
+)
+from monitor.cli.output import styled
 from monitor.errors import MonitorError
+
+if TYPE_CHECKING:
+    from monitor.store.deliveries import DeliveryRecord
 
 
 @app.command()
@@ -92,3 +107,80 @@ def digest(
         )
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(code=1)
+
+
+@app.command()
+def deliveries(
+    ctx: typer.Context,
+    digest_name: Annotated[
+        str | None, typer.Option("--digest", metavar="NAME", help="Only this digest's deliveries.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only deliveries for periods since, e.g. 2d, 6h, 2024-09-01.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many deliveries (0: no limit).")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the latest deliveries of digests and alerts, newest first: whether each was sent, how many of its
+    articles its channel accepted, and for a failed one the error and when it is tried again."""
+    from monitor.store import deliveries as ledger
+
+    since_at = parse_since_option(since)
+    db = database_or_exit(ctx)
+    with db.session() as session:
+        records = ledger.history(session, digest=digest_name, since=since_at, limit=limit or None)
+    db.dispose()
+    if as_json:
+        print_json([record.__dict__ for record in records])
+        return
+    now = datetime.now(UTC)
+    table = Table(title=f"Deliveries ({len(records)})", title_justify="left")
+    for column in ("period", "digest", "channel", "status", "articles", "when"):
+        table.add_column(column, justify="right" if column == "articles" else "left")
+    for record in records:
+        table.add_row(
+            f"{record.period:%Y-%m-%d %H:%M}",
+            record.digest,
+            record.channel if record.kind == "digest" else f"{record.channel} ({record.kind})",
+            record.status if record.attempts == 0 else f"{record.status}, {_tries(record.attempts)}",
+            f"{record.delivered}/{record.articles}"
+            if record.delivered != record.articles
+            else str(record.articles),
+            _when(record, now),
+        )
+    out.print(table)
+    out.print(
+        styled(
+            "[dim]periods in UTC; articles: accepted/carried when the channel took only part; unconfirmed: may "
+            "have arrived, tried again under the same message id[/]"
+        )
+    )
+    for record in records:
+        if record.error and record.status in ("failed", "unconfirmed"):
+            out.print(
+                styled(
+                    "[red]{}[/] {} {} {}: {}",
+                    record.status,
+                    record.digest,
+                    record.channel,
+                    f"{record.period:%Y-%m-%d %H:%M}",
+                    record.error,
+                )
+            )
+
+
+def _tries(attempts: int) -> str:
+    return "1 try" if attempts == 1 else f"{attempts} tries"
+
+
+def _when(record: DeliveryRecord, now: datetime) -> str:
+    """When it was sent; when a failed one is tried again; who is sending one, or that its sender is gone."""
+    if record.sent_at is not None:
+        return f"sent {when(record.sent_at, now)}"
+    if record.status in ("failed", "unconfirmed"):
+        return f"next try {when(record.next_attempt_at, now)}"
+    if record.status != "sending":
+        return "-"
+    if record.lease_until is None or record.lease_until < now:
+        return "its sender is gone: due again"
+    return f"by {record.lease_owner}, lease ends {when(record.lease_until, now)}"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -267,10 +268,77 @@ def fail(
     )
 
 
-def history(session: Session, *, digest: str, limit: int = 50) -> list[Delivery]:
-    """The latest deliveries of a digest, newest first."""
-    query = select(Delivery).where(Delivery.digest == digest).order_by(Delivery.id.desc()).limit(limit)
-    return list(session.scalars(query))
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One row of the ledger as ``monitor deliveries`` shows it: what was (or is to be) sent, and how it went."""
+
+    id: int
+    digest: str
+    kind: str
+    channel: str
+    period: datetime
+    status: str
+    attempts: int
+    articles: int  # the articles the delivery carries
+    delivered: int  # of those, the ones its channel accepted
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    message_id: str | None
+    error: str | None
+
+
+def history(
+    session: Session, *, digest: str | None = None, since: datetime | None = None, limit: int | None = 50
+) -> list[DeliveryRecord]:
+    """The latest deliveries (of one digest, for periods from ``since``), newest period first, with how many
+    articles each carries and how many its channel accepted. Alert checks that found nothing leave no row."""
+    items = (
+        select(
+            DeliveryItem.delivery_id,
+            # An article under two topics is two items, one article.
+            func.count(distinct(DeliveryItem.article_id)).label("articles"),
+            func.count(
+                distinct(case((DeliveryItem.delivered_at.is_not(None), DeliveryItem.article_id)))
+            ).label("delivered"),
+        )
+        .group_by(DeliveryItem.delivery_id)
+        .subquery()
+    )
+    query = select(
+        Delivery,
+        func.coalesce(items.c.articles, 0),
+        func.coalesce(items.c.delivered, 0),
+    ).outerjoin(items, items.c.delivery_id == Delivery.id)
+    if digest is not None:
+        query = query.where(Delivery.digest == digest)
+    if since is not None:
+        query = query.where(Delivery.period >= since)
+    query = query.order_by(Delivery.period.desc(), Delivery.id.desc()).limit(limit)
+    found = cast(list[tuple[Delivery, int, int]], session.execute(query).all())
+    return [
+        DeliveryRecord(
+            row.id,
+            row.digest,
+            row.kind,
+            row.channel,
+            row.period,
+            row.status,
+            row.attempts,
+            int(articles),
+            int(delivered),
+            row.created_at,
+            row.sent_at,
+            row.next_attempt_at,
+            row.lease_owner,
+            row.lease_until,
+            row.message_id,
+            row.error,
+        )
+        for row, articles, delivered in found
+    ]
 
 
 def _in_slot(slot: Slot) -> tuple[ColumnElement[bool], ...]:

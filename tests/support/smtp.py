@@ -3,7 +3,7 @@
 ``SmtpServer(port)`` can be stopped and started again on the same port, to play an outage: while it is
 stopped, connections are refused. ``drop_after_data`` plays a server that takes a message and drops the
 connection before its answer; ``holding`` one that takes a message and keeps the sender waiting for its
-answer until it is set back to False.
+answer until it is set back to False; ``reject_with`` one that refuses every message with that reply.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ class _Keeper:
         self.envelopes: list[tuple[str, tuple[str, ...]]] = []
         self.drop_after_data = 0  # this many next messages are taken, then the connection dropped unanswered
         self.holding = False  # messages are taken, and answered only once this is False again
+        self.reject_with: str | None = None  # a reply ("554 ...") refusing every message, none kept
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        if self.reject_with is not None:
+            return self.reject_with
         self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
         self.envelopes.append((envelope.mail_from, tuple(envelope.rcpt_tos)))
         if self.drop_after_data:
@@ -54,6 +57,14 @@ class SmtpServer:
     @drop_after_data.setter
     def drop_after_data(self, count: int) -> None:
         self.keeper.drop_after_data = count
+
+    @property
+    def reject_with(self) -> str | None:
+        return self.keeper.reject_with
+
+    @reject_with.setter
+    def reject_with(self, reply: str | None) -> None:
+        self.keeper.reject_with = reply
 
     @property
     def holding(self) -> bool:
