@@ -498,11 +498,7 @@ class Pipeline:
     def _take_over_dead_leases(session, me: instance.Holder, now: datetime) -> None:
         """Free the leases that processes of this host took and died holding (killed, crashed): their feeds
         are polled now, not once the lease runs out."""
-        dead = [
-            lease
-            for lease in feed_store.leases_held_on(session, host=me.host, now=now)
-            if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))
-        ]
+        dead = instance.abandoned(feed_store.leases_held_on(session, host=me.host, now=now), host=me.host)
         for feed_id in feed_store.break_leases(session, leases=dead):
             owner = next(lease.owner for lease in dead if lease.row_id == feed_id)
             log.warning("lease of feed id=%d taken over: its holder %s no longer runs", feed_id, owner)

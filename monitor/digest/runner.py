@@ -263,13 +263,9 @@ class DigestRunner:
     def _take_over_dead_leases(self, now: datetime) -> None:
         """Free the deliveries that processes of this host were sending when they died (killed, crashed):
         they are sent again now, not once their lease runs out a quarter of an hour later."""
-        me = instance.current()
+        host = instance.host_name()
         with self.db.session() as session:
-            dead = [
-                lease
-                for lease in ledger.leases_held_on(session, host=me.host, now=now)
-                if instance.is_gone(instance.Holder(me.host, lease.pid, lease.pid_started))
-            ]
+            dead = instance.abandoned(ledger.leases_held_on(session, host=host, now=now), host=host)
             for delivery_id in ledger.break_leases(session, leases=dead):
                 owner = next(lease.owner for lease in dead if lease.row_id == delivery_id)
                 log.warning("delivery id=%d taken over: its sender %s no longer runs", delivery_id, owner)

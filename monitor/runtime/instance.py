@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol, TypeVar
+
+Lease = TypeVar("Lease", bound="HeldBy")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,21 @@ def is_gone(holder: Holder) -> bool:
     started = _start_time(fields)
     # The process id now belongs to a process that started at another time: the holder is gone.
     return holder.started is not None and started is not None and started != holder.started
+
+
+class HeldBy(Protocol):
+    """A lease as the store reads it back: the process id and start time of its holder."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def pid_started(self) -> int | None: ...
+
+
+def abandoned(leases: Iterable[Lease], *, host: str) -> list[Lease]:
+    """Of ``leases`` taken by processes of ``host``, those whose holder is certainly gone (``is_gone``)."""
+    return [lease for lease in leases if is_gone(Holder(host, lease.pid, lease.pid_started))]
 
 
 def _stat_fields(pid: int) -> list[str] | None:

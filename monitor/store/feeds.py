@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from monitor.runtime.instance import Holder
 from monitor.store import locks
-from monitor.store.leases import NO_LEASE, HeldLease, clear_leases, clear_leases_but, held_on_host
+from monitor.store.leases import NO_LEASE, HeldLease, clear_leases, clear_leases_but, held_on_host, taken_by
 from monitor.store.models import ArticleFeed, Feed
 
 # Declarative types ``__table__`` as any FromClause; this is a Table, and typed so its columns and DML are.
@@ -144,13 +144,8 @@ _CLAIM = (
         _feeds.c.id.in_(bindparam("ids", expanding=True)),
         or_(_feeds.c.lease_until.is_(None), _feeds.c.lease_until < _param("now", "lease_until")),
     )
-    .values(
-        lease_owner=_param("owner", "lease_owner"),
-        lease_until=_param("until", "lease_until"),
-        lease_host=_param("host", "lease_host"),
-        lease_pid=_param("pid", "lease_pid"),
-        lease_pid_started=_param("pid_started", "lease_pid_started"),
-    )
+    # Named as the columns they fill, so that ``taken_by`` gives the holder's.
+    .values({column: _param(column, column) for column in NO_LEASE})
     .returning(_feeds.c.id)
 )
 
@@ -191,15 +186,7 @@ def claim_feeds(
         won.update(
             session.connection().scalars(
                 _CLAIM,
-                {
-                    "ids": ids,
-                    "now": now,
-                    "owner": owner,
-                    "until": now + lease,
-                    "host": holder.host if holder else None,
-                    "pid": holder.pid if holder else None,
-                    "pid_started": holder.started if holder else None,
-                },
+                {"ids": ids, "now": now, "lease_until": now + lease, **taken_by(owner, holder)},
             )
         )
     return [
