@@ -142,7 +142,7 @@ def deliveries(
             f"{record.period:%Y-%m-%d %H:%M}",
             record.digest,
             record.channel if record.kind == "digest" else f"{record.channel} ({record.kind})",
-            record.status if record.attempts == 0 else f"{record.status}, {_tries(record.attempts)}",
+            _status(record),
             f"{record.delivered}/{record.articles}"
             if record.delivered != record.articles
             else str(record.articles),
@@ -169,8 +169,12 @@ def deliveries(
             )
 
 
-def _tries(attempts: int) -> str:
-    return "1 try" if attempts == 1 else f"{attempts} tries"
+def _status(record: DeliveryRecord) -> str:
+    """The status, with the attempts that failed (``attempts`` counts those)."""
+    if record.attempts == 0:
+        return record.status
+    tries = "1 try" if record.attempts == 1 else f"{record.attempts} tries"
+    return f"sent after {tries} failed" if record.status == "sent" else f"{record.status}, {tries}"
 
 
 def _when(record: DeliveryRecord, now: datetime) -> str:
