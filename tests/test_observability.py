@@ -14,6 +14,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -27,6 +28,7 @@ from monitor.daemon.observe import MIN_STALE_AFTER, Health, Listener
 from monitor.runtime import logs
 from monitor.runtime.logs import JsonFormatter, RedactingFilter, TextFormatter, redact
 from monitor.runtime.metrics import PrometheusMetrics
+from monitor.store import deliveries as ledger
 from monitor.store.db import Database
 
 SLACK_TOKEN = "xoxbT0KENzz9f8g7h6"
@@ -177,6 +179,64 @@ def test_health_answers_ok_while_ticking_then_names_a_stale_tick(db):
     assert not healthy and body["status"] == "unhealthy" and "no scheduler tick" in body["reason"]
 
 
+def test_metrics_tell_the_deliveries_owed_and_the_oldest_of_each_channel(db):
+    # Two deliveries failed on email (the older is what an alert on a digest that is not getting out reads),
+    # one is being sent on Slack, one went out: the owed ones are counted by status, the sent one is not.
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    with db.session() as session:
+        for days, channel, end in (
+            (2, "email", "fail"),
+            (1, "email", "fail"),
+            (1, "slack", None),
+            (0, "email", "sent"),
+        ):
+            slot = ledger.Slot("morning", "digest", channel)
+            claimed = ledger.claim_new(
+                session,
+                slot=slot,
+                period=now - timedelta(days=days),
+                owner="t",
+                now=now,
+                lease=timedelta(minutes=15),
+            )
+            if end == "fail":
+                ledger.fail(session, delivery_id=claimed.id, error="refused", next_attempt_at=now)
+            elif end == "sent":
+                ledger.finish(session, delivery_id=claimed.id, status="sent", now=now, message_id=None)
+
+    def owed():
+        with db.session() as session:
+            return ledger.owed(session)
+
+    text = PrometheusMetrics(deliveries_owed=owed).exposition()[0].decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if family.name.startswith("monitor_deliveries_owed")
+    }
+    assert samples == {
+        ("monitor_deliveries_owed", (("channel", "email"), ("kind", "digest"), ("status", "failed"))): 2,
+        ("monitor_deliveries_owed", (("channel", "slack"), ("kind", "digest"), ("status", "sending"))): 1,
+        (
+            "monitor_deliveries_owed_oldest_period_timestamp_seconds",
+            (("channel", "email"), ("kind", "digest")),
+        ): (now - timedelta(days=2)).timestamp(),
+        (
+            "monitor_deliveries_owed_oldest_period_timestamp_seconds",
+            (("channel", "slack"), ("kind", "digest")),
+        ): (now - timedelta(days=1)).timestamp(),
+    }
+
+    # A database that cannot be read leaves the families empty; the scrape goes on.
+    def unreadable():
+        raise OSError("database away")
+
+    text = PrometheusMetrics(deliveries_owed=unreadable).exposition()[0].decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert families["monitor_deliveries_owed"].samples == [] and "monitor_writer_queue_depth" in families
+
+
 def test_health_fails_when_postgresql_does_not_answer():
     with socket.socket() as probe:  # a port nobody listens on: bound, then closed
         probe.bind(("127.0.0.1", 0))
@@ -284,6 +344,7 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
             "monitor_feeds_in_flight",
             "monitor_writer_queue_depth",
             "monitor_database_size_bytes",
+            "monitor_deliveries_owed",
             "monitor_last_successful_poll_timestamp_seconds",
             "monitor_pages_extracted",
         } <= names

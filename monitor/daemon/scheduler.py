@@ -329,7 +329,7 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
     metrics: Metrics = NO_METRICS
     listener = None
     if listen is not None:
-        metrics = PrometheusMetrics(database_size=lambda: size_bytes(db))
+        metrics = PrometheusMetrics(database_size=lambda: size_bytes(db), deliveries_owed=lambda: _owed(db))
         health = Health(db=db, metrics=metrics, tick_every=config.settings.poll_tick.total_seconds())
         listener = Listener(listen, health=health, metrics=metrics)  # fails now if the port is taken
     try:
@@ -337,6 +337,11 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
     finally:
         if listener is not None:
             listener.stop()
+
+
+def _owed(db: Database) -> list[ledger.Owed]:
+    with db.session() as session:
+        return ledger.owed(session)
 
 
 async def _run(

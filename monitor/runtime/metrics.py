@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,9 +74,16 @@ class PrometheusMetrics(Metrics):
 
     Args:
         database_size: called at each scrape for the database's size in bytes (None when unknown).
+        deliveries_owed: called at each scrape for the deliveries not sent yet
+            (``monitor.store.deliveries.Owed``: kind, channel, status, count, oldest_period).
     """
 
-    def __init__(self, *, database_size: Callable[[], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_size: Callable[[], int | None] | None = None,
+        deliveries_owed: Callable[[], Iterable[Any]] | None = None,
+    ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -160,6 +167,8 @@ class PrometheusMetrics(Metrics):
                 registry=r,
             )
             size.set_function(lambda: _or_nan(database_size))
+        if deliveries_owed is not None:
+            r.register(_OwedDeliveries(deliveries_owed))
 
     def ticked(self, *, due: int) -> None:
         self.last_tick_at = time.time()
@@ -220,6 +229,50 @@ class PrometheusMetrics(Metrics):
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _OwedDeliveries:
+    """The deliveries not sent yet, read from the database at each scrape (the ledger is shared by every
+    instance: any one of them tells the whole of it). A database that cannot be read gives no samples, as
+    ``monitor_database_size_bytes`` gives NaN: the scrape itself goes on."""
+
+    def __init__(self, read: Callable[[], Iterable[Any]]) -> None:
+        self._read = read
+
+    def describe(self) -> list:
+        return list(self._families())
+
+    def collect(self) -> list:
+        try:
+            owed = list(self._read())
+        except Exception:  # noqa: BLE001 - a scrape must not fail because one gauge cannot be read
+            owed = []
+        count, oldest = self._families()
+        periods: dict[tuple[str, str], float] = {}
+        for row in owed:
+            count.add_metric([row.kind, row.channel, row.status], row.count)
+            at = row.oldest_period.timestamp()
+            periods[row.kind, row.channel] = min(at, periods.get((row.kind, row.channel), at))
+        for (kind, channel), at in sorted(periods.items()):
+            oldest.add_metric([kind, channel], at)
+        return [count, oldest]
+
+    @staticmethod
+    def _families() -> tuple:
+        from prometheus_client.core import GaugeMetricFamily
+
+        return (
+            GaugeMetricFamily(
+                "monitor_deliveries_owed",
+                "Deliveries not sent yet, by kind, channel and status (sending, failed, unconfirmed)",
+                labels=["kind", "channel", "status"],
+            ),
+            GaugeMetricFamily(
+                "monitor_deliveries_owed_oldest_period_timestamp_seconds",
+                "The period of the oldest delivery not sent yet, by kind and channel",
+                labels=["kind", "channel"],
+            ),
+        )
 
 
 def _or_nan(read: Callable[[], int | None]) -> float:

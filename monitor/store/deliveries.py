@@ -341,5 +341,31 @@ def history(
     ]
 
 
+@dataclass(frozen=True)
+class Owed:
+    """Deliveries of one kind and channel not sent yet, in one status (sending, failed, unconfirmed)."""
+
+    kind: str
+    channel: str
+    status: str
+    count: int
+    oldest_period: datetime
+
+
+def owed(session: Session) -> list[Owed]:
+    """The deliveries still owed (being sent, or failed and waiting to be tried again), by kind, channel and
+    status, with the period of the oldest of each: what an alert on a digest that is not getting out reads."""
+    query = (
+        select(Delivery.kind, Delivery.channel, Delivery.status, func.count(), func.min(Delivery.period))
+        .where(Delivery.status.in_((SENDING, FAILED, UNCONFIRMED)))
+        .group_by(Delivery.kind, Delivery.channel, Delivery.status)
+        .order_by(Delivery.kind, Delivery.channel, Delivery.status)
+    )
+    return [
+        Owed(kind, channel, status, int(count), oldest)
+        for kind, channel, status, count, oldest in session.execute(query)
+    ]
+
+
 def _in_slot(slot: Slot) -> tuple[ColumnElement[bool], ...]:
     return (Delivery.digest == slot.digest, Delivery.kind == slot.kind, Delivery.channel == slot.channel)
