@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
+from support.holders import lease_holders
 from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
 from support.waiting import wait_for
@@ -233,18 +234,11 @@ def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_ones_is_reported(web
     feeds = {name: serve(web, name, 1) for name in ("dead", "alive", "elsewhere", "reused")}
     workspace.write_config([{"name": name, "url": url} for name, (url, _) in feeds.items()])
     workspace.cli("db", "upgrade")
-    gone = subprocess.Popen(["sleep", "60"])
-    gone_holder = instance.Holder(instance.host_name(), gone.pid, instance.process_started(gone.pid))
-    gone.kill()
-    gone.wait()
-    sleeper = subprocess.Popen(["sleep", "60"])
-    try:
-        alive = instance.Holder(instance.host_name(), sleeper.pid, instance.process_started(sleeper.pid))
-        _lease(workspace, "dead", gone_holder)
-        _lease(workspace, "alive", alive)
-        _lease(workspace, "elsewhere", instance.Holder("another-host", gone_holder.pid, gone_holder.started))
-        # The process id lives, but it is another process than the one that took the lease.
-        _lease(workspace, "reused", instance.Holder(alive.host, alive.pid, (alive.started or 0) - 1))
+    with lease_holders() as holders:
+        _lease(workspace, "dead", holders["gone"])
+        _lease(workspace, "alive", holders["alive"])
+        _lease(workspace, "elsewhere", holders["elsewhere"])
+        _lease(workspace, "reused", holders["reused"])
 
         report = {r["feed"]: r for r in workspace.json("poll")}
         assert report["dead"]["outcome"] == report["reused"]["outcome"] == "ok"
@@ -256,9 +250,6 @@ def test_a_lease_of_a_dead_process_is_taken_over_and_a_live_ones_is_reported(web
         # Asked only for feeds others hold, a poll polls nothing: it says so, and fails.
         result = workspace.cli("poll", "--feed", "alive", "--feed", "elsewhere", expect=1)
         assert "leased: being polled by" in result.stdout and "2 held" in result.stdout
-    finally:
-        sleeper.kill()
-        sleeper.wait()
 
 
 def test_a_daemon_whose_extraction_worker_is_killed_goes_on_extracting(web, workspace, monkeypatch):

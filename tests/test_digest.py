@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import threading
 from datetime import timedelta
 
 import yaml
 from sqlalchemy import select
 from support.digests import NOW, Copy, add_story
+from support.holders import lease_holders
 from support.smtp import SmtpServer
 
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner, period_of
-from monitor.runtime import instance
 from monitor.store import deliveries as ledger
 from monitor.store.db import open_database
 from monitor.store.models import Article, Delivery, DeliveryItem
@@ -285,54 +284,37 @@ def test_a_delivery_whose_sender_is_gone_from_this_host_is_taken_over_and_others
     # host that is gone, one by a live process, one by a process whose id now belongs to another, one by a
     # process of another host (which nothing here can tell about). Only the gone ones are sent at once.
     seed(db)
-    gone = subprocess.Popen(["sleep", "60"])
-    gone_holder = instance.Holder(instance.host_name(), gone.pid, instance.process_started(gone.pid))
-    gone.kill()
-    gone.wait()
-    sleeper = subprocess.Popen(["sleep", "60"])
-    try:
-        alive = instance.Holder(instance.host_name(), sleeper.pid, instance.process_started(sleeper.pid))
-        with SmtpServer() as smtp:
-            runner = runner_for(db, tmp_path, smtp_port=smtp.port)
-            slot = ledger.Slot("morning", "digest", "email")
-            period = period_of(runner.digest, NOW)
-            holders = {
-                "gone": gone_holder,
-                "alive": alive,
-                "reused": instance.Holder(alive.host, alive.pid, (alive.started or 0) - 1),
-                "elsewhere": instance.Holder("another-host", gone_holder.pid, gone_holder.started),
-            }
-            ids = {}
-            with db.session() as session:
-                for days, (name, holder) in enumerate(holders.items()):
-                    claimed = ledger.claim_new(
-                        session,
-                        slot=slot,
-                        period=period - timedelta(days=days),
-                        owner=f"{holder.host}:{holder.pid}",
-                        now=NOW,
-                        lease=timedelta(minutes=15),
-                        holder=holder,
-                    )
-                    ids[name] = claimed.id
-            retried = runner.retry_due(now=NOW + timedelta(minutes=1))
-            assert sorted(o.period for o in retried) == sorted(
-                [period - timedelta(days=0), period - timedelta(days=2)]
-            )
-            with db.session() as session:
-                status = {name: session.get(Delivery, i).status for name, i in ids.items()}
-            assert status == {"gone": "sent", "alive": "sending", "reused": "sent", "elsewhere": "sending"}
+    with lease_holders() as holders, SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp_port=smtp.port)
+        slot = ledger.Slot("morning", "digest", "email")
+        period = period_of(runner.digest, NOW)
+        ids = {}
+        with db.session() as session:
+            for days, (name, holder) in enumerate(holders.items()):
+                claimed = ledger.claim_new(
+                    session,
+                    slot=slot,
+                    period=period - timedelta(days=days),
+                    owner=f"{holder.host}:{holder.pid}",
+                    now=NOW,
+                    lease=timedelta(minutes=15),
+                    holder=holder,
+                )
+                ids[name] = claimed.id
+        retried = runner.retry_due(now=NOW + timedelta(minutes=1))
+        # gone (0 days back) and reused (2 days back) are taken over; alive (1) and elsewhere (3) wait.
+        assert sorted(o.period for o in retried) == [period - timedelta(days=2), period]
+        with db.session() as session:
+            status = {name: session.get(Delivery, i).status for name, i in ids.items()}
+        assert status == {"gone": "sent", "alive": "sending", "reused": "sent", "elsewhere": "sending"}
 
-            # A single-instance database after a crash: whoever else holds a lease is not running.
-            with db.session() as session:
-                ledger.release_leases_of_others(session, owner="test")
-            assert [o.period for o in runner.retry_due(now=NOW + timedelta(minutes=1))] == [
-                period - timedelta(days=3),
-                period - timedelta(days=1),
-            ]
-    finally:
-        sleeper.kill()
-        sleeper.wait()
+        # A single-instance database after a crash: whoever else holds a lease is not running.
+        with db.session() as session:
+            ledger.release_leases_of_others(session, owner="test")
+        assert [o.period for o in runner.retry_due(now=NOW + timedelta(minutes=1))] == [
+            period - timedelta(days=3),
+            period - timedelta(days=1),
+        ]
 
 
 def test_a_message_the_server_took_without_answering_keeps_its_message_id_and_its_items(db, tmp_path):

@@ -261,11 +261,12 @@ class DigestRunner:
         return render(content)
 
     def _take_over_dead_leases(self, now: datetime) -> None:
-        """Free the deliveries that processes of this host were sending when they died (killed, crashed):
-        they are sent again now, not once their lease runs out a quarter of an hour later."""
+        """Free this digest's deliveries that processes of this host were sending when they died (killed,
+        crashed): they are sent again now, not once their lease runs out a quarter of an hour later."""
         host = instance.host_name()
         with self.db.session() as session:
-            dead = instance.abandoned(ledger.leases_held_on(session, host=host, now=now), host=host)
+            held = ledger.leases_held_on(session, digest=self.digest.name, host=host, now=now)
+            dead = instance.abandoned(held, host=host)
             for delivery_id in ledger.break_leases(session, leases=dead):
                 owner = next(lease.owner for lease in dead if lease.row_id == delivery_id)
                 log.warning("delivery id=%d taken over: its sender %s no longer runs", delivery_id, owner)

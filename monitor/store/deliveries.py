@@ -129,10 +129,12 @@ def _retryable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def leases_held_on(session: Session, *, host: str, now: datetime) -> list[HeldLease]:
-    """The running leases of deliveries being sent by processes of ``host`` (whether those still live is the
-    caller's question)."""
-    return held_on_host(session, Delivery, host=host, now=now, where=[Delivery.status == SENDING])
+def leases_held_on(session: Session, *, digest: str, host: str, now: datetime) -> list[HeldLease]:
+    """The running leases of ``digest``'s deliveries being sent by processes of ``host`` (whether those still
+    live is the caller's question)."""
+    return held_on_host(
+        session, Delivery, host=host, now=now, where=[Delivery.status == SENDING, Delivery.digest == digest]
+    )
 
 
 def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
