@@ -71,7 +71,8 @@ from _processes import (  # noqa: E402
     run_monitor,
     write_config,
 )
-from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
+from _sites import StaticSites  # noqa: E402
+from support.httpserver import Route, free_loopback_hosts  # noqa: E402
 
 from monitor.ingest.extract import extract_page  # noqa: E402
 from monitor.ingest.urls import canonical_url  # noqa: E402
@@ -309,7 +310,7 @@ class Site:
 
 
 def build_site(
-    srv: LocalWebServer, *, feeds: int, entries: int, pages: list[Page], delay: float, prefix: str = "f"
+    srv: StaticSites, *, feeds: int, entries: int, pages: list[Page], delay: float, prefix: str = "f"
 ) -> Site:
     """Serve ``feeds`` RSS feeds of ``entries`` items; each item links to a page on its feed's host."""
     hosts = srv.hosts
@@ -462,7 +463,7 @@ def verify_articles(workdir: Path, config: Path, db_url: str, timeout: float) ->
 
 def step_pipeline(
     options: Options,
-    srv: LocalWebServer,
+    srv: StaticSites,
     site: Site,
     workdir: Path,
     *,
@@ -560,7 +561,7 @@ def step_spread(options: Options, pages: list[Page], best: dict[int, float], wor
     extraction rates of the same pages, all measured now."""
     cpus = os.cpu_count() or 1
     feeds, entries = options.spread_feeds, options.spread_entries
-    with LocalWebServer(hosts=free_loopback_hosts(feeds)) as srv:
+    with StaticSites(hosts=free_loopback_hosts(feeds)) as srv:
         site = build_site(
             srv,
             feeds=feeds,
@@ -597,7 +598,7 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
     served = spread_pages(pages, options.unchanged_feeds)
     # Extraction alone of the pages the first poll extracts, in as many processes as CPUs, before and after.
     rate_before = measure_parallel_limit(served, os.cpu_count() or 1)
-    with LocalWebServer(hosts=hosts) as srv:
+    with StaticSites(hosts=hosts) as srv:
         site = build_site(
             srv, feeds=options.unchanged_feeds, entries=1, pages=served, delay=options.delay, prefix="u"
         )
@@ -724,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
                 "mean_bytes": sum(len(p.html) for p in pages) / len(pages),
             }
 
-            srv = stack.enter_context(LocalWebServer(hosts=free_loopback_hosts(options.hosts)))
+            srv = stack.enter_context(StaticSites(hosts=free_loopback_hosts(options.hosts)))
             site = build_site(
                 srv, feeds=options.feeds, entries=options.entries, pages=pages, delay=options.delay
             )
