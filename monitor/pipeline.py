@@ -67,6 +67,7 @@ from monitor.schedule import (
     RHYTHM_WINDOW,
     Rhythm,
     Spell,
+    asks_whole,
     learned_rhythm,
     listing_overflowed,
     next_page_retry,
@@ -639,6 +640,15 @@ class Pipeline:
         if source.url != feed.url:
             # The row was written from another configuration: this one's address is the one to poll.
             feed = replace(feed, url=source.url, etag=None, last_modified=None)
+        elif (feed.etag or feed.last_modified) and asks_whole(feed.fetched_whole_at, _now()):
+            log.info(
+                "feed=%s: asked without its validators: it has not come whole since %s, and a server can "
+                "answer 304 to a feed that changed",
+                feed.name,
+                f"{feed.fetched_whole_at:%Y-%m-%d %H:%M} UTC" if feed.fetched_whole_at else "it is tracked",
+                extra={"feed": feed.name, "url": feed.url},
+            )
+            feed = replace(feed, etag=None, last_modified=None)
         if source.kind != "rss":
             # Sitemaps and front pages are crawled: robots.txt applies to them as to article pages.
             result = await self._fetch_polite(
@@ -1182,7 +1192,14 @@ class Pipeline:
             now, interval=rhythm.interval, ttl=ttl, cache_lifetime=result.cache_lifetime
         )
         if self.websub is not None and feed.kind == "rss":  # a hub pushes its news: polling is the fallback
-            next_poll = await asyncio.to_thread(self.websub.next_poll, feed.id, now, next_poll)
+            next_poll = await asyncio.to_thread(
+                self.websub.next_poll,
+                feed.id,
+                now,
+                next_poll,
+                found=new + linked,
+                since=feed.last_success_at,
+            )
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
             etag = last_modified = None
@@ -1197,6 +1214,7 @@ class Pipeline:
                 last_modified=last_modified or (feed.last_modified if result.not_modified else None),
                 title=parsed.title if parsed else None,
                 unwatched=unwatched,
+                whole=not result.not_modified,
             )
         )
         await self._poll_records.submit((feed.id, record))

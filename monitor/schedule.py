@@ -18,6 +18,19 @@ RHYTHM_WINDOW = timedelta(days=7)
 """How far back a feed's publications count towards its rhythm: a week holds every weekday once, so a feed
 quiet at weekends is not judged by its Sunday alone."""
 
+WHOLE_FETCH_EVERY = timedelta(hours=24)
+"""How long a feed may go without coming whole (a body, not a 304) before its next poll asks without the
+validators (ETag, Last-Modified) it would send. A server can keep answering 304 to a feed that changed (a
+Last-Modified taken from a template that never changes, a cache that keeps an old ETag): its news would never
+be read. A whole fetch a day bounds the loss to a day at the price of one full download."""
+
+
+def asks_whole(fetched_whole_at: datetime | None, now: datetime) -> bool:
+    """Whether a poll at ``now`` should ask for the feed without validators: it has not come whole for
+    ``WHOLE_FETCH_EVERY`` (or not since it has been tracked)."""
+    return fetched_whole_at is None or now - fetched_whole_at >= WHOLE_FETCH_EVERY
+
+
 CLOCK_SKEW = timedelta(minutes=10)
 """How far after we first saw an entry its stated date may lie and still be believed (clocks differ)."""
 

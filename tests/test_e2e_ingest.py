@@ -6,12 +6,15 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from support.httpserver import Route
 from support.inprocess import poll_every_feed, statements_where
 from support.news import Entry, article_html, make_entries, paragraphs_for, rss
 from support.pageretries import make_page_retries_due
 
 from monitor import pipeline as pipeline_module
+from monitor.store.db import open_database
+from monitor.store.models import Feed
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
@@ -76,6 +79,33 @@ def test_last_modified_alone_gives_a_conditional_get(web, workspace):
     report = workspace.json("poll")
     assert report[0]["outcome"] == "unchanged"
     assert web.requests_for("/lm.xml")[-1].headers["if-modified-since"] == "Mon, 09 Sep 2024 08:00:00 GMT"
+
+
+def test_a_server_answering_304_to_a_changed_feed_hides_its_news_for_a_day_at_most(web, workspace):
+    stuck = "Mon, 09 Sep 2024 08:00:00 GMT"  # a Last-Modified taken from something that never changes
+    entries = make_entries(web, "stuck", 2)
+    url = serve_feed(web, "/stuck.xml", entries, etag=False, last_modified=stuck)
+    workspace.write_config([{"name": "Stuck", "url": url}])
+    workspace.cli("poll")
+    serve_feed(
+        web, "/stuck.xml", make_entries(web, "stuck", 1, start=2) + entries, etag=False, last_modified=stuck
+    )
+    # Within the day the server's 304 is believed: that is what validators are for.
+    assert workspace.json("poll")[0]["outcome"] == "unchanged"
+    # A day after the feed last came whole, it is asked for without its validators, and its news is read.
+    db = open_database(workspace.database_url, migrate=False)
+    try:
+        with db.session() as session:
+            session.execute(update(Feed).values(fetched_whole_at=datetime.now(UTC) - timedelta(hours=25)))
+    finally:
+        db.dispose()
+    report = workspace.json("poll")
+    assert (report[0]["outcome"], report[0]["new_articles"]) == ("ok", 1)
+    whole = web.requests_for("/stuck.xml")[-1]
+    assert "if-modified-since" not in whole.headers and whole.status == 200
+    # That whole fetch starts the day again: the next poll sends its validators.
+    assert workspace.json("poll")[0]["outcome"] == "unchanged"
+    assert web.requests_for("/stuck.xml")[-1].headers["if-modified-since"] == stuck
 
 
 def test_a_feed_that_gains_one_entry_adds_exactly_one_article(web, workspace):

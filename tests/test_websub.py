@@ -524,3 +524,96 @@ def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db
     # Late in a lease, never a rush of polls.
     late = now + timedelta(days=1, hours=23, minutes=59)
     assert subscriber.next_poll(feed.id, late, late + timedelta(minutes=1)) == late + timedelta(minutes=5)
+
+
+def test_a_feed_whose_hub_missed_news_is_polled_at_its_own_rhythm_until_the_hub_pushes_again(db, caplog):
+    from monitor.config import FeedConfig, WebSubSettings
+    from monitor.store import feeds as feed_store
+
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    with db.session() as session:
+        feed_store.sync_feeds(session, feeds=[FeedConfig(name="F", url="http://127.0.0.1/f.xml")], now=now)
+    with db.session() as session:
+        [feed] = feed_store.claim_feeds(
+            session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False
+        )
+        websub_store.request(
+            session, feed_id=feed.id, hub="http://h/", topic="http://t/", token="tok", secret=SECRET, now=now
+        )
+        websub_store.verified(session, token="tok", lease_until=now + timedelta(days=7), now=now)
+    subscriber = Subscriber(WebSubSettings(callback_url="http://127.0.0.1:9/websub"), db, clock=lambda: now)
+
+    def next_poll(at: datetime, *, found: int, since: datetime) -> timedelta:
+        return subscriber.next_poll(feed.id, at, at + timedelta(minutes=20), found=found, since=since) - at
+
+    def subscription() -> websub_store.Subscription:
+        with db.session() as session:
+            found = websub_store.of_feed(session, feed.id)
+        assert found is not None
+        return found
+
+    # The previous poll came before the hub verified: what this one found may predate the subscription.
+    assert next_poll(now + timedelta(hours=1), found=2, since=now - timedelta(minutes=1)) == timedelta(
+        hours=6
+    )
+    assert subscription().trusted and subscription().missed == 0
+    # Nothing new since a poll made under the subscription: the hub pushed it all, or there was nothing.
+    assert next_poll(now + timedelta(hours=7), found=0, since=now + timedelta(hours=1)) == timedelta(hours=6)
+    # News the hub did not push: the feed goes back to its own rhythm, and says why.
+    missed_at = now + timedelta(hours=13)
+    with caplog.at_level("WARNING", logger="monitor.ingest.websub"):
+        assert next_poll(missed_at, found=3, since=now + timedelta(hours=7)) == timedelta(minutes=20)
+        # Still no push: the rhythm holds, whether or not the next polls find more (warned of once).
+        later = missed_at + timedelta(minutes=20)
+        assert next_poll(later, found=0, since=missed_at) == timedelta(minutes=20)
+        assert next_poll(later + timedelta(minutes=20), found=1, since=later) == timedelta(minutes=20)
+    assert [r.getMessage() for r in caplog.records] == [
+        "websub: feed=F: a poll found 3 new entries that its hub http://h/ had not pushed; "
+        "polling the feed at its own rhythm until the hub pushes again"
+    ]
+    state = subscription()
+    assert not state.trusted and state.missed == 4 and state.missed_at == later + timedelta(minutes=20)
+    # The hub pushes again: it is trusted, and the fallback is back.
+    pushed_at = later + timedelta(minutes=30)
+    with db.session() as session:
+        websub_store.pushed(session, token="tok", now=pushed_at)
+    assert subscription().trusted
+    assert next_poll(pushed_at + timedelta(minutes=1), found=0, since=later) == timedelta(hours=6)
+
+
+def test_a_daemon_whose_hub_stops_pushing_polls_the_feed_at_its_rhythm_and_shows_it(web, workspace):
+    port, clock = free_port(), Clock()
+    with LocalHub("127.0.0.3") as hub:
+        topic = hub_feed(web, hub, make_entries(web, "first", 2))
+        _config(workspace, web, port=port)
+
+        async def unpushed(pipeline, subscriber, pushes):
+            await pipeline.poll(due_only=False)
+            assert await asyncio.to_thread(wait_for, hub.verified, 30)
+            [quiet] = await pipeline.poll(due_only=False)
+            assert quiet.next_poll_at > clock() + timedelta(hours=5)  # the fallback: the hub pushes
+            # The publisher stops pinging its hub: the feed has news the hub never pushes.
+            hub_feed(web, hub, make_entries(web, "unpushed", 1) + make_entries(web, "first", 2))
+            [found] = await pipeline.poll(due_only=False)
+            assert found.new_articles == 1
+            return found.next_poll_at
+
+        next_poll_at = asyncio.run(_in_daemon(workspace, unpushed, clock=clock))
+        assert next_poll_at <= clock() + timedelta(minutes=31)  # the feed's own 30 minutes, not 6 hours
+        [row] = workspace.json("feeds")
+        assert row["websub"]["trusted"] is False and row["websub"]["missed"] == 1
+        assert "missed" in workspace.cli("feeds").stdout
+
+        async def pushed_again(pipeline, subscriber, pushes):
+            pushed = rss("Harbour news", web.url("/"), make_entries(web, "pushed", 1))
+            assert await asyncio.to_thread(hub.publish, topic, pushed.encode()) == [202]
+            await asyncio.wrap_future(pushes[-1])
+            hub_feed(web, hub, make_entries(web, "pushed", 1) + make_entries(web, "unpushed", 1))
+            [after] = await pipeline.poll(due_only=False)
+            assert after.new_articles == 0
+            return after.next_poll_at
+
+        assert asyncio.run(_in_daemon(workspace, pushed_again, clock=clock)) > clock() + timedelta(hours=5)
+    [row] = workspace.json("feeds")
+    assert row["websub"]["trusted"] is True and row["websub"]["pushes"] == 1
+    assert "pushed" in workspace.cli("feeds").stdout

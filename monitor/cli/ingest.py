@@ -270,7 +270,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = Text("new")
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
         polled = row["enabled"] and not row["gone_at"]
-        rhythm = row["rhythm"] + (", pushed" if row["websub"] and row["websub"]["state"] == "active" else "")
+        rhythm = row["rhythm"] + _pushed(row["websub"])
         table.add_row(
             row["name"],
             state_text,
@@ -311,6 +311,14 @@ def _rhythms(state, statuses, sightings, unwatched, now: datetime) -> dict[int, 
     return rhythms
 
 
+def _pushed(websub: dict | None) -> str:
+    """What the feeds table says of a feed's WebSub subscription: pushed, or polled again at its own rhythm
+    because polls found news its hub had not pushed (``Subscription.trusted``)."""
+    if not websub or websub["state"] != "active":
+        return ""
+    return ", pushed" if websub["trusted"] else ", hub missed news"
+
+
 def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription, unwatched) -> dict:
     websub = (
         None
@@ -322,6 +330,9 @@ def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription, unwatched)
             "lease_until": subscription.lease_until,
             "last_push_at": subscription.last_push_at,
             "pushes": subscription.pushes,
+            "missed_at": subscription.missed_at,
+            "missed": subscription.missed,
+            "trusted": subscription.trusted,
             "error": subscription.error,
         }
     )

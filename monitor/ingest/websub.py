@@ -6,7 +6,8 @@ the daemon asks the hub for a subscription to the feed's topic (its ``rel=self``
 the callback that we answer only for a request we made; from then on it POSTs new content there, signed with
 the secret (``X-Hub-Signature``); content whose signature does not match is ignored. Verified content is
 processed as a poll of the feed. Subscriptions are renewed at a poll once half their lease has run, and the
-feed is still polled, at ``websub.fallback_interval``: pushes can be lost and hubs can fail.
+feed is still polled, at ``websub.fallback_interval``: pushes can be lost and hubs can fail. A poll that finds
+entries the hub did not push puts the feed back on its own rhythm until the hub pushes again.
 
 The hub is a link found in a feed: it is reached only where the feed's own links may go
 (monitor.ingest.addressguard), like an article page.
@@ -20,7 +21,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -208,20 +209,55 @@ class Subscriber:
         with self.db.session() as session:
             websub_store.failed(session, feed_id=feed_id, error=reason)
 
-    def next_poll(self, feed_id: int, now: datetime, planned: datetime) -> datetime:
+    def next_poll(
+        self,
+        feed_id: int,
+        now: datetime,
+        planned: datetime,
+        *,
+        found: int = 0,
+        since: datetime | None = None,
+    ) -> datetime:
         """When to poll a feed next whose poll planned ``planned``: while its hub pushes, at the fallback
         interval (or later, if the feed's own rhythm says so), but no later than the renewal of its
-        subscription, which a poll makes."""
+        subscription, which a poll makes.
+
+        ``found`` is how many entries the poll found that were not stored before, ``since`` when the feed's
+        previous poll succeeded. Entries found by a poll after one made while the subscription was already
+        verified are entries the hub did not push: a hub that stopped pushing (a publisher that no longer
+        pings it, a hub that dropped the subscription) would otherwise leave the feed's news waiting for the
+        fallback, hours. Such a feed is polled at its own rhythm until the hub pushes again.
+        """
         with self.db.session() as session:
             subscription = websub_store.of_feed(session, feed_id)
-        if (
-            subscription is None
-            or subscription.state != websub_store.ACTIVE
-            or subscription.lease_until is None
-            or subscription.lease_until <= now
-        ):
-            return planned
+            if (
+                subscription is None
+                or subscription.state != websub_store.ACTIVE
+                or subscription.lease_until is None
+                or subscription.lease_until <= now
+            ):
+                return planned
+            covered = (
+                since is not None
+                and subscription.verified_at is not None
+                and subscription.verified_at <= since
+            )
+            if found and covered:
+                websub_store.missed(session, feed_id=feed_id, entries=found, now=now)
+                if subscription.trusted:
+                    log.warning(
+                        "websub: feed=%s: a poll found %d new entries that its hub %s had not pushed; "
+                        "polling the feed at its own rhythm until the hub pushes again",
+                        subscription.feed_name,
+                        found,
+                        subscription.hub,
+                        extra={"feed": subscription.feed_name, "url": subscription.hub},
+                    )
+                subscription = replace(subscription, missed_at=now)
         # Renewals are made by polls: the one due comes first, however quiet the feed (and never in a rush).
+        renewal = max(renewal_due(subscription), now + MIN_LEASE)
+        if not subscription.trusted:
+            return min(planned, renewal)
         fallback = max(planned, now + self.settings.fallback_interval)
         return max(min(fallback, renewal_due(subscription)), now + MIN_LEASE)
 

@@ -54,6 +54,7 @@ class FeedSnapshot:
     last_success_at: datetime | None = None  # None: never polled successfully before this poll
     due_at: datetime | None = None  # when this poll was scheduled (how late it comes tells an absence)
     unwatched: tuple[tuple[datetime, datetime], ...] = ()  # stretches its rhythm leaves out (start, end)
+    fetched_whole_at: datetime | None = None  # when it last came with a body (not a 304)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class PollRecord:
     gone: bool = False
     unwatched: tuple[tuple[datetime, datetime], ...] | None = None
     """The feed's unwatched stretches after this poll; None keeps the stored ones."""
+    whole: bool = False
+    """The feed came with a body (not a 304): ``polled_at`` becomes its ``fetched_whole_at``."""
 
 
 _FEED_SYNC_LOCKS = 4
@@ -202,6 +205,7 @@ def claim_feeds(
             feed.last_success_at,
             feed.next_poll_at,
             decode_spells(feed.unwatched),
+            feed.fetched_whole_at,
         )
         for feed in candidates
         if feed.id in won
@@ -253,6 +257,7 @@ _RECORD_SUCCESS = (
         etag=_param("new_etag", "etag"),
         last_modified=_param("new_last_modified", "last_modified"),
         unwatched=func.coalesce(_param("new_unwatched", "unwatched"), _feeds.c.unwatched),
+        fetched_whole_at=func.coalesce(_param("whole_at", "fetched_whole_at"), _feeds.c.fetched_whole_at),
     )
 )
 _RECORD_FAILURE = (
@@ -289,6 +294,7 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
                 new_etag=record.etag,
                 new_last_modified=record.last_modified,
                 new_unwatched=None if record.unwatched is None else encode_spells(record.unwatched),
+                whole_at=record.polled_at if record.whole else None,
             )
             succeeded.append(params)
         else:

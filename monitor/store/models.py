@@ -71,6 +71,8 @@ class Feed(Base):
 
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the feed last came whole (a success with a body, not a 304): see monitor.schedule.WHOLE_FETCH_EVERY.
+    fetched_whole_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_kind: Mapped[str | None] = mapped_column(String(40))
@@ -383,4 +385,8 @@ class WebSubSubscription(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pushes: Mapped[int] = mapped_column(Integer, default=0)
+    # When a poll last found entries the hub had not pushed, and how many polls have found so far: a hub
+    # that stopped pushing is not trusted until it pushes again (monitor.store.websub.Subscription.trusted).
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    missed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)

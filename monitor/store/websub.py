@@ -28,6 +28,17 @@ class Subscription:
     error: str | None = None
     last_push_at: datetime | None = None
     pushes: int = 0
+    verified_at: datetime | None = None
+    missed_at: datetime | None = None  # when a poll last found entries the hub had not pushed
+    missed: int = 0  # how many such entries polls have found
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the hub is taken to push the feed's news: no poll has found entries it had not pushed, or
+        it has pushed since the last poll that did."""
+        return self.missed_at is None or (
+            self.last_push_at is not None and self.last_push_at > self.missed_at
+        )
 
 
 def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
@@ -45,6 +56,9 @@ def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
         row.error,
         row.last_push_at,
         row.pushes,
+        row.verified_at,
+        row.missed_at,
+        row.missed,
     )
 
 
@@ -123,6 +137,15 @@ def failed(session: Session, *, feed_id: int, error: str) -> None:
         update(WebSubSubscription)
         .where(WebSubSubscription.feed_id == feed_id, WebSubSubscription.state == PENDING)
         .values(state=DENIED)
+    )
+
+
+def missed(session: Session, *, feed_id: int, entries: int, now: datetime) -> None:
+    """A poll found ``entries`` entries of the feed that its hub had not pushed."""
+    session.execute(
+        update(WebSubSubscription)
+        .where(WebSubSubscription.feed_id == feed_id)
+        .values(missed_at=now, missed=WebSubSubscription.missed + entries)
     )
 
 
