@@ -499,11 +499,12 @@ def test_the_daemon_subscribes_and_stores_pushed_entries(web, workspace, tmp_pat
         assert daemon.returncode == 0, err.read_text()
 
 
-def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db):
+def _asked_subscription(db, now: datetime) -> tuple[int, Subscriber]:
+    """A feed "F" whose subscription (token "tok") was asked of a hub at ``now`` and not verified yet, and a
+    subscriber whose clock stands at ``now``."""
     from monitor.config import FeedConfig, WebSubSettings
     from monitor.store import feeds as feed_store
 
-    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
     with db.session() as session:
         feed_store.sync_feeds(session, feeds=[FeedConfig(name="F", url="http://127.0.0.1/f.xml")], now=now)
     with db.session() as session:
@@ -513,42 +514,38 @@ def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db
         websub_store.request(
             session, feed_id=feed.id, hub="http://h/", topic="http://t/", token="tok", secret=SECRET, now=now
         )
-    subscriber = Subscriber(WebSubSettings(callback_url="http://127.0.0.1:9/websub"), db, clock=lambda: now)
+    return feed.id, Subscriber(
+        WebSubSettings(callback_url="http://127.0.0.1:9/websub"), db, clock=lambda: now
+    )
+
+
+def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db):
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    feed_id, subscriber = _asked_subscription(db, now)
     planned = now + timedelta(minutes=20)
-    assert subscriber.next_poll(feed.id, now, planned) == planned  # not verified yet: polled as planned
+    assert subscriber.next_poll(feed_id, now, planned) == planned  # not verified yet: polled as planned
     with db.session() as session:
         websub_store.verified(session, token="tok", lease_until=now + timedelta(days=2), now=now)
-    assert subscriber.next_poll(feed.id, now, planned) == now + timedelta(hours=6)  # the fallback
+    assert subscriber.next_poll(feed_id, now, planned) == now + timedelta(hours=6)  # the fallback
     # A quiet feed's rhythm may plan days ahead: the renewal, at half the lease, comes first.
-    assert subscriber.next_poll(feed.id, now, now + timedelta(days=3)) == now + timedelta(days=1)
+    assert subscriber.next_poll(feed_id, now, now + timedelta(days=3)) == now + timedelta(days=1)
     # Late in a lease, never a rush of polls.
     late = now + timedelta(days=1, hours=23, minutes=59)
-    assert subscriber.next_poll(feed.id, late, late + timedelta(minutes=1)) == late + timedelta(minutes=5)
+    assert subscriber.next_poll(feed_id, late, late + timedelta(minutes=1)) == late + timedelta(minutes=5)
 
 
 def test_a_feed_whose_hub_missed_news_is_polled_at_its_own_rhythm_until_the_hub_pushes_again(db, caplog):
-    from monitor.config import FeedConfig, WebSubSettings
-    from monitor.store import feeds as feed_store
-
     now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    feed_id, subscriber = _asked_subscription(db, now)
     with db.session() as session:
-        feed_store.sync_feeds(session, feeds=[FeedConfig(name="F", url="http://127.0.0.1/f.xml")], now=now)
-    with db.session() as session:
-        [feed] = feed_store.claim_feeds(
-            session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False
-        )
-        websub_store.request(
-            session, feed_id=feed.id, hub="http://h/", topic="http://t/", token="tok", secret=SECRET, now=now
-        )
         websub_store.verified(session, token="tok", lease_until=now + timedelta(days=7), now=now)
-    subscriber = Subscriber(WebSubSettings(callback_url="http://127.0.0.1:9/websub"), db, clock=lambda: now)
 
     def next_poll(at: datetime, *, found: int, since: datetime) -> timedelta:
-        return subscriber.next_poll(feed.id, at, at + timedelta(minutes=20), found=found, since=since) - at
+        return subscriber.next_poll(feed_id, at, at + timedelta(minutes=20), found=found, since=since) - at
 
     def subscription() -> websub_store.Subscription:
         with db.session() as session:
-            found = websub_store.of_feed(session, feed.id)
+            found = websub_store.of_feed(session, feed_id)
         assert found is not None
         return found
 
