@@ -642,10 +642,12 @@ class Pipeline:
             feed = replace(feed, url=source.url, etag=None, last_modified=None)
         elif (feed.etag or feed.last_modified) and asks_whole(feed.fetched_whole_at, _now()):
             log.info(
-                "feed=%s: asked without its validators: it has not come whole since %s, and a server can "
-                "answer 304 to a feed that changed",
+                "feed=%s: asked for without its validators (%s): a server can answer 304 to a feed that "
+                "changed",
                 feed.name,
-                f"{feed.fetched_whole_at:%Y-%m-%d %H:%M} UTC" if feed.fetched_whole_at else "it is tracked",
+                f"last whole copy {feed.fetched_whole_at:%Y-%m-%d %H:%M} UTC"
+                if feed.fetched_whole_at
+                else "no whole copy on record",
                 extra={"feed": feed.name, "url": feed.url},
             )
             feed = replace(feed, etag=None, last_modified=None)
