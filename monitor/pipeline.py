@@ -1201,6 +1201,7 @@ class Pipeline:
                 next_poll,
                 found=new + linked,
                 since=feed.last_success_at,
+                began=now - timedelta(seconds=time.monotonic() - started),
             )
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304

@@ -576,6 +576,20 @@ def test_a_feed_whose_hub_missed_news_is_polled_at_its_own_rhythm_until_the_hub_
         websub_store.pushed(session, token="tok", now=pushed_at)
     assert subscription().trusted
     assert next_poll(pushed_at + timedelta(minutes=1), found=0, since=later) == timedelta(hours=6)
+    # A push that came while a poll ran: what that poll found came by push as well.
+    during = pushed_at + timedelta(hours=6)
+    with db.session() as session:
+        websub_store.pushed(session, token="tok", now=during)
+    began = during - timedelta(seconds=1)
+    assert subscriber.next_poll(
+        feed_id,
+        during + timedelta(seconds=1),
+        during + timedelta(minutes=21),
+        found=1,
+        since=pushed_at,
+        began=began,
+    ) == during + timedelta(hours=6, seconds=1)
+    assert subscription().trusted and subscription().missed == 4
 
 
 def test_a_daemon_whose_hub_stops_pushing_polls_the_feed_at_its_rhythm_and_shows_it(web, workspace):

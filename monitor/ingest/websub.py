@@ -217,6 +217,7 @@ class Subscriber:
         *,
         found: int = 0,
         since: datetime | None = None,
+        began: datetime | None = None,
     ) -> datetime:
         """When to poll a feed next whose poll planned ``planned``: while its hub pushes, at the fallback
         interval (or later, if the feed's own rhythm says so), but no later than the renewal of its
@@ -226,7 +227,8 @@ class Subscriber:
         previous poll succeeded. Entries found by a poll after one made while the subscription was already
         verified are entries the hub did not push: a hub that stopped pushing (a publisher that no longer
         pings it, a hub that dropped the subscription) would otherwise leave the feed's news waiting for the
-        fallback, hours. Such a feed is polled at its own rhythm until the hub pushes again.
+        fallback, hours. Such a feed is polled at its own rhythm until the hub pushes again. A push that came
+        while the poll ran (it ``began`` then) clears the hub: what the poll found came by push as well.
         """
         with self.db.session() as session:
             subscription = websub_store.of_feed(session, feed_id)
@@ -242,7 +244,12 @@ class Subscriber:
                 and subscription.verified_at is not None
                 and subscription.verified_at <= since
             )
-            if found and covered:
+            pushing = (
+                began is not None
+                and subscription.last_push_at is not None
+                and subscription.last_push_at >= began
+            )
+            if found and covered and not pushing:
                 websub_store.missed(session, feed_id=feed_id, entries=found, now=now)
                 if subscription.trusted:
                     log.warning(
