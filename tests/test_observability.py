@@ -237,6 +237,104 @@ def test_metrics_tell_the_deliveries_owed_and_the_oldest_of_each_channel(db):
     assert families["monitor_deliveries_owed"].samples == [] and "monitor_writer_queue_depth" in families
 
 
+def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(db):
+    from monitor.config import FeedConfig
+    from monitor.store import feeds as feed_store
+
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    names = ["ok", "late", "failing", "gone", "new", "held", "dropped"]
+    with db.session() as session:
+        feed_store.sync_feeds(
+            session, feeds=[FeedConfig(name=n, url=f"http://127.0.0.1/{n}.xml") for n in names], now=now
+        )
+    with db.session() as session:
+        claimed = {
+            f.name: f.id
+            for f in feed_store.claim_feeds(
+                session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False, names=names[:4]
+            )
+        }
+        ok = {"succeeded": True, "status": 200, "polled_at": now}
+        feed_store.record_polls(
+            session,
+            owner="t",
+            records=[
+                (claimed["ok"], feed_store.PollRecord(next_poll_at=now + timedelta(minutes=30), **ok)),
+                # Due 20 minutes ago, and no instance has taken it: the schedule is behind.
+                (claimed["late"], feed_store.PollRecord(next_poll_at=now - timedelta(minutes=20), **ok)),
+                (
+                    claimed["failing"],
+                    feed_store.PollRecord(
+                        polled_at=now,
+                        next_poll_at=now + timedelta(minutes=5),
+                        status=500,
+                        succeeded=False,
+                        error="server error",
+                        error_kind="http",
+                    ),
+                ),
+                (claimed["gone"], feed_store.PollRecord(next_poll_at=now, gone=True, **ok | {"status": 410})),
+            ],
+        )
+    with db.session() as session:
+        # Never polled, but waiting on a server's Retry-After: not waiting for an instance.
+        held = feed_store.claim_feeds(
+            session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False, names=["held"]
+        )
+        feed_store.record_polls(
+            session,
+            owner="t",
+            records=[
+                (
+                    held[0].id,
+                    feed_store.PollRecord(
+                        polled_at=now,
+                        next_poll_at=now + timedelta(hours=1),
+                        status=429,
+                        succeeded=False,
+                        error="too many requests",
+                        error_kind="http",
+                        retry_after_until=now + timedelta(hours=1),
+                    ),
+                )
+            ],
+        )
+    with db.session() as session:  # "dropped" left the configuration
+        feed_store.sync_feeds(
+            session, feeds=[FeedConfig(name=n, url=f"http://127.0.0.1/{n}.xml") for n in names[:-1]], now=now
+        )
+
+    def schedule():
+        with db.session() as session:
+            return feed_store.schedule_state(session, now=now)
+
+    text = PrometheusMetrics(feed_schedule=schedule).exposition()[0].decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if family.name.startswith("monitor_feeds")
+        and family.name not in ("monitor_feeds_due", "monitor_feeds_in_flight")
+    }
+    assert samples == {
+        ("monitor_feeds", (("state", "ok"),)): 2,
+        ("monitor_feeds", (("state", "failing"),)): 2,
+        ("monitor_feeds", (("state", "gone"),)): 1,
+        ("monitor_feeds", (("state", "new"),)): 1,
+        ("monitor_feeds", (("state", "disabled"),)): 1,
+        # "late", and "new" (never polled, so due at once: it has no due time of its own).
+        ("monitor_feeds_waiting", ()): 2,
+        ("monitor_feeds_waiting_oldest_due_timestamp_seconds", ()): (now - timedelta(minutes=20)).timestamp(),
+    }
+
+    def unreadable():
+        raise OSError("database away")
+
+    text = PrometheusMetrics(feed_schedule=unreadable).exposition()[0].decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert families["monitor_feeds"].samples == [] and "monitor_writer_queue_depth" in families
+
+
 def test_health_fails_when_postgresql_does_not_answer():
     with socket.socket() as probe:  # a port nobody listens on: bound, then closed
         probe.bind(("127.0.0.1", 0))

@@ -329,7 +329,11 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
     metrics: Metrics = NO_METRICS
     listener = None
     if listen is not None:
-        metrics = PrometheusMetrics(database_size=lambda: size_bytes(db), deliveries_owed=lambda: _owed(db))
+        metrics = PrometheusMetrics(
+            database_size=lambda: size_bytes(db),
+            deliveries_owed=lambda: _owed(db),
+            feed_schedule=lambda: _feed_schedule(db),
+        )
         health = Health(db=db, metrics=metrics, tick_every=config.settings.poll_tick.total_seconds())
         listener = Listener(listen, health=health, metrics=metrics)  # fails now if the port is taken
     try:
@@ -342,6 +346,11 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
 def _owed(db: Database) -> list[ledger.Owed]:
     with db.session() as session:
         return ledger.owed(session)
+
+
+def _feed_schedule(db: Database) -> feed_store.ScheduleState:
+    with db.session() as session:
+        return feed_store.schedule_state(session, now=datetime.now(UTC))
 
 
 async def _run(

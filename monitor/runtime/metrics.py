@@ -76,6 +76,8 @@ class PrometheusMetrics(Metrics):
         database_size: called at each scrape for the database's size in bytes (None when unknown).
         deliveries_owed: called at each scrape for the deliveries not sent yet
             (``monitor.store.deliveries.Owed``: kind, channel, status, count, oldest_period).
+        feed_schedule: called at each scrape for how the feeds stand
+            (``monitor.store.feeds.ScheduleState``: by_state, waiting, oldest_due).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class PrometheusMetrics(Metrics):
         *,
         database_size: Callable[[], int | None] | None = None,
         deliveries_owed: Callable[[], Iterable[Any]] | None = None,
+        feed_schedule: Callable[[], Any] | None = None,
     ) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -169,6 +172,8 @@ class PrometheusMetrics(Metrics):
             size.set_function(lambda: _or_nan(database_size))
         if deliveries_owed is not None:
             r.register(_OwedDeliveries(deliveries_owed))
+        if feed_schedule is not None:
+            r.register(_FeedSchedule(feed_schedule))
 
     def ticked(self, *, due: int) -> None:
         self.last_tick_at = time.time()
@@ -271,6 +276,52 @@ class _OwedDeliveries:
                 "monitor_deliveries_owed_oldest_period_timestamp_seconds",
                 "The period of the oldest delivery not sent yet, by kind and channel",
                 labels=["kind", "channel"],
+            ),
+        )
+
+
+class _FeedSchedule:
+    """The feeds by state and the polls waiting for an instance, read from the database at each scrape (the
+    feeds are shared by every instance). A database that cannot be read gives no samples."""
+
+    STATES = ("ok", "failing", "gone", "new", "disabled")
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self._read = read
+
+    def describe(self) -> list:
+        return list(self._families())
+
+    def collect(self) -> list:
+        by_state, waiting, oldest = self._families()
+        try:
+            state = self._read()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because one gauge cannot be read
+            return [by_state, waiting, oldest]
+        for name in self.STATES:  # every state, 0 included: an alert on failing feeds needs the series
+            by_state.add_metric([name], state.by_state.get(name, 0))
+        waiting.add_metric([], state.waiting)
+        if state.oldest_due is not None:
+            oldest.add_metric([], state.oldest_due.timestamp())
+        return [by_state, waiting, oldest]
+
+    @staticmethod
+    def _families() -> tuple:
+        from prometheus_client.core import GaugeMetricFamily
+
+        return (
+            GaugeMetricFamily(
+                "monitor_feeds",
+                "Feeds by state: ok, failing, gone (410), new (never polled), disabled",
+                labels=["state"],
+            ),
+            GaugeMetricFamily(
+                "monitor_feeds_waiting",
+                "Feeds due for a poll that no instance has taken yet",
+            ),
+            GaugeMetricFamily(
+                "monitor_feeds_waiting_oldest_due_timestamp_seconds",
+                "When the longest-waiting of those feeds fell due",
             ),
         )
 

@@ -370,3 +370,37 @@ def break_leases(session: Session, *, leases: Sequence[HeldLease]) -> list[int]:
 def release_leases_of_others(session: Session, *, owner: str) -> None:
     """Clear every feed lease not held by ``owner`` (a single-instance database after a crash)."""
     clear_leases_but(session, Feed, owner=owner)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """The feeds by state, and the polls that are due but not taken: what an alert on feeds failing or on a
+    daemon falling behind its schedule reads (``monitor_feeds``, ``monitor_feeds_waiting``)."""
+
+    by_state: Mapping[str, int]  # ok, failing, gone, new (never polled), disabled
+    waiting: int  # enabled feeds due now that no instance holds, nor a server's Retry-After
+    oldest_due: datetime | None  # the due time of the longest-waiting of them (None: none, or never polled)
+
+
+def schedule_state(session: Session, *, now: datetime) -> ScheduleState:
+    """How the feeds stand at ``now`` (one pass over the table for the states, one for the waiting polls)."""
+    state = case(
+        (Feed.enabled.is_(False), "disabled"),
+        (Feed.gone_at.is_not(None), "gone"),
+        (Feed.consecutive_failures > 0, "failing"),
+        (Feed.last_success_at.is_(None), "new"),
+        else_="ok",
+    )
+    counted = session.execute(select(state, func.count()).group_by(state))
+    by_state = {str(name): cast(int, count) for name, count in counted}
+    # The feeds a claim at ``now`` would take (``claim_feeds``): never polled, or due.
+    waiting, oldest = session.execute(
+        select(func.count(), func.min(Feed.next_poll_at)).where(
+            Feed.enabled.is_(True),
+            Feed.gone_at.is_(None),
+            or_(Feed.lease_until.is_(None), Feed.lease_until < now),
+            or_(Feed.retry_after_until.is_(None), Feed.retry_after_until <= now),
+            or_(Feed.next_poll_at.is_(None), Feed.next_poll_at <= now),
+        )
+    ).one()
+    return ScheduleState(by_state, int(waiting), oldest)
