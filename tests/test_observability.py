@@ -179,6 +179,17 @@ def test_health_answers_ok_while_ticking_then_names_a_stale_tick(db):
     assert not healthy and body["status"] == "unhealthy" and "no scheduler tick" in body["reason"]
 
 
+def _scraped(metrics: PrometheusMetrics, families: tuple[str, ...]) -> dict:
+    """The samples of ``families`` in one scrape of ``metrics``, by (name, sorted labels)."""
+    text = metrics.exposition()[0].decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if family.name in families
+    }
+
+
 def test_metrics_tell_the_deliveries_owed_and_the_oldest_of_each_channel(db):
     # Two deliveries failed on email (the older is what an alert on a digest that is not getting out reads),
     # one is being sent on Slack, one went out: the owed ones are counted by status, the sent one is not.
@@ -208,14 +219,8 @@ def test_metrics_tell_the_deliveries_owed_and_the_oldest_of_each_channel(db):
         with db.session() as session:
             return ledger.owed(session)
 
-    text = PrometheusMetrics(deliveries_owed=owed).exposition()[0].decode()
-    samples = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if family.name.startswith("monitor_deliveries_owed")
-    }
-    assert samples == {
+    owed_families = ("monitor_deliveries_owed", "monitor_deliveries_owed_oldest_period_timestamp_seconds")
+    assert _scraped(PrometheusMetrics(deliveries_owed=owed), owed_families) == {
         ("monitor_deliveries_owed", (("channel", "email"), ("kind", "digest"), ("status", "failed"))): 2,
         ("monitor_deliveries_owed", (("channel", "slack"), ("kind", "digest"), ("status", "sending"))): 1,
         (
@@ -251,10 +256,16 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
         claimed = {
             f.name: f.id
             for f in feed_store.claim_feeds(
-                session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False, names=names[:4]
+                session,
+                now=now,
+                owner="t",
+                lease=timedelta(minutes=1),
+                due_only=False,
+                names=[*names[:4], "held"],
             )
         }
         ok = {"succeeded": True, "status": 200, "polled_at": now}
+        failed = {"succeeded": False, "polled_at": now, "next_poll_at": now + timedelta(hours=1)}
         feed_store.record_polls(
             session,
             owner="t",
@@ -264,39 +275,20 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
                 (claimed["late"], feed_store.PollRecord(next_poll_at=now - timedelta(minutes=20), **ok)),
                 (
                     claimed["failing"],
-                    feed_store.PollRecord(
-                        polled_at=now,
-                        next_poll_at=now + timedelta(minutes=5),
-                        status=500,
-                        succeeded=False,
-                        error="server error",
-                        error_kind="http",
-                    ),
+                    feed_store.PollRecord(status=500, error="server error", error_kind="http", **failed),
                 ),
                 (claimed["gone"], feed_store.PollRecord(next_poll_at=now, gone=True, **ok | {"status": 410})),
-            ],
-        )
-    with db.session() as session:
-        # Never polled, but waiting on a server's Retry-After: not waiting for an instance.
-        held = feed_store.claim_feeds(
-            session, now=now, owner="t", lease=timedelta(minutes=1), due_only=False, names=["held"]
-        )
-        feed_store.record_polls(
-            session,
-            owner="t",
-            records=[
+                # Failing too, and waiting on the server's Retry-After rather than for an instance.
                 (
-                    held[0].id,
+                    claimed["held"],
                     feed_store.PollRecord(
-                        polled_at=now,
-                        next_poll_at=now + timedelta(hours=1),
                         status=429,
-                        succeeded=False,
-                        error="too many requests",
+                        error="too many",
                         error_kind="http",
                         retry_after_until=now + timedelta(hours=1),
+                        **failed,
                     ),
-                )
+                ),
             ],
         )
     with db.session() as session:  # "dropped" left the configuration
@@ -308,15 +300,12 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
         with db.session() as session:
             return feed_store.schedule_state(session, now=now)
 
-    text = PrometheusMetrics(feed_schedule=schedule).exposition()[0].decode()
-    samples = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if family.name.startswith("monitor_feeds")
-        and family.name not in ("monitor_feeds_due", "monitor_feeds_in_flight")
-    }
-    assert samples == {
+    schedule_families = (
+        "monitor_feeds",
+        "monitor_feeds_waiting",
+        "monitor_feeds_waiting_oldest_due_timestamp_seconds",
+    )
+    assert _scraped(PrometheusMetrics(feed_schedule=schedule), schedule_families) == {
         ("monitor_feeds", (("state", "ok"),)): 2,
         ("monitor_feeds", (("state", "failing"),)): 2,
         ("monitor_feeds", (("state", "gone"),)): 1,
