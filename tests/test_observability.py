@@ -432,9 +432,13 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
             "monitor_writer_queue_depth",
             "monitor_database_size_bytes",
             "monitor_deliveries_owed",
+            "monitor_feeds",
+            "monitor_feeds_waiting",
             "monitor_last_successful_poll_timestamp_seconds",
             "monitor_pages_extracted",
         } <= names
+        # The feeds by state, read from the database by the running daemon: its one feed polled, none failing.
+        assert 'monitor_feeds{state="ok"} 1.0' in text and 'monitor_feeds{state="failing"} 0.0' in text
         assert 'monitor_polls_total{error_kind="",outcome="ok"}' in text
         assert json.loads(get(base + "/healthz")[1])["last_successful_poll"]
         assert get(base + "/nothing")[0] == 404
