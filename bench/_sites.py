@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import socket
 import threading
 import time
@@ -36,8 +37,6 @@ class _Rendered:
     __slots__ = ("delay", "etag", "full", "head_only", "not_modified", "status")
 
     def __init__(self, route: Route) -> None:
-        import hashlib
-
         body = route.body.encode("utf-8") if isinstance(route.body, str) else bytes(route.body)
         self.status, self.delay = int(route.status), max(0.0, float(route.delay))
         headers = dict(route.headers)
@@ -55,8 +54,14 @@ class _Rendered:
         )
 
 
-_NOT_FOUND = _Rendered(
-    Route(body=b"not found", status=404, etag=False, headers={"Content-Type": "text/plain"})
+def _plain(status: int, text: bytes) -> _Rendered:
+    return _Rendered(Route(body=text, status=status, etag=False, headers={"Content-Type": "text/plain"}))
+
+
+_NOT_FOUND, _BAD_REQUEST, _NOT_ALLOWED = (
+    _plain(404, b"not found"),
+    _plain(400, b"bad request"),
+    _plain(405, b"method not allowed"),
 )
 
 
@@ -90,7 +95,7 @@ class _Connection(asyncio.Protocol):
         try:
             method, target, _version = lines[0].split(" ", 2)
         except ValueError:
-            self._answer(_NOT_FOUND.full.replace(b"404 Not Found", b"400 Bad Request", 1), close=True)
+            self._answer(_BAD_REQUEST.full, close=True)
             return
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -100,7 +105,7 @@ class _Connection(asyncio.Protocol):
         route = self.sites.route(self.host, target)
         status, answer = route.status, route.full
         if method not in ("GET", "HEAD"):
-            status, answer = 405, _NOT_FOUND.full.replace(b"404 Not Found", b"405 Method Not Allowed", 1)
+            status, answer = 405, _NOT_ALLOWED.full
         elif route.etag and route.etag in headers.get("if-none-match", ""):
             status, answer = 304, route.not_modified
         elif method == "HEAD":

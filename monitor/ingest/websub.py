@@ -227,8 +227,9 @@ class Subscriber:
         previous poll succeeded. Entries found by a poll after one made while the subscription was already
         verified are entries the hub did not push: a hub that stopped pushing (a publisher that no longer
         pings it, a hub that dropped the subscription) would otherwise leave the feed's news waiting for the
-        fallback, hours. Such a feed is polled at its own rhythm until the hub pushes again. A push that came
-        while the poll ran (it ``began`` then) clears the hub: what the poll found came by push as well.
+        fallback, hours. They are recorded on the subscription (``missed``), and such a feed is polled at its
+        own rhythm until the hub pushes again. A push that came while the poll ran (it ``began`` then) clears
+        the hub: what the poll found came by push as well.
         """
         with self.db.session() as session:
             subscription = websub_store.of_feed(session, feed_id)

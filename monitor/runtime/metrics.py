@@ -236,31 +236,48 @@ class PrometheusMetrics(Metrics):
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class _OwedDeliveries:
-    """The deliveries not sent yet, read from the database at each scrape (the ledger is shared by every
-    instance: any one of them tells the whole of it). A database that cannot be read gives no samples, as
-    ``monitor_database_size_bytes`` gives NaN: the scrape itself goes on."""
+class _ReadAtScrape:
+    """Gauges read from the database at each scrape (what every instance shares: any one of them tells the
+    whole of it). A database that cannot be read leaves the families empty, as ``monitor_database_size_bytes``
+    gives NaN: the scrape itself goes on. Subclasses name their families and fill them from what was read."""
 
-    def __init__(self, read: Callable[[], Iterable[Any]]) -> None:
+    def __init__(self, read: Callable[[], Any]) -> None:
         self._read = read
 
     def describe(self) -> list:
         return list(self._families())
 
     def collect(self) -> list:
+        families = self._families()
         try:
-            owed = list(self._read())
+            value = self._read()
         except Exception:  # noqa: BLE001 - a scrape must not fail because one gauge cannot be read
-            owed = []
-        count, oldest = self._families()
+            return list(families)
+        self._fill(families, value)
+        return list(families)
+
+    @staticmethod
+    def _families() -> tuple:
+        raise NotImplementedError
+
+    @staticmethod
+    def _fill(families: tuple, value: Any) -> None:
+        raise NotImplementedError
+
+
+class _OwedDeliveries(_ReadAtScrape):
+    """The deliveries not sent yet (``monitor.store.deliveries.Owed`` rows)."""
+
+    @staticmethod
+    def _fill(families: tuple, value: Any) -> None:
+        count, oldest = families
         periods: dict[tuple[str, str], float] = {}
-        for row in owed:
+        for row in value:
             count.add_metric([row.kind, row.channel, row.status], row.count)
             at = row.oldest_period.timestamp()
             periods[row.kind, row.channel] = min(at, periods.get((row.kind, row.channel), at))
         for (kind, channel), at in sorted(periods.items()):
             oldest.add_metric([kind, channel], at)
-        return [count, oldest]
 
     @staticmethod
     def _families() -> tuple:
@@ -280,30 +297,21 @@ class _OwedDeliveries:
         )
 
 
-class _FeedSchedule:
-    """The feeds by state and the polls waiting for an instance, read from the database at each scrape (the
-    feeds are shared by every instance). A database that cannot be read gives no samples."""
+class _FeedSchedule(_ReadAtScrape):
+    """The feeds by state and the polls waiting for an instance (``monitor.store.feeds.ScheduleState``)."""
 
     STATES = ("ok", "failing", "gone", "new", "disabled")
 
-    def __init__(self, read: Callable[[], Any]) -> None:
-        self._read = read
-
-    def describe(self) -> list:
-        return list(self._families())
-
-    def collect(self) -> list:
-        by_state, waiting, oldest = self._families()
-        try:
-            state = self._read()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because one gauge cannot be read
-            return [by_state, waiting, oldest]
-        for name in self.STATES:  # every state, 0 included: an alert on failing feeds needs the series
-            by_state.add_metric([name], state.by_state.get(name, 0))
-        waiting.add_metric([], state.waiting)
-        if state.oldest_due is not None:
-            oldest.add_metric([], state.oldest_due.timestamp())
-        return [by_state, waiting, oldest]
+    @staticmethod
+    def _fill(families: tuple, value: Any) -> None:
+        by_state, waiting, oldest = families
+        for (
+            name
+        ) in _FeedSchedule.STATES:  # every state, 0 included: an alert on failing feeds needs the series
+            by_state.add_metric([name], value.by_state.get(name, 0))
+        waiting.add_metric([], value.waiting)
+        if value.oldest_due is not None:
+            oldest.add_metric([], value.oldest_due.timestamp())
 
     @staticmethod
     def _families() -> tuple:
