@@ -70,6 +70,7 @@ from monitor.schedule import (
     asks_whole,
     learned_rhythm,
     listing_overflowed,
+    news_delay,
     next_page_retry,
     next_poll_after_failure,
     next_poll_after_success,
@@ -329,7 +330,7 @@ class Pipeline:
         # So are the articles of feeds whose pages are all in: one transaction rewrites the pages of the
         # counts that deduplication keeps (a term's count is a row; an article adds to hundreds of them) once
         # for all its articles instead of once per feed, which on SQLite is most of a poll's disk writes.
-        self._article_saves: GroupCommit[_ArticleSave, tuple[int, int]] = GroupCommit(
+        self._article_saves: GroupCommit[_ArticleSave, tuple[list[str], int]] = GroupCommit(
             self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION, what="feeds' article saves"
         )
         # Which of a feed's entries are known is looked up as its feed is parsed; feeds parsed together are
@@ -749,7 +750,9 @@ class Pipeline:
                     headers=headers,
                     max_chars=int(self.config.settings.max_bytes),
                 )
-                new, linked, _ = await self._store_new_entries(feed, storable_feed(parsed), result, reach)
+                new, linked, _ = await self._store_new_entries(
+                    feed, storable_feed(parsed), result, reach, via="push"
+                )
         except NotAFeed as exc:
             log.warning("websub: feed=%s: the hub pushed %s", feed.name, exc, extra={"feed": feed.name})
             return None
@@ -776,9 +779,17 @@ class Pipeline:
         return None
 
     async def _store_new_entries(
-        self, feed: feed_store.FeedSnapshot, parsed: ParsedFeed, result: FetchResult, reach: Reach
+        self,
+        feed: feed_store.FeedSnapshot,
+        parsed: ParsedFeed,
+        result: FetchResult,
+        reach: Reach,
+        *,
+        via: str = "poll",
     ) -> tuple[int, int, int]:
-        """Store the new entries (newest first, ``max_entries_per_poll`` of them) and apply changed ones.
+        """Store the new entries (newest first, ``max_entries_per_poll`` of them) and apply changed ones,
+        and count how long after their publication the new ones were stored (found by a poll or pushed,
+        ``via``).
 
         Returns:
             How many articles were created, how many linked from other feeds, and how many entries wait
@@ -818,11 +829,20 @@ class Pipeline:
         )
         if not fresh and not revised:
             return 0, linked, waiting
-        created, updated = await self._article_saves.submit(
+        created_keys, updated = await self._article_saves.submit(
             _ArticleSave(
                 feed, complete[: len(fresh)], list(zip(revised, complete[len(fresh) :])), changed, hashes
             )
         )
+        created = len(created_keys)
+        if created:
+            stored_at, stored = _now(), set(created_keys)
+            delays = (
+                news_delay(item.published, stored_at=stored_at, read_whole_at=feed.fetched_whole_at)
+                for item, article in zip(fresh, complete, strict=False)  # complete: fresh, then revised
+                if article.entry_key in stored
+            )
+            self.metrics.news_stored([delay for delay in delays if delay is not None], via=via)
         if updated:
             log.info(
                 "feed=%s: %d stored articles changed and were updated",
@@ -868,10 +888,10 @@ class Pipeline:
                 sorted_feeds.append(_Sorted(known, changed, linked))
         return sorted_feeds
 
-    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[int, int]]:
+    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[list[str], int]]:
         """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
         one transaction, and the term counts gathered until now when they are due. Runs in the writer
-        thread. Returns how many were created and updated, by feed."""
+        thread. Returns, by feed, the entry keys of the articles created and how many were updated."""
         with self._tally.transaction(), self.db.write_session() as session:
             results = [self._save_feed_articles(session, save) for save in saves]
             if self._tally.due():
@@ -888,10 +908,12 @@ class Pipeline:
         with self._tally.transaction(), self.db.write_session() as session:
             self._tally.write(session)
 
-    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[int, int]:
-        """One feed's part of ``_save_articles``: how many of its articles were created and updated."""
+    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[list[str], int]:
+        """One feed's part of ``_save_articles``: the entry keys of its articles created, and how many were
+        updated."""
         feed, changed, hashes = save.feed, save.changed, save.hashes
-        created = updated = 0
+        created: list[str] = []
+        updated = 0
         for article in save.new:
             # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
             def store_new(article=article) -> int:
@@ -906,7 +928,8 @@ class Pipeline:
                     self._after_store(session, article_id, article)
                 return int(is_new)
 
-            created += _store_entry(session, feed, article, store_new, self._tally) or 0
+            if _store_entry(session, feed, article, store_new, self._tally):
+                created.append(article.entry_key)
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:

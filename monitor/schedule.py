@@ -31,6 +31,24 @@ def asks_whole(fetched_whole_at: datetime | None, now: datetime) -> bool:
     return fetched_whole_at is None or now - fetched_whole_at >= WHOLE_FETCH_EVERY
 
 
+def news_delay(
+    published: datetime | None, *, stored_at: datetime, read_whole_at: datetime | None
+) -> float | None:
+    """Seconds from an entry's publication (the date its feed states) to its article being stored, when that
+    delay is the daemon's to answer for: the entry was published after the feed last came whole, so no read
+    before this one could have found it. Then the delay is what the schedule, a hub, a failing or stuck feed
+    (a 304 for ever, ``WHOLE_FETCH_EVERY``) or a backlog (``max_entries_per_poll``) added.
+
+    None for an entry without a stated date, for a feed never read whole before (its first poll's entries
+    are its backlog) and for an entry dated before that read: it reached the feed late (a backdated entry, an
+    old article listed again), which is the publisher's delay, not the schedule's. A date in the future (a
+    clock ahead) counts as no delay.
+    """
+    if published is None or read_whole_at is None or published <= read_whole_at:
+        return None
+    return max((stored_at - published).total_seconds(), 0.0)
+
+
 CLOCK_SKEW = timedelta(minutes=10)
 """How far after we first saw an entry its stated date may lie and still be believed (clocks differ)."""
 

@@ -232,3 +232,102 @@ def test_a_week_after_the_daemon_was_stopped_a_feed_keeps_the_rate_it_had(web, w
 def _stored(moment: datetime):
     """A time as the store writes it: naive UTC (monitor.store.models.UTCDateTime)."""
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def test_news_delay_counts_what_the_schedule_and_a_stuck_feed_add_not_a_backlog_or_a_late_entry(
+    web, workspace
+):
+    """``monitor_news_delay_seconds``: from an entry's publication to its storage, for entries published
+    after their feed was last read whole. A first poll's backlog and an entry dated before the last read are
+    not the schedule's doing; the day a server's stuck 304 hid news is."""
+    from prometheus_client.parser import text_string_to_metric_families
+    from sqlalchemy import update
+
+    from monitor.config import load_config
+    from monitor.runtime.metrics import PrometheusMetrics
+    from monitor.store.db import open_database
+    from monitor.store.models import Feed
+
+    stuck = "Mon, 09 Sep 2024 08:00:00 GMT"  # a Last-Modified that never changes: a 304 for ever
+    fresh, stale = (
+        entries_every(web, "fresh", DAY, 2, ago=3 * DAY),
+        entries_every(web, "stale", DAY, 2, ago=3 * DAY),
+    )
+    serve(web, "/fresh.xml", fresh)
+    web.set(
+        "/stale.xml", Route(rss("stale", web.url("/"), stale), headers=RSS, etag=False, last_modified=stuck)
+    )
+    workspace.write_config([feed("Fresh", web.url("/fresh.xml")), feed("Stale", web.url("/stale.xml"))])
+    config, db, metrics = (
+        load_config(workspace.config_path),
+        open_database(workspace.database_url),
+        PrometheusMetrics(),
+    )
+
+    def read_whole(name: str, ago: timedelta) -> None:
+        """As if the feed had last come whole ``ago`` (polls are made here seconds apart)."""
+        with db.session() as session:
+            session.execute(
+                update(Feed).where(Feed.name == name).values(fetched_whole_at=datetime.now(UTC) - ago)
+            )
+
+    def delays() -> dict[str, float]:
+        text = metrics.exposition()[0].decode()
+        return {
+            sample.name.rsplit("_", 1)[-1] + sample.labels.get("le", ""): sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "monitor_news_delay_seconds"
+            for sample in family.samples
+            if sample.labels["via"] == "poll"
+        }
+
+    try:
+        first = poll_every_feed(config, db, metrics=metrics)
+        assert [first[name].new_articles for name in ("Fresh", "Stale")] == [2, 2]
+        assert delays()["count"] == 0  # a feed's first read is its backlog
+
+        # The fresh feed was last read an hour ago; since then it published one entry 20 minutes ago, and
+        # listed one dated two hours ago (it reached the feed late: the publisher's delay, not ours).
+        read_whole("Fresh", timedelta(hours=1))
+        now = datetime.now(UTC)
+        late = [
+            Entry(
+                "fresh-new", "Report new", "Summary.", web.url("/fresh/new"), "urn:fresh:new", now - 20 * MIN
+            ),
+            Entry(
+                "fresh-late",
+                "Report late",
+                "Summary.",
+                web.url("/fresh/late"),
+                "urn:fresh:late",
+                now - 2 * 60 * MIN,
+            ),
+        ]
+        serve(web, "/fresh.xml", late + fresh)
+        # The stale feed published too, 23 hours ago; its server answers 304 all the same.
+        hidden = Entry(
+            "stale-new",
+            "Report hidden",
+            "Summary.",
+            web.url("/stale/new"),
+            "urn:stale:new",
+            now - 23 * 60 * MIN,
+        )
+        web.set(
+            "/stale.xml",
+            Route(rss("stale", web.url("/"), [hidden, *stale]), headers=RSS, etag=False, last_modified=stuck),
+        )
+        second = poll_every_feed(config, db, metrics=metrics)
+        assert (second["Fresh"].new_articles, second["Stale"].outcome) == (2, "unchanged")
+        seen = delays()
+        assert seen["count"] == 1 and 20 * 60 <= seen["sum"] < 25 * 60, seen
+        assert (seen["bucket900.0"], seen["bucket1800.0"]) == (0, 1)
+
+        # A day of 304s later the feed is asked for whole, and its news comes 23 hours late: the metric says so.
+        read_whole("Stale", timedelta(hours=25))
+        third = poll_every_feed(config, db, metrics=metrics)
+        assert (third["Stale"].outcome, third["Stale"].new_articles) == ("ok", 1)
+        seen = delays()
+        assert seen["count"] == 2 and (seen["bucket43200.0"], seen["bucket86400.0"]) == (1, 2), seen
+    finally:
+        db.dispose()

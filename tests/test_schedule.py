@@ -17,6 +17,7 @@ from monitor.schedule import (
     adaptive_interval,
     learned_rhythm,
     listing_overflowed,
+    news_delay,
     next_poll_after_failure,
     next_poll_after_success,
     publication_moments,
@@ -483,3 +484,21 @@ def test_delivery_back_off_doubles_to_an_hour_and_honours_the_channel():
     assert delays == [timedelta(minutes=m) for m in (1, 2, 4, 60, 60, 60)]
     assert next_delivery_attempt(now, attempts=1, retry_after=300) == now + timedelta(minutes=5)
     assert next_delivery_attempt(now, attempts=3, retry_after=30) == now + timedelta(minutes=4)
+
+
+@pytest.mark.parametrize(
+    ("published", "read_whole_at", "delay"),
+    [
+        (NOW - 20 * MIN, NOW - HOUR, 20 * 60.0),  # published after the last read: the schedule's delay
+        (NOW - 2 * HOUR, NOW - HOUR, None),  # dated before it: reached the feed late, the publisher's delay
+        (NOW - HOUR, NOW - HOUR, None),  # as that read: it could have been in it
+        (NOW - 20 * MIN, None, None),  # the feed's first read: a backlog
+        (None, NOW - HOUR, None),  # no date stated
+        (NOW + 5 * MIN, NOW - HOUR, 0.0),  # a publisher's clock ahead of ours: no delay
+        (NOW - 23 * HOUR, NOW - 25 * HOUR, 23 * 3600.0),  # a day of 304s to a changed feed shows
+    ],
+)
+def test_news_delay_is_counted_from_publication_for_entries_no_earlier_read_could_have_found(
+    published, read_whole_at, delay
+):
+    assert news_delay(published, stored_at=NOW, read_whole_at=read_whole_at) == delay

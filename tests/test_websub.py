@@ -14,10 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy
+from prometheus_client.parser import text_string_to_metric_families
 from support.httpserver import Route
 from support.news import Entry, make_entries, rss
 from support.waiting import wait_for
@@ -217,7 +219,7 @@ async def _in_daemon(workspace, body, *, clock: Clock, guard=None):
         (host, int(port)), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
     )
     try:
-        async with Pipeline(config, db, guard=guard) as pipeline:
+        async with Pipeline(config, db, guard=guard, metrics=metrics) as pipeline:
             pipeline.sync_feeds()
             pushes: list = []
 
@@ -272,14 +274,24 @@ def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(w
             assert again.next_poll_at > clock() + timedelta(hours=5)
 
             feed_fetches = len(web.requests_for("/news.xml"))
-            pushed = rss(
-                "Harbour news", web.url("/"), make_entries(web, "pushed", 1) + make_entries(web, "first", 2)
-            )
+            await asyncio.sleep(1.1)  # published after the polls, to the second a feed's dates are given in
+            news = [replace(entry, published=datetime.now(UTC)) for entry in make_entries(web, "pushed", 1)]
+            pushed = rss("Harbour news", web.url("/"), news + make_entries(web, "first", 2))
             statuses = await asyncio.to_thread(hub.publish, topic, pushed.encode())
             assert statuses == [202]
             await asyncio.wrap_future(pushes[-1])
             assert "Report pushed-0" in stored_titles(workspace.database_url)
             assert len(web.requests_for("/news.xml")) == feed_fetches  # pushed, not polled
+            # Stored seconds after it was published, and counted as pushed news.
+            delays = {
+                (sample.name, sample.labels["via"]): sample.value
+                for family in text_string_to_metric_families(pipeline.metrics.exposition()[0].decode())
+                if family.name == "monitor_news_delay_seconds"
+                for sample in family.samples
+            }
+            assert delays[("monitor_news_delay_seconds_count", "push")] == 1
+            assert delays[("monitor_news_delay_seconds_sum", "push")] < 60
+            assert delays[("monitor_news_delay_seconds_count", "poll")] == 0  # the first poll: a backlog
 
             # Content signed with another secret is answered 2xx (the spec) and ignored.
             forged = rss("Harbour news", web.url("/"), make_entries(web, "forged", 1))

@@ -22,6 +22,24 @@ from typing import Any
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0)
 EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 REGROUP_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Seconds from publication to storage: a push takes seconds, a poll up to its interval (30 minutes by default,
+# 6 hours behind a hub), a feed that failed or answered 304 to changes a day or more.
+NEWS_DELAY_BUCKETS = (
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    43200.0,
+    86400.0,
+)
+NEWS_VIA = ("poll", "push")
+"""How news comes in (``Metrics.news_stored``)."""
 RESTART_REASONS = ("ended", "timeout")
 """Why the extraction workers are started again (``Metrics.extraction_restarted``)."""
 
@@ -45,6 +63,10 @@ class Metrics:
 
     def pushed(self, report: Any) -> None:
         """Content a WebSub hub pushed for a feed was stored (a ``pipeline.PollReport``)."""
+
+    def news_stored(self, delays: Iterable[float], *, via: str) -> None:
+        """New articles were stored ``delays`` seconds after their entries' publication (those whose delay
+        is the daemon's, ``monitor.schedule.news_delay``), found by a poll or pushed by a hub (``via``)."""
 
     def fetched(self, result: Any) -> None:
         """A GET ended (a ``fetch.FetchResult``), feed or page, successful or not."""
@@ -101,6 +123,17 @@ class PrometheusMetrics(Metrics):
         self._pushes = Counter(
             "monitor_websub_pushes", "Contents pushed by WebSub hubs and stored", registry=r
         )
+        self._news_delay = Histogram(
+            "monitor_news_delay_seconds",
+            "From an entry's stated publication to its article being stored, for entries published after "
+            "their feed was last read whole (the delay the schedule, hubs and failures add), by how they "
+            "came (poll, push)",
+            ["via"],
+            buckets=NEWS_DELAY_BUCKETS,
+            registry=r,
+        )
+        for via in NEWS_VIA:
+            self._news_delay.labels(via)
         self._pages = Counter(
             "monitor_pages_extracted", "Article pages put through text extraction", registry=r
         )
@@ -200,6 +233,11 @@ class PrometheusMetrics(Metrics):
         self._pushes.inc()
         if report.new_articles:
             self._articles.inc(report.new_articles)
+
+    def news_stored(self, delays: Iterable[float], *, via: str) -> None:
+        histogram = self._news_delay.labels(via)
+        for seconds in delays:
+            histogram.observe(seconds)
 
     def fetched(self, result: Any) -> None:
         if result.failure is not None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sqlalchemy import event
 
 from monitor.pipeline import Pipeline, PollReport
+from monitor.runtime.metrics import NO_METRICS, Metrics
 
 
 def statements_where(engine, wanted: Callable[[str], bool]) -> list[str]:
@@ -25,11 +26,11 @@ def statements_where(engine, wanted: Callable[[str], bool]) -> list[str]:
     return seen
 
 
-def poll_every_feed(config, db) -> dict[str, PollReport]:
-    """One pass over every configured feed, due or not, by name."""
+def poll_every_feed(config, db, *, metrics: Metrics = NO_METRICS) -> dict[str, PollReport]:
+    """One pass over every configured feed, due or not, by name (recording into ``metrics``)."""
 
     async def one_pass() -> list[PollReport]:
-        async with Pipeline(config, db) as pipeline:
+        async with Pipeline(config, db, metrics=metrics) as pipeline:
             pipeline.sync_feeds()
             return await pipeline.poll(due_only=False)
 
