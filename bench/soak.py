@@ -21,7 +21,10 @@ SIGTERM.
 Checks: every published article stored; every article matched by a topic delivered, and none twice (two
 topics, "arms" and "drones", match many of the same stories: each comes once a digest); no
 traceback in the daemons' log, and no ERROR line but while a fault lasts (or within a minute after); the
-daemons' memory (PSS of their process trees, sampled every 5 s) under 400 MB an instance.
+daemons' memory (PSS of their process trees, sampled every 5 s) under 400 MB an instance; the median
+time from an article's publication to its storage (the database's times) within ``max_interval``, and the
+daemons' own ``monitor_news_delay_seconds`` (each instance listens for /metrics) putting that median in the
+same bucket.
 Results go to ``bench/out/soak.json``; the work directory (``--keep``) holds the log, the database and the
 digests received.
 The PostgreSQL database given must exist and be empty (its tables are made by the daemons, together).
@@ -32,16 +35,19 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import os
 import random
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,11 +62,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from _processes import PROXY_VARIABLES, descendants, monitor_command, pss_kb  # noqa: E402
 from _report import report_checks  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts  # noqa: E402
 from support.news import Entry, article_html, rss  # noqa: E402
+from support.smtp import free_port  # noqa: E402
 
+from monitor.runtime.metrics import NEWS_DELAY_BUCKETS  # noqa: E402
 from monitor.store.db import open_database  # noqa: E402
+from monitor.store.models import Article as ArticleRow  # noqa: E402
 
 OUTLETS = ("Agency", "Courier", "Observer", "Ledger", "Gazette", "Herald", "Late")
 CITIES = "Astrakhan Amirabad Kazan Tula Bandar Isfahan Kherson Odesa Kharkiv Tabriz Rasht Sochi".split()
@@ -78,6 +88,7 @@ TAIL = 150
 minute's digest."""
 DATABASE_OUTAGE = 45  # seconds: past the daemons' busy timeout on SQLite (30 s)
 FAULT_AFTERMATH = 60  # seconds after a failure ends during which the daemons may still report it
+MAX_INTERVAL = 60  # seconds: the daemons' max_interval (config_text)
 MEMORY_MB = 400  # PSS of one daemon's process tree (main, forkserver, one extraction worker)
 
 
@@ -121,7 +132,8 @@ class Outlet:
             for path, page in self._pages.items():
                 self.web.set(path, self._served(page), host=self.host)
 
-    def publish(self, slug: str, title: str, body: list[str], sign_up: bool = False) -> str:
+    def publish(self, slug: str, title: str, body: list[str], sign_up: bool = False) -> tuple[str, datetime]:
+        """Put an article up and list it in the feed: its URL and the publication time the feed states."""
         url = self.web.url(f"/news/{slug}", host=self.host)
         if sign_up:
             body = [f"Sign up for {self.name} alerts in your inbox.", *body, "Read more: world news."]
@@ -134,7 +146,7 @@ class Outlet:
             self.web.set(f"/news/{slug}", self._served(page), host=self.host)
             self.entries = [entry, *self.entries][:LISTED]
             self._serve_feed()
-        return url
+        return url, entry.published or datetime.now(UTC)
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -168,7 +180,11 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def newsroom(outlets: list[Outlet], stop: threading.Event, published: list[tuple[str, bool]]) -> None:
+Published = tuple[str, datetime, bool]
+"""An article the newsroom published: its URL, the time its feed states, and whether it is on the topic."""
+
+
+def newsroom(outlets: list[Outlet], stop: threading.Event, published: list[Published]) -> None:
     rng = random.Random(7)
     n = 0
     while not stop.is_set():
@@ -185,13 +201,13 @@ def newsroom(outlets: list[Outlet], stop: threading.Event, published: list[tuple
             subject = f"news of {rng.choice(OTHER)}"
             title = f"Report on {subject} ({slug})"
         body = paragraphs(slug, subject)
-        published.append((outlets[0].publish(slug, title, body), on_topic))
+        published.append((*outlets[0].publish(slug, title, body), on_topic))
         for reprint in rng.sample(outlets[1:4], rng.randint(1, 3)):
-            published.append((reprint.publish(slug, title, body, sign_up=True), on_topic))
+            published.append((*reprint.publish(slug, title, body, sign_up=True), on_topic))
         if rng.random() < 0.5:
             writer = outlets[rng.randint(4, 5)]
             own = paragraphs(f"{slug}w", subject)
-            published.append((writer.publish(f"{slug}w", f"{title}: a report", own), on_topic))
+            published.append((*writer.publish(f"{slug}w", f"{title}: a report", own), on_topic))
         stop.wait(rng.uniform(3, 8))
 
 
@@ -293,6 +309,34 @@ def faults(outlets: list[Outlet], database: str, config: Path, run_for: float) -
     ]
 
 
+def news_delays_counted(addresses: list[str]) -> dict[float, float]:
+    """``monitor_news_delay_seconds{via="poll"}`` of the daemons listening at ``addresses``, summed: the
+    cumulative count of each bucket, by its upper bound (``math.inf`` for all)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, whatever the proxy
+    buckets: collections.Counter[float] = collections.Counter()
+    for address in addresses:
+        try:
+            with opener.open(f"http://{address}/metrics", timeout=10) as answer:
+                exposition = answer.read().decode()
+        except OSError as exc:
+            print(f"could not read http://{address}/metrics: {exc}")
+            continue
+        for family in text_string_to_metric_families(exposition):
+            if family.name == "monitor_news_delay_seconds":
+                for sample in family.samples:
+                    if sample.name.endswith("_bucket") and sample.labels.get("via") == "poll":
+                        buckets[float(sample.labels["le"])] += sample.value
+    return dict(buckets)
+
+
+def median_bucket(buckets: dict[float, float]) -> float:
+    """The upper bound of the bucket holding the median of a cumulative histogram (NaN when empty)."""
+    total = buckets.get(math.inf, 0)
+    if not total:
+        return math.nan
+    return min(le for le, count in buckets.items() if count >= total / 2)
+
+
 def cut_connections(database: str) -> None:
     db = open_database(database, migrate=False)
     until = time.monotonic() + DATABASE_OUTAGE
@@ -361,13 +405,25 @@ def main() -> int:
     log_path = work / "daemon.log"
     log = log_path.open("ab")
 
+    listening: list[str] = []  # each instance's /metrics, the one killed and started again included
+
     def start() -> subprocess.Popen:
-        command = [*monitor_command(), "--config", str(config), "--db", database, "run"]
+        listening.append(f"127.0.0.1:{free_port()}")
+        command = [
+            *monitor_command(),
+            "--config",
+            str(config),
+            "--db",
+            database,
+            "run",
+            "--listen",
+            listening[-1],
+        ]
         return subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
 
     daemons = [start() for _ in range(args.instances)]
     stop = threading.Event()
-    published: list[tuple[str, bool]] = []
+    published: list[Published] = []
     threading.Thread(target=newsroom, args=(outlets, stop, published), daemon=True).start()
     memory: list[tuple[float, float]] = []
     began = time.monotonic()
@@ -385,16 +441,23 @@ def main() -> int:
         daemons[0] = start()
         return "kill -9 of one instance, started again"
 
-    events: list[Event] = [(0.30 * run_for, 0, add_feed), (0.75 * run_for, 0, kill_one)]
+    # The instance killed starts again with a readable feeds.yaml: a daemon refuses to start on a broken one,
+    # and a short run's typo (``faults``: from 47% of the run, for 20 s) would still be there at 75%.
+    kill_at = max(0.75 * run_for, 0.47 * run_for + 25) if args.faults else 0.75 * run_for
+    events: list[Event] = [(0.30 * run_for, 0, add_feed), (kill_at, 0, kill_one)]
     failing: list[tuple[float, float]] = []  # (from, to), wall-clock: when a fault's errors are expected
     if args.faults:
         events += faults(outlets, database, config, run_for)
     events.sort(key=lambda event: event[0])
     ticks = 0
     try:
-        while (elapsed := time.monotonic() - began) < run_for:
+        while (elapsed := time.monotonic() - began) < run_for + TAIL:
             time.sleep(1)
             ticks += 1
+            if elapsed >= run_for and not stop.is_set():
+                stop.set()
+                print(f"newsroom stopped; {TAIL} more seconds of polls and digests", flush=True)
+            # A short run's faults may end after the newsroom stops: they still end, within the tail.
             while events and elapsed > events[0][0]:
                 _, lasts, act = events.pop(0)
                 if lasts:
@@ -407,9 +470,7 @@ def main() -> int:
                     f"{memory[-1][1]:.0f} MB",
                     flush=True,
                 )
-        stop.set()
-        print(f"newsroom stopped; {TAIL} more seconds of polls and digests", flush=True)
-        time.sleep(TAIL)
+        counted = news_delays_counted(listening[-args.instances :])  # the instances running now
     finally:
         stop.set()
         for daemon in daemons:
@@ -440,8 +501,11 @@ def main() -> int:
         if times > 1
     ]
     db = open_database(database, migrate=False)
+    with db.session() as session:
+        stored_at = dict(session.execute(select(ArticleRow.url, ArticleRow.fetched_at)).all())
+    stored = set(stored_at)
+    delays = sorted((stored_at[url] - at).total_seconds() for url, at, _ in published if url in stored_at)
     with db.engine.connect() as connection:
-        stored = {row[0] for row in connection.execute(text("SELECT url FROM articles"))}
         matched = {row[0] for row in connection.execute(text("SELECT article_id FROM article_matches"))}
     db.dispose()
     lines = log_path.read_text().splitlines()
@@ -454,7 +518,7 @@ def main() -> int:
     errors += [line for n in tracebacks for line in lines[max(0, n - 1) : n + 1]]
     peak = max((mb for _, mb in memory), default=0.0)
     last = memory[-1][1] if memory else 0.0
-    missing = [url for url, _ in published if url not in stored]
+    missing = [url for url, _, _ in published if url not in stored]
     twice = sorted(article for article, times in delivered.items() if times > 1)
     undelivered = sorted(matched - set(delivered))
     print(
@@ -465,6 +529,14 @@ def main() -> int:
     )
     for line in errors[:10]:
         print(f"  {line}")
+    median, p90 = statistics.quantiles(delays, n=10)[4::4] if len(delays) > 1 else [math.nan, math.nan]
+    told = median_bucket(counted)
+    truth = next((le for le in NEWS_DELAY_BUCKETS if median <= le), math.inf)
+    print(
+        f"news delay, publication to storage (the database): median {median:.0f} s, 90th percentile "
+        f"{p90:.0f} s; the daemons' monitor_news_delay_seconds: {counted.get(math.inf, 0):.0f} "
+        f"counted (the killed instance's are gone with it), median at most {told:g} s"
+    )
     checks = {
         f"every published article stored ({len(missing)} missing)": not missing,
         f"every matched article delivered ({len(undelivered)} not)": not undelivered,
@@ -473,6 +545,9 @@ def main() -> int:
         f"no traceback in the log, no ERROR but while a fault lasts ({len(errors)} lines)": not errors,
         f"memory under {MEMORY_MB} MB per instance ({peak:.0f} MB at most)": peak
         < MEMORY_MB * args.instances,
+        f"news stored within max_interval of publication, median ({median:.0f} s)": median <= MAX_INTERVAL,
+        f"the daemons' news-delay histogram puts the median where the database does (<= {told:g} s, "
+        f"database <= {truth:g} s)": told == truth,
     }
     result = {
         "minutes": args.minutes,
@@ -485,6 +560,9 @@ def main() -> int:
         "digests": len(Receiver.digests),
         "repeats_dropped": Receiver.repeats,
         "memory_mb": memory,
+        "news_delay_median_s": round(median, 1),
+        "news_delay_p90_s": round(p90, 1),
+        "news_delay_histogram": {str(le): n for le, n in sorted(counted.items())},
         "errors": errors[:20],
     }
     report_checks(checks, result, "soak.json", started=started)
