@@ -269,7 +269,11 @@ def test_a_feed_is_subscribed_and_what_its_hub_pushes_is_stored_without_a_poll(w
             with pipeline.db.session() as session:
                 [row] = websub_store.all_subscriptions(session)
             assert row.state == "active" and row.lease_until > clock() + timedelta(days=6)
-            # A poll while the hub pushes is the fallback: hours away, not the feed's 30 minutes.
+            # The hub verified after that poll: the next one cannot tell whether the hub pushes what it finds,
+            # and the one after it comes at the feed's 30 minutes; from then on, while the hub pushes, the
+            # fallback: hours away.
+            [judging] = await pipeline.poll(due_only=False)
+            assert judging.next_poll_at <= clock() + timedelta(minutes=31)
             [again] = await pipeline.poll(due_only=False)
             assert again.next_poll_at > clock() + timedelta(hours=5)
 
@@ -538,12 +542,17 @@ def test_a_pushed_feeds_next_poll_is_the_fallback_but_never_after_its_renewal(db
     assert subscriber.next_poll(feed_id, now, planned) == planned  # not verified yet: polled as planned
     with db.session() as session:
         websub_store.verified(session, token="tok", lease_until=now + timedelta(days=2), now=now)
-    assert subscriber.next_poll(feed_id, now, planned) == now + timedelta(hours=6)  # the fallback
+    # Verified after the previous poll (hubs verify after they answer): this poll cannot judge the hub, the
+    # next can, and comes as planned.
+    assert subscriber.next_poll(feed_id, now, planned, since=now - timedelta(minutes=1)) == planned
+    assert subscriber.next_poll(feed_id, now, planned, since=now) == now + timedelta(hours=6)  # the fallback
     # A quiet feed's rhythm may plan days ahead: the renewal, at half the lease, comes first.
-    assert subscriber.next_poll(feed_id, now, now + timedelta(days=3)) == now + timedelta(days=1)
+    assert subscriber.next_poll(feed_id, now, now + timedelta(days=3), since=now) == now + timedelta(days=1)
     # Late in a lease, never a rush of polls.
     late = now + timedelta(days=1, hours=23, minutes=59)
-    assert subscriber.next_poll(feed_id, late, late + timedelta(minutes=1)) == late + timedelta(minutes=5)
+    assert subscriber.next_poll(feed_id, late, late + timedelta(minutes=1), since=now) == late + timedelta(
+        minutes=5
+    )
 
 
 def test_a_feed_whose_hub_missed_news_is_polled_at_its_own_rhythm_until_the_hub_pushes_again(db, caplog):
@@ -561,9 +570,10 @@ def test_a_feed_whose_hub_missed_news_is_polled_at_its_own_rhythm_until_the_hub_
         assert found is not None
         return found
 
-    # The previous poll came before the hub verified: what this one found may predate the subscription.
+    # The previous poll came before the hub verified: what this one found may predate the subscription, and
+    # the next poll, at the feed's rhythm, is the one to judge the hub.
     assert next_poll(now + timedelta(hours=1), found=2, since=now - timedelta(minutes=1)) == timedelta(
-        hours=6
+        minutes=20
     )
     assert subscription().trusted and subscription().missed == 0
     # Nothing new since a poll made under the subscription: the hub pushed it all, or there was nothing.
@@ -613,6 +623,9 @@ def test_a_daemon_whose_hub_stops_pushing_polls_the_feed_at_its_rhythm_and_shows
         async def unpushed(pipeline, subscriber, pushes):
             await pipeline.poll(due_only=False)
             assert await asyncio.to_thread(wait_for, hub.verified, 30)
+            # The hub verified after the first poll: this one cannot judge it; the next, at the feed's rhythm, can.
+            [judging] = await pipeline.poll(due_only=False)
+            assert judging.next_poll_at <= clock() + timedelta(minutes=31)
             [quiet] = await pipeline.poll(due_only=False)
             assert quiet.next_poll_at > clock() + timedelta(hours=5)  # the fallback: the hub pushes
             # The publisher stops pinging its hub: the feed has news the hub never pushes.

@@ -229,7 +229,8 @@ class Subscriber:
         pings it, a hub that dropped the subscription) would otherwise leave the feed's news waiting for the
         fallback, hours. They are recorded on the subscription (``missed``), and such a feed is polled at its
         own rhythm until the hub pushes again. A push that came while the poll ran (it ``began`` then) clears
-        the hub: what the poll found came by push as well.
+        the hub: what the poll found came by push as well. The fallback starts only from a poll that can judge
+        the hub so: one whose previous poll was made under the verified subscription.
         """
         with self.db.session() as session:
             subscription = websub_store.of_feed(session, feed_id)
@@ -264,7 +265,11 @@ class Subscriber:
                 subscription = replace(subscription, missed_at=now)
         # Renewals are made by polls: the one due comes first, however quiet the feed (and never in a rush).
         renewal = max(renewal_due(subscription), now + MIN_LEASE)
-        if not subscription.trusted:
+        if not subscription.trusted or not covered:
+            # Not covered: the hub verified after the previous poll (hubs verify after they answer the
+            # request, and again at each renewal), so what this poll found says nothing of the hub. The next
+            # poll, at the feed's own rhythm, will: a hub that never pushes must not hold a new
+            # subscription's news for the whole fallback before a poll can tell.
             return min(planned, renewal)
         fallback = max(planned, now + self.settings.fallback_interval)
         return max(min(fallback, renewal_due(subscription)), now + MIN_LEASE)
