@@ -141,6 +141,44 @@ def publications_per_day(
     return len(moments) / (max(span - blind, MIN_SPAN) / timedelta(days=1))
 
 
+SILENCE_LOOKBACK = timedelta(days=28)
+"""How far back a feed's publications are read to tell whether it has gone silent (four rhythm windows)."""
+SILENT_AFTER = timedelta(days=3)
+"""The shortest silence that counts: a busy feed quiet over a long weekend is not yet a dead one."""
+SILENT_GAPS = 10
+"""A silence counts from this many of the feed's usual gaps between publications: a feed publishing daily
+is silent after ten days, one publishing hourly after three (``SILENT_AFTER``)."""
+SILENCE_HISTORY = 5
+"""Publications a feed must have shown in the lookback before a silence can be told from its usual pace."""
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A feed that stopped publishing: when it last did, and how often it had been publishing."""
+
+    since: datetime
+    per_day: float
+
+
+def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> Silence | None:
+    """Whether a feed has gone silent: its latest publication (``publication_moments`` over
+    ``SILENCE_LOOKBACK``) is older than ``SILENT_GAPS`` of its usual gaps, and at least ``SILENT_AFTER``,
+    though it had published ``SILENCE_HISTORY`` times or more before.
+
+    A feed that answers every poll but lists nothing new fails silently: its publisher moved it, its CMS
+    stopped updating it, a cache serves an old copy. Polls succeed, the rhythm backs off as for a quiet
+    feed, and its news is missed with nothing said. A feed that was always rare, or is new, is not judged.
+    """
+    moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+    if len(moments) < SILENCE_HISTORY:
+        return None
+    last = moments[-1]
+    gap = (last - moments[0]) / (len(moments) - 1)
+    if now - last < max(SILENT_AFTER, gap * SILENT_GAPS):
+        return None
+    return Silence(last, timedelta(days=1) / gap)
+
+
 def observed_span(
     sightings: Iterable[tuple[datetime | None, datetime]],
     *,

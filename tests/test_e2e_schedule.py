@@ -331,3 +331,26 @@ def test_news_delay_counts_what_the_schedule_and_a_stuck_feed_add_not_a_backlog_
         assert seen["count"] == 2 and (seen["bucket43200.0"], seen["bucket86400.0"]) == (1, 2), seen
     finally:
         db.dispose()
+
+
+def test_a_feed_that_answers_but_stopped_publishing_is_shown_silent(web, workspace):
+    """A feed that answers every poll but has listed nothing new for ten of its usual gaps fails silently:
+    ``monitor feeds`` says since when, and how often it published before."""
+    workspace.write_config(
+        [
+            # Daily for two weeks, then nothing for eleven days (a feed its publisher moved, a stuck cache).
+            feed("Stopped", serve(web, "/stopped.xml", entries_every(web, "stopped", DAY, 14, ago=10 * DAY))),
+            feed("Daily", serve(web, "/daily.xml", entries_every(web, "daily", DAY, 14, ago=-DAY / 2))),
+            # Weekly, the last one eight days ago: late by a day, not silent.
+            feed("Weekly", serve(web, "/weekly.xml", entries_every(web, "weekly", 7 * DAY, 3, ago=DAY))),
+        ]
+    )
+    assert [r["outcome"] for r in workspace.json("poll")] == ["ok"] * 3
+    rows = {row["name"]: row for row in workspace.json("feeds")}
+    stopped = rows["Stopped"]
+    last = datetime.fromisoformat(stopped["silent_since"])
+    assert timedelta(days=10, hours=23) < datetime.now(UTC) - last < timedelta(days=11, minutes=5)
+    assert round(stopped["silent_was_per_day"]) == 1
+    assert rows["Daily"]["silent_since"] is None and rows["Weekly"]["silent_since"] is None
+    table = workspace.cli("feeds").stdout
+    assert table.count("silent") == 1 and "~1/day" in table

@@ -22,6 +22,7 @@ from monitor.schedule import (
     next_poll_after_success,
     publication_moments,
     publications_per_day,
+    silence,
     unwatched_spell,
     with_spell,
 )
@@ -502,3 +503,30 @@ def test_news_delay_is_counted_from_publication_for_entries_no_earlier_read_coul
     published, read_whole_at, delay
 ):
     assert news_delay(published, stored_at=NOW, read_whole_at=read_whole_at) == delay
+
+
+DAY = timedelta(days=1)
+
+
+def _daily(last_ago: timedelta, count: int, gap: timedelta = DAY) -> list[tuple[datetime | None, datetime]]:
+    """``count`` entries ``gap`` apart, the newest ``last_ago`` before NOW, each seen as it was published."""
+    return [(NOW - last_ago - gap * i, NOW - last_ago - gap * i) for i in range(count)]
+
+
+def test_a_feed_that_stopped_publishing_is_silent_after_ten_of_its_gaps_and_at_least_three_days():
+    # Daily for two weeks, nothing for eleven days: silent, since its last entry, at its old pace.
+    found = silence(_daily(11 * DAY, 14), now=NOW)
+    assert found is not None and found.since == NOW - 11 * DAY and found.per_day == pytest.approx(1.0)
+    assert silence(_daily(9 * DAY, 14), now=NOW) is None  # nine days: within ten of its gaps
+    # Hourly: three days make a silence, two do not (a long weekend).
+    assert silence(_daily(3 * DAY + HOUR, 48, HOUR), now=NOW) is not None
+    assert silence(_daily(2 * DAY, 48, HOUR), now=NOW) is None
+
+
+def test_a_rare_new_or_publishing_feed_is_never_called_silent():
+    assert silence(_daily(20 * DAY, 4, HOUR), now=NOW) is None  # four entries: no pace to judge
+    assert silence(_daily(8 * DAY, 3, 7 * DAY), now=NOW) is None  # weekly: it is not late
+    assert silence(_daily(HOUR, 200, 30 * MIN), now=NOW) is None  # publishing
+    assert silence([], now=NOW) is None
+    # A first poll's backlog, undated: one moment, not a pace.
+    assert silence([(None, NOW - 5 * DAY)] * 30, now=NOW) is None

@@ -35,7 +35,7 @@ from monitor.digest.notify.readiness import channel_readiness
 from monitor.errors import MonitorError
 from monitor.ingest.fetch import default_user_agent
 from monitor.runtime.logs import set_level
-from monitor.schedule import RHYTHM_WINDOW, Rhythm, learned_rhythm
+from monitor.schedule import RHYTHM_WINDOW, SILENCE_LOOKBACK, Rhythm, Silence, learned_rhythm, silence
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -229,9 +229,16 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with db.session() as session:
         statuses = feed_statuses(session)
         feed_ids = [s.feed.id for s in statuses]
-        sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
+        # Four weeks of them: a week for each feed's rhythm, the four to tell a feed that went silent.
+        lookback = sightings_since(session, feed_ids=feed_ids, since=now - SILENCE_LOOKBACK)
+        week = now - RHYTHM_WINDOW
+        sightings = {
+            feed_id: [(published, seen) for published, seen in found if seen > week]
+            for feed_id, found in lookback.items()
+        }
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
+        silent = {feed_id: silence(found, now=now) for feed_id, found in lookback.items()}
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
         rows = [
             _feed_row(
@@ -240,6 +247,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 rhythms[s.feed.id],
                 pushed.get(s.feed.id),
                 [spell for spell in unwatched[s.feed.id] if spell[1] > now - RHYTHM_WINDOW],
+                silent.get(s.feed.id),
             )
             for s in statuses
         ]
@@ -264,6 +272,13 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = styled("[red]gone (410): not polled[/]")
         elif row["last_error_kind"]:
             state_text = styled("[red]failing x{}[/]", row["consecutive_failures"])
+        elif row["last_success_at"] and row["silent_since"]:
+            # It answers, but lists nothing new: what it used to publish is said, so the silence is weighed.
+            state_text = styled(
+                "[yellow]silent since {}[/] (was {})",
+                when(row["silent_since"], now),
+                _pace(row["silent_was_per_day"]),
+            )
         elif row["last_success_at"]:
             state_text = styled("[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else ""))
         else:
@@ -319,7 +334,13 @@ def _pushed(websub: dict | None) -> str:
     return ", pushed" if websub["trusted"] else ", hub missed news"
 
 
-def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription, unwatched) -> dict:
+def _pace(per_day: float) -> str:
+    return f"~{per_day:.0f}/day" if per_day >= 1 else f"~{per_day * 7:.0f}/week"
+
+
+def _feed_row(
+    feed, article_count: int, rhythm: Rhythm, subscription, unwatched, silent: Silence | None
+) -> dict:
     websub = (
         None
         if subscription is None
@@ -348,6 +369,9 @@ def _feed_row(feed, article_count: int, rhythm: Rhythm, subscription, unwatched)
         "poll_interval": format_duration(rhythm.interval),
         # When the daemon was away within the rhythm's window and the feed's listing could not show it all.
         "unwatched": [{"from": start, "until": end} for start, end in unwatched],
+        # A feed that answers but has listed nothing new for ten of its usual gaps (at least three days).
+        "silent_since": silent.since if silent else None,
+        "silent_was_per_day": silent.per_day if silent else None,
         "last_polled_at": feed.last_polled_at,
         "last_success_at": feed.last_success_at,
         "last_status": feed.last_status,
