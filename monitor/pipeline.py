@@ -65,6 +65,8 @@ from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
     RHYTHM_WINDOW,
+    SILENCE_LOOKBACK,
+    SILENT_AFTER,
     Rhythm,
     Spell,
     asks_whole,
@@ -74,6 +76,8 @@ from monitor.schedule import (
     next_page_retry,
     next_poll_after_failure,
     next_poll_after_success,
+    publication_moments,
+    silence,
     unwatched_spell,
     with_spell,
 )
@@ -1165,7 +1169,31 @@ class Pipeline:
             watched_since=feed.created_at,
             unwatched=unwatched,
         )
+        # Dates as far back as the silence's lookback are believed here: a first poll's listing, old to the
+        # last entry, shows a feed that is silent already.
+        recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+        if not recent or now - recent[-1] >= SILENT_AFTER:  # quiet for days: has it gone silent?
+            await self._warn_if_silent(feed, now)
         return rhythm, spells
+
+    async def _warn_if_silent(self, feed: feed_store.FeedSnapshot, now: datetime) -> None:
+        """Warn, once, of a feed that answers but stopped publishing (``monitor.schedule.silence``): at the
+        first success after its silence began to count. ``monitor feeds`` shows it from then on."""
+        try:
+            sightings = await self._sighting_reads.submit((feed.id, now - SILENCE_LOOKBACK))
+        except SQLAlchemyError:
+            return  # a warning can wait for the next poll
+        silent = silence(sightings, now=now)
+        if silent is None or (feed.last_success_at is not None and silent.noticed <= feed.last_success_at):
+            return
+        log.warning(
+            "feed=%s has listed nothing new since %s, though it published about %s a day before: check that "
+            "its address still carries its news",
+            feed.name,
+            f"{silent.since:%Y-%m-%d %H:%M} UTC",
+            f"{silent.per_day:.1f}",
+            extra={"feed": feed.name, "url": feed.url},
+        )
 
     def _read_sightings(self, asked: Sequence[tuple[int, datetime]]) -> list[list[sighting_store.Sighting]]:
         """For each (feed, since) asked, the entries that feed first listed after ``since``: one query from

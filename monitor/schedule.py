@@ -158,6 +158,8 @@ class Silence:
 
     since: datetime
     per_day: float
+    noticed: datetime
+    """When the silence began to count: ``since`` plus the wait it is judged by."""
 
 
 def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> Silence | None:
@@ -174,9 +176,10 @@ def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datet
         return None
     last = moments[-1]
     gap = (last - moments[0]) / (len(moments) - 1)
-    if now - last < max(SILENT_AFTER, gap * SILENT_GAPS):
+    wait = max(SILENT_AFTER, gap * SILENT_GAPS)
+    if now - last < wait:
         return None
-    return Silence(last, timedelta(days=1) / gap)
+    return Silence(last, timedelta(days=1) / gap, last + wait)
 
 
 def observed_span(

@@ -354,3 +354,27 @@ def test_a_feed_that_answers_but_stopped_publishing_is_shown_silent(web, workspa
     assert rows["Daily"]["silent_since"] is None and rows["Weekly"]["silent_since"] is None
     table = workspace.cli("feeds").stdout
     assert table.count("silent") == 1 and "~1/day" in table
+
+
+def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
+    from monitor.config import load_config
+    from monitor.store.db import open_database
+
+    workspace.write_config(
+        [
+            feed("Stopped", serve(web, "/stopped.xml", entries_every(web, "stopped", DAY, 14, ago=10 * DAY))),
+            feed("Weekly", serve(web, "/weekly.xml", entries_every(web, "weekly", 7 * DAY, 3, ago=DAY))),
+        ]
+    )
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    try:
+        with caplog.at_level("WARNING", logger="monitor.pipeline"):
+            poll_every_feed(config, db)
+            warned = [r.getMessage() for r in caplog.records if "listed nothing new" in r.getMessage()]
+            assert len(warned) == 1 and warned[0].startswith("feed=Stopped has listed nothing new since ")
+            assert "about 1.0 a day before" in warned[0]
+            caplog.clear()
+            poll_every_feed(config, db)  # still silent: said once, shown by `monitor feeds` from then on
+            assert not [r for r in caplog.records if "listed nothing new" in r.getMessage()]
+    finally:
+        db.dispose()
