@@ -349,6 +349,11 @@ class Pipeline:
         self._sighting_reads: GroupCommit[tuple[int, datetime], list[sighting_store.Sighting]] = GroupCommit(
             self._read_sightings, self._in_reader, what="sighting reads"
         )
+        # Four weeks of a quiet feed's sightings, to tell whether it went silent: batched apart, so that a
+        # batch of the week-long reads above never reads four weeks for every feed in it.
+        self._lookback_reads: GroupCommit[tuple[int, datetime], list[sighting_store.Sighting]] = GroupCommit(
+            self._read_sightings, self._in_reader, what="sighting reads over four weeks"
+        )
         # Deduplication's term counts, written behind (monitor.dedupe.tally): with the articles' transactions
         # when a few seconds' worth has gathered, and at the end of each pass. Used in the writer thread only.
         self._tally = TermTally()
@@ -1180,7 +1185,7 @@ class Pipeline:
         """Warn, once, of a feed that answers but stopped publishing (``monitor.schedule.silence``): at the
         first success after its silence began to count. ``monitor feeds`` shows it from then on."""
         try:
-            sightings = await self._sighting_reads.submit((feed.id, now - SILENCE_LOOKBACK))
+            sightings = await self._lookback_reads.submit((feed.id, now - SILENCE_LOOKBACK))
         except SQLAlchemyError:
             return  # a warning can wait for the next poll
         silent = silence(sightings, now=now)
@@ -1194,6 +1199,7 @@ class Pipeline:
             f"{silent.per_day:.1f}",
             extra={"feed": feed.name, "url": feed.url},
         )
+        self.metrics.feed_went_silent()
 
     def _read_sightings(self, asked: Sequence[tuple[int, datetime]]) -> list[list[sighting_store.Sighting]]:
         """For each (feed, since) asked, the entries that feed first listed after ``since``: one query from

@@ -358,6 +358,7 @@ def test_a_feed_that_answers_but_stopped_publishing_is_shown_silent(web, workspa
 
 def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
     from monitor.config import load_config
+    from monitor.runtime.metrics import PrometheusMetrics
     from monitor.store.db import open_database
 
     workspace.write_config(
@@ -366,15 +367,21 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
             feed("Weekly", serve(web, "/weekly.xml", entries_every(web, "weekly", 7 * DAY, 3, ago=DAY))),
         ]
     )
-    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    config, db, metrics = (
+        load_config(workspace.config_path),
+        open_database(workspace.database_url),
+        PrometheusMetrics(),
+    )
     try:
         with caplog.at_level("WARNING", logger="monitor.pipeline"):
-            poll_every_feed(config, db)
+            poll_every_feed(config, db, metrics=metrics)
             warned = [r.getMessage() for r in caplog.records if "listed nothing new" in r.getMessage()]
             assert len(warned) == 1 and warned[0].startswith("feed=Stopped has listed nothing new since ")
             assert "about 1.0 a day before" in warned[0]
             caplog.clear()
-            poll_every_feed(config, db)  # still silent: said once, shown by `monitor feeds` from then on
+            poll_every_feed(config, db, metrics=metrics)  # still silent: said once, shown by `monitor feeds`
             assert not [r for r in caplog.records if "listed nothing new" in r.getMessage()]
+        # An alert can follow the count: one silence, counted once.
+        assert metrics.registry.get_sample_value("monitor_feeds_gone_silent_total") == 1
     finally:
         db.dispose()

@@ -68,6 +68,9 @@ class Metrics:
         """New articles were stored ``delays`` seconds after their entries' publication (those whose delay
         is the daemon's, ``monitor.schedule.news_delay``), found by a poll or pushed by a hub (``via``)."""
 
+    def feed_went_silent(self) -> None:
+        """A feed that answers was found to have stopped publishing (``monitor.schedule.silence``)."""
+
     def fetched(self, result: Any) -> None:
         """A GET ended (a ``fetch.FetchResult``), feed or page, successful or not."""
 
@@ -134,6 +137,12 @@ class PrometheusMetrics(Metrics):
         )
         for via in NEWS_VIA:
             self._news_delay.labels(via)
+        self._silent = Counter(
+            "monitor_feeds_gone_silent",
+            "Feeds found to answer but have listed nothing new for ten of their usual gaps (at least three "
+            "days), counted once for each silence",
+            registry=r,
+        )
         self._pages = Counter(
             "monitor_pages_extracted", "Article pages put through text extraction", registry=r
         )
@@ -238,6 +247,9 @@ class PrometheusMetrics(Metrics):
         histogram = self._news_delay.labels(via)
         for seconds in delays:
             histogram.observe(seconds)
+
+    def feed_went_silent(self) -> None:
+        self._silent.inc()
 
     def fetched(self, result: Any) -> None:
         if result.failure is not None:
