@@ -1146,19 +1146,27 @@ class Pipeline:
     ) -> tuple[Rhythm, tuple[Spell, ...] | None]:
         """How often to poll ``feed`` after a success: its fixed interval, else what its publications earn;
         and the feed's unwatched spells when this poll, late after the daemon was away, adds one (None: as
-        they were)."""
+        they were). Warns of a feed gone silent on the way (``_warn_if_silent``)."""
         source = self._feeds.get(feed.name)
         fixed = self.config.fixed_interval_for(source) if source else self.config.settings.interval
-        if fixed is not None:
-            return Rhythm(fixed), None
         settings = self.config.settings
         try:  # a read, not a write: it runs beside the writer thread, not in its queue
             sightings = await self._sighting_reads.submit((feed.id, now - RHYTHM_WINDOW))
         except (
             SQLAlchemyError
         ) as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
+            if fixed is not None:
+                return Rhythm(fixed), None
             log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
             return Rhythm(settings.interval), None
+        # Read for fixed intervals too: a feed polled every quarter of an hour can go silent as well. Dates as
+        # far back as the silence's lookback are believed here: a first poll's listing, old to its last
+        # entry, shows a feed that is silent already.
+        recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+        if not recent or now - recent[-1] >= SILENT_AFTER:  # quiet for days: has it gone silent?
+            await self._warn_if_silent(feed, now)
+        if fixed is not None:
+            return Rhythm(fixed), None
         spells, unwatched = None, feed.unwatched
         if feed.last_success_at is not None:  # a first poll's backlog is the feed's own past, not an absence
             found = [sighting for sighting in sightings if sighting[1] > feed.last_success_at]
@@ -1174,11 +1182,6 @@ class Pipeline:
             watched_since=feed.created_at,
             unwatched=unwatched,
         )
-        # Dates as far back as the silence's lookback are believed here: a first poll's listing, old to the
-        # last entry, shows a feed that is silent already.
-        recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
-        if not recent or now - recent[-1] >= SILENT_AFTER:  # quiet for days: has it gone silent?
-            await self._warn_if_silent(feed, now)
         return rhythm, spells
 
     async def _warn_if_silent(self, feed: feed_store.FeedSnapshot, now: datetime) -> None:

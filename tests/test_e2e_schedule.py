@@ -365,6 +365,12 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
         [
             feed("Stopped", serve(web, "/stopped.xml", entries_every(web, "stopped", DAY, 14, ago=10 * DAY))),
             feed("Weekly", serve(web, "/weekly.xml", entries_every(web, "weekly", 7 * DAY, 3, ago=DAY))),
+            # A fixed interval decides when a feed is polled, not whether it publishes.
+            feed(
+                "Fixed",
+                serve(web, "/fixed.xml", entries_every(web, "fixed", DAY / 2, 20, ago=5 * DAY)),
+                interval="15m",
+            ),
         ]
     )
     config, db, metrics = (
@@ -375,13 +381,13 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
     try:
         with caplog.at_level("WARNING", logger="monitor.pipeline"):
             poll_every_feed(config, db, metrics=metrics)
-            warned = [r.getMessage() for r in caplog.records if "listed nothing new" in r.getMessage()]
-            assert len(warned) == 1 and warned[0].startswith("feed=Stopped has listed nothing new since ")
-            assert "about 1.0 a day before" in warned[0]
+            warned = sorted(r.getMessage() for r in caplog.records if "listed nothing new" in r.getMessage())
+            assert [message.split(" has ")[0] for message in warned] == ["feed=Fixed", "feed=Stopped"]
+            assert "about 2.0 a day before" in warned[0] and "about 1.0 a day before" in warned[1]
             caplog.clear()
             poll_every_feed(config, db, metrics=metrics)  # still silent: said once, shown by `monitor feeds`
             assert not [r for r in caplog.records if "listed nothing new" in r.getMessage()]
         # An alert can follow the count: one silence, counted once.
-        assert metrics.registry.get_sample_value("monitor_feeds_gone_silent_total") == 1
+        assert metrics.registry.get_sample_value("monitor_feeds_gone_silent_total") == 2
     finally:
         db.dispose()
