@@ -1277,7 +1277,9 @@ class Pipeline:
                 last_modified=last_modified or (feed.last_modified if result.not_modified else None),
                 title=parsed.title if parsed else None,
                 unwatched=unwatched,
-                whole=not result.not_modified,
+                # Read whole only when nothing of it waits: entries held back by max_entries_per_poll were
+                # listed before this poll, and their delay counts from the read before it (news_delay).
+                whole=not result.not_modified and not waiting,
             )
         )
         await self._poll_records.submit((feed.id, record))

@@ -391,3 +391,44 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
         assert metrics.registry.get_sample_value("monitor_feeds_gone_silent_total") == 2
     finally:
         db.dispose()
+
+
+def test_news_held_back_by_max_entries_per_poll_counts_its_wait(web, workspace):
+    """Entries over ``max_entries_per_poll`` wait for the next poll: their delay counts from the read before
+    the one that listed them, so what the cap holds back shows in ``monitor_news_delay_seconds``."""
+    from sqlalchemy import update
+
+    from monitor.config import load_config
+    from monitor.runtime.metrics import PrometheusMetrics
+    from monitor.store.db import open_database
+    from monitor.store.models import Feed
+
+    serve(web, "/capped.xml", entries_every(web, "old", DAY, 1, ago=DAY))
+    workspace.write_config([feed("Capped", web.url("/capped.xml"))], max_entries_per_poll=1)
+    config, db, metrics = (
+        load_config(workspace.config_path),
+        open_database(workspace.database_url),
+        PrometheusMetrics(),
+    )
+
+    def counted() -> tuple[float | None, float | None]:
+        labels = {"via": "poll"}
+        return (
+            metrics.registry.get_sample_value("monitor_news_delay_seconds_count", labels),
+            metrics.registry.get_sample_value("monitor_news_delay_seconds_sum", labels),
+        )
+
+    try:
+        assert poll_every_feed(config, db, metrics=metrics)["Capped"].new_articles == 1  # the backlog
+        with db.session() as session:  # as if that read had been an hour ago
+            session.execute(update(Feed).values(fetched_whole_at=datetime.now(UTC) - timedelta(hours=1)))
+        # Two entries since, 30 and 20 minutes ago: the poll takes the newer, and the other waits.
+        serve(web, "/capped.xml", entries_every(web, "new", 10 * MIN, 2, ago=10 * MIN))
+        assert poll_every_feed(config, db, metrics=metrics)["Capped"].new_articles == 1
+        count, total = counted()
+        assert count == 1 and 20 * 60 <= total < 25 * 60
+        assert poll_every_feed(config, db, metrics=metrics)["Capped"].new_articles == 1
+        count, total = counted()
+        assert count == 2 and (20 + 30) * 60 <= total < 60 * 60, total
+    finally:
+        db.dispose()

@@ -54,7 +54,7 @@ class FeedSnapshot:
     last_success_at: datetime | None = None  # None: never polled successfully before this poll
     due_at: datetime | None = None  # when this poll was scheduled (how late it comes tells an absence)
     unwatched: tuple[tuple[datetime, datetime], ...] = ()  # stretches its rhythm leaves out (start, end)
-    fetched_whole_at: datetime | None = None  # when it last came with a body (not a 304)
+    fetched_whole_at: datetime | None = None  # when it last came with a body (not a 304) and was read in full
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class PollRecord:
     unwatched: tuple[tuple[datetime, datetime], ...] | None = None
     """The feed's unwatched stretches after this poll; None keeps the stored ones."""
     whole: bool = False
-    """The feed came with a body (not a 304): ``polled_at`` becomes its ``fetched_whole_at``."""
+    """The feed came with a body (not a 304) and was read in full (nothing left waiting for the next poll):
+    ``polled_at`` becomes its ``fetched_whole_at``."""
 
 
 _FEED_SYNC_LOCKS = 4
