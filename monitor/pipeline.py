@@ -66,7 +66,6 @@ from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
     RHYTHM_WINDOW,
     SILENCE_LOOKBACK,
-    SILENT_AFTER,
     Rhythm,
     Spell,
     asks_whole,
@@ -76,7 +75,7 @@ from monitor.schedule import (
     next_page_retry,
     next_poll_after_failure,
     next_poll_after_success,
-    publication_moments,
+    quiet_for_days,
     silence,
     unwatched_spell,
     with_spell,
@@ -1159,11 +1158,8 @@ class Pipeline:
                 return Rhythm(fixed), None
             log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
             return Rhythm(settings.interval), None
-        # Read for fixed intervals too: a feed polled every quarter of an hour can go silent as well. Dates as
-        # far back as the silence's lookback are believed here: a first poll's listing, old to its last
-        # entry, shows a feed that is silent already.
-        recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
-        if not recent or now - recent[-1] >= SILENT_AFTER:  # quiet for days: has it gone silent?
+        # Read for fixed intervals too: a feed polled every quarter of an hour can go silent as well.
+        if quiet_for_days(sightings, now=now):
             await self._warn_if_silent(feed, now)
         if fixed is not None:
             return Rhythm(fixed), None

@@ -162,6 +162,14 @@ class Silence:
     """When the silence began to count: ``since`` plus the wait it is judged by."""
 
 
+def quiet_for_days(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> bool:
+    """Whether ``silence`` is worth four weeks of a feed's sightings: its latest publication among
+    ``sightings`` (the week's, their dates believed back to ``SILENCE_LOOKBACK``: a first poll's listing, old
+    to its last entry, shows a feed silent already) is ``SILENT_AFTER`` old or more, or there is none."""
+    recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+    return not recent or now - recent[-1] >= SILENT_AFTER
+
+
 def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> Silence | None:
     """Whether a feed has gone silent: its latest publication (``publication_moments`` over
     ``SILENCE_LOOKBACK``) is older than ``SILENT_GAPS`` of its usual gaps, and at least ``SILENT_AFTER``,

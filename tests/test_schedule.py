@@ -22,6 +22,7 @@ from monitor.schedule import (
     next_poll_after_success,
     publication_moments,
     publications_per_day,
+    quiet_for_days,
     silence,
     unwatched_spell,
     with_spell,
@@ -530,3 +531,13 @@ def test_a_rare_new_or_publishing_feed_is_never_called_silent():
     assert silence([], now=NOW) is None
     # A first poll's backlog, undated: one moment, not a pace.
     assert silence([(None, NOW - 5 * DAY)] * 30, now=NOW) is None
+
+
+def test_a_feed_is_looked_at_for_silence_once_quiet_for_three_days_by_the_dates_it_lists():
+    assert quiet_for_days([], now=NOW)  # nothing this week
+    assert not quiet_for_days([(NOW - 2 * DAY, NOW - 2 * DAY)], now=NOW)
+    assert quiet_for_days([(NOW - 3 * DAY, NOW - 3 * DAY)], now=NOW)
+    # A first poll's listing, every entry ten days old: its dates are believed, four weeks back.
+    assert quiet_for_days([(NOW - 10 * DAY, NOW - MIN)], now=NOW)
+    # An entry dated far in the past (a date of 1970) counts when it was seen.
+    assert not quiet_for_days([(datetime(1970, 1, 1, tzinfo=UTC), NOW - MIN)], now=NOW)

@@ -35,7 +35,15 @@ from monitor.digest.notify.readiness import channel_readiness
 from monitor.errors import MonitorError
 from monitor.ingest.fetch import default_user_agent
 from monitor.runtime.logs import set_level
-from monitor.schedule import RHYTHM_WINDOW, SILENCE_LOOKBACK, Rhythm, Silence, learned_rhythm, silence
+from monitor.schedule import (
+    RHYTHM_WINDOW,
+    SILENCE_LOOKBACK,
+    Rhythm,
+    Silence,
+    learned_rhythm,
+    quiet_for_days,
+    silence,
+)
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -229,16 +237,13 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with db.session() as session:
         statuses = feed_statuses(session)
         feed_ids = [s.feed.id for s in statuses]
-        # Four weeks of them: a week for each feed's rhythm, the four to tell a feed that went silent.
-        lookback = sightings_since(session, feed_ids=feed_ids, since=now - SILENCE_LOOKBACK)
-        week = now - RHYTHM_WINDOW
-        sightings = {
-            feed_id: [(published, seen) for published, seen in found if seen > week]
-            for feed_id, found in lookback.items()
-        }
+        sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
+        # Four weeks of the feeds quiet for days, as the daemon reads them, to tell which went silent.
+        quiet = [feed_id for feed_id in feed_ids if quiet_for_days(sightings.get(feed_id, []), now=now)]
+        lookback = sightings_since(session, feed_ids=quiet, since=now - SILENCE_LOOKBACK)
+        silent = {feed_id: silence(found, now=now) for feed_id, found in lookback.items()}
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
-        silent = {feed_id: silence(found, now=now) for feed_id, found in lookback.items()}
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
         rows = [
             _feed_row(
