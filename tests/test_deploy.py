@@ -91,3 +91,58 @@ def test_the_dockerfile_checks_health_and_documents_a_stop_timeout_above_the_gra
     for where in (text, readme):
         timeouts = [int(seconds) for seconds in re.findall(r"--stop-timeout (\d+)", where)]
         assert timeouts and all(seconds > GRACE + 10 for seconds in timeouts)
+
+
+RULES = ROOT / "deploy" / "prometheus-rules.yml"
+
+
+def _exposed_names(db) -> dict[str, set[str]]:
+    """Every series name a daemon's /metrics can carry (a counter's ``_total``, a histogram's ``_bucket``,
+    ``_sum`` and ``_count``), with the label names each has, from a registry wired as the daemon wires it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from monitor.daemon.scheduler import _feed_schedule, _owed
+    from monitor.runtime.metrics import PrometheusMetrics
+
+    metrics = PrometheusMetrics(
+        database_size=lambda: 0, deliveries_owed=lambda: _owed(db), feed_schedule=lambda: _feed_schedule(db)
+    )
+    names: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(metrics.exposition()[0].decode()):
+        labels = {label for sample in family.samples for label in sample.labels} - {"le"}
+        for suffix in ("", "_total", "_bucket", "_sum", "_count"):
+            names[family.name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
+    return names
+
+
+def test_the_alert_rules_parse_and_name_only_what_the_daemon_exposes(db):
+    """The shipped alert rules are a Prometheus rule file whose expressions parse, and every series and
+    label they select is one a daemon serves: a metric renamed without its rule would alert on nothing."""
+    import promql_parser
+    import yaml
+
+    exposed = _exposed_names(db)
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) >= 8 and len({rule["alert"] for rule in rules}) == len(rules)
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert rule["annotations"]["summary"] and rule["labels"]["severity"] in {"page", "warn", "info"}
+        if "for" in rule:
+            parse_duration(rule["for"])
+        promql_parser.parse(rule["expr"])  # raises on a syntax error
+        selectors = re.findall(r"\b(monitor_[a-z_]+)(?:\{([^}]*)\})?", rule["expr"])
+        assert selectors, rule["alert"]
+        for name, matchers in selectors:
+            assert name in exposed, f"{rule['alert']}: {name} is not served"
+            for label in re.findall(r"(\w+)\s*=~?", matchers):
+                assert label in exposed[name], f"{rule['alert']}: {name} has no label {label}"
+
+
+def test_an_unknown_metric_in_a_rule_is_caught(db):
+    exposed = _exposed_names(db)
+    assert (
+        "monitor_news_delay_seconds_bucket" in exposed
+        and "via" in exposed["monitor_news_delay_seconds_bucket"]
+    )
+    assert "monitor_news_delay_bucket" not in exposed  # a misspelling the rule test would name
