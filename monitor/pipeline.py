@@ -333,7 +333,7 @@ class Pipeline:
         # So are the articles of feeds whose pages are all in: one transaction rewrites the pages of the
         # counts that deduplication keeps (a term's count is a row; an article adds to hundreds of them) once
         # for all its articles instead of once per feed, which on SQLite is most of a poll's disk writes.
-        self._article_saves: GroupCommit[_ArticleSave, tuple[list[str], int]] = GroupCommit(
+        self._article_saves: GroupCommit[_ArticleSave, tuple[list[float | None], int]] = GroupCommit(
             self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION, what="feeds' article saves"
         )
         # Which of a feed's entries are known is looked up as its feed is parsed; feeds parsed together are
@@ -837,19 +837,20 @@ class Pipeline:
         )
         if not fresh and not revised:
             return 0, linked, waiting
-        created_keys, updated = await self._article_saves.submit(
+        # What each new entry's feed says of its publication (complete: the fresh entries, then the revised).
+        stated = {article.entry_key: item.published for item, article in zip(fresh, complete, strict=False)}
+        delays, updated = await self._article_saves.submit(
             _ArticleSave(
-                feed, complete[: len(fresh)], list(zip(revised, complete[len(fresh) :])), changed, hashes
+                feed,
+                complete[: len(fresh)],
+                list(zip(revised, complete[len(fresh) :])),
+                changed,
+                hashes,
+                stated,
             )
         )
-        created = len(created_keys)
+        created = len(delays)
         if created:
-            stored_at, stored = _now(), set(created_keys)
-            delays = (
-                news_delay(item.published, stored_at=stored_at, read_whole_at=feed.fetched_whole_at)
-                for item, article in zip(fresh, complete, strict=False)  # complete: fresh, then revised
-                if article.entry_key in stored
-            )
             self.metrics.news_stored([delay for delay in delays if delay is not None], via=via)
         if updated:
             log.info(
@@ -896,10 +897,11 @@ class Pipeline:
                 sorted_feeds.append(_Sorted(known, changed, linked))
         return sorted_feeds
 
-    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[list[str], int]]:
+    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[list[float | None], int]]:
         """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
         one transaction, and the term counts gathered until now when they are due. Runs in the writer
-        thread. Returns, by feed, the entry keys of the articles created and how many were updated."""
+        thread. Returns, by feed, the news delay of each article created (``news_delay``; None when not the
+        daemon's) and how many were updated."""
         with self._tally.transaction(), self.db.write_session() as session:
             results = [self._save_feed_articles(session, save) for save in saves]
             if self._tally.due():
@@ -916,28 +918,34 @@ class Pipeline:
         with self._tally.transaction(), self.db.write_session() as session:
             self._tally.write(session)
 
-    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[list[str], int]:
-        """One feed's part of ``_save_articles``: the entry keys of its articles created, and how many were
-        updated."""
+    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[list[float | None], int]:
+        """One feed's part of ``_save_articles``: the news delay of each of its articles created, and how
+        many were updated."""
         feed, changed, hashes = save.feed, save.changed, save.hashes
-        created: list[str] = []
+        created: list[float | None] = []
         updated = 0
         for article in save.new:
+            delay: list[float | None] = [None]
+
             # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
-            def store_new(article=article) -> int:
+            def store_new(article=article, delay=delay) -> int:
+                now = _now()
+                published = save.stated.get(article.entry_key)
+                delay[0] = news_delay(published, stored_at=now, read_whole_at=feed.fetched_whole_at)
                 article_id, is_new = article_store.save_article(
                     session,
                     article=article,
                     feed_id=feed.id,
-                    now=_now(),
+                    now=now,
                     entry_hash=hashes[article.entry_key],
+                    delay=delay[0],
                 )
                 if is_new:
                     self._after_store(session, article_id, article)
                 return int(is_new)
 
             if _store_entry(session, feed, article, store_new, self._tally):
-                created.append(article.entry_key)
+                created.append(delay[0])
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:
@@ -1391,13 +1399,15 @@ class _Sorted(NamedTuple):
 @dataclass(frozen=True)
 class _ArticleSave:
     """One feed's articles to store: the new ones, the revised ones (with their entries), the stored ids of
-    its changed entries, and every entry's hash."""
+    its changed entries, every entry's hash, and the publication each new entry's feed states."""
 
     feed: feed_store.FeedSnapshot
     new: Sequence[Article]
     revised: Sequence[tuple[FeedItem, Article]]
     changed: dict[str, int]
     hashes: dict[str, str]
+    stated: Mapping[str, datetime | None]
+    """What the feed states of each new entry's publication (``news_delay`` counts from it)."""
 
 
 @dataclass(frozen=True)

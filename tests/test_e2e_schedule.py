@@ -331,6 +331,12 @@ def test_news_delay_counts_what_the_schedule_and_a_stuck_feed_add_not_a_backlog_
         assert seen["count"] == 2 and (seen["bucket43200.0"], seen["bucket86400.0"]) == (1, 2), seen
     finally:
         db.dispose()
+    # Each feed's freshness, kept with the links that brought its news in: `monitor feeds` says it.
+    rows = {row["name"]: row for row in workspace.json("feeds")}
+    assert rows["Fresh"]["news_delays"] == 1 and 20 * 60 <= rows["Fresh"]["news_delay_median"] < 25 * 60
+    assert rows["Stale"]["news_delays"] == 1 and 23 * 3600 <= rows["Stale"]["news_delay_median"] < 24 * 3600
+    table = workspace.cli("feeds").stdout  # the rhythm's cell wraps: "found in" over "~20m"
+    assert table.count("found in") == 2 and ("~20m" in table or "~21m" in table) and "~23h" in table
 
 
 def test_a_feed_that_answers_but_stopped_publishing_is_shown_silent(web, workspace):

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-from datetime import UTC, datetime
+import statistics
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -228,7 +229,7 @@ def _print_poll_summary(reports: list) -> None:
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import decode_spells, feed_statuses
-    from monitor.store.sightings import sightings_since
+    from monitor.store.sightings import news_delays_since, sightings_since
     from monitor.store.websub import all_subscriptions
 
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
@@ -242,6 +243,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         quiet = [feed_id for feed_id in feed_ids if quiet_for_days(sightings.get(feed_id, []), now=now)]
         lookback = sightings_since(session, feed_ids=quiet, since=now - SILENCE_LOOKBACK)
         silent = {feed_id: silence(found, now=now) for feed_id, found in lookback.items()}
+        delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
@@ -253,6 +255,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 pushed.get(s.feed.id),
                 [spell for spell in unwatched[s.feed.id] if spell[1] > now - RHYTHM_WINDOW],
                 silent.get(s.feed.id),
+                delays.get(s.feed.id, []),
             )
             for s in statuses
         ]
@@ -290,7 +293,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = Text("new")
         error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
         polled = row["enabled"] and not row["gone_at"]
-        rhythm = row["rhythm"] + _pushed(row["websub"])
+        rhythm = row["rhythm"] + _pushed(row["websub"]) + _found_in(row["news_delay_median"])
         table.add_row(
             row["name"],
             state_text,
@@ -339,12 +342,27 @@ def _pushed(websub: dict | None) -> str:
     return ", pushed" if websub["trusted"] else ", hub missed news"
 
 
+def _found_in(seconds: float | None) -> str:
+    """What the feeds table says of a feed's freshness: the median time from publication to storage."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f", found in ~{seconds:.0f}s"
+    return f", found in ~{format_duration(timedelta(minutes=round(seconds / 60)))}"
+
+
 def _pace(per_day: float) -> str:
     return f"~{per_day:.0f}/day" if per_day >= 1 else f"~{per_day * 7:.0f}/week"
 
 
 def _feed_row(
-    feed, article_count: int, rhythm: Rhythm, subscription, unwatched, silent: Silence | None
+    feed,
+    article_count: int,
+    rhythm: Rhythm,
+    subscription,
+    unwatched,
+    silent: Silence | None,
+    delays: list[int],
 ) -> dict:
     websub = (
         None
@@ -377,6 +395,10 @@ def _feed_row(
         # A feed that answers but has listed nothing new for ten of its usual gaps (at least three days).
         "silent_since": silent.since if silent else None,
         "silent_was_per_day": silent.per_day if silent else None,
+        # Over the week: the median time from an entry's publication to its storage, where that is the
+        # daemon's doing (monitor.schedule.news_delay), and how many entries it is taken over.
+        "news_delay_median": statistics.median(delays) if delays else None,
+        "news_delays": len(delays),
         "last_polled_at": feed.last_polled_at,
         "last_success_at": feed.last_success_at,
         "last_status": feed.last_status,

@@ -191,9 +191,11 @@ def link_to_feed(
     entry_url: str | None,
     now: datetime,
     entry_hash: str | None = None,
+    delay: float | None = None,
 ) -> bool:
     """Record that a feed carried an article under ``entry_key`` (and what the feed said of it, as
-    ``entry_hash``); False if that was already recorded."""
+    ``entry_hash``; how long after its publication the article was stored, as ``delay`` seconds); False if
+    that was already recorded."""
     connection = session.connection()
     if connection.scalar(_LINKED, {"feed": feed_id, "key": entry_key}) is not None:
         return False
@@ -206,18 +208,26 @@ def link_to_feed(
             "entry_url": entry_url,
             "first_seen_at": now,
             "entry_hash": entry_hash,
+            "delay_seconds": None if delay is None else round(delay),
         },
     )
     return True
 
 
 def save_article(
-    session: Session, *, article: ArticleValue, feed_id: int, now: datetime, entry_hash: str | None = None
+    session: Session,
+    *,
+    article: ArticleValue,
+    feed_id: int,
+    now: datetime,
+    entry_hash: str | None = None,
+    delay: float | None = None,
 ) -> tuple[int, bool]:
     """Store an article from a feed, or link the feed to the copy already stored under its canonical URL.
 
     Args:
         entry_hash: what the feed said of the entry (``monitor.dedupe.updates.entry_hash``), kept on the link.
+        delay: seconds from the entry's publication to now, kept on the link when the article is new here.
 
     Returns:
         The article's id, and whether a new article row was created.
@@ -264,6 +274,7 @@ def save_article(
         entry_url=article.url,
         now=now,
         entry_hash=entry_hash,
+        delay=delay if created else None,  # a copy stored before was news then, not now
     )
     if not linked and entry_hash is not None:
         record_entry_hash(session, feed_id=feed_id, entry_key=article.entry_key, entry_hash=entry_hash)

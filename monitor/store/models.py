@@ -169,6 +169,9 @@ class ArticleFeed(Base):
     # A hash of what the feed said of the entry (title, summary, content, date): when it changes, the
     # article is fetched again (monitor.dedupe.updates).
     entry_hash: Mapped[str | None] = mapped_column(String(64))
+    # How long after its stated publication the article this link brought in was stored, when that delay is
+    # the daemon's (monitor.schedule.news_delay): what `monitor feeds` reads each feed's freshness from.
+    delay_seconds: Mapped[int | None] = mapped_column(Integer)
 
     article: Mapped[Article] = relationship(back_populates="feeds")
     feed: Mapped[Feed] = relationship(back_populates="entries")

@@ -1,4 +1,5 @@
-"""When feeds' entries were published and first seen: what a feed's publication rhythm is learnt from."""
+"""When feeds' entries were published and first seen: what a feed's publication rhythm is learnt from; and
+how long after publication they were stored, what its freshness is read from."""
 
 from __future__ import annotations
 
@@ -47,4 +48,23 @@ def sightings_since(
         )
         for row in rows:
             found[row.feed_id].append((row.published_at, row.first_seen_at))
+    return found
+
+
+_DELAYS = select(_links.c.feed_id, _links.c.delay_seconds).where(
+    _links.c.feed_id.in_(bindparam("feeds", expanding=True)),
+    _links.c.first_seen_at > bindparam("since"),
+    _links.c.delay_seconds.is_not(None),
+)
+
+
+def news_delays_since(session: Session, *, feed_ids: Sequence[int], since: datetime) -> dict[int, list[int]]:
+    """Per feed of ``feed_ids``, the news delays (seconds from publication to storage) of the articles it
+    brought in after ``since``, where they were recorded (``ArticleFeed.delay_seconds``)."""
+    found: dict[int, list[int]] = defaultdict(list)
+    connection = session.connection()
+    for start in range(0, len(feed_ids), _CHUNK):
+        rows = connection.execute(_DELAYS, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since})
+        for row in rows:
+            found[row.feed_id].append(row.delay_seconds)
     return found
