@@ -925,27 +925,26 @@ class Pipeline:
         created: list[float | None] = []
         updated = 0
         for article in save.new:
-            delay: list[float | None] = [None]
+            now = _now()
+            published = save.stated.get(article.entry_key)
+            delay = news_delay(published, stored_at=now, read_whole_at=feed.fetched_whole_at)
 
             # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
-            def store_new(article=article, delay=delay) -> int:
-                now = _now()
-                published = save.stated.get(article.entry_key)
-                delay[0] = news_delay(published, stored_at=now, read_whole_at=feed.fetched_whole_at)
+            def store_new(article=article, now=now, delay=delay) -> int:
                 article_id, is_new = article_store.save_article(
                     session,
                     article=article,
                     feed_id=feed.id,
                     now=now,
                     entry_hash=hashes[article.entry_key],
-                    delay=delay[0],
+                    delay=delay,
                 )
                 if is_new:
                     self._after_store(session, article_id, article)
                 return int(is_new)
 
             if _store_entry(session, feed, article, store_new, self._tally):
-                created.append(delay[0])
+                created.append(delay)
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:
