@@ -76,7 +76,7 @@ from monitor.schedule import (
     next_poll_after_failure,
     next_poll_after_success,
     quiet_for_days,
-    silence,
+    still_silent,
     unwatched_spell,
     with_spell,
 )
@@ -1149,10 +1149,10 @@ class Pipeline:
 
     async def _rhythm(
         self, feed: feed_store.FeedSnapshot, now: datetime, *, overflowed: bool
-    ) -> tuple[Rhythm, tuple[Spell, ...] | None]:
+    ) -> tuple[Rhythm, tuple[Spell, ...] | None, datetime | None]:
         """How often to poll ``feed`` after a success: its fixed interval, else what its publications earn;
-        and the feed's unwatched spells when this poll, late after the daemon was away, adds one (None: as
-        they were). Warns of a feed gone silent on the way (``_warn_if_silent``)."""
+        the feed's unwatched spells when this poll, late after the daemon was away, adds one (None: as they
+        were); and since when it has been silent, if it has (``_silence``)."""
         source = self._feeds.get(feed.name)
         fixed = self.config.fixed_interval_for(source) if source else self.config.settings.interval
         settings = self.config.settings
@@ -1162,14 +1162,13 @@ class Pipeline:
             SQLAlchemyError
         ) as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
             if fixed is not None:
-                return Rhythm(fixed), None
+                return Rhythm(fixed), None, feed.silent_since
             log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
-            return Rhythm(settings.interval), None
+            return Rhythm(settings.interval), None, feed.silent_since
         # Read for fixed intervals too: a feed polled every quarter of an hour can go silent as well.
-        if quiet_for_days(sightings, now=now):
-            await self._warn_if_silent(feed, now)
+        silent_since = await self._silence(feed, sightings, now)
         if fixed is not None:
-            return Rhythm(fixed), None
+            return Rhythm(fixed), None, silent_since
         spells, unwatched = None, feed.unwatched
         if feed.last_success_at is not None:  # a first poll's backlog is the feed's own past, not an absence
             found = [sighting for sighting in sightings if sighting[1] > feed.last_success_at]
@@ -1185,27 +1184,32 @@ class Pipeline:
             watched_since=feed.created_at,
             unwatched=unwatched,
         )
-        return rhythm, spells
+        return rhythm, spells, silent_since
 
-    async def _warn_if_silent(self, feed: feed_store.FeedSnapshot, now: datetime) -> None:
-        """Warn, once, of a feed that answers but stopped publishing (``monitor.schedule.silence``): at the
-        first success after its silence began to count. ``monitor feeds`` shows it from then on."""
+    async def _silence(
+        self, feed: feed_store.FeedSnapshot, sightings: Sequence[sighting_store.Sighting], now: datetime
+    ) -> datetime | None:
+        """Since when ``feed`` has been silent after this poll (``monitor.schedule.still_silent``; None: it
+        publishes), from four weeks of its sightings when its week's (``sightings``) show nothing for days.
+        A feed found silent now is warned of once, and counted."""
+        if not quiet_for_days(sightings, now=now):
+            return None
         try:
-            sightings = await self._lookback_reads.submit((feed.id, now - SILENCE_LOOKBACK))
+            lookback = await self._lookback_reads.submit((feed.id, now - SILENCE_LOOKBACK))
         except SQLAlchemyError:
-            return  # a warning can wait for the next poll
-        silent = silence(sightings, now=now)
-        if silent is None or (feed.last_success_at is not None and silent.noticed <= feed.last_success_at):
-            return
-        log.warning(
-            "feed=%s has listed nothing new since %s, though it published about %s a day before: check that "
-            "its address still carries its news",
-            feed.name,
-            f"{silent.since:%Y-%m-%d %H:%M} UTC",
-            f"{silent.per_day:.1f}",
-            extra={"feed": feed.name, "url": feed.url},
-        )
-        self.metrics.feed_went_silent()
+            return feed.silent_since  # judged again at the next poll
+        silent = still_silent(lookback, now=now, since=feed.silent_since)
+        if silent is not None and feed.silent_since is None:
+            log.warning(
+                "feed=%s has listed nothing new since %s, though it published about %s a day before: check "
+                "that its address still carries its news",
+                feed.name,
+                f"{silent.since:%Y-%m-%d %H:%M} UTC",
+                f"{silent.per_day:.1f}",
+                extra={"feed": feed.name, "url": feed.url},
+            )
+            self.metrics.feed_went_silent()
+        return silent.since if silent is not None else None
 
     def _read_sightings(self, asked: Sequence[tuple[int, datetime]]) -> list[list[sighting_store.Sighting]]:
         """For each (feed, since) asked, the entries that feed first listed after ``since``: one query from
@@ -1241,7 +1245,7 @@ class Pipeline:
         overflowed = listing_overflowed(
             listed=listed, unseen=new + linked + waiting, polled_before=feed.last_success_at is not None
         )
-        rhythm, unwatched = await self._rhythm(feed, now, overflowed=overflowed)
+        rhythm, unwatched, silent_since = await self._rhythm(feed, now, overflowed=overflowed)
         if rhythm.per_day is not None and overflowed:
             # Every entry it lists came since the last poll: more may have scrolled out of the listing unseen,
             # whatever its rate so far. The next poll comes as soon as any feed's may.
@@ -1283,6 +1287,7 @@ class Pipeline:
                 # Read whole only when nothing of it waits: entries held back by max_entries_per_poll were
                 # listed before this poll, and their delay counts from the read before it (news_delay).
                 whole=not result.not_modified and not waiting,
+                silent_since=silent_since,
             )
         )
         await self._poll_records.submit((feed.id, record))

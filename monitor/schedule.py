@@ -158,8 +158,7 @@ class Silence:
 
     since: datetime
     per_day: float
-    noticed: datetime
-    """When the silence began to count: ``since`` plus the wait it is judged by."""
+    """NaN when no longer known: a silence older than the four weeks its pace is read from."""
 
 
 def quiet_for_days(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> bool:
@@ -184,10 +183,25 @@ def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datet
         return None
     last = moments[-1]
     gap = (last - moments[0]) / (len(moments) - 1)
-    wait = max(SILENT_AFTER, gap * SILENT_GAPS)
-    if now - last < wait:
+    if now - last < max(SILENT_AFTER, gap * SILENT_GAPS):
         return None
-    return Silence(last, timedelta(days=1) / gap, last + wait)
+    return Silence(last, timedelta(days=1) / gap)
+
+
+def still_silent(
+    sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, since: datetime | None
+) -> Silence | None:
+    """``silence``; or, for a feed found silent ``since`` its last publication before, that silence while it
+    has published nothing after it, though ``silence`` no longer sees it (the four weeks it reads have
+    passed the feed's last publications: its pace is then unknown)."""
+    sightings = list(sightings)
+    found = silence(sightings, now=now)
+    if found is not None or since is None:
+        return found
+    moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+    if moments and moments[-1] > since:
+        return None  # it published again
+    return Silence(since, math.nan)
 
 
 def observed_span(

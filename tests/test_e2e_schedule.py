@@ -362,10 +362,15 @@ def test_a_feed_that_answers_but_stopped_publishing_is_shown_silent(web, workspa
     assert table.count("silent") == 1 and "~1/day" in table
 
 
-def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
+def test_the_daemon_warns_once_of_a_feed_gone_silent_and_keeps_it_so_until_it_publishes(
+    web, workspace, caplog
+):
+    from sqlalchemy import select
+
     from monitor.config import load_config
     from monitor.runtime.metrics import PrometheusMetrics
     from monitor.store.db import open_database
+    from monitor.store.models import Article, ArticleFeed, Feed
 
     workspace.write_config(
         [
@@ -395,6 +400,35 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent(web, workspace, caplog):
             assert not [r for r in caplog.records if "listed nothing new" in r.getMessage()]
         # An alert can follow the count: one silence, counted once.
         assert metrics.registry.get_sample_value("monitor_feeds_gone_silent_total") == 2
+        silent = {row["name"]: row["silent_since"] for row in workspace.json("feeds")}
+        assert silent["Stopped"] and silent["Fixed"] and silent["Weekly"] is None
+        since = datetime.fromisoformat(silent["Stopped"])
+
+        # Weeks on, its last publications are out of the four weeks a silence is judged from: it is still
+        # shown silent since then (its old pace no longer known), and not warned of again.
+        month = timedelta(days=30)
+        with db.session() as session:  # the dates as they would stand a month later, moved back instead
+            for link in session.scalars(select(ArticleFeed)):
+                link.first_seen_at -= month
+            for article in session.scalars(select(Article)):
+                article.published_at = article.published_at and article.published_at - month
+            for row in session.scalars(select(Feed).where(Feed.silent_since.is_not(None))):
+                row.silent_since -= month
+            session.commit()
+        with caplog.at_level("WARNING", logger="monitor.pipeline"):
+            poll_every_feed(config, db, metrics=metrics)
+            assert not [r for r in caplog.records if "listed nothing new" in r.getMessage()]
+        rows = {row["name"]: row for row in workspace.json("feeds")}
+        assert datetime.fromisoformat(rows["Stopped"]["silent_since"]) == since - month
+        assert rows["Stopped"]["silent_was_per_day"] is None
+        assert workspace.cli("feeds").stdout.count("silent") == 2  # Stopped and Fixed
+
+        # It publishes again: no longer silent, and a later silence would be told of anew.
+        fresh = entries_every(web, "again", DAY, 1, ago=-DAY + MIN)  # published a minute ago
+        serve(web, "/stopped.xml", fresh + entries_every(web, "stopped", DAY, 14, ago=10 * DAY))
+        poll_every_feed(config, db, metrics=metrics)
+        rows = {row["name"]: row for row in workspace.json("feeds")}
+        assert rows["Stopped"]["silent_since"] is None and rows["Fixed"]["silent_since"] is not None
     finally:
         db.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from monitor.schedule import (
     publications_per_day,
     quiet_for_days,
     silence,
+    still_silent,
     unwatched_spell,
     with_spell,
 )
@@ -541,3 +543,16 @@ def test_a_feed_is_looked_at_for_silence_once_quiet_for_three_days_by_the_dates_
     assert quiet_for_days([(NOW - 10 * DAY, NOW - MIN)], now=NOW)
     # An entry dated far in the past (a date of 1970) counts when it was seen.
     assert not quiet_for_days([(datetime(1970, 1, 1, tzinfo=UTC), NOW - MIN)], now=NOW)
+
+
+def test_a_silence_is_kept_past_the_weeks_it_is_judged_from_until_the_feed_publishes_again():
+    before = NOW - 40 * DAY
+    found = still_silent(_daily(11 * DAY, 14), now=NOW, since=None)
+    assert found is not None and found.since == NOW - 11 * DAY  # judged as ``silence`` judges it
+    # Its last publications are out of the four weeks read: still silent since then, its pace unknown.
+    kept = still_silent([], now=NOW, since=before)
+    assert kept is not None and kept.since == before and math.isnan(kept.per_day)
+    assert still_silent([(NOW - 40 * DAY, NOW - 40 * DAY)], now=NOW, since=before) is not None
+    # It published again (a quiet while since, not yet a silence): no longer silent.
+    assert still_silent([(NOW - 4 * DAY, NOW - 4 * DAY)], now=NOW, since=before) is None
+    assert still_silent([], now=NOW, since=None) is None

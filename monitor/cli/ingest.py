@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import statistics
@@ -43,7 +44,7 @@ from monitor.schedule import (
     Silence,
     learned_rhythm,
     quiet_for_days,
-    silence,
+    still_silent,
 )
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
@@ -240,9 +241,14 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         feed_ids = [s.feed.id for s in statuses]
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         # Four weeks of the feeds quiet for days, as the daemon reads them, to tell which went silent.
-        quiet = [feed_id for feed_id in feed_ids if quiet_for_days(sightings.get(feed_id, []), now=now)]
-        lookback = sightings_since(session, feed_ids=quiet, since=now - SILENCE_LOOKBACK)
-        silent = {feed_id: silence(found, now=now) for feed_id, found in lookback.items()}
+        quiet = [s.feed for s in statuses if quiet_for_days(sightings.get(s.feed.id, []), now=now)]
+        lookback = sightings_since(
+            session, feed_ids=[feed.id for feed in quiet], since=now - SILENCE_LOOKBACK
+        )
+        silent = {
+            feed.id: still_silent(lookback.get(feed.id, []), now=now, since=feed.silent_since)
+            for feed in quiet
+        }
         delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
@@ -282,10 +288,11 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = styled("[red]failing x{}[/]", row["consecutive_failures"])
         elif row["last_success_at"] and row["silent_since"]:
             # It answers, but lists nothing new: what it used to publish is said, so the silence is weighed.
+            was = row["silent_was_per_day"]  # unknown once the silence is older than the weeks read
             state_text = styled(
-                "[yellow]silent since {}[/] (was {})",
+                "[yellow]silent since {}[/]" + (" (was {})" if was is not None else ""),
                 when(row["silent_since"], now),
-                _pace(row["silent_was_per_day"]),
+                *([_pace(was)] if was is not None else []),
             )
         elif row["last_success_at"]:
             state_text = styled("[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else ""))
@@ -394,7 +401,7 @@ def _feed_row(
         "unwatched": [{"from": start, "until": end} for start, end in unwatched],
         # A feed that answers but has listed nothing new for ten of its usual gaps (at least three days).
         "silent_since": silent.since if silent else None,
-        "silent_was_per_day": silent.per_day if silent else None,
+        "silent_was_per_day": silent.per_day if silent and not math.isnan(silent.per_day) else None,
         # Over the week: the median time from an entry's publication to its storage, where that is the
         # daemon's doing (monitor.schedule.news_delay), and how many entries it is taken over.
         "news_delay_median": statistics.median(delays) if delays else None,

@@ -55,6 +55,7 @@ class FeedSnapshot:
     due_at: datetime | None = None  # when this poll was scheduled (how late it comes tells an absence)
     unwatched: tuple[tuple[datetime, datetime], ...] = ()  # stretches its rhythm leaves out (start, end)
     fetched_whole_at: datetime | None = None  # when it last came with a body (not a 304) and was read in full
+    silent_since: datetime | None = None  # its last publication, while it answers but has gone silent
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class PollRecord:
     whole: bool = False
     """The feed came with a body (not a 304) and was read in full (nothing left waiting for the next poll):
     ``polled_at`` becomes its ``fetched_whole_at``."""
+    silent_since: datetime | None = None
+    """After a success: the feed's last publication if it has gone silent, else None (it publishes)."""
 
 
 _FEED_SYNC_LOCKS = 4
@@ -207,6 +210,7 @@ def claim_feeds(
             feed.next_poll_at,
             decode_spells(feed.unwatched),
             feed.fetched_whole_at,
+            feed.silent_since,
         )
         for feed in candidates
         if feed.id in won
@@ -259,6 +263,7 @@ _RECORD_SUCCESS = (
         last_modified=_param("new_last_modified", "last_modified"),
         unwatched=func.coalesce(_param("new_unwatched", "unwatched"), _feeds.c.unwatched),
         fetched_whole_at=func.coalesce(_param("whole_at", "fetched_whole_at"), _feeds.c.fetched_whole_at),
+        silent_since=_param("silent_since", "silent_since"),
     )
 )
 _RECORD_FAILURE = (
@@ -296,6 +301,7 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
                 new_last_modified=record.last_modified,
                 new_unwatched=None if record.unwatched is None else encode_spells(record.unwatched),
                 whole_at=record.polled_at if record.whole else None,
+                silent_since=record.silent_since,
             )
             succeeded.append(params)
         else:
@@ -378,7 +384,9 @@ class ScheduleState:
     """The feeds by state, and the polls that are due but not taken: what an alert on feeds failing or on a
     daemon falling behind its schedule reads (``monitor_feeds``, ``monitor_feeds_waiting``)."""
 
-    by_state: Mapping[str, int]  # ok, failing, gone, new (never polled), disabled
+    by_state: Mapping[
+        str, int
+    ]  # ok, silent (answers, publishes nothing), failing, gone, new (never polled), disabled
     waiting: int  # enabled feeds due now that no instance holds, nor a server's Retry-After
     oldest_due: datetime | None  # the due time of the longest-waiting of them (None: none, or never polled)
 
@@ -390,6 +398,7 @@ def schedule_state(session: Session, *, now: datetime) -> ScheduleState:
         (Feed.gone_at.is_not(None), "gone"),
         (Feed.consecutive_failures > 0, "failing"),
         (Feed.last_success_at.is_(None), "new"),
+        (Feed.silent_since.is_not(None), "silent"),
         else_="ok",
     )
     counted = session.execute(select(state, func.count()).group_by(state))

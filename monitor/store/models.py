@@ -73,6 +73,8 @@ class Feed(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the feed last came whole (a success with a body, not a 304): see monitor.schedule.WHOLE_FETCH_EVERY.
     fetched_whole_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Its last publication, while it answers but has gone silent (monitor.schedule.silence); None otherwise.
+    silent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_kind: Mapped[str | None] = mapped_column(String(40))
