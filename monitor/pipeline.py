@@ -837,16 +837,13 @@ class Pipeline:
         )
         if not fresh and not revised:
             return 0, linked, waiting
-        # What each new entry's feed says of its publication (complete: the fresh entries, then the revised).
-        stated = {article.entry_key: item.published for item, article in zip(fresh, complete, strict=False)}
         delays, updated = await self._article_saves.submit(
             _ArticleSave(
                 feed,
-                complete[: len(fresh)],
+                list(zip(fresh, complete[: len(fresh)])),
                 list(zip(revised, complete[len(fresh) :])),
                 changed,
                 hashes,
-                stated,
             )
         )
         created = len(delays)
@@ -924,10 +921,10 @@ class Pipeline:
         feed, changed, hashes = save.feed, save.changed, save.hashes
         created: list[float | None] = []
         updated = 0
-        for article in save.new:
+        for item, article in save.new:
             now = _now()
-            published = save.stated.get(article.entry_key)
-            delay = news_delay(published, stored_at=now, read_whole_at=feed.fetched_whole_at)
+            # From the date the feed states (a page's date is often the day alone).
+            delay = news_delay(item.published, stored_at=now, read_whole_at=feed.fetched_whole_at)
 
             # A savepoint per entry: one the database still refuses is skipped, not the whole feed.
             def store_new(article=article, now=now, delay=delay) -> int:
@@ -1161,10 +1158,11 @@ class Pipeline:
         except (
             SQLAlchemyError
         ) as exc:  # the poll itself succeeded: keep it, at the middle-of-the-road interval
-            if fixed is not None:
-                return Rhythm(fixed), None, feed.silent_since
-            log.warning("rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc)
-            return Rhythm(settings.interval), None, feed.silent_since
+            if fixed is None:
+                log.warning(
+                    "rhythm of feed=%s unreadable, polling in %s: %s", feed.name, settings.interval, exc
+                )
+            return Rhythm(fixed or settings.interval), None, feed.silent_since
         # Read for fixed intervals too: a feed polled every quarter of an hour can go silent as well.
         silent_since = await self._silence(feed, sightings, now)
         if fixed is not None:
@@ -1402,16 +1400,14 @@ class _Sorted(NamedTuple):
 
 @dataclass(frozen=True)
 class _ArticleSave:
-    """One feed's articles to store: the new ones, the revised ones (with their entries), the stored ids of
-    its changed entries, every entry's hash, and the publication each new entry's feed states."""
+    """One feed's articles to store: the new ones and the revised ones (with their entries), the stored ids
+    of its changed entries, and every entry's hash."""
 
     feed: feed_store.FeedSnapshot
-    new: Sequence[Article]
+    new: Sequence[tuple[FeedItem, Article]]
     revised: Sequence[tuple[FeedItem, Article]]
     changed: dict[str, int]
     hashes: dict[str, str]
-    stated: Mapping[str, datetime | None]
-    """What the feed states of each new entry's publication (``news_delay`` counts from it)."""
 
 
 @dataclass(frozen=True)

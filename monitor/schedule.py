@@ -157,8 +157,8 @@ class Silence:
     """A feed that stopped publishing: when it last did, and how often it had been publishing."""
 
     since: datetime
-    per_day: float
-    """NaN when no longer known: a silence older than the four weeks its pace is read from."""
+    per_day: float | None
+    """None when no longer known: a silence older than the four weeks its pace is read from."""
 
 
 def quiet_for_days(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> bool:
@@ -201,7 +201,7 @@ def still_silent(
     moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
     if moments and moments[-1] > since:
         return None  # it published again
-    return Silence(since, math.nan)
+    return Silence(since, None)
 
 
 def observed_span(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -551,7 +550,7 @@ def test_a_silence_is_kept_past_the_weeks_it_is_judged_from_until_the_feed_publi
     assert found is not None and found.since == NOW - 11 * DAY  # judged as ``silence`` judges it
     # Its last publications are out of the four weeks read: still silent since then, its pace unknown.
     kept = still_silent([], now=NOW, since=before)
-    assert kept is not None and kept.since == before and math.isnan(kept.per_day)
+    assert kept is not None and kept.since == before and kept.per_day is None
     assert still_silent([(NOW - 40 * DAY, NOW - 40 * DAY)], now=NOW, since=before) is not None
     # It published again (a quiet while since, not yet a silence): no longer silent.
     assert still_silent([(NOW - 4 * DAY, NOW - 4 * DAY)], now=NOW, since=before) is None

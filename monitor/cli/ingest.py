@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import signal
 import statistics
@@ -43,8 +42,7 @@ from monitor.schedule import (
     Rhythm,
     Silence,
     learned_rhythm,
-    quiet_for_days,
-    still_silent,
+    silence,
 )
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
@@ -240,15 +238,11 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         statuses = feed_statuses(session)
         feed_ids = [s.feed.id for s in statuses]
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
-        # Four weeks of the feeds quiet for days, as the daemon reads them, to tell which went silent.
-        quiet = [s.feed for s in statuses if quiet_for_days(sightings.get(s.feed.id, []), now=now)]
-        lookback = sightings_since(
-            session, feed_ids=[feed.id for feed in quiet], since=now - SILENCE_LOOKBACK
-        )
-        silent = {
-            feed.id: still_silent(lookback.get(feed.id, []), now=now, since=feed.silent_since)
-            for feed in quiet
-        }
+        # The daemon judges which feeds went silent, at their polls; of those, the pace they had is read here
+        # from their four weeks of sightings (unknown once their last publications are older).
+        silent = [s.feed.id for s in statuses if s.feed.silent_since is not None]
+        lookback = sightings_since(session, feed_ids=silent, since=now - SILENCE_LOOKBACK)
+        paces = {feed_id: silence(lookback.get(feed_id, []), now=now) for feed_id in silent}
         delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
@@ -260,7 +254,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 rhythms[s.feed.id],
                 pushed.get(s.feed.id),
                 [spell for spell in unwatched[s.feed.id] if spell[1] > now - RHYTHM_WINDOW],
-                silent.get(s.feed.id),
+                paces.get(s.feed.id),
                 delays.get(s.feed.id, []),
             )
             for s in statuses
@@ -368,7 +362,7 @@ def _feed_row(
     rhythm: Rhythm,
     subscription,
     unwatched,
-    silent: Silence | None,
+    pace: Silence | None,
     delays: list[int],
 ) -> dict:
     websub = (
@@ -400,8 +394,8 @@ def _feed_row(
         # When the daemon was away within the rhythm's window and the feed's listing could not show it all.
         "unwatched": [{"from": start, "until": end} for start, end in unwatched],
         # A feed that answers but has listed nothing new for ten of its usual gaps (at least three days).
-        "silent_since": silent.since if silent else None,
-        "silent_was_per_day": silent.per_day if silent and not math.isnan(silent.per_day) else None,
+        "silent_since": feed.silent_since,
+        "silent_was_per_day": pace.per_day if pace else None,
         # Over the week: the median time from an entry's publication to its storage, where that is the
         # daemon's doing (monitor.schedule.news_delay), and how many entries it is taken over.
         "news_delay_median": statistics.median(delays) if delays else None,

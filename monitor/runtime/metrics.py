@@ -355,9 +355,8 @@ class _FeedSchedule(_ReadAtScrape):
     @staticmethod
     def _fill(families: tuple, value: Any) -> None:
         by_state, waiting, oldest = families
-        for (
-            name
-        ) in _FeedSchedule.STATES:  # every state, 0 included: an alert on failing feeds needs the series
+        # Every state, 0 included: an alert on failing feeds needs the series.
+        for name in _FeedSchedule.STATES:
             by_state.add_metric([name], value.by_state.get(name, 0))
         waiting.add_metric([], value.waiting)
         if value.oldest_due is not None:

@@ -384,9 +384,8 @@ class ScheduleState:
     """The feeds by state, and the polls that are due but not taken: what an alert on feeds failing or on a
     daemon falling behind its schedule reads (``monitor_feeds``, ``monitor_feeds_waiting``)."""
 
-    by_state: Mapping[
-        str, int
-    ]  # ok, silent (answers, publishes nothing), failing, gone, new (never polled), disabled
+    # ok, silent (answers, publishes nothing), failing, gone, new (never polled), disabled
+    by_state: Mapping[str, int]
     waiting: int  # enabled feeds due now that no instance holds, nor a server's Retry-After
     oldest_due: datetime | None  # the due time of the longest-waiting of them (None: none, or never polled)
 

@@ -4,16 +4,17 @@ how long after publication they were stored, what its freshness is read from."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Article, ArticleFeed
 
 _CHUNK = 500  # feed ids per statement: well under every database's limit on bound parameters
+T = TypeVar("T")
 
 Sighting = tuple[datetime | None, datetime]
 """An entry's stated publication date (None when it has none) and when its feed first listed it."""
@@ -40,15 +41,8 @@ def sightings_since(
     Only the first sighting bounds the query: an entry published within a window was first seen after the
     window began, so whatever else the schedule needs to judge (its date) comes with it.
     """
-    found: dict[int, list[Sighting]] = defaultdict(list)
-    connection = session.connection()
-    for start in range(0, len(feed_ids), _CHUNK):
-        rows = connection.execute(
-            _SIGHTINGS, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since}
-        )
-        for row in rows:
-            found[row.feed_id].append((row.published_at, row.first_seen_at))
-    return found
+    rows = _by_feed(session, _SIGHTINGS, feed_ids, since)
+    return _grouped((row.feed_id, (row.published_at, row.first_seen_at)) for row in rows)
 
 
 _DELAYS = select(_links.c.feed_id, _links.c.delay_seconds).where(
@@ -61,10 +55,21 @@ _DELAYS = select(_links.c.feed_id, _links.c.delay_seconds).where(
 def news_delays_since(session: Session, *, feed_ids: Sequence[int], since: datetime) -> dict[int, list[int]]:
     """Per feed of ``feed_ids``, the news delays (seconds from publication to storage) of the articles it
     brought in after ``since``, where they were recorded (``ArticleFeed.delay_seconds``)."""
-    found: dict[int, list[int]] = defaultdict(list)
+    rows = _by_feed(session, _DELAYS, feed_ids, since)
+    return _grouped((row.feed_id, row.delay_seconds) for row in rows)
+
+
+def _by_feed(session: Session, statement, feed_ids: Sequence[int], since: datetime) -> Iterator[Row]:
+    """The rows of ``statement`` for ``feed_ids`` (in chunks of ``_CHUNK``) and ``since``."""
     connection = session.connection()
     for start in range(0, len(feed_ids), _CHUNK):
-        rows = connection.execute(_DELAYS, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since})
-        for row in rows:
-            found[row.feed_id].append(row.delay_seconds)
+        yield from connection.execute(
+            statement, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since}
+        )
+
+
+def _grouped(pairs: Iterable[tuple[int, T]]) -> dict[int, list[T]]:
+    found: dict[int, list[T]] = defaultdict(list)
+    for feed_id, value in pairs:
+        found[feed_id].append(value)
     return found
