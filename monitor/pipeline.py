@@ -66,9 +66,11 @@ from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
     RHYTHM_WINDOW,
     SILENCE_LOOKBACK,
+    SILENCE_PUBLICATIONS,
     Rhythm,
     Spell,
     asks_whole,
+    describe_pace,
     learned_rhythm,
     listing_overflowed,
     news_delay,
@@ -348,10 +350,10 @@ class Pipeline:
         self._sighting_reads: GroupCommit[tuple[int, datetime], list[sighting_store.Sighting]] = GroupCommit(
             self._read_sightings, self._in_reader, what="sighting reads"
         )
-        # Four weeks of a quiet feed's sightings, to tell whether it went silent: batched apart, so that a
-        # batch of the week-long reads above never reads four weeks for every feed in it.
+        # A quiet feed's latest sightings, to tell whether it went silent: batched apart, as they are read
+        # for the few feeds quiet for days, by another query.
         self._lookback_reads: GroupCommit[tuple[int, datetime], list[sighting_store.Sighting]] = GroupCommit(
-            self._read_sightings, self._in_reader, what="sighting reads over four weeks"
+            self._read_latest_sightings, self._in_reader, what="reads of quiet feeds' latest sightings"
         )
         # Deduplication's term counts, written behind (monitor.dedupe.tally): with the articles' transactions
         # when a few seconds' worth has gathered, and at the end of each pass. Used in the writer thread only.
@@ -1188,7 +1190,7 @@ class Pipeline:
         self, feed: feed_store.FeedSnapshot, sightings: Sequence[sighting_store.Sighting], now: datetime
     ) -> datetime | None:
         """Since when ``feed`` has been silent after this poll (``monitor.schedule.still_silent``; None: it
-        publishes), from four weeks of its sightings when its week's (``sightings``) show nothing for days.
+        publishes), from its latest sightings when its week's (``sightings``) show nothing for days.
         A feed found silent now is warned of once, and counted."""
         if not quiet_for_days(sightings, now=now):
             return None
@@ -1199,32 +1201,40 @@ class Pipeline:
         silent = still_silent(lookback, now=now, since=feed.silent_since)
         if silent is not None and feed.silent_since is None:
             log.warning(
-                "feed=%s has listed nothing new since %s, though it published about %s a day before: check "
-                "that its address still carries its news",
+                "feed=%s has listed nothing new since %s, though it published %s before: check that its "
+                "address still carries its news",
                 feed.name,
                 f"{silent.since:%Y-%m-%d %H:%M} UTC",
-                f"{silent.per_day:.1f}",
+                describe_pace(silent.per_day) if silent.per_day is not None else "regularly",
                 extra={"feed": feed.name, "url": feed.url},
             )
             self.metrics.feed_went_silent()
         return silent.since if silent is not None else None
 
     def _read_sightings(self, asked: Sequence[tuple[int, datetime]]) -> list[list[sighting_store.Sighting]]:
-        """For each (feed, since) asked, the entries that feed first listed after ``since``: one query from
-        the earliest ``since``, each answer cut to its own. Runs in the reader thread."""
+        """For each (feed, since) asked, the entries that feed first listed after ``since``."""
+        return self._read_cut(asked, sighting_store.sightings_since)
+
+    def _read_latest_sightings(
+        self, asked: Sequence[tuple[int, datetime]]
+    ) -> list[list[sighting_store.Sighting]]:
+        """For each (feed, since) asked, the latest ``SILENCE_PUBLICATIONS`` entries that feed first listed
+        after ``since``."""
+        return self._read_cut(
+            asked, functools.partial(sighting_store.latest_sightings, most=SILENCE_PUBLICATIONS)
+        )
+
+    def _read_cut(
+        self,
+        asked: Sequence[tuple[int, datetime]],
+        read: Callable[..., dict[int, list[sighting_store.Sighting]]],
+    ) -> list[list[sighting_store.Sighting]]:
+        """One ``read`` of all the feeds asked, from the earliest ``since``, each answer cut to its own. Runs
+        in the reader thread."""
         earliest = min(since for _, since in asked)
         with self.db.session() as session:
-            found = sighting_store.sightings_since(
-                session, feed_ids=sorted({feed_id for feed_id, _ in asked}), since=earliest
-            )
-        return [
-            [
-                (published, first_seen)
-                for published, first_seen in found.get(feed_id, [])
-                if first_seen > since
-            ]
-            for feed_id, since in asked
-        ]
+            found = read(session, feed_ids=sorted({feed_id for feed_id, _ in asked}), since=earliest)
+        return [[seen for seen in found.get(feed_id, []) if seen[1] > since] for feed_id, since in asked]
 
     async def _finish_ok(
         self,

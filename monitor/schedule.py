@@ -141,13 +141,20 @@ def publications_per_day(
     return len(moments) / (max(span - blind, MIN_SPAN) / timedelta(days=1))
 
 
-SILENCE_LOOKBACK = timedelta(days=28)
-"""How far back a feed's publications are read to tell whether it has gone silent (four rhythm windows)."""
+SILENCE_LOOKBACK = timedelta(days=365)
+"""How far back a feed's publications are read to tell whether it has gone silent: a year (as long as articles
+are kept by default), so that a feed publishing once a month has a pace to be judged by."""
+SILENCE_PUBLICATIONS = 30
+"""Of the lookback, a feed's latest entries read, at most: its pace of late, in a bounded number of rows, an
+hourly feed's last day or a monthly one's last years."""
 SILENT_AFTER = timedelta(days=3)
 """The shortest silence that counts: a busy feed quiet over a long weekend is not yet a dead one."""
 SILENT_GAPS = 10
-"""A silence counts from this many of the feed's usual gaps between publications: a feed publishing daily
-is silent after ten days, one publishing hourly after three (``SILENT_AFTER``)."""
+"""A silence counts from this many of the feed's usual gaps between publications (its mean gap)..."""
+SILENT_LONGEST_GAPS = 3
+"""... or from this many of its longest gap, if sooner: a feed publishing every week, whose longest gap was
+nine days, is silent after four weeks of nothing, not ten; a daily one that rests at weekends, after nine
+days; one that took three weeks off once, after nine weeks."""
 SILENCE_HISTORY = 5
 """Publications a feed must have shown in the lookback before a silence can be told from its usual pace."""
 
@@ -158,11 +165,21 @@ class Silence:
 
     since: datetime
     per_day: float | None
-    """None when no longer known: a silence older than the four weeks its pace is read from."""
+    """None when no longer known: its publications before the silence are out of the lookback (or pruned)."""
+
+
+def describe_pace(per_day: float) -> str:
+    """A publication rate for people, in the largest unit it reaches once: "~3/day", "~2/week", "~1/month"."""
+    if per_day >= 1:
+        return f"~{per_day:.0f}/day"
+    if per_day * 7 >= 1:
+        return f"~{per_day * 7:.0f}/week"
+    monthly = per_day * 30
+    return f"~{monthly:.0f}/month" if monthly >= 0.5 else "<1/month"
 
 
 def quiet_for_days(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> bool:
-    """Whether ``silence`` is worth four weeks of a feed's sightings: its latest publication among
+    """Whether ``silence`` is worth reading a feed's latest entries for: its latest publication among
     ``sightings`` (the week's, their dates believed back to ``SILENCE_LOOKBACK``: a first poll's listing, old
     to its last entry, shows a feed silent already) is ``SILENT_AFTER`` old or more, or there is none."""
     recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
@@ -171,29 +188,33 @@ def quiet_for_days(sightings: Iterable[tuple[datetime | None, datetime]], *, now
 
 def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> Silence | None:
     """Whether a feed has gone silent: its latest publication (``publication_moments`` over
-    ``SILENCE_LOOKBACK``) is older than ``SILENT_GAPS`` of its usual gaps, and at least ``SILENT_AFTER``,
-    though it had published ``SILENCE_HISTORY`` times or more before.
+    ``SILENCE_LOOKBACK``, of its ``SILENCE_PUBLICATIONS`` latest entries) is older than ``SILENT_GAPS`` of
+    its mean gap between publications or ``SILENT_LONGEST_GAPS`` of its longest, whichever is sooner, and at
+    least ``SILENT_AFTER``, though it had published ``SILENCE_HISTORY`` times or more before.
 
     A feed that answers every poll but lists nothing new fails silently: its publisher moved it, its CMS
     stopped updating it, a cache serves an old copy. Polls succeed, the rhythm backs off as for a quiet
     feed, and its news is missed with nothing said. A feed that was always rare, or is new, is not judged.
+    The longest gap keeps a regular feed from waiting ten of its gaps (ten weeks for a weekly one), and a
+    feed that has rested long before from being called silent sooner than it has shown it stays away.
     """
     moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
     if len(moments) < SILENCE_HISTORY:
         return None
     last = moments[-1]
-    gap = (last - moments[0]) / (len(moments) - 1)
-    if now - last < max(SILENT_AFTER, gap * SILENT_GAPS):
+    gaps = [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
+    mean = (last - moments[0]) / len(gaps)
+    if now - last < max(SILENT_AFTER, min(mean * SILENT_GAPS, max(gaps) * SILENT_LONGEST_GAPS)):
         return None
-    return Silence(last, timedelta(days=1) / gap)
+    return Silence(last, timedelta(days=1) / mean)
 
 
 def still_silent(
     sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, since: datetime | None
 ) -> Silence | None:
     """``silence``; or, for a feed found silent ``since`` its last publication before, that silence while it
-    has published nothing after it, though ``silence`` no longer sees it (the four weeks it reads have
-    passed the feed's last publications: its pace is then unknown)."""
+    has published nothing after it, though ``silence`` no longer sees it (the feed's last publications have
+    left the lookback, or retention pruned them: its pace is then unknown)."""
     sightings = list(sightings)
     found = silence(sightings, now=now)
     if found is not None or since is None:

@@ -15,6 +15,7 @@ from monitor.schedule import (
     MIN_SPAN,
     Rhythm,
     adaptive_interval,
+    describe_pace,
     learned_rhythm,
     listing_overflowed,
     news_delay,
@@ -515,19 +516,60 @@ def _daily(last_ago: timedelta, count: int, gap: timedelta = DAY) -> list[tuple[
     return [(NOW - last_ago - gap * i, NOW - last_ago - gap * i) for i in range(count)]
 
 
-def test_a_feed_that_stopped_publishing_is_silent_after_ten_of_its_gaps_and_at_least_three_days():
+def test_a_feed_that_stopped_publishing_is_silent_after_three_of_its_longest_gaps_and_at_least_three_days():
     # Daily for two weeks, nothing for eleven days: silent, since its last entry, at its old pace.
     found = silence(_daily(11 * DAY, 14), now=NOW)
     assert found is not None and found.since == NOW - 11 * DAY and found.per_day == pytest.approx(1.0)
-    assert silence(_daily(9 * DAY, 14), now=NOW) is None  # nine days: within ten of its gaps
+    # Every day without fail: three days without one are a silence, two are not.
+    assert silence(_daily(3 * DAY + HOUR, 14), now=NOW) is not None
+    assert silence(_daily(2 * DAY, 14), now=NOW) is None
     # Hourly: three days make a silence, two do not (a long weekend).
     assert silence(_daily(3 * DAY + HOUR, 48, HOUR), now=NOW) is not None
     assert silence(_daily(2 * DAY, 48, HOUR), now=NOW) is None
 
 
+def _weekdays(last_ago: timedelta, weeks: int) -> list[tuple[datetime | None, datetime]]:
+    """Monday to Friday for ``weeks`` weeks, the last Friday ``last_ago`` before NOW."""
+    friday = NOW - last_ago
+    return [(friday - week * 7 * DAY - day * DAY,) * 2 for week in range(weeks) for day in range(5)]
+
+
+def test_a_feed_is_silent_only_once_quiet_for_longer_than_it_has_rested_before():
+    # A daily feed that rests at weekends (its longest gap three days): silent after nine days, not three.
+    assert silence(_weekdays(8 * DAY, 6), now=NOW) is None
+    assert silence(_weekdays(10 * DAY, 6), now=NOW) is not None
+    # Weekly: three weeks without a post are a silence, not ten; its pace is said in weeks.
+    assert silence(_daily(20 * DAY, 10, 7 * DAY), now=NOW) is None
+    found = silence(_daily(22 * DAY, 10, 7 * DAY), now=NOW)
+    assert found is not None and describe_pace(found.per_day) == "~1/week"
+    # Weekly, but it once took three weeks off: nine weeks of nothing, not three.
+    rested = _daily(10 * DAY, 5, 7 * DAY) + _daily(10 * DAY + 49 * DAY, 5, 7 * DAY)
+    assert silence([(when - 40 * DAY, seen - 40 * DAY) for when, seen in rested], now=NOW) is None
+    assert silence([(when - 54 * DAY, seen - 54 * DAY) for when, seen in rested], now=NOW) is not None
+    # Monthly, for half a year: silent after three months; ten months were never the point.
+    assert silence(_daily(85 * DAY, 6, 30 * DAY), now=NOW) is None
+    found = silence(_daily(95 * DAY, 6, 30 * DAY), now=NOW)
+    assert found is not None and describe_pace(found.per_day) == "~1/month"
+
+
+@pytest.mark.parametrize(
+    ("per_day", "said"),
+    [
+        (24.0, "~24/day"),
+        (1.0, "~1/day"),
+        (0.5, "~4/week"),
+        (1 / 7, "~1/week"),
+        (1 / 30, "~1/month"),
+        (0.001, "<1/month"),
+    ],
+)
+def test_a_pace_is_said_in_the_largest_unit_it_reaches(per_day, said):
+    assert describe_pace(per_day) == said
+
+
 def test_a_rare_new_or_publishing_feed_is_never_called_silent():
     assert silence(_daily(20 * DAY, 4, HOUR), now=NOW) is None  # four entries: no pace to judge
-    assert silence(_daily(8 * DAY, 3, 7 * DAY), now=NOW) is None  # weekly: it is not late
+    assert silence(_daily(30 * DAY, 3, 7 * DAY), now=NOW) is None  # three weekly posts: no pace yet
     assert silence(_daily(HOUR, 200, 30 * MIN), now=NOW) is None  # publishing
     assert silence([], now=NOW) is None
     # A first poll's backlog, undated: one moment, not a pace.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import FeedConfig
 from monitor.store import feeds as feed_store
 from monitor.store.models import Article, ArticleFeed, Feed
-from monitor.store.sightings import sightings_since
+from monitor.store.sightings import latest_sightings, sightings_since
 
 NOW = datetime(2024, 9, 9, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -75,4 +75,71 @@ def test_sightings_of_thousands_of_feeds_are_read_in_chunks(db):
         )
     with db.session() as session:
         found = sightings_since(session, feed_ids=ids, since=NOW - HOUR)
+    assert len(found) == 1200 and all(found[i] == [(NOW - HOUR, NOW)] for i in ids)
+
+
+def test_latest_sightings_are_each_feeds_last_entries_within_the_lookback_however_busy_it_is(db):
+    with db.session() as session:
+        feed_store.sync_feeds(
+            session,
+            feeds=[FeedConfig(name=f"feed {i}", url=f"https://n{i}.example/rss") for i in range(4)],
+            now=NOW,
+        )
+        busy, rare, old, empty = (feed.id for feed in session.query(Feed).order_by(Feed.name))
+        links = []
+        for i in range(50):  # hourly: only its latest five are wanted
+            article = _article(session, f"busy-{i}", NOW - i * HOUR - HOUR if i % 2 else None)
+            links.append(
+                ArticleFeed(
+                    article_id=article.id, feed_id=busy, entry_key=f"b{i}", first_seen_at=NOW - i * HOUR
+                )
+            )
+        for i in range(3):  # monthly: fewer than wanted, all of them
+            article = _article(session, f"rare-{i}", NOW - i * 30 * 24 * HOUR)
+            links.append(
+                ArticleFeed(
+                    article_id=article.id,
+                    feed_id=rare,
+                    entry_key=f"r{i}",
+                    first_seen_at=NOW - i * 30 * 24 * HOUR,
+                )
+            )
+        ancient = _article(session, "ancient", NOW - 400 * 24 * HOUR)
+        links.append(
+            ArticleFeed(
+                article_id=ancient.id, feed_id=old, entry_key="a", first_seen_at=NOW - 400 * 24 * HOUR
+            )
+        )
+        session.add_all(links)
+    with db.session() as session:
+        found = latest_sightings(
+            session, feed_ids=[busy, rare, old, empty], since=NOW - 365 * 24 * HOUR, most=5
+        )
+    assert sorted(found[busy], key=lambda s: s[1], reverse=True) == [
+        (None if i % 2 == 0 else NOW - i * HOUR - HOUR, NOW - i * HOUR) for i in range(5)
+    ]
+    assert sorted(found[rare], key=lambda s: s[1]) == [
+        (NOW - i * 30 * 24 * HOUR, NOW - i * 30 * 24 * HOUR) for i in (2, 1, 0)
+    ]
+    assert old not in found and empty not in found  # out of the lookback, or nothing listed
+
+
+def test_latest_sightings_of_thousands_of_feeds_are_read_in_chunks(db):
+    with db.session() as session:
+        feed_store.sync_feeds(
+            session,
+            feeds=[FeedConfig(name=f"feed {i}", url=f"https://n{i}.example/rss") for i in range(1200)],
+            now=NOW,
+        )
+        ids = [feed.id for feed in session.query(Feed)]
+        first, second = _article(session, "first", NOW - 2 * HOUR), _article(session, "second", NOW - HOUR)
+        session.add_all(
+            [
+                ArticleFeed(article_id=article.id, feed_id=feed_id, entry_key=key, first_seen_at=seen)
+                for feed_id in ids
+                for article, key, seen in ((first, "f", NOW - HOUR), (second, "s", NOW))
+            ]
+        )
+    with db.session() as session:
+        found = latest_sightings(session, feed_ids=ids, since=NOW - 24 * HOUR, most=1)
     assert len(found) == 1200 and all(found[i] == [(NOW - HOUR, NOW)] for i in ids)

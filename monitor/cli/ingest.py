@@ -39,8 +39,10 @@ from monitor.runtime.logs import set_level
 from monitor.schedule import (
     RHYTHM_WINDOW,
     SILENCE_LOOKBACK,
+    SILENCE_PUBLICATIONS,
     Rhythm,
     Silence,
+    describe_pace,
     learned_rhythm,
     silence,
 )
@@ -228,7 +230,7 @@ def _print_poll_summary(reports: list) -> None:
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import decode_spells, feed_statuses
-    from monitor.store.sightings import news_delays_since, sightings_since
+    from monitor.store.sightings import latest_sightings, news_delays_since, sightings_since
     from monitor.store.websub import all_subscriptions
 
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
@@ -239,9 +241,11 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         feed_ids = [s.feed.id for s in statuses]
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         # The daemon judges which feeds went silent, at their polls; of those, the pace they had is read here
-        # from their four weeks of sightings (unknown once their last publications are older).
+        # from their latest sightings (unknown once their last publications are out of the lookback).
         silent = [s.feed.id for s in statuses if s.feed.silent_since is not None]
-        lookback = sightings_since(session, feed_ids=silent, since=now - SILENCE_LOOKBACK)
+        lookback = latest_sightings(
+            session, feed_ids=silent, since=now - SILENCE_LOOKBACK, most=SILENCE_PUBLICATIONS
+        )
         paces = {feed_id: silence(lookback.get(feed_id, []), now=now) for feed_id in silent}
         delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
@@ -282,11 +286,11 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = styled("[red]failing x{}[/]", row["consecutive_failures"])
         elif row["last_success_at"] and row["silent_since"]:
             # It answers, but lists nothing new: what it used to publish is said, so the silence is weighed.
-            was = row["silent_was_per_day"]  # unknown once the silence is older than the weeks read
+            was = row["silent_was_per_day"]  # unknown once its publications are out of the lookback
             state_text = styled(
                 "[yellow]silent since {}[/]" + (" (was {})" if was is not None else ""),
                 when(row["silent_since"], now),
-                *([_pace(was)] if was is not None else []),
+                *([describe_pace(was)] if was is not None else []),
             )
         elif row["last_success_at"]:
             state_text = styled("[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else ""))
@@ -350,10 +354,6 @@ def _found_in(seconds: float | None) -> str:
     if seconds < 90:
         return f", found in ~{seconds:.0f}s"
     return f", found in ~{format_duration(timedelta(minutes=round(seconds / 60)))}"
-
-
-def _pace(per_day: float) -> str:
-    return f"~{per_day:.0f}/day" if per_day >= 1 else f"~{per_day * 7:.0f}/week"
 
 
 def _feed_row(

@@ -139,8 +139,8 @@ class PrometheusMetrics(Metrics):
             self._news_delay.labels(via)
         self._silent = Counter(
             "monitor_feeds_gone_silent",
-            "Feeds found to answer but have listed nothing new for ten of their usual gaps (at least three "
-            "days), counted once for each silence",
+            "Feeds found to answer but have listed nothing new for longer than their pace allows (three of "
+            "their longest gaps, at most ten of their mean gaps, at least three days), counted once each time",
             registry=r,
         )
         self._pages = Counter(

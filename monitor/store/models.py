@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -160,7 +161,12 @@ class ArticleFeed(Base):
     """
 
     __tablename__ = "article_feeds"
-    __table_args__ = (UniqueConstraint("feed_id", "entry_key", name="uq_article_feeds_feed_id_entry_key"),)
+    __table_args__ = (
+        UniqueConstraint("feed_id", "entry_key", name="uq_article_feeds_feed_id_entry_key"),
+        # A feed's entries by when they were first listed: what every poll reads its rhythm from. Without it,
+        # a wire feed kept for a year had its 36,000 links scanned at each poll to find the week's 700.
+        Index("ix_article_feeds_feed_id_first_seen_at", "feed_id", "first_seen_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar, cast
 
-from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy import Row, Table, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from monitor.store.models import Article, ArticleFeed
+from monitor.store.models import Article, ArticleFeed, Feed
 
 _CHUNK = 500  # feed ids per statement: well under every database's limit on bound parameters
 T = TypeVar("T")
@@ -45,6 +45,47 @@ def sightings_since(
     return _grouped((row.feed_id, (row.published_at, row.first_seen_at)) for row in rows)
 
 
+_feeds = cast(Table, Feed.__table__)
+_older = _links.alias("older")
+_since = bindparam("since", type_=_links.c.first_seen_at.type)
+_NTH_LATEST = (
+    select(_older.c.first_seen_at)
+    .where(_older.c.feed_id == _feeds.c.id, _older.c.first_seen_at > _since)
+    .order_by(_older.c.first_seen_at.desc())
+    .limit(1)
+    .offset(bindparam("skip"))
+    .scalar_subquery()
+)
+_BOUNDS = (
+    select(_feeds.c.id.label("feed_id"), func.coalesce(_NTH_LATEST, _since).label("bound"))
+    .where(_feeds.c.id.in_(bindparam("feeds", expanding=True)))
+    .subquery()
+)
+_PUBLISHED = select(_articles.c.published_at).where(_articles.c.id == _links.c.article_id).scalar_subquery()
+_LATEST = select(_links.c.feed_id, _PUBLISHED.label("published_at"), _links.c.first_seen_at).join_from(
+    _BOUNDS,
+    _links,
+    and_(
+        _links.c.feed_id == _BOUNDS.c.feed_id,
+        _links.c.first_seen_at >= _BOUNDS.c.bound,
+        _links.c.first_seen_at > _since,
+    ),
+)
+"""Each feed's bound first (the first sighting of its ``most``-th latest entry), then its entries from there,
+each with its article's date: index searches all. Ranking the entries with a window function read all of a
+busy feed's year to keep 30; a join to the articles made PostgreSQL, which cannot foresee the bounds, scan
+the whole table."""
+
+
+def latest_sightings(
+    session: Session, *, feed_ids: Sequence[int], since: datetime, most: int
+) -> dict[int, list[Sighting]]:
+    """Per feed of ``feed_ids``, the ``most`` entries it listed last, of those first listed after ``since``:
+    a feed's recent pace, whether it publishes hourly or monthly, in a bounded number of rows."""
+    rows = _by_feed(session, _LATEST, feed_ids, since, skip=max(most - 1, 0))
+    return _grouped((row.feed_id, (row.published_at, row.first_seen_at)) for row in rows)
+
+
 _DELAYS = select(_links.c.feed_id, _links.c.delay_seconds).where(
     _links.c.feed_id.in_(bindparam("feeds", expanding=True)),
     _links.c.first_seen_at > bindparam("since"),
@@ -59,12 +100,14 @@ def news_delays_since(session: Session, *, feed_ids: Sequence[int], since: datet
     return _grouped((row.feed_id, row.delay_seconds) for row in rows)
 
 
-def _by_feed(session: Session, statement, feed_ids: Sequence[int], since: datetime) -> Iterator[Row]:
-    """The rows of ``statement`` for ``feed_ids`` (in chunks of ``_CHUNK``) and ``since``."""
+def _by_feed(
+    session: Session, statement, feed_ids: Sequence[int], since: datetime, **values: object
+) -> Iterator[Row]:
+    """The rows of ``statement`` for ``feed_ids`` (in chunks of ``_CHUNK``), ``since`` and ``values``."""
     connection = session.connection()
     for start in range(0, len(feed_ids), _CHUNK):
         yield from connection.execute(
-            statement, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since}
+            statement, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since, **values}
         )
 
 
