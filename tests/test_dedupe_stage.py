@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy.engine import make_url
 from support.articles import stored_and_placed
+from support.queryplans import watched_statements
 
 from monitor.config import DedupSettings
 from monitor.dedupe import place, stage
@@ -372,3 +375,23 @@ def test_a_hot_wire_story_reads_its_members_texts_only_when_a_copy_is_the_longes
         store_and_place(session, value(42, body, at=T + timedelta(hours=2)))
         assert len(whole_reads) == 2
         assert rule_and_stored(session, cluster_id) == (ids[11], ids[11])
+
+
+def test_placing_and_placing_again_find_their_rows_by_index(db, database_url):
+    """Placing an article, its copies and a near copy, then its changed text (its copies inherit): no
+    statement reads a table that grows with history whole (``support.queryplans``)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("query plans are read from SQLite")
+    body = "\n\n".join(STORY)
+    with watched_statements() as statements:
+        with db.session() as session:
+            original_id, _ = store_and_place(session, value(1, body))
+            store_and_place(session, value(2, body))
+            store_and_place(session, value(3, "Advertisement\n\n" + "\n\n".join(STORY[:6])))
+        changed = value(1, "\n\n".join(reversed(STORY)), title="Changed")
+        with db.session() as session:
+            row = session.get(ArticleRow, original_id)
+            row.body, row.content_hash, row.title = changed.body, changed.content_hash, changed.title
+            place(session, article_id=original_id, article=changed, settings=SETTINGS, changed=True)
+    scans = statements.scans(make_url(database_url).database)
+    assert not scans, "\n\n".join(f"{steps}\n{sql}" for sql, steps in scans)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 from support.news import Entry, article_html, rss
+from support.queryplans import watched_statements
 from support.smtp import SmtpServer
 from support.waiting import wait_for
 
@@ -376,3 +378,23 @@ def test_a_digest_whose_sender_was_killed_mid_send_comes_at_the_next_run_not_a_q
 
         workspace.cli("digest", "morning", "--send-now")
         assert len(smtp.messages) == 2 and len(outlets.requests_for("/hooks/slack")) == 1
+
+
+def test_three_mornings_find_their_rows_by_index_not_by_reading_the_history(workspace, outlets, database_url):
+    """Every statement of the mornings (polls, placing, tagging, regrouping, digests and alerts) finds its rows
+    of the growing tables by an index: after a year, a scan costs twelve times what it did after a month."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("query plans are read from SQLite")
+    alerts = {"min_score": 10, "channels": ["slack"]}
+    with SmtpServer() as smtp, watched_statements() as statements:
+        three_mornings(workspace, outlets, smtp, alerts=alerts)
+        config = load_config(workspace.config_path)
+        db = open_database(workspace.database_url)
+        try:
+            runner = DigestRunner(db, config.digests[0], owner="test")
+            runner.run(kind="alert", period=alert_period(timedelta(minutes=1), NOW), now=NOW)
+        finally:
+            db.dispose()
+    assert len(statements.seen) > 50
+    scans = statements.scans(make_url(database_url).database)
+    assert not scans, "\n\n".join(f"{steps}\n{sql}" for sql, steps in scans)

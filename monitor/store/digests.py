@@ -154,18 +154,21 @@ def story_followups(
 ) -> list[tuple[int, int]]:
     """(article id, story id) of articles stored since ``since`` that were not carried yet and belong to a
     story with a match (on ``topics``, scoring at least ``min_score``) and news since ``since``."""
-    matched = (
-        select(Article.story_id)
-        .join(ArticleMatch, ArticleMatch.article_id == Article.id)
-        .join(Story, Story.id == Article.story_id)
-        .where(ArticleMatch.score >= min_score, Story.last_seen_at >= since)
+    # From the stories with news since ``since`` (few, by their index) to whether one of their articles
+    # matched: asked the other way round, every article ever placed in a story was read to find the few
+    # stories active now, a statement that grew with the history and ran at every alert check.
+    match = (
+        select(ArticleMatch.id)
+        .join(Article, Article.id == ArticleMatch.article_id)
+        .where(Article.story_id == Story.id, ArticleMatch.score >= min_score)
     )
     if topics:
-        matched = matched.where(ArticleMatch.topic.in_(list(topics)))
+        match = match.where(ArticleMatch.topic.in_(list(topics)))
+    matched = select(Story.id).where(Story.last_seen_at >= since, exists(match))
     query = (
         select(Article.id, Article.story_id)
         .where(
-            Article.story_id.in_(matched.distinct().scalar_subquery()),
+            Article.story_id.in_(matched.scalar_subquery()),
             Article.fetched_at >= since,
             ~_carried(carried, Article.id),
         )

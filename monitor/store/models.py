@@ -137,7 +137,9 @@ class Article(Base):
     agency_evidence: Mapped[str | None] = mapped_column(Text)
     # exact | minhash | new (first of its cluster), and the stored article it was matched to, with scores.
     wire_method: Mapped[str | None] = mapped_column(String(20))
-    wire_match_id: Mapped[int | None] = mapped_column(Integer)
+    # Indexed for an original's exact copies, found when its text changes: without, each such change read
+    # the whole table, every body of a year of articles.
+    wire_match_id: Mapped[int | None] = mapped_column(Integer, index=True)
     wire_score: Mapped[float | None] = mapped_column(Float)
     story_score: Mapped[float | None] = mapped_column(Float)
     # JSON: the parts of story_score and the terms that contributed most, as the stage computed them.
