@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +26,7 @@ SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superse
 UNCONFIRMED = "unconfirmed"
 """A failed attempt that may have reached the channel all the same (the connection dropped after the message
 went out): the row keeps its Message-ID, is retried as it is, and no other delivery carries its items."""
+_ID_CHUNK = 500  # deliveries counted per statement: well under every database's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -297,29 +297,30 @@ def history(
 ) -> list[DeliveryRecord]:
     """The latest deliveries (of one digest, for periods from ``since``), newest period first, with how many
     articles each carries and how many its channel accepted. Alert checks that found nothing leave no row."""
-    items = (
-        select(
-            DeliveryItem.delivery_id,
-            # An article under two topics is two items, one article.
-            func.count(distinct(DeliveryItem.article_id)).label("articles"),
-            func.count(
-                distinct(case((DeliveryItem.delivered_at.is_not(None), DeliveryItem.article_id)))
-            ).label("delivered"),
-        )
-        .group_by(DeliveryItem.delivery_id)
-        .subquery()
-    )
-    query = select(
-        Delivery,
-        func.coalesce(items.c.articles, 0),
-        func.coalesce(items.c.delivered, 0),
-    ).outerjoin(items, items.c.delivery_id == Delivery.id)
+    query = select(Delivery)
     if digest is not None:
         query = query.where(Delivery.digest == digest)
     if since is not None:
         query = query.where(Delivery.period >= since)
-    query = query.order_by(Delivery.period.desc(), Delivery.id.desc()).limit(limit)
-    found = cast(list[tuple[Delivery, int, int]], session.execute(query).all())
+    deliveries = list(
+        session.scalars(query.order_by(Delivery.period.desc(), Delivery.id.desc()).limit(limit))
+    )
+    # Counted for the deliveries listed only: a year of digests and alerts holds every item they carried.
+    counts: dict[int, tuple[int, int]] = {}
+    ids = [delivery.id for delivery in deliveries]
+    for start in range(0, len(ids), _ID_CHUNK):
+        items = (
+            select(
+                DeliveryItem.delivery_id,
+                # An article under two topics is two items, one article.
+                func.count(distinct(DeliveryItem.article_id)),
+                func.count(distinct(case((DeliveryItem.delivered_at.is_not(None), DeliveryItem.article_id)))),
+            )
+            .where(DeliveryItem.delivery_id.in_(ids[start : start + _ID_CHUNK]))
+            .group_by(DeliveryItem.delivery_id)
+        )
+        counts.update({delivery_id: (int(a), int(d)) for delivery_id, a, d in session.execute(items)})
+    found = [(row, *counts.get(row.id, (0, 0))) for row in deliveries]
     return [
         DeliveryRecord(
             row.id,
@@ -329,8 +330,8 @@ def history(
             row.period,
             row.status,
             row.attempts,
-            int(articles),
-            int(delivered),
+            articles,
+            delivered,
             row.created_at,
             row.sent_at,
             row.next_attempt_at,

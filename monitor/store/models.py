@@ -339,7 +339,8 @@ class Delivery(Base):
     digest: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(10))  # digest | alert
     channel: Mapped[str] = mapped_column(String(20))
-    period: Mapped[datetime] = mapped_column(UTCDateTime)  # the scheduled time the delivery belongs to
+    # The scheduled time the delivery belongs to; indexed for the ledger's listing, newest first.
+    period: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # sending | sent | failed | superseded (a later delivery carried its stories) | empty (nothing new)
     status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -60,7 +60,16 @@ class Statements:
         with sqlite3.connect(database_path) as connection:
             for statement, parameters in self.seen.values():
                 plan = [row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)]
-                steps = [step for step in plan if (m := _SCAN.match(step)) and m.group(1) in GROWING]
+                # The outer loop walking an index in the order asked, to a LIMIT, stops there: the newest
+                # rows first, as a listing reads them.
+                walks_to_limit = " LIMIT " in statement and not any("TEMP B-TREE" in step for step in plan)
+                steps = [
+                    step
+                    for number, step in enumerate(plan)
+                    if (m := _SCAN.match(step))
+                    and m.group(1) in GROWING
+                    and not (walks_to_limit and number == 0 and " INDEX " in step)
+                ]
                 if steps:
                     found.append((" ".join(statement.split()), steps))
         return found
