@@ -201,6 +201,18 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
                 speed_gate,
             )
         )
+        if "ignored_validators_known_wall_s" in u:
+            known, parsed = u["ignored_validators_known_wall_s"], u["ignored_validators_parsed_wall_s"]
+            checks.append(
+                Check(
+                    f"{u['feeds']} unchanged feeds, validators ignored",
+                    f"{u['ignored_validators_known_unchanged']} / {u['feeds']} known by their bytes in "
+                    f"{known:.1f}s (main CPU {u['ignored_validators_known_cpu_main_s']:.1f}s) against "
+                    f"{parsed:.1f}s read in full (main CPU {u['ignored_validators_parsed_cpu_main_s']:.1f}s)",
+                    "all",
+                    u["ignored_validators_known_unchanged"] == u["feeds"],
+                )
+            )
     for error in results.errors:
         checks.append(Check("error", error.splitlines()[0][:100], "none", False))
     return checks

@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import platform
+import sqlite3
 import sys
 import tempfile
 import time
@@ -310,9 +311,17 @@ class Site:
 
 
 def build_site(
-    srv: StaticSites, *, feeds: int, entries: int, pages: list[Page], delay: float, prefix: str = "f"
+    srv: StaticSites,
+    *,
+    feeds: int,
+    entries: int,
+    pages: list[Page],
+    delay: float,
+    prefix: str = "f",
+    feed_etag: bool = True,
 ) -> Site:
-    """Serve ``feeds`` RSS feeds of ``entries`` items; each item links to a page on its feed's host."""
+    """Serve ``feeds`` RSS feeds of ``entries`` items; each item links to a page on its feed's host. Without
+    ``feed_etag`` the feeds come with no validators and every request gets the whole document."""
     hosts = srv.hosts
     base_time = datetime(2024, 9, 1, 8, 0, tzinfo=UTC)
     page_routes = [
@@ -342,6 +351,7 @@ def build_site(
             Route(
                 body=rss(f"Feed {f}", srv.url("/", host=host), items),
                 delay=delay,
+                etag=feed_etag,
                 headers={"Content-Type": FEED_TYPE},
             ),
             host=host,
@@ -644,6 +654,38 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         )
         reports = poll_reports(second)
         requests = list(srv.requests)
+        # The same feeds from servers that ignore validators: each poll gets every document whole. Read in
+        # full (their digests forgotten), then known by their bytes, in the same run.
+        build_site(
+            srv,
+            feeds=options.unchanged_feeds,
+            entries=1,
+            pages=served,
+            delay=options.delay,
+            prefix="u",
+            feed_etag=False,
+        )
+        with sqlite3.connect(workdir / "unchanged.db") as connection:
+            connection.execute("UPDATE feeds SET body_sha256 = NULL")
+        parsed = run_monitor(
+            workdir,
+            config,
+            db_url,
+            ["poll", "--json"],
+            timeout=options.timeout,
+            label="ignored-parsed",
+            sample=True,
+        )
+        known = run_monitor(
+            workdir,
+            config,
+            db_url,
+            ["poll", "--json"],
+            timeout=options.timeout,
+            label="ignored-known",
+            sample=True,
+        )
+        known_reports = poll_reports(known)
     extraction = extraction_around(rate_before, rate_after, len(served))
     statuses: dict[str, int] = {}
     for r in reports:
@@ -673,6 +715,11 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         "second_poll_requests": len(requests),
         "second_poll_conditional": sum(1 for r in requests if "if-none-match" in r.headers),
         "second_poll_peak_rss_tree_mb": second.peak_tree_mb,
+        "ignored_validators_parsed_wall_s": parsed.wall,
+        "ignored_validators_parsed_cpu_main_s": parsed.cpu_main_s,
+        "ignored_validators_known_wall_s": known.wall,
+        "ignored_validators_known_cpu_main_s": known.cpu_main_s,
+        "ignored_validators_known_unchanged": sum(1 for r in known_reports if r["outcome"] == "unchanged"),
     }
 
 

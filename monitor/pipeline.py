@@ -650,18 +650,21 @@ class Pipeline:
             return PollReport(feed.name, Outcome.HELD, error="no longer configured", error_kind="removed")
         if source.url != feed.url:
             # The row was written from another configuration: this one's address is the one to poll.
-            feed = replace(feed, url=source.url, etag=None, last_modified=None)
-        elif (feed.etag or feed.last_modified) and asks_whole(feed.fetched_whole_at, _now()):
-            log.info(
-                "feed=%s: asked for without its validators (%s): a server can answer 304 to a feed that "
-                "changed",
-                feed.name,
-                f"last whole copy {feed.fetched_whole_at:%Y-%m-%d %H:%M} UTC"
-                if feed.fetched_whole_at
-                else "no whole copy on record",
-                extra={"feed": feed.name, "url": feed.url},
-            )
-            feed = replace(feed, etag=None, last_modified=None)
+            feed = replace(feed, url=source.url, etag=None, last_modified=None, body_sha256=None)
+        elif asks_whole(feed.fetched_whole_at, _now()):
+            if feed.etag or feed.last_modified:
+                log.info(
+                    "feed=%s: asked for without its validators (%s): a server can answer 304 to a feed that "
+                    "changed",
+                    feed.name,
+                    f"last whole copy {feed.fetched_whole_at:%Y-%m-%d %H:%M} UTC"
+                    if feed.fetched_whole_at
+                    else "no whole copy on record",
+                    extra={"feed": feed.name, "url": feed.url},
+                )
+            # Read in full once a day even when it comes again unchanged: that read keeps the entries of
+            # retention's pruned articles known (``pruned_entries``) while the feed still lists them.
+            feed = replace(feed, etag=None, last_modified=None, body_sha256=None)
         if source.kind != "rss":
             # Sitemaps and front pages are crawled: robots.txt applies to them as to article pages.
             result = await self._fetch_polite(
@@ -676,6 +679,13 @@ class Pipeline:
             )
         if result.failure is not None:
             return await self._finish_failed(feed, result.status, result.failure, started)
+        digest = hashlib.sha256(result.body).hexdigest() if source.kind == "rss" else None
+        if digest is not None and digest == feed.body_sha256:
+            # The very document read in full last time, from a server that sends no validators or ignores
+            # them (as NetNewsWire does, known by its bytes): nothing in it is new, so it is not parsed.
+            log.debug("feed=%s: the same document as last time", feed.name, extra={"feed": feed.name})
+            await self._subscribe(feed, result, None, None)
+            return await self._finish_ok(feed, result, None, 0, 0, started, unchanged=True)
         if result.not_modified:
             await self._subscribe(feed, result, None, None)
             return await self._finish_ok(feed, result, None, 0, 0, started)
@@ -702,7 +712,9 @@ class Pipeline:
         new, linked, waiting = await self._store_new_entries(feed, parsed, result, reach)
         if source.kind == "rss":
             await self._subscribe(feed, result, parsed, reach)
-        return await self._finish_ok(feed, result, parsed, new, linked, started, waiting=waiting)
+        return await self._finish_ok(
+            feed, result, parsed, new, linked, started, waiting=waiting, digest=digest
+        )
 
     async def _subscribe(
         self,
@@ -1246,8 +1258,13 @@ class Pipeline:
         started: float,
         *,
         waiting: int = 0,
+        digest: str | None = None,
+        unchanged: bool = False,
     ) -> PollReport:
+        """Record a successful poll: ``digest`` is the SHA-256 of the document it read in full (None for a
+        304 and for sources other than feeds); ``unchanged``, a document known by its digest, as a 304 is."""
         now = _now()
+        unchanged = unchanged or result.not_modified
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         listed = len(parsed.items) if parsed else 0
         overflowed = listing_overflowed(
@@ -1280,7 +1297,7 @@ class Pipeline:
             )
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
-            etag = last_modified = None
+            etag = last_modified = digest = None
         record = clean(
             feed_store.PollRecord(
                 polled_at=now,
@@ -1288,20 +1305,21 @@ class Pipeline:
                 status=result.status,
                 succeeded=True,
                 warning=parsed.warning if parsed else None,
-                etag=etag or (feed.etag if result.not_modified else None),
-                last_modified=last_modified or (feed.last_modified if result.not_modified else None),
+                etag=etag or (feed.etag if unchanged else None),
+                last_modified=last_modified or (feed.last_modified if unchanged else None),
                 title=parsed.title if parsed else None,
                 unwatched=unwatched,
                 # Read whole only when nothing of it waits: entries held back by max_entries_per_poll were
                 # listed before this poll, and their delay counts from the read before it (news_delay).
-                whole=not result.not_modified and not waiting,
+                whole=not unchanged and not waiting,
                 silent_since=silent_since,
+                body_sha256=digest or (feed.body_sha256 if unchanged else None),
             )
         )
         await self._poll_records.submit((feed.id, record))
         return PollReport(
             feed.name,
-            Outcome.UNCHANGED if result.not_modified else Outcome.OK,
+            Outcome.UNCHANGED if unchanged else Outcome.OK,
             result.status,
             new,
             linked,

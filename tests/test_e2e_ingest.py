@@ -108,6 +108,67 @@ def test_a_server_answering_304_to_a_changed_feed_hides_its_news_for_a_day_at_mo
     assert web.requests_for("/stuck.xml")[-1].headers["if-modified-since"] == stuck
 
 
+def _counting_parses(monkeypatch) -> list[str]:
+    parsed: list[str] = []
+    parse = pipeline_module.parse_feed
+
+    def counting(body, **options):
+        parsed.append(options["url"])
+        return parse(body, **options)
+
+    monkeypatch.setattr(pipeline_module, "parse_feed", counting)
+    return parsed
+
+
+def test_a_feed_without_validators_is_known_unchanged_by_its_bytes_and_read_in_full_daily(
+    web, workspace, monkeypatch
+):
+    """A server that sends neither ETag nor Last-Modified answers every poll with the whole feed: the same
+    bytes as last time are not parsed again (nor its entries sorted), a changed document is, and once a day
+    the same bytes are read in full all the same (what keeps retention's pruned entries known)."""
+    parsed = _counting_parses(monkeypatch)
+    entries = make_entries(web, "bare", 3)
+    workspace.write_config([{"name": "Bare", "url": serve_feed(web, "/bare.xml", entries, etag=False)}])
+    assert workspace.json("poll")[0]["new_articles"] == 3 and len(parsed) == 1
+    web.clear_requests()
+
+    report = workspace.json("poll")
+    assert [(r["outcome"], r["status"], r["new_articles"]) for r in report] == [("unchanged", 200, 0)]
+    assert len(parsed) == 1 and not [r for r in web.requests if r.path.startswith("/bare/")]
+    assert "if-none-match" not in web.requests_for("/bare.xml")[-1].headers
+
+    serve_feed(web, "/bare.xml", make_entries(web, "bare", 1, start=3) + entries, etag=False)
+    report = workspace.json("poll")
+    assert (report[0]["outcome"], report[0]["new_articles"]) == ("ok", 1) and len(parsed) == 2
+    assert workspace.json("poll")[0]["outcome"] == "unchanged" and len(parsed) == 2
+
+    db = open_database(workspace.database_url, migrate=False)
+    try:
+        with db.session() as session:
+            session.execute(update(Feed).values(fetched_whole_at=datetime.now(UTC) - timedelta(hours=25)))
+    finally:
+        db.dispose()
+    report = workspace.json("poll")
+    assert (report[0]["outcome"], report[0]["new_articles"]) == ("ok", 0) and len(parsed) == 3
+    assert workspace.json("poll")[0]["outcome"] == "unchanged" and len(parsed) == 3
+
+
+def test_entries_waiting_in_a_document_are_read_from_it_again_though_its_bytes_are_the_same(
+    web, workspace, monkeypatch
+):
+    parsed = _counting_parses(monkeypatch)
+    first = make_entries(web, "held", 1)
+    url = serve_feed(web, "/held.xml", first, etag=False)
+    workspace.write_config([{"name": "Held", "url": url}], max_entries_per_poll=1)
+    assert workspace.json("poll")[0]["new_articles"] == 1  # read whole: nothing waits
+    # Three new entries, one stored a poll: the document stays the same while two of them wait in it.
+    serve_feed(web, "/held.xml", make_entries(web, "held", 3, start=1) + first, etag=False)
+    stored = [workspace.json("poll")[0]["new_articles"] for _ in range(3)]
+    assert stored == [1, 1, 1] and len(parsed) == 4
+    assert workspace.json("poll")[0]["outcome"] == "unchanged" and len(parsed) == 4
+    assert len(workspace.json("articles")) == 4
+
+
 def test_a_feed_that_gains_one_entry_adds_exactly_one_article(web, workspace):
     entries = make_entries(web, "n", 4)
     workspace.write_config([{"name": "N", "url": serve_feed(web, "/n.xml", entries)}])

@@ -56,6 +56,7 @@ class FeedSnapshot:
     unwatched: tuple[tuple[datetime, datetime], ...] = ()  # stretches its rhythm leaves out (start, end)
     fetched_whole_at: datetime | None = None  # when it last came with a body (not a 304) and was read in full
     silent_since: datetime | None = None  # its last publication, while it answers but has gone silent
+    body_sha256: str | None = None  # the digest of its last document read in full (see ``PollRecord``)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class PollRecord:
     ``polled_at`` becomes its ``fetched_whole_at``."""
     silent_since: datetime | None = None
     """After a success: the feed's last publication if it has gone silent, else None (it publishes)."""
+    body_sha256: str | None = None
+    """After a success: the digest of the document read in full, to be known again unparsed; None when the
+    next poll must read it (entries of it wait), or it came as a 304 (the stored one stays)."""
 
 
 _FEED_SYNC_LOCKS = 4
@@ -126,12 +130,12 @@ def sync_feeds(
         if row.url != feed.url:
             # A new address is a new conversation with a server: forget validators, failures and holds.
             row.url = feed.url
-            row.etag = row.last_modified = row.gone_at = row.retry_after_until = None
+            row.etag = row.last_modified = row.body_sha256 = row.gone_at = row.retry_after_until = None
             row.consecutive_failures = 0
             row.next_poll_at = now
         elif row.kind != feed.kind:
             # Read another way (as a sitemap, a page): the old validators describe another reading.
-            row.etag = row.last_modified = None
+            row.etag = row.last_modified = row.body_sha256 = None
             row.next_poll_at = now
         row.kind = feed.kind
         row.enabled = feed.enabled
@@ -211,6 +215,7 @@ def claim_feeds(
             decode_spells(feed.unwatched),
             feed.fetched_whole_at,
             feed.silent_since,
+            feed.body_sha256,
         )
         for feed in candidates
         if feed.id in won
@@ -264,6 +269,7 @@ _RECORD_SUCCESS = (
         unwatched=func.coalesce(_param("new_unwatched", "unwatched"), _feeds.c.unwatched),
         fetched_whole_at=func.coalesce(_param("whole_at", "fetched_whole_at"), _feeds.c.fetched_whole_at),
         silent_since=_param("silent_since", "silent_since"),
+        body_sha256=_param("new_body_sha256", "body_sha256"),
     )
 )
 _RECORD_FAILURE = (
@@ -302,6 +308,7 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
                 new_unwatched=None if record.unwatched is None else encode_spells(record.unwatched),
                 whole_at=record.polled_at if record.whole else None,
                 silent_since=record.silent_since,
+                new_body_sha256=record.body_sha256,
             )
             succeeded.append(params)
         else:

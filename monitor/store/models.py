@@ -69,6 +69,9 @@ class Feed(Base):
     # Conditional GET validators, as the server sent them.
     etag: Mapped[str | None] = mapped_column(String(1024))
     last_modified: Mapped[str | None] = mapped_column(String(200))
+    # The SHA-256 of the last document read in full, kept as the validators are: a server that sends none,
+    # or ignores them, still has an unchanged feed known without parsing it.
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
 
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
