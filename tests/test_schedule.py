@@ -13,6 +13,7 @@ from monitor.schedule import (
     MAX_SPELLS,
     MAX_TTL,
     MIN_SPAN,
+    SILENT_AFTER,
     Rhythm,
     adaptive_interval,
     describe_pace,
@@ -550,6 +551,23 @@ def test_a_feed_is_silent_only_once_quiet_for_longer_than_it_has_rested_before()
     assert silence(_daily(85 * DAY, 6, 30 * DAY), now=NOW) is None
     found = silence(_daily(95 * DAY, 6, 30 * DAY), now=NOW)
     assert found is not None and describe_pace(found.per_day) == "~1/month"
+
+
+@given(
+    st.lists(st.integers(0, 30 * 24 * 60), min_size=1, max_size=40),
+    st.integers(0, 60 * 24 * 60),
+    st.integers(1, 100 * 24 * 60),
+)
+def test_once_silent_a_feed_stays_silent_while_it_publishes_nothing(ago, quiet, later):
+    """Whatever its history (within a month), a feed silent at one moment is silent at every later one, since
+    the same moment, so long as nothing new comes: a silence is never called off by time alone."""
+    now = NOW + quiet * MIN
+    seen = [(NOW - minutes * MIN, NOW - minutes * MIN) for minutes in ago]
+    found = silence(seen, now=now)
+    if found is not None:
+        again = silence(seen, now=now + later * MIN)
+        assert again is not None and again.since == found.since and again.per_day == found.per_day
+        assert now - found.since >= SILENT_AFTER
 
 
 @pytest.mark.parametrize(
