@@ -88,7 +88,7 @@ from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
 from monitor.store.db import Database, unavailability
-from monitor.store.records import Article, BodySource, ExtractedPage
+from monitor.store.records import NO_LINK, PAGES_OFF, Article, BodySource, ExtractedPage
 from monitor.watchlist import Match, Watchlist, load_watchlist
 from monitor.watchlist.tag import Tagger
 
@@ -1004,9 +1004,9 @@ class Pipeline:
             # No page to fetch: a stable made-up address keeps the entry unique in the store.
             url = f"{feed_url}#entry-{hashlib.sha256(item.key.encode()).hexdigest()[:16]}"
             canonical = url
-            fetched = PageFetch(None, "entry has no link", url)
+            fetched = PageFetch(None, NO_LINK, url)
         elif not self._fetch_pages(feed.name):
-            fetched = PageFetch(None, "page fetching is off for this feed", url)
+            fetched = PageFetch(None, PAGES_OFF, url)
         else:
             fetched = await self._fetch_page(url, checks)
         now = _now()

@@ -351,6 +351,35 @@ def test_feed_text_is_used_when_the_page_fails_and_the_reason_kept(web, workspac
     assert not web.requests_for("/private/1")
 
 
+def test_monitor_feeds_says_when_a_feeds_pages_stop_giving_their_text(web, workspace):
+    """A site that starts refusing its pages (a block, a paywall) while its feed answers: its news comes as
+    the feed's summaries. ``monitor feeds`` counts the week's articles without their page's text, and why;
+    a feed whose pages are not fetched by choice has nothing missing."""
+    blocked = make_entries(web, "blocked", 3)
+    for refused in ("/blocked/1", "/blocked/2"):
+        web.set(refused, Route(body="Access denied", status=403))
+    workspace.write_config(
+        [
+            {"name": "Blocked", "url": serve_feed(web, "/blocked.xml", blocked)},
+            {
+                "name": "Summaries",
+                "url": serve_feed(web, "/sum.xml", make_entries(web, "sum", 2)),
+                "fetch_pages": False,
+            },
+        ]
+    )
+    workspace.cli("poll")
+    rows = {row["name"]: row for row in workspace.json("feeds")}
+    assert rows["Blocked"]["pages"] == {
+        "articles": 3,
+        "without_text": 2,
+        "reasons": {"page fetch failed (http_4xx)": 2},
+    }
+    assert rows["Summaries"]["pages"] == {"articles": 2, "without_text": 0, "reasons": {}}
+    table = workspace.cli("feeds").stdout  # narrow: a cell's words wrap among the other columns'
+    assert table.count("pages:") == 1
+
+
 def test_broken_feed_is_parsed_as_far_as_it_goes_with_a_warning(web, workspace):
     entries = make_entries(web, "br", 2)
     broken = rss("Broken", web.url("/"), entries).replace(

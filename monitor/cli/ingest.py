@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import statistics
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -46,6 +48,7 @@ from monitor.schedule import (
     learned_rhythm,
     silence,
 )
+from monitor.store.records import NO_PAGE_WANTED, BodySource
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -230,7 +233,7 @@ def _print_poll_summary(reports: list) -> None:
 def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import decode_spells, feed_statuses
-    from monitor.store.sightings import latest_sightings, news_delays_since, sightings_since
+    from monitor.store.sightings import bodies_since, latest_sightings, news_delays_since, sightings_since
     from monitor.store.websub import all_subscriptions
 
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
@@ -248,6 +251,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         paces = {feed_id: silence(lookback.get(feed_id, []), now=now) for feed_id in silent}
         delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
+        bodies = bodies_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
@@ -260,6 +264,7 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 [spell for spell in unwatched[s.feed.id] if spell[1] > now - RHYTHM_WINDOW],
                 paces.get(s.feed.id),
                 delays.get(s.feed.id, []),
+                bodies.get(s.feed.id, []),
             )
             for s in statuses
         ]
@@ -296,7 +301,18 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             state_text = styled("[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else ""))
         else:
             state_text = Text("new")
-        error = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
+        error: str | Text = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
+        pages = row["pages"]
+        if not error and pages["without_text"]:
+            # The feed answers, but its pages do not give their text (a site that blocks, a paywall, a
+            # layout extraction no longer reads): its news comes as the feed's summaries. Said, to be seen.
+            reason = max(pages["reasons"], key=pages["reasons"].get)
+            error = styled(
+                "[yellow]pages: {} of {} this week without their text ({})[/]",
+                pages["without_text"],
+                pages["articles"],
+                reason,
+            )
         polled = row["enabled"] and not row["gone_at"]
         rhythm = row["rhythm"] + _pushed(row["websub"]) + _found_in(row["news_delay_median"])
         table.add_row(
@@ -356,6 +372,16 @@ def _found_in(seconds: float | None) -> str:
     return f", found in ~{format_duration(timedelta(minutes=round(seconds / 60)))}"
 
 
+def _pages(bodies: list[tuple[str, str | None]]) -> dict:
+    """Of a feed's articles (body source, note), those whose page did not give their text (the feed's own
+    text stands in, or nothing), by reason: the note's words before its details, numbers folded."""
+    reasons: Counter[str] = Counter()
+    for source, note in bodies:
+        if source != BodySource.EXTRACTED and note not in NO_PAGE_WANTED:
+            reasons[re.sub(r"\b\d+\b", "N", re.split(r"[:;]", note or "no text")[0]).strip()] += 1
+    return {"articles": len(bodies), "without_text": sum(reasons.values()), "reasons": dict(reasons)}
+
+
 def _feed_row(
     feed,
     article_count: int,
@@ -364,6 +390,7 @@ def _feed_row(
     unwatched,
     pace: Silence | None,
     delays: list[int],
+    bodies: list[tuple[str, str | None]],
 ) -> dict:
     websub = (
         None
@@ -393,13 +420,15 @@ def _feed_row(
         "poll_interval": format_duration(rhythm.interval),
         # When the daemon was away within the rhythm's window and the feed's listing could not show it all.
         "unwatched": [{"from": start, "until": end} for start, end in unwatched],
-        # A feed that answers but has listed nothing new for ten of its usual gaps (at least three days).
+        # A feed that answers but has listed nothing new for longer than its pace allows (monitor.schedule).
         "silent_since": feed.silent_since,
         "silent_was_per_day": pace.per_day if pace else None,
         # Over the week: the median time from an entry's publication to its storage, where that is the
         # daemon's doing (monitor.schedule.news_delay), and how many entries it is taken over.
         "news_delay_median": statistics.median(delays) if delays else None,
         "news_delays": len(delays),
+        # Over the week: how many of the articles it listed have no text of their page, and why.
+        "pages": _pages(bodies),
         "last_polled_at": feed.last_polled_at,
         "last_success_at": feed.last_success_at,
         "last_status": feed.last_status,

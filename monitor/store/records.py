@@ -64,6 +64,12 @@ class Body:
     note: str | None = None
 
 
+NO_LINK = "entry has no link"
+PAGES_OFF = "page fetching is off for this feed"
+NO_PAGE_WANTED = frozenset({NO_LINK, PAGES_OFF})
+"""The notes of an article that had no page to fetch: its feed's text is all there was, and nothing failed."""
+
+
 def content_hash(text: str) -> str:
     """A hash of the body with case and whitespace folded, so trivial reformatting does not change it."""
     folded = " ".join(text.casefold().split())

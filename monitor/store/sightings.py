@@ -1,5 +1,6 @@
-"""When feeds' entries were published and first seen: what a feed's publication rhythm is learnt from; and
-how long after publication they were stored, what its freshness is read from."""
+"""When feeds' entries were published and first seen: what a feed's publication rhythm is learnt from; how
+long after publication they were stored, what its freshness is read from; and whether their pages gave
+their text."""
 
 from __future__ import annotations
 
@@ -98,6 +99,24 @@ def news_delays_since(session: Session, *, feed_ids: Sequence[int], since: datet
     brought in after ``since``, where they were recorded (``ArticleFeed.delay_seconds``)."""
     rows = _by_feed(session, _DELAYS, feed_ids, since)
     return _grouped((row.feed_id, row.delay_seconds) for row in rows)
+
+
+_BODIES = (
+    select(_links.c.feed_id, _articles.c.body_source, _articles.c.body_note)
+    .join(_articles, _articles.c.id == _links.c.article_id)
+    .where(
+        _links.c.feed_id.in_(bindparam("feeds", expanding=True)), _links.c.first_seen_at > bindparam("since")
+    )
+)
+
+
+def bodies_since(
+    session: Session, *, feed_ids: Sequence[int], since: datetime
+) -> dict[int, list[tuple[str, str | None]]]:
+    """Per feed of ``feed_ids``, where the body of each article it listed after ``since`` came from (its
+    ``body_source``) and why not from its page, if so (its ``body_note``)."""
+    rows = _by_feed(session, _BODIES, feed_ids, since)
+    return _grouped((row.feed_id, (row.body_source, row.body_note)) for row in rows)
 
 
 def _by_feed(
