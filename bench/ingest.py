@@ -643,15 +643,13 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         # Right after the first poll, which it is compared with (the second, all 304s, extracts nothing).
         rate_after = measure_parallel_limit(served, os.cpu_count() or 1)
         srv.clear_requests()
-        second = run_monitor(
-            workdir,
-            config,
-            db_url,
-            ["poll", "--json"],
-            timeout=options.timeout,
-            label="unchanged-second",
-            sample=True,
-        )
+
+        def poll(label: str):
+            return run_monitor(
+                workdir, config, db_url, ["poll", "--json"], timeout=options.timeout, label=label, sample=True
+            )
+
+        second = poll("unchanged-second")
         reports = poll_reports(second)
         requests = list(srv.requests)
         # The same feeds from servers that ignore validators: each poll gets every document whole. Read in
@@ -667,24 +665,7 @@ def step_unchanged(options: Options, pages: list[Page], workdir: Path) -> dict:
         )
         with sqlite3.connect(workdir / "unchanged.db") as connection:
             connection.execute("UPDATE feeds SET body_sha256 = NULL")
-        parsed = run_monitor(
-            workdir,
-            config,
-            db_url,
-            ["poll", "--json"],
-            timeout=options.timeout,
-            label="ignored-parsed",
-            sample=True,
-        )
-        known = run_monitor(
-            workdir,
-            config,
-            db_url,
-            ["poll", "--json"],
-            timeout=options.timeout,
-            label="ignored-known",
-            sample=True,
-        )
+        parsed, known = poll("ignored-parsed"), poll("ignored-known")
         known_reports = poll_reports(known)
     extraction = extraction_around(rate_before, rate_after, len(served))
     statuses: dict[str, int] = {}

@@ -52,6 +52,16 @@ def test_first_poll_stores_every_article_with_its_extracted_body(web, workspace)
         assert len(article["content_hash"]) == 64
 
 
+def last_whole_copy_a_day_ago(workspace) -> None:
+    """Every feed last came whole 25 hours ago: its next poll asks for it whole again."""
+    db = open_database(workspace.database_url, migrate=False)
+    try:
+        with db.session() as session:
+            session.execute(update(Feed).values(fetched_whole_at=datetime.now(UTC) - timedelta(hours=25)))
+    finally:
+        db.dispose()
+
+
 def test_second_poll_gets_304_and_stores_nothing(web, workspace):
     entries = make_entries(web, "a", 3)
     workspace.write_config([{"name": "A", "url": serve_feed(web, "/a.xml", entries)}])
@@ -93,12 +103,7 @@ def test_a_server_answering_304_to_a_changed_feed_hides_its_news_for_a_day_at_mo
     # Within the day the server's 304 is believed: that is what validators are for.
     assert workspace.json("poll")[0]["outcome"] == "unchanged"
     # A day after the feed last came whole, it is asked for without its validators, and its news is read.
-    db = open_database(workspace.database_url, migrate=False)
-    try:
-        with db.session() as session:
-            session.execute(update(Feed).values(fetched_whole_at=datetime.now(UTC) - timedelta(hours=25)))
-    finally:
-        db.dispose()
+    last_whole_copy_a_day_ago(workspace)
     report = workspace.json("poll")
     assert (report[0]["outcome"], report[0]["new_articles"]) == ("ok", 1)
     whole = web.requests_for("/stuck.xml")[-1]
@@ -142,12 +147,7 @@ def test_a_feed_without_validators_is_known_unchanged_by_its_bytes_and_read_in_f
     assert (report[0]["outcome"], report[0]["new_articles"]) == ("ok", 1) and len(parsed) == 2
     assert workspace.json("poll")[0]["outcome"] == "unchanged" and len(parsed) == 2
 
-    db = open_database(workspace.database_url, migrate=False)
-    try:
-        with db.session() as session:
-            session.execute(update(Feed).values(fetched_whole_at=datetime.now(UTC) - timedelta(hours=25)))
-    finally:
-        db.dispose()
+    last_whole_copy_a_day_ago(workspace)
     report = workspace.json("poll")
     assert (report[0]["outcome"], report[0]["new_articles"]) == ("ok", 0) and len(parsed) == 3
     assert workspace.json("poll")[0]["outcome"] == "unchanged" and len(parsed) == 3

@@ -13,6 +13,16 @@ NOW = datetime(2024, 9, 9, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
+def _feeds(session, count: int) -> list[int]:
+    """``count`` configured feeds, their ids in the order of their names."""
+    feed_store.sync_feeds(
+        session,
+        feeds=[FeedConfig(name=f"feed {i:04}", url=f"https://n{i}.example/rss") for i in range(count)],
+        now=NOW,
+    )
+    return [feed.id for feed in session.query(Feed).order_by(Feed.name)]
+
+
 def _article(session, key: str, published: datetime | None) -> Article:
     article = Article(
         url=f"https://news.example/{key}",
@@ -29,12 +39,7 @@ def _article(session, key: str, published: datetime | None) -> Article:
 
 def test_sightings_are_each_feeds_entries_first_listed_after_the_start_of_the_window(db):
     with db.session() as session:
-        feed_store.sync_feeds(
-            session,
-            feeds=[FeedConfig(name=f"feed {i}", url=f"https://n{i}.example/rss") for i in range(3)],
-            now=NOW,
-        )
-        a, b, c = (feed.id for feed in session.query(Feed).order_by(Feed.name))
+        a, b, c = _feeds(session, 3)
         shared = _article(session, "shared", NOW - 5 * HOUR)
         undated = _article(session, "undated", None)
         old = _article(session, "old", NOW - 30 * 24 * HOUR)
@@ -60,12 +65,7 @@ def test_sightings_are_each_feeds_entries_first_listed_after_the_start_of_the_wi
 
 def test_sightings_of_thousands_of_feeds_are_read_in_chunks(db):
     with db.session() as session:
-        feed_store.sync_feeds(
-            session,
-            feeds=[FeedConfig(name=f"feed {i}", url=f"https://n{i}.example/rss") for i in range(1200)],
-            now=NOW,
-        )
-        ids = [feed.id for feed in session.query(Feed)]
+        ids = _feeds(session, 1200)
         article = _article(session, "everywhere", NOW - HOUR)
         session.add_all(
             [
@@ -80,12 +80,7 @@ def test_sightings_of_thousands_of_feeds_are_read_in_chunks(db):
 
 def test_latest_sightings_are_each_feeds_last_entries_within_the_lookback_however_busy_it_is(db):
     with db.session() as session:
-        feed_store.sync_feeds(
-            session,
-            feeds=[FeedConfig(name=f"feed {i}", url=f"https://n{i}.example/rss") for i in range(4)],
-            now=NOW,
-        )
-        busy, rare, old, empty = (feed.id for feed in session.query(Feed).order_by(Feed.name))
+        busy, rare, old, empty = _feeds(session, 4)
         links = []
         for i in range(50):  # hourly: only its latest five are wanted
             article = _article(session, f"busy-{i}", NOW - i * HOUR - HOUR if i % 2 else None)
@@ -126,12 +121,7 @@ def test_latest_sightings_are_each_feeds_last_entries_within_the_lookback_howeve
 
 def test_latest_sightings_of_thousands_of_feeds_are_read_in_chunks(db):
     with db.session() as session:
-        feed_store.sync_feeds(
-            session,
-            feeds=[FeedConfig(name=f"feed {i}", url=f"https://n{i}.example/rss") for i in range(1200)],
-            now=NOW,
-        )
-        ids = [feed.id for feed in session.query(Feed)]
+        ids = _feeds(session, 1200)
         first, second = _article(session, "first", NOW - 2 * HOUR), _article(session, "second", NOW - HOUR)
         session.add_all(
             [
