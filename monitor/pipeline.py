@@ -679,7 +679,11 @@ class Pipeline:
             )
         if result.failure is not None:
             return await self._finish_failed(feed, result.status, result.failure, started)
-        digest = hashlib.sha256(result.body).hexdigest() if source.kind == "rss" else None
+        digest = (
+            hashlib.sha256(result.body).hexdigest()
+            if source.kind == "rss" and not result.not_modified
+            else None
+        )
         if digest is not None and digest == feed.body_sha256:
             # The very document read in full last time, from a server that sends no validators or ignores
             # them (as NetNewsWire does, known by its bytes): nothing in it is new, so it is not parsed.
