@@ -88,7 +88,7 @@ from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
 from monitor.store.db import Database, unavailability
-from monitor.store.records import NO_LINK, PAGES_OFF, Article, BodySource, ExtractedPage
+from monitor.store.records import NO_LINK, NO_PAGE_WANTED, PAGES_OFF, Article, BodySource, ExtractedPage
 from monitor.watchlist import Match, Watchlist, load_watchlist
 from monitor.watchlist.tag import Tagger
 
@@ -335,7 +335,7 @@ class Pipeline:
         # So are the articles of feeds whose pages are all in: one transaction rewrites the pages of the
         # counts that deduplication keeps (a term's count is a row; an article adds to hundreds of them) once
         # for all its articles instead of once per feed, which on SQLite is most of a poll's disk writes.
-        self._article_saves: GroupCommit[_ArticleSave, tuple[list[float | None], int]] = GroupCommit(
+        self._article_saves: GroupCommit[_ArticleSave, tuple[list[_Created], int]] = GroupCommit(
             self._save_articles, self._in_writer, max_batch=SAVES_PER_TRANSACTION, what="feeds' article saves"
         )
         # Which of a feed's entries are known is looked up as its feed is parsed; feeds parsed together are
@@ -855,7 +855,7 @@ class Pipeline:
         )
         if not fresh and not revised:
             return 0, linked, waiting
-        delays, updated = await self._article_saves.submit(
+        stored, updated = await self._article_saves.submit(
             _ArticleSave(
                 feed,
                 list(zip(fresh, complete[: len(fresh)])),
@@ -864,9 +864,10 @@ class Pipeline:
                 hashes,
             )
         )
-        created = len(delays)
+        created = len(stored)
         if created:
-            self.metrics.news_stored([delay for delay in delays if delay is not None], via=via)
+            self.metrics.news_stored([c.delay for c in stored if c.delay is not None], via=via)
+            self.metrics.bodies_stored(c.body for c in stored)
         if updated:
             log.info(
                 "feed=%s: %d stored articles changed and were updated",
@@ -912,11 +913,11 @@ class Pipeline:
                 sorted_feeds.append(_Sorted(known, changed, linked))
         return sorted_feeds
 
-    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[list[float | None], int]]:
+    def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[list[_Created], int]]:
         """Store feeds' new articles and apply their revised ones, with the stages that follow storage, in
         one transaction, and the term counts gathered until now when they are due. Runs in the writer
-        thread. Returns, by feed, the news delay of each article created (``news_delay``; None when not the
-        daemon's) and how many were updated."""
+        thread. Returns, by feed, each article created (its news delay, ``news_delay``, None when not the
+        daemon's; where its text came from) and how many were updated."""
         with self._tally.transaction(), self.db.write_session() as session:
             results = [self._save_feed_articles(session, save) for save in saves]
             if self._tally.due():
@@ -933,11 +934,11 @@ class Pipeline:
         with self._tally.transaction(), self.db.write_session() as session:
             self._tally.write(session)
 
-    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[list[float | None], int]:
-        """One feed's part of ``_save_articles``: the news delay of each of its articles created, and how
-        many were updated."""
+    def _save_feed_articles(self, session, save: _ArticleSave) -> tuple[list[_Created], int]:
+        """One feed's part of ``_save_articles``: each of its articles created (its news delay, where its
+        text came from), and how many were updated."""
         feed, changed, hashes = save.feed, save.changed, save.hashes
-        created: list[float | None] = []
+        created: list[_Created] = []
         updated = 0
         for item, article in save.new:
             now = _now()
@@ -959,7 +960,7 @@ class Pipeline:
                 return int(is_new)
 
             if _store_entry(session, feed, article, store_new, self._tally):
-                created.append(delay)
+                created.append(_Created(delay, _body_origin(article)))
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:
@@ -1440,6 +1441,23 @@ class _ArticleSave:
     revised: Sequence[tuple[FeedItem, Article]]
     changed: dict[str, int]
     hashes: dict[str, str]
+
+
+class _Created(NamedTuple):
+    """An article a poll created: its news delay (``news_delay``) and where its text came from."""
+
+    delay: float | None
+    body: str  # one of ``monitor.runtime.metrics.BODY_SOURCES``
+
+
+def _body_origin(article: Article) -> str:
+    """Where an article's text came from, as /metrics counts it: its page, the feed's text standing in for a
+    page that failed (or gave too little), neither, or the feed's text where there was no page to fetch."""
+    if article.body_source == BodySource.EXTRACTED:
+        return "page"
+    if article.body_note in NO_PAGE_WANTED:
+        return "no_page"
+    return "feed_fallback" if article.body_source == BodySource.FEED else "failed"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from support.news import Entry, article_html, make_entries, paragraphs_for, rss
 from support.pageretries import make_page_retries_due
 
 from monitor import pipeline as pipeline_module
+from monitor.config import load_config
+from monitor.runtime.metrics import PrometheusMetrics
 from monitor.store.db import open_database
 from monitor.store.models import Feed
 
@@ -368,7 +370,18 @@ def test_monitor_feeds_says_when_a_feeds_pages_stop_giving_their_text(web, works
             },
         ]
     )
-    workspace.cli("poll")
+    metrics = PrometheusMetrics()
+    db = open_database(workspace.database_url, migrate=False)
+    try:
+        poll_every_feed(load_config(workspace.config_path), db, metrics=metrics)
+    finally:
+        db.dispose()
+    # What an alert follows: the share of new articles whose page gave no text, among those that had one.
+    bodies = {
+        source: metrics.registry.get_sample_value("monitor_article_bodies_total", {"source": source})
+        for source in ("page", "feed_fallback", "failed", "no_page")
+    }
+    assert bodies == {"page": 1, "feed_fallback": 2, "failed": 0, "no_page": 2}
     rows = {row["name"]: row for row in workspace.json("feeds")}
     assert rows["Blocked"]["pages"] == {
         "articles": 3,

@@ -40,6 +40,8 @@ NEWS_DELAY_BUCKETS = (
 )
 NEWS_VIA = ("poll", "push")
 """How news comes in (``Metrics.news_stored``)."""
+BODY_SOURCES = ("page", "feed_fallback", "failed", "no_page")
+"""Where a new article's text came from (``Metrics.bodies_stored``)."""
 RESTART_REASONS = ("ended", "timeout")
 """Why the extraction workers are started again (``Metrics.extraction_restarted``)."""
 
@@ -67,6 +69,9 @@ class Metrics:
     def news_stored(self, delays: Iterable[float], *, via: str) -> None:
         """New articles were stored ``delays`` seconds after their entries' publication (those whose delay
         is the daemon's, ``monitor.schedule.news_delay``), found by a poll or pushed by a hub (``via``)."""
+
+    def bodies_stored(self, sources: Iterable[str]) -> None:
+        """New articles were stored with their bodies from these ``BODY_SOURCES``, one each."""
 
     def feed_went_silent(self) -> None:
         """A feed that answers was found to have stopped publishing (``monitor.schedule.silence``)."""
@@ -137,6 +142,16 @@ class PrometheusMetrics(Metrics):
         )
         for via in NEWS_VIA:
             self._news_delay.labels(via)
+        self._bodies = Counter(
+            "monitor_article_bodies",
+            "New articles by where their text came from: page (extracted from it), feed_fallback (the page "
+            "failed or gave too little: the feed's own text), failed (neither), no_page (none to fetch: no "
+            "link, or fetch_pages off)",
+            ["source"],
+            registry=r,
+        )
+        for source in BODY_SOURCES:
+            self._bodies.labels(source)
         self._silent = Counter(
             "monitor_feeds_gone_silent",
             "Feeds found to answer but have listed nothing new for longer than their pace allows (three of "
@@ -247,6 +262,10 @@ class PrometheusMetrics(Metrics):
         histogram = self._news_delay.labels(via)
         for seconds in delays:
             histogram.observe(seconds)
+
+    def bodies_stored(self, sources: Iterable[str]) -> None:
+        for source in sources:
+            self._bodies.labels(source).inc()
 
     def feed_went_silent(self) -> None:
         self._silent.inc()
