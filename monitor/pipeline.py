@@ -1164,11 +1164,11 @@ class Pipeline:
         return self.config.interval_for(feed) if feed else self.config.settings.interval
 
     async def _rhythm(
-        self, feed: feed_store.FeedSnapshot, now: datetime, *, overflowed: bool
+        self, feed: feed_store.FeedSnapshot, now: datetime, began: datetime, *, overflowed: bool
     ) -> tuple[Rhythm, tuple[Spell, ...] | None, datetime | None]:
         """How often to poll ``feed`` after a success: its fixed interval, else what its publications earn;
-        the feed's unwatched spells when this poll, late after the daemon was away, adds one (None: as they
-        were); and since when it has been silent, if it has (``_silence``)."""
+        the feed's unwatched spells when this poll (which ``began`` then), late after the daemon was away,
+        adds one (None: as they were); and since when it has been silent, if it has (``_silence``)."""
         source = self._feeds.get(feed.name)
         fixed = self.config.fixed_interval_for(source) if source else self.config.settings.interval
         settings = self.config.settings
@@ -1188,7 +1188,7 @@ class Pipeline:
             return Rhythm(fixed), None, silent_since
         spells, unwatched = None, feed.unwatched
         if feed.last_success_at is not None:  # a first poll's backlog is the feed's own past, not an absence
-            found = [sighting for sighting in sightings if sighting[1] > feed.last_success_at]
+            found = [sighting for sighting in sightings if sighting[1] >= began]  # what this poll found
             spell = unwatched_spell(found, due=feed.due_at, now=now, overflowed=overflowed)
             if spell is not None:
                 log.debug("feed=%s unwatched from %s to %s", feed.name, *spell, extra={"feed": feed.name})
@@ -1269,13 +1269,17 @@ class Pipeline:
         """Record a successful poll: ``digest`` is the SHA-256 of the document it read in full (None for a
         304 and for sources other than feeds); ``unchanged``, a document known by its digest, as a 304 is."""
         now = _now()
+        # The poll's time on record is when it began, before its fetch: what a later judgement needs to
+        # know is what the feed's document could show (an entry published, or a hub's subscription verified,
+        # while this poll fetched pages and stored articles came after that document).
+        began = now - timedelta(seconds=time.monotonic() - started)
         unchanged = unchanged or result.not_modified
         ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
         listed = len(parsed.items) if parsed else 0
         overflowed = listing_overflowed(
             listed=listed, unseen=new + linked + waiting, polled_before=feed.last_success_at is not None
         )
-        rhythm, unwatched, silent_since = await self._rhythm(feed, now, overflowed=overflowed)
+        rhythm, unwatched, silent_since = await self._rhythm(feed, now, began, overflowed=overflowed)
         if rhythm.per_day is not None and overflowed:
             # Every entry it lists came since the last poll: more may have scrolled out of the listing unseen,
             # whatever its rate so far. The next poll comes as soon as any feed's may.
@@ -1298,14 +1302,14 @@ class Pipeline:
                 next_poll,
                 found=new + linked,
                 since=feed.last_success_at,
-                began=now - timedelta(seconds=time.monotonic() - started),
+                began=began,
             )
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
             etag = last_modified = digest = None
         record = clean(
             feed_store.PollRecord(
-                polled_at=now,
+                polled_at=began,
                 next_poll_at=next_poll,
                 status=result.status,
                 succeeded=True,

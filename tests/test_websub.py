@@ -614,6 +614,37 @@ def test_a_feed_whose_hub_missed_news_is_polled_at_its_own_rhythm_until_the_hub_
     assert subscription().trusted and subscription().missed == 4
 
 
+def test_a_hub_that_verifies_while_the_subscribing_poll_stores_is_judged_from_the_next_poll(
+    web, workspace, monkeypatch
+):
+    """The hub verifies the subscription before the poll that asked for it has finished storing: that poll's
+    document came before it, so the next poll cannot judge the hub yet (a poll's time on record is when it
+    began), and the feed keeps its own rhythm one poll more."""
+    port, clock = free_port(), Clock()
+    finish = Pipeline._finish_ok
+    waited: list[bool] = []
+
+    with LocalHub("127.0.0.3") as hub:
+
+        async def finish_after_verification(self, *args, **kwargs):
+            if not waited:  # the subscribing poll: it ends only once the hub has verified
+                waited.append(bool(await asyncio.to_thread(wait_for, hub.verified, 30)))
+            return await finish(self, *args, **kwargs)
+
+        monkeypatch.setattr(Pipeline, "_finish_ok", finish_after_verification)
+        hub_feed(web, hub, make_entries(web, "first", 2))
+        _config(workspace, web, port=port)
+
+        async def verified_during_the_first(pipeline, subscriber, pushes):
+            await pipeline.poll(due_only=False)
+            assert waited == [True]
+            [judging] = await pipeline.poll(due_only=False)
+            return judging.next_poll_at
+
+        next_poll_at = asyncio.run(_in_daemon(workspace, verified_during_the_first, clock=clock))
+        assert next_poll_at <= clock() + timedelta(minutes=31)  # its own 30 minutes, not the 6-hour fallback
+
+
 def test_a_daemon_whose_hub_stops_pushing_polls_the_feed_at_its_rhythm_and_shows_it(web, workspace):
     port, clock = free_port(), Clock()
     with LocalHub("127.0.0.3") as hub:
