@@ -1274,7 +1274,9 @@ class Pipeline:
         # while this poll fetched pages and stored articles came after that document).
         began = now - timedelta(seconds=time.monotonic() - started)
         unchanged = unchanged or result.not_modified
-        ttl = timedelta(minutes=parsed.ttl_minutes) if parsed and parsed.ttl_minutes else None
+        # A 304 or the same bytes read no document: the last one read in full still says how long to wait.
+        ttl_minutes = parsed.ttl_minutes if parsed else (feed.ttl_minutes if unchanged else None)
+        ttl = timedelta(minutes=ttl_minutes) if ttl_minutes else None
         listed = len(parsed.items) if parsed else 0
         overflowed = listing_overflowed(
             listed=listed, unseen=new + linked + waiting, polled_before=feed.last_success_at is not None
@@ -1323,6 +1325,7 @@ class Pipeline:
                 whole=not unchanged and not waiting,
                 silent_since=silent_since,
                 body_sha256=digest or (feed.body_sha256 if unchanged else None),
+                ttl_minutes=ttl_minutes,
             )
         )
         await self._poll_records.submit((feed.id, record))

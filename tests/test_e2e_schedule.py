@@ -103,6 +103,20 @@ def test_a_busy_feed_is_polled_sooner_than_a_quiet_one_and_a_cache_lifetime_hold
     assert 55 * MIN < waits()["Quiet"] <= 63 * MIN
 
 
+def test_a_feeds_ttl_holds_off_the_polls_after_a_304_too(web, workspace):
+    """A feed's <ttl> says how long its readers may wait: the poll after a 304 (or after the same bytes
+    again) reads no document, and the last one read in full still holds the next poll off."""
+    busy = entries_every(web, "ttl", 15 * MIN, 96)  # busy enough for the minimum interval, but for its TTL
+    web.set("/ttl.xml", Route(rss("/ttl.xml", web.url("/"), busy, ttl=120), headers=RSS))
+    workspace.write_config([feed("TTL", web.url("/ttl.xml"))])
+    for outcome in ("ok", "unchanged", "unchanged"):
+        [report] = workspace.json("poll")
+        assert report["outcome"] == outcome
+        [row] = workspace.json("feeds")
+        wait = datetime.fromisoformat(row["next_poll_at"]) - datetime.now(UTC)
+        assert timedelta(hours=2) - 2 * MIN < wait <= timedelta(hours=2), (outcome, wait)
+
+
 def test_feeds_finishing_together_each_learn_their_own_rhythm_from_shared_lookups(web, workspace):
     """Feeds that finish a poll together have their sightings read by one query; each still gets its own."""
     from monitor.config import load_config

@@ -57,6 +57,7 @@ class FeedSnapshot:
     fetched_whole_at: datetime | None = None  # when it last came with a body (not a 304) and was read in full
     silent_since: datetime | None = None  # its last publication, while it answers but has gone silent
     body_sha256: str | None = None  # the digest of its last document read in full (see ``PollRecord``)
+    ttl_minutes: int | None = None  # the <ttl> of its last document read in full
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class PollRecord:
     body_sha256: str | None = None
     """After a success: the digest of the document read in full, to be known again unparsed; None when the
     next poll must read it (entries of it wait), or it came as a 304 (the stored one stays)."""
+    ttl_minutes: int | None = None
+    """After a success: the feed's <ttl> in minutes, as its last document read in full gave it (None: none)."""
 
 
 _FEED_SYNC_LOCKS = 4
@@ -130,7 +133,8 @@ def sync_feeds(
         if row.url != feed.url:
             # A new address is a new conversation with a server: forget validators, failures and holds.
             row.url = feed.url
-            row.etag = row.last_modified = row.body_sha256 = row.gone_at = row.retry_after_until = None
+            row.etag = row.last_modified = row.body_sha256 = row.ttl_minutes = None
+            row.gone_at = row.retry_after_until = None
             row.consecutive_failures = 0
             row.next_poll_at = now
         elif row.kind != feed.kind:
@@ -216,6 +220,7 @@ def claim_feeds(
             feed.fetched_whole_at,
             feed.silent_since,
             feed.body_sha256,
+            feed.ttl_minutes,
         )
         for feed in candidates
         if feed.id in won
@@ -270,6 +275,7 @@ _RECORD_SUCCESS = (
         fetched_whole_at=func.coalesce(_param("whole_at", "fetched_whole_at"), _feeds.c.fetched_whole_at),
         silent_since=_param("silent_since", "silent_since"),
         body_sha256=_param("new_body_sha256", "body_sha256"),
+        ttl_minutes=_param("new_ttl_minutes", "ttl_minutes"),
     )
 )
 _RECORD_FAILURE = (
@@ -309,6 +315,7 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
                 whole_at=record.polled_at if record.whole else None,
                 silent_since=record.silent_since,
                 new_body_sha256=record.body_sha256,
+                new_ttl_minutes=record.ttl_minutes,
             )
             succeeded.append(params)
         else:

@@ -72,6 +72,9 @@ class Feed(Base):
     # The SHA-256 of the last document read in full, kept as the validators are: a server that sends none,
     # or ignores them, still has an unchanged feed known without parsing it.
     body_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The feed's own <ttl> (minutes) from the last document read in full: it holds off the polls after a
+    # 304 or the same bytes too, which read no document.
+    ttl_minutes: Mapped[int | None] = mapped_column(Integer)
 
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
