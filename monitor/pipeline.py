@@ -88,7 +88,7 @@ from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
 from monitor.store.db import Database, unavailability
-from monitor.store.records import NO_LINK, NO_PAGE_WANTED, PAGES_OFF, Article, BodySource, ExtractedPage
+from monitor.store.records import NO_LINK, PAGES_OFF, Article, BodySource, ExtractedPage, body_origin
 from monitor.watchlist import Match, Watchlist, load_watchlist
 from monitor.watchlist.tag import Tagger
 
@@ -684,15 +684,11 @@ class Pipeline:
             if source.kind == "rss" and not result.not_modified
             else None
         )
-        if digest is not None and digest == feed.body_sha256:
-            # The very document read in full last time, from a server that sends no validators or ignores
-            # them (as NetNewsWire does, known by its bytes): nothing in it is new, so it is not parsed.
-            log.debug("feed=%s: the same document as last time", feed.name, extra={"feed": feed.name})
+        # A 304, or the very document read in full last time from a server that sends no validators or
+        # ignores them (known by its bytes, as NetNewsWire does): nothing in it is new, so nothing is parsed.
+        if result.not_modified or (digest is not None and digest == feed.body_sha256):
             await self._subscribe(feed, result, None, None)
             return await self._finish_ok(feed, result, None, 0, 0, started, unchanged=True)
-        if result.not_modified:
-            await self._subscribe(feed, result, None, None)
-            return await self._finish_ok(feed, result, None, 0, 0, started)
         reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
         try:
             if source.kind != "rss":
@@ -960,7 +956,7 @@ class Pipeline:
                 return int(is_new)
 
             if _store_entry(session, feed, article, store_new, self._tally):
-                created.append(_Created(delay, _body_origin(article)))
+                created.append(_Created(delay, body_origin(article.body_source, article.body_note)))
         for item, article in save.revised:
 
             def store_revised(item=item, article=article) -> int:
@@ -1267,15 +1263,11 @@ class Pipeline:
         unchanged: bool = False,
     ) -> PollReport:
         """Record a successful poll: ``digest`` is the SHA-256 of the document it read in full (None for a
-        304 and for sources other than feeds); ``unchanged``, a document known by its digest, as a 304 is."""
+        source other than a feed); ``unchanged``, it read none (a 304, or the same bytes as last time)."""
         now = _now()
-        # The poll's time on record is when it began, before its fetch: what a later judgement needs to
-        # know is what the feed's document could show (an entry published, or a hub's subscription verified,
-        # while this poll fetched pages and stored articles came after that document).
-        began = now - timedelta(seconds=time.monotonic() - started)
-        unchanged = unchanged or result.not_modified
-        # A 304 or the same bytes read no document: the last one read in full still says how long to wait.
-        ttl_minutes = parsed.ttl_minutes if parsed else (feed.ttl_minutes if unchanged else None)
+        began = _began(now, started)
+        # No document read: the last one read in full still says how long to wait.
+        ttl_minutes = feed.ttl_minutes if unchanged or parsed is None else parsed.ttl_minutes
         ttl = timedelta(minutes=ttl_minutes) if ttl_minutes else None
         listed = len(parsed.items) if parsed else 0
         overflowed = listing_overflowed(
@@ -1344,6 +1336,7 @@ class Pipeline:
         self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure, started: float
     ) -> PollReport:
         now = _now()
+        began = _began(now, started)
         next_poll = next_poll_after_failure(
             now,
             interval=self._interval(feed.name),
@@ -1354,7 +1347,7 @@ class Pipeline:
         )
         record = clean(
             feed_store.PollRecord(  # an error message may quote what the server sent
-                polled_at=now,
+                polled_at=began,
                 next_poll_at=next_poll,
                 status=status,
                 succeeded=False,
@@ -1450,21 +1443,18 @@ class _ArticleSave:
     hashes: dict[str, str]
 
 
+def _began(now: datetime, started: float) -> datetime:
+    """When a poll that ends at ``now`` began (``started``, on the monotonic clock): its time on record, before
+    its fetch. What a later judgement needs is what the feed's document could show: an entry published, or a
+    hub's subscription verified, while the poll fetched pages and stored articles came after that document."""
+    return now - timedelta(seconds=time.monotonic() - started)
+
+
 class _Created(NamedTuple):
     """An article a poll created: its news delay (``news_delay``) and where its text came from."""
 
     delay: float | None
     body: str  # one of ``monitor.runtime.metrics.BODY_SOURCES``
-
-
-def _body_origin(article: Article) -> str:
-    """Where an article's text came from, as /metrics counts it: its page, the feed's text standing in for a
-    page that failed (or gave too little), neither, or the feed's text where there was no page to fetch."""
-    if article.body_source == BodySource.EXTRACTED:
-        return "page"
-    if article.body_note in NO_PAGE_WANTED:
-        return "no_page"
-    return "feed_fallback" if article.body_source == BodySource.FEED else "failed"
 
 
 @dataclass(frozen=True)

@@ -169,10 +169,11 @@ class Silence:
 
 
 def describe_pace(per_day: float) -> str:
-    """A publication rate for people, in the largest unit it reaches once: "~3/day", "~2/week", "~1/month"."""
+    """A publication rate for people, in the largest unit it rounds to one of: "~3/day", "~2/week",
+    "~1/month" (``Rhythm.describe`` and silent feeds' old pace)."""
     if per_day >= 1:
         return f"~{per_day:.0f}/day"
-    if per_day * 7 >= 1:
+    if per_day * 7 >= 0.5:
         return f"~{per_day * 7:.0f}/week"
     monthly = per_day * 30
     return f"~{monthly:.0f}/month" if monthly >= 0.5 else "<1/month"
@@ -283,10 +284,7 @@ class Rhythm:
             return f"fixed {every}"
         if self.per_day <= 0:
             return f"quiet, every {every}"
-        if self.per_day >= 1:
-            return f"~{self.per_day:.0f}/day, every {every}"
-        weekly = self.per_day * 7
-        return f"{f'~{weekly:.0f}' if weekly >= 0.5 else '<1'}/week, every {every}"
+        return f"{describe_pace(self.per_day)}, every {every}"
 
 
 def learned_rhythm(

@@ -584,3 +584,20 @@ def test_connections_past_the_limit_are_closed_and_served_again_once_others_go(d
                 return False
 
         assert wait_for(answers, timeout=10)
+
+
+def test_every_origin_of_an_articles_text_is_a_series_of_the_bodies_counter():
+    from monitor.runtime.metrics import BODY_SOURCES
+    from monitor.store.records import NO_LINK, PAGES_OFF, BodySource, body_origin
+
+    origins = {
+        body_origin(source, note)
+        for source in BodySource
+        for note in (None, "page fetch failed (http_5xx): Service Unavailable", NO_LINK, PAGES_OFF)
+    }
+    assert origins == set(BODY_SOURCES)
+    metrics = PrometheusMetrics()
+    assert all(
+        metrics.registry.get_sample_value("monitor_article_bodies_total", {"source": source}) == 0
+        for source in BODY_SOURCES
+    )

@@ -473,7 +473,7 @@ def test_a_rhythm_is_learnt_from_sightings():
         (Rhythm(timedelta(seconds=5097.3), 1.0), "~1/day, every 1h25m"),
         (Rhythm(24 * HOUR, 0.0), "quiet, every 1d"),
         (Rhythm(timedelta(hours=3.7), 2 / 7), "~2/week, every 3h42m"),
-        (Rhythm(24 * HOUR, 0.01), "<1/week, every 1d"),
+        (Rhythm(24 * HOUR, 0.01), "<1/month, every 1d"),  # said as a silent feed's pace is
         (Rhythm(timedelta(seconds=0.2), 1e9), "~1000000000/day, every 1s"),
     ],
 )

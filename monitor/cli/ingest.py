@@ -48,7 +48,7 @@ from monitor.schedule import (
     learned_rhythm,
     silence,
 )
-from monitor.store.records import NO_PAGE_WANTED, BodySource
+from monitor.store.records import WITHOUT_PAGE_TEXT, body_origin
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -377,7 +377,7 @@ def _pages(bodies: list[tuple[str, str | None]]) -> dict:
     text stands in, or nothing), by reason: the note's words before its details, numbers folded."""
     reasons: Counter[str] = Counter()
     for source, note in bodies:
-        if source != BodySource.EXTRACTED and note not in NO_PAGE_WANTED:
+        if body_origin(source, note) in WITHOUT_PAGE_TEXT:
             reasons[re.sub(r"\b\d+\b", "N", re.split(r"[:;]", note or "no text")[0]).strip()] += 1
     return {"articles": len(bodies), "without_text": sum(reasons.values()), "reasons": dict(reasons)}
 

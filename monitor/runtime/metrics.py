@@ -99,6 +99,13 @@ class Metrics:
 NO_METRICS = Metrics()
 
 
+def _at_zero(metric, values: Iterable[str]) -> None:
+    """Give ``metric`` a series at zero for each of ``values`` from the start, so that an alert on their
+    increase, or a share of them, has a series to read before the first one is counted."""
+    for value in values:
+        metric.labels(value)
+
+
 class PrometheusMetrics(Metrics):
     """Records into its own prometheus_client registry.
 
@@ -140,8 +147,7 @@ class PrometheusMetrics(Metrics):
             buckets=NEWS_DELAY_BUCKETS,
             registry=r,
         )
-        for via in NEWS_VIA:
-            self._news_delay.labels(via)
+        _at_zero(self._news_delay, NEWS_VIA)
         self._bodies = Counter(
             "monitor_article_bodies",
             "New articles by where their text came from: page (extracted from it), feed_fallback (the page "
@@ -150,8 +156,7 @@ class PrometheusMetrics(Metrics):
             ["source"],
             registry=r,
         )
-        for source in BODY_SOURCES:
-            self._bodies.labels(source)
+        _at_zero(self._bodies, BODY_SOURCES)
         self._silent = Counter(
             "monitor_feeds_gone_silent",
             "Feeds found to answer but have listed nothing new for longer than their pace allows (three of "
@@ -174,8 +179,7 @@ class PrometheusMetrics(Metrics):
             ["reason"],
             registry=r,
         )
-        for reason in RESTART_REASONS:  # at 0 from the start, so that an alert on their increase has a series
-            self._extraction_restarts.labels(reason)
+        _at_zero(self._extraction_restarts, RESTART_REASONS)
         self._fetch_seconds = Histogram(
             "monitor_fetch_duration_seconds",
             "Time of one GET, redirects included, by result (ok, not_modified, or the failure kind)",

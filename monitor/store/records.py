@@ -68,6 +68,19 @@ NO_LINK = "entry has no link"
 PAGES_OFF = "page fetching is off for this feed"
 NO_PAGE_WANTED = frozenset({NO_LINK, PAGES_OFF})
 """The notes of an article that had no page to fetch: its feed's text is all there was, and nothing failed."""
+WITHOUT_PAGE_TEXT = frozenset({"feed_fallback", "failed"})
+"""The ``body_origin`` of an article whose page did not give its text."""
+
+
+def body_origin(source: str, note: str | None) -> str:
+    """Where an article's text came from: its ``page``; the feed's text standing in for a page that failed or
+    gave too little (``feed_fallback``); neither (``failed``); or the feed's text where there was no page to
+    fetch (``no_page``). The values of /metrics' ``monitor_article_bodies_total{source}``."""
+    if source == BodySource.EXTRACTED:
+        return "page"
+    if note in NO_PAGE_WANTED:
+        return "no_page"
+    return "feed_fallback" if source == BodySource.FEED else "failed"
 
 
 def content_hash(text: str) -> str:

@@ -23,13 +23,22 @@ Sighting = tuple[datetime | None, datetime]
 
 _articles = cast(Table, Article.__table__)
 _links = cast(Table, ArticleFeed.__table__)
-_SIGHTINGS = (
-    select(_links.c.feed_id, _articles.c.published_at, _links.c.first_seen_at)
-    .join(_articles, _articles.c.id == _links.c.article_id)
-    .where(
-        _links.c.feed_id.in_(bindparam("feeds", expanding=True)), _links.c.first_seen_at > bindparam("since")
+
+
+def _listed_since(*columns):
+    """The feed and ``columns`` of each entry of the feeds asked (``feeds``) first listed after ``since``,
+    with its article."""
+    return (
+        select(_links.c.feed_id, *columns)
+        .join(_articles, _articles.c.id == _links.c.article_id)
+        .where(
+            _links.c.feed_id.in_(bindparam("feeds", expanding=True)),
+            _links.c.first_seen_at > bindparam("since"),
+        )
     )
-)
+
+
+_SIGHTINGS = _listed_since(_articles.c.published_at, _links.c.first_seen_at)
 """One statement for every call (table columns, not ORM entities): the pipeline asks once per feed polled,
 and building and compiling an ORM query each time cost as much as the lookup."""
 
@@ -101,13 +110,7 @@ def news_delays_since(session: Session, *, feed_ids: Sequence[int], since: datet
     return _grouped((row.feed_id, row.delay_seconds) for row in rows)
 
 
-_BODIES = (
-    select(_links.c.feed_id, _articles.c.body_source, _articles.c.body_note)
-    .join(_articles, _articles.c.id == _links.c.article_id)
-    .where(
-        _links.c.feed_id.in_(bindparam("feeds", expanding=True)), _links.c.first_seen_at > bindparam("since")
-    )
-)
+_BODIES = _listed_since(_articles.c.body_source, _articles.c.body_note)
 
 
 def bodies_since(
