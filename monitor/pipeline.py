@@ -679,6 +679,9 @@ class Pipeline:
             )
         if result.failure is not None:
             return await self._finish_failed(feed, result.status, result.failure, started)
+        # Where the configured address moved for good (a sitemap named by its site is reached through its
+        # robots.txt, whose redirects say nothing of the address to configure).
+        moved_to = result.moved_to if result.url == source.url and is_fetchable(result.moved_to) else None
         digest = (
             hashlib.sha256(result.body).hexdigest()
             if source.kind == "rss" and not result.not_modified
@@ -688,7 +691,7 @@ class Pipeline:
         # ignores them (known by its bytes, as NetNewsWire does): nothing in it is new, so nothing is parsed.
         if result.not_modified or (digest is not None and digest == feed.body_sha256):
             await self._subscribe(feed, result, None, None)
-            return await self._finish_ok(feed, result, None, 0, 0, started, unchanged=True)
+            return await self._finish_ok(feed, result, None, 0, 0, started, unchanged=True, moved_to=moved_to)
         reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
         try:
             if source.kind != "rss":
@@ -713,7 +716,7 @@ class Pipeline:
         if source.kind == "rss":
             await self._subscribe(feed, result, parsed, reach)
         return await self._finish_ok(
-            feed, result, parsed, new, linked, started, waiting=waiting, digest=digest
+            feed, result, parsed, new, linked, started, waiting=waiting, digest=digest, moved_to=moved_to
         )
 
     async def _subscribe(
@@ -1261,9 +1264,11 @@ class Pipeline:
         waiting: int = 0,
         digest: str | None = None,
         unchanged: bool = False,
+        moved_to: str | None = None,
     ) -> PollReport:
         """Record a successful poll: ``digest`` is the SHA-256 of the document it read in full (None for a
-        source other than a feed); ``unchanged``, it read none (a 304, or the same bytes as last time)."""
+        source other than a feed); ``unchanged``, it read none (a 304, or the same bytes as last time);
+        ``moved_to``, where the configured address redirected for good (``FetchResult.moved_to``)."""
         now = _now()
         began = _began(now, started)
         # No document read: the last one read in full still says how long to wait.
@@ -1318,6 +1323,8 @@ class Pipeline:
                 silent_since=silent_since,
                 body_sha256=digest or (feed.body_sha256 if unchanged else None),
                 ttl_minutes=ttl_minutes,
+                moved_to=moved_to,
+                moved_since=self._moved_since(feed, moved_to, began),
             )
         )
         await self._poll_records.submit((feed.id, record))
@@ -1331,6 +1338,33 @@ class Pipeline:
             warning=record.warning,
             next_poll_at=next_poll,
         )
+
+    @staticmethod
+    def _moved_since(feed: feed_store.FeedSnapshot, moved_to: str | None, began: datetime) -> datetime | None:
+        """Since when ``feed``'s address has redirected for good to ``moved_to`` (None: it does not). A new
+        move is warned of once: the old address may stop answering any day (a domain left to expire, an old
+        server switched off), and only feeds.yaml can change it."""
+        if moved_to is None:
+            if feed.moved_to is not None:
+                log.info(
+                    "feed=%s: %s no longer redirects for good (it did to %s)",
+                    feed.name,
+                    feed.url,
+                    feed.moved_to,
+                    extra={"feed": feed.name, "url": feed.url},
+                )
+            return None
+        if moved_to == feed.moved_to and feed.moved_since is not None:
+            return feed.moved_since
+        log.warning(
+            "feed=%s has moved: %s redirects for good (301/308) to %s; put the new address in feeds.yaml "
+            "(`monitor feeds --move-redirected` does it) before the old one stops answering",
+            feed.name,
+            feed.url,
+            moved_to,
+            extra={"feed": feed.name, "url": feed.url},
+        )
+        return began
 
     async def _finish_failed(
         self, feed: feed_store.FeedSnapshot, status: int | None, failure: Failure, started: float

@@ -314,6 +314,38 @@ def test_redirect_is_followed_and_final_url_recorded(server):
     assert result.final_url == server.url("/new")
 
 
+def test_permanent_redirects_say_where_a_url_moved_up_to_the_first_temporary_one(server):
+    """RFC 9110: a 301 or 308 gives the resource a new URL for good; a 302, 303 or 307 does not, nor does any
+    hop after it (a temporary detour's own permanent redirect moves the detour, not the URL asked for)."""
+    server.set("/a", Route(status=301, headers={"Location": "/b"}))
+    server.set("/b", Route(status=308, headers={"Location": server.url("/c")}))
+    server.set("/c", Route(status=302, headers={"Location": "/d"}))
+    server.set("/d", Route(status=301, headers={"Location": "/e"}))
+    server.set("/e", "<rss/>")
+    assert fetch(server.url("/a")).moved_to == server.url("/c")  # 301 then 308: both for good
+    assert fetch(server.url("/c")).moved_to is None  # a 302 first: nothing moved for good
+    assert fetch(server.url("/d")).moved_to == server.url("/e")
+    assert fetch(server.url("/e")).moved_to is None  # no redirect at all
+    # A 304 behind a permanent redirect still says where the URL went; a failure says nothing.
+    server.set("/f", Route(status=301, headers={"Location": "/g"}))
+    server.set("/g", Route("<rss/>"))
+    first = fetch(server.url("/f"))
+    assert fetch(server.url("/f"), etag=first.etag).not_modified and first.moved_to == server.url("/g")
+    assert fetch(server.url("/f"), etag=first.etag).moved_to == server.url("/g")
+    server.set("/g", Route(status=404))
+    assert fetch(server.url("/f")).moved_to is None
+
+
+def test_a_permanent_redirect_back_to_the_url_asked_for_moved_nothing(server):
+    server.set("/here", Route(status=301, headers={"Location": "/here?x=1"}))
+    server.set("/here?x=1", Route(status=301, headers={"Location": "/there"}))
+    server.set("/there", Route(status=301, headers={"Location": "/here"}))
+    assert fetch(server.url("/here")).failure.kind is FailureKind.REDIRECTS  # a circle is no answer
+    server.set("/back", Route(status=307, headers={"Location": "/back2"}))
+    server.set("/back2", "ok")
+    assert fetch(server.url("/back")).moved_to is None
+
+
 def test_redirect_loop_fails_as_redirects(server):
     server.set("/loop", Route(status=302, headers={"Location": "/loop"}))
     result = fetch(server.url("/loop"), max_redirects=3)

@@ -247,7 +247,7 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
     from monitor.store import feeds as feed_store
 
     now = datetime(2026, 12, 6, 12, tzinfo=UTC)
-    names = ["ok", "late", "failing", "gone", "new", "held", "silent", "dropped"]
+    names = ["ok", "late", "failing", "gone", "new", "held", "silent", "moved", "dropped"]
     with db.session() as session:
         feed_store.sync_feeds(
             session, feeds=[FeedConfig(name=n, url=f"http://127.0.0.1/{n}.xml") for n in names], now=now
@@ -261,7 +261,7 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
                 owner="t",
                 lease=timedelta(minutes=1),
                 due_only=False,
-                names=[*names[:4], "held", "silent"],
+                names=[*names[:4], "held", "silent", "moved"],
             )
         }
         ok = {"succeeded": True, "status": 200, "polled_at": now}
@@ -283,6 +283,16 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
                     claimed["silent"],
                     feed_store.PollRecord(
                         next_poll_at=now + timedelta(hours=4), silent_since=now - timedelta(days=10), **ok
+                    ),
+                ),
+                # It answers through a permanent redirect.
+                (
+                    claimed["moved"],
+                    feed_store.PollRecord(
+                        next_poll_at=now + timedelta(hours=1),
+                        moved_to="http://127.0.0.2/moved.xml",
+                        moved_since=now,
+                        **ok,
                     ),
                 ),
                 # Failing too, and waiting on the server's Retry-After rather than for an instance.
@@ -315,6 +325,7 @@ def test_metrics_tell_the_feeds_by_state_and_the_polls_waiting_for_an_instance(d
     assert _scraped(PrometheusMetrics(feed_schedule=schedule), schedule_families) == {
         ("monitor_feeds", (("state", "ok"),)): 2,
         ("monitor_feeds", (("state", "silent"),)): 1,
+        ("monitor_feeds", (("state", "moved"),)): 1,
         ("monitor_feeds", (("state", "failing"),)): 2,
         ("monitor_feeds", (("state", "gone"),)): 1,
         ("monitor_feeds", (("state", "new"),)): 1,

@@ -230,7 +230,18 @@ def _print_poll_summary(reports: list) -> None:
 
 
 @app.command()
-def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
+def feeds(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    move_redirected: Annotated[
+        bool,
+        typer.Option(
+            "--move-redirected",
+            help="write the new address of every feed that redirects for good (301/308) into feeds.yaml, "
+            "over its old one, and show what changed",
+        ),
+    ] = False,
+) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import decode_spells, feed_statuses
     from monitor.store.sightings import bodies_since, latest_sightings, news_delays_since, sightings_since
@@ -269,6 +280,9 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             for s in statuses
         ]
     db.dispose()
+    if move_redirected:
+        _move_redirected(ctx, rows, as_json=as_json)
+        return
     if as_json:
         print_json(rows)
         return
@@ -298,10 +312,21 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
                 *([describe_pace(was)] if was is not None else []),
             )
         elif row["last_success_at"]:
-            state_text = styled("[green]ok[/]" + (" [yellow](warning)[/]" if row["last_warning"] else ""))
+            state_text = styled(
+                "[green]ok[/]"
+                + (" [yellow](warning)[/]" if row["last_warning"] else "")
+                + (" [yellow](moved)[/]" if row["moved_to"] else "")
+            )
         else:
             state_text = Text("new")
         error: str | Text = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
+        if not error and row["moved_to"]:
+            # It answers through a permanent redirect: the old address may stop answering any day.
+            error = styled(
+                "[yellow]moved for good to {} ({}): monitor feeds --move-redirected[/]",
+                row["moved_to"],
+                when(row["moved_since"], now),
+            )
         pages = row["pages"]
         if not error and pages["without_text"]:
             # The feed answers, but its pages do not give their text (a site that blocks, a paywall, a
@@ -325,6 +350,39 @@ def feeds(ctx: typer.Context, as_json: JsonOption = False) -> None:
             error,
         )
     out.print(table)
+
+
+def _move_redirected(ctx: typer.Context, rows: list[dict], *, as_json: bool) -> None:
+    """``monitor feeds --move-redirected``: each configured feed that redirects for good gets its new
+    address in feeds.yaml (the daemon applies the change as it applies any edit of the file)."""
+    from monitor.config.edit import Move, move_feeds
+
+    path = state_of(ctx).config_path
+    moves = [
+        Move(row["name"], row["url"], row["moved_to"]) for row in rows if row["enabled"] and row["moved_to"]
+    ]
+    try:
+        result = move_feeds(path, moves)
+    except MonitorError as exc:
+        raise fail(exc) from exc
+    if as_json:
+        print_json(
+            {
+                "moved": [move.__dict__ for move in result.moved],
+                "skipped": [{**move.__dict__, "reason": reason} for move, reason in result.skipped],
+            }
+        )
+    else:
+        if not moves:
+            out.print("no feed redirects for good", highlight=False)
+        for move in result.moved:
+            out.print(f"moved {move.name}: {move.old} -> {move.new}", highlight=False, soft_wrap=True)
+        for move, reason in result.skipped:
+            err.print(f"skipped {move.name}: {reason}", highlight=False, soft_wrap=True)
+        if result.moved:
+            out.print(f"written to {path}", highlight=False, soft_wrap=True)
+    if result.skipped:
+        raise typer.Exit(code=1)
 
 
 def _rhythms(state, statuses, sightings, unwatched, now: datetime) -> dict[int, Rhythm]:
@@ -439,6 +497,8 @@ def _feed_row(
         "next_poll_at": feed.next_poll_at,
         "retry_after_until": feed.retry_after_until,
         "gone_at": feed.gone_at,
+        "moved_to": feed.moved_to,
+        "moved_since": feed.moved_since,
         "etag": feed.etag,
         "last_modified": feed.last_modified,
         "websub": websub,

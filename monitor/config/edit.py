@@ -1,4 +1,5 @@
-"""Adding feeds to feeds.yaml as text, so that its comments, order and formatting stay as the user wrote them.
+"""Adding feeds to feeds.yaml, and changing their addresses, as text, so that its comments, order and
+formatting stay as the user wrote them.
 
 Loading the YAML and dumping it again would lose every comment, and feeds.yaml is mostly comments. So the
 new entries are written as YAML text and inserted after the last line of the ``feeds:`` list (before any
@@ -10,6 +11,7 @@ is never left broken.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tempfile
@@ -37,6 +39,97 @@ class AddResult:
 
     added: tuple[Mapping, ...]
     skipped: tuple[tuple[Mapping, str], ...]
+
+
+@dataclass(frozen=True)
+class Move:
+    """A feed whose address is to change in feeds.yaml: its name, the address written there, the new one."""
+
+    name: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """What ``move_feeds`` did: the moves written, and those left with the reason."""
+
+    moved: tuple[Move, ...]
+    skipped: tuple[tuple[Move, str], ...]
+
+
+_PLAIN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"{}\[\],#]*")
+"""A URL that YAML reads back as written without quotes, in a block or a flow mapping: it starts with its
+scheme and holds no space, quote, comment or flow character (others are written as a JSON string, which
+YAML reads as a double-quoted one)."""
+
+
+def move_feeds(path: Path, moves: Sequence[Move], *, dry_run: bool = False) -> MoveResult:
+    """Write each feed's new address over its old one in the config file at ``path``, nothing else changed.
+
+    A move is made only where the file says it plainly: the feed's address as configured is ``old``, and
+    it is written once, as the value of a ``url:`` key. The result must load to the same configuration
+    with those addresses alone changed (checked before the file is replaced, atomically).
+
+    Raises:
+        ConfigError: the file as it is, or as it would be, is not valid (nothing is written then).
+        MonitorError: the file would not change in those addresses alone (nothing is written then).
+    """
+    current = load_config(path)
+    text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig")
+    configured = {feed.name: feed for feed in current.feeds}
+    made, skipped = [], []
+    for move in moves:
+        feed = configured.get(move.name)
+        if feed is None or feed.url != move.old:
+            skipped.append((move, f"its address in {path.name} is no longer {move.old}"))
+            continue
+        written = re.compile(
+            r"(?P<key>(?<![\w-])url[ \t]*:[ \t]*)(?P<quote>[\"']?)" + re.escape(move.old) + r"(?P=quote)"
+            r"(?=[ \t]*(?:[,}]|#|$))",
+            re.MULTILINE,
+        )
+        found = list(written.finditer(text))
+        if len(found) != 1:
+            how = "not written as a url: value" if not found else f"written {len(found)} times"
+            skipped.append((move, f"{move.old} is {how} in {path.name}; change it by hand"))
+            continue
+        match = found[0]
+        value = move.new if _PLAIN_URL.fullmatch(move.new) else json.dumps(move.new)
+        text = text[: match.start()] + match["key"] + value + text[match.end() :]
+        made.append(move)
+    if made:
+        _validate(path, text)
+        _check_only_moved(path, text, current, made)
+        if not dry_run:
+            _replace(path, text)
+    return MoveResult(tuple(made), tuple(skipped))
+
+
+def _check_only_moved(path: Path, text: str, before: Config, moves: Sequence[Move]) -> None:
+    """Refuse ``text`` unless it loads to ``before`` with the moved feeds' addresses alone changed."""
+    new_urls = {move.name: move.new for move in moves}
+    expected = before.model_copy(
+        update={
+            "feeds": tuple(
+                feed.model_copy(update={"url": new_urls[feed.name]}) if feed.name in new_urls else feed
+                for feed in before.feeds
+            )
+        }
+    )
+    fd, name = tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        after = load_config(name)
+    finally:
+        os.unlink(name)
+    if after.model_dump() != expected.model_dump():
+        raise MonitorError(
+            f"writing the new addresses into {path} would not change those addresses alone; nothing was "
+            "written",
+            hint="change the feeds' url: values by hand",
+        )
 
 
 def same_url(a: str, b: str) -> bool:

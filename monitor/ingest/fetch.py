@@ -102,6 +102,11 @@ class FetchResult:
     failure: Failure | None = None
     peer: str | None = None
     """The IP address the (final) answer came from, when the connection says so."""
+    moved_to: str | None = None
+    """Where ``url`` has moved for good: the URL its permanent redirects (301, 308) led to, hop after hop from
+    the first, before any temporary one (302, 303, 307); None when its first answer was no permanent redirect,
+    or the last no answer (a failure). RFC 9110 (15.4.2) asks a client that can edit its links to use the new
+    URL from then on."""
 
     @property
     def ok(self) -> bool:
@@ -266,6 +271,9 @@ def _causes(exc: BaseException) -> list[BaseException]:
         current = current.__cause__ or current.__context__
     return chain
 
+
+PERMANENT_REDIRECTS = frozenset({301, 308})
+"""Redirects that say the resource has a new URL for good (RFC 9110 15.4.2, RFC 9110 15.4.9)."""
 
 DROPPED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 """The connection broke under a request, without a timeout: the errors after which a GET is sent once more."""
@@ -525,6 +533,8 @@ class Fetcher:
         started = time.monotonic()
         current = url
         hop_reach = reach or Reach.ANY
+        moved: str | None = None  # see ``FetchResult.moved_to``
+        permanent = True  # every hop so far was a permanent redirect
         try:
             for hop in range(self.max_redirects + 1):
                 try:
@@ -558,11 +568,17 @@ class Fetcher:
                 if isinstance(result, FetchResult):
                     if result.failure is not None and result.failure.retry_after:
                         self.gate.hold_off(parts.hostname or "", result.failure.retry_after.total_seconds())
-                    return replace(result, url=url, elapsed=time.monotonic() - started)
+                    # Only to an answer: a move to an error is no address to use instead; back to the URL
+                    # asked for, nothing moved.
+                    moved_to = moved if moved != url and result.failure is None else None
+                    return replace(result, url=url, elapsed=time.monotonic() - started, moved_to=moved_to)
                 if place is not None:
                     # Not held while the next hop is checked (its robots.txt may be fetched) and waits its turn.
                     place.give_back()
-                current, peer = result
+                current, peer, status = result
+                permanent = permanent and status in PERMANENT_REDIRECTS
+                if permanent:
+                    moved = current
                 if reach is None and hop == 0:
                     # A configured URL's redirects go where its own server could send us: to non-public
                     # addresses only if that server is on one.
@@ -669,8 +685,9 @@ class Fetcher:
 
     async def _get(
         self, url: str, headers: dict[str, str], started: float, reach: Reach
-    ) -> FetchResult | tuple[str, str | None]:
-        """One request: its result, or the absolute URL it redirects to and the address that said so."""
+    ) -> FetchResult | tuple[str, str | None, int]:
+        """One request: its result, or the absolute URL it redirects to, the address that said so and the
+        redirect's status."""
         async with self._client.stream(
             "GET", url, headers=headers, extensions={REACH_EXTENSION: reach}
         ) as response:
@@ -680,7 +697,7 @@ class Fetcher:
             peer = _peer_address(response)
             if response.is_redirect and response.next_request is not None:
                 await _drain(response)
-                return str(response.next_request.url), peer
+                return str(response.next_request.url), peer, status
             failure = classify_status(status, response_headers)
             if failure is not None or status == 304:
                 await _drain(response)

@@ -373,7 +373,7 @@ class _OwedDeliveries(_ReadAtScrape):
 class _FeedSchedule(_ReadAtScrape):
     """The feeds by state and the polls waiting for an instance (``monitor.store.feeds.ScheduleState``)."""
 
-    STATES = ("ok", "silent", "failing", "gone", "new", "disabled")
+    STATES = ("ok", "silent", "moved", "failing", "gone", "new", "disabled")
 
     @staticmethod
     def _fill(families: tuple, value: Any) -> None:
@@ -392,8 +392,8 @@ class _FeedSchedule(_ReadAtScrape):
         return (
             GaugeMetricFamily(
                 "monitor_feeds",
-                "Feeds by state: ok, silent (answers but has stopped publishing), failing, gone (410), new "
-                "(never polled), disabled",
+                "Feeds by state: ok, silent (answers but has stopped publishing), moved (answers through a "
+                "permanent redirect), failing, gone (410), new (never polled), disabled",
                 labels=["state"],
             ),
             GaugeMetricFamily(

@@ -58,6 +58,8 @@ class FeedSnapshot:
     silent_since: datetime | None = None  # its last publication, while it answers but has gone silent
     body_sha256: str | None = None  # the digest of its last document read in full (see ``PollRecord``)
     ttl_minutes: int | None = None  # the <ttl> of its last document read in full
+    moved_to: str | None = None  # where its address moved for good (see ``PollRecord``)
+    moved_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,10 @@ class PollRecord:
     next poll must read it (entries of it wait), or it came as a 304 (the stored one stays)."""
     ttl_minutes: int | None = None
     """After a success: the feed's <ttl> in minutes, as its last document read in full gave it (None: none)."""
+    moved_to: str | None = None
+    """After a success: where the feed's address moved for good (its permanent redirects' end; None: it did
+    not), and ``moved_since`` since when it has (the caller's to keep while the target stays the same)."""
+    moved_since: datetime | None = None
 
 
 _FEED_SYNC_LOCKS = 4
@@ -134,6 +140,7 @@ def sync_feeds(
             # A new address is a new conversation with a server: forget validators, failures and holds.
             row.url = feed.url
             row.etag = row.last_modified = row.body_sha256 = row.ttl_minutes = None
+            row.moved_to = row.moved_since = None
             row.gone_at = row.retry_after_until = None
             row.consecutive_failures = 0
             row.next_poll_at = now
@@ -221,6 +228,8 @@ def claim_feeds(
             feed.silent_since,
             feed.body_sha256,
             feed.ttl_minutes,
+            feed.moved_to,
+            feed.moved_since,
         )
         for feed in candidates
         if feed.id in won
@@ -276,6 +285,8 @@ _RECORD_SUCCESS = (
         silent_since=_param("silent_since", "silent_since"),
         body_sha256=_param("new_body_sha256", "body_sha256"),
         ttl_minutes=_param("new_ttl_minutes", "ttl_minutes"),
+        moved_to=_param("moved_to", "moved_to"),
+        moved_since=_param("moved_since", "moved_since"),
     )
 )
 _RECORD_FAILURE = (
@@ -316,6 +327,8 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
                 silent_since=record.silent_since,
                 new_body_sha256=record.body_sha256,
                 new_ttl_minutes=record.ttl_minutes,
+                moved_to=record.moved_to,
+                moved_since=record.moved_since,
             )
             succeeded.append(params)
         else:
@@ -398,7 +411,8 @@ class ScheduleState:
     """The feeds by state, and the polls that are due but not taken: what an alert on feeds failing or on a
     daemon falling behind its schedule reads (``monitor_feeds``, ``monitor_feeds_waiting``)."""
 
-    # ok, silent (answers, publishes nothing), failing, gone, new (never polled), disabled
+    # ok, silent (answers, publishes nothing), moved (answers through a permanent redirect), failing, gone,
+    # new (never polled), disabled
     by_state: Mapping[str, int]
     waiting: int  # enabled feeds due now that no instance holds, nor a server's Retry-After
     oldest_due: datetime | None  # the due time of the longest-waiting of them (None: none, or never polled)
@@ -412,6 +426,7 @@ def schedule_state(session: Session, *, now: datetime) -> ScheduleState:
         (Feed.consecutive_failures > 0, "failing"),
         (Feed.last_success_at.is_(None), "new"),
         (Feed.silent_since.is_not(None), "silent"),
+        (Feed.moved_to.is_not(None), "moved"),
         else_="ok",
     )
     counted = session.execute(select(state, func.count()).group_by(state))

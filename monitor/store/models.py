@@ -75,6 +75,10 @@ class Feed(Base):
     # The feed's own <ttl> (minutes) from the last document read in full: it holds off the polls after a
     # 304 or the same bytes too, which read no document.
     ttl_minutes: Mapped[int | None] = mapped_column(Integer)
+    # Where its address moved for good (the end of its permanent redirects, as its last success met them) and
+    # since when it has: the address to put in feeds.yaml before the old one stops answering.
+    moved_to: Mapped[str | None] = mapped_column(String(URL_LENGTH))
+    moved_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
