@@ -65,8 +65,8 @@ from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
     RHYTHM_WINDOW,
-    SILENCE_LOOKBACK,
     SILENCE_PUBLICATIONS,
+    SILENCE_READ_SINCE,
     Rhythm,
     Spell,
     asks_whole,
@@ -1208,20 +1208,19 @@ class Pipeline:
         """Since when ``feed`` has been silent after this poll (``monitor.schedule.still_silent``; None: it
         publishes), from its latest sightings when its week's (``sightings``) show nothing for days.
         A feed found silent now is warned of once, and counted."""
-        if not quiet_for_days(sightings, now=now):
+        if not quiet_for_days(sightings, now=now, watched_since=feed.created_at):
             return None
         try:
-            lookback = await self._lookback_reads.submit((feed.id, now - SILENCE_LOOKBACK))
+            lookback = await self._lookback_reads.submit((feed.id, SILENCE_READ_SINCE))
         except SQLAlchemyError:
             return feed.silent_since  # judged again at the next poll
-        silent = still_silent(lookback, now=now, since=feed.silent_since)
+        silent = still_silent(lookback, now=now, since=feed.silent_since, watched_since=feed.created_at)
         if silent is not None and feed.silent_since is None:
             log.warning(
-                "feed=%s has listed nothing new since %s, though it published %s before: check that its "
-                "address still carries its news",
+                "feed=%s has listed nothing new since %s%s: check that its address still carries its news",
                 feed.name,
                 f"{silent.since:%Y-%m-%d %H:%M} UTC",
-                describe_pace(silent.per_day) if silent.per_day is not None else "regularly",
+                f", though it published {describe_pace(silent.per_day)} before" if silent.per_day else "",
                 extra={"feed": feed.name, "url": feed.url},
             )
             self.metrics.feed_went_silent()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -81,7 +81,11 @@ def next_poll_after_success(
 
 
 def publication_moments(
-    sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, window: timedelta = RHYTHM_WINDOW
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    window: timedelta = RHYTHM_WINDOW,
+    backlog_until: datetime | None = None,
 ) -> list[datetime]:
     """When a feed published within ``window`` before ``now``, from its entries' (stated date, first seen).
 
@@ -89,18 +93,35 @@ def publication_moments(
     future) or more than ``window`` before it (an old entry that reappeared, a date of 1970): then the time
     we first saw the entry stands in for it. Entries of one minute count once (see ``MOMENT``); in
     particular, everything a first poll finds undated counts as one publication, not as a burst of them.
+
+    Entries first seen by ``backlog_until`` (the feed's backlog: ``backlog_end``) have their dates believed
+    however old: a feed's first listing is its own past, not entries that reappeared.
     """
     since = now - window
-    moments = set()
+    moments = {
+        minute
+        for minute in _moments(sightings, window=window, backlog_until=backlog_until)
+        if since < _EPOCH + MOMENT * minute <= now
+    }
+    return sorted(_EPOCH + MOMENT * minute for minute in moments)
+
+
+def _moments(
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    window: timedelta,
+    backlog_until: datetime | None,
+) -> Iterator[int]:
+    """Each sighting's moment (see ``publication_moments``), however old, in the clock's minutes from
+    ``_EPOCH`` (not counted from now: two polls that see the same entries count the same)."""
     for published, first_seen in sightings:
         when = first_seen
-        if published is not None and first_seen - window <= published <= first_seen + CLOCK_SKEW:
-            when = min(published, first_seen)
-        if since < when <= now:
-            # On the clock's minutes, not counted from ``now``: two polls that see the same entries count
-            # the same.
-            moments.add((when - _EPOCH) // MOMENT)
-    return sorted(_EPOCH + MOMENT * minute for minute in moments)
+        if published is not None and published <= first_seen + CLOCK_SKEW:
+            if first_seen - window <= published or (
+                backlog_until is not None and first_seen <= backlog_until
+            ):
+                when = min(published, first_seen)
+        yield (when - _EPOCH) // MOMENT
 
 
 MIN_SPAN = timedelta(hours=1)
@@ -179,27 +200,68 @@ def describe_pace(per_day: float) -> str:
     return f"~{monthly:.0f}/month" if monthly >= 0.5 else "<1/month"
 
 
-def quiet_for_days(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> bool:
+SILENCE_READ_SINCE = _EPOCH
+"""Where the silence's read of a feed's latest entries starts: before any, so that they are read however old
+(a year with nothing is silence at any pace), still ``SILENCE_PUBLICATIONS`` at most."""
+BACKLOG = timedelta(days=1)
+"""What a feed lists in its first day of being watched is its backlog (its first polls, a listing longer
+than ``max_entries_per_poll`` read over several): dates stated there are believed however old."""
+
+
+def backlog_end(watched_since: datetime | None) -> datetime | None:
+    """Until when what a feed watched since ``watched_since`` lists is its backlog (None: unknown)."""
+    return None if watched_since is None else watched_since + BACKLOG
+
+
+def quiet_for_days(
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    watched_since: datetime | None = None,
+) -> bool:
     """Whether ``silence`` is worth reading a feed's latest entries for: its latest publication among
-    ``sightings`` (the week's, their dates believed back to ``SILENCE_LOOKBACK``: a first poll's listing, old
-    to its last entry, shows a feed silent already) is ``SILENT_AFTER`` old or more, or there is none."""
-    recent = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+    ``sightings`` (the week's, their dates believed back to ``SILENCE_LOOKBACK``, a backlog's however old: a
+    first poll's listing, old to its last entry, shows a feed silent already) is ``SILENT_AFTER`` old or
+    more, or there is none."""
+    recent = publication_moments(
+        sightings, now=now, window=SILENCE_LOOKBACK, backlog_until=backlog_end(watched_since)
+    )
     return not recent or now - recent[-1] >= SILENT_AFTER
 
 
-def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime) -> Silence | None:
+def silence(
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    watched_since: datetime | None = None,
+) -> Silence | None:
     """Whether a feed has gone silent: its latest publication (``publication_moments`` over
     ``SILENCE_LOOKBACK``, of its ``SILENCE_PUBLICATIONS`` latest entries) is older than ``SILENT_GAPS`` of
     its mean gap between publications or ``SILENT_LONGEST_GAPS`` of its longest, whichever is sooner, and at
-    least ``SILENT_AFTER``, though it had published ``SILENCE_HISTORY`` times or more before.
+    least ``SILENT_AFTER``, though it had published ``SILENCE_HISTORY`` times or more before; or it is older
+    than ``SILENCE_LOOKBACK``, however often it had published.
 
     A feed that answers every poll but lists nothing new fails silently: its publisher moved it, its CMS
     stopped updating it, a cache serves an old copy. Polls succeed, the rhythm backs off as for a quiet
-    feed, and its news is missed with nothing said. A feed that was always rare, or is new, is not judged.
-    The longest gap keeps a regular feed from waiting ten of its gaps (ten weeks for a weekly one), and a
-    feed that has rested long before from being called silent sooner than it has shown it stays away.
+    feed, and its news is missed with nothing said. A feed that was always rare, or is new, is not judged
+    by its gaps. The longest gap keeps a regular feed from waiting ten of its gaps (ten weeks for a weekly
+    one), and a feed that has rested long before from being called silent sooner than it has shown it
+    stays away. A year without anything is silence whatever the feed's pace: a rare feed that stopped, or
+    one that was dead when it was added (an old subscription list's: its first listing, ``watched_since``,
+    dated over a year ago).
     """
-    moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+    sightings = list(sightings)
+    backlog_until = backlog_end(watched_since)
+    ever = sorted(set(_moments(sightings, window=SILENCE_LOOKBACK, backlog_until=backlog_until)))
+    if ever and now - (_EPOCH + MOMENT * ever[-1]) >= SILENCE_LOOKBACK:
+        past = [_EPOCH + MOMENT * minute for minute in ever]
+        pace = (
+            (len(past) - 1) / ((past[-1] - past[0]) / timedelta(days=1))
+            if len(past) >= SILENCE_HISTORY
+            else None
+        )
+        return Silence(past[-1], pace)
+    moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK, backlog_until=backlog_until)
     if len(moments) < SILENCE_HISTORY:
         return None
     last = moments[-1]
@@ -211,16 +273,22 @@ def silence(sightings: Iterable[tuple[datetime | None, datetime]], *, now: datet
 
 
 def still_silent(
-    sightings: Iterable[tuple[datetime | None, datetime]], *, now: datetime, since: datetime | None
+    sightings: Iterable[tuple[datetime | None, datetime]],
+    *,
+    now: datetime,
+    since: datetime | None,
+    watched_since: datetime | None = None,
 ) -> Silence | None:
     """``silence``; or, for a feed found silent ``since`` its last publication before, that silence while it
     has published nothing after it, though ``silence`` no longer sees it (the feed's last publications have
     left the lookback, or retention pruned them: its pace is then unknown)."""
     sightings = list(sightings)
-    found = silence(sightings, now=now)
+    found = silence(sightings, now=now, watched_since=watched_since)
     if found is not None or since is None:
         return found
-    moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK)
+    moments = publication_moments(
+        sightings, now=now, window=SILENCE_LOOKBACK, backlog_until=backlog_end(watched_since)
+    )
     if moments and moments[-1] > since:
         return None  # it published again
     return Silence(since, None)

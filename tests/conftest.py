@@ -4,6 +4,7 @@ MONITOR_TEST_DATABASE_URL is set), config files, and the real CLI."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -103,9 +104,16 @@ class Workspace:
         return self.config_path
 
     def cli(self, *args: str, expect: int | None = 0):
-        result = self.runner.invoke(
-            app, ["--config", str(self.config_path), "--db", self.database_url, *args]
-        )
+        # The CLI sets up logging as a process does (``logging.basicConfig(force=True)``), which removes the
+        # root's handlers, pytest's capture (``caplog``) among them: they are put back once it has run.
+        handlers, level = logging.root.handlers[:], logging.root.level
+        try:
+            result = self.runner.invoke(
+                app, ["--config", str(self.config_path), "--db", self.database_url, *args]
+            )
+        finally:
+            logging.root.handlers[:] = handlers
+            logging.root.setLevel(level)
         if expect is not None and result.exit_code != expect:
             raise AssertionError(
                 f"monitor {' '.join(args)} exited {result.exit_code}, expected {expect}\n"

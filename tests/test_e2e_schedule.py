@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
@@ -12,6 +13,7 @@ from support.news import Entry, rss
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 MIN = timedelta(minutes=1)
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 def entries_every(
@@ -380,6 +382,30 @@ def test_a_feed_that_answers_but_stopped_publishing_is_shown_silent(web, workspa
     assert table.count("silent") == 2 and "~1/day)" in table and "~1/week)" in table  # (was ...)
 
 
+def test_a_feed_dead_when_it_is_added_is_silent_from_its_first_poll(web, workspace):
+    """An old subscription list's feed whose newest entry is two years old (its site moved on, its CMS stopped
+    updating it) answers every poll: it is shown silent since that entry from its first poll, not a year
+    later, and a live feed's old entries (a backlog within the year) are judged by its gaps as before."""
+    workspace.write_config(
+        [
+            feed("Dead", serve(web, "/dead.xml", entries_every(web, "dead", 7 * DAY, 3, ago=730 * DAY))),
+            feed("Live", serve(web, "/live.xml", entries_every(web, "live", DAY, 10, ago=HOUR))),
+        ]
+    )
+    polled = workspace.cli("poll", "--json")
+    assert [r["outcome"] for r in json.loads(polled.stdout)] == ["ok", "ok"]
+    warned = [line for line in polled.stderr.splitlines() if "listed nothing new" in line]
+    assert len(warned) == 1 and "feed=Dead has listed nothing new since" in warned[0], polled.stderr
+    rows = {row["name"]: row for row in workspace.json("feeds")}
+    dead = datetime.now(UTC) - datetime.fromisoformat(rows["Dead"]["silent_since"])
+    assert timedelta(days=737) < dead < timedelta(days=738)  # its newest: 730 days and a gap ago
+    assert rows["Live"]["silent_since"] is None
+    assert "listed nothing new" not in workspace.cli("poll").stderr  # still dead: shown, not warned again
+    assert {row["name"]: row for row in workspace.json("feeds")}["Dead"]["silent_since"] == rows["Dead"][
+        "silent_since"
+    ]
+
+
 def test_the_daemon_warns_once_of_a_feed_gone_silent_and_keeps_it_so_until_it_publishes(
     web, workspace, caplog
 ):
@@ -422,8 +448,10 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent_and_keeps_it_so_until_it_pu
         assert silent["Stopped"] and silent["Fixed"] and silent["Weekly"] is None
         since = datetime.fromisoformat(silent["Stopped"])
 
-        # Over a year on, its last publications are out of the year a silence is judged from: it is still
-        # shown silent since then (its old pace no longer known), and not warned of again.
+        # Over a year on, its last publications are out of the year its gaps are judged from: it is still
+        # shown silent since then, its old pace still read from its latest entries however old, and not
+        # warned of again. Weekly, which published too rarely to be judged by its gaps, has now had a year
+        # without anything: silent at last, and warned of once.
         month = timedelta(days=400)
         with db.session() as session:  # the dates as they would stand a month later, moved back instead
             for link in session.scalars(select(ArticleFeed)):
@@ -434,12 +462,17 @@ def test_the_daemon_warns_once_of_a_feed_gone_silent_and_keeps_it_so_until_it_pu
                 row.silent_since -= month
             session.commit()
         with caplog.at_level("WARNING", logger="monitor.pipeline"):
+            caplog.clear()
             poll_every_feed(config, db, metrics=metrics)
-            assert not [r for r in caplog.records if "listed nothing new" in r.getMessage()]
+            warned = [r.getMessage() for r in caplog.records if "listed nothing new" in r.getMessage()]
+            assert [message.split(" has ")[0] for message in warned] == ["feed=Weekly"], warned
+            assert "published" not in warned[0]  # three publications: no pace to speak of
+        assert metrics.registry.get_sample_value("monitor_feeds_gone_silent_total") == 3
         rows = {row["name"]: row for row in workspace.json("feeds")}
         assert datetime.fromisoformat(rows["Stopped"]["silent_since"]) == since - month
-        assert rows["Stopped"]["silent_was_per_day"] is None
-        assert workspace.cli("feeds").stdout.count("silent") == 2  # Stopped and Fixed
+        assert round(rows["Stopped"]["silent_was_per_day"]) == 1
+        assert rows["Weekly"]["silent_since"] is not None and rows["Weekly"]["silent_was_per_day"] is None
+        assert workspace.cli("feeds").stdout.count("silent") == 3  # Stopped, Fixed and Weekly
 
         # It publishes again: no longer silent, and a later silence would be told of anew.
         fresh = entries_every(web, "again", DAY, 1, ago=-DAY + MIN)  # published a minute ago

@@ -5,7 +5,8 @@ database)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from support.httpserver import Route
@@ -21,7 +22,12 @@ RSS = {"Content-Type": "application/rss+xml"}
 
 
 def serve_feed(web, path: str, name: str, count: int = 2) -> None:
-    web.set(path, Route(rss(name, web.url("/"), make_entries(web, name, count)), headers=RSS))
+    # Published in the last hours: a feed that publishes, so that its state is its address's alone.
+    entries = [
+        replace(entry, published=datetime.now(UTC) - timedelta(hours=n + 1))
+        for n, entry in enumerate(make_entries(web, name, count))
+    ]
+    web.set(path, Route(rss(name, web.url("/"), entries), headers=RSS))
 
 
 def redirect(web, path: str, to: str, status: int = 301) -> None:

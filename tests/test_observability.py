@@ -14,6 +14,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -408,7 +409,11 @@ def polls_counted(base):
 
 
 def serve_feed(web, slug="o", count=2):
-    entries = make_entries(web, slug, count)
+    # Published in the last hours: a feed that publishes (one whose news is over a year old is silent).
+    entries = [
+        replace(entry, published=datetime.now(UTC) - timedelta(hours=n + 1))
+        for n, entry in enumerate(make_entries(web, slug, count))
+    ]
     web.set(
         f"/{slug}.xml",
         Route(rss("O", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}),

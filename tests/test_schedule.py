@@ -594,6 +594,36 @@ def test_a_rare_new_or_publishing_feed_is_never_called_silent():
     assert silence([(None, NOW - 5 * DAY)] * 30, now=NOW) is None
 
 
+def test_a_year_without_anything_is_silence_at_any_pace():
+    # Three posts, the last thirteen months ago: too rare to be judged by its gaps, but a year is enough.
+    found = silence(_daily(400 * DAY, 3, 30 * DAY), now=NOW)
+    assert found is not None and found.since == NOW - 400 * DAY and found.per_day is None
+    assert silence(_daily(360 * DAY, 3, 30 * DAY), now=NOW) is None  # not quite a year: a rare feed
+    # Weekly for ten weeks, then a year of nothing: silent since its last, at the pace it had.
+    found = silence(_daily(370 * DAY, 10, 7 * DAY), now=NOW)
+    assert found is not None and found.since == NOW - 370 * DAY and describe_pace(found.per_day) == "~1/week"
+
+
+def test_a_feed_dead_when_it_was_added_is_silent_since_its_newest_entry():
+    added = NOW - HOUR
+    # Its first listing, seen at its first poll: three entries dated two years ago and more.
+    backlog = [(NOW - 730 * DAY - i * DAY, added + MIN) for i in range(3)]
+    assert quiet_for_days(backlog, now=NOW, watched_since=added)
+    found = silence(backlog, now=NOW, watched_since=added)
+    assert found is not None and found.since == NOW - 730 * DAY and found.per_day is None
+    assert still_silent(backlog, now=NOW, since=None, watched_since=added) == found
+    # Not knowing when it was added, old dates of new entries are not believed (an entry that reappeared).
+    assert silence(backlog, now=NOW) is None and not quiet_for_days(backlog, now=NOW)
+    # A live feed whose every entry says 1970 (a broken clock): only its first listing's date is believed,
+    # its later entries count when they were seen, and it publishes.
+    since = NOW - 10 * DAY
+    broken = [(datetime(1970, 1, 1, tzinfo=UTC), since + i * DAY + MIN) for i in range(10)]
+    assert silence(broken, now=NOW, watched_since=since) is None
+    # A backlog dated within the year is judged by its gaps, as before.
+    recent = [(NOW - 30 * DAY - i * DAY, added + MIN) for i in range(3)]
+    assert silence(recent, now=NOW, watched_since=added) is None
+
+
 def test_a_feed_is_looked_at_for_silence_once_quiet_for_three_days_by_the_dates_it_lists():
     assert quiet_for_days([], now=NOW)  # nothing this week
     assert not quiet_for_days([(NOW - 2 * DAY, NOW - 2 * DAY)], now=NOW)

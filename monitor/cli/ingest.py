@@ -40,8 +40,8 @@ from monitor.ingest.fetch import default_user_agent
 from monitor.runtime.logs import set_level
 from monitor.schedule import (
     RHYTHM_WINDOW,
-    SILENCE_LOOKBACK,
     SILENCE_PUBLICATIONS,
+    SILENCE_READ_SINCE,
     Rhythm,
     Silence,
     describe_pace,
@@ -256,11 +256,14 @@ def feeds(
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         # The daemon judges which feeds went silent, at their polls; of those, the pace they had is read here
         # from their latest sightings (unknown once their last publications are out of the lookback).
-        silent = [s.feed.id for s in statuses if s.feed.silent_since is not None]
+        silent = {s.feed.id: s.feed.created_at for s in statuses if s.feed.silent_since is not None}
         lookback = latest_sightings(
-            session, feed_ids=silent, since=now - SILENCE_LOOKBACK, most=SILENCE_PUBLICATIONS
+            session, feed_ids=list(silent), since=SILENCE_READ_SINCE, most=SILENCE_PUBLICATIONS
         )
-        paces = {feed_id: silence(lookback.get(feed_id, []), now=now) for feed_id in silent}
+        paces = {
+            feed_id: silence(lookback.get(feed_id, []), now=now, watched_since=watched_since)
+            for feed_id, watched_since in silent.items()
+        }
         delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         bodies = bodies_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
