@@ -54,7 +54,7 @@ from monitor.ingest.pagebuffer import PageBuffer
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.robots import RobotsCache
 from monitor.ingest.storable import clean, storable_article, storable_feed, storable_page, storable_validators
-from monitor.ingest.urls import canonical_url, is_fetchable
+from monitor.ingest.urls import canonical_url, is_fetchable, is_move
 from monitor.ingest.websub import Subscriber
 from monitor.retention import mark_seen
 from monitor.runtime import instance
@@ -681,7 +681,9 @@ class Pipeline:
             return await self._finish_failed(feed, result.status, result.failure, started)
         # Where the configured address moved for good (a sitemap named by its site is reached through its
         # robots.txt, whose redirects say nothing of the address to configure).
-        moved_to = result.moved_to if result.url == source.url and is_fetchable(result.moved_to) else None
+        moved_to = (
+            result.moved_to if result.url == source.url and is_move(source.url, result.moved_to) else None
+        )
         digest = (
             hashlib.sha256(result.body).hexdigest()
             if source.kind == "rss" and not result.not_modified

@@ -17,6 +17,7 @@ from test_daemon import start_daemon, stop
 from monitor.config import load_config
 from monitor.config.edit import Move, move_feeds
 from monitor.errors import MonitorError
+from monitor.ingest.urls import is_move
 
 RSS = {"Content-Type": "application/rss+xml"}
 
@@ -237,3 +238,39 @@ def test_a_move_that_would_not_change_the_address_alone_writes_nothing(tmp_path)
     with pytest.raises(MonitorError, match="would not change those addresses alone"):
         move_feeds(path, [Move("A", "https://a.example/rss", "https://a.example/feed")])
     assert path.read_text() == text
+
+
+def test_a_move_through_a_linked_feeds_yaml_replaces_the_file_it_names(tmp_path):
+    (tmp_path / "deploy").mkdir()
+    real = write(tmp_path / "deploy", "feeds:\n  - name: A\n    url: https://a.example/rss\n")
+    link = tmp_path / "feeds.yaml"
+    link.symlink_to(real)
+    assert move_feeds(link, [Move("A", "https://a.example/rss", "https://a.example/feed")]).moved
+    assert link.is_symlink() and "https://a.example/feed" in real.read_text()
+
+
+def test_a_feeds_yaml_that_cannot_be_written_is_said_so(tmp_path, monkeypatch):
+    path = write(tmp_path, "feeds:\n  - name: A\n    url: https://a.example/rss\n")
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("monitor.config.edit.os.replace", refused)
+    with pytest.raises(MonitorError, match="cannot write .*Permission denied") as raised:
+        move_feeds(path, [Move("A", "https://a.example/rss", "https://a.example/feed")])
+    assert raised.value.hint and "https://a.example/rss" in path.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["feeds.yaml"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("url", "moved_to", "offered"),
+    [
+        ("http://a.example/rss", "https://a.example/rss", True),  # to TLS: the most common move
+        ("https://a.example/rss", "https://b.example/rss", True),
+        ("https://a.example/rss", "http://a.example/rss", False),  # dropping TLS is followed, not adopted
+        ("http://a.example/rss", "http://a.example/" + "x" * 2100, False),  # too long to configure
+        ("http://a.example/rss", None, False),
+    ],
+)
+def test_which_permanent_redirects_are_offered_as_new_addresses(url, moved_to, offered):
+    assert is_move(url, moved_to) is offered

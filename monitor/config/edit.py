@@ -99,15 +99,14 @@ def move_feeds(path: Path, moves: Sequence[Move], *, dry_run: bool = False) -> M
         text = text[: match.start()] + match["key"] + value + text[match.end() :]
         made.append(move)
     if made:
-        _validate(path, text)
-        _check_only_moved(path, text, current, made)
+        _check_only_moved(path, _validate(path, text), current, made)
         if not dry_run:
             _replace(path, text)
     return MoveResult(tuple(made), tuple(skipped))
 
 
-def _check_only_moved(path: Path, text: str, before: Config, moves: Sequence[Move]) -> None:
-    """Refuse ``text`` unless it loads to ``before`` with the moved feeds' addresses alone changed."""
+def _check_only_moved(path: Path, after: Config, before: Config, moves: Sequence[Move]) -> None:
+    """Refuse ``after`` unless it is ``before`` with the moved feeds' addresses alone changed."""
     new_urls = {move.name: move.new for move in moves}
     expected = before.model_copy(
         update={
@@ -117,13 +116,6 @@ def _check_only_moved(path: Path, text: str, before: Config, moves: Sequence[Mov
             )
         }
     )
-    fd, name = tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        after = load_config(name)
-    finally:
-        os.unlink(name)
     if after.model_dump() != expected.model_dump():
         raise MonitorError(
             f"writing the new addresses into {path} would not change those addresses alone; nothing was "
@@ -238,15 +230,14 @@ def _render(entries: Sequence[Mapping], indent: int) -> str:
     return "".join(out)
 
 
-def _validate(path: Path, text: str) -> None:
+def _validate(path: Path, text: str) -> Config:
     """Load ``text`` as the config would be loaded; a problem is reported against ``path``."""
-    fd, name = tempfile.mkstemp(
-        prefix=".feeds-", suffix=".yaml", dir=path.parent if path.parent.exists() else None
-    )
+    # Beside the file: the paths it names (a watchlist file) are relative to its directory.
+    fd, name = _temp_file(path.parent if path.parent.exists() else None, path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        load_config(name)
+        return load_config(name)
     except ConfigError as error:
         problems = [dataclasses.replace(p, file=str(path)) for p in error.problems]
         raise ConfigError(problems) from None
@@ -255,15 +246,36 @@ def _validate(path: Path, text: str) -> None:
 
 
 def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, keeping the file's permissions."""
-    fd, name = tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=path.parent)
+    """Write ``text`` to ``path`` atomically, keeping the file's permissions. A link is followed: the file
+    it names is replaced, not the link (a feeds.yaml linked from a deployment's own directory)."""
+    path = path.resolve()
+    fd, name = _temp_file(path.parent, path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         if path.exists():
             os.chmod(name, path.stat().st_mode & 0o777)
         os.replace(name, path)
+    except OSError as exc:
+        if os.path.exists(name):
+            os.unlink(name)
+        raise _unwritable(path, exc) from exc
     except BaseException:
         if os.path.exists(name):
             os.unlink(name)
         raise
+
+
+def _temp_file(directory: Path | None, path: Path) -> tuple[int, str]:
+    """A new temporary file in ``directory`` (None: the system's), for ``path``'s new text."""
+    try:
+        return tempfile.mkstemp(prefix=".feeds-", suffix=".yaml", dir=directory)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+
+
+def _unwritable(path: Path, exc: OSError) -> MonitorError:
+    return MonitorError(
+        f"cannot write {path}: {exc.strerror or exc}",
+        hint="run the command as the user that owns the file and its directory, or edit it by hand",
+    )

@@ -29,3 +29,11 @@ def is_fetchable(url: str | None) -> bool:
         return False
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def is_move(url: str, moved_to: str | None) -> bool:
+    """Whether ``moved_to`` (where ``url``'s permanent redirects led) is an address to offer in its place: a
+    fetchable one, and no step down from https to http (a redirect that drops TLS is followed, not adopted)."""
+    if not is_fetchable(moved_to):
+        return False
+    return not (urlsplit(url).scheme == "https" and urlsplit(moved_to or "").scheme == "http")
