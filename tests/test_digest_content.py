@@ -214,3 +214,49 @@ def test_a_big_story_lists_a_few_write_ups_and_copies_and_counts_the_rest():
     digest = render(built)
     assert "Other write-ups (19):" in digest.text and "and 11 more write-ups" in digest.text
     assert "Wire copy carried by 30 more outlets:" in digest.text and "and 18 more" in digest.html
+
+
+def test_the_feeds_not_heard_from_are_the_gone_the_failing_for_a_day_and_the_silent_newest_gap_first():
+    from monitor.digest.content import FAILING_FOR, MAX_QUIET_SOURCES, source_health
+    from monitor.store.feeds import FeedHealth
+
+    now = datetime(2026, 12, 6, 7, tzinfo=UTC)
+    day = timedelta(days=1)
+
+    def feed(name, **state):
+        values = {
+            "created_at": now - 30 * day,
+            "last_success_at": now - day / 24,
+            "failing": False,
+            "last_error_kind": None,
+            "gone_at": None,
+            "silent_since": None,
+        }
+        return FeedHealth(name, **(values | state))
+
+    feeds = [
+        feed("Fine"),
+        feed("Blip", failing=True, last_error_kind="timeout"),  # failing for an hour: not yet
+        feed("Down", failing=True, last_error_kind="http_5xx", last_success_at=now - FAILING_FOR - day / 24),
+        feed("Never", failing=True, last_error_kind="dns", last_success_at=None, created_at=now - 3 * day),
+        feed("Fresh", failing=True, last_error_kind="dns", last_success_at=None, created_at=now - day / 2),
+        feed("Gone", failing=True, gone_at=now - 10 * day),
+        feed("Silent", silent_since=now - 40 * day),
+        # Silent before it started failing: failing is what its readers need to know now.
+        feed("Both", failing=True, last_success_at=now - 2 * day, silent_since=now - 90 * day),
+    ]
+    health = source_health(feeds, now=now)
+    assert health.feeds == 8 and health.more == 0
+    assert [(s.name, s.state) for s in health.quiet] == [
+        ("Down", "failing"),  # its gap began 25 hours ago
+        ("Both", "failing"),
+        ("Never", "failing"),  # since it was added, three days ago
+        ("Gone", "gone"),
+        ("Silent", "silent"),
+    ]
+    assert health.quiet[0].since == now - FAILING_FOR - day / 24 and health.quiet[0].detail == "http_5xx"
+    assert health.quiet[2].since is None  # never a success: none to name
+    many = source_health([feed(f"S{n}", silent_since=now - n * day) for n in range(1, 9)], now=now)
+    assert [s.name for s in many.quiet] == [f"S{n}" for n in range(1, MAX_QUIET_SOURCES + 1)]
+    assert many.more == 8 - MAX_QUIET_SOURCES and many.quiet_count == 8
+    assert source_health([feed("Fine")], now=now).quiet == ()

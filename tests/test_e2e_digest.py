@@ -157,3 +157,69 @@ def test_the_seeds_story_arrives_by_email_and_slack(web, workspace):
     assert "Other write-ups" in html
     print(message.get_body(("plain",)).get_content())  # shown with -s: what the desk would read
     assert web.requests_for("/hooks/slack")[0].status == 200
+
+
+def test_the_digest_says_which_feeds_its_readers_have_not_heard_from(web, workspace, tmp_path):
+    """A feed dead for two years, and one failing for over a day, leave gaps in what the digest's readers
+    see: the digest lists them under its stories (email, Slack, the preview), the newest gap first; a feed
+    that failed only today is not news yet."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from monitor.store.db import open_database
+    from monitor.store.models import Feed
+
+    web.set("/hooks/slack", Route(body="ok"))
+    now = datetime.now(UTC)
+    title, paragraphs = ARTICLES["wire"][1:]
+    web.set("/news/wire", article_html(title, paragraphs))
+    fresh = [
+        Entry("wire", title, STORY[0][:100], web.url("/news/wire"), "urn:test:wire", now - timedelta(hours=2))
+    ]
+    web.set("/live.xml", Route(rss("Outlet", web.url("/"), fresh), headers=RSS))
+    old = [
+        Entry("old", "An old report", "Old.", web.url("/news/old"), "urn:test:old", now - timedelta(days=800))
+    ]
+    web.set("/news/old", article_html("An old report", ["Nothing about missiles here at all."]))
+    web.set("/dead.xml", Route(rss("Dead desk", web.url("/"), old), headers=RSS))
+    web.set("/down.xml", Route(status=503))
+    feeds = [
+        {"name": "Outlet", "url": web.url("/live.xml")},
+        {"name": "Dead <desk>", "url": web.url("/dead.xml")},  # a name to escape in HTML and Slack
+        {"name": "Down", "url": web.url("/down.xml")},
+    ]
+    with SmtpServer() as smtp:
+        configure(workspace, feeds, smtp.port, web.url("/hooks/slack"))
+        workspace.cli("poll", expect=None)
+        result = workspace.cli("digest", "morning", "--send-now")
+        assert "email: sent" in result.stdout
+        [message] = smtp.messages
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    # Down has failed for minutes only: not listed. The dead desk, since its last entry.
+    assert "Not heard from: 1 of 3 feeds" in text
+    day = (now - timedelta(days=800)).strftime("%-d %b %Y")
+    assert "- Dead <desk>: lists nothing new since" in text and day in text
+    assert "Dead &lt;desk&gt;: lists nothing new since" in html and "Dead <desk>" not in html
+    [request] = web.requests_for("/hooks/slack")
+    blocks = json.dumps(json.loads(request.body)["blocks"], ensure_ascii=False)
+    assert "Not heard from: 1 of 3 feeds" in blocks and "Dead &lt;desk&gt;: lists nothing new" in blocks
+
+    # A day on, Down still failing: it is listed too, first (its gap is the newer), with its error's kind.
+    db = open_database(workspace.database_url)
+    try:
+        with db.session() as session:
+            session.execute(
+                update(Feed).where(Feed.name == "Down").values(created_at=now - timedelta(days=2))
+            )
+            session.commit()
+    finally:
+        db.dispose()
+    preview = tmp_path / "preview.html"
+    workspace.cli("digest", "morning", "--preview", str(preview))
+    shown = preview.read_text()
+    assert "Not heard from: 2 of 3 feeds" in shown
+    assert shown.index("Down: failing, never polled with success (http_5xx)") < shown.index(
+        "Dead &lt;desk&gt;"
+    )

@@ -207,3 +207,52 @@ def test_helpers():
     assert first != stable_message_id("morning", "digest", "email", period.replace(hour=7), "monitor.test")
     assert Excerpt("abcd", ((1, 2), (5, 9))).pieces() == (("a", False), ("b", True), ("cd", False))
     assert Excerpt("abc", ((1, 2), (0, 3))).pieces() == (("abc", True),)  # overlaps: the first wins
+
+
+def test_the_feeds_not_heard_from_are_listed_under_the_stories_in_every_form():
+    from dataclasses import replace
+
+    from monitor.digest.notify.content import QuietSource, SourceHealth
+
+    quiet = (
+        QuietSource("Down <desk>", "failing", PERIOD.replace(day=1), "http_5xx"),
+        QuietSource("New", "failing", None, "timeout"),
+        QuietSource("Gone\nfeed", "gone", PERIOD.replace(month=2)),
+        QuietSource("*Old* blog", "silent", datetime(2024, 9, 9, tzinfo=UTC)),
+    )
+    digest = render(replace(content(item("Missiles")), sources=SourceHealth(40, quiet, more=2)))
+    lines = digest.text.splitlines()
+    start = lines.index("Not heard from: 6 of 40 feeds")
+    assert lines[start + 1 : start + 6] == [
+        "- Down <desk>: failing since Sun 1 Mar (http_5xx)",
+        "- New: failing, never polled with success (timeout)",
+        "- Gone feed: gone (410) since Mon 2 Feb",
+        "- *Old* blog: lists nothing new since Mon 9 Sep 2024",
+        "- and 2 more: `monitor feeds` lists every feed's state",
+    ]
+    assert lines.index("Not heard from: 6 of 40 feeds") > lines.index("* Missiles")  # under the stories
+    assert (
+        "Down &lt;desk&gt;: failing since Sun 1 Mar (http_5xx)" in digest.html and "<desk>" not in digest.html
+    )
+    [context] = [
+        block["elements"][0]["text"]
+        for message in digest.slack
+        for block in message.payload["blocks"]
+        if block["type"] == "context" and "Not heard from" in block["elements"][0]["text"]
+    ]
+    assert context.splitlines()[:2] == [
+        "Not heard from: 6 of 40 feeds",
+        escape("• Down <desk>: failing since Sun 1 Mar (http_5xx)"),
+    ]
+    assert "*Old*" not in context and escape("*Old* blog") in context  # no bold from a feed's name
+    assert digest.json["sources"]["quiet"][0] == {
+        "name": "Down <desk>",
+        "state": "failing",
+        "since": PERIOD.replace(day=1).isoformat(),
+        "detail": "http_5xx",
+    }
+    assert digest.json["sources"]["more"] == 2 and digest.json["sources"]["feeds"] == 40
+    # Every feed heard from: nothing said.
+    calm = render(replace(content(item("Missiles")), sources=SourceHealth(40, ())))
+    assert "Not heard from" not in calm.text + calm.html + json.dumps([m.payload for m in calm.slack])
+    assert calm.json["sources"] is None

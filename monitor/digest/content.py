@@ -18,13 +18,19 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.dedupe.outlets import outlet_key, outlet_name
+from monitor.digest.notify.content import QuietSource, SourceHealth
 from monitor.digest.notify.render import Coverage, DigestContent, DigestItem, Excerpt, Report, TopicSection
 from monitor.store.deliveries import ItemRef
 from monitor.store.digests import Material, StoredArticle, StoredMatch
+from monitor.store.feeds import FeedHealth
 
+MAX_QUIET_SOURCES = 5  # feeds not heard from, listed under a digest's stories; the rest are counted
+FAILING_FOR = timedelta(hours=24)
+"""A feed failing this long without a success is said to be failing in a digest: a site down for an hour is
+not news to its readers, a day without it is a gap in what they read."""
 EXCERPT_CHARS = 360
 MAX_WRITEUPS = 8  # listed per story; the rest are counted ("and 3 more write-ups")
 MAX_COPIES = 12  # wire copies linked per story; all are counted
@@ -120,6 +126,26 @@ def build_content(
             )
         )
     return DigestContent(name, view.kind, period, timezone, tuple(sections))
+
+
+def source_health(feeds: Sequence[FeedHealth], *, now: datetime) -> SourceHealth:
+    """The feeds a digest's readers have not heard from: gone (410), failing for ``FAILING_FOR`` or more
+    since their last success (or since they were added), or silent (answering, but listing nothing new);
+    the latest to fall quiet first, ``MAX_QUIET_SOURCES`` of them, the rest counted."""
+    quiet: list[tuple[datetime | None, QuietSource]] = []  # (when its gap began, the feed)
+    for feed in feeds:
+        if feed.gone_at is not None:
+            quiet.append((feed.gone_at, QuietSource(feed.name, "gone", feed.gone_at)))
+        elif feed.failing:
+            began = feed.last_success_at or feed.created_at
+            if began is None or now - began >= FAILING_FOR:
+                source = QuietSource(feed.name, "failing", feed.last_success_at, feed.last_error_kind)
+                quiet.append((began, source))
+        elif feed.silent_since is not None:
+            quiet.append((feed.silent_since, QuietSource(feed.name, "silent", feed.silent_since)))
+    quiet.sort(key=lambda gap: (-_epoch(gap[0]), gap[1].name))
+    listed = tuple(source for _, source in quiet[:MAX_QUIET_SOURCES])
+    return SourceHealth(len(feeds), listed, max(len(quiet) - MAX_QUIET_SOURCES, 0))
 
 
 def _story(

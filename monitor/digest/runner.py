@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, paragraph_keys, strip_boilerplate
-from monitor.digest.content import View, build_content
+from monitor.digest.content import View, build_content, source_health
 from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
@@ -39,6 +39,7 @@ from monitor.schedule import next_delivery_attempt
 from monitor.store import counts as counts_store
 from monitor.store import deliveries as ledger
 from monitor.store import digests as digest_store
+from monitor.store import feeds as feed_store
 from monitor.store.db import Database, unavailability
 from monitor.store.deliveries import ItemRef, Slot
 
@@ -111,8 +112,10 @@ def compose(
     period: datetime,
     titles: Mapping[str, str],
     preview: bool = False,
+    now: datetime | None = None,
 ) -> DigestContent:
-    """The content of a delivery of ``items`` on ``slot`` (``preview``: as if nothing had been sent)."""
+    """The content of a delivery of ``items`` on ``slot`` (``preview``: as if nothing had been sent); a
+    digest's says which feeds its readers have not heard from, as of ``now`` (an alert's, nothing)."""
     material = digest_store.material(
         session,
         article_ids=[item.article_id for item in items],
@@ -129,7 +132,7 @@ def compose(
         digest.max_items,
         titles,
     )
-    return build_content(
+    content = build_content(
         material,
         name=digest.name,
         timezone=digest.timezone,
@@ -138,6 +141,10 @@ def compose(
         period=period,
         clean=partial(without_boilerplate, session),
     )
+    if slot.kind != "digest":
+        return content
+    sources = source_health(feed_store.feed_health(session), now=now or period)
+    return replace(content, sources=sources)
 
 
 def without_boilerplate(session: Session, text: str) -> str:
@@ -257,6 +264,7 @@ class DigestRunner:
                 period=now,
                 titles=self._titles(),
                 preview=slot.channel == PREVIEW_CHANNEL,
+                now=now,
             )
         return render(content)
 
@@ -365,7 +373,13 @@ class DigestRunner:
         with self.db.session() as session:
             items = ledger.pending_items(session, delivery_id=delivery_id)
             content = compose(
-                session, digest=self.digest, slot=slot, items=items, period=period, titles=self._titles()
+                session,
+                digest=self.digest,
+                slot=slot,
+                items=items,
+                period=period,
+                titles=self._titles(),
+                now=now,
             )
         digest = render(content)
         domain = sender_domain(getattr(settings, "from_", "")) or "monitor.invalid"

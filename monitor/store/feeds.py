@@ -407,6 +407,37 @@ def release_leases_of_others(session: Session, *, owner: str) -> None:
 
 
 @dataclass(frozen=True)
+class FeedHealth:
+    """What a digest's readers may need told of a configured feed: whether its news is reaching them."""
+
+    name: str
+    created_at: datetime | None
+    last_success_at: datetime | None
+    failing: bool  # its last poll failed
+    last_error_kind: str | None
+    gone_at: datetime | None
+    silent_since: datetime | None
+
+
+def feed_health(session: Session) -> list[FeedHealth]:
+    """Every enabled feed's health, by name."""
+    rows = session.execute(
+        select(
+            Feed.name,
+            Feed.created_at,
+            Feed.last_success_at,
+            Feed.consecutive_failures > 0,
+            Feed.last_error_kind,
+            Feed.gone_at,
+            Feed.silent_since,
+        )
+        .where(Feed.enabled.is_(True))
+        .order_by(Feed.name)
+    )
+    return [FeedHealth(*row) for row in rows]
+
+
+@dataclass(frozen=True)
 class ScheduleState:
     """The feeds by state, and the polls that are due but not taken: what an alert on feeds failing or on a
     daemon falling behind its schedule reads (``monitor_feeds``, ``monitor_feeds_waiting``)."""

@@ -102,12 +102,38 @@ class TopicSection:
 
 
 @dataclass(frozen=True)
+class QuietSource:
+    """A feed the digest's readers have not had news from: one that fails (since its last success), is gone
+    (410), or answers but has listed nothing new (silent since its last publication)."""
+
+    name: str
+    state: str  # failing | gone | silent
+    since: datetime | None  # failing: its last success (None: never); gone: when; silent: its last news
+    detail: str | None = None  # failing: the kind of error
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What a digest says of the feeds behind it: how many are watched, and those quiet (the first few)."""
+
+    feeds: int
+    quiet: tuple[QuietSource, ...]
+    more: int = 0  # quiet feeds past those listed
+
+    @property
+    def quiet_count(self) -> int:
+        return len(self.quiet) + self.more
+
+
+@dataclass(frozen=True)
 class DigestContent:
     name: str
     kind: str  # digest | alert
     period: datetime
     timezone: str
     sections: tuple[TopicSection, ...]
+    sources: SourceHealth | None = None
+    """The feeds its readers have not heard from (None, or none quiet: nothing is said)."""
 
     @property
     def stories(self) -> int:

@@ -20,10 +20,20 @@ from monitor.digest.notify.content import (
     Excerpt,
     Report,
     SlackMessage,
+    SourceHealth,
     TopicSection,
 )
 from monitor.digest.notify.slack_blocks import slack_messages
-from monitor.digest.notify.wording import coverage_line, local_day, local_time, one_line, plural, safe_url
+from monitor.digest.notify.wording import (
+    coverage_line,
+    local_day,
+    local_time,
+    one_line,
+    plural,
+    quiet_source_line,
+    quiet_sources_heading,
+    safe_url,
+)
 
 # The digest's values and wording helpers are still importable from here, where their users found them first.
 __all__ = [
@@ -124,6 +134,26 @@ def to_json(content: DigestContent) -> dict[str, Any]:
             }
             for section in content.sections
         ],
+        "sources": _sources_json(content.sources),
+    }
+
+
+def _sources_json(health: SourceHealth | None) -> dict[str, Any] | None:
+    """The feeds not heard from (None when there is nothing to say)."""
+    if health is None or not health.quiet:
+        return None
+    return {
+        "feeds": health.feeds,
+        "quiet": [
+            {
+                "name": source.name,
+                "state": source.state,
+                "since": source.since.isoformat() if source.since else None,
+                "detail": source.detail,
+            }
+            for source in health.quiet
+        ],
+        "more": health.more,
     }
 
 
@@ -150,6 +180,8 @@ def _environment() -> Environment:
     env.filters["when"] = local_time
     env.filters["day"] = local_day
     env.globals["coverage_line"] = coverage_line
+    env.globals["quiet_source_line"] = quiet_source_line
+    env.globals["quiet_sources_heading"] = quiet_sources_heading
     env.globals["plural"] = plural
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url

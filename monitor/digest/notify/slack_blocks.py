@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from monitor.digest.notify.content import DigestContent, DigestItem, SlackMessage
-from monitor.digest.notify.wording import coverage_line, local_time, one_line, plural, safe_url
+from monitor.digest.notify.wording import (
+    coverage_line,
+    local_time,
+    one_line,
+    plural,
+    quiet_source_line,
+    quiet_sources_heading,
+    safe_url,
+)
 
 MAX_BLOCKS = 50  # per message
 MAX_TEXT = 3000  # per text field of a section block
@@ -101,6 +109,8 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
             more = f"and {section.more} more {'story' if section.more == 1 else 'stories'} on {section.topic}"
             context = {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(one_line(more))}]}
             units.append(([context], section.more_article_ids))
+    if content.sources and content.sources.quiet:
+        units.append(([{"type": "divider"}, _quiet_sources(content)], ()))
 
     pages: list[tuple[list[dict[str, Any]], list[int]]] = [([], [])]
     budget_blocks, budget_chars = MAX_BLOCKS - 1, MAX_MESSAGE_CHARS - MAX_HEADER  # the header is added last
@@ -131,3 +141,15 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
         }
         messages.append(SlackMessage(payload, tuple(dict.fromkeys(page_ids))))
     return tuple(messages)
+
+
+def _quiet_sources(content: DigestContent) -> dict[str, Any]:
+    """The feeds not heard from, as one context block (small print, under the stories)."""
+    health = content.sources
+    assert health is not None
+    lines = [quiet_sources_heading(health)]
+    lines += [f"• {quiet_source_line(source, content.timezone, content.period)}" for source in health.quiet]
+    if health.more:
+        lines.append(f"• and {health.more} more: `monitor feeds` lists every feed's state")
+    # A few lines of names cut to one line each: well within a context text's 3,000 characters.
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape("\n".join(lines))}]}

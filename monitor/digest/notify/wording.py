@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:  # content uses plural() from here, so the item's type is for the annotation only
-    from monitor.digest.notify.content import DigestItem
+    from monitor.digest.notify.content import DigestItem, QuietSource, SourceHealth
 
 MAX_HEADLINE = 200  # characters; longer titles are cut with "…"
 
@@ -57,3 +57,23 @@ def plural(count: int, word: str) -> str:
 def safe_url(url: str) -> str:
     """``url`` if it is http(s), else "#": a feed could hand us javascript: links."""
     return url if re.match(r"(?i)^https?://", url or "") else "#"
+
+
+def quiet_source_line(source: QuietSource, zone: str, now: datetime) -> str:
+    """ "Wire World: failing since Mon 2 Dec (http_5xx)", "Old blog: gone (410) since ...", "TASS: lists
+    nothing new since Wed 20 Nov"; the name flattened to one line."""
+    since = local_day(source.since, zone, now)
+    if source.state == "failing":
+        what = f"failing since {since}" if since else "failing, never polled with success"
+        if source.detail:
+            what += f" ({source.detail})"
+    elif source.state == "gone":
+        what = f"gone (410) since {since}" if since else "gone (410)"
+    else:
+        what = f"lists nothing new since {since}" if since else "lists nothing new"
+    return f"{one_line(source.name, 80)}: {what}"
+
+
+def quiet_sources_heading(health: SourceHealth) -> str:
+    """ "Not heard from: 3 of 40 feeds" """
+    return f"Not heard from: {health.quiet_count} of {plural(health.feeds, 'feed')}"
