@@ -274,3 +274,31 @@ def test_a_feeds_yaml_that_cannot_be_written_is_said_so(tmp_path, monkeypatch):
 )
 def test_which_permanent_redirects_are_offered_as_new_addresses(url, moved_to, offered):
     assert is_move(url, moved_to) is offered
+
+
+def test_a_move_onto_another_feeds_address_is_skipped_and_the_others_are_made(tmp_path):
+    path = write(
+        tmp_path,
+        "feeds:\n"
+        "  - {name: A, url: http://a.example/rss}\n"
+        "  - {name: B, url: https://a.example/rss}\n"  # A's move: the same feed, configured twice
+        "  - {name: C, url: http://c.example/rss}\n"
+        "  - {name: D, url: http://d.example/rss}\n",
+    )
+    result = move_feeds(
+        path,
+        [
+            Move("A", "http://a.example/rss", "https://a.example/rss"),
+            Move("C", "http://c.example/rss", "https://c.example/rss"),
+            Move("D", "http://d.example/rss", "https://c.example/rss"),  # onto C's new address
+        ],
+    )
+    assert [move.name for move in result.moved] == ["C"]
+    reasons = {move.name: reason for move, reason in result.skipped}
+    assert "already B's address" in reasons["A"] and "already C's address" in reasons["D"]
+    assert [feed.url for feed in load_config(path).feeds] == [
+        "http://a.example/rss",
+        "https://a.example/rss",
+        "https://c.example/rss",
+        "http://d.example/rss",
+    ]

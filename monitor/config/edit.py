@@ -78,11 +78,19 @@ def move_feeds(path: Path, moves: Sequence[Move], *, dry_run: bool = False) -> M
     current = load_config(path)
     text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig")
     configured = {feed.name: feed for feed in current.feeds}
+    taken = {feed.url: feed.name for feed in current.feeds}  # addresses in use once the moves are made
     made, skipped = [], []
     for move in moves:
         feed = configured.get(move.name)
         if feed is None or feed.url != move.old:
             skipped.append((move, f"its address in {path.name} is no longer {move.old}"))
+            continue
+        twin = next(
+            (name for url, name in taken.items() if name != move.name and same_url(url, move.new)), None
+        )
+        if twin is not None:
+            # Two feeds at one address would poll it twice: the file would be refused as a whole.
+            skipped.append((move, f"{move.new} is already {twin}'s address; remove one of the two feeds"))
             continue
         written = re.compile(
             r"(?P<key>(?<![\w-])url[ \t]*:[ \t]*)(?P<quote>[\"']?)" + re.escape(move.old) + r"(?P=quote)"
@@ -97,6 +105,8 @@ def move_feeds(path: Path, moves: Sequence[Move], *, dry_run: bool = False) -> M
         match = found[0]
         value = move.new if _PLAIN_URL.fullmatch(move.new) else json.dumps(move.new)
         text = text[: match.start()] + match["key"] + value + text[match.end() :]
+        del taken[move.old]
+        taken[move.new] = move.name
         made.append(move)
     if made:
         _check_only_moved(path, _validate(path, text), current, made)
