@@ -98,10 +98,11 @@ def publication_moments(
     however old: a feed's first listing is its own past, not entries that reappeared.
     """
     since = now - window
+    # On the clock's minutes, not counted from ``now``: two polls that see the same entries count the same.
     moments = {
-        minute
-        for minute in _moments(sightings, window=window, backlog_until=backlog_until)
-        if since < _EPOCH + MOMENT * minute <= now
+        (when - _EPOCH) // MOMENT
+        for when in _moments(sightings, window=window, backlog_until=backlog_until)
+        if since < when <= now
     }
     return sorted(_EPOCH + MOMENT * minute for minute in moments)
 
@@ -112,8 +113,7 @@ def _moments(
     window: timedelta,
     backlog_until: datetime | None,
 ) -> Iterator[int]:
-    """Each sighting's moment (see ``publication_moments``), however old, in the clock's minutes from
-    ``_EPOCH`` (not counted from now: two polls that see the same entries count the same)."""
+    """When each sighting was published, as ``publication_moments`` believes it, however old."""
     for published, first_seen in sightings:
         when = first_seen
         if published is not None and published <= first_seen + CLOCK_SKEW:
@@ -121,7 +121,7 @@ def _moments(
                 backlog_until is not None and first_seen <= backlog_until
             ):
                 when = min(published, first_seen)
-        yield (when - _EPOCH) // MOMENT
+        yield when
 
 
 MIN_SPAN = timedelta(hours=1)
@@ -252,9 +252,12 @@ def silence(
     """
     sightings = list(sightings)
     backlog_until = backlog_end(watched_since)
-    ever = sorted(set(_moments(sightings, window=SILENCE_LOOKBACK, backlog_until=backlog_until)))
-    if ever and now - (_EPOCH + MOMENT * ever[-1]) >= SILENCE_LOOKBACK:
-        past = [_EPOCH + MOMENT * minute for minute in ever]
+    minutes = {
+        (when - _EPOCH) // MOMENT
+        for when in _moments(sightings, window=SILENCE_LOOKBACK, backlog_until=backlog_until)
+    }
+    past = sorted(_EPOCH + MOMENT * minute for minute in minutes)  # however old
+    if past and now - past[-1] >= SILENCE_LOOKBACK:
         pace = (
             (len(past) - 1) / ((past[-1] - past[0]) / timedelta(days=1))
             if len(past) >= SILENCE_HISTORY
