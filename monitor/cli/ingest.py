@@ -255,7 +255,7 @@ def feeds(
         feed_ids = [s.feed.id for s in statuses]
         sightings = sightings_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         # The daemon judges which feeds went silent, at their polls; of those, the pace they had is read here
-        # from their latest sightings (unknown once their last publications are out of the lookback).
+        # from their latest sightings, however old (unknown once retention pruned them).
         silent = {s.feed.id: s.feed.created_at for s in statuses if s.feed.silent_since is not None}
         lookback = latest_sightings(
             session, feed_ids=list(silent), since=SILENCE_READ_SINCE, most=SILENCE_PUBLICATIONS
@@ -364,6 +364,12 @@ def _move_redirected(ctx: typer.Context, rows: list[dict], *, as_json: bool) -> 
     moves = [
         Move(row["name"], row["url"], row["moved_to"]) for row in rows if row["enabled"] and row["moved_to"]
     ]
+    if not moves:
+        if as_json:
+            print_json({"moved": [], "skipped": []})
+        else:
+            out.print("no feed redirects for good", highlight=False)
+        return
     try:
         result = move_feeds(path, moves)
     except MonitorError as exc:
@@ -376,8 +382,6 @@ def _move_redirected(ctx: typer.Context, rows: list[dict], *, as_json: bool) -> 
             }
         )
     else:
-        if not moves:
-            out.print("no feed redirects for good", highlight=False)
         for move in result.moved:
             out.print(f"moved {move.name}: {move.old} -> {move.new}", highlight=False, soft_wrap=True)
         for move, reason in result.skipped:
