@@ -112,7 +112,7 @@ def _moments(
     *,
     window: timedelta,
     backlog_until: datetime | None,
-) -> Iterator[int]:
+) -> Iterator[datetime]:
     """When each sighting was published, as ``publication_moments`` believes it, however old."""
     for published, first_seen in sightings:
         when = first_seen

@@ -223,3 +223,36 @@ def test_the_digest_says_which_feeds_its_readers_have_not_heard_from(web, worksp
     assert shown.index("Down: failing, never polled with success (http_5xx)") < shown.index(
         "Dead &lt;desk&gt;"
     )
+
+
+def test_a_digest_with_nothing_new_is_sent_when_asked_and_says_who_was_not_heard_from(web, workspace):
+    """``send_empty: true``: a morning with nothing new still brings the digest, "nothing new", with the
+    feeds that may be why; it was recorded as sent without any message going out before."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    old = [
+        Entry("old", "An old report", "Old.", web.url("/news/old"), "urn:test:old", now - timedelta(days=800))
+    ]
+    web.set("/news/old", article_html("An old report", ["Nothing about the topic here at all."]))
+    web.set("/dead.xml", Route(rss("Dead desk", web.url("/"), old), headers=RSS))
+    web.set("/hooks/slack", Route(body="ok"))
+    with SmtpServer() as smtp:
+        configure(
+            workspace,
+            [{"name": "Dead desk", "url": web.url("/dead.xml")}],
+            smtp.port,
+            web.url("/hooks/slack"),
+        )
+        config = yaml.safe_load(workspace.config_path.read_text())
+        config["digests"][0]["send_empty"] = True
+        workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        workspace.cli("poll")
+        result = workspace.cli("digest", "morning", "--send-now")
+        assert "email: sent" in result.stdout and "slack: sent" in result.stdout, result.stdout
+        [message] = smtp.messages
+    assert message["Subject"] == "Digest morning: nothing new"
+    text = message.get_body(("plain",)).get_content()
+    assert "Not heard from: 1 of 1 feed" in text and "- Dead desk: lists nothing new since" in text
+    [request] = web.requests_for("/hooks/slack")
+    assert "Not heard from: 1 of 1 feed" in json.dumps(json.loads(request.body)["blocks"])

@@ -372,6 +372,13 @@ class DigestRunner:
         have arrived; this one goes out under it too, so a repeat is recognisable as one."""
         with self.db.session() as session:
             items = ledger.pending_items(session, delivery_id=delivery_id)
+            # Nothing pending: everything went out before a crash (the row is only closed), or a digest with
+            # nothing new that is sent all the same (``send_empty``: "nothing new", and who was not heard from).
+            to_send = bool(items) or (
+                slot.kind == "digest"
+                and self.digest.send_empty
+                and ledger.never_sent_anything(session, delivery_id=delivery_id)
+            )
             content = compose(
                 session,
                 digest=self.digest,
@@ -395,7 +402,7 @@ class DigestRunner:
                 )
 
         try:
-            if items:  # nothing pending: everything went out before a crash; just close the row
+            if to_send:
                 sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
                 sender.send(digest, message_id=message_id, accepted=accepted)
         except Exception as error:

@@ -194,6 +194,20 @@ def pending_items(session: Session, *, delivery_id: int) -> list[ItemRef]:
     return [ItemRef(*row) for row in session.execute(query)]
 
 
+def never_sent_anything(session: Session, *, delivery_id: int) -> bool:
+    """Whether a delivery carries no item and no channel has accepted a message of it: an empty digest
+    still to send (``send_empty``), not one whose every item went out before a crash."""
+    parts = session.scalars(select(Delivery.parts_sent).where(Delivery.id == delivery_id)).one()
+    if parts:
+        return False
+    return (
+        session.scalars(
+            select(DeliveryItem.id).where(DeliveryItem.delivery_id == delivery_id).limit(1)
+        ).first()
+        is None
+    )
+
+
 def mark_delivered(
     session: Session,
     *,
