@@ -255,6 +255,51 @@ def test_three_mornings_of_a_developing_story(workspace, outlets):
     assert text3 == "" and slack3 == []
 
 
+def test_a_source_down_since_yesterday_is_named_in_the_morning_digest_until_it_is_back(workspace, outlets):
+    """Day 2, the Courier's site has failed since the day before: its readers are told, under the day's
+    stories, that they have not heard from it. Day 3 it is back: a morning with nothing new (sent all the
+    same, ``send_empty``) names no one."""
+    from sqlalchemy import update
+
+    from monitor.store.models import Feed
+
+    courier = outlets.hosts[1]
+    with SmtpServer() as smtp:
+        feeds = publish(outlets, 1, outlets_of(1))
+        configure(workspace, feeds, smtp.port, outlets.url("/hooks/slack"))
+        text1, _, _ = morning(workspace, outlets, smtp, 1)
+        assert "Not heard from" not in text1
+
+        configure(workspace, publish(outlets, 2, outlets_of(2)), smtp.port, outlets.url("/hooks/slack"))
+        outlets.set("/feed.xml", Route(status=503), host=courier)
+        db = open_database(workspace.database_url)
+        try:
+            with db.session() as session:  # its last success a day and a half ago: down since yesterday
+                session.execute(
+                    update(Feed)
+                    .where(Feed.name == "The Courier – news")
+                    .values(created_at=NOW - timedelta(days=3), last_success_at=NOW - timedelta(hours=36))
+                )
+                session.commit()
+            text2, html2, slack2 = morning(workspace, outlets, smtp, 2)
+            assert "1 update" in text2  # the day's news still comes, from the others
+            footer = text2.split("Not heard from: 1 of 5 feeds\n", 1)[1]
+            assert footer.startswith("- The Courier – news: failing since ") and "(http_5xx)" in footer
+            assert "Not heard from: 1 of 5 feeds" in html2
+            assert "The Courier – news: failing since" in json.dumps(slack2, ensure_ascii=False)
+
+            # Day 3: back, and nothing new anywhere; the digest comes all the same and names no one.
+            publish(outlets, 2, outlets_of(2))
+            config = yaml.safe_load(workspace.config_path.read_text())
+            config["digests"][0]["send_empty"] = True
+            workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+            text3, _, slack3 = morning(workspace, outlets, smtp, 3)
+        finally:
+            db.dispose()
+    assert text3.startswith("Digest morning: nothing new") and "Not heard from" not in text3
+    assert len(slack3) == 1 and "Not heard from" not in json.dumps(slack3)
+
+
 def test_a_story_matching_two_topics_comes_once_naming_both(workspace, outlets):
     with SmtpServer() as smtp:
         (text1, _, slack1), (text2, _, _), _ = three_mornings(workspace, outlets, smtp, topics=[SECOND_TOPIC])
