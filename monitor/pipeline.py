@@ -1357,6 +1357,17 @@ class Pipeline:
             return None
         if moved_to == feed.moved_to and feed.moved_since is not None:
             return feed.moved_since
+        if feed.moved_to is not None:
+            # Moved on again: said without a warning, so that a server whose redirects wander (a load
+            # balancer's, a hostile one's) warns once, not at every poll.
+            log.info(
+                "feed=%s now redirects for good to %s (it did to %s)",
+                feed.name,
+                moved_to,
+                feed.moved_to,
+                extra={"feed": feed.name, "url": feed.url},
+            )
+            return began
         log.warning(
             "feed=%s has moved: %s redirects for good (301/308) to %s; put the new address in feeds.yaml "
             "(`monitor feeds --move-redirected` does it) before the old one stops answering",

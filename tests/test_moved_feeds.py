@@ -302,3 +302,19 @@ def test_a_move_onto_another_feeds_address_is_skipped_and_the_others_are_made(tm
         "https://c.example/rss",
         "http://d.example/rss",
     ]
+
+
+def test_redirects_that_wander_warn_once(web, workspace):
+    """A server whose permanent redirect points somewhere new at every poll (a load balancer's, a hostile
+    one's) is warned of once; the feed's new address follows the latest."""
+    for n in range(3):
+        serve_feed(web, f"/mirror-{n}.xml", "feed")
+    workspace.write_config([{"name": "Wander", "url": web.url("/feed.xml"), "fetch_pages": False}])
+    warnings = []
+    for n in range(3):
+        redirect(web, "/feed.xml", web.url(f"/mirror-{n}.xml"))
+        polled = workspace.cli("poll")
+        warnings += [line for line in polled.stderr.splitlines() if "has moved" in line]
+        [row] = workspace.json("feeds")
+        assert row["moved_to"] == web.url(f"/mirror-{n}.xml")
+    assert len(warnings) == 1 and "/mirror-0.xml" in warnings[0]
