@@ -318,3 +318,26 @@ def test_redirects_that_wander_warn_once(web, workspace):
         [row] = workspace.json("feeds")
         assert row["moved_to"] == web.url(f"/mirror-{n}.xml")
     assert len(warnings) == 1 and "/mirror-0.xml" in warnings[0]
+
+
+def test_feeds_problems_lists_only_the_feeds_that_need_a_look(web, workspace):
+    serve_feed(web, "/fine.xml", "fine")
+    serve_feed(web, "/new.xml", "moved")
+    redirect(web, "/moved.xml", web.url("/new.xml"))
+    web.set("/down.xml", Route(status=503))
+    old = [
+        replace(entry, published=datetime.now(UTC) - timedelta(days=800))
+        for entry in make_entries(web, "d", 2)
+    ]
+    web.set("/dead.xml", Route(rss("dead", web.url("/"), old), headers=RSS))
+    feeds = {name: web.url(f"/{name.lower()}.xml") for name in ("Fine", "Moved", "Down", "Dead", "Gone")}
+    workspace.write_config([{"name": name, "url": url, "fetch_pages": False} for name, url in feeds.items()])
+    workspace.cli("poll", expect=None)
+    workspace.write_config(
+        [{"name": name, "url": url, "fetch_pages": False} for name, url in feeds.items() if name != "Gone"]
+    )
+    workspace.cli("poll", expect=None)  # writes the configuration: Gone is no longer configured
+    listed = {row["name"] for row in workspace.json("feeds", "--problems")}
+    assert listed == {"Moved", "Down", "Dead"}
+    table = workspace.cli("feeds", "--problems").stdout
+    assert "Feeds needing a look (3 of 4)" in table and "Fine" not in table

@@ -241,6 +241,14 @@ def feeds(
             "over its old one, and show what changed",
         ),
     ] = False,
+    problems: Annotated[
+        bool,
+        typer.Option(
+            "--problems",
+            help="only the feeds that need a look: failing, gone, silent, moved, or whose pages came "
+            "without their text this week",
+        ),
+    ] = False,
 ) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import decode_spells, feed_statuses
@@ -286,10 +294,14 @@ def feeds(
     if move_redirected:
         _move_redirected(ctx, rows, as_json=as_json)
         return
+    watched = sum(row["enabled"] for row in rows)
+    if problems:
+        rows = [row for row in rows if _needs_a_look(row)]
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"Feeds ({len(rows)})", title_justify="left")
+    title = f"Feeds needing a look ({len(rows)} of {watched})" if problems else f"Feeds ({len(rows)})"
+    table = Table(title=title, title_justify="left")
     # On a narrow terminal a state's first words stay together ("gone (410):") and the rhythm takes two lines.
     min_widths, max_widths = {"state": 11}, {"rhythm": 11}
     for column in ("feed", "state", "articles", "rhythm", "last success", "next poll", "last error"):
@@ -353,6 +365,18 @@ def feeds(
             error,
         )
     out.print(table)
+
+
+def _needs_a_look(row: dict) -> bool:
+    """A configured feed whose news is not reaching its readers as it should (``monitor feeds --problems``):
+    failing, gone, silent, moved for good, or its pages without their text this week."""
+    return row["enabled"] and bool(
+        row["gone_at"]
+        or row["last_error_kind"]
+        or row["silent_since"]
+        or row["moved_to"]
+        or row["pages"]["without_text"]
+    )
 
 
 def _move_redirected(ctx: typer.Context, rows: list[dict], *, as_json: bool) -> None:
