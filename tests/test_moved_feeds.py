@@ -341,3 +341,27 @@ def test_feeds_problems_lists_only_the_feeds_that_need_a_look(web, workspace):
     assert listed == {"Moved", "Down", "Dead"}
     table = workspace.cli("feeds", "--problems").stdout
     assert "Feeds needing a look (3 of 4)" in table and "Fine" not in table
+
+
+def test_two_feeds_listing_the_same_news_are_said_to(web, workspace):
+    """An address and its mirror (http and https, a proxy service's copy) configured both: one news polled
+    twice. Each says the other lists the same news; a feed sharing a few articles with another does not."""
+    entries = [
+        replace(entry, published=datetime.now(UTC) - timedelta(hours=n + 1))
+        for n, entry in enumerate(make_entries(web, "wire", 6))
+    ]
+    other = [
+        replace(entry, published=datetime.now(UTC) - timedelta(hours=n + 1))
+        for n, entry in enumerate(make_entries(web, "own", 4))
+    ]
+    web.set("/feed.xml", Route(rss("wire", web.url("/"), entries), headers=RSS))
+    web.set("/mirror.xml", Route(rss("wire", web.url("/"), entries), headers=RSS))
+    web.set("/digest.xml", Route(rss("digest", web.url("/"), other + entries[:2]), headers=RSS))
+    names = {"Wire": "/feed.xml", "Mirror": "/mirror.xml", "Digest": "/digest.xml"}
+    workspace.write_config([{"name": n, "url": web.url(p), "fetch_pages": False} for n, p in names.items()])
+    workspace.cli("poll")
+    rows = {row["name"]: row for row in workspace.json("feeds")}
+    assert rows["Wire"]["same_news_as"] == {"feed": "Mirror", "shared": 6, "articles": 6}
+    assert rows["Mirror"]["same_news_as"] == {"feed": "Wire", "shared": 6, "articles": 6}
+    assert rows["Digest"]["same_news_as"] is None  # two of its six: no mirror
+    assert {row["name"] for row in workspace.json("feeds", "--problems")} == {"Wire", "Mirror"}

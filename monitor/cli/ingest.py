@@ -245,14 +245,20 @@ def feeds(
         bool,
         typer.Option(
             "--problems",
-            help="only the feeds that need a look: failing, gone, silent, moved, or whose pages came "
-            "without their text this week",
+            help="only the feeds that need a look: failing, gone, silent, moved, listing the same news as "
+            "another, or whose pages came without their text this week",
         ),
     ] = False,
 ) -> None:
     """Show every feed's state: its rhythm, last success, last error, next poll, article count."""
     from monitor.store.feeds import decode_spells, feed_statuses
-    from monitor.store.sightings import bodies_since, latest_sightings, news_delays_since, sightings_since
+    from monitor.store.sightings import (
+        bodies_since,
+        latest_sightings,
+        news_delays_since,
+        shared_since,
+        sightings_since,
+    )
     from monitor.store.websub import all_subscriptions
 
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
@@ -274,6 +280,8 @@ def feeds(
         }
         delays = news_delays_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
         bodies = bodies_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
+        shared = shared_since(session, feed_ids=feed_ids, since=now - RHYTHM_WINDOW)
+        watched_names = {s.feed.id: s.feed.name for s in statuses if s.feed.enabled}
         unwatched = {s.feed.id: decode_spells(s.feed.unwatched) for s in statuses}
         rhythms = _rhythms(state_of(ctx), statuses, sightings, unwatched, now)
         pushed = {subscription.feed_id: subscription for subscription in all_subscriptions(session)}
@@ -287,6 +295,7 @@ def feeds(
                 paces.get(s.feed.id),
                 delays.get(s.feed.id, []),
                 bodies.get(s.feed.id, []),
+                _same_news(len(bodies.get(s.feed.id, [])), shared.get(s.feed.id, {}), watched_names),
             )
             for s in statuses
         ]
@@ -342,6 +351,15 @@ def feeds(
                 row["moved_to"],
                 when(row["moved_since"], now),
             )
+        same = row["same_news_as"]
+        if not error and same:
+            # Polled twice for one news: one of the two can go.
+            error = styled(
+                "[yellow]same news as {} ({} of {} this week)[/]",
+                same["feed"],
+                same["shared"],
+                same["articles"],
+            )
         pages = row["pages"]
         if not error and pages["without_text"]:
             # The feed answers, but its pages do not give their text (a site that blocks, a paywall, a
@@ -367,14 +385,37 @@ def feeds(
     out.print(table)
 
 
+SAME_NEWS_SHARE = 0.9
+"""A feed whose week of articles another feed lists too, this share of them or more, lists the same news."""
+SAME_NEWS_MIN = 5
+"""... of at least this many articles: two feeds sharing their only two articles are no mirror."""
+
+
+def _same_news(articles: int, shared: dict[int, int], names: dict[int, str]) -> dict | None:
+    """The configured feed that lists (nearly) every article of a feed's week too, if any: the same news
+    polled twice (an address and its mirror, http and https, a proxy service's copy), as ``monitor feeds``
+    says it."""
+    if articles < SAME_NEWS_MIN:
+        return None
+    found = [(count, names[other]) for other, count in shared.items() if other in names]
+    if not found:
+        return None
+    count, name = max(found)
+    return (
+        {"feed": name, "shared": count, "articles": articles} if count >= SAME_NEWS_SHARE * articles else None
+    )
+
+
 def _needs_a_look(row: dict) -> bool:
     """A configured feed whose news is not reaching its readers as it should (``monitor feeds --problems``):
-    failing, gone, silent, moved for good, or its pages without their text this week."""
+    failing, gone, silent, moved for good, listing the same news as another, or its pages without their text
+    this week."""
     return row["enabled"] and bool(
         row["gone_at"]
         or row["last_error_kind"]
         or row["silent_since"]
         or row["moved_to"]
+        or row["same_news_as"]
         or row["pages"]["without_text"]
     )
 
@@ -480,6 +521,7 @@ def _feed_row(
     pace: Silence | None,
     delays: list[int],
     bodies: list[tuple[str, str | None]],
+    same_news: dict | None = None,
 ) -> dict:
     websub = (
         None
@@ -518,6 +560,7 @@ def _feed_row(
         "news_delays": len(delays),
         # Over the week: how many of the articles it listed have no text of their page, and why.
         "pages": _pages(bodies),
+        "same_news_as": same_news,
         "last_polled_at": feed.last_polled_at,
         "last_success_at": feed.last_success_at,
         "last_status": feed.last_status,

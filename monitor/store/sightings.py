@@ -122,6 +122,27 @@ def bodies_since(
     return _grouped((row.feed_id, (row.body_source, row.body_note)) for row in rows)
 
 
+_other = _links.alias("other")
+_SHARED = (
+    select(_links.c.feed_id, _other.c.feed_id.label("other_id"), func.count().label("shared"))
+    .join(_other, and_(_other.c.article_id == _links.c.article_id, _other.c.feed_id != _links.c.feed_id))
+    .where(
+        _links.c.feed_id.in_(bindparam("feeds", expanding=True)),
+        _links.c.first_seen_at > bindparam("since"),
+    )
+    .group_by(_links.c.feed_id, _other.c.feed_id)
+)
+
+
+def shared_since(session: Session, *, feed_ids: Sequence[int], since: datetime) -> dict[int, dict[int, int]]:
+    """Per feed of ``feed_ids``, of the articles it listed after ``since``, how many each other feed lists
+    too (feed id: count): one article under one address, whichever feed brought it in."""
+    shared: dict[int, dict[int, int]] = defaultdict(dict)
+    for row in _by_feed(session, _SHARED, feed_ids, since):
+        shared[row.feed_id][row.other_id] = row.shared
+    return shared
+
+
 def _by_feed(
     session: Session, statement, feed_ids: Sequence[int], since: datetime, **values: object
 ) -> Iterator[Row]:
