@@ -180,6 +180,17 @@ def build_checks(results: Results, quick: bool) -> list[Check]:
                 speed_gate,
             )
         )
+        floor = (u["first_poll_cpu_workers_s"] + u["first_poll_cpu_main_s"]) / results.machine["cpus"]
+        u["first_poll_cpu_floor_s"] = floor
+        checks.append(
+            Check(
+                "first poll: CPU floor",
+                f"its CPU (workers and main) on {results.machine['cpus']} cores takes {floor:.1f}s at least: "
+                f"{floor / alone:.2f}x of extraction alone, however well the work overlaps",
+                "-",
+                None,
+            )
+        )
         all_304 = u["second_poll_statuses"].get("304", 0) == u["feeds"]
         checks.append(
             Check(
@@ -263,6 +274,8 @@ def spread_checks(s: dict, cpus: int, speed_gate: bool) -> list[Check]:
         )
     if measured and s.get("first_page_answer_s") is not None:
         checks.append(_polite_start(name, s, measured))
+    if measured:
+        checks.append(_cpu_floor(name, s, measured, cpus))
     if s["baseline"]:
         ratio = s["articles_per_s"] / s["baseline"]["articles_per_s"]
         s["vs_baseline"] = ratio
@@ -304,6 +317,23 @@ def _polite_start(name: str, s: dict, measured: float) -> Check:
         (f"first feed asked {first_feed:.1f}s after launch, " if first_feed is not None else "")
         + f"first page answered at {s['first_page_answer_s']:.1f}s; with only extraction after it, "
         f"at most {ceiling:.0%} of the measured rate",
+        "-",
+        None,
+    )
+
+
+def _cpu_floor(name: str, s: dict, measured: float, cpus: int) -> Check:
+    """The shortest the run could have been on this machine's cores with the CPU it used: its workers'
+    extraction no sooner than the first page's answer, and the CLI's own work beside it. Above the share
+    this leaves, no ordering of the work reaches: only less CPU does."""
+    start = s.get("first_page_answer_s") or 0.0
+    floor = max(start + s["cpu_workers_s"] / cpus, (s["cpu_workers_s"] + s["cpu_main_s"]) / cpus)
+    ceiling = s["expected_articles"] / floor / measured
+    s["share_ceiling_cpu"] = ceiling
+    return Check(
+        f"{name}: CPU floor",
+        f"workers {s['cpu_workers_s']:.1f}s and main {s['cpu_main_s']:.1f}s of CPU on {cpus} cores take "
+        f"{floor:.1f}s at least: at most {ceiling:.0%} of the measured rate",
         "-",
         None,
     )
