@@ -95,7 +95,8 @@ def publication_moments(
     particular, everything a first poll finds undated counts as one publication, not as a burst of them.
 
     Entries first seen by ``backlog_until`` (the feed's backlog: ``backlog_end``) have their dates believed
-    however old: a feed's first listing is its own past, not entries that reappeared.
+    however old, back to ``FEEDS_BEGAN``: a feed's first listing is its own past, not entries that
+    reappeared.
     """
     since = now - window
     # On the clock's minutes, not counted from ``now``: two polls that see the same entries count the same.
@@ -118,7 +119,7 @@ def _moments(
         when = first_seen
         if published is not None and published <= first_seen + CLOCK_SKEW:
             if first_seen - window <= published or (
-                backlog_until is not None and first_seen <= backlog_until
+                backlog_until is not None and first_seen <= backlog_until and published >= FEEDS_BEGAN
             ):
                 when = min(published, first_seen)
         yield when
@@ -200,6 +201,9 @@ def describe_pace(per_day: float) -> str:
     return f"~{monthly:.0f}/month" if monthly >= 0.5 else "<1/month"
 
 
+FEEDS_BEGAN = datetime(1995, 1, 1, tzinfo=UTC)
+"""No news feed published before: a backlog's date before it is a default (1970, 1900) or a historical
+document's, not when the entry was published, and is not believed however old a backlog's dates may be."""
 SILENCE_READ_SINCE = _EPOCH
 """Where the silence's read of a feed's latest entries starts: before any, so that they are read however old
 (a year with nothing is silence at any pace), still ``SILENCE_PUBLICATIONS`` at most."""

@@ -619,6 +619,11 @@ def test_a_feed_dead_when_it_was_added_is_silent_since_its_newest_entry():
     since = NOW - 10 * DAY
     broken = [(datetime(1970, 1, 1, tzinfo=UTC), since + i * DAY + MIN) for i in range(10)]
     assert silence(broken, now=NOW, watched_since=since) is None
+    # A first listing whose every entry says 1970 (or 1900, or an archive's 1975): no feed published then.
+    for year in (1900, 1970, 1975):
+        defaults = [(datetime(year, 1, 1, tzinfo=UTC), added + MIN) for _ in range(3)]
+        assert silence(defaults, now=NOW, watched_since=added) is None
+        assert not quiet_for_days(defaults, now=NOW, watched_since=added)
     # A backlog dated within the year is judged by its gaps, as before.
     recent = [(NOW - 30 * DAY - i * DAY, added + MIN) for i in range(3)]
     assert silence(recent, now=NOW, watched_since=added) is None
