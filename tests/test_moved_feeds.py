@@ -1,7 +1,8 @@
 """A feed whose address moved for good (301, 308) is said to have moved, kept so while it redirects, and
 moved in feeds.yaml by `monitor feeds --move-redirected`, which a running daemon then applies: it polls the
-new address, its articles the same ones (feeds served on 127.0.0.1, the real CLI and daemon, a real
-database)."""
+new address, its articles the same ones. And the other feeds that need a look as they age: two feeds
+listing the same news, and `monitor feeds --problems` (feeds served on 127.0.0.1, the real CLI and daemon,
+a real database)."""
 
 from __future__ import annotations
 
