@@ -39,6 +39,7 @@ ensure_project_python(__file__)
 from sqlalchemy import Table, func, insert, select, text, update  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from monitor.schedule import SILENCE_PUBLICATIONS, SILENCE_READ_SINCE  # noqa: E402
 from monitor.store import clusters as cluster_store  # noqa: E402
 from monitor.store import digests as digest_store  # noqa: E402
 from monitor.store import sightings as sighting_store  # noqa: E402
@@ -237,7 +238,10 @@ def measure(db: Database, history: History, now: datetime, repeats: int) -> dict
             s, feed_ids=busy_feeds, since=now - timedelta(days=7)
         ),
         "silence: 20 feeds' latest 30": lambda s: sighting_store.latest_sightings(
-            s, feed_ids=quiet_feeds, since=now - timedelta(days=365), most=30
+            s, feed_ids=quiet_feeds, since=SILENCE_READ_SINCE, most=SILENCE_PUBLICATIONS
+        ),
+        "feeds listing: 20 feeds' week shared": lambda s: sighting_store.shared_since(
+            s, feed_ids=busy_feeds, since=now - timedelta(days=7)
         ),
         "poll: a feed's 50 entries sorted": lambda s: find_known(s, [(1, entries)]),
         "changed article: its exact copies": lambda s: cluster_store.exact_copies(s, article_id=original),
