@@ -1307,6 +1307,7 @@ class Pipeline:
         etag, last_modified = storable_validators(result.etag, result.last_modified)
         if waiting:  # entries wait in this very document: the next poll must get it whole, not a 304
             etag = last_modified = digest = None
+        moved_since = self._moved_since(feed, moved_to, began)
         record = clean(
             feed_store.PollRecord(
                 polled_at=began,
@@ -1325,7 +1326,7 @@ class Pipeline:
                 body_sha256=digest or (feed.body_sha256 if unchanged else None),
                 ttl_minutes=ttl_minutes,
                 moved_to=moved_to,
-                moved_since=self._moved_since(feed, moved_to, began),
+                moved_since=moved_since,
             )
         )
         await self._poll_records.submit((feed.id, record))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -99,13 +99,19 @@ def publication_moments(
     reappeared.
     """
     since = now - window
-    # On the clock's minutes, not counted from ``now``: two polls that see the same entries count the same.
-    moments = {
-        (when - _EPOCH) // MOMENT
-        for when in _moments(sightings, window=window, backlog_until=backlog_until)
-        if since < when <= now
-    }
-    return sorted(_EPOCH + MOMENT * minute for minute in moments)
+    whens = _moments(sightings, window=window, backlog_until=backlog_until)
+    return _on_minutes(when for when in whens if since < when <= now)
+
+
+def _on_minutes(whens: Iterable[datetime]) -> list[datetime]:
+    """``whens`` on the clock's minutes, each minute once, in order: not counted from ``now``, so that two
+    polls that see the same entries count the same."""
+    return sorted(_EPOCH + MOMENT * minute for minute in {(when - _EPOCH) // MOMENT for when in whens})
+
+
+def _per_day(moments: Sequence[datetime]) -> float:
+    """The pace of two or more ``moments`` (in order): one over their mean gap, in days."""
+    return (len(moments) - 1) / ((moments[-1] - moments[0]) / timedelta(days=1))
 
 
 def _moments(
@@ -256,18 +262,9 @@ def silence(
     """
     sightings = list(sightings)
     backlog_until = backlog_end(watched_since)
-    minutes = {
-        (when - _EPOCH) // MOMENT
-        for when in _moments(sightings, window=SILENCE_LOOKBACK, backlog_until=backlog_until)
-    }
-    past = sorted(_EPOCH + MOMENT * minute for minute in minutes)  # however old
-    if past and now - past[-1] >= SILENCE_LOOKBACK:
-        pace = (
-            (len(past) - 1) / ((past[-1] - past[0]) / timedelta(days=1))
-            if len(past) >= SILENCE_HISTORY
-            else None
-        )
-        return Silence(past[-1], pace)
+    past = _on_minutes(_moments(sightings, window=SILENCE_LOOKBACK, backlog_until=backlog_until))
+    if past and now - past[-1] >= SILENCE_LOOKBACK:  # however old
+        return Silence(past[-1], _per_day(past) if len(past) >= SILENCE_HISTORY else None)
     moments = publication_moments(sightings, now=now, window=SILENCE_LOOKBACK, backlog_until=backlog_until)
     if len(moments) < SILENCE_HISTORY:
         return None
@@ -276,7 +273,7 @@ def silence(
     mean = (last - moments[0]) / len(gaps)
     if now - last < max(SILENT_AFTER, min(mean * SILENT_GAPS, max(gaps) * SILENT_LONGEST_GAPS)):
         return None
-    return Silence(last, timedelta(days=1) / mean)
+    return Silence(last, _per_day(moments))
 
 
 def still_silent(

@@ -264,6 +264,12 @@ def feeds(
     # Only reads: the feeds are written by the daemon, `poll` and `db upgrade`, each from its configuration.
     db = database_or_exit(ctx)
     now = datetime.now(UTC)
+    if move_redirected:  # the feeds' states alone: nothing of their rhythm or articles is needed
+        with db.session() as session:
+            moved = [s.feed for s in feed_statuses(session) if s.feed.enabled and s.feed.moved_to]
+        db.dispose()
+        _move_redirected(ctx, moved, as_json=as_json)
+        return
     with db.session() as session:
         statuses = feed_statuses(session)
         feed_ids = [s.feed.id for s in statuses]
@@ -300,9 +306,6 @@ def feeds(
             for s in statuses
         ]
     db.dispose()
-    if move_redirected:
-        _move_redirected(ctx, rows, as_json=as_json)
-        return
     watched = sum(row["enabled"] for row in rows)
     if problems:
         rows = [row for row in rows if _needs_a_look(row)]
@@ -343,34 +346,7 @@ def feeds(
             )
         else:
             state_text = Text("new")
-        error: str | Text = f"{row['last_error_kind']}: {row['last_error']}" if row["last_error_kind"] else ""
-        if not error and row["moved_to"]:
-            # It answers through a permanent redirect: the old address may stop answering any day.
-            error = styled(
-                "[yellow]moved for good to {} ({}): monitor feeds --move-redirected[/]",
-                row["moved_to"],
-                when(row["moved_since"], now),
-            )
-        same = row["same_news_as"]
-        if not error and same:
-            # Polled twice for one news: one of the two can go.
-            error = styled(
-                "[yellow]same news as {} ({} of {} this week)[/]",
-                same["feed"],
-                same["shared"],
-                same["articles"],
-            )
-        pages = row["pages"]
-        if not error and pages["without_text"]:
-            # The feed answers, but its pages do not give their text (a site that blocks, a paywall, a
-            # layout extraction no longer reads): its news comes as the feed's summaries. Said, to be seen.
-            reason = max(pages["reasons"], key=pages["reasons"].get)
-            error = styled(
-                "[yellow]pages: {} of {} this week without their text ({})[/]",
-                pages["without_text"],
-                pages["articles"],
-                reason,
-            )
+        error = _attention(row, now)
         polled = row["enabled"] and not row["gone_at"]
         rhythm = row["rhythm"] + _pushed(row["websub"]) + _found_in(row["news_delay_median"])
         table.add_row(
@@ -406,6 +382,36 @@ def _same_news(articles: int, shared: dict[int, int], names: dict[int, str]) -> 
     )
 
 
+def _attention(row: dict, now: datetime) -> str | Text:
+    """What the feeds table's error column says of a feed: its last error, else the first thing about it
+    that needs a look (a move, a mirror, pages without their text), else nothing."""
+    if row["last_error_kind"]:
+        return f"{row['last_error_kind']}: {row['last_error']}"
+    if row["moved_to"]:
+        # It answers through a permanent redirect: the old address may stop answering any day.
+        return styled(
+            "[yellow]moved for good to {} ({}): monitor feeds --move-redirected[/]",
+            row["moved_to"],
+            when(row["moved_since"], now),
+        )
+    if same := row["same_news_as"]:  # polled twice for one news: one of the two can go
+        return styled(
+            "[yellow]same news as {} ({} of {} this week)[/]", same["feed"], same["shared"], same["articles"]
+        )
+    pages = row["pages"]
+    if pages["without_text"]:
+        # The feed answers, but its pages do not give their text (a site that blocks, a paywall, a layout
+        # extraction no longer reads): its news comes as the feed's summaries. Said, to be seen.
+        reason = max(pages["reasons"], key=pages["reasons"].get)
+        return styled(
+            "[yellow]pages: {} of {} this week without their text ({})[/]",
+            pages["without_text"],
+            pages["articles"],
+            reason,
+        )
+    return ""
+
+
 def _needs_a_look(row: dict) -> bool:
     """A configured feed whose news is not reaching its readers as it should (``monitor feeds --problems``):
     failing, gone, silent, moved for good, listing the same news as another, or its pages without their text
@@ -420,15 +426,14 @@ def _needs_a_look(row: dict) -> bool:
     )
 
 
-def _move_redirected(ctx: typer.Context, rows: list[dict], *, as_json: bool) -> None:
-    """``monitor feeds --move-redirected``: each configured feed that redirects for good gets its new
-    address in feeds.yaml (the daemon applies the change as it applies any edit of the file)."""
+def _move_redirected(ctx: typer.Context, moved: list, *, as_json: bool) -> None:
+    """``monitor feeds --move-redirected``: each configured feed that redirects for good (``moved``, their
+    rows) gets its new address in feeds.yaml (the daemon applies the change as it applies any edit of the
+    file)."""
     from monitor.config.edit import Move, move_feeds
 
     path = state_of(ctx).config_path
-    moves = [
-        Move(row["name"], row["url"], row["moved_to"]) for row in rows if row["enabled"] and row["moved_to"]
-    ]
+    moves = [Move(feed.name, feed.url, feed.moved_to) for feed in moved]
     if not moves:
         if as_json:
             print_json({"moved": [], "skipped": []})

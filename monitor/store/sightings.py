@@ -4,7 +4,7 @@ their text."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar, cast
@@ -137,33 +137,31 @@ def shared_since(session: Session, *, feed_ids: Sequence[int], since: datetime) 
 
     Two index searches rather than a join: the feeds' articles since then, then those articles' links by
     article (a join let PostgreSQL hash every link of the table, a year's history read for a week)."""
-    listed: dict[int, list[int]] = defaultdict(list)
-    for row in _by_feed(session, _WEEK_LINKS, feed_ids, since):
-        listed[row.article_id].append(row.feed_id)
-    feeds_of: dict[int, list[int]] = defaultdict(list)
-    articles = list(listed)
-    connection = session.connection()
-    for start in range(0, len(articles), _CHUNK):
-        for row in connection.execute(_LINKS_OF, {"articles": articles[start : start + _CHUNK]}):
-            feeds_of[row.article_id].append(row.feed_id)
-    shared: dict[int, dict[int, int]] = defaultdict(dict)
+    listed = _grouped(
+        (row.article_id, row.feed_id) for row in _by_feed(session, _WEEK_LINKS, feed_ids, since)
+    )
+    links = _in_chunks(session, _LINKS_OF, "articles", list(listed))
+    feeds_of = _grouped((row.article_id, row.feed_id) for row in links)
+    shared: dict[int, Counter[int]] = defaultdict(Counter)
     for article_id, feeds in listed.items():
         for feed_id in feeds:
-            for other in feeds_of[article_id]:
-                if other != feed_id:
-                    shared[feed_id][other] = shared[feed_id].get(other, 0) + 1
-    return shared
+            shared[feed_id].update(other for other in feeds_of[article_id] if other != feed_id)
+    return {feed_id: dict(counts) for feed_id, counts in shared.items()}
 
 
 def _by_feed(
     session: Session, statement, feed_ids: Sequence[int], since: datetime, **values: object
 ) -> Iterator[Row]:
     """The rows of ``statement`` for ``feed_ids`` (in chunks of ``_CHUNK``), ``since`` and ``values``."""
+    return _in_chunks(session, statement, "feeds", feed_ids, since=since, **values)
+
+
+def _in_chunks(session: Session, statement, name: str, ids: Sequence[int], **values: object) -> Iterator[Row]:
+    """The rows of ``statement`` with ``ids`` bound to its expanding parameter ``name``, ``_CHUNK`` at a
+    time, and ``values``."""
     connection = session.connection()
-    for start in range(0, len(feed_ids), _CHUNK):
-        yield from connection.execute(
-            statement, {"feeds": list(feed_ids[start : start + _CHUNK]), "since": since, **values}
-        )
+    for start in range(0, len(ids), _CHUNK):
+        yield from connection.execute(statement, {name: list(ids[start : start + _CHUNK]), **values})
 
 
 def _grouped(pairs: Iterable[tuple[int, T]]) -> dict[int, list[T]]:

@@ -32,6 +32,7 @@ from monitor.digest.notify.wording import (
     plural,
     quiet_source_line,
     quiet_sources_heading,
+    quiet_sources_more,
     safe_url,
 )
 
@@ -182,6 +183,7 @@ def _environment() -> Environment:
     env.globals["coverage_line"] = coverage_line
     env.globals["quiet_source_line"] = quiet_source_line
     env.globals["quiet_sources_heading"] = quiet_sources_heading
+    env.globals["quiet_sources_more"] = quiet_sources_more
     env.globals["plural"] = plural
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url

@@ -19,6 +19,7 @@ from monitor.digest.notify.wording import (
     plural,
     quiet_source_line,
     quiet_sources_heading,
+    quiet_sources_more,
     safe_url,
 )
 
@@ -150,6 +151,6 @@ def _quiet_sources(content: DigestContent) -> dict[str, Any]:
     lines = [quiet_sources_heading(health)]
     lines += [f"• {quiet_source_line(source, content.timezone, content.period)}" for source in health.quiet]
     if health.more:
-        lines.append(f"• and {health.more} more: `monitor feeds` lists every feed's state")
+        lines.append(f"• {quiet_sources_more(health)}")
     # A few lines of names cut to one line each: well within a context text's 3,000 characters.
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape("\n".join(lines))}]}

@@ -77,3 +77,8 @@ def quiet_source_line(source: QuietSource, zone: str, now: datetime) -> str:
 def quiet_sources_heading(health: SourceHealth) -> str:
     """ "Not heard from: 3 of 40 feeds" """
     return f"Not heard from: {health.quiet_count} of {plural(health.feeds, 'feed')}"
+
+
+def quiet_sources_more(health: SourceHealth) -> str:
+    """ "and 2 more: `monitor feeds` lists every feed's state" ("" when every quiet feed is listed)."""
+    return f"and {health.more} more: `monitor feeds` lists every feed's state" if health.more else ""
