@@ -172,15 +172,15 @@ def test_the_digest_says_which_feeds_its_readers_have_not_heard_from(web, worksp
 
     web.set("/hooks/slack", Route(body="ok"))
     now = datetime.now(UTC)
+    # At noon: the same day in the digest's time zone as in UTC, whatever the hour the test runs.
+    long_ago = (now - timedelta(days=800)).replace(hour=12, minute=0, second=0, microsecond=0)
     title, paragraphs = ARTICLES["wire"][1:]
     web.set("/news/wire", article_html(title, paragraphs))
     fresh = [
         Entry("wire", title, STORY[0][:100], web.url("/news/wire"), "urn:test:wire", now - timedelta(hours=2))
     ]
     web.set("/live.xml", Route(rss("Outlet", web.url("/"), fresh), headers=RSS))
-    old = [
-        Entry("old", "An old report", "Old.", web.url("/news/old"), "urn:test:old", now - timedelta(days=800))
-    ]
+    old = [Entry("old", "An old report", "Old.", web.url("/news/old"), "urn:test:old", long_ago)]
     web.set("/news/old", article_html("An old report", ["Nothing about missiles here at all."]))
     web.set("/dead.xml", Route(rss("Dead desk", web.url("/"), old), headers=RSS))
     web.set("/down.xml", Route(status=503))
@@ -199,7 +199,7 @@ def test_the_digest_says_which_feeds_its_readers_have_not_heard_from(web, worksp
     html = message.get_body(("html",)).get_content()
     # Down has failed for minutes only: not listed. The dead desk, since its last entry.
     assert "Not heard from: 1 of 3 feeds" in text
-    day = (now - timedelta(days=800)).strftime("%-d %b %Y")
+    day = long_ago.strftime("%-d %b %Y")
     assert "- Dead <desk>: lists nothing new since" in text and day in text
     assert "Dead &lt;desk&gt;: lists nothing new since" in html and "Dead <desk>" not in html
     [request] = web.requests_for("/hooks/slack")
