@@ -8,10 +8,10 @@ def main() -> None:
     # multiprocessing, which runs the parent's main script again in each new worker (as ``__mp_main__``):
     # with the console script that is a script importing this module, and a top-level import would load
     # the whole CLI (some 70 MB and a second and a half of CPU) into every worker, again at each recycling.
-    from monitor.cli import app
+    from monitor.cli import run
 
     try:
-        app(prog_name="monitor")
+        run()
     finally:
         # The command is done: what it built is freed as the interpreter ends, by reference counting, but the
         # collections the interpreter runs as it ends would walk all of it first. After a poll that is

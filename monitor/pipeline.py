@@ -59,7 +59,7 @@ from monitor.ingest.websub import Subscriber
 from monitor.retention import mark_seen
 from monitor.runtime import instance
 from monitor.runtime.groupcommit import GroupCommit
-from monitor.runtime.lifeline import die_with_parent, expect_helpers
+from monitor.runtime.lifeline import expect_helpers, start_worker
 from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.runtime.priority import PriorityGate
@@ -87,7 +87,7 @@ from monitor.store import feeds as feed_store
 from monitor.store import matches as match_store
 from monitor.store import sightings as sighting_store
 from monitor.store import websub as websub_store
-from monitor.store.db import Database, unavailability
+from monitor.store.db import Database, remedy, unavailability
 from monitor.store.records import NO_LINK, PAGES_OFF, Article, BodySource, ExtractedPage, body_origin
 from monitor.watchlist import Match, Watchlist, load_watchlist
 from monitor.watchlist.tag import Tagger
@@ -98,6 +98,8 @@ T = TypeVar("T")
 LEASE = timedelta(minutes=30)
 LEASED = "leased"
 """The error kind of a feed not polled because another live instance is polling it."""
+DATABASE = "database"
+"""The error kind of a poll the database failed (a full disk, a server gone): no fault of the feed."""
 # Content a hub pushed waits this long, in all, for a poll of its feed in flight to end.
 PUSH_LEASE_TRIES, PUSH_LEASE_WAIT = 60, 1.0
 SAVES_PER_TRANSACTION = 16
@@ -128,6 +130,8 @@ class PollReport:
     error_kind: str | None = None
     warning: str | None = None
     next_poll_at: datetime | None = None
+    hint: str | None = None
+    """What the user can do about the failure, when it is theirs to mend (a full disk: ``db.remedy``)."""
 
 
 def instance_name() -> str:
@@ -192,7 +196,7 @@ class Extractor:
                 self.workers,
                 mp_context=context,
                 max_tasks_per_child=self.RECYCLE_AFTER,
-                initializer=die_with_parent,
+                initializer=start_worker,
             )
         return self._pool
 
@@ -617,11 +621,14 @@ class Pipeline:
                 cause = unavailability(again)
                 if cause is None:
                     raise
+                error = again
+        hint = remedy(error, self.db.sqlite_path)
         log_failure(
             log,
             f"poll of feed={feed.name} not finished",
             "it is polled again once the database is back",
             cause=cause,
+            hint=hint,
             extra={"feed": feed.name, "url": feed.url},
         )
         await self._give_back(feed.id)
@@ -630,7 +637,8 @@ class Pipeline:
             Outcome.FAILED,
             duration=time.monotonic() - started,
             error=f"the database is unavailable ({cause})",
-            error_kind="database",
+            error_kind=DATABASE,
+            hint=hint,
         )
 
     async def _give_back(self, feed_id: int) -> None:

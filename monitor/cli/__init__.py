@@ -19,7 +19,14 @@ from monitor.config import Config, load_config, secret_values
 from monitor.config.durations import parse_since
 from monitor.errors import MonitorError
 from monitor.runtime.logs import configure_logging, register_secrets
-from monitor.store.db import Database, default_database_url, open_database
+from monitor.store.db import (
+    Database,
+    default_database_url,
+    open_database,
+    remedy,
+    sqlite_file,
+    unavailability,
+)
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
 
@@ -121,8 +128,32 @@ def main(
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
+    global _command
     configure_logging(verbosity=verbose, log_format=log_format.value)
-    ctx.obj = AppState(config, db)
+    ctx.obj = _command = AppState(config, db)
+
+
+_command: AppState | None = None
+"""The state of the command this process runs: ``run`` names its database when the database fails it."""
+
+
+def run() -> None:
+    """Run the command line. A database that refuses a command's work midway (a full disk, a file monitor
+    may not write, a server gone) ends it in one line naming the cause, with what to do when that is the
+    user's to mend, and exit status 2; any other exception keeps its traceback, as a bug."""
+    try:
+        app(prog_name="monitor")
+    except Exception as exc:
+        cause = unavailability(exc)
+        if cause is None or _command is None:
+            raise
+        url = _command.database_url()
+        shown = Database.describe_url(url)
+        err.print(styled("[bold red]error:[/] database {} refused the work: {}", shown, cause))
+        hint = remedy(exc, sqlite_file(url))
+        if hint:
+            err.print(styled("[yellow]hint:[/] {}", hint))
+        raise SystemExit(2) from None
 
 
 def database_or_exit(ctx: typer.Context) -> Database:

@@ -227,6 +227,9 @@ def _print_poll_summary(reports: list) -> None:
         f"{counts[Outcome.HELD]} held; {sum(r.new_articles for r in reports)} new articles",
         highlight=False,
     )
+    # A full disk fails every feed alike: its advice is said once, under the table.
+    for hint in dict.fromkeys(r.hint for r in reports if r.hint):
+        err.print(styled("[yellow]hint:[/] {}", hint))
 
 
 @app.command()

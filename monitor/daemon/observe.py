@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from monitor.daemon.database import DatabaseOutage
 from monitor.errors import MonitorError
 from monitor.ingest.websub import Answer, Subscriber, token_of
 from monitor.runtime.logs import redact
@@ -38,7 +39,7 @@ MIN_STALE_AFTER = 30.0  # seconds without a tick before /healthz fails, however 
 
 
 class Health:
-    """Whether the daemon is doing its job: its scheduler ticks, and its database answers.
+    """Whether the daemon is doing its job: its scheduler ticks, and its database answers and takes its work.
 
     Args:
         tick_every: the poll_tick, in seconds; no tick for three times that (at least MIN_STALE_AFTER) fails.
@@ -46,9 +47,15 @@ class Health:
     """
 
     def __init__(
-        self, *, db: Database, metrics: Metrics, tick_every: float, clock: Callable[[], float] = time.time
+        self,
+        *,
+        db: Database,
+        metrics: Metrics,
+        tick_every: float,
+        outage: DatabaseOutage | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.db, self.metrics, self.clock = db, metrics, clock
+        self.db, self.metrics, self.clock, self.outage = db, metrics, clock, outage
         self.stale_after = max(3 * tick_every, MIN_STALE_AFTER)
         self.started_at = clock()
 
@@ -66,6 +73,14 @@ class Health:
         except MonitorError as exc:
             database = "unreachable"
             problems.append(f"database unreachable: {exc.message}")
+        else:
+            # It answers a query, and yet refused the last work (a full disk takes reads, not writes).
+            outage = self.outage
+            if outage is not None and outage.since is not None:
+                database = "failing"
+                problems.append(
+                    f"database refusing work since {outage.since:%Y-%m-%dT%H:%M:%SZ}: {outage.cause}"
+                )
         body = {
             "status": "ok" if not problems else "unhealthy",
             "last_tick": _iso(last_tick),

@@ -21,18 +21,19 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
 from monitor.config import Config
+from monitor.daemon.database import DatabaseOutage, DiskWatch
 from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
 from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.dedupe.regrouping import regroup_window
 from monitor.digest.runner import scheduled_jobs, topic_titles
 from monitor.ingest.websub import Subscriber
-from monitor.pipeline import Pipeline
+from monitor.pipeline import DATABASE, Outcome, Pipeline
 from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.store import deliveries as ledger
 from monitor.store import feeds as feed_store
-from monitor.store.db import Database, size_bytes, unavailability
+from monitor.store.db import Database, disk_space, remedy, size_bytes, unavailability
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,16 @@ class Daemon:
         metrics: Metrics = NO_METRICS,
         *,
         scheduler: AsyncIOScheduler,  # every job goes on it: a daemon without one cannot run
+        outage: DatabaseOutage | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.pipeline = pipeline
         self.metrics = metrics
         self.scheduler = scheduler
+        # Polling pauses while the database refuses work; /healthz reads the same (monitor.daemon.database).
+        self.outage = outage or DatabaseOutage(tick=config.settings.poll_tick.total_seconds())
+        self.disk = DiskWatch(db.sqlite_path) if db.sqlite_path is not None else None
         self.stopping = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
         self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
@@ -73,39 +78,53 @@ class Daemon:
             await self._tick()
 
     async def _tick(self) -> None:
-        try:
-            # What the last tick's polls counted for deduplication and left waiting is written now, so
-            # other instances see it within a tick even when no article follows.
-            await self.pipeline.write_term_counts()
-        except Exception as exc:  # noqa: BLE001 - statistics; the next tick (or the next articles) writes them
-            _failed("could not write the gathered term counts", "will retry at the next tick", exc)
+        if self.disk is not None:
+            self.disk.check()
+        allowed = self.outage.may_poll()
+        if allowed == 0:
+            # The database refuses work: fetching feeds whose news cannot be stored would only load the sites.
+            self.metrics.ticked(due=0)
+            return
+        if allowed is None:
+            try:
+                # What the last tick's polls counted for deduplication and left waiting is written now, so
+                # other instances see it within a tick even when no article follows.
+                await self.pipeline.write_term_counts()
+            except Exception as exc:  # noqa: BLE001 - statistics; the next tick (or the next articles) writes them
+                self._failed("could not write the gathered term counts", "will retry at the next tick", exc)
         try:
             # In a thread: a database that makes the claim wait (SQLite locked by another program, a server
             # slow to answer) must not stop the event loop, where the polls in flight do their I/O.
-            claimed, _ = await asyncio.to_thread(self.pipeline.claim, due_only=True)
+            claimed, _ = await asyncio.to_thread(self.pipeline.claim, due_only=True, limit=allowed)
         except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the schedule
             self.metrics.ticked(due=0)  # the scheduler is alive; /healthz tells about the database itself
-            _failed("could not claim due feeds", "will retry at the next tick", exc)
+            self._failed("could not claim due feeds", "will retry at the next tick", exc)
             return
         self.metrics.ticked(due=len(claimed))
+        if not claimed:
+            self.outage.worked()  # the database answered, and no poll is left to tell
         if self.stopping.is_set():
             # A stop came while the claim waited (``stop`` waits for the jobs under way): no poll starts after
             # it, and the leases just taken are given back with the others.
             return
         for feed in claimed:
             self._start(self._poll(feed), name=f"poll {feed.name}")
-        if self._retrying is None or self._retrying.done():
+        if allowed is None and (self._retrying is None or self._retrying.done()):
             self._retrying = self._start(self._retry_pages(), name="page retries")
 
     async def _poll(self, feed: feed_store.FeedSnapshot) -> None:
         with self.metrics.polling():
-            await self.pipeline.poll_feed(feed)
+            report = await self.pipeline.poll_feed(feed)
+        if report.error_kind == DATABASE:
+            self.outage.failed(report.error or "the database is unavailable", hint=report.hint)
+        elif report.outcome is not Outcome.HELD:
+            self.outage.worked()
 
     async def _retry_pages(self) -> None:
         try:
             await self.pipeline.retry_pages()
         except Exception as exc:  # noqa: BLE001 - a failure here must not stop the schedule; the next tick tries again
-            _failed("page retries failed", "will try again at the next tick", exc)
+            self._failed("page retries failed", "will try again at the next tick", exc)
 
     def schedule(self) -> None:
         """Add the daemon's jobs: the poll tick, the configuration check, the digests."""
@@ -174,7 +193,7 @@ class Daemon:
                 done = regroup_window(session, settings=self.config.dedup, now=_utcnow())
         except Exception as exc:  # noqa: BLE001 - stories stay as the stage placed them until the next run
             self.metrics.regrouped(time.monotonic() - started, split=None)
-            _failed("regroup failed", "the next run tries again", exc)
+            self._failed("regroup failed", "the next run tries again", exc)
             return
         self.metrics.regrouped(time.monotonic() - started, split=len(done))
 
@@ -183,7 +202,7 @@ class Daemon:
         try:
             retention.prune(self.db, self.config.retention)
         except Exception as exc:  # noqa: BLE001 - tomorrow's run takes up what this one left
-            _failed("retention: prune failed", "the next daily run tries again", exc)
+            self._failed("retention: prune failed", "the next daily run tries again", exc)
 
     def _digest_jobs_of(self, config: Config) -> list:
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest.runner). The
@@ -235,7 +254,7 @@ class Daemon:
                 digest_jobs = self._digest_jobs_of(loaded.config) if change.digests_changed else None
                 await asyncio.to_thread(self.pipeline.sync_feeds, loaded.config, due_by=change.due_by)
             except Exception as exc:  # noqa: BLE001 - the database may be down for a moment: try again at the next check
-                _failed("configuration not reloaded", "the one in force stays; will try again", exc)
+                self._failed("configuration not reloaded", "the one in force stays; will try again", exc)
                 self.reloader.retry_later()
                 return False
             self._apply(loaded, change, digest_jobs)
@@ -249,6 +268,7 @@ class Daemon:
         if digest_jobs is not None:
             self._schedule_digests(digest_jobs)
         if new.settings.poll_tick != old.settings.poll_tick:
+            self.outage.tick = new.settings.poll_tick.total_seconds()
             self.scheduler.reschedule_job(
                 "poll-tick", trigger="interval", seconds=new.settings.poll_tick.total_seconds()
             )
@@ -282,6 +302,14 @@ class Daemon:
                 "settings changed that take effect only at the next restart: %s",
                 ", ".join(change.restart_needed),
             )
+
+    def _failed(self, what: str, then: str, error: Exception) -> None:
+        """Log a job's failure (in an ``except`` block); one for the database's sake pauses polling."""
+        cause = unavailability(error)
+        hint = remedy(error, self.db.sqlite_path) if cause is not None else None
+        log_failure(log, what, then, cause=cause, hint=hint)
+        if cause is not None:
+            self.outage.failed(f"the database is unavailable ({cause})", hint=hint)
 
     def _start(self, coroutine, *, name: str) -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)
@@ -328,19 +356,29 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
     loop = asyncio.get_running_loop()
     metrics: Metrics = NO_METRICS
     listener = None
+    outage = DatabaseOutage(tick=config.settings.poll_tick.total_seconds())
     if listen is not None:
+        sqlite_path = db.sqlite_path
         metrics = PrometheusMetrics(
             database_size=lambda: size_bytes(db),
             deliveries_owed=lambda: _owed(db),
             feed_schedule=lambda: _feed_schedule(db),
+            database_failing=lambda: outage.active,
+            disk_free=(lambda: _free(disk_space(sqlite_path))) if sqlite_path is not None else None,
         )
-        health = Health(db=db, metrics=metrics, tick_every=config.settings.poll_tick.total_seconds())
+        health = Health(
+            db=db, metrics=metrics, tick_every=config.settings.poll_tick.total_seconds(), outage=outage
+        )
         listener = Listener(listen, health=health, metrics=metrics)  # fails now if the port is taken
     try:
-        await _run(config, db, metrics, listener, loop)
+        await _run(config, db, metrics, listener, loop, outage)
     finally:
         if listener is not None:
             listener.stop()
+
+
+def _free(space: tuple[int, int] | None) -> int | None:
+    return space[0] if space is not None else None
 
 
 def _owed(db: Database) -> list[ledger.Owed]:
@@ -354,7 +392,12 @@ def _feed_schedule(db: Database) -> feed_store.ScheduleState:
 
 
 async def _run(
-    config: Config, db: Database, metrics: Metrics, listener: Listener | None, loop: asyncio.AbstractEventLoop
+    config: Config,
+    db: Database,
+    metrics: Metrics,
+    listener: Listener | None,
+    loop: asyncio.AbstractEventLoop,
+    outage: DatabaseOutage,
 ) -> None:
     async with Pipeline(config, db, metrics=metrics) as pipeline:
         pipeline.sync_feeds()
@@ -364,7 +407,7 @@ async def _run(
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
                 ledger.release_leases_of_others(session, owner=pipeline.owner)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
-        daemon = Daemon(config, db, pipeline, metrics, scheduler=scheduler)
+        daemon = Daemon(config, db, pipeline, metrics, scheduler=scheduler, outage=outage)
         if config.settings.websub.enabled and listener is not None:
             pipeline.websub = listener.websub = _subscriber(config, db, pipeline, loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -391,10 +434,6 @@ async def _run(
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             await daemon.stop()
         log.info("daemon stopped")
-
-
-def _failed(what: str, then: str, error: Exception) -> None:
-    log_failure(log, what, then, cause=unavailability(error))
 
 
 def _subscriber(

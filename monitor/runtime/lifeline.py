@@ -50,3 +50,14 @@ def die_with_parent() -> bool:
     if os.getppid() != expected:
         os.kill(os.getpid(), signal.SIGKILL)
     return True
+
+
+def start_worker() -> None:
+    """What a worker process does first: die with its parent (``die_with_parent``), and ignore Ctrl-C.
+
+    A terminal sends SIGINT to every process of its foreground group: the workers of a ``monitor run`` or
+    ``monitor poll`` interrupted there would each print a KeyboardInterrupt traceback, while the command
+    they serve stops cleanly and ends them itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()

@@ -269,13 +269,24 @@ def configure_child_logging() -> None:
 
 
 def log_failure(
-    logger: logging.Logger, what: str, then: str, *, cause: str | None, extra: dict | None = None
+    logger: logging.Logger,
+    what: str,
+    then: str,
+    *,
+    cause: str | None,
+    hint: str | None = None,
+    extra: dict | None = None,
 ) -> None:
     """Log the failure being handled (call it in an ``except`` block): ``what`` failed, ``then`` what comes
     next. When the caller knows the ``cause`` to lie outside the code (a database that is locked or gone,
-    ``monitor.store.db.unavailability``) the line names it and ends there; otherwise the traceback follows,
-    as for any bug. ``extra`` goes on the record (a feed, a URL), as ``logging`` takes it."""
+    ``monitor.store.db.unavailability``) the line names it, with the ``hint`` when the user can mend it
+    (``monitor.store.db.remedy``), and ends there; otherwise the traceback follows, as for any bug.
+    ``extra`` goes on the record (a feed, a URL), as ``logging`` takes it."""
     if cause is None:
         logger.exception("%s; %s", what, then, extra=extra)
-    else:
+    elif hint is None:
         logger.error("%s: the database is unavailable (%s); %s", what, cause, then, extra=extra)
+    else:
+        logger.error(
+            "%s: the database is unavailable (%s); %s. Hint: %s", what, cause, then, hint, extra=extra
+        )

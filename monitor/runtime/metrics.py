@@ -111,6 +111,9 @@ class PrometheusMetrics(Metrics):
 
     Args:
         database_size: called at each scrape for the database's size in bytes (None when unknown).
+        database_failing: called at each scrape: whether the database refuses the daemon's work now
+            (``monitor.daemon.database.DatabaseOutage``).
+        disk_free: called at each scrape for the bytes free on the file system of an SQLite database.
         deliveries_owed: called at each scrape for the deliveries not sent yet
             (``monitor.store.deliveries.Owed``: kind, channel, status, count, oldest_period).
         feed_schedule: called at each scrape for how the feeds stand
@@ -121,6 +124,8 @@ class PrometheusMetrics(Metrics):
         self,
         *,
         database_size: Callable[[], int | None] | None = None,
+        database_failing: Callable[[], bool] | None = None,
+        disk_free: Callable[[], int | None] | None = None,
         deliveries_owed: Callable[[], Iterable[Any]] | None = None,
         feed_schedule: Callable[[], Any] | None = None,
     ) -> None:
@@ -231,6 +236,20 @@ class PrometheusMetrics(Metrics):
                 registry=r,
             )
             size.set_function(lambda: _or_nan(database_size))
+        if database_failing is not None:
+            failing = Gauge(
+                "monitor_database_failing",
+                "1 while the database refuses the daemon's work (a full disk, a server away) and polling pauses",
+                registry=r,
+            )
+            failing.set_function(lambda: float(database_failing()))
+        if disk_free is not None:
+            free = Gauge(
+                "monitor_database_disk_free_bytes",
+                "Free space of the file system holding the SQLite database; NaN when it cannot be read",
+                registry=r,
+            )
+            free.set_function(lambda: _or_nan(disk_free))
         if deliveries_owed is not None:
             r.register(_OwedDeliveries(deliveries_owed))
         if feed_schedule is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy
+from pydantic import ByteSize
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, PendingRollbackError
@@ -37,6 +39,17 @@ log = logging.getLogger(__name__)
 DEFAULT_DB_NAME = "monitor.db"
 SQLITE_BUSY_TIMEOUT = 30.0
 """Seconds an SQLite writer waits for another's lock before its statement fails with "database is locked"."""
+
+
+def sqlite_file(url: str | sqlalchemy.URL) -> Path | None:
+    """The file of an SQLite database URL; None for an in-memory, a server database or a URL that is not one."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
 
 
 def default_database_url(config_path: Path) -> str:
@@ -67,11 +80,7 @@ class Database:
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         # The SQLite file, None for an in-memory or a server database.
-        self.sqlite_path: Path | None = (
-            Path(parsed.database)
-            if self.is_sqlite and parsed.database and parsed.database != ":memory:"
-            else None
-        )
+        self.sqlite_path: Path | None = sqlite_file(parsed)
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         options: dict = {"future": True}
@@ -121,6 +130,14 @@ class Database:
     def describe(self) -> str:
         """The URL with any password hidden."""
         return self.url.render_as_string(hide_password=True)
+
+    @staticmethod
+    def describe_url(url: str) -> str:
+        """A database URL with any password hidden (as written when it is not one)."""
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return url
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -177,10 +194,7 @@ def _probe_engine(db: Database, timeout: float) -> Engine:
 def size_bytes(db: Database) -> int | None:
     """The database's size on disk: the SQLite file with its write-ahead log, or pg_database_size."""
     if db.is_sqlite:
-        path = db.sqlite_path
-        if path is None:
-            return None
-        return sum(name.stat().st_size for name in (path, Path(f"{path}-wal")) if name.exists())
+        return _file_bytes(db.sqlite_path) if db.sqlite_path is not None else None
     with db.engine.connect() as connection:
         return connection.execute(sqlalchemy.text("SELECT pg_database_size(current_database())")).scalar()
 
@@ -202,6 +216,7 @@ def unavailability(error: BaseException) -> str | None:
     The daemon's jobs log such a failure in one line and try again at their next run: its traceback would
     show only where the job happened to be when the database went away.
     """
+    error = _underlying(error)
     if isinstance(error, PoolTimeout):
         return "no free connection in the pool"
     if isinstance(error, PendingRollbackError) and "invalid transaction" in str(error):
@@ -211,8 +226,12 @@ def unavailability(error: BaseException) -> str | None:
         # SQLite reports a statement it cannot run ("no such column", a syntax error) as an OperationalError
         # too: that is the code's fault, and keeps its traceback.
         return None
-    if isinstance(error, OperationalError | InterfaceError) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
+    if (
+        isinstance(error, OperationalError | InterfaceError)
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        # A server that takes no writes (a standby the address now leads to after a failover): psycopg
+        # files it under InternalError, but it is the server's state, not a fault of the statement.
+        or getattr(cause, "sqlstate", None) == _PG_READ_ONLY
     ):
         return " ".join(str(cause).split())[:300] or type(cause).__name__
     return None
@@ -220,6 +239,95 @@ def unavailability(error: BaseException) -> str | None:
 
 _SQLITE_ERROR = 1
 """SQLite's generic result code, which its own state (busy, locked, I/O, cannot open, full) never uses."""
+
+
+def _underlying(error: BaseException) -> BaseException:
+    """The error a failed savepoint hides, else ``error`` itself.
+
+    On some errors (a full disk, an I/O error) SQLite rolls the whole transaction back by itself: the
+    savepoint around the failed statement is gone with it, and rolling back to it fails in turn with "no
+    such savepoint", a generic error raised while the first was handled. The first is what happened.
+    """
+    cause = getattr(error, "orig", None) or error
+    if "no such savepoint" not in str(cause):
+        return error
+    earlier = error.__context__
+    for _ in range(_CONTEXT_DEPTH):
+        if earlier is None:
+            break
+        if unavailability(earlier) is not None:
+            return _underlying(earlier)  # itself a savepoint's failure, when savepoints were nested
+        earlier = earlier.__context__
+    return error
+
+
+_CONTEXT_DEPTH = 5
+"""Handled errors looked through for the one a failed savepoint hides: its own wrapper and a few more."""
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 10, 13, 14
+_NO_ROOM, _ROOM_ENOUGH = 2**20, 2**26
+"""Bytes free under which an SQLite I/O error is taken for a full disk; over which (and over twice the
+database's size, what a VACUUM may write) a "disk is full" is taken for another disk's: its temporary files'."""
+_PG_READ_ONLY, _PG_DISK_FULL = "25006", "53100"  # SQLSTATEs read_only_sql_transaction, disk_full
+
+
+def remedy(error: BaseException, sqlite_path: Path | None) -> str | None:
+    """What the user can do about a database that refused work for the cause ``error`` gives, when that
+    cause is theirs to mend (a full disk, a database monitor may not write); None for other causes (a lock,
+    a server restarting), which pass by themselves.
+
+    Args:
+        sqlite_path: the SQLite file (``Database.sqlite_path``), named in the advice; None for PostgreSQL.
+    """
+    error = _underlying(error)
+    cause = getattr(error, "orig", None) or error
+    # Extended result codes (SQLITE_READONLY_DBMOVED...) carry the primary one in their low byte.
+    code = (getattr(cause, "sqlite_errorcode", None) or 0) & 0xFF
+    state = getattr(cause, "sqlstate", None)
+    free = disk_space(sqlite_path) if sqlite_path is not None else None
+    # On a disk with no room left, SQLite may fail before it writes a page: mapping its shared-memory
+    # file, which it grows on opening a database in WAL mode, ends in an I/O error, not "disk is full".
+    full = code == _SQLITE_FULL or (code == _SQLITE_IOERR and free is not None and free[0] < _NO_ROOM)
+    if full or state == _PG_DISK_FULL:
+        if sqlite_path is None:
+            return "the database server's disk is full: free space there"
+        if free is not None and free[0] >= max(_ROOM_ENOUGH, 2 * _file_bytes(sqlite_path)):
+            return (
+                f"SQLite found no room to write, though the disk holding {sqlite_path.parent} has "
+                f"{ByteSize(free[0]).human_readable()} free: the full one may be that of its temporary files "
+                "(the directory SQLITE_TMPDIR names, else /var/tmp or /tmp)"
+            )
+        left = f" ({ByteSize(free[0]).human_readable()} free)" if free is not None else ""
+        return (
+            f"the disk holding {sqlite_path.parent} is full{left}: free space there (what is stored is kept)"
+        )
+    if code == _SQLITE_CANTOPEN and sqlite_path is not None:
+        return (
+            f"{sqlite_path} cannot be opened: check that {sqlite_path.parent} is there (a volume mounted) "
+            "and that the user monitor runs as may write in it"
+        )
+    if code == _SQLITE_READONLY or state == _PG_READ_ONLY:
+        if sqlite_path is None:
+            return "the server takes no writes (a standby, or default_transaction_read_only): use the primary"
+        return (
+            f"{sqlite_path} cannot be written: the user monitor runs as needs write access to it, to its "
+            f"-wal and -shm files and to {sqlite_path.parent}"
+        )
+    return None
+
+
+def _file_bytes(sqlite_path: Path) -> int:
+    """The SQLite database's size: its file and its write-ahead log."""
+    return sum(path.stat().st_size for path in (sqlite_path, Path(f"{sqlite_path}-wal")) if path.exists())
+
+
+def disk_space(sqlite_path: Path) -> tuple[int, int] | None:
+    """(bytes free for monitor, bytes in all) of the file system holding an SQLite database; None when
+    it cannot be read (its directory is gone)."""
+    try:
+        found = os.statvfs(sqlite_path.parent)
+    except OSError:
+        return None
+    return found.f_bavail * found.f_frsize, found.f_blocks * found.f_frsize
 
 
 @contextmanager
@@ -230,7 +338,12 @@ def _reachable(db: Database, doing: str) -> Iterator[None]:
     except OperationalError as exc:
         raise StoreError(
             f"cannot {doing} {db.describe()}: {exc.orig}",
-            hint="check that the database server runs and the URL is right",
+            hint=remedy(exc, db.sqlite_path)
+            or (
+                f"check that {db.sqlite_path} is an SQLite database monitor may read and write"
+                if db.sqlite_path is not None
+                else "check that the database server runs and the URL is right"
+            ),
         ) from exc
 
 
