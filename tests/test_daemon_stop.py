@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -147,3 +151,34 @@ def test_sigterm_while_an_alert_is_being_delivered_lets_it_finish_and_it_is_not_
         finally:
             assert stop(again) == 0
         assert len(hook.requests_for("/hooks/slack")) == 1, "the alert was recorded as sent: not sent again"
+
+
+def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_without_a_traceback(web, workspace, tmp_path):
+    """A terminal sends SIGINT to its whole foreground group: the daemon and its extraction workers alike.
+    The daemon stops cleanly; each worker printed a KeyboardInterrupt traceback (they now ignore it, and
+    end with the daemon)."""
+    web.set("/c.xml", rss("C", web.url("/"), make_entries(web, "c", 2)))
+    workspace.write_config([{"name": "C", "url": web.url("/c.xml")}], poll_tick="1s", extract_workers=2)
+    log_path = tmp_path / "daemon.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log_path, "ab") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(workspace.config_path)]
+            + ["--db", workspace.database_url, "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # a group of its own, as a terminal's foreground job
+        )
+    try:
+        # The workers are up once a page was extracted.
+        assert wait_for(lambda: "poll feed=C outcome=ok" in log_path.read_text()), log_path.read_text()
+        os.killpg(daemon.pid, signal.SIGINT)
+        code = daemon.wait(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            os.killpg(daemon.pid, signal.SIGKILL)
+    text = log_path.read_text()
+    assert code == 0, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert "daemon stopped" in text

@@ -105,7 +105,11 @@ def _exposed_names(db) -> dict[str, set[str]]:
     from monitor.runtime.metrics import PrometheusMetrics
 
     metrics = PrometheusMetrics(
-        database_size=lambda: 0, deliveries_owed=lambda: _owed(db), feed_schedule=lambda: _feed_schedule(db)
+        database_size=lambda: 0,
+        deliveries_owed=lambda: _owed(db),
+        feed_schedule=lambda: _feed_schedule(db),
+        database_failing=lambda: False,
+        disk_free=lambda: 0,
     )
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(metrics.exposition()[0].decode()):
