@@ -373,3 +373,11 @@ def test_the_daemon_pauses_while_postgresql_takes_no_writes_and_resumes_with_the
     assert "Hint: the server takes no writes" in log
     assert "the database works again after" in log
     assert stored(workspace.database_url)[1] == [("Wire", 0, None)]
+
+
+def test_a_probe_that_finds_nothing_to_claim_is_made_again_at_the_next_tick():
+    outage = DatabaseOutage(tick=30.0, clock=Clock())
+    outage.failed("full")
+    assert ticks(outage, 1) == [1]
+    outage.probe_found_nothing()  # a poll from before the pause held the feed
+    assert outage.active and ticks(outage, 2) == [1, 0]

@@ -101,6 +101,10 @@ class DatabaseOutage:
         self.since, self.cause, self._probing = None, None, False
         self._recovered = now
 
+    def probe_found_nothing(self) -> None:
+        """The probe's claim took no feed while polls were in flight: the next tick probes again."""
+        self._probing = False
+
     def may_poll(self) -> int | None:
         """How many feeds this tick may claim: None for all of them, 1 for a probe, 0 to wait."""
         if not self.active:

@@ -57,6 +57,7 @@ class Daemon:
         # Polling pauses while the database refuses work; /healthz reads the same (monitor.daemon.database).
         self.outage = outage or DatabaseOutage(tick=config.settings.poll_tick.total_seconds())
         self.disk = DiskWatch(db.sqlite_path) if db.sqlite_path is not None else None
+        self._polling = 0  # polls in flight
         self.stopping = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
         self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
@@ -102,7 +103,12 @@ class Daemon:
             return
         self.metrics.ticked(due=len(claimed))
         if not claimed:
-            self.outage.worked()  # the database answered, and no poll is left to tell
+            if self._polling:
+                # A tick from before the pause may hold the feed a probe would take: the polls in flight
+                # tell how the database is, and the next tick probes again.
+                self.outage.probe_found_nothing()
+            else:
+                self.outage.worked()  # the database answered, and no poll is left to tell
         if self.stopping.is_set():
             # A stop came while the claim waited (``stop`` waits for the jobs under way): no poll starts after
             # it, and the leases just taken are given back with the others.
@@ -113,8 +119,12 @@ class Daemon:
             self._retrying = self._start(self._retry_pages(), name="page retries")
 
     async def _poll(self, feed: feed_store.FeedSnapshot) -> None:
-        with self.metrics.polling():
-            report = await self.pipeline.poll_feed(feed)
+        self._polling += 1
+        try:
+            with self.metrics.polling():
+                report = await self.pipeline.poll_feed(feed)
+        finally:
+            self._polling -= 1
         if report.error_kind == DATABASE:
             self.outage.failed(report.error or "the database is unavailable", hint=report.hint)
         elif report.outcome is not Outcome.HELD:
