@@ -2,8 +2,16 @@
 
 import gc
 
+GC_THRESHOLDS = (50_000, 20, 10)
+"""The collector's thresholds (Python's are 700, 10, 10). A poll allocates and frees hundreds of thousands of
+objects that form no cycles (rows, parsed entries, terms): at 700 the young generation was collected every
+few hundred of them, and every tenth of those collected the middle one, walking the database layer's and the
+caches' structures each time. A 1,000-feed first poll spent 0.8-0.9 s of its 25 s of CPU in the collector,
+0.15 s with these; its memory did not change (293-299 MB PSS against 292-298 MB)."""
+
 
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     # The CLI is imported here rather than at the top of the module. Extraction workers are started by
     # multiprocessing, which runs the parent's main script again in each new worker (as ``__mp_main__``):
     # with the console script that is a script importing this module, and a top-level import would load
