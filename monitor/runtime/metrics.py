@@ -12,6 +12,7 @@ the polls in flight (daemon).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -229,27 +230,26 @@ class PrometheusMetrics(Metrics):
             "When a digest or alert was last sent on any channel",
             registry=r,
         )
-        if database_size is not None:
-            size = Gauge(
+        # Read at each scrape, from the database or the disk: (name, help, how to read it), when wired.
+        for name, documentation, read in (
+            (
                 "monitor_database_size_bytes",
                 "Size of the database (SQLite files, or pg_database_size); NaN when it cannot be read",
-                registry=r,
-            )
-            size.set_function(lambda: _or_nan(database_size))
-        if database_failing is not None:
-            failing = Gauge(
+                database_size,
+            ),
+            (
                 "monitor_database_failing",
                 "1 while the database refuses the daemon's work (a full disk, a server away) and polling pauses",
-                registry=r,
-            )
-            failing.set_function(lambda: float(database_failing()))
-        if disk_free is not None:
-            free = Gauge(
+                database_failing,
+            ),
+            (
                 "monitor_database_disk_free_bytes",
                 "Free space of the file system holding the SQLite database; NaN when it cannot be read",
-                registry=r,
-            )
-            free.set_function(lambda: _or_nan(disk_free))
+                disk_free,
+            ),
+        ):
+            if read is not None:
+                Gauge(name, documentation, registry=r).set_function(functools.partial(_or_nan, read))
         if deliveries_owed is not None:
             r.register(_OwedDeliveries(deliveries_owed))
         if feed_schedule is not None:
