@@ -4,15 +4,18 @@ One delivery, step by step (each step its own transaction, so no lock is held wh
 
 1. claim the (digest, kind, channel, period) row: the unique constraint lets one daemon win;
 2. freeze its items, one per article: what failed before on that channel, the matches that no delivery on
-   the channel carried since the lookback, and the articles that joined a matched story since (the
-   article counts, not the story: a developing story comes back with what is new on it);
+   the channel carried since the lookback (or the schedule's previous run, if earlier: ``reach_of``), and
+   the articles that joined a matched story since (the article counts, not the story: a developing story
+   comes back with what is new on it);
 3. render and send; after each message the channel accepts, its articles are marked delivered;
 4. close the row as sent, or record the failure and when to retry (exponential back-off).
 
 A crash after step 3 sent a message but before it was recorded leaves the row ``sending`` with a lease;
 when the lease runs out a retry sends what is not marked: at most one message is repeated, and it carries
 the same Message-ID. A sender that died on this host (its process gone) is taken over at once, by the next
-run of any digest job here, including that of a daemon restarted after the crash.
+run of any digest job here, including that of a daemon restarted after the crash. A scheduled run that did
+not happen at all (the daemon down at the time, its database refusing the work) is made late by the retry
+job, within ``CATCH_UP_WITHIN`` of its time.
 """
 
 from __future__ import annotations
@@ -158,6 +161,14 @@ def without_boilerplate(session: Session, text: str) -> str:
     return strip_boilerplate(text, known=frozenset(known))
 
 
+CATCH_UP_AFTER = timedelta(minutes=10)
+"""A scheduled digest with no delivery this long after its time did not run (its job claims the delivery
+first thing, after the regrouping pass): it is made late (``DigestRunner.missed_run``)."""
+CATCH_UP_WITHIN = timedelta(hours=12)
+"""A scheduled digest missed for longer than this is not made late: a morning digest in the evening would
+be news of the day before; the next run reaches back as any does (``reach_of``)."""
+
+
 def period_of(digest: DigestConfig, now: datetime) -> datetime:
     """The latest time the digest's schedule fired at or before ``now``: the period a run belongs to.
 
@@ -174,6 +185,17 @@ def period_of(digest: DigestConfig, now: datetime) -> datetime:
         if last is not None and (fire is None or fire > now):
             return last.astimezone(UTC)
     return now.replace(second=0, microsecond=0)
+
+
+def reach_of(digest: DigestConfig, kind: str, period: datetime, now: datetime) -> datetime:
+    """Since when a delivery of ``period`` looks for matches: the digest's ``lookback``, and for a digest at
+    least back to its schedule's previous run, so that a gap between two runs longer than the lookback (a
+    weekday digest's weekend, a weekly one) loses nothing. What a channel carried already is left out
+    whatever the reach (``select_new``)."""
+    since = now - digest.lookback
+    if kind == "digest":
+        since = min(since, period_of(digest, period - timedelta(seconds=1)))
+    return since
 
 
 def alert_period(every: timedelta, now: datetime) -> datetime:
@@ -238,13 +260,38 @@ class DigestRunner:
         return outcomes
 
     def retry_due(self, *, now: datetime | None = None) -> list[Outcome]:
-        """Retry every delivery of this digest whose back-off is over (or whose sender died)."""
+        """Retry every delivery of this digest whose back-off is over (or whose sender died), and make the
+        latest scheduled run if it did not happen (``missed_run``)."""
         now = now or _now()
         self._take_over_dead_leases(now)
         outcomes = []
         for kind in ("digest", "alert") if self.digest.alerts else ("digest",):
             for channel, settings in self.channels(kind):
                 outcomes += self._retries(Slot(self.digest.name, kind, channel), settings, now)
+        return outcomes + self.missed_run(now)
+
+    def missed_run(self, now: datetime) -> list[Outcome]:
+        """The latest scheduled digest, on each channel that has no delivery of it, when it is between
+        ``CATCH_UP_AFTER`` and ``CATCH_UP_WITHIN`` old: its run did not happen (the daemon was down at the
+        time, or its database refused the work) and it goes now, late rather than a day later. Another
+        instance's run of it, or one under way, has its row: nothing is sent twice."""
+        period = period_of(self.digest, now)
+        if not CATCH_UP_AFTER <= now - period <= CATCH_UP_WITHIN:
+            return []
+        outcomes = []
+        for channel, settings in self.channels("digest"):
+            slot = Slot(self.digest.name, "digest", channel)
+            with self.db.session() as session:
+                if ledger.delivered_period(session, slot=slot, period=period):
+                    continue
+            log.info(
+                "digest %s: the run of %s on %s did not happen (the daemon was down, or its database refused "
+                "the work): made now",
+                slot.digest,
+                period.isoformat(),
+                channel,
+            )
+            outcomes.append(self._deliver_new(slot, settings, period, now, None))
         return outcomes
 
     def preview(self, *, now: datetime | None = None, since: datetime | None = None) -> Digest:
@@ -254,7 +301,7 @@ class DigestRunner:
         # With ``since``, a channel name no channel has: nothing counts as sent.
         slot = Slot(self.digest.name, "digest", channels[0] if since is None else PREVIEW_CHANNEL)
         with self.db.session() as session:
-            since = since or now - self.digest.lookback
+            since = since or reach_of(self.digest, "digest", period_of(self.digest, now), now)
             items = select_new(session, digest=self.digest, slot=slot, since=since)
             content = compose(
                 session,
@@ -312,12 +359,11 @@ class DigestRunner:
     def _deliver_new(
         self, slot: Slot, settings: Any, period: datetime, now: datetime, since: datetime | None
     ) -> Outcome:
+        since = since or reach_of(self.digest, slot.kind, period, now)
         if slot.kind == "alert":
             # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
             with self.db.session() as session:
-                if not select_new(
-                    session, digest=self.digest, slot=slot, since=since or now - self.digest.lookback
-                ):
+                if not select_new(session, digest=self.digest, slot=slot, since=since):
                     return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
         with self.db.session() as session:
             claimed = ledger.claim_new(
@@ -339,7 +385,6 @@ class DigestRunner:
             )
             return Outcome(slot.digest, slot.kind, slot.channel, period, "taken")
         with self.db.session() as session:
-            since = since or now - self.digest.lookback
             items = select_new(session, digest=self.digest, slot=slot, since=since)
             if not items and slot.kind == "alert":
                 # What the look above found went out with another delivery meanwhile: no row stays.

@@ -163,6 +163,12 @@ def waiting_retry(session: Session, *, slot: Slot, now: datetime) -> bool:
     return session.scalars(query.limit(1)).first() is not None
 
 
+def delivered_period(session: Session, *, slot: Slot, period: datetime) -> bool:
+    """Whether ``slot`` has a delivery of ``period``, whatever its state (the unique row ``claim_new`` makes)."""
+    query = select(Delivery.id).where(*_in_slot(slot), Delivery.period == period)
+    return session.scalars(query.limit(1)).first() is not None
+
+
 def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
     """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles."""
     result = session.execute(

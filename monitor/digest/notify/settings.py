@@ -284,6 +284,11 @@ class Alerts(Section):
     every: Duration = timedelta(minutes=1)
 
 
+_GAPS_READ = 1000
+"""Scheduled runs whose gaps ``DigestConfig.reach`` reads: a year of a daily or weekday digest; two weeks,
+weekends included, of one every quarter of an hour in office hours."""
+
+
 class DigestConfig(Section):
     """One digest (an item of the ``digests:`` list)."""
 
@@ -293,7 +298,9 @@ class DigestConfig(Section):
     topics: tuple[str, ...] = ()  # empty: every topic
     min_score: float = Field(0.0, ge=0, le=100)
     max_items: int = Field(10, ge=1, le=200)  # per topic; past it, "and N more"
-    lookback: Duration = timedelta(days=2)  # the first digest (and anything unsent) reaches this far back
+    # How far back a run looks for what was not sent: the first digest, and any whose previous run was
+    # nearer (a run reaches back to the previous one whatever the lookback: ``reach``).
+    lookback: Duration = timedelta(days=2)
     send_empty: bool = False
     channels: Channels = Channels()
     alerts: Alerts | None = None
@@ -356,3 +363,21 @@ class DigestConfig(Section):
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def reach(self) -> timedelta:
+        """How far back a digest's run may look for matches: its lookback, or the longest gap between two of
+        its scheduled runs (a weekday digest's weekend), read off a year of them (at most 1,000)."""
+        from datetime import UTC, datetime
+
+        trigger = self.trigger()
+        start = datetime(2025, 1, 1, tzinfo=UTC)  # any year: cron schedules repeat within one
+        longest = timedelta(0)
+        previous = trigger.get_next_fire_time(None, start)
+        for _ in range(_GAPS_READ):
+            if previous is None or previous - start > timedelta(days=366):
+                break
+            following = trigger.get_next_fire_time(previous, previous + timedelta(seconds=1))
+            if following is None:
+                break
+            longest, previous = max(longest, following - previous), following
+        return max(self.lookback, longest)

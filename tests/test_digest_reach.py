@@ -1,0 +1,114 @@
+"""Over the days: what a scheduled digest reaches back to, and a scheduled run that did not happen.
+
+A weekday digest's Monday run carries what matched after Friday's, whatever its lookback; a run the daemon
+missed (down at the time, its database refusing the work) is made late by the retry job, once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from support.digests import Copy, add_story
+from support.smtp import SmtpServer
+
+from monitor.config import ConfigError, load_config
+from monitor.digest.runner import CATCH_UP_AFTER, CATCH_UP_WITHIN, DigestRunner, period_of
+
+FRIDAY_RUN = datetime(2026, 11, 27, 7, tzinfo=UTC)  # a Friday
+MONDAY_RUN = datetime(2026, 11, 30, 7, tzinfo=UTC)
+
+
+def runner(db, tmp_path, smtp_port: int, **digest) -> DigestRunner:
+    config = {
+        "feeds": [],
+        "digests": [
+            {
+                "name": "morning",
+                "schedule": "0 7 * * 1-5",
+                "timezone": "UTC",
+                "lookback": "2d",
+                "channels": {
+                    "email": {
+                        "host": "127.0.0.1",
+                        "port": smtp_port,
+                        "security": "none",
+                        "from": "Monitor <digest@monitor.test>",
+                        "to": ["desk@monitor.test"],
+                    }
+                },
+                **digest,
+            }
+        ],
+    }
+    path = tmp_path / "feeds.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return DigestRunner(db, load_config(path).digests[0], owner="test")
+
+
+def story(db, title: str, matched_at: datetime, slug: str) -> None:
+    with db.session() as session:
+        add_story(
+            session,
+            title=title,
+            body=f"{title}. Officials confirmed the shipment on the record.",
+            terms=["shipment"],
+            copies=[Copy("Wire One", f"https://one.test/{slug}")],
+            published=matched_at - timedelta(minutes=5),
+            matched_at=matched_at,
+        )
+
+
+def test_monday_s_digest_carries_what_matched_after_friday_s_whatever_its_lookback(db, tmp_path):
+    # Its lookback (two days) reached back to Saturday 07:00: what matched on Friday after the digest,
+    # Friday afternoon's news, was never sent.
+    with SmtpServer() as smtp:
+        morning = runner(db, tmp_path, smtp.port)
+        assert period_of(morning.digest, MONDAY_RUN) == MONDAY_RUN
+        story(db, "Thursday night shipment reported", FRIDAY_RUN - timedelta(hours=8), "thu")
+        [friday] = morning.run(period=FRIDAY_RUN, now=FRIDAY_RUN)
+        assert friday.status == "sent" and friday.articles == 1
+        story(db, "Friday afternoon shipment reported", FRIDAY_RUN + timedelta(hours=7), "fri")
+        story(db, "Sunday shipment reported", MONDAY_RUN - timedelta(hours=20), "sun")
+        [monday] = morning.run(period=MONDAY_RUN, now=MONDAY_RUN)
+        assert monday.status == "sent" and monday.articles == 2
+        text = smtp.messages[-1].get_body(("plain",)).get_content()
+    assert "Friday afternoon shipment" in text and "Sunday shipment" in text
+    assert "Thursday night" not in text  # Friday's digest carried it
+
+
+def test_a_scheduled_run_that_did_not_happen_is_made_late_by_the_retry_job_once(db, tmp_path):
+    with SmtpServer() as smtp:
+        morning = runner(db, tmp_path, smtp.port, schedule="0 7 * * *")
+        story(db, "Overnight shipment reported", MONDAY_RUN - timedelta(hours=3), "night")
+        # Its own job had the first minutes: the retry job leaves the run to it.
+        assert morning.retry_due(now=MONDAY_RUN + CATCH_UP_AFTER - timedelta(minutes=1)) == []
+        # The daemon was down at 07:00 (or its database refused the run): it comes late, once.
+        late = MONDAY_RUN + timedelta(hours=2)
+        [made] = morning.retry_due(now=late)
+        assert made.status == "sent" and made.period == MONDAY_RUN and made.articles == 1
+        assert morning.retry_due(now=late + timedelta(minutes=1)) == []
+        assert len(smtp.messages) == 1
+        # Missed for longer than CATCH_UP_WITHIN: the next run carries it instead.
+        tuesday = MONDAY_RUN + timedelta(days=1)
+        story(db, "Tuesday shipment reported", tuesday - timedelta(hours=1), "tue")
+        assert morning.retry_due(now=tuesday + CATCH_UP_WITHIN + timedelta(minutes=1)) == []
+        [wednesday] = morning.run(period=tuesday + timedelta(days=1), now=tuesday + timedelta(days=1))
+        assert wednesday.status == "sent" and wednesday.articles == 1
+        assert len(smtp.messages) == 2
+
+
+def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "feeds": [],
+                "retention": {"articles": "30d", "deliveries": "2d"},
+                "digests": [{"name": "weekly", "schedule": "0 7 * * 1", "lookback": "1d"}],
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert "gap between two of a digest's runs (7d)" in str(raised.value)
