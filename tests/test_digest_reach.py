@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from support.digests import Copy, add_story
-from support.smtp import SmtpServer
+from support.smtp import SmtpServer, email_channel
 
 from monitor.config import ConfigError, load_config
 from monitor.digest.runner import CATCH_UP_AFTER, CATCH_UP_WITHIN, DigestRunner, period_of
@@ -28,15 +28,7 @@ def runner(db, tmp_path, smtp_port: int, **digest) -> DigestRunner:
                 "schedule": "0 7 * * 1-5",
                 "timezone": "UTC",
                 "lookback": "2d",
-                "channels": {
-                    "email": {
-                        "host": "127.0.0.1",
-                        "port": smtp_port,
-                        "security": "none",
-                        "from": "Monitor <digest@monitor.test>",
-                        "to": ["desk@monitor.test"],
-                    }
-                },
+                "channels": {"email": email_channel(smtp_port)},
                 **digest,
             }
         ],

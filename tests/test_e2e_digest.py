@@ -12,7 +12,7 @@ import pytest
 import yaml
 from support.httpserver import Route
 from support.news import BASE_TIME, Entry, article_html, rss
-from support.smtp import SmtpServer
+from support.smtp import SmtpServer, email_channel
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -93,13 +93,7 @@ def configure(workspace, feeds: list[dict], smtp_port: int, slack_url: str) -> N
         "timezone": "Europe/Berlin",
         "lookback": "7d",
         "channels": {
-            "email": {
-                "host": "127.0.0.1",
-                "port": smtp_port,
-                "security": "none",
-                "from": "Monitor <digest@monitor.test>",
-                "to": ["desk@monitor.test"],
-            },
+            "email": email_channel(smtp_port),
             "slack": {"webhook_url": slack_url},
         },
     }

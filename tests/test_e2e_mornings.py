@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 from support.news import Entry, article_html, rss
 from support.queryplans import watched_statements
-from support.smtp import SmtpServer
+from support.smtp import SmtpServer, email_channel
 from support.waiting import wait_for
 
 from monitor.config import load_config
@@ -155,13 +155,7 @@ def configure(workspace, feeds, smtp_port: int, slack_url: str, *, topics=(), al
         "timezone": "UTC",
         "lookback": "3d",
         "channels": {
-            "email": {
-                "host": "127.0.0.1",
-                "port": smtp_port,
-                "security": "none",
-                "from": "Monitor <digest@monitor.test>",
-                "to": ["desk@monitor.test"],
-            },
+            "email": email_channel(smtp_port),
             "slack": {"webhook_url": slack_url},
         },
     }

@@ -94,3 +94,14 @@ class SmtpServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def email_channel(port: int, *to: str) -> dict:
+    """A digest's ``email`` channel sending to the test server on ``port``, to ``to`` (the desk by default)."""
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "from": "Monitor <digest@monitor.test>",
+        "to": list(to) or ["desk@monitor.test"],
+    }
