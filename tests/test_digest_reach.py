@@ -11,6 +11,7 @@ import pytest
 import yaml
 from support.digests import Copy, add_story
 from support.smtp import SmtpServer, email_channel
+from support.waiting import wait_for
 
 from monitor.config import ConfigError, load_config
 from monitor.digest.runner import CATCH_UP_AFTER, CATCH_UP_WITHIN, DigestRunner, period_of
@@ -104,3 +105,33 @@ def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path)
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert "gap between two of a digest's runs (7d)" in str(raised.value)
+
+
+def test_a_daemon_started_after_its_digest_s_time_sends_that_digest_late_once(workspace, tmp_path):
+    """The real daemon, down at the digest's time (a deploy, a reboot) and started a quarter of an hour
+    later: before, nothing went out that day."""
+    from test_daemon import start_daemon, stop
+
+    scheduled = datetime.now(UTC) - timedelta(minutes=15)
+    with SmtpServer() as smtp:
+        workspace.write_config([])
+        digest = {
+            "name": "morning",
+            "schedule": f"{scheduled.minute} {scheduled.hour} * * *",
+            "timezone": "UTC",
+            "send_empty": True,  # nothing matched: "nothing new" goes out all the same
+            "channels": {"email": email_channel(smtp.port)},
+        }
+        with workspace.config_path.open("a", encoding="utf-8") as file:
+            file.write(yaml.safe_dump({"digests": [digest]}, sort_keys=False))
+        log = tmp_path / "daemon.log"
+        daemon = start_daemon(workspace, log)
+        try:
+            # The retry job runs a minute after the start, and every minute.
+            assert wait_for(lambda: smtp.messages, timeout=150), log.read_text()
+        finally:
+            assert stop(daemon) == 0
+    text = log.read_text()
+    assert len(smtp.messages) == 1, text
+    assert "digest morning: the run of " in text and "on email did not happen" in text
+    assert "Traceback" not in text
