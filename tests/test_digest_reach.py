@@ -91,6 +91,30 @@ def test_a_scheduled_run_that_did_not_happen_is_made_late_by_the_retry_job_once(
         assert len(smtp.messages) == 2
 
 
+def test_a_run_reaches_back_over_a_day_it_missed_to_the_last_one_made(db, tmp_path):
+    # A daily digest looking back one day, down all Tuesday: Wednesday's run carries Monday afternoon's
+    # news, which Tuesday's would have.
+    with SmtpServer() as smtp:
+        morning = runner(db, tmp_path, smtp.port, schedule="0 7 * * *", lookback="1d")
+        [monday] = morning.run(period=MONDAY_RUN, now=MONDAY_RUN)
+        story(db, "Monday afternoon shipment reported", MONDAY_RUN + timedelta(hours=7), "mon")
+        wednesday = MONDAY_RUN + timedelta(days=2)
+        story(db, "Tuesday evening shipment reported", wednesday - timedelta(hours=12), "tue")
+        [made] = morning.run(period=wednesday, now=wednesday)
+        assert made.status == "sent" and made.articles == 2
+        text = smtp.messages[-1].get_body(("plain",)).get_content()
+    assert "Monday afternoon shipment" in text and "Tuesday evening shipment" in text
+    # Turned off for longer than two of its reaches and on again, it reaches back as a first run does.
+    with SmtpServer() as smtp:
+        later = wednesday + timedelta(days=10)
+        story(db, "Old shipment reported", later - timedelta(days=5), "old")
+        story(db, "New shipment reported", later - timedelta(hours=3), "new")
+        morning = runner(db, tmp_path, smtp.port, schedule="0 7 * * *", lookback="1d")
+        [made] = morning.run(period=later, now=later)
+        assert made.status == "sent" and made.articles == 1
+        assert "New shipment" in smtp.messages[-1].get_body(("plain",)).get_content()
+
+
 def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path):
     path = tmp_path / "feeds.yaml"
     path.write_text(
@@ -104,7 +128,9 @@ def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path)
     )
     with pytest.raises(ConfigError) as raised:
         load_config(path)
-    assert "gap between two of a digest's runs (7d)" in str(raised.value)
+    assert "twice the longest digest lookback, or gap between two of a digest's runs (14d)" in str(
+        raised.value
+    )
 
 
 def test_a_daemon_started_after_its_digest_s_time_sends_that_digest_late_once(workspace, tmp_path):

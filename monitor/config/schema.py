@@ -493,14 +493,15 @@ def _ledger_problem(config: Config) -> str | None:
         return None
     if retention.articles is not None and retention.deliveries >= retention.articles:
         return None
-    # A digest's run looks back its lookback, or to its previous scheduled run if that is further.
-    reach = max((digest.reach() for digest in config.digests), default=timedelta(0))
+    # A digest's run looks back its lookback, or to its previous scheduled run if that is further, or over
+    # runs that were missed to the last one made: two reaches at most (``monitor.digest.runner``).
+    reach = 2 * max((digest.reach() for digest in config.digests), default=timedelta(0))
     if retention.deliveries > reach:
         return None
     return (
         f"retention.deliveries ({format_duration(retention.deliveries)}) must be at least retention.articles "
         f"({'off' if retention.articles is None else format_duration(retention.articles)}) or longer than "
-        f"the longest digest lookback, or gap between two of a digest's runs ({format_duration(reach)}): an "
+        f"twice the longest digest lookback, or gap between two of a digest's runs ({format_duration(reach)}): an "
         f"article whose delivery rows are gone could be sent again"
     )
 

@@ -166,7 +166,7 @@ CATCH_UP_AFTER = timedelta(minutes=10)
 first thing, after the regrouping pass): it is made late (``DigestRunner.missed_run``)."""
 CATCH_UP_WITHIN = timedelta(hours=12)
 """A scheduled digest missed for longer than this is not made late: a morning digest in the evening would
-be news of the day before; the next run reaches back as any does (``reach_of``)."""
+be news of the day before; the next run reaches back to the last one made (``_deliver_new``)."""
 
 
 def period_of(digest: DigestConfig, now: datetime) -> datetime:
@@ -359,7 +359,15 @@ class DigestRunner:
     def _deliver_new(
         self, slot: Slot, settings: Any, period: datetime, now: datetime, since: datetime | None
     ) -> Outcome:
-        since = since or reach_of(self.digest, slot.kind, period, now)
+        if since is None:
+            since = reach_of(self.digest, slot.kind, period, now)
+            if slot.kind == "digest":
+                with self.db.session() as session:
+                    last = ledger.latest_period(session, slot=slot, before=period)
+                # Runs missed between the last one made and this: back to it, within two reaches (a digest
+                # turned off for months and on again reaches back as a first one does).
+                if last is not None and period - last <= 2 * self.digest.reach():
+                    since = min(since, last)
         if slot.kind == "alert":
             # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
             with self.db.session() as session:

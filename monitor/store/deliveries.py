@@ -169,6 +169,12 @@ def delivered_period(session: Session, *, slot: Slot, period: datetime) -> bool:
     return session.scalars(query.limit(1)).first() is not None
 
 
+def latest_period(session: Session, *, slot: Slot, before: datetime) -> datetime | None:
+    """The latest period before ``before`` that ``slot`` has a delivery of, whatever its state."""
+    query = select(func.max(Delivery.period)).where(*_in_slot(slot), Delivery.period < before)
+    return session.scalar(query)
+
+
 def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
     """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles."""
     result = session.execute(
