@@ -43,7 +43,7 @@ ROOM_AGAIN = 2
 class DatabaseOutage:
     """Whether the daemon's database refuses its work, and whether a tick may poll now.
 
-    Used from the event loop's thread (ticks and the polls' ends) and the scheduler's threads (digests,
+    Used from the event loop's thread (ticks and the polls' ends) and the scheduler's threads (regrouping,
     retention): each call sets a few attributes, which the GIL keeps whole. The waits are counted in ticks:
     the first probe is the next tick's, then one tick in two, four, eight... up to ``MAX_PAUSE``.
 
@@ -68,7 +68,7 @@ class DatabaseOutage:
         return self.since is not None
 
     def failed(self, cause: str, *, hint: str | None = None) -> None:
-        """Work failed for the database's sake: a poll, a claim, a digest's or retention's transaction."""
+        """Work failed for the database's sake: a poll, a claim, retention's or the regrouping's transaction."""
         now = self.clock()
         self.cause = cause
         if not self.active:
