@@ -366,7 +366,8 @@ class DigestRunner:
                     last = ledger.latest_period(session, slot=slot, before=period)
                 # Runs missed between the last one made and this: back to it, within two reaches (a digest
                 # turned off for months and on again reaches back as a first one does).
-                if last is not None and period - last <= 2 * self.digest.reach():
+                # (The reach, a year of the schedule's runs, is read only when a run was missed.)
+                if last is not None and last < since and period - last <= 2 * self.digest.reach():
                     since = min(since, last)
         if slot.kind == "alert":
             # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).

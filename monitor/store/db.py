@@ -129,15 +129,15 @@ class Database:
 
     def describe(self) -> str:
         """The URL with any password hidden."""
-        return self.url.render_as_string(hide_password=True)
+        return self.describe_url(self.url)
 
     @staticmethod
-    def describe_url(url: str) -> str:
+    def describe_url(url: str | sqlalchemy.URL) -> str:
         """A database URL with any password hidden (as written when it is not one)."""
         try:
             return make_url(url).render_as_string(hide_password=True)
         except ArgumentError:
-            return url
+            return str(url)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
