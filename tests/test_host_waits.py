@@ -281,3 +281,56 @@ def test_a_waiter_given_up_passes_its_turn_on():
         return order, given_up.cancelled()
 
     assert asyncio.run(main()) == (["first", "after"], True)
+
+
+def _slow_and_fast_feeds(web, *, latency: float, pages: int) -> list[dict]:
+    """A feed on a host whose every answer takes ``latency`` seconds, one on a host that answers at once,
+    each with ``pages`` new entries."""
+    slow, fast = web.hosts[:2]
+    feeds = []
+    for name, host, delay in (("slow", slow, latency), ("fast", fast, 0.0)):
+        entries = make_entries(web, f"p{name}", pages, host=host)
+        for i, entry in enumerate(entries):
+            page = Route(body=article_html(entry.title, paragraphs_for(entry.slug)), delay=delay)
+            web.set(f"/p{name}/{i}", page, host=host)
+        web.set("/robots.txt", Route(body="User-agent: *\nAllow: /\n", delay=delay), host=host)
+        web.set(
+            f"/{name}.xml",
+            Route(rss("Feed", web.url("/", host=host), entries), headers=RSS, delay=delay),
+            host=host,
+        )
+        feeds.append({"name": name, "url": web.url(f"/{name}.xml", host=host)})
+    return feeds
+
+
+def test_a_slow_hosts_pages_are_spaced_by_its_response_time_and_no_other_hosts(web, workspace):
+    # Every answer of the slow host takes 1 s; host_delay is 0.1 s and two requests may be in flight. The
+    # host's robots.txt and feed teach the gate its pace (0.5 s, then 0.75 s between starts), so its pages
+    # are never two at once, while the fast host's pages go 0.1 s apart as configured.
+    latency = 1.0
+    feeds = _slow_and_fast_feeds(web, latency=latency, pages=4)
+    workspace.write_config(feeds, per_host=2, host_delay="0.1s", extract_workers=0)
+
+    report = workspace.json("poll")
+
+    assert sorted((r["feed"], r["outcome"], r["new_articles"]) for r in report) == [
+        ("fast", "ok", 4),
+        ("slow", "ok", 4),
+    ]
+    slow_pages, fast_pages = page_requests(web, web.hosts[0]), page_requests(web, web.hosts[1])
+    assert len(slow_pages) == len(fast_pages) == 4
+    assert all(b - a >= 0.5 - TOLERANCE for a, b in zip(slow_pages, slow_pages[1:]))
+    assert fast_pages[-1] < slow_pages[1]  # the slow host's pace is its own
+
+
+def test_autothrottle_off_keeps_the_configured_spacing_for_a_slow_host(web, workspace):
+    latency = 1.0
+    feeds = _slow_and_fast_feeds(web, latency=latency, pages=4)
+    workspace.write_config(feeds, per_host=2, host_delay="0.1s", extract_workers=0, autothrottle=False)
+
+    workspace.json("poll")
+
+    slow_pages = page_requests(web, web.hosts[0])
+    assert len(slow_pages) == 4
+    # Two at a time: the second page asked for while the first was still being answered.
+    assert slow_pages[1] - slow_pages[0] < latency

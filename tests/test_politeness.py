@@ -359,3 +359,73 @@ def test_meeting_a_new_host_forgets_the_idle_ones_now_and_then(monkeypatch):
             return gate.hosts
 
     assert asyncio.run(main()) == 1
+
+
+# --- A slow host's own pace (autothrottle) ------------------------------------------------------------------
+
+
+def test_a_slow_answer_moves_the_hosts_spacing_halfway_to_its_response_time():
+    gate = HostGate(delay=0.1, max_crawl_delay=30, autothrottle=True)
+    gate.observe("slow.example", 4.0)
+    assert gate.delay_for("slow.example") == pytest.approx(2.0)
+    gate.observe("slow.example", 4.0)
+    assert gate.delay_for("slow.example") == pytest.approx(3.0)
+    gate.observe("slow.example", 0.0)  # it recovered: the spacing comes down as fast as it went up
+    assert gate.delay_for("slow.example") == pytest.approx(1.5)
+    assert gate.delay_for("other.example") == pytest.approx(0.1)
+
+
+def test_a_fast_host_keeps_the_configured_delay():
+    gate = HostGate(delay=1.0, autothrottle=True)
+    for _ in range(10):
+        gate.observe("fast.example", 0.05)
+    assert gate.delay_for("fast.example") == pytest.approx(1.0)
+
+
+def test_quick_errors_never_lower_the_spacing_and_slow_ones_raise_it():
+    gate = HostGate(delay=0.0, max_crawl_delay=30, autothrottle=True)
+    gate.observe("struggling.example", 8.0)
+    gate.observe("struggling.example", 0.01, failed=True)  # a 503 answered at once
+    assert gate.delay_for("struggling.example") == pytest.approx(4.0)
+    gate.observe("struggling.example", 30.0, failed=True)  # a timeout
+    assert gate.delay_for("struggling.example") == pytest.approx(17.0)
+
+
+@pytest.mark.parametrize("latency", [3600.0, math.inf])
+def test_the_spacing_a_slow_host_gets_is_capped(latency):
+    gate = HostGate(delay=0.0, max_crawl_delay=10, autothrottle=True)
+    for _ in range(20):
+        gate.observe("stuck.example", latency, failed=True)
+    assert gate.delay_for("stuck.example") <= 10
+
+
+@pytest.mark.parametrize("latency", [math.nan, -1.0])
+def test_a_response_time_that_is_no_time_is_ignored(latency):
+    gate = HostGate(delay=0.5, autothrottle=True)
+    gate.observe("odd.example", latency)
+    assert gate.delay_for("odd.example") == pytest.approx(0.5)
+
+
+def test_without_autothrottle_response_times_change_nothing():
+    gate = HostGate(delay=0.1)
+    gate.observe("slow.example", 20.0)
+    assert gate.delay_for("slow.example") == pytest.approx(0.1)
+
+
+def test_a_crawl_delay_longer_than_the_response_time_wins():
+    gate = HostGate(delay=0.1, max_crawl_delay=30, autothrottle=True)
+    gate.set_crawl_delay("a.example", 5)
+    gate.observe("a.example", 2.0)
+    assert gate.delay_for("a.example") == pytest.approx(5.0)
+
+
+def test_the_learnt_spacing_holds_between_starts():
+    async def main():
+        gate = HostGate(concurrency=4, delay=0, autothrottle=True)
+        gate.observe("slow.example", 0.6)  # spacing 0.3 s
+        starts, active, peak = [], {}, {}
+        await asyncio.gather(*(_use(gate, "slow.example", 0.01, starts, active, peak) for _ in range(3)))
+        return sorted(starts)
+
+    starts = asyncio.run(main())
+    assert all(b - a >= 0.3 - TOLERANCE for a, b in zip(starts, starts[1:]))

@@ -114,6 +114,9 @@ class Settings(Section):
     concurrency: int = Field(64, ge=1)
     per_host: int = Field(2, ge=1)  # requests in flight to one host
     host_delay: Duration = timedelta(seconds=1)  # minimum delay between two requests to one host
+    # a slow host's requests start at least its recent response time apart (up to 30 s), as Scrapy's
+    # AutoThrottle does: a server taking seconds to answer is struggling (monitor.ingest.politeness)
+    autothrottle: bool = True
     fetch_pages: bool = True  # fetch each new entry's page for its full text
     respect_robots: bool = True  # obey robots.txt for article pages
     min_body_chars: int = Field(250, ge=0)  # shorter extracted text falls back to the feed's own text

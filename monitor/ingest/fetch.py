@@ -552,19 +552,14 @@ class Fetcher:
                     priority=priority,
                     on_turn=place.take if place is not None else None,
                 ):
-                    hop_started = time.monotonic()
+                    host = parts.hostname or ""
                     try:
-                        result = await self._with_deadline(
-                            self._get(current, headers, hop_started, hop_reach)
-                        )
+                        result = await self._request(host, current, headers, hop_reach)
                     except DROPPED_CONNECTION as exc:
                         # Most often a kept-alive connection that the server closed as we reused it. A GET
                         # is safe to repeat: once, at once, and the pool gives it a fresh connection.
                         log.debug("connection dropped (%s), asking once more", exc, extra={"url": current})
-                        hop_started = time.monotonic()
-                        result = await self._with_deadline(
-                            self._get(current, headers, hop_started, hop_reach)
-                        )
+                        result = await self._request(host, current, headers, hop_reach)
                 if isinstance(result, FetchResult):
                     if result.failure is not None and result.failure.retry_after:
                         self.gate.hold_off(parts.hostname or "", result.failure.retry_after.total_seconds())
@@ -637,6 +632,18 @@ class Fetcher:
             headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
             return response.status_code, headers, answer, _peer_address(response)
 
+    async def _request(
+        self, host: str, url: str, headers: dict[str, str], reach: Reach
+    ) -> FetchResult | tuple[str, str | None, int]:
+        """``_get`` within the whole-request deadline; the host's gate learns how long it took to answer
+        (``HostGate.observe``), a timeout as a failure that took all the time it was given."""
+        started = time.monotonic()
+        try:
+            return await self._with_deadline(self._get(url, headers, started, reach, host))
+        except (TimeoutError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout):
+            self.gate.observe(host, time.monotonic() - started, failed=True)
+            raise
+
     async def _with_deadline(self, request):
         """Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever."""
         deadline = self._timeout * 3
@@ -684,13 +691,16 @@ class Fetcher:
         return await self.guard.reach_of_origin(origin.hostname or "", port, peer)
 
     async def _get(
-        self, url: str, headers: dict[str, str], started: float, reach: Reach
+        self, url: str, headers: dict[str, str], started: float, reach: Reach, host: str
     ) -> FetchResult | tuple[str, str | None, int]:
         """One request: its result, or the absolute URL it redirects to, the address that said so and the
         redirect's status."""
         async with self._client.stream(
             "GET", url, headers=headers, extensions={REACH_EXTENSION: reach}
         ) as response:
+            # The time to the answer's headers, as AutoThrottle measures it: the body's download is the
+            # network's and the page's size, not the server's load.
+            self.gate.observe(host, time.monotonic() - started, failed=response.status_code >= 400)
             response_headers = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
             final_url = str(response.url)
             status = response.status_code

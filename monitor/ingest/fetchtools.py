@@ -33,6 +33,7 @@ FETCH_SETTINGS = (
     "concurrency",
     "per_host",
     "host_delay",
+    "autothrottle",
     "allow_networks",
 )
 """Settings built into the fetcher: a change to any of them builds a new one."""
@@ -61,8 +62,21 @@ def fetcher_for(
         max_redirects=settings.max_redirects,
         concurrency=settings.concurrency,
         metrics=metrics,
-        gate=gate or HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds()),
+        gate=gate or host_gate(settings),
         guard=guard or AddressGuard(settings.allow_networks),
+    )
+
+
+GATE_SETTINGS = ("per_host", "host_delay", "autothrottle")
+"""The settings a per-host gate is made of: while they stay, a reloaded configuration keeps its gate."""
+
+
+def host_gate(settings: Settings) -> HostGate:
+    """The per-host limits the settings ask for."""
+    return HostGate(
+        concurrency=settings.per_host,
+        delay=settings.host_delay.total_seconds(),
+        autothrottle=settings.autothrottle,
     )
 
 
@@ -102,8 +116,8 @@ class FetchTools(Generic[E]):
 
     Args:
         guard: the address guard to use whatever ``allow_networks`` says (tests); None builds one from it.
-        previous: the set this one succeeds: its host gate carries over while ``per_host``
-            and ``host_delay`` stay, so polls of both sets still share one limit per host.
+        previous: the set this one succeeds: its host gate carries over while ``GATE_SETTINGS`` stay, so
+            polls of both sets still share one limit per host (and what the gate learnt of each host).
     """
 
     def __init__(
@@ -119,8 +133,8 @@ class FetchTools(Generic[E]):
         self.guard = guard
         gate = (
             previous.fetcher.gate
-            if previous is not None and not differ(previous.settings, settings, ("per_host", "host_delay"))
-            else HostGate(concurrency=settings.per_host, delay=settings.host_delay.total_seconds())
+            if previous is not None and not differ(previous.settings, settings, GATE_SETTINGS)
+            else host_gate(settings)
         )
         self.fetcher: Fetcher = fetcher_for(settings, metrics=metrics, gate=gate, guard=guard)
         self.robots = RobotsCache(self.fetcher)

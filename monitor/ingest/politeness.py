@@ -38,7 +38,7 @@ SWEEP_EVERY = 600.0
 
 
 class _Host:
-    __slots__ = ("slots", "turns", "next_start", "held_until", "delay", "users", "last_used")
+    __slots__ = ("slots", "turns", "next_start", "held_until", "delay", "latency", "users", "last_used")
 
     def __init__(self, concurrency: int, delay: float) -> None:
         self.users = 0
@@ -51,12 +51,22 @@ class _Host:
         self.held_until = 0.0
         """A Retry-After's end alone: what robots.txt, outside the spacing, waits for."""
         self.delay = delay
+        """The spacing the settings and the host's robots.txt (Crawl-delay) ask for."""
+        self.latency = 0.0
+        """The host's recent response time, smoothed and capped (``HostGate.observe``): the spacing it asks
+        for."""
+
+    @property
+    def spacing(self) -> float:
+        """The time between two starts in force: the larger of the two above."""
+        return max(self.delay, self.latency)
 
 
 class HostGate:
     """Limits requests per host: at most ``concurrency`` in flight, starts at least ``delay`` seconds apart.
 
-    A host's delay can be raised (never lowered below the default) by its robots.txt ``Crawl-delay``.
+    A host's delay can be raised (never lowered below the default) by its robots.txt ``Crawl-delay``, and
+    by its own slowness when ``autothrottle`` is on (``observe``).
     """
 
     def __init__(
@@ -66,10 +76,12 @@ class HostGate:
         delay: float = 1.0,
         max_crawl_delay: float = 30.0,
         forget_after: float = FORGET_AFTER,
+        autothrottle: bool = False,
     ) -> None:
         self.concurrency = concurrency
         self.delay = delay
         self.max_crawl_delay = max_crawl_delay
+        self.autothrottle = autothrottle
         self.forget_after = forget_after
         self._hosts: dict[str, _Host] = {}
         self._next_sweep = time.monotonic() + SWEEP_EVERY
@@ -121,10 +133,29 @@ class HostGate:
         state.held_until = max(state.held_until, time.monotonic() + seconds)
         state.next_start = max(state.next_start, state.held_until)
 
+    def observe(self, host: str, latency: float, *, failed: bool = False) -> None:
+        """Learn from a request to ``host`` that took ``latency`` seconds to answer (to its headers; a
+        timeout's whole wait), when ``autothrottle`` is on: the host's requests start at least its recent
+        response time apart (each answer moves it halfway there), within ``max_crawl_delay``.
+
+        This is Scrapy's AutoThrottle with one request in flight on average (its default target): a server
+        taking five seconds to answer is struggling, and two requests at a time, a second apart, would pile
+        onto it. A fast host keeps ``delay``. A failed answer (an error status, a timeout) may only raise
+        the spacing, never lower it: an overloaded server often fails fast, and its quick errors must not
+        speed us up (as AutoThrottle does with non-200 answers).
+        """
+        if not self.autothrottle or math.isnan(latency) or latency < 0:
+            return
+        state = self._host(host)
+        target = min(latency, self.max_crawl_delay)
+        if failed and target <= state.latency:
+            return
+        state.latency = (state.latency + target) / 2
+
     def delay_for(self, host: str) -> float:
         """The minimum time between two request starts to ``host`` now in force."""
         state = self._hosts.get(host)
-        return self.delay if state is None else state.delay
+        return self.delay if state is None else state.spacing
 
     @asynccontextmanager
     async def slot(
@@ -192,6 +223,6 @@ class HostGate:
                 state.slots.release()
                 raise
             if spaced:
-                state.next_start = time.monotonic() + state.delay
+                state.next_start = time.monotonic() + state.spacing
         finally:
             state.turns.release()
