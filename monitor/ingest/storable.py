@@ -10,6 +10,7 @@ columns, and values that mean nothing once cut (a language tag, an ETag) dropped
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 from typing import TypeVar, overload
@@ -50,15 +51,20 @@ def clean(value: T) -> T:
         return {clean(key): clean(item) for key, item in value.items()}  # type: ignore[return-value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
-        for field in dataclasses.fields(value):
-            if not field.init:
-                continue
-            old = getattr(value, field.name)
+        for name in _init_fields(type(value)):
+            old = getattr(value, name)
             new = clean(old)
             if new is not old:
-                changes[field.name] = new
+                changes[name] = new
         return dataclasses.replace(value, **changes) if changes else value
     return value
+
+
+@functools.cache
+def _init_fields(kind: type) -> tuple[str, ...]:
+    # Read once per class: ``dataclasses.fields`` builds its tuple anew at every call, and every page and
+    # feed entry is cleaned.
+    return tuple(field.name for field in dataclasses.fields(kind) if field.init)
 
 
 @overload
