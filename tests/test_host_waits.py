@@ -13,9 +13,11 @@ import httpx
 from support.httpserver import LocalWebServer, Route, free_loopback_hosts
 from support.news import article_html, make_entries, paragraphs_for, rss
 
+from monitor.ingest import politeness
 from monitor.ingest.fetch import Fetcher
 from monitor.ingest.pagebuffer import PageBuffer
 from monitor.ingest.politeness import HostGate, Turn
+from monitor.runtime.metrics import Metrics
 
 TOLERANCE = 0.02  # seconds of slack on lower bounds
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -334,3 +336,27 @@ def test_autothrottle_off_keeps_the_configured_spacing_for_a_slow_host(web, work
     assert len(slow_pages) == 4
     # Two at a time: the second page asked for while the first was still being answered.
     assert slow_pages[1] - slow_pages[0] < latency
+
+
+def test_the_fetcher_tells_the_gate_each_answers_time_and_the_metrics_the_hosts_slowed(web, monkeypatch):
+    monkeypatch.setattr(politeness, "SLOW_HOST", 0.2)
+    slow, fast = web.hosts[:2]
+    web.set("/slow", Route(body="late", delay=0.6), host=slow)
+    web.set("/fast", "at once", host=fast)
+    counted: list[int] = []
+
+    class Recorder(Metrics):
+        def hosts_slowed(self, count: int) -> None:
+            counted.append(count)
+
+    async def main():
+        gate = HostGate(concurrency=2, delay=0.0, autothrottle=True)
+        async with Fetcher(user_agent="test", concurrency=4, gate=gate, metrics=Recorder()) as fetcher:
+            await fetcher.fetch(web.url("/fast", host=fast))
+            await fetcher.fetch(web.url("/slow", host=slow))
+        return gate
+
+    gate = asyncio.run(main())
+    assert gate.delay_for(slow) >= 0.3 - TOLERANCE  # half of its 0.6 s at least
+    assert gate.delay_for(fast) < 0.2
+    assert counted == [0, 1]

@@ -453,6 +453,7 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
             "monitor_fetch_duration_seconds",
             "monitor_feeds_due",
             "monitor_feeds_in_flight",
+            "monitor_hosts_slowed",
             "monitor_writer_queue_depth",
             "monitor_database_size_bytes",
             "monitor_deliveries_owed",

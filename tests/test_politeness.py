@@ -7,6 +7,7 @@ granularity); upper bounds are only used where the margin is many times the expe
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 
@@ -429,3 +430,33 @@ def test_the_learnt_spacing_holds_between_starts():
 
     starts = asyncio.run(main())
     assert all(b - a >= 0.3 - TOLERANCE for a, b in zip(starts, starts[1:]))
+
+
+def test_a_host_held_to_a_slower_pace_is_counted_and_logged_once_each_way(caplog):
+    gate = HostGate(delay=1.0, max_crawl_delay=30, autothrottle=True)
+    with caplog.at_level(logging.INFO, logger="monitor.ingest.politeness"):
+        gate.observe("slow.example", 1.5)  # 0.75 s: within its delay
+        assert gate.slowed == 0
+        for _ in range(3):
+            gate.observe("slow.example", 6.0)  # 3.4, 4.7, 5.3 s
+        gate.observe("other.example", 9.0)
+        assert gate.slowed == 2
+        gate.observe("slow.example", 1.5)  # 3.4 s: faster, still slow
+        assert gate.slowed == 2
+        for _ in range(4):
+            gate.observe("slow.example", 0.1)  # 1.8, 0.9, ...
+        assert gate.slowed == 1
+    slow_lines = [r.getMessage() for r in caplog.records if "slow.example" in r.getMessage()]
+    assert slow_lines == [
+        "host slow.example takes 3.4s to answer: its requests start 3.4s apart until it answers faster",
+        "host slow.example answers in time again: its requests start 1.0s apart",
+    ]
+
+
+def test_a_slowed_host_forgotten_is_no_longer_counted(monkeypatch):
+    gate = HostGate(delay=0.0, autothrottle=True, forget_after=10)
+    gate.observe("slow.example", 10.0)
+    assert gate.slowed == 1
+    later = time.monotonic() + 60
+    gate.forget_idle(later)
+    assert gate.slowed == 0 and gate.hosts == 0

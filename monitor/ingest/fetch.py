@@ -643,6 +643,8 @@ class Fetcher:
         except (TimeoutError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.WriteTimeout):
             self.gate.observe(host, time.monotonic() - started, failed=True)
             raise
+        finally:
+            self.metrics.hosts_slowed(self.gate.slowed)
 
     async def _with_deadline(self, request):
         """Whole-request deadline: httpx's timeouts are per read, so a slow drip could run forever."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +11,8 @@ from contextlib import asynccontextmanager
 from enum import IntEnum
 
 from monitor.runtime.priority import PriorityGate
+
+log = logging.getLogger(__name__)
 
 
 class Turn(IntEnum):
@@ -35,10 +38,25 @@ FORGET_AFTER = 24 * 3600.0
 back. A daemon following links meets new hosts every day, and would otherwise keep them all."""
 SWEEP_EVERY = 600.0
 """Seconds between two looks for hosts to forget, made as a new host is met."""
+SLOW_HOST = 2.0
+"""A host whose response time (smoothed) passes this many seconds, and twice its delay, is said to be slowed
+(logged once, counted by /metrics' ``monitor_hosts_slowed``) until it is back under its delay, or under
+half of this: the gap between the two keeps a host that answers in about that time from being logged at
+every answer."""
 
 
 class _Host:
-    __slots__ = ("slots", "turns", "next_start", "held_until", "delay", "latency", "users", "last_used")
+    __slots__ = (
+        "slots",
+        "turns",
+        "next_start",
+        "held_until",
+        "delay",
+        "latency",
+        "slowed",
+        "users",
+        "last_used",
+    )
 
     def __init__(self, concurrency: int, delay: float) -> None:
         self.users = 0
@@ -55,6 +73,8 @@ class _Host:
         self.latency = 0.0
         """The host's recent response time, smoothed and capped (``HostGate.observe``): the spacing it asks
         for."""
+        self.slowed = False
+        """Whether its response time holds it to a slower pace (see ``SLOW_HOST``)."""
 
     @property
     def spacing(self) -> float:
@@ -85,6 +105,8 @@ class HostGate:
         self.forget_after = forget_after
         self._hosts: dict[str, _Host] = {}
         self._next_sweep = time.monotonic() + SWEEP_EVERY
+        self.slowed = 0
+        """Hosts whose response time holds them to a slower pace now (``SLOW_HOST``)."""
 
     @property
     def hosts(self) -> int:
@@ -111,7 +133,7 @@ class HostGate:
             if not state.users and state.held_until <= now and now - state.last_used >= self.forget_after
         ]
         for name in idle:
-            del self._hosts[name]
+            self.slowed -= self._hosts.pop(name).slowed
 
     def set_crawl_delay(self, host: str, seconds: float) -> None:
         """Honour a robots.txt Crawl-delay, bounded so a hostile file cannot stall us for hours."""
@@ -151,6 +173,19 @@ class HostGate:
         if failed and target <= state.latency:
             return
         state.latency = (state.latency + target) / 2
+        if not state.slowed and state.latency > max(SLOW_HOST, 2 * state.delay):
+            state.slowed = True
+            self.slowed += 1
+            log.info(
+                "host %s takes %.1fs to answer: its requests start %.1fs apart until it answers faster",
+                host,
+                state.latency,
+                state.spacing,
+            )
+        elif state.slowed and state.latency <= max(SLOW_HOST / 2, state.delay):
+            state.slowed = False
+            self.slowed -= 1
+            log.info("host %s answers in time again: its requests start %.1fs apart", host, state.spacing)
 
     def delay_for(self, host: str) -> float:
         """The minimum time between two request starts to ``host`` now in force."""

@@ -80,6 +80,10 @@ class Metrics:
     def fetched(self, result: Any) -> None:
         """A GET ended (a ``fetch.FetchResult``), feed or page, successful or not."""
 
+    def hosts_slowed(self, count: int) -> None:
+        """``count`` hosts are held to a slower pace by their response time now
+        (``monitor.ingest.politeness.SLOW_HOST``)."""
+
     def extracted(self, seconds: float) -> None:
         """A page went through text extraction, taking ``seconds``."""
 
@@ -195,6 +199,11 @@ class PrometheusMetrics(Metrics):
         )
         self._due = Gauge("monitor_feeds_due", "Feeds claimed as due at the last tick", registry=r)
         self._in_flight = Gauge("monitor_feeds_in_flight", "Feed polls in flight", registry=r)
+        self._hosts_slowed = Gauge(
+            "monitor_hosts_slowed",
+            "Hosts whose requests start further apart than host_delay because they answer slowly (autothrottle)",
+            registry=r,
+        )
         self._writer = Gauge(
             "monitor_writer_queue_depth", "Writes waiting for or running in the writer thread", registry=r
         )
@@ -299,6 +308,9 @@ class PrometheusMetrics(Metrics):
         else:
             outcome = "not_modified" if result.status == 304 else "ok"
         self._fetch_seconds.labels(outcome).observe(result.elapsed)
+
+    def hosts_slowed(self, count: int) -> None:
+        self._hosts_slowed.set(count)
 
     def extracted(self, seconds: float) -> None:
         self._pages.inc()
