@@ -22,7 +22,7 @@ import yaml
 from conftest import PG_URL
 from prometheus_client.parser import text_string_to_metric_families
 from support.httpserver import Route
-from support.news import make_entries, rss
+from support.news import article_html, make_entries, paragraphs_for, rss
 from support.waiting import wait_for
 
 from monitor.daemon.observe import MIN_STALE_AFTER, Health, Listener
@@ -483,6 +483,51 @@ def test_healthz_and_metrics_of_a_running_daemon(web, workspace, tmp_path):
         daemon.send_signal(signal.SIGTERM)
         code = daemon.wait(timeout=60)
     assert code == 0, err.read_text()
+
+
+def hosts_slowed(base) -> float:
+    _, text = get(base + "/metrics")
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "monitor_hosts_slowed"
+        for sample in family.samples
+    )
+
+
+def test_a_site_that_slows_down_and_recovers_under_a_running_daemon(web, workspace, tmp_path):
+    # The outlet takes 3 s to answer anything for a while, then answers at once again. The daemon, polling
+    # its feed every second, holds the host to a slower pace, says so once in its log and in /metrics,
+    # and says once that it answers in time again when it has recovered.
+    entries = [
+        replace(entry, published=datetime.now(UTC) - timedelta(hours=n + 1))
+        for n, entry in enumerate(make_entries(web, "o", 2))
+    ]
+    feed_route = Route(rss("O", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"})
+    web.set("/o.xml", replace(feed_route, delay=3.0))
+    web.set("/robots.txt", Route(body="User-agent: *\nAllow: /\n", delay=3.0))
+    for n, entry in enumerate(entries):
+        web.set(f"/o/{n}", Route(body=article_html(entry.title, paragraphs_for(entry.slug)), delay=3.0))
+    feed = {"name": "Often", "url": web.url("/o.xml"), "interval": "1s"}
+    workspace.write_config([feed], poll_tick="1s", extract_workers=0, host_delay="0.2s")
+    out, err = tmp_path / "daemon.out", tmp_path / "daemon.err"
+    daemon = start_daemon(workspace, workspace.database_url, out, err)
+    try:
+        base = wait_for(lambda: listener_url(err))
+        assert base, err.read_text()
+        assert wait_for(lambda: "takes" in err.read_text() and "to answer" in err.read_text(), timeout=60)
+        assert wait_for(lambda: hosts_slowed(base) == 1)
+        web.set("/o.xml", feed_route)
+        assert wait_for(lambda: "answers in time again" in err.read_text(), timeout=60), err.read_text()
+        assert wait_for(lambda: hosts_slowed(base) == 0)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=60)
+    log = err.read_text()
+    assert code == 0, log
+    host = web.hosts[0]
+    assert log.count(f"host {host} takes") == 1, log
+    assert log.count(f"host {host} answers in time again") == 1, log
 
 
 def test_json_logs_carry_fields_and_no_secret(web, workspace, tmp_path):
