@@ -181,11 +181,17 @@ class HostGate:
                 host,
                 state.latency,
                 state.spacing,
+                extra={"host": host, "spacing": round(state.spacing, 2)},
             )
         elif state.slowed and state.latency <= max(SLOW_HOST / 2, state.delay):
             state.slowed = False
             self.slowed -= 1
-            log.info("host %s answers in time again: its requests start %.1fs apart", host, state.spacing)
+            log.info(
+                "host %s answers in time again: its requests start %.1fs apart",
+                host,
+                state.spacing,
+                extra={"host": host, "spacing": round(state.spacing, 2)},
+            )
 
     def delay_for(self, host: str) -> float:
         """The minimum time between two request starts to ``host`` now in force."""
