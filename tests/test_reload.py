@@ -388,6 +388,43 @@ def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_
     asyncio.run(scenario())
 
 
+def test_what_the_gate_learnt_of_slow_hosts_is_kept_by_a_reload_that_leaves_its_settings():
+    import asyncio
+    from datetime import timedelta
+
+    from monitor.config import Settings
+    from monitor.ingest.fetchtools import FetchTools, Shared
+    from monitor.runtime.metrics import NO_METRICS
+
+    class Workers:
+        workers = 1
+
+        def close(self):
+            pass
+
+    async def scenario():
+        first = FetchTools(Settings(extract_workers=1), Shared(Workers()), metrics=NO_METRICS)
+        first.fetcher.gate.observe("slow.example", 8.0)
+        assert first.fetcher.gate.delay_for("slow.example") == 4.0
+        kept = first.successor(
+            Settings(extract_workers=1, timeout=timedelta(seconds=5)), Workers, metrics=NO_METRICS
+        )
+        assert kept.fetcher.gate is first.fetcher.gate  # the slow host keeps its pace
+        off = kept.successor(
+            Settings(extract_workers=1, timeout=timedelta(seconds=5), autothrottle=False),
+            Workers,
+            metrics=NO_METRICS,
+        )
+        assert off.fetcher.gate is not kept.fetcher.gate
+        assert off.fetcher.gate.delay_for("slow.example") == 1.0  # host_delay for every host
+        off.fetcher.gate.observe("slow.example", 8.0)
+        assert off.fetcher.gate.delay_for("slow.example") == 1.0
+        for tools in (first, kept, off):
+            await tools.close()
+
+    asyncio.run(scenario())
+
+
 def test_every_instance_signalled_after_a_feed_is_added_reloads(web, workspace, tmp_path):
     # Several instances on one PostgreSQL, feeds.yaml edited and SIGHUP sent to each: each wrote the feeds
     # at once and found the new one missing; all but one failed on its unique name, logged an error and kept
