@@ -217,6 +217,36 @@ def test_check_hides_every_key_declared_secret_wherever_it_was_written(workspace
     assert "application/json" not in registered
 
 
+def test_an_smtp_host_and_addresses_from_the_environment_are_shown_and_its_password_hidden(
+    workspace, monkeypatch
+):
+    # Everything read from ${VAR} was hidden, a host too: every log line naming it (the feeds on that host,
+    # the listener's address) was blanked out, while a host is no secret. Its password still is.
+    monkeypatch.setenv("SMTP_HOST", "smtp.relay.example")
+    monkeypatch.setenv("SMTP_PASSWORD", "pw-from-the-environment")
+    monkeypatch.setenv("SMTP_FROM", "monitor@newsroom.example")
+    monkeypatch.setenv("SMTP_TO", "desk@newsroom.example")
+    monkeypatch.setenv("LISTEN", "127.0.0.1:9178")
+    monkeypatch.setenv("CONTACT", "ops@newsroom.example")
+    email = (
+        "email:\n  host: ${SMTP_HOST}\n  password: ${SMTP_PASSWORD}\n  from: ${SMTP_FROM}\n"
+        '  to: ["${SMTP_TO}"]\n'
+    )
+    workspace.config_path.write_text(
+        "settings:\n  listen: ${LISTEN}\n  contact: ${CONTACT}\n" + digest_yaml(email)
+    )
+    shown = json.loads(workspace.cli("check", "--json").stdout)
+    email_shown = shown["digests"][0]["channels"]["email"]
+    assert email_shown["host"] == "smtp.relay.example"
+    assert email_shown["to"] == ["desk@newsroom.example"]
+    assert email_shown["password"] == "***"
+    assert shown["settings"]["listen"] == "127.0.0.1:9178"
+    assert shown["settings"]["contact"] == "***"  # a person's address, from the environment: hidden as before
+    registered = secret_values(load_config(workspace.config_path))
+    assert "pw-from-the-environment" in registered and "ops@newsroom.example" in registered
+    assert not {"smtp.relay.example", "desk@newsroom.example", "127.0.0.1:9178"} & registered
+
+
 def fresh_python(code: str) -> str:
     """What ``code`` prints in a new interpreter that imports this checkout's ``monitor``."""
     env = {**os.environ, "PYTHONPATH": str(Path(monitor.__file__).parents[1])}

@@ -65,7 +65,9 @@ def test_redact_hides_secrets(text, secret):
 def test_redact_keeps_what_is_not_secret():
     text = (
         "poll feed=BBC outcome=ok url=https://example.org/rss.xml?lang=en&page=2 keyword=monkey "
-        "db postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        "db postgresql+psycopg://postgres@127.0.0.1:5432/test "
+        # A site's own /services/ pages are not a Slack webhook's path.
+        "url=https://rss.example.com/services/xml/rss/nyt/HomePage.xml"
     )
     assert redact(text) == text
 

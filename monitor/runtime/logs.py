@@ -67,8 +67,10 @@ _SECRET_WORDS = frozenset(
         "sessionid",
     }
 )
-# /services/T.../B.../token (Slack), and the same form on any host (a local relay, a test receiver).
-_WEBHOOK_PATH = re.compile(r"(/(?:services|triggers|workflows)/)[^\s?#\"'<>]+")
+# /services/T.../B.../token (Slack), and the same form on any host (a local relay, a test receiver): a team's
+# id (T and capitals or digits) and another such id first, so that a site's own /services/ pages
+# (/services/xml/rss/...) keep their address in the logs.
+_WEBHOOK_PATH = re.compile(r"(/(?:services|triggers|workflows)/)(?=T[A-Z0-9]+/[A-Z0-9]+/)[^\s?#\"'<>]+")
 _USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/@:?#\"'<>]*)(?::([^\s/@?#\"'<>]*))?@")
 _QUERY_PARAMETER = re.compile(r"([?&;])([^=&#\s\"'<>]+)=([^&#\s\"'<>]*)")
 _ASSIGNMENT = re.compile(
