@@ -523,3 +523,24 @@ def test_news_held_back_by_max_entries_per_poll_counts_its_wait(web, workspace):
         assert count == 2 and (20 + 30) * 60 <= total < 60 * 60, total
     finally:
         db.dispose()
+
+
+def test_feeds_says_so_when_feeds_yaml_cannot_be_read_for_the_rhythms(web, workspace):
+    # An edit breaks the file (the daemon keeps the configuration in force): `monitor feeds` still lists
+    # what the database holds, and says that the rhythms are reckoned without the file, which showed a feed
+    # polled every 10 minutes as adaptive with no word.
+    web.set(
+        "/fixed.xml", Route(rss("Fixed", web.url("/"), entries_every(web, "fixed", 15 * MIN, 4)), headers=RSS)
+    )
+    workspace.write_config([feed("Fixed", web.url("/fixed.xml"), interval="10m")])
+    workspace.json("poll")
+    assert [f["rhythm"] for f in workspace.json("feeds")] == ["fixed 10m"]
+    workspace.config_path.write_text(
+        workspace.config_path.read_text().replace("feeds:", "feeds:\n\t- oops", 1)
+    )
+
+    result = workspace.cli("feeds")
+
+    assert "Fixed" in result.stdout
+    assert "cannot be read" in result.stderr and "default settings" in result.stderr
+    assert str(workspace.config_path) in result.stderr.replace("\n", "")

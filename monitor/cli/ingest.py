@@ -471,7 +471,18 @@ def _rhythms(state, statuses, sightings, unwatched, now: datetime) -> dict[int, 
     defaults when it cannot be read)."""
     try:
         config = state.config()
-    except MonitorError:
+    except MonitorError as error:
+        # Said, not hidden: a feed's own interval and the bounds are in the file, and a table reckoned on
+        # the defaults without a word showed a feed polled every minute as "every 10m".
+        err.print(
+            styled(
+                "[yellow]warning:[/] {} cannot be read ({}): rhythms are reckoned on the default settings, "
+                "without the feeds' own intervals",
+                str(state.config_path),
+                str(error).splitlines()[0] if str(error) else type(error).__name__,
+            ),
+            soft_wrap=True,
+        )
         config = Config()
     configured = {feed.name: feed for feed in config.feeds}
     rhythms = {}
