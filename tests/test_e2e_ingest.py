@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
@@ -438,6 +439,23 @@ def test_articles_filters_by_feed_and_since(web, workspace):
     assert "Report one-1" in workspace.cli("articles").stdout
     bad = workspace.cli("articles", "--since", "yesterday", expect=2)
     assert "--since" in bad.stderr
+
+
+def test_articles_come_the_last_stored_first_with_both_times_shown(web, workspace):
+    # The feed later lists an entry dated the day before: it was stored last, and is listed first, where
+    # the table showed its date alone under "published" and looked out of order.
+    recent = replace(make_entries(web, "recent", 1)[0], published=datetime.now(UTC) - timedelta(hours=1))
+    workspace.write_config([{"name": "One", "url": serve_feed(web, "/one.xml", [recent])}])
+    workspace.cli("poll")
+    late = replace(make_entries(web, "late", 1)[0], published=datetime.now(UTC) - timedelta(days=1))
+    serve_feed(web, "/one.xml", [recent, late])
+    workspace.cli("poll")
+
+    listed = workspace.json("articles")
+    assert [row["title"] for row in listed] == ["Report late-0", "Report recent-0"]
+    table = workspace.cli("articles").stdout
+    assert "the last stored first" in table and "stored" in table and "published" in table
+    assert table.index("Report late-0") < table.index("Report recent-0")
 
 
 def test_poll_of_an_unknown_feed_name_is_an_error_with_a_hint(web, workspace):

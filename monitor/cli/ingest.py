@@ -608,7 +608,7 @@ def articles(
     limit: Annotated[int, typer.Option(help="At most this many (0: no limit).")] = 100,
     as_json: JsonOption = False,
 ) -> None:
-    """List stored articles, newest first."""
+    """List stored articles, the last stored first."""
     from monitor.store.articles import list_articles
 
     since_at = parse_since_option(since)
@@ -622,18 +622,30 @@ def articles(
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"Articles ({len(rows)})", title_justify="left")
-    for column in ("published", "feeds", "title", "body", "url"):
+    # In the order they were stored (what --since counts from), which is not always that of their dates: a
+    # feed lists a backdated entry, or an outlet's late copy of older news. Both times are shown.
+    table = Table(title=f"Articles ({len(rows)}), the last stored first", title_justify="left")
+    for column in ("stored", "published", "feeds", "title", "body", "url"):
         table.add_column(
             column,
             overflow="fold" if column == "url" else "ellipsis",
             max_width=60 if column == "title" else None,
+            min_width=20 if column == "title" else None,  # the title before the URL on a narrow terminal
         )
+    # Two times take room from the titles: the year only when some time is not of this one.
+    times = [t for row in rows for t in (row["fetched_at"], row["published_at"]) if t is not None]
+    this_year = datetime.now(UTC).year
+    shape = "%m-%d %H:%M" if all(t.year == this_year for t in times) else "%Y-%m-%d %H:%M"
     for row in rows:
-        when = row["published_at"] or row["fetched_at"]
+        published = row["published_at"]
         body = f"{row['body_source']} {len(row['body'])}c"
         table.add_row(
-            f"{when:%Y-%m-%d %H:%M}", ", ".join(row["feeds"]), row["title"] or "-", body, row["url"]
+            f"{row['fetched_at']:{shape}}",
+            f"{published:{shape}}" if published else "-",
+            ", ".join(row["feeds"]),
+            row["title"] or "-",
+            body,
+            row["url"],
         )
     out.print(table)
 

@@ -288,7 +288,8 @@ def list_articles(
     feed_name: str | None = None,
     limit: int | None = None,
 ) -> list[Article]:
-    """Stored articles, newest first (by publication time, else fetch time), with their feeds loaded."""
+    """Stored articles, the last stored first (by the time they were fetched: ``since`` counts from it
+    too), with their feeds loaded."""
     query = select(Article).options(selectinload(Article.feeds).selectinload(ArticleFeed.feed))
     if since is not None:
         query = query.where(Article.fetched_at >= since)
