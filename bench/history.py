@@ -66,6 +66,7 @@ WORDS = (
 ).split()
 COPY_SHARE = 0.15  # of a day's articles, exact copies of an earlier one that day (wire reprints)
 MATCH_SHARE = 0.08  # matched by a topic
+TOPIC = "iran-russia-arms"  # the one topic matched
 SAME_STORY = 0.7  # an original joins a story of the last three days, else opens one
 TARGET_RATIO = 2.0
 CARRIED = digest_store.Carried("morning", "email", ("digest",))
@@ -155,9 +156,7 @@ class History:
             )
             if self.rng.random() < MATCH_SHARE:
                 score = self.rng.uniform(10, 90)
-                matches.append(
-                    {"article_id": article_id, "topic": "iran-russia-arms", "score": score, "matched_at": at}
-                )
+                matches.append({"article_id": article_id, "topic": TOPIC, "score": score, "matched_at": at})
                 today_matched.append((article_id, at))
         with self.db.session() as session:
             if story_rows:
@@ -199,7 +198,7 @@ class History:
                 {
                     "delivery_id": delivery,
                     "article_id": article_id,
-                    "topic": "iran-russia-arms",
+                    "topic": TOPIC,
                     "delivered_at": sent,
                 }
                 for article_id, _ in self.matched
@@ -253,6 +252,13 @@ def measure(db: Database, history: History, now: datetime, repeats: int) -> dict
         ),
         "alert check: stories with news of the hour": lambda s: digest_store.story_followups(
             s, carried=CARRIED, topics=(), min_score=45, since=now - timedelta(hours=1), limit=500
+        ),
+        # A digest that names its topics (as the example feeds.yaml's does) asks its stories differently.
+        "digest of one topic: stories with news of the day": lambda s: digest_store.story_followups(
+            s, carried=CARRIED, topics=(TOPIC,), min_score=0, since=now - timedelta(days=1), limit=500
+        ),
+        "alert check of one topic: stories of the hour": lambda s: digest_store.story_followups(
+            s, carried=CARRIED, topics=(TOPIC,), min_score=45, since=now - timedelta(hours=1), limit=500
         ),
     }
     found = {}

@@ -163,7 +163,11 @@ def story_followups(
         .where(Article.story_id == Story.id, ArticleMatch.score >= min_score)
     )
     if topics:
-        match = match.where(ArticleMatch.topic.in_(list(topics)))
+        # Compared as an expression, not the indexed column: given the column, SQLite answered each story's
+        # question from the topic's index, every match of the topic since the database began, for each
+        # story active now (2.4 s for a day's digest after a year, against 6 ms without topics). Through
+        # the story's articles, each of them has its own few matches (``uq_article_matches_article_id_topic``).
+        match = match.where(ArticleMatch.topic.concat("").in_(list(topics)))
     matched = select(Story.id).where(Story.last_seen_at >= since, exists(match))
     query = (
         select(Article.id, Article.story_id)
