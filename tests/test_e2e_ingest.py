@@ -439,6 +439,11 @@ def test_articles_filters_by_feed_and_since(web, workspace):
     assert "Report one-1" in workspace.cli("articles").stdout
     bad = workspace.cli("articles", "--since", "yesterday", expect=2)
     assert "--since" in bad.stderr
+    # A negative limit listed the whole table (SQLite reads it as none), one past 64 bits ended in a traceback.
+    for command in ("articles", "stories", "matches", "deliveries"):
+        for limit in ("-1", "100000000000000000000"):
+            refused = workspace.cli(command, "--limit", limit, expect=2)
+            assert "--limit" in refused.stderr and "Traceback" not in refused.stderr, (command, limit)
 
 
 def test_articles_come_the_last_stored_first_with_both_times_shown(web, workspace):

@@ -51,6 +51,9 @@ class LogFormat(StrEnum):
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MAX_LIMIT = 10_000_000
+"""The most a listing's --limit may ask (0 asks for no limit): a negative one listed the whole table on
+SQLite, and one past a 64-bit integer ended in a traceback."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from monitor.cli import (
+    MAX_LIMIT,
     JsonOption,
     app,
     database_or_exit,
@@ -118,7 +119,9 @@ def deliveries(
     since: Annotated[
         str | None, typer.Option(help="Only deliveries for periods since, e.g. 2d, 6h, 2024-09-01.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many deliveries (0: no limit).")] = 50,
+    limit: Annotated[
+        int, typer.Option(help="At most this many deliveries (0: no limit).", min=0, max=MAX_LIMIT)
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List the latest deliveries of digests and alerts, newest first: whether each was sent, how many of its

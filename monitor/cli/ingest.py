@@ -19,6 +19,7 @@ from rich.text import Text
 
 from monitor import __version__
 from monitor.cli import (
+    MAX_LIMIT,
     JsonOption,
     app,
     database_or_exit,
@@ -605,7 +606,7 @@ def articles(
         str | None, typer.Option(help="Only articles stored since, e.g. 2d, 6h, 2024-09-01.")
     ] = None,
     feed: Annotated[str | None, typer.Option("--feed", "-f", help="Only articles from this feed.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (0: no limit).")] = 100,
+    limit: Annotated[int, typer.Option(help="At most this many (0: no limit).", min=0, max=MAX_LIMIT)] = 100,
     as_json: JsonOption = False,
 ) -> None:
     """List stored articles, the last stored first."""

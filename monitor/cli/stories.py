@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from monitor.cli import (
+    MAX_LIMIT,
     JsonOption,
     app,
     database_or_exit,
@@ -37,7 +38,9 @@ def stories(
     since: Annotated[
         str | None, typer.Option(help="Only stories active since, e.g. 2d, 6h, 2024-09-01.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many stories (0: no limit).")] = 50,
+    limit: Annotated[
+        int, typer.Option(help="At most this many stories (0: no limit).", min=0, max=MAX_LIMIT)
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List stories, most recently active first, with their wire clusters, outlets and agencies."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.cli import (
+    MAX_LIMIT,
     JsonOption,
     app,
     database_or_exit,
@@ -170,7 +171,7 @@ def matches(
     ctx: typer.Context,
     topic: Annotated[str | None, typer.Option(help="Only this topic.")] = None,
     since: SinceOption = None,
-    limit: Annotated[int, typer.Option(help="At most this many (0: no limit).")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many (0: no limit).", min=0, max=MAX_LIMIT)] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List stored matches, newest first, each with its evidence."""
