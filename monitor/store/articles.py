@@ -281,6 +281,20 @@ def save_article(
     return existing, created
 
 
+def article_at(session: Session, *, url: str, canonical: str | None = None) -> Article | None:
+    """The article stored under ``canonical`` (its unique canonical address; ``url`` when not given), else
+    the first stored under ``url`` as fetched.
+
+    By the canonical address first, through its unique index: asked both ways in one statement, SQLite
+    scanned the whole table (the address as fetched has no index), half a second after a year of articles
+    for the newest one, which is the one asked about. An address no article has still costs that scan.
+    """
+    found = session.scalar(select(Article).where(Article.canonical_url == (canonical or url)))
+    if found is not None:
+        return found
+    return session.scalar(select(Article).where(Article.url == url).order_by(Article.id).limit(1))
+
+
 def list_articles(
     session: Session,
     *,

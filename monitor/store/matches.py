@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.store.articles import article_at
 from monitor.store.models import Article, ArticleFeed, ArticleMatch, Feed
 from monitor.store.records import ArticleText
 
@@ -150,14 +151,9 @@ def stored_articles(
         last_id = rows[-1].id
 
 
-def find_article(session: Session, *, url: str) -> StoredArticle | None:
-    """The stored article at ``url`` (its address as fetched, or its canonical one)."""
-    row = session.scalars(
-        select(Article)
-        .where(or_(Article.canonical_url == url, Article.url == url))
-        .order_by(Article.id)
-        .limit(1)
-    ).first()
+def find_article(session: Session, *, url: str, canonical: str | None = None) -> StoredArticle | None:
+    """The stored article at ``url`` (its canonical address ``canonical``, or as fetched)."""
+    row = article_at(session, url=url, canonical=canonical)
     if row is None:
         return None
     return _stored(row, feed_names(session, article_ids=[row.id]).get(row.id, ()))

@@ -14,6 +14,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
+from monitor.store.articles import article_at
 from monitor.store.hotpath import LatestPerKey, epoch, insert_many, run_compiled
 from monitor.store.models import (
     Article,
@@ -364,13 +365,8 @@ def clusters_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, WireClu
 
 
 def article_by_url(session: Session, *, url: str, canonical: str) -> Article | None:
-    """The article stored under this URL (as given, or canonical)."""
-    return session.scalar(
-        select(Article)
-        .where((Article.canonical_url == canonical) | (Article.url == url))
-        .order_by(Article.id)
-        .limit(1)
-    )
+    """The article stored under this URL (canonical, or as given)."""
+    return article_at(session, url=url, canonical=canonical)
 
 
 def story(session: Session, *, story_id: int) -> Story | None:
