@@ -131,6 +131,14 @@ def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path)
     assert "twice the longest digest lookback, or gap between two of a digest's runs (14d)" in str(
         raised.value
     )
+    # Placed at the key to change, not at the start of the file.
+    [problem] = raised.value.problems
+    assert problem.key == "retention.deliveries"
+    assert problem.line == yaml_line(path, "deliveries:")
+
+
+def yaml_line(path, text: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def test_a_daemon_started_after_its_digest_s_time_sends_that_digest_late_once(workspace, tmp_path):

@@ -502,7 +502,7 @@ def _ledger_problem(config: Config) -> str | None:
     if retention.deliveries > reach:
         return None
     return (
-        f"retention.deliveries ({format_duration(retention.deliveries)}) must be at least retention.articles "
+        f"{format_duration(retention.deliveries)} must be at least retention.articles "
         f"({'off' if retention.articles is None else format_duration(retention.articles)}) or longer than "
         f"twice the longest digest lookback, or gap between two of a digest's runs ({format_duration(reach)}): an "
         f"article whose delivery rows are gone could be sent again"

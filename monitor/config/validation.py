@@ -54,11 +54,14 @@ _HINTS = {
     "kind_option": "set the feed's kind, or remove the key",
     "retention_ledger": "raise retention.deliveries, or set it to off",
 }
+_PLACES = {"retention_ledger": ("retention", "deliveries")}
+"""Where a problem the whole file raised is shown (the key to change), rather than at the file's start."""
 
 
 def _problem_from(reader: YamlReader, error: Any, model: type[BaseModel], depth: int) -> ConfigProblem:
     """A ConfigProblem for one pydantic error entry; ``model`` validated what is below ``loc[:depth]``."""
     loc, kind, cause = tuple(error["loc"]), error["type"], error.get("ctx", {}).get("error")
+    loc = _PLACES.get(kind, loc)
     message, hint = error["msg"], _HINTS.get(kind)
     if isinstance(cause, InvalidValue):
         message, hint = cause.problem, cause.hint
