@@ -111,7 +111,10 @@ def prune(
         _forget_entries(db, report, seen_before=cutoffs["articles"], pause=pause)
         _forget_counts(db, report, counted_before=cutoffs["articles"], pause=pause)
     if cutoffs["evidence"] is not None:
-        _reduce_evidence(db, report, before=cutoffs["evidence"], pause=pause)
+        # A dry run's article deletes were rolled back: their matches, which a real run deletes first, are not
+        # counted among those whose evidence would be emptied.
+        kept_since = cutoffs["articles"] if dry_run else None
+        _reduce_evidence(db, report, before=cutoffs["evidence"], pause=pause, of_articles_since=kept_since)
     if cutoffs["deliveries"] is not None:
         _prune_deliveries(db, report, before=cutoffs["deliveries"], pause=pause)
     if db.is_sqlite and not dry_run and vacuum:
@@ -178,8 +181,8 @@ def _forget_entries(db: Database, report: PruneReport, *, seen_before: datetime,
     forgotten = _until_done(
         db,
         report,
-        lambda session: store.forget_pruned(
-            session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run
+        lambda session, last: store.forget_pruned(
+            session, seen_before=seen_before, limit=ROW_BATCH, dry_run=report.dry_run, after_id=last
         ),
         pause=pause,
     )
@@ -208,25 +211,39 @@ def _forget_counts(db: Database, report: PruneReport, *, counted_before: datetim
             time.sleep(pause)
 
 
-def _reduce_evidence(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
+def _reduce_evidence(
+    db: Database,
+    report: PruneReport,
+    *,
+    before: datetime,
+    pause: float,
+    of_articles_since: datetime | None = None,
+) -> None:
     report.evidence_reduced += _until_done(
         db,
         report,
-        lambda session: store.reduce_evidence(
-            session, before=before, limit=ROW_BATCH, dry_run=report.dry_run
+        lambda session, last: store.reduce_evidence(
+            session,
+            before=before,
+            limit=ROW_BATCH,
+            dry_run=report.dry_run,
+            after_id=last,
+            of_articles_since=of_articles_since,
         ),
         pause=pause,
     )
 
 
 def _until_done(db: Database, report: PruneReport, step, *, pause: float) -> int:
-    """Run ``step(session)`` (rows done, at most ROW_BATCH) batch after batch until one comes back short
-    (a dry run counts one batch); the rows done in all."""
-    total = 0
+    """Run ``step(session, after_id)`` (rows done, at most ROW_BATCH, and the last id it looked at) batch
+    after batch until one comes back short; the rows done in all. Paging by id lets a dry run, whose batches
+    are rolled back, count past its first batch (it counted that one alone, and said 5,000 where 11,053
+    went)."""
+    total, last = 0, 0
     while True:
-        done = _batch(db, report.dry_run, step)
+        done, last = _batch(db, report.dry_run, lambda session, last=last: step(session, last))
         total += done
-        if done < ROW_BATCH or report.dry_run:
+        if done < ROW_BATCH:
             return total
         time.sleep(pause)
 
@@ -270,10 +287,10 @@ def _vacuum(db: Database, *, pause: float) -> tuple[int, str]:
     return freed, mode
 
 
-def vacuum_whole(db: Database) -> None:
-    """Rebuild the SQLite file in auto_vacuum=INCREMENTAL mode (once, for a database made before it)."""
-    if db.is_sqlite:
-        store.sqlite_vacuum(db.engine)
+def vacuum_whole(db: Database) -> tuple[int, int] | None:
+    """Rebuild the SQLite file in auto_vacuum=INCREMENTAL mode (once, for a database made before it); its
+    size in bytes before and after (None: not SQLite, nothing done)."""
+    return store.sqlite_vacuum(db.engine) if db.is_sqlite else None
 
 
 def mark_seen(session, *, pruned_ids, now: datetime) -> None:

@@ -34,18 +34,23 @@ def prune(
     except MonitorError as exc:
         raise fail(exc) from exc
     db = database_or_exit(ctx)
+    rebuilt = None
     try:
         report = retention.prune(db, config.retention, dry_run=dry_run)
         if vacuum and not dry_run:
-            retention.vacuum_whole(db)
+            rebuilt = retention.vacuum_whole(db)
     finally:
         db.dispose()
     if as_json:
-        print_json(report.as_json())
+        print_json(
+            report.as_json() | ({"vacuum": {"before": rebuilt[0], "after": rebuilt[1]}} if rebuilt else {})
+        )
         return
     table = Table("table", "would go" if dry_run else "deleted", box=None)
     for name, count in sorted(report.rows.items()):
-        table.add_row(name, str(count))
+        # Not deleted: each feed link of a pruned article leaves a row, so the entry is known if listed again.
+        shown = "pruned_entries (added, to know the entries again)" if name == "pruned_entries" else name
+        table.add_row(shown, str(count))
     table.add_row("article_matches (evidence emptied)", str(report.evidence_reduced))
     out.print(table)
     windows = ", ".join(
@@ -55,3 +60,8 @@ def prune(
     out.print(("dry run: nothing deleted; " if dry_run else "") + windows)
     if report.vacuumed_pages:
         out.print(f"{report.vacuumed_pages} free pages given back to the file system")
+    if rebuilt is not None:
+        before, after = (round(size / 2**20, 1) for size in rebuilt)
+        out.print(f"rebuilt whole (VACUUM): {before} MB before, {after} MB after")
+    elif vacuum and not dry_run:
+        out.print("--vacuum: nothing to rebuild on PostgreSQL (autovacuum reuses the space)")

@@ -183,19 +183,22 @@ def touch_pruned(session: Session, *, ids: Sequence[int], now: datetime, older_t
         )
 
 
-def forget_pruned(session: Session, *, seen_before: datetime, limit: int, dry_run: bool = False) -> int:
-    """Delete (or, ``dry_run``, count) up to ``limit`` pruned entries no feed listed since ``seen_before``."""
+def forget_pruned(
+    session: Session, *, seen_before: datetime, limit: int, dry_run: bool = False, after_id: int = 0
+) -> tuple[int, int]:
+    """Delete (or, ``dry_run``, count) up to ``limit`` pruned entries no feed listed since ``seen_before``,
+    of ids above ``after_id``. Returns how many, and the last id looked at (to go on from)."""
     ids = list(
         session.scalars(
             select(PrunedEntry.id)
-            .where(PrunedEntry.seen_at < seen_before)
+            .where(PrunedEntry.seen_at < seen_before, PrunedEntry.id > after_id)
             .order_by(PrunedEntry.id)
             .limit(limit)
         )
     )
     if dry_run or not ids:
-        return len(ids)
-    return rowcount(session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids))))
+        return len(ids), ids[-1] if ids else after_id
+    return rowcount(session.execute(delete(PrunedEntry).where(PrunedEntry.id.in_(ids)))), ids[-1]
 
 
 # --- Term and paragraph counts -----------------------------------------------------------------------------
@@ -232,21 +235,32 @@ def delete_counts(session: Session, *, table: str, keys: Sequence) -> int:
 # --- Match evidence -----------------------------------------------------------------------------------------
 
 
-def reduce_evidence(session: Session, *, before: datetime, limit: int, dry_run: bool = False) -> int:
-    """Empty the evidence JSON of up to ``limit`` matches made before ``before`` (the match, its score and
-    its snippet stay). Returns how many were (or, ``dry_run``, would be) reduced."""
-    ids = list(
-        session.scalars(
-            select(ArticleMatch.id)
-            .where(ArticleMatch.matched_at < before, ArticleMatch.evidence != EMPTY_EVIDENCE)
-            .order_by(ArticleMatch.id)
-            .limit(limit)
-        )
+def reduce_evidence(
+    session: Session,
+    *,
+    before: datetime,
+    limit: int,
+    dry_run: bool = False,
+    after_id: int = 0,
+    of_articles_since: datetime | None = None,
+) -> tuple[int, int]:
+    """Empty the evidence JSON of up to ``limit`` matches made before ``before``, of ids above ``after_id``
+    (the match, its score and its snippet stay); only those of articles fetched since ``of_articles_since``
+    when given (a dry run's count leaves out the matches that go with their articles). Returns how many
+    were (or, ``dry_run``, would be) reduced, and the last id looked at."""
+    query = select(ArticleMatch.id).where(
+        ArticleMatch.matched_at < before, ArticleMatch.evidence != EMPTY_EVIDENCE, ArticleMatch.id > after_id
     )
+    if of_articles_since is not None:
+        kept = select(Article.id).where(
+            Article.id == ArticleMatch.article_id, Article.fetched_at >= of_articles_since
+        )
+        query = query.where(kept.exists())
+    ids = list(session.scalars(query.order_by(ArticleMatch.id).limit(limit)))
     if dry_run or not ids:
-        return len(ids)
+        return len(ids), ids[-1] if ids else after_id
     session.execute(update(ArticleMatch).where(ArticleMatch.id.in_(ids)).values(evidence=EMPTY_EVIDENCE))
-    return len(ids)
+    return len(ids), ids[-1]
 
 
 # --- Deliveries ---------------------------------------------------------------------------------------------
@@ -289,10 +303,17 @@ def sqlite_incremental_vacuum(session: Session, *, pages: int) -> None:
     session.connection().execute(text(f"PRAGMA incremental_vacuum({int(pages)})"))
 
 
-def sqlite_vacuum(engine) -> None:
+def sqlite_vacuum(engine) -> tuple[int, int]:
     """Rebuild an SQLite file whole (``VACUUM``), switching it to auto_vacuum=INCREMENTAL on the way: the
     one-time step an existing database needs before incremental vacuums can free anything. It holds the
-    database for as long as copying it takes."""
+    database for as long as copying it takes. Returns its size in bytes before and after."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+
+        def size() -> int:
+            pages = connection.exec_driver_sql("PRAGMA page_count").scalar() or 0
+            return pages * (connection.exec_driver_sql("PRAGMA page_size").scalar() or 0)
+
+        before = size()
         connection.exec_driver_sql("PRAGMA auto_vacuum=INCREMENTAL")
         connection.exec_driver_sql("VACUUM")
+        return before, size()
