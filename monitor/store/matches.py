@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.store.articles import article_at
@@ -139,6 +139,14 @@ def stored_articles(
 ) -> Iterator[list[StoredArticle]]:
     """Stored articles (fetched since ``since``), oldest first, in batches: memory stays bounded."""
     last_id = 0
+    if since is not None:
+        # From the first article of the window, found by the fetch time's index: paging by id from the start
+        # read every older article, body and all, before the window (a year's worth for a 2-day backtest).
+        # ``id + 0``: the least id itself would be looked for in id order, the same walk from the start.
+        first = session.scalar(select(func.min(Article.id + 0)).where(Article.fetched_at >= since))
+        if first is None:
+            return
+        last_id = first - 1
     while True:
         query = select(Article).where(Article.id > last_id).order_by(Article.id).limit(batch)
         if since is not None:
