@@ -348,6 +348,36 @@ def test_only_the_listener_waits_for_a_restart():
     assert describe_change(old, moved).restart_needed == ("listen",)
 
 
+def test_a_listen_address_changed_and_changed_back_needs_no_restart(db):
+    # The warning compared the file with its previous version: put back to the address the daemon serves,
+    # it still said a restart was needed. With --listen or MONITOR_LISTEN, settings.listen is not used at all.
+    import asyncio
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.daemon.scheduler import Daemon
+    from monitor.pipeline import Pipeline
+
+    serving = Config.model_validate({"settings": {"listen": "127.0.0.1:9100"}})
+    elsewhere = Config.model_validate({"settings": {"listen": "127.0.0.1:9200"}})
+    off = Config.model_validate({})
+
+    async def scenario():
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        async with Pipeline(serving, db) as pipeline:
+            from_file = Daemon(serving, db, pipeline, scheduler=scheduler, listening=("127.0.0.1", 9100))
+            given = Daemon(
+                serving, db, pipeline, scheduler=scheduler, listening=("127.0.0.1", 9300), listen_given=True
+            )
+            return [from_file._listen_moves(c) for c in (serving, elsewhere, off)], [
+                given._listen_moves(c) for c in (serving, elsewhere, off)
+            ]
+
+    from_file, given = asyncio.run(scenario())
+    assert from_file == [False, True, True]
+    assert given == [False, False, False]
+
+
 def test_extraction_workers_are_replaced_when_extract_workers_change_and_shared_when_not():
     import asyncio
     from datetime import timedelta

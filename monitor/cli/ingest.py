@@ -714,6 +714,13 @@ def run(
         db = state.database(migrate=not no_migrate)
     except MonitorError as exc:
         raise fail(exc) from exc
+    given = address is not None
+    if given and config.settings.listen and listen_address(config.settings.listen) != address:
+        logging.getLogger("monitor").warning(
+            "serving /healthz and /metrics where --listen or MONITOR_LISTEN says; settings.listen (%s) is "
+            "not used",
+            config.settings.listen,
+        )
     if address is None and config.settings.listen:
         address = listen_address(config.settings.listen)
     logging.getLogger("monitor").info(
@@ -724,7 +731,7 @@ def run(
         os.getpid(),
     )
     try:
-        asyncio.run(run_daemon(config, db, listen=address))
+        asyncio.run(run_daemon(config, db, listen=address, listen_given=given))
     except MonitorError as exc:
         raise fail(exc) from exc
     finally:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
-from monitor.config import Config
+from monitor.config import Config, listen_address
 from monitor.daemon.database import DatabaseOutage, DiskWatch
 from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
@@ -48,8 +48,13 @@ class Daemon:
         *,
         scheduler: AsyncIOScheduler,  # every job goes on it: a daemon without one cannot run
         outage: DatabaseOutage | None = None,
+        listening: tuple[str, int] | None = None,
+        listen_given: bool = False,
     ) -> None:
         self.config = config
+        # Where /healthz and /metrics are served (bound once, at the start), and whether --listen or
+        # MONITOR_LISTEN chose it: then settings.listen is not used, whatever a reload makes it.
+        self.listening, self.listen_given = listening, listen_given
         self.db = db
         self.pipeline = pipeline
         self.metrics = metrics
@@ -307,11 +312,21 @@ class Daemon:
                 self.pipeline.websub.settings = new.settings.websub  # asked of hubs from the next request on
             else:
                 log.warning("settings.websub turned on or off: takes effect at the next restart")
-        if change.restart_needed:
+        restart_needed = [key for key in change.restart_needed if key != "listen" or self._listen_moves(new)]
+        if restart_needed:
             log.warning(
-                "settings changed that take effect only at the next restart: %s",
-                ", ".join(change.restart_needed),
+                "settings changed that take effect only at the next restart: %s", ", ".join(restart_needed)
             )
+        elif "listen" in change.restart_needed and self.listen_given:
+            log.info("settings.listen changed; not used: --listen or MONITOR_LISTEN gives the address")
+
+    def _listen_moves(self, config: Config) -> bool:
+        """Whether ``config``'s settings.listen asks for another address than the one served now (it was
+        changed and changed back: no restart needed)."""
+        if self.listen_given:
+            return False
+        wanted = listen_address(config.settings.listen) if config.settings.listen else None
+        return wanted != self.listening
 
     def _failed(self, what: str, then: str, error: Exception) -> None:
         """Log a job's failure (in an ``except`` block); one for the database's sake pauses polling."""
@@ -356,7 +371,9 @@ class Daemon:
         self.pipeline.release()
 
 
-async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | None = None) -> None:
+async def run_daemon(
+    config: Config, db: Database, *, listen: tuple[str, int] | None = None, listen_given: bool = False
+) -> None:
     """Run until SIGTERM or SIGINT.
 
     Args:
@@ -381,7 +398,7 @@ async def run_daemon(config: Config, db: Database, *, listen: tuple[str, int] | 
         )
         listener = Listener(listen, health=health, metrics=metrics)  # fails now if the port is taken
     try:
-        await _run(config, db, metrics, listener, loop, outage)
+        await _run(config, db, metrics, listener, loop, outage, listening=listen, listen_given=listen_given)
     finally:
         if listener is not None:
             listener.stop()
@@ -408,6 +425,9 @@ async def _run(
     listener: Listener | None,
     loop: asyncio.AbstractEventLoop,
     outage: DatabaseOutage,
+    *,
+    listening: tuple[str, int] | None,
+    listen_given: bool,
 ) -> None:
     async with Pipeline(config, db, metrics=metrics) as pipeline:
         pipeline.sync_feeds()
@@ -417,7 +437,16 @@ async def _run(
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
                 ledger.release_leases_of_others(session, owner=pipeline.owner)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
-        daemon = Daemon(config, db, pipeline, metrics, scheduler=scheduler, outage=outage)
+        daemon = Daemon(
+            config,
+            db,
+            pipeline,
+            metrics,
+            scheduler=scheduler,
+            outage=outage,
+            listening=listening,
+            listen_given=listen_given,
+        )
         if config.settings.websub.enabled and listener is not None:
             pipeline.websub = listener.websub = _subscriber(config, db, pipeline, loop)
         for sig in (signal.SIGTERM, signal.SIGINT):
