@@ -119,6 +119,7 @@ def test_sigterm_during_a_slow_poll_leaves_a_consistent_store(web, workspace, tm
         code = stop(daemon, timeout=60)
     assert code == 0
     assert time.monotonic() - started < 15  # a bounded grace period, then in-flight work is cancelled
+    assert "stopping: 1 still under way after 2s cut short (poll S)" in log_path.read_text()
     # Nothing half-stored; the feed is free to be polled again by the next start.
     assert workspace.json("articles") == []
     feeds = workspace.json("feeds")

@@ -361,6 +361,15 @@ class Daemon:
             for task in pending:
                 task.cancel()
             if pending:
+                cut = sorted(task.get_name() for task in pending)  # "poll <feed>", "page retries"
+                log.warning(
+                    "stopping: %d still under way after %.0fs cut short (%s%s); what they had not stored "
+                    "comes again at the next start",
+                    len(cut),
+                    grace,
+                    ", ".join(cut[:10]),
+                    f" and {len(cut) - 10} more" if len(cut) > 10 else "",
+                )
                 await asyncio.gather(*pending, return_exceptions=True)
         if self.jobs.running:
             log.info(
