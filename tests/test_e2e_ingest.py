@@ -439,6 +439,8 @@ def test_articles_filters_by_feed_and_since(web, workspace):
     assert "Report one-1" in workspace.cli("articles").stdout
     bad = workspace.cli("articles", "--since", "yesterday", expect=2)
     assert "--since" in bad.stderr
+    typo = workspace.cli("articles", "--feed", "Tow", expect=2)
+    assert "no feed named 'Tow'" in typo.stderr and "'Two'" in typo.stderr
     # A negative limit listed the whole table (SQLite reads it as none), one past 64 bits ended in a traceback.
     for command in ("articles", "stories", "matches", "deliveries"):
         for limit in ("-1", "100000000000000000000"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import os
 import re
@@ -610,16 +611,28 @@ def articles(
     as_json: JsonOption = False,
 ) -> None:
     """List stored articles, the last stored first."""
+    from monitor.store import feeds as feed_store
     from monitor.store.articles import list_articles
 
     since_at = parse_since_option(since)
     db = database_or_exit(ctx)
     with db.session() as session:
+        known = feed_store.feed_names(session) if feed is not None else []
         rows = [
             _article_row(a)
             for a in list_articles(session, since=since_at, feed_name=feed, limit=limit or None)
         ]
     db.dispose()
+    if feed is not None and feed not in known:
+        # A mistyped name listed nothing and looked like a feed with no articles.
+        close = difflib.get_close_matches(feed, known, n=3)
+        raise fail(
+            MonitorError(
+                f"no feed named {feed!r} in the database",
+                hint=(f"did you mean {', '.join(map(repr, close))}? " if close else "")
+                + "monitor feeds lists them",
+            )
+        )
     if as_json:
         print_json(rows)
         return

@@ -379,6 +379,11 @@ class FeedStatus:
     article_count: int
 
 
+def feed_names(session: Session) -> list[str]:
+    """The names of the feeds the database holds, configured now or not."""
+    return list(session.scalars(select(Feed.name).order_by(Feed.name)))
+
+
 def feed_statuses(session: Session) -> list[FeedStatus]:
     """Every feed with its number of articles, enabled ones first."""
     counts = select(ArticleFeed.feed_id, func.count().label("n")).group_by(ArticleFeed.feed_id).subquery()
