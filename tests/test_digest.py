@@ -7,11 +7,11 @@ import json
 import re
 import socket
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support.digests import NOW, Copy, add_story
 from support.holders import lease_holders
 from support.queryplans import watched_statements
@@ -392,8 +392,19 @@ def test_cli_send_now_and_preview(workspace, tmp_path):
         assert "4 stories" in result.stdout and RU_TITLE in preview.read_text(encoding="utf-8")
         assert FA_TITLE in preview.with_suffix(".txt").read_text(encoding="utf-8")
         assert smtp.messages == []  # a preview sends nothing
+        smtp.reject_with = "451 4.3.0 try again later"
+        failed = workspace.cli("digest", "morning", "--send-now", expect=1)
+        assert "email: failed (4 stories), retry at" in failed.stdout
+        smtp.reject_with = None
+        db = open_database(workspace.database_url)
+        with db.session() as session:  # its back-off over, as when the daemon did not retry it
+            session.execute(update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(minutes=1)))
+        db.dispose()
         result = workspace.cli("digest", "morning", "--send-now")
-        assert "email: sent (4 stories)" in result.stdout and len(smtp.messages) == 1
+        # The failed one goes first, said as owed; this run's own finds nothing left to send.
+        lines = result.stdout.splitlines()
+        assert re.fullmatch(r"email: sent \(4 stories\) \(the digest of .* UTC, owed\)", lines[0]), lines
+        assert lines[1:] == ["email: empty (0 stories)"] and len(smtp.messages) == 1
         assert "email: empty" in workspace.cli("digest", "morning", "--send-now").stdout
         # --since on a preview shows everything matched since then, sent or not.
         workspace.cli("digest", "morning", "--preview", str(preview), "--since", "3d")

@@ -101,8 +101,15 @@ def digest(
         out.print(f"digest {settings.name}: no channel can send (see the log lines above)", highlight=False)
     for outcome in outcomes if not as_json else ():
         detail = f", retry at {outcome.next_attempt_at:%H:%M:%S}: {outcome.error}" if outcome.error else ""
+        # A delivery owed on the channel goes first: said as what it is, not as a second run of this one.
+        owed = (
+            ""
+            if outcome.period == now
+            else f" (the {outcome.kind} of {outcome.period:%Y-%m-%d %H:%M} UTC, owed)"
+        )
+        stories = f"{outcome.stories} {'story' if outcome.stories == 1 else 'stories'}"
         out.print(
-            f"{outcome.channel}: {outcome.status} ({outcome.stories} stories){detail}",
+            f"{outcome.channel}: {outcome.status} ({stories}){owed}{detail}",
             highlight=False,
             markup=False,
         )
