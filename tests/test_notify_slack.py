@@ -13,7 +13,7 @@ from test_digest import digest_config
 from monitor.config import load_config
 from monitor.digest.notify.slack_blocks import MAX_BLOCKS, MAX_TEXT
 from monitor.digest.runner import DigestRunner
-from monitor.store.models import DeliveryItem
+from monitor.store.models import Delivery, DeliveryItem
 
 
 def runner_for(db, tmp_path, **kwargs) -> DigestRunner:
@@ -159,3 +159,26 @@ def test_a_channel_with_an_empty_secret_is_skipped_with_a_log_line(db, tmp_path,
     runner = runner_for(db, tmp_path, slack_url="")
     assert runner.run(period=NOW, now=NOW) == []
     assert "channel slack skipped: no webhook_url" in caplog.text
+    assert "owed" not in caplog.text
+
+
+def test_a_skipped_channel_says_what_deliveries_wait_on_it(db, tmp_path, caplog):
+    # Sent by hand with the secret in the environment, a digest failed; the daemon, started without the
+    # secret, skips the channel and retries nothing there: it said so without a word of what waited.
+    with db.session() as session:
+        session.add(
+            Delivery(
+                digest="morning",
+                kind="digest",
+                channel="slack",
+                period=NOW - timedelta(hours=1),
+                status="failed",
+                attempts=1,
+                next_attempt_at=NOW - timedelta(minutes=1),
+                created_at=NOW - timedelta(hours=1),
+            )
+        )
+    runner = runner_for(db, tmp_path, slack_url="")
+    assert runner.retry_due(now=NOW) == []
+    assert "channel slack skipped: no webhook_url" in caplog.text
+    assert "; 1 delivery owed on it waits until it can send (monitor deliveries lists them)" in caplog.text

@@ -232,10 +232,31 @@ class DigestRunner:
             if (missing := settings.missing()) is not None:
                 if name not in self._told_missing:  # once per process: alerts and retries ask every minute
                     self._told_missing.add(name)
-                    log.warning("digest %s: channel %s skipped: %s", self.digest.name, name, missing)
+                    log.warning(
+                        "digest %s: channel %s skipped: %s%s",
+                        self.digest.name,
+                        name,
+                        missing,
+                        self._owed_on(name),
+                    )
                 continue
             chosen.append((name, settings))
         return chosen
+
+    def _owed_on(self, channel: str) -> str:
+        """What a skipped channel leaves waiting, for its log line: a delivery that failed there (sent by hand
+        with settings this process lacks) is retried only by a process that has them."""
+        try:
+            with self.db.session() as session:
+                count = sum(
+                    o.count for o in ledger.owed(session, digest=self.digest.name) if o.channel == channel
+                )
+        except Exception:  # noqa: BLE001 - the line is said without it; the database's trouble is told elsewhere
+            return ""
+        if not count:
+            return ""
+        owed = "1 delivery owed on it waits" if count == 1 else f"{count} deliveries owed on it wait"
+        return f"; {owed} until it can send (monitor deliveries lists them)"
 
     def run(
         self,

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, update
+from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -381,12 +381,14 @@ class Owed:
     oldest_period: datetime
 
 
-def owed(session: Session) -> list[Owed]:
+def owed(session: Session, *, digest: str | None = None) -> list[Owed]:
     """The deliveries still owed (being sent, or failed and waiting to be tried again), by kind, channel and
-    status, with the period of the oldest of each: what an alert on a digest that is not getting out reads."""
+    status, with the period of the oldest of each: what an alert on a digest that is not getting out reads.
+    Of one digest when given."""
     query = (
         select(Delivery.kind, Delivery.channel, Delivery.status, func.count(), func.min(Delivery.period))
         .where(Delivery.status.in_((SENDING, FAILED, UNCONFIRMED)))
+        .where(Delivery.digest == digest if digest is not None else true())
         .group_by(Delivery.kind, Delivery.channel, Delivery.status)
         .order_by(Delivery.kind, Delivery.channel, Delivery.status)
     )
