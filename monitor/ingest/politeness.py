@@ -40,9 +40,9 @@ SWEEP_EVERY = 600.0
 """Seconds between two looks for hosts to forget, made as a new host is met."""
 SLOW_HOST = 2.0
 """A host whose response time (smoothed) passes this many seconds, and twice its delay, is said to be slowed
-(logged once, counted by /metrics' ``monitor_hosts_slowed``) until it is back under its delay, or under
-half of this: the gap between the two keeps a host that answers in about that time from being logged at
-every answer."""
+(logged once, counted by /metrics' ``monitor_hosts_slowed``) until it is back under its delay or half of
+this, whichever is longer: the gap between the two keeps a host that answers in about that time from being
+logged at every answer."""
 
 
 class _Host:
