@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import yaml
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select
 from support.httpserver import LocalWebServer, Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
@@ -24,6 +25,7 @@ from monitor.config import load_config
 from monitor.daemon.scheduler import Daemon
 from monitor.pipeline import Pipeline
 from monitor.store.db import open_database
+from monitor.store.models import Feed
 
 JOB_TAKES = 1.0
 HOOK_TAKES = 2.0
@@ -184,3 +186,39 @@ def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_without_a_traceba
     assert code == 0, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert "daemon stopped" in text
+
+
+def test_ctrl_c_pressed_again_cuts_the_stop_short_and_releases_the_leases(web, workspace, tmp_path):
+    # The first Ctrl-C waits up to the grace for a poll whose page takes a minute; pressed again, it exited
+    # at once with status 130, not a line said, and the feed's lease held for 30 minutes.
+    web.set("/s.xml", rss("S", web.url("/"), make_entries(web, "s", 1)))
+    web.set("/s/0", Route(f"<html><body><p>{'slow text ' * 80}</p></body></html>", delay=60))
+    workspace.write_config(
+        [{"name": "S", "url": web.url("/s.xml")}], poll_tick="1s", timeout="90s", shutdown_grace="45s"
+    )
+    log_path = tmp_path / "daemon.log"
+    daemon = start_daemon(workspace, log_path)
+    try:
+        # A request is recorded once answered: the page's, a minute away, is under way once robots.txt is in.
+        assert wait_for(lambda: web.requests_for("/robots.txt"), timeout=60), log_path.read_text()
+        time.sleep(1)
+        daemon.send_signal(signal.SIGINT)
+        assert wait_for(lambda: "stopping: waiting up to 45s" in log_path.read_text(), timeout=30)
+        asked = time.monotonic()
+        daemon.send_signal(signal.SIGINT)
+        code = daemon.wait(timeout=40)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    text = log_path.read_text()
+    assert code == 0, text
+    assert time.monotonic() - asked < 30  # not the rest of the 45 s grace
+    assert "a second stop signal: what is still under way is cut short now" in text
+    assert "cut short (poll S)" in text and "Traceback" not in text
+    db = open_database(workspace.database_url, migrate=False)
+    with db.session() as session:
+        assert session.scalars(select(Feed.lease_owner)).all() == [None]  # given back, not left to expire
+    db.dispose()
+    web.set("/s/0", "<html><body><p>" + "fast text " * 80 + "</p></body></html>")
+    [report] = workspace.json("poll")
+    assert report["outcome"] == "ok" and report["new_articles"] == 1  # not held by a lease left behind

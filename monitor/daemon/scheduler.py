@@ -64,6 +64,8 @@ class Daemon:
         self.disk = DiskWatch(db.sqlite_path) if db.sqlite_path is not None else None
         self._polling = 0  # polls in flight
         self.stopping = asyncio.Event()
+        # A second stop signal while draining (Ctrl-C pressed again): the grace is over at once.
+        self.hurry = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
         self._retrying: asyncio.Task | None = None  # one pass of page retries at a time
         self.reloader = ConfigReloader(config)
@@ -350,14 +352,31 @@ class Daemon:
         await self.drain()
         self.scheduler.shutdown(wait=False)
 
+    def hurry_up(self) -> None:
+        """A second stop signal while stopping: what is still under way is cut short now, not at the end of
+        the grace (its leases are released all the same); said once."""
+        if not self.hurry.is_set():
+            log.warning("a second stop signal: what is still under way is cut short now")
+            self.hurry.set()
+
     async def drain(self) -> None:
-        """Let polls in flight and the scheduler's jobs under way finish for a while (``shutdown_grace``), then
-        cancel the polls left; their leases are released."""
+        """Let polls in flight and the scheduler's jobs under way finish for a while (``shutdown_grace``, or
+        until ``hurry_up``), then cancel the polls left; their leases are released."""
         grace = self.config.settings.shutdown_grace.total_seconds()
         deadline = time.monotonic() + grace
         if self.in_flight:
             log.info("stopping: waiting up to %.0fs for %d polls in flight", grace, len(self.in_flight))
-            _, pending = await asyncio.wait(set(self.in_flight), timeout=grace)
+            hurried = asyncio.create_task(self.hurry.wait())
+            try:
+                while (left := {t for t in self.in_flight if not t.done()}) and not self.hurry.is_set():
+                    if (remaining := deadline - time.monotonic()) <= 0:
+                        break
+                    await asyncio.wait(
+                        {*left, hurried}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    )
+            finally:
+                hurried.cancel()
+            pending = {t for t in self.in_flight if not t.done()}
             for task in pending:
                 task.cancel()
             if pending:
@@ -375,7 +394,8 @@ class Daemon:
             log.info(
                 "stopping: waiting for %d scheduled jobs under way (a digest, a prune)", self.jobs.running
             )
-        if not await self.jobs.finished(timeout=max(0.0, deadline - time.monotonic())):
+        jobs_may_take = 0.0 if self.hurry.is_set() else max(0.0, deadline - time.monotonic())
+        if not await self.jobs.finished(timeout=jobs_may_take):
             log.warning("stopping: %d scheduled jobs still running after %.0fs", self.jobs.running, grace)
         self.pipeline.release()
 
@@ -476,11 +496,18 @@ async def _run(
         try:
             await daemon.stopping.wait()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            loop.remove_signal_handler(signal.SIGHUP)
             # Removing a handler restores the default, and SIGHUP's default is to die: not while draining.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            await daemon.stop()
+            # Pressed again, Ctrl-C (or SIGTERM) cuts the drain short rather than killing the process midway,
+            # which left the feeds' leases held and said nothing.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, daemon.hurry_up)
+            try:
+                await daemon.stop()
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
         log.info("daemon stopped")
 
 
