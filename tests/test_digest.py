@@ -18,6 +18,7 @@ from support.queryplans import watched_statements
 from support.smtp import SmtpServer
 
 from monitor.config import load_config
+from monitor.digest import runner as runner_module
 from monitor.digest.runner import DigestRunner, period_of
 from monitor.store import deliveries as ledger
 from monitor.store.db import open_database
@@ -52,6 +53,14 @@ def digest_config(tmp_path, *, smtp_port=None, slack_url=None, webhook_url=None,
     path = tmp_path / "feeds.yaml"
     path.write_text(yaml.safe_dump({"feeds": [], "digests": [digest]}, allow_unicode=True, sort_keys=False))
     return digest
+
+
+@pytest.fixture(autouse=True)
+def _no_catch_up(monkeypatch):
+    """These runs and retries are of periods the tests name; a scheduled run the wall clock puts a few hours
+    before a test's times would be caught up besides (``missed_run``, tested in ``test_digest_reach``), and
+    the outcomes these tests count would depend on the hour they run at."""
+    monkeypatch.setattr(runner_module, "CATCH_UP_WITHIN", timedelta(0))
 
 
 def seed(db) -> dict[str, list[int]]:
@@ -222,9 +231,13 @@ def test_smtp_down_then_back_nothing_lost_nothing_repeated(db, tmp_path):
         assert runner.retry_due(now=again.next_attempt_at - timedelta(seconds=5)) == []  # not due yet
         [back] = runner.retry_due(now=again.next_attempt_at + timedelta(seconds=1))
         assert back.status == "sent" and back.stories == 4
-        assert runner.retry_due(now=again.next_attempt_at + timedelta(hours=3)) == []
+        # Nothing of it is due again. (Three hours on, a scheduled run may fall between: its catch-up, if any,
+        # is of its own period, and finds nothing left to send.)
+        later = runner.retry_due(now=again.next_attempt_at + timedelta(hours=3))
+        assert [o for o in later if o.period == period] == [] and {o.status for o in later} <= {"empty"}
         [next_day] = runner.run(period=period + timedelta(days=1), now=NOW + timedelta(days=1))
-        assert next_day.status == "empty"
+        # Made here, or already by that catch-up when the day's run fell within those three hours: once.
+        assert next_day.status == ("taken" if later else "empty")
         assert len(smtp.messages) == 1
         assert "Tehran ships" in smtp.messages[0]["Subject"]
 
@@ -241,9 +254,12 @@ def test_next_digest_carries_what_failed(db, tmp_path):
         later = NOW + timedelta(seconds=30)
         [sent] = runner.run(period=later, now=later, since=later)
         assert sent.status == "sent" and sent.stories == 4
-        assert runner.retry_due(now=NOW + timedelta(days=6)) == []
+        # Not retried. (A day's scheduled run a few hours before may be caught up then: it finds nothing.)
+        due = runner.retry_due(now=NOW + timedelta(days=6))
+        assert [o for o in due if o.status != "empty"] == []
     with db.session() as session:
-        assert sorted(d.status for d in session.query(Delivery)) == ["sent", "superseded"]
+        statuses = sorted(d.status for d in session.query(Delivery) if d.status != "empty")
+        assert statuses == ["sent", "superseded"]
     assert len(smtp.messages) == 1
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from support.digests import NOW, Copy, add_story
 from support.httpserver import Route
-from test_digest import digest_config
+from test_digest import _no_catch_up, digest_config  # noqa: F401 - the autouse fixture, as there
 
 from monitor.config import load_config
 from monitor.digest.notify.slack_blocks import MAX_BLOCKS, MAX_TEXT
