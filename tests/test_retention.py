@@ -241,8 +241,8 @@ def test_a_pruned_article_still_in_its_feed_is_not_stored_again(web, workspace):
         table = workspace.cli(
             "prune", *(["--vacuum"] if workspace.database_url.startswith("sqlite") else [])
         ).stdout
-        assert re.search(r"articles\s+3", table)
-        assert re.search(r"pruned_entries \(added, to know the entries again\)\s+3", table)
+        assert re.search(r"articles\s+3", table), table
+        assert re.search(r"pruned_entries \(added, to know the entries again\)\s+3", table), table
         if workspace.database_url.startswith("sqlite"):
             assert "rebuilt whole (VACUUM):" in table
         web.clear_requests()

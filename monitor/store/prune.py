@@ -110,13 +110,15 @@ _pruned_entries = cast(Table, PrunedEntry.__table__)
 def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
     """Insert pruned entries; one already there (another instance pruning at the same time) is left."""
     dialect = session.connection().dialect.name
-    statement = dialect_insert(dialect, _pruned_entries).on_conflict_do_nothing(
-        index_elements=["feed_id", "entry_key"]
+    # The id of each row added comes back; a row left for a conflict returns none. The rowcount is not
+    # told: PostgreSQL's driver gives -1 for an insert with RETURNING, which SQLAlchemy adds for the key,
+    # and the prune report said "-3 pruned_entries".
+    statement = (
+        dialect_insert(dialect, _pruned_entries)
+        .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        .returning(_pruned_entries.c.id)
     )
-    added = 0
-    for row in rows:  # one row a statement: the rowcount of a many-row insert is not told on every driver
-        added += session.connection().execute(statement, row).rowcount or 0
-    return added
+    return sum(len(session.connection().execute(statement, row).all()) for row in rows)
 
 
 def _drop_empty_groups(
