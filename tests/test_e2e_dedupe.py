@@ -197,6 +197,8 @@ def test_wire_copies_collapse_and_unrelated_news_stays_apart(web, workspace):
     assert "wire copy of article" in text and "shared 5-word shingles" in text
     assert "started the story" in workspace.cli("explain", urls["concert"]).stdout
     workspace.cli("explain", "http://127.0.0.1:1/nothing", expect=2)
+    malformed = workspace.cli("explain", "http://[::1/unclosed", expect=2)  # not found, not a traceback
+    assert "no stored article" in malformed.stderr and "Traceback" not in malformed.stderr
 
 
 def test_an_updated_article_is_updated_not_duplicated(web, workspace):

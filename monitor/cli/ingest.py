@@ -709,7 +709,7 @@ def run(
     ] = False,
 ) -> None:
     """Run the daemon: poll each feed when it is due, until SIGTERM or SIGINT."""
-    from monitor.config import listen_address
+    from monitor.config import configured_listen, listen_address
     from monitor.daemon.scheduler import run_daemon
 
     state = state_of(ctx)
@@ -728,14 +728,15 @@ def run(
     except MonitorError as exc:
         raise fail(exc) from exc
     given = address is not None
-    if given and config.settings.listen and listen_address(config.settings.listen) != address:
+    configured = configured_listen(config.settings)
+    if given and configured is not None and configured != address:
         logging.getLogger("monitor").warning(
             "serving /healthz and /metrics where --listen or MONITOR_LISTEN says; settings.listen (%s) is "
             "not used",
             config.settings.listen,
         )
-    if address is None and config.settings.listen:
-        address = listen_address(config.settings.listen)
+    if address is None:
+        address = configured
     logging.getLogger("monitor").info(
         "monitor %s starting: %d feeds, database %s (pid %d)",
         __version__,

@@ -173,16 +173,13 @@ def explain(
 ) -> None:
     """Say why an article joined its wire cluster and its story: method, scores, shared shingles and terms."""
     from monitor.dedupe.explain import explain_article
-    from monitor.ingest.urls import canonical_url
-    from monitor.store import stories as stories_store
+    from monitor.ingest.urls import lookup_forms
+    from monitor.store.articles import article_at
 
+    written, canonical = lookup_forms(url)
     db = database_or_exit(ctx)
     with db.session() as session:
-        try:
-            canonical = canonical_url(url)
-        except Exception:  # noqa: BLE001 - a malformed URL is simply not found
-            canonical = url
-        article = stories_store.article_by_url(session, url=url, canonical=canonical)
+        article = article_at(session, url=written, canonical=canonical)
         report = explain_article(session, article) if article is not None else None
     db.dispose()
     if report is None:

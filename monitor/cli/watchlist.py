@@ -111,18 +111,15 @@ def _from_file(path: Path, title: str) -> ArticleText:
 
 
 def _from_url(ctx: typer.Context, url: str) -> ArticleText:
-    from monitor.ingest.urls import canonical_url
+    from monitor.ingest.urls import lookup_forms
     from monitor.store.matches import find_article
 
     state = state_of(ctx)
-    try:
-        canonical = canonical_url(url)
-    except Exception:  # noqa: BLE001 - a malformed URL is looked for as written
-        canonical = url
+    written, canonical = lookup_forms(url)
     try:
         db = state.database()
         with db.session() as session:
-            stored = find_article(session, url=url, canonical=canonical)
+            stored = find_article(session, url=written, canonical=canonical)
         db.dispose()
     except MonitorError as exc:
         raise fail(exc) from exc

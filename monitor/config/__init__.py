@@ -35,6 +35,7 @@ _EXPORTS = {
         "RetentionSettings",
         "Settings",
         "WebSubSettings",
+        "configured_listen",
         "listen_address",
     ),
     "load": ("load_config",),
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # what the names above resolve to, for type checkers and edit
     from monitor.config.schema import RetentionSettings as RetentionSettings
     from monitor.config.schema import Settings as Settings
     from monitor.config.schema import WebSubSettings as WebSubSettings
+    from monitor.config.schema import configured_listen as configured_listen
     from monitor.config.schema import listen_address as listen_address
     from monitor.config.section import Section as Section
     from monitor.config.section import is_secret as is_secret

@@ -198,6 +198,11 @@ def listen_address(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+def configured_listen(settings: Settings) -> tuple[str, int] | None:
+    """Where ``settings.listen`` asks /healthz and /metrics to be served (None: not served)."""
+    return listen_address(settings.listen) if settings.listen else None
+
+
 class FeedConfig(Section):
     """One feed to poll (an item of the ``feeds:`` list)."""
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
-from monitor.config import Config, listen_address
+from monitor.config import Config, configured_listen
 from monitor.daemon.database import DatabaseOutage, DiskWatch
 from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
@@ -327,8 +327,7 @@ class Daemon:
         changed and changed back: no restart needed)."""
         if self.listen_given:
             return False
-        wanted = listen_address(config.settings.listen) if config.settings.listen else None
-        return wanted != self.listening
+        return configured_listen(config.settings) != self.listening
 
     def _failed(self, what: str, then: str, error: Exception) -> None:
         """Log a job's failure (in an ``except`` block); one for the database's sake pauses polling."""

@@ -23,6 +23,15 @@ def canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
+def lookup_forms(url: str) -> tuple[str, str]:
+    """(``url`` as written, its canonical form) to look a stored article up by; a URL too malformed to
+    canonicalise (an unclosed IPv6 bracket) is looked for as written."""
+    try:
+        return url, canonical_url(url)
+    except ValueError:
+        return url, url
+
+
 def is_fetchable(url: str | None) -> bool:
     """An absolute http(s) URL of sane length."""
     if not url or len(url) > MAX_URL_LENGTH:

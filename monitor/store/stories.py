@@ -14,7 +14,6 @@ from typing import cast
 from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, defer, selectinload
 
-from monitor.store.articles import article_at
 from monitor.store.hotpath import LatestPerKey, epoch, insert_many, run_compiled
 from monitor.store.models import (
     Article,
@@ -362,11 +361,6 @@ def clusters_by_id(session: Session, *, ids: Sequence[int]) -> dict[int, WireClu
             }
         )
     return found
-
-
-def article_by_url(session: Session, *, url: str, canonical: str) -> Article | None:
-    """The article stored under this URL (canonical, or as given)."""
-    return article_at(session, url=url, canonical=canonical)
 
 
 def story(session: Session, *, story_id: int) -> Story | None:
