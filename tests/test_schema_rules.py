@@ -112,3 +112,20 @@ def test_checking_the_schema_imports_no_alembic(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_current_database_is_not_handed_to_alembic(bare, monkeypatch):
+    """Every daemon start migrates: a schema already current is answered from its revision alone."""
+    from monitor.store import schema
+
+    db = Database(bare.database_url)
+    try:
+        assert schema.migrate(db) in ((None, HEAD), (PREVIOUS, HEAD), (HEAD, HEAD))
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("Alembic asked to upgrade a current schema")
+
+        monkeypatch.setattr(schema, "upgrade", refuse)
+        assert schema.migrate(db) == (HEAD, HEAD)
+    finally:
+        db.dispose()

@@ -89,6 +89,10 @@ def migrate(db: Database) -> tuple[str | None, str | None]:
         The revisions before and after (None for an empty database).
     """
     before = refuse_newer(db).current
+    if before == SCHEMA_REVISION:
+        # Current already (every start but the first after an upgrade): Alembic would find nothing to do,
+        # after a quarter of a second spent importing itself and reading the migration scripts.
+        return before, before
     upgrade(db)
     return before, current_revision(db)
 
