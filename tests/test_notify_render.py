@@ -110,6 +110,59 @@ def test_email_subject_cannot_inject_headers():
     assert len(str(message["Subject"])) <= 200
 
 
+ENCODED_WORDS = [
+    "Zebra =?utf-8?q?=0D=0AReply-To:_attacker@evil.example=0D=0A=0D=0A<h1>Phish</h1>?=",
+    "=?utf-8?b?SGFja2VkIHN1YmplY3Q=?=",  # shown by mail readers as "Hacked subject"
+]
+SENT_HEADERS = [
+    "subject",
+    "from",
+    "to",
+    "date",
+    "message-id",
+    "auto-submitted",
+    "x-monitor-digest",
+    "mime-version",
+    "content-type",
+]
+
+
+def sent_and_read_back(message):
+    from email import policy
+    from email.parser import BytesParser
+
+    return BytesParser(policy=policy.SMTP).parsebytes(message.as_bytes(policy=policy.SMTP))
+
+
+@pytest.mark.parametrize("headline", ENCODED_WORDS)
+def test_an_encoded_word_in_a_headline_stays_text_in_the_subject(headline):
+    settings = EmailChannel(host="127.0.0.1", **{"from": "digest@monitor.test"}, to=("a@monitor.test",))
+    message = build_message(
+        render(content(item(headline))), settings, message_id="<x@monitor.test>", date=PERIOD
+    )
+    received = sent_and_read_back(message)
+    assert [name.lower() for name in received.keys()] == SENT_HEADERS
+    assert received["Reply-To"] is None and received.is_multipart()
+    subject = str(received["Subject"])
+    assert subject.replace("\u2060", "").startswith(f"Digest morning: {headline}"[:60]), subject
+    assert "Hacked subject" not in subject
+
+
+def test_a_subject_that_does_not_read_back_is_replaced_by_the_digests_name(monkeypatch, caplog):
+    """What the defusing misses (here: none at all) is caught by reading the message back."""
+    from monitor.digest.notify import email
+
+    monkeypatch.setattr(email, "literal_header", lambda text: text)
+    settings = EmailChannel(host="127.0.0.1", **{"from": "digest@monitor.test"}, to=("a@monitor.test",))
+    message = build_message(
+        render(content(item(ENCODED_WORDS[0]))), settings, message_id="<x@monitor.test>", date=PERIOD
+    )
+    received = sent_and_read_back(message)
+    assert [name.lower() for name in received.keys()] == SENT_HEADERS and received["Reply-To"] is None
+    if "did not survive" in caplog.text:  # Pythons with the fix for CVE-2024-6923 encode it safely
+        assert str(received["Subject"]) == "Digest morning"
+
+
 def test_json_keeps_text_as_data(hostile):
     [section] = hostile.json["topics"]
     assert section["items"][0]["headline"] == HOSTILE[0]  # JSON escapes for itself; the receiver decides

@@ -11,7 +11,9 @@ import logging
 import smtplib
 import ssl
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses
 
 from monitor.digest.notify import Accepted, DeliveryError, register_channel
@@ -36,7 +38,8 @@ def sender_domain(address: str) -> str:
 def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, date: datetime) -> EmailMessage:
     """The MIME message: UTF-8 subject and bodies, a Date and the stable Message-ID."""
     message = EmailMessage()
-    message["Subject"] = digest.subject  # one line already; the policy encodes it (RFC 2047) as needed
+    # One line already; the policy encodes it (RFC 2047) as needed.
+    message["Subject"] = literal_header(digest.subject)
     message["From"] = settings.from_
     message["To"] = ", ".join(settings.to)
     message["Date"] = format_datetime(date)
@@ -45,7 +48,37 @@ def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, da
     message["X-Monitor-Digest"] = digest.content.name
     message.set_content(digest.text, subtype="plain", charset="utf-8")
     message.add_alternative(digest.html, subtype="html", charset="utf-8")
+    if not _reads_back(message):
+        # A headline that some mail library still turns into headers of its own: the digest goes out
+        # under its name alone rather than not at all.
+        log.warning(
+            "digest %s: its subject did not survive encoding as one header; sent as %r",
+            digest.content.name,
+            fallback := f"{digest.content.kind.capitalize()} {digest.content.name}",
+        )
+        message.replace_header("Subject", literal_header(fallback))
     return message
+
+
+def literal_header(text: str) -> str:
+    """``text`` as a header value that mail programs show as it is.
+
+    "=?" opens an RFC 2047 encoded word, which Python's email package (when the value is set) and every
+    mail reader decode: a feed's headline "=?utf-8?q?=0D=0AReply-To:...?=" became a line break and a
+    header of its own, with the digest's real headers pushed into its body (on Pythons without the fix
+    for CVE-2024-6923), and "=?utf-8?b?...?=" shows readers other words than the feed's. A word joiner
+    (U+2060, invisible) between the two characters leaves it text.
+    """
+    return text.replace("=?", "=\u2060?")
+
+
+def _reads_back(message: EmailMessage) -> bool:
+    """Whether ``message``, as sent, parses back to the same headers and subject: what ``literal_header``
+    cannot foresee is caught here, before a server takes it."""
+    parsed = BytesParser(policy=policy.SMTP).parsebytes(message.as_bytes(policy=policy.SMTP))
+    return [name.lower() for name in parsed.keys()] == [name.lower() for name in message.keys()] and str(
+        parsed["Subject"]
+    ) == str(message["Subject"])
 
 
 def data_unanswered(smtp: smtplib.SMTP, error: BaseException) -> bool:
