@@ -41,6 +41,9 @@ def _json_feed(web) -> str:
         item("nul-author", authors=[{"name": "Jane\u0000Doe"}]),
         item("nul-url", url=web.url("/j/nul\u0000url")),
         item("surrogate", title="A lone \ud800 surrogate", content_text="And \udfff another."),
+        # Year 0 once in UTC: the database refused the entry at every poll.
+        item("year-one", date_published="0001-01-01T00:00:00+01:00"),
+        item("year-one-utc", date_published="0001-01-01T00:00:00Z"),  # deduplication's window broke on it
         item("clean-2"),
     ]
     # ensure_ascii writes "\u0000" and "\ud800" as JSON escapes: the document is valid, its strings are not.
@@ -55,11 +58,13 @@ def _rss_feed(web) -> str:
     web.set("/r/clean", article_html("Clean", paragraphs_for("clean")))
     items = "".join(
         f"<item><title>{title}</title><link>{web.url(path)}</link><guid>{path}</guid>"
-        f"<description>What the feed says of {path}.</description></item>"
+        f"<description>What the feed says of {path}.</description>"
+        f"{'<pubDate>Mon, 01 Jan 0001 00:00:00 +0100</pubDate>' if 'year' in path else ''}</item>"
         for title, path in [
             ("Clean RSS entry", "/r/clean"),
             ("A lone &#xD800; surrogate", "/r/surrogate"),
             ("A five-kilobyte canonical URL", "/r/canonical"),
+            ("Dated in the year one", "/r/year-one"),
         ]
     )
     return (
@@ -82,7 +87,7 @@ def _poll(workspace):
         db.dispose()
 
 
-def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace):
+def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace, caplog):
     web.set("/hostile.json", Route(_json_feed(web), headers=JSON_FEED))
     web.set(
         "/hostile.xml", Route(_rss_feed(web), etag=False, headers={**RSS, "ETag": '"' + "e" * 2048 + '"'})
@@ -94,8 +99,8 @@ def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace)
 
     reports = {report.feed: report for report in _poll(workspace)}
 
-    assert reports["JSON"].outcome == "ok" and reports["JSON"].new_articles == 7
-    assert reports["RSS"].outcome == "ok" and reports["RSS"].new_articles == 3
+    assert reports["JSON"].outcome == "ok" and reports["JSON"].new_articles == 9
+    assert reports["RSS"].outcome == "ok" and reports["RSS"].new_articles == 4
     articles = workspace.json("articles")
     by_title = {article["title"]: article for article in articles}
     # The clean neighbours are stored as they are.
@@ -116,6 +121,10 @@ def test_hostile_entries_are_cleaned_and_their_neighbours_stored(web, workspace)
     assert len(canonical["canonical_url"]) <= 2048 and canonical["body_source"] == "extracted"
     feeds = {feed["name"]: feed for feed in workspace.json("feeds")}
     assert feeds["RSS"]["etag"] is None and feeds["RSS"]["last_error"] is None
+    # Dates before the web's news are no dates: stored, deduplicated, their time the time they were found.
+    for title in ("Entry year-one", "Entry year-one-utc", "Dated in the year one"):
+        assert by_title[title]["published_at"] is None, by_title[title]
+    assert "skipped" not in caplog.text and "deduplication failed" not in caplog.text
 
 
 def test_an_entry_the_database_refuses_is_skipped_with_a_warning(web, workspace, monkeypatch, caplog):

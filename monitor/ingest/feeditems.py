@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 from monitor.errors import MonitorError
@@ -17,6 +17,8 @@ MAX_TITLE_CHARS = 2_000  # an entry's title, author; the feed's title
 MAX_TEXT_CHARS = 500_000  # an entry's summary and content, as plain text
 MAX_MARKUP_CHARS = 4 * MAX_TEXT_CHARS  # markup read to make that text
 MAX_KEY_LENGTH = 500
+# Before the web's news: a date earlier is a feed's placeholder ("0001-01-01") or garbage, and is not kept.
+EARLIEST_PUBLISHED = datetime(1990, 1, 1, tzinfo=UTC)
 # As feedparser decides for RSS text: HTML only with a closing tag or an entity reference in it.
 HTMLISH = re.compile(r"</\w+>|&#?\w+;")
 
@@ -43,10 +45,28 @@ class FeedItem:
     content: str | None
     language: str | None
 
+    def __post_init__(self) -> None:
+        # Every reader of a format makes its entries here: the date is checked once for all of them.
+        object.__setattr__(self, "published", plausible_published(self.published))
+
     @property
     def feed_text(self) -> str:
         """The longest text the feed itself offers for this entry."""
         return max((self.content or "", self.summary or ""), key=len)
+
+
+def plausible_published(value: datetime | None) -> datetime | None:
+    """``value`` in UTC (a naive one taken as UTC), or None when it is no publication time: before
+    ``EARLIEST_PUBLISHED``, or out of the calendar once in UTC. "0001-01-01T00:00:00+01:00" is a year 0 in
+    UTC: the database refused the entry (an OverflowError) at every poll, and a year 1 stored broke its
+    deduplication (its window reached before the calendar's start)."""
+    if value is None:
+        return None
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        return None
+    return utc if utc >= EARLIEST_PUBLISHED else None
 
 
 @dataclass(frozen=True)
