@@ -405,6 +405,23 @@ def test_allow_is_asked_about_every_redirect_target(server):
     assert server.requests_for("/private/page") == []
 
 
+def test_a_redirect_off_the_web_is_named_as_such_not_as_a_robots_refusal(server):
+    server.set("/hop", Route(status=302, headers={"Location": "file:///etc/passwd"}))
+    asked = []
+
+    async def allow(url):
+        asked.append(url)
+        return False
+
+    async def main():
+        async with _fetcher() as fetcher:
+            return await fetcher.fetch(server.url("/hop"), allow=allow)
+
+    result = asyncio.run(main())
+    assert asked == [] and result.failure.kind is FailureKind.INVALID_URL, result.failure
+    assert "not an http(s) address" in result.failure.message and "robots" not in result.failure.message
+
+
 def test_redirect_to_an_unsupported_scheme(server):
     server.set("/x", Route(status=302, headers={"Location": "ftp://127.0.0.1/feed"}))
     result = fetch(server.url("/x"))

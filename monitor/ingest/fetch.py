@@ -571,6 +571,14 @@ class Fetcher:
                     # Not held while the next hop is checked (its robots.txt may be fetched) and waits its turn.
                     place.give_back()
                 current, peer, status = result
+                if urlsplit(current).scheme not in ("http", "https"):
+                    # Said as it is, before robots.txt is asked about an address no robots.txt can speak for.
+                    failure = Failure(
+                        FailureKind.INVALID_URL, f"redirected to {current}, not an http(s) address"
+                    )
+                    return FetchResult(
+                        url, current, None, elapsed=time.monotonic() - started, failure=failure
+                    )
                 permanent = permanent and status in PERMANENT_REDIRECTS
                 if permanent:
                     moved = current
