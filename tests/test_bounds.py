@@ -18,7 +18,7 @@ from monitor.cli import app
 from monitor.config import MAX_YAML_DEPTH, ConfigError, load_config
 from monitor.watchlist.aliases import MAX_ALIAS_TERMS, resolve_aliases
 from monitor.watchlist.matcher import ArticleText, Matcher, TopicSpec
-from monitor.watchlist.near import covered_by, near_pairs
+from monitor.watchlist.near import covered_by, minimal_spans, near_pairs
 from monitor.watchlist.query import MAX_DEPTH, MAX_NEAR_CHAIN, QuerySyntaxError, make_term, parse_query
 from monitor.watchlist.tree import AliasRef, term_count
 
@@ -109,6 +109,46 @@ def test_near_with_many_hits_is_not_quadratic():
     (match,) = matcher.match(ArticleText(body=body))
     assert time.perf_counter() - started < 5
     assert match.evidence.terms[0].count > 100_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(_spans())
+def test_minimal_spans_hold_no_other_and_are_held_by_every_span(spans):
+    def holds(outer, inner):
+        return outer[0] == inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2]
+
+    kept = minimal_spans(spans)
+    assert kept == sorted(set(kept)) and set(kept) <= set(spans)
+    assert not any(holds(a, b) for a in kept for b in kept if a != b)
+    assert all(any(holds(span, k) for k in kept) for span in spans)
+
+
+def test_a_long_near_chain_over_text_dense_with_its_terms_stays_bounded(monkeypatch):
+    """A chain's spans doubled at each level: 16 NEAR/200 on 390 KB took 89 s and 3.7 GB."""
+    from monitor.watchlist import compiled
+
+    sizes = []
+
+    def counted(lefts, rights, distance, ordered):
+        sizes.append(len(lefts) + len(rights))
+        return near_pairs(lefts, rights, distance, ordered)
+
+    monkeypatch.setattr(compiled, "near_pairs", counted)
+    terms = ["aa", "bb", "cc", "dd", "ee", "ff", "gg", "hh"]
+    query = " NEAR/200 ".join((terms * 3)[: MAX_NEAR_CHAIN + 1])
+    words = 16 * 1024
+    matcher = Matcher([TopicSpec("chain", parse_query(query))])
+    assert matcher.match(ArticleText(body=" ".join((terms * words)[:words])))
+    # Kept exactly, the operands grew by a level's worth of spans at each level: 287,718 at the last.
+    assert len(sizes) == MAX_NEAR_CHAIN and max(sizes) <= 3 * words
+
+
+def test_a_near_chain_on_an_article_is_exact():
+    """``(a NEAR/10 b) NEAR/10 c`` on "c ... a ... a b": the wide span of the first a and b reaches c, the
+    minimal one of the second a does not."""
+    matcher = Matcher([TopicSpec("chain", parse_query("aa NEAR/10 bb NEAR/10 cc"))])
+    words = ["cc"] + ["x"] * 7 + ["aa"] + ["x"] * 7 + ["aa", "x", "bb"]
+    assert matcher.match(ArticleText(body=" ".join(words)))
 
 
 # --- Aliases, nesting, NEAR chains ----------------------------------------------------------------------

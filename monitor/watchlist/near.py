@@ -107,3 +107,18 @@ def covered_by(spans: Iterable[Span]) -> Callable[[Span], bool]:
         return index > 0 and table[1][index - 1] >= span[2]
 
     return within
+
+
+def minimal_spans(spans: Iterable[Span]) -> list[Span]:
+    """The spans that hold no other span of their field, in order."""
+    kept: list[Span] = []
+    nearest_end: dict[str, int] = {}  # per field: the least end of the spans kept so far (starting later)
+    # From the last start back, the shortest first at each start: a span is minimal when it ends before
+    # every span that starts at or after it.
+    for span in sorted(set(spans), key=lambda s: (s[0], -s[1], s[2])):
+        end = nearest_end.get(span[0])
+        if end is None or span[2] < end:
+            kept.append(span)
+            nearest_end[span[0]] = span[2]
+    kept.reverse()
+    return sorted(kept)
