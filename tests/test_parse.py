@@ -715,3 +715,29 @@ def test_titles_are_single_lines():
 def test_summary_equal_to_content_is_not_repeated():
     (entry,) = parse(rss(item(1, extra="<content:encoded>Text of story 1.</content:encoded>"))).items
     assert (entry.summary, entry.content) == (None, "Text of story 1.")
+
+
+def test_entries_reusing_one_guid_with_their_own_links_are_each_kept_and_named():
+    items = "".join(
+        f'<item><title>Story {n}</title><link>https://news.example/{n}</link><guid isPermaLink="false">same</guid></item>'
+        for n in range(5)
+    )
+    repeat = '<item><title>Story 0</title><link>https://news.example/0</link><guid isPermaLink="false">same</guid></item>'
+    parsed = parse(rss(items + repeat))
+    assert [item.url for item in parsed.items] == [f"https://news.example/{n}" for n in range(5)]
+    assert len({item.key for item in parsed.items}) == 5 and parsed.items[0].key == "same"
+    assert "4 entries reuse the id of an earlier entry with another link ('same')" in parsed.warning
+
+
+def test_a_json_feed_item_of_wrong_types_is_named(caplog):
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Types",
+        "items": [
+            {"id": "j1", "url": "https://news.example/j1", "title": "Fine"},
+            {"id": "j7", "url": ["x"], "title": {"a": 1}, "content_text": ["y"], "date_published": -5},
+        ],
+    }
+    parsed = parse(json.dumps(document), **{"content-type": "application/feed+json"})
+    assert "1 entry has no usable link, title or text ('j7'): not stored" in parsed.warning
+    assert "'j7'" in caplog.text and parsed.items[0].title == "Fine"

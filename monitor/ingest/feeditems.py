@@ -96,18 +96,64 @@ def entry_key(guid: str | None, link: str | None, title: str | None, text: str |
     return f"sha256:{digest}"
 
 
-def unique_items(items: Iterable[FeedItem]) -> tuple[tuple[FeedItem, ...], bool]:
-    """The first ``MAX_ITEMS`` entries, each key once, their fields cut; and whether more were left."""
-    seen: set[str] = set()
+@dataclass(frozen=True)
+class UniqueItems:
+    """A document's entries as read: each key once, at most ``MAX_ITEMS``."""
+
+    items: tuple[FeedItem, ...]
+    more: bool  # entries past MAX_ITEMS were left
+    warnings: tuple[str, ...]  # entries told apart or left out, named
+
+
+def unique_items(items: Iterable[FeedItem]) -> UniqueItems:
+    """The first ``MAX_ITEMS`` entries, each key once, their fields cut.
+
+    An entry repeating an earlier one's GUID with another link is another entry whose feed reuses ids: it
+    is keyed by its link (five entries under one ``<guid>same</guid>`` were stored as one, without a word).
+    An entry with no link, title or text (a JSON Feed item whose fields are all of the wrong type) is
+    named: the pipeline will not store it. A repeat of an earlier entry, link and all, is left out.
+    """
+    first_link: dict[str, str | None] = {}
     kept: list[FeedItem] = []
+    rekeyed: list[str] = []
+    empty: list[str] = []
     for item in items:
-        if item.key in seen:
-            continue
+        if not (item.url or item.title or item.feed_text):
+            empty.append(item.key)  # kept here, and left out by the pipeline: noise, said once here
+        if item.key in first_link:
+            if not (item.guid and item.url and item.url != first_link[item.key]):
+                continue
+            rekeyed.append(item.key)
+            item = replace(item, key=entry_key(None, item.url, None, None))
+            if item.key in first_link:
+                continue
         if len(kept) >= MAX_ITEMS:
-            return tuple(kept), True
-        seen.add(item.key)
+            return UniqueItems(tuple(kept), True, _unique_warnings(rekeyed, empty))
+        first_link[item.key] = item.url
         kept.append(bounded_item(item))
-    return tuple(kept), False
+    return UniqueItems(tuple(kept), False, _unique_warnings(rekeyed, empty))
+
+
+def _unique_warnings(rekeyed: list[str], empty: list[str]) -> tuple[str, ...]:
+    def some(keys: list[str]) -> str:
+        shown = ", ".join(repr(cut(key, 80)) for key in dict.fromkeys(keys[:5]))
+        return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+    warnings = []
+    if rekeyed:
+        warnings.append(
+            f"{_entries(len(rekeyed), 'reuses', 'reuse')} the id of an earlier entry with another link "
+            f"({some(rekeyed)}): told apart by their links"
+        )
+    if empty:
+        warnings.append(
+            f"{_entries(len(empty), 'has', 'have')} no usable link, title or text ({some(empty)}): not stored"
+        )
+    return tuple(warnings)
+
+
+def _entries(count: int, one: str, many: str) -> str:
+    return f"1 entry {one}" if count == 1 else f"{count} entries {many}"
 
 
 def bounded_item(item: FeedItem) -> FeedItem:

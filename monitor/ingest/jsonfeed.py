@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from monitor.ingest.feeditems import (
     unique_items,
 )
 from monitor.ingest.text import html_to_text, normalize_whitespace
+
+log = logging.getLogger(__name__)
 
 _JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
 _JSON_ITEM_FIELDS = frozenset({"url", "content_html", "content_text"})
@@ -81,16 +84,16 @@ def parse_json_feed(body: bytes, url: str, header_language: str | None) -> Parse
                 language=language_tag(raw.get("language")) or language,
             )
         )
-    unique, left = unique_items(items)
-    if left:
-        warning = "; ".join(
-            filter(None, (warning, f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read"))
-        )
+    unique = unique_items(items)
+    more = f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read" if unique.more else None
+    for text in filter(None, (more, *unique.warnings)):  # bounds met: the operator should know which feed
+        log.warning("feed %s: %s", url, text, extra={"url": url})
+    warning = "; ".join(filter(None, (warning, more, *unique.warnings))) or None
     return ParsedFeed(
         title=cut(clean_text(_json_text(document.get("title"), html=False)), MAX_TITLE_CHARS),
         link=absolute_link(document.get("home_page_url"), url) or url,
         language=language,
-        items=unique,
+        items=unique.items,
         warning=warning,
         hub=_json_hub(document.get("hubs"), url),
         self_url=absolute_link(document.get("feed_url"), url),

@@ -99,13 +99,14 @@ def parse_feed(
     problem = problem or (parsed.get("bozo_exception") if parsed.get("bozo") else None)
     info = parsed.feed
     feed_language = language_tag(info.get("language")) or header_language
-    items, left = unique_items(
+    unique = unique_items(
         _item_from_entry(e, base_url=url, feed_language=feed_language) for e in parsed.entries
     )
     warnings = [f"feed is malformed, parsed as far as possible: {problem}"] if problem else []
     warnings += prepared.warnings
-    if left:
+    if unique.more:
         warnings.append(f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read")
+    warnings += unique.warnings
     for text in warnings[1 if problem else 0 :]:  # bounds met: the operator should know which feed
         log.warning("feed %s: %s", url, text, extra={"url": url})
     warning = "; ".join(warnings) or None
@@ -113,7 +114,7 @@ def parse_feed(
         title=cut(clean_text(_text(info.get("title"), info.get("title_detail"))), MAX_TITLE_CHARS),
         link=absolute_link(info.get("link"), url) or url,
         language=feed_language,
-        items=items,
+        items=unique.items,
         warning=warning,
         ttl_minutes=_ttl(info.get("ttl")),
         hub=_linked(info.get("links"), "hub", url),
