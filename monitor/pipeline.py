@@ -107,6 +107,9 @@ SAVES_PER_TRANSACTION = 16
 enough that the write lock is not held for long (another instance, or a command, waits for it)."""
 SORTS_PER_TRANSACTION = 64
 """Feeds whose entries are sorted in one transaction at most: a few lookups each, and rarely a write."""
+LARGE_FEED_BYTES = 1_000_000
+"""A feed document larger is parsed apart from the others (``Pipeline._parsed``): a news feed is tens of
+kilobytes, a podcast's full archive a few megabytes."""
 
 
 class Outcome(StrEnum):
@@ -332,6 +335,10 @@ class Pipeline:
         # default pool: they hold the GIL, and several threads taking turns at it cost CPU that the
         # first poll of thousands of feeds spends on contention instead of on their pages.
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="monitor-read")
+        # Except the documents of more than LARGE_FEED_BYTES: parsing one of 10 MB (340,000 empty items)
+        # takes 20 s, and in the one reader thread every other feed's parse waited behind it, poll after
+        # poll. They take turns in a thread of their own.
+        self._large_reader = ThreadPoolExecutor(1, thread_name_prefix="monitor-read-large")
         # Each feed's outcome is a row update; those that finish together are stored together.
         self._poll_records: GroupCommit[tuple[int, feed_store.PollRecord], None] = GroupCommit(
             self._write_poll_records, self._in_writer, what="feed outcomes"
@@ -377,6 +384,15 @@ class Pipeline:
         # A write in progress finishes (its transaction commits or rolls back whole) before we return.
         await asyncio.to_thread(self._writer.shutdown, wait=True)
         self._reader.shutdown(wait=False)
+        self._large_reader.shutdown(wait=False)
+
+    async def _parsed(self, body: bytes, *, url: str, headers: Mapping[str, str]) -> ParsedFeed:
+        """``body`` parsed as a feed, in the reader thread, or in the one for large documents."""
+        call = functools.partial(
+            parse_feed, body, url=url, headers=headers, max_chars=int(self.config.settings.max_bytes)
+        )
+        reader = self._large_reader if len(body) > LARGE_FEED_BYTES else self._reader
+        return await asyncio.get_running_loop().run_in_executor(reader, contextvars.copy_context().run, call)
 
     async def _in_reader(self, function: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """``function`` in the reader thread, in this task's context (as ``asyncio.to_thread``)."""
@@ -708,13 +724,7 @@ class Pipeline:
                 with reaching(reach):  # the sitemaps an index names are links too
                     parsed, result = await self.sources.read(source, result)
             else:
-                parsed = await self._in_reader(
-                    parse_feed,
-                    result.body,
-                    url=result.final_url,
-                    headers=result.headers,
-                    max_chars=int(self.config.settings.max_bytes),
-                )
+                parsed = await self._parsed(result.body, url=result.final_url, headers=result.headers)
         except NotAFeed as exc:
             return await self._finish_failed(
                 feed, result.status, Failure(FailureKind.NOT_A_FEED, str(exc)), started
@@ -778,13 +788,7 @@ class Pipeline:
             with self._pinned_tools():  # its pages are fetched with one configuration's settings, as a poll's
                 result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
                 reach = await self.fetcher.links_reach(source.url)
-                parsed = await self._in_reader(
-                    parse_feed,
-                    body,
-                    url=subscription.topic,
-                    headers=headers,
-                    max_chars=int(self.config.settings.max_bytes),
-                )
+                parsed = await self._parsed(body, url=subscription.topic, headers=headers)
                 new, linked, _ = await self._store_new_entries(
                     feed, storable_feed(parsed), result, reach, via="push"
                 )

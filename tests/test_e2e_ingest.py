@@ -600,3 +600,34 @@ def test_feeds_parsed_together_have_their_entries_sorted_together(web, workspace
         r.path for r in web.requests if r.path.startswith(("/f", "/both")) and ".xml" not in r.path
     )
     assert pages == ["/f2/0", "/f3/2"]
+
+
+def test_a_large_feed_document_does_not_hold_up_the_parsing_of_the_others(web, workspace, monkeypatch):
+    """A 10 MB document of empty items took 20 s to parse in the one reader thread, every other feed's
+    parse queued behind it: a large one is parsed in a thread of its own."""
+    parse = pipeline_module.parse_feed
+    small_parsed = threading.Event()
+    released_by_small = []
+
+    def watched(body, **kwargs):
+        if len(body) > pipeline_module.LARGE_FEED_BYTES:
+            released_by_small.append(small_parsed.wait(timeout=10))
+        else:
+            small_parsed.set()
+        return parse(body, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "parse_feed", watched)
+    large = make_entries(web, "large", 1)
+    large[0] = replace(large[0], summary="padding " * 150_000)  # 1.2 MB of text, first in line
+    workspace.write_config(
+        [
+            {"name": "Large", "url": serve_feed(web, "/large.xml", large)},
+            {"name": "Small", "url": serve_feed(web, "/small.xml", make_entries(web, "small", 1), delay=0.5)},
+        ],
+        per_host=2,
+    )
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    reports = poll_every_feed(config, db)
+    db.dispose()
+    assert released_by_small == [True]
+    assert {name: report.new_articles for name, report in reports.items()} == {"Large": 1, "Small": 1}
