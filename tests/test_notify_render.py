@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -161,6 +162,19 @@ def test_a_subject_that_does_not_read_back_is_replaced_by_the_digests_name(monke
     assert [name.lower() for name in received.keys()] == SENT_HEADERS and received["Reply-To"] is None
     if "did not survive" in caplog.text:  # Pythons with the fix for CVE-2024-6923 encode it safely
         assert str(received["Subject"]) == "Digest morning"
+
+
+def test_bidirectional_overrides_in_feed_text_do_not_reach_what_is_sent():
+    """An override reverses how the rest of a line reads: the subject, the text and Slack drop them; the
+    marks that Arabic and Hebrew headlines need stay."""
+    override = "Missiles \u202eSTNEMPIHS\u202c \u2066isolated\u2069 \u200fمرحبا"
+    hostile = replace(item(override), excerpt=Excerpt("Officials \u202esaid\u202c missiles.", ((20, 28),)))
+    digest = render(content(hostile))
+    slack = json.dumps([message.payload for message in digest.slack], ensure_ascii=False)
+    for sent in (digest.subject, digest.text, slack):
+        assert not any(char in sent for char in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+        assert "Missiles STNEMPIHS isolated \u200fمرحبا" in sent
+    assert "\u202e" not in digest.html.split("<body", 1)[1].split("Officials", 1)[0]  # the headline's link
 
 
 def test_json_keeps_text_as_data(hostile):

@@ -21,6 +21,7 @@ from monitor.digest.notify.wording import (
     quiet_sources_heading,
     quiet_sources_more,
     safe_url,
+    without_bidi_controls,
 )
 
 MAX_BLOCKS = 50  # per message
@@ -36,8 +37,8 @@ def escape_entities(text: str) -> str:
 
 
 def escape(text: str) -> str:
-    """Feed-derived text made inert for mrkdwn."""
-    return _FORMATTING.sub("\\1\u200b", escape_entities(text))
+    """Feed-derived text made inert for mrkdwn (and for the direction of the text around it)."""
+    return _FORMATTING.sub("\\1\u200b", escape_entities(without_bidi_controls(text)))
 
 
 def _link(url: str, label: str) -> str:

@@ -13,9 +13,24 @@ if TYPE_CHECKING:  # content uses plural() from here, so the item's type is for 
 MAX_HEADLINE = 200  # characters; longer titles are cut with "…"
 
 
+_BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(text: str) -> str:
+    """``text`` without the embeddings, overrides and isolates of bidirectional text (see ``one_line``)."""
+    return _BIDI_CONTROLS.sub("", text)
+
+
 def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
-    """``text`` on one line (no CR/LF, tabs or control characters), cut at ``limit`` with "…"."""
-    flat = " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text or "").split())
+    """``text`` on one line (no CR/LF, tabs or control characters), cut at ``limit`` with "…".
+
+    The embeddings, overrides and isolates of bidirectional text go too: an override in a feed's headline
+    (U+202E) reversed how the rest of the line read, the outlet and the times after it included, in the
+    email, its subject and Slack. The right-to-left and left-to-right marks stay: they only lean a
+    character one way, as Arabic and Hebrew headlines need.
+    """
+    flat = " ".join(_BREAKS.sub(" ", without_bidi_controls(text or "")).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
