@@ -149,6 +149,18 @@ def test_an_encoded_word_in_a_headline_stays_text_in_the_subject(headline):
     assert "Hacked subject" not in subject
 
 
+def test_a_long_subject_folded_on_its_way_is_kept(caplog):
+    settings = EmailChannel(host="127.0.0.1", **{"from": "digest@monitor.test"}, to=("a@monitor.test",))
+    headline = "Tehran ships missiles to Moscow, officials say, as talks on the shipment continue in Vienna"
+    message = build_message(
+        render(content(item(headline))), settings, message_id="<x@monitor.test>", date=PERIOD
+    )
+    assert " ".join(str(sent_and_read_back(message)["Subject"]).split()).startswith(
+        f"Digest morning: {headline[:80]}"
+    )
+    assert "did not survive" not in caplog.text
+
+
 def test_a_subject_that_does_not_read_back_is_replaced_by_the_digests_name(monkeypatch, caplog):
     """What the defusing misses (here: none at all) is caught by reading the message back."""
     from monitor.digest.notify import email

@@ -76,9 +76,13 @@ def _reads_back(message: EmailMessage) -> bool:
     """Whether ``message``, as sent, parses back to the same headers and subject: what ``literal_header``
     cannot foresee is caught here, before a server takes it."""
     parsed = BytesParser(policy=policy.SMTP).parsebytes(message.as_bytes(policy=policy.SMTP))
-    return [name.lower() for name in parsed.keys()] == [name.lower() for name in message.keys()] and str(
+
+    def unfolded(value: object) -> str:  # a long subject is folded, right after its name too
+        return " ".join(str(value).split())
+
+    return [name.lower() for name in parsed.keys()] == [name.lower() for name in message.keys()] and unfolded(
         parsed["Subject"]
-    ) == str(message["Subject"])
+    ) == unfolded(message["Subject"])
 
 
 def data_unanswered(smtp: smtplib.SMTP, error: BaseException) -> bool:
