@@ -38,7 +38,14 @@ from monitor.dedupe.updates import entry_hash
 from monitor.errors import MonitorError
 from monitor.ingest import sources
 from monitor.ingest.addressguard import AddressGuard, Reach
-from monitor.ingest.extract import build_article, choose_body, completed_by_page, extract_page, revision_of
+from monitor.ingest.extract import (
+    build_article,
+    choose_body,
+    completed_by_page,
+    extract_page,
+    revision_of,
+    taken_over_by,
+)
 from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
 from monitor.ingest.fetch import (
     FEED_ACCEPT,
@@ -835,7 +842,7 @@ class Pipeline:
             for the next poll.
         """
         hashes = {item.key: entry_hash(item) for item in parsed.items}
-        known, changed, linked = await self._entry_sorts.submit(_EntrySort(feed, parsed, hashes))
+        known, changed, linked, taken_over = await self._entry_sorts.submit(_EntrySort(feed, parsed, hashes))
         place = self._stage_place.get()  # None when storing a push, outside any poll
         if place is not None:
             place.leave()  # from here on the feed waits for its pages
@@ -875,6 +882,7 @@ class Pipeline:
                 list(zip(revised, complete[len(fresh) :])),
                 changed,
                 hashes,
+                taken_over,
             )
         )
         created = len(stored)
@@ -909,21 +917,41 @@ class Pipeline:
                     for sort, known in zip(sorts, knowns, strict=True)
                 ],
             )
+            owners = _TextOwners(
+                article_store.carriers(
+                    session,
+                    [
+                        aid
+                        for known, changed in zip(knowns, changes)
+                        for aid in (*known.elsewhere.values(), *changed.values())
+                    ],
+                )
+            )
             sorted_feeds = []
             for sort, known, changed in zip(sorts, knowns, changes, strict=True):
-                linked = 0
+                linked, taken_over = 0, set()
                 for item in sort.parsed.items:
                     if item.key in known.elsewhere:
+                        article_id = known.elsewhere[item.key]
                         linked += article_store.link_to_feed(
                             session,
-                            article_id=known.elsewhere[item.key],
+                            article_id=article_id,
                             feed_id=sort.feed.id,
                             entry_key=item.key,
                             entry_url=item.url,
                             now=now,
                             entry_hash=sort.hashes[item.key],
                         )
-                sorted_feeds.append(_Sorted(known, changed, linked))
+                        if owners.takes_over(sort.feed, article_id):
+                            changed[item.key] = article_id  # its text is this feed's from now on
+                            taken_over.add(item.key)
+                for key, article_id in list(changed.items()):
+                    if owners.overruled(sort.feed, article_id):
+                        del changed[key]  # what it says now is remembered, and not applied
+                        article_store.record_entry_hash(
+                            session, feed_id=sort.feed.id, entry_key=key, entry_hash=sort.hashes[key]
+                        )
+                sorted_feeds.append(_Sorted(known, changed, linked, frozenset(taken_over)))
         return sorted_feeds
 
     def _save_articles(self, saves: Sequence[_ArticleSave]) -> list[tuple[list[_Created], int]]:
@@ -979,7 +1007,8 @@ class Pipeline:
             def store_revised(item=item, article=article) -> int:
                 article_id = changed[item.key]
                 stored = article_store.stored_article(session, article_id=article_id)
-                revision = revision_of(stored, article) if stored is not None else None
+                merge = taken_over_by if item.key in save.taken_over else revision_of
+                revision = merge(stored, article) if stored is not None else None
                 if revision is not None:
                     article_store.rewrite_article(
                         session, article_id=article_id, article=revision, now=_now(), revision=True
@@ -1481,6 +1510,44 @@ class _EntrySort:
     hashes: dict[str, str]
 
 
+class _TextOwners:
+    """Whose word an article's title and feed text are, of the feeds that list it.
+
+    A feed may link to another site's page, and say what it likes of it: a blog listing a ministry's
+    address (or giving its own entry that address as a GUID) under a made-up headline had that headline
+    stored for the ministry's article, and the ministry's own feed, listing it later, was only linked to it.
+    The site's own feed has the last word: one that lists an article first known from another site's feed
+    takes its text over (the article is revised from its entry, page and all), and from then on only the
+    changes of the site's own feeds revise it. An article no feed of its own site lists is revised by any
+    feed's changes, as before.
+    """
+
+    def __init__(self, carriers: Mapping[int, article_store.Carriers]) -> None:
+        self._carriers = carriers
+
+    def takes_over(self, feed: feed_store.FeedSnapshot, article_id: int) -> bool:
+        """Whether ``feed`` (just linked to the article) is the first of its own site to list it."""
+        found = self._carriers.get(article_id)
+        if found is None or not _same_site(feed.url, found.canonical_url):
+            return False
+        return not any(
+            _same_site(url, found.canonical_url) for feed_id, url in found.feeds if feed_id != feed.id
+        )
+
+    def overruled(self, feed: feed_store.FeedSnapshot, article_id: int) -> bool:
+        """Whether ``feed``'s changes to the article give way to a feed of the article's own site."""
+        found = self._carriers.get(article_id)
+        if found is None or _same_site(feed.url, found.canonical_url):
+            return False
+        return any(_same_site(url, found.canonical_url) for _, url in found.feeds)
+
+
+def _same_site(url: str, other: str) -> bool:
+    from monitor.dedupe.outlets import outlet_domain
+
+    return outlet_domain(url) == outlet_domain(other)
+
+
 class _Sorted(NamedTuple):
     """A feed's entries sorted: which are known, which known ones changed (key -> article id), how many
     were linked from other feeds."""
@@ -1488,6 +1555,7 @@ class _Sorted(NamedTuple):
     known: article_store.KnownEntries
     changed: dict[str, int]
     linked: int
+    taken_over: frozenset[str]  # keys among ``changed`` of articles whose text this feed takes over
 
 
 @dataclass(frozen=True)
@@ -1500,6 +1568,7 @@ class _ArticleSave:
     revised: Sequence[tuple[FeedItem, Article]]
     changed: dict[str, int]
     hashes: dict[str, str]
+    taken_over: frozenset[str] = frozenset()  # changed entries whose feed takes the article's text over
 
 
 def _began(now: datetime, started: float) -> datetime:

@@ -12,7 +12,7 @@ import json
 import logging
 
 from support.httpserver import Route
-from support.news import article_html, paragraphs_for
+from support.news import Entry, article_html, paragraphs_for, rss
 
 from monitor.config import load_config
 from monitor.ingest.storable import clean_text
@@ -200,3 +200,65 @@ def test_a_busy_or_lost_database_fails_the_poll_rather_than_skip_entries(web, wo
     [again] = _poll(workspace)
     assert again.outcome == "ok" and again.new_articles == 2  # the failed poll stored nothing
     assert sorted(a["title"] for a in workspace.json("articles")) == ["Entry one", "Entry two"]
+
+
+def test_a_feed_cannot_put_its_words_in_another_sites_article(web, workspace):
+    """A blog lists a ministry's address (as its link, or as its entry's GUID) under a made-up headline
+    and text, before the ministry's page is up: the ministry's own feed, listing the article later, has the
+    last word, and the blog's later edits do not take it back."""
+    blog_host, ministry_host = web.hosts[0], web.hosts[1]
+    planted = web.url("/news/statement", host=ministry_host)
+    claimed = web.url("/news/interview", host=ministry_host)
+    unread = web.url("/news/notice", host=ministry_host)  # its page never comes: the feeds' text is all
+    web.set("/news/notice", Route(status=404), host=ministry_host)
+    web.set("/news/statement", Route(status=404), host=ministry_host)  # not up yet
+    web.set("/news/interview", article_html("Interview", paragraphs_for("interview")), host=ministry_host)
+
+    def blog(version: str) -> list[Entry]:
+        return [
+            Entry("fake-1", f"FAKE: the ministry admits everything ({version})", "Planted text.", planted),
+            Entry("fake-2", f"FAKE: the minister resigns ({version})", "More planted text.", claimed),
+            Entry("fake-3", f"FAKE: notice ({version})", f"Planted notice, version {version}.", unread),
+        ]
+
+    def publish_blog(version: str) -> None:
+        body = rss("Blog", web.url("/", host=blog_host), blog(version))
+        web.set("/blog.xml", Route(body, headers=RSS), host=blog_host)
+
+    publish_blog("v1")
+    workspace.write_config([{"name": "Blog", "url": web.url("/blog.xml", host=blog_host)}], min_body_chars=50)
+    _poll(workspace)
+    fakes = {a["url"]: a for a in workspace.json("articles")}
+    assert fakes[planted]["title"].startswith("FAKE") and fakes[planted]["body_source"] == "feed"
+
+    # The ministry's page goes up, and its own feed lists both articles.
+    web.set("/news/statement", article_html("Statement", paragraphs_for("statement")), host=ministry_host)
+    own = [
+        Entry("statement", "The ministry's statement", "What the ministry said.", planted),
+        Entry("interview", "The minister's interview", "What the minister said.", claimed),
+        Entry("notice", "The ministry's notice", "What the ministry's notice says.", unread),
+    ]
+    web.set(
+        "/feed.xml",
+        Route(rss("Ministry", web.url("/", host=ministry_host), own), headers=RSS),
+        host=ministry_host,
+    )
+    workspace.write_config(
+        [
+            {"name": "Blog", "url": web.url("/blog.xml", host=blog_host)},
+            {"name": "Ministry", "url": web.url("/feed.xml", host=ministry_host)},
+        ],
+        min_body_chars=50,
+    )
+    _poll(workspace)
+    # The blog edits its entries again: they are remembered, not applied.
+    publish_blog("v2")
+    _poll(workspace)
+
+    articles = {a["url"]: a for a in workspace.json("articles")}
+    assert len(articles) == 3
+    assert articles[planted]["title"] == "The ministry's statement"
+    assert articles[planted]["body_source"] == "extracted" and "statement talks" in articles[planted]["body"]
+    assert articles[claimed]["title"] == "The minister's interview"
+    assert articles[unread]["title"] == "The ministry's notice" and "Planted" not in articles[unread]["body"]
+    assert all(sorted(a["feeds"]) == ["Blog", "Ministry"] for a in articles.values())

@@ -186,6 +186,31 @@ def revision_of(stored: Article, new: Article) -> Article | None:
     )
 
 
+def taken_over_by(stored: Article, new: Article) -> Article | None:
+    """The stored article as its own site's feed tells it (``new``: built from that feed's entry), or None
+    when that changes nothing: the title, author, summary and date are the site's; the body is the page's
+    as before, or the new one when it is the page's or the stored one was not."""
+    body_too = new.body_source is BodySource.EXTRACTED or stored.body_source is not BodySource.EXTRACTED
+    taken = replace(
+        stored,
+        title=new.title or stored.title,
+        author=new.author or stored.author,
+        published=new.published or stored.published,
+        summary=new.summary or stored.summary,
+        language=new.language or stored.language,
+        site_name=new.site_name or stored.site_name,
+    )
+    if body_too:
+        taken = replace(
+            taken,
+            body=new.body,
+            body_source=new.body_source,
+            body_note=new.body_note,
+            content_hash=new.content_hash,
+        )
+    return None if taken == stored else taken
+
+
 def completed_by_page(stored: Article, page: ExtractedPage, body: Body) -> Article:
     """A stored article whose page was fetched at last, with ``body`` chosen from it. As when an article is
     first stored (``build_article``), the feed's title and author stay and the page's language wins."""

@@ -333,6 +333,35 @@ def changed_entries(session: Session, feeds: Sequence[tuple[int, dict[str, str]]
     return [changed[feed_id] for feed_id, _ in feeds]
 
 
+@dataclass(frozen=True)
+class Carriers:
+    """An article's address and the feeds that list it (id, URL), first listed first."""
+
+    canonical_url: str
+    feeds: tuple[tuple[int, str], ...]
+
+
+_CARRIERS = (
+    select(Article.id, Article.canonical_url, ArticleFeed.feed_id, Feed.url)
+    .join(ArticleFeed, ArticleFeed.article_id == Article.id)
+    .join(Feed, Feed.id == ArticleFeed.feed_id)
+    .where(Article.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Article.id, ArticleFeed.first_seen_at, ArticleFeed.id)
+)
+
+
+def carriers(session: Session, article_ids: Sequence[int]) -> dict[int, Carriers]:
+    """For each of ``article_ids`` still stored, its address and the feeds that list it."""
+    found: dict[int, tuple[str, list[tuple[int, str]]]] = {}
+    ids = sorted(set(article_ids))
+    for start in range(0, len(ids), 500):
+        for article_id, canonical, feed_id, feed_url in session.execute(
+            _CARRIERS, {"ids": ids[start : start + 500]}
+        ):
+            found.setdefault(article_id, (canonical, []))[1].append((feed_id, feed_url))
+    return {article_id: Carriers(canonical, tuple(feeds)) for article_id, (canonical, feeds) in found.items()}
+
+
 def record_entry_hash(session: Session, *, feed_id: int, entry_key: str, entry_hash: str) -> None:
     """Remember what the feed said of an entry, to notice when it changes."""
     session.execute(
