@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from support.digests import NOW, Copy, add_story
 from support.httpserver import Route
-from test_digest import digest_config
+from test_digest import _no_catch_up, digest_config  # noqa: F401 - the autouse fixture, as there
 from test_notify_slack import payloads
 
 from monitor.config import ConfigError, load_config, redacted_dump
@@ -186,3 +186,40 @@ def test_through_a_year_of_clock_changes_each_wall_time_fires_once_and_in_order(
         assert all(a < b for a, b in zip(fires, fires[1:], strict=False))
         walls = [f.astimezone(local).replace(tzinfo=None) for f in fires]
         assert len(set(walls)) == len(walls)
+
+
+@pytest.mark.parametrize("first", ["digest", "alert"])
+def test_after_an_outage_an_alert_and_a_digest_do_not_both_send_what_they_both_owe(
+    database_url, tmp_path, web, first
+):
+    """Both failed while Slack was down, both holding the alert's article: whichever is retried first sends
+    it, the other leaves it out. It went out twice, once by each."""
+    db = open_database(database_url)
+    with db.session() as session:
+        add_story(
+            session,
+            title="Major missile transfer confirmed",
+            body="Missiles were transferred.",
+            score=9,
+            terms=["Missiles"],
+            copies=[Copy("Wire One", "https://one.test/a/2")],
+        )
+    web.set("/hooks/slack", Route(status=500, body="down"))
+    digest_config(tmp_path, slack_url=web.url("/hooks/slack"), alerts={"min_score": 8, "channels": ["slack"]})
+    runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+    [alert] = runner.run(kind="alert", period=alert_period(timedelta(minutes=1), NOW), now=NOW)
+    [digest] = runner.run(period=NOW, now=NOW + timedelta(minutes=1))
+    assert (alert.status, digest.status) == ("failed", "failed") and digest.stories == 1
+    web.set("/hooks/slack", Route(body="ok"))
+    assert alert.next_attempt_at < digest.next_attempt_at
+    outcomes = []
+    if first == "alert":  # its retry alone is due
+        outcomes += runner.retry_due(now=alert.next_attempt_at + timedelta(seconds=1))
+    outcomes += runner.retry_due(now=NOW + timedelta(hours=2))  # retries go digests first
+    assert [(o.kind, o.status, o.stories) for o in outcomes] == [
+        (first, "sent", 1),
+        ("alert" if first == "digest" else "digest", "sent", 0),
+    ]
+    sent = [json.dumps(payload) for payload in payloads(web)]
+    assert sum("Major missile transfer" in text for text in sent) == 1, sent
+    db.dispose()

@@ -21,6 +21,7 @@ job, within ``CATCH_UP_WITHIN`` of its time.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -446,6 +447,24 @@ class DigestRunner:
         """Send what the delivery has pending. ``sent_as``: the Message-ID of an earlier attempt that may
         have arrived; this one goes out under it too, so a repeat is recognisable as one."""
         with self.db.session() as session:
+            # What another delivery on the channel sent meanwhile is not sent again: a failed alert and the
+            # next digest both carried the articles the channel had not taken, and after the outage each
+            # sent them once more.
+            dropped = ledger.drop_carried_elsewhere(
+                session,
+                delivery_id=delivery_id,
+                digest=slot.digest,
+                channel=slot.channel,
+                kinds=counted_kinds(slot),
+            )
+            if dropped:
+                log.info(
+                    "digest %s: %s on %s: %d articles went out in another delivery meanwhile, not sent again",
+                    slot.digest,
+                    slot.kind,
+                    slot.channel,
+                    dropped,
+                )
             items = ledger.pending_items(session, delivery_id=delivery_id)
             # Nothing pending: everything went out before a crash (the row is only closed), or a digest with
             # nothing new that is sent all the same (``send_empty``: "nothing new", and who was not heard from).
@@ -476,6 +495,7 @@ class DigestRunner:
                     session, delivery_id=delivery_id, article_ids=article_ids, now=_now(), parts_sent=parts
                 )
 
+        attempt_began = time.monotonic()
         try:
             if to_send:
                 sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
@@ -490,8 +510,9 @@ class DigestRunner:
             with self.db.session() as session:
                 # An attempt that may have arrived keeps its Message-ID, and its items, for its retries.
                 maybe_sent = getattr(error, "maybe_delivered", False)
+                # From the attempt's end: a channel's waits (its 429s) may have taken minutes.
                 retry_at = next_delivery_attempt(
-                    now,
+                    now + timedelta(seconds=int(time.monotonic() - attempt_began)),
                     attempts=ledger.attempts_made(session, delivery_id=delivery_id) + 1,
                     retry_after=getattr(error, "retry_after", None),
                 )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, delete, distinct, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.runtime.instance import Holder
@@ -204,6 +204,35 @@ def pending_items(session: Session, *, delivery_id: int) -> list[ItemRef]:
         .order_by(DeliveryItem.id)
     )
     return [ItemRef(*row) for row in session.execute(query)]
+
+
+def drop_carried_elsewhere(
+    session: Session, *, delivery_id: int, digest: str, channel: str, kinds: Sequence[str]
+) -> int:
+    """Take out of delivery ``delivery_id`` the items not accepted yet whose article another delivery of
+    ``digest`` on ``channel``, of one of ``kinds``, has delivered, or an older one is sending now (or
+    retrying after an attempt that may have arrived). Returns how many."""
+    other, its_item = aliased(Delivery), aliased(DeliveryItem)
+    elsewhere = (
+        select(its_item.article_id)
+        .join(other, other.id == its_item.delivery_id)
+        .where(
+            other.digest == digest,
+            other.channel == channel,
+            other.kind.in_(kinds),
+            other.id != delivery_id,
+            its_item.delivered_at.is_not(None)
+            | (other.status.in_((SENDING, UNCONFIRMED)) & (other.id < delivery_id)),
+        )
+    )
+    result = session.execute(
+        delete(DeliveryItem).where(
+            DeliveryItem.delivery_id == delivery_id,
+            DeliveryItem.delivered_at.is_(None),
+            DeliveryItem.article_id.in_(elsewhere),
+        )
+    )
+    return rowcount(result)
 
 
 def never_sent_anything(session: Session, *, delivery_id: int) -> bool:
