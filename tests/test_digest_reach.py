@@ -15,6 +15,7 @@ from support.waiting import wait_for
 
 from monitor.config import ConfigError, load_config
 from monitor.digest.runner import CATCH_UP_AFTER, CATCH_UP_WITHIN, DigestRunner, period_of
+from monitor.store.db import open_database
 
 FRIDAY_RUN = datetime(2026, 11, 27, 7, tzinfo=UTC)  # a Friday
 MONDAY_RUN = datetime(2026, 11, 30, 7, tzinfo=UTC)
@@ -73,6 +74,8 @@ def test_monday_s_digest_carries_what_matched_after_friday_s_whatever_its_lookba
 def test_a_scheduled_run_that_did_not_happen_is_made_late_by_the_retry_job_once(db, tmp_path):
     with SmtpServer() as smtp:
         morning = runner(db, tmp_path, smtp.port, schedule="0 7 * * *")
+        sunday = MONDAY_RUN - timedelta(days=1)
+        assert morning.run(period=sunday, now=sunday)[0].status == "empty"  # it ran before, on email
         story(db, "Overnight shipment reported", MONDAY_RUN - timedelta(hours=3), "night")
         # Its own job had the first minutes: the retry job leaves the run to it.
         assert morning.retry_due(now=MONDAY_RUN + CATCH_UP_AFTER - timedelta(minutes=1)) == []
@@ -89,6 +92,25 @@ def test_a_scheduled_run_that_did_not_happen_is_made_late_by_the_retry_job_once(
         [wednesday] = morning.run(period=tuesday + timedelta(days=1), now=tuesday + timedelta(days=1))
         assert wednesday.status == "sent" and wednesday.articles == 1
         assert len(smtp.messages) == 2
+
+
+def test_a_run_that_was_never_due_is_not_made_up(db, tmp_path):
+    """Only a run the digest had on a channel is made late: not the first of a digest (or channel) added
+    after its time, nor one that a reload moved before the time of the reload. Each went out at once."""
+    with SmtpServer() as smtp:
+        morning = runner(db, tmp_path, smtp.port, schedule="0 7 * * *", send_empty=True)
+        late = MONDAY_RUN + timedelta(hours=2)
+        assert morning.retry_due(now=late) == []  # added at 09:00: its first run is tomorrow's
+        sunday = MONDAY_RUN - timedelta(days=1)
+        morning.run(period=sunday, now=sunday)
+        story(db, "Overnight shipment reported", MONDAY_RUN - timedelta(hours=3), "night")
+        # Its schedule moved to 07:00 by a reload at 09:00: today's 07:00 was never due.
+        moved = DigestRunner(db, morning.digest, owner="test", catch_up_from=late)
+        assert moved.retry_due(now=late + timedelta(minutes=1)) == []
+        # Unchanged, and down at 07:00: made late.
+        [made] = morning.retry_due(now=late)
+        assert made.status == "sent" and made.period == MONDAY_RUN and made.articles == 1
+        assert len(smtp.messages) == 2  # Sunday's "nothing new", and Monday's made late
 
 
 def test_a_run_reaches_back_over_a_day_it_missed_to_the_last_one_made(db, tmp_path):
@@ -158,14 +180,22 @@ def test_a_daemon_started_after_its_digest_s_time_sends_that_digest_late_once(wo
         }
         with workspace.config_path.open("a", encoding="utf-8") as file:
             file.write(yaml.safe_dump({"digests": [digest]}, sort_keys=False))
+        # It ran yesterday (a digest that never ran has no run to make up).
+        yesterday = scheduled - timedelta(days=1)
+        db = open_database(workspace.database_url)
+        [ran] = DigestRunner(db, load_config(workspace.config_path).digests[0], owner="test").run(
+            period=yesterday.replace(second=0, microsecond=0), now=yesterday
+        )
+        db.dispose()
+        assert ran.status == "sent" and len(smtp.messages) == 1
         log = tmp_path / "daemon.log"
         daemon = start_daemon(workspace, log)
         try:
             # The retry job runs a minute after the start, and every minute.
-            assert wait_for(lambda: smtp.messages, timeout=150), log.read_text()
+            assert wait_for(lambda: len(smtp.messages) > 1, timeout=150), log.read_text()
         finally:
             assert stop(daemon) == 0
     text = log.read_text()
-    assert len(smtp.messages) == 1, text
+    assert len(smtp.messages) == 2, text
     assert "digest morning: the run of " in text and "on email did not happen" in text
     assert "Traceback" not in text

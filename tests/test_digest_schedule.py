@@ -102,6 +102,24 @@ def test_daemon_jobs_one_cron_per_digest_alerts_and_retries(tmp_path):
     assert str(jobs["digest:morning"].timezone) == "Europe/Berlin"
 
 
+def test_a_reload_that_moves_a_digest_s_schedule_keeps_its_earlier_runs_from_being_made_up(tmp_path):
+    from types import SimpleNamespace
+
+    from monitor.daemon.scheduler import Daemon
+
+    old = load_config(write(tmp_path, BASE), environ={})
+    same = load_config(write(tmp_path, BASE.replace("topics: [arms]", "topics: [arms, drones]")), environ={})
+    moved = load_config(write(tmp_path, BASE.replace("30 7 * * 1-5", "0 6 * * 1-5")), environ={})
+    daemon = SimpleNamespace(_rescheduled_at={})
+    Daemon._note_rescheduled(daemon, old, same)
+    assert daemon._rescheduled_at == {}  # its runs stay where they were
+    Daemon._note_rescheduled(daemon, old, moved)
+    assert set(daemon._rescheduled_at) == {"morning"}
+    jobs = scheduled_jobs(moved.digests, None, owner="x", rescheduled_at=daemon._rescheduled_at)
+    runner = next(job for job_id, job, _ in jobs if job_id == "digest:morning").args[1]
+    assert runner.catch_up_from == daemon._rescheduled_at["morning"]
+
+
 def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, web):
     db = open_database(database_url)
     with db.session() as session:

@@ -63,6 +63,7 @@ class Daemon:
         self.outage = outage or DatabaseOutage(tick=config.settings.poll_tick.total_seconds())
         self.disk = DiskWatch(db.sqlite_path) if db.sqlite_path is not None else None
         self._polling = 0  # polls in flight
+        self._rescheduled_at: dict[str, datetime] = {}  # digest -> when a reload changed its schedule
         self.stopping = asyncio.Event()
         # A second stop signal while draining (Ctrl-C pressed again): the grace is over at once.
         self.hurry = asyncio.Event()
@@ -232,7 +233,20 @@ class Daemon:
             titles=lambda: topic_titles(pipeline.tagger.watchlist),
             metrics=self.metrics,
             before_digest=self.regroup_if_on,
+            rescheduled_at=self._rescheduled_at,
         )
+
+    def _note_rescheduled(self, old: Config, new: Config) -> None:
+        """Remember when each digest whose schedule or time zone ``new`` changes was changed: its runs
+        before then were never due, and are not made up for (``DigestRunner.missed_run``)."""
+        before = {digest.name: (digest.schedule, digest.timezone) for digest in old.digests}
+        now = datetime.now(UTC)
+        for digest in new.digests:
+            if before.get(digest.name, (digest.schedule, digest.timezone)) != (
+                digest.schedule,
+                digest.timezone,
+            ):
+                self._rescheduled_at[digest.name] = now
 
     def _schedule_digests(self, jobs: list) -> None:
         for job_id in self._digest_jobs:
@@ -268,6 +282,8 @@ class Daemon:
             change = describe_change(self.config, loaded.config)
             try:
                 # Everything that could fail is done before anything is put in force.
+                if change.digests_changed:
+                    self._note_rescheduled(self.config, loaded.config)
                 digest_jobs = self._digest_jobs_of(loaded.config) if change.digests_changed else None
                 await asyncio.to_thread(self.pipeline.sync_feeds, loaded.config, due_by=change.due_by)
             except Exception as exc:  # noqa: BLE001 - the database may be down for a moment: try again at the next check

@@ -217,8 +217,12 @@ class DigestRunner:
         lease: timedelta = LEASE,
         sender_options: dict[str, Any] | None = None,
         titles: Callable[[], Mapping[str, str]] | None = None,
+        catch_up_from: datetime | None = None,
     ) -> None:
         self.db, self.digest, self.owner, self.lease = db, digest, owner, lease
+        # When the digest's schedule (or time zone) took effect, if this process changed it: a run it puts
+        # before that time was never due (``missed_run``).
+        self.catch_up_from = catch_up_from
         # Topic name -> the title digests show; asked at each delivery, so a reloaded watchlist's titles show.
         self._titles = titles or dict
         self.sender_options = sender_options or {}
@@ -296,9 +300,15 @@ class DigestRunner:
         """The latest scheduled digest, on each channel that has no delivery of it, when it is between
         ``CATCH_UP_AFTER`` and ``CATCH_UP_WITHIN`` old: its run did not happen (the daemon was down at the
         time, or its database refused the work) and it goes now, late rather than a day later. Another
-        instance's run of it, or one under way, has its row: nothing is sent twice."""
+        instance's run of it, or one under way, has its row: nothing is sent twice.
+
+        Only a run that was due: not one on a channel the digest never sent on (a digest or channel just
+        added, a first start), nor one from before the schedule changed (``catch_up_from``). A daily digest
+        added, moved earlier or given Slack in the afternoon went out at once, "made now"."""
         period = period_of(self.digest, now)
         if not CATCH_UP_AFTER <= now - period <= CATCH_UP_WITHIN:
+            return []
+        if self.catch_up_from is not None and period < self.catch_up_from:
             return []
         outcomes = []
         for channel, settings in self.channels("digest"):
@@ -306,6 +316,8 @@ class DigestRunner:
             with self.db.session() as session:
                 if ledger.delivered_period(session, slot=slot, period=period):
                     continue
+                if ledger.latest_period(session, slot=slot, before=period) is None:
+                    continue  # never sent here before: its first run is the next one
             log.info(
                 "digest %s: the run of %s on %s did not happen (the daemon was down, or its database refused "
                 "the work): made now",
@@ -566,14 +578,20 @@ def scheduled_jobs(
     titles: Callable[[], Mapping[str, str]] | None = None,
     metrics: Metrics = NO_METRICS,
     before_digest: Callable[[], None] | None = None,
+    rescheduled_at: Mapping[str, datetime] | None = None,
 ) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
     time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
     Every delivery's outcome is counted in ``metrics``. ``before_digest`` runs before each scheduled digest
-    (the daemon's regrouping of stories, so a digest shows them as they are grouped at that moment)."""
+    (the daemon's regrouping of stories, so a digest shows them as they are grouped at that moment).
+    ``rescheduled_at``: digest name -> when a reload changed its schedule or time zone."""
     from apscheduler.triggers.interval import IntervalTrigger
 
-    runners = [DigestRunner(db, digest, owner=owner, titles=titles) for digest in digests]
+    rescheduled_at = rescheduled_at or {}
+    runners = [
+        DigestRunner(db, digest, owner=owner, titles=titles, catch_up_from=rescheduled_at.get(digest.name))
+        for digest in digests
+    ]
     jobs: list[tuple[str, Any, Any]] = []
     for runner in runners:
         jobs.append(
