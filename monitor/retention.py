@@ -277,7 +277,7 @@ def _vacuum(db: Database, *, pause: float) -> tuple[int, str]:
         if free <= 0:
             break
         with db.session() as session:
-            store.sqlite_incremental_vacuum(session, pages=VACUUM_STEP)
+            store.sqlite_incremental_vacuum(session, pages=min(VACUUM_STEP, free))
             left, _ = store.sqlite_free_pages(session)
         freed += free - left
         if left >= free:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from support.httpserver import Route
 from support.news import make_entries, rss
 
@@ -356,3 +356,24 @@ def test_boilerplate_still_printed_stays_learnt_after_its_first_articles_are_pru
         "grain" not in terms and "ferry" not in terms and "bridge" in terms
     )  # the old articles' own words went
     assert max(terms.values()) == terms[""] == 4  # N is the articles ever counted; none exceeds it
+
+
+def test_the_pages_a_prune_frees_go_back_to_the_file_system(db, monkeypatch):
+    """The incremental vacuum after a prune freed one page a step (Python's sqlite3 steps a pragma once),
+    at most a thousand pages a prune, with a pause after each."""
+    if db.sqlite_path is None:
+        return  # a server database gives its space back itself
+    feed = _feed(db)
+    for article_id in range(1, 41):
+        _seed(
+            db, article_id=article_id, fetched_at=NOW - timedelta(days=40, minutes=article_id), feed_id=feed
+        )
+    with db.session() as s:  # 40 articles of 40 KB: hundreds of pages to free
+        s.execute(update(Article).values(body="long text " * 4000))
+    pauses = []
+    monkeypatch.setattr(retention_module.time, "sleep", pauses.append)
+    report = prune(db, RetentionSettings(articles="30d", evidence="off", deliveries="off"), now=NOW, pause=0)
+    assert report.rows["articles"] == 40 and report.vacuumed_pages > 300, report.vacuumed_pages
+    assert len(pauses) <= 1  # a step of a thousand pages: one pause at most, not one a page
+    with db.session() as s:
+        assert s.execute(text("PRAGMA freelist_count")).scalar() == 0

@@ -301,8 +301,14 @@ def sqlite_free_pages(session: Session) -> tuple[int, str]:
 
 
 def sqlite_incremental_vacuum(session: Session, *, pages: int) -> None:
-    """Give up to ``pages`` free pages back to the file system (auto_vacuum=INCREMENTAL databases only)."""
-    session.connection().execute(text(f"PRAGMA incremental_vacuum({int(pages)})"))
+    """Give up to ``pages`` free pages back to the file system (auto_vacuum=INCREMENTAL databases only).
+
+    Each step of the pragma's statement frees one page, and Python's sqlite3 steps a pragma that returns
+    no columns once: ``incremental_vacuum(1000)`` freed one page. It is asked once a page.
+    """
+    connection = session.connection()
+    for _ in range(int(pages)):
+        connection.exec_driver_sql("PRAGMA incremental_vacuum(1)")
 
 
 def sqlite_vacuum(engine) -> tuple[int, int]:
