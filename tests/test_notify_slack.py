@@ -182,3 +182,27 @@ def test_a_skipped_channel_says_what_deliveries_wait_on_it(db, tmp_path, caplog)
     assert runner.retry_due(now=NOW) == []
     assert "channel slack skipped: no webhook_url" in caplog.text
     assert "; 1 delivery owed on it waits until it can send (monitor deliveries lists them)" in caplog.text
+
+
+def test_a_slack_post_left_unanswered_is_unconfirmed_not_failed(db, tmp_path, web):
+    """Slack took the POST and answered after the timeout: it may well have shown the message. Recorded
+    as unreachable and failed, the next digest could carry its articles as well."""
+    with db.session() as session:
+        add_story(
+            session,
+            title="Drone shipment reported",
+            body="A drone shipment was reported today.",
+            terms=["drone"],
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
+    web.set("/hooks/slack", Route(body="ok", delay=3))
+    slack = {"webhook_url": web.url("/hooks/slack"), "timeout": "1s"}
+    runner = runner_for(db, tmp_path, channels={"slack": slack})
+    [slow] = runner.run(period=NOW, now=NOW)
+    assert (
+        slow.status == "failed" and "may have been posted" in slow.error and "unreachable" not in slow.error
+    )
+    with db.session() as session:
+        assert [delivery.status for delivery in session.query(Delivery)] == ["unconfirmed"]
+    later = NOW + timedelta(hours=1)
+    assert runner.run(period=later, now=later)[-1].status == "empty"  # its articles stay with it

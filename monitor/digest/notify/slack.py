@@ -15,6 +15,7 @@ import httpx
 from monitor.digest.notify import Accepted, DeliveryError, register_channel
 from monitor.digest.notify.render import Digest
 from monitor.digest.notify.settings import SlackChannel
+from monitor.digest.notify.webhook import UNANSWERED
 
 log = logging.getLogger(__name__)
 MAX_429_WAITS = 3  # per message
@@ -46,6 +47,15 @@ class SlackSender:
         for _ in range(MAX_429_WAITS + 1):
             try:
                 response = client.post(self.settings.webhook_url, json=payload)
+            except UNANSWERED as error:
+                # Posted, and no answer came: Slack may have shown it. The delivery is unconfirmed, so no
+                # later digest carries its articles; its retry posts the message again, and Slack cannot
+                # tell a repeat (a webhook has no idempotency key).
+                raise DeliveryError(
+                    f"Slack did not answer message {part} ({type(error).__name__}: {error}): it may have "
+                    "been posted",
+                    maybe_delivered=True,
+                ) from None
             except httpx.HTTPError as error:
                 raise DeliveryError(f"Slack webhook unreachable ({type(error).__name__}: {error})") from None
             if response.status_code == 429:
