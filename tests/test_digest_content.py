@@ -216,6 +216,39 @@ def test_a_big_story_lists_a_few_write_ups_and_copies_and_counts_the_rest():
     assert "Wire copy carried by 30 more outlets:" in digest.text and "and 18 more" in digest.html
 
 
+def test_each_write_up_s_wire_copies_are_counted_beside_it_not_under_the_lead():
+    """Reprints of another write-up, listed under the lead's headline, read as copies of a text they did
+    not carry."""
+    articles = [
+        art(1, "https://lead.test/1", site="Lead", cluster=201),
+        art(2, "https://copy.test/2", site="Lead copy", cluster=201, hours=1),
+        art(3, "https://other.test/3", site="Other", cluster=202, hours=2),
+        art(4, "https://r4.test/4", site="Reprint A", cluster=202, hours=3),
+        art(5, "https://r5.test/5", site="Reprint B", cluster=202, hours=4),
+        art(6, "https://old.test/6", site="Old", cluster=203, hours=-20),  # sent before
+        art(7, "https://r7.test/7", site="Reprint C", cluster=203, hours=5),
+    ]
+    built = content(
+        articles,
+        [match(1, 9), match(3, 5)],
+        [1, 2, 3, 4, 5, 7],
+        representatives={201: 1, 202: 3, 203: 6},
+    )
+    [story] = built.sections[0].items
+    assert story.url == "https://lead.test/1"
+    assert [copy.url for copy in story.copies] == ["https://copy.test/2"]
+    assert [(w.url, w.carried_by) for w in story.writeups] == [
+        ("https://other.test/3", 2),
+        ("https://old.test/6", 1),
+    ]
+    assert story.article_ids == (1, 2, 3, 4, 5, 7)
+    from monitor.digest.notify.render import render
+
+    digest = render(built)
+    assert "Wire copy carried by 1 more outlet:" in digest.text
+    assert "Title 3 (wire copy carried by 2 more outlets)" in digest.text
+
+
 def test_the_feeds_not_heard_from_are_the_gone_the_failing_for_a_day_and_the_silent_newest_gap_first():
     from monitor.digest.content import FAILING_FOR, MAX_QUIET_SOURCES, source_health
     from monitor.store.feeds import FeedHealth

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.dedupe.outlets import outlet_key, outlet_name
@@ -208,16 +208,22 @@ def _story(
     listed = {lead.url}
     writeups: list[Report] = []
     copies: list[Report] = []
-    for cluster in ordered[1:]:
-        original = originals[cluster]
-        if original.id in fresh and original.url not in listed:
-            listed.add(original.url)
-            writeups.append(_report(original))
+    # The lead's wire copies are listed under it; another write-up's are counted beside it (a write-up known
+    # before that only gained copies is listed for them). Listed together under the lead, they read as
+    # reprints of a text they did not carry.
     for cluster in ordered:
-        for article in sorted(clusters[cluster], key=_first):
-            if article.id != originals[cluster].id and article.url not in listed:
-                listed.add(article.url)
-                copies.append(_report(article))
+        original = originals[cluster]
+        reprints = [
+            article
+            for article in sorted(clusters[cluster], key=_first)
+            if article.id != original.id and article.url not in listed and article.url != original.url
+        ]
+        listed.update(article.url for article in reprints)
+        if cluster == ordered[0]:
+            copies += [_report(article) for article in reprints]
+        elif original.url not in listed and (original.id in fresh or reprints):
+            listed.add(original.url)
+            writeups.append(replace(_report(original), carried_by=len(reprints)))
 
     evidence = _evidence_for(lead, by_id.values(), matches_of)
     return DigestItem(

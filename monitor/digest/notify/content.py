@@ -46,6 +46,7 @@ class Report:
     url: str
     title: str = ""
     published_at: datetime | None = None
+    carried_by: int = 0  # a write-up: the outlets newly reprinting it (its wire copies, counted apart)
 
 
 @dataclass(frozen=True)

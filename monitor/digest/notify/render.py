@@ -164,6 +164,7 @@ def _report_json(report: Report) -> dict[str, Any]:
         "url": report.url,
         "title": report.title,
         "published_at": report.published_at.isoformat() if report.published_at else None,
+        "carried_by": report.carried_by,
     }
 
 
