@@ -216,6 +216,17 @@ def test_a_big_story_lists_a_few_write_ups_and_copies_and_counts_the_rest():
     assert "Wire copy carried by 30 more outlets:" in digest.text and "and 18 more" in digest.html
 
 
+def test_an_outlet_is_counted_once_whether_or_not_its_page_named_it():
+    """A page whose extraction failed has no og:site_name: its outlet was counted as another."""
+    articles = [
+        art(1, "https://www.herald.test/1", site="The Herald", hours=-5),
+        art(2, "https://herald.test/2", site=None),  # its page failed: the feed's text, no name
+        art(3, "https://wire.test/3", site="Wire", cluster=None, hours=1),
+    ]
+    [story] = content(articles, [match(2, 9), match(3, 5)], [2, 3]).sections[0].items
+    assert story.coverage is not None and (story.coverage.reports, story.coverage.outlets) == (3, 2)
+
+
 def test_each_write_up_s_wire_copies_are_counted_beside_it_not_under_the_lead():
     """Reprints of another write-up, listed under the lead's headline, read as copies of a text they did
     not carry."""

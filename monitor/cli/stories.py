@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -27,9 +26,10 @@ from monitor.errors import MonitorError
 
 
 def outlet(url: str) -> str:
-    """The publisher of an article, as its host without ``www.``."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.") or url
+    """The publisher of an article, as digests count them: its registered domain."""
+    from monitor.dedupe.outlets import outlet_domain
+
+    return outlet_domain(url)
 
 
 @app.command()
