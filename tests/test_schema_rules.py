@@ -129,3 +129,19 @@ def test_a_current_database_is_not_handed_to_alembic(bare, monkeypatch):
         assert schema.migrate(db) == (HEAD, HEAD)
     finally:
         db.dispose()
+
+
+def test_the_daemon_says_when_it_migrated_the_database(bare, caplog):
+    """`monitor run` migrates as it starts: it said nothing of it, where `db upgrade` prints the step."""
+    import logging
+
+    from monitor.cli import AppState
+
+    at_revision(bare.database_url, PREVIOUS)
+    state = AppState(bare.config_path, bare.database_url)
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        state.database(migrate=True).dispose()
+        assert f"schema upgraded {PREVIOUS} -> {HEAD}" in caplog.text
+        caplog.clear()
+        state.database(migrate=True).dispose()  # current: nothing to say
+    assert "schema upgraded" not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from dataclasses import dataclass, field
@@ -82,7 +83,11 @@ class AppState:
         db = open_database(self.database_url(), migrate=False)
         try:
             if migrate:
-                migrate_schema(db)
+                before, after = migrate_schema(db)
+                if before != after:  # the daemon's start: said once, as `db upgrade` says it
+                    logging.getLogger("monitor").info(
+                        "database %s: schema upgraded %s -> %s", db.describe(), before or "empty", after
+                    )
             elif check:
                 require_current(db)
         except BaseException:
