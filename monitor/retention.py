@@ -45,6 +45,10 @@ SEEN_EVERY = timedelta(days=1)  # a pruned entry still listed by its feed is mar
 VACUUM_STEP = 1000  # SQLite pages freed per incremental vacuum step (4 MB at the default page size)
 VACUUM_STEPS = 1000  # at most this many steps after one prune
 PAUSE = 0.05  # seconds between two batches: other writers get the database in between
+OWING = ("failed", "sending", "unconfirmed")
+"""Deliveries whose articles stay past ``retention.articles`` until they are sent: a channel down for longer
+than the window lost them, without a word. The ledger forgets such a delivery after ``retention.deliveries``
+(a channel removed from the configuration), and its articles go then."""
 
 
 @dataclass
@@ -55,6 +59,7 @@ class PruneReport:
     cutoffs: dict[str, datetime | None]
     rows: Counter = field(default_factory=Counter)
     evidence_reduced: int = 0
+    owed_kept: int = 0  # articles past the window kept for the deliveries that owe them
     vacuumed_pages: int = 0
     vacuum_mode: str | None = None
     seconds: float = 0.0
@@ -65,6 +70,7 @@ class PruneReport:
             "cutoffs": {k: v.isoformat() if v else None for k, v in self.cutoffs.items()},
             "deleted": dict(sorted(self.rows.items())),
             "evidence_reduced": self.evidence_reduced,
+            "owed_kept": self.owed_kept,
             "vacuumed_pages": self.vacuumed_pages,
             "vacuum_mode": self.vacuum_mode,
             "seconds": round(self.seconds, 3),
@@ -108,6 +114,14 @@ def prune(
     report = PruneReport(dry_run, cutoffs)
     if cutoffs["articles"] is not None:
         _prune_articles(db, report, before=cutoffs["articles"], now=now, batch=article_batch, pause=pause)
+        with db.session() as session:
+            report.owed_kept = store.owed_old_articles(session, before=cutoffs["articles"], sparing=OWING)
+        if report.owed_kept:
+            log.warning(
+                "retention: %d articles past retention.articles are kept: deliveries not sent yet owe them "
+                "(monitor deliveries lists them)",
+                report.owed_kept,
+            )
         _forget_entries(db, report, seen_before=cutoffs["articles"], pause=pause)
         _forget_counts(db, report, counted_before=cutoffs["articles"], pause=pause)
     if cutoffs["evidence"] is not None:
@@ -149,7 +163,9 @@ def _prune_articles(
     _by_id(
         db,
         report,
-        lambda session, last: store.old_articles(session, before=before, limit=batch, after_id=last),
+        lambda session, last: store.old_articles(
+            session, before=before, limit=batch, after_id=last, sparing=OWING
+        ),
         lambda session, ids: store.delete_articles(session, article_ids=ids, now=now),
         batch=batch,
         pause=pause,

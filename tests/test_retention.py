@@ -377,3 +377,23 @@ def test_the_pages_a_prune_frees_go_back_to_the_file_system(db, monkeypatch):
     assert len(pauses) <= 1  # a step of a thousand pages: one pause at most, not one a page
     with db.session() as s:
         assert s.execute(text("PRAGMA freelist_count")).scalar() == 0
+
+
+def test_articles_a_failed_delivery_still_owes_are_kept_until_it_is_sent(db):
+    """A channel down for longer than retention.articles lost the articles it was owed, without a word."""
+    feed = _feed(db)
+    _seed(db, article_id=1, fetched_at=NOW - timedelta(days=40), feed_id=feed)
+    _seed(db, article_id=2, fetched_at=NOW - timedelta(days=41), feed_id=feed)
+    with db.session() as s:  # article 2's delivery failed: the channel has not taken it
+        item = s.scalars(select(DeliveryItem).where(DeliveryItem.article_id == 2)).one()
+        item.delivered_at = None
+        s.get(Delivery, item.delivery_id).status = "failed"
+    settings = RetentionSettings(articles="30d", evidence="off", deliveries="off")
+    report = prune(db, settings, now=NOW, pause=0)
+    assert report.rows["articles"] == 1 and report.owed_kept == 1
+    with db.session() as s:
+        assert s.get(Article, 1) is None and s.get(Article, 2) is not None
+        # Sent at last: the next prune takes it.
+        s.execute(update(DeliveryItem).values(delivered_at=NOW))
+        s.execute(update(Delivery).values(status="sent"))
+    assert prune(db, settings, now=NOW, pause=0).rows["articles"] == 1

@@ -58,6 +58,11 @@ def prune(
         for name, cutoff in report.cutoffs.items()
     )
     out.print(("dry run: nothing deleted; " if dry_run else "") + windows)
+    if report.owed_kept:
+        out.print(
+            f"{report.owed_kept} articles past the window kept: deliveries not sent yet owe them "
+            "(monitor deliveries lists them)"
+        )
     if report.vacuumed_pages:
         out.print(f"{report.vacuumed_pages} free pages given back to the file system")
     if rebuilt is not None:

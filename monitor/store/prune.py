@@ -39,15 +39,42 @@ EMPTY_EVIDENCE = "{}"
 # --- Articles ------------------------------------------------------------------------------------------------
 
 
-def old_articles(session: Session, *, before: datetime, limit: int, after_id: int = 0) -> list[int]:
-    """Ids of articles fetched before ``before``, lowest first, at most ``limit`` (above ``after_id``)."""
+def old_articles(
+    session: Session,
+    *,
+    before: datetime,
+    limit: int,
+    after_id: int = 0,
+    sparing: Sequence[str] = (),
+) -> list[int]:
+    """Ids of articles fetched before ``before``, lowest first, at most ``limit`` (above ``after_id``),
+    but those that a delivery in one of the ``sparing`` states has not delivered yet."""
+    query = select(Article.id).where(Article.fetched_at < before, Article.id > after_id)
+    if sparing:
+        query = query.where(~_owed(Article.id, sparing))
+    return list(session.scalars(query.order_by(Article.id).limit(limit)))
+
+
+def owed_old_articles(session: Session, *, before: datetime, sparing: Sequence[str]) -> int:
+    """How many articles fetched before ``before`` a delivery in one of the ``sparing`` states owes."""
     query = (
-        select(Article.id)
-        .where(Article.fetched_at < before, Article.id > after_id)
-        .order_by(Article.id)
-        .limit(limit)
+        select(func.count())
+        .select_from(Article)
+        .where(Article.fetched_at < before, _owed(Article.id, sparing))
     )
-    return list(session.scalars(query))
+    return int(session.scalar(query) or 0)
+
+
+def _owed(article_id, statuses: Sequence[str]):
+    return exists(
+        select(DeliveryItem.id)
+        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+        .where(
+            DeliveryItem.article_id == article_id,
+            DeliveryItem.delivered_at.is_(None),
+            Delivery.status.in_(statuses),
+        )
+    )
 
 
 def delete_articles(session: Session, *, article_ids: Sequence[int], now: datetime) -> dict[str, int]:
