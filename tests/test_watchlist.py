@@ -298,6 +298,14 @@ def test_reload_swaps_a_valid_watchlist_and_keeps_the_old_one_when_invalid(tmp_p
     assert [m.topic for m in tagger.watchlist.match(ArticleText(body="Russia"))] == ["t"]  # the old one stays
     time.sleep(0)
     assert check() is False  # the broken file is not tried again until it changes
+    # Several problems: a log line each, none with an escaped line break in it.
+    caplog.clear()
+    edit(topic("russia") + "settings:\n  bogus_key: 1\n  other_bogus_key: 2\n")
+    with caplog.at_level("ERROR"):
+        assert check() is False
+    lines = [record.getMessage() for record in caplog.records if "not reloaded" in record.getMessage()]
+    assert len(lines) == 2 and "1 more problems" in lines[0], lines
+    assert not any("\n" in line for line in lines) and "other_bogus_key" in lines[1]
 
 
 def test_a_failed_example_says_what_was_missing_or_that_the_score_fell_short(tmp_path):

@@ -70,9 +70,16 @@ class ConfigReloader:
             config = load_config(self.path)
             watchlist = load_watchlist(config)
         except MonitorError as error:
+            # A line for each problem: joined in one, their line breaks came out as "\x0a" escapes.
+            problems = str(error).splitlines() or [str(error)]
             log.error(
-                "configuration not reloaded, the one in force stays: %s", error, extra={"url": str(self.path)}
+                "configuration not reloaded, the one in force stays: %s%s",
+                problems[0],
+                f" (and {len(problems) - 1} more problems, below)" if len(problems) > 1 else "",
+                extra={"url": str(self.path)},
             )
+            for problem in problems[1:]:
+                log.error("configuration not reloaded: %s", problem, extra={"url": str(self.path)})
             return None
         except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon
             log.exception("configuration not reloaded, the one in force stays", extra={"url": str(self.path)})
