@@ -15,10 +15,11 @@ import httpx
 from monitor.digest.notify import Accepted, DeliveryError, register_channel
 from monitor.digest.notify.render import Digest
 from monitor.digest.notify.settings import SlackChannel
-from monitor.digest.notify.webhook import UNANSWERED
 
 log = logging.getLogger(__name__)
 MAX_429_WAITS = 3  # per message
+# As for webhooks: failures once the request was written (no answer read, or the connection closed).
+UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 def retry_after_seconds(value: str | None, default: float = 1.0) -> float:

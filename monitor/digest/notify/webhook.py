@@ -9,7 +9,7 @@ from monitor.digest.notify.render import Digest
 from monitor.digest.notify.settings import WebhookChannel
 
 # Failures once the request was written: reading the answer timed out, failed, or the connection closed.
-UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+_UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 class WebhookSender:
@@ -25,7 +25,7 @@ class WebhookSender:
         try:
             with httpx.Client(timeout=self.settings.timeout.total_seconds()) as client:
                 response = client.post(self.settings.url, json=body, headers=headers)
-        except UNANSWERED as error:
+        except _UNANSWERED as error:
             # The request went out and no answer came: the receiver may have taken it, so the retry must
             # carry the same id (``DeliveryError.maybe_delivered``).
             raise DeliveryError(
