@@ -1013,7 +1013,9 @@ class Pipeline:
                     article_store.rewrite_article(
                         session, article_id=article_id, article=revision, now=_now(), revision=True
                     )
-                    self._after_update(session, article_id, article)
+                    # As stored: a revision keeps what the new version does not say (an extracted body
+                    # a failed page fetch did not replace, a title).
+                    self._after_update(session, article_id, revision)
                 article_store.record_entry_hash(
                     session, feed_id=feed.id, entry_key=item.key, entry_hash=hashes[item.key]
                 )

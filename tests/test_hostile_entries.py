@@ -262,3 +262,38 @@ def test_a_feed_cannot_put_its_words_in_another_sites_article(web, workspace):
     assert articles[claimed]["title"] == "The minister's interview"
     assert articles[unread]["title"] == "The ministry's notice" and "Planted" not in articles[unread]["body"]
     assert all(sorted(a["feeds"]) == ["Blog", "Ministry"] for a in articles.values())
+
+
+def test_a_take_over_whose_page_fails_keeps_the_extracted_text_and_its_matches(web, workspace):
+    """The site's own feed takes an article over while its page is down: the title is the site's, the text
+    stays the page's, and the article is tagged on that text, not on the feed's few words."""
+    blog_host, ministry_host = web.hosts[0], web.hosts[1]
+    address = web.url("/news/talks", host=ministry_host)
+    web.set("/news/talks", article_html("Talks", paragraphs_for("talks")), host=ministry_host)
+    blog = [Entry("b", "A blog's headline", "A blog's words.", address)]
+    web.set("/blog.xml", Route(rss("Blog", web.url("/", host=blog_host), blog), headers=RSS), host=blog_host)
+    own = [Entry("m", "The ministry's headline", "The ministry's words.", address)]
+    web.set(
+        "/feed.xml",
+        Route(rss("Ministry", web.url("/", host=ministry_host), own), headers=RSS),
+        host=ministry_host,
+    )
+
+    def configure(*names: str) -> None:
+        feeds = {
+            "Blog": web.url("/blog.xml", host=blog_host),
+            "Ministry": web.url("/feed.xml", host=ministry_host),
+        }
+        workspace.write_config([{"name": name, "url": feeds[name]} for name in names], min_body_chars=50)
+        with workspace.config_path.open("a", encoding="utf-8") as file:
+            file.write("watchlist:\n  topics:\n    - name: talks\n      query: delegations\n")
+
+    configure("Blog")
+    _poll(workspace)
+    assert [m["topic"] for m in workspace.json("matches")] == ["talks"]  # the page's words
+    web.set("/news/talks", Route(status=500), host=ministry_host)
+    configure("Blog", "Ministry")
+    _poll(workspace)
+    [article] = workspace.json("articles")
+    assert article["title"] == "The ministry's headline" and article["body_source"] == "extracted"
+    assert [m["topic"] for m in workspace.json("matches")] == ["talks"]
