@@ -145,3 +145,31 @@ def test_the_daemon_says_when_it_migrated_the_database(bare, caplog):
         caplog.clear()
         state.database(migrate=True).dispose()  # current: nothing to say
     assert "schema upgraded" not in caplog.text
+
+
+def test_a_daemon_whose_database_a_newer_version_migrated_stops_with_the_reason(workspace, tmp_path):
+    """`monitor db upgrade` of a newer version under a running daemon: it went on writing to a schema it
+    does not know. It stops, at its next check, with the reason and a failing status."""
+    import subprocess
+
+    from support.waiting import wait_for
+    from test_daemon import start_daemon, stop
+
+    if not workspace.database_url.startswith("sqlite"):
+        pytest.skip("the schema of the shared PostgreSQL database is every test's")
+    workspace.write_config([], config_check_every="1s", poll_tick="1s")
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(workspace, log)
+    try:
+        assert wait_for(lambda: "daemon started" in log.read_text(), timeout=60), log.read_text()
+        db = Database(workspace.database_url)
+        with db.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        db.dispose()
+        code = daemon.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        stop(daemon)
+        raise
+    text_of_log = log.read_text()
+    assert code == 2, text_of_log
+    assert "9999" in text_of_log and "this daemon stops" in text_of_log and "Traceback" not in text_of_log

@@ -34,6 +34,7 @@ from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.store import deliveries as ledger
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, disk_space, remedy, size_bytes, unavailability
+from monitor.store.schema import SchemaError, refuse_newer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Daemon:
         self.outage = outage or DatabaseOutage(tick=config.settings.poll_tick.total_seconds())
         self.disk = DiskWatch(db.sqlite_path) if db.sqlite_path is not None else None
         self._polling = 0  # polls in flight
+        self.refusal: SchemaError | None = None  # why the daemon stopped itself, when it did
         self._rescheduled_at: dict[str, datetime] = {}  # digest -> when a reload changed its schedule
         self.stopping = asyncio.Event()
         # A second stop signal while draining (Ctrl-C pressed again): the grace is over at once.
@@ -263,9 +265,27 @@ class Daemon:
         self._digest_jobs = [job_id for job_id, _, _ in jobs]
 
     async def check_config(self) -> None:
-        """The timed check of feeds.yaml: nothing while a reload (a check, or SIGHUP's) is under way."""
+        """The timed check of feeds.yaml (nothing while a reload, a check or SIGHUP's, is under way), and of
+        the database's schema."""
+        if await asyncio.to_thread(self._schema_moved_on):
+            return
         if not self._reloading.locked():
             await self.reload()
+
+    def _schema_moved_on(self) -> bool:
+        """Whether a newer version migrated the database under this daemon (``monitor db upgrade`` while it
+        ran): it stops then, with the reason, rather than go on writing to a schema it does not know."""
+        try:
+            refuse_newer(self.db)
+        except SchemaError as exc:
+            if self.refusal is None:
+                log.error("%s; this daemon stops", exc.message)
+                self.refusal = exc
+                self.stopping.set()
+            return True
+        except Exception:  # noqa: BLE001 - a database away is the outage's to tell (tick, /healthz)
+            return False
+        return False
 
     async def reload(self, *, force: bool = False) -> bool:
         """Apply feeds.yaml if its files changed (or ``force``: SIGHUP). Returns whether a new one took effect.
@@ -524,6 +544,8 @@ async def _run(
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
         log.info("daemon stopped")
+        if daemon.refusal is not None:
+            raise daemon.refusal
 
 
 def _subscriber(
