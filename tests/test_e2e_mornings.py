@@ -334,7 +334,7 @@ def test_an_alerted_story_is_not_repeated_on_slack_and_is_marked_in_the_email(
         assert "email: sent" in result.stdout and "slack: empty" in result.stdout, result.stdout
         assert len(outlets.requests_for("/hooks/slack")) == posts  # Slack got the story from the alert
         text = smtp.messages[-1].get_body(("plain",)).get_content()
-    assert "Alerted " in text and "2 new stories" in text
+    assert "Story alerted " in text and "2 new stories" in text
 
 
 @pytest.mark.corpus

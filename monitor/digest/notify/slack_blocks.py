@@ -55,7 +55,8 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
         f" · {local_time(item.published_at, zone, now)}" if item.published_at else ""
     )
     if item.alerted_at:
-        meta += f" · alerted {local_time(item.alerted_at, zone, now)}"
+        # The story's: the alert may have carried another of its write-ups than the headline.
+        meta += f" · story alerted {local_time(item.alerted_at, zone, now)}"
     if len(item.topics) > 1:
         meta += " · topics: " + escape(one_line(", ".join(item.topics)))
     coverage = escape(coverage_line(item, zone, now)) if item.coverage and now else ""
