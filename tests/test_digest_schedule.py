@@ -120,6 +120,18 @@ def test_a_reload_that_moves_a_digest_s_schedule_keeps_its_earlier_runs_from_bei
     assert runner.catch_up_from == daemon._rescheduled_at["morning"]
 
 
+def major_story(session) -> None:
+    """A story whose score an alert of ``min_score`` 8 sends."""
+    add_story(
+        session,
+        title="Major missile transfer confirmed",
+        body="Missiles were transferred.",
+        score=9,
+        terms=["Missiles"],
+        copies=[Copy("Wire One", "https://one.test/a/2")],
+    )
+
+
 def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, web):
     db = open_database(database_url)
     with db.session() as session:
@@ -131,14 +143,7 @@ def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, w
             terms=["Drones"],
             copies=[Copy("Wire One", "https://one.test/a/1")],
         )
-        add_story(
-            session,
-            title="Major missile transfer confirmed",
-            body="Missiles were transferred.",
-            score=9,
-            terms=["Missiles"],
-            copies=[Copy("Wire One", "https://one.test/a/2")],
-        )
+        major_story(session)
     web.set("/hooks/slack", Route(body="ok"))
     digest_config(tmp_path, slack_url=web.url("/hooks/slack"), alerts={"min_score": 8, "channels": ["slack"]})
     runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
@@ -214,14 +219,7 @@ def test_after_an_outage_an_alert_and_a_digest_do_not_both_send_what_they_both_o
     it, the other leaves it out. It went out twice, once by each."""
     db = open_database(database_url)
     with db.session() as session:
-        add_story(
-            session,
-            title="Major missile transfer confirmed",
-            body="Missiles were transferred.",
-            score=9,
-            terms=["Missiles"],
-            copies=[Copy("Wire One", "https://one.test/a/2")],
-        )
+        major_story(session)
     web.set("/hooks/slack", Route(status=500, body="down"))
     digest_config(tmp_path, slack_url=web.url("/hooks/slack"), alerts={"min_score": 8, "channels": ["slack"]})
     runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")

@@ -57,6 +57,17 @@ def many_stories(db, count: int, topics: int = 3) -> set[int]:
     return ids
 
 
+def drone_story(db) -> None:
+    with db.session() as session:
+        add_story(
+            session,
+            title="Drone shipment reported",
+            body="A drone shipment was reported today.",
+            terms=["drone"],
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
+
+
 def test_slack_digest_is_split_within_limits_and_every_story_goes_out_once(db, tmp_path, web):
     web.set("/hooks/slack", Route(body="ok"))
     ids = many_stories(db, 150)
@@ -83,14 +94,7 @@ def test_slack_digest_is_split_within_limits_and_every_story_goes_out_once(db, t
 
 
 def test_slack_500_then_429_then_200_nothing_lost_nothing_repeated(db, tmp_path, web):
-    with db.session() as session:
-        add_story(
-            session,
-            title="Drone shipment reported",
-            body="A drone shipment was reported today.",
-            terms=["drone"],
-            copies=[Copy("Wire One", "https://one.test/a/1")],
-        )
+    drone_story(db)
     web.set_sequence(
         "/hooks/slack",
         [
@@ -187,14 +191,7 @@ def test_a_skipped_channel_says_what_deliveries_wait_on_it(db, tmp_path, caplog)
 def test_a_slack_post_left_unanswered_is_unconfirmed_not_failed(db, tmp_path, web):
     """Slack took the POST and answered after the timeout: it may well have shown the message. Recorded
     as unreachable and failed, the next digest could carry its articles as well."""
-    with db.session() as session:
-        add_story(
-            session,
-            title="Drone shipment reported",
-            body="A drone shipment was reported today.",
-            terms=["drone"],
-            copies=[Copy("Wire One", "https://one.test/a/1")],
-        )
+    drone_story(db)
     web.set("/hooks/slack", Route(body="ok", delay=3))
     slack = {"webhook_url": web.url("/hooks/slack"), "timeout": "1s"}
     runner = runner_for(db, tmp_path, channels={"slack": slack})
