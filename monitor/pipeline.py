@@ -849,10 +849,8 @@ class Pipeline:
         fresh = [
             item
             for item in parsed.items
-            if item.key not in known.in_feed
-            and item.key not in known.elsewhere
-            and (item.url or item.title or item.feed_text)
-        ]  # an entry with nothing in it is noise
+            if item.key not in known.in_feed and item.key not in known.elsewhere and item.says_anything
+        ]
         cap = self.config.settings.max_entries_per_poll
         revised = [item for item in parsed.items if item.key in changed]
         waiting = max(len(fresh) + len(revised) - cap, 0)

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.config import RetentionSettings
 from monitor.store import prune as store
 from monitor.store.db import Database
+from monitor.store.deliveries import OWED
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ SEEN_EVERY = timedelta(days=1)  # a pruned entry still listed by its feed is mar
 VACUUM_STEP = 1000  # SQLite pages freed per incremental vacuum step (4 MB at the default page size)
 VACUUM_STEPS = 1000  # at most this many steps after one prune
 PAUSE = 0.05  # seconds between two batches: other writers get the database in between
-OWING = ("failed", "sending", "unconfirmed")
-"""Deliveries whose articles stay past ``retention.articles`` until they are sent: a channel down for longer
-than the window lost them, without a word. The ledger forgets such a delivery after ``retention.deliveries``
-(a channel removed from the configuration), and its articles go then."""
 
 
 @dataclass
@@ -113,9 +110,12 @@ def prune(
     }
     report = PruneReport(dry_run, cutoffs)
     if cutoffs["articles"] is not None:
+        # The articles an owed delivery carries stay until they are sent: a channel down for longer than the
+        # window lost them, without a word. The ledger forgets such a delivery after ``deliveries`` (a channel
+        # removed from the configuration), and they go then.
         _prune_articles(db, report, before=cutoffs["articles"], now=now, batch=article_batch, pause=pause)
         with db.session() as session:
-            report.owed_kept = store.owed_old_articles(session, before=cutoffs["articles"], sparing=OWING)
+            report.owed_kept = store.owed_old_articles(session, before=cutoffs["articles"], sparing=OWED)
         if report.owed_kept:
             log.warning(
                 "retention: %d articles past retention.articles are kept: deliveries not sent yet owe them "
@@ -164,7 +164,7 @@ def _prune_articles(
         db,
         report,
         lambda session, last: store.old_articles(
-            session, before=before, limit=batch, after_id=last, sparing=OWING
+            session, before=before, limit=batch, after_id=last, sparing=OWED
         ),
         lambda session, ids: store.delete_articles(session, article_ids=ids, now=now),
         batch=batch,

@@ -171,27 +171,23 @@ def revision_of(stored: Article, new: Article) -> Article | None:
         return None
     if stored.body_source is BodySource.EXTRACTED and new.body_source is not BodySource.EXTRACTED:
         return None
-    return replace(
-        stored,
-        title=new.title or stored.title,
-        author=new.author or stored.author,
-        published=new.published or stored.published,
-        language=new.language or stored.language,
-        site_name=new.site_name or stored.site_name,
-        body=new.body,
-        summary=new.summary or stored.summary,
-        body_source=new.body_source,
-        body_note=new.body_note,
-        content_hash=new.content_hash,
-    )
+    return _with_body_of(_as_told_by(stored, new), new)
 
 
 def taken_over_by(stored: Article, new: Article) -> Article | None:
     """The stored article as its own site's feed tells it (``new``: built from that feed's entry), or None
     when that changes nothing: the title, author, summary and date are the site's; the body is the page's
     as before, or the new one when it is the page's or the stored one was not."""
-    body_too = new.body_source is BodySource.EXTRACTED or stored.body_source is not BodySource.EXTRACTED
-    taken = replace(
+    taken = _as_told_by(stored, new)
+    if new.body_source is BodySource.EXTRACTED or stored.body_source is not BodySource.EXTRACTED:
+        taken = _with_body_of(taken, new)
+    return None if taken == stored else taken
+
+
+def _as_told_by(stored: Article, new: Article) -> Article:
+    """``stored`` with what ``new`` says of it (title, author, date, summary, language, site); what it does
+    not say keeps its stored value."""
+    return replace(
         stored,
         title=new.title or stored.title,
         author=new.author or stored.author,
@@ -200,15 +196,16 @@ def taken_over_by(stored: Article, new: Article) -> Article | None:
         language=new.language or stored.language,
         site_name=new.site_name or stored.site_name,
     )
-    if body_too:
-        taken = replace(
-            taken,
-            body=new.body,
-            body_source=new.body_source,
-            body_note=new.body_note,
-            content_hash=new.content_hash,
-        )
-    return None if taken == stored else taken
+
+
+def _with_body_of(article: Article, new: Article) -> Article:
+    return replace(
+        article,
+        body=new.body,
+        body_source=new.body_source,
+        body_note=new.body_note,
+        content_hash=new.content_hash,
+    )
 
 
 def completed_by_page(stored: Article, page: ExtractedPage, body: Body) -> Article:

@@ -54,6 +54,11 @@ class FeedItem:
         """The longest text the feed itself offers for this entry."""
         return max((self.content or "", self.summary or ""), key=len)
 
+    @property
+    def says_anything(self) -> bool:
+        """Whether the entry has a link, a title or text: one without is noise, never stored."""
+        return bool(self.url or self.title or self.feed_text)
+
 
 def plausible_published(value: datetime | None) -> datetime | None:
     """``value`` in UTC (a naive one taken as UTC), or None when it is no publication time: before
@@ -101,8 +106,7 @@ class UniqueItems:
     """A document's entries as read: each key once, at most ``MAX_ITEMS``."""
 
     items: tuple[FeedItem, ...]
-    more: bool  # entries past MAX_ITEMS were left
-    warnings: tuple[str, ...]  # entries told apart or left out, named
+    warnings: tuple[str, ...]  # entries past MAX_ITEMS left, entries told apart or not to be stored, named
 
 
 def unique_items(items: Iterable[FeedItem]) -> UniqueItems:
@@ -118,7 +122,7 @@ def unique_items(items: Iterable[FeedItem]) -> UniqueItems:
     rekeyed: list[str] = []
     empty: list[str] = []
     for item in items:
-        if not (item.url or item.title or item.feed_text):
+        if not item.says_anything:
             empty.append(item.key)  # kept here, and left out by the pipeline: noise, said once here
         if item.key in first_link:
             if not (item.guid and item.url and item.url != first_link[item.key]):
@@ -128,18 +132,18 @@ def unique_items(items: Iterable[FeedItem]) -> UniqueItems:
             if item.key in first_link:
                 continue
         if len(kept) >= MAX_ITEMS:
-            return UniqueItems(tuple(kept), True, _unique_warnings(rekeyed, empty))
+            return UniqueItems(tuple(kept), _unique_warnings(rekeyed, empty, more=True))
         first_link[item.key] = item.url
         kept.append(bounded_item(item))
-    return UniqueItems(tuple(kept), False, _unique_warnings(rekeyed, empty))
+    return UniqueItems(tuple(kept), _unique_warnings(rekeyed, empty, more=False))
 
 
-def _unique_warnings(rekeyed: list[str], empty: list[str]) -> tuple[str, ...]:
+def _unique_warnings(rekeyed: list[str], empty: list[str], *, more: bool) -> tuple[str, ...]:
     def some(keys: list[str]) -> str:
         shown = ", ".join(repr(cut(key, 80)) for key in dict.fromkeys(keys[:5]))
         return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
-    warnings = []
+    warnings = [f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read"] if more else []
     if rekeyed:
         warnings.append(
             f"{_entries(len(rekeyed), 'reuses', 'reuse')} the id of an earlier entry with another link "

@@ -11,7 +11,6 @@ from email.utils import parsedate_to_datetime
 
 from monitor.ingest.feeditems import (
     HTMLISH,
-    MAX_ITEMS,
     MAX_MARKUP_CHARS,
     MAX_TITLE_CHARS,
     FeedItem,
@@ -85,10 +84,9 @@ def parse_json_feed(body: bytes, url: str, header_language: str | None) -> Parse
             )
         )
     unique = unique_items(items)
-    more = f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read" if unique.more else None
-    for text in filter(None, (more, *unique.warnings)):  # bounds met: the operator should know which feed
+    for text in unique.warnings:  # bounds met: the operator should know which feed
         log.warning("feed %s: %s", url, text, extra={"url": url})
-    warning = "; ".join(filter(None, (warning, more, *unique.warnings))) or None
+    warning = "; ".join(filter(None, (warning, *unique.warnings))) or None
     return ParsedFeed(
         title=cut(clean_text(_json_text(document.get("title"), html=False)), MAX_TITLE_CHARS),
         link=absolute_link(document.get("home_page_url"), url) or url,

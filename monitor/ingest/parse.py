@@ -22,7 +22,6 @@ import feedparser
 
 from monitor.ingest.feedbytes import prepare
 from monitor.ingest.feeditems import (
-    MAX_ITEMS,
     MAX_MARKUP_CHARS,
     MAX_TITLE_CHARS,
     FeedItem,
@@ -104,8 +103,6 @@ def parse_feed(
     )
     warnings = [f"feed is malformed, parsed as far as possible: {problem}"] if problem else []
     warnings += prepared.warnings
-    if unique.more:
-        warnings.append(f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read")
     warnings += unique.warnings
     for text in warnings[1 if problem else 0 :]:  # bounds met: the operator should know which feed
         log.warning("feed %s: %s", url, text, extra={"url": url})

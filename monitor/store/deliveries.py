@@ -26,6 +26,8 @@ SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superse
 UNCONFIRMED = "unconfirmed"
 """A failed attempt that may have reached the channel all the same (the connection dropped after the message
 went out): the row keeps its Message-ID, is retried as it is, and no other delivery carries its items."""
+OWED = (SENDING, FAILED, UNCONFIRMED)
+"""The states of a delivery whose articles the channel has not all taken yet, and may still take."""
 _ID_CHUNK = 500  # deliveries counted per statement: well under every database's limit on bound parameters
 
 
@@ -416,7 +418,7 @@ def owed(session: Session, *, digest: str | None = None) -> list[Owed]:
     Of one digest when given."""
     query = (
         select(Delivery.kind, Delivery.channel, Delivery.status, func.count(), func.min(Delivery.period))
-        .where(Delivery.status.in_((SENDING, FAILED, UNCONFIRMED)))
+        .where(Delivery.status.in_(OWED))
         .where(Delivery.digest == digest if digest is not None else true())
         .group_by(Delivery.kind, Delivery.channel, Delivery.status)
         .order_by(Delivery.kind, Delivery.channel, Delivery.status)

@@ -120,5 +120,4 @@ def minimal_spans(spans: Iterable[Span]) -> list[Span]:
         if end is None or span[2] < end:
             kept.append(span)
             nearest_end[span[0]] = span[2]
-    kept.reverse()
     return sorted(kept)
