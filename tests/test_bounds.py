@@ -105,9 +105,11 @@ def test_near_with_many_hits_is_not_quadratic():
     # 1 MB of hits: every other word is a hit, every hit near 200 of the other term's.
     matcher = Matcher([TopicSpec("t", parse_query("aa NEAR/200 bb"))])
     body = "aa bb cc " * (1024 * 1024 // 9)
-    started = time.perf_counter()
+    # CPU seconds of this process, not wall time, so a busy machine does not fail it: about 2.5 s here,
+    # where the quadratic answer took hours.
+    started = time.process_time()
     (match,) = matcher.match(ArticleText(body=body))
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 15
     assert match.evidence.terms[0].count > 100_000
 
 
@@ -170,10 +172,10 @@ def _alias_bomb(levels: int = 15, fan_out: int = 10) -> str:
 
 def test_an_alias_bomb_is_a_clear_error_at_once(tmp_path):
     path = _write(tmp_path / "feeds.yaml", _alias_bomb())
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ConfigError) as raised:
         load_config(path, {})
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
     (problem,) = raised.value.problems
     assert problem.key == "watchlist.topics[0].query"
     assert problem.line == 22
@@ -387,9 +389,9 @@ _ALIASES = {
 
 
 def _timed(action):
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: a busy machine must not fail the bound
     result = action()
-    assert time.perf_counter() - started < EXAMPLE_SECONDS
+    assert time.process_time() - started < EXAMPLE_SECONDS
     return result
 
 

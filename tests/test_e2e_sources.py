@@ -190,7 +190,8 @@ def test_front_page_article_links_are_found_and_stored(web, workspace):
     ]
     for n, path in enumerate(paths):
         web.set(path, article_html(f"Headline {n}", paragraphs_for(f"front-{n}")))
-    links = "".join(f'<h2><a href="{p}?utm_source=front">Headline {n}</a></h2>' for n, p in enumerate(paths))
+    # The links' texts are teasers, as front pages have them: each article's title is its page's headline.
+    links = "".join(f'<h2><a href="{p}?utm_source=front">Read more {n}</a></h2>' for n, p in enumerate(paths))
     web.set("/front", FRONT_PAGE.format(links=links))
     workspace.write_config([{"name": "Front", "url": web.url("/front"), "kind": "page"}])
 

@@ -135,8 +135,9 @@ def build_article(
 ) -> Article:
     """Merge what the feed says with what the page says.
 
-    The feed wins on title, author and date (page titles carry site names, page dates are often the day only);
-    the page wins on language and canonical URL.
+    The feed wins on title, author and date (page titles carry site names, page dates are often the day only),
+    except on a title that is only a link's text (a front page's); the page wins on language and canonical
+    URL.
     """
     canonical = canonical or canonical_url((page.canonical_url if page else None) or url)
     published = item.published or (page.published if page else None)
@@ -147,7 +148,7 @@ def build_article(
         url=url,
         canonical_url=canonical,
         guid=item.guid if item.guid and len(item.guid) <= MAX_URL_LENGTH else None,
-        title=item.title or (page.title if page else None),
+        title=_title(item, page),
         author=item.author or (page.author if page else None),
         published=published,
         fetched_at=fetched_at,
@@ -159,6 +160,13 @@ def build_article(
         content_hash=content_hash(body.text or item.title or url),
         site_name=page.site_name if page else None,
     )
+
+
+def _title(item: FeedItem, page: ExtractedPage | None) -> str | None:
+    page_title = page.title if page else None
+    if item.title_from_link:
+        return page_title or item.title
+    return item.title or page_title
 
 
 def revision_of(stored: Article, new: Article) -> Article | None:

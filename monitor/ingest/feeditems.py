@@ -44,6 +44,9 @@ class FeedItem:
     summary: str | None
     content: str | None
     language: str | None
+    title_from_link: bool = False
+    """The title is the text of a link to the page (a front page's), not a headline the source gave: often
+    a teaser, "Read more" or a single word. The page's own title wins over it."""
 
     def __post_init__(self) -> None:
         # Every reader of a format makes its entries here: the date is checked once for all of them.

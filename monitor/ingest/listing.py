@@ -97,6 +97,7 @@ def parse_listing(
             summary=None,
             content=None,
             language=language,
+            title_from_link=True,
         )
     log.debug(
         "page %s: %d article links, %d other links skipped", url, len(items), skipped, extra={"url": url}
