@@ -166,6 +166,16 @@ def test_postgresql_full_or_taking_no_writes_is_the_database_s_state_with_advice
     assert remedy(wrapped, None).startswith(advice)
 
 
+def test_a_postgresql_database_not_created_is_named_with_the_command_that_creates_it():
+    # What psycopg raises, word for word, when the server has no such database (no SQLSTATE with it).
+    refused = pg_errors.OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+        'FATAL:  database "newsroom" does not exist'
+    )
+    advice = remedy(OperationalError("connect", {}, refused), None)
+    assert advice is not None and "`createdb newsroom`" in advice
+
+
 # --- real full disks --------------------------------------------------------------------------------------------
 
 

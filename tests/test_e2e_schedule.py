@@ -544,3 +544,19 @@ def test_feeds_says_so_when_feeds_yaml_cannot_be_read_for_the_rhythms(web, works
     assert "Fixed" in result.stdout
     assert "cannot be read" in result.stderr and "default settings" in result.stderr
     assert str(workspace.config_path) in result.stderr.replace("\n", "")
+
+
+def test_a_feed_never_read_has_no_rhythm_yet(web, workspace):
+    # Its polls have all failed: "quiet, every 1d" said it publishes nothing, which nobody knows yet.
+    web.set("/down.xml", Route("unavailable", status=503))
+    web.set(
+        "/up.xml",
+        Route(rss("Up", web.url("/"), entries_every(web, "up", timedelta(days=10), 1)), headers=RSS),
+    )
+    workspace.write_config([feed("Down", web.url("/down.xml")), feed("Up", web.url("/up.xml"))])
+    workspace.json("poll")  # one feed read: exit status 0
+
+    rhythms = {f["name"]: f["rhythm"] for f in workspace.json("feeds")}
+
+    assert rhythms["Down"] == "not read yet"
+    assert rhythms["Up"].startswith("~1/")

@@ -891,6 +891,15 @@ def test_classify_dns_failure_through_httpcore():
     assert classify_exception(exc).kind is FailureKind.DNS
 
 
+def test_a_dns_failure_the_address_guard_named_is_said_once():
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    said = f"DNS lookup of feeds.example.invalid failed: {gai}"
+    exc = _chained(httpx.ConnectError(said), httpcore.ConnectError(said), gai)
+    failure = classify_exception(exc)
+    assert failure.kind is FailureKind.DNS
+    assert failure.message == said
+
+
 def test_classify_dns_failure_by_context():
     exc = httpx.ConnectError("lookup failed")
     exc.__context__ = socket.gaierror(socket.EAI_NONAME, "nope")

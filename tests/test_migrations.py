@@ -135,6 +135,13 @@ def test_db_upgrade_command(workspace):
     assert head_revision() in workspace.cli("db", "current").stdout
 
 
+def test_db_upgrade_refuses_a_config_named_that_is_not_there(workspace):
+    # `--config fedds.yaml db upgrade` (a typo) upgraded the database and wrote no feeds, without a word.
+    assert not workspace.config_path.exists()
+    result = workspace.cli("db", "upgrade", expect=2)
+    assert "config file not found" in result.stderr and workspace.config_path.name in result.stderr
+
+
 def test_unreachable_database_is_a_clear_error(workspace):
     workspace.write_config([])
     workspace.database_url = "postgresql+psycopg://nobody@127.0.0.1:9/none"

@@ -61,6 +61,8 @@ SQLite, and one past a 64-bit integer ended in a traceback."""
 class AppState:
     config_path: Path
     db_url: str | None
+    config_given: bool = False
+    """--config or MONITOR_CONFIG named the file (not the default ./feeds.yaml): it must exist."""
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:
@@ -138,7 +140,9 @@ def main(
 ) -> None:
     global _command
     configure_logging(verbosity=verbose, log_format=log_format.value)
-    ctx.obj = _command = AppState(config, db)
+    # By the source's name: typer's Click is its own, and its enum is not public.
+    given = getattr(ctx.get_parameter_source("config"), "name", "DEFAULT") != "DEFAULT"
+    ctx.obj = _command = AppState(config, db, config_given=given)
 
 
 _command: AppState | None = None

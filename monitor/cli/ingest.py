@@ -103,8 +103,9 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     state = state_of(ctx)
     try:
-        # The feeds come from feeds.yaml when there is one; a database may be upgraded without it.
-        config = state.config() if state.config_path.exists() else None
+        # The feeds come from feeds.yaml when there is one; a database may be upgraded without it, but not
+        # without a file named on purpose (a typo upgraded another database, and wrote no feeds).
+        config = state.config() if state.config_path.exists() or state.config_given else None
         db = state.database(check=False)
     except MonitorError as exc:
         raise fail(exc) from exc
@@ -567,7 +568,8 @@ def _feed_row(
         "enabled": feed.enabled,
         "title": feed.title,
         "articles": article_count,
-        "rhythm": rhythm.describe(),
+        # A feed never read has no rhythm yet: "quiet" would say it publishes nothing.
+        "rhythm": rhythm.describe() if feed.last_success_at or rhythm.per_day is None else "not read yet",
         "publications_per_day": rhythm.per_day,
         "poll_interval": format_duration(rhythm.interval),
         # When the daemon was away within the rhythm's window and the feed's listing could not show it all.

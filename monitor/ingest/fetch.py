@@ -249,17 +249,22 @@ def classify_exception(exc: BaseException) -> Failure:
     if isinstance(exc, httpx.ConnectError):
         causes = _causes(exc)
         if any(isinstance(c, socket.gaierror) for c in causes) or "Name or service not known" in message:
-            return Failure(FailureKind.DNS, f"DNS lookup failed: {message}")
+            return Failure(FailureKind.DNS, _dns_failure(message))
         if any(isinstance(c, ssl.SSLError) for c in causes) or "SSL" in message or "certificate" in message:
             return Failure(FailureKind.TLS, f"TLS failed: {message}")
         return Failure(FailureKind.CONNECTION, f"connection failed: {message}")
     if isinstance(exc, httpx.DecodingError):
         return Failure(FailureKind.OTHER, f"could not decode the response body: {message}")
     if any(isinstance(c, socket.gaierror) for c in _causes(exc)):
-        return Failure(FailureKind.DNS, f"DNS lookup failed: {message}")
+        return Failure(FailureKind.DNS, _dns_failure(message))
     if isinstance(exc, httpx.TransportError | OSError):
         return Failure(FailureKind.CONNECTION, f"connection broken: {message}")
     return Failure(FailureKind.OTHER, f"{type(exc).__name__}: {message}")
+
+
+def _dns_failure(message: str) -> str:
+    # The address guard's own message names the host ("DNS lookup of example.com failed: ..."): said once.
+    return message if message.startswith("DNS lookup") else f"DNS lookup failed: {message}"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

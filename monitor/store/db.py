@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -268,6 +269,8 @@ _NO_ROOM, _ROOM_ENOUGH = 2**20, 2**26
 """Bytes free under which an SQLite I/O error is taken for a full disk; over which (and over twice the
 database's size, what a VACUUM may write) a "disk is full" is taken for another disk's: its temporary files'."""
 _PG_READ_ONLY, _PG_DISK_FULL = "25006", "53100"  # SQLSTATEs read_only_sql_transaction, disk_full
+# The server's refusal at connection time carries no SQLSTATE in psycopg: its text does.
+_PG_NO_DATABASE = re.compile(r'database "([^"]{1,100})" does not exist')
 
 
 def remedy(error: BaseException, sqlite_path: Path | None) -> str | None:
@@ -299,6 +302,12 @@ def remedy(error: BaseException, sqlite_path: Path | None) -> str | None:
         left = f" ({ByteSize(free[0]).human_readable()} free)" if free is not None else ""
         return (
             f"the disk holding {sqlite_path.parent} is full{left}: free space there (what is stored is kept)"
+        )
+    missing = _PG_NO_DATABASE.search(str(cause)) if sqlite_path is None else None
+    if missing is not None:
+        return (
+            f"create the database {missing.group(1)!r} on the server first (`createdb {missing.group(1)}`): "
+            "`monitor db upgrade` creates the schema in a database, not the database"
         )
     if code == _SQLITE_CANTOPEN and sqlite_path is not None:
         return (
