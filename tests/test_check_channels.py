@@ -54,10 +54,11 @@ def test_check_shows_each_channel_ready_or_skipped_without_secrets(workspace, mo
     text = workspace.cli("check").stdout
     assert "digest morning:\n" in text
     assert "  email: ready (smtp.example.org:587, starttls, 2 recipients, with login)\n" in text
-    assert "  slack: skipped — SLACK_WEBHOOK_URL is empty\n" in text
+    assert "  slack: skipped — SLACK_WEBHOOK_URL is empty (its alerts too)\n" in text
     assert "  webhook: ready (POST to https://hooks.example.org, 1 header)\n" in text
     assert "digest evening:\n  email: skipped — EVENING_TO is empty\n" in text
     assert "digest quiet:\n  no channels: nothing will be sent" in text
+    assert "  topics: all\n" in text  # a digest of every topic, not of none
 
     shown = workspace.json("check")
     assert shown["channels"] == [
@@ -110,3 +111,19 @@ def test_a_channel_left_empty_in_the_file_says_what_is_missing(workspace):
         "feeds: []\ndigests:\n  - name: d\n    channels:\n      email: {host: smtp.example.org, to: [a@example.org]}\n"
     )
     assert "  email: skipped — no sender in 'from'\n" in workspace.cli("check").stdout
+
+
+def test_check_shows_the_topics_of_a_watchlist_file(workspace):
+    # They take effect from the file: the configuration's own empty list was shown as the watchlist.
+    (workspace.config_path.parent / "topics.yaml").write_text(
+        "aliases:\n  iran: [Iran, Tehran]\ntopics:\n  - name: arms\n    query: '@iran AND drones'\n"
+    )
+    workspace.config_path.write_text(
+        "feeds:\n  - name: A\n    url: http://127.0.0.1:9/a.xml\nwatchlist:\n  file: topics.yaml\n"
+    )
+
+    shown = workspace.json("check")["watchlist"]
+    assert shown["file"] == "topics.yaml"
+    assert shown["aliases"] == {"iran": ["Iran", "Tehran"]}
+    assert [(t["name"], t["query"]) for t in shown["topics"]] == [("arms", "@iran AND drones")]
+    assert "query: '@iran AND drones'" in workspace.cli("check").stdout

@@ -64,6 +64,12 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     except MonitorError as exc:
         raise fail(exc) from exc
     dump = redacted_dump(config)
+    if config.watchlist.file is not None:
+        # The topics in force are the file's: "topics: []" read as a watchlist of none.
+        from monitor.watchlist.model import watchlist_section
+
+        in_file = watchlist_section(config).model_dump(mode="json")
+        dump["watchlist"] |= {key: in_file[key] for key in ("aliases", "topics")}
     # Show what takes effect, not what was left out: per-feed values fall back to the settings.
     for feed, shown in zip(config.feeds, dump["feeds"]):
         fixed = config.fixed_interval_for(feed)
@@ -78,6 +84,9 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     import yaml
 
     out.print(styled("[green]ok[/]: {} is valid ({} feeds)", state.config_path, len(config.feeds)))
+    for shown in dump["digests"]:
+        if not shown.get("topics"):
+            shown["topics"] = "all"  # an empty list is every topic: said so, not shown as none
     out.print(
         yaml.safe_dump(dump, sort_keys=False, allow_unicode=True).rstrip(), highlight=False, markup=False
     )

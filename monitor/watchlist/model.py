@@ -362,10 +362,31 @@ def watchlist_problems(config: Config, reader: YamlReader) -> list[ConfigProblem
     return _load(config, reader)[1]
 
 
+def watchlist_section(config: Config) -> WatchlistConfig:
+    """The watchlist's aliases and topics as written: inline, or in the file it names (``monitor check``
+    shows them). Raises ConfigError as ``load_watchlist`` does."""
+    section, _, problems = _section(config)
+    if problems:
+        raise ConfigError(problems)
+    return section
+
+
 def _load(config: Config, reader: YamlReader | None) -> tuple[Watchlist | None, list[ConfigProblem]]:
+    section, file_reader, problems = _section(config)
+    if problems:
+        return None, problems
+    path = watchlist_file(config)
+    # Problems are placed in the file that holds the watchlist, at their lines.
+    reader = file_reader or reader or YamlReader(str(config.source or "feeds.yaml"), {})
+    watchlist, found = compile_watchlist(section, source=str(path or config.source or ""))
+    return watchlist, [reader.problem(("watchlist", *p.path), p.message, p.hint) for p in found]
+
+
+def _section(config: Config) -> tuple[WatchlistConfig, YamlReader | None, list[ConfigProblem]]:
+    """The watchlist section in force (the file's, when it names one), the reader of that file, and the
+    problems of reading it."""
     section = config.watchlist
     path = watchlist_file(config)
-    source = str(path or config.source or "")
     if path is not None:
         if section.aliases or section.topics:
             where = ConfigProblem(
@@ -376,36 +397,42 @@ def _load(config: Config, reader: YamlReader | None) -> tuple[Watchlist | None, 
                 "watchlist has both file: and topics or aliases",
                 "keep one: the file, or inline",
             )
-            return None, [where]
+            return section, None, [where]
         reader = YamlReader(str(path), os.environ)
         try:
             data = reader.read(compose(path), ("watchlist",))
         except ConfigError as error:
-            return None, list(error.problems)
+            return section, reader, list(error.problems)
         problems = list(reader.problems)
         if not isinstance(data, dict):
-            return None, [
-                *problems,
-                reader.problem(
-                    ("watchlist",), "a watchlist file is a mapping", "start it with 'aliases:' or 'topics:'"
-                ),
-            ]
+            return (
+                section,
+                reader,
+                [
+                    *problems,
+                    reader.problem(
+                        ("watchlist",),
+                        "a watchlist file is a mapping",
+                        "start it with 'aliases:' or 'topics:'",
+                    ),
+                ],
+            )
         if "file" in data:
-            return None, [
-                *problems,
-                reader.problem(
-                    ("watchlist", "file"),
-                    "a watchlist file cannot name another",
-                    "put aliases: and topics: in this file",
-                ),
-            ]
+            return (
+                section,
+                reader,
+                [
+                    *problems,
+                    reader.problem(
+                        ("watchlist", "file"),
+                        "a watchlist file cannot name another",
+                        "put aliases: and topics: in this file",
+                    ),
+                ],
+            )
         try:
             section = WatchlistConfig.model_validate(data)
         except ValidationError as error:
             problems += validation_problems(reader, error, WatchlistConfig, ("watchlist",))
-        if problems:
-            return None, problems
-    elif reader is None:
-        reader = YamlReader(str(config.source or "feeds.yaml"), {})
-    watchlist, found = compile_watchlist(section, source=source)
-    return watchlist, [reader.problem(("watchlist", *p.path), p.message, p.hint) for p in found]
+        return section, reader, problems
+    return section, None, []

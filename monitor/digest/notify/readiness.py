@@ -25,10 +25,12 @@ class ChannelReadiness:
     alerts: bool  # the digest's alerts go out on it too
 
     def line(self) -> str:
-        """``email: ready (smtp.example.org:587, starttls, 2 recipients)`` or ``slack: skipped — why``."""
+        """``email: ready (smtp.example.org:587, starttls, 2 recipients)`` or ``slack: skipped — why``, each
+        saying when the digest's alerts go on it too."""
         if self.status == "ready":
             return f"{self.channel}: ready ({self.detail}){', alerts too' if self.alerts else ''}"
-        return f"{self.channel}: skipped — {self.detail}"
+        # Its alerts are not sent either: said, as they were the reason to configure it for some.
+        return f"{self.channel}: skipped — {self.detail}{' (its alerts too)' if self.alerts else ''}"
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
