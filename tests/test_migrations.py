@@ -142,6 +142,14 @@ def test_db_upgrade_refuses_a_config_named_that_is_not_there(workspace):
     assert "config file not found" in result.stderr and workspace.config_path.name in result.stderr
 
 
+def test_a_database_other_than_sqlite_or_postgresql_is_refused_by_name(workspace):
+    workspace.write_config([])
+    workspace.database_url = "mysql://monitor@127.0.0.1:9/news"
+    result = workspace.cli("feeds", expect=2)
+    assert "mysql is not supported" in result.stderr and "PostgreSQL" in result.stderr
+    assert "install the extra" not in result.stderr
+
+
 def test_unreachable_database_is_a_clear_error(workspace):
     workspace.write_config([])
     workspace.database_url = "postgresql+psycopg://nobody@127.0.0.1:9/none"

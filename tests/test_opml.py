@@ -142,7 +142,7 @@ def test_import_reports_bad_entries_and_a_broken_file(workspace, tmp_path):
         )
     )
     result = workspace.cli("import", "opml", str(mixed))
-    assert "added 1 feeds" in result.stdout and f"{mixed}:1: Bad" in result.stderr
+    assert "added 1 feed from" in result.stdout and f"{mixed}:1: Bad" in result.stderr
 
     broken = tmp_path / "broken.opml"
     broken.write_text("<opml><body><outline text='x'")

@@ -304,7 +304,7 @@ def test_reload_swaps_a_valid_watchlist_and_keeps_the_old_one_when_invalid(tmp_p
     with caplog.at_level("ERROR"):
         assert check() is False
     lines = [record.getMessage() for record in caplog.records if "not reloaded" in record.getMessage()]
-    assert len(lines) == 2 and "1 more problems" in lines[0], lines
+    assert len(lines) == 2 and "1 more problem," in lines[0], lines
     assert not any("\n" in line for line in lines) and "other_bogus_key" in lines[1]
 
 

@@ -24,6 +24,7 @@ from monitor.cli import (
 )
 from monitor.cli.output import styled
 from monitor.errors import MonitorError
+from monitor.runtime.plurals import plural
 
 if TYPE_CHECKING:
     from monitor.store.deliveries import DeliveryRecord
@@ -86,7 +87,7 @@ def digest(
                 print_json(summary)
             else:
                 out.print(
-                    f"wrote {preview} ({rendered.content.stories} stories): {rendered.subject}",
+                    f"wrote {preview} ({plural(rendered.content.stories, 'story', 'stories')}): {rendered.subject}",
                     highlight=False,
                     markup=False,
                 )

@@ -16,6 +16,7 @@ from monitor.cli import JsonOption, app, err, fail, out, print_json, state_of
 from monitor.cli.output import styled
 from monitor.config import Config
 from monitor.errors import MonitorError
+from monitor.runtime.plurals import plural
 
 import_app = typer.Typer(help="Add feeds from another reader's list.", no_args_is_help=True)
 export_app = typer.Typer(help="Write the configured feeds in another reader's format.", no_args_is_help=True)
@@ -160,7 +161,7 @@ def import_opml(
     else:
         verb = "would add" if dry_run else "added"
         out.print(
-            f"{verb} {len(result.added)} feeds from {file} to {path}; {len(result.skipped)} already "
+            f"{verb} {plural(len(result.added), 'feed')} from {file} to {path}; {len(result.skipped)} already "
             f"configured, {len(listing.skipped)} invalid",
             highlight=False,
             soft_wrap=True,

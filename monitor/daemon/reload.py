@@ -16,6 +16,7 @@ from pathlib import Path
 
 from monitor.config import Config, FeedConfig, load_config
 from monitor.errors import MonitorError
+from monitor.runtime.plurals import plural
 from monitor.watchlist.model import Watchlist, load_watchlist, watchlist_file
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class ConfigReloader:
             log.error(
                 "configuration not reloaded, the one in force stays: %s%s",
                 problems[0],
-                f" (and {len(problems) - 1} more problems, below)" if len(problems) > 1 else "",
+                f" (and {plural(len(problems) - 1, 'more problem')}, below)" if len(problems) > 1 else "",
                 extra={"url": str(self.path)},
             )
             for problem in problems[1:]:

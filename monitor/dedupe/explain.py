@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from monitor.dedupe import fingerprint as fp
 from monitor.dedupe.stage import story_vector, wire_comparison
 from monitor.dedupe.stories import SCORING, contributions, story_score
+from monitor.runtime.plurals import plural
 from monitor.store import clusters as store
 from monitor.store import stories as stories_store
 from monitor.store.models import Article
@@ -60,7 +61,7 @@ def explain_article(session: Session, article: Article) -> dict[str, Any]:
         else None
     )
     lines.append(
-        f"wire cluster {article.wire_cluster_id}: {cluster.size if cluster else '?'} articles, "
+        f"wire cluster {article.wire_cluster_id}: {plural(cluster.size, 'article') if cluster else '?'}, "
         f"agency {cluster.agency or 'none'}"
         if cluster
         else f"wire cluster {article.wire_cluster_id}"
@@ -122,7 +123,7 @@ def _story_report(session: Session, article: Article, story, lines: list[str]) -
         "similarity_now": now["similarity"],
         "terms_now": now["terms"],
     }
-    lines.append(f"story {story.id}: {story.title or '(no title)'} ({story.size} articles)")
+    lines.append(f"story {story.id}: {story.title or '(no title)'} ({plural(story.size, 'article')})")
     if article.story_score is not None:
         lines.append(f"  joined: story score {article.story_score} (the score that decided)")
         if recorded is not None:

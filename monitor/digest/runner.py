@@ -39,6 +39,7 @@ from monitor.digest.notify.settings import DigestConfig
 from monitor.runtime import instance
 from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
+from monitor.runtime.plurals import plural
 from monitor.schedule import next_delivery_attempt
 from monitor.store import counts as counts_store
 from monitor.store import deliveries as ledger
@@ -439,9 +440,9 @@ class DigestRunner:
             ledger.add_items(session, delivery_id=claimed.id, items=items)
             if superseded := ledger.supersede_failed(session, slot=slot, keep=claimed.id):
                 log.info(
-                    "digest %s: %d failed deliveries on %s carried by this one",
+                    "digest %s: %s on %s carried by this one",
                     slot.digest,
-                    superseded,
+                    plural(superseded, "failed delivery", "failed deliveries"),
                     slot.channel,
                 )
         return self._send(slot, settings, claimed.id, period, now)
@@ -563,7 +564,11 @@ class DigestRunner:
                 session, delivery_id=delivery_id, status=ledger.SENT, now=_now(), message_id=message_id
             )
         log.info(
-            "digest %s: %s sent on %s: %d stories", slot.digest, slot.kind, slot.channel, content.stories
+            "digest %s: %s sent on %s: %s",
+            slot.digest,
+            slot.kind,
+            slot.channel,
+            plural(content.stories, "story", "stories"),
         )
         return Outcome(
             slot.digest, slot.kind, slot.channel, period, "sent", content.stories, len(content.article_ids)

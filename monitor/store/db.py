@@ -78,6 +78,12 @@ class Database:
                 f"invalid database URL {url!r}",
                 hint="e.g. sqlite:///monitor.db or postgresql+psycopg://user@host/dbname",
             ) from exc
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            # MySQL and others may be installed and connect, but the schema and its queries are not theirs.
+            raise StoreError(
+                f"database {parsed.render_as_string()}: {parsed.get_backend_name()} is not supported",
+                hint="use SQLite (sqlite:///monitor.db) or PostgreSQL (postgresql+psycopg://user@host/dbname)",
+            )
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         # The SQLite file, None for an in-memory or a server database.

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from monitor.runtime.plurals import plural
+
 if TYPE_CHECKING:  # content uses plural() from here, so the item's type is for the annotation only
     from monitor.digest.notify.content import DigestItem, QuietSource, SourceHealth
 
@@ -63,10 +65,6 @@ def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
     if coverage.last_sent is not None:
         line = f"Update · {line}; last sent {local_day(coverage.last_sent, zone, now)}"
     return line
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def safe_url(url: str) -> str:
