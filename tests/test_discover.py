@@ -120,7 +120,10 @@ def test_discover_prints_verified_entries_and_add_appends_them(web, workspace):
     ]
 
     again = workspace.json("discover", web.url("/"), "--add")
-    assert again["added"] == [] and len(again["skipped"]) == 3  # duplicates refused
+    assert again["added"] == [] and len(again["skipped"]) == 3  # duplicates refused, saying which holds each
+    assert (
+        again["skipped"][2]["reason"] == "already configured as 'Ministry of Tests – sitemap' (kind sitemap)"
+    )
     assert workspace.config_path.read_text() == written
 
 

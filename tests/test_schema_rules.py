@@ -39,7 +39,9 @@ def test_a_missing_sqlite_database_is_refused_and_not_created(tmp_path, command)
     result = space.cli(*command, expect=2)
     lines = error_lines(result)
     assert len(lines) == 1, result.stderr
-    assert "does not exist" in lines[0] and HEAD in lines[0] and "monitor db upgrade" in lines[0]
+    assert "does not exist" in lines[0] and HEAD in lines[0]
+    # The command to run names the database and the file this one was given (alone, it upgraded another).
+    assert f"`monitor --config {space.config_path} --db {space.database_url} db upgrade`" in lines[0]
     assert not (tmp_path / "typo").exists()
 
 
@@ -50,7 +52,7 @@ def test_a_database_behind_is_refused_until_db_upgrade(bare):
         lines = error_lines(result)
         assert len(lines) == 1, (command, result.stderr)
         assert f"revision {PREVIOUS}" in lines[0] and f"needs {HEAD}" in lines[0], lines[0]
-        assert "monitor db upgrade" in lines[0]
+        assert f"--db {bare.database_url} db upgrade`" in lines[0]
     assert f"current: {PREVIOUS}" in bare.cli("db", "current").stdout  # showing where it stands is its job
     db = Database(bare.database_url)
     assert current_revision(db) == PREVIOUS  # nothing migrated it meanwhile

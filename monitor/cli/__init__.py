@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,9 +62,16 @@ SQLite, and one past a 64-bit integer ended in a traceback."""
 class AppState:
     config_path: Path
     db_url: str | None
-    config_given: bool = False
-    """--config or MONITOR_CONFIG named the file (not the default ./feeds.yaml): it must exist."""
+    config_source: str = "DEFAULT"
+    """Where --config's value came from, by the name of Click's parameter source: DEFAULT, COMMANDLINE,
+    ENVIRONMENT."""
+    db_source: str = "DEFAULT"
     _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config_given(self) -> bool:
+        """--config or MONITOR_CONFIG named the file (not the default ./feeds.yaml): it must exist."""
+        return self.config_source != "DEFAULT"
 
     def config(self) -> Config:
         if self._config is None:
@@ -96,6 +104,16 @@ class AppState:
             db.dispose()
             raise
         return db
+
+    def command(self, args: str) -> str:
+        """``monitor ARGS`` with the --config and --db this command was given (as options: the variables
+        of the environment are there for the next command too); a password in the URL shows as ***."""
+        words = ["monitor"]
+        if self.config_source == "COMMANDLINE":
+            words += ["--config", shlex.quote(str(self.config_path))]
+        if self.db_source == "COMMANDLINE" and self.db_url:
+            words += ["--db", shlex.quote(Database.describe_url(self.db_url))]
+        return " ".join([*words, args])
 
 
 def state_of(ctx: typer.Context) -> AppState:
@@ -140,9 +158,13 @@ def main(
 ) -> None:
     global _command
     configure_logging(verbosity=verbose, log_format=log_format.value)
-    # By the source's name: typer's Click is its own, and its enum is not public.
-    given = getattr(ctx.get_parameter_source("config"), "name", "DEFAULT") != "DEFAULT"
-    ctx.obj = _command = AppState(config, db, config_given=given)
+    # By the sources' names: typer's Click is its own, and its enum is not public.
+    ctx.obj = _command = AppState(
+        config,
+        db,
+        config_source=getattr(ctx.get_parameter_source("config"), "name", "DEFAULT"),
+        db_source=getattr(ctx.get_parameter_source("db"), "name", "DEFAULT"),
+    )
 
 
 _command: AppState | None = None
@@ -177,7 +199,12 @@ def database_or_exit(ctx: typer.Context) -> Database:
 
 
 def fail(exc: MonitorError) -> typer.Exit:
-    err.print(styled("[bold red]error:[/] {}", exc.message))
+    message = exc.message
+    if _command is not None:
+        # The command advised works on this one's database: `monitor db upgrade` alone, after a command
+        # given --config or --db, upgraded another (./monitor.db).
+        message = message.replace("`monitor db upgrade`", f"`{_command.command('db upgrade')}`")
+    err.print(styled("[bold red]error:[/] {}", message))
     if exc.hint:
         err.print(styled("[yellow]hint:[/] {}", exc.hint))
     return typer.Exit(code=2)

@@ -165,19 +165,22 @@ def add_feeds(path: Path, new: Sequence[Mapping], *, dry_run: bool = False) -> A
     """
     current = load_config(path) if path.exists() else Config()
     text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig") if path.exists() else ""
-    urls = [feed.url for feed in current.feeds]
+    urls = [(feed.url, feed.name, feed.kind) for feed in current.feeds]
     names = {feed.name.casefold() for feed in current.feeds}
     added, skipped = [], []
     for entry in new:
         entry = dict(entry)
-        if any(same_url(entry["url"], url) for url in urls):
-            skipped.append((entry, "already configured"))
+        holder = next(((name, kind) for url, name, kind in urls if same_url(entry["url"], url)), None)
+        if holder is not None:
+            # Named: the address may be there as another kind of source (a front page, where a sitemap
+            # was offered), which a URL can be only once.
+            skipped.append((entry, f"already configured as {holder[0]!r} (kind {holder[1]})"))
             continue
         base, n = entry["name"], 2
         while entry["name"].casefold() in names:
             entry["name"], n = f"{base} ({n})", n + 1
         names.add(entry["name"].casefold())
-        urls.append(entry["url"])
+        urls.append((entry["url"], entry["name"], entry.get("kind", "rss")))
         added.append(entry)
     if added:
         updated = insert_entries(text, added)
