@@ -243,6 +243,10 @@ def when(value: datetime | None, now: datetime) -> str:
         text = f"{magnitude:.0f}s"
     elif magnitude < 5400:
         text = f"{magnitude / 60:.0f}m"
+    elif magnitude < 36000:
+        # Hours and minutes: a 2h30m interval read "in 3h" in whole hours.
+        hours, minutes = divmod(round(magnitude / 60), 60)
+        text = f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
     elif magnitude < 172800:
         text = f"{magnitude / 3600:.0f}h"
     else:

@@ -193,7 +193,9 @@ def _when(record: DeliveryRecord, now: datetime) -> str:
     if record.sent_at is not None:
         return f"sent {when(record.sent_at, now)}"
     if record.status in ("failed", "unconfirmed"):
-        return f"next try {when(record.next_attempt_at, now)}"
+        # One past its time waits for a daemon to run: "next try 22s ago" read as a try that was made.
+        due = record.next_attempt_at is not None and record.next_attempt_at <= now
+        return f"next try {'due ' if due else ''}{when(record.next_attempt_at, now)}"
     if record.status != "sending":
         return "-"
     if record.lease_until is None or record.lease_until < now:
