@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from support.digests import NOW, Copy, add_story
 from support.holders import lease_holders
 from support.queryplans import watched_statements
@@ -22,7 +22,7 @@ from monitor.digest import runner as runner_module
 from monitor.digest.runner import DigestRunner, period_of
 from monitor.store import deliveries as ledger
 from monitor.store.db import open_database
-from monitor.store.models import Article, Delivery, DeliveryItem
+from monitor.store.models import Article, ArticleMatch, Delivery, DeliveryItem
 
 RU_TITLE = "Россия получила партию иранских ракет"
 FA_TITLE = "گزارش ارسال موشک‌های ایران به روسیه"
@@ -521,3 +521,60 @@ def test_a_digest_of_named_topics_asks_each_storys_articles_not_the_topics_whole
         plan = [row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)]
     assert not [step for step in plan if "ix_article_matches_topic" in step], plan
     assert any("article_matches USING" in step and "article_id" in step for step in plan), plan
+
+
+def test_a_topic_renamed_or_removed_from_the_watchlist_no_longer_feeds_the_digest(db, tmp_path):
+    """A digest of every topic follows the stories of the topics in force: a story that only a topic since
+    removed (or renamed) matched does not come back with its next write-ups, nor shows the old name beside
+    the new one; a match made before the rename still goes out once."""
+    with db.session() as session:
+        [gas] = add_story(
+            session,
+            title="Iran and Russia sign gas deal",
+            body="Iran and Russia signed a gas deal.",
+            topic="energy",
+            copies=[Copy("Wire One", "https://one.test/gas/1")],
+        )
+        [arms] = add_story(
+            session,
+            title="Tehran ships missiles to Moscow",
+            body="Tehran shipped missiles to Moscow.",
+            topic="arms",
+            copies=[Copy("Daily Two", "https://two.test/arms/1")],
+        )
+    with SmtpServer() as smtp:
+        digest_config(tmp_path, smtp_port=smtp.port)
+        titles = {"energy": "Iran–Russia energy", "arms-transfers": "Iran–Russia arms transfers"}
+        runner = DigestRunner(
+            db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test", titles=lambda: dict(titles)
+        )
+        [first] = runner.run(period=NOW - timedelta(hours=1), now=NOW)
+        # "arms" was renamed "arms-transfers" after its match: the match is still sent, never lost.
+        assert first.status == "sent" and first.articles == 2
+        del titles["energy"]  # the analyst removes the topic
+        with db.session() as session:
+            [later] = add_story(
+                session,
+                title="Gas deal details emerge",
+                body="Details of the Iran and Russia gas deal emerged.",
+                topic="nothing",
+                copies=[Copy("Wire One", "https://one.test/gas/2")],
+            )
+            session.execute(delete(ArticleMatch).where(ArticleMatch.article_id == later))  # it names no topic
+            session.get(Article, later).story_id = session.get(Article, gas).story_id
+            session.get(Article, later).fetched_at = NOW - timedelta(minutes=1)
+            [arms_later] = add_story(
+                session,
+                title="Moscow confirms the missiles arrived",
+                body="Moscow confirmed the missiles arrived from Tehran.",
+                topic="arms-transfers",
+                copies=[Copy("Daily Two", "https://two.test/arms/2")],
+            )
+            session.get(Article, arms_later).story_id = session.get(Article, arms).story_id
+            session.get(Article, arms_later).fetched_at = NOW - timedelta(minutes=1)
+        [second] = runner.run(period=NOW, now=NOW)
+        assert second.status == "sent" and second.articles == 1  # the arms update; not the gas one
+        text = smtp.messages[-1].get_body(("plain",)).get_content()
+        assert "Gas deal details" not in text and "Moscow confirms the missiles arrived" in text
+        # The story shows the topic under its name in force, not also under the name it had.
+        assert "topics:" not in text and "## Iran–Russia arms transfers" in text

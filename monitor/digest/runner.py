@@ -83,19 +83,36 @@ def counted_kinds(slot: Slot) -> tuple[str, ...]:
     return ("digest", "alert")
 
 
-def select_new(session: Session, *, digest: DigestConfig, slot: Slot, since: datetime) -> list[ItemRef]:
+def digest_topics(digest: DigestConfig, titles: Mapping[str, str]) -> tuple[str, ...]:
+    """The topics whose stories a digest follows and names: those it names, else every topic of the watchlist
+    in force (``titles``), not the names of topics since renamed, removed or disabled, whose matches stay
+    stored; with no watchlist known (``titles`` empty), every topic."""
+    return digest.topics or tuple(titles)
+
+
+def select_new(
+    session: Session,
+    *,
+    digest: DigestConfig,
+    slot: Slot,
+    since: datetime,
+    titles: Mapping[str, str] | None = None,
+) -> list[ItemRef]:
     """What the next delivery of ``slot`` carries, one item per article: the items of its failed deliveries,
     then new matches, then (for a digest) the articles that joined a matched story since and were not sent
     on the channel: a developing story comes back with its new reports."""
     carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot))
     min_score = min_score_of(digest, slot.kind)
     found = digest_store.failed_items(session, digest=slot.digest, kind=slot.kind, channel=slot.channel)
+    # A match made before its topic was renamed or removed is still news not sent (never lost); but only
+    # the topics in force bring a story back with its later write-ups.
     found += digest_store.new_matches(
         session, carried=carried, topics=digest.topics, min_score=min_score, since=since, limit=MAX_ITEMS
     )
+    topics = digest_topics(digest, titles or {})
     if slot.kind == "digest":
         followups = digest_store.story_followups(
-            session, carried=carried, topics=digest.topics, min_score=min_score, since=since, limit=MAX_ITEMS
+            session, carried=carried, topics=topics, min_score=min_score, since=since, limit=MAX_ITEMS
         )
         found += [ItemRef(article_id, story_id, "") for article_id, story_id in followups]
     by_article: dict[int, ItemRef] = {}
@@ -124,7 +141,7 @@ def compose(
     material = digest_store.material(
         session,
         article_ids=[item.article_id for item in items],
-        topics=digest.topics,
+        topics=digest_topics(digest, titles),
         digest=slot.digest,
         channel=None if preview else slot.channel,
         members_per_story=MAX_STORY_MEMBERS,
@@ -337,7 +354,7 @@ class DigestRunner:
         slot = Slot(self.digest.name, "digest", channels[0] if since is None else PREVIEW_CHANNEL)
         with self.db.session() as session:
             since = since or reach_of(self.digest, "digest", period_of(self.digest, now), now)
-            items = select_new(session, digest=self.digest, slot=slot, since=since)
+            items = select_new(session, digest=self.digest, slot=slot, since=since, titles=self._titles())
             content = compose(
                 session,
                 digest=self.digest,
@@ -407,7 +424,7 @@ class DigestRunner:
         if slot.kind == "alert":
             # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
             with self.db.session() as session:
-                if not select_new(session, digest=self.digest, slot=slot, since=since):
+                if not select_new(session, digest=self.digest, slot=slot, since=since, titles=self._titles()):
                     return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
         with self.db.session() as session:
             claimed = ledger.claim_new(
@@ -429,7 +446,7 @@ class DigestRunner:
             )
             return Outcome(slot.digest, slot.kind, slot.channel, period, "taken")
         with self.db.session() as session:
-            items = select_new(session, digest=self.digest, slot=slot, since=since)
+            items = select_new(session, digest=self.digest, slot=slot, since=since, titles=self._titles())
             if not items and slot.kind == "alert":
                 # What the look above found went out with another delivery meanwhile: no row stays.
                 ledger.release(session, delivery_id=claimed.id)
