@@ -233,3 +233,12 @@ def test_a_page_date_in_an_unknown_time_zone_is_read_without_a_library_warning()
     )
     assert done.stdout.decode().strip() == "2014-12-29"
     assert b"Warning" not in done.stderr, done.stderr.decode()
+
+
+def test_the_headline_is_not_the_first_line_of_the_body():
+    """A page whose <h1> sits inside its article: the headline is the title, not also the body's first line
+    (matched twice, it counted twice in a match's mentions and numbered the body's words from it)."""
+    html = article_html("Tehran ships missiles to Moscow", paragraphs_for("talks"))
+    extracted = extract_page(html.encode(), "https://news.example/talks")
+    assert extracted.title == "Tehran ships missiles to Moscow"
+    assert extracted.text.startswith(paragraphs_for("talks")[0])

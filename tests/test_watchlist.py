@@ -328,3 +328,19 @@ def test_a_failed_example_says_what_was_missing_or_that_the_score_fell_short(tmp
     )
     details = [r.detail for r in run_examples(load_watchlist(config))]
     assert details == ["did not match: no missil*", "did not match: total weight 2 is below min_score 3"]
+
+
+def test_a_digest_naming_a_topic_the_watchlist_does_not_have_is_an_error_at_its_line(tmp_path):
+    """A topic renamed in the watchlist but not in a digest's topics: the digest would carry nothing of it."""
+    (tmp_path / "topics.yaml").write_text(
+        "topics:\n  - {name: arms-transfers, query: missil*}\n  - {name: old, query: gas, enabled: false}\n",
+        encoding="utf-8",
+    )
+    text = (
+        FEEDS
+        + "watchlist: {file: topics.yaml}\ndigests:\n  - name: daily\n    topics: [arms-transfers, old, iran-russia-arms]\n"
+    )
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.key == "digests[0].topics[2]" and problem.line == 6
+    assert "'iran-russia-arms', which the watchlist does not have" in problem.message
+    assert "arms-transfers" in problem.hint  # a disabled topic ("old") may be named: it is still defined

@@ -63,7 +63,7 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
         return None
     canonical = document.url if document.url and urlsplit(document.url).scheme in ("http", "https") else None
     return ExtractedPage(
-        text=normalize_whitespace(text),
+        text=_without_headline(normalize_whitespace(text), document.title),
         title=_clean(document.title),
         author=_clean(document.author),
         published=_parse_date(document.date),
@@ -71,6 +71,16 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
         canonical_url=canonical,
         site_name=_site_name(document.sitename),
     )
+
+
+def _without_headline(text: str, title: str | None) -> str:
+    """``text`` without a first line that is the page's headline (trafilatura keeps an ``<h1>`` inside the
+    article): the title is matched on its own, and counted again in the body it inflated a match's mentions,
+    put the title's words in the lead and numbered the body's words from the headline."""
+    first, _, rest = text.partition("\n")
+    if title and rest.strip() and " ".join(first.split()).casefold() == " ".join(title.split()).casefold():
+        return rest.lstrip("\n")
+    return text
 
 
 def _site_name(value: str | None) -> str | None:

@@ -358,8 +358,25 @@ def load_watchlist(config: Config) -> Watchlist:
 
 
 def watchlist_problems(config: Config, reader: YamlReader) -> list[ConfigProblem]:
-    """Problems of the watchlist of a config that is otherwise valid (``load_config`` calls this)."""
-    return _load(config, reader)[1]
+    """Problems of the watchlist of a config that is otherwise valid (``load_config`` calls this), and the
+    digests' ``topics:`` that name no topic of it (a topic renamed or removed, a typo): such a digest would
+    carry nothing of that topic, without a word."""
+    watchlist, problems = _load(config, reader)
+    if problems or watchlist is None:
+        return problems
+    known = {topic.name for topic in _section(config)[0].topics}  # a disabled topic may be named
+    for index, digest in enumerate(config.digests):
+        for place, name in enumerate(digest.topics):
+            if name not in known:
+                problems.append(
+                    reader.problem(
+                        ("digests", index, "topics", place),
+                        f"digest {digest.name!r} names the topic {name!r}, which the watchlist does not have",
+                        f"name one of: {', '.join(sorted(known)) or 'none defined'}; or leave topics: out for "
+                        "every topic",
+                    )
+                )
+    return problems
 
 
 def watchlist_section(config: Config) -> WatchlistConfig:
