@@ -215,7 +215,9 @@ UPDATE = item(
 
 def test_an_update_says_what_is_new_and_sums_up_the_story_so_far_in_every_form():
     digest = render(content(UPDATE, item("A new story", 8)))
-    expected = "Update · first reported Mon 23 Feb; 7 reports from 5 outlets so far; last sent Sun 1 Mar"
+    expected = (
+        "Update · first reported Mon 23 Feb; 7 reports from 5 outlets so far; last sent Sun 1 Mar 07:00"
+    )
     assert expected in digest.text and expected in digest.html
     assert "1 new story, 1 update" in digest.text and "1 new story, 1 update" in digest.html
     assert "[Update] Foreign ministry denies the shipment" in digest.text

@@ -63,7 +63,9 @@ def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
     outlets = f"{coverage.outlets} outlet{'s' if coverage.outlets != 1 else ''}"
     line = f"first reported {local_day(coverage.first_reported, zone, now)}; {reports} from {outlets} so far"
     if coverage.last_sent is not None:
-        line = f"Update · {line}; last sent {local_day(coverage.last_sent, zone, now)}"
+        # With its time: alerts and digests go out on the same day, and "last sent Mon 7 Dec" did not say which.
+        last_sent = _local(coverage.last_sent, zone, now, "%a %-d %b{year} %H:%M")
+        line = f"Update · {line}; last sent {last_sent}"
     return line
 
 
