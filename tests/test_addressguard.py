@@ -227,3 +227,32 @@ def test_a_public_feed_redirected_to_loopback_fails_as_blocked_address(web, work
 
     assert reports[0].outcome == "failed" and reports[0].error_kind == FailureKind.BLOCKED_ADDRESS
     assert web.requests_for("/feed.xml", host="127.0.0.2") == []
+
+
+def test_discover_on_a_public_site_does_not_fetch_what_it_names_on_private_addresses(web):
+    """`monitor discover` is given a site's address; the feeds its page advertises and the sitemaps its
+    robots.txt names are that stranger's links, guarded as a feed's links are."""
+    from monitor.config.schema import Settings
+    from monitor.ingest.discover import discover
+    from monitor.ingest.fetchtools import fetcher_for
+
+    port = web.port
+    private = f"http://127.0.0.2:{port}"
+    web.set(
+        "/",
+        '<html><head><title>Site</title><link rel="alternate" type="application/rss+xml" '
+        f'href="{private}/internal.xml"></head><body>x</body></html>',
+        host="127.0.0.1",
+    )
+    web.set("/robots.txt", f"User-agent: *\nSitemap: {private}/sitemap.xml\n", host="127.0.0.1")
+    web.set("/internal.xml", rss("Internal", private, []), host="127.0.0.2")
+    web.set("/sitemap.xml", "<urlset><url><loc>http://x.example/a</loc></url></urlset>", host="127.0.0.2")
+
+    async def run():
+        async with fetcher_for(Settings(host_delay=0), guard=test_guard()) as fetcher:
+            return await discover(f"http://public.test:{port}/", fetcher, max_probes=5)
+
+    found = asyncio.run(run())
+    assert not found.feeds and not found.sitemaps
+    assert web.requests_for("/internal.xml", host="127.0.0.2") == []
+    assert web.requests_for("/sitemap.xml", host="127.0.0.2") == []

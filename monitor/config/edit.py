@@ -103,7 +103,8 @@ def move_feeds(path: Path, moves: Sequence[Move], *, dry_run: bool = False) -> M
             skipped.append((move, f"{move.old} is {how} in {path.name}; change it by hand"))
             continue
         match = found[0]
-        value = move.new if _PLAIN_URL.fullmatch(move.new) else json.dumps(move.new)
+        literal = _literal(move.new)
+        value = literal if _PLAIN_URL.fullmatch(literal) else json.dumps(literal)
         text = text[: match.start()] + match["key"] + value + text[match.end() :]
         del taken[move.old]
         taken[move.new] = move.name
@@ -226,11 +227,23 @@ def insert_entries(text: str, entries: Sequence[Mapping]) -> str:
     return "".join(lines[: end + 1]) + _render(entries, indent) + "".join(lines[end + 1 :])
 
 
+def _literal(value):
+    """``value`` as the config reader will give it back: a ``$`` written as ``$$``, so that text from an OPML
+    file, a web page or a server (a URL holding ``${SMTP_PASSWORD}``) is never read as an environment
+    reference and expanded into a request to a stranger's site."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list | tuple):
+        return [_literal(item) for item in value]
+    return value
+
+
 def _render(entries: Sequence[Mapping], indent: int) -> str:
     """The entries as block YAML list items, each key on its own line, lists (tags) in flow style."""
     out = []
     for entry in entries:
         for n, (key, value) in enumerate(entry.items()):
+            value = _literal(value)
             if isinstance(value, list | tuple):
                 line = f"{key}: " + yaml.safe_dump(
                     list(value), allow_unicode=True, default_flow_style=True, width=10_000

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree, html
 
 from monitor.ingest.feeditems import NotAFeed
-from monitor.ingest.fetch import PAGE_ACCEPT, Fetcher, FetchResult
+from monitor.ingest.fetch import PAGE_ACCEPT, Fetcher, FetchResult, reaching
 from monitor.ingest.listing import parse_listing
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules
@@ -106,6 +106,14 @@ async def discover(
     probe = _Prober(fetcher, robots, max_probes)
     page = await fetcher.fetch(url, accept=PAGE_ACCEPT)
     probe.requests += 1
+    # The URL given is the user's; what its page and its robots.txt name are links, which reach only where
+    # the links of a feed on that site may go (monitor.ingest.addressguard): no private address from a
+    # public site.
+    with reaching(await fetcher.links_reach(page if page.ok else url)):
+        return await _discover_from(url, page, probe)
+
+
+async def _discover_from(url: str, page: FetchResult, probe: _Prober) -> Discovery:
     problems: list[str] = []
     title = None
     feeds: list[Found] = []

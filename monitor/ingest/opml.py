@@ -12,6 +12,7 @@ skipped. Every problem names the file, and the line where there is one.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,8 +92,31 @@ def read_opml(path: Path) -> OpmlList:
     return parse_opml(data, name=str(path))
 
 
+_WIDE = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+_DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*""")
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """A list exported in UTF-16 or UTF-32 (as some Windows readers do) as UTF-8, its declaration changed to
+    say so: the checks made on the bytes (entity declarations, bare ampersands) read ASCII, and would pass
+    over a declaration or cut a character in two in a wide encoding."""
+    for mark, codec in _WIDE:
+        if data.startswith(mark):
+            text = data.decode(codec, errors="replace").lstrip("\ufeff")
+            return _DECLARED_ENCODING.sub(r"\1UTF-8", text, count=1).encode("utf-8")
+    return data
+
+
 def parse_opml(data: bytes, *, name: str) -> OpmlList:
     """Read the feeds of OPML bytes; ``name`` is the file named in messages."""
+    data = _as_utf8(data)
     if b"<!ENTITY" in data or b"<!entity" in data:
         raise OpmlError(
             f"{name}: the file declares XML entities, which OPML never needs; refusing to read it",
@@ -188,7 +212,12 @@ def _walk(
             _walk(outline, folders + ((label,) if label else ()), depth + 1, name, feeds, skipped, count)
             continue
         where = f"{name}:{outline.sourceline}"
-        parts = urlsplit(url.replace("feed://", "https://", 1) if url.startswith("feed://") else url)
+        try:
+            parts = urlsplit(url.replace("feed://", "https://", 1) if url.startswith("feed://") else url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no port
+            skipped.append(f"{where}: {label or 'a feed'}: the URL {url[:200]!r} is not usable: {exc}")
+            continue
         if parts.scheme not in ("http", "https") or not parts.hostname:
             skipped.append(f"{where}: {label or 'a feed'}: the URL {url[:200]!r} is not an http(s) URL")
             continue
