@@ -740,6 +740,8 @@ class Pipeline:
             return await self._finish_failed(feed, exc.status, exc.failure, started)
         parsed = storable_feed(parsed)  # a NUL, a lone surrogate or an overlong field must not cost the feed
         new, linked, waiting = await self._store_new_entries(feed, parsed, result, reach)
+        if source.kind != "rss":
+            self.sources.settle(source.name, complete=not waiting)
         if source.kind == "rss":
             await self._subscribe(feed, result, parsed, reach)
         return await self._finish_ok(
@@ -1189,10 +1191,19 @@ class Pipeline:
         """GET a page of a crawled source (a sitemap, a front page) as robots.txt allows."""
         if not self.config.settings.respect_robots:
             return await self.fetcher.fetch(url, etag=etag, last_modified=last_modified, accept=accept)
-        if not await self.robots.allowed(url):
-            return FetchResult(
-                url, url, None, failure=Failure(FailureKind.ROBOTS, f"robots.txt disallows {url}")
-            )
+        verdict = await self.robots.verdict(url)
+        if not verdict.allowed:
+            if verdict.unavailable is not None:
+                # robots.txt could not be read (5xx, 429, no answer): say so, with that failure's kind, so the
+                # source is retried as after any passing failure, and nobody looks for a Disallow that is not there.
+                reason = verdict.unavailable
+                failure = replace(
+                    reason,
+                    message=f"robots.txt unavailable ({reason.kind}): {reason.message}; {url} not fetched",
+                )
+            else:
+                failure = Failure(FailureKind.ROBOTS, f"robots.txt disallows {url}")
+            return FetchResult(url, url, None, failure=failure)
         return await self.fetcher.fetch(
             url, etag=etag, last_modified=last_modified, accept=accept, allow=self.robots.allowed
         )

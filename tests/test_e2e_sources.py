@@ -115,6 +115,36 @@ def test_a_child_sitemap_unchanged_is_not_read_again_by_the_daemon(web, workspac
     assert len(web.requests_for("/index.xml")) == 2  # an index is always read: its sitemaps may have changed
 
 
+def test_entries_of_a_child_sitemap_that_wait_for_the_next_poll_are_not_lost_to_a_304(web, workspace):
+    """A child sitemap with more new entries than max_entries_per_poll: the rest wait for the next polls,
+    which must read it whole again rather than take its 304 for "nothing new"."""
+    import asyncio
+
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+    from monitor.store.db import open_database
+
+    entries = make_entries(web, "w", 5)
+    web.set("/child.xml", Route(news_sitemap(entries), headers=XML))
+    web.set("/index.xml", Route(sitemap_index([(web.url("/child.xml"), None)]), headers=XML))
+    workspace.write_config(
+        [{"name": "S", "url": web.url("/index.xml"), "kind": "sitemap"}],
+        fetch_pages=False,
+        max_entries_per_poll=2,
+    )
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+
+    async def polls():
+        async with Pipeline(config, db) as pipeline:
+            pipeline.sync_feeds()
+            return [(await pipeline.poll(due_only=False))[0].new_articles for _ in range(4)]
+
+    counts = asyncio.run(polls())
+    db.dispose()
+    assert counts == [2, 2, 1, 0]
+    assert [r.status for r in web.requests_for("/child.xml")] == [200, 200, 200, 304]
+
+
 def test_a_site_named_by_its_address_is_read_through_its_robots_txt(web, workspace):
     entries = make_entries(web, "r", 2)
     web.set(

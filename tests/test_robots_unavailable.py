@@ -76,3 +76,13 @@ def test_a_robots_txt_that_disallows_is_noted_so_and_not_retried(web, workspace)
     [article] = workspace.json("articles")
     assert article["body_note"] == "robots.txt disallows fetching the page"
     assert article["page_retry_at"] is None
+
+
+def test_a_sitemap_behind_a_robots_txt_answering_503_is_not_said_to_be_disallowed(web, workspace):
+    web.set("/robots.txt", Route(status=503))
+    web.set("/news.xml", Route(body="<urlset><url><loc>" + web.url("/a/1") + "</loc></url></urlset>"))
+    workspace.write_config([{"name": "Agency", "url": web.url("/news.xml"), "kind": "sitemap"}])
+    workspace.cli("poll", expect=1)
+    [feed] = workspace.json("feeds")
+    assert feed["last_error_kind"] == "http_5xx"
+    assert "robots.txt unavailable" in feed["last_error"] and "disallows" not in feed["last_error"]

@@ -227,3 +227,25 @@ def test_a_sitemap_source_is_bounded_by_the_max_bytes_setting(web, workspace):
     assert report["outcome"] == "ok"
     line = len(f"{web.url('').rstrip('/')}/2025/03/story-00000\n")
     assert 0 < report["new_articles"] <= 50_000 // line + 1
+
+
+def test_entries_dated_in_the_future_do_not_keep_todays_news_out(web, workspace):
+    """250 pages with a lastmod of 2099 sort as the newest: they took every place of max_links (200), poll
+    after poll, and the story published today was never read."""
+    base = web.url("").rstrip("/")
+    pinned = "".join(
+        f"<url><loc>{base}/pinned/{n}</loc><lastmod>2099-01-01</lastmod></url>" for n in range(250)
+    )
+    today = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fresh = f"<url><loc>{base}/news/fresh-story</loc><lastmod>{today}</lastmod></url>"
+    web.set(
+        "/news.xml",
+        Route(f"<urlset {NS}>{pinned}{fresh}</urlset>", headers={"Content-Type": "application/xml"}),
+    )
+    workspace.write_config(
+        [{"name": "Site", "url": web.url("/news.xml"), "kind": "sitemap"}], fetch_pages=False
+    )
+    workspace.cli("poll")
+    workspace.cli("poll")
+    urls = {article["url"] for article in workspace.json("articles", "--limit", "1000")}
+    assert f"{base}/news/fresh-story" in urls

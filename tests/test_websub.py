@@ -684,3 +684,24 @@ def test_a_daemon_whose_hub_stops_pushing_polls_the_feed_at_its_rhythm_and_shows
     [row] = workspace.json("feeds")
     assert row["websub"]["trusted"] is True and row["websub"]["pushes"] == 1
     assert "pushed" in workspace.cli("feeds").stdout
+
+
+def test_a_lease_shorter_than_the_feeds_interval_is_renewed_before_it_runs_out(db):
+    """The subscribing poll planned the next one an hour ahead; the hub then grants a 20-minute lease: the
+    feed is polled (and the subscription renewed) at half the lease, not after it has run out."""
+    from monitor.store.models import Feed
+
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    feed_id, subscriber = _asked_subscription(db, now)
+    with db.session() as session:
+        session.execute(sqlalchemy.update(Feed).values(next_poll_at=now + timedelta(hours=1)))
+    query = {
+        "hub.mode": "subscribe",
+        "hub.topic": "http://t/",
+        "hub.challenge": "c",
+        "hub.lease_seconds": "1200",
+    }
+    assert subscriber.verify("tok", query).status == 200
+    with db.session() as session:
+        next_poll_at = session.get(Feed, feed_id).next_poll_at
+    assert next_poll_at == now + timedelta(minutes=10)

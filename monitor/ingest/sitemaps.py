@@ -18,7 +18,7 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -30,6 +30,10 @@ from monitor.ingest.text import normalize_whitespace
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 50_000  # the sitemaps.org limit for one file
+# A date further ahead than this is no date: a CMS's placeholder (2099), a wrong zone, a page "pinned" on
+# top. Sorted as the newest, such entries (and child sitemaps) would take every place of ``max_links`` and
+# ``max_pages`` in every poll, and the news dated today would never be read.
+FUTURE_TOLERANCE = timedelta(days=1)
 _GZIP_MAGIC = b"\x1f\x8b"
 _URL_LINE = re.compile(r"^https?://\S+$")
 # Feeds are valid sitemaps too (sitemaps.org accepts RSS 2.0 and Atom 1.0): those go to the feed parser.
@@ -277,7 +281,8 @@ def _date(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", value))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None if parsed > datetime.now(UTC) + FUTURE_TOLERANCE else parsed
 
 
 def _clean(value: str | None) -> str | None:

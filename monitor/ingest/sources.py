@@ -62,6 +62,9 @@ class SourceReader:
         self._fetch = fetch
         self._max_bytes = max_bytes
         self._validators: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        # The child sitemaps each source read in full in its poll under way, remembered (``settle``) only once
+        # their entries are all stored: a 304 must not hide entries that waited for the next poll.
+        self._unsettled: dict[str, list[FetchResult]] = {}
 
     async def read(self, source: FeedConfig, result: FetchResult) -> tuple[ParsedFeed, FetchResult]:
         """The articles of a fetched source, newest first and capped at ``max_links``.
@@ -110,6 +113,8 @@ class SourceReader:
     async def _follow(self, source: FeedConfig, root: ParsedSitemap) -> ParsedFeed:
         """Read the sitemaps an index names, breadth first, newest first, at most ``max_pages`` in all."""
         queue, seen = list(root.children), {root.feed.link}
+        read: list[FetchResult] = self._unsettled.setdefault(source.name, [])
+        read.clear()
         parts, failures, unchanged, fetched = [root.feed], [], 0, 1
         while queue and fetched < source.pages_cap:
             url = queue.pop(0)
@@ -137,7 +142,8 @@ class SourceReader:
             except NotAFeed as exc:
                 failures.append((url, Failure(FailureKind.NOT_A_FEED, str(exc)), result.status))
                 continue
-            self._remember(url, result)
+            read.append(result)
+            self._validators.pop(url, None)  # until settled: its entries are not all stored yet
             parts.append(child.feed)
             queue.extend(child.children)  # a nested index: its sitemaps come after this level's
         left = len([url for url in dict.fromkeys(queue) if url not in seen])
@@ -165,6 +171,14 @@ class SourceReader:
             else []
         )
         return merge(source.url, parts, warnings)
+
+    def settle(self, name: str, *, complete: bool) -> None:
+        """The poll of source ``name`` stored what it read: keep its child sitemaps' validators when every
+        entry was stored (``complete``), so that the next poll asks for them conditionally; when entries wait
+        for the next poll, keep none, so that it reads them whole again and finds what waits."""
+        for result in self._unsettled.pop(name, []):
+            if complete:
+                self._remember(result.url, result)
 
     def _remember(self, url: str, result: FetchResult) -> None:
         if result.etag or result.last_modified:

@@ -306,7 +306,12 @@ class Subscriber:
                 return Answer(404, b"not a request of ours\n")
             lease = _lease(query.get("hub.lease_seconds"), self.settings.lease)
             now = self.clock()
-            websub_store.verified(session, token=token, lease_until=now + lease, now=now)
+            # The poll that asked was scheduled before the hub said how long the lease is: one shorter than the
+            # feed's interval would run out before the poll that renews it. That poll comes at half the lease.
+            renewal = renewal_due(replace(subscription, lease_until=now + lease))
+            websub_store.verified(
+                session, token=token, lease_until=now + lease, now=now, poll_by=max(renewal, now)
+            )
         log.info(
             "websub: feed=%s subscription verified by %s for %s",
             subscription.feed_name,

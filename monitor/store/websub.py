@@ -114,12 +114,24 @@ def request(
         row.state = PENDING
 
 
-def verified(session: Session, *, token: str, lease_until: datetime, now: datetime) -> None:
+def verified(
+    session: Session, *, token: str, lease_until: datetime, now: datetime, poll_by: datetime | None = None
+) -> None:
+    """The hub verified the subscription; its feed is polled no later than ``poll_by`` (the renewal)."""
     session.execute(
         update(WebSubSubscription)
         .where(WebSubSubscription.token == token)
         .values(state=ACTIVE, verified_at=now, lease_until=lease_until, error=None)
     )
+    if poll_by is not None:
+        feed_id = (
+            select(WebSubSubscription.feed_id).where(WebSubSubscription.token == token).scalar_subquery()
+        )
+        session.execute(
+            update(Feed)
+            .where(Feed.id == feed_id, (Feed.next_poll_at.is_(None)) | (Feed.next_poll_at > poll_by))
+            .values(next_poll_at=poll_by)
+        )
 
 
 def set_state(session: Session, *, token: str, state: str, error: str | None = None) -> None:
