@@ -722,10 +722,12 @@ class Pipeline:
         )
         # A 304, or the very document read in full last time from a server that sends no validators or
         # ignores them (known by its bytes, as NetNewsWire does): nothing in it is new, so nothing is parsed.
+        reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
         if result.not_modified or (digest is not None and digest == feed.body_sha256):
             await self._subscribe(feed, result, None, None)
-            return await self._finish_ok(feed, result, None, 0, 0, started, unchanged=True, moved_to=moved_to)
-        reach = await self.fetcher.links_reach(result)  # where the links of this feed may go
+            return await self._finish_ok(
+                feed, result, None, 0, 0, started, unchanged=True, moved_to=moved_to, reach=reach
+            )
         try:
             if source.kind != "rss":
                 with reaching(reach):  # the sitemaps an index names are links too
@@ -745,7 +747,16 @@ class Pipeline:
         if source.kind == "rss":
             await self._subscribe(feed, result, parsed, reach)
         return await self._finish_ok(
-            feed, result, parsed, new, linked, started, waiting=waiting, digest=digest, moved_to=moved_to
+            feed,
+            result,
+            parsed,
+            new,
+            linked,
+            started,
+            waiting=waiting,
+            digest=digest,
+            moved_to=moved_to,
+            reach=reach,
         )
 
     async def _subscribe(
@@ -796,7 +807,7 @@ class Pipeline:
         try:
             with self._pinned_tools():  # its pages are fetched with one configuration's settings, as a poll's
                 result = FetchResult(source.url, source.url, 200, MappingProxyType(dict(headers)), body)
-                reach = await self.fetcher.links_reach(source.url)
+                reach = _stored_reach(feed.links_reach)
                 parsed = await self._parsed(body, url=subscription.topic, headers=headers)
                 new, linked, _ = await self._store_new_entries(
                     feed, storable_feed(parsed), result, reach, via="push"
@@ -1141,8 +1152,7 @@ class Pipeline:
             return article_store.claim_page_retries(session, now=_now(), lease=LEASE, limit=limit)
 
     async def _retry_page(self, retry: article_store.PageRetry) -> bool:
-        # Where the link may go is decided again: by the feed it came from, looked up now.
-        reach = await self.fetcher.links_reach(retry.feed_url) if retry.feed_url else Reach.PUBLIC
+        reach = _stored_reach(retry.feed_reach)
         fetched = await self._fetch_page(retry.url, LinkChecks(self.fetcher, reach))
         return await self._in_writer(self._record_page_retry, retry, fetched)
 
@@ -1318,10 +1328,12 @@ class Pipeline:
         digest: str | None = None,
         unchanged: bool = False,
         moved_to: str | None = None,
+        reach: Reach | None = None,
     ) -> PollReport:
         """Record a successful poll: ``digest`` is the SHA-256 of the document it read in full (None for a
         source other than a feed); ``unchanged``, it read none (a 304, or the same bytes as last time);
-        ``moved_to``, where the configured address redirected for good (``FetchResult.moved_to``)."""
+        ``moved_to``, where the configured address redirected for good (``FetchResult.moved_to``); ``reach``,
+        how far its links may go, by the address that answered (kept for its pushes and page retries)."""
         now = _now()
         began = _began(now, started)
         # No document read: the last one read in full still says how long to wait.
@@ -1379,6 +1391,7 @@ class Pipeline:
                 ttl_minutes=ttl_minutes,
                 moved_to=moved_to,
                 moved_since=moved_since,
+                links_reach=reach.value if reach is not None else None,
             )
         )
         await self._poll_records.submit((feed.id, record))
@@ -1645,6 +1658,20 @@ def _prepare_dedup() -> None:
         fingerprint.prepare()
     except Exception:  # noqa: BLE001 - only an early start: the first article loads it again, and says why
         log.debug("deduplication not prepared ahead", exc_info=True)
+
+
+def _stored_reach(stored: str | None) -> Reach:
+    """How far the links of pushed content or of a retried page may go: as the last successful poll of
+    their feed found it, by the address that answered; public addresses only when it is not known.
+
+    Not by a lookup of the feed's host made now: a hub or a feed's owner who points the host's name at a
+    private address (DNS rebinding) would have the links of their pushed content, or the page retried, reach
+    anywhere, where the poll itself gains nothing by it (its content then comes from the private address).
+    """
+    try:
+        return Reach(stored) if stored else Reach.PUBLIC
+    except ValueError:
+        return Reach.PUBLIC
 
 
 def _robots_refusal(url: str, unavailable: Failure | None) -> PageFetch:

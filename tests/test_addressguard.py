@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from datetime import UTC, datetime
 
 import pytest
 from support.httpserver import Route
 from support.news import Entry, article_html, paragraphs_for, rss
+from support.pageretries import make_page_retries_due
 
 from monitor.config import ConfigError, load_config
 from monitor.ingest.addressguard import AddressGuard, Reach, embedded_ipv4, ip_literal, non_public_reason
 from monitor.ingest.fetch import FailureKind
 from monitor.pipeline import Pipeline
 from monitor.store.db import open_database
+from monitor.store.websub import Subscription
 
 NOT_PUBLIC = {
     "0.0.0.0": "unspecified",
@@ -256,3 +259,80 @@ def test_discover_on_a_public_site_does_not_fetch_what_it_names_on_private_addre
     assert not found.feeds and not found.sitemaps
     assert web.requests_for("/internal.xml", host="127.0.0.2") == []
     assert web.requests_for("/sitemap.xml", host="127.0.0.2") == []
+
+
+def _turning_guard(turned: dict[str, bool]) -> AddressGuard:
+    """feed.test and page.test answer 127.0.0.1 (declared public) until ``turned["now"]``, then 127.0.0.2:
+    their owner points the names at a private address after the poll (DNS rebinding)."""
+
+    async def resolver(host: str, port: int) -> list[str]:
+        if host in ("feed.test", "page.test"):
+            return ["127.0.0.2" if turned["now"] else "127.0.0.1"]
+        literal = ip_literal(host)
+        assert literal is not None, host
+        return [str(literal)]
+
+    def classify(address):
+        return None if address == DECLARED_PUBLIC else non_public_reason(address)
+
+    return AddressGuard((), resolver=resolver, classify=classify)
+
+
+def test_pushed_links_and_retried_pages_reach_as_far_as_the_feeds_last_poll_found_not_a_later_lookup(
+    web, workspace
+):
+    """A public feed's owner turns its name to a private address after the poll: a lookup of the feed's host
+    made for pushed content or a page retry then granted its links every address, and the private page was
+    fetched and stored (to be sent in digests)."""
+    port = web.port
+    secret = "SECRET intranet page " + " ".join(paragraphs_for("secret"))
+    web.set("/a/later", Route("busy", status=503), host="127.0.0.1")  # fails at the poll, for a while
+    web.set("/a/later", article_html("Later", [secret]), host="127.0.0.2")
+    web.set("/a/pushed", article_html("Pushed", [secret]), host="127.0.0.2")
+    later = f"http://page.test:{port}/a/later"
+    web.set(
+        "/feed.xml",
+        rss("Public", "http://feed.test/", [Entry("l", "Later", "What the feed says.", later)]),
+        host="127.0.0.1",
+    )
+    workspace.write_config([{"name": "Public", "url": f"http://feed.test:{port}/feed.xml"}])
+    config, db = load_config(workspace.config_path), open_database(workspace.database_url)
+    turned = {"now": False}
+    pushed = f"http://127.0.0.2:{port}/a/pushed"
+    content = rss("Public", "http://feed.test/", [Entry("p", "Pushed", "What the hub says.", pushed)])
+
+    async def run():
+        async with Pipeline(config, db, guard=_turning_guard(turned)) as pipeline:
+            pipeline.sync_feeds()
+            [report] = await pipeline.poll(due_only=False)
+            assert report.outcome == "ok" and report.new_articles == 1
+            turned["now"] = True
+            make_page_retries_due(workspace.database_url)
+            retried = await pipeline.retry_pages()
+            subscription = Subscription(
+                1,
+                1,
+                "Public",
+                "http://hub.test/",
+                "http://feed.test/",
+                "t",
+                "s",
+                "active",
+                None,
+                datetime.now(UTC),
+            )
+            await pipeline.accept_push(
+                subscription, content.encode(), {"content-type": "application/rss+xml"}
+            )
+            return retried
+
+    try:
+        retried = asyncio.run(run())
+        articles = {a["url"]: a for a in workspace.json("articles")}
+    finally:
+        db.dispose()
+    assert retried == 0
+    assert "blocked_address" in articles[later]["body_note"], articles[later]["body_note"]
+    assert "blocked_address" in articles[pushed]["body_note"], articles[pushed]["body_note"]
+    assert all("SECRET" not in (a["body"] or "") for a in articles.values())
+    assert [r.path for r in web.requests if r.host == "127.0.0.2"] == []

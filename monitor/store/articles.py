@@ -432,19 +432,24 @@ class PageRetry:
     """Failed fetches after the first one."""
     body: str
     """The text it has now: the feed's, which the page's must beat."""
-    feed_url: str | None = None
-    """The URL of the first feed that carried it: where its link came from, which decides where it may go."""
+    feed_reach: str | None = None
+    """How far the links of the first feed that carried it may go (where its link came from), as that
+    feed's last successful poll found it (``Feed.links_reach``)."""
 
 
-_FIRST_FEED_URL = (
-    select(Feed.url)
-    .join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
-    .where(ArticleFeed.article_id == _articles.c.id)
-    .order_by(ArticleFeed.id)
-    .limit(1)
-    .correlate(_articles)
-    .scalar_subquery()
-)
+def _of_first_feed(column):
+    """``column`` of the first feed that carried the article of the row at hand."""
+    return (
+        select(column)
+        .join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
+        .where(ArticleFeed.article_id == _articles.c.id)
+        .order_by(ArticleFeed.id)
+        .limit(1)
+        .correlate(_articles)
+        .scalar_subquery()
+    )
+
+
 _DUE_RETRIES = (
     select(
         _articles.c.id,
@@ -452,7 +457,7 @@ _DUE_RETRIES = (
         _articles.c.page_retries,
         _articles.c.page_retry_at,
         _articles.c.body,
-        _FIRST_FEED_URL,
+        _of_first_feed(Feed.links_reach),
     )
     .where(_articles.c.page_retry_at <= bindparam("now"))
     .order_by(_articles.c.page_retry_at)

@@ -60,6 +60,7 @@ class FeedSnapshot:
     ttl_minutes: int | None = None  # the <ttl> of its last document read in full
     moved_to: str | None = None  # where its address moved for good (see ``PollRecord``)
     moved_since: datetime | None = None
+    links_reach: str | None = None  # how far its links may go (see ``PollRecord``); None: not known yet
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,9 @@ class PollRecord:
     """After a success: where the feed's address moved for good (its permanent redirects' end; None: it did
     not), and ``moved_since`` since when it has (the caller's to keep while the target stays the same)."""
     moved_since: datetime | None = None
+    links_reach: str | None = None
+    """After a success: how far the feed's links may go, by the address that answered (the pipeline's
+    ``Reach``: "any" or "public")."""
 
 
 _FEED_SYNC_LOCKS = 4
@@ -230,6 +234,7 @@ def claim_feeds(
             feed.ttl_minutes,
             feed.moved_to,
             feed.moved_since,
+            feed.links_reach,
         )
         for feed in candidates
         if feed.id in won
@@ -287,6 +292,7 @@ _RECORD_SUCCESS = (
         ttl_minutes=_param("new_ttl_minutes", "ttl_minutes"),
         moved_to=_param("moved_to", "moved_to"),
         moved_since=_param("moved_since", "moved_since"),
+        links_reach=func.coalesce(_param("links_reach", "links_reach"), _feeds.c.links_reach),
     )
 )
 _RECORD_FAILURE = (
@@ -329,6 +335,7 @@ def record_polls(session: Session, *, owner: str, records: Sequence[tuple[int, P
                 new_ttl_minutes=record.ttl_minutes,
                 moved_to=record.moved_to,
                 moved_since=record.moved_since,
+                links_reach=record.links_reach,
             )
             succeeded.append(params)
         else:

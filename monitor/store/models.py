@@ -79,6 +79,9 @@ class Feed(Base):
     # since when it has: the address to put in feeds.yaml before the old one stops answering.
     moved_to: Mapped[str | None] = mapped_column(String(URL_LENGTH))
     moved_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How far its links may go ("any", "public"), by the address that answered its last successful poll: the
+    # links of pushed content and of retried pages are judged by it, never by a later lookup of its host.
+    links_reach: Mapped[str | None] = mapped_column(String(10))
 
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
