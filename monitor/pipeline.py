@@ -1069,6 +1069,7 @@ class Pipeline:
             fetched = PageFetch(None, PAGES_OFF, url)
         else:
             fetched = await self._fetch_page(url, checks)
+            canonical = _foreign_canonical_refused(fetched)
         now = _now()
         body = choose_body(
             fetched.page,
@@ -1564,6 +1565,23 @@ class _TextOwners:
         if found is None or _same_site(feed.url, found.canonical_url):
             return False
         return any(_same_site(url, found.canonical_url) for _, url in found.feeds)
+
+
+def _foreign_canonical_refused(fetched: PageFetch) -> str | None:
+    """The address to store a fetched page under when its ``rel=canonical`` names another site: its own
+    (None: the page's canonical address stands).
+
+    A page may name any address as its canonical one, and the article was stored under it: a page of one site
+    naming a newsroom's article had its words credited to that newsroom, and later shown under the
+    newsroom's name with a link to the page. A copy on another site (a syndicated one) is found by its text.
+    """
+    page = fetched.page
+    if page is None or not page.canonical_url:
+        return None
+    named, own = urlsplit(page.canonical_url).hostname, urlsplit(fetched.url).hostname
+    if named == own or _same_site(page.canonical_url, fetched.url):
+        return None
+    return canonical_url(fetched.url)
 
 
 def _same_site(url: str, other: str) -> bool:

@@ -309,6 +309,29 @@ def test_one_article_in_two_feeds_is_stored_once_and_linked_to_both(web, workspa
     assert len(workspace.json("articles", "--feed", "Second")) == 2
 
 
+def test_a_rel_canonical_naming_another_site_does_not_credit_that_site(web, workspace):
+    # A page of one site naming a newsroom's article as its canonical address was stored under it: its
+    # words credited to the newsroom, later shown under the newsroom's name with a link to the page.
+    newsroom = web.url("/news/real-article", host="127.0.0.2")
+    web.set("/fake", article_html("Minister resigns", paragraphs_for("fake"), canonical=newsroom))
+    web.set("/news/real-article", article_html("Talks resume", paragraphs_for("real")), host="127.0.0.2")
+    fake = Entry("f", "Minister resigns", "s", web.url("/fake"), guid="f")
+    real = Entry("r", "Talks resume", "s", newsroom, guid="r")
+    workspace.write_config(
+        [
+            {"name": "Blog", "url": serve_feed(web, "/blog.xml", [fake])},
+            {"name": "Newsroom", "url": serve_feed(web, "/news.xml", [real], host="127.0.0.2")},
+        ]
+    )
+    assert sum(r["new_articles"] for r in workspace.json("poll")) == 2
+    by_feed = {a["feeds"][0]: a for a in workspace.json("articles")}
+    assert (
+        by_feed["Blog"]["canonical_url"] == web.url("/fake")
+        and by_feed["Blog"]["title"] == "Minister resigns"
+    )
+    assert by_feed["Newsroom"]["canonical_url"] == newsroom and by_feed["Newsroom"]["title"] == "Talks resume"
+
+
 def test_rel_canonical_joins_two_links_to_one_article(web, workspace):
     text = paragraphs_for("canon")
     web.set("/story", article_html("Canonical story", text, canonical=web.url("/story")))
