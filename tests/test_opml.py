@@ -229,3 +229,18 @@ def test_a_list_in_a_wide_encoding_is_read_as_one_in_utf8(encoding):
     declared = text.replace("?><opml", '?><!DOCTYPE opml [<!ENTITY a "aaaa">]><opml')
     with pytest.raises(OpmlError, match="declares XML entities"):
         parse_opml(declared.encode(encoding), name="subs.opml")
+
+
+def test_export_writes_a_value_from_the_environment_as_its_name(workspace, tmp_path, monkeypatch):
+    # check and the logs hide it; the exported list, made to be shared, showed the API key in clear.
+    monkeypatch.setenv("WIRE_API_KEY", "sk-live-123456")
+    workspace.config_path.write_text(
+        "feeds:\n  - name: Wire\n    url: https://wire.example/rss?apikey=${WIRE_API_KEY}\n"
+        "  - name: Open\n    url: https://open.example/rss\n"
+    )
+    exported = tmp_path / "out.opml"
+    result = workspace.cli("export", "opml", "-o", str(exported))
+    text = exported.read_text()
+    assert "sk-live-123456" not in text and "apikey=${WIRE_API_KEY}" in text
+    assert "https://open.example/rss" in text
+    assert "1 feed address written with ${NAME} in place of values from the environment" in result.stderr

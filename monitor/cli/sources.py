@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -193,7 +194,15 @@ def export_opml(
         config = state_of(ctx).config()
     except MonitorError as exc:
         raise fail(exc) from exc
-    data = write_opml(config.feeds)
+    feeds, hidden = _without_environment_values(config)
+    data = write_opml(feeds)
+    if hidden:
+        err.print(
+            f"{plural(hidden, 'feed address', 'feed addresses')} written with ${{NAME}} in place of values "
+            "from the environment (a list is for sharing)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if output is None:
         sys.stdout.write(data.decode("utf-8"))
         return
@@ -202,3 +211,19 @@ def export_opml(
     except OSError as exc:
         raise fail(MonitorError(f"{output}: cannot write: {exc.strerror or exc}")) from exc
     err.print(f"wrote {len(config.feeds)} feeds to {output}", highlight=False, soft_wrap=True)
+
+
+def _without_environment_values(config: Config) -> tuple[list, int]:
+    """The configured feeds with each value a feed's URL took from the environment written back as the
+    ``${NAME}`` it came from (an API key in a query), and how many URLs held one: ``check`` and the logs hide
+    them, and an exported list, made to be shared, showed them in clear."""
+    feeds, hidden = [], 0
+    for index, feed in enumerate(config.feeds):
+        url = feed.url
+        for name in config.env_names(("feeds", index, "url")):
+            value = os.environ.get(name)
+            if value:
+                url = url.replace(value, "${" + name + "}")
+        hidden += url != feed.url
+        feeds.append(feed if url == feed.url else feed.model_copy(update={"url": url}))
+    return feeds, hidden
