@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import os
 import signal
 import socket
@@ -421,10 +422,13 @@ def test_pushes_the_listener_refuses(web, workspace):
         assert asyncio.run(_in_daemon(workspace, body, clock=Clock()))
 
 
-def _raw_post(port: int, path: str, head: str, body: bytes = b"") -> int:
-    """The status a POST written by hand gets: for heads no well-behaved client writes."""
+def _raw_post(port: int, path: str, head: str, body: bytes = b"", hang_up: bool = False) -> int:
+    """The status a POST written by hand gets: for heads no well-behaved client writes (``hang_up``: its
+    side closed after ``body``)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode() + body)
+        if hang_up:
+            connection.shutdown(socket.SHUT_WR)
         return int(connection.recv(64).split()[1])
 
 
@@ -449,6 +453,12 @@ def test_hostile_pushes_cost_nothing_and_the_next_good_one_is_stored(web, worksp
             assert await asyncio.to_thread(_raw_post, port, path, "") == 411
             assert await asyncio.to_thread(_raw_post, port, path, "Content-Length: 99999999999\r\n") == 413
             assert await asyncio.to_thread(_raw_post, port, path, "Content-Length: -5\r\n") == 411
+            # A body cut short (the hub closed its side after 3 bytes of 100): refused, never verified.
+            before = len(pushes)
+            assert (
+                await asyncio.to_thread(_raw_post, port, path, "Content-Length: 100\r\n", b"abc", True) == 400
+            )
+            assert len(pushes) == before
             # Signed, but not a feed: taken (the hub did its part), a warning naming the feed, nothing stored.
             garbage = b"\x00\xff<html><body>not a feed</body></html>"
             assert await asyncio.to_thread(_raw_post, port, path, signed(garbage), garbage) == 202
@@ -705,3 +715,16 @@ def test_a_lease_shorter_than_the_feeds_interval_is_renewed_before_it_runs_out(d
     with db.session() as session:
         next_poll_at = session.get(Feed, feed_id).next_poll_at
     assert next_poll_at == now + timedelta(minutes=10)
+
+
+def test_a_client_hanging_up_is_a_log_line_not_a_traceback_on_stderr(caplog, capsys):
+    # socketserver printed the traceback to stderr, outside the logs and their JSON form.
+    from monitor.daemon.observe import _Server
+
+    caplog.set_level(logging.INFO, logger="monitor")
+    try:
+        raise BrokenPipeError(32, "Broken pipe")
+    except BrokenPipeError:
+        _Server.handle_error(None, None, ("127.0.0.9", 4242))  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""
+    assert any("connection from 127.0.0.9 ended" in r.getMessage() for r in caplog.records)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -161,6 +162,15 @@ class _Server(ThreadingHTTPServer):
         finally:
             self._slots.release()
 
+    def handle_error(self, request, client_address) -> None:  # socketserver's name
+        # socketserver printed the traceback to stderr, outside the logs (and their JSON form): a client
+        # that hangs up or stalls is a line of the log; anything else is a bug, logged with its traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.info("listener: the connection from %s ended: %s", client_address[0], error)
+        else:
+            log.exception("listener: the request from %s failed", client_address[0])
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -201,6 +211,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.connection.settimeout(PUSH_READ_TIMEOUT)  # a hub that dribbles its body holds only its thread
         body = self.rfile.read(int(length))
+        if len(body) < int(length):  # the hub closed its side before the whole body came: nothing to verify
+            self.close_connection = True
+            self._answer(400, b"body shorter than its Content-Length\n", "text/plain; charset=utf-8")
+            return
         headers = {key.lower(): value for key, value in self.headers.items()}
         self._reply(subscriber.push(token, headers, body))
 
