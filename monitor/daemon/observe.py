@@ -65,7 +65,8 @@ class Health:
         now = self.clock()
         problems = []
         last_tick = self.metrics.last_tick_at
-        quiet_for = now - (last_tick if last_tick is not None else self.started_at)
+        # Either way: a tick "in the future" is a clock stepped back since, and says nothing of the last hour.
+        quiet_for = abs(now - (last_tick if last_tick is not None else self.started_at))
         if quiet_for > self.stale_after:
             problems.append(f"no scheduler tick for {quiet_for:.0f}s (limit {self.stale_after:.0f}s)")
         try:

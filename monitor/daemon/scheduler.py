@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
 from monitor.config import Config, configured_listen
+from monitor.daemon.clockwatch import ClockWatch
 from monitor.daemon.database import DatabaseOutage, DiskWatch
 from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
@@ -180,6 +181,8 @@ class Daemon:
             id="retention",
             max_instances=1,
             coalesce=True,
+            misfire_grace_time=6
+            * 3600,  # late (a busy loop, a clock stepped forward) is no reason to skip a day
             next_run_time=first,
         )
 
@@ -521,6 +524,8 @@ async def _run(
         )
         daemon.schedule()
         scheduler.start()
+        watch = ClockWatch(scheduler, every=max(10.0, config.settings.poll_tick.total_seconds()))
+        watching = loop.create_task(watch.run(daemon.stopping), name="clock-watch")
         if listener is not None:
             listener.start()
         log.info(
@@ -531,6 +536,7 @@ async def _run(
         try:
             await daemon.stopping.wait()
         finally:
+            watching.cancel()
             loop.remove_signal_handler(signal.SIGHUP)
             # Removing a handler restores the default, and SIGHUP's default is to die: not while draining.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
