@@ -149,6 +149,8 @@ def test_email_digest_arrives_as_multipart_with_both_parts_links_and_grouping(db
     assert html.count("Tehran ships missiles to Moscow, officials say</a>") == 2  # headline, and three.test's
     assert "Other write-ups" in html and "Other write-ups (2):" in text
     assert "two.test: Missiles shipped, officials say" in text and "three.test:" in text
+    # Each write-up's address on a line of its own under its title, as the plain-text template lays it out.
+    assert "\n      https://two.test/b/2\n" in text and "\n      https://three.test/c/3\n" in text
     links = html_links(html)
     assert {
         "https://one.test/a/1",
