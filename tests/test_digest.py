@@ -604,3 +604,29 @@ def test_write_ups_past_those_listed_are_listed_by_the_next_digest_not_lost(db, 
         later = smtp.messages[-1].get_body(("plain",)).get_content()
         assert second.status == "sent" and second.articles == 3
         assert {n for n in range(12) if f"Report {n:02d}" in later} - shown == set(range(12)) - shown
+
+
+def test_a_renamed_digest_does_not_send_again_what_it_sent_under_its_old_name(db, tmp_path):
+    """`name: morning` became `name: daily`: the next run sent everything within the lookback again, as
+    new stories, on every channel. With `renamed_from`, what 'morning' sent counts as sent; without it, the
+    daemon says what it is about to do."""
+    from monitor.digest.runner import renamed_digest_warnings
+
+    seed(db)
+    with SmtpServer() as smtp:
+        digest_config(tmp_path, smtp_port=smtp.port)
+        [first] = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="t").run(
+            period=NOW - timedelta(hours=1), now=NOW
+        )
+        assert first.status == "sent"
+
+        digest_config(tmp_path, smtp_port=smtp.port, name="daily")
+        plain = load_config(tmp_path / "feeds.yaml").digests
+        [warning] = renamed_digest_warnings(db, plain)
+        assert "'daily' has sent nothing yet" in warning and "renamed_from: [morning]" in warning
+
+        digest_config(tmp_path, smtp_port=smtp.port, name="daily", renamed_from=["morning"])
+        renamed = load_config(tmp_path / "feeds.yaml").digests
+        assert renamed_digest_warnings(db, renamed) == []
+        [again] = DigestRunner(db, renamed[0], owner="t").run(period=NOW, now=NOW + timedelta(minutes=1))
+        assert again.status == "empty" and len(smtp.messages) == 1

@@ -27,7 +27,7 @@ from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
 from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
 from monitor.dedupe.regrouping import regroup_window
-from monitor.digest.runner import scheduled_jobs, topic_titles
+from monitor.digest.runner import renamed_digest_warnings, scheduled_jobs, topic_titles
 from monitor.ingest.websub import Subscriber
 from monitor.pipeline import DATABASE, Outcome, Pipeline
 from monitor.runtime.logs import log_failure
@@ -231,6 +231,7 @@ class Daemon:
         # Digests on their cron schedules, alerts, and retries of failed deliveries (monitor.digest.runner). The
         # titles are looked up when a digest is rendered, so a reloaded watchlist's titles are the ones shown.
         pipeline = self.pipeline
+        self._warn_of_renamed_digests(config)
         return scheduled_jobs(
             config.digests,
             self.db,
@@ -240,6 +241,15 @@ class Daemon:
             before_digest=self.regroup_if_on,
             rescheduled_at=self._rescheduled_at,
         )
+
+    def _warn_of_renamed_digests(self, config: Config) -> None:
+        try:
+            warnings = renamed_digest_warnings(self.db, config.digests)
+        except Exception:  # noqa: BLE001 - only advice: a database away now is the tick's to report
+            log.debug("renamed digests not looked for", exc_info=True)
+            return
+        for warning in warnings:
+            log.warning("%s", warning)
 
     def _note_rescheduled(self, old: Config, new: Config) -> None:
         """Remember when each digest whose schedule or time zone ``new`` changes was changed: its runs

@@ -101,7 +101,7 @@ def select_new(
     """What the next delivery of ``slot`` carries, one item per article: the items of its failed deliveries,
     then new matches, then (for a digest) the articles that joined a matched story since and were not sent
     on the channel: a developing story comes back with its new reports."""
-    carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot))
+    carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot), digest.renamed_from)
     min_score = min_score_of(digest, slot.kind)
     found = digest_store.failed_items(session, digest=slot.digest, kind=slot.kind, channel=slot.channel)
     # A match made before its topic was renamed or removed is still news not sent (never lost); but only
@@ -145,6 +145,7 @@ def compose(
         digest=slot.digest,
         channel=None if preview else slot.channel,
         members_per_story=MAX_STORY_MEMBERS,
+        earlier=digest.renamed_from,
     )
     view = View(
         slot.kind,
@@ -636,6 +637,25 @@ def scheduled_jobs(
         every_minute = IntervalTrigger(minutes=1, timezone=UTC)
         jobs.append(("digest-retries", partial(_retry_all, runners, metrics), every_minute))
     return jobs
+
+
+def renamed_digest_warnings(db: Database, digests: Sequence[DigestConfig]) -> list[str]:
+    """A warning for each configured digest that has sent nothing while the ledger holds what digests no
+    longer configured sent: a digest renamed without ``renamed_from`` sends again, as news, everything
+    within its lookback that it sent under its old name."""
+    with db.session() as session:
+        in_ledger = ledger.digest_names(session)
+    gone = sorted(in_ledger - {name for digest in digests for name in digest.names})
+    if not gone:
+        return []
+    earlier = ", ".join(repr(name) for name in gone)
+    return [
+        f"digest {digest.name!r} has sent nothing yet, and the ledger holds what {earlier} sent, which is no "
+        f"longer configured: if it is {digest.name!r} renamed, add 'renamed_from: [{gone[0]}]' to it, or it "
+        "sends again what it sent within its lookback"
+        for digest in digests
+        if digest.name not in in_ledger
+    ]
 
 
 def topic_titles(watchlist: Any) -> dict[str, str]:

@@ -177,6 +177,11 @@ def latest_period(session: Session, *, slot: Slot, before: datetime) -> datetime
     return session.scalar(query)
 
 
+def digest_names(session: Session) -> set[str]:
+    """The names of the digests the ledger holds deliveries of."""
+    return set(session.scalars(select(Delivery.digest).distinct()))
+
+
 def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
     """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles."""
     result = session.execute(

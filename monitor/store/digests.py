@@ -32,6 +32,7 @@ class Carried:
     digest: str
     channel: str
     kinds: tuple[str, ...]
+    earlier: tuple[str, ...] = ()  # the names the digest had before: their deliveries count as its own
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _carried(rule: Carried, article_id: QueryableAttribute[int]) -> ColumnElemen
         select(DeliveryItem.id)
         .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
         .where(
-            Delivery.digest == rule.digest,
+            Delivery.digest.in_((rule.digest, *rule.earlier)),
             Delivery.channel == rule.channel,
             Delivery.kind.in_(rule.kinds),
             DeliveryItem.article_id == article_id,
@@ -191,11 +192,13 @@ def material(
     digest: str,
     channel: str | None,
     members_per_story: int,
+    earlier: tuple[str, ...] = (),
 ) -> Material:
     """What a digest of ``article_ids`` is composed from: the articles, the stored members of their stories
     (at most ``members_per_story`` each, earliest first), the matches of all of them on ``topics`` (every topic
     when empty), the wire representatives, and what ``digest`` already delivered of them on any channel
-    (``channel`` None: nothing counts as delivered, as for a preview)."""
+    (``channel`` None: nothing counts as delivered, as for a preview), under its name or the ``earlier``
+    ones it had."""
     articles = _articles(session, sorted(set(article_ids)))
     story_ids = sorted({a.story_id for a in articles.values() if a.story_id is not None})
     for chunk in _chunks(story_ids):  # the earliest members of each story, in one query per chunk of stories
@@ -238,7 +241,7 @@ def material(
                 select(DeliveryItem.article_id, Delivery.kind, Delivery.channel, DeliveryItem.delivered_at)
                 .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
                 .where(
-                    Delivery.digest == digest,
+                    Delivery.digest.in_((digest, *earlier)),
                     DeliveryItem.article_id.in_(chunk),
                     DeliveryItem.delivered_at.is_not(None),
                 )

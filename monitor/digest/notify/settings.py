@@ -293,6 +293,9 @@ class DigestConfig(Section):
     """One digest (an item of the ``digests:`` list)."""
 
     name: str
+    # The names this digest had before: what it sent under them counts as sent (a rename sent again
+    # everything within its lookback, as news).
+    renamed_from: tuple[str, ...] = ()
     schedule: str = "0 7 * * *"  # cron: minute hour day month weekday
     timezone: str = "UTC"
     topics: tuple[str, ...] = ()  # empty: every topic
@@ -309,6 +312,18 @@ class DigestConfig(Section):
     @classmethod
     def _check_name(cls, value: str) -> str:
         return check_name(value, max_chars=100, extra="/", hint="e.g. morning or team-slack")
+
+    @field_validator("renamed_from")
+    @classmethod
+    def _check_earlier_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(
+            check_name(name, max_chars=100, extra="/", hint="the digest's name as it was") for name in value
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Its name and those it had (``renamed_from``): what went out under any of them was sent by it."""
+        return (self.name, *self.renamed_from)
 
     @field_validator("timezone")
     @classmethod
