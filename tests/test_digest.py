@@ -630,3 +630,35 @@ def test_a_renamed_digest_does_not_send_again_what_it_sent_under_its_old_name(db
         assert renamed_digest_warnings(db, renamed) == []
         [again] = DigestRunner(db, renamed[0], owner="t").run(period=NOW, now=NOW + timedelta(minutes=1))
         assert again.status == "empty" and len(smtp.messages) == 1
+
+
+def test_what_the_channel_accepted_while_the_database_failed_is_recorded_when_it_answers(
+    db, tmp_path, monkeypatch
+):
+    """The database blinked just after the SMTP server took the digest: the delivery stayed "sending" under
+    the live process's lease, its articles held back for fifteen minutes and then sent again."""
+    from sqlalchemy.exc import OperationalError
+
+    seed(db)
+    real_finish = ledger.finish
+    blinks = iter([True])
+
+    def finish_once_unavailable(session, **kwargs):
+        if next(blinks, False):
+            raise OperationalError("UPDATE deliveries", {}, Exception("server closed the connection"))
+        return real_finish(session, **kwargs)
+
+    monkeypatch.setattr(ledger, "finish", finish_once_unavailable)
+    with SmtpServer() as smtp:
+        digest_config(tmp_path, smtp_port=smtp.port)
+        runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="t")
+        with pytest.raises(OperationalError):
+            runner.run(period=NOW - timedelta(hours=1), now=NOW)
+        assert len(smtp.messages) == 1
+        # The next job of this process, a minute later: recorded, nothing sent again, nothing held back.
+        outcomes = runner.retry_due(now=NOW + timedelta(minutes=1))
+        assert len(smtp.messages) == 1 and not [o for o in outcomes if o.status == "sent"]
+        with db.session() as session:
+            [row] = session.scalars(select(Delivery)).all()
+            assert row.status == "sent" and row.lease_owner is None
+            assert all(item.delivered_at is not None for item in session.scalars(select(DeliveryItem)))

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -246,6 +246,8 @@ class DigestRunner:
         self._titles = titles or dict
         self.sender_options = sender_options or {}
         self._told_missing: set[str] = set()
+        # Delivery id -> what its channel accepted that the database, failing then, did not record.
+        self._unrecorded: dict[int, _Accepted] = {}
 
     def channels(self, kind: str) -> list[tuple[str, Any]]:
         """The channels to send ``kind`` on; a channel without its settings (an empty secret) is skipped."""
@@ -292,6 +294,7 @@ class DigestRunner:
     ) -> list[Outcome]:
         """Deliver the ``period`` of the digest (or its alerts) on every channel: due retries first."""
         now = now or _now()
+        self._record_accepted()
         self._take_over_dead_leases(now)
         outcomes: list[Outcome] = []
         for channel, settings in self.channels(kind):
@@ -308,6 +311,7 @@ class DigestRunner:
         """Retry every delivery of this digest whose back-off is over (or whose sender died), and make the
         latest scheduled run if it did not happen (``missed_run``)."""
         now = now or _now()
+        self._record_accepted()
         self._take_over_dead_leases(now)
         outcomes = []
         for kind in ("digest", "alert") if self.digest.alerts else ("digest",):
@@ -378,6 +382,46 @@ class DigestRunner:
             for delivery_id in ledger.break_leases(session, leases=dead):
                 owner = next(lease.owner for lease in dead if lease.row_id == delivery_id)
                 log.warning("delivery id=%d taken over: its sender %s no longer runs", delivery_id, owner)
+
+    def _record_accepted(self) -> None:
+        """Record what a channel accepted while the database failed, once it answers again: the delivery
+        stayed "sending" under this live process's lease, its articles held back from the next runs until
+        the lease ran out (15 minutes), and then sent again, the same message twice."""
+        for delivery_id, accepted in list(self._unrecorded.items()):
+            try:
+                with self.db.session() as session:
+                    ledger.mark_delivered(
+                        session,
+                        delivery_id=delivery_id,
+                        article_ids=accepted.article_ids,
+                        now=_now(),
+                        parts_sent=accepted.parts,
+                    )
+                    if accepted.whole:
+                        ledger.finish(
+                            session,
+                            delivery_id=delivery_id,
+                            status=ledger.SENT,
+                            now=_now(),
+                            message_id=accepted.message_id,
+                        )
+                    else:  # the rest goes at the next retry, now
+                        ledger.fail(
+                            session,
+                            delivery_id=delivery_id,
+                            error="the database failed while the delivery was recorded",
+                            next_attempt_at=_now(),
+                        )
+            except Exception as error:
+                if unavailability(error) is None:
+                    raise
+                return  # still away: the next run tries again
+            del self._unrecorded[delivery_id]
+            log.info(
+                "delivery id=%d: what its channel accepted while the database failed is recorded%s",
+                delivery_id,
+                "" if accepted.whole else "; the rest goes now",
+            )
 
     # --- one delivery ---------------------------------------------------------------------------------
 
@@ -517,10 +561,12 @@ class DigestRunner:
         domain = sender_domain(getattr(settings, "from_", "")) or "monitor.invalid"
         message_id = sent_as or stable_message_id(slot.digest, slot.kind, slot.channel, period, domain)
         parts = 0
+        taken: list[int] = []
 
         def accepted(article_ids: Sequence[int]) -> None:
             nonlocal parts
             parts += 1
+            taken.extend(article_ids)
             with self.db.session() as session:
                 ledger.mark_delivered(
                     session, delivery_id=delivery_id, article_ids=article_ids, now=_now(), parts_sent=parts
@@ -533,8 +579,10 @@ class DigestRunner:
                 sender.send(digest, message_id=message_id, accepted=accepted)
         except Exception as error:
             if unavailability(error) is not None:
-                # The database, not the channel, failed (recording what the channel took): nothing can be
-                # recorded now; the delivery stays owed under its stable id, and the caller logs the cause.
+                # The database, not the channel, failed (recording what the channel took): it is recorded
+                # when the database answers again (``_record_accepted``); the caller logs the cause.
+                if taken:
+                    self._unrecorded[delivery_id] = _Accepted(tuple(taken), parts, False, message_id)
                 raise
             if not isinstance(error, DeliveryError):
                 log.exception("digest %s: %s sender failed", slot.digest, slot.channel)
@@ -573,14 +621,20 @@ class DigestRunner:
                 str(error),
                 retry_at,
             )
-        with self.db.session() as session:
-            # Items a channel did not list in any message (none of ours do) count as delivered with it.
-            ledger.mark_delivered(
-                session, delivery_id=delivery_id, article_ids=content.article_ids, now=_now()
-            )
-            ledger.finish(
-                session, delivery_id=delivery_id, status=ledger.SENT, now=_now(), message_id=message_id
-            )
+        try:
+            with self.db.session() as session:
+                # Items a channel did not list in any message (none of ours do) count as delivered with it.
+                ledger.mark_delivered(
+                    session, delivery_id=delivery_id, article_ids=content.article_ids, now=_now()
+                )
+                ledger.finish(
+                    session, delivery_id=delivery_id, status=ledger.SENT, now=_now(), message_id=message_id
+                )
+        except Exception as error:
+            if unavailability(error) is not None and to_send:
+                whole = _Accepted(tuple(content.article_ids), parts, True, message_id)
+                self._unrecorded[delivery_id] = whole
+            raise
         log.info(
             "digest %s: %s sent on %s: %s",
             slot.digest,
@@ -591,6 +645,16 @@ class DigestRunner:
         return Outcome(
             slot.digest, slot.kind, slot.channel, period, "sent", content.stories, len(content.article_ids)
         )
+
+
+class _Accepted(NamedTuple):
+    """What a channel accepted of a delivery: its articles, the messages (parts) it took, whether that was
+    the whole delivery, and the Message-ID it went under."""
+
+    article_ids: tuple[int, ...]
+    parts: int
+    whole: bool
+    message_id: str
 
 
 def scheduled_jobs(
