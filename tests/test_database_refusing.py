@@ -391,3 +391,25 @@ def test_a_probe_that_finds_nothing_to_claim_is_made_again_at_the_next_tick():
     assert ticks(outage, 1) == [1]
     outage.probe_found_nothing()  # a poll from before the pause held the feed
     assert outage.active and ticks(outage, 2) == [1, 0]
+
+
+def test_a_postgresql_server_that_never_answers_fails_a_connection_in_seconds_not_minutes():
+    """A server that takes the TCP connection and says nothing (hung, or a half-open route): libpq waited
+    for it without limit, and every job of the daemon behind it, without a word."""
+    import socket
+
+    from monitor.store.db import Database
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever answers
+    try:
+        db = Database(f"postgresql+psycopg://monitor@127.0.0.1:{silent.getsockname()[1]}/news")
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as raised, db.session() as session:
+            session.execute(text("SELECT 1"))
+        assert time.monotonic() - started < 30  # connect_timeout 10 s; without it, for ever
+        assert unavailability(raised.value) is not None
+        db.dispose()
+    finally:
+        silent.close()

@@ -67,6 +67,23 @@ def migrations_dir() -> Path:
     raise StoreError("the database migrations are missing from this installation", hint="reinstall monitor")
 
 
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
+"""libpq's own defaults wait for ever on a server that stops answering: a connection opened to a server
+that never completes the handshake waited 130 s (the kernel's SYN retries) with no word, and a query on a
+connection whose server vanished (a failover, a dropped route, a suspended host) waited without end, every
+job behind it. Now an opening fails after 10 s, a silent peer is found by TCP keepalives within a minute
+and a half, and data the server does not acknowledge for a minute breaks the connection: the job fails
+with the database's cause, in one line, and the next one opens a new connection. A slow query is not
+limited: a server that answers slowly is still answering."""
+
+
 class Database:
     """An engine and its session factory."""
 
@@ -95,7 +112,9 @@ class Database:
             # The file's directory is made by `upgrade` only: opening the database must create nothing.
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
         else:
-            options.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+            options.update(
+                pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=POSTGRES_CONNECT_ARGS
+            )
         try:
             self.engine: Engine = sqlalchemy.create_engine(parsed, **options)
         except (ArgumentError, ModuleNotFoundError) as exc:
