@@ -229,6 +229,8 @@ def test_an_outlet_is_counted_once_whether_or_not_its_page_named_it():
     ]
     [story] = content(articles, [match(2, 9), match(3, 5)], [2, 3]).sections[0].items
     assert story.coverage is not None and (story.coverage.reports, story.coverage.outlets) == (3, 2)
+    # And named as the outlet's other page names it, not by its address beside "The Herald".
+    assert story.outlet == "The Herald"
 
 
 def test_each_write_up_s_wire_copies_are_counted_beside_it_not_under_the_lead():

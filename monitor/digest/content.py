@@ -204,6 +204,7 @@ def _story(
         return (original.id not in fresh, -best, _first(original))
 
     ordered = sorted(clusters, key=cluster_rank)
+    site_names = {outlet_key(a.url): a.site_name for a in by_id.values() if a.site_name}
     lead = originals[ordered[0]]
     listed = {lead.url}
     writeups: list[Report] = []
@@ -221,10 +222,10 @@ def _story(
         ]
         listed.update(article.url for article in reprints)
         if cluster == ordered[0]:
-            copies += [_report(article) for article in reprints]
+            copies += [_report(article, site_names) for article in reprints]
         elif original.url not in listed and (original.id in fresh or reprints):
             listed.add(original.url)
-            writeups.append(replace(_report(original), carried_by=len(reprints)))
+            writeups.append(replace(_report(original, site_names), carried_by=len(reprints)))
             writeup_ids.append({a.id for a in clusters[cluster]} & fresh)
     # Write-ups past those listed are not carried now: counted here ("and 4 more write-ups"), each is
     # listed, linked, by the next delivery. Marked delivered unlisted, they were never shown at all.
@@ -234,7 +235,7 @@ def _story(
     return DigestItem(
         headline=lead.title or lead.url,
         url=lead.url,
-        outlet=outlet_name(lead.url, lead.site_name),
+        outlet=_outlet(lead, site_names),
         published_at=lead.published_at or lead.fetched_at,
         excerpt=excerpt(clean(lead.body), lead.title, evidence),
         score=round(score, 3),
@@ -277,13 +278,19 @@ def _alerted(material: Material, view: View, new_ids: list[int]) -> datetime | N
     return min(times, default=None)
 
 
-def _report(article: StoredArticle) -> Report:
+def _report(article: StoredArticle, site_names: Mapping[str, str]) -> Report:
     return Report(
-        outlet_name(article.url, article.site_name),
+        _outlet(article, site_names),
         article.url,
         article.title or article.url,
         article.published_at or article.fetched_at,
     )
+
+
+def _outlet(article: StoredArticle, site_names: Mapping[str, str]) -> str:
+    """The outlet's name: the article's page's own, else one another article of the same outlet in the story
+    gave (a page whose fetch failed has none: "127.0.0.2:8080" stood beside "Wirewire" for one site)."""
+    return outlet_name(article.url, article.site_name or site_names.get(outlet_key(article.url)))
 
 
 def _first(article: StoredArticle) -> tuple[datetime, int]:
