@@ -445,6 +445,9 @@ def test_cli_lists_deliveries_with_their_articles_errors_and_next_try(workspace,
         assert (failed["digest"], failed["channel"], failed["status"]) == ("morning", "email", "failed")
         assert (failed["attempts"], failed["articles"], failed["delivered"]) == (1, 6, 0)
         assert "refused by policy" in failed["error"] and failed["next_attempt_at"] is not None
+        # As the server said it, not Python's (554, b'...'); a permanent refusal is said to be one.
+        assert ": 554 5.7.1 " in failed["error"] and "(554, b" not in failed["error"]
+        assert "refuses for good" in failed["error"]
         listed = workspace.cli("deliveries").stdout
         assert "failed, 1 try" in listed and "next try in" in listed and "0/6" in listed
         # The error is shown in full below the table, its controls as escapes.

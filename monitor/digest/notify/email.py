@@ -112,6 +112,33 @@ class _SmtpSsl(smtplib.SMTP_SSL):
         return super().data(msg)
 
 
+def _said(error: BaseException) -> str:
+    """What the server said, as it said it ("554 5.7.1 Relay access denied"), not Python's tuple of it
+    ("(554, b'5.7.1 Relay access denied')")."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        refusals = [
+            f"{address}: {code} {_text(reply)}"
+            for address, (code, reply) in list(error.recipients.items())[:5]
+        ]
+        return "every recipient refused (" + "; ".join(refusals) + ")"
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{error.smtp_code} {_text(error.smtp_error)}"
+    return str(error)
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())
+
+
+def _hint(error: BaseException) -> str | None:
+    code = getattr(error, "smtp_code", None)
+    if isinstance(error, smtplib.SMTPRecipientsRefused) or (isinstance(code, int) and 500 <= code < 600):
+        # A permanent refusal is tried again all the same (a relay's rule may be mended), but said as such.
+        return "the server refuses for good (5xx): check the relay's rules, the sender and the recipients"
+    return None
+
+
 class EmailSender:
     name = "email"
 
@@ -142,9 +169,10 @@ class EmailSender:
         except (OSError, smtplib.SMTPException) as error:
             maybe = smtp is not None and data_unanswered(smtp, error)
             raise DeliveryError(
-                f"SMTP {host}:{port}: {error}"
+                f"SMTP {host}:{port}: {_said(error)}"
                 + (" (after the message was sent: it may have been delivered)" if maybe else ""),
                 maybe_delivered=maybe,
+                hint=_hint(error),
             ) from error
         if refused:  # some recipients refused, some took it: the message is out, and cannot be taken back
             log.warning("SMTP %s refused recipients %s", host, sorted(refused))
