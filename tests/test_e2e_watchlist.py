@@ -115,8 +115,12 @@ def test_articles_are_tagged_as_they_are_ingested_and_matches_explain_themselves
     assert 0 < arms["score"] <= 100 and arms["url"].endswith("/news/drones")
     assert evidence["prominence"] > 0 and evidence["strength"] is not None  # what the score is made of
 
-    table = workspace.cli("matches", "--topic", "arms").stdout
-    assert "clause" in table and "drone*" in table and "Drone factory" in table
+    listed = workspace.cli("matches", "--topic", "arms")
+    assert "clause" in listed.stdout and "drone*" in listed.stdout and "Drone factory" in listed.stdout
+    assert "note:" not in listed.stderr
+    # A topic the watchlist does not have (a typo) listed nothing and said nothing.
+    typo = workspace.cli("matches", "--topic", "armz")
+    assert typo.stdout == "" and "the watchlist has no topic 'armz' (no match of it is stored)" in typo.stderr
 
 
 def test_match_command_on_text_url_and_file(web, workspace, tmp_path):

@@ -185,6 +185,8 @@ def matches(
         found = list_matches(session, topic=topic, since=since_at, limit=limit or None)
     db.dispose()
     matches = [Match.from_json(m.match_json) for m in found]
+    if topic is not None:
+        _say_if_not_in_force(ctx, topic, stored=len(found))
     if as_json:
         print_json(
             [
@@ -203,6 +205,25 @@ def matches(
     for stored, match in zip(found, matches, strict=True):
         print_match(match, heading=f"{match.topic}: {stored.title or stored.url}")
         out.print(f"  {stored.url}  (matched {stored.matched_at:%Y-%m-%d %H:%M})", highlight=False)
+
+
+def _say_if_not_in_force(ctx: typer.Context, topic: str, *, stored: int) -> None:
+    """On stderr: a topic the watchlist in force does not have (a typo listed nothing and exited 0; a topic
+    renamed or removed lists its old matches as if it were watched)."""
+    try:
+        names = [t.name for t in load_watchlist(state_of(ctx).config()).topics]
+    except MonitorError:
+        return  # the matches are listed without the file: `monitor check` says what is wrong with it
+    if topic in names:
+        return
+    what = "these are matches stored before" if stored else "no match of it is stored"
+    known = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    err.print(
+        f"note: the watchlist has no topic {topic!r} ({what}); its topics: {known or 'none'}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 # --- monitor watchlist test -----------------------------------------------------------------------------
