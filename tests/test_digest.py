@@ -557,26 +557,31 @@ def test_a_topic_renamed_or_removed_from_the_watchlist_no_longer_feeds_the_diges
         # "arms" was renamed "arms-transfers" after its match: the match is still sent, never lost.
         assert first.status == "sent" and first.articles == 2
         del titles["energy"]  # the analyst removes the topic
+        later = [  # a write-up of each story a minute ago: the gas one matches no topic at all
+            (
+                "Gas deal details emerge",
+                "Details of the gas deal emerged.",
+                None,
+                "https://one.test/gas/2",
+                gas,
+            ),
+            (
+                "Moscow confirms the missiles arrived",
+                "Moscow confirmed it.",
+                "arms-transfers",
+                "https://two.test/arms/2",
+                arms,
+            ),
+        ]
         with db.session() as session:
-            [later] = add_story(
-                session,
-                title="Gas deal details emerge",
-                body="Details of the Iran and Russia gas deal emerged.",
-                topic="nothing",
-                copies=[Copy("Wire One", "https://one.test/gas/2")],
-            )
-            session.execute(delete(ArticleMatch).where(ArticleMatch.article_id == later))  # it names no topic
-            session.get(Article, later).story_id = session.get(Article, gas).story_id
-            session.get(Article, later).fetched_at = NOW - timedelta(minutes=1)
-            [arms_later] = add_story(
-                session,
-                title="Moscow confirms the missiles arrived",
-                body="Moscow confirmed the missiles arrived from Tehran.",
-                topic="arms-transfers",
-                copies=[Copy("Daily Two", "https://two.test/arms/2")],
-            )
-            session.get(Article, arms_later).story_id = session.get(Article, arms).story_id
-            session.get(Article, arms_later).fetched_at = NOW - timedelta(minutes=1)
+            for title, body, topic, url, joins in later:
+                [article] = add_story(
+                    session, title=title, body=body, topic=topic or "nothing", copies=[Copy("Outlet", url)]
+                )
+                if topic is None:
+                    session.execute(delete(ArticleMatch).where(ArticleMatch.article_id == article))
+                session.get(Article, article).story_id = session.get(Article, joins).story_id
+                session.get(Article, article).fetched_at = NOW - timedelta(minutes=1)
         [second] = runner.run(period=NOW, now=NOW)
         assert second.status == "sent" and second.articles == 1  # the arms update; not the gas one
         text = smtp.messages[-1].get_body(("plain",)).get_content()
