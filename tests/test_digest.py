@@ -590,30 +590,6 @@ def test_a_topic_renamed_or_removed_from_the_watchlist_no_longer_feeds_the_diges
         assert "topics:" not in text and "## Iran–Russia arms transfers" in text
 
 
-def test_write_ups_past_those_listed_are_listed_by_the_next_digest_not_lost(db, tmp_path):
-    """A story of twelve new write-ups lists eight and counts four: those four were marked delivered
-    unlisted, and no digest ever linked them."""
-    with db.session() as session:
-        add_story(
-            session,
-            title="Missiles reach Russia",
-            body="Iran shipped missiles to Russia, officials said.",
-            copies=[Copy(f"Outlet {n}", f"https://o{n}.test/missiles", f"Report {n:02d}") for n in range(12)],
-        )
-    with SmtpServer() as smtp:
-        digest_config(tmp_path, smtp_port=smtp.port)
-        runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
-        [first] = runner.run(period=NOW - timedelta(hours=1), now=NOW)
-        text = smtp.messages[-1].get_body(("plain",)).get_content()
-        assert first.status == "sent" and "and 3 more write-ups, listed next time" in text
-        shown = {n for n in range(12) if f"Report {n:02d}" in text}
-        assert len(shown) == 9  # the lead and eight write-ups
-        [second] = runner.run(period=NOW, now=NOW + timedelta(minutes=1))
-        later = smtp.messages[-1].get_body(("plain",)).get_content()
-        assert second.status == "sent" and second.articles == 3
-        assert {n for n in range(12) if f"Report {n:02d}" in later} - shown == set(range(12)) - shown
-
-
 def test_a_renamed_digest_does_not_send_again_what_it_sent_under_its_old_name(db, tmp_path):
     """`name: morning` became `name: daily`: the next run sent everything within the lookback again, as
     new stories, on every channel. With `renamed_from`, what 'morning' sent counts as sent; without it, the

@@ -36,9 +36,15 @@ digests:
 """
 
 
+# The topics the digests here name (a digest naming a topic the watchlist lacks is an error): after the
+# text, so that the lines the tests expect problems at stay where they are.
+TOPICS = "watchlist:\n  topics:\n    - {name: arms, query: missile*}\n    - {name: drones, query: drone*}\n"
+
+
 def write(tmp_path, text: str):
     path = tmp_path / "feeds.yaml"
-    path.write_text(textwrap.dedent(text))
+    text = textwrap.dedent(text)
+    path.write_text(text if "watchlist:" in text else text.rstrip("\n") + "\n" + TOPICS)
     return path
 
 

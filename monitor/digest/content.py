@@ -208,7 +208,6 @@ def _story(
     lead = originals[ordered[0]]
     listed = {lead.url}
     writeups: list[Report] = []
-    writeup_ids: list[set[int]] = []  # the new articles each write-up stands for: its original and copies
     copies: list[Report] = []
     # The lead's wire copies are listed under it; another write-up's are counted beside it (a write-up known
     # before that only gained copies is listed for them). Listed together under the lead, they read as
@@ -226,10 +225,6 @@ def _story(
         elif original.url not in listed and (original.id in fresh or reprints):
             listed.add(original.url)
             writeups.append(replace(_report(original, site_names), carried_by=len(reprints)))
-            writeup_ids.append({a.id for a in clusters[cluster]} & fresh)
-    # Write-ups past those listed are not carried now: counted here ("and 4 more write-ups"), each is
-    # listed, linked, by the next delivery. Marked delivered unlisted, they were never shown at all.
-    held = set().union(*writeup_ids[MAX_WRITEUPS:])
 
     evidence = _evidence_for(lead, by_id.values(), matches_of)
     return DigestItem(
@@ -239,7 +234,7 @@ def _story(
         published_at=lead.published_at or lead.fetched_at,
         excerpt=excerpt(clean(lead.body), lead.title, evidence),
         score=round(score, 3),
-        article_ids=tuple(sorted(set(new_ids) - held)),
+        article_ids=tuple(sorted(new_ids)),
         story_id=lead.story_id,
         writeups=tuple(writeups[:MAX_WRITEUPS]),
         copies=tuple(copies[:MAX_COPIES]),

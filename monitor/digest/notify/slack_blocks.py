@@ -68,7 +68,7 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
         for r in item.writeups
     )
     if item.more_writeups:
-        writeups += f"\n• and {plural(item.more_writeups, 'more write-up')}, listed next time"
+        writeups += f"\n• and {plural(item.more_writeups, 'more write-up')}"
     writeups = f"{label}:\n{writeups}" if writeups else ""
     copies = ""
     if item.copies:
