@@ -275,14 +275,67 @@ def _mostly_utf8(body: bytes) -> tuple[str, str, list[str]] | None:
     return _replaced(text, "utf-8") if errors * _UTF8_ERRORS_PER_CHARACTER <= wide else None
 
 
+# Markup, links and references: ASCII that says nothing of the text's charset, but that a detector reads as
+# English and that outweighs short accented titles (a Portuguese feed then comes out in a Baltic code page).
+_MARKUP = re.compile(rb"<!\[CDATA\[|\]\]>|<[^>]*>|&#?\w+;|[a-z][a-z0-9+.-]*://[^\s<>\"']*", re.IGNORECASE)
+# Single-byte code pages of the Latin script: for text they all decode cleanly, the detector can only guess
+# between them, and unlabelled 8-bit Western text on the web is windows-1252 (as WHATWG's default).
+_LATIN_SINGLE_BYTE = frozenset(
+    {
+        "cp1250",
+        "cp1252",
+        "cp1254",
+        "cp1257",
+        "cp1258",
+        "cp437",
+        "cp775",
+        "cp850",
+        "cp852",
+        "cp858",
+        "cp860",
+        "cp861",
+        "cp863",
+        "cp865",
+        "iso8859-1",
+        "iso8859-2",
+        "iso8859-3",
+        "iso8859-4",
+        "iso8859-9",
+        "iso8859-10",
+        "iso8859-13",
+        "iso8859-14",
+        "iso8859-15",
+        "iso8859-16",
+        "mac-roman",
+        "mac-latin2",
+        "mac-iceland",
+        "mac-turkish",
+    }
+)
+_TIE = 0.05  # coherence within this of the best counts as the same guess
+
+
 def _detect(body: bytes) -> str | None:
     """A detector's guess at the charset of a body no label decodes."""
     # Imported when first needed: few feeds come to this, and every start of the CLI would pay for it.
     from charset_normalizer import from_bytes
 
-    best = from_bytes(body[:_DETECT_SAMPLE]).best()
+    sample = body[:_DETECT_SAMPLE]
+    text = _MARKUP.sub(b" ", sample)
+    results = from_bytes(sample if text.isascii() else text)
+    best = results.best()
     charset = _codec(best.encoding) if best is not None else None
-    return None if charset is None or charset.startswith(("utf-16", "utf-32")) else charset
+    if best is None or charset is None or charset.startswith(("utf-16", "utf-32")):
+        return None
+    if charset in _LATIN_SINGLE_BYTE and charset != "cp1252":
+        for match in results:
+            if (
+                _codec(match.encoding) == "cp1252"
+                and match.chaos <= best.chaos
+                and match.coherence >= best.coherence - _TIE
+            ):
+                return "cp1252"
+    return charset
 
 
 def _codec(name: str | None) -> str | None:

@@ -35,6 +35,7 @@ from monitor.ingest.feeditems import (
     unique_items,
 )
 from monitor.ingest.jsonfeed import looks_like_json, parse_json_feed
+from monitor.ingest.localdates import parse_local_rfc822  # noqa: F401  (registers the date handler)
 from monitor.ingest.text import html_to_text, normalize_whitespace
 
 log = logging.getLogger(__name__)

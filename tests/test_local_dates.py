@@ -1,0 +1,30 @@
+"""Feed dates in RFC 822 form with day and month names of the feed's language are read, not dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.ingest.parse import parse_feed
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("Seg, 24 Set 2018 19:42:40 -0300", datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)),
+        ("Qua, 03 Out 2018 08:00:00 -0300", datetime(2018, 10, 3, 11, 0, tzinfo=UTC)),
+        ("Mié, 03 Ene 2018 13:47:00 +0100", datetime(2018, 1, 3, 12, 47, tzinfo=UTC)),
+        ("mar., 02 oct. 2018 10:00:00 +0200", datetime(2018, 10, 2, 8, 0, tzinfo=UTC)),
+        ("Di, 04 Dez 2018 09:15:00 +0100", datetime(2018, 12, 4, 8, 15, tzinfo=UTC)),
+        ("Mon, 24 Sep 2018 19:42:40 -0300", datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)),
+    ],
+)
+def test_a_localised_rfc822_date_is_read(written, expected):
+    body = (
+        "<rss version='2.0'><channel><title>t</title><link>https://news.example/</link>"
+        f"<item><title>A</title><link>https://news.example/a</link><pubDate>{written}</pubDate></item>"
+        "</channel></rss>"
+    ).encode()
+    [item] = parse_feed(body, url="https://news.example/rss").items
+    assert item.published == expected
