@@ -306,3 +306,23 @@ def test_the_feeds_not_heard_from_are_the_gone_the_failing_for_a_day_and_the_sil
     assert [s.name for s in many.quiet] == [f"S{n}" for n in range(1, MAX_QUIET_SOURCES + 1)]
     assert many.more == 8 - MAX_QUIET_SOURCES and many.quiet_count == 8
     assert source_health([feed("Fine")], now=now).quiet == ()
+
+
+def test_a_round_up_naming_another_topic_does_not_carry_the_story_off_to_it():
+    # Ten obituaries of one man, and one morning round-up in the same story ("X has died. And, talks on Y"):
+    # the round-up scores higher on the other topic, but the story is the obituaries' and is headed by one.
+    obituaries = [
+        art(i, f"https://paper{i}.test/obit", title=f"Obituary {i}", cluster=i) for i in range(1, 11)
+    ]
+    roundup = art(
+        11, "https://radio.test/roundup", title="X has died. And, Caspian talks", cluster=11, hours=1
+    )
+    matches = [match(i, 70, "arms") for i in range(1, 11)] + [match(11, 70, "arms"), match(11, 85, "caspian")]
+    built = content(
+        [*obituaries, roundup], matches, list(range(1, 12)), representatives={i: i for i in range(1, 12)}
+    )
+    [section] = built.sections
+    assert section.name == "arms"
+    [story] = section.items
+    assert story.headline != "X has died. And, Caspian talks"
+    assert set(story.topics) == {"Caspian shipping", "Iran–Russia arms"}

@@ -337,3 +337,12 @@ def test_the_feeds_not_heard_from_are_listed_under_the_stories_in_every_form():
     calm = render(replace(content(item("Missiles")), sources=SourceHealth(40, ())))
     assert "Not heard from" not in calm.text + calm.html + json.dumps([m.payload for m in calm.slack])
     assert calm.json["sources"] is None
+
+
+def test_a_slack_message_that_opens_in_the_middle_of_a_topic_names_the_topic():
+    many = content(*(item(f"Story {n} " + "long words " * 60, n) for n in range(60)))
+    messages = render(many).slack
+    assert len(messages) > 1
+    for message in messages[1:]:
+        first = message.payload["blocks"][1]
+        assert first["type"] == "section" and first["text"]["text"].startswith("*arms &lt;x&gt;*"), first

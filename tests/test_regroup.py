@@ -97,3 +97,14 @@ def test_neighbours_are_only_articles_with_something_in_common():
     features = window.features([(0, 1)])[0, 1]
     assert features.cosine == pytest.approx(0.6)
     assert features.mutual_rank == 0.0  # each is the other's nearest
+
+
+def test_the_group_holding_a_story_s_first_write_up_keeps_the_story():
+    """A story sent as one event (its first write-up) stays that event's when a larger second event is split
+    from it: its id, in a webhook consumer's records, and its "first reported" keep meaning what was sent."""
+    # Story 7: positions 0-2 are the first event (position 0 its first write-up), 3-7 a later, larger one.
+    stories = [7] * 8
+    groups = [0, 0, 0, 3, 3, 3, 3, 3]
+    assert regroup.splits(stories, groups) == {7: [[3, 4, 5, 6, 7]]}
+    # Without the first write-up in a group of two or more, the largest group keeps the story.
+    assert regroup.splits(stories, [0, 1, 1, 3, 3, 3, 3, 3]) == {7: [[1, 2]]}

@@ -162,13 +162,21 @@ def _story(
     by_id = {a.id: a for a in members} | {i: articles[i] for i in new_ids}
     new = [by_id[i] for i in new_ids]
 
-    # Topics: every one the story matched; it is placed under its best, scored by its best new match.
+    # Topics: every one the story matched; it is placed under the one its articles score best on together
+    # (the sum of their scores), so that one write-up that also names another topic (a morning round-up of
+    # two events) does not carry the whole story off to that topic; it is scored by its best new match.
     topic_scores: dict[str, float] = {}
+    topic_totals: dict[str, float] = defaultdict(float)
     for article in by_id.values():
         for match in matches_of.get(article.id, ()):
             topic_scores[match.topic] = max(topic_scores.get(match.topic, 0.0), match.score)
+            topic_totals[match.topic] += match.score
     new_scores = [m.score for a in new for m in matches_of.get(a.id, ())]
-    topic = max(topic_scores, key=lambda t: (topic_scores[t], t)) if topic_scores else fallback_topic
+    topic = (
+        max(topic_scores, key=lambda t: (topic_totals[t], topic_scores[t], t))
+        if topic_scores
+        else fallback_topic
+    )
     topics = tuple(view.titles.get(t) or t for t in sorted(topic_scores, key=lambda t: (-topic_scores[t], t)))
     score = max(new_scores) if new_scores else max(topic_scores.values(), default=0.0)
 
@@ -188,7 +196,7 @@ def _story(
     best_of_cluster: dict[int, float] = {}
     for article in by_id.values():
         if article.wire_cluster_id is not None:
-            scores = [m.score for m in matches_of.get(article.id, ())]
+            scores = [m.score for m in matches_of.get(article.id, ()) if m.topic == topic]
             best_of_cluster[article.wire_cluster_id] = max(
                 [best_of_cluster.get(article.wire_cluster_id, -1.0), *scores]
             )
@@ -196,10 +204,11 @@ def _story(
 
     def cluster_rank(cluster) -> tuple:
         original = originals[cluster]
+        # Scored on the topic the story is placed under: its headline is a write-up of that topic.
         if original.wire_cluster_id is not None:
             best = best_of_cluster.get(original.wire_cluster_id, -1.0)
         else:
-            best = max((m.score for m in matches_of.get(original.id, ())), default=-1.0)
+            best = max((m.score for m in matches_of.get(original.id, ()) if m.topic == topic), default=-1.0)
         # What is new leads: a cluster whose original arrived now before one that only gained a copy.
         return (original.id not in fresh, -best, _first(original))
 

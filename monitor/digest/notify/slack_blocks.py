@@ -103,28 +103,38 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
     only one of them knows what it is part of.
     """
     # (blocks, article ids) units: a topic's title, each story, and "and N more".
-    units: list[tuple[list[dict[str, Any]], tuple[int, ...]]] = []
+    # Each unit also carries the heading a message needs above it when it opens a message: a reader of
+    # "2/3" sees under which topic its first stories are.
+    units: list[tuple[list[dict[str, Any]], tuple[int, ...], dict[str, Any] | None]] = []
     for number, section in enumerate(content.sections):
         title = _section(f"*{escape(one_line(section.topic))}*")
-        units.append(([{"type": "divider"}, title] if number else [title], ()))
+        continued = _section(f"*{escape(one_line(section.topic))}* (continued)")
+        units.append(([{"type": "divider"}, title] if number else [title], (), None))
         for item in section.items:
-            units.append(([_section(item_text(item, content.timezone, content.period))], item.article_ids))
+            units.append(
+                ([_section(item_text(item, content.timezone, content.period))], item.article_ids, continued)
+            )
         if section.more:
             more = f"and {section.more} more {'story' if section.more == 1 else 'stories'} on {section.topic}"
             context = {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(one_line(more))}]}
-            units.append(([context], section.more_article_ids))
+            units.append(([context], section.more_article_ids, continued))
     if content.sources and content.sources.quiet:
-        units.append(([{"type": "divider"}, _quiet_sources(content)], ()))
+        units.append(([{"type": "divider"}, _quiet_sources(content)], (), None))
 
     pages: list[tuple[list[dict[str, Any]], list[int]]] = [([], [])]
     budget_blocks, budget_chars = MAX_BLOCKS - 1, MAX_MESSAGE_CHARS - MAX_HEADER  # the header is added last
-    for blocks, ids in units:
+    for blocks, ids, topic_again in units:
         size = sum(len(str(block)) for block in blocks)
         page_blocks, page_ids = pages[-1]
         used = sum(len(str(block)) for block in page_blocks)
-        if page_blocks and (len(page_blocks) + len(blocks) > budget_blocks or used + size > budget_chars):
+        if page_blocks and (
+            len(page_blocks) + len(blocks) + 1 > budget_blocks
+            or used + size + len(str(topic_again)) > budget_chars
+        ):
             pages.append(([], []))
             page_blocks, page_ids = pages[-1]
+            if topic_again is not None:
+                page_blocks.append(topic_again)
         page_blocks.extend(blocks)
         page_ids.extend(ids)
 
