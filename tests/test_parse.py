@@ -729,6 +729,25 @@ def test_entries_reusing_one_guid_with_their_own_links_are_each_kept_and_named()
     assert "4 entries reuse the id of an earlier entry with another link ('same')" in parsed.warning
 
 
+def test_ten_empty_entries_are_counted_as_ten_and_named_once():
+    # They share one key: "10 entries have no usable link ... ('sha256:...' and 5 more)" named six.
+    parsed = parse(
+        rss("<item></item>" * 10 + "<item><title>Kept</title><link>https://news.example/k</link></item>")
+    )
+    [warning] = [w for w in parsed.warning.split("; ") if "no usable link" in w]
+    assert warning.startswith("10 entries have no usable link") and "more" not in warning
+
+
+def test_a_web_page_or_an_empty_document_at_a_feed_s_address_is_said_so():
+    page = b"<!DOCTYPE html><html><head><title>Harbour News - Home</title></head><body><p>Hi<br></p></body></html>"
+    with pytest.raises(
+        NotAFeed, match=r"answers with a web page \('Harbour News - Home'\).*monitor discover"
+    ):
+        parse_feed(page, url="https://news.example/")
+    with pytest.raises(NotAFeed, match="the document is empty"):
+        parse_feed(b"  \n", url="https://news.example/feed")
+
+
 def test_a_json_feed_item_of_wrong_types_is_named(caplog):
     document = {
         "version": "https://jsonfeed.org/version/1.1",

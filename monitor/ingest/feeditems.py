@@ -143,8 +143,11 @@ def unique_items(items: Iterable[FeedItem]) -> UniqueItems:
 
 def _unique_warnings(rekeyed: list[str], empty: list[str], *, more: bool) -> tuple[str, ...]:
     def some(keys: list[str]) -> str:
-        shown = ", ".join(repr(cut(key, 80)) for key in dict.fromkeys(keys[:5]))
-        return shown + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        # Each key once, before any is counted as "more": ten empty entries share one key, and read as
+        # "('sha256:...' and 5 more)" for one.
+        distinct = list(dict.fromkeys(keys))
+        shown = ", ".join(repr(cut(key, 80)) for key in distinct[:5])
+        return shown + (f" and {len(distinct) - 5} more" if len(distinct) > 5 else "")
 
     warnings = [f"feed has more than {MAX_ITEMS} entries; the first {MAX_ITEMS} are read"] if more else []
     if rekeyed:

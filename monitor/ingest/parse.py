@@ -53,6 +53,19 @@ _PREFIXED_RSS_ITEM = re.compile(rb"<rss:item[\s>]")
 _RSS_PREFIX = re.compile(rb"(?<=[<\s/])rss:")
 
 
+_HTML_ROOT = re.compile(rb"^\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html[^>]*>\s*)?<html[\s>]", re.IGNORECASE | re.DOTALL)
+_PAGE_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _web_page_title(body: bytes) -> str | None:
+    """The title of an HTML page ("" when it has none); None when ``body`` is not one."""
+    head = body[:65536]
+    if not _HTML_ROOT.match(head):
+        return None
+    found = _PAGE_TITLE.search(head)
+    return " ".join(found.group(1).decode("utf-8", "replace").split())[:100] if found else ""
+
+
 def parse_feed(
     body: bytes, *, url: str, headers: Mapping[str, str] | None = None, max_chars: int = MAX_DOCUMENT_CHARS
 ) -> ParsedFeed:
@@ -95,6 +108,15 @@ def parse_feed(
         log.debug("feed from %s prefixes its RSS elements with an undeclared rss:; reading it without", url)
         parsed = _feedparser(_RSS_PREFIX.sub(b"", body), response_headers)
     if not parsed.get("version") and not parsed.entries and not _has_feed_root(body):
+        if (page := _web_page_title(body)) is not None:
+            # "<unknown>:7:3: mismatched tag" said nothing to the reader of `monitor feeds`.
+            named = f" ({page!r})" if page else ""
+            raise NotAFeed(
+                f"not a feed: the address answers with a web page{named}; `monitor discover URL` lists "
+                "the feeds a site offers"
+            )
+        if not body.strip():
+            raise NotAFeed("not a feed: the document is empty")
         raise NotAFeed(f"not a feed: {problem or 'no RSS, Atom, RDF or JSON Feed found'}")
     problem = problem or (parsed.get("bozo_exception") if parsed.get("bozo") else None)
     info = parsed.feed
