@@ -53,7 +53,9 @@ _PREFIXED_RSS_ITEM = re.compile(rb"<rss:item[\s>]")
 _RSS_PREFIX = re.compile(rb"(?<=[<\s/])rss:")
 
 
-_HTML_ROOT = re.compile(rb"^\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html[^>]*>\s*)?<html[\s>]", re.IGNORECASE | re.DOTALL)
+_HTML_ROOT = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html[^>]*>\s*)?<html[\s>]", re.IGNORECASE | re.DOTALL
+)
 _PAGE_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
