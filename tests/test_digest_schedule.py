@@ -152,14 +152,21 @@ def test_alerts_push_high_scores_at_once_and_only_once(database_url, tmp_path, w
         major_story(session)
     web.set("/hooks/slack", Route(body="ok"))
     digest_config(tmp_path, slack_url=web.url("/hooks/slack"), alerts={"min_score": 8, "channels": ["slack"]})
-    runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+    regrouped = []  # the daemon regroups stories before an alert that sends, as before a digest
+    runner = DigestRunner(
+        db,
+        load_config(tmp_path / "feeds.yaml").digests[0],
+        owner="test",
+        before_alert=lambda: regrouped.append(True),
+    )
     [alert] = runner.run(kind="alert", period=alert_period(timedelta(minutes=1), NOW), now=NOW)
-    assert alert.status == "sent" and alert.stories == 1
+    assert alert.status == "sent" and alert.stories == 1 and len(regrouped) == 1
     later = NOW + timedelta(minutes=1)
     assert (
         runner.run(kind="alert", period=alert_period(timedelta(minutes=1), later), now=later)[0].status
         == "empty"
     )
+    assert len(regrouped) == 1  # an alert with nothing to send does not regroup (they look every minute)
     [payload] = payloads(web)
     assert payload["blocks"][0]["text"]["text"].startswith("Alert morning: Major missile transfer")
     # The Slack digest does not repeat on Slack what an alert sent there.

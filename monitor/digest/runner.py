@@ -237,8 +237,16 @@ class DigestRunner:
         sender_options: dict[str, Any] | None = None,
         titles: Callable[[], Mapping[str, str]] | None = None,
         catch_up_from: datetime | None = None,
+        before_alert: Callable[[], None] | None = None,
     ) -> None:
         self.db, self.digest, self.owner, self.lease = db, digest, owner, lease
+        # Run before an alert that has something to send (the daemon's regrouping of stories): the alert
+        # then shows stories as the digest after it does. An alert showed two events as one story that the
+        # digest forty seconds later, regrouped, showed as two, both marked alerted.
+        self._before_alert = before_alert
+        self._before_alert_ran_for: datetime | None = (
+            None  # the alert period it last ran for (once, not per channel)
+        )
         # When the digest's schedule (or time zone) took effect, if this process changed it: a run it puts
         # before that time was never due (``missed_run``).
         self.catch_up_from = catch_up_from
@@ -471,6 +479,9 @@ class DigestRunner:
             with self.db.session() as session:
                 if not select_new(session, digest=self.digest, slot=slot, since=since, titles=self._titles()):
                     return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
+            if self._before_alert is not None and self._before_alert_ran_for != period:
+                self._before_alert_ran_for = period
+                self._before_alert()
         with self.db.session() as session:
             claimed = ledger.claim_new(
                 session,
@@ -669,14 +680,22 @@ def scheduled_jobs(
 ) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
     time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
-    Every delivery's outcome is counted in ``metrics``. ``before_digest`` runs before each scheduled digest
+    Every delivery's outcome is counted in ``metrics``. ``before_digest`` runs before each scheduled digest,
+    and before an alert that has something to send
     (the daemon's regrouping of stories, so a digest shows them as they are grouped at that moment).
     ``rescheduled_at``: digest name -> when a reload changed its schedule or time zone."""
     from apscheduler.triggers.interval import IntervalTrigger
 
     rescheduled_at = rescheduled_at or {}
     runners = [
-        DigestRunner(db, digest, owner=owner, titles=titles, catch_up_from=rescheduled_at.get(digest.name))
+        DigestRunner(
+            db,
+            digest,
+            owner=owner,
+            titles=titles,
+            catch_up_from=rescheduled_at.get(digest.name),
+            before_alert=before_digest,
+        )
         for digest in digests
     ]
     jobs: list[tuple[str, Any, Any]] = []
