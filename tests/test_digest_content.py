@@ -260,6 +260,11 @@ def test_each_write_up_s_wire_copies_are_counted_beside_it_not_under_the_lead():
     digest = render(built)
     assert "Wire copy carried by 1 more outlet:" in digest.text
     assert "Title 3 (wire copy carried by 2 more outlets)" in digest.text
+    # The write-up sent before is listed again for its new copy alone: said so, not read as news.
+    assert [w.sent_before for w in story.writeups] == [False, True]
+    assert "Title 6 (sent before; reprinted since by 1 more outlet)" in digest.text
+    assert "(sent before; reprinted since by 1 more outlet)" in digest.html
+    assert "sent before; reprinted since by 1 more outlet" in str(digest.slack[0].payload)
 
 
 def test_the_feeds_not_heard_from_are_the_gone_the_failing_for_a_day_and_the_silent_newest_gap_first():

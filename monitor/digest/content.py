@@ -233,7 +233,14 @@ def _story(
             copies += [_report(article, site_names) for article in reprints]
         elif original.url not in listed and (original.id in fresh or reprints):
             listed.add(original.url)
-            writeups.append(replace(_report(original, site_names), carried_by=len(reprints)))
+            # One sent before is listed again for its new copies only: said so, not read as a new write-up.
+            writeups.append(
+                replace(
+                    _report(original, site_names),
+                    carried_by=len(reprints),
+                    sent_before=original.id not in fresh,
+                )
+            )
 
     evidence = _evidence_for(lead, by_id.values(), matches_of)
     return DigestItem(

@@ -47,6 +47,7 @@ class Report:
     title: str = ""
     published_at: datetime | None = None
     carried_by: int = 0  # a write-up: the outlets newly reprinting it (its wire copies, counted apart)
+    sent_before: bool = False  # a write-up sent before, listed again for its new copies only
 
 
 @dataclass(frozen=True)

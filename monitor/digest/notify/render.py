@@ -25,6 +25,7 @@ from monitor.digest.notify.content import (
 )
 from monitor.digest.notify.slack_blocks import slack_messages
 from monitor.digest.notify.wording import (
+    carried_note,
     coverage_line,
     local_day,
     local_time,
@@ -165,6 +166,7 @@ def _report_json(report: Report) -> dict[str, Any]:
         "title": report.title,
         "published_at": report.published_at.isoformat() if report.published_at else None,
         "carried_by": report.carried_by,
+        "sent_before": report.sent_before,
     }
 
 
@@ -186,6 +188,7 @@ def _environment() -> Environment:
     env.globals["quiet_sources_heading"] = quiet_sources_heading
     env.globals["quiet_sources_more"] = quiet_sources_more
     env.globals["plural"] = plural
+    env.globals["carried_note"] = carried_note
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
     return env

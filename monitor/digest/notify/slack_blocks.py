@@ -13,6 +13,7 @@ from typing import Any
 
 from monitor.digest.notify.content import DigestContent, DigestItem, SlackMessage
 from monitor.digest.notify.wording import (
+    carried_note,
     coverage_line,
     local_time,
     one_line,
@@ -64,7 +65,7 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     label = "New write-ups" if item.is_update else "Other write-ups"
     writeups = "\n".join(
         f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
-        + (f" (wire copy carried by {plural(r.carried_by, 'more outlet')})" if r.carried_by else "")
+        + (f" ({carried_note(r)})" if r.carried_by else "")
         for r in item.writeups
     )
     if item.more_writeups:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from monitor.runtime.plurals import plural
 
 if TYPE_CHECKING:  # content uses plural() from here, so the item's type is for the annotation only
-    from monitor.digest.notify.content import DigestItem, QuietSource, SourceHealth
+    from monitor.digest.notify.content import DigestItem, QuietSource, Report, SourceHealth
 
 MAX_HEADLINE = 200  # characters; longer titles are cut with "…"
 
@@ -67,6 +67,17 @@ def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
         last_sent = _local(coverage.last_sent, zone, now, "%a %-d %b{year} %H:%M")
         line = f"Update · {line}; last sent {last_sent}"
     return line
+
+
+def carried_note(report: Report) -> str:
+    """Beside a write-up with new wire copies: "wire copy carried by 3 more outlets", or, for one sent
+    before and listed again for its copies alone, "sent before; reprinted since by 3 more outlets"."""
+    outlets = plural(report.carried_by, "more outlet")
+    return (
+        f"sent before; reprinted since by {outlets}"
+        if report.sent_before
+        else f"wire copy carried by {outlets}"
+    )
 
 
 def safe_url(url: str) -> str:
