@@ -331,3 +331,21 @@ def test_a_round_up_naming_another_topic_does_not_carry_the_story_off_to_it():
     [story] = section.items
     assert story.headline != "X has died. And, Caspian talks"
     assert set(story.topics) == {"Caspian shipping", "Iran–Russia arms"}
+
+
+def test_a_story_whose_source_gave_no_date_shows_when_it_was_found_as_such():
+    """Shown with its fetch time as if published: a 2018 article whose date could not be read read as
+    today's news."""
+    from dataclasses import replace as changed
+
+    from monitor.digest.notify.render import render
+
+    undated = changed(art(1, "https://undated.test/1", site="Undated"), published_at=None)
+    built = content([undated], [match(1, 9)], [1])
+    [story] = built.sections[0].items
+    assert story.undated and story.published_at == undated.fetched_at
+    digest = render(built)
+    assert "Undated · found " in digest.text and "Undated · found " in digest.html
+    assert " · found " in str(digest.slack[0].payload)
+    dated = render(content([art(2, "https://dated.test/2", site="Dated")], [match(2, 9)], [2]))
+    assert "Dated · found" not in dated.text

@@ -248,6 +248,7 @@ def _story(
         url=lead.url,
         outlet=_outlet(lead, site_names),
         published_at=lead.published_at or lead.fetched_at,
+        undated=lead.published_at is None,
         excerpt=excerpt(clean(lead.body), lead.title, evidence),
         score=round(score, 3),
         article_ids=tuple(sorted(new_ids)),

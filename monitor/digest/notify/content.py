@@ -82,6 +82,9 @@ class DigestItem:
     topics: tuple[str, ...] = ()  # the titles of every topic the story matched
     coverage: Coverage | None = None
     alerted_at: datetime | None = None  # an alert carried the story before this digest
+    # Its source gave no date: ``published_at`` is when it was found, and is shown as such ("found 08:51"),
+    # not as a publication time (a 2018 article with a date feedparser could not read showed as today's).
+    undated: bool = False
     more_writeups: int = 0  # new write-ups past those listed
     more_copies: int = 0  # new wire copies past those listed
 

@@ -108,6 +108,7 @@ def to_json(content: DigestContent) -> dict[str, Any]:
                         "url": item.url,
                         "outlet": item.outlet,
                         "published_at": item.published_at.isoformat() if item.published_at else None,
+                        "undated": item.undated,
                         "excerpt": item.excerpt.text,
                         "highlights": [list(span) for span in item.excerpt.highlights],
                         "score": item.score,

@@ -53,7 +53,9 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     excerpt."""
     head = ("*Update* · " if item.is_update else "") + f"*{_link(item.url, one_line(item.headline))}*"
     meta = escape(one_line(item.outlet)) + (
-        f" · {local_time(item.published_at, zone, now)}" if item.published_at else ""
+        f" · {'found ' if item.undated else ''}{local_time(item.published_at, zone, now)}"
+        if item.published_at
+        else ""
     )
     if item.alerted_at:
         # The story's: the alert may have carried another of its write-ups than the headline.
