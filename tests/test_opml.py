@@ -244,3 +244,22 @@ def test_export_writes_a_value_from_the_environment_as_its_name(workspace, tmp_p
     assert "sk-live-123456" not in text and "apikey=${WIRE_API_KEY}" in text
     assert "https://open.example/rss" in text
     assert "1 feed address written with ${NAME} in place of values from the environment" in result.stderr
+
+
+def test_export_hides_a_key_holding_another_variable_s_value_and_leaves_the_rest_as_written(
+    workspace, tmp_path, monkeypatch
+):
+    # Each value was replaced back wherever it occurred: a version "2" inside the key left the key's other
+    # characters in clear, and a section "news" became ${SECTION} in the host name too.
+    monkeypatch.setenv("API_VERSION", "2")
+    monkeypatch.setenv("API_KEY", "k2f9a2Zq27")
+    monkeypatch.setenv("SECTION", "news")
+    workspace.config_path.write_text(
+        "feeds:\n  - name: Wire\n"
+        "    url: https://news.example/rss?v=${API_VERSION}&s=${SECTION}&key=${API_KEY}\n"
+    )
+    exported = tmp_path / "out.opml"
+    workspace.cli("export", "opml", "-o", str(exported))
+    text = exported.read_text()
+    assert "f9a" not in text and "Zq" not in text
+    assert 'xmlUrl="https://news.example/rss?v=${API_VERSION}&amp;s=${SECTION}&amp;key=${API_KEY}"' in text

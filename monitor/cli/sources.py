@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -219,11 +218,11 @@ def _without_environment_values(config: Config) -> tuple[list, int]:
     them, and an exported list, made to be shared, showed them in clear."""
     feeds, hidden = [], 0
     for index, feed in enumerate(config.feeds):
-        url = feed.url
-        for name in config.env_names(("feeds", index, "url")):
-            value = os.environ.get(name)
-            if value:
-                url = url.replace(value, "${" + name + "}")
+        # The URL as written, not the expanded one with each variable's value replaced back: a value
+        # found elsewhere in the URL ("news" in the host) was replaced there too, and a variable whose
+        # value is part of another's (a version "2" inside a key) left the rest of the key in clear.
+        template = config.env_template(("feeds", index, "url"))
+        url = feed.url if template is None else template.replace("$$", "$")
         hidden += url != feed.url
         feeds.append(feed if url == feed.url else feed.model_copy(update={"url": url}))
     return feeds, hidden

@@ -55,6 +55,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError(problems)
     config._source, config._from_env = path, frozenset(reader.from_env)
     config._env_names = dict(reader.env_names)
+    config._env_templates = dict(reader.templates)
     if found := watchlist_problems(config, reader):  # queries and aliases, once the shape is right
         raise ConfigError(found)
     return config

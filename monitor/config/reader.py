@@ -117,6 +117,7 @@ class YamlReader:
         self.marks: dict[KeyPath, tuple[int, int]] = {}  # 1-based (line, column) of each key or item
         self.from_env: set[KeyPath] = set()
         self.env_names: dict[KeyPath, tuple[str, ...]] = {}  # the variables each such value names
+        self.templates: dict[KeyPath, str] = {}  # each such value as written, its ${VAR} unexpanded
         self.unresolved: set[KeyPath] = set()  # already reported; pydantic's errors there would repeat them
         self.problems: list[ConfigProblem] = []
         self._nodes = 0
@@ -196,6 +197,7 @@ class YamlReader:
         if names := tuple(dict.fromkeys(m.group(1) for m in _ENV_REFERENCE.finditer(text) if m.group(1))):
             self.from_env.add(path)
             self.env_names[path] = names
+            self.templates[path] = text
         return expanded
 
 

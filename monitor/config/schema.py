@@ -407,11 +407,16 @@ class Config(Section):
     _source: Path | None = PrivateAttr(None)
     _from_env: frozenset[KeyPath] = PrivateAttr(frozenset())
     _env_names: dict[KeyPath, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+    _env_templates: dict[KeyPath, str] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> Path | None:
         """The file this config was loaded from, if any."""
         return self._source
+
+    def env_template(self, path: KeyPath) -> str | None:
+        """The value at ``path`` as written, its ${VAR} references unexpanded (None: it has none)."""
+        return self._env_templates.get(path)
 
     def env_names(self, path: KeyPath) -> tuple[str, ...]:
         """The environment variables the value at ``path`` (and the values under it: a list's items) was

@@ -97,6 +97,10 @@ _WIDE = (
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
+    # Without a byte order mark, as XML's appendix F tells them apart (and libxml2 reads them): UTF-32 first,
+    # whose "<" also starts UTF-16's "<\x00".
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
     (b"<\x00?\x00", "utf-16-le"),
     (b"\x00<\x00?", "utf-16-be"),
 )

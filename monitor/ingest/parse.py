@@ -54,9 +54,9 @@ _RSS_PREFIX = re.compile(rb"(?<=[<\s/])rss:")
 
 
 _HTML_ROOT = re.compile(
-    rb"^\s*(?:<!--.*?-->\s*)*(?:<!doctype\s+html[^>]*>\s*)?<html[\s>]", re.IGNORECASE | re.DOTALL
+    rb"^\s*(?:<!--.*?-->\s*)*+(?:<!doctype\s+html[^>]*>\s*)?<html[\s>]", re.IGNORECASE | re.DOTALL
 )
-_PAGE_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_PAGE_TITLE = re.compile(rb"<title[^>]{0,200}>(.{0,1000}?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 def _web_page_title(body: bytes) -> str | None:
