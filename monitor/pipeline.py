@@ -1169,7 +1169,11 @@ class Pipeline:
             # EXTRACTED comes only from a page: the second test restates that for the type checker.
             if body.source is BodySource.EXTRACTED and fetched.page is not None:
                 stored = article_store.stored_article(session, article_id=retry.id)
-                article = completed_by_page(stored, fetched.page, body) if stored is not None else None
+                article = (
+                    completed_by_page(stored, fetched.page, body, title_from_link=retry.feed_kind == "page")
+                    if stored is not None
+                    else None
+                )
                 if article is not None:
                     article_store.rewrite_article(
                         session, article_id=retry.id, article=article, now=now, revision=False

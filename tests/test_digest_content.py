@@ -246,6 +246,7 @@ def test_each_write_up_s_wire_copies_are_counted_beside_it_not_under_the_lead():
         [match(1, 9), match(3, 5)],
         [1, 2, 3, 4, 5, 7],
         representatives={201: 1, 202: 3, 203: 6},
+        sent={6: (Sent("digest", "email", T0 - timedelta(hours=20)),)},  # the ledger says so
     )
     [story] = built.sections[0].items
     assert story.url == "https://lead.test/1"

@@ -238,7 +238,7 @@ def _story(
                 replace(
                     _report(original, site_names),
                     carried_by=len(reprints),
-                    sent_before=original.id not in fresh,
+                    sent_before=original.id not in fresh and _sent_here(material, view, original.id),
                 )
             )
 
@@ -280,6 +280,14 @@ def _coverage(
         if view.channel is not None and s.channel == view.channel and s.kind in view.counted_kinds
     ]
     return Coverage(min(_first(a)[0] for a in members), reports, outlets, max(sent, default=None))
+
+
+def _sent_here(material: Material, view: View, article_id: int) -> bool:
+    """Whether the channel carried the article before (not merely: it is not new in this delivery; a wire
+    text older than the lookback that only a reprint made match was never sent)."""
+    return view.channel is not None and any(
+        s.channel == view.channel and s.kind in view.counted_kinds for s in material.sent.get(article_id, ())
+    )
 
 
 def _alerted(material: Material, view: View, new_ids: list[int]) -> datetime | None:

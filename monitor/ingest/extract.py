@@ -226,15 +226,18 @@ def _with_body_of(article: Article, new: Article) -> Article:
     )
 
 
-def completed_by_page(stored: Article, page: ExtractedPage, body: Body) -> Article:
+def completed_by_page(
+    stored: Article, page: ExtractedPage, body: Body, *, title_from_link: bool = False
+) -> Article:
     """A stored article whose page was fetched at last, with ``body`` chosen from it. As when an article is
-    first stored (``build_article``), the feed's title and author stay and the page's language wins."""
+    first stored (``build_article``), the feed's title and author stay and the page's language wins; a title
+    that is only a link's text (``title_from_link``: a front page's) gives way to the page's headline."""
     return replace(
         stored,
         body=body.text,
         body_source=body.source,
         body_note=body.note,
-        title=stored.title or page.title,
+        title=(page.title or stored.title) if title_from_link else (stored.title or page.title),
         author=stored.author or page.author,
         language=page.language or stored.language,
         site_name=page.site_name or stored.site_name,

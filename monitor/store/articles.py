@@ -435,6 +435,9 @@ class PageRetry:
     feed_reach: str | None = None
     """How far the links of the first feed that carried it may go (where its link came from), as that
     feed's last successful poll found it (``Feed.links_reach``)."""
+    feed_kind: str | None = None
+    """The kind of that feed: a front page's ("page") entries are titled by their link's text, which the
+    page's own headline replaces once it is fetched."""
 
 
 def _of_first_feed(column):
@@ -458,6 +461,7 @@ _DUE_RETRIES = (
         _articles.c.page_retry_at,
         _articles.c.body,
         _of_first_feed(Feed.links_reach),
+        _of_first_feed(Feed.kind),
     )
     .where(_articles.c.page_retry_at <= bindparam("now"))
     .order_by(_articles.c.page_retry_at)
@@ -476,7 +480,7 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
             .values(page_retry_at=now + lease)
         )
         if rowcount(taken) == 1:
-            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5]))
+            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5], row[6]))
     return claimed
 
 

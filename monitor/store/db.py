@@ -112,9 +112,10 @@ class Database:
             # The file's directory is made by `upgrade` only: opening the database must create nothing.
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
         else:
-            options.update(
-                pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=POSTGRES_CONNECT_ARGS
-            )
+            # Defaults only: SQLAlchemy's connect_args win over the URL's query, where an operator tunes them
+            # (``?connect_timeout=30`` for a distant server, ``?keepalives=0`` behind a proxy).
+            defaults = {key: value for key, value in POSTGRES_CONNECT_ARGS.items() if key not in parsed.query}
+            options.update(pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=defaults)
         try:
             self.engine: Engine = sqlalchemy.create_engine(parsed, **options)
         except (ArgumentError, ModuleNotFoundError) as exc:

@@ -86,6 +86,11 @@ class Material:
 def _carried(rule: Carried, article_id: QueryableAttribute[int]) -> ColumnElement[bool]:
     """SQL: ``article_id`` went out under ``rule`` already, or is on its way in a delivery being sent (or
     retried after an attempt that may have arrived)."""
+    delivered = DeliveryItem.delivered_at.is_not(None)
+    # Items of an attempt that may have arrived stay with it: only its retry carries them. Not those of a
+    # name the digest had (``earlier``): nothing retries its deliveries any more, and what they still owe
+    # would never go out.
+    on_its_way = (Delivery.digest == rule.digest) & Delivery.status.in_(("sending", "unconfirmed"))
     return exists(
         select(DeliveryItem.id)
         .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
@@ -94,8 +99,7 @@ def _carried(rule: Carried, article_id: QueryableAttribute[int]) -> ColumnElemen
             Delivery.channel == rule.channel,
             Delivery.kind.in_(rule.kinds),
             DeliveryItem.article_id == article_id,
-            # Items of an attempt that may have arrived stay with it: only its retry carries them.
-            (DeliveryItem.delivered_at.is_not(None)) | Delivery.status.in_(("sending", "unconfirmed")),
+            delivered | on_its_way,
         )
     )
 
