@@ -1153,6 +1153,11 @@ class Pipeline:
             return article_store.claim_page_retries(session, now=_now(), lease=LEASE, limit=limit)
 
     async def _retry_page(self, retry: article_store.PageRetry) -> bool:
+        if retry.feed_reach is None and retry.feed_polled:
+            # Its feed's reach is not recorded yet (a database upgraded to it since the feed's last poll):
+            # the retry waits out its claim for the feed's next poll, rather than judge a link of a feed on a
+            # private address as a public feed's and give its page up for good.
+            return False
         reach = _stored_reach(retry.feed_reach)
         fetched = await self._fetch_page(retry.url, LinkChecks(self.fetcher, reach))
         return await self._in_writer(self._record_page_retry, retry, fetched)

@@ -438,6 +438,9 @@ class PageRetry:
     feed_kind: str | None = None
     """The kind of that feed: a front page's ("page") entries are titled by their link's text, which the
     page's own headline replaces once it is fetched."""
+    feed_polled: bool = False
+    """That feed has had a successful poll (so ``feed_reach`` is known once it has had one since it was
+    first recorded)."""
 
 
 def _of_first_feed(column):
@@ -462,6 +465,7 @@ _DUE_RETRIES = (
         _articles.c.body,
         _of_first_feed(Feed.links_reach),
         _of_first_feed(Feed.kind),
+        _of_first_feed(Feed.last_success_at),
     )
     .where(_articles.c.page_retry_at <= bindparam("now"))
     .order_by(_articles.c.page_retry_at)
@@ -480,7 +484,7 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
             .values(page_retry_at=now + lease)
         )
         if rowcount(taken) == 1:
-            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5], row[6]))
+            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5], row[6], row[7] is not None))
     return claimed
 
 
