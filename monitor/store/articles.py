@@ -484,7 +484,9 @@ def claim_page_retries(session: Session, *, now: datetime, lease: timedelta, lim
             .values(page_retry_at=now + lease)
         )
         if rowcount(taken) == 1:
-            claimed.append(PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5], row[6], row[7] is not None))
+            claimed.append(
+                PageRetry(row[0], row[1], row[2] or 0, row[4] or "", row[5], row[6], row[7] is not None)
+            )
     return claimed
 
 
