@@ -6,6 +6,10 @@ clock) by half an hour, every job's next run is half an hour further away than i
 stopped polling, sending digests and retrying deliveries for as long as the step, without a word, and
 setting the clock right again did not wake it. A step forward makes jobs late, which the scheduler runs at
 once (or counts as missed, and the digests make up for: ``monitor.digest.runner``).
+
+The database holds wall times too, reckoned by the clock before the step: each feed's next poll, each
+delivery's and page's next try. They are moved by the step as well (``on_step_back``); otherwise a feed due
+a quarter of an hour after its poll would wait the quarter and the whole step besides.
 """
 
 from __future__ import annotations
@@ -38,8 +42,12 @@ class ClockWatch:
         every: float,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        on_step_back: Callable[[timedelta, datetime], None] | None = None,
     ) -> None:
         self.scheduler, self.every = scheduler, every
+        # What else holds wall times reckoned before the step (the database's next polls and retries): moved
+        # by the step too, with the time now.
+        self._on_step_back = on_step_back
         self._wall, self._monotonic = wall, monotonic
         self._last = (wall(), monotonic())
 
@@ -67,6 +75,13 @@ class ClockWatch:
         )
         if stepped < 0:
             self.realign(timedelta(seconds=stepped))
+            if self._on_step_back is not None:
+                try:
+                    self._on_step_back(timedelta(seconds=stepped), datetime.fromtimestamp(wall, UTC))
+                except Exception:  # noqa: BLE001 - the jobs run again; the stored times come due in time
+                    log.warning(
+                        "the stored next polls and retries were not moved with the clock", exc_info=True
+                    )
         return stepped
 
     def realign(self, step: timedelta) -> None:

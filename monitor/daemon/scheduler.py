@@ -36,6 +36,7 @@ from monitor.store import deliveries as ledger
 from monitor.store import feeds as feed_store
 from monitor.store.db import Database, disk_space, remedy, size_bytes, unavailability
 from monitor.store.schema import SchemaError, refuse_newer
+from monitor.store.timeshift import later_times_moved
 
 log = logging.getLogger(__name__)
 
@@ -534,7 +535,11 @@ async def _run(
         )
         daemon.schedule()
         scheduler.start()
-        watch = ClockWatch(scheduler, every=max(10.0, config.settings.poll_tick.total_seconds()))
+        watch = ClockWatch(
+            scheduler,
+            every=max(10.0, config.settings.poll_tick.total_seconds()),
+            on_step_back=lambda step, now: _move_stored_times(db, step, now),
+        )
         watching = loop.create_task(watch.run(daemon.stopping), name="clock-watch")
         if listener is not None:
             listener.start()
@@ -562,6 +567,15 @@ async def _run(
         log.info("daemon stopped")
         if daemon.refusal is not None:
             raise daemon.refusal
+
+
+def _move_stored_times(db: Database, step: timedelta, now: datetime) -> None:
+    """The wall times the database holds for later (each feed's next poll, each delivery's and page's next
+    try), reckoned before the clock stepped back by ``step``, moved by it: a feed due a quarter of an hour
+    after its poll waited the quarter and the whole step besides."""
+    with db.write_session() as session:
+        moved = later_times_moved(session, by=step, now=now)
+    log.info("after the clock's step: %d next polls and retries moved with it", moved)
 
 
 def _subscriber(

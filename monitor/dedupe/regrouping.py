@@ -5,13 +5,15 @@ their names and frame can end up in one story, since the first write-ups of the 
 first event's. Hours later, with both events' write-ups in, their neighbourhoods tell them apart
 (``monitor.dedupe.regroup``). This pass reads the wire clusters of the stories active in the window, judges
 them together, and splits each story whose members fall into two or more groups of write-ups
-(``regroup.splits``): the largest group keeps the story, the others become stories of their own, with
+(``regroup.splits``): the group holding its first write-up keeps the story (else the largest), the others
+become stories of their own, with
 their profiles, key terms, sizes and headlines rebuilt so that later articles find them.
 
 It only splits: a story the stage built is never merged with another here, and a lone article is never
 taken out of its story. Delivery is by article, so the articles of a story split off are not sent again;
 a later write-up of either event comes as an update of its own story. The daemon runs it every
-``dedup.regroup_every`` and before each scheduled digest; ``monitor regroup`` runs it at once.
+``dedup.regroup_every``, before each scheduled digest and before an alert that has something to send;
+``monitor regroup`` runs it at once.
 """
 
 from __future__ import annotations
