@@ -11,7 +11,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.daemon.clockwatch import ClockWatch
 from monitor.daemon.observe import Health
 
-
 MINUTE = timedelta(minutes=1)
 
 
