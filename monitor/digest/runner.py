@@ -103,7 +103,12 @@ def select_new(
     on the channel: a developing story comes back with its new reports."""
     carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot), digest.renamed_from)
     min_score = min_score_of(digest, slot.kind)
-    found = digest_store.failed_items(session, digest=slot.digest, kind=slot.kind, channel=slot.channel)
+    # What failed under the digest's earlier names (``renamed_from``) is still owed by it.
+    found = [
+        item
+        for name in dict.fromkeys((slot.digest, *digest.renamed_from))
+        for item in digest_store.failed_items(session, digest=name, kind=slot.kind, channel=slot.channel)
+    ]
     # A match made before its topic was renamed or removed is still news not sent (never lost); but only
     # the topics in force bring a story back with its later write-ups.
     found += digest_store.new_matches(
@@ -385,7 +390,11 @@ class DigestRunner:
         crashed): they are sent again now, not once their lease runs out a quarter of an hour later."""
         host = instance.host_name()
         with self.db.session() as session:
-            held = ledger.leases_held_on(session, digest=self.digest.name, host=host, now=now)
+            held = [
+                lease
+                for name in self.digest.names
+                for lease in ledger.leases_held_on(session, digest=name, host=host, now=now)
+            ]
             dead = instance.abandoned(held, host=host)
             for delivery_id in ledger.break_leases(session, leases=dead):
                 owner = next(lease.owner for lease in dead if lease.row_id == delivery_id)
@@ -436,7 +445,12 @@ class DigestRunner:
     def _retries(self, slot: Slot, settings: Any, now: datetime) -> list[Outcome]:
         outcomes = []
         with self.db.session() as session:
-            due = ledger.due_retries(session, slot=slot, now=now)
+            # Deliveries owed under the digest's earlier names (``renamed_from``) are retried by it too.
+            due = [
+                delivery_id
+                for name in self.digest.names
+                for delivery_id in ledger.due_retries(session, slot=replace(slot, digest=name), now=now)
+            ]
         for delivery_id in due:
             with self.db.session() as session:
                 claimed = ledger.claim_retry(
@@ -511,7 +525,10 @@ class DigestRunner:
                 ledger.finish(session, delivery_id=claimed.id, status=ledger.EMPTY, now=now, message_id=None)
                 return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
             ledger.add_items(session, delivery_id=claimed.id, items=items)
-            if superseded := ledger.supersede_failed(session, slot=slot, keep=claimed.id):
+            if superseded := sum(
+                ledger.supersede_failed(session, slot=replace(slot, digest=name), keep=claimed.id)
+                for name in self.digest.names
+            ):
                 log.info(
                     "digest %s: %s on %s carried by this one",
                     slot.digest,
