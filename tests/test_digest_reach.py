@@ -159,6 +159,25 @@ def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path)
     assert problem.line == yaml_line(path, "deliveries:")
 
 
+def test_articles_pruned_sooner_than_a_digest_reaches_back_are_refused(tmp_path):
+    # A weekly digest with articles kept two days went out empty: the week's matches were pruned before it.
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "feeds": [],
+                "retention": {"articles": "2d", "deliveries": "30d"},
+                "digests": [{"name": "weekly", "schedule": "0 7 * * 1", "lookback": "1d"}],
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    [problem] = raised.value.problems
+    assert problem.key == "retention.articles" and problem.line == yaml_line(path, "articles:")
+    assert "shorter than what digest 'weekly' reaches back (7d" in problem.message
+
+
 def yaml_line(path, text: str) -> int:
     return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 

@@ -442,6 +442,8 @@ class Config(Section):
             raise PydanticCustomError("duplicate_digest", "two digests have the same name; give each its own")
         if (problem := _ledger_problem(self)) is not None:
             raise PydanticCustomError("retention_ledger", problem)
+        if (problem := _articles_problem(self)) is not None:
+            raise PydanticCustomError("retention_articles", problem)
         return self
 
     @property
@@ -492,6 +494,21 @@ class Config(Section):
     def fetch_pages_for(self, feed: FeedConfig) -> bool:
         """Whether to fetch the pages of ``feed``'s entries."""
         return self.settings.fetch_pages if feed.fetch_pages is None else feed.fetch_pages
+
+
+def _articles_problem(config: Config) -> str | None:
+    """Why ``retention.articles`` would prune what a digest is to carry before it runs, if it would: a weekly
+    digest with articles kept two days went out empty, its week's matches pruned, without a word."""
+    if config.retention.articles is None or not config.digests:
+        return None
+    digest = max(config.digests, key=lambda d: d.reach())
+    if config.retention.articles >= digest.reach():
+        return None
+    return (
+        f"{format_duration(config.retention.articles)} is shorter than what digest {digest.name!r} reaches back "
+        f"({format_duration(digest.reach())}: its lookback, or the gap between two of its runs): what it "
+        "would carry would be pruned before it runs"
+    )
 
 
 def _ledger_problem(config: Config) -> str | None:

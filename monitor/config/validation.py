@@ -53,8 +53,9 @@ _HINTS = {
     "tuple_type": "expected a list here: one '- item' per line",
     "kind_option": "set the feed's kind, or remove the key",
     "retention_ledger": "raise retention.deliveries, or set it to off",
+    "retention_articles": "raise retention.articles, or shorten the digest's lookback or the gap between its runs",
 }
-_PLACES = {"retention_ledger": ("retention", "deliveries")}
+_PLACES = {"retention_ledger": ("retention", "deliveries"), "retention_articles": ("retention", "articles")}
 """Where a problem the whole file raised is shown (the key to change), rather than at the file's start."""
 
 
