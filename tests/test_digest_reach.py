@@ -6,6 +6,7 @@ missed (down at the time, its database refusing the work) is made late by the re
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -137,43 +138,29 @@ def test_a_run_reaches_back_over_a_day_it_missed_to_the_last_one_made(db, tmp_pa
         assert "New shipment" in smtp.messages[-1].get_body(("plain",)).get_content()
 
 
-def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path):
+def _weekly_digest_refused(tmp_path, retention: dict) -> tuple[Path, ConfigError]:
+    """A weekly digest with ``retention``, which ``load_config`` refuses: the file and the error."""
     path = tmp_path / "feeds.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "feeds": [],
-                "retention": {"articles": "30d", "deliveries": "2d"},
-                "digests": [{"name": "weekly", "schedule": "0 7 * * 1", "lookback": "1d"}],
-            }
-        )
-    )
+    weekly = {"name": "weekly", "schedule": "0 7 * * 1", "lookback": "1d"}
+    path.write_text(yaml.safe_dump({"feeds": [], "retention": retention, "digests": [weekly]}))
     with pytest.raises(ConfigError) as raised:
         load_config(path)
-    assert "twice the longest digest lookback, or gap between two of a digest's runs (14d)" in str(
-        raised.value
-    )
+    return path, raised.value
+
+
+def test_a_ledger_pruned_sooner_than_a_digest_s_longest_gap_is_refused(tmp_path):
+    path, error = _weekly_digest_refused(tmp_path, {"articles": "30d", "deliveries": "2d"})
+    assert "twice the longest digest lookback, or gap between two of a digest's runs (14d)" in str(error)
     # Placed at the key to change, not at the start of the file.
-    [problem] = raised.value.problems
+    [problem] = error.problems
     assert problem.key == "retention.deliveries"
     assert problem.line == yaml_line(path, "deliveries:")
 
 
 def test_articles_pruned_sooner_than_a_digest_reaches_back_are_refused(tmp_path):
     # A weekly digest with articles kept two days went out empty: the week's matches were pruned before it.
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "feeds": [],
-                "retention": {"articles": "2d", "deliveries": "30d"},
-                "digests": [{"name": "weekly", "schedule": "0 7 * * 1", "lookback": "1d"}],
-            }
-        )
-    )
-    with pytest.raises(ConfigError) as raised:
-        load_config(path)
-    [problem] = raised.value.problems
+    path, error = _weekly_digest_refused(tmp_path, {"articles": "2d", "deliveries": "30d"})
+    [problem] = error.problems
     assert problem.key == "retention.articles" and problem.line == yaml_line(path, "articles:")
     assert "shorter than what digest 'weekly' reaches back (7d" in problem.message
 
