@@ -639,7 +639,9 @@ def test_what_the_channel_accepted_while_the_database_failed_is_recorded_when_it
         with pytest.raises(OperationalError):
             runner.run(period=NOW - timedelta(hours=1), now=NOW)
         assert len(smtp.messages) == 1
-        # The next job of this process, a minute later: recorded, nothing sent again, nothing held back.
+        # The next job of this process, a minute later, after a reload rebuilt the digest's runner: recorded,
+        # nothing sent again, nothing held back.
+        runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="t")
         outcomes = runner.retry_due(now=NOW + timedelta(minutes=1))
         assert len(smtp.messages) == 1 and not [o for o in outcomes if o.status == "sent"]
         with db.session() as session:

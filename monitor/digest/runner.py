@@ -259,8 +259,9 @@ class DigestRunner:
         self._titles = titles or dict
         self.sender_options = sender_options or {}
         self._told_missing: set[str] = set()
-        # Delivery id -> what its channel accepted that the database, failing then, did not record.
-        self._unrecorded: dict[int, _Accepted] = {}
+        # Delivery id -> what its channel accepted that the database, failing then, did not record: kept for
+        # the process and its database, not this runner, which a reload of the configuration replaces.
+        self._unrecorded = _UNRECORDED.setdefault(str(db.url), {})
 
     def channels(self, kind: str) -> list[tuple[str, Any]]:
         """The channels to send ``kind`` on; a channel without its settings (an empty secret) is skipped."""
@@ -405,6 +406,8 @@ class DigestRunner:
         stayed "sending" under this live process's lease, its articles held back from the next runs until
         the lease ran out (15 minutes), and then sent again, the same message twice."""
         for delivery_id, accepted in list(self._unrecorded.items()):
+            if self._unrecorded.pop(delivery_id, None) is None:
+                continue  # another digest's job of this process recorded it meanwhile
             try:
                 with self.db.session() as session:
                     ledger.mark_delivered(
@@ -429,11 +432,15 @@ class DigestRunner:
                             error="the database failed while the delivery was recorded",
                             next_attempt_at=_now(),
                         )
-            except Exception as error:
-                if unavailability(error) is None:
-                    raise
-                return  # still away: the next run tries again
-            del self._unrecorded[delivery_id]
+            except Exception as error:  # noqa: BLE001 - the database away is kept for later; anything else said
+                if unavailability(error) is not None:
+                    self._unrecorded.setdefault(delivery_id, accepted)
+                    return  # still away: the next run tries again
+                # Not the database's state (the row is gone): said once, not raised at every run after.
+                log.warning(
+                    "delivery id=%d: what its channel accepted could not be recorded: %s", delivery_id, error
+                )
+                continue
             log.info(
                 "delivery id=%d: what its channel accepted while the database failed is recorded%s",
                 delivery_id,
@@ -673,6 +680,11 @@ class DigestRunner:
         return Outcome(
             slot.digest, slot.kind, slot.channel, period, "sent", content.stories, len(content.article_ids)
         )
+
+
+_UNRECORDED: dict[str, dict[int, _Accepted]] = {}
+"""By database: what channels accepted that the database did not record (``DigestRunner._record_accepted``).
+Digest jobs run in the scheduler's threads; a delivery is popped before it is recorded, so one job records it."""
 
 
 class _Accepted(NamedTuple):
