@@ -3,6 +3,7 @@ retries it (or carries its articles and supersedes it), so nothing stays owed un
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -84,3 +85,17 @@ def test_a_delivery_left_sending_under_the_old_name_still_goes_out(db, tmp_path)
         outcomes += runner.run(period=NOW, now=NOW + timedelta(minutes=21))
         # What the old name owed must go out under the new one: never lost.
         assert len(smtp.messages) == 2, [(o.status, o.articles) for o in outcomes]
+
+
+def test_deliveries_of_a_renamed_digest_list_those_under_its_old_name(workspace):
+    from monitor.store.db import open_database
+
+    db = open_database(workspace.database_url)
+    seed(db)
+    db.dispose()
+    with SmtpServer() as smtp:
+        digest_config(workspace.root, smtp_port=smtp.port)
+        workspace.cli("digest", "morning", "--send-now")
+        digest_config(workspace.root, smtp_port=smtp.port, name="daily", renamed_from=["morning"])
+        listed = json.loads(workspace.cli("deliveries", "--digest", "daily", "--json").stdout)
+    assert [(d["digest"], d["status"]) for d in listed] == [("morning", "sent")]

@@ -118,6 +118,15 @@ def digest(
         raise typer.Exit(code=1)
 
 
+def _names_of(ctx: typer.Context, name: str) -> tuple[str, ...]:
+    """``name`` and the names the digest had (``renamed_from``), as feeds.yaml says when it can be read."""
+    try:
+        config = state_of(ctx).config()
+    except MonitorError:
+        return (name,)
+    return next((digest.names for digest in config.digests if digest.name == name), (name,))
+
+
 @app.command()
 def deliveries(
     ctx: typer.Context,
@@ -137,9 +146,10 @@ def deliveries(
     from monitor.store import deliveries as ledger
 
     since_at = parse_since_option(since)
+    names = _names_of(ctx, digest_name) if digest_name is not None else None
     db = database_or_exit(ctx)
     with db.session() as session:
-        records = ledger.history(session, digest=digest_name, since=since_at, limit=limit or None)
+        records = ledger.history(session, digest=names, since=since_at, limit=limit or None)
     db.dispose()
     if as_json:
         print_json([record.__dict__ for record in records])
