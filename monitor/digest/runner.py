@@ -261,7 +261,7 @@ class DigestRunner:
         self._told_missing: set[str] = set()
         # Delivery id -> what its channel accepted that the database, failing then, did not record: kept for
         # the process and its database, not this runner, which a reload of the configuration replaces.
-        self._unrecorded = _UNRECORDED.setdefault(str(db.url), {})
+        self._unrecorded = _UNRECORDED.setdefault(str(getattr(db, "url", "")), {})
 
     def channels(self, kind: str) -> list[tuple[str, Any]]:
         """The channels to send ``kind`` on; a channel without its settings (an empty secret) is skipped."""
