@@ -95,6 +95,18 @@ def test_a_scheduled_run_that_did_not_happen_is_made_late_by_the_retry_job_once(
         assert len(smtp.messages) == 2
 
 
+def test_a_renamed_digest_s_missed_run_is_made_up_as_its_old_name_s_would_have_been(db, tmp_path):
+    # Renamed with renamed_from the day before: it had never sent "here", so its missed run was not made.
+    with SmtpServer() as smtp:
+        morning = runner(db, tmp_path, smtp.port, schedule="0 7 * * *")
+        sunday = MONDAY_RUN - timedelta(days=1)
+        assert morning.run(period=sunday, now=sunday)[0].status == "empty"
+        daily = runner(db, tmp_path, smtp.port, schedule="0 7 * * *", name="daily", renamed_from=["morning"])
+        story(db, "Overnight shipment reported", MONDAY_RUN - timedelta(hours=3), "night")
+        [made] = daily.retry_due(now=MONDAY_RUN + timedelta(hours=2))
+        assert made.status == "sent" and made.period == MONDAY_RUN and made.articles == 1
+
+
 def test_a_run_that_was_never_due_is_not_made_up(db, tmp_path):
     """Only a run the digest had on a channel is made late: not the first of a digest (or channel) added
     after its time, nor one that a reload moved before the time of the reload. Each went out at once."""

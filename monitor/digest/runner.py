@@ -353,7 +353,10 @@ class DigestRunner:
             with self.db.session() as session:
                 if ledger.delivered_period(session, slot=slot, period=period):
                     continue
-                if ledger.latest_period(session, slot=slot, before=period) is None:
+                if (
+                    ledger.latest_period(session, slot=slot, before=period, earlier=self.digest.renamed_from)
+                    is None
+                ):
                     continue  # never sent here before: its first run is the next one
             log.info(
                 "digest %s: the run of %s on %s did not happen (the daemon was down, or its database refused "
@@ -489,7 +492,9 @@ class DigestRunner:
             since = reach_of(self.digest, slot.kind, period, now)
             if slot.kind == "digest":
                 with self.db.session() as session:
-                    last = ledger.latest_period(session, slot=slot, before=period)
+                    last = ledger.latest_period(
+                        session, slot=slot, before=period, earlier=self.digest.renamed_from
+                    )
                 # Runs missed between the last one made and this: back to it, within two reaches (a digest
                 # turned off for months and on again reaches back as a first one does).
                 # (The reach, a year of the schedule's runs, is read only when a run was missed.)

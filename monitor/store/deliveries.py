@@ -171,9 +171,17 @@ def delivered_period(session: Session, *, slot: Slot, period: datetime) -> bool:
     return session.scalars(query.limit(1)).first() is not None
 
 
-def latest_period(session: Session, *, slot: Slot, before: datetime) -> datetime | None:
-    """The latest period before ``before`` that ``slot`` has a delivery of, whatever its state."""
-    query = select(func.max(Delivery.period)).where(*_in_slot(slot), Delivery.period < before)
+def latest_period(
+    session: Session, *, slot: Slot, before: datetime, earlier: Sequence[str] = ()
+) -> datetime | None:
+    """The latest period before ``before`` that ``slot`` has a delivery of, whatever its state, under its
+    digest's name or the ``earlier`` ones it had."""
+    query = select(func.max(Delivery.period)).where(
+        Delivery.digest.in_((slot.digest, *earlier)),
+        Delivery.kind == slot.kind,
+        Delivery.channel == slot.channel,
+        Delivery.period < before,
+    )
     return session.scalar(query)
 
 
