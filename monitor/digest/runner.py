@@ -106,7 +106,7 @@ def select_new(
     # What failed under the digest's earlier names (``renamed_from``) is still owed by it.
     found = [
         item
-        for name in dict.fromkeys((slot.digest, *digest.renamed_from))
+        for name in digest.names
         for item in digest_store.failed_items(session, digest=name, kind=slot.kind, channel=slot.channel)
     ]
     # A match made before its topic was renamed or removed is still news not sent (never lost); but only

@@ -158,7 +158,7 @@ def build_article(
         url=url,
         canonical_url=canonical,
         guid=item.guid if item.guid and len(item.guid) <= MAX_URL_LENGTH else None,
-        title=_title(item, page),
+        title=_headline(item.title, page.title if page else None, from_link=item.title_from_link),
         author=item.author or (page.author if page else None),
         published=published,
         fetched_at=fetched_at,
@@ -172,11 +172,12 @@ def build_article(
     )
 
 
-def _title(item: FeedItem, page: ExtractedPage | None) -> str | None:
-    page_title = page.title if page else None
-    if item.title_from_link:
-        return page_title or item.title
-    return item.title or page_title
+def _headline(feed_title: str | None, page_title: str | None, *, from_link: bool) -> str | None:
+    """An article's title: the feed's (page titles carry site names), unless it is only the text of a link to
+    the page (``from_link``: a front page's "Read more"), which the page's own headline replaces."""
+    if from_link:
+        return page_title or feed_title
+    return feed_title or page_title
 
 
 def revision_of(stored: Article, new: Article) -> Article | None:
@@ -237,7 +238,7 @@ def completed_by_page(
         body=body.text,
         body_source=body.source,
         body_note=body.note,
-        title=(page.title or stored.title) if title_from_link else (stored.title or page.title),
+        title=_headline(stored.title, page.title, from_link=title_from_link),
         author=stored.author or page.author,
         language=page.language or stored.language,
         site_name=page.site_name or stored.site_name,
