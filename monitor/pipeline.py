@@ -39,6 +39,8 @@ from monitor.errors import MonitorError
 from monitor.ingest import sources
 from monitor.ingest.addressguard import AddressGuard, Reach
 from monitor.ingest.extract import (
+    EVERYTHING,
+    Wanted,
     build_article,
     choose_body,
     completed_by_page,
@@ -210,7 +212,9 @@ class Extractor:
             )
         return self._pool
 
-    async def extract(self, html: bytes, url: str, *, priority: int = 0) -> ExtractedPage | None:
+    async def extract(
+        self, html: bytes, url: str, *, priority: int = 0, wanted: Wanted = EVERYTHING
+    ) -> ExtractedPage | None:
         """The page's text and metadata, extracted in a worker; pages waiting for one go lowest
         ``priority`` first, then in order of arrival.
 
@@ -228,10 +232,10 @@ class Extractor:
         for attempt in range(1, EXTRACT_TRIES + 1):
             pool = self.start()
             if pool is None:
-                return await asyncio.to_thread(extract_page, html, url)
+                return await asyncio.to_thread(extract_page, html, url, wanted=wanted)
             async with self._line.hold(priority):
                 try:
-                    extracting = asyncio.wrap_future(pool.submit(extract_page, html, url))
+                    extracting = asyncio.wrap_future(pool.submit(extract_page, html, url, wanted=wanted))
                     return await asyncio.wait_for(extracting, EXTRACT_TIMEOUT)
                 except TimeoutError as exc:
                     self._stop_workers(pool, reason="timeout")
@@ -1068,7 +1072,9 @@ class Pipeline:
         elif not self._fetch_pages(feed.name):
             fetched = PageFetch(None, PAGES_OFF, url)
         else:
-            fetched = await self._fetch_page(url, checks)
+            # The feed wins on the author and the date: the page is not searched for what it gave.
+            wanted = Wanted(author=not item.author, date=item.published is None)
+            fetched = await self._fetch_page(url, checks, wanted)
             canonical = _foreign_canonical_refused(fetched)
         now = _now()
         body = choose_body(
@@ -1083,7 +1089,7 @@ class Pipeline:
         retry_at = fetched.retry_at(now, attempts=0)
         return storable_article(replace(article, page_retry_at=retry_at) if retry_at else article)
 
-    async def _fetch_page(self, url: str, checks: LinkChecks) -> PageFetch:
+    async def _fetch_page(self, url: str, checks: LinkChecks, wanted: Wanted = EVERYTHING) -> PageFetch:
         # A link that may only go public is looked up first: one to a private address is refused at once,
         # without a robots.txt request or a turn at the host. The connection itself is checked again.
         refused = await checks.refusal(url)
@@ -1091,9 +1097,9 @@ class Pipeline:
             log.warning("link refused: %s", refused.message, extra={"url": url})
             return PageFetch(None, f"page not fetched ({refused.kind}): {refused.message}", url, refused)
         with reaching(checks.reach):  # robots.txt of the link's host too
-            return await self._fetch_page_politely(url)
+            return await self._fetch_page_politely(url, wanted)
 
-    async def _fetch_page_politely(self, url: str) -> PageFetch:
+    async def _fetch_page_politely(self, url: str, wanted: Wanted) -> PageFetch:
         # A page holds nothing shared while it waits for robots.txt or for its host's turn (spacing,
         # Crawl-delay): its place in the page buffer is taken once the turn has come, and the fetcher's
         # global slot only for the request itself. Waits that held a slot stalled the pages of every other
@@ -1113,7 +1119,9 @@ class Pipeline:
                 return PageFetch(None, f"page fetch failed ({failure.kind}): {failure.message}", url, failure)
             extract_started = time.monotonic()
             try:
-                extracted = await self.extractor.extract(result.body, result.final_url, priority=priority)
+                extracted = await self.extractor.extract(
+                    result.body, result.final_url, priority=priority, wanted=wanted
+                )
             except ExtractionFailed as exc:
                 log.warning(
                     "page not extracted: %s: %s", result.final_url, exc, extra={"url": result.final_url}

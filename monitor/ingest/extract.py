@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -29,29 +30,39 @@ SITE_NAME_CHARS = 200
 _DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S"}
 
 
-def extract_page(html: bytes, url: str) -> ExtractedPage | None:
+@dataclass(frozen=True)
+class Wanted:
+    """Which of a page's dearer metadata to look for: not what its entry's feed already gave (the feed
+    wins on both), so that no worker searches a page's bylines for an author it would throw away."""
+
+    author: bool = True
+    date: bool = True
+
+
+EVERYTHING = Wanted()
+
+
+def extract_page(html: bytes, url: str, *, wanted: Wanted = EVERYTHING) -> ExtractedPage | None:
     """Extract the main text and metadata of a news page.
 
     Args:
         html: the page as received; trafilatura detects its encoding.
         url: the page's URL, used to resolve relative links and as the canonical URL's fallback.
+        wanted: the dearer metadata to look for; what the entry's feed already gave is not (the feed wins).
 
     Returns:
         The page's text and metadata, or None when trafilatura finds no main text.
     """
-    # Imported here: extraction runs in the worker processes (monitor.ingest.extract_worker loads it there), and the
-    # pipeline's own process, which only chooses and stores texts, need not carry trafilatura and lxml.
-    import trafilatura
-
+    trafilatura, load_html, page_metadata = _trafilatura()
     try:
-        document = trafilatura.bare_extraction(
-            html,
-            url=url,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=False,
-            date_extraction_params=_DATE_PARAMS,
+        tree = load_html(html)
+        if tree is None:
+            return None
+        metadata = page_metadata(
+            tree, url, search_author=wanted.author, search_date=wanted.date, date_params=_DATE_PARAMS
         )
+        # The tree is copied before the text is taken out of it (trafilatura prunes what it reads).
+        document = trafilatura.bare_extraction(tree, url=url, include_comments=False, include_tables=False)
     except Exception:  # noqa: BLE001 - a hostile page must not take the worker down
         log.warning("extraction crashed on %s", url, exc_info=True)
         return None
@@ -61,16 +72,43 @@ def extract_page(html: bytes, url: str) -> ExtractedPage | None:
     text = document.text
     if not text or not text.strip():
         return None
-    canonical = document.url if document.url and urlsplit(document.url).scheme in ("http", "https") else None
+    canonical = metadata.url if metadata.url and urlsplit(metadata.url).scheme in ("http", "https") else None
     return ExtractedPage(
-        text=_without_headline(normalize_whitespace(text), document.title),
-        title=_clean(document.title),
-        author=_clean(document.author),
-        published=_parse_date(document.date),
-        language=_clean(document.language) or _html_language(html),
+        text=_without_headline(normalize_whitespace(text), metadata.title),
+        title=_clean(metadata.title),
+        author=_clean(metadata.author),
+        published=_parse_date(metadata.date),
+        language=_clean(metadata.language) or _html_language(html),
         canonical_url=canonical,
-        site_name=_site_name(document.sitename),
+        site_name=_site_name(metadata.sitename),
     )
+
+
+@functools.cache
+def _trafilatura():
+    """trafilatura, its page parser and monitor's metadata steps, imported on first use; the parser made
+    cheaper once.
+
+    Imported here: extraction runs in the worker processes (monitor.ingest.extract_worker loads it there),
+    and the pipeline's own process, which only chooses and stores texts, need not carry trafilatura and lxml.
+
+    lxml.html's parser asks a Python method which class each element object gets (a form's, an input's, a
+    plain element's) every time one is made: some 6,000 calls a page, 5% of an extraction. trafilatura
+    uses none of the form classes, so one class for every element, chosen in C, gives the same text.
+    """
+    import trafilatura
+    from lxml import etree
+    from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+    from trafilatura.utils import HTML_PARSER, load_html
+
+    from monitor.ingest.pagemeta import page_metadata
+
+    HTML_PARSER.set_element_class_lookup(
+        etree.ElementDefaultClassLookup(
+            element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+        )
+    )
+    return trafilatura, load_html, page_metadata
 
 
 def _without_headline(text: str, title: str | None) -> str:
