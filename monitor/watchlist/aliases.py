@@ -4,15 +4,21 @@ lists and ``weights:`` keys hold."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 
-from monitor.watchlist.query import ALIAS_NAME, QuerySyntaxError, make_term, parse_query
+from monitor.watchlist.query import ALIAS_NAME, FIELDS, QuerySyntaxError, make_term, parse_query
 from monitor.watchlist.tree import AliasRef, And, Near, Node, Not, Or, Term
 
 MAX_ALIAS_DEPTH = 16  # a hostile chain of aliases must not exhaust the stack
 # Aliases that name aliases multiply: ten aliases of two others each are a thousand terms. Counted as
 # they are expanded, so a query that would expand to more stops here rather than filling memory.
 MAX_ALIAS_TERMS = 10_000
+
+# An entry written as a query without its parentheses ("Russia OR Moscow", "title:Iran"): read as a phrase,
+# it would look for the words "russia or moscow" or "title iran" and silently find nothing.
+_OPERATOR = re.compile(r"(?:^|\s)(?:AND|OR|NOT|(?:NEAR|ONEAR|PRE)/\d+)(?=\s|$)")
+_FIELD = re.compile(rf"(?:{'|'.join(FIELDS)}):", re.IGNORECASE)
 
 
 def resolve_aliases(node: Node, aliases: Mapping[str, Sequence[Term | AliasRef]], query: str = "") -> Node:
@@ -79,7 +85,8 @@ def resolve_aliases(node: Node, aliases: Mapping[str, Sequence[Term | AliasRef]]
 
 def parse_entry(entry: str) -> Term | AliasRef | Node:
     """One item of an alias list or one key of ``weights:``: a literal term as written (``ballistic
-    missile*`` is a phrase with a wildcard), ``@alias``, or a query in parentheses."""
+    missile*`` is a phrase with a wildcard), ``@alias``, or a query: in parentheses, or one with an operator
+    in capitals or a field (``Russia OR Moscow``, ``title:Iran``); in double quotes, a phrase as written."""
     text = entry.strip()
     if text.startswith("("):
         return parse_query(text)
@@ -90,7 +97,9 @@ def parse_entry(entry: str) -> Term | AliasRef | Node:
             )
         return AliasRef(text[1:])
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        text = text[1:-1]
+        text = text[1:-1]  # quoted: a phrase as written, whatever words it holds
+    elif _OPERATOR.search(text) or _FIELD.match(text):  # a query, not a phrase: read it as one
+        return parse_query(text)
     try:
         return make_term(text, phrase=True)
     except QuerySyntaxError as error:

@@ -191,12 +191,13 @@ def compile_watchlist(
                     )
                 )
                 continue
-            if not isinstance(parsed, (Term, AliasRef)):
+            if not isinstance(parsed, (Term, AliasRef)) or (isinstance(parsed, Term) and parsed.field):
                 problems.append(
                     WatchlistProblem(
                         ("aliases", name, index),
                         f"alias '{name}': {entry!r} is a query",
-                        "an alias lists terms and phrases; put queries in topics",
+                        "an alias lists terms and phrases, one spelling per item; put queries in topics "
+                        "(a phrase with these very words goes in double quotes: '\"a OR b\"')",
                     )
                 )
                 continue
@@ -298,6 +299,7 @@ def _terms(spec: TopicSpec) -> int:
 
 def _excerpt(query: str, column: int) -> str:
     """A few characters of the query around the column, to find the place in a long query."""
+    query = query.replace("\n", " ").replace("\r", " ").replace("\t", " ")  # one line, the same columns
     if len(query) <= 60:
         return f" in «{query}»"
     start = max(0, column - 30)

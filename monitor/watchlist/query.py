@@ -38,7 +38,12 @@ MAX_DISTANCE = 200
 MIN_PREFIX_CHARS = 2  # "m*" would match half the dictionary
 
 _NEAR = re.compile(r"(NEAR|ONEAR|PRE)(?:/(\d*))?$")
-_WORD_BREAK = set(' \t\r\n()"')
+# Straight and typographic double quotes: a query pasted from a word processor or a web page has “ ” or „ “.
+# A phrase opened with a straight quote ends at the next straight one, one opened with a typographic quote at
+# the next typographic one (“…”, „…“, ”…”).
+_QUOTES = '"\u201c\u201d\u201e\u201f'
+_CLOSING = {'"': re.compile('"'), **dict.fromkeys(_QUOTES[1:], re.compile(f"[{_QUOTES[1:]}]"))}
+_WORD_BREAK = set("()" + _QUOTES)  # and every kind of space (str.isspace): a pasted no-break space too
 ALIAS_NAME = re.compile(r"[^\W\d][\w-]*")
 
 
@@ -81,15 +86,16 @@ def _lex(query: str) -> list[_Token]:
         elif char in "()":
             tokens.append(_Token(char, char, column))
             i += 1
-        elif char == '"':
-            end = query.find('"', i + 1)
-            if end < 0:
+        elif char in _QUOTES:
+            closing = _CLOSING[char].search(query, i + 1)
+            if closing is None:
                 raise QuerySyntaxError("this quote is never closed", column, 'end the phrase with another "')
+            end = closing.start()
             tokens.append(_Token("PHRASE", query[i + 1 : end], column))
             i = end + 1
         else:
             start = i
-            while i < n and query[i] not in _WORD_BREAK:
+            while i < n and query[i] not in _WORD_BREAK and not query[i].isspace():
                 if query[i] == ":" and i > start and query[start:i].isalpha():
                     break
                 i += 1
@@ -124,6 +130,14 @@ def _word_token(word: str, column: int) -> _Token:
         return _Token("NEAR", word, column, distance, near.group(1) != "NEAR")
     if word.startswith("@"):
         return _Token("ALIAS", word[1:], column)
+    if word.startswith("-") and word[1:2].isalnum():
+        # Google, Talkwalker and others exclude with a leading '-'; here '-' only separates words, so
+        # "-russia" would silently mean russia: the opposite of what was meant.
+        raise QuerySyntaxError(
+            f"'{word}': a leading '-' does not exclude",
+            column,
+            f'write NOT to exclude (iran AND NOT {word[1:]}), or quote the term: "{word}"',
+        )
     return _Token("WORD", word, column)
 
 
@@ -164,6 +178,12 @@ class _Parser:
         if token.kind == "NOT":
             raise QuerySyntaxError(
                 "NOT cannot join two terms", token.column, "write AND NOT (iran AND NOT nuclear) or OR NOT"
+            )
+        if re.fullmatch(r"[wW]/\d+", token.text):
+            raise QuerySyntaxError(
+                f"'{token.text}' is not an operator here",
+                token.column,
+                f"write NEAR/{token.text[2:]} for within {token.text[2:]} words",
             )
         if token.text.casefold() in ("and", "or", "not") or _NEAR.match(token.text.upper()):
             raise QuerySyntaxError(
@@ -272,10 +292,14 @@ class _Parser:
             raise QuerySyntaxError(
                 "a term is missing before ')'", token.column, "remove the empty '()' or the operator"
             )
+        if token.kind == "FIELD":
+            raise QuerySyntaxError(
+                f"'{token.text}:' where a term was expected",
+                token.column,
+                f'quote text that contains a colon: {field or token.text.lower()}:"{token.text}:..."',
+            )
         raise QuerySyntaxError(
-            f"{token.text} cannot start a term",
-            token.column,
-            f"put a term before {token.text}" if token.kind != "FIELD" else "",
+            f"{token.text} cannot start a term", token.column, f"put a term before {token.text}"
         )
 
     def nested(self, parse: Callable[[], Node]) -> Node:
@@ -361,7 +385,8 @@ def make_term(text: str, *, column: int = 1, field: str | None = None, phrase: b
             column + len(body),
             "write it right after the letters: missil*",
         )
-    if prefix and len(tokens[-1]) < MIN_PREFIX_CHARS:
+    # The bound is for a word alone ("m*"); in a phrase the words before narrow it: "Su-3*" is Su-30, Su-35.
+    if prefix and len(tokens) == 1 and len(tokens[-1]) < MIN_PREFIX_CHARS:
         raise QuerySyntaxError(
             f"the wildcard '{text}' is too short",
             column,

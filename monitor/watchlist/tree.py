@@ -6,7 +6,10 @@ evidence names the clauses that fired.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_OPERATOR = re.compile(r"AND|OR|NOT|(?:NEAR|ONEAR|PRE)(?:/\d*)?")  # a term written so needs its quotes
 
 
 @dataclass(frozen=True)
@@ -21,8 +24,10 @@ class Term:
 
     def __str__(self) -> str:
         written = (
-            f'"{self.text}"'
-            if len(self.tokens) > 1 or not self.text.replace("*", "").isalnum()
+            (f'"{self.text}"' if '"' not in self.text else f"\u201c{self.text}\u201d")
+            if len(self.tokens) > 1
+            or not self.text.replace("*", "").isalnum()
+            or _OPERATOR.fullmatch(self.text)
             else self.text
         )
         return f"{self.field}:{written}" if self.field else written
@@ -74,7 +79,10 @@ class Near:
 
     def __str__(self) -> str:
         operator = f"{'ONEAR' if self.ordered else 'NEAR'}/{self.distance}"
-        return f"{_wrapped(self.left, Near)} {operator} {_wrapped(self.right, Near)}"
+        # A chain is read from the left (a NEAR/2 b NEAR/3 c is (a NEAR/2 b) NEAR/3 c): a NEAR on the
+        # right keeps its parentheses, or the text would be another query.
+        right = f"({self.right})" if isinstance(self.right, Near) else _wrapped(self.right, Near)
+        return f"{_wrapped(self.left, Near)} {operator} {right}"
 
 
 Node = Term | AliasRef | And | Or | Not | Near
