@@ -213,7 +213,7 @@ class Extractor:
         return self._pool
 
     async def extract(
-        self, html: bytes, url: str, *, priority: int = 0, wanted: Wanted = EVERYTHING
+        self, html: bytes, url: str, *, priority: int = 0, content_type: str = "", wanted: Wanted = EVERYTHING
     ) -> ExtractedPage | None:
         """The page's text and metadata, extracted in a worker; pages waiting for one go lowest
         ``priority`` first, then in order of arrival.
@@ -232,10 +232,12 @@ class Extractor:
         for attempt in range(1, EXTRACT_TRIES + 1):
             pool = self.start()
             if pool is None:
-                return await asyncio.to_thread(extract_page, html, url, wanted=wanted)
+                return await asyncio.to_thread(extract_page, html, url, content_type, wanted=wanted)
             async with self._line.hold(priority):
                 try:
-                    extracting = asyncio.wrap_future(pool.submit(extract_page, html, url, wanted=wanted))
+                    extracting = asyncio.wrap_future(
+                        pool.submit(extract_page, html, url, content_type, wanted=wanted)
+                    )
                     return await asyncio.wait_for(extracting, EXTRACT_TIMEOUT)
                 except TimeoutError as exc:
                     self._stop_workers(pool, reason="timeout")
@@ -1120,7 +1122,11 @@ class Pipeline:
             extract_started = time.monotonic()
             try:
                 extracted = await self.extractor.extract(
-                    result.body, result.final_url, priority=priority, wanted=wanted
+                    result.body,
+                    result.final_url,
+                    priority=priority,
+                    content_type=result.headers.get("content-type", ""),
+                    wanted=wanted,
                 )
             except ExtractionFailed as exc:
                 log.warning(

@@ -146,9 +146,9 @@ def _byline_page(title: str, author: str, published: str) -> str:
 def test_a_poll_asks_a_page_only_for_what_its_feed_did_not_give(web, workspace, monkeypatch):
     asked = {}
 
-    def recording_extract(html, url, *, wanted=EVERYTHING):
+    def recording_extract(html, url, content_type="", *, wanted=EVERYTHING):
         asked[url] = wanted
-        return extract_page(html, url, wanted=wanted)
+        return extract_page(html, url, content_type, wanted=wanted)
 
     monkeypatch.setattr(pipeline_module, "extract_page", recording_extract)
     told, untold = web.url("/told"), web.url("/untold")

@@ -129,7 +129,7 @@ def test_the_extractor_hands_waiting_pages_to_its_workers_lowest_priority_first(
     extracted: list[str] = []
     release = threading.Event()
 
-    def fake_extract(html: bytes, url: str, **_options):
+    def fake_extract(html: bytes, url: str, *_args, **_options):
         release.wait(5)
         extracted.append(url)
         return None

@@ -653,7 +653,7 @@ def articles(
     for column in ("stored", "published", "feeds", "title", "body", "url"):
         table.add_column(
             column,
-            overflow="fold" if column == "url" else "ellipsis",
+            overflow="fold" if column in ("url", "title") else "ellipsis",
             max_width=60 if column == "title" else None,
             min_width=20 if column == "title" else None,  # the title before the URL on a narrow terminal
         )

@@ -65,6 +65,8 @@ def stories(
             column,
             justify="right" if column in ("story", "articles", "texts") else "left",
             max_width=60 if column == "title" else None,
+            # A title in Chinese or Japanese has no spaces to wrap at: folded, not cut to its first characters.
+            overflow="fold" if column == "title" else "ellipsis",
         )
     for row in rows:
         outlets = row["outlets"]

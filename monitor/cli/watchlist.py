@@ -139,7 +139,9 @@ async def _fetch(config, url: str) -> ArticleText:
     if not result.ok:
         problem = result.failure.message if result.failure else f"HTTP {result.status}"
         raise fail(MonitorError(f"cannot fetch {url}: {problem}", hint="is the URL right and the site up?"))
-    page = await asyncio.to_thread(extract_page, result.body, result.final_url)
+    page = await asyncio.to_thread(
+        extract_page, result.body, result.final_url, result.headers.get("content-type", "")
+    )
     if page is None:
         raise fail(MonitorError(f"no main text found at {url}", hint="try --text with the article's text"))
     return ArticleText(page.title or "", page.text, result.final_url, page.language or "")
@@ -152,7 +154,11 @@ def print_match(found: Match, *, heading: str | None = None) -> None:
     for clause in evidence.clauses:
         out.print(Text.assemble("  clause ", (clause, "cyan")))
     for term in evidence.terms:
-        places = ", ".join(f"{hit.field} word {hit.word} ({hit.text!r})" for hit in term.hits[:5])
+        # Quoted as written, not by repr(): that escaped the ZWNJ inside Persian words (موشک\u200cها); the
+        # console escapes what is unsafe on a terminal.
+        places = ", ".join(
+            f"{hit.field} word {hit.word} ('{' '.join(hit.text.split())}')" for hit in term.hits[:5]
+        )
         more = f", +{term.count - 5} more" if term.count > 5 else ""
         weight = f" weight {term.weight:+g}" if term.weight is not None else ""
         out.print(

@@ -129,6 +129,45 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
     return _decoded(body, candidates[0] if candidates else "utf-8")
 
 
+_META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_HTML_PRESCAN = 8192
+# Legacy labels that browsers read as the superset code page (WHATWG Encoding), which pages labelled so use.
+_HTML_SUPERSETS = {"gb2312": "gbk", "shift_jis": "cp932", "euc_kr": "cp949"}
+
+
+def decode_html(body: bytes, content_type: str = "") -> str | None:
+    """An HTML page's text in the charset it is labelled with, or None when its labels say nothing the
+    extractor's own detector should not decide (trafilatura guesses from the bytes alone, and took a page
+    labelled windows-1256, Persian, for windows-1251).
+
+    A body that is UTF-8 (or starts with a byte-order mark) is left to the extractor. Otherwise the charset of
+    ``content_type`` is taken, unless it is a server's default (ISO-8859-1, windows-1252, ASCII), then the
+    first ``<meta charset>`` (or ``http-equiv``) of the page's first 8 KB, as browsers read it; a default or
+    UTF-8 there is no label either, and a label the body does not decode in is passed over.
+    """
+    if any(body.startswith(bom) for bom, _ in _BOMS) or body.isascii():
+        return None
+    try:
+        body.decode("utf-8")
+        return None
+    except UnicodeDecodeError:
+        pass
+    meta = _META_CHARSET.search(body[:_HTML_PRESCAN])
+    labels = (
+        _first(_HEADER_CHARSET.search(content_type or "")),
+        meta.group(1).decode("ascii") if meta else None,
+    )
+    for label in labels:
+        charset = _codec(label)
+        if charset is None or charset in _DEFAULT_CHARSETS or charset.startswith(("utf-", "utf_")):
+            continue
+        try:
+            return body.decode(_HTML_SUPERSETS.get(charset, charset))
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
 def expand_internal_entities(text: str, *, max_chars: int) -> tuple[str, str | None]:
     """``text`` without its DOCTYPE's internal subset, the general entities declared there expanded.
 

@@ -17,7 +17,10 @@ finds its own spelling. What folding does:
 
 A token is a maximal run of letters and digits (``[^\\W_]+`` on the folded text), in any script. Everything
 else (spaces, punctuation, hyphens, apostrophes) separates tokens, so ``Shahed-136`` is the two tokens
-``shahed 136`` in a query and in an article alike.
+``shahed 136`` in a query and in an article alike. Chinese and Japanese put no spaces between words, so there
+each Han character and kana is a token of its own: a term ``伊朗`` is then the phrase ``伊 朗``, found inside
+``伊朗向俄罗斯提供导弹`` (as search engines index these scripts), where a whole sentence was one token that no
+term could find.
 
 Articles are long and many, so the common case is kept in C: ASCII text is only lower-cased; other text
 is folded run by run of non-ASCII characters, with a cache. Offsets back into the original text are
@@ -31,6 +34,8 @@ import re
 import unicodedata
 from functools import lru_cache
 from itertools import accumulate, chain, compress, repeat
+
+from monitor.runtime.scripts import SPACELESS
 
 WORD = re.compile(r"[^\W_]+")
 _SEPARATORS = re.compile(r"[\W_]+")
@@ -76,7 +81,18 @@ def fold_char(char: str) -> str:
         if category == "Mn" or (category == "Cf" and part != "\u200c"):
             continue  # combining marks (diacritics, harakat) and invisible format characters
         kept.append(_LETTERS.get(part, part))
-    return "".join(kept)
+    folded = "".join(kept)
+    if len(folded) == 1 and SPACELESS.match(folded):
+        return f" {folded} "  # a word of its own, also beside Latin letters or digits (提供Shahed)
+    return folded
+
+
+def _origins(char: str, index: int) -> list[int]:
+    """The original offset of each character that ``char``, at ``index`` of the original text, folds to."""
+    folded = fold_char(char)
+    if len(folded) == 3 and SPACELESS.match(folded[1]):
+        return [index, index, index + 1]  # the space after a Han character or kana is where its token ends
+    return [index] * len(folded)
 
 
 @lru_cache(maxsize=65536)
@@ -128,7 +144,7 @@ class FoldedText:
             for run in _NON_ASCII.finditer(self.original):
                 origin.extend(range(done, run.start()))
                 for index in range(run.start(), run.end()):
-                    origin.extend([index] * len(fold_char(self.original[index])))
+                    origin.extend(_origins(self.original[index], index))
                 done = run.end()
             origin.extend(range(done, len(self.original) + 1))
             self._origin = origin
