@@ -188,6 +188,15 @@ def test_short_texts_get_no_band_keys():
         ("Headline\nAssociated Press\nText of the article", None, None, "AP"),
         ("Body", None, "https://www.ukrinform.net/rubric-polytics/1.html", "Ukrinform"),
         ("Body", None, "https://news.xinhuanet.com/x", "Xinhua"),
+        # In the agencies' own scripts
+        ("МОСКВА, 12 сентября. /ТАСС/. Россия заявила", None, None, "TASS"),
+        ("КИЇВ (Укрінформ) – Україна заявила", None, None, "Ukrinform"),
+        ("تهران – ایرنا: وزارت امور خارجه", None, None, "IRNA"),
+        ("طهران (إرنا) – قالت وزارة الخارجية", None, None, "IRNA"),
+        ("新华社德黑兰9月12日电 伊朗外交部说", None, None, "Xinhua"),
+        ("【テヘラン共同】イラン外務省は", None, None, "Kyodo"),
+        ("Текст статьи.\nИсточник: РИА Новости", None, None, "RIA Novosti"),
+        ("Текст статьи. — Интерфакс", None, None, "Interfax"),
     ],
 )
 def test_agencies_are_found_in_datelines_bylines_credits_and_sites(body, author, url, agency):
@@ -202,6 +211,9 @@ def test_agencies_are_found_in_datelines_bylines_credits_and_sites(body, author,
         "Photo: AFP/Getty Images. The council met on Monday.",
         "APPLE said on Monday (quarterly results) - its revenue rose.",
         "By Jane Doe\n\nThe council said the Associated Press had asked for the documents.",
+        "Как сообщает ТАСС, переговоры продолжатся. " * 10,
+        "وزیر خارجه به ایرنا گفت که گفتگوها ادامه دارد. " * 10,
+        "共同声明は月曜日に発表された。" * 10,
     ],
 )
 def test_a_mention_is_not_a_credit(body):

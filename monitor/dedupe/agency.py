@@ -30,23 +30,33 @@ AGENCIES: tuple[AgencyInfo, ...] = (
     AgencyInfo("Reuters", ("Reuters", "Thomson Reuters"), (), ("reuters.com",)),
     AgencyInfo("AP", ("Associated Press",), ("AP",), ("apnews.com", "ap.org")),
     AgencyInfo("AFP", ("Agence France-Presse", "Agence France Presse"), ("AFP",), ("afp.com",)),
-    AgencyInfo("TASS", ("TASS", "ITAR-TASS"), (), ("tass.com", "tass.ru")),
-    AgencyInfo("IRNA", ("IRNA", "Islamic Republic News Agency"), (), ("irna.ir",)),
-    AgencyInfo("Interfax", ("Interfax",), (), ("interfax.com", "interfax.ru", "interfax.com.ua")),
+    AgencyInfo("TASS", ("TASS", "ITAR-TASS", "ТАСС", "ИТАР-ТАСС"), (), ("tass.com", "tass.ru")),
+    AgencyInfo(
+        "IRNA",
+        ("IRNA", "Islamic Republic News Agency", "ایرنا", "ايرنا", "إرنا", "خبرگزاری جمهوری اسلامی"),
+        (),
+        ("irna.ir",),
+    ),
+    AgencyInfo(
+        "Interfax",
+        ("Interfax", "Интерфакс", "ИНТЕРФАКС"),
+        (),
+        ("interfax.com", "interfax.ru", "interfax.com.ua"),
+    ),
     AgencyInfo("Anadolu", ("Anadolu Agency", "Anadolu Ajansı", "Anadolu"), ("AA",), ("aa.com.tr",)),
     AgencyInfo("dpa", ("Deutsche Presse-Agentur",), ("dpa",), ("dpa.com",)),
-    AgencyInfo("Xinhua", ("Xinhua",), (), ("xinhuanet.com", "news.cn")),
-    AgencyInfo("Ukrinform", ("Ukrinform",), (), ("ukrinform.net", "ukrinform.ua")),
-    AgencyInfo("RIA Novosti", ("RIA Novosti",), (), ("ria.ru",)),
-    AgencyInfo("Interfax-Ukraine", ("Interfax-Ukraine",), (), ()),
-    AgencyInfo("ISNA", ("Iranian Students' News Agency", "ISNA"), (), ("isna.ir",)),
-    AgencyInfo("Tasnim", ("Tasnim News Agency", "Tasnim"), (), ("tasnimnews.com",)),
-    AgencyInfo("Fars", ("Fars News Agency",), (), ("farsnews.ir",)),
-    AgencyInfo("Mehr", ("Mehr News Agency",), (), ("mehrnews.com",)),
+    AgencyInfo("Xinhua", ("Xinhua", "新华社", "新華社"), (), ("xinhuanet.com", "news.cn")),
+    AgencyInfo("Ukrinform", ("Ukrinform", "Укрінформ", "Укринформ"), (), ("ukrinform.net", "ukrinform.ua")),
+    AgencyInfo("RIA Novosti", ("RIA Novosti", "РИА Новости"), (), ("ria.ru",)),
+    AgencyInfo("Interfax-Ukraine", ("Interfax-Ukraine", "Інтерфакс-Україна", "Интерфакс-Украина"), (), ()),
+    AgencyInfo("ISNA", ("Iranian Students' News Agency", "ISNA", "ایسنا", "ايسنا"), (), ("isna.ir",)),
+    AgencyInfo("Tasnim", ("Tasnim News Agency", "Tasnim", "خبرگزاری تسنیم"), (), ("tasnimnews.com",)),
+    AgencyInfo("Fars", ("Fars News Agency", "خبرگزاری فارس"), (), ("farsnews.ir",)),
+    AgencyInfo("Mehr", ("Mehr News Agency", "خبرگزاری مهر"), (), ("mehrnews.com",)),
     AgencyInfo("EFE", ("Agencia EFE",), ("EFE",), ("efe.com",)),
     AgencyInfo("ANSA", ("ANSA",), (), ("ansa.it",)),
-    AgencyInfo("Kyodo", ("Kyodo News", "Kyodo"), (), ("kyodonews.net",)),
-    AgencyInfo("Yonhap", ("Yonhap",), (), ("yna.co.kr",)),
+    AgencyInfo("Kyodo", ("Kyodo News", "Kyodo", "共同通信"), ("共同",), ("kyodonews.net",)),
+    AgencyInfo("Yonhap", ("Yonhap", "연합뉴스"), (), ("yna.co.kr",)),
     AgencyInfo("PTI", ("Press Trust of India",), ("PTI",), ("ptinews.com",)),
     AgencyInfo("Bloomberg", ("Bloomberg News",), (), ("bloomberg.com",)),
 )
@@ -71,18 +81,25 @@ def _alternation(values: tuple[str, ...]) -> str:
 def _compile() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     full = _alternation(tuple(n for a in AGENCIES for n in a.names))
     every = _alternation(tuple(n for a in AGENCIES for n in a.names + a.short))
-    # "MOSCOW, Sept 9 (Reuters) -", "KYIV (AP) —", "Tehran, IRNA -", "(AFP) -"
+    # "MOSCOW, Sept 9 (Reuters) -", "KYIV (AP) —", "Tehran, IRNA -", "(AFP) -"; in the agencies' own
+    # scripts: "МОСКВА, 12 сентября. /ТАСС/.", "تهران – ایرنا:", "新华社德黑兰9月12日电" (Xinhua, Tehran,
+    # 12 September, "cable"), "【テヘラン共同】" (Kyodo, Tehran).
     dateline = re.compile(
         rf"(?:\((?P<a>{every})\)\s*[-–—:]|^[A-Z][A-Za-z .'’,-]{{1,60}}[,(]\s*(?P<b>{every})\)?\s*[-–—:]"
-        rf"|^\s*(?P<c>{full})\s*[-–—:])",
+        rf"|^\s*(?P<c>{full})\s*[-–—:]"
+        rf"|^[^\W\d_][\w .,]{{1,60}}/(?P<d>{every})/"
+        rf"|^[^\W\d_][\w ]{{1,40}}\s[-–—]\s*(?P<e>{every})\s*[:،]"
+        rf"|^\s*(?P<f>{full})[^\n]{{1,30}}?[电電]"
+        rf"|^\s*【[^】\n]{{1,30}}?(?P<g>{every})】)",
         re.MULTILINE,
     )
     # "By Jane Doe, Associated Press", "AFP", "Reuters staff"
     byline = re.compile(rf"(?<![\w-])(?P<a>{every})(?![\w-])")
     # "- Reuters", "(Reporting by ...; editing by ...)", "© 2024 The Associated Press", "Source: TASS",
-    # "(with inputs from AFP)", "Copyright Agence France-Presse"
+    # "(with inputs from AFP)", "Copyright Agence France-Presse"; "Source:" in Russian, Ukrainian, Persian
     credit = re.compile(
-        rf"(?:[-–—©]|[Ss]ource:|[Ww]ith (?:inputs|input|reporting) from|[Cc]opyright|\(c\))\s*(?:\d{{4}}\s*)?"
+        rf"(?:[-–—©]|[Ss]ource:|Источник:|Джерело:|منبع:|[Ww]ith (?:inputs|input|reporting) from|[Cc]opyright"
+        rf"|\(c\))\s*(?:\d{{4}}\s*)?"
         rf"(?:[Tt]he\s+)?(?P<a>{every})(?![\w-])"
         rf"|(?<![\w-])(?P<b>{full})(?![\w-])[^.\n]{{0,40}}(?:contributed|reporting|all rights reserved)",
     )
