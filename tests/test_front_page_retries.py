@@ -17,10 +17,13 @@ from monitor.store.models import Feed
 PATH = "/world/2024/09/09/talks-resume-in-geneva"
 
 
-def _front_page_whose_article_fails_first(web, workspace) -> None:
-    web.set_sequence(
-        PATH, [Route(status=503), Route(body=article_html("Headline 0", paragraphs_for("front-0")))]
-    )
+def _front_page_whose_article_fails_first(web, workspace, *, published: str | None = None) -> None:
+    page = article_html("Headline 0", paragraphs_for("front-0"))
+    if published:
+        page = page.replace(
+            "<title>", f'<meta property="article:published_time" content="{published}"><title>'
+        )
+    web.set_sequence(PATH, [Route(status=503), Route(body=page)])
     web.set("/front", FRONT_PAGE.format(links=f'<h2><a href="{PATH}">Read more</a></h2>'))
     workspace.write_config([{"name": "Front", "url": web.url("/front"), "kind": "page"}])
     workspace.json("poll")
@@ -36,6 +39,17 @@ def test_front_page_title_after_page_retry(web, workspace):
     (after,) = workspace.json("articles")
     assert after["body_source"] == "extracted"
     assert after["title"] == "Headline 0", after["title"]
+
+
+def test_an_undated_article_takes_its_page_s_date_when_the_page_comes_at_last(web, workspace):
+    # A front page dates no link: the article's date is its page's, which a retry had left unread.
+    _front_page_whose_article_fails_first(web, workspace, published="2024-09-09T07:30:00+00:00")
+    assert workspace.json("articles")[0]["published_at"] is None
+    make_page_retries_due(workspace.database_url)
+    workspace.json("poll")
+    (after,) = workspace.json("articles")
+    assert after["body_source"] == "extracted"
+    assert after["published_at"].startswith("2024-09-09")  # the page's address dates it to the day
 
 
 def test_a_page_retry_waits_for_its_feed_s_reach_to_be_recorded(web, workspace):

@@ -292,8 +292,12 @@ def completed_by_page(
     stored: Article, page: ExtractedPage, body: Body, *, title_from_link: bool = False
 ) -> Article:
     """A stored article whose page was fetched at last, with ``body`` chosen from it. As when an article is
-    first stored (``build_article``), the feed's title and author stay and the page's language wins; a title
+    first stored (``build_article``), the feed's title, author and date stay, the page's fill what the feed
+    did not give (a date no later than when the entry was first seen) and the page's language wins; a title
     that is only a link's text (``title_from_link``: a front page's) gives way to the page's headline."""
+    published = stored.published or page.published
+    if published is not None and published > stored.fetched_at:
+        published = stored.fetched_at
     return replace(
         stored,
         body=body.text,
@@ -301,6 +305,7 @@ def completed_by_page(
         body_note=body.note,
         title=_headline(stored.title, page.title, from_link=title_from_link),
         author=stored.author or page.author,
+        published=published,
         language=page.language or stored.language,
         site_name=page.site_name or stored.site_name,
         content_hash=content_hash(body.text),
