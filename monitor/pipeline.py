@@ -24,6 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 from urllib.parse import urlsplit
@@ -73,6 +74,7 @@ from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
 from monitor.runtime.priority import PriorityGate
 from monitor.schedule import (
+    NOT_FOUND_RETRIES,
     RHYTHM_WINDOW,
     SILENCE_PUBLICATIONS,
     SILENCE_READ_SINCE,
@@ -1661,10 +1663,15 @@ class PageFetch:
 
     def retry_at(self, now: datetime, *, attempts: int) -> datetime | None:
         """When to fetch the page again after ``attempts`` earlier failed retries; None when its failure
-        will not pass (or there was none), or it has been tried enough."""
-        if self.failure is None or self.failure.kind not in PASSING_FAILURES:
+        will not pass (or there was none), or it has been tried enough. A 404 may pass too: a page not up
+        yet when its entry came (``NOT_FOUND_RETRIES``)."""
+        if self.failure is None:
             return None
-        return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
+        if self.failure.kind in PASSING_FAILURES:
+            return next_page_retry(now, attempts=attempts, retry_after=self.failure.retry_after)
+        if self.failure.status == HTTPStatus.NOT_FOUND and attempts < NOT_FOUND_RETRIES:
+            return next_page_retry(now, attempts=attempts)
+        return None
 
 
 class LinkChecks:

@@ -506,6 +506,12 @@ server down for a deploy is back within minutes, one having a bad day within hou
 feed's text stays."""
 
 
+NOT_FOUND_RETRIES = 2
+"""How often an article page that answered 404 is fetched again (after the first two delays above): news
+sites publish an entry in their feed a few minutes before its page is up, or move it as it is edited. A
+link that is truly dead costs its site two more requests."""
+
+
 def next_page_retry(now: datetime, *, attempts: int, retry_after: timedelta | None = None) -> datetime | None:
     """When to fetch a failed page again after ``attempts`` failures (0: the first fetch failed), or None
     when it has been tried enough. A server's Retry-After, if longer, wins."""

@@ -377,6 +377,31 @@ def test_feed_text_is_used_when_the_page_fails_and_the_reason_kept(web, workspac
     assert not web.requests_for("/private/1")
 
 
+def test_a_page_not_up_when_its_entry_came_is_fetched_again(web, workspace):
+    # Sites put an entry in their feed minutes before its page is up: a 404 is tried again twice, then left.
+    entries = [
+        Entry("early", "Early", "The feed's own summary.", web.url("/early/1"), "e1"),
+        Entry("dead", "Dead", "A link that stays dead.", web.url("/dead/1"), "d1"),
+    ]
+    web.set_sequence(
+        "/early/1", [Route(status=404), Route(body=article_html("Early", paragraphs_for("early")))]
+    )
+    web.set("/dead/1", Route(status=404))
+    workspace.write_config([{"name": "Early", "url": serve_feed(web, "/early.xml", entries)}])
+    workspace.cli("poll")
+    stored = {a["guid"]: a for a in workspace.json("articles")}
+    assert stored["e1"]["body_source"] == "feed" and stored["e1"]["page_retry_at"] is not None
+
+    for _ in range(3):
+        make_page_retries_due(workspace.database_url)
+        workspace.cli("poll")
+    stored = {a["guid"]: a for a in workspace.json("articles")}
+    assert stored["e1"]["body_source"] == "extracted"
+    assert paragraphs_for("early")[2] in stored["e1"]["body"]
+    assert stored["d1"]["body_source"] == "feed" and stored["d1"]["page_retry_at"] is None
+    assert len(web.requests_for("/dead/1")) == 3  # the first fetch and two retries
+
+
 def test_monitor_feeds_says_when_a_feeds_pages_stop_giving_their_text(web, workspace):
     """A site that starts refusing its pages (a block, a paywall) while its feed answers: its news comes as
     the feed's summaries. ``monitor feeds`` counts the week's articles without their page's text, and why;
@@ -512,6 +537,7 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, wor
         "/flaky/1", [Route(status=503), Route(body=article_html("Flaky", paragraphs_for("flaky")))]
     )
     web.set("/down/1", Route(status=502))
+    web.set("/gone/1", Route(status=403))
     workspace.write_config([{"name": "Retry", "url": serve_feed(web, "/retry.xml", entries)}])
     started = datetime.now(UTC)
     workspace.cli("poll")
@@ -519,7 +545,7 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, wor
     assert first["f1"]["body_source"] == "feed" and "http_5xx" in first["f1"]["body_note"]
     retry_at = datetime.fromisoformat(first["f1"]["page_retry_at"])
     assert started + timedelta(minutes=14) < retry_at < datetime.now(UTC) + timedelta(minutes=16)
-    assert first["g1"]["page_retry_at"] is None  # a 404 is not tried again
+    assert first["g1"]["page_retry_at"] is None  # a 403 is not tried again
 
     make_page_retries_due(workspace.database_url)
     web.clear_requests()
@@ -529,7 +555,7 @@ def test_a_page_that_failed_for_a_passing_reason_is_fetched_again_later(web, wor
     assert after["f1"]["body_source"] == "extracted" and paragraphs_for("flaky")[2] in after["f1"]["body"]
     assert after["f1"]["page_retry_at"] is None and after["f1"]["body_note"] is None
     assert after["f1"]["wire_cluster_id"] is not None  # deduplicated again with its new text
-    # The page still down waits longer each time; the missing one is not asked for again.
+    # The page still down waits longer each time; the forbidden one is not asked for again.
     assert after["d1"]["body_source"] == "feed" and after["d1"]["page_retries"] == 1
     assert datetime.fromisoformat(after["d1"]["page_retry_at"]) > datetime.now(UTC) + timedelta(minutes=55)
     assert "after 2 attempts" in after["d1"]["body_note"]

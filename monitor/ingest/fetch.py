@@ -87,6 +87,8 @@ class Failure:
     kind: FailureKind
     message: str
     retry_after: timedelta | None = None
+    status: int | None = None
+    """The HTTP status that failed, when an answer came."""
 
 
 @dataclass(frozen=True)
@@ -219,15 +221,18 @@ def classify_status(status: int, headers: Mapping[str, str]) -> Failure | None:
         return None
     if status < 400:
         # Redirects with a usable Location were followed; what is left is a dead end (300, 305, no Location).
-        return Failure(FailureKind.OTHER, f"HTTP {status}: redirect without a Location to follow")
+        return Failure(
+            FailureKind.OTHER, f"HTTP {status}: redirect without a Location to follow", status=status
+        )
     retry_after = parse_retry_after(headers.get("retry-after"))
     if status == 410:
-        return Failure(FailureKind.GONE, "HTTP 410 Gone: the publisher removed this feed")
+        # Said of feeds and pages alike ("the publisher removed this feed" was an article page's note too).
+        return Failure(FailureKind.GONE, "HTTP 410 Gone: removed by the publisher", status=status)
     if status == 429:
-        return Failure(FailureKind.RATE_LIMITED, "HTTP 429 Too Many Requests", retry_after)
+        return Failure(FailureKind.RATE_LIMITED, "HTTP 429 Too Many Requests", retry_after, status)
     if status >= 500:
-        return Failure(FailureKind.HTTP_5XX, f"HTTP {status}", retry_after if status == 503 else None)
-    return Failure(FailureKind.HTTP_4XX, f"HTTP {status}")
+        return Failure(FailureKind.HTTP_5XX, f"HTTP {status}", retry_after if status == 503 else None, status)
+    return Failure(FailureKind.HTTP_4XX, f"HTTP {status}", status=status)
 
 
 def classify_exception(exc: BaseException) -> Failure:
