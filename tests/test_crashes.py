@@ -289,7 +289,7 @@ def test_a_daemon_whose_extraction_worker_is_killed_goes_on_extracting(web, work
     assert metrics.registry.get_sample_value("monitor_extraction_restarts_total", {"reason": "ended"}) == 1
 
     # A page whose workers end under it twice: the feed's text, the reason, and a retry scheduled.
-    async def ends_twice(self, html, url, *, priority=0):
+    async def ends_twice(self, html, url, **_options):
         raise pipeline_module.ExtractionFailed(
             "its extraction worker ended 2 times (killed, out of memory or crashed)"
         )
