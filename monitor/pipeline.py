@@ -923,7 +923,7 @@ class Pipeline:
         now = _now()
         with self.db.write_session() as session:
             knowns = article_store.find_known(
-                session, [(sort.feed.id, _entry_refs(sort.parsed)) for sort in sorts]
+                session, [(sort.feed.id, _entry_refs(sort.parsed)) for sort in sorts], same_site=_same_site
             )
             pruned = sorted({row for known in knowns for row in known.pruned})
             if pruned:  # articles removed by retention that a feed still lists: remembered on

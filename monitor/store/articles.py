@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
+from urllib.parse import urlsplit
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +43,9 @@ _IN_FEEDS = select(ArticleFeed.feed_id, ArticleFeed.entry_key).where(
     ArticleFeed.feed_id.in_(bindparam("feeds", expanding=True)),
     ArticleFeed.entry_key.in_(bindparam("keys", expanding=True)),
 )
-_BY_GUID = select(Article.guid, Article.id).where(Article.guid.in_(bindparam("values", expanding=True)))
+_BY_GUID = select(Article.guid, Article.id, Article.canonical_url).where(
+    Article.guid.in_(bindparam("values", expanding=True))
+)
 _BY_URL = select(Article.canonical_url, Article.id).where(
     Article.canonical_url.in_(bindparam("values", expanding=True))
 )
@@ -67,9 +70,27 @@ _SET_ENTRY_HASH = (
 sorts all their entries. The feeds' keys are looked up together and each row kept for its own feed."""
 
 
-def find_known(session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]) -> list[KnownEntries]:
+SameSite = Callable[[str, str], bool]
+
+
+def same_host(url: str, other: str) -> bool:
+    """Whether two addresses are on one host (the pipeline passes a registered-domain test instead)."""
+    try:
+        return (urlsplit(url).hostname or url) == (urlsplit(other).hostname or other)
+    except ValueError:
+        return False
+
+
+def find_known(
+    session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]], *, same_site: SameSite = same_host
+) -> list[KnownEntries]:
     """Sort each feed's entries (feed id, entries) into known in this feed, known from elsewhere, and (by
     omission) new: several feeds at once, with the same few queries for all of them.
+
+    A GUID is a feed's own name for its entry, not a name for the article across the web: two sites may
+    both call an entry "42", and a feed may use another site's coming GUIDs. A stored article (or pruned
+    entry) found by an entry's GUID is the entry's only when their addresses agree (``same_guid_article``):
+    else the entry of another site was linked to a stranger's article and never stored.
 
     Raises:
         ValueError: a feed is there twice (a feed is polled by one task at a time).
@@ -82,25 +103,25 @@ def find_known(session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]
         in_feed[feed_id].add(key)
     rests = {feed_id: [e for e in entries if e.key not in in_feed[feed_id]] for feed_id, entries in feeds}
     every_rest = [e for rest in rests.values() for e in rest]
-    by_guid = _ids_by(session, _BY_GUID, [e.guid for e in every_rest if e.guid])
+    by_guid = _rows_by(session, _BY_GUID, [e.guid for e in every_rest if e.guid])
     by_url = _ids_by(session, _BY_URL, [e.canonical_url for e in every_rest if e.canonical_url])
     elsewhere: dict[int, dict[str, int]] = {feed_id: {} for feed_id in rests}
     for feed_id, rest in rests.items():
         for entry in rest:
-            article_id = _found(by_guid, entry.guid) or _found(by_url, entry.canonical_url)
+            article_id = same_guid_article(by_guid, entry, same_site) or _found(by_url, entry.canonical_url)
             if article_id is not None:
                 elsewhere[feed_id][entry.key] = article_id
     # Articles removed by retention: known by their key in this feed, or by GUID or canonical URL.
     rests = {feed_id: [e for e in rest if e.key not in elsewhere[feed_id]] for feed_id, rest in rests.items()}
     pruned: dict[int, set[int]] = {feed_id: set() for feed_id in rests}
     if any(rests.values()):
-        keyed, by_guid, by_url = _pruned(session, list(rests.items()))
+        keyed, pruned_by_guid, pruned_by_url = _pruned(session, list(rests.items()))
         for feed_id, rest in rests.items():
             for entry in rest:
                 row = (
                     keyed.get((feed_id, entry.key))
-                    or _found(by_guid, entry.guid)
-                    or _found(by_url, entry.canonical_url)
+                    or same_guid_article(pruned_by_guid, entry, same_site)
+                    or _found(pruned_by_url, entry.canonical_url)
                 )
                 if row is not None:
                     in_feed[feed_id].add(entry.key)
@@ -123,6 +144,36 @@ def _pairs(connection, statement, feeds: Sequence[tuple[int, Sequence[EntryRef]]
                 yield row
 
 
+def same_guid_article(
+    rows: dict[str, list[tuple[int, str | None]]], entry: EntryRef, same_site: SameSite
+) -> int | None:
+    """The article (or pruned entry) stored under ``entry``'s GUID that is the entry's own: one at the
+    entry's address or on its site, or on the site its GUID names when that is an address (an aggregator's
+    entry naming the publisher's article); None when every one is another site's."""
+    if entry.guid is None:
+        return None
+    named = entry.guid if entry.guid.lower().startswith(("http://", "https://")) else None
+    for row_id, canonical in rows.get(entry.guid, ()):
+        if (
+            entry.canonical_url is None
+            or canonical is None
+            or canonical == entry.canonical_url
+            or same_site(entry.canonical_url, canonical)
+            or (named is not None and same_site(named, canonical))
+        ):
+            return row_id
+    return None
+
+
+def _rows_by(session: Session, statement, values: list[str]) -> dict[str, list[tuple[int, str | None]]]:
+    """Each value's rows (id, canonical URL): a GUID may be several articles'."""
+    found: dict[str, list[tuple[int, str | None]]] = {}
+    for chunk in _chunks(sorted(set(values))):
+        for value, row_id, canonical in session.connection().execute(statement, {"values": chunk}):
+            found.setdefault(cast(str, value), []).append((cast(int, row_id), cast("str | None", canonical)))
+    return found
+
+
 def _found(ids: dict[str, int], key: str | None) -> int | None:
     """The id found under ``key``; an entry without a GUID (or canonical URL) matches nothing by it."""
     return None if key is None else ids.get(key)
@@ -130,11 +181,11 @@ def _found(ids: dict[str, int], key: str | None) -> int | None:
 
 def _pruned(
     session: Session, feeds: Sequence[tuple[int, Sequence[EntryRef]]]
-) -> tuple[dict[tuple[int, str], int], dict[str, int], dict[str, int]]:
+) -> tuple[dict[tuple[int, str], int], dict[str, list[tuple[int, str | None]]], dict[str, int]]:
     """The ``pruned_entries`` rows matching the feeds' entries, by (feed, key), by GUID and by canonical URL:
     one query a chunk of entries (the empty lists match nothing)."""
     keyed: dict[tuple[int, str], int] = {}
-    by_guid: dict[str, int] = {}
+    by_guid: dict[str, list[tuple[int, str | None]]] = {}
     by_url: dict[str, int] = {}
     entries = [(feed_id, e) for feed_id, rest in feeds for e in rest]
     for start in range(0, len(entries), _CHUNK):
@@ -152,7 +203,7 @@ def _pruned(
             if (row_feed, key) in pairs:
                 keyed[(row_feed, key)] = row_id
             if guid in guids:
-                by_guid[guid] = row_id
+                by_guid.setdefault(guid, []).append((row_id, url))
             if url in urls:
                 by_url[url] = row_id
     return keyed, by_guid, by_url

@@ -35,6 +35,7 @@ from monitor.digest.notify.wording import (
     quiet_sources_heading,
     quiet_sources_more,
     safe_url,
+    shown_url,
 )
 
 # The digest's values and wording helpers are still importable from here, where their users found them first.
@@ -192,4 +193,5 @@ def _environment() -> Environment:
     env.globals["carried_note"] = carried_note
     env.filters["one_line"] = one_line
     env.filters["safe_url"] = safe_url
+    env.filters["shown_url"] = shown_url
     return env

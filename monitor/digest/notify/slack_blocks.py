@@ -44,6 +44,9 @@ def escape(text: str) -> str:
 
 def _link(url: str, label: str) -> str:
     # In <url|label> the URL must not contain "|" or ">"; percent-encode them rather than trust the feed.
+    # Not an http(s) address: the label alone ("<#|label>" is the syntax of a link to a channel).
+    if safe_url(url) == "#":
+        return escape(label)
     url = safe_url(url).replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
     return f"<{url}|{escape(label)}>"
 
@@ -52,6 +55,10 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     """One story as mrkdwn, never over MAX_TEXT: the links to write-ups and copies give way first, then the
     excerpt."""
     head = ("*Update* · " if item.is_update else "") + f"*{_link(item.url, one_line(item.headline))}*"
+    if len(head) > MAX_TEXT // 2:
+        # A headline's address of thousands of characters ("|" encoded thrice): cut at MAX_TEXT in the
+        # middle of "<url|", the whole item read as a broken link. The headline goes without it.
+        head = ("*Update* · " if item.is_update else "") + f"*{escape(one_line(item.headline))}*"
     meta = escape(one_line(item.outlet)) + (
         f" · {'found ' if item.undated else ''}{local_time(item.published_at, zone, now)}"
         if item.published_at

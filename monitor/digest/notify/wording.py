@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from monitor.runtime.plurals import plural
@@ -17,6 +18,12 @@ MAX_HEADLINE = 200  # characters; longer titles are cut with "…"
 
 _BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# What a URL must not show as it is: whitespace (a feed's link "https://a.test/x FAKE LINE: ..." was shown
+# with the words after it), controls, and the invisible characters that reorder or hide text (U+202E showed
+# the rest of the address reversed).
+_URL_UNSHOWABLE = re.compile(
+    "[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
 
 
 def without_bidi_controls(text: str) -> str:
@@ -81,8 +88,15 @@ def carried_note(report: Report) -> str:
 
 
 def safe_url(url: str) -> str:
-    """``url`` if it is http(s), else "#": a feed could hand us javascript: links."""
-    return url if re.match(r"(?i)^https?://", url or "") else "#"
+    """``url`` if it is http(s), else "#": a feed could hand us javascript: links. Whitespace, controls
+    and invisible characters in it are percent-encoded (``shown_url``)."""
+    return shown_url(url) if re.match(r"(?i)^https?://", url or "") else "#"
+
+
+def shown_url(url: str | None) -> str:
+    """``url`` as it can be shown and followed: whitespace, controls and the invisible characters that
+    reorder or hide text percent-encoded, as a browser would send them; one word, whatever a feed wrote."""
+    return _URL_UNSHOWABLE.sub(lambda match: quote(match.group(), safe=""), url or "")
 
 
 def quiet_source_line(source: QuietSource, zone: str, now: datetime) -> str:
