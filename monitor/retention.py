@@ -130,7 +130,10 @@ def prune(
         kept_since = cutoffs["articles"] if dry_run else None
         _reduce_evidence(db, report, before=cutoffs["evidence"], pause=pause, of_articles_since=kept_since)
     if cutoffs["deliveries"] is not None:
-        _prune_deliveries(db, report, before=cutoffs["deliveries"], pause=pause)
+        # A dry run's article deletes were rolled back: the items of those articles, which a real run deletes
+        # with them, are not counted again with their deliveries.
+        gone_before = cutoffs["articles"] if dry_run else None
+        _prune_deliveries(db, report, before=cutoffs["deliveries"], pause=pause, articles_before=gone_before)
     if db.is_sqlite and not dry_run and vacuum:
         report.vacuumed_pages, report.vacuum_mode = _vacuum(db, pause=pause)
     report.seconds = time.monotonic() - started
@@ -264,12 +267,30 @@ def _until_done(db: Database, report: PruneReport, step, *, pause: float) -> int
         time.sleep(pause)
 
 
-def _prune_deliveries(db: Database, report: PruneReport, *, before: datetime, pause: float) -> None:
+def _prune_deliveries(
+    db: Database,
+    report: PruneReport,
+    *,
+    before: datetime,
+    pause: float,
+    articles_before: datetime | None = None,
+) -> None:
+    def delete(session, ids):
+        counted = 0
+        if articles_before is not None:
+            counted = store.items_of_old_articles(
+                session, delivery_ids=ids, before=articles_before, sparing=OWED
+            )
+        counts = store.delete_deliveries(session, delivery_ids=ids)
+        if counted:
+            counts["delivery_items"] -= counted
+        return {name: count for name, count in counts.items() if count}
+
     _by_id(
         db,
         report,
         lambda session, last: store.old_deliveries(session, before=before, limit=ROW_BATCH, after_id=last),
-        lambda session, ids: store.delete_deliveries(session, delivery_ids=ids),
+        delete,
         batch=ROW_BATCH,
         pause=pause,
     )

@@ -46,14 +46,7 @@ class ConfigReloader:
         self.stamp = self._stamp()
 
     def _stamp(self) -> Stamp:
-        stamps: list[tuple[str, int, int] | None] = []
-        for path in self.files:
-            try:
-                stat = path.stat()
-                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
-            except OSError:
-                stamps.append(None)  # a file being replaced; the next check sees the new one
-        return tuple(stamps)
+        return tuple(_stamp_of(path) for path in self.files)
 
     def load(self, *, force: bool = False) -> Loaded | None:
         """The configuration as its files say now, if they changed since the last load (or ``force``).
@@ -85,13 +78,25 @@ class ConfigReloader:
         except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon
             log.exception("configuration not reloaded, the one in force stays", extra={"url": str(self.path)})
             return None
+        # The stamps taken before the read stand for what was read: a file written again meanwhile (the rest
+        # of a save that came in parts) is seen changed at the next check and read again. Stamped after the
+        # read, the rest passed for loaded, and a first part valid on its own stayed in force.
+        read = {str(path): entry for path, entry in zip(self.files, stamp, strict=True)}
         self.files = _files(config)  # the watchlist file may have been renamed
-        self.stamp = self._stamp()
+        self.stamp = tuple(read[str(path)] if str(path) in read else _stamp_of(path) for path in self.files)
         return Loaded(config, watchlist)
 
     def retry_later(self) -> None:
         """Forget the files' stamps, so that the next ``load`` reads them again (applying one failed)."""
         self.stamp = ()
+
+
+def _stamp_of(path: Path) -> tuple[str, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # a file being replaced; the next check sees the new one
+    return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def _files(config: Config) -> list[Path]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, exists, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from monitor.store.dialects import dialect_insert
 from monitor.store.models import (
@@ -304,6 +304,23 @@ def old_deliveries(session: Session, *, before: datetime, limit: int, after_id: 
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def items_of_old_articles(
+    session: Session, *, delivery_ids: Sequence[int], before: datetime, sparing: Sequence[str] = ()
+) -> int:
+    """How many items of these deliveries carry an article that ``old_articles`` picks (fetched before
+    ``before``, not owed by a delivery in one of the ``sparing`` states): those go with their articles."""
+    item = aliased(DeliveryItem)
+    query = (
+        select(func.count())
+        .select_from(item)
+        .join(Article, Article.id == item.article_id)
+        .where(item.delivery_id.in_(list(delivery_ids)), Article.fetched_at < before)
+    )
+    if sparing:
+        query = query.where(~_owed(Article.id, sparing))
+    return int(session.scalar(query) or 0)
 
 
 def delete_deliveries(session: Session, *, delivery_ids: Sequence[int]) -> dict[str, int]:
