@@ -161,7 +161,9 @@ def test_watchlist_in_its_own_file(tmp_path):
 
 def test_missing_watchlist_file_is_a_clear_error(tmp_path):
     (problem,) = problems_of(write(tmp_path, FEEDS + "watchlist: {file: nowhere.yaml}\n"))
-    assert "not found" in problem.message and problem.file.endswith("nowhere.yaml")
+    assert problem.message == "watchlist file not found" and problem.file.endswith("nowhere.yaml")
+    # The file is named in feeds.yaml: --config and MONITOR_CONFIG have nothing to do with it.
+    assert "watchlist.file" in problem.hint and "MONITOR_CONFIG" not in problem.hint
 
 
 def test_no_watchlist_section_is_an_empty_watchlist(tmp_path):

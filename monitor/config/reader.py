@@ -45,8 +45,14 @@ KeyPath = tuple[str | int, ...]  # where a value sits in the YAML: ("feeds", 3, 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def compose(path: Path) -> yaml.Node:
-    """The YAML node tree of ``path``, or ConfigError for a missing, huge, empty or malformed file."""
+def compose(
+    path: Path,
+    *,
+    role: str = "config file",
+    missing: str = "create it, or pass --config / set MONITOR_CONFIG",
+) -> yaml.Node:
+    """The YAML node tree of ``path`` (the ``role`` file), or ConfigError for a missing (with the hint
+    ``missing``), huge, empty or malformed file."""
 
     def fail(message: str, hint: str | None, mark: _Mark | None = None) -> ConfigError:
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -55,7 +61,7 @@ def compose(path: Path) -> yaml.Node:
     try:
         text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
-        raise fail("config file not found", "create it, or pass --config / set MONITOR_CONFIG") from None
+        raise fail(f"{role} not found", missing) from None
     except FileTooLarge:
         size = describe_size(MAX_FILE_BYTES)
         raise fail(

@@ -419,7 +419,14 @@ def _section(config: Config) -> tuple[WatchlistConfig, YamlReader | None, list[C
             return section, None, [where]
         reader = YamlReader(str(path), os.environ)
         try:
-            data = reader.read(compose(path), ("watchlist",))
+            data = reader.read(
+                compose(
+                    path,
+                    role="watchlist file",
+                    missing=f"create it, or correct watchlist.file in {config.source}",
+                ),
+                ("watchlist",),
+            )
         except ConfigError as error:
             return section, reader, list(error.problems)
         problems = list(reader.problems)
