@@ -17,20 +17,25 @@ from monitor.store import counts as counts_store
 from monitor.store.db import open_database
 
 
+def monitor_argv(workspace, *args: str) -> list[str]:
+    """The command line of ``monitor ARGS`` on the workspace's config and database, in a process of its own."""
+    return [
+        sys.executable,
+        "-m",
+        "monitor",
+        "--config",
+        str(workspace.config_path),
+        "--db",
+        workspace.database_url,
+        *args,
+    ]
+
+
 def start_daemon(workspace, log_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--config",
-                str(workspace.config_path),
-                "--db",
-                workspace.database_url,
-                "run",
-            ],
+            monitor_argv(workspace, "run"),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 
 import pytest
 from support.httpserver import Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
-from test_daemon import start_daemon, stop
+from test_daemon import monitor_argv, start_daemon, stop
 
 RSS = {"Content-Type": "application/rss+xml"}
 
@@ -30,16 +29,7 @@ def test_a_second_daemon_on_one_sqlite_file_is_refused_and_the_first_goes_on(web
         )
 
         second = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "monitor",
-                "--config",
-                str(workspace.config_path),
-                "--db",
-                workspace.database_url,
-                "run",
-            ],
+            monitor_argv(workspace, "run"),
             capture_output=True,
             text=True,
             timeout=60,
