@@ -252,3 +252,96 @@ def test_after_an_outage_an_alert_and_a_digest_do_not_both_send_what_they_both_o
     sent = [json.dumps(payload) for payload in payloads(web)]
     assert sum("Major missile transfer" in text for text in sent) == 1, sent
     db.dispose()
+
+
+def _fires(trigger, start: datetime, count: int) -> list[datetime]:
+    fires, fire = [], trigger.get_next_fire_time(None, start)
+    for _ in range(count):
+        fires.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return fires
+
+
+@pytest.mark.parametrize(
+    ("zone", "schedule", "start", "expected"),
+    [
+        # Summer time starts on Sunday 29 March 2026 at 02:00 in Berlin: Monday's midnight is still sent.
+        (
+            "Europe/Berlin",
+            "0 0 * * *",
+            datetime(2026, 3, 28, 12, tzinfo=UTC),
+            [datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC)],
+        ),
+        # A weekly digest on Monday at midnight is not a week late.
+        (
+            "Europe/Berlin",
+            "0 0 * * 1",
+            datetime(2026, 3, 23, 12, tzinfo=UTC),
+            [datetime(2026, 3, 29, 22, tzinfo=UTC), datetime(2026, 4, 5, 22, tzinfo=UTC)],
+        ),
+        # New York's weekday digest at 00:30 keeps its Monday after the Sunday the clocks go forward.
+        (
+            "America/New_York",
+            "30 0 * * 1-5",
+            datetime(2026, 3, 6, 12, tzinfo=UTC),
+            [datetime(2026, 3, 9, 4, 30, tzinfo=UTC), datetime(2026, 3, 10, 4, 30, tzinfo=UTC)],
+        ),
+        # Chile goes from 00:00 to 01:00 on 6 September 2026: that day's midnight does not exist, and the
+        # digest goes at 01:00, as a digest at any time the clocks skip does, not a day later.
+        (
+            "America/Santiago",
+            "0 0 * * *",
+            datetime(2026, 9, 5, 12, tzinfo=UTC),
+            [datetime(2026, 9, 6, 4, tzinfo=UTC), datetime(2026, 9, 7, 3, tzinfo=UTC)],
+        ),
+    ],
+)
+def test_no_run_is_skipped_on_the_day_after_the_clocks_go_forward(tmp_path, zone, schedule, start, expected):
+    text = BASE.replace('"30 7 * * 1-5"', f'"{schedule}"').replace("Europe/Berlin", zone)
+    digest = load_config(write(tmp_path, text), environ={}).digests[0]
+    assert _fires(digest.trigger(), start, 2) == expected
+    # The period a run belongs to is that run's: the ledger has a row for the day.
+    assert period_of(digest, expected[0] + timedelta(minutes=1)) == expected[0]
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham"]
+)
+@pytest.mark.parametrize("schedule", ["0 0 * * *", "15 0 * * *", "59 23 * * *", "30 2 * * *"])
+def test_a_daily_digest_runs_once_on_every_day_of_a_year(tmp_path, zone, schedule):
+    from zoneinfo import ZoneInfo
+
+    text = BASE.replace('"30 7 * * 1-5"', f'"{schedule}"').replace("Europe/Berlin", zone)
+    trigger = load_config(write(tmp_path, text), environ={}).digests[0].trigger()
+    start = datetime(2026, 1, 1, tzinfo=ZoneInfo(zone))
+    days = [fire.astimezone(ZoneInfo(zone)).date() for fire in _fires(trigger, start, 365)]
+    assert days == [start.date() + timedelta(days=n) for n in range(365)]
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "days"),
+    [
+        ("1-5", "Mon Tue Wed Thu Fri"),
+        ("1-5/2", "Mon Wed Fri"),  # was every weekday: the step was dropped
+        ("0-2", "Sun Mon Tue"),  # was refused: a range of names across APScheduler's week end
+        ("0-6", "Sun Mon Tue Wed Thu Fri Sat"),
+        ("*/2", "Sun Tue Thu Sat"),
+        ("5-7", "Fri Sat Sun"),
+        ("6,0", "Sun Sat"),
+        ("sat-sun", "Sun Sat"),
+        ("7", "Sun"),
+    ],
+)
+def test_cron_weekdays_mean_what_cron_means(tmp_path, weekdays, days):
+    text = BASE.replace('"30 7 * * 1-5"', f'"30 7 * * {weekdays}"')
+    trigger = load_config(write(tmp_path, text), environ={}).digests[0].trigger()
+    week = _fires(trigger, datetime(2026, 1, 4, tzinfo=UTC), 7)  # from a Sunday
+    fired = {fire.strftime("%a") for fire in week if fire < datetime(2026, 1, 11, tzinfo=UTC)}
+    assert fired == set(days.split())
+
+
+@pytest.mark.parametrize("weekdays", ["2-1", "1-5/0", "8", "mon-funday"])
+def test_a_cron_weekday_that_means_nothing_is_an_error(tmp_path, weekdays):
+    text = BASE.replace('"30 7 * * 1-5"', f'"30 7 * * {weekdays}"')
+    with pytest.raises(ConfigError, match="invalid cron expression"):
+        load_config(write(tmp_path, text), environ={})

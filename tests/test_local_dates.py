@@ -28,3 +28,27 @@ def test_a_localised_rfc822_date_is_read(written, expected):
     ).encode()
     [item] = parse_feed(body, url="https://news.example/rss").items
     assert item.published == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("Mon, 24 Sep 2018 19:42:40 MSK", datetime(2018, 9, 24, 16, 42, 40, tzinfo=UTC)),
+        ("Mon, 24 Sep 2018 19:42:40 IRST", datetime(2018, 9, 24, 16, 12, 40, tzinfo=UTC)),
+        ("Sun, 31 Mar 2024 02:30:00 CET", datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),
+        ("Mon, 24 Sep 2018 19:42:40 CEST", datetime(2018, 9, 24, 17, 42, 40, tzinfo=UTC)),
+        ("Mon, 24 Sep 2018 19:42 AEST", datetime(2018, 9, 24, 9, 42, tzinfo=UTC)),
+        ("Seg, 24 Set 2018 19:42:40 BST", datetime(2018, 9, 24, 18, 42, 40, tzinfo=UTC)),
+        # What feedparser knows stays as it reads it; an abbreviation known to neither is read as UTC.
+        ("Mon, 24 Sep 2018 19:42:40 EDT", datetime(2018, 9, 24, 23, 42, 40, tzinfo=UTC)),
+        ("Mon, 24 Sep 2018 19:42:40 XYZ", datetime(2018, 9, 24, 19, 42, 40, tzinfo=UTC)),
+    ],
+)
+def test_a_zone_abbreviation_is_read_as_its_offset_not_as_utc(written, expected):
+    body = (
+        "<rss version='2.0'><channel><title>t</title><link>https://news.example/</link>"
+        f"<item><title>A</title><link>https://news.example/a</link><pubDate>{written}</pubDate></item>"
+        "</channel></rss>"
+    ).encode()
+    [item] = parse_feed(body, url="https://news.example/rss").items
+    assert item.published == expected

@@ -44,3 +44,50 @@ def parse_local_rfc822(value: str) -> time.struct_time | None:
 
 
 feedparser.registerDateHandler(parse_local_rfc822)
+
+
+# Zone abbreviations that feedparser does not know, as the outlets of their zones write them, in minutes east
+# of UTC. feedparser reads an abbreviation it does not know as UTC, without a word: "19:42:40 MSK" was stored
+# as 19:42 UTC, three hours after its publication (IRST three and a half), and a European "CET" an hour
+# late. Only the unambiguous ones: "IST" (India, Ireland, Israel) and "CST" (feedparser's US Central, also
+# China's) are left as they are read.
+_ZONE_MINUTES = {
+    "msk": 180,  # Moscow (since October 2014)
+    "irst": 210,  # Iran
+    "irdt": 270,  # Iran's summer time, until 2022
+    "trt": 180,  # Turkey
+    "wet": 0,
+    "west": 60,
+    "bst": 60,  # British Summer Time
+    "cet": 60,
+    "cest": 120,
+    "eet": 120,
+    "eest": 180,
+    "pkt": 300,
+    "npt": 345,
+    "hkt": 480,
+    "sgt": 480,
+    "awst": 480,
+    "jst": 540,
+    "kst": 540,
+    "acst": 570,
+    "acdt": 630,
+    "aest": 600,
+    "aedt": 660,
+    "nzst": 720,
+    "nzdt": 780,
+}
+# The date and time, then a zone word alone at the end.
+_ABBREVIATED = re.compile(r"^(.*\d:\d\d(?::\d\d)?)\s+([A-Za-z]{3,4})\s*$")
+
+
+def parse_zone_abbreviation(value: str) -> time.struct_time | None:
+    match = _ABBREVIATED.match(value or "")
+    if not match or (minutes := _ZONE_MINUTES.get(match.group(2).lower())) is None:
+        return None
+    hours, rest = divmod(minutes, 60)
+    written = f"{match.group(1)} +{hours:02d}{rest:02d}"
+    return parse_local_rfc822(written) or _parse_date_rfc822(written)
+
+
+feedparser.registerDateHandler(parse_zone_abbreviation)

@@ -11,7 +11,6 @@ skipped at send time with a log line: the bundled feeds.yaml must load on a mach
 from __future__ import annotations
 
 import difflib
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +37,42 @@ if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_weekdays(field: str) -> str:
+    """cron's weekday field as APScheduler's: the days it names, listed by name. cron counts from Sunday (0
+    or 7), APScheduler from Monday, so each number is read as cron means it; and a range or a step is
+    written out day by day (``1-5/2``: Monday, Wednesday, Friday), since a range of names that crosses
+    APScheduler's week end (``0-2``, Sunday to Tuesday) is one it refuses, and a step of names it dropped
+    (``1-5/2`` was every weekday)."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, slash, step_text = part.partition("/")
+        step = int(step_text) if step_text.isdigit() else 0 if slash else 1
+        if step < 1:
+            raise ValueError(f"invalid step in weekday {part!r}")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            first_text, dash, last_text = span.partition("-")
+            first = _weekday_number(first_text)
+            # "1/2", as cron reads it: from Monday to the end of the week, every other day.
+            last = _weekday_number(last_text, end=True) if dash else (7 if slash else first)
+        if first > last:
+            raise ValueError(f"weekday range {span!r} runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_WEEKDAYS[day] for day in sorted(days))
+
+
+def _weekday_number(text: str, *, end: bool = False) -> int:
+    name = text.strip().lower()
+    if name.isdigit() and int(name) <= 7:
+        return int(name)
+    if name in _WEEKDAYS:
+        return 7 if end and name == "sun" else _WEEKDAYS.index(name)  # "sat-sun" ends the week
+    raise ValueError(f"unknown weekday {text!r}")
 
 
 def _http_url(value: str, *, empty_ok: bool) -> str:
@@ -363,16 +398,12 @@ class DigestConfig(Section):
         if len(fields) != 5:
             raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
         minute, hour, day, month, weekday = fields
-        # cron counts weekdays from Sunday (0 or 7), APScheduler from Monday: names mean the same to both.
-        weekday = re.sub(
-            r"\d+", lambda m: _WEEKDAYS[int(m.group())] if int(m.group()) < 8 else m.group(), weekday
-        )
         return OnceAtEachWallTime(
             minute=minute,
             hour=hour,
             day=day,
             month=month,
-            day_of_week=weekday,
+            day_of_week=cron_weekdays(weekday),
             timezone=ZoneInfo(self.timezone),
         )
 
