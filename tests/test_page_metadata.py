@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,14 @@ def test_a_page_is_not_searched_for_the_author_and_date_its_feed_gave():
     assert (page.author, page.published) == (None, None)
     assert whole.author == "Jane Roe" and whole.published is not None
     assert page.text == whole.text and page.title == whole.title and page.site_name == whole.site_name
+
+
+def test_a_page_date_keeps_its_offset():
+    html = BYLINE_PAGE.replace(
+        b"<title>", b'<meta property="article:published_time" content="2024-09-01T23:30:00-05:00"><title>'
+    )
+    page = extract_page(html, "https://news.example/a")
+    assert page is not None and page.published == datetime(2024, 9, 2, 4, 30, tzinfo=UTC)
 
 
 def test_an_author_named_in_the_meta_tags_is_kept_without_a_search():

@@ -28,7 +28,9 @@ warnings.filterwarnings("ignore", message=r"tzname \S+ identified but not unders
 
 _HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
 SITE_NAME_CHARS = 200
-_DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S"}
+# With its offset (%z): a page's "2024-09-01T23:30:00-05:00" was read as 23:30 UTC, five hours early. A date
+# that names no zone, or only the day, comes without one and is read as UTC.
+_DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 
 
 @dataclass(frozen=True)
