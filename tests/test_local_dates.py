@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -51,4 +52,16 @@ def test_a_zone_abbreviation_is_read_as_its_offset_not_as_utc(written, expected)
         "</channel></rss>"
     ).encode()
     [item] = parse_feed(body, url="https://news.example/rss").items
+    assert item.published == expected
+    # A JSON Feed written with RFC 822 dates (its specification asks for RFC 3339) reads them the same.
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "t",
+            "items": [{"id": "a", "url": "https://news.example/a", "title": "A", "date_published": written}],
+        }
+    ).encode()
+    [item] = parse_feed(
+        body, url="https://news.example/feed.json", headers={"content-type": "application/feed+json"}
+    ).items
     assert item.published == expected

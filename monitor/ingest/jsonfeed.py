@@ -23,6 +23,7 @@ from monitor.ingest.feeditems import (
     language_tag,
     unique_items,
 )
+from monitor.ingest.localdates import parse_zone_abbreviation
 from monitor.ingest.text import html_to_text, normalize_whitespace
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ def _json_date(value: object) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", value))
     except ValueError:
+        if (zoned := parse_zone_abbreviation(value)) is not None:  # "... 19:42:40 MSK": not UTC
+            return datetime(*zoned[:6], tzinfo=UTC)
         try:
             parsed = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
