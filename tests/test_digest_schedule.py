@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from support.digests import NOW, Copy, add_story
@@ -338,6 +339,32 @@ def test_cron_weekdays_mean_what_cron_means(tmp_path, weekdays, days):
     week = _fires(trigger, datetime(2026, 1, 4, tzinfo=UTC), 7)  # from a Sunday
     fired = {fire.strftime("%a") for fire in week if fire < datetime(2026, 1, 11, tzinfo=UTC)}
     assert fired == set(days.split())
+
+
+def test_a_day_of_the_month_and_a_weekday_both_named_run_on_either_as_in_cron(tmp_path):
+    # "30 7 1 * 1": the 1st of each month and every Monday (cron), not only a Monday that is the 1st.
+    text = BASE.replace('"30 7 * * 1-5"', '"30 7 1 * 1"')
+    digest = load_config(write(tmp_path, text), environ={}).digests[0]
+    fires = _fires(digest.trigger(), datetime(2026, 1, 1, tzinfo=UTC), 10)
+    assert [fire.astimezone(ZoneInfo(digest.timezone)).strftime("%a %d") for fire in fires] == [
+        "Thu 01",
+        "Mon 05",
+        "Mon 12",
+        "Mon 19",
+        "Mon 26",
+        "Sun 01",
+        "Mon 02",
+        "Mon 09",
+        "Mon 16",
+        "Mon 23",
+    ]
+    # A day written with a leading * is no restriction, as in cron: both fields must match.
+    text = BASE.replace('"30 7 * * 1-5"', '"30 7 */2 * 1"')
+    trigger = load_config(write(tmp_path, text), environ={}).digests[0].trigger()
+    assert all(
+        fire.day % 2 == 1 and fire.strftime("%a") == "Mon"
+        for fire in _fires(trigger, datetime(2026, 1, 1, tzinfo=UTC), 5)
+    )
 
 
 @pytest.mark.parametrize("weekdays", ["2-1", "1-5/0", "8", "mon-funday"])

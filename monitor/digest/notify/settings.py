@@ -34,7 +34,7 @@ from monitor.config.values import check_name, split_url, url_problem
 from monitor.digest.notify import channels as registered_channels
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.base import BaseTrigger
 
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -389,23 +389,33 @@ class DigestConfig(Section):
                 )
         return self
 
-    def trigger(self) -> CronTrigger:
+    def trigger(self) -> BaseTrigger:
         """The APScheduler trigger for the schedule, in the digest's time zone."""
         # Imported here: a configuration without digests (a poll, most commands) need not load APScheduler.
+        from apscheduler.triggers.combining import OrTrigger
+
         from monitor.digest.notify.walltime import OnceAtEachWallTime
 
         fields = self.schedule.split()
         if len(fields) != 5:
             raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
         minute, hour, day, month, weekday = fields
-        return OnceAtEachWallTime(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=cron_weekdays(weekday),
-            timezone=ZoneInfo(self.timezone),
-        )
+
+        def at(day: str, weekday: str) -> OnceAtEachWallTime:
+            return OnceAtEachWallTime(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=cron_weekdays(weekday),
+                timezone=ZoneInfo(self.timezone),
+            )
+
+        if day.startswith("*") or weekday.startswith("*"):
+            return at(day, weekday)
+        # Both the day of the month and the weekday named: cron runs on either ("0 7 1 * 1", the 1st and every
+        # Monday), where APScheduler asks for both (only a Monday that is the 1st).
+        return OrTrigger([at(day, "*"), at("*", weekday)])
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
