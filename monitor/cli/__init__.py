@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -175,6 +176,7 @@ def run() -> None:
     """Run the command line. A database that refuses a command's work midway (a full disk, a file monitor
     may not write, a server gone) ends it in one line naming the cause, with what to do when that is the
     user's to mend, and exit status 2; any other exception keeps its traceback, as a bug."""
+    _escape_what_the_streams_cannot_encode()
     try:
         app(prog_name="monitor")
     except Exception as exc:
@@ -188,6 +190,23 @@ def run() -> None:
         if hint:
             err.print(styled("[yellow]hint:[/] {}", hint))
         raise SystemExit(2) from None
+
+
+def _takes_unicode(stream: Any) -> bool:
+    """Whether ``stream`` encodes every character (UTF-8, or another UTF)."""
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name.startswith("utf")
+    except LookupError:
+        return False
+
+
+def _escape_what_the_streams_cannot_encode() -> None:
+    """On a stdout or stderr in a narrow charset (``PYTHONIOENCODING=ascii``, a Latin-1 locale), a title in
+    Cyrillic or a "…" ended a listing in a UnicodeEncodeError traceback: what cannot be encoded is shown as
+    an escape instead."""
+    for stream in (sys.stdout, sys.stderr):
+        if not _takes_unicode(stream) and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def database_or_exit(ctx: typer.Context) -> Database:
@@ -211,7 +230,9 @@ def fail(exc: MonitorError) -> typer.Exit:
 
 
 def print_json(value: Any) -> None:
-    text = json.dumps(value, ensure_ascii=False, indent=2, default=_json_default)
+    # Characters as they are where stdout takes them; else as JSON's \\u escapes, which every JSON reader
+    # reads back (a stdout in ASCII or Latin-1 ended in a traceback, with half a document written).
+    text = json.dumps(value, ensure_ascii=not _takes_unicode(sys.stdout), indent=2, default=_json_default)
     # JSON escapes C0 controls itself, but not C1 ones (U+0080 to U+009F), which some terminals obey.
     sys.stdout.write(_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 

@@ -15,6 +15,7 @@ from monitor.cli import (
     JsonOption,
     app,
     database_or_exit,
+    err,
     fail,
     out,
     parse_since_option,
@@ -57,6 +58,12 @@ def digest(
 
     if (preview is None) == (not send_now):
         raise typer.BadParameter("give one of --preview FILE.html or --send-now", param_hint="--preview")
+    if preview is not None and preview.with_suffix(".txt") == preview:
+        # The text is written beside the HTML as FILE.txt: over the HTML itself, it left the text alone.
+        raise typer.BadParameter(
+            f"{preview} names the HTML file, and its text goes beside it as FILE.txt: name it FILE.html",
+            param_hint="--preview",
+        )
     now = datetime.now(UTC)
     since_at = parse_since_option(since)
     state = state_of(ctx)
@@ -73,9 +80,18 @@ def digest(
     try:
         if preview is not None:
             rendered = runner.preview(now=now, since=since_at)
-            preview.parent.mkdir(parents=True, exist_ok=True)
-            preview.write_text(rendered.html, encoding="utf-8")
-            preview.with_suffix(".txt").write_text(rendered.text, encoding="utf-8")
+            try:
+                preview.parent.mkdir(parents=True, exist_ok=True)
+                preview.write_text(rendered.html, encoding="utf-8")
+                preview.with_suffix(".txt").write_text(rendered.text, encoding="utf-8")
+            except OSError as exc:
+                # A directory, a path monitor may not write, a full disk: said in one line, not a traceback.
+                raise fail(
+                    MonitorError(
+                        f"cannot write the preview to {exc.filename or preview}: {exc.strerror or exc}",
+                        hint="give --preview a file in a directory you may write, e.g. /tmp/digest.html",
+                    )
+                ) from exc
             summary = {
                 "digest": settings.name,
                 "file": str(preview),
@@ -151,6 +167,8 @@ def deliveries(
     with db.session() as session:
         records = ledger.history(session, digest=names, since=since_at, limit=limit or None)
     db.dispose()
+    if digest_name is not None:
+        _say_if_not_configured(ctx, digest_name, listed=len(records))
     if as_json:
         print_json([record.__dict__ for record in records])
         return
@@ -188,6 +206,25 @@ def deliveries(
                     record.error,
                 )
             )
+
+
+def _say_if_not_configured(ctx: typer.Context, name: str, *, listed: int) -> None:
+    """On stderr: a digest feeds.yaml does not have (a mistyped --digest listed nothing and exited 0, as if the
+    digest had never run), as ``matches --topic`` says of a topic."""
+    try:
+        digests = state_of(ctx).config().digests
+    except MonitorError:
+        return  # the ledger is listed without the file: `monitor check` says what is wrong with it
+    if any(name in digest.names for digest in digests):
+        return
+    what = "these are deliveries made before" if listed else "no delivery of it is recorded"
+    known = ", ".join(digest.name for digest in digests)
+    err.print(
+        f"note: feeds.yaml has no digest {name!r} ({what}); its digests: {known or 'none'}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _status(record: DeliveryRecord) -> str:

@@ -99,16 +99,24 @@ def parse_since(value: str, now: datetime) -> datetime:
     Naive dates and datetimes are taken as UTC.
     """
     text = value.strip()
-    if _is_duration_text(text):
-        now = now if now.tzinfo else now.replace(tzinfo=UTC)
-        return (now - parse_duration(text)).astimezone(UTC)
     try:
-        moment = datetime.fromisoformat(text)  # also takes a bare date ("2024-09-01") and a "Z" suffix
-    except ValueError:
+        if _is_duration_text(text):
+            now = now if now.tzinfo else now.replace(tzinfo=UTC)
+            return (now - parse_duration(text)).astimezone(UTC)
+        try:
+            moment = datetime.fromisoformat(text)  # also takes a bare date ("2024-09-01") and a "Z" suffix
+        except ValueError:
+            raise InvalidValue(
+                f"invalid --since {value!r}",
+                "use a duration back from now like 2d or 12h, or a date like 2024-09-01 or 2024-09-01T10:00Z",
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # "9999999d" reaches back before the year 1, "0001-01-01T00:00+05:00" too once in UTC: a
+        # traceback said nothing of the value.
         raise InvalidValue(
-            f"invalid --since {value!r}",
-            "use a duration back from now like 2d or 12h, or a date like 2024-09-01 or 2024-09-01T10:00Z",
+            f"invalid --since {value!r}: before the year 1",
+            "use a shorter duration, or a date like 2024-09-01",
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -17,7 +17,7 @@ from lxml import etree, html
 
 from monitor.ingest.feeditems import NotAFeed
 from monitor.ingest.fetch import PAGE_ACCEPT, Fetcher, FetchResult, reaching
-from monitor.ingest.listing import parse_listing
+from monitor.ingest.listing import html_document, parse_listing
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsRules
 from monitor.ingest.sitemaps import parse_sitemap
@@ -120,7 +120,7 @@ async def _discover_from(url: str, page: FetchResult, probe: _Prober) -> Discove
     origin = url
     if page.ok:
         origin = page.final_url
-        title = _page_title(page.body)
+        title = _page_title(page)
         if _is_feed(page):
             found = _read_feed(page, "the URL itself")
             feeds += [found] if found else []
@@ -249,10 +249,12 @@ def _is_feed(result: FetchResult) -> bool:
     return b"<rss" in head or b"<feed" in head or b"<rdf:rdf" in head or b"jsonfeed.org/version" in head
 
 
-def _page_title(body: bytes) -> str | None:
+def _page_title(page: FetchResult) -> str | None:
+    """The page's ``<title>``, in the charset its pages are read in (the bytes read as Latin-1 named a
+    site "Daily Globe â\x80\x93 World" in the entries `--add` writes)."""
     try:
-        document = html.document_fromstring(body, parser=html.HTMLParser(no_network=True, huge_tree=False))
-    except (etree.ParserError, ValueError):
+        document = html_document(page.body, page.final_url, page.headers.get("content-type", ""))
+    except NotAFeed:
         return None
     return normalize_whitespace(document.findtext(".//title") or "") or None
 

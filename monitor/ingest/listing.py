@@ -23,6 +23,7 @@ import courlan
 from courlan.filters import type_filter
 from lxml import etree, html
 
+from monitor.ingest.feedbytes import decode_html
 from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
 from monitor.ingest.text import normalize_whitespace
 from monitor.ingest.urls import MAX_URL_LENGTH, canonical_url
@@ -72,7 +73,7 @@ def parse_listing(
         NotAFeed: the document is not an HTML page.
     """
     headers = {k.lower(): v for k, v in (headers or {}).items()}
-    document = _document(body, url, headers.get("content-type", ""))
+    document = html_document(body, url, headers.get("content-type", ""))
     base = _base_url(document, url)
     compiled = re.compile(pattern) if pattern else None
     language = (document.get("lang") or headers.get("content-language", "").split(",")[0]).strip() or None
@@ -172,13 +173,22 @@ def _is_paging(link: str) -> bool:
     )
 
 
-def _document(body: bytes, url: str, content_type: str) -> html.HtmlElement:
+def html_document(body: bytes, url: str, content_type: str) -> html.HtmlElement:
+    """The page's HTML, read in the charset pages are read in (``feedbytes.decode_html``): a body that is
+    UTF-8 is UTF-8 whatever its labels say (a server's default ``charset=ISO-8859-1`` on a UTF-8 page made
+    every title mojibake); a page in another charset is read in the one its header or ``<meta>`` names."""
     head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
     if not head or head.startswith((b"{", b"[")) or (head.startswith(b"<?xml") and b"<html" not in head):
         raise NotAFeed("not an HTML page: found no HTML to read links from")
     charset = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.IGNORECASE)
+    encoding = charset.group(1) if charset and _known(charset.group(1)) else None
+    decoded = decode_html(body, content_type)
+    if decoded is not None:
+        body, encoding = decoded.encode("utf-8"), "utf-8"
+    elif _is_utf8(body):
+        encoding = "utf-8"
     parser = html.HTMLParser(
-        encoding=charset.group(1) if charset and _known(charset.group(1)) else None,
+        encoding=encoding,
         remove_comments=True,
         no_network=True,
         huge_tree=False,
@@ -188,6 +198,14 @@ def _document(body: bytes, url: str, content_type: str) -> html.HtmlElement:
     except (etree.ParserError, ValueError) as exc:
         raise NotAFeed(f"not an HTML page: {exc}") from None
     return document
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _known(encoding: str) -> bool:

@@ -423,7 +423,10 @@ def _section(config: Config) -> tuple[WatchlistConfig, YamlReader | None, list[C
                 compose(
                     path,
                     role="watchlist file",
-                    missing=f"create it, or correct watchlist.file in {config.source}",
+                    # A watchlist file given alone (`backtest --candidate`) has no feeds.yaml naming it.
+                    missing=f"create it, or correct watchlist.file in {config.source}"
+                    if config.source is not None
+                    else "check the path",
                 ),
                 ("watchlist",),
             )
