@@ -252,3 +252,8 @@ def test_daemon_reloads_a_changed_watchlist_and_keeps_it_when_the_next_one_is_br
     log = log_path.read_text()
     assert code == 0, log
     assert "topic 'third': query column" in log and "topics.yaml" in log
+
+
+def test_matches_says_when_there_are_none(workspace):
+    workspace.write_config([])
+    assert workspace.cli("matches", "--since", "2d").stdout.strip() == "Matches (0) since 2d"

@@ -208,6 +208,9 @@ def matches(
             ]
         )
         return
+    if not found:  # as the other listings do: silence read as a command that did nothing
+        shown = "Matches (0)" + (f" of {topic}" if topic else "") + (f" since {since}" if since else "")
+        out.print(shown, markup=False, highlight=False)
     for stored, match in zip(found, matches, strict=True):
         print_match(match, heading=f"{match.topic}: {stored.title or stored.url}")
         out.print(f"  {stored.url}  (matched {stored.matched_at:%Y-%m-%d %H:%M})", highlight=False)
