@@ -523,12 +523,16 @@ def next_page_retry(now: datetime, *, attempts: int, retry_after: timedelta | No
 
 DELIVERY_FIRST_RETRY = timedelta(minutes=1)
 DELIVERY_MAX_RETRY = timedelta(hours=1)
+# A channel's own wish is honoured up to a day: a "Retry-After: 99999999999" (or "inf") from a broken or
+# hostile receiver pushed the retry into the year 5195 (or raised), and held every alert on the channel.
+DELIVERY_MAX_RETRY_AFTER = timedelta(days=1)
 
 
 def next_delivery_attempt(now: datetime, *, attempts: int, retry_after: float | None = None) -> datetime:
     """When to try a digest delivery again after ``attempts`` failed attempts: 1, 2, 4 ... minutes, at most an
-    hour, or later if the channel asked (``retry_after``, in seconds)."""
+    hour, or later if the channel asked (``retry_after``, in seconds; at most a day)."""
     delay = min(DELIVERY_FIRST_RETRY * 2 ** max(0, attempts - 1), DELIVERY_MAX_RETRY)
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
+    if retry_after is not None and retry_after == retry_after:  # not NaN
+        wish = DELIVERY_MAX_RETRY_AFTER.total_seconds()
+        delay = max(delay, timedelta(seconds=max(0.0, min(retry_after, wish))))
     return now + delay

@@ -157,6 +157,53 @@ def test_sigterm_while_an_alert_is_being_delivered_lets_it_finish_and_it_is_not_
         assert len(hook.requests_for("/hooks/slack")) == 1, "the alert was recorded as sent: not sent again"
 
 
+def test_sigterm_while_slack_asks_to_wait_ends_the_wait_and_the_rest_goes_at_the_next_start(
+    web, workspace, tmp_path
+):
+    # Slack answers 429, Retry-After 100 s: the alert's sender waits it out (up to three times a message).
+    # Stopped then, the daemon logged "daemon stopped" and went on waiting and posting for five minutes,
+    # past its grace (and systemd's TimeoutStopSec), then logged APScheduler's CancelledError traceback.
+    entries = make_entries(web, "talks", 2)
+    web.set(
+        "/talks.xml",
+        Route(rss("Talks", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}),
+    )
+    with LocalWebServer(["127.0.0.1"]) as hook:
+        hook.set("/hooks/slack", Route(status=429, headers={"Retry-After": "100"}, body=b"rate_limited"))
+        workspace.write_config([{"name": "Talks", "url": web.url("/talks.xml"), "interval": "1h"}])
+        digest = {
+            "name": "desk",
+            "schedule": "0 7 1 1 *",  # New Year's Day alone: only the alert is tested
+            "channels": {"slack": {"webhook_url": hook.url("/hooks/slack")}},
+            "alerts": {"min_score": 0, "channels": ["slack"], "every": "1s"},
+        }
+        watchlist = {"topics": [{"name": "talks", "query": "delegations"}]}
+        with workspace.config_path.open("a", encoding="utf-8") as file:
+            file.write(yaml.safe_dump({"watchlist": watchlist, "digests": [digest]}, sort_keys=False))
+        log = tmp_path / "daemon.log"
+        daemon = start_daemon(workspace, log)
+        try:
+            assert wait_for(lambda: "waiting 100s as asked" in log.read_text(), timeout=60), log.read_text()
+            asked = time.monotonic()
+            assert stop(daemon) == 0
+            assert time.monotonic() - asked < 15  # within the grace (20 s), not after Slack's waits
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        text = log.read_text()
+        assert "the daemon stopped while the channel asked to wait" in text, text
+        assert " ERROR " not in text and "Traceback" not in text, text
+        assert len(hook.requests_for("/hooks/slack")) == 1
+
+        hook.set("/hooks/slack", Route(body=b"ok"))
+        again = start_daemon(workspace, log)
+        try:
+            assert wait_for(lambda: "alert sent on slack" in log.read_text(), timeout=120), log.read_text()
+        finally:
+            assert stop(again) == 0
+    assert [r.status for r in hook.requests_for("/hooks/slack")] == [429, 200]
+
+
 def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_without_a_traceback(web, workspace, tmp_path):
     """A terminal sends SIGINT to its whole foreground group: the daemon and its extraction workers alike.
     The daemon stops cleanly; each worker printed a KeyboardInterrupt traceback (they now ignore it, and

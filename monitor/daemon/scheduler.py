@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -69,6 +70,8 @@ class Daemon:
         self.refusal: SchemaError | None = None  # why the daemon stopped itself, when it did
         self._rescheduled_at: dict[str, datetime] = {}  # digest -> when a reload changed its schedule
         self.stopping = asyncio.Event()
+        # The same, for the digest jobs in the scheduler's threads: a channel's waits end at once.
+        self.sending_stops = threading.Event()
         # A second stop signal while draining (Ctrl-C pressed again): the grace is over at once.
         self.hurry = asyncio.Event()
         self.in_flight: set[asyncio.Task] = set()
@@ -241,6 +244,7 @@ class Daemon:
             metrics=self.metrics,
             before_digest=self.regroup_if_on,
             rescheduled_at=self._rescheduled_at,
+            stopping=self.sending_stops,
         )
 
     def _warn_of_renamed_digests(self, config: Config) -> None:
@@ -397,6 +401,7 @@ class Daemon:
         """Start no job from now on; let the polls and the scheduler's jobs under way finish within the grace
         (``drain``); then end the scheduler, which cancels only what outlasted the grace."""
         self.stopping.set()
+        self.sending_stops.set()
         self.scheduler.pause()
         await self.drain()
         self.scheduler.shutdown(wait=False)

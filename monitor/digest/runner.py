@@ -21,6 +21,7 @@ job, within ``CATCH_UP_WITHIN`` of its time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -616,7 +617,8 @@ class DigestRunner:
         try:
             if to_send:
                 sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
-                sender.send(digest, message_id=message_id, accepted=accepted)
+                with _LeaseKeeper(self.db, delivery_id, owner=self.owner, lease=self.lease):
+                    sender.send(digest, message_id=message_id, accepted=accepted)
         except Exception as error:
             if unavailability(error) is not None:
                 # The database, not the channel, failed (recording what the channel took): it is recorded
@@ -687,6 +689,39 @@ class DigestRunner:
         )
 
 
+class _LeaseKeeper:
+    """Renews a delivery's lease while its channel is sending, every third of the lease: a send that lasts
+    longer than the lease (a Slack digest in several messages, each waiting out 429s) is the live sender's
+    still, not taken for crashed by the retry job (or another instance) and sent a second time beside it."""
+
+    def __init__(self, db: Database, delivery_id: int, *, owner: str, lease: timedelta) -> None:
+        self.db, self.delivery_id, self.owner, self.lease = db, delivery_id, owner, lease
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name=f"lease-{delivery_id}", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        every = max(1.0, self.lease.total_seconds() / 3)
+        while not self._done.wait(every):
+            try:
+                with self.db.session() as session:
+                    held = ledger.renew_lease(
+                        session, delivery_id=self.delivery_id, owner=self.owner, until=_now() + self.lease
+                    )
+            except Exception as error:  # noqa: BLE001 - the database away: tried again at the next turn
+                log.debug("delivery id=%d: its lease was not renewed: %s", self.delivery_id, error)
+                continue
+            if not held:
+                return
+
+
 _UNRECORDED: dict[str, dict[int, _Accepted]] = {}
 """By database: what channels accepted that the database did not record (``DigestRunner._record_accepted``).
 Digest jobs run in the scheduler's threads; a delivery is popped before it is recorded, so one job records it."""
@@ -711,13 +746,16 @@ def scheduled_jobs(
     metrics: Metrics = NO_METRICS,
     before_digest: Callable[[], None] | None = None,
     rescheduled_at: Mapping[str, datetime] | None = None,
+    stopping: threading.Event | None = None,
 ) -> list[tuple[str, Any, Any]]:
     """(job id, function, APScheduler trigger) for the daemon: each digest on its cron schedule in its
     time zone, each digest's alerts on their interval, and the retries of failed deliveries every minute.
     Every delivery's outcome is counted in ``metrics``. ``before_digest`` runs before each scheduled digest,
     and before an alert that has something to send
     (the daemon's regrouping of stories, so a digest shows them as they are grouped at that moment).
-    ``rescheduled_at``: digest name -> when a reload changed its schedule or time zone."""
+    ``rescheduled_at``: digest name -> when a reload changed its schedule or time zone. ``stopping``: set when
+    the daemon stops; a channel's wait (Slack's 429s) ends then, and the rest of its delivery goes at the
+    next start."""
     from apscheduler.triggers.interval import IntervalTrigger
 
     rescheduled_at = rescheduled_at or {}
@@ -729,6 +767,7 @@ def scheduled_jobs(
             titles=titles,
             catch_up_from=rescheduled_at.get(digest.name),
             before_alert=before_digest,
+            sender_options={"slack": {"sleep": stoppable_sleep(stopping)}} if stopping is not None else None,
         )
         for digest in digests
     ]
@@ -754,6 +793,20 @@ def scheduled_jobs(
         every_minute = IntervalTrigger(minutes=1, timezone=UTC)
         jobs.append(("digest-retries", partial(_retry_all, runners, metrics), every_minute))
     return jobs
+
+
+def stoppable_sleep(stopping: threading.Event) -> Callable[[float], None]:
+    """A channel's ``sleep`` that ends when ``stopping`` is set, failing the attempt: a daemon told to stop
+    while Slack's 429s were waited out (minutes a message) logged "daemon stopped" and went on sending for
+    minutes more, past its grace and a service manager's patience."""
+
+    def sleep(seconds: float) -> None:
+        if stopping.wait(seconds):
+            raise DeliveryError(
+                "the daemon stopped while the channel asked to wait; the rest goes at its next start"
+            )
+
+    return sleep
 
 
 def renamed_digest_warnings(db: Database, digests: Sequence[DigestConfig]) -> list[str]:

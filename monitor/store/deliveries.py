@@ -123,6 +123,18 @@ def claim_retry(
     return ClaimedDelivery(row.id, row.period, row.attempts, row.parts_sent, row.message_id)
 
 
+def renew_lease(session: Session, *, delivery_id: int, owner: str, until: datetime) -> bool:
+    """Hold on to a delivery still being sent by ``owner`` until ``until``: a send that outlasts its lease
+    (a channel's waits) is not taken for crashed and sent a second time beside it. False when the row is no
+    longer ``owner``'s to send."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == SENDING, Delivery.lease_owner == owner)
+        .values(lease_until=until)
+    )
+    return rowcount(result) == 1
+
+
 def _retryable(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at <= now),

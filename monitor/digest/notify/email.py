@@ -139,6 +139,14 @@ def _hint(error: BaseException) -> str | None:
     return None
 
 
+def _quit(smtp: smtplib.SMTP) -> None:
+    """End the session politely if the server lets us; whatever it answers to QUIT changes nothing."""
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+
+
 class EmailSender:
     name = "email"
 
@@ -155,12 +163,16 @@ class EmailSender:
                 smtp = _SmtpSsl(host, port, timeout=timeout, context=ssl.create_default_context())
             else:
                 smtp = _Smtp(host, port, timeout=timeout)
-            with smtp:
+            try:
                 if settings.security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
                 if settings.username:
                     smtp.login(settings.username, settings.password)
                 refused = smtp.send_message(message)
+            finally:
+                # Not ``with smtp``: its QUIT raises on any answer but 221 (or a timeout), and that after
+                # the server's 250 to DATA made a message it took count as failed, and sent again.
+                _quit(smtp)
         except smtplib.SMTPAuthenticationError as error:
             raise DeliveryError(
                 f"SMTP {host}:{port} refused the login ({error.smtp_code})",

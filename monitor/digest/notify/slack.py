@@ -8,7 +8,10 @@ Retry-After is short (``max_retry_after``); longer, the attempt fails and the le
 from __future__ import annotations
 
 import logging
+import math
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -18,16 +21,30 @@ from monitor.digest.notify.settings import SlackChannel
 
 log = logging.getLogger(__name__)
 MAX_429_WAITS = 3  # per message
+MAX_RETRY_AFTER = 86_400.0  # seconds
 # As for webhooks: failures once the request was written (no answer read, or the connection closed).
 UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
-def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
-    """Seconds from a Retry-After header (Slack sends whole seconds)."""
-    try:
-        return max(0.0, float(value)) if value is not None else default
-    except ValueError:
+def retry_after_seconds(value: str | None, default: float = 1.0, *, now: datetime | None = None) -> float:
+    """Seconds from a Retry-After header: whole seconds (as Slack sends them) or an HTTP date (as a proxy
+    or a Slack-compatible server may); ``default`` when absent or unreadable."""
+    if value is None:
         return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return default
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds):
+        return default
+    # At most a day (``next_delivery_attempt`` holds no delivery longer): "99999999999" is no wish to honour.
+    return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
 
 class SlackSender:
@@ -45,6 +62,7 @@ class SlackSender:
 
     def _post(self, client: httpx.Client, payload, part: str) -> None:
         # The webhook URL is a secret: it appears in no message or log line.
+        wait: float | None = None
         for _ in range(MAX_429_WAITS + 1):
             try:
                 response = client.post(self.settings.webhook_url, json=payload)
@@ -73,7 +91,8 @@ class SlackSender:
             raise DeliveryError(
                 f"Slack answered {response.status_code} to message {part}: {response.text[:200]!r}"
             )
-        raise DeliveryError(f"Slack kept rate-limiting message {part}")
+        # The ledger's retry waits at least as long as Slack last asked.
+        raise DeliveryError(f"Slack kept rate-limiting message {part}", retry_after=wait)
 
 
 register_channel("slack", SlackSender, SlackChannel)

@@ -7,6 +7,7 @@ import httpx
 from monitor.digest.notify import Accepted, DeliveryError, register_channel
 from monitor.digest.notify.render import Digest
 from monitor.digest.notify.settings import WebhookChannel
+from monitor.digest.notify.slack import retry_after_seconds
 
 # Failures once the request was written: reading the answer timed out, failed, or the connection closed.
 _UNANSWERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
@@ -35,7 +36,12 @@ class WebhookSender:
         except httpx.HTTPError as error:
             raise DeliveryError(f"webhook unreachable ({type(error).__name__}: {error})") from None
         if not response.is_success:
-            raise DeliveryError(f"webhook answered {response.status_code}")
+            # A receiver asking for time (429, 503 with Retry-After) gets it: the ledger's retry waits as long.
+            asked = response.headers.get("Retry-After")
+            raise DeliveryError(
+                f"webhook answered {response.status_code}",
+                retry_after=retry_after_seconds(asked, default=0.0) if asked else None,
+            )
         accepted(digest.content.article_ids)
 
 
