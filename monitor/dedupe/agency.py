@@ -87,9 +87,11 @@ def _compile() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pa
     dateline = re.compile(
         rf"(?:\((?P<a>{every})\)\s*[-–—:]|^[A-Z][A-Za-z .'’,-]{{1,60}}[,(]\s*(?P<b>{every})\)?\s*[-–—:]"
         rf"|^\s*(?P<c>{full})\s*[-–—:]"
-        rf"|^[^\W\d_][\w .,]{{1,60}}/(?P<d>{every})/"
+        # The slashes follow the date's full stop: "Photographer/AP/Shutterstock", a photo's credit where
+        # extraction keeps captions, is not a dateline.
+        rf"|^[^\W\d_][\w .,]{{0,60}}\.\s?/(?P<d>{every})/"
         rf"|^[^\W\d_][\w ]{{1,40}}\s[-–—]\s*(?P<e>{every})\s*[:،]"
-        rf"|^\s*(?P<f>{full})[^\n]{{1,30}}?[电電]"
+        rf"|^\s*(?P<f>{full})[^\n]{{1,30}}?日[电電]"
         rf"|^\s*【[^】\n]{{1,30}}?(?P<g>{every})】)",
         re.MULTILINE,
     )
