@@ -28,6 +28,7 @@ warnings.filterwarnings("ignore", message=r"tzname \S+ identified but not unders
 
 _HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
 SITE_NAME_CHARS = 200
+_GZIP = b"\x1f\x8b\x08"
 # With its offset (%z): a page's "2024-09-01T23:30:00-05:00" was read as 23:30 UTC, five hours early. A date
 # that names no zone, or only the day, comes without one and is read as UTC.
 _DATE_PARAMS = {"original_date": True, "extensive_search": False, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
@@ -60,8 +61,10 @@ def extract_page(
     Returns:
         The page's text and metadata, or None when trafilatura finds no main text.
     """
-    trafilatura, load_html, page_metadata = _trafilatura()
+    trafilatura, load_html, unpack, page_metadata = _trafilatura()
     try:
+        if html.startswith(_GZIP):  # compressed, though its server did not say so: unpacked (bounded) first,
+            html = unpack(html)  # or its charset's label would decode the compressed bytes
         tree = load_html(decode_html(html, content_type) or html)
         if tree is None:
             return None
@@ -116,7 +119,7 @@ def _trafilatura():
     import trafilatura.utils
     from lxml import etree
     from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
-    from trafilatura.utils import HTML_PARSER, load_html
+    from trafilatura.utils import HTML_PARSER, handle_compressed_file, load_html
 
     from monitor.ingest.pagemeta import page_metadata
 
@@ -133,7 +136,7 @@ def _trafilatura():
 
     trafilatura.utils.return_printables_and_spaces = printable_or_joiner
     trafilatura.utils.line_processing.cache_clear()  # lines cleaned before are cached
-    return trafilatura, load_html, page_metadata
+    return trafilatura, load_html, handle_compressed_file, page_metadata
 
 
 def _without_headline(text: str, title: str | None) -> str:
