@@ -44,6 +44,10 @@ class MonitorError(Exception):
     def __str__(self) -> str:
         return self.message if not self.given_hint else f"{self.message}\n  hint: {self.given_hint}"
 
+    def one_line(self) -> str:
+        """The message and its given hint on one line, for a log line (a text log escapes the newline)."""
+        return self.message if not self.given_hint else f"{self.message}; hint: {self.given_hint}"
+
 
 class StoreError(MonitorError):
     """The database cannot be opened, created or migrated."""

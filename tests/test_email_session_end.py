@@ -64,3 +64,28 @@ def test_a_message_the_server_took_is_sent_once_whatever_it_answers_to_quit(db, 
     assert len(keeper.messages) == 1
     with db.session() as session:
         assert sorted(row.status for row in session.query(Delivery)) == ["empty", "sent"]
+
+
+class _RefusesEveryone(_Keeper):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 no such user"
+
+
+def test_a_failed_delivery_and_its_hint_are_one_log_line(db, tmp_path, caplog):
+    # A text log escapes a newline: the hint used to follow as "\x0a  hint: ...".
+    seed(db)
+    port = free_port()
+    (tmp_path / "feeds.yaml").write_text(
+        yaml.safe_dump({"feeds": [], "digests": [digest_config(tmp_path, smtp_port=port)]})
+    )
+    runner = DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
+    server = Controller(_RefusesEveryone(), hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        with caplog.at_level("WARNING", logger="monitor.digest.runner"):
+            [outcome] = runner.run(period=period_of(runner.digest, NOW), now=NOW)
+    finally:
+        server.stop()
+    assert outcome.status == "failed"
+    [line] = [r.getMessage() for r in caplog.records if "failed (" in r.getMessage()]
+    assert "\n" not in line and "; hint: the server refuses for good" in line

@@ -37,6 +37,7 @@ from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
+from monitor.errors import MonitorError
 from monitor.runtime import instance
 from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics
@@ -649,7 +650,7 @@ class DigestRunner:
                 slot.digest,
                 slot.kind,
                 slot.channel,
-                error,
+                error.one_line() if isinstance(error, MonitorError) else error,
                 retry_at.isoformat(timespec="seconds"),
             )
             return Outcome(
