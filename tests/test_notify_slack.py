@@ -135,6 +135,22 @@ def test_long_retry_after_fails_the_attempt_and_backs_off_at_least_that_long(db,
     assert outcome.status == "failed" and outcome.next_attempt_at - NOW >= timedelta(seconds=900)
 
 
+def test_a_slack_webhook_that_redirects_says_so_without_the_address(db, tmp_path, web):
+    with db.session() as session:
+        add_story(
+            session,
+            title="Drone shipment",
+            body="Drones.",
+            terms=["Drones"],
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+        )
+    web.set("/hooks/slack", Route(status=308, headers={"Location": "https://hooks.test/services/SECRET"}))
+    [outcome] = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack")).run(period=NOW, now=NOW)
+    assert outcome.status == "failed"
+    assert "the webhook URL redirects" in outcome.error and "copy the webhook URL anew" in outcome.error
+    assert "SECRET" not in outcome.error
+
+
 def test_webhook_gets_the_digest_as_json_with_a_stable_id(db, tmp_path, web):
     with db.session() as session:
         add_story(

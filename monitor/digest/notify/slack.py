@@ -88,6 +88,13 @@ class SlackSender:
                 continue
             if response.is_success:
                 return
+            if response.is_redirect:
+                # Not followed: the message would go where the answer says, and the address is not shown (a
+                # webhook's address is a secret, and so may be where it points).
+                raise DeliveryError(
+                    f"Slack answered {response.status_code} to message {part}: the webhook URL redirects",
+                    hint="copy the webhook URL anew from the Slack app's settings (Incoming Webhooks)",
+                )
             raise DeliveryError(
                 f"Slack answered {response.status_code} to message {part}: {response.text[:200]!r}"
             )
