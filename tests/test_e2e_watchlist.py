@@ -120,7 +120,10 @@ def test_articles_are_tagged_as_they_are_ingested_and_matches_explain_themselves
     assert "note:" not in listed.stderr
     # A topic the watchlist does not have (a typo) listed nothing and said nothing.
     typo = workspace.cli("matches", "--topic", "armz")
-    assert typo.stdout == "" and "the watchlist has no topic 'armz' (no match of it is stored)" in typo.stderr
+    assert (
+        typo.stdout == "Matches (0) of armz\n"
+        and "the watchlist has no topic 'armz' (no match of it is stored)" in typo.stderr
+    )
 
 
 def test_match_command_on_text_url_and_file(web, workspace, tmp_path):
