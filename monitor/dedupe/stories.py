@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import math
 import re
 import unicodedata
@@ -20,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
+
+from monitor.runtime.scripts import SPACELESS_RANGES
 
 TITLE_WEIGHT = 3.0
 LEAD_WEIGHT = 1.0
@@ -121,9 +122,62 @@ class StoryVector:
         return dict(self.terms)
 
 
+# Letters that outlets of one language write either way (as the wire level and the watchlist fold them): Arabic
+# yeh, alef maksura, kaf and teh marbuta for their Persian forms (a page in windows-1256 has no Persian yeh),
+# the tatweel and the harakat dropped, digits of every script as ASCII (فتح-۳۶۰, فتح-360), Russian ё as е.
+_VARIANTS = re.compile(
+    "[\u064a\u0649\u0643\u0629\u06c0\u0640\u064b-\u065f\u0670\u0451\u0660-\u0669\u06f0-\u06f9]"
+)
+_VARIANT_FOLDS = {
+    "\u064a": "\u06cc",
+    "\u0649": "\u06cc",
+    "\u0643": "\u06a9",
+    "\u0629": "\u0647",
+    "\u06c0": "\u0647",
+}
+_VARIANT_FOLDS |= {"\u0451": "\u0435"}
+_VARIANT_FOLDS |= {chr(0x0660 + d): str(d) for d in range(10)} | {chr(0x06F0 + d): str(d) for d in range(10)}
+_PERSIAN_PLURALS = ("\u0647\u0627\u06cc\u06cc", "\u0647\u0627\u06cc", "\u0647\u0627")
+"""ها, های, هایی: the plural suffix, written after a zero-width non-joiner (موشک‌های, two tokens here) or joined
+(موشکهای): either way the stem is the term, and the suffix alone is not one."""
+_ARABIC_LETTER = re.compile("[\u0620-\u064a\u066e-\u06d3]")
+
+
+_CYRILLIC = re.compile("[\u0430-\u044f]")
+_RUSSIAN_ENDINGS = tuple(
+    sorted(
+        "ами ями ого его ому ему ыми ими ых их ой ей ом ем ам ям ах ях ую юю ая яя ое ее ые ие ый ий ов ев а я о е у ю ы и ь й".split(),
+        key=len,
+        reverse=True,
+    )
+)
+
+
+def _russian_stem(word: str) -> str:
+    """A Russian word without its case ending (Ирана, Иране, Ираном: иран), the stem kept at 4 letters."""
+    for ending in _RUSSIAN_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
+
+
+def _variant(match: re.Match[str]) -> str:
+    return _VARIANT_FOLDS.get(match.group(), "")
+
+
 @functools.lru_cache(maxsize=65536)  # a language has far fewer words than an article stream has tokens
 def _fold(word: str) -> str:
     word = unicodedata.normalize("NFKC", word).casefold().replace("’", "'")
+    if not word.isascii():
+        word = _VARIANTS.sub(_variant, word)
+        if _ARABIC_LETTER.match(word):
+            for suffix in _PERSIAN_PLURALS:
+                if word.endswith(suffix):
+                    stem = word[: -len(suffix)]
+                    word = stem if len(stem) >= 3 or not stem else word
+                    break
+        elif _CYRILLIC.match(word):
+            word = _russian_stem(word)
     word = word.removesuffix("'s")
     # Light plural folding: "missiles" and "missile" are one term; "ss" and short words are left alone.
     if len(word) > 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
@@ -195,10 +249,20 @@ def term_counts(
         scoring.place_boost,
         scoring.entity_boost,
     )
-    matches = itertools.islice(tokens.finditer(body, 0, 20_000), BODY_WORDS)
-    for n, match in enumerate(matches):
+    n = 0  # words so far: a Han or kana bigram counts as one
+    for match in tokens.finditer(body, 0, 20_000):
+        if n >= BODY_WORDS:
+            break
         word = match.group(0)
+        if not word.isascii() and _SPACELESS_RUN.search(word):
+            after_place_word = False
+            for piece in _spaceless_terms(word, numbers):
+                weight = lead_weight if n < LEAD_WORDS else body_weight
+                n += 1
+                counts[piece] += weight * number_weight if piece[0].isdigit() else weight
+            continue
         weight = lead_weight if n < LEAD_WORDS else body_weight
+        n += 1
         entity = word[0].isupper() and _is_entity(body, match)
         place = entity and after_place_word
         if place:
@@ -220,7 +284,12 @@ def term_counts(
         else:
             counts[term] += weight * entity_boost if entity else weight
     for match in list(tokens.finditer(title or ""))[:60]:
-        term = _term(match.group(0), numbers)
+        word = match.group(0)
+        if not word.isascii() and _SPACELESS_RUN.search(word):
+            for piece in _spaceless_terms(word, numbers):
+                counts[piece] += scoring.title_weight * (scoring.number_weight if piece[0].isdigit() else 1.0)
+            continue
+        term = _term(word, numbers)
         if not term:
             continue
         if term[0].isdigit():
@@ -251,6 +320,8 @@ _CACHED_WORD_LENGTH = 40
 def _term_of(word: str, numbers: bool) -> str | None:
     if word[0].isdigit():
         number = word.replace(",", "").rstrip(".")
+        if not number.isascii():
+            number = _VARIANTS.sub(_variant, number)  # ۳۶۰ and 360 are one number
         # Years are left out: within a window of days every event's articles name the same ones.
         if not numbers or len(number) < 2 or _YEAR.fullmatch(number):
             return None
@@ -260,6 +331,33 @@ def _term_of(word: str, numbers: bool) -> str | None:
 
 
 _folded_term = functools.lru_cache(maxsize=1 << 16)(_term_of)
+
+_SPACELESS_RUN = re.compile(f"[{SPACELESS_RANGES}]+")
+_HIRAGANA = re.compile("[\u3041-\u309f]+")
+
+
+def _spaceless_terms(word: str, numbers: bool) -> list[str]:
+    """The terms of a token holding Chinese or Japanese, which put no spaces between words, so that a token
+    runs to the next punctuation and may be a whole clause (伊朗已从里海港口向俄罗斯运送导弹): each pair of
+    adjacent Han characters and kana is a term (伊朗, 朗已, 已从...), as search engines index these scripts,
+    and two write-ups share the names and words they share (伊朗, 俄罗, 罗斯, 导弹). Pairs of hiragana alone
+    are grammar (した, ている), not words, and are left out; the Latin letters and digits between runs
+    (Shahed, 360) are terms as elsewhere."""
+    terms = []
+    position = 0
+    for run in _SPACELESS_RUN.finditer(word):
+        terms.extend(_rest_terms(word[position : run.start()], numbers))
+        chars = run.group()
+        pairs = [chars[i : i + 2] for i in range(len(chars) - 1)] or [chars]
+        terms.extend(pair for pair in pairs if len(pair) == 2 and not _HIRAGANA.fullmatch(pair))
+        position = run.end()
+    terms.extend(_rest_terms(word[position:], numbers))
+    return terms
+
+
+def _rest_terms(text: str, numbers: bool) -> list[str]:
+    pattern = _TOKEN if numbers else _WORD
+    return [term for match in pattern.finditer(text) if (term := _term(match.group(0), numbers))]
 
 
 def _is_entity(text: str, match: re.Match[str]) -> bool:
