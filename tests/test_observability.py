@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -648,6 +649,42 @@ def test_connections_past_the_limit_are_closed_and_served_again_once_others_go(d
                 return False
 
         assert wait_for(answers, timeout=10)
+
+
+def test_a_connection_that_sends_its_head_a_byte_at_a_time_is_closed_at_its_deadline(db, monkeypatch):
+    # Slowloris: a byte every so often, never the whole head. Held past REQUEST_TIMEOUT, MAX_CONNECTIONS of
+    # them would keep /healthz and the hubs' pushes out for as long as the client cares to send bytes.
+    from monitor.daemon import observe
+
+    monkeypatch.setattr(observe._Handler, "timeout", 1.0)  # REQUEST_TIMEOUT, sooner
+    with _listening(db) as (_, address), socket.create_connection(address) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\n")
+        slow.settimeout(0.3)
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < 6:
+            try:
+                slow.sendall(b"X")  # a header line that never ends, well within each read's timeout
+                closed = slow.recv(1) == b""
+            except TimeoutError:
+                pass
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+        assert closed, "a head sent a byte at a time held its connection past REQUEST_TIMEOUT"
+
+
+def test_connections_refused_past_the_limit_are_not_a_log_line_each(db, monkeypatch, caplog):
+    from monitor.daemon import observe
+
+    monkeypatch.setattr(observe, "MAX_CONNECTIONS", 1)
+    with _listening(db) as (_, address), socket.create_connection(address) as held:
+        held.sendall(b"GET /healthz HTTP/1.1\r\n")  # holds the one slot
+        with caplog.at_level(logging.WARNING, logger="monitor.daemon.observe"):
+            for _ in range(20):
+                with socket.create_connection(address) as extra:
+                    assert _closed_by_server(extra, within=5)
+    refusals = [r for r in caplog.records if "connections already" in r.getMessage()]
+    assert len(refusals) == 1, [r.getMessage() for r in refusals]
 
 
 def test_every_origin_of_an_articles_text_is_a_series_of_the_bodies_counter():

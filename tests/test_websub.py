@@ -7,6 +7,7 @@ The hub is a real one on a loopback address (tests/support/websubhub.py); the da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -477,6 +479,49 @@ def test_hostile_pushes_cost_nothing_and_the_next_good_one_is_stored(web, worksp
 
         assert asyncio.run(_in_daemon(workspace, body, clock=Clock()))
     assert {"Report h-0", "Report after-0"} <= stored_titles(workspace.database_url)
+
+
+@contextlib.contextmanager
+def _listening_to_hubs(db):
+    """A listener on a free loopback port taking pushes for feed "F" (token "tok", pending), and its port."""
+    _, subscriber = _asked_subscription(db, datetime.now(UTC))
+    metrics = PrometheusMetrics()
+    listener = Listener(
+        ("127.0.0.1", 0), health=Health(db=db, metrics=metrics, tick_every=1), metrics=metrics
+    )
+    listener.websub = subscriber
+    listener.start()
+    try:
+        yield int(listener.url.rsplit(":", 1)[1])
+    finally:
+        listener.stop()
+
+
+def test_a_push_to_a_token_of_no_subscription_is_refused_before_its_body_is_read(db):
+    # Anyone can name a token: a body of max_bytes read for each of MAX_CONNECTIONS such pushes held the
+    # daemon's memory (640MB at the defaults) before the token was even looked up.
+    with _listening_to_hubs(db) as port, socket.create_connection(("127.0.0.1", port), timeout=5) as push:
+        push.sendall(b"POST /websub/no-such-token HTTP/1.1\r\nHost: x\r\nContent-Length: 9999999\r\n\r\n")
+        assert push.recv(64).split()[1] == b"410"  # at once: no body came, none was waited for
+
+
+def test_a_push_whose_body_dribbles_in_is_closed_at_its_deadline(db, monkeypatch):
+    from monitor.daemon import observe
+
+    monkeypatch.setattr(observe, "PUSH_DEADLINE", 1.0)
+    with _listening_to_hubs(db) as port, socket.create_connection(("127.0.0.1", port)) as push:
+        push.sendall(b"POST /websub/tok HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        push.settimeout(0.3)
+        started, closed = time.monotonic(), False
+        while not closed and time.monotonic() - started < 6:
+            try:
+                push.sendall(b"<")  # a byte well within each read's timeout, the whole never
+                closed = push.recv(1) == b""
+            except TimeoutError:
+                pass
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+        assert closed, "a push body sent a byte at a time held its connection past PUSH_DEADLINE"
 
 
 # --- the daemon as it runs --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ scheduler ticks and the database answers, and 503 with the reasons otherwise.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -30,9 +31,13 @@ from monitor.store.db import Database, ping
 log = logging.getLogger(__name__)
 
 PUSH_READ_TIMEOUT = 30.0  # seconds a hub may take between two reads of the content it pushes
+PUSH_DEADLINE = 120.0  # seconds a hub may take for the whole of the content it pushes
 REQUEST_TIMEOUT = 10.0
-"""Seconds a client may take between two reads of its request line and headers (and the longest an idle
-kept-alive connection is held): a connection that sends nothing would otherwise hold its thread forever."""
+"""Seconds a client may take for its whole request line and headers, however it spreads them: a connection
+that sends nothing, or a byte now and then (slowloris), would otherwise hold its thread and slot forever."""
+REFUSALS_LOGGED_EVERY = 60.0
+"""Seconds between two log lines of connections refused past MAX_CONNECTIONS: a flood of them is one line a
+minute with their count, not one line each (the disk of the logs is no attacker's to fill)."""
 MAX_CONNECTIONS = 64
 """Connections served at once, each in a thread; one more is closed at once. With WebSub the listener faces
 the hubs, so the internet: a flood of connections must not grow the daemon's threads without end."""
@@ -140,16 +145,23 @@ class _Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.listener = listener
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._refused = 0  # connections refused since the last line that said so
+        self._refusal_logged_at: float | None = None
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:  # socketserver's name
         if not self._slots.acquire(blocking=False):
-            log.warning(
-                "listener: %d connections already, one more from %s closed",
-                MAX_CONNECTIONS,
-                client_address[0],
-            )
             self.shutdown_request(request)
+            self._refused += 1  # only the serving thread refuses: no lock needed
+            now = time.monotonic()
+            if self._refusal_logged_at is None or now - self._refusal_logged_at >= REFUSALS_LOGGED_EVERY:
+                log.warning(
+                    "listener: %d connections already, %d more closed (the last from %s)",
+                    MAX_CONNECTIONS,
+                    self._refused,
+                    client_address[0],
+                )
+                self._refused, self._refusal_logged_at = 0, now
             return
         try:
             super().process_request(request, client_address)
@@ -177,6 +189,18 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "monitor"
     timeout = REQUEST_TIMEOUT  # socketserver's name: the socket's timeout, from the first byte asked for
+
+    def setup(self) -> None:  # socketserver's name
+        super().setup()
+        # Reads through a reader that gives each request a deadline for the whole of its head (and a push for
+        # its body), not only for each read: a byte every few seconds would hold the connection forever.
+        self.rfile.close()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:  # http.server's name
+        self._reader.give(self.timeout, per_read=self.timeout)  # REQUEST_TIMEOUT, for the whole head
+        super().handle_one_request()
 
     def do_GET(self) -> None:  # http.server's name
         path = self.path.split("?", 1)[0]
@@ -210,7 +234,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body is not read: the connection cannot be reused
             self._answer(413, b"too large\n", "text/plain; charset=utf-8")
             return
-        self.connection.settimeout(PUSH_READ_TIMEOUT)  # a hub that dribbles its body holds only its thread
+        if not subscriber.takes_pushes(token):
+            # Before the body is read: anyone can name a token, and 64 bodies of max_bytes are memory.
+            self.close_connection = True
+            self._reply(Answer(410, b"no such subscription\n"))
+            return
+        # A hub that dribbles its body holds only its thread, and only for so long.
+        self._reader.give(PUSH_DEADLINE, per_read=PUSH_READ_TIMEOUT)
         body = self.rfile.read(int(length))
         if len(body) < int(length):  # the hub closed its side before the whole body came: nothing to verify
             self.close_connection = True
@@ -232,11 +262,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")  # the challenge we echo is never a page
         self.end_headers()
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # http.server's name
         log.debug("listener: " + format, *args)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A connection's bytes, each read waiting no longer than ``per_read`` nor past the deadline ``give`` set."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self._deadline: float | None = None
+        self._per_read: float | None = None
+
+    def give(self, seconds: float, *, per_read: float) -> None:
+        self._deadline, self._per_read = time.monotonic() + seconds, per_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # io's name
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request took too long")
+            self._connection.settimeout(min(left, self._per_read or left))
+        return self._connection.recv_into(buffer)
 
 
 def _iso(timestamp: float | None) -> str | None:

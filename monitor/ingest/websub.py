@@ -321,6 +321,12 @@ class Subscriber:
         )
         return Answer(200, challenge.encode())
 
+    def takes_pushes(self, token: str) -> bool:
+        """Whether content pushed to ``token`` would be looked at: asked before its body is read."""
+        with self.db.session() as session:
+            subscription = websub_store.by_token(session, token)
+        return subscription is not None and subscription.state in (websub_store.ACTIVE, websub_store.PENDING)
+
     def push(self, token: str, headers: Mapping[str, str], body: bytes) -> Answer:
         """The hub's POST of new content: processed when signed with our secret, ignored otherwise.
 
