@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from support.holders import lease_holders
 from support.httpserver import Route
 from support.news import article_html, make_entries, paragraphs_for, rss
 from support.waiting import wait_for
+from test_daemon import monitor_argv
 
 from monitor.runtime import instance
 from monitor.store.db import open_database
@@ -26,16 +26,7 @@ RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 def monitor(workspace, *args, log):
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "--config",
-            str(workspace.config_path),
-            "--db",
-            workspace.database_url,
-            *args,
-        ],
+        monitor_argv(workspace, *args),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),

@@ -8,9 +8,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from support.digests import Copy, add_story
 from support.httpserver import Route
 from test_digest import _no_catch_up, digest_config  # noqa: F401 - the autouse fixture, as there
+from test_slack_retry_after import drone_story
 
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner
@@ -18,14 +18,7 @@ from monitor.store.models import Delivery
 
 
 def test_a_send_that_outlasts_its_lease_is_not_taken_over_and_sent_again_beside_it(db, tmp_path, web):
-    with db.session() as session:
-        add_story(
-            session,
-            title="Drone shipment",
-            body="Drones.",
-            terms=["Drones"],
-            copies=[Copy("Wire One", "https://one.test/a/1")],
-        )
+    drone_story(db)
     # Rate-limited twice for 2 s each: the send takes 4 s, past its 3-second lease.
     limited = Route(status=429, headers={"Retry-After": "2"}, body="rate_limited")
     web.set_sequence("/hooks/slack", [limited, limited, Route(body="ok")])

@@ -10,6 +10,14 @@ import pytest
 from monitor.ingest.parse import parse_feed
 
 
+def _rss_dated(written: str) -> bytes:
+    return (
+        "<rss version='2.0'><channel><title>t</title><link>https://news.example/</link>"
+        f"<item><title>A</title><link>https://news.example/a</link><pubDate>{written}</pubDate></item>"
+        "</channel></rss>"
+    ).encode()
+
+
 @pytest.mark.parametrize(
     ("written", "expected"),
     [
@@ -22,12 +30,7 @@ from monitor.ingest.parse import parse_feed
     ],
 )
 def test_a_localised_rfc822_date_is_read(written, expected):
-    body = (
-        "<rss version='2.0'><channel><title>t</title><link>https://news.example/</link>"
-        f"<item><title>A</title><link>https://news.example/a</link><pubDate>{written}</pubDate></item>"
-        "</channel></rss>"
-    ).encode()
-    [item] = parse_feed(body, url="https://news.example/rss").items
+    [item] = parse_feed(_rss_dated(written), url="https://news.example/rss").items
     assert item.published == expected
 
 
@@ -46,12 +49,7 @@ def test_a_localised_rfc822_date_is_read(written, expected):
     ],
 )
 def test_a_zone_abbreviation_is_read_as_its_offset_not_as_utc(written, expected):
-    body = (
-        "<rss version='2.0'><channel><title>t</title><link>https://news.example/</link>"
-        f"<item><title>A</title><link>https://news.example/a</link><pubDate>{written}</pubDate></item>"
-        "</channel></rss>"
-    ).encode()
-    [item] = parse_feed(body, url="https://news.example/rss").items
+    [item] = parse_feed(_rss_dated(written), url="https://news.example/rss").items
     assert item.published == expected
     # A JSON Feed written with RFC 822 dates (its specification asks for RFC 3339) reads them the same.
     body = json.dumps(

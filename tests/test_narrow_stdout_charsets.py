@@ -7,25 +7,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
+from test_daemon import monitor_argv
 
 NAME = "Вечерние новости – «Мир»"
 
 
 def monitor(workspace, *args, encoding):
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "--config",
-            str(workspace.config_path),
-            "--db",
-            workspace.database_url,
-        ]
-        + list(args),
+        monitor_argv(workspace, *args),
         capture_output=True,
         env=dict(os.environ, PYTHONIOENCODING=encoding),
         timeout=120,

@@ -136,14 +136,7 @@ def test_long_retry_after_fails_the_attempt_and_backs_off_at_least_that_long(db,
 
 
 def test_a_slack_webhook_that_redirects_says_so_without_the_address(db, tmp_path, web):
-    with db.session() as session:
-        add_story(
-            session,
-            title="Drone shipment",
-            body="Drones.",
-            terms=["Drones"],
-            copies=[Copy("Wire One", "https://one.test/a/1")],
-        )
+    drone_story(db)
     web.set("/hooks/slack", Route(status=308, headers={"Location": "https://hooks.test/services/SECRET"}))
     [outcome] = runner_for(db, tmp_path, slack_url=web.url("/hooks/slack")).run(period=NOW, now=NOW)
     assert outcome.status == "failed"
