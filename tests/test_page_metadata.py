@@ -9,6 +9,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import trafilatura
@@ -89,6 +90,16 @@ def test_a_page_date_keeps_its_offset():
     )
     page = extract_page(html, "https://news.example/a")
     assert page is not None and page.published == datetime(2024, 9, 2, 4, 30, tzinfo=UTC)
+
+
+def test_a_page_date_of_the_day_alone_reads_as_that_day_in_the_americas_too():
+    # Midnight UTC was the evening before in New York: the day is placed at its noon UTC.
+    html = BYLINE_PAGE.replace(
+        b"<title>", b'<meta property="article:published_time" content="2024-09-01"><title>'
+    )
+    page = extract_page(html, "https://news.example/a")
+    assert page is not None and page.published == datetime(2024, 9, 1, 12, 0, tzinfo=UTC)
+    assert page.published.astimezone(ZoneInfo("America/Los_Angeles")).day == 1
 
 
 def test_an_author_named_in_the_meta_tags_is_kept_without_a_search():

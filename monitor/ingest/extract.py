@@ -10,7 +10,7 @@ import logging
 import re
 import warnings
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from urllib.parse import urlsplit
 
 from monitor.ingest.feedbytes import decode_html
@@ -28,6 +28,7 @@ warnings.filterwarnings("ignore", message=r"tzname \S+ identified but not unders
 
 _HTML_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?)", re.I)
 SITE_NAME_CHARS = 200
+_MIDNIGHT = time(0, 0)
 _GZIP = b"\x1f\x8b\x08"
 # With its offset (%z): a page's "2024-09-01T23:30:00-05:00" was read as 23:30 UTC, five hours early. A date
 # that names no zone, or only the day, comes without one and is read as UTC.
@@ -187,7 +188,14 @@ def _parse_date(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo:
+        return parsed
+    if parsed.time() == _MIDNIGHT:
+        # The page gave its day alone (htmldate says a time with its offset): placed at the day's noon UTC,
+        # it reads as that day from UTC-11 to UTC+11, where midnight UTC showed the day before in the
+        # Americas. A day still to come here is clamped to when it was fetched (``build_article``).
+        return parsed.replace(hour=12, tzinfo=UTC)
+    return parsed.replace(tzinfo=UTC)
 
 
 def _html_language(html: bytes) -> str | None:
