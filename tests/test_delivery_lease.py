@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from support.httpserver import Route
 from test_digest import _no_catch_up, digest_config  # noqa: F401 - the autouse fixture, as there
-from test_slack_retry_after import drone_story
+from test_notify_slack import drone_story
 
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner

@@ -8,30 +8,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from support.digests import NOW, Copy, add_story
+from support.digests import NOW
 from support.httpserver import Route
 from test_digest import _no_catch_up, digest_config  # noqa: F401 - the autouse fixture, as there
+from test_notify_slack import drone_story, runner_for
 
-from monitor.config import load_config
 from monitor.digest.notify.slack import retry_after_seconds
-from monitor.digest.runner import DigestRunner
 from monitor.store.models import Delivery
-
-
-def drone_story(db) -> None:
-    with db.session() as session:
-        add_story(
-            session,
-            title="Drone shipment",
-            body="Drones.",
-            terms=["Drones"],
-            copies=[Copy("Wire One", "https://one.test/a/1")],
-        )
-
-
-def runner_for(db, tmp_path, **kwargs) -> DigestRunner:
-    digest_config(tmp_path, **kwargs)
-    return DigestRunner(db, load_config(tmp_path / "feeds.yaml").digests[0], owner="test")
 
 
 def test_retry_after_as_an_http_date_is_read_as_the_time_to_wait():

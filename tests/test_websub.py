@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from support.news import Entry, make_entries, rss
 from support.waiting import wait_for
 from support.websubhub import LocalHub
 from test_addressguard import test_guard as declared_public_guard
+from test_daemon import monitor_argv
 
 from monitor.config import ConfigError, load_config
 from monitor.daemon.observe import Health, Listener
@@ -542,16 +542,7 @@ def test_the_daemon_subscribes_and_stores_pushed_entries(web, workspace, tmp_pat
         err = tmp_path / "daemon.err"
         with open(err, "ab") as stderr:
             daemon = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "monitor",
-                    "--config",
-                    str(workspace.config_path),
-                    "--db",
-                    workspace.database_url,
-                    "run",
-                ],
+                monitor_argv(workspace, "run"),
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.dedupe.boilerplate import is_furniture
-from monitor.runtime.scripts import SPACELESS, SPACELESS_RANGES
+from monitor.runtime.scripts import SPACELESS, SPACELESS_RANGES, VARIANT_CHARS, fold_variant
 
 SHINGLE_WORDS = 5
 """Words per shingle: long enough that unrelated texts share almost none, short enough that one reworded
@@ -51,27 +51,17 @@ _SEPARATORS = re.compile(
     "[" + re.escape(string.punctuation.replace("'", "") + "“”«»„‟–—‒―…•·¡¿、。，：；！？（）") + "]"
 )
 _DROPPED = re.compile("['’‘\u00ad\u200b]")
-# Letters that outlets of one language write either way, which a reprint changes with its keyboard, code page or
-# house style: Arabic and Persian yeh, kaf and teh marbuta (a page in windows-1256 has no Persian yeh), the
-# tatweel, the harakat, and the zero-width non-joiner inside Persian words (موشک‌ها, موشکها: text extraction
-# drops it, a feed's own text keeps it); Russian ё, which many outlets print as е. Rare outside those texts, so
-# a pattern finds them faster than a translation table looks up every character.
-_VARIANTS = {
-    "\u064a": "\u06cc",
-    "\u0649": "\u06cc",
-    "\u0643": "\u06a9",
-    "\u0629": "\u0647",
-    "\u0451": "\u0435",
-}
 # Chinese and Japanese put no spaces between words: each Han character and kana is a word of its own, so that a
-# shingle is five characters and an edited phrase spoils a few shingles, not a whole clause. Found with the
-# variants in one pass: both are rare in most news, and a pass over every text costs what it scans.
-_RARE = re.compile(f"[\u064a\u0649\u0643\u0629\u0640\u064b-\u065f\u0670\u200c\u200d\u0451{SPACELESS_RANGES}]")
+# shingle is five characters and an edited phrase spoils a few shingles, not a whole clause. Found in one pass
+# with the letters outlets write either way (``VARIANT_CHARS``) and the zero-width joiners inside Persian
+# words (موشک‌ها, موشکها: extraction may drop them, a feed's own text keeps them): all are rare in most news, and
+# a pass over every text costs what it scans.
+_RARE = re.compile(f"[{VARIANT_CHARS}\u200c\u200d{SPACELESS_RANGES}]")
 
 
 def _rare(match: re.Match[str]) -> str:
     char = match.group()
-    return f" {char} " if SPACELESS.match(char) else _VARIANTS.get(char, "")
+    return f" {char} " if SPACELESS.match(char) else fold_variant(char)
 
 
 def _folded(text: str) -> str:

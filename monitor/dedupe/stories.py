@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
 
-from monitor.runtime.scripts import SPACELESS_RANGES
+from monitor.runtime.scripts import SPACELESS_RANGES, folded_variants
 
 TITLE_WEIGHT = 3.0
 LEAD_WEIGHT = 1.0
@@ -122,21 +122,6 @@ class StoryVector:
         return dict(self.terms)
 
 
-# Letters that outlets of one language write either way (as the wire level and the watchlist fold them): Arabic
-# yeh, alef maksura, kaf and teh marbuta for their Persian forms (a page in windows-1256 has no Persian yeh),
-# the tatweel and the harakat dropped, digits of every script as ASCII (فتح-۳۶۰, فتح-360), Russian ё as е.
-_VARIANTS = re.compile(
-    "[\u064a\u0649\u0643\u0629\u06c0\u0640\u064b-\u065f\u0670\u0451\u0660-\u0669\u06f0-\u06f9]"
-)
-_VARIANT_FOLDS = {
-    "\u064a": "\u06cc",
-    "\u0649": "\u06cc",
-    "\u0643": "\u06a9",
-    "\u0629": "\u0647",
-    "\u06c0": "\u0647",
-}
-_VARIANT_FOLDS |= {"\u0451": "\u0435"}
-_VARIANT_FOLDS |= {chr(0x0660 + d): str(d) for d in range(10)} | {chr(0x06F0 + d): str(d) for d in range(10)}
 _PERSIAN_PLURALS = ("\u0647\u0627\u06cc\u06cc", "\u0647\u0627\u06cc", "\u0647\u0627")
 """ها, های, هایی: the plural suffix, written after a zero-width non-joiner (موشک‌های, two tokens here) or joined
 (موشکهای): either way the stem is the term, and the suffix alone is not one."""
@@ -161,15 +146,11 @@ def _russian_stem(word: str) -> str:
     return word
 
 
-def _variant(match: re.Match[str]) -> str:
-    return _VARIANT_FOLDS.get(match.group(), "")
-
-
 @functools.lru_cache(maxsize=65536)  # a language has far fewer words than an article stream has tokens
 def _fold(word: str) -> str:
     word = unicodedata.normalize("NFKC", word).casefold().replace("’", "'")
     if not word.isascii():
-        word = _VARIANTS.sub(_variant, word)
+        word = folded_variants(word)  # as the wire level and the watchlist fold them
         if _ARABIC_LETTER.match(word):
             for suffix in _PERSIAN_PLURALS:
                 if word.endswith(suffix):
@@ -321,7 +302,7 @@ def _term_of(word: str, numbers: bool) -> str | None:
     if word[0].isdigit():
         number = word.replace(",", "").rstrip(".")
         if not number.isascii():
-            number = _VARIANTS.sub(_variant, number)  # ۳۶۰ and 360 are one number
+            number = folded_variants(number)  # ۳۶۰ and 360 are one number
         # Years are left out: within a window of days every event's articles name the same ones.
         if not numbers or len(number) < 2 or _YEAR.fullmatch(number):
             return None
