@@ -1,4 +1,5 @@
-"""Feed dates in RFC 822 form with day and month names of the feed's language are read, not dropped."""
+"""Feed dates are read at their moment: RFC 822 dates in the feed's language and with zone abbreviations, and a
+day given alone placed in its day."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.ingest.parse import parse_feed
+from monitor.ingest.sitemaps import parse_sitemap
 
 
 def _rss_dated(written: str) -> bytes:
@@ -63,3 +65,57 @@ def test_a_zone_abbreviation_is_read_as_its_offset_not_as_utc(written, expected)
         body, url="https://news.example/feed.json", headers={"content-type": "application/feed+json"}
     ).items
     assert item.published == expected
+
+
+def _json_feed_dated(written: str) -> bytes:
+    item = {"id": "a", "url": "https://news.example/a", "title": "A", "date_published": written}
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [item]}).encode()
+
+
+def _sitemap_dated(written: str) -> bytes:
+    return (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+        ' xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        "<url><loc>https://news.example/a</loc><news:news><news:title>A</news:title>"
+        f"<news:publication_date>{written}</news:publication_date></news:news></url></urlset>"
+    ).encode()
+
+
+@pytest.mark.parametrize("written", ["2018-09-24", "Mon, 24 Sep 2018", "24 Sep 2018"])
+def test_a_day_given_alone_is_placed_at_its_noon_utc(written):
+    # Read as midnight UTC, the day alone showed as the evening before from Washington to Honolulu.
+    [item] = parse_feed(_rss_dated(written), url="https://news.example/rss").items
+    assert item.published == datetime(2018, 9, 24, 12, tzinfo=UTC)
+
+
+def test_a_day_given_alone_in_a_json_feed_or_a_sitemap_is_placed_at_its_noon_utc():
+    [item] = parse_feed(
+        _json_feed_dated("2018-09-24"),
+        url="https://news.example/feed.json",
+        headers={"content-type": "application/feed+json"},
+    ).items
+    assert item.published == datetime(2018, 9, 24, 12, tzinfo=UTC)
+    [item] = parse_sitemap(_sitemap_dated("2018-09-24"), url="https://news.example/sitemap.xml").feed.items
+    assert item.published == datetime(2018, 9, 24, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "written", ["2018-09-24T00:00:00Z", "2018-09-24T00:00:00+00:00", "Mon, 24 Sep 2018 00:00:00 GMT"]
+)
+def test_a_midnight_written_out_stays_midnight(written):
+    [item] = parse_feed(_rss_dated(written), url="https://news.example/rss").items
+    assert item.published == datetime(2018, 9, 24, tzinfo=UTC)
+    if written[:1].isdigit():  # a sitemap's dates are W3C's
+        [item] = parse_sitemap(_sitemap_dated(written), url="https://news.example/sitemap.xml").feed.items
+        assert item.published == datetime(2018, 9, 24, tzinfo=UTC)
+
+
+def test_todays_date_alone_in_a_sitemap_is_never_ahead_of_the_clock():
+    before = datetime.now(UTC)
+    [item] = parse_sitemap(
+        _sitemap_dated(before.date().isoformat()), url="https://news.example/sitemap.xml"
+    ).feed.items
+    assert before.replace(hour=0, minute=0, second=0, microsecond=0) <= item.published
+    assert item.published <= min(
+        datetime.now(UTC), before.replace(hour=12, minute=0, second=0, microsecond=0)
+    )

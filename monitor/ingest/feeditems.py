@@ -19,6 +19,8 @@ MAX_MARKUP_CHARS = 4 * MAX_TEXT_CHARS  # markup read to make that text
 MAX_KEY_LENGTH = 500
 # Before the web's news: a date earlier is a feed's placeholder ("0001-01-01") or garbage, and is not kept.
 EARLIEST_PUBLISHED = datetime(1990, 1, 1, tzinfo=UTC)
+# A written date that names a time of day has "hh:mm" in it; "2024-09-01" and "Sun, 01 Sep 2024" have none.
+_TIME_OF_DAY = re.compile(r"\d:\d")
 # As feedparser decides for RSS text: HTML only with a closing tag or an entity reference in it.
 HTMLISH = re.compile(r"</\w+>|&#?\w+;")
 
@@ -75,6 +77,18 @@ def plausible_published(value: datetime | None) -> datetime | None:
     except (OverflowError, ValueError):
         return None
     return utc if utc >= EARLIEST_PUBLISHED else None
+
+
+def placed_in_its_day(parsed: datetime, written: str) -> datetime:
+    """``parsed`` (read from ``written``), or the day's noon UTC when ``written`` gave the day alone.
+
+    A day alone is read as its midnight UTC, which shows as the day before from Washington to Honolulu and
+    sorts the entry under news a day older. Noon UTC reads as that day from UTC-11 to UTC+11. A day not over
+    yet may then lie ahead of the clock: whoever stores it clamps it to when it was fetched.
+    """
+    if _TIME_OF_DAY.search(written) or (parsed.hour, parsed.minute, parsed.second) != (0, 0, 0):
+        return parsed
+    return parsed.replace(hour=12)
 
 
 @dataclass(frozen=True)

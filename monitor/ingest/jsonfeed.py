@@ -21,6 +21,7 @@ from monitor.ingest.feeditems import (
     cut,
     entry_key,
     language_tag,
+    placed_in_its_day,
     unique_items,
 )
 from monitor.ingest.localdates import parse_zone_abbreviation
@@ -198,7 +199,7 @@ def _json_date(value: object) -> datetime | None:
             parsed = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return placed_in_its_day(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), value)
 
 
 def looks_like_json(body: bytes, content_type: str) -> bool:

@@ -32,6 +32,7 @@ from monitor.ingest.feeditems import (
     cut,
     entry_key,
     language_tag,
+    placed_in_its_day,
     unique_items,
 )
 from monitor.ingest.jsonfeed import looks_like_json, parse_json_feed
@@ -190,7 +191,7 @@ def _item_from_entry(entry: Mapping, *, base_url: str, feed_language: str | None
         language = language or language_tag((detail or {}).get("language"))
     names = [clean_text(a.get("name")) for a in entry.get("authors") or [] if isinstance(a, Mapping)]
     author = ", ".join(dict.fromkeys(n for n in names if n)) or clean_text(entry.get("author"))
-    published = _struct_to_datetime(entry.get("published_parsed") or entry.get("updated_parsed"))
+    published = _published(entry)
     return FeedItem(
         key=entry_key(guid, link, title, summary or content),
         guid=guid,
@@ -254,6 +255,14 @@ def _ttl(value: object) -> int | None:
     # Capped before int(), which refuses a number of thousands of digits.
     digits = digits.lstrip("0") or "0"
     return MAX_TTL_MINUTES if len(digits) > len(str(MAX_TTL_MINUTES)) else min(int(digits), MAX_TTL_MINUTES)
+
+
+def _published(entry: Mapping) -> datetime | None:
+    """When the entry was published (else updated), a day given alone placed in its day (``placed_in_its_day``)."""
+    field = "published" if entry.get("published_parsed") else "updated"
+    published = _struct_to_datetime(entry.get(f"{field}_parsed"))
+    written = entry.get(field)
+    return placed_in_its_day(published, written) if published and isinstance(written, str) else published
 
 
 def _struct_to_datetime(value) -> datetime | None:

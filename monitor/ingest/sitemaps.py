@@ -23,7 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed
+from monitor.ingest.feeditems import FeedItem, NotAFeed, ParsedFeed, placed_in_its_day
 from monitor.ingest.parse import MAX_DOCUMENT_CHARS, parse_feed
 from monitor.ingest.text import normalize_whitespace
 
@@ -282,7 +282,11 @@ def _date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None if parsed > datetime.now(UTC) + FUTURE_TOLERANCE else parsed
+    now = datetime.now(UTC)
+    if parsed > now + FUTURE_TOLERANCE:
+        return None
+    # Today's date alone is placed at its noon, which may not have come yet: it is now at the latest.
+    return min(placed_in_its_day(parsed, value), max(parsed, now))
 
 
 def _clean(value: str | None) -> str | None:
