@@ -4,14 +4,19 @@ does after a crash), poll the feeds the first was polling and send again the dig
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import subprocess
 
 import pytest
+from alembic import command
 from support.httpserver import Route
 from support.news import make_entries, rss
 from support.waiting import wait_for
 from test_daemon import monitor_argv, start_daemon, stop
+
+from monitor.store.db import Database, alembic_config, current_revision
+from monitor.store.schema import SCHEMA_REVISION
 
 RSS = {"Content-Type": "application/rss+xml"}
 
@@ -57,3 +62,26 @@ def test_a_second_daemon_on_one_sqlite_file_is_refused_and_the_first_goes_on(web
         assert wait_for(lambda: "daemon started" in log_path.read_text(), timeout=60), log_path.read_text()
     finally:
         assert stop(after_kill) == 0, log_path.read_text()
+
+
+def test_a_daemon_refused_leaves_the_running_ones_schema_as_it_is(workspace, tmp_path):
+    # A new version started beside the running daemon of the version before migrated the database under it,
+    # then was refused: the running daemon met a schema it does not know.
+    if not workspace.database_url.startswith("sqlite"):
+        pytest.skip("several instances may share a PostgreSQL database")
+    workspace.write_config([])
+    db = Database(workspace.database_url)
+    command.downgrade(alembic_config(db), "-1")
+    behind = current_revision(db)
+    assert behind != SCHEMA_REVISION
+    running = db.sqlite_path.with_name(f"{db.sqlite_path.name}-run.lock")
+    with open(running, "a+") as lock:  # as the running daemon holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242")
+        lock.flush()
+        second = subprocess.run(monitor_argv(workspace, "run"), capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "another monitor daemon (pid 4242) runs on" in second.stderr, second.stderr
+    assert "schema upgraded" not in second.stderr
+    assert current_revision(db) == behind
+    db.dispose()

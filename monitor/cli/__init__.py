@@ -93,14 +93,7 @@ class AppState:
         """
         db = open_database(self.database_url(), migrate=False)
         try:
-            if migrate:
-                before, after = migrate_schema(db)
-                if before != after:  # the daemon's start: said once, as `db upgrade` says it
-                    logging.getLogger("monitor").info(
-                        "database %s: schema upgraded %s -> %s", db.describe(), before or "empty", after
-                    )
-            elif check:
-                require_current(db)
+            prepare_schema(db, migrate=migrate, check=check)
         except BaseException:
             db.dispose()
             raise
@@ -115,6 +108,18 @@ class AppState:
         if self.db_source == "COMMANDLINE" and self.db_url:
             words += ["--db", shlex.quote(Database.describe_url(self.db_url))]
         return " ".join([*words, args])
+
+
+def prepare_schema(db: Database, *, migrate: bool, check: bool) -> None:
+    """Bring ``db``'s schema up to date (``migrate``), or refuse one that is missing, behind or newer (``check``)."""
+    if migrate:
+        before, after = migrate_schema(db)
+        if before != after:  # the daemon's start: said once, as `db upgrade` says it
+            logging.getLogger("monitor").info(
+                "database %s: schema upgraded %s -> %s", db.describe(), before or "empty", after
+            )
+    elif check:
+        require_current(db)
 
 
 def state_of(ctx: typer.Context) -> AppState:

@@ -29,6 +29,7 @@ from monitor.cli import (
     fail,
     out,
     parse_since_option,
+    prepare_schema,
     print_json,
     state_of,
     when,
@@ -50,6 +51,7 @@ from monitor.schedule import (
     learned_rhythm,
     silence,
 )
+from monitor.store.db import sole_daemon
 from monitor.store.records import WITHOUT_PAGE_TEXT, body_origin
 from monitor.store.schema import migrate as migrate_schema
 from monitor.store.schema import require_current
@@ -735,7 +737,7 @@ def run(
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         config = state.config()
-        db = state.database(migrate=not no_migrate)
+        db = state.database(check=False)  # its schema is seen to once the file is this daemon's alone
     except MonitorError as exc:
         raise fail(exc) from exc
     given = address is not None
@@ -748,15 +750,19 @@ def run(
         )
     if address is None:
         address = configured
-    logging.getLogger("monitor").info(
-        "monitor %s starting: %d feeds, database %s (pid %d)",
-        __version__,
-        len(config.feeds),
-        db.describe(),
-        os.getpid(),
-    )
     try:
-        asyncio.run(run_daemon(config, db, listen=address, listen_given=given))
+        with sole_daemon(db):
+            # Migrated once no other daemon runs on the file: a new version started beside the running one
+            # upgraded the schema under it, then was refused.
+            prepare_schema(db, migrate=not no_migrate, check=True)
+            logging.getLogger("monitor").info(
+                "monitor %s starting: %d feeds, database %s (pid %d)",
+                __version__,
+                len(config.feeds),
+                db.describe(),
+                os.getpid(),
+            )
+            asyncio.run(run_daemon(config, db, listen=address, listen_given=given))
     except MonitorError as exc:
         raise fail(exc) from exc
     finally:

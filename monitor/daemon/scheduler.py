@@ -35,7 +35,7 @@ from monitor.runtime.logs import log_failure
 from monitor.runtime.metrics import NO_METRICS, Metrics, PrometheusMetrics
 from monitor.store import deliveries as ledger
 from monitor.store import feeds as feed_store
-from monitor.store.db import Database, disk_space, remedy, size_bytes, sole_daemon, unavailability
+from monitor.store.db import Database, disk_space, remedy, size_bytes, unavailability
 from monitor.store.schema import SchemaError, refuse_newer
 from monitor.store.timeshift import later_times_moved
 
@@ -462,14 +462,9 @@ async def run_daemon(
     Args:
         listen: where to serve /healthz and /metrics (``monitor.daemon.observe``); None for no listener, and then
             nothing is counted either.
+
+    On an SQLite file the caller holds ``sole_daemon`` (from before the schema's upgrade).
     """
-    with sole_daemon(db):
-        await _run_alone(config, db, listen=listen, listen_given=listen_given)
-
-
-async def _run_alone(
-    config: Config, db: Database, *, listen: tuple[str, int] | None, listen_given: bool
-) -> None:
     loop = asyncio.get_running_loop()
     metrics: Metrics = NO_METRICS
     listener = None
