@@ -453,6 +453,8 @@ def sole_daemon(db: Database) -> Iterator[None]:
         return
     path = db.sqlite_path.with_name(f"{db.sqlite_path.name}-run.lock")
     try:
+        # Taken before the schema is made: a new database's directory may not be there yet (``upgrade``).
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock_file = open(path, "a+")  # noqa: SIM115 - held open for as long as the daemon runs
     except OSError as exc:
         raise StoreError(
