@@ -20,6 +20,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,6 +48,10 @@ MIN_LEASE = timedelta(minutes=5)  # a hub granting less would have us renew at e
 RETRY_PENDING_AFTER = timedelta(hours=1)  # a hub that never verified: ask again after this
 RETRY_DENIED_AFTER = timedelta(days=1)  # a hub that refused or failed: ask again after this
 MAX_PUSH_BYTES_DEFAULT = 10_000_000
+VERIFIED_AGAIN_WITHIN = timedelta(minutes=10)  # after a request: a hub verifying it again, our answer lost
+LEASE_CLOCK_SLACK = timedelta(minutes=5)  # pushes taken this long past a lease's end: the hub's clock may lag
+REPLAYS_REMEMBERED_FOR = timedelta(days=1)  # the same content pushed again within this long is ignored
+REPLAYS_REMEMBERED_AT_MOST = 10_000  # pushes remembered: a bound on memory, whatever the hubs send
 
 
 def discover(parsed: ParsedFeed, result: FetchResult) -> tuple[str, str] | None:
@@ -92,6 +98,37 @@ def needs_request(existing: websub_store.Subscription | None, hub: str, topic: s
     return now >= existing.requested_at + RETRY_DENIED_AFTER
 
 
+def wanted(subscription: websub_store.Subscription) -> bool:
+    """Whether the subscription's feed still wants pushes: it is configured, and read as a feed (sitemaps and
+    pages name no hub, monitor.pipeline subscribes only feeds)."""
+    return subscription.feed_enabled and subscription.feed_kind == "rss"
+
+
+def awaits_verification(subscription: websub_store.Subscription, now: datetime) -> bool:
+    """Whether a hub's verification of intent answers a request of ours: the feed still wants pushes and
+    its subscription was asked for and not verified since, or asked for moments ago (a hub that did not get
+    our answer verifies again). Counted from the request, not the last verification: repeated verifications
+    must not keep stretching a lease that no request of ours renewed."""
+    if not wanted(subscription):
+        return False
+    verified_at = subscription.verified_at
+    return (
+        verified_at is None
+        or verified_at < subscription.requested_at
+        or now - subscription.requested_at <= VERIFIED_AGAIN_WITHIN
+    )
+
+
+def takes_pushes(subscription: websub_store.Subscription, now: datetime) -> bool:
+    """Whether what its hub pushes is looked at: the feed still wants pushes, the subscription was not denied,
+    and its lease, if the hub granted one, has not run out (give or take the hub's clock)."""
+    return (
+        wanted(subscription)
+        and subscription.state in (websub_store.ACTIVE, websub_store.PENDING)
+        and (subscription.lease_until is None or now <= subscription.lease_until + LEASE_CLOCK_SLACK)
+    )
+
+
 def renewal_due(subscription: websub_store.Subscription) -> datetime:
     """Halfway through the lease the hub granted: room for a renewal to fail and be tried again."""
     assert subscription.lease_until is not None
@@ -130,6 +167,7 @@ class Subscriber:
         assert settings.callback_url is not None
         self.settings, self.db, self.accept, self.clock = settings, db, accept, clock
         self.max_push_bytes = max_push_bytes
+        self._recent_pushes = RecentPushes()
 
     def callback_for(self, token: str) -> str:
         return f"{self.settings.callback_url}/{token}"
@@ -185,9 +223,22 @@ class Subscriber:
             else:
                 found = None
             if found is None:
+                if parsed is not None and existing is not None:
+                    # The feed names no hub any more (its hub link was taken out, or its address changed to
+                    # one without): what a hub pushes under the old token is no news of this feed now.
+                    websub_store.forget(session, feed_id=feed_id)
+                    log.info(
+                        "websub: feed=%s names no hub any more: its subscription at %s is dropped",
+                        existing.feed_name,
+                        existing.hub,
+                        extra={"feed": existing.feed_name, "url": existing.hub},
+                    )
                 return None
             hub, topic = found
-            if not needs_request(existing, hub, topic, now):
+            # The callback moved (settings.websub.callback_url changed): the hub pushes where the daemon may
+            # no longer be reached, so it is told at once, not at the renewal, days away.
+            moved = existing is not None and existing.callback != self.callback_for(existing.token)
+            if not moved and not needs_request(existing, hub, topic, now):
                 return None
             if existing is not None and (existing.hub, existing.topic) == (hub, topic):
                 # A renewal: the same callback and secret, so the hub extends the subscription it has.
@@ -195,7 +246,14 @@ class Subscriber:
             else:
                 token, secret = secrets.token_urlsafe(24), secrets.token_hex(32)
             websub_store.request(
-                session, feed_id=feed_id, hub=hub, topic=topic, token=token, secret=secret, now=now
+                session,
+                feed_id=feed_id,
+                hub=hub,
+                topic=topic,
+                token=token,
+                secret=secret,
+                now=now,
+                callback=self.callback_for(token),
             )
         return hub, {
             "hub.mode": "subscribe",
@@ -285,13 +343,13 @@ class Subscriber:
                 return Answer(404, b"no such subscription\n")
             if mode == "denied":
                 reason = query.get("hub.reason", "")[:500]
-                websub_store.set_state(
+                websub_store.denied(
                     session,
                     token=token,
-                    state=websub_store.DENIED,
                     error=f"hub denied the subscription: {reason}"
                     if reason
                     else "hub denied the subscription",
+                    now=self.clock(),
                 )
                 log.warning(
                     "websub: feed=%s hub denied the subscription %s",
@@ -301,11 +359,13 @@ class Subscriber:
                 )
                 return Answer(200, b"ok\n")
             challenge = query.get("hub.challenge", "")
-            if mode != "subscribe" or not challenge:
-                # We never ask to unsubscribe: a lease we no longer want simply runs out.
+            now = self.clock()
+            if mode != "subscribe" or not challenge or not awaits_verification(subscription, now):
+                # We never ask to unsubscribe. Anyone who learnt the callback can send a verification: only
+                # one of a request we made is confirmed, lest it stretch a lease (and put off the renewal) or
+                # revive a subscription the feed no longer wants.
                 return Answer(404, b"not a request of ours\n")
             lease = _lease(query.get("hub.lease_seconds"), self.settings.lease)
-            now = self.clock()
             # The poll that asked was scheduled before the hub said how long the lease is: one shorter than the
             # feed's interval would run out before the poll that renews it. That poll comes at half the lease.
             renewal = renewal_due(replace(subscription, lease_until=now + lease))
@@ -323,19 +383,19 @@ class Subscriber:
 
     def takes_pushes(self, token: str) -> bool:
         """Whether content pushed to ``token`` would be looked at: asked before its body is read."""
-        with self.db.session() as session:
-            subscription = websub_store.by_token(session, token)
-        return subscription is not None and subscription.state in (websub_store.ACTIVE, websub_store.PENDING)
+        return self._taking_pushes(token, self.clock()) is not None
 
     def push(self, token: str, headers: Mapping[str, str], body: bytes) -> Answer:
         """The hub's POST of new content: processed when signed with our secret, ignored otherwise.
 
-        A 2xx either way, as the spec says, so a forger learns nothing; a token we do not know is a 410,
-        which tells a hub to stop sending.
+        A 2xx either way, as the spec says, so a forger learns nothing. A token we do not know, of a feed no
+        longer configured or of a lease that ran out unrenewed, is a 410, which tells a hub to stop sending.
+        The same content pushed again (a hub retrying, or someone replaying what they overheard) is taken
+        once.
         """
-        with self.db.session() as session:
-            subscription = websub_store.by_token(session, token)
-        if subscription is None or subscription.state not in (websub_store.ACTIVE, websub_store.PENDING):
+        now = self.clock()
+        subscription = self._taking_pushes(token, now)
+        if subscription is None:
             return Answer(410, b"no such subscription\n")
         if not signature_matches(subscription.secret, body, headers.get("x-hub-signature")):
             log.warning(
@@ -344,11 +404,57 @@ class Subscriber:
                 extra={"feed": subscription.feed_name},
             )
             return Answer(202, b"ignored\n")
+        if not self._recent_pushes.first(token, body, now):
+            log.info(
+                "websub: feed=%s the same content pushed again, ignored",
+                subscription.feed_name,
+                extra={"feed": subscription.feed_name},
+            )
+            return Answer(202, b"ignored\n")
         with self.db.session() as session:
-            websub_store.pushed(session, token=token, now=self.clock())
+            websub_store.pushed(session, token=token, now=now)
         if self.accept is not None:
             self.accept(subscription, body, headers)
         return Answer(202, b"accepted\n")
+
+    def _taking_pushes(self, token: str, now: datetime) -> websub_store.Subscription | None:
+        """The subscription of ``token`` if what its hub pushes is looked at, else None (a 410)."""
+        with self.db.session() as session:
+            subscription = websub_store.by_token(session, token)
+            if subscription is not None and not wanted(subscription):
+                # The hub is told to stop, and may drop the subscription: forgotten here too, so that the feed,
+                # configured again, subscribes anew rather than wait for pushes that will not come.
+                websub_store.forget(session, feed_id=subscription.feed_id)
+                log.info(
+                    "websub: feed=%s is no longer configured as a feed: its hub %s is told its subscription "
+                    "is gone",
+                    subscription.feed_name,
+                    subscription.hub,
+                    extra={"feed": subscription.feed_name, "url": subscription.hub},
+                )
+        return subscription if subscription is not None and takes_pushes(subscription, now) else None
+
+
+class RecentPushes:
+    """The digests of the content pushed lately to each callback, to take each content once: a signature
+    proves who signed, not when, so a push overheard once could be sent again at will."""
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[str, bytes], datetime] = OrderedDict()
+        self._lock = threading.Lock()  # the listener's threads share it
+
+    def first(self, token: str, body: bytes, now: datetime) -> bool:
+        """Whether ``body`` is new to ``token`` within REPLAYS_REMEMBERED_FOR; remembered either way."""
+        key = (token, hashlib.sha256(body).digest())
+        with self._lock:
+            while self._seen and (
+                len(self._seen) >= REPLAYS_REMEMBERED_AT_MOST
+                or next(iter(self._seen.values())) < now - REPLAYS_REMEMBERED_FOR
+            ):
+                self._seen.popitem(last=False)
+            seen = self._seen.pop(key, None)
+            self._seen[key] = now
+        return seen is None
 
 
 def token_of(path: str) -> str | None:
@@ -365,12 +471,15 @@ def token_of(path: str) -> str | None:
 
 
 def _lease(value: str | None, asked: timedelta) -> timedelta:
-    """The lease the hub granted (``hub.lease_seconds``), or the one we asked for when it says none."""
+    """The lease the hub granted (``hub.lease_seconds``), or the one we asked for when it says none.
+
+    Never longer than the one we asked for: a longer one (absurd, or forged by whoever learnt the callback)
+    would put the renewal off, while one taken shorter than granted only renews a little early."""
     try:
         granted = timedelta(seconds=int(value)) if value is not None else asked
     except (ValueError, OverflowError):
         granted = asked
-    return min(max(granted, MIN_LEASE), timedelta(days=365))
+    return min(max(granted, MIN_LEASE), max(asked, MIN_LEASE))
 
 
 def _describe(lease: timedelta) -> str:

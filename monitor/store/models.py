@@ -393,9 +393,10 @@ class WebSubSubscription(Base):
     """A feed's subscription at its WebSub hub: the hub pushes new content to ``/websub/<token>``.
 
     ``state`` is pending (asked, the hub has not verified), active (verified, until ``lease_until``),
-    or denied (the hub refused, or could not be asked). A subscription no longer wanted is not cancelled: its
-    lease runs out. The secret signs what the hub pushes (HMAC); it is sent to the hub with each request for
-    the subscription (renewals included), and never leaves the store otherwise.
+    or denied (the hub refused, or could not be asked). A subscription no longer wanted (its feed left the
+    configuration, or names no hub any more) is not cancelled at the hub: its pushes are answered 410 Gone.
+    The secret signs what the hub pushes (HMAC); it is sent to the hub with each request for the subscription
+    (renewals included), and never leaves the store otherwise.
     """
 
     __tablename__ = "websub_subscriptions"
@@ -404,6 +405,8 @@ class WebSubSubscription(Base):
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), unique=True)
     hub: Mapped[str] = mapped_column(String(URL_LENGTH))
     topic: Mapped[str] = mapped_column(String(URL_LENGTH))
+    # Where the hub was asked to push (ending in the token); empty for subscriptions asked before it was kept.
+    callback: Mapped[str | None] = mapped_column(String(URL_LENGTH))
     token: Mapped[str] = mapped_column(String(64), unique=True)  # the callback's last path segment
     secret: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(20))

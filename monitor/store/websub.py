@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import Feed, WebSubSubscription
@@ -31,6 +31,9 @@ class Subscription:
     verified_at: datetime | None = None
     missed_at: datetime | None = None  # when a poll last found entries the hub had not pushed
     missed: int = 0  # how many such entries polls have found
+    feed_enabled: bool = True  # False once the feed left the configuration (or was turned off there)
+    feed_kind: str = "rss"  # how the feed is read now (rss, sitemap, page)
+    callback: str | None = None  # where the hub was asked to push; None: asked before it was kept
 
     @property
     def trusted(self) -> bool:
@@ -41,7 +44,7 @@ class Subscription:
         )
 
 
-def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
+def _snapshot(row: WebSubSubscription, feed_name: str, feed_enabled: bool, feed_kind: str) -> Subscription:
     return Subscription(
         row.id,
         row.feed_id,
@@ -59,11 +62,16 @@ def _snapshot(row: WebSubSubscription, feed_name: str) -> Subscription:
         row.verified_at,
         row.missed_at,
         row.missed,
+        feed_enabled,
+        feed_kind,
+        row.callback,
     )
 
 
-def _with_feed() -> Select[WebSubSubscription, str]:
-    return select(WebSubSubscription, Feed.name).join(Feed, Feed.id == WebSubSubscription.feed_id)
+def _with_feed() -> Select[WebSubSubscription, str, bool, str]:
+    return select(WebSubSubscription, Feed.name, Feed.enabled, Feed.kind).join(
+        Feed, Feed.id == WebSubSubscription.feed_id
+    )
 
 
 def of_feed(session: Session, feed_id: int) -> Subscription | None:
@@ -81,12 +89,22 @@ def all_subscriptions(session: Session) -> list[Subscription]:
 
 
 def request(
-    session: Session, *, feed_id: int, hub: str, topic: str, token: str, secret: str, now: datetime
+    session: Session,
+    *,
+    feed_id: int,
+    hub: str,
+    topic: str,
+    token: str,
+    secret: str,
+    now: datetime,
+    callback: str | None = None,
 ) -> None:
     """Record a subscription being asked for (before the hub is asked: it may verify before it answers).
 
-    A feed has one subscription: asking again (a renewal, a new hub) replaces its hub, topic, token and
-    secret, and keeps the lease of the verified one until the hub verifies the new request."""
+    A feed has one subscription: asking again replaces its hub, topic, callback, token and secret. A renewal
+    (the same hub, topic and callback) stays active on the lease verified before; a request at another hub, of
+    another topic or at another callback is pending until its hub verifies it (the old hub, whose token is
+    gone, pushes no more)."""
     row = session.scalars(select(WebSubSubscription).where(WebSubSubscription.feed_id == feed_id)).first()
     if row is None:
         session.add(
@@ -96,22 +114,24 @@ def request(
                 topic=topic,
                 token=token,
                 secret=secret,
+                callback=callback,
                 state=PENDING,
                 requested_at=now,
                 pushes=0,
             )
         )
         return
-    row.hub, row.topic, row.token, row.secret, row.requested_at, row.error = (
+    if row.state != ACTIVE or (row.hub, row.topic, row.callback) != (hub, topic, callback):
+        row.state = PENDING
+    row.hub, row.topic, row.callback, row.token, row.secret, row.requested_at, row.error = (
         hub,
         topic,
+        callback,
         token,
         secret,
         now,
         None,
     )
-    if row.state != ACTIVE:
-        row.state = PENDING
 
 
 def verified(
@@ -134,9 +154,14 @@ def verified(
         )
 
 
-def set_state(session: Session, *, token: str, state: str, error: str | None = None) -> None:
+def denied(session: Session, *, token: str, error: str, now: datetime) -> None:
+    """The hub denied the subscription, at ``now``: it counts as the time of the request the hub answered, from
+    which a denied subscription waits before it is asked for again (a denial may come days after the request,
+    when a hub ends a subscription it held)."""
     session.execute(
-        update(WebSubSubscription).where(WebSubSubscription.token == token).values(state=state, error=error)
+        update(WebSubSubscription)
+        .where(WebSubSubscription.token == token)
+        .values(state=DENIED, error=error, requested_at=now)
     )
 
 
@@ -167,3 +192,8 @@ def pushed(session: Session, *, token: str, now: datetime) -> None:
         .where(WebSubSubscription.token == token)
         .values(last_push_at=now, pushes=WebSubSubscription.pushes + 1)
     )
+
+
+def forget(session: Session, *, feed_id: int) -> None:
+    """The feed has no subscription any more: its token is unknown from now on."""
+    session.execute(delete(WebSubSubscription).where(WebSubSubscription.feed_id == feed_id))

@@ -81,7 +81,9 @@ class LocalHub:
         threading.Thread(target=self._verify, args=(key,), daemon=True).start()
         return 202
 
-    def _verify(self, key: tuple[str, str]) -> None:
+    def _verify(self, key: tuple[str, str]) -> tuple[int, bytes]:
+        """Verify the subscriber's intent (again, when called again, as a hub whose answer got lost does):
+        what the subscriber answered."""
         subscription = self.subscriptions[key]
         challenge = secrets.token_hex(8)
         lease = self.grant_lease if self.grant_lease is not None else subscription.lease_seconds
@@ -91,6 +93,13 @@ class LocalHub:
         status, body = _request(f"{subscription.callback}?{urlencode(query)}")
         with self.lock:
             subscription.verified = status == 200 and body == challenge.encode()
+        return status, body
+
+    def verify_again(self, topic: str) -> list[tuple[int, bytes]]:
+        """Verify again every subscription of ``topic``: what the subscribers answered."""
+        with self.lock:
+            keys = [key for key in self.subscriptions if key[0] == topic]
+        return [self._verify(key) for key in keys]
 
     def verified(self) -> list[HubSubscription]:
         with self.lock:
@@ -105,7 +114,7 @@ class LocalHub:
         content_type: str = "application/rss+xml",
     ) -> list[int]:
         """POST ``content`` to every verified subscriber of ``topic``, signed with its secret (or ``secret``);
-        the statuses they answered."""
+        the statuses they answered. A subscriber that answers 410 Gone is dropped, as the spec lets hubs do."""
         statuses = []
         for subscription in self.verified():
             if subscription.topic != topic:
@@ -122,6 +131,9 @@ class LocalHub:
                 },
             )
             statuses.append(status)
+            if status == 410:
+                with self.lock:
+                    self.subscriptions.pop((subscription.topic, subscription.callback), None)
         return statuses
 
 
