@@ -109,8 +109,8 @@ def _trafilatura():
     and the pipeline's own process, which only chooses and stores texts, need not carry trafilatura and lxml.
 
     trafilatura drops every character that is not printable from the text, the zero-width joiners with
-    them: Persian words ran together (موشکها for موشک‌ها, "missiles"), and a watchlist stem no longer found
-    their inflected forms. Its cleaning looks the function up at each call, so the one given here is used.
+    them: Persian words ran together in the text readers see (موشکها for موشک‌ها, "missiles"), unlike the
+    outlet's own. Its cleaning looks the function up at each call, so the one given here is used.
 
     lxml.html's parser asks a Python method which class each element object gets (a form's, an input's, a
     plain element's) every time one is made: some 6,000 calls a page, 5% of an extraction. trafilatura

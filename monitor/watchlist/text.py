@@ -11,9 +11,11 @@ finds its own spelling. What folding does:
   keheh (ك -> ک), teh marbuta -> heh (ة -> ه), heh with yeh above -> heh (ۀ -> ه); hamza-carrying alefs lose
   the hamza through NFKD (أ إ آ -> ا); the tatweel (ـ), a pure stretching stroke, is removed;
 * digits of every script -> ASCII digits (۳۶۰ -> 360);
-* ZWNJ (U+200C), which Persian writes inside words between a stem and its suffix (موشک‌ها, "missiles"),
-  separates tokens: the stem alone (موشک) then finds the inflected word, as it would in English with
-  a wildcard. Other invisible format characters (ZWJ, soft hyphen, direction marks) are removed.
+* invisible format characters are removed: the ZWNJ (U+200C) that Persian writes inside a word between
+  a stem and its suffix (موشک‌ها, "missiles"), the ZWJ, the soft hyphen, direction marks. Outlets and
+  people write the same word with the ZWNJ or joined (موشکها), as keyboards and sites allow, and either
+  spelling finds the other; a stem finds its inflected words with a wildcard (موشک*), as in English.
+  (Kept as a separator, the ZWNJ made موشک‌ها the phrase "موشک ها", which the joined word never matched.)
 
 A token is a maximal run of letters and digits (``[^\\W_]+`` on the folded text), in any script. Everything
 else (spaces, punctuation, hyphens, apostrophes) separates tokens, so ``Shahed-136`` is the two tokens
@@ -50,7 +52,6 @@ _LETTERS = {
     "\u06c0": "\u0647",  # ۀ heh with yeh above -> ه
     "\u06d5": "\u0647",  # ە ae (what NFKD leaves of ۀ) -> ه
     "\u0640": "",  # tatweel: a stretching stroke, no letter at all
-    "\u200c": " ",  # ZWNJ: separates a Persian stem from its suffix, so it separates tokens
 }
 # The commonest non-ASCII characters of news text, with what fold_char makes of them.
 _COMMON = tuple((char, " ") for char in "\u2019\u2018\u201c\u201d\u2013\u2014\u00a0\u2026\u00ab\u00bb\u2022")
@@ -78,7 +79,7 @@ def fold_char(char: str) -> str:
     kept = []
     for part in decomposed:
         category = unicodedata.category(part)
-        if category == "Mn" or (category == "Cf" and part != "\u200c"):
+        if category in ("Mn", "Cf"):
             continue  # combining marks (diacritics, harakat) and invisible format characters
         kept.append(_LETTERS.get(part, part))
     folded = "".join(kept)
