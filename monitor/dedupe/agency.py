@@ -90,7 +90,9 @@ def _compile() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pa
         # The slashes follow the date's full stop: "Photographer/AP/Shutterstock", a photo's credit where
         # extraction keeps captions, is not a dateline.
         rf"|^[^\W\d_][\w .,]{{0,60}}\.\s?/(?P<d>{every})/"
-        rf"|^[^\W\d_][\w ]{{1,40}}\s[-–—]\s*(?P<e>{every})\s*[:،]"
+        # "تهران – ایرنا:", and as the Persian agencies write it, "تهران- ایرنا- ": a space beside each dash
+        # ("Mid-AA-rated" is a word, not a dateline).
+        rf"|^[^\W\d_][\w ]{{1,40}}(?:\s[-–—]\s*|[-–—]\s)(?P<e>{every})(?:\s*[:،]|\s*[-–—]\s)"
         rf"|^\s*(?P<f>{full})[^\n]{{1,30}}?日[电電]"
         rf"|^\s*【[^】\n]{{1,30}}?(?P<g>{every})】)",
         re.MULTILINE,

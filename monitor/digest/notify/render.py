@@ -30,6 +30,7 @@ from monitor.digest.notify.wording import (
     local_day,
     local_time,
     one_line,
+    outlet_name,
     plural,
     quiet_source_line,
     quiet_sources_heading,
@@ -192,6 +193,7 @@ def _environment() -> Environment:
     env.globals["plural"] = plural
     env.globals["carried_note"] = carried_note
     env.filters["one_line"] = one_line
+    env.filters["outlet_name"] = outlet_name
     env.filters["safe_url"] = safe_url
     env.filters["shown_url"] = shown_url
     return env

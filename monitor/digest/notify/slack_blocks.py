@@ -17,6 +17,7 @@ from monitor.digest.notify.wording import (
     coverage_line,
     local_time,
     one_line,
+    outlet_name,
     plural,
     quiet_source_line,
     quiet_sources_heading,
@@ -59,7 +60,7 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
         # A headline's address of thousands of characters ("|" encoded thrice): cut at MAX_TEXT in the
         # middle of "<url|", the whole item read as a broken link. The headline goes without it.
         head = ("*Update* · " if item.is_update else "") + f"*{escape(one_line(item.headline))}*"
-    meta = escape(one_line(item.outlet)) + (
+    meta = escape(outlet_name(item.outlet)) + (
         f" · {'found ' if item.undated else ''}{local_time(item.published_at, zone, now)}"
         if item.published_at
         else ""
@@ -73,7 +74,7 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     excerpt = item.excerpt.marked("*", "*", escape) if item.excerpt.text else ""
     label = "New write-ups" if item.is_update else "Other write-ups"
     writeups = "\n".join(
-        f"• {escape(one_line(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
+        f"• {escape(outlet_name(r.outlet))}: {_link(r.url, one_line(r.title or r.url, 140))}"
         + (f" ({carried_note(r)})" if r.carried_by else "")
         for r in item.writeups
     )
@@ -82,7 +83,7 @@ def item_text(item: DigestItem, zone: str, now: datetime | None = None) -> str:
     writeups = f"{label}:\n{writeups}" if writeups else ""
     copies = ""
     if item.copies:
-        links = ", ".join(_link(copy.url, one_line(copy.outlet)) for copy in item.copies)
+        links = ", ".join(_link(copy.url, outlet_name(copy.outlet)) for copy in item.copies)
         more = f" and {item.more_copies} more" if item.more_copies else ""
         copies = f"Wire copy carried by {plural(item.copy_count, 'more outlet')}: {links}{more}"
     text = "\n".join(part for part in (head, meta, coverage, excerpt, writeups, copies) if part)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -41,6 +42,20 @@ def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
     """
     flat = " ".join(_BREAKS.sub(" ", without_bidi_controls(text or "")).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def outlet_name(name: str | None) -> str:
+    """An outlet's name on one line, to stand before a date, a colon or a link in a left-to-right line.
+
+    A name in Arabic, Persian or Hebrew letters is set between left-to-right marks: otherwise the bidirectional
+    algorithm took the day of the date after it (" · 7 Dec 05:23") into the name's right-to-left run, and
+    "7" was shown to the left of the name, apart from its month; and a plain-text reader that sets each line
+    in the direction of its first letter laid the whole line right to left.
+    """
+    shown = one_line(name)
+    if any(unicodedata.bidirectional(char) in ("R", "AL") for char in shown):
+        return f"\u200e{shown}\u200e"
+    return shown
 
 
 def local_time(moment: datetime | None, zone: str, now: datetime | None = None) -> str:
