@@ -13,6 +13,7 @@ from support.httpserver import Route
 from support.news import BASE_TIME, Entry, rss
 
 from monitor.ingest.extract import extract_page
+from monitor.ingest.parse import parse_feed
 
 # Windows-1256 has no Persian yeh (U+06CC): sites in it write the Arabic one, as here.
 PERSIAN = [
@@ -97,3 +98,30 @@ def test_polled_pages_in_legacy_charsets_are_stored_readable_and_tagged(web, wor
     assert "موشک\u200cهای" in bodies["utf8"]
     tagged = {match["url"].rsplit("/", 1)[1] for match in workspace.json("matches")}
     assert tagged == {"meta", "header", "utf8"}  # the titles name neither: the bodies' موشک‌ها do
+
+
+def test_an_unlabelled_page_in_arabic_letters_is_read_in_windows_1256():
+    # No label, or a server's default: the detector took the ZWNJ's byte for noise, and read some such pages
+    # (a paragraph of these alone) as windows-1251, Cyrillic gibberish.
+    for paragraph in PERSIAN_1256:
+        html = page([paragraph], meta=None, lang="fa").encode("cp1256")
+        for content_type in ("", "text/html; charset=ISO-8859-1"):
+            extracted = extract_page(html, "http://127.0.0.1/a", content_type)
+            assert extracted is not None and extracted.text == paragraph, content_type
+
+
+def test_an_unlabelled_feed_in_arabic_letters_is_read_in_windows_1256():
+    items = "".join(
+        f"<item><title>{escape(p[:60])}</title><description>{escape(p)}</description></item>"
+        for p in PERSIAN_1256
+    )
+    body = f"<rss version='2.0'><channel><title>t</title><language>fa</language>{items}</channel></rss>"
+    parsed = parse_feed(body.encode("cp1256"), url="http://127.0.0.1/fa.xml")
+    assert [item.title for item in parsed.items] == [p[:60].strip() for p in PERSIAN_1256]
+
+
+def test_an_unlabelled_russian_page_is_still_left_to_the_detector():
+    # Russian pages come in KOI8-R as well as windows-1251: the declared language does not choose.
+    html = page(RUSSIAN, meta=None, lang="ru").encode("koi8-r", "xmlcharrefreplace")
+    extracted = extract_page(html, "http://127.0.0.1/a", "")
+    assert extracted is not None and extracted.text.startswith("Иран передал России")

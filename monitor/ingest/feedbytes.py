@@ -120,6 +120,8 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
             return body.decode(charset), charset, []
         except UnicodeDecodeError:
             continue
+    if not candidates and not ascii_only and (by_language := _declared_language_charset(body)) is not None:
+        return _decoded(body, by_language)
     detected = _detect(body) if not ascii_only else None
     if detected and (not candidates or detected not in candidates):
         try:
@@ -133,6 +135,24 @@ _META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._
 _HTML_PRESCAN = 8192
 # Legacy labels that browsers read as the superset code page (WHATWG Encoding), which pages labelled so use.
 _HTML_SUPERSETS = {"gb2312": "gbk", "shift_jis": "cp932", "euc_kr": "cp949"}
+# The language a document declares in its first 8 KB: <html lang>, xml:lang, or RSS's <language>.
+_DECLARED_LANGUAGE = re.compile(
+    rb"""<html\s[^>]*?\blang\s*=\s*["']?([A-Za-z]{2,3})\b|\bxml:lang\s*=\s*["']([A-Za-z]{2,3})\b"""
+    rb"""|<(?:\w+:)?language>\s*([A-Za-z]{2,3})\b""",
+    re.IGNORECASE,
+)
+# Languages in Arabic letters, whose unlabelled legacy pages are windows-1256 (ISO-8859-6 has no Persian
+# letters). The detector is not asked: it counts the byte of Persian's zero-width non-joiner (0x9D) as noise
+# and read such pages as windows-1251, Cyrillic gibberish. Other scripts are left to it: Russian pages come in
+# KOI8-R as well as windows-1251, which it tells apart.
+_ARABIC_SCRIPT_LANGUAGES = frozenset({"fa", "ar", "ur", "ps", "ckb", "sd", "ug"})
+
+
+def _declared_language_charset(body: bytes) -> str | None:
+    """windows-1256 for a document that declares a language written in Arabic letters, else None."""
+    match = _DECLARED_LANGUAGE.search(body[:_HTML_PRESCAN])
+    language = next((group for group in match.groups() if group), b"") if match else b""
+    return "cp1256" if language.decode("ascii").lower() in _ARABIC_SCRIPT_LANGUAGES else None
 
 
 def decode_html(body: bytes, content_type: str = "") -> str | None:
@@ -165,6 +185,8 @@ def decode_html(body: bytes, content_type: str = "") -> str | None:
             return body.decode(_HTML_SUPERSETS.get(charset, charset))
         except UnicodeDecodeError:
             continue
+    if (by_language := _declared_language_charset(body)) is not None:
+        return body.decode(by_language, errors="replace")
     return None
 
 
