@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from support.digests import NOW
 from support.smtp import SmtpServer
 from test_digest import digest_config, seed
@@ -14,7 +14,7 @@ from test_digest import digest_config, seed
 from monitor.config import load_config
 from monitor.digest.runner import DigestRunner
 from monitor.store import deliveries as ledger
-from monitor.store.models import Delivery, DeliveryItem
+from monitor.store.models import Delivery, DeliveryItem, DeliveryRecipient
 
 
 def _owed(db) -> list[tuple[str, str]]:
@@ -78,6 +78,7 @@ def test_a_delivery_left_sending_under_the_old_name_still_goes_out(db, tmp_path)
                 )
             )
             session.execute(update(DeliveryItem).values(delivered_at=None))
+            session.execute(delete(DeliveryRecipient))
         digest_config(tmp_path, smtp_port=smtp.port, name="daily", renamed_from=["morning"])
         [renamed] = load_config(tmp_path / "feeds.yaml").digests
         runner = DigestRunner(db, renamed, owner="t")

@@ -3,6 +3,7 @@ uses (so a digest sent by hand is not sent again by the daemon)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -170,7 +171,7 @@ def deliveries(
     if digest_name is not None:
         _say_if_not_configured(ctx, digest_name, listed=len(records))
     if as_json:
-        print_json([record.__dict__ for record in records])
+        print_json([asdict(record) for record in records])
         return
     now = datetime.now(UTC)
     table = Table(title=f"Deliveries ({len(records)})", title_justify="left")
@@ -206,6 +207,26 @@ def deliveries(
                     record.error,
                 )
             )
+        for recipient in record.recipients:
+            if recipient.status in _RECIPIENT_FATES:
+                out.print(
+                    styled(
+                        "[yellow]{}[/] {} {} {}: {}: {} ({})",
+                        recipient.status,
+                        record.digest,
+                        record.channel,
+                        f"{record.period:%Y-%m-%d %H:%M}",
+                        recipient.address,
+                        recipient.reply or "",
+                        _RECIPIENT_FATES[recipient.status],
+                    )
+                )
+
+
+_RECIPIENT_FATES = {
+    "deferred": "refused for now: its retries send it to this recipient alone",
+    "refused": "refused for good: check the address in to:, or remove it",
+}
 
 
 def _say_if_not_configured(ctx: typer.Context, name: str, *, listed: int) -> None:
@@ -228,11 +249,16 @@ def _say_if_not_configured(ctx: typer.Context, name: str, *, listed: int) -> Non
 
 
 def _status(record: DeliveryRecord) -> str:
-    """The status, with the attempts that failed (``attempts`` counts those)."""
+    """The status, with the attempts that failed (``attempts`` counts those), and the recipients refused
+    for good of a delivery sent to the others."""
+    refused = sum(recipient.status == "refused" for recipient in record.recipients)
+    besides = f", {refused} of {len(record.recipients)} refused" if refused else ""
     if record.attempts == 0:
-        return record.status
+        return record.status + besides
     tries = "1 try" if record.attempts == 1 else f"{record.attempts} tries"
-    return f"sent after {tries} failed" if record.status == "sent" else f"{record.status}, {tries}"
+    return (
+        f"sent after {tries} failed" if record.status == "sent" else f"{record.status}, {tries}"
+    ) + besides
 
 
 def _when(record: DeliveryRecord, now: datetime) -> str:

@@ -37,6 +37,7 @@ from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
+from monitor.digest.recipients import LedgerRecipients
 from monitor.errors import MonitorError
 from monitor.runtime import instance
 from monitor.runtime.logs import log_failure
@@ -584,11 +585,16 @@ class DigestRunner:
                 )
             items = ledger.pending_items(session, delivery_id=delivery_id)
             # Nothing pending: everything went out before a crash (the row is only closed), or a digest with
-            # nothing new that is sent all the same (``send_empty``: "nothing new", and who was not heard from).
-            to_send = bool(items) or (
-                slot.kind == "digest"
-                and self.digest.send_empty
-                and ledger.never_sent_anything(session, delivery_id=delivery_id)
+            # nothing new that is sent all the same (``send_empty``: "nothing new", and who was not heard from),
+            # or recipients the server put off are owed the message the others took (kept as it was).
+            to_send = (
+                bool(items)
+                or ledger.message_kept(session, delivery_id=delivery_id) is not None
+                or (
+                    slot.kind == "digest"
+                    and self.digest.send_empty
+                    and ledger.never_sent_anything(session, delivery_id=delivery_id)
+                )
             )
             content = compose(
                 session,
@@ -618,8 +624,15 @@ class DigestRunner:
         try:
             if to_send:
                 sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
+                # A channel of several recipients (email) follows each in the ledger: a retry reaches only
+                # those still owed the message.
+                addressed = (
+                    {"recipients": LedgerRecipients(self.db, delivery_id)}
+                    if getattr(sender, "addresses_recipients", False)
+                    else {}
+                )
                 with _LeaseKeeper(self.db, delivery_id, owner=self.owner, lease=self.lease):
-                    sender.send(digest, message_id=message_id, accepted=accepted)
+                    sender.send(digest, message_id=message_id, accepted=accepted, **addressed)
         except Exception as error:
             if unavailability(error) is not None:
                 # The database, not the channel, failed (recording what the channel took): it is recorded

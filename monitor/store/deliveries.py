@@ -19,13 +19,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.runtime.instance import Holder
 from monitor.store.leases import NO_LEASE, HeldLease, clear_leases, clear_leases_but, held_on_host, taken_by
-from monitor.store.models import Delivery, DeliveryItem
+from monitor.store.models import Delivery, DeliveryItem, DeliveryRecipient
 from monitor.store.results import rowcount
 
 SENDING, SENT, FAILED, SUPERSEDED, EMPTY = "sending", "sent", "failed", "superseded", "empty"
 UNCONFIRMED = "unconfirmed"
 """A failed attempt that may have reached the channel all the same (the connection dropped after the message
 went out): the row keeps its Message-ID, is retried as it is, and no other delivery carries its items."""
+ACCEPTED, DEFERRED, REFUSED = "accepted", "deferred", "refused"
+"""The states of a delivery's recipient (an email's ``to``): taken, refused for now (tried again), for good."""
 OWED = (SENDING, FAILED, UNCONFIRMED)
 """The states of a delivery whose articles the channel has not all taken yet, and may still take."""
 _ID_CHUNK = 500  # deliveries counted per statement: well under every database's limit on bound parameters
@@ -170,9 +172,13 @@ def due_retries(session: Session, *, slot: Slot, now: datetime) -> list[int]:
 
 
 def waiting_retry(session: Session, *, slot: Slot, now: datetime) -> bool:
-    """Whether a failed delivery of ``slot`` is backing off (alerts wait for it rather than pile up)."""
+    """Whether a failed delivery of ``slot`` is backing off (alerts wait for it rather than pile up). Not one
+    a recipient took: it owes its message to those put off, and the channel takes new ones."""
     query = select(Delivery.id).where(
-        *_in_slot(slot), Delivery.status.in_((FAILED, UNCONFIRMED)), Delivery.next_attempt_at > now
+        *_in_slot(slot),
+        Delivery.status.in_((FAILED, UNCONFIRMED)),
+        Delivery.next_attempt_at > now,
+        ~_reached_someone(),
     )
     return session.scalars(query.limit(1)).first() is not None
 
@@ -203,10 +209,11 @@ def digest_names(session: Session) -> set[str]:
 
 
 def supersede_failed(session: Session, *, slot: Slot, keep: int) -> int:
-    """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles."""
+    """Mark the failed deliveries of ``slot`` as superseded: delivery ``keep`` carries their articles. Not
+    one that a recipient took already: what it still owes is its message to the others, not articles."""
     result = session.execute(
         update(Delivery)
-        .where(*_in_slot(slot), Delivery.status == FAILED, Delivery.id != keep)
+        .where(*_in_slot(slot), Delivery.status == FAILED, Delivery.id != keep, ~_reached_someone())
         .values(status=SUPERSEDED, next_attempt_at=None)
     )
     return rowcount(result)
@@ -310,9 +317,66 @@ def finish(session: Session, *, delivery_id: int, status: str, now: datetime, me
             message_id=message_id,
             error=None,
             next_attempt_at=None,
+            kept_message=None,
             **NO_LEASE,
         )
     )
+
+
+@dataclass(frozen=True)
+class RecipientState:
+    """One recipient of a delivery: accepted, deferred or refused, with what the server said."""
+
+    address: str
+    status: str
+    reply: str | None
+    at: datetime
+
+
+def recipients(session: Session, *, delivery_id: int) -> list[RecipientState]:
+    """What the delivery's recipients became so far, in the order they were first recorded."""
+    query = (
+        select(
+            DeliveryRecipient.address, DeliveryRecipient.status, DeliveryRecipient.reply, DeliveryRecipient.at
+        )
+        .where(DeliveryRecipient.delivery_id == delivery_id)
+        .order_by(DeliveryRecipient.id)
+    )
+    return [RecipientState(*row) for row in session.execute(query)]
+
+
+def record_recipients(
+    session: Session,
+    *,
+    delivery_id: int,
+    states: Sequence[tuple[str, str, str | None]],
+    now: datetime,
+    kept_message: bytes | None = None,
+) -> None:
+    """Record (address, status, reply) for recipients of a delivery; one that accepted stays accepted.
+    ``kept_message``: the message to keep for the recipients still owed it."""
+    known = {
+        row.address: row
+        for row in session.scalars(
+            select(DeliveryRecipient).where(DeliveryRecipient.delivery_id == delivery_id)
+        )
+    }
+    for address, status, reply in states:
+        row = known.get(address)
+        if row is None:
+            row = known[address] = DeliveryRecipient(delivery_id=delivery_id, address=address)
+            session.add(row)
+        elif row.status == ACCEPTED:
+            continue
+        row.status, row.reply, row.at = status, reply, now
+    if kept_message is not None:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(kept_message=kept_message))
+    session.flush()
+
+
+def message_kept(session: Session, *, delivery_id: int) -> bytes | None:
+    """The message kept for the recipients a delivery still owes it to (``record_recipients``), if any."""
+    return session.scalars(select(Delivery.kept_message).where(Delivery.id == delivery_id)).first()
 
 
 def attempts_made(session: Session, *, delivery_id: int) -> int:
@@ -372,6 +436,7 @@ class DeliveryRecord:
     lease_until: datetime | None
     message_id: str | None
     error: str | None
+    recipients: tuple[RecipientState, ...] = ()  # an email's: who took it, who refused it
 
 
 def history(
@@ -406,6 +471,17 @@ def history(
             .group_by(DeliveryItem.delivery_id)
         )
         counts.update({delivery_id: (int(a), int(d)) for delivery_id, a, d in session.execute(items)})
+    addressed: dict[int, list[RecipientState]] = {}
+    for start in range(0, len(ids), _ID_CHUNK):
+        addressees = (
+            select(DeliveryRecipient)
+            .where(DeliveryRecipient.delivery_id.in_(ids[start : start + _ID_CHUNK]))
+            .order_by(DeliveryRecipient.id)
+        )
+        for recipient in session.scalars(addressees):
+            addressed.setdefault(recipient.delivery_id, []).append(
+                RecipientState(recipient.address, recipient.status, recipient.reply, recipient.at)
+            )
     found = [(row, *counts.get(row.id, (0, 0))) for row in deliveries]
     return [
         DeliveryRecord(
@@ -425,6 +501,7 @@ def history(
             row.lease_until,
             row.message_id,
             row.error,
+            tuple(addressed.get(row.id, ())),
         )
         for row, articles, delivered in found
     ]
@@ -456,6 +533,11 @@ def owed(session: Session, *, digest: str | None = None) -> list[Owed]:
         Owed(kind, channel, status, int(count), oldest)
         for kind, channel, status, count, oldest in session.execute(query)
     ]
+
+
+def _reached_someone() -> ColumnElement[bool]:
+    """SQL: a recipient of the delivery took its message (an email put off for others)."""
+    return exists().where(DeliveryRecipient.delivery_id == Delivery.id, DeliveryRecipient.status == ACCEPTED)
 
 
 def _in_slot(slot: Slot) -> tuple[ColumnElement[bool], ...]:

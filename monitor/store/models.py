@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -369,6 +370,29 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The message as its first recipients took it, kept while a recipient the server put off (a 4xx) is
+    # still owed it: its retries send that same message to it alone. Cleared when the delivery is closed.
+    kept_message: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class DeliveryRecipient(Base):
+    """One address of a delivery to several (an email's ``to``): whether the server took the message for it.
+
+    ``status`` is accepted, deferred (refused for now, a 4xx: tried again) or refused (for good, a 5xx);
+    ``reply`` is what the server said.
+    """
+
+    __tablename__ = "delivery_recipients"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "address", name="uq_delivery_recipients_delivery_id_address"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))  # as sent, without its display name
+    status: Mapped[str] = mapped_column(String(20))
+    reply: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class DeliveryItem(Base):

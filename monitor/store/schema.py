@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from monitor.errors import StoreError
 from monitor.store.db import Database, current_revision, script_directory, upgrade
 
-SCHEMA_REVISION = "0024"
+SCHEMA_REVISION = "0025"
 """The revision this version's code is written for: the head of ``migrations/versions`` (a test holds the
 two equal, so a new migration fails the suite until this names it). A constant, so that the commands that
 only check the schema need not read the migration scripts, nor import Alembic to do so."""

@@ -3,7 +3,10 @@
 ``SmtpServer(port)`` can be stopped and started again on the same port, to play an outage: while it is
 stopped, connections are refused. ``drop_after_data`` plays a server that takes a message and drops the
 connection before its answer; ``holding`` one that takes a message and keeps the sender waiting for its
-answer until it is set back to False; ``reject_with`` one that refuses every message with that reply.
+answer until it is set back to False; ``reject_with`` one that refuses every message with that reply
+(at DATA, after taking its recipients); ``refuse`` one that refuses some recipients at RCPT (address ->
+reply, "452 4.2.2 mailbox busy") and takes the message for the others. ``smtputf8`` offers SMTPUTF8, so
+that addresses in non-ASCII characters are taken (aiosmtpd's default is not to).
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ class _Keeper:
         self.drop_after_data = 0  # this many next messages are taken, then the connection dropped unanswered
         self.holding = False  # messages are taken, and answered only once this is False again
         self.reject_with: str | None = None  # a reply ("554 ...") refusing every message, none kept
+        self.refuse: dict[str, str] = {}  # address (any case) -> the reply refusing it at RCPT
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        refusals = {refused.casefold(): reply for refused, reply in self.refuse.items()}
+        if (reply := refusals.get(address.casefold())) is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    def received_by(self, address: str) -> list[EmailMessage]:
+        """The messages taken for ``address`` (in the envelope: a To header names every recipient)."""
+        return [
+            message
+            for message, (_sender, rcpt_tos) in zip(self.messages, self.envelopes, strict=True)
+            if address.casefold() in (rcpt.casefold() for rcpt in rcpt_tos)
+        ]
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.reject_with is not None:
@@ -45,8 +65,9 @@ class _Keeper:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, smtputf8: bool = False) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self.keeper = _Keeper()
         self._controller: Controller | None = None
 
@@ -75,11 +96,20 @@ class SmtpServer:
         self.keeper.holding = value
 
     @property
+    def refuse(self) -> dict[str, str]:
+        return self.keeper.refuse
+
+    @property
     def messages(self) -> list[EmailMessage]:
         return self.keeper.messages
 
+    def received_by(self, address: str) -> list[EmailMessage]:
+        return self.keeper.received_by(address)
+
     def start(self) -> SmtpServer:
-        self._controller = Controller(self.keeper, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.keeper, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
         return self
 

@@ -16,13 +16,14 @@ register through ``register_channel``, as a plugin does: a plugin module listed 
 Errors::
 
     MonitorError
-     └── DeliveryError     the channel did not accept (all of) the digest; ``accepted`` messages went out
+     └── DeliveryError     the channel did not accept (all of) the digest, or not for every recipient;
+                           ``accepted`` messages went out
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -40,6 +41,34 @@ log = logging.getLogger(__name__)
 # Called with the article ids of each message the channel accepted, at once: a later failure must not
 # undo what already went out.
 Accepted = Callable[[tuple[int, ...]], None]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A recipient the channel refused, with what its server said ("452 4.2.2 mailbox busy"); ``permanent``
+    (a 5xx): not tried again for this delivery once another recipient took it."""
+
+    address: str
+    reply: str
+    permanent: bool
+
+
+class Recipients(Protocol):
+    """What a delivery knows of its recipients, for a channel that sends one message to several (email):
+    a retry sends only to those still owed it, and the accepted ones never get it twice."""
+
+    def owed(self, addresses: Sequence[str]) -> tuple[str, ...]:
+        """Of ``addresses``, those still owed the message: every one until one took it, then those put off
+        for now (not those refused for good)."""
+        ...
+
+    def kept(self) -> bytes | None:
+        """The message the first recipients took, kept for those put off; None when there is none."""
+        ...
+
+    def record(self, *, accepted: Sequence[str], refused: Sequence[Refusal], message: bytes) -> None:
+        """Note who took ``message`` and who refused it; raises when it cannot (the caller then fails)."""
+        ...
 
 
 class DeliveryError(MonitorError):
@@ -68,7 +97,8 @@ class Sender(Protocol):
     def send(self, digest: Digest, *, message_id: str, accepted: Accepted) -> None:
         """Send ``digest``; call ``accepted`` after each message the channel took. Raises DeliveryError.
 
-        A retry renders only what was not accepted yet, so a sender never needs to skip anything."""
+        A retry renders only what was not accepted yet, so a sender never needs to skip anything. A sender
+        whose class sets ``addresses_recipients = True`` is also given ``recipients=`` (a ``Recipients``)."""
 
 
 ChannelFactory = Callable[..., Sender]

@@ -2,6 +2,10 @@
 
 The Message-ID is derived from the digest, channel and period, so a message sent again after a crash
 carries the same id and mail clients and people can tell it is a repeat.
+
+Each recipient is followed on its own (``Recipients``): one the server puts off at RCPT (a 4xx) while
+others take the message is sent that same message on the delivery's retries, alone; one it refuses for
+good (a 5xx) is recorded and not tried again; and the others never get it twice.
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ import hashlib
 import logging
 import smtplib
 import ssl
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses
 
-from monitor.digest.notify import Accepted, DeliveryError, register_channel
+from monitor.digest.notify import Accepted, DeliveryError, Recipients, Refusal, register_channel
 from monitor.digest.notify.render import Digest
 from monitor.digest.notify.settings import EmailChannel
 
@@ -35,13 +40,25 @@ def sender_domain(address: str) -> str:
     return parsed[0][1].rpartition("@")[2] if parsed and "@" in parsed[0][1] else ""
 
 
+def header_recipients(to: Sequence[str]) -> tuple[str, ...]:
+    """The entries of ``to`` for the To header, as written, each address once."""
+    seen: set[str] = set()
+    kept = []
+    for entry in to:
+        addresses = {address.casefold() for _name, address in getaddresses([entry])}
+        if not addresses <= seen:
+            kept.append(entry)
+        seen |= addresses
+    return tuple(kept)
+
+
 def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, date: datetime) -> EmailMessage:
     """The MIME message: UTF-8 subject and bodies, a Date and the stable Message-ID."""
     message = EmailMessage()
     # One line already; the policy encodes it (RFC 2047) as needed.
     message["Subject"] = literal_header(digest.subject)
     message["From"] = settings.from_
-    message["To"] = ", ".join(settings.to)
+    message["To"] = ", ".join(header_recipients(settings.to))
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
@@ -115,12 +132,6 @@ class _SmtpSsl(smtplib.SMTP_SSL):
 def _said(error: BaseException) -> str:
     """What the server said, as it said it ("554 5.7.1 Relay access denied"), not Python's tuple of it
     ("(554, b'5.7.1 Relay access denied')")."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        refusals = [
-            f"{address}: {code} {_text(reply)}"
-            for address, (code, reply) in list(error.recipients.items())[:5]
-        ]
-        return "every recipient refused (" + "; ".join(refusals) + ")"
     if isinstance(error, smtplib.SMTPResponseException):
         return f"{error.smtp_code} {_text(error.smtp_error)}"
     return str(error)
@@ -133,10 +144,71 @@ def _text(reply: bytes | str) -> str:
 
 def _hint(error: BaseException) -> str | None:
     code = getattr(error, "smtp_code", None)
-    if isinstance(error, smtplib.SMTPRecipientsRefused) or (isinstance(code, int) and 500 <= code < 600):
+    if isinstance(code, int) and 500 <= code < 600:
         # A permanent refusal is tried again all the same (a relay's rule may be mended), but said as such.
-        return "the server refuses for good (5xx): check the relay's rules, the sender and the recipients"
+        return REFUSED_FOR_GOOD
     return None
+
+
+REFUSED_FOR_GOOD = "the server refuses for good (5xx): check the relay's rules, the sender and the recipients"
+NO_SMTPUTF8 = "the server takes no address in non-ASCII characters (it does not offer SMTPUTF8)"
+
+
+def _refusals(refused: dict[str, tuple[int, bytes]]) -> list[Refusal]:
+    return [
+        Refusal(address, f"{code} {_text(reply)}", permanent=500 <= code < 600)
+        for address, (code, reply) in refused.items()
+    ]
+
+
+def _put_off(refusals: Sequence[Refusal], owed: Sequence[str]) -> str:
+    """The refusals of the recipients still ``owed`` the message, as the server said them."""
+    still = {address.casefold() for address in owed}
+    said = [f"{r.address}: {r.reply}" for r in refusals if r.address.casefold() in still][:5]
+    return "; ".join(said) or ", ".join(owed[:5])
+
+
+def _flat(message: EmailMessage, *, utf8: bool) -> bytes:
+    """The message as sent: CRLF lines, and headers in UTF-8 when the session is SMTPUTF8 (RFC 6532)."""
+    return message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+
+
+def _tell(host: str, refusals: Sequence[Refusal]) -> None:
+    """Log each recipient refused for good, once the others took the message: it will not get it."""
+    for refusal in refusals:
+        if refusal.permanent:
+            log.warning(
+                "SMTP %s refused %s for good (%s): it does not get this message "
+                "(hint: check the address in to:, or remove it)",
+                host,
+                refusal.address,
+                refusal.reply,
+            )
+
+
+def _refused_hint(refusals: Sequence[Refusal]) -> str:
+    if refusals and all(refusal.permanent for refusal in refusals):
+        return REFUSED_FOR_GOOD
+    return "the server refused them for now (4xx): tried again later"
+
+
+class _Unrecorded:
+    """Recipients followed for one call only, for a sender used without a ledger."""
+
+    def __init__(self) -> None:
+        self.put_off: set[str] | None = None  # once one took it: those refused for now
+
+    def owed(self, addresses: Sequence[str]) -> tuple[str, ...]:
+        if self.put_off is None:
+            return tuple(addresses)
+        return tuple(address for address in addresses if address.casefold() in self.put_off)
+
+    def kept(self) -> bytes | None:
+        return None
+
+    def record(self, *, accepted: Sequence[str], refused: Sequence[Refusal], message: bytes) -> None:
+        if accepted:
+            self.put_off = {r.address.casefold() for r in refused if not r.permanent}
 
 
 def _quit(smtp: smtplib.SMTP) -> None:
@@ -149,15 +221,26 @@ def _quit(smtp: smtplib.SMTP) -> None:
 
 class EmailSender:
     name = "email"
+    addresses_recipients = True  # given ``recipients=``: each address of ``to`` is followed on its own
 
     def __init__(self, settings: EmailChannel, **_options: object) -> None:
         self.settings = settings
 
-    def send(self, digest: Digest, *, message_id: str, accepted: Accepted) -> None:
-        message = build_message(digest, self.settings, message_id=message_id, date=datetime.now(UTC))
+    def send(
+        self, digest: Digest, *, message_id: str, accepted: Accepted, recipients: Recipients | None = None
+    ) -> None:
         settings = self.settings
+        recipients = recipients or _Unrecorded()
+        everyone = settings.addresses()
+        owed = recipients.owed(everyone)
+        if not owed:  # every recipient has it (or refused it for good): a crash kept that from the record
+            accepted(digest.content.article_ids)
+            return
+        # The message the others took, for those put off: the same message, not a later rendering of it.
+        kept = recipients.kept()
         host, port, timeout = settings.host, settings.effective_port(), settings.timeout.total_seconds()
         smtp: smtplib.SMTP | None = None
+        refusals: list[Refusal] = []
         try:
             if settings.security == "tls":
                 smtp = _SmtpSsl(host, port, timeout=timeout, context=ssl.create_default_context())
@@ -168,7 +251,30 @@ class EmailSender:
                     smtp.starttls(context=ssl.create_default_context())
                 if settings.username:
                     smtp.login(settings.username, settings.password)
-                refused = smtp.send_message(message)
+                smtp.ehlo_or_helo_if_needed()
+                utf8 = smtp.has_extn("smtputf8")
+                # An address in non-ASCII characters needs a server that takes them: the others still get it.
+                refusals = [
+                    Refusal(a, NO_SMTPUTF8, permanent=True) for a in owed if not (a.isascii() or utf8)
+                ]
+                sendable = [a for a in owed if a.isascii() or utf8]
+                sender = getaddresses([settings.from_])[0][1] or settings.from_
+                if not (sender.isascii() or utf8):
+                    raise smtplib.SMTPNotSupportedError(f"the sender {sender}: {NO_SMTPUTF8}")
+                international = utf8 and not all(a.isascii() for a in (sender, *sendable))
+                raw = kept or _flat(
+                    build_message(digest, settings, message_id=message_id, date=datetime.now(UTC)),
+                    utf8=international,
+                )
+                if not sendable:
+                    raise smtplib.SMTPRecipientsRefused({})
+                options = ("SMTPUTF8", "BODY=8BITMIME") if international or not raw.isascii() else ()
+                try:
+                    refusals += _refusals(smtp.sendmail(sender, sendable, raw, options))
+                except smtplib.SMTPRecipientsRefused as error:
+                    refusals += _refusals(error.recipients)
+                    raise
+                took = [a for a in sendable if a not in {r.address for r in refusals}]
             finally:
                 # Not ``with smtp``: its QUIT raises on any answer but 221 (or a timeout), and that after
                 # the server's 250 to DATA made a message it took count as failed, and sent again.
@@ -178,6 +284,8 @@ class EmailSender:
                 f"SMTP {host}:{port} refused the login ({error.smtp_code})",
                 hint="check the username and password",
             ) from error
+        except smtplib.SMTPRecipientsRefused:
+            took = []  # no one took it this time: told below, with whom it reached before
         except (OSError, smtplib.SMTPException) as error:
             maybe = smtp is not None and data_unanswered(smtp, error)
             raise DeliveryError(
@@ -186,9 +294,31 @@ class EmailSender:
                 maybe_delivered=maybe,
                 hint=_hint(error),
             ) from error
-        if refused:  # some recipients refused, some took it: the message is out, and cannot be taken back
-            log.warning("SMTP %s refused recipients %s", host, sorted(refused))
-        accepted(digest.content.article_ids)
+        # Who took it first, then its articles: a crash between the two sends it again to no one who has it.
+        try:
+            recipients.record(accepted=took, refused=refusals, message=raw)
+        except Exception:
+            if took:  # the database away: what went out is still said, and recorded once it is back
+                accepted(digest.content.article_ids)
+            raise
+        still = recipients.owed(everyone)
+        if took or not still:
+            accepted(digest.content.article_ids)
+        if len(still) == len(everyone):  # no one has it: a failed delivery, tried again for all
+            raise DeliveryError(
+                f"SMTP {host}:{port}: every recipient refused ("
+                + "; ".join(f"{r.address}: {r.reply}" for r in refusals[:5])
+                + ")",
+                hint=_refused_hint(refusals),
+            )
+        _tell(host, refusals)
+        if still:
+            raise DeliveryError(
+                f"SMTP {host}:{port}: put off {len(still)} of {len(everyone)} recipients "
+                f"({_put_off(refusals, still)}); the others have the message, and its retries send it to "
+                "these alone",
+                hint="the server refused them for now (4xx): nothing to do unless it lasts",
+            )
 
 
 register_channel("email", EmailSender, EmailChannel)

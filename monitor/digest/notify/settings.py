@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from datetime import timedelta
+from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,6 +161,15 @@ class EmailChannel(ChannelSettings):
                 raise InvalidValue(f"{address!r} is not an email address", "write it as name@example.org")
         return cleaned
 
+    def addresses(self) -> tuple[str, ...]:
+        """The addresses of ``to`` as the server is given them: without display names, and each once (an
+        address listed twice, or once more in another case, got every digest twice)."""
+        found: dict[str, str] = {}
+        for _name, address in getaddresses(list(self.to)):
+            if address:
+                found.setdefault(address.casefold(), address)
+        return tuple(found.values())
+
     def effective_port(self) -> int:
         return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
 
@@ -182,7 +192,7 @@ class EmailChannel(ChannelSettings):
 
     def describe(self) -> str:
         """Where and how it sends, with no secret: no password, no user name."""
-        count = len(self.to)
+        count = len(self.addresses())
         login = ", with login" if self.username or self.password else ""
         return (
             f"{_host_port(self.host.strip(), self.effective_port())}, {self.security}, "
