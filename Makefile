@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-BENCHMARKS := ingest dedup dedup_eval wire_eval story_eval regroup_eval tagging topic_eval near retention history freshness ssrf soak
+BENCHMARKS := ingest dedup dedup_eval wire_eval story_eval regroup_eval tagging topic_eval near retention history year_of_data freshness ssrf soak
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: install run poll test lint bench $(addprefix bench-,$(BENCHMARKS)) screenshots clean

@@ -158,6 +158,41 @@ def test_old_articles_go_with_their_rows_and_recent_ones_stay(db):
         assert _count(s, ArticleMatch, ArticleMatch.evidence != "{}") == 1
 
 
+def test_the_entries_of_a_batch_of_pruned_articles_are_remembered_in_one_statement(db):
+    # One INSERT a feed link was a round trip each: a thousand and more for each batch of a thousand articles,
+    # and on PostgreSQL the better part of a prune catching up on weeks (bench/year_of_data.py).
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    feed = _feed(db)
+    for article_id in range(1, 11):
+        _seed(db, article_id=article_id, fetched_at=NOW - timedelta(days=40, hours=article_id), feed_id=feed)
+    with db.session() as s:  # another instance pruning at the same time remembered one already
+        s.add(
+            PrunedEntry(
+                feed_id=feed, entry_key="k3", guid="g3", canonical_url="https://x.test/3", seen_at=NOW
+            )
+        )
+    inserts = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO PRUNED_ENTRIES"):
+            inserts.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        report = prune(
+            db, RetentionSettings(articles="30d", evidence="off", deliveries="off"), now=NOW, pause=0
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert report.rows["articles"] == 10
+    assert report.rows["pruned_entries"] == 9  # the one already there is not counted again
+    assert len(inserts) == 1
+    with db.session() as s:
+        assert sorted(s.scalars(select(PrunedEntry.entry_key))) == sorted(f"k{n}" for n in range(1, 11))
+
+
 def test_dry_run_deletes_nothing_and_tells_the_same(db):
     feed = _feed(db)
     _seed(db, article_id=1, fetched_at=NOW - timedelta(days=40), feed_id=feed)

@@ -359,8 +359,11 @@ def list_articles(
     if since is not None:
         query = query.where(Article.fetched_at >= since)
     if feed_name is not None:
+        # ``id + 0``: the feed's articles are a set to test each article against, walking the articles newest
+        # first to the limit. Asked of ``id`` itself, SQLite read every article the feed ever brought, whole,
+        # to sort them: 1 to 2 s for a busy feed's 100 latest after a year, against 0.05 s now.
         query = query.where(
-            Article.id.in_(select(ArticleFeed.article_id).join(Feed).where(Feed.name == feed_name))
+            (Article.id + 0).in_(select(ArticleFeed.article_id).join(Feed).where(Feed.name == feed_name))
         )
     query = query.order_by(Article.fetched_at.desc(), Article.id.desc()).limit(limit)
     return list(session.scalars(query))

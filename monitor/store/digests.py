@@ -240,20 +240,8 @@ def material(
         sizes.update((story_id, count) for story_id, count in session.execute(query) if story_id is not None)
     sent: dict[int, list[Sent]] = defaultdict(list)
     if channel is not None:
-        for chunk in _chunks(sorted(articles)):
-            query = (
-                select(DeliveryItem.article_id, Delivery.kind, Delivery.channel, DeliveryItem.delivered_at)
-                .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-                .where(
-                    Delivery.digest.in_((digest, *earlier)),
-                    DeliveryItem.article_id.in_(chunk),
-                    DeliveryItem.delivered_at.is_not(None),
-                )
-                .order_by(DeliveryItem.delivered_at)
-            )
-            for article_id, kind, sent_on, at in session.execute(query):
-                if at is not None:  # always (the query asks for delivered items): for the type checker
-                    sent[article_id].append(Sent(kind, sent_on, at))
+        for article_id, kind, sent_on, at in _delivered(session, sorted(articles), names=(digest, *earlier)):
+            sent[article_id].append(Sent(kind, sent_on, at))
     return Material(
         articles,
         tuple(matches),
@@ -261,6 +249,45 @@ def material(
         sizes,
         {article_id: tuple(found) for article_id, found in sent.items()},
     )
+
+
+def _delivered(
+    session: Session, article_ids: list[int], *, names: Sequence[str]
+) -> list[tuple[int, str, str, datetime]]:
+    """(article, kind, channel, when) of each accepted delivery of ``article_ids`` by a digest of ``names``,
+    earliest first.
+
+    The articles' items are read first, by article, then their deliveries by id. Joined in one statement,
+    SQLite (which has no statistics) walked every delivery the digest ever made, a year of daily digests and
+    of alerts, probing each for the articles: 1.7 s for 500 articles after a year with six alerts a day.
+    """
+    items: list[tuple[int, int, datetime]] = []
+    for chunk in _chunks(article_ids):
+        of_articles = select(
+            DeliveryItem.article_id, DeliveryItem.delivery_id, DeliveryItem.delivered_at
+        ).where(DeliveryItem.article_id.in_(chunk), DeliveryItem.delivered_at.is_not(None))
+        # delivered_at is never None here (the query asks for delivered items): the test is for the type checker.
+        items += [
+            (article_id, delivery, at) for article_id, delivery, at in session.execute(of_articles) if at
+        ]
+    deliveries: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks(sorted({delivery for _, delivery, _ in items})):
+        # The digest is told apart here, not in the statement: asked there too, SQLite went through the
+        # digest's index again, every delivery it made, rather than find these few by their ids.
+        query = select(Delivery.id, Delivery.digest, Delivery.kind, Delivery.channel).where(
+            Delivery.id.in_(chunk)
+        )
+        deliveries.update(
+            (delivery, (kind, channel))
+            for delivery, name, kind, channel in session.execute(query)
+            if name in names
+        )
+    found = [
+        (article_id, *deliveries[delivery], at)
+        for article_id, delivery, at in items
+        if delivery in deliveries
+    ]
+    return sorted(found, key=lambda one: one[3])
 
 
 TEXT_CHARS = 4000

@@ -145,7 +145,9 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict]) -> int:
         .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
         .returning(_pruned_entries.c.id)
     )
-    return sum(len(session.connection().execute(statement, row).all()) for row in rows)
+    # All rows in one execution, which SQLAlchemy sends as multi-row INSERTs: one statement a row was a
+    # round trip each, a thousand and more per batch of articles (3 ms each to PostgreSQL on loopback).
+    return len(session.connection().execute(statement, rows).all())
 
 
 def _drop_empty_groups(
