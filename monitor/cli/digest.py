@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +31,11 @@ from monitor.runtime.plurals import plural
 
 if TYPE_CHECKING:
     from monitor.store.deliveries import DeliveryRecord
+
+
+class DeliveryKind(StrEnum):
+    digest = "digest"
+    alert = "alert"
 
 
 @app.command()
@@ -150,6 +156,13 @@ def deliveries(
     digest_name: Annotated[
         str | None, typer.Option("--digest", metavar="NAME", help="Only this digest's deliveries.")
     ] = None,
+    kind: Annotated[
+        DeliveryKind | None,
+        typer.Option(
+            help="Only scheduled digests or only alerts (a busy day's alerts, one a minute, push the digests "
+            "out of the latest 50)."
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only deliveries for periods since, e.g. 2d, 6h, 2024-09-01.")
     ] = None,
@@ -166,7 +179,9 @@ def deliveries(
     names = _names_of(ctx, digest_name) if digest_name is not None else None
     db = database_or_exit(ctx)
     with db.session() as session:
-        records = ledger.history(session, digest=names, since=since_at, limit=limit or None)
+        records = ledger.history(
+            session, digest=names, kind=kind.value if kind else None, since=since_at, limit=limit or None
+        )
     db.dispose()
     if digest_name is not None:
         _say_if_not_configured(ctx, digest_name, listed=len(records))

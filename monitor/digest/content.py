@@ -6,7 +6,7 @@ The unit of delivery is the article; a story is how articles are shown:
 - a story appears once, under the topic its articles score best on, naming every topic it matched;
 - its headline is an original write-up: the representative of a wire cluster, never a reprint when the
   original is stored; among several write-ups, the best-scoring one (then the earliest);
-- its other new write-ups are linked with their outlet; new wire reprints are counted apart;
+- its other new write-ups are linked with their outlet; new wire reprints are counted apart, one per outlet;
 - when the story had reports before these, the item says so in one line ("first reported Mon 2 Dec;
   7 reports from 5 outlets so far") and, when this channel carried it before, it is an *update*;
 - an outlet is a publisher (``monitor.dedupe.outlets``), and one address is listed once.
@@ -103,14 +103,19 @@ def build_content(
         placed[topic].append(built)
         best_of[topic] = max(best_of.get(topic, 0.0), built.score)
 
+    # Ties on the score are common (it is capped at 100, and a headline naming the terms reaches it): then the
+    # topic with more reports leads, and the story with more reports, all of them counted, not only the few
+    # listed. Else on a breaking-news day the alphabet put a routine topic first, in the subject too, and a
+    # story carried by fifty outlets ranked as one of eight write-ups.
+    reports: dict[str, int] = {t: sum(len(i.article_ids) for i in items) for t, items in placed.items()}
     sections = []
-    for topic in sorted(placed, key=lambda t: (-best_of[t], t)):
+    for topic in sorted(placed, key=lambda t: (-best_of[t], -reports[t], t)):
         ranked = sorted(
             placed[topic],
             key=lambda i: (
                 -i.score,
                 i.is_update,
-                -(len(i.writeups) + len(i.copies)),
+                -len(i.article_ids),
                 -_epoch(i.published_at),
                 i.headline,
             ),
@@ -229,15 +234,16 @@ def _story(
             if article.id != original.id and article.url not in listed and article.url != original.url
         ]
         listed.update(article.url for article in reprints)
+        carriers = _other_outlets(reprints, original)
         if cluster == ordered[0]:
-            copies += [_report(article, site_names) for article in reprints]
-        elif original.url not in listed and (original.id in fresh or reprints):
+            copies += [_report(article, site_names) for article in carriers]
+        elif original.url not in listed and (original.id in fresh or carriers):
             listed.add(original.url)
             # One sent before is listed again for its new copies only: said so, not read as a new write-up.
             writeups.append(
                 replace(
                     _report(original, site_names),
-                    carried_by=len(reprints),
+                    carried_by=len(carriers),
                     sent_before=original.id not in fresh and _sent_here(material, view, original.id),
                 )
             )
@@ -296,6 +302,19 @@ def _alerted(material: Material, view: View, new_ids: list[int]) -> datetime | N
         return None
     times = [s.at for i in new_ids for s in material.sent.get(i, ()) if s.kind == "alert"]
     return min(times, default=None)
+
+
+def _other_outlets(reprints: Sequence[StoredArticle], original: StoredArticle) -> list[StoredArticle]:
+    """One reprint per outlet besides the original's: "carried by N more outlets" counts publishers, not the
+    addresses one outlet put the text under (a site republishing a piece under five URLs read as four more
+    outlets)."""
+    seen = {outlet_key(original.url)}
+    kept = []
+    for article in reprints:
+        if (key := outlet_key(article.url)) not in seen:
+            seen.add(key)
+            kept.append(article)
+    return kept
 
 
 def _report(article: StoredArticle, site_names: Mapping[str, str]) -> Report:

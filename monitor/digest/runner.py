@@ -102,8 +102,9 @@ def select_new(
     titles: Mapping[str, str] | None = None,
 ) -> list[ItemRef]:
     """What the next delivery of ``slot`` carries, one item per article: the items of its failed deliveries,
-    then new matches, then (for a digest) the articles that joined a matched story since and were not sent
-    on the channel: a developing story comes back with its new reports."""
+    then new matches (for an alert, not the reprints of a text the channel already carried), then (for a
+    digest) the articles that joined a matched story since and were not sent on the channel: a developing
+    story comes back with its new reports."""
     carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot), digest.renamed_from)
     min_score = min_score_of(digest, slot.kind)
     # What failed under the digest's earlier names (``renamed_from``) is still owed by it.
@@ -114,9 +115,18 @@ def select_new(
     ]
     # A match made before its topic was renamed or removed is still news not sent (never lost); but only
     # the topics in force bring a story back with its later write-ups.
-    found += digest_store.new_matches(
+    matched = digest_store.new_matches(
         session, carried=carried, topics=digest.topics, min_score=min_score, since=since, limit=MAX_ITEMS
     )
+    if slot.kind == "alert":
+        # A reprint of a text the channel already carried is no news to alert anyone to: it waits for the
+        # digest, which counts it among its story's wire copies. On a breaking story the reprints of one
+        # agency text come in for hours, and each minute's alert would otherwise ping the channel for them.
+        reprints = digest_store.copies_of_carried(
+            session, carried=carried, article_ids=[item.article_id for item in matched]
+        )
+        matched = [item for item in matched if item.article_id not in reprints]
+    found += matched
     topics = digest_topics(digest, titles or {})
     if slot.kind == "digest":
         followups = digest_store.story_followups(

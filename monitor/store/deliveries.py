@@ -443,14 +443,18 @@ def history(
     session: Session,
     *,
     digest: str | Sequence[str] | None = None,
+    kind: str | None = None,
     since: datetime | None = None,
     limit: int | None = 50,
 ) -> list[DeliveryRecord]:
-    """The latest deliveries (of one digest, for periods from ``since``), newest period first, with how many
-    articles each carries and how many its channel accepted. Alert checks that found nothing leave no row."""
+    """The latest deliveries (of one digest, of one kind, for periods from ``since``), newest period first, with
+    how many articles each carries and how many its channel accepted. Alert checks that found nothing leave
+    no row."""
     query = select(Delivery)
     if digest is not None:  # a digest's name, or its names (it and those it had)
         query = query.where(Delivery.digest.in_([digest] if isinstance(digest, str) else list(digest)))
+    if kind is not None:
+        query = query.where(Delivery.kind == kind)
     if since is not None:
         query = query.where(Delivery.period >= since)
     deliveries = list(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor.store.deliveries import ItemRef
@@ -102,6 +102,28 @@ def _carried(rule: Carried, article_id: QueryableAttribute[int]) -> ColumnElemen
             delivered | on_its_way,
         )
     )
+
+
+def copies_of_carried(session: Session, *, carried: Carried, article_ids: Collection[int]) -> set[int]:
+    """Of ``article_ids``, those whose wire cluster holds another article that went out under ``carried``:
+    copies (reprints, or the same text under another address) of a text already sent."""
+    sent = aliased(Article)
+    found: set[int] = set()
+    ids = sorted(set(article_ids))
+    for start in range(0, len(ids), BATCH):
+        query = select(Article.id).where(
+            Article.id.in_(ids[start : start + BATCH]),
+            Article.wire_cluster_id.is_not(None),
+            exists(
+                select(sent.id).where(
+                    sent.wire_cluster_id == Article.wire_cluster_id,
+                    sent.id != Article.id,
+                    _carried(carried, sent.id),
+                )
+            ),
+        )
+        found.update(session.scalars(query))
+    return found
 
 
 def failed_items(session: Session, *, digest: str, kind: str, channel: str) -> list[ItemRef]:

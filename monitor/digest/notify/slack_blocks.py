@@ -152,12 +152,17 @@ def slack_messages(content: DigestContent, subject: str) -> tuple[SlackMessage, 
     total = len(pages)
     messages = []
     for number, (page_blocks, page_ids) in enumerate(pages, start=1):
-        heading = one_line(subject, MAX_HEADER - 8) + (f" ({number}/{total})" if total > 1 else "")
-        header_text = escape_entities(heading)
-        while len(header_text) > MAX_HEADER:  # escaping lengthens "<" to "&lt;": cut until it fits
-            heading = heading[: len(heading) - (len(header_text) - MAX_HEADER) - 1]
-            header_text = escape_entities(heading + "…")
-        header = {"type": "header", "text": {"type": "plain_text", "text": header_text, "emoji": False}}
+        part = f" ({number}/{total})" if total > 1 else ""
+        heading = one_line(subject, MAX_HEADER - len(part))
+        # Escaping lengthens "&" to "&amp;": the subject is cut until it fits, never the part number after it
+        # (cut off, every part of a split digest had the same header, "… P&O ferr…").
+        while (excess := len(escape_entities(heading)) + len(part) - MAX_HEADER) > 0:
+            heading = one_line(heading, len(heading) - excess)
+        heading += part
+        header = {
+            "type": "header",
+            "text": {"type": "plain_text", "text": escape_entities(heading), "emoji": False},
+        }
         payload = {
             "text": escape(heading),
             "blocks": [header, *page_blocks],
