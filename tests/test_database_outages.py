@@ -242,7 +242,7 @@ def test_a_job_that_fails_for_another_reason_keeps_its_traceback(tmp_path, web, 
     def broken(session, **_):
         raise ValueError("a bug in the regrouping pass")
 
-    monkeypatch.setattr(scheduler_module, "regroup_window", broken)
+    monkeypatch.setattr(scheduler_module, "plan_regroup", broken)
 
     async def scenario() -> None:
         async with daemon_of(config, db, sync=False) as daemon:

@@ -3,7 +3,9 @@ into two, stories stay findable and consistent, and one event's story is left al
 
 from __future__ import annotations
 
+import asyncio
 import random
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from support.articles import extracted_article, stored_and_placed
 
 from monitor.config import DedupSettings
 from monitor.dedupe.explain import explain_article
-from monitor.dedupe.regrouping import regroup_window
+from monitor.dedupe.regrouping import apply_regroup, plan_regroup, regroup_window
 from monitor.store import stories as stories_store
 from monitor.store.models import Article as ArticleRow
 from monitor.store.models import Story
@@ -253,3 +255,67 @@ def test_a_pass_that_fails_half_way_leaves_the_stories_as_they_were(db, monkeypa
     with db.session() as session:
         assert {row.id: (row.size, row.profile) for row in session.query(Story)} == before
         assert len(story_of(session, a + b)) == 1
+
+
+def test_a_story_that_takes_a_write_up_while_it_is_judged_is_left_for_the_next_pass(db):
+    # The daemon judges in a reading transaction and splits in a writing one: a write-up placed in between
+    # would be left out of both parts' profiles, or moved nowhere.
+    a, b = merged_landslides(db)
+    rng = random.Random(5)
+    now = T + timedelta(hours=8)
+    with db.session() as session:
+        merged = story_of(session, a).pop()
+        plan = plan_regroup(session, settings=MERGING, now=now)
+    assert list(plan.leaving) == [merged]
+    south = event("Marrano", "Pietro Vanni", "Serra", 6, 41, "civil protection")
+    with db.session() as session:
+        late = place(session, write_ups(rng, south, 1), "south-late", T + timedelta(hours=4), MERGING)
+        assert story_of(session, late) == {merged}
+    with db.write_session() as session:
+        assert apply_regroup(session, plan, now=now) == []
+    with db.session() as session:
+        assert story_of(session, a + b + late) == {merged}
+    with db.write_session() as session:  # judged again with it, the story is split
+        assert len(regroup_window(session, settings=MERGING, now=now)) == 1
+    with db.session() as session:
+        assert story_of(session, late) == story_of(session, b) != story_of(session, a)
+
+
+def test_the_daemon_judges_the_window_while_others_write(db, tmp_path, web, monkeypatch):
+    # Judged inside the write lock, a busy window's seconds of clustering kept every poll from storing.
+    if db.sqlite_path is None:
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    from test_database_outages import daemon_of, feeds_yaml
+
+    import monitor.daemon.scheduler as scheduler_module
+    from monitor.config import load_config
+    from monitor.dedupe import regroup
+
+    a, b = merged_landslides(db)
+    monkeypatch.setattr(scheduler_module, "_utcnow", lambda: T + timedelta(hours=8))
+    judged = regroup.regroup
+    writes: list[str] = []
+
+    def judged_while_another_writes(vectors):
+        other = sqlite3.connect(db.sqlite_path, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            writes.append("written")
+        except sqlite3.OperationalError as exc:
+            writes.append(str(exc))
+        finally:
+            other.close()
+        return judged(vectors)
+
+    monkeypatch.setattr(regroup, "regroup", judged_while_another_writes)
+    config = load_config(feeds_yaml(tmp_path, web))
+
+    async def scenario() -> None:
+        async with daemon_of(config, db) as daemon:
+            await asyncio.to_thread(daemon.regroup)
+
+    asyncio.run(scenario())
+    assert writes == ["written"]
+    with db.session() as session:
+        assert story_of(session, a) != story_of(session, b)

@@ -27,7 +27,7 @@ from monitor.daemon.database import DatabaseOutage, DiskWatch
 from monitor.daemon.jobs import RunningJobs
 from monitor.daemon.observe import Health, Listener
 from monitor.daemon.reload import ConfigChange, ConfigReloader, Loaded, describe_change
-from monitor.dedupe.regrouping import regroup_window
+from monitor.dedupe.regrouping import apply_regroup, plan_regroup
 from monitor.digest.runner import renamed_digest_warnings, scheduled_jobs, topic_titles
 from monitor.ingest.websub import Subscriber
 from monitor.pipeline import DATABASE, Outcome, Pipeline
@@ -216,8 +216,15 @@ class Daemon:
         the scheduler's thread pool, never in the event loop)."""
         started = time.monotonic()
         try:
-            with self.db.write_session() as session:
-                done = regroup_window(session, settings=self.config.dedup, now=_utcnow())
+            now = _utcnow()
+            # Judged reading, split writing: on SQLite a busy window's seconds of judging held the write lock,
+            # and every poll's storing waited (a breaking story brings an alert, and this pass, a minute).
+            with self.db.session() as session:
+                plan = plan_regroup(session, settings=self.config.dedup, now=now)
+            done = []
+            if plan.leaving:
+                with self.db.write_session() as session:
+                    done = apply_regroup(session, plan, now=now)
         except Exception as exc:  # noqa: BLE001 - stories stay as the stage placed them until the next run
             self.metrics.regrouped(time.monotonic() - started, split=None)
             self._failed("regroup failed", "the next run tries again", exc)

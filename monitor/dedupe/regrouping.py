@@ -48,24 +48,60 @@ class Split:
     clusters: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a pass judged: the window's clusters, their vectors, and the stories to split (story id -> its
+    parts, each a list of positions in ``clusters``)."""
+
+    clusters: list[stories_store.WindowCluster]
+    vectors: list[StoryVector]
+    leaving: dict[int, list[list[int]]]
+
+
 def regroup_window(
     session: Session, *, settings: DedupSettings, now: datetime, limit: int = MAX_CLUSTERS
 ) -> list[Split]:
     """Split the window's stories where the neighbourhoods of their write-ups say two events (see above).
 
-    Runs in the caller's transaction, which it does not commit.
+    Runs in the caller's transaction, which it does not commit. The daemon judges in a reading transaction
+    and splits in a writing one (``plan_regroup``, ``apply_regroup``).
     """
     locks.lock(session, rank=REGROUP_LOCKS, values=["regroup"])
+    return apply_regroup(session, plan_regroup(session, settings=settings, now=now, limit=limit), now=now)
+
+
+def plan_regroup(
+    session: Session, *, settings: DedupSettings, now: datetime, limit: int = MAX_CLUSTERS
+) -> Plan:
+    """Judge the window's stories, writing nothing: the seconds of reading and clustering a busy window
+    takes are spent outside the write lock (on SQLite, every poll's storing waited them out)."""
     clusters = stories_store.window_clusters(session, since=now - settings.window, limit=limit)
     if len(clusters) < 2 * regroup.MIN_PART:
-        return []
+        return Plan(clusters, [], {})
     vectors = [
         story_vector(session, title=c.title, body=c.body, count=False, scoring=SCORING)[0] for c in clusters
     ]
     groups = regroup.regroup([vector.as_dict() for vector in vectors])
-    leaving = regroup.splits([c.story_id for c in clusters], groups)
+    return Plan(clusters, vectors, regroup.splits([c.story_id for c in clusters], groups))
+
+
+def apply_regroup(session: Session, plan: Plan, *, now: datetime) -> list[Split]:
+    """Split the stories ``plan`` judged, in the caller's (writing) transaction. A story whose clusters
+    changed since it was judged (a write-up placed in it meanwhile, another instance's split) is left for the
+    next pass: its parts and rebuilt profile would leave the newcomer out."""
+    if not plan.leaving:
+        return []
+    locks.lock(session, rank=REGROUP_LOCKS, values=["regroup"])
+    clusters, vectors = plan.clusters, plan.vectors
+    judged: dict[int, set[int]] = {}
+    for cluster in clusters:
+        judged.setdefault(cluster.story_id, set()).add(cluster.cluster_id)
+    now_in = stories_store.clusters_of_stories(session, story_ids=list(plan.leaving))
     done: list[Split] = []
-    for story_id, parts in leaving.items():
+    for story_id, parts in plan.leaving.items():
+        if now_in.get(story_id, set()) != judged[story_id]:
+            log.info("regroup: story %d changed while it was judged: left for the next pass", story_id)
+            continue
         gone = {position for part in parts for position in part}
         for part in parts:
             head = _head(clusters, part)

@@ -268,6 +268,18 @@ def window_clusters(session: Session, *, since: datetime, limit: int) -> list[Wi
     return rows
 
 
+def clusters_of_stories(session: Session, *, story_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Story id -> the ids of the wire clusters in it now (stories without any are left out)."""
+    found: dict[int, set[int]] = {}
+    for start in range(0, len(story_ids), _CHUNK):
+        chunk = list(story_ids[start : start + _CHUNK])
+        query = select(WireCluster.story_id, WireCluster.id).where(WireCluster.story_id.in_(chunk))
+        for story_id, cluster_id in session.execute(query):
+            if story_id is not None:  # the filter ensures it: the test is for the type checker
+                found.setdefault(story_id, set()).add(cluster_id)
+    return found
+
+
 def move_clusters(session: Session, *, cluster_ids: Sequence[int], story_id: int) -> None:
     """Put wire clusters, and every article in them, in another story."""
     for start in range(0, len(cluster_ids), _CHUNK):
