@@ -100,11 +100,13 @@ def select_new(
     slot: Slot,
     since: datetime,
     titles: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> list[ItemRef]:
     """What the next delivery of ``slot`` carries, one item per article: the items of its failed deliveries,
-    then new matches (for an alert, not the reprints of a text the channel already carried), then (for a
-    digest) the articles that joined a matched story since and were not sent on the channel: a developing
-    story comes back with its new reports."""
+    then new matches (for an alert, not the reprints of a text the channel already carried, nor, until
+    ``alerts.update_after`` from ``now`` has passed, new write-ups of a story it alerted), then (for a digest)
+    the articles that joined a matched story since and were not sent on the channel: a developing story comes
+    back with its new reports."""
     carried = digest_store.Carried(slot.digest, slot.channel, counted_kinds(slot), digest.renamed_from)
     min_score = min_score_of(digest, slot.kind)
     # What failed under the digest's earlier names (``renamed_from``) is still owed by it.
@@ -126,6 +128,17 @@ def select_new(
             session, carried=carried, article_ids=[item.article_id for item in matched]
         )
         matched = [item for item in matched if item.article_id not in reprints]
+        quiet = digest.alerts.update_after if digest.alerts else timedelta(0)
+        if now is not None and quiet > timedelta(0):
+            # A story alerted moments ago is not alerted again for each write-up that follows: they wait and
+            # go together, at the first check past ``update_after`` (or with the digest, if it comes first).
+            alerted = digest_store.stories_alerted_since(
+                session,
+                carried=carried,
+                story_ids={item.story_id for item in matched if item.story_id is not None},
+                since=now - quiet,
+            )
+            matched = [item for item in matched if item.story_id not in alerted]
     found += matched
     topics = digest_topics(digest, titles or {})
     if slot.kind == "digest":
@@ -516,7 +529,9 @@ class DigestRunner:
         if slot.kind == "alert":
             # Alerts look every minute and mostly find nothing: that writes no row (1,440 a day per channel).
             with self.db.session() as session:
-                if not select_new(session, digest=self.digest, slot=slot, since=since, titles=self._titles()):
+                if not select_new(
+                    session, digest=self.digest, slot=slot, since=since, titles=self._titles(), now=now
+                ):
                     return Outcome(slot.digest, slot.kind, slot.channel, period, "empty")
             if self._before_alert is not None and self._before_alert_ran_for != period:
                 self._before_alert_ran_for = period
@@ -541,7 +556,9 @@ class DigestRunner:
             )
             return Outcome(slot.digest, slot.kind, slot.channel, period, "taken")
         with self.db.session() as session:
-            items = select_new(session, digest=self.digest, slot=slot, since=since, titles=self._titles())
+            items = select_new(
+                session, digest=self.digest, slot=slot, since=since, titles=self._titles(), now=now
+            )
             if not items and slot.kind == "alert":
                 # What the look above found went out with another delivery meanwhile: no row stays.
                 ledger.release(session, delivery_id=claimed.id)

@@ -126,6 +126,33 @@ def copies_of_carried(session: Session, *, carried: Carried, article_ids: Collec
     return found
 
 
+def stories_alerted_since(
+    session: Session, *, carried: Carried, story_ids: Collection[int], since: datetime
+) -> set[int]:
+    """Of ``story_ids``, those an article of which went out in an alert under ``carried`` at ``since`` or
+    later. Read by story, then the few deliveries by id (as ``_delivered`` does, for SQLite's sake)."""
+    items: list[tuple[int, int]] = []
+    ids = sorted(set(story_ids))
+    for start in range(0, len(ids), BATCH):
+        query = (
+            select(Article.story_id, DeliveryItem.delivery_id)
+            .join(DeliveryItem, DeliveryItem.article_id == Article.id)
+            .where(Article.story_id.in_(ids[start : start + BATCH]), DeliveryItem.delivered_at >= since)
+        )
+        items += [(story, delivery) for story, delivery in session.execute(query) if story is not None]
+    alerts: set[int] = set()
+    deliveries = sorted({delivery for _, delivery in items})
+    for start in range(0, len(deliveries), BATCH):
+        of_alerts = select(Delivery.id).where(
+            Delivery.id.in_(deliveries[start : start + BATCH]),
+            Delivery.kind == "alert",
+            Delivery.channel == carried.channel,
+            Delivery.digest.in_((carried.digest, *carried.earlier)),
+        )
+        alerts.update(session.scalars(of_alerts))
+    return {story for story, delivery in items if delivery in alerts}
+
+
 def failed_items(session: Session, *, digest: str, kind: str, channel: str) -> list[ItemRef]:
     """The items of failed deliveries of (digest, kind, channel) that the channel has not accepted."""
     query = (

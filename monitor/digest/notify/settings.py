@@ -327,6 +327,9 @@ class Alerts(Section):
     min_score: float = Field(ge=0, le=100)  # a match's score runs from 0 to 100 (see the README's Watchlist)
     channels: tuple[str, ...] = ("slack",)  # names of channels the digest configures
     every: Duration = timedelta(minutes=1)
+    # New write-ups of a story alerted on a channel wait this long after that alert, then go as one update:
+    # a breaking story's write-ups came in for hours, an alert a minute. 0: each at once.
+    update_after: Duration = timedelta(minutes=30)
 
 
 _GAPS_READ = 1000
