@@ -484,7 +484,9 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path):
     )
     assert (problem.line, problem.column) == (3, 2)
     assert problem.message.startswith("YAML syntax error: ")
-    assert problem.hint == "check the indentation and quoting here"
+    assert problem.hint is not None and problem.hint.startswith(
+        "line this key up with the keys it belongs with"
+    )
 
 
 def test_tab_indentation_gets_its_own_hint(tmp_path):
@@ -595,7 +597,9 @@ def test_unknown_top_level_section(tmp_path):
     """,
     )
     assert (problem.line, problem.key, problem.message) == (2, "alerts", "unknown key 'alerts'")
-    assert problem.hint.startswith("valid keys: settings, feeds")
+    assert problem.hint.startswith(
+        "'alerts' is a key of each item of 'digests:'; valid keys: settings, feeds"
+    )
 
 
 def test_missing_name_and_url_point_at_the_feed(tmp_path):
@@ -685,7 +689,8 @@ def test_bad_values(tmp_path):
     assert by_key["feeds[1].name"].message == "has no value"
     assert by_key["feeds[1].tags"].hint == "expected a list here: one '- item' per line"
     assert by_key["feeds[1].interval"].message == "invalid duration '-5m'"
-    assert by_key["feeds[2]"].hint == "expected 'key: value' lines here"
+    assert by_key["feeds[2]"].message == "expected 'key: value' lines here, not the text 'just-a-url'"
+    assert by_key["feeds[2]"].hint == "a feed is a name and a url: '- {name: Example, url: just-a-url}'"
 
 
 def test_yes_and_no_in_text_fields_get_a_quoting_hint(tmp_path):

@@ -166,6 +166,14 @@ def test_missing_watchlist_file_is_a_clear_error(tmp_path):
     assert "watchlist.file" in problem.hint and "MONITOR_CONFIG" not in problem.hint
 
 
+@pytest.mark.parametrize("text", ["", "# topics to come\n"])
+def test_an_empty_watchlist_file_says_what_a_watchlist_file_holds(tmp_path, text):
+    write(tmp_path, text, "topics.yaml")
+    (problem,) = problems_of(write(tmp_path, FEEDS + "watchlist: {file: topics.yaml}\n"))
+    assert problem.message == "watchlist file is empty" and problem.file.endswith("topics.yaml")
+    assert problem.hint is not None and "topics:" in problem.hint and "feeds:" not in problem.hint
+
+
 def test_no_watchlist_section_is_an_empty_watchlist(tmp_path):
     assert load_watchlist(load_config(write(tmp_path, FEEDS))).topics == ()
 

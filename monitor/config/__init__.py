@@ -4,6 +4,7 @@
     section.py     Section, the base of every section model, and ``secret()``, which declares a key secret
     values.py      checks shared by sections: names, http(s) URLs
     reader.py      YAML -> plain data, bounded, remembering each value's line and which came from ${VAR}
+    syntaxhints.py what a YAML syntax error most likely comes from: a tab, a non-breaking space, a ": "
     validation.py  pydantic's errors -> ConfigProblems at their lines, with hints
     schema.py      the sections of feeds.yaml (Settings, FeedConfig, ...) and Config, the whole file
     load.py        load_config: reader, then schema, then the watchlist
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "errors": ("REDACTED", "ConfigError", "ConfigProblem", "InvalidValue"),
     "section": ("Section", "is_secret", "secret"),
-    "values": ("check_name", "split_url", "url_problem"),
+    "values": ("check_name", "invisible_problem", "split_url", "url_problem"),
     "reader": ("MAX_FILE_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "KeyPath", "YamlReader", "compose"),
     "validation": ("validation_problems",),
     "schema": (
@@ -82,5 +83,6 @@ if TYPE_CHECKING:  # what the names above resolve to, for type checkers and edit
     from monitor.config.section import secret as secret
     from monitor.config.validation import validation_problems as validation_problems
     from monitor.config.values import check_name as check_name
+    from monitor.config.values import invisible_problem as invisible_problem
     from monitor.config.values import split_url as split_url
     from monitor.config.values import url_problem as url_problem

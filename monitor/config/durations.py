@@ -18,6 +18,7 @@ from monitor.config.errors import InvalidValue
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*")
+_CLOCK = re.compile(r"\s*(\d+):(\d+)(?::(\d+))?\s*")  # 1:30, 1:30:00: a clock's reading, not a duration
 _DURATION_HINT = "use a number with s, m, h, d or w, e.g. 15m"
 
 
@@ -51,9 +52,24 @@ def _parse_text(text: str) -> float:
     unsigned = text.strip().removeprefix("-")
     if unsigned != text.strip() and (_PLAIN_NUMBER.fullmatch(unsigned) or _is_duration_text(unsigned)):
         raise InvalidValue(f"invalid duration {text!r}", "durations cannot be negative")
+    if clock := _CLOCK.fullmatch(text):
+        raise InvalidValue(f"invalid duration {text!r}", _units_for(*clock.groups()))
     if not _is_duration_text(text):
         raise InvalidValue(f"invalid duration {text!r}", _DURATION_HINT)
     return sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in _PART.findall(text))
+
+
+def _units_for(first: str, second: str, third: str | None) -> str:
+    """The hint for a duration written as a clock reads it ("1:30": 1h30m or 1m30s?)."""
+    if third is not None:
+        parts = zip((first, second, third), "hms", strict=True)
+        return "write it with units, e.g. " + (
+            "".join(f"{int(n)}{unit}" for n, unit in parts if int(n)) or "0s"
+        )
+    return (
+        f"write it with units: {int(first)}h{int(second)}m (hours and minutes) "
+        f"or {int(first)}m{int(second)}s (minutes and seconds)"
+    )
 
 
 def _is_duration_text(text: str) -> bool:

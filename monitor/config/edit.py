@@ -25,7 +25,7 @@ import yaml
 from monitor.config.boundedread import read_bounded
 from monitor.config.errors import ConfigError
 from monitor.config.load import load_config
-from monitor.config.reader import MAX_FILE_BYTES
+from monitor.config.reader import MAX_FILE_BYTES, decode_text
 from monitor.config.schema import Config
 from monitor.errors import MonitorError
 
@@ -76,7 +76,7 @@ def move_feeds(path: Path, moves: Sequence[Move], *, dry_run: bool = False) -> M
         MonitorError: the file would not change in those addresses alone (nothing is written then).
     """
     current = load_config(path)
-    text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig")
+    text = decode_text(read_bounded(path, MAX_FILE_BYTES))
     configured = {feed.name: feed for feed in current.feeds}
     taken = {feed.url: feed.name for feed in current.feeds}  # addresses in use once the moves are made
     made, skipped = [], []
@@ -165,7 +165,7 @@ def add_feeds(path: Path, new: Sequence[Mapping], *, dry_run: bool = False) -> A
         ConfigError: the file as it is, or as it would be, is not valid (nothing is written then).
     """
     current = load_config(path) if path.exists() else Config()
-    text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig") if path.exists() else ""
+    text = decode_text(read_bounded(path, MAX_FILE_BYTES)) if path.exists() else ""
     urls = [(feed.url, feed.name, feed.kind) for feed in current.feeds]
     names = {feed.name.casefold() for feed in current.feeds}
     added, skipped = [], []

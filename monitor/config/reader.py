@@ -11,6 +11,8 @@ remembered, so that a dump can hide them. Any section of the configuration is re
 
 from __future__ import annotations
 
+import codecs
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,13 +22,17 @@ import yaml
 
 from monitor.config.boundedread import FileTooLarge, describe_size, read_bounded
 from monitor.config.errors import ConfigError, ConfigProblem
+from monitor.config.syntaxhints import syntax_hint
 
 
 class _Mark(Protocol):
     """A place in the YAML text: a yaml.Mark, or libyaml's own mark class on the C loader's events."""
 
-    line: int
-    column: int
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def column(self) -> int: ...
 
 
 MAX_FILE_BYTES = 5 * 1024 * 1024  # feeds.yaml and a watchlist file: read no further than this
@@ -34,7 +40,12 @@ MAX_FILE_BYTES = 5 * 1024 * 1024  # feeds.yaml and a watchlist file: read no fur
 # stack of every reader that walks it; these bound the work.
 MAX_YAML_NODES = 200_000  # values, counted with aliases expanded
 MAX_YAML_DEPTH = 64  # mappings and lists inside each other
+_MERGE = "tag:yaml.org,2002:merge"  # the key '<<', unquoted
 _SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
+# YAML 1.1 reads some numbers otherwise than people write them: 025 is octal (21), 1:30 is base 60 (90),
+# 0x1F is hexadecimal, and 1.10 loses its zero. These forms are handed on as written (see _read_otherwise).
+_DECIMAL_INTEGER = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+_DECIMAL_FRACTION = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?")
 
 KeyPath = tuple[str | int, ...]  # where a value sits in the YAML: ("feeds", 3, "interval")
@@ -50,16 +61,17 @@ def compose(
     *,
     role: str = "config file",
     missing: str = "create it, or pass --config / set MONITOR_CONFIG",
+    empty: str = "add a 'feeds:' list with a name and url for each feed",
 ) -> yaml.Node:
     """The YAML node tree of ``path`` (the ``role`` file), or ConfigError for a missing (with the hint
-    ``missing``), huge, empty or malformed file."""
+    ``missing``), huge, empty (with the hint ``empty``) or malformed file."""
 
     def fail(message: str, hint: str | None, mark: _Mark | None = None) -> ConfigError:
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         return ConfigError([ConfigProblem(str(path), line, column, "", message, hint)])
 
     try:
-        text = read_bounded(path, MAX_FILE_BYTES).decode("utf-8-sig")
+        text = decode_text(read_bounded(path, MAX_FILE_BYTES))
     except FileNotFoundError:
         raise fail(f"{role} not found", missing) from None
     except FileTooLarge:
@@ -67,7 +79,14 @@ def compose(
         raise fail(
             f"file is larger than {size}", "is this the right file? feeds.yaml is normally a few KB"
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start : error.start + 1]
+        raise fail(
+            f"the file is not UTF-8 text: byte 0x{byte.hex()} cannot be read",
+            "save it as UTF-8 (in Notepad: Save As, Encoding UTF-8); windows-1252 and Latin-1 are not read",
+            _byte_mark(error.object, error.start),
+        ) from None
+    except OSError as error:
         raise fail(f"cannot read the config file: {error}", "it must be a readable UTF-8 text file") from None
     try:
         if (deep := _too_deep(text)) is not None:
@@ -84,14 +103,67 @@ def compose(
             # The pure-Python parser says more about what is wrong (a tab, say): let it tell.
             root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
-        tabs = "'\\t'" in str(error.problem)
-        hint = "indent with spaces, not tabs" if tabs else "check the indentation and quoting here"
-        raise fail(f"YAML syntax error: {error.problem}", hint, error.problem_mark) from None
+        mark = error.problem_mark
+        if mark is None:
+            raise fail(f"YAML syntax error: {error.problem}", None) from None
+        said = syntax_hint(text, str(error.problem), mark.line, mark.column, error.context)
+        raise fail(said.message, said.hint, said) from None
+    except yaml.reader.ReaderError as error:
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        hint = "delete it" + (
+            "; a file full of them is UTF-16 without a byte order mark: save it as UTF-8" if code == 0 else ""
+        )
+        raise fail(
+            f"the character U+{code:04X} is not allowed in YAML", hint, _text_mark(text, error.position)
+        ) from None
     except yaml.YAMLError as error:
         raise fail(f"YAML syntax error: {error}", None) from None
     if root is None:
-        raise fail("config file is empty", "add a 'feeds:' list with a name and url for each feed")
+        raise fail(f"{role} is empty", empty)
     return root
+
+
+# Windows Notepad saves "Unicode" as UTF-16 with a byte order mark; YAML allows UTF-16 and UTF-32 so marked.
+# UTF-32 LE first: its mark starts with UTF-16 LE's.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """The text of a YAML file: UTF-8 (with or without a byte order mark), or UTF-16 or UTF-32 with one."""
+    for mark, codec in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return data.decode(codec)
+    return data.decode("utf-8-sig")
+
+
+def _byte_mark(data: bytes, offset: int) -> yaml.Mark:
+    """The line and column of the byte at ``offset`` (counting bytes: the text before it may not decode)."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    return yaml.Mark("", offset, data.count(b"\n", 0, offset), offset - line_start, None, 0)
+
+
+def _text_mark(text: str, offset: int) -> yaml.Mark:
+    """The line and column of the character at ``offset``."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return yaml.Mark("", offset, text.count("\n", 0, offset), offset - line_start, None, 0)
+
+
+def _read_otherwise(text: str, value: object) -> bool:
+    """Whether YAML 1.1 reads the plain scalar ``text`` as another number than the decimal one it shows:
+    025 (octal: 21), 1:30 (base 60: 90), 0x1F, 0b11, .inf, or 1.10 (the float 1.1, which a name or tag
+    would show as 1.1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return not _DECIMAL_INTEGER.fullmatch(text)
+    if ":" in text or not math.isfinite(value):
+        return True
+    return bool(_DECIMAL_FRACTION.fullmatch(text)) and str(value) != text.lstrip("+")
 
 
 def _too_deep(text: str) -> _Mark | None:
@@ -153,8 +225,14 @@ class YamlReader:
                 value = self._constructor.construct_object(node)
             except (yaml.YAMLError, ValueError, OverflowError) as error:
                 return self._unresolved(path, f"cannot read {node.value!r}: {error}", None)
+            if _read_otherwise(node.value, value):
+                # As written: a number field reads "025" as 25 and reports "1:30", a text field keeps "1.10".
+                return node.value
             return self._expand(value, path) if isinstance(value, str) else value
         hint = "only plain YAML is allowed: mappings, lists, text, numbers, booleans"
+        if isinstance(node, yaml.ScalarNode) and node.tag.startswith("!"):
+            # "- !important news": YAML reads the word after the ! as a tag, not as text.
+            hint += f"; a value that starts with ! is text in quotes: '{node.tag} {node.value}'"
         return self._unresolved(path, f"unsupported YAML tag {node.tag!r}", hint)
 
     def _unresolved(self, path: KeyPath, message: str, hint: str | None) -> None:
@@ -166,7 +244,10 @@ class YamlReader:
         """A dict, reporting repeated keys (PyYAML would silently keep the last)."""
         result: dict[str, Any] = {}
         first_line: dict[str, int] = {}
+        merges = [value_node for key_node, value_node in node.value if key_node.tag == _MERGE]
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problems.append(self.problem(path, "a key must be a plain word", None))
                 continue
@@ -179,6 +260,14 @@ class YamlReader:
                 self.problems.append(ConfigProblem(self.file, *place, key_path, message, "remove one"))
             first_line.setdefault(key, mark.line + 1)
             result[key] = self.read(value_node, path + (key,), mark)
+        pairs, refused = _merged_pairs(merges)
+        if refused:
+            hint = "write '<<: *name' (or '<<: [*a, *b]'), where '&name' marks a mapping"
+            self.problems.append(self.problem(path, "'<<' merges mappings only", hint))
+        for key_node, value_node in pairs:
+            # The mapping's own keys win, then the first merged mapping's: YAML's merge key (<<).
+            if key_node.value not in result:
+                result[key_node.value] = self.read(value_node, path + (key_node.value,), key_node.start_mark)
         return result
 
     def _expand(self, text: str, path: KeyPath) -> str:
@@ -205,6 +294,29 @@ class YamlReader:
             self.env_names[path] = names
             self.templates[path] = text
         return expanded
+
+
+def _merged_pairs(sources: list[yaml.Node]) -> tuple[list[tuple[yaml.ScalarNode, yaml.Node]], bool]:
+    """The key and value nodes that ``<<: *defaults`` or ``<<: [*a, *b]`` bring into a mapping, in the order
+    they take precedence (a merged mapping's own keys before those it merges in turn), and whether a
+    source was something else than a mapping. Each mapping is visited once, however often it is named."""
+    pairs: list[tuple[yaml.ScalarNode, yaml.Node]] = []
+    refused, seen = False, set()
+    queue = list(sources)
+    while queue:
+        source = queue.pop(0)
+        if isinstance(source, yaml.SequenceNode):
+            queue[:0] = source.value  # each in turn, before what follows
+            continue
+        if not isinstance(source, yaml.MappingNode):
+            refused = True
+            continue
+        if id(source) in seen:
+            continue
+        seen.add(id(source))
+        pairs += [(k, v) for k, v in source.value if k.tag != _MERGE and isinstance(k, yaml.ScalarNode)]
+        queue[:0] = [v for k, v in source.value if k.tag == _MERGE]
+    return pairs, refused
 
 
 def dotted(path: KeyPath) -> str:

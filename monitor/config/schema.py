@@ -29,11 +29,12 @@ from monitor.config.durations import Duration, format_duration, parse_duration
 from monitor.config.errors import InvalidValue
 from monitor.config.reader import KeyPath
 from monitor.config.section import Section
-from monitor.config.values import check_name, split_url, url_problem
+from monitor.config.values import check_name, invisible_problem, split_url, url_problem
 from monitor.digest.notify.settings import DigestConfig
 from monitor.errors import MonitorError
 from monitor.watchlist.model import WatchlistConfig
 
+_TYPOGRAPHIC_QUOTES = "“”„‟‘’‚‛«»‹›「『"  # word processors' quotes: pasted, they stay part of a value
 _LOOKS_LIKE_HOST = re.compile(r"([\w-]+\.)+[\w-]+(:\d+)?(/|$)|localhost(:\d+)?(/|$)")
 
 DEFAULT_MAX_PAGES = 5  # sitemaps fetched per poll of one sitemap source: the root and its newest children
@@ -280,6 +281,13 @@ class FeedConfig(Section):
     @classmethod
     def _check_url(cls, value: str) -> str:
         value = value.strip()
+        if problem := invisible_problem(value):
+            raise InvalidValue(f"url {value!r}: {problem}", "delete it, or retype the URL")
+        if value and (value[0] in _TYPOGRAPHIC_QUOTES or value[-1] in _TYPOGRAPHIC_QUOTES):
+            raise InvalidValue(
+                f"url {value!r} is in typographic quotes",
+                'YAML takes them for part of the address: write straight quotes (") or none',
+            )
         parts = split_url(value)
         if parts is None:
             raise InvalidValue(
@@ -290,10 +298,21 @@ class FeedConfig(Section):
             if problem := url_problem(parts):
                 raise InvalidValue(f"url {value!r}: {problem}", "e.g. https://example.org:8443/feed")
             return value
+        if hint := _pasted_url_hint(value):
+            raise InvalidValue(f"url {value!r} is not an absolute http(s) URL", hint)
         # urlsplit reads "example.com:8080/feed" as scheme "example.com", so look for "://" instead.
         if "://" not in value and _LOOKS_LIKE_HOST.match(value):
             raise InvalidValue(f"url {value!r} has no scheme", f"write it in full: https://{value}")
         raise InvalidValue(f"url {value!r} is not an absolute http(s) URL", "write it as https://host/...")
+
+
+def _pasted_url_hint(value: str) -> str | None:
+    """The way out for a feed's address as browsers and word processors hand it over, if it is one."""
+    scheme, colon, rest = value.partition(":")
+    if scheme.lower() == "feed" and colon:  # feed://example.org/rss, feed:https://example.org/rss
+        inner = rest if "://" in rest else f"https:{rest}"
+        return f"feed: tells a browser to open a feed reader; write the feed's own address: {inner}"
+    return None
 
 
 def _is_off(value: Any) -> bool:

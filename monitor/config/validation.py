@@ -46,10 +46,12 @@ _HINTS = {
     "bool_parsing": "use true or false",
     "int_parsing": "use a whole number",
     "int_type": "use a whole number",
+    "float_parsing": "use a plain number, e.g. 0.55 or 45: no unit, no %",
+    "float_type": "use a plain number, e.g. 0.55 or 45: no unit, no %",
     "byte_size": "use a number with a unit, e.g. 10MB or 512KiB",
     "byte_size_unit": "use a unit such as KB, MB, KiB or MiB",
-    "model_type": "expected 'key: value' lines here",
-    "dict_type": "expected 'key: value' lines here",
+    "model_type": "write one 'key: value' per line, indented under it",
+    "dict_type": "write one 'key: value' per line, indented under it",
     "tuple_type": "expected a list here: one '- item' per line",
     "kind_option": "set the feed's kind, or remove the key",
     "retention_ledger": "raise retention.deliveries, or set it to off",
@@ -68,19 +70,64 @@ def _problem_from(reader: YamlReader, error: Any, model: type[BaseModel], depth:
         message, hint = cause.problem, cause.hint
     elif error["input"] is None and kind.endswith("_type"):
         message, hint = "has no value", "write a value after the ':', or remove the key"
+    elif kind in ("model_type", "dict_type"):
+        # pydantic names its class here ("a valid dictionary or instance of FeedConfig"): say what was found.
+        message = f"expected 'key: value' lines here, not {_described(error['input'])}"
+        hint = _mapping_hint(loc, error["input"]) or hint
     elif kind == "string_type" and isinstance(error["input"], (bool, date)):
         hint = "put it in quotes: YAML reads yes, no, on, off and dates as other types"
     elif kind == "missing":
         message = f"missing required key '{loc[-1]}'"
         hint = "every feed needs a name and a url" if loc[:1] == ("feeds",) else None
     elif kind == "extra_forbidden":
-        valid = list(_model_at(model, loc[depth:-1]).model_fields)
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-        message = f"unknown key '{loc[-1]}'"
+        parent = _model_at(model, loc[depth:-1])
+        valid = list(parent.model_fields)
+        key = str(loc[-1])
+        # "URL" from a spreadsheet's header is 'url'; repr shows a key's invisible characters (name\u200b).
+        close = [name for name in valid if name == key.strip().lower()]
+        close = close or difflib.get_close_matches(key, valid, n=1)
+        message = f"unknown key {key!r}"
         hint = (f"did you mean '{close[0]}'? " if close else "") + f"valid keys: {', '.join(valid)}"
+        if not close and (section := _section_holding(parent, key)):
+            # "settings:" then "interval: 5m" not indented under it: the key is a section's, one level up.
+            hint = f"'{key}' is a key of {section}; {hint}"
     if loc in reader.from_env and isinstance(error["input"], str) and error["input"].strip():
         message = message.replace(error["input"].strip(), REDACTED)  # it may be a secret
     return reader.problem(loc, message, hint)
+
+
+def _described(value: Any) -> str:
+    """What a value that should have been a mapping is, for a message."""
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+
+
+def _mapping_hint(loc: KeyPath, value: Any) -> str | None:
+    """The way out for a text written where a section or a feed was expected, if there is a likely one."""
+    if not isinstance(value, str):
+        return None
+    if loc == ("watchlist",):
+        return f"to read the topics from a file, write 'watchlist: {{file: {value}}}'"
+    if len(loc) == 2 and loc[0] == "feeds":
+        return f"a feed is a name and a url: '- {{name: Example, url: {value}}}'"
+    return None
+
+
+def _section_holding(parent: Any, key: str) -> str | None:
+    """Which section of ``parent`` (a model) has the key ``key`` ("'settings:': indent it under that line",
+    "each item of 'feeds:'"), if one has."""
+    for name, field in getattr(parent, "model_fields", {}).items():
+        section = _model_at(parent, (name,))
+        if isinstance(section, type) and issubclass(section, BaseModel) and key in section.model_fields:
+            if get_origin(field.annotation) is tuple:
+                return f"each item of '{name}:'"
+            return f"'{name}:': indent it under that line"
+    return None
 
 
 def _model_at(root: type[BaseModel], loc: KeyPath) -> Any:

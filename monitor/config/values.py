@@ -54,4 +54,19 @@ def url_problem(parts: SplitResult) -> str | None:
             return "the address in [ ] is not an IPv6 address"
     if any(unicodedata.category(char) == "Cc" or char.isspace() for char in parts.netloc):
         return "its host holds a space or a control character"
+    return invisible_problem(parts.geturl())
+
+
+# Joiners shape the letters of words (Persian, Indic scripts) and may stand in a URL's words; the other format
+# characters never mean anything there, and a copy from a web page, an email or a chat brings them along.
+_WORD_JOINERS = {"\u200c", "\u200d"}
+
+
+def invisible_problem(url: str) -> str | None:
+    """What makes ``url`` fail at every fetch while it looks right: an invisible character in it."""
+    for index, char in enumerate(url):
+        if unicodedata.category(char) == "Cf" and char not in _WORD_JOINERS:
+            name = unicodedata.name(char, "format character").lower()
+            after = f" after {url[max(0, index - 20) : index]!r}" if index else " at its start"
+            return f"it holds the invisible U+{ord(char):04X} ({name}){after}"
     return None

@@ -1,10 +1,11 @@
 """Reloading the configuration of a running daemon: feeds.yaml and the watchlist file it names.
 
-The daemon asks every ``settings.config_check_every`` whether the files changed (their modification times and
-sizes), and at once on SIGHUP. A changed configuration is read and validated whole (feeds, settings,
-digests, the watchlist) before anything of it is used: an invalid one is logged with every problem at its
-file and line, and the one in force stays; the same files are not tried again until they change (or the
-next SIGHUP). What a valid one changes is told by ``ConfigChange``; the daemon applies it (monitor.daemon.scheduler).
+The daemon asks every ``settings.config_check_every`` whether the files changed (which file each path
+names, its modification and change times and size), and at once on SIGHUP. A changed configuration is read
+and validated whole (feeds, settings, digests, the watchlist) before anything of it is used: an invalid one
+is logged with every problem at its file and line, and the one in force stays; the same files are not tried
+again until they change (or the next SIGHUP). What a valid one changes is told by ``ConfigChange``; the
+daemon applies it (monitor.daemon.scheduler).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from monitor.watchlist.model import Watchlist, load_watchlist, watchlist_file
 
 log = logging.getLogger(__name__)
 
-Stamp = tuple[tuple[str, int, int] | None, ...]
+Stamp = tuple[tuple[str, int, int, int, int] | None, ...]
 
 # Settings that only a restart puts in force: the listener's socket is bound once, when the daemon starts.
 # (The database is not in feeds.yaml at all: --db or MONITOR_DB.) Those built into the fetcher and the
@@ -91,12 +92,15 @@ class ConfigReloader:
         self.stamp = ()
 
 
-def _stamp_of(path: Path) -> tuple[str, int, int] | None:
+def _stamp_of(path: Path) -> tuple[str, int, int, int, int] | None:
     try:
         stat = path.stat()
     except OSError:
         return None  # a file being replaced; the next check sees the new one
-    return (str(path), stat.st_mtime_ns, stat.st_size)
+    # The inode and the change time too: a file put in place by a rename (an editor's save, a Kubernetes
+    # ConfigMap's swapped link) or copied with its times kept (cp -p, rsync -a) may have the old size and
+    # modification time, and a file system may count these in whole seconds.
+    return (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
 
 
 def _files(config: Config) -> list[Path]:

@@ -269,6 +269,7 @@ def _compile_topic(
                 )
             )
     weights = []
+    first_entry: dict[object, str] = {}  # each term's first key in weights:
     for entry, weight in config.weights.items():
         try:
             node: Node = parse_entry(entry)
@@ -282,6 +283,18 @@ def _compile_topic(
                 )
             )
             continue
+        # "Iran" and "iran " are two keys to YAML and one term to the matcher: both weights would count.
+        same = (node.tokens, node.prefix, node.field) if isinstance(node, Term) else str(node)
+        if same in first_entry:
+            problems.append(
+                WatchlistProblem(
+                    (*where, "weights", entry),
+                    f"topic '{name}': weight {entry!r} repeats {first_entry[same]!r}, whatever its case",
+                    "keep one of the two, with the weight you mean",
+                )
+            )
+            continue
+        first_entry[same] = entry
         weights.append((entry, node, weight))
     examples = [*_examples(config, True), *_examples(config, False)]
     if len(problems) > before:
@@ -427,6 +440,7 @@ def _section(config: Config) -> tuple[WatchlistConfig, YamlReader | None, list[C
                     missing=f"create it, or correct watchlist.file in {config.source}"
                     if config.source is not None
                     else "check the path",
+                    empty="add 'topics:', each with a name and a query",
                 ),
                 ("watchlist",),
             )

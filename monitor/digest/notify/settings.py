@@ -11,7 +11,9 @@ skipped at send time with a log line: the bundled feeds.yaml must load on a mach
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import timedelta
+from email.headerregistry import Address
 from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +39,7 @@ from monitor.digest.notify import channels as registered_channels
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
+_TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")  # "8:30" written for a schedule
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -88,6 +91,14 @@ def _http_url(value: str, *, empty_ok: bool) -> str:
     if problem := url_problem(parts):
         raise InvalidValue(f"not a usable URL: {problem}", "write it as https://host:port/path")
     return value
+
+
+def _written(name: str, address: str) -> str:
+    """An address with its display name, quoted where it needs quotes ("Doe, Jane" <jane@example.org>)."""
+    if not name:
+        return address
+    username, _, domain = address.rpartition("@")
+    return str(Address(display_name=name, username=username, domain=domain))
 
 
 def _host_port(host: str, port: int | None) -> str:
@@ -155,11 +166,25 @@ class EmailChannel(ChannelSettings):
     @field_validator("to")
     @classmethod
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(address.strip() for address in value if address.strip())
-        for address in cleaned:
-            if "@" not in address:
-                raise InvalidValue(f"{address!r} is not an email address", "write it as name@example.org")
-        return cleaned
+        cleaned: list[str] = []
+        for entry in value:
+            # Several in one, as a mail client copies them: "ana@example.org; Desk <desk@example.org>". Kept
+            # as one, the To header ended at the ';' (the rest were not named in it) and check counted one.
+            found = [(n, a) for n, a in getaddresses([entry.replace(";", ",")]) if n or a]
+            for name, address in found:
+                if "@" not in address:
+                    shown = (name or address).strip() or entry.strip()
+                    hint = "write it as name@example.org" + (
+                        """; a name holding a comma goes in double quotes: '"Doe, Jane" <jane@example.org>'"""
+                        if "," in entry
+                        else ""
+                    )
+                    raise InvalidValue(f"{shown!r} is not an email address", hint)
+            if len(found) == 1:
+                cleaned.append(entry.strip())  # one address, as written
+            else:
+                cleaned += [_written(name, address) for name, address in found]
+        return tuple(cleaned)
 
     def addresses(self) -> tuple[str, ...]:
         """The addresses of ``to`` as the server is given them: without display names, and each once (an
@@ -389,10 +414,14 @@ class DigestConfig(Section):
         try:
             self.trigger()
         except ValueError as error:
-            raise InvalidValue(
-                f"invalid cron expression {self.schedule!r} ({error})",
-                "five fields: minute hour day month weekday, e.g. '0 7 * * 1-5'",
-            ) from None
+            hint = "five fields: minute hour day month weekday, e.g. '0 7 * * 1-5'"
+            if time_of_day := _TIME_OF_DAY.fullmatch(self.schedule.strip()):
+                hour, minute = (int(part) for part in time_of_day.groups())
+                hint = (
+                    f"every day at {hour}:{minute:02d} is '{minute} {hour} * * *' "
+                    "(minute hour day month weekday)"
+                )
+            raise InvalidValue(f"invalid cron expression {self.schedule!r} ({error})", hint) from None
         for channel in self.alerts.channels if self.alerts else ():
             if channel not in self.channels.configured():
                 raise InvalidValue(
