@@ -36,6 +36,22 @@ def write_up(db, *, story_of: int, outlet: str, url: str, title: str, at) -> int
     return article_id
 
 
+def breaking_story(db) -> int:
+    """A story's first write-up, over the alert threshold, matched a minute before NOW: its article id."""
+    with db.session() as session:
+        [first] = add_story(
+            session,
+            title="Tehran ships missiles to Moscow",
+            body="Two officials said Tehran shipped missiles to Moscow this week.",
+            terms=["missiles"],
+            score=9.0,
+            copies=[Copy("Wire One", "https://one.test/a/1")],
+            published=NOW - timedelta(minutes=10),
+            matched_at=NOW - timedelta(minutes=1),
+        )
+    return first
+
+
 def alert(runner, at):
     [outcome] = runner.run(kind="alert", period=alert_period(EVERY, at), now=at)
     return outcome
@@ -50,17 +66,7 @@ def test_write_ups_of_a_story_just_alerted_wait_and_go_together(db, tmp_path):
             ANA,
             alerts={"min_score": 8, "channels": ["email"], "update_after": "30m"},
         )
-        with db.session() as session:
-            [first] = add_story(
-                session,
-                title="Tehran ships missiles to Moscow",
-                body="Two officials said Tehran shipped missiles to Moscow this week.",
-                terms=["missiles"],
-                score=9.0,
-                copies=[Copy("Wire One", "https://one.test/a/1")],
-                published=NOW - timedelta(minutes=10),
-                matched_at=NOW - timedelta(minutes=1),
-            )
+        first = breaking_story(db)
         assert alert(runner, NOW).status == "sent"
 
         # The story breaks: a write-up every few minutes. None pings the channel within the half hour.
@@ -104,17 +110,7 @@ def test_update_after_zero_alerts_each_write_up_at_once(db, tmp_path):
         runner = runner_for(
             db, tmp_path, smtp.port, ANA, alerts={"min_score": 8, "channels": ["email"], "update_after": "0s"}
         )
-        with db.session() as session:
-            [first] = add_story(
-                session,
-                title="Tehran ships missiles to Moscow",
-                body="Two officials said Tehran shipped missiles to Moscow this week.",
-                terms=["missiles"],
-                score=9.0,
-                copies=[Copy("Wire One", "https://one.test/a/1")],
-                published=NOW - timedelta(minutes=10),
-                matched_at=NOW - timedelta(minutes=1),
-            )
+        first = breaking_story(db)
         assert alert(runner, NOW).status == "sent"
         at = NOW + timedelta(minutes=5)
         write_up(db, story_of=first, outlet="Outlet 1", url="https://o1.test/s", title="Update 1", at=at)

@@ -11,10 +11,8 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +25,7 @@ from support.news import Entry, make_entries, rss
 from support.waiting import wait_for
 from support.websubhub import LocalHub
 from test_addressguard import test_guard as declared_public_guard
-from test_daemon import monitor_argv
+from test_daemon import start_daemon
 
 from monitor.config import ConfigError, load_config
 from monitor.daemon.observe import Health, Listener
@@ -540,13 +538,7 @@ def test_the_daemon_subscribes_and_stores_pushed_entries(web, workspace, tmp_pat
             websub={"callback_url": f"http://127.0.0.1:{port}/websub"},
         )
         err = tmp_path / "daemon.err"
-        with open(err, "ab") as stderr:
-            daemon = subprocess.Popen(
-                monitor_argv(workspace, "run"),
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
+        daemon = start_daemon(workspace, err)
         try:
             assert wait_for(hub.verified, 60), err.read_text()
             pushed = rss("Harbour news", web.url("/"), make_entries(web, "live", 1))

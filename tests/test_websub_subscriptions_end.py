@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import signal
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 from support.news import make_entries, rss
 from support.waiting import wait_for
 from support.websubhub import LocalHub
-from test_daemon import monitor_argv
+from test_daemon import start_daemon
 from test_websub import SECRET, Clock, _config, _in_daemon, free_port, hub_feed, stored_titles
 
 from monitor.config import FeedConfig, WebSubSettings
@@ -47,13 +45,7 @@ def test_a_feed_removed_from_the_configuration_has_its_hub_told_it_is_gone(web, 
         }
         workspace.write_config([harbour, other], **settings)
         err = tmp_path / "daemon.err"
-        with open(err, "ab") as stderr:
-            daemon = subprocess.Popen(
-                monitor_argv(workspace, "run"),
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
+        daemon = start_daemon(workspace, err)
         try:
             assert wait_for(lambda: len(hub.verified()) == 2, 60), err.read_text()
             workspace.write_config([other], **settings)
