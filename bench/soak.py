@@ -25,6 +25,9 @@ daemons' memory (PSS of their process trees, sampled every 5 s) under 400 MB an 
 time from an article's publication to its storage (the database's times) within ``max_interval``, and the
 daemons' own ``monitor_news_delay_seconds`` (each instance listens for /metrics) putting that median in the
 same bucket.
+Every minute it also reads what a daemon that runs for months must not pile up: each instance's open file
+descriptors, threads, processes (its forkserver and extraction workers) and series in /metrics, printed at
+the end as each instance's first and last figures (``growth``).
 Results go to ``bench/out/soak.json``; the work directory (``--keep``) holds the log, the database and the
 digests received.
 The PostgreSQL database given must exist and be empty (its tables are made by the daemons, together).
@@ -329,6 +332,48 @@ def news_delays_counted(addresses: list[str]) -> dict[float, float]:
     return dict(buckets)
 
 
+def metric_series(address: str) -> int | None:
+    """How many series the daemon listening at ``address`` serves in /metrics (None when unreadable): a
+    label set that comes with every feed, URL or error text would grow it without end."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{address}/metrics", timeout=10) as answer:
+            exposition = answer.read().decode()
+    except OSError:
+        return None
+    return sum(len(family.samples) for family in text_string_to_metric_families(exposition))
+
+
+def process_figures(pid: int) -> dict[str, int]:
+    """A daemon's open file descriptors and threads (its main process), and the processes of its tree."""
+    try:
+        return {
+            "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "threads": len(os.listdir(f"/proc/{pid}/task")),
+            "processes": len(descendants(pid)),
+        }
+    except OSError:  # ended meanwhile (the instance killed)
+        return {}
+
+
+def growth_table(samples: list[dict]) -> dict[str, dict]:
+    """Per instance (by pid), its first and last figures, the first taken after its first minute (start-up
+    is no growth); instances sampled once are left out."""
+    by_pid: dict[int, list[dict]] = collections.defaultdict(list)
+    for sample in samples:
+        by_pid[sample["pid"]].append(sample)
+    table = {}
+    for pid, taken in by_pid.items():
+        settled = [sample for sample in taken if sample["age"] >= 60] or taken
+        if len(settled) > 1:
+            first, last = settled[0], settled[-1]
+            table[str(pid)] = {
+                "minutes": round((last["age"] - first["age"]) / 60, 1),
+                **{key: (first.get(key), last.get(key)) for key in ("fds", "threads", "processes", "series")},
+            }
+    return table
+
+
 def median_bucket(buckets: dict[float, float]) -> float:
     """The upper bound of the bucket holding the median of a cumulative histogram (NaN when empty)."""
     total = buckets.get(math.inf, 0)
@@ -406,6 +451,7 @@ def main() -> int:
     log = log_path.open("ab")
 
     listening: list[str] = []  # each instance's /metrics, the one killed and started again included
+    born: dict[int, tuple[str, float]] = {}  # pid -> its /metrics, when it started
 
     def start() -> subprocess.Popen:
         listening.append(f"127.0.0.1:{free_port()}")
@@ -419,13 +465,16 @@ def main() -> int:
             "--listen",
             listening[-1],
         ]
-        return subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=env, start_new_session=True)
+        born[process.pid] = (listening[-1], time.monotonic())
+        return process
 
     daemons = [start() for _ in range(args.instances)]
     stop = threading.Event()
     published: list[Published] = []
     threading.Thread(target=newsroom, args=(outlets, stop, published), daemon=True).start()
     memory: list[tuple[float, float]] = []
+    growth: list[dict] = []  # a sample a minute of each instance running (``process_figures``)
     began = time.monotonic()
     run_for = args.minutes * 60
 
@@ -463,6 +512,17 @@ def main() -> int:
                 if lasts:
                     failing.append((time.time(), time.time() + lasts + FAULT_AFTERMATH))
                 print(f"[{elapsed:4.0f}s] {act()}", flush=True)
+            if ticks % 60 == 0:
+                for daemon in daemons:
+                    address, since = born[daemon.pid]
+                    growth.append(
+                        {
+                            "pid": daemon.pid,
+                            "age": round(time.monotonic() - since),
+                            **process_figures(daemon.pid),
+                            "series": metric_series(address),
+                        }
+                    )
             if ticks % 5 == 0:
                 memory.append((round(elapsed), round(tree_pss_mb([d.pid for d in daemons]))))
                 print(
@@ -529,6 +589,15 @@ def main() -> int:
     )
     for line in errors[:10]:
         print(f"  {line}")
+    grown = growth_table(growth)
+    for pid, figures in grown.items():
+        print(
+            f"instance {pid}, over {figures['minutes']} minutes (from its second minute): "
+            + ", ".join(
+                f"{key} {figures[key][0]} -> {figures[key][1]}"
+                for key in ("fds", "threads", "processes", "series")
+            )
+        )
     median, p90 = statistics.quantiles(delays, n=10)[4::4] if len(delays) > 1 else [math.nan, math.nan]
     told = median_bucket(counted)
     truth = next((le for le in NEWS_DELAY_BUCKETS if median <= le), math.inf)
@@ -560,6 +629,7 @@ def main() -> int:
         "digests": len(Receiver.digests),
         "repeats_dropped": Receiver.repeats,
         "memory_mb": memory,
+        "growth": grown,
         "news_delay_median_s": round(median, 1),
         "news_delay_p90_s": round(p90, 1),
         "news_delay_histogram": {str(le): n for le, n in sorted(counted.items())},

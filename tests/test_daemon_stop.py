@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 
 import yaml
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from support.httpserver import LocalWebServer, Route
 from support.news import make_entries, rss
@@ -22,7 +21,7 @@ from support.waiting import wait_for
 from test_daemon import start_daemon, stop
 
 from monitor.config import load_config
-from monitor.daemon.scheduler import Daemon
+from monitor.daemon.scheduler import Daemon, job_scheduler
 from monitor.pipeline import Pipeline
 from monitor.store.db import open_database
 from monitor.store.models import Feed
@@ -52,7 +51,7 @@ def test_a_stop_lets_the_scheduled_jobs_under_way_finish_and_logs_no_error(works
         finished["loop"].set()
 
     async def scenario() -> float:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        scheduler = job_scheduler(asyncio.get_running_loop())
         async with Pipeline(config, db) as pipeline:
             daemon = Daemon(config, db, pipeline, scheduler=scheduler)
             for job in (in_a_thread, in_the_loop):
@@ -90,7 +89,7 @@ def test_a_stop_gives_up_waiting_for_a_job_at_the_end_of_the_grace(workspace, ca
         release.wait(30)
 
     async def scenario() -> float:
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        scheduler = job_scheduler(asyncio.get_running_loop())
         async with Pipeline(config, db) as pipeline:
             daemon = Daemon(config, db, pipeline, scheduler=scheduler)
             scheduler.add_job(daemon.jobs.tracked(stuck), "date", run_date=datetime.now(UTC), id="stuck")

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -22,7 +21,7 @@ from support.waiting import wait_for
 from test_daemon import start_daemon, stop
 
 from monitor.config import load_config
-from monitor.daemon.scheduler import Daemon
+from monitor.daemon.scheduler import Daemon, job_scheduler
 from monitor.pipeline import Pipeline
 from monitor.store import db as db_module
 from monitor.store.db import open_database
@@ -42,7 +41,7 @@ def feeds_yaml(tmp_path, web) -> object:
 @asynccontextmanager
 async def daemon_of(config, db, *, sync: bool = True) -> AsyncIterator[Daemon]:
     """A daemon on a scheduler of the running loop (not started: each test drives its jobs itself)."""
-    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+    scheduler = job_scheduler(asyncio.get_running_loop())
     async with Pipeline(config, db) as pipeline:
         if sync:
             pipeline.sync_feeds()

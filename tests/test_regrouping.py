@@ -165,10 +165,8 @@ def test_stories_outside_the_window_are_left_alone(db):
 def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db, monkeypatch):
     import asyncio
 
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from monitor.config import load_config
-    from monitor.daemon.scheduler import Daemon
+    from monitor.daemon.scheduler import Daemon, job_scheduler
     from monitor.digest.runner import DigestRunner
     from monitor.pipeline import Pipeline
     from monitor.runtime.metrics import PrometheusMetrics
@@ -184,7 +182,7 @@ def test_the_daemon_regroups_on_its_schedule_and_follows_a_reload(tmp_path, db, 
     a, b = merged_landslides(db)
 
     async def scenario():
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        scheduler = job_scheduler(asyncio.get_running_loop())
         async with Pipeline(load_config(path), db) as pipeline:
             daemon = Daemon(pipeline.config, db, pipeline, metrics, scheduler=scheduler)
             daemon.schedule()

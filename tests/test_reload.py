@@ -169,10 +169,8 @@ DIGEST = """\
 def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_watchlist(tmp_path, db):
     import asyncio
 
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from monitor.config import load_config
-    from monitor.daemon.scheduler import Daemon
+    from monitor.daemon.scheduler import Daemon, job_scheduler
     from monitor.pipeline import Pipeline
 
     path = tmp_path / "feeds.yaml"
@@ -181,7 +179,7 @@ def test_digest_jobs_follow_the_reloaded_digests_and_their_titles_the_reloaded_w
     )
 
     async def scenario():
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        scheduler = job_scheduler(asyncio.get_running_loop())
         async with Pipeline(load_config(path), db) as pipeline:
             daemon = Daemon(pipeline.config, db, pipeline, scheduler=scheduler)
             daemon.schedule()
@@ -353,9 +351,7 @@ def test_a_listen_address_changed_and_changed_back_needs_no_restart(db):
     # it still said a restart was needed. With --listen or MONITOR_LISTEN, settings.listen is not used at all.
     import asyncio
 
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-    from monitor.daemon.scheduler import Daemon
+    from monitor.daemon.scheduler import Daemon, job_scheduler
     from monitor.pipeline import Pipeline
 
     serving = Config.model_validate({"settings": {"listen": "127.0.0.1:9100"}})
@@ -363,7 +359,7 @@ def test_a_listen_address_changed_and_changed_back_needs_no_restart(db):
     off = Config.model_validate({})
 
     async def scenario():
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
+        scheduler = job_scheduler(asyncio.get_running_loop())
         async with Pipeline(serving, db) as pipeline:
             from_file = Daemon(serving, db, pipeline, scheduler=scheduler, listening=("127.0.0.1", 9100))
             given = Daemon(

@@ -11,6 +11,7 @@ daemon applies it (monitor.daemon.scheduler).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,14 @@ Stamp = tuple[tuple[str, int, int, int, int] | None, ...]
 # (The database is not in feeds.yaml at all: --db or MONITOR_DB.) Those built into the fetcher and the
 # extractor are rebuilt on reload (monitor.ingest.fetchtools).
 RESTART_SETTINGS = ("listen",)
+
+SETTLE = 0.5
+"""Seconds a reload waits, after files that it read were invalid, to see whether they were being written. Many
+editors and tools save by emptying the file, then writing it: read in between (a SIGHUP or the timed check
+at that moment), it was an empty configuration, logged as an error ("config file is empty", with a hint to
+add feeds) while the save was a moment from done. Their stamps tell: changed meanwhile, they are read again."""
+READS = 3
+"""Times a reload reads files that change under it before it reports what the last read found."""
 
 
 @dataclass(frozen=True)
@@ -60,25 +69,26 @@ class ConfigReloader:
         stamp = self._stamp()
         if stamp == self.stamp and not force:
             return None
-        self.stamp = stamp
-        try:
-            config = load_config(self.path)
-            watchlist = load_watchlist(config)
-        except MonitorError as error:
-            # A line for each problem: joined in one, their line breaks came out as "\x0a" escapes.
-            problems = str(error).splitlines() or [str(error)]
-            log.error(
-                "configuration not reloaded, the one in force stays: %s%s",
-                problems[0],
-                f" (and {plural(len(problems) - 1, 'more problem')}, below)" if len(problems) > 1 else "",
-                extra={"url": str(self.path)},
-            )
-            for problem in problems[1:]:
-                log.error("configuration not reloaded: %s", problem, extra={"url": str(self.path)})
-            return None
-        except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon
-            log.exception("configuration not reloaded, the one in force stays", extra={"url": str(self.path)})
-            return None
+        for attempt in range(1, READS + 1):
+            self.stamp = stamp
+            try:
+                config = load_config(self.path)
+                watchlist = load_watchlist(config)
+                break
+            except MonitorError as error:
+                if attempt < READS:
+                    time.sleep(SETTLE)
+                    if (now := self._stamp()) != stamp:
+                        # Written while it was read: what a save said half-way is no mistake of the user's.
+                        stamp = now
+                        continue
+                self._refused(error)
+                return None
+            except Exception:  # noqa: BLE001 - a bug in reloading must not stop the daemon
+                log.exception(
+                    "configuration not reloaded, the one in force stays", extra={"url": str(self.path)}
+                )
+                return None
         # The stamps taken before the read stand for what was read: a file written again meanwhile (the rest
         # of a save that came in parts) is seen changed at the next check and read again. Stamped after the
         # read, the rest passed for loaded, and a first part valid on its own stayed in force.
@@ -86,6 +96,18 @@ class ConfigReloader:
         self.files = _files(config)  # the watchlist file may have been renamed
         self.stamp = tuple(read[str(path)] if str(path) in read else _stamp_of(path) for path in self.files)
         return Loaded(config, watchlist)
+
+    def _refused(self, error: MonitorError) -> None:
+        # A line for each problem: joined in one, their line breaks came out as "\x0a" escapes.
+        problems = str(error).splitlines() or [str(error)]
+        log.error(
+            "configuration not reloaded, the one in force stays: %s%s",
+            problems[0],
+            f" (and {plural(len(problems) - 1, 'more problem')}, below)" if len(problems) > 1 else "",
+            extra={"url": str(self.path)},
+        )
+        for problem in problems[1:]:
+            log.error("configuration not reloaded: %s", problem, extra={"url": str(self.path)})
 
     def retry_later(self) -> None:
         """Forget the files' stamps, so that the next ``load`` reads them again (applying one failed)."""

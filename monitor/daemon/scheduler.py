@@ -18,6 +18,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor import retention
@@ -41,6 +42,22 @@ from monitor.store.timeshift import later_times_moved
 
 log = logging.getLogger(__name__)
 
+JOB_THREADS = "job-threads"
+"""The scheduler's executor for the jobs that run in threads (digests, alerts, delivery retries, the regrouping
+and the prune): a pool of their own. APScheduler's asyncio scheduler runs them in the event loop's default
+executor otherwise, the one the poll tick claims feeds in and the polls parse feeds in: a few digests
+waiting out a channel (Slack's 429s, two minutes a wait) took all of its threads (CPUs + 4): no feed was
+polled, and /healthz answered 503, until they were done."""
+JOB_THREAD_COUNT = 10
+"""Threads of that pool: jobs past it wait their turn there, and the polls never wait for them."""
+
+
+def job_scheduler(loop: asyncio.AbstractEventLoop) -> AsyncIOScheduler:
+    """The daemon's scheduler: coroutine jobs run in the event loop, the others in ``JOB_THREADS``."""
+    return AsyncIOScheduler(
+        event_loop=loop, timezone="UTC", executors={JOB_THREADS: ThreadPoolExecutor(JOB_THREAD_COUNT)}
+    )
+
 
 class Daemon:
     def __init__(
@@ -50,7 +67,7 @@ class Daemon:
         pipeline: Pipeline,
         metrics: Metrics = NO_METRICS,
         *,
-        scheduler: AsyncIOScheduler,  # every job goes on it: a daemon without one cannot run
+        scheduler: AsyncIOScheduler,  # every job goes on it (``job_scheduler``): a daemon without one cannot run
         outage: DatabaseOutage | None = None,
         listening: tuple[str, int] | None = None,
         listen_given: bool = False,
@@ -183,6 +200,7 @@ class Daemon:
             hours=24,
             jitter=1800,
             id="retention",
+            executor=JOB_THREADS,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=6
@@ -202,6 +220,7 @@ class Daemon:
             seconds=every.total_seconds(),
             jitter=min(300.0, every.total_seconds() / 10),
             id="regroup",
+            executor=JOB_THREADS,
             max_instances=1,
             coalesce=True,
         )
@@ -283,6 +302,10 @@ class Daemon:
                 self.jobs.tracked(job),
                 trigger,
                 id=job_id,
+                # Named as the log should say it: a skipped run ("maximum number of running instances
+                # reached") named the wrapper, not the digest, and every digest's read the same.
+                name=job_id,
+                executor=JOB_THREADS,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=3600,
@@ -528,7 +551,7 @@ async def _run(
             with db.session() as session:
                 feed_store.release_leases_of_others(session, owner=pipeline.owner)
                 ledger.release_leases_of_others(session, owner=pipeline.owner)
-        scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        scheduler = job_scheduler(loop)
         daemon = Daemon(
             config,
             db,
