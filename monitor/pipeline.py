@@ -949,9 +949,23 @@ class Pipeline:
             sorted_feeds = []
             for sort, known, changed in zip(sorts, knowns, changes, strict=True):
                 linked, taken_over = 0, set()
+                listed = frozenset(item.key for item in sort.parsed.items)
                 for item in sort.parsed.items:
                     if item.key in known.elsewhere:
                         article_id = known.elsewhere[item.key]
+                        # The feed's own entry under a new name (a new CMS, RSS turned Atom, a GUID with a
+                        # timestamp in it): nothing new, no page to fetch again, no publication to count,
+                        # and no link more at every poll.
+                        if article_store.rename_entry(
+                            session,
+                            article_id=article_id,
+                            feed_id=sort.feed.id,
+                            listed_keys=listed,
+                            entry_key=item.key,
+                            entry_url=item.url,
+                            entry_hash=sort.hashes[item.key],
+                        ):
+                            continue
                         linked += article_store.link_to_feed(
                             session,
                             article_id=article_id,
@@ -1028,13 +1042,17 @@ class Pipeline:
                 stored = article_store.stored_article(session, article_id=article_id)
                 merge = taken_over_by if item.key in save.taken_over else revision_of
                 revision = merge(stored, article) if stored is not None else None
-                if revision is not None:
+                if stored is not None and revision is not None:
                     article_store.rewrite_article(
                         session, article_id=article_id, article=revision, now=_now(), revision=True
                     )
                     # As stored: a revision keeps what the new version does not say (an extracted body
-                    # a failed page fetch did not replace, a title).
-                    self._after_update(session, article_id, revision)
+                    # a failed page fetch did not replace, a title). A new headline on the same text is
+                    # matched again; its text, where it stands among copies and stories, is as it was.
+                    if revision.content_hash == stored.content_hash:
+                        tag_stored(session, self.tagger, article_id, revision, replace=True)
+                    else:
+                        self._after_update(session, article_id, revision)
                 article_store.record_entry_hash(
                     session, feed_id=feed.id, entry_key=item.key, entry_hash=hashes[item.key]
                 )

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import yaml
 from sqlalchemy import select
@@ -114,7 +114,7 @@ def test_sigterm_while_an_alert_is_being_delivered_lets_it_finish_and_it_is_not_
 ):
     # The real daemon, stopped while its alert job waits on a slow webhook: the stop waits for the delivery,
     # logs no error, and the daemon started again does not send the same alert twice.
-    entries = make_entries(web, "talks", 2)
+    entries = make_entries(web, "talks", 2, since=datetime.now(UTC) - timedelta(hours=1))  # news: alerted
     web.set(
         "/talks.xml",
         Route(rss("Talks", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}),
@@ -162,7 +162,7 @@ def test_sigterm_while_slack_asks_to_wait_ends_the_wait_and_the_rest_goes_at_the
     # Slack answers 429, Retry-After 100 s: the alert's sender waits it out (up to three times a message).
     # Stopped then, the daemon logged "daemon stopped" and went on waiting and posting for five minutes,
     # past its grace (and systemd's TimeoutStopSec), then logged APScheduler's CancelledError traceback.
-    entries = make_entries(web, "talks", 2)
+    entries = make_entries(web, "talks", 2, since=datetime.now(UTC) - timedelta(hours=1))  # news: alerted
     web.set(
         "/talks.xml",
         Route(rss("Talks", web.url("/"), entries), headers={"Content-Type": "application/rss+xml"}),

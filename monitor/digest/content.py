@@ -195,6 +195,8 @@ def _story(
     for cluster, cluster_articles in clusters.items():
         representative = material.representatives.get(cluster) if isinstance(cluster, int) else None
         chosen = articles.get(representative) if representative is not None else None
+        if chosen is not None and (version := _new_version(material, view, chosen, cluster_articles)):
+            chosen = version
         originals[cluster] = chosen or min(cluster_articles, key=_first)
 
     # A cluster's best match over all its stored copies (a reprint may carry the words the original lacks).
@@ -286,6 +288,29 @@ def _coverage(
         if view.channel is not None and s.channel == view.channel and s.kind in view.counted_kinds
     ]
     return Coverage(min(_first(a)[0] for a in members), reports, outlets, max(sent, default=None))
+
+
+def _new_version(
+    material: Material, view: View, shown: StoredArticle, new: Sequence[StoredArticle]
+) -> StoredArticle | None:
+    """The latest of ``new`` that ``shown``'s own outlet put out under another headline, when the channel
+    carried ``shown`` before: the outlet's later version of its text (rewritten as the story develops, at a
+    new address), shown in its place. Under the headline sent before, it read as an update with nothing new."""
+    if any(article.id == shown.id for article in new) or not _sent_here(material, view, shown.id):
+        return None
+    versions = [
+        article
+        for article in new
+        if outlet_key(article.url) == outlet_key(shown.url) and not same_headline(article.title, shown.title)
+    ]
+    return max(versions, key=_first, default=None)
+
+
+def same_headline(one: str | None, other: str | None) -> bool:
+    """Whether two headlines are one, spacing and case aside."""
+    if not one or not other:
+        return False
+    return " ".join(one.split()).casefold() == " ".join(other.split()).casefold()
 
 
 def _sent_here(material: Material, view: View, article_id: int) -> bool:

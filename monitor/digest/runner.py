@@ -32,7 +32,8 @@ from typing import Any, NamedTuple
 from sqlalchemy.orm import Session
 
 from monitor.dedupe.boilerplate import BOILERPLATE_CLUSTERS, paragraph_keys, strip_boilerplate
-from monitor.digest.content import View, build_content, source_health
+from monitor.dedupe.outlets import outlet_key
+from monitor.digest.content import View, build_content, same_headline, source_health
 from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
@@ -128,6 +129,13 @@ def select_new(
             session, carried=carried, article_ids=[item.article_id for item in matched]
         )
         matched = [item for item in matched if item.article_id not in reprints]
+        # Nor is an article published before the alert's reach: a feed back after weeks of failures, or one
+        # just added, lists its backlog at once, and the channel was pinged for each of its weeks-old
+        # stories as if it broke now. The digest carries them.
+        old = digest_store.published_before(
+            session, article_ids=[item.article_id for item in matched], before=since
+        )
+        matched = [item for item in matched if item.article_id not in old]
         quiet = digest.alerts.update_after if digest.alerts else timedelta(0)
         if now is not None and quiet > timedelta(0):
             # A story alerted moments ago is not alerted again for each write-up that follows: they wait and
@@ -139,17 +147,36 @@ def select_new(
                 since=now - quiet,
             )
             matched = [item for item in matched if item.story_id not in alerted]
-    found += matched
     topics = digest_topics(digest, titles or {})
     if slot.kind == "digest":
         followups = digest_store.story_followups(
             session, carried=carried, topics=topics, min_score=min_score, since=since, limit=MAX_ITEMS
         )
-        found += [ItemRef(article_id, story_id, "") for article_id, story_id in followups]
+        new = [*matched, *(ItemRef(article_id, story_id, "") for article_id, story_id in followups)]
+        republished = _republished(session, carried, [item.article_id for item in new])
+        found += [item for item in new if item.article_id not in republished]
+    else:
+        found += matched
     by_article: dict[int, ItemRef] = {}
     for item in found:
         by_article.setdefault(item.article_id, item)
     return list(by_article.values())[:MAX_ITEMS]
+
+
+def _republished(session: Session, carried: digest_store.Carried, article_ids: Sequence[int]) -> set[int]:
+    """Of ``article_ids``, the articles the channel carried before that their own outlet put under a new
+    address, headline and text as they were (a site moving to a new CMS changes the address of every entry it
+    lists; a piece republished in another section): no news, not even a wire copy, since "carried by N more
+    outlets" counts other outlets. A longer version under a new headline stays news."""
+    copies = digest_store.copies_of_carried(session, carried=carried, article_ids=article_ids)
+    return {
+        article_id
+        for article_id, copy in copies.items()
+        if any(
+            outlet_key(url) == outlet_key(copy.url) and same_headline(title, copy.title)
+            for url, title in copy.carried
+        )
+    }
 
 
 def min_score_of(digest: DigestConfig, kind: str) -> float:

@@ -258,10 +258,12 @@ def revision_of(stored: Article, new: Article) -> Article | None:
     """What a changed entry makes of the stored article, or None when there is nothing to keep of it.
 
     A fetch that fell back to the feed's text never replaces an extracted body: nothing stored is lost to a
-    failing page. What the new version does not say (a title, a date) keeps its stored value.
+    failing page. What the new version does not say (a title, a date) keeps its stored value. With the text
+    unchanged, only a new title counts (a corrected headline, which digests show and topics match on); a
+    date bumped on the same text is no new version.
     """
     if stored.content_hash == new.content_hash:
-        return None
+        return replace(stored, title=new.title) if new.title and new.title != stored.title else None
     if stored.body_source is BodySource.EXTRACTED and new.body_source is not BodySource.EXTRACTED:
         return None
     return _with_body_of(_as_told_by(stored, new), new)

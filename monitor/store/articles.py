@@ -265,6 +265,35 @@ def link_to_feed(
     return True
 
 
+def rename_entry(
+    session: Session,
+    *,
+    article_id: int,
+    feed_id: int,
+    listed_keys: frozenset[str],
+    entry_key: str,
+    entry_url: str | None,
+    entry_hash: str | None,
+) -> bool:
+    """Move the feed's link to an article from a key the feed no longer lists (not among ``listed_keys``) to
+    ``entry_key``, keeping when it was first listed; False when the feed has no such link to the article."""
+    connection = session.connection()
+    links = connection.execute(
+        select(_links.c.id, _links.c.entry_key)
+        .where(_links.c.feed_id == feed_id, _links.c.article_id == article_id)
+        .order_by(_links.c.id)
+    ).all()
+    unlisted = next((link_id for link_id, key in links if key not in listed_keys), None)
+    if unlisted is None:
+        return False
+    connection.execute(
+        update(_links)
+        .where(_links.c.id == unlisted)
+        .values(entry_key=entry_key, entry_url=entry_url, entry_hash=entry_hash)
+    )
+    return True
+
+
 def save_article(
     session: Session,
     *,

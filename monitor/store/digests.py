@@ -104,23 +104,49 @@ def _carried(rule: Carried, article_id: QueryableAttribute[int]) -> ColumnElemen
     )
 
 
-def copies_of_carried(session: Session, *, carried: Carried, article_ids: Collection[int]) -> set[int]:
+@dataclass(frozen=True)
+class CopyOfCarried:
+    """An article whose text went out before as other articles of its wire cluster."""
+
+    url: str
+    title: str | None
+    carried: frozenset[tuple[str, str | None]]  # the carried articles' (URL, title)
+
+
+def copies_of_carried(
+    session: Session, *, carried: Carried, article_ids: Collection[int]
+) -> dict[int, CopyOfCarried]:
     """Of ``article_ids``, those whose wire cluster holds another article that went out under ``carried``:
     copies (reprints, or the same text under another address) of a text already sent."""
     sent = aliased(Article)
+    found: dict[int, CopyOfCarried] = {}
+    ids = sorted(set(article_ids))
+    for start in range(0, len(ids), BATCH):
+        query = (
+            select(Article.id, Article.url, Article.title, sent.url, sent.title)
+            .distinct()
+            .join(sent, sent.wire_cluster_id == Article.wire_cluster_id)
+            .where(
+                Article.id.in_(ids[start : start + BATCH]),
+                Article.wire_cluster_id.is_not(None),
+                sent.id != Article.id,
+                _carried(carried, sent.id),
+            )
+        )
+        for article_id, url, title, carried_url, carried_title in session.execute(query):
+            known = found.get(article_id)
+            earlier = known.carried if known else frozenset()
+            found[article_id] = CopyOfCarried(url, title, earlier | {(carried_url, carried_title)})
+    return found
+
+
+def published_before(session: Session, *, article_ids: Collection[int], before: datetime) -> set[int]:
+    """Of ``article_ids``, those whose stated publication is before ``before`` (undated ones are not)."""
     found: set[int] = set()
     ids = sorted(set(article_ids))
     for start in range(0, len(ids), BATCH):
         query = select(Article.id).where(
-            Article.id.in_(ids[start : start + BATCH]),
-            Article.wire_cluster_id.is_not(None),
-            exists(
-                select(sent.id).where(
-                    sent.wire_cluster_id == Article.wire_cluster_id,
-                    sent.id != Article.id,
-                    _carried(carried, sent.id),
-                )
-            ),
+            Article.id.in_(ids[start : start + BATCH]), Article.published_at < before
         )
         found.update(session.scalars(query))
     return found

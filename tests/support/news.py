@@ -72,8 +72,11 @@ def paragraphs_for(slug: str, n: int = 6) -> list[str]:
     ]
 
 
-def make_entries(web, prefix: str, count: int, *, host: str | None = None, start: int = 0) -> list[Entry]:
-    """``count`` entries whose pages are served by ``web`` under /prefix/N."""
+def make_entries(
+    web, prefix: str, count: int, *, host: str | None = None, start: int = 0, since: datetime = BASE_TIME
+) -> list[Entry]:
+    """``count`` entries whose pages are served by ``web`` under /prefix/N, published a minute apart from
+    ``since``."""
     entries = []
     for i in range(start, start + count):
         slug = f"{prefix}-{i}"
@@ -84,7 +87,7 @@ def make_entries(web, prefix: str, count: int, *, host: str | None = None, start
             summary=f"Short summary of {slug}.",
             url=url,
             guid=f"urn:test:{slug}",
-            published=BASE_TIME + timedelta(minutes=i),
+            published=since + timedelta(minutes=i),
         )
         web.set(f"/{prefix}/{i}", article_html(entry.title, paragraphs_for(slug)), host=host)
         entries.append(entry)
