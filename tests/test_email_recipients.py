@@ -271,6 +271,58 @@ def test_the_database_failing_as_the_recipients_are_recorded_sends_nothing_again
     assert statuses(db) == ["sent"]
 
 
+def test_the_database_failing_as_the_recipients_are_recorded_loses_not_the_one_put_off(
+    db, tmp_path, monkeypatch
+):
+    # Ana takes the message, Bo is put off, and the database fails just then: once it answers, Bo is still
+    # owed the message Ana took, and gets it alone.
+    from sqlalchemy.exc import OperationalError
+
+    seed(db)
+    real_record = ledger.record_recipients
+    blinks = iter([True])
+
+    def record_once_unavailable(session, **kwargs):
+        if next(blinks, False):
+            raise OperationalError(
+                "INSERT INTO delivery_recipients", {}, Exception("server closed the connection")
+            )
+        return real_record(session, **kwargs)
+
+    monkeypatch.setattr(ledger, "record_recipients", record_once_unavailable)
+    with SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp.port, ANA, BUSY)
+        smtp.refuse[BUSY] = PUT_OFF
+        with pytest.raises(OperationalError):
+            runner.run(period=period_of(runner.digest, NOW), now=NOW)
+        del smtp.refuse[BUSY]
+        [retried] = runner.retry_due(now=NOW + timedelta(minutes=1))
+        assert retried.status == "sent", retried.error
+        assert runner.retry_due(now=NOW + timedelta(hours=3)) == []
+    assert [envelope[1] for envelope in smtp.keeper.envelopes] == [(ANA,), (BUSY,)]
+    assert smtp.received_by(BUSY)[0].as_bytes() == smtp.received_by(ANA)[0].as_bytes()
+    assert recipients(db) == {ANA: "accepted", BUSY: "accepted"}
+    assert statuses(db) == ["sent"]
+
+
+def test_a_recipient_put_off_then_written_in_another_case_gets_the_message_once(db, tmp_path):
+    # "Busy@monitor.test" is put off; to: is then edited to "busy@monitor.test", the same mailbox. The retry
+    # that reaches it ends the delivery: it is not sent the message again at every retry after.
+    seed(db)
+    with SmtpServer() as smtp:
+        runner = runner_for(db, tmp_path, smtp.port, ANA, "Busy@monitor.test")
+        smtp.refuse["Busy@monitor.test"] = PUT_OFF
+        [first] = runner.run(period=period_of(runner.digest, NOW), now=NOW)
+        assert first.status == "failed"
+        runner = runner_for(db, tmp_path, smtp.port, ANA, BUSY)
+        smtp.refuse.clear()
+        [retried] = runner.retry_due(now=NOW + timedelta(minutes=2))
+        assert retried.status == "sent", retried.error
+        assert runner.retry_due(now=NOW + timedelta(hours=3)) == []
+    assert [envelope[1] for envelope in smtp.keeper.envelopes] == [(ANA,), (BUSY,)]
+    assert recipients(db) == {ANA: "accepted", "Busy@monitor.test": "accepted"}
+
+
 def test_an_alert_put_off_for_one_recipient_holds_back_no_later_alert(db, tmp_path):
     # Alerts wait for a failing alert's back-off rather than pile up; one the others took owes only its
     # message to the recipient put off, and the next alert goes out all the same.

@@ -125,3 +125,27 @@ def test_an_unlabelled_russian_page_is_still_left_to_the_detector():
     html = page(RUSSIAN, meta=None, lang="ru").encode("koi8-r", "xmlcharrefreplace")
     extracted = extract_page(html, "http://127.0.0.1/a", "")
     assert extracted is not None and extracted.text.startswith("Иран передал России")
+
+
+def test_a_persian_page_in_utf8_with_a_stray_byte_is_not_read_as_windows_1256():
+    # A page labelled UTF-8, and in UTF-8 but for one bad byte (a CMS's slip, a body cut mid-letter): its
+    # language names no charset, its label does.
+    html = page(PERSIAN, meta="utf-8", lang="fa").encode("utf-8").replace(b"</main>", b"\xd9</main>")
+    for content_type in ("", "text/html; charset=utf-8"):
+        extracted = extract_page(html, "http://127.0.0.1/a", content_type)
+        assert extracted is not None and extracted.text.startswith(PERSIAN[0][:40]), content_type
+
+
+def test_a_feed_in_arabic_letters_under_a_servers_default_charset_is_read_in_windows_1256():
+    # ISO-8859-1 in the Content-Type is the server's default, no label, as for a page: read in it, the feed's
+    # Persian was stored as Latin gibberish.
+    items = "".join(
+        f"<item><title>{escape(p[:60])}</title><description>{escape(p)}</description></item>"
+        for p in PERSIAN_1256
+    )
+    body = f"<rss version='2.0'><channel><title>t</title><language>fa</language>{items}</channel></rss>"
+    for content_type in ("text/xml; charset=ISO-8859-1", "application/rss+xml; charset=windows-1252"):
+        parsed = parse_feed(
+            body.encode("cp1256"), url="http://127.0.0.1/fa.xml", headers={"content-type": content_type}
+        )
+        assert [item.title for item in parsed.items] == [p[:60].strip() for p in PERSIAN_1256], content_type

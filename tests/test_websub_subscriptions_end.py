@@ -12,8 +12,11 @@ import asyncio
 import hashlib
 import hmac
 import signal
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy.exc import OperationalError
 from support.news import make_entries, rss
 from support.waiting import wait_for
 from support.websubhub import LocalHub
@@ -22,6 +25,7 @@ from test_websub import SECRET, Clock, _config, _in_daemon, free_port, hub_feed,
 
 from monitor.config import FeedConfig, WebSubSettings
 from monitor.ingest.websub import Subscriber, needs_request
+from monitor.store import db as db_module
 from monitor.store import feeds as feed_store
 from monitor.store import websub as websub_store
 from monitor.store.db import open_database
@@ -302,3 +306,32 @@ def test_a_feed_now_read_as_a_sitemap_or_page_has_its_hub_told_it_is_gone(db):
     assert subscriber.push("tok", _signed(body), body).status == 410
     with db.session() as session:
         assert websub_store.all_subscriptions(session) == []
+
+
+def test_a_push_the_database_could_not_take_is_taken_when_the_hub_sends_it_again(tmp_path, monkeypatch):
+    # SQLite whatever the suite's database: another program's lock is the outage, outlasting the busy timeout.
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT", 0.2)
+    path = tmp_path / "monitor.db"
+    db = open_database(f"sqlite:///{path}")
+    try:
+        accepted: list[bytes] = []
+        subscriber, _clock = _subscription_asked(
+            db, accept=lambda subscription, body, headers: accepted.append(body)
+        )
+        assert subscriber.verify("tok", _verification(7 * 86400)).status == 200
+        body = b"<rss>news</rss>"
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            # The hub gets no answer (the listener drops the connection) and sends the same content again.
+            with pytest.raises(OperationalError):
+                subscriber.push("tok", _signed(body), body)
+        finally:
+            locker.rollback()
+            locker.close()
+        again = subscriber.push("tok", _signed(body), body)
+        assert (again.status, again.body) == (202, b"accepted\n")
+        assert accepted == [body]
+        assert subscriber.push("tok", _signed(body), body).body == b"ignored\n"
+    finally:
+        db.dispose()

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy.orm import Session
 
 from monitor.digest.notify import Refusal
 from monitor.store import deliveries as ledger
@@ -24,11 +27,22 @@ on a message they cannot deliver (RFC 5321, 4.5.4.1: "at least 4-5 days"). A mai
 gets the next digests, not a retry every hour and a warning with it for as long as the ledger keeps it."""
 
 
+class Unrecorded(NamedTuple):
+    """What became of a delivery's recipients while the database failed: recorded once it answers again."""
+
+    states: tuple[tuple[str, str, str | None], ...]
+    at: datetime
+    kept_message: bytes | None
+
+
 class LedgerRecipients:
     """The ``Recipients`` of delivery ``delivery_id``, read from and written to the ledger at each ask."""
 
     def __init__(self, db: Database, delivery_id: int) -> None:
         self.db, self.delivery_id = db, delivery_id
+        # Set when the database failed as the recipients were recorded: the runner records them with the
+        # articles the channel took, once the database is back (without them, one put off never got it).
+        self.unrecorded: Unrecorded | None = None
 
     def owed(self, addresses: Sequence[str]) -> tuple[str, ...]:
         now = datetime.now(UTC)
@@ -41,7 +55,9 @@ class LedgerRecipients:
         if put_off and now - min(taken) > GIVE_UP_AFTER:
             self._give_up(put_off, now)
             return ()
-        owed = {state.address.casefold() for state in put_off}
+        # In any case of the address: one mailbox whose spelling in ``to`` changed is one recipient.
+        took = {state.address.casefold() for state in states if state.status == ledger.ACCEPTED}
+        owed = {state.address.casefold() for state in put_off} - took
         return tuple(address for address in addresses if address.casefold() in owed)
 
     def _give_up(self, put_off: Sequence[ledger.RecipientState], now: datetime) -> None:
@@ -80,11 +96,21 @@ class LedgerRecipients:
         ]
         # Kept only for those put off while others took it: a message no one took is rendered anew.
         put_off = accepted and any(not refusal.permanent for refusal in refused)
-        with self.db.session() as session:
-            ledger.record_recipients(
-                session,
-                delivery_id=self.delivery_id,
-                states=states,
-                now=datetime.now(UTC),
-                kept_message=message if put_off else None,
-            )
+        unrecorded = Unrecorded(tuple(states), datetime.now(UTC), message if put_off else None)
+        try:
+            with self.db.session() as session:
+                record_unrecorded(session, delivery_id=self.delivery_id, unrecorded=unrecorded)
+        except Exception:
+            self.unrecorded = unrecorded
+            raise
+
+
+def record_unrecorded(session: Session, *, delivery_id: int, unrecorded: Unrecorded) -> None:
+    """Record what became of the recipients of ``delivery_id`` (``LedgerRecipients.record``)."""
+    ledger.record_recipients(
+        session,
+        delivery_id=delivery_id,
+        states=unrecorded.states,
+        now=unrecorded.at,
+        kept_message=unrecorded.kept_message,
+    )

@@ -38,7 +38,7 @@ from monitor.digest.notify import DeliveryError, make_sender
 from monitor.digest.notify.email import sender_domain, stable_message_id
 from monitor.digest.notify.render import Digest, DigestContent, render
 from monitor.digest.notify.settings import DigestConfig
-from monitor.digest.recipients import LedgerRecipients
+from monitor.digest.recipients import LedgerRecipients, Unrecorded, record_unrecorded
 from monitor.errors import MonitorError
 from monitor.runtime import instance
 from monitor.runtime.logs import log_failure
@@ -466,6 +466,8 @@ class DigestRunner:
                 continue  # another digest's job of this process recorded it meanwhile
             try:
                 with self.db.session() as session:
+                    if accepted.recipients is not None:
+                        record_unrecorded(session, delivery_id=delivery_id, unrecorded=accepted.recipients)
                     ledger.mark_delivered(
                         session,
                         delivery_id=delivery_id,
@@ -675,16 +677,15 @@ class DigestRunner:
                 )
 
         attempt_began = time.monotonic()
+        followed: LedgerRecipients | None = None
         try:
             if to_send:
                 sender = make_sender(slot.channel, settings, **self.sender_options.get(slot.channel, {}))
                 # A channel of several recipients (email) follows each in the ledger: a retry reaches only
                 # those still owed the message.
-                addressed = (
-                    {"recipients": LedgerRecipients(self.db, delivery_id)}
-                    if getattr(sender, "addresses_recipients", False)
-                    else {}
-                )
+                if getattr(sender, "addresses_recipients", False):
+                    followed = LedgerRecipients(self.db, delivery_id)
+                addressed = {"recipients": followed} if followed is not None else {}
                 with _LeaseKeeper(self.db, delivery_id, owner=self.owner, lease=self.lease):
                     sender.send(digest, message_id=message_id, accepted=accepted, **addressed)
         except Exception as error:
@@ -692,7 +693,9 @@ class DigestRunner:
                 # The database, not the channel, failed (recording what the channel took): it is recorded
                 # when the database answers again (``_record_accepted``); the caller logs the cause.
                 if taken:
-                    self._unrecorded[delivery_id] = _Accepted(tuple(taken), parts, False, message_id)
+                    self._unrecorded[delivery_id] = _Accepted(
+                        tuple(taken), parts, False, message_id, followed.unrecorded if followed else None
+                    )
                 raise
             if not isinstance(error, DeliveryError):
                 log.exception("digest %s: %s sender failed", slot.digest, slot.channel)
@@ -803,6 +806,7 @@ class _Accepted(NamedTuple):
     parts: int
     whole: bool
     message_id: str
+    recipients: Unrecorded | None = None  # an email's: who took it, who was put off
 
 
 def scheduled_jobs(

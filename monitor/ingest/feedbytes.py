@@ -115,13 +115,16 @@ def decode(body: bytes, headers: Mapping[str, str]) -> tuple[str, str, list[str]
     )
     # Not UTF-16 or UTF-32 whatever the labels say: the document would have begun with a BOM or a wide '<'.
     candidates = [c for c in dict.fromkeys(labels) if c and not c.startswith(("utf-16", "utf-32"))]
+    # A server's default (ISO-8859-1, windows-1252) is no label, as for pages: text in Arabic letters is in
+    # none of them, and read in ISO-8859-1 it was stored as Latin gibberish.
+    unlabelled = not candidates or (not declared and header in _DEFAULT_CHARSETS)
+    if unlabelled and not ascii_only and (by_language := _declared_language_charset(body)) is not None:
+        return _decoded(body, by_language)
     for charset in candidates:
         try:
             return body.decode(charset), charset, []
         except UnicodeDecodeError:
             continue
-    if not candidates and not ascii_only and (by_language := _declared_language_charset(body)) is not None:
-        return _decoded(body, by_language)
     detected = _detect(body) if not ascii_only else None
     if detected and (not candidates or detected not in candidates):
         try:
@@ -185,6 +188,8 @@ def decode_html(body: bytes, content_type: str = "") -> str | None:
             return body.decode(_HTML_SUPERSETS.get(charset, charset))
         except UnicodeDecodeError:
             continue
+    if _mostly_utf8(body) is not None:
+        return None  # UTF-8 but for a few bytes (a slip, a body cut mid-letter): no legacy page, whatever its language
     if (by_language := _declared_language_charset(body)) is not None:
         return body.decode(by_language, errors="replace")
     return None

@@ -411,10 +411,15 @@ class Subscriber:
                 extra={"feed": subscription.feed_name},
             )
             return Answer(202, b"ignored\n")
-        with self.db.session() as session:
-            websub_store.pushed(session, token=token, now=now)
-        if self.accept is not None:
-            self.accept(subscription, body, headers)
+        try:
+            with self.db.session() as session:
+                websub_store.pushed(session, token=token, now=now)
+            if self.accept is not None:
+                self.accept(subscription, body, headers)
+        except BaseException:
+            # Not taken (the database away): the hub, answered no 2xx, sends it again, and that is no replay.
+            self._recent_pushes.forget(token, body)
+            raise
         return Answer(202, b"accepted\n")
 
     def _taking_pushes(self, token: str, now: datetime) -> websub_store.Subscription | None:
@@ -455,6 +460,11 @@ class RecentPushes:
             seen = self._seen.pop(key, None)
             self._seen[key] = now
         return seen is None
+
+    def forget(self, token: str, body: bytes) -> None:
+        """``body`` was not taken after all: sent to ``token`` again, it is new."""
+        with self._lock:
+            self._seen.pop((token, hashlib.sha256(body).digest()), None)
 
 
 def token_of(path: str) -> str | None:

@@ -355,16 +355,17 @@ def record_recipients(
 ) -> None:
     """Record (address, status, reply) for recipients of a delivery; one that accepted stays accepted.
     ``kept_message``: the message to keep for the recipients still owed it."""
+    # By the address in any case, as ``to`` is read: one mailbox, written otherwise since, is one recipient.
     known = {
-        row.address: row
+        row.address.casefold(): row
         for row in session.scalars(
             select(DeliveryRecipient).where(DeliveryRecipient.delivery_id == delivery_id)
         )
     }
     for address, status, reply in states:
-        row = known.get(address)
+        row = known.get(address.casefold())
         if row is None:
-            row = known[address] = DeliveryRecipient(delivery_id=delivery_id, address=address)
+            row = known[address.casefold()] = DeliveryRecipient(delivery_id=delivery_id, address=address)
             session.add(row)
         elif row.status == ACCEPTED:
             continue
