@@ -177,6 +177,7 @@ def test_deliveries_show_each_recipient_refused(workspace):
     db.dispose()
     listing = workspace.cli("deliveries").stdout
     assert "deferred morning email" in listing and "busy@monitor.test: 452 4.2.2 mailbox busy" in listing
+    assert "its retries send it to this recipient alone" in listing
     assert "refused morning email" in listing and "gone@monitor.test: 550 5.1.1 no such user" in listing
     [record] = json.loads(workspace.cli("deliveries", "--json").stdout)
     assert [(r["address"], r["status"], r["reply"]) for r in record["recipients"]] == [
@@ -184,6 +185,19 @@ def test_deliveries_show_each_recipient_refused(workspace):
         (BUSY, "deferred", PUT_OFF),
         (GONE, "refused", UNKNOWN),
     ]
+
+
+def test_deliveries_say_a_recipient_put_off_with_everyone_else_waits_for_a_retry_to_all(workspace):
+    db = open_database(workspace.database_url)
+    seed(db)
+    with SmtpServer() as smtp:
+        write_config(workspace.root, smtp.port, ANA, BUSY)
+        smtp.refuse.update({ANA: PUT_OFF, BUSY: PUT_OFF})
+        workspace.cli("digest", "morning", "--send-now", expect=1)
+    db.dispose()
+    listing = workspace.cli("deliveries").stdout
+    assert "recipient alone" not in listing
+    assert listing.count("as were the others: its retries go to all") == 2, listing
 
 
 def test_a_sender_killed_while_sending_to_the_one_put_off_repeats_it_to_that_one_alone(workspace):

@@ -16,6 +16,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from support.news import make_entries, rss
 from support.waiting import wait_for
@@ -29,6 +30,7 @@ from monitor.store import db as db_module
 from monitor.store import feeds as feed_store
 from monitor.store import websub as websub_store
 from monitor.store.db import open_database
+from monitor.store.models import WebSubSubscription
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
 
@@ -335,3 +337,35 @@ def test_a_push_the_database_could_not_take_is_taken_when_the_hub_sends_it_again
         assert subscriber.push("tok", _signed(body), body).body == b"ignored\n"
     finally:
         db.dispose()
+
+
+def test_a_subscription_made_before_callbacks_were_kept_is_not_asked_for_again(web, workspace):
+    # After the upgrade that keeps each subscription's callback, the ones made before have none: taken to be at
+    # the callback configured, they are not asked for again at once (a hub failing that request would have
+    # ended a subscription that worked), and pushes still reach them.
+    port, clock = free_port(), Clock()
+    with LocalHub("127.0.0.3") as hub:
+        topic = hub_feed(web, hub, make_entries(web, "first", 1))
+        _config(workspace, web, port=port)
+
+        async def subscribe(pipeline, subscriber, pushes):
+            await pipeline.poll(due_only=False)
+            return await asyncio.to_thread(wait_for, hub.verified, 30)
+
+        assert asyncio.run(_in_daemon(workspace, subscribe, clock=clock))
+        db = open_database(workspace.database_url)
+        with db.session() as session:
+            session.execute(update(WebSubSubscription).values(callback=None))
+        db.dispose()
+        [subscription] = hub.verified()
+        asked = subscription.requests
+
+        async def poll_again(pipeline, subscriber, pushes):
+            await pipeline.poll(due_only=False)
+            pushed = rss("Harbour news", web.url("/"), make_entries(web, "kept", 1))
+            await asyncio.to_thread(hub.publish, topic, pushed.encode())
+            await asyncio.wrap_future(pushes[0])
+            return len(pushes)
+
+        assert asyncio.run(_in_daemon(workspace, poll_again, clock=clock)) == 1
+        assert subscription.requests == asked

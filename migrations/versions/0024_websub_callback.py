@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Empty for the subscriptions asked before: each is asked again, at the callback configured, once.
+    # Empty for the subscriptions asked before: taken to be at the callback configured; the next renewal says.
     with op.batch_alter_table("websub_subscriptions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("callback", sa.String(length=2048), nullable=True))
 

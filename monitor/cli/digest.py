@@ -222,6 +222,9 @@ def deliveries(
                     record.error,
                 )
             )
+        # Put off while another recipient took it, an address is sent the message alone at the retries; put
+        # off with everyone else, the retries go to all.
+        reached = any(recipient.status == "accepted" for recipient in record.recipients)
         for recipient in record.recipients:
             if recipient.status in _RECIPIENT_FATES:
                 out.print(
@@ -233,7 +236,9 @@ def deliveries(
                         f"{record.period:%Y-%m-%d %H:%M}",
                         recipient.address,
                         recipient.reply or "",
-                        _RECIPIENT_FATES[recipient.status],
+                        _RECIPIENT_FATES[recipient.status]
+                        if reached or recipient.status != "deferred"
+                        else "refused for now, as were the others: its retries go to all",
                     )
                 )
 

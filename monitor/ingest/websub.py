@@ -237,7 +237,13 @@ class Subscriber:
             hub, topic = found
             # The callback moved (settings.websub.callback_url changed): the hub pushes where the daemon may
             # no longer be reached, so it is told at once, not at the renewal, days away.
-            moved = existing is not None and existing.callback != self.callback_for(existing.token)
+            # (None: asked before the callback was kept, at the one configured then: not asked again for it; a
+            # request failing then would have ended a subscription that worked.)
+            moved = (
+                existing is not None
+                and existing.callback is not None
+                and existing.callback != self.callback_for(existing.token)
+            )
             if not moved and not needs_request(existing, hub, topic, now):
                 return None
             if existing is not None and (existing.hub, existing.topic) == (hub, topic):

@@ -429,7 +429,7 @@ class WebSubSubscription(Base):
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), unique=True)
     hub: Mapped[str] = mapped_column(String(URL_LENGTH))
     topic: Mapped[str] = mapped_column(String(URL_LENGTH))
-    # Where the hub was asked to push (ending in the token); empty for subscriptions asked before it was kept.
+    # Where the hub was asked to push (ending in the token); empty for those asked before it was kept (until renewed).
     callback: Mapped[str | None] = mapped_column(String(URL_LENGTH))
     token: Mapped[str] = mapped_column(String(64), unique=True)  # the callback's last path segment
     secret: Mapped[str] = mapped_column(String(128))
