@@ -4,10 +4,10 @@ alert a minute for as long as the story breaks. Another story is alerted at once
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
-from support.digests import NOW, Copy, add_story
+from support.digests import Copy, add_story
 from support.smtp import SmtpServer
 from test_email_recipients import ANA, runner_for
 
@@ -15,6 +15,12 @@ from monitor.digest.runner import alert_period
 from monitor.store.models import Article
 
 EVERY = timedelta(minutes=1)
+
+
+def _now() -> datetime:
+    """The test's start. Not an import-time constant: the ledger stamps what went out by the wall clock, and a
+    test started minutes after collection found its first alert inside the quiet window it meant to leave."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def write_up(db, *, story_of: int, outlet: str, url: str, title: str, at) -> int:
@@ -36,8 +42,8 @@ def write_up(db, *, story_of: int, outlet: str, url: str, title: str, at) -> int
     return article_id
 
 
-def breaking_story(db) -> int:
-    """A story's first write-up, over the alert threshold, matched a minute before NOW: its article id."""
+def breaking_story(db, now: datetime) -> int:
+    """A story's first write-up, over the alert threshold, matched a minute before ``now``: its article id."""
     with db.session() as session:
         [first] = add_story(
             session,
@@ -46,8 +52,8 @@ def breaking_story(db) -> int:
             terms=["missiles"],
             score=9.0,
             copies=[Copy("Wire One", "https://one.test/a/1")],
-            published=NOW - timedelta(minutes=10),
-            matched_at=NOW - timedelta(minutes=1),
+            published=now - timedelta(minutes=10),
+            matched_at=now - timedelta(minutes=1),
         )
     return first
 
@@ -58,6 +64,7 @@ def alert(runner, at):
 
 
 def test_write_ups_of_a_story_just_alerted_wait_and_go_together(db, tmp_path):
+    NOW = _now()  # noqa: N806 - the wall clock's: the ledger stamps what went out by it
     with SmtpServer() as smtp:
         runner = runner_for(
             db,
@@ -66,7 +73,7 @@ def test_write_ups_of_a_story_just_alerted_wait_and_go_together(db, tmp_path):
             ANA,
             alerts={"min_score": 8, "channels": ["email"], "update_after": "30m"},
         )
-        first = breaking_story(db)
+        first = breaking_story(db, NOW)
         assert alert(runner, NOW).status == "sent"
 
         # The story breaks: a write-up every few minutes. None pings the channel within the half hour.
@@ -106,11 +113,12 @@ def test_write_ups_of_a_story_just_alerted_wait_and_go_together(db, tmp_path):
 
 
 def test_update_after_zero_alerts_each_write_up_at_once(db, tmp_path):
+    NOW = _now()  # noqa: N806 - the wall clock's: the ledger stamps what went out by it
     with SmtpServer() as smtp:
         runner = runner_for(
             db, tmp_path, smtp.port, ANA, alerts={"min_score": 8, "channels": ["email"], "update_after": "0s"}
         )
-        first = breaking_story(db)
+        first = breaking_story(db, NOW)
         assert alert(runner, NOW).status == "sent"
         at = NOW + timedelta(minutes=5)
         write_up(db, story_of=first, outlet="Outlet 1", url="https://o1.test/s", title="Update 1", at=at)
