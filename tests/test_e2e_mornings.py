@@ -178,7 +178,8 @@ def morning(workspace, web, smtp, day: int) -> tuple[str, str, list[dict]]:
     assert "email:" in result.stdout and "slack:" in result.stdout, result.stdout
     new_mail = smtp.messages[mails:]
     assert len(new_mail) <= 1
-    text = new_mail[0].get_body(("plain",)).get_content() if new_mail else ""
+    # decoded with the wire's CRLF
+    text = new_mail[0].get_body(("plain",)).get_content().replace("\r\n", "\n") if new_mail else ""
     html = new_mail[0].get_body(("html",)).get_content() if new_mail else ""
     slack = [json.loads(r.body) for r in web.requests_for("/hooks/slack")[posts:]]
     return text, html, slack
@@ -238,8 +239,9 @@ def test_three_mornings_of_a_developing_story(workspace, outlets):
     assert "1 update" in text2 and "new story" not in text2.split("\n", 3)[2]
     update = text2.split("## Iran–Russia arms", 1)[1]
     assert update.count("\n* ") == 1 and "[Update] " in update
-    assert DENIAL[0] in update and MINISTRY[0] in update
-    assert "first reported" in update and "5 reports from 4 outlets so far" in update
+    read = " ".join(update.split())  # as read: the plain text is wrapped at 76 columns
+    assert DENIAL[0] in read and MINISTRY[0] in read
+    assert "first reported" in read and "5 reports from 4 outlets so far" in read
     assert AGENCY[0] not in update and OBSERVER[0] not in update and COURIER[0] not in update
     assert "Rotterdam" not in text2 and HELICOPTERS[0] not in text2  # the older story had no news
     assert "Sign up" not in text2 and "Sign up" not in json.dumps(slack2)
@@ -333,7 +335,9 @@ def test_an_alerted_story_is_not_repeated_on_slack_and_is_marked_in_the_email(
         result = workspace.cli("digest", "morning", "--send-now")
         assert "email: sent" in result.stdout and "slack: empty" in result.stdout, result.stdout
         assert len(outlets.requests_for("/hooks/slack")) == posts  # Slack got the story from the alert
-        text = smtp.messages[-1].get_body(("plain",)).get_content()
+        text = (
+            smtp.messages[-1].get_body(("plain",)).get_content().replace("\r\n", "\n")
+        )  # decoded with the wire's CRLF
     assert "Story alerted " in text and "2 new stories" in text
 
 

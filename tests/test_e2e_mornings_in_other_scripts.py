@@ -189,8 +189,9 @@ def test_three_mornings_of_a_story_told_in_russian_persian_and_arabic(workspace,
     # Day 2: the Persian story is back as an update, with IRNA's denial a new write-up; the Arabic one is new.
     assert "1 new story, 1 update" in text2
     update = text2.split("* [Update] ", 1)[1].split("\n* ", 1)[0]
-    assert f"{LRM}ایرنا{LRM}: {IRNA[0]}" in update and "3 reports from 2 outlets so far" in update
-    assert ARABIC[0] in text2 and TASS[0] not in text2 and "*Update*" in slack2
+    read = " ".join(update.split())  # as read: the plain text is wrapped at 76 columns
+    assert f"{LRM}ایرنا{LRM}: {IRNA[0]}" in read and "3 reports from 2 outlets so far" in read
+    assert ARABIC[0] in " ".join(text2.split()) and TASS[0] not in text2 and "*Update*" in slack2
     agencies = {
         article["url"].rsplit("/", 1)[1]: article["agency"]
         for story in workspace.json("stories")

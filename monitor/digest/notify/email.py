@@ -54,7 +54,10 @@ def header_recipients(to: Sequence[str]) -> tuple[str, ...]:
 
 def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, date: datetime) -> EmailMessage:
     """The MIME message: UTF-8 subject and bodies, a Date and the stable Message-ID."""
-    message = EmailMessage()
+    # Bodies in 7 bits (quoted-printable or base64, whichever is shorter): left to itself, the email package
+    # sends a UTF-8 body whose lines are all short as 8bit, and a message not all ASCII is sent as SMTPUTF8,
+    # which many servers do not offer: the digest failed there for its "·" alone.
+    message = EmailMessage(policy=policy.default.clone(cte_type="7bit"))
     # One line already; the policy encodes it (RFC 2047) as needed.
     message["Subject"] = literal_header(digest.subject)
     message["From"] = settings.from_
@@ -62,6 +65,9 @@ def build_message(digest: Digest, settings: EmailChannel, *, message_id: str, da
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies, please
+    # Exchange and Outlook heed their own header instead: each analyst away answered every digest.
+    # Bounces (NDR) still come back: they say an address is wrong.
+    message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     message["X-Monitor-Digest"] = digest.content.name
     message.set_content(digest.text, subtype="plain", charset="utf-8")
     message.add_alternative(digest.html, subtype="html", charset="utf-8")

@@ -7,6 +7,7 @@ builder escapes it for mrkdwn, and titles are flattened to one line and trimmed 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -27,6 +28,7 @@ from monitor.digest.notify.slack_blocks import slack_messages
 from monitor.digest.notify.wording import (
     carried_note,
     coverage_line,
+    inbox_preview,
     local_day,
     local_time,
     one_line,
@@ -37,6 +39,7 @@ from monitor.digest.notify.wording import (
     quiet_sources_more,
     safe_url,
     shown_url,
+    wrapped,
 )
 
 # The digest's values and wording helpers are still importable from here, where their users found them first.
@@ -85,11 +88,53 @@ def render(content: DigestContent) -> Digest:
     return Digest(
         content=content,
         subject=subject,
-        html=_environment().get_template("digest.html.j2").render(values),
+        html=email_html(content, subject),
         text=_environment().get_template("digest.txt.j2").render(values),
         slack=slack_messages(content, subject),
         json=to_json(content),
     )
+
+
+# Gmail shows no more than about 102 KB of an email's HTML and hides the rest behind "View entire message",
+# the stories last in the digest and the feeds not heard from with it; Outlook and phones grow slow well before.
+HTML_BUDGET = 96_000  # bytes of UTF-8, a margin below Gmail's limit
+
+
+@dataclass(frozen=True)
+class EmailDetail:
+    """How many of each story's write-ups and wire copies the HTML email links (None: all it was given);
+    past ``HTML_BUDGET`` the lists are cut, and what is cut is counted."""
+
+    writeups: int | None = None
+    copies: int | None = None
+
+    def left_out(self, content: DigestContent) -> int:
+        """The links to write-ups and wire copies that ``content`` has and this HTML does not show."""
+        return sum(
+            len(item.writeups)
+            - len(item.writeups[: self.writeups])
+            + len(item.copies)
+            - len(item.copies[: self.copies])
+            for section in content.sections
+            for item in section.items
+        )
+
+
+# From all of it to the headline, the excerpt and the counts: wire copies go first (the same text again),
+# then the write-ups past the first few.
+EMAIL_DETAILS = (EmailDetail(), EmailDetail(copies=0), EmailDetail(writeups=3, copies=0), EmailDetail(0, 0))
+
+
+def email_html(content: DigestContent, subject: str) -> str:
+    """The digest's HTML, with as much of each story as fits ``HTML_BUDGET``; a shortened one says so."""
+    template = _environment().get_template("digest.html.j2")
+    for detail in EMAIL_DETAILS:
+        html = template.render(
+            content=content, subject=subject, detail=detail, left_out=detail.left_out(content)
+        )
+        if len(html.encode()) <= HTML_BUDGET:
+            break
+    return html  # the leanest, when even that is over: clipped, but past the most stories it can show
 
 
 def to_json(content: DigestContent) -> dict[str, Any]:
@@ -187,6 +232,7 @@ def _environment() -> Environment:
     env.filters["when"] = local_time
     env.filters["day"] = local_day
     env.globals["coverage_line"] = coverage_line
+    env.globals["inbox_preview"] = inbox_preview
     env.globals["quiet_source_line"] = quiet_source_line
     env.globals["quiet_sources_heading"] = quiet_sources_heading
     env.globals["quiet_sources_more"] = quiet_sources_more
@@ -196,4 +242,5 @@ def _environment() -> Environment:
     env.filters["outlet_name"] = outlet_name
     env.filters["safe_url"] = safe_url
     env.filters["shown_url"] = shown_url
+    env.filters["wrapped"] = wrapped
     return env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -12,9 +13,11 @@ from zoneinfo import ZoneInfo
 from monitor.runtime.plurals import plural
 
 if TYPE_CHECKING:  # content uses plural() from here, so the item's type is for the annotation only
-    from monitor.digest.notify.content import DigestItem, QuietSource, Report, SourceHealth
+    from monitor.digest.notify.content import DigestContent, DigestItem, QuietSource, Report, SourceHealth
 
 MAX_HEADLINE = 200  # characters; longer titles are cut with "…"
+# Columns of the plain-text email: what mail readers and terminals show without wrapping it again.
+TEXT_WIDTH = 76
 
 
 _BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
@@ -42,6 +45,25 @@ def one_line(text: str | None, limit: int = MAX_HEADLINE) -> str:
     """
     flat = " ".join(_BREAKS.sub(" ", without_bidi_controls(text or "")).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def wrapped(text: str, first: str = "", rest: str | None = None) -> str:
+    """One line of the plain-text email wrapped at ``TEXT_WIDTH``, the lines after the first set in by ``rest``
+    (``first``'s width in spaces when not given).
+
+    A 360-character excerpt on one line was wrapped by the reader at the screen's edge, back at the margin and
+    not under its item, and a screen reader's line by line went through it in one breath. Words longer than
+    the width (an address) are never split.
+    """
+    indent = " " * len(first) if rest is None else rest
+    return textwrap.fill(
+        text,
+        TEXT_WIDTH,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def outlet_name(name: str | None) -> str:
@@ -89,6 +111,14 @@ def coverage_line(item: DigestItem, zone: str, now: datetime) -> str:
         last_sent = _local(coverage.last_sent, zone, now, "%a %-d %b{year} %H:%M")
         line = f"Update · {line}; last sent {last_sent}"
     return line
+
+
+def inbox_preview(content: DigestContent) -> str:
+    """What a mail app shows beside the subject in the inbox: "12 new stories, 1 update: Iran–Russia arms (8),
+    Sanctions (5)". Without it the list showed "Digest · morning · 2 Mar 07:00 (Europe/Berlin)", what the
+    subject and the date already say."""
+    topics = ", ".join(f"{one_line(s.topic, 60)} ({len(s.items) + s.more})" for s in content.sections)
+    return f"{content.headline_count()}: {topics}" if topics else content.headline_count()
 
 
 def carried_note(report: Report) -> str:
