@@ -4,6 +4,7 @@ the feeds go on being polled meanwhile."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import yaml
 from support.httpserver import LocalWebServer, Route
@@ -20,7 +21,18 @@ def test_alerts_waiting_out_slack_429s_do_not_stop_the_polls(web, workspace, tmp
     # APScheduler ran them in the event loop's default executor, where the poll tick claims its feeds and the
     # polls parse them: as many alerts waiting as it has threads (CPUs + 4) and no feed was polled for
     # minutes, /healthz unhealthy, until Slack's waits were over.
-    web.set("/talks.xml", Route(rss("Talks", web.url("/"), make_entries(web, "talks", 2)), headers=RSS))
+    # News of minutes ago: alerts leave older news to the digest.
+    web.set(
+        "/talks.xml",
+        Route(
+            rss(
+                "Talks",
+                web.url("/"),
+                make_entries(web, "talks", 2, since=datetime.now(UTC) - timedelta(minutes=5)),
+            ),
+            headers=RSS,
+        ),
+    )
     web.set("/ticker.xml", Route(rss("Ticker", web.url("/"), []), headers=RSS))
     waiting = min(32, (os.cpu_count() or 1) + 4) + 1  # one more than that executor has threads
     with LocalWebServer(["127.0.0.1"]) as hook:
