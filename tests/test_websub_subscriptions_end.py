@@ -264,17 +264,23 @@ def test_a_hub_that_denies_a_subscription_it_held_for_days_is_asked_again_a_day_
     assert needs_request(subscription, "http://h/", "http://t/", clock.now + timedelta(days=1))
 
 
+def _subscribed(workspace, web, hub, *, port: int, clock) -> str:
+    """A feed of ``hub``'s polled once by a daemon whose hub verified its subscription: the feed's topic."""
+    topic = hub_feed(web, hub, make_entries(web, "first", 1))
+    _config(workspace, web, port=port)
+
+    async def subscribe(pipeline, subscriber, pushes):
+        await pipeline.poll(due_only=False)
+        return await asyncio.to_thread(wait_for, hub.verified, 30)
+
+    assert asyncio.run(_in_daemon(workspace, subscribe, clock=clock))
+    return topic
+
+
 def test_a_changed_callback_url_is_given_to_the_hubs_at_the_next_poll_not_at_the_renewal(web, workspace):
     port, clock = free_port(), Clock()
     with LocalHub("127.0.0.3") as hub:
-        topic = hub_feed(web, hub, make_entries(web, "first", 1))
-        _config(workspace, web, port=port)
-
-        async def subscribe(pipeline, subscriber, pushes):
-            await pipeline.poll(due_only=False)
-            return await asyncio.to_thread(wait_for, hub.verified, 30)
-
-        assert asyncio.run(_in_daemon(workspace, subscribe, clock=clock))
+        topic = _subscribed(workspace, web, hub, port=port, clock=clock)
         # The daemon's public address moves (a new domain, another proxy): the hubs must learn it at once, not
         # at the renewal, days away, while they push to an address that no longer reaches the daemon.
         moved = f"http://localhost:{port}/websub"
@@ -345,14 +351,7 @@ def test_a_subscription_made_before_callbacks_were_kept_is_not_asked_for_again(w
     # ended a subscription that worked), and pushes still reach them.
     port, clock = free_port(), Clock()
     with LocalHub("127.0.0.3") as hub:
-        topic = hub_feed(web, hub, make_entries(web, "first", 1))
-        _config(workspace, web, port=port)
-
-        async def subscribe(pipeline, subscriber, pushes):
-            await pipeline.poll(due_only=False)
-            return await asyncio.to_thread(wait_for, hub.verified, 30)
-
-        assert asyncio.run(_in_daemon(workspace, subscribe, clock=clock))
+        topic = _subscribed(workspace, web, hub, port=port, clock=clock)
         db = open_database(workspace.database_url)
         with db.session() as session:
             session.execute(update(WebSubSubscription).values(callback=None))
