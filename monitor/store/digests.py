@@ -156,7 +156,7 @@ def stories_alerted_since(
     session: Session, *, carried: Carried, story_ids: Collection[int], since: datetime
 ) -> set[int]:
     """Of ``story_ids``, those an article of which went out in an alert under ``carried`` at ``since`` or
-    later. Read by story, then the few deliveries by id (as ``_delivered`` does, for SQLite's sake)."""
+    later. Read by story, then the few deliveries by id (``_deliveries_by_id``)."""
     items: list[tuple[int, int]] = []
     ids = sorted(set(story_ids))
     for start in range(0, len(ids), BATCH):
@@ -166,17 +166,14 @@ def stories_alerted_since(
             .where(Article.story_id.in_(ids[start : start + BATCH]), DeliveryItem.delivered_at >= since)
         )
         items += [(story, delivery) for story, delivery in session.execute(query) if story is not None]
-    alerts: set[int] = set()
-    deliveries = sorted({delivery for _, delivery in items})
-    for start in range(0, len(deliveries), BATCH):
-        of_alerts = select(Delivery.id).where(
-            Delivery.id.in_(deliveries[start : start + BATCH]),
-            Delivery.kind == "alert",
-            Delivery.channel == carried.channel,
-            Delivery.digest.in_((carried.digest, *carried.earlier)),
-        )
-        alerts.update(session.scalars(of_alerts))
-    return {story for story, delivery in items if delivery in alerts}
+    names = (carried.digest, *carried.earlier)
+    deliveries = _deliveries_by_id(session, {delivery for _, delivery in items}, names=names)
+    alerted = {
+        delivery
+        for delivery, (kind, channel) in deliveries.items()
+        if kind == "alert" and channel == carried.channel
+    }
+    return {story for story, delivery in items if delivery in alerted}
 
 
 def failed_items(session: Session, *, digest: str, kind: str, channel: str) -> list[ItemRef]:
@@ -345,24 +342,33 @@ def _delivered(
         items += [
             (article_id, delivery, at) for article_id, delivery, at in session.execute(of_articles) if at
         ]
-    deliveries: dict[int, tuple[str, str]] = {}
-    for chunk in _chunks(sorted({delivery for _, delivery, _ in items})):
-        # The digest is told apart here, not in the statement: asked there too, SQLite went through the
-        # digest's index again, every delivery it made, rather than find these few by their ids.
-        query = select(Delivery.id, Delivery.digest, Delivery.kind, Delivery.channel).where(
-            Delivery.id.in_(chunk)
-        )
-        deliveries.update(
-            (delivery, (kind, channel))
-            for delivery, name, kind, channel in session.execute(query)
-            if name in names
-        )
+    deliveries = _deliveries_by_id(session, {delivery for _, delivery, _ in items}, names=names)
     found = [
         (article_id, *deliveries[delivery], at)
         for article_id, delivery, at in items
         if delivery in deliveries
     ]
     return sorted(found, key=lambda one: one[3])
+
+
+def _deliveries_by_id(
+    session: Session, delivery_ids: Collection[int], *, names: Sequence[str]
+) -> dict[int, tuple[str, str]]:
+    """Delivery id -> (kind, channel), of those of ``delivery_ids`` made by a digest of ``names``.
+
+    Found by their ids alone, the digest told apart here: asked in the statement, SQLite went through the
+    digest's index, every delivery it ever made, rather than find these few by their ids."""
+    found: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks(sorted(delivery_ids)):
+        query = select(Delivery.id, Delivery.digest, Delivery.kind, Delivery.channel).where(
+            Delivery.id.in_(chunk)
+        )
+        found.update(
+            (delivery, (kind, channel))
+            for delivery, name, kind, channel in session.execute(query)
+            if name in names
+        )
+    return found
 
 
 TEXT_CHARS = 4000
