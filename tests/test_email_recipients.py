@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from support.digests import NOW, Copy, add_story
 from support.smtp import SmtpServer, email_channel
 from support.waiting import wait_for
@@ -260,10 +261,8 @@ def test_a_second_instance_leaves_the_retry_to_the_one_put_off_to_the_instance_s
     assert [envelope[1] for envelope in smtp.keeper.envelopes] == [(ANA,), (BUSY,)]
 
 
-def test_the_database_failing_as_the_recipients_are_recorded_sends_nothing_again(db, tmp_path, monkeypatch):
-    from sqlalchemy.exc import OperationalError
-
-    seed(db)
+def recording_fails_once(monkeypatch) -> None:
+    """The database fails the first time a delivery's recipients are recorded (a connection closed)."""
     real_record = ledger.record_recipients
     blinks = iter([True])
 
@@ -275,12 +274,19 @@ def test_the_database_failing_as_the_recipients_are_recorded_sends_nothing_again
         return real_record(session, **kwargs)
 
     monkeypatch.setattr(ledger, "record_recipients", record_once_unavailable)
+
+
+def test_the_database_failing_as_the_recipients_are_recorded_sends_nothing_again(db, tmp_path, monkeypatch):
+    seed(db)
+    recording_fails_once(monkeypatch)
     with SmtpServer() as smtp:
         runner = runner_for(db, tmp_path, smtp.port, ANA, BUSY)
+        # The wall clock's time: the lease of the send the database failed is held by it.
+        now = datetime.now(UTC).replace(microsecond=0)
         with pytest.raises(OperationalError):
-            runner.run(period=period_of(runner.digest, NOW), now=NOW)
-        runner.retry_due(now=NOW + timedelta(minutes=1))
-        runner.retry_due(now=NOW + timedelta(minutes=30))
+            runner.run(period=period_of(runner.digest, now), now=now)
+        runner.retry_due(now=now + timedelta(minutes=1))
+        runner.retry_due(now=now + timedelta(minutes=30))
     assert [envelope[1] for envelope in smtp.keeper.envelopes] == [(ANA, BUSY)]
     assert statuses(db) == ["sent"]
 
@@ -290,20 +296,8 @@ def test_the_database_failing_as_the_recipients_are_recorded_loses_not_the_one_p
 ):
     # Ana takes the message, Bo is put off, and the database fails just then: once it answers, Bo is still
     # owed the message Ana took, and gets it alone.
-    from sqlalchemy.exc import OperationalError
-
     seed(db)
-    real_record = ledger.record_recipients
-    blinks = iter([True])
-
-    def record_once_unavailable(session, **kwargs):
-        if next(blinks, False):
-            raise OperationalError(
-                "INSERT INTO delivery_recipients", {}, Exception("server closed the connection")
-            )
-        return real_record(session, **kwargs)
-
-    monkeypatch.setattr(ledger, "record_recipients", record_once_unavailable)
+    recording_fails_once(monkeypatch)
     with SmtpServer() as smtp:
         runner = runner_for(db, tmp_path, smtp.port, ANA, BUSY)
         smtp.refuse[BUSY] = PUT_OFF
